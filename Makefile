@@ -1,0 +1,44 @@
+# Atoll: the only entry point. `make run` and `make test` are the two commands.
+#
+#   make            build everything into build/
+#   make run        boot the default machine (q35, 4 cores, 2 NUMA nodes)
+#                   make run SMP=16 NUMA=4 MEM=2G ACCEL=kvm CMDLINE="..."
+#                   RUNFLAGS="..." passes any other tools/run option
+#   make test       build, then run the whole suite (host unit tests + QEMU boots)
+#   make clean      remove build/
+
+PYTHON := /usr/bin/python3
+BUILD := build
+HAKEFILES := $(shell find . -name Hakefile.py -not -path './build/*' -not -path './.git/*')
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+SMP ?= 4
+NUMA ?= 2
+MEM ?= 1G
+ACCEL ?= auto
+MACHINE ?= q35
+CMDLINE ?=
+RUNFLAGS ?=
+
+.PHONY: all build run test deps clean
+all build: deps-check $(BUILD)/rules.mk
+	@$(MAKE) --no-print-directory -j$(JOBS) -f $(BUILD)/rules.mk PYTHON=$(PYTHON) all
+
+$(BUILD)/rules.mk: $(HAKEFILES) hake/hake.py hake/ksyms.py
+	@mkdir -p $(BUILD)
+	@$(PYTHON) hake/hake.py . $(BUILD)
+
+# Install missing Debian packages (quietly does nothing when all are there).
+.PHONY: deps-check
+deps-check:
+	@tools/install-deps
+
+run: all
+	@$(PYTHON) tools/run --smp $(SMP) --numa $(NUMA) --mem $(MEM) --accel $(ACCEL) \
+	    --machine $(MACHINE) $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(RUNFLAGS)
+
+test: all
+	@$(PYTHON) -m pytest -q -p no:cacheprovider tests/ $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(BUILD)
