@@ -1,0 +1,77 @@
+/* Kernel console: see console.h. */
+#include "console.h"
+#include "core.h"
+#include "lib.h"
+#include "linechan.h"
+#include "smp.h"
+#include "x86_64/serial.h"
+
+static char line[512];
+static size_t line_len;
+static int emergency;
+
+static void emit_line(const char *s, size_t n)
+{
+    if (core.is_bsp || emergency || !core.console)
+        serial_write(s, n);
+    else
+        linechan_send(core.console, &core.console_seq, LINECHAN_TEXT_END, s, (uint16_t)n);
+}
+
+void console_write(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (line_len < sizeof line)
+            line[line_len++] = s[i];
+        if (s[i] == '\n' || line_len == sizeof line) {
+            emit_line(line, line_len);
+            line_len = 0;
+        }
+    }
+}
+
+void kvprintf(const char *fmt, va_list ap)
+{
+    char buf[512];
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    console_write(buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+void kprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    kvprintf(fmt, ap);
+    va_end(ap);
+}
+
+void console_emergency(void)
+{
+    emergency = 1;
+    if (line_len) {
+        serial_write(line, line_len);
+        line_len = 0;
+    }
+}
+
+static void print_fragment(const char *text, uint16_t len)
+{
+    serial_write(text, len);
+}
+
+int console_drain(void)
+{
+    int taken = 0;
+    for (uint32_t i = 0; i < smp_ap_count(); i++) {
+        struct ap_info *ap = smp_ap(i);
+        int kind;
+        while ((kind = linechan_receive(ap->console, &ap->console_next, print_fragment))) {
+            taken++;
+            if (kind == LINECHAN_CHECKIN)
+                smp_note_checkin(ap);
+            else if (kind == LINECHAN_PANIC)
+                ap->panicked = true;
+        }
+    }
+    return taken;
+}

@@ -1,0 +1,63 @@
+/*
+ * This core's IDT and the dispatcher every interrupt stub calls. Any
+ * exception in the CPU driver is fatal for this core only: panic_frame
+ * prints the registers, the core and a symbolized backtrace, and stops it.
+ */
+#include "x86_64/trap.h"
+#include "panic.h"
+#include "core.h"
+#include "x86_64/apic.h"
+#include "x86_64/gdt.h"
+
+struct idt_entry {
+    uint16_t off_lo, sel;
+    uint8_t ist, type;
+    uint16_t off_mid;
+    uint32_t off_hi, zero;
+} __attribute__((packed));
+
+static struct idt_entry idt[256] __attribute__((aligned(16)));
+
+extern const uint64_t isr_table[32], isr_timer, isr_wakeup, isr_spurious;
+
+static void set_gate(int vec, uint64_t handler, int ist)
+{
+    idt[vec] = (struct idt_entry){
+        .off_lo = handler & 0xffff, .sel = 0x08, .ist = (uint8_t)ist, .type = 0x8e,
+        .off_mid = (handler >> 16) & 0xffff, .off_hi = handler >> 32, .zero = 0,
+    };
+}
+
+void idt_init(void)
+{
+    for (int v = 0; v < 32; v++)
+        set_gate(v, isr_table[v], 0);
+    set_gate(2, isr_table[2], IST_NMI);
+    set_gate(8, isr_table[8], IST_DOUBLE_FAULT);
+    set_gate(18, isr_table[18], IST_MACHINE_CHECK);
+    set_gate(VEC_TIMER, isr_timer, 0);
+    set_gate(VEC_WAKEUP, isr_wakeup, 0);
+    set_gate(VEC_SPURIOUS, isr_spurious, 0);
+    struct {
+        uint16_t limit;
+        uint64_t base;
+    } __attribute__((packed)) ptr = { sizeof idt - 1, (uint64_t)idt };
+    __asm__ volatile("lidt %0" : : "m"(ptr));
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+    switch (f->vector) {
+    case VEC_TIMER:
+        core.ticks++;
+        apic_eoi();
+        return;
+    case VEC_WAKEUP:
+        apic_eoi();
+        return;
+    case VEC_SPURIOUS:
+        return;   /* no EOI for spurious interrupts */
+    default:
+        panic_frame(f);
+    }
+}
