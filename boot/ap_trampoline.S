@@ -84,6 +84,7 @@ tramp64:
     decl %ecx
     jmp 4b
 found:
+    movq %rsi, %rdx              /* the entry itself, for ap_main */
     movq 8(%rsi), %rdi           /* this core's page tables */
     movq 16(%rsi), %rsi          /* this core's stack top (higher half) */
     movabsq $ap_enter_kernel, %rax

@@ -6,7 +6,7 @@
 #include "smp.h"
 #include "x86_64/serial.h"
 
-static char line[512];
+static char line[2048];   /* an event line can be long; linechan holds 3276 */
 static size_t line_len;
 static int emergency;
 

@@ -28,6 +28,7 @@ struct core_state {
     uint64_t boot_tsc0;    /* TSC at the boot core's first instruction */
     uint64_t kmem_phys;    /* this core's kernel memory block */
     uint64_t kmem_size;
+    uint32_t kmem_node;    /* NUMA node the block came from */
     uint64_t pml4_phys;    /* this core's page tables (inside the block) */
     uint64_t arena_next;   /* bump allocator inside the block (phys) */
     uint64_t arena_end;

@@ -63,7 +63,7 @@ struct mb2_info {
 errval_t mb2_parse(const void *info, size_t avail, struct mb2_info *out);
 
 /* Look up `key` in a command line of space-separated words `key` or
- * `key=value`. Returns true if present; *value/*value_len describe the value
+ * `key=value`. Returns true if present; *value and *value_len describe the value
  * ("" for a bare key). Either pointer may be NULL. */
 bool cmdline_get(const char *cmdline, const char *key, const char **value, size_t *value_len);
 

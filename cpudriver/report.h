@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 struct event {
-    char buf[4096];
+    char buf[2040];   /* one console line (console.c holds 2048) */
     size_t len;
     bool overflow;
 };

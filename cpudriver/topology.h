@@ -71,7 +71,6 @@ typedef void (*topo_warn_fn)(void *ctx, const char *msg);
  *    diagonal is not 10, or with an off-diagonal entry below 11 or 255
  *    (unreachable): distances fall back to 10 local / 20 remote.
  */
- */
 errval_t topo_build(const struct acpi_madt_info *madt, const struct acpi_srat_info *srat,
                     const struct acpi_slit_info *slit, uint32_t boot_apic_id,
                     struct topology *out, topo_warn_fn warn, void *warn_ctx);

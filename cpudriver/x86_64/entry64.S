@@ -19,16 +19,35 @@ bsp_entry64:
     hlt
     jmp 1b
 
-    /* From boot/ap_trampoline.S: rdi = this core's CR3, rsi = stack top. */
+    /* From boot/ap_trampoline.S: rdi = this core's CR3, rsi = stack top,
+     * rdx = its start table entry. */
     .globl ap_enter_kernel
 ap_enter_kernel:
     movq %rdi, %cr3
     movq %rsi, %rsp
     xorl %ebp, %ebp
+    movq %rdx, %rdi
     call ap_main
 1:  cli
     hlt
     jmp 1b
+
+    /*
+     * percore_switch(dst, size, cr3): the boot core moves its writable
+     * kernel state to its own block and switches to its own page tables,
+     * which map the per-core range onto that block. Nothing may write the
+     * state between the copy and the switch, so both happen here, without
+     * touching the stack (interrupts are off). The return address is part
+     * of the copied stack.
+     */
+    .globl percore_switch
+percore_switch:
+    movq %rdx, %r8
+    movq %rsi, %rcx
+    movabsq $__percore_start, %rsi
+    rep movsb
+    movq %r8, %cr3
+    ret
 
     /* Each core's stack: in .bss, so private to the core like all writable
      * kernel state. */
