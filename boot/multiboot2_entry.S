@@ -3,8 +3,8 @@
  * EAX = magic, EBX = physical address of the boot information.
  *
  * Takes the first timestamp, builds boot page tables (identity map of the
- * first 4 GiB, and the kernel's top-2-GiB window onto the first GiB), enters
- * long mode and jumps to the higher-half entry in cpudriver/x86_64/entry64.S.
+ * first 4 GiB, the same 4 GiB at the direct map's base, and the kernel's
+ * top-2-GiB window onto the first GiB), enters long mode and jumps to the higher-half entry in cpudriver/x86_64/entry64.S.
  * The AP trampoline reuses these boot tables for its own switch to long mode.
  */
 #include "x86_64/kernel_layout.h"
@@ -53,10 +53,12 @@ multiboot_entry:
     jz 1f
     movl $(1 << 11), %edi
 1:
-    /* Boot PML4: [0] -> identity PDPT, [511] -> kernel PDPT. */
+    /* Boot PML4: [0] -> identity PDPT, [256] -> the same PDPT as the start
+     * of the direct map (DIRECT_MAP_BASE), [511] -> kernel PDPT. */
     movl $boot_pdpt_low, %eax
     orl $0x3, %eax
     movl %eax, boot_pml4
+    movl %eax, boot_pml4 + 256 * 8
     movl $boot_pdpt_high, %eax
     orl $0x3, %eax
     movl %eax, boot_pml4 + 511 * 8
