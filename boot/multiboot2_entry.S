@@ -4,7 +4,8 @@
  *
  * Takes the first timestamp, builds boot page tables (identity map of the
  * first 4 GiB, the same 4 GiB at the direct map's base, and the kernel's
- * top-2-GiB window onto the first GiB), enters long mode and jumps to the higher-half entry in cpudriver/x86_64/entry64.S.
+ * top-2-GiB window onto the first GiB), enters long mode and jumps to the
+ * higher-half entry in cpudriver/x86_64/entry64.S.
  * The AP trampoline reuses these boot tables for its own switch to long mode.
  */
 #include "x86_64/kernel_layout.h"

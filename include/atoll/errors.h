@@ -34,6 +34,9 @@
     X(ERR_ACPI_NO_RSDP,        "ACPI: no RSDP")                               \
     X(ERR_ACPI_NO_MADT,        "ACPI: no MADT")                               \
     X(ERR_ACPI_UNMAPPED,       "ACPI: table lies outside mapped memory")      \
+    X(ERR_ACPI_NO_ROOT,        "ACPI: RSDP names neither RSDT nor XSDT")      \
+    X(ERR_TOPO_NO_CPUS,        "topology: MADT lists no enabled CPU")         \
+    X(ERR_TOPO_NO_BOOT_CPU,    "topology: boot CPU not enabled in MADT")      \
     X(ERR_TIMEOUT,             "timed out")                                   \
     X(ERR_NOT_SUPPORTED,       "not supported on this machine")
 
