@@ -51,6 +51,7 @@ BOOTSHARED static char cmdline[256];
 /* How much of physical memory the boot tables' direct map covers. */
 static uint64_t boot_mapped_top = 4 * GiB;
 static int warnings;
+static uint64_t boot_core_up_tsc;
 
 struct boot_options {
     bool poweroff;
@@ -259,6 +260,13 @@ static void take_stock_of_memory(void)
         panic("physical memory: %s (%s)", err_name(err), err_text(err));
     if (pmem_free_bytes(PMEM_ANY_NODE) == 0)
         panic("physical memory: the memory map lists no usable RAM above 1 MiB");
+    if (!topo.numa_from_srat) {
+        /* One node holds everything: its memory is all RAM the map lists. */
+        topo.nodes[0].mem_bytes = 0;
+        for (size_t i = 0; i < mb.mmap_count; i++)
+            if (mb.mmap[i].type == MB2_MEM_AVAILABLE)
+                topo.nodes[0].mem_bytes += mb.mmap[i].len;
+    }
 }
 
 /* Extend the boot tables: direct map of all RAM (the entry code mapped only
@@ -342,22 +350,40 @@ static void print_boot_event(void)
     event_end(&e);
 }
 
+/* The cores of node n as a compact list of ranges: "0-3,8,10-11". */
+static void format_cpuset(char *buf, size_t size, uint32_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (uint32_t c = 0; c < topo.ncpus; c++) {
+        if (topo.cpus[c].node != n)
+            continue;
+        uint32_t last = c;
+        while (last + 1 < topo.ncpus && topo.cpus[last + 1].node == n)
+            last++;
+        int w = last == c ? snprintf(buf + len, size - len, "%s%u", len ? "," : "", c)
+                          : snprintf(buf + len, size - len, "%s%u-%u", len ? "," : "", c, last);
+        if (w < 0 || (size_t)w >= size - len) {
+            snprintf(buf + (size > 4 ? size - 4 : 0), 4, "...");
+            return;
+        }
+        len += (size_t)w;
+        c = last;
+    }
+}
+
 static void print_node(uint32_t n)
 {
     const struct topo_node *nd = &topo.nodes[n];
-    char cpus[1024];
-    size_t len = 0;
-    cpus[0] = 0;
-    for (uint32_t c = 0; c < topo.ncpus; c++)
-        if (topo.cpus[c].node == n && len < sizeof cpus - 16)
-            len += (size_t)snprintf(cpus + len, sizeof cpus - len, "%s%u", len ? "," : "", c);
+    char cpus[256];
+    format_cpuset(cpus, sizeof cpus, n);
     char dist[512];
     size_t dl = 0;
     dist[0] = 0;
     for (uint32_t m = 0; m < topo.nnodes && dl < sizeof dist - 8; m++)
         dl += (size_t)snprintf(dist + dl, sizeof dist - dl, "%s%u", m ? " " : "", topo.dist[n][m]);
-    kprintf("node %u (proximity domain %u): %u cores [%s], %llu MiB, distances [%s]\n", n, nd->domain,
-            nd->ncpus, cpus, (unsigned long long)(nd->mem_bytes >> 20), dist);
+    kprintf("node %u (proximity domain %u): %u cores %s, %llu MiB, distances [%s]\n", n, nd->domain,
+            nd->ncpus, cpus[0] ? cpus : "none", (unsigned long long)(nd->mem_bytes >> 20), dist);
 
     struct event e;
     event_begin(&e, "numa_node");
@@ -409,7 +435,8 @@ static int print_summary(uint32_t aps_up)
     }
     for (uint32_t n = 0; n < topo.nnodes; n++)
         print_node(n);
-    uint64_t ticks = smp_last_checkin_tsc() - boot_params.boot_tsc0;
+    uint64_t last = MAX(smp_last_checkin_tsc(), boot_core_up_tsc);
+    uint64_t ticks = last - boot_params.boot_tsc0;
     uint64_t us = ticks / (boot_params.tsc_hz / 1000000 ? boot_params.tsc_hz / 1000000 : 1);
     uint32_t up = aps_up + 1;
     kprintf("boot: %u of %u cores up, %u NUMA node%s, all up %llu.%03llu ms after the first instruction\n", up,
@@ -489,6 +516,7 @@ void bsp_main(void)
     core.arena_end = blocks[0].arena_end;
     percore_switch(phys_to_virt(blocks[0].percore_phys), percore_size(), blocks[0].pml4);
 
+    boot_core_up_tsc = rdtsc();
     report_core_up();
     run_selftests();
     uint32_t up = smp_start_all(opt.smp_timeout_ms);
