@@ -37,8 +37,9 @@ run: all
 	@$(PYTHON) tools/run --smp $(SMP) --numa $(NUMA) --mem $(MEM) --accel $(ACCEL) \
 	    --machine $(MACHINE) $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(RUNFLAGS)
 
+# Tests run in parallel (pytest-xdist), one worker per host CPU.
 test: all
-	@$(PYTHON) -m pytest -q -p no:cacheprovider tests/ $(PYTEST_ARGS)
+	@$(PYTHON) -m pytest -q -p no:cacheprovider -n $(JOBS) tests/ $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(BUILD)
