@@ -1,0 +1,809 @@
+"""Boot Atoll in QEMU: machine description, QEMU command line, console, exit status.
+
+tools/run is the command-line front end (docs/runner.md documents every
+option); tests use the library directly:
+
+    from atoll_run import parse_args, boot
+    machine, opts = parse_args(["--smp", "8", "--numa", "2", "--poweroff"])
+    r = boot(machine, timeout=120)
+    assert r.status == 0, r.console
+    assert any(e["event"] == "boot_done" for e in r.events)
+
+The kernel reports with console lines `@atoll {json}` (parse_events) and ends
+by writing its status to the isa-debug-exit port 0xf4; QEMU then exits with
+(status << 1) | 1, which exit_status() maps back.
+
+Standard library only.
+"""
+import dataclasses
+import json
+import os
+import re
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from typing import List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import atoll_image  # noqa: E402
+from atoll_image import Module  # noqa: E402,F401  (re-exported for tests)
+
+REPO = atoll_image.REPO
+DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to REPO
+QEMU = "qemu-system-x86_64"
+EVENT_PREFIX = "@atoll "
+MiB = 1 << 20
+GiB = 1 << 30
+NUMA_ALIGN = 2 * MiB
+LOCAL_DISTANCE = 10
+REMOTE_DISTANCE = 20
+
+# Exit statuses of tools/run besides the guest's own (0..127).
+EXIT_USAGE = 2          # invalid options, missing files, QEMU failing to start
+EXIT_NO_STATUS = 3      # QEMU exited 0: the guest stopped without reporting a status
+EXIT_TIMEOUT = 124      # --timeout expired; QEMU was killed
+
+MACHINES = {"q35": 288, "pc": 255}    # QEMU 7.2's max CPUs per machine type
+TCG_MAX_CPUS = 255                     # more needs KVM's x2APIC (QEMU 7.2's TCG has none)
+
+
+class ConfigError(ValueError):
+    """An invalid machine description or option; tools/run exits 2 with the message."""
+
+
+# -- machine description --------------------------------------------------------
+@dataclasses.dataclass
+class NumaNode:
+    cpus: List[int]       # CPU indexes (0..smp-1); may be empty
+    mem: int              # bytes; a multiple of 2 MiB; 0 = a node without memory
+
+    def cpu_ranges(self):
+        return cpu_ranges(self.cpus)
+
+
+@dataclasses.dataclass
+class Machine:
+    """One QEMU machine. `numa` may be given as an int K (K even nodes) and is
+    turned into a list of NumaNode by validate(); `dist` may be None (10 local,
+    20 remote). validate() (called by qemu_command and boot) fills in the
+    topology and checks everything."""
+    smp: int = 4
+    sockets: Optional[int] = None
+    cores: Optional[int] = None
+    threads: Optional[int] = None
+    numa: object = dataclasses.field(default_factory=list)   # list[NumaNode] or int
+    dist: Optional[List[List[int]]] = None
+    mem: int = 1 * GiB
+    machine: str = "q35"
+    accel: str = "auto"        # tcg | kvm | auto
+    x2apic: str = "auto"       # on | off | auto
+    cmdline: str = ""
+    kernel: str = ""           # "" = build/cpudriver/atoll.elf in the repository
+    modules: List[Module] = dataclasses.field(default_factory=list)
+
+    @property
+    def kernel_path(self):
+        return self.kernel or os.path.join(REPO, DEFAULT_KERNEL)
+
+    def resolved_accel(self):
+        if self.accel == "auto":
+            return "kvm" if kvm_usable() else "tcg"
+        return self.accel
+
+    def validate(self):
+        """Check and normalize in place; raises ConfigError. Returns self."""
+        if not isinstance(self.smp, int) or self.smp < 1:
+            raise ConfigError(f"--smp must be at least 1 (got {self.smp})")
+        if self.machine not in MACHINES:
+            raise ConfigError(f"unknown machine {self.machine!r}: use one of "
+                              + ", ".join(sorted(MACHINES)))
+        if self.smp > MACHINES[self.machine]:
+            raise ConfigError(f"--smp {self.smp}: QEMU's {self.machine} machine supports at "
+                              f"most {MACHINES[self.machine]} CPUs")
+        if self.accel not in ("tcg", "kvm", "auto"):
+            raise ConfigError(f"unknown accelerator {self.accel!r}: use tcg, kvm or auto")
+        if self.x2apic not in ("on", "off", "auto"):
+            raise ConfigError(f"--x2apic must be on, off or auto (got {self.x2apic!r})")
+        self._validate_topology()
+        accel = self.resolved_accel()
+        if accel == "tcg":
+            if self.x2apic == "on":
+                why = " (--accel auto chose TCG: /dev/kvm is not usable)" if self.accel == "auto" else ""
+                raise ConfigError("--x2apic on needs KVM: QEMU 7.2's TCG has no x2APIC" + why)
+            if self.smp > TCG_MAX_CPUS:
+                raise ConfigError(f"--smp {self.smp}: more than {TCG_MAX_CPUS} CPUs need x2APIC, "
+                                  "which QEMU 7.2's TCG lacks; use --accel kvm")
+        if not isinstance(self.mem, int) or self.mem <= 0:
+            raise ConfigError(f"--mem must be positive (got {self.mem})")
+        if self.mem % NUMA_ALIGN:
+            raise ConfigError(f"--mem {fmt_size(self.mem)} is not a multiple of 2M")
+        if isinstance(self.numa, int):
+            self.numa = even_numa(self.smp, self.numa, self.mem)
+        self._validate_numa()
+        self.modules = [atoll_image.as_module(m) for m in self.modules]
+        try:
+            atoll_image.split_words(self.cmdline)
+        except atoll_image.ImageError as e:
+            raise ConfigError(str(e)) from None
+        return self
+
+    def _validate_topology(self):
+        given = {k: getattr(self, k) for k in ("sockets", "cores", "threads")}
+        if all(v is None for v in given.values()):
+            return
+        for k, v in given.items():
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ConfigError(f"--{k} must be at least 1 (got {v})")
+        # QEMU 7.2's rule (cores preferred over sockets): missing threads and
+        # sockets default to 1, missing cores take what is left.
+        s, c, t = self.sockets, self.cores, self.threads
+        t = t or 1
+        if c is None:
+            s = s or 1
+            if self.smp % (s * t):
+                raise ConfigError(f"--smp {self.smp} is not a multiple of sockets*threads = {s * t}")
+            c = self.smp // (s * t)
+        elif s is None:
+            if self.smp % (c * t):
+                raise ConfigError(f"--smp {self.smp} is not a multiple of cores*threads = {c * t}")
+            s = self.smp // (c * t)
+        if s * c * t != self.smp:
+            raise ConfigError(f"sockets*cores*threads = {s}*{c}*{t} = {s * c * t}, "
+                              f"but --smp is {self.smp}")
+        self.sockets, self.cores, self.threads = s, c, t
+
+    def _validate_numa(self):
+        nodes = self.numa
+        if not nodes:
+            if self.dist:
+                raise ConfigError("--numa-dist needs NUMA nodes (--numa or --numa-node)")
+            return
+        seen = {}
+        for i, n in enumerate(nodes):
+            if n.mem < 0 or n.mem % NUMA_ALIGN:
+                raise ConfigError(f"NUMA node {i}: memory {fmt_size(n.mem)} is not a multiple of 2M")
+            for c in n.cpus:
+                if c < 0 or c >= self.smp:
+                    raise ConfigError(f"NUMA node {i}: CPU {c} does not exist (--smp {self.smp}: "
+                                      f"CPUs 0-{self.smp - 1})")
+                if c in seen:
+                    raise ConfigError(f"CPU {c} is in NUMA node {seen[c]} and node {i}")
+                seen[c] = i
+        missing = [c for c in range(self.smp) if c not in seen]
+        if missing:
+            raise ConfigError("CPUs " + ",".join(cpu_ranges(missing))
+                              + " are in no NUMA node: the nodes' cpus must cover "
+                              f"0-{self.smp - 1} exactly once")
+        total = sum(n.mem for n in nodes)
+        if total != self.mem:
+            raise ConfigError(f"NUMA node memory adds up to {fmt_size(total)}, "
+                              f"but --mem is {fmt_size(self.mem)}")
+        if all(n.mem == 0 for n in nodes):
+            raise ConfigError("no NUMA node has memory")
+        k = len(nodes)
+        if self.dist is None:
+            self.dist = default_dist(k)
+        if len(self.dist) != k or any(len(row) != k for row in self.dist):
+            raise ConfigError(f"the distance matrix must be {k}x{k} for {k} NUMA nodes")
+        for i in range(k):
+            for j in range(k):
+                v = self.dist[i][j]
+                if i == j and v != LOCAL_DISTANCE:
+                    raise ConfigError(f"NUMA distance {i}-{i} must be {LOCAL_DISTANCE} (got {v})")
+                if i != j and not (LOCAL_DISTANCE < v <= 255):
+                    raise ConfigError(f"NUMA distance {i}-{j} = {v}: remote distances must be "
+                                      "11..255 (ACPI SLIT)")
+
+
+def even_numa(smp, k, mem):
+    """K nodes: CPUs in contiguous blocks as even as possible (the first
+    smp % k nodes get one more), memory split evenly."""
+    if k < 0:
+        raise ConfigError(f"--numa must be 0 or more (got {k})")
+    if k == 0:
+        return []
+    if k > smp:
+        raise ConfigError(f"--numa {k} is more nodes than CPUs (--smp {smp})")
+    if mem % (k * NUMA_ALIGN):
+        raise ConfigError(f"--mem {fmt_size(mem)} does not split into {k} NUMA nodes of a "
+                          f"multiple of 2M each (use a multiple of {fmt_size(k * NUMA_ALIGN)})")
+    nodes, cpu = [], 0
+    for i in range(k):
+        n = smp // k + (1 if i < smp % k else 0)
+        nodes.append(NumaNode(cpus=list(range(cpu, cpu + n)), mem=mem // k))
+        cpu += n
+    return nodes
+
+
+def default_dist(k):
+    return [[LOCAL_DISTANCE if i == j else REMOTE_DISTANCE for j in range(k)] for i in range(k)]
+
+
+# -- option value parsers -----------------------------------------------------------
+_SIZE = re.compile(r"(\d+)\s*([KMGT]?)(I?B)?\Z", re.IGNORECASE)
+_UNITS = {"": MiB, "K": 1 << 10, "M": MiB, "G": GiB, "T": 1 << 40}
+
+
+def parse_size(text):
+    """'512M', '2G', '1536m', '4096K' -> bytes. A bare number means MiB, as for QEMU's -m."""
+    m = _SIZE.match(str(text).strip())
+    if not m:
+        raise ConfigError(f"bad size {text!r}: use a number with a K, M, G or T suffix "
+                          "(e.g. 512M, 2G)")
+    return int(m.group(1)) * _UNITS[m.group(2).upper()]
+
+
+def fmt_size(n):
+    """Bytes -> QEMU size string: '2G', '512M', '4K' or plain bytes."""
+    for suffix, unit in (("T", 1 << 40), ("G", GiB), ("M", MiB), ("K", 1 << 10)):
+        if n and n % unit == 0:
+            return f"{n // unit}{suffix}"
+    return str(n)
+
+
+def parse_cpus(text):
+    """'0-3,8,10-11' -> [0, 1, 2, 3, 8, 10, 11]."""
+    cpus = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.match(r"(\d+)(?:-(\d+))?\Z", part)
+        if not m:
+            raise ConfigError(f"bad CPU list {text!r}: use ranges like 0-3,8")
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) is not None else a
+        if b < a:
+            raise ConfigError(f"bad CPU range {part!r}: the end is before the start")
+        for c in range(a, b + 1):
+            if c in cpus:
+                raise ConfigError(f"CPU {c} appears twice in {text!r}")
+            cpus.append(c)
+    return cpus
+
+
+def cpu_ranges(cpus):
+    """[0,1,2,5,7,8] -> ['0-2', '5', '7-8']."""
+    out = []
+    cpus = sorted(cpus)
+    i = 0
+    while i < len(cpus):
+        j = i
+        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
+            j += 1
+        out.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
+        i = j + 1
+    return out
+
+
+def parse_numa_node(text):
+    """'cpus=0-3,mem=512M' (also 'cpus=0-1,4-5,mem=1G', 'mem=256M' for a node
+    without CPUs) -> (cpus, mem-or-None)."""
+    fields = {}
+    key = None
+    for tok in text.split(","):
+        tok = tok.strip()
+        if "=" in tok:
+            key, val = tok.split("=", 1)
+            key = key.strip().lower()
+            if key not in ("cpus", "mem"):
+                raise ConfigError(f"--numa-node {text!r}: unknown field {key!r} (use cpus=, mem=)")
+            if key in fields:
+                raise ConfigError(f"--numa-node {text!r}: {key}= given twice")
+            fields[key] = val.strip()
+        elif key == "cpus":          # 'cpus=0-1,4-5': more ranges
+            fields["cpus"] += "," + tok
+        elif tok:
+            raise ConfigError(f"--numa-node {text!r}: expected cpus=RANGES,mem=SIZE")
+    cpus = parse_cpus(fields.get("cpus", ""))
+    mem = parse_size(fields["mem"]) if "mem" in fields else None
+    return cpus, mem
+
+
+def parse_dist(text, k):
+    """A full matrix '10,20;20,10' (rows separated by ';'; may be asymmetric)
+    or symmetric pairs '0-1=20,0-2=30' (pairs not named stay 20) -> k x k matrix."""
+    text = text.strip()
+    if k < 2:
+        raise ConfigError("--numa-dist needs at least two NUMA nodes")
+    if "=" not in text:
+        try:
+            rows = [[int(v) for v in row.split(",")] for row in text.split(";")]
+        except ValueError:
+            raise ConfigError(f"bad --numa-dist {text!r}: a matrix is rows of numbers, "
+                              "e.g. 10,20;20,10") from None
+        if len(rows) != k or any(len(r) != k for r in rows):
+            raise ConfigError(f"--numa-dist matrix is {len(rows)} rows of "
+                              f"{'/'.join(str(len(r)) for r in rows)} values; "
+                              f"{k} NUMA nodes need {k}x{k}")
+        return rows
+    d = default_dist(k)
+    for item in text.split(","):
+        m = re.match(r"\s*(\d+)\s*-\s*(\d+)\s*=\s*(\d+)\s*\Z", item)
+        if not m:
+            raise ConfigError(f"bad --numa-dist entry {item!r}: use A-B=VALUE (e.g. 0-1=20)")
+        a, b, v = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if a >= k or b >= k:
+            raise ConfigError(f"--numa-dist {item!r}: there are only nodes 0-{k - 1}")
+        if a == b:
+            raise ConfigError(f"--numa-dist {item!r}: a node's distance to itself is always "
+                              f"{LOCAL_DISTANCE}")
+        d[a][b] = d[b][a] = v
+    return d
+
+
+# -- options ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class RunOptions:
+    timeout: Optional[float] = None
+    log: Optional[str] = None
+    gdb: Optional[int] = None
+    dry_run: bool = False
+    quiet: bool = False
+    print_cmd: bool = False
+    iso: Optional[str] = None
+    poweroff: bool = False
+    shell_commands: List[str] = dataclasses.field(default_factory=list)
+
+
+class _Parser:
+    """argparse, raising ConfigError instead of exiting (so tests can see the message)."""
+
+    def __init__(self):
+        import argparse
+
+        class P(argparse.ArgumentParser):
+            def error(self, message):
+                raise ConfigError(message)
+
+        p = P(prog="run", add_help=True, allow_abbrev=False,
+              description="Boot Atoll in QEMU. See docs/runner.md.")
+        a = p.add_argument
+        a("--smp", type=int, default=4, help="number of CPUs (default 4)")
+        a("--sockets", type=int, help="CPU topology: sockets")
+        a("--cores", type=int, help="CPU topology: cores per socket")
+        a("--threads", type=int, help="CPU topology: threads per core")
+        a("--numa", type=int, default=0, metavar="K",
+          help="K NUMA nodes, CPUs and memory split evenly (default: no NUMA)")
+        a("--numa-node", action="append", default=[], metavar="cpus=0-3,mem=512M",
+          help="one NUMA node (repeatable, in node order; overrides --numa)")
+        a("--numa-dist", metavar="SPEC",
+          help="NUMA distances: '0-1=20,0-2=30' or a matrix '10,20;20,10' (default 10/20)")
+        a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G)")
+        a("--machine", default="q35", help="q35 (default) or pc")
+        a("--accel", default="auto", help="tcg, kvm or auto (default: KVM if usable)")
+        a("--x2apic", default="auto", help="on, off or auto (default)")
+        a("--cmdline", default="", help="kernel command line")
+        a("--poweroff", action="store_true",
+          help="append 'poweroff' to the command line: power off after the boot report")
+        a("--kernel", default=None, help=f"kernel ELF (default {DEFAULT_KERNEL})")
+        a("--module", action="append", default=[], metavar="PATH[=ARGS]",
+          help="multiboot2 module (repeatable)")
+        a("--iso", help="boot this prebuilt ISO instead of building one")
+        a("--timeout", type=float, metavar="SECONDS", help="kill QEMU after this long (exit 124)")
+        a("--log", metavar="FILE", help="write a copy of the console to FILE")
+        a("--gdb", type=int, nargs="?", const=1234, metavar="PORT",
+          help="wait for gdb on PORT (default 1234) before the first instruction")
+        a("--dry-run", action="store_true", help="print the QEMU command and exit")
+        a("--quiet", action="store_true", help="do not stream the console")
+        a("--print-cmd", action="store_true", help="print the QEMU command to stderr first")
+        a("shell_commands", nargs="*", metavar="-- COMMAND",
+          help="commands for the Atoll shell (not yet available)")
+        self.p = p
+
+
+def parse_args(argv):
+    """tools/run's options -> (Machine, RunOptions). Raises ConfigError."""
+    argv = list(argv)
+    shell = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, shell = argv[:i], argv[i + 1:]
+    ns = _Parser().p.parse_args(argv)
+    shell = list(ns.shell_commands) + shell
+
+    mem = parse_size(ns.mem) if ns.mem is not None else None
+    m = Machine(smp=ns.smp, sockets=ns.sockets, cores=ns.cores, threads=ns.threads,
+                machine=ns.machine, accel=ns.accel, x2apic=ns.x2apic)
+    if m.smp < 1:
+        raise ConfigError(f"--smp must be at least 1 (got {m.smp})")
+
+    if ns.numa_node:
+        parsed = [parse_numa_node(t) for t in ns.numa_node]
+        known = sum(x for _, x in parsed if x is not None)
+        unsized = [i for i, (_, x) in enumerate(parsed) if x is None]
+        if mem is None:
+            if unsized:
+                raise ConfigError("give every --numa-node a mem= size, or give --mem "
+                                  "(nodes without mem= share what is left)")
+            mem = known
+        share = 0
+        if unsized:
+            left = mem - known
+            if left < 0 or left % (len(unsized) * NUMA_ALIGN):
+                raise ConfigError(f"--mem {fmt_size(mem)} minus the nodes' mem= sizes leaves "
+                                  f"{fmt_size(max(left, 0))}, which does not split into "
+                                  f"{len(unsized)} multiples of 2M")
+            share = left // len(unsized)
+        m.numa = [NumaNode(cpus=c, mem=x if x is not None else share) for c, x in parsed]
+        m.mem = mem
+    else:
+        m.mem = mem if mem is not None else 1 * GiB
+        if ns.numa < 0:
+            raise ConfigError(f"--numa must be 0 or more (got {ns.numa})")
+        m.numa = ns.numa
+    if ns.numa_dist is not None:
+        k = len(m.numa) if isinstance(m.numa, list) else m.numa
+        m.dist = parse_dist(ns.numa_dist, k)
+
+    opts = RunOptions(timeout=ns.timeout, log=ns.log, gdb=ns.gdb, dry_run=ns.dry_run,
+                      quiet=ns.quiet, print_cmd=ns.print_cmd, iso=ns.iso,
+                      poweroff=ns.poweroff, shell_commands=shell)
+    if ns.iso is not None:
+        clash = [o for o, v in (("--cmdline", ns.cmdline), ("--poweroff", ns.poweroff),
+                                ("--module", ns.module), ("--kernel", ns.kernel)) if v]
+        if clash:
+            raise ConfigError(f"--iso boots a prebuilt image, whose kernel, modules and command "
+                              f"line are fixed; drop {', '.join(clash)}")
+    cmdline = ns.cmdline.strip()
+    if ns.poweroff:
+        cmdline = (cmdline + " poweroff").strip()
+    m.cmdline = cmdline
+    m.kernel = ns.kernel or ""
+    try:
+        m.modules = [Module.parse(s) for s in ns.module]
+    except atoll_image.ImageError as e:
+        raise ConfigError(str(e)) from None
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise ConfigError("--timeout must be positive")
+    if opts.gdb is not None and not (0 < opts.gdb < 65536):
+        raise ConfigError(f"--gdb port {opts.gdb} is not a TCP port")
+    m.validate()
+    return m, opts
+
+
+# -- QEMU -------------------------------------------------------------------------------
+def kvm_usable():
+    """True if /dev/kvm can be opened read-write (what QEMU needs for KVM)."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def cpu_model(machine):
+    accel = machine.resolved_accel()
+    model = "host" if accel == "kvm" else "max"
+    if machine.x2apic == "on":
+        model += ",+x2apic"
+    elif machine.x2apic == "off":
+        model += ",-x2apic"
+    return model
+
+
+def qemu_command(machine, iso, gdb=None):
+    """The qemu-system-x86_64 argument list booting `iso` on `machine`."""
+    m = machine.validate()
+    accel = m.resolved_accel()
+    smp = str(m.smp)
+    if m.sockets is not None:
+        smp += f",sockets={m.sockets},cores={m.cores},threads={m.threads}"
+    cmd = [QEMU,
+           "-machine", f"{m.machine},accel={accel}",
+           "-cpu", cpu_model(m),
+           "-smp", smp,
+           "-m", fmt_size(m.mem)]
+    for i, node in enumerate(m.numa):
+        spec = f"node,nodeid={i}"
+        for r in node.cpu_ranges():
+            spec += f",cpus={r}"
+        if node.mem:
+            cmd += ["-object", f"memory-backend-ram,id=m{i},size={fmt_size(node.mem)}"]
+            spec += f",memdev=m{i}"
+        cmd += ["-numa", spec]
+    if len(m.numa) > 1:
+        for i in range(len(m.numa)):
+            for j in range(len(m.numa)):
+                if i != j:
+                    cmd += ["-numa", f"dist,src={i},dst={j},val={m.dist[i][j]}"]
+    cmd += ["-display", "none",
+            "-serial", "stdio",
+            "-monitor", "none",
+            "-no-reboot",
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-cdrom", iso,
+            "-boot", "d"]
+    if gdb is not None:
+        cmd += ["-gdb", f"tcp::{gdb}", "-S"]
+    return cmd
+
+
+def exit_status(qemu_rc, console_seen=True):
+    """QEMU's exit code -> (tools/run exit status, message or None).
+
+    isa-debug-exit makes QEMU exit with (v << 1) | 1 for guest value v, so odd
+    codes are guest statuses (0..127 survive the 8-bit exit code). QEMU
+    exiting 0 means the guest stopped without reporting (a triple fault with
+    -no-reboot, an ACPI power-off, GRUB's halt). QEMU's own errors are exit 1,
+    the same code as guest status 0: they are told apart by the console, as
+    GRUB always prints before a guest can report."""
+    if qemu_rc is None:
+        return EXIT_USAGE, "QEMU did not run"
+    if qemu_rc < 0:
+        sig = -qemu_rc
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return 128 + sig, f"QEMU was killed by {name}"
+    if qemu_rc == 0:
+        return EXIT_NO_STATUS, ("guest ended without reporting a status (QEMU exited 0: "
+                                "a triple fault, a reset or a power-off without isa-debug-exit)")
+    if qemu_rc & 1:
+        if qemu_rc == 1 and not console_seen:
+            return EXIT_USAGE, "QEMU failed to start"
+        return qemu_rc >> 1, None
+    return EXIT_USAGE, f"QEMU failed (exit {qemu_rc})"
+
+
+def parse_events(text):
+    """Console text -> (events, malformed). events: the JSON objects of lines
+    `@atoll {...}`, in order. malformed: the lines that carry the prefix but
+    no single valid JSON object (bad JSON, not an object, or the prefix in
+    the middle of a line, as when output from two cores interleaves)."""
+    events, malformed = [], []
+    for line in text.splitlines():
+        line = line.replace("\r", "")
+        body = line.lstrip()
+        if body.startswith(EVENT_PREFIX):
+            try:
+                obj = json.loads(body[len(EVENT_PREFIX):])
+            except ValueError:
+                malformed.append(line)
+                continue
+            if isinstance(obj, dict):
+                events.append(obj)
+            else:
+                malformed.append(line)
+        elif EVENT_PREFIX.strip() + " {" in line or EVENT_PREFIX + "{" in line:
+            malformed.append(line)
+    return events, malformed
+
+
+@dataclasses.dataclass
+class BootResult:
+    status: int                 # tools/run's exit status: the guest's status, or 3/124/2/...
+    console: str                # the whole console, \r removed
+    events: List[dict]
+    wall_s: float
+    timed_out: bool
+    malformed: List[str] = dataclasses.field(default_factory=list)
+    message: Optional[str] = None   # why status is not the guest's own, if so
+    qemu_rc: Optional[int] = None
+    stderr: str = ""            # QEMU's own messages
+    command: List[str] = dataclasses.field(default_factory=list)
+    iso: str = ""
+
+    def events_named(self, name):
+        return [e for e in self.events if e.get("event") == name]
+
+
+def _set_pdeathsig():
+    # QEMU dies with its parent (a killed test worker must not leave VMs running).
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)    # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def image_for(machine, cache_dir=None):
+    """The (cached) ISO for this machine's kernel, modules and command line."""
+    try:
+        return atoll_image.cached_iso(machine.kernel_path, machine.modules, machine.cmdline,
+                                      cache_dir=cache_dir)
+    except atoll_image.ImageError as e:
+        raise ConfigError(str(e)) from None
+
+
+def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_dir=None,
+         err=None):
+    """Boot `machine` (building its ISO through the image cache unless `iso`
+    is given), wait for QEMU to exit or `timeout` seconds (None: no limit),
+    and return a BootResult. echo: stream the console to sys.stdout line by
+    line (and QEMU's stderr to `err`, default sys.stderr). log: a file path
+    that gets a copy of the console. Raises ConfigError for bad machines or
+    missing files."""
+    machine.validate()
+    if machine.resolved_accel() == "kvm" and not kvm_usable():
+        raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
+                          "(no KVM here, or no permission); use --accel tcg or auto")
+    if iso is None:
+        iso = image_for(machine, cache_dir)
+    elif not os.path.isfile(iso):
+        raise ConfigError(f"ISO {iso!r} not found")
+    cmd = qemu_command(machine, iso, gdb=gdb)
+    return run_qemu(cmd, timeout=timeout, log=log, echo=echo, err=err, iso=iso)
+
+
+def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso=""):
+    """Run a QEMU command line whose serial console is on stdout (see boot())."""
+    err = err if err is not None else sys.stderr
+    out = sys.stdout
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, preexec_fn=_set_pdeathsig)
+    except OSError as e:
+        res = BootResult(status=EXIT_USAGE, console="", events=[], wall_s=0.0, timed_out=False,
+                         message=f"cannot run {cmd[0]}: {e.strerror} "
+                                 "(install it with tools/install-deps)",
+                         command=list(cmd), iso=iso)
+        return res
+    logf = open(log, "w", encoding="utf-8", errors="replace") if log else None
+    lines, errbuf = [], []
+    partial = {proc.stdout.fileno(): b"", proc.stderr.fileno(): b""}
+    open_fds = set(partial)
+    outfd, errfd = proc.stdout.fileno(), proc.stderr.fileno()
+    timed_out = False
+    deadline = None if timeout is None else start + timeout
+    MAX_LINE = 64 * 1024
+
+    def emit(fd, raw):
+        text = raw.decode("utf-8", errors="replace").replace("\r", "")
+        if fd == outfd:
+            lines.append(text)
+            if echo:
+                out.write(text + "\n")
+                out.flush()
+            if logf:
+                logf.write(text + "\n")
+                logf.flush()
+        else:
+            errbuf.append(text)
+            if echo:
+                err.write(text + "\n")
+                err.flush()
+
+    def feed(fd, data):
+        buf = partial[fd] + data
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            emit(fd, buf[:nl])
+            buf = buf[nl + 1:]
+        while len(buf) > MAX_LINE:          # a runaway line without newlines
+            emit(fd, buf[:MAX_LINE])
+            buf = buf[MAX_LINE:]
+        partial[fd] = buf
+
+    try:
+        while open_fds:
+            wait = 0.25
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 and not timed_out:
+                    timed_out = True
+                    _kill(proc)
+                    deadline = None
+                    continue
+                wait = max(0.0, min(wait, left))
+            ready, _, _ = select.select(list(open_fds), [], [], wait)
+            for fd in ready:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    open_fds.discard(fd)
+                    continue
+                feed(fd, data)
+            if not ready and proc.poll() is not None and not timed_out:
+                # QEMU is gone but a child holds the pipes open: stop waiting.
+                break
+        for fd, rest in partial.items():
+            if rest:
+                emit(fd, rest)
+        rc = proc.wait()
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()
+        if logf:
+            logf.close()
+    wall = time.monotonic() - start
+    console = "\n".join(lines) + ("\n" if lines else "")
+    events, malformed = parse_events(console)
+    stderr_text = "\n".join(errbuf)
+    if timed_out:
+        status, message = EXIT_TIMEOUT, f"timed out after {timeout:g} s: QEMU killed"
+    else:
+        status, message = exit_status(rc, console_seen=bool(console.strip()))
+        if status == EXIT_USAGE and stderr_text and message:
+            message += ":\n" + stderr_text
+    return BootResult(status=status, console=console, events=events, wall_s=wall,
+                      timed_out=timed_out, malformed=malformed, message=message, qemu_rc=rc,
+                      stderr=stderr_text, command=list(cmd), iso=iso)
+
+
+def _kill(proc):
+    if proc.poll() is not None:
+        return
+    try:
+        proc.terminate()
+        proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except OSError:
+        pass
+
+
+# -- tools/run ------------------------------------------------------------------------
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        machine, opts = parse_args(argv)
+    except ConfigError as e:
+        print(f"run: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _main(machine, opts)
+    except ConfigError as e:
+        print(f"run: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _main(machine, opts):
+    if opts.shell_commands:
+        raise ConfigError("no shell yet: commands after -- are reserved for the Atoll shell ("
+                          + shlex.join(opts.shell_commands) + ")")
+    if opts.iso:
+        iso = opts.iso
+    elif opts.dry_run:
+        try:
+            iso = atoll_image.cached_iso_path(machine.kernel_path, machine.modules,
+                                              machine.cmdline)
+        except atoll_image.ImageError as e:
+            print(f"run: note: {e}; the ISO path below is a placeholder", file=sys.stderr)
+            iso = os.path.join(atoll_image.DEFAULT_CACHE_DIR, "IMAGE.iso")
+        iso = os.path.relpath(iso) if iso.startswith(REPO + os.sep) else iso
+    else:
+        iso = None
+    if opts.dry_run:
+        print(shlex.join(qemu_command(machine, iso, gdb=opts.gdb)))
+        return 0
+    if iso is None:
+        iso = image_for(machine)
+    elif not os.path.isfile(iso):
+        raise ConfigError(f"ISO {iso!r} not found")
+    if machine.resolved_accel() == "kvm" and not kvm_usable():
+        raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
+                          "(no KVM here, or no permission); use --accel tcg or auto")
+    cmd = qemu_command(machine, iso, gdb=opts.gdb)
+    if opts.print_cmd:
+        print(shlex.join(cmd), file=sys.stderr)
+    if opts.gdb is not None:
+        kernel = os.path.relpath(machine.kernel_path)
+        print(f"run: QEMU waits for gdb on port {opts.gdb}; in another terminal:\n"
+              f"  gdb {shlex.quote(kernel)} -ex 'target remote :{opts.gdb}'",
+              file=sys.stderr, flush=True)
+    try:
+        r = run_qemu(cmd, timeout=opts.timeout, log=opts.log, echo=not opts.quiet, iso=iso)
+    except KeyboardInterrupt:
+        print("\nrun: interrupted; QEMU stopped", file=sys.stderr)
+        return 130
+    if r.message:
+        print(f"run: {r.message}", file=sys.stderr)
+    elif r.status != 0:
+        print(f"run: guest reported status {r.status}", file=sys.stderr)
+    return r.status
