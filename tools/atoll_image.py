@@ -39,6 +39,7 @@ parallel test workers never see a half-written ISO.
 """
 import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -143,7 +144,6 @@ def _grub_line(words):
 
 def _json_str(s):
     # JSON string literal for the error events; grub_quote protects it from GRUB.
-    import json
     return json.dumps(s)
 
 

@@ -570,7 +570,7 @@ def parse_events(text):
                 events.append(obj)
             else:
                 malformed.append(line)
-        elif EVENT_PREFIX.strip() + " {" in line or EVENT_PREFIX + "{" in line:
+        elif EVENT_PREFIX + "{" in line:
             malformed.append(line)
     return events, malformed
 
@@ -650,7 +650,7 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso=""):
     lines, errbuf = [], []
     partial = {proc.stdout.fileno(): b"", proc.stderr.fileno(): b""}
     open_fds = set(partial)
-    outfd, errfd = proc.stdout.fileno(), proc.stderr.fileno()
+    outfd = proc.stdout.fileno()
     timed_out = False
     deadline = None if timeout is None else start + timeout
     MAX_LINE = 64 * 1024
