@@ -31,7 +31,8 @@ struct acpi_tables {
     uint64_t madt_phys; uint32_t madt_len;
     uint64_t srat_phys; uint32_t srat_len;
     uint64_t slit_phys; uint32_t slit_len;
-    int revision;   /* RSDP revision: 0 = ACPI 1.0 (RSDT), >= 2 = XSDT */
+    int revision;   /* 0 if found through an RSDT, 2 through an XSDT (the
+                     * RSDP's own revision is not passed to acpi_find_tables) */
 };
 
 struct acpi_cpu {
@@ -84,12 +85,16 @@ struct acpi_slit_info {
 /* Validate an RSDP (signature, checksum, extended checksum for revision >= 2,
  * length) of which `len` bytes are readable, and return the physical address
  * of the root table (XSDT if revision >= 2 and its address is non-zero, else
- * RSDT) and whether it is an XSDT. */
+ * RSDT) and whether it is an XSDT. Revision 1 (never defined) is
+ * ERR_BAD_VERSION; an RSDP with neither address is ERR_ACPI_NO_ROOT. */
 errval_t acpi_parse_rsdp(const void *rsdp, size_t len, uint64_t *root_phys, bool *is_xsdt);
 
 /* Walk the RSDT/XSDT, validating each referenced table's header (length at
  * least the header size, checksum) before recording MADT, SRAT and SLIT.
- * A table with a bad checksum is an error, not skipped silently. */
+ * A table with a bad checksum is an error, not skipped silently, even one we
+ * do not use. Zero entries are skipped; a second MADT, SRAT or SLIT is
+ * ERR_DUPLICATE; a range the mapper cannot map is ERR_ACPI_UNMAPPED; no MADT
+ * is ERR_ACPI_NO_MADT. */
 errval_t acpi_find_tables(const struct acpi_mapper *m, uint64_t root_phys, bool is_xsdt,
                           struct acpi_tables *out);
 
@@ -97,7 +102,8 @@ errval_t acpi_find_tables(const struct acpi_mapper *m, uint64_t root_phys, bool 
  * caller mapped it, and the header's own length must not exceed it. Entries
  * whose length field is 0, runs past the table, or is too short for its type
  * are errors (ERR_BAD_LENGTH / ERR_TRUNCATED); unknown entry types are
- * skipped by their length. */
+ * skipped by their length. More entries than the fixed arrays hold is
+ * ERR_TOO_MANY. A SLIT's length must be exactly 44 + n * n. */
 errval_t acpi_parse_madt(const void *table, size_t len, struct acpi_madt_info *out);
 errval_t acpi_parse_srat(const void *table, size_t len, struct acpi_srat_info *out);
 errval_t acpi_parse_slit(const void *table, size_t len, struct acpi_slit_info *out);

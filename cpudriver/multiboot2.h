@@ -58,13 +58,20 @@ struct mb2_info {
  * tag size below 8, a missing end tag, a missing memory map, a memory-map
  * entry_size below 24 or not a multiple of 8, more entries than the tables
  * hold, memory-map entries that overlap, an unterminated string.
+ * Also rejected: a second memory-map tag (ERR_DUPLICATE), a partial last
+ * memory-map entry (ERR_TRUNCATED), a module that ends before it starts or a
+ * memory range that wraps past 2^64 (ERR_BAD_LENGTH). Zero-length memory-map
+ * entries are dropped. If both RSDP tags are present, the ACPI 2.0+ one (15)
+ * is kept. Tags after the end tag are not read.
  * On error, *out is left in an unspecified but safe state.
  */
 errval_t mb2_parse(const void *info, size_t avail, struct mb2_info *out);
 
 /* Look up `key` in a command line of space-separated words `key` or
  * `key=value`. Returns true if present; *value and *value_len describe the value
- * ("" for a bare key). Either pointer may be NULL. */
+ * ("" for a bare key). Either pointer may be NULL. If the key appears more
+ * than once, the last occurrence wins, so a word appended to a default
+ * command line overrides it. */
 bool cmdline_get(const char *cmdline, const char *key, const char **value, size_t *value_len);
 
 #endif

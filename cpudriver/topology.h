@@ -42,7 +42,8 @@ struct topology {
     struct topo_cpu cpus[TOPO_MAX_CPUS];
     uint32_t ncpus;
     /* Nodes sorted by proximity domain; node index = position. A machine
-     * without SRAT has one node (domain 0) holding everything. */
+     * without SRAT has one node (domain 0) holding everything; its
+     * mem_bytes is then 0, as no range is known. */
     struct topo_node nodes[TOPO_MAX_NODES];
     uint32_t nnodes;
     /* Memory ranges from SRAT (enabled, non-hotplug), sorted by base. Without
@@ -60,16 +61,27 @@ typedef void (*topo_warn_fn)(void *ctx, const char *msg);
 
 /*
  * Build the model. `srat` and `slit` may be NULL (table absent).
- * Errors (no model possible): no enabled CPU, boot CPU absent from MADT,
- * duplicate APIC ids among enabled CPUs, more domains than TOPO_MAX_NODES,
- * overlapping SRAT memory ranges of different domains (ERR_OVERLAP).
+ * Errors (no model possible): no enabled CPU (ERR_TOPO_NO_CPUS), boot CPU
+ * absent from MADT or disabled there (ERR_TOPO_NO_BOOT_CPU), duplicate APIC
+ * ids among enabled CPUs (ERR_DUPLICATE), more domains than TOPO_MAX_NODES
+ * (ERR_TOO_MANY), overlapping SRAT memory ranges of different domains
+ * (ERR_OVERLAP).
+ * Nodes are the domains SRAT gives the enabled CPUs and the enabled,
+ * non-hotplug, non-empty memory ranges.
  * Warnings, each with its fallback:
- *  - a CPU in SRAT that MADT lacks: ignored;
+ *  - a CPU in SRAT that MADT lacks (a disabled MADT entry, a CPU that may be
+ *    hot-added, counts as present): ignored;
+ *  - a CPU listed twice in SRAT with different domains: the first wins;
  *  - an enabled MADT CPU without an SRAT entry: placed on the first node;
  *  - a node with CPUs but no memory, or memory but no CPUs: kept as is;
- *  - a SLIT whose size differs from the number of SRAT domains, whose
- *    diagonal is not 10, or with an off-diagonal entry below 11 or 255
- *    (unreachable): distances fall back to 10 local / 20 remote.
+ *  - overlapping SRAT memory ranges of one domain: merged;
+ *  - an SRAT that yields no node at all: one node, as without SRAT;
+ *  - a SLIT whose size differs from the number of SRAT domains (its
+ *    localities are proximity domains, so it must cover 0 .. the highest
+ *    domain; without SRAT, exactly 1), whose diagonal is not 10, or with an
+ *    off-diagonal entry below 11 or 255 (unreachable): distances fall back
+ *    to 10 local / 20 remote.
+ * `warn` may be NULL.
  */
 errval_t topo_build(const struct acpi_madt_info *madt, const struct acpi_srat_info *srat,
                     const struct acpi_slit_info *slit, uint32_t boot_apic_id,
