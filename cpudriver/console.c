@@ -10,9 +10,11 @@ static char line[2048];   /* an event line can be long; linechan holds 3276 */
 static size_t line_len;
 static int emergency;
 
+/* An AP sends even its panic report over its channel: lines from several
+ * cores written straight to COM1 would interleave mid-line. */
 static void emit_line(const char *s, size_t n)
 {
-    if (core.is_bsp || emergency || !core.console)
+    if (core.is_bsp || !core.console)
         serial_write(s, n);
     else
         linechan_send(core.console, &core.console_seq, LINECHAN_TEXT_END, s, (uint16_t)n);
