@@ -38,7 +38,32 @@
     X(ERR_TOPO_NO_CPUS,        "topology: MADT lists no enabled CPU")         \
     X(ERR_TOPO_NO_BOOT_CPU,    "topology: boot CPU not enabled in MADT")      \
     X(ERR_TIMEOUT,             "timed out")                                   \
-    X(ERR_NOT_SUPPORTED,       "not supported on this machine")
+    X(ERR_NOT_SUPPORTED,       "not supported on this machine")               \
+    X(ERR_BAD_SYSCALL,         "no such system call")                         \
+    X(ERR_CAP_SLOT_RANGE,      "capability slot outside the CNode")           \
+    X(ERR_CAP_EMPTY,           "capability slot is empty")                    \
+    X(ERR_CAP_OCCUPIED,        "destination slot is not empty")               \
+    X(ERR_CAP_TYPE,            "wrong capability type for this operation")    \
+    X(ERR_CAP_RIGHTS,          "capability lacks the rights for this")        \
+    X(ERR_CAP_HAS_CHILDREN,    "capability has descendants: revoke first")    \
+    X(ERR_CAP_SAME_SLOT,       "source and destination are the same slot")    \
+    X(ERR_RETYPE_SIZE,         "retype: object size invalid for the type")    \
+    X(ERR_RETYPE_OVERFLOW,     "retype: objects do not fit in the source")    \
+    X(ERR_BAD_ADDRESS,         "address is not a valid user address")         \
+    X(ERR_MAP_PRESENT,         "page-table entry already present")            \
+    X(ERR_MAP_NO_TABLE,        "an intermediate page table is missing")       \
+    X(ERR_NOT_MAPPED,          "nothing mapped there")                        \
+    X(ERR_ALREADY_MAPPED,      "capability is already mapped elsewhere")      \
+    X(ERR_WOULD_BLOCK,         "receiver not ready: try again")               \
+    X(ERR_NO_RECV_SLOT,        "receiver takes no capability now")            \
+    X(ERR_PORT_RANGE,          "I/O port outside the capability's range")    \
+    X(ERR_DISP_STATE,          "dispatcher is in the wrong state")            \
+    X(ERR_ELF_MAGIC,           "ELF: not an ELF file")                        \
+    X(ERR_ELF_CLASS,           "ELF: not a 64-bit little-endian x86-64 file") \
+    X(ERR_ELF_TYPE,            "ELF: not an executable (ET_EXEC)")            \
+    X(ERR_ELF_HEADER,          "ELF: header field out of range")              \
+    X(ERR_ELF_SEGMENT,         "ELF: segment out of bounds or overlapping")   \
+    X(ERR_ELF_ENTRY,           "ELF: entry point outside executable segments")
 
 typedef enum {
 #define ATOLL_ERR_ENUM(name, text) name,

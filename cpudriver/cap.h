@@ -1,0 +1,112 @@
+/*
+ * Capabilities inside one CPU driver: slots (CTEs), the derivation tree, and
+ * the operations on them. Pure logic: everything the kernel must do to memory
+ * or objects (zeroing, unmapping, stopping a dispatcher) goes through
+ * struct cap_hooks, so the same code runs in the host unit tests.
+ *
+ * Derivation. Every capability but the boot-time roots has a parent: retype
+ * makes objects children of the RAM they came from; copy and mint make
+ * children of their source. The tree is per core (a later issue makes
+ * retype and revoke agree across cores: cap_retype and cap_revoke are the
+ * two places that will change).
+ *
+ * Rules (docs/capabilities.md):
+ *  - revoke(c): every descendant of c is deleted, c stays.
+ *  - delete(c): revoke(c), then c goes. If c was the *original* capability
+ *    of an object (made by retype), the object is destroyed: every other
+ *    capability to it descends from c, so none can dangle.
+ *  - retype(ram, ...): the new objects must lie inside the RAM capability and
+ *    must not overlap any existing child of it; RAM is reusable once its
+ *    children are gone.
+ *  - move(src, dst): the capability changes slot, keeping its place in the
+ *    tree (used to hand a capability over without keeping a copy).
+ */
+#ifndef ATOLL_CAP_H
+#define ATOLL_CAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <atoll/caps.h>
+#include <atoll/errors.h>
+
+struct capability {
+    uint8_t type;        /* enum cap_type */
+    uint8_t rights;      /* CAP_RIGHT_* */
+    uint8_t original;    /* made by retype (or at boot): owns its object */
+    uint8_t bits;        /* CNode: log2(slots) */
+    uint32_t reserved;
+    uint64_t base;       /* physical address; first port; first vector; object */
+    uint64_t bytes;      /* bytes; port count; vector count */
+    union {
+        uint64_t badge;  /* Endpoint */
+        uint64_t mapped; /* Frame, DevFrame, VNode: physical address of the
+                            first page-table entry mapping it, 0 if unmapped */
+    };
+};
+
+struct cte {
+    struct capability cap;
+    struct cte *parent;
+    struct cte *first_child;
+    struct cte *next, *prev;   /* siblings */
+};
+_Static_assert(sizeof(struct cte) == CAP_CTE_SIZE, "CNode slots are 64 bytes");
+
+struct cap_hooks {
+    /* Kernel pointer to `bytes` at physical `phys` (CNode slots). */
+    void *(*ptr)(uint64_t phys);
+    /* Fill new objects' memory with zeros (no data leaks between users). */
+    void (*zero)(uint64_t phys, uint64_t bytes);
+    /* A capability is about to leave its slot for good: undo its mapping. */
+    void (*unlinked)(struct cte *c);
+    /* The object of original capability `cap` is destroyed: stop it, free
+     * what it holds (a CNode's slots are deleted by cap.c before this). */
+    void (*destroyed)(const struct capability *cap);
+};
+
+void cap_set_hooks(const struct cap_hooks *h);
+
+/* Bytes one object of `type` takes; for RAM/Frame/DevFrame `size` itself,
+ * for a CNode 64 << bits (`size` = bits). 0 if invalid (bad type, size not
+ * a positive multiple of 4 KiB, bits out of range). */
+uint64_t cap_object_bytes(enum cap_type type, uint64_t size);
+
+/* Slot `index` of CNode capability `cnode`: ERR_CAP_TYPE, ERR_CAP_SLOT_RANGE. */
+errval_t cap_slot(const struct capability *cnode, uint64_t index, struct cte **out);
+
+/* Make `count` objects of `type` (and size/bits `size`) from RAM capability
+ * `src`, starting `offset` bytes into it, placed in the empty slots
+ * dest[first .. first+count) of CNode capability `dest_cnode`.
+ * Errors: ERR_CAP_TYPE (src not RAM, type not retypable: Endpoint, IRQ, IO,
+ * Kernel, Null), ERR_RETYPE_SIZE, ERR_BAD_ALIGNMENT (offset not a multiple
+ * of min(object bytes, 4 KiB)... objects are aligned to their size up to
+ * 4 KiB), ERR_RETYPE_OVERFLOW (past the end of src, or arithmetic overflow),
+ * ERR_OVERLAP (an existing child of src overlaps), ERR_CAP_SLOT_RANGE,
+ * ERR_CAP_OCCUPIED, ERR_INVALID_ARG (count 0). Nothing changes on error. */
+errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                    const struct capability *dest_cnode, uint64_t first);
+
+/* A child of `src` in empty slot `dst` with the same rights. */
+errval_t cap_copy(struct cte *src, struct cte *dst);
+
+/* A child of `src` in `dst` with rights src.rights & rights. Endpoint from a
+ * Dispatcher (with `badge`), or an Endpoint with a new badge if src has none;
+ * IO and IRQ capabilities can be narrowed to [base, base+count) inside
+ * theirs (count 0: keep the range). ERR_CAP_RIGHTS if a badge is set on an
+ * already badged endpoint; ERR_PORT_RANGE if the narrowed range leaves src. */
+errval_t cap_mint(struct cte *src, struct cte *dst, uint32_t rights, uint64_t badge, uint64_t base,
+                  uint64_t count);
+
+errval_t cap_delete(struct cte *c);
+errval_t cap_revoke(struct cte *c);
+errval_t cap_move(struct cte *src, struct cte *dst);
+
+/* Install a root capability (boot time) in an empty slot, with no parent. */
+errval_t cap_install_root(struct cte *dst, const struct capability *cap);
+
+void cap_identify(const struct cte *c, struct cap_identity *out);
+
+/* Number of descendants (for tests and the shell). */
+uint64_t cap_descendants(const struct cte *c);
+
+#endif
