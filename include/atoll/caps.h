@@ -40,7 +40,10 @@ enum cap_type {
 #define CAP_CNODE_MIN_BITS 1u
 #define CAP_CNODE_MAX_BITS 16u
 #define CAP_DISPATCHER_SIZE 4096u
-#define CAP_VNODE_SIZE    4096u
+/* A VNode is its 4 KiB hardware table followed by a 4 KiB shadow the kernel
+ * keeps: for each entry, the capability mapped there (so a dying table can
+ * tell its mappings, and a dying mapping its table). */
+#define CAP_VNODE_SIZE    8192u
 
 /* What identify reports about a capability. */
 struct cap_identity {

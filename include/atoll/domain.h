@@ -20,7 +20,9 @@ enum {
     SLOT_STARTUP = 7,      /* the start-up page (read-only frame) */
     SLOT_MONITOR_EP = 8,   /* endpoint to this core's monitor (not for monitors) */
     SLOT_BOOT_CHANNELS = 16, /* monitors: one frame per core, see monitor/ */
-    SLOT_FIRST_FREE = 32,  /* lib/'s slot allocator starts here */
+    SLOT_FIRST_FREE = 32,  /* lib/'s slot allocator starts here... */
+    SLOT_LOADER_FIRST = 3840, /* ...and stops below: the CPU driver's loader
+                                 puts the program's frames and tables here */
 };
 
 #define DOMAIN_ROOT_CNODE_BITS 12   /* 4096 slots */
