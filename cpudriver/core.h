@@ -23,6 +23,7 @@ struct core_state {
     bool is_bsp;
     bool x2apic;           /* local APIC in x2APIC mode */
     bool nx;               /* EFER.NXE on: NX bits allowed in page tables */
+    bool smep, smap;       /* supervisor mode execution/access prevention on */
     uint64_t tsc_hz;       /* calibrated once by the boot core, handed over */
     uint64_t apic_timer_hz;/* APIC timer input clock after the divider */
     uint64_t boot_tsc0;    /* TSC at the boot core's first instruction */

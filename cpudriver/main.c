@@ -10,8 +10,13 @@
  */
 #include <atoll/errors.h>
 #include "acpi.h"
+#include "bootinfo.h"
+#include "cap.h"
+#include "capkern.h"
 #include "console.h"
 #include "core.h"
+#include "dispatcher.h"
+#include "domain.h"
 #include "lib.h"
 #include "linechan.h"
 #include "multiboot2.h"
@@ -28,6 +33,7 @@
 #include "x86_64/paging.h"
 #include "x86_64/serial.h"
 #include "x86_64/trap.h"
+#include "x86_64/usermode.h"
 
 /* From boot/multiboot2_entry.S (identity-mapped; gone after the switch). */
 extern uint64_t boot_tsc0, boot_mbi;
@@ -453,6 +459,83 @@ static int print_summary(uint32_t aps_up)
     return failed;
 }
 
+/* Each core's share of RAM for user space, from its own node: given to
+ * its monitor as one RAM capability. */
+struct core_ram {
+    uint64_t base, bytes;
+};
+BOOTSHARED static struct core_ram core_ram[TOPO_MAX_CPUS];
+
+#define MIN_CORE_RAM (4ull << 20)
+
+static void plan_user_ram(void)
+{
+    for (uint32_t n = 0; n < topo.nnodes; n++) {
+        uint32_t count = 0;
+        for (uint32_t c = 0; c < topo.ncpus; c++)
+            count += topo.cpus[c].node == n;
+        if (!count)
+            continue;
+        /* Leave a little for the kernel's own later needs. */
+        uint64_t free = pmem_free_bytes(topo.numa_from_srat ? n : PMEM_ANY_NODE);
+        uint64_t share = free > (1ull << 20) ? ALIGN_DOWN((free - (1ull << 20)) / count, PAGE_2M) : 0;
+        for (uint32_t c = 0; c < topo.ncpus; c++) {
+            if (topo.cpus[c].node != n)
+                continue;
+            uint64_t want = share, base = 0;
+            while (want >= MIN_CORE_RAM && !base) {
+                base = pmem_alloc(want, PAGE_2M, topo.numa_from_srat ? n : PMEM_ANY_NODE, ~0ull);
+                if (!base)
+                    want /= 2;
+            }
+            if (!base) {
+                want = MIN_CORE_RAM;
+                base = pmem_alloc(want, 4096, PMEM_ANY_NODE, ~0ull);
+                char msg[120];
+                snprintf(msg, sizeof msg, "core %u: no RAM left on node %u for user space%s", c, n,
+                         base ? "; took 4 MiB from another node" : "");
+                warn(msg);
+            }
+            core_ram[c] = (struct core_ram){ base, base ? want : 0 };
+        }
+    }
+}
+
+/* Root capabilities of this core: all its user RAM. The monitor's objects
+ * and the rest of the RAM all descend from it. */
+static struct cte ram_root;
+
+_Noreturn static void start_user_space(void)
+{
+    usermode_init();
+    capkern_init();
+    const struct core_ram *r = &core_ram[core.core_id];
+    struct capability ram = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .original = 1, .base = r->base,
+                              .bytes = r->bytes };
+    const void *image;
+    size_t len;
+    if (r->bytes && boot_module_find("monitor", 7, &image, &len) == ERR_OK) {
+        cap_install_root(&ram_root, &ram);
+        struct spawn_args a = { .cmd = "monitor", .cmd_len = 7, .ram = &ram_root, .monitor = true };
+        struct dispatcher *d;
+        uint64_t t0 = rdtsc();
+        errval_t err = domain_spawn(&a, &d, 0);
+        if (err) {
+            kprintf("core %u: cannot start the monitor: %s (%s)\n", core.core_id, err_name(err), err_text(err));
+        } else {
+            struct event e;
+            event_begin(&e, "domain_spawn");
+            event_u64(&e, "core", core.core_id);
+            event_u64(&e, "domain", d->id);
+            event_str(&e, "name", d->name);
+            event_u64(&e, "cycles", rdtsc() - t0);
+            event_u64(&e, "ram_bytes", r->bytes);
+            event_end(&e);
+        }
+    }
+    schedule();
+}
+
 void bsp_main(void)
 {
     struct boot_options opt;
@@ -500,6 +583,7 @@ void bsp_main(void)
             panic("building core %u's page tables: %s (%s)", c, err_name(err), err_text(err));
     }
     boot_params.probe_phys = blocks[0].base;
+    plan_user_ram();
     err = smp_prepare(&topo, blocks, opt.unlisted_apic);
     if (err)
         panic("preparing the other cores: %s (%s)", err_name(err), err_text(err));
@@ -526,11 +610,7 @@ void bsp_main(void)
         panic("selftest: panic requested on the kernel command line");
     if (opt.poweroff)
         machine_exit(failed ? 1 : 0);
-    /* No shell yet: keep printing what the other cores say. */
-    for (;;) {
-        console_drain();
-        __asm__ volatile("sti; hlt; cli" ::: "memory");
-    }
+    start_user_space();
 }
 
 void ap_main(const struct ap_start *s)
@@ -560,6 +640,24 @@ void ap_main(const struct ap_start *s)
     run_selftests();
     linechan_send(core.console, &core.console_seq, LINECHAN_CHECKIN, "", 0);
     apic_timer_start(boot_params.timer_hz);
-    for (;;)
-        __asm__ volatile("sti; hlt; cli" ::: "memory");
+    start_user_space();
+}
+
+const struct mb2_info *boot_info(void) { return &mb; }
+const struct topology *boot_topology(void) { return &topo; }
+
+errval_t boot_module_find(const char *name, size_t n, const void **image, size_t *len)
+{
+    for (size_t i = 0; i < mb.module_count; i++) {
+        const char *c = mb.modules[i].cmdline;
+        size_t w = 0;
+        while (c[w] && c[w] != ' ')
+            w++;
+        if (w == n && !strncmp(c, name, n)) {
+            *image = phys_to_virt(mb.modules[i].start);
+            *len = mb.modules[i].end - mb.modules[i].start;
+            return ERR_OK;
+        }
+    }
+    return ERR_NOT_FOUND;
 }

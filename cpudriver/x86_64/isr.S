@@ -3,6 +3,8 @@
  * not push one, then its vector, so trap_dispatch always sees a struct
  * trap_frame (x86_64/trap.h) of the same shape.
  */
+#define TRAP_FRAME_SIZE (22 * 8)
+#define VEC_SYSCALL 0x100   /* not a hardware vector: marks a system call */
     .text
 .macro STUB vec, has_error
     .globl isr_\vec
@@ -42,6 +44,7 @@ isr_common:
     cld
     movq %rsp, %rdi
     call trap_dispatch
+trap_exit:
     popq %r15
     popq %r14
     popq %r13
@@ -59,6 +62,66 @@ isr_common:
     popq %rax
     addq $16, %rsp
     iretq
+
+/*
+ * resume_user(const struct trap_frame *f): leave the kernel for a user
+ * domain. Every kernel entry starts afresh at the top of this core's kernel
+ * stack, so whatever the kernel was doing is dropped: copy the domain's saved
+ * frame there and return through the common exit.
+ */
+    .globl resume_user
+resume_user:
+    movabsq $kstack_top, %rsp
+    subq $TRAP_FRAME_SIZE, %rsp
+    movq %rdi, %rsi
+    movq %rsp, %rdi
+    movl $TRAP_FRAME_SIZE, %ecx
+    rep movsb
+    jmp trap_exit
+
+/*
+ * System-call entry (IA32_LSTAR). The CPU left RIP in rcx and RFLAGS in r11,
+ * cleared IF, DF and AC (IA32_FMASK), and did not switch stacks: take this
+ * core's kernel stack (a per-core variable holds the user rsp meanwhile;
+ * every core has its own copy at the same address) and build the same frame
+ * an interrupt from user mode would.
+ */
+    .globl syscall_entry
+syscall_entry:
+    movq %rsp, syscall_user_rsp(%rip)
+    movabsq $kstack_top, %rsp
+    pushq $0x23                      /* ss: user data | RPL 3 */
+    pushq syscall_user_rsp(%rip)
+    pushq %r11                       /* rflags */
+    pushq $0x2b                      /* cs: user code 64 | RPL 3 */
+    pushq %rcx                       /* rip */
+    pushq $0                         /* error */
+    pushq $VEC_SYSCALL
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    cld
+    xorl %ebp, %ebp
+    movq %rsp, %rdi
+    call syscall_handler             /* never returns: ends in resume_user */
+    ud2
+
+    .bss
+    .balign 8
+syscall_user_rsp: .quad 0
+    .text
 
     .section .rodata
     .balign 8

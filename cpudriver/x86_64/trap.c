@@ -8,6 +8,9 @@
 #include "core.h"
 #include "x86_64/apic.h"
 #include "x86_64/gdt.h"
+#include "console.h"
+#include "dispatcher.h"
+#include "domain.h"
 
 struct idt_entry {
     uint16_t off_lo, sel;
@@ -45,8 +48,41 @@ void idt_init(void)
     __asm__ volatile("lidt %0" : : "m"(ptr));
 }
 
+/* An interrupt or exception while a user domain ran: its registers go to
+ * its dispatcher, and the kernel leaves by resuming some dispatcher. A fault
+ * stops the domain, never the core. */
+static _Noreturn void user_trap(struct trap_frame *f)
+{
+    struct dispatcher *d = dispatcher_current();
+    if (!d)
+        panic_frame(f);
+    d->regs = *f;
+    switch (f->vector) {
+    case VEC_TIMER:
+        core.ticks++;
+        apic_eoi();
+        if (core.is_bsp)
+            console_drain();
+        dispatcher_tick();
+    case VEC_WAKEUP:
+        apic_eoi();
+        dispatcher_run(d);
+    case VEC_SPURIOUS:
+        dispatcher_run(d);
+    case 2:    /* NMI */
+    case 8:    /* double fault */
+    case 18:   /* machine check */
+        panic_frame(f);   /* the machine, not the domain, is in trouble */
+    default:
+        domain_fault(d, f);
+        schedule();
+    }
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
+    if ((f->cs & 3) == 3)
+        user_trap(f);
     switch (f->vector) {
     case VEC_TIMER:
         core.ticks++;

@@ -10,10 +10,15 @@ struct trap_frame {
     uint64_t rip, cs, rflags, rsp, ss;   /* pushed by the CPU */
 };
 
+_Static_assert(sizeof(struct trap_frame) == 22 * 8, "isr.S TRAP_FRAME_SIZE");
+
 #define VEC_TIMER    32
 #define VEC_WAKEUP   33
 #define VEC_SPURIOUS 255
+#define VEC_SYSCALL  0x100   /* pseudo-vector of a system call frame (isr.S) */
 
 void idt_init(void);
 void trap_dispatch(struct trap_frame *f);
+/* Leave the kernel for user mode with the registers in *f (isr.S). */
+_Noreturn void resume_user(const struct trap_frame *f);
 #endif

@@ -30,7 +30,7 @@ enum syscall_nr {
     SYS_LMP_SEND,         /* (endpoint, w0, w1, w2, w3, cap slot or LMP_NO_CAP) */
     SYS_LMP_RECV,         /* (recv slot or LMP_NO_CAP, flags) block for a message */
     SYS_LMP_CALL,         /* (endpoint, w0, w1, w2, w3, cap) send, then receive the reply */
-    SYS_SPAWN,            /* (kernel cap, const char *module, len, ram slot, const char *args, len) */
+    SYS_SPAWN,            /* (kernel cap, const char *cmd, len, ram slot, disp dest slot) cmd = "module args" */
     SYS_DOMAIN_INFO,      /* (index, struct domain_info *out) domains on this core */
     SYS_CORE_INFO,        /* (struct core_info *out) this core and the machine */
     SYS_IO_IN,            /* (io slot, port, width 1/2/4) -> value */

@@ -1,0 +1,17 @@
+/* What the boot core learnt at boot, readable (never writable) on every core:
+ * it lives in .bootshared. */
+#ifndef ATOLL_BOOTINFO_H
+#define ATOLL_BOOTINFO_H
+
+#include <stddef.h>
+#include "multiboot2.h"
+#include "topology.h"
+
+const struct mb2_info *boot_info(void);
+const struct topology *boot_topology(void);
+
+/* The boot module whose command line's first word is `name` (n bytes):
+ * its image through the direct map. ERR_NOT_FOUND if none. */
+errval_t boot_module_find(const char *name, size_t n, const void **image, size_t *len);
+
+#endif

@@ -1,0 +1,108 @@
+/* Dispatchers and this core's scheduler; see dispatcher.h. */
+#include "dispatcher.h"
+#include "console.h"
+#include "core.h"
+#include "lib.h"
+#include "x86_64/cpu.h"
+#include "x86_64/kernel_layout.h"
+
+#define STRIDE1 (1u << 20)
+
+static struct dispatcher *all;       /* this core's dispatchers */
+static struct dispatcher *current;
+static uint64_t global_pass;         /* pass of the last dispatcher run */
+
+struct dispatcher *dispatcher_current(void) { return current; }
+struct dispatcher *dispatcher_of(const struct capability *cap) { return phys_to_virt(cap->base); }
+
+void dispatcher_init(struct dispatcher *d, const char *name, uint32_t id)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof d->name)
+        n = sizeof d->name - 1;
+    memcpy(d->name, name, n);
+    d->name[n] = 0;
+    d->id = id;
+    d->state = DOMAIN_STOPPED;
+    d->priority = PRIORITY_DEFAULT;
+    d->recv_slot = LMP_NO_CAP;
+    d->pass = global_pass;
+    d->next = all;
+    all = d;
+}
+
+void dispatcher_destroyed(struct dispatcher *d)
+{
+    for (struct dispatcher **p = &all; *p; p = &(*p)->next)
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    d->state = DOMAIN_STOPPED;
+    if (current == d)
+        current = 0;
+}
+
+void dispatcher_make_runnable(struct dispatcher *d)
+{
+    if (d->pass < global_pass)
+        d->pass = global_pass;   /* no banked credit from sleeping */
+    d->state = DOMAIN_RUNNABLE;
+    d->waiting = false;
+}
+
+void dispatcher_block(struct dispatcher *d) { d->state = DOMAIN_BLOCKED; }
+
+struct dispatcher *dispatcher_nth(uint32_t i)
+{
+    struct dispatcher *d = all;
+    while (d && i--)
+        d = d->next;
+    return d;
+}
+
+static struct dispatcher *pick(void)
+{
+    struct dispatcher *best = 0;
+    for (struct dispatcher *d = all; d; d = d->next)
+        if (d->state == DOMAIN_RUNNABLE && d->pml4 && (!best || d->pass < best->pass))
+            best = d;
+    return best;
+}
+
+void dispatcher_run(struct dispatcher *d)
+{
+    current = d;
+    global_pass = d->pass;
+    if (read_cr3() != d->pml4)
+        write_cr3(d->pml4);
+    resume_user(&d->regs);
+}
+
+void schedule(void)
+{
+    for (;;) {
+        struct dispatcher *d = pick();
+        if (d)
+            dispatcher_run(d);
+        /* Idle: nothing to run until an interrupt makes something runnable. */
+        current = 0;
+        if (core.is_bsp)
+            console_drain();
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
+    }
+}
+
+void dispatcher_tick(void)
+{
+    if (current) {
+        current->ticks++;
+        current->pass += STRIDE1 / current->priority;
+    }
+    schedule();
+}
+
+void dispatcher_charge(struct dispatcher *d)
+{
+    d->pass += STRIDE1 / d->priority;
+}

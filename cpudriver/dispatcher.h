@@ -1,0 +1,79 @@
+/*
+ * Dispatchers (schedulable user contexts) and this core's scheduler.
+ *
+ * A dispatcher is a kernel object in RAM its creator retyped; it holds the
+ * saved user registers, its CSpace and VSpace, and its local-message state.
+ * The scheduler is per core (no run queue is shared): stride scheduling, a
+ * proportional-share policy where a dispatcher of priority p gets p shares of
+ * the core, preempted by this core's APIC timer.
+ *
+ * The kernel is event driven with one stack per core: every entry from user
+ * mode saves the full user state in the current dispatcher and every exit
+ * resumes some dispatcher from its saved state, so a blocked dispatcher
+ * needs no kernel stack.
+ */
+#ifndef ATOLL_DISPATCHER_H
+#define ATOLL_DISPATCHER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <atoll/syscall.h>
+#include "cap.h"
+#include "x86_64/trap.h"
+
+#define PRIORITY_DEFAULT 10
+#define PRIORITY_MAX 100
+
+struct dispatcher {
+    struct trap_frame regs;     /* user registers while not running */
+    uint64_t pml4;              /* VSpace: PML4 object (physical), 0 if none */
+    uint64_t cnode_base;        /* CSpace: root CNode object (physical) */
+    uint8_t cnode_bits;
+    bool is_monitor;
+    uint32_t id;                /* unique on this core */
+    uint32_t state;             /* enum domain_state */
+    uint32_t priority;          /* 1..PRIORITY_MAX shares */
+    uint64_t pass;              /* stride scheduling */
+    uint64_t ticks;             /* timer ticks spent running */
+    uint64_t ram_bytes;
+    uint64_t created_tsc;
+    char name[DOMAIN_NAME_MAX];
+    struct dispatcher *next;    /* this core's list of dispatchers */
+    /* Local messages: one buffered message. */
+    bool msg_full;
+    bool msg_cap;               /* a capability arrived with it */
+    uint64_t msg_badge;
+    uint64_t msg_words[4];
+    uint64_t recv_slot;         /* where an incoming capability goes */
+    bool waiting;               /* blocked in receive */
+};
+_Static_assert(sizeof(struct dispatcher) <= 4096, "fits its object");
+
+/* This core's running dispatcher (NULL in the idle loop). */
+struct dispatcher *dispatcher_current(void);
+struct dispatcher *dispatcher_of(const struct capability *cap);
+
+/* A new dispatcher object (zeroed memory) joins this core, stopped. */
+void dispatcher_init(struct dispatcher *d, const char *name, uint32_t id);
+/* The object is dying: leave the scheduler for good. */
+void dispatcher_destroyed(struct dispatcher *d);
+
+void dispatcher_make_runnable(struct dispatcher *d);
+void dispatcher_block(struct dispatcher *d);
+
+/* Pick a dispatcher and run it; idle (draining the console on the boot
+ * core) while none is runnable. Never returns. */
+_Noreturn void schedule(void);
+/* Run `d` now (a direct switch, for message round trips). */
+_Noreturn void dispatcher_run(struct dispatcher *d);
+
+/* Charge `d` one time slice (it yields). */
+void dispatcher_charge(struct dispatcher *d);
+
+/* Timer tick while user code ran: account it and maybe preempt. */
+_Noreturn void dispatcher_tick(void);
+
+/* Domains on this core, for SYS_DOMAIN_INFO: the i-th, or NULL. */
+struct dispatcher *dispatcher_nth(uint32_t i);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * Domains: a user program running on this core, built from a boot module.
+ *
+ * domain_spawn turns one RAM capability into a whole domain: its root CNode,
+ * dispatcher, page tables, program frames, stack, start-up page and, with
+ * what is left, the RAM in its SLOT_RAM. Everything is derived from that RAM
+ * capability, so deleting (or revoking) it takes the whole domain back.
+ */
+#ifndef ATOLL_DOMAIN_KERNEL_H
+#define ATOLL_DOMAIN_KERNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <atoll/errors.h>
+#include "cap.h"
+#include "dispatcher.h"
+
+struct spawn_args {
+    const char *cmd;            /* "module arg arg..." */
+    size_t cmd_len;
+    struct cte *ram;            /* RAM without children: the domain's memory */
+    struct cte *parent_disp;    /* mint the domain's SLOT_MONITOR_EP from it (or NULL) */
+    bool monitor;               /* gets the Kernel and I/O capabilities */
+};
+
+errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struct cte **disp_cte);
+
+/* End a domain: stop it, delete its root CNode (and with it everything the
+ * domain holds) and print why. */
+void domain_kill(struct dispatcher *d, const char *why);
+
+/* A user-mode exception: one report line, then domain_kill. */
+void domain_fault(struct dispatcher *d, const struct trap_frame *f);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * System calls: decode, check every argument, act, resume. Argument rules
+ * and errors are in docs/syscalls.md; the register convention is in
+ * include/atoll/syscall.h.
+ */
+#include <atoll/domain.h>
+#include <atoll/syscall.h>
+#include "bootinfo.h"
+#include "cap.h"
+#include "console.h"
+#include "core.h"
+#include "dispatcher.h"
+#include "domain.h"
+#include "lib.h"
+#include "lmp.h"
+#include "panic.h"
+#include "report.h"
+#include "vspace.h"
+#include "x86_64/cpu.h"
+#include "x86_64/kernel_layout.h"
+
+#define PRINT_MAX 1024
+#define RETYPE_MAX_COUNT 4096
+
+/* User memory is touched only between these (SMAP). */
+static inline void user_access_begin(void)
+{
+    if (core.smap)
+        __asm__ volatile("stac" ::: "memory");
+}
+static inline void user_access_end(void)
+{
+    if (core.smap)
+        __asm__ volatile("clac" ::: "memory");
+}
+
+static errval_t copy_from_user(struct dispatcher *d, void *dst, uint64_t src, uint64_t n)
+{
+    if (!vspace_user_range_ok(d->pml4, src, n, false))
+        return ERR_BAD_ADDRESS;
+    user_access_begin();
+    memcpy(dst, (const void *)src, n);
+    user_access_end();
+    return ERR_OK;
+}
+
+static errval_t copy_to_user(struct dispatcher *d, uint64_t dst, const void *src, uint64_t n)
+{
+    if (!vspace_user_range_ok(d->pml4, dst, n, true))
+        return ERR_BAD_ADDRESS;
+    user_access_begin();
+    memcpy((void *)dst, src, n);
+    user_access_end();
+    return ERR_OK;
+}
+
+static struct capability root_of(struct dispatcher *d)
+{
+    return (struct capability){ .type = CAP_CNODE, .bits = d->cnode_bits, .base = d->cnode_base };
+}
+
+/* Slot `i` of the caller's CSpace, any content. */
+static errval_t any_slot(struct dispatcher *d, uint64_t i, struct cte **out)
+{
+    struct capability cn = root_of(d);
+    return cap_slot(&cn, i, out);
+}
+
+/* Slot `i`, which must hold a capability of `type` (CAP_NULL: any) with
+ * `rights`. */
+static errval_t lookup(struct dispatcher *d, uint64_t i, enum cap_type type, uint32_t rights, struct cte **out)
+{
+    errval_t err = any_slot(d, i, out);
+    if (err)
+        return err;
+    if ((*out)->cap.type == CAP_NULL)
+        return ERR_CAP_EMPTY;
+    if (type != CAP_NULL && (*out)->cap.type != type)
+        return ERR_CAP_TYPE;
+    if (((*out)->cap.rights & rights) != rights)
+        return ERR_CAP_RIGHTS;
+    return ERR_OK;
+}
+
+static errval_t sys_print(struct dispatcher *d, uint64_t buf, uint64_t len)
+{
+    static char text[PRINT_MAX];
+    if (len > PRINT_MAX)
+        return ERR_INVALID_ARG;
+    errval_t err = copy_from_user(d, text, buf, len);
+    if (!err)
+        console_write(text, len);
+    return err;
+}
+
+static errval_t sys_retype(struct dispatcher *d, const struct trap_frame *f)
+{
+    struct cte *src;
+    errval_t err = lookup(d, f->rdi, CAP_RAM, 0, &src);
+    uint64_t type = f->rsi, count = f->r8;
+    if (err)
+        return err;
+    if (count > RETYPE_MAX_COUNT)
+        return ERR_RETYPE_OVERFLOW;
+    if (type == CAP_DEVFRAME)
+        return ERR_CAP_TYPE;   /* device memory is not RAM */
+    struct capability cn = root_of(d);
+    err = cap_retype(src, (enum cap_type)type, f->rdx, f->r10, count, &cn, f->r9);
+    if (err)
+        return err;
+    /* New objects that the kernel must finish. */
+    for (uint64_t i = 0; i < count; i++) {
+        struct cte *c;
+        if (any_slot(d, f->r9 + i, &c))
+            break;
+        if (type == CAP_VNODE_PML4)
+            vspace_init_pml4(c->cap.base);
+        else if (type == CAP_DISPATCHER)
+            dispatcher_init(dispatcher_of(&c->cap), "(unset)", 0);
+    }
+    return ERR_OK;
+}
+
+static errval_t sys_map(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    struct cte *pml4, *src;
+    errval_t err = lookup(d, f->rdi, CAP_VNODE_PML4, 0, &pml4);
+    if (!err)
+        err = lookup(d, f->rdx, CAP_NULL, 0, &src);
+    if (err)
+        return err;
+    int missing = 0;
+    err = vspace_map(pml4->cap.base, f->rsi, src, (uint32_t)f->r10, &missing);
+    *value = (uint64_t)missing;
+    return err;
+}
+
+static errval_t sys_spawn(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    struct cte *kernel, *ram, *self, *dest = 0;
+    char cmd[256];
+    errval_t err = lookup(d, f->rdi, CAP_KERNEL, 0, &kernel);
+    if (err)
+        return err;
+    if (f->rdx == 0 || f->rdx >= sizeof cmd)
+        return ERR_INVALID_ARG;
+    err = copy_from_user(d, cmd, f->rsi, f->rdx);
+    if (!err)
+        err = lookup(d, f->r10, CAP_RAM, CAP_RIGHT_WRITE, &ram);
+    if (!err && f->r8 != LMP_NO_CAP) {
+        err = any_slot(d, f->r8, &dest);
+        if (!err && dest->cap.type != CAP_NULL)
+            err = ERR_CAP_OCCUPIED;
+    }
+    if (!err)
+        err = lookup(d, SLOT_DISPATCHER, CAP_DISPATCHER, 0, &self);
+    if (err)
+        return err;
+    struct spawn_args a = { .cmd = cmd, .cmd_len = f->rdx, .ram = ram, .parent_disp = self, .monitor = false };
+    struct dispatcher *child;
+    struct cte *child_disp;
+    uint64_t t0 = rdtsc();
+    err = domain_spawn(&a, &child, &child_disp);
+    if (err)
+        return err;
+    if (dest)
+        cap_copy(child_disp, dest);
+    *value = child->id;
+    struct event e;
+    event_begin(&e, "domain_spawn");
+    event_u64(&e, "core", core.core_id);
+    event_u64(&e, "domain", child->id);
+    event_str(&e, "name", child->name);
+    event_u64(&e, "cycles", rdtsc() - t0);
+    event_end(&e);
+    return ERR_OK;
+}
+
+static errval_t sys_domain_info(struct dispatcher *d, uint64_t index, uint64_t out)
+{
+    struct dispatcher *x = dispatcher_nth((uint32_t)index);
+    if (index > 0xffffffffu || !x)
+        return ERR_NOT_FOUND;
+    struct domain_info info = { .id = x->id, .core = core.core_id, .state = x->state, .priority = x->priority,
+                                .cpu_ticks = x->ticks, .ram_bytes = x->ram_bytes };
+    memcpy(info.name, x->name, sizeof info.name);
+    return copy_to_user(d, out, &info, sizeof info);
+}
+
+static errval_t sys_core_info(struct dispatcher *d, uint64_t out)
+{
+    const struct topology *t = boot_topology();
+    struct core_info info = { .core_id = core.core_id, .apic_id = core.apic_id, .node = core.node,
+                              .ncores = t->ncpus, .nnodes = MIN(t->nnodes, CORE_INFO_MAX_NODES),
+                              .tsc_hz = core.tsc_hz };
+    for (uint32_t n = 0; n < info.nnodes; n++) {
+        info.node_mem_bytes[n] = t->nodes[n].mem_bytes;
+        info.node_cores[n] = t->nodes[n].ncpus;
+    }
+    return copy_to_user(d, out, &info, sizeof info);
+}
+
+static errval_t io_check(struct dispatcher *d, uint64_t slot, uint64_t port, uint64_t width)
+{
+    struct cte *io;
+    errval_t err = lookup(d, slot, CAP_IO, 0, &io);
+    if (err)
+        return err;
+    if (width != 1 && width != 2 && width != 4)
+        return ERR_INVALID_ARG;
+    if (port < io->cap.base || port + width > io->cap.base + io->cap.bytes || port + width > 65536)
+        return ERR_PORT_RANGE;
+    return ERR_OK;
+}
+
+static errval_t sys_io(struct dispatcher *d, const struct trap_frame *f, bool out, uint64_t *value)
+{
+    errval_t err = io_check(d, f->rdi, f->rsi, f->rdx);
+    if (err)
+        return err;
+    uint16_t port = (uint16_t)f->rsi;
+    if (out) {
+        if (f->rdx == 1)
+            __asm__ volatile("outb %b0, %w1" ::"a"(f->r10), "Nd"(port));
+        else if (f->rdx == 2)
+            __asm__ volatile("outw %w0, %w1" ::"a"(f->r10), "Nd"(port));
+        else
+            __asm__ volatile("outl %k0, %w1" ::"a"(f->r10), "Nd"(port));
+    } else {
+        uint32_t v = 0;
+        if (f->rdx == 1) {
+            uint8_t b;
+            __asm__ volatile("inb %w1, %b0" : "=a"(b) : "Nd"(port));
+            v = b;
+        } else if (f->rdx == 2) {
+            uint16_t w;
+            __asm__ volatile("inw %w1, %w0" : "=a"(w) : "Nd"(port));
+            v = w;
+        } else {
+            __asm__ volatile("inl %w1, %k0" : "=a"(v) : "Nd"(port));
+        }
+        *value = v;
+    }
+    return ERR_OK;
+}
+
+static errval_t sys_console_read(struct dispatcher *d, uint64_t slot, uint64_t *value)
+{
+    errval_t err = io_check(d, slot, 0x3f8, 1);
+    if (!err)
+        err = io_check(d, slot, 0x3fd, 1);
+    if (err)
+        return err;
+    if (!core.is_bsp)
+        return ERR_NOT_SUPPORTED;   /* the serial line belongs to the boot core */
+    if (!(inb(0x3fd) & 1))
+        return ERR_WOULD_BLOCK;
+    *value = inb(0x3f8);
+    return ERR_OK;
+}
+
+/* What a capability operation did to the caller itself. */
+static bool caller_gone(struct dispatcher *d) { return dispatcher_current() != d || !d->pml4 || !d->cnode_base; }
+
+void syscall_handler(struct trap_frame *f)
+{
+    struct dispatcher *d = dispatcher_current();
+    if (!d)
+        panic("system call with no current dispatcher");
+    d->regs = *f;
+    uint64_t value = 0;
+    errval_t err = ERR_OK;
+    struct cte *a, *b;
+    struct dispatcher *woken = 0;
+    switch (f->rax) {
+    case SYS_YIELD:
+        d->regs.rax = ERR_OK;
+        dispatcher_charge(d);
+        schedule();
+    case SYS_PRINT:
+        err = sys_print(d, f->rdi, f->rsi);
+        break;
+    case SYS_EXIT: {
+        char why[40];
+        snprintf(why, sizeof why, "exit status %lld", (long long)f->rdi);
+        domain_kill(d, why);
+        schedule();
+    }
+    case SYS_CAP_IDENTIFY: {
+        struct cap_identity id;
+        err = lookup(d, f->rdi, CAP_NULL, 0, &a);
+        if (!err) {
+            cap_identify(a, &id);
+            err = copy_to_user(d, f->rsi, &id, sizeof id);
+        }
+        break;
+    }
+    case SYS_CAP_RETYPE:
+        err = sys_retype(d, f);
+        break;
+    case SYS_CAP_COPY:
+        err = lookup(d, f->rdi, CAP_NULL, 0, &a);
+        if (!err)
+            err = any_slot(d, f->rsi, &b);
+        if (!err)
+            err = cap_copy(a, b);
+        break;
+    case SYS_CAP_MINT:
+        err = lookup(d, f->rdi, CAP_NULL, 0, &a);
+        if (!err)
+            err = any_slot(d, f->rsi, &b);
+        if (!err)
+            err = cap_mint(a, b, (uint32_t)f->rdx, f->r10, f->r8, f->r9);
+        break;
+    case SYS_CAP_DELETE:
+        err = lookup(d, f->rdi, CAP_NULL, 0, &a);
+        if (!err)
+            err = cap_delete(a);
+        break;
+    case SYS_CAP_REVOKE:
+        err = lookup(d, f->rdi, CAP_NULL, 0, &a);
+        if (!err)
+            err = cap_revoke(a);
+        break;
+    case SYS_CAP_MOVE:
+        err = lookup(d, f->rdi, CAP_NULL, 0, &a);
+        if (!err)
+            err = any_slot(d, f->rsi, &b);
+        if (!err)
+            err = cap_move(a, b);
+        if (!err)
+            vspace_cap_moved(b);
+        break;
+    case SYS_MAP:
+        err = sys_map(d, f, &value);
+        break;
+    case SYS_UNMAP:
+        err = lookup(d, f->rdi, CAP_NULL, 0, &a);
+        if (!err && !a->cap.mapped)
+            err = ERR_NOT_MAPPED;
+        if (!err)
+            vspace_unmap(a);
+        break;
+    case SYS_LMP_SEND: {
+        struct lmp_msg m = { { f->rsi, f->rdx, f->r10, f->r8 }, f->r9 };
+        err = lmp_send(d, f->rdi, &m, &woken);
+        break;
+    }
+    case SYS_LMP_RECV:
+        err = lmp_recv(d, f->rdi, f->rsi & LMP_RECV_NONBLOCK);
+        if (err == ERR_OK)
+            dispatcher_run(d);   /* the message is in its registers */
+        if (err == ERR_WOULD_BLOCK && d->waiting)
+            schedule();          /* resumed by the send that wakes it */
+        break;
+    case SYS_LMP_CALL: {
+        struct lmp_msg m = { { f->rsi, f->rdx, f->r10, f->r8 }, f->r9 };
+        err = lmp_send(d, f->rdi, &m, &woken);
+        if (err)
+            break;
+        /* Wait for the reply; run the receiver now if it was waiting. */
+        err = lmp_recv(d, d->recv_slot, false);
+        if (err == ERR_OK)
+            dispatcher_run(d);
+        if (woken)
+            dispatcher_run(woken);
+        schedule();
+    }
+    case SYS_SPAWN:
+        err = sys_spawn(d, f, &value);
+        break;
+    case SYS_DOMAIN_INFO:
+        err = sys_domain_info(d, f->rdi, f->rsi);
+        break;
+    case SYS_CORE_INFO:
+        err = sys_core_info(d, f->rdi);
+        break;
+    case SYS_IO_IN:
+        err = sys_io(d, f, false, &value);
+        break;
+    case SYS_IO_OUT:
+        err = sys_io(d, f, true, &value);
+        break;
+    case SYS_CONSOLE_READ:
+        err = sys_console_read(d, f->rdi, &value);
+        break;
+    case SYS_POWEROFF:
+        err = lookup(d, f->rdi, CAP_KERNEL, 0, &a);
+        if (!err && !core.is_bsp)
+            err = ERR_NOT_SUPPORTED;
+        if (!err)
+            machine_exit(f->rsi ? 1 : 0);
+        break;
+    case SYS_SET_PRIORITY:
+        err = lookup(d, f->rdi, CAP_DISPATCHER, 0, &a);
+        if (!err && (f->rsi < 1 || f->rsi > PRIORITY_MAX))
+            err = ERR_INVALID_ARG;
+        if (!err)
+            dispatcher_of(&a->cap)->priority = (uint32_t)f->rsi;
+        break;
+    default:
+        err = ERR_BAD_SYSCALL;
+        break;
+    }
+    if (caller_gone(d))
+        schedule();   /* it deleted its own dispatcher, CSpace or VSpace */
+    d->regs.rax = err;
+    d->regs.rdx = value;
+    dispatcher_run(d);
+}

@@ -1,0 +1,47 @@
+/*
+ * Entering and leaving user mode on this core: the system-call MSRs, and
+ * SMEP/SMAP so the kernel neither runs nor (outside copy_from/to_user)
+ * touches user pages.
+ */
+#include "x86_64/usermode.h"
+#include "core.h"
+#include "x86_64/cpu.h"
+
+#define MSR_STAR   0xc0000081
+#define MSR_LSTAR  0xc0000082
+#define MSR_FMASK  0xc0000084
+#define EFER_SCE   (1u << 0)
+#define CR4_SMEP   (1u << 20)
+#define CR4_SMAP   (1u << 21)
+#define RFLAGS_IF  (1u << 9)
+#define RFLAGS_DF  (1u << 10)
+#define RFLAGS_TF  (1u << 8)
+#define RFLAGS_AC  (1u << 18)
+
+extern char syscall_entry[];
+
+void usermode_init(void)
+{
+    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+    /* Kernel CS 0x08 (SS 0x10); sysret bases user selectors at 0x18. */
+    wrmsr(MSR_STAR, (0x18ull << 48) | (0x08ull << 32));
+    wrmsr(MSR_LSTAR, (uint64_t)syscall_entry);
+    /* AC too: a user domain must not turn SMAP off for the kernel. */
+    wrmsr(MSR_FMASK, RFLAGS_IF | RFLAGS_DF | RFLAGS_TF | RFLAGS_AC);
+    uint32_t a, b, c, d;
+    cpuid(0, 0, &a, &b, &c, &d);
+    uint64_t cr4 = read_cr4();
+    core.smep = core.smap = false;
+    if (a >= 7) {
+        cpuid(7, 0, &a, &b, &c, &d);
+        if (b & (1u << 7)) {
+            cr4 |= CR4_SMEP;
+            core.smep = true;
+        }
+        if (b & (1u << 20)) {
+            cr4 |= CR4_SMAP;
+            core.smap = true;
+        }
+    }
+    write_cr4(cr4);
+}
