@@ -106,3 +106,18 @@ void dispatcher_charge(struct dispatcher *d)
 {
     d->pass += STRIDE1 / d->priority;
 }
+
+void dispatcher_yield(struct dispatcher *d)
+{
+    dispatcher_charge(d);
+    struct dispatcher *next = pick();
+    if (next == d) {
+        /* Alone on the core: a polling domain sleeps until the next
+         * interrupt rather than spin (monitors poll their channels). */
+        current = 0;
+        if (core.is_bsp)
+            console_drain();
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
+    }
+    schedule();
+}

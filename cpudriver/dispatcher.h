@@ -67,8 +67,11 @@ _Noreturn void schedule(void);
 /* Run `d` now (a direct switch, for message round trips). */
 _Noreturn void dispatcher_run(struct dispatcher *d);
 
-/* Charge `d` one time slice (it yields). */
+/* Charge `d` one time slice. */
 void dispatcher_charge(struct dispatcher *d);
+/* `d` gives up the core: others run first; alone, it waits for the next
+ * interrupt (a timer tick at most). */
+_Noreturn void dispatcher_yield(struct dispatcher *d);
 
 /* Timer tick while user code ran: account it and maybe preempt. */
 _Noreturn void dispatcher_tick(void);

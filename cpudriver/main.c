@@ -465,6 +465,9 @@ struct core_ram {
     uint64_t base, bytes;
 };
 BOOTSHARED static struct core_ram core_ram[TOPO_MAX_CPUS];
+/* One page per core N > 0 shared by core 0's monitor and core N's: the
+ * user-space channel they start with (monitor/boot_channel.h). */
+BOOTSHARED static uint64_t boot_channel[TOPO_MAX_CPUS];
 
 #define MIN_CORE_RAM (4ull << 20)
 
@@ -497,7 +500,29 @@ static void plan_user_ram(void)
                 warn(msg);
             }
             core_ram[c] = (struct core_ram){ base, base ? want : 0 };
+            if (c == 0)
+                continue;
+            boot_channel[c] = pmem_alloc(4096, 4096, topo.numa_from_srat ? n : PMEM_ANY_NODE, ~0ull);
+            if (!boot_channel[c])
+                boot_channel[c] = pmem_alloc(4096, 4096, PMEM_ANY_NODE, ~0ull);
+            if (boot_channel[c])
+                memset(phys_to_virt(boot_channel[c]), 0, 4096);
         }
+    }
+}
+
+/* Give a new monitor its boot channel frames. */
+static void install_boot_channels(const struct dispatcher *d)
+{
+    struct capability cn = { .type = CAP_CNODE, .bits = d->cnode_bits, .base = d->cnode_base };
+    for (uint32_t c = 1; c < topo.ncpus; c++) {
+        if (!boot_channel[c] || (core.core_id != 0 && core.core_id != c))
+            continue;
+        struct capability f = { .type = CAP_FRAME, .rights = CAP_RIGHT_READ | CAP_RIGHT_WRITE, .original = 1,
+                                .base = boot_channel[c], .bytes = 4096 };
+        struct cte *s;
+        if (!cap_slot(&cn, SLOT_BOOT_CHANNELS + (core.core_id ? 0 : c), &s))
+            cap_install_root(s, &f);
     }
 }
 
@@ -523,6 +548,7 @@ _Noreturn static void start_user_space(void)
         if (err) {
             kprintf("core %u: cannot start the monitor: %s (%s)\n", core.core_id, err_name(err), err_text(err));
         } else {
+            install_boot_channels(d);
             struct event e;
             event_begin(&e, "domain_spawn");
             event_u64(&e, "core", core.core_id);

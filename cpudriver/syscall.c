@@ -275,8 +275,7 @@ void syscall_handler(struct trap_frame *f)
     switch (f->rax) {
     case SYS_YIELD:
         d->regs.rax = ERR_OK;
-        dispatcher_charge(d);
-        schedule();
+        dispatcher_yield(d);
     case SYS_PRINT:
         err = sys_print(d, f->rdi, f->rsi);
         break;

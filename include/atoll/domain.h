@@ -19,10 +19,13 @@ enum {
     SLOT_IO = 6,           /* I/O ports it may use (monitor: all; shell: COM1) */
     SLOT_STARTUP = 7,      /* the start-up page (read-only frame) */
     SLOT_MONITOR_EP = 8,   /* endpoint to this core's monitor (not for monitors) */
-    SLOT_BOOT_CHANNELS = 16, /* monitors: one frame per core, see monitor/ */
     SLOT_FIRST_FREE = 32,  /* lib/'s slot allocator starts here... */
-    SLOT_LOADER_FIRST = 3840, /* ...and stops below: the CPU driver's loader
-                                 puts the program's frames and tables here */
+    SLOT_BOOT_CHANNELS = 3072, /* ...and stops below. Monitors: the boot
+                                 channel frames shared between core 0's
+                                 monitor and core N's (core 0's monitor has
+                                 one per core at +N, the others one at +0) */
+    SLOT_LOADER_FIRST = 3840, /* the CPU driver's loader puts the program's
+                                 frames and page tables here */
 };
 
 #define DOMAIN_ROOT_CNODE_BITS 12   /* 4096 slots */
