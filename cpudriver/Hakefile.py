@@ -15,7 +15,6 @@ kernel(
         "console.c",
         "core.c",
         "ksyms.c",
-        "lib.c",
         "linechan.c",
         "main.c",
         "multiboot2.c",
@@ -25,6 +24,9 @@ kernel(
         "report.c",
         "smp.c",
         "topology.c",
+        # freestanding code shared with user domains
+        "../common/fmt.c",
+        "../common/string.c",
     ],
     ldscript="x86_64/kernel.lds",
 )

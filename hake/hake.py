@@ -2,15 +2,17 @@
 """hake: turns the per-folder build descriptions (Hakefile.py) into make rules.
 
 Each Hakefile.py is plain Python run with a few declaration functions in scope
-(kernel, host_test, host_program, image) and `here`, its folder relative to the
-source root. hake writes one makefile, build/rules.mk, with every rule
+(kernel, user_library, user_program, host_test, host_program, image) and
+`here`, its folder relative to the source root. hake writes one makefile, build/rules.mk, with every rule
 out-of-tree under build/ and header dependencies tracked through gcc's -MMD.
 The top-level Makefile regenerates it whenever a Hakefile or hake itself
 changes. Standard library only.
 
     python3 hake/hake.py SRCROOT BUILDDIR
 """
+import hashlib
 import os
+import shlex
 import sys
 
 # Flags for code that runs in the guest: freestanding C11, no red zone (the
@@ -27,6 +29,17 @@ GUEST_CFLAGS = [
 # gcc's own freestanding headers (stdint.h, stddef.h, stdbool.h, stdarg.h)
 # are allowed; the host libc's are not.
 GUEST_ASFLAGS = ["-g", "-Wa,--noexecstack"]
+# User domains: the same, but the small code model (they link at USER_MIN,
+# 4 MiB, in include/atoll/domain.h). -mgeneral-regs-only stays for now: the
+# kernel does not save FPU/SSE state across context switches yet.
+USER_CFLAGS = [f for f in GUEST_CFLAGS if f != "-mcmodel=kernel"] + ["-mcmodel=small", "-DATOLL_USER"]
+# Every user program sees the shared interfaces and the user library's headers.
+USER_INCLUDES = ["include", "lib/include"]
+USER_LDSCRIPT = "lib/user.lds"
+USER_LIB_DIR = "lib"          # build/lib/lib<name>.a
+USER_PROG_DIR = "user"        # build/user/<name>.elf
+# Object folders under build/ per kind of code.
+OBJ_DIRS = {"guest": "guest", "user": "user/obj", "host": "host"}
 HOST_CFLAGS = [
     "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-DATOLL_HOST",
     "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
@@ -42,21 +55,29 @@ class Build:
         self.all = []         # default targets
         self.host_tests = []  # binaries run by the test suite
         self.objects = set()  # objects with a rule already
+        self.targets = {}     # built file -> the declaration making it
+        self.user_libs = {}   # user library name -> archive path
+        self.images = []      # (iso, module paths), checked once all Hakefiles ran
+        self.lib_uses = []    # (program, user library names), checked likewise
 
     # -- helpers -------------------------------------------------------------
     def obj(self, kind, here, src, cflags, incs):
         """Rule for one object; returns its path. kind: guest or host."""
         path = os.path.normpath(os.path.join(here, src))
-        o = os.path.join(self.out, kind, os.path.splitext(path)[0] + ".o")
+        stem = os.path.splitext(path)[0]
+        if cflags:
+            # The same source built with other flags (say, renamed symbols in
+            # a host test) is another object, never a stale reuse.
+            stem += "-" + hashlib.sha1(cflags.encode()).hexdigest()[:8]
+        o = os.path.join(self.out, OBJ_DIRS[kind], stem + ".o")
         if o in self.objects:
             return o
         self.objects.add(o)
         incflags = " ".join("-I" + i for i in incs)
-        if kind == "guest":
-            if path.endswith(".S"):
-                cmd = f"$(GUEST_CC) $(GUEST_ASFLAGS) {incflags} {cflags} -MMD -MP -c $< -o $@"
-            else:
-                cmd = f"$(GUEST_CC) $(GUEST_CFLAGS) {incflags} {cflags} -MMD -MP -c $< -o $@"
+        if kind in ("guest", "user"):
+            flags = "$(GUEST_ASFLAGS)" if path.endswith(".S") else (
+                "$(GUEST_CFLAGS)" if kind == "guest" else "$(USER_CFLAGS)")
+            cmd = f"$(GUEST_CC) {flags} {incflags} {cflags} -MMD -MP -c $< -o $@"
         else:
             cmd = f"$(HOST_CC) $(HOST_CFLAGS) {incflags} {cflags} -MMD -MP -c $< -o $@"
         self.rules.append(
@@ -79,6 +100,7 @@ class Build:
         syms_s = os.path.join(d, name + ".ksyms.S")
         syms_o = os.path.join(d, name + ".ksyms.o")
         empty_o = os.path.join(d, name + ".ksyms-empty.o")
+        self.target(elf, f"kernel({name!r}) in {here}")
         gen = "hake/ksyms.py"
         objstr = " ".join(objs)
         link = "$(GUEST_LD) -n -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments -T " + lds
@@ -101,10 +123,57 @@ class Build:
         self.all.append(elf)
         return elf
 
+    def target(self, path, what):
+        """Record that `what` builds `path`; two declarations may not."""
+        if path in self.targets:
+            raise ValueError(f"{path} is built twice: by {self.targets[path]} and by {what}")
+        self.targets[path] = what
+
+    def user_includes(self, here, includes):
+        return USER_INCLUDES + [here] + [os.path.normpath(os.path.join(here, i)) for i in includes]
+
+    def user_library(self, here, name, srcs, includes=(), cflags=""):
+        """A static library for user domains, build/lib/lib<name>.a, built
+        with the user flags. user_program links `atoll` (lib/) by default."""
+        incs = self.user_includes(here, includes)
+        objs = [self.obj("user", here, s, cflags, incs) for s in srcs]
+        a = os.path.join(self.out, USER_LIB_DIR, f"lib{name}.a")
+        self.target(a, f"user_library({name!r}) in {here}")
+        self.user_libs[name] = a
+        self.rules.append(
+            f"{a}: {' '.join(objs)}\n\t@mkdir -p $(@D)\n\t@echo '  AR  user  {a}'\n"
+            f"\t@rm -f $@\n\t@$(GUEST_AR) rcsD $@ {' '.join(objs)}\n")
+        self.all.append(a)
+        return a
+
+    def user_program(self, here, name, srcs, includes=(), cflags="", libs=("atoll",)):
+        """A user domain, build/user/<name>.elf: freestanding C compiled with
+        the user flags, linked statically at USER_MIN by lib/user.lds with
+        the user libraries `libs` (crt0's _start is the entry). Boot it by
+        listing the path as a module of an image; the kernel finds it by the
+        name without .elf."""
+        incs = self.user_includes(here, includes)
+        objs = [self.obj("user", here, s, cflags, incs) for s in srcs]
+        elf = os.path.join(self.out, USER_PROG_DIR, name + ".elf")
+        self.target(elf, f"user_program({name!r}) in {here}")
+        archives = [os.path.join(self.out, USER_LIB_DIR, f"lib{l}.a") for l in libs]
+        objstr = " ".join(objs)
+        libstr = " ".join(archives)
+        self.rules.append(f"""
+{elf}: {objstr} {libstr} {USER_LDSCRIPT}
+\t@mkdir -p $(@D)
+\t@echo '  LD  user  {elf}'
+\t@$(GUEST_LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack -u _start -T {USER_LDSCRIPT} -o $@ {objstr} --start-group {libstr} --end-group
+""")
+        self.all.append(elf)
+        self.lib_uses.append((elf, libs))
+        return elf
+
     def host_program(self, here, name, srcs, includes=(), cflags="", test=False):
         incs = ["include", here] + [os.path.normpath(os.path.join(here, i)) for i in includes]
         objs = [self.obj("host", here, s, cflags, incs) for s in srcs]
         exe = os.path.join(self.out, "host", here, name)
+        self.target(exe, f"host_program({name!r}) in {here}")
         self.rules.append(
             f"{exe}: {' '.join(objs)}\n\t@mkdir -p $(@D)\n\t@echo '  LD  host  {exe}'\n"
             f"\t@$(HOST_CC) $(HOST_LDFLAGS) -o $@ {' '.join(objs)}\n")
@@ -119,16 +188,37 @@ class Build:
         return self.host_program(here, name, srcs, includes, cflags, test=True)
 
     def image(self, here, name, kernel, modules=()):
-        """A bootable GRUB ISO holding `kernel` and `modules` (paths of built
-        files), made by tools/mkimage with the default kernel command line."""
+        """A bootable GRUB ISO holding `kernel` and `modules`, made by
+        tools/mkimage with the default kernel command line. Each module is
+        a path, or 'PATH=ARGS' for a module with a command line; a path
+        under build/ must be something a Hakefile builds (user_program
+        gives build/user/<name>.elf), and the image depends on it."""
         iso = os.path.join(self.out, name + ".iso")
-        deps = " ".join([kernel] + list(modules))
-        mods = " ".join("--module " + m for m in modules)
+        paths = [os.path.normpath(m.partition("=")[0]) for m in modules]
+        self.images.append((iso, [os.path.normpath(kernel)] + paths))
+        deps = " ".join([kernel] + paths)
+        mods = " ".join("--module " + shlex.quote(m) for m in modules)
         self.rules.append(
             f"{iso}: {deps} tools/mkimage tools/atoll_image.py\n\t@echo '  ISO       {iso}'\n"
             f"\t@$(PYTHON) tools/mkimage --kernel {kernel} {mods} -o $@\n")
         self.all.append(iso)
         return iso
+
+    def check(self):
+        """Every built file an image needs has a rule (else make would only
+        say 'No rule to make target')."""
+        for elf, libs in self.lib_uses:
+            for l in libs:
+                if l not in self.user_libs:
+                    raise ValueError(f"{elf} links user library {l!r}, which no "
+                                     "user_library() declares")
+        prefix = os.path.normpath(self.out) + os.sep
+        for iso, paths in self.images:
+            for p in paths:
+                if p.startswith(prefix) and p not in self.targets:
+                    raise ValueError(f"image {iso}: {p} is under {self.out}/ but no Hakefile "
+                                     "builds it (a user_program named "
+                                     f"{os.path.splitext(os.path.basename(p))[0]!r}?)")
 
     # -- output ----------------------------------------------------------------
     def write(self, hakefiles):
@@ -136,10 +226,12 @@ class Build:
 GUEST_CC ?= gcc
 GUEST_LD ?= ld
 GUEST_NM ?= nm
+GUEST_AR ?= ar
 HOST_CC ?= gcc
 PYTHON ?= python3
 GUEST_CFLAGS := {' '.join(GUEST_CFLAGS)} -isystem $(shell $(GUEST_CC) -print-file-name=include)
 GUEST_ASFLAGS := {' '.join(GUEST_ASFLAGS)}
+USER_CFLAGS := {' '.join(USER_CFLAGS)} -isystem $(shell $(GUEST_CC) -print-file-name=include)
 HOST_CFLAGS := {' '.join(HOST_CFLAGS)}
 HOST_LDFLAGS := {' '.join(HOST_LDFLAGS)}
 .SUFFIXES:
@@ -179,6 +271,8 @@ def main():
         scope = {
             "here": here,
             "kernel": lambda *a, **k: b.kernel(here, *a, **k),
+            "user_library": lambda *a, **k: b.user_library(here, *a, **k),
+            "user_program": lambda *a, **k: b.user_program(here, *a, **k),
             "host_test": lambda *a, **k: b.host_test(here, *a, **k),
             "host_program": lambda *a, **k: b.host_program(here, *a, **k),
             "image": lambda *a, **k: b.image(here, *a, **k),
@@ -190,6 +284,10 @@ def main():
             exec(code, scope)
         except Exception as e:  # name the Hakefile, not hake's internals
             sys.exit(f"hake: {hf}: {type(e).__name__}: {e}")
+    try:
+        b.check()
+    except ValueError as e:
+        sys.exit(f"hake: {e}")
     b.write(hakefiles)
 
 

@@ -7,3 +7,10 @@ host_test("test_acpi", srcs=["test_acpi.c", "../../cpudriver/acpi.c"],
 host_test("test_topology", srcs=["test_topology.c", "../../cpudriver/topology.c",
                                  "../../cpudriver/acpi.c"],
           includes=["../../cpudriver"])
+# The shared formatting and string routines (common/), with their public names
+# renamed so the host C library keeps its own; glibc's sprintf is the reference.
+COMMON_RENAMES = " ".join(f"-D{n}=atoll_{n}" for n in (
+    "vsnprintf", "snprintf", "memset", "memcpy", "memmove", "memcmp", "strlen", "strnlen",
+    "strcmp", "strncmp"))
+host_test("test_common", srcs=["test_common.c", "../../common/fmt.c", "../../common/string.c"],
+          cflags=COMMON_RENAMES)

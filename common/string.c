@@ -1,0 +1,89 @@
+/*
+ * memset, memcpy, memmove, memcmp and the string routines, compiled into
+ * both the CPU driver and user domains (include/atoll/string.h).
+ *
+ * gcc turns byte loops like these into calls to memset/memcpy/memmove
+ * ("loop distribution"), which inside memset itself would recurse forever;
+ * the attribute below forbids that for this file's functions.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <atoll/string.h>
+
+#define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+NO_LIBCALLS void *memset(void *d, int c, size_t n)
+{
+    void *p = d;
+    __asm__ volatile("rep stosb" : "+D"(p), "+c"(n) : "a"(c) : "memory");
+    return d;
+}
+
+NO_LIBCALLS void *memcpy(void *d, const void *s, size_t n)
+{
+    void *p = d;
+    __asm__ volatile("rep movsb" : "+D"(p), "+S"(s), "+c"(n) : : "memory");
+    return d;
+}
+
+/* Forward copy is right when d is below s (rep movsb copies byte by byte,
+ * lowest first); otherwise copy backwards in C. No `std`: an interrupt in
+ * the kernel must never see the direction flag set. */
+NO_LIBCALLS void *memmove(void *d, const void *s, size_t n)
+{
+    unsigned char *dp = d;
+    const unsigned char *sp = s;
+    if (dp == sp || n == 0)
+        return d;
+    if ((uintptr_t)dp < (uintptr_t)sp || (uintptr_t)dp >= (uintptr_t)sp + n)
+        return memcpy(d, s, n);
+    while (n--)
+        dp[n] = sp[n];
+    return d;
+}
+
+NO_LIBCALLS int memcmp(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    for (; n; n--, x++, y++)
+        if (*x != *y)
+            return *x - *y;
+    return 0;
+}
+
+NO_LIBCALLS size_t strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+NO_LIBCALLS size_t strnlen(const char *s, size_t max)
+{
+    size_t n = 0;
+    while (n < max && s[n])
+        n++;
+    return n;
+}
+
+NO_LIBCALLS int strcmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        if (*a != *b)
+            return (unsigned char)*a - (unsigned char)*b;
+        if (!*a)
+            return 0;
+    }
+}
+
+NO_LIBCALLS int strncmp(const char *a, const char *b, size_t n)
+{
+    for (; n; n--, a++, b++) {
+        if (*a != *b)
+            return (unsigned char)*a - (unsigned char)*b;
+        if (!*a)
+            return 0;
+    }
+    return 0;
+}
