@@ -14,6 +14,7 @@ kernel(
         "acpi.c",
         "console.c",
         "core.c",
+        "elf.c",
         "ksyms.c",
         "linechan.c",
         "main.c",

@@ -14,3 +14,4 @@ COMMON_RENAMES = " ".join(f"-D{n}=atoll_{n}" for n in (
     "strcmp", "strncmp"))
 host_test("test_common", srcs=["test_common.c", "../../common/fmt.c", "../../common/string.c"],
           cflags=COMMON_RENAMES)
+host_test("test_elf", srcs=["test_elf.c", "../../cpudriver/elf.c"], includes=["../../cpudriver"])
