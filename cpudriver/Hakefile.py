@@ -25,6 +25,11 @@ kernel(
         "report.c",
         "smp.c",
         "topology.c",
+        # the machine model from CPUID and ACPI, and its hwloc XML
+        "cpu_place.c",
+        "topo_report.c",
+        "topo_xml.c",
+        "x86_64/cpuid_topo.c",
         # freestanding code shared with user domains
         "../common/fmt.c",
         "../common/string.c",

@@ -4,6 +4,7 @@
 #include "lib.h"
 #include "linechan.h"
 #include "smp.h"
+#include "topo_report.h"
 #include "x86_64/serial.h"
 
 static char line[2048];   /* an event line can be long; linechan holds 3276 */
@@ -56,9 +57,15 @@ void console_emergency(void)
     }
 }
 
+/* The line being received, for the topology model (topo_report.h). */
+static char rx_line[CPU_PLACE_EVENT_MAX];
+static size_t rx_len;
+
 static void print_fragment(const char *text, uint16_t len)
 {
     serial_write(text, len);
+    for (uint16_t i = 0; i < len && rx_len < sizeof rx_line; i++)
+        rx_line[rx_len++] = text[i];
 }
 
 int console_drain(void)
@@ -69,6 +76,9 @@ int console_drain(void)
         int kind;
         while ((kind = linechan_receive(ap->console, &ap->console_next, print_fragment))) {
             taken++;
+            if (kind == LINECHAN_TEXT_END && rx_len < sizeof rx_line)
+                cputopo_note_line(ap->core_id, rx_line, rx_len);
+            rx_len = 0;
             if (kind == LINECHAN_CHECKIN)
                 smp_note_checkin(ap);
             else if (kind == LINECHAN_PANIC)

@@ -27,6 +27,7 @@
 #include "report.h"
 #include "smp.h"
 #include "topology.h"
+#include "topo_report.h"
 #include "x86_64/apic.h"
 #include "x86_64/cpu.h"
 #include "x86_64/gdt.h"
@@ -629,9 +630,11 @@ void bsp_main(void)
 
     boot_core_up_tsc = rdtsc();
     report_core_up();
+    cputopo_boot_start(&topo);
     run_selftests();
     uint32_t up = smp_start_all(opt.smp_timeout_ms);
     int failed = print_summary(up);
+    cputopo_boot_finish(cmdline_get(cmdline, "topology_xml", 0, 0));
     apic_timer_start(boot_params.timer_hz);
     if (opt.panic_selftest)
         panic("selftest: panic requested on the kernel command line");
@@ -664,6 +667,7 @@ void ap_main(const struct ap_start *s)
     if (id != s->apic_id)
         panic("started as APIC id %u but the local APIC says %u", s->apic_id, id);
     report_core_up();
+    cputopo_report_self();
     run_selftests();
     linechan_send(core.console, &core.console_seq, LINECHAN_CHECKIN, "", 0);
     apic_timer_start(boot_params.timer_hz);
