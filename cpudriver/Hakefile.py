@@ -11,6 +11,7 @@ kernel(
         "x86_64/paging.c",
         "x86_64/serial.c",
         "x86_64/trap.c",
+        "x86_64/usermode.c",
         "acpi.c",
         "console.c",
         "core.c",
@@ -25,6 +26,14 @@ kernel(
         "report.c",
         "smp.c",
         "topology.c",
+        # user space: capabilities, domains, scheduling, local messages
+        "cap.c",
+        "capkern.c",
+        "dispatcher.c",
+        "domain.c",
+        "lmp.c",
+        "syscall.c",
+        "vspace.c",
         # the machine model from CPUID and ACPI, and its hwloc XML
         "cpu_place.c",
         "topo_report.c",

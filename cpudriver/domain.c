@@ -13,9 +13,6 @@
 #include "x86_64/kernel_layout.h"
 #include "x86_64/paging.h"
 
-#define PF_X 1u
-#define PF_W 2u
-
 static uint32_t next_domain_id = 1;
 
 /* A CNode of a few slots in this core's .bss: where a new domain's root
