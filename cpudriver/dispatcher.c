@@ -110,10 +110,15 @@ void dispatcher_charge(struct dispatcher *d)
 void dispatcher_yield(struct dispatcher *d)
 {
     dispatcher_charge(d);
-    struct dispatcher *next = pick();
-    if (next == d) {
-        /* Alone on the core: a polling domain sleeps until the next
-         * interrupt rather than spin (monitors poll their channels). */
+    d->yield_tick = core.ticks + 1;
+    /* Pollers that yield to each other would keep the core busy forever:
+     * when every runnable dispatcher has yielded since the last timer tick,
+     * the core sleeps until the next interrupt. */
+    bool all_yielded = true;
+    for (struct dispatcher *x = all; x && all_yielded; x = x->next)
+        if (x->state == DOMAIN_RUNNABLE && x->pml4 && x->yield_tick <= core.ticks)
+            all_yielded = false;
+    if (all_yielded) {
         current = 0;
         if (core.is_bsp)
             console_drain();

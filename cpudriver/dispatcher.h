@@ -37,6 +37,7 @@ struct dispatcher {
     uint64_t ticks;             /* timer ticks spent running */
     uint64_t ram_bytes;
     uint64_t created_tsc;
+    uint64_t yield_tick;        /* yielded during tick yield_tick - 1 */
     char name[DOMAIN_NAME_MAX];
     struct dispatcher *next;    /* this core's list of dispatchers */
     /* Local messages: one buffered message. */
@@ -69,8 +70,8 @@ _Noreturn void dispatcher_run(struct dispatcher *d);
 
 /* Charge `d` one time slice. */
 void dispatcher_charge(struct dispatcher *d);
-/* `d` gives up the core: others run first; alone, it waits for the next
- * interrupt (a timer tick at most). */
+/* `d` gives up the core: others run first; when all runnable dispatchers
+ * have yielded since the last tick, the core waits for the next interrupt. */
 _Noreturn void dispatcher_yield(struct dispatcher *d);
 
 /* Timer tick while user code ran: account it and maybe preempt. */

@@ -1,0 +1,2 @@
+# The monitor: the first user domain on every core.
+user_program("monitor", srcs=["monitor.c"])

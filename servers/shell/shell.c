@@ -1,0 +1,304 @@
+/*
+ * The shell: a console domain on the boot core. It reads lines from the
+ * serial port (through an I/O capability for COM1 its monitor gives it) and
+ * runs commands from a table; cross-core work goes through core 0's monitor
+ * (monitor/protocol.h). docs/shell.md lists the commands. Every command
+ * sets a status (0 success); `poweroff` ends the machine with the status of
+ * the command before it, so `tools/run -- cmd1 cmd2` exits with cmd2's.
+ */
+#include <atoll/lib.h>
+#include "../../monitor/protocol.h"
+
+#define LINE_MAX 256
+#define MAX_ARGS 16
+
+static capslot_t io_slot;
+static char *shared;            /* text page shared with the monitor */
+static const struct startup_info *si;
+static int last_status;
+
+/* One request to core 0's monitor; *value gets its result. */
+static errval_t ask(uint32_t op, uint64_t core, uint64_t arg, uint64_t *value, uint64_t *value2)
+{
+    struct lmp_msg reply;
+    errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, core, arg, 0, LMP_NO_CAP, &reply);
+    if (err)
+        return err;
+    if (value)
+        *value = reply.w[1];
+    if (value2)
+        *value2 = reply.w[2];
+    return (errval_t)reply.w[0];
+}
+
+static int fail(const char *what, errval_t err)
+{
+    printf("%s: %s (%s)\n", what, err_name(err), err_text(err));
+    return 1;
+}
+
+static bool parse_core(const char *s, uint64_t *core)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 100000)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *core = v;
+    return v < si->ncores;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static int cmd_cores(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    int status = 0;
+    for (uint64_t c = 0; c < si->ncores; c++) {
+        errval_t err = ask(MON_CORE, c, 0, 0, 0);
+        if (err) {
+            printf("core %llu: %s\n", (unsigned long long)c, err_name(err));
+            status = 1;
+        } else {
+            printf("%s", shared);
+        }
+    }
+    return status;
+}
+
+static int cmd_ps(int argc, char **argv)
+{
+    uint64_t first = 0, last = si->ncores - 1;
+    if (argc > 1) {
+        if (!parse_core(argv[1], &first))
+            return printf("ps: no core %s\n", argv[1]), 1;
+        last = first;
+    }
+    printf("core   id  name          state prio    ticks        RAM\n");
+    int status = 0;
+    for (uint64_t c = first; c <= last; c++) {
+        errval_t err = ask(MON_PS, c, 0, 0, 0);
+        if (err)
+            status = fail("ps", err);
+        else
+            printf("%s", shared);
+    }
+    return status;
+}
+
+static int cmd_mem(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    struct core_info ci;
+    errval_t err = sys_core_info(&ci);
+    if (err)
+        return fail("mem", err);
+    uint64_t free_bytes[CORE_INFO_MAX_NODES] = { 0 };
+    for (uint64_t c = 0; c < si->ncores; c++) {
+        uint64_t value = 0, node = 0;
+        err = ask(MON_MEM, c, 0, &value, &node);
+        if (err)
+            return fail("mem", err);
+        if (node < CORE_INFO_MAX_NODES)
+            free_bytes[node] += value;
+    }
+    printf("node  cores    total MiB   free user MiB\n");
+    for (uint32_t n = 0; n < ci.nnodes; n++)
+        printf("%4u  %5u  %11llu  %14llu\n", n, ci.node_cores[n], (unsigned long long)(ci.node_mem_bytes[n] >> 20),
+               (unsigned long long)(free_bytes[n] >> 20));
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    uint64_t core, id;
+    if (argc < 3 || !parse_core(argv[1], &core))
+        return printf("usage: run CORE PROGRAM [ARGS...]\n"), 1;
+    size_t len = 0;
+    for (int i = 2; i < argc; i++)
+        len += (size_t)snprintf(shared + len, 240 - len, "%s%s", i > 2 ? " " : "", argv[i]);
+    if (len >= 240)
+        return printf("run: command line too long\n"), 1;
+    errval_t err = ask(MON_SPAWN, core, 0, &id, 0);
+    if (err)
+        return fail("run", err);
+    printf("started %s as domain %llu on core %llu\n", argv[2], (unsigned long long)id, (unsigned long long)core);
+    return 0;
+}
+
+static int cmd_sleep(int argc, char **argv)
+{
+    /* Let other domains run for about N timer ticks (tests use it to wait
+     * for a program's output). */
+    uint64_t n = 10;
+    if (argc > 1 && !parse_core(argv[1], &n) && !(n = 0))
+        return printf("usage: sleep TICKS\n"), 1;
+    for (uint64_t i = 0; i < n; i++)
+        sys_yield();
+    return 0;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("%d\n", last_status);
+    return last_status;
+}
+
+static int cmd_poweroff(int argc, char **argv)
+{
+    int status = last_status;
+    if (argc > 1)
+        status = argv[1][0] == '0' && !argv[1][1] ? 0 : 1;
+    stdout_flush();
+    errval_t err = ask(MON_POWEROFF, status, 0, 0, 0);
+    return fail("poweroff", err);
+}
+
+struct command {
+    const char *name;
+    const char *usage;
+    int (*run)(int argc, char **argv);
+};
+
+/* Later issues add their commands here. */
+static const struct command commands[] = {
+    { "help", "help                     this list", cmd_help },
+    { "cores", "cores                    every core: APIC id, node, domains, free RAM", cmd_cores },
+    { "ps", "ps [CORE]                domains on every core (or one)", cmd_ps },
+    { "mem", "mem                      memory per NUMA node", cmd_mem },
+    { "run", "run CORE PROGRAM [ARGS]  start a boot module as a domain on CORE", cmd_run },
+    { "sleep", "sleep [TICKS]            let others run for a while", cmd_sleep },
+    { "status", "status                   the previous command's status", cmd_status },
+    { "poweroff", "poweroff [STATUS]        end the machine (default: previous status)", cmd_poweroff },
+};
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        printf("  %s\n", commands[i].usage);
+    return 0;
+}
+
+static int run_line(char *line)
+{
+    char *argv[MAX_ARGS];
+    int argc = 0;
+    for (char *p = line; *p && argc < MAX_ARGS;) {
+        while (*p == ' ' || *p == '\t')
+            *p++ = 0;
+        if (!*p)
+            break;
+        argv[argc++] = p;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+    }
+    if (argc == 0)
+        return last_status;
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (!strcmp(argv[0], commands[i].name))
+            return commands[i].run(argc, argv);
+    printf("%s: unknown command (try help)\n", argv[0]);
+    return 127;
+}
+
+static int read_char(void)
+{
+    for (;;) {
+        uint8_t c;
+        errval_t err = sys_console_read(io_slot, &c);
+        if (!err)
+            return c;
+        if (err != ERR_WOULD_BLOCK)
+            return -1;
+        sys_yield();
+    }
+}
+
+static void read_line(char *buf, size_t size)
+{
+    size_t n = 0;
+    for (;;) {
+        int c = read_char();
+        if (c < 0 || c == '\r' || c == '\n') {
+            putchar('\n');
+            break;
+        }
+        if ((c == 8 || c == 127) && n) {
+            n--;
+            printf("\b \b");
+        } else if (c >= 32 && c < 127 && n < size - 1) {
+            buf[n++] = (char)c;
+            putchar(c);
+        }
+        stdout_flush();
+    }
+    buf[n] = 0;
+}
+
+/* Introduce ourselves to the monitor: an endpoint for its replies, a page
+ * for texts both ways, and we get the serial port's I/O capability. */
+static errval_t connect_to_monitor(void)
+{
+    capslot_t self_ep, frame, recv;
+    struct lmp_msg reply;
+    errval_t err = slot_alloc(&self_ep);
+    if (!err)
+        err = sys_cap_mint(SLOT_DISPATCHER, self_ep, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
+    if (!err)
+        err = sys_lmp_call(SLOT_MONITOR_EP, MON_HELLO, 0, 0, 0, self_ep, &reply);
+    if (!err)
+        err = (errval_t)reply.w[0];
+    if (!err)
+        err = frame_alloc(4096, &frame);
+    if (!err)
+        err = vspace_map_frame(frame, MAP_WRITE, (void **)&shared);
+    if (!err)
+        err = sys_lmp_call(SLOT_MONITOR_EP, MON_SHARE, 0, 0, 0, frame, &reply);
+    if (!err)
+        err = (errval_t)reply.w[0];
+    /* Name the slot the I/O capability will arrive in, then ask for it. */
+    if (!err)
+        err = slot_alloc(&recv);
+    if (!err) {
+        struct lmp_msg none;
+        errval_t e = sys_lmp_recv(recv, LMP_RECV_NONBLOCK, &none);
+        err = e == ERR_WOULD_BLOCK ? ERR_OK : ERR_INCONSISTENT;
+    }
+    if (!err)
+        err = sys_lmp_call(SLOT_MONITOR_EP, MON_IOCAP, 0, 0, 0, LMP_NO_CAP, &reply);
+    if (!err)
+        err = (errval_t)reply.w[0];
+    if (!err && !reply.has_cap)
+        err = ERR_CAP_EMPTY;
+    io_slot = recv;
+    return err;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    si = startup();
+    errval_t err = connect_to_monitor();
+    if (err) {
+        printf("shell: cannot reach the monitor: %s\n", err_name(err));
+        return 1;
+    }
+    printf("Atoll shell on core %u: %u cores. Type help.\n", si->core_id, si->ncores);
+    char line[LINE_MAX];
+    for (;;) {
+        printf("atoll> ");
+        stdout_flush();
+        read_line(line, sizeof line);
+        last_status = run_line(line);
+    }
+}
