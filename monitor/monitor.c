@@ -21,6 +21,7 @@ struct child {
 };
 static struct child children[MAX_CHILDREN];
 static const struct startup_info *si;
+static capslot_t last_child_disp;   /* dispatcher copy of the last spawn */
 
 static bool domain_alive(capslot_t disp)
 {
@@ -62,6 +63,7 @@ static errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id)
         }
     if (!c)
         return ERR_TOO_MANY;
+    last_child_disp = c->disp;
     return sys_spawn(SLOT_KERNEL, cmd, strlen(cmd), c->ram, c->disp, id);
 }
 
@@ -127,32 +129,42 @@ static struct boot_channel *map_channel(capslot_t slot)
     return vspace_map_frame(slot, MAP_WRITE, &p) == ERR_OK ? p : 0;
 }
 
-static _Noreturn void serve_boot_channel(void)
+static struct boot_channel *my_channel;
+static uint64_t channel_done;
+
+/* Answer core 0's monitor if it has asked something. */
+static void poll_boot_channel(void)
 {
-    struct boot_channel *bc = map_channel(SLOT_BOOT_CHANNELS);
-    if (!bc) {
-        printf("monitor on core %u: no boot channel\n", si->core_id);
-        for (;;)
-            sys_yield();
-    }
-    uint64_t done = 0;
-    for (;;) {
-        uint64_t seq = __atomic_load_n(&bc->req.seq, __ATOMIC_ACQUIRE);
-        if (seq == done) {
-            sys_yield();
-            continue;
-        }
-        char text[sizeof bc->req.text];
-        memcpy(text, bc->req.text, sizeof text);
-        text[sizeof text - 1] = 0;
-        uint64_t value = 0, value2 = 0;
-        errval_t err = serve(bc->req.op, bc->req.arg, text, bc->rep.text, sizeof bc->rep.text, &value, &value2);
-        bc->rep.err = err;
-        bc->rep.value = value;
-        bc->rep.value2 = value2;
-        __atomic_store_n(&bc->rep.seq, seq, __ATOMIC_RELEASE);
-        done = seq;
-    }
+    struct boot_channel *bc = my_channel;
+    uint64_t seq = __atomic_load_n(&bc->req.seq, __ATOMIC_ACQUIRE);
+    if (seq == channel_done)
+        return;
+    char text[sizeof bc->req.text];
+    memcpy(text, bc->req.text, sizeof text);
+    text[sizeof text - 1] = 0;
+    uint64_t value = 0, value2 = 0;
+    errval_t err = serve(bc->req.op, bc->req.arg, text, bc->rep.text, sizeof bc->rep.text, &value, &value2);
+    bc->rep.err = err;
+    bc->rep.value = value;
+    bc->rep.value2 = value2;
+    __atomic_store_n(&bc->rep.seq, seq, __ATOMIC_RELEASE);
+    channel_done = seq;
+}
+
+/* Start "program args" here and make an endpoint to it in peer_ep. */
+static capslot_t peer_ep;
+
+static errval_t spawn_peer(const char *cmd, uint64_t *id)
+{
+    char line[240];
+    snprintf(line, sizeof line, "%s", cmd);
+    errval_t err = spawn_local(line, 0, id);
+    if (err)
+        return err;
+    err = slot_alloc(&peer_ep);
+    if (!err)
+        err = sys_cap_mint(last_child_disp, peer_ep, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, *id, 0, 0);
+    return err;
 }
 
 /* -- core 0: the shell's requests ------------------------------------------ */
@@ -199,14 +211,14 @@ static int client_of(uint64_t badge)
     return -1;
 }
 
-static _Noreturn void serve_clients(void)
+static capslot_t recv;
+
+/* Take one message from a client, if there is one (or wait for one). */
+static void serve_client(bool block)
 {
-    capslot_t recv;
-    if (slot_alloc(&recv))
-        exit(1);
-    for (;;) {
+    for (int once = 1; once; once = 0) {
         struct lmp_msg m;
-        errval_t err = sys_lmp_recv(recv, 0, &m);
+        errval_t err = sys_lmp_recv(recv, block ? 0 : LMP_RECV_NONBLOCK, &m);
         if (err)
             continue;
         int c = client_of(m.badge);
@@ -256,6 +268,15 @@ static _Noreturn void serve_clients(void)
             sys_lmp_send(client_ep[c], err, 0, 0, 0, LMP_NO_CAP);
             continue;
         }
+        if (op == MON_SPAWN_PEER && client_text[c]) {
+            err = spawn_peer(client_text[c], &value);
+            if (err)
+                sys_lmp_send(client_ep[c], err, 0, 0, 0, LMP_NO_CAP);
+            else
+                sys_lmp_send(client_ep[c], ERR_OK, value, 0, 0, peer_ep | LMP_SEND_MOVE);
+            slot_free(peer_ep);
+            continue;
+        }
         char *text = client_text[c];
         if (!text) {
             sys_lmp_send(client_ep[c], ERR_INVALID_ARG, 0, 0, 0, LMP_NO_CAP);
@@ -273,12 +294,24 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     si = startup();
+    if (slot_alloc(&recv))
+        return 1;
     printf("monitor: core %u up, %llu KiB of RAM\n", si->core_id, (unsigned long long)(ram_free_bytes() >> 10));
-    if (si->core_id != 0)
-        serve_boot_channel();
-    uint64_t id;
-    errval_t err = spawn_local("shell", 0, &id);
-    if (err)
-        printf("monitor: cannot start the shell: %s\n", err_name(err));
-    serve_clients();
+    if (si->core_id == 0) {
+        uint64_t id;
+        errval_t err = spawn_local("shell", 0, &id);
+        if (err)
+            printf("monitor: cannot start the shell: %s\n", err_name(err));
+        for (;;)
+            serve_client(true);   /* nothing to poll: sleep in receive */
+    }
+    my_channel = map_channel(SLOT_BOOT_CHANNELS);
+    if (!my_channel)
+        printf("monitor on core %u: no boot channel\n", si->core_id);
+    for (;;) {
+        if (my_channel)
+            poll_boot_channel();
+        serve_client(false);
+        sys_yield();
+    }
 }
