@@ -5,6 +5,9 @@
 #                   make run SMP=16 NUMA=4 MEM=2G ACCEL=kvm CMDLINE="..."
 #                   RUNFLAGS="..." passes any other tools/run option
 #   make test       build, then run the whole suite (host unit tests + QEMU boots)
+#   make bench      benchmark sweep, Atoll beside Linux in the same QEMU machines
+#                   (docs/bench.md): BENCH_SHAPES="2 4 8n2" ACCEL=tcg|kvm|both|auto
+#                   BENCH_OUT=build/bench BENCH_FLAGS="--set pingpong.samples=20 ..."
 #   make clean      remove build/
 
 PYTHON := /usr/bin/python3
@@ -19,8 +22,12 @@ ACCEL ?= auto
 MACHINE ?= q35
 CMDLINE ?=
 RUNFLAGS ?=
+BENCH_SHAPES ?= 2 4 8 16 32 8n2 16n4
+BENCH_SYSTEMS ?= linux,atoll
+BENCH_OUT ?= $(BUILD)/bench
+BENCH_FLAGS ?=
 
-.PHONY: all build run test deps clean
+.PHONY: all build run test bench deps clean
 all build: deps-check $(BUILD)/rules.mk
 	@$(MAKE) --no-print-directory -j$(JOBS) -f $(BUILD)/rules.mk PYTHON=$(PYTHON) all
 
@@ -40,6 +47,15 @@ run: all
 # Tests run in parallel (pytest-xdist), one worker per host CPU.
 test: all
 	@$(PYTHON) -m pytest -q -p no:cacheprovider -n $(JOBS) tests/ $(PYTEST_ARGS)
+
+# The benchmark sweep also needs Debian's Linux kernel (install-deps --bench).
+# A broken Atoll build does not stop the Linux half: Atoll's points then fail
+# with the reason in the report.
+bench: deps-check
+	@$(MAKE) --no-print-directory all || echo "bench: building Atoll failed; its points will fail"
+	@tools/install-deps --bench
+	@$(PYTHON) tools/bench --shapes "$(BENCH_SHAPES)" --systems $(BENCH_SYSTEMS) \
+	    --accel $(ACCEL) --out $(BENCH_OUT) $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,785 @@
+"""tools/bench: run benchmarks over machine shapes on Atoll and on Linux,
+collect their JSON lines, draw the plots and write the report.
+
+    tools/bench --shapes "2 4 8 16 32 8n2" --accel tcg      # sweep (make bench)
+    tools/bench report --out build/bench                   # redraw from the JSON lines
+    tools/bench list                                       # benchmarks x systems
+
+A point is one system booted on one machine shape with one accelerator; it
+runs every benchmark that system has a half for, in one boot. A point that
+cannot run (bad shape, no kernel, QEMU failing, a hang, garbage) is recorded
+with the reason and the console's tail, and the sweep goes on.
+
+The plug-in point is BENCHMARKS: each Benchmark names, per system, the
+Half that runs it (the guest program) and how its options depend on the
+machine and accelerator. Atoll's halves are registered there as they are
+written (register_half); until then the report lists them as missing.
+docs/bench.md documents the command, the files and every JSON field.
+"""
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import atoll_bench_linux as linux  # noqa: E402
+import atoll_bench_report as report  # noqa: E402
+import atoll_run  # noqa: E402
+from atoll_run import ConfigError, GiB, Machine  # noqa: E402
+
+REPO = atoll_run.REPO
+DEFAULT_OUT = os.path.join("build", "bench")
+DEFAULT_SHAPES = "2 4 8 16 32 8n2 16n4"
+SCHEMA = report.SCHEMA
+
+
+# -- the registry: benchmarks and how each system runs them ---------------------------------
+@dataclasses.dataclass
+class Half:
+    """One system's half of a benchmark.
+
+    Linux: `program` is the name of the static program in the initramfs
+    (/bin/NAME, built from bench/linux/NAME.c).
+    Atoll: `program` is the path (relative to the repository) of the user
+    program, loaded as a multiboot2 module named after the benchmark whose
+    arguments are the key=value options; it prints the same `@bench`
+    lines and the kernel ends with `poweroff`."""
+    program: str
+
+
+@dataclasses.dataclass
+class Benchmark:
+    name: str
+    title: str
+    # (machine, accel) -> {option: value}: the defaults, small under TCG.
+    options: Callable[[Machine, str], Dict[str, object]]
+    halves: Dict[str, Half] = dataclasses.field(default_factory=dict)
+
+
+def tcg_core_counts(smp):
+    """The values of N for unmap under TCG: every N up to 8, then steps."""
+    ns = list(range(1, min(smp, 8) + 1))
+    n = 12
+    while n < smp:
+        ns.append(n)
+        n = n + 4 if n < 32 else n * 2
+    if smp > 8:
+        ns.append(smp)
+    return ",".join(str(n) for n in ns)
+
+
+def _pingpong_options(m, accel):
+    if accel == "kvm":
+        return {"samples": 31, "batch": 200}
+    return {"samples": 7, "batch": 10}
+
+
+def _unmap_options(m, accel):
+    if accel == "kvm":
+        return {"iters": 101, "warmup": 10}
+    return {"iters": 11, "warmup": 3, "n": tcg_core_counts(m.smp)}
+
+
+BENCHMARKS: Dict[str, Benchmark] = {
+    "boot": Benchmark("boot", "time from kernel entry to the first user program",
+                      lambda m, a: {}, {"linux": Half("boot")}),
+    "pingpong": Benchmark("pingpong", "core-to-core round trip, every pair of cores "
+                          "(cache line, pipe, eventfd, futex)",
+                          _pingpong_options, {"linux": Half("pingpong")}),
+    "unmap": Benchmark("unmap", "unmap/TLB shootdown latency against the number of cores",
+                       _unmap_options, {"linux": Half("unmap")}),
+}
+
+
+def register_half(benchmark, system, half):
+    """Plug a system's half of a benchmark in (Atoll's, as they are written)."""
+    BENCHMARKS[benchmark].halves[system] = half
+
+
+# -- systems ---------------------------------------------------------------------------------
+class System:
+    name = ""
+    missing_reason = "not written yet"
+
+    def unavailable(self):
+        """None, or why this system cannot run at all here."""
+        return None
+
+    def prepare(self, benchmarks):
+        """Build what the runs need; raises an Exception with the reason."""
+
+    def command(self, machine, benchmarks, options):
+        raise NotImplementedError
+
+    def run(self, machine, benchmarks, options, timeout, log, echo=False):
+        """Boot and return an atoll_run.BootResult."""
+        raise NotImplementedError
+
+
+class LinuxSystem(System):
+    name = "linux"
+    missing_reason = "no Linux program for it"
+
+    def __init__(self, kernel=None, append=""):
+        self.kernel = kernel
+        self.append = append
+        self.initrd = None
+
+    def unavailable(self):
+        try:
+            self.kernel = self.kernel or linux.find_kernel()
+        except linux.LinuxError as e:
+            return str(e)
+        if not os.access(self.kernel, os.R_OK):
+            return f"Linux kernel {self.kernel} not readable"
+        return None
+
+    def prepare(self, benchmarks):
+        progs = linux.build_programs()
+        self.initrd = linux.build_initramfs(progs)
+
+    def command(self, machine, benchmarks, options):
+        progs = [BENCHMARKS[b].halves["linux"].program for b in benchmarks]
+        opts = {BENCHMARKS[b].halves["linux"].program: options.get(b, {}) for b in benchmarks}
+        append = linux.kernel_cmdline(progs, opts, self.append)
+        initrd = self.initrd or os.path.join(linux.BUILD_DIR, "initramfs.cpio")
+        return linux.linux_command(machine, self.kernel or "/boot/vmlinuz", initrd, append)
+
+    def run(self, machine, benchmarks, options, timeout, log, echo=False):
+        cmd = self.command(machine, benchmarks, options)
+        return atoll_run.run_qemu(cmd, timeout=timeout, log=log, echo=echo)
+
+
+class AtollSystem(System):
+    """Atoll booted by tools/run's library with one module per benchmark half."""
+    name = "atoll"
+    missing_reason = "Atoll's half is not written yet"
+
+    def unavailable(self):
+        k = os.path.join(REPO, atoll_run.DEFAULT_KERNEL)
+        if not os.path.exists(k):
+            return f"no Atoll kernel ({atoll_run.DEFAULT_KERNEL}): run make first"
+        return None
+
+    def _machine(self, machine, benchmarks, options):
+        m = dataclasses.replace(machine)
+        m.modules = []
+        for b in benchmarks:
+            args = " ".join(f"{k}={v}" for k, v in sorted(options.get(b, {}).items()))
+            path = os.path.join(REPO, BENCHMARKS[b].halves["atoll"].program)
+            m.modules.append(atoll_run.Module(path=path, args=args))
+        m.cmdline = ("poweroff bench=" + ",".join(benchmarks)).strip()
+        return m
+
+    def prepare(self, benchmarks):
+        for b in benchmarks:
+            p = os.path.join(REPO, BENCHMARKS[b].halves["atoll"].program)
+            if not os.path.exists(p):
+                raise FileNotFoundError(f"Atoll's {b} program {p} is not built (run make)")
+
+    def command(self, machine, benchmarks, options):
+        m = self._machine(machine, benchmarks, options)
+        iso = atoll_run.atoll_image.cached_iso_path(m.kernel_path, m.modules, m.cmdline)
+        return atoll_run.qemu_command(m, iso)
+
+    def run(self, machine, benchmarks, options, timeout, log, echo=False):
+        m = self._machine(machine, benchmarks, options)
+        return atoll_run.boot(m, timeout=timeout, log=log, echo=echo)
+
+
+def make_systems(linux_kernel=None, linux_append=""):
+    return {"linux": LinuxSystem(linux_kernel, linux_append), "atoll": AtollSystem()}
+
+
+# -- machine shapes ------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Shape:
+    spec: str
+    name: str
+    machine: Machine
+    error: Optional[str] = None     # why no accelerator can run it (its points fail)
+
+
+def parse_shape(spec):
+    """'8' (8 CPUs, no NUMA), '8n2' (8 CPUs on 2 NUMA nodes), either with
+    ':MEM' ('32n4:2G'), or any of tools/run's machine options ('--smp 6
+    --numa-node cpus=0-3,mem=1G --numa-node cpus=4-5,mem=512M'). Raises
+    ConfigError for bad syntax; a shape QEMU cannot run (too many CPUs,
+    memory that does not split into its nodes, ...) comes back with
+    `error` set, so the sweep records its points as failed and goes on."""
+    spec = spec.strip()
+    if not spec:
+        raise ConfigError("empty machine shape")
+    if spec.startswith("-"):
+        m, _ = atoll_run.parse_args(shlex.split(spec))
+        m.cmdline, m.modules, m.kernel = "", [], ""
+    else:
+        import re
+        mm = re.fullmatch(r"(\d+)(?:n(\d+))?(?::(\w+))?", spec)
+        if not mm:
+            raise ConfigError(f"bad machine shape {spec!r}: use N, NnK, NnK:MEM (8, 8n2, "
+                              "32n4:2G) or tools/run options (--smp 6 --numa 2 ...)")
+        mem = atoll_run.parse_size(mm.group(3)) if mm.group(3) else 1 * GiB
+        m = Machine(smp=int(mm.group(1)), numa=int(mm.group(2) or 0), mem=mem)
+    # The accelerator is chosen per point (which re-validates, so TCG's limits
+    # fail that point only); "kvm" checks the rest without needing /dev/kvm.
+    m.accel = "kvm"
+    try:
+        m.validate()
+    except ConfigError as e:
+        k = m.numa if isinstance(m.numa, int) else len(m.numa)
+        name = f"{m.smp}cpu" + (f"-{k}node" if k else "") + (
+            "-" + atoll_run.fmt_size(m.mem) if m.mem != 1 * GiB else "")
+        m.numa = []
+        return Shape(spec=spec, name=name, machine=m, error=str(e))
+    return Shape(spec=spec, name=shape_name(m), machine=m)
+
+
+def shape_name(m):
+    """A short, file-name-safe name: 8cpu, 8cpu-2node, 6cpu-3node-uneven-1536M-pc."""
+    name = f"{m.smp}cpu"
+    if m.sockets is not None and (m.sockets, m.threads) != (1, 1):
+        name += f"-{m.sockets}s{m.cores}c{m.threads}t"
+    if m.numa:
+        name += f"-{len(m.numa)}node"
+        even = atoll_run.even_numa(m.smp, len(m.numa), m.mem) if (
+            len(m.numa) <= m.smp and m.mem % (len(m.numa) * atoll_run.NUMA_ALIGN) == 0) else None
+        if [(n.cpus, n.mem) for n in m.numa] != [(n.cpus, n.mem) for n in (even or [])]:
+            name += "-uneven"
+        if m.dist != atoll_run.default_dist(len(m.numa)):
+            name += "-dist"
+    if m.mem != 1 * GiB:
+        name += "-" + atoll_run.fmt_size(m.mem)
+    if m.machine != "q35":
+        name += "-" + m.machine
+    return name
+
+
+def parse_shapes(specs):
+    """A list of shape strings (each may hold several short shapes separated
+    by spaces or commas; option-style shapes are one string each) ->
+    [Shape], names made unique."""
+    shapes = []
+    for s in specs:
+        s = s.strip()
+        if not s:
+            continue
+        parts = [s] if s.startswith("-") else s.replace(",", " ").split()
+        shapes += [parse_shape(p) for p in parts]
+    seen = {}
+    for sh in shapes:
+        if sh.name in seen:
+            seen[sh.name] += 1
+            sh.name += f"-{seen[sh.name]}"
+        else:
+            seen[sh.name] = 1
+    return shapes
+
+
+def machine_dict(m):
+    return {
+        "smp": m.smp, "sockets": m.sockets, "cores": m.cores, "threads": m.threads,
+        "nodes": [{"cpus": ",".join(n.cpu_ranges()), "mem": atoll_run.fmt_size(n.mem)}
+                  for n in m.numa],
+        "dist": m.dist if m.numa else None,
+        "mem": atoll_run.fmt_size(m.mem), "type": m.machine,
+    }
+
+
+# -- judging one point ---------------------------------------------------------------------------
+def judge(benchmarks, console, status, message=None, timed_out=False):
+    """What one boot produced for each requested benchmark.
+
+    Returns (results, info): results are the valid result lines; info has
+    "benchmarks": {name: (status, reason)} with status ok | partial |
+    failed, "malformed": [(line, reason)], "guest": the start event,
+    "point_reason": why the boot as a whole failed (or None)."""
+    results, events, malformed = report.parse_console(console)
+    errors, done = {}, {}
+    guest, end = None, None
+    for e in events:
+        if e["event"] == "error":
+            errors.setdefault(str(e.get("benchmark", "?")), []).append(
+                str(e.get("reason", "error")))
+        elif e["event"] == "done":
+            done[e.get("benchmark")] = e.get("status")
+        elif e["event"] == "start" and guest is None:
+            guest = e
+        elif e["event"] == "end":
+            end = e
+    point_reason = None
+    if timed_out:
+        point_reason = (f"{message or 'timed out'} (the guest hung or is too slow for this "
+                        "timeout; raise --timeout or lower the iteration counts)")
+    elif status == atoll_run.EXIT_NO_STATUS:
+        point_reason = ("the guest stopped without reporting a status (a kernel panic, a reset "
+                        "or a power-off)")
+    elif status == atoll_run.EXIT_USAGE:
+        point_reason = message or "QEMU failed to start"
+    elif status not in (0, 1):
+        point_reason = message or f"exit status {status}"
+    elif end is None and not results:
+        point_reason = "the guest printed no @bench lines"
+    if point_reason and not results and not events and console.strip():
+        point_reason += "; no @bench line in the console"
+    if malformed and not results:
+        point_reason = (point_reason + "; " if point_reason else "") + (
+            f"{len(malformed)} malformed @bench line(s)")
+    per = {}
+    for b in benchmarks:
+        rs = [r for r in results if r["benchmark"] == b]
+        why = "; ".join(errors.get(b, []))
+        if why:
+            per[b] = ("partial" if rs else "failed", why)
+        elif rs and (done.get(b) == 0 or (b not in done and point_reason is None)):
+            per[b] = ("ok", None)
+        elif rs:
+            per[b] = ("partial", point_reason or f"exit status {done.get(b)}")
+        elif b in done and done[b] == 0:
+            per[b] = ("failed", "finished without printing any result")
+        else:
+            per[b] = ("failed", point_reason or ("no results" + (
+                f" ({len(malformed)} malformed @bench lines)" if malformed else "")))
+    init_errors = errors.get("init")
+    if init_errors:
+        for b in benchmarks:
+            if per[b][0] == "failed" and per[b][1] == "no results":
+                per[b] = ("failed", "; ".join(init_errors))
+    return results, {"benchmarks": per, "malformed": malformed, "guest": guest,
+                     "point_reason": point_reason}
+
+
+# -- the sweep -------------------------------------------------------------------------------------
+def git_commit():
+    try:
+        c = subprocess.run(["git", "-C", REPO, "rev-parse", "--short=12", "HEAD"],
+                           capture_output=True, text=True, timeout=10)
+        if c.returncode != 0:
+            return "unknown"
+        commit = c.stdout.strip()
+        d = subprocess.run(["git", "-C", REPO, "diff", "--quiet", "HEAD", "--"],
+                           capture_output=True, timeout=30)
+        return commit + ("-dirty" if d.returncode == 1 else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def qemu_version():
+    try:
+        r = subprocess.run([atoll_run.QEMU, "--version"], capture_output=True, text=True,
+                           timeout=10)
+        first = r.stdout.splitlines()[0] if r.stdout else ""
+        parts = first.split()
+        if "version" in parts:
+            return "QEMU " + parts[parts.index("version") + 1]
+        return first or "QEMU (unknown version)"
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "QEMU (not found)"
+
+
+def host_description():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{platform.node()}, {os.cpu_count()} CPUs{', ' + model if model else ''}, " \
+           f"Linux {platform.release()}, /dev/kvm {'usable' if atoll_run.kvm_usable() else 'not usable'}"
+
+
+def resolve_accels(accel):
+    """'auto' | 'tcg' | 'kvm' | 'both' -> ([accels], [notes])."""
+    kvm = atoll_run.kvm_usable()
+    if accel == "auto":
+        return (["kvm"] if kvm else ["tcg"]), []
+    if accel == "both":
+        if kvm:
+            return ["tcg", "kvm"], []
+        return ["tcg"], ["KVM skipped: /dev/kvm is not usable on this host"]
+    if accel in ("tcg", "kvm"):
+        return [accel], []
+    raise ConfigError(f"--accel {accel!r}: use auto, tcg, kvm or both")
+
+
+def default_timeout(machine, accel):
+    return (60 + 5 * machine.smp) if accel == "kvm" else (180 + 25 * machine.smp)
+
+
+@dataclasses.dataclass
+class Sweep:
+    shapes: List[Shape]
+    systems: List[str]
+    benchmarks: List[str]
+    accels: List[str]
+    out: str
+    overrides: Dict[str, Dict[str, str]] = dataclasses.field(default_factory=dict)
+    timeout: Optional[float] = None
+    quick: bool = False
+    echo: bool = False
+    plots: bool = True
+    notes: List[str] = dataclasses.field(default_factory=list)
+    command: str = ""
+
+
+QUICK = {"pingpong": {"samples": 3, "batch": 5, "pairs": "row"},
+         "unmap": {"iters": 3, "warmup": 1}}
+
+
+def point_options(sweep, machine, accel, benchmarks):
+    opts = {}
+    for b in benchmarks:
+        o = dict(BENCHMARKS[b].options(machine, accel))
+        if sweep.quick:
+            o.update(QUICK.get(b, {}))
+            if b == "unmap":
+                o["n"] = f"1,2,{machine.smp}" if machine.smp > 2 else "1,2"
+        o.update(sweep.overrides.get(b, {}))
+        opts[b] = o
+    return opts
+
+
+def _loadavg():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def sweep_notes(shapes, accels):
+    """Caveats the report must carry about this host."""
+    notes = []
+    host = os.cpu_count() or 1
+    big = max((s.machine.smp for s in shapes), default=0)
+    if "tcg" in accels and big > host:
+        notes.append(f"the host has {host} CPUs and TCG runs each virtual CPU as a host "
+                     f"thread: whenever more than {host} virtual CPUs are busy at once (unmap "
+                     f"with N > {host} keeps N spinning), they take turns on the host's CPUs "
+                     "and the time measured is mostly the host's scheduling")
+    return notes
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class Writer:
+    """Appends to results.jsonl and points.jsonl as points finish."""
+
+    def __init__(self, out):
+        self.out = out
+        os.makedirs(os.path.join(out, "logs"), exist_ok=True)
+        for f in ("results.jsonl", "points.jsonl"):
+            open(os.path.join(out, f), "w").close()
+
+    def add(self, fname, objs):
+        with open(os.path.join(self.out, fname), "a", encoding="utf-8") as f:
+            for o in objs:
+                f.write(json.dumps(o, sort_keys=False) + "\n")
+
+
+def run_sweep(sweep, systems=None):
+    """Run every point, writing results as they come; then the plots and
+    the report. Returns the number of failed or partial points."""
+    systems = systems or make_systems()
+    commit = git_commit()
+    qemu = qemu_version()
+    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run = {"schema": SCHEMA, "command": sweep.command, "commit": commit, "date": run_id,
+           "host": host_description(), "qemu": qemu, "accels": sweep.accels,
+           "systems": sweep.systems, "benchmarks": sweep.benchmarks, "notes": list(sweep.notes),
+           "shapes": [{"name": s.name, "spec": s.spec, "machine": machine_dict(s.machine)}
+                      for s in sweep.shapes]}
+    w = Writer(sweep.out)
+    with open(os.path.join(sweep.out, "run.json"), "w") as f:
+        json.dump(run, f, indent=1)
+    bad = 0
+    prepared = {}
+    try:
+        for shape in sweep.shapes:
+            for accel in sweep.accels:
+                for sysname in sweep.systems:
+                    bad += run_point(sweep, systems[sysname], shape, accel, commit, qemu,
+                                     run_id, w, prepared)
+    except KeyboardInterrupt:
+        log("interrupted: writing the report of what ran")
+        run["notes"].append("the sweep was interrupted; later points did not run")
+        with open(os.path.join(sweep.out, "run.json"), "w") as f:
+            json.dump(run, f, indent=1)
+        bad += 1
+    write_outputs(sweep.out, plots=sweep.plots)
+    return bad
+
+
+def run_point(sweep, system, shape, accel, commit, qemu, run_id, w, prepared):
+    """One system on one shape with one accelerator. Returns 1 if any of
+    its benchmarks failed, else 0."""
+    base = {"schema": SCHEMA, "system": system.name, "shape": shape.name,
+            "machine": machine_dict(shape.machine), "accel": accel, "commit": commit,
+            "run": run_id}
+    have = [b for b in sweep.benchmarks if system.name in BENCHMARKS[b].halves]
+    missing = [b for b in sweep.benchmarks if b not in have]
+    points = [dict(base, benchmark=b, status="missing",
+                   reason=f"{system.missing_reason}") for b in missing]
+    if not have:
+        w.add("points.jsonl", points)
+        log(f"{system.name} {shape.name} {accel}: no halves for "
+            f"{', '.join(sweep.benchmarks)} (missing)")
+        return 0
+    machine = dataclasses.replace(shape.machine, accel=accel)
+    tag = f"{system.name} {shape.name} {accel}"
+    if shape.error:
+        points += [dict(base, benchmark=b, status="failed", reason=f"invalid machine: "
+                        f"{shape.error}") for b in have]
+        w.add("points.jsonl", points)
+        log(f"{tag}: FAILED: invalid machine: {shape.error}")
+        return 1
+
+    def fail(reason, **extra):
+        w.add("points.jsonl", points + [dict(base, benchmark=b, status="failed", reason=reason,
+                                             **extra) for b in have])
+        log(f"{tag}: FAILED: {reason.splitlines()[0]}")
+        return 1
+
+    reason = system.unavailable()
+    if reason:
+        return fail(reason)
+    if accel == "kvm" and not atoll_run.kvm_usable():
+        return fail("KVM: /dev/kvm cannot be opened read-write here")
+    try:
+        machine.validate()
+    except ConfigError as e:
+        return fail(f"invalid machine: {e}")
+    key = (system.name, tuple(have))
+    if key not in prepared:
+        try:
+            system.prepare(have)
+            prepared[key] = None
+        except Exception as e:   # a build failure: the reason, for every point
+            prepared[key] = f"preparing {system.name} failed: {e}"
+    if prepared[key]:
+        return fail(prepared[key])
+    opts = point_options(sweep, machine, accel, have)
+    try:
+        cmd = system.command(machine, have, opts)
+    except Exception as e:
+        return fail(f"cannot build the command: {e}")
+    timeout = sweep.timeout or default_timeout(machine, accel)
+    logname = os.path.join("logs", f"{system.name}-{shape.name}-{accel}.log")
+    log(f"{tag}: booting ({', '.join(have)}; timeout {timeout:g} s)")
+    load0 = _loadavg()
+    t0 = time.monotonic()
+    try:
+        r = system.run(machine, have, opts, timeout, os.path.join(sweep.out, logname),
+                       echo=sweep.echo)
+    except ConfigError as e:
+        return fail(f"invalid machine: {e}")
+    results, info = judge(have, r.console, r.status, r.message, r.timed_out)
+    wall = time.monotonic() - t0
+    guest = info["guest"] or {}
+    extra = {}
+    if guest.get("kernel"):
+        extra["guest_version"] = guest["kernel"]
+    w.add("results.jsonl", [dict(base, **{k: v for k, v in res.items()}, qemu=f"{qemu}, "
+                                 f"{machine.machine}, -cpu {atoll_run.cpu_model(machine)}",
+                                 **extra) for res in results])
+    notes = []
+    if isinstance(guest.get("cpus"), int) and guest["cpus"] != machine.smp:
+        notes.append(f"the guest saw {guest['cpus']} CPUs, the machine has {machine.smp}")
+    if isinstance(guest.get("nodes"), int) and len(machine.numa) > 1 and \
+            guest["nodes"] != len(machine.numa):
+        notes.append(f"the guest saw {guest['nodes']} NUMA nodes, the machine has "
+                     f"{len(machine.numa)}")
+    tail = report.console_tail(r.console)
+    if not tail and r.stderr:
+        tail = report.console_tail(r.stderr)
+    any_bad = 0
+    for b in have:
+        st, why = info["benchmarks"][b]
+        n = sum(1 for x in results if x["benchmark"] == b)
+        p = dict(base, benchmark=b, status=st, reason=why, results=n, wall_s=round(wall, 1),
+                 options=opts.get(b, {}), log=logname, command=shlex.join(cmd),
+                 exit_status=r.status, host_load=[load0, _loadavg()])
+        if notes:
+            p["notes"] = notes
+        if info["malformed"]:
+            p["malformed"] = [ln for ln, _ in info["malformed"][:10]]
+            p["malformed_count"] = len(info["malformed"])
+        if st != "ok":
+            p["console_tail"] = tail
+            any_bad = 1
+        points.append(p)
+    w.add("points.jsonl", points)
+    summary = ", ".join(f"{b} {info['benchmarks'][b][0]}" for b in have)
+    log(f"{tag}: {summary}; {len(results)} results in {wall:.0f} s"
+        + (f"; {len(info['malformed'])} malformed lines" if info["malformed"] else "")
+        + ("; " + "; ".join(notes) if notes else ""))
+    for b in have:
+        st, why = info["benchmarks"][b]
+        if st != "ok":
+            log(f"  {b}: {why}")
+    return any_bad
+
+
+def write_outputs(out, plots=True):
+    """(Re)draw the plots and write report.md from the files in out."""
+    data = report.Data.load(out)
+    plot_list, problem = [], None
+    if plots:
+        plot_dir = os.path.join(out, "plots")
+        if os.path.isdir(plot_dir):
+            for f in os.listdir(plot_dir):
+                if f.endswith(".png"):
+                    os.unlink(os.path.join(plot_dir, f))
+        plot_list, problem = report.plot_all(data, plot_dir)
+    else:
+        problem = "--no-plots"
+    path = report.write_report(data, out, plot_list, problem)
+    log(f"report: {os.path.relpath(path)} ({len(data.records)} results, "
+        f"{len(plot_list)} plots)")
+    return path
+
+
+# -- command line ----------------------------------------------------------------------------------
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="bench", description="Benchmark sweep over machine shapes, Atoll and Linux side "
+        "by side. See docs/bench.md.",
+        epilog="Other commands: 'bench report [--out DIR]' redraws the plots and the report; "
+               "'bench list' shows benchmarks and systems.")
+    a = p.add_argument
+    a("--shapes", action="append", default=[], metavar="LIST",
+      help=f"machine shapes, space or comma separated: N, NnK, NnK:MEM (default "
+           f"'{DEFAULT_SHAPES}'); repeatable")
+    a("--shape", action="append", default=[], metavar="OPTIONS",
+      help="one shape as tools/run options, e.g. '--smp 6 --numa-node cpus=0-3,mem=1G "
+           "--numa-node cpus=4-5,mem=512M --mem 1536M' (repeatable)")
+    a("--systems", default="linux,atoll", help="comma-separated systems (default linux,atoll)")
+    a("--benchmarks", default=",".join(BENCHMARKS),
+      help=f"comma-separated benchmarks (default {','.join(BENCHMARKS)})")
+    a("--accel", default="auto", help="auto (KVM if usable, else TCG), tcg, kvm or both")
+    a("--out", default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT})")
+    a("--timeout", type=float, metavar="S",
+      help="seconds per boot (default TCG 180+25*CPUs, KVM 60+5*CPUs)")
+    a("--set", action="append", default=[], metavar="BENCH.KEY=VALUE",
+      help="a benchmark option, e.g. pingpong.samples=20 (repeatable)")
+    a("--quick", action="store_true",
+      help="tiny iteration counts and pingpong pairs=row: a smoke test")
+    a("--linux-kernel", metavar="PATH", help="Linux kernel (default the newest /boot/vmlinuz-*)")
+    a("--linux-append", default="", metavar="WORDS", help="more Linux command line words")
+    a("--dry-run", action="store_true", help="print each point's QEMU command; run nothing")
+    a("--no-plots", action="store_true", help="write the report without plots")
+    a("--verbose", action="store_true", help="stream the guests' consoles")
+    return p
+
+
+def parse_overrides(items):
+    out = {}
+    for it in items:
+        if "=" not in it or "." not in it.split("=", 1)[0]:
+            raise ConfigError(f"--set {it!r}: use BENCH.KEY=VALUE (e.g. pingpong.samples=20)")
+        k, v = it.split("=", 1)
+        b, key = k.split(".", 1)
+        if b not in BENCHMARKS:
+            raise ConfigError(f"--set {it!r}: unknown benchmark {b!r}")
+        out.setdefault(b, {})[key] = v
+    return out
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd_words = ["tools/bench"] + argv
+    if argv and argv[0] == "list":
+        return cmd_list()
+    if argv and argv[0] == "report":
+        ap = argparse.ArgumentParser(prog="bench report",
+                                     description="Redraw plots and report.md from the JSON lines.")
+        ap.add_argument("--out", default=DEFAULT_OUT)
+        ap.add_argument("--no-plots", action="store_true")
+        ns = ap.parse_args(argv[1:])
+        if not os.path.isdir(ns.out):
+            print(f"bench: error: no results folder {ns.out}", file=sys.stderr)
+            return 2
+        write_outputs(ns.out, plots=not ns.no_plots)
+        return 0
+    if argv and argv[0] == "run":
+        argv = argv[1:]
+    ns = _parser().parse_args(argv)
+    try:
+        shapes = parse_shapes(ns.shapes or ([] if ns.shape else [DEFAULT_SHAPES]))
+        shapes += parse_shapes(ns.shape)
+        systems = [s.strip() for s in ns.systems.split(",") if s.strip()]
+        all_systems = make_systems(ns.linux_kernel, ns.linux_append)
+        for s in systems:
+            if s not in all_systems:
+                raise ConfigError(f"unknown system {s!r}: use {', '.join(all_systems)}")
+        benches = [b.strip() for b in ns.benchmarks.split(",") if b.strip()]
+        for b in benches:
+            if b not in BENCHMARKS:
+                raise ConfigError(f"unknown benchmark {b!r}: use {', '.join(BENCHMARKS)}")
+        accels, notes = resolve_accels(ns.accel)
+        notes += sweep_notes(shapes, accels)
+        overrides = parse_overrides(ns.set)
+    except ConfigError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    if not shapes or not systems or not benches:
+        print("bench: error: nothing to run", file=sys.stderr)
+        return 2
+    sweep = Sweep(shapes=shapes, systems=systems, benchmarks=benches, accels=accels,
+                  out=ns.out, overrides=overrides, timeout=ns.timeout, quick=ns.quick,
+                  echo=ns.verbose, plots=not ns.no_plots, notes=notes,
+                  command=shlex.join(cmd_words))
+    if ns.dry_run:
+        return dry_run(sweep, all_systems)
+    for n in notes:
+        log(n)
+    bad = run_sweep(sweep, all_systems)
+    return 1 if bad else 0
+
+
+def dry_run(sweep, systems):
+    for shape in sweep.shapes:
+        for accel in sweep.accels:
+            for s in sweep.systems:
+                sysobj = systems[s]
+                have = [b for b in sweep.benchmarks if s in BENCHMARKS[b].halves]
+                tag = f"# {s} {shape.name} {accel}"
+                if not have:
+                    print(f"{tag}: no halves ({sysobj.missing_reason})")
+                    continue
+                if shape.error:
+                    print(f"{tag}: invalid machine: {shape.error}")
+                    continue
+                m = dataclasses.replace(shape.machine, accel=accel)
+                why = sysobj.unavailable()
+                try:
+                    cmd = sysobj.command(m, have, point_options(sweep, m, accel, have))
+                except Exception as e:
+                    print(f"{tag}: cannot build the command: {e}")
+                    continue
+                print(f"{tag}" + (f" (would fail: {why})" if why else ""))
+                print(shlex.join(cmd))
+    return 0
+
+
+def cmd_list():
+    systems = make_systems()
+    print("benchmark   " + "  ".join(f"{s:8}" for s in systems) + "  description")
+    for b in BENCHMARKS.values():
+        cells = "  ".join(f"{('yes' if s in b.halves else 'missing'):8}" for s in systems)
+        print(f"{b.name:11} {cells}  {b.title}")
+    for s in systems.values():
+        why = s.unavailable()
+        print(f"{s.name}: {'ready' if not why else why}")
+    return 0

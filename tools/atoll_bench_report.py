@@ -1,0 +1,876 @@
+"""Benchmark results: parsing guest output, checking records, aggregating,
+plotting (PNG, matplotlib) and the markdown report.
+
+Guest programs (Linux's today, Atoll's later) print one line per result:
+
+    @bench {"benchmark":"pingpong","metric":"round_trip","unit":"ns","value":..,
+            "samples":20,"median":..,"spread":..,"params":{...}}
+
+and event lines (`{"event":"start"|"info"|"done"|"error"|"end",...}`).
+tools/bench adds where each result came from (system, shape, machine,
+accel, qemu, commit, run) and writes results.jsonl; docs/bench.md lists
+every field. Everything here works on recorded JSON lines, so the tests
+need no guest. matplotlib is imported only to draw.
+"""
+import json
+import math
+import os
+import re
+import statistics
+
+BENCH_PREFIX = "@bench "
+SCHEMA = 1
+# Fields every guest result line must have, and their checks.
+GUEST_FIELDS = ("benchmark", "metric", "unit", "value", "samples", "median", "spread")
+# Fields tools/bench adds to every record of results.jsonl.
+CONTEXT_FIELDS = ("system", "shape", "accel", "commit")
+TAIL_LINES = 25
+
+PINGPONG_PROTOCOLS = ("cacheline", "pipe", "eventfd", "futex")
+
+
+# -- parsing and checking ------------------------------------------------------------------
+def _is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_result(obj, full=False):
+    """None if obj is a valid result record, else the reason. full: also
+    require the fields tools/bench adds (a results.jsonl record)."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    for k in ("benchmark", "metric", "unit"):
+        if not isinstance(obj.get(k), str) or not obj.get(k):
+            return f"{k!r} missing or not a non-empty string"
+    for k in ("value", "median", "spread"):
+        if not _is_num(obj.get(k)):
+            return f"{k!r} missing or not a finite number"
+    if obj["spread"] < 0:
+        return "'spread' is negative"
+    s = obj.get("samples")
+    if not isinstance(s, int) or isinstance(s, bool) or s < 1:
+        return "'samples' missing or not a positive integer"
+    if "params" in obj and not isinstance(obj["params"], dict):
+        return "'params' is not an object"
+    for k in ("p25", "p75", "min", "max", "mean"):
+        if k in obj and not _is_num(obj[k]):
+            return f"{k!r} is not a finite number"
+    if full:
+        for k in CONTEXT_FIELDS:
+            if not isinstance(obj.get(k), str) or not obj.get(k):
+                return f"{k!r} missing or not a non-empty string"
+    return None
+
+
+def parse_console(text):
+    """Console text -> (results, events, malformed).
+
+    results: valid result objects in order; events: objects with an "event"
+    member; malformed: (line, reason) for lines that carry the prefix but
+    are not one valid object - bad JSON, a result missing fields, or the
+    prefix in the middle of a line (kernel output interleaved)."""
+    results, events, malformed = [], [], []
+    for line in text.splitlines():
+        line = line.replace("\r", "")
+        body = line.strip()
+        if body.startswith(BENCH_PREFIX):
+            try:
+                obj = json.loads(body[len(BENCH_PREFIX):])
+            except ValueError as e:
+                malformed.append((line, f"bad JSON: {e}"))
+                continue
+            if not isinstance(obj, dict):
+                malformed.append((line, "not a JSON object"))
+            elif "event" in obj:
+                if isinstance(obj["event"], str):
+                    events.append(obj)
+                else:
+                    malformed.append((line, "'event' is not a string"))
+            else:
+                why = check_result(obj)
+                if why:
+                    malformed.append((line, why))
+                else:
+                    results.append(obj)
+        elif BENCH_PREFIX + "{" in line:
+            malformed.append((line, "prefix in the middle of a line (interleaved output)"))
+    return results, events, malformed
+
+
+def read_jsonl(path):
+    """A JSON-lines file -> (objects, bad) where bad is (line number, line,
+    reason). A missing file gives ([], [])."""
+    objs, bad = [], []
+    try:
+        f = open(path, encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return objs, bad
+    with f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as e:
+                bad.append((n, line, f"bad JSON: {e}"))
+                continue
+            if not isinstance(obj, dict):
+                bad.append((n, line, "not a JSON object"))
+                continue
+            objs.append(obj)
+    return objs, bad
+
+
+def console_tail(text, n=TAIL_LINES):
+    lines = [ln for ln in text.replace("\r", "").splitlines()]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines[-n:])
+
+
+# -- loading a results folder ----------------------------------------------------------------
+class Data:
+    """Everything in a results folder: run.json (the sweep: command,
+    commit, shapes, ...), results.jsonl (valid records), points.jsonl (one
+    line per system x shape x accel x benchmark with its status), and the
+    lines that were skipped with the reason."""
+
+    def __init__(self, run=None, records=(), points=(), bad=()):
+        self.run = dict(run or {})
+        self.records = list(records)
+        self.points = list(points)
+        self.bad = list(bad)      # (file, line number, line, reason)
+
+    @classmethod
+    def load(cls, out_dir):
+        run = {}
+        try:
+            with open(os.path.join(out_dir, "run.json"), encoding="utf-8") as f:
+                run = json.load(f)
+            if not isinstance(run, dict):
+                run = {}
+        except (OSError, ValueError):
+            pass
+        bad = []
+        objs, b = read_jsonl(os.path.join(out_dir, "results.jsonl"))
+        bad += [("results.jsonl",) + x for x in b]
+        records = []
+        for i, o in enumerate(objs):
+            why = check_result(o, full=True)
+            if why:
+                bad.append(("results.jsonl", None, json.dumps(o)[:200], why))
+            else:
+                records.append(o)
+        pts, b = read_jsonl(os.path.join(out_dir, "points.jsonl"))
+        bad += [("points.jsonl",) + x for x in b]
+        points = [p for p in pts if isinstance(p.get("status"), str)]
+        bad += [("points.jsonl", None, json.dumps(p)[:200], "no 'status'")
+                for p in pts if not isinstance(p.get("status"), str)]
+        return cls(run, records, points, bad)
+
+    # -- selections --
+    def select(self, **want):
+        out = []
+        for r in self.records:
+            ok = True
+            for k, v in want.items():
+                if k.startswith("param_"):
+                    if (r.get("params") or {}).get(k[6:]) != v:
+                        ok = False
+                        break
+                elif r.get(k) != v:
+                    ok = False
+                    break
+            if ok:
+                out.append(r)
+        return out
+
+    def machines(self):
+        """shape name -> machine dict, in sweep order (run.json) then by CPU count."""
+        found = {}
+        for r in list(self.records) + list(self.points):
+            if r.get("shape") and isinstance(r.get("machine"), dict):
+                found.setdefault(r["shape"], r["machine"])
+            elif r.get("shape"):
+                found.setdefault(r["shape"], {})
+        return found
+
+    def shapes(self):
+        order = [s.get("name") for s in self.run.get("shapes", []) if isinstance(s, dict)]
+        found = self.machines()
+        known = [s for s in order if s in found]
+        rest = sorted((s for s in found if s not in known),
+                      key=lambda s: (_smp(found[s], s), s))
+        return known + rest
+
+    def accels(self):
+        return sorted({r["accel"] for r in self.records} |
+                      {p["accel"] for p in self.points if isinstance(p.get("accel"), str)})
+
+    def systems(self):
+        names = {r["system"] for r in self.records} | {
+            p["system"] for p in self.points if isinstance(p.get("system"), str)}
+        return sorted(names, key=lambda s: (s != "linux", s))
+
+    def commit(self):
+        c = self.run.get("commit") or next((r["commit"] for r in self.records), None)
+        return c or "unknown"
+
+
+def _smp(machine, shape=""):
+    if isinstance(machine, dict) and isinstance(machine.get("smp"), int):
+        return machine["smp"]
+    m = re.match(r"(\d+)", shape or "")
+    return int(m.group(1)) if m else 0
+
+
+def describe_machine(m):
+    """A machine dict (as in records) -> '8 CPUs, 2 NUMA nodes (0-3 512M, 4-7 512M), 1G, q35'."""
+    if not isinstance(m, dict) or not m:
+        return "unknown machine"
+    parts = [f"{m.get('smp', '?')} CPUs"]
+    if m.get("sockets"):
+        parts[0] += f" ({m['sockets']} sockets x {m.get('cores')} cores x {m.get('threads')} threads)"
+    nodes = m.get("nodes") or []
+    if nodes:
+        desc = ", ".join(f"{n.get('cpus') or 'no CPUs'} {n.get('mem')}" for n in nodes)
+        parts.append(f"{len(nodes)} NUMA nodes ({desc})")
+    else:
+        parts.append("no NUMA")
+    parts.append(f"{m.get('mem', '?')} memory")
+    parts.append(str(m.get("type", "q35")))
+    return ", ".join(parts)
+
+
+# -- aggregation -------------------------------------------------------------------------
+def median_of(values):
+    values = [v for v in values if _is_num(v)]
+    return statistics.median(values) if values else None
+
+
+def _key(r):
+    return (r["system"], r["shape"], r["accel"])
+
+
+def pingpong_summary(data, unit="ns"):
+    """Per (system, shape, accel, protocol): the median over pairs of each
+    pair's median round trip, the fastest and slowest pair, the pair count
+    and the ratio to the cache-line floor of the same point. A list of dicts."""
+    groups = {}
+    for r in data.select(benchmark="pingpong", metric="round_trip", unit=unit):
+        p = r.get("params") or {}
+        groups.setdefault(_key(r) + (p.get("protocol", "?"),), []).append(r)
+    rows = []
+    for k, rs in groups.items():
+        vals = [r["median"] for r in rs]
+        slow = max(rs, key=lambda r: r["median"])
+        fast = min(rs, key=lambda r: r["median"])
+        rows.append({"system": k[0], "shape": k[1], "accel": k[2], "protocol": k[3],
+                     "pairs": len(rs), "median": median_of(vals),
+                     "min": fast["median"], "max": slow["median"],
+                     "min_pair": _pair(fast), "max_pair": _pair(slow), "unit": unit})
+    floor = {(r["system"], r["shape"], r["accel"]): r["median"] for r in rows
+             if r["protocol"] == "cacheline"}
+    for r in rows:
+        f = floor.get((r["system"], r["shape"], r["accel"]))
+        r["ratio_to_cacheline"] = (r["median"] / f) if f else None
+    order = {s: i for i, s in enumerate(data.shapes())}
+    rows.sort(key=lambda r: (r["system"] != "linux", r["system"], r["accel"],
+                             order.get(r["shape"], 999), _proto_order(r["protocol"])))
+    return rows
+
+
+def _pair(r):
+    p = r.get("params") or {}
+    return f"{p.get('src', '?')}->{p.get('dst', '?')}"
+
+
+def _proto_order(p):
+    return PINGPONG_PROTOCOLS.index(p) if p in PINGPONG_PROTOCOLS else len(PINGPONG_PROTOCOLS)
+
+
+def pingpong_matrix(data, system, shape, accel, protocol, unit="ns"):
+    """(cpus, matrix): matrix[i][j] is the round trip from cpus[i] to
+    cpus[j] (None where not measured); a pair measured one way only
+    (pairs=half) fills both cells."""
+    cells = {}
+    for r in data.select(benchmark="pingpong", metric="round_trip", unit=unit, system=system,
+                         shape=shape, accel=accel, param_protocol=protocol):
+        p = r.get("params") or {}
+        s, d = p.get("src"), p.get("dst")
+        if isinstance(s, int) and isinstance(d, int):
+            cells[(s, d)] = r["median"]
+    for (s, d), v in list(cells.items()):
+        cells.setdefault((d, s), v)
+    cpus = sorted({c for k in cells for c in k})
+    idx = {c: i for i, c in enumerate(cpus)}
+    m = [[None] * len(cpus) for _ in cpus]
+    for (s, d), v in cells.items():
+        m[idx[s]][idx[d]] = v
+    return cpus, m
+
+
+def unmap_series(data, unit="ns"):
+    """{(system, shape, accel, label): [(cores, median, spread), ...]}
+    sorted by cores. label is the op, plus the protocol when a system
+    reports one (Atoll's broadcast, multicast, ...)."""
+    out = {}
+    for r in data.select(benchmark="unmap", metric="latency", unit=unit):
+        p = r.get("params") or {}
+        n = p.get("cores")
+        if not isinstance(n, int):
+            continue
+        label = str(p.get("op", "unmap"))
+        if p.get("protocol"):
+            label += "/" + str(p["protocol"])
+        out.setdefault(_key(r) + (label,), {})[n] = (n, r["median"], r["spread"])
+    return {k: [v[n] for n in sorted(v)] for k, v in out.items()}
+
+
+def unmap_rows(data, unit="ns"):
+    """One dict per (system, shape, accel, label, cores) with the median,
+    spread and ratio to the same series' smallest core count (N=1)."""
+    rows = []
+    order = {s: i for i, s in enumerate(data.shapes())}
+    for k, pts in unmap_series(data, unit).items():
+        base = pts[0][1] if pts else None
+        for n, med, spread in pts:
+            rows.append({"system": k[0], "shape": k[1], "accel": k[2], "op": k[3], "cores": n,
+                         "median": med, "spread": spread, "base_cores": pts[0][0],
+                         "ratio": med / base if base else None, "unit": unit})
+    rows.sort(key=lambda r: (r["system"] != "linux", r["system"], r["accel"], r["op"],
+                             order.get(r["shape"], 999), r["cores"]))
+    return rows
+
+
+BOOT_METRICS = (("kernel_to_init", "ns"), ("smp_bringup", "ns"), ("boottime_at_init", "ns"),
+                ("reset_to_init", "ns"), ("tsc_mhz", "MHz"))
+
+
+def boot_rows(data):
+    rows = {}
+    for r in data.select(benchmark="boot"):
+        if (r["metric"], r["unit"]) in BOOT_METRICS:
+            rows.setdefault(_key(r), {})[r["metric"]] = r["median"]
+    order = {s: i for i, s in enumerate(data.shapes())}
+    out = [{"system": k[0], "shape": k[1], "accel": k[2], **v} for k, v in rows.items()]
+    out.sort(key=lambda r: (r["system"] != "linux", r["system"], r["accel"],
+                            order.get(r["shape"], 999)))
+    return out
+
+
+# -- formatting ----------------------------------------------------------------------------
+def fmt_time(ns):
+    """ns -> '850 ns', '12.3 us', '4.56 ms', '1.23 s'."""
+    if ns is None or not _is_num(ns):
+        return "-"
+    a = abs(ns)
+    if a < 1e3:
+        return f"{ns:.0f} ns"
+    if a < 1e6:
+        return f"{ns / 1e3:.3g} us"
+    if a < 1e9:
+        return f"{ns / 1e6:.3g} ms"
+    return f"{ns / 1e9:.3g} s"
+
+
+def fmt_ratio(x):
+    if x is None or not _is_num(x):
+        return "-"
+    return f"{x:.3g}x"
+
+
+def _md_escape(s):
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header, rows):
+    out = ["| " + " | ".join(_md_escape(h) for h in header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(_md_escape(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+def qemu_desc(data, accel=None):
+    q = data.run.get("qemu") or next((r.get("qemu") for r in data.records if r.get("qemu")), "")
+    q = q or "QEMU"
+    if accel:
+        return f"{q}, accel {accel}"
+    return q
+
+
+# -- plots -------------------------------------------------------------------------------------
+def _slug(s):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(s)).strip("_") or "x"
+
+
+def _footer(fig, text):
+    fig.text(0.01, 0.005, text, fontsize=7, color="0.35", ha="left", va="bottom", wrap=True)
+
+
+def plot_all(data, plot_dir):
+    """Draw every plot the data allows into plot_dir. Returns (plots,
+    problem): plots is a list of (title, file name); problem is None or why
+    no plots were drawn (matplotlib missing)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        return [], f"matplotlib is not installed ({e}); install python3-matplotlib"
+    os.makedirs(plot_dir, exist_ok=True)
+    plots = []
+    commit = data.commit()
+    for accel in data.accels():
+        tcg = accel != "kvm"
+        p = _plot_unmap(plt, data, accel, tcg, commit, plot_dir)
+        if p:
+            plots.append(p)
+        p = _plot_protocols(plt, data, accel, tcg, commit, plot_dir)
+        if p:
+            plots.append(p)
+        p = _plot_boot(plt, data, accel, tcg, commit, plot_dir)
+        if p:
+            plots.append(p)
+        for system in data.systems():
+            for shape in data.shapes():
+                p = _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir)
+                if p:
+                    plots.append(p)
+    return plots, None
+
+
+def _save(plt, fig, plot_dir, name):
+    fig.savefig(os.path.join(plot_dir, name), dpi=110)
+    plt.close(fig)
+    return name
+
+
+def _plot_unmap(plt, data, accel, tcg, commit, plot_dir):
+    series = {k: v for k, v in unmap_series(data).items() if k[2] == accel}
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    markers = "osd^v<>pP*hX"
+    shapes = data.shapes()
+    for i, (k, pts) in enumerate(sorted(series.items(), key=lambda kv: (
+            kv[0][0], kv[0][3], shapes.index(kv[0][1]) if kv[0][1] in shapes else 99))):
+        system, shape, _, label = k
+        xs = [p[0] for p in pts]
+        if tcg:
+            base = pts[0][1]
+            ys = [p[1] / base for p in pts] if base else [p[1] for p in pts]
+        else:
+            ys = [p[1] / 1e3 for p in pts]
+        ax.plot(xs, ys, marker=markers[i % len(markers)], linestyle="-" if "munmap" in label
+                else "--", label=f"{system} {label} on {shape}")
+    ax.set_xlabel("cores in the address space (N)")
+    if tcg:
+        ax.set_ylabel("latency / latency at the smallest N (ratio)")
+        title = f"Unmap latency vs cores ({accel.upper()}: scaling, not absolute time)"
+    else:
+        ax.set_ylabel("latency of the call (us, median)")
+        title = f"Unmap latency vs cores ({accel.upper()})"
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    _footer(fig, f"{qemu_desc(data, accel)}; machines: see legend and the report; "
+                 f"commit {commit}")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return (title, _save(plt, fig, plot_dir, f"unmap_latency_{accel}.png"))
+
+
+def _plot_protocols(plt, data, accel, tcg, commit, plot_dir):
+    rows = [r for r in pingpong_summary(data) if r["accel"] == accel]
+    if not rows:
+        return None
+    shapes = [s for s in data.shapes() if any(r["shape"] == s for r in rows)]
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    lines = {}
+    for r in rows:
+        lines.setdefault((r["system"], r["protocol"]), {})[r["shape"]] = r
+    for (system, proto), by_shape in sorted(lines.items(), key=lambda kv: (
+            kv[0][0], _proto_order(kv[0][1]))):
+        xs, ys = [], []
+        for i, s in enumerate(shapes):
+            r = by_shape.get(s)
+            if not r:
+                continue
+            y = r["ratio_to_cacheline"] if tcg else r["median"] / 1e3
+            if y is None:
+                continue
+            xs.append(i)
+            ys.append(y)
+        if xs:
+            ax.plot(xs, ys, marker="o", label=f"{system} {proto}")
+    ax.set_xticks(range(len(shapes)))
+    ax.set_xticklabels(shapes, rotation=20, fontsize=8)
+    ax.set_xlabel("machine shape")
+    ax.set_yscale("log")
+    if tcg:
+        ax.set_ylabel("round trip / cache-line round trip (median over pairs)")
+        title = f"Ping-pong by protocol ({accel.upper()}: ratio to the cache-line floor)"
+    else:
+        ax.set_ylabel("round trip (us, median over pairs)")
+        title = f"Ping-pong by protocol ({accel.upper()})"
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _footer(fig, f"{qemu_desc(data, accel)}; machines: " + "; ".join(
+        f"{s} = {describe_machine(data.machines().get(s))}" for s in shapes)[:400]
+        + f"; commit {commit}")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return (title, _save(plt, fig, plot_dir, f"pingpong_protocols_{accel}.png"))
+
+
+def _plot_boot(plt, data, accel, tcg, commit, plot_dir):
+    rows = [r for r in boot_rows(data) if r["accel"] == accel and r.get("kernel_to_init")]
+    if not rows:
+        return None
+    shapes = [s for s in data.shapes() if any(r["shape"] == s for r in rows)]
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for system in sorted({r["system"] for r in rows}):
+        for metric, style in (("kernel_to_init", "-"), ("smp_bringup", "--"),
+                              ("reset_to_init", ":")):
+            xs, ys = [], []
+            for i, s in enumerate(shapes):
+                r = next((r for r in rows if r["system"] == system and r["shape"] == s), None)
+                if r and _is_num(r.get(metric)):
+                    xs.append(i)
+                    ys.append(r[metric])
+            if not xs:
+                continue
+            if tcg:
+                base = ys[0]
+                ys = [y / base for y in ys] if base else ys
+            else:
+                ys = [y / 1e6 for y in ys]
+            ax.plot(xs, ys, marker="o", linestyle=style, label=f"{system} {metric}")
+    ax.set_xticks(range(len(shapes)))
+    ax.set_xticklabels(shapes, rotation=20, fontsize=8)
+    ax.set_xlabel("machine shape")
+    if tcg:
+        ax.set_ylabel(f"time / time on {shapes[0]} (ratio)")
+        title = f"Boot: time to the first user program ({accel.upper()}: ratios)"
+    else:
+        ax.set_ylabel("ms")
+        title = f"Boot: time to the first user program ({accel.upper()})"
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    _footer(fig, f"{qemu_desc(data, accel)}; machines: see the report; commit {commit}")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return (title, _save(plt, fig, plot_dir, f"boot_{accel}.png"))
+
+
+def _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir):
+    protos = sorted({(r.get("params") or {}).get("protocol") for r in data.select(
+        benchmark="pingpong", metric="round_trip", unit="ns", system=system, shape=shape,
+        accel=accel)} - {None}, key=_proto_order)
+    if not protos:
+        return None
+    n = len(protos)
+    cols = min(n, 2)
+    rows_n = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 5 * rows_n + 0.6), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, proto in zip(axes.flat, protos):
+        cpus, m = pingpong_matrix(data, system, shape, accel, proto)
+        vals = [v for row in m for v in row if v is not None]
+        med = median_of(vals) or 1.0
+        scale = (1.0 / med) if tcg else 1e-3
+        grid = [[(v * scale if v is not None else float("nan")) for v in row] for row in m]
+        im = ax.imshow(grid, cmap="viridis", interpolation="nearest")
+        ax.set_xticks(range(len(cpus)))
+        ax.set_yticks(range(len(cpus)))
+        fs = 8 if len(cpus) <= 16 else 5
+        ax.set_xticklabels(cpus, fontsize=fs)
+        ax.set_yticklabels(cpus, fontsize=fs)
+        ax.set_xlabel("to core")
+        ax.set_ylabel("from core")
+        ax.set_title(f"{proto}: median {fmt_time(med)}")
+        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cb.set_label("round trip / median of all pairs" if tcg else "round trip (us)")
+        if len(cpus) <= 8:
+            lo, hi = im.get_clim()
+            for i in range(len(cpus)):
+                for j in range(len(cpus)):
+                    if m[i][j] is not None:
+                        light = hi > lo and (grid[i][j] - lo) / (hi - lo) > 0.6
+                        ax.text(j, i, f"{grid[i][j]:.2g}", ha="center", va="center",
+                                fontsize=7, color="k" if light else "w")
+    title = (f"Core-to-core round trip, {system} on {shape} ({accel.upper()}"
+             + (": relative to the median pair)" if tcg else ")"))
+    fig.suptitle(title, fontsize=11)
+    _footer(fig, f"{describe_machine(data.machines().get(shape))}; {qemu_desc(data, accel)}; "
+                 f"commit {commit}")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    name = f"pingpong_matrix_{_slug(system)}_{_slug(shape)}_{accel}.png"
+    return (title, _save(plt, fig, plot_dir, name))
+
+
+# -- the report ----------------------------------------------------------------------------------
+TCG_NOTE = ("Under TCG (QEMU's software emulation) cycle counts and times are not hardware "
+            "truth: every virtual CPU is a host thread, here sharing the host's cores. Read TCG "
+            "figures as ratios and scaling curves (the plots show them that way); only KVM or "
+            "real hardware gives absolute numbers.")
+
+
+def write_report(data, out_dir, plots=None, plot_problem=None):
+    """Write out_dir/report.md; returns its path."""
+    path = os.path.join(out_dir, "report.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render_report(data, plots or [], plot_problem))
+    return path
+
+
+def render_report(data, plots, plot_problem=None):
+    run = data.run
+    out = ["# Atoll benchmark report", ""]
+    out.append(f"- commit: `{data.commit()}`")
+    if run.get("date"):
+        out.append(f"- date: {run['date']}")
+    if run.get("host"):
+        out.append(f"- host: {run['host']}")
+    out.append(f"- QEMU: {qemu_desc(data)}")
+    accels = data.accels() or run.get("accels") or []
+    out.append(f"- accelerators: {', '.join(accels) or '-'}")
+    for note in run.get("notes", []):
+        out.append(f"- note: {note}")
+    out.append("- host load: the 1-minute load average before and after each boot is in "
+               "[Points](#points); anything else running on the host shows up in the numbers")
+    out.append("")
+    if any(a != "kvm" for a in accels):
+        out += [f"> {TCG_NOTE}", ""]
+
+    out += ["## Commands", ""]
+    if run.get("command"):
+        out += ["The sweep:", "", "```sh", run["command"], "```", ""]
+    out += ["Redraw the plots and this report from the JSON lines: "
+            "`tools/bench report --out DIR`. The QEMU command of every point is in "
+            "[Points](#points).", ""]
+
+    out += _coverage_section(data)
+    out += _machines_section(data)
+    out += _pingpong_section(data)
+    out += _unmap_section(data)
+    out += _boot_section(data)
+
+    out += ["## Plots", ""]
+    if plot_problem:
+        out += [f"No plots: {plot_problem}.", ""]
+    elif not plots:
+        out += ["No plots (no results).", ""]
+    for title, name in plots:
+        out += [f"### {title}", "", f"![{title}](plots/{name})", ""]
+
+    out += _points_section(data)
+    if data.bad:
+        out += ["## Skipped lines", "",
+                f"{len(data.bad)} recorded line(s) were not valid records and were skipped:", ""]
+        for file, n, line, why in data.bad[:50]:
+            where = f"{file}:{n}" if n else file
+            out.append(f"- `{where}`: {why}: `{_code(line[:160])}`")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _code(s):
+    return str(s).replace("`", "'")
+
+
+def _coverage_section(data):
+    out = ["## Systems and benchmarks", ""]
+    cov = {}
+    for p in data.points:
+        k = (p.get("benchmark", "?"), p.get("system", "?"))
+        cov.setdefault(k, {}).setdefault(p["status"], []).append(p)
+    if not cov:
+        return out + ["No points were run.", ""]
+    benches = sorted({k[0] for k in cov})
+    systems = sorted({k[1] for k in cov}, key=lambda s: (s != "linux", s))
+    rows = []
+    for b in benches:
+        row = [b]
+        for s in systems:
+            st = cov.get((b, s), {})
+            if not st:
+                row.append("-")
+                continue
+            parts = [f"{len(v)} {k}" for k, v in sorted(st.items())]
+            if set(st) == {"missing"}:
+                reason = st["missing"][0].get("reason") or "not written yet"
+                row.append(f"missing: {reason}")
+            else:
+                row.append(", ".join(parts))
+        rows.append(row)
+    out.append(md_table(["benchmark"] + systems, rows))
+    out.append("")
+    if any(set(v) == {"missing"} for k, v in cov.items()):
+        out += ["Systems whose half of a benchmark is missing show no numbers for it; "
+                "they appear here as soon as their half is registered in "
+                "`tools/atoll_bench.py` (see docs/bench.md).", ""]
+    return out
+
+
+def _machines_section(data):
+    out = ["## Machines", ""]
+    ms = data.machines()
+    if not ms:
+        return out + ["None.", ""]
+    rows = [[s, describe_machine(ms[s])] for s in data.shapes()]
+    out += [md_table(["shape", "machine"], rows), ""]
+    return out
+
+
+def _pingpong_section(data):
+    rows = pingpong_summary(data)
+    if not rows:
+        return []
+    out = ["## Ping-pong: core-to-core round trip", "",
+           "Median over all core pairs of each pair's median round trip (one message each "
+           "way), and in brackets that value divided by the cache-line round trip of the "
+           "same machine (the physical floor). `range` is the fastest and slowest pair.", ""]
+    protos = sorted({r["protocol"] for r in rows}, key=_proto_order)
+    table = {}
+    for r in rows:
+        table.setdefault((r["system"], r["shape"], r["accel"]), {})[r["protocol"]] = r
+    body = []
+    for (system, shape, accel), by in table.items():
+        pairs = max(r["pairs"] for r in by.values())
+        row = [system, shape, accel, str(pairs)]
+        for p in protos:
+            r = by.get(p)
+            row.append(f"{fmt_time(r['median'])} ({fmt_ratio(r['ratio_to_cacheline'])})"
+                       if r else "-")
+        body.append(row)
+    out += [md_table(["system", "shape", "accel", "pairs"] + protos, body), ""]
+    body = []
+    for (system, shape, accel), by in table.items():
+        row = [system, shape, accel]
+        for p in protos:
+            r = by.get(p)
+            row.append(f"{fmt_time(r['min'])} ({r['min_pair']}) - {fmt_time(r['max'])} "
+                       f"({r['max_pair']})" if r else "-")
+        body.append(row)
+    out += ["Range over pairs (fastest pair - slowest pair):", "",
+            md_table(["system", "shape", "accel"] + [f"{p} range" for p in protos], body), ""]
+    cyc = {(r["system"], r["shape"], r["accel"], r["protocol"]): r
+           for r in pingpong_summary(data, unit="cycles")}
+    if cyc:
+        body = []
+        for (system, shape, accel), by in table.items():
+            row = [system, shape, accel]
+            for p in protos:
+                r = cyc.get((system, shape, accel, p))
+                row.append(f"{r['median']:.0f}" if r else "-")
+            body.append(row)
+        out += ["The same medians in TSC cycles:", "",
+                md_table(["system", "shape", "accel"] + protos, body), ""]
+    return out
+
+
+def _unmap_section(data):
+    rows = unmap_rows(data)
+    if not rows:
+        return []
+    out = ["## Unmap: TLB shootdown latency", "",
+           "Median latency of one call with a thread pinned to each of N cores, all having "
+           "touched the page, and in brackets that value divided by the same series' value "
+           "at its smallest N (N=1: no other core to interrupt).", ""]
+    series = {}
+    for r in rows:
+        series.setdefault((r["system"], r["accel"], r["op"]), {}).setdefault(r["shape"], {})[
+            r["cores"]] = r
+    for (system, accel, op), by_shape in series.items():
+        shapes = [s for s in data.shapes() if s in by_shape]
+        cores = sorted({n for v in by_shape.values() for n in v})
+        body = []
+        for n in cores:
+            row = [str(n)]
+            for s in shapes:
+                r = by_shape[s].get(n)
+                row.append(f"{fmt_time(r['median'])} ({fmt_ratio(r['ratio'])})" if r else "")
+            body.append(row)
+        out += [f"### {system} `{op}`, {accel}", "",
+                md_table(["N"] + shapes, body), ""]
+    return out
+
+
+def _boot_section(data):
+    rows = boot_rows(data)
+    if not rows:
+        return []
+    out = ["## Boot: time to the first user program", "",
+           "`kernel_to_init`: the kernel's clock when it starts /init (from the start of the "
+           "kernel's clock, after the bzImage decompressed itself); `smp_bringup`: starting "
+           "the other cores; `reset_to_init`: TSC at /init (QEMU starts it at 0 at reset, so "
+           "this includes firmware and kernel loading). See docs/bench.md.", ""]
+    body = []
+    for r in rows:
+        body.append([r["system"], r["shape"], r["accel"], fmt_time(r.get("kernel_to_init")),
+                     fmt_time(r.get("smp_bringup")), fmt_time(r.get("boottime_at_init")),
+                     fmt_time(r.get("reset_to_init")),
+                     f"{r['tsc_mhz']:.0f}" if _is_num(r.get("tsc_mhz")) else "-"])
+    out += [md_table(["system", "shape", "accel", "kernel_to_init", "smp_bringup",
+                      "boottime_at_init", "reset_to_init", "TSC MHz"], body), ""]
+    return out
+
+
+def _load(v):
+    if isinstance(v, list) and all(_is_num(x) for x in v) and v:
+        return " -> ".join(f"{x:.1f}" for x in v)
+    return ""
+
+
+def _points_section(data):
+    out = ["## Points", ""]
+    if not data.points:
+        return out + ["None.", ""]
+    body = []
+    for p in data.points:
+        if p["status"] == "missing":      # listed under "Systems and benchmarks"
+            continue
+        reason = p.get("reason") or ""
+        body.append([p.get("system", "?"), p.get("shape", "?"), p.get("accel", "?"),
+                     p.get("benchmark", "?"), p["status"], str(p.get("results", "")),
+                     f"{p['wall_s']:.0f} s" if _is_num(p.get("wall_s")) else "",
+                     _load(p.get("host_load")),
+                     reason.splitlines()[0][:120] if reason else ""])
+    out += [md_table(["system", "shape", "accel", "benchmark", "status", "results",
+                      "boot wall", "host load", "reason"], body), ""]
+    failed = [p for p in data.points if p["status"] == "failed"]
+    if failed:
+        out += ["### Failed points", ""]
+        seen = set()
+        for p in failed:
+            k = (p.get("system"), p.get("shape"), p.get("accel"), p.get("reason"),
+                 p.get("console_tail"))
+            names = [q.get("benchmark", "?") for q in failed if (
+                q.get("system"), q.get("shape"), q.get("accel"), q.get("reason"),
+                q.get("console_tail")) == k]
+            if k in seen:
+                continue
+            seen.add(k)
+            out.append(f"**{p.get('system')} on {p.get('shape')}, {p.get('accel')}** "
+                       f"({', '.join(names)}): {p.get('reason') or 'no reason recorded'}")
+            out.append("")
+            if p.get("log"):
+                out += [f"Console log: `{p['log']}`", ""]
+            if p.get("console_tail"):
+                out += ["Console tail:", "", "```", p["console_tail"].replace("```", "'''"),
+                        "```", ""]
+    cmds = {}
+    for p in data.points:
+        if p.get("command"):
+            cmds.setdefault(p["command"], []).append(
+                f"{p.get('system')} {p.get('shape')} {p.get('accel')}")
+    if cmds:
+        out += ["### QEMU commands", ""]
+        for cmd, who in cmds.items():
+            out += [f"{sorted(set(who))[0]}:", "", "```sh", cmd, "```", ""]
+    return out
