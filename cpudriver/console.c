@@ -48,6 +48,14 @@ void kprintf(const char *fmt, ...)
     va_end(ap);
 }
 
+void console_flush(void)
+{
+    if (line_len) {
+        emit_line(line, line_len);
+        line_len = 0;
+    }
+}
+
 void console_emergency(void)
 {
     emergency = 1;

@@ -677,14 +677,29 @@ void ap_main(const struct ap_start *s)
 const struct mb2_info *boot_info(void) { return &mb; }
 const struct topology *boot_topology(void) { return &topo; }
 
+/* A module's name: the first word of its command line, without a path or
+ * an ".elf" ending ("/boot/monitor.elf args" -> "monitor"). */
+static void module_name(const char *cmdline, const char **name, size_t *n)
+{
+    size_t w = 0, start = 0;
+    while (cmdline[w] && cmdline[w] != ' ') {
+        if (cmdline[w] == '/')
+            start = w + 1;
+        w++;
+    }
+    if (w - start > 4 && !strncmp(cmdline + w - 4, ".elf", 4))
+        w -= 4;
+    *name = cmdline + start;
+    *n = w - start;
+}
+
 errval_t boot_module_find(const char *name, size_t n, const void **image, size_t *len)
 {
     for (size_t i = 0; i < mb.module_count; i++) {
-        const char *c = mb.modules[i].cmdline;
-        size_t w = 0;
-        while (c[w] && c[w] != ' ')
-            w++;
-        if (w == n && !strncmp(c, name, n)) {
+        const char *m;
+        size_t mn;
+        module_name(mb.modules[i].cmdline, &m, &mn);
+        if (mn == n && !strncmp(m, name, n)) {
             *image = phys_to_virt(mb.modules[i].start);
             *len = mb.modules[i].end - mb.modules[i].start;
             return ERR_OK;

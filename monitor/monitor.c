@@ -10,7 +10,7 @@
 #include <atoll/lib.h>
 #include "protocol.h"
 
-#define DEFAULT_DOMAIN_RAM (2ull << 20)
+#define DEFAULT_DOMAIN_RAM (4ull << 20)
 #define MAX_CHILDREN 64
 
 /* Domains this monitor spawned: the RAM it gave each, and a copy of its
@@ -294,9 +294,13 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     si = startup();
-    if (slot_alloc(&recv))
+    struct lmp_msg none;
+    struct cap_identity ram;
+    /* Name the receive slot before any client can send a capability. */
+    if (slot_alloc(&recv) || sys_lmp_recv(recv, LMP_RECV_NONBLOCK, &none) != ERR_WOULD_BLOCK)
         return 1;
-    printf("monitor: core %u up, %llu KiB of RAM\n", si->core_id, (unsigned long long)(ram_free_bytes() >> 10));
+    printf("monitor: core %u up, %llu KiB of RAM\n", si->core_id,
+           sys_cap_identify(SLOT_RAM, &ram) ? 0ull : (unsigned long long)(ram.bytes >> 10));
     if (si->core_id == 0) {
         uint64_t id;
         errval_t err = spawn_local("shell", 0, &id);

@@ -42,8 +42,27 @@ bool apic_has_x2apic(void)
 
 uint64_t apic_mmio_phys(void) { return rdmsr(MSR_APIC_BASE) & 0xffffff000ull; }
 
+/* The legacy 8259 PICs: firmware leaves them delivering the PIT's IRQ 0 as
+ * vector 8, which would look like a double fault the moment interrupts are
+ * on. Move them out of the exception range, then mask every line. */
+static void pic_disable(void)
+{
+    outb(0x20, 0x11);   /* ICW1: init, ICW4 follows */
+    outb(0xa0, 0x11);
+    outb(0x21, 0xf0);   /* ICW2: vectors 0xf0-0xf7 and 0xf8-0xff */
+    outb(0xa1, 0xf8);
+    outb(0x21, 0x04);   /* ICW3: slave on IRQ 2 */
+    outb(0xa1, 0x02);
+    outb(0x21, 0x01);   /* ICW4: 8086 mode */
+    outb(0xa1, 0x01);
+    outb(0x21, 0xff);   /* mask all */
+    outb(0xa1, 0xff);
+}
+
 void apic_init(bool x2apic)
 {
+    if (core.is_bsp)
+        pic_disable();
     uint64_t base = rdmsr(MSR_APIC_BASE) | APIC_BASE_ENABLE;
     if (x2apic)
         base |= APIC_BASE_X2APIC;

@@ -17,11 +17,22 @@ static char *shared;            /* text page shared with the monitor */
 static const struct startup_info *si;
 static int last_status;
 
+/* A call to the monitor, retried while it is busy. */
+static errval_t call_monitor(uint64_t op, uint64_t w1, uint64_t w2, uint64_t cap, struct lmp_msg *reply)
+{
+    for (;;) {
+        errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, w1, w2, 0, cap, reply);
+        if (err != ERR_WOULD_BLOCK)
+            return err;
+        sys_yield();
+    }
+}
+
 /* One request to core 0's monitor; *value gets its result. */
 static errval_t ask(uint32_t op, uint64_t core, uint64_t arg, uint64_t *value, uint64_t *value2)
 {
     struct lmp_msg reply;
-    errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, core, arg, 0, LMP_NO_CAP, &reply);
+    errval_t err = call_monitor(op, core, arg, LMP_NO_CAP, &reply);
     if (err)
         return err;
     if (value)
@@ -37,18 +48,23 @@ static int fail(const char *what, errval_t err)
     return 1;
 }
 
-static bool parse_core(const char *s, uint64_t *core)
+static bool parse_number(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     if (!*s)
         return false;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > 100000)
+        if (*s < '0' || *s > '9' || v > 100000000)
             return false;
         v = v * 10 + (uint64_t)(*s - '0');
     }
-    *core = v;
-    return v < si->ncores;
+    *out = v;
+    return true;
+}
+
+static bool parse_core(const char *s, uint64_t *core)
+{
+    return parse_number(s, core) && *core < si->ncores;
 }
 
 static int cmd_help(int argc, char **argv);
@@ -136,7 +152,7 @@ static int cmd_sleep(int argc, char **argv)
     /* Let other domains run for about N timer ticks (tests use it to wait
      * for a program's output). */
     uint64_t n = 10;
-    if (argc > 1 && !parse_core(argv[1], &n) && !(n = 0))
+    if (argc > 1 && !parse_number(argv[1], &n))
         return printf("usage: sleep TICKS\n"), 1;
     for (uint64_t i = 0; i < n; i++)
         sys_yield();
@@ -254,7 +270,7 @@ static errval_t connect_to_monitor(void)
     if (!err)
         err = sys_cap_mint(SLOT_DISPATCHER, self_ep, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
     if (!err)
-        err = sys_lmp_call(SLOT_MONITOR_EP, MON_HELLO, 0, 0, 0, self_ep, &reply);
+        err = call_monitor(MON_HELLO, 0, 0, self_ep, &reply);
     if (!err)
         err = (errval_t)reply.w[0];
     if (!err)
@@ -262,7 +278,7 @@ static errval_t connect_to_monitor(void)
     if (!err)
         err = vspace_map_frame(frame, MAP_WRITE, (void **)&shared);
     if (!err)
-        err = sys_lmp_call(SLOT_MONITOR_EP, MON_SHARE, 0, 0, 0, frame, &reply);
+        err = call_monitor(MON_SHARE, 0, 0, frame, &reply);
     if (!err)
         err = (errval_t)reply.w[0];
     /* Name the slot the I/O capability will arrive in, then ask for it. */
@@ -274,7 +290,7 @@ static errval_t connect_to_monitor(void)
         err = e == ERR_WOULD_BLOCK ? ERR_OK : ERR_INCONSISTENT;
     }
     if (!err)
-        err = sys_lmp_call(SLOT_MONITOR_EP, MON_IOCAP, 0, 0, 0, LMP_NO_CAP, &reply);
+        err = call_monitor(MON_IOCAP, 0, 0, LMP_NO_CAP, &reply);
     if (!err)
         err = (errval_t)reply.w[0];
     if (!err && !reply.has_cap)
