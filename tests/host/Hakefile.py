@@ -15,3 +15,9 @@ COMMON_RENAMES = " ".join(f"-D{n}=atoll_{n}" for n in (
 host_test("test_common", srcs=["test_common.c", "../../common/fmt.c", "../../common/string.c"],
           cflags=COMMON_RENAMES)
 host_test("test_elf", srcs=["test_elf.c", "../../cpudriver/elf.c"], includes=["../../cpudriver"])
+# The user library's allocator (lib/heap.c) with a fake morecore.
+host_test("test_malloc", srcs=["test_malloc.c", "../../lib/heap.c"], includes=["../../lib/include"])
+# The user library's slots, RAM and mappings (lib/caps.c) against a fake
+# kernel, and argument splitting (lib/args.c).
+host_test("test_userlib", srcs=["test_userlib.c", "../../lib/caps.c", "../../lib/args.c"],
+          includes=["../../lib/include"])

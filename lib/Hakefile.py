@@ -1,0 +1,20 @@
+# lib/: the user library every user domain links (build/lib/libatoll.a):
+# crt0 and start-up, system-call wrappers, console output, slots/RAM/mappings
+# and malloc, plus the freestanding code shared with the CPU driver (common/).
+# Headers: lib/include/atoll/lib.h and lib/include/atoll/lib/*.h (user_program
+# adds lib/include to the include path). See docs/userlib.md.
+user_library(
+    "atoll",
+    srcs=[
+        "crt0.S",
+        "start.c",
+        "args.c",
+        "syscall.c",
+        "printf.c",
+        "caps.c",
+        "heap.c",
+        "malloc.c",
+        "../common/fmt.c",
+        "../common/string.c",
+    ],
+)

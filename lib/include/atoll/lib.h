@@ -1,0 +1,34 @@
+/*
+ * Everything a user program usually needs, in one include: the shared
+ * interfaces (errors, capabilities, system calls, domain layout, formatting,
+ * strings) and the user library (lib/): start-up, console output, system
+ * call wrappers, slots/RAM/mappings and malloc. docs/userlib.md describes
+ * it all.
+ */
+#ifndef ATOLL_LIB_H
+#define ATOLL_LIB_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <atoll/caps.h>
+#include <atoll/domain.h>
+#include <atoll/errors.h>
+#include <atoll/fmt.h>
+#include <atoll/string.h>
+#include <atoll/syscall.h>
+#include <atoll/lib/caps.h>
+#include <atoll/lib/heap.h>
+#include <atoll/lib/malloc.h>
+#include <atoll/lib/startup.h>
+#include <atoll/lib/stdio.h>
+#include <atoll/lib/syscall.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
+#define ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a) - 1))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * malloc, free, calloc, realloc for user domains: the allocator of heap.c,
+ * growing upward from USER_HEAP_BASE with frames from SLOT_RAM mapped
+ * read-write (never executable). What is mapped stays mapped: freed memory
+ * returns to the allocator, not to the system.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <atoll/domain.h>
+#include <atoll/errors.h>
+#include <atoll/lib/caps.h>
+#include <atoll/lib/heap.h>
+#include <atoll/lib/malloc.h>
+#include <atoll/lib/startup.h>
+#include <atoll/lib/stdio.h>
+#include <atoll/lib/syscall.h>
+
+static struct heap heap;
+static int heap_ready;
+static uint64_t heap_given = USER_HEAP_BASE;    /* handed to the allocator up to here */
+static uint64_t heap_mapped = USER_HEAP_BASE;   /* mapped up to here (may be ahead after an error) */
+
+/* Map up to heap_given + bytes, in pieces that never cross 2 MiB, so an
+ * error part-way keeps what was mapped for the next call. */
+static void *morecore(struct heap *h, size_t bytes, size_t *got)
+{
+    (void)h;
+    if (bytes > USER_HEAP_MAX - heap_given)
+        return NULL;
+    uint64_t want = heap_given + bytes;
+    while (heap_mapped < want) {
+        uint64_t boundary = (heap_mapped & ~(LARGE_PAGE_SIZE - 1)) + LARGE_PAGE_SIZE;
+        uint64_t end = want < boundary ? want : boundary;
+        if (vspace_back(heap_mapped, end - heap_mapped, MAP_WRITE))
+            return NULL;
+        heap_mapped = end;
+    }
+    void *p = (void *)(uintptr_t)heap_given;
+    heap_given = want;
+    *got = bytes;
+    return p;
+}
+
+static void heap_panic(struct heap *h, const char *what, const void *ptr)
+{
+    (void)h;
+    printf("malloc: %s: %p\n", what, ptr);
+    exit(134);
+}
+
+struct heap *malloc_heap(void)
+{
+    if (!heap_ready) {
+        heap_init(&heap, morecore, heap_panic);
+        heap_ready = 1;
+    }
+    return &heap;
+}
+
+void *malloc(size_t bytes) { return heap_alloc(malloc_heap(), bytes); }
+
+void free(void *p) { heap_free(malloc_heap(), p); }
+
+void *calloc(size_t n, size_t size) { return heap_calloc(malloc_heap(), n, size); }
+
+void *realloc(void *p, size_t bytes) { return heap_realloc(malloc_heap(), p, bytes); }

@@ -1,0 +1,188 @@
+/*
+ * One wrapper per system call (<atoll/lib/syscall.h>), all through
+ * syscall_raw: rax = number, arguments in rdi, rsi, rdx, r10, r8, r9;
+ * rax = errval_t and rdx = the value come back, and for LMP the message in
+ * rsi, rdi, r8, r10 with the badge in r9.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <atoll/lib/syscall.h>
+
+static struct syscall_regs call(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+                                uint64_t a4, uint64_t a5)
+{
+    struct syscall_regs r = { .rax = nr, .rdi = a0, .rsi = a1, .rdx = a2, .r10 = a3, .r8 = a4, .r9 = a5 };
+    syscall_raw(&r);
+    return r;
+}
+
+#define CALL(nr, a0, a1, a2, a3, a4, a5)                                                             \
+    call((nr), (uint64_t)(a0), (uint64_t)(a1), (uint64_t)(a2), (uint64_t)(a3), (uint64_t)(a4),       \
+         (uint64_t)(a5))
+
+static errval_t err_of(const struct syscall_regs *r) { return (errval_t)r->rax; }
+
+errval_t sys_yield(void)
+{
+    struct syscall_regs r = CALL(SYS_YIELD, 0, 0, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_print(const char *buf, size_t len)
+{
+    struct syscall_regs r = CALL(SYS_PRINT, buf, len, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+_Noreturn void sys_exit(uint64_t status)
+{
+    CALL(SYS_EXIT, status, 0, 0, 0, 0, 0);
+    for (;;)
+        __asm__ volatile("ud2");   /* the kernel never returns here */
+}
+
+errval_t sys_cap_identify(capslot_t slot, struct cap_identity *out)
+{
+    struct syscall_regs r = CALL(SYS_CAP_IDENTIFY, slot, out, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_cap_retype(capslot_t src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                        capslot_t first_dest)
+{
+    struct syscall_regs r = CALL(SYS_CAP_RETYPE, src, type, size, offset, count, first_dest);
+    return err_of(&r);
+}
+
+errval_t sys_cap_copy(capslot_t src, capslot_t dst)
+{
+    struct syscall_regs r = CALL(SYS_CAP_COPY, src, dst, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_cap_mint(capslot_t src, capslot_t dst, uint32_t rights, uint64_t badge, uint64_t base,
+                      uint64_t count)
+{
+    struct syscall_regs r = CALL(SYS_CAP_MINT, src, dst, rights, badge, base, count);
+    return err_of(&r);
+}
+
+errval_t sys_cap_delete(capslot_t slot)
+{
+    struct syscall_regs r = CALL(SYS_CAP_DELETE, slot, 0, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_cap_revoke(capslot_t slot)
+{
+    struct syscall_regs r = CALL(SYS_CAP_REVOKE, slot, 0, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_cap_move(capslot_t src, capslot_t dst)
+{
+    struct syscall_regs r = CALL(SYS_CAP_MOVE, src, dst, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_map(capslot_t pml4, uint64_t vaddr, capslot_t src, uint32_t flags, int *missing_level)
+{
+    struct syscall_regs r = CALL(SYS_MAP, pml4, vaddr, src, flags, 0, 0);
+    if (missing_level)
+        *missing_level = err_of(&r) == ERR_MAP_NO_TABLE ? (int)r.rdx : 0;
+    return err_of(&r);
+}
+
+errval_t sys_unmap(capslot_t src)
+{
+    struct syscall_regs r = CALL(SYS_UNMAP, src, 0, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_lmp_send(capslot_t ep, uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t cap)
+{
+    struct syscall_regs r = CALL(SYS_LMP_SEND, ep, w0, w1, w2, w3, cap);
+    return err_of(&r);
+}
+
+static void message_of(const struct syscall_regs *r, struct lmp_msg *msg)
+{
+    if (!msg)
+        return;
+    msg->w[0] = r->rsi;
+    msg->w[1] = r->rdi;
+    msg->w[2] = r->r8;
+    msg->w[3] = r->r10;
+    msg->badge = r->r9;
+    msg->has_cap = r->rdx;
+}
+
+errval_t sys_lmp_recv(uint64_t recv_slot, uint32_t flags, struct lmp_msg *msg)
+{
+    struct syscall_regs r = CALL(SYS_LMP_RECV, recv_slot, flags, 0, 0, 0, 0);
+    message_of(&r, msg);
+    return err_of(&r);
+}
+
+errval_t sys_lmp_call(capslot_t ep, uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t cap,
+                      struct lmp_msg *reply)
+{
+    struct syscall_regs r = CALL(SYS_LMP_CALL, ep, w0, w1, w2, w3, cap);
+    message_of(&r, reply);
+    return err_of(&r);
+}
+
+errval_t sys_spawn(capslot_t kernel, const char *cmd, size_t len, capslot_t ram, capslot_t disp_dest,
+                   uint64_t *value)
+{
+    struct syscall_regs r = CALL(SYS_SPAWN, kernel, cmd, len, ram, disp_dest, 0);
+    if (value)
+        *value = r.rdx;
+    return err_of(&r);
+}
+
+errval_t sys_domain_info(uint64_t index, struct domain_info *out)
+{
+    struct syscall_regs r = CALL(SYS_DOMAIN_INFO, index, out, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_core_info(struct core_info *out)
+{
+    struct syscall_regs r = CALL(SYS_CORE_INFO, out, 0, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_io_in(capslot_t io, uint64_t port, unsigned width, uint32_t *value)
+{
+    struct syscall_regs r = CALL(SYS_IO_IN, io, port, width, 0, 0, 0);
+    if (value)
+        *value = (uint32_t)r.rdx;
+    return err_of(&r);
+}
+
+errval_t sys_io_out(capslot_t io, uint64_t port, unsigned width, uint32_t value)
+{
+    struct syscall_regs r = CALL(SYS_IO_OUT, io, port, width, value, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_console_read(capslot_t io, uint8_t *byte)
+{
+    struct syscall_regs r = CALL(SYS_CONSOLE_READ, io, 0, 0, 0, 0, 0);
+    if (byte)
+        *byte = (uint8_t)r.rdx;
+    return err_of(&r);
+}
+
+errval_t sys_poweroff(capslot_t kernel, uint64_t status)
+{
+    struct syscall_regs r = CALL(SYS_POWEROFF, kernel, status, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_set_priority(capslot_t dispatcher, uint32_t priority)
+{
+    struct syscall_regs r = CALL(SYS_SET_PRIORITY, dispatcher, priority, 0, 0, 0, 0);
+    return err_of(&r);
+}
