@@ -1,5 +1,5 @@
-# The bootable GRUB image: the CPU driver and the user programs as modules
-# (hake's user_program builds build/user/<name>.elf; the CPU driver finds a
-# module by its name without .elf).
+# The bootable GRUB image: the CPU driver, and the user programs as modules
+# (the kernel finds a module by its file name without ".elf").
+USER = build_dir + "/user/"
 image("atoll", kernel=build_dir + "/cpudriver/atoll.elf",
-      modules=[build_dir + "/user/hello.elf"])
+      modules=[USER + p + ".elf" for p in ("monitor", "shell", "hello", "badboy", "fuzz", "lmpbench")])
