@@ -22,9 +22,9 @@ static errval_t call_monitor(uint64_t op, uint64_t w1, uint64_t w2, uint64_t cap
 {
     for (;;) {
         errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, w1, w2, 0, cap, reply);
-        if (err != ERR_WOULD_BLOCK)
+        if (err != ERR_WOULD_BLOCK && err != ERR_NO_RECV_SLOT)
             return err;
-        sys_yield();
+        sys_yield();   /* busy, or not yet receiving: try again */
     }
 }
 

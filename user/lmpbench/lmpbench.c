@@ -72,9 +72,9 @@ static errval_t call_monitor(uint64_t op, uint64_t cap, struct lmp_msg *reply)
 {
     for (;;) {
         errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, 0, 0, 0, cap, reply);
-        if (err != ERR_WOULD_BLOCK)
+        if (err != ERR_WOULD_BLOCK && err != ERR_NO_RECV_SLOT)
             return err ? err : (errval_t)reply->w[0];
-        sys_yield();
+        sys_yield();   /* busy, or not yet receiving: try again */
     }
 }
 
@@ -116,8 +116,9 @@ int main(int argc, char **argv)
     }
     if (!err && !m.has_cap)
         err = ERR_CAP_EMPTY;
-    if (!err)
-        err = sys_lmp_call(server_ep, BENCH_HELLO, 0, 0, 0, self, &m);
+    /* The server may not have reached its first receive yet. */
+    while (!err && (err = sys_lmp_call(server_ep, BENCH_HELLO, 0, 0, 0, self, &m)) == ERR_NO_RECV_SLOT)
+        err = sys_yield();
     if (!err)
         err = frame_alloc(4096, &extra);
     if (err)
