@@ -125,7 +125,7 @@ static bool num(struct in *in, uint64_t max, uint64_t *v)
     size_t start = in->pos;
     while (in->pos < in->len && in->s[in->pos] >= '0' && in->s[in->pos] <= '9') {
         uint64_t d = (uint64_t)(in->s[in->pos] - '0');
-        if (x > (max - d) / 10)
+        if (d > max || x > (max - d) / 10)
             return false;
         x = x * 10 + d;
         in->pos++;

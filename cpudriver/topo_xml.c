@@ -36,6 +36,7 @@ struct xw {
     int attach[TOPO_MAX_NODES];       /* level index, or ATTACH_MACHINE */
     uint32_t rep[TOPO_MAX_NODES];     /* a CPU of the node (if it has any) */
     bool has_cpus[TOPO_MAX_NODES];
+    bool grouped[TOPO_MAX_NODES];     /* gets a Group object of its own */
     uint32_t nnodes;
     uint64_t gp;                      /* next gp_index */
 };
@@ -138,6 +139,8 @@ static void wnodeset(struct xw *x, const char *name, uint64_t nodes)
     w(x, "\"");
 }
 
+/* hwloc's own XML reader knows &amp; &lt; &gt; &quot; but not &apos; (an
+ * info holding it is dropped); a ' needs no escape inside "...". */
 static void wesc(struct xw *x, const char *s)
 {
     for (; *s; s++) {
@@ -146,7 +149,6 @@ static void wesc(struct xw *x, const char *s)
         case '<': w(x, "&lt;"); break;
         case '>': w(x, "&gt;"); break;
         case '"': w(x, "&quot;"); break;
-        case '\'': w(x, "&apos;"); break;
         default:
             if ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f)
                 x->write(x->ctx, s, 1);
@@ -304,6 +306,16 @@ static void build_levels(struct xw *x)
 
 /* ---- NUMA nodes -------------------------------------------------------------------- */
 
+/* Are node n's CPUs exactly one object of level l? */
+static bool is_object(const struct xw *x, struct level l, uint32_t n)
+{
+    uint64_t k = key(x, l, x->rep[n]);
+    for (uint32_t c = 0; c < x->m->ncpus; c++)
+        if ((key(x, l, c) == k) != (x->m->acpi->cpus[c].node == n))
+            return false;
+    return true;
+}
+
 static void place_nodes(struct xw *x)
 {
     const struct topology *t = x->m->acpi;
@@ -311,6 +323,7 @@ static void place_nodes(struct xw *x)
     for (uint32_t n = 0; n < x->nnodes; n++) {
         x->attach[n] = ATTACH_MACHINE;
         x->has_cpus[n] = false;
+        x->grouped[n] = false;
     }
     for (uint32_t c = x->m->ncpus; c-- > 0;) {
         uint32_t n = t->cpus[c].node;
@@ -335,16 +348,28 @@ static void place_nodes(struct xw *x)
         one &= t->cpus[c].node == t->cpus[0].node;
     if (one)
         return;
-    /* Else a Group level for the nodes, as high as it fits. */
+    /* Else a Group level for the nodes, as high as it fits; a node that is
+     * exactly one object of another level hangs off the highest such object
+     * instead and gets no Group. */
     for (int i = 0; i < x->nlv; i++) {
         if ((i == 0 || nests(x, x->lv[i - 1], g)) && nests(x, g, x->lv[i])) {
             for (int j = x->nlv; j > i; j--)
                 x->lv[j] = x->lv[j - 1];
             x->lv[i] = g;
             x->nlv++;
-            for (uint32_t n = 0; n < x->nnodes; n++)
-                if (x->has_cpus[n])
-                    x->attach[n] = i;
+            for (uint32_t n = 0; n < x->nnodes; n++) {
+                if (!x->has_cpus[n])
+                    continue;
+                x->attach[n] = i;
+                x->grouped[n] = true;
+                for (int l = 0; l < x->nlv; l++) {
+                    if (l != i && is_object(x, x->lv[l], n)) {
+                        x->attach[n] = l;
+                        x->grouped[n] = false;
+                        break;
+                    }
+                }
+            }
             return;
         }
     }
@@ -449,6 +474,11 @@ static void write_level(struct xw *x, int k, const struct cpuset *parent, int de
                 set_add(&s, c);
                 set_add(&done, c);
             }
+        if (l.kind == LV_GROUP && (k0 >= x->nnodes || !x->grouped[k0])) {
+            /* This node hangs off another object: no Group here. */
+            write_level(x, k + 1, &s, depth, inherited);
+            continue;
+        }
         uint64_t here = 0, below = 0;
         for (uint32_t n = 0; n < x->nnodes; n++) {
             if (!x->has_cpus[n] || !in_set(&s, x->rep[n]))

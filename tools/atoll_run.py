@@ -344,6 +344,8 @@ class RunOptions:
     dry_run: bool = False
     quiet: bool = False
     print_cmd: bool = False
+    topology: Optional[str] = None   # --topology's argument, and what it became
+    topology_summary: Optional[str] = None
     iso: Optional[str] = None
     poweroff: bool = False
     shell_commands: List[str] = dataclasses.field(default_factory=list)
@@ -362,14 +364,18 @@ class _Parser:
         p = P(prog="run", add_help=True, allow_abbrev=False,
               description="Boot Atoll in QEMU. See docs/runner.md.")
         a = p.add_argument
-        a("--smp", type=int, default=4, help="number of CPUs (default 4)")
+        a("--smp", type=int, default=None, help="number of CPUs (default 4)")
         a("--sockets", type=int, help="CPU topology: sockets")
         a("--cores", type=int, help="CPU topology: cores per socket")
         a("--threads", type=int, help="CPU topology: threads per core")
-        a("--numa", type=int, default=0, metavar="K",
+        a("--numa", type=int, default=None, metavar="K",
           help="K NUMA nodes, CPUs and memory split evenly (default: no NUMA)")
         a("--numa-node", action="append", default=[], metavar="cpus=0-3,mem=512M",
           help="one NUMA node (repeatable, in node order; overrides --numa)")
+        a("--topology", metavar="SPEC|FILE.xml|host",
+          help="the machine from an hwloc description: a synthetic string such as "
+               "'pack:2 numa:2 core:4 pu:1', an hwloc XML file, or 'host' (replaces --smp, "
+               "--sockets, --cores, --threads, --numa, --numa-node; see docs/topology.md)")
         a("--numa-dist", metavar="SPEC",
           help="NUMA distances: '0-1=20,0-2=30' or a matrix '10,20;20,10' (default 10/20)")
         a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G)")
@@ -406,6 +412,11 @@ def parse_args(argv):
     shell = list(ns.shell_commands) + shell
 
     mem = parse_size(ns.mem) if ns.mem is not None else None
+    explicit = [o for o, v in (("--smp", ns.smp), ("--sockets", ns.sockets), ("--cores", ns.cores),
+                               ("--threads", ns.threads), ("--numa", ns.numa),
+                               ("--numa-node", ns.numa_node)) if v]
+    ns.smp = 4 if ns.smp is None else ns.smp
+    ns.numa = 0 if ns.numa is None else ns.numa
     m = Machine(smp=ns.smp, sockets=ns.sockets, cores=ns.cores, threads=ns.threads,
                 machine=ns.machine, accel=ns.accel, x2apic=ns.x2apic)
     if m.smp < 1:
@@ -435,13 +446,19 @@ def parse_args(argv):
         if ns.numa < 0:
             raise ConfigError(f"--numa must be 0 or more (got {ns.numa})")
         m.numa = ns.numa
-    if ns.numa_dist is not None:
+    if ns.numa_dist is not None and ns.topology is None:
         k = len(m.numa) if isinstance(m.numa, list) else m.numa
         m.dist = parse_dist(ns.numa_dist, k)
+    topology_summary = None
+    if ns.topology is not None:
+        m, topology_summary = _machine_from_topology(ns, mem, explicit)
 
     opts = RunOptions(timeout=ns.timeout, log=ns.log, gdb=ns.gdb, dry_run=ns.dry_run,
                       quiet=ns.quiet, print_cmd=ns.print_cmd, iso=ns.iso,
-                      poweroff=ns.poweroff, shell_commands=shell)
+                      poweroff=ns.poweroff, shell_commands=shell, topology=ns.topology,
+                      topology_summary=topology_summary)
+    if ns.topology is not None:
+        opts.print_cmd = True          # a machine built for you: show how, so it can be copied
     if ns.iso is not None:
         clash = [o for o, v in (("--cmdline", ns.cmdline), ("--poweroff", ns.poweroff),
                                 ("--module", ns.module), ("--kernel", ns.kernel)) if v]
@@ -463,6 +480,23 @@ def parse_args(argv):
         raise ConfigError(f"--gdb port {opts.gdb} is not a TCP port")
     m.validate()
     return m, opts
+
+
+def _machine_from_topology(ns, mem, explicit):
+    """--topology: the Machine an hwloc description makes (tools/topology.py).
+    It replaces the CPU and NUMA options; --mem, --numa-dist, --machine and
+    --accel still apply."""
+    import topology     # here, not at the top: topology imports this module
+    t = topology.load(ns.topology)
+    dist = None
+    if ns.numa_dist is not None:
+        dist = parse_dist(ns.numa_dist, len(t.nodes))
+    m = t.to_machine(mem=mem, machine=ns.machine, accel=ns.accel, dist=dist)
+    m.x2apic = ns.x2apic
+    summary = f"topology {ns.topology!r}: {t.summary()}"
+    if explicit:
+        summary += f" (ignoring {', '.join(explicit)})"
+    return m, summary
 
 
 # -- QEMU -------------------------------------------------------------------------------
@@ -779,6 +813,8 @@ def _main(machine, opts):
         iso = os.path.relpath(iso) if iso.startswith(REPO + os.sep) else iso
     else:
         iso = None
+    if opts.topology_summary:
+        print(f"run: {opts.topology_summary}", file=sys.stderr)
     if opts.dry_run:
         print(shlex.join(qemu_command(machine, iso, gdb=opts.gdb)))
         return 0

@@ -17,6 +17,13 @@ host_test("test_common", srcs=["test_common.c", "../../common/fmt.c", "../../com
 host_test("test_elf", srcs=["test_elf.c", "../../cpudriver/elf.c"], includes=["../../cpudriver"])
 # The user library's allocator (lib/heap.c) with a fake morecore.
 host_test("test_malloc", srcs=["test_malloc.c", "../../lib/heap.c"], includes=["../../lib/include"])
+# The machine model: CPUID decoding, cpu_topology event lines, the hwloc XML writer.
+host_test("test_cpuid_topo", srcs=["test_cpuid_topo.c", "../../cpudriver/x86_64/cpuid_topo.c",
+                                   "../../cpudriver/cpu_place.c"],
+          includes=["../../cpudriver"])
+host_test("test_topo_xml", srcs=["test_topo_xml.c", "../../cpudriver/topo_xml.c",
+                                 "../../cpudriver/cpu_place.c"],
+          includes=["../../cpudriver"])
 # The user library's slots, RAM and mappings (lib/caps.c) against a fake
 # kernel, and argument splitting (lib/args.c).
 host_test("test_userlib", srcs=["test_userlib.c", "../../lib/caps.c", "../../lib/args.c"],

@@ -1,0 +1,448 @@
+/*
+ * Host unit tests for cpudriver/x86_64/cpuid_topo.c and cpudriver/cpu_place.c:
+ * CPUID as QEMU's TCG "max" CPU, an Intel CPU with leaf 0x1f and leaf 4, an
+ * AMD CPU with only leaf 1 and the 0x8000001x leaves, CPUs with broken or
+ * missing leaves; the cpu_topology event line, written and read back and
+ * malformed; and the boot core's model (reports, fallbacks, queries).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "cpu_place.h"
+#include "x86_64/cpuid_topo.h"
+
+/* ---- a fake CPU --------------------------------------------------------------- */
+
+#define ANY 0xffffffffu
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+struct leaf {
+    uint32_t leaf, sub;
+    uint32_t r[4];
+};
+
+struct fake {
+    const struct leaf *leaves;
+    size_t n;
+    uint32_t apic;          /* patched into leaf 1 EBX[31:24] and 0xb/0x1f EDX */
+    int calls;
+};
+
+static void fake_cpuid(void *ctx, uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    struct fake *f = ctx;
+    f->calls++;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct leaf *l = &f->leaves[i];
+        if (l->leaf == leaf && (l->sub == sub || l->sub == ANY)) {
+            memcpy(r, l->r, 16);
+            if (leaf == 1)
+                r[1] = (r[1] & 0x00ffffffu) | f->apic << 24;
+            if (leaf == 0xb || leaf == 0x1f)
+                r[3] = f->apic;
+            return;
+        }
+    }
+    r[0] = r[1] = r[2] = r[3] = 0;
+}
+
+static void decode(const struct leaf *l, size_t n, uint32_t apic, struct cpu_place *p, struct cpuid_ident *id)
+{
+    struct fake f = { l, n, apic, 0 };
+    memset(p, 0xa5, sizeof *p);     /* nothing may depend on a zeroed result */
+    cpuid_topo_decode(fake_cpuid, &f, p, id);
+    CHECK(f.calls < 200);
+}
+
+#define STR4(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+
+/* QEMU 7.2 TCG, -cpu max, -smp 8,sockets=2,cores=2,threads=2 (read from a
+ * real boot): vendor AuthenticAMD, leaf 4 all zero, no TOPOEXT. */
+static const struct leaf qemu_tcg[] = {
+    { 0, ANY, { 0xd, 0x68747541, 0x444d4163, 0x69746e65 } },
+    { 1, ANY, { 0x60fb1, 0x40800, 0xf6d8320b, 0x1fcbfbfd } },
+    { 0xb, 0, { 1, 2, 0x100, 0 } },
+    { 0xb, 1, { 2, 4, 0x201, 0 } },
+    { 0xb, 2, { 0, 0, 2, 0 } },
+    { 0x80000000, ANY, { 0x8000000a, 0x68747541, 0x444d4163, 0x69746e65 } },
+    { 0x80000001, ANY, { 0x60fb1, 0, 0x77, 0xedd3fbfd } },
+    { 0x80000002, ANY, { STR4('Q', 'E', 'M', 'U'), STR4(' ', 'T', 'C', 'G'), STR4(' ', 'C', 'P', 'U'),
+                         STR4(' ', 'v', 'e', 'r') } },
+    { 0x80000003, ANY, { STR4('s', 'i', 'o', 'n'), STR4(' ', '2', '.', '5'), STR4('+', 0, 0, 0), 0 } },
+    { 0x80000004, ANY, { 0, 0, 0, 0 } },
+    { 0x80000005, ANY, { 0x1ff01ff, 0x1ff01ff, 0x40020140, 0x40020140 } },
+    { 0x80000006, ANY, { 0, 0x42004200, 0x02008140, 0x00808140 } },
+    { 0x80000008, ANY, { 0x3928, 0, 0x2003, 0 } },
+};
+
+static void check_cache(const struct cpu_cache *c, unsigned level, unsigned type, uint64_t size, unsigned line,
+                        unsigned ways, unsigned shift)
+{
+    CHECK_EQ(c->level, level);
+    CHECK_EQ(c->type, type);
+    CHECK_EQ(c->size, size);
+    CHECK_EQ(c->line, line);
+    CHECK_EQ(c->ways, ways);
+    CHECK_EQ(c->shift, shift);
+}
+
+static void test_qemu_tcg(void)
+{
+    struct cpu_place p;
+    struct cpuid_ident id;
+    decode(qemu_tcg, N(qemu_tcg), 5, &p, &id);
+    CHECK_EQ(p.apic_id, 5);
+    CHECK_EQ(p.source, CPU_SOURCE_LEAF_B);
+    CHECK_EQ(p.smt_shift, 1);
+    CHECK_EQ(p.package_shift, 2);
+    CHECK_EQ(p.package, 1);
+    CHECK_EQ(p.core, 0);
+    CHECK_EQ(p.thread, 1);
+    CHECK_STREQ(id.vendor, "AuthenticAMD");
+    CHECK_STREQ(id.brand, "QEMU TCG CPU version 2.5+");
+    CHECK_EQ(id.family, 15);
+    CHECK_EQ(id.model, 107);
+    CHECK_EQ(id.stepping, 1);
+    /* QEMU's legacy AMD cache values: L1 and L2 per core, L3 per package. */
+    CHECK_EQ(p.ncaches, 4);
+    check_cache(&p.caches[0], 1, CACHE_DATA, 64 << 10, 64, 2, 1);
+    check_cache(&p.caches[1], 1, CACHE_INSTRUCTION, 64 << 10, 64, 2, 1);
+    check_cache(&p.caches[2], 2, CACHE_UNIFIED, 512 << 10, 64, 16, 1);
+    check_cache(&p.caches[3], 3, CACHE_UNIFIED, 16 << 20, 64, 16, 2);
+
+    decode(qemu_tcg, N(qemu_tcg), 2, &p, 0);     /* id may be NULL */
+    CHECK_EQ(p.package, 0);
+    CHECK_EQ(p.core, 1);
+    CHECK_EQ(p.thread, 0);
+}
+
+/* Intel, leaf 0x1f with a die level (SMT 1 bit, core 4 bits, die 6 bits);
+ * leaf 4: L1d 48K/12-way shared by 2, L1i 32K/8-way, L2 1.25M/10-way, L3
+ * 30M/12-way shared by 64 logical CPUs. */
+#define L4(type, level, sharing) ((type) | (level) << 5 | 1u << 8 | ((sharing) - 1u) << 14)
+#define L4B(ways, line) (((ways) - 1u) << 22 | ((line) - 1u))
+static const struct leaf intel[] = {
+    { 0, ANY, { 0x1f, STR4('G', 'e', 'n', 'u'), STR4('n', 't', 'e', 'l'), STR4('i', 'n', 'e', 'I') } },
+    { 1, ANY, { 0x806f8, 0x800, 0x7ffafbff, 0xbfebfbff } },
+    { 4, 0, { L4(1, 1, 2), L4B(12, 64), 63, 0 } },
+    { 4, 1, { L4(2, 1, 2), L4B(8, 64), 63, 0 } },
+    { 4, 2, { L4(3, 2, 2), L4B(10, 64), 2047, 0 } },
+    { 4, 3, { L4(3, 3, 64), L4B(12, 64), 40959, 0 } },
+    { 4, 4, { 0, 0, 0, 0 } },
+    { 0xb, 0, { 1, 2, 0x100, 0 } },        /* 0x1f wins: 0xb must not be read */
+    { 0xb, 1, { 7, 64, 0x201, 0 } },
+    { 0x1f, 0, { 1, 2, 0x100, 0 } },
+    { 0x1f, 1, { 4, 16, 0x201, 0 } },
+    { 0x1f, 2, { 6, 64, 0x502, 0 } },
+    { 0x1f, 3, { 0, 0, 3, 0 } },
+    { 0x80000000, ANY, { 0x80000008, 0, 0, 0 } },
+};
+
+static void test_intel_leaf_1f(void)
+{
+    struct cpu_place p;
+    struct cpuid_ident id;
+    decode(intel, N(intel), 0x57, &p, &id);
+    CHECK_STREQ(id.vendor, "GenuineIntel");
+    CHECK_STREQ(id.brand, "");
+    CHECK_EQ(id.family, 6);
+    CHECK_EQ(id.model, 0x8f);
+    CHECK_EQ(p.source, CPU_SOURCE_LEAF_1F);
+    CHECK_EQ(p.apic_id, 0x57);
+    CHECK_EQ(p.smt_shift, 1);
+    CHECK_EQ(p.package_shift, 6);
+    CHECK_EQ(p.package, 1);
+    CHECK_EQ(p.core, 11);     /* die and core bits together: cores of the package */
+    CHECK_EQ(p.thread, 1);
+    CHECK_EQ(p.ncaches, 4);
+    check_cache(&p.caches[0], 1, CACHE_DATA, 48 << 10, 64, 12, 1);
+    check_cache(&p.caches[1], 1, CACHE_INSTRUCTION, 32 << 10, 64, 8, 1);
+    check_cache(&p.caches[2], 2, CACHE_UNIFIED, 1280 << 10, 64, 10, 1);
+    check_cache(&p.caches[3], 3, CACHE_UNIFIED, 30 << 20, 64, 12, 6);
+}
+
+/* Leaf 0xb present but unimplemented (EBX = 0 at subleaf 0), or with shifts
+ * that shrink: both fall back to leaf 1. */
+static void test_broken_leaf_b(void)
+{
+    struct leaf l[] = {
+        { 0, ANY, { 0xb, STR4('G', 'e', 'n', 'u'), STR4('n', 't', 'e', 'l'), STR4('i', 'n', 'e', 'I') } },
+        { 1, ANY, { 0x306a9, 0x00080800, 0, 1u << 28 } },   /* HTT, 8 logical per package */
+        { 4, 0, { L4(1, 1, 2) | 3u << 26, L4B(8, 64), 63, 0 } },   /* 4 cores per package */
+        { 4, 1, { 0, 0, 0, 0 } },
+        { 0xb, 0, { 1, 0, 0x100, 0 } },
+    };
+    struct cpu_place p;
+    decode(l, N(l), 7, &p, 0);
+    CHECK_EQ(p.source, CPU_SOURCE_LEAF1);
+    CHECK_EQ(p.apic_id, 7);
+    CHECK_EQ(p.package_shift, 3);
+    CHECK_EQ(p.smt_shift, 1);
+    CHECK_EQ(p.package, 0);
+    CHECK_EQ(p.core, 3);
+    CHECK_EQ(p.thread, 1);
+    CHECK_EQ(p.ncaches, 1);
+
+    struct leaf shrink[] = {
+        l[0], l[1], l[2], l[3],
+        { 0xb, 0, { 4, 2, 0x100, 0 } },
+        { 0xb, 1, { 2, 8, 0x201, 0 } },
+        { 0xb, 2, { 0, 0, 2, 0 } },
+    };
+    decode(shrink, N(shrink), 9, &p, 0);
+    CHECK_EQ(p.source, CPU_SOURCE_LEAF1);
+    CHECK_EQ(p.apic_id, 9);
+    CHECK_EQ(p.package, 1);
+}
+
+/* AMD without leaf 0xb: leaf 1, 0x80000008 and TOPOEXT's 0x8000001d/e. */
+static void test_amd_topoext(void)
+{
+    static const struct leaf l[] = {
+        { 0, ANY, { 0xa, 0x68747541, 0x444d4163, 0x69746e65 } },
+        { 1, ANY, { 0x800f12, 0x00100800, 0, 1u << 28 } },   /* 16 logical per package */
+        { 0x80000000, ANY, { 0x8000001e, 0, 0, 0 } },
+        { 0x80000001, ANY, { 0, 0, 1u << 22, 0 } },
+        { 0x80000008, ANY, { 0, 0, 4u << 12 | 15, 0 } },      /* 4 bits of core id, 16 threads */
+        { 0x8000001d, 0, { L4(1, 1, 2), L4B(8, 64), 63, 0 } },
+        { 0x8000001d, 1, { L4(2, 1, 2), L4B(4, 64), 255, 0 } },
+        { 0x8000001d, 2, { L4(3, 2, 2), L4B(8, 64), 1023, 0 } },
+        { 0x8000001d, 3, { L4(3, 3, 8) | 1u << 9, L4B(16, 64), 8191, 0 } },  /* fully associative */
+        { 0x8000001d, 4, { 0, 0, 0, 0 } },
+        { 0x8000001e, ANY, { 0, 1u << 8, 0, 0 } },              /* 2 threads per core */
+    };
+    struct cpu_place p;
+    decode(l, N(l), 0x1d, &p, 0);
+    CHECK_EQ(p.source, CPU_SOURCE_LEAF1);
+    CHECK_EQ(p.package_shift, 4);
+    CHECK_EQ(p.smt_shift, 1);
+    CHECK_EQ(p.package, 1);
+    CHECK_EQ(p.core, 6);
+    CHECK_EQ(p.thread, 1);
+    CHECK_EQ(p.ncaches, 4);
+    check_cache(&p.caches[1], 1, CACHE_INSTRUCTION, 64 << 10, 64, 4, 1);
+    check_cache(&p.caches[3], 3, CACHE_UNIFIED, 8 << 20, 64, 0, 3);
+}
+
+/* A CPU with no leaf beyond 0 (or a hostile one whose leaf 4 never ends). */
+static void test_minimal_and_hostile(void)
+{
+    static const struct leaf none[] = { { 0, ANY, { 0, 0, 0, 0 } } };
+    struct cpu_place p;
+    decode(none, N(none), 3, &p, 0);
+    CHECK_EQ(p.source, CPU_SOURCE_NONE);
+    CHECK_EQ(p.apic_id, 0);
+    CHECK_EQ(p.ncaches, 0);
+    CHECK_EQ(p.package, 0);
+
+    static const struct leaf endless[] = {
+        { 0, ANY, { 4, 0, 0, 0 } },
+        { 1, ANY, { 0, 0, 0, 0 } },                  /* no HTT: one CPU per package */
+        { 4, ANY, { L4(1, 1, 4096), L4B(1024, 4096), 0xffffffffu, 0 } },
+    };
+    decode(endless, N(endless), 200, &p, 0);
+    CHECK_EQ(p.source, CPU_SOURCE_LEAF1);
+    CHECK_EQ(p.apic_id, 200);
+    CHECK_EQ(p.package, 200);
+    CHECK_EQ(p.package_shift, 0);
+    CHECK_EQ(p.ncaches, CPU_MAX_CACHES);          /* bounded walk, bounded table */
+    CHECK_EQ(p.caches[0].shift, 12);
+    CHECK_EQ(p.caches[0].size, 1024ull * 4096 * 0x100000000ull);
+}
+
+/* ---- the event line ------------------------------------------------------------------ */
+
+static void test_event_round_trip(void)
+{
+    struct cpu_place p, q;
+    decode(qemu_tcg, N(qemu_tcg), 6, &p, 0);
+    char line[CPU_PLACE_EVENT_MAX];
+    size_t n = cpu_place_format_event(&p, 6, line, sizeof line);
+    CHECK(n > 0 && n == strlen(line));
+    CHECK_STREQ(line, "@atoll {\"event\":\"cpu_topology\",\"core\":6,\"apic\":6,\"package\":1,\"package_core\":1,"
+                      "\"thread\":0,\"smt_shift\":1,\"package_shift\":2,\"source\":\"cpuid.0xb\",\"caches\":"
+                      "[[1,1,65536,64,2,1],[1,2,65536,64,2,1],[2,3,524288,64,16,1],[3,3,16777216,64,16,2]]}\n");
+    uint32_t core = 0;
+    CHECK(cpu_place_parse_event(line, n, &core, &q));
+    CHECK_EQ(core, 6);
+    CHECK_EQ(memcmp(&p.caches, &q.caches, sizeof p.caches[0] * p.ncaches), 0);
+    CHECK_EQ(q.apic_id, 6);
+    CHECK_EQ(q.package, 1);
+    CHECK_EQ(q.core, 1);
+    CHECK_EQ(q.ncaches, 4);
+    CHECK_EQ(q.source, CPU_SOURCE_LEAF_B);
+    CHECK(cpu_place_parse_event(line, n - 1, &core, &q));      /* without its newline */
+
+    /* Too small a buffer: 0, still NUL-terminated. */
+    char small[40];
+    CHECK_EQ(cpu_place_format_event(&p, 6, small, sizeof small), 0);
+    CHECK(strlen(small) < sizeof small);
+
+    /* No caches at all. */
+    struct cpu_place bare = { .apic_id = 1, .smt_shift = 0, .package_shift = 0, .source = CPU_SOURCE_LEAF1 };
+    cpu_place_derive(&bare);
+    n = cpu_place_format_event(&bare, 1, line, sizeof line);
+    CHECK(cpu_place_parse_event(line, n, &core, &q));
+    CHECK_EQ(q.ncaches, 0);
+    CHECK_EQ(q.package, 1);
+}
+
+static void test_event_malformed(void)
+{
+    static const char *bad[] = {
+        "",
+        "@atoll {\"event\":\"core_up\",\"core\":1}",
+        "@atoll {\"event\":\"cpu_topology\"}",
+        /* truncated */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":1,\"thread\":0,"
+        "\"smt_shift\":0,\"package_shift\":1,\"source\":\"cpuid.0xb\",\"caches\":[[1,1,65536,64,2,0]",
+        /* package disagrees with apic and shifts */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":7,\"package_core\":1,\"thread\":0,"
+        "\"smt_shift\":0,\"package_shift\":1,\"source\":\"cpuid.0xb\",\"caches\":[]}",
+        /* smt_shift above package_shift */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":0,\"thread\":1,"
+        "\"smt_shift\":2,\"package_shift\":1,\"source\":\"cpuid.0xb\",\"caches\":[]}",
+        /* shift beyond 32 */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":0,\"thread\":1,"
+        "\"smt_shift\":1,\"package_shift\":33,\"source\":\"cpuid.0xb\",\"caches\":[]}",
+        /* number overflow */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":99999999999999999999999,\"apic\":1,\"package\":0,"
+        "\"package_core\":0,\"thread\":1,\"smt_shift\":1,\"package_shift\":1,\"source\":\"cpuid.0xb\",\"caches\":[]}",
+        /* unknown source */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":0,\"thread\":1,"
+        "\"smt_shift\":1,\"package_shift\":1,\"source\":\"magic\",\"caches\":[]}",
+        /* cache with level 0, type 4 */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":0,\"thread\":1,"
+        "\"smt_shift\":1,\"package_shift\":1,\"source\":\"cpuid.1\",\"caches\":[[0,1,1,1,1,1]]}",
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":0,\"thread\":1,"
+        "\"smt_shift\":1,\"package_shift\":1,\"source\":\"cpuid.1\",\"caches\":[[1,4,1,1,1,1]]}",
+        /* seven caches */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":0,\"thread\":1,"
+        "\"smt_shift\":1,\"package_shift\":1,\"source\":\"cpuid.1\",\"caches\":[[1,1,1,1,1,1],[1,1,1,1,1,1],"
+        "[1,1,1,1,1,1],[1,1,1,1,1,1],[1,1,1,1,1,1],[1,1,1,1,1,1],[1,1,1,1,1,1]]}",
+        /* trailing text */
+        "@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":0,\"thread\":1,"
+        "\"smt_shift\":1,\"package_shift\":1,\"source\":\"cpuid.1\",\"caches\":[]}x",
+        /* another core's line glued in front */
+        "core 3 up@atoll {\"event\":\"cpu_topology\",\"core\":1,\"apic\":1,\"package\":0,\"package_core\":0,"
+        "\"thread\":1,\"smt_shift\":1,\"package_shift\":1,\"source\":\"cpuid.1\",\"caches\":[]}",
+    };
+    for (size_t i = 0; i < N(bad); i++) {
+        struct cpu_place q;
+        uint32_t core = 12345;
+        if (cpu_place_parse_event(bad[i], strlen(bad[i]), &core, &q))
+            check_fail(__FILE__, __LINE__, bad[i]);
+        CHECK_EQ(core, 12345);
+    }
+    /* Every prefix of a good line is rejected (and read within bounds). */
+    struct cpu_place p, q;
+    decode(qemu_tcg, N(qemu_tcg), 1, &p, 0);
+    char line[CPU_PLACE_EVENT_MAX];
+    size_t n = cpu_place_format_event(&p, 1, line, sizeof line);
+    for (size_t k = 0; k + 1 < n; k++) {
+        char *copy = malloc(k ? k : 1);
+        memcpy(copy, line, k);
+        uint32_t core;
+        CHECK(!cpu_place_parse_event(copy, k, &core, &q));
+        free(copy);
+    }
+}
+
+/* ---- the model ----------------------------------------------------------------------- */
+
+static struct topology topo;
+static struct topo_cpu_info infos[TOPO_MAX_CPUS];
+
+static struct {
+    char text[8][200];
+    int n;
+} warnings;
+
+static void record_warning(void *ctx, const char *msg)
+{
+    CHECK(ctx == &warnings);
+    if (warnings.n < 8)
+        snprintf(warnings.text[warnings.n], sizeof warnings.text[0], "%s", msg);
+    warnings.n++;
+}
+
+static void test_model(void)
+{
+    /* 8 CPUs as QEMU numbers them: 2 packages x 2 cores x 2 threads. */
+    memset(&topo, 0, sizeof topo);
+    topo.ncpus = 8;
+    for (uint32_t i = 0; i < 8; i++)
+        topo.cpus[i] = (struct topo_cpu){ .apic_id = i, .node = i / 4 };
+    topo.nnodes = 2;
+    struct topo_model m;
+    topo_model_init(&m, &topo, infos);
+    warnings.n = 0;
+    for (uint32_t c = 0; c < 8; c++) {
+        if (c == 6)
+            continue;       /* core 6 never reports */
+        struct cpu_place p;
+        decode(qemu_tcg, N(qemu_tcg), c, &p, 0);
+        topo_model_set(&m, c, &p, record_warning, &warnings);
+    }
+    CHECK_EQ(warnings.n, 0);
+    CHECK_EQ(m.nsets, 1);
+
+    struct cpu_place p;
+    decode(qemu_tcg, N(qemu_tcg), 3, &p, 0);
+    topo_model_set(&m, 3, &p, record_warning, &warnings);      /* twice */
+    topo_model_set(&m, 8, &p, record_warning, &warnings);      /* no such core */
+    topo_model_set(&m, 6, &p, record_warning, &warnings);      /* APIC id 3 but MADT says 6 */
+    CHECK_EQ(warnings.n, 3);
+    CHECK_STREQ(warnings.text[0], "core 3 reported its CPUID topology twice; the first report stands");
+    CHECK_STREQ(warnings.text[1], "CPUID topology report from core 8, which ACPI does not list; ignored");
+    CHECK_STREQ(warnings.text[2], "core 6: CPUID says APIC id 3 but MADT says 6; placed by the MADT id with "
+                                  "the boot core's CPUID layout");
+    warnings.n = 0;
+    topo_model_finish(&m, record_warning, &warnings);
+    CHECK_EQ(warnings.n, 1);
+    CHECK_STREQ(warnings.text[0], "core 6 (APIC id 6) did not report its CPUID topology; placed by its APIC id "
+                                  "with the layout of core 0");
+    CHECK(!m.cpus[6].reported);
+    CHECK(m.cpus[7].reported);
+    CHECK_EQ(m.cpus[6].package, 1);
+    CHECK_EQ(m.cpus[6].core, 1);
+    CHECK_EQ(m.cpus[6].thread, 0);
+    CHECK_EQ(m.npackages, 2);
+    CHECK_EQ(m.ncores, 4);
+    CHECK(topo_same_package(&m, 0, 3));
+    CHECK(!topo_same_package(&m, 3, 4));
+    CHECK(topo_same_core(&m, 6, 7));
+    CHECK(!topo_same_core(&m, 5, 6));
+    CHECK(topo_share_cache(&m, 4, 5, 1));
+    CHECK(topo_share_cache(&m, 4, 5, 2));
+    CHECK(!topo_share_cache(&m, 4, 6, 2));
+    CHECK(topo_share_cache(&m, 4, 6, 3));
+    CHECK(!topo_share_cache(&m, 3, 4, 3));
+    CHECK(!topo_share_cache(&m, 3, 4, 4));
+    CHECK(topo_cache_of(&m, 6, 3, CACHE_UNIFIED) != NULL);
+    CHECK(topo_cache_of(&m, 6, 1, CACHE_UNIFIED) == NULL);
+    CHECK(topo_cache_of(&m, 9, 1, CACHE_DATA) == NULL);
+
+    /* Nobody reported: one package of single-thread cores. */
+    topo_model_init(&m, &topo, infos);
+    warnings.n = 0;
+    topo_model_finish(&m, record_warning, &warnings);
+    CHECK_EQ(warnings.n, 8);
+    CHECK_STREQ(warnings.text[0], "core 0 (APIC id 0) did not report its CPUID topology; placed by its APIC id "
+                                  "with one package of single-thread cores");
+    CHECK_EQ(m.npackages, 1);
+    CHECK_EQ(m.ncores, 8);
+}
+
+int main(void)
+{
+    test_qemu_tcg();
+    test_intel_leaf_1f();
+    test_broken_leaf_b();
+    test_amd_topoext();
+    test_minimal_and_hostile();
+    test_event_round_trip();
+    test_event_malformed();
+    test_model();
+    return check_done();
+}
