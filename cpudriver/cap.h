@@ -16,8 +16,8 @@
  *    of an object (made by retype), the object is destroyed: every other
  *    capability to it descends from c, so none can dangle.
  *  - retype(ram, ...): the new objects must lie inside the RAM capability and
- *    must not overlap any existing child of it; RAM is reusable once its
- *    children are gone.
+ *    must not overlap any object already carved from that RAM (through it or
+ *    through any copy of it); RAM is reusable once those objects are gone.
  *  - move(src, dst): the capability changes slot, keeping its place in the
  *    tree (used to hand a capability over without keeping a copy).
  */
@@ -52,58 +52,98 @@ struct cte {
 };
 _Static_assert(sizeof(struct cte) == CAP_CTE_SIZE, "CNode slots are 64 bytes");
 
+/* How cap.c reaches memory and objects. ptr and zero are required; unlinked
+ * and destroyed may be NULL. Hooks must not call cap_* operations (delete and
+ * revoke keep a worklist in the slots while they run). */
 struct cap_hooks {
     /* Kernel pointer to `bytes` at physical `phys` (CNode slots). */
     void *(*ptr)(uint64_t phys);
-    /* Fill new objects' memory with zeros (no data leaks between users). */
+    /* Fill new objects' memory with zeros (no data leaks between users): one
+     * call per retype, for all the objects it makes. Not called for RAM
+     * children: RAM is never readable as RAM, only the objects made from it,
+     * and those are zeroed when they are made. */
     void (*zero)(uint64_t phys, uint64_t bytes);
-    /* A capability is about to leave its slot for good: undo its mapping. */
+    /* A capability is about to leave its slot for good (delete, revoke; not
+     * move): undo its mapping. It has no children left and is still linked. */
     void (*unlinked)(struct cte *c);
     /* The object of original capability `cap` is destroyed: stop it, free
-     * what it holds (a CNode's slots are deleted by cap.c before this). */
+     * what it holds. Called after its descendants are gone; for a CNode after
+     * all its slots were deleted. A RAM capability's call may come before
+     * CNodes carved from it have been emptied within the same operation: no
+     * memory is reused until the operation returns. */
     void (*destroyed)(const struct capability *cap);
 };
 
+/* Copies *h (per core: every core calls it once). */
 void cap_set_hooks(const struct cap_hooks *h);
 
 /* Bytes one object of `type` takes; for RAM/Frame/DevFrame `size` itself,
- * for a CNode 64 << bits (`size` = bits). 0 if invalid (bad type, size not
- * a positive multiple of 4 KiB, bits out of range). */
+ * for a CNode 64 << bits (`size` = bits); VNodes and dispatchers have a fixed
+ * size (CAP_VNODE_SIZE, CAP_DISPATCHER_SIZE) and `size` must be 0 or exactly
+ * that. 0 if invalid (bad type, size not a positive multiple of 4 KiB, bits
+ * out of range, wrong fixed size). */
 uint64_t cap_object_bytes(enum cap_type type, uint64_t size);
 
-/* Slot `index` of CNode capability `cnode`: ERR_CAP_TYPE, ERR_CAP_SLOT_RANGE. */
+/* Slot `index` of CNode capability `cnode`: ERR_CAP_TYPE, ERR_CAP_SLOT_RANGE,
+ * ERR_INVALID_ARG (NULL). Rights on the CNode are the caller's business. */
 errval_t cap_slot(const struct capability *cnode, uint64_t index, struct cte **out);
 
 /* Make `count` objects of `type` (and size/bits `size`) from RAM capability
  * `src`, starting `offset` bytes into it, placed in the empty slots
- * dest[first .. first+count) of CNode capability `dest_cnode`.
- * Errors: ERR_CAP_TYPE (src not RAM, type not retypable: Endpoint, IRQ, IO,
- * Kernel, Null), ERR_RETYPE_SIZE, ERR_BAD_ALIGNMENT (offset not a multiple
- * of min(object bytes, 4 KiB)... objects are aligned to their size up to
- * 4 KiB), ERR_RETYPE_OVERFLOW (past the end of src, or arithmetic overflow),
- * ERR_OVERLAP (an existing child of src overlaps), ERR_CAP_SLOT_RANGE,
- * ERR_CAP_OCCUPIED, ERR_INVALID_ARG (count 0). Nothing changes on error. */
+ * dest[first .. first+count) of CNode capability `dest_cnode`. They are
+ * originals, children of src, with src's rights (never more than the RAM
+ * had); src needs CAP_RIGHT_WRITE.
+ * Errors, checked in this order: ERR_CAP_EMPTY (src NULL or empty),
+ * ERR_CAP_TYPE (src not RAM; type not retypable: Null, DevFrame, Endpoint,
+ * IRQ, IO, Kernel), ERR_CAP_RIGHTS (src lacks WRITE), ERR_RETYPE_SIZE,
+ * ERR_INVALID_ARG (count 0), ERR_BAD_ALIGNMENT (offset not a multiple of
+ * min(object bytes, 4 KiB): objects are aligned to their size up to 4 KiB),
+ * ERR_RETYPE_OVERFLOW (past the end of src, or arithmetic overflow),
+ * ERR_INVALID_ARG (dest_cnode NULL), ERR_CAP_TYPE (dest_cnode not a CNode),
+ * ERR_CAP_SLOT_RANGE, ERR_CAP_OCCUPIED, ERR_OVERLAP (an object already carved
+ * from the same RAM overlaps). Nothing changes on error. */
 errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
                     const struct capability *dest_cnode, uint64_t first);
 
-/* A child of `src` in empty slot `dst` with the same rights. */
+/* Copy, mint and move: ERR_CAP_EMPTY (src NULL or empty), ERR_INVALID_ARG
+ * (dst NULL), ERR_CAP_SAME_SLOT, ERR_CAP_OCCUPIED; nothing changes on error. */
+
+/* A child of `src` in empty slot `dst` with the same rights; never original,
+ * never mapped. */
 errval_t cap_copy(struct cte *src, struct cte *dst);
 
 /* A child of `src` in `dst` with rights src.rights & rights. Endpoint from a
- * Dispatcher (with `badge`), or an Endpoint with a new badge if src has none;
- * IO and IRQ capabilities can be narrowed to [base, base+count) inside
- * theirs (count 0: keep the range). ERR_CAP_RIGHTS if a badge is set on an
- * already badged endpoint; ERR_PORT_RANGE if the narrowed range leaves src. */
+ * Dispatcher (with `badge`, 0 for none), or an Endpoint with a new badge if
+ * src has none (badge 0 keeps src's); IO and IRQ capabilities can be narrowed
+ * to [base, base+count) inside theirs (count 0: keep the range, base must be
+ * 0). Every other type: rights reduction only. ERR_INVALID_ARG for rights
+ * bits outside CAP_RIGHTS_ALL or a badge/base/count the type does not take;
+ * ERR_CAP_RIGHTS if a badge is set on an already badged endpoint;
+ * ERR_PORT_RANGE if the narrowed range leaves src. */
 errval_t cap_mint(struct cte *src, struct cte *dst, uint32_t rights, uint64_t badge, uint64_t base,
                   uint64_t count);
 
+/* ERR_CAP_EMPTY if c is NULL or empty; otherwise they cannot fail. Neither
+ * recurses: any depth of tree or of CNodes inside CNodes is fine. If c lives
+ * in a CNode that revoke destroys (c was an ancestor of its original), c goes
+ * too. */
 errval_t cap_delete(struct cte *c);
 errval_t cap_revoke(struct cte *c);
+/* The capability changes slot with everything in it (mapped too) and keeps
+ * its place in the tree; the caller tells the kernel (vspace_cap_moved). */
 errval_t cap_move(struct cte *src, struct cte *dst);
 
-/* Install a root capability (boot time) in an empty slot, with no parent. */
+/* Install a root capability (boot time) in an empty slot, with no parent.
+ * It is made original; checked: RAM/Frame/DevFrame page-aligned with a size
+ * that cap_object_bytes accepts, VNode/Dispatcher bytes the fixed size,
+ * CNode bits in range (bytes derived) and aligned, IO within 64 Ki ports and
+ * IRQ within 256 vectors (non-empty). ERR_INVALID_ARG, ERR_CAP_OCCUPIED,
+ * ERR_CAP_TYPE, ERR_RETYPE_SIZE, ERR_BAD_ALIGNMENT, ERR_RETYPE_OVERFLOW,
+ * ERR_PORT_RANGE. Roots must not overlap each other: cap.c cannot check. */
 errval_t cap_install_root(struct cte *dst, const struct capability *cap);
 
+/* An empty (or NULL) slot reads as type Null with all fields 0. bytes is the
+ * slot count for a CNode, badge is set only for endpoints. */
 void cap_identify(const struct cte *c, struct cap_identity *out);
 
 /* Number of descendants (for tests and the shell). */

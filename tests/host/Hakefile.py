@@ -15,6 +15,7 @@ COMMON_RENAMES = " ".join(f"-D{n}=atoll_{n}" for n in (
 host_test("test_common", srcs=["test_common.c", "../../common/fmt.c", "../../common/string.c"],
           cflags=COMMON_RENAMES)
 host_test("test_elf", srcs=["test_elf.c", "../../cpudriver/elf.c"], includes=["../../cpudriver"])
+host_test("test_cap", srcs=["test_cap.c", "../../cpudriver/cap.c"], includes=["../../cpudriver"])
 # The user library's allocator (lib/heap.c) with a fake morecore.
 host_test("test_malloc", srcs=["test_malloc.c", "../../lib/heap.c"], includes=["../../lib/include"])
 # The machine model: CPUID decoding, cpu_topology event lines, the hwloc XML writer.

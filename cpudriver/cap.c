@@ -1,0 +1,668 @@
+/*
+ * Capabilities: slots, the derivation tree and its operations (cap.h).
+ * docs/capabilities.md gives the rules and the reasons for them.
+ *
+ * Pure logic, built both into the freestanding kernel and into the host unit
+ * tests (tests/host/test_cap.c): no libc, and every touch of memory outside
+ * the slots passed in goes through struct cap_hooks.
+ *
+ * Stack use. Kernel stacks are 16 KiB and every depth here is chosen by user
+ * code (a copy of a copy of a copy..., CNodes holding the originals of other
+ * CNodes holding...), so nothing recurses. Tree walks use the parent, child
+ * and sibling links. Tearing down CNodes uses a worklist whose nodes live in
+ * the slots themselves; see "Deleting" below.
+ *
+ * Derivation tree. Every capability in a slot is linked to its parent
+ * (NULL for a root) and its children: a doubly linked sibling list that
+ * starts at parent->first_child (the first child's prev is NULL). Roots have
+ * no siblings. New children go to the front of the list.
+ */
+#include "cap.h"
+
+#include <stddef.h>
+
+/* A pending CNode teardown ("record", see below). Never visible outside one
+ * cap_delete or cap_revoke call: every record is consumed before it returns. */
+#define CAP_RECORD 0xffu
+
+static struct cap_hooks hooks;
+
+void cap_set_hooks(const struct cap_hooks *h)
+{
+    if (h)
+        hooks = *h;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void cte_clear(struct cte *c)
+{
+    c->cap.type = CAP_NULL;
+    c->cap.rights = 0;
+    c->cap.original = 0;
+    c->cap.bits = 0;
+    c->cap.reserved = 0;
+    c->cap.base = 0;
+    c->cap.bytes = 0;
+    c->cap.badge = 0;
+    c->parent = NULL;
+    c->first_child = NULL;
+    c->next = NULL;
+    c->prev = NULL;
+}
+
+static bool cte_empty(const struct cte *c)
+{
+    return c->cap.type == CAP_NULL;
+}
+
+/* Types whose capability names a range of RAM that retype made (or the
+ * kernel installed): everything retype can produce. */
+static bool is_memory_type(uint32_t t)
+{
+    switch (t) {
+    case CAP_RAM:
+    case CAP_FRAME:
+    case CAP_DEVFRAME:
+    case CAP_CNODE:
+    case CAP_VNODE_PML4:
+    case CAP_VNODE_PDPT:
+    case CAP_VNODE_PD:
+    case CAP_VNODE_PT:
+    case CAP_DISPATCHER:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Types whose union member is `mapped` (a copy is never mapped). */
+static bool is_mappable_type(uint32_t t)
+{
+    switch (t) {
+    case CAP_FRAME:
+    case CAP_DEVFRAME:
+    case CAP_VNODE_PML4:
+    case CAP_VNODE_PDPT:
+    case CAP_VNODE_PD:
+    case CAP_VNODE_PT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* [a, a+an) and [b, b+bn) share a byte (no sum overflows: callers pass
+ * ranges that were checked to end at or below 2^64). */
+static bool ranges_overlap(uint64_t a, uint64_t an, uint64_t b, uint64_t bn)
+{
+    if (an == 0 || bn == 0)
+        return false;
+    return a < b ? b - a < an : a - b < bn;
+}
+
+/* Make `c` (already filled in) the newest child of `parent`. */
+static void link_child(struct cte *parent, struct cte *c)
+{
+    c->parent = parent;
+    c->first_child = NULL;
+    c->prev = NULL;
+    c->next = parent->first_child;
+    if (parent->first_child)
+        parent->first_child->prev = c;
+    parent->first_child = c;
+}
+
+/* Take `c` out of its parent's child list (its own children stay). */
+static void unlink_from_parent(struct cte *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (c->parent)
+        c->parent->first_child = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->parent = NULL;
+    c->next = NULL;
+    c->prev = NULL;
+}
+
+static struct cte *cnode_slots(const struct capability *cnode)
+{
+    return (struct cte *)hooks.ptr(cnode->base);
+}
+
+static uint64_t cnode_nslots(const struct capability *cnode)
+{
+    return (uint64_t)1 << cnode->bits;
+}
+
+static bool cnode_valid(const struct capability *cnode)
+{
+    return cnode && cnode->type == CAP_CNODE && cnode->bits >= CAP_CNODE_MIN_BITS &&
+           cnode->bits <= CAP_CNODE_MAX_BITS;
+}
+
+/* ---- sizes and slots ----------------------------------------------------- */
+
+uint64_t cap_object_bytes(enum cap_type type, uint64_t size)
+{
+    switch (type) {
+    case CAP_RAM:
+    case CAP_FRAME:
+    case CAP_DEVFRAME:
+        return size != 0 && size % CAP_PAGE_SIZE == 0 ? size : 0;
+    case CAP_CNODE:
+        return size >= CAP_CNODE_MIN_BITS && size <= CAP_CNODE_MAX_BITS
+                   ? (uint64_t)CAP_CTE_SIZE << size
+                   : 0;
+    case CAP_VNODE_PML4:
+    case CAP_VNODE_PDPT:
+    case CAP_VNODE_PD:
+    case CAP_VNODE_PT:
+        return size == 0 || size == CAP_VNODE_SIZE ? CAP_VNODE_SIZE : 0;
+    case CAP_DISPATCHER:
+        return size == 0 || size == CAP_DISPATCHER_SIZE ? CAP_DISPATCHER_SIZE : 0;
+    default:
+        return 0;
+    }
+}
+
+errval_t cap_slot(const struct capability *cnode, uint64_t index, struct cte **out)
+{
+    if (!cnode || !out)
+        return ERR_INVALID_ARG;
+    if (!cnode_valid(cnode))
+        return ERR_CAP_TYPE;
+    if (index >= cnode_nslots(cnode))
+        return ERR_CAP_SLOT_RANGE;
+    *out = cnode_slots(cnode) + index;
+    return ERR_OK;
+}
+
+/* ---- retype -------------------------------------------------------------- */
+
+static bool is_retypable(uint32_t t)
+{
+    /* DevFrame is memory-backed but not RAM: the kernel installs those. */
+    return is_memory_type(t) && t != CAP_DEVFRAME;
+}
+
+/*
+ * Does any object carved from the RAM that `src` names overlap
+ * [base, base+bytes)? The objects are the *original* capabilities made by
+ * retype; copies and mints of RAM only name the same RAM again. A RAM
+ * capability that is not original descends (through copies and mints, all
+ * RAM with the same range) from the original `o` that owns that RAM, and
+ * every object ever carved from it, through any of those aliases, descends
+ * from `o`. So: walk o's subtree, check every original, and do not look
+ * inside an original (what it holds lies within its own range). Checking
+ * only src's own children would let two copies of one RAM capability hand
+ * out the same bytes twice.
+ */
+static bool lineage_overlaps(const struct cte *src, uint64_t base, uint64_t bytes)
+{
+    const struct cte *o = src;
+    while (!o->cap.original && o->parent)
+        o = o->parent;
+
+    const struct cte *cur = o->first_child;
+    while (cur) {
+        bool descend = !cur->cap.original;
+        if (cur->cap.original && is_memory_type(cur->cap.type) &&
+            ranges_overlap(cur->cap.base, cur->cap.bytes, base, bytes))
+            return true;
+        if (descend && cur->first_child) {
+            cur = cur->first_child;
+            continue;
+        }
+        while (cur != o && !cur->next)
+            cur = cur->parent;
+        if (cur == o)
+            break;
+        cur = cur->next;
+    }
+    return false;
+}
+
+errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                    const struct capability *dest_cnode, uint64_t first)
+{
+    if (!src || cte_empty(src))
+        return ERR_CAP_EMPTY;
+    if (src->cap.type != CAP_RAM)
+        return ERR_CAP_TYPE;
+    if (!is_retypable(type))
+        return ERR_CAP_TYPE;
+    if (!(src->cap.rights & CAP_RIGHT_WRITE))
+        return ERR_CAP_RIGHTS;
+    uint64_t bytes = cap_object_bytes(type, size);
+    if (bytes == 0)
+        return ERR_RETYPE_SIZE;
+    if (count == 0)
+        return ERR_INVALID_ARG;
+
+    /* Page-sized objects (and bigger) on page boundaries; small CNodes on
+     * their own size (a power of two). RAM bases are page-aligned
+     * (cap_install_root and retype ensure it), so aligning the offset aligns
+     * every object: each one's size is a multiple of the alignment. */
+    uint64_t align = bytes < CAP_PAGE_SIZE ? bytes : CAP_PAGE_SIZE;
+    if (offset % align != 0 || (src->cap.base + offset) % align != 0)
+        return ERR_BAD_ALIGNMENT;
+
+    if (count > UINT64_MAX / bytes)
+        return ERR_RETYPE_OVERFLOW;
+    uint64_t total = count * bytes;
+    if (offset > src->cap.bytes || total > src->cap.bytes - offset)
+        return ERR_RETYPE_OVERFLOW;
+    uint64_t base = src->cap.base + offset;   /* cannot wrap: src's range was checked */
+
+    if (!dest_cnode)
+        return ERR_INVALID_ARG;
+    if (!cnode_valid(dest_cnode))
+        return ERR_CAP_TYPE;
+    uint64_t nslots = cnode_nslots(dest_cnode);
+    if (first >= nslots || count > nslots - first)
+        return ERR_CAP_SLOT_RANGE;
+    struct cte *slots = cnode_slots(dest_cnode) + first;
+    for (uint64_t i = 0; i < count; i++)
+        if (!cte_empty(&slots[i]))
+            return ERR_CAP_OCCUPIED;
+
+    if (lineage_overlaps(src, base, total))
+        return ERR_OVERLAP;
+
+    /* Everything checked: make the objects. The destination slots are not
+     * inside the new range (the destination CNode is an existing object, and
+     * existing objects do not overlap the range), so zeroing first is safe.
+     * RAM is not zeroed: nobody can read it as RAM, and it is zeroed when it
+     * becomes an object (zeroing a monitor's whole share took seconds). */
+    if (type != CAP_RAM)
+        hooks.zero(base, total);
+    for (uint64_t i = 0; i < count; i++) {
+        struct cte *d = &slots[i];
+        cte_clear(d);
+        d->cap.type = (uint8_t)type;
+        d->cap.rights = src->cap.rights;   /* never more than the RAM had */
+        d->cap.original = 1;
+        d->cap.bits = type == CAP_CNODE ? (uint8_t)size : 0;
+        d->cap.base = base + i * bytes;
+        d->cap.bytes = bytes;
+        link_child(src, d);
+    }
+    return ERR_OK;
+}
+
+/* ---- copy, mint, move, install -------------------------------------------- */
+
+/* The checks copy, mint and move share. */
+static errval_t check_src_dst(const struct cte *src, const struct cte *dst)
+{
+    if (!src || cte_empty(src))
+        return ERR_CAP_EMPTY;
+    if (!dst)
+        return ERR_INVALID_ARG;
+    if (src == dst)
+        return ERR_CAP_SAME_SLOT;
+    if (!cte_empty(dst))
+        return ERR_CAP_OCCUPIED;
+    return ERR_OK;
+}
+
+/* `cap` as a new child of `src` in `dst`: not original, not mapped. */
+static void place_child(struct cte *src, struct cte *dst, const struct capability *cap)
+{
+    cte_clear(dst);
+    dst->cap = *cap;
+    dst->cap.original = 0;
+    dst->cap.reserved = 0;
+    if (is_mappable_type(cap->type))
+        dst->cap.mapped = 0;
+    link_child(src, dst);
+}
+
+errval_t cap_copy(struct cte *src, struct cte *dst)
+{
+    errval_t err = check_src_dst(src, dst);
+    if (err)
+        return err;
+    struct capability cap = src->cap;
+    place_child(src, dst, &cap);
+    return ERR_OK;
+}
+
+errval_t cap_mint(struct cte *src, struct cte *dst, uint32_t rights, uint64_t badge, uint64_t base,
+                  uint64_t count)
+{
+    errval_t err = check_src_dst(src, dst);
+    if (err)
+        return err;
+    if (rights & ~(uint32_t)CAP_RIGHTS_ALL)
+        return ERR_INVALID_ARG;
+
+    struct capability cap = src->cap;
+    cap.rights = (uint8_t)(src->cap.rights & rights);
+
+    switch (src->cap.type) {
+    case CAP_DISPATCHER:
+        /* An endpoint to the dispatcher, with `badge` (0: unbadged). */
+        if (base != 0 || count != 0)
+            return ERR_INVALID_ARG;
+        cap.type = CAP_ENDPOINT;
+        cap.bits = 0;
+        cap.base = src->cap.base;   /* the dispatcher object */
+        cap.bytes = 0;
+        cap.badge = badge;
+        break;
+    case CAP_ENDPOINT:
+        if (base != 0 || count != 0)
+            return ERR_INVALID_ARG;
+        if (badge != 0) {
+            if (src->cap.badge != 0)
+                return ERR_CAP_RIGHTS;   /* a badge, once set, is fixed */
+            cap.badge = badge;
+        }
+        break;
+    case CAP_IO:
+    case CAP_IRQ:
+        if (badge != 0)
+            return ERR_INVALID_ARG;
+        if (count == 0) {
+            if (base != 0)
+                return ERR_INVALID_ARG;
+            break;   /* keep the range */
+        }
+        if (base < src->cap.base || base - src->cap.base > src->cap.bytes ||
+            count > src->cap.bytes - (base - src->cap.base))
+            return ERR_PORT_RANGE;
+        cap.base = base;
+        cap.bytes = count;
+        break;
+    default:
+        /* RAM, frames, CNodes, VNodes, Kernel: rights reduction only. */
+        if (badge != 0 || base != 0 || count != 0)
+            return ERR_INVALID_ARG;
+        break;
+    }
+    place_child(src, dst, &cap);
+    return ERR_OK;
+}
+
+errval_t cap_move(struct cte *src, struct cte *dst)
+{
+    errval_t err = check_src_dst(src, dst);
+    if (err)
+        return err;
+    *dst = *src;
+    if (dst->prev)
+        dst->prev->next = dst;
+    else if (dst->parent)
+        dst->parent->first_child = dst;
+    if (dst->next)
+        dst->next->prev = dst;
+    for (struct cte *ch = dst->first_child; ch; ch = ch->next)
+        ch->parent = dst;
+    cte_clear(src);
+    return ERR_OK;
+}
+
+errval_t cap_install_root(struct cte *dst, const struct capability *cap)
+{
+    if (!dst || !cap)
+        return ERR_INVALID_ARG;
+    if (!cte_empty(dst))
+        return ERR_CAP_OCCUPIED;
+    if (cap->type == CAP_NULL || cap->type >= CAP_TYPE_COUNT)
+        return ERR_CAP_TYPE;
+    if (cap->rights & ~CAP_RIGHTS_ALL)
+        return ERR_INVALID_ARG;
+
+    struct capability c = *cap;
+    c.original = 1;
+    c.reserved = 0;
+    switch (c.type) {
+    case CAP_RAM:
+    case CAP_FRAME:
+    case CAP_DEVFRAME:
+    case CAP_VNODE_PML4:
+    case CAP_VNODE_PDPT:
+    case CAP_VNODE_PD:
+    case CAP_VNODE_PT:
+    case CAP_DISPATCHER:
+        if (c.bytes == 0 || cap_object_bytes(c.type, c.bytes) != c.bytes)
+            return ERR_RETYPE_SIZE;
+        if (c.base % CAP_PAGE_SIZE != 0)
+            return ERR_BAD_ALIGNMENT;
+        if (c.base + c.bytes < c.base)
+            return ERR_RETYPE_OVERFLOW;
+        c.bits = 0;
+        if (is_mappable_type(c.type))
+            c.mapped = 0;
+        else
+            c.badge = 0;
+        break;
+    case CAP_CNODE:
+        if (c.bits < CAP_CNODE_MIN_BITS || c.bits > CAP_CNODE_MAX_BITS)
+            return ERR_RETYPE_SIZE;
+        c.bytes = (uint64_t)CAP_CTE_SIZE << c.bits;
+        if (c.base % (c.bytes < CAP_PAGE_SIZE ? c.bytes : CAP_PAGE_SIZE) != 0)
+            return ERR_BAD_ALIGNMENT;
+        if (c.base + c.bytes < c.base)
+            return ERR_RETYPE_OVERFLOW;
+        c.badge = 0;
+        break;
+    case CAP_IO:
+    case CAP_IRQ: {
+        uint64_t limit = c.type == CAP_IO ? 0x10000 : 256;
+        if (c.bytes == 0 || c.base >= limit || c.bytes > limit - c.base)
+            return ERR_PORT_RANGE;
+        c.bits = 0;
+        c.badge = 0;
+        break;
+    }
+    case CAP_ENDPOINT:
+        c.bits = 0;
+        c.bytes = 0;
+        break;
+    default:   /* CAP_KERNEL */
+        c.bits = 0;
+        c.badge = 0;
+        break;
+    }
+    cte_clear(dst);
+    dst->cap = c;
+    return ERR_OK;
+}
+
+/* ---- deleting -------------------------------------------------------------
+ *
+ * Removing a capability with no children is simple: tell the kernel
+ * (unlinked), take it out of its parent's list, empty the slot, and if it was
+ * an original, its object is dead (destroyed). A CNode's death is the hard
+ * part: every slot in it must be deleted first, those may hold originals of
+ * other CNodes, which hold more, ... to any depth, and the CNodes may even
+ * hold each other's originals (a cycle). Recursing is out of the question, and
+ * there is no heap.
+ *
+ * So a dying CNode is not torn down where it dies: its capability is
+ * replaced, in the slot it just left, by a *record* (type CAP_RECORD, not
+ * linked into the tree) holding that capability and a cursor, and the record
+ * is pushed on a worklist threaded through the records' `parent` fields.
+ * Tree walks never meet records (nothing links to them). When the tree part
+ * of the operation is done, drain() pops records one at a time and empties
+ * that CNode slot by slot (each slot: revoke, then remove; that may add more
+ * records anywhere), then calls destroyed. No nesting, so constant stack.
+ *
+ * One hazard: a record lives in some slot, and that slot may be inside a
+ * CNode that dies and is destroyed before the record is popped. That cannot
+ * happen, because a CNode is only destroyed after drain has walked all its
+ * slots, and when the walk meets a record R in slot k of the CNode D it is
+ * emptying, it swaps: R's content goes to local variables (R's CNode becomes
+ * the one being emptied), and D's own state (its capability, cursor k) is
+ * written into slot k in R's place - in D's own memory, and at the same place
+ * in the worklist, so no list surgery is needed. A record in its own CNode's
+ * memory can never be met by another CNode's walk (objects do not overlap),
+ * and a CNode's own record is consumed (its slot emptied) when it is popped.
+ * Each step removes a capability, advances a cursor, or turns a record in
+ * foreign memory into one in its own, so the loop ends.
+ *
+ * Consequences: destroyed() for a CNode comes after all its slots are empty;
+ * for every other original it comes when its capability is removed (its
+ * descendants are gone by then). destroyed() for a RAM capability can come
+ * while CNodes carved from it are still being emptied later in the same
+ * operation: the kernel must not reuse memory from inside a hook (it cannot
+ * anyway: memory is only reused by a later retype). Hooks must not call
+ * cap_* operations (the worklist is live while they run).
+ */
+
+static bool is_record(const struct cte *c)
+{
+    return c->cap.type == CAP_RECORD;
+}
+
+/* Remove `c`, which has no children; a dying CNode becomes a record in `c`. */
+static void remove_leaf(struct cte *c, struct cte **worklist)
+{
+    if (hooks.unlinked)
+        hooks.unlinked(c);
+    struct capability cap = c->cap;
+    unlink_from_parent(c);
+    cte_clear(c);
+    if (!cap.original)
+        return;
+    if (cap.type == CAP_CNODE) {
+        c->cap = cap;
+        c->cap.type = CAP_RECORD;
+        c->cap.reserved = 0;   /* cursor */
+        c->parent = *worklist;
+        *worklist = c;
+        return;
+    }
+    if (hooks.destroyed)
+        hooks.destroyed(&cap);
+}
+
+/* Remove every descendant of `top`, deepest first, without recursion: go
+ * down first_child to a leaf, remove it, step back to its parent. */
+static void revoke_tree(struct cte *top, struct cte **worklist)
+{
+    struct cte *cur = top;
+    for (;;) {
+        if (cur->first_child) {
+            cur = cur->first_child;
+            continue;
+        }
+        if (cur == top)
+            return;
+        struct cte *parent = cur->parent;
+        remove_leaf(cur, worklist);
+        cur = parent;
+    }
+}
+
+/* Empty and destroy every CNode on the worklist (and those that die on the way). */
+static void drain(struct cte **worklist)
+{
+    while (*worklist) {
+        struct cte *rec = *worklist;
+        *worklist = rec->parent;
+        struct capability cn = rec->cap;
+        uint64_t k = cn.reserved;
+        cn.type = CAP_CNODE;
+        cn.reserved = 0;
+        cte_clear(rec);
+
+        struct cte *slots = cnode_slots(&cn);
+        uint64_t n = cnode_nslots(&cn);
+        while (k < n) {
+            struct cte *s = &slots[k];
+            if (cte_empty(s)) {
+                k++;
+            } else if (is_record(s)) {
+                if (ranges_overlap(s->cap.base, s->cap.bytes, cn.base, cn.bytes)) {
+                    /* Only with overlapping CNodes from the kernel: cannot
+                     * make progress by swapping, leave it to its own turn. */
+                    k++;
+                    continue;
+                }
+                struct capability other = s->cap;
+                s->cap = cn;                 /* this CNode waits here, in its */
+                s->cap.type = CAP_RECORD;    /* own memory, in the other's  */
+                s->cap.reserved = (uint32_t)k;   /* place on the worklist */
+                cn = other;
+                k = cn.reserved;
+                cn.type = CAP_CNODE;
+                cn.reserved = 0;
+                slots = cnode_slots(&cn);
+                n = cnode_nslots(&cn);
+            } else {
+                revoke_tree(s, worklist);
+                remove_leaf(s, worklist);   /* s may now hold a record */
+            }
+        }
+        if (hooks.destroyed)
+            hooks.destroyed(&cn);
+    }
+}
+
+errval_t cap_revoke(struct cte *c)
+{
+    if (!c || cte_empty(c))
+        return ERR_CAP_EMPTY;
+    struct cte *worklist = NULL;
+    revoke_tree(c, &worklist);
+    drain(&worklist);
+    return ERR_OK;
+}
+
+errval_t cap_delete(struct cte *c)
+{
+    if (!c || cte_empty(c))
+        return ERR_CAP_EMPTY;
+    struct cte *worklist = NULL;
+    revoke_tree(c, &worklist);
+    remove_leaf(c, &worklist);
+    drain(&worklist);
+    return ERR_OK;
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+void cap_identify(const struct cte *c, struct cap_identity *out)
+{
+    if (!out)
+        return;
+    out->type = CAP_NULL;
+    out->rights = 0;
+    out->base = 0;
+    out->bytes = 0;
+    out->badge = 0;
+    if (!c || cte_empty(c))
+        return;
+    out->type = c->cap.type;
+    out->rights = c->cap.rights;
+    out->base = c->cap.base;
+    out->bytes = c->cap.type == CAP_CNODE ? cnode_nslots(&c->cap) : c->cap.bytes;
+    out->badge = c->cap.type == CAP_ENDPOINT ? c->cap.badge : 0;
+}
+
+uint64_t cap_descendants(const struct cte *c)
+{
+    if (!c)
+        return 0;
+    uint64_t n = 0;
+    const struct cte *cur = c->first_child;
+    while (cur) {
+        n++;
+        if (cur->first_child) {
+            cur = cur->first_child;
+            continue;
+        }
+        while (cur != c && !cur->next)
+            cur = cur->parent;
+        if (cur == c)
+            break;
+        cur = cur->next;
+    }
+    return n;
+}
