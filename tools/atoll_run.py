@@ -33,6 +33,15 @@ from atoll_image import Module  # noqa: E402,F401  (re-exported for tests)
 
 REPO = atoll_image.REPO
 DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to REPO
+# The user programs tools/run boots by default (boot/Hakefile.py builds them).
+USER_PROGRAMS = ("monitor", "shell", "hello", "badboy", "fuzz", "lmpbench")
+SHELL_PROMPT = b"atoll> "
+
+
+def user_modules():
+    """Modules for the built user programs (those that exist)."""
+    paths = [os.path.join(REPO, "build", "user", p + ".elf") for p in USER_PROGRAMS]
+    return [Module(p) for p in paths if os.path.isfile(p)]
 QEMU = "qemu-system-x86_64"
 EVENT_PREFIX = "@atoll "
 MiB = 1 << 20
@@ -474,6 +483,8 @@ def parse_args(argv):
         m.modules = [Module.parse(s) for s in ns.module]
     except atoll_image.ImageError as e:
         raise ConfigError(str(e)) from None
+    if not ns.module and not ns.kernel and ns.iso is None:
+        m.modules = user_modules()   # the monitor, the shell and the test programs
     if opts.timeout is not None and opts.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     if opts.gdb is not None and not (0 < opts.gdb < 65536):
@@ -647,13 +658,14 @@ def image_for(machine, cache_dir=None):
 
 
 def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_dir=None,
-         err=None):
+         err=None, shell_commands=None):
     """Boot `machine` (building its ISO through the image cache unless `iso`
     is given), wait for QEMU to exit or `timeout` seconds (None: no limit),
     and return a BootResult. echo: stream the console to sys.stdout line by
     line (and QEMU's stderr to `err`, default sys.stderr). log: a file path
     that gets a copy of the console. Raises ConfigError for bad machines or
-    missing files."""
+    missing files. shell_commands: lines typed at the Atoll shell's prompts, one
+    per prompt, then `poweroff`."""
     machine.validate()
     if machine.resolved_accel() == "kvm" and not kvm_usable():
         raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
@@ -663,16 +675,22 @@ def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_d
     elif not os.path.isfile(iso):
         raise ConfigError(f"ISO {iso!r} not found")
     cmd = qemu_command(machine, iso, gdb=gdb)
-    return run_qemu(cmd, timeout=timeout, log=log, echo=echo, err=err, iso=iso)
+    return run_qemu(cmd, timeout=timeout, log=log, echo=echo, err=err, iso=iso,
+                    shell_commands=shell_commands)
 
 
-def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso=""):
-    """Run a QEMU command line whose serial console is on stdout (see boot())."""
+def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_commands=None,
+             interactive=False):
+    """Run a QEMU command line whose serial console is on stdout (see boot()).
+    shell_commands: type these at the shell's prompts, then `poweroff`.
+    interactive: the guest reads this process's own stdin (a terminal)."""
     err = err if err is not None else sys.stderr
     out = sys.stdout
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        typing = shell_commands is not None
+        stdin = subprocess.PIPE if typing else (None if interactive else subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, preexec_fn=_set_pdeathsig)
     except OSError as e:
         res = BootResult(status=EXIT_USAGE, console="", events=[], wall_s=0.0, timed_out=False,
@@ -688,6 +706,27 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso=""):
     timed_out = False
     deadline = None if timeout is None else start + timeout
     MAX_LINE = 64 * 1024
+    to_type = list(shell_commands or [])
+    if typing and not (to_type and to_type[-1].split()[:1] == ["poweroff"]):
+        to_type.append("poweroff")
+    tail = [b""]    # the end of the console so far, to find prompts split across reads
+
+    def type_at_prompts(data):
+        """Type the next line for every shell prompt in `data`. Prompts are
+        counted in the byte stream, not by line: output from other cores may
+        land on the prompt's line."""
+        seen = tail[0] + data
+        count = seen.count(SHELL_PROMPT)
+        tail[0] = seen[-(len(SHELL_PROMPT) - 1):]
+        for _ in range(count):
+            if not to_type:
+                return
+            line = to_type.pop(0)
+            try:
+                proc.stdin.write(line.encode() + b"\r")
+                proc.stdin.flush()
+            except OSError:
+                to_type.clear()
 
     def emit(fd, raw):
         text = raw.decode("utf-8", errors="replace").replace("\r", "")
@@ -739,6 +778,8 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso=""):
                     open_fds.discard(fd)
                     continue
                 feed(fd, data)
+                if typing and fd == outfd:
+                    type_at_prompts(data)
             if not ready and proc.poll() is not None and not timed_out:
                 # QEMU is gone but a child holds the pipes open: stop waiting.
                 break
@@ -752,6 +793,8 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso=""):
     finally:
         proc.stdout.close()
         proc.stderr.close()
+        if proc.stdin:
+            proc.stdin.close()
         if logf:
             logf.close()
     wall = time.monotonic() - start
@@ -798,9 +841,6 @@ def main(argv=None):
 
 
 def _main(machine, opts):
-    if opts.shell_commands:
-        raise ConfigError("no shell yet: commands after -- are reserved for the Atoll shell ("
-                          + shlex.join(opts.shell_commands) + ")")
     if opts.iso:
         iso = opts.iso
     elif opts.dry_run:
@@ -834,7 +874,9 @@ def _main(machine, opts):
               f"  gdb {shlex.quote(kernel)} -ex 'target remote :{opts.gdb}'",
               file=sys.stderr, flush=True)
     try:
-        r = run_qemu(cmd, timeout=opts.timeout, log=opts.log, echo=not opts.quiet, iso=iso)
+        r = run_qemu(cmd, timeout=opts.timeout, log=opts.log, echo=not opts.quiet, iso=iso,
+                     shell_commands=opts.shell_commands or None,
+                     interactive=not opts.shell_commands and sys.stdin.isatty())
     except KeyboardInterrupt:
         print("\nrun: interrupted; QEMU stopped", file=sys.stderr)
         return 130
