@@ -430,6 +430,8 @@ class Sweep:
     plots: bool = True
     notes: List[str] = dataclasses.field(default_factory=list)
     command: str = ""
+    wait_quiet: float = 0.0     # seconds to wait for a quiet host before each boot
+    busy_limit: float = 0.5     # "quiet": at most this many other runnable tasks
 
 
 QUICK = {"pingpong": {"samples": 3, "batch": 5, "pairs": "row"},
@@ -454,6 +456,37 @@ def _loadavg():
         return round(os.getloadavg()[0], 2)
     except OSError:
         return None
+
+
+def host_busy(samples=10, interval=0.1):
+    """The mean number of runnable tasks on the host besides this one, from
+    /proc/loadavg's instantaneous count, over samples*interval seconds."""
+    vals = []
+    for i in range(samples):
+        try:
+            with open("/proc/loadavg") as f:
+                vals.append(max(0, int(f.read().split()[3].split("/")[0]) - 1))
+        except (OSError, ValueError, IndexError):
+            return None
+        if i + 1 < samples:
+            time.sleep(interval)
+    return round(sum(vals) / len(vals), 2)
+
+
+def wait_quiet(max_wait, limit):
+    """Wait up to max_wait seconds until host_busy() <= limit (other work
+    on the host skews TCG's numbers). Returns (busy, waited seconds)."""
+    t0 = time.monotonic()
+    busy = host_busy()
+    said = False
+    while busy is not None and busy > limit and time.monotonic() - t0 < max_wait:
+        if not said:
+            log(f"waiting for the host to quieten ({busy:g} other runnable tasks; limit "
+                f"{limit:g}, at most {max_wait:g} s)")
+            said = True
+        time.sleep(2)
+        busy = host_busy()
+    return busy, round(time.monotonic() - t0, 1)
 
 
 def sweep_notes(shapes, accels):
@@ -576,6 +609,8 @@ def run_point(sweep, system, shape, accel, commit, qemu, run_id, w, prepared):
         return fail(f"cannot build the command: {e}")
     timeout = sweep.timeout or default_timeout(machine, accel)
     logname = os.path.join("logs", f"{system.name}-{shape.name}-{accel}.log")
+    busy, waited = (wait_quiet(sweep.wait_quiet, sweep.busy_limit) if sweep.wait_quiet
+                    else (host_busy(), 0.0))
     log(f"{tag}: booting ({', '.join(have)}; timeout {timeout:g} s)")
     load0 = _loadavg()
     t0 = time.monotonic()
@@ -609,7 +644,9 @@ def run_point(sweep, system, shape, accel, commit, qemu, run_id, w, prepared):
         n = sum(1 for x in results if x["benchmark"] == b)
         p = dict(base, benchmark=b, status=st, reason=why, results=n, wall_s=round(wall, 1),
                  options=opts.get(b, {}), log=logname, command=shlex.join(cmd),
-                 exit_status=r.status, host_load=[load0, _loadavg()])
+                 exit_status=r.status, host_load=[load0, _loadavg()], host_busy=busy)
+        if waited:
+            p["waited_s"] = waited
         if notes:
             p["notes"] = notes
         if info["malformed"]:
@@ -678,6 +715,11 @@ def _parser():
     a("--linux-kernel", metavar="PATH", help="Linux kernel (default the newest /boot/vmlinuz-*)")
     a("--linux-append", default="", metavar="WORDS", help="more Linux command line words")
     a("--dry-run", action="store_true", help="print each point's QEMU command; run nothing")
+    a("--wait-quiet", type=float, default=0.0, metavar="S",
+      help="before each boot wait up to S seconds until the host is quiet (at most "
+           "--busy-limit other runnable tasks); for shared machines")
+    a("--busy-limit", type=float, default=0.5, metavar="N",
+      help="what --wait-quiet calls quiet (default 0.5 runnable tasks on average)")
     a("--no-plots", action="store_true", help="write the report without plots")
     a("--verbose", action="store_true", help="stream the guests' consoles")
     return p
@@ -739,7 +781,8 @@ def main(argv=None):
     sweep = Sweep(shapes=shapes, systems=systems, benchmarks=benches, accels=accels,
                   out=ns.out, overrides=overrides, timeout=ns.timeout, quick=ns.quick,
                   echo=ns.verbose, plots=not ns.no_plots, notes=notes,
-                  command=shlex.join(cmd_words))
+                  command=shlex.join(cmd_words), wait_quiet=ns.wait_quiet,
+                  busy_limit=ns.busy_limit)
     if ns.dry_run:
         return dry_run(sweep, all_systems)
     for n in notes:

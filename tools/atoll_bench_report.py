@@ -641,8 +641,9 @@ def render_report(data, plots, plot_problem=None):
     out.append(f"- accelerators: {', '.join(accels) or '-'}")
     for note in run.get("notes", []):
         out.append(f"- note: {note}")
-    out.append("- host load: the 1-minute load average before and after each boot is in "
-               "[Points](#points); anything else running on the host shows up in the numbers")
+    out.append("- host load: the 1-minute load average before and after each boot, and how "
+               "many other tasks were runnable just before it (busy), are in [Points](#points); "
+               "anything else running on the host shows up in the numbers")
     out.append("")
     if any(a != "kvm" for a in accels):
         out += [f"> {TCG_NOTE}", ""]
@@ -821,10 +822,13 @@ def _boot_section(data):
     return out
 
 
-def _load(v):
+def _load(p):
+    v, out = p.get("host_load"), ""
     if isinstance(v, list) and all(_is_num(x) for x in v) and v:
-        return " -> ".join(f"{x:.1f}" for x in v)
-    return ""
+        out = " -> ".join(f"{x:.1f}" for x in v)
+    if _is_num(p.get("host_busy")):
+        out += f" (busy {p['host_busy']:g})"
+    return out.strip()
 
 
 def _points_section(data):
@@ -839,7 +843,7 @@ def _points_section(data):
         body.append([p.get("system", "?"), p.get("shape", "?"), p.get("accel", "?"),
                      p.get("benchmark", "?"), p["status"], str(p.get("results", "")),
                      f"{p['wall_s']:.0f} s" if _is_num(p.get("wall_s")) else "",
-                     _load(p.get("host_load")),
+                     _load(p),
                      reason.splitlines()[0][:120] if reason else ""])
     out += [md_table(["system", "shape", "accel", "benchmark", "status", "results",
                       "boot wall", "host load", "reason"], body), ""]

@@ -1,0 +1,780 @@
+"""tools/bench: parsing the guests' @bench lines, judging points, aggregating,
+plotting, the report, machine shapes, the initramfs and the Linux QEMU
+command - all on recorded JSON lines and canned consoles, so nothing here
+needs Debian's Linux kernel or boots anything. The single end-to-end test
+(2 CPUs, Linux, ping-pong, tiny counts) runs only when linux-image-amd64 is
+installed (tools/install-deps --bench).
+"""
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import atoll_bench as ab  # noqa: E402
+import atoll_bench_linux as abl  # noqa: E402
+import atoll_bench_report as rep  # noqa: E402
+import atoll_run  # noqa: E402
+from atoll_run import ConfigError, GiB, Machine, MiB, NumaNode  # noqa: E402
+
+
+# -- recorded guest output --------------------------------------------------------------------
+def res(bench, metric, unit, median, spread=1.0, samples=5, **params):
+    return {"benchmark": bench, "metric": metric, "unit": unit, "value": median,
+            "samples": samples, "median": median, "spread": spread, "p25": median,
+            "p75": median + spread, "min": median, "max": median + spread, "mean": median,
+            "params": params}
+
+
+def line(obj):
+    return "@bench " + json.dumps(obj, separators=(",", ":"))
+
+
+# Real lines from a 2-CPU TCG boot (Linux 6.1), shortened to the interesting ones.
+RECORDED = """\
+SeaBIOS (version 1.16.2-debian-1.16.2-1)
+Booting from ROM..
+@bench {"event":"start","benchmark":"init","system":"linux","kernel":"6.1.0-56-amd64","cpus":2,"nodes":1,"benchmarks":"boot,pingpong,unmap"}
+@bench {"benchmark":"boot","metric":"kernel_to_init","unit":"ns","value":1.878375e+09,"samples":1,"median":1.878375e+09,"spread":0,"p25":1.878375e+09,"p75":1.878375e+09,"min":1.878375e+09,"max":1.878375e+09,"mean":1.878375e+09,"params":{}}
+@bench {"benchmark":"boot","metric":"smp_bringup","unit":"ns","value":101664000,"samples":1,"median":101664000,"spread":0,"p25":101664000,"p75":101664000,"min":101664000,"max":101664000,"mean":101664000,"params":{}}
+@bench {"benchmark":"boot","metric":"tsc_mhz","unit":"MHz","value":2091.14508,"samples":1,"median":2091.14508,"spread":0,"p25":2091.14508,"p75":2091.14508,"min":2091.14508,"max":2091.14508,"mean":2091.14508,"params":{}}
+@bench {"event":"done","benchmark":"boot","status":0,"wall_ns":51000000}
+@bench {"event":"info","benchmark":"pingpong","cpus":2,"pairs":"half","protocols":"cacheline,pipe,eventfd,futex","samples":5,"batch":10}
+@bench {"benchmark":"pingpong","metric":"round_trip","unit":"cycles","value":273,"samples":5,"median":273,"spread":8.4,"p25":266.7,"p75":275.1,"min":266.7,"max":16846.2,"mean":3585.54,"params":{"protocol":"cacheline","src":0,"dst":1,"batch":10}}
+@bench {"benchmark":"pingpong","metric":"round_trip","unit":"ns","value":220,"samples":5,"median":220,"spread":36,"p25":219,"p75":255,"min":218,"max":11882,"mean":2558.8,"params":{"protocol":"cacheline","src":0,"dst":1,"batch":10}}
+@bench {"benchmark":"pingpong","metric":"round_trip","unit":"ns","value":51651,"samples":5,"median":51651,"spread":8269,"p25":48281,"p75":56550,"min":46512,"max":87253,"mean":58049.4,"params":{"protocol":"pipe","src":0,"dst":1,"batch":10}}
+@bench {"benchmark":"pingpong","metric":"round_trip","unit":"ns","value":46688,"samples":5,"median":46688,"spread":4688,"p25":43065,"p75":47753,"min":41980,"max":66016,"mean":49100.4,"params":{"protocol":"eventfd","src":0,"dst":1,"batch":10}}
+@bench {"event":"done","benchmark":"pingpong","status":0,"wall_ns":2000000000}
+@bench {"event":"info","benchmark":"unmap","cpus":2,"ops":"munmap,mprotect","iters":10,"pages":1}
+@bench {"benchmark":"unmap","metric":"latency","unit":"ns","value":56900,"samples":10,"median":56900,"spread":17567.5,"p25":51925,"p75":69492.5,"min":47460,"max":267860,"mean":83310,"params":{"op":"munmap","cores":1,"pages":1}}
+@bench {"benchmark":"unmap","metric":"latency","unit":"ns","value":26595,"samples":10,"median":26595,"spread":4580,"p25":24832.5,"p75":29412.5,"min":24010,"max":96330,"mean":33613,"params":{"op":"munmap","cores":2,"pages":1}}
+@bench {"event":"done","benchmark":"unmap","status":0,"wall_ns":900000000}
+@bench {"event":"end","benchmark":"init","status":0}
+"""
+
+
+# -- parsing ------------------------------------------------------------------------------------
+def test_parse_recorded_console():
+    results, events, malformed = rep.parse_console(RECORDED)
+    assert malformed == []
+    assert len(results) == 9
+    assert [e["event"] for e in events] == ["start", "done", "info", "done", "info", "done",
+                                            "end"]
+    assert results[0]["metric"] == "kernel_to_init"
+    assert results[0]["median"] == pytest.approx(1.878375e9)
+
+
+@pytest.mark.parametrize("bad, why", [
+    ('@bench {"benchmark":"x","metric":"m","unit":"ns","value":1,"samples":1,"median":1',
+     "bad JSON"),
+    ("@bench [1, 2, 3]", "not a JSON object"),
+    ('@bench {"benchmark":"x","metric":"m","unit":"ns","value":1,"samples":1,"median":1}',
+     "'spread'"),
+    ('@bench {"benchmark":"x","metric":"m","unit":"ns","value":"1","samples":1,"median":1,'
+     '"spread":0}', "'value'"),
+    ('@bench {"benchmark":"x","metric":"m","unit":"ns","value":true,"samples":1,"median":1,'
+     '"spread":0}', "'value'"),
+    ('@bench {"benchmark":"x","metric":"m","unit":"ns","value":1,"samples":0,"median":1,'
+     '"spread":0}', "'samples'"),
+    ('@bench {"benchmark":"x","metric":"m","unit":"ns","value":1,"samples":1,"median":1,'
+     '"spread":-2}', "negative"),
+    ('@bench {"benchmark":"","metric":"m","unit":"ns","value":1,"samples":1,"median":1,'
+     '"spread":0}', "'benchmark'"),
+    ('@bench {"benchmark":"x","metric":"m","unit":"ns","value":1,"samples":1,"median":1,'
+     '"spread":0,"params":[1]}', "'params'"),
+    ('@bench {"benchmark":"x","metric":"m","unit":"ns","value":NaN,"samples":1,"median":1,'
+     '"spread":0}', "'value'"),
+    ('@bench {"event":5}', "'event'"),
+    ('[   12.345] random: crng init done@bench {"benchmark":"x"}', "middle of a line"),
+])
+def test_parse_malformed_lines(bad, why):
+    good = line(res("pingpong", "round_trip", "ns", 10.0, protocol="pipe", src=0, dst=1))
+    results, events, malformed = rep.parse_console(f"noise\n{bad}\n{good}\n")
+    assert len(results) == 1, "the good line after a bad one still counts"
+    assert len(malformed) == 1
+    assert malformed[0][0] == bad
+    assert why in malformed[0][1]
+
+
+def test_parse_strips_carriage_returns_and_indentation():
+    text = "  " + line(res("boot", "kernel_to_init", "ns", 5.0)) + "\r\n"
+    results, _, malformed = rep.parse_console(text)
+    assert malformed == [] and results[0]["median"] == 5.0
+
+
+def test_check_result_full_needs_context():
+    r = res("unmap", "latency", "ns", 3.0, op="munmap", cores=2)
+    assert rep.check_result(r) is None
+    assert "'system'" in rep.check_result(r, full=True)
+    r.update(system="linux", shape="2cpu", accel="tcg", commit="abc")
+    assert rep.check_result(r, full=True) is None
+
+
+def test_console_tail():
+    text = "\n".join(f"line {i}" for i in range(100)) + "\n\n\n"
+    tail = rep.console_tail(text, 5)
+    assert tail.splitlines() == [f"line {i}" for i in range(95, 100)]
+
+
+# -- judging one boot ----------------------------------------------------------------------------
+ALL = ["boot", "pingpong", "unmap"]
+
+
+def test_judge_all_ok():
+    results, info = ab.judge(ALL, RECORDED, 0)
+    assert {b: s for b, (s, _) in info["benchmarks"].items()} == {b: "ok" for b in ALL}
+    assert info["point_reason"] is None
+    assert info["guest"]["kernel"] == "6.1.0-56-amd64"
+    assert len(results) == 9
+
+
+def test_judge_timeout_keeps_partial_results():
+    lines = RECORDED.splitlines()
+    cut = next(i for i, ln in enumerate(lines) if '"protocol":"pipe"' in ln)
+    console = "\n".join(lines[:cut + 1]) + "\n[  200.1] watchdog: BUG: soft lockup - CPU#1 stuck\n"
+    results, info = ab.judge(ALL, console, atoll_run.EXIT_TIMEOUT,
+                             "timed out after 30 s: QEMU killed", timed_out=True)
+    st = info["benchmarks"]
+    assert st["boot"] == ("ok", None)
+    assert st["pingpong"][0] == "partial"
+    assert "timed out after 30 s" in st["pingpong"][1]
+    assert st["unmap"][0] == "failed" and "timed out" in st["unmap"][1]
+    assert any(r["params"].get("protocol") == "pipe" for r in results)
+
+
+def test_judge_guest_error_event():
+    console = "\n".join([
+        line({"event": "start", "benchmark": "init", "system": "linux", "cpus": 2}),
+        line({"event": "error", "benchmark": "unmap", "reason": "mmap: Cannot allocate memory"}),
+        line({"event": "error", "benchmark": "unmap", "reason": "exited with status 1"}),
+        line({"event": "done", "benchmark": "unmap", "status": 1}),
+        line(res("pingpong", "round_trip", "ns", 10.0, protocol="pipe", src=0, dst=1)),
+        line({"event": "done", "benchmark": "pingpong", "status": 0}),
+        line({"event": "end", "benchmark": "init", "status": 1}),
+    ])
+    _, info = ab.judge(["pingpong", "unmap"], console, 1)
+    assert info["benchmarks"]["pingpong"] == ("ok", None)
+    st, why = info["benchmarks"]["unmap"]
+    assert st == "failed"
+    assert "Cannot allocate memory" in why and "exited with status 1" in why
+
+
+def test_judge_garbage_console():
+    console = "\x1b[2J garbage \ufffd\ufffd\nKernel panic - not syncing: Attempted to kill init!\n"
+    results, info = ab.judge(ALL, console, atoll_run.EXIT_NO_STATUS)
+    assert results == []
+    for b in ALL:
+        st, why = info["benchmarks"][b]
+        assert st == "failed"
+        assert "without reporting a status" in why
+        assert "no @bench line" in why
+
+
+def test_judge_only_malformed_lines():
+    console = '@bench {"benchmark":"pingpong","metric":\n@bench nonsense\n'
+    _, info = ab.judge(["pingpong"], console, 0)
+    st, why = info["benchmarks"]["pingpong"]
+    assert st == "failed" and "2 malformed" in why
+    assert len(info["malformed"]) == 2
+
+
+def test_judge_qemu_failed_to_start():
+    _, info = ab.judge(["boot"], "", atoll_run.EXIT_USAGE,
+                       "QEMU failed to start:\nqemu-system-x86_64: -smp 999: too many")
+    st, why = info["benchmarks"]["boot"]
+    assert st == "failed" and "too many" in why
+
+
+def test_judge_missing_program_reported_by_init():
+    console = "\n".join([
+        line({"event": "error", "benchmark": "frobnicate",
+              "reason": "no such benchmark program /bin/frobnicate in the initramfs"}),
+        line({"event": "end", "benchmark": "init", "status": 1}),
+    ])
+    _, info = ab.judge(["frobnicate"], console, 1)
+    st, why = info["benchmarks"]["frobnicate"]
+    assert st == "failed" and "no such benchmark program" in why
+
+
+# -- recorded results folders ----------------------------------------------------------------------
+CTX = {"schema": 1, "commit": "0123456789ab", "run": "2025-01-01T00:00:00Z",
+       "qemu": "QEMU 7.2.22, q35, -cpu max"}
+
+
+def machine_of(smp, nodes=0):
+    m = Machine(smp=smp, numa=nodes, accel="tcg").validate()
+    return ab.machine_dict(m)
+
+
+def shape_records(system, shape, smp, accel="tcg", nodes=0, scale=1.0, pairs="half"):
+    """A plausible full set of records for one point."""
+    base = dict(CTX, system=system, shape=shape, machine=machine_of(smp, nodes), accel=accel)
+    out = []
+    protos = {"cacheline": 200.0, "pipe": 50000.0, "eventfd": 45000.0, "futex": 40000.0}
+    for proto, v in protos.items():
+        for s in range(smp):
+            for d in range(smp):
+                if s == d or (pairs == "half" and d < s):
+                    continue
+                cross = nodes and (s < smp // 2) != (d < smp // 2)
+                val = v * scale * (1.5 if cross else 1.0)
+                for unit, f in (("ns", 1.0), ("cycles", 2.1)):
+                    out.append(dict(base, **res("pingpong", "round_trip", unit, val * f,
+                                                protocol=proto, src=s, dst=d, batch=10)))
+    for op in ("munmap", "mprotect"):
+        for n in range(1, smp + 1):
+            out.append(dict(base, **res("unmap", "latency", "ns", 5000.0 * n * scale,
+                                        op=op, cores=n, pages=1)))
+    for metric, unit, v in (("kernel_to_init", "ns", 2e9 * smp ** 0.5),
+                            ("smp_bringup", "ns", 5e7 * smp), ("tsc_mhz", "MHz", 2100.0),
+                            ("reset_to_init", "ns", 5e9), ("boottime_at_init", "ns", 2.1e9)):
+        out.append(dict(base, **res("boot", metric, unit, v * scale, samples=1, spread=0.0)))
+    return out
+
+
+def point(system, shape, smp, bench, status, accel="tcg", **kw):
+    return dict(CTX, system=system, shape=shape, machine=machine_of(smp), accel=accel,
+                benchmark=bench, status=status, **kw)
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    """A results folder as a sweep over 2cpu, 4cpu-2node and a failed 8cpu writes it,
+    with malformed lines mixed in."""
+    d = tmp_path / "bench"
+    d.mkdir()
+    recs = shape_records("linux", "2cpu", 2) + shape_records("linux", "4cpu-2node", 4, nodes=2)
+    with open(d / "results.jsonl", "w") as f:
+        for r in recs:
+            f.write(json.dumps(r) + "\n")
+        f.write('{"benchmark": "pingpong", "metric": \n')                 # truncated
+        f.write("[1, 2]\n")                                                # not an object
+        f.write(json.dumps(res("unmap", "latency", "ns", 1.0)) + "\n")    # no context
+        f.write("\n")
+    pts = []
+    for shape, smp in (("2cpu", 2), ("4cpu-2node", 4)):
+        for b in ALL:
+            pts.append(point("linux", shape, smp, b, "ok", results=10, wall_s=12.0,
+                             command=f"qemu-system-x86_64 -smp {smp} -kernel /boot/vmlinuz",
+                             host_load=[0.5, 1.2]))
+            pts.append(point("atoll", shape, smp, b, "missing",
+                             reason="Atoll's half is not written yet"))
+    for b in ALL:
+        pts.append(point("linux", "8cpu", 8, b, "failed",
+                         reason="timed out after 380 s: QEMU killed (the guest hung)",
+                         console_tail="[    3.1] smpboot: CPU 7 is stuck\nSTUCK-MARKER",
+                         log="logs/linux-8cpu-tcg.log", wall_s=380.0,
+                         command="qemu-system-x86_64 -smp 8 -kernel /boot/vmlinuz"))
+    with open(d / "points.jsonl", "w") as f:
+        for p in pts:
+            f.write(json.dumps(p) + "\n")
+        f.write("not json at all\n")
+    run = {"schema": 1, "command": "tools/bench --shapes '2 4n2 8' --accel tcg",
+           "commit": "0123456789ab", "date": "2025-01-01T00:00:00Z", "host": "test host",
+           "qemu": "QEMU 7.2.22", "accels": ["tcg"],
+           "notes": ["the host has 2 CPUs"],
+           "shapes": [{"name": "2cpu"}, {"name": "4cpu-2node"}, {"name": "8cpu"}]}
+    (d / "run.json").write_text(json.dumps(run))
+    return d
+
+
+def test_load_skips_malformed_lines(results_dir):
+    data = rep.Data.load(str(results_dir))
+    assert len(data.records) == len(shape_records("linux", "2cpu", 2)) + len(
+        shape_records("linux", "4cpu-2node", 4, nodes=2))
+    reasons = [b[3] for b in data.bad]
+    assert any("bad JSON" in r for r in reasons)
+    assert any("not a JSON object" in r for r in reasons)
+    assert any("'system'" in r for r in reasons)
+    assert len(data.bad) == 4
+    assert data.shapes() == ["2cpu", "4cpu-2node", "8cpu"]
+    assert data.systems() == ["linux", "atoll"]
+    assert data.accels() == ["tcg"]
+    assert data.commit() == "0123456789ab"
+
+
+def test_load_missing_folder_is_empty(tmp_path):
+    data = rep.Data.load(str(tmp_path / "nothing"))
+    assert data.records == [] and data.points == [] and data.bad == []
+
+
+def test_pingpong_summary(results_dir):
+    data = rep.Data.load(str(results_dir))
+    rows = {(r["shape"], r["protocol"]): r for r in rep.pingpong_summary(data)}
+    r = rows[("2cpu", "cacheline")]
+    assert r["pairs"] == 1 and r["median"] == 200.0 and r["ratio_to_cacheline"] == 1.0
+    assert rows[("2cpu", "pipe")]["ratio_to_cacheline"] == pytest.approx(250.0)
+    r = rows[("4cpu-2node", "cacheline")]
+    assert r["pairs"] == 6                         # 4 choose 2 (pairs=half)
+    assert r["min"] == 200.0 and r["max"] == 300.0  # the cross-node pairs cost 1.5x
+    assert r["max_pair"] in ("0->2", "0->3", "1->2", "1->3")
+    assert r["median"] == pytest.approx(300.0)      # 4 of 6 pairs cross the nodes
+    cyc = {(r["shape"], r["protocol"]): r for r in rep.pingpong_summary(data, unit="cycles")}
+    assert cyc[("2cpu", "cacheline")]["median"] == pytest.approx(420.0)
+    # Order: shapes in sweep order, protocols cache line first.
+    order = [(r["shape"], r["protocol"]) for r in rep.pingpong_summary(data)]
+    assert order[:4] == [("2cpu", p) for p in rep.PINGPONG_PROTOCOLS]
+
+
+def test_pingpong_matrix_mirrors_half_pairs(results_dir):
+    data = rep.Data.load(str(results_dir))
+    cpus, m = rep.pingpong_matrix(data, "linux", "4cpu-2node", "tcg", "pipe")
+    assert cpus == [0, 1, 2, 3]
+    assert m[0][0] is None
+    assert m[0][1] == m[1][0] == 50000.0
+    assert m[3][0] == m[0][3] == 75000.0
+    assert rep.pingpong_matrix(data, "linux", "4cpu-2node", "tcg", "nope") == ([], [])
+
+
+def test_pingpong_matrix_all_pairs_keeps_direction():
+    recs = [dict(CTX, system="linux", shape="2cpu", accel="tcg",
+                 **res("pingpong", "round_trip", "ns", v, protocol="pipe", src=s, dst=d))
+            for s, d, v in ((0, 1, 10.0), (1, 0, 30.0))]
+    cpus, m = rep.pingpong_matrix(rep.Data(records=recs), "linux", "2cpu", "tcg", "pipe")
+    assert m == [[None, 10.0], [30.0, None]]
+
+
+def test_unmap_rows_and_series(results_dir):
+    data = rep.Data.load(str(results_dir))
+    rows = [r for r in rep.unmap_rows(data) if r["shape"] == "4cpu-2node" and r["op"] == "munmap"]
+    assert [r["cores"] for r in rows] == [1, 2, 3, 4]
+    assert [r["ratio"] for r in rows] == [1.0, 2.0, 3.0, 4.0]
+    series = rep.unmap_series(data)
+    assert ("linux", "2cpu", "tcg", "mprotect") in series
+    # A system that reports a protocol gets it in the label.
+    recs = [dict(CTX, system="atoll", shape="2cpu", accel="tcg",
+                 **res("unmap", "latency", "ns", 9.0, op="unmap", protocol="multicast",
+                       cores=2))]
+    assert list(rep.unmap_series(rep.Data(records=recs))) == [
+        ("atoll", "2cpu", "tcg", "unmap/multicast")]
+
+
+def test_boot_rows(results_dir):
+    data = rep.Data.load(str(results_dir))
+    rows = rep.boot_rows(data)
+    assert [r["shape"] for r in rows] == ["2cpu", "4cpu-2node"]
+    assert rows[1]["smp_bringup"] == pytest.approx(2e8)
+    assert rows[0]["tsc_mhz"] == 2100.0
+
+
+def test_formatting():
+    assert rep.fmt_time(850) == "850 ns"
+    assert rep.fmt_time(12345) == "12.3 us"
+    assert rep.fmt_time(4.56e6) == "4.56 ms"
+    assert rep.fmt_time(1.234e9) == "1.23 s"
+    assert rep.fmt_time(None) == "-"
+    assert rep.fmt_ratio(2.5) == "2.5x" and rep.fmt_ratio(None) == "-"
+    assert rep.md_table(["a", "b"], [["1|2", "x\ny"]]).splitlines()[2] == "| 1\\|2 | x y |"
+    m = machine_of(8, 2)
+    assert rep.describe_machine(m) == ("8 CPUs, 2 NUMA nodes (0-3 512M, 4-7 512M), 1G memory, "
+                                       "q35")
+    assert rep.describe_machine({}) == "unknown machine"
+
+
+# -- plots and the report ------------------------------------------------------------------------------
+def _is_png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plots(results_dir, tmp_path):
+    data = rep.Data.load(str(results_dir))
+    plot_dir = tmp_path / "plots"
+    plots, problem = rep.plot_all(data, str(plot_dir))
+    assert problem is None
+    names = sorted(n for _, n in plots)
+    assert names == sorted([
+        "unmap_latency_tcg.png", "pingpong_protocols_tcg.png", "boot_tcg.png",
+        "pingpong_matrix_linux_2cpu_tcg.png", "pingpong_matrix_linux_4cpu-2node_tcg.png"])
+    for n in names:
+        assert _is_png(plot_dir / n)
+    # TCG figures are ratios: their titles say so.
+    titles = dict((n, t) for t, n in plots)
+    assert "scaling" in titles["unmap_latency_tcg.png"]
+    assert "ratio" in titles["pingpong_protocols_tcg.png"]
+
+
+def test_plots_kvm_absolute(tmp_path):
+    recs = shape_records("linux", "2cpu", 2, accel="kvm")
+    plots, problem = rep.plot_all(rep.Data(records=recs), str(tmp_path))
+    titles = {n: t for t, n in plots}
+    assert "unmap_latency_kvm.png" in titles
+    assert "ratio" not in titles["pingpong_protocols_kvm.png"]
+
+
+def test_plots_without_matplotlib(results_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    plots, problem = rep.plot_all(rep.Data.load(str(results_dir)), str(tmp_path))
+    assert plots == [] and "python3-matplotlib" in problem
+    text = rep.render_report(rep.Data.load(str(results_dir)), plots, problem)
+    assert "No plots: matplotlib is not installed" in text
+
+
+def test_plots_nothing_to_draw(tmp_path):
+    plots, problem = rep.plot_all(rep.Data(), str(tmp_path))
+    assert plots == [] and problem is None
+
+
+def test_report(results_dir):
+    out = str(results_dir)
+    ab.write_outputs(out)
+    text = (results_dir / "report.md").read_text()
+    # The machine, the commit, the commands, the TCG caveat.
+    assert "`0123456789ab`" in text
+    assert "tools/bench --shapes '2 4n2 8' --accel tcg" in text
+    assert "qemu-system-x86_64 -smp 4 -kernel /boot/vmlinuz" in text
+    assert "4 CPUs, 2 NUMA nodes (0-1 512M, 2-3 512M), 1G memory, q35" in text
+    assert "not hardware truth" in text
+    assert "the host has 2 CPUs" in text
+    # Tables.
+    assert "## Ping-pong" in text and "## Unmap" in text and "## Boot" in text
+    assert "| linux | 4cpu-2node | tcg | 6 | 300 ns (1x) | 75 us (250x)" in text
+    assert "| 4 |  | 20 us (4x) |" in text
+    # Atoll is missing and says so; the failed point has its reason and console tail.
+    assert "missing: Atoll's half is not written yet" in text
+    assert "timed out after 380 s" in text and "STUCK-MARKER" in text
+    assert "logs/linux-8cpu-tcg.log" in text
+    # Skipped lines are listed, and every plot it links exists.
+    assert "## Skipped lines" in text and "not json at all" in text
+    links = [ln.split("](")[1].rstrip(")") for ln in text.splitlines() if ln.startswith("![")]
+    assert len(links) == 5
+    for link in links:
+        assert _is_png(results_dir / link)
+
+
+def test_report_empty_folder(tmp_path):
+    path = ab.write_outputs(str(tmp_path), plots=True)
+    text = open(path).read()
+    assert text.startswith("# Atoll benchmark report")
+    assert "No points were run." in text and "No plots (no results)." in text
+
+
+def test_bench_report_command(results_dir, capsys):
+    assert ab.main(["report", "--out", str(results_dir), "--no-plots"]) == 0
+    assert "No plots: --no-plots" in (results_dir / "report.md").read_text()
+    assert ab.main(["report", "--out", str(results_dir / "none")]) == 2
+
+
+# -- shapes, options, accelerators ---------------------------------------------------------------
+@pytest.mark.parametrize("spec, name, smp, nodes, mem", [
+    ("2", "2cpu", 2, 0, GiB),
+    ("8n2", "8cpu-2node", 8, 2, GiB),
+    ("32n4:2G", "32cpu-4node-2G", 32, 4, 2 * GiB),
+    ("--smp 6 --mem 1536M --numa-node cpus=0-3,mem=1G --numa-node cpus=4-5,mem=512M",
+     "6cpu-2node-uneven-1536M", 6, 2, 1536 * MiB),
+    ("--smp 4 --numa 2 --numa-dist 0-1=30", "4cpu-2node-dist", 4, 2, GiB),
+    ("--smp 8 --sockets 2 --machine pc", "8cpu-2s4c1t-pc", 8, 0, GiB),
+])
+def test_parse_shape(spec, name, smp, nodes, mem):
+    s = ab.parse_shape(spec)
+    assert s.error is None
+    assert (s.name, s.machine.smp, len(s.machine.numa), s.machine.mem) == (name, smp, nodes, mem)
+
+
+def test_parse_shape_invalid_machine_is_a_failed_point_not_an_error():
+    s = ab.parse_shape("300")
+    assert s.error and "288" in s.error
+    s = ab.parse_shape("4n3")
+    assert s.error and "does not split" in s.error
+
+
+@pytest.mark.parametrize("spec", ["x", "8n", "n2", "8:2Q", "--smp 4 --bogus"])
+def test_parse_shape_bad_syntax(spec):
+    with pytest.raises(ConfigError):
+        ab.parse_shape(spec)
+
+
+def test_parse_shapes_lists_and_unique_names():
+    shapes = ab.parse_shapes(["2 4,8n2", "2"])
+    assert [s.name for s in shapes] == ["2cpu", "4cpu", "8cpu-2node", "2cpu-2"]
+
+
+def test_tcg_core_counts():
+    assert ab.tcg_core_counts(2) == "1,2"
+    assert ab.tcg_core_counts(8) == "1,2,3,4,5,6,7,8"
+    assert ab.tcg_core_counts(32) == "1,2,3,4,5,6,7,8,12,16,20,24,28,32"
+    assert ab.tcg_core_counts(10) == "1,2,3,4,5,6,7,8,10"
+
+
+def test_options_defaults_quick_and_overrides():
+    m = Machine(smp=16).validate()
+    sw = ab.Sweep(shapes=[], systems=[], benchmarks=ALL, accels=["tcg"], out="",
+                  overrides=ab.parse_overrides(["pingpong.samples=3", "unmap.ops=munmap"]))
+    o = ab.point_options(sw, m, "tcg", ALL)
+    assert o["pingpong"]["samples"] == "3" and o["pingpong"]["batch"] == 10
+    assert o["unmap"]["ops"] == "munmap" and o["unmap"]["n"].endswith(",12,16")
+    assert ab.point_options(sw, m, "kvm", ["unmap"])["unmap"]["iters"] > 50
+    sw.quick = True
+    o = ab.point_options(sw, m, "tcg", ALL)
+    assert o["pingpong"]["pairs"] == "row" and o["unmap"]["n"] == "1,2,16"
+    for bad in ("samples=3", "nope.samples=3", "pingpong"):
+        with pytest.raises(ConfigError):
+            ab.parse_overrides([bad])
+
+
+def test_resolve_accels(monkeypatch):
+    monkeypatch.setattr(atoll_run, "kvm_usable", lambda: False)
+    assert ab.resolve_accels("auto") == (["tcg"], [])
+    accels, notes = ab.resolve_accels("both")
+    assert accels == ["tcg"] and "KVM skipped" in notes[0]
+    assert ab.resolve_accels("kvm") == (["kvm"], [])
+    monkeypatch.setattr(atoll_run, "kvm_usable", lambda: True)
+    assert ab.resolve_accels("auto") == (["kvm"], [])
+    assert ab.resolve_accels("both") == (["tcg", "kvm"], [])
+    with pytest.raises(ConfigError):
+        ab.resolve_accels("hvf")
+
+
+# -- the sweep, with a fake system plugged in ------------------------------------------------------
+class FakeResult:
+    def __init__(self, console, status, message=None, timed_out=False):
+        self.console, self.status, self.message, self.timed_out = console, status, message, \
+            timed_out
+        self.stderr = ""
+
+
+class FakeSystem(ab.System):
+    """Answers each shape with a canned console: 2 CPUs fine, 4 CPUs hang."""
+    name = "fake"
+
+    def command(self, machine, benchmarks, options):
+        return ["fake-qemu", "-smp", str(machine.smp)]
+
+    def run(self, machine, benchmarks, options, timeout, log, echo=False):
+        with open(log, "w") as f:
+            f.write("log\n")
+        if machine.smp == 4:
+            return FakeResult("booting...\n[ 9.9] rcu: INFO: rcu_preempt self-detected stall\n",
+                              atoll_run.EXIT_TIMEOUT, f"timed out after {timeout:g} s: QEMU "
+                              "killed", True)
+        lines = [line({"event": "start", "benchmark": "init", "system": "fake",
+                       "kernel": "fake-1.0", "cpus": machine.smp})]
+        for s in range(machine.smp):
+            for d in range(s + 1, machine.smp):
+                lines.append(line(res("pingpong", "round_trip", "ns", 100.0,
+                                      protocol="cacheline", src=s, dst=d)))
+        lines.append('@bench {"benchmark":"pingpong", "garbage')
+        lines.append(line({"event": "done", "benchmark": "pingpong", "status": 0}))
+        lines.append(line({"event": "end", "benchmark": "init", "status": 0}))
+        return FakeResult("\n".join(lines) + "\n", 0)
+
+
+def test_sweep_with_a_plugged_in_system(tmp_path, monkeypatch):
+    monkeypatch.setitem(ab.BENCHMARKS["pingpong"].halves, "fake", ab.Half("pingpong"))
+    out = tmp_path / "out"
+    sweep = ab.Sweep(shapes=ab.parse_shapes(["2 4 300"]), systems=["fake"],
+                     benchmarks=["pingpong", "unmap"], accels=["tcg"], out=str(out),
+                     timeout=5, command="tools/bench --systems fake")
+    bad = ab.run_sweep(sweep, {"fake": FakeSystem()})
+    assert bad == 2           # the 4-CPU hang and the 300-CPU machine
+    points = [json.loads(ln) for ln in open(out / "points.jsonl")]
+    by = {(p["shape"], p["benchmark"]): p for p in points}
+    assert by[("2cpu", "pingpong")]["status"] == "ok"
+    assert by[("2cpu", "pingpong")]["malformed_count"] == 1
+    assert by[("2cpu", "unmap")]["status"] == "missing"
+    hang = by[("4cpu", "pingpong")]
+    assert hang["status"] == "failed" and "timed out after 5 s" in hang["reason"]
+    assert "self-detected stall" in hang["console_tail"]
+    assert "288" in by[("300cpu", "pingpong")]["reason"]
+    results = [json.loads(ln) for ln in open(out / "results.jsonl")]
+    assert len(results) == 1
+    r = results[0]
+    for k in ("schema", "system", "shape", "machine", "accel", "commit", "run", "qemu",
+              "benchmark", "metric", "value", "unit", "samples", "median", "spread"):
+        assert k in r, k
+    assert (r["system"], r["shape"], r["guest_version"]) == ("fake", "2cpu", "fake-1.0")
+    text = (out / "report.md").read_text()
+    assert "self-detected stall" in text and "tools/bench --systems fake" in text
+    assert (out / "plots" / "pingpong_matrix_fake_2cpu_tcg.png").exists()
+    assert (out / "logs" / "fake-2cpu-tcg.log").exists()
+
+
+def test_sweep_linux_without_kernel(tmp_path, monkeypatch):
+    monkeypatch.setattr(abl, "KERNEL_GLOB", str(tmp_path / "vmlinuz-*"))
+    monkeypatch.setattr(abl.find_kernel, "__defaults__", (str(tmp_path / "vmlinuz-*"),))
+    out = tmp_path / "out"
+    sweep = ab.Sweep(shapes=ab.parse_shapes(["2"]), systems=["linux", "atoll"],
+                     benchmarks=ALL, accels=["tcg"], out=str(out))
+    assert ab.run_sweep(sweep, ab.make_systems()) == 1
+    points = [json.loads(ln) for ln in open(out / "points.jsonl")]
+    linux = [p for p in points if p["system"] == "linux"]
+    assert {p["status"] for p in linux} == {"failed"}
+    assert all("tools/install-deps --bench" in p["reason"] for p in linux)
+    atoll = [p for p in points if p["system"] == "atoll"]
+    assert {p["status"] for p in atoll} == {"missing"}
+    text = (out / "report.md").read_text()
+    assert "tools/install-deps --bench" in text
+
+
+# -- command line ----------------------------------------------------------------------------------
+def test_cli_list(capsys):
+    assert ab.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "pingpong" in out and "missing" in out
+
+
+def test_cli_dry_run(capsys, tmp_path):
+    kernel = tmp_path / "vmlinuz-9.9"
+    kernel.write_bytes(b"k")
+    assert ab.main(["--dry-run", "--accel", "tcg", "--shapes", "2 8n2 300",
+                    "--linux-kernel", str(kernel), "--set", "pingpong.samples=9"]) == 0
+    out = capsys.readouterr().out
+    assert "# linux 8cpu-2node tcg" in out
+    assert "-numa node,nodeid=1,cpus=4-7,memdev=m1" in out
+    assert f"-kernel {kernel}" in out and "pingpong.samples=9" in out
+    assert "# linux 300cpu tcg: invalid machine" in out
+    assert "# atoll 2cpu tcg: no halves" in out
+
+
+@pytest.mark.parametrize("args", [["--shapes", "zz"], ["--systems", "windows"],
+                                  ["--benchmarks", "nope"], ["--accel", "hvf"],
+                                  ["--set", "x"]])
+def test_cli_errors(args, capsys):
+    assert ab.main(["--dry-run"] + args) == 2
+    assert "bench: error:" in capsys.readouterr().err
+
+
+# -- the Linux guest: initramfs, command line, QEMU command ---------------------------------------
+def test_cpio_newc_roundtrip():
+    entries = [("bin", stat.S_IFDIR | 0o755, b"", None),
+               ("dev/console", stat.S_IFCHR | 0o600, b"", (5, 1)),
+               ("init", stat.S_IFREG | 0o755, b"\x7fELF" + b"x" * 13, None),
+               ("bin/a", stat.S_IFREG | 0o644, b"", None)]
+    blob = abl.cpio_newc(entries)
+    assert blob.startswith(b"070701") and len(blob) % 4 == 0
+    assert b"TRAILER!!!\0" in blob
+    back = abl.parse_cpio_newc(blob)
+    assert [(n, m, d, r) for n, m, d, r in back] == [
+        ("bin", stat.S_IFDIR | 0o755, b"", (0, 0)),
+        ("dev/console", stat.S_IFCHR | 0o600, b"", (5, 1)),
+        ("init", stat.S_IFREG | 0o755, b"\x7fELF" + b"x" * 13, (0, 0)),
+        ("bin/a", stat.S_IFREG | 0o644, b"", (0, 0))]
+    assert abl.cpio_newc(entries) == blob            # deterministic
+    with pytest.raises(ValueError):
+        abl.cpio_newc([("/", stat.S_IFDIR, b"", None)])
+
+
+def test_cpio_matches_the_cpio_tool(tmp_path):
+    """If Debian's cpio is here, it must list what we wrote."""
+    if not shutil.which("cpio"):
+        pytest.skip("cpio not installed")
+    blob = abl.cpio_newc([("d", stat.S_IFDIR | 0o755, b"", None),
+                          ("d/f", stat.S_IFREG | 0o644, b"hello", None)])
+    r = subprocess.run(["cpio", "-t"], input=blob, capture_output=True)
+    assert r.stdout.decode().split() == ["d", "d/f"]
+
+
+def test_initramfs(tmp_path):
+    progs = {}
+    for name in ("init", "pingpong"):
+        p = tmp_path / name
+        p.write_bytes(name.encode() * 3)
+        progs[name] = str(p)
+    path = abl.build_initramfs(progs, str(tmp_path / "out" / "initramfs.cpio"))
+    got = {n: (m, d) for n, m, d, _ in abl.parse_cpio_newc(open(path, "rb").read())}
+    assert got["init"] == (stat.S_IFREG | 0o755, b"initinitinit")
+    assert got["bin/pingpong"][1] == b"pingpongpingpongpingpong"
+    for d in ("bin", "dev", "proc", "sys"):
+        assert stat.S_ISDIR(got[d][0])
+    assert stat.S_ISCHR(got["dev/console"][0])
+    mtime = os.path.getmtime(path)
+    assert abl.build_initramfs(progs, path) == path and os.path.getmtime(path) == mtime
+    with pytest.raises(abl.LinuxError):
+        abl.initramfs_entries({"pingpong": progs["pingpong"]})
+
+
+def test_kernel_cmdline():
+    s = abl.kernel_cmdline(["boot", "pingpong"], {"pingpong": {"samples": 5, "pairs": "half"}},
+                           "mitigations=off")
+    assert s == ("console=ttyS0 panic=-1 quiet bench=boot,pingpong pingpong.pairs=half "
+                 "pingpong.samples=5 mitigations=off")
+    for bad in ({"pingpong": {"samples": "5 6"}}, {"pingpong": {"x y": 1}},
+                {"pingpong": {"n": "1;reboot"}}):
+        with pytest.raises(abl.LinuxError):
+            abl.kernel_cmdline(["pingpong"], bad)
+    with pytest.raises(abl.LinuxError):
+        abl.kernel_cmdline(["../init"], {})
+
+
+def test_linux_command_is_the_atoll_machine():
+    m = Machine(smp=6, mem=1536 * MiB, accel="tcg",
+                numa=[NumaNode(cpus=[0, 1, 4, 5], mem=GiB), NumaNode(cpus=[2, 3], mem=512 * MiB)],
+                dist=[[10, 30], [30, 10]])
+    atoll = atoll_run.qemu_command(m, "x.iso")
+    cmd = abl.linux_command(m, "/boot/vmlinuz-1", "/tmp/initrd", "console=ttyS0 bench=boot")
+    assert "-cdrom" not in cmd and "-boot" not in cmd
+    i = atoll.index("-cdrom")
+    assert cmd[:i] == atoll[:i]          # machine, cpu, smp, memory, NUMA, devices: identical
+    assert cmd[i:] == ["-kernel", "/boot/vmlinuz-1", "-initrd", "/tmp/initrd",
+                       "-append", "console=ttyS0 bench=boot"]
+    assert "isa-debug-exit,iobase=0xf4,iosize=0x04" in cmd and "-no-reboot" in cmd
+
+
+def test_find_kernel(tmp_path):
+    with pytest.raises(abl.LinuxError, match="install-deps --bench"):
+        abl.find_kernel(str(tmp_path / "vmlinuz-*"))
+    for v in ("6.1.0-9-amd64", "6.1.0-10-amd64", "5.10.0-30-amd64"):
+        (tmp_path / f"vmlinuz-{v}").write_bytes(b"k")
+    assert abl.find_kernel(str(tmp_path / "vmlinuz-*")).endswith("vmlinuz-6.1.0-10-amd64")
+
+
+def _static_cc_works():
+    if not shutil.which(abl.CC):
+        return False
+    r = subprocess.run([abl.CC, "-static", "-x", "c", "-o", os.devnull, "-"],
+                       input="int main(void){return 0;}", capture_output=True, text=True)
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not _static_cc_works(), reason="no static C library (libc6-dev)")
+def test_guest_programs_build(tmp_path):
+    """The C programs build cleanly (-Wall -Wextra -Werror, static) and
+    reject unknown arguments with an @bench error line."""
+    progs = abl.build_programs(out_dir=str(tmp_path))
+    assert sorted(progs) == sorted(abl.PROGRAMS)
+    r = subprocess.run([progs["pingpong"], "bogus=1"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2
+    results, events, malformed = rep.parse_console(r.stdout)
+    assert malformed == [] and events[0]["event"] == "error"
+    assert "bogus" in events[0]["reason"]
+    # One real measurement on the host: a valid result line per unit.
+    r = subprocess.run([progs["unmap"], "iters=3", "warmup=1", "n=1", "ops=mprotect"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    results, _, malformed = rep.parse_console(r.stdout)
+    assert malformed == []
+    assert sorted(x["unit"] for x in results) == ["cycles", "ns"]
+    assert results[0]["params"] == {"op": "mprotect", "cores": 1, "pages": 1}
+
+
+# -- end to end: Linux in QEMU (only with linux-image-amd64) -------------------------------------
+def _linux_ready():
+    try:
+        abl.find_kernel()
+    except abl.LinuxError:
+        return False
+    return shutil.which(atoll_run.QEMU) is not None and _static_cc_works()
+
+
+@pytest.mark.skipif(not _linux_ready(),
+                    reason="needs linux-image-amd64 (tools/install-deps --bench) and QEMU")
+def test_linux_pingpong_end_to_end(tmp_path):
+    out = tmp_path / "bench"
+    rc = ab.main(["--shapes", "2", "--systems", "linux", "--benchmarks", "pingpong",
+                  "--accel", "tcg", "--quick", "--out", str(out), "--no-plots",
+                  "--timeout", "120"])
+    points = [json.loads(ln) for ln in open(out / "points.jsonl")]
+    assert rc == 0, points
+    data = rep.Data.load(str(out))
+    protos = {r["params"]["protocol"] for r in data.select(benchmark="pingpong", unit="ns")}
+    assert protos == set(rep.PINGPONG_PROTOCOLS)
+    assert all(r["params"]["src"] == 0 and r["params"]["dst"] == 1 for r in data.records)
+    assert data.records[0]["guest_version"]
+    assert "## Ping-pong" in (out / "report.md").read_text()
