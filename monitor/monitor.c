@@ -117,6 +117,11 @@ static errval_t serve(uint32_t op, uint64_t arg, const char *text, char *out, si
     case MON_CORE:
         describe_core(out, size);
         return ERR_OK;
+    case MON_BUSY:
+        *value = 0;
+        for (int i = 0; i < MAX_CHILDREN; i++)
+            *value += children[i].used && domain_alive(children[i].disp);
+        return ERR_OK;
     default:
         return ERR_INVALID_ARG;
     }

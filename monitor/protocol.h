@@ -24,6 +24,7 @@ enum mon_op {
     MON_CORE,        /* w1 = core: one line about it, as text */
     MON_IOCAP,       /* client asks for the serial port capability (console domains) */
     MON_POWEROFF,    /* w1 = status: end the machine (core 0's monitor holds the Kernel cap) */
+    MON_BUSY,        /* w1 = core: value = domains that core's monitor started, still alive */
     MON_SPAWN_PEER,  /* text = "program args": start it on the monitor's own core and
                         reply with an endpoint to it (for tests and benchmarks) */
 };

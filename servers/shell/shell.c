@@ -159,6 +159,31 @@ static int cmd_sleep(int argc, char **argv)
     return 0;
 }
 
+static int cmd_wait(int argc, char **argv)
+{
+    /* Until every domain started with `run` has ended (the shell itself is
+     * core 0's monitor's child too), or TICKS timer ticks. */
+    uint64_t limit = 6000;
+    if (argc > 1 && !parse_number(argv[1], &limit))
+        return printf("usage: wait [TICKS]\n"), 1;
+    for (uint64_t t = 0; t < limit; t += 10) {
+        uint64_t busy = 0;
+        for (uint64_t c = 0; c < si->ncores; c++) {
+            uint64_t n = 0;
+            errval_t err = ask(MON_BUSY, c, 0, &n, 0);
+            if (err)
+                return fail("wait", err);
+            busy += c == si->core_id && n ? n - 1 : n;
+        }
+        if (!busy)
+            return 0;
+        for (int i = 0; i < 10; i++)
+            sys_yield();
+    }
+    printf("wait: domains still running\n");
+    return 1;
+}
+
 static int cmd_status(int argc, char **argv)
 {
     (void)argc;
@@ -191,6 +216,7 @@ static const struct command commands[] = {
     { "mem", "mem                      memory per NUMA node", cmd_mem },
     { "run", "run CORE PROGRAM [ARGS]  start a boot module as a domain on CORE", cmd_run },
     { "sleep", "sleep [TICKS]            let others run for a while", cmd_sleep },
+    { "wait", "wait [TICKS]             until every domain started with run has ended", cmd_wait },
     { "status", "status                   the previous command's status", cmd_status },
     { "poweroff", "poweroff [STATUS]        end the machine (default: previous status)", cmd_poweroff },
 };

@@ -34,7 +34,8 @@ static uint64_t slot_arg(void)
 
 static bool vital(uint64_t s)
 {
-    return s == SLOT_ROOT_CNODE || s == SLOT_PML4 || s == SLOT_DISPATCHER || s >= SLOT_LOADER_FIRST;
+    return s == SLOT_ROOT_CNODE || s == SLOT_PML4 || s == SLOT_DISPATCHER || s == SLOT_STARTUP ||
+           s >= SLOT_LOADER_FIRST;
 }
 
 static uint64_t value_arg(void)
@@ -70,6 +71,7 @@ int main(int argc, char **argv)
     if (argc > 2)
         count = number(argv[2]);
     state = seed * 0x9e3779b97f4a7c15ull + 1;
+    unsigned core = startup()->core_id;
     static uint64_t hist[ERR__COUNT + 1];
     uint8_t local[64];
     for (uint64_t i = 0; i < count; i++) {
@@ -135,7 +137,7 @@ int main(int argc, char **argv)
         syscall_raw(&r);
         hist[r.rax < ERR__COUNT ? r.rax : ERR__COUNT]++;
     }
-    printf("fuzz: %llu calls on core %u (seed %llu):", (unsigned long long)count, startup()->core_id,
+    printf("fuzz: %llu calls on core %u (seed %llu):", (unsigned long long)count, core,
            (unsigned long long)seed);
     for (unsigned e = 0; e <= ERR__COUNT; e++)
         if (hist[e])
