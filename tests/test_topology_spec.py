@@ -126,7 +126,11 @@ def test_cpu_limits_per_machine_type():
         load("pack:16 core:8 pu:2").to_machine(accel="kvm", machine="pc")
     with pytest.raises(TopologyError, match="more than 255 need x2APIC"):
         load("pack:16 core:8 pu:2").to_machine(accel="tcg", machine="q35")
-    assert load("pack:15 core:17").to_machine(accel="tcg").smp == 255
+    assert load("pack:15 core:16 pu:1").to_machine(accel="tcg").smp == 240
+    # 255 CPUs, but QEMU's APIC ids reach 4 << 6 | 50 = 306: x2APIC territory.
+    with pytest.raises(TopologyError, match="the highest is 306; APIC ids above 254 need x2APIC"):
+        load("pack:5 core:51").to_machine(accel="tcg")
+    assert load("pack:5 core:51").to_machine(accel="kvm").smp == 255
 
 
 # -- memory and distances ------------------------------------------------------------------

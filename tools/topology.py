@@ -154,6 +154,12 @@ class Topology:
         if m.resolved_accel() == "tcg" and smp > TCG_MAX_CPUS:
             raise TopologyError(f"{self.source} has {smp} CPUs; more than {TCG_MAX_CPUS} need x2APIC, "
                                 "which QEMU 7.2's TCG lacks (use --accel kvm)")
+        top = max_apic_id(self.packages, self.cores, self.threads)
+        if m.resolved_accel() == "tcg" and top > 254:
+            raise TopologyError(f"{self.source}: QEMU packs APIC ids by powers of two ({self.cores} cores "
+                                f"take {bits(self.cores)} bits), so the highest is {top}; APIC ids above "
+                                "254 need x2APIC, which QEMU 7.2's TCG lacks (use --accel kvm, or fewer "
+                                "packages, or a power of two cores per package)")
         if not self.nodes:
             if mem is None and self.kind != "host" and self.memory_total:
                 if self.memory_total % NUMA_ALIGN:
@@ -191,6 +197,17 @@ class Topology:
         if self.caches:
             s += "; caches " + ", ".join(c.name for c in self.caches) + " are not passed to QEMU"
         return s
+
+
+def bits(n):
+    """APIC id bits QEMU gives a level of n members."""
+    return (n - 1).bit_length()
+
+
+def max_apic_id(packages, cores, threads):
+    """The highest APIC id QEMU 7.2 gives: package, core and thread numbers
+    packed in fields of bits(count) each."""
+    return ((packages - 1) << (bits(cores) + bits(threads))) | ((cores - 1) << bits(threads)) | (threads - 1)
 
 
 def even_split(total, k):
