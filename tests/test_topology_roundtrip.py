@@ -147,3 +147,22 @@ def test_core_that_never_reports(tmp_path):
     xml = topology.extract_guest_xml(r.console)
     assert topology.compare(want, xml, m) == []
     assert '<info name="AtollTopologyNote" value="some CPUs did not report; placed by their APIC ids"/>' in xml
+
+
+@pytest.mark.skipif(not shutil.which("lstopo"), reason="hwloc's lstopo not installed")
+def test_topo_view(tmp_path):
+    """The round-trip command end to end: boot, XML next to the picture, a
+    PNG of Atoll's view and an SVG of the request, exit 0 when they match."""
+    if not os.path.exists(KERNEL):
+        pytest.fail(f"{KERNEL} is missing: run `make` first")
+    out, req = tmp_path / "view.png", tmp_path / "request.svg"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "topo-view"), "pack:2 [numa] core:2",
+                        "--accel", "tcg", "-o", str(out), "--requested", str(req), "--timeout", "240"],
+                       text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Atoll's view matches the request" in r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in req.read_bytes()
+    xml = (tmp_path / "view.xml").read_text()
+    assert xml.startswith('<?xml version="1.0" encoding="UTF-8"?>') and "</topology>" in xml
+    assert "Package L#1" in r.stdout            # lstopo's text view of the guest's XML
