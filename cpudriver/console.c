@@ -10,15 +10,44 @@
 static char line[2048];   /* an event line can be long; linechan holds 3276 */
 static size_t line_len;
 static int emergency;
+/* Boot core: the serial line ends mid-line (a prompt was flushed), and
+ * whether the text being written is a user domain's. */
+static bool midline, user_text, message_start;
+
+static void serial_put(const char *s, size_t n)
+{
+    if (!n)
+        return;
+    serial_write(s, n);
+    midline = s[n - 1] != '\n';
+}
+
+/* Kernel lines and other cores' lines start on a line of their own, so an
+ * event never lands after a prompt. */
+static void break_line(void)
+{
+    if (midline)
+        serial_put("\n", 1);
+}
 
 /* An AP sends even its panic report over its channel: lines from several
  * cores written straight to COM1 would interleave mid-line. */
 static void emit_line(const char *s, size_t n)
 {
-    if (core.is_bsp || !core.console)
-        serial_write(s, n);
-    else
+    if (core.is_bsp || !core.console) {
+        if (!user_text)
+            break_line();
+        serial_put(s, n);
+    } else {
         linechan_send(core.console, &core.console_seq, LINECHAN_TEXT_END, s, (uint16_t)n);
+    }
+}
+
+void console_write_user(const char *s, size_t n)
+{
+    user_text = true;
+    console_write(s, n);
+    user_text = false;
 }
 
 void console_write(const char *s, size_t n)
@@ -51,7 +80,9 @@ void kprintf(const char *fmt, ...)
 void console_flush(void)
 {
     if (line_len) {
+        user_text = true;
         emit_line(line, line_len);
+        user_text = false;
         line_len = 0;
     }
 }
@@ -71,7 +102,10 @@ static size_t rx_len;
 
 static void print_fragment(const char *text, uint16_t len)
 {
-    serial_write(text, len);
+    if (message_start)
+        break_line();
+    message_start = false;
+    serial_put(text, len);
     for (uint16_t i = 0; i < len && rx_len < sizeof rx_line; i++)
         rx_line[rx_len++] = text[i];
 }
@@ -82,7 +116,7 @@ int console_drain(void)
     for (uint32_t i = 0; i < smp_ap_count(); i++) {
         struct ap_info *ap = smp_ap(i);
         int kind;
-        while ((kind = linechan_receive(ap->console, &ap->console_next, print_fragment))) {
+        while ((message_start = true, kind = linechan_receive(ap->console, &ap->console_next, print_fragment))) {
             taken++;
             if (kind == LINECHAN_TEXT_END && rx_len < sizeof rx_line)
                 cputopo_note_line(ap->core_id, rx_line, rx_len);

@@ -1,0 +1,144 @@
+"""QEMU tests of user space (issue #3): monitors on every core, the shell,
+domains started on chosen cores, forbidden accesses refused or stopped,
+random system calls, local message round trips, malformed programs.
+
+Each test boots under TCG, types shell commands (tools/run's `--`) and checks
+the events and lines the guest prints (docs/boot-report.md, docs/shell.md,
+docs/user-space.md)."""
+import os
+import re
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import atoll_run  # noqa: E402
+from atoll_run import Machine, Module  # noqa: E402
+
+
+def run_shell(commands, smp=2, numa=0, extra_modules=(), timeout=240, mem=1 << 30):
+    modules = atoll_run.user_modules()
+    names = {os.path.basename(m.path) for m in modules}
+    for p in atoll_run.USER_PROGRAMS:
+        if p + ".elf" not in names:
+            pytest.fail(f"build/user/{p}.elf is missing: run `make` first")
+    m = Machine(smp=smp, numa=numa, mem=mem, accel="tcg", modules=modules + list(extra_modules))
+    r = atoll_run.boot(m, timeout=timeout, shell_commands=list(commands))
+    assert not r.timed_out, f"timed out; console tail:\n{r.console[-4000:]}"
+    assert not r.malformed, r.malformed
+    assert r.events_named("panic") == [], r.console[-4000:]
+    return r
+
+
+def spawns(r, name):
+    return [e for e in r.events_named("domain_spawn") if e["name"] == name]
+
+
+def exits(r, name):
+    return [e for e in r.events_named("domain_exit") if e["name"] == name]
+
+
+def test_monitor_on_every_core_and_domains_everywhere():
+    cmds = [f"run {c} hello core{c}" for c in range(8)] + ["wait", "ps"]
+    r = run_shell(cmds, smp=8, numa=2)
+    assert r.status == 0, r.console[-3000:]
+    assert sorted(e["core"] for e in spawns(r, "monitor")) == list(range(8))
+    assert sorted(e["core"] for e in spawns(r, "hello")) == list(range(8))
+    for c in range(8):
+        assert re.search(rf"hello from domain \d+ on core {c} core{c}\n", r.console), c
+    done = exits(r, "hello")
+    assert sorted(e["core"] for e in done) == list(range(8))
+    assert all(e["why"] == "exit status 0" and e["reclaimed"] for e in done)
+    # ps lists a monitor on every core, and the shell on core 0.
+    ps = r.console.rsplit("atoll> ps", 1)[1]
+    assert len(re.findall(r"^\s+\d+\s+1\s+monitor\s", ps, re.M)) == 8
+    assert re.search(r"^\s+0\s+\d+\s+shell\s", ps, re.M)
+
+
+def test_shell_commands_and_status():
+    r = run_shell(["help", "cores", "mem", "nosuchcommand", "status", "ps 1"], smp=4, numa=2)
+    out = r.console
+    assert "run CORE PROGRAM" in out
+    assert len(re.findall(r"^core \d: APIC id \d, node \d,", out, re.M)) == 4
+    assert re.search(r"^\s+0\s+2\s+\d+\s+\d+", out, re.M) and re.search(r"^\s+1\s+2\s+\d+\s+\d+", out, re.M)
+    assert "nosuchcommand: unknown command" in out
+    assert re.search(r"atoll> status\n127\n", out)
+    assert r.status == 0   # the last command, ps 1
+
+
+def test_last_command_status_is_the_exit_status():
+    r = run_shell(["run 1 nosuchprogram"])
+    assert "run: ERR_NOT_FOUND" in r.console
+    assert r.status == 1
+
+
+FATAL = {
+    "kernel-read": "page fault", "kernel-write": "page fault", "null": "page fault",
+    "unmapped": "page fault", "cli": "general protection fault", "hlt": "general protection fault",
+    "cr3": "general protection fault", "wrmsr": "general protection fault",
+    "port": "general protection fault", "ud2": "invalid opcode", "div0": "divide error",
+    "exec-stack": "page fault", "write-code": "page fault",
+}
+
+
+def test_forbidden_accesses_are_refused_or_stopped():
+    cmds = ["run 1 badboy checks", "wait"]
+    for mode in FATAL:
+        cmds += [f"run 1 badboy {mode}", "wait"]
+    cmds += ["run 1 hello after", "wait", "ps"]
+    r = run_shell(cmds)
+    m = re.search(r"badboy: (\d+) checks, (\d+) unexpected", r.console)
+    assert m and int(m.group(1)) >= 30 and m.group(2) == "0", r.console[-5000:]
+    faults = r.events_named("domain_fault")
+    assert [f["what"] for f in faults] == list(FATAL.values()), faults
+    assert all(f["core"] == 1 and f["name"] == "badboy" for f in faults)
+    for f in faults:   # the report names the domain, its core and the address
+        assert re.search(rf"domain badboy \(id {f['domain']}\) on core 1: {f['what']} at rip {f['rip']:#x}",
+                         r.console)
+    kread = faults[0]
+    assert kread["addr"] == 0xffffffff80200000
+    assert [e["reclaimed"] for e in exits(r, "badboy")] == [True] * (len(FATAL) + 1)
+    # The rest of the system runs on.
+    assert "hello from domain" in r.console and "on core 1 after" in r.console
+    assert r.status == 0
+
+
+def test_random_system_calls_on_four_cores():
+    cmds = [f"run {c} fuzz {c + 1} 10000" for c in range(4)] + ["wait", "run 2 hello alive", "wait", "ps"]
+    r = run_shell(cmds, smp=4)
+    done = re.findall(r"fuzz: 10000 calls on core (\d)", r.console)
+    assert sorted(int(c) for c in done) == [0, 1, 2, 3], r.console[-4000:]
+    assert r.events_named("domain_fault") == []
+    assert [e["why"] for e in exits(r, "fuzz")] == ["exit status 0"] * 4
+    assert "on core 2 alive" in r.console
+    assert r.status == 0
+
+
+def test_lmp_round_trips():
+    r = run_shell(["run 0 lmpbench 300", "wait", "run 1 lmpbench 300", "wait"])
+    bench = r.events_named("lmp_bench")
+    assert sorted(b["core"] for b in bench) == [0, 1], r.console[-3000:]
+    for b in bench:
+        assert b["rounds"] == 300
+        assert 0 < b["null_min"] <= b["null_median"]
+        assert 0 < b["cap_min"] <= b["cap_median"]
+    # client and server both ended cleanly
+    assert [e["why"] for e in exits(r, "lmpbench")] == ["exit status 0"] * 4
+
+
+def test_malformed_programs_are_refused(tmp_path):
+    hello = open(os.path.join(ROOT, "build", "user", "hello.elf"), "rb").read()
+    (tmp_path / "notelf.elf").write_bytes(b"this is not an ELF file" * 10)
+    (tmp_path / "cut.elf").write_bytes(hello[:200])
+    bad_machine = bytearray(hello)
+    bad_machine[18] = 0x28   # e_machine: ARM
+    (tmp_path / "arm.elf").write_bytes(bytes(bad_machine))
+    mods = [Module(str(tmp_path / n)) for n in ("notelf.elf", "cut.elf", "arm.elf")]
+    cmds = ["run 1 notelf", "run 1 cut", "run 1 arm", "run 1 hello ok", "wait"]
+    r = run_shell(cmds, extra_modules=mods)
+    assert "run: ERR_ELF_MAGIC" in r.console
+    assert re.search(r"run: ERR_(TRUNCATED|ELF_HEADER|ELF_SEGMENT)", r.console), r.console[-3000:]
+    assert "run: ERR_ELF_CLASS" in r.console
+    assert [e["name"] for e in r.events_named("domain_spawn") if e["core"] == 1] == ["monitor", "hello"]
+    assert "on core 1 ok" in r.console
