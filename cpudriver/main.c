@@ -316,6 +316,8 @@ static void report_core_up(void)
     event_u64(&e, "kmem_size", size);
     event_u64(&e, "kmem_node", kmem_node);
     event_bool(&e, "x2apic", core.x2apic);
+    event_bool(&e, "smep", core.smep);
+    event_bool(&e, "smap", core.smap);
     event_end(&e);
 }
 
@@ -534,7 +536,6 @@ static struct cte ram_root;
 
 _Noreturn static void start_user_space(void)
 {
-    usermode_init();
     capkern_init();
     const struct core_ram *r = &core_ram[core.core_id];
     struct capability ram = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .original = 1, .base = r->base,
@@ -572,6 +573,7 @@ void bsp_main(void)
     core.nx = rdmsr(MSR_EFER) & EFER_NXE;
     gdt_init();
     idt_init();   /* from here on, any exception is reported */
+    usermode_init();
     kprintf("\natoll: CPU driver starting on the boot core\n");
 
     read_boot_information();
@@ -662,6 +664,7 @@ void ap_main(const struct ap_start *s)
     core.console_seq = 1;
     gdt_init();
     idt_init();
+    usermode_init();
     apic_init(boot_params.x2apic);
     uint32_t id = apic_read_id();
     if (id != s->apic_id)

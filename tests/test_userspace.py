@@ -44,6 +44,8 @@ def test_monitor_on_every_core_and_domains_everywhere():
     r = run_shell(cmds, smp=8, numa=2)
     assert r.status == 0, r.console[-3000:]
     assert sorted(e["core"] for e in spawns(r, "monitor")) == list(range(8))
+    # QEMU's -cpu max has SMEP and SMAP; every core turns them on.
+    assert all(e["smep"] and e["smap"] for e in r.events_named("core_up"))
     assert sorted(e["core"] for e in spawns(r, "hello")) == list(range(8))
     for c in range(8):
         assert re.search(rf"hello from domain \d+ on core {c} core{c}\n", r.console), c
