@@ -600,7 +600,7 @@ def test_sweep_linux_without_kernel(tmp_path, monkeypatch):
     monkeypatch.setattr(abl.find_kernel, "__defaults__", (str(tmp_path / "vmlinuz-*"),))
     out = tmp_path / "out"
     sweep = ab.Sweep(shapes=ab.parse_shapes(["2"]), systems=["linux", "atoll"],
-                     benchmarks=ALL, accels=["tcg"], out=str(out))
+                     benchmarks=["pingpong", "unmap"], accels=["tcg"], out=str(out))
     assert ab.run_sweep(sweep, ab.make_systems()) == 1
     points = [json.loads(ln) for ln in open(out / "points.jsonl")]
     linux = [p for p in points if p["system"] == "linux"]
@@ -610,6 +610,104 @@ def test_sweep_linux_without_kernel(tmp_path, monkeypatch):
     assert {p["status"] for p in atoll} == {"missing"}
     text = (out / "report.md").read_text()
     assert "tools/install-deps --bench" in text
+
+
+# -- Atoll's halves: adapters of its own events ------------------------------------------------
+ATOLL_CONSOLE = """\
+atoll: CPU driver starting on the boot core
+@atoll {"event":"boot_summary","cores_up":2,"cores_found":2,"nodes":1,"boot_ms":21.532,"warnings":0}
+atoll> run 0 lmpbench 300
+lmpbench on core 0: round trip median 20349 cycles (min 20055), with a capability 24717 (min 24423), 300 rounds
+@atoll {"event":"lmp_bench","core":0,"rounds":300,"null_median":20349,"null_min":20055,"cap_median":24717,"cap_min":24423,"tsc_hz":2000000000}
+atoll> poweroff
+"""
+
+
+def test_atoll_boot_adapter():
+    ev, _ = atoll_run.parse_events(ATOLL_CONSOLE)
+    out = [x for e in ev for x in ab.atoll_boot_adapt(e, {})]
+    assert len(out) == 1
+    r = out[0]
+    assert rep.check_result(r) is None
+    assert (r["benchmark"], r["metric"], r["unit"]) == ("boot", "kernel_to_all_cores", "ns")
+    assert r["median"] == pytest.approx(21.532e6)
+    bad = ab.atoll_boot_adapt({"event": "boot_summary", "cores_up": 3, "cores_found": 4,
+                               "boot_ms": 5.0}, {})
+    assert bad[0]["event"] == "error" and "3 of 4 cores" in bad[0]["reason"]
+
+
+def test_atoll_local_adapter():
+    ev, _ = atoll_run.parse_events(ATOLL_CONSOLE)
+    out = [x for e in ev for x in ab.atoll_local_adapt(e, {})]
+    assert all(rep.check_result(r) is None for r in out)
+    got = {(r["params"]["protocol"], r["unit"]): r for r in out}
+    assert sorted(got) == [("lmp", "cycles"), ("lmp", "ns"), ("lmp_cap", "cycles"),
+                           ("lmp_cap", "ns")]
+    assert got[("lmp", "cycles")]["median"] == 20349
+    assert got[("lmp", "cycles")]["spread"] == 20349 - 20055
+    assert got[("lmp", "ns")]["median"] == pytest.approx(20349 / 2.0)
+    assert got[("lmp_cap", "cycles")]["samples"] == 300
+    assert ab.atoll_local_commands(Machine(smp=4).validate(), {"rounds": 10, "cpus": "0-1,7"}) \
+        == ["run 0 lmpbench 10", "wait", "run 1 lmpbench 10", "wait"]
+
+
+def test_atoll_system_run(monkeypatch, tmp_path):
+    """AtollSystem types its halves' commands and turns their events into results."""
+    seen = {}
+
+    def fake_boot(machine, timeout=None, log=None, echo=False, shell_commands=None, **kw):
+        seen["commands"], seen["modules"] = shell_commands, machine.modules
+        events, _ = atoll_run.parse_events(ATOLL_CONSOLE)
+        return atoll_run.BootResult(status=0, console=ATOLL_CONSOLE, events=events, wall_s=1.0,
+                                    timed_out=False)
+
+    monkeypatch.setattr(atoll_run, "boot", fake_boot)
+    m = Machine(smp=2, accel="tcg").validate()
+    sys_ = ab.AtollSystem()
+    opts = {"local": {"rounds": 300, "cpus": "0"}}
+    r = sys_.run(m, ["boot", "local"], opts, 60, str(tmp_path / "log"))
+    assert seen["commands"] == ["run 0 lmpbench 300", "wait"]
+    results, info = ab.judge(["boot", "local"], r.console, r.status)
+    assert {b: st for b, (st, _) in info["benchmarks"].items()} == {"boot": "ok", "local": "ok"}
+    assert len(results) == 5
+    assert sys_.command(m, ["boot", "local"], opts) == [
+        "tools/run", "--smp", "2", "--mem", "1G", "--accel", "tcg", "--", "run 0 lmpbench 300",
+        "wait"]
+
+
+def test_run_options_describe_the_same_machine():
+    m = Machine(smp=6, mem=1536 * MiB, accel="tcg", sockets=2,
+                numa=[NumaNode(cpus=[0, 1, 4, 5], mem=GiB), NumaNode(cpus=[2, 3], mem=512 * MiB)],
+                dist=[[10, 30], [31, 10]]).validate()
+    back, _ = atoll_run.parse_args(ab.run_options(m))
+    assert atoll_run.qemu_command(back, "x.iso") == atoll_run.qemu_command(m, "x.iso")
+
+
+def test_local_section_and_plot(tmp_path):
+    recs = []
+    for system, proto, cyc in (("linux", "pipe", 100000.0), ("linux", "futex", 60000.0),
+                               ("atoll", "lmp", 20000.0)):
+        for core in (0, 1):
+            for unit, f in (("cycles", 1.0), ("ns", 0.5)):
+                recs.append(dict(CTX, system=system, shape="2cpu", accel="tcg",
+                                 **res("local", "round_trip", unit, cyc * f, protocol=proto,
+                                       core=core)))
+    data = rep.Data(records=recs)
+    rows = {(r["system"], r["protocol"]): r for r in rep.local_rows(data)}
+    assert rows[("atoll", "lmp")]["ratio_to_linux_pipe"] == pytest.approx(0.2)
+    assert rows[("linux", "pipe")]["cores"] == 2 and rows[("linux", "pipe")]["ns"] == 50000.0
+    text = rep.render_report(data, [])
+    assert "| atoll | 2cpu | tcg | lmp | 2 | 10 us | 20000 | 0.2x |" in text
+    plots, _ = rep.plot_all(data, str(tmp_path))
+    assert "local_tcg.png" in [n for _, n in plots]
+
+
+def test_other_benchmarks_get_a_generic_table():
+    recs = [dict(CTX, system="atoll", shape="4cpu", accel="tcg",
+                 **res("spawn", "latency", "ns", 123456.0, spread=10.0, core=3))]
+    text = rep.render_report(rep.Data(records=recs), [])
+    assert "## Other results" in text
+    assert "| spawn | atoll | 4cpu | tcg | latency | core=3 | 123 us | 10 ns | 5 |" in text
 
 
 # -- command line ----------------------------------------------------------------------------------
@@ -629,7 +727,9 @@ def test_cli_dry_run(capsys, tmp_path):
     assert "-numa node,nodeid=1,cpus=4-7,memdev=m1" in out
     assert f"-kernel {kernel}" in out and "pingpong.samples=9" in out
     assert "# linux 300cpu tcg: invalid machine" in out
-    assert "# atoll 2cpu tcg: no halves" in out
+    assert ("\ntools/run --smp 8 --mem 1G --numa-node cpus=0-3,mem=512M --numa-node "
+            "cpus=4-7,mem=512M --accel tcg -- 'run 0 lmpbench 300' wait 'run 1 lmpbench 300' "
+            "wait\n") in out
 
 
 @pytest.mark.parametrize("args", [["--shapes", "zz"], ["--systems", "windows"],

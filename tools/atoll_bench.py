@@ -45,21 +45,28 @@ SCHEMA = report.SCHEMA
 class Half:
     """One system's half of a benchmark.
 
-    Linux: `program` is the name of the static program in the initramfs
-    (/bin/NAME, built from bench/linux/NAME.c).
-    Atoll: `program` is the path (relative to the repository) of the user
-    program, loaded as a multiboot2 module named after the benchmark whose
-    arguments are the key=value options; it prints the same `@bench`
-    lines and the kernel ends with `poweroff`."""
-    program: str
+    program: Linux: the static program /bin/NAME in the initramfs (built from
+      bench/linux/NAME.c). Atoll: the user program (build/user/NAME.elf) the
+      half needs, or "" when it needs none (the boot report is always there).
+    options: (machine, accel) -> {key: value}: the defaults, small under TCG.
+      Linux passes them as NAME.key=value on the kernel command line.
+    quick: what --quick changes, for a smoke test.
+    commands: Atoll: (machine, options) -> lines typed at the Atoll shell's
+      prompts (tools/run's `--`); the shell powers off after the last.
+    adapt: Atoll: (event, options) -> result or event dicts (the `@bench`
+      schema) for each `@atoll` event of the boot: for programs that print
+      their own events rather than `@bench` lines."""
+    program: str = ""
+    options: Callable[[Machine, str], Dict[str, object]] = lambda m, accel: {}
+    quick: Dict[str, object] = dataclasses.field(default_factory=dict)
+    commands: Optional[Callable[[Machine, Dict[str, object]], List[str]]] = None
+    adapt: Optional[Callable[[dict, Dict[str, object]], List[dict]]] = None
 
 
 @dataclasses.dataclass
 class Benchmark:
     name: str
     title: str
-    # (machine, accel) -> {option: value}: the defaults, small under TCG.
-    options: Callable[[Machine, str], Dict[str, object]]
     halves: Dict[str, Half] = dataclasses.field(default_factory=dict)
 
 
@@ -87,14 +94,101 @@ def _unmap_options(m, accel):
     return {"iters": 11, "warmup": 3, "n": tcg_core_counts(m.smp)}
 
 
+def _local_options(m, accel):
+    cpus = "0-1" if m.smp > 1 else "0"
+    if accel == "kvm":
+        return {"samples": 31, "batch": 200, "cpus": cpus}
+    return {"samples": 7, "batch": 20, "cpus": cpus}
+
+
+def _result(bench, metric, unit, median, samples, spread, params, **extra):
+    r = {"benchmark": bench, "metric": metric, "unit": unit, "value": median,
+         "samples": samples, "median": median, "spread": spread, "params": params}
+    r.update(extra)
+    return r
+
+
+def _num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def atoll_boot_adapt(event, options):
+    """Atoll's boot report -> boot's kernel_to_all_cores: boot_summary's
+    boot_ms runs from the boot core's first kernel instruction to the last
+    core's check-in (docs/boot-report.md)."""
+    if event.get("event") != "boot_summary":
+        return []
+    ms, up, found = event.get("boot_ms"), event.get("cores_up"), event.get("cores_found")
+    if not _num(ms):
+        return [{"event": "error", "benchmark": "boot", "reason": "boot_summary without boot_ms"}]
+    if _num(up) and _num(found) and up != found:
+        return [{"event": "error", "benchmark": "boot",
+                 "reason": f"only {up} of {found} cores came up"}]
+    return [_result("boot", "kernel_to_all_cores", "ns", ms * 1e6, 1, 0.0, {})]
+
+
+def _atoll_cores(machine, options):
+    try:
+        cpus = atoll_run.parse_cpus(str(options.get("cpus", "0")))
+    except ConfigError:
+        cpus = [0]
+    return [c for c in cpus if c < machine.smp] or [0]
+
+
+def atoll_local_commands(machine, options):
+    rounds = int(options.get("rounds", 300))
+    cmds = []
+    for c in _atoll_cores(machine, options):
+        cmds += [f"run {c} lmpbench {rounds}", "wait"]
+    return cmds
+
+
+def atoll_local_adapt(event, options):
+    """user/lmpbench's lmp_bench event -> local round trips. lmpbench reports
+    the median and the minimum only, so spread is median - min here
+    (params.spread says so)."""
+    if event.get("event") != "lmp_bench":
+        return []
+    out = []
+    core, rounds, hz = event.get("core"), event.get("rounds"), event.get("tsc_hz")
+    if not (_num(rounds) and rounds >= 1):
+        rounds = 1
+    for proto, med, mn in (("lmp", "null_median", "null_min"),
+                           ("lmp_cap", "cap_median", "cap_min")):
+        m, lo = event.get(med), event.get(mn)
+        if not (_num(m) and _num(lo)):
+            continue
+        params = {"protocol": proto, "core": core}
+        out.append(_result("local", "round_trip", "cycles", m, int(rounds), max(0, m - lo),
+                           params, min=lo, spread_kind="median-min"))
+        if _num(hz) and hz > 0:
+            f = 1e9 / hz
+            out.append(_result("local", "round_trip", "ns", m * f, int(rounds),
+                               max(0.0, (m - lo) * f), params, min=lo * f,
+                               spread_kind="median-min"))
+    return out
+
+
 BENCHMARKS: Dict[str, Benchmark] = {
-    "boot": Benchmark("boot", "time from kernel entry to the first user program",
-                      lambda m, a: {}, {"linux": Half("boot")}),
+    "boot": Benchmark("boot", "time from kernel entry to the first user program (Atoll: "
+                      "to every core up)", {
+                          "linux": Half("boot"),
+                          "atoll": Half("", adapt=atoll_boot_adapt)}),
     "pingpong": Benchmark("pingpong", "core-to-core round trip, every pair of cores "
-                          "(cache line, pipe, eventfd, futex)",
-                          _pingpong_options, {"linux": Half("pingpong")}),
-    "unmap": Benchmark("unmap", "unmap/TLB shootdown latency against the number of cores",
-                       _unmap_options, {"linux": Half("unmap")}),
+                          "(cache line, pipe, eventfd, futex)", {
+                              "linux": Half("pingpong", _pingpong_options,
+                                            {"samples": 3, "batch": 5, "pairs": "row"})}),
+    "unmap": Benchmark("unmap", "unmap/TLB shootdown latency against the number of cores", {
+        "linux": Half("unmap", _unmap_options, {"iters": 3, "warmup": 1})}),
+    "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
+                       "LMP between two domains; Linux: pipe, eventfd, futex between two "
+                       "processes)", {
+                           "linux": Half("local", _local_options, {"samples": 3, "batch": 5}),
+                           "atoll": Half("lmpbench",
+                                         lambda m, a: {"rounds": 300,
+                                                       "cpus": "0-1" if m.smp > 1 else "0"},
+                                         {"rounds": 50}, commands=atoll_local_commands,
+                                         adapt=atoll_local_adapt)}),
 }
 
 
@@ -158,7 +252,9 @@ class LinuxSystem(System):
 
 
 class AtollSystem(System):
-    """Atoll booted by tools/run's library with one module per benchmark half."""
+    """Atoll booted by tools/run's library with its user programs (the
+    monitor, the shell, ...); each half types its shell commands and either
+    prints `@bench` lines or has its `@atoll` events adapted."""
     name = "atoll"
     missing_reason = "Atoll's half is not written yet"
 
@@ -166,32 +262,76 @@ class AtollSystem(System):
         k = os.path.join(REPO, atoll_run.DEFAULT_KERNEL)
         if not os.path.exists(k):
             return f"no Atoll kernel ({atoll_run.DEFAULT_KERNEL}): run make first"
+        names = {os.path.basename(m.path) for m in atoll_run.user_modules()}
+        if "monitor.elf" not in names or "shell.elf" not in names:
+            return "Atoll's monitor and shell are not built (build/user/): run make first"
         return None
 
-    def _machine(self, machine, benchmarks, options):
-        m = dataclasses.replace(machine)
-        m.modules = []
+    def prepare(self, benchmarks):
+        names = {os.path.basename(m.path) for m in atoll_run.user_modules()}
         for b in benchmarks:
-            args = " ".join(f"{k}={v}" for k, v in sorted(options.get(b, {}).items()))
-            path = os.path.join(REPO, BENCHMARKS[b].halves["atoll"].program)
-            m.modules.append(atoll_run.Module(path=path, args=args))
-        m.cmdline = ("poweroff bench=" + ",".join(benchmarks)).strip()
+            prog = BENCHMARKS[b].halves["atoll"].program
+            if prog and prog + ".elf" not in names:
+                raise FileNotFoundError(f"Atoll's {b} program build/user/{prog}.elf is not "
+                                        "built, or not among tools/run's user programs")
+
+    def _machine(self, machine):
+        m = dataclasses.replace(machine)
+        m.modules = atoll_run.user_modules()
+        m.cmdline = ""
         return m
 
-    def prepare(self, benchmarks):
+    def commands(self, machine, benchmarks, options):
+        cmds = []
         for b in benchmarks:
-            p = os.path.join(REPO, BENCHMARKS[b].halves["atoll"].program)
-            if not os.path.exists(p):
-                raise FileNotFoundError(f"Atoll's {b} program {p} is not built (run make)")
+            h = BENCHMARKS[b].halves["atoll"]
+            if h.commands:
+                cmds += h.commands(machine, options.get(b, {}))
+        return cmds
 
     def command(self, machine, benchmarks, options):
-        m = self._machine(machine, benchmarks, options)
-        iso = atoll_run.atoll_image.cached_iso_path(m.kernel_path, m.modules, m.cmdline)
-        return atoll_run.qemu_command(m, iso)
+        """The tools/run command that reproduces the point (the shell
+        commands are typed at the prompts)."""
+        return (["tools/run"] + run_options(machine) + ["--"]
+                + self.commands(machine, benchmarks, options))
 
     def run(self, machine, benchmarks, options, timeout, log, echo=False):
-        m = self._machine(machine, benchmarks, options)
-        return atoll_run.boot(m, timeout=timeout, log=log, echo=echo)
+        m = self._machine(machine)
+        r = atoll_run.boot(m, timeout=timeout, log=log, echo=echo,
+                           shell_commands=self.commands(machine, benchmarks, options))
+        extra = []
+        for e in r.events:
+            for b in benchmarks:
+                h = BENCHMARKS[b].halves["atoll"]
+                if h.adapt:
+                    extra += h.adapt(e, options.get(b, {}))
+        if extra:
+            text = "".join(report.BENCH_PREFIX + json.dumps(x) + "\n" for x in extra)
+            r = dataclasses.replace(r, console=r.console + text)
+        return r
+
+
+def run_options(m):
+    """tools/run options describing machine m."""
+    args = ["--smp", str(m.smp)]
+    if m.sockets is not None:
+        args += ["--sockets", str(m.sockets), "--cores", str(m.cores),
+                 "--threads", str(m.threads)]
+    args += ["--mem", atoll_run.fmt_size(m.mem)]
+    for n in m.numa:
+        spec = []
+        if n.cpus:
+            spec.append("cpus=" + ",".join(n.cpu_ranges()))
+        spec.append("mem=" + atoll_run.fmt_size(n.mem))
+        args += ["--numa-node", ",".join(spec)]
+    if len(m.numa) > 1 and m.dist and m.dist != atoll_run.default_dist(len(m.numa)):
+        args += ["--numa-dist", ";".join(",".join(str(v) for v in row) for row in m.dist)]
+    if m.machine != "q35":
+        args += ["--machine", m.machine]
+    args += ["--accel", m.accel]
+    if m.x2apic != "auto":
+        args += ["--x2apic", m.x2apic]
+    return args
 
 
 def make_systems(linux_kernel=None, linux_append=""):
@@ -434,16 +574,15 @@ class Sweep:
     busy_limit: float = 0.5     # "quiet": at most this many other runnable tasks
 
 
-QUICK = {"pingpong": {"samples": 3, "batch": 5, "pairs": "row"},
-         "unmap": {"iters": 3, "warmup": 1}}
-
-
-def point_options(sweep, machine, accel, benchmarks):
+def point_options(sweep, machine, accel, benchmarks, system="linux"):
+    """{benchmark: options} for one system's point: the half's defaults,
+    --quick's, then --set's."""
     opts = {}
     for b in benchmarks:
-        o = dict(BENCHMARKS[b].options(machine, accel))
+        h = BENCHMARKS[b].halves[system]
+        o = dict(h.options(machine, accel))
         if sweep.quick:
-            o.update(QUICK.get(b, {}))
+            o.update(h.quick)
             if b == "unmap":
                 o["n"] = f"1,2,{machine.smp}" if machine.smp > 2 else "1,2"
         o.update(sweep.overrides.get(b, {}))
@@ -602,7 +741,7 @@ def run_point(sweep, system, shape, accel, commit, qemu, run_id, w, prepared):
             prepared[key] = f"preparing {system.name} failed: {e}"
     if prepared[key]:
         return fail(prepared[key])
-    opts = point_options(sweep, machine, accel, have)
+    opts = point_options(sweep, machine, accel, have, system.name)
     try:
         cmd = system.command(machine, have, opts)
     except Exception as e:
@@ -807,7 +946,7 @@ def dry_run(sweep, systems):
                 m = dataclasses.replace(shape.machine, accel=accel)
                 why = sysobj.unavailable()
                 try:
-                    cmd = sysobj.command(m, have, point_options(sweep, m, accel, have))
+                    cmd = sysobj.command(m, have, point_options(sweep, m, accel, have, s))
                 except Exception as e:
                     print(f"{tag}: cannot build the command: {e}")
                     continue

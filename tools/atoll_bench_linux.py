@@ -36,6 +36,7 @@ PROGRAMS = {
     "boot": ["boot.c"],
     "pingpong": ["pingpong.c"],
     "unmap": ["unmap.c"],
+    "local": ["local.c"],
 }
 # Kernel command line words before the benchmark words. panic=-1: a panic
 # (e.g. /init dying) resets the machine at once, and -no-reboot turns the

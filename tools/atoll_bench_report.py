@@ -344,8 +344,36 @@ def unmap_rows(data, unit="ns"):
     return rows
 
 
-BOOT_METRICS = (("kernel_to_init", "ns"), ("smp_bringup", "ns"), ("boottime_at_init", "ns"),
-                ("reset_to_init", "ns"), ("tsc_mhz", "MHz"))
+BOOT_METRICS = (("kernel_to_all_cores", "ns"), ("kernel_to_init", "ns"), ("smp_bringup", "ns"),
+                ("boottime_at_init", "ns"), ("reset_to_init", "ns"), ("tsc_mhz", "MHz"))
+# Benchmarks with their own section and plots; any other gets a generic table.
+KNOWN_BENCHMARKS = ("boot", "pingpong", "unmap", "local")
+
+
+def local_rows(data):
+    """Per (system, shape, accel, protocol): the median over cores of the
+    same-core round trip in ns and cycles, and the ratio (by cycles) to
+    Linux's pipe round trip on the same machine and accelerator."""
+    groups = {}
+    for r in data.select(benchmark="local", metric="round_trip"):
+        p = r.get("params") or {}
+        g = groups.setdefault(_key(r) + (str(p.get("protocol", "?")),), {"cores": set()})
+        g.setdefault(r["unit"], []).append(r["median"])
+        g["cores"].add(p.get("core"))
+    rows = []
+    for k, g in groups.items():
+        rows.append({"system": k[0], "shape": k[1], "accel": k[2], "protocol": k[3],
+                     "cores": len(g["cores"]), "ns": median_of(g.get("ns", [])),
+                     "cycles": median_of(g.get("cycles", []))})
+    base = {(r["shape"], r["accel"]): r["cycles"] for r in rows
+            if r["system"] == "linux" and r["protocol"] == "pipe"}
+    for r in rows:
+        b = base.get((r["shape"], r["accel"]))
+        r["ratio_to_linux_pipe"] = (r["cycles"] / b) if (b and r["cycles"] is not None) else None
+    order = {s: i for i, s in enumerate(data.shapes())}
+    rows.sort(key=lambda r: (r["accel"], order.get(r["shape"], 999), r["system"] != "linux",
+                             r["system"], r["protocol"]))
+    return rows
 
 
 def boot_rows(data):
@@ -432,6 +460,9 @@ def plot_all(data, plot_dir):
         if p:
             plots.append(p)
         p = _plot_boot(plt, data, accel, tcg, commit, plot_dir)
+        if p:
+            plots.append(p)
+        p = _plot_local(plt, data, accel, tcg, commit, plot_dir)
         if p:
             plots.append(p)
         for system in data.systems():
@@ -527,14 +558,15 @@ def _plot_protocols(plt, data, accel, tcg, commit, plot_dir):
 
 
 def _plot_boot(plt, data, accel, tcg, commit, plot_dir):
-    rows = [r for r in boot_rows(data) if r["accel"] == accel and r.get("kernel_to_init")]
+    rows = [r for r in boot_rows(data) if r["accel"] == accel and (
+        r.get("kernel_to_init") or r.get("kernel_to_all_cores"))]
     if not rows:
         return None
     shapes = [s for s in data.shapes() if any(r["shape"] == s for r in rows)]
     fig, ax = plt.subplots(figsize=(9, 5))
     for system in sorted({r["system"] for r in rows}):
-        for metric, style in (("kernel_to_init", "-"), ("smp_bringup", "--"),
-                              ("reset_to_init", ":")):
+        for metric, style in (("kernel_to_all_cores", "-."), ("kernel_to_init", "-"),
+                              ("smp_bringup", "--"), ("reset_to_init", ":")):
             xs, ys = [], []
             for i, s in enumerate(shapes):
                 r = next((r for r in rows if r["system"] == system and r["shape"] == s), None)
@@ -566,6 +598,46 @@ def _plot_boot(plt, data, accel, tcg, commit, plot_dir):
     return (title, _save(plt, fig, plot_dir, f"boot_{accel}.png"))
 
 
+def _plot_local(plt, data, accel, tcg, commit, plot_dir):
+    rows = [r for r in local_rows(data) if r["accel"] == accel]
+    if tcg:
+        rows = [r for r in rows if r["ratio_to_linux_pipe"] is not None]
+    else:
+        rows = [r for r in rows if r["ns"] is not None]
+    if not rows:
+        return None
+    shapes = [s for s in data.shapes() if any(r["shape"] == s for r in rows)]
+    series = sorted({(r["system"], r["protocol"]) for r in rows},
+                    key=lambda k: (k[0] != "linux", k))
+    fig, ax = plt.subplots(figsize=(9, 5))
+    width = 0.8 / len(series)
+    for i, (system, proto) in enumerate(series):
+        xs, ys = [], []
+        for j, s in enumerate(shapes):
+            r = next((r for r in rows if (r["system"], r["protocol"], r["shape"]) ==
+                      (system, proto, s)), None)
+            if r:
+                xs.append(j + (i - (len(series) - 1) / 2) * width)
+                ys.append(r["ratio_to_linux_pipe"] if tcg else r["ns"] / 1e3)
+        ax.bar(xs, ys, width=width, label=f"{system} {proto}")
+    ax.set_xticks(range(len(shapes)))
+    ax.set_xticklabels(shapes, rotation=20, fontsize=8)
+    ax.set_xlabel("machine shape")
+    if tcg:
+        ax.set_ylabel("round trip / Linux pipe round trip (cycles)")
+        title = f"Same-core round trip between two address spaces ({accel.upper()}: ratios)"
+    else:
+        ax.set_ylabel("round trip (us, median over cores)")
+        title = f"Same-core round trip between two address spaces ({accel.upper()})"
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _footer(fig, f"{qemu_desc(data, accel)}; machines: see the report; commit {commit}")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return (title, _save(plt, fig, plot_dir, f"local_{accel}.png"))
+
+
 def _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir):
     protos = sorted({(r.get("params") or {}).get("protocol") for r in data.select(
         benchmark="pingpong", metric="round_trip", unit="ns", system=system, shape=shape,
@@ -584,7 +656,11 @@ def _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir):
         med = median_of(vals) or 1.0
         scale = (1.0 / med) if tcg else 1e-3
         grid = [[(v * scale if v is not None else float("nan")) for v in row] for row in m]
-        im = ax.imshow(grid, cmap="viridis", interpolation="nearest")
+        norm = None
+        if vals and min(vals) > 0 and max(vals) / min(vals) > 20:
+            from matplotlib.colors import LogNorm
+            norm = LogNorm(vmin=min(vals) * scale, vmax=max(vals) * scale)
+        im = ax.imshow(grid, cmap="viridis", interpolation="nearest", norm=norm)
         ax.set_xticks(range(len(cpus)))
         ax.set_yticks(range(len(cpus)))
         fs = 8 if len(cpus) <= 16 else 5
@@ -600,7 +676,7 @@ def _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir):
             for i in range(len(cpus)):
                 for j in range(len(cpus)):
                     if m[i][j] is not None:
-                        light = hi > lo and (grid[i][j] - lo) / (hi - lo) > 0.6
+                        light = hi > lo and im.norm(grid[i][j]) > 0.6
                         ax.text(j, i, f"{grid[i][j]:.2g}", ha="center", va="center",
                                 fontsize=7, color="k" if light else "w")
     title = (f"Core-to-core round trip, {system} on {shape} ({accel.upper()}"
@@ -660,6 +736,8 @@ def render_report(data, plots, plot_problem=None):
     out += _pingpong_section(data)
     out += _unmap_section(data)
     out += _boot_section(data)
+    out += _local_section(data)
+    out += _other_section(data)
 
     out += ["## Plots", ""]
     if plot_problem:
@@ -807,18 +885,62 @@ def _boot_section(data):
     if not rows:
         return []
     out = ["## Boot: time to the first user program", "",
-           "`kernel_to_init`: the kernel's clock when it starts /init (from the start of the "
-           "kernel's clock, after the bzImage decompressed itself); `smp_bringup`: starting "
-           "the other cores; `reset_to_init`: TSC at /init (QEMU starts it at 0 at reset, so "
-           "this includes firmware and kernel loading). See docs/bench.md.", ""]
+           "`kernel_to_all_cores`: from the kernel's first instruction (Linux: the start of its "
+           "clock, after the bzImage decompressed itself) to every core up - the one span both "
+           "systems report; `kernel_to_init`: Linux's clock when it starts /init; "
+           "`smp_bringup`: Linux starting the other cores; `reset_to_init`: TSC at /init (QEMU "
+           "starts it at 0 at reset, so this includes firmware and kernel loading). See "
+           "docs/bench.md.", ""]
     body = []
     for r in rows:
-        body.append([r["system"], r["shape"], r["accel"], fmt_time(r.get("kernel_to_init")),
+        body.append([r["system"], r["shape"], r["accel"], fmt_time(r.get("kernel_to_all_cores")),
+                     fmt_time(r.get("kernel_to_init")),
                      fmt_time(r.get("smp_bringup")), fmt_time(r.get("boottime_at_init")),
                      fmt_time(r.get("reset_to_init")),
                      f"{r['tsc_mhz']:.0f}" if _is_num(r.get("tsc_mhz")) else "-"])
-    out += [md_table(["system", "shape", "accel", "kernel_to_init", "smp_bringup",
-                      "boottime_at_init", "reset_to_init", "TSC MHz"], body), ""]
+    out += [md_table(["system", "shape", "accel", "kernel_to_all_cores", "kernel_to_init",
+                      "smp_bringup", "boottime_at_init", "reset_to_init", "TSC MHz"], body), ""]
+    return out
+
+
+def _local_section(data):
+    rows = local_rows(data)
+    if not rows:
+        return []
+    out = ["## Local: same-core round trip between two address spaces", "",
+           "Atoll: a local message (LMP) between two domains on one core (`lmp`; `lmp_cap` "
+           "carries a capability), from user/lmpbench, whose spread is median - min. Linux: "
+           "two processes pinned to one core (pipe, eventfd, futex). Median over the cores "
+           "measured, and that value in cycles divided by Linux's pipe round trip on the same "
+           "machine.", ""]
+    body = [[r["system"], r["shape"], r["accel"], r["protocol"], str(r["cores"]),
+             fmt_time(r["ns"]), f"{r['cycles']:.0f}" if r["cycles"] is not None else "-",
+             fmt_ratio(r["ratio_to_linux_pipe"])] for r in rows]
+    out += [md_table(["system", "shape", "accel", "protocol", "cores", "round trip", "cycles",
+                      "x Linux pipe"], body), ""]
+    return out
+
+
+def _fmt_params(p):
+    if not isinstance(p, dict) or not p:
+        return ""
+    return " ".join(f"{k}={v}" for k, v in sorted(p.items()))
+
+
+def _other_section(data):
+    """A generic table for benchmarks without their own section (new halves)."""
+    recs = [r for r in data.records if r["benchmark"] not in KNOWN_BENCHMARKS]
+    if not recs:
+        return []
+    out = ["## Other results", ""]
+    body = []
+    for r in recs:
+        v = fmt_time(r["median"]) if r["unit"] == "ns" else f"{r['median']:.6g} {r['unit']}"
+        sp = fmt_time(r["spread"]) if r["unit"] == "ns" else f"{r['spread']:.6g}"
+        body.append([r["benchmark"], r["system"], r["shape"], r["accel"], r["metric"],
+                     _fmt_params(r.get("params")), v, sp, str(r["samples"])])
+    out += [md_table(["benchmark", "system", "shape", "accel", "metric", "params", "median",
+                      "spread", "samples"], body), ""]
     return out
 
 
@@ -874,7 +996,9 @@ def _points_section(data):
             cmds.setdefault(p["command"], []).append(
                 f"{p.get('system')} {p.get('shape')} {p.get('accel')}")
     if cmds:
-        out += ["### QEMU commands", ""]
+        out += ["### The command of each point", "",
+                "Linux: the QEMU command. Atoll: the `tools/run` command; the words after "
+                "`--` are typed at the shell's prompts.", ""]
         for cmd, who in cmds.items():
             out += [f"{sorted(set(who))[0]}:", "", "```sh", cmd, "```", ""]
     return out

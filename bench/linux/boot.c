@@ -11,6 +11,9 @@
  *                             of /init
  *   smp_bringup       ns      from "smp: Bringing up secondary CPUs" to
  *                             "smp: Brought up ..." (starting every other core)
+ *   kernel_to_all_cores  ns   the kernel's clock at "smp: Brought up ...":
+ *                             from the start of its clock to every core up
+ *                             (Atoll's boot_summary boot_ms is the same span)
  *   boottime_at_init  ns      CLOCK_BOOTTIME at /init's main()
  *   reset_to_init     cycles  rdtsc at /init's main(): QEMU starts the TSC
  *                             at 0 at machine reset, so this includes the
@@ -95,6 +98,8 @@ int main(int argc, char **argv)
     long long smp1 = kmsg_time("smp: Brought up");
     if (smp0 >= 0 && smp1 >= smp0)
         emit1("smp_bringup", "ns", (double)(smp1 - smp0) * 1000.0);
+    if (smp1 >= 0)
+        emit1("kernel_to_all_cores", "ns", (double)smp1 * 1000.0);
 
     if (bt_s)
         emit1("boottime_at_init", "ns", strtod(bt_s, NULL));
