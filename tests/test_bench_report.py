@@ -184,6 +184,15 @@ def test_judge_only_malformed_lines():
     assert len(info["malformed"]) == 2
 
 
+def test_judge_failure_status_without_errors_is_partial():
+    """Atoll's shell ends with status 1 when a command failed: what came
+    before still counts, but the benchmark is not ok."""
+    console = line(res("local", "round_trip", "cycles", 2e4, protocol="lmp", core=0)) + \
+        "\nrun: ERR_TIMEOUT (timed out)\n"
+    _, info = ab.judge(["local"], console, 1)
+    assert info["benchmarks"]["local"] == ("partial", "the guest reported failure (exit status 1)")
+
+
 def test_judge_qemu_failed_to_start():
     _, info = ab.judge(["boot"], "", atoll_run.EXIT_USAGE,
                        "QEMU failed to start:\nqemu-system-x86_64: -smp 999: too many")

@@ -465,6 +465,8 @@ def judge(benchmarks, console, status, message=None, timed_out=False):
         point_reason = message or "QEMU failed to start"
     elif status not in (0, 1):
         point_reason = message or f"exit status {status}"
+    elif status == 1 and not errors:
+        point_reason = "the guest reported failure (exit status 1)"
     elif end is None and not results:
         point_reason = "the guest printed no @bench lines"
     if point_reason and not results and not events and console.strip():
@@ -534,8 +536,9 @@ def host_description():
                     break
     except OSError:
         pass
-    return f"{platform.node()}, {os.cpu_count()} CPUs{', ' + model if model else ''}, " \
-           f"Linux {platform.release()}, /dev/kvm {'usable' if atoll_run.kvm_usable() else 'not usable'}"
+    kvm = "usable" if atoll_run.kvm_usable() else "not usable"
+    return (f"{platform.node()}, {os.cpu_count()} CPUs{', ' + model if model else ''}, "
+            f"Linux {platform.release()}, /dev/kvm {kvm}")
 
 
 def resolve_accels(accel):

@@ -231,7 +231,8 @@ def describe_machine(m):
         return "unknown machine"
     parts = [f"{m.get('smp', '?')} CPUs"]
     if m.get("sockets"):
-        parts[0] += f" ({m['sockets']} sockets x {m.get('cores')} cores x {m.get('threads')} threads)"
+        parts[0] += (f" ({m['sockets']} sockets x {m.get('cores')} cores x "
+                     f"{m.get('threads')} threads)")
     nodes = m.get("nodes") or []
     if nodes:
         desc = ", ".join(f"{n.get('cpus') or 'no CPUs'} {n.get('mem')}" for n in nodes)
