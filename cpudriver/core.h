@@ -34,6 +34,7 @@ struct core_state {
     uint64_t arena_next;   /* bump allocator inside the block (phys) */
     uint64_t arena_end;
     volatile uint64_t ticks;    /* APIC timer interrupts taken */
+    volatile bool woken;        /* a wake-up IPI arrived */
     struct linechan *console;   /* APs: channel to the boot core's console */
     uint64_t console_seq;       /* next sequence number to send on it */
     bool poweroff_after_boot;

@@ -638,6 +638,11 @@ void bsp_main(void)
     int failed = print_summary(up);
     cputopo_boot_finish(cmdline_get(cmdline, "topology_xml", 0, 0));
     apic_timer_start(boot_params.timer_hz);
+    /* The report is out: the other cores may start their monitors now
+     * (earlier, under emulation, they would slow the boot they wait for). */
+    for (uint32_t i = 0; i < smp_ap_count(); i++)
+        if (smp_ap(i)->up)
+            apic_send_ipi(smp_ap(i)->apic_id, APIC_IPI_FIXED, VEC_WAKEUP);
     if (opt.panic_selftest)
         panic("selftest: panic requested on the kernel command line");
     if (opt.poweroff)
@@ -673,6 +678,9 @@ void ap_main(const struct ap_start *s)
     cputopo_report_self();
     run_selftests();
     linechan_send(core.console, &core.console_seq, LINECHAN_CHECKIN, "", 0);
+    /* Wait for the boot core's go (a wake-up IPI after its boot report). */
+    while (!core.woken)
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
     apic_timer_start(boot_params.timer_hz);
     start_user_space();
 }

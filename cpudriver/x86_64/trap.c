@@ -89,6 +89,7 @@ void trap_dispatch(struct trap_frame *f)
         apic_eoi();
         return;
     case VEC_WAKEUP:
+        core.woken = true;
         apic_eoi();
         return;
     case VEC_SPURIOUS:
