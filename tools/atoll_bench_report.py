@@ -487,17 +487,24 @@ def _plot_unmap(plt, data, accel, tcg, commit, plot_dir):
     fig, ax = plt.subplots(figsize=(9, 5.5))
     markers = "osd^v<>pP*hX"
     shapes = data.shapes()
-    for i, (k, pts) in enumerate(sorted(series.items(), key=lambda kv: (
-            kv[0][0], kv[0][3], shapes.index(kv[0][1]) if kv[0][1] in shapes else 99))):
+    # One colour and marker per system and shape, one line style per op.
+    curves = sorted({(k[0], k[1]) for k in series}, key=lambda c: (
+        c[0] != "linux", c[0], shapes.index(c[1]) if c[1] in shapes else 99))
+    cmap = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
+    styles = {}
+    for k, pts in sorted(series.items(), key=lambda kv: (
+            kv[0][0], kv[0][3], shapes.index(kv[0][1]) if kv[0][1] in shapes else 99)):
         system, shape, _, label = k
+        i = curves.index((system, shape))
+        style = styles.setdefault(label, ["-", "--", ":", "-."][len(styles) % 4])
         xs = [p[0] for p in pts]
         if tcg:
             base = pts[0][1]
             ys = [p[1] / base for p in pts] if base else [p[1] for p in pts]
         else:
             ys = [p[1] / 1e3 for p in pts]
-        ax.plot(xs, ys, marker=markers[i % len(markers)], linestyle="-" if "munmap" in label
-                else "--", label=f"{system} {label} on {shape}")
+        ax.plot(xs, ys, marker=markers[i % len(markers)], linestyle=style, color=cmap(i % cmap.N),
+                label=f"{system} {label} on {shape}")
     ax.set_xlabel("cores in the address space (N)")
     if tcg:
         ax.set_ylabel("latency / latency at the smallest N (ratio)")
