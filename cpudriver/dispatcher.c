@@ -1,5 +1,7 @@
 /* Dispatchers and this core's scheduler; see dispatcher.h. */
 #include "dispatcher.h"
+#include <atoll/domain.h>
+#include "domain.h"
 #include "console.h"
 #include "core.h"
 #include "lib.h"
@@ -70,8 +72,23 @@ static struct dispatcher *pick(void)
     return best;
 }
 
+/* Flags a domain may keep: the arithmetic ones, TF, DF, AC. IF is always
+ * on; IOPL, NT and the rest are never the domain's to set. */
+#define USER_RFLAGS 0x40dd5ull
+
+static bool canonical(uint64_t a) { return a < (1ull << 47) || a >= 0xffff800000000000ull; }
+
 void dispatcher_run(struct dispatcher *d)
 {
+    d->regs.rflags = (d->regs.rflags & USER_RFLAGS) | 0x202;
+    d->regs.cs = 0x2b;
+    d->regs.ss = 0x23;
+    if (d->regs.rip >= USER_MAX || !canonical(d->regs.rsp)) {
+        /* iretq to a non-canonical address faults in ring 0 on real CPUs
+         * (a `syscall` in the last user page returns to 0x800000000000). */
+        domain_kill(d, "non-canonical return address or stack");
+        schedule();
+    }
     current = d;
     global_pass = d->pass;
     if (read_cr3() != d->pml4)
@@ -123,6 +140,16 @@ void dispatcher_yield(struct dispatcher *d)
         if (core.is_bsp)
             console_drain();
         __asm__ volatile("sti; hlt; cli" ::: "memory");
+    }
+    schedule();
+}
+
+/* A `syscall` from compatibility mode (x86_64/isr.S): stop the caller. */
+void syscall_compat_handler(void)
+{
+    if (current) {
+        domain_kill(current, "system call from 32-bit mode");
+        current = 0;
     }
     schedule();
 }

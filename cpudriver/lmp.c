@@ -38,6 +38,9 @@ errval_t lmp_send(struct dispatcher *from, uint64_t ep, const struct lmp_msg *m,
     if (!(e->cap.rights & CAP_RIGHT_WRITE))
         return ERR_CAP_RIGHTS;
     struct dispatcher *to = dispatcher_of(&e->cap);
+    /* Read the endpoint now: the capability sent may be this very endpoint,
+     * moved away below. */
+    uint64_t badge = e->cap.badge;
     if (to->msg_full || to->state == DOMAIN_STOPPED)
         return ERR_WOULD_BLOCK;
 
@@ -65,7 +68,7 @@ errval_t lmp_send(struct dispatcher *from, uint64_t ep, const struct lmp_msg *m,
             return err;
     }
     memcpy(to->msg_words, m->words, sizeof to->msg_words);
-    to->msg_badge = e->cap.badge;
+    to->msg_badge = badge;
     to->msg_cap = with_cap;
     to->msg_full = true;
     if (to->waiting) {

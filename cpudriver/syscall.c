@@ -104,6 +104,8 @@ static errval_t sys_retype(struct dispatcher *d, const struct trap_frame *f)
         return err;
     if (count > RETYPE_MAX_COUNT)
         return ERR_RETYPE_OVERFLOW;
+    if (type >= CAP_TYPE_COUNT)
+        return ERR_CAP_TYPE;
     if (type == CAP_DEVFRAME)
         return ERR_CAP_TYPE;   /* device memory is not RAM */
     struct capability cn = root_of(d);
@@ -132,6 +134,8 @@ static errval_t sys_map(struct dispatcher *d, const struct trap_frame *f, uint64
     if (err)
         return err;
     int missing = 0;
+    if (f->r10 > 0xffffffffu)
+        return ERR_INVALID_ARG;
     err = vspace_map(pml4->cap.base, f->rsi, src, (uint32_t)f->r10, &missing);
     *value = (uint64_t)missing;
     return err;
@@ -210,7 +214,7 @@ static errval_t io_check(struct dispatcher *d, uint64_t slot, uint64_t port, uin
         return err;
     if (width != 1 && width != 2 && width != 4)
         return ERR_INVALID_ARG;
-    if (port < io->cap.base || port + width > io->cap.base + io->cap.bytes || port + width > 65536)
+    if (port >= 65536 || port < io->cap.base || port - io->cap.base + width > io->cap.bytes)
         return ERR_PORT_RANGE;
     return ERR_OK;
 }
@@ -310,6 +314,8 @@ void syscall_handler(struct trap_frame *f)
         err = lookup(d, f->rdi, CAP_NULL, 0, &a);
         if (!err)
             err = any_slot(d, f->rsi, &b);
+        if (!err && f->rdx > 0xffffffffu)
+            err = ERR_INVALID_ARG;
         if (!err)
             err = cap_mint(a, b, (uint32_t)f->rdx, f->r10, f->r8, f->r9);
         break;

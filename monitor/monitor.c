@@ -22,6 +22,7 @@ struct child {
 static struct child children[MAX_CHILDREN];
 static const struct startup_info *si;
 static capslot_t last_child_disp;   /* dispatcher copy of the last spawn */
+static uint64_t shell_id = ~0ull;   /* core 0: the shell's domain id (its badge) */
 
 static bool domain_alive(capslot_t disp)
 {
@@ -40,7 +41,10 @@ static errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id)
     for (int i = 0; i < MAX_CHILDREN && !c; i++)
         if (children[i].used && !domain_alive(children[i].disp)) {
             struct cap_identity rid;
-            if (sys_cap_identify(children[i].ram, &rid) == ERR_OK && rid.bytes == ram_bytes)
+            /* Revoke first: a domain that hid its root CNode or deleted its
+             * own dispatcher is stopped but not yet taken back. */
+            if (sys_cap_identify(children[i].ram, &rid) == ERR_OK && rid.bytes == ram_bytes &&
+                sys_cap_revoke(children[i].ram) == ERR_OK)
                 c = &children[i];
             else {
                 cap_free(children[i].ram);
@@ -244,19 +248,32 @@ static void serve_client(bool block)
         if (c < 0)
             continue;   /* not a client: ignore, never act on it */
         uint64_t value = 0, value2 = 0;
-        if (op == MON_SHARE && m.has_cap) {
-            void *p;
-            err = vspace_map_frame(recv, MAP_WRITE, &p);
-            if (!err) {
-                client_text[c] = p;
-                if (slot_alloc(&recv))
-                    exit(1);
-            }
-            sys_lmp_send(client_ep[c], err, 0, 0, 0, LMP_NO_CAP);
-            continue;
-        }
         if (m.has_cap)   /* a capability nobody asked for: drop it */
             sys_cap_delete(recv);
+        if (op == MON_SHARE && !client_text[c]) {
+            /* The page is ours, the client gets a copy: a client deleting
+             * its copy cannot pull the page from under us. */
+            capslot_t frame, copy;
+            void *p = 0;
+            err = frame_alloc(4096, &frame);
+            if (!err)
+                err = vspace_map_frame(frame, MAP_WRITE, &p);
+            if (!err)
+                err = slot_alloc(&copy);
+            if (!err)
+                err = sys_cap_copy(frame, copy);
+            if (!err)
+                client_text[c] = p;
+            sys_lmp_send(client_ep[c], err, 0, 0, 0, err ? LMP_NO_CAP : copy | LMP_SEND_MOVE);
+            if (!err)
+                slot_free(copy);
+            continue;
+        }
+        /* The machine and the serial line are the shell's alone. */
+        if ((op == MON_POWEROFF || op == MON_IOCAP) && m.badge != shell_id) {
+            sys_lmp_send(client_ep[c], ERR_CAP_RIGHTS, 0, 0, 0, LMP_NO_CAP);
+            continue;
+        }
         if (op == MON_IOCAP) {
             capslot_t io;
             err = slot_alloc(&io);
@@ -309,6 +326,8 @@ int main(int argc, char **argv)
     if (si->core_id == 0) {
         uint64_t id;
         errval_t err = spawn_local("shell", 0, &id);
+        if (!err)
+            shell_id = id;
         if (err)
             printf("monitor: cannot start the shell: %s\n", err_name(err));
         for (;;)

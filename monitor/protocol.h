@@ -17,7 +17,7 @@
 
 enum mon_op {
     MON_HELLO = 1,   /* client -> monitor 0 over LMP: cap = endpoint to the client */
-    MON_SHARE,       /* client -> monitor 0: cap = a 4 KiB frame for texts */
+    MON_SHARE,       /* client -> monitor: reply carries a copy of a 4 KiB frame for texts */
     MON_PS,          /* w1 = core: the domains on it, as text */
     MON_SPAWN,       /* w1 = core, w2 = RAM bytes (0: default): text = "program args" */
     MON_MEM,         /* w1 = core: value = free user RAM, w2 of the reply = node */

@@ -28,7 +28,11 @@ void gdt_init(void)
     gdt[0] = 0;
     gdt[1] = 0x00af9b000000ffff;   /* 0x08 kernel code, 64-bit */
     gdt[2] = 0x00cf93000000ffff;   /* 0x10 kernel data */
-    gdt[3] = 0x00cffb000000ffff;   /* 0x18 user code, 32-bit (sysret layout) */
+    /* 0x18: where sysret's layout wants 32-bit user code. Atoll runs no
+     * 32-bit code, and a compatibility-mode `syscall` would enter the kernel
+     * through IA32_CSTAR on the user's stack: keep it kernel-only, so a far
+     * jump to it is a general protection fault. */
+    gdt[3] = 0x00cf9b000000ffff;
     gdt[4] = 0x00cff3000000ffff;   /* 0x20 user data */
     gdt[5] = 0x00affb000000ffff;   /* 0x28 user code, 64-bit */
 

@@ -118,6 +118,15 @@ syscall_entry:
     call syscall_handler             /* never returns: ends in resume_user */
     ud2
 
+/* IA32_CSTAR: a `syscall` from 32-bit code. Its stack is the user's, so
+ * take ours first and stop the caller. */
+    .globl syscall_compat_entry
+syscall_compat_entry:
+    movabsq $kstack_top, %rsp
+    xorl %ebp, %ebp
+    call syscall_compat_handler
+    ud2
+
     .bss
     .balign 8
 syscall_user_rsp: .quad 0

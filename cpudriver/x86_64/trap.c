@@ -81,8 +81,11 @@ static _Noreturn void user_trap(struct trap_frame *f)
 
 void trap_dispatch(struct trap_frame *f)
 {
-    if ((f->cs & 3) == 3)
+    if ((f->cs & 3) == 3) {
+        if (core.smap)   /* the domain may have set AC: SMAP back on */
+            __asm__ volatile("clac" ::: "memory");
         user_trap(f);
+    }
     switch (f->vector) {
     case VEC_TIMER:
         core.ticks++;

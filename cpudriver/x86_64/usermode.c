@@ -17,8 +17,11 @@
 #define RFLAGS_DF  (1u << 10)
 #define RFLAGS_TF  (1u << 8)
 #define RFLAGS_AC  (1u << 18)
+#define RFLAGS_NT  (1u << 14)
+#define MSR_CSTAR  0xc0000083
+#define CR0_EM     (1u << 2)
 
-extern char syscall_entry[];
+extern char syscall_entry[], syscall_compat_entry[];
 
 void usermode_init(void)
 {
@@ -26,8 +29,18 @@ void usermode_init(void)
     /* Kernel CS 0x08 (SS 0x10); sysret bases user selectors at 0x18. */
     wrmsr(MSR_STAR, (0x18ull << 48) | (0x08ull << 32));
     wrmsr(MSR_LSTAR, (uint64_t)syscall_entry);
-    /* AC too: a user domain must not turn SMAP off for the kernel. */
-    wrmsr(MSR_FMASK, RFLAGS_IF | RFLAGS_DF | RFLAGS_TF | RFLAGS_AC);
+    /* Never reachable (no 32-bit user code segment), but if it were, it
+     * would stop the caller, not run at address 0 on the user's stack. */
+    wrmsr(MSR_CSTAR, (uint64_t)syscall_compat_entry);
+    /* AC too: a user domain must not turn SMAP off for the kernel; NT: an
+     * iretq with NT set would try a task return and fault in ring 0. */
+    wrmsr(MSR_FMASK, RFLAGS_IF | RFLAGS_DF | RFLAGS_TF | RFLAGS_AC | RFLAGS_NT);
+    /* No x87/MMX state is switched between domains: make those
+     * instructions fault instead of leaking registers (user code is built
+     * general-registers-only). */
+    uint64_t cr0;
+    __asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+    __asm__ volatile("mov %0, %%cr0" ::"r"(cr0 | CR0_EM));
     uint32_t a, b, c, d;
     cpuid(0, 0, &a, &b, &c, &d);
     uint64_t cr4 = read_cr4();

@@ -286,11 +286,21 @@ static void read_line(char *buf, size_t size)
     buf[n] = 0;
 }
 
+/* A fresh slot where the next capability sent to us will arrive. */
+static errval_t name_recv_slot(capslot_t *s)
+{
+    struct lmp_msg none;
+    errval_t err = slot_alloc(s);
+    if (!err && sys_lmp_recv(*s, LMP_RECV_NONBLOCK, &none) != ERR_WOULD_BLOCK)
+        err = ERR_INCONSISTENT;
+    return err;
+}
+
 /* Introduce ourselves to the monitor: an endpoint for its replies, a page
  * for texts both ways, and we get the serial port's I/O capability. */
 static errval_t connect_to_monitor(void)
 {
-    capslot_t self_ep, frame, recv;
+    capslot_t self_ep, frame = 0, recv;
     struct lmp_msg reply;
     errval_t err = slot_alloc(&self_ep);
     if (!err)
@@ -299,22 +309,20 @@ static errval_t connect_to_monitor(void)
         err = call_monitor(MON_HELLO, 0, 0, self_ep, &reply);
     if (!err)
         err = (errval_t)reply.w[0];
+    /* Name the slot a capability will arrive in, then ask for the page. */
     if (!err)
-        err = frame_alloc(4096, &frame);
+        err = name_recv_slot(&frame);
     if (!err)
-        err = vspace_map_frame(frame, MAP_WRITE, (void **)&shared);
-    if (!err)
-        err = call_monitor(MON_SHARE, 0, 0, frame, &reply);
+        err = call_monitor(MON_SHARE, 0, 0, LMP_NO_CAP, &reply);
     if (!err)
         err = (errval_t)reply.w[0];
-    /* Name the slot the I/O capability will arrive in, then ask for it. */
+    if (!err && !reply.has_cap)
+        err = ERR_CAP_EMPTY;
     if (!err)
-        err = slot_alloc(&recv);
-    if (!err) {
-        struct lmp_msg none;
-        errval_t e = sys_lmp_recv(recv, LMP_RECV_NONBLOCK, &none);
-        err = e == ERR_WOULD_BLOCK ? ERR_OK : ERR_INCONSISTENT;
-    }
+        err = vspace_map_frame(frame, MAP_WRITE, (void **)&shared);
+    /* And the serial port's I/O capability. */
+    if (!err)
+        err = name_recv_slot(&recv);
     if (!err)
         err = call_monitor(MON_IOCAP, 0, 0, LMP_NO_CAP, &reply);
     if (!err)

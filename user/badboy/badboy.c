@@ -74,6 +74,21 @@ static int run_checks(void)
     expect("identify an empty slot", sys_cap_identify(s, &id), ERR_CAP_EMPTY);
     expect("delete an empty slot", sys_cap_delete(s), ERR_CAP_EMPTY);
     expect("move onto itself", sys_cap_move(frame, frame), ERR_CAP_SAME_SLOT);
+    {
+        /* A type with high bits set must not pass as the low 32 bits. */
+        struct syscall_regs r = { .rax = SYS_CAP_RETYPE, .rdi = SLOT_RAM, .rsi = (1ull << 32) | CAP_DISPATCHER,
+                                  .r8 = 1, .r9 = s };
+        syscall_raw(&r);
+        expect("retype a type out of range", (errval_t)r.rax, ERR_CAP_TYPE);
+    }
+    {
+        /* NT set in RFLAGS across a system call: the kernel must not try a
+         * task return on its way back. */
+        struct syscall_regs r = { .rax = SYS_YIELD };
+        __asm__ volatile("pushfq; orq $0x4000, (%%rsp); popfq" ::: "memory", "cc");
+        syscall_raw(&r);
+        expect("system call with NT set", (errval_t)r.rax, ERR_OK);
+    }
     printf("badboy: %d checks, %d unexpected\n", checks, unexpected);
     return unexpected ? 1 : 0;
 }
@@ -109,7 +124,31 @@ int main(int argc, char **argv)
         __asm__ volatile("wrmsr" ::"c"(0x1b), "a"(0), "d"(0));
     else if (!strcmp(m, "port"))
         __asm__ volatile("outb %%al, $0x64" ::"a"(0xfe));   /* would reset the machine */
-    else if (!strcmp(m, "ud2"))
+    else if (!strcmp(m, "compat")) {
+        /* Far jump to the 32-bit code selector: it is kernel-only. */
+        static const struct { uint32_t off; uint16_t sel; } __attribute__((packed)) far = { 0x1000, 0x1b };
+        __asm__ volatile("ljmpl *%0" ::"m"(far));
+    } else if (!strcmp(m, "edge-syscall")) {
+        /* `syscall` in the last bytes below the canonical hole: it would
+         * return to 0x800000000000, which faults in ring 0 on real CPUs. */
+        capslot_t f;
+        uint64_t va = USER_MAX - 4096;
+        if (frame_alloc(4096, &f) || vspace_map(va, f, MAP_EXEC))
+            return printf("badboy: cannot map the last page\n"), 4;
+        printf("badboy: mapped the last page; the kernel must refuse to return past it\n");
+        stdout_flush();
+        /* The page is not writable here: ask for a writable alias. */
+        uint8_t *alias;
+        capslot_t f2;
+        if (slot_alloc(&f2) || sys_cap_copy(f, f2) || vspace_map_frame(f2, MAP_WRITE, (void **)&alias))
+            return printf("badboy: no alias\n"), 4;
+        alias[4094] = 0x0f;   /* syscall */
+        alias[4095] = 0x05;
+        jump = (void (*)(void))(va + 4094);
+        struct syscall_regs r = { .rax = SYS_YIELD };
+        (void)r;
+        __asm__ volatile("movq $0, %%rax; jmp *%0" ::"r"(jump) : "rax", "rcx", "r11", "memory");
+    } else if (!strcmp(m, "ud2"))
         __asm__ volatile("ud2");
     else if (!strcmp(m, "div0"))   /* in assembly: gcc turns 1/x into a compare */
         __asm__ volatile("xorl %%edx, %%edx\n\tdivl %1" ::"a"(1), "r"(0) : "rdx"); else if (!strcmp(m, "exec-stack")) {

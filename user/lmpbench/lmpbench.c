@@ -100,12 +100,17 @@ int main(int argc, char **argv)
         err = sys_cap_mint(SLOT_DISPATCHER, self, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
     if (!err)
         err = call_monitor(MON_HELLO, self, &m);
+    struct lmp_msg none;
     if (!err)
-        err = frame_alloc(4096, &frame);
+        err = slot_alloc(&frame);
+    if (!err && sys_lmp_recv(frame, LMP_RECV_NONBLOCK, &none) != ERR_WOULD_BLOCK)
+        err = ERR_INCONSISTENT;
+    if (!err)
+        err = call_monitor(MON_SHARE, LMP_NO_CAP, &m);
+    if (!err && !m.has_cap)
+        err = ERR_CAP_EMPTY;
     if (!err)
         err = vspace_map_frame(frame, MAP_WRITE, (void **)&text);
-    if (!err)
-        err = call_monitor(MON_SHARE, frame, &m);
     if (!err)
         err = slot_alloc(&server_ep);
     if (!err && sys_lmp_recv(server_ep, LMP_RECV_NONBLOCK, &m) != ERR_WOULD_BLOCK)
