@@ -42,7 +42,8 @@ struct dispatcher {
     struct dispatcher *next;    /* this core's list of dispatchers */
     /* Local messages: one buffered message. */
     bool msg_full;
-    bool msg_cap;               /* a capability arrived with it */
+    bool msg_cap;               /* a capability arrived with it... */
+    uint64_t msg_cap_slot;      /* ...into this slot */
     uint64_t msg_badge;
     uint64_t msg_words[4];
     uint64_t recv_slot;         /* where an incoming capability goes */

@@ -11,9 +11,16 @@ static struct cte *slot_of(struct dispatcher *d, uint64_t i)
     return d->cnode_base && !cap_slot(&cn, i, &c) ? c : 0;
 }
 
-/* Hand the buffered message to d in its saved registers (see syscall.h). */
+/* Hand the buffered message to d in its saved registers (see syscall.h).
+ * A capability that arrived before the receiver named a different slot
+ * moves there, so it is always where the receiver last asked. */
 static void deliver(struct dispatcher *d)
 {
+    if (d->msg_cap && d->recv_slot != d->msg_cap_slot && d->recv_slot != LMP_NO_CAP) {
+        struct cte *from = slot_of(d, d->msg_cap_slot), *to = slot_of(d, d->recv_slot);
+        if (from && to && to->cap.type == CAP_NULL && cap_move(from, to) == ERR_OK)
+            vspace_cap_moved(to);
+    }
     d->regs.rax = ERR_OK;
     d->regs.rdx = d->msg_cap;
     d->regs.rsi = d->msg_words[0];
@@ -70,6 +77,7 @@ errval_t lmp_send(struct dispatcher *from, uint64_t ep, const struct lmp_msg *m,
     memcpy(to->msg_words, m->words, sizeof to->msg_words);
     to->msg_badge = badge;
     to->msg_cap = with_cap;
+    to->msg_cap_slot = to->recv_slot;
     to->msg_full = true;
     if (to->waiting) {
         deliver(to);
