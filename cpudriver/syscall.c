@@ -402,6 +402,9 @@ void syscall_handler(struct trap_frame *f)
         err = lookup(d, f->rdi, CAP_DISPATCHER, 0, &a);
         if (!err && (f->rsi < 1 || f->rsi > PRIORITY_MAX))
             err = ERR_INVALID_ARG;
+        /* Anyone may give up shares; only a monitor may hand out more. */
+        if (!err && f->rsi > dispatcher_of(&a->cap)->priority && !d->is_monitor)
+            err = ERR_CAP_RIGHTS;
         if (!err)
             dispatcher_of(&a->cap)->priority = (uint32_t)f->rsi;
         break;

@@ -71,6 +71,8 @@ static int run_checks(void)
            sys_cap_identify(SLOT_RAM, (struct cap_identity *)0xffffffff80200000ull), ERR_BAD_ADDRESS);
     expect("unknown system call", (errval_t)raw_syscall(9999, 0, 0), ERR_BAD_SYSCALL);
     expect("set an impossible priority", sys_set_priority(SLOT_DISPATCHER, 0), ERR_INVALID_ARG);
+    expect("raise its own priority", sys_set_priority(SLOT_DISPATCHER, 100), ERR_CAP_RIGHTS);
+    expect("lower its own priority", sys_set_priority(SLOT_DISPATCHER, 5), ERR_OK);
     expect("identify an empty slot", sys_cap_identify(s, &id), ERR_CAP_EMPTY);
     expect("delete an empty slot", sys_cap_delete(s), ERR_CAP_EMPTY);
     expect("move onto itself", sys_cap_move(frame, frame), ERR_CAP_SAME_SLOT);
