@@ -133,6 +133,7 @@ static void copy_word(char *dst, size_t size, const char *src, size_t n)
 
 errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struct cte **disp_cte)
 {
+    uint64_t t0 = rdtsc();
     /* The program first: a malformed module is refused before anything is
      * taken. */
     size_t name_len = 0;
@@ -228,6 +229,14 @@ errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struc
     d->regs = (struct trap_frame){ .rip = info.entry, .cs = 0x2b, .rflags = 0x202, .rsp = USER_STACK_TOP,
                                    .ss = 0x23, .rdi = USER_STARTUP_VA };
     dispatcher_make_runnable(d);
+    struct event e;
+    event_begin(&e, "domain_spawn");
+    event_u64(&e, "core", core.core_id);
+    event_u64(&e, "domain", d->id);
+    event_str(&e, "name", d->name);
+    event_u64(&e, "cycles", rdtsc() - t0);
+    event_u64(&e, "ram_bytes", d->ram_bytes);
+    event_end(&e);
     if (out)
         *out = d;
     if (disp_cte)

@@ -546,21 +546,11 @@ _Noreturn static void start_user_space(void)
         cap_install_root(&ram_root, &ram);
         struct spawn_args a = { .cmd = "monitor", .cmd_len = 7, .ram = &ram_root, .monitor = true };
         struct dispatcher *d;
-        uint64_t t0 = rdtsc();
         errval_t err = domain_spawn(&a, &d, 0);
-        if (err) {
+        if (err)
             kprintf("core %u: cannot start the monitor: %s (%s)\n", core.core_id, err_name(err), err_text(err));
-        } else {
+        else
             install_boot_channels(d);
-            struct event e;
-            event_begin(&e, "domain_spawn");
-            event_u64(&e, "core", core.core_id);
-            event_u64(&e, "domain", d->id);
-            event_str(&e, "name", d->name);
-            event_u64(&e, "cycles", rdtsc() - t0);
-            event_u64(&e, "ram_bytes", r->bytes);
-            event_end(&e);
-        }
     }
     schedule();
 }

@@ -165,20 +165,12 @@ static errval_t sys_spawn(struct dispatcher *d, const struct trap_frame *f, uint
     struct spawn_args a = { .cmd = cmd, .cmd_len = f->rdx, .ram = ram, .parent_disp = self, .monitor = false };
     struct dispatcher *child;
     struct cte *child_disp;
-    uint64_t t0 = rdtsc();
     err = domain_spawn(&a, &child, &child_disp);
     if (err)
         return err;
     if (dest)
         cap_copy(child_disp, dest);
     *value = child->id;
-    struct event e;
-    event_begin(&e, "domain_spawn");
-    event_u64(&e, "core", core.core_id);
-    event_u64(&e, "domain", child->id);
-    event_str(&e, "name", child->name);
-    event_u64(&e, "cycles", rdtsc() - t0);
-    event_end(&e);
     return ERR_OK;
 }
 

@@ -6,6 +6,25 @@
 #define TRAP_FRAME_SIZE (22 * 8)
 #define VEC_SYSCALL 0x100   /* not a hardware vector: marks a system call */
     .text
+/* The general registers, in struct trap_frame's order (x86_64/trap.h). */
+.macro SAVE_GPRS
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+.endm
+
 .macro STUB vec, has_error
     .globl isr_\vec
 isr_\vec:
@@ -26,21 +45,7 @@ STUB 33,0   /* wake-up IPI */
 STUB 255,0  /* spurious */
 
 isr_common:
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    SAVE_GPRS
     cld
     movq %rsp, %rdi
     call trap_dispatch
@@ -97,21 +102,7 @@ syscall_entry:
     pushq %rcx                       /* rip */
     pushq $0                         /* error */
     pushq $VEC_SYSCALL
-    pushq %rax
-    pushq %rbx
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %rbp
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+    SAVE_GPRS
     cld
     xorl %ebp, %ebp
     movq %rsp, %rdi

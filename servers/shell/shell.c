@@ -7,7 +7,7 @@
  * the command before it, so `tools/run -- cmd1 cmd2` exits with cmd2's.
  */
 #include <atoll/lib.h>
-#include "../../monitor/protocol.h"
+#include "../../monitor/client.h"
 
 #define LINE_MAX 256
 #define MAX_ARGS 16
@@ -17,29 +17,18 @@ static char *shared;            /* text page shared with the monitor */
 static const struct startup_info *si;
 static int last_status;
 
-/* A call to the monitor, retried while it is busy. */
-static errval_t call_monitor(uint64_t op, uint64_t w1, uint64_t w2, uint64_t cap, struct lmp_msg *reply)
-{
-    for (;;) {
-        errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, w1, w2, 0, cap, reply);
-        if (err != ERR_WOULD_BLOCK && err != ERR_NO_RECV_SLOT)
-            return err;
-        sys_yield();   /* busy, or not yet receiving: try again */
-    }
-}
-
 /* One request to core 0's monitor; *value gets its result. */
 static errval_t ask(uint32_t op, uint64_t core, uint64_t arg, uint64_t *value, uint64_t *value2)
 {
     struct lmp_msg reply;
-    errval_t err = call_monitor(op, core, arg, LMP_NO_CAP, &reply);
+    errval_t err = monitor_call(op, core, arg, LMP_NO_CAP, &reply);
     if (err)
         return err;
     if (value)
         *value = reply.w[1];
     if (value2)
         *value2 = reply.w[2];
-    return (errval_t)reply.w[0];
+    return ERR_OK;
 }
 
 static int fail(const char *what, errval_t err)
@@ -286,50 +275,19 @@ static void read_line(char *buf, size_t size)
     buf[n] = 0;
 }
 
-/* A fresh slot where the next capability sent to us will arrive. */
-static errval_t name_recv_slot(capslot_t *s)
-{
-    struct lmp_msg none;
-    errval_t err = slot_alloc(s);
-    if (!err && sys_lmp_recv(*s, LMP_RECV_NONBLOCK, &none) != ERR_WOULD_BLOCK)
-        err = ERR_INCONSISTENT;
-    return err;
-}
-
 /* Introduce ourselves to the monitor: an endpoint for its replies, a page
  * for texts both ways, and we get the serial port's I/O capability. */
 static errval_t connect_to_monitor(void)
 {
-    capslot_t self_ep, frame = 0, recv;
     struct lmp_msg reply;
-    errval_t err = slot_alloc(&self_ep);
-    if (!err)
-        err = sys_cap_mint(SLOT_DISPATCHER, self_ep, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
-    if (!err)
-        err = call_monitor(MON_HELLO, 0, 0, self_ep, &reply);
-    if (!err)
-        err = (errval_t)reply.w[0];
-    /* Name the slot a capability will arrive in, then ask for the page. */
-    if (!err)
-        err = name_recv_slot(&frame);
-    if (!err)
-        err = call_monitor(MON_SHARE, 0, 0, LMP_NO_CAP, &reply);
-    if (!err)
-        err = (errval_t)reply.w[0];
-    if (!err && !reply.has_cap)
-        err = ERR_CAP_EMPTY;
-    if (!err)
-        err = vspace_map_frame(frame, MAP_WRITE, (void **)&shared);
+    errval_t err = monitor_connect(&shared);
     /* And the serial port's I/O capability. */
     if (!err)
-        err = name_recv_slot(&recv);
+        err = name_recv_slot(&io_slot);
     if (!err)
-        err = call_monitor(MON_IOCAP, 0, 0, LMP_NO_CAP, &reply);
-    if (!err)
-        err = (errval_t)reply.w[0];
+        err = monitor_call(MON_IOCAP, 0, 0, LMP_NO_CAP, &reply);
     if (!err && !reply.has_cap)
         err = ERR_CAP_EMPTY;
-    io_slot = recv;
     return err;
 }
 

@@ -11,7 +11,7 @@
  *           "cap_median":..,"cap_min":..}
  */
 #include <atoll/lib.h>
-#include "../../monitor/protocol.h"
+#include "../../monitor/client.h"
 
 enum { BENCH_HELLO = 1, BENCH_NULL, BENCH_CAP, BENCH_STOP };
 
@@ -67,17 +67,6 @@ static void sort(uint64_t *v, unsigned n)
         }
 }
 
-/* Monitor requests, retried while the monitor is busy. */
-static errval_t call_monitor(uint64_t op, uint64_t cap, struct lmp_msg *reply)
-{
-    for (;;) {
-        errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, 0, 0, 0, cap, reply);
-        if (err != ERR_WOULD_BLOCK && err != ERR_NO_RECV_SLOT)
-            return err ? err : (errval_t)reply->w[0];
-        sys_yield();   /* busy, or not yet receiving: try again */
-    }
-}
-
 #define MAX_ROUNDS 4096
 
 int main(int argc, char **argv)
@@ -92,32 +81,20 @@ int main(int argc, char **argv)
         if (rounds == 0 || rounds > MAX_ROUNDS)
             return printf("usage: lmpbench [ROUNDS <= %d]\n", MAX_ROUNDS), 2;
     }
-    capslot_t self, frame, server_ep, extra;
+    capslot_t self, server_ep, extra;
     char *text;
     struct lmp_msg m;
-    errval_t err = slot_alloc(&self);
+    errval_t err = monitor_connect(&text);
+    /* An endpoint to ourselves, for the server's replies. */
+    if (!err)
+        err = slot_alloc(&self);
     if (!err)
         err = sys_cap_mint(SLOT_DISPATCHER, self, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
     if (!err)
-        err = call_monitor(MON_HELLO, self, &m);
-    struct lmp_msg none;
-    if (!err)
-        err = slot_alloc(&frame);
-    if (!err && sys_lmp_recv(frame, LMP_RECV_NONBLOCK, &none) != ERR_WOULD_BLOCK)
-        err = ERR_INCONSISTENT;
-    if (!err)
-        err = call_monitor(MON_SHARE, LMP_NO_CAP, &m);
-    if (!err && !m.has_cap)
-        err = ERR_CAP_EMPTY;
-    if (!err)
-        err = vspace_map_frame(frame, MAP_WRITE, (void **)&text);
-    if (!err)
-        err = slot_alloc(&server_ep);
-    if (!err && sys_lmp_recv(server_ep, LMP_RECV_NONBLOCK, &m) != ERR_WOULD_BLOCK)
-        err = ERR_INCONSISTENT;
+        err = name_recv_slot(&server_ep);
     if (!err) {
         snprintf(text, 240, "lmpbench server");
-        err = call_monitor(MON_SPAWN_PEER, LMP_NO_CAP, &m);
+        err = monitor_call(MON_SPAWN_PEER, 0, 0, LMP_NO_CAP, &m);
     }
     if (!err && !m.has_cap)
         err = ERR_CAP_EMPTY;

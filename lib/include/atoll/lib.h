@@ -25,10 +25,6 @@
 #include <atoll/lib/stdio.h>
 #include <atoll/lib/syscall.h>
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
-#define ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a) - 1))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#include <atoll/util.h>
 
 #endif
