@@ -218,3 +218,21 @@ int list_has(const char *list, const char *word)
     }
     return 0;
 }
+
+int bench_cpus(int argc, char **argv, const char *name, int *cpus, int max)
+{
+    const char *cpulist = arg_str(argc, argv, "cpus", NULL);
+    if (cpulist) {
+        int n = parse_list(cpulist, cpus, max);
+        if (n < 1)
+            emit_error(name, "cpus=%s: use a list such as 0-3,8", cpulist);
+        return n < 1 ? -1 : n;
+    }
+    cpu_set_t set;
+    int n = 0;
+    sched_getaffinity(0, sizeof set, &set);
+    for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+        if (CPU_ISSET(c, &set))
+            cpus[n++] = c;
+    return n;
+}

@@ -70,6 +70,11 @@ int arg_check(const char *benchmark, int argc, char **argv, const char *const *k
  * order, duplicates dropped). Returns the count or -1 on bad syntax. */
 int parse_list(const char *text, int *out, int max);
 
+/* The CPUs to use: the `cpus=` argument, else every CPU this process may
+ * run on. Returns how many (at most max), or -1 after emitting an error for
+ * benchmark `name` when `cpus=` does not parse. */
+int bench_cpus(int argc, char **argv, const char *name, int *cpus, int max);
+
 /* Does the comma-separated list contain word? */
 int list_has(const char *list, const char *word);
 

@@ -200,22 +200,9 @@ int main(int argc, char **argv)
         return 2;
     }
     static int cpus[MAX_CPUS], ns_list[MAX_CPUS];
-    int ncpu;
-    const char *cpulist = arg_str(argc, argv, "cpus", NULL);
-    if (cpulist) {
-        ncpu = parse_list(cpulist, cpus, MAX_CPUS);
-        if (ncpu < 1) {
-            emit_error(NAME, "cpus=%s: use a list such as 0-3,8", cpulist);
-            return 2;
-        }
-    } else {
-        cpu_set_t set;
-        sched_getaffinity(0, sizeof set, &set);
-        ncpu = 0;
-        for (int c = 0; c < CPU_SETSIZE && ncpu < MAX_CPUS; c++)
-            if (CPU_ISSET(c, &set))
-                cpus[ncpu++] = c;
-    }
+    int ncpu = bench_cpus(argc, argv, NAME, cpus, MAX_CPUS);
+    if (ncpu < 0)
+        return 2;
     const char *nspec = arg_str(argc, argv, "n", "all");
     int nn;
     if (!strcmp(nspec, "all")) {
