@@ -188,6 +188,18 @@ static bool is_retypable(uint32_t t)
     return is_memory_type(t) && t != CAP_DEVFRAME;
 }
 
+/* The node after `cur` in a preorder walk of root's subtree (root itself
+ * excluded), not entering cur's children unless `descend`; NULL at the end.
+ * Iterative: trees can be arbitrarily deep. */
+static const struct cte *subtree_next(const struct cte *cur, const struct cte *root, bool descend)
+{
+    if (descend && cur->first_child)
+        return cur->first_child;
+    while (cur != root && !cur->next)
+        cur = cur->parent;
+    return cur == root ? 0 : cur->next;
+}
+
 /*
  * Does any object carved from the RAM that `src` names overlap
  * [base, base+bytes)? The objects are the *original* capabilities made by
@@ -206,22 +218,10 @@ static bool lineage_overlaps(const struct cte *src, uint64_t base, uint64_t byte
     while (!o->cap.original && o->parent)
         o = o->parent;
 
-    const struct cte *cur = o->first_child;
-    while (cur) {
-        bool descend = !cur->cap.original;
+    for (const struct cte *cur = o->first_child; cur; cur = subtree_next(cur, o, !cur->cap.original))
         if (cur->cap.original && is_memory_type(cur->cap.type) &&
             ranges_overlap(cur->cap.base, cur->cap.bytes, base, bytes))
             return true;
-        if (descend && cur->first_child) {
-            cur = cur->first_child;
-            continue;
-        }
-        while (cur != o && !cur->next)
-            cur = cur->parent;
-        if (cur == o)
-            break;
-        cur = cur->next;
-    }
     return false;
 }
 
@@ -651,18 +651,7 @@ uint64_t cap_descendants(const struct cte *c)
     if (!c)
         return 0;
     uint64_t n = 0;
-    const struct cte *cur = c->first_child;
-    while (cur) {
+    for (const struct cte *cur = c->first_child; cur; cur = subtree_next(cur, c, true))
         n++;
-        if (cur->first_child) {
-            cur = cur->first_child;
-            continue;
-        }
-        while (cur != c && !cur->next)
-            cur = cur->parent;
-        if (cur == c)
-            break;
-        cur = cur->next;
-    }
     return n;
 }
