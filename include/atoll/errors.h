@@ -63,7 +63,15 @@
     X(ERR_ELF_TYPE,            "ELF: not an executable (ET_EXEC)")            \
     X(ERR_ELF_HEADER,          "ELF: header field out of range")              \
     X(ERR_ELF_SEGMENT,         "ELF: segment out of bounds or overlapping")   \
-    X(ERR_ELF_ENTRY,           "ELF: entry point outside executable segments")
+    X(ERR_ELF_ENTRY,           "ELF: entry point outside executable segments") \
+    X(ERR_MSG_TOO_LONG,        "message longer than the channel or buffer takes") \
+    X(ERR_URPC_CORRUPT,        "URPC: peer wrote an impossible slot or ack")  \
+    X(ERR_URPC_BROKEN,         "URPC: channel broken by earlier corruption")  \
+    X(ERR_MSG_UNKNOWN,         "message: unknown type for this interface")    \
+    X(ERR_MSG_MALFORMED,       "message: arguments do not decode")            \
+    X(ERR_NO_ROUTE,            "no channel leads to that core")               \
+    X(ERR_NAME_TAKEN,          "name already registered")                     \
+    X(ERR_CAP_NOT_TRANSFERABLE, "capability type cannot move between cores")
 
 typedef enum {
 #define ATOLL_ERR_ENUM(name, text) name,

@@ -1,0 +1,153 @@
+/*
+ * URPC: cross-core message channels over shared memory, one 64-byte cache
+ * line per message slot, no locks and no atomic read-modify-write on the
+ * fast path. The same code builds for the guest (lib/) and for the Linux
+ * host (tests, benchmarks); only lib/urpc/urpc_os_*.c differ.
+ *
+ * A duplex channel lives in one shared frame (normally 4 KiB). The frame is
+ * cut in two halves; side 0 writes only the first half and side 1 only the
+ * second, so every cache line moves one way:
+ *
+ *   half = [ control line ][ slot 0 ][ slot 1 ] ... [ slot n-1 ]
+ *
+ * A slot is seven payload words and, last, a header word published with
+ * release order (and read with acquire order). The header holds the slot's
+ * sequence number, so a receiver tells a new slot from last lap's by
+ * comparing it with the sequence it expects next.
+ *
+ * Acknowledgements travel back on the reverse direction: every header
+ * carries how many of the peer's slots its writer has consumed (piggy-
+ * backed), and when a side consumes half a ring without sending it also
+ * publishes that count in its own control line (batched). A sender never
+ * waits for a per-message ack, and needs no space in its own ring to ack,
+ * so two full rings cannot deadlock.
+ *
+ * Messages longer than one slot are cut into fragments (at most
+ * URPC_MAX_FRAGS) and reassembled by the receiver. A receiver polls, and
+ * when a blocking receive has polled for `spin_ns` it raises its sleeping
+ * flag and waits to be woken: by an inter-processor interrupt in the guest,
+ * a futex on the host. The sender looks at the flag after publishing and
+ * wakes the peer only if it sleeps.
+ *
+ * Bad input from the peer (an impossible sequence, length or fragment
+ * number, an ack for slots never sent, reserved bits set) breaks the
+ * channel: the call returns ERR_URPC_CORRUPT and every later one
+ * ERR_URPC_BROKEN. A peer that stops acknowledging makes a blocking send
+ * return ERR_TIMEOUT after `timeout_ns`; a non-blocking one returns
+ * ERR_WOULD_BLOCK. Nothing is ever written outside the caller's own half.
+ */
+#ifndef ATOLL_URPC_H
+#define ATOLL_URPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <atoll/errors.h>
+
+#define URPC_LINE 64
+#define URPC_PAYLOAD 56                       /* bytes of message per slot */
+#define URPC_MAX_FRAGS 64
+#define URPC_MSG_MAX (URPC_PAYLOAD * URPC_MAX_FRAGS)   /* 3584 bytes */
+#define URPC_MIN_FRAME (2 * 3 * URPC_LINE)    /* two halves of control + 2 slots */
+
+/* Header word: | seq:32 | ack:16 | len:6 | frag:6 | last:1 | reserved:3 | */
+#define URPC_HDR_SEQ_SHIFT 32
+#define URPC_HDR_ACK_SHIFT 16
+#define URPC_HDR_LEN_SHIFT 10
+#define URPC_HDR_FRAG_SHIFT 4
+#define URPC_HDR_LAST (1ull << 3)
+#define URPC_HDR_RESERVED 0x7ull
+
+struct urpc_slot {
+    uint64_t payload[7];
+    uint64_t header;          /* written last, release */
+} __attribute__((aligned(URPC_LINE)));
+
+/* Written only by the side owning the half it heads. */
+struct urpc_ctrl {
+    uint64_t consumed;        /* slots of the peer's ring this side has taken */
+    uint64_t sleeping;        /* 1: this side waits to be woken */
+    uint32_t doorbell;        /* host: futex word this side bumps to wake the peer */
+    uint32_t pad0;
+    uint64_t pad[5];
+} __attribute__((aligned(URPC_LINE)));
+
+_Static_assert(sizeof(struct urpc_slot) == URPC_LINE, "a slot is one cache line");
+_Static_assert(sizeof(struct urpc_ctrl) == URPC_LINE, "the control block is one cache line");
+
+struct urpc_stats {
+    uint64_t msgs_sent, msgs_received;
+    uint64_t slots_sent, slots_received;
+    uint64_t acks_published;  /* control-line writes (batched acks) */
+    uint64_t full_waits;      /* sends that found the ring full */
+    uint64_t wakeups_sent;    /* the peer slept: woken by IPI / futex */
+    uint64_t sleeps;          /* blocking receives that went to sleep */
+};
+
+struct urpc_chan {
+    /* My half (I write) and the peer's (I only read). */
+    struct urpc_ctrl *my_ctrl;
+    struct urpc_slot *tx;
+    const struct urpc_ctrl *peer_ctrl;
+    const struct urpc_slot *rx;
+    uint32_t nslots;          /* per direction */
+    int side;                 /* 0 or 1 */
+    errval_t broken;          /* sticky: ERR_OK while the channel is usable */
+
+    uint64_t sent;            /* slots written to tx */
+    uint64_t acked;           /* of those, known consumed by the peer */
+    uint64_t received;        /* slots consumed from rx */
+    uint64_t ack_told;        /* last consumed count the peer has been told */
+
+    /* Reassembly of the message being received. */
+    uint32_t frag;            /* next fragment expected (0: none started) */
+    uint32_t rlen;
+    uint8_t rbuf[URPC_MSG_MAX];
+
+    uint64_t spin_ns;         /* blocking receive: poll this long, then sleep */
+    uint64_t timeout_ns;      /* blocking send/receive give up after this (0: never) */
+    uintptr_t wake_arg;       /* guest: Notify capability to the peer's core */
+    struct urpc_stats stats;
+};
+
+#define URPC_NONBLOCK 0x1u
+
+/* Attach to a zeroed shared frame as side 0 or 1 (each peer its own side).
+ * Writes nothing to the frame. ERR_INVALID_ARG: bad side, misaligned frame
+ * or smaller than URPC_MIN_FRAME. */
+errval_t urpc_init(struct urpc_chan *c, void *frame, size_t bytes, int side);
+
+/* Send len bytes (0..URPC_MSG_MAX). Blocking unless URPC_NONBLOCK; a
+ * non-blocking send of a message that needs k slots sends nothing unless k
+ * slots are free (ERR_WOULD_BLOCK). ERR_MSG_TOO_LONG, ERR_TIMEOUT,
+ * ERR_URPC_CORRUPT / ERR_URPC_BROKEN. */
+errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned flags);
+
+/* Receive one whole message into buf (size bytes); *len is its length.
+ * ERR_WOULD_BLOCK (non-blocking, no whole message yet), ERR_TIMEOUT,
+ * ERR_MSG_TOO_LONG (the message was consumed and dropped: it did not fit),
+ * ERR_URPC_CORRUPT / ERR_URPC_BROKEN. */
+errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, unsigned flags);
+
+/* True when a slot is waiting in rx (a message may still be incomplete). */
+bool urpc_pending(const struct urpc_chan *c);
+
+/* For waiting on many channels at once: raise (or lower) this side's
+ * sleeping flag, with a full fence, so that a sender that publishes after
+ * it sees the flag and wakes us. After raising, check every channel with
+ * urpc_pending() once more before blocking. */
+void urpc_set_sleeping(struct urpc_chan *c, bool sleeping);
+
+/* Publish the consumed count now (normally done every half ring). */
+void urpc_flush_acks(struct urpc_chan *c);
+
+/* -- what each platform supplies (lib/urpc/urpc_os_{atoll,host}.c) ------- */
+uint64_t urpc_os_now_ns(void);
+void urpc_os_relax(void);                                  /* in a spin loop */
+/* A value that changes whenever this side may have been woken, read before
+ * the last check of the rings: urpc_os_wait() returns at once if it moved. */
+uint64_t urpc_os_wait_token(struct urpc_chan *c);
+void urpc_os_wait(struct urpc_chan *c, uint64_t token, uint64_t deadline_ns);
+void urpc_os_wake_peer(struct urpc_chan *c);
+
+#endif
