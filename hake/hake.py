@@ -45,6 +45,12 @@ HOST_CFLAGS = [
     "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
 ]
 HOST_LDFLAGS = ["-fsanitize=address,undefined"]
+# Host code with threads that share memory (the URPC channel tests) builds
+# with ThreadSanitizer instead: it cannot be combined with ASan.
+SANITIZERS = {
+    "address": ("-fsanitize=address,undefined", "-fsanitize=address,undefined"),
+    "thread": ("-fsanitize=thread", "-fsanitize=thread"),
+}
 
 
 class Build:
@@ -61,14 +67,17 @@ class Build:
         self.lib_uses = []    # (program, user library names), checked likewise
 
     # -- helpers -------------------------------------------------------------
-    def obj(self, kind, here, src, cflags, incs):
-        """Rule for one object; returns its path. kind: guest or host."""
+    def obj(self, kind, here, src, cflags, incs, sanitize="address"):
+        """Rule for one object; returns its path. kind: guest, user or host;
+        sanitize (host only): "address" (ASan+UBSan) or "thread" (TSan)."""
         path = os.path.normpath(os.path.join(here, src))
         stem = os.path.splitext(path)[0]
         if cflags:
             # The same source built with other flags (say, renamed symbols in
             # a host test) is another object, never a stale reuse.
             stem += "-" + hashlib.sha1(cflags.encode()).hexdigest()[:8]
+        if kind == "host" and sanitize != "address":
+            stem += "-" + sanitize
         o = os.path.join(self.out, OBJ_DIRS[kind], stem + ".o")
         if o in self.objects:
             return o
@@ -79,7 +88,10 @@ class Build:
                 "$(GUEST_CFLAGS)" if kind == "guest" else "$(USER_CFLAGS)")
             cmd = f"$(GUEST_CC) {flags} {incflags} {cflags} -MMD -MP -c $< -o $@"
         else:
-            cmd = f"$(HOST_CC) $(HOST_CFLAGS) {incflags} {cflags} -MMD -MP -c $< -o $@"
+            san = "" if sanitize == "address" else (
+                f"$(filter-out -fsanitize=%,$(HOST_CFLAGS)) {SANITIZERS[sanitize][0]}")
+            flags = "$(HOST_CFLAGS)" if not san else san
+            cmd = f"$(HOST_CC) {flags} {incflags} {cflags} -MMD -MP -c $< -o $@"
         self.rules.append(
             f"{o}: {path}\n\t@mkdir -p $(@D)\n\t@echo '  CC  {kind:5} {path}'\n\t@{cmd}\n"
             f"-include {o[:-2]}.d\n")
@@ -169,23 +181,30 @@ class Build:
         self.lib_uses.append((elf, libs))
         return elf
 
-    def host_program(self, here, name, srcs, includes=(), cflags="", test=False):
+    def host_program(self, here, name, srcs, includes=(), cflags="", test=False, sanitize="address",
+                     libs=""):
+        """A host executable under build/host/<here>/. sanitize: "address"
+        (ASan+UBSan, the default) or "thread" (TSan, for code whose threads
+        share memory). libs: extra linker arguments, e.g. "-lpthread"."""
+        if sanitize not in SANITIZERS:
+            raise ValueError(f"host_program({name!r}): sanitize must be one of {sorted(SANITIZERS)}")
         incs = ["include", here] + [os.path.normpath(os.path.join(here, i)) for i in includes]
-        objs = [self.obj("host", here, s, cflags, incs) for s in srcs]
+        objs = [self.obj("host", here, s, cflags, incs, sanitize) for s in srcs]
         exe = os.path.join(self.out, "host", here, name)
         self.target(exe, f"host_program({name!r}) in {here}")
         self.rules.append(
             f"{exe}: {' '.join(objs)}\n\t@mkdir -p $(@D)\n\t@echo '  LD  host  {exe}'\n"
-            f"\t@$(HOST_CC) $(HOST_LDFLAGS) -o $@ {' '.join(objs)}\n")
+            f"\t@$(HOST_CC) {SANITIZERS[sanitize][1]} -o $@ {' '.join(objs)} {libs}\n")
         self.all.append(exe)
         if test:
             self.host_tests.append(exe)
         return exe
 
-    def host_test(self, here, name, srcs, includes=(), cflags=""):
+    def host_test(self, here, name, srcs, includes=(), cflags="", sanitize="address", libs=""):
         """A host unit-test binary: exits 0 when every check passed. The test
         suite runs each one (tests/test_host_units.py)."""
-        return self.host_program(here, name, srcs, includes, cflags, test=True)
+        return self.host_program(here, name, srcs, includes, cflags, test=True, sanitize=sanitize,
+                                 libs=libs)
 
     def image(self, here, name, kernel, modules=()):
         """A bootable GRUB ISO holding `kernel` and `modules`, made by
