@@ -18,6 +18,7 @@ kernel(
         "elf.c",
         "ksyms.c",
         "linechan.c",
+        "notify.c",
         "main.c",
         "multiboot2.c",
         "panic.c",

@@ -14,4 +14,8 @@ const struct topology *boot_topology(void);
  * its image through the direct map. ERR_NOT_FOUND if none. */
 errval_t boot_module_find(const char *name, size_t n, const void **image, size_t *len);
 
+/* [base, base+bytes) lies inside one core's user RAM or one boot channel
+ * page: memory some monitor may hand out as a Frame, never kernel memory. */
+bool boot_user_memory(uint64_t base, uint64_t bytes);
+
 #endif

@@ -4,6 +4,7 @@
 #include "domain.h"
 #include "console.h"
 #include "core.h"
+#include "notify.h"
 #include "lib.h"
 #include "x86_64/cpu.h"
 #include "x86_64/kernel_layout.h"
@@ -99,6 +100,7 @@ void dispatcher_run(struct dispatcher *d)
 void schedule(void)
 {
     for (;;) {
+        notify_expire();
         struct dispatcher *d = pick();
         if (d)
             dispatcher_run(d);

@@ -48,6 +48,9 @@ struct dispatcher {
     uint64_t msg_words[4];
     uint64_t recv_slot;         /* where an incoming capability goes */
     bool waiting;               /* blocked in receive */
+    /* Notifications (notify.h). */
+    bool notify_waiting;        /* blocked in SYS_NOTIFY_WAIT */
+    uint64_t notify_deadline;   /* tick it times out at, 0: never */
 };
 _Static_assert(sizeof(struct dispatcher) <= 4096, "fits its object");
 

@@ -515,6 +515,20 @@ static void plan_user_ram(void)
     }
 }
 
+bool boot_user_memory(uint64_t base, uint64_t bytes)
+{
+    if (bytes == 0 || base + bytes < base)
+        return false;
+    for (uint32_t c = 0; c < topo.ncpus; c++) {
+        const struct core_ram *r = &core_ram[c];
+        if (r->bytes && base >= r->base && base + bytes <= r->base + r->bytes)
+            return true;
+        if (boot_channel[c] && base >= boot_channel[c] && base + bytes <= boot_channel[c] + 4096)
+            return true;
+    }
+    return false;
+}
+
 /* Give a new monitor its boot channel frames. */
 static void install_boot_channels(const struct dispatcher *d)
 {

@@ -13,6 +13,7 @@
 #include "domain.h"
 #include "lib.h"
 #include "lmp.h"
+#include "notify.h"
 #include "panic.h"
 #include "report.h"
 #include "vspace.h"
@@ -257,6 +258,42 @@ static errval_t sys_console_read(struct dispatcher *d, uint64_t slot, uint64_t *
     return ERR_OK;
 }
 
+/* Re-create, as a new root on this core, a capability another core's
+ * monitor exported (monitor/captransfer). Only types that name no kernel
+ * object may cross: a Frame of user memory (shared memory for channels) and
+ * a Notify capability. Kernel objects stay on the core that made them. */
+static errval_t sys_cap_create(struct dispatcher *d, const struct trap_frame *f)
+{
+    struct cte *kernel, *dst;
+    struct cap_identity id;
+    errval_t err = lookup(d, f->rdi, CAP_KERNEL, 0, &kernel);
+    if (!err)
+        err = copy_from_user(d, &id, f->rsi, sizeof id);
+    if (!err)
+        err = any_slot(d, f->rdx, &dst);
+    if (err)
+        return err;
+    if (id.rights & ~CAP_RIGHTS_ALL)
+        return ERR_INVALID_ARG;
+    struct capability c = { .type = (uint8_t)id.type, .rights = (uint8_t)id.rights, .base = id.base,
+                            .bytes = id.bytes };
+    switch (id.type) {
+    case CAP_FRAME:
+        if (id.badge || id.base % CAP_PAGE_SIZE || id.bytes % CAP_PAGE_SIZE)
+            return ERR_BAD_ALIGNMENT;
+        if (!boot_user_memory(id.base, id.bytes))
+            return ERR_BAD_ADDRESS;
+        break;
+    case CAP_NOTIFY:
+        if (id.badge || id.base >= boot_topology()->ncpus || id.bytes != 1)
+            return ERR_INVALID_ARG;
+        break;
+    default:
+        return ERR_CAP_NOT_TRANSFERABLE;
+    }
+    return cap_install_root(dst, &c);
+}
+
 /* What a capability operation did to the caller itself. */
 static bool caller_gone(struct dispatcher *d) { return dispatcher_current() != d || !d->pml4 || !d->cnode_base; }
 
@@ -399,6 +436,19 @@ void syscall_handler(struct trap_frame *f)
             err = ERR_CAP_RIGHTS;
         if (!err)
             dispatcher_of(&a->cap)->priority = (uint32_t)f->rsi;
+        break;
+    case SYS_NOTIFY:
+        err = lookup(d, f->rdi, CAP_NOTIFY, CAP_RIGHT_WRITE, &a);
+        if (!err)
+            err = notify_send((uint32_t)a->cap.base);
+        break;
+    case SYS_NOTIFY_WAIT:
+        err = notify_wait(d, f->rdi, f->rsi, &value);
+        if (err == ERR_WOULD_BLOCK)
+            schedule();   /* resumed by notify_arrived or notify_expire */
+        break;
+    case SYS_CAP_CREATE:
+        err = sys_cap_create(d, f);
         break;
     default:
         err = ERR_BAD_SYSCALL;

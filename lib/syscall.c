@@ -186,3 +186,31 @@ errval_t sys_set_priority(capslot_t dispatcher, uint32_t priority)
     struct syscall_regs r = CALL(SYS_SET_PRIORITY, dispatcher, priority, 0, 0, 0, 0);
     return err_of(&r);
 }
+
+errval_t sys_notify(capslot_t notify)
+{
+    struct syscall_regs r = CALL(SYS_NOTIFY, notify, 0, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_notify_wait(uint64_t token, uint64_t timeout_us, uint64_t *gen)
+{
+    struct syscall_regs r = CALL(SYS_NOTIFY_WAIT, token, timeout_us, 0, 0, 0, 0);
+    if (gen)
+        *gen = r.rdx;
+    return err_of(&r);
+}
+
+uint64_t sys_notify_gen(void)
+{
+    uint64_t gen = 0;
+    /* No generation is ~0 for long, so this token is always stale. */
+    sys_notify_wait(~0ull, 0, &gen);
+    return gen;
+}
+
+errval_t sys_cap_create(capslot_t kernel, const struct cap_identity *desc, capslot_t dst)
+{
+    struct syscall_regs r = CALL(SYS_CAP_CREATE, kernel, desc, dst, 0, 0, 0);
+    return err_of(&r);
+}

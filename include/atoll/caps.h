@@ -25,6 +25,7 @@ enum cap_type {
     CAP_IRQ,           /* a range of interrupt vectors */
     CAP_IO,            /* a range of I/O ports */
     CAP_KERNEL,        /* the monitor's: operations on the core itself */
+    CAP_NOTIFY,        /* send notifications (wake-up IPIs) to one core: base = core */
     CAP_TYPE_COUNT
 };
 
@@ -59,7 +60,7 @@ static inline const char *cap_type_name(uint32_t t)
 {
     static const char *const names[CAP_TYPE_COUNT] = {
         "Null", "RAM", "Frame", "DevFrame", "CNode", "PML4", "PDPT", "PD", "PT",
-        "Dispatcher", "Endpoint", "IRQ", "IO", "Kernel",
+        "Dispatcher", "Endpoint", "IRQ", "IO", "Kernel", "Notify",
     };
     return t < CAP_TYPE_COUNT ? names[t] : "Invalid";
 }

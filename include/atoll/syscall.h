@@ -38,6 +38,10 @@ enum syscall_nr {
     SYS_CONSOLE_READ,     /* (io slot) -> next byte from the serial line, or ERR_WOULD_BLOCK */
     SYS_POWEROFF,         /* (kernel cap, status) end the whole machine (boot core only) */
     SYS_SET_PRIORITY,     /* (dispatcher slot, priority 1..100) share of the core */
+    SYS_NOTIFY,           /* (notify slot) wake the domains waiting on that core */
+    SYS_NOTIFY_WAIT,      /* (token, timeout us or 0) sleep unless token is stale -> generation */
+    SYS_CAP_CREATE,       /* (kernel cap, const struct cap_identity *, dst slot) re-create a
+                             capability another core's monitor described (Frame, Notify) */
     SYS_COUNT
 };
 

@@ -97,5 +97,17 @@ errval_t sys_io_out(capslot_t io, uint64_t port, unsigned width, uint32_t value)
 errval_t sys_console_read(capslot_t io, uint8_t *byte);
 errval_t sys_poweroff(capslot_t kernel, uint64_t status);
 errval_t sys_set_priority(capslot_t dispatcher, uint32_t priority);
+/* Wake the domains sleeping in sys_notify_wait on the core a Notify
+ * capability names. */
+errval_t sys_notify(capslot_t notify);
+/* Sleep until a notification reaches this core or timeout_us passes (0:
+ * no timeout), unless `token` differs from the core's notification
+ * generation; *gen is the generation after. ERR_TIMEOUT when it timed out. */
+errval_t sys_notify_wait(uint64_t token, uint64_t timeout_us, uint64_t *gen);
+/* The current generation (never sleeps). */
+uint64_t sys_notify_gen(void);
+/* Re-create a capability described by another core's monitor (Frame of
+ * user memory, Notify) as a new root in `dst`; needs the Kernel cap. */
+errval_t sys_cap_create(capslot_t kernel, const struct cap_identity *desc, capslot_t dst);
 
 #endif

@@ -1,0 +1,64 @@
+/* Notifications between cores; see notify.h. All state here is this core's. */
+#include "notify.h"
+#include "core.h"
+#include "dispatcher.h"
+#include "smp.h"
+#include "bootinfo.h"
+#include "topology.h"
+#include "x86_64/apic.h"
+
+static uint64_t generation;   /* notifications this core has taken */
+static uint32_t waiters;      /* dispatchers sleeping in notify_wait */
+
+static void finish_wait(struct dispatcher *d, errval_t result)
+{
+    d->notify_waiting = false;
+    d->regs.rax = result;
+    d->regs.rdx = generation;
+    waiters--;
+    dispatcher_make_runnable(d);
+}
+
+errval_t notify_send(uint32_t core_id)
+{
+    const struct topology *t = boot_topology();
+    if (core_id >= t->ncpus)
+        return ERR_INVALID_ARG;
+    if (core_id == core.core_id)
+        notify_arrived();
+    else
+        apic_send_ipi(t->cpus[core_id].apic_id, APIC_IPI_FIXED, VEC_NOTIFY);
+    return ERR_OK;
+}
+
+bool notify_arrived(void)
+{
+    generation++;
+    bool woke = false;
+    for (struct dispatcher *d = dispatcher_nth(0); d && waiters; d = d->next)
+        if (d->notify_waiting) {
+            finish_wait(d, ERR_OK);
+            woke = true;
+        }
+    return woke;
+}
+
+errval_t notify_wait(struct dispatcher *d, uint64_t token, uint64_t timeout_us, uint64_t *gen)
+{
+    *gen = generation;
+    if (token != generation)
+        return ERR_OK;
+    uint64_t hz = boot_params.timer_hz;
+    d->notify_deadline = timeout_us ? core.ticks + 1 + timeout_us * hz / 1000000 : 0;
+    d->notify_waiting = true;
+    waiters++;
+    dispatcher_block(d);
+    return ERR_WOULD_BLOCK;
+}
+
+void notify_expire(void)
+{
+    for (struct dispatcher *d = dispatcher_nth(0); d && waiters; d = d->next)
+        if (d->notify_waiting && d->notify_deadline && core.ticks >= d->notify_deadline)
+            finish_wait(d, ERR_TIMEOUT);
+}

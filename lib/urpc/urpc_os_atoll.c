@@ -1,0 +1,50 @@
+/*
+ * URPC on Atoll (see <atoll/urpc.h>): time from the TSC, sleeping through
+ * the CPU driver's notifications. A channel's wake_arg is a Notify
+ * capability naming the peer's core (0: the peer is never woken, so it
+ * must poll).
+ */
+#include <atoll/lib.h>
+#include <atoll/urpc.h>
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+uint64_t urpc_os_now_ns(void)
+{
+    uint64_t hz = startup()->tsc_hz;
+    if (!hz)
+        hz = 1000000000ull;
+    uint64_t t = rdtsc();
+    /* Split to stay clear of overflow at multi-GHz clocks. */
+    return t / hz * 1000000000ull + t % hz * 1000000000ull / hz;
+}
+
+void urpc_os_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+
+uint64_t urpc_os_wait_token(struct urpc_chan *c)
+{
+    (void)c;
+    return sys_notify_gen();
+}
+
+void urpc_os_wait(struct urpc_chan *c, uint64_t token, uint64_t deadline_ns)
+{
+    (void)c;
+    uint64_t timeout_us = 0;
+    if (deadline_ns) {
+        uint64_t now = urpc_os_now_ns();
+        timeout_us = deadline_ns > now ? (deadline_ns - now) / 1000 + 1 : 1;
+    }
+    sys_notify_wait(token, timeout_us, 0);
+}
+
+void urpc_os_wake_peer(struct urpc_chan *c)
+{
+    if (c->wake_arg)
+        sys_notify((capslot_t)c->wake_arg);
+}
