@@ -195,7 +195,11 @@ static errval_t sys_core_info(struct dispatcher *d, uint64_t out)
     for (uint32_t n = 0; n < info.nnodes; n++) {
         info.node_mem_bytes[n] = t->nodes[n].mem_bytes;
         info.node_cores[n] = t->nodes[n].ncpus;
+        for (uint32_t m = 0; m < info.nnodes; m++)
+            info.node_distance[n][m] = t->dist[n][m];
     }
+    for (uint32_t c = 0; c < t->ncpus && c < CORE_INFO_MAX_CORES; c++)
+        info.core_node[c] = (uint16_t)t->cpus[c].node;
     return copy_to_user(d, out, &info, sizeof info);
 }
 

@@ -68,6 +68,7 @@ struct domain_info {
 enum domain_state { DOMAIN_RUNNABLE = 1, DOMAIN_BLOCKED = 2, DOMAIN_STOPPED = 3 };
 
 #define CORE_INFO_MAX_NODES 16
+#define CORE_INFO_MAX_CORES 512
 struct core_info {
     uint32_t core_id, apic_id, node;
     uint32_t ncores;          /* cores in the machine */
@@ -75,6 +76,8 @@ struct core_info {
     uint64_t tsc_hz;
     uint64_t node_mem_bytes[CORE_INFO_MAX_NODES];   /* per NUMA node, from SRAT */
     uint32_t node_cores[CORE_INFO_MAX_NODES];
+    uint16_t core_node[CORE_INFO_MAX_CORES];        /* node of every core (ncores of them) */
+    uint16_t node_distance[CORE_INFO_MAX_NODES][CORE_INFO_MAX_NODES];   /* SLIT, 10 = local */
 };
 
 #endif

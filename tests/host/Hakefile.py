@@ -29,3 +29,5 @@ host_test("test_topo_xml", srcs=["test_topo_xml.c", "../../cpudriver/topo_xml.c"
 # kernel, and argument splitting (lib/args.c).
 host_test("test_userlib", srcs=["test_userlib.c", "../../lib/caps.c", "../../lib/args.c"],
           includes=["../../lib/include"])
+# The monitor mesh plan: links, routes and channel counts.
+host_test("test_mesh", srcs=["test_mesh.c", "../../monitor/mesh_plan.c"], includes=["../../monitor"])
