@@ -98,6 +98,9 @@ struct urpc_chan {
     uint64_t acked;           /* of those, known consumed by the peer */
     uint64_t received;        /* slots consumed from rx */
     uint64_t ack_told;        /* last consumed count the peer has been told */
+    uint64_t hdr_acked;       /* latest ack carried by a header (a lower bound) */
+    uint64_t peer_consumed;   /* latest peer_ctrl->consumed read */
+    uint32_t tx_next, rx_next; /* ring index of the next slot to write / read */
 
     /* Reassembly of the message being received. */
     uint32_t frag;            /* next fragment expected (0: none started) */

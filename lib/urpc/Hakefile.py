@@ -1,0 +1,6 @@
+# Host builds of the URPC channel library (lib/urpc/urpc.c with the Linux
+# platform half, urpc_os_host.c). The guest build of urpc.c is declared in
+# lib/Hakefile.py. docs/urpc.md describes the design and the tests.
+URPC_HOST = ["urpc.c", "urpc_os_host.c"]
+# Single-threaded: both sides in one thread, and a hand-written faulty peer.
+host_test("test_urpc", srcs=["../../tests/host/test_urpc.c"] + URPC_HOST, includes=["../include"])

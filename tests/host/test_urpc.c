@@ -1,0 +1,680 @@
+/*
+ * Host unit tests for the URPC channel library (lib/urpc/urpc.c), single-
+ * threaded: both sides of a channel live in this thread and take turns, so
+ * every step is deterministic. The second half plays a deliberately faulty
+ * peer by writing raw slots and control words into its half; every bad
+ * value must give ERR_URPC_CORRUPT and then ERR_URPC_BROKEN, and the side
+ * under test must never write outside its own half (canaries around the
+ * frame, snapshots of the peer's half).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <atoll/urpc.h>
+#include "check.h"
+
+#define GUARD 4096
+#define CANARY 0xa5
+
+/* One frame with canary guards on both sides. */
+struct frame {
+    uint8_t *mem;     /* GUARD + bytes + GUARD */
+    uint8_t *base;    /* the frame proper */
+    size_t bytes;
+};
+
+static struct frame frame_new(size_t bytes)
+{
+    struct frame f;
+    f.bytes = bytes;
+    f.mem = aligned_alloc(URPC_LINE, GUARD * 2 + bytes + URPC_LINE);
+    if (!f.mem) {
+        perror("aligned_alloc");
+        exit(2);
+    }
+    memset(f.mem, CANARY, GUARD * 2 + bytes + URPC_LINE);
+    f.base = f.mem + GUARD;
+    memset(f.base, 0, bytes);
+    return f;
+}
+
+static bool guards_intact(const struct frame *f)
+{
+    for (size_t i = 0; i < GUARD; i++)
+        if (f->mem[i] != CANARY || f->base[f->bytes + i] != CANARY)
+            return false;
+    return true;
+}
+
+/* Side s's half: its control line, then its slots. */
+static uint8_t *half(const struct frame *f, int s)
+{
+    return f->base + (size_t)s * (f->bytes / 2 / URPC_LINE) * URPC_LINE;
+}
+static size_t half_bytes(const struct frame *f) { return f->bytes / 2 / URPC_LINE * URPC_LINE; }
+static struct urpc_ctrl *ctrl_of(const struct frame *f, int s) { return (struct urpc_ctrl *)half(f, s); }
+static struct urpc_slot *slot_of(const struct frame *f, int s, uint32_t i)
+{
+    return (struct urpc_slot *)(half(f, s) + URPC_LINE * (1 + (size_t)i));
+}
+
+static uint64_t hdr(uint32_t seq, uint16_t ack, uint32_t len, uint32_t frag, bool last)
+{
+    return (uint64_t)seq << URPC_HDR_SEQ_SHIFT | (uint64_t)ack << URPC_HDR_ACK_SHIFT |
+           (uint64_t)len << URPC_HDR_LEN_SHIFT | (uint64_t)frag << URPC_HDR_FRAG_SHIFT |
+           (last ? URPC_HDR_LAST : 0);
+}
+
+/* A message body that says where it came from. */
+static void fill(uint8_t *p, size_t n, uint32_t tag)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(tag * 131u + i * 7u + (i >> 8));
+}
+static bool same(const uint8_t *p, size_t n, uint32_t tag)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != (uint8_t)(tag * 131u + i * 7u + (i >> 8)))
+            return false;
+    return true;
+}
+
+static uint8_t out[URPC_MSG_MAX + 64], in[URPC_MSG_MAX + 64];
+
+static void pair(struct frame *f, struct urpc_chan *a, struct urpc_chan *b)
+{
+    CHECK_ERR(urpc_init(a, f->base, f->bytes, 0), ERR_OK);
+    CHECK_ERR(urpc_init(b, f->base, f->bytes, 1), ERR_OK);
+}
+
+/* Send a tagged message of n bytes; receive it on the other side and check it. */
+static void roundtrip(struct urpc_chan *tx, struct urpc_chan *rx, size_t n, uint32_t tag)
+{
+    fill(out, n, tag);
+    CHECK_ERR(urpc_send(tx, out, n, URPC_NONBLOCK), ERR_OK);
+    size_t got = ~(size_t)0;
+    memset(in, 0, n);
+    CHECK_ERR(urpc_recv(rx, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, n);
+    CHECK(same(in, n, tag));
+}
+
+static struct urpc_chan a, b;
+
+static void test_init(void)
+{
+    struct frame f = frame_new(4096);
+    memset(f.base, 0x3c, f.bytes);
+    CHECK_ERR(urpc_init(&a, f.base, 4096, 2), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(&a, f.base, 4096, -1), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(&a, NULL, 4096, 0), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(NULL, f.base, 4096, 0), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(&a, f.base + 8, 4000, 0), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(&a, f.base, URPC_MIN_FRAME - 1, 0), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(&a, f.base, URPC_MIN_FRAME, 0), ERR_OK);
+    CHECK_EQ(a.nslots, 2);
+    CHECK_ERR(urpc_init(&a, f.base, 4096, 1), ERR_OK);
+    CHECK_EQ(a.nslots, 31);
+    CHECK_EQ(a.side, 1);
+    CHECK((void *)a.my_ctrl == f.base + 2048);
+    CHECK((void *)a.tx == f.base + 2048 + 64);
+    CHECK((const void *)a.peer_ctrl == f.base);
+    CHECK((const void *)a.rx == f.base + 64);
+    CHECK_EQ(a.spin_ns, 20000);
+    CHECK_EQ(a.timeout_ns, 0);
+    CHECK_ERR(a.broken, ERR_OK);
+    /* An odd size: both sides agree on the halves, the tail is unused. */
+    CHECK_ERR(urpc_init(&a, f.base, 4096 - 64, 1), ERR_OK);
+    CHECK_EQ(a.nslots, 30);
+    CHECK((void *)a.my_ctrl == f.base + 31 * 64);
+    /* urpc_init writes nothing to the frame. */
+    bool untouched = true;
+    for (size_t i = 0; i < f.bytes; i++)
+        untouched &= f.base[i] == 0x3c;
+    CHECK(untouched);
+    CHECK(guards_intact(&f));
+    free(f.mem);
+}
+
+static void test_one_slot(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got = 99;
+    CHECK(!urpc_pending(&b));
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(got, 99);
+    fill(out, 8, 1);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK(urpc_pending(&b));
+    CHECK(!urpc_pending(&a));
+    CHECK_EQ(slot_of(&f, 0, 0)->header, hdr(1, 0, 8, 0, true));
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, 8);
+    CHECK(same(in, 8, 1));
+    CHECK(!urpc_pending(&b));
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(a.stats.msgs_sent, 1);
+    CHECK_EQ(a.stats.slots_sent, 1);
+    CHECK_EQ(b.stats.msgs_received, 1);
+    CHECK_EQ(b.stats.slots_received, 1);
+    /* Blocking calls that need not wait behave the same. */
+    roundtrip(&b, &a, 0, 2);
+    fill(out, 56, 3);
+    CHECK_ERR(urpc_send(&a, out, 56, 0), ERR_OK);
+    CHECK_ERR(urpc_recv(&b, in, 56, &got, 0), ERR_OK);
+    CHECK_EQ(got, 56);
+    CHECK(same(in, 56, 3));
+    /* A NULL buffer is fine for an empty message, and len may be NULL. */
+    CHECK_ERR(urpc_send(&a, NULL, 0, 0), ERR_OK);
+    CHECK_ERR(urpc_recv(&b, NULL, 0, NULL, 0), ERR_OK);
+    CHECK(guards_intact(&f));
+    free(f.mem);
+}
+
+static void test_fragments(void)
+{
+    static const size_t sizes[] = {0, 1, 55, 56, 57, 111, 112, 113, 1000, 31 * 56,
+                                   31 * 56 + 1, URPC_MSG_MAX - 1, URPC_MSG_MAX};
+    struct frame f = frame_new(16384);      /* 127 slots: every message fits */
+    pair(&f, &a, &b);
+    uint64_t slots = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        roundtrip(&a, &b, n, (uint32_t)i);
+        roundtrip(&b, &a, n, (uint32_t)i + 100);
+        slots += n ? (n + URPC_PAYLOAD - 1) / URPC_PAYLOAD : 1;
+    }
+    CHECK_EQ(a.stats.slots_sent, slots);
+    CHECK_EQ(b.stats.slots_received, slots);
+    /* The fragments of the longest message: 64 slots, 56 bytes each, in order. */
+    fill(out, URPC_MSG_MAX, 7);
+    uint64_t first = a.sent;
+    CHECK_ERR(urpc_send(&a, out, URPC_MSG_MAX, 0), ERR_OK);
+    for (uint32_t i = 0; i < URPC_MAX_FRAGS; i++) {
+        uint64_t h = slot_of(&f, 0, (uint32_t)((first + i) % a.nslots))->header;
+        CHECK_EQ(h >> 32, (uint32_t)(first + i + 1));
+        CHECK_EQ((h >> URPC_HDR_LEN_SHIFT) & 63, 56);
+        CHECK_EQ((h >> URPC_HDR_FRAG_SHIFT) & 63, i);
+        CHECK_EQ(!!(h & URPC_HDR_LAST), i == URPC_MAX_FRAGS - 1);
+    }
+    size_t got;
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, 0), ERR_OK);
+    CHECK_EQ(got, URPC_MSG_MAX);
+    CHECK(same(in, URPC_MSG_MAX, 7));
+    /* Too long: refused, nothing sent. */
+    uint64_t sent = a.sent;
+    CHECK_ERR(urpc_send(&a, out, URPC_MSG_MAX + 1, 0), ERR_MSG_TOO_LONG);
+    CHECK_ERR(urpc_send(&a, out, (size_t)-1, URPC_NONBLOCK), ERR_MSG_TOO_LONG);
+    CHECK_EQ(a.sent, sent);
+    CHECK_ERR(a.broken, ERR_OK);
+    fill(out, 200, 8);
+    CHECK_ERR(urpc_send(&a, out, 200, 0), ERR_OK);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, 200);
+    CHECK(same(in, 200, 8));
+    CHECK(guards_intact(&f));
+    free(f.mem);
+}
+
+/* A message longer than the caller's buffer is consumed and dropped. */
+static void test_small_buffer(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got = 77;
+    fill(out, 40, 1);
+    CHECK_ERR(urpc_send(&a, out, 40, 0), ERR_OK);
+    memset(in, 0xee, 600);
+    CHECK_ERR(urpc_recv(&b, in, 39, &got, 0), ERR_MSG_TOO_LONG);
+    CHECK_EQ(got, 77);
+    CHECK_EQ(in[39], 0xee);     /* nothing past the buffer */
+    fill(out, 500, 2);
+    CHECK_ERR(urpc_send(&a, out, 500, 0), ERR_OK);
+    CHECK_ERR(urpc_recv(&b, in, 499, &got, 0), ERR_MSG_TOO_LONG);
+    CHECK_EQ(in[499], 0xee);
+    roundtrip(&a, &b, 300, 3);          /* the channel goes on */
+    CHECK_EQ(b.stats.msgs_received, 3);
+    CHECK_ERR(b.broken, ERR_OK);
+    free(f.mem);
+}
+
+/* Many laps of a small and a normal ring, both directions, every size mix. */
+static void test_wrap(size_t bytes)
+{
+    struct frame f = frame_new(bytes);
+    pair(&f, &a, &b);
+    uint32_t seed = 1;
+    size_t maxlen = a.nslots * URPC_PAYLOAD;
+    for (uint32_t i = 0; i < 50000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = (seed >> 8) % (i % 3 ? 57 : maxlen + 1);
+        if (i & 1)
+            roundtrip(&a, &b, n, i);
+        else
+            roundtrip(&b, &a, n, i);
+    }
+    CHECK(a.sent > 10ull * a.nslots);
+    CHECK_EQ(a.sent, b.received);
+    CHECK_EQ(b.sent, a.received);
+    CHECK_ERR(a.broken, ERR_OK);
+    CHECK_ERR(b.broken, ERR_OK);
+    CHECK(guards_intact(&f));
+    free(f.mem);
+}
+
+/* Batched acks every half ring; piggy-backed ones in every header. */
+static void test_acks(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got;
+    for (uint32_t i = 0; i < 31; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(a.stats.full_waits, 2);
+    CHECK_EQ(a.sent, 31);
+    for (uint32_t i = 0; i < 14; i++)
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(b.stats.acks_published, 0);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 0);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(b.stats.acks_published, 1);        /* 15 = nslots / 2 */
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 15);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(a.acked, 15);
+    CHECK_EQ(a.peer_consumed, 15);
+    for (uint32_t i = 0; i < 17; i++)
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(b.stats.acks_published, 2);        /* at 30 */
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 30);
+    /* Found empty: the rest is published too, so a sender never waits on
+     * an idle receiver. */
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(b.stats.acks_published, 3);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 32);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(b.stats.acks_published, 3);
+
+    /* Piggy-backed: b takes 10 and replies; the reply carries the ack. */
+    for (uint32_t i = 0; i < 10; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    for (uint32_t i = 0; i < 10; i++)
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_send(&b, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(b.ack_told, 42);
+    CHECK_EQ(a.acked, 15);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(a.acked, 42);
+    CHECK_EQ(a.peer_consumed, 15);
+    /* Nothing left to tell: no control-line write. */
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(b.stats.acks_published, 3);
+    urpc_flush_acks(&b);
+    CHECK_EQ(b.stats.acks_published, 3);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    urpc_flush_acks(&b);
+    CHECK_EQ(b.stats.acks_published, 4);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 43);
+    free(f.mem);
+}
+
+/* An old reply read long after the control line told more, and 16-bit acks
+ * that wrapped: never taken for corruption, never for more than the truth. */
+static void test_stale_acks(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got;
+    CHECK_ERR(urpc_send(&b, out, 8, 0), ERR_OK);        /* carries ack 0 */
+    for (uint32_t i = 0; i < 70000; i++) {
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+        if (i % 3 == 0)
+            CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    }
+    uint64_t acked = a.acked;           /* from the control line */
+    CHECK(acked > 70000 - 31 && acked <= 70000);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(a.broken, ERR_OK);
+    CHECK_EQ(a.acked, acked);
+    CHECK_ERR(urpc_send(&b, out, 8, 0), ERR_OK);        /* ack 70000 & 0xffff */
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(a.broken, ERR_OK);
+    CHECK_EQ(a.hdr_acked, 70000 & 0xffff);      /* an underestimate: safe */
+    CHECK_EQ(a.acked, acked);
+    free(f.mem);
+}
+
+/* Both rings full, both sides alternate non-blocking send and receive:
+ * acks need no ring space, so everything still gets through. */
+static void test_full_rings(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    struct urpc_chan *side[2] = {&a, &b};
+    uint32_t next_tx[2] = {0, 0}, next_rx[2] = {0, 0};
+    size_t got;
+    for (int s = 0; s < 2; s++)
+        for (;;) {
+            size_t n = next_tx[s] % 5 == 4 ? 200 : 8;
+            fill(out, n, next_tx[s] + 1000u * s);
+            if (urpc_send(side[s], out, n, URPC_NONBLOCK) != ERR_OK)
+                break;
+            next_tx[s]++;
+        }
+    CHECK(next_tx[0] >= 10);
+    bool ok = true;
+    for (uint32_t round = 0; round < 20000 && ok; round++) {
+        for (int s = 0; s < 2; s++) {
+            size_t n = next_tx[s] % 5 == 4 ? 200 : 8;
+            fill(out, n, next_tx[s] + 1000u * s);
+            errval_t e = urpc_send(side[s], out, n, URPC_NONBLOCK);
+            if (e == ERR_OK)
+                next_tx[s]++;
+            else
+                ok &= e == ERR_WOULD_BLOCK;
+            e = urpc_recv(side[s], in, sizeof in, &got, URPC_NONBLOCK);
+            if (e == ERR_OK) {
+                uint32_t k = next_rx[s]++;
+                ok &= got == (k % 5 == 4 ? 200u : 8u) && same(in, got, k + 1000u * !s);
+            } else {
+                ok &= e == ERR_WOULD_BLOCK;
+            }
+        }
+    }
+    CHECK(ok);
+    CHECK(next_rx[0] > 15000 && next_rx[1] > 15000);
+    CHECK(next_tx[1] - next_rx[0] < 31 && next_tx[0] - next_rx[1] < 31);
+    free(f.mem);
+}
+
+/* A non-blocking send of k slots with fewer free sends nothing. */
+static void test_all_or_nothing(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    for (uint32_t i = 0; i < 29; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_send(&a, out, 3 * 56, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(a.sent, 29);
+    CHECK_EQ(slot_of(&f, 0, 29)->header, 0);
+    CHECK_ERR(urpc_send(&a, out, 2 * 56, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(a.sent, 31);
+    /* Longer than the whole ring: never possible without waiting. */
+    struct frame g = frame_new(URPC_MIN_FRAME);
+    pair(&g, &a, &b);
+    CHECK_ERR(urpc_send(&a, out, 3 * 56, URPC_NONBLOCK), ERR_MSG_TOO_LONG);
+    CHECK_EQ(a.sent, 0);
+    free(f.mem);
+    free(g.mem);
+}
+
+/* A peer that never acknowledges or never sends: every wait is bounded. */
+static void test_silent_peer(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got;
+    a.timeout_ns = 2000000;
+    for (uint32_t i = 0; i < 31; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_OK);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_TIMEOUT);
+    CHECK_ERR(urpc_send(&a, out, 100, 0), ERR_TIMEOUT);
+    CHECK_EQ(a.sent, 31);
+    CHECK_ERR(a.broken, ERR_OK);            /* nothing half sent: still usable */
+    /* Blocking receive on nothing: polls, sleeps on the futex, times out. */
+    a.spin_ns = 100000;
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, 0), ERR_TIMEOUT);
+    CHECK(a.stats.sleeps >= 1);
+    CHECK_EQ(ctrl_of(&f, 0)->sleeping, 0);
+    a.spin_ns = 0;
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, 0), ERR_TIMEOUT);
+    /* The peer takes them all: a can go on. */
+    for (uint32_t i = 0; i < 31; i++)
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, 0), ERR_OK);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_OK);
+    /* A message longer than the ring that times out half sent: the peer
+     * holds a partial message, so the channel cannot go on. */
+    struct frame g = frame_new(URPC_MIN_FRAME);
+    pair(&g, &a, &b);
+    a.timeout_ns = 1000000;
+    CHECK_ERR(urpc_send(&a, out, 3 * 56, 0), ERR_TIMEOUT);
+    CHECK_EQ(a.sent, 2);
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_URPC_BROKEN);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    free(f.mem);
+    free(g.mem);
+}
+
+/* -- the faulty peer: side 1 is written by hand, side 0 is under test ------ */
+
+struct faulty {
+    struct frame f;
+    uint8_t snap[16384];    /* side 1's half when the bad data was in place */
+};
+
+static void faulty_start(struct faulty *t, size_t bytes)
+{
+    t->f = frame_new(bytes);
+    CHECK_ERR(urpc_init(&a, t->f.base, bytes, 0), ERR_OK);
+}
+
+/* Peer slot i of its ring, written as a real sender would (payload first). */
+static void peer_slot(struct faulty *t, uint32_t i, uint64_t h)
+{
+    struct urpc_slot *s = slot_of(&t->f, 1, i);
+    for (int w = 0; w < 7; w++)
+        s->payload[w] = 0x1111111111111111ull * (uint64_t)(w + 1);
+    s->header = h;
+}
+
+static void faulty_snapshot(struct faulty *t)
+{
+    memcpy(t->snap, half(&t->f, 1), half_bytes(&t->f));
+}
+
+/* The call that meets the bad value says CORRUPT (checked by the caller);
+ * every later one BROKEN; the peer's half and the guards are untouched. */
+static void faulty_end(struct faulty *t, const char *what)
+{
+    size_t got;
+    int fails = check_failures;
+    CHECK_ERR(a.broken, ERR_URPC_BROKEN);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_BROKEN);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, 0), ERR_URPC_BROKEN);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_URPC_BROKEN);
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_URPC_BROKEN);
+    CHECK(urpc_pending(&a));
+    CHECK(memcmp(t->snap, half(&t->f, 1), half_bytes(&t->f)) == 0);
+    CHECK(guards_intact(&t->f));
+    if (check_failures != fails)
+        fprintf(stderr, "    (faulty peer case: %s)\n", what);
+    free(t->f.mem);
+}
+
+/* One bad slot at the head of the peer's ring, met by a receive. */
+static void bad_slot(const char *what, uint64_t h)
+{
+    struct faulty t;
+    size_t got;
+    faulty_start(&t, 4096);
+    peer_slot(&t, 0, h);
+    faulty_snapshot(&t);
+    CHECK(urpc_pending(&a));
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+    faulty_end(&t, what);
+}
+
+static void test_faulty_peer(void)
+{
+    struct faulty t;
+    size_t got;
+
+    bad_slot("len > 56", hdr(1, 0, 57, 0, true));
+    bad_slot("len 63", hdr(1, 0, 63, 0, true));
+    bad_slot("short non-last fragment", hdr(1, 0, 10, 0, false));
+    bad_slot("first fragment numbered 5", hdr(1, 0, 56, 5, true));
+    bad_slot("seq from the future", hdr(2, 0, 8, 0, true));
+    bad_slot("seq far ahead", hdr(0x80000001u, 0, 8, 0, true));
+    bad_slot("seq of a lap never run", hdr((uint32_t)(1 - 31), 0, 8, 0, true));
+    for (uint64_t r = 1; r <= URPC_HDR_RESERVED; r <<= 1)
+        bad_slot("reserved bit", hdr(1, 0, 8, 0, true) | r);
+    bad_slot("ack for slots never sent", hdr(1, 1, 8, 0, true));
+    bad_slot("ack 0xffff", hdr(1, 0xffff, 8, 0, true));
+
+    /* Fragment gap: 0 then 2. The first is taken, the second breaks. */
+    faulty_start(&t, 4096);
+    peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
+    peer_slot(&t, 1, hdr(2, 0, 56, 2, true));
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+    CHECK_EQ(a.received, 1);
+    faulty_end(&t, "fragment gap");
+
+    /* A repeated fragment number. */
+    faulty_start(&t, 4096);
+    peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
+    peer_slot(&t, 1, hdr(2, 0, 56, 0, true));
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+    faulty_end(&t, "fragment repeated");
+
+    /* A new message that starts before the last one ended. */
+    faulty_start(&t, 4096);
+    peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_ERR(a.broken, ERR_OK);
+    peer_slot(&t, 1, hdr(2, 0, 30, 0, true));
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+    faulty_end(&t, "unfinished message");
+
+    /* Legal, by hand: a message whose fragments come in separate polls
+     * waits in rbuf; an empty last fragment is fine. */
+    faulty_start(&t, 4096);
+    peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    peer_slot(&t, 1, hdr(2, 0, 56, 1, false));
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    peer_slot(&t, 2, hdr(3, 0, 0, 2, true));
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, 112);
+    CHECK_EQ(in[56], 0x11);
+    CHECK_ERR(a.broken, ERR_OK);
+    free(t.f.mem);
+
+    /* More than URPC_MAX_FRAGS fragments: the 64th may not promise more. */
+    faulty_start(&t, 16384);
+    for (uint32_t i = 0; i < URPC_MAX_FRAGS; i++)
+        peer_slot(&t, i, hdr(i + 1, 0, 56, i, false));
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+    CHECK_EQ(a.received, URPC_MAX_FRAGS - 1);
+    faulty_end(&t, "65 fragments");
+
+    /* A slot rewritten with an old sequence after it was taken. */
+    faulty_start(&t, URPC_MIN_FRAME);        /* 2 slots */
+    peer_slot(&t, 0, hdr(1, 0, 8, 0, true));
+    peer_slot(&t, 1, hdr(2, 0, 8, 0, true));
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    peer_slot(&t, 0, hdr(0, 0, 8, 0, true));       /* expected 3 or (empty) 1 */
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+    faulty_end(&t, "slot zeroed after a lap");
+
+    /* Acks: a piggy-backed ack for one more slot than was sent. */
+    faulty_start(&t, 4096);
+    for (int i = 0; i < 3; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    peer_slot(&t, 0, hdr(1, 3, 8, 0, true));
+    peer_slot(&t, 1, hdr(2, 4, 8, 0, true));
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(a.acked, 3);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+    faulty_end(&t, "ack past sent");
+
+    /* Control line: consumed beyond what was sent. */
+    faulty_start(&t, 4096);
+    for (int i = 0; i < 31; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    ctrl_of(&t.f, 1)->consumed = 32;
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+    CHECK_EQ(a.sent, 31);
+    faulty_end(&t, "consumed > sent");
+
+    /* Control line: consumed going backwards. */
+    faulty_start(&t, 4096);
+    for (int i = 0; i < 31; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    ctrl_of(&t.f, 1)->consumed = 20;
+    for (int i = 0; i < 20; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    ctrl_of(&t.f, 1)->consumed = 19;
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_URPC_CORRUPT);   /* blocking: no hang */
+    faulty_end(&t, "consumed backwards");
+
+    /* ... while blocked: the blocking send sees it in its wait loop. */
+    faulty_start(&t, 4096);
+    for (int i = 0; i < 31; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    ctrl_of(&t.f, 1)->consumed = 1u << 20;
+    faulty_snapshot(&t);
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_URPC_CORRUPT);
+    faulty_end(&t, "consumed far ahead, blocking");
+
+    /* A control line behind a piggy-backed ack is legal (it is batched),
+     * as long as it never goes backwards itself. */
+    faulty_start(&t, 4096);
+    for (int i = 0; i < 31; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    peer_slot(&t, 0, hdr(1, 20, 8, 0, true));
+    ctrl_of(&t.f, 1)->consumed = 15;
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    for (int i = 0; i < 20; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_ERR(a.broken, ERR_OK);
+    CHECK_EQ(a.acked, 20);
+    CHECK(guards_intact(&t.f));
+    free(t.f.mem);
+
+    /* The receiver never writes the peer's half, even while a peer fills
+     * every byte of it with a pattern and the receiver keeps polling. */
+    faulty_start(&t, 4096);
+    memset(half(&t.f, 1), 0x5a, half_bytes(&t.f));
+    faulty_snapshot(&t);
+    CHECK(urpc_pending(&a));
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, 0), ERR_URPC_CORRUPT);
+    faulty_end(&t, "peer half full of 0x5a");
+}
+
+int main(void)
+{
+    test_init();
+    test_one_slot();
+    test_fragments();
+    test_small_buffer();
+    test_wrap(URPC_MIN_FRAME);
+    test_wrap(4096);
+    test_acks();
+    test_stale_acks();
+    test_full_rings();
+    test_all_or_nothing();
+    test_silent_peer();
+    test_faulty_peer();
+    return check_done();
+}
