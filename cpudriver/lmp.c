@@ -1,6 +1,7 @@
 /* Local messages; see lmp.h. */
 #include "lmp.h"
 #include "lib.h"
+#include "notify.h"
 #include "vspace.h"
 
 /* Slot `i` of d's root CNode, or NULL if out of range. */
@@ -83,6 +84,10 @@ errval_t lmp_send(struct dispatcher *from, uint64_t ep, const struct lmp_msg *m,
         deliver(to);
         dispatcher_make_runnable(to);
         *woken = to;
+    } else {
+        /* A domain that sleeps for its channels also wakes for a local
+         * message (a monitor waits for both). */
+        notify_wake(to);
     }
     return ERR_OK;
 }

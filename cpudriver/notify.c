@@ -46,14 +46,20 @@ bool notify_arrived(void)
 errval_t notify_wait(struct dispatcher *d, uint64_t token, uint64_t timeout_us, uint64_t *gen)
 {
     *gen = generation;
-    if (token != generation)
-        return ERR_OK;
+    if (token != generation || d->msg_full)
+        return ERR_OK;   /* something came since the caller last looked */
     uint64_t hz = boot_params.timer_hz;
     d->notify_deadline = timeout_us ? core.ticks + 1 + timeout_us * hz / 1000000 : 0;
     d->notify_waiting = true;
     waiters++;
     dispatcher_block(d);
     return ERR_WOULD_BLOCK;
+}
+
+void notify_wake(struct dispatcher *d)
+{
+    if (d->notify_waiting)
+        finish_wait(d, ERR_OK);
 }
 
 void notify_expire(void)
