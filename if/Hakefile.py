@@ -1,0 +1,10 @@
+# Interfaces: each if/<name>.if becomes build/include/if/<name>_if.h (tools/idlc),
+# which every user and host object can include as <if/<name>_if.h>.
+# docs/interfaces.md describes the language and the generated API.
+interface("test")
+
+# The generated code of if/test.if on the host: round trips, every malformed
+# input, a loopback channel (tests/host/test_idl.c) and a seeded fuzzer of the
+# decoder and dispatcher (tests/host/fuzz_idl.c), under ASan and UBSan.
+host_test("test_idl", srcs=["../tests/host/test_idl.c"], includes=["../lib/include", "../tests/host"])
+host_test("fuzz_idl", srcs=["../tests/host/fuzz_idl.c"], includes=["../lib/include", "../tests/host"])
