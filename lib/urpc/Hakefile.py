@@ -4,3 +4,7 @@
 URPC_HOST = ["urpc.c", "urpc_os_host.c"]
 # Single-threaded: both sides in one thread, and a hand-written faulty peer.
 host_test("test_urpc", srcs=["../../tests/host/test_urpc.c"] + URPC_HOST, includes=["../include"])
+# Two threads on two CPUs under ThreadSanitizer: duplex traffic, messages
+# longer than the ring, and receivers that sleep on the futex.
+host_test("test_urpc_threads", srcs=["../../tests/host/test_urpc_threads.c"] + URPC_HOST,
+          includes=["../include"], sanitize="thread", libs="-lpthread")

@@ -1,0 +1,271 @@
+/*
+ * URPC between two threads on two CPUs, built with ThreadSanitizer: the
+ * release/acquire pairs of lib/urpc/urpc.c must order every payload access,
+ * and no message may be lost, duplicated, reordered or damaged. Every
+ * message's length and bytes follow from (sender, index), so the receiver
+ * regenerates and compares the whole message.
+ *
+ *   duplex      both directions at once, varying sizes up to a whole ring,
+ *               non-blocking sends and receives interleaved (a blocking send
+ *               on both sides with both rings full would wait forever)
+ *   long        one direction, blocking, messages up to URPC_MSG_MAX: longer
+ *               than the ring, so the sender waits inside a message
+ *   sleepy      ping-pong with spin_ns = 0: every blocking receive that finds
+ *               nothing sleeps on the futex and is woken by the sender
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <atoll/urpc.h>
+#include "check.h"
+
+#define FRAME 4096
+#define DUPLEX_MSGS 100000u     /* per direction */
+#define LONG_MSGS 3000u
+#define SLEEPY_ROUNDS 20000u
+/* Liveness, not speed: a lost wake-up would leave a receive asleep for
+ * good; no correct receive under any load waits this long. */
+#define STUCK_NS 5000000000ull
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Mostly one slot, some a few, a few up to `max`. */
+static size_t msg_len(int from, uint32_t i, size_t max)
+{
+    uint64_t r = mix((uint64_t)from << 40 | i);
+    unsigned kind = r % 100;
+    size_t n = kind < 70 ? 57 : kind < 95 ? 8 * URPC_PAYLOAD + 1 : max + 1;
+    return (r >> 8) % n;
+}
+
+static void msg_fill(uint8_t *p, size_t n, int from, uint32_t i)
+{
+    uint64_t x = mix((uint64_t)from << 48 | (uint64_t)i << 1 | 1);
+    for (size_t j = 0; j < n; j++)
+        p[j] = (uint8_t)((x >> (j % 8 * 8)) + j);
+}
+
+struct side {
+    struct urpc_chan c;
+    int id;
+    int cpu;                 /* -1: not pinned */
+    uint32_t bad;            /* messages that differed from the expected */
+    uint32_t errors;         /* unexpected error codes */
+    errval_t last_error;
+    uint8_t out[URPC_MSG_MAX], in[URPC_MSG_MAX], want[URPC_MSG_MAX];
+};
+
+static struct side sides[2];
+static uint8_t *frame;
+static pthread_barrier_t phase;
+
+static void pin(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);   /* best effort */
+}
+
+static void note_error(struct side *s, errval_t e)
+{
+    s->errors++;
+    s->last_error = e;
+}
+
+static void expect(struct side *s, size_t got, int from, uint32_t i, size_t max)
+{
+    size_t n = msg_len(from, i, max);
+    msg_fill(s->want, n, from, i);
+    if (got != n || memcmp(s->in, s->want, n) != 0)
+        s->bad++;
+}
+
+/* Interleaved non-blocking sends and receives until both directions are done. */
+static void duplex(struct side *s)
+{
+    struct urpc_chan *c = &s->c;
+    size_t max = c->nslots * URPC_PAYLOAD;
+    uint32_t tx = 0, rx = 0, idle = 0;
+    while (tx < DUPLEX_MSGS || rx < DUPLEX_MSGS) {
+        bool moved = false;
+        if (tx < DUPLEX_MSGS) {
+            size_t n = msg_len(s->id, tx, max);
+            msg_fill(s->out, n, s->id, tx);
+            errval_t e = urpc_send(c, s->out, n, URPC_NONBLOCK);
+            if (e == ERR_OK) {
+                tx++;
+                moved = true;
+            } else if (e != ERR_WOULD_BLOCK) {
+                note_error(s, e);
+                return;
+            }
+        }
+        size_t got;
+        errval_t e = urpc_recv(c, s->in, sizeof s->in, &got, URPC_NONBLOCK);
+        if (e == ERR_OK) {
+            expect(s, got, !s->id, rx++, max);
+            moved = true;
+        } else if (e != ERR_WOULD_BLOCK) {
+            note_error(s, e);
+            return;
+        }
+        /* On one CPU the peer needs the processor to make progress. */
+        if (moved)
+            idle = 0;
+        else if (++idle % 1024 == 0)
+            sched_yield();
+    }
+}
+
+/* Side 0 sends blocking, side 1 receives blocking: messages up to
+ * URPC_MSG_MAX, so up to 64 slots through a ring of 31. */
+static void long_messages(struct side *s)
+{
+    struct urpc_chan *c = &s->c;
+    for (uint32_t i = 0; i < LONG_MSGS; i++) {
+        errval_t e;
+        if (s->id == 0) {
+            size_t n = msg_len(2, i, URPC_MSG_MAX);
+            msg_fill(s->out, n, 2, i);
+            e = urpc_send(c, s->out, n, 0);
+        } else {
+            size_t got;
+            e = urpc_recv(c, s->in, sizeof s->in, &got, 0);
+            if (e == ERR_OK)
+                expect(s, got, 2, i, URPC_MSG_MAX);
+        }
+        if (e) {
+            note_error(s, e);
+            return;
+        }
+    }
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Ping-pong where each receive sleeps at once; side 0 sometimes pauses
+ * before sending so side 1 is surely asleep when the message comes. */
+static uint64_t slowest_recv_ns[2];
+
+static void sleepy(struct side *s)
+{
+    struct urpc_chan *c = &s->c;
+    c->spin_ns = 0;
+    for (uint32_t i = 0; i < SLEEPY_ROUNDS; i++) {
+        size_t n = msg_len(3 + s->id, i, 3 * URPC_PAYLOAD), got;
+        if (s->id == 0) {
+            if (i % 256 == 0)
+                nanosleep(&(struct timespec){0, 200000}, NULL);
+            msg_fill(s->out, n, 3, i);
+            errval_t e = urpc_send(c, s->out, n, 0);
+            if (e) {
+                note_error(s, e);
+                return;
+            }
+        }
+        uint64_t t0 = now_ns();
+        errval_t e = urpc_recv(c, s->in, sizeof s->in, &got, 0);
+        uint64_t dt = now_ns() - t0;
+        if (dt > slowest_recv_ns[s->id])
+            slowest_recv_ns[s->id] = dt;
+        if (e) {
+            note_error(s, e);
+            return;
+        }
+        expect(s, got, 3 + !s->id, i, 3 * URPC_PAYLOAD);
+        if (s->id == 1) {
+            n = msg_len(4, i, 3 * URPC_PAYLOAD);
+            msg_fill(s->out, n, 4, i);
+            e = urpc_send(c, s->out, n, 0);
+            if (e) {
+                note_error(s, e);
+                return;
+            }
+        }
+    }
+}
+
+static void *run(void *arg)
+{
+    struct side *s = arg;
+    pin(s->cpu);
+    duplex(s);
+    pthread_barrier_wait(&phase);
+    long_messages(s);
+    pthread_barrier_wait(&phase);
+    sleepy(s);
+    return NULL;
+}
+
+int main(void)
+{
+    frame = aligned_alloc(URPC_LINE, FRAME);
+    if (!frame)
+        return 2;
+    memset(frame, 0, FRAME);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    pthread_barrier_init(&phase, NULL, 2);
+    for (int i = 0; i < 2; i++) {
+        sides[i].id = i;
+        sides[i].cpu = cpus >= 2 ? i : -1;
+        CHECK_ERR(urpc_init(&sides[i].c, frame, FRAME, i), ERR_OK);
+    }
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        if (pthread_create(&t[i], NULL, run, &sides[i]) != 0) {
+            perror("pthread_create");
+            return 2;
+        }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+
+    for (int i = 0; i < 2; i++) {
+        struct side *s = &sides[i];
+        struct urpc_stats *st = &s->c.stats;
+        printf("side %d: %llu msgs / %llu slots sent, %llu / %llu received, %llu acks published, "
+               "%llu full waits, %llu sleeps, %llu wake-ups sent, slowest sleepy recv %llu us\n",
+               i, (unsigned long long)st->msgs_sent, (unsigned long long)st->slots_sent,
+               (unsigned long long)st->msgs_received, (unsigned long long)st->slots_received,
+               (unsigned long long)st->acks_published, (unsigned long long)st->full_waits,
+               (unsigned long long)st->sleeps, (unsigned long long)st->wakeups_sent,
+               (unsigned long long)slowest_recv_ns[i] / 1000);
+        CHECK_EQ(s->errors, 0);
+        if (s->errors)
+            fprintf(stderr, "side %d: last error %s\n", i, err_name(s->last_error));
+        CHECK_EQ(s->bad, 0);
+        CHECK_ERR(s->c.broken, ERR_OK);
+        CHECK(slowest_recv_ns[i] < STUCK_NS);
+    }
+    uint64_t msgs = DUPLEX_MSGS + SLEEPY_ROUNDS;
+    CHECK_EQ(sides[0].c.stats.msgs_sent, msgs + LONG_MSGS);
+    CHECK_EQ(sides[1].c.stats.msgs_received, msgs + LONG_MSGS);
+    CHECK_EQ(sides[1].c.stats.msgs_sent, msgs);
+    CHECK_EQ(sides[0].c.stats.msgs_received, msgs);
+    CHECK(sides[0].c.stats.full_waits > 0);             /* long messages waited */
+    CHECK(sides[1].c.stats.sleeps > 0);                 /* the futex path ran */
+    CHECK(sides[0].c.stats.wakeups_sent > 0);
+    CHECK(sides[0].c.stats.sleeps > 0);
+    CHECK(sides[1].c.stats.wakeups_sent > 0);
+    free(frame);
+    return check_done();
+}
