@@ -292,12 +292,12 @@ def check(iface, stem=None):
             f"not {stem}.if")
     seen = {}
     for d in iface.decls:
-        if not IDENT.match(d.name):
-            err(d.line, f"bad name '{d.name}': names start with a letter")
         if isinstance(d, Message):
             # A one-way message's name is a handler and union member as is;
             # an rpc's always gets _call/_reply, so 'rpc register' is fine.
             check_name(d.name, d.line, "message")
+        elif not IDENT.match(d.name):
+            err(d.line, f"bad rpc name '{d.name}': names start with a letter")
         if d.name in seen:
             err(d.line, f"duplicate name '{d.name}' (first declared on line {seen[d.name]})")
         seen[d.name] = d.line
