@@ -326,10 +326,24 @@ errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, uns
         return err;
     uint64_t start = urpc_os_now_ns();
     uint64_t deadline = deadline_after(c, start);
+    bool spin = c->spin_ns != 0;
     for (;;) {
-        /* Poll: one load per round while nothing comes. */
-        for (uint32_t n = 0; n < POLLS_PER_CLOCK && !urpc_pending(c); n++)
-            urpc_os_relax();
+        if (spin) {
+            /* Poll: one load per round while nothing comes; the clock is
+             * read only between rounds. */
+            for (uint32_t n = 0; n < POLLS_PER_CLOCK && !urpc_pending(c); n++)
+                urpc_os_relax();
+        } else {
+            /* Sleep. The token is read before the last check, so a wake
+             * that comes after it makes urpc_os_wait return at once. */
+            uint64_t token = urpc_os_wait_token(c);
+            urpc_set_sleeping(c, true);
+            if (!urpc_pending(c)) {
+                c->stats.sleeps++;
+                urpc_os_wait(c, token, deadline);
+            }
+            urpc_set_sleeping(c, false);
+        }
         if (urpc_pending(c)) {
             err = take(c, buf, size, len);
             if (err != ERR_WOULD_BLOCK)
@@ -338,16 +352,6 @@ errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, uns
         uint64_t now = urpc_os_now_ns();
         if (deadline && now >= deadline)
             return ERR_TIMEOUT;
-        if (now - start < c->spin_ns)
-            continue;
-        /* Sleep. The token is read before the last check, so a wake that
-         * comes after it makes urpc_os_wait return at once. */
-        uint64_t token = urpc_os_wait_token(c);
-        urpc_set_sleeping(c, true);
-        if (!urpc_pending(c)) {
-            c->stats.sleeps++;
-            urpc_os_wait(c, token, deadline);
-        }
-        urpc_set_sleeping(c, false);
+        spin = now - start < c->spin_ns;
     }
 }
