@@ -8,3 +8,5 @@ host_test("test_urpc", srcs=["../../tests/host/test_urpc.c"] + URPC_HOST, includ
 # longer than the ring, and receivers that sleep on the futex.
 host_test("test_urpc_threads", srcs=["../../tests/host/test_urpc_threads.c"] + URPC_HOST,
           includes=["../include"], sanitize="thread", libs="-lpthread")
+# A seeded fuzz loop: a peer that scribbles on its half; ASan/UBSan watch.
+host_test("fuzz_urpc", srcs=["../../tests/host/fuzz_urpc.c"] + URPC_HOST, includes=["../include"])
