@@ -8,3 +8,9 @@ interface("test")
 # decoder and dispatcher (tests/host/fuzz_idl.c), under ASan and UBSan.
 host_test("test_idl", srcs=["../tests/host/test_idl.c"], includes=["../lib/include", "../tests/host"])
 host_test("fuzz_idl", srcs=["../tests/host/fuzz_idl.c"], includes=["../lib/include", "../tests/host"])
+
+# The monitors' protocol (monitor/), the name service (servers/names) and the
+# echo test service (user/echo).
+interface("monitor")
+interface("nameservice")
+interface("echo")

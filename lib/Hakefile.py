@@ -14,6 +14,8 @@ user_library(
         "caps.c",
         "heap.c",
         "malloc.c",
+        "urpc/urpc.c",
+        "urpc/urpc_os_atoll.c",
         "../common/fmt.c",
         "../common/string.c",
     ],

@@ -1,2 +1,3 @@
-# The monitor: the first user domain on every core.
-user_program("monitor", srcs=["monitor.c"])
+# The monitor: the first user domain on every core (monitor/monitor.h).
+user_program("monitor", srcs=["main.c", "links.c", "mesh.c", "mesh_plan.c", "captransfer.c", "pending.c",
+                              "services.c", "spawn.c", "clients.c", "bench.c"])

@@ -11,14 +11,20 @@
 
 /* A call to this domain's monitor, retried while it is busy or not yet
  * receiving. Returns the transport error, else the monitor's (word 0). */
-static inline errval_t monitor_call(uint64_t op, uint64_t w1, uint64_t w2, uint64_t cap, struct lmp_msg *reply)
+static inline errval_t monitor_call4(uint64_t op, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t cap,
+                                     struct lmp_msg *reply)
 {
     for (;;) {
-        errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, w1, w2, 0, cap, reply);
+        errval_t err = sys_lmp_call(SLOT_MONITOR_EP, op, w1, w2, w3, cap, reply);
         if (err != ERR_WOULD_BLOCK && err != ERR_NO_RECV_SLOT)
             return err ? err : (errval_t)reply->w[0];
         sys_yield();
     }
+}
+
+static inline errval_t monitor_call(uint64_t op, uint64_t w1, uint64_t w2, uint64_t cap, struct lmp_msg *reply)
+{
+    return monitor_call4(op, w1, w2, 0, cap, reply);
 }
 
 /* A fresh slot, named as where the next capability sent to us arrives. */
@@ -54,3 +60,117 @@ static inline errval_t monitor_connect(char **text)
 }
 
 #endif
+
+/* -- services and their channels ------------------------------------------------
+ * A client connects to a service (on any core) by giving it a frame through
+ * the monitors (MON_CONNECT): the frame becomes a URPC channel between the
+ * two, the client side 0, the service side 1. Each side holds a Notify
+ * capability for the other's core, so a sleeping peer is woken. */
+#include <atoll/urpc.h>
+#include <atoll/idl.h>
+
+struct service_chan {
+    struct urpc_chan ch;
+    struct idl_chan idl;
+    uint32_t peer_core;
+    uint64_t peer;          /* the client's domain id (service side) */
+};
+
+static inline errval_t service_chan_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
+{
+    return urpc_send(&((struct service_chan *)ch->state)->ch, msg, len, flags);
+}
+
+static inline errval_t service_chan_recv(struct idl_chan *ch, void *buf, size_t size, size_t *len, unsigned flags)
+{
+    return urpc_recv(&((struct service_chan *)ch->state)->ch, buf, size, len, flags);
+}
+
+/* Attach `sc` to a mapped frame and fetch a Notify capability for `peer_core`. */
+static inline errval_t service_chan_init(struct service_chan *sc, void *frame, int side, uint32_t peer_core)
+{
+    struct lmp_msg m;
+    capslot_t notify;
+    errval_t err = urpc_init(&sc->ch, frame, 4096, side);
+    if (!err)
+        err = name_recv_slot(&notify);
+    if (!err)
+        err = monitor_call(MON_NOTIFY_CAP, peer_core, 0, LMP_NO_CAP, &m);
+    if (!err && !m.has_cap)
+        err = ERR_CAP_EMPTY;
+    if (err)
+        return err;
+    sc->ch.wake_arg = notify;
+    sc->ch.timeout_ns = 10000000000ull;   /* a peer silent for 10 s is gone */
+    sc->peer_core = peer_core;
+    sc->idl = (struct idl_chan){ .send = service_chan_send, .recv = service_chan_recv, .state = sc };
+    return ERR_OK;
+}
+
+/* Connect to `service` (its id: (core << 32) | index), retrying for up to
+ * `tries` yields while it is not (yet) registered. Call monitor_connect first. */
+static inline errval_t service_connect_retry(uint64_t service, struct service_chan *sc, int tries)
+{
+    capslot_t frame;
+    void *p;
+    struct lmp_msg m;
+    errval_t err = frame_alloc(4096, &frame);
+    if (!err)
+        err = vspace_map_frame(frame, MAP_WRITE, &p);
+    if (err)
+        return err;
+    memset(p, 0, 4096);
+    err = service_chan_init(sc, p, 0, (uint32_t)(service >> 32));
+    for (int i = 0; !err; i++) {
+        err = monitor_call(MON_CONNECT, service, 0, frame, &m);
+        if (err != ERR_NOT_FOUND || i >= tries)
+            break;
+        err = ERR_OK;
+        sys_yield();
+    }
+    return err;
+}
+
+static inline errval_t service_connect(uint64_t service, struct service_chan *sc)
+{
+    return service_connect_retry(service, sc, 0);
+}
+
+/* Become a service: *id is what clients connect to. */
+static inline errval_t service_register_self(uint64_t *id)
+{
+    struct lmp_msg m;
+    errval_t err = monitor_call(MON_SERVE, 0, 0, LMP_NO_CAP, &m);
+    if (!err)
+        *id = m.w[1];
+    return err;
+}
+
+/* Take the next connection, if one waits (else ERR_WOULD_BLOCK). */
+static inline errval_t service_accept(struct service_chan *sc)
+{
+    capslot_t frame;
+    struct lmp_msg m;
+    void *p;
+    errval_t err = name_recv_slot(&frame);
+    if (!err)
+        err = monitor_call(MON_ACCEPT, 0, 0, LMP_NO_CAP, &m);
+    if (!err && !m.has_cap)
+        err = ERR_CAP_EMPTY;
+    if (err) {
+        slot_free(frame);
+        return err;
+    }
+    err = vspace_map_frame(frame, MAP_WRITE, &p);
+    if (!err)
+        err = service_chan_init(sc, p, 1, (uint32_t)m.w[1]);
+    if (!err)
+        sc->peer = m.w[2];
+    return err;
+}
+
+/* Connect to the name server (service 0 on core 0), waiting while it starts. */
+static inline errval_t names_connect(struct service_chan *sc)
+{
+    return service_connect_retry(NAMES_SERVICE, sc, 500);
+}

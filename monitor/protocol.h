@@ -1,57 +1,39 @@
 /*
- * How domains talk to monitors, until the interface compiler (issue #4)
- * generates this: the boot channels between monitors, and the requests a
- * client (the shell) makes of core 0's monitor over LMP.
- *
- * Boot channel: one page per core N > 0, shared by core 0's monitor and
- * core N's (the CPU driver gives both a Frame capability to it). The first
- * half is written only by core 0's monitor (a request), the second only by
- * core N's (the reply); each is published by its `seq` word, written last
- * with release order and read with acquire order, so every cache line moves
- * one way. One request is outstanding at a time.
+ * How a domain talks to its own core's monitor: LMP requests, 4 words and
+ * at most one capability each way, plus a 4 KiB page both map for texts
+ * (MON_SHARE). Word 0 of a request is the op, of a reply the error.
+ * Requests about another core go on from the monitor over the mesh
+ * (if/monitor.if); the client only waits a little longer.
+ * docs/monitor.md lists every op with its arguments.
  */
 #ifndef ATOLL_MONITOR_PROTOCOL_H
 #define ATOLL_MONITOR_PROTOCOL_H
 
-#include <stdint.h>
-
 enum mon_op {
-    MON_HELLO = 1,   /* client -> monitor 0 over LMP: cap = endpoint to the client */
-    MON_SHARE,       /* client -> monitor: reply carries a copy of a 4 KiB frame for texts */
+    MON_HELLO = 1,   /* cap = endpoint to the client: become a client */
+    MON_SHARE,       /* reply carries a copy of a 4 KiB frame for texts */
     MON_PS,          /* w1 = core: the domains on it, as text */
-    MON_SPAWN,       /* w1 = core, w2 = RAM bytes (0: default): text = "program args" */
-    MON_MEM,         /* w1 = core: value = free user RAM, w2 of the reply = node */
+    MON_SPAWN,       /* w1 = core, w2 = RAM bytes (0: default), text = "program args" -> value = domain id */
+    MON_MEM,         /* w1 = core: value = free user RAM, value2 = node */
     MON_CORE,        /* w1 = core: one line about it, as text */
-    MON_IOCAP,       /* client asks for the serial port capability (console domains) */
-    MON_POWEROFF,    /* w1 = status: end the machine (core 0's monitor holds the Kernel cap) */
+    MON_IOCAP,       /* the serial port capability (the shell only) */
+    MON_POWEROFF,    /* w1 = status: end the machine (the shell only, core 0) */
     MON_BUSY,        /* w1 = core: value = domains that core's monitor started, still alive */
-    MON_SPAWN_PEER,  /* text = "program args": start it on the monitor's own core and
-                        reply with an endpoint to it (for tests and benchmarks) */
+    MON_SPAWN_PEER,  /* text = "program args": start it here, reply with an endpoint to it */
+    MON_MESH,        /* w1 = core: that monitor's channels as text, value = how many */
+    MON_PING,        /* w1 = from core, w2 = to core, w3 = rounds: value = median round trip ns,
+                        value2 = minimum, text = "hops N" */
+    MON_BENCH,       /* w1 = from core, w2 = to core, w3 = rounds: URPC benchmark over a
+                        direct channel, text = one JSON object */
+    MON_SERVE,       /* become a service: value = service id ((core << 32) | index) */
+    MON_CONNECT,     /* w1 = service id, cap = a frame: hand it to that service (any core) */
+    MON_ACCEPT,      /* a service takes its next frame: cap, value = client core,
+                        value2 = client domain; ERR_WOULD_BLOCK when none waits */
+    MON_NOTIFY_CAP,  /* w1 = core: a Notify capability for it (to wake a peer there) */
 };
 
-#define MON_TEXT_MAX 2000
-
-struct bc_request {
-    uint32_t op;           /* enum mon_op */
-    uint32_t reserved;
-    uint64_t arg;
-    char text[240];
-    uint64_t seq;          /* written last */
-};
-
-struct bc_reply {
-    int64_t err;           /* errval_t */
-    uint64_t value;
-    uint64_t value2;
-    char text[MON_TEXT_MAX];
-    uint64_t seq;          /* = the request's seq, written last */
-};
-
-struct boot_channel {
-    struct bc_request req __attribute__((aligned(64)));
-    uint8_t pad0[2048 - sizeof(struct bc_request)];
-    struct bc_reply rep __attribute__((aligned(64)));
-};
-_Static_assert(sizeof(struct boot_channel) <= 4096, "one page");
+#define MON_TEXT_MAX 3000      /* longest text of a reply */
+#define MON_DEFAULT_ROUNDS 100
+#define NAMES_SERVICE 0ull     /* the name server: service 0 of core 0 */
 
 #endif

@@ -33,8 +33,9 @@ from atoll_image import Module  # noqa: E402,F401  (re-exported for tests)
 
 REPO = atoll_image.REPO
 DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to REPO
-# The user programs tools/run boots by default (boot/Hakefile.py builds them).
-USER_PROGRAMS = ("monitor", "shell", "hello", "badboy", "fuzz", "lmpbench")
+# The user programs tools/run boots by default: the modules of boot/Hakefile.py's
+# image (tests/test_runner_cli.py checks the two lists agree).
+USER_PROGRAMS = ("monitor", "names", "shell", "hello", "badboy", "fuzz", "lmpbench", "echo")
 SHELL_PROMPT = b"atoll> "
 
 

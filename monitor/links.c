@@ -1,0 +1,272 @@
+/*
+ * The monitor's channels to other monitors: boot channels (core 0 to each
+ * core, frames the CPU drivers made), mesh channels (frames the lower core
+ * of a pair gave the higher) and benchmark channels. Every message starts
+ * with its destination core (if/monitor.if), so a message for another core
+ * is passed on by its first bytes; only messages for this core are decoded.
+ */
+#include "monitor.h"
+
+#define MAX_LINKS 1024
+#define BACKLOG_MAX 4096
+#define SEND_TIMEOUT_NS 5000000000ull   /* a peer that takes nothing for 5 s is gone */
+
+static struct link *links[MAX_LINKS];
+static uint32_t nlinks;
+static struct link *by_core[MESH_MAX_CORES];     /* boot and mesh links */
+static capslot_t notify_caps[MESH_MAX_CORES];
+
+/* Messages taken off a ring while this monitor waited to send (link_send):
+ * handled by the next links_poll, in arrival order. */
+struct held {
+    struct held *next;
+    struct link *from;
+    size_t len;
+    uint8_t msg[];
+};
+static struct held *held_head, *held_tail;
+static uint32_t held_count;
+static uint64_t dropped;   /* malformed or unroutable */
+
+capslot_t notify_cap_for(uint32_t core)
+{
+    if (core >= MESH_MAX_CORES)
+        return 0;
+    if (!notify_caps[core]) {
+        capslot_t s;
+        struct cap_identity id = { .type = CAP_NOTIFY, .rights = CAP_RIGHT_WRITE, .base = core, .bytes = 1 };
+        if (slot_alloc(&s))
+            return 0;
+        if (sys_cap_create(SLOT_KERNEL, &id, s)) {
+            slot_free(s);
+            return 0;
+        }
+        notify_caps[core] = s;
+    }
+    return notify_caps[core];
+}
+
+static errval_t link_recv(struct idl_chan *ch, void *buf, size_t size, size_t *len, unsigned flags)
+{
+    struct link *l = ch->state;
+    return urpc_recv(&l->ch, buf, size, len, flags);
+}
+
+errval_t link_attach(uint32_t peer, uint32_t purpose, capslot_t frame, int side, struct link **out)
+{
+    if (nlinks >= MAX_LINKS || peer >= ncores)
+        return ERR_TOO_MANY;
+    struct link *l = malloc(sizeof *l);
+    if (!l)
+        return ERR_NO_MEMORY;
+    memset(l, 0, sizeof *l);
+    void *p;
+    errval_t err = vspace_map_frame(frame, MAP_WRITE, &p);
+    if (!err)
+        err = urpc_init(&l->ch, p, 4096, side);
+    if (err) {
+        free(l);
+        return err;
+    }
+    l->peer = peer;
+    l->purpose = purpose;
+    l->frame = frame;
+    l->base = p;
+    l->ch.wake_arg = notify_cap_for(peer);
+    l->ch.spin_ns = 0;
+    l->idl = (struct idl_chan){ .send = link_send, .recv = link_recv, .cap_export = cap_export,
+                                .cap_import = cap_import, .state = l };
+    links[nlinks++] = l;
+    if (purpose != LINK_BENCH && !by_core[peer])
+        by_core[peer] = l;
+    *out = l;
+    return ERR_OK;
+}
+
+struct link *link_direct(uint32_t core)
+{
+    struct link *l = core < MESH_MAX_CORES ? by_core[core] : 0;
+    return l && l->up ? l : 0;
+}
+
+struct idl_chan *route(uint32_t dst)
+{
+    if (dst == my_core || dst >= ncores)
+        return 0;
+    struct link *l = link_direct(dst);
+    if (!l && plan_known)
+        l = link_direct(mesh_next_hop(&plan, my_core, dst));
+    if (!l)   /* the mesh is still being built: core 0 reaches everyone */
+        l = link_direct(my_core == 0 ? dst : 0);
+    return l ? &l->idl : 0;
+}
+
+uint32_t route_hops(uint32_t dst)
+{
+    uint32_t at = my_core, hops = 0;
+    while (at != dst && hops < 8) {
+        at = plan_known ? mesh_next_hop(&plan, at, dst) : (at == 0 ? dst : 0);
+        hops++;
+    }
+    return hops;
+}
+
+/* Take every whole message waiting on every link into the held queue. */
+static void hold_incoming(void)
+{
+    static uint8_t buf[URPC_MSG_MAX];
+    for (uint32_t i = 0; i < nlinks && held_count < BACKLOG_MAX; i++) {
+        struct link *l = links[i];
+        size_t len;
+        if (l->purpose == LINK_BENCH)
+            continue;
+        while (held_count < BACKLOG_MAX && urpc_recv(&l->ch, buf, sizeof buf, &len, URPC_NONBLOCK) == ERR_OK) {
+            struct held *h = malloc(sizeof *h + len);
+            if (!h) {
+                dropped++;
+                return;
+            }
+            h->next = 0;
+            h->from = l;
+            h->len = len;
+            memcpy(h->msg, buf, len);
+            if (held_tail)
+                held_tail->next = h;
+            else
+                held_head = h;
+            held_tail = h;
+            held_count++;
+        }
+    }
+}
+
+errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
+{
+    (void)flags;
+    struct link *l = ch->state;
+    uint64_t start = 0;
+    for (;;) {
+        errval_t err = urpc_send(&l->ch, msg, len, URPC_NONBLOCK);
+        if (err != ERR_WOULD_BLOCK)
+            return err;
+        uint64_t now = now_ns();
+        if (!start)
+            start = now;
+        else if (now - start > SEND_TIMEOUT_NS)
+            return ERR_TIMEOUT;
+        hold_incoming();
+        urpc_os_relax();
+    }
+}
+
+static uint32_t le16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+
+/* One message that came in on `from`: ours, or to pass on. */
+static void handle(struct link *from, const uint8_t *msg, size_t len)
+{
+    if (len < IDL_HEADER_SIZE + 4) {
+        dropped++;
+        return;
+    }
+    uint32_t dst = le16(msg + IDL_HEADER_SIZE);
+    if (dst != my_core) {
+        struct idl_chan *next = route(dst);
+        if (!next || link_send(next, msg, len, 0) != ERR_OK) {
+            dropped++;
+            return;
+        }
+        ((struct link *)next->state)->forwarded++;
+        return;
+    }
+    errval_t err = monitor_dispatch(&from->idl, &monitor_handlers, msg, len);
+    if (err) {
+        dropped++;
+        printf("monitor %u: message from core %u refused: %s\n", my_core, from->peer, err_name(err));
+    }
+}
+
+bool links_poll(void)
+{
+    static uint8_t buf[URPC_MSG_MAX];
+    bool did = false;
+    while (held_head) {
+        struct held *h = held_head;
+        held_head = h->next;
+        if (!held_head)
+            held_tail = 0;
+        held_count--;
+        handle(h->from, h->msg, h->len);
+        free(h);
+        did = true;
+    }
+    for (uint32_t i = 0; i < nlinks; i++) {
+        struct link *l = links[i];
+        if (l->purpose == LINK_BENCH) {
+            /* The measuring side runs its channel itself (bench.c). */
+            if (l->ch.side == 1 && urpc_pending(&l->ch)) {
+                bench_serve(l);
+                did = true;
+            }
+            continue;
+        }
+        /* A few messages per link per round, so that no link starves. */
+        for (int n = 0; n < 8; n++) {
+            size_t len;
+            errval_t err = urpc_recv(&l->ch, buf, sizeof buf, &len, URPC_NONBLOCK);
+            if (err == ERR_WOULD_BLOCK)
+                break;
+            did = true;
+            if (err) {
+                if (err != ERR_URPC_BROKEN)
+                    printf("monitor %u: channel to core %u: %s\n", my_core, l->peer, err_name(err));
+                dropped++;
+                break;
+            }
+            handle(l, buf, len);
+        }
+    }
+    return did;
+}
+
+void links_set_sleeping(bool sleeping)
+{
+    for (uint32_t i = 0; i < nlinks; i++)
+        if (links[i]->purpose != LINK_BENCH)
+            urpc_set_sleeping(&links[i]->ch, sleeping);
+}
+
+bool links_pending(void)
+{
+    if (held_head)
+        return true;
+    for (uint32_t i = 0; i < nlinks; i++)
+        if (urpc_pending(&links[i]->ch))
+            return true;
+    return false;
+}
+
+static const char *purpose_name(uint32_t p)
+{
+    return p == LINK_BOOT ? "boot" : p == LINK_MESH ? "mesh" : "bench";
+}
+
+size_t links_describe(char *out, size_t size, uint64_t *count)
+{
+    size_t len = 0;
+    out[0] = 0;
+    *count = nlinks;
+    for (uint32_t i = 0; i < nlinks && len + 1 < size; i++) {
+        const struct link *l = links[i];
+        len += (size_t)snprintf(out + len, size - len, "%4u %4u  %-5s %-4s %9llu %9llu %9llu\n", my_core, l->peer,
+                                purpose_name(l->purpose), l->up ? "up" : "wait",
+                                (unsigned long long)l->ch.stats.msgs_sent,
+                                (unsigned long long)l->ch.stats.msgs_received,
+                                (unsigned long long)l->forwarded);
+        if (len >= size)
+            len = size - 1;
+    }
+    if (dropped && len + 1 < size)
+        len += (size_t)snprintf(out + len, size - len, "%4u  dropped %llu\n", my_core,
+                                (unsigned long long)dropped);
+    return len < size ? len : size - 1;
+}

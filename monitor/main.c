@@ -1,0 +1,77 @@
+/*
+ * The monitor: the first domain on every core, holding the core's Kernel
+ * capability and its RAM. It starts the mesh of channels to the other
+ * monitors, then serves, in one loop: messages from other monitors (which
+ * it handles or forwards), and requests of its core's domains. When
+ * nothing has come for a while it sleeps until a notification (another
+ * monitor's send, a local message) wakes it. Core 0's monitor also starts
+ * the name server and the shell.
+ */
+#include "monitor.h"
+
+const struct startup_info *si;
+uint32_t my_core, ncores;
+struct core_info machine;
+
+/* Poll this long after the last work before sleeping: a reply that comes
+ * soon costs no wake-up. */
+#define SPIN_NS 50000ull
+/* Sleep at most this long: a lost wake-up costs no more. */
+#define SLEEP_US 20000ull
+
+static uint32_t tag_counter;
+uint32_t new_tag(void) { return ++tag_counter ? tag_counter : ++tag_counter; }
+uint64_t now_ns(void) { return urpc_os_now_ns(); }
+
+static void start_servers(void)
+{
+    uint64_t id;
+    errval_t err = spawn_local("names", 0, &id, 0);
+    if (err)
+        printf("monitor: cannot start the name server: %s\n", err_name(err));
+    err = spawn_local("shell", 0, &id, 0);
+    if (err)
+        printf("monitor: cannot start the shell: %s\n", err_name(err));
+    else
+        shell_id = id;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    si = startup();
+    my_core = si->core_id;
+    if (sys_core_info(&machine) != ERR_OK)
+        return 1;
+    ncores = machine.ncores;
+    struct cap_identity ram;
+    clients_init();
+    printf("monitor: core %u up, %llu KiB of RAM\n", my_core,
+           sys_cap_identify(SLOT_RAM, &ram) ? 0ull : (unsigned long long)(ram.bytes >> 10));
+    mesh_start();
+    if (my_core == 0)
+        start_servers();
+    uint64_t idle_since = 0;
+    for (;;) {
+        bool busy = links_poll();
+        busy |= clients_poll();
+        if (busy) {
+            idle_since = 0;
+            continue;
+        }
+        uint64_t now = now_ns();
+        if (!idle_since)
+            idle_since = now;
+        if (now - idle_since < SPIN_NS) {
+            urpc_os_relax();
+            continue;
+        }
+        uint64_t token = sys_notify_gen();
+        links_set_sleeping(true);
+        if (!links_pending())
+            sys_notify_wait(token, SLEEP_US, 0);
+        links_set_sleeping(false);
+        idle_since = 0;
+    }
+}

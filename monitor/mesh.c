@@ -1,0 +1,351 @@
+/*
+ * Building the mesh (mesh_plan.h) and the handlers of the monitors'
+ * protocol (if/monitor.if).
+ *
+ * Core 0 attaches its boot channels as side 0 and sends each core the
+ * plan; core N attaches its boot channel as side 1 and waits for it. Then
+ * the lower core of every planned pair that has no boot channel allocates
+ * a frame from its own RAM and offers it (link_offer, routed through core
+ * 0 while the mesh is not up); the higher core re-creates the frame
+ * (captransfer.c), attaches and answers on the new channel itself. Each
+ * core tells core 0 when its part is up; core 0 reports `mesh_up`.
+ */
+#include "monitor.h"
+
+struct mesh_plan plan;
+bool plan_known;
+
+static uint32_t links_expected, links_up;   /* mesh links, boot channels aside */
+static uint64_t mesh_t0;
+static uint32_t cores_ready;                /* core 0: cores whose mesh is up */
+static uint64_t channels_total;
+
+/* Which plan core 0 chose: kept simple, one kind for the machine. */
+#define PLAN_KIND MESH_CLUSTER
+#define PLAN_CLUSTER MESH_DEFAULT_CLUSTER
+
+static void report_ready(void);
+
+static void make_plan(uint32_t kind, uint32_t cluster)
+{
+    if (!mesh_plan_init(&plan, ncores, machine.core_node, (enum mesh_kind)kind, cluster)) {
+        printf("monitor %u: bad mesh plan (kind %u, cluster %u)\n", my_core, kind, cluster);
+        return;
+    }
+    plan_known = true;
+}
+
+/* Offer a channel to every planned higher peer without a boot channel. */
+static void offer_links(void)
+{
+    for (uint32_t peer = 0; peer < ncores; peer++) {
+        if (peer == my_core || peer == 0 || my_core == 0 || !mesh_linked(&plan, my_core, peer))
+            continue;
+        links_expected++;
+        if (peer < my_core)
+            continue;   /* the lower core offers */
+        capslot_t frame;
+        struct link *l;
+        errval_t err = frame_alloc(4096, &frame);
+        if (!err)
+            err = link_attach(peer, LINK_MESH, frame, 0, &l);
+        if (!err)
+            memset(l->base, 0, 4096);   /* before the peer may look */
+        struct idl_chan *via = route(peer);
+        if (!err && !via)
+            err = ERR_NO_ROUTE;
+        if (!err)
+            err = monitor_link_offer_send(via, (uint16_t)peer, (uint16_t)my_core, new_tag(), frame, LINK_MESH);
+        if (err)
+            printf("monitor %u: cannot offer a channel to core %u: %s\n", my_core, peer, err_name(err));
+    }
+}
+
+void mesh_link_up(struct link *l)
+{
+    l->up = true;
+    if (l->purpose == LINK_MESH && ++links_up == links_expected)
+        report_ready();
+}
+
+static void report_ready(void)
+{
+    uint64_t took = now_ns() - mesh_t0;
+    if (my_core == 0) {
+        cores_ready++;
+        channels_total += links_up;
+        return;
+    }
+    struct idl_chan *to0 = route(0);
+    if (to0)
+        monitor_mesh_ready_send(to0, 0, (uint16_t)my_core, new_tag(), links_up, took);
+}
+
+void mesh_start(void)
+{
+    mesh_t0 = now_ns();
+    struct link *l;
+    if (my_core != 0) {
+        errval_t err = link_attach(0, LINK_BOOT, SLOT_BOOT_CHANNELS, 1, &l);
+        if (err)
+            printf("monitor %u: no boot channel: %s\n", my_core, err_name(err));
+        else
+            l->up = true;
+        return;   /* the rest when the plan arrives */
+    }
+    make_plan(PLAN_KIND, PLAN_CLUSTER);
+    channels_total = ncores - 1;   /* the boot channels */
+    for (uint32_t c = 1; c < ncores; c++) {
+        errval_t err = link_attach(c, LINK_BOOT, SLOT_BOOT_CHANNELS + c, 0, &l);
+        if (!err) {
+            l->up = true;
+            err = monitor_plan_send(&l->idl, (uint16_t)c, 0, new_tag(), plan.kind, plan.cluster);
+        }
+        if (err)
+            printf("monitor 0: boot channel to core %u: %s\n", c, err_name(err));
+    }
+    if (ncores == 1) {
+        printf("@atoll {\"event\":\"mesh_up\",\"cores\":1,\"channels\":0,\"kind\":\"%s\",\"ms\":0}\n",
+               mesh_kind_name(plan.kind));
+        return;
+    }
+    report_ready();   /* core 0 has no mesh links of its own to wait for */
+}
+
+/* -- handlers ---------------------------------------------------------------- */
+
+static errval_t on_plan(struct idl_chan *ch, const struct monitor_plan_args *a)
+{
+    (void)ch;
+    if (plan_known || a->src != 0)
+        return ERR_INVALID_ARG;
+    make_plan(a->kind, a->cluster);
+    if (!plan_known)
+        return ERR_INVALID_ARG;
+    offer_links();
+    if (links_expected == 0)
+        report_ready();
+    return ERR_OK;
+}
+
+static errval_t on_link_offer(struct idl_chan *ch, const struct monitor_link_offer_args *a)
+{
+    (void)ch;
+    struct link *l;
+    errval_t err = a->purpose == LINK_MESH || a->purpose == LINK_BENCH ? ERR_OK : ERR_INVALID_ARG;
+    if (!err)
+        err = link_attach(a->src, a->purpose, a->frame, 1, &l);
+    if (err) {
+        cap_free(a->frame);
+        printf("monitor %u: channel from core %u refused: %s\n", my_core, a->src, err_name(err));
+        return err;
+    }
+    /* The answer goes on the new channel: it proves it works both ways. */
+    err = monitor_link_ready_send(&l->idl, a->src, (uint16_t)my_core, a->tag, ERR_OK);
+    if (!err && a->purpose == LINK_MESH)
+        mesh_link_up(l);
+    return err;
+}
+
+static errval_t on_link_ready(struct idl_chan *ch, const struct monitor_link_ready_args *a)
+{
+    struct link *l = ch->state;
+    if (l->up || l->peer != a->src || a->err)
+        return a->err ? a->err : ERR_INVALID_ARG;
+    if (l->purpose == LINK_MESH)
+        mesh_link_up(l);
+    else
+        l->up = true;
+    return ERR_OK;
+}
+
+static errval_t on_mesh_ready(struct idl_chan *ch, const struct monitor_mesh_ready_args *a)
+{
+    (void)ch;
+    if (my_core != 0)
+        return ERR_INVALID_ARG;
+    cores_ready++;
+    channels_total += a->links;
+    if (cores_ready == ncores) {
+        /* Each channel was counted by both its cores; the boot channels once. */
+        uint64_t mesh = (channels_total - (ncores - 1)) / 2;
+        printf("monitor: mesh of %u cores up: %llu channels (%s, clusters of %u), %llu ms\n", ncores,
+               (unsigned long long)(mesh + ncores - 1), mesh_kind_name(plan.kind), plan.cluster,
+               (unsigned long long)((now_ns() - mesh_t0) / 1000000));
+        printf("@atoll {\"event\":\"mesh_up\",\"cores\":%u,\"channels\":%llu,\"planned\":%u,\"kind\":\"%s\","
+               "\"cluster\":%u,\"ms\":%llu}\n",
+               ncores, (unsigned long long)(mesh + ncores - 1), mesh_channel_count(&plan),
+               mesh_kind_name(plan.kind), plan.cluster, (unsigned long long)((now_ns() - mesh_t0) / 1000000));
+    }
+    return ERR_OK;
+}
+
+/* Answer a request: to the monitor that asked. */
+static void reply_to(uint32_t core, uint32_t tag, errval_t err, uint64_t v, uint64_t v2, const char *text)
+{
+    struct idl_chan *back = route(core);
+    if (back)
+        monitor_info_reply_send(back, (uint16_t)core, (uint16_t)my_core, tag, err, v, v2, text ? text : "");
+}
+
+static errval_t on_spawn_call(struct idl_chan *ch, const struct monitor_spawn_call_args *a)
+{
+    (void)ch;
+    uint64_t id = 0;
+    errval_t err = spawn_local(a->cmd, a->ram_bytes, &id, 0);
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_spawn_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, id) : ERR_NO_ROUTE;
+}
+
+static char text[MON_TEXT_MAX + 1];
+
+static errval_t on_info_call(struct idl_chan *ch, const struct monitor_info_call_args *a)
+{
+    (void)ch;
+    uint64_t v = 0, v2 = 0;
+    errval_t err = serve_info(a->what, text, sizeof text, &v, &v2);
+    reply_to(a->src, a->tag, err, v, v2, text);
+    return ERR_OK;
+}
+
+/* A reply to something this monitor asked for a client of its own. */
+static void answer_client(uint32_t tag, errval_t err, uint64_t v, uint64_t v2, const char *t)
+{
+    struct pending p;
+    if (!pending_take(tag, &p))
+        return;   /* late, after the client gave up, or never ours */
+    if (p.kind == PEND_CLIENT)
+        client_reply(p.client, err, v, v2, t);
+    else
+        reply_to(p.req_core, p.req_tag, err, v, v2, t);
+}
+
+static errval_t on_spawn_reply(struct idl_chan *ch, const struct monitor_spawn_reply_args *a)
+{
+    (void)ch;
+    answer_client(a->tag, a->err, a->domain, 0, "");
+    return ERR_OK;
+}
+
+static errval_t on_info_reply(struct idl_chan *ch, const struct monitor_info_reply_args *a)
+{
+    (void)ch;
+    answer_client(a->tag, a->err, a->value, a->value2, a->text);
+    return ERR_OK;
+}
+
+static errval_t on_ping_call(struct idl_chan *ch, const struct monitor_ping_call_args *a)
+{
+    (void)ch;
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_ping_reply_send(back, a->src, (uint16_t)my_core, a->tag, a->stamp, a->hops)
+                : ERR_NO_ROUTE;
+}
+
+static errval_t on_ping_reply(struct idl_chan *ch, const struct monitor_ping_reply_args *a)
+{
+    (void)ch;
+    return bench_ping_reply(a) ? ERR_OK : ERR_INVALID_ARG;
+}
+
+static errval_t on_pingpair_call(struct idl_chan *ch, const struct monitor_pingpair_call_args *a)
+{
+    (void)ch;
+    struct pending req = { .kind = PEND_FORWARD, .req_core = a->src, .req_tag = a->tag };
+    errval_t err = bench_pingpair_start(a->peer, a->rounds, &req);
+    if (err) {
+        struct idl_chan *back = route(a->src);
+        if (back)
+            monitor_pingpair_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, 0, 0, 0);
+    }
+    return ERR_OK;
+}
+
+static errval_t on_pingpair_reply(struct idl_chan *ch, const struct monitor_pingpair_reply_args *a)
+{
+    (void)ch;
+    char hops[24];
+    snprintf(hops, sizeof hops, "hops %u", a->hops);
+    answer_client(a->tag, a->err, a->median_ns, a->min_ns, hops);
+    return ERR_OK;
+}
+
+static errval_t on_connect_call(struct idl_chan *ch, const struct monitor_connect_call_args *a)
+{
+    (void)ch;
+    errval_t err = service_connect(a->service, a->frame, a->src, a->client);
+    if (err)
+        cap_free(a->frame);
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_connect_reply_send(back, a->src, (uint16_t)my_core, a->tag, err) : ERR_NO_ROUTE;
+}
+
+static errval_t on_connect_reply(struct idl_chan *ch, const struct monitor_connect_reply_args *a)
+{
+    (void)ch;
+    answer_client(a->tag, a->err, 0, 0, "");
+    return ERR_OK;
+}
+
+/* Describe one benchmark result as a JSON object (the shell prints it). */
+static void bench_json(char *out, size_t size, uint32_t from, uint32_t to,
+                       const struct monitor_bench_reply_args *r)
+{
+    snprintf(out, size,
+             "{\"from\":%u,\"to\":%u,\"rounds\":%u,\"rt_median_ns\":%llu,\"rt_p10_ns\":%llu,\"rt_p90_ns\":%llu,"
+             "\"rt_min_ns\":%llu,\"oneway_median_ns\":%llu,\"tput_msgs_per_s\":%llu,\"wake_rt_median_ns\":%llu}",
+             from, to, r->rounds, (unsigned long long)r->rt_median_ns, (unsigned long long)r->rt_p10_ns,
+             (unsigned long long)r->rt_p90_ns, (unsigned long long)r->rt_min_ns,
+             (unsigned long long)r->oneway_median_ns, (unsigned long long)r->tput_msgs_per_s,
+             (unsigned long long)r->wake_rt_median_ns);
+}
+
+static errval_t on_bench_call(struct idl_chan *ch, const struct monitor_bench_call_args *a)
+{
+    (void)ch;
+    struct monitor_bench_reply_args r = { 0 };
+    errval_t err = bench_urpc(a->peer, a->rounds, &r);
+    struct idl_chan *back = route(a->src);
+    if (!back)
+        return ERR_NO_ROUTE;
+    return monitor_bench_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, r.rt_median_ns, r.rt_p10_ns,
+                                    r.rt_p90_ns, r.rt_min_ns, r.oneway_median_ns, r.tput_msgs_per_s,
+                                    r.wake_rt_median_ns, r.rounds);
+}
+
+static errval_t on_bench_reply(struct idl_chan *ch, const struct monitor_bench_reply_args *a)
+{
+    (void)ch;
+    struct pending p;
+    if (!pending_take(a->tag, &p))
+        return ERR_OK;
+    bench_json(text, sizeof text, a->src, p.op, a);
+    if (p.kind == PEND_CLIENT)
+        client_reply(p.client, a->err, 0, 0, text);
+    return ERR_OK;
+}
+
+/* For clients.c: the same text for a benchmark run here. */
+void bench_describe(char *out, size_t size, uint32_t from, uint32_t to, const struct monitor_bench_reply_args *r)
+{
+    bench_json(out, size, from, to, r);
+}
+
+const struct monitor_handlers monitor_handlers = {
+    .plan = on_plan,
+    .link_offer = on_link_offer,
+    .link_ready = on_link_ready,
+    .mesh_ready = on_mesh_ready,
+    .spawn_call = on_spawn_call,
+    .spawn_reply = on_spawn_reply,
+    .info_call = on_info_call,
+    .info_reply = on_info_reply,
+    .ping_call = on_ping_call,
+    .ping_reply = on_ping_reply,
+    .pingpair_call = on_pingpair_call,
+    .pingpair_reply = on_pingpair_reply,
+    .connect_call = on_connect_call,
+    .connect_reply = on_connect_reply,
+    .bench_call = on_bench_call,
+    .bench_reply = on_bench_reply,
+};

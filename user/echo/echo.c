@@ -1,0 +1,206 @@
+/*
+ * echo: a service and its client across cores, through the name service.
+ *
+ *   echo serve NAME          register NAME and answer echo calls forever
+ *   echo call NAME [ROUNDS]  look NAME up, connect (the channel's frame goes
+ *                            to the server's core), call it ROUNDS times
+ *   echo nscheck             register "nscheck.<core>", look it up, check
+ *
+ * Each run prints one `@atoll` event (echo_served, echo_call, ns_check)
+ * that tests assert on. docs/names.md.
+ */
+#include <atoll/lib.h>
+#include <if/echo_if.h>
+#include <if/nameservice_if.h>
+#include "../../monitor/client.h"
+
+static struct service_chan names;
+static uint32_t my_core;
+
+static int fail(const char *what, errval_t err)
+{
+    printf("echo: %s: %s\n", what, err_name(err));
+    printf("@atoll {\"event\":\"echo_error\",\"core\":%u,\"what\":\"%s\",\"error\":\"%s\"}\n", my_core, what,
+           err_name(err));
+    return 1;
+}
+
+/* -- server ------------------------------------------------------------------------ */
+static uint64_t my_id;   /* this domain's id on its core */
+
+static errval_t on_echo(struct idl_chan *ch, const struct echo_echo_call_args *a)
+{
+    return echo_echo_reply_send(ch, a->stamp, a->data, a->data_len);
+}
+
+static errval_t on_whoami(struct idl_chan *ch, const struct echo_whoami_call_args *a)
+{
+    (void)a;
+    return echo_whoami_reply_send(ch, my_core, my_id);
+}
+
+static const struct echo_handlers handlers = { .echo_call = on_echo, .whoami_call = on_whoami };
+
+static int serve(const char *name)
+{
+    uint64_t service;
+    errval_t err, reply_err;
+    err = service_register_self(&service);
+    if (err)
+        return fail("serve", err);
+    err = nameservice_register_rpc(&names.idl, name, "echo", service, &reply_err);
+    if (err || reply_err)
+        return fail("register", err ? err : reply_err);
+    printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
+           (unsigned long long)service);
+    stdout_flush();
+    struct service_chan *clients[64];
+    uint32_t n = 0;
+    for (;;) {
+        bool busy = false;
+        struct service_chan *c = n < 64 ? malloc(sizeof *c) : 0;
+        if (c && service_accept(c) == ERR_OK) {
+            clients[n++] = c;
+            busy = true;
+            printf("@atoll {\"event\":\"echo_accept\",\"core\":%u,\"client_core\":%u,\"client\":%llu}\n", my_core,
+                   c->peer_core, (unsigned long long)c->peer);
+            stdout_flush();
+        } else if (c) {
+            free(c);
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            err = echo_serve_one(&clients[i]->idl, &handlers, URPC_NONBLOCK);
+            if (err == ERR_OK)
+                busy = true;
+            else if (err != ERR_WOULD_BLOCK)
+                printf("echo: client on core %u: %s\n", clients[i]->peer_core, err_name(err));
+        }
+        if (!busy)
+            sys_yield();
+    }
+}
+
+/* -- client ------------------------------------------------------------------------ */
+static uint64_t samples[10000];
+
+static void sort(uint64_t *a, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && a[j - 1] > a[j]; j--) {
+            uint64_t t = a[j];
+            a[j] = a[j - 1];
+            a[j - 1] = t;
+        }
+}
+
+static int call(const char *name, uint32_t rounds)
+{
+    static uint8_t replybuf[echo_size_max];
+    const char *iface;
+    uint64_t service = 0;
+    errval_t err, reply_err = ERR_OK;
+    uint64_t t0 = urpc_os_now_ns();
+    /* The server may still be starting: wait for its name a little. */
+    for (int tries = 0; tries < 500; tries++) {
+        err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &service, replybuf, sizeof replybuf);
+        if (err || reply_err != ERR_NOT_FOUND)
+            break;
+        sys_yield();
+    }
+    if (err || reply_err)
+        return fail("lookup", err ? err : reply_err);
+    uint64_t t1 = urpc_os_now_ns();
+    struct service_chan *sc = malloc(sizeof *sc);
+    err = sc ? service_connect(service, sc) : ERR_NO_MEMORY;
+    if (err)
+        return fail("connect", err);
+    uint32_t server_core;
+    uint64_t server_id;
+    err = echo_whoami_rpc(&sc->idl, &server_core, &server_id);
+    if (err)
+        return fail("whoami", err);
+    uint64_t t2 = urpc_os_now_ns();
+    uint8_t data[32];
+    for (uint32_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)(my_core + i);
+    for (uint32_t i = 0; i < rounds; i++) {
+        uint64_t stamp = urpc_os_now_ns(), back;
+        const uint8_t *got;
+        size_t got_len;
+        err = echo_echo_rpc(&sc->idl, stamp, data, sizeof data, &back, &got, &got_len, replybuf, sizeof replybuf);
+        if (!err && (back != stamp || got_len != sizeof data || memcmp(got, data, sizeof data)))
+            err = ERR_INCONSISTENT;
+        if (err)
+            return fail("echo", err);
+        samples[i] = urpc_os_now_ns() - stamp;
+    }
+    sort(samples, rounds);
+    printf("echo: %s on core %u answered %u calls from core %u, median %llu ns\n", name, server_core, rounds,
+           my_core, (unsigned long long)samples[rounds / 2]);
+    printf("@atoll {\"event\":\"echo_call\",\"core\":%u,\"name\":\"%s\",\"server_core\":%u,\"server\":%llu,"
+           "\"rounds\":%u,\"lookup_ns\":%llu,\"connect_ns\":%llu,\"rt_median_ns\":%llu,\"rt_min_ns\":%llu}\n",
+           my_core, name, server_core, (unsigned long long)server_id, rounds, (unsigned long long)(t1 - t0),
+           (unsigned long long)(t2 - t1), (unsigned long long)samples[rounds / 2],
+           (unsigned long long)samples[0]);
+    return 0;
+}
+
+/* -- a name-service round trip ------------------------------------------------------ */
+static int nscheck(void)
+{
+    static uint8_t replybuf[nameservice_size_max];
+    char name[64];
+    snprintf(name, sizeof name, "nscheck.%u.%llu", my_core, (unsigned long long)startup()->domain_id);
+    uint64_t service, found = 0;
+    const char *iface = "";
+    errval_t err, reply_err;
+    err = service_register_self(&service);
+    if (err)
+        return fail("serve", err);
+    uint64_t t0 = urpc_os_now_ns();
+    err = nameservice_register_rpc(&names.idl, name, "none", service, &reply_err);
+    if (err || reply_err)
+        return fail("register", err ? err : reply_err);
+    uint64_t t1 = urpc_os_now_ns();
+    err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &found, replybuf, sizeof replybuf);
+    if (err || reply_err)
+        return fail("lookup", err ? err : reply_err);
+    uint64_t t2 = urpc_os_now_ns();
+    bool ok = found == service && !strcmp(iface, "none");
+    err = nameservice_unregister_rpc(&names.idl, name, &reply_err);
+    ok = ok && !err && !reply_err;
+    printf("@atoll {\"event\":\"ns_check\",\"core\":%u,\"name\":\"%s\",\"service\":%llu,\"found\":%llu,"
+           "\"ok\":%s,\"register_ns\":%llu,\"lookup_ns\":%llu}\n",
+           my_core, name, (unsigned long long)service, (unsigned long long)found, ok ? "true" : "false",
+           (unsigned long long)(t1 - t0), (unsigned long long)(t2 - t1));
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    char *text;
+    my_core = startup()->core_id;
+    my_id = startup()->domain_id;
+    errval_t err = monitor_connect(&text);
+    if (!err)
+        err = names_connect(&names);
+    if (err)
+        return fail("connect to the name server", err);
+    if (argc >= 3 && !strcmp(argv[1], "serve"))
+        return serve(argv[2]);
+    if (argc >= 3 && !strcmp(argv[1], "call")) {
+        uint32_t rounds = 100;
+        if (argc >= 4) {
+            rounds = 0;
+            for (const char *s = argv[3]; *s >= '0' && *s <= '9' && rounds < 10000; s++)
+                rounds = rounds * 10 + (uint32_t)(*s - '0');
+            if (rounds == 0 || rounds > 10000)
+                rounds = 100;
+        }
+        return call(argv[2], rounds);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "nscheck"))
+        return nscheck();
+    printf("usage: echo serve NAME | echo call NAME [ROUNDS] | echo nscheck\n");
+    return 2;
+}
