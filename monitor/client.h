@@ -108,26 +108,28 @@ static inline errval_t service_chan_init(struct service_chan *sc, void *frame, i
 }
 
 /* Connect to `service` (its id: (core << 32) | index), retrying for up to
- * `tries` yields while it is not (yet) registered. Call monitor_connect first. */
+ * `tries` yields while it is not (yet) registered. The channel's frame comes
+ * from our monitor, which keeps it (our RAM may be revoked when we end; the
+ * service's mapping must stay). Call monitor_connect first. */
 static inline errval_t service_connect_retry(uint64_t service, struct service_chan *sc, int tries)
 {
     capslot_t frame;
     void *p;
     struct lmp_msg m;
-    errval_t err = frame_alloc(4096, &frame);
-    if (!err)
-        err = vspace_map_frame(frame, MAP_WRITE, &p);
-    if (err)
-        return err;
-    memset(p, 0, 4096);
-    err = service_chan_init(sc, p, 0, (uint32_t)(service >> 32));
+    errval_t err = name_recv_slot(&frame);
     for (int i = 0; !err; i++) {
-        err = monitor_call(MON_CONNECT, service, 0, frame, &m);
+        err = monitor_call(MON_CONNECT, service, 0, LMP_NO_CAP, &m);
         if (err != ERR_NOT_FOUND || i >= tries)
             break;
         err = ERR_OK;
         sys_yield();
     }
+    if (!err && !m.has_cap)
+        err = ERR_CAP_EMPTY;
+    if (!err)
+        err = vspace_map_frame(frame, MAP_WRITE, &p);
+    if (!err)
+        err = service_chan_init(sc, p, 0, (uint32_t)(service >> 32));
     return err;
 }
 

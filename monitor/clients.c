@@ -71,7 +71,7 @@ void client_reply(int c, errval_t err, uint64_t value, uint64_t value2, const ch
 }
 
 /* Reply with a capability, which moves to the client. */
-static void reply_cap(int c, errval_t err, uint64_t v, uint64_t v2, capslot_t cap)
+void client_reply_cap(int c, errval_t err, uint64_t v, uint64_t v2, capslot_t cap)
 {
     if (err) {
         sys_lmp_send(clients[c].ep, err, 0, 0, 0, LMP_NO_CAP);
@@ -180,36 +180,76 @@ static void ping_or_bench(int c, uint32_t op, uint32_t from, uint32_t to, uint32
     }
 }
 
-/* MON_CONNECT: hand the client's frame to a service, here or elsewhere. */
-static void connect(int c, uint64_t service, capslot_t frame)
+/* A zeroed 4 KiB frame from the monitor's own RAM (it stays mapped here:
+ * the copies handed out are capabilities of their own). */
+static errval_t channel_frame(capslot_t *frame)
+{
+    void *p;
+    errval_t err = frame_alloc(4096, frame);
+    if (!err)
+        err = vspace_map_frame(*frame, MAP_WRITE, &p);
+    if (!err)
+        memset(p, 0, 4096);
+    return err;
+}
+
+/* A copy of `frame` to hand out (the monitor keeps the original). */
+static errval_t copy_of(capslot_t frame, capslot_t *copy)
+{
+    errval_t err = slot_alloc(copy);
+    if (!err && (err = sys_cap_copy(frame, *copy)))
+        slot_free(*copy);
+    return err;
+}
+
+/* MON_CONNECT: a channel frame for the client and for the service, here or
+ * on another core. The frame comes from the monitor's RAM, not the
+ * client's: a client that ends (and has its RAM revoked) must not pull the
+ * page from under the service. The monitor keeps the original. */
+static void connect(int c, uint64_t service)
 {
     uint32_t core = (uint32_t)(service >> 32);
-    if (core == my_core) {
-        errval_t err = service_connect(service, frame, my_core, clients[c].badge);
-        if (err)
-            cap_free(frame);
+    capslot_t frame, copy;
+    errval_t err = core < ncores ? channel_frame(&frame) : ERR_NOT_FOUND;
+    if (err) {
         client_reply(c, err, 0, 0, 0);
         return;
     }
-    struct idl_chan *via = core < ncores ? route(core) : 0;
-    struct pending p = { .kind = PEND_CLIENT, .client = c, .op = MON_CONNECT };
+    if (core == my_core) {
+        err = copy_of(frame, &copy);
+        if (!err && (err = service_connect(service, copy, my_core, clients[c].badge)))
+            cap_free(copy);
+        if (!err)
+            err = copy_of(frame, &copy);
+        client_reply_cap(c, err, 0, 0, copy);
+        return;
+    }
+    struct idl_chan *via = route(core);
+    struct pending p = { .kind = PEND_CLIENT, .client = c, .op = MON_CONNECT, .frame = frame };
     uint32_t tag = via ? pending_add(&p) : 0;
-    errval_t err = !via ? ERR_NO_ROUTE : !tag ? ERR_TOO_MANY : ERR_OK;
+    err = !via ? ERR_NO_ROUTE : !tag ? ERR_TOO_MANY : ERR_OK;
     if (!err)
         err = monitor_connect_call_send(via, (uint16_t)core, (uint16_t)my_core, tag, service, frame,
                                         clients[c].badge);
-    /* The frame now lives on as a description on its way; ours goes. */
-    cap_free(frame);
     if (err) {
         pending_take(tag, &p);
         client_reply(c, err, 0, 0, 0);
     }
 }
 
+/* The service's monitor took the frame: the client gets its copy. */
+void client_connected(int c, errval_t err, capslot_t frame)
+{
+    capslot_t copy = 0;
+    if (!err)
+        err = copy_of(frame, &copy);
+    client_reply_cap(c, err, 0, 0, copy);
+}
+
 static void request(int c, const struct lmp_msg *m, capslot_t cap)
 {
     uint64_t op = m->w[0];
-    if (cap && op != MON_CONNECT) {   /* a capability nobody asked for: drop it */
+    if (cap) {   /* a capability nobody asked for: drop it */
         cap_free(cap);
         cap = 0;
     }
@@ -220,7 +260,7 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
     switch (op) {
     case MON_SHARE:
         err = share_page(c, &out);
-        reply_cap(c, err, 0, 0, out);
+        client_reply_cap(c, err, 0, 0, out);
         return;
     case MON_IOCAP:
     case MON_POWEROFF:
@@ -237,7 +277,7 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
         err = slot_alloc(&out);
         if (!err)
             err = sys_cap_mint(SLOT_IO, out, CAP_RIGHTS_ALL, 0, 0x3f8, 8);
-        reply_cap(c, err, 0, 0, out);
+        client_reply_cap(c, err, 0, 0, out);
         return;
     case MON_SPAWN_PEER: {
         char cmd[240];
@@ -252,7 +292,7 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
             err = slot_alloc(&out);
         if (!err)
             err = sys_cap_mint(disp, out, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, v, 0, 0);
-        reply_cap(c, err, v, 0, out);
+        client_reply_cap(c, err, v, 0, out);
         return;
     }
     case MON_PS:
@@ -276,16 +316,12 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
         client_reply(c, err, v, 0, 0);
         return;
     case MON_CONNECT:
-        if (!cap) {
-            client_reply(c, ERR_CAP_EMPTY, 0, 0, 0);
-            return;
-        }
-        connect(c, m->w[1], cap);
+        connect(c, m->w[1]);
         return;
     case MON_ACCEPT: {
         uint64_t client = 0;
         err = service_accept(m->badge, &out, &core32, &client);
-        reply_cap(c, err, core32, client, out);
+        client_reply_cap(c, err, core32, client, out);
         return;
     }
     case MON_NOTIFY_CAP: {
@@ -296,7 +332,7 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
             if (err)
                 slot_free(out);
         }
-        reply_cap(c, err, 0, 0, out);
+        client_reply_cap(c, err, 0, 0, out);
         return;
     }
     default:

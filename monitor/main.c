@@ -26,10 +26,10 @@ uint64_t now_ns(void) { return urpc_os_now_ns(); }
 static void start_servers(void)
 {
     uint64_t id;
-    errval_t err = spawn_local("names", 0, &id, 0);
+    errval_t err = spawn_system("names", &id);
     if (err)
         printf("monitor: cannot start the name server: %s\n", err_name(err));
-    err = spawn_local("shell", 0, &id, 0);
+    err = spawn_system("shell", &id);
     if (err)
         printf("monitor: cannot start the shell: %s\n", err_name(err));
     else

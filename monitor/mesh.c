@@ -283,7 +283,9 @@ static errval_t on_connect_call(struct idl_chan *ch, const struct monitor_connec
 static errval_t on_connect_reply(struct idl_chan *ch, const struct monitor_connect_reply_args *a)
 {
     (void)ch;
-    answer_client(a->tag, a->err, 0, 0, "");
+    struct pending p;
+    if (pending_take(a->tag, &p) && p.kind == PEND_CLIENT)
+        client_connected(p.client, a->err, p.frame);
     return ERR_OK;
 }
 

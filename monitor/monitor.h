@@ -78,6 +78,8 @@ size_t captransfer_describe(char *out, size_t size);
 
 /* -- spawn.c: domains of this core -------------------------------------------- */
 errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_t *disp);
+/* A server the monitor starts itself (name server, shell): MON_BUSY leaves it out. */
+errval_t spawn_system(const char *cmd, uint64_t *id);
 /* Do an information request (MON_PS, MON_MEM, MON_CORE, MON_BUSY, MON_MESH)
  * about this core. */
 errval_t serve_info(uint32_t what, char *out, size_t size, uint64_t *value, uint64_t *value2);
@@ -87,6 +89,10 @@ void clients_init(void);
 bool clients_poll(void);
 /* Answer a client that waits (the pending request it made). */
 void client_reply(int client, errval_t err, uint64_t value, uint64_t value2, const char *text);
+/* ...with a capability, which moves to it (error: the capability is freed). */
+void client_reply_cap(int client, errval_t err, uint64_t value, uint64_t value2, capslot_t cap);
+/* A connection the client asked for is made (or failed): its copy of the frame. */
+void client_connected(int client, errval_t err, capslot_t frame);
 extern uint64_t shell_id;
 
 /* -- pending.c: requests waiting for an answer from another core --------------- */
@@ -97,6 +103,7 @@ struct pending {
     int client;             /* PEND_CLIENT: who waits */
     uint32_t op;
     uint32_t req_core, req_tag;   /* PEND_FORWARD: the remote requester */
+    capslot_t frame;              /* MON_CONNECT: the channel's frame */
 };
 uint32_t pending_add(const struct pending *p);
 /* Take (and forget) the request with this tag: false if none. */

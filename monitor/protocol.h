@@ -18,7 +18,7 @@ enum mon_op {
     MON_CORE,        /* w1 = core: one line about it, as text */
     MON_IOCAP,       /* the serial port capability (the shell only) */
     MON_POWEROFF,    /* w1 = status: end the machine (the shell only, core 0) */
-    MON_BUSY,        /* w1 = core: value = domains that core's monitor started, still alive */
+    MON_BUSY,        /* w1 = core: value = domains started by MON_SPAWN there, still alive */
     MON_SPAWN_PEER,  /* text = "program args": start it here, reply with an endpoint to it */
     MON_MESH,        /* w1 = core: that monitor's channels as text, value = how many */
     MON_PING,        /* w1 = from core, w2 = to core, w3 = rounds: value = median round trip ns,

@@ -12,7 +12,9 @@
 struct child {
     capslot_t ram, disp;
     bool used;
+    bool system;    /* the name server, the shell: not counted by MON_BUSY */
 };
+static bool spawning_system;
 static struct child children[MAX_CHILDREN];
 
 static bool domain_alive(capslot_t disp)
@@ -61,7 +63,16 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
         return ERR_TOO_MANY;
     if (disp)
         *disp = c->disp;
+    c->system = spawning_system;
     return sys_spawn(SLOT_KERNEL, cmd, strlen(cmd), c->ram, c->disp, id);
+}
+
+errval_t spawn_system(const char *cmd, uint64_t *id)
+{
+    spawning_system = true;
+    errval_t err = spawn_local(cmd, 0, id, 0);
+    spawning_system = false;
+    return err;
 }
 
 static const char *state_name(uint32_t s)
@@ -108,7 +119,7 @@ errval_t serve_info(uint32_t what, char *out, size_t size, uint64_t *value, uint
     case MON_BUSY:
         *value = 0;
         for (int i = 0; i < MAX_CHILDREN; i++)
-            *value += children[i].used && domain_alive(children[i].disp);
+            *value += children[i].used && !children[i].system && domain_alive(children[i].disp);
         return ERR_OK;
     case MON_MESH: {
         size_t n = links_describe(out, size, value);

@@ -119,11 +119,9 @@ static int cmd_mem(int argc, char **argv)
     return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+static int run_on(uint64_t core, int argc, char **argv)
 {
-    uint64_t core, id;
-    if (argc < 3 || !parse_core(argv[1], &core))
-        return printf("usage: run CORE PROGRAM [ARGS...]\n"), 1;
+    uint64_t id;
     size_t len = 0;
     for (int i = 2; i < argc; i++)
         len += (size_t)snprintf(shared + len, 240 - len, "%s%s", i > 2 ? " " : "", argv[i]);
@@ -134,6 +132,87 @@ static int cmd_run(int argc, char **argv)
         return fail("run", err);
     printf("started %s as domain %llu on core %llu\n", argv[2], (unsigned long long)id, (unsigned long long)core);
     return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    uint64_t core;
+    if (argc >= 3 && !strcmp(argv[1], "all")) {
+        int status = 0;
+        for (core = 0; core < si->ncores; core++)
+            status |= run_on(core, argc, argv);
+        return status;
+    }
+    if (argc < 3 || !parse_core(argv[1], &core))
+        return printf("usage: run CORE|all PROGRAM [ARGS...]\n"), 1;
+    return run_on(core, argc, argv);
+}
+
+static int cmd_mesh(int argc, char **argv)
+{
+    uint64_t first = 0, last = si->ncores - 1, total = 0;
+    if (argc > 1) {
+        if (!parse_core(argv[1], &first))
+            return printf("mesh: no core %s\n", argv[1]), 1;
+        last = first;
+    }
+    printf("core peer  kind  state      sent  received forwarded\n");
+    for (uint64_t c = first; c <= last; c++) {
+        uint64_t n = 0;
+        errval_t err = ask(MON_MESH, c, 0, &n, 0);
+        if (err)
+            return fail("mesh", err);
+        printf("%s", shared);
+        total += n;
+    }
+    printf("%llu channel ends on %llu cores\n", (unsigned long long)total, (unsigned long long)(last - first + 1));
+    return 0;
+}
+
+static int cmd_ping(int argc, char **argv)
+{
+    uint64_t from, to, rounds = MON_DEFAULT_ROUNDS;
+    if (argc < 3 || !parse_core(argv[1], &from) || !parse_core(argv[2], &to) || from == to ||
+        (argc > 3 && (!parse_number(argv[3], &rounds) || !rounds || rounds > 10000)))
+        return printf("usage: ping FROM TO [ROUNDS]   (two different cores, 1..10000 rounds)\n"), 1;
+    struct lmp_msg m;
+    errval_t err = monitor_call4(MON_PING, from, to, rounds, LMP_NO_CAP, &m);
+    if (err)
+        return fail("ping", err);
+    printf("ping core %llu -> core %llu: %llu rounds, median %llu ns, min %llu ns, %s\n", (unsigned long long)from,
+           (unsigned long long)to, (unsigned long long)rounds, (unsigned long long)m.w[1],
+           (unsigned long long)m.w[2], shared);
+    printf("@atoll {\"event\":\"ping\",\"from\":%llu,\"to\":%llu,\"rounds\":%llu,\"median_ns\":%llu,"
+           "\"min_ns\":%llu,\"hops\":%s}\n",
+           (unsigned long long)from, (unsigned long long)to, (unsigned long long)rounds,
+           (unsigned long long)m.w[1], (unsigned long long)m.w[2], shared + 5);
+    return 0;
+}
+
+/* bench urpc [ROUNDS] [CORES]: every ordered pair of the first CORES cores. */
+static int cmd_bench(int argc, char **argv)
+{
+    uint64_t rounds = 500, n = si->ncores;
+    if (argc < 2 || strcmp(argv[1], "urpc") ||
+        (argc > 2 && (!parse_number(argv[2], &rounds) || !rounds || rounds > 10000)) ||
+        (argc > 3 && (!parse_number(argv[3], &n) || n < 2 || n > si->ncores)))
+        return printf("usage: bench urpc [ROUNDS] [CORES]\n"), 1;
+    int status = 0;
+    for (uint64_t from = 0; from < n; from++)
+        for (uint64_t to = 0; to < n; to++) {
+            if (from == to)
+                continue;
+            struct lmp_msg m;
+            errval_t err = monitor_call4(MON_BENCH, from, to, rounds, LMP_NO_CAP, &m);
+            if (err) {
+                status = fail("bench", err);
+                continue;
+            }
+            /* The monitor's text is a JSON object: make it an event. */
+            printf("@atoll {\"event\":\"urpc_bench\",%s\n", shared + 1);
+            stdout_flush();
+        }
+    return status;
 }
 
 static int cmd_sleep(int argc, char **argv)
@@ -162,7 +241,7 @@ static int cmd_wait(int argc, char **argv)
             errval_t err = ask(MON_BUSY, c, 0, &n, 0);
             if (err)
                 return fail("wait", err);
-            busy += c == si->core_id && n ? n - 1 : n;
+            busy += n;   /* the monitors leave out the shell and the name server */
         }
         if (!busy)
             return 0;
@@ -203,7 +282,12 @@ static const struct command commands[] = {
     { "cores", "cores                    every core: APIC id, node, domains, free RAM", cmd_cores },
     { "ps", "ps [CORE]                domains on every core (or one)", cmd_ps },
     { "mem", "mem                      memory per NUMA node", cmd_mem },
-    { "run", "run CORE PROGRAM [ARGS]  start a boot module as a domain on CORE", cmd_run },
+    { "run", "run CORE|all PROGRAM [ARGS]  start a boot module as a domain on CORE (or every core)", cmd_run },
+    { "mesh", "mesh [CORE]              the monitors' channels: peer, kind, messages sent/received/forwarded",
+      cmd_mesh },
+    { "ping", "ping FROM TO [ROUNDS]    round trip between two cores' monitors over the mesh", cmd_ping },
+    { "bench", "bench urpc [ROUNDS] [N]  URPC latency/throughput matrix of the first N cores (JSON events)",
+      cmd_bench },
     { "sleep", "sleep [TICKS]            let others run for a while", cmd_sleep },
     { "wait", "wait [TICKS]             until every domain started with run has ended", cmd_wait },
     { "status", "status                   the previous command's status", cmd_status },
