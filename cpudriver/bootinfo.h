@@ -13,6 +13,8 @@ const struct topology *boot_topology(void);
 /* The boot module whose command line's first word is `name` (n bytes):
  * its image through the direct map. ERR_NOT_FOUND if none. */
 errval_t boot_module_find(const char *name, size_t n, const void **image, size_t *len);
+/* The words after that module's name on its command line ("" if none). */
+const char *boot_module_args(const char *name, size_t n);
 
 /* [base, base+bytes) lies inside one core's user RAM or one boot channel
  * page: memory some monitor may hand out as a Frame, never kernel memory. */

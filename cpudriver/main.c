@@ -558,7 +558,12 @@ _Noreturn static void start_user_space(void)
     size_t len;
     if (r->bytes && boot_module_find("monitor", 7, &image, &len) == ERR_OK) {
         cap_install_root(&ram_root, &ram);
-        struct spawn_args a = { .cmd = "monitor", .cmd_len = 7, .ram = &ram_root, .monitor = true };
+        /* The monitor gets its module's arguments (say, mesh=all). */
+        char cmd[200];
+        int n = snprintf(cmd, sizeof cmd, "monitor%s%s", *boot_module_args("monitor", 7) ? " " : "",
+                         boot_module_args("monitor", 7));
+        size_t cmd_len = n < 0 ? 7 : (size_t)n < sizeof cmd ? (size_t)n : sizeof cmd - 1;
+        struct spawn_args a = { .cmd = cmd, .cmd_len = cmd_len, .ram = &ram_root, .monitor = true };
         struct dispatcher *d;
         errval_t err = domain_spawn(&a, &d, 0);
         if (err)
@@ -706,6 +711,25 @@ static void module_name(const char *cmdline, const char **name, size_t *n)
         w -= 4;
     *name = cmdline + start;
     *n = w - start;
+}
+
+/* The words after the module's name on its command line ("" if none). */
+const char *boot_module_args(const char *name, size_t n)
+{
+    for (size_t i = 0; i < mb.module_count; i++) {
+        const char *m;
+        size_t mn;
+        module_name(mb.modules[i].cmdline, &m, &mn);
+        if (mn == n && !strncmp(m, name, n)) {
+            const char *a = mb.modules[i].cmdline;
+            while (*a && *a != ' ')
+                a++;
+            while (*a == ' ')
+                a++;
+            return a;
+        }
+    }
+    return "";
 }
 
 errval_t boot_module_find(const char *name, size_t n, const void **image, size_t *len)

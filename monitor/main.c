@@ -38,8 +38,6 @@ static void start_servers(void)
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
     si = startup();
     my_core = si->core_id;
     if (sys_core_info(&machine) != ERR_OK)
@@ -49,6 +47,8 @@ int main(int argc, char **argv)
     clients_init();
     printf("monitor: core %u up, %llu KiB of RAM\n", my_core,
            sys_cap_identify(SLOT_RAM, &ram) ? 0ull : (unsigned long long)(ram.bytes >> 10));
+    if (my_core == 0 && mesh_configure(argc, argv))
+        printf("monitor: bad arguments (want mesh=cluster|all|star, cluster=N): default mesh\n");
     mesh_start();
     if (my_core == 0)
         start_servers();

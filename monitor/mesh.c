@@ -20,9 +20,35 @@ static uint64_t mesh_t0;
 static uint32_t cores_ready;                /* core 0: cores whose mesh is up */
 static uint64_t channels_total;
 
-/* Which plan core 0 chose: kept simple, one kind for the machine. */
-#define PLAN_KIND MESH_CLUSTER
-#define PLAN_CLUSTER MESH_DEFAULT_CLUSTER
+/* The plan core 0 chooses (its module arguments mesh=... cluster=N; the
+ * others learn it from core 0). */
+static enum mesh_kind plan_kind = MESH_CLUSTER;
+static uint32_t plan_cluster = MESH_DEFAULT_CLUSTER;
+
+errval_t mesh_configure(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "mesh=cluster"))
+            plan_kind = MESH_CLUSTER;
+        else if (!strcmp(a, "mesh=all"))
+            plan_kind = MESH_ALL;
+        else if (!strcmp(a, "mesh=star"))
+            plan_kind = MESH_STAR;
+        else if (!strncmp(a, "cluster=", 8)) {
+            uint32_t v = 0;
+            const char *p = a + 8;
+            for (; *p >= '0' && *p <= '9' && v < 1000; p++)
+                v = v * 10 + (uint32_t)(*p - '0');
+            if (*p || v == 0 || v > MESH_MAX_CORES)
+                return ERR_INVALID_ARG;
+            plan_cluster = v;
+        } else {
+            return ERR_INVALID_ARG;
+        }
+    }
+    return ERR_OK;
+}
 
 static void report_ready(void);
 
@@ -93,7 +119,7 @@ void mesh_start(void)
             l->up = true;
         return;   /* the rest when the plan arrives */
     }
-    make_plan(PLAN_KIND, PLAN_CLUSTER);
+    make_plan(plan_kind, plan_cluster);
     channels_total = ncores - 1;   /* the boot channels */
     for (uint32_t c = 1; c < ncores; c++) {
         errval_t err = link_attach(c, LINK_BOOT, SLOT_BOOT_CHANNELS + c, 0, &l);

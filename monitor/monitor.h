@@ -66,6 +66,8 @@ errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned fl
 /* -- mesh.c: building the mesh, the handlers of if/monitor.if ----------------- */
 extern struct mesh_plan plan;
 extern bool plan_known;
+/* Core 0: mesh=cluster|all|star, cluster=N from the monitor's arguments. */
+errval_t mesh_configure(int argc, char **argv);
 void mesh_start(void);
 void mesh_link_up(struct link *l);
 /* The answer of a request this monitor made for a client (or itself). */

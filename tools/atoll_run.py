@@ -39,10 +39,12 @@ USER_PROGRAMS = ("monitor", "names", "shell", "hello", "badboy", "fuzz", "lmpben
 SHELL_PROMPT = b"atoll> "
 
 
-def user_modules():
-    """Modules for the built user programs (those that exist)."""
+def user_modules(monitor_args=""):
+    """Modules for the built user programs (those that exist); the monitor's
+    module gets `monitor_args` (say "mesh=all cluster=4", docs/monitor.md)."""
     paths = [os.path.join(REPO, "build", "user", p + ".elf") for p in USER_PROGRAMS]
-    return [Module(p) for p in paths if os.path.isfile(p)]
+    return [Module(p, args=monitor_args if os.path.basename(p) == "monitor.elf" else "")
+            for p in paths if os.path.isfile(p)]
 QEMU = "qemu-system-x86_64"
 EVENT_PREFIX = "@atoll "
 MiB = 1 << 20
@@ -398,6 +400,8 @@ class _Parser:
         a("--kernel", default=None, help=f"kernel ELF (default {DEFAULT_KERNEL})")
         a("--module", action="append", default=[], metavar="PATH[=ARGS]",
           help="multiboot2 module (repeatable)")
+        a("--monitor-args", default="", metavar="ARGS",
+          help="arguments of every core's monitor: mesh=cluster|all|star, cluster=N (docs/monitor.md)")
         a("--iso", help="boot this prebuilt ISO instead of building one")
         a("--timeout", type=float, metavar="SECONDS", help="kill QEMU after this long (exit 124)")
         a("--log", metavar="FILE", help="write a copy of the console to FILE")
@@ -485,7 +489,7 @@ def parse_args(argv):
     except atoll_image.ImageError as e:
         raise ConfigError(str(e)) from None
     if not ns.module and not ns.kernel and ns.iso is None:
-        m.modules = user_modules()   # the monitor, the shell and the test programs
+        m.modules = user_modules(ns.monitor_args)   # the monitor, the shell and the test programs
     if opts.timeout is not None and opts.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     if opts.gdb is not None and not (0 < opts.gdb < 65536):

@@ -1,7 +1,8 @@
 /*
  * echo: a service and its client across cores, through the name service.
  *
- *   echo serve NAME          register NAME and answer echo calls forever
+ *   echo serve NAME [CALLS]  register NAME and answer echo calls (forever, or
+ *                            until CALLS echo calls have been answered)
  *   echo call NAME [ROUNDS]  look NAME up, connect (the channel's frame goes
  *                            to the server's core), call it ROUNDS times
  *   echo nscheck             register "nscheck.<core>", look it up, check
@@ -28,8 +29,11 @@ static int fail(const char *what, errval_t err)
 /* -- server ------------------------------------------------------------------------ */
 static uint64_t my_id;   /* this domain's id on its core */
 
+static uint64_t calls_answered;
+
 static errval_t on_echo(struct idl_chan *ch, const struct echo_echo_call_args *a)
 {
+    calls_answered++;
     return echo_echo_reply_send(ch, a->stamp, a->data, a->data_len);
 }
 
@@ -41,7 +45,7 @@ static errval_t on_whoami(struct idl_chan *ch, const struct echo_whoami_call_arg
 
 static const struct echo_handlers handlers = { .echo_call = on_echo, .whoami_call = on_whoami };
 
-static int serve(const char *name)
+static int serve(const char *name, uint64_t max_calls)
 {
     uint64_t service;
     errval_t err, reply_err;
@@ -78,9 +82,22 @@ static int serve(const char *name)
             else if (err != ERR_WOULD_BLOCK)
                 printf("echo: client on core %u: %s\n", clients[i]->peer_core, err_name(err));
         }
+        if (max_calls && calls_answered >= max_calls) {
+            printf("@atoll {\"event\":\"echo_done\",\"core\":%u,\"name\":\"%s\",\"calls\":%llu,\"clients\":%u}\n",
+                   my_core, name, (unsigned long long)calls_answered, n);
+            return 0;
+        }
         if (!busy)
             sys_yield();
     }
+}
+
+static uint32_t number(const char *s, uint32_t dflt)
+{
+    uint32_t v = 0;
+    for (; *s >= '0' && *s <= '9' && v < 100000000; s++)
+        v = v * 10 + (uint32_t)(*s - '0');
+    return *s || v == 0 ? dflt : v;
 }
 
 /* -- client ------------------------------------------------------------------------ */
@@ -190,20 +207,13 @@ int main(int argc, char **argv)
     if (err)
         return fail("connect to the name server", err);
     if (argc >= 3 && !strcmp(argv[1], "serve"))
-        return serve(argv[2]);
+        return serve(argv[2], argc >= 4 ? number(argv[3], 0) : 0);
     if (argc >= 3 && !strcmp(argv[1], "call")) {
-        uint32_t rounds = 100;
-        if (argc >= 4) {
-            rounds = 0;
-            for (const char *s = argv[3]; *s >= '0' && *s <= '9' && rounds < 10000; s++)
-                rounds = rounds * 10 + (uint32_t)(*s - '0');
-            if (rounds == 0 || rounds > 10000)
-                rounds = 100;
-        }
-        return call(argv[2], rounds);
+        uint32_t rounds = argc >= 4 ? number(argv[3], 100) : 100;
+        return call(argv[2], rounds > 10000 ? 10000 : rounds);
     }
     if (argc >= 2 && !strcmp(argv[1], "nscheck"))
         return nscheck();
-    printf("usage: echo serve NAME | echo call NAME [ROUNDS] | echo nscheck\n");
+    printf("usage: echo serve NAME [CALLS] | echo call NAME [ROUNDS] | echo nscheck\n");
     return 2;
 }
