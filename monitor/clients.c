@@ -324,6 +324,9 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
         client_reply_cap(c, err, core32, client, out);
         return;
     }
+    case MON_MESH_WAIT:
+        mesh_wait(c);
+        return;
     case MON_NOTIFY_CAP: {
         struct cap_identity id = { .type = CAP_NOTIFY, .rights = CAP_RIGHT_WRITE, .base = m->w[1], .bytes = 1 };
         err = m->w[1] < ncores ? slot_alloc(&out) : ERR_INVALID_ARG;

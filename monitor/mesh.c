@@ -19,6 +19,28 @@ static uint32_t links_expected, links_up;   /* mesh links, boot channels aside *
 static uint64_t mesh_t0;
 static uint32_t cores_ready;                /* core 0: cores whose mesh is up */
 static uint64_t channels_total;
+static bool mesh_complete;
+static int waiters[8];
+static uint32_t nwaiters;
+
+void mesh_wait(int client)
+{
+    if (mesh_complete || my_core != 0)
+        client_reply(client, my_core ? ERR_NOT_SUPPORTED : ERR_OK, channels_total, 0, 0);
+    else if (nwaiters < ARRAY_SIZE(waiters))
+        waiters[nwaiters++] = client;
+    else
+        client_reply(client, ERR_TOO_MANY, 0, 0, 0);
+}
+
+static void mesh_completed(uint64_t channels)
+{
+    mesh_complete = true;
+    channels_total = channels;
+    for (uint32_t i = 0; i < nwaiters; i++)
+        client_reply(waiters[i], ERR_OK, channels, 0, 0);
+    nwaiters = 0;
+}
 
 /* The plan core 0 chooses (its module arguments mesh=... cluster=N; the
  * others learn it from core 0). */
@@ -131,8 +153,9 @@ void mesh_start(void)
             printf("monitor 0: boot channel to core %u: %s\n", c, err_name(err));
     }
     if (ncores == 1) {
-        printf("@atoll {\"event\":\"mesh_up\",\"cores\":1,\"channels\":0,\"kind\":\"%s\",\"ms\":0}\n",
-               mesh_kind_name(plan.kind));
+        printf("@atoll {\"event\":\"mesh_up\",\"cores\":1,\"channels\":0,\"planned\":0,\"kind\":\"%s\","
+               "\"cluster\":%u,\"ms\":0}\n", mesh_kind_name(plan.kind), plan.cluster);
+        mesh_completed(0);
         return;
     }
     report_ready();   /* core 0 has no mesh links of its own to wait for */
@@ -202,6 +225,7 @@ static errval_t on_mesh_ready(struct idl_chan *ch, const struct monitor_mesh_rea
                "\"cluster\":%u,\"ms\":%llu}\n",
                ncores, (unsigned long long)(mesh + ncores - 1), mesh_channel_count(&plan),
                mesh_kind_name(plan.kind), plan.cluster, (unsigned long long)((now_ns() - mesh_t0) / 1000000));
+        mesh_completed(mesh + ncores - 1);
     }
     return ERR_OK;
 }

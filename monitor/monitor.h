@@ -70,6 +70,8 @@ extern bool plan_known;
 errval_t mesh_configure(int argc, char **argv);
 void mesh_start(void);
 void mesh_link_up(struct link *l);
+/* Core 0: answer `client` when the whole mesh is up (at once if it is). */
+void mesh_wait(int client);
 /* The answer of a request this monitor made for a client (or itself). */
 extern const struct monitor_handlers monitor_handlers;
 

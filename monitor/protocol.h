@@ -30,6 +30,8 @@ enum mon_op {
     MON_ACCEPT,      /* a service takes its next frame: cap, value = client core,
                         value2 = client domain; ERR_WOULD_BLOCK when none waits */
     MON_NOTIFY_CAP,  /* w1 = core: a Notify capability for it (to wake a peer there) */
+    MON_MESH_WAIT,   /* core 0: answered once every monitor's channels are up (value =
+                        channels); the shell waits for it before its first prompt */
 };
 
 #define MON_TEXT_MAX 3000      /* longest text of a reply */

@@ -61,7 +61,7 @@ def test_monitor_on_every_core_and_domains_everywhere():
 def test_shell_commands_and_status():
     r = run_shell(["help", "cores", "mem", "nosuchcommand", "status", "ps 1"], smp=4, numa=2)
     out = r.console
-    assert "run CORE PROGRAM" in out
+    assert "run CORE|all PROGRAM" in out
     assert len(re.findall(r"^core \d: APIC id \d, node \d,", out, re.M)) == 4
     assert re.search(r"^\s+0\s+2\s+\d+\s+\d+", out, re.M) and re.search(r"^\s+1\s+2\s+\d+\s+\d+", out, re.M)
     assert "nosuchcommand: unknown command" in out

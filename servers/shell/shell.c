@@ -385,7 +385,13 @@ int main(int argc, char **argv)
         printf("shell: cannot reach the monitor: %s\n", err_name(err));
         return 1;
     }
-    printf("Atoll shell on core %u: %u cores. Type help.\n", si->core_id, si->ncores);
+    /* Commands may reach any core: first let the monitors finish their mesh. */
+    uint64_t channels = 0;
+    err = ask(MON_MESH_WAIT, 0, 0, &channels, 0);
+    if (err)
+        printf("shell: the monitors' mesh is not up: %s\n", err_name(err));
+    printf("Atoll shell on core %u: %u cores, %llu channels between their monitors. Type help.\n", si->core_id,
+           si->ncores, (unsigned long long)channels);
     char line[LINE_MAX];
     for (;;) {
         printf("atoll> ");

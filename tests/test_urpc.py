@@ -1,0 +1,163 @@
+"""QEMU tests of the cross-core machinery (issue #4): the monitors' mesh of
+URPC channels, requests routed between cores, domains spawned on remote
+cores, frames (capabilities) moved between cores, the name service from
+every core, and the shell's mesh/ping/bench commands.
+
+Each test boots under TCG, types shell commands and checks the structured
+events the guest prints (docs/monitor.md, docs/names.md, docs/shell.md)."""
+import os
+import re
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import atoll_run  # noqa: E402
+from atoll_run import Machine, NumaNode  # noqa: E402
+from test_userspace import run_shell  # noqa: E402
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def cluster_channels(ncores, node_of, cluster=8):
+    """The channel count of the cluster plan (monitor/mesh_plan.h), computed
+    independently: boot channels from core 0, all pairs inside a cluster,
+    all pairs of leaders."""
+    rank, leader, seen = {}, {}, {}
+    for c in range(ncores):
+        n = node_of[c]
+        rank[c] = seen.get(n, 0)
+        seen[n] = rank[c] + 1
+    for c in range(ncores):
+        want = rank[c] - rank[c] % cluster
+        leader[c] = next(d for d in range(ncores) if node_of[d] == node_of[c] and rank[d] == want)
+    links = 0
+    for a in range(ncores):
+        for b in range(a + 1, ncores):
+            links += a == 0 or leader[a] == leader[b] or (leader[a] == a and leader[b] == b)
+    return links
+
+
+def mesh_up(r):
+    ev = r.events_named("mesh_up")
+    assert len(ev) == 1, r.console[-4000:]
+    return ev[0]
+
+
+def blocks(ncores, k):
+    return [c * k // ncores for c in range(ncores)]
+
+
+@pytest.mark.parametrize("smp,numa", [(4, 2), (16, 2), (64, 4)])
+def test_mesh_remote_spawn_capabilities_and_names_everywhere(smp, numa):
+    """All monitors connected; a domain spawned on a remote core serves a
+    name, a client on another node finds it and connects (the channel's
+    frame crosses cores); a name-service round trip from every core."""
+    last = smp - 1
+    cmds = [
+        f"run {last} echo serve far 40",     # remote spawn (core 0's shell -> last core)
+        f"run 1 echo call far 20",           # client on node 0, server on the last node
+        f"run {smp // 2} echo call far 20",
+        "wait",
+        "run all echo nscheck",
+        "wait",
+        f"mesh {last}",
+    ]
+    r = run_shell(cmds, smp=smp, numa=numa, mem=2 * GiB if smp > 16 else 1 * GiB, timeout=600)
+    assert r.status == 0, r.console[-4000:]
+    up = mesh_up(r)
+    assert up["cores"] == smp and up["kind"] == "cluster"
+    assert up["channels"] == up["planned"] == cluster_channels(smp, blocks(smp, numa))
+    # Remote spawn: the echo server runs on the last core, started from core 0.
+    spawned = [e for e in r.events_named("domain_spawn") if e["name"] == "echo"]
+    assert {e["core"] for e in spawned} >= {last, 1, smp // 2}
+    served = r.events_named("echo_served")
+    assert [e["core"] for e in served] == [last]
+    service = served[0]["service"]
+    assert service >> 32 == last
+    # Both clients found it by name and talked to it over their own channel,
+    # whose frame came from the client's core.
+    calls = {e["core"]: e for e in r.events_named("echo_call")}
+    assert set(calls) == {1, smp // 2}, r.console[-4000:]
+    for c, e in calls.items():
+        assert e["server_core"] == last and e["rounds"] == 20 and e["rt_median_ns"] > 0
+    accepted = r.events_named("echo_accept")
+    assert sorted(e["client_core"] for e in accepted) == sorted({1, smp // 2})
+    done = r.events_named("echo_done")
+    assert done and done[0]["calls"] == 40 and done[0]["clients"] == 2
+    # The server's monitor re-created every client's frame (and its own
+    # channel to the name server): capabilities received from other cores.
+    mesh_text = r.console.rsplit(f"atoll> mesh {last}", 1)[1]
+    got = re.search(r"capabilities: (\d+) sent to other cores, (\d+) received, 0 refused", mesh_text)
+    assert got and int(got.group(2)) >= 2, mesh_text[:2000]
+    # A name-service round trip from every core.
+    checks = r.events_named("ns_check")
+    assert sorted(e["core"] for e in checks) == list(range(smp)), r.console[-4000:]
+    assert all(e["ok"] and e["found"] == e["service"] and e["service"] >> 32 == e["core"] for e in checks)
+    assert not r.events_named("echo_error"), r.events_named("echo_error")
+    assert not r.events_named("domain_fault"), r.events_named("domain_fault")
+
+
+def test_mesh_kinds_and_routes():
+    """mesh=all links every pair; a small cluster plan forwards through the
+    leaders, and `ping` reports the hops it took."""
+    r = run_shell(["ping 1 6 5", "ping 6 1 5", "ping 2 3 5", "mesh 1"], smp=8, numa=2,
+                  extra_modules=(), timeout=300)
+    up = mesh_up(r)
+    assert up["channels"] == cluster_channels(8, blocks(8, 2))
+    pings = r.events_named("ping")
+    # 1 -> its leader 0, which reaches 6 by its boot channel; 6 -> leader 4 ->
+    # leader 0 -> 1; 2 and 3 share a cluster.
+    assert [(p["from"], p["to"], p["hops"]) for p in pings] == [(1, 6, 2), (6, 1, 3), (2, 3, 1)]
+    assert all(p["median_ns"] >= p["min_ns"] > 0 for p in pings)
+    # mesh lists core 1's channels: to core 0 (boot) and its cluster.
+    rows = re.findall(r"^\s+1\s+(\d+)\s+(boot|mesh)\s+up\s+\d+\s+\d+\s+\d+$", r.console, re.M)
+    assert sorted(int(p) for p, _ in rows) == [0, 2, 3]
+
+    m = Machine(smp=8, numa=2, mem=1 * GiB, accel="tcg", modules=atoll_run.user_modules("mesh=all"))
+    r = atoll_run.boot(m, timeout=300, shell_commands=["ping 1 6 5"])
+    up = mesh_up(r)
+    assert up["kind"] == "all" and up["channels"] == 28
+    assert r.events_named("ping")[0]["hops"] == 1
+
+    m = Machine(smp=8, numa=2, mem=1 * GiB, accel="tcg", modules=atoll_run.user_modules("mesh=star"))
+    r = atoll_run.boot(m, timeout=300, shell_commands=["ping 1 6 5"])
+    assert mesh_up(r)["channels"] == 7
+    assert r.events_named("ping")[0]["hops"] == 2
+
+
+def test_interleaved_nodes_cluster_per_node():
+    """Clusters never span nodes, whatever the core numbering."""
+    m = Machine(smp=6, mem=1 * GiB, accel="tcg", modules=atoll_run.user_modules("cluster=2"),
+                numa=[NumaNode(cpus=[0, 2, 4], mem=512 * MiB), NumaNode(cpus=[1, 3, 5], mem=512 * MiB)])
+    r = atoll_run.boot(m, timeout=300, shell_commands=["ping 5 3 3"])
+    up = mesh_up(r)
+    # Node 0 = cores 0,2,4 (clusters {0,2},{4}); node 1 = 1,3,5 ({1,3},{5}).
+    assert up["channels"] == cluster_channels(6, [0, 1, 0, 1, 0, 1], cluster=2)
+    assert r.events_named("ping")[0]["hops"] == 2   # 5 -> leader 1 -> 3
+
+
+def test_urpc_bench_matrix_events():
+    """`bench urpc` prints one event per ordered pair with every field."""
+    r = run_shell(["bench urpc 20 3"], smp=4, numa=2, timeout=300)
+    ev = r.events_named("urpc_bench")
+    assert sorted((e["from"], e["to"]) for e in ev) == [(a, b) for a in range(3) for b in range(3) if a != b]
+    for e in ev:
+        assert e["rounds"] == 20
+        assert 0 < e["rt_min_ns"] <= e["rt_p10_ns"] <= e["rt_median_ns"] <= e["rt_p90_ns"]
+        assert e["oneway_median_ns"] > 0 and e["tput_msgs_per_s"] > 0 and e["wake_rt_median_ns"] > 0
+
+
+def test_bad_requests_get_errors():
+    """Wrong cores, unknown names and services: an error, never a hang."""
+    cmds = ["ping 1 1", "ping 0 9", "bench urpc 0", "run 2 echo call nosuchname 5", "wait", "mesh 7"]
+    r = run_shell(cmds, smp=4, numa=2, timeout=300)
+    out = r.console
+    assert out.count("usage: ping FROM TO") == 2
+    assert "usage: bench urpc" in out
+    assert "mesh: no core 7" in out
+    err = r.events_named("echo_error")
+    assert [(e["core"], e["what"], e["error"]) for e in err] == [(2, "lookup", "ERR_NOT_FOUND")]
