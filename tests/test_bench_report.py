@@ -615,8 +615,8 @@ def test_sweep_linux_without_kernel(tmp_path, monkeypatch):
     linux = [p for p in points if p["system"] == "linux"]
     assert {p["status"] for p in linux} == {"failed"}
     assert all("tools/install-deps --bench" in p["reason"] for p in linux)
-    atoll = [p for p in points if p["system"] == "atoll"]
-    assert {p["status"] for p in atoll} == {"missing"}
+    atoll = {p["benchmark"]: p["status"] for p in points if p["system"] == "atoll"}
+    assert atoll == {"pingpong": "ok", "unmap": "missing"}
     text = (out / "report.md").read_text()
     assert "tools/install-deps --bench" in text
 
@@ -737,8 +737,8 @@ def test_cli_dry_run(capsys, tmp_path):
     assert f"-kernel {kernel}" in out and "pingpong.samples=9" in out
     assert "# linux 300cpu tcg: invalid machine" in out
     assert ("\ntools/run --smp 8 --mem 1G --numa-node cpus=0-3,mem=512M --numa-node "
-            "cpus=4-7,mem=512M --accel tcg -- 'run 0 lmpbench 300' wait 'run 1 lmpbench 300' "
-            "wait\n") in out
+            "cpus=4-7,mem=512M --accel tcg -- 'bench urpc 200 8' 'run 0 lmpbench 300' wait "
+            "'run 1 lmpbench 300' wait\n") in out
 
 
 @pytest.mark.parametrize("args", [["--shapes", "zz"], ["--systems", "windows"],
@@ -887,3 +887,21 @@ def test_linux_pingpong_end_to_end(tmp_path):
     assert all(r["params"]["src"] == 0 and r["params"]["dst"] == 1 for r in data.records)
     assert data.records[0]["guest_version"]
     assert "## Ping-pong" in (out / "report.md").read_text()
+
+
+def test_atoll_pingpong_adapter():
+    ev = {"event": "urpc_bench", "from": 1, "to": 3, "rounds": 200, "rt_median_ns": 900, "rt_p10_ns": 850,
+          "rt_p90_ns": 1000, "rt_min_ns": 800, "oneway_median_ns": 450, "tput_msgs_per_s": 4000000,
+          "wake_rt_median_ns": 28000}
+    out = ab.atoll_pingpong_adapt(ev, {})
+    by = {(r["metric"], r["params"]["protocol"]): r for r in out}
+    rt = by[("round_trip", "urpc")]
+    assert (rt["value"], rt["unit"], rt["spread"], rt["min"]) == (900, "ns", 150, 800)
+    assert rt["params"] == {"protocol": "urpc", "src": 1, "dst": 3}
+    assert by[("round_trip", "urpc_wake")]["value"] == 28000
+    assert by[("one_way", "urpc")]["value"] == 450
+    assert by[("throughput", "urpc")]["unit"] == "msgs/s"
+    assert ab.atoll_pingpong_adapt({"event": "lmp_bench"}, {}) == []
+    bad = ab.atoll_pingpong_adapt({"event": "urpc_bench", "from": 1}, {})
+    assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "pingpong"
+    assert ab.atoll_pingpong_commands(ab.Machine(smp=4), {"rounds": 50}) == ["bench urpc 50 4"]

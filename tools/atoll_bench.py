@@ -169,6 +169,42 @@ def atoll_local_adapt(event, options):
     return out
 
 
+def atoll_pingpong_commands(machine, options):
+    """`bench urpc`: every ordered pair of cores, a fresh URPC channel each,
+    both monitors spinning (docs/monitor.md)."""
+    return [f"bench urpc {int(options.get('rounds', 200))} {machine.smp}"]
+
+
+def atoll_pingpong_adapt(event, options):
+    """The shell's urpc_bench event -> ping-pong results: protocol `urpc`
+    (both sides polling) and `urpc_wake` (the receiver asleep, woken by a
+    notification IPI), plus URPC's one-way latency and throughput. The
+    event has the median and p10/p90 of the round trips: spread is
+    p90 - p10 (params.spread_kind says so)."""
+    if event.get("event") != "urpc_bench":
+        return []
+    src, dst, rounds = event.get("from"), event.get("to"), event.get("rounds")
+    med, p10, p90 = event.get("rt_median_ns"), event.get("rt_p10_ns"), event.get("rt_p90_ns")
+    if not all(_num(v) for v in (src, dst, rounds, med, p10, p90)):
+        return [{"event": "error", "benchmark": "pingpong", "reason": f"malformed urpc_bench event: {event}"}]
+    out = [_result("pingpong", "round_trip", "ns", med, int(rounds), max(0, p90 - p10),
+                   {"protocol": "urpc", "src": src, "dst": dst}, min=event.get("rt_min_ns"),
+                   spread_kind="p90-p10")]
+    wake = event.get("wake_rt_median_ns")
+    if _num(wake):
+        out.append(_result("pingpong", "round_trip", "ns", wake, 1, 0.0,
+                           {"protocol": "urpc_wake", "src": src, "dst": dst}))
+    one = event.get("oneway_median_ns")
+    if _num(one):
+        out.append(_result("pingpong", "one_way", "ns", one, int(rounds), 0.0,
+                           {"protocol": "urpc", "src": src, "dst": dst}))
+    tput = event.get("tput_msgs_per_s")
+    if _num(tput):
+        out.append(_result("pingpong", "throughput", "msgs/s", tput, 1, 0.0,
+                           {"protocol": "urpc", "src": src, "dst": dst}))
+    return out
+
+
 BENCHMARKS: Dict[str, Benchmark] = {
     "boot": Benchmark("boot", "time from kernel entry to the first user program (Atoll: "
                       "to every core up)", {
@@ -177,7 +213,10 @@ BENCHMARKS: Dict[str, Benchmark] = {
     "pingpong": Benchmark("pingpong", "core-to-core round trip, every pair of cores "
                           "(cache line, pipe, eventfd, futex)", {
                               "linux": Half("pingpong", _pingpong_options,
-                                            {"samples": 3, "batch": 5, "pairs": "row"})}),
+                                            {"samples": 3, "batch": 5, "pairs": "row"}),
+                              "atoll": Half("", lambda m, a: {"rounds": 1000 if a == "kvm" else 200},
+                                            {"rounds": 20}, commands=atoll_pingpong_commands,
+                                            adapt=atoll_pingpong_adapt)}),
     "unmap": Benchmark("unmap", "unmap/TLB shootdown latency against the number of cores", {
         "linux": Half("unmap", _unmap_options, {"iters": 3, "warmup": 1})}),
     "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
