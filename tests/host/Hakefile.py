@@ -31,3 +31,5 @@ host_test("test_userlib", srcs=["test_userlib.c", "../../lib/caps.c", "../../lib
           includes=["../../lib/include"])
 # The monitor mesh plan: links, routes and channel counts.
 host_test("test_mesh", srcs=["test_mesh.c", "../../monitor/mesh_plan.c"], includes=["../../monitor"])
+# The decoders generated for the interfaces the system speaks (if/*.if), fuzzed.
+host_test("fuzz_interfaces", srcs=["fuzz_interfaces.c"], includes=["../../lib/include"])

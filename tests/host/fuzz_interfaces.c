@@ -1,0 +1,148 @@
+/*
+ * A seeded fuzzer of the decoders generated for the interfaces the system
+ * speaks (if/monitor.if, if/nameservice.if, if/echo.if): a corpus of valid
+ * messages, each mutated (bit flips, byte overwrites, truncation, extension,
+ * another type) and fed, in a heap block of exactly its length, to the
+ * interface's decoder. ASan fails the run on any read outside the block;
+ * whatever a decoder accepts must re-encode to the very same bytes.
+ *
+ *     build/host/tests/host/fuzz_interfaces [ROUNDS [SEED]]   (default 300000, 1)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <atoll/idl.h>
+#include <if/echo_if.h>
+#include <if/monitor_if.h>
+#include <if/nameservice_if.h>
+#include "check.h"
+
+static uint64_t rng = 1;
+static uint64_t next(void)
+{
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return rng * 0x2545f4914f6cdd1dull;
+}
+static uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+
+enum iface { MON, NS, ECHO };
+struct sample {
+    enum iface which;
+    uint8_t buf[IDL_MSG_MAX];
+    size_t len;
+};
+static struct sample corpus[16];
+static int ncorpus;
+
+static void add(enum iface which, errval_t err, const uint8_t *buf, size_t len)
+{
+    CHECK_EQ(err, ERR_OK);
+    struct sample *s = &corpus[ncorpus++];
+    s->which = which;
+    memcpy(s->buf, buf, len);
+    s->len = len;
+}
+
+static void build_corpus(void)
+{
+    static uint8_t b[IDL_MSG_MAX];
+    static char text[3001];
+    size_t n = 0;
+    errval_t err;
+    struct cap_wire frame = { .type = 2, .rights = 3, .base = 0x200000, .bytes = 4096 };
+    memset(text, 'x', 3000);
+    text[3000] = 0;
+    err = monitor_plan_encode(b, sizeof b, &n, 3, 0, 7, 0, 8);
+    add(MON, err, b, n);
+    err = monitor_link_offer_encode(b, sizeof b, &n, 5, 1, 9, &frame, 1);
+    add(MON, err, b, n);
+    err = monitor_spawn_call_encode(b, sizeof b, &n, 2, 0, 11, "echo serve x 10", 0);
+    add(MON, err, b, n);
+    err = monitor_info_reply_encode(b, sizeof b, &n, 0, 4, 12, ERR_OK, 1, 2, text);
+    add(MON, err, b, n);
+    err = monitor_connect_call_encode(b, sizeof b, &n, 6, 2, 13, 6ull << 32, &frame, 4);
+    add(MON, err, b, n);
+    err = monitor_bench_reply_encode(b, sizeof b, &n, 0, 1, 14, ERR_OK, 900, 850, 1000, 800, 450, 4000000,
+                                        28000, 200);
+    add(MON, err, b, n);
+    err = nameservice_register_call_encode(b, sizeof b, &n, "echo.one", "echo", 5ull << 32);
+    add(NS, err, b, n);
+    err = nameservice_lookup_reply_encode(b, sizeof b, &n, ERR_OK, "echo", 5ull << 32);
+    add(NS, err, b, n);
+    err = nameservice_list_reply_encode(b, sizeof b, &n, ERR_OK, 2, "a echo 1\nb none 2\n");
+    add(NS, err, b, n);
+    static const uint8_t data[32] = { 1, 2, 3 };
+    err = echo_echo_call_encode(b, sizeof b, &n, 42, data, sizeof data);
+    add(ECHO, err, b, n);
+    err = echo_whoami_reply_encode(b, sizeof b, &n, 3, 9);
+    add(ECHO, err, b, n);
+}
+
+/* Decode; if accepted, the message must re-encode to the same bytes. */
+static int try_decode(enum iface which, const uint8_t *msg, size_t len)
+{
+    static uint8_t again[IDL_MSG_MAX];
+    size_t n = 0;
+    errval_t err, back;
+    if (which == MON) {
+        struct monitor_msg m;
+        err = monitor_decode(msg, len, &m);
+        back = err ? ERR_OK : monitor_encode(again, sizeof again, &n, &m);
+    } else if (which == NS) {
+        struct nameservice_msg m;
+        err = nameservice_decode(msg, len, &m);
+        back = err ? ERR_OK : nameservice_encode(again, sizeof again, &n, &m);
+    } else {
+        struct echo_msg m;
+        err = echo_decode(msg, len, &m);
+        back = err ? ERR_OK : echo_encode(again, sizeof again, &n, &m);
+    }
+    if (err) {
+        CHECK(err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED);
+        return 0;
+    }
+    CHECK_EQ(back, ERR_OK);
+    CHECK_EQ(n, len);
+    if (n == len && memcmp(again, msg, len)) {
+        CHECK(!"accepted message re-encodes differently");
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    long rounds = argc > 1 ? atol(argv[1]) : 300000;
+    rng = argc > 2 ? strtoull(argv[2], 0, 0) | 1 : 1;
+    build_corpus();
+    for (int i = 0; i < ncorpus; i++)
+        CHECK_EQ(try_decode(corpus[i].which, corpus[i].buf, corpus[i].len), 1);
+    long accepted = 0;
+    for (long r = 0; r < rounds; r++) {
+        const struct sample *s = &corpus[below(ncorpus)];
+        size_t len = s->len;
+        static uint8_t work[IDL_MSG_MAX + 64];
+        memcpy(work, s->buf, len);
+        int muts = 1 + (int)below(4);
+        for (int k = 0; k < muts; k++) {
+            switch (below(6)) {
+            case 0: work[below(len)] ^= (uint8_t)(1u << below(8)); break;
+            case 1: work[below(len)] = (uint8_t)next(); break;
+            case 2: len = below(len + 1); break;
+            case 3: if (len < sizeof work) work[len++] = (uint8_t)next(); break;
+            case 4: if (len >= 2) { work[0] = (uint8_t)below(40); work[1] = (uint8_t)below(2); } break;
+            default: if (len >= 8) work[4 + below(4)] = (uint8_t)next(); break;
+            }
+            if (!len)
+                break;
+        }
+        uint8_t *heap = malloc(len ? len : 1);
+        memcpy(heap, work, len);
+        accepted += try_decode(s->which, heap, len);
+        free(heap);
+    }
+    printf("fuzz_interfaces: %ld rounds, %ld mutants accepted (and re-encoded identically)\n", rounds, accepted);
+    return check_done();
+}
