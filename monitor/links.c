@@ -118,7 +118,7 @@ static void hold_incoming(void)
     for (uint32_t i = 0; i < nlinks && held_count < BACKLOG_MAX; i++) {
         struct link *l = links[i];
         size_t len;
-        if (l->purpose == LINK_BENCH)
+        if (l->purpose == LINK_BENCH || l->closed)
             continue;
         while (held_count < BACKLOG_MAX && urpc_recv(&l->ch, buf, sizeof buf, &len, URPC_NONBLOCK) == ERR_OK) {
             struct held *h = malloc(sizeof *h + len);
@@ -201,6 +201,8 @@ bool links_poll(void)
     }
     for (uint32_t i = 0; i < nlinks; i++) {
         struct link *l = links[i];
+        if (l->closed)
+            continue;
         if (l->purpose == LINK_BENCH) {
             /* The measuring side runs its channel itself (bench.c). */
             if (l->ch.side == 1 && urpc_pending(&l->ch)) {
@@ -217,8 +219,14 @@ bool links_poll(void)
                 break;
             did = true;
             if (err) {
-                if (err != ERR_URPC_BROKEN)
-                    printf("monitor %u: channel to core %u: %s\n", my_core, l->peer, err_name(err));
+                /* A corrupt channel stays broken: close it for good, or
+                 * it would look busy forever and keep us from sleeping.
+                 * Routes then go around it (through core 0). */
+                printf("monitor %u: channel to core %u: %s; closed\n", my_core, l->peer, err_name(err));
+                printf("@atoll {\"event\":\"channel_closed\",\"core\":%u,\"peer\":%u,\"error\":\"%s\"}\n",
+                       my_core, l->peer, err_name(err));
+                l->closed = true;
+                l->up = false;
                 dropped++;
                 break;
             }
@@ -231,7 +239,7 @@ bool links_poll(void)
 void links_set_sleeping(bool sleeping)
 {
     for (uint32_t i = 0; i < nlinks; i++)
-        if (links[i]->purpose != LINK_BENCH)
+        if (links[i]->purpose != LINK_BENCH && !links[i]->closed)
             urpc_set_sleeping(&links[i]->ch, sleeping);
 }
 
@@ -240,7 +248,7 @@ bool links_pending(void)
     if (held_head)
         return true;
     for (uint32_t i = 0; i < nlinks; i++)
-        if (urpc_pending(&links[i]->ch))
+        if (!links[i]->closed && urpc_pending(&links[i]->ch))
             return true;
     return false;
 }
@@ -258,7 +266,7 @@ size_t links_describe(char *out, size_t size, uint64_t *count)
     for (uint32_t i = 0; i < nlinks && len + 1 < size; i++) {
         const struct link *l = links[i];
         len += (size_t)snprintf(out + len, size - len, "%4u %4u  %-5s %-4s %9llu %9llu %9llu\n", my_core, l->peer,
-                                purpose_name(l->purpose), l->up ? "up" : "wait",
+                                purpose_name(l->purpose), l->closed ? "closed" : l->up ? "up" : "wait",
                                 (unsigned long long)l->ch.stats.msgs_sent,
                                 (unsigned long long)l->ch.stats.msgs_received,
                                 (unsigned long long)l->forwarded);

@@ -33,6 +33,7 @@ struct link {
     uint32_t peer;
     uint32_t purpose;       /* enum link_purpose */
     bool up;                /* both sides attached: usable for routing */
+    bool closed;            /* the peer broke it (corrupt slot): never used again */
     capslot_t frame;
     void *base;             /* the frame, mapped here */
     uint64_t forwarded;     /* messages passed on through it for other cores */
