@@ -3,4 +3,4 @@
 USER = build_dir + "/user/"
 image("atoll", kernel=build_dir + "/cpudriver/atoll.elf",
       modules=[USER + p + ".elf" for p in ("monitor", "names", "shell", "hello", "badboy", "fuzz",
-                                                  "lmpbench", "echo")])
+                                                  "lmpbench", "echo", "xattack")])

@@ -106,6 +106,13 @@ static errval_t share_page(int c, capslot_t *copy)
     return err;
 }
 
+/* The client's text as an argument: the client writes the page as it
+ * likes, NUL or not, so never read past what fits in `out`. */
+static void text_arg(char *out, size_t size, const char *text)
+{
+    snprintf(out, size, "%.*s", (int)(size - 1), text);
+}
+
 /* A request about core `core`: here, or sent on (the reply comes later). */
 static void ask(int c, uint32_t op, uint32_t core, uint64_t arg)
 {
@@ -120,7 +127,7 @@ static void ask(int c, uint32_t op, uint32_t core, uint64_t arg)
         errval_t err;
         if (op == MON_SPAWN) {
             char cmd[240];
-            snprintf(cmd, sizeof cmd, "%s", text);
+            text_arg(cmd, sizeof cmd, text);
             err = spawn_local(cmd, arg, &v, 0);
             out[0] = 0;
         } else {
@@ -135,7 +142,7 @@ static void ask(int c, uint32_t op, uint32_t core, uint64_t arg)
     errval_t err = !via ? ERR_NO_ROUTE : !tag ? ERR_TOO_MANY : ERR_OK;
     if (!err && op == MON_SPAWN) {
         char cmd[240];
-        snprintf(cmd, sizeof cmd, "%s", text);
+        text_arg(cmd, sizeof cmd, text);
         err = monitor_spawn_call_send(via, (uint16_t)core, (uint16_t)my_core, tag, cmd, arg);
     } else if (!err) {
         err = monitor_info_call_send(via, (uint16_t)core, (uint16_t)my_core, tag, op);
@@ -221,6 +228,8 @@ static void connect(int c, uint64_t service)
             cap_free(copy);
         if (!err)
             err = copy_of(frame, &copy);
+        if (err)
+            cap_free(frame);   /* nobody holds a copy: do not keep it */
         client_reply_cap(c, err, 0, 0, copy);
         return;
     }
@@ -233,16 +242,20 @@ static void connect(int c, uint64_t service)
                                         clients[c].badge);
     if (err) {
         pending_take(tag, &p);
+        cap_free(frame);
         client_reply(c, err, 0, 0, 0);
     }
 }
 
-/* The service's monitor took the frame: the client gets its copy. */
+/* The service's monitor took the frame (or refused it, and deleted its
+ * copy): the client gets its copy. */
 void client_connected(int c, errval_t err, capslot_t frame)
 {
     capslot_t copy = 0;
     if (!err)
         err = copy_of(frame, &copy);
+    if (err)
+        cap_free(frame);
     client_reply_cap(c, err, 0, 0, copy);
 }
 
@@ -286,7 +299,7 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
             client_reply(c, ERR_INVALID_ARG, 0, 0, 0);
             return;
         }
-        snprintf(cmd, sizeof cmd, "%s", clients[c].text);
+        text_arg(cmd, sizeof cmd, clients[c].text);
         err = spawn_local(cmd, 0, &v, &disp);
         if (!err)
             err = slot_alloc(&out);
@@ -343,6 +356,15 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
     }
 }
 
+/* MON_HELLO's capability: an endpoint we may send on, and not one to this
+ * monitor (our replies would come back to us as requests, forever). */
+static bool reply_endpoint_ok(capslot_t cap)
+{
+    struct cap_identity ep, self;
+    return sys_cap_identify(cap, &ep) == ERR_OK && ep.type == CAP_ENDPOINT && (ep.rights & CAP_RIGHT_WRITE) &&
+           sys_cap_identify(SLOT_DISPATCHER, &self) == ERR_OK && ep.base != self.base;
+}
+
 bool clients_poll(void)
 {
     struct lmp_msg m;
@@ -351,6 +373,10 @@ bool clients_poll(void)
     capslot_t cap = m.has_cap ? take_recv() : 0;
     int c = client_of(m.badge);
     if (m.w[0] == MON_HELLO && cap && c < 0) {
+        if (!reply_endpoint_ok(cap)) {   /* refused: nobody to tell */
+            cap_free(cap);
+            return true;
+        }
         c = new_client();
         if (c < 0) {
             cap_free(cap);
