@@ -102,6 +102,16 @@ static const struct nameservice_handlers handlers = {
     .list_call = on_list,
 };
 
+/* Replies never wait: a client with a full reply ring has stopped taking
+ * its replies (one call at a time never fills it), and waiting for it
+ * would stall every other client. It is dropped instead. */
+static errval_t reply_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
+{
+    (void)flags;
+    errval_t err = urpc_send(&((struct service_chan *)ch->state)->ch, msg, len, URPC_NONBLOCK);
+    return err == ERR_WOULD_BLOCK ? ERR_TIMEOUT : err;
+}
+
 static bool accept_clients(void)
 {
     bool any = false;
@@ -116,6 +126,7 @@ static bool accept_clients(void)
                 printf("names: accept: %s\n", err_name(err));
             return any;
         }
+        c->idl.send = reply_send;
         clients[nclients++] = c;
         any = true;
     }
@@ -130,10 +141,19 @@ static bool serve_clients(void)
         if (err == ERR_WOULD_BLOCK)
             continue;
         any = true;
-        if (err)
-            printf("names: client on core %u: %s\n", clients[i]->peer_core, err_name(err));
-        else
+        if (!err) {
             served++;
+            continue;
+        }
+        printf("names: client on core %u: %s\n", clients[i]->peer_core, err_name(err));
+        if (err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG)
+            continue;   /* one bad message: the channel itself is fine */
+        /* A broken channel stays broken, a client that takes no replies is
+         * gone: drop it, or it is reported (and polled) forever. */
+        printf("@atoll {\"event\":\"names_drop\",\"client_core\":%u,\"client\":%llu,\"error\":\"%s\"}\n",
+               clients[i]->peer_core, (unsigned long long)clients[i]->peer, err_name(err));
+        free(clients[i]);
+        clients[i--] = clients[--nclients];
     }
     return any;
 }
