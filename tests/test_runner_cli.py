@@ -63,7 +63,7 @@ def test_default_command(fake_kernel, capsys):
     accel = "kvm" if atoll_run.kvm_usable() else "tcg"
     assert cmd[0] == "qemu-system-x86_64"
     assert opt_values(cmd, "-machine") == [f"q35,accel={accel}"]
-    assert opt_values(cmd, "-cpu") == ["host" if accel == "kvm" else "max"]
+    assert opt_values(cmd, "-cpu") == ["host,-arch-capabilities" if accel == "kvm" else "max"]
     assert opt_values(cmd, "-smp") == ["4"]
     assert opt_values(cmd, "-m") == ["1G"]
     assert "-numa" not in cmd and "-object" not in cmd
@@ -84,11 +84,13 @@ def test_tcg_and_kvm_cpu_models(fake_kernel, capsys):
     # A dry run describes a KVM machine even on a host without KVM.
     cmd = dry(fake_kernel, "--accel", "kvm", "--x2apic", "on", capsys=capsys)
     assert opt_values(cmd, "-machine") == ["q35,accel=kvm"]
-    assert opt_values(cmd, "-cpu") == ["host,+x2apic"]
+    assert opt_values(cmd, "-cpu") == ["host,-arch-capabilities,+x2apic"]
     cmd = dry(fake_kernel, "--accel", "kvm", "--x2apic", "off", capsys=capsys)
-    assert opt_values(cmd, "-cpu") == ["host,-x2apic"]
+    assert opt_values(cmd, "-cpu") == ["host,-arch-capabilities,-x2apic"]
     cmd = dry(fake_kernel, "--accel", "tcg", "--x2apic", "off", capsys=capsys)
     assert opt_values(cmd, "-cpu") == ["max,-x2apic"]
+    cmd = dry(fake_kernel, "--accel", "tcg", "--cpu-flags", "-smap,-pcid", capsys=capsys)
+    assert opt_values(cmd, "-cpu") == ["max,-smap,-pcid"]
 
 
 def test_even_numa(fake_kernel, capsys):

@@ -92,6 +92,7 @@ class Machine:
     machine: str = "q35"
     accel: str = "auto"        # tcg | kvm | auto
     x2apic: str = "auto"       # on | off | auto
+    cpu_flags: str = ""        # appended to -cpu, e.g. "-smap"
     cmdline: str = ""
     kernel: str = ""           # "" = build/cpudriver/atoll.elf in the repository
     modules: List[Module] = dataclasses.field(default_factory=list)
@@ -394,6 +395,8 @@ class _Parser:
         a("--machine", default="q35", help="q35 (default) or pc")
         a("--accel", default="auto", help="tcg, kvm or auto (default: KVM if usable)")
         a("--x2apic", default="auto", help="on, off or auto (default)")
+        a("--cpu-flags", default="", metavar="FLAGS",
+          help="CPU features to add or remove, appended to -cpu (e.g. '-smap,-pcid')")
         a("--cmdline", default="", help="kernel command line")
         a("--poweroff", action="store_true",
           help="append 'poweroff' to the command line: power off after the boot report")
@@ -432,7 +435,7 @@ def parse_args(argv):
     ns.smp = 4 if ns.smp is None else ns.smp
     ns.numa = 0 if ns.numa is None else ns.numa
     m = Machine(smp=ns.smp, sockets=ns.sockets, cores=ns.cores, threads=ns.threads,
-                machine=ns.machine, accel=ns.accel, x2apic=ns.x2apic)
+                machine=ns.machine, accel=ns.accel, x2apic=ns.x2apic, cpu_flags=ns.cpu_flags)
     if m.smp < 1:
         raise ConfigError(f"--smp must be at least 1 (got {m.smp})")
 
@@ -509,6 +512,7 @@ def _machine_from_topology(ns, mem, explicit):
         dist = parse_dist(ns.numa_dist, len(t.nodes))
     m = t.to_machine(mem=mem, machine=ns.machine, accel=ns.accel, dist=dist)
     m.x2apic = ns.x2apic
+    m.cpu_flags = ns.cpu_flags
     summary = f"topology {ns.topology!r}: {t.summary()}"
     if explicit:
         summary += f" (ignoring {', '.join(explicit)})"
@@ -535,6 +539,8 @@ def cpu_model(machine):
         model += ",+x2apic"
     elif machine.x2apic == "off":
         model += ",-x2apic"
+    if machine.cpu_flags:
+        model += "," + machine.cpu_flags.strip(",")
     return model
 
 
