@@ -89,7 +89,7 @@ def test_tcg_and_kvm_cpu_models(fake_kernel, capsys):
     assert opt_values(cmd, "-cpu") == ["host,-arch-capabilities,-x2apic"]
     cmd = dry(fake_kernel, "--accel", "tcg", "--x2apic", "off", capsys=capsys)
     assert opt_values(cmd, "-cpu") == ["max,-x2apic"]
-    cmd = dry(fake_kernel, "--accel", "tcg", "--cpu-flags", "-smap,-pcid", capsys=capsys)
+    cmd = dry(fake_kernel, "--accel", "tcg", "--cpu-flags=-smap,-pcid", capsys=capsys)
     assert opt_values(cmd, "-cpu") == ["max,-smap,-pcid"]
 
 
