@@ -4,6 +4,7 @@
 #include "cap.h"
 #include "dispatcher.h"
 #include "lib.h"
+#include "notify.h"
 #include "vspace.h"
 #include "x86_64/cpu.h"
 #include "x86_64/kernel_layout.h"
@@ -25,6 +26,7 @@ static void orphan_dispatchers(const struct capability *cap)
             (cap->type == CAP_VNODE_PML4 && d->pml4 == cap->base)) {
             d->cnode_base = cap->type == CAP_CNODE ? 0 : d->cnode_base;
             d->pml4 = cap->type == CAP_VNODE_PML4 ? 0 : d->pml4;
+            notify_forget(d);
             d->state = DOMAIN_STOPPED;
         }
     }

@@ -41,6 +41,7 @@ void dispatcher_destroyed(struct dispatcher *d)
             *p = d->next;
             break;
         }
+    notify_forget(d);
     d->state = DOMAIN_STOPPED;
     if (current == d)
         current = 0;

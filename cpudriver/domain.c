@@ -6,6 +6,7 @@
 #include "core.h"
 #include "elf.h"
 #include "lib.h"
+#include "notify.h"
 #include "report.h"
 #include "smp.h"
 #include "vspace.h"
@@ -263,6 +264,7 @@ void domain_kill(struct dispatcher *d, const char *why)
         reclaimed = true;
     } else {
         dispatcher_block(d);
+        notify_forget(d);
         d->state = DOMAIN_STOPPED;
     }
     event_bool(&e, "reclaimed", reclaimed);

@@ -49,11 +49,21 @@ errval_t notify_wait(struct dispatcher *d, uint64_t token, uint64_t timeout_us, 
     if (token != generation || d->msg_full)
         return ERR_OK;   /* something came since the caller last looked */
     uint64_t hz = boot_params.timer_hz;
-    d->notify_deadline = timeout_us ? core.ticks + 1 + timeout_us * hz / 1000000 : 0;
+    /* Clamp: a huge timeout must not wrap around to a short one. */
+    uint64_t ticks = timeout_us > 1000000ull * 1000000 ? 1000000ull * hz : timeout_us * hz / 1000000;
+    d->notify_deadline = timeout_us ? core.ticks + 1 + ticks : 0;
     d->notify_waiting = true;
     waiters++;
     dispatcher_block(d);
     return ERR_WOULD_BLOCK;
+}
+
+void notify_forget(struct dispatcher *d)
+{
+    if (d->notify_waiting) {
+        d->notify_waiting = false;
+        waiters--;
+    }
 }
 
 void notify_wake(struct dispatcher *d)

@@ -28,6 +28,8 @@ bool notify_arrived(void);
  * when it returns at once; ERR_WOULD_BLOCK when `d` now sleeps (its result
  * registers are filled in when it wakes or its timeout passes). */
 errval_t notify_wait(struct dispatcher *d, uint64_t token, uint64_t timeout_us, uint64_t *gen);
+/* `d` is stopped or destroyed: it waits for nothing any more. */
+void notify_forget(struct dispatcher *d);
 /* Wake `d` if it sleeps in notify_wait (a local message arrived for it). */
 void notify_wake(struct dispatcher *d);
 /* Wake waiters whose timeout has passed (the scheduler calls it). */

@@ -59,6 +59,20 @@ static int run_checks(void)
            ERR_CAP_EMPTY);
     expect("spawn with a Frame as Kernel", sys_spawn(frame, "hello", 5, SLOT_RAM, LMP_NO_CAP, 0), ERR_CAP_TYPE);
     expect("poweroff without the Kernel cap", sys_poweroff(SLOT_KERNEL, 0), ERR_CAP_EMPTY);
+    struct cap_identity any_frame = { .type = CAP_FRAME, .rights = CAP_RIGHTS_ALL, .base = 0, .bytes = 4096 };
+    expect("re-create a capability without the Kernel cap", sys_cap_create(SLOT_KERNEL, &any_frame, s),
+           ERR_CAP_EMPTY);
+    expect("re-create with a Frame as Kernel", sys_cap_create(frame, &any_frame, s), ERR_CAP_TYPE);
+    expect("notify with a Frame", sys_notify(frame), ERR_CAP_TYPE);
+    expect("notify through an empty slot", sys_notify(s), ERR_CAP_EMPTY);
+    uint64_t gen = sys_notify_gen(), gen2 = 0;
+    expect("wait with a stale token returns at once", sys_notify_wait(gen + 1, 0, &gen2), ERR_OK);
+    /* Any notification to this core wakes every waiter: try a few times. */
+    errval_t waited = ERR_OK;
+    for (int i = 0; i < 10 && waited == ERR_OK; i++)
+        waited = sys_notify_wait(gen2, 20000, &gen2);
+    expect("wait times out", waited, ERR_TIMEOUT);
+    expect("wait with a huge timeout and a stale token", sys_notify_wait(~0ull - 5, ~0ull, 0), ERR_OK);
     expect("port I/O without a capability", sys_io_in(SLOT_IO, 0x60, 1, &v), ERR_CAP_EMPTY);
     expect("port I/O with a Frame", sys_io_in(frame, 0x60, 1, &v), ERR_CAP_TYPE);
     expect("send on a Frame", sys_lmp_send(frame, 0, 0, 0, 0, LMP_NO_CAP), ERR_CAP_TYPE);
