@@ -34,6 +34,18 @@ static int client_of(uint64_t badge)
     return -1;
 }
 
+static bool endpoint_alive(capslot_t ep)
+{
+    struct cap_identity id;
+    return ep && sys_cap_identify(ep, &id) == ERR_OK && id.type == CAP_ENDPOINT;
+}
+
+bool client_alive(uint64_t badge)
+{
+    int c = client_of(badge);
+    return c >= 0 && endpoint_alive(clients[c].ep);
+}
+
 /* A slot for a new client: a free one, or one whose domain has ended. */
 static int new_client(void)
 {
@@ -41,8 +53,7 @@ static int new_client(void)
         if (!clients[i].ep)
             return i;
     for (int i = 0; i < MAX_CLIENTS; i++) {
-        struct cap_identity id;
-        if (sys_cap_identify(clients[i].ep, &id) != ERR_OK || id.type != CAP_ENDPOINT) {
+        if (!endpoint_alive(clients[i].ep)) {
             cap_free(clients[i].ep);
             clients[i].ep = 0;
             return i;   /* its page stays ours: the next client gets a copy of it */

@@ -20,6 +20,7 @@ struct core_info machine;
 #define SLEEP_US 20000ull
 
 static uint32_t tag_counter;
+uint64_t names_id = ~0ull;
 uint32_t new_tag(void) { return ++tag_counter ? tag_counter : ++tag_counter; }
 uint64_t now_ns(void) { return urpc_os_now_ns(); }
 
@@ -27,6 +28,8 @@ static void start_servers(void)
 {
     uint64_t id;
     errval_t err = spawn_system("names", &id);
+    if (!err)
+        names_id = id;
     if (err)
         printf("monitor: cannot start the name server: %s\n", err_name(err));
     err = spawn_system("shell", &id);

@@ -21,6 +21,7 @@
 extern const struct startup_info *si;
 extern uint32_t my_core, ncores;
 extern struct core_info machine;
+extern uint64_t names_id;   /* core 0: the name server's domain id */
 uint32_t new_tag(void);
 uint64_t now_ns(void);
 
@@ -99,6 +100,8 @@ void client_reply_cap(int client, errval_t err, uint64_t value, uint64_t value2,
 /* A connection the client asked for is made (or failed): its copy of the frame. */
 void client_connected(int client, errval_t err, capslot_t frame);
 extern uint64_t shell_id;
+/* The client with this badge (domain id) is registered and its domain lives. */
+bool client_alive(uint64_t badge);
 
 /* -- pending.c: requests waiting for an answer from another core --------------- */
 enum pending_kind { PEND_CLIENT = 1, PEND_FORWARD };

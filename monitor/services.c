@@ -23,9 +23,31 @@ struct service {
 };
 static struct service services[MAX_SERVICES];
 
+#define SERVICES_PER_DOMAIN 4
+
+/* A service whose domain has ended: its waiting connections go, and so
+ * does the entry (service ids are reused). */
+static void reclaim(struct service *s)
+{
+    for (uint32_t k = 0; k < s->count; k++)
+        cap_free(s->q[(s->head + k) % QUEUE].frame);
+    *s = (struct service){ 0 };
+}
+
 errval_t service_register(uint64_t owner, uint64_t *service)
 {
-    for (uint32_t i = 0; i < MAX_SERVICES; i++)
+    uint32_t mine = 0;
+    for (uint32_t i = 0; i < MAX_SERVICES; i++) {
+        if (services[i].used && !client_alive(services[i].owner))
+            reclaim(&services[i]);
+        mine += services[i].used && services[i].owner == owner;
+    }
+    if (mine >= SERVICES_PER_DOMAIN)
+        return ERR_TOO_MANY;
+    /* Service 0 of core 0 is the name server's (NAMES_SERVICE), whoever
+     * asks first: nobody else may take it, even after it ended. */
+    bool names = my_core == 0 && owner == names_id;
+    for (uint32_t i = names ? 0 : my_core == 0; i < MAX_SERVICES && !(names && i > 0); i++)
         if (!services[i].used) {
             services[i] = (struct service){ .used = true, .owner = owner };
             *service = (uint64_t)my_core << 32 | i;
