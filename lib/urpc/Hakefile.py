@@ -10,3 +10,7 @@ host_test("test_urpc_threads", srcs=["../../tests/host/test_urpc_threads.c"] + U
           includes=["../include"], sanitize="thread", libs="-lpthread")
 # A seeded fuzz loop: a peer that scribbles on its half; ASan/UBSan watch.
 host_test("fuzz_urpc", srcs=["../../tests/host/fuzz_urpc.c"] + URPC_HOST, includes=["../include"])
+# The same threaded test without TSan, so the host's asymmetric fences
+# (membarrier: the sleeper fences for the sender) run under ASan/UBSan.
+host_test("test_urpc_threads_asym", srcs=["../../tests/host/test_urpc_threads.c"] + URPC_HOST,
+          includes=["../include"], libs="-lpthread")

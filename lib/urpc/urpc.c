@@ -68,6 +68,7 @@ errval_t urpc_init(struct urpc_chan *c, void *frame, size_t bytes, int side)
     c->broken = ERR_OK;
     c->spin_ns = 20000;
     c->timeout_ns = 0;
+    c->asym_fence = urpc_os_asym_fence();
     return ERR_OK;
 }
 
@@ -137,8 +138,13 @@ static uint64_t free_slots(const struct urpc_chan *c)
 static void wake_if_sleeping(struct urpc_chan *c)
 {
     /* Pairs with the fence in urpc_set_sleeping: either the peer sees our
-     * header in its last check, or we see its flag here. */
-    full_fence();
+     * header in its last check, or we see its flag here. With asymmetric
+     * fences the sleeper's heavy fence stands for ours; the compiler must
+     * still not move the load above the header store. */
+    if (c->asym_fence)
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    else
+        full_fence();
     if (__atomic_load_n(&c->peer_ctrl->sleeping, __ATOMIC_RELAXED)) {
         urpc_os_wake_peer(c);
         c->stats.wakeups_sent++;
@@ -313,8 +319,12 @@ static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
 void urpc_set_sleeping(struct urpc_chan *c, bool sleeping)
 {
     __atomic_store_n(&c->my_ctrl->sleeping, sleeping ? 1 : 0, __ATOMIC_RELAXED);
-    /* Pairs with the fence in wake_if_sleeping (see there). */
-    full_fence();
+    /* Pairs with the fence in wake_if_sleeping (see there). Lowering the
+     * flag needs no heavy fence: a late wake-up is only a spurious one. */
+    if (c->asym_fence && sleeping)
+        urpc_os_heavy_fence();
+    else
+        full_fence();
 }
 
 errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, unsigned flags)

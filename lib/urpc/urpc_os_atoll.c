@@ -48,3 +48,8 @@ void urpc_os_wake_peer(struct urpc_chan *c)
     if (c->wake_arg)
         sys_notify((capslot_t)c->wake_arg);
 }
+
+/* No asymmetric fences in the guest yet: a sleeper would have to make the
+ * sender's core take an interrupt and wait until it did. */
+bool urpc_os_asym_fence(void) { return false; }
+void urpc_os_heavy_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }

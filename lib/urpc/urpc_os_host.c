@@ -9,11 +9,40 @@
  */
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <atoll/urpc.h>
+
+/* Asymmetric fences with membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED):
+ * the threads of this process only, so a channel between two processes
+ * must not use them (build with -DURPC_NO_ASYM_FENCE then). ThreadSanitizer
+ * does not model them: TSan builds keep the symmetric fences. */
+#if defined(__SANITIZE_THREAD__) || defined(URPC_NO_ASYM_FENCE)
+bool urpc_os_asym_fence(void) { return false; }
+void urpc_os_heavy_fence(void) {}   /* never called: asym_fence is false */
+#else
+static int asym_state;   /* 0 unknown, 1 yes, -1 no */
+
+bool urpc_os_asym_fence(void)
+{
+    int s = __atomic_load_n(&asym_state, __ATOMIC_ACQUIRE);
+    if (!s) {
+        s = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+        __atomic_store_n(&asym_state, s, __ATOMIC_RELEASE);
+    }
+    return s > 0;
+}
+
+void urpc_os_heavy_fence(void)
+{
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);   /* registered, so never: but stay safe */
+}
+#endif
 
 uint64_t urpc_os_now_ns(void)
 {

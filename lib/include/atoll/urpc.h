@@ -107,6 +107,13 @@ struct urpc_chan {
     uint32_t rlen;
     uint8_t rbuf[URPC_MSG_MAX];
 
+    /* The sleeping protocol needs a full barrier between a sender's header
+     * store and its look at the peer's sleeping flag. With asym_fence the
+     * sleeper pays instead: it forces a barrier on every thread of the
+     * process (Linux membarrier) when it goes to sleep, and senders need
+     * none on the fast path. Set by urpc_init from the platform; both
+     * sides of a channel must run with the same setting. */
+    bool asym_fence;
     uint64_t spin_ns;         /* blocking receive: poll this long, then sleep */
     uint64_t timeout_ns;      /* blocking send/receive give up after this (0: never) */
     uintptr_t wake_arg;       /* guest: Notify capability to the peer's core */
@@ -152,5 +159,9 @@ void urpc_os_relax(void);                                  /* in a spin loop */
 uint64_t urpc_os_wait_token(struct urpc_chan *c);
 void urpc_os_wait(struct urpc_chan *c, uint64_t token, uint64_t deadline_ns);
 void urpc_os_wake_peer(struct urpc_chan *c);
+/* Asymmetric fences: true if urpc_os_heavy_fence() works here (once known). */
+bool urpc_os_asym_fence(void);
+/* A full barrier on every other thread that may send to us (membarrier). */
+void urpc_os_heavy_fence(void);
 
 #endif
