@@ -37,17 +37,13 @@ static inline errval_t name_recv_slot(capslot_t *s)
     return err;
 }
 
-/* Register with the monitor (an endpoint for its replies) and get a copy of
- * a page for texts both ways, mapped at *text. */
+/* Register with the monitor (it makes an endpoint to us for its replies)
+ * and get a copy of a page for texts both ways, mapped at *text. */
 static inline errval_t monitor_connect(char **text)
 {
-    capslot_t self, frame;
+    capslot_t frame;
     struct lmp_msg m;
-    errval_t err = slot_alloc(&self);
-    if (!err)
-        err = sys_cap_mint(SLOT_DISPATCHER, self, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
-    if (!err)
-        err = monitor_call(MON_HELLO, 0, 0, self, &m);
+    errval_t err = monitor_call(MON_HELLO, 0, 0, LMP_NO_CAP, &m);
     if (!err)
         err = name_recv_slot(&frame);
     if (!err)

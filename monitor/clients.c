@@ -282,6 +282,9 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
     uint64_t v = 0;
     uint32_t core32 = 0;
     switch (op) {
+    case MON_HELLO:   /* again: it is a client already */
+        client_reply(c, ERR_OK, 0, 0, 0);
+        return;
     case MON_SHARE:
         err = share_page(c, &out);
         client_reply_cap(c, err, 0, 0, out);
@@ -367,14 +370,6 @@ static void request(int c, const struct lmp_msg *m, capslot_t cap)
     }
 }
 
-/* MON_HELLO's capability: an endpoint we may send on, and not one to this
- * monitor (our replies would come back to us as requests, forever). */
-static bool reply_endpoint_ok(capslot_t cap)
-{
-    struct cap_identity ep, self;
-    return sys_cap_identify(cap, &ep) == ERR_OK && ep.type == CAP_ENDPOINT && (ep.rights & CAP_RIGHT_WRITE) &&
-           sys_cap_identify(SLOT_DISPATCHER, &self) == ERR_OK && ep.base != self.base;
-}
 
 bool clients_poll(void)
 {
@@ -383,19 +378,24 @@ bool clients_poll(void)
         return false;
     capslot_t cap = m.has_cap ? take_recv() : 0;
     int c = client_of(m.badge);
-    if (m.w[0] == MON_HELLO && cap && c < 0) {
-        if (!reply_endpoint_ok(cap)) {   /* refused: nobody to tell */
+    if (m.w[0] == MON_HELLO && c < 0) {
+        /* Replies go to an endpoint we make from the sender's own
+         * dispatcher (the badge names it), never to one it hands us: it
+         * could name another domain, or this monitor (our replies would
+         * come back as requests, forever). */
+        capslot_t ep;
+        if (cap)
             cap_free(cap);
-            return true;
-        }
+        if (child_endpoint(m.badge, &ep))
+            return true;   /* not a domain of ours: nobody to tell */
         c = new_client();
         if (c < 0) {
-            cap_free(cap);
+            cap_free(ep);
             return true;
         }
-        clients[c].ep = cap;
+        clients[c].ep = ep;
         clients[c].badge = m.badge;
-        sys_lmp_send(cap, ERR_OK, 0, 0, 0, LMP_NO_CAP);
+        sys_lmp_send(ep, ERR_OK, 0, 0, 0, LMP_NO_CAP);
         return true;
     }
     if (c < 0) {   /* not a client: ignore, never act on it */

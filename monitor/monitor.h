@@ -84,6 +84,8 @@ size_t captransfer_describe(char *out, size_t size);
 
 /* -- spawn.c: domains of this core -------------------------------------------- */
 errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_t *disp);
+/* An endpoint to our live child with this domain id (for replies to it). */
+errval_t child_endpoint(uint64_t id, capslot_t *ep);
 /* A server the monitor starts itself (name server, shell): MON_BUSY leaves it out. */
 errval_t spawn_system(const char *cmd, uint64_t *id);
 /* Do an information request (MON_PS, MON_MEM, MON_CORE, MON_BUSY, MON_MESH)

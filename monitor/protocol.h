@@ -10,7 +10,7 @@
 #define ATOLL_MONITOR_PROTOCOL_H
 
 enum mon_op {
-    MON_HELLO = 1,   /* cap = endpoint to the client: become a client */
+    MON_HELLO = 1,   /* become a client (the monitor makes the endpoint for its replies) */
     MON_SHARE,       /* reply carries a copy of a 4 KiB frame for texts */
     MON_PS,          /* w1 = core: the domains on it, as text */
     MON_SPAWN,       /* w1 = core, w2 = RAM bytes (0: default), text = "program args" -> value = domain id */

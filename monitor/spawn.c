@@ -11,6 +11,7 @@
  * dispatcher capability, which disappears when the domain ends. */
 struct child {
     capslot_t ram, disp;
+    uint64_t id;    /* its domain id: the badge of its messages to us */
     bool used;
     bool system;    /* the name server, the shell: not counted by MON_BUSY */
 };
@@ -64,7 +65,21 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
     if (disp)
         *disp = c->disp;
     c->system = spawning_system;
-    return sys_spawn(SLOT_KERNEL, cmd, strlen(cmd), c->ram, c->disp, id);
+    errval_t err = sys_spawn(SLOT_KERNEL, cmd, strlen(cmd), c->ram, c->disp, id);
+    c->id = err ? ~0ull : *id;
+    return err;
+}
+
+errval_t child_endpoint(uint64_t id, capslot_t *ep)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == id && domain_alive(children[i].disp)) {
+            errval_t err = slot_alloc(ep);
+            if (!err && (err = sys_cap_mint(children[i].disp, *ep, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0)))
+                slot_free(*ep);
+            return err;
+        }
+    return ERR_NOT_FOUND;
 }
 
 errval_t spawn_system(const char *cmd, uint64_t *id)

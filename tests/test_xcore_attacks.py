@@ -25,9 +25,10 @@ def no_monitor_fault(r):
 def test_monitor_refuses_bad_client_requests():
     """An unterminated text page (MON_SPAWN here and remote, MON_SPAWN_PEER)
     must not make the monitor read past the page; MON_HELLO with an
-    endpoint to the monitor itself (or a Frame) must be refused rather than
-    make the monitor answer itself forever; failed MON_CONNECTs must not
-    leak the monitor's slots."""
+    endpoint to the monitor itself (or a Frame) must not make the monitor
+    answer itself forever (it ignores the capability and makes its own
+    endpoint to the sender); failed MON_CONNECTs must not leak the
+    monitor's slots."""
     cmds = [
         "run 1 xattack text", "wait",
         "run 2 xattack hello", "wait",

@@ -10,7 +10,8 @@
  *
  *   xattack text          an unterminated text page with MON_SPAWN (local
  *                         and remote) and MON_SPAWN_PEER
- *   xattack hello         MON_HELLO with an endpoint to the monitor itself,
+ *   xattack hello         MON_HELLO with an endpoint to the monitor itself
+ *                         (the monitor ignores it: it makes its own),
  *                         then with a Frame, then a proper registration
  *   xattack connect N     N MON_CONNECTs to a service that does not exist
  *                         (here and on another core), then requests that
@@ -172,7 +173,15 @@ static int attack_hello(void)
         sys_yield();
     errval_t sent_frame = err;
     pause_ms(100);
-    /* Now the proper way: the monitor must answer us. */
+    /* The monitor makes its own endpoint to us whatever we send, so the
+     * bogus HELLOs registered us: take the answers they got (and those
+     * the full buffer made the monitor drop), then the proper way. */
+    struct lmp_msg stale;
+    for (int i = 0; i < 50; i++) {
+        while (sys_lmp_recv(LMP_NO_CAP, LMP_RECV_NONBLOCK, &stale) == ERR_OK)
+            ;
+        sys_yield();
+    }
     errval_t reg = hello();
     struct lmp_msg m;
     errval_t mem = reg ? reg : mcall(MON_MEM, my_core, 0, 0, 0, &m, 3000);
