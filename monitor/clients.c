@@ -148,7 +148,7 @@ static void ask(int c, uint32_t op, uint32_t core, uint64_t arg)
         return;
     }
     struct idl_chan *via = route(core);
-    struct pending p = { .kind = PEND_CLIENT, .client = c, .op = op };
+    struct pending p = { .kind = PEND_CLIENT, .client = c, .op = op, .to = core };
     uint32_t tag = via ? pending_add(&p) : 0;
     errval_t err = !via ? ERR_NO_ROUTE : !tag ? ERR_TOO_MANY : ERR_OK;
     if (!err && op == MON_SPAWN) {
@@ -159,7 +159,7 @@ static void ask(int c, uint32_t op, uint32_t core, uint64_t arg)
         err = monitor_info_call_send(via, (uint16_t)core, (uint16_t)my_core, tag, op);
     }
     if (err) {
-        pending_take(tag, &p);
+        pending_take(tag, ANY_CORE, &p);
         client_reply(c, err, 0, 0, "");
     }
 }
@@ -170,7 +170,7 @@ static void ping_or_bench(int c, uint32_t op, uint32_t from, uint32_t to, uint32
         client_reply(c, ERR_INVALID_ARG, 0, 0, "");
         return;
     }
-    struct pending p = { .kind = PEND_CLIENT, .client = c, .op = to };
+    struct pending p = { .kind = PEND_CLIENT, .client = c, .op = to, .to = from };
     if (from == my_core && op == MON_PING) {
         errval_t err = bench_pingpair_start(to, rounds, &p);
         if (err)
@@ -193,7 +193,7 @@ static void ping_or_bench(int c, uint32_t op, uint32_t from, uint32_t to, uint32
     else if (!err)
         err = monitor_bench_call_send(via, (uint16_t)from, (uint16_t)my_core, tag, (uint16_t)to, rounds);
     if (err) {
-        pending_take(tag, &p);
+        pending_take(tag, ANY_CORE, &p);
         client_reply(c, err, 0, 0, "");
     }
 }
@@ -245,14 +245,14 @@ static void connect(int c, uint64_t service)
         return;
     }
     struct idl_chan *via = route(core);
-    struct pending p = { .kind = PEND_CLIENT, .client = c, .op = MON_CONNECT, .frame = frame };
+    struct pending p = { .kind = PEND_CLIENT, .client = c, .op = MON_CONNECT, .frame = frame, .to = core };
     uint32_t tag = via ? pending_add(&p) : 0;
     err = !via ? ERR_NO_ROUTE : !tag ? ERR_TOO_MANY : ERR_OK;
     if (!err)
         err = monitor_connect_call_send(via, (uint16_t)core, (uint16_t)my_core, tag, service, frame,
                                         clients[c].badge);
     if (err) {
-        pending_take(tag, &p);
+        pending_take(tag, ANY_CORE, &p);
         cap_free(frame);
         client_reply(c, err, 0, 0, 0);
     }

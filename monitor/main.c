@@ -70,6 +70,7 @@ int main(int argc, char **argv)
             urpc_os_relax();
             continue;
         }
+        pending_expire();
         uint64_t token = sys_notify_gen();
         links_set_sleeping(true);
         if (!links_pending())

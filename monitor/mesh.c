@@ -259,10 +259,10 @@ static errval_t on_info_call(struct idl_chan *ch, const struct monitor_info_call
 }
 
 /* A reply to something this monitor asked for a client of its own. */
-static void answer_client(uint32_t tag, errval_t err, uint64_t v, uint64_t v2, const char *t)
+static void answer_client(uint32_t tag, uint32_t from, errval_t err, uint64_t v, uint64_t v2, const char *t)
 {
     struct pending p;
-    if (!pending_take(tag, &p))
+    if (!pending_take(tag, from, &p))
         return;   /* late, after the client gave up, or never ours */
     if (p.kind == PEND_CLIENT)
         client_reply(p.client, err, v, v2, t);
@@ -273,14 +273,14 @@ static void answer_client(uint32_t tag, errval_t err, uint64_t v, uint64_t v2, c
 static errval_t on_spawn_reply(struct idl_chan *ch, const struct monitor_spawn_reply_args *a)
 {
     (void)ch;
-    answer_client(a->tag, a->err, a->domain, 0, "");
+    answer_client(a->tag, a->src, a->err, a->domain, 0, "");
     return ERR_OK;
 }
 
 static errval_t on_info_reply(struct idl_chan *ch, const struct monitor_info_reply_args *a)
 {
     (void)ch;
-    answer_client(a->tag, a->err, a->value, a->value2, a->text);
+    answer_client(a->tag, a->src, a->err, a->value, a->value2, a->text);
     return ERR_OK;
 }
 
@@ -316,7 +316,7 @@ static errval_t on_pingpair_reply(struct idl_chan *ch, const struct monitor_ping
     (void)ch;
     char hops[24];
     snprintf(hops, sizeof hops, "hops %u", a->hops);
-    answer_client(a->tag, a->err, a->median_ns, a->min_ns, hops);
+    answer_client(a->tag, a->src, a->err, a->median_ns, a->min_ns, hops);
     return ERR_OK;
 }
 
@@ -334,7 +334,7 @@ static errval_t on_connect_reply(struct idl_chan *ch, const struct monitor_conne
 {
     (void)ch;
     struct pending p;
-    if (pending_take(a->tag, &p) && p.kind == PEND_CLIENT)
+    if (pending_take(a->tag, a->src, &p) && p.kind == PEND_CLIENT)
         client_connected(p.client, a->err, p.frame);
     return ERR_OK;
 }
@@ -369,7 +369,7 @@ static errval_t on_bench_reply(struct idl_chan *ch, const struct monitor_bench_r
 {
     (void)ch;
     struct pending p;
-    if (!pending_take(a->tag, &p))
+    if (!pending_take(a->tag, a->src, &p))
         return ERR_OK;
     bench_json(text, sizeof text, a->src, p.op, a);
     if (p.kind == PEND_CLIENT)

@@ -112,12 +112,19 @@ struct pending {
     uint32_t kind;          /* enum pending_kind */
     int client;             /* PEND_CLIENT: who waits */
     uint32_t op;
+    uint32_t to;                  /* the core asked: only its answer counts */
     uint32_t req_core, req_tag;   /* PEND_FORWARD: the remote requester */
     capslot_t frame;              /* MON_CONNECT: the channel's frame */
+    uint64_t since;               /* when it was sent (pending_expire) */
 };
 uint32_t pending_add(const struct pending *p);
-/* Take (and forget) the request with this tag: false if none. */
-bool pending_take(uint32_t tag, struct pending *out);
+/* Take (and forget) the request with this tag sent to core `from` (ANY_CORE:
+ * whichever): false if none. */
+#define ANY_CORE (~0u)
+bool pending_take(uint32_t tag, uint32_t from, struct pending *out);
+/* Answer ERR_TIMEOUT to clients whose request has waited too long (a core
+ * that never answers must not hang its callers). */
+void pending_expire(void);
 
 /* -- services.c: connections handed to services -------------------------------- */
 errval_t service_register(uint64_t owner, uint64_t *service);
