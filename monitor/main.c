@@ -18,6 +18,8 @@ struct core_info machine;
 #define SPIN_NS 50000ull
 /* Sleep at most this long: a lost wake-up costs no more. */
 #define SLEEP_US 20000ull
+/* RAM for the name server and the shell. */
+#define SYSTEM_DOMAIN_RAM (2ull << 20)
 
 static uint32_t tag_counter;
 uint64_t names_id = ~0ull;
@@ -27,12 +29,14 @@ uint64_t now_ns(void) { return urpc_os_now_ns(); }
 static void start_servers(void)
 {
     uint64_t id;
-    errval_t err = spawn_system("names", &id);
+    /* Small: at 255 cores on 2 GiB a core has about 6 MiB of user RAM,
+     * and core 0's monitor keeps a channel to every core. */
+    errval_t err = spawn_system("names", SYSTEM_DOMAIN_RAM, &id);
     if (!err)
         names_id = id;
     if (err)
         printf("monitor: cannot start the name server: %s\n", err_name(err));
-    err = spawn_system("shell", &id);
+    err = spawn_system("shell", SYSTEM_DOMAIN_RAM, &id);
     if (err)
         printf("monitor: cannot start the shell: %s\n", err_name(err));
     else

@@ -87,7 +87,7 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
 /* An endpoint to our live child with this domain id (for replies to it). */
 errval_t child_endpoint(uint64_t id, capslot_t *ep);
 /* A server the monitor starts itself (name server, shell): MON_BUSY leaves it out. */
-errval_t spawn_system(const char *cmd, uint64_t *id);
+errval_t spawn_system(const char *cmd, uint64_t ram_bytes, uint64_t *id);
 /* Do an information request (MON_PS, MON_MEM, MON_CORE, MON_BUSY, MON_MESH)
  * about this core. */
 errval_t serve_info(uint32_t what, char *out, size_t size, uint64_t *value, uint64_t *value2);

@@ -82,10 +82,10 @@ errval_t child_endpoint(uint64_t id, capslot_t *ep)
     return ERR_NOT_FOUND;
 }
 
-errval_t spawn_system(const char *cmd, uint64_t *id)
+errval_t spawn_system(const char *cmd, uint64_t ram_bytes, uint64_t *id)
 {
     spawning_system = true;
-    errval_t err = spawn_local(cmd, 0, id, 0);
+    errval_t err = spawn_local(cmd, ram_bytes, id, 0);
     spawning_system = false;
     return err;
 }
