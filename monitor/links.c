@@ -145,6 +145,18 @@ errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned fl
     (void)flags;
     struct link *l = ch->state;
     uint64_t start = 0;
+    if (len > (size_t)l->ch.nslots * URPC_PAYLOAD) {
+        /* Longer than the ring (a long text): it can only be streamed, the
+         * peer taking slots while we write. Take what waits for us first,
+         * then send blocking, bounded: two monitors streaming long messages
+         * at each other would wait for each other until the timeout. */
+        hold_incoming();
+        uint64_t old = l->ch.timeout_ns;
+        l->ch.timeout_ns = SEND_TIMEOUT_NS;
+        errval_t err = urpc_send(&l->ch, msg, len, 0);
+        l->ch.timeout_ns = old;
+        return err;
+    }
     for (;;) {
         errval_t err = urpc_send(&l->ch, msg, len, URPC_NONBLOCK);
         if (err != ERR_WOULD_BLOCK)

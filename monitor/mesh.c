@@ -230,12 +230,18 @@ static errval_t on_mesh_ready(struct idl_chan *ch, const struct monitor_mesh_rea
     return ERR_OK;
 }
 
-/* Answer a request: to the monitor that asked. */
+/* Answer a request: to the monitor that asked. If the answer cannot go
+ * (too long for a full channel, say), the error goes instead, so that the
+ * asker never waits in vain. */
 static void reply_to(uint32_t core, uint32_t tag, errval_t err, uint64_t v, uint64_t v2, const char *text)
 {
     struct idl_chan *back = route(core);
-    if (back)
-        monitor_info_reply_send(back, (uint16_t)core, (uint16_t)my_core, tag, err, v, v2, text ? text : "");
+    if (!back)
+        return;
+    errval_t sent = monitor_info_reply_send(back, (uint16_t)core, (uint16_t)my_core, tag, err, v, v2,
+                                            text ? text : "");
+    if (sent)
+        monitor_info_reply_send(back, (uint16_t)core, (uint16_t)my_core, tag, sent, 0, 0, "");
 }
 
 static errval_t on_spawn_call(struct idl_chan *ch, const struct monitor_spawn_call_args *a)
