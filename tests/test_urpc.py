@@ -175,3 +175,19 @@ def test_long_replies_stream_through_the_ring():
     rows = re.findall(r"^\s+5\s+(\d+)\s+(boot|mesh)\s+up\s+\d+\s+\d+\s+\d+$", r.console, re.M)
     assert sorted(int(p) for p, _ in rows) == [c for c in range(40) if c != 5], r.console[-3000:]
     assert re.search(r"^capabilities: \d+ sent to other cores, \d+ received, 0 refused$", r.console, re.M)
+
+
+def test_255_cores_mesh_stays_small():
+    """The largest machine TCG runs: every monitor connected with 1,601
+    channels (all-to-all would be 32,385), a request across clusters, and
+    a long reply from a leader."""
+    m = Machine(smp=255, machine="pc", mem=2 * GiB, accel="tcg", modules=atoll_run.user_modules())
+    r = atoll_run.boot(m, timeout=600, shell_commands=["ping 1 254 5", "mesh 248"])
+    assert r.status == 0, r.console[-3000:]
+    up = mesh_up(r)
+    assert up["cores"] == 255 and up["channels"] == up["planned"] == 1601
+    ping = r.events_named("ping")
+    assert len(ping) == 1 and ping[0]["hops"] == 2 and ping[0]["median_ns"] > 0
+    rows = re.findall(r"^\s+248\s+(\d+)\s+(boot|mesh)\s+up\s+\d+\s+\d+\s+\d+$", r.console, re.M)
+    # Core 248 leads the last cluster: its 6 members, the other 31 leaders, core 0.
+    assert len(rows) == 6 + 31, r.console[-3000:]
