@@ -14,3 +14,4 @@ host_test("fuzz_idl", srcs=["../tests/host/fuzz_idl.c"], includes=["../lib/inclu
 interface("monitor")
 interface("nameservice")
 interface("echo")
+interface("monclient")

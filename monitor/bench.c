@@ -69,7 +69,7 @@ static void ping_finish(errval_t err)
     if (pp.req.kind == PEND_CLIENT) {
         char t[24];
         snprintf(t, sizeof t, "hops %u", hops);
-        client_reply(pp.req.client, err, median, min, t);
+        client_answer(pp.req.client, pp.req.chan, MON_PING, err, median, min, t);
         return;
     }
     struct idl_chan *back = route(pp.req.req_core);

@@ -82,12 +82,14 @@ static inline errval_t service_chan_recv(struct idl_chan *ch, void *buf, size_t 
     return urpc_recv(&((struct service_chan *)ch->state)->ch, buf, size, len, flags);
 }
 
-/* Attach `sc` to a mapped frame and fetch a Notify capability for `peer_core`. */
-static inline errval_t service_chan_init(struct service_chan *sc, void *frame, int side, uint32_t peer_core)
+/* Attach `sc` to a mapped frame of `bytes` and fetch a Notify capability
+ * for `peer_core`. */
+static inline errval_t service_chan_init_bytes(struct service_chan *sc, void *frame, size_t bytes, int side,
+                                              uint32_t peer_core)
 {
     struct lmp_msg m;
     capslot_t notify;
-    errval_t err = urpc_init(&sc->ch, frame, 4096, side);
+    errval_t err = urpc_init(&sc->ch, frame, bytes, side);
     if (!err)
         err = name_recv_slot(&notify);
     if (!err)
@@ -101,6 +103,12 @@ static inline errval_t service_chan_init(struct service_chan *sc, void *frame, i
     sc->peer_core = peer_core;
     sc->idl = (struct idl_chan){ .send = service_chan_send, .recv = service_chan_recv, .state = sc };
     return ERR_OK;
+}
+
+/* The same for a 4 KiB frame (every service channel). */
+static inline errval_t service_chan_init(struct service_chan *sc, void *frame, int side, uint32_t peer_core)
+{
+    return service_chan_init_bytes(sc, frame, 4096, side, peer_core);
 }
 
 /* Connect to `service` (its id: (core << 32) | index), retrying for up to

@@ -140,36 +140,86 @@ static void hold_incoming(void)
     }
 }
 
+/* Messages a full ring could not take yet, per link, in order. */
+struct outmsg {
+    struct outmsg *next;
+    size_t len;
+    uint8_t msg[];
+};
+#define OUTBOX_MAX 8192
+static uint32_t queued;   /* in every outbox */
+
+static errval_t enqueue(struct link *l, const void *msg, size_t len)
+{
+    struct outmsg *o = queued < OUTBOX_MAX ? malloc(sizeof *o + len) : 0;
+    if (!o) {
+        dropped++;
+        return ERR_TOO_MANY;
+    }
+    o->next = 0;
+    o->len = len;
+    memcpy(o->msg, msg, len);
+    if (l->out_tail)
+        l->out_tail->next = o;
+    else
+        l->out_head = o;
+    l->out_tail = o;
+    l->out_count++;
+    queued++;
+    return ERR_OK;
+}
+
+/* One message now, or ERR_WOULD_BLOCK. A message longer than the ring (a
+ * long text) can only be streamed, the peer taking slots while we write:
+ * take what waits for us first, then send blocking, bounded (two monitors
+ * streaming long messages at each other wait for each other until then). */
+static errval_t send_now(struct link *l, const void *msg, size_t len)
+{
+    if (len <= (size_t)l->ch.nslots * URPC_PAYLOAD)
+        return urpc_send(&l->ch, msg, len, URPC_NONBLOCK);
+    hold_incoming();
+    uint64_t old = l->ch.timeout_ns;
+    l->ch.timeout_ns = SEND_TIMEOUT_NS;
+    errval_t err = urpc_send(&l->ch, msg, len, 0);
+    l->ch.timeout_ns = old;
+    return err;
+}
+
+/* Send what the outbox holds while the ring has room. */
+static bool flush_outbox(struct link *l)
+{
+    bool did = false;
+    while (l->out_head) {
+        struct outmsg *o = l->out_head;
+        errval_t err = send_now(l, o->msg, o->len);
+        if (err == ERR_WOULD_BLOCK)
+            break;
+        if (err)
+            dropped++;   /* a broken channel: nothing more will go */
+        l->out_head = o->next;
+        if (!l->out_head)
+            l->out_tail = 0;
+        l->out_count--;
+        queued--;
+        free(o);
+        did = true;
+    }
+    return did;
+}
+
 errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
 {
     (void)flags;
     struct link *l = ch->state;
-    uint64_t start = 0;
-    if (len > (size_t)l->ch.nslots * URPC_PAYLOAD) {
-        /* Longer than the ring (a long text): it can only be streamed, the
-         * peer taking slots while we write. Take what waits for us first,
-         * then send blocking, bounded: two monitors streaming long messages
-         * at each other would wait for each other until the timeout. */
-        hold_incoming();
-        uint64_t old = l->ch.timeout_ns;
-        l->ch.timeout_ns = SEND_TIMEOUT_NS;
-        errval_t err = urpc_send(&l->ch, msg, len, 0);
-        l->ch.timeout_ns = old;
-        return err;
-    }
-    for (;;) {
-        errval_t err = urpc_send(&l->ch, msg, len, URPC_NONBLOCK);
-        if (err != ERR_WOULD_BLOCK)
-            return err;
-        uint64_t now = now_ns();
-        if (!start)
-            start = now;
-        else if (now - start > SEND_TIMEOUT_NS)
-            return ERR_TIMEOUT;
-        hold_incoming();
-        urpc_os_relax();
-    }
+    if (l->out_head)
+        flush_outbox(l);
+    if (l->out_head)   /* keep the order: behind what waits */
+        return enqueue(l, msg, len);
+    errval_t err = send_now(l, msg, len);
+    return err == ERR_WOULD_BLOCK ? enqueue(l, msg, len) : err;
 }
+
+bool links_backlogged(void) { return queued > 0; }
 
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 
@@ -201,6 +251,9 @@ bool links_poll(void)
 {
     static uint8_t buf[URPC_MSG_MAX];
     bool did = false;
+    for (uint32_t i = 0; i < nlinks && queued; i++)
+        if (links[i]->out_head && !links[i]->closed)
+            did |= flush_outbox(links[i]);
     while (held_head) {
         struct held *h = held_head;
         held_head = h->next;

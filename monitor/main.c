@@ -75,11 +75,16 @@ int main(int argc, char **argv)
             continue;
         }
         pending_expire();
+        mesh_wait_expire();
         uint64_t token = sys_notify_gen();
         links_set_sleeping(true);
-        if (!links_pending())
-            sys_notify_wait(token, SLEEP_US, 0);
+        clients_set_sleeping(true);
+        /* Messages waiting for room in a full ring: look again soon (the
+         * peer's taking them wakes nobody). */
+        if (!links_pending() && !clients_pending())
+            sys_notify_wait(token, links_backlogged() ? 1000 : SLEEP_US, 0);
         links_set_sleeping(false);
+        clients_set_sleeping(false);
         idle_since = 0;
     }
 }

@@ -33,6 +33,21 @@ void mesh_wait(int client)
         client_reply(client, ERR_TOO_MANY, 0, 0, 0);
 }
 
+/* A core whose monitor never reports (it failed to start, or lost its
+ * channel) must not keep the shell from starting: after this long the
+ * waiters hear ERR_TIMEOUT (and `mesh` shows what is up). */
+#define MESH_WAIT_NS 120000000000ull
+
+void mesh_wait_expire(void)
+{
+    if (mesh_complete || !nwaiters || now_ns() - mesh_t0 < MESH_WAIT_NS)
+        return;
+    printf("monitor: only %u of %u cores reported their mesh up\n", cores_ready, ncores);
+    for (uint32_t i = 0; i < nwaiters; i++)
+        client_reply(waiters[i], ERR_TIMEOUT, channels_total, 0, 0);
+    nwaiters = 0;
+}
+
 static void mesh_completed(uint64_t channels)
 {
     mesh_complete = true;
@@ -271,7 +286,7 @@ static void answer_client(uint32_t tag, uint32_t from, errval_t err, uint64_t v,
     if (!pending_take(tag, from, &p))
         return;   /* late, after the client gave up, or never ours */
     if (p.kind == PEND_CLIENT)
-        client_reply(p.client, err, v, v2, t);
+        client_answer(p.client, p.chan, p.op, err, v, v2, t);
     else
         reply_to(p.req_core, p.req_tag, err, v, v2, t);
 }
@@ -377,9 +392,9 @@ static errval_t on_bench_reply(struct idl_chan *ch, const struct monitor_bench_r
     struct pending p;
     if (!pending_take(a->tag, a->src, &p))
         return ERR_OK;
-    bench_json(text, sizeof text, a->src, p.op, a);
+    bench_json(text, sizeof text, a->src, p.peer, a);
     if (p.kind == PEND_CLIENT)
-        client_reply(p.client, a->err, 0, 0, text);
+        client_answer(p.client, p.chan, MON_BENCH, a->err, 0, 0, text);
     return ERR_OK;
 }
 

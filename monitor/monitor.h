@@ -38,6 +38,8 @@ struct link {
     capslot_t frame;
     void *base;             /* the frame, mapped here */
     uint64_t forwarded;     /* messages passed on through it for other cores */
+    struct outmsg *out_head, *out_tail;   /* waiting for room in the ring */
+    uint32_t out_count;
 };
 
 /* A channel to `peer` in the frame in `frame` (mapped here), as `side`. */
@@ -60,10 +62,12 @@ bool links_pending(void);
 size_t links_describe(char *out, size_t size, uint64_t *count);
 /* A Notify capability for `core` (made once, kept). */
 capslot_t notify_cap_for(uint32_t core);
-/* Send on a link's channel; while the ring is full, keep taking what
- * arrives on every link so that two monitors sending to each other never
- * wait for each other. */
+/* Send on a link's channel. Never waits: when the ring is full the message
+ * joins the link's outbox, sent in order as the peer makes room (so two
+ * monitors sending to each other never wait for each other). */
 errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags);
+/* Some outbox is not empty: do not sleep long. */
+bool links_backlogged(void);
 
 /* -- mesh.c: building the mesh, the handlers of if/monitor.if ----------------- */
 extern struct mesh_plan plan;
@@ -74,6 +78,7 @@ void mesh_start(void);
 void mesh_link_up(struct link *l);
 /* Core 0: answer `client` when the whole mesh is up (at once if it is). */
 void mesh_wait(int client);
+void mesh_wait_expire(void);
 /* The answer of a request this monitor made for a client (or itself). */
 extern const struct monitor_handlers monitor_handlers;
 
@@ -97,6 +102,11 @@ void clients_init(void);
 bool clients_poll(void);
 /* Answer a client that waits (the pending request it made). */
 void client_reply(int client, errval_t err, uint64_t value, uint64_t value2, const char *text);
+/* The answer to request `op`: by LMP, or on the client's channel (chan). */
+void client_answer(int client, bool chan, uint32_t op, errval_t err, uint64_t v, uint64_t v2, const char *text);
+/* The client channels: poll, raise/lower sleeping flags, anything waiting. */
+void clients_set_sleeping(bool sleeping);
+bool clients_pending(void);
 /* ...with a capability, which moves to it (error: the capability is freed). */
 void client_reply_cap(int client, errval_t err, uint64_t value, uint64_t value2, capslot_t cap);
 /* A connection the client asked for is made (or failed): its copy of the frame. */
@@ -111,7 +121,9 @@ struct pending {
     uint32_t tag;
     uint32_t kind;          /* enum pending_kind */
     int client;             /* PEND_CLIENT: who waits */
+    bool chan;              /* ...for the answer on its channel, not by LMP */
     uint32_t op;
+    uint32_t peer;          /* MON_BENCH: the measured peer */
     uint32_t to;                  /* the core asked: only its answer counts */
     uint32_t req_core, req_tag;   /* PEND_FORWARD: the remote requester */
     capslot_t frame;              /* MON_CONNECT: the channel's frame */

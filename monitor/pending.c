@@ -43,6 +43,6 @@ void pending_expire(void)
             continue;
         /* A connection's frame stays ours: the other core may hold a copy
          * we cannot revoke, so its memory must never be reused. */
-        client_reply(p->client, ERR_TIMEOUT, 0, 0, "");
+        client_answer(p->client, p->chan, p->op, ERR_TIMEOUT, 0, 0, "");
     }
 }

@@ -32,9 +32,15 @@ enum mon_op {
     MON_NOTIFY_CAP,  /* w1 = core: a Notify capability for it (to wake a peer there) */
     MON_MESH_WAIT,   /* core 0: answered once every monitor's channels are up (value =
                         channels); the shell waits for it before its first prompt */
+    MON_CHANNEL,     /* cap: a frame of MON_CHANNEL_BYTES holding a URPC channel to the
+                        monitor (the client is side 0) for the typed requests of
+                        if/monclient.if */
 };
 
 #define MON_TEXT_MAX 3000      /* longest text of a reply */
+/* 63 slots each way: every monclient message (3,019 bytes at most) fits in
+ * the ring, so the monitor never waits on a client to answer it. */
+#define MON_CHANNEL_BYTES 8192
 #define MON_DEFAULT_ROUNDS 100
 #define NAMES_SERVICE 0ull     /* the name server: service 0 of core 0 */
 

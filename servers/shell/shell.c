@@ -7,6 +7,7 @@
  * the command before it, so `tools/run -- cmd1 cmd2` exits with cmd2's.
  */
 #include <atoll/lib.h>
+#include <if/monclient_if.h>
 #include "../../monitor/client.h"
 
 #define LINE_MAX 256
@@ -14,6 +15,8 @@
 
 static capslot_t io_slot;
 static char *shared;            /* text page shared with the monitor */
+static struct service_chan mon; /* typed requests to the monitor (if/monclient.if) */
+static uint8_t replybuf[monclient_size_max];   /* texts of the replies point here */
 static const struct startup_info *si;
 static int last_status;
 
@@ -64,12 +67,14 @@ static int cmd_cores(int argc, char **argv)
     (void)argv;
     int status = 0;
     for (uint64_t c = 0; c < si->ncores; c++) {
-        errval_t err = ask(MON_CORE, c, 0, 0, 0);
-        if (err) {
-            printf("core %llu: %s\n", (unsigned long long)c, err_name(err));
+        const char *text;
+        errval_t err, rerr = ERR_OK;
+        err = monclient_describe_rpc(&mon.idl, (uint32_t)c, &rerr, &text, replybuf, sizeof replybuf);
+        if (err || rerr) {
+            printf("core %llu: %s\n", (unsigned long long)c, err_name(err ? err : rerr));
             status = 1;
         } else {
-            printf("%s", shared);
+            printf("%s", text);
         }
     }
     return status;
@@ -86,11 +91,13 @@ static int cmd_ps(int argc, char **argv)
     printf("core   id  name          state prio    ticks        RAM\n");
     int status = 0;
     for (uint64_t c = first; c <= last; c++) {
-        errval_t err = ask(MON_PS, c, 0, 0, 0);
-        if (err)
-            status = fail("ps", err);
+        const char *text;
+        errval_t err, rerr = ERR_OK;
+        err = monclient_ps_rpc(&mon.idl, (uint32_t)c, &rerr, &text, replybuf, sizeof replybuf);
+        if (err || rerr)
+            status = fail("ps", err ? err : rerr);
         else
-            printf("%s", shared);
+            printf("%s", text);
     }
     return status;
 }
@@ -105,10 +112,12 @@ static int cmd_mem(int argc, char **argv)
         return fail("mem", err);
     uint64_t free_bytes[CORE_INFO_MAX_NODES] = { 0 };
     for (uint64_t c = 0; c < si->ncores; c++) {
-        uint64_t value = 0, node = 0;
-        err = ask(MON_MEM, c, 0, &value, &node);
-        if (err)
-            return fail("mem", err);
+        uint64_t value = 0;
+        uint32_t node = 0;
+        errval_t rerr = ERR_OK;
+        err = monclient_mem_rpc(&mon.idl, (uint32_t)c, &rerr, &value, &node);
+        if (err || rerr)
+            return fail("mem", err ? err : rerr);
         if (node < CORE_INFO_MAX_NODES)
             free_bytes[node] += value;
     }
@@ -122,14 +131,16 @@ static int cmd_mem(int argc, char **argv)
 static int run_on(uint64_t core, int argc, char **argv)
 {
     uint64_t id;
+    char cmd[240];
     size_t len = 0;
-    for (int i = 2; i < argc; i++)
-        len += (size_t)snprintf(shared + len, 240 - len, "%s%s", i > 2 ? " " : "", argv[i]);
-    if (len >= 240)
+    for (int i = 2; i < argc && len < sizeof cmd; i++)
+        len += (size_t)snprintf(cmd + len, sizeof cmd - len, "%s%s", i > 2 ? " " : "", argv[i]);
+    if (len >= sizeof cmd)
         return printf("run: command line too long\n"), 1;
-    errval_t err = ask(MON_SPAWN, core, 0, &id, 0);
-    if (err)
-        return fail("run", err);
+    errval_t err, rerr = ERR_OK;
+    err = monclient_spawn_rpc(&mon.idl, (uint32_t)core, cmd, 0, &rerr, &id);
+    if (err || rerr)
+        return fail("run", err ? err : rerr);
     printf("started %s as domain %llu on core %llu\n", argv[2], (unsigned long long)id, (unsigned long long)core);
     return 0;
 }
@@ -159,10 +170,12 @@ static int cmd_mesh(int argc, char **argv)
     printf("core peer  kind  state      sent  received forwarded\n");
     for (uint64_t c = first; c <= last; c++) {
         uint64_t n = 0;
-        errval_t err = ask(MON_MESH, c, 0, &n, 0);
-        if (err)
-            return fail("mesh", err);
-        printf("%s", shared);
+        const char *text;
+        errval_t err, rerr = ERR_OK;
+        err = monclient_mesh_rpc(&mon.idl, (uint32_t)c, &rerr, &n, &text, replybuf, sizeof replybuf);
+        if (err || rerr)
+            return fail("mesh", err ? err : rerr);
+        printf("%s", text);
         total += n;
     }
     printf("%llu channel ends on %llu cores\n", (unsigned long long)total, (unsigned long long)(last - first + 1));
@@ -175,17 +188,19 @@ static int cmd_ping(int argc, char **argv)
     if (argc < 3 || !parse_core(argv[1], &from) || !parse_core(argv[2], &to) || from == to ||
         (argc > 3 && (!parse_number(argv[3], &rounds) || !rounds || rounds > 10000)))
         return printf("usage: ping FROM TO [ROUNDS]   (two different cores, 1..10000 rounds)\n"), 1;
-    struct lmp_msg m;
-    errval_t err = monitor_call4(MON_PING, from, to, rounds, LMP_NO_CAP, &m);
-    if (err)
-        return fail("ping", err);
-    printf("ping core %llu -> core %llu: %llu rounds, median %llu ns, min %llu ns, %s\n", (unsigned long long)from,
-           (unsigned long long)to, (unsigned long long)rounds, (unsigned long long)m.w[1],
-           (unsigned long long)m.w[2], shared);
-    printf("@atoll {\"event\":\"ping\",\"from\":%llu,\"to\":%llu,\"rounds\":%llu,\"median_ns\":%llu,"
-           "\"min_ns\":%llu,\"hops\":%s}\n",
+    uint64_t median, min;
+    uint32_t hops;
+    errval_t err, rerr = ERR_OK;
+    err = monclient_ping_rpc(&mon.idl, (uint32_t)from, (uint32_t)to, (uint32_t)rounds, &rerr, &median, &min, &hops);
+    if (err || rerr)
+        return fail("ping", err ? err : rerr);
+    printf("ping core %llu -> core %llu: %llu rounds, median %llu ns, min %llu ns, hops %u\n",
            (unsigned long long)from, (unsigned long long)to, (unsigned long long)rounds,
-           (unsigned long long)m.w[1], (unsigned long long)m.w[2], shared + 5);
+           (unsigned long long)median, (unsigned long long)min, hops);
+    printf("@atoll {\"event\":\"ping\",\"from\":%llu,\"to\":%llu,\"rounds\":%llu,\"median_ns\":%llu,"
+           "\"min_ns\":%llu,\"hops\":%u}\n",
+           (unsigned long long)from, (unsigned long long)to, (unsigned long long)rounds,
+           (unsigned long long)median, (unsigned long long)min, hops);
     return 0;
 }
 
@@ -202,14 +217,16 @@ static int cmd_bench(int argc, char **argv)
         for (uint64_t to = 0; to < n; to++) {
             if (from == to)
                 continue;
-            struct lmp_msg m;
-            errval_t err = monitor_call4(MON_BENCH, from, to, rounds, LMP_NO_CAP, &m);
-            if (err) {
-                status = fail("bench", err);
+            const char *json;
+            errval_t err, rerr = ERR_OK;
+            err = monclient_bench_rpc(&mon.idl, (uint32_t)from, (uint32_t)to, (uint32_t)rounds, &rerr, &json,
+                                      replybuf, sizeof replybuf);
+            if (err || rerr || json[0] != '{') {
+                status = fail("bench", err ? err : rerr ? rerr : ERR_MSG_MALFORMED);
                 continue;
             }
             /* The monitor's text is a JSON object: make it an event. */
-            printf("@atoll {\"event\":\"urpc_bench\",%s\n", shared + 1);
+            printf("@atoll {\"event\":\"urpc_bench\",%s\n", json + 1);
             stdout_flush();
         }
     return status;
@@ -238,9 +255,10 @@ static int cmd_wait(int argc, char **argv)
         uint64_t busy = 0;
         for (uint64_t c = 0; c < si->ncores; c++) {
             uint64_t n = 0;
-            errval_t err = ask(MON_BUSY, c, 0, &n, 0);
-            if (err)
-                return fail("wait", err);
+            errval_t err, rerr = ERR_OK;
+            err = monclient_busy_rpc(&mon.idl, (uint32_t)c, &rerr, &n);
+            if (err || rerr)
+                return fail("wait", err ? err : rerr);
             busy += n;   /* the monitors leave out the shell and the name server */
         }
         if (!busy)
@@ -364,7 +382,23 @@ static void read_line(char *buf, size_t size)
 static errval_t connect_to_monitor(void)
 {
     struct lmp_msg reply;
+    capslot_t frame;
+    void *page;
     errval_t err = monitor_connect(&shared);
+    /* A channel for typed requests (if/monclient.if). The monitor is on
+     * this very core: sleep at once rather than spin while it cannot run. */
+    if (!err)
+        err = name_recv_slot(&frame);
+    if (!err)
+        err = monitor_call(MON_CHANNEL, 0, 0, LMP_NO_CAP, &reply);
+    if (!err && !reply.has_cap)
+        err = ERR_CAP_EMPTY;
+    if (!err)
+        err = vspace_map_frame(frame, MAP_WRITE, &page);
+    if (!err)
+        err = service_chan_init_bytes(&mon, page, MON_CHANNEL_BYTES, 0, si->core_id);
+    mon.ch.spin_ns = 0;
+    mon.ch.timeout_ns = 0;   /* the monitor answers every request, if only with ERR_TIMEOUT */
     /* And the serial port's I/O capability. */
     if (!err)
         err = name_recv_slot(&io_slot);
