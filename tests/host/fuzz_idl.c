@@ -19,19 +19,8 @@
 #include <atoll/idl.h>
 #include <if/test_if.h>
 #include "check.h"
+#include "rng.h"
 
-static uint64_t rng = 1;
-
-static uint64_t next(void)
-{
-    /* xorshift64* */
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return rng * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t below(uint64_t n) { return n ? next() % n : 0; }
 
 /* Integers biased towards the edges. */
 static uint64_t rint_(void)

@@ -17,16 +17,8 @@
 #include <if/monitor_if.h>
 #include <if/nameservice_if.h>
 #include "check.h"
+#include "rng.h"
 
-static uint64_t rng = 1;
-static uint64_t next(void)
-{
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return rng * 0x2545f4914f6cdd1dull;
-}
-static uint64_t below(uint64_t n) { return n ? next() % n : 0; }
 
 enum iface { MON, NS, ECHO };
 struct sample {
