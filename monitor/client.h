@@ -37,6 +37,21 @@ static inline errval_t name_recv_slot(capslot_t *s)
     return err;
 }
 
+/* A request whose reply carries a capability: it lands in a fresh slot,
+ * *cap (given back on error). */
+static inline errval_t monitor_call_cap(uint64_t op, uint64_t w1, capslot_t *cap, struct lmp_msg *reply)
+{
+    errval_t err = name_recv_slot(cap);
+    if (err)
+        return err;
+    err = monitor_call(op, w1, 0, LMP_NO_CAP, reply);
+    if (!err && !reply->has_cap)
+        err = ERR_CAP_EMPTY;
+    if (err)
+        slot_free(*cap);
+    return err;
+}
+
 /* Register with the monitor (it makes an endpoint to us for its replies)
  * and get a copy of a page for texts both ways, mapped at *text. */
 static inline errval_t monitor_connect(char **text)
@@ -45,11 +60,7 @@ static inline errval_t monitor_connect(char **text)
     struct lmp_msg m;
     errval_t err = monitor_call(MON_HELLO, 0, 0, LMP_NO_CAP, &m);
     if (!err)
-        err = name_recv_slot(&frame);
-    if (!err)
-        err = monitor_call(MON_SHARE, 0, 0, LMP_NO_CAP, &m);
-    if (!err && !m.has_cap)
-        err = ERR_CAP_EMPTY;
+        err = monitor_call_cap(MON_SHARE, 0, &frame, &m);
     if (!err)
         err = vspace_map_frame(frame, MAP_WRITE, (void **)text);
     return err;
@@ -91,11 +102,7 @@ static inline errval_t service_chan_init_bytes(struct service_chan *sc, void *fr
     capslot_t notify;
     errval_t err = urpc_init(&sc->ch, frame, bytes, side);
     if (!err)
-        err = name_recv_slot(&notify);
-    if (!err)
-        err = monitor_call(MON_NOTIFY_CAP, peer_core, 0, LMP_NO_CAP, &m);
-    if (!err && !m.has_cap)
-        err = ERR_CAP_EMPTY;
+        err = monitor_call_cap(MON_NOTIFY_CAP, peer_core, &notify, &m);
     if (err)
         return err;
     sc->ch.wake_arg = notify;
@@ -158,15 +165,9 @@ static inline errval_t service_accept(struct service_chan *sc)
     capslot_t frame;
     struct lmp_msg m;
     void *p;
-    errval_t err = name_recv_slot(&frame);
-    if (!err)
-        err = monitor_call(MON_ACCEPT, 0, 0, LMP_NO_CAP, &m);
-    if (!err && !m.has_cap)
-        err = ERR_CAP_EMPTY;
-    if (err) {
-        slot_free(frame);
+    errval_t err = monitor_call_cap(MON_ACCEPT, 0, &frame, &m);
+    if (err)
         return err;
-    }
     err = vspace_map_frame(frame, MAP_WRITE, &p);
     if (!err)
         err = service_chan_init(sc, p, 1, (uint32_t)m.w[1]);

@@ -388,11 +388,7 @@ static errval_t connect_to_monitor(void)
     /* A channel for typed requests (if/monclient.if). The monitor is on
      * this very core: sleep at once rather than spin while it cannot run. */
     if (!err)
-        err = name_recv_slot(&frame);
-    if (!err)
-        err = monitor_call(MON_CHANNEL, 0, 0, LMP_NO_CAP, &reply);
-    if (!err && !reply.has_cap)
-        err = ERR_CAP_EMPTY;
+        err = monitor_call_cap(MON_CHANNEL, 0, &frame, &reply);
     if (!err)
         err = vspace_map_frame(frame, MAP_WRITE, &page);
     if (!err)
@@ -401,11 +397,7 @@ static errval_t connect_to_monitor(void)
     mon.ch.timeout_ns = 0;   /* the monitor answers every request, if only with ERR_TIMEOUT */
     /* And the serial port's I/O capability. */
     if (!err)
-        err = name_recv_slot(&io_slot);
-    if (!err)
-        err = monitor_call(MON_IOCAP, 0, 0, LMP_NO_CAP, &reply);
-    if (!err && !reply.has_cap)
-        err = ERR_CAP_EMPTY;
+        err = monitor_call_cap(MON_IOCAP, 0, &io_slot, &reply);
     return err;
 }
 

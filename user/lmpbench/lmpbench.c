@@ -90,14 +90,10 @@ int main(int argc, char **argv)
         err = slot_alloc(&self);
     if (!err)
         err = sys_cap_mint(SLOT_DISPATCHER, self, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
-    if (!err)
-        err = name_recv_slot(&server_ep);
     if (!err) {
         snprintf(text, 240, "lmpbench server");
-        err = monitor_call(MON_SPAWN_PEER, 0, 0, LMP_NO_CAP, &m);
+        err = monitor_call_cap(MON_SPAWN_PEER, 0, &server_ep, &m);
     }
-    if (!err && !m.has_cap)
-        err = ERR_CAP_EMPTY;
     /* The server may not have reached its first receive yet. */
     while (!err && (err = sys_lmp_call(server_ep, BENCH_HELLO, 0, 0, 0, self, &m)) == ERR_NO_RECV_SLOT)
         err = sys_yield();
