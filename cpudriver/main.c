@@ -560,8 +560,8 @@ _Noreturn static void start_user_space(void)
         cap_install_root(&ram_root, &ram);
         /* The monitor gets its module's arguments (say, mesh=all). */
         char cmd[200];
-        int n = snprintf(cmd, sizeof cmd, "monitor%s%s", *boot_module_args("monitor", 7) ? " " : "",
-                         boot_module_args("monitor", 7));
+        const char *args = boot_module_args("monitor", 7);
+        int n = snprintf(cmd, sizeof cmd, "monitor%s%s", *args ? " " : "", args);
         size_t cmd_len = n < 0 ? 7 : (size_t)n < sizeof cmd ? (size_t)n : sizeof cmd - 1;
         struct spawn_args a = { .cmd = cmd, .cmd_len = cmd_len, .ram = &ram_root, .monitor = true };
         struct dispatcher *d;

@@ -122,18 +122,8 @@ static errval_t bench_link(uint32_t peer, struct link **out)
         *out = bench_links[peer];
         return ERR_OK;
     }
-    capslot_t frame;
     struct link *l;
-    errval_t err = frame_alloc(4096, &frame);
-    if (!err)
-        err = link_attach(peer, LINK_BENCH, frame, 0, &l);
-    if (!err)
-        memset(l->base, 0, 4096);
-    struct idl_chan *via = err ? 0 : route(peer);
-    if (!err && !via)
-        err = ERR_NO_ROUTE;
-    if (!err)
-        err = monitor_link_offer_send(via, (uint16_t)peer, (uint16_t)my_core, new_tag(), frame, LINK_BENCH);
+    errval_t err = link_offer(peer, LINK_BENCH, &l);
     if (err)
         return err;
     /* The answer comes on the new channel; serve the others meanwhile. */

@@ -83,6 +83,24 @@ errval_t link_attach(uint32_t peer, uint32_t purpose, capslot_t frame, int side,
     return ERR_OK;
 }
 
+errval_t link_offer(uint32_t peer, uint32_t purpose, struct link **out)
+{
+    capslot_t frame;
+    struct link *l = 0;
+    errval_t err = frame_alloc(4096, &frame);
+    if (!err)
+        err = link_attach(peer, purpose, frame, 0, &l);
+    if (!err)
+        memset(l->base, 0, 4096);   /* before the peer may look */
+    struct idl_chan *via = err ? 0 : route(peer);
+    if (!err && !via)
+        err = ERR_NO_ROUTE;
+    if (!err)
+        err = monitor_link_offer_send(via, (uint16_t)peer, (uint16_t)my_core, new_tag(), frame, purpose);
+    *out = l;
+    return err;
+}
+
 struct link *link_direct(uint32_t core)
 {
     struct link *l = core < MESH_MAX_CORES ? by_core[core] : 0;

@@ -107,18 +107,8 @@ static void offer_links(void)
         links_expected++;
         if (peer < my_core)
             continue;   /* the lower core offers */
-        capslot_t frame;
         struct link *l;
-        errval_t err = frame_alloc(4096, &frame);
-        if (!err)
-            err = link_attach(peer, LINK_MESH, frame, 0, &l);
-        if (!err)
-            memset(l->base, 0, 4096);   /* before the peer may look */
-        struct idl_chan *via = route(peer);
-        if (!err && !via)
-            err = ERR_NO_ROUTE;
-        if (!err)
-            err = monitor_link_offer_send(via, (uint16_t)peer, (uint16_t)my_core, new_tag(), frame, LINK_MESH);
+        errval_t err = link_offer(peer, LINK_MESH, &l);
         if (err)
             printf("monitor %u: cannot offer a channel to core %u: %s\n", my_core, peer, err_name(err));
     }

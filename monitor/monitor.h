@@ -44,6 +44,10 @@ struct link {
 
 /* A channel to `peer` in the frame in `frame` (mapped here), as `side`. */
 errval_t link_attach(uint32_t peer, uint32_t purpose, capslot_t frame, int side, struct link **out);
+/* A new channel to `peer` in a frame of our own RAM (we are side 0),
+ * offered in a link_offer message; it is up when the peer's link_ready
+ * arrives on it. */
+errval_t link_offer(uint32_t peer, uint32_t purpose, struct link **out);
 /* The boot or mesh link to `core`, if it is up. */
 struct link *link_direct(uint32_t core);
 /* The channel a message for `dst` leaves by (NULL: dst is this core or
