@@ -19,6 +19,7 @@ kernel(
         "ksyms.c",
         "linechan.c",
         "notify.c",
+        "obituary.c",
         "main.c",
         "multiboot2.c",
         "panic.c",

@@ -637,8 +637,11 @@ void cap_identify(const struct cte *c, struct cap_identity *out)
     out->base = 0;
     out->bytes = 0;
     out->badge = 0;
+    out->flags = 0;
+    out->reserved = 0;
     if (!c || cte_empty(c))
         return;
+    out->flags = (c->cap.original ? CAP_ID_ORIGINAL : 0) | (c->first_child ? CAP_ID_HAS_CHILDREN : 0);
     out->type = c->cap.type;
     out->rights = c->cap.rights;
     out->base = c->cap.base;

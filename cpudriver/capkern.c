@@ -5,6 +5,7 @@
 #include "dispatcher.h"
 #include "lib.h"
 #include "notify.h"
+#include "obituary.h"
 #include "vspace.h"
 #include "x86_64/cpu.h"
 #include "x86_64/kernel_layout.h"
@@ -18,16 +19,14 @@ static void unlinked(struct cte *c) { vspace_unmap(c); }
 /* Stop every dispatcher whose CSpace or VSpace is the dying object. */
 static void orphan_dispatchers(const struct capability *cap)
 {
-    for (uint32_t i = 0;; i++) {
-        struct dispatcher *d = dispatcher_nth(i);
-        if (!d)
-            break;
+    for (struct dispatcher *d = dispatcher_first(); d; d = d->next) {
         if ((cap->type == CAP_CNODE && d->cnode_base == cap->base) ||
             (cap->type == CAP_VNODE_PML4 && d->pml4 == cap->base)) {
             d->cnode_base = cap->type == CAP_CNODE ? 0 : d->cnode_base;
             d->pml4 = cap->type == CAP_VNODE_PML4 ? 0 : d->pml4;
             notify_forget(d);
             d->state = DOMAIN_STOPPED;
+            obituary_record(d);   /* it can never run again */
         }
     }
 }

@@ -5,42 +5,90 @@
 #include "console.h"
 #include "core.h"
 #include "notify.h"
+#include "obituary.h"
 #include "lib.h"
 #include "x86_64/cpu.h"
 #include "x86_64/kernel_layout.h"
 
 #define STRIDE1 (1u << 20)
 
-static struct dispatcher *all;       /* this core's dispatchers */
+static struct dispatcher *all;       /* this core's domains (live dispatchers) */
 static struct dispatcher *current;
 static uint64_t global_pass;         /* pass of the last dispatcher run */
 
 struct dispatcher *dispatcher_current(void) { return current; }
 struct dispatcher *dispatcher_of(const struct capability *cap) { return phys_to_virt(cap->base); }
+struct dispatcher *dispatcher_first(void) { return all; }
 
-void dispatcher_init(struct dispatcher *d, const char *name, uint32_t id)
+static void set_name(struct dispatcher *d, const char *name)
 {
     size_t n = strlen(name);
     if (n >= sizeof d->name)
         n = sizeof d->name - 1;
     memcpy(d->name, name, n);
     d->name[n] = 0;
+}
+
+void dispatcher_init(struct dispatcher *d, const char *name, uint32_t id)
+{
+    set_name(d, name);
     d->id = id;
     d->state = DOMAIN_STOPPED;
     d->priority = PRIORITY_DEFAULT;
     d->recv_slot = LMP_NO_CAP;
     d->pass = global_pass;
+    d->live = true;
+    d->prev = 0;
     d->next = all;
+    if (all)
+        all->prev = d;
     all = d;
+}
+
+void dispatcher_init_inert(struct dispatcher *d, struct dispatcher *maker)
+{
+    set_name(d, "(inert)");
+    d->state = DOMAIN_STOPPED;
+    d->priority = PRIORITY_DEFAULT;
+    d->recv_slot = LMP_NO_CAP;
+    d->maker = maker;
+    d->made_next = maker->made;
+    maker->made = d;
+    maker->nmade++;
+}
+
+bool dispatcher_can_make(const struct dispatcher *maker, uint64_t count)
+{
+    return count <= DISPATCHERS_PER_DOMAIN && maker->nmade + count <= DISPATCHERS_PER_DOMAIN;
 }
 
 void dispatcher_destroyed(struct dispatcher *d)
 {
-    for (struct dispatcher **p = &all; *p; p = &(*p)->next)
-        if (*p == d) {
-            *p = d->next;
-            break;
-        }
+    if (d->live) {
+        obituary_record(d);
+        if (d->prev)
+            d->prev->next = d->next;
+        else
+            all = d->next;
+        if (d->next)
+            d->next->prev = d->prev;
+        d->live = false;
+        d->next = d->prev = 0;
+    }
+    /* An inert one leaves its maker's count; a maker's inert ones forget it
+     * (at most DISPATCHERS_PER_DOMAIN either way). */
+    if (d->maker) {
+        for (struct dispatcher **p = &d->maker->made; *p; p = &(*p)->made_next)
+            if (*p == d) {
+                *p = d->made_next;
+                d->maker->nmade--;
+                break;
+            }
+        d->maker = 0;
+    }
+    for (struct dispatcher *m = d->made; m; m = m->made_next)
+        m->maker = 0;
+    d->made = 0;
     notify_forget(d);
     d->state = DOMAIN_STOPPED;
     if (current == d)
@@ -56,14 +104,6 @@ void dispatcher_make_runnable(struct dispatcher *d)
 }
 
 void dispatcher_block(struct dispatcher *d) { d->state = DOMAIN_BLOCKED; }
-
-struct dispatcher *dispatcher_nth(uint32_t i)
-{
-    struct dispatcher *d = all;
-    while (d && i--)
-        d = d->next;
-    return d;
-}
 
 static struct dispatcher *pick(void)
 {
@@ -88,6 +128,7 @@ void dispatcher_run(struct dispatcher *d)
     if (d->regs.rip >= USER_MAX || !canonical(d->regs.rsp)) {
         /* iretq to a non-canonical address faults in ring 0 on real CPUs
          * (a `syscall` in the last user page returns to 0x800000000000). */
+        obituary_note(d, DOMAIN_END_FAULT, 0);
         domain_kill(d, "non-canonical return address or stack");
         schedule();
     }
@@ -151,6 +192,7 @@ void dispatcher_yield(struct dispatcher *d)
 void syscall_compat_handler(void)
 {
     if (current) {
+        obituary_note(current, DOMAIN_END_FAULT, 0);
         domain_kill(current, "system call from 32-bit mode");
         current = 0;
     }

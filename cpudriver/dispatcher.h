@@ -39,7 +39,19 @@ struct dispatcher {
     uint64_t created_tsc;
     uint64_t yield_tick;        /* yielded during tick yield_tick - 1 */
     char name[DOMAIN_NAME_MAX];
-    struct dispatcher *next;    /* this core's list of dispatchers */
+    /* This core's domains: dispatchers that SYS_SPAWN made and that run
+     * code. Only these are on the list the scheduler, notifications and
+     * SYS_DOMAIN_INFO walk; a dispatcher a domain retyped for itself is
+     * inert and joins no list, so making many cannot slow the core. */
+    bool live;
+    bool end_reported;          /* its end is queued (obituary.h) */
+    uint32_t end_reason;        /* enum domain_end_reason, once known */
+    int64_t end_status;
+    struct dispatcher *next, *prev;
+    /* Inert dispatchers this domain retyped (at most DISPATCHERS_PER_DOMAIN
+     * alive at once), and for an inert one the domain that made it. */
+    struct dispatcher *made, *made_next, *maker;
+    uint32_t nmade;
     /* Local messages: one buffered message. */
     bool msg_full;
     bool msg_cap;               /* a capability arrived with it... */
@@ -58,8 +70,17 @@ _Static_assert(sizeof(struct dispatcher) <= 4096, "fits its object");
 struct dispatcher *dispatcher_current(void);
 struct dispatcher *dispatcher_of(const struct capability *cap);
 
-/* A new dispatcher object (zeroed memory) joins this core, stopped. */
+/* Dispatchers one domain may retype and keep at once (SYS_CAP_RETYPE says
+ * ERR_TOO_MANY past it). They are inert: nothing runs them yet. */
+#define DISPATCHERS_PER_DOMAIN 16
+
+/* A new dispatcher object (zeroed memory) for a domain: it joins this
+ * core's list of domains, stopped. */
 void dispatcher_init(struct dispatcher *d, const char *name, uint32_t id);
+/* A new dispatcher object that domain `maker` retyped: inert, on no list,
+ * counted against its maker (dispatcher_can_make). */
+void dispatcher_init_inert(struct dispatcher *d, struct dispatcher *maker);
+bool dispatcher_can_make(const struct dispatcher *maker, uint64_t count);
 /* The object is dying: leave the scheduler for good. */
 void dispatcher_destroyed(struct dispatcher *d);
 
@@ -81,7 +102,8 @@ _Noreturn void dispatcher_yield(struct dispatcher *d);
 /* Timer tick while user code ran: account it and maybe preempt. */
 _Noreturn void dispatcher_tick(void);
 
-/* Domains on this core, for SYS_DOMAIN_INFO: the i-th, or NULL. */
-struct dispatcher *dispatcher_nth(uint32_t i);
+/* This core's domains (live dispatchers), for SYS_DOMAIN_INFO and the
+ * walks of notify.c and capkern.c: follow ->next. */
+struct dispatcher *dispatcher_first(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include "elf.h"
 #include "lib.h"
 #include "notify.h"
+#include "obituary.h"
 #include "report.h"
 #include "smp.h"
 #include "vspace.h"
@@ -263,9 +264,12 @@ void domain_kill(struct dispatcher *d, const char *why)
         cap_delete(root);
         reclaimed = true;
     } else {
+        /* It hid its root CNode: stop it here; its monitor, told at once,
+         * takes it back by revoking the RAM it was built from. */
         dispatcher_block(d);
         notify_forget(d);
         d->state = DOMAIN_STOPPED;
+        obituary_record(d);
     }
     event_bool(&e, "reclaimed", reclaimed);
     event_end(&e);
@@ -298,5 +302,6 @@ void domain_fault(struct dispatcher *d, const struct trap_frame *f)
     event_u64(&e, "rip", f->rip);
     event_u64(&e, "addr", addr);
     event_end(&e);
+    obituary_note(d, DOMAIN_END_FAULT, (int64_t)f->vector);
     domain_kill(d, what);
 }

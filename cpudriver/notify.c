@@ -35,7 +35,7 @@ bool notify_arrived(void)
 {
     generation++;
     bool woke = false;
-    for (struct dispatcher *d = dispatcher_nth(0); d && waiters; d = d->next)
+    for (struct dispatcher *d = dispatcher_first(); d && waiters; d = d->next)
         if (d->notify_waiting) {
             finish_wait(d, ERR_OK);
             woke = true;
@@ -74,7 +74,7 @@ void notify_wake(struct dispatcher *d)
 
 void notify_expire(void)
 {
-    for (struct dispatcher *d = dispatcher_nth(0); d && waiters; d = d->next)
+    for (struct dispatcher *d = dispatcher_first(); d && waiters; d = d->next)
         if (d->notify_waiting && d->notify_deadline && core.ticks >= d->notify_deadline)
             finish_wait(d, ERR_TIMEOUT);
 }

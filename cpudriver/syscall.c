@@ -14,6 +14,8 @@
 #include "lib.h"
 #include "lmp.h"
 #include "notify.h"
+#include "obituary.h"
+#include "smp.h"
 #include "panic.h"
 #include "report.h"
 #include "vspace.h"
@@ -109,6 +111,8 @@ static errval_t sys_retype(struct dispatcher *d, const struct trap_frame *f)
         return ERR_CAP_TYPE;
     if (type == CAP_DEVFRAME)
         return ERR_CAP_TYPE;   /* device memory is not RAM */
+    if (type == CAP_DISPATCHER && !dispatcher_can_make(d, count))
+        return ERR_TOO_MANY;   /* DISPATCHERS_PER_DOMAIN */
     struct capability cn = root_of(d);
     err = cap_retype(src, (enum cap_type)type, f->rdx, f->r10, count, &cn, f->r9);
     if (err)
@@ -121,7 +125,7 @@ static errval_t sys_retype(struct dispatcher *d, const struct trap_frame *f)
         if (type == CAP_VNODE_PML4)
             vspace_init_pml4(c->cap.base);
         else if (type == CAP_DISPATCHER)
-            dispatcher_init(dispatcher_of(&c->cap), "(unset)", 0);
+            dispatcher_init_inert(dispatcher_of(&c->cap), d);
     }
     return ERR_OK;
 }
@@ -175,11 +179,32 @@ static errval_t sys_spawn(struct dispatcher *d, const struct trap_frame *f, uint
     return ERR_OK;
 }
 
+/* `ps` asks for index 0, 1, 2, ...: remember where the last answer was so
+ * that a whole listing walks the list once. Any change to the list makes
+ * the walk start over (the generation moves). */
+static struct {
+    uint64_t index;
+    struct dispatcher *at;
+    const struct dispatcher *first;
+} info_cursor;
+
 static errval_t sys_domain_info(struct dispatcher *d, uint64_t index, uint64_t out)
 {
-    struct dispatcher *x = dispatcher_nth((uint32_t)index);
-    if (index > 0xffffffffu || !x)
+    if (index > 0xffffffffu)
         return ERR_NOT_FOUND;
+    struct dispatcher *x = dispatcher_first();
+    uint64_t i = 0;
+    if (info_cursor.at && info_cursor.at->live && info_cursor.first == x && info_cursor.index <= index) {
+        x = info_cursor.at;
+        i = info_cursor.index;
+    }
+    for (; x && i < index; i++)
+        x = x->next;
+    if (!x)
+        return ERR_NOT_FOUND;
+    info_cursor.index = index;
+    info_cursor.at = x;
+    info_cursor.first = dispatcher_first();
     struct domain_info info = { .id = x->id, .core = core.core_id, .state = x->state, .priority = x->priority,
                                 .cpu_ticks = x->ticks, .ram_bytes = x->ram_bytes };
     memcpy(info.name, x->name, sizeof info.name);
@@ -191,7 +216,7 @@ static errval_t sys_core_info(struct dispatcher *d, uint64_t out)
     const struct topology *t = boot_topology();
     struct core_info info = { .core_id = core.core_id, .apic_id = core.apic_id, .node = core.node,
                               .ncores = t->ncpus, .nnodes = MIN(t->nnodes, CORE_INFO_MAX_NODES),
-                              .tsc_hz = core.tsc_hz };
+                              .tsc_hz = core.tsc_hz, .timer_hz = boot_params.timer_hz };
     for (uint32_t n = 0; n < info.nnodes; n++) {
         info.node_mem_bytes[n] = t->nodes[n].mem_bytes;
         info.node_cores[n] = t->nodes[n].ncpus;
@@ -200,6 +225,16 @@ static errval_t sys_core_info(struct dispatcher *d, uint64_t out)
     }
     for (uint32_t c = 0; c < t->ncpus && c < CORE_INFO_MAX_CORES; c++)
         info.core_node[c] = (uint16_t)t->cpus[c].node;
+    /* Only the boot core saw every core check in (or not). */
+    if (core.is_bsp) {
+        info.cores_known = 1;
+        info.core_up[0] = 1;
+        for (uint32_t i = 0; i < smp_ap_count(); i++) {
+            const struct ap_info *ap = smp_ap(i);
+            if (ap->core_id < CORE_INFO_MAX_CORES)
+                info.core_up[ap->core_id] = ap->up && !ap->panicked;
+        }
+    }
     return copy_to_user(d, out, &info, sizeof info);
 }
 
@@ -298,6 +333,39 @@ static errval_t sys_cap_create(struct dispatcher *d, const struct trap_frame *f)
     return cap_install_root(dst, &c);
 }
 
+/* SYS_DOMAIN_KILL: a monitor ends one of its core's domains. */
+static errval_t sys_domain_kill(struct dispatcher *d, const struct trap_frame *f)
+{
+    struct cte *kernel, *disp;
+    errval_t err = lookup(d, f->rdi, CAP_KERNEL, 0, &kernel);
+    if (!err)
+        err = lookup(d, f->rsi, CAP_DISPATCHER, 0, &disp);
+    if (err)
+        return err;
+    struct dispatcher *x = dispatcher_of(&disp->cap);
+    if (x == d || x->is_monitor)
+        return ERR_INVALID_ARG;
+    if (!x->live || x->end_reported)
+        return ERR_DISP_STATE;   /* inert, or already ended */
+    obituary_note(x, DOMAIN_END_KILLED, 0);
+    domain_kill(x, "killed by its monitor");
+    return ERR_OK;
+}
+
+static errval_t sys_domain_ended(struct dispatcher *d, const struct trap_frame *f)
+{
+    struct cte *kernel;
+    struct domain_end e;
+    errval_t err = lookup(d, f->rdi, CAP_KERNEL, 0, &kernel);
+    if (!err)
+        err = obituary_peek(&e);
+    if (!err)
+        err = copy_to_user(d, f->rsi, &e, sizeof e);
+    if (!err)
+        obituary_pop();   /* only once the monitor has it */
+    return err;
+}
+
 /* What a capability operation did to the caller itself. */
 static bool caller_gone(struct dispatcher *d) { return dispatcher_current() != d || !d->pml4 || !d->cnode_base; }
 
@@ -321,6 +389,7 @@ void syscall_handler(struct trap_frame *f)
     case SYS_EXIT: {
         char why[40];
         snprintf(why, sizeof why, "exit status %lld", (long long)f->rdi);
+        obituary_note(d, DOMAIN_END_EXIT, (int64_t)f->rdi);
         domain_kill(d, why);
         schedule();
     }
@@ -453,6 +522,12 @@ void syscall_handler(struct trap_frame *f)
         break;
     case SYS_CAP_CREATE:
         err = sys_cap_create(d, f);
+        break;
+    case SYS_DOMAIN_ENDED:
+        err = sys_domain_ended(d, f);
+        break;
+    case SYS_DOMAIN_KILL:
+        err = sys_domain_kill(d, f);
         break;
     default:
         err = ERR_BAD_SYSCALL;

@@ -214,3 +214,15 @@ errval_t sys_cap_create(capslot_t kernel, const struct cap_identity *desc, capsl
     struct syscall_regs r = CALL(SYS_CAP_CREATE, kernel, desc, dst, 0, 0, 0);
     return err_of(&r);
 }
+
+errval_t sys_domain_ended(capslot_t kernel, struct domain_end *out)
+{
+    struct syscall_regs r = CALL(SYS_DOMAIN_ENDED, kernel, out, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_domain_kill(capslot_t kernel, capslot_t dispatcher)
+{
+    struct syscall_regs r = CALL(SYS_DOMAIN_KILL, kernel, dispatcher, 0, 0, 0, 0);
+    return err_of(&r);
+}

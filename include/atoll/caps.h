@@ -53,7 +53,11 @@ struct cap_identity {
     uint64_t base;      /* physical address, first port or vector, or 0 */
     uint64_t bytes;     /* size in bytes, ports or vectors, or slots for a CNode */
     uint64_t badge;     /* endpoints */
+    uint32_t flags;     /* CAP_ID_*: what identify saw (ignored by SYS_CAP_CREATE) */
+    uint32_t reserved;
 };
+#define CAP_ID_ORIGINAL      0x1u   /* made by retype: deleting it destroys the object */
+#define CAP_ID_HAS_CHILDREN  0x2u   /* copies or objects derive from it on this core */
 
 /* Readable names, "RAM", "Frame", ... */
 static inline const char *cap_type_name(uint32_t t)

@@ -42,6 +42,10 @@ enum syscall_nr {
     SYS_NOTIFY_WAIT,      /* (token, timeout us or 0) sleep unless token is stale -> generation */
     SYS_CAP_CREATE,       /* (kernel cap, const struct cap_identity *, dst slot) re-create a
                              capability another core's monitor described (Frame, Notify) */
+    SYS_DOMAIN_ENDED,     /* (kernel cap, struct domain_end *out) the next domain of this core
+                             that ended: ERR_WOULD_BLOCK when none, ERR_TOO_MANY once if some
+                             were lost (rescan) */
+    SYS_DOMAIN_KILL,      /* (kernel cap, dispatcher slot) end that domain now */
     SYS_COUNT
 };
 
@@ -67,6 +71,20 @@ struct domain_info {
 
 enum domain_state { DOMAIN_RUNNABLE = 1, DOMAIN_BLOCKED = 2, DOMAIN_STOPPED = 3 };
 
+/* How a domain ended (SYS_DOMAIN_ENDED). */
+enum domain_end_reason {
+    DOMAIN_END_EXIT = 1,     /* SYS_EXIT: status is its exit status */
+    DOMAIN_END_FAULT,        /* an exception: status is the vector */
+    DOMAIN_END_KILLED,       /* SYS_DOMAIN_KILL */
+    DOMAIN_END_DELETED,      /* its dispatcher or CSpace was deleted (by itself or its RAM's holder) */
+};
+
+struct domain_end {
+    uint32_t id;          /* the domain's id on this core */
+    uint32_t reason;      /* enum domain_end_reason */
+    int64_t status;
+};
+
 #define CORE_INFO_MAX_NODES 16
 #define CORE_INFO_MAX_CORES 512
 struct core_info {
@@ -74,10 +92,13 @@ struct core_info {
     uint32_t ncores;          /* cores in the machine */
     uint32_t nnodes;
     uint64_t tsc_hz;
+    uint32_t timer_hz;        /* scheduler ticks per second (`wait TICKS`) */
+    uint32_t cores_known;     /* 1: core_up says which cores came up (the boot core only) */
     uint64_t node_mem_bytes[CORE_INFO_MAX_NODES];   /* per NUMA node, from SRAT */
     uint32_t node_cores[CORE_INFO_MAX_NODES];
     uint16_t core_node[CORE_INFO_MAX_CORES];        /* node of every core (ncores of them) */
     uint16_t node_distance[CORE_INFO_MAX_NODES][CORE_INFO_MAX_NODES];   /* SLIT, 10 = local */
+    uint8_t core_up[CORE_INFO_MAX_CORES];           /* cores_known: 1 if the core checked in at boot */
 };
 
 #endif

@@ -109,5 +109,9 @@ uint64_t sys_notify_gen(void);
 /* Re-create a capability described by another core's monitor (Frame of
  * user memory, Notify) as a new root in `dst`; needs the Kernel cap. */
 errval_t sys_cap_create(capslot_t kernel, const struct cap_identity *desc, capslot_t dst);
+/* Monitors: the next domain of this core that ended (ERR_WOULD_BLOCK: none;
+ * ERR_TOO_MANY: some were lost, rescan), and ending one. */
+errval_t sys_domain_ended(capslot_t kernel, struct domain_end *out);
+errval_t sys_domain_kill(capslot_t kernel, capslot_t dispatcher);
 
 #endif
