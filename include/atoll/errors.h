@@ -71,7 +71,12 @@
     X(ERR_MSG_MALFORMED,       "message: arguments do not decode")            \
     X(ERR_NO_ROUTE,            "no channel leads to that core")               \
     X(ERR_NAME_TAKEN,          "name already registered")                     \
-    X(ERR_CAP_NOT_TRANSFERABLE, "capability type cannot move between cores")
+    X(ERR_CAP_NOT_TRANSFERABLE, "capability type cannot move between cores") \
+    X(ERR_CHAN_CLOSED,         "channel closed: the peer hung up or ended")   \
+    X(ERR_QUOTA,               "over this domain's limit (docs/limits.md)")   \
+    X(ERR_NOT_PERMITTED,       "not permitted for this domain")               \
+    X(ERR_CORE_DOWN,           "that core is not running")                    \
+    X(ERR_DOMAIN_ENDED,        "the domain has ended")
 
 typedef enum {
 #define ATOLL_ERR_ENUM(name, text) name,

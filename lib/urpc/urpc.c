@@ -84,6 +84,23 @@ static uint64_t deadline_after(const struct urpc_chan *c, uint64_t now)
     return c->timeout_ns ? now + c->timeout_ns : 0;
 }
 
+/* -- hanging up ------------------------------------------------------------ */
+
+errval_t urpc_peer_closed(const struct urpc_chan *c)
+{
+    uint64_t why = load_acquire(&c->peer_ctrl->closed);
+    if (!why)
+        return ERR_OK;
+    return why < ERR__COUNT ? (errval_t)why : ERR_CHAN_CLOSED;
+}
+
+/* The peer hung up: sticky, like a break, but not a corruption. */
+static errval_t peer_gone(struct urpc_chan *c)
+{
+    c->broken = ERR_CHAN_CLOSED;
+    return ERR_CHAN_CLOSED;
+}
+
 /* -- acknowledgements ------------------------------------------------------ */
 
 static void publish_consumed(struct urpc_chan *c)
@@ -172,6 +189,8 @@ static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, st
         w->full = true;
         c->stats.full_waits++;
     }
+    if (urpc_peer_closed(c))
+        return peer_gone(c);   /* it will never make room */
     if (nonblock)
         return ERR_WOULD_BLOCK;
     if (!w->timed) {
@@ -184,6 +203,8 @@ static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, st
             return corrupt(c);
         if (free_slots(c) >= need)
             return ERR_OK;
+        if (n % POLLS_PER_CLOCK == 0 && urpc_peer_closed(c))
+            return peer_gone(c);
         if (w->deadline && n % POLLS_PER_CLOCK == 0 && urpc_os_now_ns() >= w->deadline)
             return ERR_TIMEOUT;
     }
@@ -258,7 +279,9 @@ bool urpc_pending(const struct urpc_chan *c)
     if (c->broken)
         return true;                /* so a waiter calls urpc_recv and learns it */
     uint64_t h = load_acquire(&c->rx[c->rx_next].header);
-    return (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) != empty_seq(c);
+    /* A hang-up counts too, but only once the ring is dry (it is read
+     * after the header: what was sent before it is taken first). */
+    return (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) != empty_seq(c) || urpc_peer_closed(c);
 }
 
 /* Take slots until a whole message is in; ERR_WOULD_BLOCK when the ring
@@ -272,6 +295,10 @@ static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
         if (seq != (uint32_t)(c->received + 1)) {
             if (seq != empty_seq(c))
                 return corrupt(c);
+            /* Dry. A peer that hung up published `closed` after its last
+             * header: read it now, and every slot it sent is behind us. */
+            if (urpc_peer_closed(c) && load_acquire(&s->header) == h)
+                return peer_gone(c);
             /* Idle: tell the peer everything we took, so a sender waiting
              * for more than half a ring never waits on us while we sleep. */
             urpc_flush_acks(c);
@@ -314,6 +341,16 @@ static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
             *len = total;
         return ERR_OK;
     }
+}
+
+void urpc_close(struct urpc_chan *c, errval_t reason)
+{
+    if (c->broken == ERR_CHAN_CLOSED && c->my_ctrl->closed)
+        return;
+    urpc_flush_acks(c);
+    store_release(&c->my_ctrl->closed, reason ? (uint64_t)reason : (uint64_t)ERR_CHAN_CLOSED);
+    wake_if_sleeping(c);
+    c->broken = ERR_CHAN_CLOSED;
 }
 
 void urpc_set_sleeping(struct urpc_chan *c, bool sleeping)

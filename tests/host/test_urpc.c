@@ -8,6 +8,7 @@
  * frame, snapshots of the peer's half).
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -662,6 +663,69 @@ static void test_faulty_peer(void)
     faulty_end(&t, "peer half full of 0x5a");
 }
 
+/* Hanging up: what was sent before still arrives, then ERR_CHAN_CLOSED;
+ * a sender waiting for room a closed peer will never make learns it; the
+ * reason travels; a bogus reason reads as ERR_CHAN_CLOSED; closing writes
+ * only the closer's own control line. */
+static void test_close(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got;
+    CHECK_ERR(urpc_peer_closed(&b), ERR_OK);
+    fill(out, 100, 7);
+    CHECK_ERR(urpc_send(&a, out, 100, 0), ERR_OK);
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_OK);
+    uint8_t before[4096];
+    memcpy(before, f.base, f.bytes);
+    urpc_close(&a, ERR_DOMAIN_ENDED);
+    /* Only the closed word of a's control line (and its acks) changed. */
+    bool only_ctrl = true;
+    for (size_t i = 0; i < f.bytes; i++)
+        if (before[i] != f.base[i] && (i < offsetof(struct urpc_ctrl, closed) ||
+                                       i >= offsetof(struct urpc_ctrl, closed) + 8))
+            only_ctrl = false;
+    CHECK(only_ctrl);
+    CHECK_ERR(urpc_peer_closed(&b), ERR_DOMAIN_ENDED);
+    CHECK(urpc_pending(&b));
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, 100);
+    CHECK(same(in, 100, 7));
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, 0), ERR_OK);
+    CHECK_EQ(got, 8);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_CHAN_CLOSED);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, 0), ERR_CHAN_CLOSED);   /* blocking: no wait */
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_CHAN_CLOSED);              /* the closer, too */
+    CHECK(guards_intact(&f));
+    free(f.mem);
+
+    /* A sender whose ring is full, the peer gone: no wait, no timeout. */
+    f = frame_new(4096);
+    pair(&f, &a, &b);
+    for (int i = 0; i < 31; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    urpc_close(&b, ERR_OK);
+    CHECK_ERR(urpc_peer_closed(&a), ERR_CHAN_CLOSED);
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_CHAN_CLOSED);
+    CHECK_ERR(a.broken, ERR_CHAN_CLOSED);
+    free(f.mem);
+
+    /* A monitor hangs up for a dead side by attaching as that side. */
+    f = frame_new(4096);
+    pair(&f, &a, &b);
+    struct urpc_chan proxy;
+    CHECK_ERR(urpc_init(&proxy, f.base, 4096, 0), ERR_OK);
+    urpc_close(&proxy, ERR_DOMAIN_ENDED);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_CHAN_CLOSED);
+    /* Whatever a faulty peer writes there reads as a hang-up, never as an
+     * error code we would act on. */
+    ctrl_of(&f, 0)->closed = 0xdeadbeef;
+    CHECK_ERR(urpc_peer_closed(&b), ERR_CHAN_CLOSED);
+    CHECK(guards_intact(&f));
+    free(f.mem);
+}
+
 int main(void)
 {
     test_init();
@@ -676,5 +740,6 @@ int main(void)
     test_all_or_nothing();
     test_silent_peer();
     test_faulty_peer();
+    test_close();
     return check_done();
 }

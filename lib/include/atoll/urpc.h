@@ -29,6 +29,13 @@
  * a futex on the host. The sender looks at the flag after publishing and
  * wakes the peer only if it sleeps.
  *
+ * Either side may hang up (urpc_close): it raises `closed` in its own
+ * control line, with a reason. The peer still receives what was sent
+ * before, then ERR_CHAN_CLOSED; a send that waits for room that a closed
+ * peer will never make returns ERR_CHAN_CLOSED too. When a domain ends,
+ * its monitor hangs up its side for it (the monitor maps every frame it
+ * handed out), so the peer learns at once.
+ *
  * Bad input from the peer (an impossible sequence, length or fragment
  * number, an ack for slots never sent, reserved bits set) breaks the
  * channel: the call returns ERR_URPC_CORRUPT and every later one
@@ -69,7 +76,8 @@ struct urpc_ctrl {
     uint64_t sleeping;        /* 1: this side waits to be woken */
     uint32_t doorbell;        /* host: futex word this side bumps to wake the peer */
     uint32_t pad0;
-    uint64_t pad[5];
+    uint64_t closed;          /* nonzero: this side hung up, for this reason (an errval) */
+    uint64_t pad[4];
 } __attribute__((aligned(URPC_LINE)));
 
 _Static_assert(sizeof(struct urpc_slot) == URPC_LINE, "a slot is one cache line");
@@ -135,6 +143,7 @@ errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned fl
 
 /* Receive one whole message into buf (size bytes); *len is its length.
  * ERR_WOULD_BLOCK (non-blocking, no whole message yet), ERR_TIMEOUT,
+ * ERR_CHAN_CLOSED (the peer hung up and everything it sent was taken),
  * ERR_MSG_TOO_LONG (the message was consumed and dropped: it did not fit),
  * ERR_URPC_CORRUPT / ERR_URPC_BROKEN. */
 errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, unsigned flags);
@@ -147,6 +156,14 @@ bool urpc_pending(const struct urpc_chan *c);
  * it sees the flag and wakes us. After raising, check every channel with
  * urpc_pending() once more before blocking. */
 void urpc_set_sleeping(struct urpc_chan *c, bool sleeping);
+
+/* Hang up: raise `closed` in our control line with `reason` (ERR_OK means
+ * ERR_CHAN_CLOSED), wake the peer if it sleeps. Every later call on `c`
+ * returns ERR_CHAN_CLOSED. */
+void urpc_close(struct urpc_chan *c, errval_t reason);
+/* ERR_OK while the peer has not hung up; else its reason (ERR_CHAN_CLOSED
+ * when the reason it wrote is not an error code). */
+errval_t urpc_peer_closed(const struct urpc_chan *c);
 
 /* Publish the consumed count now (normally done every half ring). */
 void urpc_flush_acks(struct urpc_chan *c);
