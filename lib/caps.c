@@ -450,6 +450,25 @@ errval_t vspace_alloc(uint64_t bytes, uint32_t flags, void **out)
     return err;
 }
 
+/* Address ranges that vspace_unmap_frame gave back, reused by frames of
+ * the same size: a server that maps and unmaps a channel per client keeps
+ * its page tables (and its RAM) at a steady size. When the table is full a
+ * range is forgotten: address space is plentiful, only tables cost RAM. */
+#define MAP_REUSE 256
+static struct range map_reuse[MAP_REUSE];
+static unsigned map_nreuse;
+
+static bool reuse_range(uint64_t bytes, uint64_t *va)
+{
+    for (unsigned i = map_nreuse; i-- > 0;)
+        if (map_reuse[i].len == bytes) {
+            *va = map_reuse[i].off;
+            map_reuse[i] = map_reuse[--map_nreuse];
+            return true;
+        }
+    return false;
+}
+
 errval_t vspace_map_frame(capslot_t frame, uint32_t flags, void **out)
 {
     struct cap_identity id;
@@ -460,7 +479,16 @@ errval_t vspace_map_frame(capslot_t frame, uint32_t flags, void **out)
         return ERR_CAP_TYPE;
     if (id.bytes == 0 || id.bytes > LARGE_PAGE_SIZE || (id.bytes & (PAGE - 1)))
         return ERR_INVALID_ARG;   /* the kernel maps one capability inside one page table */
-    uint64_t va = map_next;
+    uint64_t va;
+    if (reuse_range(id.bytes, &va)) {
+        err = vspace_map(va, frame, flags);
+        if (err)
+            map_reuse[map_nreuse++] = (struct range){ va, id.bytes };
+        else
+            *out = (void *)(uintptr_t)va;
+        return err;
+    }
+    va = map_next;
     if ((va & (LARGE_PAGE_SIZE - 1)) + id.bytes > LARGE_PAGE_SIZE)
         va = (va & ~(LARGE_PAGE_SIZE - 1)) + LARGE_PAGE_SIZE;
     if (va >= MAP_LIMIT || id.bytes > MAP_LIMIT - va)
@@ -471,4 +499,26 @@ errval_t vspace_map_frame(capslot_t frame, uint32_t flags, void **out)
     map_next = va + id.bytes + PAGE < MAP_LIMIT ? va + id.bytes + PAGE : MAP_LIMIT;
     *out = (void *)(uintptr_t)va;
     return ERR_OK;
+}
+
+errval_t vspace_unmap_frame(capslot_t frame, void *at)
+{
+    struct cap_identity id;
+    errval_t err = sys_cap_identify(frame, &id);
+    if (!err)
+        err = sys_unmap(frame);
+    if (err)
+        return err;
+    uint64_t va = (uint64_t)(uintptr_t)at;
+    if (va >= USER_MAP_BASE && va < MAP_LIMIT && map_nreuse < MAP_REUSE)
+        map_reuse[map_nreuse++] = (struct range){ va, id.bytes };
+    return ERR_OK;
+}
+
+errval_t frame_release(capslot_t frame, void *at)
+{
+    errval_t err = at ? vspace_unmap_frame(frame, at) : ERR_OK;
+    if (err && err != ERR_NOT_MAPPED)
+        return err;
+    return cap_free(frame);
 }

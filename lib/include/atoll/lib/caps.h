@@ -81,6 +81,11 @@ errval_t vspace_map(uint64_t vaddr, capslot_t frame, uint32_t flags);
 /* Map `frame` (of any size up to 2 MiB) at a fresh address in the mapping
  * region; *out gets the address. For frames received from other domains. */
 errval_t vspace_map_frame(capslot_t frame, uint32_t flags, void **out);
+/* Undo vspace_map_frame: unmap `frame`, which is mapped at `at`, and keep
+ * the address for the next frame of the same size. */
+errval_t vspace_unmap_frame(capslot_t frame, void *at);
+/* Unmap `frame` from `at` (if not NULL) and free it (cap_free). */
+errval_t frame_release(capslot_t frame, void *at);
 /* `bytes` (rounded up to 4 KiB) of fresh zeroed memory at a fresh address in
  * the mapping region, in frames of at most 2 MiB; *out gets the address.
  * The memory stays for the domain's lifetime. */
