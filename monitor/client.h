@@ -81,6 +81,9 @@ struct service_chan {
     struct idl_chan idl;
     uint32_t peer_core;
     uint64_t peer;          /* the client's domain id (service side) */
+    capslot_t frame;        /* our copy of the channel's frame, mapped at `map` */
+    void *map;
+    capslot_t notify;       /* wakes the peer's core */
 };
 
 static inline errval_t service_chan_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
@@ -108,8 +111,23 @@ static inline errval_t service_chan_init_bytes(struct service_chan *sc, void *fr
     sc->ch.wake_arg = notify;
     sc->ch.timeout_ns = 10000000000ull;   /* a peer silent for 10 s is gone */
     sc->peer_core = peer_core;
+    sc->notify = notify;
+    sc->map = frame;
     sc->idl = (struct idl_chan){ .send = service_chan_send, .recv = service_chan_recv, .state = sc };
     return ERR_OK;
+}
+
+/* Hang up (the peer reads `reason`) and give back the frame, its mapping
+ * and the Notify capability: what a channel held is gone. */
+static inline void service_chan_close(struct service_chan *sc, errval_t reason)
+{
+    urpc_close(&sc->ch, reason);
+    if (sc->frame)
+        frame_release(sc->frame, sc->map);
+    if (sc->notify)
+        cap_free(sc->notify);
+    sc->frame = sc->notify = 0;
+    sc->map = 0;
 }
 
 /* The same for a 4 KiB frame (every service channel). */
@@ -128,19 +146,26 @@ static inline errval_t service_connect_retry(uint64_t service, struct service_ch
     void *p;
     struct lmp_msg m;
     errval_t err = name_recv_slot(&frame);
-    for (int i = 0; !err; i++) {
+    if (err)
+        return err;
+    for (int i = 0;; i++) {
         err = monitor_call(MON_CONNECT, service, 0, LMP_NO_CAP, &m);
         if (err != ERR_NOT_FOUND || i >= tries)
             break;
-        err = ERR_OK;
         sys_yield();
     }
     if (!err && !m.has_cap)
         err = ERR_CAP_EMPTY;
+    if (err) {
+        slot_free(frame);
+        return err;
+    }
+    if ((err = vspace_map_frame(frame, MAP_WRITE, &p)))
+        cap_free(frame);
+    if (!err && (err = service_chan_init(sc, p, 0, SERVICE_CORE(service))))
+        frame_release(frame, p);
     if (!err)
-        err = vspace_map_frame(frame, MAP_WRITE, &p);
-    if (!err)
-        err = service_chan_init(sc, p, 0, (uint32_t)(service >> 32));
+        sc->frame = frame;
     return err;
 }
 
@@ -168,12 +193,39 @@ static inline errval_t service_accept(struct service_chan *sc)
     errval_t err = monitor_call_cap(MON_ACCEPT, 0, &frame, &m);
     if (err)
         return err;
-    err = vspace_map_frame(frame, MAP_WRITE, &p);
-    if (!err)
-        err = service_chan_init(sc, p, 1, (uint32_t)m.w[1]);
-    if (!err)
+    if ((err = vspace_map_frame(frame, MAP_WRITE, &p)))
+        cap_free(frame);
+    if (!err && (err = service_chan_init(sc, p, 1, (uint32_t)m.w[1])))
+        frame_release(frame, p);
+    if (!err) {
+        sc->frame = frame;
         sc->peer = m.w[2];
+    }
     return err;
+}
+
+/* A URPC channel to our own monitor for the typed requests of
+ * if/monclient.if (MON_CHANNEL). The monitor is on this very core: sleep
+ * at once rather than spin while it cannot run, and wait as long as it
+ * takes (it answers every request, if only with ERR_TIMEOUT). */
+static inline errval_t monitor_channel_open(struct service_chan *mon)
+{
+    struct lmp_msg reply;
+    capslot_t frame;
+    void *page;
+    errval_t err = monitor_call_cap(MON_CHANNEL, 0, &frame, &reply);
+    if (err)
+        return err;
+    if ((err = vspace_map_frame(frame, MAP_WRITE, &page)))
+        cap_free(frame);
+    if (!err && (err = service_chan_init_bytes(mon, page, MON_CHANNEL_BYTES, 0, startup()->core_id)))
+        frame_release(frame, page);
+    if (err)
+        return err;
+    mon->frame = frame;
+    mon->ch.spin_ns = 0;
+    mon->ch.timeout_ns = 0;
+    return ERR_OK;
 }
 
 /* Connect to the name server (service 0 on core 0), waiting while it starts. */

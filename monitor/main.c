@@ -63,6 +63,7 @@ int main(int argc, char **argv)
     for (;;) {
         bool busy = links_poll();
         busy |= clients_poll();
+        busy |= lifetimes_poll();
         if (busy) {
             idle_since = 0;
             continue;

@@ -16,6 +16,8 @@ struct mesh_plan plan;
 bool plan_known;
 
 static uint32_t links_expected, links_up;   /* mesh links, boot channels aside */
+static bool down[MESH_MAX_CORES];           /* cores that never came up */
+static uint32_t ncores_up;
 static uint64_t mesh_t0;
 static uint32_t cores_ready;                /* core 0: cores whose mesh is up */
 static uint64_t channels_total;
@@ -42,7 +44,7 @@ void mesh_wait_expire(void)
 {
     if (mesh_complete || !nwaiters || now_ns() - mesh_t0 < MESH_WAIT_NS)
         return;
-    printf("monitor: only %u of %u cores reported their mesh up\n", cores_ready, ncores);
+    printf("monitor: only %u of %u cores reported their mesh up\n", cores_ready, ncores_up);
     for (uint32_t i = 0; i < nwaiters; i++)
         client_reply(waiters[i], ERR_TIMEOUT, channels_total, 0, 0);
     nwaiters = 0;
@@ -89,9 +91,14 @@ errval_t mesh_configure(int argc, char **argv)
 
 static void report_ready(void);
 
+bool core_alive(uint32_t core) { return core < ncores && !down[core]; }
+
 static void make_plan(uint32_t kind, uint32_t cluster)
 {
-    if (!mesh_plan_init(&plan, ncores, machine.core_node, (enum mesh_kind)kind, cluster)) {
+    ncores_up = 0;
+    for (uint32_t c = 0; c < ncores; c++)
+        ncores_up += !down[c];
+    if (!mesh_plan_init(&plan, ncores, machine.core_node, (enum mesh_kind)kind, cluster, down)) {
         printf("monitor %u: bad mesh plan (kind %u, cluster %u)\n", my_core, kind, cluster);
         return;
     }
@@ -102,7 +109,7 @@ static void make_plan(uint32_t kind, uint32_t cluster)
 static void offer_links(void)
 {
     for (uint32_t peer = 0; peer < ncores; peer++) {
-        if (peer == my_core || peer == 0 || my_core == 0 || !mesh_linked(&plan, my_core, peer))
+        if (peer == my_core || peer == 0 || my_core == 0 || !core_alive(peer) || !mesh_linked(&plan, my_core, peer))
             continue;
         links_expected++;
         if (peer < my_core)
@@ -146,18 +153,32 @@ void mesh_start(void)
             l->up = true;
         return;   /* the rest when the plan arrives */
     }
+    /* Only the boot core saw which cores checked in: the others learn it
+     * with the plan, and nobody waits for (or routes through) a dead one. */
+    uint8_t down_bits[64] = { 0 };
+    for (uint32_t c = 1; c < ncores && c < MESH_MAX_CORES; c++) {
+        down[c] = machine.cores_known && !machine.core_up[c];
+        if (down[c]) {
+            down_bits[c / 8] |= (uint8_t)(1u << (c % 8));
+            printf("monitor 0: core %u never came up: left out of the mesh\n", c);
+            printf("@atoll {\"event\":\"core_down\",\"core\":%u}\n", c);
+        }
+    }
     make_plan(plan_kind, plan_cluster);
-    channels_total = ncores - 1;   /* the boot channels */
+    channels_total = ncores_up - 1;   /* the boot channels */
     for (uint32_t c = 1; c < ncores; c++) {
+        if (down[c])
+            continue;
         errval_t err = link_attach(c, LINK_BOOT, SLOT_BOOT_CHANNELS + c, 0, &l);
         if (!err) {
             l->up = true;
-            err = monitor_plan_send(&l->idl, (uint16_t)c, 0, new_tag(), plan.kind, plan.cluster);
+            err = monitor_plan_send(&l->idl, (uint16_t)c, 0, new_tag(), plan.kind, plan.cluster, down_bits,
+                                    sizeof down_bits);
         }
         if (err)
             printf("monitor 0: boot channel to core %u: %s\n", c, err_name(err));
     }
-    if (ncores == 1) {
+    if (ncores_up == 1) {
         printf("@atoll {\"event\":\"mesh_up\",\"cores\":1,\"channels\":0,\"planned\":0,\"kind\":\"%s\","
                "\"cluster\":%u,\"ms\":0}\n", mesh_kind_name(plan.kind), plan.cluster);
         mesh_completed(0);
@@ -171,7 +192,11 @@ void mesh_start(void)
 static errval_t on_plan(struct idl_chan *ch, const struct monitor_plan_args *a)
 {
     (void)ch;
-    if (plan_known || a->src != 0)
+    if (plan_known || a->src != 0 || a->down_len != 64)
+        return ERR_INVALID_ARG;
+    for (uint32_t c = 0; c < ncores && c < 64 * 8; c++)
+        down[c] = a->down[c / 8] >> (c % 8) & 1;
+    if (down[my_core])
         return ERR_INVALID_ARG;
     make_plan(a->kind, a->cluster);
     if (!plan_known)
@@ -220,17 +245,18 @@ static errval_t on_mesh_ready(struct idl_chan *ch, const struct monitor_mesh_rea
         return ERR_INVALID_ARG;
     cores_ready++;
     channels_total += a->links;
-    if (cores_ready == ncores) {
+    if (cores_ready == ncores_up) {
         /* Each channel was counted by both its cores; the boot channels once. */
-        uint64_t mesh = (channels_total - (ncores - 1)) / 2;
-        printf("monitor: mesh of %u cores up: %llu channels (%s, clusters of %u), %llu ms\n", ncores,
-               (unsigned long long)(mesh + ncores - 1), mesh_kind_name(plan.kind), plan.cluster,
+        uint64_t boot = ncores_up - 1, mesh = (channels_total - boot) / 2;
+        printf("monitor: mesh of %u cores up: %llu channels (%s, clusters of %u), %llu ms\n", ncores_up,
+               (unsigned long long)(mesh + boot), mesh_kind_name(plan.kind), plan.cluster,
                (unsigned long long)((now_ns() - mesh_t0) / 1000000));
         printf("@atoll {\"event\":\"mesh_up\",\"cores\":%u,\"channels\":%llu,\"planned\":%u,\"kind\":\"%s\","
-               "\"cluster\":%u,\"ms\":%llu}\n",
-               ncores, (unsigned long long)(mesh + ncores - 1), mesh_channel_count(&plan),
-               mesh_kind_name(plan.kind), plan.cluster, (unsigned long long)((now_ns() - mesh_t0) / 1000000));
-        mesh_completed(mesh + ncores - 1);
+               "\"cluster\":%u,\"down\":%u,\"ms\":%llu}\n",
+               ncores_up, (unsigned long long)(mesh + boot), mesh_channel_count(&plan),
+               mesh_kind_name(plan.kind), plan.cluster, ncores - ncores_up,
+               (unsigned long long)((now_ns() - mesh_t0) / 1000000));
+        mesh_completed(mesh + boot);
     }
     return ERR_OK;
 }
@@ -334,19 +360,44 @@ static errval_t on_pingpair_reply(struct idl_chan *ch, const struct monitor_ping
 static errval_t on_connect_call(struct idl_chan *ch, const struct monitor_connect_call_args *a)
 {
     (void)ch;
-    errval_t err = service_connect(a->service, a->frame, a->src, a->client);
+    errval_t err = conn_import(a->src, a->conn, a->service, a->frame, a->client);
     if (err)
         cap_free(a->frame);
     struct idl_chan *back = route(a->src);
-    return back ? monitor_connect_reply_send(back, a->src, (uint16_t)my_core, a->tag, err) : ERR_NO_ROUTE;
+    return back ? monitor_connect_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->conn) : ERR_NO_ROUTE;
 }
 
 static errval_t on_connect_reply(struct idl_chan *ch, const struct monitor_connect_reply_args *a)
 {
     (void)ch;
     struct pending p;
-    if (pending_take(a->tag, a->src, &p) && p.kind == PEND_CLIENT)
-        client_connected(p.client, a->err, p.frame);
+    pending_take(a->tag, a->src, &p);   /* gone if it timed out: the answer still counts */
+    conn_connect_answered(a->conn, a->err);
+    return ERR_OK;
+}
+
+static errval_t on_conn_closed(struct idl_chan *ch, const struct monitor_conn_closed_args *a)
+{
+    (void)ch;
+    if (a->side > 1)
+        return ERR_INVALID_ARG;
+    conn_closed(a->src, a->owner, a->conn, a->side);
+    return ERR_OK;
+}
+
+static errval_t on_conn_released(struct idl_chan *ch, const struct monitor_conn_released_args *a)
+{
+    (void)ch;
+    conn_released(a->src, a->conn);
+    return ERR_OK;
+}
+
+static errval_t on_kill_call(struct idl_chan *ch, const struct monitor_kill_call_args *a)
+{
+    (void)ch;
+    /* Only a monitor sends this, and only for the shell on core 0. */
+    errval_t err = a->src == 0 ? kill_local(a->domain) : ERR_NOT_PERMITTED;
+    reply_to(a->src, a->tag, err, 0, 0, "");
     return ERR_OK;
 }
 
@@ -409,6 +460,9 @@ const struct monitor_handlers monitor_handlers = {
     .pingpair_reply = on_pingpair_reply,
     .connect_call = on_connect_call,
     .connect_reply = on_connect_reply,
+    .conn_closed = on_conn_closed,
+    .conn_released = on_conn_released,
+    .kill_call = on_kill_call,
     .bench_call = on_bench_call,
     .bench_reply = on_bench_reply,
 };

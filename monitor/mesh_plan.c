@@ -2,24 +2,29 @@
 #include "mesh_plan.h"
 
 bool mesh_plan_init(struct mesh_plan *p, uint32_t ncores, const uint16_t *node_of, enum mesh_kind kind,
-                    uint32_t cluster)
+                    uint32_t cluster, const bool *down)
 {
-    if (!p || !node_of || ncores == 0 || ncores > MESH_MAX_CORES || cluster == 0 || kind > MESH_STAR)
+    if (!p || !node_of || ncores == 0 || ncores > MESH_MAX_CORES || cluster == 0 || kind > MESH_STAR ||
+        (down && down[0]))
         return false;
     p->ncores = ncores;
     p->kind = kind;
     p->cluster = cluster;
-    /* A core's rank among the cores of its node decides its cluster: the
-     * leader is the core of the same node whose rank is the multiple of
-     * `cluster` at or below it. */
+    for (uint32_t c = 0; c < ncores; c++)
+        p->down[c] = down && down[c];
+    /* A core's rank among the live cores of its node decides its cluster:
+     * the leader is the live core of the same node whose rank is the
+     * multiple of `cluster` at or below it. */
     for (uint32_t c = 0; c < ncores; c++) {
+        p->leader[c] = (uint16_t)c;
+        if (p->down[c])
+            continue;
         uint32_t rank = 0;
         for (uint32_t d = 0; d < c; d++)
-            rank += node_of[d] == node_of[c];
+            rank += node_of[d] == node_of[c] && !p->down[d];
         uint32_t want = rank - rank % cluster, seen = 0;
-        p->leader[c] = (uint16_t)c;
         for (uint32_t d = 0; d <= c; d++)
-            if (node_of[d] == node_of[c] && seen++ == want) {
+            if (node_of[d] == node_of[c] && !p->down[d] && seen++ == want) {
                 p->leader[c] = (uint16_t)d;
                 break;
             }
@@ -31,7 +36,7 @@ static bool boot_channel(uint32_t a, uint32_t b) { return a == 0 || b == 0; }
 
 bool mesh_linked(const struct mesh_plan *p, uint32_t a, uint32_t b)
 {
-    if (a == b || a >= p->ncores || b >= p->ncores)
+    if (a == b || a >= p->ncores || b >= p->ncores || p->down[a] || p->down[b])
         return false;
     switch (p->kind) {
     case MESH_ALL:

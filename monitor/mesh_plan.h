@@ -33,16 +33,19 @@ struct mesh_plan {
     enum mesh_kind kind;
     uint32_t cluster;                  /* MESH_CLUSTER: cores per cluster */
     uint16_t leader[MESH_MAX_CORES];   /* first core of each core's cluster */
+    bool down[MESH_MAX_CORES];         /* never came up: in no cluster, linked to none */
 };
 
-/* Plan for `ncores` cores, core c on node node_of[c]. False on bad
- * arguments (no cores, too many, cluster 0, unknown kind). */
+/* Plan for `ncores` cores, core c on node node_of[c]; cores with down[c]
+ * set (down may be NULL) are left out, so no route passes through them.
+ * False on bad arguments (no cores, too many, cluster 0, unknown kind, core
+ * 0 down). */
 bool mesh_plan_init(struct mesh_plan *p, uint32_t ncores, const uint16_t *node_of, enum mesh_kind kind,
-                    uint32_t cluster);
-/* Should a and b hold a direct channel (a != b)? */
+                    uint32_t cluster, const bool *down);
+/* Should a and b hold a direct channel (a != b, both up)? */
 bool mesh_linked(const struct mesh_plan *p, uint32_t a, uint32_t b);
 /* The core a message at `from` for `to` goes to next (to itself if
- * linked; from == to gives to). */
+ * linked; from == to gives to). Both must be up. */
 uint32_t mesh_next_hop(const struct mesh_plan *p, uint32_t from, uint32_t to);
 /* Channels the plan needs, boot channels included. */
 uint32_t mesh_channel_count(const struct mesh_plan *p);

@@ -4,7 +4,8 @@
  * the mesh its plan gives (mesh_plan.c, mesh.c), in the protocol of
  * if/monitor.if; it serves the domains of its core over LMP (clients.c),
  * spawns them (spawn.c), moves capabilities between cores (captransfer.c),
- * passes connections to services (services.c) and measures channels
+ * passes connections to services (services.c, conns.c), releases what its
+ * domains held when they end (lifetimes.c) and measures channels
  * (bench.c). docs/monitor.md tells the whole story.
  */
 #ifndef ATOLL_MONITOR_H
@@ -76,6 +77,8 @@ bool links_backlogged(void);
 /* -- mesh.c: building the mesh, the handlers of if/monitor.if ----------------- */
 extern struct mesh_plan plan;
 extern bool plan_known;
+/* The core came up at boot (core 0 knows; the others learn it with the plan). */
+bool core_alive(uint32_t core);
 /* Core 0: mesh=cluster|all|star, cluster=N from the monitor's arguments. */
 errval_t mesh_configure(int argc, char **argv);
 void mesh_start(void);
@@ -93,6 +96,12 @@ size_t captransfer_describe(char *out, size_t size);
 
 /* -- spawn.c: domains of this core -------------------------------------------- */
 errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_t *disp);
+/* End our child with this domain id (MON_KILL). */
+errval_t kill_local(uint64_t id);
+/* A child ended: take its RAM back, free its entry. */
+void children_domain_ended(uint64_t id);
+/* Obituaries were lost: call `ended` for every child that has ended. */
+void children_rescan(void (*ended)(uint64_t id));
 /* An endpoint to our live child with this domain id (for replies to it). */
 errval_t child_endpoint(uint64_t id, capslot_t *ep);
 /* A server the monitor starts itself (name server, shell): MON_BUSY leaves it out. */
@@ -104,6 +113,12 @@ errval_t serve_info(uint32_t what, char *out, size_t size, uint64_t *value, uint
 /* -- clients.c: the domains of this core, over LMP ----------------------------- */
 void clients_init(void);
 bool clients_poll(void);
+/* A client is named by a handle (an int) that stops naming anything when
+ * the client ends, so late answers never reach the next domain in its slot. */
+bool client_handle_valid(int client);
+/* The domain ended: everything held for it as a client goes. */
+void clients_domain_ended(uint64_t domain);
+void clients_stats(uint32_t *live, uint64_t *served, uint64_t *refused);
 /* Answer a client that waits (the pending request it made). */
 void client_reply(int client, errval_t err, uint64_t value, uint64_t value2, const char *text);
 /* The answer to request `op`: by LMP, or on the client's channel (chan). */
@@ -113,11 +128,7 @@ void clients_set_sleeping(bool sleeping);
 bool clients_pending(void);
 /* ...with a capability, which moves to it (error: the capability is freed). */
 void client_reply_cap(int client, errval_t err, uint64_t value, uint64_t value2, capslot_t cap);
-/* A connection the client asked for is made (or failed): its copy of the frame. */
-void client_connected(int client, errval_t err, capslot_t frame);
 extern uint64_t shell_id;
-/* The client with this badge (domain id) is registered and its domain lives. */
-bool client_alive(uint64_t badge);
 
 /* -- pending.c: requests waiting for an answer from another core --------------- */
 enum pending_kind { PEND_CLIENT = 1, PEND_FORWARD };
@@ -130,10 +141,15 @@ struct pending {
     uint32_t peer;          /* MON_BENCH: the measured peer */
     uint32_t to;                  /* the core asked: only its answer counts */
     uint32_t req_core, req_tag;   /* PEND_FORWARD: the remote requester */
-    capslot_t frame;              /* MON_CONNECT: the channel's frame */
+    uint32_t conn;                /* MON_CONNECT: the connection's number (conns.c) */
     uint64_t since;               /* when it was sent (pending_expire) */
 };
-uint32_t pending_add(const struct pending *p);
+/* Remember a request sent on; *tag goes with it. ERR_QUOTA: the client has
+ * MON_PENDING_PER_CLIENT waiting already; ERR_TOO_MANY: the table is full. */
+errval_t pending_add(const struct pending *p, uint32_t *tag);
+uint32_t pending_count(void);
+/* The client ended: its requests wait for nobody. */
+void pending_forget_client(int client);
 /* Take (and forget) the request with this tag sent to core `from` (ANY_CORE:
  * whichever): false if none. */
 #define ANY_CORE (~0u)
@@ -142,11 +158,45 @@ bool pending_take(uint32_t tag, uint32_t from, struct pending *out);
  * that never answers must not hang its callers). */
 void pending_expire(void);
 
-/* -- services.c: connections handed to services -------------------------------- */
+/* -- services.c: domains that take connections --------------------------------- */
 errval_t service_register(uint64_t owner, uint64_t *service);
-errval_t service_connect(uint64_t service, capslot_t frame, uint32_t client_core, uint64_t client);
-/* The next connection for a service `owner` registered. */
+/* The domain that registered `service` here (NAMES_SERVICE: the name server). */
+errval_t service_owner(uint64_t service, uint64_t *owner);
+/* Connection `conn` (conns.c) waits for the service to accept it. */
+errval_t service_enqueue(uint64_t service, uint32_t conn);
+void service_unqueue(uint32_t conn);
+/* The next connection for a service `owner` registered: a copy of its frame. */
 errval_t service_accept(uint64_t owner, capslot_t *frame, uint32_t *client_core, uint64_t *client);
+void services_domain_ended(uint64_t domain);
+uint32_t services_count(void);
+
+/* -- conns.c: connections and the lifetime of their frames ---------------------- */
+/* MON_CONNECT from client `handle` (domain `client`) to `service`. */
+void conn_open(int handle, uint64_t client, uint64_t service);
+/* The service's monitor answered (or never did) a connection we own. */
+void conn_connect_answered(uint32_t number, errval_t err);
+void conn_connect_timed_out(uint32_t number);
+/* Core `from` hands us connection `number` for `service` here, in `frame`
+ * (a root we now hold: the caller frees it on error). */
+errval_t conn_import(uint32_t from, uint32_t number, uint64_t service, capslot_t frame, uint64_t client);
+/* For service_accept: connection record `i` goes to its service. */
+errval_t conn_hand_to_service(uint32_t i, capslot_t *frame, uint32_t *client_core, uint64_t *client);
+void conns_domain_ended(uint64_t domain);
+void conn_closed(uint32_t from, uint32_t owner_core, uint32_t number, uint32_t side);
+void conn_released(uint32_t from, uint32_t number);
+/* Check a few connections for ends that hung up on their own. */
+void conns_sweep(void);
+struct conn_stats {
+    uint32_t live, owned;
+    uint64_t opened, freed;
+};
+void conns_stats(struct conn_stats *s);
+
+/* -- lifetimes.c: ends of this core's domains ------------------------------------ */
+/* Take the kernel's obituaries and release what every part of the monitor
+ * held for those domains; sweep connections now and then. */
+bool lifetimes_poll(void);
+uint64_t ends_seen(void);
 
 /* -- bench.c: channel measurements ---------------------------------------------- */
 errval_t bench_pingpair_start(uint32_t peer, uint32_t rounds, const struct pending *requester);

@@ -8,16 +8,46 @@
 
 static struct pending table[MAX_PENDING];
 
-uint32_t pending_add(const struct pending *p)
+errval_t pending_add(const struct pending *p, uint32_t *tag)
 {
+    uint32_t mine = 0;
+    int free_entry = -1;
+    for (int i = 0; i < MAX_PENDING; i++) {
+        if (!table[i].tag && free_entry < 0)
+            free_entry = i;
+        mine += table[i].tag && p->kind == PEND_CLIENT && table[i].kind == PEND_CLIENT &&
+                table[i].client == p->client;
+    }
+    if (mine >= MON_PENDING_PER_CLIENT)
+        return ERR_QUOTA;
+    if (free_entry < 0)
+        return ERR_TOO_MANY;
+    table[free_entry] = *p;
+    table[free_entry].tag = new_tag();
+    table[free_entry].since = now_ns();
+    *tag = table[free_entry].tag;
+    return ERR_OK;
+}
+
+uint32_t pending_count(void)
+{
+    uint32_t n = 0;
     for (int i = 0; i < MAX_PENDING; i++)
-        if (!table[i].tag) {
-            table[i] = *p;
-            table[i].tag = new_tag();
-            table[i].since = now_ns();
-            return table[i].tag;
-        }
-    return 0;   /* full: the caller answers ERR_TOO_MANY */
+        n += table[i].tag != 0;
+    return n;
+}
+
+void pending_forget_client(int client)
+{
+    for (int i = 0; i < MAX_PENDING; i++) {
+        struct pending *p = &table[i];
+        if (!p->tag || p->kind != PEND_CLIENT || p->client != client)
+            continue;
+        /* A connection keeps its entry: the answer still decides what
+         * becomes of the frame (conns.c), though nobody waits for it. */
+        if (p->op != MON_CONNECT)
+            p->tag = 0;
+    }
 }
 
 bool pending_take(uint32_t tag, uint32_t from, struct pending *out)
@@ -41,8 +71,9 @@ void pending_expire(void)
         p->tag = 0;
         if (p->kind != PEND_CLIENT)
             continue;
-        /* A connection's frame stays ours: the other core may hold a copy
-         * we cannot revoke, so its memory must never be reused. */
-        client_answer(p->client, p->chan, p->op, ERR_TIMEOUT, 0, 0, "");
+        if (p->op == MON_CONNECT)
+            conn_connect_timed_out(p->conn);   /* the frame waits for a late answer */
+        else
+            client_answer(p->client, p->chan, p->op, ERR_TIMEOUT, 0, 0, "");
     }
 }

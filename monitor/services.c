@@ -1,91 +1,139 @@
 /*
- * Services of this core: domains that take connections. A connection is a
- * frame (normally a URPC channel) a client on any core handed over with
- * MON_CONNECT; it waits here until the service takes it (MON_ACCEPT), and
- * the service's core is notified so that a sleeping service wakes.
+ * Services of this core: domains that take connections. A connection
+ * (conns.c) whose service lives here waits in the service's queue until
+ * the service takes it (MON_ACCEPT) and gets its own copy of the frame; the
+ * service's core is notified so that a sleeping service wakes.
+ *
+ * A service ends with its domain: its queue is dropped (conns.c hangs up
+ * the clients) and its entry is free again. Its id never comes back (the
+ * domain id is in it, protocol.h), so a client holding the old id gets
+ * ERR_NOT_FOUND, never another service.
  */
 #include "monitor.h"
 
 #define MAX_SERVICES 64
 #define QUEUE 16
 
-struct connection {
-    capslot_t frame;
-    uint32_t client_core;
-    uint64_t client;
-};
-
 struct service {
     bool used;
     uint64_t owner;     /* the domain's id (its badge) */
-    struct connection q[QUEUE];
+    uint64_t id;        /* SERVICE_ID(my_core, owner, seq) */
+    uint32_t q[QUEUE];  /* connection numbers (conns.c) */
     uint32_t head, count;
 };
 static struct service services[MAX_SERVICES];
+static uint16_t next_seq;
 
-#define SERVICES_PER_DOMAIN 4
-
-/* A service whose domain has ended: its waiting connections go, and so
- * does the entry (service ids are reused). */
-static void reclaim(struct service *s)
+static struct service *by_id(uint64_t service)
 {
-    for (uint32_t k = 0; k < s->count; k++)
-        cap_free(s->q[(s->head + k) % QUEUE].frame);
-    *s = (struct service){ 0 };
+    if (service == NAMES_SERVICE && my_core == 0) {
+        for (uint32_t i = 0; i < MAX_SERVICES; i++)
+            if (services[i].used && services[i].owner == names_id)
+                return &services[i];
+        return 0;
+    }
+    if (SERVICE_CORE(service) != my_core)
+        return 0;
+    for (uint32_t i = 0; i < MAX_SERVICES; i++)
+        if (services[i].used && services[i].id == service)
+            return &services[i];
+    return 0;
 }
 
 errval_t service_register(uint64_t owner, uint64_t *service)
 {
     uint32_t mine = 0;
+    struct service *free_entry = 0;
     for (uint32_t i = 0; i < MAX_SERVICES; i++) {
-        if (services[i].used && !client_alive(services[i].owner))
-            reclaim(&services[i]);
         mine += services[i].used && services[i].owner == owner;
+        if (!services[i].used && !free_entry)
+            free_entry = &services[i];
     }
-    if (mine >= SERVICES_PER_DOMAIN)
+    if (mine >= MON_SERVICES_PER_DOMAIN)
+        return ERR_QUOTA;
+    if (!free_entry)
         return ERR_TOO_MANY;
-    /* Service 0 of core 0 is the name server's (NAMES_SERVICE), whoever
-     * asks first: nobody else may take it, even after it ended. */
-    bool names = my_core == 0 && owner == names_id;
-    for (uint32_t i = names ? 0 : my_core == 0; i < MAX_SERVICES && !(names && i > 0); i++)
-        if (!services[i].used) {
-            services[i] = (struct service){ .used = true, .owner = owner };
-            *service = (uint64_t)my_core << 32 | i;
-            return ERR_OK;
-        }
-    return ERR_TOO_MANY;
+    *free_entry = (struct service){ .used = true, .owner = owner, .id = SERVICE_ID(my_core, owner, ++next_seq) };
+    *service = free_entry->id;
+    return ERR_OK;
 }
 
-errval_t service_connect(uint64_t service, capslot_t frame, uint32_t client_core, uint64_t client)
+errval_t service_owner(uint64_t service, uint64_t *owner)
 {
-    uint64_t i = service & 0xffffffffu;
-    if (service >> 32 != my_core || i >= MAX_SERVICES || !services[i].used)
+    struct service *s = by_id(service);
+    if (!s)
         return ERR_NOT_FOUND;
-    struct service *s = &services[i];
+    *owner = s->owner;
+    return ERR_OK;
+}
+
+errval_t service_enqueue(uint64_t service, uint32_t conn)
+{
+    struct service *s = by_id(service);
+    if (!s)
+        return ERR_NOT_FOUND;
     if (s->count == QUEUE)
         return ERR_TOO_MANY;
-    s->q[(s->head + s->count++) % QUEUE] = (struct connection){ frame, client_core, client };
+    s->q[(s->head + s->count++) % QUEUE] = conn;
     capslot_t me = notify_cap_for(my_core);
     if (me)
         sys_notify(me);   /* wake the service if it sleeps */
     return ERR_OK;
 }
 
+void service_unqueue(uint32_t conn)
+{
+    for (uint32_t i = 0; i < MAX_SERVICES; i++) {
+        struct service *s = &services[i];
+        for (uint32_t k = 0; s->used && k < s->count; k++) {
+            uint32_t at = (s->head + k) % QUEUE;
+            if (s->q[at] != conn)
+                continue;
+            /* Close the gap: later entries move up by one. */
+            for (uint32_t j = k; j + 1 < s->count; j++)
+                s->q[(s->head + j) % QUEUE] = s->q[(s->head + j + 1) % QUEUE];
+            s->count--;
+            return;
+        }
+    }
+}
+
 errval_t service_accept(uint64_t owner, capslot_t *frame, uint32_t *client_core, uint64_t *client)
 {
+    bool any = false;
     for (uint32_t i = 0; i < MAX_SERVICES; i++) {
         struct service *s = &services[i];
         if (!s->used || s->owner != owner)
             continue;
-        if (!s->count)
-            return ERR_WOULD_BLOCK;
-        struct connection *c = &s->q[s->head];
-        s->head = (s->head + 1) % QUEUE;
-        s->count--;
-        *frame = c->frame;
-        *client_core = c->client_core;
-        *client = c->client;
-        return ERR_OK;
+        any = true;
+        while (s->count) {
+            uint32_t conn = s->q[s->head];
+            s->head = (s->head + 1) % QUEUE;
+            s->count--;
+            /* A connection whose client left meanwhile is skipped. */
+            if (conn_hand_to_service(conn, frame, client_core, client) == ERR_OK)
+                return ERR_OK;
+        }
     }
-    return ERR_NOT_FOUND;
+    return any ? ERR_WOULD_BLOCK : ERR_NOT_FOUND;
+}
+
+void services_domain_ended(uint64_t domain)
+{
+    for (uint32_t i = 0; i < MAX_SERVICES; i++) {
+        struct service *s = &services[i];
+        if (!s->used || s->owner != domain)
+            continue;
+        /* Waiting connections hear that their service is gone (conns.c
+         * finds them by their service end: nothing to do per entry here). */
+        *s = (struct service){ 0 };
+    }
+}
+
+uint32_t services_count(void)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_SERVICES; i++)
+        n += services[i].used;
+    return n;
 }

@@ -8,7 +8,9 @@
 #define MAX_CHILDREN 64
 
 /* Domains this monitor spawned: the RAM it gave each, and a copy of its
- * dispatcher capability, which disappears when the domain ends. */
+ * dispatcher capability. When the domain ends (lifetimes.c), its RAM is
+ * revoked (which takes back anything the kernel could not: a domain that
+ * hid its root CNode) and freed, and the entry is free again. */
 struct child {
     capslot_t ram, disp;
     uint64_t id;    /* its domain id: the badge of its messages to us */
@@ -17,11 +19,49 @@ struct child {
 };
 static bool spawning_system;
 static struct child children[MAX_CHILDREN];
+static uint64_t spawned, reclaimed;
 
-static bool domain_alive(capslot_t disp)
+/* Programs that only the monitors start: a second monitor or name server
+ * on a core would fight the first for its resources. */
+static bool system_program(const char *cmd)
 {
-    struct cap_identity id;
-    return sys_cap_identify(disp, &id) == ERR_OK && id.type == CAP_DISPATCHER;
+    static const char *const names[] = { "monitor", "names", "shell" };
+    size_t n = 0;
+    while (cmd[n] && cmd[n] != ' ')
+        n++;
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+        if (strlen(names[i]) == n && !strncmp(cmd, names[i], n))
+            return true;
+    return false;
+}
+
+static void free_child(struct child *c)
+{
+    sys_cap_revoke(c->ram);
+    cap_free(c->ram);
+    cap_free(c->disp);
+    *c = (struct child){ 0 };
+    reclaimed++;
+}
+
+void children_domain_ended(uint64_t id)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == id) {
+            free_child(&children[i]);
+            return;
+        }
+}
+
+/* After lost obituaries: every child whose dispatcher is gone, or that is
+ * stopped for good, has ended. */
+static bool child_ended(const struct child *c);
+
+void children_rescan(void (*ended)(uint64_t id))
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && child_ended(&children[i]))
+            ended(children[i].id);
 }
 
 /* Spawn "program args" on this core with `ram_bytes` of RAM; *disp (if
@@ -30,50 +70,63 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
 {
     if (!ram_bytes)
         ram_bytes = DEFAULT_DOMAIN_RAM;
-    /* Reuse the RAM of a domain that has ended: the kernel took everything
-     * derived from it back, so it has no children left. */
+    if (!spawning_system && system_program(cmd))
+        return ERR_NOT_PERMITTED;
     struct child *c = 0;
     for (int i = 0; i < MAX_CHILDREN && !c; i++)
-        if (children[i].used && !domain_alive(children[i].disp)) {
-            struct cap_identity rid;
-            /* Revoke first: a domain that hid its root CNode or deleted its
-             * own dispatcher is stopped but not yet taken back. */
-            if (sys_cap_identify(children[i].ram, &rid) == ERR_OK && rid.bytes == ram_bytes &&
-                sys_cap_revoke(children[i].ram) == ERR_OK)
-                c = &children[i];
-            else {
-                cap_free(children[i].ram);
-                slot_free(children[i].disp);
-                children[i].used = false;
-            }
-        }
-    for (int i = 0; i < MAX_CHILDREN && !c; i++)
-        if (!children[i].used) {
+        if (!children[i].used)
             c = &children[i];
-            errval_t err = ram_alloc(ram_bytes, &c->ram);
-            if (err)
-                return err;
-            err = slot_alloc(&c->disp);
-            if (err) {
-                cap_free(c->ram);
-                return err;
-            }
-            c->used = true;
-        }
     if (!c)
         return ERR_TOO_MANY;
+    errval_t err = ram_alloc(ram_bytes, &c->ram);
+    if (err)
+        return err;
+    err = slot_alloc(&c->disp);
+    if (!err)
+        err = sys_spawn(SLOT_KERNEL, cmd, strlen(cmd), c->ram, c->disp, id);
+    if (err) {
+        slot_free(c->disp);
+        cap_free(c->ram);
+        *c = (struct child){ 0 };
+        return err;
+    }
+    c->used = true;
+    c->system = spawning_system;
+    c->id = *id;
+    spawned++;
     if (disp)
         *disp = c->disp;
-    c->system = spawning_system;
-    errval_t err = sys_spawn(SLOT_KERNEL, cmd, strlen(cmd), c->ram, c->disp, id);
-    c->id = err ? ~0ull : *id;
-    return err;
+    return ERR_OK;
+}
+
+errval_t kill_local(uint64_t id)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == id) {
+            if (children[i].system)
+                return ERR_NOT_PERMITTED;   /* the shell and the name server stay */
+            return sys_domain_kill(SLOT_KERNEL, children[i].disp);
+        }
+    return ERR_NOT_FOUND;
+}
+
+static bool child_ended(const struct child *c)
+{
+    struct cap_identity id;
+    struct domain_info d;
+    if (sys_cap_identify(c->disp, &id) != ERR_OK || id.type != CAP_DISPATCHER)
+        return true;
+    /* A live domain is runnable or blocked; a stopped one never runs again. */
+    for (uint64_t i = 0; sys_domain_info(i, &d) == ERR_OK; i++)
+        if (d.id == c->id)
+            return d.state == DOMAIN_STOPPED;
+    return true;   /* no longer among the core's domains */
 }
 
 errval_t child_endpoint(uint64_t id, capslot_t *ep)
 {
     for (int i = 0; i < MAX_CHILDREN; i++)
-        if (children[i].used && children[i].id == id && domain_alive(children[i].disp)) {
+        if (children[i].used && children[i].id == id) {
             errval_t err = slot_alloc(ep);
             if (!err && (err = sys_cap_mint(children[i].disp, *ep, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0)))
                 slot_free(*ep);
@@ -88,6 +141,32 @@ errval_t spawn_system(const char *cmd, uint64_t ram_bytes, uint64_t *id)
     errval_t err = spawn_local(cmd, ram_bytes, id, 0);
     spawning_system = false;
     return err;
+}
+
+/* MON_STATS: what this monitor holds, as one JSON object. After every
+ * client has ended and a sweep has run, each count is back where it was
+ * (tests/test_lifetimes.py holds the monitor to that). */
+static void describe_stats(char *out, size_t size)
+{
+    uint32_t clients = 0, nchildren = 0;
+    uint64_t served = 0, refused = 0;
+    struct conn_stats cs;
+    clients_stats(&clients, &served, &refused);
+    conns_stats(&cs);
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        nchildren += children[i].used;
+    struct heap *h = malloc_heap();
+    snprintf(out, size,
+             "{\"core\":%u,\"children\":%u,\"spawned\":%llu,\"reclaimed\":%llu,\"clients\":%u,"
+             "\"clients_served\":%llu,\"clients_refused\":%llu,\"conns\":%u,\"conns_owned\":%u,"
+             "\"conns_opened\":%llu,\"conns_freed\":%llu,\"services\":%u,\"pending\":%u,"
+             "\"slots_free\":%u,\"ram_free\":%llu,\"heap_in_use\":%llu,\"heap_chunks\":%llu,"
+             "\"ends_seen\":%llu}",
+             my_core, nchildren, (unsigned long long)spawned, (unsigned long long)reclaimed, clients,
+             (unsigned long long)served, (unsigned long long)refused, cs.live, cs.owned,
+             (unsigned long long)cs.opened, (unsigned long long)cs.freed, services_count(), pending_count(),
+             slot_free_count(), (unsigned long long)ram_free_bytes(), (unsigned long long)h->bytes_in_use,
+             (unsigned long long)h->chunks_in_use, (unsigned long long)ends_seen());
 }
 
 static const char *state_name(uint32_t s)
@@ -134,7 +213,10 @@ errval_t serve_info(uint32_t what, char *out, size_t size, uint64_t *value, uint
     case MON_BUSY:
         *value = 0;
         for (int i = 0; i < MAX_CHILDREN; i++)
-            *value += children[i].used && !children[i].system && domain_alive(children[i].disp);
+            *value += children[i].used && !children[i].system;
+        return ERR_OK;
+    case MON_STATS:
+        describe_stats(out, size);
         return ERR_OK;
     case MON_MESH: {
         size_t n = links_describe(out, size, value);

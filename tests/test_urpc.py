@@ -77,7 +77,10 @@ def test_mesh_remote_spawn_capabilities_and_names_everywhere(smp, numa):
     served = r.events_named("echo_served")
     assert [e["core"] for e in served] == [last]
     service = served[0]["service"]
-    assert service >> 32 == last
+    # The id names the service's core and domain (monitor/protocol.h SERVICE_ID).
+    assert service >> 48 == last
+    server = [e for e in spawned if e["core"] == last][0]["domain"]
+    assert (service >> 16) & 0xffffffff == server
     # Both clients found it by name and talked to it over their own channel,
     # whose frame came from the client's core.
     calls = {e["core"]: e for e in r.events_named("echo_call")}
@@ -97,7 +100,7 @@ def test_mesh_remote_spawn_capabilities_and_names_everywhere(smp, numa):
     # A name-service round trip from every core.
     checks = r.events_named("ns_check")
     assert sorted(e["core"] for e in checks) == list(range(smp)), r.console[-4000:]
-    assert all(e["ok"] and e["found"] == e["service"] and e["service"] >> 32 == e["core"] for e in checks)
+    assert all(e["ok"] and e["found"] == e["service"] and e["service"] >> 48 == e["core"] for e in checks)
     assert not r.events_named("echo_error"), r.events_named("echo_error")
     assert not r.events_named("domain_fault"), r.events_named("domain_fault")
 

@@ -35,7 +35,7 @@ REPO = atoll_image.REPO
 DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to REPO
 # The user programs tools/run boots by default: the modules of boot/Hakefile.py's
 # image (tests/test_runner_cli.py checks the two lists agree).
-USER_PROGRAMS = ("monitor", "names", "shell", "hello", "badboy", "fuzz", "lmpbench", "echo", "xattack")
+USER_PROGRAMS = ("monitor", "names", "shell", "hello", "badboy", "fuzz", "lmpbench", "echo", "xattack", "churn")
 SHELL_PROMPT = b"atoll> "
 
 

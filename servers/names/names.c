@@ -1,33 +1,53 @@
 /*
- * The name server: one domain on core 0, service 0 of its monitor (so
- * every domain can reach it without a name). Services register an
+ * The name server: one domain on core 0, reachable by every domain without
+ * a name (its monitor answers NAMES_SERVICE with it). Services register an
  * interface under a name; clients look a name up, get the service id, and
  * connect to it through their monitor. Each client talks to it over its own
  * URPC channel (if/nameservice.if); the server polls them all and sleeps
  * when none has anything. docs/names.md.
+ *
+ * Lifetimes. A name belongs to the channel it was registered on: when that
+ * channel closes (its domain ended, and its monitor hung up for it, or the
+ * domain hung up itself), its names go with it and the channel's frame,
+ * mapping and memory are given back. A domain registers only services of
+ * its own (the id names its domain, monitor/protocol.h), so a name can
+ * never lead to another domain's service. Limits: NAMES_PER_CLIENT names
+ * per channel, MAX_NAMES in all, MAX_CLIENTS channels (one more is hung up
+ * at once with ERR_TOO_MANY); docs/limits.md.
  */
 #include <atoll/lib.h>
 #include <if/nameservice_if.h>
 #include "../../monitor/client.h"
 
-#define MAX_NAMES 256
-#define MAX_CLIENTS 512
+#define MAX_NAMES 1024
+/* A client costs about 4 KiB of the server's own RAM (its channel state);
+ * the server has 2 MiB (monitor/main.c). */
+#define MAX_CLIENTS 256
+#define NAMESERVICE_LIST_TEXT 1500   /* string<1500> in if/nameservice.if */
+#define NAMES_PER_CLIENT 16
 #define SPIN_NS 50000ull
+
+_Static_assert(nameservice_size_max <= (4096 / 2 / URPC_LINE - 1) * URPC_PAYLOAD,
+               "every name-service message fits in one ring: replies never wait");
+
+struct client {
+    struct service_chan sc;
+    uint32_t names;         /* registered through this channel */
+};
 
 struct entry {
     char name[64];
     char iface[32];
     uint64_t service;
-    uint32_t owner_core;
-    uint64_t owner;
+    struct client *owner;   /* the channel it was registered on */
 };
 static struct entry names[MAX_NAMES];
 static uint32_t nnames;
-static struct service_chan *clients[MAX_CLIENTS];
+static struct client *clients[MAX_CLIENTS];
 static uint32_t nclients;
-static uint64_t served;
+static uint64_t served, accepted, dropped, refused;
 
-static struct service_chan *client_of(struct idl_chan *ch) { return ch->state; }
+static struct client *client_of(struct idl_chan *ch) { return ch->state; }
 
 static struct entry *find(const char *name)
 {
@@ -37,13 +57,25 @@ static struct entry *find(const char *name)
     return 0;
 }
 
+static void remove_entry(struct entry *e)
+{
+    e->owner->names--;
+    *e = names[--nnames];
+    names[nnames] = (struct entry){ 0 };   /* nothing of it stays behind */
+}
+
 static errval_t on_register(struct idl_chan *ch, const struct nameservice_register_call_args *a)
 {
+    struct client *c = client_of(ch);
     errval_t err = ERR_OK;
     if (!a->name[0])
         err = ERR_INVALID_ARG;
+    else if (SERVICE_CORE(a->service) != c->sc.peer_core || SERVICE_DOMAIN(a->service) != c->sc.peer)
+        err = ERR_NOT_PERMITTED;   /* only a service of the caller's own */
     else if (find(a->name))
         err = ERR_NAME_TAKEN;
+    else if (c->names >= NAMES_PER_CLIENT)
+        err = ERR_QUOTA;
     else if (nnames == MAX_NAMES)
         err = ERR_TOO_MANY;
     if (!err) {
@@ -51,8 +83,8 @@ static errval_t on_register(struct idl_chan *ch, const struct nameservice_regist
         snprintf(e->name, sizeof e->name, "%s", a->name);
         snprintf(e->iface, sizeof e->iface, "%s", a->iface);
         e->service = a->service;
-        e->owner_core = client_of(ch)->peer_core;
-        e->owner = client_of(ch)->peer;
+        e->owner = c;
+        c->names++;
     }
     return nameservice_register_reply_send(ch, err);
 }
@@ -66,33 +98,44 @@ static errval_t on_lookup(struct idl_chan *ch, const struct nameservice_lookup_c
 static errval_t on_unregister(struct idl_chan *ch, const struct nameservice_unregister_call_args *a)
 {
     struct entry *e = find(a->name);
-    struct service_chan *c = client_of(ch);
     errval_t err = ERR_OK;
     if (!e)
         err = ERR_NOT_FOUND;
-    else if (e->owner_core != c->peer_core || e->owner != c->peer)
-        err = ERR_CAP_RIGHTS;   /* only who registered a name may remove it */
+    else if (e->owner != client_of(ch))
+        err = ERR_NOT_PERMITTED;   /* only who registered a name may remove it */
     else
-        *e = names[--nnames];
+        remove_entry(e);
     return nameservice_unregister_reply_send(ch, err);
 }
 
+/* As many whole lines as fit in one reply; the caller asks again from
+ * where it stopped (`total` says how many there are). */
 static errval_t on_list(struct idl_chan *ch, const struct nameservice_list_call_args *a)
 {
-    static char text[2001];
+    static char text[NAMESERVICE_LIST_TEXT + 1];
     size_t len = 0;
+    uint32_t count = 0;
     text[0] = 0;
     for (uint32_t i = a->first; i < nnames; i++) {
         const struct entry *e = &names[i];
         int n = snprintf(text + len, sizeof text - len, "%s %s %u\n", e->name, e->iface,
-                         (unsigned)(e->service >> 32));
+                         SERVICE_CORE(e->service));
         if (n < 0 || len + (size_t)n >= sizeof text) {
             text[len] = 0;
             break;
         }
         len += (size_t)n;
+        count++;
     }
-    return nameservice_list_reply_send(ch, ERR_OK, nnames, text);
+    return nameservice_list_reply_send(ch, ERR_OK, nnames, count, text);
+}
+
+static errval_t on_stats(struct idl_chan *ch, const struct nameservice_stats_call_args *a)
+{
+    (void)a;
+    struct heap *h = malloc_heap();
+    return nameservice_stats_reply_send(ch, nclients, nnames, accepted, dropped, refused, served,
+                                        slot_free_count(), ram_free_bytes(), h->bytes_in_use, h->chunks_in_use);
 }
 
 static const struct nameservice_handlers handlers = {
@@ -100,6 +143,7 @@ static const struct nameservice_handlers handlers = {
     .lookup_call = on_lookup,
     .unregister_call = on_unregister,
     .list_call = on_list,
+    .stats_call = on_stats,
 };
 
 /* Replies never wait: a client with a full reply ring has stopped taking
@@ -108,36 +152,65 @@ static const struct nameservice_handlers handlers = {
 static errval_t reply_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
 {
     (void)flags;
-    errval_t err = urpc_send(&((struct service_chan *)ch->state)->ch, msg, len, URPC_NONBLOCK);
+    errval_t err = urpc_send(&((struct client *)ch->state)->sc.ch, msg, len, URPC_NONBLOCK);
     return err == ERR_WOULD_BLOCK ? ERR_TIMEOUT : err;
+}
+
+/* Client `i` goes: its names, its channel, its memory. */
+static void drop(uint32_t i, errval_t why)
+{
+    struct client *c = clients[i];
+    for (uint32_t k = 0; k < nnames;)
+        if (names[k].owner == c)
+            remove_entry(&names[k]);
+        else
+            k++;
+    if (why != ERR_CHAN_CLOSED) {
+        printf("names: client on core %u: %s\n", c->sc.peer_core, err_name(why));
+        printf("@atoll {\"event\":\"names_drop\",\"client_core\":%u,\"client\":%llu,\"error\":\"%s\"}\n",
+               c->sc.peer_core, (unsigned long long)c->sc.peer, err_name(why));
+    }
+    service_chan_close(&c->sc, why == ERR_CHAN_CLOSED ? ERR_OK : why);
+    free(c);
+    clients[i] = clients[--nclients];
+    clients[nclients] = 0;
+    dropped++;
 }
 
 static bool accept_clients(void)
 {
     bool any = false;
-    while (nclients < MAX_CLIENTS) {
-        struct service_chan *c = malloc(sizeof *c);
+    for (;;) {
+        struct client *c = malloc(sizeof *c);
         if (!c)
             return any;
-        errval_t err = service_accept(c);
+        memset(c, 0, sizeof *c);
+        errval_t err = service_accept(&c->sc);
         if (err) {
             free(c);
             if (err != ERR_WOULD_BLOCK)
                 printf("names: accept: %s\n", err_name(err));
             return any;
         }
-        c->idl.send = reply_send;
-        clients[nclients++] = c;
         any = true;
+        if (nclients == MAX_CLIENTS) {   /* full: the client hears why at once */
+            service_chan_close(&c->sc, ERR_TOO_MANY);
+            free(c);
+            refused++;
+            continue;
+        }
+        c->sc.idl.send = reply_send;
+        c->sc.idl.state = c;
+        clients[nclients++] = c;
+        accepted++;
     }
-    return any;
 }
 
 static bool serve_clients(void)
 {
     bool any = false;
     for (uint32_t i = 0; i < nclients; i++) {
-        errval_t err = nameservice_serve_one(&clients[i]->idl, &handlers, URPC_NONBLOCK);
+        errval_t err = nameservice_serve_one(&clients[i]->sc.idl, &handlers, URPC_NONBLOCK);
         if (err == ERR_WOULD_BLOCK)
             continue;
         any = true;
@@ -145,15 +218,12 @@ static bool serve_clients(void)
             served++;
             continue;
         }
-        printf("names: client on core %u: %s\n", clients[i]->peer_core, err_name(err));
-        if (err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG)
+        if (err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG) {
+            printf("names: client on core %u: %s\n", clients[i]->sc.peer_core, err_name(err));
             continue;   /* one bad message: the channel itself is fine */
-        /* A broken channel stays broken, a client that takes no replies is
-         * gone: drop it, or it is reported (and polled) forever. */
-        printf("@atoll {\"event\":\"names_drop\",\"client_core\":%u,\"client\":%llu,\"error\":\"%s\"}\n",
-               clients[i]->peer_core, (unsigned long long)clients[i]->peer, err_name(err));
-        free(clients[i]);
-        clients[i--] = clients[--nclients];
+        }
+        /* Hung up, broken, or takes no replies: it is gone. */
+        drop(i--, err);
     }
     return any;
 }
@@ -167,8 +237,8 @@ int main(int argc, char **argv)
     errval_t err = monitor_connect(&text);
     if (!err)
         err = service_register_self(&id);
-    if (err || id != NAMES_SERVICE) {
-        printf("names: cannot become service %llu: %s\n", (unsigned long long)NAMES_SERVICE, err_name(err));
+    if (err) {
+        printf("names: cannot become a service: %s\n", err_name(err));
         return 1;
     }
     uint64_t idle_since = 0;
@@ -188,13 +258,13 @@ int main(int argc, char **argv)
         uint64_t token = sys_notify_gen();
         bool pending = false;
         for (uint32_t i = 0; i < nclients; i++)
-            urpc_set_sleeping(&clients[i]->ch, true);
+            urpc_set_sleeping(&clients[i]->sc.ch, true);
         for (uint32_t i = 0; i < nclients && !pending; i++)
-            pending = urpc_pending(&clients[i]->ch);
+            pending = urpc_pending(&clients[i]->sc.ch);
         if (!pending)
             sys_notify_wait(token, 20000, 0);
         for (uint32_t i = 0; i < nclients; i++)
-            urpc_set_sleeping(&clients[i]->ch, false);
+            urpc_set_sleeping(&clients[i]->sc.ch, false);
         idle_since = 0;
         accept_clients();
     }

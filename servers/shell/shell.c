@@ -8,6 +8,7 @@
  */
 #include <atoll/lib.h>
 #include <if/monclient_if.h>
+#include <if/nameservice_if.h>
 #include "../../monitor/client.h"
 
 #define LINE_MAX 256
@@ -232,42 +233,125 @@ static int cmd_bench(int argc, char **argv)
     return status;
 }
 
+/* Timer ticks since boot, by the clock (the scheduler's tick rate from
+ * the kernel): what `sleep` and `wait` count in. */
+static uint64_t ticks_now(void)
+{
+    static uint32_t hz;
+    if (!hz) {
+        struct core_info ci;
+        hz = sys_core_info(&ci) == ERR_OK && ci.timer_hz ? ci.timer_hz : 100;
+    }
+    return urpc_os_now_ns() / (1000000000ull / hz);
+}
+
+/* Sleep until about `ticks` timer ticks from now, letting others run. */
+static void sleep_ticks(uint64_t ticks)
+{
+    uint64_t until = ticks_now() + ticks;
+    while (ticks_now() < until)
+        sys_notify_wait(sys_notify_gen(), 10000, 0);
+}
+
 static int cmd_sleep(int argc, char **argv)
 {
-    /* Let other domains run for about N timer ticks (tests use it to wait
-     * for a program's output). */
     uint64_t n = 10;
     if (argc > 1 && !parse_number(argv[1], &n))
         return printf("usage: sleep TICKS\n"), 1;
-    for (uint64_t i = 0; i < n; i++)
-        sys_yield();
+    sleep_ticks(n);
     return 0;
 }
 
 static int cmd_wait(int argc, char **argv)
 {
     /* Until every domain started with `run` has ended (the shell itself is
-     * core 0's monitor's child too), or TICKS timer ticks. */
+     * core 0's monitor's child too), or TICKS timer ticks have passed. */
     uint64_t limit = 6000;
     if (argc > 1 && !parse_number(argv[1], &limit))
         return printf("usage: wait [TICKS]\n"), 1;
-    for (uint64_t t = 0; t < limit; t += 10) {
+    uint64_t end = ticks_now() + limit;
+    for (;;) {
         uint64_t busy = 0;
         for (uint64_t c = 0; c < si->ncores; c++) {
             uint64_t n = 0;
             errval_t err, rerr = ERR_OK;
             err = monclient_busy_rpc(&mon.idl, (uint32_t)c, &rerr, &n);
+            if (rerr == ERR_CORE_DOWN)
+                continue;   /* nothing runs there */
             if (err || rerr)
                 return fail("wait", err ? err : rerr);
             busy += n;   /* the monitors leave out the shell and the name server */
         }
         if (!busy)
             return 0;
-        for (int i = 0; i < 10; i++)
-            sys_yield();
+        if (ticks_now() >= end)
+            break;
+        sleep_ticks(1);
     }
     printf("wait: domains still running\n");
     return 1;
+}
+
+static int cmd_kill(int argc, char **argv)
+{
+    uint64_t core, id;
+    if (argc != 3 || !parse_core(argv[1], &core) || !parse_number(argv[2], &id))
+        return printf("usage: kill CORE ID\n"), 1;
+    errval_t rerr = ERR_OK, err = monclient_kill_rpc(&mon.idl, (uint32_t)core, id, &rerr);
+    if (err || rerr)
+        return fail("kill", err ? err : rerr);
+    printf("killed domain %llu on core %llu\n", (unsigned long long)id, (unsigned long long)core);
+    return 0;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    uint64_t first = 0, last = si->ncores - 1;
+    if (argc > 1) {
+        if (!parse_core(argv[1], &first))
+            return printf("stats: no core %s\n", argv[1]), 1;
+        last = first;
+    }
+    int status = 0;
+    for (uint64_t c = first; c <= last; c++) {
+        const char *json;
+        errval_t rerr = ERR_OK, err = monclient_stats_rpc(&mon.idl, (uint32_t)c, &rerr, &json, replybuf,
+                                                          sizeof replybuf);
+        if (err || rerr || json[0] != '{') {
+            printf("core %llu: %s\n", (unsigned long long)c, err_name(err ? err : rerr ? rerr : ERR_MSG_MALFORMED));
+            status = 1;
+            continue;
+        }
+        printf("@atoll {\"event\":\"monitor_stats\",%s\n", json + 1);
+    }
+    return status;
+}
+
+/* The name server's names, a reply at a time. */
+static int cmd_names(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    static struct service_chan ns;
+    static bool connected;
+    static uint8_t nsbuf[nameservice_size_max];
+    errval_t err = ERR_OK, rerr = ERR_OK;
+    if (!connected && (err = names_connect(&ns)))
+        return fail("names", err);
+    connected = true;
+    uint32_t first = 0, total = 0, count = 0, shown = 0;
+    do {
+        const char *text;
+        err = nameservice_list_rpc(&ns.idl, first, &rerr, &total, &count, &text, nsbuf, sizeof nsbuf);
+        if (err || rerr)
+            return fail("names", err ? err : rerr);
+        printf("%s", text);
+        first += count;
+        shown += count;
+    } while (count && first < total);
+    printf("%u names\n", shown);
+    printf("@atoll {\"event\":\"names_list\",\"total\":%u,\"shown\":%u}\n", total, shown);
+    return shown == total ? 0 : 1;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -306,8 +390,12 @@ static const struct command commands[] = {
     { "ping", "ping FROM TO [ROUNDS]    round trip between two cores' monitors over the mesh", cmd_ping },
     { "bench", "bench urpc [ROUNDS] [N]  URPC latency/throughput matrix of the first N cores (JSON events)",
       cmd_bench },
-    { "sleep", "sleep [TICKS]            let others run for a while", cmd_sleep },
-    { "wait", "wait [TICKS]             until every domain started with run has ended", cmd_wait },
+    { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
+    { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },
+    { "names", "names                    every name the name server holds", cmd_names },
+    { "sleep", "sleep [TICKS]            let others run for TICKS timer ticks", cmd_sleep },
+    { "wait", "wait [TICKS]             until every domain started with run has ended (at most TICKS ticks)",
+      cmd_wait },
     { "status", "status                   the previous command's status", cmd_status },
     { "poweroff", "poweroff [STATUS]        end the machine (default: previous status)", cmd_poweroff },
 };
@@ -382,19 +470,10 @@ static void read_line(char *buf, size_t size)
 static errval_t connect_to_monitor(void)
 {
     struct lmp_msg reply;
-    capslot_t frame;
-    void *page;
     errval_t err = monitor_connect(&shared);
-    /* A channel for typed requests (if/monclient.if). The monitor is on
-     * this very core: sleep at once rather than spin while it cannot run. */
+    /* A channel for typed requests (if/monclient.if). */
     if (!err)
-        err = monitor_call_cap(MON_CHANNEL, 0, &frame, &reply);
-    if (!err)
-        err = vspace_map_frame(frame, MAP_WRITE, &page);
-    if (!err)
-        err = service_chan_init_bytes(&mon, page, MON_CHANNEL_BYTES, 0, si->core_id);
-    mon.ch.spin_ns = 0;
-    mon.ch.timeout_ns = 0;   /* the monitor answers every request, if only with ERR_TIMEOUT */
+        err = monitor_channel_open(&mon);
     /* And the serial port's I/O capability. */
     if (!err)
         err = monitor_call_cap(MON_IOCAP, 0, &io_slot, &reply);

@@ -47,7 +47,14 @@ static void build_corpus(void)
     struct cap_wire frame = { .type = 2, .rights = 3, .base = 0x200000, .bytes = 4096 };
     memset(text, 'x', 3000);
     text[3000] = 0;
-    err = monitor_plan_encode(b, sizeof b, &n, 3, 0, 7, 0, 8);
+    static const uint8_t down[64] = { 0x06 };
+    err = monitor_plan_encode(b, sizeof b, &n, 3, 0, 7, 0, 8, down, sizeof down);
+    add(MON, err, b, n);
+    err = monitor_conn_closed_encode(b, sizeof b, &n, 3, 2, 0, 2, 0x10005, 1);
+    add(MON, err, b, n);
+    err = monitor_conn_released_encode(b, sizeof b, &n, 2, 3, 0, 0x10005);
+    add(MON, err, b, n);
+    err = monitor_kill_call_encode(b, sizeof b, &n, 1, 0, 15, 7);
     add(MON, err, b, n);
     err = monitor_link_offer_encode(b, sizeof b, &n, 5, 1, 9, &frame, 1);
     add(MON, err, b, n);
@@ -55,16 +62,16 @@ static void build_corpus(void)
     add(MON, err, b, n);
     err = monitor_info_reply_encode(b, sizeof b, &n, 0, 4, 12, ERR_OK, 1, 2, text);
     add(MON, err, b, n);
-    err = monitor_connect_call_encode(b, sizeof b, &n, 6, 2, 13, 6ull << 32, &frame, 4);
+    err = monitor_connect_call_encode(b, sizeof b, &n, 6, 2, 13, 6ull << 48 | 3ull << 16 | 1, &frame, 4, 0x20003);
     add(MON, err, b, n);
     err = monitor_bench_reply_encode(b, sizeof b, &n, 0, 1, 14, ERR_OK, 900, 850, 1000, 800, 450, 4000000,
                                         28000, 200);
     add(MON, err, b, n);
-    err = nameservice_register_call_encode(b, sizeof b, &n, "echo.one", "echo", 5ull << 32);
+    err = nameservice_register_call_encode(b, sizeof b, &n, "echo.one", "echo", 5ull << 48 | 9ull << 16 | 1);
     add(NS, err, b, n);
-    err = nameservice_lookup_reply_encode(b, sizeof b, &n, ERR_OK, "echo", 5ull << 32);
+    err = nameservice_lookup_reply_encode(b, sizeof b, &n, ERR_OK, "echo", 5ull << 48 | 9ull << 16 | 1);
     add(NS, err, b, n);
-    err = nameservice_list_reply_encode(b, sizeof b, &n, ERR_OK, 2, "a echo 1\nb none 2\n");
+    err = nameservice_list_reply_encode(b, sizeof b, &n, ERR_OK, 2, 2, "a echo 1\nb none 2\n");
     add(NS, err, b, n);
     static const uint8_t data[32] = { 1, 2, 3 };
     err = echo_echo_call_encode(b, sizeof b, &n, 42, data, sizeof data);

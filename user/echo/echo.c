@@ -6,9 +6,15 @@
  *   echo call NAME [ROUNDS]  look NAME up, connect (the channel's frame goes
  *                            to the server's core), call it ROUNDS times
  *   echo nscheck             register "nscheck.<core>", look it up, check
+ *   echo hold PREFIX N       register N names PREFIX.0 .. PREFIX.N-1 for a
+ *                            service of ours, then stay (until killed)
+ *   echo life MODE NAME      one client lifetime: register and look up a
+ *                            name of our own, call service NAME once, then
+ *                            end: MODE exit (status 0) or fault (a null write)
  *
- * Each run prints one `@atoll` event (echo_served, echo_call, ns_check)
- * that tests assert on. docs/names.md.
+ * Each run prints one `@atoll` event (echo_served, echo_call, ns_check,
+ * ns_hold) that tests assert on; `life` prints one only if it fails.
+ * docs/names.md.
  */
 #include <atoll/lib.h>
 #include <if/echo_if.h>
@@ -29,7 +35,11 @@ static int fail(const char *what, errval_t err)
 /* -- server ------------------------------------------------------------------------ */
 static uint64_t my_id;   /* this domain's id on its core */
 
-static uint64_t calls_answered;
+static uint64_t calls_answered, accepted, dropped, refused;
+static bool quitting;
+#define MAX_ECHO_CLIENTS 64
+static struct service_chan *clients[MAX_ECHO_CLIENTS];
+static uint32_t nclients;
 
 static errval_t on_echo(struct idl_chan *ch, const struct echo_echo_call_args *a)
 {
@@ -43,7 +53,59 @@ static errval_t on_whoami(struct idl_chan *ch, const struct echo_whoami_call_arg
     return echo_whoami_reply_send(ch, my_core, my_id);
 }
 
-static const struct echo_handlers handlers = { .echo_call = on_echo, .whoami_call = on_whoami };
+static errval_t on_stats(struct idl_chan *ch, const struct echo_stats_call_args *a)
+{
+    (void)a;
+    struct heap *h = malloc_heap();
+    return echo_stats_reply_send(ch, nclients, accepted, dropped, refused, calls_answered, slot_free_count(),
+                                 ram_free_bytes(), h->bytes_in_use);
+}
+
+static errval_t on_quit(struct idl_chan *ch, const struct echo_quit_call_args *a)
+{
+    (void)a;
+    quitting = true;
+    return echo_quit_reply_send(ch, ERR_OK);
+}
+
+static const struct echo_handlers handlers = { .echo_call = on_echo, .whoami_call = on_whoami,
+                                               .stats_call = on_stats, .quit_call = on_quit };
+
+/* A client that hung up or ended (its monitor hung up for it), or broke
+ * its channel: everything we kept for it goes. */
+static void drop(uint32_t i, errval_t why)
+{
+    if (why != ERR_CHAN_CLOSED)
+        printf("echo: client on core %u: %s\n", clients[i]->peer_core, err_name(why));
+    service_chan_close(clients[i], why == ERR_CHAN_CLOSED ? ERR_OK : why);
+    free(clients[i]);
+    clients[i] = clients[--nclients];
+    dropped++;
+}
+
+static bool accept_one(void)
+{
+    struct service_chan *c = malloc(sizeof *c);
+    if (!c)
+        return false;
+    memset(c, 0, sizeof *c);
+    if (service_accept(c) != ERR_OK) {
+        free(c);
+        return false;
+    }
+    if (nclients == MAX_ECHO_CLIENTS) {   /* full: it hears why at once */
+        service_chan_close(c, ERR_TOO_MANY);
+        free(c);
+        refused++;
+        return true;
+    }
+    clients[nclients++] = c;
+    accepted++;
+    printf("@atoll {\"event\":\"echo_accept\",\"core\":%u,\"client_core\":%u,\"client\":%llu}\n", my_core,
+           c->peer_core, (unsigned long long)c->peer);
+    stdout_flush();
+    return true;
+}
 
 static int serve(const char *name, uint64_t max_calls)
 {
@@ -58,38 +120,29 @@ static int serve(const char *name, uint64_t max_calls)
     printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
            (unsigned long long)service);
     stdout_flush();
-    struct service_chan *clients[64];
-    uint32_t n = 0;
     bool busy = false;
-    for (;;) {
+    while (!quitting) {
         /* New clients only when the others are quiet: asking the monitor
          * is a local message round trip. */
-        struct service_chan *c = !busy && n < 64 ? malloc(sizeof *c) : 0;
-        busy = false;
-        if (c && service_accept(c) == ERR_OK) {
-            clients[n++] = c;
-            busy = true;
-            printf("@atoll {\"event\":\"echo_accept\",\"core\":%u,\"client_core\":%u,\"client\":%llu}\n", my_core,
-                   c->peer_core, (unsigned long long)c->peer);
-            stdout_flush();
-        } else if (c) {
-            free(c);
-        }
-        for (uint32_t i = 0; i < n; i++) {
+        bool took = !busy && accept_one();
+        busy = took;
+        for (uint32_t i = 0; i < nclients; i++) {
             err = echo_serve_one(&clients[i]->idl, &handlers, URPC_NONBLOCK);
             if (err == ERR_OK)
                 busy = true;
-            else if (err != ERR_WOULD_BLOCK)
+            else if (err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG)
                 printf("echo: client on core %u: %s\n", clients[i]->peer_core, err_name(err));
+            else if (err != ERR_WOULD_BLOCK)
+                drop(i--, err);
         }
-        if (max_calls && calls_answered >= max_calls) {
-            printf("@atoll {\"event\":\"echo_done\",\"core\":%u,\"name\":\"%s\",\"calls\":%llu,\"clients\":%u}\n",
-                   my_core, name, (unsigned long long)calls_answered, n);
-            return 0;
-        }
+        if (max_calls && calls_answered >= max_calls)
+            break;
         if (!busy)
             sys_yield();
     }
+    printf("@atoll {\"event\":\"echo_done\",\"core\":%u,\"name\":\"%s\",\"calls\":%llu,\"clients\":%llu}\n",
+           my_core, name, (unsigned long long)calls_answered, (unsigned long long)accepted);
+    return 0;
 }
 
 static uint32_t number(const char *s, uint32_t dflt)
@@ -196,6 +249,66 @@ static int nscheck(void)
     return ok ? 0 : 1;
 }
 
+/* -- names that stay while we do ------------------------------------------------- */
+static int hold(const char *prefix, uint32_t n)
+{
+    uint64_t service;
+    errval_t err = service_register_self(&service), reply_err = ERR_OK;
+    if (err)
+        return fail("serve", err);
+    uint32_t done = 0;
+    for (; done < n; done++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.%u", prefix, done);
+        err = nameservice_register_rpc(&names.idl, name, "none", service, &reply_err);
+        if (err || reply_err)
+            break;
+    }
+    printf("@atoll {\"event\":\"ns_hold\",\"core\":%u,\"domain\":%llu,\"prefix\":\"%s\",\"registered\":%u,"
+           "\"error\":\"%s\"}\n",
+           my_core, (unsigned long long)my_id, prefix, done, err_name(err ? err : reply_err));
+    stdout_flush();
+    for (;;)
+        sys_notify_wait(sys_notify_gen(), 1000000, 0);
+}
+
+/* -- one client's whole life, for the endurance test ------------------------------- */
+static int life(const char *mode, const char *name)
+{
+    static uint8_t replybuf[(size_t)nameservice_size_max + (size_t)echo_size_max];
+    uint64_t service, found;
+    const char *iface;
+    errval_t err, reply_err = ERR_OK;
+    char mine[64];
+    snprintf(mine, sizeof mine, "life.%u.%llu", my_core, (unsigned long long)my_id);
+    err = service_register_self(&service);
+    if (!err)
+        err = nameservice_register_rpc(&names.idl, mine, "none", service, &reply_err);
+    if (!err && !reply_err)
+        err = nameservice_lookup_rpc(&names.idl, mine, &reply_err, &iface, &found, replybuf, sizeof replybuf);
+    if (!err && !reply_err && found != service)
+        err = ERR_INCONSISTENT;
+    if (!err && !reply_err)
+        err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &found, replybuf, sizeof replybuf);
+    if (err || reply_err)
+        return fail("life: names", err ? err : reply_err);
+    struct service_chan *sc = malloc(sizeof *sc);
+    err = sc ? service_connect(found, sc) : ERR_NO_MEMORY;
+    uint8_t data[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    uint64_t back;
+    const uint8_t *got;
+    size_t got_len;
+    if (!err)
+        err = echo_echo_rpc(&sc->idl, 42, data, sizeof data, &back, &got, &got_len, replybuf, sizeof replybuf);
+    if (!err && (back != 42 || got_len != sizeof data))
+        err = ERR_INCONSISTENT;
+    if (err)
+        return fail("life: call", err);
+    if (!strcmp(mode, "fault"))
+        *(volatile uint64_t *)0 = 1;   /* ends us: the monitor cleans up all the same */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char *text;
@@ -214,6 +327,11 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && !strcmp(argv[1], "nscheck"))
         return nscheck();
-    printf("usage: echo serve NAME [CALLS] | echo call NAME [ROUNDS] | echo nscheck\n");
+    if (argc >= 4 && !strcmp(argv[1], "hold"))
+        return hold(argv[2], number(argv[3], 1));
+    if (argc >= 4 && !strcmp(argv[1], "life"))
+        return life(argv[2], argv[3]);
+    printf("usage: echo serve NAME [CALLS] | echo call NAME [ROUNDS] | echo nscheck | echo hold PREFIX N |"
+           " echo life exit|fault NAME\n");
     return 2;
 }

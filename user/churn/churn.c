@@ -1,0 +1,237 @@
+/*
+ * churn: many short client lifetimes against the name server and an echo
+ * service, then a check that nothing they used stayed behind.
+ *
+ *   churn LIVES [PAR]
+ *
+ * It starts `echo serve churn.echo` on core 1 (core 0 on one core), then
+ * runs `echo life exit|fault churn.echo` LIVES times, spread over every
+ * core, at most PAR (default 4) at once; every fourth life ends by a fault.
+ * After a warm-up of two lives per core it records what every monitor, the
+ * name server and the echo server hold (their `stats`); after the last
+ * life it waits for the monitors' sweeps to settle and records them again.
+ * One event says how it went:
+ *
+ *   @atoll {"event":"churn_done","lives":N,"failed":F,"ok":true|false,
+ *           "diff":"what differs, or empty"}
+ *
+ * and it stops the echo server, so a shell `wait` after it returns.
+ */
+#include <atoll/lib.h>
+#include <if/echo_if.h>
+#include <if/monclient_if.h>
+#include <if/nameservice_if.h>
+#include "../../monitor/client.h"
+
+#define MAX_CORES 64
+#define SETTLE_MS 20000
+
+static const struct startup_info *si;
+static struct service_chan mon, names, echo;
+static uint8_t replybuf[monclient_size_max + nameservice_size_max + echo_size_max];
+static uint32_t ncores;
+
+static uint64_t now_ms(void) { return urpc_os_now_ns() / 1000000; }
+
+static int fail(const char *what, errval_t err)
+{
+    printf("@atoll {\"event\":\"churn_done\",\"lives\":0,\"failed\":0,\"ok\":false,\"diff\":\"%s: %s\"}\n", what,
+           err_name(err));
+    return 1;
+}
+
+/* Domains our monitors count as started and still alive, on every core. */
+static errval_t busy_total(uint64_t *total)
+{
+    *total = 0;
+    for (uint32_t c = 0; c < ncores; c++) {
+        uint64_t n = 0;
+        errval_t rerr = ERR_OK, err = monclient_busy_rpc(&mon.idl, c, &rerr, &n);
+        if (err || rerr)
+            return err ? err : rerr;
+        *total += n;
+    }
+    return ERR_OK;
+}
+
+/* -- what everyone holds ------------------------------------------------------------ */
+struct snapshot {
+    char monitor[MAX_CORES][400];   /* each monitor's stats, minus its running counters */
+    uint32_t ns_clients, ns_names, ns_slots, echo_clients, echo_slots;
+    uint64_t ns_ram, ns_heap, echo_ram, echo_heap;
+};
+
+/* Keep the keys that must come back ("children":2 ...) and drop the
+ * counters that only grow (spawned, served, opened, freed, ends_seen). */
+static void steady_part(const char *json, char *out, size_t size)
+{
+    static const char *const keep[] = { "\"children\"", "\"clients\"", "\"conns\"", "\"conns_owned\"",
+                                        "\"services\"", "\"pending\"", "\"slots_free\"", "\"ram_free\"",
+                                        "\"heap_in_use\"", "\"heap_chunks\"" };
+    size_t len = 0;
+    out[0] = 0;
+    for (size_t k = 0; k < ARRAY_SIZE(keep); k++) {
+        const char *p = strstr(json, keep[k]);
+        if (!p)
+            continue;
+        const char *end = p;
+        while (*end && *end != ',' && *end != '}')
+            end++;
+        int n = snprintf(out + len, size - len, "%.*s ", (int)(end - p), p);
+        if (n > 0 && (size_t)n < size - len)
+            len += (size_t)n;
+    }
+}
+
+static errval_t snapshot(struct snapshot *s)
+{
+    for (uint32_t c = 0; c < ncores && c < MAX_CORES; c++) {
+        const char *json;
+        errval_t rerr = ERR_OK, err = monclient_stats_rpc(&mon.idl, c, &rerr, &json, replybuf, sizeof replybuf);
+        if (err || rerr)
+            return err ? err : rerr;
+        steady_part(json, s->monitor[c], sizeof s->monitor[c]);
+    }
+    uint64_t accepted, dropped, refused, served, calls, chunks;
+    errval_t err = nameservice_stats_rpc(&names.idl, &s->ns_clients, &s->ns_names, &accepted, &dropped, &refused,
+                                         &served, &s->ns_slots, &s->ns_ram, &s->ns_heap, &chunks);
+    if (!err)
+        err = echo_stats_rpc(&echo.idl, &s->echo_clients, &accepted, &dropped, &refused, &calls, &s->echo_slots,
+                             &s->echo_ram, &s->echo_heap);
+    return err;
+}
+
+/* What differs between two snapshots, as text (empty: nothing). */
+static void compare(const struct snapshot *a, const struct snapshot *b, char *out, size_t size)
+{
+    size_t len = 0;
+    out[0] = 0;
+#define ADD(...)                                                          \
+    do {                                                                  \
+        int n_ = snprintf(out + len, size - len, __VA_ARGS__);           \
+        if (n_ > 0 && (size_t)n_ < size - len)                            \
+            len += (size_t)n_;                                            \
+    } while (0)
+    for (uint32_t c = 0; c < ncores && c < MAX_CORES; c++)
+        if (strcmp(a->monitor[c], b->monitor[c]))
+            ADD("monitor %u: %s-> %s; ", c, a->monitor[c], b->monitor[c]);
+#define FIELD(f)                                                                                      \
+    if (a->f != b->f)                                                                                 \
+        ADD(#f " %llu -> %llu; ", (unsigned long long)a->f, (unsigned long long)b->f);
+    FIELD(ns_clients) FIELD(ns_names) FIELD(ns_slots) FIELD(ns_ram) FIELD(ns_heap)
+    FIELD(echo_clients) FIELD(echo_slots) FIELD(echo_ram) FIELD(echo_heap)
+#undef FIELD
+#undef ADD
+    for (char *p = out; *p; p++)   /* it goes into a JSON string */
+        if (*p == '"')
+            *p = '\'';
+}
+
+/* -- the lives ------------------------------------------------------------------------ */
+static uint32_t failed;
+
+static errval_t run_lives(uint32_t first, uint32_t count, uint32_t par, uint64_t base_busy)
+{
+    for (uint32_t i = first; i < first + count; i++) {
+        for (;;) {   /* at most `par` alive at once */
+            uint64_t busy;
+            errval_t err = busy_total(&busy);
+            if (err)
+                return err;
+            if (busy < base_busy + par)
+                break;
+            sys_notify_wait(sys_notify_gen(), 1000, 0);
+        }
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, "echo life %s churn.echo", i % 4 == 3 ? "fault" : "exit");
+        uint64_t id;
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(&mon.idl, i % ncores, cmd, 0, &rerr, &id);
+        if (err)
+            return err;
+        if (rerr) {
+            failed++;
+            printf("churn: life %u on core %u: %s\n", i, i % ncores, err_name(rerr));
+        }
+    }
+    for (;;) {   /* and wait for the last ones */
+        uint64_t busy;
+        errval_t err = busy_total(&busy);
+        if (err || busy <= base_busy)
+            return err;
+        sys_notify_wait(sys_notify_gen(), 1000, 0);
+    }
+}
+
+static uint32_t number(const char *s, uint32_t dflt)
+{
+    uint32_t v = 0;
+    for (; *s >= '0' && *s <= '9' && v < 100000000; s++)
+        v = v * 10 + (uint32_t)(*s - '0');
+    return *s || v == 0 ? dflt : v;
+}
+
+int main(int argc, char **argv)
+{
+    static struct snapshot before, after;
+    static char diff[3000];
+    char *text;
+    si = startup();
+    ncores = si->ncores < MAX_CORES ? si->ncores : MAX_CORES;
+    uint32_t lives = argc > 1 ? number(argv[1], 100) : 100, par = argc > 2 ? number(argv[2], 4) : 4;
+    errval_t err = monitor_connect(&text), rerr = ERR_OK;
+    if (!err)
+        err = monitor_channel_open(&mon);
+    if (!err)
+        err = names_connect(&names);
+    if (err)
+        return fail("connect", err);
+
+    /* The service every life calls. */
+    uint64_t id, service = 0;
+    const char *iface;
+    err = monclient_spawn_rpc(&mon.idl, ncores > 1 ? 1 : 0, "echo serve churn.echo", 0, &rerr, &id);
+    for (int tries = 0; !err && !rerr && tries < 2000; tries++) {
+        err = nameservice_lookup_rpc(&names.idl, "churn.echo", &rerr, &iface, &service, replybuf, sizeof replybuf);
+        if (rerr != ERR_NOT_FOUND)
+            break;
+        rerr = ERR_OK;
+        sys_yield();
+    }
+    if (!err && !rerr)
+        err = service_connect(service, &echo);
+    if (err || rerr)
+        return fail("the echo service", err ? err : rerr);
+    uint64_t base_busy;
+    err = busy_total(&base_busy);   /* we and the echo server */
+
+    uint32_t warm = 2 * ncores;
+    if (!err)
+        err = run_lives(0, warm, par, base_busy);
+    if (!err)
+        err = snapshot(&before);
+    uint64_t t0 = now_ms();
+    if (!err)
+        err = run_lives(warm, lives, par, base_busy);
+    uint64_t took = now_ms() - t0;
+    /* Connections are freed by the monitors' sweeps: give them time. */
+    uint64_t settle0 = now_ms();
+    while (!err) {
+        err = snapshot(&after);
+        if (err)
+            break;
+        compare(&before, &after, diff, sizeof diff);
+        if (!diff[0] || now_ms() - settle0 > SETTLE_MS)
+            break;
+        sys_notify_wait(sys_notify_gen(), 100000, 0);
+    }
+    if (err)
+        return fail("stats", err);
+    printf("@atoll {\"event\":\"churn_done\",\"lives\":%u,\"failed\":%u,\"ok\":%s,\"ms\":%llu,\"settle_ms\":%llu,"
+           "\"ns_clients\":%u,\"ns_names\":%u,\"echo_clients\":%u,\"diff\":\"%s\"}\n",
+           lives, failed, !diff[0] && !failed ? "true" : "false", (unsigned long long)took,
+           (unsigned long long)(now_ms() - settle0), after.ns_clients, after.ns_names, after.echo_clients, diff);
+    stdout_flush();
+    errval_t qerr;
+    echo_quit_rpc(&echo.idl, &qerr);
+    return !diff[0] && !failed ? 0 : 1;
+}
