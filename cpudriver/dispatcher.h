@@ -61,6 +61,8 @@ struct dispatcher {
     uint64_t recv_slot;         /* where an incoming capability goes */
     bool waiting;               /* blocked in receive */
     /* Notifications (notify.h). */
+    uint64_t notify_tick;       /* the tick notify_sent counts in */
+    uint32_t notify_sent;       /* to other cores, this tick (NOTIFY_PER_TICK) */
     bool notify_waiting;        /* blocked in SYS_NOTIFY_WAIT */
     uint64_t notify_deadline;   /* tick it times out at, 0: never */
 };

@@ -31,6 +31,20 @@ errval_t notify_send(uint32_t core_id)
     return ERR_OK;
 }
 
+errval_t notify_send_from(struct dispatcher *d, uint32_t core_id)
+{
+    if (core_id != core.core_id && !d->is_monitor) {
+        if (d->notify_tick != core.ticks) {
+            d->notify_tick = core.ticks;
+            d->notify_sent = 0;
+        }
+        if (d->notify_sent >= NOTIFY_PER_TICK)
+            return ERR_QUOTA;
+        d->notify_sent++;
+    }
+    return notify_send(core_id);
+}
+
 bool notify_arrived(void)
 {
     generation++;

@@ -19,8 +19,17 @@
 
 struct dispatcher;
 
+/* Notifications one domain may send to other cores per timer tick
+ * (monitors: no limit). Past it SYS_NOTIFY says ERR_QUOTA and sends no
+ * interrupt, so a domain cannot flood other cores with IPIs: about 12,800 a
+ * second at 100 Hz, far more than a channel that sleeps only after polling
+ * for tens of microseconds ever needs. */
+#define NOTIFY_PER_TICK 128
+
 /* Notify core `core_id` (this one included). */
 errval_t notify_send(uint32_t core_id);
+/* SYS_NOTIFY for `d`: notify_send within d's rate limit. */
+errval_t notify_send_from(struct dispatcher *d, uint32_t core_id);
 /* A notification reached this core: bump the generation, wake the waiters.
  * True when some dispatcher was woken. */
 bool notify_arrived(void);

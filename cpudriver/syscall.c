@@ -513,7 +513,7 @@ void syscall_handler(struct trap_frame *f)
     case SYS_NOTIFY:
         err = lookup(d, f->rdi, CAP_NOTIFY, CAP_RIGHT_WRITE, &a);
         if (!err)
-            err = notify_send((uint32_t)a->cap.base);
+            err = notify_send_from(d, (uint32_t)a->cap.base);
         break;
     case SYS_NOTIFY_WAIT:
         err = notify_wait(d, f->rdi, f->rsi, &value);

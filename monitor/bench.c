@@ -13,6 +13,13 @@
  * pipelined one-way messages, and the round trip when the receiver sleeps
  * and must be woken by a notification IPI. Synchronous: both monitors do
  * nothing else meanwhile. docs/bench.md describes the output.
+ *
+ * Two measurements of one pair must not cross (each side would wait for
+ * the other's echo): before it starts, the measuring monitor locks its
+ * peer over the mesh (bench_lock). When two lock each other at once, the
+ * lower core wins and the higher one serves it, then tries again. Every
+ * message carries the run's number, so whatever a run that timed out left
+ * in a channel is skipped, never taken for an answer.
  */
 #include "monitor.h"
 
@@ -20,10 +27,13 @@
 #define SPIN_FOREVER 1000000000000ull
 #define BENCH_TIMEOUT_NS 5000000000ull
 
-enum bench_op { B_PING = 1, B_TPUT, B_DATA, B_SLEEPY, B_STOP };
+enum bench_op { B_PING = 1, B_TPUT, B_DATA, B_SLEEPY, B_STOP, B_START };
 struct bench_msg {
     uint64_t op, value;
+    uint64_t run;
 };
+_Static_assert(sizeof(struct bench_msg) <= URPC_PAYLOAD, "one slot per message");
+#define LOCK_TRIES_NS 20000000000ull   /* a busy peer is waited for this long */
 
 static uint64_t samples[MAX_ROUNDS];
 
@@ -146,30 +156,107 @@ static errval_t bench_link(uint32_t peer, struct link **out)
     return ERR_OK;
 }
 
+static uint64_t run_number;
+
+/* Send one message of this run and wait for its echo, skipping anything
+ * left over from an earlier run. */
 static errval_t exchange(struct link *l, uint64_t op, uint64_t value, struct bench_msg *reply)
 {
-    struct bench_msg m = { op, value };
+    struct bench_msg m = { op, value, run_number };
     size_t len;
     errval_t err = urpc_send(&l->ch, &m, sizeof m, 0);
-    if (!err)
+    while (!err) {
         err = urpc_recv(&l->ch, reply, sizeof *reply, &len, 0);
-    if (!err && (len != sizeof *reply || reply->op != op))
+        if (!err && len == sizeof *reply && reply->run == run_number)
+            break;
+    }
+    if (!err && reply->op != op)
         err = ERR_MSG_MALFORMED;
     return err;
 }
 
+/* -- who measures whom ---------------------------------------------------------- */
+static uint32_t acquiring = ~0u;   /* the peer we are locking */
+static errval_t lock_answer;
+static bool lock_answered;
+static uint32_t locked_by = ~0u;   /* the monitor measuring us */
+static uint64_t locked_since;
+
+void bench_lock_asked(uint32_t from, uint32_t tag)
+{
+    errval_t err = ERR_OK;
+    if (locked_by != ~0u && locked_by != from && now_ns() - locked_since < BENCH_TIMEOUT_NS * 4)
+        err = ERR_WOULD_BLOCK;             /* someone else measures us */
+    else if (acquiring == from && my_core < from)
+        err = ERR_WOULD_BLOCK;             /* we asked first, or tie: the lower core wins */
+    if (!err) {
+        locked_by = from;
+        locked_since = now_ns();
+    }
+    struct idl_chan *back = route(from);
+    if (back)
+        monitor_bench_lock_reply_send(back, (uint16_t)from, (uint16_t)my_core, tag, err);
+}
+
+void bench_lock_answered(uint32_t from, errval_t err)
+{
+    if (from == acquiring) {
+        lock_answer = err;
+        lock_answered = true;
+    }
+}
+
+static errval_t lock_peer(uint32_t peer)
+{
+    uint64_t start = now_ns();
+    for (;;) {
+        struct idl_chan *via = route(peer);
+        if (!via)
+            return ERR_NO_ROUTE;
+        acquiring = peer;
+        lock_answered = false;
+        errval_t err = monitor_bench_lock_send(via, (uint16_t)peer, (uint16_t)my_core, new_tag());
+        /* Serve everyone meanwhile: the peer may be measuring us. */
+        while (!err && !lock_answered) {
+            if (!links_poll())
+                urpc_os_relax();
+            if (now_ns() - start > LOCK_TRIES_NS)
+                err = ERR_TIMEOUT;
+        }
+        acquiring = ~0u;
+        if (!err)
+            err = lock_answer;
+        if (err != ERR_WOULD_BLOCK || now_ns() - start > LOCK_TRIES_NS)
+            return err;
+        uint64_t pause = now_ns() + 1000000;   /* it is busy: let it finish */
+        while (now_ns() < pause)
+            if (!links_poll())
+                urpc_os_relax();
+    }
+}
+
 errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct monitor_bench_reply_args *out)
 {
+    static bool measuring;
     if (peer == my_core || peer >= ncores || rounds == 0 || rounds > MAX_ROUNDS)
         return ERR_INVALID_ARG;
+    if (measuring)
+        return ERR_WOULD_BLOCK;   /* asked again while we wait for a peer: one at a time */
+    measuring = true;
+    errval_t err = lock_peer(peer);
     struct link *l;
-    errval_t err = bench_link(peer, &l);
-    if (err)
+    if (!err)
+        err = bench_link(peer, &l);
+    if (err) {
+        measuring = false;
         return err;
+    }
     l->ch.spin_ns = SPIN_FOREVER;
     l->ch.timeout_ns = BENCH_TIMEOUT_NS;
+    run_number = (uint64_t)my_core << 32 | new_tag();
     struct bench_msg r;
     out->rounds = rounds;
+    err = exchange(l, B_START, 0, &r);
 
     /* Round trips, both sides polling. */
     for (uint32_t i = 0; i < 10 && !err; i++)
@@ -189,17 +276,20 @@ errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct monitor_bench_reply_a
 
     /* Throughput: one-way messages as fast as the ring takes them. */
     uint32_t n = rounds * 4 < 20000 ? rounds * 4 : 20000;
-    struct bench_msg m = { B_TPUT, n };
+    struct bench_msg m = { B_TPUT, n, run_number };
     uint64_t t0 = now_ns();
     if (!err)
         err = urpc_send(&l->ch, &m, sizeof m, 0);
     for (uint32_t i = 0; i < n && !err; i++) {
-        m = (struct bench_msg){ B_DATA, i };
+        m = (struct bench_msg){ B_DATA, i, run_number };
         err = urpc_send(&l->ch, &m, sizeof m, 0);
     }
     size_t len;
-    if (!err)
+    while (!err) {
         err = urpc_recv(&l->ch, &r, sizeof r, &len, 0);
+        if (!err && len == sizeof r && r.run == run_number)
+            break;
+    }
     uint64_t took = now_ns() - t0;
     if (!err && (r.op != B_TPUT || r.value != n))
         err = ERR_MSG_MALFORMED;
@@ -227,6 +317,7 @@ errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct monitor_bench_reply_a
         err = exchange(l, B_STOP, 0, &r);
     if (!err)
         out->oneway_median_ns = r.value;
+    measuring = false;
     return err;
 }
 
@@ -236,15 +327,27 @@ static uint64_t oneway[MAX_ROUNDS + 16];
 void bench_serve(struct link *l)
 {
     uint32_t n = 0;
+    uint64_t run = 0;
     l->ch.spin_ns = SPIN_FOREVER;
     l->ch.timeout_ns = BENCH_TIMEOUT_NS;
     for (;;) {
         struct bench_msg m;
         size_t len;
-        if (urpc_recv(&l->ch, &m, sizeof m, &len, 0) || len != sizeof m)
-            return;   /* the measuring side went away: back to work */
+        /* Until a run starts, only take what is there: leftovers of a run
+         * that gave up must not keep us here. */
+        errval_t err = urpc_recv(&l->ch, &m, sizeof m, &len, run ? 0 : URPC_NONBLOCK);
+        if (err || len != sizeof m)
+            break;   /* the measuring side went away (or nothing starts): back to work */
         uint64_t now = now_ns();
+        if (m.op == B_START) {
+            run = m.run;
+            n = 0;
+        } else if (m.run != run) {
+            continue;   /* left over from a run that gave up */
+        }
         switch (m.op) {
+        case B_START:
+            break;
         case B_PING:
             if (n < MAX_ROUNDS + 16 && now >= m.value)
                 oneway[n++] = now - m.value;
@@ -252,7 +355,8 @@ void bench_serve(struct link *l)
         case B_TPUT: {
             uint64_t got = 0;
             struct bench_msg d;
-            while (got < m.value && urpc_recv(&l->ch, &d, sizeof d, &len, 0) == ERR_OK && d.op == B_DATA)
+            while (got < m.value && urpc_recv(&l->ch, &d, sizeof d, &len, 0) == ERR_OK && d.op == B_DATA &&
+                   d.run == run)
                 got++;
             m.value = got;
             break;
@@ -264,15 +368,17 @@ void bench_serve(struct link *l)
             m.value = pct(oneway, n, 50);
             break;
         default:
-            return;
+            goto done;
         }
         if (urpc_send(&l->ch, &m, sizeof m, 0))
-            return;
+            break;
         if (m.op == B_SLEEPY)
             l->ch.spin_ns = m.value ? 0 : SPIN_FOREVER;
-        if (m.op == B_STOP) {
-            l->ch.spin_ns = 0;
-            return;
-        }
+        if (m.op == B_STOP)
+            break;
     }
+done:
+    l->ch.spin_ns = 0;
+    if (locked_by == l->peer)
+        locked_by = ~0u;   /* the run is over: others may measure us */
 }

@@ -2,38 +2,39 @@
  * Connections between a client domain and a service, on any two cores, and
  * the lifetime of the frame each one lives in.
  *
- * The client's monitor (the owner) makes a zeroed frame from its own RAM,
- * keeps the original and a mapping of it, and hands a copy to the client.
- * The service's monitor, if it is another, re-creates the frame from the
- * owner's description (captransfer.c) and keeps that root; the service gets
- * its own copy when it accepts. So every domain holds a copy, and the two
- * monitors hold the roots. No copy can outlive its root's monitor deciding
- * to free it, and the frame is reused only when no copy is left anywhere:
+ * The client's monitor (the owner) makes a zeroed frame from its own RAM
+ * and keeps the original and a mapping of it. Every end gets its copy
+ * through a copy the monitor keeps for that end (an end's root), so the
+ * monitor can tell, by identify (CAP_ID_HAS_CHILDREN), whether that end
+ * still holds the frame:
  *
- *   - An end goes away when its domain ends (obituaries, lifetimes.c) or
- *     when it hangs up and deletes its copy. When a domain ends, the owner
- *     hangs up the channel for it (it maps the frame: it writes the dead
- *     side's `closed` word, <atoll/urpc.h>), so the other end learns at
- *     once, drops the channel and deletes its copy.
- *   - The service's monitor deletes its root once no copy of it is left
- *     and no accept waits for it, and tells the owner (conn_released).
- *   - The owner frees the frame once no copy of its original is left and
- *     the other monitor has released its root.
+ *   owner:     frame --+-- client root -- the client's copy
+ *                      +-- service root -- the service's copy (service here)
+ *   other:     re-created frame (captransfer.c) = service root -- the service's copy
  *
- * The monitors learn that a copy is gone from identify (CAP_ID_HAS_CHILDREN):
- * at once when they are told an end went away, and by a slow round-robin
- * sweep for ends that hung up on their own. A domain that keeps the copy of
- * a closed connection keeps it counted against its own limit
- * (MON_CONNS_PER_CLIENT, MON_CONNS_PER_SERVICE), never against others'.
+ * An end goes away when its domain ends (obituaries, lifetimes.c) or when
+ * it lets go of its copy. Either way its monitor hangs up for it if it did
+ * not (the owner maps the frame and raises the end's `closed` word,
+ * <atoll/urpc.h>), so the other end learns at once, drops the channel and
+ * lets go of its own copy; a monitor whose end went tells the other
+ * monitor (conn_closed). When the service's end is gone, its root goes;
+ * if that was on another core, its monitor says so (conn_released). The
+ * owner frees the frame only when both ends are gone: no copy is left on
+ * any core, so memory is never reused while someone maps it.
+ *
+ * Ends that let go on their own are found by a slow round-robin sweep.
+ * A domain that keeps the copy of a closed connection keeps it counted
+ * against its own limit (MON_CONNS_PER_CLIENT, MON_CONNS_PER_SERVICE),
+ * never against anyone else's.
  */
 #include "monitor.h"
 
 #define CONN_FRAME_BYTES 4096
 /* A monitor keeps this many slots for its own work: past it, new
  * connections are refused at once (ERR_TOO_MANY) instead of failing later
- * in the middle of something. */
+ * in the middle of something. A connection takes up to three. */
 #define SLOT_RESERVE 128
-/* Records checked per sweep (lifetimes.c calls it when idle). */
+/* Connections checked per sweep (lifetimes.c calls it when idle). */
 #define SWEEP_BATCH 16
 
 enum conn_state { C_FREE = 0, C_CONNECTING, C_OPEN };
@@ -42,7 +43,7 @@ struct conn {
     uint8_t state;
     bool owner;               /* we made the frame (the client's core) */
     bool queued;              /* waits in its service's accept queue here */
-    bool client_gone, service_gone;   /* that end ended (or hung up) */
+    bool client_gone, service_gone;   /* that end ended or let go */
     bool remote_held;         /* owner, service elsewhere: its monitor holds a root */
     uint16_t gen;             /* owner: makes the connection number unique */
     uint16_t owner_core, client_core, service_core;
@@ -50,8 +51,10 @@ struct conn {
     uint64_t client;          /* domain ids */
     uint64_t service_domain;
     uint64_t service;
-    capslot_t root;           /* owner: the original; otherwise the re-created root */
+    capslot_t frame;          /* owner: the original */
     void *map;                /* owner: our mapping */
+    capslot_t client_root;    /* owner: parent of the client's copy */
+    capslot_t service_root;   /* parent of the service's copy (service on this core) */
     int waiter;               /* owner: the client handle waiting for the answer */
 };
 static struct conn conns[MON_MAX_CONNS];
@@ -59,6 +62,7 @@ static uint32_t sweep_at;
 static uint64_t opened, freed;
 
 static uint32_t number_of(uint32_t i) { return (uint32_t)conns[i].gen << 16 | i; }
+static uint32_t index_of(const struct conn *c) { return (uint32_t)(c - conns); }
 
 static struct conn *owned(uint32_t number)
 {
@@ -77,8 +81,6 @@ static struct conn *imported(uint32_t owner_core, uint32_t number)
     return 0;
 }
 
-static uint32_t index_of(const struct conn *c) { return (uint32_t)(c - conns); }
-
 static errval_t new_record(struct conn **out)
 {
     if (slot_free_count() < SLOT_RESERVE)
@@ -91,6 +93,14 @@ static errval_t new_record(struct conn **out)
             return ERR_OK;
         }
     return ERR_TOO_MANY;
+}
+
+static void forget(struct conn *c)
+{
+    if (c->queued)
+        service_unqueue(index_of(c));
+    uint16_t gen = c->gen;
+    *c = (struct conn){ .gen = gen };
 }
 
 static uint32_t count_client(uint64_t domain)
@@ -110,19 +120,21 @@ static uint32_t count_service(uint64_t domain)
     return n;
 }
 
-static bool has_copies(capslot_t root)
+static bool holds_copy(capslot_t root)
 {
     struct cap_identity id;
-    return sys_cap_identify(root, &id) == ERR_OK && (id.flags & CAP_ID_HAS_CHILDREN);
+    return root && sys_cap_identify(root, &id) == ERR_OK && (id.flags & CAP_ID_HAS_CHILDREN);
 }
 
-static errval_t copy_of(capslot_t frame, capslot_t *copy)
+static errval_t copy_of(capslot_t from, capslot_t *copy)
 {
     errval_t err = slot_alloc(copy);
-    if (!err && (err = sys_cap_copy(frame, *copy)))
+    if (!err && (err = sys_cap_copy(from, *copy)))
         slot_free(*copy);
     return err;
 }
+
+static bool service_here(const struct conn *c) { return c->service_core == my_core; }
 
 /* Owner: hang up side `side` (0 client, 1 service) for its domain, which
  * has gone, unless it hung up itself; the other end is woken on its core. */
@@ -137,49 +149,73 @@ static void hang_up_for(struct conn *c, int side, errval_t why)
     urpc_close(&as_gone, why);
 }
 
-static void send_to(uint32_t core, const char *what, errval_t (*send)(struct idl_chan *, uint32_t, struct conn *),
-                    struct conn *c)
+static void tell(uint32_t core, struct conn *c, bool released)
 {
     struct idl_chan *via = route(core);
-    errval_t err = via ? send(via, core, c) : ERR_NO_ROUTE;
+    errval_t err = !via ? ERR_NO_ROUTE
+                 : released ? monitor_conn_released_send(via, (uint16_t)core, (uint16_t)my_core, 0, c->number)
+                            : monitor_conn_closed_send(via, (uint16_t)core, (uint16_t)my_core, 0, c->owner_core,
+                                                       c->number, (uint8_t)(c->owner ? 0 : 1));
     if (err)
-        printf("monitor %u: cannot tell core %u that a connection %s: %s\n", my_core, core, what, err_name(err));
+        printf("monitor %u: cannot tell core %u about connection %x: %s\n", my_core, core, c->number,
+               err_name(err));
 }
 
-static errval_t send_closed(struct idl_chan *via, uint32_t core, struct conn *c)
+/* The client's end is gone (`why`: it ended, or it let go). */
+static void client_went(struct conn *c, errval_t why)
 {
-    int side = c->owner ? 0 : 1;   /* the end that lives here went */
-    return monitor_conn_closed_send(via, (uint16_t)core, (uint16_t)my_core, 0, c->owner_core, c->number,
-                                    (uint8_t)side);
-}
-
-static errval_t send_released(struct idl_chan *via, uint32_t core, struct conn *c)
-{
-    return monitor_conn_released_send(via, (uint16_t)core, (uint16_t)my_core, 0, c->number);
-}
-
-static void forget(struct conn *c)
-{
-    if (c->queued)
+    if (c->client_gone)
+        return;
+    c->client_gone = true;
+    hang_up_for(c, 0, why);
+    if (c->queued) {   /* the service never took it: nothing to tell it */
         service_unqueue(index_of(c));
-    uint16_t gen = c->gen;
-    *c = (struct conn){ .gen = gen };
+        c->queued = false;
+        c->service_gone = service_here(c) || c->service_gone;
+    }
+    if (!service_here(c) && c->state == C_OPEN)
+        tell(c->service_core, c, false);
 }
 
-/* Let go of what no one uses any more; see the top of the file. */
-static void try_release(struct conn *c)
+/* The service's end is gone. */
+static void service_went(struct conn *c, errval_t why)
 {
-    if (c->state != C_OPEN || c->queued)
+    if (c->service_gone)
         return;
-    if (has_copies(c->root))
+    c->service_gone = true;
+    if (c->queued) {
+        service_unqueue(index_of(c));
+        c->queued = false;
+    }
+    if (c->owner)
+        hang_up_for(c, 1, why);
+    else
+        tell(c->owner_core, c, false);
+}
+
+/* Let go of what nobody uses any more; see the top of the file. */
+static void settle(struct conn *c)
+{
+    if (c->state != C_OPEN)
         return;
+    /* Ends that let go of their copy without a word. */
+    if (c->owner && !c->client_gone && !holds_copy(c->client_root))
+        client_went(c, ERR_CHAN_CLOSED);
+    if (service_here(c) && !c->service_gone && !c->queued && !holds_copy(c->service_root))
+        service_went(c, ERR_CHAN_CLOSED);
     if (!c->owner) {
-        cap_free(c->root);
-        send_to(c->owner_core, "was released", send_released, c);
-    } else if (c->remote_held) {
-        return;
+        if (!c->service_gone)
+            return;
+        cap_free(c->service_root);
+        tell(c->owner_core, c, true);
     } else {
-        frame_release(c->root, c->map);
+        if (!c->client_gone || !c->service_gone || c->remote_held)
+            return;
+        if (c->client_root)
+            cap_free(c->client_root);
+        if (c->service_root)
+            cap_free(c->service_root);
+        frame_release(c->frame, c->map);
     }
     forget(c);
     freed++;
@@ -187,33 +223,38 @@ static void try_release(struct conn *c)
 
 /* -- the client's side: MON_CONNECT -------------------------------------------- */
 
-/* A zeroed frame of our own RAM, mapped here. */
-static errval_t channel_frame(capslot_t *frame, void **map)
+/* A zeroed frame of our own RAM, mapped here, and the client's root. */
+static errval_t channel_frame(struct conn *c)
 {
-    errval_t err = frame_alloc(CONN_FRAME_BYTES, frame);
-    if (!err && (err = vspace_map_frame(*frame, MAP_WRITE, map)))
-        cap_free(*frame);
-    if (!err)
-        memset(*map, 0, CONN_FRAME_BYTES);
+    errval_t err = frame_alloc(CONN_FRAME_BYTES, &c->frame);
+    if (err)
+        return err;
+    if (!(err = vspace_map_frame(c->frame, MAP_WRITE, &c->map))) {
+        memset(c->map, 0, CONN_FRAME_BYTES);
+        if (!(err = copy_of(c->frame, &c->client_root)))
+            return ERR_OK;
+        vspace_unmap_frame(c->frame, c->map);
+    }
+    cap_free(c->frame);
     return err;
 }
 
+/* The client hears how its connect went: on success, its copy. */
 static void answer_connect(struct conn *c, errval_t err)
 {
     int waiter = c->waiter;
     c->waiter = -1;
+    if (c->state == C_CONNECTING)
+        c->state = C_OPEN;
     capslot_t copy = 0;
     if (!err && !client_handle_valid(waiter))
         err = ERR_DOMAIN_ENDED;
     if (!err)
-        err = copy_of(c->root, &copy);
+        err = copy_of(c->client_root, &copy);
     client_reply_cap(waiter, err, 0, 0, copy);
     if (err) {
-        c->client_gone = true;
-        hang_up_for(c, 0, ERR_DOMAIN_ENDED);
-        if (c->state == C_CONNECTING)
-            c->state = C_OPEN;
-        try_release(c);
+        client_went(c, ERR_DOMAIN_ENDED);
+        settle(c);
     }
 }
 
@@ -228,18 +269,20 @@ void conn_open(int handle, uint64_t client, uint64_t service)
         err = ERR_QUOTA;
     if (!err)
         err = new_record(&c);
-    if (!err)
-        err = channel_frame(&c->root, &c->map);
+    if (!err && (err = channel_frame(c)))
+        forget(c);
     if (err) {
-        if (c)
-            forget(c);
         client_reply(handle, err, 0, 0, 0);
         return;
     }
-    *c = (struct conn){ .state = C_CONNECTING, .owner = true, .gen = c->gen, .owner_core = (uint16_t)my_core,
-                        .client_core = (uint16_t)my_core, .service_core = (uint16_t)core,
-                        .number = number_of(index_of(c)), .client = client, .service = service,
-                        .root = c->root, .map = c->map, .waiter = handle };
+    c->state = C_CONNECTING;
+    c->owner = true;
+    c->owner_core = c->client_core = (uint16_t)my_core;
+    c->service_core = (uint16_t)core;
+    c->number = number_of(index_of(c));
+    c->client = client;
+    c->service = service;
+    c->waiter = handle;
     opened++;
     if (core == my_core) {
         uint64_t owner = 0;
@@ -247,12 +290,14 @@ void conn_open(int handle, uint64_t client, uint64_t service)
         if (!err && count_service(owner) >= MON_CONNS_PER_SERVICE)
             err = ERR_QUOTA;
         if (!err)
-            err = service_enqueue(service, index_of(c));
+            err = copy_of(c->frame, &c->service_root);
+        if (!err && (err = service_enqueue(service, index_of(c)))) {
+            cap_free(c->service_root);
+            c->service_root = 0;
+        }
         c->queued = !err;
         c->service_domain = owner;
-        c->state = C_OPEN;
-        if (err)
-            c->service_gone = true;
+        c->service_gone = err != ERR_OK;
         answer_connect(c, err);
         return;
     }
@@ -261,13 +306,10 @@ void conn_open(int handle, uint64_t client, uint64_t service)
                          .conn = c->number };
     uint32_t tag = 0;
     err = via ? pending_add(&p, &tag) : ERR_NO_ROUTE;
-    if (!err)
-        err = monitor_connect_call_send(via, (uint16_t)core, (uint16_t)my_core, tag, service, c->root, client,
-                                        c->number);
+    if (!err && (err = monitor_connect_call_send(via, (uint16_t)core, (uint16_t)my_core, tag, service, c->frame,
+                                                 client, c->number)))
+        pending_take(tag, ANY_CORE, &p);
     if (err) {
-        if (tag)
-            pending_take(tag, ANY_CORE, &p);
-        c->state = C_OPEN;
         c->service_gone = true;
         answer_connect(c, err);
         return;
@@ -282,15 +324,15 @@ void conn_connect_answered(uint32_t number, errval_t err)
         return;
     if (c->state != C_CONNECTING) {
         /* Late, after the client heard ERR_TIMEOUT: a refusal means the
-         * other monitor holds nothing; an acceptance is undone by the hang-up
-         * the client's side already got (conn_released comes later). */
+         * other monitor holds nothing; an acceptance is undone by the
+         * hang-up the client's side already got (conn_released follows). */
         if (err) {
             c->remote_held = false;
-            try_release(c);
+            c->service_gone = true;
+            settle(c);
         }
         return;
     }
-    c->state = C_OPEN;
     if (err) {
         c->remote_held = false;   /* it deleted its root when it refused */
         c->service_gone = true;
@@ -301,12 +343,10 @@ void conn_connect_answered(uint32_t number, errval_t err)
 void conn_connect_timed_out(uint32_t number)
 {
     struct conn *c = owned(number);
-    if (!c || c->state != C_CONNECTING)
-        return;
     /* The other core may still hold a root: the frame stays ours until it
-     * says so (a late answer or conn_released), never reused before. */
-    c->state = C_OPEN;
-    answer_connect(c, ERR_TIMEOUT);
+     * says otherwise (a late answer or conn_released), never reused before. */
+    if (c && c->state == C_CONNECTING)
+        answer_connect(c, ERR_TIMEOUT);
 }
 
 /* -- the service's side ----------------------------------------------------------- */
@@ -324,11 +364,15 @@ errval_t conn_import(uint32_t from, uint32_t number, uint64_t service, capslot_t
         err = new_record(&c);
     if (err)
         return err;
-    *c = (struct conn){ .state = C_OPEN, .gen = c->gen, .owner_core = (uint16_t)from, .client_core = (uint16_t)from,
-                        .service_core = (uint16_t)my_core, .number = number, .client = client,
-                        .service_domain = owner, .service = service, .root = frame, .waiter = -1 };
-    err = service_enqueue(service, index_of(c));
-    if (err) {
+    c->state = C_OPEN;
+    c->owner_core = c->client_core = (uint16_t)from;
+    c->service_core = (uint16_t)my_core;
+    c->number = number;
+    c->client = client;
+    c->service_domain = owner;
+    c->service = service;
+    c->service_root = frame;
+    if ((err = service_enqueue(service, index_of(c)))) {
         forget(c);
         return err;
     }
@@ -343,9 +387,10 @@ errval_t conn_hand_to_service(uint32_t i, capslot_t *frame, uint32_t *client_cor
         return ERR_NOT_FOUND;
     struct conn *c = &conns[i];
     c->queued = false;
-    errval_t err = c->client_gone ? ERR_CHAN_CLOSED : copy_of(c->root, frame);
+    errval_t err = c->client_gone ? ERR_CHAN_CLOSED : copy_of(c->service_root, frame);
     if (err) {
-        try_release(c);
+        service_went(c, ERR_CHAN_CLOSED);
+        settle(c);
         return err;
     }
     *client_core = c->client_core;
@@ -361,31 +406,17 @@ void conns_domain_ended(uint64_t domain)
         struct conn *c = &conns[i];
         if (c->state == C_FREE)
             continue;
-        bool client_here = c->client_core == my_core && c->client == domain && !c->client_gone;
-        bool service_here = c->service_core == my_core && c->service_domain == domain && !c->service_gone;
-        if (client_here) {
-            c->client_gone = true;
-            hang_up_for(c, 0, ERR_DOMAIN_ENDED);
-            if (c->service_core != my_core && c->state == C_OPEN)
-                send_to(c->service_core, "lost its client", send_closed, c);
-            if (c->queued) {
-                service_unqueue(i);
-                c->queued = false;
-            }
+        bool mine = false;
+        if (c->owner && c->client == domain) {
+            client_went(c, ERR_DOMAIN_ENDED);
+            mine = true;
         }
-        if (service_here) {
-            c->service_gone = true;
-            if (c->queued) {
-                service_unqueue(i);
-                c->queued = false;
-            }
-            if (c->owner)
-                hang_up_for(c, 1, ERR_DOMAIN_ENDED);
-            else
-                send_to(c->owner_core, "lost its service", send_closed, c);
+        if (service_here(c) && c->service_domain == domain) {
+            service_went(c, ERR_DOMAIN_ENDED);
+            mine = true;
         }
-        if (client_here || service_here)
-            try_release(c);
+        if (mine)
+            settle(c);
     }
 }
 
@@ -394,17 +425,17 @@ void conn_closed(uint32_t from, uint32_t owner_core, uint32_t number, uint32_t s
     struct conn *c = owner_core == my_core ? owned(number) : imported(owner_core, number);
     if (!c || (c->owner ? from != c->service_core : from != c->owner_core))
         return;   /* not ours to hear about, or long gone */
-    if (side == 1 && c->owner) {
-        c->service_gone = true;
-        hang_up_for(c, 1, ERR_DOMAIN_ENDED);
-    } else if (side == 0 && !c->owner) {
+    if (side == 1 && c->owner)
+        service_went(c, ERR_CHAN_CLOSED);
+    else if (side == 0 && !c->owner) {
         c->client_gone = true;
-        if (c->queued) {
+        if (c->queued) {   /* never accepted: the service holds nothing */
             service_unqueue(index_of(c));
             c->queued = false;
+            c->service_gone = true;
         }
     }
-    try_release(c);
+    settle(c);
 }
 
 void conn_released(uint32_t from, uint32_t number)
@@ -412,16 +443,11 @@ void conn_released(uint32_t from, uint32_t number)
     struct conn *c = owned(number);
     if (!c || from != c->service_core)
         return;
-    if (c->state == C_CONNECTING) {   /* a late answer to a connect that timed out */
-        c->state = C_OPEN;
-        c->service_gone = true;
-    }
+    if (c->state == C_CONNECTING)   /* an answer that never came: nobody waits now */
+        answer_connect(c, ERR_TIMEOUT);
     c->remote_held = false;
-    if (!c->service_gone) {   /* it let go without a word: tell the client */
-        c->service_gone = true;
-        hang_up_for(c, 1, ERR_CHAN_CLOSED);
-    }
-    try_release(c);
+    service_went(c, ERR_CHAN_CLOSED);   /* if it let go without a word, the client hears it */
+    settle(c);
 }
 
 void conns_sweep(void)
@@ -432,7 +458,7 @@ void conns_sweep(void)
         sweep_at = (sweep_at + 1) % MON_MAX_CONNS;
         if (c->state == C_OPEN) {
             checked++;
-            try_release(c);
+            settle(c);
         }
     }
 }

@@ -427,6 +427,20 @@ static errval_t on_bench_call(struct idl_chan *ch, const struct monitor_bench_ca
                                     r.wake_rt_median_ns, r.rounds);
 }
 
+static errval_t on_bench_lock(struct idl_chan *ch, const struct monitor_bench_lock_args *a)
+{
+    (void)ch;
+    bench_lock_asked(a->src, a->tag);
+    return ERR_OK;
+}
+
+static errval_t on_bench_lock_reply(struct idl_chan *ch, const struct monitor_bench_lock_reply_args *a)
+{
+    (void)ch;
+    bench_lock_answered(a->src, a->err);
+    return ERR_OK;
+}
+
 static errval_t on_bench_reply(struct idl_chan *ch, const struct monitor_bench_reply_args *a)
 {
     (void)ch;
@@ -464,5 +478,7 @@ const struct monitor_handlers monitor_handlers = {
     .conn_released = on_conn_released,
     .kill_call = on_kill_call,
     .bench_call = on_bench_call,
+    .bench_lock = on_bench_lock,
+    .bench_lock_reply = on_bench_lock_reply,
     .bench_reply = on_bench_reply,
 };

@@ -203,6 +203,8 @@ errval_t bench_pingpair_start(uint32_t peer, uint32_t rounds, const struct pendi
 bool bench_ping_reply(const struct monitor_ping_reply_args *a);
 errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct monitor_bench_reply_args *out);
 void bench_serve(struct link *l);
+void bench_lock_asked(uint32_t from, uint32_t tag);
+void bench_lock_answered(uint32_t from, errval_t err);
 void bench_describe(char *out, size_t size, uint32_t from, uint32_t to, const struct monitor_bench_reply_args *r);
 
 #endif
