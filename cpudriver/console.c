@@ -43,8 +43,15 @@ static void emit_line(const char *s, size_t n)
     }
 }
 
-void console_write_user(const char *s, size_t n)
+void console_write_user(uint32_t writer, const char *s, size_t n)
 {
+    /* A domain's text goes on after its own (the shell echoing what is
+     * typed after its prompt), but another domain's starts a new line: an
+     * event printed while someone types must not land inside the command. */
+    static uint32_t last_writer;
+    if (writer != last_writer && line_len == 0)
+        break_line();
+    last_writer = writer;
     user_text = true;
     console_write(s, n);
     user_text = false;

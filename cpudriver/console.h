@@ -10,13 +10,14 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void kvprintf(const char *fmt, va_list ap);
 /* Write text that ends in a newline as one line (or several). */
 void console_write(const char *s, size_t n);
 /* The same for a user domain's text: it may continue a line (a prompt). */
-void console_write_user(const char *s, size_t n);
+void console_write_user(uint32_t writer, const char *s, size_t n);
 /* Write out a partial line now (a prompt). */
 void console_flush(void);
 /* From now on this core writes COM1 directly (panic path). */

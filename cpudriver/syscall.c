@@ -92,7 +92,7 @@ static errval_t sys_print(struct dispatcher *d, uint64_t buf, uint64_t len)
         return ERR_INVALID_ARG;
     errval_t err = copy_from_user(d, text, buf, len);
     if (!err)
-        console_write_user(text, len);
+        console_write_user(d->id, text, len);
     if (!err && core.is_bsp)
         console_flush();   /* the boot core owns the line: prompts show at once */
     return err;

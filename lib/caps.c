@@ -382,6 +382,53 @@ errval_t cap_free(capslot_t slot)
 static uint64_t map_next = USER_MAP_BASE;   /* vspace_alloc / vspace_map_frame */
 #define MAP_LIMIT (USER_STACK_TOP - USER_STACK_SIZE)
 
+/* Page tables of the mapping region, with how many frames each maps: when
+ * vspace_unmap_frame empties one, it goes back to SLOT_RAM, so a domain
+ * that maps many frames for a while (a server at its busiest) does not
+ * keep the tables for good. Tables of the heap and of vspace_alloc stay. */
+#define MAP_TABLES 64
+static struct {
+    uint64_t region;   /* 2 MiB aligned; 0: unused entry */
+    capslot_t slot;
+    uint32_t frames;
+} map_tables[MAP_TABLES];
+
+static bool in_map_region(uint64_t va) { return va >= USER_MAP_BASE && va < MAP_LIMIT; }
+
+static int map_table_of(uint64_t va)
+{
+    for (int i = 0; i < MAP_TABLES; i++)
+        if (map_tables[i].region && map_tables[i].region == (va & ~(LARGE_PAGE_SIZE - 1)))
+            return i;
+    return -1;
+}
+
+/* vspace_map made table `slot` for `va`'s 2 MiB (a PT): remember it. */
+static void map_table_made(uint64_t va, capslot_t slot)
+{
+    if (!in_map_region(va))
+        return;
+    for (int i = 0; i < MAP_TABLES; i++)
+        if (!map_tables[i].region) {
+            map_tables[i].region = va & ~(LARGE_PAGE_SIZE - 1);
+            map_tables[i].slot = slot;
+            map_tables[i].frames = 0;
+            return;
+        }
+}
+
+static void map_count(uint64_t va, int delta)
+{
+    int i = in_map_region(va) ? map_table_of(va) : -1;
+    if (i < 0)
+        return;
+    map_tables[i].frames += (uint32_t)delta;
+    if (map_tables[i].frames == 0 && sys_unmap(map_tables[i].slot) == ERR_OK) {
+        cap_free(map_tables[i].slot);
+        map_tables[i].region = 0;
+    }
+}
+
 errval_t vspace_map(uint64_t vaddr, capslot_t frame, uint32_t flags)
 {
     /* At most one table per level is missing; one more try for luck. */
@@ -404,6 +451,8 @@ errval_t vspace_map(uint64_t vaddr, capslot_t frame, uint32_t flags)
             cap_free(table);
             return err;
         }
+        if (type == CAP_VNODE_PT)
+            map_table_made(vaddr, table);
     }
     return ERR_MAP_NO_TABLE;
 }
@@ -426,6 +475,7 @@ errval_t vspace_back(uint64_t vaddr, uint64_t bytes, uint32_t flags)
             cap_free(f);
             return err;
         }
+        map_count(at, 1);   /* for good: its table stays */
         at += chunk;
     }
     return ERR_OK;
@@ -458,15 +508,19 @@ errval_t vspace_alloc(uint64_t bytes, uint32_t flags, void **out)
 static struct range map_reuse[MAP_REUSE];
 static unsigned map_nreuse;
 
+/* The lowest free range of that size: mappings gather low, so the tables
+ * of ranges no longer used empty out and go. */
 static bool reuse_range(uint64_t bytes, uint64_t *va)
 {
-    for (unsigned i = map_nreuse; i-- > 0;)
-        if (map_reuse[i].len == bytes) {
-            *va = map_reuse[i].off;
-            map_reuse[i] = map_reuse[--map_nreuse];
-            return true;
-        }
-    return false;
+    int best = -1;
+    for (unsigned i = 0; i < map_nreuse; i++)
+        if (map_reuse[i].len == bytes && (best < 0 || map_reuse[i].off < map_reuse[best].off))
+            best = (int)i;
+    if (best < 0)
+        return false;
+    *va = map_reuse[best].off;
+    map_reuse[best] = map_reuse[--map_nreuse];
+    return true;
 }
 
 errval_t vspace_map_frame(capslot_t frame, uint32_t flags, void **out)
@@ -482,10 +536,12 @@ errval_t vspace_map_frame(capslot_t frame, uint32_t flags, void **out)
     uint64_t va;
     if (reuse_range(id.bytes, &va)) {
         err = vspace_map(va, frame, flags);
-        if (err)
+        if (err) {
             map_reuse[map_nreuse++] = (struct range){ va, id.bytes };
-        else
+        } else {
+            map_count(va, 1);
             *out = (void *)(uintptr_t)va;
+        }
         return err;
     }
     va = map_next;
@@ -496,6 +552,7 @@ errval_t vspace_map_frame(capslot_t frame, uint32_t flags, void **out)
     err = vspace_map(va, frame, flags);
     if (err)
         return err;
+    map_count(va, 1);
     map_next = va + id.bytes + PAGE < MAP_LIMIT ? va + id.bytes + PAGE : MAP_LIMIT;
     *out = (void *)(uintptr_t)va;
     return ERR_OK;
@@ -510,8 +567,9 @@ errval_t vspace_unmap_frame(capslot_t frame, void *at)
     if (err)
         return err;
     uint64_t va = (uint64_t)(uintptr_t)at;
-    if (va >= USER_MAP_BASE && va < MAP_LIMIT && map_nreuse < MAP_REUSE)
+    if (in_map_region(va) && map_nreuse < MAP_REUSE)
         map_reuse[map_nreuse++] = (struct range){ va, id.bytes };
+    map_count(va, -1);
     return ERR_OK;
 }
 

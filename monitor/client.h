@@ -150,7 +150,8 @@ static inline errval_t service_connect_retry(uint64_t service, struct service_ch
         return err;
     for (int i = 0;; i++) {
         err = monitor_call(MON_CONNECT, service, 0, LMP_NO_CAP, &m);
-        if (err != ERR_NOT_FOUND || i >= tries)
+        /* Not registered yet (tries), or its accept queue is full (always). */
+        if (err != ERR_WOULD_BLOCK && (err != ERR_NOT_FOUND || i >= tries))
             break;
         sys_yield();
     }

@@ -73,7 +73,7 @@ errval_t service_enqueue(uint64_t service, uint32_t conn)
     if (!s)
         return ERR_NOT_FOUND;
     if (s->count == QUEUE)
-        return ERR_TOO_MANY;
+        return ERR_WOULD_BLOCK;   /* it has not taken the others yet: try again */
     s->q[(s->head + s->count++) % QUEUE] = conn;
     capslot_t me = notify_cap_for(my_core);
     if (me)

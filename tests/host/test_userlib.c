@@ -227,10 +227,19 @@ errval_t sys_unmap(capslot_t s)
         return ERR_CAP_EMPTY;
     if (!slots[s].mapped)
         return ERR_NOT_MAPPED;
-    for (uint64_t va = slots[s].map_va; va < slots[s].map_va + slots[s].bytes; va += CAP_PAGE_SIZE)
-        for (unsigned i = 0; i < npages; i++)
-            if (pages[i] == va >> 12)
-                pages[i] = pages[--npages];
+    if (slots[s].type == CAP_FRAME) {
+        for (uint64_t va = slots[s].map_va; va < slots[s].map_va + slots[s].bytes; va += CAP_PAGE_SIZE)
+            for (unsigned i = 0; i < npages; i++)
+                if (pages[i] == va >> 12)
+                    pages[i] = pages[--npages];
+    } else {
+        int level = level_of(slots[s].type) - 1;
+        for (unsigned i = 0; i < ntables; i++)
+            if (tables[i].level == level && tables[i].key == slots[s].map_va >> (12 + 9 * level)) {
+                tables[i] = tables[--ntables];
+                break;
+            }
+    }
     slots[s].mapped = false;
     return ERR_OK;
 }
@@ -480,6 +489,21 @@ static void test_vspace(void)
         CHECK_ERR(frame_release(ch, at), ERR_OK);
     }
     CHECK(ntables <= tables_before + 1);   /* at most the one the first mapping needed */
+    /* Many at once, over several 2 MiB tables, then all let go: the tables
+     * the peak needed go back too (the one the reuse lands in stays only
+     * while something is mapped there). */
+    static capslot_t many[700];
+    static void *where[700];
+    unsigned peak = 0;
+    for (int i = 0; i < 700; i++) {
+        CHECK_ERR(frame_alloc(4096, &many[i]), ERR_OK);
+        CHECK_ERR(vspace_map_frame(many[i], MAP_WRITE, &where[i]), ERR_OK);
+    }
+    peak = ntables;
+    CHECK(peak >= tables_before + 3);
+    for (int i = 0; i < 700; i++)
+        CHECK_ERR(frame_release(many[i], where[i]), ERR_OK);
+    CHECK(ntables <= tables_before + 1);
     capslot_t ch8;
     void *at8;
     CHECK_ERR(frame_alloc(8192, &ch8), ERR_OK);

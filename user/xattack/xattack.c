@@ -19,6 +19,25 @@
  *   xattack nscorrupt     scribble on our half of a name-server channel
  *   xattack nsflood       requests to the name server, replies never read
  *   xattack serve         MON_SERVE until the monitor says no
+ *   xattack dispatchers   retype our RAM into Dispatcher objects until the
+ *                         kernel says no, then hold them for 2 s
+ *   xattack zombies N     N times: spawn `xattack zombie exit|fault` here and
+ *                         wait until it is gone (each hides its root CNode)
+ *   xattack zombie exit|fault   move our root CNode out of slot 1, then end
+ *   xattack conns N       N connections to the name server, each dropped
+ *                         without hanging up (a careless client)
+ *   xattack clients N     N domains here that each become a client of our
+ *                         monitor and stay for 3 s (`xattack idle`)
+ *   xattack idle          become a client, report, stay 3 s
+ *   xattack pagekeep      hand a copy of our text page to a peer domain
+ *                         (`xattack pagespy`), then end
+ *   xattack pagespy       receive that copy, watch it for 5 s for what the
+ *                         next client writes
+ *   xattack victim        a client that writes SECRET into its text page
+ *   xattack benchcross P  three URPC benchmarks from here to core P
+ *   xattack nsregister    register a name for a service that is not ours
+ *   xattack kill C ID     ask our monitor to end domain ID on core C
+ *   xattack spin          run forever (for `kill`)
  */
 #include <atoll/lib.h>
 #include <if/nameservice_if.h>
@@ -26,6 +45,7 @@
 
 static uint32_t my_core, ncores;
 static char *text;
+static capslot_t text_slot;   /* our copy of the monitor's text page */
 
 static uint64_t now_ms(void) { return urpc_os_now_ns() / 1000000; }
 
@@ -106,6 +126,8 @@ static errval_t hello(void)
         err = ERR_CAP_EMPTY;
     if (!err)
         err = vspace_map_frame(frame, MAP_WRITE, (void **)&text);
+    if (!err)
+        text_slot = frame;
     return err;
 }
 
@@ -206,8 +228,8 @@ static int attack_connect(uint32_t n)
     errval_t first_other = ERR_OK;
     uint32_t far = (my_core + 1) % ncores;
     for (uint32_t i = 0; i < n; i++) {
-        /* Service 60 exists nowhere; one in eight asks another core. */
-        uint64_t service = (uint64_t)(i % 8 == 7 ? far : my_core) << 32 | 60;
+        /* Service 60 of domain 9999 exists nowhere; one in eight asks another core. */
+        uint64_t service = SERVICE_ID(i % 8 == 7 ? far : my_core, 9999, 60);
         err = mcall(MON_CONNECT, service, 0, 0, 0, &m, 5000);
         if (err == ERR_NOT_FOUND)
             not_found++;
@@ -332,6 +354,258 @@ static int attack_serve(void)
     return ok ? 0 : 1;
 }
 
+/* -- kernel objects a domain may make for itself ----------------------------------- */
+static int attack_dispatchers(void)
+{
+    uint32_t made = 0;
+    errval_t err = ERR_OK;
+    while (made < 1000) {
+        capslot_t d;
+        err = ram_retype(CAP_DISPATCHER, 0, &d);
+        if (err)
+            break;
+        made++;
+    }
+    uint32_t domains = 0;
+    struct domain_info info;
+    bool inert_listed = false;
+    for (uint64_t i = 0; sys_domain_info(i, &info) == ERR_OK; i++, domains++)
+        inert_listed |= !info.id;
+    bool ok = made == 16 && err == ERR_TOO_MANY && !inert_listed;
+    report("dispatchers", ok, "\"made\":%u,\"then\":\"%s\",\"domains_listed\":%u", made, err_name(err), domains);
+    pause_ms(2000);   /* hold them while others look at this core */
+    return ok ? 0 : 1;
+}
+
+/* -- domains that end without their root CNode in slot 1 ---------------------------- */
+static int zombie(const char *how)
+{
+    capslot_t s;
+    if (slot_alloc(&s) || sys_cap_move(SLOT_ROOT_CNODE, s))
+        return 1;
+    if (!strcmp(how, "fault"))
+        __asm__ volatile("movl $1, 8" ::: "memory");   /* a write to an unmapped page */
+    return 0;
+}
+
+/* Until our monitor counts no child but us (ms at most): true if so. */
+static bool wait_alone(uint64_t ms)
+{
+    struct lmp_msg m;
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < ms) {
+        if (mcall(MON_BUSY, my_core, 0, 0, 0, &m, 3000) == ERR_OK && m.w[1] <= 1)
+            return true;
+        pause_ms(20);
+    }
+    return false;
+}
+
+static errval_t spawn_here(const char *cmd)
+{
+    struct lmp_msg m;
+    snprintf(text, 4096, "%s", cmd);
+    return mcall(MON_SPAWN, my_core, 0, 0, 0, &m, 5000);
+}
+
+static int attack_zombies(uint32_t n)
+{
+    errval_t err = hello();
+    uint32_t spawned = 0, gone = 0;
+    errval_t first_err = ERR_OK;
+    for (uint32_t i = 0; !err && i < n; i++) {
+        errval_t e = spawn_here(i % 2 ? "xattack zombie fault" : "xattack zombie exit");
+        if (e) {
+            first_err = first_err ? first_err : e;
+            continue;
+        }
+        spawned++;
+        gone += wait_alone(5000);
+    }
+    bool ok = !err && spawned == n && gone == n;
+    report("zombies", ok, "\"spawned\":%u,\"gone\":%u,\"error\":\"%s\"", spawned, gone,
+           err_name(err ? err : first_err));
+    return ok ? 0 : 1;
+}
+
+/* -- connections a careless client drops ---------------------------------------------- */
+static int attack_conns(uint32_t n)
+{
+    errval_t err = hello();
+    uint32_t made = 0, quota = 0, other = 0;
+    errval_t first_other = ERR_OK;
+    uint64_t t0 = now_ms();
+    for (uint32_t i = 0; !err && made < n && now_ms() - t0 < 600000; i++) {
+        capslot_t frame;
+        struct lmp_msg m;
+        errval_t e = slot_alloc(&frame);
+        if (!e)
+            e = mcall(MON_CONNECT, NAMES_SERVICE, 0, 0, frame, &m, 10000);
+        if (!e && !m.has_cap)
+            e = ERR_CAP_EMPTY;
+        if (!e) {
+            made++;
+            cap_free(frame);   /* dropped: no hang-up, no word to anyone */
+            continue;
+        }
+        slot_free(frame);
+        if (e == ERR_QUOTA || e == ERR_WOULD_BLOCK) {   /* our own limit, or a full accept queue */
+            quota++;
+            pause_ms(20);
+            continue;
+        }
+        if (!other++)
+            first_other = e;
+        if (other > 20)
+            break;
+    }
+    bool ok = !err && made == n && other == 0;
+    report("conns", ok, "\"made\":%u,\"quota\":%u,\"other\":%u,\"first_other\":\"%s\"", made, quota, other,
+           err_name(err ? err : first_other));
+    return ok ? 0 : 1;
+}
+
+/* -- many live clients ------------------------------------------------------------------ */
+static int attack_clients(uint32_t n)
+{
+    errval_t err = hello();
+    uint32_t spawned = 0;
+    for (uint32_t i = 0; !err && i < n; i++)
+        spawned += spawn_here("xattack idle") == ERR_OK;
+    report("clients", !err && spawned == n, "\"spawned\":%u", spawned);
+    return 0;
+}
+
+static int idle_client(void)
+{
+    errval_t err = hello();
+    struct lmp_msg m;
+    if (!err)
+        err = mcall(MON_MEM, my_core, 0, 0, 0, &m, 5000);
+    report("idle", err == ERR_OK, "\"domain\":%u,\"error\":\"%s\"", startup()->domain_id, err_name(err));
+    pause_ms(3000);
+    return 0;
+}
+
+/* -- a text page that outlives its client ------------------------------------------------ */
+static int attack_pagekeep(void)
+{
+    capslot_t spy, copy = 0;
+    struct lmp_msg m;
+    errval_t err = hello();
+    if (!err)
+        err = slot_alloc(&spy);
+    if (!err) {
+        snprintf(text, 4096, "xattack pagespy");
+        err = mcall(MON_SPAWN_PEER, 0, 0, 0, spy, &m, 5000);
+    }
+    /* Our copy of the page itself moves to the spy (a copy of it would die
+     * with ours): it outlives us, a direct child of the monitor's page. */
+    snprintf(text, 4096, "OLD-CLIENT-TEXT");
+    (void)copy;
+    uint64_t t0 = now_ms();
+    while (!err && (err = sys_lmp_send(spy, 0x5e, 0, 0, 0, text_slot | LMP_SEND_MOVE)) == ERR_WOULD_BLOCK &&
+           now_ms() - t0 < 3000)
+        sys_yield();
+    report("pagekeep", !err, "\"error\":\"%s\"", err_name(err));
+    return 0;
+}
+
+static int page_spy(void)
+{
+    capslot_t got;
+    struct lmp_msg m;
+    errval_t err = slot_alloc(&got);
+    if (!err && sys_lmp_recv(got, LMP_RECV_NONBLOCK, &m) == ERR_OK)
+        err = ERR_INVALID_ARG;   /* something came before we named the slot */
+    uint64_t t0 = now_ms();
+    while (!err && (err = sys_lmp_recv(got, LMP_RECV_NONBLOCK, &m)) == ERR_WOULD_BLOCK && now_ms() - t0 < 5000)
+        err = ERR_OK, sys_yield();
+    char *page = 0;
+    bool saw_secret = false, copy_gone = false;
+    if (!err && !m.has_cap)
+        err = ERR_CAP_EMPTY;
+    if (!err && (err = vspace_map_frame(got, 0, (void **)&page)) == ERR_CAP_EMPTY) {
+        copy_gone = true;   /* revoked with its client before we could even map it */
+        err = ERR_OK;
+    }
+    t0 = now_ms();
+    while (!err && !copy_gone && now_ms() - t0 < 5000 && !saw_secret) {
+        struct cap_identity id;
+        if (sys_cap_identify(got, &id) != ERR_OK || id.type != CAP_FRAME) {
+            copy_gone = true;   /* revoked with its client: nothing to read any more */
+            break;
+        }
+        saw_secret = !strncmp(page, "SECRET", 6);
+        pause_ms(50);
+    }
+    report("pagespy", !err && !saw_secret, "\"saw_secret\":%s,\"copy_gone\":%s,\"error\":\"%s\"",
+           saw_secret ? "true" : "false", copy_gone ? "true" : "false", err_name(err));
+    return 0;
+}
+
+static int victim(void)
+{
+    struct lmp_msg m;
+    errval_t err = hello();
+    if (!err) {
+        snprintf(text, 4096, "SECRET of domain %u", startup()->domain_id);
+        err = mcall(MON_MEM, my_core, 0, 0, 0, &m, 5000);
+    }
+    report("victim", !err, "\"error\":\"%s\"", err_name(err));
+    pause_ms(3000);
+    snprintf(text, 4096, "SECRET again");
+    return 0;
+}
+
+/* -- benchmarks that cross ---------------------------------------------------------------- */
+static int bench_cross(uint32_t peer)
+{
+    errval_t err = hello(), e[3] = { ERR_OK, ERR_OK, ERR_OK };
+    struct lmp_msg m;
+    for (int i = 0; !err && i < 3; i++)
+        e[i] = mcall(MON_BENCH, my_core, peer, 200, 0, &m, 60000);
+    bool ok = !err && !e[0] && !e[1] && !e[2];
+    report("benchcross", ok, "\"peer\":%u,\"runs\":[\"%s\",\"%s\",\"%s\"]", peer, err_name(e[0]),
+           err_name(e[1]), err_name(e[2]));
+    return ok ? 0 : 1;
+}
+
+/* -- names for services that are not ours --------------------------------------------------- */
+static int ns_register_other(void)
+{
+    static struct service_chan sc;
+    errval_t err = hello(), theirs = ERR_OK, fake = ERR_OK, mine = ERR_OK;
+    uint64_t own = 0;
+    struct lmp_msg m;
+    if (!err)
+        err = names_connect(&sc);
+    if (!err && !(err = mcall(MON_SERVE, 0, 0, 0, 0, &m, 3000)))
+        own = m.w[1];
+    if (!err) {
+        /* Another domain's service on this core (the monitor's own id 1), a
+         * made-up one on another core, then ours. */
+        nameservice_register_rpc(&sc.idl, "x.theirs", "echo", SERVICE_ID(my_core, 1, 1), &theirs);
+        nameservice_register_rpc(&sc.idl, "x.fake", "echo", SERVICE_ID((my_core + 1) % ncores, 7, 3), &fake);
+        nameservice_register_rpc(&sc.idl, "x.mine", "echo", own, &mine);
+    }
+    bool ok = !err && theirs == ERR_NOT_PERMITTED && fake == ERR_NOT_PERMITTED && mine == ERR_OK;
+    report("nsregister", ok, "\"theirs\":\"%s\",\"fake\":\"%s\",\"mine\":\"%s\",\"error\":\"%s\"",
+           err_name(theirs), err_name(fake), err_name(mine), err_name(err));
+    return ok ? 0 : 1;
+}
+
+static int attack_kill(uint32_t core, uint32_t id)
+{
+    struct lmp_msg m;
+    errval_t err = hello(), kill = ERR_OK;
+    if (!err)
+        kill = mcall(MON_KILL, core, id, 0, 0, &m, 5000);
+    bool ok = !err && kill == ERR_NOT_PERMITTED;
+    report("kill", ok, "\"kill\":\"%s\",\"error\":\"%s\"", err_name(kill), err_name(err));
+    return ok ? 0 : 1;
+}
+
 static uint32_t number(const char *s, uint32_t dflt)
 {
     uint32_t v = 0;
@@ -358,6 +632,34 @@ int main(int argc, char **argv)
         return attack_nsflood();
     if (!strcmp(a, "serve"))
         return attack_serve();
-    printf("usage: xattack text|hello|connect [N]|nscorrupt|nsflood|serve\n");
+    if (!strcmp(a, "dispatchers"))
+        return attack_dispatchers();
+    if (!strcmp(a, "zombies"))
+        return attack_zombies(argc >= 3 ? number(argv[2], 70) : 70);
+    if (!strcmp(a, "zombie"))
+        return zombie(argc >= 3 ? argv[2] : "exit");
+    if (!strcmp(a, "conns"))
+        return attack_conns(argc >= 3 ? number(argv[2], 3500) : 3500);
+    if (!strcmp(a, "clients"))
+        return attack_clients(argc >= 3 ? number(argv[2], 40) : 40);
+    if (!strcmp(a, "idle"))
+        return idle_client();
+    if (!strcmp(a, "pagekeep"))
+        return attack_pagekeep();
+    if (!strcmp(a, "pagespy"))
+        return page_spy();
+    if (!strcmp(a, "victim"))
+        return victim();
+    if (!strcmp(a, "benchcross") && argc >= 3)
+        return bench_cross(number(argv[2], 0) % ncores);
+    if (!strcmp(a, "nsregister"))
+        return ns_register_other();
+    if (!strcmp(a, "kill") && argc >= 4)
+        return attack_kill(number(argv[2], 0), number(argv[3], 1));
+    if (!strcmp(a, "spin"))
+        for (;;)
+            __asm__ volatile("pause");
+    printf("usage: xattack text|hello|connect [N]|nscorrupt|nsflood|serve|dispatchers|zombies [N]|conns [N]|"
+           "clients [N]|pagekeep|victim|benchcross CORE|nsregister|kill CORE ID|spin\n");
     return 2;
 }
