@@ -19,5 +19,7 @@ const char *boot_module_args(const char *name, size_t n);
 /* [base, base+bytes) lies inside one core's user RAM or one boot channel
  * page: memory some monitor may hand out as a Frame, never kernel memory. */
 bool boot_user_memory(uint64_t base, uint64_t bytes);
+/* Core c was given RAM for user space (a core without any runs no monitor). */
+bool boot_core_has_user_ram(uint32_t c);
 
 #endif

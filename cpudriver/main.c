@@ -469,6 +469,8 @@ struct core_ram {
     uint64_t base, bytes;
 };
 BOOTSHARED static struct core_ram core_ram[TOPO_MAX_CPUS];
+
+bool boot_core_has_user_ram(uint32_t c) { return c < TOPO_MAX_CPUS && core_ram[c].bytes > 0; }
 /* One page per core N > 0 shared by core 0's monitor and core N's: the
  * user-space channel they start with (monitor/boot_channel.h). */
 BOOTSHARED static uint64_t boot_channel[TOPO_MAX_CPUS];
@@ -544,6 +546,19 @@ static void install_boot_channels(const struct dispatcher *d)
     }
 }
 
+/* The boot core cannot start user space: say why, and end the machine
+ * with status 1 at once rather than leave a runner waiting for a prompt. */
+_Noreturn static void boot_cannot_go_on(const char *why, errval_t err)
+{
+    kprintf("boot: %s: %s (%s); the machine stops\n", why, err_name(err), err_text(err));
+    struct event e;
+    event_begin(&e, "boot_failed");
+    event_str(&e, "why", why);
+    event_str(&e, "error", err_name(err));
+    event_end(&e);
+    machine_exit(1);
+}
+
 /* Root capabilities of this core: all its user RAM. The monitor's objects
  * and the rest of the RAM all descend from it. */
 static struct cte ram_root;
@@ -556,7 +571,11 @@ _Noreturn static void start_user_space(void)
                               .bytes = r->bytes };
     const void *image;
     size_t len;
-    if (r->bytes && boot_module_find("monitor", 7, &image, &len) == ERR_OK) {
+    bool have_monitor = boot_module_find("monitor", 7, &image, &len) == ERR_OK;
+    if (have_monitor && !r->bytes && core.is_bsp)
+        boot_cannot_go_on("the boot core has no RAM left for user space (give the machine more memory)",
+                          ERR_NO_MEMORY);
+    if (r->bytes && have_monitor) {
         cap_install_root(&ram_root, &ram);
         /* The monitor gets its module's arguments (say, mesh=all). */
         char cmd[200];
@@ -566,6 +585,8 @@ _Noreturn static void start_user_space(void)
         struct spawn_args a = { .cmd = cmd, .cmd_len = cmd_len, .ram = &ram_root, .monitor = true };
         struct dispatcher *d;
         errval_t err = domain_spawn(&a, &d, 0);
+        if (err && core.is_bsp)
+            boot_cannot_go_on("cannot start the monitor", err);
         if (err)
             kprintf("core %u: cannot start the monitor: %s (%s)\n", core.core_id, err_name(err), err_text(err));
         else
@@ -650,7 +671,7 @@ void bsp_main(void)
     /* The report is out: the other cores may start their monitors now
      * (earlier, under emulation, they would slow the boot they wait for). */
     for (uint32_t i = 0; i < smp_ap_count(); i++)
-        if (smp_ap(i)->up)
+        if (smp_ap(i)->up && boot_core_has_user_ram(smp_ap(i)->core_id))
             apic_send_ipi(smp_ap(i)->apic_id, APIC_IPI_FIXED, VEC_WAKEUP);
     if (opt.panic_selftest)
         panic("selftest: panic requested on the kernel command line");

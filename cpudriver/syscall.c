@@ -232,7 +232,7 @@ static errval_t sys_core_info(struct dispatcher *d, uint64_t out)
         for (uint32_t i = 0; i < smp_ap_count(); i++) {
             const struct ap_info *ap = smp_ap(i);
             if (ap->core_id < CORE_INFO_MAX_CORES)
-                info.core_up[ap->core_id] = ap->up && !ap->panicked;
+                info.core_up[ap->core_id] = ap->up && !ap->panicked && boot_core_has_user_ram(ap->core_id);
         }
     }
     return copy_to_user(d, out, &info, sizeof info);

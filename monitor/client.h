@@ -136,11 +136,12 @@ static inline errval_t service_chan_init(struct service_chan *sc, void *frame, i
     return service_chan_init_bytes(sc, frame, 4096, side, peer_core);
 }
 
-/* Connect to `service` (its id: (core << 32) | index), retrying for up to
- * `tries` yields while it is not (yet) registered. The channel's frame comes
- * from our monitor, which keeps it (our RAM may be revoked when we end; the
- * service's mapping must stay). Call monitor_connect first. */
-static inline errval_t service_connect_retry(uint64_t service, struct service_chan *sc, int tries)
+/* Connect to `service` (monitor/protocol.h SERVICE_ID), retrying for up to
+ * `wait_ms` while it is not (yet) registered, and while its accept queue is
+ * full. The channel's frame comes from our monitor, which keeps it (our RAM
+ * may be revoked when we end; the service's mapping must stay). Call
+ * monitor_connect first. */
+static inline errval_t service_connect_retry(uint64_t service, struct service_chan *sc, uint64_t wait_ms)
 {
     capslot_t frame;
     void *p;
@@ -148,10 +149,12 @@ static inline errval_t service_connect_retry(uint64_t service, struct service_ch
     errval_t err = name_recv_slot(&frame);
     if (err)
         return err;
-    for (int i = 0;; i++) {
+    uint64_t start = urpc_os_now_ns();
+    for (;;) {
         err = monitor_call(MON_CONNECT, service, 0, LMP_NO_CAP, &m);
-        /* Not registered yet (tries), or its accept queue is full (always). */
-        if (err != ERR_WOULD_BLOCK && (err != ERR_NOT_FOUND || i >= tries))
+        /* Not registered yet (for wait_ms), or its accept queue is full (always). */
+        if (err != ERR_WOULD_BLOCK &&
+            (err != ERR_NOT_FOUND || urpc_os_now_ns() - start >= wait_ms * 1000000ull))
             break;
         sys_yield();
     }
@@ -232,5 +235,5 @@ static inline errval_t monitor_channel_open(struct service_chan *mon)
 /* Connect to the name server (service 0 on core 0), waiting while it starts. */
 static inline errval_t names_connect(struct service_chan *sc)
 {
-    return service_connect_retry(NAMES_SERVICE, sc, 500);
+    return service_connect_retry(NAMES_SERVICE, sc, 20000);
 }

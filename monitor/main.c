@@ -26,21 +26,30 @@ uint64_t names_id = ~0ull;
 uint32_t new_tag(void) { return ++tag_counter ? tag_counter : ++tag_counter; }
 uint64_t now_ns(void) { return urpc_os_now_ns(); }
 
+/* Without the name server or the shell the system cannot go on: say so
+ * and end the machine with status 1, rather than leave it waiting. */
+static void cannot_go_on(const char *what, errval_t err)
+{
+    printf("monitor: cannot start %s: %s (%s); the machine stops\n", what, err_name(err), err_text(err));
+    printf("@atoll {\"event\":\"boot_failed\",\"why\":\"cannot start %s\",\"error\":\"%s\"}\n", what,
+           err_name(err));
+    stdout_flush();
+    sys_poweroff(SLOT_KERNEL, 1);
+}
+
 static void start_servers(void)
 {
     uint64_t id;
     /* Small: at 255 cores on 2 GiB a core has about 6 MiB of user RAM,
      * and core 0's monitor keeps a channel to every core. */
     errval_t err = spawn_system("names", SYSTEM_DOMAIN_RAM, &id);
-    if (!err)
-        names_id = id;
     if (err)
-        printf("monitor: cannot start the name server: %s\n", err_name(err));
+        cannot_go_on("the name server", err);
+    names_id = id;
     err = spawn_system("shell", SYSTEM_DOMAIN_RAM, &id);
     if (err)
-        printf("monitor: cannot start the shell: %s\n", err_name(err));
-    else
-        shell_id = id;
+        cannot_go_on("the shell", err);
+    shell_id = id;
 }
 
 int main(int argc, char **argv)

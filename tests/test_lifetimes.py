@@ -232,7 +232,7 @@ def test_endurance_thousands_of_client_lives():
     or fault) on a 4-core machine: every monitor's slots, RAM, heap,
     clients, children, connections and services, and the name server's
     and echo server's, are back where they were after a warm-up."""
-    r = run_shell(["run 0 churn 5000 6", "wait", "stats"], smp=4, numa=2, timeout=1500)
+    r = run_shell(["run 0 churn 5000 6", "wait 90000", "stats"], smp=4, numa=2, timeout=1500)
     done = r.events_named("churn_done")
     assert len(done) == 1, r.console[-3000:]
     d = done[0]

@@ -681,3 +681,33 @@ def test_cli_streams_console(stub_kernel, tmp_path):
     assert q.returncode == 124
     assert q.stdout == ""
     assert "timed out after 2 s" in q.stderr
+
+
+# -- hostile or careless command lines: a clear message and status 2, never a traceback ----------
+RUN = [sys.executable, os.path.join(TOOLS, "run")]
+
+
+@pytest.mark.parametrize("args,says", [
+    ([b"--cmdline", b"a\xff"], "not UTF-8"),
+    ([b"--poweroff", b"--", b"ps \xfe"], "not UTF-8"),
+    ([b"--poweroff", b"--", "ps \u00e9".encode()], "printable ASCII"),
+    ([b"--log", b"/"], "is a directory"),
+    ([b"--log", b"/no/such/folder/x.log"], "does not exist"),
+    ([b"--numa-node", b"cpus=0-99999999999999,mem=1G"], "CPU numbers go up to"),
+    ([b"--timeout", b"nan"], "positive number"),
+    ([b"--timeout", b"inf"], "positive number"),
+    ([b"--timeout", b"0"], "positive number"),
+])
+def test_bad_command_lines_are_refused_clearly(args, says, tmp_path, fake_kernel):
+    p = subprocess.run(RUN + [b"--kernel", fake_kernel.encode()] + args, capture_output=True, timeout=30)
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 2, err
+    assert says in err and "Traceback" not in err, err
+
+
+def test_iso_that_is_not_an_iso_fails_fast(tmp_path, fake_kernel):
+    bogus = tmp_path / "x.iso"
+    bogus.write_bytes(b"\0" * 70000)
+    p = subprocess.run(RUN + ["--kernel", fake_kernel, "--iso", str(bogus)], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 2 and "not an ISO 9660 image" in p.stderr and "Traceback" not in p.stderr

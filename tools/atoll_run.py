@@ -17,6 +17,7 @@ Standard library only.
 """
 import dataclasses
 import json
+import math
 import os
 import re
 import select
@@ -257,9 +258,15 @@ def fmt_size(n):
     return str(n)
 
 
+# No QEMU machine has more CPUs than this; a larger index is a typo, and
+# expanding it would only eat memory.
+CPU_INDEX_MAX = 4095
+
+
 def parse_cpus(text):
     """'0-3,8,10-11' -> [0, 1, 2, 3, 8, 10, 11]."""
     cpus = []
+    seen = set()
     for part in text.split(","):
         part = part.strip()
         if not part:
@@ -271,9 +278,12 @@ def parse_cpus(text):
         b = int(m.group(2)) if m.group(2) is not None else a
         if b < a:
             raise ConfigError(f"bad CPU range {part!r}: the end is before the start")
+        if b > CPU_INDEX_MAX:
+            raise ConfigError(f"bad CPU range {part!r}: CPU numbers go up to {CPU_INDEX_MAX}")
         for c in range(a, b + 1):
-            if c in cpus:
+            if c in seen:
                 raise ConfigError(f"CPU {c} appears twice in {text!r}")
+            seen.add(c)
             cpus.append(c)
     return cpus
 
@@ -418,6 +428,38 @@ class _Parser:
         self.p = p
 
 
+def _check_text(what, text, shell=False):
+    """Text that goes to the guest: UTF-8 (a command line from a terminal can
+    carry any bytes), and for the shell, the printable ASCII it reads."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{what} has bytes that are not UTF-8: {text.encode('utf-8', 'replace')!r}") from None
+    bad = [ch for ch in text if not " " <= ch <= "~"] if shell else []
+    if bad:
+        raise ConfigError(f"{what} has characters the Atoll shell does not read ({bad[0]!r}): "
+                          "use printable ASCII")
+
+
+def _check_output_file(option, path):
+    """A file we will write: not a folder, in a folder that exists."""
+    if os.path.isdir(path):
+        raise ConfigError(f"{option} {path!r} is a directory: give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{option} {path!r}: the folder {folder!r} does not exist")
+
+
+def _looks_like_iso(path):
+    """ISO 9660: 'CD001' at byte 0x8001 (the first volume descriptor)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0x8001)
+            return f.read(5) == b"CD001"
+    except OSError:
+        return False
+
+
 def parse_args(argv):
     """tools/run's options -> (Machine, RunOptions). Raises ConfigError."""
     argv = list(argv)
@@ -425,8 +467,18 @@ def parse_args(argv):
     if "--" in argv:
         i = argv.index("--")
         argv, shell = argv[:i], argv[i + 1:]
+    for n, a in enumerate(argv):
+        _check_text(f"argument {n + 1}", a)
     ns = _Parser().p.parse_args(argv)
     shell = list(ns.shell_commands) + shell
+    for n, c in enumerate(shell):
+        _check_text(f"shell command {n + 1} ({c.encode('utf-8', 'replace').decode()!r})", c, shell=True)
+    if ns.timeout is not None and not (math.isfinite(ns.timeout) and ns.timeout > 0):
+        raise ConfigError(f"--timeout must be a positive number of seconds (got {ns.timeout})")
+    if ns.log:
+        _check_output_file("--log", ns.log)
+    if ns.iso and os.path.isfile(ns.iso) and not _looks_like_iso(ns.iso):
+        raise ConfigError(f"--iso {ns.iso!r} is not an ISO 9660 image (build one with tools/mkimage)")
 
     mem = parse_size(ns.mem) if ns.mem is not None else None
     explicit = [o for o, v in (("--smp", ns.smp), ("--sockets", ns.sockets), ("--cores", ns.cores),
@@ -843,12 +895,13 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         machine, opts = parse_args(argv)
+        return _main(machine, opts)
     except ConfigError as e:
         print(f"run: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        return _main(machine, opts)
-    except ConfigError as e:
+    except (OSError, UnicodeError) as e:
+        # Never a traceback: a file we cannot read or write, text we cannot
+        # encode. Say what, and stop like any other bad option.
         print(f"run: error: {e}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -173,7 +173,7 @@ static uint32_t number(const char *s, uint32_t dflt)
 int main(int argc, char **argv)
 {
     static struct snapshot before, after;
-    static char diff[3000];
+    static char diff[600];   /* the event line stays within one print */
     char *text;
     si = startup();
     ncores = si->ncores < MAX_CORES ? si->ncores : MAX_CORES;

@@ -13,7 +13,7 @@
 #include <atoll/errors.h>
 #include <atoll/fmt.h>   /* snprintf, vsnprintf */
 
-#define STDOUT_BUFSIZE 256
+#define STDOUT_BUFSIZE 1024   /* = the kernel's SYS_PRINT limit: an event line goes in one piece */
 
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int vprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
