@@ -162,8 +162,12 @@ static void parse_options(struct boot_options *o)
     o->no_x2apic = cmdline_get(cmdline, "nox2apic", 0, 0);
     if (value_u64("smp_timeout_ms", &v))
         o->smp_timeout_ms = v;
-    if (value_u64("timer_hz", &v) && v >= 1 && v <= 10000)
-        o->timer_hz = (uint32_t)v;
+    if (value_u64("timer_hz", &v)) {
+        if (v >= 1 && v <= 10000)
+            o->timer_hz = (uint32_t)v;
+        else
+            warn("kernel command line: timer_hz must be 1..10000; using 100");
+    }
     parse_selftest(o);
 }
 
