@@ -4,6 +4,7 @@
  * the host tests run it too.
  */
 #include <stddef.h>
+#include <stdint.h>
 #include <atoll/lib/startup.h>
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -48,4 +49,12 @@ int startup_split_args(const char *args, unsigned long len, char *buf, unsigned 
     }
     argv[argc] = NULL;
     return argc;
+}
+
+uint32_t arg_number(const char *s, uint32_t dflt)
+{
+    uint32_t v = 0;
+    for (; *s >= '0' && *s <= '9' && v < 100000000; s++)
+        v = v * 10 + (uint32_t)(*s - '0');
+    return *s || v == 0 ? dflt : v;
 }

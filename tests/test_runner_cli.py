@@ -285,7 +285,7 @@ def test_machine_api():
     (["--smp", "8", "--cores", "0"], "--cores must be at least 1"),
     (["--iso", "x.iso", "--cmdline", "a"], "drop --cmdline"),
     (["--iso", "x.iso", "--poweroff"], "drop --poweroff"),
-    (["--timeout", "0"], "--timeout must be positive"),
+    (["--timeout", "0"], "--timeout must be a positive number of seconds"),
     (["--gdb", "70000"], "not a TCP port"),
     (["--smp", "four"], "invalid int value"),
     (["--no-such-option"], "unrecognized arguments"),

@@ -530,6 +530,12 @@ static int split(const char *args, char **argv, char *buf, size_t bufsize)
 
 static void test_args(void)
 {
+    CHECK_EQ(arg_number("42", 7), 42);
+    CHECK_EQ(arg_number("0", 7), 7);
+    CHECK_EQ(arg_number("", 7), 7);
+    CHECK_EQ(arg_number("12x", 7), 7);
+    CHECK_EQ(arg_number("-3", 7), 7);
+    CHECK_EQ(arg_number("99999999999", 7), 7);
     char *argv[10];
     char buf[256];
     CHECK_EQ(split("", argv, buf, sizeof buf), 1);

@@ -162,14 +162,6 @@ static errval_t run_lives(uint32_t first, uint32_t count, uint32_t par, uint64_t
     }
 }
 
-static uint32_t number(const char *s, uint32_t dflt)
-{
-    uint32_t v = 0;
-    for (; *s >= '0' && *s <= '9' && v < 100000000; s++)
-        v = v * 10 + (uint32_t)(*s - '0');
-    return *s || v == 0 ? dflt : v;
-}
-
 int main(int argc, char **argv)
 {
     static struct snapshot before, after;
@@ -177,7 +169,7 @@ int main(int argc, char **argv)
     char *text;
     si = startup();
     ncores = si->ncores < MAX_CORES ? si->ncores : MAX_CORES;
-    uint32_t lives = argc > 1 ? number(argv[1], 100) : 100, par = argc > 2 ? number(argv[2], 4) : 4;
+    uint32_t lives = argc > 1 ? arg_number(argv[1], 100) : 100, par = argc > 2 ? arg_number(argv[2], 4) : 4;
     errval_t err = monitor_connect(&text), rerr = ERR_OK;
     if (!err)
         err = monitor_channel_open(&mon);

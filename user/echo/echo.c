@@ -145,14 +145,6 @@ static int serve(const char *name, uint64_t max_calls)
     return 0;
 }
 
-static uint32_t number(const char *s, uint32_t dflt)
-{
-    uint32_t v = 0;
-    for (; *s >= '0' && *s <= '9' && v < 100000000; s++)
-        v = v * 10 + (uint32_t)(*s - '0');
-    return *s || v == 0 ? dflt : v;
-}
-
 /* -- client ------------------------------------------------------------------------ */
 static uint64_t samples[10000];
 
@@ -320,15 +312,15 @@ int main(int argc, char **argv)
     if (err)
         return fail("connect to the name server", err);
     if (argc >= 3 && !strcmp(argv[1], "serve"))
-        return serve(argv[2], argc >= 4 ? number(argv[3], 0) : 0);
+        return serve(argv[2], argc >= 4 ? arg_number(argv[3], 0) : 0);
     if (argc >= 3 && !strcmp(argv[1], "call")) {
-        uint32_t rounds = argc >= 4 ? number(argv[3], 100) : 100;
+        uint32_t rounds = argc >= 4 ? arg_number(argv[3], 100) : 100;
         return call(argv[2], rounds > 10000 ? 10000 : rounds);
     }
     if (argc >= 2 && !strcmp(argv[1], "nscheck"))
         return nscheck();
     if (argc >= 4 && !strcmp(argv[1], "hold"))
-        return hold(argv[2], number(argv[3], 1));
+        return hold(argv[2], arg_number(argv[3], 1));
     if (argc >= 4 && !strcmp(argv[1], "life"))
         return life(argv[2], argv[3]);
     printf("usage: echo serve NAME [CALLS] | echo call NAME [ROUNDS] | echo nscheck | echo hold PREFIX N |"

@@ -564,7 +564,7 @@ static int bench_cross(uint32_t peer)
     errval_t err = hello(), e[3] = { ERR_OK, ERR_OK, ERR_OK };
     struct lmp_msg m;
     for (int i = 0; !err && i < 3; i++)
-        e[i] = mcall(MON_BENCH, my_core, peer, 200, 0, &m, 60000);
+        e[i] = mcall(MON_BENCH, my_core, peer, 50, 0, &m, 180000);
     bool ok = !err && !e[0] && !e[1] && !e[2];
     report("benchcross", ok, "\"peer\":%u,\"runs\":[\"%s\",\"%s\",\"%s\"]", peer, err_name(e[0]),
            err_name(e[1]), err_name(e[2]));
@@ -606,14 +606,6 @@ static int attack_kill(uint32_t core, uint32_t id)
     return ok ? 0 : 1;
 }
 
-static uint32_t number(const char *s, uint32_t dflt)
-{
-    uint32_t v = 0;
-    for (; *s >= '0' && *s <= '9' && v < 100000000; s++)
-        v = v * 10 + (uint32_t)(*s - '0');
-    return *s || v == 0 ? dflt : v;
-}
-
 int main(int argc, char **argv)
 {
     struct core_info info;
@@ -625,7 +617,7 @@ int main(int argc, char **argv)
     if (!strcmp(a, "hello"))
         return attack_hello();
     if (!strcmp(a, "connect"))
-        return attack_connect(argc >= 3 ? number(argv[2], 4000) : 4000);
+        return attack_connect(argc >= 3 ? arg_number(argv[2], 4000) : 4000);
     if (!strcmp(a, "nscorrupt"))
         return attack_nscorrupt();
     if (!strcmp(a, "nsflood"))
@@ -635,13 +627,13 @@ int main(int argc, char **argv)
     if (!strcmp(a, "dispatchers"))
         return attack_dispatchers();
     if (!strcmp(a, "zombies"))
-        return attack_zombies(argc >= 3 ? number(argv[2], 70) : 70);
+        return attack_zombies(argc >= 3 ? arg_number(argv[2], 70) : 70);
     if (!strcmp(a, "zombie"))
         return zombie(argc >= 3 ? argv[2] : "exit");
     if (!strcmp(a, "conns"))
-        return attack_conns(argc >= 3 ? number(argv[2], 3500) : 3500);
+        return attack_conns(argc >= 3 ? arg_number(argv[2], 3500) : 3500);
     if (!strcmp(a, "clients"))
-        return attack_clients(argc >= 3 ? number(argv[2], 40) : 40);
+        return attack_clients(argc >= 3 ? arg_number(argv[2], 40) : 40);
     if (!strcmp(a, "idle"))
         return idle_client();
     if (!strcmp(a, "pagekeep"))
@@ -651,11 +643,11 @@ int main(int argc, char **argv)
     if (!strcmp(a, "victim"))
         return victim();
     if (!strcmp(a, "benchcross") && argc >= 3)
-        return bench_cross(number(argv[2], 0) % ncores);
+        return bench_cross(arg_number(argv[2], 0) % ncores);
     if (!strcmp(a, "nsregister"))
         return ns_register_other();
     if (!strcmp(a, "kill") && argc >= 4)
-        return attack_kill(number(argv[2], 0), number(argv[3], 1));
+        return attack_kill(arg_number(argv[2], 0), arg_number(argv[3], 1));
     if (!strcmp(a, "spin"))
         for (;;)
             __asm__ volatile("pause");

@@ -12,6 +12,8 @@
 #ifndef ATOLL_LIB_STARTUP_H
 #define ATOLL_LIB_STARTUP_H
 
+#include <stdint.h>
+
 #include <atoll/domain.h>
 
 #define STARTUP_MAX_ARGS 64
@@ -30,5 +32,9 @@ _Noreturn void exit(int status);
  * the new argc; argv[argc] = NULL. Words that do not fit are dropped. */
 int startup_split_args(const char *args, unsigned long len, char *buf, unsigned long bufsize, char **argv,
                        int first, int max_args);
+
+/* A program's numeric argument: its value, or `dflt` when it is not a
+ * positive decimal number (below 10^8). */
+uint32_t arg_number(const char *s, uint32_t dflt);
 
 #endif
