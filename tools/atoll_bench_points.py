@@ -73,6 +73,13 @@ def point_id(system, shape, accel):
     return f"{system}-{shape}-{accel}"
 
 
+def split_id(pid):
+    """point_id's inverse (system names and accelerators have no '-')."""
+    system, _, rest = pid.partition("-")
+    shape, _, accel = rest.rpartition("-")
+    return system, shape or "?", accel or "?"
+
+
 # -- folders ---------------------------------------------------------------------------------------
 def point_dir(out, pid):
     return os.path.join(out, POINTS_DIR, pid)
@@ -266,10 +273,12 @@ def merge(out, planned=(), slurm_jobs=()):
                 reason = (f"no result from Slurm job {job} task {task}: still queued or "
                           f"running, or the task ended without writing it (see "
                           f"slurm/{job}_{task}.out)")
+            system, shape, accel = split_id(pid)
             for b in desc.get("benchmarks") or ["?"]:
-                lines.append({"schema": 1, "system": desc.get("system"),
-                              "shape": desc.get("shape"), "machine": desc.get("machine"),
-                              "accel": desc.get("accel"), "benchmark": b, "status": "not_run",
+                lines.append({"schema": 1, "system": desc.get("system") or system,
+                              "shape": desc.get("shape") or shape, "machine": desc.get("machine"),
+                              "accel": desc.get("accel") or accel, "benchmark": b,
+                              "status": "not_run",
                               "reason": reason, "point": pid, "kind": desc.get("kind", "timed")})
             continue
         dones[pid] = done
