@@ -316,6 +316,9 @@ class AtollSystem(System):
             if prog and prog + ".elf" not in names:
                 raise FileNotFoundError(f"Atoll's {b} program build/user/{prog}.elf is not "
                                         "built, or not among tools/run's user programs")
+        # The boot image is the same for every shape: build it once here, so
+        # points booting in parallel (or Slurm nodes sharing build/) find it.
+        atoll_run.image_for(self._machine(Machine()))
 
     def _machine(self, machine):
         m = dataclasses.replace(machine)
@@ -993,7 +996,7 @@ def run_sweep(sweep, systems=None):
                             "earlier with the same commit and settings and were not run again")
     _write_run(sweep.out, run)
     if sweep.slurm:
-        return slurm_sweep(sweep, run, todo)
+        return slurm_sweep(sweep, run, todo, systems)
     prepared = {}
     for d in todo:     # builds happen here, once, before points run in parallel
         if d["have"] and not d.get("shape_error") and not systems[d["system"]].unavailable():
@@ -1016,9 +1019,15 @@ def run_sweep(sweep, systems=None):
     return collect(sweep.out, plots=sweep.plots)
 
 
-def slurm_sweep(sweep, run, todo):
+def slurm_sweep(sweep, run, todo, systems):
     """Submit the points to Slurm, wait (unless --no-wait), then merge."""
     s = sweep.slurm
+    prepared = {}
+    for d in todo:   # build here, into the shared build/, rather than on every node
+        if d["have"] and not d.get("shape_error") and not systems[d["system"]].unavailable():
+            why = prepare_point(d, systems[d["system"]], prepared)
+            if why:
+                log(f"{d['id']}: {why} (its task will fail the same way)")
     try:
         jobs = slurm.submit(todo, sweep.out, REPO, s)
     except slurm.SlurmError as e:
