@@ -431,6 +431,21 @@ def test_point_status():
 
 
 # -- tools/bench point -------------------------------------------------------------------------------
+def test_a_bug_fails_the_point_not_the_sweep(fake, tmp_path):
+    class Buggy(FakeSystem):
+        def run(self, machine, *a, **k):
+            if machine.smp == 2:
+                raise KeyError("oops")
+            return super().run(machine, *a, **k)
+
+    out = tmp_path / "out"
+    assert ab.run_sweep(sweep(out, "2 4"), {"fake": Buggy()}) == 1
+    p = by_point(out)
+    assert p[("2cpu", "pingpong")]["status"] == "failed"
+    assert "internal error: KeyError('oops')" in p[("2cpu", "pingpong")]["reason"]
+    assert p[("4cpu", "pingpong")]["status"] == "ok"
+
+
 def test_point_command_runs_a_descriptor(fake, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     sysobj = FakeSystem()
@@ -534,26 +549,33 @@ def test_slurm_waits_then_collects(fake, tmp_path, monkeypatch):
     """A fake sbatch that runs the tasks itself, in the background, as a
     Slurm node would, and a squeue that says the job runs until they end."""
     marker = tmp_path / "running"
-    sbatch = (f'touch {marker}\n'
-              f'(for i in 0 1; do SLURM_ARRAY_TASK_ID=$i SLURM_JOB_ID=9 SLURM_ARRAY_JOB_ID=9 '
-              f'SLURM_ARRAY_TASK_ID=$i sh "$2" > /dev/null 2>&1; done; rm {marker}) &\n'
+    sbatch = (f'touch {marker}.$$\n'
+              'last=$(sed -n "s/^#SBATCH --array=0-//p" "$2")\n'
+              f'(for i in $(seq 0 $last); do SLURM_JOB_ID=9 SLURM_ARRAY_JOB_ID=9 '
+              f'SLURM_ARRAY_TASK_ID=$i sh "$2" > /dev/null 2>&1; done; rm {marker}.$$) &\n'
               'echo 9')
-    squeue = f'[ -e {marker} ] && echo "9 RUNNING"; exit 0'
+    squeue = f'ls {marker}.* > /dev/null 2>&1 && echo "9 RUNNING"; exit 0'
     bindir = _fake_tools(tmp_path, sbatch, squeue)
     monkeypatch.setenv("PATH", bindir + ":" + os.environ["PATH"])
     out = tmp_path / "out"
-    # The tasks run the real tools/bench point on a shape that needs no boot:
-    # an invalid machine fails at once, the same way on any host.
-    rc = ab.main(["--systems", "atoll", "--shapes", "300 4n3", "--benchmarks", "boot",
+    # The tasks run the real tools/bench point, for Linux points with a kernel
+    # that is not there: they fail at once, the same way on any host. The
+    # invalid shape boots nothing and is settled without a task.
+    rc = ab.main(["--systems", "linux", "--shapes", "2 4 300", "--benchmarks", "boot",
                   "--accel", "tcg", "--out", str(out), "--no-plots", "--slurm",
-                  "--slurm-poll", "0.2"])
+                  "--slurm-poll", "0.2", "--linux-kernel", str(tmp_path / "no-vmlinuz")])
     assert rc == 1
     points = load_points(out)
-    assert [(p["shape"], p["status"]) for p in points] == [("300cpu", "failed"),
-                                                            ("4cpu-3node", "failed")]
-    assert all("invalid machine" in p["reason"] for p in points)
-    done = json.load(open(out / "points" / "atoll-300cpu-tcg" / "done.json"))
+    assert [(p["shape"], p["status"]) for p in points] == [
+        ("2cpu", "failed"), ("4cpu", "failed"), ("300cpu", "failed")]
+    assert "no-vmlinuz not readable" in points[0]["reason"]
+    assert "invalid machine" in points[2]["reason"]
+    run = json.load(open(out / "run.json"))
+    assert [j["points"] for j in run["slurm"]["jobs"]] == [["linux-2cpu-tcg"], ["linux-4cpu-tcg"]]
+    done = json.load(open(out / "points" / "linux-4cpu-tcg" / "done.json"))
     assert done["host"]["slurm"]["job"] == "9" and done["host"]["slurm"]["task"] == "0"
+    assert "slurm" not in json.load(open(out / "points" / "linux-300cpu-tcg" / "done.json"))[
+        "host"]
 
 
 def test_slurm_missing_sbatch_is_a_clear_error(fake, tmp_path, monkeypatch, capsys):

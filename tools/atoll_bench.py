@@ -2,13 +2,19 @@
 collect their JSON lines, draw the plots and write the report.
 
     tools/bench --shapes "2 4 8 16 32 8n2" --accel tcg      # sweep (make bench)
-    tools/bench report --out build/bench                   # redraw from the JSON lines
+    tools/bench --jobs 2 ... | tools/bench --slurm ...     # in parallel, on a cluster
+    tools/bench report --out build/bench                   # merge the points, redraw
+    tools/bench point build/bench/points/ID                # run one point alone
     tools/bench list                                       # benchmarks x systems
 
 A point is one system booted on one machine shape with one accelerator; it
-runs every benchmark that system has a half for, in one boot. A point that
-cannot run (bad shape, no kernel, QEMU failing, a hang, garbage) is recorded
-with the reason and the console's tail, and the sweep goes on.
+runs every benchmark that system has a half for, in one boot. Each point has
+its own folder (atoll_bench_points.py): a rerun skips points done with the
+same code and settings, points run here (--jobs) or as Slurm tasks
+(atoll_bench_slurm.py), and the report merges whatever folders exist. A
+point that cannot run (bad shape, no kernel, QEMU failing, a hang, garbage)
+is retried once when another boot may help, then recorded with the reason
+and the console's tail, and the sweep goes on.
 
 The plug-in point is BENCHMARKS: each Benchmark names, per system, the
 Half that runs it (the guest program) and how its options depend on the
@@ -926,6 +932,30 @@ def run_point(out, desc, systems, prepared, rt):
     return status
 
 
+def safe_run_point(out, desc, systems, prepared, rt):
+    """run_point, but a bug in tools/bench fails this point, not the sweep
+    (a sweep may have hours of points behind it)."""
+    try:
+        return run_point(out, desc, systems, prepared, rt)
+    except Exception as e:
+        import traceback
+        log(f"{desc['id']}: internal error: {e!r}\n{traceback.format_exc()}")
+        reason = f"tools/bench internal error: {e!r}"
+        base = {"schema": SCHEMA, "system": desc["system"], "shape": desc["shape"],
+                "machine": desc.get("machine"), "accel": desc["accel"], "commit": rt.commit,
+                "run": desc.get("run"), "point": desc["id"], "kind": desc.get("kind", "timed"),
+                "host": socket.gethostname(), "attempts": 1}
+        lines = [dict(base, benchmark=b, status="failed", reason=reason)
+                 for b in desc.get("have") or desc.get("benchmarks") or ["?"]]
+        now = time.time()
+        points.write_outcome(out, desc["id"], [], lines, {
+            "schema": SCHEMA, "id": desc["id"], "status": "failed", "commit": rt.commit,
+            "source": rt.source, "settings": desc.get("settings"),
+            "kind": desc.get("kind", "timed"), "host": points.host_record(rt.host),
+            "started": now, "ended": now, "attempts": 1, "booted": False, "results": 0})
+        return "failed"
+
+
 def run_point_command(argv):
     """`tools/bench point DIR`: run the point described by DIR/point.json
     (what a Slurm task runs). Exit 0 when it is ok, 1 otherwise."""
@@ -948,7 +978,7 @@ def run_point_command(argv):
     run = points.read_json(os.path.join(out, "run.json")) or {}
     rt = Runtime.here(echo=ns.verbose, wait_quiet=float(run.get("wait_quiet") or 0),
                       busy_limit=float(run.get("busy_limit") or 0.5))
-    status = run_point(out, desc, systems, {}, rt)
+    status = safe_run_point(out, desc, systems, {}, rt)
     return 0 if status in ("ok", "missing") else 1
 
 
@@ -996,7 +1026,7 @@ def run_sweep(sweep, systems=None):
                             "earlier with the same commit and settings and were not run again")
     _write_run(sweep.out, run)
     if sweep.slurm:
-        return slurm_sweep(sweep, run, todo, systems)
+        return slurm_sweep(sweep, run, todo, systems, rt)
     prepared = {}
     for d in todo:     # builds happen here, once, before points run in parallel
         if d["have"] and not d.get("shape_error") and not systems[d["system"]].unavailable():
@@ -1010,7 +1040,7 @@ def run_sweep(sweep, systems=None):
 
     try:
         points.schedule(todo, sweep.jobs, sweep.parallel_timed,
-                        lambda d: run_point(sweep.out, d, systems, prepared, rt),
+                        lambda d: safe_run_point(sweep.out, d, systems, prepared, rt),
                         on_interrupt=interrupted)
     except KeyboardInterrupt:
         pass
@@ -1019,12 +1049,16 @@ def run_sweep(sweep, systems=None):
     return collect(sweep.out, plots=sweep.plots)
 
 
-def slurm_sweep(sweep, run, todo, systems):
+def slurm_sweep(sweep, run, todo, systems, rt):
     """Submit the points to Slurm, wait (unless --no-wait), then merge."""
     s = sweep.slurm
     prepared = {}
+    # Points that boot nothing (no halves, an invalid shape) are settled here.
+    for d in [d for d in todo if not d["have"] or d.get("shape_error")]:
+        safe_run_point(sweep.out, d, systems, prepared, rt)
+    todo = [d for d in todo if d["have"] and not d.get("shape_error")]
     for d in todo:   # build here, into the shared build/, rather than on every node
-        if d["have"] and not d.get("shape_error") and not systems[d["system"]].unavailable():
+        if not systems[d["system"]].unavailable():
             why = prepare_point(d, systems[d["system"]], prepared)
             if why:
                 log(f"{d['id']}: {why} (its task will fail the same way)")
@@ -1109,8 +1143,9 @@ def _parser():
     p = argparse.ArgumentParser(
         prog="bench", description="Benchmark sweep over machine shapes, Atoll and Linux side "
         "by side. See docs/bench.md.",
-        epilog="Other commands: 'bench report [--out DIR]' redraws the plots and the report; "
-               "'bench list' shows benchmarks and systems.")
+        epilog="Other commands: 'bench report [--out DIR]' merges the point folders and "
+               "redraws the plots and the report; 'bench point DIR' runs one point from its "
+               "folder; 'bench list' shows benchmarks and systems.")
     a = p.add_argument
     a("--shapes", action="append", default=[], metavar="LIST",
       help=f"machine shapes, space or comma separated: N, NnK, NnK:MEM (default "
@@ -1217,7 +1252,13 @@ def main(argv=None):
             if b not in BENCHMARKS:
                 raise ConfigError(f"unknown benchmark {b!r}: use {', '.join(BENCHMARKS)}")
         accels, notes = resolve_accels(ns.accel)
-        notes += sweep_notes(shapes, accels)
+        if not ns.slurm:     # on a cluster each task gets a CPU per virtual CPU
+            notes += sweep_notes(shapes, accels)
+        elif ns.slurm_max_cpus and "tcg" in accels and any(
+                s.machine.smp > ns.slurm_max_cpus for s in shapes):
+            notes.append(f"--slurm-max-cpus {ns.slurm_max_cpus}: points with more virtual "
+                         "CPUs ran on fewer host CPUs, so under TCG their times are partly "
+                         "the host's scheduling")
         overrides = parse_overrides(ns.set)
     except ConfigError as e:
         print(f"bench: error: {e}", file=sys.stderr)
