@@ -431,6 +431,25 @@ def test_point_status():
 
 
 # -- tools/bench point -------------------------------------------------------------------------------
+def test_ctrl_c_neither_retries_nor_records_the_killed_point(fake, tmp_path):
+    """Ctrl-C reaches QEMU too: the point booting beside the interrupted one
+    ends 'crashed' and must stay not run, not be retried or recorded failed."""
+    class Interrupted(FakeSystem):
+        def run(self, machine, *a, **k):
+            if machine.smp == 3:
+                raise KeyboardInterrupt
+            return super().run(machine, *a, **k)
+
+    out = tmp_path / "out"
+    sysobj = Interrupted({2: ["crash"]}, delay=0.3)
+    assert ab.run_sweep(sweep(out, "2 3 4", jobs=2, counts_only=True), {"fake": sysobj}) == 3
+    assert sysobj.boots.count(2) == 1 and 4 not in sysobj.boots
+    assert not (out / "points" / "fake-2cpu-tcg" / "done.json").exists()
+    assert {p["status"] for p in load_points(out)} == {"not_run"}
+    assert any("interrupted" in n for n in json.load(open(out / "run.json"))["notes"])
+    assert not ab.STOPPING.is_set()
+
+
 def test_a_bug_fails_the_point_not_the_sweep(fake, tmp_path):
     class Buggy(FakeSystem):
         def run(self, machine, *a, **k):

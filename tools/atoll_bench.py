@@ -32,6 +32,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -891,6 +892,11 @@ def attempt_point(out, desc, system, prepared, rt, logname):
     return results, lines, False, True
 
 
+# Set when the user interrupts a sweep: a point whose boot was killed by the
+# same Ctrl-C is neither retried nor recorded (it stays "not run").
+STOPPING = threading.Event()
+
+
 def run_point(out, desc, systems, prepared, rt):
     """Run one point in its folder, retrying once when it fails for a reason
     that may pass (a hang, a crash, a host too busy), and write its outcome
@@ -905,6 +911,8 @@ def run_point(out, desc, systems, prepared, rt):
     results, lines, permanent, booted = attempt_point(out, desc, system, prepared, rt, logname)
     status = points.point_status(ln["status"] for ln in lines)
     attempts, first = 1, None
+    if STOPPING.is_set():
+        return "interrupted"
     if status in ("failed", "partial") and not permanent:
         first = {"status": status, "reason": next(
             (ln.get("reason") for ln in lines if ln["status"] in ("failed", "partial")), None)}
@@ -912,6 +920,8 @@ def run_point(out, desc, systems, prepared, rt):
         if os.path.exists(os.path.join(out, logname)):
             os.replace(os.path.join(out, logname), os.path.join(pdir, "console-attempt1.log"))
         results, lines, permanent, b2 = attempt_point(out, desc, system, prepared, rt, logname)
+        if STOPPING.is_set():
+            return "interrupted"
         booted = booted or b2
         status = points.point_status(ln["status"] for ln in lines)
         attempts = 2
@@ -1034,6 +1044,7 @@ def run_sweep(sweep, systems=None):
     wall0 = time.monotonic()
 
     def interrupted():
+        STOPPING.set()
         log("interrupted: writing the report of what ran")
         run["notes"].append("the sweep was interrupted; later points did not run")
         _write_run(sweep.out, run)
@@ -1044,6 +1055,8 @@ def run_sweep(sweep, systems=None):
                         on_interrupt=interrupted)
     except KeyboardInterrupt:
         pass
+    finally:
+        STOPPING.clear()
     log(f"{len(todo)} points ran in {time.monotonic() - wall0:.0f} s "
         f"(--jobs {sweep.jobs})")
     return collect(sweep.out, plots=sweep.plots)

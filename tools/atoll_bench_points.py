@@ -203,10 +203,9 @@ def schedule(points, jobs, parallel_timed, run_one, on_interrupt=None):
                 for f in done:
                     results[running.pop(f)] = f.result()
         except KeyboardInterrupt:
-            for f in running:
-                f.cancel()
             if on_interrupt:
                 on_interrupt()
+            ex.shutdown(wait=True, cancel_futures=True)   # the running ones end with QEMU
             raise
     return results
 
