@@ -133,6 +133,7 @@ PartitionName=atoll Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             try:
                 with open(pf) as f:
                     pid = int(f.read().strip())
+                os.kill(pid, signal.SIGTERM)
             except (OSError, ValueError):
                 continue
             for _ in range(50):
@@ -192,7 +193,7 @@ def test_sweep_through_slurm_matches_the_local_sweep(cluster, tmp_path):
     local, remote = tmp_path / "local", tmp_path / "slurm"
     ab.main(SWEEP + ["--out", str(local), "--jobs", "2"])
     ab.main(SWEEP + ["--out", str(remote), "--slurm", "--slurm-poll", "0.5",
-                     "--slurm-opt=--time=10"])
+                     "--slurm-opt=--time=10", "--slurm-max-wait", "300"])
     run = json.load(open(remote / "run.json"))
     jobs = run["slurm"]["jobs"]
     # Linux and Atoll points need the same resources on these shapes: one array.
@@ -226,7 +227,7 @@ def test_slurm_no_wait_then_report(cluster, tmp_path, capsys):
     assert f"squeue -j {job}" in said and f"tools/bench report --out {out}" in said
     # Until the task finishes its point has no result; then the report has it.
     import atoll_bench_slurm as slurm
-    slurm.wait([job], poll=0.5)
+    slurm.wait([job], poll=0.5, max_wait=120)
     assert ab.main(["report", "--out", str(out), "--no-plots"]) == 0
     points = [json.loads(ln) for ln in open(out / "points.jsonl")]
     assert [(p["benchmark"], p["status"]) for p in points] == [("boot", "ok")]

@@ -523,6 +523,8 @@ def test_slurm_wait_polls_until_done(capsys):
     slurm.wait(["5", "6"], poll=0, progress=lambda: "1 of 2", active_fn=lambda j: answers.pop(0))
     assert answers == []
     assert "waiting for job(s) 5, 6: 1 of 2" in capsys.readouterr().err
+    with pytest.raises(slurm.SlurmError, match="still queued or running after 0.1 s"):
+        slurm.wait(["5"], poll=0.05, active_fn=lambda j: {"5"}, max_wait=0.1)
 
 
 def _fake_tools(tmp_path, sbatch_body, squeue_body="exit 0"):

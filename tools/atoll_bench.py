@@ -1097,7 +1097,8 @@ def slurm_sweep(sweep, run, todo, systems, rt):
               f"  tools/bench report --out {shlex.quote(sweep.out)}")
         return 0
     try:
-        slurm.wait(ids, poll=s.poll, progress=lambda: _progress(sweep.out, todo))
+        slurm.wait(ids, poll=s.poll, progress=lambda: _progress(sweep.out, todo),
+                   max_wait=s.max_wait)
     except slurm.SlurmError as e:
         log(f"Slurm: {e}; collecting what finished")
     except KeyboardInterrupt:
@@ -1213,6 +1214,9 @@ def _parser():
                         "count-only points ask for one)")
     g.add_argument("--no-wait", action="store_true",
                    help="with --slurm: submit, print how to collect the results, and return")
+    g.add_argument("--slurm-max-wait", type=float, metavar="S",
+                   help="stop waiting for the jobs after S seconds and report what finished "
+                        "(the jobs go on; collect the rest with 'bench report')")
     g.add_argument("--slurm-poll", type=float, default=10.0, metavar="S",
                    help=argparse.SUPPRESS)
     return p
@@ -1290,7 +1294,7 @@ def main(argv=None):
         slurm_opts = slurm.Options(partition=ns.slurm_partition,
                                    constraint=ns.slurm_constraint, options=ns.slurm_opt,
                                    max_cpus=ns.slurm_max_cpus, no_wait=ns.no_wait,
-                                   poll=ns.slurm_poll)
+                                   poll=ns.slurm_poll, max_wait=ns.slurm_max_wait)
     sweep = Sweep(shapes=shapes, systems=systems, benchmarks=benches, accels=accels,
                   out=ns.out, overrides=overrides, timeout=ns.timeout, quick=ns.quick,
                   echo=ns.verbose, plots=not ns.no_plots, notes=notes,

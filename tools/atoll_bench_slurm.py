@@ -32,6 +32,7 @@ class Options:
     max_cpus: Optional[int] = None      # never ask for more CPUs per task than this
     no_wait: bool = False
     poll: float = 10.0                  # seconds between looks at squeue
+    max_wait: Optional[float] = None    # stop waiting after this many seconds
     job_name: str = "atoll-bench"
 
 
@@ -137,13 +138,18 @@ def active(jobs):
     return {ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()} & set(jobs)
 
 
-def wait(jobs, poll=10.0, progress=None, active_fn=active):
-    """Return when none of the jobs is queued or running."""
+def wait(jobs, poll=10.0, progress=None, active_fn=active, max_wait=None):
+    """Return when none of the jobs is queued or running; raise SlurmError
+    after max_wait seconds (the jobs go on)."""
     said = None
+    t0 = time.monotonic()
     while True:
         left = active_fn(jobs)
         if not left:
             return
+        if max_wait is not None and time.monotonic() - t0 > max_wait:
+            raise SlurmError(f"job(s) {', '.join(sorted(left))} still queued or running after "
+                             f"{max_wait:g} s (--slurm-max-wait); they go on")
         msg = progress() if progress else ""
         if msg != said:
             print(f"bench: Slurm: waiting for job(s) {', '.join(sorted(left))}"
