@@ -103,6 +103,14 @@ def read_json(path):
     return obj if isinstance(obj, dict) else None
 
 
+def write_jsonl_atomic(path, objs):
+    tmp = f"{path}.tmp{os.getpid()}-{threading.get_ident()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for o in objs:
+            f.write(json.dumps(o) + "\n")
+    os.replace(tmp, path)
+
+
 def write_descriptor(out, desc):
     d = point_dir(out, desc["id"])
     os.makedirs(d, exist_ok=True)
@@ -123,12 +131,8 @@ def write_outcome(out, pid, results, lines, done):
     """A finished point: its records, then done.json last (the marker)."""
     d = point_dir(out, pid)
     os.makedirs(d, exist_ok=True)
-    for name, objs in ((RESULTS, results), (STATUS_LINES, lines)):
-        tmp = os.path.join(d, f"{name}.tmp{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for o in objs:
-                f.write(json.dumps(o) + "\n")
-        os.replace(tmp, os.path.join(d, name))
+    write_jsonl_atomic(os.path.join(d, RESULTS), results)
+    write_jsonl_atomic(os.path.join(d, STATUS_LINES), lines)
     write_json_atomic(os.path.join(d, DONE), done)
 
 
@@ -298,12 +302,8 @@ def merge(out, planned=(), slurm_jobs=()):
         pid = ln.get("point")
         if pid in shared:
             ln["shared_host_with"] = shared[pid]
-    for name, objs in (("results.jsonl", results), ("points.jsonl", lines)):
-        tmp = os.path.join(out, f"{name}.tmp{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for o in objs:
-                f.write(json.dumps(o) + "\n")
-        os.replace(tmp, os.path.join(out, name))
+    write_jsonl_atomic(os.path.join(out, "results.jsonl"), results)
+    write_jsonl_atomic(os.path.join(out, "points.jsonl"), lines)
     return {"points": len(ids), "done": len(dones), "not_run": not_run, "hosts": hosts,
             "commits": commits, "shared": shared, "statuses": statuses}
 
