@@ -46,8 +46,10 @@ run: all
 	@$(PYTHON) tools/run --smp $(SMP) --numa $(NUMA) --mem $(MEM) --accel $(ACCEL) \
 	    --machine $(MACHINE) $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(RUNFLAGS)
 
-# Tests run in parallel (pytest-xdist), one worker per host CPU.
+# Tests run in parallel (pytest-xdist), one worker per host CPU. The test of
+# tools/bench --slurm runs a one-node Slurm cluster: install-deps --cluster.
 test: all
+	@tools/install-deps --cluster
 	@$(PYTHON) -m pytest -q -p no:cacheprovider -n $(JOBS) tests/ $(PYTEST_ARGS)
 
 # The benchmark sweep also needs Debian's Linux kernel (install-deps --bench).

@@ -601,7 +601,8 @@ def test_sweep_with_a_plugged_in_system(tmp_path, monkeypatch):
     text = (out / "report.md").read_text()
     assert "self-detected stall" in text and "tools/bench --systems fake" in text
     assert (out / "plots" / "pingpong_matrix_fake_2cpu_tcg.png").exists()
-    assert (out / "logs" / "fake-2cpu-tcg.log").exists()
+    assert (out / "points" / "fake-2cpu-tcg" / "console.log").exists()
+    assert (out / "points" / "fake-4cpu-tcg" / "console-attempt1.log").exists()
 
 
 def test_sweep_linux_without_kernel(tmp_path, monkeypatch):

@@ -2,13 +2,19 @@
 collect their JSON lines, draw the plots and write the report.
 
     tools/bench --shapes "2 4 8 16 32 8n2" --accel tcg      # sweep (make bench)
-    tools/bench report --out build/bench                   # redraw from the JSON lines
+    tools/bench --jobs 2 ... | tools/bench --slurm ...     # in parallel, on a cluster
+    tools/bench report --out build/bench                   # merge the points, redraw
+    tools/bench point build/bench/points/ID                # run one point alone
     tools/bench list                                       # benchmarks x systems
 
 A point is one system booted on one machine shape with one accelerator; it
-runs every benchmark that system has a half for, in one boot. A point that
-cannot run (bad shape, no kernel, QEMU failing, a hang, garbage) is recorded
-with the reason and the console's tail, and the sweep goes on.
+runs every benchmark that system has a half for, in one boot. Each point has
+its own folder (atoll_bench_points.py): a rerun skips points done with the
+same code and settings, points run here (--jobs) or as Slurm tasks
+(atoll_bench_slurm.py), and the report merges whatever folders exist. A
+point that cannot run (bad shape, no kernel, QEMU failing, a hang, garbage)
+is retried once when another boot may help, then recorded with the reason
+and the console's tail, and the sweep goes on.
 
 The plug-in point is BENCHMARKS: each Benchmark names, per system, the
 Half that runs it (the guest program) and how its options depend on the
@@ -23,14 +29,18 @@ import json
 import os
 import platform
 import shlex
+import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Callable, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import atoll_bench_linux as linux  # noqa: E402
+import atoll_bench_points as points  # noqa: E402
 import atoll_bench_report as report  # noqa: E402
+import atoll_bench_slurm as slurm  # noqa: E402
 import atoll_run  # noqa: E402
 from atoll_run import ConfigError, GiB, Machine  # noqa: E402
 
@@ -313,6 +323,9 @@ class AtollSystem(System):
             if prog and prog + ".elf" not in names:
                 raise FileNotFoundError(f"Atoll's {b} program build/user/{prog}.elf is not "
                                         "built, or not among tools/run's user programs")
+        # The boot image is the same for every shape: build it once here, so
+        # points booting in parallel (or Slurm nodes sharing build/) find it.
+        atoll_run.image_for(self._machine(Machine()))
 
     def _machine(self, machine):
         m = dataclasses.replace(machine)
@@ -614,6 +627,17 @@ class Sweep:
     command: str = ""
     wait_quiet: float = 0.0     # seconds to wait for a quiet host before each boot
     busy_limit: float = 0.5     # "quiet": at most this many other runnable tasks
+    jobs: int = 1               # points at once on this host (--jobs)
+    parallel_timed: bool = False    # timed points may share the host (--parallel-timed)
+    force: bool = False         # run points done earlier again (--force)
+    # Count-only points: their figures are counts that do not depend on the
+    # host's load (the cost model, issue 15), so they run in parallel freely,
+    # on one host CPU each. A point's `kind` records it ("counts", else "timed").
+    counts_only: bool = False
+    extra: Dict[str, object] = dataclasses.field(default_factory=dict)  # more settings
+    linux_kernel: Optional[str] = None
+    linux_append: str = ""
+    slurm: Optional["slurm.Options"] = None     # submit to Slurm instead of running here
 
 
 def point_options(sweep, machine, accel, benchmarks, system="linux"):
@@ -687,128 +711,150 @@ def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-class Writer:
-    """Appends to results.jsonl and points.jsonl as points finish."""
-
-    def __init__(self, out):
-        self.out = out
-        os.makedirs(os.path.join(out, "logs"), exist_ok=True)
-        for f in ("results.jsonl", "points.jsonl"):
-            open(os.path.join(out, f), "w").close()
-
-    def add(self, fname, objs):
-        with open(os.path.join(self.out, fname), "a", encoding="utf-8") as f:
-            for o in objs:
-                f.write(json.dumps(o, sort_keys=False) + "\n")
+# -- points: describing, running, resuming --------------------------------------------------------
+def point_resources(machine, accel, kind):
+    """(host CPUs, MiB of host memory) one point needs: one CPU when
+    emulation is single-threaded (count-only points: the cost model runs
+    TCG single-threaded so its counts do not depend on the host), else one
+    per virtual CPU (multi-threaded TCG and KVM run a host thread each); the
+    guest's memory plus 512 MiB for QEMU and the runner, in 256 MiB steps."""
+    cpus = 1 if kind == "counts" else max(1, machine.smp)
+    mib = machine.mem // (1024 * 1024) + 512
+    return cpus, -(-mib // 256) * 256
 
 
-def run_sweep(sweep, systems=None):
-    """Run every point, writing results as they come; then the plots and
-    the report. Returns the number of failed or partial points."""
-    systems = systems or make_systems()
-    commit = git_commit()
-    qemu = qemu_version()
-    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    run = {"schema": SCHEMA, "command": sweep.command, "commit": commit, "date": run_id,
-           "host": host_description(), "qemu": qemu, "accels": sweep.accels,
-           "systems": sweep.systems, "benchmarks": sweep.benchmarks, "notes": list(sweep.notes),
-           "shapes": [{"name": s.name, "spec": s.spec, "machine": machine_dict(s.machine)}
-                      for s in sweep.shapes]}
-    w = Writer(sweep.out)
-    with open(os.path.join(sweep.out, "run.json"), "w") as f:
-        json.dump(run, f, indent=1)
-    bad = 0
-    prepared = {}
-    try:
-        for shape in sweep.shapes:
-            for accel in sweep.accels:
-                for sysname in sweep.systems:
-                    bad += run_point(sweep, systems[sysname], shape, accel, commit, qemu,
-                                     run_id, w, prepared)
-    except KeyboardInterrupt:
-        log("interrupted: writing the report of what ran")
-        run["notes"].append("the sweep was interrupted; later points did not run")
-        with open(os.path.join(sweep.out, "run.json"), "w") as f:
-            json.dump(run, f, indent=1)
-        bad += 1
-    write_outputs(sweep.out, plots=sweep.plots)
-    return bad
-
-
-def run_point(sweep, system, shape, accel, commit, qemu, run_id, w, prepared):
-    """One system on one shape with one accelerator. Returns 1 if any of
-    its benchmarks failed, else 0."""
-    base = {"schema": SCHEMA, "system": system.name, "shape": shape.name,
-            "machine": machine_dict(shape.machine), "accel": accel, "commit": commit,
-            "run": run_id}
+def describe_point(sweep, system, shape, accel, commit, run_id):
+    """The descriptor of one point (points/ID/point.json, docs/bench.md):
+    everything `tools/bench point` needs to run it on any host."""
     have = [b for b in sweep.benchmarks if system.name in BENCHMARKS[b].halves]
-    missing = [b for b in sweep.benchmarks if b not in have]
-    points = [dict(base, benchmark=b, status="missing",
-                   reason=f"{system.missing_reason}") for b in missing]
-    if not have:
-        w.add("points.jsonl", points)
-        log(f"{system.name} {shape.name} {accel}: no halves for "
-            f"{', '.join(sweep.benchmarks)} (missing)")
-        return 0
+    pid = points.point_id(system.name, shape.name, accel)
     machine = dataclasses.replace(shape.machine, accel=accel)
-    tag = f"{system.name} {shape.name} {accel}"
-    if shape.error:
-        points += [dict(base, benchmark=b, status="failed", reason=f"invalid machine: "
-                        f"{shape.error}") for b in have]
-        w.add("points.jsonl", points)
-        log(f"{tag}: FAILED: invalid machine: {shape.error}")
-        return 1
+    kind = "counts" if sweep.counts_only else "timed"
+    desc = {"schema": SCHEMA, "id": pid, "system": system.name, "shape": shape.name,
+            "spec": shape.spec, "machine": machine_dict(shape.machine),
+            "run_options": None if shape.error else run_options(machine),
+            "shape_error": shape.error, "accel": accel, "benchmarks": list(sweep.benchmarks),
+            "have": have, "options": {}, "timeout": None, "kind": kind,
+            "linux": ({"kernel": sweep.linux_kernel, "append": sweep.linux_append}
+                      if system.name == "linux" else None),
+            "extra": dict(sweep.extra), "commit": commit, "run": run_id}
+    if have and not shape.error:
+        desc["options"] = point_options(sweep, machine, accel, have, system.name)
+        desc["timeout"] = sweep.timeout or default_timeout(machine, accel)
+        try:
+            desc["command"] = shlex.join(system.command(machine, have, desc["options"]))
+        except Exception as e:   # recorded; the point fails with it when it runs
+            desc["command"], desc["command_error"] = None, str(e)
+    desc["cpus"], desc["mem_mb"] = point_resources(machine, accel, kind)
+    desc["settings"] = points.settings_key(desc)
+    desc["bench_command"] = shlex.join(["tools/bench", "point",
+                                        points.point_dir(sweep.out, pid)])
+    return desc
 
-    def fail(reason, **extra):
-        w.add("points.jsonl", points + [dict(base, benchmark=b, status="failed", reason=reason,
-                                             **extra) for b in have])
-        log(f"{tag}: FAILED: {reason.splitlines()[0]}")
-        return 1
 
-    reason = system.unavailable()
-    if reason:
-        return fail(reason)
-    if accel == "kvm" and not atoll_run.kvm_usable():
-        return fail("KVM: /dev/kvm cannot be opened read-write here")
-    try:
-        machine.validate()
-    except ConfigError as e:
-        return fail(f"invalid machine: {e}")
-    key = (system.name, tuple(have))
+def plan_points(sweep, systems, commit, run_id):
+    """Every point of the sweep, in sweep order (shape, accelerator, system)."""
+    for s in sweep.systems:
+        systems[s].unavailable()      # finds Linux's kernel, for the recorded commands
+    return [describe_point(sweep, systems[s], shape, accel, commit, run_id)
+            for shape in sweep.shapes for accel in sweep.accels for s in sweep.systems]
+
+
+@dataclasses.dataclass
+class Runtime:
+    """What a point's records say about the process that ran it."""
+    commit: str
+    source: str
+    qemu: str
+    host: str
+    echo: bool = False
+    wait_quiet: float = 0.0
+    busy_limit: float = 0.5
+
+    @classmethod
+    def here(cls, **kw):
+        commit = git_commit()
+        return cls(commit=commit, source=points.source_id(REPO, commit), qemu=qemu_version(),
+                   host=host_description(), **kw)
+
+
+def machine_of(desc):
+    """The Machine a descriptor describes (from its tools/run options)."""
+    m = parse_shape(shlex.join(desc["run_options"])).machine
+    m.accel = desc["accel"]
+    return m
+
+
+def prepare_point(desc, system, prepared):
+    """Build what the point's system needs, once per (system, halves); None
+    or the reason it cannot."""
+    key = (system.name, tuple(desc["have"]))
     if key not in prepared:
         try:
-            system.prepare(have)
+            system.prepare(desc["have"])
             prepared[key] = None
         except Exception as e:   # a build failure: the reason, for every point
             prepared[key] = f"preparing {system.name} failed: {e}"
-    if prepared[key]:
-        return fail(prepared[key])
-    opts = point_options(sweep, machine, accel, have, system.name)
+    return prepared[key]
+
+
+def attempt_point(out, desc, system, prepared, rt, logname):
+    """Boot the point once. Returns (results, status lines, permanent,
+    booted): permanent when retrying cannot help (a bad shape, a system
+    unavailable here, a build failure); booted when QEMU ran."""
+    base = {"schema": SCHEMA, "system": desc["system"], "shape": desc["shape"],
+            "machine": desc["machine"], "accel": desc["accel"], "commit": rt.commit,
+            "run": desc.get("run"), "point": desc["id"], "kind": desc.get("kind", "timed")}
+    have = desc["have"]
+    lines = [dict(base, benchmark=b, status="missing", reason=system.missing_reason)
+             for b in desc["benchmarks"] if b not in have]
+    tag = f"{desc['system']} {desc['shape']} {desc['accel']}"
+    if not have:
+        log(f"{tag}: no halves for {', '.join(desc['benchmarks'])} (missing)")
+        return [], lines, True, False
+
+    def fail(reason, permanent=True):
+        log(f"{tag}: FAILED: {reason.splitlines()[0]}")
+        return [], lines + [dict(base, benchmark=b, status="failed", reason=reason)
+                            for b in have], permanent, False
+
+    if desc.get("shape_error"):
+        return fail(f"invalid machine: {desc['shape_error']}")
+    reason = system.unavailable()
+    if reason:
+        return fail(reason)
+    if desc["accel"] == "kvm" and not atoll_run.kvm_usable():
+        return fail("KVM: /dev/kvm cannot be opened read-write here")
+    try:
+        machine = machine_of(desc)
+        machine.validate()
+    except ConfigError as e:
+        return fail(f"invalid machine: {e}")
+    reason = prepare_point(desc, system, prepared)
+    if reason:
+        return fail(reason)
+    opts = desc["options"]
     try:
         cmd = system.command(machine, have, opts)
     except Exception as e:
         return fail(f"cannot build the command: {e}")
-    timeout = sweep.timeout or default_timeout(machine, accel)
-    logname = os.path.join("logs", f"{system.name}-{shape.name}-{accel}.log")
-    busy, waited = (wait_quiet(sweep.wait_quiet, sweep.busy_limit) if sweep.wait_quiet
+    timeout = desc["timeout"] or default_timeout(machine, desc["accel"])
+    busy, waited = (wait_quiet(rt.wait_quiet, rt.busy_limit) if rt.wait_quiet
                     else (host_busy(), 0.0))
     log(f"{tag}: booting ({', '.join(have)}; timeout {timeout:g} s)")
     load0 = _loadavg()
     t0 = time.monotonic()
     try:
-        r = system.run(machine, have, opts, timeout, os.path.join(sweep.out, logname),
-                       echo=sweep.echo)
+        r = system.run(machine, have, opts, timeout, os.path.join(out, logname), echo=rt.echo)
     except ConfigError as e:
         return fail(f"invalid machine: {e}")
     results, info = judge(have, r.console, r.status, r.message, r.timed_out)
     wall = time.monotonic() - t0
     guest = info["guest"] or {}
-    extra = {}
-    if guest.get("kernel"):
-        extra["guest_version"] = guest["kernel"]
-    w.add("results.jsonl", [dict(base, **{k: v for k, v in res.items()}, qemu=f"{qemu}, "
-                                 f"{machine.machine}, -cpu {atoll_run.cpu_model(machine)}",
-                                 **extra) for res in results])
+    extra = {"guest_version": guest["kernel"]} if guest.get("kernel") else {}
+    host = socket.gethostname()
+    results = [dict(base, **res, qemu=f"{rt.qemu}, {machine.machine}, -cpu "
+                    f"{atoll_run.cpu_model(machine)}", host=host, **extra) for res in results]
     notes = []
     if isinstance(guest.get("cpus"), int) and guest["cpus"] != machine.smp:
         notes.append(f"the guest saw {guest['cpus']} CPUs, the machine has {machine.smp}")
@@ -819,7 +865,6 @@ def run_point(sweep, system, shape, accel, commit, qemu, run_id, w, prepared):
     tail = report.console_tail(r.console)
     if not tail and r.stderr:
         tail = report.console_tail(r.stderr)
-    any_bad = 0
     for b in have:
         st, why = info["benchmarks"][b]
         n = sum(1 for x in results if x["benchmark"] == b)
@@ -835,9 +880,7 @@ def run_point(sweep, system, shape, accel, commit, qemu, run_id, w, prepared):
             p["malformed_count"] = len(info["malformed"])
         if st != "ok":
             p["console_tail"] = tail
-            any_bad = 1
-        points.append(p)
-    w.add("points.jsonl", points)
+        lines.append(p)
     summary = ", ".join(f"{b} {info['benchmarks'][b][0]}" for b in have)
     log(f"{tag}: {summary}; {len(results)} results in {wall:.0f} s"
         + (f"; {len(info['malformed'])} malformed lines" if info["malformed"] else "")
@@ -846,7 +889,248 @@ def run_point(sweep, system, shape, accel, commit, qemu, run_id, w, prepared):
         st, why = info["benchmarks"][b]
         if st != "ok":
             log(f"  {b}: {why}")
-    return any_bad
+    return results, lines, False, True
+
+
+# Set when the user interrupts a sweep: a point whose boot was killed by the
+# same Ctrl-C is neither retried nor recorded (it stays "not run").
+STOPPING = threading.Event()
+
+
+def run_point(out, desc, systems, prepared, rt):
+    """Run one point in its folder, retrying once when it fails for a reason
+    that may pass (a hang, a crash, a host too busy), and write its outcome
+    (done.json last). Returns the point's status."""
+    pid = desc["id"]
+    system = systems[desc["system"]]
+    points.clear_outcome(out, pid)
+    pdir = points.point_dir(out, pid)
+    os.makedirs(pdir, exist_ok=True)
+    logname = os.path.relpath(os.path.join(pdir, points.CONSOLE), out)
+    started = time.time()
+    results, lines, permanent, booted = attempt_point(out, desc, system, prepared, rt, logname)
+    status = points.point_status(ln["status"] for ln in lines)
+    attempts, first = 1, None
+    if STOPPING.is_set():
+        return "interrupted"
+    if status in ("failed", "partial") and not permanent:
+        first = {"status": status, "reason": next(
+            (ln.get("reason") for ln in lines if ln["status"] in ("failed", "partial")), None)}
+        log(f"{desc['system']} {desc['shape']} {desc['accel']}: {status}; retrying once")
+        if os.path.exists(os.path.join(out, logname)):
+            os.replace(os.path.join(out, logname), os.path.join(pdir, "console-attempt1.log"))
+        results, lines, permanent, b2 = attempt_point(out, desc, system, prepared, rt, logname)
+        if STOPPING.is_set():
+            return "interrupted"
+        booted = booted or b2
+        status = points.point_status(ln["status"] for ln in lines)
+        attempts = 2
+    ended = time.time()
+    host = points.host_record(rt.host)
+    for ln in lines:
+        ln.update(host=host["name"], attempts=attempts)
+        if first:
+            ln["first_attempt"] = first
+    done = {"schema": SCHEMA, "id": pid, "status": status, "commit": rt.commit,
+            "source": rt.source, "settings": desc["settings"], "kind": desc.get("kind", "timed"),
+            "host": host, "started": round(started, 3), "ended": round(ended, 3),
+            "wall_s": round(ended - started, 1), "attempts": attempts, "booted": booted,
+            "results": len(results)}
+    if first:
+        done["first_attempt"] = first
+    points.write_outcome(out, pid, results, lines, done)
+    return status
+
+
+def safe_run_point(out, desc, systems, prepared, rt):
+    """run_point, but a bug in tools/bench fails this point, not the sweep
+    (a sweep may have hours of points behind it)."""
+    try:
+        return run_point(out, desc, systems, prepared, rt)
+    except Exception as e:
+        import traceback
+        log(f"{desc['id']}: internal error: {e!r}\n{traceback.format_exc()}")
+        reason = f"tools/bench internal error: {e!r}"
+        base = {"schema": SCHEMA, "system": desc["system"], "shape": desc["shape"],
+                "machine": desc.get("machine"), "accel": desc["accel"], "commit": rt.commit,
+                "run": desc.get("run"), "point": desc["id"], "kind": desc.get("kind", "timed"),
+                "host": socket.gethostname(), "attempts": 1}
+        lines = [dict(base, benchmark=b, status="failed", reason=reason)
+                 for b in desc.get("have") or desc.get("benchmarks") or ["?"]]
+        now = time.time()
+        points.write_outcome(out, desc["id"], [], lines, {
+            "schema": SCHEMA, "id": desc["id"], "status": "failed", "commit": rt.commit,
+            "source": rt.source, "settings": desc.get("settings"),
+            "kind": desc.get("kind", "timed"), "host": points.host_record(rt.host),
+            "started": now, "ended": now, "attempts": 1, "booted": False, "results": 0})
+        return "failed"
+
+
+def run_point_command(argv):
+    """`tools/bench point DIR`: run the point described by DIR/point.json
+    (what a Slurm task runs). Exit 0 when it is ok, 1 otherwise."""
+    ap = argparse.ArgumentParser(prog="bench point",
+                                 description="Run one point of a sweep from its folder "
+                                 "(points/ID under the results folder).")
+    ap.add_argument("dir", help="the point's folder, holding point.json")
+    ap.add_argument("--verbose", action="store_true", help="stream the guest's console")
+    ns = ap.parse_args(argv)
+    desc = points.read_json(os.path.join(ns.dir, points.DESCRIPTOR))
+    if not desc or not isinstance(desc.get("id"), str):
+        print(f"bench: error: no point descriptor {ns.dir}/{points.DESCRIPTOR}", file=sys.stderr)
+        return 2
+    out = os.path.dirname(os.path.dirname(os.path.abspath(ns.dir)))
+    lx = desc.get("linux") or {}
+    systems = make_systems(lx.get("kernel"), lx.get("append", ""))
+    if desc.get("system") not in systems:
+        print(f"bench: error: unknown system {desc.get('system')!r}", file=sys.stderr)
+        return 2
+    run = points.read_json(os.path.join(out, "run.json")) or {}
+    rt = Runtime.here(echo=ns.verbose, wait_quiet=float(run.get("wait_quiet") or 0),
+                      busy_limit=float(run.get("busy_limit") or 0.5))
+    status = safe_run_point(out, desc, systems, {}, rt)
+    return 0 if status in ("ok", "missing") else 1
+
+
+# -- the sweep -------------------------------------------------------------------------------------
+def _write_run(out, run):
+    os.makedirs(out, exist_ok=True)
+    points.write_json_atomic(os.path.join(out, "run.json"), run)
+
+
+def run_sweep(sweep, systems=None):
+    """Plan the points, skip those done earlier with the same code and
+    settings, run the rest (here, up to sweep.jobs at once, or as a Slurm
+    job array), merge every point folder and write the plots and the report.
+    Returns the number of points not ok (failed, partial, not run)."""
+    systems = systems or make_systems(sweep.linux_kernel, sweep.linux_append)
+    rt = Runtime.here(echo=sweep.echo, wait_quiet=sweep.wait_quiet,
+                      busy_limit=sweep.busy_limit)
+    run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    descs = plan_points(sweep, systems, rt.commit, run_id)
+    notes = list(sweep.notes)
+    if sweep.jobs > 1 and not sweep.slurm:
+        notes.append(f"--jobs {sweep.jobs}: " + (
+            "timed points ran up to that many at once (--parallel-timed): their figures "
+            "include each other's load" if sweep.parallel_timed else
+            "count-only points ran in parallel; timed points one at a time"))
+    run = {"schema": SCHEMA, "command": sweep.command, "commit": rt.commit, "date": run_id,
+           "host": rt.host, "qemu": rt.qemu, "accels": sweep.accels, "systems": sweep.systems,
+           "benchmarks": sweep.benchmarks, "notes": notes,
+           "shapes": [{"name": s.name, "spec": s.spec, "machine": machine_dict(s.machine)}
+                      for s in sweep.shapes],
+           "points": [d["id"] for d in descs], "jobs": sweep.jobs,
+           "parallel_timed": sweep.parallel_timed, "wait_quiet": sweep.wait_quiet,
+           "busy_limit": sweep.busy_limit}
+    todo = []
+    for d in descs:
+        if not sweep.force and points.is_done(sweep.out, d, rt.source):
+            log(f"{d['system']} {d['shape']} {d['accel']}: done earlier with this commit and "
+                "these settings: skipped (--force runs it again)")
+            continue
+        points.clear_outcome(sweep.out, d["id"])
+        points.write_descriptor(sweep.out, d)
+        todo.append(d)
+    if len(todo) < len(descs):
+        run["notes"].append(f"{len(descs) - len(todo)} of {len(descs)} points were done "
+                            "earlier with the same commit and settings and were not run again")
+    _write_run(sweep.out, run)
+    if sweep.slurm:
+        return slurm_sweep(sweep, run, todo, systems, rt)
+    prepared = {}
+    for d in todo:     # builds happen here, once, before points run in parallel
+        if d["have"] and not d.get("shape_error") and not systems[d["system"]].unavailable():
+            prepare_point(d, systems[d["system"]], prepared)
+    wall0 = time.monotonic()
+
+    def interrupted():
+        STOPPING.set()
+        log("interrupted: writing the report of what ran")
+        run["notes"].append("the sweep was interrupted; later points did not run")
+        _write_run(sweep.out, run)
+
+    try:
+        points.schedule(todo, sweep.jobs, sweep.parallel_timed,
+                        lambda d: safe_run_point(sweep.out, d, systems, prepared, rt),
+                        on_interrupt=interrupted)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        STOPPING.clear()
+    log(f"{len(todo)} points ran in {time.monotonic() - wall0:.0f} s "
+        f"(--jobs {sweep.jobs})")
+    return collect(sweep.out, plots=sweep.plots)
+
+
+def slurm_sweep(sweep, run, todo, systems, rt):
+    """Submit the points to Slurm, wait (unless --no-wait), then merge."""
+    s = sweep.slurm
+    prepared = {}
+    # Points that boot nothing (no halves, an invalid shape) are settled here.
+    for d in [d for d in todo if not d["have"] or d.get("shape_error")]:
+        safe_run_point(sweep.out, d, systems, prepared, rt)
+    todo = [d for d in todo if d["have"] and not d.get("shape_error")]
+    for d in todo:   # build here, into the shared build/, rather than on every node
+        if not systems[d["system"]].unavailable():
+            why = prepare_point(d, systems[d["system"]], prepared)
+            if why:
+                log(f"{d['id']}: {why} (its task will fail the same way)")
+    try:
+        jobs = slurm.submit(todo, sweep.out, REPO, s)
+    except slurm.SlurmError as e:
+        log(f"Slurm: {e}")
+        return 1
+    run["slurm"] = {"jobs": jobs, "partition": s.partition, "constraint": s.constraint,
+                    "options": s.options}
+    _write_run(sweep.out, run)
+    ids = [j["job"] for j in jobs]
+    if not jobs:
+        log("nothing to submit")
+        return collect(sweep.out, plots=sweep.plots)
+    for j in jobs:
+        log(f"Slurm job {j['job']}: {len(j['points'])} points, {j['cpus']} CPUs and "
+            f"{j['mem_mb']} MiB each ({os.path.relpath(j['script'])})")
+    if s.no_wait:
+        print(f"Submitted Slurm job(s) {', '.join(ids)} ({len(todo)} points).\n"
+              f"Follow them:   squeue -j {','.join(ids)}\n"
+              f"When they are done, write the report:\n"
+              f"  tools/bench report --out {shlex.quote(sweep.out)}")
+        return 0
+    try:
+        slurm.wait(ids, poll=s.poll, progress=lambda: _progress(sweep.out, todo),
+                   max_wait=s.max_wait)
+    except slurm.SlurmError as e:
+        log(f"Slurm: {e}; collecting what finished")
+    except KeyboardInterrupt:
+        log(f"stopped waiting; the jobs go on (squeue -j {','.join(ids)}); "
+            f"collect later with tools/bench report --out {sweep.out}")
+    return collect(sweep.out, plots=sweep.plots)
+
+
+def _progress(out, todo):
+    n = sum(1 for d in todo if os.path.exists(os.path.join(points.point_dir(out, d["id"]),
+                                                           points.DONE)))
+    return f"{n} of {len(todo)} points done"
+
+
+def collect(out, plots=True):
+    """Merge whatever point folders exist (any host, any run) into
+    results.jsonl and points.jsonl, then write the plots and the report.
+    Returns the number of planned or present points that are not ok
+    (failed, partial, not run). A folder from before points had folders
+    (no points/) is reported as it is."""
+    bad = 0
+    if os.path.isdir(os.path.join(out, points.POINTS_DIR)):
+        run = points.read_json(os.path.join(out, "run.json")) or {}
+        summary = points.merge(out, planned=run.get("points") or [],
+                               slurm_jobs=(run.get("slurm") or {}).get("jobs") or [])
+        bad = sum(1 for st in summary["statuses"].values() if st not in ("ok", "missing"))
+        if summary["not_run"]:
+            log(f"{len(summary['not_run'])} points have no result: "
+                f"{', '.join(summary['not_run'][:8])}" + (" ..." if len(
+                    summary["not_run"]) > 8 else ""))
+    write_outputs(out, plots)
+    return bad
 
 
 def write_outputs(out, plots=True):
@@ -873,8 +1157,9 @@ def _parser():
     p = argparse.ArgumentParser(
         prog="bench", description="Benchmark sweep over machine shapes, Atoll and Linux side "
         "by side. See docs/bench.md.",
-        epilog="Other commands: 'bench report [--out DIR]' redraws the plots and the report; "
-               "'bench list' shows benchmarks and systems.")
+        epilog="Other commands: 'bench report [--out DIR]' merges the point folders and "
+               "redraws the plots and the report; 'bench point DIR' runs one point from its "
+               "folder; 'bench list' shows benchmarks and systems.")
     a = p.add_argument
     a("--shapes", action="append", default=[], metavar="LIST",
       help=f"machine shapes, space or comma separated: N, NnK, NnK:MEM (default "
@@ -903,6 +1188,37 @@ def _parser():
       help="what --wait-quiet calls quiet (default 0.5 runnable tasks on average)")
     a("--no-plots", action="store_true", help="write the report without plots")
     a("--verbose", action="store_true", help="stream the guests' consoles")
+    g = p.add_argument_group("points: resuming and running in parallel")
+    g.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="run up to N points at once on this host (default 1); timed points "
+                        "still run one at a time unless --parallel-timed")
+    g.add_argument("--parallel-timed", action="store_true",
+                   help="let timed points share the host with other points (the report "
+                        "says which did)")
+    g.add_argument("--force", action="store_true",
+                   help="run every point, also those done earlier with the same commit and "
+                        "settings")
+    g = p.add_argument_group("Slurm")
+    g.add_argument("--slurm", action="store_true",
+                   help="submit the points as Slurm job arrays (sbatch --array) and wait; "
+                        "the results folder and the repository must be on a folder every "
+                        "node shares")
+    g.add_argument("--slurm-partition", metavar="NAME", help="sbatch --partition")
+    g.add_argument("--slurm-constraint", metavar="FEATURES",
+                   help="sbatch --constraint, e.g. a feature your cluster gives nodes with KVM")
+    g.add_argument("--slurm-opt", action="append", default=[], metavar="OPTION",
+                   help="one more sbatch option, e.g. --slurm-opt=--time=2:00:00 "
+                        "(repeatable)")
+    g.add_argument("--slurm-max-cpus", type=int, metavar="N",
+                   help="ask for at most N CPUs per point (default: one per virtual CPU; "
+                        "count-only points ask for one)")
+    g.add_argument("--no-wait", action="store_true",
+                   help="with --slurm: submit, print how to collect the results, and return")
+    g.add_argument("--slurm-max-wait", type=float, metavar="S",
+                   help="stop waiting for the jobs after S seconds and report what finished "
+                        "(the jobs go on; collect the rest with 'bench report')")
+    g.add_argument("--slurm-poll", type=float, default=10.0, metavar="S",
+                   help=argparse.SUPPRESS)
     return p
 
 
@@ -933,8 +1249,10 @@ def main(argv=None):
         if not os.path.isdir(ns.out):
             print(f"bench: error: no results folder {ns.out}", file=sys.stderr)
             return 2
-        write_outputs(ns.out, plots=not ns.no_plots)
-        return 0
+        bad = collect(ns.out, plots=not ns.no_plots)
+        return 1 if bad else 0
+    if argv and argv[0] == "point":
+        return run_point_command(argv[1:])
     if argv and argv[0] == "run":
         argv = argv[1:]
     ns = _parser().parse_args(argv)
@@ -951,7 +1269,13 @@ def main(argv=None):
             if b not in BENCHMARKS:
                 raise ConfigError(f"unknown benchmark {b!r}: use {', '.join(BENCHMARKS)}")
         accels, notes = resolve_accels(ns.accel)
-        notes += sweep_notes(shapes, accels)
+        if not ns.slurm:     # on a cluster each task gets a CPU per virtual CPU
+            notes += sweep_notes(shapes, accels)
+        elif ns.slurm_max_cpus and "tcg" in accels and any(
+                s.machine.smp > ns.slurm_max_cpus for s in shapes):
+            notes.append(f"--slurm-max-cpus {ns.slurm_max_cpus}: points with more virtual "
+                         "CPUs ran on fewer host CPUs, so under TCG their times are partly "
+                         "the host's scheduling")
         overrides = parse_overrides(ns.set)
     except ConfigError as e:
         print(f"bench: error: {e}", file=sys.stderr)
@@ -959,11 +1283,25 @@ def main(argv=None):
     if not shapes or not systems or not benches:
         print("bench: error: nothing to run", file=sys.stderr)
         return 2
+    if ns.jobs < 1:
+        print("bench: error: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    if ns.no_wait and not ns.slurm:
+        print("bench: error: --no-wait goes with --slurm", file=sys.stderr)
+        return 2
+    slurm_opts = None
+    if ns.slurm:
+        slurm_opts = slurm.Options(partition=ns.slurm_partition,
+                                   constraint=ns.slurm_constraint, options=ns.slurm_opt,
+                                   max_cpus=ns.slurm_max_cpus, no_wait=ns.no_wait,
+                                   poll=ns.slurm_poll, max_wait=ns.slurm_max_wait)
     sweep = Sweep(shapes=shapes, systems=systems, benchmarks=benches, accels=accels,
                   out=ns.out, overrides=overrides, timeout=ns.timeout, quick=ns.quick,
                   echo=ns.verbose, plots=not ns.no_plots, notes=notes,
                   command=shlex.join(cmd_words), wait_quiet=ns.wait_quiet,
-                  busy_limit=ns.busy_limit)
+                  busy_limit=ns.busy_limit, jobs=ns.jobs, parallel_timed=ns.parallel_timed,
+                  force=ns.force, linux_kernel=ns.linux_kernel, linux_append=ns.linux_append,
+                  slurm=slurm_opts)
     if ns.dry_run:
         return dry_run(sweep, all_systems)
     for n in notes:
@@ -973,27 +1311,23 @@ def main(argv=None):
 
 
 def dry_run(sweep, systems):
-    for shape in sweep.shapes:
-        for accel in sweep.accels:
-            for s in sweep.systems:
-                sysobj = systems[s]
-                have = [b for b in sweep.benchmarks if s in BENCHMARKS[b].halves]
-                tag = f"# {s} {shape.name} {accel}"
-                if not have:
-                    print(f"{tag}: no halves ({sysobj.missing_reason})")
-                    continue
-                if shape.error:
-                    print(f"{tag}: invalid machine: {shape.error}")
-                    continue
-                m = dataclasses.replace(shape.machine, accel=accel)
-                why = sysobj.unavailable()
-                try:
-                    cmd = sysobj.command(m, have, point_options(sweep, m, accel, have, s))
-                except Exception as e:
-                    print(f"{tag}: cannot build the command: {e}")
-                    continue
-                print(f"{tag}" + (f" (would fail: {why})" if why else ""))
-                print(shlex.join(cmd))
+    """Print every point: its system command and the command that runs it alone."""
+    commit = git_commit()
+    for d in plan_points(sweep, systems, commit, ""):
+        tag = f"# {d['system']} {d['shape']} {d['accel']}"
+        if not d["have"]:
+            print(f"{tag}: no halves ({systems[d['system']].missing_reason})")
+            continue
+        if d.get("shape_error"):
+            print(f"{tag}: invalid machine: {d['shape_error']}")
+            continue
+        if d.get("command_error"):
+            print(f"{tag}: cannot build the command: {d['command_error']}")
+            continue
+        why = systems[d["system"]].unavailable()
+        print(f"{tag} ({d['kind']}: {d['cpus']} CPUs, {d['mem_mb']} MiB)"
+              + (f" (would fail: {why})" if why else ""))
+        print(d["command"])
     return 0
 
 

@@ -62,7 +62,7 @@ def build_programs(out_dir=BUILD_DIR, src_dir=SRC_DIR, cc=CC, force=False):
         exe = os.path.join(out_dir, name)
         if force or not os.path.exists(exe) or any(
                 os.path.getmtime(d) > os.path.getmtime(exe) for d in deps):
-            tmp = exe + ".tmp"
+            tmp = f"{exe}.tmp{os.getpid()}"    # points on one node may build at once
             cmd = [cc] + CFLAGS + ["-o", tmp] + paths
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True)
@@ -157,7 +157,7 @@ def build_initramfs(programs, out_path=None):
     except OSError:
         pass
     os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-    tmp = out_path + ".tmp"
+    tmp = f"{out_path}.tmp{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(blob)
     os.replace(tmp, out_path)

@@ -725,6 +725,7 @@ def render_report(data, plots, plot_problem=None):
     out.append(f"- accelerators: {', '.join(accels) or '-'}")
     for note in run.get("notes", []):
         out.append(f"- note: {note}")
+    out += _provenance_notes(data)
     out.append("- host load: the 1-minute load average before and after each boot, and how "
                "many other tasks were runnable just before it (busy), are in [Points](#points); "
                "anything else running on the host shows up in the numbers")
@@ -961,22 +962,96 @@ def _load(p):
     return out.strip()
 
 
+def _point_key(p):
+    return p.get("point") or f"{p.get('system')}-{p.get('shape')}-{p.get('accel')}"
+
+
+def point_hosts(data):
+    """{host: number of points} over the points that ran (status lines with a host)."""
+    seen = {}
+    for p in data.points:
+        if isinstance(p.get("host"), str):
+            seen.setdefault(_point_key(p), p["host"])
+    out = {}
+    for h in seen.values():
+        out[h] = out.get(h, 0) + 1
+    return out
+
+
+def shared_points(data):
+    """{timed point: [points that ran on its host at the same time]}."""
+    out = {}
+    for p in data.points:
+        if isinstance(p.get("shared_host_with"), list) and p["shared_host_with"]:
+            out.setdefault(_point_key(p), p["shared_host_with"])
+    return out
+
+
+def _provenance_notes(data):
+    """Where the points ran, from which commits, and whether timed points had
+    the host to themselves: the report may merge points from many hosts
+    and runs (tools/bench --slurm, resumed sweeps)."""
+    out = []
+    hosts = point_hosts(data)
+    if len(hosts) > 1:
+        out.append(f"- hosts: the points ran on {len(hosts)} hosts ("
+                   + ", ".join(f"{h}: {n}" for h, n in sorted(hosts.items()))
+                   + "); the host of each point is in [Points](#points). Compare absolute "
+                   "figures only between points of the same host")
+    elif hosts:
+        out.append(f"- points ran on: {next(iter(hosts))}")
+    commits = {}
+    for r in list(data.records) + [p for p in data.points if p.get("status") != "not_run"]:
+        c = r.get("commit")
+        if isinstance(c, str):
+            commits.setdefault(c, set()).add(_point_key(r) if "point" in r or "status" in r
+                                             else (r.get("system"), r.get("shape"),
+                                                   r.get("accel")))
+    if len(commits) > 1:
+        out.append("- note: the points come from " + str(len(commits)) + " commits ("
+                   + ", ".join(f"`{c}`: {len(v)} points" for c, v in sorted(commits.items()))
+                   + ")")
+    shared = shared_points(data)
+    if shared:
+        out.append("- note: timed points shared their host with other points while they ran "
+                   "(their figures include that load): " + "; ".join(
+                       f"{p} with {', '.join(o)}" for p, o in sorted(shared.items())))
+    retried = sorted({_point_key(p) for p in data.points if p.get("attempts", 1) > 1})
+    if retried:
+        out.append(f"- note: {len(retried)} point(s) failed once and were retried: "
+                   + ", ".join(retried))
+    missing = sorted({_point_key(p) for p in data.points if p.get("status") == "not_run"})
+    if missing:
+        out.append(f"- note: {len(missing)} point(s) have no result yet: "
+                   + ", ".join(missing) + " (see [Points](#points))")
+    return out
+
+
 def _points_section(data):
     out = ["## Points", ""]
     if not data.points:
         return out + ["None.", ""]
     body = []
+    many_hosts = len(point_hosts(data)) > 1
+    shared = shared_points(data)
     for p in data.points:
         if p["status"] == "missing":      # listed under "Systems and benchmarks"
             continue
         reason = p.get("reason") or ""
-        body.append([p.get("system", "?"), p.get("shape", "?"), p.get("accel", "?"),
-                     p.get("benchmark", "?"), p["status"], str(p.get("results", "")),
-                     f"{p['wall_s']:.0f} s" if _is_num(p.get("wall_s")) else "",
-                     _load(p),
-                     reason.splitlines()[0][:120] if reason else ""])
+        status = p["status"]
+        if p.get("attempts", 1) > 1:
+            status += " (retried)"
+        if _point_key(p) in shared:
+            status += " (shared host)"
+        row = [p.get("system", "?"), p.get("shape", "?"), p.get("accel", "?"),
+               p.get("benchmark", "?"), status, str(p.get("results", "")),
+               f"{p['wall_s']:.0f} s" if _is_num(p.get("wall_s")) else "", _load(p)]
+        if many_hosts:
+            row.append(str(p.get("host", "")))
+        body.append(row + [reason.splitlines()[0][:120] if reason else ""])
     out += [md_table(["system", "shape", "accel", "benchmark", "status", "results",
-                      "boot wall", "host load", "reason"], body), ""]
+                      "boot wall", "host load"] + (["host"] if many_hosts else [])
+                     + ["reason"], body), ""]
     failed = [p for p in data.points if p["status"] == "failed"]
     if failed:
         out += ["### Failed points", ""]

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +73,11 @@ static __attribute__((noreturn)) void finish(int status)
     snprintf(fields, sizeof fields, "\"status\":%d", status);
     emit_event("end", "init", fields);
     sync();
+    /* write(2) to the serial console returns once the bytes are in the tty's
+     * buffer; the UART sends them later, by interrupt. Exiting QEMU now would
+     * drop the last lines (seen on a loaded host: a result missing from an
+     * "ok" point), so wait until the console has sent everything. */
+    tcdrain(1);
     if (ioperm(DEBUG_EXIT_PORT, 4, 1) == 0)
         outl((unsigned)status, DEBUG_EXIT_PORT);
     reboot(RB_POWER_OFF);
