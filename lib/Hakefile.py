@@ -16,6 +16,8 @@ user_library(
         "malloc.c",
         "urpc/urpc.c",
         "urpc/urpc_os_atoll.c",
+        "waitset/waitset.c",
+        "waitset/waitset_os_atoll.c",
         "../common/fmt.c",
         "../common/string.c",
     ],

@@ -14,3 +14,6 @@ host_test("fuzz_urpc", srcs=["../../tests/host/fuzz_urpc.c"] + URPC_HOST, includ
 # (membarrier: the sleeper fences for the sender) run under ASan/UBSan.
 host_test("test_urpc_threads_asym", srcs=["../../tests/host/test_urpc_threads.c"] + URPC_HOST,
           includes=["../include"], libs="-lpthread")
+# The event loop (lib/waitset), with real channels for its URPC sources.
+host_test("test_waitset", srcs=["../../tests/host/test_waitset.c", "../waitset/waitset.c"] + URPC_HOST,
+          includes=["../include"])
