@@ -17,6 +17,8 @@ user_library(
         "urpc/urpc.c",
         "urpc/urpc_os_atoll.c",
         "waitset/waitset.c",
+        "lmpchan.c",
+        "monitor_client.c",
         "waitset/waitset_os_atoll.c",
         "../common/fmt.c",
         "../common/string.c",

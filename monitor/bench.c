@@ -22,6 +22,7 @@
  * in a channel is skipped, never taken for an answer.
  */
 #include "monitor.h"
+#include <if/monclient_if.h>
 
 #define MAX_ROUNDS 10000
 #define SPIN_FOREVER 1000000000000ull
@@ -57,7 +58,7 @@ static struct {
     bool active;
     uint32_t peer, rounds, done, tag;
     uint64_t started;       /* a ping lost on the way must not block pings forever */
-    struct pending req;
+    struct asker req;
     uint64_t rt[MAX_ROUNDS];
 } pp;
 
@@ -75,20 +76,12 @@ static void ping_finish(errval_t err)
     pp.active = false;
     sort(pp.rt, pp.done);
     uint64_t median = pct(pp.rt, pp.done, 50), min = pp.done ? pp.rt[0] : 0;
-    uint32_t hops = route_hops(pp.peer);
-    if (pp.req.kind == PEND_CLIENT) {
-        char t[24];
-        snprintf(t, sizeof t, "hops %u", hops);
-        client_answer(pp.req.client, pp.req.chan, MON_PING, err, median, min, t);
-        return;
-    }
-    struct idl_chan *back = route(pp.req.req_core);
-    if (back)
-        monitor_pingpair_reply_send(back, (uint16_t)pp.req.req_core, (uint16_t)my_core, pp.req.req_tag, err, median,
-                                    min, hops);
+    struct idl_chan ch;
+    reply_chan(&ch, &pp.req);
+    monclient_ping_reply_send(&ch, err, median, min, route_hops(pp.peer));
 }
 
-errval_t bench_pingpair_start(uint32_t peer, uint32_t rounds, const struct pending *requester)
+errval_t bench_pingpair_start(uint32_t peer, uint32_t rounds, const struct asker *requester)
 {
     if (peer == my_core || peer >= ncores || rounds == 0 || rounds > MAX_ROUNDS)
         return ERR_INVALID_ARG;
@@ -235,7 +228,12 @@ static errval_t lock_peer(uint32_t peer)
     }
 }
 
-errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct monitor_bench_reply_args *out)
+struct bench_result {
+    uint32_t rounds;
+    uint64_t rt_median_ns, rt_p10_ns, rt_p90_ns, rt_min_ns, oneway_median_ns, tput_msgs_per_s, wake_rt_median_ns;
+};
+
+static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *out)
 {
     static bool measuring;
     if (peer == my_core || peer >= ncores || rounds == 0 || rounds > MAX_ROUNDS)
@@ -381,4 +379,18 @@ done:
     l->ch.spin_ns = 0;
     if (locked_by == l->peer)
         locked_by = ~0u;   /* the run is over: others may measure us */
+}
+
+errval_t bench_urpc_json(uint32_t peer, uint32_t rounds, char *out, size_t size)
+{
+    struct bench_result r = { 0 };
+    errval_t err = bench_urpc(peer, rounds, &r);
+    snprintf(out, size,
+             "{\"from\":%u,\"to\":%u,\"rounds\":%u,\"rt_median_ns\":%llu,\"rt_p10_ns\":%llu,\"rt_p90_ns\":%llu,"
+             "\"rt_min_ns\":%llu,\"oneway_median_ns\":%llu,\"tput_msgs_per_s\":%llu,\"wake_rt_median_ns\":%llu}",
+             my_core, peer, r.rounds, (unsigned long long)r.rt_median_ns, (unsigned long long)r.rt_p10_ns,
+             (unsigned long long)r.rt_p90_ns, (unsigned long long)r.rt_min_ns,
+             (unsigned long long)r.oneway_median_ns, (unsigned long long)r.tput_msgs_per_s,
+             (unsigned long long)r.wake_rt_median_ns);
+    return err;
 }

@@ -251,7 +251,7 @@ static void answer_connect(struct conn *c, errval_t err)
         err = ERR_DOMAIN_ENDED;
     if (!err)
         err = copy_of(c->client_root, &copy);
-    client_reply_cap(waiter, err, 0, 0, copy);
+    client_connect_reply(waiter, err, copy);
     if (err) {
         client_went(c, ERR_DOMAIN_ENDED);
         settle(c);
@@ -272,7 +272,7 @@ void conn_open(int handle, uint64_t client, uint64_t service)
     if (!err && (err = channel_frame(c)))
         forget(c);
     if (err) {
-        client_reply(handle, err, 0, 0, 0);
+        client_connect_reply(handle, err, 0);
         return;
     }
     c->state = C_CONNECTING;
@@ -302,8 +302,7 @@ void conn_open(int handle, uint64_t client, uint64_t service)
         return;
     }
     struct idl_chan *via = route(core);
-    struct pending p = { .kind = PEND_CLIENT, .client = handle, .op = MON_CONNECT, .to = core,
-                         .conn = c->number };
+    struct pending p = { .kind = PEND_CONNECT, .client = handle, .to = core, .conn = c->number };
     uint32_t tag = 0;
     err = via ? pending_add(&p, &tag) : ERR_NO_ROUTE;
     if (!err && (err = monitor_connect_call_send(via, (uint16_t)core, (uint16_t)my_core, tag, service, c->frame,

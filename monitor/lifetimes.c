@@ -16,10 +16,10 @@
  */
 #include "monitor.h"
 
-/* Connections are swept at most this often when idle (conns.c). */
+/* Connections are swept this often (conns.c): ends that let go on their own. */
 #define SWEEP_NS 20000000ull
 
-static uint64_t seen, last_sweep;
+static uint64_t seen;
 
 uint64_t ends_seen(void) { return seen; }
 
@@ -32,29 +32,38 @@ static void domain_ended(uint64_t id)
     children_domain_ended(id);
 }
 
-bool lifetimes_poll(void)
+static bool obituaries_poll(struct ws_source *src)
 {
-    bool did = false;
-    for (;;) {
-        struct domain_end e;
-        errval_t err = sys_domain_ended(SLOT_KERNEL, &e);
-        if (err == ERR_WOULD_BLOCK)
-            break;
-        did = true;
-        if (err == ERR_TOO_MANY) {   /* the kernel's queue overflowed */
-            children_rescan(domain_ended);
-            continue;
-        }
-        if (err) {
-            printf("monitor %u: cannot read the ends of domains: %s\n", my_core, err_name(err));
-            break;
-        }
+    (void)src;
+    struct domain_end e;
+    errval_t err = sys_domain_ended(SLOT_KERNEL, &e);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    if (err == ERR_TOO_MANY)   /* the kernel's queue overflowed */
+        children_rescan(domain_ended);
+    else if (err)
+        printf("monitor %u: cannot read the ends of domains: %s\n", my_core, err_name(err));
+    else
         domain_ended(e.id);
-    }
-    uint64_t now = now_ns();
-    if (did || now - last_sweep > SWEEP_NS) {
-        last_sweep = now;
-        conns_sweep();
-    }
-    return did;
+    conns_sweep();   /* an end often lets go of a connection's other side */
+    return true;
+}
+
+static struct ws_source obituaries;
+static struct ws_timer sweeper;
+
+static void sweep(struct ws_timer *t)
+{
+    conns_sweep();
+    waitset_timer_arm(t->ws, t, now_ns() + SWEEP_NS);
+}
+
+void lifetimes_start(struct waitset *ws)
+{
+    /* An end queued by the kernel wakes a sleeping monitor (it notifies
+     * the core): nothing to raise before sleeping. */
+    obituaries = (struct ws_source){ .poll = obituaries_poll, .name = "obituaries" };
+    waitset_add(ws, &obituaries);
+    sweeper = (struct ws_timer){ .fire = sweep };
+    waitset_timer_arm(ws, &sweeper, now_ns() + SWEEP_NS);
 }

@@ -184,6 +184,7 @@ static errval_t enqueue(struct link *l, const void *msg, size_t len)
     l->out_tail = o;
     l->out_count++;
     queued++;
+    outbox_kick();
     return ERR_OK;
 }
 
@@ -319,21 +320,36 @@ bool links_poll(void)
     return did;
 }
 
-void links_set_sleeping(bool sleeping)
+static void links_set_sleeping(struct ws_source *src, bool sleeping)
 {
+    (void)src;
     for (uint32_t i = 0; i < nlinks; i++)
         if (links[i]->purpose != LINK_BENCH && !links[i]->closed)
             urpc_set_sleeping(&links[i]->ch, sleeping);
 }
 
-bool links_pending(void)
+/* Something waits on a link (or was taken off one while we waited). */
+static bool links_pending(struct ws_source *src)
 {
+    (void)src;
     if (held_head)
         return true;
     for (uint32_t i = 0; i < nlinks; i++)
-        if (!links[i]->closed && urpc_pending(&links[i]->ch))
+        if (links[i]->purpose != LINK_BENCH && !links[i]->closed && urpc_pending(&links[i]->ch))
             return true;
     return false;
+}
+
+static bool links_poll_source(struct ws_source *src)
+{
+    (void)src;
+    return links_poll();
+}
+
+void links_source(struct ws_source *s)
+{
+    *s = (struct ws_source){ .poll = links_poll_source, .set_sleeping = links_set_sleeping,
+                             .pending = links_pending, .name = "links" };
 }
 
 static const char *purpose_name(uint32_t p)

@@ -1,11 +1,12 @@
 /*
  * The monitor: the first domain on every core, holding the core's Kernel
  * capability and its RAM. It starts the mesh of channels to the other
- * monitors, then serves, in one loop: messages from other monitors (which
- * it handles or forwards), and requests of its core's domains. When
- * nothing has come for a while it sleeps until a notification (another
- * monitor's send, a local message) wakes it. Core 0's monitor also starts
- * the name server and the shell.
+ * monitors, then serves, in one event loop (<atoll/waitset.h>): messages
+ * from other monitors (which it handles or forwards), requests of its
+ * core's domains, and the ends of those domains. When nothing has come for
+ * a while it sleeps until a notification (another monitor's send, a local
+ * message, a domain's end) wakes it. Core 0's monitor also starts the name
+ * server and the shell.
  */
 #include "monitor.h"
 
@@ -17,14 +18,25 @@ struct core_info machine;
  * soon costs no wake-up. */
 #define SPIN_NS 50000ull
 /* Sleep at most this long: a lost wake-up costs no more. */
-#define SLEEP_US 20000ull
-/* RAM for the name server and the shell. */
-#define SYSTEM_DOMAIN_RAM (2ull << 20)
+#define SLEEP_NS 20000000ull
+/* Messages waiting for room in a full ring are tried again this often
+ * (the peer's taking them wakes nobody). */
+#define OUTBOX_NS 1000000ull
+/* Requests that waited too long, and the shell waiting for the mesh, are
+ * looked at this often. */
+#define EXPIRE_NS 100000000ull
+/* RAM for the name server (about 4 KiB per client, docs/limits.md) and the
+ * shell. Small: at 255 cores on 2 GiB core 0 has about 5 MiB of user RAM,
+ * and its monitor keeps a channel to every core. */
+#define NAMES_RAM (2ull << 20)
+#define SHELL_RAM (1ull << 20)
 
+struct waitset monitor_ws;
+static struct ws_source links, clients;
+static struct ws_timer outbox, expiry;
 static uint32_t tag_counter;
 uint64_t names_id = ~0ull;
 uint32_t new_tag(void) { return ++tag_counter ? tag_counter : ++tag_counter; }
-uint64_t now_ns(void) { return urpc_os_now_ns(); }
 
 /* Without the name server or the shell the system cannot go on: say so
  * and end the machine with status 1, rather than leave it waiting. */
@@ -40,16 +52,35 @@ static void cannot_go_on(const char *what, errval_t err)
 static void start_servers(void)
 {
     uint64_t id;
-    /* Small: at 255 cores on 2 GiB a core has about 6 MiB of user RAM,
-     * and core 0's monitor keeps a channel to every core. */
-    errval_t err = spawn_system("names", SYSTEM_DOMAIN_RAM, &id);
+    errval_t err = spawn_system("names", NAMES_RAM, &id);
     if (err)
         cannot_go_on("the name server", err);
     names_id = id;
-    err = spawn_system("shell", SYSTEM_DOMAIN_RAM, &id);
+    err = spawn_system("shell", SHELL_RAM, &id);
     if (err)
         cannot_go_on("the shell", err);
     shell_id = id;
+}
+
+/* Nothing to do but to make the loop go round (links_poll flushes the
+ * outboxes), every millisecond while something waits in one. */
+static void outbox_due(struct ws_timer *t)
+{
+    if (links_backlogged())
+        waitset_timer_arm(t->ws, t, now_ns() + OUTBOX_NS);
+}
+
+void outbox_kick(void)
+{
+    if (!outbox.armed || outbox.deadline_ns > now_ns() + OUTBOX_NS)
+        waitset_timer_arm(&monitor_ws, &outbox, now_ns() + OUTBOX_NS);
+}
+
+static void expire_due(struct ws_timer *t)
+{
+    pending_expire();
+    mesh_wait_expire();
+    waitset_timer_arm(t->ws, t, now_ns() + EXPIRE_NS);
 }
 
 int main(int argc, char **argv)
@@ -66,36 +97,20 @@ int main(int argc, char **argv)
            sys_cap_identify(SLOT_RAM, &ram) ? 0ull : (unsigned long long)(ram.bytes >> 10));
     if (my_core == 0 && mesh_configure(argc, argv))
         printf("monitor: bad arguments (want mesh=cluster|all|star, cluster=N): default mesh\n");
+    waitset_init(&monitor_ws);
+    monitor_ws.spin_ns = SPIN_NS;
+    monitor_ws.max_sleep_ns = SLEEP_NS;
+    links_source(&links);
+    clients_source(&clients);
+    waitset_add(&monitor_ws, &links);
+    waitset_add(&monitor_ws, &clients);
+    lifetimes_start(&monitor_ws);
+    outbox = (struct ws_timer){ .fire = outbox_due };
+    expiry = (struct ws_timer){ .fire = expire_due };
+    waitset_timer_arm(&monitor_ws, &expiry, now_ns() + EXPIRE_NS);
     mesh_start();
     if (my_core == 0)
         start_servers();
-    uint64_t idle_since = 0;
-    for (;;) {
-        bool busy = links_poll();
-        busy |= clients_poll();
-        busy |= lifetimes_poll();
-        if (busy) {
-            idle_since = 0;
-            continue;
-        }
-        uint64_t now = now_ns();
-        if (!idle_since)
-            idle_since = now;
-        if (now - idle_since < SPIN_NS) {
-            urpc_os_relax();
-            continue;
-        }
-        pending_expire();
-        mesh_wait_expire();
-        uint64_t token = sys_notify_gen();
-        links_set_sleeping(true);
-        clients_set_sleeping(true);
-        /* Messages waiting for room in a full ring: look again soon (the
-         * peer's taking them wakes nobody). */
-        if (!links_pending() && !clients_pending())
-            sys_notify_wait(token, links_backlogged() ? 1000 : SLEEP_US, 0);
-        links_set_sleeping(false);
-        clients_set_sleeping(false);
-        idle_since = 0;
-    }
+    waitset_run(&monitor_ws);
+    return 0;
 }

@@ -28,11 +28,11 @@ static uint32_t nwaiters;
 void mesh_wait(int client)
 {
     if (mesh_complete || my_core != 0)
-        client_reply(client, my_core ? ERR_NOT_SUPPORTED : ERR_OK, channels_total, 0, 0);
+        client_mesh_wait_reply(client, my_core ? ERR_NOT_SUPPORTED : ERR_OK, channels_total);
     else if (nwaiters < ARRAY_SIZE(waiters))
         waiters[nwaiters++] = client;
     else
-        client_reply(client, ERR_TOO_MANY, 0, 0, 0);
+        client_mesh_wait_reply(client, ERR_TOO_MANY, 0);
 }
 
 /* A core whose monitor never reports (it failed to start, or lost its
@@ -46,7 +46,7 @@ void mesh_wait_expire(void)
         return;
     printf("monitor: only %u of %u cores reported their mesh up\n", cores_ready, ncores_up);
     for (uint32_t i = 0; i < nwaiters; i++)
-        client_reply(waiters[i], ERR_TIMEOUT, channels_total, 0, 0);
+        client_mesh_wait_reply(waiters[i], ERR_TIMEOUT, channels_total);
     nwaiters = 0;
 }
 
@@ -55,7 +55,7 @@ static void mesh_completed(uint64_t channels)
     mesh_complete = true;
     channels_total = channels;
     for (uint32_t i = 0; i < nwaiters; i++)
-        client_reply(waiters[i], ERR_OK, channels, 0, 0);
+        client_mesh_wait_reply(waiters[i], ERR_OK, channels);
     nwaiters = 0;
 }
 
@@ -261,63 +261,19 @@ static errval_t on_mesh_ready(struct idl_chan *ch, const struct monitor_mesh_rea
     return ERR_OK;
 }
 
-/* Answer a request: to the monitor that asked. If the answer cannot go
- * (too long for a full channel, say), the error goes instead, so that the
- * asker never waits in vain. */
-static void reply_to(uint32_t core, uint32_t tag, errval_t err, uint64_t v, uint64_t v2, const char *text)
-{
-    struct idl_chan *back = route(core);
-    if (!back)
-        return;
-    errval_t sent = monitor_info_reply_send(back, (uint16_t)core, (uint16_t)my_core, tag, err, v, v2,
-                                            text ? text : "");
-    if (sent)
-        monitor_info_reply_send(back, (uint16_t)core, (uint16_t)my_core, tag, sent, 0, 0, "");
-}
-
-static errval_t on_spawn_call(struct idl_chan *ch, const struct monitor_spawn_call_args *a)
+/* A request of a client of another core's monitor, about this core. */
+static errval_t on_ask(struct idl_chan *ch, const struct monitor_ask_args *a)
 {
     (void)ch;
-    uint64_t id = 0;
-    errval_t err = spawn_local(a->cmd, a->ram_bytes, &id, 0);
-    struct idl_chan *back = route(a->src);
-    return back ? monitor_spawn_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, id) : ERR_NO_ROUTE;
-}
-
-static char text[MON_TEXT_MAX + 1];
-
-static errval_t on_info_call(struct idl_chan *ch, const struct monitor_info_call_args *a)
-{
-    (void)ch;
-    uint64_t v = 0, v2 = 0;
-    errval_t err = serve_info(a->what, text, sizeof text, &v, &v2);
-    reply_to(a->src, a->tag, err, v, v2, text);
+    struct asker who = { .handle = -1, .core = a->src, .tag = a->tag };
+    request_serve(&who, a->call, a->call_len);
     return ERR_OK;
 }
 
-/* A reply to something this monitor asked for a client of its own. */
-static void answer_client(uint32_t tag, uint32_t from, errval_t err, uint64_t v, uint64_t v2, const char *t)
-{
-    struct pending p;
-    if (!pending_take(tag, from, &p))
-        return;   /* late, after the client gave up, or never ours */
-    if (p.kind == PEND_CLIENT)
-        client_answer(p.client, p.chan, p.op, err, v, v2, t);
-    else
-        reply_to(p.req_core, p.req_tag, err, v, v2, t);
-}
-
-static errval_t on_spawn_reply(struct idl_chan *ch, const struct monitor_spawn_reply_args *a)
+static errval_t on_answer(struct idl_chan *ch, const struct monitor_answer_args *a)
 {
     (void)ch;
-    answer_client(a->tag, a->src, a->err, a->domain, 0, "");
-    return ERR_OK;
-}
-
-static errval_t on_info_reply(struct idl_chan *ch, const struct monitor_info_reply_args *a)
-{
-    (void)ch;
-    answer_client(a->tag, a->src, a->err, a->value, a->value2, a->text);
+    request_answered(a->src, a->tag, a->reply, a->reply_len);
     return ERR_OK;
 }
 
@@ -333,28 +289,6 @@ static errval_t on_ping_reply(struct idl_chan *ch, const struct monitor_ping_rep
 {
     (void)ch;
     return bench_ping_reply(a) ? ERR_OK : ERR_INVALID_ARG;
-}
-
-static errval_t on_pingpair_call(struct idl_chan *ch, const struct monitor_pingpair_call_args *a)
-{
-    (void)ch;
-    struct pending req = { .kind = PEND_FORWARD, .req_core = a->src, .req_tag = a->tag };
-    errval_t err = bench_pingpair_start(a->peer, a->rounds, &req);
-    if (err) {
-        struct idl_chan *back = route(a->src);
-        if (back)
-            monitor_pingpair_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, 0, 0, 0);
-    }
-    return ERR_OK;
-}
-
-static errval_t on_pingpair_reply(struct idl_chan *ch, const struct monitor_pingpair_reply_args *a)
-{
-    (void)ch;
-    char hops[24];
-    snprintf(hops, sizeof hops, "hops %u", a->hops);
-    answer_client(a->tag, a->src, a->err, a->median_ns, a->min_ns, hops);
-    return ERR_OK;
 }
 
 static errval_t on_connect_call(struct idl_chan *ch, const struct monitor_connect_call_args *a)
@@ -392,41 +326,6 @@ static errval_t on_conn_released(struct idl_chan *ch, const struct monitor_conn_
     return ERR_OK;
 }
 
-static errval_t on_kill_call(struct idl_chan *ch, const struct monitor_kill_call_args *a)
-{
-    (void)ch;
-    /* Only a monitor sends this, and only for the shell on core 0. */
-    errval_t err = a->src == 0 ? kill_local(a->domain) : ERR_NOT_PERMITTED;
-    reply_to(a->src, a->tag, err, 0, 0, "");
-    return ERR_OK;
-}
-
-/* Describe one benchmark result as a JSON object (the shell prints it). */
-static void bench_json(char *out, size_t size, uint32_t from, uint32_t to,
-                       const struct monitor_bench_reply_args *r)
-{
-    snprintf(out, size,
-             "{\"from\":%u,\"to\":%u,\"rounds\":%u,\"rt_median_ns\":%llu,\"rt_p10_ns\":%llu,\"rt_p90_ns\":%llu,"
-             "\"rt_min_ns\":%llu,\"oneway_median_ns\":%llu,\"tput_msgs_per_s\":%llu,\"wake_rt_median_ns\":%llu}",
-             from, to, r->rounds, (unsigned long long)r->rt_median_ns, (unsigned long long)r->rt_p10_ns,
-             (unsigned long long)r->rt_p90_ns, (unsigned long long)r->rt_min_ns,
-             (unsigned long long)r->oneway_median_ns, (unsigned long long)r->tput_msgs_per_s,
-             (unsigned long long)r->wake_rt_median_ns);
-}
-
-static errval_t on_bench_call(struct idl_chan *ch, const struct monitor_bench_call_args *a)
-{
-    (void)ch;
-    struct monitor_bench_reply_args r = { 0 };
-    errval_t err = bench_urpc(a->peer, a->rounds, &r);
-    struct idl_chan *back = route(a->src);
-    if (!back)
-        return ERR_NO_ROUTE;
-    return monitor_bench_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, r.rt_median_ns, r.rt_p10_ns,
-                                    r.rt_p90_ns, r.rt_min_ns, r.oneway_median_ns, r.tput_msgs_per_s,
-                                    r.wake_rt_median_ns, r.rounds);
-}
-
 static errval_t on_bench_lock(struct idl_chan *ch, const struct monitor_bench_lock_args *a)
 {
     (void)ch;
@@ -441,44 +340,19 @@ static errval_t on_bench_lock_reply(struct idl_chan *ch, const struct monitor_be
     return ERR_OK;
 }
 
-static errval_t on_bench_reply(struct idl_chan *ch, const struct monitor_bench_reply_args *a)
-{
-    (void)ch;
-    struct pending p;
-    if (!pending_take(a->tag, a->src, &p))
-        return ERR_OK;
-    bench_json(text, sizeof text, a->src, p.peer, a);
-    if (p.kind == PEND_CLIENT)
-        client_answer(p.client, p.chan, MON_BENCH, a->err, 0, 0, text);
-    return ERR_OK;
-}
-
-/* For clients.c: the same text for a benchmark run here. */
-void bench_describe(char *out, size_t size, uint32_t from, uint32_t to, const struct monitor_bench_reply_args *r)
-{
-    bench_json(out, size, from, to, r);
-}
-
 const struct monitor_handlers monitor_handlers = {
     .plan = on_plan,
     .link_offer = on_link_offer,
     .link_ready = on_link_ready,
     .mesh_ready = on_mesh_ready,
-    .spawn_call = on_spawn_call,
-    .spawn_reply = on_spawn_reply,
-    .info_call = on_info_call,
-    .info_reply = on_info_reply,
+    .ask = on_ask,
+    .answer = on_answer,
     .ping_call = on_ping_call,
     .ping_reply = on_ping_reply,
-    .pingpair_call = on_pingpair_call,
-    .pingpair_reply = on_pingpair_reply,
     .connect_call = on_connect_call,
     .connect_reply = on_connect_reply,
     .conn_closed = on_conn_closed,
     .conn_released = on_conn_released,
-    .kill_call = on_kill_call,
-    .bench_call = on_bench_call,
     .bench_lock = on_bench_lock,
     .bench_lock_reply = on_bench_lock_reply,
-    .bench_reply = on_bench_reply,
 };

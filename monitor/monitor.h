@@ -2,8 +2,10 @@
  * The monitor's parts and what they share. One monitor runs on every core
  * (main.c); it talks to the other monitors over URPC channels (links.c) in
  * the mesh its plan gives (mesh_plan.c, mesh.c), in the protocol of
- * if/monitor.if; it serves the domains of its core over LMP (clients.c),
- * spawns them (spawn.c), moves capabilities between cores (captransfer.c),
+ * if/monitor.if; it serves the domains of its core (clients.c: typed local
+ * messages, if/monlmp.if; requests.c: typed requests, if/monclient.if, here
+ * or on the core they are about), spawns them (spawn.c), moves
+ * capabilities between cores (captransfer.c),
  * passes connections to services (services.c, conns.c), releases what its
  * domains held when they end (lifetimes.c) and measures channels
  * (bench.c). docs/monitor.md tells the whole story.
@@ -12,11 +14,12 @@
 #define ATOLL_MONITOR_H
 
 #include <atoll/lib.h>
-#include <atoll/urpc.h>
 #include <atoll/idl.h>
+#include <atoll/monitor_proto.h>
+#include <atoll/urpc.h>
+#include <atoll/waitset.h>
 #include <if/monitor_if.h>
 #include "mesh_plan.h"
-#include "protocol.h"
 
 /* -- main.c ------------------------------------------------------------------ */
 extern const struct startup_info *si;
@@ -24,7 +27,11 @@ extern uint32_t my_core, ncores;
 extern struct core_info machine;
 extern uint64_t names_id;   /* core 0: the name server's domain id */
 uint32_t new_tag(void);
-uint64_t now_ns(void);
+/* The monitor's event loop (every source of work: links, clients,
+ * obituaries; timers for what expires). */
+extern struct waitset monitor_ws;
+/* A message waits in an outbox: look again within a millisecond. */
+void outbox_kick(void);
 
 /* -- links.c: channels to other monitors -------------------------------------- */
 enum link_purpose { LINK_BOOT = 0, LINK_MESH = 1, LINK_BENCH = 2 };
@@ -59,10 +66,8 @@ uint32_t route_hops(uint32_t dst);
 /* Receive what has arrived on every link: handle it or forward it. True
  * when something was done. */
 bool links_poll(void);
-/* Before sleeping: raise (or lower) the sleeping flag of every link; then
- * links_pending() tells whether something came meanwhile. */
-void links_set_sleeping(bool sleeping);
-bool links_pending(void);
+/* All the links as one source of the event loop (sleeping flags included). */
+void links_source(struct ws_source *s);
 /* "peer kind sent received forwarded" per link, as text; *count links. */
 size_t links_describe(char *out, size_t size, uint64_t *count);
 /* A Notify capability for `core` (made once, kept). */
@@ -83,10 +88,12 @@ bool core_alive(uint32_t core);
 errval_t mesh_configure(int argc, char **argv);
 void mesh_start(void);
 void mesh_link_up(struct link *l);
-/* Core 0: answer `client` when the whole mesh is up (at once if it is). */
+/* Core 0: answer `client` (monlmp mesh_wait) when the whole mesh is up (at
+ * once if it is); after 120 s, ERR_TIMEOUT. */
 void mesh_wait(int client);
 void mesh_wait_expire(void);
-/* The answer of a request this monitor made for a client (or itself). */
+/* How many channels this monitor holds, and one line about each. */
+size_t mesh_describe(char *out, size_t size, uint64_t *count);
 extern const struct monitor_handlers monitor_handlers;
 
 /* -- captransfer.c: capabilities between cores -------------------------------- */
@@ -96,64 +103,83 @@ size_t captransfer_describe(char *out, size_t size);
 
 /* -- spawn.c: domains of this core -------------------------------------------- */
 errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_t *disp);
-/* End our child with this domain id (MON_KILL). */
+/* End our child with this domain id (kill). */
 errval_t kill_local(uint64_t id);
 /* A child ended: take its RAM back, free its entry. */
 void children_domain_ended(uint64_t id);
 /* Obituaries were lost: call `ended` for every child that has ended. */
 void children_rescan(void (*ended)(uint64_t id));
-/* An endpoint to our live child with this domain id (for replies to it). */
+/* An endpoint to our live child with this domain id (for replies to it),
+ * with the badge only a monitor gives (LMPCHAN_MONITOR_BADGE). */
 errval_t child_endpoint(uint64_t id, capslot_t *ep);
-/* A server the monitor starts itself (name server, shell): MON_BUSY leaves it out. */
+/* A server the monitor starts itself (name server, shell): busy leaves it out. */
 errval_t spawn_system(const char *cmd, uint64_t ram_bytes, uint64_t *id);
-/* Do an information request (MON_PS, MON_MEM, MON_CORE, MON_BUSY, MON_MESH)
- * about this core. */
-errval_t serve_info(uint32_t what, char *out, size_t size, uint64_t *value, uint64_t *value2);
+/* This core's domains, one per line; one line about the core; how many
+ * domains started by spawn are still alive; what the monitor holds (JSON). */
+void list_domains(char *out, size_t size);
+void describe_core(char *out, size_t size);
+uint64_t busy_children(void);
+void describe_stats(char *out, size_t size);
 
-/* -- clients.c: the domains of this core, over LMP ----------------------------- */
-void clients_init(void);
-bool clients_poll(void);
+/* -- clients.c: the domains of this core, over typed local messages ------------ */
 /* A client is named by a handle (an int) that stops naming anything when
  * the client ends, so late answers never reach the next domain in its slot. */
+void clients_init(void);
+/* Local messages (if/monlmp.if) as a source of the event loop. */
+void clients_source(struct ws_source *s);
 bool client_handle_valid(int client);
+bool client_is_shell(int client);
+/* Send a monclient reply (already encoded) on the client's request channel:
+ * never waits (a client that takes no replies loses them). */
+errval_t client_request_reply(int client, const void *msg, size_t len);
 /* The domain ended: everything held for it as a client goes. */
 void clients_domain_ended(uint64_t domain);
 void clients_stats(uint32_t *live, uint64_t *served, uint64_t *refused);
-/* Answer a client that waits (the pending request it made). */
-void client_reply(int client, errval_t err, uint64_t value, uint64_t value2, const char *text);
-/* The answer to request `op`: by LMP, or on the client's channel (chan). */
-void client_answer(int client, bool chan, uint32_t op, errval_t err, uint64_t v, uint64_t v2, const char *text);
-/* The client channels: poll, raise/lower sleeping flags, anything waiting. */
-void clients_set_sleeping(bool sleeping);
-bool clients_pending(void);
-/* ...with a capability, which moves to it (error: the capability is freed). */
-void client_reply_cap(int client, errval_t err, uint64_t value, uint64_t value2, capslot_t cap);
+/* Deferred answers to monlmp requests: connect (the frame moves to the
+ * client, or is freed if it cannot go) and mesh_wait. */
+void client_connect_reply(int client, errval_t err, capslot_t frame);
+void client_mesh_wait_reply(int client, errval_t err, uint64_t channels);
 extern uint64_t shell_id;
 
+/* -- requests.c: typed requests (if/monclient.if), here or where they belong -- */
+/* Who asked: a client of ours, or another core's monitor for its client. */
+struct asker {
+    int handle;          /* a client of ours; -1 when remote */
+    uint32_t core, tag;  /* remote: the monitor that asked, and its tag */
+};
+/* Serve one request (a whole monclient call as encoded) from `who`: here
+ * when it is about this core, else sent on to the core it is about. */
+void request_serve(const struct asker *who, const uint8_t *msg, size_t len);
+/* A channel for replies to `who` (ch->user points at *who). */
+void reply_chan(struct idl_chan *ch, struct asker *who);
+/* Answer a request of monclient type `call` with only an error. */
+void reply_error(struct idl_chan *ch, unsigned call, errval_t err);
+/* Another core served a request of ours: its reply, as encoded. */
+void request_answered(uint32_t from, uint32_t tag, const uint8_t *reply, size_t len);
+/* A client's request channel as a source of the event loop. */
+void request_source(struct ws_source *s, struct urpc_chan *ch, int client);
+
 /* -- pending.c: requests waiting for an answer from another core --------------- */
-enum pending_kind { PEND_CLIENT = 1, PEND_FORWARD };
+enum pending_kind { PEND_ASK = 1, PEND_CONNECT };
 struct pending {
     uint32_t tag;
     uint32_t kind;          /* enum pending_kind */
-    int client;             /* PEND_CLIENT: who waits */
-    bool chan;              /* ...for the answer on its channel, not by LMP */
-    uint32_t op;
-    uint32_t peer;          /* MON_BENCH: the measured peer */
-    uint32_t to;                  /* the core asked: only its answer counts */
-    uint32_t req_core, req_tag;   /* PEND_FORWARD: the remote requester */
-    uint32_t conn;                /* MON_CONNECT: the connection's number (conns.c) */
-    uint64_t since;               /* when it was sent (pending_expire) */
+    int client;             /* who waits */
+    uint32_t call;          /* PEND_ASK: the monclient call's type */
+    uint32_t to;            /* the core asked: only its answer counts */
+    uint32_t conn;          /* PEND_CONNECT: the connection's number (conns.c) */
+    uint64_t since;         /* when it was sent (pending_expire) */
 };
 /* Remember a request sent on; *tag goes with it. ERR_QUOTA: the client has
  * MON_PENDING_PER_CLIENT waiting already; ERR_TOO_MANY: the table is full. */
 errval_t pending_add(const struct pending *p, uint32_t *tag);
-uint32_t pending_count(void);
-/* The client ended: its requests wait for nobody. */
-void pending_forget_client(int client);
 /* Take (and forget) the request with this tag sent to core `from` (ANY_CORE:
  * whichever): false if none. */
 #define ANY_CORE (~0u)
 bool pending_take(uint32_t tag, uint32_t from, struct pending *out);
+uint32_t pending_count(void);
+/* The client ended: its requests wait for nobody. */
+void pending_forget_client(int client);
 /* Answer ERR_TIMEOUT to clients whose request has waited too long (a core
  * that never answers must not hang its callers). */
 void pending_expire(void);
@@ -171,7 +197,7 @@ void services_domain_ended(uint64_t domain);
 uint32_t services_count(void);
 
 /* -- conns.c: connections and the lifetime of their frames ---------------------- */
-/* MON_CONNECT from client `handle` (domain `client`) to `service`. */
+/* monlmp connect from client `handle` (domain `client`) to `service`. */
 void conn_open(int handle, uint64_t client, uint64_t service);
 /* The service's monitor answered (or never did) a connection we own. */
 void conn_connect_answered(uint32_t number, errval_t err);
@@ -193,18 +219,21 @@ struct conn_stats {
 void conns_stats(struct conn_stats *s);
 
 /* -- lifetimes.c: ends of this core's domains ------------------------------------ */
-/* Take the kernel's obituaries and release what every part of the monitor
- * held for those domains; sweep connections now and then. */
-bool lifetimes_poll(void);
+/* The kernel's obituaries as a source of the event loop: release what
+ * every part of the monitor held for those domains; a timer sweeps the
+ * connections now and then. */
+void lifetimes_start(struct waitset *ws);
 uint64_t ends_seen(void);
 
 /* -- bench.c: channel measurements ---------------------------------------------- */
-errval_t bench_pingpair_start(uint32_t peer, uint32_t rounds, const struct pending *requester);
+/* Ping `peer` `rounds` times over the mesh; the answer (a monclient ping
+ * reply) goes to `who` when done. */
+errval_t bench_pingpair_start(uint32_t peer, uint32_t rounds, const struct asker *who);
 bool bench_ping_reply(const struct monitor_ping_reply_args *a);
-errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct monitor_bench_reply_args *out);
+/* The URPC benchmark to `peer`, as one JSON object. */
+errval_t bench_urpc_json(uint32_t peer, uint32_t rounds, char *json, size_t size);
 void bench_serve(struct link *l);
 void bench_lock_asked(uint32_t from, uint32_t tag);
 void bench_lock_answered(uint32_t from, errval_t err);
-void bench_describe(char *out, size_t size, uint32_t from, uint32_t to, const struct monitor_bench_reply_args *r);
 
 #endif

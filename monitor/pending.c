@@ -15,8 +15,7 @@ errval_t pending_add(const struct pending *p, uint32_t *tag)
     for (int i = 0; i < MAX_PENDING; i++) {
         if (!table[i].tag && free_entry < 0)
             free_entry = i;
-        mine += table[i].tag && p->kind == PEND_CLIENT && table[i].kind == PEND_CLIENT &&
-                table[i].client == p->client;
+        mine += table[i].tag && table[i].client == p->client;
     }
     if (mine >= MON_PENDING_PER_CLIENT)
         return ERR_QUOTA;
@@ -41,11 +40,11 @@ void pending_forget_client(int client)
 {
     for (int i = 0; i < MAX_PENDING; i++) {
         struct pending *p = &table[i];
-        if (!p->tag || p->kind != PEND_CLIENT || p->client != client)
+        if (!p->tag || p->client != client)
             continue;
         /* A connection keeps its entry: the answer still decides what
          * becomes of the frame (conns.c), though nobody waits for it. */
-        if (p->op != MON_CONNECT)
+        if (p->kind != PEND_CONNECT)
             p->tag = 0;
     }
 }
@@ -69,11 +68,13 @@ void pending_expire(void)
         if (!p->tag || now - p->since < PENDING_TIMEOUT_NS)
             continue;
         p->tag = 0;
-        if (p->kind != PEND_CLIENT)
-            continue;
-        if (p->op == MON_CONNECT)
+        if (p->kind == PEND_CONNECT) {
             conn_connect_timed_out(p->conn);   /* the frame waits for a late answer */
-        else
-            client_answer(p->client, p->chan, p->op, ERR_TIMEOUT, 0, 0, "");
+        } else {
+            struct asker who = { .handle = p->client };
+            struct idl_chan ch;
+            reply_chan(&ch, &who);
+            reply_error(&ch, p->call, ERR_TIMEOUT);
+        }
     }
 }

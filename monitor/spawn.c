@@ -1,8 +1,9 @@
 /*
  * The domains this monitor starts on its core, and what it tells about its
- * core (MON_PS, MON_MEM, MON_CORE, MON_BUSY, MON_MESH).
+ * core (requests.c serves it: ps, describe, busy, stats).
  */
 #include "monitor.h"
+#include <atoll/lmpchan.h>
 
 #define DEFAULT_DOMAIN_RAM (4ull << 20)
 #define MAX_CHILDREN 64
@@ -15,7 +16,7 @@ struct child {
     capslot_t ram, disp;
     uint64_t id;    /* its domain id: the badge of its messages to us */
     bool used;
-    bool system;    /* the name server, the shell: not counted by MON_BUSY */
+    bool system;    /* the name server, the shell: not counted as busy */
 };
 static bool spawning_system;
 static struct child children[MAX_CHILDREN];
@@ -128,7 +129,8 @@ errval_t child_endpoint(uint64_t id, capslot_t *ep)
     for (int i = 0; i < MAX_CHILDREN; i++)
         if (children[i].used && children[i].id == id) {
             errval_t err = slot_alloc(ep);
-            if (!err && (err = sys_cap_mint(children[i].disp, *ep, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0)))
+            if (!err && (err = sys_cap_mint(children[i].disp, *ep, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT,
+                                            LMPCHAN_MONITOR_BADGE, 0, 0)))
                 slot_free(*ep);
             return err;
         }
@@ -143,10 +145,10 @@ errval_t spawn_system(const char *cmd, uint64_t ram_bytes, uint64_t *id)
     return err;
 }
 
-/* MON_STATS: what this monitor holds, as one JSON object. After every
+/* stats: what this monitor holds, as one JSON object. After every
  * client has ended and a sweep has run, each count is back where it was
  * (tests/test_lifetimes.py holds the monitor to that). */
-static void describe_stats(char *out, size_t size)
+void describe_stats(char *out, size_t size)
 {
     uint32_t clients = 0, nchildren = 0;
     uint64_t served = 0, refused = 0;
@@ -175,7 +177,7 @@ static const char *state_name(uint32_t s)
 }
 
 /* This core's domains as text, one per line. */
-static void list_domains(char *out, size_t size)
+void list_domains(char *out, size_t size)
 {
     size_t len = 0;
     out[0] = 0;
@@ -186,7 +188,7 @@ static void list_domains(char *out, size_t size)
                                 (unsigned long long)(d.ram_bytes >> 10));
 }
 
-static void describe_core(char *out, size_t size)
+void describe_core(char *out, size_t size)
 {
     struct domain_info d;
     unsigned n = 0;
@@ -196,34 +198,10 @@ static void describe_core(char *out, size_t size)
              machine.apic_id, machine.node, n, (unsigned long long)(ram_free_bytes() >> 10));
 }
 
-errval_t serve_info(uint32_t what, char *out, size_t size, uint64_t *value, uint64_t *value2)
+uint64_t busy_children(void)
 {
-    out[0] = 0;
-    switch (what) {
-    case MON_PS:
-        list_domains(out, size);
-        return ERR_OK;
-    case MON_MEM:
-        *value = ram_free_bytes();
-        *value2 = machine.node;
-        return ERR_OK;
-    case MON_CORE:
-        describe_core(out, size);
-        return ERR_OK;
-    case MON_BUSY:
-        *value = 0;
-        for (int i = 0; i < MAX_CHILDREN; i++)
-            *value += children[i].used && !children[i].system;
-        return ERR_OK;
-    case MON_STATS:
-        describe_stats(out, size);
-        return ERR_OK;
-    case MON_MESH: {
-        size_t n = links_describe(out, size, value);
-        captransfer_describe(out + n, size - n);
-        return ERR_OK;
-    }
-    default:
-        return ERR_INVALID_ARG;
-    }
+    uint64_t n = 0;
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        n += children[i].used && !children[i].system;
+    return n;
 }

@@ -23,14 +23,15 @@ def no_monitor_fault(r):
 
 
 def test_monitor_refuses_bad_client_requests():
-    """An unterminated text page (MON_SPAWN here and remote, MON_SPAWN_PEER)
-    must not make the monitor read past the page; MON_HELLO with an
-    endpoint to the monitor itself (or a Frame) must not make the monitor
-    answer itself forever (it ignores the capability and makes its own
-    endpoint to the sender); failed MON_CONNECTs must not leak the
-    monitor's slots."""
+    """Local messages whose fragments do not fit together, a capability on
+    a later fragment, unknown types and a string past its bound are refused
+    by the monitor's LMP channel and its generated decoder, and it serves
+    on; a hello carrying an endpoint to the monitor itself (or a Frame) must
+    not make the monitor answer itself forever (it ignores the capability
+    and makes its own endpoint to the sender); failed connects must not
+    leak the monitor's slots."""
     cmds = [
-        "run 1 xattack text", "wait",
+        "run 1 xattack lmpjunk", "wait",
         "run 2 xattack hello", "wait",
         "run 3 xattack connect 4000", "wait",
         # Every monitor attacked still serves: a client on each core.
@@ -40,12 +41,14 @@ def test_monitor_refuses_bad_client_requests():
     assert r.status == 0, r.console[-4000:]
     no_monitor_fault(r)
     got = attacks(r)
-    assert set(got) == {"text", "hello", "connect"}, r.console[-4000:]
+    assert set(got) == {"lmpjunk", "hello", "connect"}, r.console[-4000:]
     for name, e in got.items():
         assert e["ok"], (name, e)
-    assert got["text"]["mem"] == "ERR_OK"
-    assert got["text"]["spawn"] != "ERR_TIMEOUT" and got["text"]["spawn_remote"] != "ERR_TIMEOUT"
+    assert got["lmpjunk"]["mem"] == got["lmpjunk"]["lmp"] == "ERR_OK" and got["lmpjunk"]["sent"] >= 10
+    # Each was refused, not acted on: the monitor said so on the console.
+    assert len(re.findall(r"^monitor 1: local message from domain \d+ refused", r.console, re.M)) >= 1
     assert got["connect"]["not_found"] == got["connect"]["tries"] == 4000
+    assert got["connect"]["channel"] == "ERR_DUPLICATE"
     checks = r.events_named("ns_check")
     assert sorted(e["core"] for e in checks) == [1, 2, 3] and all(e["ok"] for e in checks), r.console[-4000:]
 

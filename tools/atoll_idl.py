@@ -13,6 +13,11 @@ import re
 # URPC_MSG_MAX of lib/include/atoll/urpc.h (= IDL_MSG_MAX of atoll/idl.h);
 # tests/test_idlc.py checks they agree.
 MSG_MAX = 3584
+# An interface declared `transport lmp` travels in local messages
+# (lib/lmpchan.c): at most LMP_MSG_MAX bytes (LMPCHAN_MSG_MAX) and one
+# capability per message (an LMP message carries one).
+LMP_MSG_MAX = 255
+TRANSPORTS = ("urpc", "lmp")
 HEADER_SIZE = 4          # uint16 type + uint16 reserved
 MAX_TYPES = 255
 DEFAULT_BOUND = 1024
@@ -106,8 +111,9 @@ class Rpc:
 
 
 class Interface:
-    def __init__(self, name, line, doc, path):
+    def __init__(self, name, line, doc, path, transport="urpc"):
         self.name, self.line, self.doc, self.path = name, line, doc, path
+        self.transport = transport
         self.decls = []      # Message (one-way) and Rpc, in order
         self.messages = []   # every message type, numbered 1..N
 
@@ -197,8 +203,15 @@ class Parser:
         if kw[1] != "interface":
             self.error(kw[2], f"expected 'interface', found {describe(kw)}")
         name = self.ident("the interface name")
+        transport = "urpc"
+        if self.peek()[1] == "transport":
+            self.next()
+            t = self.ident("a transport")
+            if t[1] not in TRANSPORTS:
+                self.error(t[2], f"unknown transport '{t[1]}' (transports: {', '.join(TRANSPORTS)})")
+            transport = t[1]
         self.expect("{")
-        iface = Interface(name[1], name[2], self.doc(kw[2], kw[2]), self.path)
+        iface = Interface(name[1], name[2], self.doc(kw[2], kw[2]), self.path, transport)
         self.last_line = self.toks[self.i - 1][2]
         while self.peek()[1] != "}" or self.peek()[0] == "eof":
             t = self.peek()
@@ -329,6 +342,12 @@ def check(iface, stem=None):
         if m.size_max() > MSG_MAX:
             err(m.line, f"message '{m.name}' can be {m.size_max()} bytes encoded, more than "
                 f"URPC_MSG_MAX ({MSG_MAX}): lower its bounds")
+        if iface.transport == "lmp" and m.size_max() > LMP_MSG_MAX:
+            err(m.line, f"message '{m.name}' can be {m.size_max()} bytes encoded, more than a "
+                f"local message carries ({LMP_MSG_MAX}, transport lmp): lower its bounds")
+        if iface.transport == "lmp" and len(m.caps()) > 1:
+            err(m.line, f"message '{m.name}' has {len(m.caps())} capabilities: a local message "
+                "carries one (transport lmp)")
     # Every generated file-scope identifier must be unique.
     p = iface.name + "_"
     made = {}
@@ -692,6 +711,10 @@ def generate(iface, source="if/?.if"):
     L.append(f"    {p}_size_max = {max([m.size_max() for m in msgs] or [HEADER_SIZE])},")
     L += ["};", f"_Static_assert({p}_size_max <= IDL_MSG_MAX, "
           f"\"{p}: a message is longer than a channel carries\");", ""]
+    if iface.transport == "lmp":
+        L += [f"/* Declared `transport lmp`: local messages (lib/lmpchan.c), one capability each. */",
+              f"#define {p.upper()}_TRANSPORT_LMP 1",
+              f"_Static_assert({p}_size_max <= {LMP_MSG_MAX}, \"{p}: longer than a local message carries\");", ""]
     L += fn("const char *", f"{p}_msg_name", ["unsigned type"])
     L.append("    switch (type) {")
     for m in msgs:

@@ -7,19 +7,13 @@
 #include <atoll/lib.h>
 #include <atoll/urpc.h>
 
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
 
 uint64_t urpc_os_now_ns(void)
 {
     uint64_t hz = startup()->tsc_hz;
     if (!hz)
         hz = 1000000000ull;
-    uint64_t t = rdtsc();
+    uint64_t t = read_tsc();
     /* Split to stay clear of overflow at multi-GHz clocks. */
     return t / hz * 1000000000ull + t % hz * 1000000000ull / hz;
 }

@@ -16,8 +16,9 @@
  * at once with ERR_TOO_MANY); docs/limits.md.
  */
 #include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <atoll/waitset.h>
 #include <if/nameservice_if.h>
-#include "../../monitor/client.h"
 
 #define MAX_NAMES 1024
 /* A client costs about 4 KiB of the server's own RAM (its channel state);
@@ -25,13 +26,12 @@
 #define MAX_CLIENTS 256
 #define NAMESERVICE_LIST_TEXT 1500   /* string<1500> in if/nameservice.if */
 #define NAMES_PER_CLIENT 16
-#define SPIN_NS 50000ull
 
 _Static_assert(nameservice_size_max <= (4096 / 2 / URPC_LINE - 1) * URPC_PAYLOAD,
                "every name-service message fits in one ring: replies never wait");
 
 struct client {
-    struct service_chan sc;
+    struct service_chan *sc;
     uint32_t names;         /* registered through this channel */
 };
 
@@ -46,8 +46,10 @@ static uint32_t nnames;
 static struct client *clients[MAX_CLIENTS];
 static uint32_t nclients;
 static uint64_t served, accepted, dropped, refused;
+static struct waitset ws;
+static struct service_acceptor acceptor;
 
-static struct client *client_of(struct idl_chan *ch) { return ch->state; }
+static struct client *client_of(struct idl_chan *ch) { return ch->user; }
 
 static struct entry *find(const char *name)
 {
@@ -70,7 +72,7 @@ static errval_t on_register(struct idl_chan *ch, const struct nameservice_regist
     errval_t err = ERR_OK;
     if (!a->name[0])
         err = ERR_INVALID_ARG;
-    else if (SERVICE_CORE(a->service) != c->sc.peer_core || SERVICE_DOMAIN(a->service) != c->sc.peer)
+    else if (SERVICE_CORE(a->service) != c->sc->peer_core || SERVICE_DOMAIN(a->service) != c->sc->peer)
         err = ERR_NOT_PERMITTED;   /* only a service of the caller's own */
     else if (find(a->name))
         err = ERR_NAME_TAKEN;
@@ -152,120 +154,83 @@ static const struct nameservice_handlers handlers = {
 static errval_t reply_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
 {
     (void)flags;
-    errval_t err = urpc_send(&((struct client *)ch->state)->sc.ch, msg, len, URPC_NONBLOCK);
+    errval_t err = urpc_send(&((struct service_chan *)ch->state)->ch, msg, len, URPC_NONBLOCK);
     return err == ERR_WOULD_BLOCK ? ERR_TIMEOUT : err;
 }
 
-/* Client `i` goes: its names, its channel, its memory. */
-static void drop(uint32_t i, errval_t why)
+/* A client goes: its names, its channel, its memory. */
+static void drop(struct client *c, errval_t why)
 {
-    struct client *c = clients[i];
     for (uint32_t k = 0; k < nnames;)
         if (names[k].owner == c)
             remove_entry(&names[k]);
         else
             k++;
     if (why != ERR_CHAN_CLOSED) {
-        printf("names: client on core %u: %s\n", c->sc.peer_core, err_name(why));
+        printf("names: client on core %u: %s\n", c->sc->peer_core, err_name(why));
         printf("@atoll {\"event\":\"names_drop\",\"client_core\":%u,\"client\":%llu,\"error\":\"%s\"}\n",
-               c->sc.peer_core, (unsigned long long)c->sc.peer, err_name(why));
+               c->sc->peer_core, (unsigned long long)c->sc->peer, err_name(why));
     }
-    service_chan_close(&c->sc, why == ERR_CHAN_CLOSED ? ERR_OK : why);
+    service_chan_close(c->sc, why == ERR_CHAN_CLOSED ? ERR_OK : why);
+    free(c->sc);
+    for (uint32_t i = 0; i < nclients; i++)
+        if (clients[i] == c) {
+            clients[i] = clients[--nclients];
+            clients[nclients] = 0;
+            break;
+        }
     free(c);
-    clients[i] = clients[--nclients];
-    clients[nclients] = 0;
     dropped++;
 }
 
-static bool accept_clients(void)
+/* One request of one client; a client whose channel is gone is dropped. */
+static bool serve_client(struct ws_source *s)
 {
-    bool any = false;
-    for (;;) {
-        struct client *c = malloc(sizeof *c);
-        if (!c)
-            return any;
-        memset(c, 0, sizeof *c);
-        errval_t err = service_accept(&c->sc);
-        if (err) {
-            free(c);
-            if (err != ERR_WOULD_BLOCK)
-                printf("names: accept: %s\n", err_name(err));
-            return any;
-        }
-        any = true;
-        if (nclients == MAX_CLIENTS) {   /* full: the client hears why at once */
-            service_chan_close(&c->sc, ERR_TOO_MANY);
-            free(c);
-            refused++;
-            continue;
-        }
-        c->sc.idl.send = reply_send;
-        c->sc.idl.state = c;
-        clients[nclients++] = c;
-        accepted++;
-    }
+    struct client *c = s->arg;
+    errval_t err = nameservice_serve_one(&c->sc->idl, &handlers, URPC_NONBLOCK);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    if (!err)
+        served++;
+    else if (err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG)
+        printf("names: client on core %u: %s\n", c->sc->peer_core, err_name(err));   /* the channel is fine */
+    else
+        drop(c, err);   /* hung up, broken, or takes no replies */
+    return true;
 }
 
-static bool serve_clients(void)
+static void accepted_one(struct service_acceptor *a, struct service_chan *sc)
 {
-    bool any = false;
-    for (uint32_t i = 0; i < nclients; i++) {
-        errval_t err = nameservice_serve_one(&clients[i]->sc.idl, &handlers, URPC_NONBLOCK);
-        if (err == ERR_WOULD_BLOCK)
-            continue;
-        any = true;
-        if (!err) {
-            served++;
-            continue;
-        }
-        if (err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG) {
-            printf("names: client on core %u: %s\n", clients[i]->sc.peer_core, err_name(err));
-            continue;   /* one bad message: the channel itself is fine */
-        }
-        /* Hung up, broken, or takes no replies: it is gone. */
-        drop(i--, err);
+    (void)a;
+    struct client *c = nclients < MAX_CLIENTS ? malloc(sizeof *c) : 0;
+    if (!c) {   /* full (or out of memory): the client hears why at once */
+        service_chan_close(sc, nclients < MAX_CLIENTS ? ERR_NO_MEMORY : ERR_TOO_MANY);
+        free(sc);
+        refused++;
+        return;
     }
-    return any;
+    *c = (struct client){ .sc = sc };
+    sc->idl.send = reply_send;
+    sc->idl.user = c;
+    service_chan_source(sc, serve_client, c);
+    waitset_add(&ws, &sc->src);
+    clients[nclients++] = c;
+    accepted++;
 }
 
 int main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    char *text;
     uint64_t id;
-    errval_t err = monitor_connect(&text);
-    if (!err)
-        err = service_register_self(&id);
+    errval_t err = service_register_self(&id);
     if (err) {
         printf("names: cannot become a service: %s\n", err_name(err));
         return 1;
     }
-    uint64_t idle_since = 0;
-    for (;;) {
-        bool busy = serve_clients();
-        if (!idle_since || busy)
-            busy |= accept_clients();   /* once per idle spell, and while busy */
-        if (busy) {
-            idle_since = 0;
-            continue;
-        }
-        uint64_t now = urpc_os_now_ns();
-        if (!idle_since)
-            idle_since = now;
-        if (now - idle_since < SPIN_NS)
-            continue;
-        uint64_t token = sys_notify_gen();
-        bool pending = false;
-        for (uint32_t i = 0; i < nclients; i++)
-            urpc_set_sleeping(&clients[i]->sc.ch, true);
-        for (uint32_t i = 0; i < nclients && !pending; i++)
-            pending = urpc_pending(&clients[i]->sc.ch);
-        if (!pending)
-            sys_notify_wait(token, 20000, 0);
-        for (uint32_t i = 0; i < nclients; i++)
-            urpc_set_sleeping(&clients[i]->sc.ch, false);
-        idle_since = 0;
-        accept_clients();
-    }
+    waitset_init(&ws);
+    service_acceptor_init(&acceptor, accepted_one, 0);
+    waitset_add(&ws, &acceptor.src);
+    waitset_run(&ws);
+    return 0;
 }

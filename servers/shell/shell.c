@@ -2,38 +2,27 @@
  * The shell: a console domain on the boot core. It reads lines from the
  * serial port (through an I/O capability for COM1 its monitor gives it) and
  * runs commands from a table; cross-core work goes through core 0's monitor
- * (monitor/protocol.h). docs/shell.md lists the commands. Every command
+ * (typed requests, if/monclient.if and if/monlmp.if, with lib/'s client).
+ * Its one event loop (<atoll/waitset.h>) has the serial line as a source:
+ * a whole line runs a command. docs/shell.md lists the commands. Every command
  * sets a status (0 success); `poweroff` ends the machine with the status of
  * the command before it, so `tools/run -- cmd1 cmd2` exits with cmd2's.
  */
 #include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <atoll/waitset.h>
 #include <if/monclient_if.h>
+#include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
-#include "../../monitor/client.h"
 
 #define LINE_MAX 256
 #define MAX_ARGS 16
 
 static capslot_t io_slot;
-static char *shared;            /* text page shared with the monitor */
-static struct service_chan mon; /* typed requests to the monitor (if/monclient.if) */
+static struct idl_chan *mon;   /* typed requests to the monitor (if/monclient.if) */
 static uint8_t replybuf[monclient_size_max];   /* texts of the replies point here */
 static const struct startup_info *si;
 static int last_status;
-
-/* One request to core 0's monitor; *value gets its result. */
-static errval_t ask(uint32_t op, uint64_t core, uint64_t arg, uint64_t *value, uint64_t *value2)
-{
-    struct lmp_msg reply;
-    errval_t err = monitor_call(op, core, arg, LMP_NO_CAP, &reply);
-    if (err)
-        return err;
-    if (value)
-        *value = reply.w[1];
-    if (value2)
-        *value2 = reply.w[2];
-    return ERR_OK;
-}
 
 static int fail(const char *what, errval_t err)
 {
@@ -70,7 +59,7 @@ static int cmd_cores(int argc, char **argv)
     for (uint64_t c = 0; c < si->ncores; c++) {
         const char *text;
         errval_t err, rerr = ERR_OK;
-        err = monclient_describe_rpc(&mon.idl, (uint32_t)c, &rerr, &text, replybuf, sizeof replybuf);
+        err = monclient_describe_rpc(mon, (uint32_t)c, &rerr, &text, replybuf, sizeof replybuf);
         if (err || rerr) {
             printf("core %llu: %s\n", (unsigned long long)c, err_name(err ? err : rerr));
             status = 1;
@@ -94,7 +83,7 @@ static int cmd_ps(int argc, char **argv)
     for (uint64_t c = first; c <= last; c++) {
         const char *text;
         errval_t err, rerr = ERR_OK;
-        err = monclient_ps_rpc(&mon.idl, (uint32_t)c, &rerr, &text, replybuf, sizeof replybuf);
+        err = monclient_ps_rpc(mon, (uint32_t)c, &rerr, &text, replybuf, sizeof replybuf);
         if (err || rerr)
             status = fail("ps", err ? err : rerr);
         else
@@ -116,7 +105,7 @@ static int cmd_mem(int argc, char **argv)
         uint64_t value = 0;
         uint32_t node = 0;
         errval_t rerr = ERR_OK;
-        err = monclient_mem_rpc(&mon.idl, (uint32_t)c, &rerr, &value, &node);
+        err = monclient_mem_rpc(mon, (uint32_t)c, &rerr, &value, &node);
         if (err || rerr)
             return fail("mem", err ? err : rerr);
         if (node < CORE_INFO_MAX_NODES)
@@ -139,7 +128,7 @@ static int run_on(uint64_t core, int argc, char **argv)
     if (len >= sizeof cmd)
         return printf("run: command line too long\n"), 1;
     errval_t err, rerr = ERR_OK;
-    err = monclient_spawn_rpc(&mon.idl, (uint32_t)core, cmd, 0, &rerr, &id);
+    err = monclient_spawn_rpc(mon, (uint32_t)core, cmd, 0, &rerr, &id);
     if (err || rerr)
         return fail("run", err ? err : rerr);
     printf("started %s as domain %llu on core %llu\n", argv[2], (unsigned long long)id, (unsigned long long)core);
@@ -173,7 +162,7 @@ static int cmd_mesh(int argc, char **argv)
         uint64_t n = 0;
         const char *text;
         errval_t err, rerr = ERR_OK;
-        err = monclient_mesh_rpc(&mon.idl, (uint32_t)c, &rerr, &n, &text, replybuf, sizeof replybuf);
+        err = monclient_mesh_rpc(mon, (uint32_t)c, &rerr, &n, &text, replybuf, sizeof replybuf);
         if (err || rerr)
             return fail("mesh", err ? err : rerr);
         printf("%s", text);
@@ -192,7 +181,7 @@ static int cmd_ping(int argc, char **argv)
     uint64_t median, min;
     uint32_t hops;
     errval_t err, rerr = ERR_OK;
-    err = monclient_ping_rpc(&mon.idl, (uint32_t)from, (uint32_t)to, (uint32_t)rounds, &rerr, &median, &min, &hops);
+    err = monclient_ping_rpc(mon, (uint32_t)from, (uint32_t)to, (uint32_t)rounds, &rerr, &median, &min, &hops);
     if (err || rerr)
         return fail("ping", err ? err : rerr);
     printf("ping core %llu -> core %llu: %llu rounds, median %llu ns, min %llu ns, hops %u\n",
@@ -220,7 +209,7 @@ static int cmd_bench(int argc, char **argv)
                 continue;
             const char *json;
             errval_t err, rerr = ERR_OK;
-            err = monclient_bench_rpc(&mon.idl, (uint32_t)from, (uint32_t)to, (uint32_t)rounds, &rerr, &json,
+            err = monclient_bench_rpc(mon, (uint32_t)from, (uint32_t)to, (uint32_t)rounds, &rerr, &json,
                                       replybuf, sizeof replybuf);
             if (err || rerr || json[0] != '{') {
                 status = fail("bench", err ? err : rerr ? rerr : ERR_MSG_MALFORMED);
@@ -275,7 +264,7 @@ static int cmd_wait(int argc, char **argv)
         for (uint64_t c = 0; c < si->ncores; c++) {
             uint64_t n = 0;
             errval_t err, rerr = ERR_OK;
-            err = monclient_busy_rpc(&mon.idl, (uint32_t)c, &rerr, &n);
+            err = monclient_busy_rpc(mon, (uint32_t)c, &rerr, &n);
             if (rerr == ERR_CORE_DOWN)
                 continue;   /* nothing runs there */
             if (err || rerr)
@@ -297,7 +286,7 @@ static int cmd_kill(int argc, char **argv)
     uint64_t core, id;
     if (argc != 3 || !parse_core(argv[1], &core) || !parse_number(argv[2], &id))
         return printf("usage: kill CORE ID\n"), 1;
-    errval_t rerr = ERR_OK, err = monclient_kill_rpc(&mon.idl, (uint32_t)core, id, &rerr);
+    errval_t rerr = ERR_OK, err = monclient_kill_rpc(mon, (uint32_t)core, id, &rerr);
     if (err || rerr)
         return fail("kill", err ? err : rerr);
     printf("killed domain %llu on core %llu\n", (unsigned long long)id, (unsigned long long)core);
@@ -315,7 +304,7 @@ static int cmd_stats(int argc, char **argv)
     int status = 0;
     for (uint64_t c = first; c <= last; c++) {
         const char *json;
-        errval_t rerr = ERR_OK, err = monclient_stats_rpc(&mon.idl, (uint32_t)c, &rerr, &json, replybuf,
+        errval_t rerr = ERR_OK, err = monclient_stats_rpc(mon, (uint32_t)c, &rerr, &json, replybuf,
                                                           sizeof replybuf);
         if (err || rerr || json[0] != '{') {
             printf("core %llu: %s\n", (unsigned long long)c, err_name(err ? err : rerr ? rerr : ERR_MSG_MALFORMED));
@@ -368,8 +357,8 @@ static int cmd_poweroff(int argc, char **argv)
     if (argc > 1)
         status = argv[1][0] == '0' && !argv[1][1] ? 0 : 1;
     stdout_flush();
-    errval_t err = ask(MON_POWEROFF, status, 0, 0, 0);
-    return fail("poweroff", err);
+    errval_t rerr = ERR_OK, err = monlmp_poweroff_rpc(monitor_lmp(), (uint32_t)status, &rerr);
+    return fail("poweroff", err ? err : rerr);
 }
 
 struct command {
@@ -431,53 +420,40 @@ static int run_line(char *line)
     return 127;
 }
 
-static int read_char(void)
+/* -- the serial line, a character at a time, as a waitset source ------------------------- */
+static char line[LINE_MAX];
+static size_t line_len;
+
+static void prompt(void)
 {
-    for (;;) {
-        uint8_t c;
-        errval_t err = sys_console_read(io_slot, &c);
-        if (!err)
-            return c;
-        if (err != ERR_WOULD_BLOCK)
-            return -1;
-        sys_yield();
-    }
+    printf("atoll> ");
+    stdout_flush();
 }
 
-static void read_line(char *buf, size_t size)
+static bool serial_poll(struct ws_source *s)
 {
-    size_t n = 0;
-    for (;;) {
-        int c = read_char();
-        if (c < 0 || c == '\r' || c == '\n') {
-            putchar('\n');
-            break;
-        }
-        if ((c == 8 || c == 127) && n) {
-            n--;
-            printf("\b \b");
-        } else if (c >= 32 && c < 127 && n < size - 1) {
-            buf[n++] = (char)c;
-            putchar(c);
-        }
-        stdout_flush();
+    (void)s;
+    uint8_t c;
+    errval_t err = sys_console_read(io_slot, &c);
+    if (err)
+        return false;
+    if (c == '\r' || c == '\n') {
+        putchar('\n');
+        line[line_len] = 0;
+        line_len = 0;
+        last_status = run_line(line);
+        prompt();
+        return true;
     }
-    buf[n] = 0;
-}
-
-/* Introduce ourselves to the monitor: an endpoint for its replies, a page
- * for texts both ways, and we get the serial port's I/O capability. */
-static errval_t connect_to_monitor(void)
-{
-    struct lmp_msg reply;
-    errval_t err = monitor_connect(&shared);
-    /* A channel for typed requests (if/monclient.if). */
-    if (!err)
-        err = monitor_channel_open(&mon);
-    /* And the serial port's I/O capability. */
-    if (!err)
-        err = monitor_call_cap(MON_IOCAP, 0, &io_slot, &reply);
-    return err;
+    if ((c == 8 || c == 127) && line_len) {
+        line_len--;
+        printf("\b \b");
+    } else if (c >= 32 && c < 127 && line_len < sizeof line - 1) {
+        line[line_len++] = (char)c;
+        putchar(c);
+    }
+    stdout_flush();
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -485,23 +461,31 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     si = startup();
-    errval_t err = connect_to_monitor();
-    if (err) {
-        printf("shell: cannot reach the monitor: %s\n", err_name(err));
+    /* Our monitor: typed requests, and the serial port's I/O capability. */
+    errval_t rerr = ERR_OK, err = monitor_connect();
+    if (!err)
+        err = monlmp_iocap_rpc(monitor_lmp(), &rerr, &io_slot);
+    if (err || rerr) {
+        printf("shell: cannot reach the monitor: %s\n", err_name(err ? err : rerr));
         return 1;
     }
+    mon = monitor_chan();
     /* Commands may reach any core: first let the monitors finish their mesh. */
     uint64_t channels = 0;
-    err = ask(MON_MESH_WAIT, 0, 0, &channels, 0);
-    if (err)
-        printf("shell: the monitors' mesh is not up: %s\n", err_name(err));
+    err = monlmp_mesh_wait_rpc(monitor_lmp(), &rerr, &channels);
+    if (err || rerr)
+        printf("shell: the monitors' mesh is not up: %s\n", err_name(err ? err : rerr));
     printf("Atoll shell on core %u: %u cores, %llu channels between their monitors. Type help.\n", si->core_id,
            si->ncores, (unsigned long long)channels);
-    char line[LINE_MAX];
-    for (;;) {
-        printf("atoll> ");
-        stdout_flush();
-        read_line(line, sizeof line);
-        last_status = run_line(line);
-    }
+    /* The serial line interrupts nobody (no IRQ reaches user space yet):
+     * it is polled, every timer tick at the least. */
+    static struct waitset ws;
+    static struct ws_source serial = { .poll = serial_poll, .name = "serial line" };
+    waitset_init(&ws);
+    ws.spin_ns = 0;
+    ws.max_sleep_ns = 10000000;
+    waitset_add(&ws, &serial);
+    prompt();
+    waitset_run(&ws);
+    return 0;
 }

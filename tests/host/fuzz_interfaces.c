@@ -1,6 +1,7 @@
 /*
  * A seeded fuzzer of the decoders generated for the interfaces the system
- * speaks (if/monitor.if, if/nameservice.if, if/echo.if): a corpus of valid
+ * speaks (if/monitor.if, if/monclient.if, if/monlmp.if, if/nameservice.if,
+ * if/echo.if): a corpus of valid
  * messages, each mutated (bit flips, byte overwrites, truncation, extension,
  * another type) and fed, in a heap block of exactly its length, to the
  * interface's decoder. ASan fails the run on any read outside the block;
@@ -14,19 +15,21 @@
 #include <string.h>
 #include <atoll/idl.h>
 #include <if/echo_if.h>
+#include <if/monclient_if.h>
 #include <if/monitor_if.h>
+#include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
 #include "check.h"
 #include "rng.h"
 
 
-enum iface { MON, NS, ECHO };
+enum iface { MON, NS, ECHO, MONC, MLMP };
 struct sample {
     enum iface which;
     uint8_t buf[IDL_MSG_MAX];
     size_t len;
 };
-static struct sample corpus[16];
+static struct sample corpus[32];
 static int ncorpus;
 
 static void add(enum iface which, errval_t err, const uint8_t *buf, size_t len)
@@ -54,18 +57,27 @@ static void build_corpus(void)
     add(MON, err, b, n);
     err = monitor_conn_released_encode(b, sizeof b, &n, 2, 3, 0, 0x10005);
     add(MON, err, b, n);
-    err = monitor_kill_call_encode(b, sizeof b, &n, 1, 0, 15, 7);
+    static uint8_t call[64];
+    size_t call_len = 0;
+    err = monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0);
+    add(MONC, err, call, call_len);
+    err = monitor_ask_encode(b, sizeof b, &n, 1, 0, 15, call, call_len);
     add(MON, err, b, n);
+    err = monclient_ps_reply_encode(b, sizeof b, &n, ERR_OK, text);
+    add(MONC, err, b, n);
+    err = monitor_answer_encode(b, sizeof b, &n, 0, 1, 15, call, call_len);
+    add(MON, err, b, n);
+    err = monclient_ping_reply_encode(b, sizeof b, &n, ERR_OK, 900, 850, 2);
+    add(MONC, err, b, n);
+    err = monlmp_connect_call_encode(b, sizeof b, &n, 5ull << 48 | 9ull << 16 | 1);
+    add(MLMP, err, b, n);
+    err = monlmp_accept_reply_encode(b, sizeof b, &n, ERR_OK, &frame, 3, 7);
+    add(MLMP, err, b, n);
+    err = monlmp_spawn_peer_call_encode(b, sizeof b, &n, "lmpbench server");
+    add(MLMP, err, b, n);
     err = monitor_link_offer_encode(b, sizeof b, &n, 5, 1, 9, &frame, 1);
     add(MON, err, b, n);
-    err = monitor_spawn_call_encode(b, sizeof b, &n, 2, 0, 11, "echo serve x 10", 0);
-    add(MON, err, b, n);
-    err = monitor_info_reply_encode(b, sizeof b, &n, 0, 4, 12, ERR_OK, 1, 2, text);
-    add(MON, err, b, n);
     err = monitor_connect_call_encode(b, sizeof b, &n, 6, 2, 13, 6ull << 48 | 3ull << 16 | 1, &frame, 4, 0x20003);
-    add(MON, err, b, n);
-    err = monitor_bench_reply_encode(b, sizeof b, &n, 0, 1, 14, ERR_OK, 900, 850, 1000, 800, 450, 4000000,
-                                        28000, 200);
     add(MON, err, b, n);
     err = nameservice_register_call_encode(b, sizeof b, &n, "echo.one", "echo", 5ull << 48 | 9ull << 16 | 1);
     add(NS, err, b, n);
@@ -94,6 +106,14 @@ static int try_decode(enum iface which, const uint8_t *msg, size_t len)
         struct nameservice_msg m;
         err = nameservice_decode(msg, len, &m);
         back = err ? ERR_OK : nameservice_encode(again, sizeof again, &n, &m);
+    } else if (which == MONC) {
+        struct monclient_msg m;
+        err = monclient_decode(msg, len, &m);
+        back = err ? ERR_OK : monclient_encode(again, sizeof again, &n, &m);
+    } else if (which == MLMP) {
+        struct monlmp_msg m;
+        err = monlmp_decode(msg, len, &m);
+        back = err ? ERR_OK : monlmp_encode(again, sizeof again, &n, &m);
     } else {
         struct echo_msg m;
         err = echo_decode(msg, len, &m);

@@ -18,16 +18,17 @@
  * and it stops the echo server, so a shell `wait` after it returns.
  */
 #include <atoll/lib.h>
+#include <atoll/monitor_client.h>
 #include <if/echo_if.h>
 #include <if/monclient_if.h>
 #include <if/nameservice_if.h>
-#include "../../monitor/client.h"
 
 #define MAX_CORES 64
 #define SETTLE_MS 20000
 
 static const struct startup_info *si;
-static struct service_chan mon, names, echo;
+static struct service_chan names, echo;
+static struct idl_chan *mon;
 static uint8_t replybuf[monclient_size_max + nameservice_size_max + echo_size_max];
 static uint32_t ncores;
 
@@ -46,7 +47,7 @@ static errval_t busy_total(uint64_t *total)
     *total = 0;
     for (uint32_t c = 0; c < ncores; c++) {
         uint64_t n = 0;
-        errval_t rerr = ERR_OK, err = monclient_busy_rpc(&mon.idl, c, &rerr, &n);
+        errval_t rerr = ERR_OK, err = monclient_busy_rpc(mon, c, &rerr, &n);
         if (err || rerr)
             return err ? err : rerr;
         *total += n;
@@ -87,7 +88,7 @@ static errval_t snapshot(struct snapshot *s)
 {
     for (uint32_t c = 0; c < ncores && c < MAX_CORES; c++) {
         const char *json;
-        errval_t rerr = ERR_OK, err = monclient_stats_rpc(&mon.idl, c, &rerr, &json, replybuf, sizeof replybuf);
+        errval_t rerr = ERR_OK, err = monclient_stats_rpc(mon, c, &rerr, &json, replybuf, sizeof replybuf);
         if (err || rerr)
             return err ? err : rerr;
         steady_part(json, s->monitor[c], sizeof s->monitor[c]);
@@ -145,7 +146,7 @@ static errval_t run_lives(uint32_t first, uint32_t count, uint32_t par, uint64_t
         char cmd[64];
         snprintf(cmd, sizeof cmd, "echo life %s churn.echo", i % 4 == 3 ? "fault" : "exit");
         uint64_t id;
-        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(&mon.idl, i % ncores, cmd, 0, &rerr, &id);
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, i % ncores, cmd, 0, &rerr, &id);
         if (err)
             return err;
         if (rerr) {
@@ -166,13 +167,11 @@ int main(int argc, char **argv)
 {
     static struct snapshot before, after;
     static char diff[600];   /* the event line stays within one print */
-    char *text;
     si = startup();
     ncores = si->ncores < MAX_CORES ? si->ncores : MAX_CORES;
     uint32_t lives = argc > 1 ? arg_number(argv[1], 100) : 100, par = argc > 2 ? arg_number(argv[2], 4) : 4;
-    errval_t err = monitor_connect(&text), rerr = ERR_OK;
-    if (!err)
-        err = monitor_channel_open(&mon);
+    errval_t err = monitor_connect(), rerr = ERR_OK;
+    mon = monitor_chan();
     if (!err)
         err = names_connect(&names);
     if (err)
@@ -181,7 +180,7 @@ int main(int argc, char **argv)
     /* The service every life calls. */
     uint64_t id, service = 0;
     const char *iface;
-    err = monclient_spawn_rpc(&mon.idl, ncores > 1 ? 1 : 0, "echo serve churn.echo", 0, &rerr, &id);
+    err = monclient_spawn_rpc(mon, ncores > 1 ? 1 : 0, "echo serve churn.echo", 0, &rerr, &id);
     for (int tries = 0; !err && !rerr && tries < 2000; tries++) {
         err = nameservice_lookup_rpc(&names.idl, "churn.echo", &rerr, &iface, &service, replybuf, sizeof replybuf);
         if (rerr != ERR_NOT_FOUND)

@@ -17,9 +17,10 @@
  * docs/names.md.
  */
 #include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <atoll/waitset.h>
 #include <if/echo_if.h>
 #include <if/nameservice_if.h>
-#include "../../monitor/client.h"
 
 static struct service_chan names;
 static uint32_t my_core;
@@ -73,44 +74,62 @@ static const struct echo_handlers handlers = { .echo_call = on_echo, .whoami_cal
 
 /* A client that hung up or ended (its monitor hung up for it), or broke
  * its channel: everything we kept for it goes. */
-static void drop(uint32_t i, errval_t why)
+static void drop(struct service_chan *c, errval_t why)
 {
     if (why != ERR_CHAN_CLOSED)
-        printf("echo: client on core %u: %s\n", clients[i]->peer_core, err_name(why));
-    service_chan_close(clients[i], why == ERR_CHAN_CLOSED ? ERR_OK : why);
-    free(clients[i]);
-    clients[i] = clients[--nclients];
+        printf("echo: client on core %u: %s\n", c->peer_core, err_name(why));
+    service_chan_close(c, why == ERR_CHAN_CLOSED ? ERR_OK : why);
+    for (uint32_t i = 0; i < nclients; i++)
+        if (clients[i] == c) {
+            clients[i] = clients[--nclients];
+            break;
+        }
+    free(c);
     dropped++;
 }
 
-static bool accept_one(void)
+static struct waitset ws;
+static uint64_t max_calls;
+
+static bool serve_client(struct ws_source *s)
 {
-    struct service_chan *c = malloc(sizeof *c);
-    if (!c)
+    struct service_chan *c = s->arg;
+    errval_t err = echo_serve_one(&c->idl, &handlers, URPC_NONBLOCK);
+    if (err == ERR_WOULD_BLOCK)
         return false;
-    memset(c, 0, sizeof *c);
-    if (service_accept(c) != ERR_OK) {
-        free(c);
-        return false;
-    }
+    if (err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG)
+        printf("echo: client on core %u: %s\n", c->peer_core, err_name(err));
+    else if (err)
+        drop(c, err);
+    if (quitting || (max_calls && calls_answered >= max_calls))
+        ws.stop = true;
+    return true;
+}
+
+static void accepted_one(struct service_acceptor *a, struct service_chan *c)
+{
+    (void)a;
     if (nclients == MAX_ECHO_CLIENTS) {   /* full: it hears why at once */
         service_chan_close(c, ERR_TOO_MANY);
         free(c);
         refused++;
-        return true;
+        return;
     }
     clients[nclients++] = c;
     accepted++;
+    service_chan_source(c, serve_client, c);
+    waitset_add(&ws, &c->src);
     printf("@atoll {\"event\":\"echo_accept\",\"core\":%u,\"client_core\":%u,\"client\":%llu}\n", my_core,
            c->peer_core, (unsigned long long)c->peer);
     stdout_flush();
-    return true;
 }
 
-static int serve(const char *name, uint64_t max_calls)
+static int serve(const char *name, uint64_t calls)
 {
     uint64_t service;
     errval_t err, reply_err;
+    static struct service_acceptor acceptor;
+    max_calls = calls;
     err = service_register_self(&service);
     if (err)
         return fail("serve", err);
@@ -120,26 +139,10 @@ static int serve(const char *name, uint64_t max_calls)
     printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
            (unsigned long long)service);
     stdout_flush();
-    bool busy = false;
-    while (!quitting) {
-        /* New clients only when the others are quiet: asking the monitor
-         * is a local message round trip. */
-        bool took = !busy && accept_one();
-        busy = took;
-        for (uint32_t i = 0; i < nclients; i++) {
-            err = echo_serve_one(&clients[i]->idl, &handlers, URPC_NONBLOCK);
-            if (err == ERR_OK)
-                busy = true;
-            else if (err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG)
-                printf("echo: client on core %u: %s\n", clients[i]->peer_core, err_name(err));
-            else if (err != ERR_WOULD_BLOCK)
-                drop(i--, err);
-        }
-        if (max_calls && calls_answered >= max_calls)
-            break;
-        if (!busy)
-            sys_yield();
-    }
+    waitset_init(&ws);
+    service_acceptor_init(&acceptor, accepted_one, 0);
+    waitset_add(&ws, &acceptor.src);
+    waitset_run(&ws);
     printf("@atoll {\"event\":\"echo_done\",\"core\":%u,\"name\":\"%s\",\"calls\":%llu,\"clients\":%llu}\n",
            my_core, name, (unsigned long long)calls_answered, (unsigned long long)accepted);
     return 0;
@@ -303,10 +306,9 @@ static int life(const char *mode, const char *name)
 
 int main(int argc, char **argv)
 {
-    char *text;
     my_core = startup()->core_id;
     my_id = startup()->domain_id;
-    errval_t err = monitor_connect(&text);
+    errval_t err = monitor_connect();
     if (!err)
         err = names_connect(&names);
     if (err)

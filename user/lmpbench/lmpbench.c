@@ -11,16 +11,11 @@
  *           "cap_median":..,"cap_min":..}
  */
 #include <atoll/lib.h>
-#include "../../monitor/client.h"
+#include <atoll/monitor_client.h>
+#include <if/monlmp_if.h>
 
 enum { BENCH_HELLO = 1, BENCH_NULL, BENCH_CAP, BENCH_STOP };
 
-static uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
 
 static int server(void)
 {
@@ -81,19 +76,17 @@ int main(int argc, char **argv)
         if (rounds == 0 || rounds > MAX_ROUNDS)
             return printf("usage: lmpbench [ROUNDS <= %d]\n", MAX_ROUNDS), 2;
     }
-    capslot_t self, server_ep, extra;
-    char *text;
+    capslot_t self, server_ep = 0, extra;
     struct lmp_msg m;
-    errval_t err = monitor_connect(&text);
+    uint64_t server_id;
+    errval_t rerr = ERR_OK, err = monitor_connect();
     /* An endpoint to ourselves, for the server's replies. */
     if (!err)
         err = slot_alloc(&self);
     if (!err)
         err = sys_cap_mint(SLOT_DISPATCHER, self, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
-    if (!err) {
-        snprintf(text, 240, "lmpbench server");
-        err = monitor_call_cap(MON_SPAWN_PEER, 0, &server_ep, &m);
-    }
+    if (!err && !(err = monlmp_spawn_peer_rpc(monitor_lmp(), "lmpbench server", &rerr, &server_id, &server_ep)))
+        err = rerr;
     /* The server may not have reached its first receive yet. */
     while (!err && (err = sys_lmp_call(server_ep, BENCH_HELLO, 0, 0, 0, self, &m)) == ERR_NO_RECV_SLOT)
         err = sys_yield();
@@ -106,16 +99,16 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < 100; i++)   /* warm up */
         sys_lmp_call(server_ep, BENCH_NULL, 0, 0, 0, LMP_NO_CAP, &m);
     for (unsigned i = 0; i < rounds; i++) {
-        uint64_t t0 = rdtsc();
+        uint64_t t0 = read_tsc();
         err = sys_lmp_call(server_ep, BENCH_NULL, i, 0, 0, LMP_NO_CAP, &m);
-        null_rt[i] = rdtsc() - t0;
+        null_rt[i] = read_tsc() - t0;
         if (err)
             return printf("lmpbench: null call: %s\n", err_name(err)), 1;
     }
     for (unsigned i = 0; i < rounds; i++) {
-        uint64_t t0 = rdtsc();
+        uint64_t t0 = read_tsc();
         err = sys_lmp_call(server_ep, BENCH_CAP, i, 0, 0, extra, &m);
-        cap_rt[i] = rdtsc() - t0;
+        cap_rt[i] = read_tsc() - t0;
         if (err)
             return printf("lmpbench: call with a capability: %s\n", err_name(err)), 1;
     }

@@ -8,17 +8,19 @@
  * Nothing here waits forever: every request to the monitor has a timeout,
  * so a monitor that stops answering shows as ERR_TIMEOUT.
  *
- *   xattack text          an unterminated text page with MON_SPAWN (local
- *                         and remote) and MON_SPAWN_PEER
- *   xattack hello         MON_HELLO with an endpoint to the monitor itself
- *                         (the monitor ignores it: it makes its own),
- *                         then with a Frame, then a proper registration
- *   xattack connect N     N MON_CONNECTs to a service that does not exist
- *                         (here and on another core), then requests that
- *                         need the monitor's slots
+ *   xattack lmpjunk       local messages the monitor must refuse: bad
+ *                         fragment headers, a message cut short, a capability
+ *                         on a later fragment, unknown types, a spawn_peer
+ *                         whose string runs past its bound
+ *   xattack hello         a hello carrying an endpoint to the monitor itself
+ *                         (the monitor ignores it: it makes its own), then
+ *                         one carrying a Frame, then a proper one
+ *   xattack connect N     N connects to a service that does not exist (here
+ *                         and on another core), then requests that need the
+ *                         monitor's slots
  *   xattack nscorrupt     scribble on our half of a name-server channel
  *   xattack nsflood       requests to the name server, replies never read
- *   xattack serve         MON_SERVE until the monitor says no
+ *   xattack serve         serve until the monitor says no
  *   xattack dispatchers   retype our RAM into Dispatcher objects until the
  *                         kernel says no, then hold them for 2 s
  *   xattack zombies N     N times: spawn `xattack zombie exit|fault` here and
@@ -29,52 +31,29 @@
  *   xattack clients N     N domains here that each become a client of our
  *                         monitor and stay for 3 s (`xattack idle`)
  *   xattack idle          become a client, report, stay 3 s
- *   xattack pagekeep      hand a copy of our text page to a peer domain
+ *   xattack pagekeep      hand our request channel's frame to a peer domain
  *                         (`xattack pagespy`), then end
- *   xattack pagespy       receive that copy, watch it for 5 s for what the
- *                         next client writes
- *   xattack victim        a client that writes SECRET into its text page
+ *   xattack pagespy       receive it, watch it for 5 s for what the next
+ *                         client of our monitor writes
+ *   xattack victim        a client that sends SECRET in a request
  *   xattack benchcross P  three URPC benchmarks from here to core P
  *   xattack nsregister    register a name for a service that is not ours
  *   xattack kill C ID     ask our monitor to end domain ID on core C
  *   xattack spin          run forever (for `kill`)
  */
 #include <atoll/lib.h>
+#include <atoll/lmpchan.h>
+#include <atoll/monitor_client.h>
+#include <if/monclient_if.h>
+#include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
-#include "../../monitor/client.h"
+
+#define TIMEOUT_NS 5000000000ull   /* every request to the monitor gives up after 5 s */
 
 static uint32_t my_core, ncores;
-static char *text;
-static capslot_t text_slot;   /* our copy of the monitor's text page */
+static uint8_t replybuf[monclient_size_max];
 
 static uint64_t now_ms(void) { return urpc_os_now_ns() / 1000000; }
-
-/* A request to our monitor that never waits more than `ms`: send, then
- * poll for the reply. ERR_TIMEOUT if none came. */
-static errval_t mcall(uint64_t op, uint64_t w1, uint64_t w2, uint64_t w3, capslot_t recv, struct lmp_msg *m,
-                      uint64_t ms)
-{
-    uint64_t t0 = now_ms();
-    errval_t err;
-    for (;;) {
-        err = sys_lmp_send(SLOT_MONITOR_EP, op, w1, w2, w3, LMP_NO_CAP);
-        if (err != ERR_WOULD_BLOCK)
-            break;
-        if (now_ms() - t0 > ms)
-            return ERR_TIMEOUT;
-        sys_yield();
-    }
-    if (err)
-        return err;
-    for (;;) {
-        err = sys_lmp_recv(recv ? recv : LMP_NO_CAP, LMP_RECV_NONBLOCK, m);
-        if (err != ERR_WOULD_BLOCK)
-            return err ? err : (errval_t)m->w[0];
-        if (now_ms() - t0 > ms)
-            return ERR_TIMEOUT;
-        sys_yield();
-    }
-}
 
 static void pause_ms(uint64_t ms)
 {
@@ -95,39 +74,20 @@ static void report(const char *attack, bool ok, const char *fmt, ...)
     stdout_flush();
 }
 
-/* Register the usual way, but with timeouts. */
+/* Become a client the usual way, but with timeouts. */
 static errval_t hello(void)
 {
-    capslot_t self, frame;
-    struct lmp_msg m;
-    errval_t err = slot_alloc(&self);
-    if (!err)
-        err = sys_cap_mint(SLOT_DISPATCHER, self, CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, 0, 0, 0);
+    monitor_set_timeout(TIMEOUT_NS);
+    return monitor_connect();
+}
+
+/* One raw local message to our monitor, retried while its buffer is full. */
+static errval_t raw_send(uint64_t w0, uint64_t w1, uint64_t w2, uint64_t w3, uint64_t cap)
+{
     uint64_t t0 = now_ms();
-    while (!err && (err = sys_lmp_send(SLOT_MONITOR_EP, MON_HELLO, 0, 0, 0, self)) == ERR_WOULD_BLOCK) {
-        if (now_ms() - t0 > 3000)
-            return ERR_TIMEOUT;
+    errval_t err;
+    while ((err = sys_lmp_send(SLOT_MONITOR_EP, w0, w1, w2, w3, cap)) == ERR_WOULD_BLOCK && now_ms() - t0 < 3000)
         sys_yield();
-    }
-    for (; !err;) {
-        err = sys_lmp_recv(LMP_NO_CAP, LMP_RECV_NONBLOCK, &m);
-        if (err != ERR_WOULD_BLOCK) {
-            err = err ? err : (errval_t)m.w[0];
-            break;
-        }
-        err = now_ms() - t0 > 3000 ? ERR_TIMEOUT : ERR_OK;
-        sys_yield();
-    }
-    if (!err)
-        err = slot_alloc(&frame);
-    if (!err)
-        err = mcall(MON_SHARE, 0, 0, 0, frame, &m, 3000);
-    if (!err && !m.has_cap)
-        err = ERR_CAP_EMPTY;
-    if (!err)
-        err = vspace_map_frame(frame, MAP_WRITE, (void **)&text);
-    if (!err)
-        text_slot = frame;
     return err;
 }
 
@@ -141,28 +101,51 @@ static uint64_t monitor_ticks(void)
     return 0;
 }
 
-static int attack_text(void)
+static int attack_lmpjunk(void)
 {
     errval_t err = hello();
     if (err) {
-        report("text", false, "\"error\":\"%s\"", err_name(err));
+        report("lmpjunk", false, "\"error\":\"%s\"", err_name(err));
         return 1;
     }
-    struct lmp_msg m;
-    capslot_t recv;
-    memset(text, 'A', 4096);   /* no NUL anywhere on the page */
-    errval_t local = mcall(MON_SPAWN, my_core, 0, 0, 0, &m, 5000);
-    memset(text, 'A', 4096);
-    errval_t remote = mcall(MON_SPAWN, (my_core + 1) % ncores, 0, 0, 0, &m, 5000);
-    memset(text, 'A', 4096);
-    errval_t peer = slot_alloc(&recv);
-    if (!peer)
-        peer = mcall(MON_SPAWN_PEER, 0, 0, 0, recv, &m, 5000);
-    errval_t mem = mcall(MON_MEM, my_core, 0, 0, 0, &m, 5000);
-    bool ok = local && local != ERR_TIMEOUT && remote && remote != ERR_TIMEOUT && peer && peer != ERR_TIMEOUT &&
-              mem == ERR_OK;
-    report("text", ok, "\"spawn\":\"%s\",\"spawn_remote\":\"%s\",\"spawn_peer\":\"%s\",\"mem\":\"%s\"",
-           err_name(local), err_name(remote), err_name(peer), err_name(mem));
+    uint32_t sent = 0;
+    /* Fragments whose headers are impossible: wrong magic, reserved bits,
+     * length 0, an offset that is not the next, a first fragment that says
+     * 200 bytes and then nothing more, a second one out of nowhere. */
+    static const uint64_t junk[][4] = {
+        { 0x55 | 5 << 8, 1, 2, 3 },
+        { LMPCHAN_MAGIC | 5 << 8 | 1 << 24, 1, 2, 3 },
+        { LMPCHAN_MAGIC, 0, 0, 0 },
+        { LMPCHAN_MAGIC | 60 << 8 | 28 << 16, 1, 2, 3 },
+        { LMPCHAN_MAGIC | 200 << 8, 1, 2, 3 },
+        { LMPCHAN_MAGIC | 200 << 8 | 56 << 16, 1, 2, 3 },
+        { LMPCHAN_MAGIC | 4 << 8 | (uint64_t)0xfe00fe << 32, 0, 0, 0 },   /* an unknown type */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(junk); i++)
+        sent += raw_send(junk[i][0], junk[i][1], junk[i][2], junk[i][3], LMP_NO_CAP) == ERR_OK;
+    /* A capability with a later fragment. */
+    capslot_t frame;
+    if (!frame_alloc(4096, &frame)) {
+        sent += raw_send(LMPCHAN_MAGIC | 56 << 8, 0, 0, 0, LMP_NO_CAP) == ERR_OK;
+        sent += raw_send(LMPCHAN_MAGIC | 56 << 8 | 28 << 16, 0, 0, 0, frame | LMP_SEND_MOVE) == ERR_OK;
+    }
+    /* A spawn_peer whose string says it is longer than its bound (160): the
+     * generated decoder must refuse it. */
+    uint8_t msg[40] = { monlmp_spawn_peer_call, 0, 0, 0, 250, 0 };
+    uint64_t frag[2][4];
+    unsigned n = lmpchan_split(msg, sizeof msg, frag, 2);
+    for (unsigned i = 0; i < n; i++)
+        sent += raw_send(frag[i][0], frag[i][1], frag[i][2], frag[i][3], LMP_NO_CAP) == ERR_OK;
+    /* The monitor still serves: a typed local request and a typed one on the channel. */
+    pause_ms(200);
+    capslot_t notify;
+    errval_t lmp = monitor_notify_cap((my_core + 1) % ncores, &notify);
+    uint64_t free_bytes = 0;
+    uint32_t node = 0;
+    errval_t rerr = ERR_OK, mem = monclient_mem_rpc(monitor_chan(), my_core, &rerr, &free_bytes, &node);
+    mem = mem ? mem : rerr;
+    bool ok = lmp == ERR_OK && mem == ERR_OK;
+    report("lmpjunk", ok, "\"sent\":%u,\"lmp\":\"%s\",\"mem\":\"%s\"", sent, err_name(lmp), err_name(mem));
     return ok ? 0 : 1;
 }
 
@@ -178,26 +161,21 @@ static int attack_hello(void)
         report("hello", false, "\"error\":\"%s\"", err_name(err));
         return 1;
     }
-    /* Replies to us would go to the monitor itself. */
-    uint64_t t0 = now_ms();
-    while ((err = sys_lmp_send(SLOT_MONITOR_EP, MON_HELLO, 0, 0, 0, mon | LMP_SEND_MOVE)) == ERR_WOULD_BLOCK &&
-           now_ms() - t0 < 3000)
-        sys_yield();
-    errval_t sent_self = err;
+    /* A hello carrying an endpoint to the monitor: replies to us would go to
+     * the monitor itself, if it used what we hand it. */
+    uint8_t msg[4] = { monlmp_hello_call, 0, 0, 0 };
+    uint64_t frag[1][4];
+    lmpchan_split(msg, sizeof msg, frag, 1);
+    errval_t sent_self = raw_send(frag[0][0], frag[0][1], frag[0][2], frag[0][3], mon | LMP_SEND_MOVE);
     pause_ms(300);
     uint64_t ticks0 = monitor_ticks(), t1 = now_ms();
     pause_ms(1000);
     uint64_t busy = monitor_ticks() - ticks0, took = now_ms() - t1;
     /* A capability that is no endpoint at all. */
-    t0 = now_ms();
-    while ((err = sys_lmp_send(SLOT_MONITOR_EP, MON_HELLO, 0, 0, 0, frame | LMP_SEND_MOVE)) == ERR_WOULD_BLOCK &&
-           now_ms() - t0 < 3000)
-        sys_yield();
-    errval_t sent_frame = err;
+    errval_t sent_frame = raw_send(frag[0][0], frag[0][1], frag[0][2], frag[0][3], frame | LMP_SEND_MOVE);
     pause_ms(100);
-    /* The monitor makes its own endpoint to us whatever we send, so the
-     * bogus HELLOs registered us: take the answers they got (and those
-     * the full buffer made the monitor drop), then the proper way. */
+    /* The bogus hellos registered us (the monitor makes its own endpoint to
+     * us whatever we send): take the answers they got, then the proper way. */
     struct lmp_msg stale;
     for (int i = 0; i < 50; i++) {
         while (sys_lmp_recv(LMP_NO_CAP, LMP_RECV_NONBLOCK, &stale) == ERR_OK)
@@ -205,8 +183,10 @@ static int attack_hello(void)
         sys_yield();
     }
     errval_t reg = hello();
-    struct lmp_msg m;
-    errval_t mem = reg ? reg : mcall(MON_MEM, my_core, 0, 0, 0, &m, 3000);
+    uint64_t free_bytes;
+    uint32_t node;
+    errval_t rerr = ERR_OK, mem = reg ? reg : monclient_mem_rpc(monitor_chan(), my_core, &rerr, &free_bytes, &node);
+    mem = mem ? mem : rerr;
     bool ok = reg == ERR_OK && mem == ERR_OK && busy * 1000 < took * 50 / 2;   /* monitor mostly idle */
     report("hello", ok,
            "\"sent_self\":\"%s\",\"sent_frame\":\"%s\",\"register\":\"%s\",\"mem\":\"%s\","
@@ -223,33 +203,31 @@ static int attack_connect(uint32_t n)
         report("connect", false, "\"error\":\"%s\"", err_name(err));
         return 1;
     }
-    struct lmp_msg m;
     uint32_t not_found = 0, other = 0;
     errval_t first_other = ERR_OK;
     uint32_t far = (my_core + 1) % ncores;
     for (uint32_t i = 0; i < n; i++) {
         /* Service 60 of domain 9999 exists nowhere; one in eight asks another core. */
         uint64_t service = SERVICE_ID(i % 8 == 7 ? far : my_core, 9999, 60);
-        err = mcall(MON_CONNECT, service, 0, 0, 0, &m, 5000);
+        capslot_t frame = 0;
+        errval_t rerr = ERR_OK;
+        err = monlmp_connect_rpc(monitor_lmp(), service, &rerr, &frame);
+        err = err ? err : rerr;
         if (err == ERR_NOT_FOUND)
             not_found++;
         else if (!other++)
             first_other = err;
     }
     /* Requests that need slots in the monitor. */
-    capslot_t recv;
-    errval_t notify = slot_alloc(&recv);
-    if (!notify)
-        notify = mcall(MON_NOTIFY_CAP, far, 0, 0, recv, &m, 5000);
-    if (!notify && !m.has_cap)
-        notify = ERR_CAP_EMPTY;
-    errval_t share = slot_alloc(&recv);
-    if (!share)
-        share = mcall(MON_SHARE, 0, 0, 0, recv, &m, 5000);
-    bool ok = not_found == n && notify == ERR_OK && share == ERR_OK;
+    capslot_t notify = 0, chan = 0;
+    errval_t rerr = ERR_OK, nerr = monlmp_notify_cap_rpc(monitor_lmp(), far, &rerr, &notify);
+    nerr = nerr ? nerr : rerr ? rerr : notify ? ERR_OK : ERR_CAP_EMPTY;
+    errval_t cerr = monlmp_channel_rpc(monitor_lmp(), &rerr, &chan);
+    cerr = cerr ? cerr : rerr;   /* we have one already: ERR_DUPLICATE, answered at once */
+    bool ok = not_found == n && nerr == ERR_OK && cerr == ERR_DUPLICATE;
     report("connect", ok, "\"tries\":%u,\"not_found\":%u,\"other\":%u,\"first_other\":\"%s\",\"notify\":\"%s\","
-           "\"share\":\"%s\"",
-           n, not_found, other, err_name(first_other), err_name(notify), err_name(share));
+           "\"channel\":\"%s\"",
+           n, not_found, other, err_name(first_other), err_name(nerr), err_name(cerr));
     return ok ? 0 : 1;
 }
 
@@ -345,9 +323,9 @@ static int attack_serve(void)
         report("serve", false, "\"error\":\"%s\"", err_name(err));
         return 1;
     }
-    struct lmp_msg m;
     uint32_t got = 0;
-    while ((err = mcall(MON_SERVE, 0, 0, 0, 0, &m, 3000)) == ERR_OK && got < 1000)
+    uint64_t id;
+    while ((err = service_register_self(&id)) == ERR_OK && got < 1000)
         got++;
     bool ok = got < 64;
     report("serve", ok, "\"services\":%u,\"then\":\"%s\"", got, err_name(err));
@@ -391,10 +369,11 @@ static int zombie(const char *how)
 /* Until our monitor counts no child but us (ms at most): true if so. */
 static bool wait_alone(uint64_t ms)
 {
-    struct lmp_msg m;
     uint64_t t0 = now_ms();
     while (now_ms() - t0 < ms) {
-        if (mcall(MON_BUSY, my_core, 0, 0, 0, &m, 3000) == ERR_OK && m.w[1] <= 1)
+        uint64_t n = 0;
+        errval_t rerr = ERR_OK;
+        if (monclient_busy_rpc(monitor_chan(), my_core, &rerr, &n) == ERR_OK && !rerr && n <= 1)
             return true;
         pause_ms(20);
     }
@@ -403,9 +382,9 @@ static bool wait_alone(uint64_t ms)
 
 static errval_t spawn_here(const char *cmd)
 {
-    struct lmp_msg m;
-    snprintf(text, 4096, "%s", cmd);
-    return mcall(MON_SPAWN, my_core, 0, 0, 0, &m, 5000);
+    uint64_t id;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), my_core, cmd, 0, &rerr, &id);
+    return err ? err : rerr;
 }
 
 static int attack_zombies(uint32_t n)
@@ -436,19 +415,14 @@ static int attack_conns(uint32_t n)
     errval_t first_other = ERR_OK;
     uint64_t t0 = now_ms();
     for (uint32_t i = 0; !err && made < n && now_ms() - t0 < 600000; i++) {
-        capslot_t frame;
-        struct lmp_msg m;
-        errval_t e = slot_alloc(&frame);
-        if (!e)
-            e = mcall(MON_CONNECT, NAMES_SERVICE, 0, 0, frame, &m, 10000);
-        if (!e && !m.has_cap)
-            e = ERR_CAP_EMPTY;
+        capslot_t frame = 0;
+        errval_t rerr = ERR_OK, e = monlmp_connect_rpc(monitor_lmp(), NAMES_SERVICE, &rerr, &frame);
+        e = e ? e : rerr ? rerr : frame ? ERR_OK : ERR_CAP_EMPTY;
         if (!e) {
             made++;
             cap_free(frame);   /* dropped: no hang-up, no word to anyone */
             continue;
         }
-        slot_free(frame);
         if (e == ERR_QUOTA || e == ERR_WOULD_BLOCK) {   /* our own limit, or a full accept queue */
             quota++;
             pause_ms(20);
@@ -478,10 +452,11 @@ static int attack_clients(uint32_t n)
 
 static int idle_client(void)
 {
-    errval_t err = hello();
-    struct lmp_msg m;
-    if (!err)
-        err = mcall(MON_MEM, my_core, 0, 0, 0, &m, 5000);
+    errval_t err = hello(), rerr = ERR_OK;
+    uint64_t free_bytes;
+    uint32_t node;
+    if (!err && !(err = monclient_mem_rpc(monitor_chan(), my_core, &rerr, &free_bytes, &node)))
+        err = rerr;
     report("idle", err == ERR_OK, "\"domain\":%u,\"error\":\"%s\"", startup()->domain_id, err_name(err));
     pause_ms(3000);
     return 0;
@@ -490,21 +465,23 @@ static int idle_client(void)
 /* -- a text page that outlives its client ------------------------------------------------ */
 static int attack_pagekeep(void)
 {
-    capslot_t spy, copy = 0;
-    struct lmp_msg m;
-    errval_t err = hello();
-    if (!err)
-        err = slot_alloc(&spy);
-    if (!err) {
-        snprintf(text, 4096, "xattack pagespy");
-        err = mcall(MON_SPAWN_PEER, 0, 0, 0, spy, &m, 5000);
-    }
-    /* Our copy of the page itself moves to the spy (a copy of it would die
-     * with ours): it outlives us, a direct child of the monitor's page. */
-    snprintf(text, 4096, "OLD-CLIENT-TEXT");
-    (void)copy;
+    /* Our own conversation with the monitor, to hold our request channel's
+     * frame ourselves (lib/'s keeps it private). */
+    struct lmp_chan lmp;
+    lmpchan_init(&lmp, SLOT_MONITOR_EP, LMPCHAN_MONITOR_BADGE);
+    lmp.recv_timeout_ns = lmp.send_timeout_ns = TIMEOUT_NS;
+    capslot_t frame = 0, spy = 0;
+    uint64_t spy_id;
+    errval_t rerr = ERR_OK, err = monlmp_hello_rpc(&lmp.idl, &rerr);
+    if (!err && !rerr)
+        err = monlmp_channel_rpc(&lmp.idl, &rerr, &frame);
+    if (!err && !rerr)
+        err = monlmp_spawn_peer_rpc(&lmp.idl, "xattack pagespy", &rerr, &spy_id, &spy);
+    err = err ? err : rerr;
+    /* The frame itself moves to the spy (a copy would die with ours): it
+     * outlives us, a direct child of the monitor's root. */
     uint64_t t0 = now_ms();
-    while (!err && (err = sys_lmp_send(spy, 0x5e, 0, 0, 0, text_slot | LMP_SEND_MOVE)) == ERR_WOULD_BLOCK &&
+    while (!err && (err = sys_lmp_send(spy, 0x5e, 0, 0, 0, frame | LMP_SEND_MOVE)) == ERR_WOULD_BLOCK &&
            now_ms() - t0 < 3000)
         sys_yield();
     report("pagekeep", !err, "\"error\":\"%s\"", err_name(err));
@@ -523,6 +500,8 @@ static int page_spy(void)
         err = ERR_OK, sys_yield();
     char *page = 0;
     bool saw_secret = false, copy_gone = false;
+    struct cap_identity fid;
+    size_t bytes = !err && sys_cap_identify(got, &fid) == ERR_OK ? fid.bytes : 0;
     if (!err && !m.has_cap)
         err = ERR_CAP_EMPTY;
     if (!err && (err = vspace_map_frame(got, 0, (void **)&page)) == ERR_CAP_EMPTY) {
@@ -536,7 +515,8 @@ static int page_spy(void)
             copy_gone = true;   /* revoked with its client: nothing to read any more */
             break;
         }
-        saw_secret = !strncmp(page, "SECRET", 6);
+        for (size_t k = 0; k + 6 <= bytes && !saw_secret; k++)
+            saw_secret = !memcmp(page + k, "SECRET", 6);
         pause_ms(50);
     }
     report("pagespy", !err && !saw_secret, "\"saw_secret\":%s,\"copy_gone\":%s,\"error\":\"%s\"",
@@ -546,15 +526,14 @@ static int page_spy(void)
 
 static int victim(void)
 {
-    struct lmp_msg m;
-    errval_t err = hello();
-    if (!err) {
-        snprintf(text, 4096, "SECRET of domain %u", startup()->domain_id);
-        err = mcall(MON_MEM, my_core, 0, 0, 0, &m, 5000);
-    }
-    report("victim", !err, "\"error\":\"%s\"", err_name(err));
+    errval_t err = hello(), rerr = ERR_OK;
+    uint64_t id;
+    /* A request whose text says SECRET: it sits in our request channel. */
+    if (!err)
+        monclient_spawn_rpc(monitor_chan(), my_core, "SECRET-no-such-program", 0, &rerr, &id);
+    report("victim", !err && rerr == ERR_NOT_FOUND, "\"error\":\"%s\",\"spawn\":\"%s\"", err_name(err),
+           err_name(rerr));
     pause_ms(3000);
-    snprintf(text, 4096, "SECRET again");
     return 0;
 }
 
@@ -562,9 +541,13 @@ static int victim(void)
 static int bench_cross(uint32_t peer)
 {
     errval_t err = hello(), e[3] = { ERR_OK, ERR_OK, ERR_OK };
-    struct lmp_msg m;
-    for (int i = 0; !err && i < 3; i++)
-        e[i] = mcall(MON_BENCH, my_core, peer, 50, 0, &m, 180000);
+    monitor_set_timeout(180000000000ull);   /* a benchmark may wait for a busy peer */
+    for (int i = 0; !err && i < 3; i++) {
+        const char *json;
+        errval_t rerr = ERR_OK;
+        e[i] = monclient_bench_rpc(monitor_chan(), my_core, peer, 50, &rerr, &json, replybuf, sizeof replybuf);
+        e[i] = e[i] ? e[i] : rerr;
+    }
     bool ok = !err && !e[0] && !e[1] && !e[2];
     report("benchcross", ok, "\"peer\":%u,\"runs\":[\"%s\",\"%s\",\"%s\"]", peer, err_name(e[0]),
            err_name(e[1]), err_name(e[2]));
@@ -577,11 +560,10 @@ static int ns_register_other(void)
     static struct service_chan sc;
     errval_t err = hello(), theirs = ERR_OK, fake = ERR_OK, mine = ERR_OK;
     uint64_t own = 0;
-    struct lmp_msg m;
     if (!err)
         err = names_connect(&sc);
-    if (!err && !(err = mcall(MON_SERVE, 0, 0, 0, 0, &m, 3000)))
-        own = m.w[1];
+    if (!err)
+        err = service_register_self(&own);
     if (!err) {
         /* Another domain's service on this core (the monitor's own id 1), a
          * made-up one on another core, then ours. */
@@ -597,10 +579,9 @@ static int ns_register_other(void)
 
 static int attack_kill(uint32_t core, uint32_t id)
 {
-    struct lmp_msg m;
-    errval_t err = hello(), kill = ERR_OK;
-    if (!err)
-        kill = mcall(MON_KILL, core, id, 0, 0, &m, 5000);
+    errval_t err = hello(), kill = ERR_OK, rerr = ERR_OK;
+    if (!err && !(kill = monclient_kill_rpc(monitor_chan(), core, id, &rerr)))
+        kill = rerr;
     bool ok = !err && kill == ERR_NOT_PERMITTED;
     report("kill", ok, "\"kill\":\"%s\",\"error\":\"%s\"", err_name(kill), err_name(err));
     return ok ? 0 : 1;
@@ -612,8 +593,8 @@ int main(int argc, char **argv)
     my_core = startup()->core_id;
     ncores = sys_core_info(&info) == ERR_OK ? info.ncores : 1;
     const char *a = argc >= 2 ? argv[1] : "";
-    if (!strcmp(a, "text"))
-        return attack_text();
+    if (!strcmp(a, "lmpjunk"))
+        return attack_lmpjunk();
     if (!strcmp(a, "hello"))
         return attack_hello();
     if (!strcmp(a, "connect"))
@@ -651,7 +632,7 @@ int main(int argc, char **argv)
     if (!strcmp(a, "spin"))
         for (;;)
             __asm__ volatile("pause");
-    printf("usage: xattack text|hello|connect [N]|nscorrupt|nsflood|serve|dispatchers|zombies [N]|conns [N]|"
+    printf("usage: xattack lmpjunk|hello|connect [N]|nscorrupt|nsflood|serve|dispatchers|zombies [N]|conns [N]|"
            "clients [N]|pagekeep|victim|benchcross CORE|nsregister|kill CORE ID|spin\n");
     return 2;
 }

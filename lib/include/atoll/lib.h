@@ -24,6 +24,7 @@
 #include <atoll/lib/startup.h>
 #include <atoll/lib/stdio.h>
 #include <atoll/lib/syscall.h>
+#include <atoll/lib/time.h>
 
 #include <atoll/util.h>
 

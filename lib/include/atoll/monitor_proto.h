@@ -1,0 +1,42 @@
+/*
+ * What a monitor and the domains of its core agree on, besides the
+ * interfaces themselves (if/monlmp.if over local messages, if/monclient.if
+ * over a URPC channel): how a service id is made, the well-known name
+ * server, the request channel's size and the limits every domain has
+ * (docs/limits.md). Included by the monitor and by lib/'s client side.
+ */
+#ifndef ATOLL_MONITOR_PROTO_H
+#define ATOLL_MONITOR_PROTO_H
+
+#include <stdint.h>
+
+/* The request channel (monlmp `channel`): 63 slots each way, so that every
+ * monclient message (3,019 bytes at most) fits in the ring and the monitor
+ * never waits on a client to answer it. */
+#define MON_CHANNEL_BYTES 8192
+#define MON_TEXT_MAX 3000      /* longest text of a reply */
+#define MON_DEFAULT_ROUNDS 100
+
+/* A service id names the service's core, the domain that registered it
+ * and a number the monitor gave it: | core:16 | domain:32 | seq:16 |. The
+ * monitor makes it; anyone can tell whose service it is, so the name
+ * server takes registrations of a domain's own services only; and since a
+ * core never reuses a domain id, a dead service's id never names another. */
+#define SERVICE_ID(core, domain, seq) \
+    (((uint64_t)(core) << 48) | ((uint64_t)(uint32_t)(domain) << 16) | (uint64_t)(uint16_t)(seq))
+#define SERVICE_CORE(id) ((uint32_t)((uint64_t)(id) >> 48))
+#define SERVICE_DOMAIN(id) ((uint32_t)((uint64_t)(id) >> 16))
+/* The name server, wherever it is: core 0's monitor knows its real id. */
+#define NAMES_SERVICE 0ull
+
+/* Limits per domain and per monitor (docs/limits.md). Past one, the request
+ * fails at once with ERR_QUOTA (a domain's own limit) or ERR_TOO_MANY (a
+ * table of the monitor's), and nothing else is affected. */
+#define MON_MAX_CLIENTS 64            /* domains of one core talking to its monitor */
+#define MON_PENDING_PER_CLIENT 16     /* a client's requests waiting for another core */
+#define MON_CONNS_PER_CLIENT 64       /* connections a domain holds as client */
+#define MON_CONNS_PER_SERVICE 512     /* connections a domain holds as a service */
+#define MON_SERVICES_PER_DOMAIN 4
+#define MON_MAX_CONNS 1024            /* connection records one monitor keeps */
+
+#endif
