@@ -166,9 +166,10 @@ def test_names_die_with_their_owner_and_cannot_be_hijacked():
 
 
 def test_a_text_page_dies_with_its_client():
-    """Failure 6: a client hands its copy of the monitor's text page to a
-    third domain and ends. The page goes with it (revoked, so the third
-    domain's copy is gone), and the next client's text is never seen."""
+    """Failure 6: a client hands the frame its monitor shares with it (the
+    page of its requests: once a text page, now its request channel) to a
+    third domain and ends. The frame goes with it (so the third domain's
+    copy is gone), and the next client's requests are never seen."""
     r = run_shell(["run 1 xattack pagekeep", "sleep 100", "run 1 xattack victim", "wait"], smp=2, timeout=300)
     keep = one(r, "pagekeep")
     assert keep["ok"], keep

@@ -77,7 +77,7 @@ def test_mesh_remote_spawn_capabilities_and_names_everywhere(smp, numa):
     served = r.events_named("echo_served")
     assert [e["core"] for e in served] == [last]
     service = served[0]["service"]
-    # The id names the service's core and domain (monitor/protocol.h SERVICE_ID).
+    # The id names the service's core and domain (SERVICE_ID, <atoll/monitor_proto.h>).
     assert service >> 48 == last
     server = [e for e in spawned if e["core"] == last][0]["domain"]
     assert (service >> 16) & 0xffffffff == server
