@@ -16,3 +16,8 @@ interface("nameservice")
 interface("echo")
 interface("monclient")
 interface("monlmp")
+
+# Typed channels over local messages (lib/lmpchan.c) with the stubs of
+# if/monlmp.if, against a fake kernel: round trips and every malformed fragment.
+host_test("test_lmpchan", srcs=["../tests/host/test_lmpchan.c", "../lib/lmpchan.c"],
+          includes=["../lib/include", "../tests/host"])

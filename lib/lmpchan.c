@@ -59,8 +59,10 @@ errval_t lmpchan_feed(struct lmp_chan *c, const struct lmp_msg *m, capslot_t cap
 {
     uint64_t w0 = m->w[0];
     uint32_t total = HDR_TOTAL(w0), off = HDR_OFFSET(w0);
+    /* A first fragment always starts a message (a sender that gave up on
+     * one starts again); any other must be the next of the one under way. */
     bool fits = HDR_MAGIC(w0) == LMPCHAN_MAGIC && !HDR_RESERVED(w0) && total > 0 && off < total &&
-                off == c->have && (off == 0 || total == c->total) && off % LMPCHAN_FRAG_BYTES == 0 &&
+                (off == 0 || (off == c->have && total == c->total)) && off % LMPCHAN_FRAG_BYTES == 0 &&
                 !(cap && off != 0);   /* a capability only with the first fragment */
     if (!fits) {
         if (cap)
