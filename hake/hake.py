@@ -96,7 +96,12 @@ class Build:
             san = "" if sanitize == "address" else (
                 f"$(filter-out -fsanitize=%,$(HOST_CFLAGS)) {SANITIZERS[sanitize][0]}")
             flags = "$(HOST_CFLAGS)" if not san else san
-            cmd = f"$(HOST_CC) {flags} {incflags} {cflags} -MMD -MP -c $< -o $@"
+            cc = "$(HOST_CC)"
+            if path.endswith(".cpp"):
+                # C++ (only the host benchmark's Boost harness): the same
+                # flags but the language standard.
+                cc, flags = "$(HOST_CXX)", f"$(filter-out -std=%,{flags}) -std=gnu++17"
+            cmd = f"{cc} {flags} {incflags} {cflags} -MMD -MP -c $< -o $@"
         # Generated interface headers exist before the first compile (-MMD
         # tracks them from then on).
         order = " | $(IDL_HEADERS)" if kind != "guest" else ""
@@ -201,10 +206,11 @@ class Build:
             os.path.normpath(os.path.join(here, i)) for i in includes]
         objs = [self.obj("host", here, s, cflags, incs, sanitize) for s in srcs]
         exe = os.path.join(self.out, "host", here, name)
+        ld = "$(HOST_CXX)" if any(s.endswith(".cpp") for s in srcs) else "$(HOST_CC)"
         self.target(exe, f"host_program({name!r}) in {here}")
         self.rules.append(
             f"{exe}: {' '.join(objs)}\n\t@mkdir -p $(@D)\n\t@echo '  LD  host  {exe}'\n"
-            f"\t@$(HOST_CC) {SANITIZERS[sanitize][1]} -o $@ {' '.join(objs)} {libs}\n")
+            f"\t@{ld} {SANITIZERS[sanitize][1]} -o $@ {' '.join(objs)} {libs}\n")
         self.all.append(exe)
         if test:
             self.host_tests.append(exe)
@@ -271,6 +277,7 @@ GUEST_LD ?= ld
 GUEST_NM ?= nm
 GUEST_AR ?= ar
 HOST_CC ?= gcc
+HOST_CXX ?= g++
 PYTHON ?= python3
 GUEST_CFLAGS := {' '.join(GUEST_CFLAGS)} -isystem $(shell $(GUEST_CC) -print-file-name=include)
 GUEST_ASFLAGS := {' '.join(GUEST_ASFLAGS)}

@@ -16,6 +16,11 @@
  * value breaks the channel (ERR_URPC_CORRUPT, then ERR_URPC_BROKEN) and no
  * value from the peer ever becomes an index or a length unchecked, so a
  * faulty peer cannot make us write outside our own half or our buffers.
+ *
+ * Speed: a message of one slot, sent or received, takes the short paths
+ * (send_lone, and the first test in take_slot), a few dozen instructions
+ * and no calls; everything else (fragments, packed slots, full rings,
+ * waiting) goes the long way. docs/urpc.md says what made the difference.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +31,11 @@
 
 #define LEN_MASK 0x3fu
 #define FRAG_MASK 0x3fu
+/* The low header bits of a message that is one slot: fragment 0, last,
+ * not packed, reserved zero. */
+#define LONE_FLAGS URPC_HDR_LAST
+#define LOW_FLAGS_MASK ((FRAG_MASK << URPC_HDR_FRAG_SHIFT) | URPC_HDR_LAST | URPC_HDR_PACKED | \
+                        URPC_HDR_RESERVED)
 /* 16-bit acks stay unambiguous only while a ring is much shorter than 2^16
  * slots; a larger frame simply leaves its tail unused. */
 #define MAX_SLOTS 32767u
@@ -46,6 +56,48 @@ static void full_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 static uint64_t load_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void store_release(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+/* -- copying payloads -------------------------------------------------------
+ * A slot holds at most 56 bytes, and a call to memcpy for so few costs more
+ * than the copy: in the guest (-fno-builtin) it is a real call to a
+ * `rep movsb`. These copy with 8-byte moves (__builtin_memcpy of a constant
+ * size is a single move even under -fno-builtin), the last one overlapping
+ * the one before when n is not a multiple of 8, and never touch a byte
+ * outside [0, n) of either side. */
+static inline void move8(uint8_t *d, const uint8_t *s)
+{
+    uint64_t w;
+    __builtin_memcpy(&w, s, 8);
+    __builtin_memcpy(d, &w, 8);
+}
+
+static inline void move4(uint8_t *d, const uint8_t *s)
+{
+    uint32_t w;
+    __builtin_memcpy(&w, s, 4);
+    __builtin_memcpy(d, &w, 4);
+}
+
+static inline void copy_small(void *dst, const void *src, uint32_t n)
+{
+    uint8_t *d = dst;
+    const uint8_t *s = src;
+    if (n >= 8) {
+        for (uint32_t i = 0; i + 8 < n; i += 8)
+            move8(d + i, s + i);
+        move8(d + n - 8, s + n - 8);
+    } else if (n >= 4) {
+        move4(d, s);
+        move4(d + n - 4, s + n - 4);
+    } else if (n) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
+/* A whole slot's payload (every fragment but a message's last). */
+static inline void copy_payload(void *dst, const void *src) { __builtin_memcpy(dst, src, URPC_PAYLOAD); }
 
 errval_t urpc_init(struct urpc_chan *c, void *frame, size_t bytes, int side)
 {
@@ -122,8 +174,9 @@ void urpc_flush_acks(struct urpc_chan *c)
  * headers arrive in order, so the previous header's value is a lower bound
  * of this one. The widened value is then never above the true one, and above
  * `sent` only if the peer lies. */
-static bool take_header_ack(struct urpc_chan *c, uint16_t ack16)
+static inline bool take_header_ack(struct urpc_chan *c, uint64_t h)
 {
+    uint16_t ack16 = (uint16_t)(h >> URPC_HDR_ACK_SHIFT);
     uint64_t a = c->hdr_acked + (uint16_t)(ack16 - (uint16_t)c->hdr_acked);
     if (a > c->sent)
         return false;
@@ -145,14 +198,14 @@ static bool read_peer_consumed(struct urpc_chan *c)
     return true;
 }
 
-static uint64_t free_slots(const struct urpc_chan *c)
+static inline uint64_t free_slots(const struct urpc_chan *c)
 {
     return c->nslots - (c->sent - c->acked);
 }
 
 /* -- sending ----------------------------------------------------------------- */
 
-static void wake_if_sleeping(struct urpc_chan *c)
+static inline void wake_if_sleeping(struct urpc_chan *c)
 {
     /* Pairs with the fence in urpc_set_sleeping: either the peer sees our
      * header in its last check, or we see its flag here. With asymmetric
@@ -197,6 +250,10 @@ static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, st
         w->timed = true;
         w->deadline = deadline_after(c, urpc_os_now_ns());
     }
+    /* Whatever this call published so far (the first fragments of a
+     * message longer than the ring, the first slots of a batch) must not
+     * wait on a peer that sleeps without knowing of it. */
+    wake_if_sleeping(c);
     for (uint32_t n = 1;; n++) {
         urpc_os_relax();
         if (!read_peer_consumed(c))
@@ -210,16 +267,13 @@ static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, st
     }
 }
 
-static void put_slot(struct urpc_chan *c, const uint8_t *p, uint32_t len, uint32_t frag, bool last)
+/* Publish the next slot: its payload (already written by the caller) and
+ * then its header. `low` is the header's low 16 bits (len, frag, flags). */
+static inline void publish_slot(struct urpc_chan *c, struct urpc_slot *s, uint64_t low)
 {
-    struct urpc_slot *s = &c->tx[c->tx_next];
-    if (len)
-        memcpy(s->payload, p, len);
     c->sent++;
     uint64_t h = (uint64_t)(uint32_t)c->sent << URPC_HDR_SEQ_SHIFT |
-                 (uint64_t)(uint16_t)c->received << URPC_HDR_ACK_SHIFT |
-                 (uint64_t)len << URPC_HDR_LEN_SHIFT | (uint64_t)frag << URPC_HDR_FRAG_SHIFT |
-                 (last ? URPC_HDR_LAST : 0);
+                 (uint64_t)(uint16_t)c->received << URPC_HDR_ACK_SHIFT | low;
     store_release(&s->header, h);
     c->ack_told = c->received;      /* piggy-backed */
     if (++c->tx_next == c->nslots)
@@ -227,48 +281,148 @@ static void put_slot(struct urpc_chan *c, const uint8_t *p, uint32_t len, uint32
     c->stats.slots_sent++;
 }
 
-errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned flags)
+static inline uint64_t low_bits(uint32_t len, uint32_t frag, uint64_t flags)
 {
-    if (c->broken)
-        return c->broken;
+    return (uint64_t)len << URPC_HDR_LEN_SHIFT | (uint64_t)frag << URPC_HDR_FRAG_SHIFT | flags;
+}
+
+/* A message of at most one slot into a free slot. */
+static inline void send_lone(struct urpc_chan *c, const void *msg, uint32_t len)
+{
+    struct urpc_slot *s = &c->tx[c->tx_next];
+    copy_small(s->payload, msg, len);
+    publish_slot(c, s, low_bits(len, 0, URPC_HDR_LAST));
+    c->stats.msgs_sent++;
+}
+
+/* One message, any length, without the final wake-up: all or nothing when
+ * it fits the ring (a timeout sends nothing); a message longer than the
+ * ring is streamed, and a timeout in its middle breaks the channel. */
+static errval_t send_one(struct urpc_chan *c, const void *msg, size_t len, bool nonblock,
+                         struct send_wait *w)
+{
     if (len > URPC_MSG_MAX)
         return ERR_MSG_TOO_LONG;
-    bool nonblock = flags & URPC_NONBLOCK;
     uint32_t k = len ? (uint32_t)((len + URPC_PAYLOAD - 1) / URPC_PAYLOAD) : 1;
     /* All or nothing: a non-blocking send that can never find k free
      * slots would report "try again" forever. */
     if (nonblock && k > c->nslots)
         return ERR_MSG_TOO_LONG;
-    struct send_wait w = { false, false, 0 };
     /* Wait for the whole message when it fits, so a timeout sends nothing. */
-    errval_t err = wait_space(c, k < c->nslots ? k : c->nslots, nonblock, &w);
+    errval_t err = wait_space(c, k < c->nslots ? k : c->nslots, nonblock, w);
     if (err)
         return err;
+    if (k == 1) {
+        send_lone(c, msg, (uint32_t)len);
+        return ERR_OK;
+    }
     const uint8_t *p = msg;
     for (uint32_t f = 0; f < k; f++) {
         if (free_slots(c) == 0) {
-            /* Longer than the ring: the peer may sleep through what we
-             * published so far unless we wake it before waiting. */
-            wake_if_sleeping(c);
-            err = wait_space(c, 1, false, &w);
+            /* Longer than the ring: wait_space wakes the peer first, which
+             * may sleep through what we published so far. */
+            err = wait_space(c, 1, false, w);
             if (err == ERR_TIMEOUT)
                 c->broken = ERR_URPC_BROKEN;    /* the peer holds half a message */
             if (err)
                 return err;
         }
-        uint32_t n = f + 1 < k ? URPC_PAYLOAD : (uint32_t)(len - (size_t)f * URPC_PAYLOAD);
-        put_slot(c, p + (size_t)f * URPC_PAYLOAD, n, f, f + 1 == k);
+        struct urpc_slot *s = &c->tx[c->tx_next];
+        if (f + 1 < k) {
+            copy_payload(s->payload, p + (size_t)f * URPC_PAYLOAD);
+            publish_slot(c, s, low_bits(URPC_PAYLOAD, f, 0));
+        } else {
+            uint32_t n = (uint32_t)(len - (size_t)f * URPC_PAYLOAD);
+            copy_small(s->payload, p + (size_t)f * URPC_PAYLOAD, n);
+            publish_slot(c, s, low_bits(n, f, URPC_HDR_LAST));
+        }
     }
     c->stats.msgs_sent++;
+    return ERR_OK;
+}
+
+errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned flags)
+{
+    if (c->broken)
+        return c->broken;
+    /* The common case: one slot, and the ring known to have room. */
+    if (len <= URPC_PAYLOAD && c->sent - c->acked < c->nslots) {
+        send_lone(c, msg, (uint32_t)len);
+    } else {
+        struct send_wait w = { false, false, 0 };
+        errval_t err = send_one(c, msg, len, flags & URPC_NONBLOCK, &w);
+        if (err)
+            return err;
+    }
     wake_if_sleeping(c);
     return ERR_OK;
+}
+
+/* How many of msgs[0..n) pack into one slot: each takes a length byte and
+ * its bytes (so at most URPC_PACK_MAX), and they share URPC_PAYLOAD bytes. */
+static size_t pack_count(const struct urpc_out *msgs, size_t n, uint32_t *bytes)
+{
+    size_t i = 0;
+    uint32_t used = 0;
+    while (i < n && msgs[i].len <= URPC_PACK_MAX && used + 1 + msgs[i].len <= URPC_PAYLOAD) {
+        used += 1 + (uint32_t)msgs[i].len;
+        i++;
+    }
+    *bytes = used;
+    return i;
+}
+
+/* msgs[0..n) into one packed slot (the caller made sure there is room). */
+static void send_packed(struct urpc_chan *c, const struct urpc_out *msgs, size_t n, uint32_t bytes)
+{
+    struct urpc_slot *s = &c->tx[c->tx_next];
+    uint8_t *p = (uint8_t *)s->payload;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t len = (uint32_t)msgs[i].len;
+        *p = (uint8_t)len;
+        copy_small(p + 1, msgs[i].data, len);
+        p += 1 + len;
+    }
+    publish_slot(c, s, low_bits(bytes, 0, URPC_HDR_LAST | URPC_HDR_PACKED));
+    c->stats.msgs_sent += n;
+    c->stats.packed_slots_sent++;
+}
+
+errval_t urpc_send_batch(struct urpc_chan *c, const struct urpc_out *msgs, size_t n, size_t *sent,
+                         unsigned flags)
+{
+    size_t i = 0;
+    errval_t err = c->broken;
+    bool nonblock = flags & URPC_NONBLOCK;
+    struct send_wait w = { false, false, 0 };
+    while (!err && i < n) {
+        uint32_t bytes;
+        size_t k = pack_count(msgs + i, n - i, &bytes);
+        if (k >= 2) {
+            err = wait_space(c, 1, nonblock, &w);
+            if (!err) {
+                send_packed(c, msgs + i, k, bytes);
+                i += k;
+            }
+        } else {
+            err = send_one(c, msgs[i].data, msgs[i].len, nonblock, &w);
+            if (!err)
+                i++;
+        }
+    }
+    if (i)
+        wake_if_sleeping(c);
+    if (sent)
+        *sent = i;
+    /* Non-blocking: a part sent is success; nothing sent says why. */
+    return err == ERR_WOULD_BLOCK && i ? ERR_OK : err;
 }
 
 /* -- receiving --------------------------------------------------------------- */
 
 /* The header a slot holds while the next one we expect is not there yet:
  * never written (first lap) or last lap's. */
-static uint32_t empty_seq(const struct urpc_chan *c)
+static inline uint32_t empty_seq(const struct urpc_chan *c)
 {
     uint64_t k = c->received + 1;
     return k > c->nslots ? (uint32_t)(k - c->nslots) : 0;
@@ -276,18 +430,81 @@ static uint32_t empty_seq(const struct urpc_chan *c)
 
 bool urpc_pending(const struct urpc_chan *c)
 {
-    if (c->broken)
-        return true;                /* so a waiter calls urpc_recv and learns it */
+    if (c->broken || c->pk_pos < c->pk_len)
+        return true;                /* broken: so a waiter calls urpc_recv and learns it */
     uint64_t h = load_acquire(&c->rx[c->rx_next].header);
     /* A hang-up counts too, but only once the ring is dry (it is read
      * after the header: what was sent before it is taken first). */
     return (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) != empty_seq(c) || urpc_peer_closed(c);
 }
 
+/* The slot at rx_next is taken: count it, and tell the peer every half
+ * ring (the batched ack). */
+static inline void consume_slot(struct urpc_chan *c)
+{
+    c->received++;
+    if (++c->rx_next == c->nslots)
+        c->rx_next = 0;
+    c->stats.slots_received++;
+    if (c->received - c->ack_told >= c->nslots / 2)
+        publish_consumed(c);
+}
+
+/* The next record of the packed slot copied to c->pk (checked when it was
+ * taken: every record lies inside pk_len). */
+static errval_t take_record(struct urpc_chan *c, void *buf, size_t size, size_t *len)
+{
+    uint32_t n = c->pk[c->pk_pos];
+    const uint8_t *p = c->pk + c->pk_pos + 1;
+    c->pk_pos += 1 + n;
+    c->stats.msgs_received++;
+    if (n > size)
+        return ERR_MSG_TOO_LONG;    /* consumed and dropped */
+    copy_small(buf, p, n);
+    if (len)
+        *len = n;
+    return ERR_OK;
+}
+
+/* A packed slot: copy its records to our own c->pk (the peer can change
+ * its half under us; our copy it cannot) and check that they tile exactly
+ * its n bytes, before the slot is taken. */
+static bool take_packed(struct urpc_chan *c, const struct urpc_slot *s, uint32_t n)
+{
+    copy_small(c->pk, s->payload, n);
+    uint32_t pos = 0;
+    while (pos < n)
+        pos += 1 + (uint32_t)c->pk[pos];
+    if (pos != n)
+        return false;
+    c->pk_len = n;
+    c->pk_pos = 0;
+    c->stats.packed_slots_received++;
+    return true;
+}
+
+/* A part of a message still coming goes to our c->rbuf, where the next call
+ * finds it (its buffer may be another). */
+static void park(struct urpc_chan *c, const uint8_t *at)
+{
+    if (c->rlen && at != c->rbuf)
+        __builtin_memcpy(c->rbuf, at, c->rlen);
+    c->rparked = c->rlen != 0;
+}
+
 /* Take slots until a whole message is in; ERR_WOULD_BLOCK when the ring
- * runs dry first (what was taken stays in c->rbuf). */
+ * runs dry first (what was taken stays in c->rbuf).
+ *
+ * A message of fragments is gathered straight into the caller's buffer
+ * while it fits; it moves to c->rbuf when it outgrows the buffer (to be
+ * dropped whole at the end, as ERR_MSG_TOO_LONG) or when the ring runs dry
+ * in its middle. Bounded: frag < URPC_MAX_FRAGS and every fragment but the
+ * last is exactly URPC_PAYLOAD, so rlen + n <= sizeof(c->rbuf). */
 static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
 {
+    if (c->pk_pos < c->pk_len)
+        return take_record(c, buf, size, len);
+    uint8_t *acc = c->rparked ? c->rbuf : buf;   /* where this message's bytes gather */
     for (;;) {
         const struct urpc_slot *s = &c->rx[c->rx_next];
         uint64_t h = load_acquire(&s->header);
@@ -299,32 +516,49 @@ static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
              * header: read it now, and every slot it sent is behind us. */
             if (urpc_peer_closed(c) && load_acquire(&s->header) == h)
                 return peer_gone(c);
+            park(c, acc);
             /* Idle: tell the peer everything we took, so a sender waiting
              * for more than half a ring never waits on us while we sleep. */
             urpc_flush_acks(c);
             return ERR_WOULD_BLOCK;
         }
         uint32_t n = (h >> URPC_HDR_LEN_SHIFT) & LEN_MASK;
+        uint64_t low = h & LOW_FLAGS_MASK;
+        if (n > URPC_PAYLOAD || !take_header_ack(c, h))
+            return corrupt(c);
+        /* The common case: a message of one slot, none begun before. */
+        if (low == LONE_FLAGS && c->frag == 0 && n <= size) {
+            copy_small(buf, s->payload, n);
+            consume_slot(c);
+            c->stats.msgs_received++;
+            if (len)
+                *len = n;
+            return ERR_OK;
+        }
         uint32_t frag = (h >> URPC_HDR_FRAG_SHIFT) & FRAG_MASK;
         bool last = h & URPC_HDR_LAST;
-        if ((h & URPC_HDR_RESERVED) || n > URPC_PAYLOAD || frag != c->frag ||
+        if ((h & URPC_HDR_RESERVED) || frag != c->frag ||
             (!last && (n != URPC_PAYLOAD || frag + 1 == URPC_MAX_FRAGS)))
             return corrupt(c);
-        if (!take_header_ack(c, (uint16_t)(h >> URPC_HDR_ACK_SHIFT)))
-            return corrupt(c);
-        /* Bounded: frag < URPC_MAX_FRAGS and every earlier fragment was
-         * exactly URPC_PAYLOAD, so rlen + n <= sizeof(c->rbuf). A lone slot
-         * that fits goes straight to the caller. */
-        bool direct = frag == 0 && last && n <= size;
-        if (n)
-            memcpy(direct ? buf : c->rbuf + c->rlen, s->payload, n);
+        if (h & URPC_HDR_PACKED) {
+            /* Several whole messages: only between messages, in one slot. */
+            if (frag != 0 || !last || n == 0 || !take_packed(c, s, n))
+                return corrupt(c);
+            consume_slot(c);
+            return take_record(c, buf, size, len);
+        }
+        if (acc == buf && c->rlen + n > size) {
+            /* Too long for the caller: keep it whole in rbuf, drop it at the end. */
+            if (c->rlen)
+                __builtin_memcpy(c->rbuf, buf, c->rlen);
+            acc = c->rbuf;
+        }
+        if (last)
+            copy_small(acc + c->rlen, s->payload, n);
+        else
+            copy_payload(acc + c->rlen, s->payload);
         c->rlen += n;
-        c->received++;
-        if (++c->rx_next == c->nslots)
-            c->rx_next = 0;
-        c->stats.slots_received++;
-        if (c->received - c->ack_told >= c->nslots / 2)
-            publish_consumed(c);
+        consume_slot(c);
         if (!last) {
             c->frag++;
             continue;
@@ -332,11 +566,12 @@ static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
         size_t total = c->rlen;
         c->frag = 0;
         c->rlen = 0;
+        c->rparked = false;
         c->stats.msgs_received++;
         if (total > size)
             return ERR_MSG_TOO_LONG;    /* consumed and dropped */
-        if (!direct && total)
-            memcpy(buf, c->rbuf, total);
+        if (acc != buf)
+            __builtin_memcpy(buf, acc, total);
         if (len)
             *len = total;
         return ERR_OK;
@@ -364,23 +599,25 @@ void urpc_set_sleeping(struct urpc_chan *c, bool sleeping)
         full_fence();
 }
 
-errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, unsigned flags)
+/* A blocking receive that found nothing: poll, then sleep, until a whole
+ * message is in. The clock is first read after one round of polls, so a
+ * message that comes at once (the round trip) costs no clock read. */
+static errval_t recv_wait(struct urpc_chan *c, void *buf, size_t size, size_t *len)
 {
-    if (c->broken)
-        return c->broken;
-    errval_t err = take(c, buf, size, len);
-    if (err != ERR_WOULD_BLOCK || (flags & URPC_NONBLOCK))
-        return err;
-    uint64_t start = urpc_os_now_ns();
-    uint64_t deadline = deadline_after(c, start);
+    uint64_t start = 0, deadline = 0;
+    bool started = false;
     bool spin = c->spin_ns != 0;
     for (;;) {
         if (spin) {
-            /* Poll: one load per round while nothing comes; the clock is
-             * read only between rounds. */
+            /* Poll: one load per round while nothing comes. */
             for (uint32_t n = 0; n < POLLS_PER_CLOCK && !urpc_pending(c); n++)
                 urpc_os_relax();
         } else {
+            if (!started) {
+                start = urpc_os_now_ns();
+                deadline = deadline_after(c, start);
+                started = true;
+            }
             /* Sleep. The token is read before the last check, so a wake
              * that comes after it makes urpc_os_wait return at once. */
             uint64_t token = urpc_os_wait_token(c);
@@ -392,13 +629,45 @@ errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, uns
             urpc_set_sleeping(c, false);
         }
         if (urpc_pending(c)) {
-            err = take(c, buf, size, len);
+            errval_t err = take(c, buf, size, len);
             if (err != ERR_WOULD_BLOCK)
                 return err;
         }
         uint64_t now = urpc_os_now_ns();
+        if (!started) {
+            start = now;
+            deadline = deadline_after(c, start);
+            started = true;
+        }
         if (deadline && now >= deadline)
             return ERR_TIMEOUT;
         spin = now - start < c->spin_ns;
     }
+}
+
+errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, unsigned flags)
+{
+    if (c->broken)
+        return c->broken;
+    errval_t err = take(c, buf, size, len);
+    if (err != ERR_WOULD_BLOCK || (flags & URPC_NONBLOCK))
+        return err;
+    return recv_wait(c, buf, size, len);
+}
+
+errval_t urpc_recv_batch(struct urpc_chan *c, struct urpc_in *msgs, size_t n, size_t *got,
+                         unsigned flags)
+{
+    size_t i = 0;
+    errval_t err = n ? urpc_recv(c, msgs[0].data, msgs[0].size, &msgs[0].len, flags) : ERR_OK;
+    if (!err)
+        for (i = 1; i < n; i++) {
+            err = take(c, msgs[i].data, msgs[i].size, &msgs[i].len);
+            if (err)
+                break;
+        }
+    if (got)
+        *got = i;
+    /* What is there was taken: the ring running dry after it is no error. */
+    return err == ERR_WOULD_BLOCK && i ? ERR_OK : err;
 }

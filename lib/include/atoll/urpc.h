@@ -57,13 +57,17 @@
 #define URPC_MSG_MAX (URPC_PAYLOAD * URPC_MAX_FRAGS)   /* 3584 bytes */
 #define URPC_MIN_FRAME (2 * 3 * URPC_LINE)    /* two halves of control + 2 slots */
 
-/* Header word: | seq:32 | ack:16 | len:6 | frag:6 | last:1 | reserved:3 | */
+/* Header word: | seq:32 | ack:16 | len:6 | frag:6 | last:1 | packed:1 | reserved:2 | */
 #define URPC_HDR_SEQ_SHIFT 32
 #define URPC_HDR_ACK_SHIFT 16
 #define URPC_HDR_LEN_SHIFT 10
 #define URPC_HDR_FRAG_SHIFT 4
 #define URPC_HDR_LAST (1ull << 3)
-#define URPC_HDR_RESERVED 0x7ull
+/* A packed slot holds several whole messages (urpc_send_batch): `len`
+ * bytes of records, each a length byte and that many bytes. */
+#define URPC_HDR_PACKED (1ull << 2)
+#define URPC_HDR_RESERVED 0x3ull
+#define URPC_PACK_MAX (URPC_PAYLOAD - 1)      /* longest message a packed slot takes */
 
 struct urpc_slot {
     uint64_t payload[7];
@@ -90,6 +94,7 @@ struct urpc_stats {
     uint64_t full_waits;      /* sends that found the ring full */
     uint64_t wakeups_sent;    /* the peer slept: woken by IPI / futex */
     uint64_t sleeps;          /* blocking receives that went to sleep */
+    uint64_t packed_slots_sent, packed_slots_received;  /* slots of several messages */
 };
 
 struct urpc_chan {
@@ -112,8 +117,12 @@ struct urpc_chan {
 
     /* Reassembly of the message being received. */
     uint32_t frag;            /* next fragment expected (0: none started) */
-    uint32_t rlen;
+    uint32_t rlen;            /* its bytes so far */
+    bool rparked;             /* they are in rbuf (else in the caller's buffer) */
     uint8_t rbuf[URPC_MSG_MAX];
+    /* The packed slot being delivered, copied out of the ring (checked). */
+    uint8_t pk[URPC_PAYLOAD];
+    uint32_t pk_len, pk_pos;  /* its bytes; the next record's offset */
 
     /* The sleeping protocol needs a full barrier between a sender's header
      * store and its look at the peer's sleeping flag. With asym_fence the
@@ -147,6 +156,34 @@ errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned fl
  * ERR_MSG_TOO_LONG (the message was consumed and dropped: it did not fit),
  * ERR_URPC_CORRUPT / ERR_URPC_BROKEN. */
 errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, unsigned flags);
+
+/* Batches: several messages per call. Small ones travel several to a slot
+ * (the receiver takes them apart, with urpc_recv or urpc_recv_batch). */
+struct urpc_out {
+    const void *data;
+    size_t len;
+};
+struct urpc_in {
+    void *data;
+    size_t size;              /* room at data */
+    size_t len;               /* set: the message's length */
+};
+
+/* Send msgs[0..n) in order; consecutive messages of at most URPC_PACK_MAX
+ * bytes share slots, longer ones go as urpc_send sends them; the peer is
+ * woken once. *sent: how many went. Blocking: all of them, or an error
+ * (ERR_TIMEOUT, ...) after *sent. URPC_NONBLOCK: as many as there is room
+ * for now; ERR_WOULD_BLOCK only when none went. */
+errval_t urpc_send_batch(struct urpc_chan *c, const struct urpc_out *msgs, size_t n, size_t *sent,
+                         unsigned flags);
+
+/* Receive up to n messages: the first as urpc_recv does (blocking unless
+ * URPC_NONBLOCK), then those already there, without waiting. *got: how many
+ * were delivered (msgs[i].len set). An error met after the first (a
+ * message too long for msgs[*got], which is dropped; corruption) is
+ * returned with the messages before it in *got. */
+errval_t urpc_recv_batch(struct urpc_chan *c, struct urpc_in *msgs, size_t n, size_t *got,
+                         unsigned flags);
 
 /* True when a slot is waiting in rx (a message may still be incomplete). */
 bool urpc_pending(const struct urpc_chan *c);
