@@ -60,31 +60,30 @@ static void store_release(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __AT
 /* -- copying payloads -------------------------------------------------------
  * A slot holds at most 56 bytes, and a call to memcpy for so few costs more
  * than the copy: in the guest (-fno-builtin) it is a real call to a
- * `rep movsb`. These copy with 8-byte moves (__builtin_memcpy of a constant
- * size is a single move even under -fno-builtin), the last one overlapping
- * the one before when n is not a multiple of 8, and never touch a byte
- * outside [0, n) of either side. */
-static inline void move8(uint8_t *d, const uint8_t *s)
-{
-    uint64_t w;
-    __builtin_memcpy(&w, s, 8);
-    __builtin_memcpy(d, &w, 8);
-}
-
-static inline void move4(uint8_t *d, const uint8_t *s)
-{
-    uint32_t w;
-    __builtin_memcpy(&w, s, 4);
-    __builtin_memcpy(d, &w, 4);
-}
+ * `rep movsb`. copy_small copies n <= 56 bytes as two blocks of a power of
+ * two that overlap in the middle ([0, b) and [n - b, n) with b <= n < 2b),
+ * so it has no loop, and never touches a byte outside [0, n) of either
+ * side. __builtin_memcpy of a constant size is inline moves even under
+ * -fno-builtin (general registers in the guest, SSE on the host). */
+static inline void move4(uint8_t *d, const uint8_t *s) { __builtin_memcpy(d, s, 4); }
+static inline void move8(uint8_t *d, const uint8_t *s) { __builtin_memcpy(d, s, 8); }
+static inline void move16(uint8_t *d, const uint8_t *s) { __builtin_memcpy(d, s, 16); }
+static inline void move32(uint8_t *d, const uint8_t *s) { __builtin_memcpy(d, s, 32); }
 
 static inline void copy_small(void *dst, const void *src, uint32_t n)
 {
     uint8_t *d = dst;
     const uint8_t *s = src;
-    if (n >= 8) {
-        for (uint32_t i = 0; i + 8 < n; i += 8)
-            move8(d + i, s + i);
+    if (n >= 16) {
+        if (n >= 32) {
+            move32(d, s);
+            move32(d + n - 32, s + n - 32);
+        } else {
+            move16(d, s);
+            move16(d + n - 16, s + n - 16);
+        }
+    } else if (n >= 8) {
+        move8(d, s);
         move8(d + n - 8, s + n - 8);
     } else if (n >= 4) {
         move4(d, s);
@@ -174,15 +173,26 @@ void urpc_flush_acks(struct urpc_chan *c)
  * headers arrive in order, so the previous header's value is a lower bound
  * of this one. The widened value is then never above the true one, and above
  * `sent` only if the peer lies. */
-static inline bool take_header_ack(struct urpc_chan *c, uint64_t h)
+static inline uint64_t header_ack(const struct urpc_chan *c, uint64_t h)
 {
     uint16_t ack16 = (uint16_t)(h >> URPC_HDR_ACK_SHIFT);
-    uint64_t a = c->hdr_acked + (uint16_t)(ack16 - (uint16_t)c->hdr_acked);
-    if (a > c->sent)
-        return false;
+    return c->hdr_acked + (uint16_t)(ack16 - (uint16_t)c->hdr_acked);
+}
+
+/* Learn a widened header ack, checked (a <= sent). */
+static inline void note_header_ack(struct urpc_chan *c, uint64_t a)
+{
     c->hdr_acked = a;
     if (a > c->acked)
         c->acked = a;
+}
+
+static inline bool take_header_ack(struct urpc_chan *c, uint64_t h)
+{
+    uint64_t a = header_ack(c, h);
+    if (a > c->sent)
+        return false;
+    note_header_ack(c, a);
     return true;
 }
 
@@ -205,6 +215,14 @@ static inline uint64_t free_slots(const struct urpc_chan *c)
 
 /* -- sending ----------------------------------------------------------------- */
 
+/* Out of line: the send paths then need no registers saved for a call
+ * they almost never make. */
+static __attribute__((noinline)) void wake_peer(struct urpc_chan *c)
+{
+    urpc_os_wake_peer(c);
+    c->stats.wakeups_sent++;
+}
+
 static inline void wake_if_sleeping(struct urpc_chan *c)
 {
     /* Pairs with the fence in urpc_set_sleeping: either the peer sees our
@@ -215,10 +233,8 @@ static inline void wake_if_sleeping(struct urpc_chan *c)
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
     else
         full_fence();
-    if (__atomic_load_n(&c->peer_ctrl->sleeping, __ATOMIC_RELAXED)) {
-        urpc_os_wake_peer(c);
-        c->stats.wakeups_sent++;
-    }
+    if (__atomic_load_n(&c->peer_ctrl->sleeping, __ATOMIC_RELAXED))
+        wake_peer(c);
 }
 
 /* One send's waiting for space: the clock is read only once it must wait. */
@@ -341,51 +357,53 @@ static errval_t send_one(struct urpc_chan *c, const void *msg, size_t len, bool 
     return ERR_OK;
 }
 
-errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned flags)
+static __attribute__((noinline)) errval_t send_slow(struct urpc_chan *c, const void *msg, size_t len,
+                                                    unsigned flags)
 {
     if (c->broken)
         return c->broken;
+    struct send_wait w = { false, false, 0 };
+    errval_t err = send_one(c, msg, len, flags & URPC_NONBLOCK, &w);
+    if (!err)
+        wake_if_sleeping(c);
+    return err;
+}
+
+errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned flags)
+{
     /* The common case: one slot, and the ring known to have room. */
-    if (len <= URPC_PAYLOAD && c->sent - c->acked < c->nslots) {
-        send_lone(c, msg, (uint32_t)len);
-    } else {
-        struct send_wait w = { false, false, 0 };
-        errval_t err = send_one(c, msg, len, flags & URPC_NONBLOCK, &w);
-        if (err)
-            return err;
-    }
+    if (c->broken || len > URPC_PAYLOAD || c->sent - c->acked >= c->nslots)
+        return send_slow(c, msg, len, flags);
+    send_lone(c, msg, (uint32_t)len);
     wake_if_sleeping(c);
     return ERR_OK;
 }
 
-/* How many of msgs[0..n) pack into one slot: each takes a length byte and
- * its bytes (so at most URPC_PACK_MAX), and they share URPC_PAYLOAD bytes. */
-static size_t pack_count(const struct urpc_out *msgs, size_t n, uint32_t *bytes)
+/* Whether a and b can share a slot (a packed slot carries at least two). */
+static inline bool packable(const struct urpc_out *a, const struct urpc_out *b)
 {
-    size_t i = 0;
-    uint32_t used = 0;
-    while (i < n && msgs[i].len <= URPC_PACK_MAX && used + 1 + msgs[i].len <= URPC_PAYLOAD) {
-        used += 1 + (uint32_t)msgs[i].len;
-        i++;
-    }
-    *bytes = used;
-    return i;
+    return a->len <= URPC_PACK_MAX && b->len <= URPC_PACK_MAX &&
+           2 + a->len + b->len <= URPC_PAYLOAD;
 }
 
-/* msgs[0..n) into one packed slot (the caller made sure there is room). */
-static void send_packed(struct urpc_chan *c, const struct urpc_out *msgs, size_t n, uint32_t bytes)
+/* As many of msgs[0..n) as fit (at least two: the caller checked) into
+ * one packed slot, for which the caller made room. Returns how many. */
+static size_t send_packed(struct urpc_chan *c, const struct urpc_out *msgs, size_t n)
 {
     struct urpc_slot *s = &c->tx[c->tx_next];
     uint8_t *p = (uint8_t *)s->payload;
-    for (size_t i = 0; i < n; i++) {
+    uint32_t used = 0;
+    size_t i = 0;
+    for (; i < n && msgs[i].len <= URPC_PACK_MAX && used + 1 + msgs[i].len <= URPC_PAYLOAD; i++) {
         uint32_t len = (uint32_t)msgs[i].len;
-        *p = (uint8_t)len;
-        copy_small(p + 1, msgs[i].data, len);
-        p += 1 + len;
+        p[used] = (uint8_t)len;
+        copy_small(p + used + 1, msgs[i].data, len);
+        used += 1 + len;
     }
-    publish_slot(c, s, low_bits(bytes, 0, URPC_HDR_LAST | URPC_HDR_PACKED));
-    c->stats.msgs_sent += n;
+    publish_slot(c, s, low_bits(used, 0, URPC_HDR_LAST | URPC_HDR_PACKED));
+    c->stats.msgs_sent += i;
     c->stats.packed_slots_sent++;
+    return i;
 }
 
 errval_t urpc_send_batch(struct urpc_chan *c, const struct urpc_out *msgs, size_t n, size_t *sent,
@@ -396,14 +414,13 @@ errval_t urpc_send_batch(struct urpc_chan *c, const struct urpc_out *msgs, size_
     bool nonblock = flags & URPC_NONBLOCK;
     struct send_wait w = { false, false, 0 };
     while (!err && i < n) {
-        uint32_t bytes;
-        size_t k = pack_count(msgs + i, n - i, &bytes);
-        if (k >= 2) {
+        if (i + 1 < n && packable(&msgs[i], &msgs[i + 1])) {
             err = wait_space(c, 1, nonblock, &w);
-            if (!err) {
-                send_packed(c, msgs + i, k, bytes);
-                i += k;
-            }
+            if (!err)
+                i += send_packed(c, msgs + i, n - i);
+        } else if (msgs[i].len <= URPC_PAYLOAD && free_slots(c)) {
+            send_lone(c, msgs[i].data, (uint32_t)msgs[i].len);
+            i++;
         } else {
             err = send_one(c, msgs[i].data, msgs[i].len, nonblock, &w);
             if (!err)
@@ -452,7 +469,7 @@ static inline void consume_slot(struct urpc_chan *c)
 
 /* The next record of the packed slot copied to c->pk (checked when it was
  * taken: every record lies inside pk_len). */
-static errval_t take_record(struct urpc_chan *c, void *buf, size_t size, size_t *len)
+static inline errval_t take_record(struct urpc_chan *c, void *buf, size_t size, size_t *len)
 {
     uint32_t n = c->pk[c->pk_pos];
     const uint8_t *p = c->pk + c->pk_pos + 1;
@@ -500,7 +517,8 @@ static void park(struct urpc_chan *c, const uint8_t *at)
  * dropped whole at the end, as ERR_MSG_TOO_LONG) or when the ring runs dry
  * in its middle. Bounded: frag < URPC_MAX_FRAGS and every fragment but the
  * last is exactly URPC_PAYLOAD, so rlen + n <= sizeof(c->rbuf). */
-static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
+static __attribute__((noinline)) errval_t take_slow(struct urpc_chan *c, void *buf, size_t size,
+                                                    size_t *len)
 {
     if (c->pk_pos < c->pk_len)
         return take_record(c, buf, size, len);
@@ -523,18 +541,8 @@ static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
             return ERR_WOULD_BLOCK;
         }
         uint32_t n = (h >> URPC_HDR_LEN_SHIFT) & LEN_MASK;
-        uint64_t low = h & LOW_FLAGS_MASK;
         if (n > URPC_PAYLOAD || !take_header_ack(c, h))
             return corrupt(c);
-        /* The common case: a message of one slot, none begun before. */
-        if (low == LONE_FLAGS && c->frag == 0 && n <= size) {
-            copy_small(buf, s->payload, n);
-            consume_slot(c);
-            c->stats.msgs_received++;
-            if (len)
-                *len = n;
-            return ERR_OK;
-        }
         uint32_t frag = (h >> URPC_HDR_FRAG_SHIFT) & FRAG_MASK;
         bool last = h & URPC_HDR_LAST;
         if ((h & URPC_HDR_RESERVED) || frag != c->frag ||
@@ -578,6 +586,36 @@ static errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
     }
 }
 
+/* The short path: the next slot is a whole message that fits, and no
+ * message is half taken (nor a packed slot: the caller looked). Every check is made before anything changes, so
+ * anything else (including anything wrong) is left to take_slow. */
+static inline bool take_lone(struct urpc_chan *c, void *buf, size_t size, size_t *len)
+{
+    if (c->frag)
+        return false;
+    const struct urpc_slot *s = &c->rx[c->rx_next];
+    uint64_t h = load_acquire(&s->header);
+    uint32_t n = (h >> URPC_HDR_LEN_SHIFT) & LEN_MASK;
+    uint64_t a = header_ack(c, h);
+    if ((uint32_t)(h >> URPC_HDR_SEQ_SHIFT) != (uint32_t)(c->received + 1) ||
+        (h & LOW_FLAGS_MASK) != LONE_FLAGS || n > URPC_PAYLOAD || n > size || a > c->sent)
+        return false;
+    note_header_ack(c, a);
+    copy_small(buf, s->payload, n);
+    consume_slot(c);
+    c->stats.msgs_received++;
+    if (len)
+        *len = n;
+    return true;
+}
+
+static inline errval_t take(struct urpc_chan *c, void *buf, size_t size, size_t *len)
+{
+    if (c->pk_pos < c->pk_len)
+        return take_record(c, buf, size, len);
+    return take_lone(c, buf, size, len) ? ERR_OK : take_slow(c, buf, size, len);
+}
+
 void urpc_close(struct urpc_chan *c, errval_t reason)
 {
     if (c->broken == ERR_CHAN_CLOSED && c->my_ctrl->closed)
@@ -602,7 +640,8 @@ void urpc_set_sleeping(struct urpc_chan *c, bool sleeping)
 /* A blocking receive that found nothing: poll, then sleep, until a whole
  * message is in. The clock is first read after one round of polls, so a
  * message that comes at once (the round trip) costs no clock read. */
-static errval_t recv_wait(struct urpc_chan *c, void *buf, size_t size, size_t *len)
+static __attribute__((noinline)) errval_t recv_wait(struct urpc_chan *c, void *buf, size_t size,
+                                                   size_t *len)
 {
     uint64_t start = 0, deadline = 0;
     bool started = false;
@@ -645,14 +684,26 @@ static errval_t recv_wait(struct urpc_chan *c, void *buf, size_t size, size_t *l
     }
 }
 
-errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, unsigned flags)
+static __attribute__((noinline)) errval_t recv_slow(struct urpc_chan *c, void *buf, size_t size,
+                                                    size_t *len, unsigned flags)
 {
     if (c->broken)
         return c->broken;
-    errval_t err = take(c, buf, size, len);
+    errval_t err = take_slow(c, buf, size, len);
     if (err != ERR_WOULD_BLOCK || (flags & URPC_NONBLOCK))
         return err;
     return recv_wait(c, buf, size, len);
+}
+
+errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, unsigned flags)
+{
+    if (!c->broken) {
+        if (c->pk_pos < c->pk_len)
+            return take_record(c, buf, size, len);
+        if (take_lone(c, buf, size, len))
+            return ERR_OK;
+    }
+    return recv_slow(c, buf, size, len, flags);
 }
 
 errval_t urpc_recv_batch(struct urpc_chan *c, struct urpc_in *msgs, size_t n, size_t *got,
