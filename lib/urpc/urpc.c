@@ -709,8 +709,13 @@ errval_t urpc_recv(struct urpc_chan *c, void *buf, size_t size, size_t *len, uns
 errval_t urpc_recv_batch(struct urpc_chan *c, struct urpc_in *msgs, size_t n, size_t *got,
                          unsigned flags)
 {
+    if (n == 0) {
+        if (got)
+            *got = 0;
+        return c->broken;
+    }
     size_t i = 0;
-    errval_t err = n ? urpc_recv(c, msgs[0].data, msgs[0].size, &msgs[0].len, flags) : ERR_OK;
+    errval_t err = urpc_recv(c, msgs[0].data, msgs[0].size, &msgs[0].len, flags);
     if (!err)
         for (i = 1; i < n; i++) {
             err = take(c, msgs[i].data, msgs[i].size, &msgs[i].len);

@@ -68,6 +68,8 @@ static uint64_t hdr(uint32_t seq, uint16_t ack, uint32_t len, uint32_t frag, boo
            (last ? URPC_HDR_LAST : 0);
 }
 
+static uint64_t free_slots_of(const struct urpc_chan *c) { return c->nslots - (c->sent - c->acked); }
+
 /* A message body that says where it came from. */
 static void fill(uint8_t *p, size_t n, uint32_t tag)
 {
@@ -455,6 +457,237 @@ static void test_silent_peer(void)
     free(g.mem);
 }
 
+/* Batches: small messages share slots (packed), longer ones go alone; a
+ * packed slot is taken apart by urpc_recv and urpc_recv_batch alike. */
+static uint8_t bout[64][URPC_MSG_MAX], bin[64][URPC_MSG_MAX];
+
+static void batch_fill(struct urpc_out *m, const size_t *lens, size_t n, uint32_t tag)
+{
+    for (size_t i = 0; i < n; i++) {
+        fill(bout[i], lens[i], tag + (uint32_t)i);
+        m[i] = (struct urpc_out){bout[i], lens[i]};
+    }
+}
+
+static void batch_rooms(struct urpc_in *m, size_t n, size_t size)
+{
+    for (size_t i = 0; i < n; i++)
+        m[i] = (struct urpc_in){bin[i], size, 999};
+}
+
+static void test_batch(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    struct urpc_out o[64];
+    struct urpc_in r[64];
+    size_t sent, got;
+
+    /* Ten 8-byte messages: six (9 bytes each with the length byte) fill a
+     * slot, four the next. */
+    size_t eights[10] = {8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
+    batch_fill(o, eights, 10, 100);
+    CHECK_ERR(urpc_send_batch(&a, o, 10, &sent, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(sent, 10);
+    CHECK_EQ(a.sent, 2);
+    CHECK_EQ(a.stats.msgs_sent, 10);
+    CHECK_EQ(a.stats.packed_slots_sent, 2);
+    uint64_t h0 = slot_of(&f, 0, 0)->header, h1 = slot_of(&f, 0, 1)->header;
+    CHECK_EQ(h0, hdr(1, 0, 54, 0, true) | URPC_HDR_PACKED);
+    CHECK_EQ(h1, hdr(2, 0, 36, 0, true) | URPC_HDR_PACKED);
+    const uint8_t *p0 = (const uint8_t *)slot_of(&f, 0, 0)->payload;
+    CHECK_EQ(p0[0], 8);
+    CHECK(memcmp(p0 + 1, bout[0], 8) == 0);
+    CHECK_EQ(p0[9], 8);
+    CHECK(memcmp(p0 + 10, bout[1], 8) == 0);
+    /* One by one with urpc_recv: the first takes the slot apart. */
+    for (uint32_t i = 0; i < 3; i++) {
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+        CHECK_EQ(got, 8);
+        CHECK(same(in, 8, 100 + i));
+    }
+    CHECK_EQ(b.received, 1);
+    CHECK_EQ(b.stats.packed_slots_received, 1);
+    /* The rest with urpc_recv_batch: across the slot boundary, then dry. */
+    batch_rooms(r, 64, 8);
+    CHECK_ERR(urpc_recv_batch(&b, r, 64, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, 7);
+    for (uint32_t i = 0; i < 7; i++)
+        CHECK(r[i].len == 8 && same(bin[i], 8, 103 + i));
+    CHECK_EQ(r[7].len, 999);
+    CHECK_EQ(b.stats.msgs_received, 10);
+    CHECK(!urpc_pending(&b));
+    CHECK_ERR(urpc_recv_batch(&b, r, 64, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(got, 0);
+    CHECK_ERR(urpc_recv_batch(&b, r, 0, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, 0);
+
+    /* Every size a batch meets, in order: empty ones, the longest that
+     * packs (55), one slot (56), fragments, and a lone small one (no
+     * neighbour to share with goes as urpc_send sends it). */
+    size_t mix[12] = {0, 1, 55, 56, 57, 200, 8, 8, 55, 0, 30, 20};
+    batch_fill(o, mix, 12, 200);
+    uint64_t before = a.sent;
+    CHECK_ERR(urpc_send_batch(&a, o, 12, &sent, 0), ERR_OK);
+    CHECK_EQ(sent, 12);
+    /* {0, 1} packed; 55 alone; 56; 57 (2 slots); 200 (4); {8, 8}; {55}
+     * cannot take a neighbour ({55, 0} needs 57 bytes), so alone;
+     * {0, 30, 20} packed. */
+    CHECK_EQ(a.sent - before, 1 + 1 + 1 + 2 + 4 + 1 + 1 + 1);
+    CHECK_EQ(a.stats.packed_slots_sent, 2 + 3);
+    batch_rooms(r, 64, sizeof bin[0]);
+    size_t total = 0;
+    while (total < 12) {
+        CHECK_ERR(urpc_recv_batch(&b, r + total, 12 - total, &got, 0), ERR_OK);
+        CHECK(got >= 1);
+        total += got;
+    }
+    for (uint32_t i = 0; i < 12; i++)
+        CHECK(r[i].len == mix[i] && same(bin[i], mix[i], 200 + i));
+
+    /* A message too long for its room in a batch receive: the ones before
+     * are delivered, it is dropped, the next call goes on after it. */
+    size_t three[3] = {8, 20, 8};
+    batch_fill(o, three, 3, 300);
+    CHECK_ERR(urpc_send_batch(&a, o, 3, &sent, 0), ERR_OK);
+    batch_rooms(r, 3, 10);
+    memset(bin[1], 0xee, 32);
+    CHECK_ERR(urpc_recv_batch(&b, r, 3, &got, URPC_NONBLOCK), ERR_MSG_TOO_LONG);
+    CHECK_EQ(got, 1);
+    CHECK(same(bin[0], 8, 300));
+    CHECK_EQ(bin[1][10], 0xee);         /* nothing past the room */
+    CHECK(urpc_pending(&b));            /* the last record waits outside the ring */
+    CHECK_ERR(urpc_recv(&b, in, 8, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK(got == 8 && same(in, 8, 302));
+    CHECK(!urpc_pending(&b));
+    CHECK_ERR(b.broken, ERR_OK);
+    urpc_flush_acks(&b);                /* a learns of all 15 when its ring looks full */
+
+    /* Non-blocking: as many as there is room for, whole messages only. */
+    for (uint32_t i = 0; i < 29; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    size_t big[2] = {200, 200};
+    batch_fill(o, big, 2, 400);
+    before = a.sent;
+    CHECK_ERR(urpc_send_batch(&a, o, 2, &sent, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(sent, 0);
+    CHECK_EQ(a.sent, before);
+    size_t small[13] = {8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 200};
+    batch_fill(o, small, 13, 500);
+    CHECK_ERR(urpc_send_batch(&a, o, 13, &sent, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(sent, 12);                 /* two packed slots; the 200 bytes wait */
+    CHECK_EQ(free_slots_of(&a), 0);
+    /* Blocking, with a peer that takes nothing: bounded, and says how far. */
+    a.timeout_ns = 1000000;
+    CHECK_ERR(urpc_send_batch(&a, o + 12, 1, &sent, 0), ERR_TIMEOUT);
+    CHECK_EQ(sent, 0);
+    CHECK_ERR(a.broken, ERR_OK);
+    a.timeout_ns = 0;
+    for (uint32_t i = 0; i < 29; i++)
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    batch_rooms(r, 12, 8);
+    CHECK_ERR(urpc_recv_batch(&b, r, 12, &got, 0), ERR_OK);
+    CHECK_EQ(got, 12);
+    for (uint32_t i = 0; i < 12; i++)
+        CHECK(r[i].len == 8 && same(bin[i], 8, 500 + i));
+    CHECK_ERR(urpc_send_batch(&a, NULL, 0, &sent, 0), ERR_OK);
+    CHECK_EQ(sent, 0);
+    CHECK(guards_intact(&f));
+    free(f.mem);
+}
+
+/* Laps of batches of random sizes and counts, received by either call. */
+static void test_batch_laps(size_t bytes)
+{
+    struct frame f = frame_new(bytes);
+    pair(&f, &a, &b);
+    static size_t lens[64];
+    struct urpc_out o[64];
+    struct urpc_in r[64];
+    uint32_t seed = 7, tag = 0, tx_tag = 0;     /* next to receive, next to send */
+    bool ok = true;
+    for (uint32_t round = 0; round < 20000 && ok; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = 1 + (seed >> 8) % 12, sent = 0, got;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            lens[i] = (seed >> 8) % 10 ? (seed >> 16) % 40 : (seed >> 16) % (a.nslots * 56 + 1);
+        }
+        batch_fill(o, lens, n, tx_tag);
+        tx_tag += (uint32_t)n;
+        while (sent < n && ok) {
+            size_t k = 0;
+            errval_t e = urpc_send_batch(&a, o + sent, n - sent, &k, URPC_NONBLOCK);
+            ok &= e == ERR_OK || e == ERR_WOULD_BLOCK;
+            sent += k;
+            /* Take what is there, by batch or one at a time. */
+            batch_rooms(r, 64, sizeof bin[0]);
+            if (round & 1) {
+                e = urpc_recv_batch(&b, r, 1 + round % 64, &got, URPC_NONBLOCK);
+                ok &= e == ERR_OK || e == ERR_WOULD_BLOCK;
+                for (size_t i = 0; i < got; i++, tag++)
+                    ok &= same(bin[i], r[i].len, tag);
+            } else {
+                while ((e = urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK)) == ERR_OK)
+                    ok &= same(in, got, tag++);
+                ok &= e == ERR_WOULD_BLOCK;
+            }
+        }
+    }
+    size_t got;
+    errval_t e;
+    while ((e = urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK)) == ERR_OK)
+        ok &= same(in, got, tag++);
+    CHECK(ok);
+    CHECK_ERR(e, ERR_WOULD_BLOCK);
+    CHECK_EQ(b.stats.msgs_received, a.stats.msgs_sent);
+    CHECK(a.stats.packed_slots_sent > 1000);
+    CHECK(a.sent > 10ull * a.nslots);
+    CHECK_ERR(b.broken, ERR_OK);
+    CHECK(guards_intact(&f));
+    free(f.mem);
+}
+
+/* A message of fragments taken over several non-blocking calls, each with
+ * another buffer: it waits in rbuf between calls, whole in the last one. */
+static void test_fragment_polls(void)
+{
+    struct frame f = frame_new(URPC_MIN_FRAME);     /* 2 slots */
+    pair(&f, &a, &b);
+    static uint8_t buf1[400], buf2[400], buf3[400];
+    size_t got;
+    fill(out, 150, 9);
+    a.timeout_ns = 1;           /* 3 slots through 2: the sender stops half way */
+    CHECK_ERR(urpc_send(&a, out, 150, 0), ERR_TIMEOUT);
+    CHECK_EQ(a.sent, 2);
+    /* Half a message is all there is: b keeps it in rbuf. Write the last
+     * fragment by hand, as a's next slot would be. */
+    CHECK_ERR(urpc_recv(&b, buf1, sizeof buf1, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(b.rlen, 112);
+    CHECK(b.rparked && same(b.rbuf, 112, 9));
+    CHECK_ERR(urpc_recv(&b, buf2, sizeof buf2, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    struct urpc_slot *s = slot_of(&f, 0, 0);
+    memcpy(s->payload, out + 112, 38);
+    s->header = hdr(3, 0, 38, 2, true);
+    CHECK_ERR(urpc_recv(&b, buf3, sizeof buf3, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, 150);
+    CHECK(same(buf3, 150, 9));
+    CHECK(!b.rparked && b.rlen == 0);
+    /* Gathered in a small buffer first, then a big one that fits it. */
+    struct frame g = frame_new(URPC_MIN_FRAME);
+    pair(&g, &a, &b);
+    a.timeout_ns = 1;
+    CHECK_ERR(urpc_send(&a, out, 150, 0), ERR_TIMEOUT);
+    CHECK_ERR(urpc_recv(&b, buf1, 60, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    s = slot_of(&g, 0, 0);
+    memcpy(s->payload, out + 112, 38);
+    s->header = hdr(3, 0, 38, 2, true);
+    CHECK_ERR(urpc_recv(&b, buf2, sizeof buf2, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK(got == 150 && same(buf2, 150, 9));
+    free(f.mem);
+    free(g.mem);
+}
+
 /* -- the faulty peer: side 1 is written by hand, side 0 is under test ------ */
 
 struct faulty {
@@ -476,6 +709,18 @@ static void peer_slot(struct faulty *t, uint32_t i, uint64_t h)
         s->payload[w] = 0x1111111111111111ull * (uint64_t)(w + 1);
     s->header = h;
 }
+
+/* Peer slot i as a packed slot: payload bytes, then the header (len = n,
+ * fragment 0, last, packed, unless `h` says otherwise). */
+static void peer_packed(struct faulty *t, uint32_t i, uint64_t h, const uint8_t *bytes, size_t n)
+{
+    struct urpc_slot *s = slot_of(&t->f, 1, i);
+    memset(s->payload, 0x77, sizeof s->payload);
+    memcpy(s->payload, bytes, n);
+    s->header = h;
+}
+
+static uint64_t packed_hdr(uint32_t seq, uint32_t len) { return hdr(seq, 0, len, 0, true) | URPC_HDR_PACKED; }
 
 static void faulty_snapshot(struct faulty *t)
 {
@@ -530,6 +775,67 @@ static void test_faulty_peer(void)
         bad_slot("reserved bit", hdr(1, 0, 8, 0, true) | r);
     bad_slot("ack for slots never sent", hdr(1, 1, 8, 0, true));
     bad_slot("ack 0xffff", hdr(1, 0xffff, 8, 0, true));
+
+    /* Packed slots: records must tile the slot's length exactly; packed
+     * only as a whole slot between messages. Nothing of a bad slot is
+     * delivered. */
+    {
+        static const uint8_t two[] = {3, 'a', 'b', 'c', 0, 2, 'x', 'y'};   /* 3 records, 8 bytes */
+        static const uint8_t over[] = {3, 'a', 'b', 'c', 4, 'x', 'y'};     /* the last runs past 7 */
+        static const uint8_t huge[] = {200, 1, 2, 3};
+        struct { const char *what; uint64_t h; const uint8_t *p; size_t n; } bad[] = {
+            {"packed record past the end", packed_hdr(1, 7), over, sizeof over},
+            {"packed slot cut inside its last record", packed_hdr(1, 7), two, 8},
+            {"packed record longer than a slot", packed_hdr(1, 4), huge, sizeof huge},
+            {"packed slot of nothing", packed_hdr(1, 0), two, 0},
+            {"packed, not last", (hdr(1, 0, 8, 0, false) | URPC_HDR_PACKED), two, 8},
+            {"packed, not last, full", (hdr(1, 0, 56, 0, false) | URPC_HDR_PACKED), two, 8},
+            {"packed fragment 1", (hdr(1, 0, 8, 1, true) | URPC_HDR_PACKED), two, 8},
+            {"packed, len 57", packed_hdr(1, 57), two, 8},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            faulty_start(&t, 4096);
+            peer_packed(&t, 0, bad[i].h, bad[i].p, bad[i].n);
+            faulty_snapshot(&t);
+            memset(in, 0xee, 64);
+            CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+            CHECK_EQ(in[0], 0xee);
+            CHECK_EQ(a.stats.msgs_received, 0);
+            faulty_end(&t, bad[i].what);
+        }
+
+        /* A packed slot in the middle of a message of fragments. */
+        faulty_start(&t, 4096);
+        peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
+        peer_packed(&t, 1, hdr(2, 0, 8, 1, true) | URPC_HDR_PACKED, two, 8);
+        faulty_snapshot(&t);
+        CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+        faulty_end(&t, "packed slot as fragment 1");
+        faulty_start(&t, 4096);
+        peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
+        peer_packed(&t, 1, packed_hdr(2, 8), two, 8);
+        faulty_snapshot(&t);
+        CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
+        faulty_end(&t, "packed slot before the message ended");
+
+        /* Legal: "abc", "", "xy". What the peer writes to the slot after
+         * it was taken changes nothing: the records were copied out. */
+        faulty_start(&t, 4096);
+        peer_packed(&t, 0, packed_hdr(1, 8), two, 8);
+        CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+        CHECK(got == 3 && memcmp(in, "abc", 3) == 0);
+        memset(slot_of(&t.f, 1, 0)->payload, 0xff, 56);
+        slot_of(&t.f, 1, 0)->header = ~0ull;
+        CHECK(urpc_pending(&a));
+        CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+        CHECK_EQ(got, 0);
+        CHECK_ERR(urpc_recv(&a, in, 1, &got, URPC_NONBLOCK), ERR_MSG_TOO_LONG);  /* "xy": dropped */
+        CHECK_EQ(a.stats.msgs_received, 3);
+        CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+        CHECK_ERR(a.broken, ERR_OK);
+        CHECK(guards_intact(&t.f));
+        free(t.f.mem);
+    }
 
     /* Fragment gap: 0 then 2. The first is taken, the second breaks. */
     faulty_start(&t, 4096);
@@ -739,6 +1045,10 @@ int main(void)
     test_full_rings();
     test_all_or_nothing();
     test_silent_peer();
+    test_batch();
+    test_batch_laps(URPC_MIN_FRAME);
+    test_batch_laps(4096);
+    test_fragment_polls();
     test_faulty_peer();
     test_close();
     return check_done();

@@ -10,6 +10,10 @@
  *               on both sides with both rings full would wait forever)
  *   long        one direction, blocking, messages up to URPC_MSG_MAX: longer
  *               than the ring, so the sender waits inside a message
+ *   batched     one direction, blocking urpc_send_batch of 1..40 mostly small
+ *               messages (so they share slots) against urpc_recv_batch of
+ *               1..32; the last quarter with a receiver that sleeps at once,
+ *               so the batch's single wake-up must reach it
  *   sleepy      ping-pong with spin_ns = 0: every blocking receive that finds
  *               nothing sleeps on the futex and is woken by the sender
  */
@@ -28,6 +32,9 @@
 #define FRAME 4096
 #define DUPLEX_MSGS 100000u     /* per direction */
 #define LONG_MSGS 3000u
+#define BATCH_MSGS 60000u
+#define BATCH_MAX 40u           /* messages per send_batch call */
+#define BATCH_LEN_MAX 300u
 #define SLEEPY_ROUNDS 20000u
 /* Liveness, not speed: a lost wake-up would leave a receive asleep for
  * good; no correct receive under any load waits this long. */
@@ -65,6 +72,7 @@ struct side {
     uint32_t errors;         /* unexpected error codes */
     errval_t last_error;
     uint8_t out[URPC_MSG_MAX], in[URPC_MSG_MAX], want[URPC_MSG_MAX];
+    uint8_t bufs[BATCH_MAX][BATCH_LEN_MAX];
 };
 
 static struct side sides[2];
@@ -87,12 +95,25 @@ static void note_error(struct side *s, errval_t e)
     s->last_error = e;
 }
 
+static void expect_at(struct side *s, const uint8_t *p, size_t got, int from, uint32_t i, size_t n)
+{
+    msg_fill(s->want, n, from, i);
+    if (got != n || memcmp(p, s->want, n) != 0)
+        s->bad++;
+}
+
 static void expect(struct side *s, size_t got, int from, uint32_t i, size_t max)
 {
-    size_t n = msg_len(from, i, max);
-    msg_fill(s->want, n, from, i);
-    if (got != n || memcmp(s->in, s->want, n) != 0)
-        s->bad++;
+    expect_at(s, s->in, got, from, i, msg_len(from, i, max));
+}
+
+/* Batched messages: mostly a few bytes, some up to a slot, a few longer. */
+static size_t batch_len(uint32_t i)
+{
+    uint64_t r = mix((uint64_t)5 << 40 | i);
+    unsigned kind = r % 100;
+    size_t n = kind < 70 ? 21 : kind < 95 ? URPC_PAYLOAD + 1 : BATCH_LEN_MAX + 1;
+    return (r >> 8) % n;
 }
 
 /* Interleaved non-blocking sends and receives until both directions are done. */
@@ -156,6 +177,51 @@ static void long_messages(struct side *s)
     }
 }
 
+static void batched(struct side *s)
+{
+    struct urpc_chan *c = &s->c;
+    uint32_t i = 0;
+    if (s->id == 0) {
+        struct urpc_out o[BATCH_MAX];
+        while (i < BATCH_MSGS) {
+            uint32_t k = 1 + (uint32_t)(mix(i) % BATCH_MAX);
+            if (k > BATCH_MSGS - i)
+                k = BATCH_MSGS - i;
+            for (uint32_t j = 0; j < k; j++) {
+                size_t n = batch_len(i + j);
+                msg_fill(s->bufs[j], n, 5, i + j);
+                o[j] = (struct urpc_out){s->bufs[j], n};
+            }
+            size_t sent;
+            errval_t e = urpc_send_batch(c, o, k, &sent, 0);
+            if (e || sent != k) {
+                note_error(s, e);
+                return;
+            }
+            i += k;
+        }
+        return;
+    }
+    struct urpc_in r[BATCH_MAX];
+    while (i < BATCH_MSGS) {
+        if (i >= BATCH_MSGS / 4 * 3)
+            c->spin_ns = 0;
+        uint32_t k = 1 + (uint32_t)(mix(i + 7) % 32);
+        for (uint32_t j = 0; j < k; j++)
+            r[j] = (struct urpc_in){s->bufs[j], BATCH_LEN_MAX, 0};
+        size_t got;
+        errval_t e = urpc_recv_batch(c, r, k, &got, 0);
+        for (uint32_t j = 0; j < got; j++)
+            expect_at(s, s->bufs[j], r[j].len, 5, i + j, batch_len(i + j));
+        i += (uint32_t)got;
+        if (e) {
+            note_error(s, e);
+            return;
+        }
+    }
+    c->spin_ns = 20000;
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -213,6 +279,8 @@ static void *run(void *arg)
     pthread_barrier_wait(&phase);
     long_messages(s);
     pthread_barrier_wait(&phase);
+    batched(s);
+    pthread_barrier_wait(&phase);
     sleepy(s);
     return NULL;
 }
@@ -243,11 +311,13 @@ int main(void)
         struct side *s = &sides[i];
         struct urpc_stats *st = &s->c.stats;
         printf("side %d: %llu msgs / %llu slots sent, %llu / %llu received, %llu acks published, "
-               "%llu full waits, %llu sleeps, %llu wake-ups sent, slowest sleepy recv %llu us\n",
+               "%llu full waits, %llu sleeps, %llu wake-ups sent, %llu packed slots received, "
+               "slowest sleepy recv %llu us\n",
                i, (unsigned long long)st->msgs_sent, (unsigned long long)st->slots_sent,
                (unsigned long long)st->msgs_received, (unsigned long long)st->slots_received,
                (unsigned long long)st->acks_published, (unsigned long long)st->full_waits,
                (unsigned long long)st->sleeps, (unsigned long long)st->wakeups_sent,
+               (unsigned long long)st->packed_slots_received,
                (unsigned long long)slowest_recv_ns[i] / 1000);
         CHECK_EQ(s->errors, 0);
         if (s->errors)
@@ -257,8 +327,9 @@ int main(void)
         CHECK(slowest_recv_ns[i] < STUCK_NS);
     }
     uint64_t msgs = DUPLEX_MSGS + SLEEPY_ROUNDS;
-    CHECK_EQ(sides[0].c.stats.msgs_sent, msgs + LONG_MSGS);
-    CHECK_EQ(sides[1].c.stats.msgs_received, msgs + LONG_MSGS);
+    CHECK_EQ(sides[0].c.stats.msgs_sent, msgs + LONG_MSGS + BATCH_MSGS);
+    CHECK_EQ(sides[1].c.stats.msgs_received, msgs + LONG_MSGS + BATCH_MSGS);
+    CHECK(sides[1].c.stats.packed_slots_received > BATCH_MSGS / 10);   /* they shared slots */
     CHECK_EQ(sides[1].c.stats.msgs_sent, msgs);
     CHECK_EQ(sides[0].c.stats.msgs_received, msgs);
     CHECK(sides[0].c.stats.full_waits > 0);             /* long messages waited */
