@@ -10,9 +10,11 @@
  * between two monitors (kept for later runs), both sides spinning on it
  * alone: round trip, one-way latency (the sender's clock against the
  * receiver's: the TSC is the same clock on every core), throughput of
- * pipelined one-way messages, and the round trip when the receiver sleeps
- * and must be woken by a notification IPI. Synchronous: both monitors do
- * nothing else meanwhile. docs/bench.md describes the output.
+ * pipelined one-way messages (24 bytes; 8 and 56 bytes one per call; 8
+ * bytes through urpc_send_batch, several to a slot), and the round trip
+ * when the receiver sleeps and must be woken by a notification IPI.
+ * Synchronous: both monitors do nothing else meanwhile. docs/monitor.md
+ * describes the output.
  *
  * Two measurements of one pair must not cross (each side would wait for
  * the other's echo): before it starts, the measuring monitor locks its
@@ -35,6 +37,16 @@ struct bench_msg {
 };
 _Static_assert(sizeof(struct bench_msg) <= URPC_PAYLOAD, "one slot per message");
 #define LOCK_TRIES_NS 60000000000ull   /* a busy peer is waited for this long */
+#define BATCH 32u                       /* messages per urpc_*_batch call */
+
+/* B_TPUT's value: how many data messages follow, their size, and whether
+ * they come in batches. A data message's first word is data_word(run), the
+ * rest its index, as far as its size allows (8 bytes: the first word only). */
+#define TPUT_VALUE(n, bytes, batched) ((uint64_t)(n) | (uint64_t)(bytes) << 32 | (uint64_t)(batched) << 48)
+#define TPUT_COUNT(v) ((uint32_t)(v))
+#define TPUT_BYTES(v) ((uint32_t)((v) >> 32) & 0xffffu)
+#define TPUT_BATCHED(v) (((v) >> 48) & 1u)
+static uint64_t data_word(uint64_t run) { return run << 8 | B_DATA; }
 
 static uint64_t samples[MAX_ROUNDS];
 
@@ -231,7 +243,43 @@ static errval_t lock_peer(uint32_t peer)
 struct bench_result {
     uint32_t rounds;
     uint64_t rt_median_ns, rt_p10_ns, rt_p90_ns, rt_min_ns, oneway_median_ns, tput_msgs_per_s, wake_rt_median_ns;
+    uint64_t tput8_msgs_per_s, tput56_msgs_per_s, tput8_batch_msgs_per_s;
 };
+
+/* n one-way messages of `bytes` (8..56) back to back, one urpc_send each or
+ * BATCH per urpc_send_batch, until the peer has counted them all. */
+static errval_t stream(struct link *l, uint32_t n, uint32_t bytes, bool batched, uint64_t *msgs_per_s)
+{
+    static uint64_t data[BATCH][URPC_PAYLOAD / 8];
+    static struct urpc_out batch[BATCH];
+    struct bench_msg m = { B_TPUT, TPUT_VALUE(n, bytes, batched), run_number }, r;
+    uint64_t t0 = now_ns();
+    errval_t err = urpc_send(&l->ch, &m, sizeof m, 0);
+    for (uint32_t i = 0; i < n && !err;) {
+        uint32_t k = !batched ? 1 : n - i < BATCH ? n - i : BATCH;
+        for (uint32_t j = 0; j < k; j++) {
+            data[j][0] = data_word(run_number);
+            for (uint32_t w = 1; w < URPC_PAYLOAD / 8; w++)
+                data[j][w] = i + j;
+            batch[j] = (struct urpc_out){ data[j], bytes };
+        }
+        size_t sent = 1;
+        err = batched ? urpc_send_batch(&l->ch, batch, k, &sent, 0) : urpc_send(&l->ch, data[0], bytes, 0);
+        i += (uint32_t)sent;
+    }
+    size_t len;
+    while (!err) {
+        err = urpc_recv(&l->ch, &r, sizeof r, &len, 0);
+        if (!err && len == sizeof r && r.run == run_number)
+            break;
+    }
+    uint64_t took = now_ns() - t0;
+    if (!err && (r.op != B_TPUT || r.value != n))
+        err = ERR_MSG_MALFORMED;
+    if (!err)
+        *msgs_per_s = took ? (uint64_t)n * 1000000000ull / took : 0;
+    return err;
+}
 
 static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *out)
 {
@@ -274,25 +322,14 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
 
     /* Throughput: one-way messages as fast as the ring takes them. */
     uint32_t n = rounds * 4 < 20000 ? rounds * 4 : 20000;
-    struct bench_msg m = { B_TPUT, n, run_number };
-    uint64_t t0 = now_ns();
     if (!err)
-        err = urpc_send(&l->ch, &m, sizeof m, 0);
-    for (uint32_t i = 0; i < n && !err; i++) {
-        m = (struct bench_msg){ B_DATA, i, run_number };
-        err = urpc_send(&l->ch, &m, sizeof m, 0);
-    }
-    size_t len;
-    while (!err) {
-        err = urpc_recv(&l->ch, &r, sizeof r, &len, 0);
-        if (!err && len == sizeof r && r.run == run_number)
-            break;
-    }
-    uint64_t took = now_ns() - t0;
-    if (!err && (r.op != B_TPUT || r.value != n))
-        err = ERR_MSG_MALFORMED;
+        err = stream(l, n, sizeof(struct bench_msg), false, &out->tput_msgs_per_s);
     if (!err)
-        out->tput_msgs_per_s = took ? (uint64_t)n * 1000000000ull / took : 0;
+        err = stream(l, n, 8, false, &out->tput8_msgs_per_s);
+    if (!err)
+        err = stream(l, n, URPC_PAYLOAD, false, &out->tput56_msgs_per_s);
+    if (!err)
+        err = stream(l, n, 8, true, &out->tput8_batch_msgs_per_s);
 
     /* The wake-up path: the receiver sleeps as soon as its ring is empty. */
     uint32_t wakes = rounds / 4 < 5 ? 5 : rounds / 4 > 200 ? 200 : rounds / 4;
@@ -322,6 +359,34 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
 /* -- the other side: echo until told to stop -------------------------------------- */
 static uint64_t oneway[MAX_ROUNDS + 16];
 
+/* Count the data messages of this run that B_TPUT announced (value: count,
+ * size, batched), stopping at the first that is not one. */
+static uint64_t stream_in(struct link *l, uint64_t value, uint64_t run)
+{
+    static uint64_t data[BATCH][URPC_PAYLOAD / 8];
+    static struct urpc_in batch[BATCH];
+    uint32_t want = TPUT_COUNT(value), bytes = TPUT_BYTES(value);
+    uint64_t got = 0;
+    while (got < want) {
+        size_t k = TPUT_BATCHED(value) && want - got > 1 ? (want - got < BATCH ? want - got : BATCH) : 1;
+        for (size_t j = 0; j < k; j++)
+            batch[j] = (struct urpc_in){ data[j], sizeof data[j], 0 };
+        size_t n = 0;
+        errval_t err = k > 1 ? urpc_recv_batch(&l->ch, batch, k, &n, 0)
+                             : urpc_recv(&l->ch, data[0], sizeof data[0], &batch[0].len, 0);
+        if (k == 1 && !err)
+            n = 1;
+        for (size_t j = 0; j < n; j++) {
+            if (batch[j].len != bytes || bytes < 8 || data[j][0] != data_word(run))
+                return got;
+            got++;
+        }
+        if (err)
+            return got;
+    }
+    return got;
+}
+
 void bench_serve(struct link *l)
 {
     uint32_t n = 0;
@@ -350,15 +415,9 @@ void bench_serve(struct link *l)
             if (n < MAX_ROUNDS + 16 && now >= m.value)
                 oneway[n++] = now - m.value;
             break;
-        case B_TPUT: {
-            uint64_t got = 0;
-            struct bench_msg d;
-            while (got < m.value && urpc_recv(&l->ch, &d, sizeof d, &len, 0) == ERR_OK && d.op == B_DATA &&
-                   d.run == run)
-                got++;
-            m.value = got;
+        case B_TPUT:
+            m.value = stream_in(l, m.value, run);
             break;
-        }
         case B_SLEEPY:
             break;
         case B_STOP:
@@ -387,10 +446,12 @@ errval_t bench_urpc_json(uint32_t peer, uint32_t rounds, char *out, size_t size)
     errval_t err = bench_urpc(peer, rounds, &r);
     snprintf(out, size,
              "{\"from\":%u,\"to\":%u,\"rounds\":%u,\"rt_median_ns\":%llu,\"rt_p10_ns\":%llu,\"rt_p90_ns\":%llu,"
-             "\"rt_min_ns\":%llu,\"oneway_median_ns\":%llu,\"tput_msgs_per_s\":%llu,\"wake_rt_median_ns\":%llu}",
+             "\"rt_min_ns\":%llu,\"oneway_median_ns\":%llu,\"tput_msgs_per_s\":%llu,\"wake_rt_median_ns\":%llu,"
+             "\"tput8_msgs_per_s\":%llu,\"tput56_msgs_per_s\":%llu,\"tput8_batch_msgs_per_s\":%llu}",
              my_core, peer, r.rounds, (unsigned long long)r.rt_median_ns, (unsigned long long)r.rt_p10_ns,
              (unsigned long long)r.rt_p90_ns, (unsigned long long)r.rt_min_ns,
              (unsigned long long)r.oneway_median_ns, (unsigned long long)r.tput_msgs_per_s,
-             (unsigned long long)r.wake_rt_median_ns);
+             (unsigned long long)r.wake_rt_median_ns, (unsigned long long)r.tput8_msgs_per_s,
+             (unsigned long long)r.tput56_msgs_per_s, (unsigned long long)r.tput8_batch_msgs_per_s);
     return err;
 }

@@ -893,7 +893,8 @@ def test_linux_pingpong_end_to_end(tmp_path):
 def test_atoll_pingpong_adapter():
     ev = {"event": "urpc_bench", "from": 1, "to": 3, "rounds": 200, "rt_median_ns": 900, "rt_p10_ns": 850,
           "rt_p90_ns": 1000, "rt_min_ns": 800, "oneway_median_ns": 450, "tput_msgs_per_s": 4000000,
-          "wake_rt_median_ns": 28000}
+          "wake_rt_median_ns": 28000, "tput8_msgs_per_s": 5000000, "tput56_msgs_per_s": 3000000,
+          "tput8_batch_msgs_per_s": 20000000}
     out = ab.atoll_pingpong_adapt(ev, {})
     by = {(r["metric"], r["params"]["protocol"]): r for r in out}
     rt = by[("round_trip", "urpc")]
@@ -902,6 +903,8 @@ def test_atoll_pingpong_adapter():
     assert by[("round_trip", "urpc_wake")]["value"] == 28000
     assert by[("one_way", "urpc")]["value"] == 450
     assert by[("throughput", "urpc")]["unit"] == "msgs/s"
+    assert [by[("throughput", p)]["value"] for p in ("urpc_8", "urpc_56", "urpc_batch_8")] == \
+        [5000000, 3000000, 20000000]
     assert ab.atoll_pingpong_adapt({"event": "lmp_bench"}, {}) == []
     bad = ab.atoll_pingpong_adapt({"event": "urpc_bench", "from": 1}, {})
     assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "pingpong"

@@ -153,6 +153,10 @@ def test_urpc_bench_matrix_events():
         assert e["rounds"] == 20
         assert 0 < e["rt_min_ns"] <= e["rt_p10_ns"] <= e["rt_median_ns"] <= e["rt_p90_ns"]
         assert e["oneway_median_ns"] > 0 and e["tput_msgs_per_s"] > 0 and e["wake_rt_median_ns"] > 0
+        # One-way streams of 8 and 56 bytes, and 8 bytes in batches: every
+        # message arrived (the monitor reports an error otherwise).
+        assert e["tput8_msgs_per_s"] > 0 and e["tput56_msgs_per_s"] > 0
+        assert e["tput8_batch_msgs_per_s"] > 0
 
 
 def test_bad_requests_get_errors():

@@ -208,10 +208,14 @@ def atoll_pingpong_adapt(event, options):
     if _num(one):
         out.append(_result("pingpong", "one_way", "ns", one, int(rounds), 0.0,
                            {"protocol": "urpc", "src": src, "dst": dst}))
-    tput = event.get("tput_msgs_per_s")
-    if _num(tput):
-        out.append(_result("pingpong", "throughput", "msgs/s", tput, 1, 0.0,
-                           {"protocol": "urpc", "src": src, "dst": dst}))
+    # One-way streams: 16-byte messages (protocol urpc), 8 and 56 bytes one
+    # per call, 8 bytes in batches (several to a slot).
+    for field, proto in (("tput_msgs_per_s", "urpc"), ("tput8_msgs_per_s", "urpc_8"),
+                         ("tput56_msgs_per_s", "urpc_56"), ("tput8_batch_msgs_per_s", "urpc_batch_8")):
+        tput = event.get(field)
+        if _num(tput):
+            out.append(_result("pingpong", "throughput", "msgs/s", tput, 1, 0.0,
+                               {"protocol": proto, "src": src, "dst": dst}))
     return out
 
 
