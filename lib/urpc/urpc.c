@@ -95,6 +95,13 @@ static inline void copy_small(void *dst, const void *src, uint32_t n)
     }
 }
 
+/* The same, called: for the long paths, so that the copy is inlined only
+ * where it is hot (the library stays small: every domain links it). */
+static __attribute__((noinline)) void copy_small_call(void *dst, const void *src, uint32_t n)
+{
+    copy_small(dst, src, n);
+}
+
 /* A whole slot's payload (every fragment but a message's last). */
 static inline void copy_payload(void *dst, const void *src) { __builtin_memcpy(dst, src, URPC_PAYLOAD); }
 
@@ -349,7 +356,7 @@ static errval_t send_one(struct urpc_chan *c, const void *msg, size_t len, bool 
             publish_slot(c, s, low_bits(URPC_PAYLOAD, f, 0));
         } else {
             uint32_t n = (uint32_t)(len - (size_t)f * URPC_PAYLOAD);
-            copy_small(s->payload, p + (size_t)f * URPC_PAYLOAD, n);
+            copy_small_call(s->payload, p + (size_t)f * URPC_PAYLOAD, n);
             publish_slot(c, s, low_bits(n, f, URPC_HDR_LAST));
         }
     }
@@ -467,13 +474,13 @@ static inline void consume_slot(struct urpc_chan *c)
         publish_consumed(c);
 }
 
-/* The next record of the packed slot copied to c->pk (checked when it was
- * taken: every record lies inside pk_len). */
+/* The next record of the packed slot copied to c->rbuf (checked when it
+ * was taken: every record lies inside pk_len). */
 static inline errval_t take_record(struct urpc_chan *c, void *buf, size_t size, size_t *len)
 {
-    uint32_t n = c->pk[c->pk_pos];
-    const uint8_t *p = c->pk + c->pk_pos + 1;
-    c->pk_pos += 1 + n;
+    uint32_t n = c->rbuf[c->pk_pos];
+    const uint8_t *p = c->rbuf + c->pk_pos + 1;
+    c->pk_pos = (uint16_t)(c->pk_pos + 1 + n);
     c->stats.msgs_received++;
     if (n > size)
         return ERR_MSG_TOO_LONG;    /* consumed and dropped */
@@ -483,18 +490,19 @@ static inline errval_t take_record(struct urpc_chan *c, void *buf, size_t size, 
     return ERR_OK;
 }
 
-/* A packed slot: copy its records to our own c->pk (the peer can change
+/* A packed slot: copy its records to our own c->rbuf (the peer can change
  * its half under us; our copy it cannot) and check that they tile exactly
- * its n bytes, before the slot is taken. */
+ * its n bytes, before the slot is taken. rbuf is free: no message of
+ * fragments is under way (the caller checked the fragment number). */
 static bool take_packed(struct urpc_chan *c, const struct urpc_slot *s, uint32_t n)
 {
-    copy_small(c->pk, s->payload, n);
+    copy_small_call(c->rbuf, s->payload, n);
     uint32_t pos = 0;
     while (pos < n)
-        pos += 1 + (uint32_t)c->pk[pos];
+        pos += 1 + (uint32_t)c->rbuf[pos];
     if (pos != n)
         return false;
-    c->pk_len = n;
+    c->pk_len = (uint16_t)n;
     c->pk_pos = 0;
     c->stats.packed_slots_received++;
     return true;
@@ -562,7 +570,7 @@ static __attribute__((noinline)) errval_t take_slow(struct urpc_chan *c, void *b
             acc = c->rbuf;
         }
         if (last)
-            copy_small(acc + c->rlen, s->payload, n);
+            copy_small_call(acc + c->rlen, s->payload, n);
         else
             copy_payload(acc + c->rlen, s->payload);
         c->rlen += n;

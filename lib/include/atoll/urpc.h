@@ -119,10 +119,11 @@ struct urpc_chan {
     uint32_t frag;            /* next fragment expected (0: none started) */
     uint32_t rlen;            /* its bytes so far */
     bool rparked;             /* they are in rbuf (else in the caller's buffer) */
+    /* The packed slot being delivered is copied out of the ring (and
+     * checked) into rbuf, free then: packed slots come only between
+     * messages, and no slot is read while records are left. */
+    uint16_t pk_len, pk_pos;  /* its bytes; the next record's offset */
     uint8_t rbuf[URPC_MSG_MAX];
-    /* The packed slot being delivered, copied out of the ring (checked). */
-    uint8_t pk[URPC_PAYLOAD];
-    uint32_t pk_len, pk_pos;  /* its bytes; the next record's offset */
 
     /* The sleeping protocol needs a full barrier between a sender's header
      * store and its look at the peer's sleeping flag. With asym_fence the
