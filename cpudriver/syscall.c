@@ -333,6 +333,35 @@ static errval_t sys_cap_create(struct dispatcher *d, const struct trap_frame *f)
     return cap_install_root(dst, &c);
 }
 
+/* SYS_MODULE_READ: bytes of a boot module (the image is public: programs
+ * and the service manifest). rdx = the bytes copied; the module's size when
+ * asked for 0 bytes. */
+static errval_t sys_module_read(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    char name[64];
+    uint64_t name_len = f->rsi, offset = f->rdx, buf = f->r10, len = f->r8;
+    if (name_len == 0 || name_len >= sizeof name || len > (1u << 20))
+        return ERR_INVALID_ARG;
+    errval_t err = copy_from_user(d, name, f->rdi, name_len);
+    const void *image;
+    size_t size;
+    if (!err)
+        err = boot_module_find(name, name_len, &image, &size);
+    if (err)
+        return err;
+    if (offset > size)
+        return ERR_INVALID_ARG;
+    uint64_t n = MIN(len, size - offset);
+    if (len == 0) {
+        *value = size;
+        return ERR_OK;
+    }
+    err = copy_to_user(d, buf, (const uint8_t *)image + offset, n);
+    if (!err)
+        *value = n;
+    return err;
+}
+
 /* SYS_DOMAIN_KILL: a monitor ends one of its core's domains. */
 static errval_t sys_domain_kill(struct dispatcher *d, const struct trap_frame *f)
 {
@@ -528,6 +557,9 @@ void syscall_handler(struct trap_frame *f)
         break;
     case SYS_DOMAIN_KILL:
         err = sys_domain_kill(d, f);
+        break;
+    case SYS_MODULE_READ:
+        err = sys_module_read(d, f, &value);
         break;
     default:
         err = ERR_BAD_SYSCALL;

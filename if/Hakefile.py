@@ -21,3 +21,4 @@ interface("monlmp")
 # if/monlmp.if, against a fake kernel: round trips and every malformed fragment.
 host_test("test_lmpchan", srcs=["../tests/host/test_lmpchan.c", "../lib/lmpchan.c"],
           includes=["../lib/include", "../tests/host"])
+interface("starter")

@@ -26,7 +26,7 @@ static uint64_t spawned, reclaimed;
  * on a core would fight the first for its resources. */
 static bool system_program(const char *cmd)
 {
-    static const char *const names[] = { "monitor", "names", "shell" };
+    static const char *const names[] = { "monitor", "names", "shell", "starter" };
     size_t n = 0;
     while (cmd[n] && cmd[n] != ' ')
         n++;

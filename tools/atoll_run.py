@@ -36,16 +36,25 @@ REPO = atoll_image.REPO
 DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to REPO
 # The user programs tools/run boots by default: the modules of boot/Hakefile.py's
 # image (tests/test_runner_cli.py checks the two lists agree).
-USER_PROGRAMS = ("monitor", "names", "shell", "hello", "badboy", "fuzz", "lmpbench", "echo", "xattack", "churn")
+USER_PROGRAMS = ("monitor", "names", "starter", "shell", "hello", "badboy", "fuzz", "lmpbench", "echo", "xattack",
+                 "churn")
+# The boot manifest the starter reads (docs/services.md), unless --services.
+DEFAULT_SERVICES = os.path.join(REPO, "servers", "starter", "default.services")
 SHELL_PROMPT = b"atoll> "
 
 
-def user_modules(monitor_args=""):
-    """Modules for the built user programs (those that exist); the monitor's
-    module gets `monitor_args` (say "mesh=all cluster=4", docs/monitor.md)."""
+def user_modules(monitor_args="", services=None):
+    """Modules for the built user programs (those that exist) and the boot
+    manifest (`services`, default servers/starter/default.services); the
+    monitor's module gets `monitor_args` (say "mesh=all cluster=4",
+    docs/monitor.md)."""
     paths = [os.path.join(REPO, "build", "user", p + ".elf") for p in USER_PROGRAMS]
-    return [Module(p, args=monitor_args if os.path.basename(p) == "monitor.elf" else "")
+    mods = [Module(p, args=monitor_args if os.path.basename(p) == "monitor.elf" else "")
             for p in paths if os.path.isfile(p)]
+    manifest = services or DEFAULT_SERVICES
+    if mods and os.path.isfile(manifest):
+        mods.append(Module(manifest, name="services"))
+    return mods
 QEMU = "qemu-system-x86_64"
 EVENT_PREFIX = "@atoll "
 MiB = 1 << 20
@@ -415,6 +424,8 @@ class _Parser:
           help="multiboot2 module (repeatable)")
         a("--monitor-args", default="", metavar="ARGS",
           help="arguments of every core's monitor: mesh=cluster|all|star, cluster=N (docs/monitor.md)")
+        a("--services", metavar="FILE",
+          help="boot this service manifest instead of servers/starter/default.services (docs/services.md)")
         a("--iso", help="boot this prebuilt ISO instead of building one")
         a("--timeout", type=float, metavar="SECONDS", help="kill QEMU after this long (exit 124)")
         a("--log", metavar="FILE", help="write a copy of the console to FILE")
@@ -543,8 +554,19 @@ def parse_args(argv):
         m.modules = [Module.parse(s) for s in ns.module]
     except atoll_image.ImageError as e:
         raise ConfigError(str(e)) from None
+    if ns.services is not None:
+        if ns.module or ns.kernel or ns.iso is not None:
+            raise ConfigError("--services goes with the built user programs, not --module, --kernel or --iso")
+        if not os.path.isfile(ns.services):
+            raise ConfigError(f"--services {ns.services!r}: no such file")
+        try:
+            with open(ns.services, encoding="utf-8") as f:
+                f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"--services {ns.services!r}: not a text file ({e})") from None
     if not ns.module and not ns.kernel and ns.iso is None:
-        m.modules = user_modules(ns.monitor_args)   # the monitor, the shell and the test programs
+        # The monitor, the servers, the test programs and the manifest.
+        m.modules = user_modules(ns.monitor_args, services=ns.services)
     if opts.timeout is not None and opts.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     if opts.gdb is not None and not (0 < opts.gdb < 65536):

@@ -46,6 +46,8 @@ enum syscall_nr {
                              that ended: ERR_WOULD_BLOCK when none, ERR_TOO_MANY once if some
                              were lost (rescan) */
     SYS_DOMAIN_KILL,      /* (kernel cap, dispatcher slot) end that domain now */
+    SYS_MODULE_READ,      /* (const char *name, name len, offset, buf, len) -> bytes copied
+                             (len 0: the module's size) from a boot module */
     SYS_COUNT
 };
 

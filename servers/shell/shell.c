@@ -14,6 +14,7 @@
 #include <if/monclient_if.h>
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
+#include <if/starter_if.h>
 
 #define LINE_MAX 256
 #define MAX_ARGS 16
@@ -242,6 +243,71 @@ static void sleep_ticks(uint64_t ticks)
         sys_notify_wait(sys_notify_gen(), 10000, 0);
 }
 
+/* The starter (the services of the boot manifest): a channel to it. */
+static struct service_chan starter;
+static bool starter_connected;
+static uint8_t starter_buf[nameservice_size_max + starter_size_max];
+
+static errval_t starter_connect(void)
+{
+    static struct service_chan ns;
+    const char *iface;
+    uint64_t service = 0;
+    errval_t rerr = ERR_OK, err = ERR_OK;
+    if (starter_connected)
+        return ERR_OK;
+    err = names_connect(&ns);
+    for (int tries = 0; !err && tries < 500; tries++) {   /* it registers as soon as it starts */
+        err = nameservice_lookup_rpc(&ns.idl, "starter", &rerr, &iface, &service, starter_buf, sizeof starter_buf);
+        if (err || rerr != ERR_NOT_FOUND)
+            break;
+        sleep_ticks(1);
+    }
+    if (!err)
+        service_chan_close(&ns, ERR_OK);
+    if (!err && !(err = rerr))
+        err = service_connect(service, &starter);
+    starter_connected = !err;
+    return err;
+}
+
+/* Until the starter has brought up every service of the manifest. */
+static errval_t wait_for_services(uint32_t *services, uint32_t *refused)
+{
+    errval_t err = starter_connect(), rerr = ERR_OK;
+    bool done = false;
+    uint32_t instances;
+    for (uint64_t t0 = ticks_now(); !err && !done && ticks_now() - t0 < 12000;) {
+        err = starter_status_rpc(&starter.idl, &rerr, &done, services, refused, &instances);
+        if (!err && !done)
+            sleep_ticks(1);
+    }
+    return err ? err : rerr ? rerr : done ? ERR_OK : ERR_TIMEOUT;
+}
+
+/* The services of the boot manifest and their instances (the starter's). */
+static int cmd_svc(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    errval_t err = starter_connect(), rerr = ERR_OK;
+    if (err)
+        return fail("svc", err);
+    printf("service placement core domain state\n");
+    uint32_t first = 0, total = 0, count = 0;
+    do {
+        const char *text;
+        err = starter_services_rpc(&starter.idl, first, &rerr, &total, &count, &text, starter_buf,
+                                   sizeof starter_buf);
+        if (err || rerr)
+            return fail("svc", err ? err : rerr);
+        printf("%s", text);
+        first += count;
+    } while (count && first < total);
+    printf("@atoll {\"event\":\"svc_list\",\"rows\":%u}\n", total);
+    return 0;
+}
+
 static int cmd_sleep(int argc, char **argv)
 {
     uint64_t n = 10;
@@ -382,6 +448,7 @@ static const struct command commands[] = {
     { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
     { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },
     { "names", "names                    every name the name server holds", cmd_names },
+    { "svc", "svc                      the services of the boot manifest: instances, cores, states", cmd_svc },
     { "sleep", "sleep [TICKS]            let others run for TICKS timer ticks", cmd_sleep },
     { "wait", "wait [TICKS]             until every domain started with run has ended (at most TICKS ticks)",
       cmd_wait },
@@ -475,8 +542,13 @@ int main(int argc, char **argv)
     err = monlmp_mesh_wait_rpc(monitor_lmp(), &rerr, &channels);
     if (err || rerr)
         printf("shell: the monitors' mesh is not up: %s\n", err_name(err ? err : rerr));
-    printf("Atoll shell on core %u: %u cores, %llu channels between their monitors. Type help.\n", si->core_id,
-           si->ncores, (unsigned long long)channels);
+    /* ...and the services of the boot manifest. */
+    uint32_t services = 0, refused = 0;
+    err = wait_for_services(&services, &refused);
+    if (err)
+        printf("shell: the services are not all up: %s\n", err_name(err));
+    printf("Atoll shell on core %u: %u cores, %llu channels between their monitors, %u services%s. Type help.\n",
+           si->core_id, si->ncores, (unsigned long long)channels, services, refused ? " (some refused: svc)" : "");
     /* The serial line interrupts nobody (no IRQ reaches user space yet):
      * it is polled, every timer tick at the least. */
     static struct waitset ws;

@@ -1,8 +1,10 @@
 /*
  * echo: a service and its client across cores, through the name service.
  *
- *   echo serve NAME [CALLS]  register NAME and answer echo calls (forever, or
- *                            until CALLS echo calls have been answered)
+ *   echo serve NAME [CALLS] [key=K]  register NAME (or, with the key the
+ *                            starter gave, join the group NAME as one of its
+ *                            instances: docs/services.md) and answer echo
+ *                            calls (forever, or until CALLS echo calls)
  *   echo call NAME [ROUNDS]  look NAME up, connect (the channel's frame goes
  *                            to the server's core), call it ROUNDS times
  *   echo nscheck             register "nscheck.<core>", look it up, check
@@ -124,7 +126,15 @@ static void accepted_one(struct service_acceptor *a, struct service_chan *c)
     stdout_flush();
 }
 
-static int serve(const char *name, uint64_t calls)
+static uint64_t hex(const char *s)
+{
+    uint64_t v = 0;
+    for (; *s; s++)
+        v = v * 16 + (uint64_t)(*s >= 'a' ? *s - 'a' + 10 : *s >= 'A' ? *s - 'A' + 10 : *s - '0');
+    return v;
+}
+
+static int serve(const char *name, uint64_t calls, const char *key)
 {
     uint64_t service;
     errval_t err, reply_err;
@@ -133,9 +143,12 @@ static int serve(const char *name, uint64_t calls)
     err = service_register_self(&service);
     if (err)
         return fail("serve", err);
-    err = nameservice_register_rpc(&names.idl, name, "echo", service, &reply_err);
+    if (key)
+        err = nameservice_join_rpc(&names.idl, name, hex(key), service, &reply_err);
+    else
+        err = nameservice_register_rpc(&names.idl, name, "echo", service, &reply_err);
     if (err || reply_err)
-        return fail("register", err ? err : reply_err);
+        return fail(key ? "join" : "register", err ? err : reply_err);
     printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
            (unsigned long long)service);
     stdout_flush();
@@ -314,7 +327,8 @@ int main(int argc, char **argv)
     if (err)
         return fail("connect to the name server", err);
     if (argc >= 3 && !strcmp(argv[1], "serve"))
-        return serve(argv[2], argc >= 4 ? arg_number(argv[3], 0) : 0);
+        return serve(argv[2], argc >= 4 ? arg_number(argv[3], 0) : 0,
+                     argc >= 5 && !strncmp(argv[4], "key=", 4) ? argv[4] + 4 : 0);
     if (argc >= 3 && !strcmp(argv[1], "call")) {
         uint32_t rounds = argc >= 4 ? arg_number(argv[3], 100) : 100;
         return call(argv[2], rounds > 10000 ? 10000 : rounds);
@@ -325,7 +339,7 @@ int main(int argc, char **argv)
         return hold(argv[2], arg_number(argv[3], 1));
     if (argc >= 4 && !strcmp(argv[1], "life"))
         return life(argv[2], argv[3]);
-    printf("usage: echo serve NAME [CALLS] | echo call NAME [ROUNDS] | echo nscheck | echo hold PREFIX N |"
+    printf("usage: echo serve NAME [CALLS] [key=K] | echo call NAME [ROUNDS] | echo nscheck | echo hold PREFIX N |"
            " echo life exit|fault NAME\n");
     return 2;
 }

@@ -113,5 +113,8 @@ errval_t sys_cap_create(capslot_t kernel, const struct cap_identity *desc, capsl
  * ERR_TOO_MANY: some were lost, rescan), and ending one. */
 errval_t sys_domain_ended(capslot_t kernel, struct domain_end *out);
 errval_t sys_domain_kill(capslot_t kernel, capslot_t dispatcher);
+/* Read `len` bytes of boot module `name` from `offset` (*got: how many;
+ * len 0: *got is the module's size). ERR_NOT_FOUND: no such module. */
+errval_t sys_module_read(const char *name, size_t name_len, uint64_t offset, void *buf, size_t len, uint64_t *got);
 
 #endif
