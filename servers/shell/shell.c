@@ -129,7 +129,7 @@ static int run_on(uint64_t core, int argc, char **argv)
     if (len >= sizeof cmd)
         return printf("run: command line too long\n"), 1;
     errval_t err, rerr = ERR_OK;
-    err = monclient_spawn_rpc(mon, (uint32_t)core, cmd, 0, &rerr, &id);
+    err = monclient_spawn_rpc(mon, (uint32_t)core, cmd, 0, false, &rerr, &id);
     if (err || rerr)
         return fail("run", err ? err : rerr);
     printf("started %s as domain %llu on core %llu\n", argv[2], (unsigned long long)id, (unsigned long long)core);

@@ -151,7 +151,7 @@ static void spawn_instances(unsigned i)
         char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
         *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = cores[k] };
         err = manifest_command(s, cores[k], up.key, cmd, sizeof cmd);
-        if (!err && !(err = monclient_spawn_rpc(monitor_chan(), cores[k], cmd, 0, &rerr, &x->domain)))
+        if (!err && !(err = monclient_spawn_rpc(monitor_chan(), cores[k], cmd, 0, true, &rerr, &x->domain)))
             err = rerr;
         if (err) {
             x->state = S_FAILED;
