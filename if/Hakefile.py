@@ -22,3 +22,4 @@ interface("monlmp")
 host_test("test_lmpchan", srcs=["../tests/host/test_lmpchan.c", "../lib/lmpchan.c"],
           includes=["../lib/include", "../tests/host"])
 interface("starter")
+interface("greeter")
