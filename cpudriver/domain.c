@@ -12,6 +12,7 @@
 #include "smp.h"
 #include "vspace.h"
 #include "x86_64/cpu.h"
+#include "x86_64/gdt.h"
 #include "x86_64/kernel_layout.h"
 #include "x86_64/paging.h"
 
@@ -228,8 +229,8 @@ errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struc
     d->is_monitor = a->monitor;
     d->ram_bytes = a->ram->cap.bytes;
     d->created_tsc = rdtsc();
-    d->regs = (struct trap_frame){ .rip = info.entry, .cs = 0x2b, .rflags = 0x202, .rsp = USER_STACK_TOP,
-                                   .ss = 0x23, .rdi = USER_STARTUP_VA };
+    d->regs = (struct trap_frame){ .rip = info.entry, .cs = SEL_USER_CODE, .rflags = RFLAGS_USER_INITIAL,
+                                   .rsp = USER_STACK_TOP, .ss = SEL_USER_DATA, .rdi = USER_STARTUP_VA };
     dispatcher_make_runnable(d);
     struct event e;
     event_begin(&e, "domain_spawn");
