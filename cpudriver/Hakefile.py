@@ -35,6 +35,11 @@ kernel(
         "domain.c",
         "lmp.c",
         "syscall.c",
+        "syscall_cap.c",
+        "syscall_domain.c",
+        "syscall_io.c",
+        "syscall_msg.c",
+        "uaccess.c",
         "vspace.c",
         # the machine model from CPUID and ACPI, and its hwloc XML
         "cpu_place.c",

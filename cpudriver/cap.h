@@ -26,8 +26,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <atoll/caps.h>
-#include <atoll/errors.h>
+#include <atoll/abi/caps.h>
+#include <atoll/abi/errors.h>
 
 struct capability {
     uint8_t type;        /* enum cap_type */

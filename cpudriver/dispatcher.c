@@ -1,6 +1,6 @@
 /* Dispatchers and this core's scheduler; see dispatcher.h. */
 #include "dispatcher.h"
-#include <atoll/domain.h>
+#include <atoll/abi/domain.h>
 #include "domain.h"
 #include "console.h"
 #include "core.h"

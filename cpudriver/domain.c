@@ -1,6 +1,6 @@
 /* Building, ending and reporting domains; see domain.h. */
 #include "domain.h"
-#include <atoll/domain.h>
+#include <atoll/abi/domain.h>
 #include "bootinfo.h"
 #include "console.h"
 #include "core.h"

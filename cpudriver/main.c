@@ -8,8 +8,8 @@
  * state into its own block, switches to its own tables, starts the other
  * cores, waits for them to check in and prints the boot report.
  */
-#include <atoll/domain.h>
-#include <atoll/errors.h>
+#include <atoll/abi/domain.h>
+#include <atoll/abi/errors.h>
 #include "acpi.h"
 #include "bootinfo.h"
 #include "cap.h"

@@ -10,7 +10,7 @@
 #define ATOLL_PMEM_H
 
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include "multiboot2.h"
 #include "topology.h"
 

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include "acpi.h"
 
 #define TOPO_MAX_CPUS    ACPI_MAX_CPUS

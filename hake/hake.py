@@ -30,7 +30,7 @@ GUEST_CFLAGS = [
 # are allowed; the host libc's are not.
 GUEST_ASFLAGS = ["-g", "-Wa,--noexecstack"]
 # User domains: the same, but the small code model (they link at USER_MIN,
-# 4 MiB, in include/atoll/domain.h). -mgeneral-regs-only stays for now: the
+# 4 MiB, in include/atoll/abi/domain.h). -mgeneral-regs-only stays for now: the
 # kernel does not save FPU/SSE state across context switches yet.
 USER_CFLAGS = [f for f in GUEST_CFLAGS if f != "-mcmodel=kernel"] + ["-mcmodel=small", "-DATOLL_USER"]
 # Every user program sees the shared interfaces and the user library's headers.

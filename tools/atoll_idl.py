@@ -700,7 +700,7 @@ def generate(iface, source="if/?.if"):
     L += comment(iface.doc)
     L += [f"#ifndef {guard}", f"#define {guard}", "",
           "#include <stdbool.h>", "#include <stddef.h>", "#include <stdint.h>",
-          "#include <atoll/errors.h>", "#include <atoll/idl.h>", ""]
+          "#include <atoll/abi/errors.h>", "#include <atoll/idl.h>", ""]
     # Types and sizes.
     L.append(f"enum {p}_msg_type {{")
     for m in msgs:

@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 
 #define MANIFEST_MAX_SERVICES 32
 #define MANIFEST_MAX_DEPS 4

@@ -49,7 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 
 #define URPC_LINE 64
 #define URPC_PAYLOAD 56                       /* bytes of message per slot */

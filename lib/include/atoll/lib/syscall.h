@@ -1,21 +1,21 @@
 /*
  * System-call wrappers for user domains: one C function per call in
- * <atoll/syscall.h>, with the same arguments in the same order. Each returns
+ * <atoll/abi/syscall.h>, with the same arguments in the same order. Each returns
  * the kernel's errval_t; results come back through pointer arguments, which
  * may be NULL when unwanted. docs/syscalls.md gives every call's arguments,
  * results and errors.
  *
  * Capability arguments are slot numbers in the domain's root CNode
- * (capslot_t); the well-known ones are in <atoll/domain.h>.
+ * (capslot_t); the well-known ones are in <atoll/abi/domain.h>.
  */
 #ifndef ATOLL_LIB_SYSCALL_H
 #define ATOLL_LIB_SYSCALL_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/caps.h>
-#include <atoll/errors.h>
-#include <atoll/syscall.h>
+#include <atoll/abi/caps.h>
+#include <atoll/abi/errors.h>
+#include <atoll/abi/syscall.h>
 
 /* A slot number in this domain's root CNode. */
 typedef uint64_t capslot_t;

@@ -3,8 +3,8 @@
  * in its root CNode, its virtual address layout, and the start-up page.
  * Shared by the CPU driver (which builds domains) and lib/ (crt0, heap).
  */
-#ifndef ATOLL_DOMAIN_H
-#define ATOLL_DOMAIN_H
+#ifndef ATOLL_ABI_DOMAIN_H
+#define ATOLL_ABI_DOMAIN_H
 
 #include <stdint.h>
 

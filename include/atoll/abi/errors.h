@@ -8,8 +8,8 @@
  * This header includes nothing above it (only <stdint.h>), so both sides of
  * every interface can use it.
  */
-#ifndef ATOLL_ERRORS_H
-#define ATOLL_ERRORS_H
+#ifndef ATOLL_ABI_ERRORS_H
+#define ATOLL_ABI_ERRORS_H
 
 #include <stdint.h>
 

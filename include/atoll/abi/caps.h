@@ -5,8 +5,8 @@
  * holds only slot numbers in its CNode, never the capability itself, so it
  * cannot forge one. docs/capabilities.md describes every type and operation.
  */
-#ifndef ATOLL_CAPS_H
-#define ATOLL_CAPS_H
+#ifndef ATOLL_ABI_CAPS_H
+#define ATOLL_ABI_CAPS_H
 
 #include <stdint.h>
 

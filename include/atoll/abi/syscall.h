@@ -9,8 +9,8 @@
  * Capability arguments are slot numbers in the caller's root CNode.
  * docs/syscalls.md gives each call's arguments and errors.
  */
-#ifndef ATOLL_SYSCALL_H
-#define ATOLL_SYSCALL_H
+#ifndef ATOLL_ABI_SYSCALL_H
+#define ATOLL_ABI_SYSCALL_H
 
 #include <stdint.h>
 
