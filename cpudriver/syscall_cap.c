@@ -10,6 +10,7 @@
 #include "dispatcher.h"
 #include "topology.h"
 #include "uaccess.h"
+#include "user_start.h"
 #include "vspace.h"
 
 #define RETYPE_MAX_COUNT 4096

@@ -16,6 +16,7 @@
 #include "smp.h"
 #include "topology.h"
 #include "uaccess.h"
+#include "user_start.h"
 #include "x86_64/cpu.h"
 
 errval_t sc_exit(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)

@@ -1170,7 +1170,7 @@ def _parser():
     a("--systems", default="linux,atoll", help="comma-separated systems (default linux,atoll)")
     a("--benchmarks", default=",".join(BENCHMARKS),
       help=f"comma-separated benchmarks (default {','.join(BENCHMARKS)})")
-    a("--accel", default="auto", help="auto (KVM if usable, else TCG), tcg, kvm or both")
+    a("--accel", default="tcg", help="tcg (default), kvm, auto (KVM if usable, else TCG) or both")
     a("--out", default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT})")
     a("--timeout", type=float, metavar="S",
       help="seconds per boot (default TCG 180+25*CPUs, KVM 60+5*CPUs)")

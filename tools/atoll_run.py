@@ -100,7 +100,7 @@ class Machine:
     dist: Optional[List[List[int]]] = None
     mem: int = 1 * GiB
     machine: str = "q35"
-    accel: str = "auto"        # tcg | kvm | auto
+    accel: str = "tcg"         # tcg | kvm | auto (KVM if usable)
     x2apic: str = "auto"       # on | off | auto
     cpu_flags: str = ""        # appended to -cpu, e.g. "-smap"
     cmdline: str = ""
@@ -412,7 +412,7 @@ class _Parser:
           help="NUMA distances: '0-1=20,0-2=30' or a matrix '10,20;20,10' (default 10/20)")
         a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G)")
         a("--machine", default="q35", help="q35 (default) or pc")
-        a("--accel", default="auto", help="tcg, kvm or auto (default: KVM if usable)")
+        a("--accel", default="tcg", help="tcg (default), kvm, or auto (KVM if usable)")
         a("--x2apic", default="auto", help="on, off or auto (default)")
         a("--cpu-flags", default="", metavar="FLAGS",
           help="CPU features to add or remove, appended to -cpu (e.g. '-smap,-pcid')")
