@@ -32,6 +32,7 @@ bool boot_core_has_user_ram(uint32_t c) { return c < TOPO_MAX_CPUS && core_ram[c
 BOOTSHARED static uint64_t boot_channel[TOPO_MAX_CPUS];
 
 #define MIN_CORE_RAM (4ull << 20)
+#define BOOT_CORE_EXTRA_RAM (16ull << 20)
 
 void user_ram_plan(void)
 {
@@ -44,11 +45,16 @@ void user_ram_plan(void)
             continue;
         /* Leave a little for the kernel's own later needs. */
         uint64_t free = pmem_free_bytes(t->numa_from_srat ? n : PMEM_ANY_NODE);
-        uint64_t share = free > (1ull << 20) ? ALIGN_DOWN((free - (1ull << 20)) / count, PAGE_2M) : 0;
+        free = free > (1ull << 20) ? free - (1ull << 20) : 0;
+        /* The boot core's monitor also starts the system's servers (names,
+         * starter, shell): on a machine of many cores an even share would
+         * not hold them. At most a quarter of its node goes to that. */
+        uint64_t extra = n == t->cpus[0].node ? MIN(BOOT_CORE_EXTRA_RAM, ALIGN_DOWN(free / 4, PAGE_2M)) : 0;
+        uint64_t share = ALIGN_DOWN((free - extra) / count, PAGE_2M);
         for (uint32_t c = 0; c < t->ncpus; c++) {
             if (t->cpus[c].node != n)
                 continue;
-            uint64_t want = share, base = 0;
+            uint64_t want = share + (c == 0 ? extra : 0), base = 0;
             while (want >= MIN_CORE_RAM && !base) {
                 base = pmem_alloc(want, PAGE_2M, t->numa_from_srat ? n : PMEM_ANY_NODE, ~0ull);
                 if (!base)
