@@ -76,7 +76,12 @@ int fuzz_one(const uint8_t *data, size_t size)
         FUZZ_ASSERT(topo.dist[i][i] == 10);
     for (uint32_t i = 0; i < topo.ncpus; i++)
         FUZZ_ASSERT(topo_core_of_apic(&topo, topo.cpus[i].apic_id) == (int)i);
-    for (uint32_t i = 0; i < topo.nranges; i++)
-        FUZZ_ASSERT(topo_node_of_addr(&topo, topo.ranges[i].base) < topo.nnodes);
+    for (uint32_t i = 0; i < topo.nranges; i++) {
+        const struct topo_range *r = &topo.ranges[i];
+        FUZZ_ASSERT(r->len > 0 && r->len - 1 <= UINT64_MAX - r->base && r->node < topo.nnodes);
+        if (i)  /* sorted, disjoint */
+            FUZZ_ASSERT(topo.ranges[i - 1].base + (topo.ranges[i - 1].len - 1) < r->base);
+        FUZZ_ASSERT(topo_node_of_addr(&topo, r->base) == r->node);
+    }
     return 1;
 }

@@ -6,8 +6,8 @@
  * GRUB 2.06 booting Atoll in QEMU (tools/fuzz-corpus).
  *
  * Beyond not crashing, what mb2_parse promises is checked: every pointer
- * in the result lies in the block, strings end inside it, the memory map is
- * sorted, non-empty and free of overlaps.
+ * in the result lies in the block, strings end inside it, the memory map's
+ * entries are non-empty, end at or below 2^64, sorted and free of overlaps.
  */
 #include <string.h>
 #include "acpi.h"
@@ -36,9 +36,11 @@ int fuzz_one(const uint8_t *data, size_t size)
     FUZZ_ASSERT(mb.mmap_count <= MB2_MAX_MMAP && mb.module_count <= MB2_MAX_MODULES);
     for (size_t i = 0; i < mb.mmap_count; i++) {
         const struct mb2_mmap_entry *e = &mb.mmap[i];
-        FUZZ_ASSERT(e->len > 0 && e->base + e->len > e->base);
+        /* Non-empty, not past 2^64 (it may end exactly there), sorted, no
+         * overlap: ends compared inclusively, as the parser does. */
+        FUZZ_ASSERT(e->len > 0 && e->len - 1 <= UINT64_MAX - e->base);
         if (i)
-            FUZZ_ASSERT(mb.mmap[i - 1].base + mb.mmap[i - 1].len <= e->base);
+            FUZZ_ASSERT(mb.mmap[i - 1].base + (mb.mmap[i - 1].len - 1) < e->base);
     }
     for (size_t i = 0; i < mb.module_count; i++) {
         FUZZ_ASSERT(mb.modules[i].start <= mb.modules[i].end);

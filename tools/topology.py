@@ -555,7 +555,8 @@ def _int_attr(el, name, source, default=None):
     try:
         return int(v)
     except ValueError:
-        raise TopologyError(f"{source}: {el.get('type')} {name}={v!r} is not a number") from None
+        what = el.get("type") or el.tag     # an object's type, or the element (distances2)
+        raise TopologyError(f"{source}: {what} {name}={v!r} is not a number") from None
 
 
 def parse_xml(text, source="XML", kind="xml"):
@@ -693,11 +694,11 @@ def _xml_distances(root, nodes, source):
         return None
 
     def rank(d):
-        kind = int(d.get("kind", "0") or 0)
+        kind = _int_attr(d, "kind", source, 0)
         return (d.get("name") != "NUMALatency", not (kind & 4))
 
     d = sorted(cands, key=rank)[0]
-    n = int(d.get("nbobjs", "0"))
+    n = _int_attr(d, "nbobjs", source, 0)
     idx = _numbers(d, "indexes", source)
     vals = _numbers(d, "u64values", source)
     if len(idx) != n or len(vals) != n * n:
@@ -707,7 +708,7 @@ def _xml_distances(root, nodes, source):
         gp = {}
         for obj in root.iter("object"):
             if obj.get("type") == "NUMANode" and obj.get("gp_index") is not None:
-                gp[int(obj.get("gp_index"))] = int(obj.get("os_index"))
+                gp[_int_attr(obj, "gp_index", source)] = _int_attr(obj, "os_index", source)
         try:
             idx = [gp[i] for i in idx]
         except KeyError as e:
