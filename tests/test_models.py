@@ -73,3 +73,29 @@ def test_header_layout_change_fails_the_model(tmp_path, monkeypatch):
     monkeypatch.setattr(atoll_models, "URPC_H", str(copy))
     with pytest.raises(atoll_models.ModelMismatch, match="MAX_SLOTS"):
         atoll_models.urpc_constants()
+
+
+@pytest.mark.parametrize("path,old,new", [
+    ("MESH_C", "l->purpose == LINK_MESH && ++links_up == links_expected",
+     "l->purpose == LINK_MESH && ++links_up >= links_expected"),
+    ("LINKS_C", "if (l->out_head)   /* keep the order: behind what waits */", "if (0)"),
+])
+def test_a_change_in_the_monitor_fails_the_mesh_model(tmp_path, monkeypatch, path, old, new):
+    src = open(getattr(atoll_models, path)).read()
+    assert old in src
+    copy = tmp_path / "copy.c"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, path, str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match="mesh.pml no longer matches"):
+        atoll_models.mesh_params(atoll_models.MESH_SCENARIOS[0])
+
+
+def test_mesh_plan_comes_from_the_monitor():
+    """The plan in the model is monitor/mesh_plan.c's own: clusters of 2 on
+    5 cores of one node: the boot channels 0-1..0-4, 2-3 (a cluster) and
+    2-4 (leaders); 2-1 and 3-4 are not linked, so 3 reaches 4 through 2."""
+    text = atoll_models.mesh_params(atoll_models.MESH_SCENARIOS[2])
+    assert "#define NCORES 5" in text and "#define PLAN_LINKS 6" in text
+    assert "linked[3] = 1;" in text and "linked[13] = 1;" in text and "linked[14] = 1;" in text
+    assert "linked[11] = 0;" in text and "linked[19] = 0;" in text
+    assert "hop[19] = 2;" in text                                    # 3 -> 4: via its leader 2

@@ -303,6 +303,13 @@ def test_xml_details():
     (xml_doc(two_nodes().replace('os_index="1" cpuset="0xf"', 'os_index="0" cpuset="0xf"')),
      "two NUMA nodes with the same os_index"),
     (xml_doc(two_nodes().replace('local_memory="536870912"', 'local_memory="lots"', 1)), "is not a number"),
+    # Found by make fuzz (topology_xml): these raised ValueError, a traceback instead of an answer.
+    (xml_doc(two_nodes(), dist=dist2([0, 1], [10, 20, 20, 10]).replace('nbobjs="2"', 'nbobjs="k"')),
+     "nbobjs='k' is not a number"),
+    (xml_doc(two_nodes(), dist=dist2([0, 1], [10, 20, 20, 10]) + dist2([0, 1], [10, 20, 20, 10], kind="PU5")),
+     "kind='PU5' is not a number"),
+    (xml_doc(two_nodes().replace('os_index="1" cpuset="0xf"', 'os_index="1" gp_index="x" cpuset="0xf"'),
+             dist=dist2([0, 1], [10, 20, 20, 10], indexing="gp")), "gp_index='x' is not a number"),
 ])
 def test_xml_errors(text, message):
     with pytest.raises(TopologyError, match=message):
