@@ -176,6 +176,9 @@ class Stats:
     total_lines: int = 0
     crashes: int = 0
     crash_files: List[str] = dataclasses.field(default_factory=list)
+    # per watched file (relative to the repository): lines run by the seeds,
+    # by the seeds and the finds, and its executable lines
+    by_file: Dict[str, Tuple[int, int, int]] = dataclasses.field(default_factory=dict)
 
 
 def seeds_of(name):
@@ -189,7 +192,7 @@ def run(name, seconds, out_dir=None, rng_seed=1, max_len=1 << 16, replay_only=Fa
     rng = random.Random(rng_seed)
     st = Stats(name)
     total = _code_lines()
-    st.total_lines = len({ln for ln in total})
+    st.total_lines = len(total)
     seen, queue, crash_kinds = set(), [], set()
     t0 = time.monotonic()
 
@@ -226,6 +229,7 @@ def run(name, seconds, out_dir=None, rng_seed=1, max_len=1 << 16, replay_only=Fa
     for s in seeds_of(name):
         st.seeds += 1
         one(s, is_seed=True)
+    seed_lines = {(f, ln) for f, _, ln in seen}
     if not replay_only:
         deadline = t0 + seconds
         while time.monotonic() < deadline:
@@ -234,5 +238,10 @@ def run(name, seconds, out_dir=None, rng_seed=1, max_len=1 << 16, replay_only=Fa
     st.seconds = time.monotonic() - t0
     st.corpus = len(queue)
     st.arcs = len(seen)
-    st.lines = len({(f, ln) for f, _, ln in seen})
+    lines = {(f, ln) for f, _, ln in seen}
+    st.lines = len(lines)
+    for path in sorted(WATCHED):
+        rel = os.path.relpath(path, ROOT)
+        st.by_file[rel] = (len({x for x in seed_lines if x[0] == path}), len({x for x in lines if x[0] == path}),
+                           len({x for x in total if x[0] == path}))
     return st
