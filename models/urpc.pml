@@ -20,7 +20,10 @@
  *     ack above what was sent), and a piggy-backed ack widens to exactly
  *     the count its writer had (the ghost `ack_true`);
  *   - no deadlock and no lost wake-up: the only valid end is both sides
- *     finished, every message delivered. A side polling with non-blocking
+ *     finished, every message delivered;
+ *   - a hang-up (urpc_close, a side that `closes`): the peer still takes
+ *     every message sent before it, whole, then learns of it; a sender
+ *     blocked for room on a closed peer, or a peer asleep, learns of it too. A side polling with non-blocking
  *     calls that can change nothing is a blocked process here, so two sides
  *     spinning on full rings show up as a deadlock (an invalid end state).
  *
@@ -47,6 +50,12 @@
  *                     sender blocked for space reads only the control line,
  *                     never those headers, and waits forever on a receiver
  *                     that replied and then went idle.
+ *   BUG_CLOSE_EARLY   the receiver reads the hang-up before its ring: the
+ *                     last messages sent before urpc_close are lost.
+ *   BUG_CLOSE_NO_WAKE urpc_close does not wake a sleeping peer: it sleeps
+ *                     forever on a closed channel.
+ *   BUG_CLOSE_SENDER_WAITS  a blocking send waits for room from a peer that
+ *                     hung up (wait_space does not look at `closed`).
  *   BUG_ACK_WRAP      headers carry the consumed count however far it ran
  *                     ahead of the previous header's (urpc.c before issue
  *                     16): after a one-way stream of ACK_MOD slots the peer
@@ -70,6 +79,8 @@ byte ack_true[2 * NSLOTS];  /* ghost: the ack before it was cut to ACK_MOD */
 byte consumed[2];
 bool sleeping[2];
 byte doorbell[2];           /* bumped by its side to wake the peer (host futex) */
+bool closed[2];             /* urpc_close: this side hung up */
+byte txd[2];                /* ghost: messages each side has sent whole */
 
 /* The scenario's messages (filled by init from the generated header). */
 #define MIDX(s, i) ((s) * MAXMSG + (i))
@@ -78,8 +89,12 @@ byte after[2 * MAXMSG];     /* message i is sent once this many were received */
 byte nmsg[2];
 bool blocking[2];
 bool sleeper[2];
+bool closes[2];             /* hangs up (urpc_close) once it has sent everything */
 
 #define MAX(a, b) ((a) > (b) -> (a) : (b))
+/* A receiver waits for more while the peer has more to send, or, when the
+ * peer hangs up, for the hang-up (it cannot know that nothing follows). */
+#define MORE_TO_COME (rx_msg < nmsg[peer] || closes[peer])
 /* A message is ready to go (the scenario's request/response order). */
 #define READY (tx_msg < nmsg[me] && rx_msg >= after[MIDX(me, tx_msg)])
 /* free_slots() after reading the peer's consumed count (wait_space). */
@@ -181,15 +196,24 @@ proctype side(byte me)
         :: else -> break
         od;
         tx_msg++;
+        txd[me] = tx_msg;
 #ifndef BUG_LOST_WAKEUP
         wake_if_sleeping();
 #endif
         f = 0; k = 0
 
+    /* -- urpc_send, non-blocking, no room, and the peer hung up ------------- */
+    :: atomic { !blocking[me] && READY && FREE_NOW < msg_len[MIDX(me, tx_msg)] && closed[peer] } -> goto gone
+
     /* -- urpc_send, blocking: wait for min(k, nslots) slots, then stream ---- */
     :: atomic { blocking[me] && READY -> k = msg_len[MIDX(me, tx_msg)];
             need = (k < NSLOTS -> k : NSLOTS) };
-        atomic { FREE_NOW >= need -> acked = MAX(acked, consumed[peer]) };
+        if
+        :: atomic { FREE_NOW >= need -> acked = MAX(acked, consumed[peer]) }
+#ifndef BUG_CLOSE_SENDER_WAITS
+        :: atomic { FREE_NOW < need && closed[peer] } -> goto gone    /* it will never make room */
+#endif
+        fi;
         f = 0;
         do
         :: f < k ->
@@ -198,7 +222,12 @@ proctype side(byte me)
 #ifndef BUG_NO_STREAM_WAKE
                 wake_if_sleeping();
 #endif
-                atomic { FREE_NOW >= 1 -> acked = MAX(acked, consumed[peer]) }
+                if
+                :: atomic { FREE_NOW >= 1 -> acked = MAX(acked, consumed[peer]) }
+#ifndef BUG_CLOSE_SENDER_WAITS
+                :: atomic { FREE_NOW < 1 && closed[peer] } -> goto gone
+#endif
+                fi
             :: else -> skip
             fi;
             put_slot(f, f + 1 == k);
@@ -206,6 +235,7 @@ proctype side(byte me)
         :: else -> break
         od;
         tx_msg++;
+        txd[me] = tx_msg;
         wake_if_sleeping();
         f = 0; k = 0; need = 0
 
@@ -243,19 +273,42 @@ proctype side(byte me)
 #endif
 
     /* -- urpc_recv, blocking with spin_ns = 0: sleep until woken ------------ */
-    :: atomic { sleeper[me] && !READY && rx_msg < nmsg[peer] && !PENDING && FLUSHED ->
+    :: atomic { sleeper[me] && !READY && MORE_TO_COME && !PENDING && FLUSHED && !closed[peer] ->
                 assert(RX_SEQ == EMPTY_SEQ); token = doorbell[peer] };
         sleeping[me] = 1;              /* and a full fence */
         if
-        :: PENDING -> skip             /* urpc_pending() once more */
+        :: PENDING || closed[peer] -> skip    /* urpc_pending() once more (a hang-up counts) */
         :: else -> (doorbell[peer] != token)   /* urpc_os_wait(token) */
         fi;
         sleeping[me] = 0;
         token = 0
 
-    /* -- everything sent and received --------------------------------------- */
-    :: tx_msg == nmsg[me] && rx_msg == nmsg[peer] -> break
-    od
+    /* -- take() finds the ring dry and the peer hung up: ERR_CHAN_CLOSED ------ */
+#ifdef BUG_CLOSE_EARLY
+    :: closed[peer] ->                  /* the hang-up read before the ring */
+#else
+    :: atomic { !PENDING && closed[peer] } ->
+#endif
+        assert(rx_msg == txd[peer] && rfrag == 0);   /* everything sent before it, whole */
+        goto gone
+
+    /* -- urpc_close once everything is sent --------------------------------- */
+    :: closes[me] && tx_msg == nmsg[me] ->
+        if
+        :: UNFLUSHED -> publish()      /* urpc_flush_acks */
+        :: else -> skip
+        fi;
+        closed[me] = 1;                /* store release, then a full fence */
+#ifndef BUG_CLOSE_NO_WAKE
+        wake_if_sleeping();
+#endif
+        goto gone
+
+    /* -- everything sent and received (a peer that hangs up: and that learnt) - */
+    :: !closes[me] && !closes[peer] && tx_msg == nmsg[me] && rx_msg == nmsg[peer] -> break
+    od;
+gone:
+    skip
 }
 
 init {

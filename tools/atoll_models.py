@@ -112,6 +112,7 @@ class Side:
     after: List[int] = field(default_factory=list)   # message i waits for this many received
     blocking: bool = False                 # blocking sends (needed for messages longer than the ring)
     sleeper: bool = True                   # blocking receive with spin_ns = 0 when it has nothing to send
+    closes: bool = False                   # urpc_close once it has sent everything
 
 
 @dataclass
@@ -145,6 +146,15 @@ URPC_SCENARIOS = [
              "then request and response", "min",
              [Side([1] * 11, after=[0] * 9 + [1, 2]), Side([1, 1, 1], after=[9, 10, 11])],
              {"BUG_ACK_WRAP": "assertion violated"}),
+    Scenario("close", "one side replies and hangs up (urpc_close) while the other still sends more "
+             "than the ring holds and then sleeps", "min",
+             [Side([1, 2], after=[0, 1], closes=True), Side([1, 1, 1, 1])],
+             {"BUG_CLOSE_EARLY": "assertion violated", "BUG_CLOSE_NO_WAKE": "invalid end state"}),
+    Scenario("close-stream", "a blocking message longer than the ring to a side that hangs up without "
+             "reading it", "min",
+             [Side([1], closes=True), Side([3, 1], blocking=True)],
+             {"BUG_CLOSE_EARLY": "assertion violated", "BUG_CLOSE_NO_WAKE": "invalid end state",
+              "BUG_CLOSE_SENDER_WAITS": "invalid end state"}),
     # Larger runs for tools/check-models --large: tens of seconds and a few GB each.
     Scenario("duplex4", "a ring of 4 both ways, messages of 1 to 3 slots, non-blocking", 4,
              [Side([1, 3, 2, 1]), Side([2, 1, 3])], {}, large=True),
@@ -175,6 +185,7 @@ def urpc_params(s: Scenario):
         init += [f"after[MIDX({i},{j})] = {v}" for j, v in enumerate(side.after) if v]
         init.append(f"blocking[{i}] = {int(side.blocking)}")
         init.append(f"sleeper[{i}] = {int(side.sleeper)}")
+        init.append(f"closes[{i}] = {int(side.closes)}")
     lines.append("#define SCENARIO " + "; \\\n    ".join(init))
     return "\n".join(lines) + "\n"
 
