@@ -77,14 +77,17 @@ int fuzz_make_corpus(const char *dir)
     size_t n = 0;
     struct cap_wire frame = { .type = 2, .rights = 3, .base = 0x200000, .bytes = 4096 };
     memset(text, 'x', 1200);
-    save(dir, "monitor-plan", 0, b, n, monitor_plan_encode(b, sizeof b, &n, 3, 0, 7, 0, 8));
+    static uint8_t down[64];
+    down[0] = 0x04;     /* core 2 never came up */
+    save(dir, "monitor-plan", 0, b, n, monitor_plan_encode(b, sizeof b, &n, 3, 0, 7, 0, 8, down, sizeof down));
+    save(dir, "monitor-conn-closed", 0, b, n, monitor_conn_closed_encode(b, sizeof b, &n, 3, 2, 0, 2, 0x10005, 1));
     save(dir, "monitor-link-offer", 0, b, n, monitor_link_offer_encode(b, sizeof b, &n, 5, 1, 9, &frame, 1));
     save(dir, "monitor-spawn-call", 0, b, n,
          monitor_spawn_call_encode(b, sizeof b, &n, 2, 0, 11, "echo serve x 10", 0));
     save(dir, "monitor-info-reply", 0, b, n,
          monitor_info_reply_encode(b, sizeof b, &n, 0, 4, 12, ERR_OK, 1, 2, text));
     save(dir, "monitor-connect-call", 0, b, n,
-         monitor_connect_call_encode(b, sizeof b, &n, 6, 2, 13, 6ull << 32, &frame, 4));
+         monitor_connect_call_encode(b, sizeof b, &n, 6, 2, 13, 6ull << 48 | 3ull << 16 | 1, &frame, 4, 0x20003));
     save(dir, "monitor-bench-reply", 0, b, n,
          monitor_bench_reply_encode(b, sizeof b, &n, 0, 1, 14, ERR_OK, 900, 850, 1000, 800, 450, 4000000,
                                     28000, 200));
@@ -92,7 +95,7 @@ int fuzz_make_corpus(const char *dir)
          nameservice_register_call_encode(b, sizeof b, &n, "echo.one", "echo", 5ull << 32));
     save(dir, "ns-lookup-reply", 1, b, n, nameservice_lookup_reply_encode(b, sizeof b, &n, ERR_OK, "echo", 5ull << 32));
     save(dir, "ns-list-reply", 1, b, n,
-         nameservice_list_reply_encode(b, sizeof b, &n, ERR_OK, 2, "a echo 1\nb none 2\n"));
+         nameservice_list_reply_encode(b, sizeof b, &n, ERR_OK, 2, 2, "a echo 1\nb none 2\n"));
     static const uint8_t data[32] = { 1, 2, 3 };
     save(dir, "echo-call", 2, b, n, echo_echo_call_encode(b, sizeof b, &n, 42, data, sizeof data));
     save(dir, "echo-whoami-reply", 2, b, n, echo_whoami_reply_encode(b, sizeof b, &n, 3, 9));

@@ -15,6 +15,10 @@
  * mesh_up when every core has. Messages for another core are forwarded by
  * route() (links.c: handle).
  *
+ * Cores that never came up (main.c's down[], sent with the plan) have no
+ * monitor: nobody offers them a link, routes through them or waits for
+ * them.
+ *
  * Checked: the mesh always comes up (when nothing can move any more, core
  * 0 has reported mesh_up, every channel is empty and every planned link is
  * up at both ends); no plan arrives twice; no message is refused.
@@ -41,6 +45,7 @@ chan fwd[NCORES] = [MAXQ] of { mtype, byte, byte };    /* core 0's forwarded tra
 #endif
 
 bool linked[NCORES * NCORES];
+bool down[NCORES];                  /* never came up: no monitor, left out of the plan */
 byte hop[NCORES * NCORES];
 bool up[NCORES * NCORES];           /* up[me * NCORES + peer]: me's link to peer (link_direct) */
 bool attached[NCORES * NCORES];     /* me polls the channel from peer */
@@ -72,8 +77,12 @@ proctype monitor(byte me)
         :: me == 0 ->
             plan_known[0] = 1;
             for (i : 1 .. NCORES - 1) {
-                attached[L(0, i)] = 1; up[L(0, i)] = 1;
-                chans[L(0, i)] ! PLAN, i, 0
+                if
+                :: !down[i] ->
+                    attached[L(0, i)] = 1; up[L(0, i)] = 1;
+                    chans[L(0, i)] ! PLAN, i, 0
+                :: else -> skip
+                fi
             }
             cores_ready++       /* report_ready: core 0 has no mesh links to wait for */
         :: else -> attached[L(me, 0)] = 1; up[L(me, 0)] = 1
@@ -105,7 +114,7 @@ handle:
                 /* offer_links */
                 for (i : 1 .. NCORES - 1) {
                     if
-                    :: i != me && me != 0 && linked[L(me, i)] ->
+                    :: i != me && me != 0 && !down[i] && linked[L(me, i)] ->
                         links_expected++;
                         if
                         :: i > me ->            /* the lower core offers (link_offer) */
@@ -142,7 +151,7 @@ handle:
                 assert(me == 0);
                 cores_ready++;
                 if
-                :: cores_ready == NCORES -> mesh_up = 1
+                :: cores_ready == NUP -> mesh_up = 1
                 :: else -> skip
                 fi
             fi
@@ -172,10 +181,14 @@ proctype watcher()
 init {
     atomic {
         PLAN_INIT;
+        DOWN_INIT;
         run watcher();
         byte c;
         for (c : 0 .. NCORES - 1) {
-            run monitor(c)
+            if
+            :: !down[c] -> run monitor(c)
+            :: else -> skip
+            fi
         }
     }
 }

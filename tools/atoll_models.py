@@ -45,6 +45,15 @@ URPC_RULES = [
      "c->hdr_acked + (uint16_t)(ack16 - (uint16_t)c->hdr_acked)"),
     ("a streaming sender wakes the peer before it waits for space",
      "wake_if_sleeping(c);\n            err = wait_space(c, 1, false, &w);"),
+    ("a hang-up is reported only on a dry ring, its header read again (the hang-up step)",
+     "if (urpc_peer_closed(c) && load_acquire(&s->header) == h)"),
+    ("urpc_close wakes a sleeping peer",
+     "store_release(&c->my_ctrl->closed, reason ? (uint64_t)reason : (uint64_t)ERR_CHAN_CLOSED);\n"
+     "    wake_if_sleeping(c);"),
+    ("a sender waiting for room from a closed peer gives up",
+     "if (urpc_peer_closed(c))\n        return peer_gone(c);   /* it will never make room */"),
+    ("a urpc_pending that counts a hang-up (the sleeper's last check)",
+     "!= empty_seq(c) || urpc_peer_closed(c);"),
 ]
 
 
@@ -264,6 +273,9 @@ MESH_RULES = [
      "l->purpose == LINK_MESH && ++links_up == links_expected"),
     ("MESH_C", "a core with no links to wait for reports at once", "if (links_expected == 0)\n        report_ready();"),
     ("MESH_C", "the lower core of a pair offers", "if (peer < my_core)\n            continue;   /* the lower core offers */"),
+    ("MESH_C", "core 0 reports when every core that came up has", "if (cores_ready == ncores_up) {"),
+    ("MESH_C", "no link to a core that never came up",
+     "!core_alive(peer) || !mesh_linked(&plan, my_core, peer)"),
     ("MESH_C", "the answer goes on the new channel",
      "monitor_link_ready_send(&l->idl, a->src, (uint16_t)my_core, a->tag, ERR_OK);"),
     ("LINKS_C", "route(): direct, the plan's next hop, else through core 0",
@@ -280,7 +292,7 @@ class MeshScenario:
     what: str
     kind: int                   # enum mesh_kind: 0 cluster, 1 all, 2 star
     cluster: int
-    nodes: List[int]            # node of each core
+    nodes: List[object]         # node of each core; "dN": on node N, never came up
     catches: Dict[str, str]
     large: bool = False
 
@@ -292,6 +304,9 @@ MESH_SCENARIOS = [
                  {"BUG_FORWARD_OVERTAKES": "assertion violated"}),
     MeshScenario("cluster5", "5 cores on one node, clusters of 2: leaders 0, 2, 4; routes through leaders",
                  0, 2, [0] * 5, {"BUG_FORWARD_OVERTAKES": "assertion violated"}),
+    MeshScenario("down5", "5 cores on one node, clusters of 2, core 2 (a leader) never came up: "
+                 "3 leads its cluster", 0, 2, [0, 0, "d0", 0, 0],
+                 {"BUG_FORWARD_OVERTAKES": "assertion violated"}),
     MeshScenario("all5", "5 cores, mesh=all", 1, 8, [0] * 5, {}, large=True),
 ]
 
