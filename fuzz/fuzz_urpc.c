@@ -8,11 +8,13 @@
  *   3           the peer receives non-blocking
  *   4 w v[8]    the peer's half, word w % 64, is overwritten with v
  *   5           side 0: urpc_pending and urpc_flush_acks
+ *   6           the peer hangs up (urpc_close)
  * Side 0 must never write into the peer's half or outside its buffers (a
  * snapshot and canaries), must return only documented codes, and while no
- * word was overwritten must receive exactly what the peer sent, in order.
- * After a corruption (ERR_URPC_CORRUPT, then ERR_URPC_BROKEN) the pair
- * starts over on a zeroed frame. The corpus holds scripts of real traffic
+ * word was overwritten must receive exactly what the peer sent, in order,
+ * and after an honest hang-up every message sent before it, then
+ * ERR_CHAN_CLOSED. After a corruption (ERR_URPC_CORRUPT, then
+ * ERR_URPC_BROKEN) or a hang-up the pair starts over on a zeroed frame. The corpus holds scripts of real traffic
  * and scripts that write real halves, word by word, as the library left
  * them after real sends (tools/fuzz-corpus runs `replay_urpc --make-corpus`).
  */
@@ -31,7 +33,7 @@ static struct urpc_chan a, b;
 static uint8_t out[URPC_MSG_MAX], peer_buf[URPC_MSG_MAX], snap[HALF];
 static size_t sent_len[MAXQ];
 static unsigned q_head, q_tail;
-static bool honest;
+static bool honest, b_closed;
 
 static void fresh(void)
 {
@@ -41,6 +43,7 @@ static void fresh(void)
     FUZZ_ASSERT(urpc_init(&b, frame, FRAME, 1) == ERR_OK);
     q_head = q_tail = 0;
     honest = true;
+    b_closed = false;
 }
 
 static void fill(uint8_t *p, size_t n, size_t tag)
@@ -61,7 +64,7 @@ static void after(void)
 static bool documented(errval_t e)
 {
     return e == ERR_OK || e == ERR_WOULD_BLOCK || e == ERR_MSG_TOO_LONG || e == ERR_URPC_CORRUPT ||
-           e == ERR_URPC_BROKEN;
+           e == ERR_URPC_BROKEN || e == ERR_CHAN_CLOSED;
 }
 
 int fuzz_one(const uint8_t *data, size_t size)
@@ -69,7 +72,7 @@ int fuzz_one(const uint8_t *data, size_t size)
     fresh();
     size_t i = 0;
     while (i < size) {
-        uint8_t op = data[i++] % 6;
+        uint8_t op = data[i++] % 7;
         uint8_t arg = i < size ? data[i] : 0;
         errval_t e;
         switch (op) {
@@ -106,8 +109,10 @@ int fuzz_one(const uint8_t *data, size_t size)
             }
             if (honest)
                 FUZZ_ASSERT(e != ERR_URPC_CORRUPT && e != ERR_URPC_BROKEN);
+            if (honest && e == ERR_CHAN_CLOSED)
+                FUZZ_ASSERT(b_closed && q_head == q_tail);  /* only after everything sent before it */
             free(buf);
-            if (e == ERR_URPC_BROKEN)
+            if (e == ERR_URPC_BROKEN || e == ERR_CHAN_CLOSED)
                 fresh();
             break;
         }
@@ -119,7 +124,7 @@ int fuzz_one(const uint8_t *data, size_t size)
             e = urpc_send(&a, out, n, URPC_NONBLOCK);
             after();
             FUZZ_ASSERT(documented(e));
-            if (e == ERR_URPC_BROKEN)
+            if (e == ERR_URPC_BROKEN || e == ERR_CHAN_CLOSED)
                 fresh();
             break;
         }
@@ -127,7 +132,7 @@ int fuzz_one(const uint8_t *data, size_t size)
             size_t got;
             /* The honest peer may find side 0's traffic fine only. */
             e = urpc_recv(&b, peer_buf, sizeof peer_buf, &got, URPC_NONBLOCK);
-            FUZZ_ASSERT(e == ERR_OK || e == ERR_WOULD_BLOCK || !honest);
+            FUZZ_ASSERT(e == ERR_OK || e == ERR_WOULD_BLOCK || (b_closed && e == ERR_CHAN_CLOSED) || !honest);
             break;
         }
         case 4: {
@@ -144,11 +149,15 @@ int fuzz_one(const uint8_t *data, size_t size)
             *word = v;
             break;
         }
-        default:
+        case 5:
             before();
             (void)urpc_pending(&a);
             urpc_flush_acks(&a);
             after();
+            break;
+        default:
+            urpc_close(&b, ERR_OK);
+            b_closed = true;
             break;
         }
     }
@@ -216,6 +225,13 @@ int fuzz_make_corpus(const char *dir)
     for (int k = 0; k < 20; k++)
         s[n++] = 1, s[n++] = 255, s[n++] = 3, s[n++] = 5;
     save(dir, "full-rings", s, n);
+    n = 0;
+    for (int k = 0; k < 3; k++)
+        s[n++] = 0, s[n++] = (uint8_t)(k * 20);
+    s[n++] = 6;                                         /* the peer hangs up */
+    for (int k = 0; k < 5; k++)
+        s[n++] = 1, s[n++] = 255;                       /* three messages, then ERR_CHAN_CLOSED */
+    save(dir, "hang-up", s, n);
     static const size_t lens1[] = { 8, 56, 57, 112, 300 };
     save(dir, "real-half-unread", s, real_half_script(s, lens1, 5, 0));
     static const size_t lens2[] = { 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 56, 200 };

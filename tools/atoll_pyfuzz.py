@@ -186,8 +186,9 @@ def seeds_of(name):
     return [open(os.path.join(d, f), "rb").read() for f in sorted(os.listdir(d))]
 
 
-def run(name, seconds, out_dir=None, rng_seed=1, max_len=1 << 16, replay_only=False):
-    """Fuzz one target for `seconds` (0 with replay_only: the seeds only)."""
+def run(name, seconds, out_dir=None, rng_seed=1, max_len=1 << 16, replay_only=False, execs=None):
+    """Fuzz one target for `seconds`, or until `execs` executions if that
+    comes first (replay_only: the seeds only)."""
     target = TARGETS[name]
     rng = random.Random(rng_seed)
     st = Stats(name)
@@ -232,7 +233,7 @@ def run(name, seconds, out_dir=None, rng_seed=1, max_len=1 << 16, replay_only=Fa
     seed_lines = {(f, ln) for f, _, ln in seen}
     if not replay_only:
         deadline = t0 + seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (execs is None or st.execs < execs):
             parent = rng.choice(queue)
             one(mutate(rng, parent, queue, target.dictionary, max_len))
     st.seconds = time.monotonic() - t0
