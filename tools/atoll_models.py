@@ -220,10 +220,12 @@ def _num(pattern, text, cast=int, default=0):
     return cast(m.group(1)) if m else default
 
 
-def run_spin(pml, params_text, bugs=(), workdir=None, depth=100000, extra_params=None, opt="-O0"):
+def run_spin(pml, params_text, bugs=(), workdir=None, depth=100000, extra_params=None, opt="-O0",
+             large=False):
     """spin -a, gcc, pan on `pml` with the generated header; a Result. The
     small scenarios compile pan with -O0: the compile then takes a quarter
-    of -O2's time, and their searches take well under a second either way."""
+    of -O2's time, and their searches take well under a second either way.
+    large: -O2, states stored compressed (-DCOLLAPSE) and up to 16 GB."""
     for tool in ("spin", "gcc"):
         if not shutil.which(tool):
             raise FileNotFoundError(f"{tool} is not installed: run tools/install-deps")
@@ -242,12 +244,16 @@ def run_spin(pml, params_text, bugs=(), workdir=None, depth=100000, extra_params
         flags = [f"-D{b}" for b in bugs]
         subprocess.run(["spin", *flags, "-a", name], cwd=d, check=True, capture_output=True, text=True)
         # -DSAFETY: assertions and invalid end states (deadlocks), no cycles.
-        subprocess.run(["gcc", "-w", opt, "-DSAFETY", "-DMEMLIM=4096", "-o", "pan", "pan.c"],
+        cflags = ["-O2", "-DCOLLAPSE", "-DMEMLIM=16384"] if large else [opt, "-DMEMLIM=4096"]
+        subprocess.run(["gcc", "-w", *cflags, "-DSAFETY", "-o", "pan", "pan.c"],
                        cwd=d, check=True, capture_output=True, text=True)
         p = subprocess.run(["./pan", f"-m{depth}"], cwd=d, capture_output=True, text=True, timeout=600)
         out = p.stdout + p.stderr
         if "error: max search depth too small" in out:
             raise RuntimeError(f"{name}: search depth {depth} too small")
+        if "Search not completed" in out and not re.search(r"^pan:1: ", out, re.M):
+            # Out of memory (or depth) before the end: no verdict at all.
+            raise RuntimeError(f"{name}: the search did not complete:\n{out[-1500:]}")
         first = re.search(r"^pan:1: (.*)$", out, re.M)
         return Result(model=os.path.splitext(name)[0], scenario="", bugs=list(bugs),
                       errors=_num(r"errors: (\d+)", out, default=-1),
@@ -331,10 +337,10 @@ def check(model, scenario, bugs=()):
     """Check one scenario of a model (with bug variants put back)."""
     if model == "urpc":
         s = {x.name: x for x in URPC_SCENARIOS}[scenario]
-        r = run_spin(os.path.join(MODELS, "urpc.pml"), urpc_params(s), bugs, opt="-O2" if s.large else "-O0")
+        r = run_spin(os.path.join(MODELS, "urpc.pml"), urpc_params(s), bugs, large=s.large)
     elif model == "mesh":
         s = {x.name: x for x in MESH_SCENARIOS}[scenario]
-        r = run_spin(os.path.join(MODELS, "mesh.pml"), mesh_params(s), bugs, opt="-O2" if s.large else "-O0")
+        r = run_spin(os.path.join(MODELS, "mesh.pml"), mesh_params(s), bugs, large=s.large)
     else:
         raise ValueError(f"unknown model {model!r}")
     r.scenario = scenario
