@@ -8,6 +8,9 @@
 #   make bench      benchmark sweep, Atoll beside Linux in the same QEMU machines
 #                   (docs/bench.md): BENCH_SHAPES="2 4 8n2" ACCEL=tcg|kvm|both|auto
 #                   BENCH_OUT=build/bench BENCH_FLAGS="--set pingpong.samples=20 ..."
+#   make fuzz       coverage-guided fuzzing of every parser (docs/fuzzing.md), AFL++ for C:
+#                   FUZZ_SECONDS=60 per target, FUZZ_TARGETS="elf acpi" for some
+#   make models     the protocol models, checked by spin (docs/models.md; make test runs them too)
 #   make clean      remove build/
 
 PYTHON := /usr/bin/python3
@@ -29,7 +32,10 @@ BENCH_SYSTEMS ?= linux,atoll
 BENCH_OUT ?= $(BUILD)/bench
 BENCH_FLAGS ?=
 
-.PHONY: all build run test bench deps clean
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+.PHONY: all build run test bench fuzz models deps clean
 all build: deps-check $(BUILD)/rules.mk
 	@$(MAKE) --no-print-directory -j$(JOBS) -f $(BUILD)/rules.mk PYTHON=$(PYTHON) all
 
@@ -60,6 +66,14 @@ bench: deps-check
 	@tools/install-deps --bench
 	@$(PYTHON) tools/bench --shapes "$(BENCH_SHAPES)" --systems $(BENCH_SYSTEMS) \
 	    --accel $(ACCEL) --out $(BENCH_OUT) $(BENCH_FLAGS)
+
+# Each target FUZZ_SECONDS; the closing summary lists executions, coverage and
+# crashes per target, and exits 1 if anything crashed or hung.
+fuzz: all
+	@$(PYTHON) tools/fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+models: deps-check
+	@$(PYTHON) tools/check-models
 
 clean:
 	rm -rf $(BUILD)

@@ -249,7 +249,7 @@ def test_machine_api():
     (["--smp", "0"], "--smp must be at least 1"),
     (["--smp", "-3"], "--smp must be at least 1"),
     (["--smp", "2", "--numa", "3"], "more nodes than CPUs"),
-    (["--numa", "3"], "does not split into 3 NUMA nodes"),
+    (["--numa", "3", "--mem", "1G"], "does not split into 3 NUMA nodes"),
     (["--mem", "1001M"], "not a multiple of 2M"),
     (["--mem", "1X"], "bad size '1X'"),
     (["--mem", "G"], "bad size 'G'"),

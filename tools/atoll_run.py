@@ -60,6 +60,16 @@ EVENT_PREFIX = "@atoll "
 MiB = 1 << 20
 GiB = 1 << 30
 NUMA_ALIGN = 2 * MiB
+DEFAULT_MEM = 1 * GiB
+
+
+def default_mem(nodes):
+    """Guest memory when none is asked for: 1 GiB, or, when that does not
+    split into `nodes` NUMA nodes of whole 2 MiB multiples (3, 5, 6, 7, ...
+    nodes), the largest size below it that does: 1020M for 3 nodes (340M
+    each), 1020M for 5 (204M each). Never under 2M per node."""
+    step = max(nodes, 1) * NUMA_ALIGN
+    return max(step, DEFAULT_MEM // step * step)
 LOCAL_DISTANCE = 10
 REMOTE_DISTANCE = 20
 
@@ -410,7 +420,8 @@ class _Parser:
                "--sockets, --cores, --threads, --numa, --numa-node; see docs/topology.md)")
         a("--numa-dist", metavar="SPEC",
           help="NUMA distances: '0-1=20,0-2=30' or a matrix '10,20;20,10' (default 10/20)")
-        a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G)")
+        a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G; with --numa K that "
+                                   "1G does not split into, the largest size below 1G that does)")
         a("--machine", default="q35", help="q35 (default) or pc")
         a("--accel", default="tcg", help="tcg (default), kvm, or auto (KVM if usable)")
         a("--x2apic", default="auto", help="on, off or auto (default)")
@@ -522,7 +533,7 @@ def parse_args(argv):
         m.numa = [NumaNode(cpus=c, mem=x if x is not None else share) for c, x in parsed]
         m.mem = mem
     else:
-        m.mem = mem if mem is not None else 1 * GiB
+        m.mem = mem if mem is not None else default_mem(ns.numa)
         if ns.numa < 0:
             raise ConfigError(f"--numa must be 0 or more (got {ns.numa})")
         m.numa = ns.numa
