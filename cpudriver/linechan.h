@@ -7,8 +7,9 @@
  * line; its sequence word is written last, with release order, so a reader
  * that sees the new sequence number (acquire) sees the whole slot. The reader
  * writes only the separate ack line, so every cache line moves one way. This
- * is the cut-down ancestor of lib/urpc (a later issue): no blocking, no
- * capability transfer, and the sender spins when the ring is full.
+ * is the kernel's cut-down cousin of lib/urpc: no blocking, no capability
+ * transfer, and the sender spins when the ring is full (all a boot-time
+ * check-in and console line need).
  */
 #ifndef ATOLL_LINECHAN_H
 #define ATOLL_LINECHAN_H

@@ -433,7 +433,7 @@ struct command {
     int (*run)(int argc, char **argv);
 };
 
-/* Later issues add their commands here. */
+/* Every command, in the order `help` lists them. */
 static const struct command commands[] = {
     { "help", "help                     this list", cmd_help },
     { "cores", "cores                    every core: APIC id, node, domains, free RAM", cmd_cores },
