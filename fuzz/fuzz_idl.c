@@ -1,7 +1,8 @@
 /*
  * Fuzz target: the decoders tools/idlc generates for every interface
  * (if/NAME.if -> <if/NAME_if.h>: monitor, nameservice, echo, monclient,
- * test, monlmp). The first input byte picks the interface (modulo 6),
+ * test, monlmp, starter, greeter). The first input byte picks the
+ * interface (modulo 8),
  * the rest is the message. Whatever a decoder accepts must re-encode to the
  * very same bytes (so no field is read from outside the message and no two
  * encodings mean the same); a refusal must be ERR_MSG_UNKNOWN or
@@ -15,6 +16,8 @@
 #include <if/monitor_if.h>
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
+#include <if/starter_if.h>
+#include <if/greeter_if.h>
 #include <if/test_if.h>
 #include "fuzz.h"
 
@@ -35,13 +38,15 @@
 
 static int roundtrip(unsigned which, const uint8_t *msg, size_t len)
 {
-    switch (which % 6) {
+    switch (which % 8) {
     case 0: ROUNDTRIP(monitor, msg, len);
     case 1: ROUNDTRIP(nameservice, msg, len);
     case 2: ROUNDTRIP(echo, msg, len);
     case 3: ROUNDTRIP(monclient, msg, len);
     case 4: ROUNDTRIP(test, msg, len);
-    default: ROUNDTRIP(monlmp, msg, len);
+    case 5: ROUNDTRIP(monlmp, msg, len);
+    case 6: ROUNDTRIP(starter, msg, len);
+    default: ROUNDTRIP(greeter, msg, len);
     }
 }
 
@@ -89,7 +94,7 @@ int fuzz_make_corpus(const char *dir)
          monitor_connect_call_encode(b, sizeof b, &n, 6, 2, 13, 6ull << 48 | 3ull << 16 | 1, &frame, 4, 0x20003));
     static uint8_t call[64];
     size_t call_len = 0;
-    FUZZ_ASSERT(monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0) == ERR_OK);
+    FUZZ_ASSERT(monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0, true) == ERR_OK);
     save(dir, "monitor-ask", 0, b, n, monitor_ask_encode(b, sizeof b, &n, 1, 0, 15, call, call_len));
     save(dir, "monitor-answer", 0, b, n, monitor_answer_encode(b, sizeof b, &n, 0, 1, 15, call, call_len));
     save(dir, "ns-register-call", 1, b, n,
@@ -114,6 +119,15 @@ int fuzz_make_corpus(const char *dir)
     save(dir, "monlmp-connect-call", 5, b, n, monlmp_connect_call_encode(b, sizeof b, &n, 5ull << 48 | 9ull << 16 | 1));
     save(dir, "monlmp-accept-reply", 5, b, n, monlmp_accept_reply_encode(b, sizeof b, &n, ERR_OK, &frame, 3, 7));
     save(dir, "monlmp-spawn-peer-call", 5, b, n, monlmp_spawn_peer_call_encode(b, sizeof b, &n, "lmpbench server"));
+    save(dir, "ns-join-call", 1, b, n, nameservice_join_call_encode(b, sizeof b, &n, "echo.pn", 0x1234567890abcdefull,
+                                                                   5ull << 48 | 9ull << 16 | 1));
+    save(dir, "ns-instances-reply", 1, b, n,
+         nameservice_instances_reply_encode(b, sizeof b, &n, ERR_OK, 2, 2, "echo.pn 0 0\necho.pn 4 1\n"));
+    save(dir, "starter-status-reply", 6, b, n, starter_status_reply_encode(b, sizeof b, &n, ERR_OK, true, 3, 1, 7));
+    save(dir, "starter-services-reply", 6, b, n,
+         starter_services_reply_encode(b, sizeof b, &n, ERR_OK, 2, 2, "names core:0 0 2 up\nbad - - - refused: x\n"));
+    save(dir, "greeter-greet-call", 7, b, n, greeter_greet_call_encode(b, sizeof b, &n, "world"));
+    save(dir, "greeter-greet-reply", 7, b, n, greeter_greet_reply_encode(b, sizeof b, &n, "hello, world", 4, 1));
     return 0;
 }
 #endif
