@@ -739,7 +739,8 @@ def test_cli_dry_run(capsys, tmp_path):
     assert "# linux 300cpu tcg: invalid machine" in out
     assert ("\ntools/run --smp 8 --mem 1G --numa-node cpus=0-3,mem=512M --numa-node "
             "cpus=4-7,mem=512M --accel tcg -- 'bench urpc 200 8' 'run 0 lmpbench 300' wait "
-            "'run 1 lmpbench 300' wait\n") in out
+            "'run 1 lmpbench 300' wait 'run 1 echo serve bench.lookup.same_core 100' "
+            "'run 1 echo call bench.lookup.same_core 100' wait") in out
 
 
 @pytest.mark.parametrize("args", [["--shapes", "zz"], ["--systems", "windows"],
@@ -906,3 +907,27 @@ def test_atoll_pingpong_adapter():
     bad = ab.atoll_pingpong_adapt({"event": "urpc_bench", "from": 1}, {})
     assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "pingpong"
     assert ab.atoll_pingpong_commands(ab.Machine(smp=4), {"rounds": 50}) == ["bench urpc 50 4"]
+
+
+def test_atoll_lookup_pairs_and_adapter():
+    # 4 CPUs in 2 nodes: the instance on core 1, clients on 1, 0 and 2.
+    m = ab.Machine(smp=4, numa=2).validate()
+    assert ab.lookup_pairs(m) == [("same_core", 1, 1), ("same_node", 1, 0), ("remote_node", 1, 2)]
+    assert ab.lookup_pairs(ab.Machine(smp=1).validate()) == [("same_core", 0, 0)]
+    assert ab.lookup_pairs(ab.Machine(smp=2).validate()) == [("same_core", 1, 1), ("same_node", 1, 0)]
+    cmds = ab.atoll_lookup_commands(m, {"rounds": 7})
+    assert cmds[:3] == ["run 1 echo serve bench.lookup.same_core 7", "run 1 echo call bench.lookup.same_core 7",
+                        "wait"] and len(cmds) == 9
+    ev = {"event": "echo_call", "core": 2, "node": 1, "name": "bench.lookup.remote_node", "server_core": 1,
+          "server_node": 0, "server": 5, "rounds": 7, "lookups": 21, "lookup_ns": 1500, "lookup_min_ns": 1400,
+          "connect_ns": 90000, "rt_median_ns": 2000, "rt_min_ns": 1800}
+    by = {r["metric"]: r for r in ab.atoll_lookup_adapt(ev, {})}
+    assert set(by) == {"name_lookup", "connect", "call"}
+    assert by["name_lookup"]["params"] == {"relation": "remote_node", "client": 2, "server": 1}
+    assert (by["name_lookup"]["value"], by["name_lookup"]["spread"], by["name_lookup"]["samples"]) == (1500, 100, 21)
+    assert (by["call"]["value"], by["call"]["min"], by["call"]["samples"]) == (2000, 1800, 7)
+    assert ab.atoll_lookup_adapt(dict(ev, server_core=2, node=1, server_node=1), {})[0]["params"]["relation"] == \
+        "same_core"
+    assert ab.atoll_lookup_adapt(dict(ev, name="echo.x"), {}) == []    # not the benchmark's
+    bad = ab.atoll_lookup_adapt({"event": "echo_call", "name": "bench.lookup.x", "core": 1}, {})
+    assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "lookup"

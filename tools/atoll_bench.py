@@ -215,6 +215,63 @@ def atoll_pingpong_adapt(event, options):
     return out
 
 
+def _node_cpus(machine):
+    """The CPUs of each NUMA node (one node of every CPU without NUMA)."""
+    nodes = machine.numa
+    if isinstance(nodes, int):
+        nodes = atoll_run.even_numa(machine.smp, nodes, machine.mem) if nodes else []
+    return [list(n.cpus) for n in nodes if n.cpus] or [list(range(machine.smp))]
+
+
+def lookup_pairs(machine):
+    """(relation, server core, client core) for the lookup benchmark: an
+    instance on the client's own core, on another core of its node, and on
+    another node, as the machine allows. The server avoids core 0 (the name
+    server and the shell run there) when its node has another core."""
+    nodes = _node_cpus(machine)
+    home = nodes[0]
+    server = home[1] if len(home) > 1 else home[0]
+    pairs = [("same_core", server, server)]
+    others = [c for c in home if c != server]
+    if others:
+        pairs.append(("same_node", server, others[0]))
+    if len(nodes) > 1:
+        pairs.append(("remote_node", server, nodes[1][0]))
+    return pairs
+
+
+def atoll_lookup_commands(machine, options):
+    """For each relation, a fresh instance `bench.lookup.REL` that answers
+    ROUNDS calls and ends, and one client (user/echo, docs/names.md)."""
+    rounds = int(options.get("rounds", 100))
+    cmds = []
+    for rel, server, client in lookup_pairs(machine):
+        name = f"bench.lookup.{rel}"
+        cmds += [f"run {server} echo serve {name} {rounds}", f"run {client} echo call {name} {rounds}", "wait"]
+    return cmds
+
+
+def atoll_lookup_adapt(event, options):
+    """echo's echo_call event -> the name server's answer (median of 21
+    lookups of a name that is there), connecting to the instance (with the
+    first call), and a call's round trip, by where the instance is."""
+    if event.get("event") != "echo_call" or not str(event.get("name", "")).startswith("bench.lookup."):
+        return []
+    core, server, node, snode = (event.get(k) for k in ("core", "server_core", "node", "server_node"))
+    vals = [event.get(k) for k in ("lookup_ns", "lookup_min_ns", "connect_ns", "rt_median_ns", "rt_min_ns")]
+    if not all(_num(v) for v in [core, server, node, snode] + vals):
+        return [{"event": "error", "benchmark": "lookup", "reason": f"malformed echo_call event: {event}"}]
+    lk, lk_min, conn, rt, rt_min = vals
+    rel = "same_core" if core == server else "same_node" if node == snode else "remote_node"
+    params = {"relation": rel, "client": core, "server": server}
+    lookups, rounds = int(event.get("lookups") or 1), int(event.get("rounds") or 1)
+    return [_result("lookup", "name_lookup", "ns", lk, lookups, max(0, lk - lk_min), params, min=lk_min,
+                    spread_kind="median-min"),
+            _result("lookup", "connect", "ns", conn, 1, 0.0, params),
+            _result("lookup", "call", "ns", rt, rounds, max(0, rt - rt_min), params, min=rt_min,
+                    spread_kind="median-min")]
+
+
 BENCHMARKS: Dict[str, Benchmark] = {
     "boot": Benchmark("boot", "time from kernel entry to the first user program (Atoll: "
                       "to every core up)", {
@@ -238,6 +295,11 @@ BENCHMARKS: Dict[str, Benchmark] = {
                                                        "cpus": "0-1" if m.smp > 1 else "0"},
                                          {"rounds": 50}, commands=atoll_local_commands,
                                          adapt=atoll_local_adapt)}),
+    "lookup": Benchmark("lookup", "finding a service by name and calling it, by where its "
+                        "instance runs: same core, same node, another node (Atoll's name "
+                        "server on core 0)", {
+                            "atoll": Half("echo", lambda m, a: {"rounds": 100}, {"rounds": 10},
+                                          commands=atoll_lookup_commands, adapt=atoll_lookup_adapt)}),
 }
 
 
