@@ -740,7 +740,7 @@ def test_cli_dry_run(capsys, tmp_path):
     assert ("\ntools/run --smp 8 --mem 1G --numa-node cpus=0-3,mem=512M --numa-node "
             "cpus=4-7,mem=512M --accel tcg -- 'bench urpc 200 8' 'run 0 lmpbench 300' wait "
             "'run 1 lmpbench 300' wait 'run 1 echo serve bench.lookup.same_core 100' "
-            "'run 1 echo call bench.lookup.same_core 100' wait") in out
+            "'run 1 echo call bench.lookup.same_core 100 21' wait") in out
 
 
 @pytest.mark.parametrize("args", [["--shapes", "zz"], ["--systems", "windows"],
@@ -916,7 +916,7 @@ def test_atoll_lookup_pairs_and_adapter():
     assert ab.lookup_pairs(ab.Machine(smp=1).validate()) == [("same_core", 0, 0)]
     assert ab.lookup_pairs(ab.Machine(smp=2).validate()) == [("same_core", 1, 1), ("same_node", 1, 0)]
     cmds = ab.atoll_lookup_commands(m, {"rounds": 7})
-    assert cmds[:3] == ["run 1 echo serve bench.lookup.same_core 7", "run 1 echo call bench.lookup.same_core 7",
+    assert cmds[:3] == ["run 1 echo serve bench.lookup.same_core 7", "run 1 echo call bench.lookup.same_core 7 21",
                         "wait"] and len(cmds) == 9
     ev = {"event": "echo_call", "core": 2, "node": 1, "name": "bench.lookup.remote_node", "server_core": 1,
           "server_node": 0, "server": 5, "rounds": 7, "lookups": 21, "lookup_ns": 1500, "lookup_min_ns": 1400,

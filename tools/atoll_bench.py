@@ -240,6 +240,9 @@ def lookup_pairs(machine):
     return pairs
 
 
+LOOKUPS = 21   # timed lookups per client (odd: a true median)
+
+
 def atoll_lookup_commands(machine, options):
     """For each relation, a fresh instance `bench.lookup.REL` that answers
     ROUNDS calls and ends, and one client (user/echo, docs/names.md)."""
@@ -247,7 +250,8 @@ def atoll_lookup_commands(machine, options):
     cmds = []
     for rel, server, client in lookup_pairs(machine):
         name = f"bench.lookup.{rel}"
-        cmds += [f"run {server} echo serve {name} {rounds}", f"run {client} echo call {name} {rounds}", "wait"]
+        cmds += [f"run {server} echo serve {name} {rounds}", f"run {client} echo call {name} {rounds} {LOOKUPS}",
+                 "wait"]
     return cmds
 
 
