@@ -2,7 +2,8 @@
 """hake: turns the per-folder build descriptions (Hakefile.py) into make rules.
 
 Each Hakefile.py is plain Python run with a few declaration functions in scope
-(kernel, user_library, user_program, host_test, host_program, image, interface) and
+(kernel, user_library, user_program, host_test, host_program, host_plugin, image,
+interface) and
 `here`, its folder relative to the source root. hake writes one makefile, build/rules.mk, with every rule
 out-of-tree under build/ and header dependencies tracked through gcc's -MMD.
 The top-level Makefile regenerates it whenever a Hakefile or hake itself
@@ -42,12 +43,20 @@ USER_PROG_DIR = "user"        # build/user/<name>.elf
 # on the include path of every user and host object.
 IDL_INCLUDE_DIR = "include"
 # Object folders under build/ per kind of code.
-OBJ_DIRS = {"guest": "guest", "user": "user/obj", "host": "host"}
+OBJ_DIRS = {"guest": "guest", "user": "user/obj", "host": "host", "plugin": "plugin"}
 HOST_CFLAGS = [
     "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-DATOLL_HOST",
     "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
 ]
 HOST_LDFLAGS = ["-fsanitize=address,undefined"]
+# Shared objects QEMU loads (-plugin): position-independent, optimised, only
+# qemu_plugin_* exported, and no sanitizer (ASan's runtime must be loaded
+# before everything else, which a plugin of a QEMU built without it cannot
+# arrange). Their logic is unit-tested with ASan and UBSan through host_test.
+PLUGIN_CFLAGS = [
+    "-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-DATOLL_HOST",
+    "-fPIC", "-fvisibility=hidden",
+]
 # Host code with threads that share memory (the URPC channel tests) builds
 # with ThreadSanitizer instead: it cannot be combined with ASan.
 SANITIZERS = {
@@ -88,7 +97,9 @@ class Build:
             return o
         self.objects.add(o)
         incflags = " ".join("-I" + i for i in incs)
-        if kind in ("guest", "user"):
+        if kind == "plugin":
+            cmd = f"$(HOST_CC) $(PLUGIN_CFLAGS) {incflags} {cflags} -MMD -MP -c $< -o $@"
+        elif kind in ("guest", "user"):
             flags = "$(GUEST_ASFLAGS)" if path.endswith(".S") else (
                 "$(GUEST_CFLAGS)" if kind == "guest" else "$(USER_CFLAGS)")
             cmd = f"$(GUEST_CC) {flags} {incflags} {cflags} -MMD -MP -c $< -o $@"
@@ -210,6 +221,20 @@ class Build:
             self.host_tests.append(exe)
         return exe
 
+    def host_plugin(self, here, name, srcs, includes=(), cflags=""):
+        """A shared object for QEMU's -plugin, build/host/<here>/<name>.so,
+        built with PLUGIN_CFLAGS (no sanitizer: see there). Its undefined
+        qemu_plugin_* symbols are QEMU's, resolved when QEMU loads it."""
+        incs = ["include", here] + [os.path.normpath(os.path.join(here, i)) for i in includes]
+        objs = [self.obj("plugin", here, s, cflags, incs) for s in srcs]
+        so = os.path.join(self.out, "host", here, name + ".so")
+        self.target(so, f"host_plugin({name!r}) in {here}")
+        self.rules.append(
+            f"{so}: {' '.join(objs)}\n\t@mkdir -p $(@D)\n\t@echo '  LD  host  {so}'\n"
+            f"\t@$(HOST_CC) -shared -o $@ {' '.join(objs)}\n")
+        self.all.append(so)
+        return so
+
     def host_test(self, here, name, srcs, includes=(), cflags="", sanitize="address", libs=""):
         """A host unit-test binary: exits 0 when every check passed. The test
         suite runs each one (tests/test_host_units.py)."""
@@ -277,6 +302,7 @@ GUEST_ASFLAGS := {' '.join(GUEST_ASFLAGS)}
 USER_CFLAGS := {' '.join(USER_CFLAGS)} -isystem $(shell $(GUEST_CC) -print-file-name=include)
 HOST_CFLAGS := {' '.join(HOST_CFLAGS)}
 HOST_LDFLAGS := {' '.join(HOST_LDFLAGS)}
+PLUGIN_CFLAGS := {' '.join(PLUGIN_CFLAGS)}
 IDL_HEADERS := {' '.join(self.idl_headers)}
 .SUFFIXES:
 .DELETE_ON_ERROR:
@@ -319,6 +345,7 @@ def main():
             "user_program": lambda *a, **k: b.user_program(here, *a, **k),
             "host_test": lambda *a, **k: b.host_test(here, *a, **k),
             "host_program": lambda *a, **k: b.host_program(here, *a, **k),
+            "host_plugin": lambda *a, **k: b.host_plugin(here, *a, **k),
             "image": lambda *a, **k: b.image(here, *a, **k),
             "interface": lambda *a, **k: b.interface(here, *a, **k),
             "build_dir": out,
