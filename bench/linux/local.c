@@ -34,6 +34,7 @@
 
 enum proto { PIPE, EVENTFD, FUTEX, NPROTO };
 static const char *const proto_names[NPROTO] = {"pipe", "eventfd", "futex"};
+static const uint32_t proto_words[NPROTO] = {CM_WORD_pipe, CM_WORD_eventfd, CM_WORD_futex};
 
 static int ab[2], ba[2];          /* pipe ends, or eventfds in both slots */
 static uint32_t *word;            /* shared between the processes (futex) */
@@ -132,6 +133,10 @@ static int measure(enum proto p, int cpu, int samples, int batch, int warmup, do
     int bad = 0;
     for (long k = 0; k < warmup && !bad; k++)
         bad = ping(p);
+    /* The measured round trips are one cost-model region (docs/costmodel.md). */
+    cm_arg(protocol, proto_words[p]);
+    cm_arg(src, cpu);
+    cm_begin(local);
     for (int s = 0; s < samples && !bad; s++) {
         uint64_t n0 = now_ns();
         uint64_t t0 = tsc_begin();
@@ -142,6 +147,8 @@ static int measure(enum proto p, int cpu, int samples, int batch, int warmup, do
         cyc[s] = (double)(t1 - t0) / batch;
         ns[s] = (double)(n1 - n0) / batch;
     }
+    cm_arg(ops, (uint32_t)samples * (uint32_t)batch);
+    cm_end(local);
     if (bad)
         kill(pid, SIGKILL);
     int ws = 0;
