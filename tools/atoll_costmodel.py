@@ -75,10 +75,16 @@ def qemu_options(machine, cost):
     if not os.path.isfile(path):
         raise CostModelError(f"the cost model plugin {os.path.relpath(path, REPO)} is not built: "
                              "run make")
-    d = os.path.dirname(os.path.abspath(cost.out))
-    os.makedirs(d, exist_ok=True)
     return ["-accel", ACCEL,
             "-plugin", ",".join([f"file={_escape(path)}"] + plugin_args(machine, cost))]
+
+
+def prepare(cost):
+    """Before a run: the output's folder exists and no earlier run's lines
+    remain in it."""
+    os.makedirs(os.path.dirname(os.path.abspath(cost.out)), exist_ok=True)
+    if os.path.exists(cost.out):
+        os.unlink(cost.out)
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -802,6 +802,8 @@ def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_d
     elif not os.path.isfile(iso):
         raise ConfigError(f"ISO {iso!r} not found")
     cmd = qemu_command(machine, iso, gdb=gdb, cost=cost)
+    if cost is not None:
+        atoll_costmodel.prepare(cost)
     return run_qemu(cmd, timeout=timeout, log=log, echo=echo, err=err, iso=iso,
                     shell_commands=shell_commands)
 
@@ -994,8 +996,8 @@ def _main(machine, opts):
         raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
                           "(no KVM here, or no permission); use --accel tcg or auto")
     cmd = qemu_command(machine, iso, gdb=opts.gdb, cost=opts.cost)
-    if opts.cost and os.path.exists(opts.cost.out):
-        os.unlink(opts.cost.out)        # never report an earlier run's counts
+    if opts.cost:
+        atoll_costmodel.prepare(opts.cost)     # never report an earlier run's counts
     if opts.print_cmd:
         print(shlex.join(cmd), file=sys.stderr)
     if opts.gdb is not None:

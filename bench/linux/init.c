@@ -91,7 +91,9 @@ int main(void)
     /* The cost model's boot region: from reset to here (docs/costmodel.md). */
     cpu_set_t online;
     CPU_ZERO(&online);
-    cm_arg(cores, sched_getaffinity(0, sizeof online, &online) == 0 ? CPU_COUNT(&online) : 0);
+    int cores = sched_getaffinity(0, sizeof online, &online) == 0 ? CPU_COUNT(&online) : 0;
+    cm_arg(cores, cores);
+    cm_arg(ops, cores);           /* counts per core brought up */
     cm_end(boot);
     uint64_t tsc0 = tsc_begin();
     struct timespec bt;

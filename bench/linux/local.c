@@ -133,22 +133,22 @@ static int measure(enum proto p, int cpu, int samples, int batch, int warmup, do
     int bad = 0;
     for (long k = 0; k < warmup && !bad; k++)
         bad = ping(p);
-    /* The measured round trips are one cost-model region (docs/costmodel.md). */
-    cm_arg(protocol, proto_words[p]);
-    cm_arg(src, cpu);
-    cm_begin(local);
     for (int s = 0; s < samples && !bad; s++) {
         uint64_t n0 = now_ns();
         uint64_t t0 = tsc_begin();
+        /* Each sample's round trips are a cost-model region (docs/costmodel.md). */
+        cm_arg(protocol, proto_words[p]);
+        cm_arg(src, cpu);
+        cm_begin(local);
         for (int b = 0; b < batch && !bad; b++)
             bad = ping(p);
+        cm_arg(ops, batch);
+        cm_end(local);
         uint64_t t1 = tsc_end();
         uint64_t n1 = now_ns();
         cyc[s] = (double)(t1 - t0) / batch;
         ns[s] = (double)(n1 - n0) / batch;
     }
-    cm_arg(ops, (uint32_t)samples * (uint32_t)batch);
-    cm_end(local);
     if (bad)
         kill(pid, SIGKILL);
     int ws = 0;

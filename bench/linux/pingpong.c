@@ -200,23 +200,23 @@ static int measure(enum proto p, int src, int dst, int samples, int batch, int w
     int bad = 0;
     for (; k < warmup && !bad; k++)
         bad = send_and_wait(p, k);
-    /* The measured round trips are one cost-model region (docs/costmodel.md). */
-    cm_arg(protocol, proto_words[p]);
-    cm_arg(src, src);
-    cm_arg(dst, dst);
-    cm_begin(pingpong);
     for (int s = 0; s < samples && !bad; s++) {
         uint64_t n0 = now_ns();
         uint64_t t0 = tsc_begin();
+        /* Each sample's round trips are a cost-model region (docs/costmodel.md). */
+        cm_arg(protocol, proto_words[p]);
+        cm_arg(src, src);
+        cm_arg(dst, dst);
+        cm_begin(pingpong);
         for (int b = 0; b < batch && !bad; b++, k++)
             bad = send_and_wait(p, k);
+        cm_arg(ops, batch);
+        cm_end(pingpong);
         uint64_t t1 = tsc_end();
         uint64_t n1 = now_ns();
         cyc[s] = (double)(t1 - t0) / batch;
         ns[s] = (double)(n1 - n0) / batch;
     }
-    cm_arg(ops, (uint32_t)samples * (uint32_t)batch);
-    cm_end(pingpong);
     if (bad) {
         /* The responder may be blocked; it dies with the process. */
         emit_error(NAME, "%s round trip %d->%d failed: %s", proto_names[p], src, dst,
