@@ -1065,7 +1065,7 @@ def test_cost_model_options_and_commands(tmp_path):
     lo = ab.point_options(sweep, m, "tcg", ["pingpong", "unmap"], "linux")
     assert lo["pingpong"] == dict(ab._pingpong_options(m, "tcg"), samples=5, batch="3",
                                   warmup=16, pairs="row")
-    assert lo["unmap"]["iters"] == 5
+    assert lo["unmap"]["iters"] == 7
     ao = ab.point_options(sweep, m, "tcg", ["pingpong"], "atoll")
     assert ab.atoll_pingpong_commands(m, ao["pingpong"]) == ["bench urpc 40 4 row"]
     cost = atoll_costmodel.CostModel(out=str(tmp_path / "c.jsonl"))

@@ -181,8 +181,9 @@ def plot(plt, records, plot_dir, footer, commit):
             series.setdefault(label, []).append(r)
         fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5.5))
         cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+        # Linux first, so Atoll's lines are drawn on top where they coincide.
         for i, (label, pts) in enumerate(sorted(series.items(), key=lambda kv: (
-                not kv[0].startswith("atoll"), kv[0]))):
+                kv[0].startswith("atoll"), kv[0]))):
             pts = sorted(pts, key=lambda r: r["x"])
             xs = [r["x"] for r in pts]
             color = cmap(i % cmap.N)
