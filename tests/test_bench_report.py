@@ -1044,15 +1044,19 @@ def test_cost_model_sweep(tmp_path, monkeypatch):
                         ab.Half("pingpong", ab._pingpong_options, cost=ab.COST_PINGPONG_LINUX))
     out = tmp_path / "out"
     sweep = ab.Sweep(shapes=ab.parse_shapes(["2"]), systems=["fake"], benchmarks=["pingpong"],
-                     accels=["tcg"], out=str(out), timeout=5, cost_model=True)
+                     accels=["tcg"], out=str(out), timeout=5, counts_only=True)
     assert ab.run_sweep(sweep, {"fake": FakeCostSystem()}) == 0
     recs = [json.loads(ln) for ln in open(out / abc.COST_FILE)]
     assert len(recs) == 1
     r = recs[0]
     assert (r["system"], r["shape"], r["region"], r["transfers"]) == ("fake", "2cpu", "pingpong", 16)
-    assert r["machine"]["smp"] == 2 and "type" not in r
+    assert r["machine"]["smp"] == 2 and r["point"] == "fake-2cpu-tcg" and r["kind"] == "counts"
+    assert "type" not in r
+    pdir = out / "points" / "fake-2cpu-tcg"
+    assert (pdir / "costmodel-plugin.jsonl").exists() and (pdir / "costmodel.jsonl").exists()
     p = json.loads(open(out / "points.jsonl").readline())
-    assert p["cost_log"] == os.path.join("costmodel", "fake-2cpu-tcg.jsonl") and p["cost_regions"] == 1
+    assert p["cost_log"] == os.path.join("points", "fake-2cpu-tcg", "costmodel-plugin.jsonl")
+    assert p["cost_regions"] == 1 and p["kind"] == "counts"
     assert json.load(open(out / "run.json"))["cost_model"]["accel"] == "tcg,thread=single"
     assert (out / "plots" / "cost_pingpong.png").exists()
     assert "## Cost model" in (out / "report.md").read_text()
@@ -1061,7 +1065,7 @@ def test_cost_model_sweep(tmp_path, monkeypatch):
 def test_cost_model_options_and_commands(tmp_path):
     m = Machine(smp=4, numa=2, accel="tcg").validate()
     sweep = ab.Sweep(shapes=[], systems=[], benchmarks=[], accels=["tcg"], out=str(tmp_path),
-                     cost_model=True, overrides={"pingpong": {"batch": "3"}})
+                     counts_only=True, overrides={"pingpong": {"batch": "3"}})
     lo = ab.point_options(sweep, m, "tcg", ["pingpong", "unmap"], "linux")
     assert lo["pingpong"] == dict(ab._pingpong_options(m, "tcg"), samples=5, batch="3",
                                   warmup=16, pairs="row")
