@@ -47,8 +47,11 @@ static char lock_word;
 
 static void lock(void)
 {
-    while (__atomic_test_and_set(&lock_word, __ATOMIC_ACQUIRE))
+    while (__atomic_test_and_set(&lock_word, __ATOMIC_ACQUIRE)) {
+#if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
+#endif
+    }
 }
 
 static void unlock(void) { __atomic_clear(&lock_word, __ATOMIC_RELEASE); }
