@@ -2,6 +2,8 @@
  * The boot report, as the boot core and each other core print it
  * (boot_report.h).
  */
+#include <atoll/costmodel.h>
+
 #include "boot_report.h"
 #include "bootinfo.h"
 #include "console.h"
@@ -138,6 +140,10 @@ static void print_node(uint32_t n)
 /* The summary after every core has checked in (or the wait timed out). */
 int boot_report_summary(uint32_t aps_up, uint64_t boot_core_up_tsc)
 {
+    /* The cost model's boot region runs from reset to here (docs/costmodel.md). */
+    cm_arg(cores, aps_up + 1);
+    cm_arg(ops, aps_up + 1);     /* counts per core brought up */
+    cm_end(boot);
     const struct topology *t = boot_topology();
     int failed = 0;
     for (uint32_t i = 0; i < smp_ap_count(); i++) {

@@ -20,7 +20,12 @@
  * lower core wins and the higher one serves it, then tries again. Every
  * message carries the run's number, so whatever a run that timed out left
  * in a channel is skipped, never taken for an answer.
+ *
+ * Each of the three phases is a measured region for the cost model
+ * (docs/costmodel.md): markers that cost nothing without it.
  */
+#include <atoll/costmodel.h>
+
 #include "monitor.h"
 #include <if/monclient_if.h>
 
@@ -256,14 +261,22 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
     out->rounds = rounds;
     err = exchange(l, B_START, 0, &r);
 
-    /* Round trips, both sides polling. */
-    for (uint32_t i = 0; i < 10 && !err; i++)
+    /* Round trips, both sides polling, after one lap of the ring so every
+     * slot has been used once (a fresh channel's first lap finds its lines
+     * where the frame was zeroed, not where the peer left them). */
+    for (uint32_t i = 0; i < l->ch.nslots && !err; i++)
         err = exchange(l, B_PING, now_ns(), &r);
+    cm_arg(protocol, CM_WORD_urpc);
+    cm_arg(src, my_core);
+    cm_arg(dst, peer);
+    cm_begin(pingpong);
     for (uint32_t i = 0; i < rounds && !err; i++) {
         uint64_t t = now_ns();
         err = exchange(l, B_PING, t, &r);
         samples[i] = now_ns() - t;
     }
+    cm_arg(ops, rounds);
+    cm_end(pingpong);
     if (!err) {
         sort(samples, rounds);
         out->rt_median_ns = pct(samples, rounds, 50);
@@ -276,6 +289,10 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
     uint32_t n = rounds * 4 < 20000 ? rounds * 4 : 20000;
     struct bench_msg m = { B_TPUT, n, run_number };
     uint64_t t0 = now_ns();
+    cm_arg(protocol, CM_WORD_urpc_stream);
+    cm_arg(src, my_core);
+    cm_arg(dst, peer);
+    cm_begin(pingpong);
     if (!err)
         err = urpc_send(&l->ch, &m, sizeof m, 0);
     for (uint32_t i = 0; i < n && !err; i++) {
@@ -288,6 +305,8 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
         if (!err && len == sizeof r && r.run == run_number)
             break;
     }
+    cm_arg(ops, n);
+    cm_end(pingpong);
     uint64_t took = now_ns() - t0;
     if (!err && (r.op != B_TPUT || r.value != n))
         err = ERR_MSG_MALFORMED;
@@ -298,6 +317,10 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
     uint32_t wakes = rounds / 4 < 5 ? 5 : rounds / 4 > 200 ? 200 : rounds / 4;
     if (!err)
         err = exchange(l, B_SLEEPY, 1, &r);
+    cm_arg(protocol, CM_WORD_urpc_wake);
+    cm_arg(src, my_core);
+    cm_arg(dst, peer);
+    cm_begin(pingpong);
     for (uint32_t i = 0; i < wakes && !err; i++) {
         uint64_t until = now_ns() + 200000;   /* give it time to fall asleep */
         while (now_ns() < until)
@@ -306,6 +329,8 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
         err = exchange(l, B_PING, t, &r);
         samples[i] = now_ns() - t;
     }
+    cm_arg(ops, wakes);
+    cm_end(pingpong);
     if (!err) {
         sort(samples, wakes);
         out->wake_rt_median_ns = pct(samples, wakes, 50);

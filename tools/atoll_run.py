@@ -29,7 +29,9 @@ import time
 from typing import List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import atoll_costmodel  # noqa: E402
 import atoll_image  # noqa: E402
+from atoll_costmodel import CostModel  # noqa: E402,F401  (re-exported)
 from atoll_image import Module  # noqa: E402,F401  (re-exported for tests)
 
 REPO = atoll_image.REPO
@@ -391,6 +393,7 @@ class RunOptions:
     iso: Optional[str] = None
     poweroff: bool = False
     shell_commands: List[str] = dataclasses.field(default_factory=list)
+    cost: Optional[CostModel] = None     # --cost-model
 
 
 class _Parser:
@@ -445,6 +448,13 @@ class _Parser:
         a("--dry-run", action="store_true", help="print the QEMU command and exit")
         a("--quiet", action="store_true", help="do not stream the console")
         a("--print-cmd", action="store_true", help="print the QEMU command to stderr first")
+        a("--cost-model", action="store_true",
+          help="count cache-line transfers, IPIs and instructions with the cost model plugin "
+               "(single-threaded TCG; docs/costmodel.md)")
+        a("--cost-out", metavar="FILE",
+          help=f"where the cost model writes its JSON lines (default {atoll_costmodel.DEFAULT_OUT})")
+        a("--cost-hot", type=int, metavar="N",
+          help="name each measured region's N lines with the most transfers")
         a("shell_commands", nargs="*", metavar="-- COMMAND",
           help="commands for the Atoll shell (not yet available)")
         self.p = p
@@ -544,10 +554,21 @@ def parse_args(argv):
     if ns.topology is not None:
         m, topology_summary = _machine_from_topology(ns, mem, explicit)
 
+    cost = None
+    if ns.cost_model:
+        if m.accel == "kvm":
+            raise ConfigError("--cost-model is a TCG plugin: it cannot run with --accel kvm")
+        m.accel = "tcg"
+        if ns.cost_hot is not None and not (0 <= ns.cost_hot <= 1000):
+            raise ConfigError(f"--cost-hot must be 0..1000 (got {ns.cost_hot})")
+        cost = CostModel(out=ns.cost_out or os.path.join(REPO, atoll_costmodel.DEFAULT_OUT),
+                         hot=ns.cost_hot or 0)
+    elif ns.cost_out is not None or ns.cost_hot is not None:
+        raise ConfigError("--cost-out and --cost-hot need --cost-model")
     opts = RunOptions(timeout=ns.timeout, log=ns.log, gdb=ns.gdb, dry_run=ns.dry_run,
                       quiet=ns.quiet, print_cmd=ns.print_cmd, iso=ns.iso,
                       poweroff=ns.poweroff, shell_commands=shell, topology=ns.topology,
-                      topology_summary=topology_summary)
+                      topology_summary=topology_summary, cost=cost)
     if ns.topology is not None:
         opts.print_cmd = True          # a machine built for you: show how, so it can be copied
     if ns.iso is not None:
@@ -629,15 +650,18 @@ def cpu_model(machine):
     return model
 
 
-def qemu_command(machine, iso, gdb=None):
-    """The qemu-system-x86_64 argument list booting `iso` on `machine`."""
+def qemu_command(machine, iso, gdb=None, cost=None):
+    """The qemu-system-x86_64 argument list booting `iso` on `machine`;
+    cost: a CostModel, to load the cost model plugin (TCG only)."""
     m = machine.validate()
     accel = m.resolved_accel()
+    if cost is not None and accel != "tcg":
+        raise ConfigError("the cost model is a TCG plugin: it needs --accel tcg (or auto)")
     smp = str(m.smp)
     if m.sockets is not None:
         smp += f",sockets={m.sockets},cores={m.cores},threads={m.threads}"
     cmd = [QEMU,
-           "-machine", f"{m.machine},accel={accel}",
+           "-machine", f"{m.machine},accel={accel}" if cost is None else m.machine,
            "-cpu", cpu_model(m),
            "-smp", smp,
            "-m", fmt_size(m.mem)]
@@ -663,6 +687,11 @@ def qemu_command(machine, iso, gdb=None):
             "-boot", "d"]
     if gdb is not None:
         cmd += ["-gdb", f"tcp::{gdb}", "-S"]
+    if cost is not None:
+        try:
+            cmd += atoll_costmodel.qemu_options(m, cost)
+        except atoll_costmodel.CostModelError as e:
+            raise ConfigError(str(e)) from None
     return cmd
 
 
@@ -756,14 +785,14 @@ def image_for(machine, cache_dir=None):
 
 
 def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_dir=None,
-         err=None, shell_commands=None):
+         err=None, shell_commands=None, cost=None):
     """Boot `machine` (building its ISO through the image cache unless `iso`
     is given), wait for QEMU to exit or `timeout` seconds (None: no limit),
     and return a BootResult. echo: stream the console to sys.stdout line by
     line (and QEMU's stderr to `err`, default sys.stderr). log: a file path
     that gets a copy of the console. Raises ConfigError for bad machines or
     missing files. shell_commands: lines typed at the Atoll shell's prompts, one
-    per prompt, then `poweroff`."""
+    per prompt, then `poweroff`. cost: a CostModel (docs/costmodel.md)."""
     machine.validate()
     if machine.resolved_accel() == "kvm" and not kvm_usable():
         raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
@@ -772,7 +801,9 @@ def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_d
         iso = image_for(machine, cache_dir)
     elif not os.path.isfile(iso):
         raise ConfigError(f"ISO {iso!r} not found")
-    cmd = qemu_command(machine, iso, gdb=gdb)
+    cmd = qemu_command(machine, iso, gdb=gdb, cost=cost)
+    if cost is not None:
+        atoll_costmodel.prepare(cost)
     return run_qemu(cmd, timeout=timeout, log=log, echo=echo, err=err, iso=iso,
                     shell_commands=shell_commands)
 
@@ -955,7 +986,7 @@ def _main(machine, opts):
     if opts.topology_summary:
         print(f"run: {opts.topology_summary}", file=sys.stderr)
     if opts.dry_run:
-        print(shlex.join(qemu_command(machine, iso, gdb=opts.gdb)))
+        print(shlex.join(qemu_command(machine, iso, gdb=opts.gdb, cost=opts.cost)))
         return 0
     if iso is None:
         iso = image_for(machine)
@@ -964,7 +995,9 @@ def _main(machine, opts):
     if machine.resolved_accel() == "kvm" and not kvm_usable():
         raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
                           "(no KVM here, or no permission); use --accel tcg or auto")
-    cmd = qemu_command(machine, iso, gdb=opts.gdb)
+    cmd = qemu_command(machine, iso, gdb=opts.gdb, cost=opts.cost)
+    if opts.cost:
+        atoll_costmodel.prepare(opts.cost)     # never report an earlier run's counts
     if opts.print_cmd:
         print(shlex.join(cmd), file=sys.stderr)
     if opts.gdb is not None:
@@ -983,4 +1016,18 @@ def _main(machine, opts):
         print(f"run: {r.message}", file=sys.stderr)
     elif r.status != 0:
         print(f"run: guest reported status {r.status}", file=sys.stderr)
+    if opts.cost:
+        _cost_summary(opts.cost.out)
     return r.status
+
+
+def _cost_summary(path):
+    """After a --cost-model run: its regions, per operation, on stderr."""
+    shown = os.path.relpath(path) if path.startswith(REPO + os.sep) else path
+    if not os.path.exists(path):
+        print(f"run: the cost model wrote nothing ({shown})", file=sys.stderr)
+        return
+    counts = atoll_costmodel.load(path)
+    print(f"run: cost model counts in {shown}:", file=sys.stderr)
+    for line in atoll_costmodel.summary(counts):
+        print("  " + line, file=sys.stderr)

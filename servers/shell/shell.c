@@ -195,16 +195,20 @@ static int cmd_ping(int argc, char **argv)
     return 0;
 }
 
-/* bench urpc [ROUNDS] [CORES]: every ordered pair of the first CORES cores. */
+/* bench urpc [ROUNDS] [CORES] [row]: every ordered pair of the first CORES
+ * cores, or with `row` core 0 to every other (what a large machine can
+ * afford, e.g. under the cost model). */
 static int cmd_bench(int argc, char **argv)
 {
     uint64_t rounds = 500, n = si->ncores;
+    bool row = argc > 4 && !strcmp(argv[4], "row");
     if (argc < 2 || strcmp(argv[1], "urpc") ||
         (argc > 2 && (!parse_number(argv[2], &rounds) || !rounds || rounds > 10000)) ||
-        (argc > 3 && (!parse_number(argv[3], &n) || n < 2 || n > si->ncores)))
-        return printf("usage: bench urpc [ROUNDS] [CORES]\n"), 1;
+        (argc > 3 && (!parse_number(argv[3], &n) || n < 2 || n > si->ncores)) ||
+        (argc > 4 && !row) || argc > 5)
+        return printf("usage: bench urpc [ROUNDS] [CORES] [row]\n"), 1;
     int status = 0;
-    for (uint64_t from = 0; from < n; from++)
+    for (uint64_t from = 0; from < (row ? 1 : n); from++)
         for (uint64_t to = 0; to < n; to++) {
             if (from == to)
                 continue;

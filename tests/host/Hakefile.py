@@ -33,3 +33,10 @@ host_test("test_userlib", srcs=["test_userlib.c", "../../lib/caps.c", "../../lib
 host_test("test_mesh", srcs=["test_mesh.c", "../../monitor/mesh_plan.c"], includes=["../../monitor"])
 # The decoders generated for the interfaces the system speaks (if/*.if), fuzzed.
 host_test("fuzz_interfaces", srcs=["fuzz_interfaces.c"], includes=["../../lib/include"])
+# The cost model's directory, regions and argument checks (tools/costmodel/)
+# without QEMU; tests/test_costmodel.py loads the plugin itself.
+host_test("test_costmodel", srcs=["test_costmodel.c", "../../tools/costmodel/args.c",
+                                  "../../tools/costmodel/counts.c",
+                                  "../../tools/costmodel/directory.c",
+                                  "../../tools/costmodel/regions.c"],
+          includes=["../../tools/costmodel"])
