@@ -1,8 +1,8 @@
 /*
  * The topology service, started by the boot manifest (on core 0 in the
- * default one, servers/starter/default.services). It maps the machine frame the CPU driver filled at boot
- * (SLOT_MACHINE, <atoll/abi/machine.h>), builds the model (model.h), prints it
- * the way the boot report used to (each core's cpu_topology event, the
+ * default one, servers/starter/default.services). It maps the machine
+ * frame the CPU driver filled at boot (SLOT_MACHINE, <atoll/abi/machine.h>),
+ * builds the model (model.h), prints it the way the boot report used to (each core's cpu_topology event, the
  * model's warnings, a summary line and a `topology` event), joins its
  * group in the name server ("topology") and answers the questions of
  * if/topology.if: cores, nodes, caches, distances, nearest-first orders and
