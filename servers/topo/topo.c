@@ -2,8 +2,9 @@
  * The topology service, started by the boot manifest (on core 0 in the
  * default one, servers/starter/default.services). It maps the machine
  * frame the CPU driver filled at boot (SLOT_MACHINE, <atoll/abi/machine.h>),
- * builds the model (model.h), prints it the way the boot report used to (each core's cpu_topology event, the
- * model's warnings, a summary line and a `topology` event), joins its
+ * builds the model (model.h), prints it the way the boot report used to
+ * (on core 0: each core's cpu_topology event, the model's warnings, a
+ * summary line and a `topology` event), joins its
  * group in the name server ("topology") and answers the questions of
  * if/topology.if: cores, nodes, caches, distances, nearest-first orders and
  * the hwloc XML. docs/topology.md; clients use lib/'s <atoll/topo.h>.
@@ -312,9 +313,13 @@ int main(int argc, char **argv)
     err = machine_check(m, id.bytes);
     if (err)
         return give_up("the machine frame is malformed", err);
-    topo_model_from_machine(&model, m, infos, warn, 0);
+    /* The instance on the boot core speaks for the machine, as the boot
+     * report did; others (a per-node placement) keep quiet. */
+    bool speak = startup()->core_id == 0;
+    topo_model_from_machine(&model, m, infos, speak ? warn : 0, 0);
     acpi = model.acpi;
-    print_model(m);
+    if (speak)
+        print_model(m);
     err = service_start(name, "topo", key);   /* the interface by the program's name, as the starter does */
     if (err)
         return give_up("cannot become a service", err);
