@@ -130,22 +130,36 @@ static bool same_cache(const struct cpu_cache *a, const struct cpu_cache *b)
            a->type == b->type && a->shift == b->shift;
 }
 
+/* The caches of a record as the model keeps them: the first of each level
+ * and type (a CPU that reports one twice, as a hostile CPUID leaf may, has
+ * one cache there as far as anyone can tell). */
+static void distinct_caches(const struct cpu_place *p, struct topo_cache_set *out)
+{
+    out->ncaches = 0;
+    for (uint32_t i = 0; i < p->ncaches && i < CPU_MAX_CACHES; i++) {
+        bool seen = false;
+        for (uint32_t j = 0; j < out->ncaches && !seen; j++)
+            seen = out->caches[j].level == p->caches[i].level && out->caches[j].type == p->caches[i].type;
+        if (!seen)
+            out->caches[out->ncaches++] = p->caches[i];
+    }
+}
+
 static uint8_t cache_set_of(struct topo_model *m, const struct cpu_place *p)
 {
+    struct topo_cache_set mine;
+    distinct_caches(p, &mine);
     for (uint32_t s = 0; s < m->nsets; s++) {
         const struct topo_cache_set *cs = &m->sets[s];
-        bool same = cs->ncaches == p->ncaches;
-        for (uint32_t i = 0; same && i < p->ncaches; i++)
-            same = same_cache(&cs->caches[i], &p->caches[i]);
+        bool same = cs->ncaches == mine.ncaches;
+        for (uint32_t i = 0; same && i < mine.ncaches; i++)
+            same = same_cache(&cs->caches[i], &mine.caches[i]);
         if (same)
             return (uint8_t)s;
     }
     if (m->nsets == TOPO_MAX_CACHE_SETS)
         return 0;
-    struct topo_cache_set *cs = &m->sets[m->nsets];
-    cs->ncaches = p->ncaches <= CPU_MAX_CACHES ? p->ncaches : CPU_MAX_CACHES;
-    for (uint32_t i = 0; i < cs->ncaches; i++)
-        cs->caches[i] = p->caches[i];
+    m->sets[m->nsets] = mine;
     return (uint8_t)m->nsets++;
 }
 

@@ -89,7 +89,8 @@ void topo_model_init(struct topo_model *m, const struct topology *acpi, struct t
 
 /* Record core `core`'s own report. Warns (and ignores it) if the core does
  * not exist, reported twice, or its APIC id differs from the one ACPI gives.
- * A cache layout beyond TOPO_MAX_CACHE_SETS distinct ones uses the first. */
+ * Of two caches of one level and type the first counts. A cache layout
+ * beyond TOPO_MAX_CACHE_SETS distinct ones uses the first. */
 void topo_model_set(struct topo_model *m, uint32_t core, const struct cpu_place *p,
                     topo_warn_fn warn, void *warn_ctx);
 
