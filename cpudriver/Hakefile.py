@@ -46,10 +46,8 @@ kernel(
         "user_start.c",
         "uaccess.c",
         "vspace.c",
-        # the machine model from CPUID and ACPI, and its hwloc XML
-        "cpu_place.c",
+        # every core's CPUID record and ACPI's model, for user space
         "topo_report.c",
-        "topo_xml.c",
         "x86_64/cpuid_topo.c",
         # freestanding code shared with user domains
         "../common/fmt.c",

@@ -10,6 +10,7 @@
 #include "obituary.h"
 #include "report.h"
 #include "smp.h"
+#include "topo_report.h"
 #include "vspace.h"
 #include "x86_64/cpu.h"
 #include "x86_64/gdt.h"
@@ -210,6 +211,13 @@ errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struc
         err = cap_install_root(slot(&b, SLOT_KERNEL), &kernel);
         if (!err)
             err = cap_install_root(slot(&b, SLOT_IO), &io);
+    }
+    uint64_t machine_base, machine_bytes;
+    if (!err && cputopo_frame(&machine_base, &machine_bytes)) {
+        /* Every domain may read the machine frame (topo_report.h). */
+        struct capability m = { .type = CAP_FRAME, .rights = CAP_RIGHT_READ, .base = machine_base,
+                                .bytes = machine_bytes };
+        err = cap_install_root(slot(&b, SLOT_MACHINE), &m);
     }
     if (!err && a->parent_disp)
         err = cap_mint(a->parent_disp, slot(&b, SLOT_MONITOR_EP), CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, d->id, 0, 0);

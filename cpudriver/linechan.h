@@ -21,9 +21,10 @@
 #define LINECHAN_TEXT  52
 
 enum linechan_kind {
-    LINECHAN_TEXT_FRAGMENT = 1,   /* part of a line, more follows */
+    LINECHAN_TEXT_FRAGMENT = 1,   /* part of a message, more follows */
     LINECHAN_TEXT_END = 2,        /* last fragment of a line */
-    LINECHAN_CHECKIN = 3,         /* the sender's CPU driver is up */
+    LINECHAN_CHECKIN = 3,         /* the sender's CPU driver is up; carries its
+                                     CPUID record, binary (topo_report.h) */
     LINECHAN_PANIC = 4,           /* the sender's CPU driver has stopped */
 };
 

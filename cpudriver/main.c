@@ -131,6 +131,7 @@ void bsp_main(void)
     }
     boot_params.probe_phys = blocks[0].base;
     user_ram_plan();
+    cputopo_plan(topo);
     err = smp_prepare(topo, blocks, opt.unlisted_apic);
     if (err)
         panic("preparing the other cores: %s (%s)", err_name(err), err_text(err));
@@ -153,7 +154,7 @@ void bsp_main(void)
     selftest_run();
     uint32_t up = smp_start_all(opt.smp_timeout_ms);
     int failed = boot_report_summary(up, boot_core_up_tsc);
-    cputopo_boot_finish(cmdline_get(boot_cmdline(), "topology_xml", 0, 0));
+    cputopo_boot_finish();
     apic_timer_start(boot_params.timer_hz);
     /* The report is out: the other cores may start their monitors now
      * (earlier, under emulation, they would slow the boot they wait for). */
@@ -192,9 +193,11 @@ void ap_main(const struct ap_start *s)
     if (id != s->apic_id)
         panic("started as APIC id %u but the local APIC says %u", s->apic_id, id);
     boot_report_core_up();
-    cputopo_report_self();
+    struct cpu_place place;
+    cputopo_self(&place);
     selftest_run();
-    linechan_send(core.console, &core.console_seq, LINECHAN_CHECKIN, "", 0);
+    /* The check-in carries this core's CPUID record to the boot core. */
+    linechan_send(core.console, &core.console_seq, LINECHAN_CHECKIN, (const char *)&place, sizeof place);
     /* Wait for the boot core's go (a wake-up IPI after its boot report). */
     while (!core.woken)
         __asm__ volatile("sti; hlt; cli" ::: "memory");

@@ -15,6 +15,8 @@ TARGETS = [
     ("urpc", "fuzz_urpc.c", ["../lib/urpc/urpc.c", "../lib/urpc/urpc_os_host.c"], ["../lib/include"],
      "-DFUZZ_MAKE_CORPUS"),
     ("args", "fuzz_args.c", ["../lib/args.c", CD + "/multiboot2.c"], ["../lib/include", CD], ""),
+    ("machine", "fuzz_machine.c", ["../servers/topo/model.c", "../servers/topo/topo_xml.c"],
+     ["../servers/topo", "../lib/include"], "-DFUZZ_MAKE_CORPUS"),
 ]
 for name, harness, srcs, incs, flags in TARGETS:
     host_test("replay_" + name, srcs=[harness, "replay.c"] + srcs, includes=incs,

@@ -1,8 +1,8 @@
 /*
  * Fuzz target: the decoders tools/idlc generates for every interface
  * (if/NAME.if -> <if/NAME_if.h>: monitor, nameservice, echo, monclient,
- * test, monlmp, starter, greeter). The first input byte picks the
- * interface (modulo 8),
+ * test, monlmp, starter, greeter, topology). The first input byte picks
+ * the interface (modulo 9),
  * the rest is the message. Whatever a decoder accepts must re-encode to the
  * very same bytes (so no field is read from outside the message and no two
  * encodings mean the same); a refusal must be ERR_MSG_UNKNOWN or
@@ -19,6 +19,7 @@
 #include <if/starter_if.h>
 #include <if/greeter_if.h>
 #include <if/test_if.h>
+#include <if/topology_if.h>
 #include "fuzz.h"
 
 #define ROUNDTRIP(prefix, msg, len)                                                 \
@@ -38,7 +39,7 @@
 
 static int roundtrip(unsigned which, const uint8_t *msg, size_t len)
 {
-    switch (which % 8) {
+    switch (which % 9) {
     case 0: ROUNDTRIP(monitor, msg, len);
     case 1: ROUNDTRIP(nameservice, msg, len);
     case 2: ROUNDTRIP(echo, msg, len);
@@ -46,7 +47,8 @@ static int roundtrip(unsigned which, const uint8_t *msg, size_t len)
     case 4: ROUNDTRIP(test, msg, len);
     case 5: ROUNDTRIP(monlmp, msg, len);
     case 6: ROUNDTRIP(starter, msg, len);
-    default: ROUNDTRIP(greeter, msg, len);
+    case 7: ROUNDTRIP(greeter, msg, len);
+    default: ROUNDTRIP(topology, msg, len);
     }
 }
 
@@ -128,6 +130,16 @@ int fuzz_make_corpus(const char *dir)
          starter_services_reply_encode(b, sizeof b, &n, ERR_OK, 2, 2, "names core:0 0 2 up\nbad - - - refused: x\n"));
     save(dir, "greeter-greet-call", 7, b, n, greeter_greet_call_encode(b, sizeof b, &n, "world"));
     save(dir, "greeter-greet-reply", 7, b, n, greeter_greet_reply_encode(b, sizeof b, &n, "hello, world", 4, 1));
+    static const uint8_t among[2] = { 0xff, 0x0f };
+    static const uint8_t order[8] = { 3, 0, 1, 0, 2, 0, 0, 0 };
+    save(dir, "topology-nearest-cores-call", 8, b, n,
+         topology_nearest_cores_call_encode(b, sizeof b, &n, 3, among, sizeof among));
+    save(dir, "topology-nearest-cores-reply", 8, b, n,
+         topology_nearest_cores_reply_encode(b, sizeof b, &n, ERR_OK, order, sizeof order));
+    save(dir, "topology-node-reply", 8, b, n,
+         topology_node_reply_encode(b, sizeof b, &n, ERR_OK, 1, 256ull << 20, 4, among, 1, order, 4));
+    save(dir, "topology-xml-reply", 8, b, n,
+         topology_xml_reply_encode(b, sizeof b, &n, ERR_OK, 9000, 120, "<topology>\n</topology>\n"));
     return 0;
 }
 #endif

@@ -49,7 +49,7 @@ def test_every_target_has_a_corpus():
 # Real inputs are real: every seed goes all the way through its parser
 # (elf: the CPU driver is not a user program, so elf_check refuses it).
 @pytest.mark.parametrize("name,refused", [("mb2", 0), ("acpi", 0), ("acpi_table", 0), ("elf", 1),
-                                          ("idl", 0), ("args", 0)])
+                                          ("idl", 0), ("args", 0), ("machine", 0)])
 def test_real_seeds_are_accepted(name, refused):
     exe = os.path.join(ROOT, "build", "host", "fuzz", "replay_" + name)
     if not os.path.exists(exe):

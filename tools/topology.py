@@ -48,6 +48,11 @@ CROSS_PACKAGE_DISTANCE = 21
 MAX_CPUS = max(MACHINES.values())
 XML_BEGIN_EVENT = "topology_xml_begin"
 XML_END_EVENT = "topology_xml_end"
+# What to type at the guest's shell for its hwloc XML: `topo xml` (the
+# topology service writes it, the shell prints it between the two marker
+# events), then `cores`, whose status (the runner's exit status) is 1 when
+# a core did not come up.
+GUEST_XML_COMMANDS = ("topo xml", "cores")
 
 
 class TopologyError(ConfigError):

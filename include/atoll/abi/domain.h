@@ -19,6 +19,8 @@ enum {
     SLOT_IO = 6,           /* I/O ports it may use (monitor: all; shell: COM1) */
     SLOT_STARTUP = 7,      /* the start-up page (read-only frame) */
     SLOT_MONITOR_EP = 8,   /* endpoint to this core's monitor (not for monitors) */
+    SLOT_MACHINE = 9,      /* the machine as the CPU driver found it at boot: a
+                              read-only frame, struct machine of <atoll/abi/machine.h> */
     SLOT_FIRST_FREE = 32,  /* lib/'s slot allocator starts here... */
     SLOT_BOOT_CHANNELS = 3072, /* ...and stops below. Monitors: the boot
                                  channel frames shared between core 0's

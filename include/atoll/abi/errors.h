@@ -76,7 +76,9 @@
     X(ERR_QUOTA,               "over this domain's limit (docs/limits.md)")   \
     X(ERR_NOT_PERMITTED,       "not permitted for this domain")               \
     X(ERR_CORE_DOWN,           "that core is not running")                    \
-    X(ERR_DOMAIN_ENDED,        "the domain has ended")
+    X(ERR_DOMAIN_ENDED,        "the domain has ended")                        \
+    X(ERR_NO_SUCH_CORE,        "no such core on this machine")                \
+    X(ERR_NO_SUCH_NODE,        "no such NUMA node on this machine")
 
 typedef enum {
 #define ATOLL_ERR_ENUM(name, text) name,

@@ -1,5 +1,5 @@
 /*
- * The machine model (cpu_place.h) as hwloc 2.x XML, so that `lstopo --input
+ * The machine model (model.h) as hwloc 2.x XML, so that `lstopo --input
  * FILE.xml` draws the machine Atoll believes it runs on (docs/topology.md).
  *
  * Objects: Machine; Package; L3/L2/L1d/L1i caches (whatever CPUID reported,
@@ -24,7 +24,7 @@
 #define ATOLL_TOPO_XML_H
 
 #include <stddef.h>
-#include "cpu_place.h"
+#include "model.h"
 
 typedef void (*topo_xml_write_fn)(void *ctx, const char *s, size_t n);
 
