@@ -8,6 +8,11 @@
 #   make bench      benchmark sweep, Atoll beside Linux in the same QEMU machines
 #                   (docs/bench.md): BENCH_SHAPES="2 4 8n2" ACCEL=tcg|kvm|both|auto
 #                   BENCH_OUT=build/bench BENCH_FLAGS="--set pingpong.samples=20 ..."
+#                   COST_MODEL=1: count cache-line transfers and IPIs per operation
+#                   with the cost model plugin instead of timing (docs/costmodel.md)
+#   make fuzz       coverage-guided fuzzing of every parser (docs/fuzzing.md), AFL++ for C:
+#                   FUZZ_SECONDS=60 per target, FUZZ_TARGETS="elf acpi" for some
+#   make models     the protocol models, checked by spin (docs/models.md; make test runs them too)
 #   make clean      remove build/
 
 PYTHON := /usr/bin/python3
@@ -28,8 +33,12 @@ BENCH_SHAPES ?= 2 4 8 16 32 8n2 16n4
 BENCH_SYSTEMS ?= linux,atoll
 BENCH_OUT ?= $(BUILD)/bench
 BENCH_FLAGS ?=
+COST_MODEL ?=
 
-.PHONY: all build run test bench deps clean
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+.PHONY: all build run test bench fuzz models deps clean
 all build: deps-check $(BUILD)/rules.mk
 	@$(MAKE) --no-print-directory -j$(JOBS) -f $(BUILD)/rules.mk PYTHON=$(PYTHON) all
 
@@ -44,7 +53,8 @@ deps-check:
 
 run: all
 	@$(PYTHON) tools/run --smp $(SMP) --numa $(NUMA) --mem $(MEM) --accel $(ACCEL) \
-	    --machine $(MACHINE) $(if $(CMDLINE),--cmdline "$(CMDLINE)") $(RUNFLAGS)
+	    --machine $(MACHINE) $(if $(CMDLINE),--cmdline "$(CMDLINE)") \
+	    $(if $(COST_MODEL),--cost-model) $(RUNFLAGS)
 
 # Tests run in parallel (pytest-xdist), one worker per host CPU. The test of
 # tools/bench --slurm runs a one-node Slurm cluster: install-deps --cluster.
@@ -59,7 +69,15 @@ bench: deps-check
 	@$(MAKE) --no-print-directory all || echo "bench: building Atoll failed; its points will fail"
 	@tools/install-deps --bench
 	@$(PYTHON) tools/bench --shapes "$(BENCH_SHAPES)" --systems $(BENCH_SYSTEMS) \
-	    --accel $(ACCEL) --out $(BENCH_OUT) $(BENCH_FLAGS)
+	    --accel $(ACCEL) --out $(BENCH_OUT) $(if $(COST_MODEL),--cost-model) $(BENCH_FLAGS)
+
+# Each target FUZZ_SECONDS; the closing summary lists executions, coverage and
+# crashes per target, and exits 1 if anything crashed or hung.
+fuzz: all
+	@$(PYTHON) tools/fuzz --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+models: deps-check
+	@$(PYTHON) tools/check-models
 
 clean:
 	rm -rf $(BUILD)

@@ -13,6 +13,9 @@ kernel(
         "x86_64/trap.c",
         "x86_64/usermode.c",
         "acpi.c",
+        "boot_options.c",
+        "boot_report.c",
+        "bootinfo.c",
         "console.c",
         "core.c",
         "elf.c",
@@ -26,6 +29,7 @@ kernel(
         "percore.c",
         "pmem.c",
         "report.c",
+        "selftest.c",
         "smp.c",
         "topology.c",
         # user space: capabilities, domains, scheduling, local messages
@@ -35,11 +39,15 @@ kernel(
         "domain.c",
         "lmp.c",
         "syscall.c",
+        "syscall_cap.c",
+        "syscall_domain.c",
+        "syscall_io.c",
+        "syscall_msg.c",
+        "user_start.c",
+        "uaccess.c",
         "vspace.c",
-        # the machine model from CPUID and ACPI, and its hwloc XML
-        "cpu_place.c",
+        # every core's CPUID record and ACPI's model, for user space
         "topo_report.c",
-        "topo_xml.c",
         "x86_64/cpuid_topo.c",
         # freestanding code shared with user domains
         "../common/fmt.c",

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 
 #define ACPI_MAX_CPUS     512
 #define ACPI_MAX_IOAPICS  16

@@ -6,9 +6,9 @@
  *
  * Derivation. Every capability but the boot-time roots has a parent: retype
  * makes objects children of the RAM they came from; copy and mint make
- * children of their source. The tree is per core (a later issue makes
- * retype and revoke agree across cores: cap_retype and cap_revoke are the
- * two places that will change).
+ * children of their source. The tree is per core: retype and revoke do not
+ * yet agree across cores (the monitors' agreement protocol of the roadmap);
+ * cap_retype and cap_revoke are the two places it will reach.
  *
  * Rules (docs/capabilities.md):
  *  - revoke(c): every descendant of c is deleted, c stays.
@@ -26,8 +26,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <atoll/caps.h>
-#include <atoll/errors.h>
+#include <atoll/abi/caps.h>
+#include <atoll/abi/errors.h>
 
 struct capability {
     uint8_t type;        /* enum cap_type */

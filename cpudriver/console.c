@@ -12,7 +12,7 @@ static size_t line_len;
 static int emergency;
 /* Boot core: the serial line ends mid-line (a prompt was flushed), and
  * whether the text being written is a user domain's. */
-static bool midline, user_text, message_start;
+static bool midline, user_text;
 
 static void serial_put(const char *s, size_t n)
 {
@@ -103,18 +103,15 @@ void console_emergency(void)
     }
 }
 
-/* The line being received, for the topology model (topo_report.h). */
-static char rx_line[CPU_PLACE_EVENT_MAX];
+/* The message being received from an AP: a line to print, or the CPUID
+ * record its check-in carries (topo_report.h). */
+static char rx[LINECHAN_SLOTS * LINECHAN_TEXT];
 static size_t rx_len;
 
-static void print_fragment(const char *text, uint16_t len)
+static void take_fragment(const char *text, uint16_t len)
 {
-    if (message_start)
-        break_line();
-    message_start = false;
-    serial_put(text, len);
-    for (uint16_t i = 0; i < len && rx_len < sizeof rx_line; i++)
-        rx_line[rx_len++] = text[i];
+    for (uint16_t i = 0; i < len && rx_len < sizeof rx; i++)
+        rx[rx_len++] = text[i];
 }
 
 int console_drain(void)
@@ -123,15 +120,17 @@ int console_drain(void)
     for (uint32_t i = 0; i < smp_ap_count(); i++) {
         struct ap_info *ap = smp_ap(i);
         int kind;
-        while ((message_start = true, kind = linechan_receive(ap->console, &ap->console_next, print_fragment))) {
+        while ((rx_len = 0, kind = linechan_receive(ap->console, &ap->console_next, take_fragment))) {
             taken++;
-            if (kind == LINECHAN_TEXT_END && rx_len < sizeof rx_line)
-                cputopo_note_line(ap->core_id, rx_line, rx_len);
-            rx_len = 0;
-            if (kind == LINECHAN_CHECKIN)
+            if (kind == LINECHAN_TEXT_END && rx_len) {
+                break_line();
+                serial_put(rx, rx_len);
+            } else if (kind == LINECHAN_CHECKIN) {
+                cputopo_note_checkin(ap->core_id, rx, rx_len);
                 smp_note_checkin(ap);
-            else if (kind == LINECHAN_PANIC)
+            } else if (kind == LINECHAN_PANIC) {
                 ap->panicked = true;
+            }
         }
     }
     return taken;

@@ -1,6 +1,6 @@
 /* Dispatchers and this core's scheduler; see dispatcher.h. */
 #include "dispatcher.h"
-#include <atoll/domain.h>
+#include <atoll/abi/domain.h>
 #include "domain.h"
 #include "console.h"
 #include "core.h"
@@ -8,6 +8,7 @@
 #include "obituary.h"
 #include "lib.h"
 #include "x86_64/cpu.h"
+#include "x86_64/gdt.h"
 #include "x86_64/kernel_layout.h"
 
 #define STRIDE1 (1u << 20)
@@ -114,17 +115,14 @@ static struct dispatcher *pick(void)
     return best;
 }
 
-/* Flags a domain may keep: the arithmetic ones, TF, DF, AC. IF is always
- * on; IOPL, NT and the rest are never the domain's to set. */
-#define USER_RFLAGS 0x40dd5ull
 
 static bool canonical(uint64_t a) { return a < (1ull << 47) || a >= 0xffff800000000000ull; }
 
 void dispatcher_run(struct dispatcher *d)
 {
-    d->regs.rflags = (d->regs.rflags & USER_RFLAGS) | 0x202;
-    d->regs.cs = 0x2b;
-    d->regs.ss = 0x23;
+    d->regs.rflags = (d->regs.rflags & RFLAGS_USER_MASK) | RFLAGS_USER_INITIAL;
+    d->regs.cs = SEL_USER_CODE;
+    d->regs.ss = SEL_USER_DATA;
     if (d->regs.rip >= USER_MAX || !canonical(d->regs.rsp)) {
         /* iretq to a non-canonical address faults in ring 0 on real CPUs
          * (a `syscall` in the last user page returns to 0x800000000000). */

@@ -17,7 +17,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <atoll/syscall.h>
+#include <atoll/abi/syscall.h>
 #include "cap.h"
 #include "x86_64/trap.h"
 

@@ -1,6 +1,6 @@
 /* Building, ending and reporting domains; see domain.h. */
 #include "domain.h"
-#include <atoll/domain.h>
+#include <atoll/abi/domain.h>
 #include "bootinfo.h"
 #include "console.h"
 #include "core.h"
@@ -10,8 +10,10 @@
 #include "obituary.h"
 #include "report.h"
 #include "smp.h"
+#include "topo_report.h"
 #include "vspace.h"
 #include "x86_64/cpu.h"
+#include "x86_64/gdt.h"
 #include "x86_64/kernel_layout.h"
 #include "x86_64/paging.h"
 
@@ -210,6 +212,13 @@ errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struc
         if (!err)
             err = cap_install_root(slot(&b, SLOT_IO), &io);
     }
+    uint64_t machine_base, machine_bytes;
+    if (!err && cputopo_frame(&machine_base, &machine_bytes)) {
+        /* Every domain may read the machine frame (topo_report.h). */
+        struct capability m = { .type = CAP_FRAME, .rights = CAP_RIGHT_READ, .base = machine_base,
+                                .bytes = machine_bytes };
+        err = cap_install_root(slot(&b, SLOT_MACHINE), &m);
+    }
     if (!err && a->parent_disp)
         err = cap_mint(a->parent_disp, slot(&b, SLOT_MONITOR_EP), CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, d->id, 0, 0);
     /* What is left is the domain's own RAM. */
@@ -228,8 +237,8 @@ errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struc
     d->is_monitor = a->monitor;
     d->ram_bytes = a->ram->cap.bytes;
     d->created_tsc = rdtsc();
-    d->regs = (struct trap_frame){ .rip = info.entry, .cs = 0x2b, .rflags = 0x202, .rsp = USER_STACK_TOP,
-                                   .ss = 0x23, .rdi = USER_STARTUP_VA };
+    d->regs = (struct trap_frame){ .rip = info.entry, .cs = SEL_USER_CODE, .rflags = RFLAGS_USER_INITIAL,
+                                   .rsp = USER_STACK_TOP, .ss = SEL_USER_DATA, .rdi = USER_STARTUP_VA };
     dispatcher_make_runnable(d);
     struct event e;
     event_begin(&e, "domain_spawn");

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/domain.h>
-#include <atoll/errors.h>
+#include <atoll/abi/domain.h>
+#include <atoll/abi/errors.h>
 #include "elf.h"
 
 /* ELF constants (only those used here). */

@@ -1,7 +1,7 @@
 /*
  * A pure, bounds-checked checker for the user programs the CPU driver loads:
  * static ELF64 x86-64 executables (ET_EXEC) linked into the user half
- * (include/atoll/domain.h). elf_check reads nothing outside [image, image+len)
+ * (include/atoll/abi/domain.h). elf_check reads nothing outside [image, image+len)
  * and touches no global state, so it runs the same in the host unit tests
  * (tests/host/test_elf.c). It reads fields byte by byte: the image may lie at
  * any alignment.
@@ -43,7 +43,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 
 #define ELF_MAX_SEGMENTS 16
 

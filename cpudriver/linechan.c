@@ -17,7 +17,7 @@ void linechan_send(struct linechan *c, uint64_t *seq, enum linechan_kind kind,
         struct linechan_slot *s = &c->slot[(*seq - 1) % LINECHAN_SLOTS];
         memcpy(s->text, text, n);
         s->len = n;
-        s->kind = (kind == LINECHAN_TEXT_END && n < len) ? LINECHAN_TEXT_FRAGMENT : kind;
+        s->kind = n < len ? LINECHAN_TEXT_FRAGMENT : kind;   /* the kind goes with the last fragment */
         store_release(&s->seq, *seq);
         (*seq)++;
         text += n;

@@ -7,8 +7,9 @@
  * line; its sequence word is written last, with release order, so a reader
  * that sees the new sequence number (acquire) sees the whole slot. The reader
  * writes only the separate ack line, so every cache line moves one way. This
- * is the cut-down ancestor of lib/urpc (a later issue): no blocking, no
- * capability transfer, and the sender spins when the ring is full.
+ * is the kernel's cut-down cousin of lib/urpc: no blocking, no capability
+ * transfer, and the sender spins when the ring is full (all a boot-time
+ * check-in and console line need).
  */
 #ifndef ATOLL_LINECHAN_H
 #define ATOLL_LINECHAN_H
@@ -20,9 +21,10 @@
 #define LINECHAN_TEXT  52
 
 enum linechan_kind {
-    LINECHAN_TEXT_FRAGMENT = 1,   /* part of a line, more follows */
+    LINECHAN_TEXT_FRAGMENT = 1,   /* part of a message, more follows */
     LINECHAN_TEXT_END = 2,        /* last fragment of a line */
-    LINECHAN_CHECKIN = 3,         /* the sender's CPU driver is up */
+    LINECHAN_CHECKIN = 3,         /* the sender's CPU driver is up; carries its
+                                     CPUID record, binary (topo_report.h) */
     LINECHAN_PANIC = 4,           /* the sender's CPU driver has stopped */
 };
 

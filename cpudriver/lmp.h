@@ -12,7 +12,7 @@
 #define ATOLL_LMP_H
 
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include "dispatcher.h"
 
 struct lmp_msg {

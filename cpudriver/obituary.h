@@ -16,8 +16,8 @@
 #define ATOLL_OBITUARY_H
 
 #include <stdint.h>
-#include <atoll/errors.h>
-#include <atoll/syscall.h>
+#include <atoll/abi/errors.h>
+#include <atoll/abi/syscall.h>
 
 struct dispatcher;
 

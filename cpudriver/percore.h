@@ -17,7 +17,7 @@
 #define ATOLL_PERCORE_H
 
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include "multiboot2.h"
 #include "topology.h"
 

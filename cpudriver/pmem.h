@@ -3,14 +3,14 @@
  * minus what is taken (low 1 MiB, the kernel image, the boot information and
  * modules), split by NUMA node along SRAT's ranges. Only the boot core uses
  * it, to carve each core's kernel memory from that core's own node before the
- * others start; afterwards the rest is RAM to hand out (a later issue gives it
- * to the monitors as capabilities).
+ * others start; afterwards the rest is RAM for user space, which
+ * user_start.c gives each core's monitor as one RAM capability.
  */
 #ifndef ATOLL_PMEM_H
 #define ATOLL_PMEM_H
 
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include "multiboot2.h"
 #include "topology.h"
 

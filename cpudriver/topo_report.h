@@ -1,17 +1,24 @@
 /*
- * The machine model at boot: every core reads its own CPUID and prints a
- * cpu_topology event (cpu_place.h); an AP's line travels to the boot core
- * over its console channel before its check-in, and the boot core, which
- * never reads another core's memory, takes the record from that line. After
- * the boot summary the boot core completes the model with ACPI's nodes and
- * distances, prints a one-line summary (and a `topology` event), and, when
- * the kernel command line has `topology_xml`, the model as hwloc XML
- * between two marker events (docs/topology.md):
+ * The machine frame (<atoll/abi/machine.h>): how what the kernel learnt about
+ * the machine reaches user space, where the topology service (servers/topo)
+ * builds the model and answers questions about it (docs/topology.md).
  *
- *   @atoll {"event":"topology_xml_begin","bytes":N,"lines":L}
- *   <?xml version="1.0" encoding="UTF-8"?>
- *   ...
- *   @atoll {"event":"topology_xml_end","bytes":N,"lines":L}
+ *  1. The boot core, on the boot page tables, sets a frame aside on its own
+ *     node (cputopo_plan), big enough for ACPI's model and one CPUID record
+ *     per core.
+ *  2. After its switch it writes ACPI's model (MADT, SRAT, SLIT) and its own
+ *     CPUID record (cputopo_boot_start).
+ *  3. Every other core decodes its own CPUID (cputopo_self) and sends the
+ *     record, binary, with its check-in over its console channel; the boot
+ *     core, which never reads another core's memory, copies it from the
+ *     channel into the frame (cputopo_note_checkin).
+ *  4. After the boot summary the frame is final (cputopo_boot_finish): no
+ *     record is taken after that, and no domain has run yet.
+ *
+ * Every core gives every domain it builds a read-only capability to the
+ * frame (cputopo_frame, SLOT_MACHINE). The frame's address is boot-time
+ * shared data, read-only after the boot core's switch; its contents are
+ * written by the boot core alone, before any domain can read them.
  */
 #ifndef ATOLL_TOPO_REPORT_H
 #define ATOLL_TOPO_REPORT_H
@@ -19,23 +26,29 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "cpu_place.h"
+#include <atoll/abi/machine.h>
+#include "topology.h"
+
+/* Boot core, on the boot page tables: set the frame aside for `t`'s CPUs. */
+void cputopo_plan(const struct topology *t);
 
 /* Boot core, on its own page tables, before starting the other cores:
- * set up the model for `t` and report the boot core's own place. */
+ * ACPI's model and the boot core's own record into the frame. */
 void cputopo_boot_start(const struct topology *t);
 
-/* An AP: report this core's place (before its check-in). */
-void cputopo_report_self(void);
+/* Any core: this CPU's own record, from CPUID. */
+void cputopo_self(struct cpu_place *out);
 
-/* Boot core's console: a whole line received from core `core_id`. */
-void cputopo_note_line(uint32_t core_id, const char *line, size_t len);
+/* Boot core's console: core `core_id` checked in with `len` bytes of
+ * payload, its record. A record of the wrong size, a second one, or one
+ * after cputopo_boot_finish is refused with a warning. */
+void cputopo_note_checkin(uint32_t core_id, const void *payload, size_t len);
 
-/* Boot core, after the boot summary: complete the model and print it;
- * with `xml`, also as hwloc XML. */
-void cputopo_boot_finish(bool xml);
+/* Boot core, after the boot summary: the frame is final. */
+void cputopo_boot_finish(void);
 
-/* The boot core's model after cputopo_boot_finish (NULL before, and on APs). */
-const struct topo_model *cputopo_model(void);
+/* The frame (physical base and size, a multiple of 4 KiB); false when the
+ * boot core found no memory for it (domains then get none). */
+bool cputopo_frame(uint64_t *base, uint64_t *bytes);
 
 #endif

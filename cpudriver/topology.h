@@ -2,6 +2,9 @@
  * The machine as the CPU driver understands it: CPUs, NUMA nodes, their
  * memory and distances, combined from MADT, SRAT and SLIT.
  *
+ * The types live in <atoll/abi/machine.h>: user space gets the same model in
+ * the machine frame (topo_report.h).
+ *
  * Pure code shared with the host tests. Inconsistent firmware never crashes
  * the build of the model: each problem is reported through the warn callback
  * with a sentence naming it, and the model falls back to something safe
@@ -13,49 +16,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
+#include <atoll/abi/machine.h>
 #include "acpi.h"
 
-#define TOPO_MAX_CPUS    ACPI_MAX_CPUS
-#define TOPO_MAX_NODES   ACPI_MAX_DOMAINS
-#define TOPO_MAX_RANGES  ACPI_MAX_MEM
-
-struct topo_cpu {
-    uint32_t apic_id;
-    uint32_t node;      /* dense node index */
-};
-
-struct topo_range {
-    uint64_t base, len;
-    uint32_t node;
-};
-
-struct topo_node {
-    uint32_t domain;     /* ACPI proximity domain */
-    uint32_t ncpus;
-    uint64_t mem_bytes;  /* sum of this node's ranges */
-};
-
-struct topology {
-    /* Enabled CPUs only. Core id = index; the boot CPU is core 0, the others
-     * follow in MADT order. */
-    struct topo_cpu cpus[TOPO_MAX_CPUS];
-    uint32_t ncpus;
-    /* Nodes sorted by proximity domain; node index = position. A machine
-     * without SRAT has one node (domain 0) holding everything; its
-     * mem_bytes is then 0, as no range is known. */
-    struct topo_node nodes[TOPO_MAX_NODES];
-    uint32_t nnodes;
-    /* Memory ranges from SRAT (enabled, non-hotplug), sorted by base. Without
-     * SRAT: empty, meaning "all memory is node 0". */
-    struct topo_range ranges[TOPO_MAX_RANGES];
-    uint32_t nranges;
-    /* dist[i][j] between node indices; from SLIT when it is present and
-     * consistent, else 10 on the diagonal and 20 elsewhere. */
-    uint8_t dist[TOPO_MAX_NODES][TOPO_MAX_NODES];
-    bool dist_from_slit;
-    bool numa_from_srat;
-};
+/* The model's types (struct topology and its parts) are shared with user
+ * space, which receives the model in the machine frame. */
+_Static_assert(TOPO_MAX_CPUS == ACPI_MAX_CPUS, "one CPU table size for ACPI and the model");
+_Static_assert(TOPO_MAX_NODES == ACPI_MAX_DOMAINS, "one node table size for ACPI and the model");
+_Static_assert(TOPO_MAX_RANGES == ACPI_MAX_MEM, "one range table size for ACPI and the model");
 
 typedef void (*topo_warn_fn)(void *ctx, const char *msg);
 

@@ -1,7 +1,7 @@
 /* User address spaces; see vspace.h. */
 #include "vspace.h"
-#include <atoll/domain.h>
-#include <atoll/syscall.h>
+#include <atoll/abi/domain.h>
+#include <atoll/abi/syscall.h>
 #include "core.h"
 #include "lib.h"
 #include "x86_64/cpu.h"

@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include "cap.h"
 
 /* Fill a new PML4's kernel half (entries 256-511) from this core's tables:

@@ -2,7 +2,8 @@
 """hake: turns the per-folder build descriptions (Hakefile.py) into make rules.
 
 Each Hakefile.py is plain Python run with a few declaration functions in scope
-(kernel, user_library, user_program, host_test, host_program, image, interface) and
+(kernel, user_library, user_program, host_test, host_program, host_plugin,
+guest32_program, image, interface) and
 `here`, its folder relative to the source root. hake writes one makefile, build/rules.mk, with every rule
 out-of-tree under build/ and header dependencies tracked through gcc's -MMD.
 The top-level Makefile regenerates it whenever a Hakefile or hake itself
@@ -30,7 +31,7 @@ GUEST_CFLAGS = [
 # are allowed; the host libc's are not.
 GUEST_ASFLAGS = ["-g", "-Wa,--noexecstack"]
 # User domains: the same, but the small code model (they link at USER_MIN,
-# 4 MiB, in include/atoll/domain.h). -mgeneral-regs-only stays for now: the
+# 4 MiB, in include/atoll/abi/domain.h). -mgeneral-regs-only stays for now: the
 # kernel does not save FPU/SSE state across context switches yet.
 USER_CFLAGS = [f for f in GUEST_CFLAGS if f != "-mcmodel=kernel"] + ["-mcmodel=small", "-DATOLL_USER"]
 # Every user program sees the shared interfaces and the user library's headers.
@@ -42,12 +43,24 @@ USER_PROG_DIR = "user"        # build/user/<name>.elf
 # on the include path of every user and host object.
 IDL_INCLUDE_DIR = "include"
 # Object folders under build/ per kind of code.
-OBJ_DIRS = {"guest": "guest", "user": "user/obj", "host": "host"}
+OBJ_DIRS = {"guest": "guest", "user": "user/obj", "host": "host", "plugin": "plugin",
+            "guest32": "guest32"}
+# Bare 32-bit test guests that QEMU's multiboot loader starts with -kernel
+# (it takes only 32-bit ELF): the guest flags for i386, no kernel code model.
+GUEST32_CFLAGS = [f for f in GUEST_CFLAGS if f != "-mcmodel=kernel"] + ["-m32"]
 HOST_CFLAGS = [
     "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-DATOLL_HOST",
     "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
 ]
 HOST_LDFLAGS = ["-fsanitize=address,undefined"]
+# Shared objects QEMU loads (-plugin): position-independent, optimised, only
+# qemu_plugin_* exported, and no sanitizer (ASan's runtime must be loaded
+# before everything else, which a plugin of a QEMU built without it cannot
+# arrange). Their logic is unit-tested with ASan and UBSan through host_test.
+PLUGIN_CFLAGS = [
+    "-std=c11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-DATOLL_HOST",
+    "-fPIC", "-fvisibility=hidden",
+]
 # Host code with threads that share memory (the URPC channel tests) builds
 # with ThreadSanitizer instead: it cannot be combined with ASan.
 SANITIZERS = {
@@ -88,7 +101,12 @@ class Build:
             return o
         self.objects.add(o)
         incflags = " ".join("-I" + i for i in incs)
-        if kind in ("guest", "user"):
+        if kind == "plugin":
+            cmd = f"$(HOST_CC) $(PLUGIN_CFLAGS) {incflags} {cflags} -MMD -MP -c $< -o $@"
+        elif kind == "guest32":
+            flags = "-m32 $(GUEST_ASFLAGS)" if path.endswith(".S") else "$(GUEST32_CFLAGS)"
+            cmd = f"$(GUEST_CC) {flags} {incflags} {cflags} -MMD -MP -c $< -o $@"
+        elif kind in ("guest", "user"):
             flags = "$(GUEST_ASFLAGS)" if path.endswith(".S") else (
                 "$(GUEST_CFLAGS)" if kind == "guest" else "$(USER_CFLAGS)")
             cmd = f"$(GUEST_CC) {flags} {incflags} {cflags} -MMD -MP -c $< -o $@"
@@ -216,6 +234,36 @@ class Build:
             self.host_tests.append(exe)
         return exe
 
+    def host_plugin(self, here, name, srcs, includes=(), cflags=""):
+        """A shared object for QEMU's -plugin, build/host/<here>/<name>.so,
+        built with PLUGIN_CFLAGS (no sanitizer: see there). Its undefined
+        qemu_plugin_* symbols are QEMU's, resolved when QEMU loads it."""
+        incs = ["include", here] + [os.path.normpath(os.path.join(here, i)) for i in includes]
+        objs = [self.obj("plugin", here, s, cflags, incs) for s in srcs]
+        so = os.path.join(self.out, "host", here, name + ".so")
+        self.target(so, f"host_plugin({name!r}) in {here}")
+        self.rules.append(
+            f"{so}: {' '.join(objs)}\n\t@mkdir -p $(@D)\n\t@echo '  LD  host  {so}'\n"
+            f"\t@$(HOST_CC) -shared -o $@ {' '.join(objs)}\n")
+        self.all.append(so)
+        return so
+
+    def guest32_program(self, here, name, srcs, ldscript, includes=(), cflags=""):
+        """A bare 32-bit guest, build/<here>/<name>.elf, for QEMU's -kernel
+        (its multiboot loader takes only 32-bit ELF): freestanding C and
+        assembly with the guest flags for i386, linked by `ldscript`."""
+        incs = ["include", here] + [os.path.normpath(os.path.join(here, i)) for i in includes]
+        objs = [self.obj("guest32", here, s, cflags, incs) for s in srcs]
+        elf = os.path.join(self.out, here, name + ".elf")
+        lds = os.path.join(here, ldscript)
+        self.target(elf, f"guest32_program({name!r}) in {here}")
+        self.rules.append(
+            f"{elf}: {' '.join(objs)} {lds}\n\t@mkdir -p $(@D)\n\t@echo '  LD  guest {elf}'\n"
+            f"\t@$(GUEST_LD) -m elf_i386 -nostdlib -z max-page-size=0x1000 -z noexecstack "
+            f"--no-warn-rwx-segments -T {lds} -o $@ {' '.join(objs)}\n")
+        self.all.append(elf)
+        return elf
+
     def host_test(self, here, name, srcs, includes=(), cflags="", sanitize="address", libs=""):
         """A host unit-test binary: exits 0 when every check passed. The test
         suite runs each one (tests/test_host_units.py)."""
@@ -284,6 +332,8 @@ GUEST_ASFLAGS := {' '.join(GUEST_ASFLAGS)}
 USER_CFLAGS := {' '.join(USER_CFLAGS)} -isystem $(shell $(GUEST_CC) -print-file-name=include)
 HOST_CFLAGS := {' '.join(HOST_CFLAGS)}
 HOST_LDFLAGS := {' '.join(HOST_LDFLAGS)}
+PLUGIN_CFLAGS := {' '.join(PLUGIN_CFLAGS)}
+GUEST32_CFLAGS := {' '.join(GUEST32_CFLAGS)} -isystem $(shell $(GUEST_CC) -print-file-name=include)
 IDL_HEADERS := {' '.join(self.idl_headers)}
 .SUFFIXES:
 .DELETE_ON_ERROR:
@@ -326,6 +376,8 @@ def main():
             "user_program": lambda *a, **k: b.user_program(here, *a, **k),
             "host_test": lambda *a, **k: b.host_test(here, *a, **k),
             "host_program": lambda *a, **k: b.host_program(here, *a, **k),
+            "host_plugin": lambda *a, **k: b.host_plugin(here, *a, **k),
+            "guest32_program": lambda *a, **k: b.guest32_program(here, *a, **k),
             "image": lambda *a, **k: b.image(here, *a, **k),
             "interface": lambda *a, **k: b.interface(here, *a, **k),
             "build_dir": out,

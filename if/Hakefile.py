@@ -9,8 +9,8 @@ interface("test")
 host_test("test_idl", srcs=["../tests/host/test_idl.c"], includes=["../lib/include", "../tests/host"])
 host_test("fuzz_idl", srcs=["../tests/host/fuzz_idl.c"], includes=["../lib/include", "../tests/host"])
 
-# The monitors' protocol (monitor/), the name service (servers/names) and the
-# echo test service (user/echo).
+# The monitors' protocol (monitor/), the name service (servers/names), the
+# echo test service (user/echo) and the topology service (servers/topo).
 interface("monitor")
 interface("nameservice")
 interface("echo")
@@ -21,3 +21,6 @@ interface("monlmp")
 # if/monlmp.if, against a fake kernel: round trips and every malformed fragment.
 host_test("test_lmpchan", srcs=["../tests/host/test_lmpchan.c", "../lib/lmpchan.c"],
           includes=["../lib/include", "../tests/host"])
+interface("starter")
+interface("greeter")
+interface("topology")

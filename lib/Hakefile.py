@@ -1,6 +1,7 @@
 # lib/: the user library every user domain links (build/lib/libatoll.a):
 # crt0 and start-up, system-call wrappers, console output, slots/RAM/mappings
-# and malloc, plus the freestanding code shared with the CPU driver (common/).
+# and malloc, the topology service's client (topo.c, <atoll/topo.h>), plus the
+# freestanding code shared with the CPU driver (common/).
 # Headers: lib/include/atoll/lib.h and lib/include/atoll/lib/*.h (user_program
 # adds lib/include to the include path). See docs/userlib.md.
 user_library(
@@ -14,6 +15,7 @@ user_library(
         "caps.c",
         "heap.c",
         "malloc.c",
+        "topo.c",
         "urpc/urpc.c",
         "urpc/urpc_os_atoll.c",
         "waitset/waitset.c",

@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/caps.h>
-#include <atoll/domain.h>
-#include <atoll/errors.h>
+#include <atoll/abi/caps.h>
+#include <atoll/abi/domain.h>
+#include <atoll/abi/errors.h>
 #include <atoll/lib/caps.h>
 #include <atoll/lib/syscall.h>
 

@@ -6,8 +6,8 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/domain.h>
-#include <atoll/errors.h>
+#include <atoll/abi/domain.h>
+#include <atoll/abi/errors.h>
 #include <atoll/lib/caps.h>
 #include <atoll/lib/heap.h>
 #include <atoll/lib/malloc.h>

@@ -122,7 +122,9 @@ errval_t service_connect_wait(uint64_t service, struct service_chan *sc, uint64_
         if (rerr != ERR_WOULD_BLOCK &&
             (rerr != ERR_NOT_FOUND || urpc_os_now_ns() - start >= wait_ms * 1000000ull))
             break;
-        sys_yield();
+        /* Sleep a little, not spin: the service may need this very core
+         * (and our monitor) to get as far as registering. */
+        sys_notify_wait(sys_notify_gen(), 2000, 0);
     }
     if (err || rerr)
         return err ? err : rerr;

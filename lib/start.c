@@ -3,7 +3,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/domain.h>
+#include <atoll/abi/domain.h>
 #include <atoll/string.h>
 #include <atoll/lib/startup.h>
 #include <atoll/lib/stdio.h>

@@ -226,3 +226,11 @@ errval_t sys_domain_kill(capslot_t kernel, capslot_t dispatcher)
     struct syscall_regs r = CALL(SYS_DOMAIN_KILL, kernel, dispatcher, 0, 0, 0, 0);
     return err_of(&r);
 }
+
+errval_t sys_module_read(const char *name, size_t name_len, uint64_t offset, void *buf, size_t len, uint64_t *got)
+{
+    struct syscall_regs r = CALL(SYS_MODULE_READ, name, name_len, offset, buf, len, 0);
+    if (got)
+        *got = r.rdx;
+    return err_of(&r);
+}

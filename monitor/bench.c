@@ -22,7 +22,12 @@
  * lower core wins and the higher one serves it, then tries again. Every
  * message carries the run's number, so whatever a run that timed out left
  * in a channel is skipped, never taken for an answer.
+ *
+ * Each of the three phases is a measured region for the cost model
+ * (docs/costmodel.md): markers that cost nothing without it.
  */
+#include <atoll/costmodel.h>
+
 #include "monitor.h"
 #include <if/monclient_if.h>
 
@@ -247,13 +252,22 @@ struct bench_result {
 };
 
 /* n one-way messages of `bytes` (8..56) back to back, one urpc_send each or
- * BATCH per urpc_send_batch, until the peer has counted them all. */
-static errval_t stream(struct link *l, uint32_t n, uint32_t bytes, bool batched, uint64_t *msgs_per_s)
+ * BATCH per urpc_send_batch, until the peer has counted them all. A nonzero
+ * `cm_word` makes it a cost-model region of that protocol (the request, the
+ * data and the answer). */
+static errval_t stream(struct link *l, uint32_t peer, uint32_t n, uint32_t bytes, bool batched,
+                       uint32_t cm_word, uint64_t *msgs_per_s)
 {
     static uint64_t data[BATCH][URPC_PAYLOAD / 8];
     static struct urpc_out batch[BATCH];
     struct bench_msg m = { B_TPUT, TPUT_VALUE(n, bytes, batched), run_number }, r;
     uint64_t t0 = now_ns();
+    if (cm_word) {
+        cm_arg(protocol, cm_word);
+        cm_arg(src, my_core);
+        cm_arg(dst, peer);
+        cm_begin(pingpong);
+    }
     errval_t err = urpc_send(&l->ch, &m, sizeof m, 0);
     for (uint32_t i = 0; i < n && !err;) {
         uint32_t k = !batched ? 1 : n - i < BATCH ? n - i : BATCH;
@@ -272,6 +286,10 @@ static errval_t stream(struct link *l, uint32_t n, uint32_t bytes, bool batched,
         err = urpc_recv(&l->ch, &r, sizeof r, &len, 0);
         if (!err && len == sizeof r && r.run == run_number)
             break;
+    }
+    if (cm_word) {
+        cm_arg(ops, n);
+        cm_end(pingpong);
     }
     uint64_t took = now_ns() - t0;
     if (!err && (r.op != B_TPUT || r.value != n))
@@ -304,14 +322,22 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
     out->rounds = rounds;
     err = exchange(l, B_START, 0, &r);
 
-    /* Round trips, both sides polling. */
-    for (uint32_t i = 0; i < 10 && !err; i++)
+    /* Round trips, both sides polling, after one lap of the ring so every
+     * slot has been used once (a fresh channel's first lap finds its lines
+     * where the frame was zeroed, not where the peer left them). */
+    for (uint32_t i = 0; i < l->ch.nslots && !err; i++)
         err = exchange(l, B_PING, now_ns(), &r);
+    cm_arg(protocol, CM_WORD_urpc);
+    cm_arg(src, my_core);
+    cm_arg(dst, peer);
+    cm_begin(pingpong);
     for (uint32_t i = 0; i < rounds && !err; i++) {
         uint64_t t = now_ns();
         err = exchange(l, B_PING, t, &r);
         samples[i] = now_ns() - t;
     }
+    cm_arg(ops, rounds);
+    cm_end(pingpong);
     if (!err) {
         sort(samples, rounds);
         out->rt_median_ns = pct(samples, rounds, 50);
@@ -323,18 +349,23 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
     /* Throughput: one-way messages as fast as the ring takes them. */
     uint32_t n = rounds * 4 < 20000 ? rounds * 4 : 20000;
     if (!err)
-        err = stream(l, n, sizeof(struct bench_msg), false, &out->tput_msgs_per_s);
+        err = stream(l, peer, n, sizeof(struct bench_msg), false, CM_WORD_urpc_stream,
+                     &out->tput_msgs_per_s);
     if (!err)
-        err = stream(l, n, 8, false, &out->tput8_msgs_per_s);
+        err = stream(l, peer, n, 8, false, 0, &out->tput8_msgs_per_s);
     if (!err)
-        err = stream(l, n, URPC_PAYLOAD, false, &out->tput56_msgs_per_s);
+        err = stream(l, peer, n, URPC_PAYLOAD, false, 0, &out->tput56_msgs_per_s);
     if (!err)
-        err = stream(l, n, 8, true, &out->tput8_batch_msgs_per_s);
+        err = stream(l, peer, n, 8, true, 0, &out->tput8_batch_msgs_per_s);
 
     /* The wake-up path: the receiver sleeps as soon as its ring is empty. */
     uint32_t wakes = rounds / 4 < 5 ? 5 : rounds / 4 > 200 ? 200 : rounds / 4;
     if (!err)
         err = exchange(l, B_SLEEPY, 1, &r);
+    cm_arg(protocol, CM_WORD_urpc_wake);
+    cm_arg(src, my_core);
+    cm_arg(dst, peer);
+    cm_begin(pingpong);
     for (uint32_t i = 0; i < wakes && !err; i++) {
         uint64_t until = now_ns() + 200000;   /* give it time to fall asleep */
         while (now_ns() < until)
@@ -343,6 +374,8 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
         err = exchange(l, B_PING, t, &r);
         samples[i] = now_ns() - t;
     }
+    cm_arg(ops, wakes);
+    cm_end(pingpong);
     if (!err) {
         sort(samples, wakes);
         out->wake_rt_median_ns = pct(samples, wakes, 50);

@@ -4,7 +4,7 @@
  * receiving monitor has its own CPU driver make a new root capability from
  * the description with its Kernel capability (SYS_CAP_CREATE).
  *
- * The rules, which later cross-core retype and revoke build on:
+ * The rules, which cross-core retype and revoke (not built yet) will build on:
  * - Only types that name no kernel object may cross: Frames (shared
  *   memory, copied: both cores keep one) and Notify capabilities. RAM does
  *   not cross (two cores retyping one range would need agreement first), nor
@@ -15,7 +15,7 @@
  *   trusted to describe only capabilities they hold.
  * - Every export and import is recorded (core, type, base, size), so that
  *   revoking a frame on its home core can find the copies it must delete
- *   on other cores (a later issue: until then, a revoke stays local).
+ *   on other cores; until that protocol exists, a revoke stays local.
  */
 #include "monitor.h"
 

@@ -60,10 +60,10 @@ errval_t link_attach(uint32_t peer, uint32_t purpose, capslot_t frame, int side,
     if (!l)
         return ERR_NO_MEMORY;
     memset(l, 0, sizeof *l);
-    void *p;
+    void *p = 0;
     errval_t err = vspace_map_frame(frame, MAP_WRITE, &p);
-    if (!err)
-        err = urpc_init(&l->ch, p, 4096, side);
+    if (!err && (err = urpc_init(&l->ch, p, 4096, side)))
+        vspace_unmap_frame(frame, p);   /* the frame stays the caller's */
     if (err) {
         free(l);
         return err;
@@ -83,22 +83,45 @@ errval_t link_attach(uint32_t peer, uint32_t purpose, capslot_t frame, int side,
     return ERR_OK;
 }
 
+/* Undo link_attach for a link nobody else has seen yet: it leaves the
+ * tables and its frame is unmapped (and freed: it was ours). */
+static void link_discard(struct link *l)
+{
+    for (uint32_t i = 0; i < nlinks; i++)
+        if (links[i] == l) {
+            links[i] = links[--nlinks];
+            break;
+        }
+    if (l->peer < MESH_MAX_CORES && by_core[l->peer] == l)
+        by_core[l->peer] = 0;
+    frame_release(l->frame, l->base);
+    free(l);
+}
+
 errval_t link_offer(uint32_t peer, uint32_t purpose, struct link **out)
 {
     capslot_t frame;
     struct link *l = 0;
+    *out = 0;
     errval_t err = frame_alloc(4096, &frame);
-    if (!err)
-        err = link_attach(peer, purpose, frame, 0, &l);
-    if (!err)
-        memset(l->base, 0, 4096);   /* before the peer may look */
-    struct idl_chan *via = err ? 0 : route(peer);
-    if (!err && !via)
-        err = ERR_NO_ROUTE;
-    if (!err)
-        err = monitor_link_offer_send(via, (uint16_t)peer, (uint16_t)my_core, new_tag(), frame, purpose);
+    if (err)
+        return err;
+    if ((err = link_attach(peer, purpose, frame, 0, &l))) {
+        cap_free(frame);
+        return err;
+    }
+    memset(l->base, 0, 4096);   /* before the peer may look */
+    struct idl_chan *via = route(peer);
+    err = via ? monitor_link_offer_send(via, (uint16_t)peer, (uint16_t)my_core, new_tag(), frame, purpose)
+              : ERR_NO_ROUTE;
+    if (err) {
+        /* Never offered, or the offer was never queued: nobody holds a
+         * copy, so the link and its frame go. */
+        link_discard(l);
+        return err;
+    }
     *out = l;
-    return err;
+    return ERR_OK;
 }
 
 struct link *link_direct(uint32_t core)

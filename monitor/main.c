@@ -29,6 +29,7 @@ struct core_info machine;
  * shell. Small: at 255 cores on 2 GiB core 0 has about 5 MiB of user RAM,
  * and its monitor keeps a channel to every core. */
 #define NAMES_RAM (2ull << 20)
+#define STARTER_RAM (1ull << 20)
 #define SHELL_RAM (1ull << 20)
 
 struct waitset monitor_ws;
@@ -56,6 +57,10 @@ static void start_servers(void)
     if (err)
         cannot_go_on("the name server", err);
     names_id = id;
+    /* The services of the boot manifest (servers/starter), then the shell. */
+    err = spawn_system("starter", STARTER_RAM, &id);
+    if (err)
+        cannot_go_on("the starter", err);
     err = spawn_system("shell", SHELL_RAM, &id);
     if (err)
         cannot_go_on("the shell", err);

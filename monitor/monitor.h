@@ -112,6 +112,8 @@ void children_rescan(void (*ended)(uint64_t id));
 /* An endpoint to our live child with this domain id (for replies to it),
  * with the badge only a monitor gives (LMPCHAN_MONITOR_BADGE). */
 errval_t child_endpoint(uint64_t id, capslot_t *ep);
+/* spawn for a client: a service instance (the starter's) is not busy. */
+errval_t spawn_child(const char *cmd, uint64_t ram_bytes, bool service, uint64_t *id);
 /* A server the monitor starts itself (name server, shell): busy leaves it out. */
 errval_t spawn_system(const char *cmd, uint64_t ram_bytes, uint64_t *id);
 /* This core's domains, one per line; one line about the core; how many

@@ -69,7 +69,7 @@ static errval_t on_ps(struct idl_chan *ch, const struct monclient_ps_call_args *
 static errval_t on_spawn(struct idl_chan *ch, const struct monclient_spawn_call_args *a)
 {
     uint64_t id = 0;
-    errval_t err = spawn_local(a->cmd, a->ram_bytes, &id, 0);
+    errval_t err = spawn_child(a->cmd, a->ram_bytes, a->service, &id);
     return monclient_spawn_reply_send(ch, err, id);
 }
 

@@ -16,9 +16,10 @@ struct child {
     capslot_t ram, disp;
     uint64_t id;    /* its domain id: the badge of its messages to us */
     bool used;
-    bool system;    /* the name server, the shell: not counted as busy */
+    bool system;    /* the name server, the shell: not counted as busy, not killed */
+    bool service;   /* an instance of a service (the starter's): not counted as busy */
 };
-static bool spawning_system;
+static bool spawning_system, spawning_service;
 static struct child children[MAX_CHILDREN];
 static uint64_t spawned, reclaimed;
 
@@ -26,7 +27,7 @@ static uint64_t spawned, reclaimed;
  * on a core would fight the first for its resources. */
 static bool system_program(const char *cmd)
 {
-    static const char *const names[] = { "monitor", "names", "shell" };
+    static const char *const names[] = { "monitor", "names", "shell", "starter" };
     size_t n = 0;
     while (cmd[n] && cmd[n] != ' ')
         n++;
@@ -93,6 +94,7 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
     }
     c->used = true;
     c->system = spawning_system;
+    c->service = spawning_service;
     c->id = *id;
     spawned++;
     if (disp)
@@ -135,6 +137,14 @@ errval_t child_endpoint(uint64_t id, capslot_t *ep)
             return err;
         }
     return ERR_NOT_FOUND;
+}
+
+errval_t spawn_child(const char *cmd, uint64_t ram_bytes, bool service, uint64_t *id)
+{
+    spawning_service = service;
+    errval_t err = spawn_local(cmd, ram_bytes, id, 0);
+    spawning_service = false;
+    return err;
 }
 
 errval_t spawn_system(const char *cmd, uint64_t ram_bytes, uint64_t *id)
@@ -202,6 +212,6 @@ uint64_t busy_children(void)
 {
     uint64_t n = 0;
     for (int i = 0; i < MAX_CHILDREN; i++)
-        n += children[i].used && !children[i].system;
+        n += children[i].used && !children[i].system && !children[i].service;
     return n;
 }

@@ -739,7 +739,8 @@ def test_cli_dry_run(capsys, tmp_path):
     assert "# linux 300cpu tcg: invalid machine" in out
     assert ("\ntools/run --smp 8 --mem 1G --numa-node cpus=0-3,mem=512M --numa-node "
             "cpus=4-7,mem=512M --accel tcg -- 'bench urpc 200 8' 'run 0 lmpbench 300' wait "
-            "'run 1 lmpbench 300' wait\n") in out
+            "'run 1 lmpbench 300' wait 'run 1 echo serve bench.lookup.same_core 100' "
+            "'run 1 echo call bench.lookup.same_core 100 21' wait") in out
 
 
 @pytest.mark.parametrize("args", [["--shapes", "zz"], ["--systems", "windows"],
@@ -909,3 +910,190 @@ def test_atoll_pingpong_adapter():
     bad = ab.atoll_pingpong_adapt({"event": "urpc_bench", "from": 1}, {})
     assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "pingpong"
     assert ab.atoll_pingpong_commands(ab.Machine(smp=4), {"rounds": 50}) == ["bench urpc 50 4"]
+
+
+def test_atoll_lookup_pairs_and_adapter():
+    # 4 CPUs in 2 nodes: the instance on core 1, clients on 1, 0 and 2.
+    m = ab.Machine(smp=4, numa=2).validate()
+    assert ab.lookup_pairs(m) == [("same_core", 1, 1), ("same_node", 1, 0), ("remote_node", 1, 2)]
+    assert ab.lookup_pairs(ab.Machine(smp=1).validate()) == [("same_core", 0, 0)]
+    assert ab.lookup_pairs(ab.Machine(smp=2).validate()) == [("same_core", 1, 1), ("same_node", 1, 0)]
+    cmds = ab.atoll_lookup_commands(m, {"rounds": 7})
+    assert cmds[:3] == ["run 1 echo serve bench.lookup.same_core 7", "run 1 echo call bench.lookup.same_core 7 21",
+                        "wait"] and len(cmds) == 9
+    ev = {"event": "echo_call", "core": 2, "node": 1, "name": "bench.lookup.remote_node", "server_core": 1,
+          "server_node": 0, "server": 5, "rounds": 7, "lookups": 21, "lookup_ns": 1500, "lookup_min_ns": 1400,
+          "connect_ns": 90000, "rt_median_ns": 2000, "rt_min_ns": 1800}
+    by = {r["metric"]: r for r in ab.atoll_lookup_adapt(ev, {})}
+    assert set(by) == {"name_lookup", "connect", "call"}
+    assert by["name_lookup"]["params"] == {"relation": "remote_node", "client": 2, "server": 1}
+    assert (by["name_lookup"]["value"], by["name_lookup"]["spread"], by["name_lookup"]["samples"]) == (1500, 100, 21)
+    assert (by["call"]["value"], by["call"]["min"], by["call"]["samples"]) == (2000, 1800, 7)
+    assert ab.atoll_lookup_adapt(dict(ev, server_core=2, node=1, server_node=1), {})[0]["params"]["relation"] == \
+        "same_core"
+    assert ab.atoll_lookup_adapt(dict(ev, name="echo.x"), {}) == []    # not the benchmark's
+    bad = ab.atoll_lookup_adapt({"event": "echo_call", "name": "bench.lookup.x", "core": 1}, {})
+    assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "lookup"
+
+
+# -- the cost model in the sweep and the report (docs/costmodel.md) -------------------------------
+import atoll_bench_cost as abc  # noqa: E402
+import atoll_costmodel  # noqa: E402
+
+
+def region(name, ops, transfers, ipis=0, weighted=None, unclosed=False, **args):
+    r = {"type": "region", "region": name, "seq": 1, "cpu": 0, "args": dict(args, ops=ops),
+         "transfers": transfers, "transfers_weighted": weighted if weighted is not None else transfers,
+         "by_distance": {"10": transfers}, "invalidations": transfers, "ipis": ipis,
+         "instructions": 100 * ops, "reads": 1, "writes": 1,
+         "per_cpu": {"instructions": [100 * ops], "ipis": [ipis]}, "pairs": []}
+    if unclosed:
+        r["unclosed"] = True
+    else:
+        r["end_cpu"] = 0
+    return r
+
+
+def cost_record(system, shape, smp, nodes, reg):
+    m = {"smp": smp, "nodes": [{"cpus": "x", "mem": "1G"}] * nodes}
+    return dict({"schema": 1, "system": system, "shape": shape, "machine": m, "accel": "tcg",
+                 "commit": "c", "run": "r"}, **{k: v for k, v in reg.items() if k != "type"})
+
+
+COST_RECORDS = [
+    # Atoll: 2.0 per round trip everywhere; one region per pair.
+    cost_record("atoll", "2cpu", 2, 0, region("pingpong", 40, 80, protocol="urpc", src=0, dst=1)),
+    cost_record("atoll", "4cpu-2node", 4, 2, region("pingpong", 40, 80, protocol="urpc", src=0, dst=1)),
+    cost_record("atoll", "4cpu-2node", 4, 2, region("pingpong", 40, 80, weighted=160,
+                                                    protocol="urpc", src=0, dst=2)),
+    cost_record("atoll", "4cpu-2node", 4, 2, region("pingpong", 40, 80, weighted=160,
+                                                    protocol="urpc", src=0, dst=3)),
+    # Linux: five samples of 8, one caught a timer tick.
+    *[cost_record("linux", "2cpu", 2, 0, region("pingpong", 8, t, protocol="cacheline",
+                                                  src=0, dst=1)) for t in (16, 16, 17, 16, 130)],
+    # Linux unmap at N = 1, 2: the median keeps the odd call out.
+    *[cost_record("linux", "4cpu-2node", 4, 2, region("unmap", 1, t, ipis=i, protocol="munmap",
+                                                        cores=n))
+      for n, t, i in ((1, 0, 0), (1, 0, 0), (1, 40, 0), (2, 7, 1), (2, 7, 1), (2, 8, 1))],
+    # Boot: per core, and a region that never closed.
+    cost_record("atoll", "2cpu", 2, 0, region("boot", 2, 132, ipis=6, cores=2)),
+    cost_record("linux", "2cpu", 2, 0, region("boot", 1, 99999, unclosed=True)),
+]
+
+
+def test_cost_rows_are_medians_per_operation():
+    rows = {(r["system"], r["shape"], r["benchmark"], r["protocol"], r["x"]): r
+            for r in abc.rows(COST_RECORDS)}
+    a = rows[("atoll", "4cpu-2node", "pingpong", "urpc", 4)]
+    assert (a["transfers"], a["transfers_weighted"], a["regions"], a["ops"]) == (2.0, 4.0, 3, 120)
+    assert a["nodes"] == 2
+    lc = rows[("linux", "2cpu", "pingpong", "cacheline", 2)]
+    assert lc["transfers"] == 2.0 and lc["transfers_range"] == (2.0, 130 / 8)
+    assert rows[("linux", "4cpu-2node", "unmap", "munmap", 1)]["transfers"] == 0
+    u2 = rows[("linux", "4cpu-2node", "unmap", "munmap", 2)]
+    assert (u2["transfers"], u2["ipis"]) == (7, 1)
+    boot = rows[("atoll", "2cpu", "boot", "", 2)]
+    assert (boot["transfers"], boot["ipis"]) == (66, 3)
+    assert not any(k[0] == "linux" and k[2] == "boot" for k in rows)   # unclosed: left out
+
+
+def test_cost_report_section_and_charts(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / abc.COST_FILE, "w") as f:
+        for r in COST_RECORDS:
+            f.write(json.dumps(r) + "\n")
+        f.write('{"system": "atoll"}\n')            # no region, no counts
+        f.write("not json\n")
+    data = rep.Data.load(str(out))
+    assert len(data.cost) == len(COST_RECORDS)
+    assert sum(1 for b in data.bad if b[0] == abc.COST_FILE) == 2
+    plots, problem = rep.plot_all(data, str(out / "plots"))
+    assert problem is None
+    names = [p[1] for p in plots]
+    for b in ("pingpong", "unmap", "boot"):
+        assert f"cost_{b}.png" in names and (out / "plots" / f"cost_{b}.png").stat().st_size > 5000
+    text = rep.render_report(data, plots)
+    assert "## Cost model: what moves between cores" in text
+    assert "| pingpong | atoll | urpc | 4cpu-2node | 2.00 | - | 4.00 | 2.00 | 0.00 | 100 | 3 / 120 |" in text
+    assert "| pingpong | linux | cacheline | 2cpu | 2.00 | 2.00-16.2 |" in text
+    assert "| unmap | linux | munmap | 4cpu-2node, N=2 | 7.00 | 7.00-8.00 |" in text
+    assert "1 region(s) never reached their end marker" in text
+
+
+class FakeCostSystem(ab.System):
+    """Writes what the plugin would, as a guest with one ping-pong region."""
+    name = "fake"
+
+    def command(self, machine, benchmarks, options, cost=None):
+        return ["fake-qemu"] + (["-plugin", cost.out] if cost else [])
+
+    def run(self, machine, benchmarks, options, timeout, log, echo=False, cost=None):
+        with open(log, "w") as f:
+            f.write("log\n")
+        assert cost is not None and options["pingpong"]["batch"] == 8
+        with open(cost.out, "w") as f:
+            f.write(json.dumps({"type": "config", "cpus": machine.smp}) + "\n")
+            f.write(json.dumps(region("pingpong", 8, 16, protocol="cacheline", src=0, dst=1)) + "\n")
+            f.write(json.dumps({"type": "total", "transfers": 16}) + "\n")
+        lines = [line(res("pingpong", "round_trip", "ns", 100.0, protocol="cacheline", src=0,
+                          dst=1)),
+                 line({"event": "done", "benchmark": "pingpong", "status": 0})]
+        return FakeResult("\n".join(lines) + "\n", 0)
+
+
+def test_cost_model_sweep(tmp_path, monkeypatch):
+    monkeypatch.setitem(ab.BENCHMARKS["pingpong"].halves, "fake",
+                        ab.Half("pingpong", ab._pingpong_options, cost=ab.COST_PINGPONG_LINUX))
+    out = tmp_path / "out"
+    sweep = ab.Sweep(shapes=ab.parse_shapes(["2"]), systems=["fake"], benchmarks=["pingpong"],
+                     accels=["tcg"], out=str(out), timeout=5, counts_only=True)
+    assert ab.run_sweep(sweep, {"fake": FakeCostSystem()}) == 0
+    recs = [json.loads(ln) for ln in open(out / abc.COST_FILE)]
+    assert len(recs) == 1
+    r = recs[0]
+    assert (r["system"], r["shape"], r["region"], r["transfers"]) == ("fake", "2cpu", "pingpong", 16)
+    assert r["machine"]["smp"] == 2 and r["point"] == "fake-2cpu-tcg" and r["kind"] == "counts"
+    assert "type" not in r
+    pdir = out / "points" / "fake-2cpu-tcg"
+    assert (pdir / "costmodel-plugin.jsonl").exists() and (pdir / "costmodel.jsonl").exists()
+    p = json.loads(open(out / "points.jsonl").readline())
+    assert p["cost_log"] == os.path.join("points", "fake-2cpu-tcg", "costmodel-plugin.jsonl")
+    assert p["cost_regions"] == 1 and p["kind"] == "counts"
+    assert json.load(open(out / "run.json"))["cost_model"]["accel"] == "tcg,thread=single"
+    assert (out / "plots" / "cost_pingpong.png").exists()
+    assert "## Cost model" in (out / "report.md").read_text()
+
+
+def test_cost_model_options_and_commands(tmp_path):
+    m = Machine(smp=4, numa=2, accel="tcg").validate()
+    sweep = ab.Sweep(shapes=[], systems=[], benchmarks=[], accels=["tcg"], out=str(tmp_path),
+                     counts_only=True, overrides={"pingpong": {"batch": "3"}})
+    lo = ab.point_options(sweep, m, "tcg", ["pingpong", "unmap"], "linux")
+    assert lo["pingpong"] == dict(ab._pingpong_options(m, "tcg"), samples=5, batch="3",
+                                  warmup=16, pairs="row")
+    assert lo["unmap"]["iters"] == 7
+    ao = ab.point_options(sweep, m, "tcg", ["pingpong"], "atoll")
+    assert ab.atoll_pingpong_commands(m, ao["pingpong"]) == ["bench urpc 40 4 row"]
+    cost = atoll_costmodel.CostModel(out=str(tmp_path / "c.jsonl"))
+    cmd = ab.AtollSystem().command(m, ["pingpong"], ao, cost)
+    assert cmd[cmd.index("--cost-model") + 1:cmd.index("--")] == ["--cost-out", cost.out]
+    linux_cmd = abl.linux_command(m, "/boot/vmlinuz-x", "initrd", "console=ttyS0", cost=cost)
+    assert linux_cmd[linux_cmd.index("-machine") + 1] == "q35"
+    assert linux_cmd[linux_cmd.index("-accel") + 1] == "tcg,thread=single"
+    plugin = linux_cmd[linux_cmd.index("-plugin") + 1].split(",")
+    assert plugin[1:] == [f"out={cost.out}", "node=0-1", "node=2-3", "dist=10:20:20:10"]
+    assert ab.default_timeout(m, "tcg", True) == 4 * ab.default_timeout(m, "tcg")
+
+
+def test_cost_model_cli(capsys, tmp_path):
+    kernel = tmp_path / "vmlinuz-9.9"
+    kernel.write_bytes(b"k")
+    assert ab.main(["--dry-run", "--cost-model", "--shapes", "2", "--benchmarks", "pingpong",
+                    "--linux-kernel", str(kernel), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "-accel tcg,thread=single -plugin file=" in out and "pingpong.pairs=row" in out
+    assert "--cost-model --cost-out" in out and "'bench urpc 40 2 row'" in out
+    assert not (tmp_path / "o").exists()            # a dry run writes nothing
+    assert ab.main(["--dry-run", "--cost-model", "--accel", "kvm"]) == 2
+    assert "cannot run with --accel kvm" in capsys.readouterr().err

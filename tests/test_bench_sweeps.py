@@ -64,10 +64,10 @@ class FakeSystem(ab.System):
     def prepare(self, benchmarks):
         self.prepared += 1
 
-    def command(self, machine, benchmarks, options):
+    def command(self, machine, benchmarks, options, cost=None):
         return ["fake-qemu", "-smp", str(machine.smp)]
 
-    def run(self, machine, benchmarks, options, timeout, log, echo=False):
+    def run(self, machine, benchmarks, options, timeout, log, echo=False, cost=None):
         with self.lock:
             self.boots.append(machine.smp)
             todo = self.script.get(machine.smp) or ["ok"]

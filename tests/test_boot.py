@@ -199,7 +199,11 @@ def test_xapic_under_tcg():
     assert one(r, "boot")["x2apic"] is False
 
 
-@pytest.mark.skipif(not atoll_run.kvm_usable(), reason="x2APIC needs KVM (QEMU 7.2's TCG has none)")
+# x2APIC needs KVM (QEMU 7.2's TCG has none). KVM is opt-in: on a nested host
+# every exit is so costly that a 2-core boot can take minutes, and the suite
+# must never depend on it (docs/runner.md, Known problems).
+@pytest.mark.skipif(not (os.environ.get("ATOLL_TEST_KVM") == "1" and atoll_run.kvm_usable()),
+                    reason="KVM tests are opt-in: ATOLL_TEST_KVM=1")
 @pytest.mark.parametrize("cmdline,want", [("", True), ("nox2apic", False)])
 def test_x2apic_under_kvm(cmdline, want):
     m = Machine(smp=2, x2apic="on", cmdline=cmdline)

@@ -23,7 +23,7 @@ def boot(smp=2, mem=1 << 30, modules=None, cmdline="", commands=(), timeout=60):
     return atoll_run.boot(m, timeout=timeout, shell_commands=list(commands) or None)
 
 
-@pytest.mark.parametrize("mem,why", [(8 * MiB, "no RAM left for user space"), (16 * MiB, "cannot start the shell")])
+@pytest.mark.parametrize("mem,why", [(6 * MiB, "no RAM left for user space"), (12 * MiB, "cannot start the shell")])
 def test_too_little_memory_stops_the_machine(mem, why):
     r = boot(mem=mem, timeout=60)
     assert not r.timed_out, r.console[-2000:]

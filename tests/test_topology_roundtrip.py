@@ -1,6 +1,7 @@
 """Round trips: a topology goes in (hwloc synthetic string, hwloc XML, or the
-host), QEMU boots it under TCG with `topology_xml poweroff`, and the hwloc XML
-the guest prints must describe the same machine object by object: counts per
+host), QEMU boots it under TCG, the shell's `topo xml` prints the hwloc XML
+the topology service writes (then `cores`, whose status says whether every
+core came up), and that XML must describe the same machine object by object: counts per
 level, the cpusets of packages, cores, PUs and NUMA nodes, nodesets, node
 memory, the distance matrix (tools/topology.py: compare). hwloc itself must
 read the guest's XML without complaint and, for synthetic strings, export
@@ -32,8 +33,9 @@ def boot(spec, extra_cmdline=""):
         pytest.fail(f"{KERNEL} is missing: run `make` first")
     want = topology.load(spec)
     m = want.to_machine(accel="tcg")
-    m.cmdline = ("topology_xml poweroff " + extra_cmdline).strip()
-    r = atoll_run.boot(m, timeout=240)
+    m.cmdline = extra_cmdline.strip()
+    m.modules = atoll_run.user_modules()
+    r = atoll_run.boot(m, timeout=240, shell_commands=list(topology.GUEST_XML_COMMANDS))
     assert not r.timed_out, f"guest did not finish; console tail:\n{r.console[-3000:]}"
     assert not r.malformed, r.malformed
     assert r.events_named("panic") == [], r.console[-3000:]

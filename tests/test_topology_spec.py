@@ -109,12 +109,11 @@ def test_synthetic_agrees_with_hwloc(spec):
     ("pack:32 core:16 pu:1", "more than 288 CPUs"),
     ("pack:1000000000 core:1000000000", "more than 288 CPUs"),
     ("pack:2 misc:1 core:1", "Misc objects are not supported"),
-    ("pack:3 numa:1 core:1", None),       # fine: checked below for memory
+    ("pack:3 numa:1 core:1", None),       # fine: 1G does not split in 3, so 1020M (below)
 ])
 def test_synthetic_errors(spec, message):
     if message is None:
-        with pytest.raises(TopologyError, match="does not split into 3 NUMA nodes"):
-            load(spec).to_machine(accel="tcg")
+        assert load(spec).to_machine(accel="tcg").mem == 1020 * MiB
         return
     with pytest.raises(TopologyError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load(spec).to_machine(accel="tcg")
@@ -160,12 +159,51 @@ def test_memory_rules():
     # One node: no -numa at all, its memory as the machine's.
     m = load("[numa(memory=512MiB)] pack:2 core:2").to_machine(accel="tcg")
     assert m.numa == [] and m.mem == 512 * MiB
-    with pytest.raises(TopologyError, match="does not split into 3 NUMA nodes"):
-        load("pack:3 [numa] core:1").to_machine(accel="tcg")
+    # An explicit --mem that does not split is refused, with the multiple to use.
+    with pytest.raises(TopologyError, match=r"does not split into 3 NUMA nodes.*multiple of 6M"):
+        load("pack:3 [numa] core:1").to_machine(mem=1 * GiB, accel="tcg")
     with pytest.raises(TopologyError, match="not a positive multiple of 2M"):
         load("pack:2 [numa] core:1").to_machine(mem=3 * MiB, accel="tcg")
     with pytest.raises(TopologyError, match="too little memory"):
         load("pack:2 [numa(memory=1GiB)] [numa(memory=2MiB)] core:1").to_machine(mem=4 * MiB, accel="tcg")
+
+
+@pytest.mark.parametrize("nodes,want", [
+    (1, 1024 * MiB), (2, 1024 * MiB), (3, 1020 * MiB), (4, 1024 * MiB), (5, 1020 * MiB),
+    (6, 1020 * MiB), (7, 1022 * MiB), (64, 1024 * MiB), (511, 1022 * MiB), (513, 1026 * MiB),
+])
+def test_default_memory_splits(nodes, want):
+    """No --mem and no sizes in the description: 1G when it splits into the
+    nodes, else the largest size below 1G that does (never under 2M a node)."""
+    assert atoll_run.default_mem(nodes) == want
+    assert want % (nodes * 2 * MiB) == 0 and want <= 1 * GiB or nodes > 512
+
+
+def test_default_memory_for_three_nodes():
+    # The first-use case of issue 16: three packages, a node each.
+    t = load("pack:3 numa:1 core:2 pu:2")
+    m = t.to_machine(accel="tcg")
+    assert [n.mem for n in m.numa] == [340 * MiB] * 3 and m.mem == 1020 * MiB
+    assert "memory 1020M (340M per node): the default 1G does not split into 3 NUMA nodes" in t.summary()
+    # 1G splits: nothing to say.
+    t = load("pack:2 numa:1 core:2")
+    t.to_machine(accel="tcg")
+    assert "memory" not in t.summary()
+    # A size the description gives is used as it is, even when 1G would not split.
+    m = load("pack:3 [numa(memory=256M)] core:1").to_machine(accel="tcg")
+    assert [n.mem for n in m.numa] == [256 * MiB] * 3
+
+
+def test_run_default_memory_three_nodes(capsys, fake_kernel):
+    """tools/run --numa 3 and --topology with three nodes: the same default."""
+    rc, cmd, err = run_dry(capsys, fake_kernel, "--smp", "6", "--numa", "3")
+    assert rc == 0, err
+    assert values(cmd, "-m") == ["1020M"]
+    assert values(cmd, "-object") == [f"memory-backend-ram,id=m{i},size=340M" for i in range(3)]
+    rc, cmd, err = run_dry(capsys, fake_kernel, "--topology", "pack:3 numa:1 core:2 pu:2")
+    assert rc == 0, err
+    assert values(cmd, "-m") == ["1020M"]
+    assert "memory 1020M (340M per node)" in err
 
 
 def test_proportional_split_is_exact():
@@ -265,6 +303,13 @@ def test_xml_details():
     (xml_doc(two_nodes().replace('os_index="1" cpuset="0xf"', 'os_index="0" cpuset="0xf"')),
      "two NUMA nodes with the same os_index"),
     (xml_doc(two_nodes().replace('local_memory="536870912"', 'local_memory="lots"', 1)), "is not a number"),
+    # Found by make fuzz (topology_xml): these raised ValueError, a traceback instead of an answer.
+    (xml_doc(two_nodes(), dist=dist2([0, 1], [10, 20, 20, 10]).replace('nbobjs="2"', 'nbobjs="k"')),
+     "nbobjs='k' is not a number"),
+    (xml_doc(two_nodes(), dist=dist2([0, 1], [10, 20, 20, 10]) + dist2([0, 1], [10, 20, 20, 10], kind="PU5")),
+     "kind='PU5' is not a number"),
+    (xml_doc(two_nodes().replace('os_index="1" cpuset="0xf"', 'os_index="1" gp_index="x" cpuset="0xf"'),
+             dist=dist2([0, 1], [10, 20, 20, 10], indexing="gp")), "gp_index='x' is not a number"),
 ])
 def test_xml_errors(text, message):
     with pytest.raises(TopologyError, match=message):
@@ -384,7 +429,7 @@ def test_run_topology_prints_the_command(capsys, fake_kernel, monkeypatch):
     (["--topology", "pack:2 bogus:1"], "unknown level 'bogus'"),
     (["--topology", "pack:32 core:16"], "more than 288 CPUs"),
     (["--topology", "pack:16 core:16", "--machine", "pc"], "QEMU's pc machine allows at most 255"),
-    (["--topology", "pack:3 [numa] core:1"], "does not split into 3 NUMA nodes"),
+    (["--topology", "pack:3 [numa] core:1", "--mem", "1G"], "does not split into 3 NUMA nodes"),
     (["--topology", "nothere.xml"], "not found"),
     (["--topology", "pack:2 core:2", "--numa-dist", "0-1=30"], "needs at least two NUMA nodes"),
 ])

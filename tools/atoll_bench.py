@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import atoll_bench_linux as linux  # noqa: E402
 import atoll_bench_points as points  # noqa: E402
 import atoll_bench_report as report  # noqa: E402
+import atoll_costmodel  # noqa: E402
 import atoll_bench_slurm as slurm  # noqa: E402
 import atoll_run  # noqa: E402
 from atoll_run import ConfigError, GiB, Machine  # noqa: E402
@@ -61,6 +62,8 @@ class Half:
     options: (machine, accel) -> {key: value}: the defaults, small under TCG.
       Linux passes them as NAME.key=value on the kernel command line.
     quick: what --quick changes, for a smoke test.
+    cost: what --cost-model changes: the counts are per operation and exact,
+      so few operations do (docs/costmodel.md).
     commands: Atoll: (machine, options) -> lines typed at the Atoll shell's
       prompts (tools/run's `--`); the shell powers off after the last.
     adapt: Atoll: (event, options) -> result or event dicts (the `@bench`
@@ -70,6 +73,7 @@ class Half:
     options: Callable[[Machine, str], Dict[str, object]] = lambda m, accel: {}
     quick: Dict[str, object] = dataclasses.field(default_factory=dict)
     commands: Optional[Callable[[Machine, Dict[str, object]], List[str]]] = None
+    cost: Dict[str, object] = dataclasses.field(default_factory=dict)
     adapt: Optional[Callable[[dict, Dict[str, object]], List[dict]]] = None
 
 
@@ -180,9 +184,11 @@ def atoll_local_adapt(event, options):
 
 
 def atoll_pingpong_commands(machine, options):
-    """`bench urpc`: every ordered pair of cores, a fresh URPC channel each,
-    both monitors spinning (docs/monitor.md)."""
-    return [f"bench urpc {int(options.get('rounds', 200))} {machine.smp}"]
+    """`bench urpc`: every ordered pair of cores (pairs=all) or core 0 to
+    every other (pairs=row), a fresh URPC channel each, both monitors
+    spinning (docs/monitor.md)."""
+    row = " row" if str(options.get("pairs", "all")) == "row" else ""
+    return [f"bench urpc {int(options.get('rounds', 200))} {machine.smp}{row}"]
 
 
 def atoll_pingpong_adapt(event, options):
@@ -219,6 +225,77 @@ def atoll_pingpong_adapt(event, options):
     return out
 
 
+def _node_cpus(machine):
+    """The CPUs of each NUMA node (one node of every CPU without NUMA)."""
+    nodes = machine.numa
+    if isinstance(nodes, int):
+        nodes = atoll_run.even_numa(machine.smp, nodes, machine.mem) if nodes else []
+    return [list(n.cpus) for n in nodes if n.cpus] or [list(range(machine.smp))]
+
+
+def lookup_pairs(machine):
+    """(relation, server core, client core) for the lookup benchmark: an
+    instance on the client's own core, on another core of its node, and on
+    another node, as the machine allows. The server avoids core 0 (the name
+    server and the shell run there) when its node has another core."""
+    nodes = _node_cpus(machine)
+    home = nodes[0]
+    server = home[1] if len(home) > 1 else home[0]
+    pairs = [("same_core", server, server)]
+    others = [c for c in home if c != server]
+    if others:
+        pairs.append(("same_node", server, others[0]))
+    if len(nodes) > 1:
+        pairs.append(("remote_node", server, nodes[1][0]))
+    return pairs
+
+
+LOOKUPS = 21   # timed lookups per client (odd: a true median)
+
+
+def atoll_lookup_commands(machine, options):
+    """For each relation, a fresh instance `bench.lookup.REL` that answers
+    ROUNDS calls and ends, and one client (user/echo, docs/names.md)."""
+    rounds = int(options.get("rounds", 100))
+    cmds = []
+    for rel, server, client in lookup_pairs(machine):
+        name = f"bench.lookup.{rel}"
+        cmds += [f"run {server} echo serve {name} {rounds}", f"run {client} echo call {name} {rounds} {LOOKUPS}",
+                 "wait"]
+    return cmds
+
+
+def atoll_lookup_adapt(event, options):
+    """echo's echo_call event -> the name server's answer (median of 21
+    lookups of a name that is there), connecting to the instance (with the
+    first call), and a call's round trip, by where the instance is."""
+    if event.get("event") != "echo_call" or not str(event.get("name", "")).startswith("bench.lookup."):
+        return []
+    core, server, node, snode = (event.get(k) for k in ("core", "server_core", "node", "server_node"))
+    vals = [event.get(k) for k in ("lookup_ns", "lookup_min_ns", "connect_ns", "rt_median_ns", "rt_min_ns")]
+    if not all(_num(v) for v in [core, server, node, snode] + vals):
+        return [{"event": "error", "benchmark": "lookup", "reason": f"malformed echo_call event: {event}"}]
+    lk, lk_min, conn, rt, rt_min = vals
+    rel = "same_core" if core == server else "same_node" if node == snode else "remote_node"
+    params = {"relation": rel, "client": core, "server": server}
+    lookups, rounds = int(event.get("lookups") or 1), int(event.get("rounds") or 1)
+    return [_result("lookup", "name_lookup", "ns", lk, lookups, max(0, lk - lk_min), params, min=lk_min,
+                    spread_kind="median-min"),
+            _result("lookup", "connect", "ns", conn, 1, 0.0, params),
+            _result("lookup", "call", "ns", rt, rounds, max(0, rt - rt_min), params, min=rt_min,
+                    spread_kind="median-min")]
+
+
+# Under --cost-model: a few dozen operations per pair after a warm-up, core 0
+# to every other core (a 64-CPU machine is 63 pairs, not 4,032). Linux
+# measures each sample (and each unmap call) as its own region, so the
+# report's median per operation keeps out the odd timer tick, which runs on
+# host time (docs/costmodel.md, Determinism); Atoll's tick is core-local.
+COST_PINGPONG_LINUX = {"samples": 5, "batch": 8, "warmup": 16, "pairs": "row"}
+COST_PINGPONG_ATOLL = {"rounds": 40, "pairs": "row"}
+COST_UNMAP = {"iters": 7, "warmup": 2}
+COST_LOCAL = {"samples": 5, "batch": 8, "warmup": 16}
+
 BENCHMARKS: Dict[str, Benchmark] = {
     "boot": Benchmark("boot", "time from kernel entry to the first user program (Atoll: "
                       "to every core up)", {
@@ -227,21 +304,29 @@ BENCHMARKS: Dict[str, Benchmark] = {
     "pingpong": Benchmark("pingpong", "core-to-core round trip, every pair of cores "
                           "(cache line, pipe, eventfd, futex)", {
                               "linux": Half("pingpong", _pingpong_options,
-                                            {"samples": 3, "batch": 5, "pairs": "row"}),
+                                            {"samples": 3, "batch": 5, "pairs": "row"},
+                                            cost=COST_PINGPONG_LINUX),
                               "atoll": Half("", lambda m, a: {"rounds": 1000 if a == "kvm" else 200},
                                             {"rounds": 20}, commands=atoll_pingpong_commands,
-                                            adapt=atoll_pingpong_adapt)}),
+                                            adapt=atoll_pingpong_adapt,
+                                            cost=COST_PINGPONG_ATOLL)}),
     "unmap": Benchmark("unmap", "unmap/TLB shootdown latency against the number of cores", {
-        "linux": Half("unmap", _unmap_options, {"iters": 3, "warmup": 1})}),
+        "linux": Half("unmap", _unmap_options, {"iters": 3, "warmup": 1}, cost=COST_UNMAP)}),
     "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
                        "LMP between two domains; Linux: pipe, eventfd, futex between two "
                        "processes)", {
-                           "linux": Half("local", _local_options, {"samples": 3, "batch": 5}),
+                           "linux": Half("local", _local_options, {"samples": 3, "batch": 5},
+                                         cost=COST_LOCAL),
                            "atoll": Half("lmpbench",
                                          lambda m, a: {"rounds": 300,
                                                        "cpus": "0-1" if m.smp > 1 else "0"},
                                          {"rounds": 50}, commands=atoll_local_commands,
                                          adapt=atoll_local_adapt)}),
+    "lookup": Benchmark("lookup", "finding a service by name and calling it, by where its "
+                        "instance runs: same core, same node, another node (Atoll's name "
+                        "server on core 0)", {
+                            "atoll": Half("echo", lambda m, a: {"rounds": 100}, {"rounds": 10},
+                                          commands=atoll_lookup_commands, adapt=atoll_lookup_adapt)}),
 }
 
 
@@ -262,10 +347,10 @@ class System:
     def prepare(self, benchmarks):
         """Build what the runs need; raises an Exception with the reason."""
 
-    def command(self, machine, benchmarks, options):
+    def command(self, machine, benchmarks, options, cost=None):
         raise NotImplementedError
 
-    def run(self, machine, benchmarks, options, timeout, log, echo=False):
+    def run(self, machine, benchmarks, options, timeout, log, echo=False, cost=None):
         """Boot and return an atoll_run.BootResult."""
         raise NotImplementedError
 
@@ -292,15 +377,18 @@ class LinuxSystem(System):
         progs = linux.build_programs()
         self.initrd = linux.build_initramfs(progs)
 
-    def command(self, machine, benchmarks, options):
+    def command(self, machine, benchmarks, options, cost=None):
         progs = [BENCHMARKS[b].halves["linux"].program for b in benchmarks]
         opts = {BENCHMARKS[b].halves["linux"].program: options.get(b, {}) for b in benchmarks}
         append = linux.kernel_cmdline(progs, opts, self.append)
         initrd = self.initrd or os.path.join(linux.BUILD_DIR, "initramfs.cpio")
-        return linux.linux_command(machine, self.kernel or "/boot/vmlinuz", initrd, append)
+        return linux.linux_command(machine, self.kernel or "/boot/vmlinuz", initrd, append,
+                                   cost=cost)
 
-    def run(self, machine, benchmarks, options, timeout, log, echo=False):
-        cmd = self.command(machine, benchmarks, options)
+    def run(self, machine, benchmarks, options, timeout, log, echo=False, cost=None):
+        cmd = self.command(machine, benchmarks, options, cost)
+        if cost:
+            atoll_costmodel.prepare(cost)
         return atoll_run.run_qemu(cmd, timeout=timeout, log=log, echo=echo)
 
 
@@ -345,15 +433,16 @@ class AtollSystem(System):
                 cmds += h.commands(machine, options.get(b, {}))
         return cmds
 
-    def command(self, machine, benchmarks, options):
+    def command(self, machine, benchmarks, options, cost=None):
         """The tools/run command that reproduces the point (the shell
         commands are typed at the prompts)."""
-        return (["tools/run"] + run_options(machine) + ["--"]
+        extra = ["--cost-model", "--cost-out", cost.out] if cost else []
+        return (["tools/run"] + run_options(machine) + extra + ["--"]
                 + self.commands(machine, benchmarks, options))
 
-    def run(self, machine, benchmarks, options, timeout, log, echo=False):
+    def run(self, machine, benchmarks, options, timeout, log, echo=False, cost=None):
         m = self._machine(machine)
-        r = atoll_run.boot(m, timeout=timeout, log=log, echo=echo,
+        r = atoll_run.boot(m, timeout=timeout, log=log, echo=echo, cost=cost,
                            shell_commands=self.commands(machine, benchmarks, options))
         extra = []
         for e in r.events:
@@ -611,8 +700,14 @@ def resolve_accels(accel):
     raise ConfigError(f"--accel {accel!r}: use auto, tcg, kvm or both")
 
 
-def default_timeout(machine, accel):
-    return (60 + 5 * machine.smp) if accel == "kvm" else (180 + 25 * machine.smp)
+# The cost model runs every virtual CPU on one host thread and calls the
+# plugin on every memory access: give it this many times TCG's timeout.
+COST_TIMEOUT_FACTOR = 4
+
+
+def default_timeout(machine, accel, cost_model=False):
+    t = (60 + 5 * machine.smp) if accel == "kvm" else (180 + 25 * machine.smp)
+    return t * COST_TIMEOUT_FACTOR if cost_model else t
 
 
 @dataclasses.dataclass
@@ -635,8 +730,9 @@ class Sweep:
     parallel_timed: bool = False    # timed points may share the host (--parallel-timed)
     force: bool = False         # run points done earlier again (--force)
     # Count-only points: their figures are counts that do not depend on the
-    # host's load (the cost model, issue 15), so they run in parallel freely,
-    # on one host CPU each. A point's `kind` records it ("counts", else "timed").
+    # host's load (the cost model, --cost-model: docs/costmodel.md), so they
+    # run in parallel freely, on one host CPU each. A point's `kind` records
+    # it ("counts", else "timed").
     counts_only: bool = False
     extra: Dict[str, object] = dataclasses.field(default_factory=dict)  # more settings
     linux_kernel: Optional[str] = None
@@ -646,11 +742,13 @@ class Sweep:
 
 def point_options(sweep, machine, accel, benchmarks, system="linux"):
     """{benchmark: options} for one system's point: the half's defaults,
-    --quick's, then --set's."""
+    --cost-model's, --quick's, then --set's."""
     opts = {}
     for b in benchmarks:
         h = BENCHMARKS[b].halves[system]
         o = dict(h.options(machine, accel))
+        if sweep.counts_only:
+            o.update(h.cost)
         if sweep.quick:
             o.update(h.quick)
             if b == "unmap":
@@ -711,6 +809,11 @@ def sweep_notes(shapes, accels):
     return notes
 
 
+COST_NOTE = ("the cost model counts what moves between virtual CPUs (cache-line transfers, "
+             "IPIs) under single-threaded TCG with a plugin: its times are not comparable with "
+             "plain TCG's (docs/costmodel.md)")
+
+
 def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
@@ -744,9 +847,10 @@ def describe_point(sweep, system, shape, accel, commit, run_id):
             "extra": dict(sweep.extra), "commit": commit, "run": run_id}
     if have and not shape.error:
         desc["options"] = point_options(sweep, machine, accel, have, system.name)
-        desc["timeout"] = sweep.timeout or default_timeout(machine, accel)
+        desc["timeout"] = sweep.timeout or default_timeout(machine, accel, kind == "counts")
         try:
-            desc["command"] = shlex.join(system.command(machine, have, desc["options"]))
+            desc["command"] = shlex.join(system.command(
+                machine, have, desc["options"], **point_cost(sweep.out, pid, kind)))
         except Exception as e:   # recorded; the point fails with it when it runs
             desc["command"], desc["command_error"] = None, str(e)
     desc["cpus"], desc["mem_mb"] = point_resources(machine, accel, kind)
@@ -754,6 +858,25 @@ def describe_point(sweep, system, shape, accel, commit, run_id):
     desc["bench_command"] = shlex.join(["tools/bench", "point",
                                         points.point_dir(sweep.out, pid)])
     return desc
+
+
+def point_cost(out, pid, kind):
+    """{"cost": CostModel} for a count-only point (the plugin writes into the
+    point's folder), else {} (systems that predate the cost model take no
+    `cost`)."""
+    if kind != "counts":
+        return {}
+    path = os.path.join(os.path.abspath(points.point_dir(out, pid)), points.COST_RAW)
+    return {"cost": atoll_costmodel.CostModel(out=path)}
+
+
+def cost_records(base, cost):
+    """The plugin's regions of one point, each with where it came from (the
+    results folder's costmodel.jsonl, docs/bench.md)."""
+    if not os.path.exists(cost.out):
+        return []
+    counts = atoll_costmodel.load(cost.out)
+    return [dict(base, **{k: v for k, v in r.items() if k != "type"}) for r in counts.regions]
 
 
 def plan_points(sweep, systems, commit, run_id):
@@ -838,20 +961,27 @@ def attempt_point(out, desc, system, prepared, rt, logname):
     if reason:
         return fail(reason)
     opts = desc["options"]
+    with_cost = point_cost(out, desc["id"], desc.get("kind", "timed"))
+    cost = with_cost.get("cost")
     try:
-        cmd = system.command(machine, have, opts)
+        cmd = system.command(machine, have, opts, **with_cost)
     except Exception as e:
         return fail(f"cannot build the command: {e}")
-    timeout = desc["timeout"] or default_timeout(machine, desc["accel"])
+    timeout = desc["timeout"] or default_timeout(machine, desc["accel"], cost is not None)
     busy, waited = (wait_quiet(rt.wait_quiet, rt.busy_limit) if rt.wait_quiet
                     else (host_busy(), 0.0))
     log(f"{tag}: booting ({', '.join(have)}; timeout {timeout:g} s)")
     load0 = _loadavg()
     t0 = time.monotonic()
     try:
-        r = system.run(machine, have, opts, timeout, os.path.join(out, logname), echo=rt.echo)
+        r = system.run(machine, have, opts, timeout, os.path.join(out, logname), echo=rt.echo,
+                       **with_cost)
     except ConfigError as e:
         return fail(f"invalid machine: {e}")
+    regions = cost_records(base, cost) if cost else []
+    if cost:
+        points.write_jsonl_atomic(os.path.join(points.point_dir(out, desc["id"]),
+                                               points.COST_RECORDS), regions)
     results, info = judge(have, r.console, r.status, r.message, r.timed_out)
     wall = time.monotonic() - t0
     guest = info["guest"] or {}
@@ -877,6 +1007,9 @@ def attempt_point(out, desc, system, prepared, rt, logname):
                  exit_status=r.status, host_load=[load0, _loadavg()], host_busy=busy)
         if waited:
             p["waited_s"] = waited
+        if cost:
+            p["cost_log"] = os.path.relpath(cost.out, os.path.abspath(out))
+            p["cost_regions"] = sum(1 for x in regions if x["region"] == b)
         if notes:
             p["notes"] = notes
         if info["malformed"]:
@@ -1025,7 +1158,9 @@ def run_sweep(sweep, systems=None):
                       for s in sweep.shapes],
            "points": [d["id"] for d in descs], "jobs": sweep.jobs,
            "parallel_timed": sweep.parallel_timed, "wait_quiet": sweep.wait_quiet,
-           "busy_limit": sweep.busy_limit}
+           "busy_limit": sweep.busy_limit,
+           "cost_model": ({"accel": atoll_costmodel.ACCEL, "plugin": atoll_costmodel.PLUGIN}
+                          if sweep.counts_only else None)}
     todo = []
     for d in descs:
         if not sweep.force and points.is_done(sweep.out, d, rt.source):
@@ -1174,7 +1309,7 @@ def _parser():
     a("--systems", default="linux,atoll", help="comma-separated systems (default linux,atoll)")
     a("--benchmarks", default=",".join(BENCHMARKS),
       help=f"comma-separated benchmarks (default {','.join(BENCHMARKS)})")
-    a("--accel", default="auto", help="auto (KVM if usable, else TCG), tcg, kvm or both")
+    a("--accel", default="tcg", help="tcg (default), kvm, auto (KVM if usable, else TCG) or both")
     a("--out", default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT})")
     a("--timeout", type=float, metavar="S",
       help="seconds per boot (default TCG 180+25*CPUs, KVM 60+5*CPUs)")
@@ -1192,6 +1327,9 @@ def _parser():
       help="what --wait-quiet calls quiet (default 0.5 runnable tasks on average)")
     a("--no-plots", action="store_true", help="write the report without plots")
     a("--verbose", action="store_true", help="stream the guests' consoles")
+    a("--cost-model", action="store_true",
+      help="count cache-line transfers, IPIs and instructions per operation with the cost "
+           "model plugin (single-threaded TCG, count-only points; docs/costmodel.md)")
     g = p.add_argument_group("points: resuming and running in parallel")
     g.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="run up to N points at once on this host (default 1); timed points "
@@ -1272,8 +1410,15 @@ def main(argv=None):
         for b in benches:
             if b not in BENCHMARKS:
                 raise ConfigError(f"unknown benchmark {b!r}: use {', '.join(BENCHMARKS)}")
-        accels, notes = resolve_accels(ns.accel)
-        if not ns.slurm:     # on a cluster each task gets a CPU per virtual CPU
+        if ns.cost_model:
+            if ns.accel == "kvm":
+                raise ConfigError("--cost-model is a TCG plugin: it cannot run with --accel kvm")
+            accels, notes = ["tcg"], [COST_NOTE]
+            if ns.accel == "both":
+                notes.append("--cost-model: TCG only (--accel both ignored)")
+        else:
+            accels, notes = resolve_accels(ns.accel)
+        if not ns.slurm and not ns.cost_model:   # on a cluster each task gets a CPU per vCPU
             notes += sweep_notes(shapes, accels)
         elif ns.slurm_max_cpus and "tcg" in accels and any(
                 s.machine.smp > ns.slurm_max_cpus for s in shapes):
@@ -1305,7 +1450,7 @@ def main(argv=None):
                   command=shlex.join(cmd_words), wait_quiet=ns.wait_quiet,
                   busy_limit=ns.busy_limit, jobs=ns.jobs, parallel_timed=ns.parallel_timed,
                   force=ns.force, linux_kernel=ns.linux_kernel, linux_append=ns.linux_append,
-                  slurm=slurm_opts)
+                  slurm=slurm_opts, counts_only=ns.cost_model)
     if ns.dry_run:
         return dry_run(sweep, all_systems)
     for n in notes:

@@ -26,9 +26,11 @@ REPO = atoll_run.REPO
 SRC_DIR = os.path.join(REPO, "bench", "linux")
 BUILD_DIR = os.path.join(REPO, "build", "bench", "linux")
 CC = "gcc"
-CFLAGS = ["-static", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread"]
+# include/: the cost model's markers (<atoll/costmodel.h>), shared with Atoll.
+CFLAGS = ["-static", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread",
+          "-I", os.path.join(REPO, "include")]
 COMMON = ["bench.c"]
-HEADERS = ["bench.h"]
+HEADERS = ["bench.h", os.path.join(REPO, "include", "atoll", "costmodel.h")]
 # Program name -> its own sources (COMMON is linked into every one). /init
 # runs /bin/NAME for each NAME in the kernel command line's bench= list.
 PROGRAMS = {
@@ -199,10 +201,11 @@ def kernel_cmdline(benchmarks, options, extra=""):
     return " ".join(words)
 
 
-def linux_command(machine, kernel, initrd, append):
-    """qemu_command(machine, ...) with -kernel/-initrd/-append instead of the ISO."""
+def linux_command(machine, kernel, initrd, append, cost=None):
+    """qemu_command(machine, ...) with -kernel/-initrd/-append instead of the
+    ISO; cost: a CostModel, to count with the cost model plugin."""
     placeholder = "@@ISO@@"
-    cmd = atoll_run.qemu_command(machine, placeholder)
+    cmd = atoll_run.qemu_command(machine, placeholder, cost=cost)
     out, i = [], 0
     while i < len(cmd):
         if cmd[i] in ("-cdrom", "-boot") and i + 1 < len(cmd):

@@ -35,6 +35,11 @@ DONE = "done.json"
 RESULTS = "results.jsonl"
 STATUS_LINES = "points.jsonl"
 CONSOLE = "console.log"
+# Count-only points (--cost-model, docs/costmodel.md): what the plugin wrote,
+# and its regions with where they came from; merge() gathers the latter into
+# the results folder's costmodel.jsonl.
+COST_RAW = "costmodel-plugin.jsonl"
+COST_RECORDS = "costmodel.jsonl"
 
 # A point's kind says what its figures are. "timed": wall-clock or cycle
 # figures, spoiled by anything else running on the host, so such points run
@@ -120,7 +125,7 @@ def write_descriptor(out, desc):
 def clear_outcome(out, pid):
     """Forget a point's earlier outcome before it runs again."""
     d = point_dir(out, pid)
-    for f in (DONE, RESULTS, STATUS_LINES):
+    for f in (DONE, RESULTS, STATUS_LINES, COST_RAW, COST_RECORDS):
         try:
             os.unlink(os.path.join(d, f))
         except FileNotFoundError:
@@ -248,7 +253,8 @@ def overlaps(spans):
 
 
 def merge(out, planned=(), slurm_jobs=()):
-    """Write out/results.jsonl and out/points.jsonl from every point folder
+    """Write out/results.jsonl, out/points.jsonl and (count-only points)
+    out/costmodel.jsonl from every point folder
     under out/points. Points in `planned` (ids, in sweep order) without a
     done.json get status lines "not_run" with the reason. slurm_jobs: the
     submitted arrays ({"job", "points": [ids]}) to name a task's output file.
@@ -260,6 +266,7 @@ def merge(out, planned=(), slurm_jobs=()):
         for i, pid in enumerate(j.get("points", [])):
             task_of[pid] = (j.get("job"), i)
     results, lines, spans, hosts, commits, not_run = [], [], {}, {}, {}, []
+    cost = []
     dones, statuses = {}, {}
     for pid in ids:
         d = point_dir(out, pid)
@@ -288,6 +295,8 @@ def merge(out, planned=(), slurm_jobs=()):
         statuses[pid] = done.get("status", "?")
         results += [json.loads(x) for x in _read_lines(os.path.join(d, RESULTS))
                     if _loads_ok(x)]
+        cost += [json.loads(x) for x in _read_lines(os.path.join(d, COST_RECORDS))
+                 if _loads_ok(x)]
         for x in _read_lines(os.path.join(d, STATUS_LINES)):
             if _loads_ok(x):
                 lines.append(json.loads(x))
@@ -304,6 +313,7 @@ def merge(out, planned=(), slurm_jobs=()):
             ln["shared_host_with"] = shared[pid]
     write_jsonl_atomic(os.path.join(out, "results.jsonl"), results)
     write_jsonl_atomic(os.path.join(out, "points.jsonl"), lines)
+    write_jsonl_atomic(os.path.join(out, COST_RECORDS), cost)
     return {"points": len(ids), "done": len(dones), "not_run": not_run, "hosts": hosts,
             "commits": commits, "shared": shared, "statuses": statuses}
 

@@ -17,8 +17,13 @@ import math
 import os
 import re
 import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import atoll_bench_cost as cost  # noqa: E402
 
 BENCH_PREFIX = "@bench "
+COST_FILE = cost.COST_FILE
 SCHEMA = 1
 # Fields every guest result line must have, and their checks.
 GUEST_FIELDS = ("benchmark", "metric", "unit", "value", "samples", "median", "spread")
@@ -136,11 +141,12 @@ class Data:
     line per system x shape x accel x benchmark with its status), and the
     lines that were skipped with the reason."""
 
-    def __init__(self, run=None, records=(), points=(), bad=()):
+    def __init__(self, run=None, records=(), points=(), bad=(), cost=()):
         self.run = dict(run or {})
         self.records = list(records)
         self.points = list(points)
         self.bad = list(bad)      # (file, line number, line, reason)
+        self.cost = list(cost)    # costmodel.jsonl: one record per measured region
 
     @classmethod
     def load(cls, out_dir):
@@ -167,7 +173,9 @@ class Data:
         points = [p for p in pts if isinstance(p.get("status"), str)]
         bad += [("points.jsonl", None, json.dumps(p)[:200], "no 'status'")
                 for p in pts if not isinstance(p.get("status"), str)]
-        return cls(run, records, points, bad)
+        cost_records, b = cost.load(out_dir)
+        bad += b
+        return cls(run, records, points, bad, cost_records)
 
     # -- selections --
     def select(self, **want):
@@ -471,6 +479,8 @@ def plot_all(data, plot_dir):
                 p = _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir)
                 if p:
                     plots.append(p)
+    if data.cost:
+        plots += cost.plot(plt, data.cost, plot_dir, qemu_desc(data), commit)
     return plots, None
 
 
@@ -746,6 +756,7 @@ def render_report(data, plots, plot_problem=None):
     out += _unmap_section(data)
     out += _boot_section(data)
     out += _local_section(data)
+    out += cost.section(data.cost, md_table)
     out += _other_section(data)
 
     out += ["## Plots", ""]

@@ -629,7 +629,10 @@ def gen_rpc(iface, r):
     if var:
         L += ["    uint8_t *idl_buf = idl_replybuf;", "    size_t idl_size = idl_replybuf_size;"]
     else:
-        L += [f"    uint8_t idl_buf[{p}_{reply.name}_size_max];",
+        # Room for any message of the interface, not just this reply: the
+        # generic decoder below has a branch for every type, and a buffer
+        # shorter than some of them draws false array-bounds warnings.
+        L += [f"    uint8_t idl_buf[{p}_size_max];",
               "    size_t idl_size = sizeof idl_buf;"]
     L += ["    size_t idl_len;",
           "    idl_err = idl_ch->recv(idl_ch, idl_buf, idl_size, &idl_len, 0);",
@@ -697,7 +700,7 @@ def generate(iface, source="if/?.if"):
     L += comment(iface.doc)
     L += [f"#ifndef {guard}", f"#define {guard}", "",
           "#include <stdbool.h>", "#include <stddef.h>", "#include <stdint.h>",
-          "#include <atoll/errors.h>", "#include <atoll/idl.h>", ""]
+          "#include <atoll/abi/errors.h>", "#include <atoll/idl.h>", ""]
     # Types and sizes.
     L.append(f"enum {p}_msg_type {{")
     for m in msgs:

@@ -29,28 +29,49 @@ import time
 from typing import List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import atoll_costmodel  # noqa: E402
 import atoll_image  # noqa: E402
+from atoll_costmodel import CostModel  # noqa: E402,F401  (re-exported)
 from atoll_image import Module  # noqa: E402,F401  (re-exported for tests)
 
 REPO = atoll_image.REPO
 DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to REPO
 # The user programs tools/run boots by default: the modules of boot/Hakefile.py's
 # image (tests/test_runner_cli.py checks the two lists agree).
-USER_PROGRAMS = ("monitor", "names", "shell", "hello", "badboy", "fuzz", "lmpbench", "echo", "xattack", "churn")
+USER_PROGRAMS = ("monitor", "names", "starter", "topo", "shell", "hello", "badboy", "fuzz", "lmpbench", "echo",
+                 "xattack", "churn", "greeter")
+# The boot manifest the starter reads (docs/services.md), unless --services.
+DEFAULT_SERVICES = os.path.join(REPO, "servers", "starter", "default.services")
 SHELL_PROMPT = b"atoll> "
 
 
-def user_modules(monitor_args=""):
-    """Modules for the built user programs (those that exist); the monitor's
-    module gets `monitor_args` (say "mesh=all cluster=4", docs/monitor.md)."""
+def user_modules(monitor_args="", services=None):
+    """Modules for the built user programs (those that exist) and the boot
+    manifest (`services`, default servers/starter/default.services); the
+    monitor's module gets `monitor_args` (say "mesh=all cluster=4",
+    docs/monitor.md)."""
     paths = [os.path.join(REPO, "build", "user", p + ".elf") for p in USER_PROGRAMS]
-    return [Module(p, args=monitor_args if os.path.basename(p) == "monitor.elf" else "")
+    mods = [Module(p, args=monitor_args if os.path.basename(p) == "monitor.elf" else "")
             for p in paths if os.path.isfile(p)]
+    manifest = services or DEFAULT_SERVICES
+    if mods and os.path.isfile(manifest):
+        mods.append(Module(manifest, name="services"))
+    return mods
 QEMU = "qemu-system-x86_64"
 EVENT_PREFIX = "@atoll "
 MiB = 1 << 20
 GiB = 1 << 30
 NUMA_ALIGN = 2 * MiB
+DEFAULT_MEM = 1 * GiB
+
+
+def default_mem(nodes):
+    """Guest memory when none is asked for: 1 GiB, or, when that does not
+    split into `nodes` NUMA nodes of whole 2 MiB multiples (3, 5, 6, 7, ...
+    nodes), the largest size below it that does: 1020M for 3 nodes (340M
+    each), 1020M for 5 (204M each). Never under 2M per node."""
+    step = max(nodes, 1) * NUMA_ALIGN
+    return max(step, DEFAULT_MEM // step * step)
 LOCAL_DISTANCE = 10
 REMOTE_DISTANCE = 20
 
@@ -91,7 +112,7 @@ class Machine:
     dist: Optional[List[List[int]]] = None
     mem: int = 1 * GiB
     machine: str = "q35"
-    accel: str = "auto"        # tcg | kvm | auto
+    accel: str = "tcg"         # tcg | kvm | auto (KVM if usable)
     x2apic: str = "auto"       # on | off | auto
     cpu_flags: str = ""        # appended to -cpu, e.g. "-smap"
     cmdline: str = ""
@@ -372,6 +393,7 @@ class RunOptions:
     iso: Optional[str] = None
     poweroff: bool = False
     shell_commands: List[str] = dataclasses.field(default_factory=list)
+    cost: Optional[CostModel] = None     # --cost-model
 
 
 class _Parser:
@@ -401,9 +423,10 @@ class _Parser:
                "--sockets, --cores, --threads, --numa, --numa-node; see docs/topology.md)")
         a("--numa-dist", metavar="SPEC",
           help="NUMA distances: '0-1=20,0-2=30' or a matrix '10,20;20,10' (default 10/20)")
-        a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G)")
+        a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G; with --numa K that "
+                                   "1G does not split into, the largest size below 1G that does)")
         a("--machine", default="q35", help="q35 (default) or pc")
-        a("--accel", default="auto", help="tcg, kvm or auto (default: KVM if usable)")
+        a("--accel", default="tcg", help="tcg (default), kvm, or auto (KVM if usable)")
         a("--x2apic", default="auto", help="on, off or auto (default)")
         a("--cpu-flags", default="", metavar="FLAGS",
           help="CPU features to add or remove, appended to -cpu (e.g. '-smap,-pcid')")
@@ -415,6 +438,8 @@ class _Parser:
           help="multiboot2 module (repeatable)")
         a("--monitor-args", default="", metavar="ARGS",
           help="arguments of every core's monitor: mesh=cluster|all|star, cluster=N (docs/monitor.md)")
+        a("--services", metavar="FILE",
+          help="boot this service manifest instead of servers/starter/default.services (docs/services.md)")
         a("--iso", help="boot this prebuilt ISO instead of building one")
         a("--timeout", type=float, metavar="SECONDS", help="kill QEMU after this long (exit 124)")
         a("--log", metavar="FILE", help="write a copy of the console to FILE")
@@ -423,6 +448,13 @@ class _Parser:
         a("--dry-run", action="store_true", help="print the QEMU command and exit")
         a("--quiet", action="store_true", help="do not stream the console")
         a("--print-cmd", action="store_true", help="print the QEMU command to stderr first")
+        a("--cost-model", action="store_true",
+          help="count cache-line transfers, IPIs and instructions with the cost model plugin "
+               "(single-threaded TCG; docs/costmodel.md)")
+        a("--cost-out", metavar="FILE",
+          help=f"where the cost model writes its JSON lines (default {atoll_costmodel.DEFAULT_OUT})")
+        a("--cost-hot", type=int, metavar="N",
+          help="name each measured region's N lines with the most transfers")
         a("shell_commands", nargs="*", metavar="-- COMMAND",
           help="commands for the Atoll shell (not yet available)")
         self.p = p
@@ -511,7 +543,7 @@ def parse_args(argv):
         m.numa = [NumaNode(cpus=c, mem=x if x is not None else share) for c, x in parsed]
         m.mem = mem
     else:
-        m.mem = mem if mem is not None else 1 * GiB
+        m.mem = mem if mem is not None else default_mem(ns.numa)
         if ns.numa < 0:
             raise ConfigError(f"--numa must be 0 or more (got {ns.numa})")
         m.numa = ns.numa
@@ -522,10 +554,21 @@ def parse_args(argv):
     if ns.topology is not None:
         m, topology_summary = _machine_from_topology(ns, mem, explicit)
 
+    cost = None
+    if ns.cost_model:
+        if m.accel == "kvm":
+            raise ConfigError("--cost-model is a TCG plugin: it cannot run with --accel kvm")
+        m.accel = "tcg"
+        if ns.cost_hot is not None and not (0 <= ns.cost_hot <= 1000):
+            raise ConfigError(f"--cost-hot must be 0..1000 (got {ns.cost_hot})")
+        cost = CostModel(out=ns.cost_out or os.path.join(REPO, atoll_costmodel.DEFAULT_OUT),
+                         hot=ns.cost_hot or 0)
+    elif ns.cost_out is not None or ns.cost_hot is not None:
+        raise ConfigError("--cost-out and --cost-hot need --cost-model")
     opts = RunOptions(timeout=ns.timeout, log=ns.log, gdb=ns.gdb, dry_run=ns.dry_run,
                       quiet=ns.quiet, print_cmd=ns.print_cmd, iso=ns.iso,
                       poweroff=ns.poweroff, shell_commands=shell, topology=ns.topology,
-                      topology_summary=topology_summary)
+                      topology_summary=topology_summary, cost=cost)
     if ns.topology is not None:
         opts.print_cmd = True          # a machine built for you: show how, so it can be copied
     if ns.iso is not None:
@@ -543,8 +586,19 @@ def parse_args(argv):
         m.modules = [Module.parse(s) for s in ns.module]
     except atoll_image.ImageError as e:
         raise ConfigError(str(e)) from None
+    if ns.services is not None:
+        if ns.module or ns.kernel or ns.iso is not None:
+            raise ConfigError("--services goes with the built user programs, not --module, --kernel or --iso")
+        if not os.path.isfile(ns.services):
+            raise ConfigError(f"--services {ns.services!r}: no such file")
+        try:
+            with open(ns.services, encoding="utf-8") as f:
+                f.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"--services {ns.services!r}: not a text file ({e})") from None
     if not ns.module and not ns.kernel and ns.iso is None:
-        m.modules = user_modules(ns.monitor_args)   # the monitor, the shell and the test programs
+        # The monitor, the servers, the test programs and the manifest.
+        m.modules = user_modules(ns.monitor_args, services=ns.services)
     if opts.timeout is not None and opts.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     if opts.gdb is not None and not (0 < opts.gdb < 65536):
@@ -596,15 +650,18 @@ def cpu_model(machine):
     return model
 
 
-def qemu_command(machine, iso, gdb=None):
-    """The qemu-system-x86_64 argument list booting `iso` on `machine`."""
+def qemu_command(machine, iso, gdb=None, cost=None):
+    """The qemu-system-x86_64 argument list booting `iso` on `machine`;
+    cost: a CostModel, to load the cost model plugin (TCG only)."""
     m = machine.validate()
     accel = m.resolved_accel()
+    if cost is not None and accel != "tcg":
+        raise ConfigError("the cost model is a TCG plugin: it needs --accel tcg (or auto)")
     smp = str(m.smp)
     if m.sockets is not None:
         smp += f",sockets={m.sockets},cores={m.cores},threads={m.threads}"
     cmd = [QEMU,
-           "-machine", f"{m.machine},accel={accel}",
+           "-machine", f"{m.machine},accel={accel}" if cost is None else m.machine,
            "-cpu", cpu_model(m),
            "-smp", smp,
            "-m", fmt_size(m.mem)]
@@ -630,6 +687,11 @@ def qemu_command(machine, iso, gdb=None):
             "-boot", "d"]
     if gdb is not None:
         cmd += ["-gdb", f"tcp::{gdb}", "-S"]
+    if cost is not None:
+        try:
+            cmd += atoll_costmodel.qemu_options(m, cost)
+        except atoll_costmodel.CostModelError as e:
+            raise ConfigError(str(e)) from None
     return cmd
 
 
@@ -723,14 +785,14 @@ def image_for(machine, cache_dir=None):
 
 
 def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_dir=None,
-         err=None, shell_commands=None):
+         err=None, shell_commands=None, cost=None):
     """Boot `machine` (building its ISO through the image cache unless `iso`
     is given), wait for QEMU to exit or `timeout` seconds (None: no limit),
     and return a BootResult. echo: stream the console to sys.stdout line by
     line (and QEMU's stderr to `err`, default sys.stderr). log: a file path
     that gets a copy of the console. Raises ConfigError for bad machines or
     missing files. shell_commands: lines typed at the Atoll shell's prompts, one
-    per prompt, then `poweroff`."""
+    per prompt, then `poweroff`. cost: a CostModel (docs/costmodel.md)."""
     machine.validate()
     if machine.resolved_accel() == "kvm" and not kvm_usable():
         raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
@@ -739,7 +801,9 @@ def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_d
         iso = image_for(machine, cache_dir)
     elif not os.path.isfile(iso):
         raise ConfigError(f"ISO {iso!r} not found")
-    cmd = qemu_command(machine, iso, gdb=gdb)
+    cmd = qemu_command(machine, iso, gdb=gdb, cost=cost)
+    if cost is not None:
+        atoll_costmodel.prepare(cost)
     return run_qemu(cmd, timeout=timeout, log=log, echo=echo, err=err, iso=iso,
                     shell_commands=shell_commands)
 
@@ -922,7 +986,7 @@ def _main(machine, opts):
     if opts.topology_summary:
         print(f"run: {opts.topology_summary}", file=sys.stderr)
     if opts.dry_run:
-        print(shlex.join(qemu_command(machine, iso, gdb=opts.gdb)))
+        print(shlex.join(qemu_command(machine, iso, gdb=opts.gdb, cost=opts.cost)))
         return 0
     if iso is None:
         iso = image_for(machine)
@@ -931,7 +995,9 @@ def _main(machine, opts):
     if machine.resolved_accel() == "kvm" and not kvm_usable():
         raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
                           "(no KVM here, or no permission); use --accel tcg or auto")
-    cmd = qemu_command(machine, iso, gdb=opts.gdb)
+    cmd = qemu_command(machine, iso, gdb=opts.gdb, cost=opts.cost)
+    if opts.cost:
+        atoll_costmodel.prepare(opts.cost)     # never report an earlier run's counts
     if opts.print_cmd:
         print(shlex.join(cmd), file=sys.stderr)
     if opts.gdb is not None:
@@ -950,4 +1016,18 @@ def _main(machine, opts):
         print(f"run: {r.message}", file=sys.stderr)
     elif r.status != 0:
         print(f"run: guest reported status {r.status}", file=sys.stderr)
+    if opts.cost:
+        _cost_summary(opts.cost.out)
     return r.status
+
+
+def _cost_summary(path):
+    """After a --cost-model run: its regions, per operation, on stderr."""
+    shown = os.path.relpath(path) if path.startswith(REPO + os.sep) else path
+    if not os.path.exists(path):
+        print(f"run: the cost model wrote nothing ({shown})", file=sys.stderr)
+        return
+    counts = atoll_costmodel.load(path)
+    print(f"run: cost model counts in {shown}:", file=sys.stderr)
+    for line in atoll_costmodel.summary(counts):
+        print("  " + line, file=sys.stderr)

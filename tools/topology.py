@@ -19,7 +19,9 @@ Defaults when the description does not say:
     the nodes lie in different packages (or one spans several, or has no
     package). hwloc synthetic strings never carry distances.
   * memory: --mem (default 1G) split evenly across the nodes, each share a
-    multiple of 2 MiB.
+    multiple of 2 MiB. When 1G does not split into the nodes (3, 5, 6, ...),
+    the default is the largest size below 1G that does (atoll_run.default_mem:
+    1020M for 3 nodes, 340M each).
 Memory the description gives (synthetic memory=, XML local_memory) is used
 as is and must be a multiple of 2 MiB per node; with --mem the total is
 --mem instead, shared in proportion to the description's sizes. `host`
@@ -38,7 +40,7 @@ import xml.etree.ElementTree as ET
 from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from atoll_run import (GiB, LOCAL_DISTANCE, MACHINES, NUMA_ALIGN, TCG_MAX_CPUS,  # noqa: E402
+from atoll_run import (GiB, default_mem, LOCAL_DISTANCE, MACHINES, NUMA_ALIGN, TCG_MAX_CPUS,  # noqa: E402
                        ConfigError, Machine, NumaNode, cpu_ranges, fmt_size)
 
 SAME_PACKAGE_DISTANCE = 20
@@ -46,6 +48,11 @@ CROSS_PACKAGE_DISTANCE = 21
 MAX_CPUS = max(MACHINES.values())
 XML_BEGIN_EVENT = "topology_xml_begin"
 XML_END_EVENT = "topology_xml_end"
+# What to type at the guest's shell for its hwloc XML: `topo xml` (the
+# topology service writes it, the shell prints it between the two marker
+# events), then `cores`, whose status (the runner's exit status) is 1 when
+# a core did not come up.
+GUEST_XML_COMMANDS = ("topo xml", "cores")
 
 
 class TopologyError(ConfigError):
@@ -78,6 +85,7 @@ class Topology:
     caches: List[Cache] = dataclasses.field(default_factory=list)
     kind: str = "synthetic"      # synthetic | xml | host
     memory_total: Optional[int] = None   # a machine-wide memory size the description gives
+    memory_note: str = ""        # set by to_machine when it chose a default other than 1G
 
     @property
     def smp(self):
@@ -127,7 +135,10 @@ class Topology:
                 return even_split(mem, k)
             return proportional_split(mem, weights, [n.os_index for n in self.nodes])
         if all(g is None for g in given):
-            return even_split(self.memory_total or 1 * GiB, k)
+            if not self.memory_total and default_mem(k) != GiB:
+                self.memory_note = (f"memory {fmt_size(default_mem(k))} ({fmt_size(default_mem(k) // k)} "
+                                    f"per node): the default 1G does not split into {k} NUMA nodes")
+            return even_split(self.memory_total or default_mem(k), k)
         for n, g in zip(self.nodes, given):
             if g is None:
                 raise TopologyError(f"{self.source}: NUMA node {n.os_index} has no memory size while "
@@ -194,6 +205,8 @@ class Topology:
             if not self.dist:
                 s += f" (distances by default: 10 local, {SAME_PACKAGE_DISTANCE} same package, " \
                      f"{CROSS_PACKAGE_DISTANCE} across packages)"
+        if self.memory_note:
+            s += "; " + self.memory_note
         if self.caches:
             s += "; caches " + ", ".join(c.name for c in self.caches) + " are not passed to QEMU"
         return s
@@ -547,7 +560,8 @@ def _int_attr(el, name, source, default=None):
     try:
         return int(v)
     except ValueError:
-        raise TopologyError(f"{source}: {el.get('type')} {name}={v!r} is not a number") from None
+        what = el.get("type") or el.tag     # an object's type, or the element (distances2)
+        raise TopologyError(f"{source}: {what} {name}={v!r} is not a number") from None
 
 
 def parse_xml(text, source="XML", kind="xml"):
@@ -685,11 +699,11 @@ def _xml_distances(root, nodes, source):
         return None
 
     def rank(d):
-        kind = int(d.get("kind", "0") or 0)
+        kind = _int_attr(d, "kind", source, 0)
         return (d.get("name") != "NUMALatency", not (kind & 4))
 
     d = sorted(cands, key=rank)[0]
-    n = int(d.get("nbobjs", "0"))
+    n = _int_attr(d, "nbobjs", source, 0)
     idx = _numbers(d, "indexes", source)
     vals = _numbers(d, "u64values", source)
     if len(idx) != n or len(vals) != n * n:
@@ -699,7 +713,7 @@ def _xml_distances(root, nodes, source):
         gp = {}
         for obj in root.iter("object"):
             if obj.get("type") == "NUMANode" and obj.get("gp_index") is not None:
-                gp[int(obj.get("gp_index"))] = int(obj.get("os_index"))
+                gp[_int_attr(obj, "gp_index", source)] = _int_attr(obj, "os_index", source)
         try:
             idx = [gp[i] for i in idx]
         except KeyError as e:

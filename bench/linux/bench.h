@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The cost model's measured-region markers (docs/costmodel.md): no-ops
+ * without it. The same header as Atoll's. */
+#include <atoll/costmodel.h>
+
 #define BENCH_PREFIX "@bench "
 
 /* rdtsc fenced so that earlier instructions finish before it reads the
@@ -29,6 +33,10 @@ static inline uint64_t tsc_end(void)
     __asm__ volatile("mfence; rdtsc; lfence" : "=a"(lo), "=d"(hi) : : "memory");
     return ((uint64_t)hi << 32) | lo;
 }
+
+/* In every spin loop: the CPU's hint, and under single-threaded TCG (the
+ * cost model) what lets the next virtual CPU run. */
+static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 
 uint64_t now_ns(void);                   /* CLOCK_MONOTONIC */
 int pin_self(int cpu);                   /* 0 or -1 (errno set) */

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/io.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -87,6 +88,13 @@ static __attribute__((noreturn)) void finish(int status)
 
 int main(void)
 {
+    /* The cost model's boot region: from reset to here (docs/costmodel.md). */
+    cpu_set_t online;
+    CPU_ZERO(&online);
+    int cores = sched_getaffinity(0, sizeof online, &online) == 0 ? CPU_COUNT(&online) : 0;
+    cm_arg(cores, cores);
+    cm_arg(ops, cores);           /* counts per core brought up */
+    cm_end(boot);
     uint64_t tsc0 = tsc_begin();
     struct timespec bt;
     clock_gettime(CLOCK_BOOTTIME, &bt);

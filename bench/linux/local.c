@@ -34,6 +34,7 @@
 
 enum proto { PIPE, EVENTFD, FUTEX, NPROTO };
 static const char *const proto_names[NPROTO] = {"pipe", "eventfd", "futex"};
+static const uint32_t proto_words[NPROTO] = {CM_WORD_pipe, CM_WORD_eventfd, CM_WORD_futex};
 
 static int ab[2], ba[2];          /* pipe ends, or eventfds in both slots */
 static uint32_t *word;            /* shared between the processes (futex) */
@@ -135,8 +136,14 @@ static int measure(enum proto p, int cpu, int samples, int batch, int warmup, do
     for (int s = 0; s < samples && !bad; s++) {
         uint64_t n0 = now_ns();
         uint64_t t0 = tsc_begin();
+        /* Each sample's round trips are a cost-model region (docs/costmodel.md). */
+        cm_arg(protocol, proto_words[p]);
+        cm_arg(src, cpu);
+        cm_begin(local);
         for (int b = 0; b < batch && !bad; b++)
             bad = ping(p);
+        cm_arg(ops, batch);
+        cm_end(local);
         uint64_t t1 = tsc_end();
         uint64_t n1 = now_ns();
         cyc[s] = (double)(t1 - t0) / batch;

@@ -35,6 +35,8 @@
 
 enum proto { CACHELINE, PIPE, EVENTFD, FUTEX, NPROTO };
 static const char *const proto_names[NPROTO] = {"cacheline", "pipe", "eventfd", "futex"};
+static const uint32_t proto_words[NPROTO] = {CM_WORD_cacheline, CM_WORD_pipe, CM_WORD_eventfd,
+                                             CM_WORD_futex};
 
 /* Shared between the two threads of a pair; each hot word on its own lines. */
 static _Alignas(128) uint64_t line;
@@ -86,7 +88,7 @@ static inline int send_and_wait(enum proto p, long k)
     case CACHELINE:
         __atomic_store_n(&line, 2 * (uint64_t)k + 1, __ATOMIC_RELEASE);
         while (__atomic_load_n(&line, __ATOMIC_ACQUIRE) != 2 * (uint64_t)k + 2)
-            ;
+            cpu_relax();
         return 0;
     case PIPE:
         return xwrite(fd_ab[1], &c, 1) || xread(fd_ba[0], &c, 1);
@@ -117,7 +119,7 @@ static void *respond(void *arg)
         switch (r->proto) {
         case CACHELINE:
             while (__atomic_load_n(&line, __ATOMIC_ACQUIRE) != 2 * (uint64_t)k + 1)
-                ;
+                cpu_relax();
             __atomic_store_n(&line, 2 * (uint64_t)k + 2, __ATOMIC_RELEASE);
             break;
         case PIPE:
@@ -201,8 +203,15 @@ static int measure(enum proto p, int src, int dst, int samples, int batch, int w
     for (int s = 0; s < samples && !bad; s++) {
         uint64_t n0 = now_ns();
         uint64_t t0 = tsc_begin();
+        /* Each sample's round trips are a cost-model region (docs/costmodel.md). */
+        cm_arg(protocol, proto_words[p]);
+        cm_arg(src, src);
+        cm_arg(dst, dst);
+        cm_begin(pingpong);
         for (int b = 0; b < batch && !bad; b++, k++)
             bad = send_and_wait(p, k);
+        cm_arg(ops, batch);
+        cm_end(pingpong);
         uint64_t t1 = tsc_end();
         uint64_t n1 = now_ns();
         cyc[s] = (double)(t1 - t0) / batch;

@@ -55,8 +55,10 @@ static void *work(void *arg)
     __atomic_store_n(&ack[w->idx].seen, last, __ATOMIC_RELEASE);
     for (;;) {
         uint64_t g = __atomic_load_n(&gen, __ATOMIC_ACQUIRE);
-        if (g == last)
+        if (g == last) {
+            cpu_relax();
             continue;
+        }
         if (__atomic_load_n(&stop, __ATOMIC_ACQUIRE))
             return NULL;
         (void)*(volatile char *)page;     /* load a TLB entry for the page */
@@ -75,6 +77,7 @@ static int wait_acks(int nworkers, uint64_t g, struct worker *ws)
                            strerror(ws[i].failed));
                 return -1;
             }
+            cpu_relax();
         }
     }
     return 0;
@@ -148,11 +151,21 @@ static int run(const char *op, int n, const int *cpus, int iters, int warmup, in
             rc = -1;
             break;
         }
+        /* Each timed call is a cost-model region (docs/costmodel.md). */
+        if (it >= warmup) {
+            cm_arg(protocol, is_munmap ? CM_WORD_munmap : CM_WORD_mprotect);
+            cm_arg(cores, n);
+            cm_arg(pages, pages);
+            cm_arg(ops, 1);
+            cm_begin(unmap);
+        }
         uint64_t n0 = now_ns();
         uint64_t t0 = tsc_begin();
         int r = is_munmap ? munmap(p, len) : mprotect(p, len, PROT_READ);
         uint64_t t1 = tsc_end();
         uint64_t n1 = now_ns();
+        if (it >= warmup)
+            cm_end(unmap);
         if (r != 0) {
             emit_error(NAME, "%s: %s", op, strerror(errno));
             rc = -1;

@@ -20,20 +20,16 @@
  *     real cache: TCG emulates no cache at all.
  *
  * The decoder is pure (host-tested): it reads CPUID through a callback.
+ * Each core decodes itself once at boot; the record goes to user space in
+ * the machine frame (<atoll/abi/machine.h>, topo_report.h).
  */
 #ifndef ATOLL_X86_CPUID_TOPO_H
 #define ATOLL_X86_CPUID_TOPO_H
 
 #include <stdint.h>
-#include "../cpu_place.h"
+#include <atoll/abi/machine.h>   /* struct cpu_place, struct cpuid_ident: user space reads them */
 
 typedef void (*cpuid_fn)(void *ctx, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);  /* eax..edx */
-
-struct cpuid_ident {
-    char vendor[13];      /* "GenuineIntel", "AuthenticAMD", ... */
-    char brand[49];       /* 0x80000002..4, leading spaces dropped; "" if absent */
-    uint32_t family, model, stepping;   /* display values from leaf 1 */
-};
 
 /* Decode the CPU that `fn` describes. `id` may be NULL. */
 void cpuid_topo_decode(cpuid_fn fn, void *ctx, struct cpu_place *out, struct cpuid_ident *id);

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 
 #define PTE_P    (1ull << 0)
 #define PTE_W    (1ull << 1)

@@ -4,6 +4,7 @@
  * touches user pages.
  */
 #include "x86_64/usermode.h"
+#include "x86_64/gdt.h"
 #include "core.h"
 #include "x86_64/cpu.h"
 
@@ -13,11 +14,6 @@
 #define EFER_SCE   (1u << 0)
 #define CR4_SMEP   (1u << 20)
 #define CR4_SMAP   (1u << 21)
-#define RFLAGS_IF  (1u << 9)
-#define RFLAGS_DF  (1u << 10)
-#define RFLAGS_TF  (1u << 8)
-#define RFLAGS_AC  (1u << 18)
-#define RFLAGS_NT  (1u << 14)
 #define MSR_CSTAR  0xc0000083
 #define CR0_EM     (1u << 2)
 
@@ -27,7 +23,7 @@ void usermode_init(void)
 {
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
     /* Kernel CS 0x08 (SS 0x10); sysret bases user selectors at 0x18. */
-    wrmsr(MSR_STAR, (0x18ull << 48) | (0x08ull << 32));
+    wrmsr(MSR_STAR, ((uint64_t)SEL_SYSRET_BASE << 48) | ((uint64_t)SEL_KERNEL_CODE << 32));
     wrmsr(MSR_LSTAR, (uint64_t)syscall_entry);
     /* Never reachable (no 32-bit user code segment), but if it were, it
      * would stop the caller, not run at address 0 on the user's stack. */

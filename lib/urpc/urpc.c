@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include <atoll/string.h>
 #include <atoll/urpc.h>
 
@@ -39,6 +39,9 @@
 /* 16-bit acks stay unambiguous only while a ring is much shorter than 2^16
  * slots; a larger frame simply leaves its tail unused. */
 #define MAX_SLOTS 32767u
+/* A header's ack may run at most this far ahead of the one its writer's
+ * previous header carried: the peer widens it from that one. */
+#define ACK_SPAN 0xffffu
 /* Poll this many times between two reads of the clock while spinning. */
 #define POLLS_PER_CLOCK 32u
 
@@ -165,12 +168,16 @@ static void publish_consumed(struct urpc_chan *c)
 {
     store_release(&c->my_ctrl->consumed, c->received);
     c->ack_told = c->received;
+    c->ctrl_told = c->received;
     c->stats.acks_published++;
 }
 
+/* Compared with what the control line shows, not with what headers told:
+ * a peer blocked in a send for space reads only the control line, never
+ * the replies waiting in its ring (models/urpc.pml, BUG_IDLE_FLUSH_TOLD). */
 void urpc_flush_acks(struct urpc_chan *c)
 {
-    if (!c->broken && c->received != c->ack_told)
+    if (!c->broken && c->received != c->ctrl_told)
         publish_consumed(c);
 }
 
@@ -295,10 +302,17 @@ static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, st
 static inline void publish_slot(struct urpc_chan *c, struct urpc_slot *s, uint64_t low)
 {
     c->sent++;
+    /* Piggy-backed: what we consumed, but never more than ACK_SPAN past our
+     * previous header's ack, or the peer would widen the 16 bits to a value
+     * 2^16 too low, and from then on every later one too (after a one-way
+     * stream of 2^16 slots, say: models/urpc.pml, BUG_ACK_WRAP). */
+    uint64_t ack = c->received - c->hdr_told > ACK_SPAN ? c->hdr_told + ACK_SPAN : c->received;
     uint64_t h = (uint64_t)(uint32_t)c->sent << URPC_HDR_SEQ_SHIFT |
-                 (uint64_t)(uint16_t)c->received << URPC_HDR_ACK_SHIFT | low;
+                 (uint64_t)(uint16_t)ack << URPC_HDR_ACK_SHIFT | low;
     store_release(&s->header, h);
-    c->ack_told = c->received;      /* piggy-backed */
+    c->hdr_told = ack;
+    if (ack > c->ack_told)
+        c->ack_told = ack;
     if (++c->tx_next == c->nslots)
         c->tx_next = 0;
     c->stats.slots_sent++;

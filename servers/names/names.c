@@ -6,6 +6,12 @@
  * URPC channel (if/nameservice.if); the server polls them all and sleeps
  * when none has anything. docs/names.md.
  *
+ * Groups. A service placed on several cores (docs/services.md) is a group:
+ * one name, an instance per core, each joining with the key the starter
+ * gave it. A lookup returns the instance nearest the caller: on its core,
+ * on its node, then by the SLIT distance between the nodes (the kernel's
+ * core_info), equal candidates in turn.
+ *
  * Lifetimes. A name belongs to the channel it was registered on: when that
  * channel closes (its domain ended, and its monitor hung up for it, or the
  * domain hung up itself), its names go with it and the channel's frame,
@@ -40,9 +46,21 @@ struct entry {
     char iface[32];
     uint64_t service;
     struct client *owner;   /* the channel it was registered on */
+    bool instance;          /* one of a group's */
 };
 static struct entry names[MAX_NAMES];
 static uint32_t nnames;
+
+#define MAX_GROUPS 64
+struct group {
+    char name[64];
+    char iface[32];
+    uint64_t key;
+    struct client *owner;   /* the starter's channel: the group goes with it */
+    uint32_t turn;          /* ties are taken in turn */
+};
+static struct group groups[MAX_GROUPS];
+static struct core_info machine;
 static struct client *clients[MAX_CLIENTS];
 static uint32_t nclients;
 static uint64_t served, accepted, dropped, refused;
@@ -57,6 +75,72 @@ static struct entry *find(const char *name)
         if (!strcmp(names[i].name, name))
             return &names[i];
     return 0;
+}
+
+static struct group *find_group(const char *name)
+{
+    for (uint32_t i = 0; i < MAX_GROUPS; i++)
+        if (groups[i].owner && !strcmp(groups[i].name, name))
+            return &groups[i];
+    return 0;
+}
+
+/* How far an instance on core `to` is from a caller on core `from`. */
+static uint32_t distance(uint32_t from, uint32_t to)
+{
+    if (from == to)
+        return 0;
+    if (from >= machine.ncores || to >= machine.ncores || from >= CORE_INFO_MAX_CORES || to >= CORE_INFO_MAX_CORES)
+        return ~0u;
+    uint32_t a = machine.core_node[from], b = machine.core_node[to];
+    if (a == b)
+        return 1;
+    if (a >= CORE_INFO_MAX_NODES || b >= CORE_INFO_MAX_NODES)
+        return ~0u;
+    return 10 + machine.node_distance[a][b];
+}
+
+/* The entry a lookup from `core` gets: a single name's, or the nearest
+ * instance of a group (NULL: none). */
+static struct entry *nearest(const char *name, uint32_t core)
+{
+    struct entry *e = find(name);
+    if (!e || !e->instance)
+        return e;
+    struct group *g = find_group(name);
+    uint32_t best = ~0u, ties = 0;
+    for (uint32_t i = 0; i < nnames; i++)
+        if (names[i].instance && !strcmp(names[i].name, name)) {
+            uint32_t d = distance(core, SERVICE_CORE(names[i].service));
+            if (d < best) {
+                best = d;
+                ties = 1;
+            } else if (d == best) {
+                ties++;
+            }
+        }
+    uint32_t pick = g ? g->turn++ % ties : 0;
+    for (uint32_t i = 0; i < nnames; i++)
+        if (names[i].instance && !strcmp(names[i].name, name) &&
+            distance(core, SERVICE_CORE(names[i].service)) == best && pick-- == 0)
+            return &names[i];
+    return e;
+}
+
+static errval_t add_entry(struct client *c, const char *name, const char *iface, uint64_t service, bool instance)
+{
+    if (c->names >= NAMES_PER_CLIENT)
+        return ERR_QUOTA;
+    if (nnames == MAX_NAMES)
+        return ERR_TOO_MANY;
+    struct entry *e = &names[nnames++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    snprintf(e->iface, sizeof e->iface, "%s", iface);
+    e->service = service;
+    e->owner = c;
+    e->instance = instance;
+    c->names++;
+    return ERR_OK;
 }
 
 static void remove_entry(struct entry *e)
@@ -74,27 +158,77 @@ static errval_t on_register(struct idl_chan *ch, const struct nameservice_regist
         err = ERR_INVALID_ARG;
     else if (SERVICE_CORE(a->service) != c->sc->peer_core || SERVICE_DOMAIN(a->service) != c->sc->peer)
         err = ERR_NOT_PERMITTED;   /* only a service of the caller's own */
-    else if (find(a->name))
+    else if (find(a->name) || find_group(a->name))
         err = ERR_NAME_TAKEN;
-    else if (c->names >= NAMES_PER_CLIENT)
-        err = ERR_QUOTA;
-    else if (nnames == MAX_NAMES)
-        err = ERR_TOO_MANY;
-    if (!err) {
-        struct entry *e = &names[nnames++];
-        snprintf(e->name, sizeof e->name, "%s", a->name);
-        snprintf(e->iface, sizeof e->iface, "%s", a->iface);
-        e->service = a->service;
-        e->owner = c;
-        c->names++;
-    }
+    else
+        err = add_entry(c, a->name, a->iface, a->service, false);
     return nameservice_register_reply_send(ch, err);
 }
 
 static errval_t on_lookup(struct idl_chan *ch, const struct nameservice_lookup_call_args *a)
 {
-    struct entry *e = find(a->name);
+    struct entry *e = nearest(a->name, client_of(ch)->sc->peer_core);
     return nameservice_lookup_reply_send(ch, e ? ERR_OK : ERR_NOT_FOUND, e ? e->iface : "", e ? e->service : 0);
+}
+
+static errval_t on_group(struct idl_chan *ch, const struct nameservice_group_call_args *a)
+{
+    struct group *g = 0;
+    errval_t err = ERR_OK;
+    if (!a->name[0] || !a->key)
+        err = ERR_INVALID_ARG;
+    else if (find(a->name) || find_group(a->name))
+        err = ERR_NAME_TAKEN;
+    for (uint32_t i = 0; !err && i < MAX_GROUPS && !g; i++)
+        if (!groups[i].owner)
+            g = &groups[i];
+    if (!err && !g)
+        err = ERR_TOO_MANY;
+    if (!err) {
+        *g = (struct group){ .key = a->key, .owner = client_of(ch) };
+        snprintf(g->name, sizeof g->name, "%s", a->name);
+        snprintf(g->iface, sizeof g->iface, "%s", a->iface);
+    }
+    return nameservice_group_reply_send(ch, err);
+}
+
+static errval_t on_join(struct idl_chan *ch, const struct nameservice_join_call_args *a)
+{
+    struct client *c = client_of(ch);
+    struct group *g = find_group(a->name);
+    errval_t err = ERR_OK;
+    if (!g)
+        err = ERR_NOT_FOUND;
+    else if (a->key != g->key)
+        err = ERR_NOT_PERMITTED;   /* only the instances the starter started */
+    else if (SERVICE_CORE(a->service) != c->sc->peer_core || SERVICE_DOMAIN(a->service) != c->sc->peer)
+        err = ERR_NOT_PERMITTED;
+    else
+        err = add_entry(c, a->name, g->iface, a->service, true);
+    return nameservice_join_reply_send(ch, err);
+}
+
+static errval_t on_instances(struct idl_chan *ch, const struct nameservice_instances_call_args *a)
+{
+    static char text[1201];
+    size_t len = 0;
+    uint32_t total = 0, count = 0;
+    text[0] = 0;
+    for (uint32_t i = 0; i < nnames; i++) {
+        if (strcmp(names[i].name, a->name))
+            continue;
+        if (total++ < a->first)
+            continue;
+        int n = snprintf(text + len, sizeof text - len, "%u %llu\n", SERVICE_CORE(names[i].service),
+                         (unsigned long long)names[i].service);
+        if (n < 0 || len + (size_t)n >= sizeof text) {
+            text[len] = 0;
+            continue;   /* counted in total, not shown: ask again from first + count */
+        }
+        len += (size_t)n;
+        count++;
+    }
+    return nameservice_instances_reply_send(ch, total ? ERR_OK : ERR_NOT_FOUND, total, count, text);
 }
 
 static errval_t on_unregister(struct idl_chan *ch, const struct nameservice_unregister_call_args *a)
@@ -146,6 +280,9 @@ static const struct nameservice_handlers handlers = {
     .unregister_call = on_unregister,
     .list_call = on_list,
     .stats_call = on_stats,
+    .group_call = on_group,
+    .join_call = on_join,
+    .instances_call = on_instances,
 };
 
 /* Replies never wait: a client with a full reply ring has stopped taking
@@ -166,6 +303,9 @@ static void drop(struct client *c, errval_t why)
             remove_entry(&names[k]);
         else
             k++;
+    for (uint32_t k = 0; k < MAX_GROUPS; k++)
+        if (groups[k].owner == c)
+            groups[k] = (struct group){ 0 };   /* its instances stay until they go */
     if (why != ERR_CHAN_CLOSED) {
         printf("names: client on core %u: %s\n", c->sc->peer_core, err_name(why));
         printf("@atoll {\"event\":\"names_drop\",\"client_core\":%u,\"client\":%llu,\"error\":\"%s\"}\n",
@@ -228,6 +368,7 @@ int main(int argc, char **argv)
         printf("names: cannot become a service: %s\n", err_name(err));
         return 1;
     }
+    sys_core_info(&machine);
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted_one, 0);
     waitset_add(&ws, &acceptor.src);

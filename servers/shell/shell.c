@@ -10,10 +10,12 @@
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/topo.h>
 #include <atoll/waitset.h>
 #include <if/monclient_if.h>
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
+#include <if/starter_if.h>
 
 #define LINE_MAX 256
 #define MAX_ARGS 16
@@ -128,7 +130,7 @@ static int run_on(uint64_t core, int argc, char **argv)
     if (len >= sizeof cmd)
         return printf("run: command line too long\n"), 1;
     errval_t err, rerr = ERR_OK;
-    err = monclient_spawn_rpc(mon, (uint32_t)core, cmd, 0, &rerr, &id);
+    err = monclient_spawn_rpc(mon, (uint32_t)core, cmd, 0, false, &rerr, &id);
     if (err || rerr)
         return fail("run", err ? err : rerr);
     printf("started %s as domain %llu on core %llu\n", argv[2], (unsigned long long)id, (unsigned long long)core);
@@ -194,16 +196,20 @@ static int cmd_ping(int argc, char **argv)
     return 0;
 }
 
-/* bench urpc [ROUNDS] [CORES]: every ordered pair of the first CORES cores. */
+/* bench urpc [ROUNDS] [CORES] [row]: every ordered pair of the first CORES
+ * cores, or with `row` core 0 to every other (what a large machine can
+ * afford, e.g. under the cost model). */
 static int cmd_bench(int argc, char **argv)
 {
     uint64_t rounds = 500, n = si->ncores;
+    bool row = argc > 4 && !strcmp(argv[4], "row");
     if (argc < 2 || strcmp(argv[1], "urpc") ||
         (argc > 2 && (!parse_number(argv[2], &rounds) || !rounds || rounds > 10000)) ||
-        (argc > 3 && (!parse_number(argv[3], &n) || n < 2 || n > si->ncores)))
-        return printf("usage: bench urpc [ROUNDS] [CORES]\n"), 1;
+        (argc > 3 && (!parse_number(argv[3], &n) || n < 2 || n > si->ncores)) ||
+        (argc > 4 && !row) || argc > 5)
+        return printf("usage: bench urpc [ROUNDS] [CORES] [row]\n"), 1;
     int status = 0;
-    for (uint64_t from = 0; from < n; from++)
+    for (uint64_t from = 0; from < (row ? 1 : n); from++)
         for (uint64_t to = 0; to < n; to++) {
             if (from == to)
                 continue;
@@ -240,6 +246,71 @@ static void sleep_ticks(uint64_t ticks)
     uint64_t until = ticks_now() + ticks;
     while (ticks_now() < until)
         sys_notify_wait(sys_notify_gen(), 10000, 0);
+}
+
+/* The starter (the services of the boot manifest): a channel to it. */
+static struct service_chan starter;
+static bool starter_connected;
+static uint8_t starter_buf[nameservice_size_max + starter_size_max];
+
+static errval_t starter_connect(void)
+{
+    static struct service_chan ns;
+    const char *iface;
+    uint64_t service = 0;
+    errval_t rerr = ERR_OK, err = ERR_OK;
+    if (starter_connected)
+        return ERR_OK;
+    err = names_connect(&ns);
+    for (int tries = 0; !err && tries < 500; tries++) {   /* it registers as soon as it starts */
+        err = nameservice_lookup_rpc(&ns.idl, "starter", &rerr, &iface, &service, starter_buf, sizeof starter_buf);
+        if (err || rerr != ERR_NOT_FOUND)
+            break;
+        sleep_ticks(1);
+    }
+    if (!err)
+        service_chan_close(&ns, ERR_OK);
+    if (!err && !(err = rerr))
+        err = service_connect(service, &starter);
+    starter_connected = !err;
+    return err;
+}
+
+/* Until the starter has brought up every service of the manifest. */
+static errval_t wait_for_services(uint32_t *services, uint32_t *refused)
+{
+    errval_t err = starter_connect(), rerr = ERR_OK;
+    bool done = false;
+    uint32_t instances;
+    for (uint64_t t0 = ticks_now(); !err && !done && ticks_now() - t0 < 12000;) {
+        err = starter_status_rpc(&starter.idl, &rerr, &done, services, refused, &instances);
+        if (!err && !done)
+            sleep_ticks(1);
+    }
+    return err ? err : rerr ? rerr : done ? ERR_OK : ERR_TIMEOUT;
+}
+
+/* The services of the boot manifest and their instances (the starter's). */
+static int cmd_svc(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    errval_t err = starter_connect(), rerr = ERR_OK;
+    if (err)
+        return fail("svc", err);
+    printf("service placement core domain state\n");
+    uint32_t first = 0, total = 0, count = 0;
+    do {
+        const char *text;
+        err = starter_services_rpc(&starter.idl, first, &rerr, &total, &count, &text, starter_buf,
+                                   sizeof starter_buf);
+        if (err || rerr)
+            return fail("svc", err ? err : rerr);
+        printf("%s", text);
+        first += count;
+    } while (count && first < total);
+    printf("@atoll {\"event\":\"svc_list\",\"rows\":%u}\n", total);
+    return 0;
 }
 
 static int cmd_sleep(int argc, char **argv)
@@ -343,6 +414,275 @@ static int cmd_names(int argc, char **argv)
     return shown == total ? 0 : 1;
 }
 
+/* ---- topo: the topology service's model ------------------------------------------ */
+
+/* "0-3,8,10-11" (at most TOPO_CORESET_MAX); false if malformed. */
+static bool parse_set(const char *s, struct topo_coreset *set)
+{
+    topo_coreset_clear(set);
+    while (*s) {
+        uint64_t a = 0, b;
+        if (*s < '0' || *s > '9')
+            return false;
+        while (*s >= '0' && *s <= '9' && a < TOPO_CORESET_MAX)
+            a = a * 10 + (uint64_t)(*s++ - '0');
+        b = a;
+        if (*s == '-') {
+            s++;
+            if (*s < '0' || *s > '9')
+                return false;
+            b = 0;
+            while (*s >= '0' && *s <= '9' && b < TOPO_CORESET_MAX)
+                b = b * 10 + (uint64_t)(*s++ - '0');
+        }
+        if (a > b || b >= TOPO_CORESET_MAX || (*s && *s++ != ','))
+            return false;
+        for (uint64_t i = a; i <= b; i++)
+            topo_coreset_add(set, (uint32_t)i);
+    }
+    return true;
+}
+
+/* The set as "0-3,8" (text) or "0,1,2,3,8" (json: a JSON array's inside). */
+static void format_set(const struct topo_coreset *set, char *buf, size_t size, bool json)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (uint32_t c = 0; c < TOPO_CORESET_MAX && len + 12 < size; c++) {
+        if (!topo_coreset_has(set, c))
+            continue;
+        uint32_t last = c;
+        while (!json && last + 1 < TOPO_CORESET_MAX && topo_coreset_has(set, last + 1))
+            last++;
+        len += (size_t)snprintf(buf + len, size - len, last == c ? "%s%u" : "%s%u-%u", len ? "," : "", c, last);
+        c = last;
+    }
+}
+
+static int topo_fail(const char *what, uint64_t which, errval_t err)
+{
+    printf("topo: %s %llu: %s (%s)\n", what, (unsigned long long)which, err_name(err), err_text(err));
+    printf("@atoll {\"event\":\"topo_error\",\"query\":\"%s\",\"arg\":%llu,\"error\":\"%s\"}\n", what,
+           (unsigned long long)which, err_name(err));
+    return 1;
+}
+
+static const char *cache_name(const struct topo_cache_info *k, char *buf, size_t size)
+{
+    snprintf(buf, size, "L%u%s", k->level, k->type == 1 ? "d" : k->type == 2 ? "i" : "");
+    return buf;
+}
+
+static void size_text(uint64_t v, char *buf, size_t size)
+{
+    static const char *units[] = { "B", "KiB", "MiB", "GiB" };
+    int u = 0;
+    while (u < 3 && v >= 1024 && v % 1024 == 0) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, size, "%llu %s", (unsigned long long)v, units[u]);
+}
+
+static const char *const core_header = "core  apic  pkg  core thread  node   caches (the cores sharing each)\n";
+static const char *const node_header = "node domain        MiB  cores        distances\n";
+
+/* One core: a table row (after the header, if asked) and a topo_core event. */
+static int topo_show_core(uint32_t c, bool header)
+{
+    struct topo_core_info ci;
+    errval_t err = topo_core(c, &ci);
+    if (err)
+        return topo_fail("core", c, err);
+    char text[512], json[2048], name[8], size[24], set[200], jset[1200];
+    size_t tl = 0, jl = 0;
+    text[0] = json[0] = 0;
+    for (uint32_t i = 0; i < ci.caches; i++) {
+        struct topo_cache_info k;
+        if ((err = topo_cache(c, i, &k)))
+            return topo_fail("cache of core", c, err);
+        size_text(k.size, size, sizeof size);
+        format_set(&k.sharers, set, sizeof set, false);
+        format_set(&k.sharers, jset, sizeof jset, true);
+        if (tl < sizeof text)
+            tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s%s %s (%s)", i ? ", " : "",
+                                   cache_name(&k, name, sizeof name), size, set);
+        if (jl < sizeof json)
+            jl += (size_t)snprintf(json + jl, sizeof json - jl, "%s[%u,%u,%llu,[%s]]", i ? "," : "", k.level, k.type,
+                                   (unsigned long long)k.size, jset);
+    }
+    printf("%s%4u %5u %4u %5u %6u %5u%s  %s\n", header ? core_header : "", c, ci.apic, ci.package,
+           ci.package_core, ci.thread, ci.node, ci.reported ? " " : "*", text);
+    printf("@atoll {\"event\":\"topo_core\",\"core\":%u,\"apic\":%u,\"package\":%u,\"package_core\":%u,"
+           "\"thread\":%u,\"node\":%u,\"reported\":%s,\"caches\":[%s]}\n",
+           c, ci.apic, ci.package, ci.package_core, ci.thread, ci.node, ci.reported ? "true" : "false", json);
+    return 0;
+}
+
+/* One node: a table row (after the header, if asked) and a topo_node event. */
+static int topo_show_node(uint32_t n, uint32_t nnodes, bool header)
+{
+    struct topo_node_info ni;
+    errval_t err = topo_node(n, &ni);
+    if (err)
+        return topo_fail("node", n, err);
+    char set[200], jset[2400], dist[4 * TOPO_NODES_MAX + 1], jdist[4 * TOPO_NODES_MAX + 1];
+    size_t dl = 0, jl = 0;
+    dist[0] = jdist[0] = 0;
+    for (uint32_t m = 0; m < nnodes && m < TOPO_NODES_MAX; m++) {
+        dl += (size_t)snprintf(dist + dl, sizeof dist - dl, "%s%u", m ? " " : "", ni.distance[m]);
+        jl += (size_t)snprintf(jdist + jl, sizeof jdist - jl, "%s%u", m ? "," : "", ni.distance[m]);
+    }
+    format_set(&ni.cores, set, sizeof set, false);
+    format_set(&ni.cores, jset, sizeof jset, true);
+    printf("%s%4u %6u %10llu  %-12s %s\n", header ? node_header : "", n, ni.domain,
+           (unsigned long long)(ni.mem_bytes >> 20), set[0] ? set : "-", dist);
+    printf("@atoll {\"event\":\"topo_node\",\"node\":%u,\"domain\":%u,\"mem_bytes\":%llu,\"cores\":[%s],"
+           "\"distances\":[%s]}\n",
+           n, ni.domain, (unsigned long long)ni.mem_bytes, jset, jdist);
+    return 0;
+}
+
+static int topo_show_all(void)
+{
+    struct topo_machine_info mi;
+    errval_t err = topo_machine(&mi);
+    if (err)
+        return fail("topo", err);
+    printf("%u cores (logical CPUs) in %u package%s, %u physical cores, %u NUMA node%s; %s %s\n", mi.cores,
+           mi.packages, mi.packages == 1 ? "" : "s", mi.physical_cores, mi.nodes, mi.nodes == 1 ? "" : "s",
+           mi.vendor, mi.brand);
+    printf("layout from %s; NUMA nodes from %s; distances from %s\n", mi.source,
+           mi.numa_from_srat ? "ACPI SRAT" : "nowhere (no SRAT: one node)",
+           mi.dist_from_slit ? "ACPI SLIT" : mi.nodes > 1 ? "nowhere (no usable SLIT: 10 local, 20 remote)" : "-");
+    printf("@atoll {\"event\":\"topo_machine\",\"cores\":%u,\"nodes\":%u,\"packages\":%u,\"physical_cores\":%u,"
+           "\"source\":\"%s\",\"numa_from_srat\":%s,\"dist_from_slit\":%s}\n",
+           mi.cores, mi.nodes, mi.packages, mi.physical_cores, mi.source, mi.numa_from_srat ? "true" : "false",
+           mi.dist_from_slit ? "true" : "false");
+    int status = 0;
+    printf("%s", node_header);
+    for (uint32_t n = 0; n < mi.nodes; n++)
+        status |= topo_show_node(n, mi.nodes, false);
+    printf("%s", core_header);
+    bool derived = false;
+    for (uint32_t c = 0; c < mi.cores; c++) {
+        struct topo_core_info ci;
+        derived |= topo_core(c, &ci) == ERR_OK && !ci.reported;
+        status |= topo_show_core(c, false);
+    }
+    if (derived)
+        printf("* did not report its own CPUID: placed by its APIC id\n");
+    return status;
+}
+
+/* topo nearest core|node FROM [SET]: the set nearest first. */
+static int topo_nearest(int argc, char **argv)
+{
+    uint64_t from;
+    bool cores = argc > 2 && !strcmp(argv[2], "core");
+    struct topo_coreset set;
+    if (argc < 4 || argc > 5 || (!cores && strcmp(argv[2], "node")) || !parse_number(argv[3], &from) ||
+        (argc == 5 && !parse_set(argv[4], &set)))
+        return printf("usage: topo nearest core|node FROM [SET]   (SET: 0-3,8; default all)\n"), 1;
+    if (argc == 4) {
+        struct topo_machine_info mi;
+        errval_t err = topo_machine(&mi);
+        if (err)
+            return fail("topo", err);
+        topo_coreset_clear(&set);
+        for (uint32_t i = 0; i < (cores ? mi.cores : mi.nodes); i++)
+            topo_coreset_add(&set, i);
+    }
+    static uint32_t order[TOPO_CORESET_MAX];
+    uint32_t n = 0;
+    errval_t err = cores ? topo_nearest_cores((uint32_t)from, &set, order, TOPO_CORESET_MAX, &n)
+                         : set.w[1] || set.w[2] || set.w[3] || set.w[4] || set.w[5] || set.w[6] || set.w[7]
+                             ? ERR_NO_SUCH_NODE
+                             : topo_nearest_nodes((uint32_t)from, set.w[0], order, TOPO_CORESET_MAX, &n);
+    if (err)
+        return topo_fail(cores ? "nearest core" : "nearest node", from, err);
+    static char text[TOPO_CORESET_MAX * 5], json[TOPO_CORESET_MAX * 5];
+    size_t tl = 0, jl = 0;
+    text[0] = json[0] = 0;
+    for (uint32_t i = 0; i < n && i < TOPO_CORESET_MAX; i++) {
+        tl += (size_t)snprintf(text + tl, sizeof text - tl, " %u", order[i]);
+        jl += (size_t)snprintf(json + jl, sizeof json - jl, "%s%u", i ? "," : "", order[i]);
+    }
+    printf("nearest to %s %llu:%s\n", argv[2], (unsigned long long)from, text);
+    printf("@atoll {\"event\":\"topo_nearest\",\"kind\":\"%s\",\"from\":%llu,\"order\":[%s]}\n", argv[2],
+           (unsigned long long)from, json);
+    return 0;
+}
+
+/* The hwloc XML between two marker events (tools/topo-view takes it from
+ * there: topology.extract_guest_xml). */
+static int topo_print_xml(void)
+{
+    const char *text;
+    uint32_t total = 0, lines = 0, done = 0;
+    errval_t err = topo_xml(0, &text, &total, &lines);
+    if (err)
+        return fail("topo xml", err);
+    printf("@atoll {\"event\":\"topology_xml_begin\",\"bytes\":%u,\"lines\":%u}\n", total, lines);
+    while (!err && *text) {
+        printf("%s", text);
+        done += (uint32_t)strlen(text);
+        if (done >= total)
+            break;
+        err = topo_xml(done, &text, &total, &lines);
+    }
+    printf("@atoll {\"event\":\"topology_xml_end\",\"bytes\":%u,\"lines\":%u}\n", done, lines);
+    if (err || done != total)
+        return fail("topo xml", err ? err : ERR_TRUNCATED);
+    return 0;
+}
+
+static int cmd_topo(int argc, char **argv)
+{
+    uint64_t a, b;
+    if (argc == 1)
+        return topo_show_all();
+    const char *sub = argv[1];
+    if (!strcmp(sub, "core") && argc == 3 && parse_number(argv[2], &a))
+        return topo_show_core((uint32_t)a, true);
+    if (!strcmp(sub, "node") && argc == 3 && parse_number(argv[2], &a)) {
+        struct topo_machine_info mi;
+        errval_t err = topo_machine(&mi);
+        if (err)
+            return fail("topo", err);
+        return topo_show_node((uint32_t)a, mi.nodes, true);
+    }
+    if (!strcmp(sub, "distance") && argc == 4 && parse_number(argv[2], &a) && parse_number(argv[3], &b)) {
+        uint32_t d;
+        errval_t err = topo_distance((uint32_t)a, (uint32_t)b, &d);
+        if (err)
+            return topo_fail("distance from node", a, err);
+        printf("distance node %llu -> node %llu: %u\n", (unsigned long long)a, (unsigned long long)b, d);
+        printf("@atoll {\"event\":\"topo_distance\",\"from\":%llu,\"to\":%llu,\"distance\":%u}\n",
+               (unsigned long long)a, (unsigned long long)b, d);
+        return 0;
+    }
+    if (!strcmp(sub, "shared") && argc == 4 && parse_number(argv[2], &a) && parse_number(argv[3], &b)) {
+        uint32_t level;
+        errval_t err = topo_shared_cache((uint32_t)a, (uint32_t)b, &level);
+        if (err)
+            return topo_fail("shared cache of core", a, err);
+        if (level)
+            printf("cores %llu and %llu share their L%u cache\n", (unsigned long long)a, (unsigned long long)b, level);
+        else
+            printf("cores %llu and %llu share no cache\n", (unsigned long long)a, (unsigned long long)b);
+        printf("@atoll {\"event\":\"topo_shared\",\"a\":%llu,\"b\":%llu,\"level\":%u}\n", (unsigned long long)a,
+               (unsigned long long)b, level);
+        return 0;
+    }
+    if (!strcmp(sub, "nearest"))
+        return topo_nearest(argc, argv);
+    if (!strcmp(sub, "xml") && argc == 2)
+        return topo_print_xml();
+    printf("usage: topo [core N | node N | distance A B | shared A B | nearest core|node FROM [SET] | xml]\n");
+    return 1;
+}
+
 static int cmd_status(int argc, char **argv)
 {
     (void)argc;
@@ -367,7 +707,7 @@ struct command {
     int (*run)(int argc, char **argv);
 };
 
-/* Later issues add their commands here. */
+/* Every command, in the order `help` lists them. */
 static const struct command commands[] = {
     { "help", "help                     this list", cmd_help },
     { "cores", "cores                    every core: APIC id, node, domains, free RAM", cmd_cores },
@@ -382,6 +722,9 @@ static const struct command commands[] = {
     { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
     { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },
     { "names", "names                    every name the name server holds", cmd_names },
+    { "svc", "svc                      the services of the boot manifest: instances, cores, states", cmd_svc },
+    { "topo", "topo [core N|node N|distance A B|shared A B|nearest core|node FROM [SET]|xml]  the machine's model",
+      cmd_topo },
     { "sleep", "sleep [TICKS]            let others run for TICKS timer ticks", cmd_sleep },
     { "wait", "wait [TICKS]             until every domain started with run has ended (at most TICKS ticks)",
       cmd_wait },
@@ -475,8 +818,13 @@ int main(int argc, char **argv)
     err = monlmp_mesh_wait_rpc(monitor_lmp(), &rerr, &channels);
     if (err || rerr)
         printf("shell: the monitors' mesh is not up: %s\n", err_name(err ? err : rerr));
-    printf("Atoll shell on core %u: %u cores, %llu channels between their monitors. Type help.\n", si->core_id,
-           si->ncores, (unsigned long long)channels);
+    /* ...and the services of the boot manifest. */
+    uint32_t services = 0, refused = 0;
+    err = wait_for_services(&services, &refused);
+    if (err)
+        printf("shell: the services are not all up: %s\n", err_name(err));
+    printf("Atoll shell on core %u: %u cores, %llu channels between their monitors, %u services%s. Type help.\n",
+           si->core_id, si->ncores, (unsigned long long)channels, services, refused ? " (some refused: svc)" : "");
     /* The serial line interrupts nobody (no IRQ reaches user space yet):
      * it is polled, every timer tick at the least. */
     static struct waitset ws;

@@ -18,13 +18,16 @@ host_test("test_elf", srcs=["test_elf.c", "../../cpudriver/elf.c"], includes=[".
 host_test("test_cap", srcs=["test_cap.c", "../../cpudriver/cap.c"], includes=["../../cpudriver"])
 # The user library's allocator (lib/heap.c) with a fake morecore.
 host_test("test_malloc", srcs=["test_malloc.c", "../../lib/heap.c"], includes=["../../lib/include"])
-# The machine model: CPUID decoding, cpu_topology event lines, the hwloc XML writer.
+# The machine model: CPUID decoding (the CPU driver's), and the topology
+# service's model, questions, cpu_topology event lines and hwloc XML writer.
 host_test("test_cpuid_topo", srcs=["test_cpuid_topo.c", "../../cpudriver/x86_64/cpuid_topo.c",
-                                   "../../cpudriver/cpu_place.c"],
-          includes=["../../cpudriver"])
-host_test("test_topo_xml", srcs=["test_topo_xml.c", "../../cpudriver/topo_xml.c",
-                                 "../../cpudriver/cpu_place.c"],
-          includes=["../../cpudriver"])
+                                   "../../servers/topo/model.c"],
+          includes=["../../cpudriver", "../../servers/topo", "../../lib/include"])
+host_test("test_topo_xml", srcs=["test_topo_xml.c", "../../servers/topo/topo_xml.c",
+                                 "../../servers/topo/model.c"],
+          includes=["../../servers/topo", "../../lib/include"])
+host_test("test_topo_model", srcs=["test_topo_model.c", "../../servers/topo/model.c"],
+          includes=["../../servers/topo", "../../lib/include"])
 # The user library's slots, RAM and mappings (lib/caps.c) against a fake
 # kernel, and argument splitting (lib/args.c).
 host_test("test_userlib", srcs=["test_userlib.c", "../../lib/caps.c", "../../lib/args.c"],
@@ -33,3 +36,10 @@ host_test("test_userlib", srcs=["test_userlib.c", "../../lib/caps.c", "../../lib
 host_test("test_mesh", srcs=["test_mesh.c", "../../monitor/mesh_plan.c"], includes=["../../monitor"])
 # The decoders generated for the interfaces the system speaks (if/*.if), fuzzed.
 host_test("fuzz_interfaces", srcs=["fuzz_interfaces.c"], includes=["../../lib/include"])
+# The cost model's directory, regions and argument checks (tools/costmodel/)
+# without QEMU; tests/test_costmodel.py loads the plugin itself.
+host_test("test_costmodel", srcs=["test_costmodel.c", "../../tools/costmodel/args.c",
+                                  "../../tools/costmodel/counts.c",
+                                  "../../tools/costmodel/directory.c",
+                                  "../../tools/costmodel/regions.c"],
+          includes=["../../tools/costmodel"])

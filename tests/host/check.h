@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 
 static int check_count;
 static int check_failures;

@@ -1,7 +1,7 @@
 /*
  * A seeded fuzzer of the decoders generated for the interfaces the system
  * speaks (if/monitor.if, if/monclient.if, if/monlmp.if, if/nameservice.if,
- * if/echo.if): a corpus of valid
+ * if/echo.if, if/topology.if): a corpus of valid
  * messages, each mutated (bit flips, byte overwrites, truncation, extension,
  * another type) and fed, in a heap block of exactly its length, to the
  * interface's decoder. ASan fails the run on any read outside the block;
@@ -19,17 +19,18 @@
 #include <if/monitor_if.h>
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
+#include <if/topology_if.h>
 #include "check.h"
 #include "rng.h"
 
 
-enum iface { MON, NS, ECHO, MONC, MLMP };
+enum iface { MON, NS, ECHO, MONC, MLMP, TOPO };
 struct sample {
     enum iface which;
     uint8_t buf[IDL_MSG_MAX];
     size_t len;
 };
-static struct sample corpus[32];
+static struct sample corpus[40];
 static int ncorpus;
 
 static void add(enum iface which, errval_t err, const uint8_t *buf, size_t len)
@@ -59,7 +60,7 @@ static void build_corpus(void)
     add(MON, err, b, n);
     static uint8_t call[64];
     size_t call_len = 0;
-    err = monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0);
+    err = monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0, true);
     add(MONC, err, call, call_len);
     err = monitor_ask_encode(b, sizeof b, &n, 1, 0, 15, call, call_len);
     add(MON, err, b, n);
@@ -90,6 +91,19 @@ static void build_corpus(void)
     add(ECHO, err, b, n);
     err = echo_whoami_reply_encode(b, sizeof b, &n, 3, 9);
     add(ECHO, err, b, n);
+    static const uint8_t among[2] = { 0xff, 0x0f };
+    static const uint8_t order[8] = { 3, 0, 1, 0, 2, 0, 0, 0 };
+    err = topology_nearest_cores_call_encode(b, sizeof b, &n, 3, among, sizeof among);
+    add(TOPO, err, b, n);
+    err = topology_nearest_cores_reply_encode(b, sizeof b, &n, ERR_OK, order, sizeof order);
+    add(TOPO, err, b, n);
+    err = topology_core_reply_encode(b, sizeof b, &n, ERR_OK, 6, 1, 1, 0, 1, true, 4);
+    add(TOPO, err, b, n);
+    err = topology_machine_reply_encode(b, sizeof b, &n, ERR_OK, 16, 4, 2, 8, true, true, "cpuid.0xb",
+                                        "AuthenticAMD", "QEMU TCG CPU");
+    add(TOPO, err, b, n);
+    err = topology_xml_reply_encode(b, sizeof b, &n, ERR_OK, 9000, 120, "<topology>\n</topology>\n");
+    add(TOPO, err, b, n);
 }
 
 /* Decode; if accepted, the message must re-encode to the same bytes. */
@@ -114,10 +128,14 @@ static int try_decode(enum iface which, const uint8_t *msg, size_t len)
         struct monlmp_msg m;
         err = monlmp_decode(msg, len, &m);
         back = err ? ERR_OK : monlmp_encode(again, sizeof again, &n, &m);
-    } else {
+    } else if (which == ECHO) {
         struct echo_msg m;
         err = echo_decode(msg, len, &m);
         back = err ? ERR_OK : echo_encode(again, sizeof again, &n, &m);
+    } else {
+        struct topology_msg m;
+        err = topology_decode(msg, len, &m);
+        back = err ? ERR_OK : topology_encode(again, sizeof again, &n, &m);
     }
     if (err) {
         CHECK(err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED);

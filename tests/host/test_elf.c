@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <atoll/domain.h>
+#include <atoll/abi/domain.h>
 #include "check.h"
 #include "elf.h"
 

@@ -1,6 +1,6 @@
 /*
- * Host unit tests for cpudriver/topo_xml.c: machine models as the boot core
- * builds them (QEMU-like and firmware that disagrees with itself) written as
+ * Host unit tests for servers/topo/topo_xml.c: machine models as the
+ * topology service builds them (QEMU-like and firmware that disagrees with itself) written as
  * hwloc XML, checked for the objects, attributes, warnings and fallbacks.
  *
  *   test_topo_xml               run the checks
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
-#include "cpu_place.h"
+#include "model.h"
 #include "topo_xml.h"
 
 static struct topology topo;

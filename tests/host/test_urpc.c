@@ -314,15 +314,19 @@ static void test_acks(void)
     CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_EQ(a.acked, 42);
     CHECK_EQ(a.peer_consumed, 15);
-    /* Nothing left to tell: no control-line write. */
+    /* The reply told a, but the control line still says 32, and a sender
+     * blocked for space reads only that: finding its ring empty, b writes
+     * it (test_idle_flush_after_reply), once. */
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
-    CHECK_EQ(b.stats.acks_published, 3);
+    CHECK_EQ(b.stats.acks_published, 4);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 42);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
     urpc_flush_acks(&b);
-    CHECK_EQ(b.stats.acks_published, 3);
+    CHECK_EQ(b.stats.acks_published, 4);
     CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     urpc_flush_acks(&b);
-    CHECK_EQ(b.stats.acks_published, 4);
+    CHECK_EQ(b.stats.acks_published, 5);
     CHECK_EQ(ctrl_of(&f, 1)->consumed, 43);
     free(f.mem);
 }
@@ -346,11 +350,82 @@ static void test_stale_acks(void)
     CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_ERR(a.broken, ERR_OK);
     CHECK_EQ(a.acked, acked);
-    CHECK_ERR(urpc_send(&b, out, 8, 0), ERR_OK);        /* ack 70000 & 0xffff */
+    CHECK_ERR(urpc_send(&b, out, 8, 0), ERR_OK);        /* at most 0xffff past ack 0 */
     CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_ERR(a.broken, ERR_OK);
-    CHECK_EQ(a.hdr_acked, 70000 & 0xffff);      /* an underestimate: safe */
+    CHECK_EQ(a.hdr_acked, 0xffff);              /* exact: what that header said */
     CHECK_EQ(a.acked, acked);
+    free(f.mem);
+}
+
+/* Found by models/urpc.pml (BUG_IDLE_FLUSH_TOLD): b consumes and replies,
+ * so its header carried the ack, and goes idle. a, blocked in a send for
+ * space, reads only b's control line, never the reply waiting in its ring:
+ * the idle flush must write what the control line does not show yet, or a
+ * waits on an idle receiver forever. */
+static void test_idle_flush_after_reply(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got;
+    CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_send(&b, out, 8, URPC_NONBLOCK), ERR_OK);       /* carries ack 1 */
+    CHECK_EQ(b.ack_told, 1);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 0);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 1);                          /* the idle flush */
+    /* The whole ring at once: 31 slots, only 30 free unless a learns of 1. */
+    a.timeout_ns = 2000000000ull;
+    fill(out, 31 * URPC_PAYLOAD, 7);
+    CHECK_ERR(urpc_send(&a, out, 31 * URPC_PAYLOAD, 0), ERR_OK);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(got, 31 * URPC_PAYLOAD);
+    CHECK(same(in, got, 7));
+    /* Told once: a second empty receive writes nothing. */
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 32);
+    uint64_t published = b.stats.acks_published;
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(b.stats.acks_published, published);
+    free(f.mem);
+}
+
+/* Found by models/urpc.pml (BUG_ACK_WRAP): after a one-way stream of more
+ * than 2^16 slots, b's first reply carried its count cut to 16 bits, which a
+ * widens from the last header it saw (0) to a value 2^16 too low, and every
+ * later one too. Headers now carry at most 0xffff more than the previous
+ * one, so a's widening stays exact; request/response then goes on. */
+static void test_ack_wrap_then_replies(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got;
+    for (uint32_t i = 0; i < 70000; i++) {
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    }
+    CHECK_EQ(a.hdr_acked, 0);
+    CHECK_ERR(urpc_send(&b, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(b.hdr_told, 0xffff);               /* not 70000: a widens from 0 */
+    CHECK_EQ(a.hdr_acked, 0xffff);              /* exact */
+    CHECK_ERR(urpc_send(&b, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(a.hdr_acked, 70000);               /* the truth, from then on */
+    bool ok = true;
+    /* Request/response, each side reading the other's messages: far more
+     * than a ring's worth, none of it waiting on a control line. */
+    for (uint32_t i = 0; i < 200 && ok; i++) {
+        ok &= urpc_send(&a, out, 8, URPC_NONBLOCK) == ERR_OK;
+        ok &= urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK) == ERR_OK;
+        ok &= urpc_send(&b, out, 8, URPC_NONBLOCK) == ERR_OK;
+        ok &= urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK) == ERR_OK;
+    }
+    CHECK(ok);
+    CHECK_EQ(a.hdr_acked, 70200);
+    CHECK_ERR(a.broken, ERR_OK);
+    CHECK_ERR(b.broken, ERR_OK);
     free(f.mem);
 }
 
@@ -1042,6 +1117,8 @@ int main(void)
     test_wrap(4096);
     test_acks();
     test_stale_acks();
+    test_idle_flush_after_reply();
+    test_ack_wrap_then_replies();
     test_full_rings();
     test_all_or_nothing();
     test_silent_peer();

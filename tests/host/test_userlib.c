@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <atoll/caps.h>
-#include <atoll/domain.h>
+#include <atoll/abi/caps.h>
+#include <atoll/abi/domain.h>
 #include <atoll/lib/caps.h>
 #include <atoll/lib/startup.h>
 #include <atoll/lib/syscall.h>

@@ -1,9 +1,12 @@
 /*
  * echo: a service and its client across cores, through the name service.
  *
- *   echo serve NAME [CALLS]  register NAME and answer echo calls (forever, or
- *                            until CALLS echo calls have been answered)
- *   echo call NAME [ROUNDS]  look NAME up, connect (the channel's frame goes
+ *   echo serve NAME [CALLS] [key=K]  register NAME (or, with the key the
+ *                            starter gave, join the group NAME as one of its
+ *                            instances: docs/services.md) and answer echo
+ *                            calls (forever, or until CALLS echo calls)
+ *   echo call NAME [ROUNDS] [LOOKUPS]  look NAME up (LOOKUPS times, timed;
+ *                            default 1), connect (the channel's frame goes
  *                            to the server's core), call it ROUNDS times
  *   echo nscheck             register "nscheck.<core>", look it up, check
  *   echo hold PREFIX N       register N names PREFIX.0 .. PREFIX.N-1 for a
@@ -124,7 +127,15 @@ static void accepted_one(struct service_acceptor *a, struct service_chan *c)
     stdout_flush();
 }
 
-static int serve(const char *name, uint64_t calls)
+static uint64_t hex(const char *s)
+{
+    uint64_t v = 0;
+    for (; *s; s++)
+        v = v * 16 + (uint64_t)(*s >= 'a' ? *s - 'a' + 10 : *s >= 'A' ? *s - 'A' + 10 : *s - '0');
+    return v;
+}
+
+static int serve(const char *name, uint64_t calls, const char *key)
 {
     uint64_t service;
     errval_t err, reply_err;
@@ -133,9 +144,12 @@ static int serve(const char *name, uint64_t calls)
     err = service_register_self(&service);
     if (err)
         return fail("serve", err);
-    err = nameservice_register_rpc(&names.idl, name, "echo", service, &reply_err);
+    if (key)
+        err = nameservice_join_rpc(&names.idl, name, hex(key), service, &reply_err);
+    else
+        err = nameservice_register_rpc(&names.idl, name, "echo", service, &reply_err);
     if (err || reply_err)
-        return fail("register", err ? err : reply_err);
+        return fail(key ? "join" : "register", err ? err : reply_err);
     printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
            (unsigned long long)service);
     stdout_flush();
@@ -150,6 +164,7 @@ static int serve(const char *name, uint64_t calls)
 
 /* -- client ------------------------------------------------------------------------ */
 static uint64_t samples[10000];
+#define MAX_LOOKUPS 101   /* lookups `call` may time */
 
 static void sort(uint64_t *a, uint32_t n)
 {
@@ -161,22 +176,37 @@ static void sort(uint64_t *a, uint32_t n)
         }
 }
 
-static int call(const char *name, uint32_t rounds)
+static int call(const char *name, uint32_t rounds, uint32_t nlookups)
 {
     static uint8_t replybuf[echo_size_max];
     const char *iface;
     uint64_t service = 0;
     errval_t err, reply_err = ERR_OK;
-    uint64_t t0 = urpc_os_now_ns();
-    /* The server may still be starting: wait for its name a little. */
-    for (int tries = 0; tries < 500; tries++) {
+    /* The server may still be starting: wait for its name up to 2 s,
+     * asleep between tries (a spinning client can starve it). */
+    uint64_t give_up = urpc_os_now_ns() + 2000000000ull;
+    static uint64_t lookups[MAX_LOOKUPS];
+    for (;;) {
+        uint64_t t = urpc_os_now_ns();
         err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &service, replybuf, sizeof replybuf);
-        if (err || reply_err != ERR_NOT_FOUND)
+        lookups[0] = urpc_os_now_ns() - t;
+        if (err || reply_err != ERR_NOT_FOUND || urpc_os_now_ns() > give_up)
             break;
-        sys_yield();
+        sys_notify_wait(sys_notify_gen(), 1000, 0);
     }
     if (err || reply_err)
         return fail("lookup", err ? err : reply_err);
+    /* More lookups of the name, timed, if asked (the lookup benchmark). A
+     * group's answer may be another instance each time (ties between the
+     * nearest are taken in turn): the first answer is the one used. */
+    for (uint32_t i = 1; i < nlookups && !err && !reply_err; i++) {
+        uint64_t t = urpc_os_now_ns(), again = 0;
+        err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &again, replybuf, sizeof replybuf);
+        lookups[i] = urpc_os_now_ns() - t;
+    }
+    if (err || reply_err)
+        return fail("lookup", err ? err : reply_err);
+    sort(lookups, nlookups);
     uint64_t t1 = urpc_os_now_ns();
     struct service_chan *sc = malloc(sizeof *sc);
     err = sc ? service_connect(service, sc) : ERR_NO_MEMORY;
@@ -203,13 +233,20 @@ static int call(const char *name, uint32_t rounds)
         samples[i] = urpc_os_now_ns() - stamp;
     }
     sort(samples, rounds);
+    struct core_info machine;
+    uint32_t node = 0, server_node = 0;
+    if (!sys_core_info(&machine) && server_core < CORE_INFO_MAX_CORES) {
+        node = machine.node;
+        server_node = machine.core_node[server_core];
+    }
     printf("echo: %s on core %u answered %u calls from core %u, median %llu ns\n", name, server_core, rounds,
            my_core, (unsigned long long)samples[rounds / 2]);
-    printf("@atoll {\"event\":\"echo_call\",\"core\":%u,\"name\":\"%s\",\"server_core\":%u,\"server\":%llu,"
-           "\"rounds\":%u,\"lookup_ns\":%llu,\"connect_ns\":%llu,\"rt_median_ns\":%llu,\"rt_min_ns\":%llu}\n",
-           my_core, name, server_core, (unsigned long long)server_id, rounds, (unsigned long long)(t1 - t0),
-           (unsigned long long)(t2 - t1), (unsigned long long)samples[rounds / 2],
-           (unsigned long long)samples[0]);
+    printf("@atoll {\"event\":\"echo_call\",\"core\":%u,\"node\":%u,\"name\":\"%s\",\"server_core\":%u,"
+           "\"server_node\":%u,\"server\":%llu,\"rounds\":%u,\"lookups\":%u,\"lookup_ns\":%llu,"
+           "\"lookup_min_ns\":%llu,\"connect_ns\":%llu,\"rt_median_ns\":%llu,\"rt_min_ns\":%llu}\n",
+           my_core, node, name, server_core, server_node, (unsigned long long)server_id, rounds, nlookups,
+           (unsigned long long)lookups[nlookups / 2], (unsigned long long)lookups[0],
+           (unsigned long long)(t2 - t1), (unsigned long long)samples[rounds / 2], (unsigned long long)samples[0]);
     return 0;
 }
 
@@ -314,10 +351,13 @@ int main(int argc, char **argv)
     if (err)
         return fail("connect to the name server", err);
     if (argc >= 3 && !strcmp(argv[1], "serve"))
-        return serve(argv[2], argc >= 4 ? arg_number(argv[3], 0) : 0);
+        return serve(argv[2], argc >= 4 ? arg_number(argv[3], 0) : 0,
+                     argc >= 5 && !strncmp(argv[4], "key=", 4) ? argv[4] + 4 : 0);
     if (argc >= 3 && !strcmp(argv[1], "call")) {
         uint32_t rounds = argc >= 4 ? arg_number(argv[3], 100) : 100;
-        return call(argv[2], rounds > 10000 ? 10000 : rounds);
+        uint32_t nlookups = argc >= 5 ? arg_number(argv[4], 1) : 1;
+        return call(argv[2], rounds > 10000 ? 10000 : rounds,
+                    nlookups < 1 ? 1 : nlookups > MAX_LOOKUPS ? MAX_LOOKUPS : nlookups);
     }
     if (argc >= 2 && !strcmp(argv[1], "nscheck"))
         return nscheck();
@@ -325,7 +365,7 @@ int main(int argc, char **argv)
         return hold(argv[2], arg_number(argv[3], 1));
     if (argc >= 4 && !strcmp(argv[1], "life"))
         return life(argv[2], argv[3]);
-    printf("usage: echo serve NAME [CALLS] | echo call NAME [ROUNDS] | echo nscheck | echo hold PREFIX N |"
+    printf("usage: echo serve NAME [CALLS] [key=K] | echo call NAME [ROUNDS] [LOOKUPS] | echo nscheck | echo hold PREFIX N |"
            " echo life exit|fault NAME\n");
     return 2;
 }

@@ -383,7 +383,7 @@ static bool wait_alone(uint64_t ms)
 static errval_t spawn_here(const char *cmd)
 {
     uint64_t id;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), my_core, cmd, 0, &rerr, &id);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), my_core, cmd, 0, false, &rerr, &id);
     return err ? err : rerr;
 }
 
@@ -530,7 +530,7 @@ static int victim(void)
     uint64_t id;
     /* A request whose text says SECRET: it sits in our request channel. */
     if (!err)
-        monclient_spawn_rpc(monitor_chan(), my_core, "SECRET-no-such-program", 0, &rerr, &id);
+        monclient_spawn_rpc(monitor_chan(), my_core, "SECRET-no-such-program", 0, false, &rerr, &id);
     report("victim", !err && rerr == ERR_NOT_FOUND, "\"error\":\"%s\",\"spawn\":\"%s\"", err_name(err),
            err_name(rerr));
     pause_ms(3000);

@@ -3,7 +3,7 @@
  * (docs/interfaces.md): the generic channel a generated stub talks through,
  * the wire form of a capability, and the little-endian encode/decode
  * helpers the generated code calls. Everything is static inline and needs
- * only <stdint.h>, <stddef.h>, <stdbool.h> and <atoll/errors.h>, so the same
+ * only <stdint.h>, <stddef.h>, <stdbool.h> and <atoll/abi/errors.h>, so the same
  * generated headers build in the guest and on the host.
  *
  * Every helper works on (buffer, size, *offset) and never touches a byte at
@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 
 /* The largest message any channel must carry: URPC_MSG_MAX of
  * <atoll/urpc.h> (56-byte payload x 64 fragments). tools/atoll_idl.py

@@ -12,12 +12,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/caps.h>
-#include <atoll/domain.h>
-#include <atoll/errors.h>
+#include <atoll/abi/caps.h>
+#include <atoll/abi/domain.h>
+#include <atoll/abi/errors.h>
 #include <atoll/fmt.h>
 #include <atoll/string.h>
-#include <atoll/syscall.h>
+#include <atoll/abi/syscall.h>
 #include <atoll/lib/caps.h>
 #include <atoll/lib/heap.h>
 #include <atoll/lib/malloc.h>

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include <atoll/idl.h>
 #include <atoll/lib/syscall.h>
 

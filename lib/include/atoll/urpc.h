@@ -18,9 +18,11 @@
  * Acknowledgements travel back on the reverse direction: every header
  * carries how many of the peer's slots its writer has consumed (piggy-
  * backed), and when a side consumes half a ring without sending it also
- * publishes that count in its own control line (batched). A sender never
- * waits for a per-message ack, and needs no space in its own ring to ack,
- * so two full rings cannot deadlock.
+ * publishes that count in its own control line (batched), as it does when
+ * it finds its ring empty with a count its control line does not show yet
+ * (a sender blocked for space reads only that line). A sender never waits
+ * for a per-message ack, and needs no space in its own ring to ack, so two
+ * full rings cannot deadlock. models/urpc.pml checks this with spin.
  *
  * Messages longer than one slot are cut into fragments (at most
  * URPC_MAX_FRAGS) and reassembled by the receiver. A receiver polls, and
@@ -49,7 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 
 #define URPC_LINE 64
 #define URPC_PAYLOAD 56                       /* bytes of message per slot */
@@ -111,6 +113,8 @@ struct urpc_chan {
     uint64_t acked;           /* of those, known consumed by the peer */
     uint64_t received;        /* slots consumed from rx */
     uint64_t ack_told;        /* last consumed count the peer has been told */
+    uint64_t ctrl_told;       /* of those, the last written to my control line */
+    uint64_t hdr_told;        /* the ack my latest header carried */
     uint64_t hdr_acked;       /* latest ack carried by a header (a lower bound) */
     uint64_t peer_consumed;   /* latest peer_ctrl->consumed read */
     uint32_t tx_next, rx_next; /* ring index of the next slot to write / read */

@@ -3,7 +3,7 @@
  *
  * Slots. The allocator hands out slots of the root CNode from
  * SLOT_FIRST_FREE up to (not including) SLOT_LOADER_FIRST; the slots below
- * are the well-known ones of <atoll/domain.h>, those above hold what the
+ * are the well-known ones of <atoll/abi/domain.h>, those above hold what the
  * kernel's loader made (the program's frames and page tables).
  *
  * RAM. The domain's RAM capability (SLOT_RAM) is carved up by retype: each
@@ -25,9 +25,9 @@
 #define ATOLL_LIB_CAPS_H
 
 #include <stdint.h>
-#include <atoll/caps.h>
-#include <atoll/domain.h>
-#include <atoll/errors.h>
+#include <atoll/abi/caps.h>
+#include <atoll/abi/domain.h>
+#include <atoll/abi/errors.h>
 #include <atoll/lib/syscall.h>
 
 #define LARGE_PAGE_SIZE (2ull << 20)   /* what one page table covers */

@@ -1,6 +1,6 @@
 /*
  * Program start and end. crt0's _start receives the start-up page
- * (struct startup_info in <atoll/domain.h>, at USER_STARTUP_VA), splits its
+ * (struct startup_info in <atoll/abi/domain.h>, at USER_STARTUP_VA), splits its
  * argument string into argv, calls main and exits with main's result.
  *
  * argv[0] is the program's name; argv[1..argc-1] are the words of
@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include <atoll/domain.h>
+#include <atoll/abi/domain.h>
 
 #define STARTUP_MAX_ARGS 64
 

@@ -10,7 +10,7 @@
 #define ATOLL_LIB_STDIO_H
 
 #include <stdarg.h>
-#include <atoll/errors.h>
+#include <atoll/abi/errors.h>
 #include <atoll/fmt.h>   /* snprintf, vsnprintf */
 
 #define STDOUT_BUFSIZE 1024   /* = the kernel's SYS_PRINT limit: an event line goes in one piece */

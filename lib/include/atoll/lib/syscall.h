@@ -1,21 +1,21 @@
 /*
  * System-call wrappers for user domains: one C function per call in
- * <atoll/syscall.h>, with the same arguments in the same order. Each returns
+ * <atoll/abi/syscall.h>, with the same arguments in the same order. Each returns
  * the kernel's errval_t; results come back through pointer arguments, which
  * may be NULL when unwanted. docs/syscalls.md gives every call's arguments,
  * results and errors.
  *
  * Capability arguments are slot numbers in the domain's root CNode
- * (capslot_t); the well-known ones are in <atoll/domain.h>.
+ * (capslot_t); the well-known ones are in <atoll/abi/domain.h>.
  */
 #ifndef ATOLL_LIB_SYSCALL_H
 #define ATOLL_LIB_SYSCALL_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <atoll/caps.h>
-#include <atoll/errors.h>
-#include <atoll/syscall.h>
+#include <atoll/abi/caps.h>
+#include <atoll/abi/errors.h>
+#include <atoll/abi/syscall.h>
 
 /* A slot number in this domain's root CNode. */
 typedef uint64_t capslot_t;
@@ -113,5 +113,8 @@ errval_t sys_cap_create(capslot_t kernel, const struct cap_identity *desc, capsl
  * ERR_TOO_MANY: some were lost, rescan), and ending one. */
 errval_t sys_domain_ended(capslot_t kernel, struct domain_end *out);
 errval_t sys_domain_kill(capslot_t kernel, capslot_t dispatcher);
+/* Read `len` bytes of boot module `name` from `offset` (*got: how many;
+ * len 0: *got is the module's size). ERR_NOT_FOUND: no such module. */
+errval_t sys_module_read(const char *name, size_t name_len, uint64_t offset, void *buf, size_t len, uint64_t *got);
 
 #endif

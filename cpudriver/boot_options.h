@@ -1,0 +1,21 @@
+/*
+ * The kernel command line's options (docs/boot-report.md lists them): read
+ * once by the boot core; a value it cannot use is a warning, never a stop.
+ */
+#ifndef ATOLL_BOOT_OPTIONS_H
+#define ATOLL_BOOT_OPTIONS_H
+#include <stdbool.h>
+#include <stdint.h>
+
+struct boot_options {
+    bool poweroff;            /* poweroff: end the machine after the boot report */
+    bool no_x2apic;           /* nox2apic: stay in xAPIC mode */
+    uint64_t smp_timeout_ms;  /* smp_timeout_ms=N: how long to wait for check-ins */
+    uint32_t timer_hz;        /* timer_hz=N: scheduler ticks per second, 1..10000 */
+    /* selftest=...: make a core fail on purpose (selftest.h); NO_CORE if not */
+    uint32_t fault_core, probe_core, unlisted_apic;
+    bool panic_selftest;
+};
+
+void boot_options_parse(struct boot_options *o);
+#endif

@@ -1,0 +1,32 @@
+/*
+ * Self-tests that fail on purpose (selftest.h).
+ */
+#include "selftest.h"
+#include "console.h"
+#include "core.h"
+#include "lib.h"
+#include "smp.h"
+#include "x86_64/kernel_layout.h"
+
+static void __attribute__((noinline)) selftest_fault(void)
+{
+    /* Nothing is mapped at the bottom of the address space on any core. */
+    kprintf("core %u: selftest: reading unmapped address 0x1000\n", core.core_id);
+    (void)*(volatile uint64_t *)0x1000;
+}
+
+static void __attribute__((noinline)) selftest_probe(void)
+{
+    /* Core 0's kernel block is a hole in every other core's direct map. */
+    kprintf("core %u: selftest: reading core 0's kernel memory at 0x%llx\n", core.core_id,
+            (unsigned long long)boot_params.probe_phys);
+    (void)*(volatile uint64_t *)phys_to_virt(boot_params.probe_phys);
+}
+
+void selftest_run(void)
+{
+    if (boot_params.fault_core == core.core_id)
+        selftest_fault();
+    if (boot_params.probe_core == core.core_id)
+        selftest_probe();
+}

@@ -1,0 +1,10 @@
+/*
+ * Self-tests that make a core fail on purpose, chosen on the kernel command
+ * line (selftest=fault:N, probe:N): they show that a fault is reported and
+ * that another core's kernel memory is not mapped (tests/test_boot.py).
+ */
+#ifndef ATOLL_SELFTEST_H
+#define ATOLL_SELFTEST_H
+/* Run this core's self-test, if the command line chose it. */
+void selftest_run(void);
+#endif

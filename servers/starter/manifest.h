@@ -1,0 +1,80 @@
+/*
+ * The boot manifest: which services to start, where, and in what order
+ * (docs/services.md). A text module in the image ("services"), one service
+ * a line:
+ *
+ *     NAME PROGRAM PLACEMENT [after=DEP,DEP...] [ARGS...]
+ *
+ * PLACEMENT is core:K, per-node (one instance on the first core of every
+ * NUMA node that has cores), per-core, or nodes:LIST (the first core of
+ * each listed node: "0,2" or "1-3"). ARGS go to every instance, with $name
+ * (the service's name), $key (its group's key) and $core (the instance's
+ * core) filled in. '#' starts a comment.
+ *
+ * Parsing is pure (host-tested, tests/host/test_manifest.c): a line that is
+ * wrong is refused with a message naming it, and so is every service that
+ * needs it (after=); the others still start. Refused: too few words, a name
+ * or program that is not a plain word, a duplicate name, an unknown
+ * placement, a core or node the machine does not have (or a node without
+ * cores), an unknown dependency, a dependency cycle, too many services.
+ */
+#ifndef ATOLL_MANIFEST_H
+#define ATOLL_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <atoll/abi/errors.h>
+
+#define MANIFEST_MAX_SERVICES 32
+#define MANIFEST_MAX_DEPS 4
+#define MANIFEST_NAME_MAX 40
+#define MANIFEST_ARGS_MAX 160
+#define MANIFEST_WHY_MAX 120
+#define MANIFEST_MAX_CORES 512
+#define MANIFEST_MAX_NODES 16
+
+enum placement_kind { PLACE_CORE = 1, PLACE_PER_NODE, PLACE_PER_CORE, PLACE_NODES };
+
+/* What the manifest needs to know of the machine. */
+struct machine_shape {
+    uint32_t ncores, nnodes;
+    uint16_t core_node[MANIFEST_MAX_CORES];
+};
+
+struct manifest_service {
+    char name[MANIFEST_NAME_MAX];
+    char program[MANIFEST_NAME_MAX];
+    char args[MANIFEST_ARGS_MAX];
+    enum placement_kind kind;
+    uint32_t core;                     /* PLACE_CORE */
+    uint64_t nodes;                    /* PLACE_NODES: a bit per node */
+    char placement[MANIFEST_NAME_MAX]; /* as written */
+    char deps[MANIFEST_MAX_DEPS][MANIFEST_NAME_MAX];
+    unsigned ndeps;
+    unsigned line;
+    bool refused;
+    char why[MANIFEST_WHY_MAX];        /* "line N: ..." */
+};
+
+struct manifest {
+    struct manifest_service svc[MANIFEST_MAX_SERVICES];
+    unsigned n;
+    unsigned order[MANIFEST_MAX_SERVICES];   /* the accepted ones, dependencies first */
+    unsigned norder;
+    unsigned refused;
+};
+
+/* Parse `len` bytes of manifest text for machine `m`. Never fails as a
+ * whole: what is wrong is refused line by line (svc[i].refused, .why). */
+void manifest_parse(const char *text, size_t len, const struct machine_shape *m, struct manifest *out);
+
+/* The cores service `s` runs on, in core order: how many (at most max). */
+unsigned manifest_cores(const struct manifest_service *s, const struct machine_shape *m, uint32_t *cores,
+                        unsigned max);
+
+/* `s`'s command line for an instance on `core`: "PROGRAM ARGS" with $name,
+ * $key and $core filled in. ERR_MSG_TOO_LONG if it does not fit. */
+errval_t manifest_command(const struct manifest_service *s, uint32_t core, uint64_t key, char *out, size_t size);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * Host unit tests of the boot manifest (servers/starter/manifest.c): every
+ * placement on a machine of four nodes, dependency order, and every way a
+ * line can be wrong (each refused with its line, its dependents with it,
+ * the rest kept).
+ */
+#include <stdio.h>
+#include <string.h>
+#include "check.h"
+#include "manifest.h"
+
+static struct machine_shape m16;
+
+/* 16 cores on 4 nodes, and node 3 has none: cores 12-15 are on node 2. */
+static void shape(void)
+{
+    m16.ncores = 16;
+    m16.nnodes = 4;
+    for (uint32_t c = 0; c < 16; c++)
+        m16.core_node[c] = (uint16_t)(c < 12 ? c / 4 : 2);
+}
+
+static struct manifest mf;
+
+static void parse(const char *text) { manifest_parse(text, strlen(text), &m16, &mf); }
+
+static const struct manifest_service *svc(const char *name)
+{
+    for (unsigned i = 0; i < mf.n; i++)
+        if (!strcmp(mf.svc[i].name, name))
+            return &mf.svc[i];
+    return NULL;
+}
+
+static void test_placements(void)
+{
+    parse("# services\n"
+          "\n"
+          "topo   topo  core:0\n"
+          "echo.n echo  per-node  after=topo serve $name 0 key=$key\n"
+          "every  hello per-core\n"
+          "some   hello nodes:0,2-2   hi from $core\n");
+    CHECK_EQ(mf.n, 4);
+    CHECK_EQ(mf.refused, 0);
+    uint32_t cores[32];
+    CHECK_EQ(manifest_cores(svc("topo"), &m16, cores, 32), 1);
+    CHECK_EQ(cores[0], 0);
+    unsigned n = manifest_cores(svc("echo.n"), &m16, cores, 32);
+    CHECK_EQ(n, 3);   /* node 3 has no cores */
+    CHECK(cores[0] == 0 && cores[1] == 4 && cores[2] == 8);
+    CHECK_EQ(manifest_cores(svc("every"), &m16, cores, 32), 16);
+    CHECK_EQ(manifest_cores(svc("every"), &m16, cores, 5), 5);
+    n = manifest_cores(svc("some"), &m16, cores, 32);
+    CHECK(n == 2 && cores[0] == 0 && cores[1] == 8);
+    /* Dependencies first. */
+    unsigned at_topo = 99, at_echo = 99;
+    for (unsigned i = 0; i < mf.norder; i++) {
+        if (!strcmp(mf.svc[mf.order[i]].name, "topo"))
+            at_topo = i;
+        if (!strcmp(mf.svc[mf.order[i]].name, "echo.n"))
+            at_echo = i;
+    }
+    CHECK(at_topo < at_echo);
+    CHECK_EQ(mf.norder, 4);
+    char cmd[160];
+    CHECK_ERR(manifest_command(svc("echo.n"), 4, 0xabc, cmd, sizeof cmd), ERR_OK);
+    CHECK(!strcmp(cmd, "echo serve echo.n 0 key=abc"));
+    CHECK_ERR(manifest_command(svc("some"), 8, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK(!strcmp(cmd, "hello hi from 8"));
+    CHECK_ERR(manifest_command(svc("topo"), 0, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK(!strcmp(cmd, "topo"));
+    CHECK_ERR(manifest_command(svc("echo.n"), 4, 0xabc, cmd, 10), ERR_MSG_TOO_LONG);
+}
+
+static void expect_refused(const char *name, unsigned line, const char *words)
+{
+    const struct manifest_service *s = svc(name);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    CHECK(s->refused);
+    char want[32];
+    snprintf(want, sizeof want, "line %u:", line);
+    if (strncmp(s->why, want, strlen(want)) || !strstr(s->why, words)) {
+        CHECK(!"refused for the wrong reason");
+        fprintf(stderr, "    %s: '%s' (wanted line %u, '%s')\n", name, s->why, line, words);
+    }
+}
+
+static void test_refusals(void)
+{
+    parse("good   hello core:1\n"                           /* 1 */
+          "short  hello\n"                                  /* 2: too few words */
+          "bad!   hello core:1\n"                           /* 3: not a plain word */
+          "good   hello core:2\n"                           /* 4: duplicate */
+          "where  hello somewhere\n"                        /* 5: unknown placement */
+          "far    hello core:16\n"                          /* 6: no such core */
+          "nodes  hello nodes:4\n"                          /* 7: no such node */
+          "empty  hello nodes:3\n"                          /* 8: node without cores */
+          "list   hello nodes:2-1\n"                        /* 9: bad list */
+          "orphan hello core:0 after=nobody\n"              /* 10: unknown dependency */
+          "a      hello core:0 after=b\n"                   /* 11: a cycle */
+          "b      hello core:0 after=c\n"                   /* 12 */
+          "c      hello core:0 after=a\n"                   /* 13 */
+          "d      hello core:0 after=a\n"                   /* 14: needs one on the cycle */
+          "e      hello core:0 after=where\n"               /* 15: needs a refused one */
+          "f      hello core:0 after=good\n");              /* 16: fine */
+    expect_refused("short", 2, "expected NAME PROGRAM PLACEMENT");
+    expect_refused("bad!", 3, "plain words");
+    expect_refused("where", 5, "unknown placement");
+    expect_refused("far", 6, "core 16 does not exist");
+    expect_refused("nodes", 7, "node 4 does not exist");
+    expect_refused("empty", 8, "node 3 has no cores");
+    expect_refused("list", 9, "bad node list");
+    expect_refused("orphan", 10, "does not name");
+    expect_refused("a", 11, "circle");
+    expect_refused("b", 12, "circle");
+    expect_refused("c", 13, "circle");
+    expect_refused("d", 14, "which was refused");
+    expect_refused("e", 15, "which was refused");
+    /* The duplicate is the second 'good' (line 4). */
+    unsigned dups = 0;
+    for (unsigned i = 0; i < mf.n; i++)
+        if (!strcmp(mf.svc[i].name, "good") && mf.svc[i].refused) {
+            dups++;
+            CHECK(strstr(mf.svc[i].why, "line 4:") && strstr(mf.svc[i].why, "line 1 already"));
+        }
+    CHECK_EQ(dups, 1);
+    /* What is left starts: good (line 1) before f. */
+    CHECK_EQ(mf.norder, 2);
+    CHECK(!strcmp(mf.svc[mf.order[0]].name, "good") && !strcmp(mf.svc[mf.order[1]].name, "f"));
+    /* Limits: too many services, long lines and words, NULs. */
+    static char big[8192];
+    size_t n = 0;
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "s%d hello core:0\n", i);
+    parse(big);
+    CHECK_EQ(mf.n, MANIFEST_MAX_SERVICES);
+    CHECK_EQ(mf.norder, MANIFEST_MAX_SERVICES);
+    memset(big, 'x', 400);
+    memcpy(big, "long hello core:0 ", 18);
+    big[400] = '\n';
+    big[401] = 0;
+    parse(big);
+    CHECK(mf.n == 1 && mf.svc[0].refused && strstr(mf.svc[0].why, "line too long"));
+    static const char nul[] = "zero hel\0lo core:0\n";
+    manifest_parse(nul, sizeof nul - 1, &m16, &mf);
+    CHECK(mf.n == 1 && mf.svc[0].refused);
+    parse("");
+    CHECK(mf.n == 0 && mf.norder == 0);
+}
+
+int main(void)
+{
+    shape();
+    test_placements();
+    test_refusals();
+    return check_done();
+}

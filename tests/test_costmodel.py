@@ -1,0 +1,246 @@
+"""The cost model plugin in QEMU (tools/costmodel/, docs/costmodel.md).
+
+Known patterns give known counts: the self-test guest (tests/costmodel/)
+runs access patterns whose transfers, invalidations, IPIs and instructions
+are exact, on a bare machine; Atoll's URPC benchmark costs what the
+channel's design says. The same run twice counts the same, with a busy
+host and without. Bad plugin arguments are refused with a message, and
+QEMU runs without the plugin unless asked."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import atoll_costmodel  # noqa: E402
+import atoll_run  # noqa: E402
+from atoll_costmodel import CostModel  # noqa: E402
+
+SELFTEST = os.path.join(ROOT, "build", "tests", "costmodel", "selftest.elf")
+ROUNDS = 100
+
+
+def selftest_command(out, smp=4, numa=2, rounds=ROUNDS, plugin_args=None):
+    """QEMU booting the self-test guest with -kernel under the plugin."""
+    m = atoll_run.Machine(smp=smp, numa=numa, mem=256 << 20, accel="tcg")
+    cmd = atoll_run.qemu_command(m, "@@ISO@@", cost=CostModel(out=out))
+    i = cmd.index("-cdrom")
+    del cmd[i:i + 4]                                # -cdrom ISO -boot d
+    cmd[i:i] = ["-kernel", SELFTEST, "-append", f"cpus={smp} rounds={rounds}"]
+    if plugin_args is not None:
+        j = cmd.index("-plugin") + 1
+        cmd[j] = cmd[j].split(",")[0] + "," + plugin_args
+    return cmd
+
+
+def run_selftest(tmp_path, name="counts.jsonl", **kw):
+    out = str(tmp_path / name)
+    r = atoll_run.run_qemu(selftest_command(out, **kw), timeout=120)
+    assert r.status == 0, f"{r.message}\n{r.stderr}\n{r.console}"
+    assert "selftest: done" in r.console
+    counts = atoll_costmodel.load(out)
+    assert not counts.malformed and counts.config and counts.total
+    return counts
+
+
+def pattern(counts, name, **args):
+    found = counts.named("selftest", pattern=name, **args)
+    assert found, f"no {name} {args} region: {[atoll_costmodel.describe(r) for r in counts.regions]}"
+    return found
+
+
+def test_selftest_known_counts(tmp_path):
+    """Every pattern's counts, exactly (tests/costmodel/selftest.c says why)."""
+    c = run_selftest(tmp_path)
+    assert c.config["cpus"] == 4 and c.config["nodes"] == [[0, 1], [2, 3]]
+    assert c.config["dist"] == [[10, 20], [20, 10]] and c.config["icr"] == "0xfee00300"
+
+    # Ping-pong on one line: one transfer and one invalidation each way per
+    # round trip; near (same node) and far (the other node).
+    near, = pattern(c, "pingpong_line", dst=1)
+    assert (near["transfers"], near["invalidations"]) == (2 * ROUNDS, 2 * ROUNDS)
+    assert near["by_distance"] == {"10": 2 * ROUNDS}
+    assert near["pairs"] == [[0, 1, ROUNDS, ROUNDS], [1, 0, ROUNDS, ROUNDS]]
+    far, = pattern(c, "pingpong_line", dst=3)
+    assert far["by_distance"] == {"20": 2 * ROUNDS}
+    assert far["transfers_weighted"] == 2 * 2 * ROUNDS
+    assert atoll_costmodel.per_op(far)["transfers"] == 2.0
+
+    # A core writing only its own data: nothing but the command that starts
+    # it and the answer that ends it, however much it writes.
+    once, many = pattern(c, "own_data", src=1)
+    assert once["args"]["ops"] == 1 and many["args"]["ops"] == 64
+    for r in (once, many):
+        assert (r["transfers"], r["invalidations"]) == (2, 2), r
+    assert many["per_cpu"]["instructions"][1] > 30 * once["per_cpu"]["instructions"][1]
+    itself, = pattern(c, "own_data", src=0)
+    assert (itself["transfers"], itself["invalidations"], itself["ipis"]) == (0, 0, 0)
+    assert itself["reads"] == 0 and itself["writes"] >= 64 * 64
+
+    # One writer, three readers answering on their own lines: 6 transfers a
+    # round, the reader on node 0 at distance 10, the two on node 1 at 20.
+    rd, = pattern(c, "readers")
+    n = rd["args"]["ops"]
+    assert n == ROUNDS // 5
+    assert (rd["transfers"], rd["invalidations"]) == (6 * n, 6 * n)
+    assert rd["by_distance"] == {"10": 2 * n, "20": 4 * n}
+    assert rd["transfers_weighted"] == (2 * 10 + 4 * 20) * n / 10
+
+    # Five IPIs: five writes to the ICR, counted once each, on the sender.
+    ipi, = pattern(c, "ipi")
+    assert ipi["ipis"] == 5 and ipi["per_cpu"]["ipis"] == [5, 0, 0, 0]
+    assert ipi["transfers"] == 0
+
+    # mov, 1000 x (dec, jnz), and the END marker.
+    ins, = pattern(c, "count_insns")
+    assert ins["per_cpu"]["instructions"][0] == 2 * 1000 + 2
+
+    # The guest never ends the boot region: it spans the whole run.
+    boot, = c.named("boot")
+    assert boot.get("unclosed") and boot["transfers"] == c.total["transfers"]
+    assert c.total["bad_markers"] == 0
+
+
+def _key(r):
+    return (atoll_costmodel.describe(r), r["transfers"], r["invalidations"], r["ipis"],
+            r["per_cpu"]["instructions"][r["cpu"]])
+
+
+class _BusyHost:
+    """Two processes burning the host's CPUs while a run goes on."""
+
+    def __enter__(self):
+        code = "import time\nt = time.time() + 300\nwhile time.time() < t: pass\n"
+        self.procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def test_selftest_same_counts_twice_busy_host_or_not(tmp_path):
+    """Single-threaded TCG: the guest, not the host, orders the accesses."""
+    quiet = run_selftest(tmp_path, "quiet.jsonl")
+    with _BusyHost():
+        busy = run_selftest(tmp_path, "busy.jsonl")
+    assert [_key(r) for r in quiet.regions if r["region"] == "selftest"] == \
+        [_key(r) for r in busy.regions if r["region"] == "selftest"]
+
+
+@pytest.mark.parametrize("args,message", [
+    ("out=OUT,bogus=1", "costmodel: unknown argument 'bogus'"),
+    ("out=OUT,node=0-1,node=1-3", "costmodel: node=1-3: CPU 1 is in node 0 already"),
+    ("out=OUT,node=0-1,node=2-3,dist=10:20:20", "costmodel: dist=10:20:20: 3 values"),
+    ("out=/nonexistent/dir/x.jsonl", "costmodel: out=/nonexistent/dir/x.jsonl: cannot open it"),
+])
+def test_bad_arguments_are_refused(tmp_path, args, message):
+    out = str(tmp_path / "x.jsonl")
+    cmd = selftest_command(out, plugin_args=args.replace("OUT", out))
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0 and message in r.stderr, r.stderr
+    assert "selftest: starting" not in r.stdout         # QEMU stopped before the guest ran
+    assert time.monotonic() - t0 < 30
+
+
+def test_no_plugin_unless_asked(tmp_path):
+    m = atoll_run.Machine(smp=2, accel="tcg")
+    plain = atoll_run.qemu_command(m, "x.iso")
+    assert "-plugin" not in plain and "-accel" not in plain
+    assert plain[plain.index("-machine") + 1] == "q35,accel=tcg"
+    cost = atoll_run.qemu_command(m, "x.iso", cost=CostModel(out=str(tmp_path / "c.jsonl")))
+    assert cost[cost.index("-machine") + 1] == "q35"
+    assert cost[cost.index("-accel") + 1] == "tcg,thread=single"
+    assert cost[cost.index("-plugin") + 1].startswith("file=" + os.path.join(ROOT, atoll_costmodel.PLUGIN))
+    with pytest.raises(atoll_run.ConfigError, match="TCG plugin"):
+        atoll_run.qemu_command(atoll_run.Machine(smp=2, accel="kvm"), "x.iso", cost=CostModel())
+
+
+def _urpc_run(tmp_path, name):
+    """Atoll on two cores: the URPC benchmark both ways (after a warm-up lap
+    of the ring, monitor/bench.c), every line that moved named."""
+    out = str(tmp_path / name)
+    m, opts = atoll_run.parse_args(["--smp", "2", "--cost-model", "--cost-out", out,
+                                    "--cost-hot", "200", "--", "bench urpc 40 2"])
+    r = atoll_run.boot(m, timeout=240, cost=opts.cost, shell_commands=opts.shell_commands)
+    assert r.status == 0, f"{r.message}\n{r.console[-3000:]}"
+    assert len(r.events_named("urpc_bench")) == 2, r.console[-3000:]
+    return atoll_costmodel.load(out)
+
+
+BENCH_FRAME = 4096                  # a bench channel: one frame, two halves
+HALF = BENCH_FRAME // 2
+SLOTS = HALF // 64 - 1              # each half: its control line, then the ring
+
+
+def lines_moved(region):
+    """(transfers on the two control lines, transfers on ring slots): a
+    half starts at a multiple of 2 KiB, with its control line."""
+    assert not region.get("hot_lines_truncated"), region
+    hot = region["hot_lines"]
+    assert sum(h[1] for h in hot) == region["transfers"], region     # every line named
+    ctrl = sum(h[1] for h in hot if int(h[0], 16) % HALF == 0)
+    return ctrl, region["transfers"] - ctrl
+
+
+def check_urpc_design(c):
+    """docs/urpc.md: a message is one ring line written by the sender and
+    read by the receiver: one transfer (the sender's write drops the
+    receiver's copy of last lap's message, one invalidation). Batched
+    acknowledgements and the `sleeping` flag travel on each side's control
+    line. Since urpc_flush_acks compares with what the control line shows
+    (models/urpc.pml, BUG_IDLE_FLUSH_TOLD), a receiver that finds its ring
+    dry publishes its ack there: in a ping-pong once per round trip on each
+    side, while a stream still acknowledges once per half ring. Waking a
+    sleeper costs its `sleeping` flag and one IPI."""
+    boot, = c.named("boot")
+    assert boot["args"]["cores"] == boot["args"]["ops"] == 2 and not boot.get("unclosed")
+    for src, dst in ((0, 1), (1, 0)):
+        rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
+        n = rt["args"]["ops"]
+        assert n == 40
+        assert lines_moved(rt) == (2 * n, 2 * n), rt            # two message lines a round trip
+        assert rt["transfers"] == rt["invalidations"] == 4 * n, rt
+        assert rt["pairs"] == [[0, 1, 2 * n, 2 * n], [1, 0, 2 * n, 2 * n]], rt
+
+    stream, = c.named("pingpong", protocol="urpc_stream", src=0, dst=1)
+    msgs = stream["args"]["ops"] + 2            # the data, the request and its answer
+    ctrl, slots = lines_moved(stream)
+    assert slots == msgs, stream
+    assert 1 <= ctrl <= (msgs + SLOTS // 2 - 1) // (SLOTS // 2) + 1, stream
+
+    wake, = c.named("pingpong", protocol="urpc_wake", src=0, dst=1)
+    w = wake["args"]["ops"]
+    assert wake["ipis"] == w and wake["per_cpu"]["ipis"] == [w, 0], wake
+    assert lines_moved(wake) == (2 * w, 2 * w), wake
+    assert c.total["bad_markers"] == 0
+
+
+def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
+    """Round trips count exactly the same with a busy host; a stream's
+    batched acks depend on when the receiver catches up, which timer
+    interrupts (host time) move a little: within 2% (docs/costmodel.md,
+    Determinism)."""
+    quiet = _urpc_run(tmp_path, "quiet.jsonl")
+    check_urpc_design(quiet)
+    with _BusyHost():
+        busy = _urpc_run(tmp_path, "busy.jsonl")
+    check_urpc_design(busy)
+    q, b = quiet.named("pingpong"), busy.named("pingpong")
+    assert [atoll_costmodel.describe(r) for r in q] == [atoll_costmodel.describe(r) for r in b]
+    for x, y in zip(q, b):
+        what = atoll_costmodel.describe(x)
+        if x["args"]["protocol"] == "urpc":
+            assert (x["transfers"], x["invalidations"]) == (y["transfers"], y["invalidations"]), what
+        else:
+            assert abs(x["transfers"] - y["transfers"]) <= 0.02 * x["transfers"], what
+        if x["args"]["protocol"] == "urpc_wake" and x["args"]["src"] == 0:
+            assert x["ipis"] == y["ipis"], what
+    for k in ("transfers", "invalidations"):
+        tq, tb = sum(r[k] for r in q), sum(r[k] for r in b)
+        assert abs(tq - tb) <= 0.02 * tq, (k, tq, tb)

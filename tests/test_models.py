@@ -1,0 +1,101 @@
+"""The protocol models (models/*.pml) checked exhaustively by spin, each
+scenario clean and each bug variant put back caught (docs/models.md); and
+the model's sizes and rules tied to the C (tools/atoll_models.py).
+
+    /usr/bin/python3 -m pytest -q tests/test_models.py
+"""
+import os
+import shutil
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import atoll_models  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not shutil.which("spin"), reason="spin not installed: tools/install-deps")
+
+
+def _id(check):
+    model, scen, bugs, _ = check
+    return f"{model}:{scen}" + ("+" + "+".join(bugs) if bugs else "")
+
+
+@pytest.mark.parametrize("check", atoll_models.all_checks(), ids=_id)
+def test_model(check):
+    model, scen, bugs, expect = check
+    r = atoll_models.check(model, scen, bugs)
+    if expect is None:
+        assert r.errors == 0, f"{_id(check)}: spin found an error:\n{r.output[-3000:]}"
+        # An exhaustive search of something, not of a model that stops at once.
+        assert r.states > 1000 and r.depth > 50, r.output[-2000:]
+        assert "Full statespace search" in r.output and "Search not completed" not in r.output
+    else:
+        assert r.errors >= 1, f"{_id(check)}: the bug put back was not caught:\n{r.output[-2000:]}"
+        assert r.reason.startswith(expect), r.reason
+
+
+def test_urpc_constants_come_from_the_c():
+    facts = atoll_models.urpc_constants()
+    assert facts == {"ack_bits": 16, "min_slots": 2, "max_slots": 32767, "ack_span": 0xffff}
+    # The same rules, scaled: a ring of 2 gets a 3-bit ack field, 4 gets 4 bits.
+    assert atoll_models.urpc_sizes(2) == {"NSLOTS": 2, "ACK_MOD": 8, "ACK_SPAN": 7, "BATCH": 1}
+    assert atoll_models.urpc_sizes(4) == {"NSLOTS": 4, "ACK_MOD": 16, "ACK_SPAN": 15, "BATCH": 2}
+    assert atoll_models.urpc_sizes(31)["ACK_MOD"] == 64
+    text = atoll_models.urpc_params(atoll_models.URPC_SCENARIOS[0])
+    assert "#define NSLOTS 2\n" in text and "#define ACK_MOD 8\n" in text
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("c->received - c->ack_told >= c->nslots / 2", "c->received - c->ack_told >= c->nslots / 4",
+     "batched ack"),
+    ("c->received != c->ctrl_told", "c->received != c->ack_told", "idle flush"),
+    ("#define MAX_SLOTS 32767u", "#define MAX_SLOTS 65535u", "MAX_SLOTS"),
+    ("#define ACK_SPAN 0xffffu", "#define ACK_SPAN 0x7fffu", "ACK_SPAN"),
+])
+def test_a_change_in_the_c_fails_the_model(tmp_path, monkeypatch, old, new, message):
+    """Change a rule the model copies, in a copy of urpc.c: the check
+    refuses to run rather than check a model of something else."""
+    src = open(atoll_models.URPC_C).read()
+    assert old in src
+    copy = tmp_path / "urpc.c"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, "URPC_C", str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match=message):
+        atoll_models.urpc_constants()
+
+
+def test_header_layout_change_fails_the_model(tmp_path, monkeypatch):
+    src = open(atoll_models.URPC_H).read()
+    copy = tmp_path / "urpc.h"
+    copy.write_text(src.replace("#define URPC_HDR_ACK_SHIFT 16", "#define URPC_HDR_ACK_SHIFT 20"))
+    monkeypatch.setattr(atoll_models, "URPC_H", str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match="MAX_SLOTS"):
+        atoll_models.urpc_constants()
+
+
+@pytest.mark.parametrize("path,old,new", [
+    ("MESH_C", "l->purpose == LINK_MESH && ++links_up == links_expected",
+     "l->purpose == LINK_MESH && ++links_up >= links_expected"),
+    ("LINKS_C", "if (l->out_head)   /* keep the order: behind what waits */", "if (0)"),
+])
+def test_a_change_in_the_monitor_fails_the_mesh_model(tmp_path, monkeypatch, path, old, new):
+    src = open(getattr(atoll_models, path)).read()
+    assert old in src
+    copy = tmp_path / "copy.c"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, path, str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match="mesh.pml no longer matches"):
+        atoll_models.mesh_params(atoll_models.MESH_SCENARIOS[0])
+
+
+def test_mesh_plan_comes_from_the_monitor():
+    """The plan in the model is monitor/mesh_plan.c's own: clusters of 2 on
+    5 cores of one node: the boot channels 0-1..0-4, 2-3 (a cluster) and
+    2-4 (leaders); 2-1 and 3-4 are not linked, so 3 reaches 4 through 2."""
+    text = atoll_models.mesh_params(atoll_models.MESH_SCENARIOS[2])
+    assert "#define NCORES 5" in text and "#define PLAN_LINKS 6" in text
+    assert "linked[3] = 1;" in text and "linked[13] = 1;" in text and "linked[14] = 1;" in text
+    assert "linked[11] = 0;" in text and "linked[19] = 0;" in text
+    assert "hop[19] = 2;" in text                                    # 3 -> 4: via its leader 2
