@@ -8,11 +8,16 @@
  * from lib/include/atoll/urpc.h and lib/urpc/urpc.c): NSLOTS, ACK_MOD (the
  * header's 16-bit ack field, scaled down with the C's rule that a ring is
  * at most half the ack range), BATCH (the C's nslots / 2), and the
- * scenario: each side's messages (lengths in slots), whether it sends
- * blocking, whether it sleeps when idle.
+ * scenario: each side's messages (lengths in slots; 0 for a small message,
+ * which shares a slot with the small ones next to it in its batch), how
+ * many messages one send call takes (1: urpc_send; more: urpc_send_batch,
+ * which wakes the peer once, after its last), whether it sends blocking,
+ * whether it sleeps when idle. PACK: at most this many small messages
+ * share a slot (the C packs as many as fit in 56 bytes, at least two).
  *
  * What is checked, exhaustively for the scenario's messages:
- *   - every fragment arrives once, in order, as part of the right message
+ *   - every fragment arrives once, in order, as part of the right message,
+ *     and a packed slot's messages all at once, between messages
  *     (assertions in take_slot);
  *   - no slot is rewritten before the peer took it (the ghost `unread`,
  *     asserted in put_slot);
@@ -40,8 +45,13 @@
  *   BUG_LOST_WAKEUP   the sender looks at the sleeping flag before its
  *                     header is visible (no fence between the store and the
  *                     load): the receiver sleeps on a message.
- *   BUG_NO_STREAM_WAKE  a message longer than the ring: the sender waits
- *                     for space without waking the sleeping receiver.
+ *   BUG_NO_STREAM_WAKE  a sender waits for space without waking the
+ *                     sleeping receiver first (a message longer than the
+ *                     ring: its first fragments wait unseen).
+ *   BUG_NO_BATCH_WAKE a sender wakes the receiver before a wait for space
+ *                     only in the middle of a message (urpc.c before
+ *                     batches): a blocking batch that filled the ring with
+ *                     its first messages waits on a receiver asleep.
  *   BUG_NO_IDLE_FLUSH the receiver does not publish its count when it finds
  *                     its ring empty: a sender waiting for more than half a
  *                     ring waits on an idle receiver forever.
@@ -72,7 +82,8 @@ byte h_seq[2 * NSLOTS];     /* seq; 0: never written */
 byte h_ack[2 * NSLOTS];     /* piggy-backed ack, modulo ACK_MOD */
 byte h_frag[2 * NSLOTS];    /* fragment number */
 bool h_last[2 * NSLOTS];    /* last fragment of its message */
-byte pay_msg[2 * NSLOTS];   /* payload: which message of its sender */
+byte pay_msg[2 * NSLOTS];   /* payload: which message of its sender (packed: the first) */
+byte h_cnt[2 * NSLOTS];     /* payload: how many messages (more than 1: a packed slot) */
 bool unread[2 * NSLOTS];    /* ghost: written and not yet taken */
 byte ack_true[2 * NSLOTS];  /* ghost: the ack before it was cut to ACK_MOD */
 /* Each side's control line. */
@@ -87,6 +98,7 @@ byte txd[2];                /* ghost: messages each side has sent whole */
 byte msg_len[2 * MAXMSG];
 byte after[2 * MAXMSG];     /* message i is sent once this many were received */
 byte nmsg[2];
+byte bsize[2];              /* messages per send call (1: urpc_send) */
 bool blocking[2];
 bool sleeper[2];
 bool closes[2];             /* hangs up (urpc_close) once it has sent everything */
@@ -97,6 +109,8 @@ bool closes[2];             /* hangs up (urpc_close) once it has sent everything
 #define MORE_TO_COME (rx_msg < nmsg[peer] || closes[peer])
 /* A message is ready to go (the scenario's request/response order). */
 #define READY (tx_msg < nmsg[me] && rx_msg >= after[MIDX(me, tx_msg)])
+/* The slots of the next message alone (a small one: 1). */
+#define UNIT_SLOTS (msg_len[MIDX(me, tx_msg)] == 0 -> 1 : msg_len[MIDX(me, tx_msg)])
 /* free_slots() after reading the peer's consumed count (wait_space). */
 #define FREE_NOW (NSLOTS - (sent - MAX(acked, consumed[peer])))
 
@@ -107,6 +121,7 @@ proctype side(byte me)
     byte sent, acked, received, ack_told, ctrl_told, hdr_acked, hdr_told, tx_next, rx_next, rfrag;
     byte tx_msg, rx_msg;     /* next message to send / expected */
     byte k, f, need, a, token;
+    byte bend, cnt;          /* a send call's end (message index); a slot's messages */
 
 /* put_slot(): payload, then the header (release). The slot must have been
  * taken by the peer: the protocol's whole point. */
@@ -118,7 +133,7 @@ proctype side(byte me)
 #define HDR_ACK_VALUE  (received - hdr_told > ACK_SPAN -> hdr_told + ACK_SPAN : received)
 #endif
 
-#define put_slot(fr, lst) \
+#define put_slot(fr, lst, n) \
     atomic { \
         assert(!unread[IDX(me, tx_next)]); \
         sent++; \
@@ -129,6 +144,7 @@ proctype side(byte me)
         h_frag[IDX(me, tx_next)] = fr; \
         h_last[IDX(me, tx_next)] = lst; \
         pay_msg[IDX(me, tx_next)] = tx_msg; \
+        h_cnt[IDX(me, tx_next)] = n; \
         unread[IDX(me, tx_next)] = 1; \
         hdr_told = a; \
         ack_told = MAX(ack_told, a); \
@@ -141,6 +157,33 @@ proctype side(byte me)
     if \
     :: sleeping[peer] -> doorbell[me]++ \
     :: else -> skip \
+    fi
+
+/* wait_space(n) in a blocking send: the peer is woken before the wait, so
+ * that what this call published so far (earlier messages of a batch, the
+ * first fragments of a message) never waits on a sleeper; a peer that hung
+ * up will never make room. `mid`: in the middle of a message. */
+#ifdef BUG_NO_STREAM_WAKE
+#define WAKE_BEFORE_WAIT(mid) skip
+#elif defined(BUG_NO_BATCH_WAKE)
+#define WAKE_BEFORE_WAIT(mid) if :: mid -> wake_if_sleeping() :: else -> skip fi
+#else
+#define WAKE_BEFORE_WAIT(mid) wake_if_sleeping()
+#endif
+#ifdef BUG_CLOSE_SENDER_WAITS
+#define GIVE_UP(n) false
+#else
+#define GIVE_UP(n) (FREE_NOW < (n) && closed[peer])
+#endif
+#define wait_space(n, mid) \
+    if \
+    :: atomic { FREE_NOW >= (n) -> acked = MAX(acked, consumed[peer]) } \
+    :: atomic { FREE_NOW < (n) } -> \
+        WAKE_BEFORE_WAIT(mid); \
+        if \
+        :: atomic { FREE_NOW >= (n) -> acked = MAX(acked, consumed[peer]) } \
+        :: atomic { GIVE_UP(n) } -> goto gone \
+        fi \
     fi
 
 /* publish_consumed() */
@@ -167,6 +210,7 @@ proctype side(byte me)
 /* One slot of take(): check the header, widen its ack, copy the payload. */
 #define check_slot() \
         assert(h_frag[IDX(peer, rx_next)] == rfrag); \
+        assert(h_cnt[IDX(peer, rx_next)] == 1 || h_last[IDX(peer, rx_next)]); \
         assert(pay_msg[IDX(peer, rx_next)] == rx_msg); \
         a = hdr_acked + (h_ack[IDX(peer, rx_next)] + ACK_MOD - hdr_acked % ACK_MOD) % ACK_MOD; \
         assert(a <= sent); \
@@ -177,67 +221,69 @@ proctype side(byte me)
 
 #define next_slot() \
         if \
-        :: h_last[IDX(peer, rx_next)] -> rx_msg++; rfrag = 0 \
+        :: h_last[IDX(peer, rx_next)] -> rx_msg = rx_msg + h_cnt[IDX(peer, rx_next)]; rfrag = 0 \
         :: else -> rfrag++ \
         fi; \
         received++; \
         rx_next = (rx_next + 1) % NSLOTS
 
     do
-    /* -- urpc_send, non-blocking: all k slots or nothing -------------------- */
-    :: atomic { !blocking[me] && READY && FREE_NOW >= msg_len[MIDX(me, tx_msg)] ->
-            acked = MAX(acked, consumed[peer]); k = msg_len[MIDX(me, tx_msg)] };
+    /* -- urpc_send (bsize 1) / urpc_send_batch: the next bsize messages -----
+     * A call goes unit by unit: a packed slot of consecutive small messages
+     * (up to PACK), or one message of k slots. Non-blocking: a unit goes
+     * whole or the call ends (a call that can send nothing sends nothing:
+     * ERR_WOULD_BLOCK); blocking: wait for min(k, nslots) free slots, then
+     * stream. The peer is woken once, after the call's last unit. */
+    :: atomic { READY && (blocking[me] || FREE_NOW >= UNIT_SLOTS) ->
+            bend = (tx_msg + bsize[me] < nmsg[me] -> tx_msg + bsize[me] : nmsg[me]) };
 #ifdef BUG_LOST_WAKEUP
         wake_if_sleeping();
 #endif
-        f = 0;
         do
-        :: f < k -> put_slot(f, f + 1 == k); f++
+        :: tx_msg < bend ->
+            atomic {
+                k = msg_len[MIDX(me, tx_msg)];
+                cnt = 1;
+                if
+                :: k == 0 ->
+                    k = 1;
+                    do
+                    :: cnt < PACK && tx_msg + cnt < bend && msg_len[MIDX(me, tx_msg + cnt)] == 0 -> cnt++
+                    :: else -> break
+                    od
+                :: else -> skip
+                fi;
+                need = (k < NSLOTS -> k : NSLOTS)
+            };
+            if
+            :: blocking[me] -> wait_space(need, false)
+            :: !blocking[me] ->
+                if
+                :: atomic { FREE_NOW >= k -> acked = MAX(acked, consumed[peer]) }
+                :: atomic { FREE_NOW < k } -> break
+                fi
+            fi;
+            f = 0;
+            do
+            :: f < k ->
+                if
+                :: NSLOTS - (sent - acked) == 0 -> wait_space(1, true)
+                :: else -> skip
+                fi;
+                put_slot(f, f + 1 == k, (f + 1 == k -> cnt : 1));
+                f++
+            :: else -> break
+            od;
+            atomic { tx_msg = tx_msg + cnt; txd[me] = tx_msg; f = 0; k = 0; cnt = 0; need = 0 }
         :: else -> break
         od;
-        tx_msg++;
-        txd[me] = tx_msg;
 #ifndef BUG_LOST_WAKEUP
         wake_if_sleeping();
 #endif
-        f = 0; k = 0
+        atomic { bend = 0; k = 0; cnt = 0; need = 0; f = 0 }
 
     /* -- urpc_send, non-blocking, no room, and the peer hung up ------------- */
-    :: atomic { !blocking[me] && READY && FREE_NOW < msg_len[MIDX(me, tx_msg)] && closed[peer] } -> goto gone
-
-    /* -- urpc_send, blocking: wait for min(k, nslots) slots, then stream ---- */
-    :: atomic { blocking[me] && READY -> k = msg_len[MIDX(me, tx_msg)];
-            need = (k < NSLOTS -> k : NSLOTS) };
-        if
-        :: atomic { FREE_NOW >= need -> acked = MAX(acked, consumed[peer]) }
-#ifndef BUG_CLOSE_SENDER_WAITS
-        :: atomic { FREE_NOW < need && closed[peer] } -> goto gone    /* it will never make room */
-#endif
-        fi;
-        f = 0;
-        do
-        :: f < k ->
-            if
-            :: NSLOTS - (sent - acked) == 0 ->
-#ifndef BUG_NO_STREAM_WAKE
-                wake_if_sleeping();
-#endif
-                if
-                :: atomic { FREE_NOW >= 1 -> acked = MAX(acked, consumed[peer]) }
-#ifndef BUG_CLOSE_SENDER_WAITS
-                :: atomic { FREE_NOW < 1 && closed[peer] } -> goto gone
-#endif
-                fi
-            :: else -> skip
-            fi;
-            put_slot(f, f + 1 == k);
-            f++
-        :: else -> break
-        od;
-        tx_msg++;
-        txd[me] = tx_msg;
-        wake_if_sleeping();
-        f = 0; k = 0; need = 0
+    :: atomic { !blocking[me] && READY && FREE_NOW < UNIT_SLOTS && closed[peer] } -> goto gone
 
     /* -- take(): one slot, then the batched ack ----------------------------- */
     :: PENDING ->

@@ -53,6 +53,10 @@ def test_urpc_constants_come_from_the_c():
     ("c->received != c->ctrl_told", "c->received != c->ack_told", "idle flush"),
     ("#define MAX_SLOTS 32767u", "#define MAX_SLOTS 65535u", "MAX_SLOTS"),
     ("#define ACK_SPAN 0xffffu", "#define ACK_SPAN 0x7fffu", "ACK_SPAN"),
+    ("    wake_if_sleeping(c);\n    for (uint32_t n = 1;; n++) {", "    for (uint32_t n = 1;; n++) {",
+     "wakes the peer before it waits"),
+    ("    if (i)\n        wake_if_sleeping(c);", "    if (i && !nonblock)\n        wake_if_sleeping(c);",
+     "a batch wakes the peer once"),
 ])
 def test_a_change_in_the_c_fails_the_model(tmp_path, monkeypatch, old, new, message):
     """Change a rule the model copies, in a copy of urpc.c: the check

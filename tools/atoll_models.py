@@ -43,8 +43,16 @@ URPC_RULES = [
      "c->received - c->hdr_told > ACK_SPAN ? c->hdr_told + ACK_SPAN : c->received"),
     ("the ack widened from the previous header's (check_slot)",
      "c->hdr_acked + (uint16_t)(ack16 - (uint16_t)c->hdr_acked)"),
-    ("a streaming sender wakes the peer before it waits for space",
-     "wake_if_sleeping(c);\n            err = wait_space(c, 1, false, &w);"),
+    ("a sender wakes the peer before it waits for space, whatever it published in this call "
+     "(wait_space, WAKE_BEFORE_WAIT)",
+     "    wake_if_sleeping(c);\n    for (uint32_t n = 1;; n++) {"),
+    ("a batch wakes the peer once, after its last message (the send step's last wake)",
+     "    if (i)\n        wake_if_sleeping(c);"),
+    ("small messages share a slot only within one batch call, two or more to a slot (PACK)",
+     "if (i + 1 < n && packable(&msgs[i], &msgs[i + 1])) {"),
+    ("a packed slot is taken whole, between messages, and consumed once copied out (check_slot)",
+     "if (frag != 0 || !last || n == 0 || !take_packed(c, s, n))\n                return corrupt(c);\n"
+     "            consume_slot(c);"),
     ("a hang-up is reported only on a dry ring, its header read again (the hang-up step)",
      "if (urpc_peer_closed(c) && load_acquire(&s->header) == h)"),
     ("urpc_close wakes a sleeping peer",
@@ -104,6 +112,13 @@ def urpc_constants():
     return facts
 
 
+# Small messages to a packed slot in the model. The C packs as many as fit
+# in a slot's 56 bytes (six of 8 bytes), and never fewer than two (the
+# rule above): two is the least that exercises a slot of several messages
+# and keeps the search small.
+URPC_PACK = 2
+
+
 def urpc_sizes(nslots):
     """The model's ring of `nslots` with the C's rules: the ack field the
     smallest power of two whose half exceeds the ring (as 2^16 > 2 x
@@ -117,7 +132,8 @@ def urpc_sizes(nslots):
 
 @dataclass
 class Side:
-    msgs: List[int]                        # lengths in slots
+    msgs: List[int]                        # lengths in slots; 0: a small message (packs with its neighbours)
+    batch: int = 1                         # messages per send call (1: urpc_send; more: urpc_send_batch)
     after: List[int] = field(default_factory=list)   # message i waits for this many received
     blocking: bool = False                 # blocking sends (needed for messages longer than the ring)
     sleeper: bool = True                   # blocking receive with spin_ns = 0 when it has nothing to send
@@ -155,6 +171,15 @@ URPC_SCENARIOS = [
              "then request and response", "min",
              [Side([1] * 11, after=[0] * 9 + [1, 2]), Side([1, 1, 1], after=[9, 10, 11])],
              {"BUG_ACK_WRAP": "assertion violated"}),
+    Scenario("packed", "both sides send non-blocking batches of small messages, two to a slot, and "
+             "a 2-slot message, through the smallest ring, so a batch often goes in part",
+             "min", [Side([0, 0, 0, 0, 0, 2], batch=4), Side([0, 0, 1, 0, 0], batch=5)],
+             {"BUG_EARLY_ACK": "assertion violated", "BUG_LOST_WAKEUP": "invalid end state"}),
+    Scenario("sendbatch", "a blocking batch of small messages and a 3-slot one, longer than the ring "
+             "(2 slots), to a receiver asleep that answers once it has them all", "min",
+             [Side([0, 0, 0, 0, 3, 0, 0], batch=7, blocking=True), Side([1], after=[7])],
+             {"BUG_NO_BATCH_WAKE": "invalid end state", "BUG_NO_STREAM_WAKE": "invalid end state",
+              "BUG_LOST_WAKEUP": "invalid end state", "BUG_EARLY_ACK": "assertion violated"}),
     Scenario("close", "one side replies and hangs up (urpc_close) while the other still sends more "
              "than the ring holds and then sleeps", "min",
              [Side([1, 2], after=[0, 1], closes=True), Side([1, 1, 1, 1])],
@@ -184,14 +209,18 @@ def urpc_params(s: Scenario):
              f"ACK_SPAN {facts['ack_span']:#x}, smallest ring {facts['min_slots']} slots. */"]
     lines += [f"#define {k} {v}" for k, v in sizes.items()]
     lines.append(f"#define MAXMSG {maxmsg}")
+    lines.append(f"#define PACK {URPC_PACK}")
     init = []
     for i, side in enumerate(s.sides):
+        if side.batch < 1:
+            raise ValueError(f"scenario {s.name}: side {i} sends batches of {side.batch}")
         if side.blocking is False and max(side.msgs, default=1) > n:
             raise ValueError(f"scenario {s.name}: side {i} sends {max(side.msgs)} slots non-blocking "
                              f"through a ring of {n} (urpc_send refuses that)")
         init.append(f"nmsg[{i}] = {len(side.msgs)}")
         init += [f"msg_len[MIDX({i},{j})] = {v}" for j, v in enumerate(side.msgs)]
         init += [f"after[MIDX({i},{j})] = {v}" for j, v in enumerate(side.after) if v]
+        init.append(f"bsize[{i}] = {side.batch}")
         init.append(f"blocking[{i}] = {int(side.blocking)}")
         init.append(f"sleeper[{i}] = {int(side.sleeper)}")
         init.append(f"closes[{i}] = {int(side.closes)}")
