@@ -12,6 +12,8 @@ import math
 import os
 import statistics
 
+import atoll_jsonl
+
 COST_FILE = "costmodel.jsonl"
 COUNTS = ("transfers", "transfers_weighted", "invalidations", "ipis", "instructions")
 # Where the x axis comes from: the machine's CPU count, or (unmap) the
@@ -52,27 +54,14 @@ def check(obj):
 
 def load(out_dir):
     """costmodel.jsonl -> (records, bad) with bad as (file, line number, line, reason)."""
-    records, bad = [], []
-    path = os.path.join(out_dir, COST_FILE)
-    try:
-        f = open(path, encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return records, bad
-    with f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as e:
-                bad.append((COST_FILE, n, line, f"bad JSON: {e}"))
-                continue
-            why = check(obj)
-            if why:
-                bad.append((COST_FILE, n, line[:200], why))
-            else:
-                records.append(obj)
+    rows, bad_lines = atoll_jsonl.read_lines(os.path.join(out_dir, COST_FILE))
+    records, bad = [], [(COST_FILE, n, line, why) for n, line, why in bad_lines]
+    for n, line, obj in rows:
+        why = check(obj)
+        if why:
+            bad.append((COST_FILE, n, line[:200], why))
+        else:
+            records.append(obj)
     return records, bad
 
 

@@ -21,6 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import atoll_bench_cost as cost  # noqa: E402
+import atoll_jsonl  # noqa: E402
 
 BENCH_PREFIX = "@bench "
 COST_FILE = cost.COST_FILE
@@ -105,26 +106,8 @@ def parse_console(text):
 def read_jsonl(path):
     """A JSON-lines file -> (objects, bad) where bad is (line number, line,
     reason). A missing file gives ([], [])."""
-    objs, bad = [], []
-    try:
-        f = open(path, encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return objs, bad
-    with f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as e:
-                bad.append((n, line, f"bad JSON: {e}"))
-                continue
-            if not isinstance(obj, dict):
-                bad.append((n, line, "not a JSON object"))
-                continue
-            objs.append(obj)
-    return objs, bad
+    rows, bad = atoll_jsonl.read_lines(path)
+    return [obj for _, _, obj in rows], bad
 
 
 def console_tail(text, n=TAIL_LINES):

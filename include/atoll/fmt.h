@@ -27,4 +27,9 @@ typedef void fmt_emit_fn(char c, void *ctx);
 int fmt_vformat(fmt_emit_fn *emit, void *ctx, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
+/* A size in the largest binary unit that divides it exactly ("64 KiB",
+ * "16 MiB", "1536 B"): cache and memory sizes in tables. Returns as
+ * snprintf does. */
+int fmt_bytes(char *buf, size_t size, unsigned long long bytes);
+
 #endif

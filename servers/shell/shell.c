@@ -473,17 +473,6 @@ static const char *cache_name(const struct topo_cache_info *k, char *buf, size_t
     return buf;
 }
 
-static void size_text(uint64_t v, char *buf, size_t size)
-{
-    static const char *units[] = { "B", "KiB", "MiB", "GiB" };
-    int u = 0;
-    while (u < 3 && v >= 1024 && v % 1024 == 0) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, size, "%llu %s", (unsigned long long)v, units[u]);
-}
-
 static const char *const core_header = "core  apic  pkg  core thread  node   caches (the cores sharing each)\n";
 static const char *const node_header = "node domain        MiB  cores        distances\n";
 
@@ -501,7 +490,7 @@ static int topo_show_core(uint32_t c, bool header)
         struct topo_cache_info k;
         if ((err = topo_cache(c, i, &k)))
             return topo_fail("cache of core", c, err);
-        size_text(k.size, size, sizeof size);
+        fmt_bytes(size, sizeof size, k.size);
         format_set(&k.sharers, set, sizeof set, false);
         format_set(&k.sharers, jset, sizeof jset, true);
         if (tl < sizeof text)

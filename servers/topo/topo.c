@@ -50,18 +50,6 @@ static void warn(void *ctx, const char *msg)
     printf("@atoll {\"event\":\"warning\",\"msg\":\"%s\"}\n", esc);
 }
 
-/* "64 KiB", "16 MiB" */
-static void fmt_bytes(char *buf, size_t size, uint64_t v)
-{
-    static const char *units[] = { "B", "KiB", "MiB", "GiB" };
-    int u = 0;
-    while (u < 3 && v >= 1024 && v % 1024 == 0) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, size, "%llu %s", (unsigned long long)v, units[u]);
-}
-
 static const char *cache_suffix(uint8_t type)
 {
     return type == CACHE_DATA ? "d" : type == CACHE_INSTRUCTION ? "i" : "";

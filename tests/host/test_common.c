@@ -118,6 +118,23 @@ static void test_truncation(void)
     CHECK_EQ(strlen(b), sizeof b - 1);
 }
 
+static void test_bytes(void)
+{
+    char b[32];
+    fmt_bytes(b, sizeof b, 0);
+    CHECK_STREQ(b, "0 B");
+    fmt_bytes(b, sizeof b, 1536);
+    CHECK_STREQ(b, "1536 B");   /* not a whole KiB: stays exact */
+    fmt_bytes(b, sizeof b, 64 << 10);
+    CHECK_STREQ(b, "64 KiB");
+    fmt_bytes(b, sizeof b, 3ull << 29);
+    CHECK_STREQ(b, "1536 MiB");
+    fmt_bytes(b, sizeof b, 1ull << 50);
+    CHECK_STREQ(b, "1024 TiB");
+    CHECK_EQ(fmt_bytes(b, 4, 16 << 20), 6);
+    CHECK_STREQ(b, "16 ");
+}
+
 struct collect {
     char buf[64];
     int n;
@@ -205,6 +222,7 @@ int main(void)
     test_against_glibc();
     test_own_behaviour();
     test_truncation();
+    test_bytes();
     test_callback();
     test_string();
     return check_done();
