@@ -2,5 +2,6 @@
 # (the kernel finds a module by its file name without ".elf").
 USER = build_dir + "/user/"
 image("atoll", kernel=build_dir + "/cpudriver/atoll.elf",
-      modules=[USER + p + ".elf" for p in ("monitor", "names", "topo", "shell", "hello", "badboy", "fuzz",
-                                                  "lmpbench", "echo", "xattack")])
+      modules=[USER + p + ".elf" for p in ("monitor", "names", "starter", "topo", "shell", "hello", "badboy",
+                                                  "fuzz", "lmpbench", "echo", "xattack", "churn", "greeter",
+                                                  "threads")])

@@ -1,6 +1,7 @@
 # lib/: the user library every user domain links (build/lib/libatoll.a):
 # crt0 and start-up, system-call wrappers, console output, slots/RAM/mappings
-# and malloc, the topology service's client (topo.c, <atoll/topo.h>), plus the
+# and malloc, the topology service's client (topo.c, <atoll/topo.h>), threads
+# (thread/, <atoll/thread.h>), plus the
 # freestanding code shared with the CPU driver (common/).
 # Headers: lib/include/atoll/lib.h and lib/include/atoll/lib/*.h (user_program
 # adds lib/include to the include path). See docs/userlib.md.
@@ -22,6 +23,10 @@ user_library(
         "lmpchan.c",
         "monitor_client.c",
         "waitset/waitset_os_atoll.c",
+        "thread/thread.c",
+        "thread/sync.c",
+        "thread/switch.S",
+        "thread/thread_os_atoll.c",
         "../common/fmt.c",
         "../common/string.c",
     ],

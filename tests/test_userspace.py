@@ -156,3 +156,27 @@ def test_malformed_programs_are_refused(tmp_path):
     assert "run: ERR_ELF_CLASS" in r.console
     assert [e["name"] for e in r.events_named("domain_spawn") if e["core"] == 1] == ["monitor", "hello"]
     assert "on core 1 ok" in r.console
+
+
+def test_threads_of_a_domain():
+    """lib/thread: 8 threads (and 1, and 31) on core 1 meet at a barrier,
+    share a counter under a mutex and a bounded buffer on two condition
+    variables; the lone first thread waiting on nobody gets ERR_DEADLOCK; a
+    thread on another core is not supported yet. A stack overrun ends only
+    its domain, with a thread_fatal event, and the shell goes on."""
+    r = run_shell(["run 1 threads", "wait", "run 1 threads 1 5", "wait", "run 1 threads 31 7", "wait",
+                   "run 1 threads overrun", "wait", "run 1 hello after", "wait"], smp=2)
+    runs = r.events_named("threads")
+    assert [(e["threads"], e["rounds"]) for e in runs] == [(8, 20), (1, 5), (31, 7)], runs
+    for e in runs:
+        assert e["ok"] is True, e
+        assert e["core"] == 1
+        assert e["counter"] == e["counter_want"] == e["threads"] * e["rounds"]
+        assert e["items"] == e["items_want"] and e["sum"] == e["sum_want"]
+        assert e["lasts"] == e["rounds"] and e["most_in_section"] == 1
+        assert e["peak_alive"] == e["threads"] + 1
+        assert e["other_core"] == "ERR_NOT_SUPPORTED" and e["deadlock"] == "ERR_DEADLOCK"
+    fatal = r.events_named("thread_fatal")
+    assert len(fatal) == 1 and fatal[0]["msg"] == "thread overran its stack", fatal
+    assert [e["why"] for e in exits(r, "threads")] == ["exit status 0"] * 3 + ["exit status 70"]
+    assert [e["why"] for e in exits(r, "hello")] == ["exit status 0"]

@@ -43,3 +43,8 @@ host_test("test_costmodel", srcs=["test_costmodel.c", "../../tools/costmodel/arg
                                   "../../tools/costmodel/directory.c",
                                   "../../tools/costmodel/regions.c"],
           includes=["../../tools/costmodel"])
+# The user library's threads (lib/thread/): scheduler, switch and
+# synchronisation on the host, under ASan and UBSan.
+host_test("test_thread", srcs=["test_thread.c", "../../lib/thread/thread.c", "../../lib/thread/sync.c",
+                               "../../lib/thread/switch.S"],
+          includes=["../../lib/include", "../../include"])

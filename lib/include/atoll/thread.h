@@ -1,0 +1,120 @@
+/*
+ * Threads of a domain (lib/thread/): several flows of control in one
+ * address space, with join, mutexes, condition variables and barriers.
+ *
+ * Today every thread of a domain runs on the domain's one dispatcher and
+ * the threads take turns cooperatively: a thread runs until it yields,
+ * blocks (lock, wait, join, barrier) or ends. There is no preemption among
+ * a domain's own threads, so a thread that spins without yielding keeps the
+ * others waiting (the CPU driver still preempts the domain as a whole).
+ * When a domain spans cores (issue 12), thread_create_on() will put a
+ * thread on another core's dispatcher; until then it accepts only this
+ * core and says ERR_NOT_SUPPORTED for any other.
+ *
+ * Threads share the domain's memory: what they share is the program's
+ * business. The OS's own state still moves only through channels.
+ *
+ * When the running thread blocks and no other thread can run, the library
+ * calls the idle hook (thread_set_idle), which may wait for outside events
+ * (one round of the domain's event loop, say) that wake a thread. Without
+ * a hook, or when the hook returns an error, the blocking call returns
+ * ERR_DEADLOCK (or the hook's error): every thread waits for another and
+ * nothing else can wake them.
+ *
+ * Limits: THREAD_MAX threads alive at once per domain (ERR_TOO_MANY beyond);
+ * stacks of THREAD_STACK_MIN..THREAD_STACK_MAX bytes (ERR_INVALID_ARG
+ * otherwise). A stack has no guard page: a canary at its far end is checked
+ * at every switch, and a thread found to have overrun it ends the domain
+ * with a message naming the thread.
+ */
+#ifndef ATOLL_THREAD_H
+#define ATOLL_THREAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <atoll/abi/errors.h>
+
+#define THREAD_MAX          256
+#define THREAD_STACK_MIN    (8u << 10)
+#define THREAD_STACK_MAX    (8u << 20)
+#define THREAD_STACK_DEFAULT (64u << 10)
+
+struct thread;
+typedef int thread_fn(void *arg);
+
+/* A FIFO of blocked threads (the library's; zero-initialised is empty). */
+struct thread_queue {
+    struct thread *head, *tail;
+};
+
+/* Start fn(arg) in a new thread with a stack of `stack_bytes` (0: the
+ * default); it becomes runnable and runs when the caller next yields or
+ * blocks. *out names it for join and detach. */
+errval_t thread_create(struct thread **out, thread_fn *fn, void *arg, size_t stack_bytes);
+/* The same on core `core`: today only the domain's own core. */
+errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, void *arg,
+                          size_t stack_bytes);
+
+/* Wait for t to end; its return value (or thread_exit's) into *retval if
+ * not NULL. Frees t. ERR_INVALID_ARG for the caller itself, a detached
+ * thread or one another thread already joins. */
+errval_t thread_join(struct thread *t, int *retval);
+/* t is freed by the library when it ends (no join). */
+errval_t thread_detach(struct thread *t);
+/* End the calling thread. The domain's first thread ending this way ends
+ * the domain, as returning from main does. */
+_Noreturn void thread_exit(int retval);
+/* Let every other runnable thread run once. */
+void thread_yield(void);
+
+struct thread *thread_self(void);
+uint32_t thread_id(const struct thread *t);   /* 0: the domain's first thread */
+uint32_t thread_count(void);                  /* threads alive, the caller included */
+
+/* Called when the running thread blocks and no thread is runnable: wait
+ * for something outside that may wake a thread, then return ERR_OK (the
+ * library looks again), or an error that the blocking call returns. */
+typedef errval_t thread_idle_fn(void *ctx);
+void thread_set_idle(thread_idle_fn *idle, void *ctx);
+
+/* -- synchronisation -------------------------------------------------------
+ * Zero-initialised objects are ready to use (unlocked, no waiters). Handing
+ * a lock to a waiter is FIFO: the longest waiter gets it next. */
+struct thread_mutex {
+    struct thread *owner;
+    struct thread_queue waiters;
+};
+errval_t thread_mutex_lock(struct thread_mutex *m);
+bool thread_mutex_trylock(struct thread_mutex *m);
+/* ERR_NOT_PERMITTED if the caller does not hold m. */
+errval_t thread_mutex_unlock(struct thread_mutex *m);
+
+struct thread_cond {
+    struct thread_queue waiters;
+};
+/* Release m, wait for a signal, hold m again. The caller must hold m. */
+errval_t thread_cond_wait(struct thread_cond *c, struct thread_mutex *m);
+void thread_cond_signal(struct thread_cond *c);
+void thread_cond_broadcast(struct thread_cond *c);
+
+struct thread_barrier {
+    uint32_t count;        /* threads that meet */
+    uint32_t arrived;
+    uint64_t round;
+    struct thread_queue waiters;
+};
+errval_t thread_barrier_init(struct thread_barrier *b, uint32_t count);
+/* Wait until `count` threads have arrived; exactly one of them gets
+ * *last = true (if last is not NULL). */
+errval_t thread_barrier_wait(struct thread_barrier *b, bool *last);
+
+/* -- what each platform supplies (lib/thread/thread_os_atoll.c; the host
+ * tests their own) -- */
+void *thread_os_alloc(size_t bytes);          /* 16-byte aligned, or NULL */
+void thread_os_free(void *p);
+uint32_t thread_os_core(void);
+_Noreturn void thread_os_fatal(const char *msg, uint32_t id);
+_Noreturn void thread_os_exit(int status);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * threads: a domain's threads at work (<atoll/thread.h>), checked.
+ *
+ *   threads [N] [ROUNDS]   N threads (default 8, at most THREAD_MAX - 1)
+ *                          meet at a barrier ROUNDS times (default 20); in
+ *                          each round every thread adds to a counter under a
+ *                          mutex, yielding inside it, and a bounded buffer
+ *                          carries N items from producers to consumers on
+ *                          two condition variables. Prints one event:
+ *     @atoll {"event":"threads","core":C,"threads":N,"rounds":R,
+ *             "counter":..,"counter_want":..,"items":..,"sum":..,"sum_want":..,
+ *             "lasts":..,"most_in_section":1,"other_core":"ERR_NOT_SUPPORTED",
+ *             "deadlock":"ERR_DEADLOCK","yield_ns":..,"ok":true}
+ *   threads overrun        a thread overruns its stack: the library ends the
+ *                          domain with a thread_fatal event naming it.
+ */
+#include <atoll/lib.h>
+#include <atoll/lib/time.h>
+#include <atoll/thread.h>
+
+#define RING 4
+
+static uint32_t nthreads = 8, rounds = 20;
+static struct thread_barrier barrier;
+static struct thread_mutex lock;
+static struct thread_cond not_full, not_empty;
+static uint64_t counter, in_section, most_in_section;
+static uint64_t ring[RING], rhead, rcount, items, sum;
+static uint32_t lasts;
+static uint32_t failures;
+
+static void expect(bool ok, const char *what)
+{
+    if (!ok) {
+        printf("threads: FAILED: %s\n", what);
+        failures++;
+    }
+}
+
+/* Even threads produce one item a round, odd ones consume one (N even:
+ * as many of each; N odd: the last thread does both). */
+static void produce(uint64_t v)
+{
+    expect(thread_mutex_lock(&lock) == ERR_OK, "lock to produce");
+    while (rcount == RING)
+        expect(thread_cond_wait(&not_full, &lock) == ERR_OK, "wait not full");
+    ring[(rhead + rcount++) % RING] = v;
+    thread_cond_signal(&not_empty);
+    expect(thread_mutex_unlock(&lock) == ERR_OK, "unlock after produce");
+}
+
+static void consume(void)
+{
+    expect(thread_mutex_lock(&lock) == ERR_OK, "lock to consume");
+    while (rcount == 0)
+        expect(thread_cond_wait(&not_empty, &lock) == ERR_OK, "wait not empty");
+    sum += ring[rhead];
+    rhead = (rhead + 1) % RING;
+    rcount--;
+    items++;
+    thread_cond_signal(&not_full);
+    expect(thread_mutex_unlock(&lock) == ERR_OK, "unlock after consume");
+}
+
+static int worker(void *arg)
+{
+    uint32_t me = (uint32_t)(uintptr_t)arg;
+    for (uint32_t r = 0; r < rounds; r++) {
+        expect(thread_mutex_lock(&lock) == ERR_OK, "lock");
+        in_section++;
+        if (in_section > most_in_section)
+            most_in_section = in_section;
+        uint64_t c = counter;
+        thread_yield();   /* the others queue for the lock meanwhile */
+        counter = c + 1;
+        in_section--;
+        expect(thread_mutex_unlock(&lock) == ERR_OK, "unlock");
+
+        bool both = (nthreads % 2) && me == nthreads - 1;
+        if (me % 2 == 0 || both)
+            produce((uint64_t)r * 1000 + me);
+        if (me % 2 == 1 || both)
+            consume();
+
+        bool last = false;
+        expect(thread_barrier_wait(&barrier, &last) == ERR_OK, "barrier");
+        lasts += last;
+    }
+    return (int)me;
+}
+
+/* A frame as large as the stack: written from the top down, it reaches the
+ * canary at the stack's far end. */
+static int overrun(void *arg)
+{
+    (void)arg;
+    volatile char big[THREAD_STACK_MIN];
+    for (size_t i = sizeof big; i-- > 0;)
+        big[i] = (char)i;
+    return big[0];
+}
+
+static volatile bool stop_yielding;
+
+static int yields_back(void *arg)
+{
+    (void)arg;
+    while (!stop_yielding)
+        thread_yield();
+    return 0;
+}
+
+/* Two threads yielding to each other: two switches a turn. */
+static uint64_t yield_cost_ns(void)
+{
+    struct thread *t;
+    stop_yielding = false;
+    if (thread_create(&t, yields_back, NULL, 0) != ERR_OK)
+        return 0;
+    thread_yield();
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < 1000; i++)
+        thread_yield();
+    uint64_t t1 = now_ns();
+    stop_yielding = true;
+    expect(thread_join(t, NULL) == ERR_OK, "join the yielder");
+    return (t1 - t0) / 2000;
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t core = startup()->core_id;
+    if (argc > 1 && !strcmp(argv[1], "overrun")) {
+        /* Heap below the stack, as in a program that has run a while: the
+         * overrun lands there, not on the unmapped page below the heap
+         * (which would stop the domain with a page fault instead). */
+        void *below = malloc(64 << 10);
+        struct thread *t;
+        if (!below || thread_create(&t, overrun, NULL, THREAD_STACK_MIN) != ERR_OK)
+            return 1;
+        thread_join(t, NULL);
+        printf("threads: the overrun was not caught\n");
+        return 1;
+    }
+    if (argc > 1)
+        nthreads = arg_number(argv[1], nthreads);
+    if (argc > 2)
+        rounds = arg_number(argv[2], rounds);
+    if (nthreads < 1 || nthreads > THREAD_MAX - 1) {
+        printf("threads: N must be 1 to %u\n", THREAD_MAX - 1);
+        return 1;
+    }
+
+    struct thread *t;
+    errval_t other = thread_create_on(&t, core + 1, worker, NULL, 0);
+
+    /* The first thread alone waiting for a signal nobody can send. */
+    struct thread_cond never = { 0 };
+    expect(thread_mutex_lock(&lock) == ERR_OK, "lock alone");
+    errval_t alone = thread_cond_wait(&never, &lock);
+    expect(thread_mutex_unlock(&lock) == ERR_OK, "unlock alone");
+
+    expect(thread_barrier_init(&barrier, nthreads) == ERR_OK, "barrier init");
+    struct thread **all = malloc(nthreads * sizeof *all);
+    expect(all != NULL, "malloc");
+    uint32_t made = 0;
+    for (; all && made < nthreads; made++) {
+        errval_t err = thread_create(&all[made], worker, (void *)(uintptr_t)made, 0);
+        if (err != ERR_OK) {
+            printf("threads: create %u: %s\n", made, err_name(err));
+            failures++;
+            break;
+        }
+    }
+    uint32_t alive_peak = thread_count();
+    for (uint32_t i = 0; i < made; i++) {
+        int rv = -1;
+        expect(thread_join(all[i], &rv) == ERR_OK && rv == (int)i, "join");
+    }
+    free(all);
+
+    uint64_t pairs = nthreads / 2 + nthreads % 2;   /* producers (= consumers) */
+    uint64_t sum_want = 0;
+    for (uint32_t r = 0; r < rounds; r++)
+        for (uint32_t me = 0; me < nthreads; me++)
+            if (me % 2 == 0 || ((nthreads % 2) && me == nthreads - 1))
+                sum_want += (uint64_t)r * 1000 + me;
+    uint64_t yield_ns = yield_cost_ns();
+    bool ok = failures == 0 && made == nthreads && counter == (uint64_t)nthreads * rounds &&
+              items == pairs * rounds && sum == sum_want && lasts == rounds && most_in_section == 1 &&
+              other == ERR_NOT_SUPPORTED && alone == ERR_DEADLOCK && thread_count() == 1;
+    printf("@atoll {\"event\":\"threads\",\"core\":%u,\"threads\":%u,\"rounds\":%u,\"peak_alive\":%u,"
+           "\"counter\":%llu,\"counter_want\":%llu,\"items\":%llu,\"items_want\":%llu,"
+           "\"sum\":%llu,\"sum_want\":%llu,\"lasts\":%u,\"most_in_section\":%llu,"
+           "\"other_core\":\"%s\",\"deadlock\":\"%s\",\"yield_ns\":%llu,\"ok\":%s}\n",
+           core, nthreads, rounds, alive_peak, (unsigned long long)counter,
+           (unsigned long long)nthreads * rounds, (unsigned long long)items,
+           (unsigned long long)(pairs * rounds), (unsigned long long)sum, (unsigned long long)sum_want,
+           lasts, (unsigned long long)most_in_section, err_name(other), err_name(alone),
+           (unsigned long long)yield_ns, ok ? "true" : "false");
+    return ok ? 0 : 1;
+}
