@@ -244,3 +244,24 @@ def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
     for k in ("transfers", "invalidations"):
         tq, tb = sum(r[k] for r in q), sum(r[k] for r in b)
         assert abs(tq - tb) <= 0.02 * tq, (k, tq, tb)
+
+
+def test_atoll_local_messages_move_no_line_between_cores(tmp_path):
+    """lmpbench's round trips between two domains of one core (user/lmpbench,
+    a region a protocol): the kernel-mediated message is per-core by
+    construction, so a round trip moves no line between cores (a URPC round
+    trip moves at least two). What the regions do count is the monitors'
+    idle traffic meanwhile (their channel's control lines, by time, not by
+    round trip; --cost-hot shows them), so the bound is per run: at most one
+    transfer per ten round trips, at most one IPI."""
+    out = str(tmp_path / "local.jsonl")
+    m, opts = atoll_run.parse_args(["--smp", "2", "--cost-model", "--cost-out", out, "--",
+                                    "run 1 lmpbench 200", "sleep 500"])
+    r = atoll_run.boot(m, timeout=240, cost=opts.cost, shell_commands=opts.shell_commands)
+    assert r.status == 0, f"{r.message}\n{r.console[-3000:]}"
+    assert len(r.events_named("lmp_bench")) == 1, r.console[-3000:]
+    c = atoll_costmodel.load(out)
+    for proto in ("lmp", "lmp_cap"):
+        region, = c.named("local", protocol=proto, src=1)
+        assert region["args"]["ops"] == 200, region
+        assert region["transfers"] <= 200 // 10 and region["ipis"] <= 1, region

@@ -75,7 +75,7 @@
 #define CM_WORDS(X)                                                            \
     X(1, cacheline)  X(2, pipe)       X(3, eventfd)   X(4, futex)             \
     X(5, urpc)       X(6, urpc_wake)  X(7, lmp)       X(8, munmap)            \
-    X(9, mprotect)   X(10, boot)      X(11, urpc_stream)                      \
+    X(9, mprotect)   X(10, boot)      X(11, urpc_stream) X(12, lmp_cap)       \
     X(32, pingpong_line) X(33, own_data) X(34, ipi) X(35, readers)            \
     X(36, writer_upgrade) X(37, false_sharing) X(38, count_insns)
 

@@ -11,6 +11,7 @@
  *           "cap_median":..,"cap_min":..}
  */
 #include <atoll/lib.h>
+#include <atoll/costmodel.h>
 #include <atoll/monitor_client.h>
 #include <if/monlmp_if.h>
 
@@ -98,6 +99,12 @@ int main(int argc, char **argv)
     static uint64_t null_rt[MAX_ROUNDS], cap_rt[MAX_ROUNDS];
     for (unsigned i = 0; i < 100; i++)   /* warm up */
         sys_lmp_call(server_ep, BENCH_NULL, 0, 0, 0, LMP_NO_CAP, &m);
+    unsigned core = startup()->core_id;
+    /* Each loop is a cost-model region (docs/costmodel.md): on one core a
+     * round trip should move no line between cores at all. */
+    cm_arg(protocol, CM_WORD_lmp);
+    cm_arg(src, core);
+    cm_begin(local);
     for (unsigned i = 0; i < rounds; i++) {
         uint64_t t0 = read_tsc();
         err = sys_lmp_call(server_ep, BENCH_NULL, i, 0, 0, LMP_NO_CAP, &m);
@@ -105,6 +112,11 @@ int main(int argc, char **argv)
         if (err)
             return printf("lmpbench: null call: %s\n", err_name(err)), 1;
     }
+    cm_arg(ops, rounds);
+    cm_end(local);
+    cm_arg(protocol, CM_WORD_lmp_cap);
+    cm_arg(src, core);
+    cm_begin(local);
     for (unsigned i = 0; i < rounds; i++) {
         uint64_t t0 = read_tsc();
         err = sys_lmp_call(server_ep, BENCH_CAP, i, 0, 0, extra, &m);
@@ -112,10 +124,11 @@ int main(int argc, char **argv)
         if (err)
             return printf("lmpbench: call with a capability: %s\n", err_name(err)), 1;
     }
+    cm_arg(ops, rounds);
+    cm_end(local);
     sys_lmp_call(server_ep, BENCH_STOP, 0, 0, 0, LMP_NO_CAP, &m);
     sort(null_rt, rounds);
     sort(cap_rt, rounds);
-    unsigned core = startup()->core_id;
     printf("lmpbench on core %u: round trip median %llu cycles (min %llu), with a capability %llu (min %llu), "
            "%u rounds\n",
            core, (unsigned long long)null_rt[rounds / 2], (unsigned long long)null_rt[0],
