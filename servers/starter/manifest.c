@@ -177,7 +177,7 @@ static void parse_line(struct manifest *mf, const char *line, unsigned lineno, c
     p = word(p, s->program, sizeof s->program, &too_long);
     p = word(p, s->placement, sizeof s->placement, &too_long);
     if (!s->placement[0]) {
-        refuse(s, "expected NAME PROGRAM PLACEMENT [after=DEPS] [ARGS]");
+        refuse(s, "expected NAME PROGRAM PLACEMENT [after=DEPS] [restart=N] [backoff=MS] [ARGS]");
         return;
     }
     if (too_long) {
@@ -198,17 +198,38 @@ static void parse_line(struct manifest *mf, const char *line, unsigned lineno, c
         refuse(s, why);
         return;
     }
-    while (is_space(*p))
-        p++;
-    if (!strncmp(p, "after=", 6)) {
-        char deps[MANIFEST_ARGS_MAX];
-        p = word(p + 6, deps, sizeof deps, &too_long);
-        if (!parse_deps(s, deps, why, sizeof why)) {
-            refuse(s, why);
-            return;
-        }
+    s->restart_limit = MANIFEST_RESTART_DEFAULT;
+    s->backoff_ms = MANIFEST_BACKOFF_DEFAULT_MS;
+    /* Options, in any order, before the arguments: after=, restart=, backoff=. */
+    for (;;) {
         while (is_space(*p))
             p++;
+        char opt[MANIFEST_ARGS_MAX];
+        const char *q = word(p, opt, sizeof opt, &too_long);
+        uint32_t v = 0;
+        if (!strncmp(opt, "after=", 6)) {
+            if (!parse_deps(s, opt + 6, why, sizeof why)) {
+                refuse(s, why);
+                return;
+            }
+        } else if (!strncmp(opt, "restart=", 8)) {
+            if (!parse_uint(opt + 8, opt + strlen(opt), &v) || v > MANIFEST_RESTART_MAX) {
+                snprintf(why, sizeof why, "restart= takes 0..%u (failed starts in a row)", MANIFEST_RESTART_MAX);
+                refuse(s, why);
+                return;
+            }
+            s->restart_limit = v;
+        } else if (!strncmp(opt, "backoff=", 8)) {
+            if (!parse_uint(opt + 8, opt + strlen(opt), &v) || v > MANIFEST_BACKOFF_MAX_MS) {
+                snprintf(why, sizeof why, "backoff= takes 0..%u (milliseconds)", MANIFEST_BACKOFF_MAX_MS);
+                refuse(s, why);
+                return;
+            }
+            s->backoff_ms = v;
+        } else {
+            break;
+        }
+        p = q;
     }
     size_t n = strlen(p);
     while (n && is_space(p[n - 1]))

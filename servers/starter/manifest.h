@@ -3,7 +3,7 @@
  * (docs/services.md). A text module in the image ("services"), one service
  * a line:
  *
- *     NAME PROGRAM PLACEMENT [after=DEP,DEP...] [ARGS...]
+ *     NAME PROGRAM PLACEMENT [after=DEP,DEP...] [restart=N] [backoff=MS] [ARGS...]
  *
  * PLACEMENT is core:K, per-node (one instance on the first core of every
  * NUMA node that has cores), per-core, or nodes:LIST (the first core of
@@ -33,6 +33,13 @@
 #define MANIFEST_WHY_MAX 120
 #define MANIFEST_MAX_CORES 512
 #define MANIFEST_MAX_NODES 16
+/* Restart policy (docs/restart.md): an instance that ends is started again
+ * after backoff= ms, doubled after each failed start in a row (one that
+ * ends before it joined its group), until restart= failed starts in a row. */
+#define MANIFEST_RESTART_DEFAULT 3
+#define MANIFEST_RESTART_MAX 100
+#define MANIFEST_BACKOFF_DEFAULT_MS 100
+#define MANIFEST_BACKOFF_MAX_MS 60000
 
 enum placement_kind { PLACE_CORE = 1, PLACE_PER_NODE, PLACE_PER_CORE, PLACE_NODES };
 
@@ -52,6 +59,8 @@ struct manifest_service {
     char placement[MANIFEST_NAME_MAX]; /* as written */
     char deps[MANIFEST_MAX_DEPS][MANIFEST_NAME_MAX];
     unsigned ndeps;
+    uint32_t restart_limit;            /* restart=: failed starts in a row before giving up (0: never) */
+    uint32_t backoff_ms;               /* backoff=: the first delay before a restart */
     unsigned line;
     bool refused;
     char why[MANIFEST_WHY_MAX];        /* "line N: ..." */

@@ -150,9 +150,34 @@ static void test_refusals(void)
     CHECK(mf.n == 0 && mf.norder == 0);
 }
 
+/* The restart policy: restart= and backoff= in any order with after=,
+ * defaults when absent, out-of-range values refused. */
+static void test_restart_policy(void)
+{
+    parse("a hello core:0\n"
+          "b hello core:1 restart=0 after=a backoff=250 hi $core\n"
+          "c hello core:1 backoff=5 restart=100\n"
+          "d hello core:1 restart=101\n"
+          "e hello core:1 backoff=x\n"
+          "f hello core:1 restart=\n");
+    CHECK_EQ(svc("a")->restart_limit, MANIFEST_RESTART_DEFAULT);
+    CHECK_EQ(svc("a")->backoff_ms, MANIFEST_BACKOFF_DEFAULT_MS);
+    CHECK(!svc("b")->refused);
+    CHECK_EQ(svc("b")->restart_limit, 0);
+    CHECK_EQ(svc("b")->backoff_ms, 250);
+    CHECK_EQ(svc("b")->ndeps, 1);
+    CHECK(!strcmp(svc("b")->args, "hi $core"));
+    CHECK(!svc("c")->refused && svc("c")->restart_limit == 100 && svc("c")->backoff_ms == 5);
+    CHECK(svc("d")->refused && strstr(svc("d")->why, "restart="));
+    CHECK(svc("e")->refused && strstr(svc("e")->why, "backoff="));
+    CHECK(svc("f")->refused);
+    CHECK_EQ(mf.refused, 3);
+}
+
 int main(void)
 {
     shape();
+    test_restart_policy();
     test_placements();
     test_refusals();
     return check_done();
