@@ -22,6 +22,7 @@ user_library(
         "waitset/waitset.c",
         "lmpchan.c",
         "monitor_client.c",
+        "recover.c",
         "waitset/waitset_os_atoll.c",
         "thread/thread.c",
         "thread/sync.c",

@@ -29,6 +29,7 @@ struct client {
 };
 static struct client clients[MON_MAX_CLIENTS];
 uint64_t shell_id = ~0ull;   /* core 0: the shell's domain id */
+uint64_t starter_id = ~0ull; /* core 0: the starter's (the restart service) */
 static capslot_t recv;       /* where the next capability sent to us lands */
 static uint64_t clients_served, clients_refused, lmp_refused;
 
@@ -64,6 +65,12 @@ bool client_is_shell(int handle)
 {
     struct client *c = client_at(handle);
     return c && my_core == 0 && c->badge == shell_id;
+}
+
+bool client_may_kill(int handle)
+{
+    struct client *c = client_at(handle);
+    return c && my_core == 0 && (c->badge == shell_id || c->badge == starter_id);
 }
 
 errval_t client_request_reply(int handle, const void *msg, size_t len)

@@ -61,10 +61,40 @@ static void start_servers(void)
     err = spawn_system("starter", STARTER_RAM, &id);
     if (err)
         cannot_go_on("the starter", err);
+    starter_id = id;
     err = spawn_system("shell", SHELL_RAM, &id);
     if (err)
         cannot_go_on("the shell", err);
     shell_id = id;
+}
+
+/* The name server ended (core 0): start it again at once. Everything else,
+ * the restart service among them, finds services through it, so its own
+ * monitor restarts it rather than the starter (docs/restart.md). Its
+ * clients' channels were hung up with it; the client library reconnects
+ * and every service's library registers its names again. A name server
+ * that ends within NAMES_QUICK_NS of its start NAMES_QUICK_MAX times in a
+ * row cannot be kept up: the machine stops, as when it could not start. */
+#define NAMES_QUICK_NS 1000000000ull
+#define NAMES_QUICK_MAX 5
+
+void names_ended(void)
+{
+    static uint64_t started_ns, restarts;
+    static unsigned quick;
+    uint64_t now = now_ns(), id, old = names_id;
+    quick = started_ns && now - started_ns < NAMES_QUICK_NS ? quick + 1 : 0;
+    if (quick >= NAMES_QUICK_MAX)
+        cannot_go_on("the name server again (it ended at once 5 times in a row)", ERR_TOO_MANY);
+    errval_t err = spawn_system("names", NAMES_RAM, &id);
+    if (err)
+        cannot_go_on("the name server again", err);
+    names_id = id;
+    started_ns = now;
+    restarts++;
+    printf("@atoll {\"event\":\"service_restarted\",\"name\":\"names\",\"core\":0,\"old\":%llu,"
+           "\"domain\":%llu,\"why\":\"ended\",\"restarts\":%llu,\"by\":\"monitor\"}\n",
+           (unsigned long long)old, (unsigned long long)id, (unsigned long long)restarts);
 }
 
 /* Nothing to do but to make the loop go round (links_poll flushes the

@@ -26,6 +26,8 @@ extern const struct startup_info *si;
 extern uint32_t my_core, ncores;
 extern struct core_info machine;
 extern uint64_t names_id;   /* core 0: the name server's domain id */
+/* Core 0: the name server ended; start it again (main.c). */
+void names_ended(void);
 uint32_t new_tag(void);
 /* The monitor's event loop (every source of work: links, clients,
  * obituaries; timers for what expires). */
@@ -131,6 +133,9 @@ void clients_init(void);
 void clients_source(struct ws_source *s);
 bool client_handle_valid(int client);
 bool client_is_shell(int client);
+/* The shell or the starter (the restart service): may end domains (kill). */
+bool client_may_kill(int client);
+extern uint64_t starter_id;
 /* Send a monclient reply (already encoded) on the client's request channel:
  * never waits (a client that takes no replies loses them). */
 errval_t client_request_reply(int client, const void *msg, size_t len);

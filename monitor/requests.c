@@ -118,10 +118,10 @@ static errval_t on_bench(struct idl_chan *ch, const struct monclient_bench_call_
 
 static errval_t on_kill(struct idl_chan *ch, const struct monclient_kill_call_args *a)
 {
-    /* The shell's alone: asked by it here, or by core 0's monitor for it
-     * (which checked). */
+    /* The shell's and the restart service's (the starter) alone: asked by
+     * one of them here, or by core 0's monitor for them (which checked). */
     const struct asker *who = ch->user;
-    bool allowed = who->handle >= 0 ? client_is_shell(who->handle) : who->core == 0;
+    bool allowed = who->handle >= 0 ? client_may_kill(who->handle) : who->core == 0;
     return monclient_kill_reply_send(ch, allowed ? kill_local(a->domain) : ERR_NOT_PERMITTED);
 }
 
@@ -189,7 +189,7 @@ void request_serve(const struct asker *who, const uint8_t *msg, size_t len)
         bad = ERR_INVALID_ARG;
     else if (!bad && !core_alive(core))
         bad = ERR_CORE_DOWN;
-    else if (!bad && m.type == monclient_kill_call && who->handle >= 0 && !client_is_shell(who->handle))
+    else if (!bad && m.type == monclient_kill_call && who->handle >= 0 && !client_may_kill(who->handle))
         bad = ERR_NOT_PERMITTED;
     if (bad) {
         reply_error(&ch, m.type, bad);

@@ -106,8 +106,10 @@ errval_t kill_local(uint64_t id)
 {
     for (int i = 0; i < MAX_CHILDREN; i++)
         if (children[i].used && children[i].id == id) {
-            if (children[i].system)
-                return ERR_NOT_PERMITTED;   /* the shell and the name server stay */
+            /* The shell and the starter stay; the name server may go, as
+             * its monitor restarts it (names_ended). */
+            if (children[i].system && children[i].id != names_id)
+                return ERR_NOT_PERMITTED;
             return sys_domain_kill(SLOT_KERNEL, children[i].disp);
         }
     return ERR_NOT_FOUND;

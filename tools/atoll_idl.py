@@ -102,8 +102,11 @@ class Message:
 
 
 class Rpc:
-    def __init__(self, name, args, line, doc=""):
+    def __init__(self, name, args, line, doc="", idempotent=False):
         self.name, self.args, self.line, self.doc = name, args, line, doc
+        # `idempotent rpc`: carrying it out twice does what once does, so a
+        # client may repeat it after the server was restarted (lib/recover.c).
+        self.idempotent = idempotent
         self.call = Message(name + "_call", "call", [a for a in args if a.direction == "in"],
                             line, self, doc)
         self.reply = Message(name + "_reply", "reply", [a for a in args if a.direction == "out"],
@@ -226,6 +229,11 @@ class Parser:
 
     def decl(self):
         kw = self.ident("'message' or 'rpc'")
+        idempotent = kw[1] == "idempotent"
+        if idempotent:
+            kw = self.ident("'rpc' after 'idempotent'")
+            if kw[1] != "rpc":
+                self.error(kw[2], f"'idempotent' marks an rpc, found {describe(kw)}")
         if kw[1] not in ("message", "rpc"):
             self.error(kw[2], f"expected 'message' or 'rpc', found {describe(kw)}")
         name = self.ident(f"the {kw[1]} name")
@@ -242,7 +250,7 @@ class Parser:
         doc = self.doc(kw[2], end[2])
         self.last_line = end[2]
         if kw[1] == "rpc":
-            return Rpc(name[1], args, name[2], doc)
+            return Rpc(name[1], args, name[2], doc, idempotent)
         return Message(name[1], "message", args, name[2], doc=doc)
 
     def arg(self, in_rpc):
@@ -718,6 +726,12 @@ def generate(iface, source="if/?.if"):
         L += [f"/* Declared `transport lmp`: local messages (lib/lmpchan.c), one capability each. */",
               f"#define {p.upper()}_TRANSPORT_LMP 1",
               f"_Static_assert({p}_size_max <= {LMP_MSG_MAX}, \"{p}: longer than a local message carries\");", ""]
+    if iface.rpcs():
+        L.append("/* May a client repeat the call after a restart of the server? (`idempotent rpc`) */")
+        L.append("enum {")
+        for r in iface.rpcs():
+            L.append(f"    {p}_{r.name}_idempotent = {1 if r.idempotent else 0},")
+        L += ["};", ""]
     L += fn("const char *", f"{p}_msg_name", ["unsigned type"])
     L.append("    switch (type) {")
     for m in msgs:

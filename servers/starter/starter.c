@@ -12,11 +12,22 @@
  * manifest that is wrong is refused with a message naming it, and so is
  * every service that needs it; the rest comes up.
  *
+ * It is also the restart service (docs/restart.md): an instance that ends
+ * (its heartbeat channel hangs up, or its monitor no longer lists it) or
+ * hangs (no heartbeat for HEARTBEAT_HANG_MS) is started again on the same
+ * core (the nearest live core if that one is gone), under its service's
+ * policy (restart=, backoff=), with the same group key, so it joins the
+ * same group and clients find it by the same name.
+ *
  * Events: manifest_refused {line, service, why}; service_up {name,
- * instances, joined, ms}; service_failed {name, why}.
+ * instances, joined, ms}; service_failed {name, why}; service_ended {name,
+ * core, domain, why}; service_restarted {name, core, old, domain, why,
+ * restarts, failed_in_row}; restart_limit {name, core, failed_in_row,
+ * limit}; fault_injected {name, core, domain, kind}.
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <atoll/waitset.h>
 #include <if/monclient_if.h>
 #include <if/nameservice_if.h>
@@ -27,7 +38,16 @@
 #define JOIN_WAIT_MS 20000
 #define MANIFEST_BYTES_MAX 16384
 
-enum state { S_STARTING = 1, S_RUNNING, S_FAILED, S_GONE };
+/* A domain its monitor does not list is looked for this often (one
+ * without a heartbeat channel: it has not connected yet, or never will). */
+#define PS_POLL_NS 200000000ull
+#define WATCH_NS 20000000ull
+/* The back-off doubles with each failed start in a row, up to this. */
+#define BACKOFF_CAP_MS 10000
+
+enum state { S_STARTING = 1, S_RUNNING, S_FAILED, S_GONE, S_RESTARTING };
+
+struct client;
 
 struct instance {
     uint16_t service;    /* index into mf.svc */
@@ -35,18 +55,35 @@ struct instance {
     uint32_t core;
     uint64_t domain;
     errval_t err;        /* S_FAILED: why */
+    /* The restart service's. */
+    struct client *hb;           /* its heartbeat channel, once it beats */
+    uint64_t last_beat_ns, started_ns, polled_ns, restart_at_ns, ended_ns;
+    uint32_t restarts;           /* in all */
+    uint32_t failed_in_row;      /* starts that ended before joining, in a row */
+    bool killed_hung;            /* we ended it: it stopped beating */
+    bool killed_injected;        /* we ended it: a FAULT_KILL */
+};
+
+/* A channel to us: the shell's `svc`, or an instance's heartbeats. */
+struct client {
+    struct service_chan *sc;
+    int inst;                    /* the instance beating on it, or -1 */
 };
 
 static struct manifest mf;
 static struct machine_shape shape;
 static struct instance inst[MAX_INSTANCES];
 static uint32_t ninst;
-static struct service_chan names;
+static uint64_t keys[MANIFEST_MAX_SERVICES];   /* each group's key, to start instances again */
 static uint8_t replybuf[nameservice_size_max + monclient_size_max];
 
 static const char *state_name(uint16_t s)
 {
-    return s == S_STARTING ? "starting" : s == S_RUNNING ? "running" : s == S_GONE ? "gone" : "failed";
+    return s == S_STARTING     ? "starting"
+           : s == S_RUNNING    ? "running"
+           : s == S_GONE       ? "gone"
+           : s == S_RESTARTING ? "restarting"
+                               : "failed";
 }
 
 static errval_t read_manifest(char **text, size_t *len)
@@ -93,8 +130,10 @@ static uint32_t count_joined(unsigned i)
     do {
         const char *text;
         errval_t rerr = ERR_OK;
-        errval_t err = nameservice_instances_rpc(&names.idl, name, first, &rerr, &total, &count, &text, replybuf,
-                                                 sizeof replybuf);
+        struct idl_chan *ns = names_idl();
+        errval_t err = ns ? nameservice_instances_rpc(ns, name, first, &rerr, &total, &count, &text, replybuf,
+                                                      sizeof replybuf)
+                          : ERR_CHAN_CLOSED;
         if (err || rerr)
             break;
         for (const char *p = text; *p;) {
@@ -139,9 +178,11 @@ static void spawn_instances(unsigned i)
     up.since = now_ns();
     up.started = up.joined = 0;
     up.key = ((read_tsc() * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 56) ^ startup()->domain_id) | 1;
-    errval_t rerr = ERR_OK, err = nameservice_group_rpc(&names.idl, s->name, s->program, up.key, &rerr);
-    if (err || rerr) {
-        printf("starter: %s: cannot make its group: %s\n", s->name, err_name(err ? err : rerr));
+    keys[i] = up.key;
+    /* Kept: made again after a restart of the name server. */
+    errval_t rerr = ERR_OK, err = names_keep_group(s->name, s->program, up.key);
+    if (err) {
+        printf("starter: %s: cannot make its group: %s\n", s->name, err_name(err));
         return;
     }
     uint32_t cores[MANIFEST_MAX_CORES];
@@ -149,7 +190,7 @@ static void spawn_instances(unsigned i)
     for (unsigned k = 0; k < n && ninst < MAX_INSTANCES; k++) {
         struct instance *x = &inst[ninst++];
         char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
-        *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = cores[k] };
+        *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = cores[k], .started_ns = now_ns() };
         err = manifest_command(s, cores[k], up.key, cmd, sizeof cmd);
         if (!err && !(err = monclient_spawn_rpc(monitor_chan(), cores[k], cmd, 0, true, &rerr, &x->domain)))
             err = rerr;
@@ -207,6 +248,291 @@ static void tick(struct ws_timer *t)
         waitset_timer_arm(t->ws, t, now_ns() + 5000000);
 }
 
+/* -- the restart service ------------------------------------------------------------- */
+
+static struct core_info machine;
+
+/* Is domain `id` still on `core`? Its monitor's `ps` lists it (true also
+ * when the monitor cannot be asked: we do not restart what we cannot see). */
+static bool still_listed(uint32_t core, uint64_t id)
+{
+    static char text[3001];
+    const char *t;
+    errval_t rerr = ERR_OK;
+    if (monclient_ps_rpc(monitor_chan(), core, &rerr, &t, replybuf, sizeof replybuf) || rerr)
+        return true;
+    size_t n = strnlen(t, sizeof text - 1);
+    memcpy(text, t, n);
+    text[n] = 0;
+    /* Rows: "%4u %4u  name state ...": core, then id. */
+    for (const char *p = text; *p;) {
+        while (*p == ' ')
+            p++;
+        uint64_t c = 0, d = 0;
+        while (*p >= '0' && *p <= '9')
+            c = c * 10 + (uint64_t)(*p++ - '0');
+        while (*p == ' ')
+            p++;
+        while (*p >= '0' && *p <= '9')
+            d = d * 10 + (uint64_t)(*p++ - '0');
+        const char *line = p;
+        while (*p && *p != '\n')
+            p++;
+        bool stopped = false;   /* a stopped domain never runs again: it has ended */
+        for (const char *q = line; q + 8 <= p; q++)
+            if (!strncmp(q, " stopped", 8))
+                stopped = true;
+        if (*p)
+            p++;
+        if (c == core && d == id)
+            return !stopped;
+    }
+    return false;
+}
+
+static void instance_ended(struct instance *x, const char *why);
+
+/* The core to start instance x on again: its own, or, if its monitor does
+ * not answer, the nearest (by SLIT distance) core that does. */
+static errval_t spawn_near(struct instance *x, const char *cmd, uint64_t *domain)
+{
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), x->core, cmd, 0, true, &rerr, domain);
+    if (!err)
+        err = rerr;
+    if (err != ERR_CORE_DOWN && err != ERR_NO_ROUTE && err != ERR_TIMEOUT)
+        return err;
+    /* Nearest first: by SLIT distance from the core's node, then by core number. */
+    uint32_t from = machine.core_node[x->core], last = 0;
+    for (uint32_t tried = 0; tried + 1 < machine.ncores && tried < CORE_INFO_MAX_CORES; tried++) {
+        uint32_t best = ~0u, best_core = 0;
+        for (uint32_t c = 0; c < machine.ncores && c < CORE_INFO_MAX_CORES; c++) {
+            uint32_t rank = machine.node_distance[from][machine.core_node[c]] * 1024u + c;
+            if (c != x->core && (!tried || rank > last) && rank < best)
+                best = rank, best_core = c;
+        }
+        if (best == ~0u)
+            break;
+        last = best;
+        err = monclient_spawn_rpc(monitor_chan(), best_core, cmd, 0, true, &rerr, domain);
+        if (!err && !(err = rerr)) {
+            printf("starter: core %u is gone; %s moves to core %u\n", x->core, mf.svc[x->service].name, best_core);
+            x->core = best_core;
+            return ERR_OK;
+        }
+    }
+    return err;
+}
+
+static void restart(struct instance *x)
+{
+    const struct manifest_service *s = &mf.svc[x->service];
+    char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
+    uint64_t old = x->domain, domain = 0;
+    errval_t err = manifest_command(s, x->core, keys[x->service], cmd, sizeof cmd);
+    if (!err)
+        err = spawn_near(x, cmd, &domain);
+    x->restart_at_ns = 0;
+    if (err) {
+        x->state = S_FAILED;
+        x->err = err;
+        printf("starter: %s on core %u: cannot start it again: %s\n", s->name, x->core, err_name(err));
+        return;
+    }
+    x->restarts++;
+    x->domain = domain;
+    x->state = S_STARTING;
+    x->hb = 0;
+    x->started_ns = x->polled_ns = now_ns();
+    x->killed_hung = x->killed_injected = false;
+    printf("@atoll {\"event\":\"service_restarted\",\"name\":\"%s\",\"core\":%u,\"old\":%llu,\"domain\":%llu,"
+           "\"restarts\":%u,\"failed_in_row\":%u,\"down_ms\":%llu,\"by\":\"starter\"}\n",
+           s->name, x->core, (unsigned long long)old, (unsigned long long)domain, x->restarts, x->failed_in_row,
+           (unsigned long long)((now_ns() - x->ended_ns) / 1000000));
+    stdout_flush();
+}
+
+/* Instance x ended (why: "ended", "hang", "injected"): start it again after
+ * its back-off, unless its policy says no more. */
+static void instance_ended(struct instance *x, const char *why)
+{
+    const struct manifest_service *s = &mf.svc[x->service];
+    if (x->state != S_STARTING && x->state != S_RUNNING)
+        return;
+    bool failed_start = x->state == S_STARTING;   /* it never joined its group */
+    x->failed_in_row = failed_start ? x->failed_in_row + 1 : 0;
+    x->ended_ns = now_ns();
+    if (x->hb)
+        x->hb->inst = -1;
+    x->hb = 0;
+    printf("@atoll {\"event\":\"service_ended\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,\"why\":\"%s\","
+           "\"joined\":%s}\n",
+           s->name, x->core, (unsigned long long)x->domain, why, failed_start ? "false" : "true");
+    if (!s->restart_limit) {
+        x->state = S_GONE;   /* restart=0: never started again */
+    } else if (x->failed_in_row > s->restart_limit) {
+        x->state = S_FAILED;
+        x->err = ERR_TOO_MANY;
+        printf("starter: %s on core %u failed to start %u times in a row (restart=%u): not started again\n",
+               s->name, x->core, x->failed_in_row, s->restart_limit);
+        printf("@atoll {\"event\":\"restart_limit\",\"name\":\"%s\",\"core\":%u,\"failed_in_row\":%u,"
+               "\"limit\":%u}\n",
+               s->name, x->core, x->failed_in_row, s->restart_limit);
+    } else {
+        uint64_t ms = s->backoff_ms;
+        for (uint32_t k = 0; k < x->failed_in_row && ms < BACKOFF_CAP_MS; k++)
+            ms *= 2;
+        if (ms > BACKOFF_CAP_MS)
+            ms = BACKOFF_CAP_MS;
+        x->state = S_RESTARTING;
+        x->restart_at_ns = now_ns() + ms * 1000000ull;
+    }
+    stdout_flush();
+}
+
+static struct instance *instance_of(uint32_t core, uint64_t domain)
+{
+    for (uint32_t k = 0; k < ninst; k++)
+        if (inst[k].core == core && inst[k].domain == domain &&
+            (inst[k].state == S_STARTING || inst[k].state == S_RUNNING))
+            return &inst[k];
+    return 0;
+}
+
+/* Every WATCH_NS: hangs, ends not seen on a heartbeat channel, restarts
+ * due, and restarted instances that joined. */
+static void watch(struct ws_timer *t)
+{
+    uint64_t now = now_ns();
+    bool joining[MANIFEST_MAX_SERVICES] = { 0 };
+    for (uint32_t k = 0; k < ninst; k++) {
+        struct instance *x = &inst[k];
+        if (x->state == S_RESTARTING && now >= x->restart_at_ns)
+            restart(x);
+        if (x->state != S_STARTING && x->state != S_RUNNING)
+            continue;
+        if (x->hb && now - x->last_beat_ns > HEARTBEAT_HANG_MS * 1000000ull && !x->killed_hung) {
+            errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
+            printf("starter: %s on core %u (domain %llu) sent no heartbeat for %u ms: ended (%s)\n",
+                   mf.svc[x->service].name, x->core, (unsigned long long)x->domain, HEARTBEAT_HANG_MS,
+                   err_name(err ? err : rerr));
+            x->killed_hung = true;   /* its channel's hang-up follows */
+        } else if (!x->hb && now - x->polled_ns > PS_POLL_NS) {
+            x->polled_ns = now;
+            if (!still_listed(x->core, x->domain))
+                instance_ended(x, "ended");
+        }
+        if (x->state == S_STARTING && up.done)
+            joining[x->service] = true;
+    }
+    for (unsigned i = 0; i < mf.n; i++)
+        if (joining[i])
+            count_joined(i);
+    waitset_timer_arm(t->ws, t, now + WATCH_NS);
+}
+
+static errval_t on_beat(struct idl_chan *ch, const struct starter_beat_args *a)
+{
+    (void)a;
+    struct client *c = ch->user;
+    if (c->inst < 0) {
+        struct instance *x = instance_of(c->sc->peer_core, c->sc->peer);
+        if (!x)
+            return ERR_OK;   /* not one of ours (or one we gave up on) */
+        c->inst = (int)(x - inst);
+        x->hb = c;
+    }
+    inst[c->inst].last_beat_ns = now_ns();
+    return ERR_OK;
+}
+
+/* A channel hung up: if an instance beat on it, that instance ended (its
+ * monitor hangs up every channel of a domain that ends). */
+static void client_lost(struct client *c)
+{
+    if (c->inst >= 0) {
+        struct instance *x = &inst[c->inst];
+        x->hb = 0;
+        instance_ended(x, x->killed_hung ? "hang" : x->killed_injected ? "injected" : "ended");
+    }
+}
+
+/* -- fault injection (the shell's `fault`, tools/inject) ----------------------------- */
+
+static errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t seed, uint64_t *domain)
+{
+    struct instance *x = 0;
+    for (uint32_t k = 0; k < ninst && !x; k++)
+        if (!strcmp(mf.svc[inst[k].service].name, name) && inst[k].core == core &&
+            (inst[k].state == S_RUNNING || inst[k].state == S_STARTING))
+            x = &inst[k];
+    if (!x)
+        return ERR_NOT_FOUND;
+    if (kind == 0 || kind >= FAULT_KINDS)
+        return ERR_INVALID_ARG;
+    *domain = x->domain;
+    errval_t err = ERR_OK, rerr = ERR_OK;
+    if (kind == FAULT_KILL) {
+        x->killed_injected = true;
+        err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
+        err = err ? err : rerr;
+    } else if (kind == FAULT_GARBLE) {
+        /* A message of random bytes on a fresh channel to the instance:
+         * its decoder must refuse it (or hang up on us), nothing more. */
+        uint64_t service = 0;
+        struct service_chan sc;
+        uint8_t junk[96];
+        for (size_t i = 0; i < sizeof junk; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            junk[i] = (uint8_t)(seed >> 56);
+        }
+        uint32_t first = 0, total = 0, count = 0;
+        const char *text;
+        errval_t r2 = ERR_OK;
+        struct idl_chan *ns = names_idl();
+        err = ns ? nameservice_instances_rpc(ns, name, first, &r2, &total, &count, &text, replybuf, sizeof replybuf)
+                 : ERR_CHAN_CLOSED;
+        err = err ? err : r2;
+        for (const char *p = err ? "" : text; *p && !service;) {
+            uint64_t c = 0, sv = 0;
+            while (*p >= '0' && *p <= '9')
+                c = c * 10 + (uint64_t)(*p++ - '0');
+            if (*p == ' ')
+                p++;
+            while (*p >= '0' && *p <= '9')
+                sv = sv * 10 + (uint64_t)(*p++ - '0');
+            if (c == core && SERVICE_DOMAIN(sv) == x->domain)
+                service = sv;
+            while (*p && *p != '\n')
+                p++;
+            if (*p)
+                p++;
+        }
+        if (!err && !service)
+            err = ERR_NOT_FOUND;   /* not joined (yet) */
+        if (!err && !(err = service_connect_wait(service, &sc, 100))) {
+            err = urpc_send(&sc.ch, junk, 4 + (seed & 63), URPC_NONBLOCK);
+            sys_notify_wait(sys_notify_gen(), 2000, 0);   /* let it read before we hang up */
+            service_chan_close(&sc, ERR_OK);
+        }
+    } else {
+        if (!x->hb)
+            return ERR_WOULD_BLOCK;   /* not beating yet: nothing to send it on */
+        err = starter_fault_send(&x->hb->sc->idl, kind, seed);
+    }
+    printf("@atoll {\"event\":\"fault_injected\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,\"kind\":\"%s\","
+           "\"err\":\"%s\"}\n",
+           name, core, (unsigned long long)*domain, fault_name(kind), err_name(err));
+    stdout_flush();
+    return err;
+}
+
+static errval_t on_inject(struct idl_chan *ch, const struct starter_inject_call_args *a)
+{
+    uint64_t domain = 0;
+    errval_t err = inject(a->name, a->core, a->kind, a->seed, &domain);
+    return starter_inject_reply_send(ch, err, domain);
+}
+
 /* -- svc -------------------------------------------------------------------------- */
 
 /* Row r of the listing: the instances, then the refused services. */
@@ -215,9 +541,12 @@ static int format_row(uint32_t r, char *out, size_t size)
     if (r < ninst) {
         const struct instance *x = &inst[r];
         const struct manifest_service *s = &mf.svc[x->service];
-        return snprintf(out, size, "%s %s %u %llu %s%s%s\n", s->name, s->placement, x->core,
+        char restarts[24] = "";
+        if (x->restarts)
+            snprintf(restarts, sizeof restarts, " restarts=%u", x->restarts);
+        return snprintf(out, size, "%s %s %u %llu %s%s%s%s\n", s->name, s->placement, x->core,
                         (unsigned long long)x->domain, state_name(x->state), x->state == S_FAILED ? " " : "",
-                        x->state == S_FAILED ? err_name(x->err) : "");
+                        x->state == S_FAILED ? err_name(x->err) : "", restarts);
     }
     r -= ninst;
     for (unsigned i = 0; i < mf.n; i++)
@@ -232,18 +561,6 @@ static errval_t on_services(struct idl_chan *ch, const struct starter_services_c
     size_t len = 0;
     uint32_t count = 0, total = ninst + mf.refused;
     text[0] = 0;
-    /* Instances now in the name server are running, the others gone. */
-    if (a->first == 0) {
-        for (uint32_t k = 0; k < ninst; k++)
-            if (inst[k].state == S_RUNNING)
-                inst[k].state = S_STARTING;
-        for (unsigned i = 0; i < mf.n; i++)
-            if (!mf.svc[i].refused)
-                count_joined(i);
-        for (uint32_t k = 0; k < ninst; k++)
-            if (inst[k].state == S_STARTING)
-                inst[k].state = S_GONE;
-    }
     for (uint32_t r = a->first; r < total; r++) {
         int n = format_row(r, text + len, sizeof text - len);
         if (n < 0 || len + (size_t)n >= sizeof text) {
@@ -262,27 +579,40 @@ static errval_t on_status(struct idl_chan *ch, const struct starter_status_call_
     return starter_status_reply_send(ch, ERR_OK, up.done, mf.norder, mf.refused, ninst);
 }
 
-static const struct starter_handlers handlers = { .services_call = on_services, .status_call = on_status };
+static const struct starter_handlers handlers = {
+    .services_call = on_services, .status_call = on_status, .beat = on_beat, .inject_call = on_inject
+};
 static struct waitset ws;
 
 static bool serve_client(struct ws_source *src)
 {
-    struct service_chan *c = src->arg;
-    errval_t err = starter_serve_one(&c->idl, &handlers, URPC_NONBLOCK);
+    struct client *c = src->arg;
+    errval_t err = starter_serve_one(&c->sc->idl, &handlers, URPC_NONBLOCK);
     if (err == ERR_WOULD_BLOCK)
         return false;
     if (err && err != ERR_MSG_UNKNOWN && err != ERR_MSG_MALFORMED && err != ERR_MSG_TOO_LONG) {
-        service_chan_close(c, ERR_OK);
+        client_lost(c);
+        service_chan_close(c->sc, ERR_OK);
+        free(c->sc);
         free(c);
     }
     return true;
 }
 
-static void accepted(struct service_acceptor *a, struct service_chan *c)
+static void accepted(struct service_acceptor *a, struct service_chan *sc)
 {
     (void)a;
-    service_chan_source(c, serve_client, c);
-    waitset_add(&ws, &c->src);
+    struct client *c = malloc(sizeof *c);
+    if (!c) {
+        service_chan_close(sc, ERR_NO_MEMORY);
+        free(sc);
+        return;
+    }
+    c->sc = sc;
+    c->inst = -1;
+    sc->idl.user = c;   /* the handlers find the client from the channel */
+    service_chan_source(sc, serve_client, c);
+    waitset_add(&ws, &sc->src);
 }
 
 int main(int argc, char **argv)
@@ -293,9 +623,9 @@ int main(int argc, char **argv)
     size_t len = 0;
     uint64_t service;
     const char *step = "reach the monitor";
-    errval_t rerr = ERR_OK, err = monitor_connect();
+    errval_t err = monitor_connect();
     if (!err && (step = "reach the name server"))
-        err = names_connect(&names);
+        err = names_idl() ? ERR_OK : ERR_CHAN_CLOSED;
     if (!err && (step = "read the manifest"))
         err = read_manifest(&text, &len);
     if (err) {
@@ -303,6 +633,7 @@ int main(int argc, char **argv)
         return 1;
     }
     learn_shape();
+    sys_core_info(&machine);
     manifest_parse(text ? text : "", len, &shape, &mf);
     free(text);
     for (unsigned i = 0; i < mf.n; i++)
@@ -312,20 +643,23 @@ int main(int argc, char **argv)
                    mf.svc[i].line, mf.svc[i].name, mf.svc[i].why);
         }
     /* `svc` first (a service of our own named "starter"), so that it
-     * answers while the services come up. */
+     * answers while the services come up; kept, so that it is registered
+     * again after a restart of the name server. */
     err = service_register_self(&service);
-    if (!err && !(err = nameservice_register_rpc(&names.idl, "starter", "starter", service, &rerr)))
-        err = rerr;
+    if (!err)
+        err = names_keep_register("starter", "starter", service);
     if (err) {
         printf("starter: cannot serve svc: %s\n", err_name(err));
         return 1;
     }
     static struct service_acceptor acceptor;
-    static struct ws_timer stepper = { .fire = tick };
+    static struct ws_timer stepper = { .fire = tick }, watcher = { .fire = watch };
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
+    names_watch(&ws);
     waitset_timer_arm(&ws, &stepper, now_ns());
+    waitset_timer_arm(&ws, &watcher, now_ns() + WATCH_NS);
     waitset_run(&ws);
     return 0;
 }

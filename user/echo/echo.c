@@ -14,6 +14,13 @@
  *   echo life MODE NAME      one client lifetime: register and look up a
  *                            name of our own, call service NAME once, then
  *                            end: MODE exit (status 0) or fault (a null write)
+ *   echo loop NAME N [EVERY] call service NAME N times through a channel
+ *                            that reconnects by name (<atoll/recover.h>),
+ *                            looking the name up again every EVERY calls
+ *                            (default 10): across restarts of the server and
+ *                            of the name server it should see no error
+ *   echo crash               fault at once (a service that cannot start:
+ *                            its restarts stop at its limit, docs/restart.md)
  *
  * Each run prints one `@atoll` event (echo_served, echo_call, ns_check,
  * ns_hold) that tests assert on; `life` prints one only if it fails.
@@ -21,6 +28,7 @@
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <atoll/waitset.h>
 #include <if/echo_if.h>
 #include <if/nameservice_if.h>
@@ -138,24 +146,29 @@ static uint64_t hex(const char *s)
 static int serve(const char *name, uint64_t calls, const char *key)
 {
     uint64_t service;
-    errval_t err, reply_err;
+    errval_t err;
     static struct service_acceptor acceptor;
     max_calls = calls;
     err = service_register_self(&service);
     if (err)
         return fail("serve", err);
+    /* Kept: registered again if the name server is restarted. */
     if (key)
-        err = nameservice_join_rpc(&names.idl, name, hex(key), service, &reply_err);
+        err = names_keep_join(name, hex(key), service);
     else
-        err = nameservice_register_rpc(&names.idl, name, "echo", service, &reply_err);
-    if (err || reply_err)
-        return fail(key ? "join" : "register", err ? err : reply_err);
+        err = names_keep_register(name, "echo", service);
+    if (err)
+        return fail(key ? "join" : "register", err);
     printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
            (unsigned long long)service);
     stdout_flush();
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted_one, 0);
     waitset_add(&ws, &acceptor.src);
+    names_watch(&ws);
+    /* An instance the starter started: beat, so that a hang is noticed. */
+    if (key && (err = heartbeat_start(&ws)))
+        printf("echo: no heartbeats: %s\n", err_name(err));
     waitset_run(&ws);
     printf("@atoll {\"event\":\"echo_done\",\"core\":%u,\"name\":\"%s\",\"calls\":%llu,\"clients\":%llu}\n",
            my_core, name, (unsigned long long)calls_answered, (unsigned long long)accepted);
@@ -341,8 +354,64 @@ static int life(const char *mode, const char *name)
     return 0;
 }
 
+/* -- a client that lives through restarts ------------------------------------------------ */
+
+struct echo_args {
+    uint64_t stamp, back;
+    uint8_t data[16];
+};
+
+static errval_t echo_once(struct idl_chan *ch, void *arg)
+{
+    struct echo_args *a = arg;
+    static uint8_t buf[echo_size_max];
+    const uint8_t *back = 0;
+    size_t len = 0;
+    errval_t err = echo_echo_rpc(ch, a->stamp, a->data, sizeof a->data, &a->back, &back, &len, buf, sizeof buf);
+    if (!err && (a->back != a->stamp || len != sizeof a->data || memcmp(back, a->data, len)))
+        err = ERR_INCONSISTENT;
+    return err;
+}
+
+static int loop(const char *name, uint32_t n, uint32_t every)
+{
+    static struct named_chan nc;
+    uint32_t errors = 0, lookups = 0;
+    errval_t first = ERR_OK;
+    errval_t err = named_connect(&nc, name, 10000);
+    if (err)
+        return fail("loop: connect", err);
+    uint64_t t0 = now_ns();
+    for (uint32_t i = 0; i < n; i++) {
+        struct echo_args a = { .stamp = ((uint64_t)my_core << 48) | i };
+        memset(a.data, (int)(i & 0xff), sizeof a.data);
+        err = named_call(&nc, echo_echo_idempotent, echo_once, &a);
+        if (!err && every && i % every == 0) {
+            uint64_t service;
+            err = names_lookup(name, 10000, &service);
+            lookups++;
+        }
+        if (err) {
+            if (!errors++)
+                first = err;
+            printf("echo: loop call %u: %s\n", i, err_name(err));
+        }
+        /* Let the others (and the restarts) run: about 100 calls a second. */
+        sys_notify_wait(sys_notify_gen(), 10000, 0);
+    }
+    printf("@atoll {\"event\":\"echo_loop\",\"core\":%u,\"name\":\"%s\",\"calls\":%u,\"errors\":%u,"
+           "\"first_error\":\"%s\",\"lookups\":%u,\"reconnects\":%u,\"retries\":%u,\"names_reconnects\":%u,"
+           "\"ms\":%llu}\n",
+           my_core, name, n, errors, err_name(first), lookups, nc.reconnects, nc.retries, names_reconnects(),
+           (unsigned long long)((now_ns() - t0) / 1000000));
+    named_close(&nc);
+    return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "crash"))
+        *(volatile uint64_t *)0 = 1;   /* a server that cannot start */
     my_core = startup()->core_id;
     my_id = startup()->domain_id;
     errval_t err = monitor_connect();
@@ -365,7 +434,9 @@ int main(int argc, char **argv)
         return hold(argv[2], arg_number(argv[3], 1));
     if (argc >= 4 && !strcmp(argv[1], "life"))
         return life(argv[2], argv[3]);
+    if (argc >= 4 && !strcmp(argv[1], "loop"))
+        return loop(argv[2], arg_number(argv[3], 100), argc >= 5 ? arg_number(argv[4], 10) : 10);
     printf("usage: echo serve NAME [CALLS] [key=K] | echo call NAME [ROUNDS] [LOOKUPS] | echo nscheck | echo hold PREFIX N |"
-           " echo life exit|fault NAME\n");
+           " echo life exit|fault NAME | echo loop NAME N [EVERY] | echo crash\n");
     return 2;
 }

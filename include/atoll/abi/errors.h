@@ -79,7 +79,8 @@
     X(ERR_DOMAIN_ENDED,        "the domain has ended")                        \
     X(ERR_NO_SUCH_CORE,        "no such core on this machine")                \
     X(ERR_NO_SUCH_NODE,        "no such NUMA node on this machine")           \
-    X(ERR_DEADLOCK,            "every thread of the domain waits: none can wake")
+    X(ERR_DEADLOCK,            "every thread of the domain waits: none can wake") \
+    X(ERR_RESTARTED,           "the server was restarted during the call: it may or may not have been done")
 
 typedef enum {
 #define ATOLL_ERR_ENUM(name, text) name,

@@ -1,0 +1,87 @@
+/*
+ * Living through restarts (lib/recover.c, docs/restart.md).
+ *
+ * The name server: one channel per domain, made on first use and made
+ * again after the name server hung up (it was restarted); names_call runs
+ * a call on it and, after a hang-up, once more on the new one. What a
+ * service registers through names_keep_* is registered again after every
+ * restart of the name server (names_watch notices the hang-up at once).
+ *
+ * Clients: a named_chan is a channel to a service found by name. When the
+ * server hangs up (it ended, or was restarted), named_call looks the name
+ * up again, reconnects, and repeats the call if the interface marks it
+ * idempotent (`idempotent rpc` in if/NAME.if: the constant
+ * NAME_CALL_idempotent); otherwise it returns ERR_RESTARTED: the call may
+ * or may not have been carried out, and the channel is new.
+ *
+ * Services: heartbeat_start sends the restart service (the starter) a beat
+ * every HEARTBEAT_MS; one missing for HEARTBEAT_HANG_MS is a hang, and the
+ * instance is ended and started again. The same channel brings injected
+ * faults (FAULT_*).
+ */
+#ifndef ATOLL_RECOVER_H
+#define ATOLL_RECOVER_H
+
+#include <atoll/monitor_client.h>
+
+/* -- the name server, across its restarts ------------------------------------------ */
+/* The domain's channel to the name server, connected if need be (NULL: it
+ * cannot be reached). */
+struct idl_chan *names_idl(void);
+/* Run `call` on the name server; if the name server hung up, reconnect
+ * and run it once more (after a restart it has forgotten everything, so
+ * repeating any call is safe). */
+errval_t names_call(errval_t (*call)(struct idl_chan *ns, void *arg), void *arg);
+/* lookup through names_call; waits up to wait_ms while the name is unknown. */
+errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service);
+/* Register, join or make a group now, and again after each restart of the
+ * name server (at most NAMES_KEPT of them). */
+#define NAMES_KEPT 8
+errval_t names_keep_group(const char *name, const char *iface, uint64_t key);
+errval_t names_keep_register(const char *name, const char *iface, uint64_t service);
+errval_t names_keep_join(const char *name, uint64_t key, uint64_t service);
+/* A waitset source that notices the name server's hang-up and does the
+ * kept registrations again (joins are retried while their group is not
+ * back yet, for up to NAMES_REJOIN_MS). */
+#define NAMES_REJOIN_MS 20000
+void names_watch(struct waitset *ws);
+/* How many times this domain reconnected to the name server. */
+uint32_t names_reconnects(void);
+
+/* -- clients that reconnect by name -------------------------------------------------- */
+struct named_chan {
+    char name[64];
+    struct service_chan sc;
+    bool up;
+    uint64_t service;       /* the instance connected to */
+    uint64_t wait_ms;       /* how long a reconnection may wait for the name (and the instance) */
+    uint32_t reconnects;    /* after hang-ups */
+    uint32_t retries;       /* idempotent calls repeated */
+};
+/* Connect to the service `name` (the nearest instance), waiting up to wait_ms. */
+errval_t named_connect(struct named_chan *nc, const char *name, uint64_t wait_ms);
+/* Run `call` (one RPC on ch). If the server hung up: reconnect by name and,
+ * when `idempotent`, repeat the call (up to NAMED_RETRIES times); when not,
+ * ERR_RESTARTED. Other errors are returned as they are. */
+#define NAMED_RETRIES 8
+errval_t named_call(struct named_chan *nc, bool idempotent, errval_t (*call)(struct idl_chan *ch, void *arg),
+                    void *arg);
+void named_close(struct named_chan *nc);
+
+/* -- heartbeats to the restart service ------------------------------------------------ */
+#define HEARTBEAT_MS 100
+#define HEARTBEAT_HANG_MS 3000
+/* Faults the restart service can make an instance commit (docs/restart.md). */
+enum fault_kind {
+    FAULT_KILL = 1,   /* the monitor ends the domain (the starter asks; not sent to the instance) */
+    FAULT_HANG,       /* the event loop stops turning: no beats, no answers */
+    FAULT_CRASH,      /* a wild store: a page fault */
+    FAULT_GARBLE,     /* a garbled message on a channel to the instance (sent by the starter) */
+    FAULT_BITFLIP,    /* flip a bit of the instance's heap */
+    FAULT_KINDS
+};
+const char *fault_name(uint32_t kind);
+/* Find the starter by name and beat every HEARTBEAT_MS from `ws`. */
+errval_t heartbeat_start(struct waitset *ws);
+
+#endif

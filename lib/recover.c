@@ -1,0 +1,348 @@
+/*
+ * Living through restarts: the name server's channel made again after it
+ * was restarted, registrations kept and made again, clients that reconnect
+ * by name, and heartbeats to the restart service. <atoll/recover.h>,
+ * docs/restart.md.
+ */
+#include <atoll/lib.h>
+#include <atoll/recover.h>
+#include <if/nameservice_if.h>
+#include <if/starter_if.h>
+
+/* -- the name server ----------------------------------------------------------------- */
+
+/* A name or interface into a fixed field (longer ones are refused by the
+ * name server anyway: the field holds more than its bound). */
+static void copy_word(char *out, size_t size, const char *s)
+{
+    size_t n = strnlen(s, size - 1);
+    memcpy(out, s, n);
+    out[n] = 0;
+}
+
+static struct service_chan ns;
+static bool ns_up;
+static uint32_t ns_reconnects;
+
+uint32_t names_reconnects(void) { return ns_reconnects; }
+
+static errval_t ns_connect(void)
+{
+    if (ns_up)
+        return ERR_OK;
+    errval_t err = names_connect(&ns);
+    ns_up = !err;
+    return err;
+}
+
+static void ns_hung_up(void)
+{
+    if (!ns_up)
+        return;
+    service_chan_close(&ns, ERR_OK);
+    ns_up = false;
+    ns_reconnects++;
+}
+
+struct idl_chan *names_idl(void) { return ns_connect() ? 0 : &ns.idl; }
+
+static bool lost(errval_t err)
+{
+    return err == ERR_CHAN_CLOSED || err == ERR_URPC_BROKEN || err == ERR_URPC_CORRUPT;
+}
+
+errval_t names_call(errval_t (*call)(struct idl_chan *ch, void *arg), void *arg)
+{
+    errval_t err = ERR_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if ((err = ns_connect()))
+            return err;
+        err = call(&ns.idl, arg);
+        if (!lost(err))
+            return err;
+        ns_hung_up();
+    }
+    return err;
+}
+
+struct lookup_args {
+    const char *name;
+    errval_t rerr;
+    uint64_t service;
+};
+
+static errval_t lookup_call(struct idl_chan *ch, void *arg)
+{
+    static uint8_t buf[nameservice_size_max];
+    struct lookup_args *a = arg;
+    const char *iface;
+    a->rerr = ERR_OK;
+    return nameservice_lookup_rpc(ch, a->name, &a->rerr, &iface, &a->service, buf, sizeof buf);
+}
+
+errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service)
+{
+    uint64_t start = now_ns();
+    for (;;) {
+        struct lookup_args a = { .name = name };
+        errval_t err = names_call(lookup_call, &a);
+        if (!err && !a.rerr) {
+            *service = a.service;
+            return ERR_OK;
+        }
+        if (err || a.rerr != ERR_NOT_FOUND || now_ns() - start >= wait_ms * 1000000ull)
+            return err ? err : a.rerr;
+        sys_notify_wait(sys_notify_gen(), 10000, 0);   /* 10 ms: a restarted instance joins soon */
+    }
+}
+
+/* What this domain registered, to register again after a restart. */
+enum kept_kind { KEPT_GROUP = 1, KEPT_REGISTER, KEPT_JOIN };
+static struct kept {
+    uint8_t kind;
+    bool pending;            /* to do again (the name server was restarted) */
+    char name[64], iface[32];
+    uint64_t key, service;
+} kept[NAMES_KEPT];
+
+static errval_t kept_call(struct idl_chan *ch, void *arg)
+{
+    struct kept *k = arg;
+    errval_t rerr = ERR_OK, err;
+    if (k->kind == KEPT_GROUP)
+        err = nameservice_group_rpc(ch, k->name, k->iface, k->key, &rerr);
+    else if (k->kind == KEPT_REGISTER)
+        err = nameservice_register_rpc(ch, k->name, k->iface, k->service, &rerr);
+    else
+        err = nameservice_join_rpc(ch, k->name, k->key, k->service, &rerr);
+    return err ? err : rerr;
+}
+
+static errval_t keep(struct kept *proto)
+{
+    struct kept *k = 0;
+    for (unsigned i = 0; i < NAMES_KEPT && !k; i++)
+        if (!kept[i].kind)
+            k = &kept[i];
+    errval_t err = names_call(kept_call, proto);
+    if (err)
+        return err;
+    if (!k)
+        return ERR_TOO_MANY;   /* done, but not kept */
+    *k = *proto;
+    return ERR_OK;
+}
+
+errval_t names_keep_group(const char *name, const char *iface, uint64_t key)
+{
+    struct kept k = { .kind = KEPT_GROUP, .key = key };
+    copy_word(k.name, sizeof k.name, name);
+    copy_word(k.iface, sizeof k.iface, iface);
+    return keep(&k);
+}
+
+errval_t names_keep_register(const char *name, const char *iface, uint64_t service)
+{
+    struct kept k = { .kind = KEPT_REGISTER, .service = service };
+    copy_word(k.name, sizeof k.name, name);
+    copy_word(k.iface, sizeof k.iface, iface);
+    return keep(&k);
+}
+
+errval_t names_keep_join(const char *name, uint64_t key, uint64_t service)
+{
+    struct kept k = { .kind = KEPT_JOIN, .key = key, .service = service };
+    copy_word(k.name, sizeof k.name, name);
+    return keep(&k);
+}
+
+static struct ws_source ns_watch;
+static struct ws_timer rejoin;
+static uint64_t rejoin_since;
+
+/* Do the kept registrations that are still to do, groups first (a join
+ * needs its group, which the starter makes again); true when all are done. */
+static bool replay(void)
+{
+    bool all = true;
+    for (int kind = KEPT_GROUP; kind <= KEPT_JOIN; kind++)
+        for (unsigned i = 0; i < NAMES_KEPT; i++) {
+            struct kept *k = &kept[i];
+            if (k->kind != kind || !k->pending)
+                continue;
+            errval_t err = names_call(kept_call, k);
+            if (!err || err == ERR_NAME_TAKEN || err == ERR_DUPLICATE)
+                k->pending = false;
+            else if (err == ERR_NOT_FOUND && kind == KEPT_JOIN && now_ns() - rejoin_since < NAMES_REJOIN_MS * 1000000ull)
+                all = false;   /* its group is not back yet */
+            else {
+                k->pending = false;
+                printf("recover: cannot register %s again: %s\n", k->name, err_name(err));
+            }
+        }
+    return all;
+}
+
+static void rejoin_fire(struct ws_timer *t)
+{
+    if (!replay())
+        waitset_timer_arm(t->ws, t, now_ns() + 20000000ull);
+}
+
+static bool ns_watch_poll(struct ws_source *s)
+{
+    if (!ns_up || !urpc_pending(&ns.ch))
+        return false;
+    /* The name server sends nothing unasked: this is its hang-up. */
+    (void)s;
+    ns_hung_up();
+    for (unsigned i = 0; i < NAMES_KEPT; i++)
+        kept[i].pending = kept[i].kind != 0;
+    rejoin_since = now_ns();
+    if (!ns_connect())
+        rejoin_fire(&rejoin);
+    return true;
+}
+
+void names_watch(struct waitset *ws)
+{
+    rejoin = (struct ws_timer){ .fire = rejoin_fire };
+    rejoin.ws = ws;
+    ns_watch = (struct ws_source){ .poll = ns_watch_poll, .name = "names watch" };
+    waitset_add(ws, &ns_watch);
+}
+
+/* -- clients that reconnect by name ---------------------------------------------------- */
+
+static errval_t named_reconnect(struct named_chan *nc)
+{
+    uint64_t start = now_ns();
+    for (;;) {
+        uint64_t waited = (now_ns() - start) / 1000000ull;
+        uint64_t left = waited < nc->wait_ms ? nc->wait_ms - waited : 0;
+        errval_t err = names_lookup(nc->name, left, &nc->service);
+        if (!err)
+            err = service_connect_wait(nc->service, &nc->sc, left);
+        if (!err) {
+            nc->up = true;
+            return ERR_OK;
+        }
+        /* The name may still point at the instance that ended (its group
+         * drops it a moment later): look again while there is time. */
+        if (err != ERR_NOT_FOUND || !left)
+            return err;
+        sys_notify_wait(sys_notify_gen(), 5000, 0);
+    }
+}
+
+errval_t named_connect(struct named_chan *nc, const char *name, uint64_t wait_ms)
+{
+    memset(nc, 0, sizeof *nc);
+    copy_word(nc->name, sizeof nc->name, name);
+    nc->wait_ms = wait_ms;
+    return named_reconnect(nc);
+}
+
+void named_close(struct named_chan *nc)
+{
+    if (nc->up)
+        service_chan_close(&nc->sc, ERR_OK);
+    nc->up = false;
+}
+
+errval_t named_call(struct named_chan *nc, bool idempotent, errval_t (*call)(struct idl_chan *ch, void *arg),
+                    void *arg)
+{
+    for (unsigned attempt = 0;; attempt++) {
+        errval_t err = nc->up ? ERR_OK : named_reconnect(nc);
+        if (err)
+            return err;
+        err = call(&nc->sc.idl, arg);
+        if (!lost(err))
+            return err;
+        named_close(nc);
+        nc->reconnects++;
+        if (!idempotent) {
+            named_reconnect(nc);   /* a fresh channel for the caller's next call */
+            return ERR_RESTARTED;
+        }
+        if (attempt == NAMED_RETRIES)
+            return err;
+        nc->retries++;
+    }
+}
+
+/* -- heartbeats ---------------------------------------------------------------------- */
+
+static struct service_chan hb;
+static struct ws_timer hb_timer;
+static uint64_t hb_seq;
+
+const char *fault_name(uint32_t kind)
+{
+    static const char *const names[] = { "none", "kill", "hang", "crash", "garble", "bitflip" };
+    return kind < FAULT_KINDS ? names[kind] : "unknown";
+}
+
+static void beat(struct ws_timer *t)
+{
+    errval_t err = starter_beat_send(&hb.idl, ++hb_seq);
+    if (err == ERR_CHAN_CLOSED)
+        return;   /* the restart service is gone: nothing more to tell */
+    waitset_timer_arm(t->ws, t, now_ns() + HEARTBEAT_MS * 1000000ull);
+}
+
+/* Injected faults: what a real bug would do (docs/restart.md). */
+static errval_t on_fault(struct idl_chan *ch, const struct starter_fault_args *a)
+{
+    (void)ch;
+    printf("@atoll {\"event\":\"fault_taken\",\"core\":%u,\"domain\":%llu,\"kind\":\"%s\"}\n", startup()->core_id,
+           (unsigned long long)startup()->domain_id, fault_name(a->kind));
+    stdout_flush();
+    if (a->kind == FAULT_HANG)
+        for (;;)
+            sys_yield();   /* never back to the event loop: no beats, no answers */
+    if (a->kind == FAULT_CRASH)
+        *(volatile uint64_t *)(uintptr_t)(0x10 + (a->seed & 0xff0)) = a->seed;   /* the first page is never mapped */
+    if (a->kind == FAULT_BITFLIP) {
+        struct heap *h = malloc_heap();
+        char *base = (char *)h->first, *end = h->region_end;
+        if (base && end > base) {
+            size_t off = (size_t)(a->seed % (uint64_t)(end - base));
+            base[off] ^= (char)(1u << ((a->seed >> 32) & 7));
+        }
+    }
+    return ERR_OK;
+}
+
+static const struct starter_handlers hb_handlers = { .fault = on_fault };
+
+static bool hb_ready(struct ws_source *s)
+{
+    (void)s;
+    errval_t err = starter_serve_one(&hb.idl, &hb_handlers, URPC_NONBLOCK);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    if (lost(err)) {
+        waitset_remove(&hb.src);
+        waitset_timer_cancel(&hb_timer);
+        service_chan_close(&hb, ERR_OK);
+    }
+    return true;
+}
+
+errval_t heartbeat_start(struct waitset *ws)
+{
+    uint64_t service;
+    errval_t err = names_lookup("starter", 5000, &service);
+    if (!err)
+        err = service_connect_wait(service, &hb, 5000);
+    if (err)
+        return err;
+    service_chan_source(&hb, hb_ready, 0);
+    waitset_add(ws, &hb.src);
+    hb_timer = (struct ws_timer){ .fire = beat };
+    hb_timer.ws = ws;
+    beat(&hb_timer);
+    return ERR_OK;
+}
