@@ -35,7 +35,9 @@ def calls_by_core(r):
 
 
 def test_per_node_service_nearest_instance(tmp_path):
-    manifest = "# one echo per node\necho.pn echo per-node serve $name 0 key=$key\n"
+    # restart=0: a stopped instance stays stopped (the restart service would
+    # bring it back, docs/restart.md).
+    manifest = "# one echo per node\necho.pn echo per-node restart=0 serve $name 0 key=$key\n"
     first = [f"run {c} echo call echo.pn 1" for c in range(16)] + ["wait"]
     # Stop node 1's and node 3's instances (cores 4 and 12, the first of
     # their nodes, domain 2 there), then ask again from those nodes, twice
@@ -70,7 +72,7 @@ def test_per_node_service_nearest_instance(tmp_path):
 def test_ties_are_taken_in_turn(tmp_path):
     """Node 3's instance stopped: nodes 1 and 2 are both 30 away, so node
     3's lookups alternate between them."""
-    manifest = "echo.pn echo per-node serve $name 0 key=$key\n"
+    manifest = "echo.pn echo per-node restart=0 serve $name 0 key=$key\n"
     cmds = ["kill 12 2", "sleep 50"] + [f"run {12 + i % 4} echo call echo.pn 1" for i in range(6)] + ["wait"]
     r = boot(manifest, cmds, tmp_path)
     nodes = collections.Counter(NODE_OF[e["server_core"]] for e in r.events_named("echo_call"))

@@ -10,6 +10,7 @@
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <atoll/topo.h>
 #include <atoll/waitset.h>
 #include <if/monclient_if.h>
@@ -364,6 +365,28 @@ static int cmd_kill(int argc, char **argv)
     return 0;
 }
 
+/* fault KIND NAME CORE [SEED]: the restart service injects a fault into an
+ * instance (docs/restart.md). */
+static int cmd_fault(int argc, char **argv)
+{
+    uint64_t core, seed = 1;
+    uint32_t kind = 0;
+    for (uint32_t k = 1; argc > 1 && k < FAULT_KINDS; k++)
+        if (!strcmp(argv[1], fault_name(k)))
+            kind = k;
+    if (argc < 4 || argc > 5 || !kind || !parse_core(argv[3], &core) || (argc == 5 && !parse_number(argv[4], &seed)))
+        return printf("usage: fault kill|hang|crash|garble|bitflip NAME CORE [SEED]\n"), 1;
+    uint64_t domain = 0;
+    errval_t rerr = ERR_OK, err = starter_connect();
+    if (!err)
+        err = starter_inject_rpc(&starter.idl, argv[2], (uint32_t)core, kind, seed, &rerr, &domain);
+    if (err || rerr)
+        return fail("fault", err ? err : rerr);
+    printf("%s: domain %llu of %s on core %llu\n", argv[1], (unsigned long long)domain, argv[2],
+           (unsigned long long)core);
+    return 0;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
     uint64_t first = 0, last = si->ncores - 1;
@@ -392,17 +415,17 @@ static int cmd_names(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    static struct service_chan ns;
-    static bool connected;
     static uint8_t nsbuf[nameservice_size_max];
     errval_t err = ERR_OK, rerr = ERR_OK;
-    if (!connected && (err = names_connect(&ns)))
-        return fail("names", err);
-    connected = true;
     uint32_t first = 0, total = 0, count = 0, shown = 0;
     do {
         const char *text;
-        err = nameservice_list_rpc(&ns.idl, first, &rerr, &total, &count, &text, nsbuf, sizeof nsbuf);
+        /* The lib's channel: made again if the name server was restarted. */
+        struct idl_chan *ns = names_idl();
+        err = ns ? nameservice_list_rpc(ns, first, &rerr, &total, &count, &text, nsbuf, sizeof nsbuf)
+                 : ERR_CHAN_CLOSED;
+        if (err == ERR_CHAN_CLOSED && first == 0 && (ns = names_idl()))
+            err = nameservice_list_rpc(ns, first, &rerr, &total, &count, &text, nsbuf, sizeof nsbuf);
         if (err || rerr)
             return fail("names", err ? err : rerr);
         printf("%s", text);
@@ -709,6 +732,8 @@ static const struct command commands[] = {
     { "bench", "bench urpc [ROUNDS] [N]  URPC latency/throughput matrix of the first N cores (JSON events)",
       cmd_bench },
     { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
+    { "fault", "fault KIND NAME CORE [SEED]  inject kill|hang|crash|garble|bitflip into a service's instance",
+      cmd_fault },
     { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },
     { "names", "names                    every name the name server holds", cmd_names },
     { "svc", "svc                      the services of the boot manifest: instances, cores, states", cmd_svc },

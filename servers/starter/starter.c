@@ -227,7 +227,12 @@ static bool step(void)
             up.spawned = true;
         }
         up.joined += count_joined(i);
-        if (up.joined < up.started && now_ns() - up.since < JOIN_WAIT_MS * 1000000ull)
+        /* Wait while an instance is starting (or, after it ended at once,
+         * starting again), up to JOIN_WAIT_MS. */
+        bool waiting = false;
+        for (uint32_t k = 0; k < ninst; k++)
+            waiting |= inst[k].service == i && (inst[k].state == S_STARTING || inst[k].state == S_RESTARTING);
+        if (waiting && now_ns() - up.since < JOIN_WAIT_MS * 1000000ull)
             return false;   /* look again at the next tick */
         service_done(i);
         up.next++;
@@ -252,19 +257,20 @@ static void tick(struct ws_timer *t)
 
 static struct core_info machine;
 
-/* Is domain `id` still on `core`? Its monitor's `ps` lists it (true also
- * when the monitor cannot be asked: we do not restart what we cannot see). */
-static bool still_listed(uint32_t core, uint64_t id)
+/* Look through `core`'s domains (its monitor's `ps`) for domain `id`, or,
+ * with a `name`, for a live domain of that program: ERR_OK with *found, or
+ * ERR_NOT_FOUND (a stopped domain never runs again: it has ended). */
+static errval_t ps_find(uint32_t core, uint64_t id, const char *name, uint64_t *found)
 {
     static char text[3001];
     const char *t;
-    errval_t rerr = ERR_OK;
-    if (monclient_ps_rpc(monitor_chan(), core, &rerr, &t, replybuf, sizeof replybuf) || rerr)
-        return true;
-    size_t n = strnlen(t, sizeof text - 1);
+    errval_t rerr = ERR_OK, err = monclient_ps_rpc(monitor_chan(), core, &rerr, &t, replybuf, sizeof replybuf);
+    if (err || rerr)
+        return err ? err : rerr;
+    size_t n = strnlen(t, sizeof text - 1), namelen = name ? strlen(name) : 0;
     memcpy(text, t, n);
     text[n] = 0;
-    /* Rows: "%4u %4u  name state ...": core, then id. */
+    /* Rows: "%4u %4u  %-10s %8s ...": core, id, program, state. */
     for (const char *p = text; *p;) {
         while (*p == ' ')
             p++;
@@ -275,19 +281,32 @@ static bool still_listed(uint32_t core, uint64_t id)
             p++;
         while (*p >= '0' && *p <= '9')
             d = d * 10 + (uint64_t)(*p++ - '0');
+        while (*p == ' ')
+            p++;
+        bool named = name && !strncmp(p, name, namelen) && p[namelen] == ' ';
         const char *line = p;
         while (*p && *p != '\n')
             p++;
-        bool stopped = false;   /* a stopped domain never runs again: it has ended */
+        bool stopped = false;
         for (const char *q = line; q + 8 <= p; q++)
             if (!strncmp(q, " stopped", 8))
                 stopped = true;
         if (*p)
             p++;
-        if (c == core && d == id)
-            return !stopped;
+        if (c == core && !stopped && (name ? named : d == id)) {
+            *found = d;
+            return ERR_OK;
+        }
     }
-    return false;
+    return ERR_NOT_FOUND;
+}
+
+/* Is domain `id` still on `core`? (True also when its monitor cannot be
+ * asked: we do not restart what we cannot see.) */
+static bool still_listed(uint32_t core, uint64_t id)
+{
+    uint64_t found;
+    return ps_find(core, id, 0, &found) != ERR_NOT_FOUND;
 }
 
 static void instance_ended(struct instance *x, const char *why);
@@ -460,6 +479,17 @@ static void client_lost(struct client *c)
 
 static errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t seed, uint64_t *domain)
 {
+    if (!strcmp(name, "names") && core == 0 && kind == FAULT_KILL) {
+        /* The name server: not ours (core 0's monitor restarts it), but it
+         * is a server to hit like any other. */
+        errval_t rerr = ERR_OK, err = ps_find(0, 0, "names", domain);
+        if (!err && !(err = monclient_kill_rpc(monitor_chan(), 0, *domain, &rerr)))
+            err = rerr;
+        printf("@atoll {\"event\":\"fault_injected\",\"name\":\"names\",\"core\":0,\"domain\":%llu,"
+               "\"kind\":\"kill\",\"err\":\"%s\"}\n",
+               (unsigned long long)*domain, err_name(err));
+        return err;
+    }
     struct instance *x = 0;
     for (uint32_t k = 0; k < ninst && !x; k++)
         if (!strcmp(mf.svc[inst[k].service].name, name) && inst[k].core == core &&

@@ -7,8 +7,8 @@
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <atoll/waitset.h>
-#include <if/nameservice_if.h>
 #include <if/topology_if.h>
 #include "service.h"
 
@@ -17,23 +17,24 @@
 _Static_assert(topology_size_max <= (4096 / 2 / URPC_LINE - 1) * URPC_PAYLOAD,
                "every topology message fits in one ring: replies never wait");
 
-static struct service_chan names;   /* our name lives as long as this channel */
 static struct waitset ws;
+static bool instance;   /* started by the starter (a key): beats to it */
 static struct service_acceptor acceptor;
 static serve_one_fn serve;
 static uint32_t nclients;
 
 errval_t service_start(const char *name, const char *iface, uint64_t key)
 {
+    /* Our name lives as long as the lib's channel to the name server, and
+     * is made again after a restart of the name server (names_watch). */
     uint64_t id;
-    errval_t rerr = ERR_OK, err = service_register_self(&id);
-    if (!err)
-        err = names_connect(&names);
+    errval_t err = service_register_self(&id);
+    instance = key != 0;
     if (!err && key)
-        err = nameservice_join_rpc(&names.idl, name, key, id, &rerr);
+        err = names_keep_join(name, key, id);
     else if (!err)
-        err = nameservice_register_rpc(&names.idl, name, iface, id, &rerr);
-    return err ? err : rerr;
+        err = names_keep_register(name, iface, id);
+    return err;
 }
 
 static errval_t reply_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
@@ -82,6 +83,10 @@ void service_run(serve_one_fn serve_one)
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
+    names_watch(&ws);
+    errval_t err = instance ? heartbeat_start(&ws) : ERR_OK;
+    if (err)
+        printf("topo: no heartbeats: %s\n", err_name(err));
     waitset_run(&ws);
     exit(1);   /* waitset_run does not return */
 }

@@ -1,0 +1,95 @@
+"""QEMU tests of the restart service (docs/restart.md, issue 14): servers
+that end, crash or hang are started again on their core under their
+manifest's policy and found by the same name; the name server is restarted
+by its monitor and every service registers again; a client calling in a
+loop through the reconnecting library (lib/recover.c) sees no error; a
+server that crashes at start stops at its limit with a clear message.
+
+The guest prints `@atoll` events: service_ended, service_restarted,
+restart_limit and fault_injected from the starter (and service_restarted
+from core 0's monitor for the name server), echo_loop from the client."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import atoll_run  # noqa: E402
+from atoll_run import Machine  # noqa: E402
+
+# Core 1: the echo server is domain 2 (the monitor is 1), the server that
+# cannot start is 3, then 4 and 5 as it is started again.
+MANIFEST = """\
+echo.r echo core:1 restart=3 backoff=10 serve $name 0 key=$key
+crashy echo core:1 restart=2 backoff=10 crash
+"""
+
+
+def boot(manifest, commands, tmp_path, smp=2, timeout=300):
+    path = tmp_path / "test.services"
+    path.write_text(manifest)
+    m = Machine(smp=smp, numa=0, mem=1 << 30, accel="tcg", modules=atoll_run.user_modules(services=str(path)))
+    r = atoll_run.boot(m, timeout=timeout, shell_commands=list(commands))
+    assert not r.timed_out, r.console[-3000:]
+    assert not r.malformed, r.malformed
+    assert r.events_named("panic") == [], r.console[-3000:]
+    return r
+
+
+def restarts(r, name):
+    return [e for e in r.events_named("service_restarted") if e["name"] == name]
+
+
+def test_clients_see_no_error_across_restarts_and_crash_loops_stop(tmp_path):
+    """A client calls echo.r 300 times (about 3 s) and looks it up every 5
+    calls while the echo server, then the name server, are killed: every
+    call succeeds (one reconnection each, the echo call repeated as it is
+    idempotent). Both come back; the echo server re-joins its group under
+    the same name. The server that faults at start is started twice more
+    (restart=2) and then given up on with restart_limit."""
+    cmds = ["run 0 echo loop echo.r 300 5", "sleep 60", "kill 1 2", "sleep 60", "kill 0 2", "wait", "svc",
+            "names"]
+    r = boot(MANIFEST, cmds, tmp_path)
+    assert r.status == 0, r.console[-3000:]
+    [loop] = r.events_named("echo_loop")
+    assert loop["calls"] == 300 and loop["errors"] == 0, (loop, r.console[-3000:])
+    # The loop lived through both restarts, not beside them.
+    assert loop["reconnects"] >= 1 and loop["retries"] >= 1 and loop["names_reconnects"] >= 1, loop
+    [echo] = restarts(r, "echo.r")
+    assert echo["core"] == 1 and echo["old"] == 2 and echo["by"] == "starter" and echo["failed_in_row"] == 0, echo
+    ended = [e for e in r.events_named("service_ended") if e["name"] == "echo.r"]
+    assert ended and ended[0]["why"] == "ended" and ended[0]["joined"], ended
+    [names] = restarts(r, "names")
+    assert names["old"] == 2 and names["by"] == "monitor", names
+    # After the name server's restart, every name is back (kept by lib/recover.c).
+    assert "echo.r echo 1" in r.console and "starter starter 0" in r.console, r.console[-2000:]
+    assert f"echo.r core:1 1 {echo['domain']} running restarts=1" in r.console, r.console[-2000:]
+    # The crash loop: two restarts, back-off doubling, then the limit.
+    crashy = restarts(r, "crashy")
+    assert [e["failed_in_row"] for e in crashy] == [1, 2], crashy
+    [limit] = r.events_named("restart_limit")
+    assert limit == {"event": "restart_limit", "name": "crashy", "core": 1, "failed_in_row": 3, "limit": 2}, limit
+    assert "crashy on core 1 failed to start 3 times in a row (restart=2): not started again" in r.console
+    assert "crashy core:1 1 5 failed ERR_TOO_MANY restarts=2" in r.console
+
+
+def test_a_hung_server_is_noticed_by_its_heartbeats_and_replaced(tmp_path):
+    """`fault hang` makes the echo server's event loop stop (it keeps the
+    core, yielding): no more heartbeats. Within HEARTBEAT_HANG_MS (3 s) the
+    starter ends it and starts it again; the client's calls made meanwhile
+    are answered by the new instance. A garbled message to the new one is
+    refused by its decoder and it keeps answering."""
+    cmds = ["run 0 echo loop echo.r 400 5", "sleep 30", "fault hang echo.r 1", "sleep 500", "fault garble echo.r 1 7",
+            "wait", "svc"]
+    r = boot("echo.r echo core:1 restart=3 backoff=10 serve $name 0 key=$key\n", cmds, tmp_path)
+    assert r.status == 0, r.console[-3000:]
+    [loop] = r.events_named("echo_loop")
+    assert loop["errors"] == 0 and loop["reconnects"] >= 1, (loop, r.console[-3000:])
+    taken = r.events_named("fault_taken")
+    assert taken and taken[0]["kind"] == "hang" and taken[0]["domain"] == 2, taken
+    ended = [e for e in r.events_named("service_ended") if e["name"] == "echo.r"]
+    assert ended[0]["why"] == "hang" and ended[0]["domain"] == 2, ended
+    [back] = restarts(r, "echo.r")
+    assert back["old"] == 2 and back["core"] == 1, back
+    garble = [e for e in r.events_named("fault_injected") if e["kind"] == "garble"]
+    assert garble and garble[0]["domain"] == back["domain"] and garble[0]["err"] == "ERR_OK", garble
+    assert f"echo.r core:1 1 {back['domain']} running restarts=1" in r.console, r.console[-2000:]
