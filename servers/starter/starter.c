@@ -485,9 +485,6 @@ static errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t 
         errval_t rerr = ERR_OK, err = ps_find(0, 0, "names", domain);
         if (!err && !(err = monclient_kill_rpc(monitor_chan(), 0, *domain, &rerr)))
             err = rerr;
-        printf("@atoll {\"event\":\"fault_injected\",\"name\":\"names\",\"core\":0,\"domain\":%llu,"
-               "\"kind\":\"kill\",\"err\":\"%s\"}\n",
-               (unsigned long long)*domain, err_name(err));
         return err;
     }
     struct instance *x = 0;
@@ -549,17 +546,20 @@ static errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t 
             return ERR_WOULD_BLOCK;   /* not beating yet: nothing to send it on */
         err = starter_fault_send(&x->hb->sc->idl, kind, seed);
     }
-    printf("@atoll {\"event\":\"fault_injected\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,\"kind\":\"%s\","
-           "\"err\":\"%s\"}\n",
-           name, core, (unsigned long long)*domain, fault_name(kind), err_name(err));
-    stdout_flush();
     return err;
 }
 
+/* Every fault asked for is an event, injected (err ERR_OK) or not (say
+ * ERR_NOT_FOUND: the instance is being restarted; ERR_WOULD_BLOCK: it
+ * has not beaten yet, so a fault cannot be sent to it). */
 static errval_t on_inject(struct idl_chan *ch, const struct starter_inject_call_args *a)
 {
     uint64_t domain = 0;
     errval_t err = inject(a->name, a->core, a->kind, a->seed, &domain);
+    printf("@atoll {\"event\":\"fault_injected\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,\"kind\":\"%s\","
+           "\"err\":\"%s\"}\n",
+           a->name, a->core, (unsigned long long)domain, fault_name(a->kind), err_name(err));
+    stdout_flush();
     return starter_inject_reply_send(ch, err, domain);
 }
 
