@@ -75,6 +75,7 @@ BAD = [
     ("direction-in-message", iface("message a(in uint32 x);"), 2, "'in' only in an rpc"),
     ("no-direction-in-rpc", iface("rpc a(uint32 x);"), 2, "starts with 'in' or 'out'"),
     ("bad-keyword", iface("struct a();"), 2, "expected 'message' or 'rpc'"),
+    ("idempotent-message", iface("idempotent message a();"), 2, "'idempotent' marks an rpc, found 'message'"),
     ("bad-character", iface("message a(uint32 x); # no"), 2, "unexpected character '#'"),
     ("unterminated", "interface t {\n message a();\n", 3, "missing '}'"),
     ("two-interfaces", iface("message a();") + "interface u { }\n", 4, "only one interface per file"),
@@ -119,6 +120,19 @@ def test_numbering_and_sizes():
     assert [(m.name, m.number, m.size_max()) for m in i.messages] == [
         ("a", 1, 5), ("b_call", 2, 4 + 2 + 3 + 1), ("b_reply", 3, 5),
         ("c", 4, 4 + 32 + 2 + 5 + 4 + 8)]
+
+
+def test_idempotent_rpcs_are_marked_in_the_header():
+    """`idempotent rpc` (docs/restart.md): a constant per rpc that the
+    reconnecting client library takes; the wire does not change."""
+    text = iface("idempotent rpc get(in uint32 k, out uint64 v);\nrpc put(in uint32 k, in uint64 v);")
+    i = atoll_idl.parse(text, "t.if", "t")
+    assert [(r.name, r.idempotent) for r in i.rpcs()] == [("get", True), ("put", False)]
+    h = atoll_idl.generate(i)
+    assert "    t_get_idempotent = 1," in h and "    t_put_idempotent = 0," in h
+    plain = atoll_idl.parse(iface("rpc get(in uint32 k, out uint64 v);\nrpc put(in uint32 k, in uint64 v);"),
+                            "t.if", "t")
+    assert [m.size_max() for m in i.messages] == [m.size_max() for m in plain.messages]
 
 
 def guest_compile(header, tmp_path):
