@@ -103,3 +103,20 @@ def test_mesh_plan_comes_from_the_monitor():
     assert "linked[3] = 1;" in text and "linked[13] = 1;" in text and "linked[14] = 1;" in text
     assert "linked[11] = 0;" in text and "linked[19] = 0;" in text
     assert "hop[19] = 2;" in text                                    # 3 -> 4: via its leader 2
+
+
+def test_the_restart_model_follows_the_starter(tmp_path, monkeypatch):
+    """models/restart.pml: its limit is the manifest's default, and a
+    change of a rule it copies from servers/starter/starter.c (here: a
+    hang-up taken as an end without asking the monitor) fails the check."""
+    text = atoll_models.restart_params(atoll_models.RESTART_SCENARIOS[0])
+    limit = atoll_models._c_defines(atoll_models.MANIFEST_H)["MANIFEST_RESTART_DEFAULT"]
+    assert f"#define RESTART_LIMIT {limit}\n" in text and f"#define INCARNATIONS {limit + 3}\n" in text
+    src = open(atoll_models.STARTER_C).read()
+    old = "if (still_listed(x->core, x->domain)) {"
+    assert old in src
+    copy = tmp_path / "starter.c"
+    copy.write_text(src.replace(old, "if (0) {"))
+    monkeypatch.setattr(atoll_models, "STARTER_C", str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match="restart.pml no longer matches"):
+        atoll_models.restart_params(atoll_models.RESTART_SCENARIOS[0])

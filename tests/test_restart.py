@@ -46,11 +46,16 @@ def test_clients_see_no_error_across_restarts_and_crash_loops_stop(tmp_path):
     idempotent). Both come back; the echo server re-joins its group under
     the same name. The server that faults at start is started twice more
     (restart=2) and then given up on with restart_limit."""
-    cmds = ["run 0 echo loop echo.r 300 5", "sleep 60", "kill 1 2", "sleep 60", "kill 0 2", "wait", "svc",
-            "names"]
+    cmds = ["run 0 echo loop echo.r 300 5", "run 0 echo loop echo.r 300 0 plain", "sleep 60", "kill 1 2",
+            "sleep 60", "kill 0 2", "wait", "svc", "names"]
     r = boot(MANIFEST, cmds, tmp_path)
     assert r.status == 0, r.console[-3000:]
-    [loop] = r.events_named("echo_loop")
+    [loop] = [e for e in r.events_named("echo_loop") if not e["plain"]]
+    # The same calls, not marked idempotent: the restart is one ERR_RESTARTED
+    # (the call may or may not have been done), and the loop goes on.
+    [plain] = [e for e in r.events_named("echo_loop") if e["plain"]]
+    assert plain["errors"] == plain["reconnects"] == 1 and plain["retries"] == 0, plain
+    assert plain["first_error"] == "ERR_RESTARTED" and plain["calls"] == 300, plain
     assert loop["calls"] == 300 and loop["errors"] == 0, (loop, r.console[-3000:])
     # The loop lived through both restarts, not beside them.
     assert loop["reconnects"] >= 1 and loop["retries"] >= 1 and loop["names_reconnects"] >= 1, loop

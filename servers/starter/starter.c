@@ -464,15 +464,27 @@ static errval_t on_beat(struct idl_chan *ch, const struct starter_beat_args *a)
     return ERR_OK;
 }
 
-/* A channel hung up: if an instance beat on it, that instance ended (its
- * monitor hangs up every channel of a domain that ends). */
+/* A channel hung up: if an instance beat on it, that instance most likely
+ * ended (its monitor hangs up every channel of a domain that ends). But a
+ * live instance may break its own end (a wild write into the channel's
+ * frame): starting another beside it would make two. So it must be gone
+ * from its monitor's list first; if it is not, it is ended now, and the
+ * `ps` watch sees it go. */
 static void client_lost(struct client *c)
 {
-    if (c->inst >= 0) {
-        struct instance *x = &inst[c->inst];
-        x->hb = 0;
-        instance_ended(x, x->killed_hung ? "hang" : x->killed_injected ? "injected" : "ended");
+    if (c->inst < 0)
+        return;
+    struct instance *x = &inst[c->inst];
+    x->hb = 0;
+    c->inst = -1;
+    if (still_listed(x->core, x->domain)) {
+        errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
+        printf("starter: %s on core %u (domain %llu) broke its heartbeat channel: ended (%s)\n",
+               mf.svc[x->service].name, x->core, (unsigned long long)x->domain, err_name(err ? err : rerr));
+        x->polled_ns = 0;   /* look for its end at the next watch */
+        return;
     }
+    instance_ended(x, x->killed_hung ? "hang" : x->killed_injected ? "injected" : "ended");
 }
 
 /* -- fault injection (the shell's `fault`, tools/inject) ----------------------------- */

@@ -14,11 +14,14 @@
  *   echo life MODE NAME      one client lifetime: register and look up a
  *                            name of our own, call service NAME once, then
  *                            end: MODE exit (status 0) or fault (a null write)
- *   echo loop NAME N [EVERY] call service NAME N times through a channel
- *                            that reconnects by name (<atoll/recover.h>),
- *                            looking the name up again every EVERY calls
- *                            (default 10): across restarts of the server and
- *                            of the name server it should see no error
+ *   echo loop NAME N [EVERY] [plain]  call service NAME N times through a
+ *                            channel that reconnects by name
+ *                            (<atoll/recover.h>), looking the name up again
+ *                            every EVERY calls (default 10; 0: never): across
+ *                            restarts of the server and of the name server
+ *                            it should see no error. `plain`: as if echo were
+ *                            not idempotent: each restart is one
+ *                            ERR_RESTARTED, and the loop goes on
  *   echo crash               fault at once (a service that cannot start:
  *                            its restarts stop at its limit, docs/restart.md)
  *
@@ -373,7 +376,7 @@ static errval_t echo_once(struct idl_chan *ch, void *arg)
     return err;
 }
 
-static int loop(const char *name, uint32_t n, uint32_t every)
+static int loop(const char *name, uint32_t n, uint32_t every, bool plain)
 {
     static struct named_chan nc;
     uint32_t errors = 0, lookups = 0;
@@ -385,7 +388,7 @@ static int loop(const char *name, uint32_t n, uint32_t every)
     for (uint32_t i = 0; i < n; i++) {
         struct echo_args a = { .stamp = ((uint64_t)my_core << 48) | i };
         memset(a.data, (int)(i & 0xff), sizeof a.data);
-        err = named_call(&nc, echo_echo_idempotent, echo_once, &a);
+        err = named_call(&nc, echo_echo_idempotent && !plain, echo_once, &a);
         if (!err && every && i % every == 0) {
             uint64_t service;
             err = names_lookup(name, 10000, &service);
@@ -399,10 +402,10 @@ static int loop(const char *name, uint32_t n, uint32_t every)
         /* Let the others (and the restarts) run: about 100 calls a second. */
         sys_notify_wait(sys_notify_gen(), 10000, 0);
     }
-    printf("@atoll {\"event\":\"echo_loop\",\"core\":%u,\"name\":\"%s\",\"calls\":%u,\"errors\":%u,"
+    printf("@atoll {\"event\":\"echo_loop\",\"core\":%u,\"name\":\"%s\",\"plain\":%s,\"calls\":%u,\"errors\":%u,"
            "\"first_error\":\"%s\",\"lookups\":%u,\"reconnects\":%u,\"retries\":%u,\"names_reconnects\":%u,"
            "\"ms\":%llu}\n",
-           my_core, name, n, errors, err_name(first), lookups, nc.reconnects, nc.retries, names_reconnects(),
+           my_core, name, plain ? "true" : "false", n, errors, err_name(first), lookups, nc.reconnects, nc.retries, names_reconnects(),
            (unsigned long long)((now_ns() - t0) / 1000000));
     named_close(&nc);
     return errors ? 1 : 0;
@@ -435,8 +438,10 @@ int main(int argc, char **argv)
     if (argc >= 4 && !strcmp(argv[1], "life"))
         return life(argv[2], argv[3]);
     if (argc >= 4 && !strcmp(argv[1], "loop"))
-        return loop(argv[2], arg_number(argv[3], 100), argc >= 5 ? arg_number(argv[4], 10) : 10);
+        return loop(argv[2], arg_number(argv[3], 100),
+                    argc < 5 ? 10 : !strcmp(argv[4], "0") ? 0 : arg_number(argv[4], 10),
+                    argc >= 6 && !strcmp(argv[5], "plain"));
     printf("usage: echo serve NAME [CALLS] [key=K] | echo call NAME [ROUNDS] [LOOKUPS] | echo nscheck | echo hold PREFIX N |"
-           " echo life exit|fault NAME | echo loop NAME N [EVERY] | echo crash\n");
+           " echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] | echo crash\n");
     return 2;
 }
