@@ -280,7 +280,7 @@ static uint64_t hb_seq;
 
 const char *fault_name(uint32_t kind)
 {
-    static const char *const names[] = { "none", "kill", "hang", "crash", "garble", "bitflip" };
+    static const char *const names[] = { "none", "kill", "hang", "crash", "garble", "bitflip", "badbeat" };
     return kind < FAULT_KINDS ? names[kind] : "unknown";
 }
 
@@ -304,6 +304,15 @@ static errval_t on_fault(struct idl_chan *ch, const struct starter_fault_args *a
             sys_yield();   /* never back to the event loop: no beats, no answers */
     if (a->kind == FAULT_CRASH)
         *(volatile uint64_t *)(uintptr_t)(0x10 + (a->seed & 0xff0)) = a->seed;   /* the first page is never mapped */
+    if (a->kind == FAULT_BADBEAT) {
+        /* A beat whose type is none of the interface's, then one cut short. */
+        uint8_t junk[12] = { 0xee, 0xee };
+        for (size_t i = 2; i < sizeof junk; i++)
+            junk[i] = (uint8_t)(a->seed >> (i * 5));
+        urpc_send(&hb.ch, junk, sizeof junk, URPC_NONBLOCK);
+        uint8_t cut[6] = { starter_beat, 0, 1, 2, 3, 4 };
+        urpc_send(&hb.ch, cut, sizeof cut, URPC_NONBLOCK);
+    }
     if (a->kind == FAULT_BITFLIP) {
         struct heap *h = malloc_heap();
         char *base = (char *)h->first, *end = h->region_end;

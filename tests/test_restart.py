@@ -81,16 +81,21 @@ def test_a_hung_server_is_noticed_by_its_heartbeats_and_replaced(tmp_path):
     """`fault hang` makes the echo server's event loop stop (it keeps the
     core, yielding): no more heartbeats. Within HEARTBEAT_HANG_MS (3 s) the
     starter ends it and starts it again; the client's calls made meanwhile
-    are answered by the new instance. A garbled message to the new one is
-    refused by its decoder and it keeps answering."""
-    cmds = ["run 0 echo loop echo.r 400 5", "sleep 30", "fault hang echo.r 1", "sleep 500", "fault garble echo.r 1 7",
-            "wait", "svc"]
+    are answered by the new instance. Garbled heartbeats sent before are
+    counted and not taken for beats. A garbled message to the new instance
+    is refused by its decoder and it keeps answering."""
+    cmds = ["run 0 echo loop echo.r 400 5", "sleep 30", "fault badbeat echo.r 1 5", "sleep 20", "fault hang echo.r 1",
+            "sleep 500", "fault garble echo.r 1 7", "wait", "svc"]
     r = boot("echo.r echo core:1 restart=3 backoff=10 serve $name 0 key=$key\n", cmds, tmp_path)
     assert r.status == 0, r.console[-3000:]
     [loop] = r.events_named("echo_loop")
     assert loop["errors"] == 0 and loop["reconnects"] >= 1, (loop, r.console[-3000:])
+    # Two garbled heartbeats first: counted, and not taken for beats.
+    bad = r.events_named("heartbeat_garbled")
+    assert [(e["domain"], e["error"], e["count"]) for e in bad] == \
+        [(2, "ERR_MSG_UNKNOWN", 1), (2, "ERR_MSG_MALFORMED", 2)], bad
     taken = r.events_named("fault_taken")
-    assert taken and taken[0]["kind"] == "hang" and taken[0]["domain"] == 2, taken
+    assert [(e["kind"], e["domain"]) for e in taken] == [("badbeat", 2), ("hang", 2)], taken
     ended = [e for e in r.events_named("service_ended") if e["name"] == "echo.r"]
     assert ended[0]["why"] == "hang" and ended[0]["domain"] == 2, ended
     [back] = restarts(r, "echo.r")

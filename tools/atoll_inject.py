@@ -1,7 +1,8 @@
 """A fault-injection campaign (docs/restart.md): boot a machine whose
 services run under the restart service, keep a client calling every
 instance in a loop, inject faults into the servers through the shell's
-`fault` (kill, hang, crash, garble, bitflip; kill of the name server too),
+`fault` (kill, hang, crash, garble, bitflip, badbeat; kill of the name
+server too),
 and at the end check that every service answers. Prints one JSON line per
 fault and a summary (JSON and a table in the manner of the MINIX 3 study).
 
@@ -20,9 +21,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import atoll_run  # noqa: E402
 
-KINDS = ("kill", "hang", "crash", "garble", "bitflip")
+KINDS = ("kill", "hang", "crash", "garble", "bitflip", "badbeat")
 # Hangs cost HEARTBEAT_HANG_MS (3 s) each to notice: fewer of them.
-DEFAULT_WEIGHTS = {"kill": 30, "hang": 4, "crash": 25, "garble": 25, "bitflip": 16}
+DEFAULT_WEIGHTS = {"kill": 30, "hang": 4, "crash": 25, "garble": 20, "bitflip": 16, "badbeat": 5}
 # One in this many kills hits the name server instead of an echo instance.
 NAMES_EVERY = 20
 
@@ -80,6 +81,7 @@ def summarize(r, planned, ncores):
         "injected": sum(1 for x in lines if x["err"] == "ERR_OK"),
         "by_kind": by_kind,
         "taken": len(r.events_named("fault_taken")),
+        "heartbeats_garbled": len(r.events_named("heartbeat_garbled")),
         "restarts": len(restarted),
         "restarts_names": sum(1 for e in restarted if e["name"] == "names"),
         "restart_limits": len(r.events_named("restart_limit")),

@@ -60,6 +60,7 @@ struct instance {
     uint64_t last_beat_ns, started_ns, polled_ns, restart_at_ns, ended_ns;
     uint32_t restarts;           /* in all */
     uint32_t failed_in_row;      /* starts that ended before joining, in a row */
+    uint32_t garbled;            /* messages on its heartbeat channel that did not decode */
     bool killed_hung;            /* we ended it: it stopped beating */
     bool killed_injected;        /* we ended it: a FAULT_KILL */
 };
@@ -583,9 +584,12 @@ static int format_row(uint32_t r, char *out, size_t size)
     if (r < ninst) {
         const struct instance *x = &inst[r];
         const struct manifest_service *s = &mf.svc[x->service];
-        char restarts[24] = "";
+        char restarts[48] = "";
+        int k = 0;
         if (x->restarts)
-            snprintf(restarts, sizeof restarts, " restarts=%u", x->restarts);
+            k = snprintf(restarts, sizeof restarts, " restarts=%u", x->restarts);
+        if (x->garbled && k >= 0)
+            snprintf(restarts + k, sizeof restarts - (size_t)k, " garbled=%u", x->garbled);
         return snprintf(out, size, "%s %s %u %llu %s%s%s%s\n", s->name, s->placement, x->core,
                         (unsigned long long)x->domain, state_name(x->state), x->state == S_FAILED ? " " : "",
                         x->state == S_FAILED ? err_name(x->err) : "", restarts);
@@ -632,6 +636,15 @@ static bool serve_client(struct ws_source *src)
     errval_t err = starter_serve_one(&c->sc->idl, &handlers, URPC_NONBLOCK);
     if (err == ERR_WOULD_BLOCK)
         return false;
+    if ((err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG) && c->inst >= 0) {
+        /* A garbled heartbeat: counted, never taken as a beat (a hung
+         * instance does not stay alive by sending garbage). */
+        struct instance *x = &inst[c->inst];
+        x->garbled++;
+        printf("@atoll {\"event\":\"heartbeat_garbled\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,"
+               "\"error\":\"%s\",\"count\":%u}\n",
+               mf.svc[x->service].name, x->core, (unsigned long long)x->domain, err_name(err), x->garbled);
+    }
     if (err && err != ERR_MSG_UNKNOWN && err != ERR_MSG_MALFORMED && err != ERR_MSG_TOO_LONG) {
         client_lost(c);
         service_chan_close(c->sc, ERR_OK);
