@@ -24,10 +24,11 @@ crashy echo core:1 restart=2 backoff=10 crash
 """
 
 
-def boot(manifest, commands, tmp_path, smp=2, timeout=300):
+def boot(manifest, commands, tmp_path, smp=2, numa=0, cmdline="", timeout=300):
     path = tmp_path / "test.services"
     path.write_text(manifest)
-    m = Machine(smp=smp, numa=0, mem=1 << 30, accel="tcg", modules=atoll_run.user_modules(services=str(path)))
+    m = Machine(smp=smp, numa=numa, mem=1 << 30, accel="tcg", cmdline=cmdline,
+                modules=atoll_run.user_modules(services=str(path)))
     r = atoll_run.boot(m, timeout=timeout, shell_commands=list(commands))
     assert not r.timed_out, r.console[-3000:]
     assert not r.malformed, r.malformed
@@ -103,3 +104,18 @@ def test_a_hung_server_is_noticed_by_its_heartbeats_and_replaced(tmp_path):
     garble = [e for e in r.events_named("fault_injected") if e["kind"] == "garble"]
     assert garble and garble[0]["domain"] == back["domain"] and garble[0]["err"] == "ERR_OK", garble
     assert f"echo.r core:1 1 {back['domain']} running restarts=1" in r.console, r.console[-2000:]
+
+
+def test_a_service_for_a_core_that_is_down_starts_on_the_nearest_live_one(tmp_path):
+    """Core 3 never comes up (selftest=unlisted:3): the instance placed on
+    it is started on the nearest live core, core 2 on the same node, and
+    clients find it by its name there."""
+    cmds = ["svc", "run 0 echo call echo.x 1", "wait"]
+    r = boot("echo.x echo core:3 serve $name 0 key=$key\n", cmds, tmp_path, smp=4, numa=2,
+             cmdline="selftest=unlisted:3")
+    assert r.status == 0, r.console[-3000:]
+    [moved] = r.events_named("service_moved")
+    assert moved["name"] == "echo.x" and moved["from"] == 3 and moved["to"] == 2, moved
+    assert f"echo.x core:3 2 {moved['domain']} running" in r.console, r.console[-2000:]
+    [call] = r.events_named("echo_call")
+    assert call["server_core"] == 2 and call["server"] == moved["domain"], call

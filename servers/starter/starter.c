@@ -173,6 +173,8 @@ static struct {
     bool done;
 } up;
 
+static errval_t spawn_near(struct instance *x, const char *cmd, uint64_t *domain);
+
 static void spawn_instances(unsigned i)
 {
     struct manifest_service *s = &mf.svc[i];
@@ -181,7 +183,7 @@ static void spawn_instances(unsigned i)
     up.key = ((read_tsc() * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 56) ^ startup()->domain_id) | 1;
     keys[i] = up.key;
     /* Kept: made again after a restart of the name server. */
-    errval_t rerr = ERR_OK, err = names_keep_group(s->name, s->program, up.key);
+    errval_t err = names_keep_group(s->name, s->program, up.key);
     if (err) {
         printf("starter: %s: cannot make its group: %s\n", s->name, err_name(err));
         return;
@@ -193,8 +195,8 @@ static void spawn_instances(unsigned i)
         char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
         *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = cores[k], .started_ns = now_ns() };
         err = manifest_command(s, cores[k], up.key, cmd, sizeof cmd);
-        if (!err && !(err = monclient_spawn_rpc(monitor_chan(), cores[k], cmd, 0, true, &rerr, &x->domain)))
-            err = rerr;
+        if (!err)
+            err = spawn_near(x, cmd, &x->domain);   /* a core that is down: the nearest live one */
         if (err) {
             x->state = S_FAILED;
             x->err = err;
@@ -335,7 +337,9 @@ static errval_t spawn_near(struct instance *x, const char *cmd, uint64_t *domain
         last = best;
         err = monclient_spawn_rpc(monitor_chan(), best_core, cmd, 0, true, &rerr, domain);
         if (!err && !(err = rerr)) {
-            printf("starter: core %u is gone; %s moves to core %u\n", x->core, mf.svc[x->service].name, best_core);
+            printf("starter: core %u is down; %s moves to core %u\n", x->core, mf.svc[x->service].name, best_core);
+            printf("@atoll {\"event\":\"service_moved\",\"name\":\"%s\",\"from\":%u,\"to\":%u,\"domain\":%llu}\n",
+                   mf.svc[x->service].name, x->core, best_core, (unsigned long long)*domain);
             x->core = best_core;
             return ERR_OK;
         }
