@@ -123,6 +123,27 @@ static void learn_shape(void)
         shape.core_node[c] = ci.core_node[c];
 }
 
+/* The two leading numbers of a line of text ("core service ...", "core id
+ * ..."), and where the next line starts. */
+static const char *line_numbers(const char *p, uint64_t *a, uint64_t *b, const char **rest)
+{
+    *a = *b = 0;
+    while (*p == ' ')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        *a = *a * 10 + (uint64_t)(*p++ - '0');
+    while (*p == ' ')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        *b = *b * 10 + (uint64_t)(*p++ - '0');
+    while (*p == ' ')
+        p++;
+    *rest = p;
+    while (*p && *p != '\n')
+        p++;
+    return *p ? p + 1 : p;
+}
+
 /* Which of service i's instances have joined its group: mark them. */
 static uint32_t count_joined(unsigned i)
 {
@@ -137,19 +158,9 @@ static uint32_t count_joined(unsigned i)
                           : ERR_CHAN_CLOSED;
         if (err || rerr)
             break;
-        for (const char *p = text; *p;) {
-            uint32_t core = 0;
-            uint64_t service = 0;
-            while (*p >= '0' && *p <= '9')
-                core = core * 10 + (uint32_t)(*p++ - '0');
-            if (*p == ' ')
-                p++;
-            while (*p >= '0' && *p <= '9')
-                service = service * 10 + (uint64_t)(*p++ - '0');
-            while (*p && *p != '\n')
-                p++;
-            if (*p)
-                p++;
+        for (const char *p = text, *rest; *p;) {
+            uint64_t core, service;
+            p = line_numbers(p, &core, &service, &rest);
             for (uint32_t k = 0; k < ninst; k++)
                 if (inst[k].service == i && inst[k].core == core && inst[k].domain == SERVICE_DOMAIN(service) &&
                     inst[k].state == S_STARTING) {
@@ -274,28 +285,15 @@ static errval_t ps_find(uint32_t core, uint64_t id, const char *name, uint64_t *
     memcpy(text, t, n);
     text[n] = 0;
     /* Rows: "%4u %4u  %-10s %8s ...": core, id, program, state. */
-    for (const char *p = text; *p;) {
-        while (*p == ' ')
-            p++;
-        uint64_t c = 0, d = 0;
-        while (*p >= '0' && *p <= '9')
-            c = c * 10 + (uint64_t)(*p++ - '0');
-        while (*p == ' ')
-            p++;
-        while (*p >= '0' && *p <= '9')
-            d = d * 10 + (uint64_t)(*p++ - '0');
-        while (*p == ' ')
-            p++;
-        bool named = name && !strncmp(p, name, namelen) && p[namelen] == ' ';
-        const char *line = p;
-        while (*p && *p != '\n')
-            p++;
+    for (const char *p = text, *line; *p;) {
+        uint64_t c, d;
+        const char *next = line_numbers(p, &c, &d, &line);
+        bool named = name && !strncmp(line, name, namelen) && line[namelen] == ' ';
         bool stopped = false;
-        for (const char *q = line; q + 8 <= p; q++)
+        for (const char *q = line; q + 8 <= next; q++)
             if (!strncmp(q, " stopped", 8))
                 stopped = true;
-        if (*p)
-            p++;
+        p = next;
         if (c == core && !stopped && (name ? named : d == id)) {
             *found = d;
             return ERR_OK;
@@ -536,20 +534,11 @@ static errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t 
         err = ns ? nameservice_instances_rpc(ns, name, first, &r2, &total, &count, &text, replybuf, sizeof replybuf)
                  : ERR_CHAN_CLOSED;
         err = err ? err : r2;
-        for (const char *p = err ? "" : text; *p && !service;) {
-            uint64_t c = 0, sv = 0;
-            while (*p >= '0' && *p <= '9')
-                c = c * 10 + (uint64_t)(*p++ - '0');
-            if (*p == ' ')
-                p++;
-            while (*p >= '0' && *p <= '9')
-                sv = sv * 10 + (uint64_t)(*p++ - '0');
+        for (const char *p = err ? "" : text, *rest; *p && !service;) {
+            uint64_t c, sv;
+            p = line_numbers(p, &c, &sv, &rest);
             if (c == core && SERVICE_DOMAIN(sv) == x->domain)
                 service = sv;
-            while (*p && *p != '\n')
-                p++;
-            if (*p)
-                p++;
         }
         if (!err && !service)
             err = ERR_NOT_FOUND;   /* not joined (yet) */
