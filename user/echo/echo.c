@@ -36,7 +36,9 @@
 #include <if/echo_if.h>
 #include <if/nameservice_if.h>
 
-static struct service_chan names;
+/* The lib's channel to the name server (<atoll/recover.h>): one per domain,
+ * shared with the kept registrations, made again after a restart. */
+static struct idl_chan *names;
 static uint32_t my_core;
 
 static int fail(const char *what, errval_t err)
@@ -204,7 +206,7 @@ static int call(const char *name, uint32_t rounds, uint32_t nlookups)
     static uint64_t lookups[MAX_LOOKUPS];
     for (;;) {
         uint64_t t = urpc_os_now_ns();
-        err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &service, replybuf, sizeof replybuf);
+        err = nameservice_lookup_rpc(names, name, &reply_err, &iface, &service, replybuf, sizeof replybuf);
         lookups[0] = urpc_os_now_ns() - t;
         if (err || reply_err != ERR_NOT_FOUND || urpc_os_now_ns() > give_up)
             break;
@@ -217,7 +219,7 @@ static int call(const char *name, uint32_t rounds, uint32_t nlookups)
      * nearest are taken in turn): the first answer is the one used. */
     for (uint32_t i = 1; i < nlookups && !err && !reply_err; i++) {
         uint64_t t = urpc_os_now_ns(), again = 0;
-        err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &again, replybuf, sizeof replybuf);
+        err = nameservice_lookup_rpc(names, name, &reply_err, &iface, &again, replybuf, sizeof replybuf);
         lookups[i] = urpc_os_now_ns() - t;
     }
     if (err || reply_err)
@@ -279,16 +281,16 @@ static int nscheck(void)
     if (err)
         return fail("serve", err);
     uint64_t t0 = urpc_os_now_ns();
-    err = nameservice_register_rpc(&names.idl, name, "none", service, &reply_err);
+    err = nameservice_register_rpc(names, name, "none", service, &reply_err);
     if (err || reply_err)
         return fail("register", err ? err : reply_err);
     uint64_t t1 = urpc_os_now_ns();
-    err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &found, replybuf, sizeof replybuf);
+    err = nameservice_lookup_rpc(names, name, &reply_err, &iface, &found, replybuf, sizeof replybuf);
     if (err || reply_err)
         return fail("lookup", err ? err : reply_err);
     uint64_t t2 = urpc_os_now_ns();
     bool ok = found == service && !strcmp(iface, "none");
-    err = nameservice_unregister_rpc(&names.idl, name, &reply_err);
+    err = nameservice_unregister_rpc(names, name, &reply_err);
     ok = ok && !err && !reply_err;
     printf("@atoll {\"event\":\"ns_check\",\"core\":%u,\"name\":\"%s\",\"service\":%llu,\"found\":%llu,"
            "\"ok\":%s,\"register_ns\":%llu,\"lookup_ns\":%llu}\n",
@@ -308,7 +310,7 @@ static int hold(const char *prefix, uint32_t n)
     for (; done < n; done++) {
         char name[64];
         snprintf(name, sizeof name, "%s.%u", prefix, done);
-        err = nameservice_register_rpc(&names.idl, name, "none", service, &reply_err);
+        err = nameservice_register_rpc(names, name, "none", service, &reply_err);
         if (err || reply_err)
             break;
     }
@@ -331,13 +333,13 @@ static int life(const char *mode, const char *name)
     snprintf(mine, sizeof mine, "life.%u.%llu", my_core, (unsigned long long)my_id);
     err = service_register_self(&service);
     if (!err)
-        err = nameservice_register_rpc(&names.idl, mine, "none", service, &reply_err);
+        err = nameservice_register_rpc(names, mine, "none", service, &reply_err);
     if (!err && !reply_err)
-        err = nameservice_lookup_rpc(&names.idl, mine, &reply_err, &iface, &found, replybuf, sizeof replybuf);
+        err = nameservice_lookup_rpc(names, mine, &reply_err, &iface, &found, replybuf, sizeof replybuf);
     if (!err && !reply_err && found != service)
         err = ERR_INCONSISTENT;
     if (!err && !reply_err)
-        err = nameservice_lookup_rpc(&names.idl, name, &reply_err, &iface, &found, replybuf, sizeof replybuf);
+        err = nameservice_lookup_rpc(names, name, &reply_err, &iface, &found, replybuf, sizeof replybuf);
     if (err || reply_err)
         return fail("life: names", err ? err : reply_err);
     struct service_chan *sc = malloc(sizeof *sc);
@@ -419,7 +421,7 @@ int main(int argc, char **argv)
     my_id = startup()->domain_id;
     errval_t err = monitor_connect();
     if (!err)
-        err = names_connect(&names);
+        err = (names = names_idl()) ? ERR_OK : ERR_CHAN_CLOSED;
     if (err)
         return fail("connect to the name server", err);
     if (argc >= 3 && !strcmp(argv[1], "serve"))
