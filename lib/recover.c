@@ -35,6 +35,11 @@ static errval_t ns_connect(void)
     return err;
 }
 
+static void kept_all_pending(void);
+
+/* The name server hung up (it ended; its monitor starts it again): forget
+ * the channel, and have the kept registrations done again, whoever noticed
+ * first (names_watch, or any call). */
 static void ns_hung_up(void)
 {
     if (!ns_up)
@@ -42,9 +47,15 @@ static void ns_hung_up(void)
     service_chan_close(&ns, ERR_OK);
     ns_up = false;
     ns_reconnects++;
+    kept_all_pending();
 }
 
-struct idl_chan *names_idl(void) { return ns_connect() ? 0 : &ns.idl; }
+struct idl_chan *names_idl(void)
+{
+    if (ns_up && urpc_peer_closed(&ns.ch))
+        ns_hung_up();
+    return ns_connect() ? 0 : &ns.idl;
+}
 
 static bool lost(errval_t err)
 {
@@ -189,6 +200,16 @@ static void rejoin_fire(struct ws_timer *t)
         waitset_timer_arm(t->ws, t, now_ns() + 20000000ull);
 }
 
+static void kept_all_pending(void)
+{
+    bool any = false;
+    for (unsigned i = 0; i < NAMES_KEPT; i++)
+        any |= kept[i].pending = kept[i].kind != 0;
+    rejoin_since = now_ns();
+    if (any && rejoin.ws)
+        waitset_timer_arm(rejoin.ws, &rejoin, rejoin_since);   /* names_watch's loop does them */
+}
+
 static bool ns_watch_poll(struct ws_source *s)
 {
     if (!ns_up || !urpc_pending(&ns.ch))
@@ -196,11 +217,7 @@ static bool ns_watch_poll(struct ws_source *s)
     /* The name server sends nothing unasked: this is its hang-up. */
     (void)s;
     ns_hung_up();
-    for (unsigned i = 0; i < NAMES_KEPT; i++)
-        kept[i].pending = kept[i].kind != 0;
-    rejoin_since = now_ns();
-    if (!ns_connect())
-        rejoin_fire(&rejoin);
+    ns_connect();
     return true;
 }
 

@@ -47,7 +47,7 @@ def test_clients_see_no_error_across_restarts_and_crash_loops_stop(tmp_path):
     idempotent). Both come back; the echo server re-joins its group under
     the same name. The server that faults at start is started twice more
     (restart=2) and then given up on with restart_limit."""
-    cmds = ["run 0 echo loop echo.r 300 5", "run 0 echo loop echo.r 300 0 plain", "sleep 60", "kill 1 2",
+    cmds = ["names", "run 0 echo loop echo.r 300 5", "run 0 echo loop echo.r 300 0 plain", "sleep 60", "kill 1 2",
             "sleep 60", "kill 0 2", "wait", "svc", "names"]
     r = boot(MANIFEST, cmds, tmp_path)
     assert r.status == 0, r.console[-3000:]
@@ -66,8 +66,12 @@ def test_clients_see_no_error_across_restarts_and_crash_loops_stop(tmp_path):
     assert ended and ended[0]["why"] == "ended" and ended[0]["joined"], ended
     [names] = restarts(r, "names")
     assert names["old"] == 2 and names["by"] == "monitor", names
-    # After the name server's restart, every name is back (kept by lib/recover.c).
-    assert "echo.r echo 1" in r.console and "starter starter 0" in r.console, r.console[-2000:]
+    # After the name server's restart, every name is back (kept by lib/recover.c),
+    # and the shell's `names` (its channel made before the restart) lists them.
+    before, after = r.events_named("names_list")
+    assert before["total"] == after["total"] == 2, (before, after)
+    tail = r.console[r.console.rindex("atoll> names"):]
+    assert "echo.r echo 1" in tail and "starter starter 0" in tail, tail
     assert f"echo.r core:1 1 {echo['domain']} running restarts=1" in r.console, r.console[-2000:]
     # The crash loop: two restarts, back-off doubling, then the limit.
     crashy = restarts(r, "crashy")

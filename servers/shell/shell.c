@@ -424,8 +424,6 @@ static int cmd_names(int argc, char **argv)
         struct idl_chan *ns = names_idl();
         err = ns ? nameservice_list_rpc(ns, first, &rerr, &total, &count, &text, nsbuf, sizeof nsbuf)
                  : ERR_CHAN_CLOSED;
-        if (err == ERR_CHAN_CLOSED && first == 0 && (ns = names_idl()))
-            err = nameservice_list_rpc(ns, first, &rerr, &total, &count, &text, nsbuf, sizeof nsbuf);
         if (err || rerr)
             return fail("names", err ? err : rerr);
         printf("%s", text);
