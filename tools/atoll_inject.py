@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import atoll_run  # noqa: E402
 
 KINDS = ("kill", "hang", "crash", "garble", "bitflip", "badbeat")
-# Hangs cost HEARTBEAT_HANG_MS (3 s) each to notice: fewer of them.
+# Hangs cost HEARTBEAT_HANG_MS (5 s) each to notice: fewer of them.
 DEFAULT_WEIGHTS = {"kill": 30, "hang": 4, "crash": 25, "garble": 20, "bitflip": 16, "badbeat": 5}
 # One in this many kills hits the name server instead of an echo instance.
 NAMES_EVERY = 20
@@ -56,7 +56,7 @@ def plan(faults, ncores, seed=1, pace=5, weights=None, loop_calls=None):
         cmds += [f"fault {kind} {name} {core} {fault_seed}", f"sleep {pace}"]
     # Let hung instances be noticed and everything come back, the loops end,
     # then ask every service once more.
-    cmds += ["sleep 500", "wait 60000", "svc", "names"]
+    cmds += ["sleep 700", "wait 60000", "svc", "names"]
     cmds += [f"run {c} echo call echo.pc 1" for c in range(ncores)] + ["wait 6000", "topo node 0"]
     return cmds, planned
 

@@ -70,7 +70,7 @@ void named_close(struct named_chan *nc);
 
 /* -- heartbeats to the restart service ------------------------------------------------ */
 #define HEARTBEAT_MS 100
-#define HEARTBEAT_HANG_MS 3000
+#define HEARTBEAT_HANG_MS 5000
 /* Faults the restart service can make an instance commit (docs/restart.md). */
 enum fault_kind {
     FAULT_KILL = 1,   /* the monitor ends the domain (the starter asks; not sent to the instance) */
