@@ -293,11 +293,21 @@ static errval_t wait_for_services(uint32_t *services, uint32_t *refused)
 /* The services of the boot manifest and their instances (the starter's). */
 static int cmd_svc(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
     errval_t err = starter_connect(), rerr = ERR_OK;
     if (err)
         return fail("svc", err);
+    if (argc > 1) {
+        /* svc restart NAME CORE: the instance on CORE again (it must be gone). */
+        uint64_t core, domain = 0;
+        if (argc != 4 || strcmp(argv[1], "restart") || !parse_core(argv[3], &core))
+            return printf("usage: svc | svc restart NAME CORE\n"), 1;
+        err = starter_restart_rpc(&starter.idl, argv[2], (uint32_t)core, &rerr, &domain);
+        if (err || rerr)
+            return fail("svc restart", err ? err : rerr);
+        printf("restarted %s on core %llu: domain %llu\n", argv[2], (unsigned long long)core,
+               (unsigned long long)domain);
+        return 0;
+    }
     printf("service placement core domain state\n");
     uint32_t first = 0, total = 0, count = 0;
     do {
@@ -711,7 +721,7 @@ static const struct command commands[] = {
     { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
     { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },
     { "names", "names                    every name the name server holds", cmd_names },
-    { "svc", "svc                      the services of the boot manifest: instances, cores, states", cmd_svc },
+    { "svc", "svc [restart NAME CORE]  the boot manifest's services (instances, cores, states); start one again", cmd_svc },
     { "topo", "topo [core N|node N|distance A B|shared A B|nearest core|node FROM [SET]|xml]  the machine's model",
       cmd_topo },
     { "sleep", "sleep [TICKS]            let others run for TICKS timer ticks", cmd_sleep },

@@ -35,11 +35,13 @@ struct instance {
     uint32_t core;
     uint64_t domain;
     errval_t err;        /* S_FAILED: why */
+    uint64_t since;      /* restarted at (now_ns); 0: started with the manifest */
 };
 
 static struct manifest mf;
 static struct machine_shape shape;
 static struct instance inst[MAX_INSTANCES];
+static uint64_t keys[MANIFEST_MAX_SERVICES];   /* each service's group key, for restarts */
 static uint32_t ninst;
 static struct service_chan names;
 static uint8_t replybuf[nameservice_size_max + monclient_size_max];
@@ -133,12 +135,23 @@ static struct {
     bool done;
 } up;
 
+/* Start service i's instance on `core`, with the group's key. */
+static errval_t spawn_one(unsigned i, uint32_t core, uint64_t *domain)
+{
+    char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
+    errval_t rerr = ERR_OK, err = manifest_command(&mf.svc[i], &shape, core, keys[i], cmd, sizeof cmd);
+    if (!err && !(err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, true, &rerr, domain)))
+        err = rerr;
+    return err;
+}
+
 static void spawn_instances(unsigned i)
 {
     struct manifest_service *s = &mf.svc[i];
     up.since = now_ns();
     up.started = up.joined = 0;
     up.key = ((read_tsc() * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)i << 56) ^ startup()->domain_id) | 1;
+    keys[i] = up.key;
     errval_t rerr = ERR_OK, err = nameservice_group_rpc(&names.idl, s->name, s->program, up.key, &rerr);
     if (err || rerr) {
         printf("starter: %s: cannot make its group: %s\n", s->name, err_name(err ? err : rerr));
@@ -148,11 +161,8 @@ static void spawn_instances(unsigned i)
     unsigned n = manifest_cores(s, &shape, cores, MANIFEST_MAX_CORES);
     for (unsigned k = 0; k < n && ninst < MAX_INSTANCES; k++) {
         struct instance *x = &inst[ninst++];
-        char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
-        *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = cores[k] };
-        err = manifest_command(s, cores[k], up.key, cmd, sizeof cmd);
-        if (!err && !(err = monclient_spawn_rpc(monitor_chan(), cores[k], cmd, 0, true, &rerr, &x->domain)))
-            err = rerr;
+        *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = cores[k], .since = 0 };
+        err = spawn_one(i, cores[k], &x->domain);
         if (err) {
             x->state = S_FAILED;
             x->err = err;
@@ -226,24 +236,29 @@ static int format_row(uint32_t r, char *out, size_t size)
     return -1;
 }
 
+/* Instances now in the name server are running, the others gone (those
+ * restarted less than JOIN_WAIT_MS ago are still starting). */
+static void refresh_states(void)
+{
+    for (uint32_t k = 0; k < ninst; k++)
+        if (inst[k].state == S_RUNNING)
+            inst[k].state = S_STARTING;
+    for (unsigned i = 0; i < mf.n; i++)
+        if (!mf.svc[i].refused)
+            count_joined(i);
+    for (uint32_t k = 0; k < ninst; k++)
+        if (inst[k].state == S_STARTING && (!inst[k].since || now_ns() - inst[k].since >= JOIN_WAIT_MS * 1000000ull))
+            inst[k].state = S_GONE;
+}
+
 static errval_t on_services(struct idl_chan *ch, const struct starter_services_call_args *a)
 {
     static char text[1501];
     size_t len = 0;
     uint32_t count = 0, total = ninst + mf.refused;
     text[0] = 0;
-    /* Instances now in the name server are running, the others gone. */
-    if (a->first == 0) {
-        for (uint32_t k = 0; k < ninst; k++)
-            if (inst[k].state == S_RUNNING)
-                inst[k].state = S_STARTING;
-        for (unsigned i = 0; i < mf.n; i++)
-            if (!mf.svc[i].refused)
-                count_joined(i);
-        for (uint32_t k = 0; k < ninst; k++)
-            if (inst[k].state == S_STARTING)
-                inst[k].state = S_GONE;
-    }
+    if (a->first == 0)
+        refresh_states();
     for (uint32_t r = a->first; r < total; r++) {
         int n = format_row(r, text + len, sizeof text - len);
         if (n < 0 || len + (size_t)n >= sizeof text) {
@@ -262,7 +277,39 @@ static errval_t on_status(struct idl_chan *ch, const struct starter_status_call_
     return starter_status_reply_send(ch, ERR_OK, up.done, mf.norder, mf.refused, ninst);
 }
 
-static const struct starter_handlers handlers = { .services_call = on_services, .status_call = on_status };
+/* `svc restart NAME CORE`: a new instance where one of the placement's is gone. */
+static errval_t on_restart(struct idl_chan *ch, const struct starter_restart_call_args *a)
+{
+    unsigned i = 0;
+    while (i < mf.n && (mf.svc[i].refused || strcmp(mf.svc[i].name, a->name)))
+        i++;
+    if (i == mf.n || !keys[i])
+        return starter_restart_reply_send(ch, ERR_NOT_FOUND, 0);
+    uint32_t cores[MANIFEST_MAX_CORES];
+    unsigned n = manifest_cores(&mf.svc[i], &shape, cores, MANIFEST_MAX_CORES), k = 0;
+    while (k < n && cores[k] != a->core)
+        k++;
+    if (k == n)
+        return starter_restart_reply_send(ch, ERR_NO_SUCH_CORE, 0);
+    refresh_states();
+    for (uint32_t x = 0; x < ninst; x++)
+        if (inst[x].service == i && inst[x].core == a->core && (inst[x].state == S_RUNNING || inst[x].state == S_STARTING))
+            return starter_restart_reply_send(ch, ERR_DUPLICATE, inst[x].domain);
+    if (ninst == MAX_INSTANCES)
+        return starter_restart_reply_send(ch, ERR_TOO_MANY, 0);
+    struct instance *x = &inst[ninst];
+    *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = a->core, .since = now_ns() };
+    errval_t err = spawn_one(i, a->core, &x->domain);
+    if (err)
+        return starter_restart_reply_send(ch, err, 0);
+    ninst++;
+    printf("@atoll {\"event\":\"service_restarted\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu}\n", a->name,
+           a->core, (unsigned long long)x->domain);
+    return starter_restart_reply_send(ch, ERR_OK, x->domain);
+}
+
+static const struct starter_handlers handlers = { .services_call = on_services, .status_call = on_status,
+                                                  .restart_call = on_restart };
 static struct waitset ws;
 
 static bool serve_client(struct ws_source *src)

@@ -79,7 +79,12 @@
     X(ERR_DOMAIN_ENDED,        "the domain has ended")                        \
     X(ERR_NO_SUCH_CORE,        "no such core on this machine")                \
     X(ERR_NO_SUCH_NODE,        "no such NUMA node on this machine")           \
-    X(ERR_DEADLOCK,            "every thread of the domain waits: none can wake")
+    X(ERR_DEADLOCK,            "every thread of the domain waits: none can wake") \
+    X(ERR_STORE_KEY,           "store: key empty, too long or not printable") \
+    X(ERR_STORE_VALUE,         "store: value longer than the store takes")    \
+    X(ERR_CAS_FAILED,          "compare-and-swap: key does not hold the expected value") \
+    X(ERR_NO_LEADER,           "store: the leader cannot be reached")         \
+    X(ERR_NOT_LEADER,          "store: writes go to the leader (ask `leader`)")
 
 typedef enum {
 #define ATOLL_ERR_ENUM(name, text) name,

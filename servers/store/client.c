@@ -1,0 +1,326 @@
+/*
+ * The store's client (docs/store.md): reads go to the nearest replica (the
+ * name server's lookup), writes to the leader (its `leader` answer).
+ *
+ *   store put NAME KEY VALUE
+ *   store get NAME KEY [stale]        fresh (linearizable) unless "stale"
+ *   store del NAME KEY
+ *   store cas NAME KEY OLD|- NEW      "-": expect the key absent
+ *   store list NAME [PREFIX]
+ *   store state NAME                  every replica's table: keys, applied
+ *                                     index and a digest of its contents
+ *   store hist NAME CLIENT OPS KEYS   OPS random operations on KEYS keys,
+ *                                     each printed with its start and end
+ *                                     time for tools/linearize
+ *
+ * Events: store_result {op, key, err, value, version}; store_state {core,
+ * leader, keys, applied, commit, digest}; store_op {c, i, op, k, v, x, r,
+ * t0, t1} (hist; docs/store.md says what the fields mean); store_hist
+ * {c, ops, errors, reconnects}.
+ */
+#include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <if/nameservice_if.h>
+#include <if/store_if.h>
+#include "kv.h"
+#include "store.h"
+
+static struct service_chan *names;
+static const char *name;
+static uint8_t buf[store_size_max + nameservice_size_max];
+
+struct conn {
+    struct service_chan local, leader;
+    bool open, leader_open;    /* leader_open false: the local replica leads */
+    uint32_t local_core;
+};
+
+static void conn_close(struct conn *c)
+{
+    if (c->leader_open)
+        service_chan_close(&c->leader, ERR_OK);
+    if (c->open)
+        service_chan_close(&c->local, ERR_OK);
+    c->open = c->leader_open = false;
+}
+
+/* The nearest replica, and the leader if it is another. */
+static errval_t conn_open(struct conn *c)
+{
+    const char *iface;
+    uint64_t service, leader;
+    uint32_t leader_core;
+    errval_t rerr = ERR_OK, err = nameservice_lookup_rpc(&names->idl, name, &rerr, &iface, &service, buf, sizeof buf);
+    if (!err && !(err = rerr))
+        err = service_connect(service, &c->local);
+    if (err)
+        return err;
+    c->open = true;
+    c->local_core = SERVICE_CORE(service);
+    err = store_leader_rpc(&c->local.idl, &rerr, &leader_core, &leader);
+    if (!err && !(err = rerr) && leader != service && !(err = service_connect(leader, &c->leader)))
+        c->leader_open = true;
+    if (err)
+        conn_close(c);
+    return err;
+}
+
+static struct idl_chan *writes(struct conn *c) { return c->leader_open ? &c->leader.idl : &c->local.idl; }
+
+static void result(const char *op, const char *key, errval_t err, const uint8_t *v, size_t vlen, uint64_t version)
+{
+    printf("@atoll {\"event\":\"store_result\",\"op\":\"%s\",\"key\":\"%s\",\"err\":\"%s\",\"value\":\"%.*s\","
+           "\"version\":%llu}\n", op, key, err_name(err), (int)vlen, v ? (const char *)v : "", (unsigned long long)version);
+}
+
+static int usage(void)
+{
+    printf("usage: store put NAME KEY VALUE | get NAME KEY [stale] | del NAME KEY | cas NAME KEY OLD|- NEW |\n"
+           "       list NAME [PREFIX] | state NAME | hist NAME CLIENT OPS KEYS | serve NAME KEY CORES\n");
+    return 2;
+}
+
+/* -- one call from the shell ---------------------------------------------------------------- */
+
+static int one(int argc, char **argv)
+{
+    struct conn c = { 0 };
+    errval_t err = conn_open(&c), rerr = ERR_OK;
+    if (err)
+        return printf("store: %s: %s\n", name, err_name(err)), 1;
+    const char *op = argv[1], *key = argc > 3 ? argv[3] : "";
+    const uint8_t *v = 0;
+    size_t vlen = 0;
+    uint64_t version = 0;
+    if (!strcmp(op, "put") && argc == 5) {
+        err = store_put_rpc(writes(&c), key, (const uint8_t *)argv[4], strlen(argv[4]), &rerr, &version);
+    } else if (!strcmp(op, "get") && (argc == 4 || argc == 5)) {
+        err = store_get_rpc(&c.local.idl, key, argc == 4, &rerr, &v, &vlen, &version, buf, sizeof buf);
+    } else if (!strcmp(op, "del") && argc == 4) {
+        err = store_del_rpc(writes(&c), key, &rerr, &version);
+    } else if (!strcmp(op, "cas") && argc == 6) {
+        bool present = strcmp(argv[4], "-") != 0;
+        err = store_cas_rpc(writes(&c), key, present, (const uint8_t *)(present ? argv[4] : ""),
+                            present ? strlen(argv[4]) : 0, (const uint8_t *)argv[5], strlen(argv[5]), &rerr, &version);
+    } else if (!strcmp(op, "list") && (argc == 3 || argc == 4)) {
+        uint32_t first = 0, total = 0, count = 0;
+        do {
+            const char *text;
+            err = store_list_rpc(&c.local.idl, key, first, &rerr, &total, &count, &text, buf, sizeof buf);
+            if (!err && !rerr)
+                printf("%s", text);
+            first += count;
+        } while (!err && !rerr && count && first < total);
+        printf("@atoll {\"event\":\"store_list\",\"prefix\":\"%s\",\"err\":\"%s\",\"keys\":%u}\n", key,
+               err_name(err ? err : rerr), total);
+        conn_close(&c);
+        return err || rerr;
+    } else {
+        conn_close(&c);
+        return usage();
+    }
+    if (err)
+        printf("store: %s: %s\n", op, err_name(err));
+    else
+        result(op, key, rerr, v, vlen, version);
+    conn_close(&c);
+    return err || rerr;
+}
+
+/* -- every replica's state ------------------------------------------------------------------- */
+
+/* FNV-1a over every key, value and version, in key order. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static errval_t replica_state(uint32_t core, uint64_t service)
+{
+    static char keys[STORE_KEYS_MAX][STORE_KEY_MAX + 1];
+    static uint8_t lbuf[store_size_max];
+    struct service_chan ch;
+    errval_t rerr = ERR_OK, err = service_connect(service, &ch);
+    if (err)
+        return err;
+    uint32_t n = 0, first = 0, total = 0, count = 0;
+    do {
+        const char *text;
+        if ((err = store_list_rpc(&ch.idl, "", first, &rerr, &total, &count, &text, lbuf, sizeof lbuf)) || (err = rerr))
+            break;
+        for (const char *p = text; *p && n < STORE_KEYS_MAX; n++) {
+            size_t k = 0;
+            while (*p && *p != '\n' && k < STORE_KEY_MAX)
+                keys[n][k++] = *p++;
+            keys[n][k] = 0;
+            if (*p == '\n')
+                p++;
+        }
+        first += count;
+    } while (count && first < total);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint32_t i = 0; !err && i < n; i++) {
+        const uint8_t *v;
+        size_t vlen;
+        uint64_t version;
+        if ((err = store_get_rpc(&ch.idl, keys[i], false, &rerr, &v, &vlen, &version, lbuf, sizeof lbuf)) || (err = rerr))
+            break;
+        h = fnv(fnv(fnv(h, keys[i], strlen(keys[i]) + 1), v, vlen), &version, sizeof version);
+    }
+    uint32_t score = 0, skeys = 0, peers = 0, clients = 0;
+    bool leader = false;
+    uint64_t applied = 0, commit = 0, ops = 0;
+    if (!err)
+        err = store_stats_rpc(&ch.idl, &score, &leader, &skeys, &applied, &commit, &peers, &clients, &ops);
+    if (!err)
+        printf("@atoll {\"event\":\"store_state\",\"core\":%u,\"leader\":%s,\"keys\":%u,\"applied\":%llu,"
+               "\"commit\":%llu,\"peers\":%u,\"digest\":\"%016llx\"}\n", core, leader ? "true" : "false", skeys,
+               (unsigned long long)applied, (unsigned long long)commit, peers, (unsigned long long)h);
+    service_chan_close(&ch, ERR_OK);
+    return err;
+}
+
+static int state(void)
+{
+    uint32_t first = 0, total = 0, count = 0, n = 0;
+    errval_t err = ERR_OK;
+    do {
+        const char *text;
+        errval_t rerr = ERR_OK;
+        if ((err = nameservice_instances_rpc(&names->idl, name, first, &rerr, &total, &count, &text, buf, sizeof buf)) ||
+            (err = rerr))
+            break;
+        static char copy[1201];
+        snprintf(copy, sizeof copy, "%s", text);   /* the next calls reuse buf */
+        for (char *p = copy; *p && !err; n++) {
+            uint64_t core = 0, service = 0;
+            while (*p >= '0' && *p <= '9')
+                core = core * 10 + (uint64_t)(*p++ - '0');
+            if (*p == ' ')
+                p++;
+            while (*p >= '0' && *p <= '9')
+                service = service * 10 + (uint64_t)(*p++ - '0');
+            while (*p && *p != '\n')
+                p++;
+            if (*p)
+                p++;
+            err = replica_state((uint32_t)core, service);
+        }
+        first += count;
+    } while (!err && count && first < total);
+    if (err)
+        printf("store: state %s: %s\n", name, err_name(err));
+    return err != ERR_OK;
+}
+
+/* -- a recorded history ------------------------------------------------------------------------ */
+
+static uint64_t rng;
+static uint32_t rand32(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+/* Did the call reach a verdict? Transport errors leave a write's outcome
+ * unknown ("r":"?": the checker lets it take effect or not). */
+static bool transport_error(errval_t err) { return err != ERR_OK; }
+
+static int hist(uint32_t client, uint32_t nops, uint32_t nkeys)
+{
+    struct conn c = { 0 };
+    uint32_t errors = 0, reconnects = 0;
+    char last[8][32];   /* what this client last saw of each key: a cas's expectation */
+    bool seen[8] = { false };
+    rng = 0x9e3779b97f4a7c15ull * (client + 1) ^ read_tsc();
+    if (nkeys < 1 || nkeys > 8)
+        nkeys = 3;
+    for (uint32_t i = 0; i < nops; i++) {
+        if (!c.open) {
+            errval_t err = conn_open(&c);
+            if (err) {
+                errors++;
+                sys_notify_wait(sys_notify_gen(), 5000, 0);   /* 5 ms, then look again */
+                if (i)
+                    i--;
+                if (errors > 2000)
+                    break;
+                continue;
+            }
+            reconnects++;
+        }
+        uint32_t k = rand32() % nkeys, dice = rand32() % 100;
+        char key[8], val[32];
+        snprintf(key, sizeof key, "k%u", k);
+        snprintf(val, sizeof val, "c%u.%u", client, i);
+        const char *op;
+        const uint8_t *out = (const uint8_t *)"";
+        size_t outlen = 0;
+        uint64_t version = 0;
+        errval_t rerr = ERR_OK, err;
+        char expect[32] = "";
+        bool present = false;
+        uint64_t t0 = now_ns();
+        if (dice < 35) {
+            op = "put";
+            err = store_put_rpc(writes(&c), key, (const uint8_t *)val, strlen(val), &rerr, &version);
+        } else if (dice < 75) {
+            op = "get";
+            val[0] = 0;
+            err = store_get_rpc(&c.local.idl, key, true, &rerr, &out, &outlen, &version, buf, sizeof buf);
+        } else if (dice < 90) {
+            op = "cas";
+            present = seen[k];
+            if (present)
+                snprintf(expect, sizeof expect, "%s", last[k]);
+            err = store_cas_rpc(writes(&c), key, present, (const uint8_t *)expect, strlen(expect),
+                                (const uint8_t *)val, strlen(val), &rerr, &version);
+        } else {
+            op = "del";
+            val[0] = 0;
+            err = store_del_rpc(writes(&c), key, &rerr, &version);
+        }
+        uint64_t t1 = now_ns();
+        if (transport_error(err)) {
+            errors++;
+            conn_close(&c);
+        }
+        /* What the client learnt of the key, for its next cas. */
+        if (!err && !rerr && !strcmp(op, "get") && outlen < sizeof last[k]) {
+            memcpy(last[k], out, outlen);
+            last[k][outlen] = 0;
+            seen[k] = true;
+        } else if (!err && rerr == ERR_NOT_FOUND && !strcmp(op, "get")) {
+            seen[k] = false;
+        } else if (!err && !rerr && op[0] != 'd') {
+            snprintf(last[k], sizeof last[k], "%s", val);
+            seen[k] = true;
+        } else if (!err && !rerr) {
+            seen[k] = false;
+        }
+        printf("@atoll {\"event\":\"store_op\",\"c\":%u,\"i\":%u,\"op\":\"%s\",\"k\":\"%s\",\"v\":\"%s\",\"x\":%s%s%s,"
+               "\"r\":\"%s\",\"out\":\"%.*s\",\"ver\":%llu,\"t0\":%llu,\"t1\":%llu}\n",
+               client, i, op, key, val, present ? "\"" : "", present ? expect : "null", present ? "\"" : "",
+               err ? "?" : err_name(rerr), (int)outlen, (const char *)out, (unsigned long long)version,
+               (unsigned long long)t0, (unsigned long long)t1);
+    }
+    conn_close(&c);
+    printf("@atoll {\"event\":\"store_hist\",\"c\":%u,\"ops\":%u,\"errors\":%u,\"reconnects\":%u}\n", client, nops,
+           errors, reconnects);
+    return 0;
+}
+
+int client_main(struct service_chan *ns, int argc, char **argv)
+{
+    names = ns;
+    name = argc > 2 ? argv[2] : "";
+    if (argc == 3 && !strcmp(argv[1], "state"))
+        return state();
+    if (argc == 6 && !strcmp(argv[1], "hist"))
+        return hist(arg_number(argv[3], 0), arg_number(argv[4], 10), arg_number(argv[5], 3));
+    return argc < 3 ? usage() : one(argc, argv);
+}

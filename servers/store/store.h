@@ -1,0 +1,12 @@
+/* The store program's two halves (servers/store, docs/store.md). */
+#ifndef ATOLL_STORE_STORE_H
+#define ATOLL_STORE_STORE_H
+
+#include <atoll/monitor_client.h>
+
+/* `store serve NAME KEY CORES`: a replica (replica.c). */
+int replica_main(struct service_chan *names, const char *name, uint64_t key, const char *cores);
+/* `store put|get|del|cas|list|state|hist NAME ...`: a client (client.c). */
+int client_main(struct service_chan *names, int argc, char **argv);
+
+#endif
