@@ -3,15 +3,18 @@
  * name server's lookup), writes to the leader (its `leader` answer).
  *
  *   store put NAME KEY VALUE
+ *   store putn NAME KEY N             a value of N bytes ('v'): the bound
  *   store get NAME KEY [stale]        fresh (linearizable) unless "stale"
  *   store del NAME KEY
  *   store cas NAME KEY OLD|- NEW      "-": expect the key absent
  *   store list NAME [PREFIX]
  *   store state NAME                  every replica's table: keys, applied
  *                                     index and a digest of its contents
- *   store hist NAME CLIENT OPS KEYS   OPS random operations on KEYS keys,
+ *   store hist NAME CLIENT OPS KEYS [reads]
+ *                                     OPS random operations on KEYS keys,
  *                                     each printed with its start and end
- *                                     time for tools/linearize
+ *                                     time for tools/linearize ("reads":
+ *                                     fresh gets only, of each key in turn)
  *
  * Events: store_result {op, key, err, value, version}; store_state {core,
  * leader, keys, applied, commit, digest}; store_op {c, i, op, k, v, x, r,
@@ -75,8 +78,8 @@ static void result(const char *op, const char *key, errval_t err, const uint8_t 
 
 static int usage(void)
 {
-    printf("usage: store put NAME KEY VALUE | get NAME KEY [stale] | del NAME KEY | cas NAME KEY OLD|- NEW |\n"
-           "       list NAME [PREFIX] | state NAME | hist NAME CLIENT OPS KEYS | serve NAME KEY CORES\n");
+    printf("usage: store put NAME KEY VALUE | putn NAME KEY N | get NAME KEY [stale] | del NAME KEY | cas NAME KEY OLD|- NEW |\n"
+           "       list NAME [PREFIX] | state NAME | hist NAME CLIENT OPS KEYS [reads] | serve NAME KEY CORES\n");
     return 2;
 }
 
@@ -94,6 +97,12 @@ static int one(int argc, char **argv)
     uint64_t version = 0;
     if (!strcmp(op, "put") && argc == 5) {
         err = store_put_rpc(writes(&c), key, (const uint8_t *)argv[4], strlen(argv[4]), &rerr, &version);
+    } else if (!strcmp(op, "putn") && argc == 5) {
+        static uint8_t big[STORE_VALUE_MAX + 16];
+        size_t n = arg_number(argv[4], 0);
+        n = n > sizeof big ? sizeof big : n;
+        memset(big, 'v', n);
+        err = store_put_rpc(writes(&c), key, big, n, &rerr, &version);
     } else if (!strcmp(op, "get") && (argc == 4 || argc == 5)) {
         err = store_get_rpc(&c.local.idl, key, argc == 4, &rerr, &v, &vlen, &version, buf, sizeof buf);
     } else if (!strcmp(op, "del") && argc == 4) {
@@ -230,7 +239,7 @@ static uint32_t rand32(void)
  * unknown ("r":"?": the checker lets it take effect or not). */
 static bool transport_error(errval_t err) { return err != ERR_OK; }
 
-static int hist(uint32_t client, uint32_t nops, uint32_t nkeys)
+static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
 {
     struct conn c = { 0 };
     uint32_t errors = 0, reconnects = 0;
@@ -253,7 +262,7 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys)
             }
             reconnects++;
         }
-        uint32_t k = rand32() % nkeys, dice = rand32() % 100;
+        uint32_t k = reads_only ? i % nkeys : rand32() % nkeys, dice = reads_only ? 50 : rand32() % 100;
         char key[8], val[32];
         snprintf(key, sizeof key, "k%u", k);
         snprintf(val, sizeof val, "c%u.%u", client, i);
@@ -320,7 +329,7 @@ int client_main(struct service_chan *ns, int argc, char **argv)
     name = argc > 2 ? argv[2] : "";
     if (argc == 3 && !strcmp(argv[1], "state"))
         return state();
-    if (argc == 6 && !strcmp(argv[1], "hist"))
-        return hist(arg_number(argv[3], 0), arg_number(argv[4], 10), arg_number(argv[5], 3));
+    if ((argc == 6 || (argc == 7 && !strcmp(argv[6], "reads"))) && !strcmp(argv[1], "hist"))
+        return hist(arg_number(argv[3], 0), arg_number(argv[4], 10), arg_number(argv[5], 3), argc == 7);
     return argc < 3 ? usage() : one(argc, argv);
 }
