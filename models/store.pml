@@ -18,10 +18,13 @@
  * Channels are FIFO, as a URPC channel is. A crash hangs the follower's
  * channels up: what was in them is gone, and what the leader sends on the
  * old channel later never reaches the new incarnation (`inc`: each
- * incarnation has channels of its own in the C). The leader blocks sending
- * to a follower when the channel is full (the C's blocking send); a
- * follower never blocks sending to the leader (acks and read-index calls
- * wait in `ack_due` / `ri_due` until there is room: the C's `flush`).
+ * incarnation has channels of its own in the C). Here the leader's sends
+ * wait for room when a channel is full; the C's leader sends only what
+ * fits and keeps each follower's next entry (`pump`), so it never waits:
+ * the same entries in the same order, and a leader that waits is the
+ * harder case for deadlock. A follower never waits to send to the leader
+ * (acks and read-index calls wait in `ack_due` / `ri_due` until there is
+ * room: the C's `flush`).
  *
  * Checked in every interleaving:
  *  - a write is answered only once a majority of replicas has held it

@@ -22,6 +22,7 @@ def boot(manifest, commands, tmp_path, timeout=600):
     m = Machine(smp=8, numa=2, mem=2 << 30, accel="tcg",
                 modules=atoll_run.user_modules(services=str(path)))
     r = atoll_run.boot(m, timeout=timeout, shell_commands=list(commands))
+    (tmp_path / "console.log").write_text(r.console)   # to read a failure by
     assert not r.timed_out, r.console[-3000:]
     assert not r.malformed, r.malformed
     assert r.events_named("panic") == []
@@ -101,13 +102,18 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     cmds = ["svc"] + clients + ["sleep 5", "kill 5 2", "sleep 20", "svc restart kv 5", "wait"]
     cmds += [f"run {c} store hist kv {10 + c} 3 3 reads" for c in range(8)] + ["wait", "run 1 store state kv", "wait",
                                                                                "svc"]
+    # The leader's loss: no election yet. Its core started again refuses to
+    # lead with an empty table; the followers keep their tables and answer
+    # stale reads, and fresh reads and writes say there is no leader.
+    cmds += ["kill 0 5", "sleep 10", "svc restart kv 0", "wait", "run 3 store get kv k0", "wait",
+             "run 3 store get kv k0 stale", "wait", "run 6 store put kv k0 lost", "wait"]
     r = boot(manifest, cmds, tmp_path)
     assert "kv per-core 5 2 running" in r.console   # the domain killed was the replica
     assert "killed domain 2 on core 5" in r.console
     lost = r.events_named("store_peer_lost")
     assert [e["peer_core"] for e in lost] == [5], lost
     restarted = r.events_named("service_restarted")
-    assert len(restarted) == 1 and restarted[0]["core"] == 5
+    assert [e["core"] for e in restarted] == [5, 0], restarted
     caught = [e for e in r.events_named("store_caught_up") if e["core"] == 5]
     assert len(caught) == 2 and caught[1]["keys"] > 0 and caught[1]["index"] > 0, caught
     hists = {h["c"]: h for h in r.events_named("store_hist")}
@@ -121,3 +127,13 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     # Every core's final reads were served by a replica of its own core.
     finals = [e for e in r.events_named("store_op") if e["c"] >= 10]
     assert collections.Counter(e["c"] for e in finals) == {10 + c: 3 for c in range(8)}
+    # The leader killed and its core started again: refused, nothing lost.
+    assert "kv per-core 0 5 running" in r.console and "killed domain 5 on core 0" in r.console
+    refused = r.events_named("store_refused")
+    assert len(refused) == 1 and refused[0]["core"] == 0, refused
+    last_k0 = [e for e in finals if e["k"] == "k0"][-1]
+    after = results(r)
+    assert after[0][:3] == ("get", "k0", "ERR_NO_LEADER")
+    assert after[1][2] == ("ERR_OK" if last_k0["r"] == "ERR_OK" else "ERR_NOT_FOUND")
+    assert after[1][3] == last_k0["out"]
+    assert after[2][:3] == ("put", "k0", "ERR_NO_LEADER"), after

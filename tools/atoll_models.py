@@ -375,8 +375,9 @@ STORE_RULES = [
     ("a joining follower's acks start again (HELLO: acked = 0)", "c->peer = true;\n    c->peer_core = a->core;\n"
      "    c->acked = 0;"),
     ("the snapshot is the state at `applied`, then the tail after it (HELLO)",
-     "err = store_snap_end_send(ch, applied);\n    for (uint64_t i = applied + 1; !err && i <= last; i++)\n"
-     "        err = send_append(c, at(i));"),
+     "err = store_snap_end_send(ch, applied);\n    c->next = applied + 1;"),
+    ("a follower gets the entries in order from `next` (the leader's sends to it: FIFO)",
+     "const struct entry *e = at(p->next);"),
     ("a follower refuses a gap (APPEND: assert no gap)", "if (a->index != last + 1"),
     ("a fresh read waits until the replica applied the leader's commit index",
      "c->pending == P_READ_APPLY && c->wait_index <= applied"),
@@ -384,7 +385,7 @@ STORE_RULES = [
      "c->pending == P_READ_INDEX && c->ri_after < a->tag"),
     ("a follower's acks never block (flush: nfull)",
      "!up.ch.idl.send(&up.ch.idl, buf, len, URPC_NONBLOCK)) {\n        up.ack_sent = last;"),
-    ("commit is sent to followers when it advances", "if (c <= commit)\n        return;\n    commit = c;"),
+    ("commit is sent to followers when it advances", "p->commit_sent < commit"),
 ]
 
 

@@ -35,6 +35,7 @@ static uint8_t buf[store_size_max + nameservice_size_max];
 struct conn {
     struct service_chan local, leader;
     bool open, leader_open;    /* leader_open false: the local replica leads */
+    bool no_leader;            /* the local replica has lost its leader: reads only */
     uint32_t local_core;
 };
 
@@ -61,8 +62,11 @@ static errval_t conn_open(struct conn *c)
     c->open = true;
     c->local_core = SERVICE_CORE(service);
     err = store_leader_rpc(&c->local.idl, &rerr, &leader_core, &leader);
+    c->no_leader = !err && rerr == ERR_NO_LEADER;
     if (!err && !(err = rerr) && leader != service && !(err = service_connect(leader, &c->leader)))
         c->leader_open = true;
+    if (c->no_leader)
+        err = ERR_OK;   /* reads still work */
     if (err)
         conn_close(c);
     return err;
@@ -95,7 +99,10 @@ static int one(int argc, char **argv)
     const uint8_t *v = 0;
     size_t vlen = 0;
     uint64_t version = 0;
-    if (!strcmp(op, "put") && argc == 5) {
+    bool write = !strcmp(op, "put") || !strcmp(op, "putn") || !strcmp(op, "del") || !strcmp(op, "cas");
+    if (write && c.no_leader && argc >= 5 - !strcmp(op, "del")) {
+        rerr = ERR_NO_LEADER;
+    } else if (!strcmp(op, "put") && argc == 5) {
         err = store_put_rpc(writes(&c), key, (const uint8_t *)argv[4], strlen(argv[4]), &rerr, &version);
     } else if (!strcmp(op, "putn") && argc == 5) {
         static uint8_t big[STORE_VALUE_MAX + 16];
@@ -191,34 +198,17 @@ static errval_t replica_state(uint32_t core, uint64_t service)
     return err;
 }
 
+static bool state_of(uint32_t core, uint64_t service, void *arg)
+{
+    errval_t *err = arg;
+    return !(*err = replica_state(core, service));
+}
+
 static int state(void)
 {
-    uint32_t first = 0, total = 0, count = 0, n = 0;
-    errval_t err = ERR_OK;
-    do {
-        const char *text;
-        errval_t rerr = ERR_OK;
-        if ((err = nameservice_instances_rpc(&names->idl, name, first, &rerr, &total, &count, &text, buf, sizeof buf)) ||
-            (err = rerr))
-            break;
-        static char copy[1201];
-        snprintf(copy, sizeof copy, "%s", text);   /* the next calls reuse buf */
-        for (char *p = copy; *p && !err; n++) {
-            uint64_t core = 0, service = 0;
-            while (*p >= '0' && *p <= '9')
-                core = core * 10 + (uint64_t)(*p++ - '0');
-            if (*p == ' ')
-                p++;
-            while (*p >= '0' && *p <= '9')
-                service = service * 10 + (uint64_t)(*p++ - '0');
-            while (*p && *p != '\n')
-                p++;
-            if (*p)
-                p++;
-            err = replica_state((uint32_t)core, service);
-        }
-        first += count;
-    } while (!err && count && first < total);
+    errval_t err2 = ERR_OK, err = group_instances(names, name, state_of, &err2);
+    if (!err)
+        err = err2;
     if (err)
         printf("store: state %s: %s\n", name, err_name(err));
     return err != ERR_OK;
@@ -273,6 +263,11 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
         errval_t rerr = ERR_OK, err;
         char expect[32] = "";
         bool present = false;
+        if (c.no_leader && (dice < 35 || dice >= 75)) {
+            conn_close(&c);   /* look for a leader again at the next */
+            errors++;
+            continue;
+        }
         uint64_t t0 = now_ns();
         if (dice < 35) {
             op = "put";

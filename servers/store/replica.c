@@ -20,11 +20,12 @@
  * commit index, once per batch of reads, and answers when it has applied
  * that far); other reads see the replica's table as it is.
  *
- * The follower never blocks sending to the leader (acks are cumulative and
- * a read-index request covers every read before it, so both are retried
- * from the `flush` source when the channel is full); the leader blocks
- * sending to followers and clients, who always drain. So no two replicas
- * wait on each other.
+ * No replica waits for another's room: the follower's acks are cumulative
+ * and a read-index request covers every read before it, so both are
+ * retried from the `flush` source when the channel is full; the leader
+ * keeps for each follower the next entry to send and sends what fits from
+ * the `pump` source. (It waits only for its clients, who wait for its
+ * answer, and while it sends a joining follower its snapshot.)
  *
  * models/store.pml models this protocol with three replicas, a crash and
  * a restart; the constants it shares with this file are checked by
@@ -54,6 +55,8 @@ struct client {
     bool gone;             /* hung up: closed at its next poll */
     uint32_t peer_core;
     uint64_t acked;        /* peer: the highest index it holds */
+    uint64_t next;         /* peer: the next entry to send it */
+    uint64_t commit_sent;  /* peer: the commit index it was told */
     enum pending pending;  /* a client's one call in flight */
     uint64_t wait_index;   /* P_WRITE: its entry; P_READ_APPLY: the index to reach */
     uint64_t ri_after;     /* P_READ_INDEX: needs a read-index request numbered above this */
@@ -151,10 +154,45 @@ static void apply_committed(void)
 
 /* -- the leader ------------------------------------------------------------------------- */
 
-static errval_t send_append(struct client *p, const struct entry *e)
+/* Send follower p what it lacks, without ever waiting for room: the
+ * entries from p->next, then the commit index. A follower that does not
+ * drain its channel only falls behind (and is dropped when the log moves
+ * past what it lacks: it joins again with a snapshot); the leader never
+ * stops for it. True if it sent anything. */
+static bool pump(struct client *p)
 {
-    return store_append_send(&p->ch->idl, e->index, commit, e->op, e->key, e->present, e->expect, e->expect_len,
-                             e->value, e->value_len);
+    uint8_t buf[store_append_size_max];
+    size_t len;
+    bool did = false;
+    errval_t err = ERR_OK;
+    while (!err && p->next <= last) {
+        const struct entry *e = at(p->next);
+        err = store_append_encode(buf, sizeof buf, &len, e->index, commit, e->op, e->key, e->present, e->expect,
+                                  e->expect_len, e->value, e->value_len);
+        if (!err && !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
+            p->next++;
+            p->commit_sent = commit;
+            did = true;
+        }
+    }
+    if (!err && p->commit_sent < commit && !store_commit_encode(buf, sizeof buf, &len, commit) &&
+        !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
+        p->commit_sent = commit;
+        did = true;
+    }
+    if (err && err != ERR_WOULD_BLOCK)
+        p->gone = true;
+    return did;
+}
+
+static bool pump_all(struct ws_source *s)
+{
+    (void)s;
+    bool did = false;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->peer && !clients[i]->gone)
+            did |= pump(clients[i]);
+    return did;
 }
 
 /* The highest index a majority holds: the leader holds `last`. */
@@ -178,10 +216,8 @@ static void advance_commit(void)
     if (c <= commit)
         return;
     commit = c;
-    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i] && clients[i]->peer && !clients[i]->gone && store_commit_send(&clients[i]->ch->idl, commit))
-            clients[i]->gone = true;
     apply_committed();
+    pump_all(NULL);   /* the followers learn the commit index */
 }
 
 static errval_t leader_write(struct client *c, const struct kv_write *w)
@@ -202,9 +238,13 @@ static errval_t leader_write(struct client *c, const struct kv_write *w)
     last++;
     c->pending = P_WRITE;
     c->wait_index = e->index;
-    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i] && clients[i]->peer && !clients[i]->gone && send_append(clients[i], e))
-            clients[i]->gone = true;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *p = clients[i];
+        if (p && p->peer && !p->gone && p->next + LOG_CAP <= last)
+            p->gone = true;   /* what it lacks is overwritten: it joins again */
+        else if (p && p->peer && !p->gone)
+            pump(p);
+    }
     advance_commit();   /* a single replica commits at once */
     return ERR_OK;
 }
@@ -227,8 +267,10 @@ static errval_t on_hello(struct idl_chan *ch, const struct store_hello_args *a)
                                  table.e[i]->version);
     if (!err)
         err = store_snap_end_send(ch, applied);
-    for (uint64_t i = applied + 1; !err && i <= last; i++)
-        err = send_append(c, at(i));
+    c->next = applied + 1;   /* then the tail after the snapshot, and on */
+    c->commit_sent = applied;
+    if (!err)
+        pump(c);
     printf("@atoll {\"event\":\"store_peer\",\"core\":%u,\"peer_core\":%u,\"keys\":%u,\"index\":%llu}\n", me,
            a->core, table.n, (unsigned long long)applied);
     return err;
@@ -549,34 +591,37 @@ static bool serve_leader(struct ws_source *s)
 }
 
 /* The leader's service id, from the group's instances (0: not there yet). */
+static bool is_leader(uint32_t core, uint64_t service, void *arg)
+{
+    if (core == members[0])
+        *(uint64_t *)arg = service;
+    return core != members[0];
+}
+
 static uint64_t find_leader(void)
 {
-    static uint8_t buf[nameservice_size_max];
-    uint32_t first = 0, total = 0, count = 0;
-    do {
-        const char *text;
-        errval_t rerr = ERR_OK;
-        errval_t err = nameservice_instances_rpc(&names.idl, name, first, &rerr, &total, &count, &text, buf, sizeof buf);
-        if (err || rerr)
-            return 0;
-        for (const char *p = text; *p;) {
-            uint64_t core = 0, service = 0;
-            while (*p >= '0' && *p <= '9')
-                core = core * 10 + (uint64_t)(*p++ - '0');
-            if (*p == ' ')
-                p++;
-            while (*p >= '0' && *p <= '9')
-                service = service * 10 + (uint64_t)(*p++ - '0');
-            while (*p && *p != '\n')
-                p++;
-            if (*p)
-                p++;
-            if (core == members[0])
-                return service;
-        }
-        first += count;
-    } while (count && first < total);
-    return 0;
+    uint64_t service = 0;
+    group_instances(&names, name, is_leader, &service);
+    return service;
+}
+
+/* Does another replica hold writes? Then this is the leader's core started
+ * again: with an empty table it would lead the others into losing what
+ * they hold, and taking the state back from a majority is not done yet
+ * (docs/store.md). */
+static bool holds_writes(uint32_t core, uint64_t service, void *arg)
+{
+    struct service_chan ch;
+    uint32_t c, keys, peers, n;
+    bool leader;
+    uint64_t applied_there = 0, commit_there = 0, nops;
+    if (core != me && !service_connect(service, &ch)) {
+        if (!store_stats_rpc(&ch.idl, &c, &leader, &keys, &applied_there, &commit_there, &peers, &n, &nops) &&
+            (applied_there || commit_there))
+            *(bool *)arg = true;
+        service_chan_close(&ch, ERR_OK);
+    }
+    return !*(bool *)arg;
 }
 
 /* Until connected: look for the leader every 10 ms. */
@@ -640,6 +685,7 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     static struct service_acceptor acceptor;
     static struct ws_timer joiner = { .fire = join_leader };
     static struct ws_source flusher = { .poll = flush, .name = "store flush" };
+    static struct ws_source pumper = { .poll = pump_all, .name = "store pump" };
     names = *ns;
     name = group;
     me = startup()->core_id;
@@ -654,6 +700,12 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     majority = nmembers / 2 + 1;
     leading = members[0] == me;
     kv_init(&table);
+    bool others_hold = false;
+    if (leading && !group_instances(&names, name, holds_writes, &others_hold) && others_hold) {
+        printf("@atoll {\"event\":\"store_refused\",\"name\":\"%s\",\"core\":%u,\"why\":\"the leader's core "
+               "started again while the followers hold writes: recovery from them is not done\"}\n", name, me);
+        return 3;
+    }
     errval_t rerr = ERR_OK;
     err = service_register_self(&my_service);
     if (!err && !(err = nameservice_join_rpc(&names.idl, name, key, my_service, &rerr)))
@@ -665,6 +717,8 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
+    if (leading)
+        waitset_add(&ws, &pumper);
     if (!leading) {
         waitset_add(&ws, &flusher);
         waitset_timer_arm(&ws, &joiner, now_ns());
