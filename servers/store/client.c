@@ -8,6 +8,7 @@
  *   store del NAME KEY
  *   store cas NAME KEY OLD|- NEW      "-": expect the key absent
  *   store list NAME [PREFIX]
+ *   store watch NAME KEY COUNT        print the next COUNT changes of KEY
  *   store state NAME                  every replica's table: keys, applied
  *                                     index and a digest of its contents
  *   store hist NAME CLIENT OPS KEYS [reads]
@@ -19,7 +20,8 @@
  * Events: store_result {op, key, err, value, version}; store_state {core,
  * leader, keys, applied, commit, digest}; store_op {c, i, op, k, v, x, r,
  * t0, t1} (hist; docs/store.md says what the fields mean); store_hist
- * {c, ops, errors, reconnects}.
+ * {c, ops, errors, reconnects}; store_watching {key, version, core};
+ * store_changed {key, version, deleted}.
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
@@ -83,7 +85,7 @@ static void result(const char *op, const char *key, errval_t err, const uint8_t 
 static int usage(void)
 {
     printf("usage: store put NAME KEY VALUE | putn NAME KEY N | get NAME KEY [stale] | del NAME KEY | cas NAME KEY OLD|- NEW |\n"
-           "       list NAME [PREFIX] | state NAME | hist NAME CLIENT OPS KEYS [reads] | serve NAME KEY CORES\n");
+           "       list NAME [PREFIX] | watch NAME KEY COUNT | state NAME | hist NAME CLIENT OPS KEYS [reads] | serve NAME KEY CORES\n");
     return 2;
 }
 
@@ -141,6 +143,40 @@ static int one(int argc, char **argv)
         result(op, key, rerr, v, vlen, version);
     conn_close(&c);
     return err || rerr;
+}
+
+/* -- watching a key ------------------------------------------------------------------------ */
+
+static int watch(const char *key, uint32_t count)
+{
+    struct conn c = { 0 };
+    uint64_t version = 0;
+    errval_t rerr = ERR_OK, err = conn_open(&c);
+    if (!err)
+        err = store_watch_rpc(&c.local.idl, key, &rerr, &version);
+    if (err || rerr) {
+        printf("store: watch %s: %s\n", key, err_name(err ? err : rerr));
+        conn_close(&c);
+        return 1;
+    }
+    printf("@atoll {\"event\":\"store_watching\",\"key\":\"%s\",\"version\":%llu,\"core\":%u}\n", key,
+           (unsigned long long)version, c.local_core);
+    stdout_flush();
+    c.local.ch.timeout_ns = 0;   /* a change may be long in coming */
+    for (uint32_t i = 0; i < count && !err; i++) {
+        size_t len = 0;
+        struct store_msg m;
+        if (!(err = c.local.idl.recv(&c.local.idl, buf, sizeof buf, &len, 0)) && !(err = store_decode(buf, len, &m)) &&
+            m.type != store_changed)
+            err = ERR_MSG_UNKNOWN;
+        if (!err)
+            printf("@atoll {\"event\":\"store_changed\",\"key\":\"%s\",\"version\":%llu,\"deleted\":%s}\n",
+                   m.u.changed.key, (unsigned long long)m.u.changed.version, m.u.changed.deleted ? "true" : "false");
+    }
+    if (err)
+        printf("store: watch %s: %s\n", key, err_name(err));
+    conn_close(&c);
+    return err != ERR_OK;
 }
 
 /* -- every replica's state ------------------------------------------------------------------- */
@@ -324,6 +360,8 @@ int client_main(struct service_chan *ns, int argc, char **argv)
     name = argc > 2 ? argv[2] : "";
     if (argc == 3 && !strcmp(argv[1], "state"))
         return state();
+    if (argc == 5 && !strcmp(argv[1], "watch"))
+        return watch(argv[3], arg_number(argv[4], 1));
     if ((argc == 6 || (argc == 7 && !strcmp(argv[6], "reads"))) && !strcmp(argv[1], "hist"))
         return hist(arg_number(argv[3], 0), arg_number(argv[4], 10), arg_number(argv[5], 3), argc == 7);
     return argc < 3 ? usage() : one(argc, argv);

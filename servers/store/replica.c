@@ -45,6 +45,8 @@
  * only while fewer than LOG_CAP are uncommitted, and tells followers of
  * every commit before the next append, so a follower never holds more. */
 #define LOG_CAP 128
+#define WATCHES_PER_CHAN 4
+#define NOTES_MAX 32      /* changes waiting for room on a watcher's channel */
 
 enum pending { P_NONE, P_WRITE, P_READ_INDEX, P_READ_APPLY };
 
@@ -61,6 +63,13 @@ struct client {
     uint64_t wait_index;   /* P_WRITE: its entry; P_READ_APPLY: the index to reach */
     uint64_t ri_after;     /* P_READ_INDEX: needs a read-index request numbered above this */
     char key[STORE_KEY_MAX + 1];
+    /* Watches: keys, the version last told, changes waiting for room. */
+    char watch[WATCHES_PER_CHAN][STORE_KEY_MAX + 1];
+    uint64_t watch_ver[WATCHES_PER_CHAN];
+    bool watch_gone[WATCHES_PER_CHAN];   /* the key is absent as last told */
+    uint32_t nwatch;
+    struct note { uint64_t version; uint8_t w; bool deleted; } notes[NOTES_MAX];
+    uint32_t note_head, note_n;
 };
 
 struct entry {
@@ -128,6 +137,66 @@ static void serve_waiting_reads(void)
     }
 }
 
+/* -- watches ----------------------------------------------------------------------------- */
+
+/* Send c's waiting changes, without waiting for room (a watcher that does
+ * not read only makes its own queue grow). True if it sent any. */
+static bool deliver(struct client *c)
+{
+    uint8_t buf[store_changed_size_max];
+    size_t len;
+    bool did = false;
+    while (c->note_n && !c->gone) {
+        const struct note *n = &c->notes[c->note_head];
+        errval_t err = store_changed_encode(buf, sizeof buf, &len, c->watch[n->w], n->version, n->deleted);
+        if (!err)
+            err = c->ch->idl.send(&c->ch->idl, buf, len, URPC_NONBLOCK);
+        if (err == ERR_WOULD_BLOCK)
+            break;
+        if (err)
+            c->gone = true;
+        c->note_head = (c->note_head + 1) % NOTES_MAX;
+        c->note_n--;
+        did = true;
+    }
+    return did;
+}
+
+/* Key `key` was changed by log entry `version` (deleted: it is gone): tell
+ * its watchers, once per change. A watcher whose queue is full is hung up. */
+static void notify(const char *key, uint64_t version, bool deleted)
+{
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = clients[i];
+        for (uint32_t w = 0; c && !c->gone && w < c->nwatch; w++) {
+            if (strcmp(c->watch[w], key) || c->watch_ver[w] == version)
+                continue;
+            c->watch_ver[w] = version;
+            c->watch_gone[w] = deleted;
+            if (c->note_n == NOTES_MAX) {
+                c->gone = true;
+                break;
+            }
+            uint32_t at_ = (c->note_head + c->note_n++) % NOTES_MAX;
+            c->notes[at_].version = version;
+            c->notes[at_].w = (uint8_t)w;
+            c->notes[at_].deleted = deleted;
+            deliver(c);
+        }
+    }
+}
+
+/* After a state transfer: every watched key whose version moved, once. */
+static void notify_all_watched(void)
+{
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        for (uint32_t w = 0; clients[i] && w < clients[i]->nwatch; w++) {
+            const struct kv_entry *e = kv_get(&table, clients[i]->watch[w]);
+            if (e || !clients[i]->watch_gone[w])   /* absent as told: no change */
+                notify(clients[i]->watch[w], e ? e->version : applied, !e);
+        }
+}
+
 /* -- applying the log --------------------------------------------------------------------- */
 
 static void apply_committed(void)
@@ -138,6 +207,8 @@ static void apply_committed(void)
         errval_t res = kv_apply(&table, e->index, &w);
         applied++;
         ops++;
+        if (!res)
+            notify(e->key, e->index, e->op == KV_DEL);
         struct client *c = e->origin;
         e->origin = NULL;
         if (c && c->pending == P_WRITE && c->wait_index == e->index) {
@@ -192,6 +263,16 @@ static bool pump_all(struct ws_source *s)
     for (uint32_t i = 0; i < MAX_CLIENTS; i++)
         if (clients[i] && clients[i]->peer && !clients[i]->gone)
             did |= pump(clients[i]);
+    return did;
+}
+
+/* What waits for room: entries for followers, changes for watchers. */
+static bool outbox(struct ws_source *s)
+{
+    bool did = leading && pump_all(s);
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->note_n && !clients[i]->gone)
+            did |= deliver(clients[i]);
     return did;
 }
 
@@ -361,6 +442,7 @@ static errval_t on_snap_end(struct idl_chan *ch, const struct store_snap_end_arg
     up.snapping = false;
     applied = commit = last = a->index;
     up.ack_sent = 0;
+    notify_all_watched();
     printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu}\n", me, table.n,
            (unsigned long long)a->index);
     serve_waiting_reads();
@@ -490,6 +572,23 @@ static errval_t on_leader(struct idl_chan *ch, const struct store_leader_call_ar
     return store_leader_reply_send(ch, up.up ? ERR_OK : ERR_NO_LEADER, members[0], up.service);
 }
 
+static errval_t on_watch(struct idl_chan *ch, const struct store_watch_call_args *a)
+{
+    struct client *c = ch->user;
+    if (!c)
+        return ERR_MSG_UNKNOWN;
+    errval_t err = kv_check_key(a->key);
+    if (!err && c->nwatch == WATCHES_PER_CHAN)
+        err = ERR_QUOTA;
+    const struct kv_entry *e = err ? NULL : kv_get(&table, a->key);
+    if (!err) {
+        memcpy(c->watch[c->nwatch], a->key, strlen(a->key) + 1);
+        c->watch_gone[c->nwatch] = !e;
+        c->watch_ver[c->nwatch++] = e ? e->version : 0;
+    }
+    return store_watch_reply_send(ch, err, e ? e->version : 0);
+}
+
 static errval_t on_stats(struct idl_chan *ch, const struct store_stats_call_args *a)
 {
     (void)a;
@@ -502,7 +601,7 @@ static errval_t on_stats(struct idl_chan *ch, const struct store_stats_call_args
 
 static const struct store_handlers handlers = {
     .get_call = on_get, .put_call = on_put, .del_call = on_del, .cas_call = on_cas, .list_call = on_list,
-    .leader_call = on_leader, .stats_call = on_stats, .hello = on_hello, .ack = on_ack,
+    .leader_call = on_leader, .stats_call = on_stats, .watch_call = on_watch, .hello = on_hello, .ack = on_ack,
     .readindex_call = on_readindex_call, .append = on_append, .commit = on_commit, .snap_begin = on_snap_begin,
     .snap_kv = on_snap_kv, .snap_end = on_snap_end, .readindex_reply = on_readindex_reply,
 };
@@ -685,7 +784,7 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     static struct service_acceptor acceptor;
     static struct ws_timer joiner = { .fire = join_leader };
     static struct ws_source flusher = { .poll = flush, .name = "store flush" };
-    static struct ws_source pumper = { .poll = pump_all, .name = "store pump" };
+    static struct ws_source pumper = { .poll = outbox, .name = "store outbox" };
     names = *ns;
     name = group;
     me = startup()->core_id;
@@ -717,8 +816,7 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
-    if (leading)
-        waitset_add(&ws, &pumper);
+    waitset_add(&ws, &pumper);
     if (!leading) {
         waitset_add(&ws, &flusher);
         waitset_timer_arm(&ws, &joiner, now_ns());
