@@ -62,7 +62,9 @@ def test_calls_errors_and_a_linearizable_history(tmp_path):
              "run 4 store get kv b", "wait",
              f"run 1 store put kv {long_key} x", "wait", "run 1 store putn kv ok 257", "wait",
              "run 3 store putn kv ok 256", "wait",
-             "run 6 store put central c here", "wait", "run 0 store get central c", "wait"]
+             "run 6 store put central c here", "wait", "run 0 store get central c", "wait",
+             # One domain opening twelve channels gets eight; another is served.
+             "run 5 store flood kv 12", "run 6 store flood kv 2", "wait"]
     hist = [f"run {c} store hist kv {c} 40 3" for c in (1, 2, 3, 5, 6, 7)] + ["wait"]
     final = [f"run {c} store hist kv {10 + c} 3 3 reads" for c in range(8)] + ["wait"]
     # Watches at the leader (core 1's nearest) and a follower (core 6's): four
@@ -98,6 +100,8 @@ def test_calls_errors_and_a_linearizable_history(tmp_path):
         ("putn", "ok", "ERR_STORE_VALUE", "")], res
     assert res[12][:3] == ("putn", "ok", "ERR_OK")
     assert res[13:] == [("put", "c", "ERR_OK", ""), ("get", "c", "ERR_OK", "here")]
+    floods = sorted((e["channels"], e["served"], e["quota"], e["other"]) for e in r.events_named("store_flood"))
+    assert floods == [(2, 2, 0, 0), (12, 8, 4, 0)], floods
     lists = r.events_named("store_list")
     assert lists == [{"event": "store_list", "prefix": "a", "err": "ERR_OK", "keys": 2}]
     assert "\na\r\nab\r\n" in r.console or "\na\nab\n" in r.console

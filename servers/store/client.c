@@ -9,6 +9,8 @@
  *   store cas NAME KEY OLD|- NEW      "-": expect the key absent
  *   store list NAME [PREFIX]
  *   store watch NAME KEY COUNT        print the next COUNT changes of KEY
+ *   store flood NAME N                N channels to the nearest replica at
+ *                                     once, a call on each: how many it took
  *   store state NAME                  every replica's table: keys, applied
  *                                     index and a digest of its contents
  *   store hist NAME CLIENT OPS KEYS [reads]
@@ -85,7 +87,7 @@ static void result(const char *op, const char *key, errval_t err, const uint8_t 
 static int usage(void)
 {
     printf("usage: store put NAME KEY VALUE | putn NAME KEY N | get NAME KEY [stale] | del NAME KEY | cas NAME KEY OLD|- NEW |\n"
-           "       list NAME [PREFIX] | watch NAME KEY COUNT | state NAME | hist NAME CLIENT OPS KEYS [reads] | serve NAME KEY CORES\n");
+           "       list NAME [PREFIX] | watch NAME KEY COUNT | flood NAME N | state NAME | hist NAME CLIENT OPS KEYS [reads] | serve NAME KEY CORES\n");
     return 2;
 }
 
@@ -176,6 +178,37 @@ static int watch(const char *key, uint32_t count)
     if (err)
         printf("store: watch %s: %s\n", key, err_name(err));
     conn_close(&c);
+    return err != ERR_OK;
+}
+
+/* -- one domain opening many channels --------------------------------------------------------- */
+
+static int flood(uint32_t n)
+{
+    static struct service_chan ch[32];
+    const char *iface;
+    uint64_t service;
+    uint32_t ok = 0, quota = 0, other = 0, opened = 0;
+    errval_t rerr = ERR_OK, err = nameservice_lookup_rpc(&names->idl, name, &rerr, &iface, &service, buf, sizeof buf);
+    if (!err)
+        err = rerr;
+    n = n > 32 ? 32 : n;
+    for (; !err && opened < n; opened++)
+        if ((err = service_connect(service, &ch[opened])))
+            break;
+    for (uint32_t i = 0; i < opened; i++) {
+        uint32_t core, keys, peers, clients;
+        bool leader;
+        uint64_t applied, commit, nops;
+        errval_t e = store_stats_rpc(&ch[i].idl, &core, &leader, &keys, &applied, &commit, &peers, &clients, &nops);
+        if (e == ERR_CHAN_CLOSED && urpc_peer_closed(&ch[i].ch))
+            e = urpc_peer_closed(&ch[i].ch);   /* why it hung up */
+        e == ERR_OK ? ok++ : e == ERR_QUOTA ? quota++ : other++;
+    }
+    for (uint32_t i = 0; i < opened; i++)
+        service_chan_close(&ch[i], ERR_OK);
+    printf("@atoll {\"event\":\"store_flood\",\"channels\":%u,\"served\":%u,\"quota\":%u,\"other\":%u,"
+           "\"err\":\"%s\"}\n", opened, ok, quota, other, err_name(err));
     return err != ERR_OK;
 }
 
@@ -360,6 +393,8 @@ int client_main(struct service_chan *ns, int argc, char **argv)
     name = argc > 2 ? argv[2] : "";
     if (argc == 3 && !strcmp(argv[1], "state"))
         return state();
+    if (argc == 4 && !strcmp(argv[1], "flood"))
+        return flood(arg_number(argv[3], 1));
     if (argc == 5 && !strcmp(argv[1], "watch"))
         return watch(argv[3], arg_number(argv[4], 1));
     if ((argc == 6 || (argc == 7 && !strcmp(argv[6], "reads"))) && !strcmp(argv[1], "hist"))

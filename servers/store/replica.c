@@ -24,8 +24,9 @@
  * and a read-index request covers every read before it, so both are
  * retried from the `flush` source when the channel is full; the leader
  * keeps for each follower the next entry to send and sends what fits from
- * the `pump` source. (It waits only for its clients, who wait for its
- * answer, and while it sends a joining follower its snapshot.)
+ * the `pump` source, read-index answers too. (It waits only for its
+ * clients, who wait for its answer, and while it sends a joining follower
+ * its snapshot.)
  *
  * models/store.pml models this protocol with three replicas, a crash and
  * a restart; the constants it shares with this file are checked by
@@ -40,6 +41,7 @@
 #include "store.h"
 
 #define MAX_CLIENTS 64
+#define CHANS_PER_DOMAIN 8    /* one domain cannot take every slot */
 #define MAX_MEMBERS 64
 /* Log entries a replica keeps beyond what it applied. The leader appends
  * only while fewer than LOG_CAP are uncommitted, and tells followers of
@@ -59,6 +61,8 @@ struct client {
     uint64_t acked;        /* peer: the highest index it holds */
     uint64_t next;         /* peer: the next entry to send it */
     uint64_t commit_sent;  /* peer: the commit index it was told */
+    uint64_t ri_tag;       /* peer: its latest read-index request, to answer */
+    bool ri_due;
     enum pending pending;  /* a client's one call in flight */
     uint64_t wait_index;   /* P_WRITE: its entry; P_READ_APPLY: the index to reach */
     uint64_t ri_after;     /* P_READ_INDEX: needs a read-index request numbered above this */
@@ -251,6 +255,13 @@ static bool pump(struct client *p)
         p->commit_sent = commit;
         did = true;
     }
+    /* Read index: the commit index now, which is at least what it was when
+     * the request came (a later request covers the earlier ones). */
+    if (!err && p->ri_due && !store_readindex_reply_encode(buf, sizeof buf, &len, p->ri_tag, commit) &&
+        !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
+        p->ri_due = false;
+        did = true;
+    }
     if (err && err != ERR_WOULD_BLOCK)
         p->gone = true;
     return did;
@@ -373,7 +384,10 @@ static errval_t on_readindex_call(struct idl_chan *ch, const struct store_readin
     struct client *c = ch->user;
     if (!leading || !c || !c->peer)
         return ERR_MSG_UNKNOWN;
-    return store_readindex_reply_send(ch, a->tag, commit);
+    c->ri_tag = a->tag;
+    c->ri_due = true;
+    pump(c);
+    return ERR_OK;
 }
 
 /* -- the follower ------------------------------------------------------------------------ */
@@ -643,9 +657,13 @@ static bool serve_client(struct ws_source *s)
 static void accepted(struct service_acceptor *a, struct service_chan *sc)
 {
     (void)a;
-    struct client *c = nclients < MAX_CLIENTS ? calloc(1, sizeof *c) : NULL;
+    uint32_t same = 0;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->ch->peer_core == sc->peer_core && clients[i]->ch->peer == sc->peer)
+            same++;
+    struct client *c = nclients < MAX_CLIENTS && same < CHANS_PER_DOMAIN ? calloc(1, sizeof *c) : NULL;
     if (!c) {
-        service_chan_close(sc, ERR_TOO_MANY);
+        service_chan_close(sc, same >= CHANS_PER_DOMAIN ? ERR_QUOTA : ERR_TOO_MANY);
         free(sc);
         return;
     }
