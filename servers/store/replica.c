@@ -242,6 +242,10 @@ static bool pump(struct client *p)
     errval_t err = ERR_OK;
     while (!err && p->next <= last) {
         const struct entry *e = at(p->next);
+        if (e->index != p->next) {   /* overwritten: it joins again (leader_write drops it first) */
+            p->gone = true;
+            return did;
+        }
         err = store_append_encode(buf, sizeof buf, &len, e->index, commit, e->op, e->key, e->present, e->expect,
                                   e->expect_len, e->value, e->value_len);
         if (!err && !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
