@@ -219,9 +219,16 @@ def check_urpc_design(c):
         rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
         n = rt["args"]["ops"]
         assert n == 40
-        assert lines_moved(rt) == (2 * n, 2 * n), rt            # two message lines a round trip
-        assert rt["transfers"] == rt["invalidations"] == 4 * n, rt
-        assert rt["pairs"] == [[0, 1, 2 * n, 2 * n], [1, 0, 2 * n, 2 * n]], rt
+        ctrl, slots = lines_moved(rt)
+        assert slots == 2 * n, rt                               # two message lines a round trip
+        # and an ack on each side's control line, but for a round whose
+        # reply came before its receiver looked (a timer interrupt, or
+        # another domain of its core, held it up): it took the reply
+        # without finding its ring dry, so that round has no idle flush.
+        assert 2 * n - 4 <= ctrl <= 2 * n, rt
+        assert rt["transfers"] == rt["invalidations"] == ctrl + slots, rt
+        assert [p[:2] for p in rt["pairs"]] == [[0, 1], [1, 0]], rt
+        assert all(2 * n - 4 <= p[2] == p[3] <= 2 * n for p in rt["pairs"]), rt
         frames.add(channel_frame(rt))
         bare, = c.named("pingpong", protocol="cacheline", src=src, dst=dst)
         assert bare["args"]["ops"] == n
@@ -248,7 +255,8 @@ def check_urpc_design(c):
 
 
 def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
-    """Round trips count exactly the same with a busy host; a stream's
+    """Round trips move exactly the same message lines with a busy host
+    (their acks within a few: check_urpc_design); a stream's
     batched acks depend on when the receiver catches up, which timer
     interrupts (host time) move a little: within 2% (docs/costmodel.md,
     Determinism)."""
@@ -262,7 +270,8 @@ def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
     for x, y in zip(q, b):
         what = atoll_costmodel.describe(x)
         if x["args"]["protocol"] == "urpc":
-            assert (x["transfers"], x["invalidations"]) == (y["transfers"], y["invalidations"]), what
+            assert lines_moved(x)[1] == lines_moved(y)[1], what    # the message lines, exactly
+            assert abs(x["transfers"] - y["transfers"]) <= 4, what
         elif x["args"]["protocol"] == "cacheline":
             assert x["transfers"] == y["transfers"], what
         elif x["args"]["protocol"] == "urpc_wake":
