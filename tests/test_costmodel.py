@@ -221,14 +221,17 @@ def check_urpc_design(c):
         assert n == 40
         ctrl, slots = lines_moved(rt)
         assert slots == 2 * n, rt                               # two message lines a round trip
-        # and an ack on each side's control line, but for a round whose
-        # reply came before its receiver looked (a timer interrupt, or
-        # another domain of its core, held it up): it took the reply
-        # without finding its ring dry, so that round has no idle flush.
-        assert 2 * n - 4 <= ctrl <= 2 * n, rt
+        # and, on each side's control line, about one ack a round trip.
+        # Seen in user space (not in the monitors, which ran alone on their
+        # cores): a few more or fewer. A round whose reply came before its
+        # receiver looked (a timer interrupt, another domain of its core,
+        # held it up) has no idle flush, and a receiver polling a dry ring
+        # reads the peer's control line too (for a hang-up), so the order
+        # of polls and writes, which interrupts move, changes the count.
+        assert 2 * n - 4 <= ctrl <= 2 * n + 4, rt
         assert rt["transfers"] == rt["invalidations"] == ctrl + slots, rt
         assert [p[:2] for p in rt["pairs"]] == [[0, 1], [1, 0]], rt
-        assert all(2 * n - 4 <= p[2] == p[3] <= 2 * n for p in rt["pairs"]), rt
+        assert all(2 * n - 4 <= p[2] == p[3] <= 2 * n + 4 for p in rt["pairs"]), rt
         frames.add(channel_frame(rt))
         bare, = c.named("pingpong", protocol="cacheline", src=src, dst=dst)
         assert bare["args"]["ops"] == n
