@@ -244,7 +244,10 @@ def check_urpc_design(c):
     stream, = c.named("pingpong", protocol="urpc_stream", src=0, dst=1)
     msgs = stream["args"]["ops"] + 2            # the data, the request and its answer
     ctrl, slots = lines_moved(stream)
-    assert slots == msgs, stream
+    # One line a message; and when the receiver catches up with the sender
+    # (an interrupt held the sender up), its poll of the next slot before
+    # it is written moves that line once more: a few a run in user space.
+    assert msgs <= slots <= msgs + 8, stream
     assert 1 <= ctrl <= (msgs + SLOTS // 2 - 1) // (SLOTS // 2) + 1, stream
 
     wake, = c.named("pingpong", protocol="urpc_wake", src=0, dst=1)
