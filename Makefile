@@ -8,6 +8,8 @@
 #   make bench      benchmark sweep, Atoll beside Linux in the same QEMU machines
 #                   (docs/bench.md): BENCH_SHAPES="2 4 8n2" ACCEL=tcg|kvm|both|auto
 #                   BENCH_OUT=build/bench BENCH_FLAGS="--set pingpong.samples=20 ..."
+#                   then the boot time beside its floor (tools/bench-boot):
+#                   BOOT_CPUS="8 64 255" BOOT_RUNS=3; `make bench-boot` runs only that
 #                   COST_MODEL=1: count cache-line transfers and IPIs per operation
 #                   with the cost model plugin instead of timing (docs/costmodel.md)
 #   make fuzz       coverage-guided fuzzing of every parser (docs/fuzzing.md), AFL++ for C:
@@ -33,6 +35,8 @@ BENCH_SHAPES ?= 2 4 8 16 32 8n2 16n4
 BENCH_SYSTEMS ?= linux,atoll
 BENCH_OUT ?= $(BUILD)/bench
 BENCH_FLAGS ?=
+BOOT_CPUS ?= 8 64 255
+BOOT_RUNS ?= 3
 COST_MODEL ?=
 
 FUZZ_SECONDS ?= 60
@@ -70,6 +74,14 @@ bench: deps-check
 	@tools/install-deps --bench
 	@$(PYTHON) tools/bench --shapes "$(BENCH_SHAPES)" --systems $(BENCH_SYSTEMS) \
 	    --accel $(ACCEL) --out $(BENCH_OUT) $(if $(COST_MODEL),--cost-model) $(BENCH_FLAGS)
+	@$(MAKE) --no-print-directory bench-boot
+
+# Boot time to every core's monitor, beside the floor (QEMU, firmware, GRUB and
+# a bare kernel that only starts every core): JSON lines, also in boot.jsonl.
+.PHONY: bench-boot
+bench-boot: all
+	@$(PYTHON) tools/bench-boot --cpus "$(BOOT_CPUS)" --runs $(BOOT_RUNS) --accel $(ACCEL) \
+	    --out $(BENCH_OUT)/boot.jsonl
 
 # Each target FUZZ_SECONDS; the closing summary lists executions, coverage and
 # crashes per target, and exits 1 if anything crashed or hung.

@@ -3,5 +3,5 @@
 USER = build_dir + "/user/"
 image("atoll", kernel=build_dir + "/cpudriver/atoll.elf",
       modules=[USER + p + ".elf" for p in ("monitor", "names", "starter", "topo", "shell", "hello", "badboy",
-                                                  "fuzz", "lmpbench", "echo", "xattack", "churn", "greeter",
-                                                  "threads")])
+                                                  "fuzz", "lmpbench", "urpcbench", "echo", "xattack", "churn",
+                                                  "greeter", "threads", "store")])

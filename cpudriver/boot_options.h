@@ -10,6 +10,7 @@
 struct boot_options {
     bool poweroff;            /* poweroff: end the machine after the boot report */
     bool no_x2apic;           /* nox2apic: stay in xAPIC mode */
+    bool no_smap;             /* nosmap: leave SMAP off (hosts whose KVM cannot run stac/clac) */
     uint64_t smp_timeout_ms;  /* smp_timeout_ms=N: how long to wait for check-ins */
     uint32_t timer_hz;        /* timer_hz=N: scheduler ticks per second, 1..10000 */
     /* selftest=...: make a core fail on purpose (selftest.h); NO_CORE if not */

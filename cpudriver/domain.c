@@ -114,14 +114,49 @@ static errval_t load_range(struct builder *b, uint64_t va, uint64_t bytes, const
     return ERR_OK;
 }
 
-static errval_t load_program(struct builder *b, const uint8_t *image, const struct elf_info *info)
+/* A read-only segment whose pages lie whole in the boot module (page-aligned
+ * in memory and in the file, nothing to zero) is not copied: every domain of
+ * that program maps the module's own pages, read-only. The modules stay
+ * reserved for the machine's life (bootinfo.c), and they are never written.
+ * Besides memory, this saves an emulator's work: QEMU's TCG translates code
+ * per physical page, so 255 monitors running 255 private copies of the same
+ * text cost 255 translations of it (most of a 255-core boot under TCG). */
+static errval_t share_range(struct builder *b, uint64_t va, uint64_t bytes, uint64_t phys, uint32_t flags)
 {
+    for (uint64_t pos = 0; pos < bytes;) {
+        uint64_t at = va + pos;
+        uint64_t chunk = MIN(va + bytes, ALIGN_DOWN(at, PAGE_2M) + PAGE_2M) - at;
+        uint64_t s;
+        errval_t err = loader_slot(b, &s);
+        if (err)
+            return err;
+        struct capability f = { .type = CAP_FRAME, .rights = CAP_RIGHT_READ | CAP_RIGHT_EXEC,
+                                .base = phys + pos, .bytes = chunk };
+        err = cap_install_root(slot(b, s), &f);
+        if (!err)
+            err = map_slot(b, at, s, flags);
+        if (err)
+            return err;
+        pos += chunk;
+    }
+    return ERR_OK;
+}
+
+static errval_t load_program(struct builder *b, const uint8_t *image, size_t image_len,
+                             const struct elf_info *info)
+{
+    uint64_t image_phys = (uint64_t)image - DIRECT_MAP_BASE;
     for (unsigned i = 0; i < info->nseg; i++) {
         const struct elf_segment *g = &info->seg[i];
         uint64_t va = ALIGN_DOWN(g->vaddr, CAP_PAGE_SIZE);
         uint64_t bytes = ALIGN_UP(g->vaddr + g->memsz, CAP_PAGE_SIZE) - va;
         uint32_t flags = (g->flags & PF_W ? MAP_WRITE : 0) | (g->flags & PF_X ? MAP_EXEC : 0);
-        errval_t err = load_range(b, va, bytes, image + g->offset, g->vaddr - va, g->filesz, flags);
+        errval_t err;
+        if (!(g->flags & PF_W) && g->vaddr == va && g->filesz == g->memsz &&
+            (image_phys + g->offset) % CAP_PAGE_SIZE == 0 && g->offset + bytes <= image_len)
+            err = share_range(b, va, bytes, image_phys + g->offset, flags);
+        else
+            err = load_range(b, va, bytes, image + g->offset, g->vaddr - va, g->filesz, flags);
         if (err)
             return err;
     }
@@ -185,7 +220,7 @@ errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struc
     if (!err) {
         b.pml4 = slot(&b, SLOT_PML4)->cap.base;
         vspace_init_pml4(b.pml4);
-        err = load_program(&b, image, &info);
+        err = load_program(&b, image, image_len, &info);
     }
     if (!err)
         err = load_range(&b, USER_STACK_TOP - USER_STACK_SIZE, USER_STACK_SIZE, 0, 0, 0, MAP_WRITE);

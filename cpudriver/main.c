@@ -88,11 +88,11 @@ void bsp_main(void)
     core.nx = rdmsr(MSR_EFER) & EFER_NXE;
     gdt_init();
     idt_init();   /* from here on, any exception is reported */
-    usermode_init();
     kprintf("\natoll: CPU driver starting on the boot core\n");
 
     bootinfo_read();
     boot_options_parse(&opt);
+    usermode_init(!opt.no_smap);
     core.poweroff_after_boot = opt.poweroff;
     uint32_t boot_apic = cpuid_apic_id();
     bootinfo_read_acpi(boot_apic);
@@ -115,7 +115,8 @@ void bsp_main(void)
 
     boot_params = (struct boot_params){
         .tsc_hz = core.tsc_hz, .apic_timer_hz = core.apic_timer_hz, .boot_tsc0 = boot_tsc0,
-        .x2apic = core.x2apic, .timer_hz = opt.timer_hz, .fault_core = opt.fault_core,
+        .x2apic = core.x2apic, .no_smap = opt.no_smap, .timer_hz = opt.timer_hz,
+        .fault_core = opt.fault_core,
         .probe_core = opt.probe_core, .probe_phys = 0,
     };
     core.boot_tsc0 = boot_tsc0;
@@ -187,7 +188,7 @@ void ap_main(const struct ap_start *s)
     core.console_seq = 1;
     gdt_init();
     idt_init();
-    usermode_init();
+    usermode_init(!boot_params.no_smap);
     apic_init(boot_params.x2apic);
     uint32_t id = apic_read_id();
     if (id != s->apic_id)

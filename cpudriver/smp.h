@@ -43,6 +43,7 @@ struct boot_params {
     uint64_t apic_timer_hz;
     uint64_t boot_tsc0;
     bool x2apic;            /* every core puts its local APIC in x2APIC mode */
+    bool no_smap;           /* "nosmap": no core turns SMAP on (docs/kvm.md) */
     uint32_t timer_hz;      /* periodic APIC timer rate on every core */
     /* Self-tests (kernel command line "selftest=..."), see main.c. */
     uint32_t fault_core;    /* "fault:N": core N takes a page fault when up */

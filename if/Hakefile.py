@@ -24,3 +24,4 @@ host_test("test_lmpchan", srcs=["../tests/host/test_lmpchan.c", "../lib/lmpchan.
 interface("starter")
 interface("greeter")
 interface("topology")
+interface("store")

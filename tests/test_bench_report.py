@@ -906,6 +906,18 @@ def test_atoll_pingpong_adapter():
     assert by[("throughput", "urpc")]["unit"] == "msgs/s"
     assert [by[("throughput", p)]["value"] for p in ("urpc_8", "urpc_56", "urpc_batch_8")] == \
         [5000000, 3000000, 20000000]
+    assert ("round_trip", "cacheline") not in by      # the monitors' benchmark has no bare line
+    # The user-space pair (user/urpcbench) measures a bare cache line on the
+    # same frame: Atoll's own floor, as Linux's `cacheline`.
+    user = dict(ev, where="user", error="ERR_OK", bare_rt_median_ns=400, bare_rt_p10_ns=380,
+                bare_rt_p90_ns=450, bare_rt_min_ns=350)
+    by = {(r["metric"], r["params"]["protocol"]): r for r in ab.atoll_pingpong_adapt(user, {})}
+    bare = by[("round_trip", "cacheline")]
+    assert (bare["value"], bare["spread"], bare["min"], bare["samples"]) == (400, 70, 350, 200)
+    assert bare["params"] == {"protocol": "cacheline", "src": 1, "dst": 3}
+    assert by[("round_trip", "urpc")]["value"] == 900
+    failed = ab.atoll_pingpong_adapt(dict(user, error="ERR_TIMEOUT"), {})
+    assert len(failed) == 1 and failed[0]["event"] == "error" and "ERR_TIMEOUT" in failed[0]["reason"]
     assert ab.atoll_pingpong_adapt({"event": "lmp_bench"}, {}) == []
     bad = ab.atoll_pingpong_adapt({"event": "urpc_bench", "from": 1}, {})
     assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "pingpong"
@@ -1097,3 +1109,42 @@ def test_cost_model_cli(capsys, tmp_path):
     assert not (tmp_path / "o").exists()            # a dry run writes nothing
     assert ab.main(["--dry-run", "--cost-model", "--accel", "kvm"]) == 2
     assert "cannot run with --accel kvm" in capsys.readouterr().err
+
+
+def test_atoll_urpc_beside_linux_in_the_pingpong_summary_and_chart(tmp_path, monkeypatch):
+    """With its bare cache line, Atoll's URPC gets a ratio to its own floor
+    and a line in the ping-pong chart beside Linux's protocols (under TCG
+    the chart draws ratios, and a system without a floor drew nothing)."""
+    base = dict(CTX, system="atoll", shape="2cpu", machine=machine_of(2), accel="tcg")
+    recs = list(shape_records("linux", "2cpu", 2))
+    for src, dst in ((0, 1), (1, 0)):
+        ev = {"event": "urpc_bench", "where": "user", "error": "ERR_OK", "from": src, "to": dst, "rounds": 100,
+              "rt_median_ns": 1000 + src * 100, "rt_p10_ns": 900, "rt_p90_ns": 1300, "rt_min_ns": 850,
+              "wake_rt_median_ns": 30000, "bare_rt_median_ns": 500, "bare_rt_p10_ns": 400,
+              "bare_rt_p90_ns": 600, "bare_rt_min_ns": 380}
+        recs += [dict(base, **r) for r in ab.atoll_pingpong_adapt(ev, {})]
+    data = rep.Data(records=recs)
+    rows = {(r["system"], r["protocol"]): r for r in rep.pingpong_summary(data)}
+    assert rows[("atoll", "cacheline")]["median"] == 500
+    assert rows[("atoll", "urpc")]["ratio_to_cacheline"] == pytest.approx(1050 / 500)
+    assert rows[("linux", "pipe")]["ratio_to_cacheline"] == pytest.approx(250.0)
+    order = [(r["system"], r["protocol"]) for r in rep.pingpong_summary(data)]
+    assert order.index(("atoll", "cacheline")) < order.index(("atoll", "urpc")) < order.index(
+        ("atoll", "urpc_wake"))
+    text = "\n".join(rep._pingpong_section(data))
+    assert "| atoll | 2cpu | tcg | 2 | 500 ns (1x) | 1.05 us (2.1x) |" in text, text
+    pytest.importorskip("matplotlib")
+    labels = {}
+
+    def keep_labels(plt, fig, plot_dir, name):
+        labels[name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        plt.close(fig)
+        return name
+
+    monkeypatch.setattr(rep, "_save", keep_labels)
+    plots, problem = rep.plot_all(data, str(tmp_path))
+    assert problem is None
+    got = labels["pingpong_protocols_tcg.png"]
+    for want in ("atoll urpc", "atoll cacheline", "atoll urpc_wake", "linux cacheline", "linux pipe",
+                 "linux eventfd", "linux futex"):
+        assert want in got, got

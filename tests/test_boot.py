@@ -199,6 +199,16 @@ def test_xapic_under_tcg():
     assert one(r, "boot")["x2apic"] is False
 
 
+# TCG's -cpu max has SMAP: every core turns it on unless the command line
+# says nosmap (for hosts whose KVM cannot run stac/clac, docs/kvm.md).
+@pytest.mark.parametrize("cmdline,want", [("", True), ("nosmap", False)])
+def test_smap_follows_the_command_line(cmdline, want):
+    r = boot(Machine(smp=2, cmdline=cmdline))
+    assert r.status == 0, r.console[-3000:]
+    ups = r.events_named("core_up")
+    assert len(ups) == 2 and {e["smap"] for e in ups} == {want} and {e["smep"] for e in ups} == {True}, ups
+
+
 # x2APIC needs KVM (QEMU 7.2's TCG has none). KVM is opt-in: on a nested host
 # every exit is so costly that a 2-core boot can take minutes, and the suite
 # must never depend on it (docs/runner.md, Known problems).

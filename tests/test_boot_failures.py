@@ -25,7 +25,12 @@ def boot(smp=2, mem=1 << 30, modules=None, cmdline="", commands=(), timeout=60):
 
 @pytest.mark.parametrize("mem,why", [(6 * MiB, "no RAM left for user space"), (12 * MiB, "cannot start the shell")])
 def test_too_little_memory_stops_the_machine(mem, why):
-    r = boot(mem=mem, timeout=60)
+    # Where memory runs out depends on the image's size (GRUB loads every
+    # module): these sizes are for the image without the store's program
+    # (680 KB with its debug information), which moved the failure from the
+    # shell to the starter.
+    mods = [m for m in atoll_run.user_modules() if os.path.basename(m.path) != "store.elf"]
+    r = boot(mem=mem, modules=mods, timeout=60)
     assert not r.timed_out, r.console[-2000:]
     assert r.status == 1
     failed = r.events_named("boot_failed")

@@ -161,12 +161,13 @@ def test_no_plugin_unless_asked(tmp_path):
         atoll_run.qemu_command(atoll_run.Machine(smp=2, accel="kvm"), "x.iso", cost=CostModel())
 
 
-def _urpc_run(tmp_path, name):
+def _urpc_run(tmp_path, name, command="bench urpc-monitor 40 2"):
     """Atoll on two cores: the URPC benchmark both ways (after a warm-up lap
-    of the ring, monitor/bench.c), every line that moved named."""
+    of the ring; by default the monitors', monitor/bench.c, which run alone
+    on their cores), every line that moved named."""
     out = str(tmp_path / name)
     m, opts = atoll_run.parse_args(["--smp", "2", "--cost-model", "--cost-out", out,
-                                    "--cost-hot", "200", "--", "bench urpc 40 2"])
+                                    "--cost-hot", "200", "--", command])
     r = atoll_run.boot(m, timeout=240, cost=opts.cost, shell_commands=opts.shell_commands)
     assert r.status == 0, f"{r.message}\n{r.console[-3000:]}"
     assert len(r.events_named("urpc_bench")) == 2, r.console[-3000:]
@@ -178,14 +179,25 @@ HALF = BENCH_FRAME // 2
 SLOTS = HALF // 64 - 1              # each half: its control line, then the ring
 
 
-def lines_moved(region):
+def lines_moved(region, frame=None):
     """(transfers on the two control lines, transfers on ring slots): a
-    half starts at a multiple of 2 KiB, with its control line."""
+    half starts at a multiple of 2 KiB, with its control line. With
+    `frame` (its number, address // BENCH_FRAME), only that frame's lines."""
     assert not region.get("hot_lines_truncated"), region
     hot = region["hot_lines"]
     assert sum(h[1] for h in hot) == region["transfers"], region     # every line named
+    if frame is not None:
+        hot = [h for h in hot if int(h[0], 16) // BENCH_FRAME == frame]
     ctrl = sum(h[1] for h in hot if int(h[0], 16) % HALF == 0)
-    return ctrl, region["transfers"] - ctrl
+    return ctrl, sum(h[1] for h in hot) - ctrl
+
+
+def channel_frame(region):
+    """The frame whose lines moved most in a region: the channel's."""
+    by = {}
+    for h in region["hot_lines"]:
+        by[int(h[0], 16) // BENCH_FRAME] = by.get(int(h[0], 16) // BENCH_FRAME, 0) + h[1]
+    return max(by, key=by.get)
 
 
 def check_urpc_design(c):
@@ -197,35 +209,45 @@ def check_urpc_design(c):
     (models/urpc.pml, BUG_IDLE_FLUSH_TOLD), a receiver that finds its ring
     dry publishes its ack there: in a ping-pong once per round trip on each
     side, while a stream still acknowledges once per half ring. Waking a
-    sleeper costs its `sleeping` flag and one IPI."""
+    sleeper costs its `sleeping` flag and one IPI.
+
+    The message lines are exact. The acknowledgements depend on the
+    interleaving (whether a receiver looked before the reply came, whether
+    a stream's receiver catches up with its sender), which interrupts move:
+    one image with one more program (urpcbench) gave a round trip's
+    control lines 79 and 81 where it had 80. So they are checked to within
+    a few."""
     boot, = c.named("boot")
     assert boot["args"]["cores"] == boot["args"]["ops"] == 2 and not boot.get("unclosed")
     for src, dst in ((0, 1), (1, 0)):
         rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
         n = rt["args"]["ops"]
         assert n == 40
-        assert lines_moved(rt) == (2 * n, 2 * n), rt            # two message lines a round trip
-        assert rt["transfers"] == rt["invalidations"] == 4 * n, rt
-        assert rt["pairs"] == [[0, 1, 2 * n, 2 * n], [1, 0, 2 * n, 2 * n]], rt
+        ctrl, slots = lines_moved(rt)
+        assert slots == 2 * n, rt                               # two message lines a round trip
+        assert 2 * n - 4 <= ctrl <= 2 * n + 4, rt               # an ack on each side's control line
+        assert rt["transfers"] == ctrl + slots, rt
+        assert [p[:2] for p in rt["pairs"]] == [[0, 1], [1, 0]], rt
 
     stream, = c.named("pingpong", protocol="urpc_stream", src=0, dst=1)
     msgs = stream["args"]["ops"] + 2            # the data, the request and its answer
     ctrl, slots = lines_moved(stream)
-    assert slots == msgs, stream
+    assert msgs <= slots <= msgs + 8, stream    # and a poll of a slot not yet written, when caught up
     assert 1 <= ctrl <= (msgs + SLOTS // 2 - 1) // (SLOTS // 2) + 1, stream
 
     wake, = c.named("pingpong", protocol="urpc_wake", src=0, dst=1)
     w = wake["args"]["ops"]
     assert wake["ipis"] == w and wake["per_cpu"]["ipis"] == [w, 0], wake
-    assert lines_moved(wake) == (2 * w, 2 * w), wake
+    ctrl, slots = lines_moved(wake)
+    assert slots == 2 * w and abs(ctrl - 2 * w) <= 3, wake
     assert c.total["bad_markers"] == 0
 
 
 def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
-    """Round trips count exactly the same with a busy host; a stream's
-    batched acks depend on when the receiver catches up, which timer
-    interrupts (host time) move a little: within 2% (docs/costmodel.md,
-    Determinism)."""
+    """Round trips move exactly the same message lines with a busy host,
+    their acks within a few; a stream's batched acks depend on when the
+    receiver catches up, which timer interrupts (host time) move a little:
+    within 2% or 4 lines (docs/costmodel.md, Determinism)."""
     quiet = _urpc_run(tmp_path, "quiet.jsonl")
     check_urpc_design(quiet)
     with _BusyHost():
@@ -236,9 +258,8 @@ def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
     for x, y in zip(q, b):
         what = atoll_costmodel.describe(x)
         if x["args"]["protocol"] == "urpc":
-            assert (x["transfers"], x["invalidations"]) == (y["transfers"], y["invalidations"]), what
-        else:
-            assert abs(x["transfers"] - y["transfers"]) <= 0.02 * x["transfers"], what
+            assert lines_moved(x)[1] == lines_moved(y)[1], what   # the message lines
+        assert abs(x["transfers"] - y["transfers"]) <= max(4, 0.02 * x["transfers"]), what
         if x["args"]["protocol"] == "urpc_wake" and x["args"]["src"] == 0:
             assert x["ipis"] == y["ipis"], what
     for k in ("transfers", "invalidations"):
@@ -265,3 +286,47 @@ def test_atoll_local_messages_move_no_line_between_cores(tmp_path):
         region, = c.named("local", protocol=proto, src=1)
         assert region["args"]["ops"] == 200, region
         assert region["transfers"] <= 200 // 10 and region["ipis"] <= 1, region
+
+
+def test_atoll_user_space_urpc_costs(tmp_path):
+    """The same benchmark between two user domains (shell `bench urpc`,
+    user/urpcbench), where each shares its core with other domains: what
+    the design fixes is exact, a message one line, the bare cache line on
+    the channel's own frame one line moved once each way; the
+    acknowledgements are not (a round whose reply came before its receiver
+    looked, held up by an interrupt or another domain of its core, has no
+    idle flush; a receiver that catches up with a stream polls a slot once
+    more; a sleeper woken by a notification to its core looks at its
+    channels): about one a side a round trip, and a handful of other lines
+    (docs/costmodel.md, Determinism)."""
+    c = _urpc_run(tmp_path, "user.jsonl", "bench urpc 40 2")
+    frames = set()
+    for src, dst in ((0, 1), (1, 0)):
+        rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
+        n = rt["args"]["ops"]
+        assert n == 40
+        frame = channel_frame(rt)
+        frames.add(frame)
+        ctrl, slots = lines_moved(rt, frame)
+        assert slots == 2 * n, rt                               # two message lines a round trip
+        assert 2 * n - 6 <= ctrl <= 2 * n + 6, rt
+        assert rt["transfers"] - ctrl - slots <= 6, rt          # lines elsewhere: a handful
+        bare, = c.named("pingpong", protocol="cacheline", src=src, dst=dst)
+        assert bare["args"]["ops"] == n
+        hot = [h for h in bare["hot_lines"] if h[1] and int(h[0], 16) // BENCH_FRAME == frame]
+        assert len(hot) == 1 and hot[0][1] == 2 * n, bare       # one line of the frame, once each way
+        assert int(hot[0][0], 16) % BENCH_FRAME == BENCH_FRAME - 64, bare   # the measuring side's last slot
+        assert bare["transfers"] - 2 * n <= 6, bare
+        stream, = c.named("pingpong", protocol="urpc_stream", src=src, dst=dst)
+        msgs = stream["args"]["ops"] + 2            # the data, the request and its answer
+        ctrl, slots = lines_moved(stream, channel_frame(stream))
+        assert msgs <= slots <= msgs + 10, stream
+        wake, = c.named("pingpong", protocol="urpc_wake", src=src, dst=dst)
+        w = wake["args"]["ops"]
+        # One IPI a wake-up, but for one whose sleeper had not fallen asleep
+        # yet in the 0.2 ms it was given (TCG on a loaded host).
+        assert w // 2 <= wake["ipis"] <= w, wake
+        ctrl, slots = lines_moved(wake, frame)
+        assert slots == 2 * w and abs(ctrl - 2 * w) <= 3, wake
+    assert len(frames) == 2                                     # a fresh channel for each pair
+    assert c.total["bad_markers"] == 0

@@ -120,3 +120,29 @@ def test_the_restart_model_follows_the_starter(tmp_path, monkeypatch):
     monkeypatch.setattr(atoll_models, "STARTER_C", str(copy))
     with pytest.raises(atoll_models.ModelMismatch, match="restart.pml no longer matches"):
         atoll_models.restart_params(atoll_models.RESTART_SCENARIOS[0])
+
+
+def test_store_constants_come_from_the_c():
+    """The store model's channel is no bigger than what a connection's ring
+    holds of the largest append (if/store.if's own size, by idlc's rules)."""
+    facts = atoll_models.store_constants()
+    assert facts["ring_slots"] == 31 and facts["ring_appends"] >= 1
+    assert facts["ring_appends"] == facts["ring_slots"] // facts["append_slots"]
+    for s in atoll_models.STORE_SCENARIOS:
+        text = atoll_models.store_params(s)
+        assert f"#define QCAP {s.qcap}\n" in text and f"#define WRITES {s.writes}\n" in text
+
+
+@pytest.mark.parametrize("old,new", [
+    ("majority = nmembers / 2 + 1;", "majority = nmembers / 2;"),
+    ("if (a->index != last + 1", "if (a->index > last + 1"),
+    ("c->pending == P_READ_APPLY && c->wait_index <= applied", "c->pending == P_READ_APPLY"),
+])
+def test_a_change_in_the_store_fails_its_model(tmp_path, monkeypatch, old, new):
+    src = open(atoll_models.STORE_C).read()
+    assert old in src
+    copy = tmp_path / "replica.c"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, "STORE_C", str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match="store.pml no longer matches"):
+        atoll_models.store_constants()

@@ -145,27 +145,44 @@ def test_interleaved_nodes_cluster_per_node():
 
 
 def test_urpc_bench_matrix_events():
-    """`bench urpc` prints one event per ordered pair with every field."""
-    r = run_shell(["bench urpc 20 3"], smp=4, numa=2, timeout=300)
-    ev = r.events_named("urpc_bench")
-    assert sorted((e["from"], e["to"]) for e in ev) == [(a, b) for a in range(3) for b in range(3) if a != b]
+    """`bench urpc` prints one event per ordered pair with every field,
+    measured by a pair of user domains (user/urpcbench) on the two cores,
+    with a bare cache line on the same frame as the floor; `bench
+    urpc-monitor` still measures the monitors' own channel."""
+    r = run_shell(["bench urpc 20 3", "wait", "bench urpc-monitor 20 2"], smp=4, numa=2, timeout=400)
+    assert r.status == 0, r.console[-3000:]
+    ev = [e for e in r.events_named("urpc_bench") if e.get("where") == "user"]
+    said = [ln for ln in r.console.splitlines() if "bench" in ln and "domain_" not in ln]
+    assert sorted((e["from"], e["to"]) for e in ev) == [(a, b) for a in range(3) for b in range(3) if a != b], said
     for e in ev:
-        assert e["rounds"] == 20
+        assert e["rounds"] == 20 and e["error"] == "ERR_OK"
         assert 0 < e["rt_min_ns"] <= e["rt_p10_ns"] <= e["rt_median_ns"] <= e["rt_p90_ns"]
         assert e["oneway_median_ns"] > 0 and e["tput_msgs_per_s"] > 0 and e["wake_rt_median_ns"] > 0
         # One-way streams of 8 and 56 bytes, and 8 bytes in batches: every
-        # message arrived (the monitor reports an error otherwise).
+        # message arrived (the benchmark reports an error otherwise).
         assert e["tput8_msgs_per_s"] > 0 and e["tput56_msgs_per_s"] > 0
         assert e["tput8_batch_msgs_per_s"] > 0
+        assert 0 < e["bare_rt_min_ns"] <= e["bare_rt_p10_ns"] <= e["bare_rt_median_ns"] <= e["bare_rt_p90_ns"]
+    # Each pair: the measuring domain on `from`, its echoing side on `to`,
+    # both ended well.
+    spawned = sorted(e["core"] for e in r.events_named("domain_spawn") if e["name"] == "urpcbench")
+    assert spawned == sorted([a for a in range(3) for b in range(3) if a != b] * 2)
+    ended = [e for e in r.events_named("domain_exit") if e["name"] == "urpcbench"]
+    assert len(ended) == 12 and all(e["why"] == "exit status 0" for e in ended), ended
+    mon = [e for e in r.events_named("urpc_bench") if e.get("where") == "monitor"]
+    assert sorted((e["from"], e["to"]) for e in mon) == [(0, 1), (1, 0)]
+    assert all(e["rt_median_ns"] > 0 and "bare_rt_median_ns" not in e for e in mon)
 
 
 def test_bad_requests_get_errors():
     """Wrong cores, unknown names and services: an error, never a hang."""
-    cmds = ["ping 1 1", "ping 0 9", "bench urpc 0", "run 2 echo call nosuchname 5", "wait", "mesh 7"]
+    cmds = ["ping 1 1", "ping 0 9", "bench urpc 0", "run 2 echo call nosuchname 5", "wait", "mesh 7",
+            "run 1 urpcbench 1", "run 1 urpcbench 9", "wait"]
     r = run_shell(cmds, smp=4, numa=2, timeout=300)
     out = r.console
     assert out.count("usage: ping FROM TO") == 2
     assert "usage: bench urpc" in out
+    assert out.count("usage: urpcbench TO") == 2      # itself, a core that does not exist
     assert "mesh: no core 7" in out
     err = r.events_named("echo_error")
     assert [(e["core"], e["what"], e["error"]) for e in err] == [(2, "lookup", "ERR_NOT_FOUND")]

@@ -185,27 +185,38 @@ def atoll_local_adapt(event, options):
 
 def atoll_pingpong_commands(machine, options):
     """`bench urpc`: every ordered pair of cores (pairs=all) or core 0 to
-    every other (pairs=row), a fresh URPC channel each, both monitors
-    spinning (docs/monitor.md)."""
+    every other (pairs=row), a fresh URPC channel each between two user
+    domains (user/urpcbench), both spinning, and a bare cache line on the
+    same frame (docs/monitor.md)."""
     row = " row" if str(options.get("pairs", "all")) == "row" else ""
     return [f"bench urpc {int(options.get('rounds', 200))} {machine.smp}{row}"]
 
 
 def atoll_pingpong_adapt(event, options):
     """The shell's urpc_bench event -> ping-pong results: protocol `urpc`
-    (both sides polling) and `urpc_wake` (the receiver asleep, woken by a
-    notification IPI), plus URPC's one-way latency and throughput. The
-    event has the median and p10/p90 of the round trips: spread is
-    p90 - p10 (params.spread_kind says so)."""
+    (both sides polling), `urpc_wake` (the receiver asleep, woken by a
+    notification IPI) and `cacheline` (a bare cache line on the same frame,
+    as Linux's: the floor the report divides by), plus URPC's one-way
+    latency and throughput. The event has the median and p10/p90 of the
+    round trips: spread is p90 - p10 (params.spread_kind says so). An event
+    that reports an error gives an error result."""
     if event.get("event") != "urpc_bench":
         return []
     src, dst, rounds = event.get("from"), event.get("to"), event.get("rounds")
     med, p10, p90 = event.get("rt_median_ns"), event.get("rt_p10_ns"), event.get("rt_p90_ns")
     if not all(_num(v) for v in (src, dst, rounds, med, p10, p90)):
         return [{"event": "error", "benchmark": "pingpong", "reason": f"malformed urpc_bench event: {event}"}]
+    if event.get("error", "ERR_OK") != "ERR_OK":
+        return [{"event": "error", "benchmark": "pingpong",
+                 "reason": f"urpc_bench {src}->{dst}: {event.get('error')}"}]
     out = [_result("pingpong", "round_trip", "ns", med, int(rounds), max(0, p90 - p10),
                    {"protocol": "urpc", "src": src, "dst": dst}, min=event.get("rt_min_ns"),
                    spread_kind="p90-p10")]
+    bare = [event.get(k) for k in ("bare_rt_median_ns", "bare_rt_p10_ns", "bare_rt_p90_ns")]
+    if all(_num(v) for v in bare):
+        out.append(_result("pingpong", "round_trip", "ns", bare[0], int(rounds), max(0, bare[2] - bare[1]),
+                           {"protocol": "cacheline", "src": src, "dst": dst},
+                           min=event.get("bare_rt_min_ns"), spread_kind="p90-p10"))
     wake = event.get("wake_rt_median_ns")
     if _num(wake):
         out.append(_result("pingpong", "round_trip", "ns", wake, 1, 0.0,

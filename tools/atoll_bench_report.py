@@ -32,7 +32,10 @@ GUEST_FIELDS = ("benchmark", "metric", "unit", "value", "samples", "median", "sp
 CONTEXT_FIELDS = ("system", "shape", "accel", "commit")
 TAIL_LINES = 25
 
-PINGPONG_PROTOCOLS = ("cacheline", "pipe", "eventfd", "futex")
+PINGPONG_PROTOCOLS = ("cacheline", "pipe", "eventfd", "futex")     # Linux's (bench/linux/pingpong.c)
+# Tables and charts list protocols in this order: the floor, Atoll's URPC
+# (its own floor, `cacheline`, is measured on the same frame), Linux's.
+PROTOCOL_ORDER = ("cacheline", "urpc", "pipe", "eventfd", "futex", "urpc_wake")
 
 
 # -- parsing and checking ------------------------------------------------------------------
@@ -279,7 +282,7 @@ def _pair(r):
 
 
 def _proto_order(p):
-    return PINGPONG_PROTOCOLS.index(p) if p in PINGPONG_PROTOCOLS else len(PINGPONG_PROTOCOLS)
+    return PROTOCOL_ORDER.index(p) if p in PROTOCOL_ORDER else len(PROTOCOL_ORDER)
 
 
 def pingpong_matrix(data, system, shape, accel, protocol, unit="ns"):

@@ -1,4 +1,4 @@
-"""Boot Atoll in QEMU: machine description, QEMU command line, console, exit status.
+"""Boot Atoll in QEMU (or Bochs): machine description, QEMU command line, console, exit status.
 
 tools/run is the command-line front end (docs/runner.md documents every
 option); tests use the library directly:
@@ -11,7 +11,9 @@ option); tests use the library directly:
 
 The kernel reports with console lines `@atoll {json}` (parse_events) and ends
 by writing its status to the isa-debug-exit port 0xf4; QEMU then exits with
-(status << 1) | 1, which exit_status() maps back.
+(status << 1) | 1, which exit_status() maps back. Under Bochs
+(Machine(emulator="bochs"), tools/atoll_bochs.py) the status comes from the
+kernel's `exit` event instead.
 
 Standard library only.
 """
@@ -29,6 +31,7 @@ import time
 from typing import List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import atoll_bochs  # noqa: E402
 import atoll_costmodel  # noqa: E402
 import atoll_image  # noqa: E402
 from atoll_costmodel import CostModel  # noqa: E402,F401  (re-exported)
@@ -38,8 +41,8 @@ REPO = atoll_image.REPO
 DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to REPO
 # The user programs tools/run boots by default: the modules of boot/Hakefile.py's
 # image (tests/test_runner_cli.py checks the two lists agree).
-USER_PROGRAMS = ("monitor", "names", "starter", "topo", "shell", "hello", "badboy", "fuzz", "lmpbench", "echo",
-                 "xattack", "churn", "greeter", "threads")
+USER_PROGRAMS = ("monitor", "names", "starter", "topo", "shell", "hello", "badboy", "fuzz", "lmpbench", "urpcbench",
+                 "echo", "xattack", "churn", "greeter", "threads", "store")
 # The boot manifest the starter reads (docs/services.md), unless --services.
 DEFAULT_SERVICES = os.path.join(REPO, "servers", "starter", "default.services")
 SHELL_PROMPT = b"atoll> "
@@ -81,6 +84,7 @@ EXIT_NO_STATUS = 3      # QEMU exited 0: the guest stopped without reporting a s
 EXIT_TIMEOUT = 124      # --timeout expired; QEMU was killed
 
 MACHINES = {"q35": 288, "pc": 255}    # QEMU 7.2's max CPUs per machine type
+EMULATORS = ("qemu", "bochs")
 TCG_MAX_CPUS = 255                     # more needs KVM's x2APIC (QEMU 7.2's TCG has none)
 
 
@@ -118,12 +122,16 @@ class Machine:
     cmdline: str = ""
     kernel: str = ""           # "" = build/cpudriver/atoll.elf in the repository
     modules: List[Module] = dataclasses.field(default_factory=list)
+    emulator: str = "qemu"     # qemu | bochs (then machine must be "pc")
+    bochs_cpu: str = atoll_bochs.DEFAULT_CPU   # Bochs's CPU model (bochs --help cpu)
 
     @property
     def kernel_path(self):
         return self.kernel or os.path.join(REPO, DEFAULT_KERNEL)
 
     def resolved_accel(self):
+        if self.emulator == "bochs":
+            return "bochs"          # an interpreter: no accelerator to choose
         if self.accel == "auto":
             return "kvm" if kvm_usable() else "tcg"
         return self.accel
@@ -142,6 +150,8 @@ class Machine:
             raise ConfigError(f"unknown accelerator {self.accel!r}: use tcg, kvm or auto")
         if self.x2apic not in ("on", "off", "auto"):
             raise ConfigError(f"--x2apic must be on, off or auto (got {self.x2apic!r})")
+        if self.emulator not in EMULATORS:
+            raise ConfigError(f"unknown emulator {self.emulator!r}: use " + " or ".join(EMULATORS))
         self._validate_topology()
         accel = self.resolved_accel()
         if accel == "tcg":
@@ -158,6 +168,10 @@ class Machine:
         if isinstance(self.numa, int):
             self.numa = even_numa(self.smp, self.numa, self.mem)
         self._validate_numa()
+        if self.emulator == "bochs":
+            why = atoll_bochs.problems(self, self.mem // MiB)
+            if why:
+                raise ConfigError(why)
         self.modules = [atoll_image.as_module(m) for m in self.modules]
         try:
             atoll_image.split_words(self.cmdline)
@@ -407,7 +421,7 @@ class _Parser:
                 raise ConfigError(message)
 
         p = P(prog="run", add_help=True, allow_abbrev=False,
-              description="Boot Atoll in QEMU. See docs/runner.md.")
+              description="Boot Atoll in QEMU (or Bochs). See docs/runner.md.")
         a = p.add_argument
         a("--smp", type=int, default=None, help="number of CPUs (default 4)")
         a("--sockets", type=int, help="CPU topology: sockets")
@@ -425,7 +439,11 @@ class _Parser:
           help="NUMA distances: '0-1=20,0-2=30' or a matrix '10,20;20,10' (default 10/20)")
         a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G; with --numa K that "
                                    "1G does not split into, the largest size below 1G that does)")
-        a("--machine", default="q35", help="q35 (default) or pc")
+        a("--machine", default=None, help="q35 (default) or pc (the only one, and the default, with Bochs)")
+        a("--emulator", default="qemu", choices=EMULATORS,
+          help="qemu (default) or bochs (Debian's Bochs 2.7: tools/install-deps)")
+        a("--bochs-cpu", default=atoll_bochs.DEFAULT_CPU, metavar="MODEL",
+          help=f"Bochs's CPU model (default {atoll_bochs.DEFAULT_CPU}; bochs --help cpu lists them)")
         a("--accel", default="tcg", help="tcg (default), kvm, or auto (KVM if usable)")
         a("--x2apic", default="auto", help="on, off or auto (default)")
         a("--cpu-flags", default="", metavar="FLAGS",
@@ -518,8 +536,11 @@ def parse_args(argv):
                                ("--numa-node", ns.numa_node)) if v]
     ns.smp = 4 if ns.smp is None else ns.smp
     ns.numa = 0 if ns.numa is None else ns.numa
+    if ns.machine is None:
+        ns.machine = "pc" if ns.emulator == "bochs" else "q35"
     m = Machine(smp=ns.smp, sockets=ns.sockets, cores=ns.cores, threads=ns.threads,
-                machine=ns.machine, accel=ns.accel, x2apic=ns.x2apic, cpu_flags=ns.cpu_flags)
+                machine=ns.machine, accel=ns.accel, x2apic=ns.x2apic, cpu_flags=ns.cpu_flags,
+                emulator=ns.emulator, bochs_cpu=ns.bochs_cpu)
     if m.smp < 1:
         raise ConfigError(f"--smp must be at least 1 (got {m.smp})")
 
@@ -556,6 +577,8 @@ def parse_args(argv):
 
     cost = None
     if ns.cost_model:
+        if m.emulator == "bochs":
+            raise ConfigError("--cost-model is a QEMU TCG plugin: it cannot run under Bochs")
         if m.accel == "kvm":
             raise ConfigError("--cost-model is a TCG plugin: it cannot run with --accel kvm")
         m.accel = "tcg"
@@ -603,6 +626,9 @@ def parse_args(argv):
         raise ConfigError("--timeout must be positive")
     if opts.gdb is not None and not (0 < opts.gdb < 65536):
         raise ConfigError(f"--gdb port {opts.gdb} is not a TCP port")
+    if opts.gdb is not None and m.emulator == "bochs":
+        raise ConfigError("--gdb is QEMU's stub; Debian's Bochs has its own debugger instead "
+                          "(run the configuration that --dry-run prints)")
     m.validate()
     return m, opts
 
@@ -619,6 +645,8 @@ def _machine_from_topology(ns, mem, explicit):
     m = t.to_machine(mem=mem, machine=ns.machine, accel=ns.accel, dist=dist)
     m.x2apic = ns.x2apic
     m.cpu_flags = ns.cpu_flags
+    m.emulator = ns.emulator
+    m.bochs_cpu = ns.bochs_cpu
     summary = f"topology {ns.topology!r}: {t.summary()}"
     if explicit:
         summary += f" (ignoring {', '.join(explicit)})"
@@ -801,6 +829,11 @@ def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_d
         iso = image_for(machine, cache_dir)
     elif not os.path.isfile(iso):
         raise ConfigError(f"ISO {iso!r} not found")
+    if machine.emulator == "bochs":
+        if gdb is not None or cost is not None:
+            raise ConfigError("gdb and the cost model are QEMU's (Bochs has its own debugger)")
+        return run_bochs(machine, iso, timeout=timeout, log=log, echo=echo, err=err,
+                         shell_commands=shell_commands)
     cmd = qemu_command(machine, iso, gdb=gdb, cost=cost)
     if cost is not None:
         atoll_costmodel.prepare(cost)
@@ -809,18 +842,27 @@ def boot(machine, timeout=120, log=None, echo=False, iso=None, gdb=None, cache_d
 
 
 def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_commands=None,
-             interactive=False):
+             interactive=False, console=None, emulator_out=None):
     """Run a QEMU command line whose serial console is on stdout (see boot()).
     shell_commands: type these at the shell's prompts, then `poweroff`.
-    interactive: the guest reads this process's own stdin (a terminal)."""
+    interactive: the guest reads this process's own stdin (a terminal).
+
+    console: a listening socket that the emulator's serial port connects to
+    (Bochs). Then the emulator's stdout and stderr go to the open file
+    `emulator_out`, the guest's status is the one its `exit` event reports,
+    and the emulator is stopped at that event (Bochs has no isa-debug-exit)."""
     err = err if err is not None else sys.stderr
     out = sys.stdout
     start = time.monotonic()
+    typing = shell_commands is not None
     try:
-        typing = shell_commands is not None
-        stdin = subprocess.PIPE if typing else (None if interactive else subprocess.DEVNULL)
-        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, preexec_fn=_set_pdeathsig)
+        if console is not None:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=emulator_out,
+                                    stderr=subprocess.STDOUT, preexec_fn=_set_pdeathsig)
+        else:
+            stdin = subprocess.PIPE if typing else (None if interactive else subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, preexec_fn=_set_pdeathsig)
     except OSError as e:
         res = BootResult(status=EXIT_USAGE, console="", events=[], wall_s=0.0, timed_out=False,
                          message=f"cannot run {cmd[0]}: {e.strerror} "
@@ -829,9 +871,16 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_co
         return res
     logf = open(log, "w", encoding="utf-8", errors="replace") if log else None
     lines, errbuf = [], []
-    partial = {proc.stdout.fileno(): b"", proc.stderr.fileno(): b""}
-    open_fds = set(partial)
-    outfd = proc.stdout.fileno()
+    if console is None:
+        partial = {proc.stdout.fileno(): b"", proc.stderr.fileno(): b""}
+        open_fds = set(partial)
+        outfd = proc.stdout.fileno()
+    else:
+        partial, open_fds, outfd = {}, {console.fileno()}, None
+    conn = None                 # the accepted console connection (Bochs)
+    stdin_fd = None             # our terminal, forwarded to `conn` (Bochs, interactive)
+    saved_tty = None
+    exit_event = []             # the status of the guest's `exit` event (Bochs)
     timed_out = False
     deadline = None if timeout is None else start + timeout
     MAX_LINE = 64 * 1024
@@ -839,6 +888,13 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_co
     if typing and not (to_type and to_type[-1].split()[:1] == ["poweroff"]):
         to_type.append("poweroff")
     tail = [b""]    # the end of the console so far, to find prompts split across reads
+
+    def send(data):
+        if conn is not None:
+            conn.sendall(data)
+        else:
+            proc.stdin.write(data)
+            proc.stdin.flush()
 
     def type_at_prompts(data):
         """Type the next line for every shell prompt in `data`. Prompts are
@@ -852,8 +908,7 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_co
                 return
             line = to_type.pop(0)
             try:
-                proc.stdin.write(line.encode() + b"\r")
-                proc.stdin.flush()
+                send(line.encode() + b"\r")
             except OSError:
                 to_type.clear()
 
@@ -867,6 +922,10 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_co
             if logf:
                 logf.write(text + "\n")
                 logf.flush()
+            if console is not None and not exit_event:
+                status = _exit_event_status(text)
+                if status is not None:
+                    exit_event.append(status)
         else:
             errbuf.append(text)
             if echo:
@@ -899,6 +958,26 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_co
                 wait = max(0.0, min(wait, left))
             ready, _, _ = select.select(list(open_fds), [], [], wait)
             for fd in ready:
+                if console is not None and fd == console.fileno():
+                    conn, _ = console.accept()
+                    open_fds.discard(fd)
+                    outfd = conn.fileno()
+                    partial[outfd] = b""
+                    open_fds.add(outfd)
+                    if interactive:
+                        stdin_fd, saved_tty = sys.stdin.fileno(), _terminal_raw(sys.stdin.fileno())
+                        open_fds.add(stdin_fd)
+                    continue
+                if fd == stdin_fd:
+                    data = os.read(fd, 4096)
+                    if not data:
+                        open_fds.discard(fd)
+                    else:
+                        try:
+                            conn.sendall(data)
+                        except OSError:
+                            open_fds.discard(fd)
+                    continue
                 try:
                     data = os.read(fd, 65536)
                 except OSError:
@@ -909,9 +988,14 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_co
                 feed(fd, data)
                 if typing and fd == outfd:
                     type_at_prompts(data)
+            if exit_event:
+                _kill(proc)         # the guest is done; Bochs would idle on
+                break
             if not ready and proc.poll() is not None and not timed_out:
                 # QEMU is gone but a child holds the pipes open: stop waiting.
                 break
+            if stdin_fd is not None and open_fds == {stdin_fd}:
+                break               # the console closed: the emulator is going
         for fd, rest in partial.items():
             if rest:
                 emit(fd, rest)
@@ -920,25 +1004,120 @@ def run_qemu(cmd, timeout=None, log=None, echo=False, err=None, iso="", shell_co
         _kill(proc)
         raise
     finally:
-        proc.stdout.close()
-        proc.stderr.close()
+        if saved_tty is not None:
+            _terminal_restore(stdin_fd, saved_tty)
+        if console is None:
+            proc.stdout.close()
+            proc.stderr.close()
+        if conn is not None:
+            conn.close()
         if proc.stdin:
             proc.stdin.close()
         if logf:
             logf.close()
     wall = time.monotonic() - start
-    console = "\n".join(lines) + ("\n" if lines else "")
-    events, malformed = parse_events(console)
+    console_text = "\n".join(lines) + ("\n" if lines else "")
+    events, malformed = parse_events(console_text)
     stderr_text = "\n".join(errbuf)
     if timed_out:
-        status, message = EXIT_TIMEOUT, f"timed out after {timeout:g} s: QEMU killed"
+        status, message = EXIT_TIMEOUT, f"timed out after {timeout:g} s: {_emulator_name(cmd)} killed"
+    elif console is not None:
+        if exit_event:
+            status, message = exit_event[0], None
+        elif conn is None:
+            status, message = EXIT_USAGE, f"{_emulator_name(cmd)} failed to start"
+        else:
+            status, message = EXIT_NO_STATUS, (f"guest ended without reporting a status "
+                                               f"({_emulator_name(cmd)} exited {rc})")
     else:
-        status, message = exit_status(rc, console_seen=bool(console.strip()))
+        status, message = exit_status(rc, console_seen=bool(console_text.strip()))
         if status == EXIT_USAGE and stderr_text and message:
             message += ":\n" + stderr_text
-    return BootResult(status=status, console=console, events=events, wall_s=wall,
+    return BootResult(status=status, console=console_text, events=events, wall_s=wall,
                       timed_out=timed_out, malformed=malformed, message=message, qemu_rc=rc,
                       stderr=stderr_text, command=list(cmd), iso=iso)
+
+
+_EXIT_EVENT = EVENT_PREFIX + '{"event":"exit"'
+
+
+def _exit_event_status(line):
+    """The status of a kernel `exit` event line (panic.c's machine_exit), else None."""
+    body = line.lstrip()
+    if not body.startswith(_EXIT_EVENT):
+        return None
+    try:
+        status = json.loads(body[len(EVENT_PREFIX):]).get("status")
+    except ValueError:
+        return None
+    return status if isinstance(status, int) and 0 <= status <= 127 else None
+
+
+def _emulator_name(cmd):
+    return "Bochs" if os.path.basename(cmd[0]).startswith("bochs") else "QEMU"
+
+
+def _terminal_raw(fd):
+    """Keys straight to the guest's shell (which echoes and edits): no line
+    editing or echo here, Enter sends \\r; Ctrl-C still interrupts the runner.
+    Returns the settings to restore, or None when fd is not a terminal."""
+    import termios
+    try:
+        saved = termios.tcgetattr(fd)
+    except termios.error:
+        return None
+    new = list(saved)
+    new[0] &= ~(termios.ICRNL | termios.IXON)
+    new[3] &= ~(termios.ICANON | termios.ECHO | termios.IEXTEN)
+    new[6] = list(saved[6])
+    new[6][termios.VMIN], new[6][termios.VTIME] = 1, 0
+    termios.tcsetattr(fd, termios.TCSANOW, new)
+    return saved
+
+
+def _terminal_restore(fd, saved):
+    import termios
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+    except termios.error:
+        pass
+
+
+def run_bochs(machine, iso, timeout=None, log=None, echo=False, err=None, shell_commands=None,
+              interactive=False):
+    """Boot `iso` on a (validated) Bochs machine; like run_qemu. Bochs's
+    configuration, debugger commands and log live in a temporary folder,
+    removed afterwards; the log's last panic, if any, goes into the message."""
+    import shutil
+    import socket
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="atoll-bochs-")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        rc_path, dbg_path = os.path.join(tmp, "bochsrc"), os.path.join(tmp, "debugger")
+        log_path = os.path.join(tmp, "bochs.log")
+        with open(rc_path, "w") as f:
+            f.write(atoll_bochs.config(machine, machine.mem // MiB, os.path.abspath(iso),
+                                       listener.getsockname()[1], log_path))
+        with open(dbg_path, "w") as f:
+            f.write(atoll_bochs.DEBUGGER_COMMANDS)
+        cmd = atoll_bochs.command(rc_path, dbg_path)
+        with open(os.path.join(tmp, "bochs.out"), "w+b") as bout:
+            r = run_qemu(cmd, timeout=timeout, log=log, echo=echo, err=err, iso=iso,
+                         shell_commands=shell_commands, interactive=interactive,
+                         console=listener, emulator_out=bout)
+            bout.seek(0)
+            r.stderr = bout.read().decode("utf-8", errors="replace")
+        if r.message and not r.timed_out:
+            why = atoll_bochs.last_panic(log_path) or atoll_bochs.exit_message(r.stderr)
+            if why:
+                r.message += ":\n" + why
+        return r
+    finally:
+        listener.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _kill(proc):
@@ -986,12 +1165,17 @@ def _main(machine, opts):
     if opts.topology_summary:
         print(f"run: {opts.topology_summary}", file=sys.stderr)
     if opts.dry_run:
-        print(shlex.join(qemu_command(machine, iso, gdb=opts.gdb, cost=opts.cost)))
+        if machine.emulator == "bochs":
+            print(bochs_dry_run(machine, iso), end="")
+        else:
+            print(shlex.join(qemu_command(machine, iso, gdb=opts.gdb, cost=opts.cost)))
         return 0
     if iso is None:
         iso = image_for(machine)
     elif not os.path.isfile(iso):
         raise ConfigError(f"ISO {iso!r} not found")
+    if machine.emulator == "bochs":
+        return _main_bochs(machine, opts, iso)
     if machine.resolved_accel() == "kvm" and not kvm_usable():
         raise ConfigError("--accel kvm: /dev/kvm cannot be opened read-write "
                           "(no KVM here, or no permission); use --accel tcg or auto")
@@ -1012,6 +1196,10 @@ def _main(machine, opts):
     except KeyboardInterrupt:
         print("\nrun: interrupted; QEMU stopped", file=sys.stderr)
         return 130
+    return _report(r, opts)
+
+
+def _report(r, opts):
     if r.message:
         print(f"run: {r.message}", file=sys.stderr)
     elif r.status != 0:
@@ -1031,3 +1219,27 @@ def _cost_summary(path):
     print(f"run: cost model counts in {shown}:", file=sys.stderr)
     for line in atoll_costmodel.summary(counts):
         print("  " + line, file=sys.stderr)
+
+
+def bochs_dry_run(machine, iso):
+    """--dry-run under Bochs: a configuration to run by hand (the console on
+    Bochs's stdout, mixed with its debugger's prompt) and how."""
+    text = atoll_bochs.config(machine, machine.mem // MiB, iso, None, "bochs.log")
+    return ("# Bochs configuration for this machine. Save it as FILE, run `bochs -q -f FILE`,\n"
+            "# and type c at the debugger's prompt. tools/run connects the console to a socket instead.\n"
+            + text)
+
+
+def _main_bochs(machine, opts, iso):
+    if not atoll_bochs.installed():
+        raise ConfigError("--emulator bochs: Bochs is not installed (tools/install-deps)")
+    if opts.print_cmd:
+        print(bochs_dry_run(machine, iso), end="", file=sys.stderr)
+    try:
+        r = run_bochs(machine, iso, timeout=opts.timeout, log=opts.log, echo=not opts.quiet,
+                      shell_commands=opts.shell_commands or None,
+                      interactive=not opts.shell_commands and sys.stdin.isatty())
+    except KeyboardInterrupt:
+        print("\nrun: interrupted; Bochs stopped", file=sys.stderr)
+        return 130
+    return _report(r, opts)

@@ -152,6 +152,42 @@ static int caches_deterministic(cpuid_fn fn, void *ctx, uint32_t leaf, struct cp
     return found;
 }
 
+/* Leaf 4's sharing counts are in APIC-id units of the package that leaf 4
+ * itself describes: EAX[31:26] + 1 addressable core ids. When that package is
+ * not the one the layout found (log2 of it must be the package's core bits),
+ * the counts belong to another machine: Bochs 2.7 copies leaf 4 from the real
+ * chip its CPU model names (2 threads per core, 8 cores), whatever topology it
+ * emulates, so under `count=1:4:1` two single-thread cores would "share" an L1.
+ * Then fall back to the convention (L1 and L2 per core, the rest per package). */
+static bool leaf4_fits_layout(cpuid_fn fn, void *ctx, const struct cpu_place *p)
+{
+    uint32_t r[4];
+    q(fn, ctx, 4, 0, r);
+    return log2_ceil(((r[0] >> 26) & 0x3f) + 1) == p->package_shift - p->smt_shift;
+}
+
+static void caches_by_convention(struct cpu_place *p)
+{
+    for (uint32_t i = 0; i < p->ncaches; i++)
+        p->caches[i].shift = p->caches[i].level <= 2 ? p->smt_shift : p->package_shift;
+}
+
+/* Leaf 1's EBX[23:16] (with HTT) counts the addressable logical CPUs of a
+ * package; an x2APIC topology leaf whose package is smaller contradicts it.
+ * Bochs 2.7 gives each level of leaf 0xb its own bit count where the SDM
+ * wants the running total (threads 1 bit, cores 1 bit: package "1" instead of
+ * 2), so with `count=1:2:2` both cores would land in different packages. */
+static void widen_to_leaf1(cpuid_fn fn, void *ctx, struct cpu_place *p)
+{
+    uint32_t r[4];
+    q(fn, ctx, 1, 0, r);
+    if (!(r[3] & (1u << 28)))
+        return;
+    uint8_t need = log2_ceil((r[1] >> 16) & 0xff);
+    if (need > p->package_shift)
+        p->package_shift = need;
+}
+
 /* AMD's 4-bit associativity code in 0x80000006 (APM vol. 3, E.4.5). */
 static uint32_t amd_ways(uint32_t code)
 {
@@ -226,12 +262,17 @@ void cpuid_topo_decode(cpuid_fn fn, void *ctx, struct cpu_place *out, struct cpu
         layout_from_leaf1(fn, ctx, &id, max_basic, max_ext, out);
     else if (!ok)
         out->source = CPU_SOURCE_NONE;
+    else
+        widen_to_leaf1(fn, ctx, out);
     cpu_place_derive(out);
 
     bool amd = vendor_is(&id, "AuthenticAMD") || vendor_is(&id, "HygonGenuine");
     int found = 0;
-    if (max_basic >= 4 && !amd)
+    if (max_basic >= 4 && !amd) {
         found = caches_deterministic(fn, ctx, 4, out);
+        if (found && !leaf4_fits_layout(fn, ctx, out))
+            caches_by_convention(out);
+    }
     if (!found && max_ext >= 0x8000001d) {
         q(fn, ctx, 0x80000001, 0, r);
         if (r[2] & (1u << 22))
@@ -239,6 +280,11 @@ void cpuid_topo_decode(cpuid_fn fn, void *ctx, struct cpu_place *out, struct cpu
     }
     if (!found && amd)
         caches_amd_legacy(fn, ctx, max_ext, out);
+    /* No cache spans packages, whatever the sharing count says (Bochs's
+     * leaf 4 under `count=4`, four single-core packages: "16 share the L3"). */
+    for (uint32_t i = 0; i < out->ncaches; i++)
+        if (out->caches[i].shift > out->package_shift)
+            out->caches[i].shift = out->package_shift;
     if (id_out)
         *id_out = id;
 }

@@ -19,6 +19,14 @@
  *     values (64 KiB L1d/L1i, 512 KiB L2, 16 MiB L3), not a model of any
  *     real cache: TCG emulates no cache at all.
  *
+ * Checks across leaves (emulators' CPUID need not agree with itself; Bochs
+ * 2.7's does not, tests/host/test_cpuid_topo.c has its values):
+ *   - an x2APIC leaf's package is widened to leaf 1's addressable logical
+ *     CPUs per package when that is larger;
+ *   - leaf 4's sharing counts are used only when its cores per package
+ *     (EAX[31:26]) fit the layout, else L1/L2 are per core, the rest per package;
+ *   - no cache spans packages.
+ *
  * The decoder is pure (host-tested): it reads CPUID through a callback.
  * Each core decodes itself once at boot; the record goes to user space in
  * the machine frame (<atoll/abi/machine.h>, topo_report.h).

@@ -44,8 +44,9 @@ ap_enter_kernel:
 percore_switch:
     movq %rdx, %r8
     movq %rsi, %rcx
+    shrq $3, %rcx                   /* a multiple of 4096: eight bytes a step (string.c) */
     movabsq $__percore_start, %rsi
-    rep movsb
+    rep movsq
     movq %r8, %cr3
     ret
 

@@ -19,7 +19,7 @@
 
 extern char syscall_entry[], syscall_compat_entry[];
 
-void usermode_init(void)
+void usermode_init(bool smap)
 {
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
     /* Kernel CS 0x08 (SS 0x10); sysret bases user selectors at 0x18. */
@@ -47,7 +47,7 @@ void usermode_init(void)
             cr4 |= CR4_SMEP;
             core.smep = true;
         }
-        if (b & (1u << 20)) {
+        if (smap && (b & (1u << 20))) {
             cr4 |= CR4_SMAP;
             core.smap = true;
         }

@@ -26,13 +26,22 @@ uint64_t urpc_os_wait_token(struct urpc_chan *c)
     return sys_notify_gen();
 }
 
+/* At most this long asleep: a wake-up the sender's kernel did not send (a
+ * domain sends at most NOTIFY_PER_TICK notifications a tick; past that
+ * SYS_NOTIFY says ERR_QUOTA and sends none) then costs no more than this,
+ * as in the event loop (max_sleep_ns). The callers look again and sleep
+ * on until their deadline. */
+#define URPC_MAX_SLEEP_US 20000
+
 void urpc_os_wait(struct urpc_chan *c, uint64_t token, uint64_t deadline_ns)
 {
     (void)c;
-    uint64_t timeout_us = 0;
+    uint64_t timeout_us = URPC_MAX_SLEEP_US;
     if (deadline_ns) {
         uint64_t now = urpc_os_now_ns();
         timeout_us = deadline_ns > now ? (deadline_ns - now) / 1000 + 1 : 1;
+        if (timeout_us > URPC_MAX_SLEEP_US)
+            timeout_us = URPC_MAX_SLEEP_US;
     }
     sys_notify_wait(token, timeout_us, 0);
 }

@@ -361,7 +361,31 @@ unsigned manifest_cores(const struct manifest_service *s, const struct machine_s
     return n;
 }
 
-errval_t manifest_command(const struct manifest_service *s, uint32_t core, uint64_t key, char *out, size_t size)
+/* The placement's cores as runs, "0,4" or "0-7": a replicated service
+ * learns its members from it ($cores). */
+static void format_cores(const struct manifest_service *s, const struct machine_shape *m, char *out, size_t size)
+{
+    static uint32_t cores[MANIFEST_MAX_CORES];
+    unsigned n = manifest_cores(s, m, cores, MANIFEST_MAX_CORES);
+    size_t len = 0;
+    out[0] = 0;
+    for (unsigned i = 0; i < n && len < size;) {
+        unsigned j = i;
+        while (j + 1 < n && cores[j + 1] == cores[j] + 1)
+            j++;
+        int w = j > i ? snprintf(out + len, size - len, "%s%u-%u", len ? "," : "", cores[i], cores[j])
+                      : snprintf(out + len, size - len, "%s%u", len ? "," : "", cores[i]);
+        if (w < 0 || (size_t)w >= size - len) {
+            out[0] = 0;   /* too many runs: the command will not fit either */
+            return;
+        }
+        len += (size_t)w;
+        i = j + 1;
+    }
+}
+
+errval_t manifest_command(const struct manifest_service *s, const struct machine_shape *m, uint32_t core,
+                          uint64_t key, char *out, size_t size)
 {
     size_t n = 0;
     int w = snprintf(out, size, "%s%s", s->program, s->args[0] ? " " : "");
@@ -369,9 +393,14 @@ errval_t manifest_command(const struct manifest_service *s, uint32_t core, uint6
         return ERR_MSG_TOO_LONG;
     n = (size_t)w;
     for (const char *p = s->args; *p;) {
-        char piece[48];
+        char piece[MANIFEST_ARGS_MAX];
         const char *add = piece;
-        if (!strncmp(p, "$name", 5)) {
+        if (!strncmp(p, "$cores", 6)) {
+            format_cores(s, m, piece, sizeof piece);
+            if (!piece[0])
+                return ERR_MSG_TOO_LONG;
+            p += 6;
+        } else if (!strncmp(p, "$name", 5)) {
             add = s->name;
             p += 5;
         } else if (!strncmp(p, "$key", 4)) {

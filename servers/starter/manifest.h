@@ -8,8 +8,8 @@
  * PLACEMENT is core:K, per-node (one instance on the first core of every
  * NUMA node that has cores), per-core, or nodes:LIST (the first core of
  * each listed node: "0,2" or "1-3"). ARGS go to every instance, with $name
- * (the service's name), $key (its group's key) and $core (the instance's
- * core) filled in. '#' starts a comment.
+ * (the service's name), $key (its group's key), $core (the instance's
+ * core) and $cores (all the placement's cores, "0,4" or "0-7") filled in. '#' starts a comment.
  *
  * Parsing is pure (host-tested, tests/host/test_manifest.c): a line that is
  * wrong is refused with a message naming it, and so is every service that
@@ -82,8 +82,10 @@ void manifest_parse(const char *text, size_t len, const struct machine_shape *m,
 unsigned manifest_cores(const struct manifest_service *s, const struct machine_shape *m, uint32_t *cores,
                         unsigned max);
 
-/* `s`'s command line for an instance on `core`: "PROGRAM ARGS" with $name,
- * $key and $core filled in. ERR_MSG_TOO_LONG if it does not fit. */
-errval_t manifest_command(const struct manifest_service *s, uint32_t core, uint64_t key, char *out, size_t size);
+/* `s`'s command line for an instance on `core` of machine `m`: "PROGRAM
+ * ARGS" with $name, $key, $core and $cores (every core of the placement, as
+ * runs: "0,4", "0-7") filled in. ERR_MSG_TOO_LONG if it does not fit. */
+errval_t manifest_command(const struct manifest_service *s, const struct machine_shape *m, uint32_t core,
+                          uint64_t key, char *out, size_t size);
 
 #endif

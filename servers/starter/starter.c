@@ -17,7 +17,9 @@
  * hangs (no heartbeat for HEARTBEAT_HANG_MS) is started again on the same
  * core (the nearest live core if that one is gone), under its service's
  * policy (restart=, backoff=), with the same group key, so it joins the
- * same group and clients find it by the same name.
+ * same group and clients find it by the same name. The shell's `svc
+ * restart NAME CORE` (rpc restart) uses the same restart, at once, with
+ * the failed starts in a row forgotten.
  *
  * Events: manifest_refused {line, service, why}; service_up {name,
  * instances, joined, ms}; service_failed {name, why}; service_ended {name,
@@ -205,7 +207,7 @@ static void spawn_instances(unsigned i)
         struct instance *x = &inst[ninst++];
         char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
         *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = cores[k], .started_ns = now_ns() };
-        err = manifest_command(s, cores[k], up.key, cmd, sizeof cmd);
+        err = manifest_command(s, &shape, cores[k], up.key, cmd, sizeof cmd);
         if (!err)
             err = spawn_near(x, cmd, &x->domain);   /* a core that is down: the nearest live one */
         if (err) {
@@ -345,12 +347,12 @@ static errval_t spawn_near(struct instance *x, const char *cmd, uint64_t *domain
     return err;
 }
 
-static void restart(struct instance *x)
+static void restart(struct instance *x, const char *by)
 {
     const struct manifest_service *s = &mf.svc[x->service];
     char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
     uint64_t old = x->domain, domain = 0;
-    errval_t err = manifest_command(s, x->core, keys[x->service], cmd, sizeof cmd);
+    errval_t err = manifest_command(s, &shape, x->core, keys[x->service], cmd, sizeof cmd);
     if (!err)
         err = spawn_near(x, cmd, &domain);
     x->restart_at_ns = 0;
@@ -367,9 +369,9 @@ static void restart(struct instance *x)
     x->started_ns = x->polled_ns = now_ns();
     x->killed_hung = x->killed_injected = false;
     printf("@atoll {\"event\":\"service_restarted\",\"name\":\"%s\",\"core\":%u,\"old\":%llu,\"domain\":%llu,"
-           "\"restarts\":%u,\"failed_in_row\":%u,\"down_ms\":%llu,\"by\":\"starter\"}\n",
+           "\"restarts\":%u,\"failed_in_row\":%u,\"down_ms\":%llu,\"by\":\"%s\"}\n",
            s->name, x->core, (unsigned long long)old, (unsigned long long)domain, x->restarts, x->failed_in_row,
-           (unsigned long long)((now_ns() - x->ended_ns) / 1000000));
+           (unsigned long long)((now_ns() - x->ended_ns) / 1000000), by);
     stdout_flush();
 }
 
@@ -429,7 +431,7 @@ static void watch(struct ws_timer *t)
     for (uint32_t k = 0; k < ninst; k++) {
         struct instance *x = &inst[k];
         if (x->state == S_RESTARTING && now >= x->restart_at_ns)
-            restart(x);
+            restart(x, "starter");
         if (x->state != S_STARTING && x->state != S_RUNNING)
             continue;
         if (x->hb && now - x->last_beat_ns > HEARTBEAT_HANG_MS * 1000000ull && !x->killed_hung) {
@@ -618,8 +620,46 @@ static errval_t on_status(struct idl_chan *ch, const struct starter_status_call_
     return starter_status_reply_send(ch, ERR_OK, up.done, mf.norder, mf.refused, ninst);
 }
 
+/* `svc restart NAME CORE`: start NAME's instance on CORE again now, by the
+ * restart service's own restart(): the instance must have ended (else
+ * ERR_DUPLICATE); its failed starts in a row are forgotten, so an instance
+ * given up on (restart_limit) or never restarted (restart=0) gets a new try. */
+static errval_t on_restart(struct idl_chan *ch, const struct starter_restart_call_args *a)
+{
+    unsigned i = 0;
+    while (i < mf.n && (mf.svc[i].refused || strcmp(mf.svc[i].name, a->name)))
+        i++;
+    if (i == mf.n || !keys[i])
+        return starter_restart_reply_send(ch, ERR_NOT_FOUND, 0);
+    uint32_t cores[MANIFEST_MAX_CORES];
+    unsigned n = manifest_cores(&mf.svc[i], &shape, cores, MANIFEST_MAX_CORES), k = 0;
+    while (k < n && cores[k] != a->core)
+        k++;
+    if (k == n)
+        return starter_restart_reply_send(ch, ERR_NO_SUCH_CORE, 0);
+    struct instance *x = 0;
+    for (uint32_t j = 0; j < ninst && !x; j++)
+        if (inst[j].service == i && inst[j].core == a->core)
+            x = &inst[j];
+    if (!x)
+        return starter_restart_reply_send(ch, ERR_NOT_FOUND, 0);
+    /* Its end may not be seen yet (no heartbeat channel: the ps watch). */
+    if ((x->state == S_STARTING || x->state == S_RUNNING) && !x->hb && !still_listed(x->core, x->domain))
+        instance_ended(x, "ended");
+    if (x->state == S_STARTING || x->state == S_RUNNING)
+        return starter_restart_reply_send(ch, ERR_DUPLICATE, x->domain);
+    if (x->state == S_FAILED && !x->domain)
+        x->ended_ns = now_ns();   /* never started: down since now */
+    x->failed_in_row = 0;
+    restart(x, "svc");
+    if (x->state != S_STARTING)
+        return starter_restart_reply_send(ch, x->err, 0);
+    return starter_restart_reply_send(ch, ERR_OK, x->domain);
+}
+
 static const struct starter_handlers handlers = {
-    .services_call = on_services, .status_call = on_status, .beat = on_beat, .inject_call = on_inject
+    .services_call = on_services, .status_call = on_status, .beat = on_beat, .inject_call = on_inject,
+    .restart_call = on_restart
 };
 static struct waitset ws;
 

@@ -1,7 +1,7 @@
 /*
  * A seeded fuzzer of the decoders generated for the interfaces the system
  * speaks (if/monitor.if, if/monclient.if, if/monlmp.if, if/nameservice.if,
- * if/echo.if, if/topology.if): a corpus of valid
+ * if/echo.if, if/topology.if, if/store.if): a corpus of valid
  * messages, each mutated (bit flips, byte overwrites, truncation, extension,
  * another type) and fed, in a heap block of exactly its length, to the
  * interface's decoder. ASan fails the run on any read outside the block;
@@ -19,18 +19,19 @@
 #include <if/monitor_if.h>
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
+#include <if/store_if.h>
 #include <if/topology_if.h>
 #include "check.h"
 #include "rng.h"
 
 
-enum iface { MON, NS, ECHO, MONC, MLMP, TOPO };
+enum iface { MON, NS, ECHO, MONC, MLMP, TOPO, STORE };
 struct sample {
     enum iface which;
     uint8_t buf[IDL_MSG_MAX];
     size_t len;
 };
-static struct sample corpus[40];
+static struct sample corpus[48];
 static int ncorpus;
 
 static void add(enum iface which, errval_t err, const uint8_t *buf, size_t len)
@@ -104,6 +105,17 @@ static void build_corpus(void)
     add(TOPO, err, b, n);
     err = topology_xml_reply_encode(b, sizeof b, &n, ERR_OK, 9000, 120, "<topology>\n</topology>\n");
     add(TOPO, err, b, n);
+    err = store_append_encode(b, sizeof b, &n, 7, 6, 3, "k1", true, (const uint8_t *)"old", 3,
+                              (const uint8_t *)"new", 3);
+    add(STORE, err, b, n);
+    err = store_cas_call_encode(b, sizeof b, &n, "key", false, (const uint8_t *)"", 0, (const uint8_t *)"v", 1);
+    add(STORE, err, b, n);
+    err = store_get_reply_encode(b, sizeof b, &n, ERR_OK, (const uint8_t *)"value", 5, 41);
+    add(STORE, err, b, n);
+    err = store_snap_kv_encode(b, sizeof b, &n, "k2", (const uint8_t *)"x", 1, 12);
+    add(STORE, err, b, n);
+    err = store_list_reply_encode(b, sizeof b, &n, ERR_OK, 3, 2, "a\nab\n");
+    add(STORE, err, b, n);
 }
 
 /* Decode; if accepted, the message must re-encode to the same bytes. */
@@ -132,6 +144,10 @@ static int try_decode(enum iface which, const uint8_t *msg, size_t len)
         struct echo_msg m;
         err = echo_decode(msg, len, &m);
         back = err ? ERR_OK : echo_encode(again, sizeof again, &n, &m);
+    } else if (which == STORE) {
+        struct store_msg m;
+        err = store_decode(msg, len, &m);
+        back = err ? ERR_OK : store_encode(again, sizeof again, &n, &m);
     } else {
         struct topology_msg m;
         err = topology_decode(msg, len, &m);

@@ -248,8 +248,151 @@ static void test_minimal_and_hostile(void)
     CHECK_EQ(p.package, 200);
     CHECK_EQ(p.package_shift, 0);
     CHECK_EQ(p.ncaches, CPU_MAX_CACHES);          /* bounded walk, bounded table */
-    CHECK_EQ(p.caches[0].shift, 12);
+    CHECK_EQ(p.caches[0].shift, 0);               /* "4096 share it", but a package is one CPU */
     CHECK_EQ(p.caches[0].size, 1024ull * 4096 * 0x100000000ull);
+}
+
+/* ---- Bochs 2.7 ------------------------------------------------------------------------ */
+
+static struct topology topo;
+static struct topo_cpu_info infos[TOPO_MAX_CPUS];
+
+/* Bochs 2.7 (Debian 12's), `cpu: model=corei7_skylake_x, count=P:C:T`, core
+ * 0's leaves as a boot printed them (the brand leaves left out). Leaf 4 is
+ * the real i7-7800X's whatever the count (sharing 2 for L1/L2, 16 for L3, 8
+ * cores per package); leaf 1 EBX[23:16] is cores * threads; leaf 0xb gives
+ * each level its own bit count, and with several packages sub 0 has no type. */
+#define BOCHS_SKX(ebx1, b0, b1)                                                                              \
+    { { 0, ANY, { 0x16, 0x756e6547, 0x6c65746e, 0x49656e69 } },                                              \
+      { 1, ANY, { 0x50654, ebx1, 0x77faf3bf, 0xbfebfbff } },                                                 \
+      { 4, 0, { 0x1c004121, 0x1c0003f, 0x3f, 0 } },                                                          \
+      { 4, 1, { 0x1c004122, 0x1c0003f, 0x3f, 0 } },                                                          \
+      { 4, 2, { 0x1c004143, 0x3c0003f, 0x3ff, 0 } },                                                         \
+      { 4, 3, { 0x1c03c163, 0x280003f, 0x2fff, 4 } },                                                        \
+      { 4, 4, { 0, 0, 0, 0 } },                                                                              \
+      { 0xb, 0, b0 },                                                                                        \
+      { 0xb, 1, b1 },                                                                                        \
+      { 0xb, 2, { 0, 0, 2, 0 } },                                                                            \
+      { 0x80000000, ANY, { 0x80000008, 0, 0, 0 } },                                                          \
+      { 0x80000001, ANY, { 0, 0, 0x121, 0x2c100800 } },                                                      \
+      { 0x80000006, ANY, { 0, 0, 0x1006040, 0 } },                                                           \
+      { 0x80000008, ANY, { 0x3028, 0, 0, 0 } } }
+#define R4(a, b, c, d) { a, b, c, d }
+static const struct leaf bochs_1x4x1[] = BOCHS_SKX(0x40800, R4(2, 4, 0x200, 0), R4(0, 0, 1, 0));
+static const struct leaf bochs_2x2x1[] = BOCHS_SKX(0x20800, R4(1, 2, 0x200, 0), R4(1, 2, 1, 0));
+static const struct leaf bochs_1x2x2[] = BOCHS_SKX(0x40800, R4(1, 2, 0x100, 0), R4(1, 2, 0x201, 0));
+static const struct leaf bochs_4x1x1[] = BOCHS_SKX(0x10800, R4(2, 4, 0, 0), R4(0, 0, 1, 0));
+
+/* Bochs 2.7, `cpu: model=ryzen, count=4`: no leaf 0xb; 0x8000001d is the real
+ * Ryzen 7 1700's (L1/L2 shared by 2, L3 by 8). */
+static const struct leaf bochs_ryzen_4x1x1[] = {
+    { 0, ANY, { 0xd, 0x68747541, 0x444d4163, 0x69746e65 } },
+    { 1, ANY, { 0x800f11, 0x10800, 0x76d8320b, 0x178bfbff } },
+    { 0x80000000, ANY, { 0x8000001f, 0x68747541, 0x444d4163, 0x69746e65 } },
+    { 0x80000001, ANY, { 0x800f11, 0x20000000, 0x35c223ff, 0x2fd3fbff } },
+    { 0x80000005, ANY, { 0xff40ff40, 0xff40ff40, 0x20080140, 0x40040140 } },
+    { 0x80000006, ANY, { 0x26006400, 0x66006400, 0x2006140, 0x808140 } },
+    { 0x80000008, ANY, { 0x3028, 0x1, 0, 0 } },
+    { 0x8000001d, 0, { 0x4121, 0x1c0003f, 0x3f, 0 } },
+    { 0x8000001d, 1, { 0x4122, 0xc0003f, 0xff, 0 } },
+    { 0x8000001d, 2, { 0x4143, 0x1c0003f, 0x3ff, 2 } },
+    { 0x8000001d, 3, { 0x1c163, 0x3c0003f, 0x1fff, 1 } },
+    { 0x8000001d, 4, { 0, 0, 0, 0 } },
+    { 0x8000001e, ANY, { 0, 0, 0, 0 } },
+};
+
+/* Four CPUs with APIC ids 0..3 (Bochs numbers them in order), each decoding
+ * its own CPUID, in one model; then the counts and who shares what. */
+static void bochs_model(const struct leaf *l, size_t n, struct topo_model *m)
+{
+    memset(&topo, 0, sizeof topo);
+    topo.ncpus = 4;
+    topo.nnodes = 1;
+    for (uint32_t i = 0; i < 4; i++)
+        topo.cpus[i] = (struct topo_cpu){ .apic_id = i, .node = 0 };
+    topo_model_init(m, &topo, infos);
+    for (uint32_t c = 0; c < 4; c++) {
+        struct cpu_place p;
+        decode(l, n, c, &p, 0);
+        CHECK_EQ(p.apic_id, c);
+        topo_model_set(m, c, &p, 0, 0);
+    }
+    topo_model_finish(m, 0, 0);
+    CHECK_EQ(m->nsets, 1);
+}
+
+static void test_bochs(void)
+{
+    struct topo_model m;
+    struct cpu_place p;
+
+    /* count=1:4:1: one package of four single-thread cores. Leaf 4's L1 and
+     * L2 "shared by 2" would have paired cores 0-1 and 2-3. */
+    bochs_model(bochs_1x4x1, N(bochs_1x4x1), &m);
+    CHECK_EQ(m.npackages, 1);
+    CHECK_EQ(m.ncores, 4);
+    CHECK(!topo_share_cache(&m, 0, 1, 1));
+    CHECK(!topo_share_cache(&m, 2, 3, 2));
+    CHECK(topo_share_cache(&m, 0, 3, 3));
+    decode(bochs_1x4x1, N(bochs_1x4x1), 2, &p, 0);
+    CHECK_EQ(p.source, CPU_SOURCE_LEAF_B);
+    CHECK_EQ(p.smt_shift, 0);
+    CHECK_EQ(p.package_shift, 2);
+    CHECK_EQ(p.ncaches, 4);
+    check_cache(&p.caches[0], 1, CACHE_DATA, 32 << 10, 64, 8, 0);
+    check_cache(&p.caches[1], 1, CACHE_INSTRUCTION, 32 << 10, 64, 8, 0);
+    check_cache(&p.caches[2], 2, CACHE_UNIFIED, 1 << 20, 64, 16, 0);
+    check_cache(&p.caches[3], 3, CACHE_UNIFIED, 8448 << 10, 64, 11, 2);
+
+    /* count=2:2:1: two packages of two cores, an L3 each. */
+    bochs_model(bochs_2x2x1, N(bochs_2x2x1), &m);
+    CHECK_EQ(m.npackages, 2);
+    CHECK_EQ(m.ncores, 4);
+    CHECK(!topo_share_cache(&m, 0, 1, 1));
+    CHECK(topo_share_cache(&m, 0, 1, 3));
+    CHECK(topo_share_cache(&m, 2, 3, 3));
+    CHECK(!topo_share_cache(&m, 1, 2, 3));
+
+    /* count=1:2:2: one package, two cores of two threads. Leaf 0xb alone
+     * (threads 1 bit, cores 1 bit, not 2) made it two packages of one core. */
+    bochs_model(bochs_1x2x2, N(bochs_1x2x2), &m);
+    CHECK_EQ(m.npackages, 1);
+    CHECK_EQ(m.ncores, 2);
+    CHECK(topo_same_core(&m, 0, 1));
+    CHECK(!topo_same_core(&m, 1, 2));
+    CHECK(topo_share_cache(&m, 2, 3, 1));
+    CHECK(!topo_share_cache(&m, 1, 2, 2));
+    CHECK(topo_share_cache(&m, 0, 3, 3));
+    decode(bochs_1x2x2, N(bochs_1x2x2), 3, &p, 0);
+    CHECK_EQ(p.smt_shift, 1);
+    CHECK_EQ(p.package_shift, 2);
+    CHECK_EQ(p.core, 1);
+    CHECK_EQ(p.thread, 1);
+
+    /* count=4: four packages of one core (leaf 0xb has no level type at
+     * sub 0, so leaf 1 places them). The boot report said "4 packages,
+     * 4 cores" (right) and "L1d x2 ... L3 x1" (wrong: an L3 across packages). */
+    bochs_model(bochs_4x1x1, N(bochs_4x1x1), &m);
+    CHECK_EQ(m.npackages, 4);
+    CHECK_EQ(m.ncores, 4);
+    for (uint32_t a = 0; a < 4; a++)
+        for (uint32_t b = 0; b < 4; b++)
+            for (uint32_t level = 1; level <= 3; level++)
+                CHECK_EQ(topo_share_cache(&m, a, b, level), a == b);
+    decode(bochs_4x1x1, N(bochs_4x1x1), 1, &p, 0);
+    CHECK_EQ(p.source, CPU_SOURCE_LEAF1);
+    CHECK_EQ(p.package, 1);
+
+    /* The same under the Ryzen model (0x8000001d instead of leaf 4). */
+    bochs_model(bochs_ryzen_4x1x1, N(bochs_ryzen_4x1x1), &m);
+    CHECK_EQ(m.npackages, 4);
+    CHECK_EQ(m.ncores, 4);
+    CHECK(!topo_share_cache(&m, 0, 1, 1));
+    CHECK(!topo_share_cache(&m, 2, 3, 3));
+    decode(bochs_ryzen_4x1x1, N(bochs_ryzen_4x1x1), 3, &p, 0);
+    CHECK_EQ(p.ncaches, 4);
+    check_cache(&p.caches[0], 1, CACHE_DATA, 32 << 10, 64, 8, 0);
+    check_cache(&p.caches[3], 3, CACHE_UNIFIED, 8 << 20, 64, 16, 0);
 }
 
 /* ---- the event line ------------------------------------------------------------------ */
@@ -279,9 +422,6 @@ static void test_event_line(void)
 }
 
 /* ---- the model ----------------------------------------------------------------------- */
-
-static struct topology topo;
-static struct topo_cpu_info infos[TOPO_MAX_CPUS];
 
 static struct {
     char text[8][200];
@@ -371,6 +511,7 @@ int main(void)
     test_broken_leaf_b();
     test_amd_topoext();
     test_minimal_and_hostile();
+    test_bochs();
     test_event_line();
     test_model();
     return check_done();

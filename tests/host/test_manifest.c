@@ -39,8 +39,10 @@ static void test_placements(void)
           "topo   topo  core:0\n"
           "echo.n echo  per-node  after=topo serve $name 0 key=$key\n"
           "every  hello per-core\n"
-          "some   hello nodes:0,2-2   hi from $core\n");
-    CHECK_EQ(mf.n, 4);
+          "some   hello nodes:0,2-2   hi from $core\n"
+          "st     store per-node serve $name $key $cores\n"
+          "st.c   store per-core serve $cores\n");
+    CHECK_EQ(mf.n, 6);
     CHECK_EQ(mf.refused, 0);
     uint32_t cores[32];
     CHECK_EQ(manifest_cores(svc("topo"), &m16, cores, 32), 1);
@@ -61,15 +63,20 @@ static void test_placements(void)
             at_echo = i;
     }
     CHECK(at_topo < at_echo);
-    CHECK_EQ(mf.norder, 4);
+    CHECK_EQ(mf.norder, 6);
     char cmd[160];
-    CHECK_ERR(manifest_command(svc("echo.n"), 4, 0xabc, cmd, sizeof cmd), ERR_OK);
+    CHECK_ERR(manifest_command(svc("echo.n"), &m16, 4, 0xabc, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "echo serve echo.n 0 key=abc"));
-    CHECK_ERR(manifest_command(svc("some"), 8, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK_ERR(manifest_command(svc("some"), &m16, 8, 0, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "hello hi from 8"));
-    CHECK_ERR(manifest_command(svc("topo"), 0, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK_ERR(manifest_command(svc("topo"), &m16, 0, 0, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "topo"));
-    CHECK_ERR(manifest_command(svc("echo.n"), 4, 0xabc, cmd, 10), ERR_MSG_TOO_LONG);
+    CHECK_ERR(manifest_command(svc("echo.n"), &m16, 4, 0xabc, cmd, 10), ERR_MSG_TOO_LONG);
+    /* $cores: every member of the placement, as runs. */
+    CHECK_ERR(manifest_command(svc("st"), &m16, 4, 0xabc, cmd, sizeof cmd), ERR_OK);
+    CHECK(!strcmp(cmd, "store serve st abc 0,4,8"));
+    CHECK_ERR(manifest_command(svc("st.c"), &m16, 4, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK(!strcmp(cmd, "store serve 0-15"));
 }
 
 static void expect_refused(const char *name, unsigned line, const char *words)

@@ -80,6 +80,11 @@
     X(ERR_NO_SUCH_CORE,        "no such core on this machine")                \
     X(ERR_NO_SUCH_NODE,        "no such NUMA node on this machine")           \
     X(ERR_DEADLOCK,            "every thread of the domain waits: none can wake") \
+    X(ERR_STORE_KEY,           "store: key empty, too long or not printable") \
+    X(ERR_STORE_VALUE,         "store: value longer than the store takes")    \
+    X(ERR_CAS_FAILED,          "compare-and-swap: key does not hold the expected value") \
+    X(ERR_NO_LEADER,           "store: the leader cannot be reached")         \
+    X(ERR_NOT_LEADER,          "store: writes go to the leader (ask `leader`)") \
     X(ERR_RESTARTED,           "the server was restarted during the call: it may or may not have been done")
 
 typedef enum {

@@ -1,0 +1,403 @@
+/*
+ * The store's client (docs/store.md): reads go to the nearest replica (the
+ * name server's lookup), writes to the leader (its `leader` answer).
+ *
+ *   store put NAME KEY VALUE
+ *   store putn NAME KEY N             a value of N bytes ('v'): the bound
+ *   store get NAME KEY [stale]        fresh (linearizable) unless "stale"
+ *   store del NAME KEY
+ *   store cas NAME KEY OLD|- NEW      "-": expect the key absent
+ *   store list NAME [PREFIX]
+ *   store watch NAME KEY COUNT        print the next COUNT changes of KEY
+ *   store flood NAME N                N channels to the nearest replica at
+ *                                     once, a call on each: how many it took
+ *   store state NAME                  every replica's table: keys, applied
+ *                                     index and a digest of its contents
+ *   store hist NAME CLIENT OPS KEYS [reads]
+ *                                     OPS random operations on KEYS keys,
+ *                                     each printed with its start and end
+ *                                     time for tools/linearize ("reads":
+ *                                     fresh gets only, of each key in turn)
+ *
+ * Events: store_result {op, key, err, value, version}; store_state {core,
+ * leader, keys, applied, commit, digest}; store_op {c, i, op, k, v, x, r,
+ * t0, t1} (hist; docs/store.md says what the fields mean); store_hist
+ * {c, ops, errors, reconnects}; store_watching {key, version, core};
+ * store_changed {key, version, deleted}.
+ */
+#include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <if/nameservice_if.h>
+#include <if/store_if.h>
+#include "kv.h"
+#include "store.h"
+
+static struct service_chan *names;
+static const char *name;
+static uint8_t buf[store_size_max + nameservice_size_max];
+
+struct conn {
+    struct service_chan local, leader;
+    bool open, leader_open;    /* leader_open false: the local replica leads */
+    bool no_leader;            /* the local replica has lost its leader: reads only */
+    uint32_t local_core;
+};
+
+static void conn_close(struct conn *c)
+{
+    if (c->leader_open)
+        service_chan_close(&c->leader, ERR_OK);
+    if (c->open)
+        service_chan_close(&c->local, ERR_OK);
+    c->open = c->leader_open = false;
+}
+
+/* The nearest replica, and the leader if it is another. */
+static errval_t conn_open(struct conn *c)
+{
+    const char *iface;
+    uint64_t service, leader;
+    uint32_t leader_core;
+    errval_t rerr = ERR_OK, err = nameservice_lookup_rpc(&names->idl, name, &rerr, &iface, &service, buf, sizeof buf);
+    if (!err && !(err = rerr))
+        err = service_connect(service, &c->local);
+    if (err)
+        return err;
+    c->open = true;
+    c->local_core = SERVICE_CORE(service);
+    err = store_leader_rpc(&c->local.idl, &rerr, &leader_core, &leader);
+    c->no_leader = !err && rerr == ERR_NO_LEADER;
+    if (!err && !(err = rerr) && leader != service && !(err = service_connect(leader, &c->leader)))
+        c->leader_open = true;
+    if (c->no_leader)
+        err = ERR_OK;   /* reads still work */
+    if (err)
+        conn_close(c);
+    return err;
+}
+
+static struct idl_chan *writes(struct conn *c) { return c->leader_open ? &c->leader.idl : &c->local.idl; }
+
+static void result(const char *op, const char *key, errval_t err, const uint8_t *v, size_t vlen, uint64_t version)
+{
+    printf("@atoll {\"event\":\"store_result\",\"op\":\"%s\",\"key\":\"%s\",\"err\":\"%s\",\"value\":\"%.*s\","
+           "\"version\":%llu}\n", op, key, err_name(err), (int)vlen, v ? (const char *)v : "", (unsigned long long)version);
+}
+
+static int usage(void)
+{
+    printf("usage: store put NAME KEY VALUE | putn NAME KEY N | get NAME KEY [stale] | del NAME KEY | cas NAME KEY OLD|- NEW |\n"
+           "       list NAME [PREFIX] | watch NAME KEY COUNT | flood NAME N | state NAME | hist NAME CLIENT OPS KEYS [reads] | serve NAME KEY CORES\n");
+    return 2;
+}
+
+/* -- one call from the shell ---------------------------------------------------------------- */
+
+static int one(int argc, char **argv)
+{
+    struct conn c = { 0 };
+    errval_t err = conn_open(&c), rerr = ERR_OK;
+    if (err)
+        return printf("store: %s: %s\n", name, err_name(err)), 1;
+    const char *op = argv[1], *key = argc > 3 ? argv[3] : "";
+    const uint8_t *v = 0;
+    size_t vlen = 0;
+    uint64_t version = 0;
+    bool write = !strcmp(op, "put") || !strcmp(op, "putn") || !strcmp(op, "del") || !strcmp(op, "cas");
+    if (write && c.no_leader && argc >= 5 - !strcmp(op, "del")) {
+        rerr = ERR_NO_LEADER;
+    } else if (!strcmp(op, "put") && argc == 5) {
+        err = store_put_rpc(writes(&c), key, (const uint8_t *)argv[4], strlen(argv[4]), &rerr, &version);
+    } else if (!strcmp(op, "putn") && argc == 5) {
+        static uint8_t big[STORE_VALUE_MAX + 16];
+        size_t n = arg_number(argv[4], 0);
+        n = n > sizeof big ? sizeof big : n;
+        memset(big, 'v', n);
+        err = store_put_rpc(writes(&c), key, big, n, &rerr, &version);
+    } else if (!strcmp(op, "get") && (argc == 4 || argc == 5)) {
+        err = store_get_rpc(&c.local.idl, key, argc == 4, &rerr, &v, &vlen, &version, buf, sizeof buf);
+    } else if (!strcmp(op, "del") && argc == 4) {
+        err = store_del_rpc(writes(&c), key, &rerr, &version);
+    } else if (!strcmp(op, "cas") && argc == 6) {
+        bool present = strcmp(argv[4], "-") != 0;
+        err = store_cas_rpc(writes(&c), key, present, (const uint8_t *)(present ? argv[4] : ""),
+                            present ? strlen(argv[4]) : 0, (const uint8_t *)argv[5], strlen(argv[5]), &rerr, &version);
+    } else if (!strcmp(op, "list") && (argc == 3 || argc == 4)) {
+        uint32_t first = 0, total = 0, count = 0;
+        do {
+            const char *text;
+            err = store_list_rpc(&c.local.idl, key, first, &rerr, &total, &count, &text, buf, sizeof buf);
+            if (!err && !rerr)
+                printf("%s", text);
+            first += count;
+        } while (!err && !rerr && count && first < total);
+        printf("@atoll {\"event\":\"store_list\",\"prefix\":\"%s\",\"err\":\"%s\",\"keys\":%u}\n", key,
+               err_name(err ? err : rerr), total);
+        conn_close(&c);
+        return err || rerr;
+    } else {
+        conn_close(&c);
+        return usage();
+    }
+    if (err)
+        printf("store: %s: %s\n", op, err_name(err));
+    else
+        result(op, key, rerr, v, vlen, version);
+    conn_close(&c);
+    return err || rerr;
+}
+
+/* -- watching a key ------------------------------------------------------------------------ */
+
+static int watch(const char *key, uint32_t count)
+{
+    struct conn c = { 0 };
+    uint64_t version = 0;
+    errval_t rerr = ERR_OK, err = conn_open(&c);
+    if (!err)
+        err = store_watch_rpc(&c.local.idl, key, &rerr, &version);
+    if (err || rerr) {
+        printf("store: watch %s: %s\n", key, err_name(err ? err : rerr));
+        conn_close(&c);
+        return 1;
+    }
+    printf("@atoll {\"event\":\"store_watching\",\"key\":\"%s\",\"version\":%llu,\"core\":%u}\n", key,
+           (unsigned long long)version, c.local_core);
+    stdout_flush();
+    c.local.ch.timeout_ns = 0;   /* a change may be long in coming */
+    for (uint32_t i = 0; i < count && !err; i++) {
+        size_t len = 0;
+        struct store_msg m;
+        if (!(err = c.local.idl.recv(&c.local.idl, buf, sizeof buf, &len, 0)) && !(err = store_decode(buf, len, &m)) &&
+            m.type != store_changed)
+            err = ERR_MSG_UNKNOWN;
+        if (!err)
+            printf("@atoll {\"event\":\"store_changed\",\"key\":\"%s\",\"version\":%llu,\"deleted\":%s}\n",
+                   m.u.changed.key, (unsigned long long)m.u.changed.version, m.u.changed.deleted ? "true" : "false");
+    }
+    if (err)
+        printf("store: watch %s: %s\n", key, err_name(err));
+    conn_close(&c);
+    return err != ERR_OK;
+}
+
+/* -- one domain opening many channels --------------------------------------------------------- */
+
+static int flood(uint32_t n)
+{
+    static struct service_chan ch[32];
+    const char *iface;
+    uint64_t service;
+    uint32_t ok = 0, quota = 0, other = 0, opened = 0;
+    errval_t rerr = ERR_OK, err = nameservice_lookup_rpc(&names->idl, name, &rerr, &iface, &service, buf, sizeof buf);
+    if (!err)
+        err = rerr;
+    n = n > 32 ? 32 : n;
+    for (; !err && opened < n; opened++)
+        if ((err = service_connect(service, &ch[opened])))
+            break;
+    for (uint32_t i = 0; i < opened; i++) {
+        uint32_t core, keys, peers, clients;
+        bool leader;
+        uint64_t applied, commit, nops;
+        errval_t e = store_stats_rpc(&ch[i].idl, &core, &leader, &keys, &applied, &commit, &peers, &clients, &nops);
+        if (e == ERR_CHAN_CLOSED && urpc_peer_closed(&ch[i].ch))
+            e = urpc_peer_closed(&ch[i].ch);   /* why it hung up */
+        e == ERR_OK ? ok++ : e == ERR_QUOTA ? quota++ : other++;
+    }
+    for (uint32_t i = 0; i < opened; i++)
+        service_chan_close(&ch[i], ERR_OK);
+    printf("@atoll {\"event\":\"store_flood\",\"channels\":%u,\"served\":%u,\"quota\":%u,\"other\":%u,"
+           "\"err\":\"%s\"}\n", opened, ok, quota, other, err_name(err));
+    return err != ERR_OK;
+}
+
+/* -- every replica's state ------------------------------------------------------------------- */
+
+/* FNV-1a over every key, value and version, in key order. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static errval_t replica_state(uint32_t core, uint64_t service)
+{
+    static char keys[STORE_KEYS_MAX][STORE_KEY_MAX + 1];
+    static uint8_t lbuf[store_size_max];
+    struct service_chan ch;
+    errval_t rerr = ERR_OK, err = service_connect(service, &ch);
+    if (err)
+        return err;
+    uint32_t n = 0, first = 0, total = 0, count = 0;
+    do {
+        const char *text;
+        if ((err = store_list_rpc(&ch.idl, "", first, &rerr, &total, &count, &text, lbuf, sizeof lbuf)) || (err = rerr))
+            break;
+        for (const char *p = text; *p && n < STORE_KEYS_MAX; n++) {
+            size_t k = 0;
+            while (*p && *p != '\n' && k < STORE_KEY_MAX)
+                keys[n][k++] = *p++;
+            keys[n][k] = 0;
+            if (*p == '\n')
+                p++;
+        }
+        first += count;
+    } while (count && first < total);
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint32_t i = 0; !err && i < n; i++) {
+        const uint8_t *v;
+        size_t vlen;
+        uint64_t version;
+        if ((err = store_get_rpc(&ch.idl, keys[i], false, &rerr, &v, &vlen, &version, lbuf, sizeof lbuf)) || (err = rerr))
+            break;
+        h = fnv(fnv(fnv(h, keys[i], strlen(keys[i]) + 1), v, vlen), &version, sizeof version);
+    }
+    uint32_t score = 0, skeys = 0, peers = 0, clients = 0;
+    bool leader = false;
+    uint64_t applied = 0, commit = 0, ops = 0;
+    if (!err)
+        err = store_stats_rpc(&ch.idl, &score, &leader, &skeys, &applied, &commit, &peers, &clients, &ops);
+    if (!err)
+        printf("@atoll {\"event\":\"store_state\",\"core\":%u,\"leader\":%s,\"keys\":%u,\"applied\":%llu,"
+               "\"commit\":%llu,\"peers\":%u,\"digest\":\"%016llx\"}\n", core, leader ? "true" : "false", skeys,
+               (unsigned long long)applied, (unsigned long long)commit, peers, (unsigned long long)h);
+    service_chan_close(&ch, ERR_OK);
+    return err;
+}
+
+static bool state_of(uint32_t core, uint64_t service, void *arg)
+{
+    errval_t *err = arg;
+    return !(*err = replica_state(core, service));
+}
+
+static int state(void)
+{
+    errval_t err2 = ERR_OK, err = group_instances(names, name, state_of, &err2);
+    if (!err)
+        err = err2;
+    if (err)
+        printf("store: state %s: %s\n", name, err_name(err));
+    return err != ERR_OK;
+}
+
+/* -- a recorded history ------------------------------------------------------------------------ */
+
+static uint64_t rng;
+static uint32_t rand32(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+/* Did the call reach a verdict? Transport errors leave a write's outcome
+ * unknown ("r":"?": the checker lets it take effect or not). */
+static bool transport_error(errval_t err) { return err != ERR_OK; }
+
+static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
+{
+    struct conn c = { 0 };
+    uint32_t errors = 0, reconnects = 0;
+    char last[8][32];   /* what this client last saw of each key: a cas's expectation */
+    bool seen[8] = { false };
+    rng = 0x9e3779b97f4a7c15ull * (client + 1) ^ read_tsc();
+    if (nkeys < 1 || nkeys > 8)
+        nkeys = 3;
+    for (uint32_t i = 0; i < nops; i++) {
+        if (!c.open) {
+            errval_t err = conn_open(&c);
+            if (err) {
+                errors++;
+                sys_notify_wait(sys_notify_gen(), 5000, 0);   /* 5 ms, then look again */
+                if (i)
+                    i--;
+                if (errors > 2000)
+                    break;
+                continue;
+            }
+            reconnects++;
+        }
+        uint32_t k = reads_only ? i % nkeys : rand32() % nkeys, dice = reads_only ? 50 : rand32() % 100;
+        char key[8], val[32];
+        snprintf(key, sizeof key, "k%u", k);
+        snprintf(val, sizeof val, "c%u.%u", client, i);
+        const char *op;
+        const uint8_t *out = (const uint8_t *)"";
+        size_t outlen = 0;
+        uint64_t version = 0;
+        errval_t rerr = ERR_OK, err;
+        char expect[32] = "";
+        bool present = false;
+        if (c.no_leader && (dice < 35 || dice >= 75)) {
+            conn_close(&c);   /* look for a leader again at the next */
+            errors++;
+            continue;
+        }
+        uint64_t t0 = now_ns();
+        if (dice < 35) {
+            op = "put";
+            err = store_put_rpc(writes(&c), key, (const uint8_t *)val, strlen(val), &rerr, &version);
+        } else if (dice < 75) {
+            op = "get";
+            val[0] = 0;
+            err = store_get_rpc(&c.local.idl, key, true, &rerr, &out, &outlen, &version, buf, sizeof buf);
+        } else if (dice < 90) {
+            op = "cas";
+            present = seen[k];
+            if (present)
+                snprintf(expect, sizeof expect, "%s", last[k]);
+            err = store_cas_rpc(writes(&c), key, present, (const uint8_t *)expect, strlen(expect),
+                                (const uint8_t *)val, strlen(val), &rerr, &version);
+        } else {
+            op = "del";
+            val[0] = 0;
+            err = store_del_rpc(writes(&c), key, &rerr, &version);
+        }
+        uint64_t t1 = now_ns();
+        if (transport_error(err)) {
+            errors++;
+            conn_close(&c);
+        }
+        /* What the client learnt of the key, for its next cas. */
+        if (!err && !rerr && !strcmp(op, "get") && outlen < sizeof last[k]) {
+            memcpy(last[k], out, outlen);
+            last[k][outlen] = 0;
+            seen[k] = true;
+        } else if (!err && rerr == ERR_NOT_FOUND && !strcmp(op, "get")) {
+            seen[k] = false;
+        } else if (!err && !rerr && op[0] != 'd') {
+            snprintf(last[k], sizeof last[k], "%s", val);
+            seen[k] = true;
+        } else if (!err && !rerr) {
+            seen[k] = false;
+        }
+        printf("@atoll {\"event\":\"store_op\",\"c\":%u,\"i\":%u,\"op\":\"%s\",\"k\":\"%s\",\"v\":\"%s\",\"x\":%s%s%s,"
+               "\"r\":\"%s\",\"out\":\"%.*s\",\"ver\":%llu,\"t0\":%llu,\"t1\":%llu}\n",
+               client, i, op, key, val, present ? "\"" : "", present ? expect : "null", present ? "\"" : "",
+               err ? "?" : err_name(rerr), (int)outlen, (const char *)out, (unsigned long long)version,
+               (unsigned long long)t0, (unsigned long long)t1);
+    }
+    conn_close(&c);
+    printf("@atoll {\"event\":\"store_hist\",\"c\":%u,\"ops\":%u,\"errors\":%u,\"reconnects\":%u}\n", client, nops,
+           errors, reconnects);
+    return 0;
+}
+
+int client_main(struct service_chan *ns, int argc, char **argv)
+{
+    names = ns;
+    name = argc > 2 ? argv[2] : "";
+    if (argc == 3 && !strcmp(argv[1], "state"))
+        return state();
+    if (argc == 4 && !strcmp(argv[1], "flood"))
+        return flood(arg_number(argv[3], 1));
+    if (argc == 5 && !strcmp(argv[1], "watch"))
+        return watch(argv[3], arg_number(argv[4], 1));
+    if ((argc == 6 || (argc == 7 && !strcmp(argv[6], "reads"))) && !strcmp(argv[1], "hist"))
+        return hist(arg_number(argv[3], 0), arg_number(argv[4], 10), arg_number(argv[5], 3), argc == 7);
+    return argc < 3 ? usage() : one(argc, argv);
+}

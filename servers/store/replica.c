@@ -1,0 +1,848 @@
+/*
+ * A replica of the store (docs/store.md): `store serve NAME KEY CORES`.
+ *
+ * The replicas are the instances of one group, one on each core of CORES
+ * (the placement's cores, "$cores" in the manifest). The one on the first
+ * core is the leader: it sequences every write into an operation log,
+ * sends each entry to every follower, and commits an entry once a majority
+ * of the replicas (itself included) hold it; every replica applies
+ * committed entries in index order (kv.h), so all hold the same table at
+ * the same index. A follower opens one channel to the leader and says
+ * `hello`; the leader answers with its table (state transfer: snap_begin,
+ * snap_kv..., snap_end) and the uncommitted tail of its log, then streams
+ * entries as they come. A follower that dies and is started again
+ * (`svc restart NAME CORE`) catches up the same way.
+ *
+ * Writes go to the leader (a follower answers ERR_NOT_LEADER; `leader`
+ * says where it is); the leader answers a write when it is committed and
+ * applied. Reads are served by the replica a client calls: `fresh` reads
+ * are linearizable by read index (a follower asks the leader for its
+ * commit index, once per batch of reads, and answers when it has applied
+ * that far); other reads see the replica's table as it is.
+ *
+ * No replica waits for another's room: the follower's acks are cumulative
+ * and a read-index request covers every read before it, so both are
+ * retried from the `flush` source when the channel is full; the leader
+ * keeps for each follower the next entry to send and sends what fits from
+ * the `pump` source, read-index answers too. (It waits only for its
+ * clients, who wait for its answer, and while it sends a joining follower
+ * its snapshot.)
+ *
+ * models/store.pml models this protocol with three replicas, a crash and
+ * a restart; the constants it shares with this file are checked by
+ * tools/check-models (tools/atoll_models.py).
+ */
+#include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <atoll/waitset.h>
+#include <if/nameservice_if.h>
+#include <if/store_if.h>
+#include "kv.h"
+#include "store.h"
+
+#define MAX_CLIENTS 64
+#define CHANS_PER_DOMAIN 8    /* one domain cannot take every slot */
+#define MAX_MEMBERS 64
+/* Log entries a replica keeps beyond what it applied. The leader appends
+ * only while fewer than LOG_CAP are uncommitted, and tells followers of
+ * every commit before the next append, so a follower never holds more. */
+#define LOG_CAP 128
+#define WATCHES_PER_CHAN 4
+#define NOTES_MAX 32      /* changes waiting for room on a watcher's channel */
+
+enum pending { P_NONE, P_WRITE, P_READ_INDEX, P_READ_APPLY };
+
+struct client {
+    struct service_chan *ch;
+    uint32_t slot;
+    bool peer;             /* a follower's channel (at the leader) */
+    bool gone;             /* hung up: closed at its next poll */
+    uint32_t peer_core;
+    uint64_t acked;        /* peer: the highest index it holds */
+    uint64_t next;         /* peer: the next entry to send it */
+    uint64_t commit_sent;  /* peer: the commit index it was told */
+    uint64_t ri_tag;       /* peer: its latest read-index request, to answer */
+    bool ri_due;
+    enum pending pending;  /* a client's one call in flight */
+    uint64_t wait_index;   /* P_WRITE: its entry; P_READ_APPLY: the index to reach */
+    uint64_t ri_after;     /* P_READ_INDEX: needs a read-index request numbered above this */
+    char key[STORE_KEY_MAX + 1];
+    /* Watches: keys, the version last told, changes waiting for room. */
+    char watch[WATCHES_PER_CHAN][STORE_KEY_MAX + 1];
+    uint64_t watch_ver[WATCHES_PER_CHAN];
+    bool watch_gone[WATCHES_PER_CHAN];   /* the key is absent as last told */
+    uint32_t nwatch;
+    struct note { uint64_t version; uint8_t w; bool deleted; } notes[NOTES_MAX];
+    uint32_t note_head, note_n;
+};
+
+struct entry {
+    uint64_t index;
+    uint8_t op;
+    bool present;
+    uint16_t expect_len, value_len;
+    char key[STORE_KEY_MAX + 1];
+    uint8_t expect[STORE_VALUE_MAX], value[STORE_VALUE_MAX];
+    struct client *origin;   /* leader: whom to answer (NULL: gone) */
+};
+
+static const char *name;
+static uint32_t me, members[MAX_MEMBERS], nmembers, majority;
+static bool leading;
+static struct kv table;
+static struct entry logring[LOG_CAP];
+static uint64_t applied, commit, last;   /* applied <= commit; log holds (applied, last] */
+static struct client *clients[MAX_CLIENTS];
+static uint32_t nclients;
+static uint64_t ops;
+static struct waitset ws;
+static struct service_chan names;
+static uint64_t my_service;
+
+/* The follower's side: its channel to the leader. */
+static struct {
+    struct service_chan ch;
+    bool up;               /* connected and said hello */
+    uint64_t service;      /* the leader's service id */
+    bool snapping;         /* between snap_begin and snap_end */
+    uint64_t ack_sent;     /* the highest index acknowledged */
+    uint64_t ri_next, ri_sent;   /* read-index requests: next number, last sent */
+    bool ri_wanted;
+} up;
+
+static struct entry *at(uint64_t index) { return &logring[index % LOG_CAP]; }
+
+static struct kv_write write_of(const struct entry *e)
+{
+    return (struct kv_write){ .op = e->op, .key = e->key, .present = e->present, .expect = e->expect,
+                              .expect_len = e->expect_len, .value = e->value, .value_len = e->value_len };
+}
+
+/* -- reads ------------------------------------------------------------------------------ */
+
+static errval_t reply_get(struct client *c, const char *key)
+{
+    const struct kv_entry *e = kv_get(&table, key);
+    ops++;
+    return e ? store_get_reply_send(&c->ch->idl, ERR_OK, e->value, e->value_len, e->version)
+             : store_get_reply_send(&c->ch->idl, ERR_NOT_FOUND, (const uint8_t *)"", 0, 0);
+}
+
+/* Reads waiting for this replica to apply far enough. */
+static void serve_waiting_reads(void)
+{
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = clients[i];
+        if (c && c->pending == P_READ_APPLY && c->wait_index <= applied && !up.snapping) {
+            c->pending = P_NONE;
+            if (reply_get(c, c->key))
+                c->gone = true;
+        }
+    }
+}
+
+/* -- watches ----------------------------------------------------------------------------- */
+
+/* Send c's waiting changes, without waiting for room (a watcher that does
+ * not read only makes its own queue grow). True if it sent any. */
+static bool deliver(struct client *c)
+{
+    uint8_t buf[store_changed_size_max];
+    size_t len;
+    bool did = false;
+    while (c->note_n && !c->gone) {
+        const struct note *n = &c->notes[c->note_head];
+        errval_t err = store_changed_encode(buf, sizeof buf, &len, c->watch[n->w], n->version, n->deleted);
+        if (!err)
+            err = c->ch->idl.send(&c->ch->idl, buf, len, URPC_NONBLOCK);
+        if (err == ERR_WOULD_BLOCK)
+            break;
+        if (err)
+            c->gone = true;
+        c->note_head = (c->note_head + 1) % NOTES_MAX;
+        c->note_n--;
+        did = true;
+    }
+    return did;
+}
+
+/* Key `key` was changed by log entry `version` (deleted: it is gone): tell
+ * its watchers, once per change. A watcher whose queue is full is hung up. */
+static void notify(const char *key, uint64_t version, bool deleted)
+{
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = clients[i];
+        for (uint32_t w = 0; c && !c->gone && w < c->nwatch; w++) {
+            if (strcmp(c->watch[w], key) || c->watch_ver[w] == version)
+                continue;
+            c->watch_ver[w] = version;
+            c->watch_gone[w] = deleted;
+            if (c->note_n == NOTES_MAX) {
+                c->gone = true;
+                break;
+            }
+            uint32_t at_ = (c->note_head + c->note_n++) % NOTES_MAX;
+            c->notes[at_].version = version;
+            c->notes[at_].w = (uint8_t)w;
+            c->notes[at_].deleted = deleted;
+            deliver(c);
+        }
+    }
+}
+
+/* After a state transfer: every watched key whose version moved, once. */
+static void notify_all_watched(void)
+{
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        for (uint32_t w = 0; clients[i] && w < clients[i]->nwatch; w++) {
+            const struct kv_entry *e = kv_get(&table, clients[i]->watch[w]);
+            if (e || !clients[i]->watch_gone[w])   /* absent as told: no change */
+                notify(clients[i]->watch[w], e ? e->version : applied, !e);
+        }
+}
+
+/* -- applying the log --------------------------------------------------------------------- */
+
+static void apply_committed(void)
+{
+    while (applied < commit && applied < last) {
+        struct entry *e = at(applied + 1);
+        struct kv_write w = write_of(e);
+        errval_t res = kv_apply(&table, e->index, &w);
+        applied++;
+        ops++;
+        if (!res)
+            notify(e->key, e->index, e->op == KV_DEL);
+        struct client *c = e->origin;
+        e->origin = NULL;
+        if (c && c->pending == P_WRITE && c->wait_index == e->index) {
+            c->pending = P_NONE;
+            errval_t err = e->op == KV_PUT ? store_put_reply_send(&c->ch->idl, res, e->index)
+                           : e->op == KV_DEL ? store_del_reply_send(&c->ch->idl, res, e->index)
+                                             : store_cas_reply_send(&c->ch->idl, res, e->index);
+            if (err)
+                c->gone = true;
+        }
+    }
+    serve_waiting_reads();
+}
+
+/* -- the leader ------------------------------------------------------------------------- */
+
+/* Send follower p what it lacks, without ever waiting for room: the
+ * entries from p->next, then the commit index. A follower that does not
+ * drain its channel only falls behind (and is dropped when the log moves
+ * past what it lacks: it joins again with a snapshot); the leader never
+ * stops for it. True if it sent anything. */
+static bool pump(struct client *p)
+{
+    uint8_t buf[store_append_size_max];
+    size_t len;
+    bool did = false;
+    errval_t err = ERR_OK;
+    while (!err && p->next <= last) {
+        const struct entry *e = at(p->next);
+        if (e->index != p->next) {   /* overwritten: it joins again (leader_write drops it first) */
+            p->gone = true;
+            return did;
+        }
+        err = store_append_encode(buf, sizeof buf, &len, e->index, commit, e->op, e->key, e->present, e->expect,
+                                  e->expect_len, e->value, e->value_len);
+        if (!err && !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
+            p->next++;
+            p->commit_sent = commit;
+            did = true;
+        }
+    }
+    if (!err && p->commit_sent < commit && !store_commit_encode(buf, sizeof buf, &len, commit) &&
+        !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
+        p->commit_sent = commit;
+        did = true;
+    }
+    /* Read index: the commit index now, which is at least what it was when
+     * the request came (a later request covers the earlier ones). */
+    if (!err && p->ri_due && !store_readindex_reply_encode(buf, sizeof buf, &len, p->ri_tag, commit) &&
+        !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
+        p->ri_due = false;
+        did = true;
+    }
+    if (err && err != ERR_WOULD_BLOCK)
+        p->gone = true;
+    return did;
+}
+
+static bool pump_all(struct ws_source *s)
+{
+    (void)s;
+    bool did = false;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->peer && !clients[i]->gone)
+            did |= pump(clients[i]);
+    return did;
+}
+
+/* What waits for room: entries for followers, changes for watchers. */
+static bool outbox(struct ws_source *s)
+{
+    bool did = leading && pump_all(s);
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->note_n && !clients[i]->gone)
+            did |= deliver(clients[i]);
+    return did;
+}
+
+/* The highest index a majority holds: the leader holds `last`. */
+static void advance_commit(void)
+{
+    uint64_t held[MAX_MEMBERS + 1];
+    uint32_t n = 0;
+    held[n++] = last;
+    for (uint32_t i = 0; i < MAX_CLIENTS && n < MAX_MEMBERS; i++)
+        if (clients[i] && clients[i]->peer && !clients[i]->gone)
+            held[n++] = clients[i]->acked;
+    if (n < majority)
+        return;
+    for (uint32_t i = 1; i < n; i++)   /* descending; a handful of replicas */
+        for (uint32_t j = i; j > 0 && held[j - 1] < held[j]; j--) {
+            uint64_t t = held[j];
+            held[j] = held[j - 1];
+            held[j - 1] = t;
+        }
+    uint64_t c = held[majority - 1];
+    if (c <= commit)
+        return;
+    commit = c;
+    apply_committed();
+    pump_all(NULL);   /* the followers learn the commit index */
+}
+
+static errval_t leader_write(struct client *c, const struct kv_write *w)
+{
+    errval_t err = kv_check_write(w);
+    if (err)
+        return err;
+    if (last - applied >= LOG_CAP)
+        return ERR_WOULD_BLOCK;   /* cannot happen with MAX_CLIENTS < LOG_CAP */
+    struct entry *e = at(last + 1);
+    *e = (struct entry){ .index = last + 1, .op = (uint8_t)w->op, .present = w->present,
+                         .expect_len = (uint16_t)w->expect_len, .value_len = (uint16_t)w->value_len, .origin = c };
+    memcpy(e->key, w->key, strlen(w->key) + 1);
+    if (w->expect_len)
+        memcpy(e->expect, w->expect, w->expect_len);
+    if (w->value_len)
+        memcpy(e->value, w->value, w->value_len);
+    last++;
+    c->pending = P_WRITE;
+    c->wait_index = e->index;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *p = clients[i];
+        if (p && p->peer && !p->gone && p->next + LOG_CAP <= last)
+            p->gone = true;   /* what it lacks is overwritten: it joins again */
+        else if (p && p->peer && !p->gone)
+            pump(p);
+    }
+    advance_commit();   /* a single replica commits at once */
+    return ERR_OK;
+}
+
+/* A follower (re)joins: its state is ours at `applied`, then the tail. */
+static errval_t on_hello(struct idl_chan *ch, const struct store_hello_args *a)
+{
+    struct client *c = ch->user;
+    if (!leading || !c || c->peer)
+        return ERR_MSG_UNKNOWN;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)   /* a restarted follower's old channel */
+        if (clients[i] && clients[i] != c && clients[i]->peer && clients[i]->peer_core == a->core)
+            clients[i]->gone = true;
+    c->peer = true;
+    c->peer_core = a->core;
+    c->acked = 0;
+    errval_t err = store_snap_begin_send(ch, applied);
+    for (uint32_t i = 0; !err && i < table.n; i++)
+        err = store_snap_kv_send(ch, table.e[i]->key, table.e[i]->value, table.e[i]->value_len,
+                                 table.e[i]->version);
+    if (!err)
+        err = store_snap_end_send(ch, applied);
+    c->next = applied + 1;   /* then the tail after the snapshot, and on */
+    c->commit_sent = applied;
+    if (!err)
+        pump(c);
+    printf("@atoll {\"event\":\"store_peer\",\"core\":%u,\"peer_core\":%u,\"keys\":%u,\"index\":%llu}\n", me,
+           a->core, table.n, (unsigned long long)applied);
+    return err;
+}
+
+static errval_t on_ack(struct idl_chan *ch, const struct store_ack_args *a)
+{
+    struct client *c = ch->user;
+    if (!leading || !c || !c->peer || a->index > last)
+        return ERR_MSG_MALFORMED;
+    if (a->index > c->acked)
+        c->acked = a->index;
+    advance_commit();
+    return ERR_OK;
+}
+
+static errval_t on_readindex_call(struct idl_chan *ch, const struct store_readindex_call_args *a)
+{
+    struct client *c = ch->user;
+    if (!leading || !c || !c->peer)
+        return ERR_MSG_UNKNOWN;
+    c->ri_tag = a->tag;
+    c->ri_due = true;
+    pump(c);
+    return ERR_OK;
+}
+
+/* -- the follower ------------------------------------------------------------------------ */
+
+static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a)
+{
+    (void)ch;
+    if (leading || up.snapping)
+        return ERR_MSG_UNKNOWN;
+    if (a->index <= last)
+        return ERR_OK;   /* held already */
+    struct kv_write w = { .op = a->op, .key = a->key, .present = a->present, .expect = a->expect,
+                          .expect_len = a->expect_len, .value = a->value, .value_len = a->value_len };
+    if (a->index != last + 1 || a->index - applied > LOG_CAP || kv_check_write(&w))
+        return ERR_MSG_MALFORMED;   /* a gap or a bad entry: hang up and rejoin */
+    struct entry *e = at(a->index);
+    *e = (struct entry){ .index = a->index, .op = a->op, .present = a->present, .expect_len = (uint16_t)a->expect_len,
+                         .value_len = (uint16_t)a->value_len };
+    memcpy(e->key, a->key, strlen(a->key) + 1);
+    if (a->expect_len)
+        memcpy(e->expect, a->expect, a->expect_len);
+    if (a->value_len)
+        memcpy(e->value, a->value, a->value_len);
+    last = a->index;
+    if (a->commit > commit)
+        commit = a->commit;
+    apply_committed();
+    return ERR_OK;
+}
+
+static errval_t on_commit(struct idl_chan *ch, const struct store_commit_args *a)
+{
+    (void)ch;
+    if (leading)
+        return ERR_MSG_UNKNOWN;
+    if (a->commit > commit)
+        commit = a->commit;
+    apply_committed();
+    return ERR_OK;
+}
+
+static errval_t on_snap_begin(struct idl_chan *ch, const struct store_snap_begin_args *a)
+{
+    (void)ch;
+    (void)a;
+    if (leading)
+        return ERR_MSG_UNKNOWN;
+    kv_clear(&table);
+    up.snapping = true;
+    return ERR_OK;
+}
+
+static errval_t on_snap_kv(struct idl_chan *ch, const struct store_snap_kv_args *a)
+{
+    (void)ch;
+    if (leading || !up.snapping || kv_check_key(a->key) || a->value_len > STORE_VALUE_MAX)
+        return ERR_MSG_MALFORMED;
+    return kv_set(&table, a->key, a->value, a->value_len, a->version);
+}
+
+static errval_t on_snap_end(struct idl_chan *ch, const struct store_snap_end_args *a)
+{
+    (void)ch;
+    if (leading || !up.snapping)
+        return ERR_MSG_UNKNOWN;
+    up.snapping = false;
+    applied = commit = last = a->index;
+    up.ack_sent = 0;
+    notify_all_watched();
+    printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu}\n", me, table.n,
+           (unsigned long long)a->index);
+    serve_waiting_reads();
+    return ERR_OK;
+}
+
+static errval_t on_readindex_reply(struct idl_chan *ch, const struct store_readindex_reply_args *a)
+{
+    (void)ch;
+    if (leading || a->tag > up.ri_sent)
+        return ERR_MSG_MALFORMED;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = clients[i];
+        if (c && c->pending == P_READ_INDEX && c->ri_after < a->tag) {
+            c->pending = P_READ_APPLY;
+            c->wait_index = a->commit;
+        }
+    }
+    serve_waiting_reads();
+    return ERR_OK;
+}
+
+/* Acks and read-index requests, without blocking: the leader may be
+ * blocked sending to us, so we must go on draining. True if it sent. */
+static bool flush(struct ws_source *s)
+{
+    (void)s;
+    if (!up.up || up.snapping)
+        return false;
+    uint8_t buf[32];
+    size_t len;
+    bool did = false;
+    if (up.ack_sent < last && !store_ack_encode(buf, sizeof buf, &len, last) &&
+        !up.ch.idl.send(&up.ch.idl, buf, len, URPC_NONBLOCK)) {
+        up.ack_sent = last;
+        did = true;
+    }
+    if (up.ri_wanted && !store_readindex_call_encode(buf, sizeof buf, &len, up.ri_next + 1) &&
+        !up.ch.idl.send(&up.ch.idl, buf, len, URPC_NONBLOCK)) {
+        up.ri_sent = ++up.ri_next;
+        up.ri_wanted = false;
+        did = true;
+    }
+    return did;
+}
+
+/* -- calls from clients ----------------------------------------------------------------- */
+
+static errval_t on_get(struct idl_chan *ch, const struct store_get_call_args *a)
+{
+    struct client *c = ch->user;
+    if (!c)
+        return ERR_MSG_UNKNOWN;   /* a call on the leader's channel */
+    errval_t err = kv_check_key(a->key);
+    if (err)
+        return store_get_reply_send(ch, err, (const uint8_t *)"", 0, 0);
+    if (!a->fresh || leading)
+        return reply_get(c, a->key);
+    if (!up.up)
+        return store_get_reply_send(ch, ERR_NO_LEADER, (const uint8_t *)"", 0, 0);
+    memcpy(c->key, a->key, strlen(a->key) + 1);
+    c->pending = P_READ_INDEX;
+    c->ri_after = up.ri_next;   /* a request sent from now on covers it */
+    up.ri_wanted = true;
+    flush(NULL);
+    return ERR_OK;
+}
+
+static errval_t write_call(struct client *c, const struct kv_write *w, errval_t *now)
+{
+    if (!c)
+        return ERR_MSG_UNKNOWN;   /* a call on the leader's channel */
+    *now = leading ? leader_write(c, w) : ERR_NOT_LEADER;
+    return ERR_OK;
+}
+
+static errval_t on_put(struct idl_chan *ch, const struct store_put_call_args *a)
+{
+    struct kv_write w = { .op = KV_PUT, .key = a->key, .value = a->value, .value_len = a->value_len };
+    errval_t now, err = write_call(ch->user, &w, &now);
+    return err ? err : now ? store_put_reply_send(ch, now, 0) : ERR_OK;
+}
+
+static errval_t on_del(struct idl_chan *ch, const struct store_del_call_args *a)
+{
+    struct kv_write w = { .op = KV_DEL, .key = a->key };
+    errval_t now, err = write_call(ch->user, &w, &now);
+    return err ? err : now ? store_del_reply_send(ch, now, 0) : ERR_OK;
+}
+
+static errval_t on_cas(struct idl_chan *ch, const struct store_cas_call_args *a)
+{
+    struct kv_write w = { .op = KV_CAS, .key = a->key, .present = a->present, .expect = a->expect,
+                          .expect_len = a->expect_len, .value = a->value, .value_len = a->value_len };
+    errval_t now, err = write_call(ch->user, &w, &now);
+    return err ? err : now ? store_cas_reply_send(ch, now, 0) : ERR_OK;
+}
+
+static errval_t on_list(struct idl_chan *ch, const struct store_list_call_args *a)
+{
+    static char text[1501];
+    size_t len = 0;
+    uint32_t total = 0, count = 0;
+    text[0] = 0;
+    if (a->prefix[0] && kv_check_key(a->prefix))
+        return store_list_reply_send(ch, ERR_STORE_KEY, 0, 0, "");
+    uint32_t first = kv_prefix(&table, a->prefix, &total);
+    for (uint32_t i = a->first; i < total; i++) {
+        const struct kv_entry *e = table.e[first + i];
+        if (len + e->key_len + 1 >= sizeof text)
+            break;
+        memcpy(text + len, e->key, e->key_len);
+        len += e->key_len;
+        text[len++] = '\n';
+        text[len] = 0;
+        count++;
+    }
+    ops++;
+    return store_list_reply_send(ch, ERR_OK, total, count, text);
+}
+
+static errval_t on_leader(struct idl_chan *ch, const struct store_leader_call_args *a)
+{
+    (void)a;
+    if (leading)
+        return store_leader_reply_send(ch, ERR_OK, me, my_service);
+    return store_leader_reply_send(ch, up.up ? ERR_OK : ERR_NO_LEADER, members[0], up.service);
+}
+
+static errval_t on_watch(struct idl_chan *ch, const struct store_watch_call_args *a)
+{
+    struct client *c = ch->user;
+    if (!c)
+        return ERR_MSG_UNKNOWN;
+    errval_t err = kv_check_key(a->key);
+    if (!err && c->nwatch == WATCHES_PER_CHAN)
+        err = ERR_QUOTA;
+    const struct kv_entry *e = err ? NULL : kv_get(&table, a->key);
+    if (!err) {
+        memcpy(c->watch[c->nwatch], a->key, strlen(a->key) + 1);
+        c->watch_gone[c->nwatch] = !e;
+        c->watch_ver[c->nwatch++] = e ? e->version : 0;
+    }
+    return store_watch_reply_send(ch, err, e ? e->version : 0);
+}
+
+static errval_t on_stats(struct idl_chan *ch, const struct store_stats_call_args *a)
+{
+    (void)a;
+    uint32_t peers = 0, n = 0;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i])
+            clients[i]->peer ? peers++ : n++;
+    return store_stats_reply_send(ch, me, leading, table.n, applied, commit, peers, n, ops);
+}
+
+static const struct store_handlers handlers = {
+    .get_call = on_get, .put_call = on_put, .del_call = on_del, .cas_call = on_cas, .list_call = on_list,
+    .leader_call = on_leader, .stats_call = on_stats, .watch_call = on_watch, .hello = on_hello, .ack = on_ack,
+    .readindex_call = on_readindex_call, .append = on_append, .commit = on_commit, .snap_begin = on_snap_begin,
+    .snap_kv = on_snap_kv, .snap_end = on_snap_end, .readindex_reply = on_readindex_reply,
+};
+
+static void drop_client(struct client *c)
+{
+    for (uint64_t i = applied + 1; i <= last; i++)
+        if (at(i)->origin == c)
+            at(i)->origin = NULL;
+    clients[c->slot] = NULL;
+    nclients--;
+    bool was_peer = c->peer;
+    if (was_peer)
+        printf("@atoll {\"event\":\"store_peer_lost\",\"core\":%u,\"peer_core\":%u}\n", me, c->peer_core);
+    service_chan_close(c->ch, ERR_OK);
+    free(c->ch);
+    free(c);
+}
+
+static bool serve_client(struct ws_source *s)
+{
+    struct client *c = s->arg;
+    if (c->gone) {
+        drop_client(c);
+        return true;
+    }
+    errval_t err = store_serve_one(&c->ch->idl, &handlers, URPC_NONBLOCK);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    /* A call that does not decode gets no answer (the client's own stub
+     * would not have sent it); a peer that sends one is hung up. */
+    if (err && (c->peer || (err != ERR_MSG_UNKNOWN && err != ERR_MSG_MALFORMED)))
+        c->gone = true;
+    if (c->gone)
+        drop_client(c);
+    return true;
+}
+
+static void accepted(struct service_acceptor *a, struct service_chan *sc)
+{
+    (void)a;
+    uint32_t same = 0;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->ch->peer_core == sc->peer_core && clients[i]->ch->peer == sc->peer)
+            same++;
+    struct client *c = nclients < MAX_CLIENTS && same < CHANS_PER_DOMAIN ? calloc(1, sizeof *c) : NULL;
+    if (!c) {
+        service_chan_close(sc, same >= CHANS_PER_DOMAIN ? ERR_QUOTA : ERR_TOO_MANY);
+        free(sc);
+        return;
+    }
+    c->ch = sc;
+    for (c->slot = 0; clients[c->slot]; c->slot++)
+        ;
+    clients[c->slot] = c;
+    nclients++;
+    c->ch->idl.user = c;
+    service_chan_source(c->ch, serve_client, c);
+    waitset_add(&ws, &c->ch->src);
+}
+
+/* -- the follower's channel to the leader -------------------------------------------------- */
+
+static void lost_leader(void)
+{
+    if (up.ch.src.ws)
+        waitset_remove(&up.ch.src);
+    service_chan_close(&up.ch, ERR_OK);
+    up.up = up.snapping = false;
+    printf("@atoll {\"event\":\"store_leader_lost\",\"core\":%u}\n", me);
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {   /* fresh reads cannot be answered */
+        struct client *c = clients[i];
+        if (c && (c->pending == P_READ_INDEX || c->pending == P_READ_APPLY)) {
+            c->pending = P_NONE;
+            if (store_get_reply_send(&c->ch->idl, ERR_NO_LEADER, (const uint8_t *)"", 0, 0))
+                c->gone = true;
+        }
+    }
+}
+
+static bool serve_leader(struct ws_source *s)
+{
+    (void)s;
+    errval_t err = store_serve_one(&up.ch.idl, &handlers, URPC_NONBLOCK);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    if (err)
+        lost_leader();
+    return true;
+}
+
+/* The leader's service id, from the group's instances (0: not there yet). */
+static bool is_leader(uint32_t core, uint64_t service, void *arg)
+{
+    if (core == members[0])
+        *(uint64_t *)arg = service;
+    return core != members[0];
+}
+
+static uint64_t find_leader(void)
+{
+    uint64_t service = 0;
+    group_instances(&names, name, is_leader, &service);
+    return service;
+}
+
+/* Does another replica hold writes? Then this is the leader's core started
+ * again: with an empty table it would lead the others into losing what
+ * they hold, and taking the state back from a majority is not done yet
+ * (docs/store.md). */
+static bool holds_writes(uint32_t core, uint64_t service, void *arg)
+{
+    struct service_chan ch;
+    uint32_t c, keys, peers, n;
+    bool leader;
+    uint64_t applied_there = 0, commit_there = 0, nops;
+    if (core != me && !service_connect(service, &ch)) {
+        if (!store_stats_rpc(&ch.idl, &c, &leader, &keys, &applied_there, &commit_there, &peers, &n, &nops) &&
+            (applied_there || commit_there))
+            *(bool *)arg = true;
+        service_chan_close(&ch, ERR_OK);
+    }
+    return !*(bool *)arg;
+}
+
+/* Until connected: look for the leader every 10 ms. */
+static void join_leader(struct ws_timer *t)
+{
+    if (!up.up) {
+        uint64_t service = find_leader();
+        if (service && !service_connect(service, &up.ch)) {
+            up.service = service;
+            up.ch.idl.user = NULL;
+            up.ack_sent = 0;
+            up.ri_wanted = false;
+            up.ri_sent = up.ri_next;
+            if (store_hello_send(&up.ch.idl, me)) {
+                service_chan_close(&up.ch, ERR_OK);
+            } else {
+                up.up = true;
+                up.snapping = true;   /* until the snapshot ends */
+                service_chan_source(&up.ch, serve_leader, NULL);
+                waitset_add(&ws, &up.ch.src);
+            }
+        }
+    }
+    waitset_timer_arm(&ws, t, now_ns() + 10000000);
+}
+
+/* "0,4" or "0-7,9": the members, in core order. */
+static errval_t parse_members(const char *s)
+{
+    nmembers = 0;
+    while (*s) {
+        uint32_t a = 0, b;
+        if (*s < '0' || *s > '9')
+            return ERR_INVALID_ARG;
+        while (*s >= '0' && *s <= '9')
+            a = a * 10 + (uint32_t)(*s++ - '0');
+        b = a;
+        if (*s == '-') {
+            s++;
+            b = 0;
+            while (*s >= '0' && *s <= '9')
+                b = b * 10 + (uint32_t)(*s++ - '0');
+        }
+        if (b < a || (nmembers && a <= members[nmembers - 1]))
+            return ERR_INVALID_ARG;
+        for (uint32_t c = a; c <= b; c++) {
+            if (nmembers == MAX_MEMBERS)
+                return ERR_TOO_MANY;
+            members[nmembers++] = c;
+        }
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return ERR_INVALID_ARG;
+    }
+    return nmembers ? ERR_OK : ERR_INVALID_ARG;
+}
+
+int replica_main(struct service_chan *ns, const char *group, uint64_t key, const char *cores)
+{
+    static struct service_acceptor acceptor;
+    static struct ws_timer joiner = { .fire = join_leader };
+    static struct ws_source flusher = { .poll = flush, .name = "store flush" };
+    static struct ws_source pumper = { .poll = outbox, .name = "store outbox" };
+    names = *ns;
+    name = group;
+    me = startup()->core_id;
+    errval_t err = parse_members(cores);
+    if (err)
+        return printf("store: bad member list '%s': %s\n", cores, err_name(err)), 2;
+    bool member = false;
+    for (uint32_t i = 0; i < nmembers; i++)
+        member |= members[i] == me;
+    if (!member)
+        return printf("store: core %u is not one of %s\n", me, cores), 2;
+    majority = nmembers / 2 + 1;
+    leading = members[0] == me;
+    kv_init(&table);
+    bool others_hold = false;
+    if (leading && !group_instances(&names, name, holds_writes, &others_hold) && others_hold) {
+        printf("@atoll {\"event\":\"store_refused\",\"name\":\"%s\",\"core\":%u,\"why\":\"the leader's core "
+               "started again while the followers hold writes: recovery from them is not done\"}\n", name, me);
+        return 3;
+    }
+    errval_t rerr = ERR_OK;
+    err = service_register_self(&my_service);
+    if (!err && !(err = nameservice_join_rpc(&names.idl, name, key, my_service, &rerr)))
+        err = rerr;
+    if (err)
+        return printf("store: cannot serve %s: %s\n", name, err_name(err)), 1;
+    printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
+           "\"majority\":%u}\n", name, me, leading ? "true" : "false", nmembers, majority);
+    waitset_init(&ws);
+    service_acceptor_init(&acceptor, accepted, 0);
+    waitset_add(&ws, &acceptor.src);
+    waitset_add(&ws, &pumper);
+    if (!leading) {
+        waitset_add(&ws, &flusher);
+        waitset_timer_arm(&ws, &joiner, now_ns());
+    }
+    waitset_run(&ws);
+    return 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * store: a replica of the replicated store, or a client of it
+ * (docs/store.md).
+ *
+ *   store serve NAME KEY CORES        a replica (the manifest's
+ *                                     "store store per-node serve $name $key $cores")
+ *   store put NAME KEY VALUE          and get, del, cas, list, state, hist:
+ *                                     client.c says what each does
+ */
+#include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include "store.h"
+
+static uint64_t parse_hex(const char *s)
+{
+    uint64_t v = 0;
+    for (; *s; s++)
+        v = v * 16 + (uint64_t)(*s <= '9' ? *s - '0' : (*s | 32) - 'a' + 10);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    static struct service_chan names;
+    errval_t err = monitor_connect();
+    if (!err)
+        err = names_connect(&names);
+    if (err)
+        return printf("store: cannot reach the name server: %s\n", err_name(err)), 1;
+    if (argc == 5 && !strcmp(argv[1], "serve"))
+        return replica_main(&names, argv[2], parse_hex(argv[3]), argv[4]);
+    return client_main(&names, argc, argv);
+}

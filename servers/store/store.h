@@ -1,0 +1,17 @@
+/* The store program's two halves (servers/store, docs/store.md). */
+#ifndef ATOLL_STORE_STORE_H
+#define ATOLL_STORE_STORE_H
+
+#include <atoll/monitor_client.h>
+
+/* `store serve NAME KEY CORES`: a replica (replica.c). */
+int replica_main(struct service_chan *names, const char *name, uint64_t key, const char *cores);
+/* `store put|get|del|cas|list|state|hist NAME ...`: a client (client.c). */
+int client_main(struct service_chan *names, int argc, char **argv);
+
+/* Call `each` for every instance of group `name` (core, service id) until
+ * it returns false (instances.c). */
+errval_t group_instances(struct service_chan *names, const char *name,
+                         bool (*each)(uint32_t core, uint64_t service, void *arg), void *arg);
+
+#endif

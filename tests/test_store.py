@@ -1,0 +1,165 @@
+"""QEMU tests of the replicated store (docs/store.md) on 8 cores and 2
+nodes: every call and its errors, placements per node, per core and on one
+core; concurrent clients on several cores whose timestamped histories
+tools/linearize must find linearizable; and a replica killed in the middle
+of the run and started again (`svc restart`), after which it has caught up
+and no acknowledged write is lost (the final fresh reads from every core
+are part of the checked history, and every replica's table is the same)."""
+import collections
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import atoll_linearize as lin  # noqa: E402
+import atoll_run  # noqa: E402
+from atoll_run import Machine  # noqa: E402
+
+
+def boot(manifest, commands, tmp_path, timeout=600):
+    path = tmp_path / "store.services"
+    path.write_text(manifest)
+    m = Machine(smp=8, numa=2, mem=2 << 30, accel="tcg",
+                modules=atoll_run.user_modules(services=str(path)))
+    r = atoll_run.boot(m, timeout=timeout, shell_commands=list(commands))
+    (tmp_path / "console.log").write_text(r.console)   # to read a failure by
+    assert not r.timed_out, r.console[-3000:]
+    assert not r.malformed, r.malformed
+    assert r.events_named("panic") == []
+    assert r.events_named("user_fault") == [], r.events_named("user_fault")
+    return r
+
+
+def check_history(r, expect_ops):
+    ops = lin.ops_of(r.events_named("store_op"))
+    assert len(r.events_named("store_op")) == expect_ops
+    res = lin.check(ops)
+    assert res and all(x["ok"] for x in res), [(x["key"], x["ok"], x["witness"][-3:]) for x in res]
+    return ops
+
+
+def same_tables(r, name_cores):
+    states = r.events_named("store_state")
+    assert sorted(s["core"] for s in states) == sorted(name_cores), states
+    assert len({(s["digest"], s["applied"], s["keys"]) for s in states}) == 1, states
+    assert sum(s["leader"] for s in states) == 1
+    return states
+
+
+def results(r):
+    return [(e["op"], e["key"], e["err"], e["value"]) for e in r.events_named("store_result")]
+
+
+def test_calls_errors_and_a_linearizable_history(tmp_path):
+    manifest = ("kv store per-node serve $name $key $cores\n"
+                "central store core:3 serve $name $key $cores\n")
+    long_key = "k" * 65
+    calls = ["run 1 store put kv a one", "wait", "run 5 store get kv a", "wait",
+             "run 6 store get kv a stale", "wait",
+             "run 6 store cas kv a one two", "wait", "run 2 store cas kv a one three", "wait",
+             "run 7 store cas kv b - new", "wait", "run 2 store put kv ab x", "wait",
+             "run 1 store list kv a", "wait", "run 5 store del kv b", "wait", "run 5 store del kv b", "wait",
+             "run 4 store get kv b", "wait",
+             f"run 1 store put kv {long_key} x", "wait", "run 1 store putn kv ok 257", "wait",
+             "run 3 store putn kv ok 256", "wait",
+             "run 6 store put central c here", "wait", "run 0 store get central c", "wait",
+             # One domain opening twelve channels gets eight; another is served.
+             "run 5 store flood kv 12", "run 6 store flood kv 2", "wait"]
+    hist = [f"run {c} store hist kv {c} 40 3" for c in (1, 2, 3, 5, 6, 7)] + ["wait"]
+    final = [f"run {c} store hist kv {10 + c} 3 3 reads" for c in range(8)] + ["wait"]
+    # Watches at the leader (core 1's nearest) and a follower (core 6's): four
+    # changes of w, each told once to each; a failed cas and another key not.
+    watch = ["run 6 store watch kv w 4", "run 1 store watch kv w 4", "sleep 100", "run 1 store put kv w a",
+             "wait 300", "run 2 store put kv w b", "wait 300", "run 3 store cas kv w b c", "wait 300",
+             "run 3 store cas kv w zz q", "wait 300", "run 5 store put kv other x", "wait 300",
+             "run 7 store del kv w", "wait"]
+    r = boot(manifest, calls + hist + final + ["run 1 store state kv", "wait"] + watch, tmp_path)
+    up = {e["name"]: e for e in r.events_named("service_up")}
+    assert up["kv"]["instances"] == up["kv"]["joined"] == 2 and up["central"]["instances"] == 1
+    reps = {(e["name"], e["core"]): e for e in r.events_named("store_replica")}
+    assert reps[("kv", 0)]["leader"] and not reps[("kv", 4)]["leader"] and reps[("kv", 4)]["majority"] == 2
+    assert reps[("central", 3)]["leader"] and reps[("central", 3)]["members"] == 1
+    res = results(r)
+    # The watches (the last calls).
+    watching = r.events_named("store_watching")
+    assert sorted(e["core"] for e in watching) == [0, 4], watching
+    writes = [x for x in r.events_named("store_result")[-6:]]
+    assert [(x["op"], x["err"]) for x in writes] == [("put", "ERR_OK"), ("put", "ERR_OK"), ("cas", "ERR_OK"),
+                                                   ("cas", "ERR_CAS_FAILED"), ("put", "ERR_OK"), ("del", "ERR_OK")]
+    changes = [x["version"] for x in writes if x["key"] == "w" and x["err"] == "ERR_OK"]
+    told = r.events_named("store_changed")
+    assert len(told) == 8, told
+    assert collections.Counter((e["version"], e["deleted"]) for e in told) == {
+        (changes[0], False): 2, (changes[1], False): 2, (changes[2], False): 2, (changes[3], True): 2}, told
+    res = res[:-6]
+    assert res[:12] == [
+        ("put", "a", "ERR_OK", ""), ("get", "a", "ERR_OK", "one"), ("get", "a", "ERR_OK", "one"),
+        ("cas", "a", "ERR_OK", ""), ("cas", "a", "ERR_CAS_FAILED", ""), ("cas", "b", "ERR_OK", ""),
+        ("put", "ab", "ERR_OK", ""), ("del", "b", "ERR_OK", ""), ("del", "b", "ERR_NOT_FOUND", ""),
+        ("get", "b", "ERR_NOT_FOUND", ""), ("put", long_key, "ERR_STORE_KEY", ""),
+        ("putn", "ok", "ERR_STORE_VALUE", "")], res
+    assert res[12][:3] == ("putn", "ok", "ERR_OK")
+    assert res[13:] == [("put", "c", "ERR_OK", ""), ("get", "c", "ERR_OK", "here")]
+    floods = sorted((e["channels"], e["served"], e["quota"], e["other"]) for e in r.events_named("store_flood"))
+    assert floods == [(2, 2, 0, 0), (12, 8, 4, 0)], floods
+    lists = r.events_named("store_list")
+    assert lists == [{"event": "store_list", "prefix": "a", "err": "ERR_OK", "keys": 2}]
+    assert "\na\r\nab\r\n" in r.console or "\na\nab\n" in r.console
+    # Concurrent clients on six cores, then fresh reads from all eight.
+    hists = r.events_named("store_hist")
+    assert len(hists) == 14 and all(h["errors"] == 0 for h in hists), hists
+    ops = check_history(r, 6 * 40 + 8 * 3)
+    overlapping = sum(1 for a, b in zip(sorted(ops, key=lambda o: o.t0), sorted(ops, key=lambda o: o.t0)[1:])
+                      if b.t0 < a.t1)
+    assert overlapping > 20, overlapping   # the clients did run at the same time
+    same_tables(r, [0, 4])
+
+
+def test_replica_killed_and_restarted_loses_nothing(tmp_path):
+    """Eight replicas (per-core; a majority is five). The replica on core 5
+    is killed while clients on five cores write, and started again; its own
+    client reconnects to the nearest other replica and goes on."""
+    # restart=0: the starter's restart service leaves the killed replicas
+    # alone; `svc restart` starts them again (through the same restart).
+    manifest = "kv store per-core restart=0 serve $name $key $cores\n"
+    clients = [f"run {c} store hist kv {c} 150 3" for c in (1, 2, 5, 6, 7)]
+    cmds = ["svc"] + clients + ["sleep 5", "kill 5 2", "sleep 10", "svc restart kv 5", "wait"]
+    cmds += [f"run {c} store hist kv {10 + c} 3 3 reads" for c in range(8)] + ["wait", "run 1 store state kv", "wait",
+                                                                               "svc"]
+    # The leader's loss: no election yet. Its core started again refuses to
+    # lead with an empty table; the followers keep their tables and answer
+    # stale reads, and fresh reads and writes say there is no leader.
+    cmds += ["kill 0 5", "sleep 10", "svc restart kv 0", "wait", "run 3 store get kv k0", "wait",
+             "run 3 store get kv k0 stale", "wait", "run 6 store put kv k0 lost", "wait"]
+    r = boot(manifest, cmds, tmp_path)
+    assert "kv per-core 5 2 running" in r.console   # the domain killed was the replica
+    assert "killed domain 2 on core 5" in r.console
+    lost = r.events_named("store_peer_lost")
+    assert [e["peer_core"] for e in lost] == [5], lost
+    restarted = r.events_named("service_restarted")
+    assert [(e["core"], e["by"]) for e in restarted] == [(5, "svc"), (0, "svc")], restarted
+    caught = [e for e in r.events_named("store_caught_up") if e["core"] == 5]
+    assert len(caught) == 2 and caught[1]["keys"] > 0 and caught[1]["index"] > 0, caught
+    hists = {h["c"]: h for h in r.events_named("store_hist")}
+    # Core 5's client lost its replica (an error, then the next nearest).
+    assert hists[5]["errors"] >= 1 and hists[5]["ops"] == 150, hists[5]
+    assert all(hists[c]["errors"] == 0 for c in (1, 2, 6, 7)), hists
+    check_history(r, 5 * 150 + 8 * 3)
+    states = same_tables(r, list(range(8)))
+    # Writes went on while it was dead and after it came back.
+    assert 0 < caught[1]["index"] < states[0]["applied"], (caught, states[0])
+    # The restarted replica serves: the last svc lists it running.
+    assert r.console.count("kv per-core 5 4 running") == 1, r.console[-800:]
+    # Every core's final reads were served by a replica of its own core.
+    finals = [e for e in r.events_named("store_op") if e["c"] >= 10]
+    assert collections.Counter(e["c"] for e in finals) == {10 + c: 3 for c in range(8)}
+    # The leader killed and its core started again: refused, nothing lost.
+    assert "kv per-core 0 5 running" in r.console and "killed domain 5 on core 0" in r.console
+    refused = r.events_named("store_refused")
+    assert len(refused) == 1 and refused[0]["core"] == 0, refused
+    last_k0 = [e for e in finals if e["k"] == "k0"][-1]
+    after = results(r)
+    assert after[0][:3] == ("get", "k0", "ERR_NO_LEADER")
+    assert after[1][2] == ("ERR_OK" if last_k0["r"] == "ERR_OK" else "ERR_NOT_FOUND")
+    assert after[1][3] == last_k0["out"]
+    assert after[2][:3] == ("put", "k0", "ERR_NO_LEADER"), after
