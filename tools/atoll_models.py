@@ -38,15 +38,23 @@ URPC_C = os.path.join(ROOT, "lib", "urpc", "urpc.c")
 URPC_RULES = [
     ("the batched ack every half ring (models/urpc.pml: BATCH, the take step)",
      "c->received - c->ack_told >= c->nslots / 2"),
-    ("the idle flush compares with the control line (UNFLUSHED)",
-     "c->received != c->ctrl_told"),
+    ("the idle flush answers an ask (ASKED): the peer's waiting flag, and a count the control line "
+     "does not show (UNFLUSHED)",
+     "return c->received != c->ctrl_told && __atomic_load_n(&c->peer_ctrl->waiting, __ATOMIC_RELAXED);"),
+    ("a receive that finds its ring empty publishes only when asked (the idle-flush step)",
+     "            if (peer_asks(c))\n                publish_consumed(c);\n            return ERR_WOULD_BLOCK;"),
+    ("a sender that finds no room raises its waiting flag, then looks at the sleeping flag, blocking "
+     "or not (ASK_EARLY, WAKE_BEFORE_WAIT, NB_ASK)",
+     "    if (!c->asking)\n        set_asking(c, true);\n    wake_if_sleeping(c);\n    if (nonblock)\n"
+     "        return ERR_WOULD_BLOCK;"),
+    ("a send that finds room lowers the flag (STOP_ASKING)",
+     "    if (free_slots(c) >= need)\n        return room(c);"),
+    ("urpc_send's short path is closed while the flag is up (room() lowers it)",
+     "if (c->broken || c->asking || len > URPC_PAYLOAD || c->sent - c->acked >= c->nslots)"),
     ("a header's ack at most ACK_SPAN past the previous header's (HDR_ACK_VALUE)",
      "c->received - c->hdr_told > ACK_SPAN ? c->hdr_told + ACK_SPAN : c->received"),
     ("the ack widened from the previous header's (check_slot)",
      "c->hdr_acked + (uint16_t)(ack16 - (uint16_t)c->hdr_acked)"),
-    ("a sender wakes the peer before it waits for space, whatever it published in this call "
-     "(wait_space, WAKE_BEFORE_WAIT)",
-     "    wake_if_sleeping(c);\n    for (uint32_t n = 1;; n++) {"),
     ("a batch wakes the peer once, after its last message (the send step's last wake)",
      "    if (i)\n        wake_if_sleeping(c);"),
     ("small messages share a slot only within one batch call, two or more to a slot (PACK)",
@@ -61,8 +69,8 @@ URPC_RULES = [
      "    wake_if_sleeping(c);"),
     ("a sender waiting for room from a closed peer gives up",
      "if (urpc_peer_closed(c))\n        return peer_gone(c);   /* it will never make room */"),
-    ("a urpc_pending that counts a hang-up (the sleeper's last check)",
-     "!= empty_seq(c) || urpc_peer_closed(c);"),
+    ("a urpc_pending that counts a hang-up and an ask (the sleeper's last check)",
+     "!= empty_seq(c) || urpc_peer_closed(c) ||\n           peer_asks(c);"),
 ]
 
 
@@ -167,7 +175,13 @@ URPC_SCENARIOS = [
     Scenario("batch", "a ring of 4 (acks batched every 2): one slot, then blocking messages of 4 "
              "and 5 slots that need acks the receiver has not batched yet, while it replies once",
              4, [Side([1, 4, 5], blocking=True), Side([1])],
-             {"BUG_NO_IDLE_FLUSH": "invalid end state", "BUG_IDLE_FLUSH_TOLD": "invalid end state"}),
+             {"BUG_NO_IDLE_FLUSH": "invalid end state", "BUG_IDLE_FLUSH_TOLD": "invalid end state",
+              "BUG_ASK_AFTER_WAKE": "invalid end state"}),
+    Scenario("asknb", "a ring of 4: one slot, then a non-blocking 4-slot message that needs the ack "
+             "of the first, which the receiver (asleep, sending nothing) holds until asked", 4,
+             [Side([1, 4]), Side([])],
+             {"BUG_NONBLOCK_NO_ASK": "invalid end state", "BUG_NO_IDLE_FLUSH": "invalid end state",
+              "BUG_ASK_AFTER_WAKE": "invalid end state"}),
     Scenario("wrap", "a one-way stream of 9 slots, more than the model's 3-bit ack field counts, "
              "then request and response", "min",
              [Side([1] * 11, after=[0] * 9 + [1, 2]), Side([1, 1, 1], after=[9, 10, 11])],
