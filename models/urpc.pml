@@ -69,6 +69,11 @@
  *   BUG_NONBLOCK_NO_ASK  only a blocking send asks: a non-blocking one that
  *                     finds no room returns without raising `waiting`, and
  *                     polls forever on an idle receiver.
+ *   BUG_ASK_IGNORES_REPLIES  a sender asks only when it needs more than the
+ *                     peer's half-ring batches promise, not when a reply is
+ *                     unread in its ring: the peer told its acks in the
+ *                     replies' headers, so its batch mark moved out of the
+ *                     sender's sight, and it never publishes them.
  *   BUG_CLOSE_EARLY   the receiver reads the hang-up before its ring: the
  *                     last messages sent before urpc_close are lost.
  *   BUG_CLOSE_NO_WAKE urpc_close does not wake a sleeping peer: it sleeps
@@ -146,9 +151,9 @@ proctype side(byte me)
 /* A non-blocking send that finds no room asks too (wait_space), and looks
  * at the sleeping flag after its fence: a sleeper must learn of the ask. */
 #ifdef BUG_NONBLOCK_NO_ASK
-#define NB_ASK skip
+#define NB_ASK(n) skip
 #else
-#define NB_ASK ASK_EARLY; wake_if_sleeping(); ASK_LATE
+#define NB_ASK(n) ASK_EARLY(n); wake_if_sleeping(); ASK_LATE(n)
 #endif
 
 #define put_slot(fr, lst, n) \
@@ -193,16 +198,28 @@ proctype side(byte me)
 #else
 #define GIVE_UP(n) (FREE_NOW < (n) && closed[peer])
 #endif
-/* ASK: a sender that finds no room raises its `waiting` flag (the peer
- * tells acks in headers we read only when we receive, and on its control
- * line only every half ring, or when it finds its ring empty while we
- * wait), before the fence and the look at the peer's sleeping flag. */
-#ifdef BUG_ASK_AFTER_WAKE
-#define ASK_EARLY skip
-#define ASK_LATE waiting[me] = 1
+/* ASK: a sender that finds no room raises its `waiting` flag when the
+ * peer's half-ring batches may not bring enough (must_ask): it needs more
+ * than they promise (NSLOTS - BATCH + 1), or a slot is unread in its own
+ * rx ring (whose header may carry acks its control line never will). The
+ * flag goes up before the fence and the look at the peer's sleeping flag;
+ * a wait re-checks, as replies may come meanwhile. */
+#ifdef BUG_ASK_IGNORES_REPLIES
+#define ASK_NEEDED(n) ((n) > NSLOTS - BATCH + 1)
 #else
-#define ASK_EARLY waiting[me] = 1
-#define ASK_LATE skip
+#define ASK_NEEDED(n) ((n) > NSLOTS - BATCH + 1 || PENDING)
+#endif
+#define ASK_IF_NEEDED(n) \
+    if \
+    :: !waiting[me] && ASK_NEEDED(n) -> waiting[me] = 1 \
+    :: else -> skip \
+    fi
+#ifdef BUG_ASK_AFTER_WAKE
+#define ASK_EARLY(n) skip
+#define ASK_LATE(n) ASK_IF_NEEDED(n)
+#else
+#define ASK_EARLY(n) ASK_IF_NEEDED(n)
+#define ASK_LATE(n) skip
 #endif
 /* room(): a send that finds room lowers the flag. */
 #define STOP_ASKING waiting[me] = 0
@@ -210,13 +227,15 @@ proctype side(byte me)
     if \
     :: atomic { FREE_NOW >= (n) -> acked = MAX(acked, consumed[peer]) } \
     :: atomic { FREE_NOW < (n) } -> \
-        ASK_EARLY; \
+        ASK_EARLY(n); \
         WAKE_BEFORE_WAIT(mid); \
-        ASK_LATE; \
-        if \
-        :: atomic { FREE_NOW >= (n) -> acked = MAX(acked, consumed[peer]) } \
+        ASK_LATE(n); \
+        do \
+        :: atomic { FREE_NOW >= (n) -> acked = MAX(acked, consumed[peer]) }; break \
         :: atomic { GIVE_UP(n) } -> goto gone \
-        fi \
+        :: atomic { !waiting[me] && ASK_NEEDED(n) } -> \
+            ASK_EARLY(n); wake_if_sleeping(); ASK_LATE(n) \
+        od \
     fi; \
     STOP_ASKING
 
@@ -300,7 +319,7 @@ proctype side(byte me)
             :: !blocking[me] ->
                 if
                 :: atomic { FREE_NOW >= k -> acked = MAX(acked, consumed[peer]) }; STOP_ASKING
-                :: atomic { FREE_NOW < k } -> NB_ASK; break
+                :: atomic { FREE_NOW < k } -> NB_ASK(k); break
                 fi
             fi;
             f = 0;
@@ -322,11 +341,12 @@ proctype side(byte me)
 #endif
         atomic { bend = 0; k = 0; cnt = 0; need = 0; f = 0 }
 
-    /* -- urpc_send, non-blocking, no room: it asks (once; later tries that
-     *    still find no room change nothing) ---------------------------------- */
+    /* -- urpc_send, non-blocking, no room: it asks if it must (once; later
+     *    tries that still find no room change nothing) --------------------- */
 #ifndef BUG_NONBLOCK_NO_ASK
-    :: atomic { !blocking[me] && READY && FREE_NOW < UNIT_SLOTS && !closed[peer] && !waiting[me] } ->
-        NB_ASK
+    :: atomic { !blocking[me] && READY && FREE_NOW < UNIT_SLOTS && !closed[peer] && !waiting[me] &&
+                ASK_NEEDED(UNIT_SLOTS) } ->
+        NB_ASK(UNIT_SLOTS)
 #endif
 
     /* -- urpc_send, non-blocking, no room, and the peer hung up ------------- */

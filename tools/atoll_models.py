@@ -43,10 +43,15 @@ URPC_RULES = [
      "return c->received != c->ctrl_told && __atomic_load_n(&c->peer_ctrl->waiting, __ATOMIC_RELAXED);"),
     ("a receive that finds its ring empty publishes only when asked (the idle-flush step)",
      "            if (peer_asks(c))\n                publish_consumed(c);\n            return ERR_WOULD_BLOCK;"),
-    ("a sender that finds no room raises its waiting flag, then looks at the sleeping flag, blocking "
-     "or not (ASK_EARLY, WAKE_BEFORE_WAIT, NB_ASK)",
-     "    if (!c->asking)\n        set_asking(c, true);\n    wake_if_sleeping(c);\n    if (nonblock)\n"
-     "        return ERR_WOULD_BLOCK;"),
+    ("a sender that finds no room raises its waiting flag if it must, then looks at the sleeping flag, "
+     "blocking or not (ASK_EARLY, WAKE_BEFORE_WAIT, NB_ASK)",
+     "    if (!c->asking && must_ask(c, need))\n        set_asking(c, true);\n    wake_if_sleeping(c);\n"
+     "    if (nonblock)\n        return ERR_WOULD_BLOCK;"),
+    ("a sender must ask when it needs more than the batches promise, or a reply is unread (ASK_NEEDED)",
+     "return need > c->nslots - c->nslots / 2 + 1 ||\n"
+     "           (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) == (uint32_t)(c->received + 1);"),
+    ("a waiting sender asks once a reply comes (the wait loop's ask)",
+     "        if (!c->asking && must_ask(c, need)) {"),
     ("a send that finds room lowers the flag (STOP_ASKING)",
      "    if (free_slots(c) >= need)\n        return room(c);"),
     ("urpc_send's short path is closed while the flag is up (room() lowers it)",
@@ -182,6 +187,11 @@ URPC_SCENARIOS = [
              [Side([1, 4]), Side([])],
              {"BUG_NONBLOCK_NO_ASK": "invalid end state", "BUG_NO_IDLE_FLUSH": "invalid end state",
               "BUG_ASK_AFTER_WAKE": "invalid end state"}),
+    Scenario("askreply", "a ring of 4: two one-slot requests, each answered (the answers' headers "
+             "carry the acks), then a blocking 3-slot message (no more than the batches promise) "
+             "while the answers wait unread and the receiver sleeps", 4,
+             [Side([1, 1, 3], blocking=True), Side([1, 1], after=[1, 2])],
+             {"BUG_ASK_IGNORES_REPLIES": "invalid end state", "BUG_IDLE_FLUSH_TOLD": "invalid end state"}),
     Scenario("wrap", "a one-way stream of 9 slots, more than the model's 3-bit ack field counts, "
              "then request and response", "min",
              [Side([1] * 11, after=[0] * 9 + [1, 2]), Side([1, 1, 1], after=[9, 10, 11])],

@@ -286,6 +286,24 @@ static inline errval_t room(struct urpc_chan *c)
     return ERR_OK;
 }
 
+/* Whether a sender that needs `need` free slots must ask for acks (raise
+ * its `waiting` flag) rather than wait for the peer's half-ring batches.
+ * When every ack the peer told is known to us (no unread slot in our rx
+ * ring, whose headers may carry acks, and its control line read), the
+ * peer, taking what is in our ring, publishes whenever it has taken half a
+ * ring since it last told us, so at most nslots / 2 - 1 stay untold: room
+ * for nslots - nslots / 2 + 1 comes without asking. A longer need (a
+ * message of more slots) or an unread reply (the peer may have told acks
+ * only there, and then its batch mark is out of our sight) needs the ask.
+ * In a stream the sender then never asks, and its control line stays put
+ * (models/urpc.pml: ASK_NEEDED). */
+static inline bool must_ask(const struct urpc_chan *c, uint64_t need)
+{
+    uint64_t h = __atomic_load_n(&c->rx[c->rx_next].header, __ATOMIC_RELAXED);
+    return need > c->nslots - c->nslots / 2 + 1 ||
+           (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) == (uint32_t)(c->received + 1);
+}
+
 /* Until `need` slots are free. ERR_WOULD_BLOCK (non-blocking), ERR_TIMEOUT,
  * ERR_URPC_CORRUPT. */
 static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, struct send_wait *w)
@@ -302,17 +320,15 @@ static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, st
     }
     if (urpc_peer_closed(c))
         return peer_gone(c);   /* it will never make room */
-    /* Ask for acks: the peer may hold some back (it tells them in headers,
-     * which we read only when we receive, and on its control line only
-     * every half ring) until it finds its ring empty with our flag up
-     * (models/urpc.pml: ASK). The flag, and whatever this call published
-     * so far (the first fragments of a message longer than the ring, the
-     * first slots of a batch), must not wait on a peer that sleeps without
-     * knowing of them: the fence in wake_if_sleeping orders them before our
-     * look at its sleeping flag, as its fence orders its flag before its
-     * last look at ours. Non-blocking, the flag stays up: the next try
-     * finds room sooner. */
-    if (!c->asking)
+    /* Ask for acks when the batches may not bring enough (must_ask): the
+     * peer then publishes when it finds its ring empty. The flag, and
+     * whatever this call published so far (the first fragments of a
+     * message longer than the ring, the first slots of a batch), must not
+     * wait on a peer that sleeps without knowing of them: the fence in
+     * wake_if_sleeping orders them before our look at its sleeping flag, as
+     * its fence orders its flag before its last look at ours.
+     * Non-blocking, the flag stays up: the next try finds room sooner. */
+    if (!c->asking && must_ask(c, need))
         set_asking(c, true);
     wake_if_sleeping(c);
     if (nonblock)
@@ -327,6 +343,12 @@ static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, st
             return corrupt(c);
         if (free_slots(c) >= need)
             return room(c);
+        if (!c->asking && must_ask(c, need)) {
+            /* A reply came meanwhile (its header may tell what the peer's
+             * control line will not): ask, and wake it as above. */
+            set_asking(c, true);
+            wake_if_sleeping(c);
+        }
         if (n % POLLS_PER_CLOCK == 0 && urpc_peer_closed(c))
             return peer_gone(c);
         if (w->deadline && n % POLLS_PER_CLOCK == 0 && urpc_os_now_ns() >= w->deadline) {
