@@ -95,6 +95,19 @@ bool boot_user_memory(uint64_t base, uint64_t bytes)
     return false;
 }
 
+bool boot_device_memory(uint64_t base, uint64_t bytes)
+{
+    const struct mb2_info *mb = boot_info();
+    if (bytes == 0 || base + bytes < base)
+        return false;
+    for (size_t i = 0; i < mb->mmap_count; i++) {
+        const struct mb2_mmap_entry *e = &mb->mmap[i];
+        if (base < e->base + e->len && e->base < base + bytes)
+            return false;
+    }
+    return true;
+}
+
 /* Give a new monitor its boot channel frames. */
 static void install_boot_channels(const struct dispatcher *d)
 {

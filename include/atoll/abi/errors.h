@@ -79,7 +79,10 @@
     X(ERR_DOMAIN_ENDED,        "the domain has ended")                        \
     X(ERR_NO_SUCH_CORE,        "no such core on this machine")                \
     X(ERR_NO_SUCH_NODE,        "no such NUMA node on this machine")           \
-    X(ERR_DEADLOCK,            "every thread of the domain waits: none can wake")
+    X(ERR_DEADLOCK,            "every thread of the domain waits: none can wake") \
+    X(ERR_CAP_REMOTE,          "capability has copies on other cores: the monitors must agree") \
+    X(ERR_CAP_FOREIGN,         "the object belongs to another core's kernel")  \
+    X(ERR_CAP_LOCKED,          "the object is being revoked, retyped or moved: try again")
 
 typedef enum {
 #define ATOLL_ERR_ENUM(name, text) name,
