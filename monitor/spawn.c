@@ -39,8 +39,12 @@ static bool system_program(const char *cmd)
 
 static void free_child(struct child *c)
 {
-    sys_cap_revoke(c->ram);
-    cap_free(c->ram);
+    /* Objects of its RAM with copies on other cores (an anchor among the
+     * descendants): capops revokes those copies first, then the RAM. */
+    if (sys_cap_revoke(c->ram) == ERR_CAP_REMOTE)
+        capops_reclaim(c->ram);
+    else
+        cap_free(c->ram);
     cap_free(c->disp);
     *c = (struct child){ 0 };
     reclaimed++;
@@ -126,6 +130,16 @@ static bool child_ended(const struct child *c)
     return true;   /* no longer among the core's domains */
 }
 
+errval_t child_dispatcher(uint64_t id, capslot_t *disp)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == id && !child_ended(&children[i])) {
+            *disp = children[i].disp;
+            return ERR_OK;
+        }
+    return ERR_DOMAIN_ENDED;
+}
+
 errval_t child_endpoint(uint64_t id, capslot_t *ep)
 {
     for (int i = 0; i < MAX_CHILDREN; i++)
@@ -179,6 +193,16 @@ void describe_stats(char *out, size_t size)
              (unsigned long long)cs.opened, (unsigned long long)cs.freed, services_count(), pending_count(),
              slot_free_count(), (unsigned long long)ram_free_bytes(), (unsigned long long)h->bytes_in_use,
              (unsigned long long)h->chunks_in_use, (unsigned long long)ends_seen());
+    /* The capabilities across cores (capops.c), inside the same object. */
+    size_t n = strlen(out);
+    if (n > 0 && n + 2 < size) {
+        out[n - 1] = ',';
+        n += capops_describe(out + n, size - n);
+        if (n + 2 <= size) {
+            out[n] = '}';
+            out[n + 1] = 0;
+        }
+    }
 }
 
 static const char *state_name(uint32_t s)

@@ -38,5 +38,6 @@
 #define MON_CONNS_PER_SERVICE 512     /* connections a domain holds as a service */
 #define MON_SERVICES_PER_DOMAIN 4
 #define MON_MAX_CONNS 1024            /* connection records one monitor keeps */
+#define MON_CAPS_WAITING_PER_DOMAIN 16 /* capabilities given to a domain, not taken yet */
 
 #endif

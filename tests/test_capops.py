@@ -1,0 +1,76 @@
+"""QEMU tests: capabilities across cores (issue #10, monitor/capops.c,
+docs/capabilities.md "Across cores").
+
+user/capxfer gives 64 KiB of RAM from a domain on core 0 (node 0) to one on
+the last core (the last node), which retypes it there with the owner's
+agreement; the giver's own carve of the same range is then refused; the
+giver revokes, and the receiver's copy and Frames are gone before the revoke
+returns, after which the giver carves the whole range again. A Frame given
+and deleted by the receiver lets the giver delete its own. What may not
+cross is refused. Every monitor's capability records are back to none
+afterwards, and its slots where they were."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from test_userspace import run_shell  # noqa: E402
+
+
+def stats(r):
+    """Every monitor_stats event, in order, per core."""
+    out = {}
+    for e in r.events_named("monitor_stats"):
+        out.setdefault(e["core"], []).append(e)
+    return out
+
+
+def one(r, name, **match):
+    got = [e for e in r.events_named(name) if all(e.get(k) == v for k, v in match.items())]
+    assert len(got) == 1, (name, match, got, r.console[-4000:])
+    return got[0]
+
+
+@pytest.mark.parametrize("smp,numa", [(4, 4), (16, 4)])
+def test_ram_crosses_cores_and_comes_back(smp, numa):
+    last = smp - 1
+    r = run_shell([f"stats {last}", f"stats 0", f"run 0 capxfer {last}", "wait 120000", "stats 0", f"stats {last}"],
+                  smp=smp, numa=numa, timeout=600)
+    nodes = {e["core"]: e["node"] for e in r.events_named("core_up")}
+    assert nodes[0] == 0 and nodes[last] == numa - 1
+
+    took = one(r, "capxfer_take", step="retype")
+    assert took["core"] == last and took["from_core"] == 0
+    assert took["type"] == "RAM" and took["bytes"] == 64 << 10
+    assert took["flags"] & 0x4 == 0   # the domain's copy is plain; its root (the monitor's) is FOREIGN
+    assert took["alone"] == "ERR_CAP_REMOTE"       # not without the owner's agreement
+    assert took["agreed"] == "ERR_OK" and took["written"] == 4
+
+    gave = one(r, "capxfer_give")
+    assert gave["given"] == "ERR_OK"
+    assert gave["overlap"] == "ERR_OVERLAP"        # the owner reserved the range for the receiver
+    assert gave["revoke_alone"] == "ERR_CAP_REMOTE"
+    assert gave["revoked"] == "ERR_OK"
+    assert gave["again"] == "ERR_OK"               # reusable: ours alone again
+    assert one(r, "capxfer_take", step="revoked")["left"] == 0
+
+    assert gave["frame_given"] == "ERR_OK"
+    assert one(r, "capxfer_take", step="delete") == {"event": "capxfer_take", "step": "delete", "type": "Frame",
+                                                      "error": "ERR_OK"}
+    assert gave["frame_deleted"] == "ERR_OK"       # refused while the copy lived on core `last`
+
+    assert gave["dispatcher"] == "ERR_CAP_NOT_TRANSFERABLE"
+    assert gave["cnode"] == "ERR_CAP_NOT_TRANSFERABLE"
+    assert gave["same_core"] == "ERR_INVALID_ARG"
+
+    s = stats(r)
+    for core in (0, last):
+        before, after = s[core][0], s[core][-1]
+        assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
+        assert after["slots_free"] == before["slots_free"], (core, before, after)
+    owner, holder = s[0][-1]["caps"], s[last][-1]["caps"]
+    assert owner["given"] == 2 and owner["revokes"] == 1 and owner["revoke_msgs"] == 1
+    assert owner["retypes_agreed"] >= 1 and owner["timeouts"] == 0
+    assert holder["taken"] == 2 and holder["held"] == 0

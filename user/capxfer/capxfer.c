@@ -1,0 +1,197 @@
+/*
+ * capxfer: RAM across cores and back (monitor/capops.c, docs/capabilities.md
+ * "Across cores"; tests/test_capops.py).
+ *
+ *   capxfer CORE        the giver, here: starts `capxfer take` on CORE
+ *   capxfer take        the receiver (started by the giver)
+ *
+ * The giver carves 64 KiB of RAM of its own and gives it to the receiver on
+ * CORE. The receiver takes it, finds that it cannot retype it alone
+ * (ERR_CAP_REMOTE: the RAM belongs to the giver's core), retypes it into
+ * four Frames with the owner's agreement, and writes into each. Meanwhile
+ * the giver tries to carve the same RAM into a Frame of its own: refused
+ * (ERR_OVERLAP) once the owner has reserved the range for the receiver.
+ * Then the giver revokes its RAM: the receiver's copy and Frames are gone,
+ * on its core, before the revoke returns, and the giver carves the whole
+ * range again. Second round, delete: the giver gives a Frame; the receiver
+ * takes and deletes it; the giver's own delete, refused while a copy lives
+ * elsewhere, then works. Last, what may not cross is refused.
+ *
+ * Events (tests/test_capops.py checks every field):
+ *   @atoll {"event":"capxfer_take", ...}   the receiver, per step
+ *   @atoll {"event":"capxfer_give", ...}   the giver, at the end
+ */
+#include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <if/monclient_if.h>
+#include <if/monlmp_if.h>
+
+#define RAM_BYTES (64u << 10)
+#define FRAMES 4
+#define WAIT_MS 60000
+
+static const struct startup_info *si;
+static uint32_t si_core(void) { return si->core_id; }
+static uint64_t now_ms(void) { return urpc_os_now_ns() / 1000000; }
+static void nap(void) { sys_notify_wait(sys_notify_gen(), 1000, 0); }
+
+static uint32_t type_of(capslot_t s)
+{
+    struct cap_identity id;
+    return sys_cap_identify(s, &id) ? CAP_NULL : id.type;
+}
+
+/* -- the receiver ------------------------------------------------------------------- */
+
+static errval_t take(capslot_t *cap, uint32_t *core, uint64_t *from)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, cap, core, from);
+        if (err || rerr != ERR_WOULD_BLOCK)
+            return err ? err : rerr;
+        if (now_ms() - t0 > WAIT_MS)
+            return ERR_TIMEOUT;
+        nap();
+    }
+}
+
+static int receiver(void)
+{
+    capslot_t ram, frames;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = take(&ram, &core, &from);
+    if (err) {
+        printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"take\",\"error\":\"%s\"}\n", err_name(err));
+        return 1;
+    }
+    struct cap_identity id;
+    sys_cap_identify(ram, &id);
+    /* Alone: refused, the owner must agree. */
+    errval_t alone = slot_alloc_range(FRAMES, &frames);
+    if (!alone)
+        alone = sys_cap_retype(ram, CAP_FRAME, RAM_BYTES / FRAMES, 0, FRAMES, frames);
+    /* Agreed: the owner reserves the range. The giver may hold it for a
+     * moment (it tries to carve the same RAM): then try again. */
+    errval_t rerr = ERR_OK;
+    uint64_t t0 = now_ms();
+    do {
+        err = monlmp_cap_retype_rpc(monitor_lmp(), ram, CAP_FRAME, RAM_BYTES / FRAMES, 0, FRAMES, frames, &rerr);
+        if (!err && rerr == ERR_OVERLAP)
+            nap();
+    } while (!err && rerr == ERR_OVERLAP && now_ms() - t0 < WAIT_MS);
+    if (!err)
+        err = rerr;
+    uint32_t written = 0;
+    for (uint32_t i = 0; !err && i < FRAMES; i++) {
+        void *p;
+        if (vspace_map_frame(frames + i, MAP_WRITE, &p) == ERR_OK) {
+            memset(p, 0x5a, 4096);
+            written += ((volatile uint8_t *)p)[4095] == 0x5a;
+            vspace_unmap_frame(frames + i, p);
+        }
+    }
+    printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"retype\",\"core\":%u,\"from_core\":%u,\"type\":\"%s\","
+           "\"flags\":%u,\"bytes\":%llu,\"alone\":\"%s\",\"agreed\":\"%s\",\"written\":%u}\n",
+           si_core(), core, cap_type_name(id.type), id.flags, (unsigned long long)id.bytes, err_name(alone),
+           err_name(err), written);
+    /* Now the giver revokes: wait until our copy and Frames are gone. */
+    t0 = now_ms();
+    while (type_of(ram) != CAP_NULL && now_ms() - t0 < WAIT_MS)
+        nap();
+    uint32_t left = type_of(ram) != CAP_NULL;
+    for (uint32_t i = 0; i < FRAMES; i++)
+        left += type_of(frames + i) != CAP_NULL;
+    printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"revoked\",\"left\":%u}\n", left);
+    /* Round two: a Frame, deleted here. */
+    capslot_t frame;
+    err = take(&frame, &core, &from);
+    uint32_t type = err ? CAP_NULL : type_of(frame);
+    errval_t del = err ? err : sys_cap_delete(frame);
+    printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"delete\",\"type\":\"%s\",\"error\":\"%s\"}\n",
+           cap_type_name(type), err_name(del));
+    return 0;
+}
+
+/* -- the giver ----------------------------------------------------------------------- */
+
+/* Carve our RAM into one Frame: ERR_OK (then undone) while the receiver
+ * has not reserved it, ERR_OVERLAP once it has. */
+static errval_t carve(capslot_t ram)
+{
+    capslot_t f;
+    errval_t err = slot_alloc(&f);
+    if (err)
+        return err;
+    err = sys_cap_retype(ram, CAP_FRAME, RAM_BYTES, 0, 1, f);
+    if (!err)
+        sys_cap_delete(f);
+    slot_free(f);
+    return err;
+}
+
+static errval_t give(capslot_t cap, uint32_t core, uint64_t to)
+{
+    errval_t rerr = ERR_OK, err = monlmp_cap_give_rpc(monitor_lmp(), cap, core, to, &rerr);
+    return err ? err : rerr;
+}
+
+static int giver(uint32_t core)
+{
+    struct idl_chan *mon = monitor_chan();
+    capslot_t ram = 0, frame = 0;
+    uint64_t peer = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer take", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    if (!err)
+        err = ram_alloc(RAM_BYTES, &ram);
+    errval_t given = err ? err : give(ram, core, peer);
+    /* Until the receiver's retype is agreed our own carve works. */
+    errval_t overlap = ERR_OK;
+    uint64_t t0 = now_ms();
+    while (!given && (overlap = carve(ram)) == ERR_OK && now_ms() - t0 < WAIT_MS)
+        nap();
+    errval_t alone = given ? given : sys_cap_revoke(ram);   /* refused: copies elsewhere */
+    errval_t revoked = ERR_OK;
+    if (!given)
+        monlmp_cap_revoke_rpc(monitor_lmp(), ram, &revoked);
+    errval_t again = given ? given : carve(ram);   /* the RAM is ours alone again */
+
+    /* Round two: a Frame, deleted by the receiver. */
+    errval_t fgiven = frame_alloc(4096, &frame);
+    if (!fgiven)
+        fgiven = give(frame, core, peer);
+    errval_t fdel = fgiven;
+    t0 = now_ms();
+    while (!fgiven && (fdel = sys_cap_delete(frame)) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
+        nap();
+
+    /* What may not cross. */
+    errval_t disp = give(SLOT_DISPATCHER, core, peer), cnode = give(SLOT_ROOT_CNODE, core, peer);
+    errval_t self = ram_alloc(4096, &ram) ? ERR_NO_MEMORY : give(ram, si_core(), peer);
+    printf("@atoll {\"event\":\"capxfer_give\",\"core\":%u,\"to_core\":%u,\"given\":\"%s\",\"overlap\":\"%s\","
+           "\"revoke_alone\":\"%s\",\"revoked\":\"%s\",\"again\":\"%s\",\"frame_given\":\"%s\","
+           "\"frame_deleted\":\"%s\",\"dispatcher\":\"%s\",\"cnode\":\"%s\",\"same_core\":\"%s\"}\n",
+           si_core(), core, err_name(given), err_name(overlap), err_name(alone), err_name(revoked), err_name(again),
+           err_name(fgiven), err_name(fdel), err_name(disp), err_name(cnode), err_name(self));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    si = startup();
+    errval_t err = monitor_connect();
+    if (err) {
+        printf("capxfer: no monitor: %s\n", err_name(err));
+        return 1;
+    }
+    if (argc > 1 && !strcmp(argv[1], "take"))
+        return receiver();
+    if (argc < 2) {
+        printf("usage: capxfer CORE\n");
+        return 1;
+    }
+    return giver(arg_number(argv[1], 1));
+}
