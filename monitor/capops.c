@@ -339,13 +339,17 @@ static void start_revoke(struct object *o, const struct waiter *w)
 }
 
 /* A holder says it holds nothing (a release, or its answer to a revoke). */
+/* The core leaves the set, and a revoke's wait, only when no grant to it
+ * is unanswered: a release sent before a later grant arrived there says
+ * nothing of that grant's copy (models/capops.pml found a revoke that
+ * ended early on such a release). */
 static void holder_gone(struct object *o, uint32_t core)
 {
-    if (o->state == O_REVOKING)
-        coreset_del(&pool, &o->waiting, core);
     struct grant_count *g = grant_of(obj_number(o), core, false);
-    if (!g || g->count == 0)
-        coreset_del(&pool, &o->holders, core);   /* else a grant is on its way there */
+    if (!g || g->count == 0) {
+        coreset_del(&pool, &o->holders, core);
+        coreset_del(&pool, &o->waiting, core);
+    }
     if (o->state == O_REVOKING)
         revoke_check_done(o);
     else if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
@@ -461,13 +465,14 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
 errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
 {
     struct object *o = obj_find(a->obj);
-    if (!o || o->state != O_REVOKING || !coreset_has(&pool, &o->waiting, a->src))
-        return ERR_OK;   /* late: the wait ended, or it answered by a release */
+    if (!o || !coreset_has(&pool, &o->holders, a->src))
+        return ERR_OK;   /* it answered by a release already */
     if (a->err) {
-        revoke_done(o, a->err);
+        if (o->state == O_REVOKING && coreset_has(&pool, &o->waiting, a->src))
+            revoke_done(o, a->err);
         return ERR_OK;
     }
-    holder_gone(o, a->src);
+    holder_gone(o, a->src);   /* late too (the wait ended): it holds nothing, as a release says */
     return ERR_OK;
 }
 
@@ -583,8 +588,10 @@ errval_t capops_on_grant(const struct monitor_cap_grant_args *a)
     struct idl_chan *back = route(a->src);
     if (back)
         monitor_cap_grant_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj);
-    if (err && h)
-        maybe_release(h);
+    /* Refused with nothing of the object kept here: a release, or the
+     * owner would record this core for ever (the model's BUG_REFUSE_SILENT). */
+    if (err && a->obj && !held_find(a->src, a->obj) && back)
+        monitor_cap_released_send(back, a->src, (uint16_t)my_core, new_tag(), a->obj);
     return ERR_OK;
 }
 

@@ -6,8 +6,9 @@ the last core (the last node), which retypes it there with the owner's
 agreement; the giver's own carve of the same range is then refused; the
 giver revokes, and the receiver's copy and Frames are gone before the revoke
 returns, after which the giver carves the whole range again. A Frame given
-and deleted by the receiver lets the giver delete its own. What may not
-cross is refused. Every monitor's capability records are back to none
+and deleted by the receiver lets the giver delete its own. The receiver
+tells the giver it has written by giving it a Frame of its own core
+(capabilities cross both ways). What may not cross is refused. Every monitor's capability records are back to none
 afterwards, and its slots where they were."""
 import os
 import sys
@@ -47,9 +48,12 @@ def test_ram_crosses_cores_and_comes_back(smp, numa):
     assert took["flags"] & 0x4 == 0   # the domain's copy is plain; its root (the monitor's) is FOREIGN
     assert took["alone"] == "ERR_CAP_REMOTE"       # not without the owner's agreement
     assert took["agreed"] == "ERR_OK" and took["written"] == 4
+    assert took["gave_back"] == "ERR_OK"
 
     gave = one(r, "capxfer_give")
     assert gave["given"] == "ERR_OK"
+    # The way back: a Frame the receiver's core owns, re-created here FOREIGN; deleting it releases it there.
+    assert gave["back"] == "Frame" and gave["back_core"] == last and gave["back_deleted"] == "ERR_OK"
     assert gave["overlap"] == "ERR_OVERLAP"        # the owner reserved the range for the receiver
     assert gave["revoke_alone"] == "ERR_CAP_REMOTE"
     assert gave["revoked"] == "ERR_OK"
@@ -72,5 +76,5 @@ def test_ram_crosses_cores_and_comes_back(smp, numa):
         assert after["slots_free"] == before["slots_free"], (core, before, after)
     owner, holder = s[0][-1]["caps"], s[last][-1]["caps"]
     assert owner["given"] == 2 and owner["revokes"] == 1 and owner["revoke_msgs"] == 1
-    assert owner["retypes_agreed"] >= 1 and owner["timeouts"] == 0
-    assert holder["taken"] == 2 and holder["held"] == 0
+    assert owner["retypes_agreed"] >= 1 and owner["timeouts"] == 0 and owner["taken"] == 1
+    assert holder["taken"] == 2 and holder["given"] == 1 and holder["released"] == 1

@@ -92,10 +92,21 @@ static int receiver(void)
             vspace_unmap_frame(frames + i, p);
         }
     }
+    /* Tell the giver we are done, by giving it a Frame of ours: this
+     * core owns that one. */
+    capslot_t back;
+    errval_t gave_back = frame_alloc(4096, &back);
+    if (!gave_back) {
+        errval_t e2 = ERR_OK;
+        gave_back = monlmp_cap_give_rpc(monitor_lmp(), back, core, from, &e2);
+        if (!gave_back)
+            gave_back = e2;
+    }
     printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"retype\",\"core\":%u,\"from_core\":%u,\"type\":\"%s\","
-           "\"flags\":%u,\"bytes\":%llu,\"alone\":\"%s\",\"agreed\":\"%s\",\"written\":%u}\n",
+           "\"flags\":%u,\"bytes\":%llu,\"alone\":\"%s\",\"agreed\":\"%s\",\"written\":%u,"
+           "\"gave_back\":\"%s\"}\n",
            si_core(), core, cap_type_name(id.type), id.flags, (unsigned long long)id.bytes, err_name(alone),
-           err_name(err), written);
+           err_name(err), written, err_name(gave_back));
     /* Now the giver revokes: wait until our copy and Frames are gone. */
     t0 = now_ms();
     while (type_of(ram) != CAP_NULL && now_ms() - t0 < WAIT_MS)
@@ -153,6 +164,20 @@ static int giver(uint32_t core)
     uint64_t t0 = now_ms();
     while (!given && (overlap = carve(ram)) == ERR_OK && now_ms() - t0 < WAIT_MS)
         nap();
+    /* The receiver gives us a Frame of its core's when it has written:
+     * we hold a FOREIGN copy; deleting it tells its owner core. */
+    capslot_t back = 0;
+    uint32_t back_core = 0;
+    uint64_t back_from = 0;
+    errval_t back_err = given ? given : take(&back, &back_core, &back_from);
+    uint32_t back_type = back_err ? CAP_NULL : type_of(back);
+    uint32_t back_flags = 0;
+    if (!back_err) {
+        struct cap_identity bid;
+        sys_cap_identify(back, &bid);
+        back_flags = bid.flags;
+        back_err = sys_cap_delete(back);
+    }
     errval_t alone = given ? given : sys_cap_revoke(ram);   /* refused: copies elsewhere */
     errval_t revoked = ERR_OK;
     if (!given)
@@ -173,9 +198,11 @@ static int giver(uint32_t core)
     errval_t self = ram_alloc(4096, &ram) ? ERR_NO_MEMORY : give(ram, si_core(), peer);
     printf("@atoll {\"event\":\"capxfer_give\",\"core\":%u,\"to_core\":%u,\"given\":\"%s\",\"overlap\":\"%s\","
            "\"revoke_alone\":\"%s\",\"revoked\":\"%s\",\"again\":\"%s\",\"frame_given\":\"%s\","
-           "\"frame_deleted\":\"%s\",\"dispatcher\":\"%s\",\"cnode\":\"%s\",\"same_core\":\"%s\"}\n",
+           "\"frame_deleted\":\"%s\",\"dispatcher\":\"%s\",\"cnode\":\"%s\",\"same_core\":\"%s\","
+           "\"back\":\"%s\",\"back_core\":%u,\"back_flags\":%u,\"back_deleted\":\"%s\"}\n",
            si_core(), core, err_name(given), err_name(overlap), err_name(alone), err_name(revoked), err_name(again),
-           err_name(fgiven), err_name(fdel), err_name(disp), err_name(cnode), err_name(self));
+           err_name(fgiven), err_name(fdel), err_name(disp), err_name(cnode), err_name(self), cap_type_name(back_type),
+           back_core, back_flags, err_name(back_err));
     return 0;
 }
 
