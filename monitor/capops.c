@@ -64,6 +64,7 @@ enum waiter_kind { W_NONE = 0, W_CLIENT, W_HOLDER };
 struct waiter {
     uint8_t kind;
     uint8_t req;              /* W_CLIENT: CAPREQ_REVOKE or CAPREQ_DELETE */
+    uint8_t broadcast;        /* ask every core (CAPOPS_BROADCAST: the benchmark's baseline) */
     int handle;               /* W_CLIENT */
     uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
     uint32_t held;            /* W_HOLDER: the index of the held record */
@@ -324,12 +325,23 @@ static void start_revoke(struct object *o, const struct waiter *w)
     o->deadline = now_ns() + CAPOPS_WAIT_NS;
     st.revokes++;
     coreset_clear(&pool, &o->waiting);
-    for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
-        struct idl_chan *to = route((uint32_t)c);
-        if (!to || coreset_add(&pool, &o->waiting, (uint32_t)c))
-            continue;   /* unreachable: it stays a holder, the wait times out */
-        st.revoke_msgs++;
-        monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+    if (w && w->broadcast) {
+        /* The baseline: every other live core, as a plain loop would. */
+        for (uint32_t c = 0; c < ncores; c++) {
+            struct idl_chan *to = c == my_core || !core_alive(c) ? 0 : route(c);
+            if (!to || coreset_add(&pool, &o->waiting, c))
+                continue;
+            st.revoke_msgs++;
+            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+        }
+    } else {
+        for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
+            struct idl_chan *to = route((uint32_t)c);
+            if (!to || coreset_add(&pool, &o->waiting, (uint32_t)c))
+                continue;   /* unreachable: it stays a holder, the wait times out */
+            st.revoke_msgs++;
+            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+        }
     }
     if (coreset_count(&o->waiting) == 0 && coreset_count(&o->holders) != 0) {
         revoke_done(o, ERR_NO_ROUTE);
@@ -465,10 +477,11 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
 errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
 {
     struct object *o = obj_find(a->obj);
-    if (!o || !coreset_has(&pool, &o->holders, a->src))
+    bool asked = o && o->state == O_REVOKING && coreset_has(&pool, &o->waiting, a->src);
+    if (!o || (!asked && !coreset_has(&pool, &o->holders, a->src)))
         return ERR_OK;   /* it answered by a release already */
     if (a->err) {
-        if (o->state == O_REVOKING && coreset_has(&pool, &o->waiting, a->src))
+        if (asked)
             revoke_done(o, a->err);
         return ERR_OK;
     }
@@ -807,7 +820,8 @@ void capops_request(int handle, uint64_t domain, enum capreq req, const struct c
         retype_request(handle, domain, disp, a);
         return;
     }
-    struct waiter w = { .kind = W_CLIENT, .req = (uint8_t)req, .handle = handle, .domain = domain, .slot = a->slot };
+    struct waiter w = { .kind = W_CLIENT, .req = (uint8_t)req, .broadcast = (a->flags & CAPOPS_BROADCAST) != 0,
+                        .handle = handle, .domain = domain, .slot = a->slot };
     client_retry(&w);
 }
 

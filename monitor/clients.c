@@ -282,7 +282,7 @@ static errval_t on_cap_take(struct idl_chan *ch, const struct monlmp_cap_take_ca
 static errval_t on_cap_revoke(struct idl_chan *ch, const struct monlmp_cap_revoke_call_args *a)
 {
     struct client *c = client_of_chan(ch);
-    struct capreq_args r = { .slot = a->slot };
+    struct capreq_args r = { .slot = a->slot, .flags = a->flags };
     capops_request(handle_of(c), c->badge, CAPREQ_REVOKE, &r);
     return ERR_OK;
 }
@@ -290,7 +290,7 @@ static errval_t on_cap_revoke(struct idl_chan *ch, const struct monlmp_cap_revok
 static errval_t on_cap_delete(struct idl_chan *ch, const struct monlmp_cap_delete_call_args *a)
 {
     struct client *c = client_of_chan(ch);
-    struct capreq_args r = { .slot = a->slot };
+    struct capreq_args r = { .slot = a->slot, .flags = a->flags };
     capops_request(handle_of(c), c->badge, CAPREQ_DELETE, &r);
     return ERR_OK;
 }

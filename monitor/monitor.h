@@ -157,6 +157,7 @@ struct capreq_args {
     uint64_t slot;          /* in the client's CSpace */
     uint32_t type, count;   /* retype */
     uint64_t size, offset, first;
+    uint32_t flags;         /* revoke, delete: CAPOPS_BROADCAST */
 };
 /* Client `handle` (domain `domain`) gives our copy `cap` (we hold it now)
  * to domain `to` on `core`. */

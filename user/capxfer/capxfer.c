@@ -4,6 +4,8 @@
  *
  *   capxfer CORE        the giver, here: starts `capxfer take` on CORE
  *   capxfer take        the receiver (started by the giver)
+ *   capxfer bench [ROUNDS] [MAXH]  the `caps` benchmark (docs/bench.md), below
+ *   capxfer sink        a holder for the benchmark (started by it)
  *
  * The giver carves 64 KiB of RAM of its own and gives it to the receiver on
  * CORE. The receiver takes it, finds that it cannot retype it alone
@@ -181,7 +183,7 @@ static int giver(uint32_t core)
     errval_t alone = given ? given : sys_cap_revoke(ram);   /* refused: copies elsewhere */
     errval_t revoked = ERR_OK;
     if (!given)
-        monlmp_cap_revoke_rpc(monitor_lmp(), ram, &revoked);
+        monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &revoked);
     errval_t again = given ? given : carve(ram);   /* the RAM is ours alone again */
 
     /* Round two: a Frame, deleted by the receiver. */
@@ -206,6 +208,115 @@ static int giver(uint32_t core)
     return 0;
 }
 
+
+/* -- the `caps` benchmark ---------------------------------------------------------------- */
+/*
+ * On core 0: a sink on every other core; then, for H = 1, 2, 4 ... (and
+ * every core but this one), ROUNDS times after one untimed round: a page of RAM given to the sinks
+ * of cores 1..H, then revoked (or its original deleted) through the monitor,
+ * timed from the call to its answer; once with the holders-only protocol,
+ * once with the broadcast baseline (CAPOPS_BROADCAST: every core asked).
+ * One event per (operation, protocol, H):
+ *   @atoll {"event":"caps_bench","op":"revoke"|"delete","protocol":"holders"|"broadcast",
+ *           "holders":H,"cores":N,"rounds":R,"median_ns":..,"min_ns":..,"max_ns":..,"failed":F}
+ * The sinks take what they are given (so the copies are real), and end
+ * when they take a Frame (the end of the run).
+ */
+#define BENCH_MAX_ROUNDS 101
+#define BENCH_MAX_CORES 256
+
+static int sink(void)
+{
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < 30 * 60 * 1000) {
+        capslot_t c;
+        uint32_t core;
+        uint64_t from;
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, &c, &core, &from);
+        if (err)
+            return 1;
+        if (rerr == ERR_WOULD_BLOCK) {
+            sys_notify_wait(sys_notify_gen(), 2000, 0);
+            continue;
+        }
+        if (rerr)
+            continue;
+        uint32_t type = type_of(c);
+        cap_free(c);   /* revoked already, or the end: either way the slot goes */
+        if (type == CAP_FRAME)
+            return 0;
+    }
+    return 1;
+}
+
+static void sort_u64(uint64_t *v, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            uint64_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+}
+
+static int bench(uint32_t rounds, uint32_t maxh)
+{
+    static uint64_t sinks[BENCH_MAX_CORES], t[BENCH_MAX_ROUNDS];
+    uint32_t n = si->ncores < BENCH_MAX_CORES ? si->ncores : BENCH_MAX_CORES;
+    if (rounds < 1 || rounds > BENCH_MAX_ROUNDS)
+        rounds = 21;
+    if (maxh == 0 || maxh > n - 1)
+        maxh = n - 1;
+    struct idl_chan *mon = monitor_chan();
+    for (uint32_t c = 1; c < n; c++) {
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c, "capxfer sink", 0, false, &rerr, &sinks[c]);
+        if (err || rerr) {
+            printf("capxfer bench: no sink on core %u: %s\n", c, err_name(err ? err : rerr));
+            return 1;
+        }
+    }
+    uint32_t hs[16], nh = 0;
+    for (uint32_t h = 1; h < maxh && nh < 15; h *= 2)
+        hs[nh++] = h;
+    hs[nh++] = maxh;
+    for (uint32_t op = 0; op < 2; op++)
+        for (uint32_t i = 0; i < nh; i++)
+            for (uint32_t proto = 0; proto < 2; proto++) {
+                uint32_t h = hs[i], failed = 0, got = 0;
+                for (uint32_t r = 0; r <= rounds; r++) {   /* round 0 warms up, untimed */
+                    capslot_t ram;
+                    errval_t err = ram_alloc(4096, &ram);
+                    for (uint32_t c = 1; !err && c <= h; c++)
+                        err = give(ram, c, sinks[c]);
+                    errval_t rerr = ERR_OK;
+                    uint64_t t0 = urpc_os_now_ns();
+                    if (!err)
+                        err = op == 0 ? monlmp_cap_revoke_rpc(monitor_lmp(), ram, proto ? CAPOPS_BROADCAST : 0, &rerr)
+                                      : monlmp_cap_delete_rpc(monitor_lmp(), ram, proto ? CAPOPS_BROADCAST : 0, &rerr);
+                    uint64_t t1 = urpc_os_now_ns();
+                    if (err || rerr)
+                        failed += r > 0;
+                    else if (r > 0)
+                        t[got++] = t1 - t0;
+                    cap_free(ram);   /* after revoke: the original; after delete: an empty slot */
+                }
+                sort_u64(t, got);
+                printf("@atoll {\"event\":\"caps_bench\",\"op\":\"%s\",\"protocol\":\"%s\",\"holders\":%u,"
+                       "\"cores\":%u,\"rounds\":%u,\"median_ns\":%llu,\"min_ns\":%llu,\"max_ns\":%llu,"
+                       "\"failed\":%u}\n",
+                       op ? "delete" : "revoke", proto ? "broadcast" : "holders", h, n, got,
+                       (unsigned long long)(got ? t[got / 2] : 0), (unsigned long long)(got ? t[0] : 0),
+                       (unsigned long long)(got ? t[got - 1] : 0), failed);
+            }
+    /* The end: a Frame to every sink. */
+    for (uint32_t c = 1; c < n; c++) {
+        capslot_t f;
+        if (!frame_alloc(4096, &f))
+            give(f, c, sinks[c]);   /* ours stays until we end: the sink's copy is what counts */
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     si = startup();
@@ -216,6 +327,10 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && !strcmp(argv[1], "take"))
         return receiver();
+    if (argc > 1 && !strcmp(argv[1], "sink"))
+        return sink();
+    if (argc > 1 && !strcmp(argv[1], "bench"))
+        return bench(argc > 2 ? arg_number(argv[2], 21) : 21, argc > 3 ? arg_number(argv[3], 0) : 0);
     if (argc < 2) {
         printf("usage: capxfer CORE\n");
         return 1;

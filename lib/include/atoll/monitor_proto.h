@@ -40,4 +40,8 @@
 #define MON_MAX_CONNS 1024            /* connection records one monitor keeps */
 #define MON_CAPS_WAITING_PER_DOMAIN 16 /* capabilities given to a domain, not taken yet */
 
+/* monlmp cap_revoke / cap_delete flags: ask every core, not only the cores
+ * that hold copies (the `caps` benchmark's baseline, docs/bench.md). */
+#define CAPOPS_BROADCAST 0x1u
+
 #endif
