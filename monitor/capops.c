@@ -467,8 +467,10 @@ errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a)
 errval_t capops_on_released(const struct monitor_cap_released_args *a)
 {
     struct object *o = obj_find(a->obj);
-    if (!o || !coreset_has(&pool, &o->holders, a->src))
-        return ERR_INVALID_ARG;   /* not one of ours, or not a holder: counted as refused */
+    if (!o)
+        return ERR_OK;   /* late: a revoke removed it first */
+    if (!coreset_has(&pool, &o->holders, a->src))
+        return ERR_INVALID_ARG;   /* not a holder: refused and counted */
     st.released++;
     holder_gone(o, a->src);
     return ERR_OK;

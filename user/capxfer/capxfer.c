@@ -6,6 +6,10 @@
  *   capxfer take        the receiver (started by the giver)
  *   capxfer bench [ROUNDS] [MAXH]  the `caps` benchmark (docs/bench.md), below
  *   capxfer sink        a holder for the benchmark (started by it)
+ *   capxfer orphan CORE [exit|fault]  the giver ends (or faults) while the
+ *                       receiver on CORE (`capxfer keep`) holds its RAM: the
+ *                       copy must go before the giver's RAM is reused
+ *   capxfer keep        that receiver
  *
  * The giver carves 64 KiB of RAM of its own and gives it to the receiver on
  * CORE. The receiver takes it, finds that it cannot retype it alone
@@ -317,6 +321,51 @@ static int bench(uint32_t rounds, uint32_t maxh)
     return 0;
 }
 
+/* -- a giver that ends with its RAM on another core ------------------------------------ */
+
+/* Take one capability, say so by giving back a Frame, then wait until the
+ * copy is gone (the giver's core reclaimed its RAM). */
+static int keep(void)
+{
+    capslot_t ram, back;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = take(&ram, &core, &from);
+    uint32_t type = err ? CAP_NULL : type_of(ram);
+    if (!err && !(err = frame_alloc(4096, &back)))
+        err = give(back, core, from);
+    uint64_t t0 = now_ms();
+    while (!err && type_of(ram) != CAP_NULL && now_ms() - t0 < WAIT_MS)
+        nap();
+    printf("@atoll {\"event\":\"capxfer_keep\",\"type\":\"%s\",\"error\":\"%s\",\"gone\":%s,\"ms\":%llu}\n",
+           cap_type_name(type), err_name(err), !err && type_of(ram) == CAP_NULL ? "true" : "false",
+           (unsigned long long)(now_ms() - t0));
+    return 0;
+}
+
+static int orphan(uint32_t core, bool fault)
+{
+    struct idl_chan *mon = monitor_chan();
+    capslot_t ram = 0, back = 0;
+    uint32_t bcore = 0;
+    uint64_t peer = 0, bfrom = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer keep", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    if (!err)
+        err = ram_alloc(RAM_BYTES, &ram);
+    if (!err)
+        err = give(ram, core, peer);
+    if (!err)
+        err = take(&back, &bcore, &bfrom);   /* the receiver holds its copy now */
+    printf("@atoll {\"event\":\"capxfer_orphan\",\"error\":\"%s\",\"ends_by\":\"%s\"}\n", err_name(err),
+           fault ? "fault" : "exit");
+    stdout_flush();
+    if (fault)
+        *(volatile int *)0 = 1;
+    return 0;   /* with the RAM and the Frame from the receiver still ours */
+}
+
 int main(int argc, char **argv)
 {
     si = startup();
@@ -329,6 +378,10 @@ int main(int argc, char **argv)
         return receiver();
     if (argc > 1 && !strcmp(argv[1], "sink"))
         return sink();
+    if (argc > 1 && !strcmp(argv[1], "keep"))
+        return keep();
+    if (argc > 2 && !strcmp(argv[1], "orphan"))
+        return orphan(arg_number(argv[2], 1), argc > 3 && !strcmp(argv[3], "fault"));
     if (argc > 1 && !strcmp(argv[1], "bench"))
         return bench(argc > 2 ? arg_number(argv[2], 21) : 21, argc > 3 ? arg_number(argv[3], 0) : 0);
     if (argc < 2) {
