@@ -312,12 +312,17 @@ static int bench(uint32_t rounds, uint32_t maxh)
                        (unsigned long long)(got ? t[got / 2] : 0), (unsigned long long)(got ? t[0] : 0),
                        (unsigned long long)(got ? t[got - 1] : 0), failed);
             }
-    /* The end: a Frame to every sink. */
-    for (uint32_t c = 1; c < n; c++) {
-        capslot_t f;
-        if (!frame_alloc(4096, &f))
-            give(f, c, sinks[c]);   /* ours stays until we end: the sink's copy is what counts */
-    }
+    /* The end: a Frame to every sink, and we wait until each has taken
+     * and dropped it (our delete works again), since ending first would
+     * revoke a Frame not taken yet and leave its sink waiting. */
+    static capslot_t ends[BENCH_MAX_CORES];
+    for (uint32_t c = 1; c < n; c++)
+        if (!frame_alloc(4096, &ends[c]) && give(ends[c], c, sinks[c]))
+            cap_free(ends[c]), ends[c] = 0;
+    uint64_t t0 = now_ms();
+    for (uint32_t c = 1; c < n; c++)
+        while (ends[c] && sys_cap_delete(ends[c]) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
+            nap();
     return 0;
 }
 
