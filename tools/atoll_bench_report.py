@@ -673,6 +673,7 @@ def _plot_caps(plt, data, shape, accel, tcg, commit, plot_dir):
                     linestyle="-" if op == "revoke" else "--", color=colours.get(proto, "tab:gray"),
                     capsize=3, label=f"{op}, {proto}")
     ax.set_xscale("log", base=2)
+    ax.set_yscale("log")   # one descheduled vCPU makes a maximum 1000 times the median
     ax.set_xlabel("cores holding copies (H)")
     ax.set_ylabel("latency (us, median; bars: min to max)")
     title = f"Capability revoke/delete vs holder cores on {shape} ({accel.upper()})"
