@@ -401,6 +401,7 @@ static errval_t give_owned(capslot_t cap, const struct capops_call *lin, uint32_
     }
     if (o->state == O_REVOKING)
         return ERR_CAP_LOCKED;
+    bool was_holder = coreset_has(&pool, &o->holders, core);
     struct grant_count *g = grant_of(obj_number(o), core, true);
     if (!g || g->count == UINT16_MAX)
         err = ERR_TOO_MANY;
@@ -416,9 +417,13 @@ static errval_t give_owned(capslot_t cap, const struct capops_call *lin, uint32_
         g->count++;
         return ERR_OK;
     }
+    /* Undo: nothing was sent. A core that held copies before stays. */
     if (g && g->count == 0)
         *g = (struct grant_count){ 0 };
-    holder_gone(o, core);   /* undo: nothing was sent there */
+    if (!was_holder)
+        coreset_del(&pool, &o->holders, core);
+    if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+        obj_drop_anchor(o);
     return err;
 }
 
