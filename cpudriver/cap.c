@@ -396,14 +396,15 @@ errval_t cap_retype_check(struct cte *src, enum cap_type type, uint64_t size, ui
 }
 
 errval_t cap_retype_agreed(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
-                           const struct capability *dest_cnode, uint64_t first, struct cte *envelope)
+                           const struct capability *dest_cnode, uint64_t first, const struct retype_agreement *agreed,
+                           struct cte *envelope)
 {
     uint64_t base = 0, total = 0, pb, pn;
     struct cte *slots = NULL;
     errval_t err = retype_args(src, type, size, offset, count, dest_cnode, first, &base, &total, &slots);
     if (err)
         return err;
-    if (!envelope)
+    if (!envelope || !agreed)
         return ERR_INVALID_ARG;
     if (!cte_empty(envelope))
         return ERR_CAP_OCCUPIED;
@@ -411,6 +412,9 @@ errval_t cap_retype_agreed(struct cte *src, enum cap_type type, uint64_t size, u
         if (&slots[i] == envelope)
             return ERR_CAP_SAME_SLOT;
     whole_pages(base, total, &pb, &pn);
+    /* Another object swapped into src's slot, or other pages: not agreed. */
+    if (original_of(src) != agreed->original || pb != agreed->base || pn != agreed->bytes)
+        return ERR_CAP_REMOTE;
     if (lineage_overlaps(src, pb, pn))
         return ERR_OVERLAP;
     /* The envelope: RAM, an original child of src, holding the range. */

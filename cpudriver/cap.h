@@ -195,13 +195,24 @@ errval_t cap_relate(struct cte *c, uint32_t set, uint32_t clear);
 errval_t cap_retype_check(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
                           const struct capability *dest_cnode, uint64_t first, uint64_t *base, uint64_t *bytes,
                           struct cte **original);
+/* What the owner agreed to: the original the request was about and the
+ * whole pages it reserved. Between the check and the agreement the domain
+ * may have moved another capability into src's slot; the agreement holds
+ * only for the same original and the same pages. */
+struct retype_agreement {
+    const struct cte *original;
+    uint64_t base, bytes;
+};
 /* The retype, once its owner agreed: the whole pages the objects lie in
  * become a RAM object in `envelope` (an empty slot: the monitor's, which
  * watches it), a child of src, and the objects are made from the envelope.
- * Errors as cap_retype_check, and ERR_INVALID_ARG/ERR_CAP_OCCUPIED for the
- * envelope slot; nothing changes on error. */
+ * Errors as cap_retype_check, ERR_INVALID_ARG/ERR_CAP_OCCUPIED for the
+ * envelope slot, ERR_INVALID_ARG for no agreement, and ERR_CAP_REMOTE when
+ * src's original or the whole pages are not the agreed ones (the owner never
+ * agreed to this retype); nothing changes on error. */
 errval_t cap_retype_agreed(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
-                           const struct capability *dest_cnode, uint64_t first, struct cte *envelope);
+                           const struct capability *dest_cnode, uint64_t first, const struct retype_agreement *agreed,
+                           struct cte *envelope);
 
 /* An empty (or NULL) slot reads as type Null with all fields 0. bytes is the
  * slot count for a CNode, badge is set only for endpoints. */

@@ -56,6 +56,8 @@ static errval_t capops(struct dispatcher *m, struct capops_call *a)
     errval_t err = target(m, a->disp, &t);
     if (err)
         return err;
+    /* RETYPE's inputs: the agreed original (the monitor's slot) and pages. */
+    uint64_t agreed_root = a->root, agreed_base = a->base, agreed_bytes = a->bytes;
     a->root = a->anchor = CAPOPS_NO_SLOT;
     a->root_flags = 0;
     if (a->op != CAPOPS_RETYPE_CHECK && a->op != CAPOPS_RETYPE && (err = user_cap(t, a->slot, CAP_NULL, 0, &c)))
@@ -91,9 +93,14 @@ static errval_t capops(struct dispatcher *m, struct capops_call *a)
         a->root_flags = flags_of(o);
         if (a->op == CAPOPS_RETYPE_CHECK)
             return ERR_OK;
-        if ((err = user_slot(m, a->dst, &env)))
+        /* The owner agreed to these pages of this original, nothing else:
+         * the domain may have moved another capability into the slot since. */
+        struct cte *agreed_original;
+        if ((err = user_slot(m, agreed_root, &agreed_original)) || (err = user_slot(m, a->dst, &env)))
             return err;
-        err = cap_retype_agreed(c, (enum cap_type)a->type, a->size, a->offset, a->count, &cn, a->first, env);
+        struct retype_agreement agreed = { agreed_original, agreed_base, agreed_bytes };
+        err = cap_retype_agreed(c, (enum cap_type)a->type, a->size, a->offset, a->count, &cn, a->first, &agreed,
+                                env);
         if (err)
             return err;
         cap_relate(env, CAP_REL_WATCH, 0);   /* the monitor hears when the objects are gone */

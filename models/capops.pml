@@ -21,7 +21,10 @@
  *              cap_retype_call; capops_on_retype_call reserves the range by
  *              retyping the anchor (refused if it overlaps what core 0 or
  *              another holder carved, or while revoking);
- *              capops_on_retype_reply carves if the copy still exists.
+ *              capops_on_retype_reply carves if the copy still exists,
+ *              and (CAPOPS_RETYPE, cap_retype_agreed) only the pages of
+ *              the original the owner was asked about: the domain may
+ *              move another capability into the slot meanwhile (Swap).
  *   OwnCarve   a domain of core 0 retypes its original: the kernel refuses
  *              ranges reserved for holders (lineage_overlaps).
  *   Revoke     client_retry -> start_revoke: lock (O_REVOKING), send
@@ -53,6 +56,9 @@
  *                               reserving the range: two cores carve it.
  *   BUG_GIVE_WHILE_REVOKING     no lock: a grant during a revoke, and the
  *                               revoke ends with a copy left.
+ *   BUG_RETYPE_SWAP             the agreed retype carves whatever the slot
+ *                               names when the answer comes (scenario swap3):
+ *                               pages the owner never reserved for it.
  */
 #include "capops_params.pml"
 
@@ -85,6 +91,8 @@ byte mail[NCORES];
 byte copies[NCORES];
 bool carved[NCORES * RANGES];
 bool retype_waiting[NCORES];
+byte slot_range[NCORES];     /* the range the domain's retype slot would carve now */
+byte asked_range[NCORES];    /* the range the owner was asked to reserve */
 
 #define CARVED(c, r) carved[(c) * RANGES + (r)]
 
@@ -255,7 +263,7 @@ inline maybe_release(me) {
     fi
 }
 
-proctype Holder(byte me; byte takes; byte deletes; byte carves; bool refuse)
+proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse)
 {
     mtype t;
     bool ok;
@@ -294,6 +302,16 @@ end:
             :: t == RETYPE_REPLY ->
                 /* capops_on_retype_reply: CAPOPS_RETYPE needs the copy still */
                 retype_waiting[me] = false;
+#ifdef BUG_RETYPE_SWAP
+                /* the kernel carves whatever the slot names now */
+                r = slot_range[me];
+#else
+                /* ERR_CAP_REMOTE unless the slot still names what was agreed */
+                if
+                :: slot_range[me] != asked_range[me] -> ok = false
+                :: else -> skip
+                fi;
+#endif
                 if
                 :: ok && copies[me] > 0 && !CARVED(me, r) -> CARVED(me, r) = true; check_overlap(r)
                 :: else -> skip
@@ -316,7 +334,14 @@ end:
         carves--;
         retype_waiting[me] = true;
         if :: r = 0 :: r = 1 fi;
+        slot_range[me] = r;
+        asked_range[me] = r;
         C(me, OWNER) ! RETYPE_CALL, true, r }
+    /* Swap: while the owner is asked, the domain moves another capability
+     * (other pages) into the slot it asked to retype */
+    :: atomic { swaps > 0 && retype_waiting[me] ->
+        swaps--;
+        slot_range[me] = 1 - slot_range[me] }
     od
 }
 
@@ -363,8 +388,8 @@ init {
         run OwnerLoop();
         run OwnerRx(1);
         run OwnerRx(2);
-        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_REFUSES);
-        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, false);
+        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES);
+        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false);
         run Invariant();
         run Final()
     }

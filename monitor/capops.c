@@ -137,6 +137,10 @@ struct retype_wait {
     uint64_t domain;
     struct capreq_args a;
     uint32_t held;
+    uint16_t owner;           /* held[held].owner and .obj when asked: the record must still be that */
+    uint32_t obj;             /* object's, and the answer must come from its owner */
+    capslot_t root;           /* the FOREIGN root, and the whole pages, the owner was asked about */
+    uint64_t base, bytes;
     uint32_t tag;
     uint64_t deadline;
 };
@@ -729,7 +733,7 @@ errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a)
 {
     struct retype_wait *r = 0;
     for (uint32_t i = 0; i < MON_MAX_CLIENTS && !r; i++)
-        if (retypes[i].used && retypes[i].tag == a->tag && held[retypes[i].held].owner == a->src)
+        if (retypes[i].used && retypes[i].tag == a->tag && retypes[i].owner == a->src && retypes[i].obj == a->obj)
             r = &retypes[i];
     if (!r)
         return ERR_OK;   /* it timed out, or its domain ended */
@@ -743,11 +747,21 @@ errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a)
             e = &envelopes[i];
     if (!err && !e)
         err = ERR_TOO_MANY;
+    /* The record asked about must still be there, the same object, not
+     * being revoked (a revoke that began meanwhile removes what we carve). */
+    struct held *h = &held[w.held];
+    if (!err && (!h->used || h->owner != w.owner || h->obj != w.obj || h->root != w.root))
+        err = ERR_CAP_FOREIGN;
+    else if (!err && h->revoking)
+        err = ERR_CAP_LOCKED;
     if (!err)
         err = child_dispatcher(w.domain, &disp);
     if (!err && !(err = slot_alloc(&env))) {
+        /* The kernel carves only in the agreed original and pages: the
+         * domain may have moved another capability into the slot. */
         struct capops_call c = { .type = w.a.type, .count = w.a.count, .size = w.a.size, .offset = w.a.offset,
-                                 .first = w.a.first, .dst = env };
+                                 .first = w.a.first, .dst = env, .root = w.root, .base = w.base,
+                                 .bytes = w.bytes };
         if ((err = capops(CAPOPS_RETYPE, disp, w.a.slot, &c)))
             slot_free(env);
         else
@@ -786,6 +800,7 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
         return;
     }
     *r = (struct retype_wait){ .used = true, .handle = handle, .domain = domain, .a = *a, .held = held_index(h),
+                               .owner = h->owner, .obj = h->obj, .root = c.root, .base = c.base, .bytes = c.bytes,
                                .tag = new_tag(), .deadline = now_ns() + CAPOPS_WAIT_NS };
     err = monitor_cap_retype_call_send(to, h->owner, (uint16_t)my_core, r->tag, h->obj, c.base, c.bytes);
     if (err) {

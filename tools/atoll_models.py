@@ -390,6 +390,15 @@ CAPOPS_RULES = [
      "if (err && a->obj && !held_find(a->src, a->obj) && back)"),
     ("a late answer to a revoke counts as a release (capops_on_revoke_reply)",
      "holder_gone(o, a->src);   /* late too"),
+    ("the agreed retype names the original and pages the owner was asked about (capops_on_retype_reply)",
+     ".first = w.a.first, .dst = env, .root = w.root, .base = w.base,"),
+]
+CAPOPS_KERNEL_C = os.path.join(ROOT, "cpudriver", "cap.c")
+# Rules of the kernel (cpudriver/cap.c) that models/capops.pml copies.
+CAPOPS_KERNEL_RULES = [
+    ("an agreed retype carves only the agreed original's agreed pages (cap_retype_agreed)",
+     "if (original_of(src) != agreed->original || pb != agreed->base || pn != agreed->bytes)\n"
+     "        return ERR_CAP_REMOTE;"),
 ]
 
 
@@ -406,6 +415,7 @@ class CapopsScenario:
     carves: int
     refuses: bool           # core 1 refuses one grant (its domain ended, or its quota)
     catches: Dict[str, str]
+    swaps: int = 0          # each holder's domain moves another capability into a slot it asked to retype
 
 
 CAPOPS_SCENARIOS = [
@@ -420,6 +430,10 @@ CAPOPS_SCENARIOS = [
     CapopsScenario("timeout3", "3 cores: two gives and a revoke that may give up waiting; late answers",
                    2, True, 1, True, 1, 1, 1, False,
                    {"BUG_RELEASE_IGNORES_GRANTS": "assertion violated", "BUG_NO_RESERVE": "assertion violated"}),
+    CapopsScenario("swap3", "3 cores: one give to each holder, whose domain asks to carve a range and, while "
+                   "the owner is asked, moves another capability (other pages) into the slot",
+                   2, False, 1, False, 1, 0, 1, False,
+                   {"BUG_RETYPE_SWAP": "assertion violated"}, swaps=1),
 ]
 
 
@@ -427,6 +441,8 @@ def capops_params(s: CapopsScenario):
     """capops_params.pml: the scenario, after checking the rules the model copies."""
     src = open(CAPOPS_C).read()
     missing = [what for what, text in CAPOPS_RULES if text not in src]
+    kernel = open(CAPOPS_KERNEL_C).read()
+    missing += [what for what, text in CAPOPS_KERNEL_RULES if text not in kernel]
     iface = open(MONITOR_IF).read()
     missing += [f"message {m} in if/monitor.if" for m in CAPOPS_MESSAGES
                 if not re.search(r"\bmessage\s+" + m + r"\(", iface)]
@@ -436,7 +452,7 @@ def capops_params(s: CapopsScenario):
              "#define NCORES 3"]
     for name, v in (("OWNER_GIVES", s.gives), ("DO_REVOKE", s.revoke), ("OWN_CARVES", s.own_carves),
                     ("TIMEOUTS", s.timeouts), ("HOLDER_TAKES", s.takes), ("HOLDER_DELETES", s.deletes),
-                    ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses)):
+                    ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps)):
         lines.append(f"#define {name} {int(v)}")
     return "\n".join(lines) + "\n"
 

@@ -1671,11 +1671,33 @@ static void test_foreign(void)
     CHECK_EQ(state_hash(), h);
 
     /* Agreed: the envelope (S(9)) takes the whole pages, the objects are its children. */
-    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, S(10)), ERR_CAP_SAME_SLOT);
-    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, S(1)), ERR_CAP_OCCUPIED);
-    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, NULL), ERR_INVALID_ARG);
+    struct retype_agreement agreed = { F, FOREIGN_PHYS + 8192, 16384 };
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, S(10)), ERR_CAP_SAME_SLOT);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, S(1)), ERR_CAP_OCCUPIED);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, NULL), ERR_INVALID_ARG);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, NULL, S(9)), ERR_INVALID_ARG);
+    /* The agreement is for F's pages [8 KiB, 24 KiB): other pages of F, or
+     * another foreign RAM moved into the slot meanwhile (the review's swap),
+     * are refused, whatever the request's other arguments. */
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 0, 2, rootcn, 10, &agreed, S(9)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 1, rootcn, 10, &agreed, S(9)), ERR_CAP_REMOTE);
+    struct capability g = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .base = FOREIGN_PHYS + (256u << 10),
+                            .bytes = 256u << 10 };
+    CHECK_ERR(cap_install_foreign(&ks[3], &g), ERR_OK);
+    CHECK_ERR(cap_copy(&ks[3], S(2)), ERR_OK);
+    uint64_t h2 = state_hash();
+    struct cte *origG = NULL;
+    CHECK_ERR(cap_retype_check(S(2), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &base, &bytes, &origG), ERR_OK);
+    CHECK(origG == &ks[3]);
+    struct retype_agreement g_pages_as_f = { F, base, bytes };
+    CHECK_ERR(cap_retype_agreed(S(2), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, S(9)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_retype_agreed(S(2), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &g_pages_as_f, S(9)), ERR_CAP_REMOTE);
+    CHECK_EQ(state_hash(), h2);
+    CHECK_EQ(hk.zero_calls, 0);
+    CHECK_ERR(cap_delete(S(2)), ERR_OK);
+    CHECK_ERR(cap_delete(&ks[3]), ERR_OK);
     CHECK_EQ(state_hash(), h);
-    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, S(9)), ERR_OK);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, S(9)), ERR_OK);
     CHECK_EQ(hk.zero_calls, 1);
     CHECK_EQ(hk.zero_base, FOREIGN_PHYS + 8192);
     CHECK_EQ(hk.zero_bytes, 16384);
@@ -1685,8 +1707,10 @@ static void test_foreign(void)
     CHECK(S(10)->parent == S(9) && S(11)->parent == S(9));
     CHECK(S(10)->cap.original && S(10)->cap.bytes == 8192 && S(11)->cap.base == FOREIGN_PHYS + 16384);
     /* The envelope's objects are this core's: from it, and from them, no agreement. */
-    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 4096, 12288, 1, rootcn, 20, S(19)), ERR_OVERLAP);
-    CHECK_ERR(cap_retype_agreed(S(1), CAP_CNODE, 1, 4096 + 128, 3, rootcn, 20, S(19)), ERR_OK);
+    struct retype_agreement third = { F, FOREIGN_PHYS + 12288, 4096 };
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 4096, 12288, 1, rootcn, 20, &third, S(19)), ERR_OVERLAP);
+    struct retype_agreement second = { F, FOREIGN_PHYS + 4096, 4096 };
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_CNODE, 1, 4096 + 128, 3, rootcn, 20, &second, S(19)), ERR_OK);
     CHECK_EQ(S(19)->cap.bytes, 4096);
     CHECK(S(20)->cap.type == CAP_CNODE && S(20)->cap.base == FOREIGN_PHYS + 4096 + 128 && S(22)->parent == S(19));
     VALIDATE();

@@ -89,7 +89,8 @@ enum capops_op {
     CAPOPS_DELETE,        /* SYS_CAP_DELETE for the domain; the same */
     CAPOPS_RETYPE_CHECK,  /* every check of SYS_CAP_RETYPE but the owner's agreement: root, base, bytes */
     CAPOPS_RETYPE,        /* the retype, agreed: the range (whole pages) becomes a RAM envelope in dst,
-                             the objects its children in the domain's slots first.. */
+                             the objects its children in the domain's slots first..; in: root, base, bytes
+                             as RETYPE_CHECK gave them when the owner was asked (else ERR_CAP_REMOTE) */
     CAPOPS_ANCHOR,        /* dst = a copy of slot's original (a child of it), CAP_REL_REMOTE | WATCH */
     CAPOPS_RELATE,        /* the monitor's slot: relations |= set, &= ~clear (REMOTE, WATCH, ORPHAN) */
 };
