@@ -9,7 +9,9 @@
  * Steps, and the C they stand for:
  *   Give       capops_give -> give_owned: the core joins the holder set
  *              (coreset_add) and its unanswered-grant count goes up
- *              *before* cap_grant is sent; refused while revoking.
+ *              *before* cap_grant is sent; refused while revoking. If the
+ *              grant cannot be sent the undo removes the core only if this
+ *              give added it.
  *   Grant      capops_on_grant: the holder keeps one root per object and
  *              a mailbox entry, or refuses (its domain ended, quota) and
  *              keeps nothing; always answers cap_grant_reply.
@@ -56,6 +58,9 @@
  *                               reserving the range: two cores carve it.
  *   BUG_GIVE_WHILE_REVOKING     no lock: a grant during a revoke, and the
  *                               revoke ends with a copy left.
+ *   BUG_UNDO_DROPS_HOLDER       a give whose grant cannot be sent removes the
+ *                               core from the set although it holds copies
+ *                               (scenario sendfail3): a dangling copy.
  *   BUG_RETYPE_SWAP             the agreed retype carves whatever the slot
  *                               names when the answer comes (scenario swap3):
  *                               pages the owner never reserved for it.
@@ -151,7 +156,7 @@ inline holder_gone(c) {
 proctype OwnerLoop()
 {
     byte c, r;
-    byte gives = OWNER_GIVES, own_carves = OWN_CARVES;
+    byte gives = OWNER_GIVES, own_carves = OWN_CARVES, send_fails = SEND_FAILS;
     bool do_revoke = DO_REVOKE, timeouts = TIMEOUTS;
 end:
     do
@@ -163,6 +168,24 @@ end:
         holders[c] = true;
         grants[c]++;
         C(OWNER, c) ! GRANT, true, 0 }
+    /* A give whose grant cannot be sent (outbox full, no route): give_owned
+     * undoes what it recorded, and only that */
+    :: atomic { gives > 0 && send_fails > 0 && !revoking ->
+        gives--;
+        send_fails--;
+        if :: c = 1 :: c = 2 fi;
+#ifdef BUG_UNDO_DROPS_HOLDER
+        /* holder_gone(o, core) as the undo: out if no grant is unanswered */
+        if
+        :: grants[c] == 0 -> holders[c] = false
+        :: else -> skip
+        fi;
+#endif
+        /* was_holder: the set is as it was */
+        if
+        :: anchor && !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
+        :: else -> skip
+        fi }
     /* Revoke (start_revoke), once */
     :: atomic { do_revoke && !revoking ->
         do_revoke = false;

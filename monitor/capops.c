@@ -405,6 +405,8 @@ static errval_t give_owned(capslot_t cap, const struct capops_call *lin, uint32_
     }
     if (o->state == O_REVOKING)
         return ERR_CAP_LOCKED;
+    /* The core may hold copies already (its grants all answered): an undo
+     * below must not remove it then (the model's BUG_UNDO_DROPS_HOLDER). */
     bool was_holder = coreset_has(&pool, &o->holders, core);
     struct grant_count *g = grant_of(obj_number(o), core, true);
     if (!g || g->count == UINT16_MAX)
@@ -421,7 +423,8 @@ static errval_t give_owned(capslot_t cap, const struct capops_call *lin, uint32_
         g->count++;
         return ERR_OK;
     }
-    /* Undo: nothing was sent. A core that held copies before stays. */
+    /* Undo: nothing was sent there. The core leaves the set only if this
+     * call put it there; the anchor goes if it stands for nothing. */
     if (g && g->count == 0)
         *g = (struct grant_count){ 0 };
     if (!was_holder)

@@ -390,6 +390,8 @@ CAPOPS_RULES = [
      "if (err && a->obj && !held_find(a->src, a->obj) && back)"),
     ("a late answer to a revoke counts as a release (capops_on_revoke_reply)",
      "holder_gone(o, a->src);   /* late too"),
+    ("a give whose grant cannot be sent removes the core only if it added it (give_owned)",
+     "if (!was_holder)\n        coreset_del(&pool, &o->holders, core);"),
     ("the agreed retype names the original and pages the owner was asked about (capops_on_retype_reply)",
      ".first = w.a.first, .dst = env, .root = w.root, .base = w.base,"),
 ]
@@ -416,6 +418,7 @@ class CapopsScenario:
     refuses: bool           # core 1 refuses one grant (its domain ended, or its quota)
     catches: Dict[str, str]
     swaps: int = 0          # each holder's domain moves another capability into a slot it asked to retype
+    send_fails: int = 0     # this many of the owner's gives cannot send their grant (outbox full, no route)
 
 
 CAPOPS_SCENARIOS = [
@@ -434,6 +437,9 @@ CAPOPS_SCENARIOS = [
                    "the owner is asked, moves another capability (other pages) into the slot",
                    2, False, 1, False, 1, 0, 1, False,
                    {"BUG_RETYPE_SWAP": "assertion violated"}, swaps=1),
+    CapopsScenario("sendfail3", "3 cores: three gives, one of which cannot send its grant (its core may hold "
+                   "copies already), and a revoke", 3, True, 0, False, 1, 1, 0, False,
+                   {"BUG_UNDO_DROPS_HOLDER": "assertion violated"}, send_fails=1),
 ]
 
 
@@ -452,7 +458,7 @@ def capops_params(s: CapopsScenario):
              "#define NCORES 3"]
     for name, v in (("OWNER_GIVES", s.gives), ("DO_REVOKE", s.revoke), ("OWN_CARVES", s.own_carves),
                     ("TIMEOUTS", s.timeouts), ("HOLDER_TAKES", s.takes), ("HOLDER_DELETES", s.deletes),
-                    ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps)):
+                    ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails)):
         lines.append(f"#define {name} {int(v)}")
     return "\n".join(lines) + "\n"
 
