@@ -73,7 +73,7 @@ struct waiter {
 struct object {
     uint8_t state;            /* enum obj_state */
     uint16_t gen;
-    uint32_t type;
+    uint32_t type, rights;    /* the original's: a holder's root gets them */
     uint64_t base, bytes;
     capslot_t anchor;
     struct coreset holders;   /* cores that may hold copies */
@@ -120,6 +120,7 @@ struct mail {
     uint32_t held;
     capslot_t root;
     uint16_t from_core;
+    uint32_t rights;          /* the copy's: minted from the root at take */
     uint64_t domain, from;
 };
 static struct mail mailbox[MAX_MAIL];
@@ -373,8 +374,8 @@ static void holder_gone(struct object *o, uint32_t core)
 }
 
 /* The model's Give, at the owner: record the core, then send the grant. */
-static errval_t give_owned(capslot_t cap, const struct capops_call *lin, uint32_t core, uint64_t to,
-                           uint64_t giver)
+static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct capops_call *lin, uint32_t core,
+                           uint64_t to, uint64_t giver)
 {
     struct object *o = 0;
     errval_t err;
@@ -400,8 +401,8 @@ static errval_t give_owned(capslot_t cap, const struct capops_call *lin, uint32_
         struct cap_identity id;
         sys_cap_identify(anchor, &id);
         uint16_t gen = o->gen ? o->gen : 1;
-        *o = (struct object){ .state = O_IDLE, .gen = gen, .type = id.type, .base = id.base, .bytes = id.bytes,
-                              .anchor = anchor };
+        *o = (struct object){ .state = O_IDLE, .gen = gen, .type = id.type, .rights = id.rights, .base = id.base,
+                              .bytes = id.bytes, .anchor = anchor };
     }
     if (o->state == O_REVOKING)
         return ERR_CAP_LOCKED;
@@ -416,9 +417,11 @@ static errval_t give_owned(capslot_t cap, const struct capops_call *lin, uint32_
     struct idl_chan *via = route(core);
     if (!err && !via)
         err = ERR_NO_ROUTE;
+    /* The object as its original is (the holder's root), this copy's rights
+     * for the domain (a read-only mint stays read-only there). */
     if (!err)
-        err = monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), cap, obj_number(o), to,
-                                     giver);
+        err = monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), o->type, w->rights,
+                                     o->rights, o->base, o->bytes, obj_number(o), to, giver);
     if (!err) {
         g->count++;
         return ERR_OK;
@@ -445,14 +448,19 @@ void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint
         err = ERR_INVALID_ARG;
     else if (!err && !core_alive(core))
         err = ERR_CORE_DOWN;
+    struct idl_chan *via = err ? 0 : route(core);
+    struct cap_wire w = { 0 };
+    if (!err && !via)
+        err = ERR_NO_ROUTE;
+    if (!err)
+        err = cap_export(via, cap, &w);   /* the description, recorded as sent */
     if (!err && id.type == CAP_NOTIFY) {
         /* A Notify names a core, no memory: nothing to own or take back. */
-        struct idl_chan *via = route(core);
-        err = via ? monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), cap, 0, to, domain)
-                  : ERR_NO_ROUTE;
+        err = monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), w.type, w.rights, w.rights,
+                                     w.base, w.bytes, 0, to, domain);
     } else if (!err && !(err = capops(CAPOPS_LINEAGE, 0, cap, &lin))) {
         /* A holder does not give again: the owner alone records holders. */
-        err = lin.root_flags & CAP_ID_FOREIGN ? ERR_CAP_FOREIGN : give_owned(cap, &lin, core, to, domain);
+        err = lin.root_flags & CAP_ID_FOREIGN ? ERR_CAP_FOREIGN : give_owned(cap, &w, &lin, core, to, domain);
     }
     cap_free(cap);   /* our copy: the anchor stands for the object now */
     if (err)
@@ -568,9 +576,12 @@ static void maybe_release(struct held *h)
     *h = (struct held){ 0 };
 }
 
-errval_t capops_on_grant(const struct monitor_cap_grant_args *a)
+/* Every grant is answered, whatever happens here (a grant left unanswered
+ * keeps the owner's count up, and the object locked against revokes, for
+ * ever): so the object comes as data and is imported here, not before. */
+errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_args *a)
 {
-    capslot_t root = a->c;   /* re-created by cap_import: ours now */
+    capslot_t root = 0;
     capslot_t disp;
     errval_t err = child_dispatcher(a->domain, &disp);
     uint32_t per_domain = 0;
@@ -585,11 +596,16 @@ errval_t capops_on_grant(const struct monitor_cap_grant_args *a)
         err = ERR_QUOTA;
     else if (!err && !m)
         err = ERR_TOO_MANY;
+    /* The root: the original as it is (its rights), FOREIGN; a Notify is
+     * the capability itself. */
+    struct cap_wire w = { .type = a->type, .rights = a->obj ? a->root_rights : a->rights, .base = a->base,
+                          .bytes = a->bytes };
     struct held *h = 0;
+    if (!err && !a->obj && a->type != CAP_NOTIFY)
+        err = ERR_INVALID_ARG;   /* only a Notify goes untracked */
     if (!err && a->obj) {
         h = held_find(a->src, a->obj);
         if (h) {
-            cap_free(root);   /* FOREIGN: deleting it destroys nothing */
             root = h->root;
         } else {
             for (uint32_t i = 0; i < MAX_HELD && !h; i++)
@@ -598,17 +614,21 @@ errval_t capops_on_grant(const struct monitor_cap_grant_args *a)
             struct capops_call c = { .set = CAP_REL_WATCH };
             if (!h)
                 err = ERR_TOO_MANY;
-            else if (!(err = capops(CAPOPS_RELATE, 0, root, &c)))
+            else if (!(err = cap_import(ch, &w, &root)) && (err = capops(CAPOPS_RELATE, 0, root, &c)))
+                cap_free(root);
+            if (!err)
                 *h = (struct held){ .used = true, .owner = a->src, .obj = a->obj, .root = root };
+            else
+                h = 0;
         }
+    } else if (!err) {
+        err = cap_import(ch, &w, &root);
     }
     if (err) {
-        if (!h || h->root != root)
-            cap_free(root);
         st.refused++;
     } else {
         *m = (struct mail){ .used = true, .untracked = !a->obj, .held = h ? held_index(h) : 0, .root = root,
-                            .from_core = a->src, .domain = a->domain, .from = a->giver };
+                            .from_core = a->src, .rights = a->rights, .domain = a->domain, .from = a->giver };
         if (h)
             h->mail++;
     }
@@ -631,7 +651,7 @@ errval_t capops_take(uint64_t domain, capslot_t *cap, uint32_t *from_core, uint6
         errval_t err = ERR_OK;
         if (m->untracked) {
             *cap = m->root;   /* the capability itself moves */
-        } else if (!(err = slot_alloc(cap)) && (err = sys_cap_copy(m->root, *cap))) {
+        } else if (!(err = slot_alloc(cap)) && (err = sys_cap_mint(m->root, *cap, m->rights, 0, 0, 0))) {
             slot_free(*cap);
         }
         if (err)

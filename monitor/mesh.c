@@ -343,8 +343,7 @@ static errval_t on_bench_lock_reply(struct idl_chan *ch, const struct monitor_be
 /* Capabilities across cores: capops.c. */
 static errval_t on_cap_grant(struct idl_chan *ch, const struct monitor_cap_grant_args *a)
 {
-    (void)ch;
-    return capops_on_grant(a);
+    return capops_on_grant(ch, a);
 }
 
 static errval_t on_cap_grant_reply(struct idl_chan *ch, const struct monitor_cap_grant_reply_args *a)

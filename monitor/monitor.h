@@ -177,7 +177,7 @@ void capops_expire(void);
 /* One JSON fragment of counts ("\"caps\":{...}"). */
 size_t capops_describe(char *out, size_t size);
 /* The handlers of if/monitor.if's cap_* messages. */
-errval_t capops_on_grant(const struct monitor_cap_grant_args *a);
+errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_args *a);
 errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a);
 errval_t capops_on_released(const struct monitor_cap_released_args *a);
 errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a);

@@ -108,3 +108,28 @@ def test_a_giver_that_ends_takes_its_copies_with_it(how):
     # The Frame core 0 held came back (released, or revoked when its giver
     # on core 3 ended first): nothing of it is recorded anywhere.
     assert s[3][-1]["caps"]["given"] == 1 and s[0][-1]["caps"]["taken"] == 1
+
+
+def test_each_copy_keeps_its_rights():
+    """A Frame given twice to one domain on core 3, in full and then
+    read-only, and another read-only and then in full: the holder's monitor
+    keeps one root per object, and each copy its domain takes has the rights
+    it was given with (review of issue 10, defect 3: the copies had the
+    first grant's rights). A write mapping of a read-only copy is refused."""
+    r = run_shell(["sleep 500", "stats 0", "stats 3", "run 0 capxfer rights 3", "wait 120000", "sleep 500",
+                   "stats 0", "stats 3"], smp=4, numa=4, timeout=600)
+    gave = one(r, "capxfer_rights_give")
+    assert gave["given"] == ["ERR_OK"] * 4 and gave["deleted"] == ["ERR_OK"] * 2, gave
+    took = one(r, "capxfer_rights_take")
+    assert took["core"] == 3 and all(t["error"] == "ERR_OK" for t in took["took"]), took
+    full, ro = 0xF, 0x1
+    want = sorted([(gave["bases"][0], full), (gave["bases"][0], ro), (gave["bases"][1], ro),
+                   (gave["bases"][1], full)])
+    assert sorted((t["base"], t["rights"]) for t in took["took"]) == want, took
+    for t in took["took"]:
+        assert t["map_write"] == ("ERR_OK" if t["rights"] == full else "ERR_CAP_RIGHTS"), took
+    s = stats(r)
+    for core in (0, 3):
+        before, after = s[core][0], s[core][-1]
+        assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
+        assert after["slots_free"] == before["slots_free"], (core, before, after)

@@ -10,6 +10,11 @@
  *                       receiver on CORE (`capxfer keep`) holds its RAM: the
  *                       copy must go before the giver's RAM is reused
  *   capxfer keep        that receiver
+ *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
+ *                       rights-take`), in full and read-only, and another
+ *                       read-only first: each copy there has the rights
+ *                       it was given with (a write mapping of a read-only
+ *                       one is refused), whatever came first
  *
  * The giver carves 64 KiB of RAM of its own and gives it to the receiver on
  * CORE. The receiver takes it, finds that it cannot retype it alone
@@ -371,6 +376,82 @@ static int orphan(uint32_t core, bool fault)
     return 0;   /* with the RAM and the Frame from the receiver still ours */
 }
 
+/* -- rights: every copy keeps its own ------------------------------------------------------ */
+
+#define RIGHTS_GIVES 4
+
+static int rights_take(void)
+{
+    char out[512];
+    size_t n = 0;
+    for (uint32_t i = 0; i < RIGHTS_GIVES; i++) {
+        capslot_t c;
+        uint32_t core;
+        uint64_t from;
+        errval_t err = take(&c, &core, &from);
+        struct cap_identity id = { 0 };
+        errval_t map = err;
+        if (!err) {
+            void *p;
+            sys_cap_identify(c, &id);
+            if (!(map = vspace_map_frame(c, MAP_WRITE, &p)))
+                vspace_unmap_frame(c, p);
+            sys_cap_delete(c);
+        }
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s{\"error\":\"%s\",\"base\":%llu,\"rights\":%u,"
+                              "\"map_write\":\"%s\"}", i ? "," : "", err_name(err), (unsigned long long)id.base,
+                              id.rights, err_name(map));
+    }
+    printf("@atoll {\"event\":\"capxfer_rights_take\",\"core\":%u,\"took\":[%s]}\n", si_core(), out);
+    return 0;
+}
+
+/* Give a copy of `frame` with `rights` (a copy if all, else a mint). */
+static errval_t give_with(capslot_t frame, uint32_t rights, uint32_t core, uint64_t to)
+{
+    capslot_t s;
+    errval_t err = slot_alloc(&s);
+    if (!err && (err = rights == CAP_RIGHTS_ALL ? sys_cap_copy(frame, s) : sys_cap_mint(frame, s, rights, 0, 0, 0)))
+        slot_free(s);
+    return err ? err : give(s, core, to);
+}
+
+static int rights(uint32_t core)
+{
+    struct idl_chan *mon = monitor_chan();
+    capslot_t f[2] = { 0, 0 };
+    uint64_t peer = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer rights-take", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    for (uint32_t i = 0; !err && i < 2; i++)
+        err = frame_alloc(4096, &f[i]);
+    /* f[0] in full then read-only; f[1] read-only then in full. */
+    const uint32_t ro = CAP_RIGHT_READ;
+    errval_t g[RIGHTS_GIVES] = { err, err, err, err };
+    if (!err) {
+        g[0] = give_with(f[0], CAP_RIGHTS_ALL, core, peer);
+        g[1] = give_with(f[0], ro, core, peer);
+        g[2] = give_with(f[1], ro, core, peer);
+        g[3] = give_with(f[1], CAP_RIGHTS_ALL, core, peer);
+    }
+    uint64_t base[2] = { 0, 0 };
+    errval_t del[2] = { err, err };
+    for (uint32_t i = 0; !err && i < 2; i++) {
+        struct cap_identity id;
+        sys_cap_identify(f[i], &id);
+        base[i] = id.base;
+        uint64_t t0 = now_ms();
+        while ((del[i] = sys_cap_delete(f[i])) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
+            nap();
+    }
+    printf("@atoll {\"event\":\"capxfer_rights_give\",\"bases\":[%llu,%llu],\"given\":[\"%s\",\"%s\",\"%s\",\"%s\"],"
+           "\"deleted\":[\"%s\",\"%s\"]}\n",
+           (unsigned long long)base[0], (unsigned long long)base[1], err_name(g[0]), err_name(g[1]), err_name(g[2]),
+           err_name(g[3]), err_name(del[0]), err_name(del[1]));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     si = startup();
@@ -385,6 +466,10 @@ int main(int argc, char **argv)
         return sink();
     if (argc > 1 && !strcmp(argv[1], "keep"))
         return keep();
+    if (argc > 1 && !strcmp(argv[1], "rights-take"))
+        return rights_take();
+    if (argc > 2 && !strcmp(argv[1], "rights"))
+        return rights(arg_number(argv[2], 1));
     if (argc > 2 && !strcmp(argv[1], "orphan"))
         return orphan(arg_number(argv[2], 1), argc > 3 && !strcmp(argv[3], "fault"));
     if (argc > 1 && !strcmp(argv[1], "bench"))
