@@ -459,8 +459,17 @@ void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint
         err = monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), w.type, w.rights, w.rights,
                                      w.base, w.bytes, 0, to, domain);
     } else if (!err && !(err = capops(CAPOPS_LINEAGE, 0, cap, &lin))) {
-        /* A holder does not give again: the owner alone records holders. */
-        err = lin.root_flags & CAP_ID_FOREIGN ? ERR_CAP_FOREIGN : give_owned(cap, &w, &lin, core, to, domain);
+        /* A holder does not give again: the owner alone records holders.
+         * A copy of something whose original is the monitor's own (a
+         * channel's frame) does not cross: the monitor frees that original
+         * as its own (frame_release), and an anchor under it would keep it
+         * for ever. */
+        if (lin.root_flags & CAP_ID_FOREIGN)
+            err = ERR_CAP_FOREIGN;
+        else if (lin.root != CAPOPS_NO_SLOT && lin.root != cap)
+            err = ERR_NOT_PERMITTED;
+        else
+            err = give_owned(cap, &w, &lin, core, to, domain);
     }
     cap_free(cap);   /* our copy: the anchor stands for the object now */
     if (err)

@@ -133,3 +133,20 @@ def test_each_copy_keeps_its_rights():
         before, after = s[core][0], s[core][-1]
         assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
         assert after["slots_free"] == before["slots_free"], (core, before, after)
+
+
+def test_a_channel_frame_does_not_cross():
+    """A copy of a channel's frame, whose original is the monitor's own
+    (freed by it when the connection closes), given to another core: refused
+    (review of issue 10, defect 5: the give anchored the object under the
+    monitor's frame, whose later release failed and leaked). The monitor
+    ends with no object recorded and its slots where they were."""
+    r = run_shell(["sleep 500", "stats 0", "run 0 capxfer chanframe 3", "wait 60000", "sleep 500", "stats 0"],
+                  smp=4, numa=4, timeout=600)
+    got = one(r, "capxfer_chanframe")
+    assert got == {"event": "capxfer_chanframe", "connect": "ERR_OK", "given": "ERR_NOT_PERMITTED"}, got
+    s = stats(r)
+    before, after = s[0][0], s[0][-1]
+    assert after["caps"]["owned"] == 0 and after["caps"]["given"] == 0, after
+    assert (after["slots_free"], after["conns"]) == (before["slots_free"], before["conns"]), (before, after)
+

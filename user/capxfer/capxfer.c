@@ -10,6 +10,8 @@
  *                       receiver on CORE (`capxfer keep`) holds its RAM: the
  *                       copy must go before the giver's RAM is reused
  *   capxfer keep        that receiver
+ *   capxfer chanframe CORE  a copy of a channel's frame (the monitor's own)
+ *                       given to CORE: refused (ERR_NOT_PERMITTED)
  *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
  *                       rights-take`), in full and read-only, and another
  *                       read-only first: each copy there has the rights
@@ -452,6 +454,25 @@ static int rights(uint32_t core)
     return 0;
 }
 
+/* -- what the monitor owns does not cross ------------------------------------------------- */
+
+/* A copy of our channel's frame (the monitor's own: it frees it when the
+ * connection closes) given to another core: refused. */
+static int chanframe(uint32_t core)
+{
+    struct service_chan sc;
+    capslot_t s = 0;
+    errval_t err = names_connect(&sc);
+    errval_t given = err;
+    if (!err && !(given = slot_alloc(&s)) && !(given = sys_cap_copy(sc.frame, s)))
+        given = give(s, core, 0);
+    if (!err)
+        service_chan_close(&sc, ERR_OK);
+    printf("@atoll {\"event\":\"capxfer_chanframe\",\"connect\":\"%s\",\"given\":\"%s\"}\n", err_name(err),
+           err_name(given));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     si = startup();
@@ -466,6 +487,8 @@ int main(int argc, char **argv)
         return sink();
     if (argc > 1 && !strcmp(argv[1], "keep"))
         return keep();
+    if (argc > 2 && !strcmp(argv[1], "chanframe"))
+        return chanframe(arg_number(argv[2], 1));
     if (argc > 1 && !strcmp(argv[1], "rights-take"))
         return rights_take();
     if (argc > 2 && !strcmp(argv[1], "rights"))
