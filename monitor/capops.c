@@ -79,6 +79,7 @@ struct object {
     struct coreset holders;   /* cores that may hold copies */
     struct coreset waiting;   /* O_REVOKING: holders that have not answered */
     uint64_t deadline;
+    uint64_t retry_after;     /* a reclaim's revoke that failed: not again before this */
     struct waiter waiter;
 };
 static struct object objects[MAX_OBJECTS];
@@ -280,6 +281,7 @@ static void start_revoke(struct object *o, const struct waiter *w);
 static void client_retry(const struct waiter *w);
 static void holder_revoke(struct held *h);
 static void reclaim_kick(void);
+static void reclaim_scan(void);
 
 /* Every holder answered (or the wait ended): unlock, and go on with
  * whatever waited. */
@@ -294,6 +296,8 @@ static void revoke_done(struct object *o, errval_t err)
         err = ERR_CAP_LOCKED;   /* a grant crossed the revoke: try again */
     if (err)
         st.revoke_timeouts += err == ERR_TIMEOUT;
+    if (err && w.kind == W_NONE)
+        o->retry_after = now_ns() + CAPOPS_WAIT_NS;   /* reclaim_kick tries again later, not at once */
     if (w.kind == W_CLIENT) {
         if (err)
             client_cap_reply(w.handle, w.req, err);
@@ -881,8 +885,29 @@ void capops_request(int handle, uint64_t domain, enum capreq req, const struct c
 
 /* -- reclaiming the RAM of ended domains ------------------------------------------- */
 
+/* Revoke the objects with copies elsewhere that keep an ended domain's RAM.
+ * A revoke may end at once (no route to a holder), and revoke_done kicks
+ * again: not re-entered (the outer call goes round once more), and an
+ * object whose revoke failed waits until retry_after (capops_expire kicks
+ * every tick), so neither recursion nor a busy loop. */
 static void reclaim_kick(void)
 {
+    static bool kicking, again;
+    if (kicking) {
+        again = true;
+        return;
+    }
+    kicking = true;
+    do {
+        again = false;
+        reclaim_scan();
+    } while (again);
+    kicking = false;
+}
+
+static void reclaim_scan(void)
+{
+    uint64_t now = now_ns();
     for (uint32_t i = 0; i < MAX_RECLAIM; i++) {
         if (!reclaim[i])
             continue;
@@ -895,7 +920,7 @@ static void reclaim_kick(void)
             continue;
         }
         struct object *o = obj_by_anchor(c.anchor);
-        if (o && o->state == O_IDLE)
+        if (o && o->state == O_IDLE && now >= o->retry_after)
             start_revoke(o, 0);   /* its end kicks us again */
         else if (!o) {
             /* An anchor nobody records (cannot happen but by a bug): let
@@ -980,6 +1005,7 @@ void capops_expire(void)
             retypes[i] = (struct retype_wait){ 0 };
             client_cap_reply(handle, CAPREQ_RETYPE, ERR_TIMEOUT);
         }
+    reclaim_kick();   /* revokes that failed, once their retry_after passed */
 }
 
 size_t capops_describe(char *out, size_t size)
