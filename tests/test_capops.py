@@ -150,3 +150,13 @@ def test_a_channel_frame_does_not_cross():
     assert after["caps"]["owned"] == 0 and after["caps"]["given"] == 0, after
     assert (after["slots_free"], after["conns"]) == (before["slots_free"], before["conns"]), (before, after)
 
+
+def test_only_the_benchmark_asks_every_core():
+    """CAPOPS_BROADCAST (the caps benchmark's baseline: a revoke sent to
+    every monitor) from a domain that is not the benchmark's program:
+    refused, and the plain revoke of the same RAM works (review of issue 10,
+    item 7: any domain could make every monitor work for each revoke)."""
+    r = run_shell(["run 1 xattack broadcast", "wait 30000"], smp=4, numa=4, timeout=300)
+    got = [e for e in r.events_named("xattack") if e["attack"] == "broadcast"]
+    assert len(got) == 1, r.console[-3000:]
+    assert got[0]["ok"] is True and got[0]["broadcast"] == "ERR_NOT_PERMITTED" and got[0]["plain"] == "ERR_OK", got
