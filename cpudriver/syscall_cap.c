@@ -135,8 +135,9 @@ errval_t sc_cap_move(struct dispatcher *d, const struct trap_frame *f, uint64_t 
  * user RAM (never kernel memory), DevFrames outside every range the memory
  * map lists, and Notify capabilities. Dispatchers, endpoints, CNodes, the
  * Kernel capability, IRQ and IO ranges stay on the core that made them.
- * The new root is FOREIGN (its owner is the describing core) unless the
- * description says ownership moved here (CAP_ID_CREATE_OWNER). */
+ * The new root is FOREIGN (its owner is the describing core). Ownership
+ * never moves here (yet): a non-foreign page table made from another
+ * core's memory would be mappable while that core's kernel owns it. */
 errval_t sc_cap_create(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
 {
     (void)value;
@@ -152,7 +153,7 @@ errval_t sc_cap_create(struct dispatcher *d, const struct trap_frame *f, uint64_
         return err;
     if (id.rights & ~CAP_RIGHTS_ALL)
         return ERR_INVALID_ARG;
-    if (id.flags & ~CAP_ID_CREATE_OWNER)
+    if (id.flags)
         return ERR_INVALID_ARG;
     struct capability c = { .type = (uint8_t)id.type, .rights = (uint8_t)id.rights, .base = id.base,
                             .bytes = id.bytes };
@@ -182,7 +183,7 @@ errval_t sc_cap_create(struct dispatcher *d, const struct trap_frame *f, uint64_
         return ERR_CAP_NOT_TRANSFERABLE;
     }
     /* A Notify capability names a core, not an object: it has no owner. */
-    if ((id.flags & CAP_ID_CREATE_OWNER) || id.type == CAP_NOTIFY)
+    if (id.type == CAP_NOTIFY)
         return cap_install_root(dst, &c);
     return cap_install_foreign(dst, &c);
 }

@@ -62,9 +62,6 @@ struct cap_identity {
 #define CAP_ID_REMOTE        0x8u   /* a monitor's anchor for copies on other cores (CAP_REL_REMOTE) */
 #define CAP_ID_WATCH         0x10u  /* its monitor hears when it loses its last child (CAP_REL_WATCH) */
 #define CAP_ID_ORPHAN        0x20u  /* an anchor kept when what it hung from was removed (CAP_REL_ORPHAN) */
-/* SYS_CAP_CREATE: make the new capability the object's owner here (an
- * original, not CAP_REL_FOREIGN): ownership moved to this core. */
-#define CAP_ID_CREATE_OWNER  0x80000000u
 
 /* How a capability relates to other cores (docs/capabilities.md, "Across
  * cores"). The kernel sets FOREIGN (SYS_CAP_CREATE) and ORPHAN; a monitor

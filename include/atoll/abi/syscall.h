@@ -42,8 +42,8 @@ enum syscall_nr {
     SYS_NOTIFY_WAIT,      /* (token, timeout us or 0) sleep unless token is stale -> generation */
     SYS_CAP_CREATE,       /* (kernel cap, const struct cap_identity *, dst slot) re-create a
                              capability another core's monitor described (RAM, Frame, DevFrame,
-                             the page-table types, Notify): FOREIGN, or the owner with
-                             CAP_ID_CREATE_OWNER */
+                             the page-table types, Notify): FOREIGN (moving ownership is not
+                             built: no flags) */
     SYS_DOMAIN_ENDED,     /* (kernel cap, struct domain_end *out) the next domain of this core
                              that ended: ERR_WOULD_BLOCK when none, ERR_TOO_MANY once if some
                              were lost (rescan) */
