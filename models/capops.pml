@@ -56,8 +56,8 @@
  *                               to it in flight: a dangling copy.
  *   BUG_NO_RESERVE              the owner agrees to a carve without
  *                               reserving the range: two cores carve it.
- *   BUG_GIVE_WHILE_REVOKING     no lock: a grant during a revoke, and the
- *                               revoke ends with a copy left.
+ *   BUG_REFUSE_SILENT           a holder refuses a grant and says nothing
+ *                               more: the owner records it for ever.
  *   BUG_UNDO_DROPS_HOLDER       a give whose grant cannot be sent removes the
  *                               core from the set although it holds copies
  *                               (scenario sendfail3): a dangling copy.

@@ -487,8 +487,12 @@ errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a)
 {
     struct object *o = obj_find(a->obj);
     struct grant_count *g = o ? grant_of(a->obj, a->src, false) : 0;
-    if (!g || !g->count)
-        return a->obj ? ERR_INVALID_ARG : ERR_OK;   /* untracked (Notify), or forged */
+    if (!g || !g->count) {
+        if (!a->obj)
+            return ERR_OK;   /* untracked (Notify) */
+        st.forged++;   /* no grant of ours waits for this answer */
+        return ERR_INVALID_ARG;
+    }
     if (--g->count == 0)
         *g = (struct grant_count){ 0 };
     /* A refused grant is followed by a release if nothing is held there. */
@@ -502,8 +506,10 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
     struct object *o = obj_find(a->obj);
     if (!o)
         return ERR_OK;   /* late: a revoke removed it first */
-    if (!coreset_has(&pool, &o->holders, a->src))
-        return ERR_INVALID_ARG;   /* not a holder: refused and counted */
+    if (!coreset_has(&pool, &o->holders, a->src)) {
+        st.forged++;   /* not a holder: refused and counted */
+        return ERR_INVALID_ARG;
+    }
     st.released++;
     holder_gone(o, a->src);
     return ERR_OK;
@@ -614,8 +620,10 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
     struct cap_wire w = { .type = a->type, .rights = a->obj ? a->root_rights : a->rights, .base = a->base,
                           .bytes = a->bytes };
     struct held *h = 0;
-    if (!err && !a->obj && a->type != CAP_NOTIFY)
+    if (!err && !a->obj && a->type != CAP_NOTIFY) {
         err = ERR_INVALID_ARG;   /* only a Notify goes untracked */
+        st.forged++;
+    }
     if (!err && a->obj) {
         h = held_find(a->src, a->obj);
         if (h) {
@@ -1024,10 +1032,12 @@ size_t capops_describe(char *out, size_t size)
     return (size_t)snprintf(out, size,
                             "\"caps\":{\"owned\":%u,\"held\":%u,\"waiting\":%u,\"given\":%llu,\"taken\":%llu,"
                             "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
-                            "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"reclaimed\":%llu}",
+                            "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
+                            "\"reclaimed\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
                             (unsigned long long)st.retypes_agreed, (unsigned long long)st.retypes_refused,
-                            (unsigned long long)st.refused, (unsigned long long)st.reclaimed);
+                            (unsigned long long)st.refused, (unsigned long long)st.forged,
+                            (unsigned long long)st.reclaimed);
 }
