@@ -136,3 +136,21 @@ def test_a_change_in_the_store_fails_its_model(tmp_path, monkeypatch, old, new):
     monkeypatch.setattr(atoll_models, "STORE_C", str(copy))
     with pytest.raises(atoll_models.ModelMismatch, match="store.pml no longer matches"):
         atoll_models.store_constants()
+
+
+@pytest.mark.parametrize("path,old,new,message", [
+    ("CAPOPS_C", "if (!g || g->count == 0) {", "if (1) {", "no grant to it unanswered"),
+    ("CAPOPS_C", "sys_cap_retype(o->anchor, CAP_RAM, a->bytes, a->base - o->base, 1, s)",
+     "sys_cap_identify(o->anchor, 0)", "reserved by retyping the anchor"),
+    ("MONITOR_IF", "message cap_released(", "message cap_gone(", "message cap_released"),
+])
+def test_a_change_in_the_monitor_fails_the_capops_model(tmp_path, monkeypatch, path, old, new, message):
+    """Change a rule models/capops.pml copies, or rename a message it stands
+    for: the check refuses to run."""
+    src = open(getattr(atoll_models, path)).read()
+    assert old in src
+    copy = tmp_path / "copy"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, path, str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match=message):
+        atoll_models.capops_params(atoll_models.CAPOPS_SCENARIOS[0])

@@ -84,7 +84,10 @@
     X(ERR_STORE_VALUE,         "store: value longer than the store takes")    \
     X(ERR_CAS_FAILED,          "compare-and-swap: key does not hold the expected value") \
     X(ERR_NO_LEADER,           "store: the leader cannot be reached")         \
-    X(ERR_NOT_LEADER,          "store: writes go to the leader (ask `leader`)")
+    X(ERR_NOT_LEADER,          "store: writes go to the leader (ask `leader`)") \
+    X(ERR_CAP_REMOTE,          "capability has copies on other cores: the monitors must agree") \
+    X(ERR_CAP_FOREIGN,         "the object belongs to another core's kernel")  \
+    X(ERR_CAP_LOCKED,          "the object is being revoked, retyped or moved: try again")
 
 typedef enum {
 #define ATOLL_ERR_ENUM(name, text) name,
