@@ -4,4 +4,5 @@ USER = build_dir + "/user/"
 image("atoll", kernel=build_dir + "/cpudriver/atoll.elf",
       modules=[USER + p + ".elf" for p in ("monitor", "names", "starter", "topo", "shell", "hello", "badboy",
                                                   "fuzz", "lmpbench", "urpcbench", "echo", "xattack", "churn",
-                                                  "greeter", "threads", "store")])
+                                                  "greeter", "threads", "store",
+                                                  "capxfer")])

@@ -40,6 +40,7 @@ kernel(
         "lmp.c",
         "syscall.c",
         "syscall_cap.c",
+        "syscall_capops.c",
         "syscall_domain.c",
         "syscall_io.c",
         "syscall_msg.c",

@@ -31,6 +31,7 @@ BOOTSHARED static char cmdline[256];
 
 const struct mb2_info *boot_info(void) { return &mb; }
 const struct topology *boot_topology(void) { return &topo; }
+const struct acpi_madt_info *boot_madt(void) { return &madt; }
 const char *boot_cmdline(void) { return cmdline; }
 
 /* ACPI is read on the entry code's tables, which map the first 4 GiB. */

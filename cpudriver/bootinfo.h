@@ -14,6 +14,8 @@ void bootinfo_take_stock_of_memory(void);       /* pmem, less what is in use */
 
 const struct mb2_info *boot_info(void);
 const struct topology *boot_topology(void);
+/* The MADT as read at boot (the local and I/O APICs' registers). */
+const struct acpi_madt_info *boot_madt(void);
 const char *boot_cmdline(void);
 
 /* The boot module whose command line's first word is `name` (n bytes):

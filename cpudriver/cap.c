@@ -15,11 +15,22 @@
  * Derivation tree. Every capability in a slot is linked to its parent
  * (NULL for a root) and its children: a doubly linked sibling list that
  * starts at parent->first_child (the first child's prev is NULL). Roots have
- * no siblings. New children go to the front of the list.
+ * no siblings, and every root is an original. New children go to the front
+ * of the list.
+ *
+ * Across cores. The tree knows nothing of other cores but three marks
+ * (relations) the monitors' protocols rely on: FOREIGN roots (re-created
+ * from another core's description: retyping them needs the owner's
+ * agreement, removing them destroys nothing here), anchors (REMOTE: a
+ * monitor's copy of an original that stands for the object's copies on other
+ * cores; no delete or revoke removes one, see "Deleting"), and WATCH (the
+ * monitor hears, through the notice hook, when such a capability loses its
+ * last child).
  */
 #include "cap.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A pending CNode teardown ("record", see below). Never visible outside one
  * cap_delete or cap_revoke call: every record is consumed before it returns. */
@@ -41,7 +52,8 @@ static void cte_clear(struct cte *c)
     c->cap.rights = 0;
     c->cap.original = 0;
     c->cap.bits = 0;
-    c->cap.reserved = 0;
+    c->cap.relations = 0;
+    c->cap.reserved[0] = c->cap.reserved[1] = c->cap.reserved[2] = 0;
     c->cap.base = 0;
     c->cap.bytes = 0;
     c->cap.badge = 0;
@@ -101,20 +113,38 @@ static bool ranges_overlap(uint64_t a, uint64_t an, uint64_t b, uint64_t bn)
     return a < b ? b - a < an : a - b < bn;
 }
 
+static bool is_anchor(const struct cte *c) { return c->cap.relations & CAP_REL_REMOTE; }
+
+/* Put `c`, with its own children, among the children of `parent` (NULL: it
+ * becomes a root): an anchor first, anything else first behind the anchors,
+ * which always lead the list (a walk that removes a subtree must meet an
+ * object's anchor before anything carved from it: see "Anchors" below). */
+static void insert_child(struct cte *parent, struct cte *c)
+{
+    struct cte *after = NULL;
+    if (parent && !is_anchor(c))
+        for (struct cte *x = parent->first_child; x && is_anchor(x); x = x->next)
+            after = x;
+    c->parent = parent;
+    c->prev = after;
+    c->next = after ? after->next : parent ? parent->first_child : NULL;
+    if (c->next)
+        c->next->prev = c;
+    if (after)
+        after->next = c;
+    else if (parent)
+        parent->first_child = c;
+}
+
 /* Make `c` (already filled in) the newest child of `parent`. */
 static void link_child(struct cte *parent, struct cte *c)
 {
-    c->parent = parent;
     c->first_child = NULL;
-    c->prev = NULL;
-    c->next = parent->first_child;
-    if (parent->first_child)
-        parent->first_child->prev = c;
-    parent->first_child = c;
+    insert_child(parent, c);
 }
 
-/* Take `c` out of its parent's child list (its own children stay). */
-static void unlink_from_parent(struct cte *c)
+/* Take `c` out of its sibling list, nothing else. */
+static void list_remove(struct cte *c)
 {
     if (c->prev)
         c->prev->next = c->next;
@@ -122,9 +152,26 @@ static void unlink_from_parent(struct cte *c)
         c->parent->first_child = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* Take `c` out of its parent's child list (its own children stay). A
+ * watched parent left with no children is noticed. */
+static void unlink_from_parent(struct cte *c)
+{
+    struct cte *parent = c->parent;
+    list_remove(c);
     c->parent = NULL;
-    c->next = NULL;
-    c->prev = NULL;
+    if (parent && !parent->first_child && (parent->cap.relations & CAP_REL_WATCH) && hooks.notice)
+        hooks.notice(parent);
+}
+
+/* The original c descends from through copies (c itself if it is one). */
+static struct cte *original_of(struct cte *c)
+{
+    while (!c->cap.original && c->parent)
+        c = c->parent;
+    return c;
 }
 
 static struct cte *cnode_slots(const struct capability *cnode)
@@ -225,8 +272,12 @@ static bool lineage_overlaps(const struct cte *src, uint64_t base, uint64_t byte
     return false;
 }
 
-errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
-                    const struct capability *dest_cnode, uint64_t first)
+/* Every check of a retype, in cap_retype's order, but the owner's agreement
+ * and the overlap check: *base and *total give the objects' range, *slots
+ * the first destination slot. */
+static errval_t retype_args(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                            const struct capability *dest_cnode, uint64_t first, uint64_t *base, uint64_t *total,
+                            struct cte **slots)
 {
     if (!src || cte_empty(src))
         return ERR_CAP_EMPTY;
@@ -252,10 +303,10 @@ errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t
 
     if (count > UINT64_MAX / bytes)
         return ERR_RETYPE_OVERFLOW;
-    uint64_t total = count * bytes;
-    if (offset > src->cap.bytes || total > src->cap.bytes - offset)
+    *total = count * bytes;
+    if (offset > src->cap.bytes || *total > src->cap.bytes - offset)
         return ERR_RETYPE_OVERFLOW;
-    uint64_t base = src->cap.base + offset;   /* cannot wrap: src's range was checked */
+    *base = src->cap.base + offset;   /* cannot wrap: src's range was checked */
 
     if (!dest_cnode)
         return ERR_INVALID_ARG;
@@ -264,19 +315,22 @@ errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t
     uint64_t nslots = cnode_nslots(dest_cnode);
     if (first >= nslots || count > nslots - first)
         return ERR_CAP_SLOT_RANGE;
-    struct cte *slots = cnode_slots(dest_cnode) + first;
+    *slots = cnode_slots(dest_cnode) + first;
     for (uint64_t i = 0; i < count; i++)
-        if (!cte_empty(&slots[i]))
+        if (!cte_empty(&(*slots)[i]))
             return ERR_CAP_OCCUPIED;
+    return ERR_OK;
+}
 
-    if (lineage_overlaps(src, base, total))
-        return ERR_OVERLAP;
-
-    /* Everything checked: make the objects. The destination slots are not
-     * inside the new range (the destination CNode is an existing object, and
-     * existing objects do not overlap the range), so zeroing first is safe.
-     * RAM is not zeroed: nobody can read it as RAM, and it is zeroed when it
-     * becomes an object (zeroing a monitor's whole share took seconds). */
+/* Everything checked: make the objects. The destination slots are not
+ * inside the new range (the destination CNode is an existing object, and
+ * existing objects do not overlap the range), so zeroing first is safe.
+ * RAM is not zeroed: nobody can read it as RAM, and it is zeroed when it
+ * becomes an object (zeroing a monitor's whole share took seconds). */
+static void make_objects(struct cte *src, enum cap_type type, uint64_t size, uint64_t base, uint64_t total,
+                         uint64_t count, struct cte *slots)
+{
+    uint64_t bytes = total / count;
     if (type != CAP_RAM)
         hooks.zero(base, total);
     for (uint64_t i = 0; i < count; i++) {
@@ -290,6 +344,88 @@ errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t
         d->cap.bytes = bytes;
         link_child(src, d);
     }
+}
+
+errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                    const struct capability *dest_cnode, uint64_t first)
+{
+    uint64_t base = 0, total = 0;
+    struct cte *slots = NULL;
+    errval_t err = retype_args(src, type, size, offset, count, dest_cnode, first, &base, &total, &slots);
+    if (err)
+        return err;
+    if (lineage_overlaps(src, base, total))
+        return ERR_OVERLAP;
+    /* RAM of another core is carved only where its owner agreed. */
+    if (original_of(src)->cap.relations & CAP_REL_FOREIGN)
+        return ERR_CAP_REMOTE;
+    make_objects(src, type, size, base, total, count, slots);
+    return ERR_OK;
+}
+
+/* The whole pages [*pbase, *pbase + *pbytes) that [base, base+total) lies in. */
+static void whole_pages(uint64_t base, uint64_t total, uint64_t *pbase, uint64_t *pbytes)
+{
+    uint64_t first = base & ~(uint64_t)(CAP_PAGE_SIZE - 1);
+    uint64_t end = base + total;   /* inside a RAM range: no wrap */
+    end = (end + CAP_PAGE_SIZE - 1) & ~(uint64_t)(CAP_PAGE_SIZE - 1);
+    *pbase = first;
+    *pbytes = end - first;
+}
+
+errval_t cap_retype_check(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                          const struct capability *dest_cnode, uint64_t first, uint64_t *base, uint64_t *bytes,
+                          struct cte **original)
+{
+    uint64_t b = 0, total = 0;
+    struct cte *slots = NULL;
+    errval_t err = retype_args(src, type, size, offset, count, dest_cnode, first, &b, &total, &slots);
+    if (err)
+        return err;
+    uint64_t pb, pn;
+    whole_pages(b, total, &pb, &pn);
+    if (lineage_overlaps(src, pb, pn))
+        return ERR_OVERLAP;
+    if (base)
+        *base = pb;
+    if (bytes)
+        *bytes = pn;
+    if (original)
+        *original = original_of(src);
+    return ERR_OK;
+}
+
+errval_t cap_retype_agreed(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                           const struct capability *dest_cnode, uint64_t first, const struct retype_agreement *agreed,
+                           struct cte *envelope)
+{
+    uint64_t base = 0, total = 0, pb, pn;
+    struct cte *slots = NULL;
+    errval_t err = retype_args(src, type, size, offset, count, dest_cnode, first, &base, &total, &slots);
+    if (err)
+        return err;
+    if (!envelope || !agreed)
+        return ERR_INVALID_ARG;
+    if (!cte_empty(envelope))
+        return ERR_CAP_OCCUPIED;
+    for (uint64_t i = 0; i < count; i++)
+        if (&slots[i] == envelope)
+            return ERR_CAP_SAME_SLOT;
+    whole_pages(base, total, &pb, &pn);
+    /* Another object swapped into src's slot, or other pages: not agreed. */
+    if (original_of(src) != agreed->original || pb != agreed->base || pn != agreed->bytes)
+        return ERR_CAP_REMOTE;
+    if (lineage_overlaps(src, pb, pn))
+        return ERR_OVERLAP;
+    /* The envelope: RAM, an original child of src, holding the range. */
+    cte_clear(envelope);
+    envelope->cap.type = CAP_RAM;
+    envelope->cap.rights = src->cap.rights;
+    envelope->cap.original = 1;
+    envelope->cap.base = pb;
+    envelope->cap.bytes = pn;
+    link_child(src, envelope);
+    make_objects(envelope, type, size, base, total, count, slots);
     return ERR_OK;
 }
 
@@ -315,7 +451,8 @@ static void place_child(struct cte *src, struct cte *dst, const struct capabilit
     cte_clear(dst);
     dst->cap = *cap;
     dst->cap.original = 0;
-    dst->cap.reserved = 0;
+    dst->cap.relations = 0;
+    dst->cap.reserved[0] = dst->cap.reserved[1] = dst->cap.reserved[2] = 0;
     if (is_mappable_type(cap->type))
         dst->cap.mapped = 0;
     link_child(src, dst);
@@ -393,6 +530,8 @@ errval_t cap_move(struct cte *src, struct cte *dst)
     errval_t err = check_src_dst(src, dst);
     if (err)
         return err;
+    if (src->cap.relations & (CAP_REL_REMOTE | CAP_REL_WATCH))
+        return ERR_CAP_REMOTE;   /* its monitor names it by its slot */
     *dst = *src;
     if (dst->prev)
         dst->prev->next = dst;
@@ -419,7 +558,8 @@ errval_t cap_install_root(struct cte *dst, const struct capability *cap)
 
     struct capability c = *cap;
     c.original = 1;
-    c.reserved = 0;
+    c.relations = 0;
+    c.reserved[0] = c.reserved[1] = c.reserved[2] = 0;
     switch (c.type) {
     case CAP_RAM:
     case CAP_FRAME:
@@ -513,6 +653,21 @@ errval_t cap_install_root(struct cte *dst, const struct capability *cap)
  * operation: the kernel must not reuse memory from inside a hook (it cannot
  * anyway: memory is only reused by a later retype). Hooks must not call
  * cap_* operations (the worklist is live while they run).
+ *
+ * Anchors. A monitor's anchor (CAP_REL_REMOTE, a copy of an original)
+ * stands for the object's copies on other cores, which this core cannot
+ * delete. So no walk removes one. cap_delete and cap_revoke look first and
+ * refuse (ERR_CAP_REMOTE) if the tree walk would meet one; the monitor
+ * revokes the copies elsewhere, drops the anchor and calls again. Inside a
+ * dying CNode there is no refusing: there the walk *adopts* the anchor
+ * instead: it is unlinked from the dying subtree (with its own children)
+ * and linked under the capability the walk keeps (revoke's `top`, or the
+ * parent of what is deleted; none: it becomes a root). If the object's
+ * original dies in the walk, the anchor becomes the original (so the
+ * object is not destroyed, and its range stays taken in the RAM it came
+ * from), and it is marked CAP_REL_ORPHAN for its monitor, which revokes
+ * the copies elsewhere and then deletes it. Records live in the cursor
+ * field `badge`, which a CNode does not use.
  */
 
 static bool is_record(const struct cte *c)
@@ -528,12 +683,12 @@ static void remove_leaf(struct cte *c, struct cte **worklist)
     struct capability cap = c->cap;
     unlink_from_parent(c);
     cte_clear(c);
-    if (!cap.original)
-        return;
+    if (!cap.original || (cap.relations & CAP_REL_FOREIGN))
+        return;   /* a copy, or another core's object: nothing dies here */
     if (cap.type == CAP_CNODE) {
         c->cap = cap;
         c->cap.type = CAP_RECORD;
-        c->cap.reserved = 0;   /* cursor */
+        c->cap.badge = 0;   /* cursor */
         c->parent = *worklist;
         *worklist = c;
         return;
@@ -542,14 +697,59 @@ static void remove_leaf(struct cte *c, struct cte **worklist)
         hooks.destroyed(&cap);
 }
 
+/* Anchor `m` (with its children) leaves a subtree that dies, for
+ * `survivor`, the capability the walk keeps above it (NULL: none). If a
+ * RAM object above m was taken over by its own anchor earlier in this walk,
+ * m goes under that anchor instead (the dying RAM's `badge`, which RAM does
+ * not otherwise use, points at it): what was carved from the RAM stays
+ * inside what holds the RAM's range. */
+static void adopt(struct cte *m, struct cte *survivor)
+{
+    struct cte *o = NULL, *keep = survivor;
+    for (struct cte *y = m->parent; y && y != survivor; y = y->parent) {
+        if (y->cap.type == CAP_RAM && y->cap.badge) {
+            keep = (struct cte *)(uintptr_t)y->cap.badge;
+            break;
+        }
+        if (!o && y->cap.original)
+            o = y;
+    }
+    if (!m->cap.original && o) {
+        /* The object's original dies here: the anchor owns the object now.
+         * (An anchor adopted before owns it already; o is then the RAM it
+         * came from, which dies as usual.) */
+        o->cap.original = 0;
+        m->cap.original = 1;
+        if (o->cap.type == CAP_RAM)
+            o->cap.badge = (uint64_t)(uintptr_t)m;
+    }
+    unlink_from_parent(m);
+    insert_child(keep, m);
+    if (!keep)
+        m->cap.original = 1;   /* every root is an original */
+    m->cap.relations |= CAP_REL_ORPHAN;
+    if (hooks.notice)
+        hooks.notice(m);
+}
+
 /* Remove every descendant of `top`, deepest first, without recursion: go
- * down first_child to a leaf, remove it, step back to its parent. */
-static void revoke_tree(struct cte *top, struct cte **worklist)
+ * down first_child to a leaf, remove it, step back to its parent. Anchors
+ * on the way are adopted for `survivor` (top itself when top stays, its
+ * parent when it goes next): callers that must not adopt look first. */
+static void revoke_tree(struct cte *top, struct cte *survivor, struct cte **worklist)
 {
     struct cte *cur = top;
     for (;;) {
-        if (cur->first_child) {
-            cur = cur->first_child;
+        struct cte *ch = cur->first_child;
+        if (ch && is_anchor(ch)) {
+            /* Anchors lead their siblings: met before anything carved
+             * from the same object. Never when top stays (cap_revoke
+             * looked first): it would come back under top. */
+            adopt(ch, survivor);
+            continue;
+        }
+        if (ch) {
+            cur = ch;
             continue;
         }
         if (cur == top)
@@ -567,9 +767,9 @@ static void drain(struct cte **worklist)
         struct cte *rec = *worklist;
         *worklist = rec->parent;
         struct capability cn = rec->cap;
-        uint64_t k = cn.reserved;
+        uint64_t k = cn.badge;
         cn.type = CAP_CNODE;
-        cn.reserved = 0;
+        cn.badge = 0;
         cte_clear(rec);
 
         struct cte *slots = cnode_slots(&cn);
@@ -588,15 +788,15 @@ static void drain(struct cte **worklist)
                 struct capability other = s->cap;
                 s->cap = cn;                 /* this CNode waits here, in its */
                 s->cap.type = CAP_RECORD;    /* own memory, in the other's  */
-                s->cap.reserved = (uint32_t)k;   /* place on the worklist */
+                s->cap.badge = k;            /* place on the worklist */
                 cn = other;
-                k = cn.reserved;
+                k = cn.badge;
                 cn.type = CAP_CNODE;
-                cn.reserved = 0;
+                cn.badge = 0;
                 slots = cnode_slots(&cn);
                 n = cnode_nslots(&cn);
             } else {
-                revoke_tree(s, worklist);
+                revoke_tree(s, s->parent, worklist);
                 remove_leaf(s, worklist);   /* s may now hold a record */
             }
         }
@@ -609,8 +809,10 @@ errval_t cap_revoke(struct cte *c)
 {
     if (!c || cte_empty(c))
         return ERR_CAP_EMPTY;
+    if (cap_find_remote(c, false))
+        return ERR_CAP_REMOTE;
     struct cte *worklist = NULL;
-    revoke_tree(c, &worklist);
+    revoke_tree(c, c, &worklist);
     drain(&worklist);
     return ERR_OK;
 }
@@ -619,8 +821,10 @@ errval_t cap_delete(struct cte *c)
 {
     if (!c || cte_empty(c))
         return ERR_CAP_EMPTY;
+    if (cap_find_remote(c, true))
+        return ERR_CAP_REMOTE;
     struct cte *worklist = NULL;
-    revoke_tree(c, &worklist);
+    revoke_tree(c, c->parent, &worklist);
     remove_leaf(c, &worklist);
     drain(&worklist);
     return ERR_OK;
@@ -641,7 +845,10 @@ void cap_identify(const struct cte *c, struct cap_identity *out)
     out->reserved = 0;
     if (!c || cte_empty(c))
         return;
-    out->flags = (c->cap.original ? CAP_ID_ORIGINAL : 0) | (c->first_child ? CAP_ID_HAS_CHILDREN : 0);
+    uint32_t rel = c->cap.relations;
+    out->flags = (c->cap.original ? CAP_ID_ORIGINAL : 0) | (c->first_child ? CAP_ID_HAS_CHILDREN : 0) |
+                 (rel & CAP_REL_FOREIGN ? CAP_ID_FOREIGN : 0) | (rel & CAP_REL_REMOTE ? CAP_ID_REMOTE : 0) |
+                 (rel & CAP_REL_WATCH ? CAP_ID_WATCH : 0) | (rel & CAP_REL_ORPHAN ? CAP_ID_ORPHAN : 0);
     out->type = c->cap.type;
     out->rights = c->cap.rights;
     out->base = c->cap.base;
@@ -657,4 +864,78 @@ uint64_t cap_descendants(const struct cte *c)
     for (const struct cte *cur = c->first_child; cur; cur = subtree_next(cur, c, true))
         n++;
     return n;
+}
+
+/* ---- across cores ----------------------------------------------------------- */
+
+errval_t cap_install_foreign(struct cte *dst, const struct capability *cap)
+{
+    errval_t err = cap_install_root(dst, cap);
+    if (!err)
+        dst->cap.relations = CAP_REL_FOREIGN;
+    return err;
+}
+
+struct cte *cap_original_of(struct cte *c) { return c ? original_of(c) : NULL; }
+
+struct cte *cap_anchor_of(const struct cte *o)
+{
+    if (!o)
+        return NULL;
+    for (struct cte *ch = o->first_child; ch && is_anchor(ch); ch = ch->next)
+        if (!ch->cap.original && ch->cap.type == o->cap.type && ch->cap.base == o->cap.base &&
+            ch->cap.bytes == o->cap.bytes)
+            return ch;
+    return NULL;
+}
+
+struct cte *cap_find_remote(struct cte *c, bool self)
+{
+    if (!c || cte_empty(c))
+        return NULL;
+    if (self && (c->cap.relations & CAP_REL_REMOTE))
+        return c;
+    for (const struct cte *cur = c->first_child; cur; cur = subtree_next(cur, c, true))
+        if (cur->cap.relations & CAP_REL_REMOTE)
+            return (struct cte *)cur;
+    return NULL;
+}
+
+errval_t cap_anchor(struct cte *src, struct cte *dst)
+{
+    errval_t err = check_src_dst(src, dst);
+    if (err)
+        return err;
+    struct cte *o = original_of(src);
+    if (o->cap.relations & CAP_REL_FOREIGN)
+        return ERR_CAP_FOREIGN;   /* its owner is another core: that one anchors */
+    if (cap_anchor_of(o))
+        return ERR_DUPLICATE;
+    cte_clear(dst);
+    dst->cap = o->cap;
+    dst->cap.original = 0;
+    dst->cap.relations = CAP_REL_REMOTE | CAP_REL_WATCH;
+    dst->cap.reserved[0] = dst->cap.reserved[1] = dst->cap.reserved[2] = 0;
+    if (is_mappable_type(dst->cap.type))
+        dst->cap.mapped = 0;
+    insert_child(o, dst);   /* first: anchors lead their siblings */
+    return ERR_OK;
+}
+
+errval_t cap_relate(struct cte *c, uint32_t set, uint32_t clear)
+{
+    const uint32_t settable = CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN;
+    if (!c || cte_empty(c))
+        return ERR_CAP_EMPTY;
+    if ((set | clear) & ~settable)
+        return ERR_INVALID_ARG;
+    uint8_t was = c->cap.relations;
+    c->cap.relations = (uint8_t)((was | set) & ~clear);
+    if ((was ^ c->cap.relations) & CAP_REL_REMOTE) {
+        /* Keep the anchors in front of their siblings. */
+        struct cte *parent = c->parent;
+        list_remove(c);
+        insert_child(parent, c);
+    }
+    return ERR_OK;
 }

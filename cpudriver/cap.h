@@ -6,9 +6,13 @@
  *
  * Derivation. Every capability but the boot-time roots has a parent: retype
  * makes objects children of the RAM they came from; copy and mint make
- * children of their source. The tree is per core: retype and revoke do not
- * yet agree across cores (the monitors' agreement protocol of the roadmap);
- * cap_retype and cap_revoke are the two places it will reach.
+ * children of their source. The tree is per core. What crosses cores does
+ * so through the monitors (monitor/capops.c), and the tree only carries
+ * marks for it (relations, below): a capability re-created from another
+ * core's description is FOREIGN, and a monitor's anchor (REMOTE) stands in
+ * the tree for the object's copies on other cores, so that a delete or
+ * revoke that would reach them is refused (ERR_CAP_REMOTE) and done by the
+ * monitors instead.
  *
  * Rules (docs/capabilities.md):
  *  - revoke(c): every descendant of c is deleted, c stays.
@@ -34,7 +38,8 @@ struct capability {
     uint8_t rights;      /* CAP_RIGHT_* */
     uint8_t original;    /* made by retype (or at boot): owns its object */
     uint8_t bits;        /* CNode: log2(slots) */
-    uint32_t reserved;
+    uint8_t relations;   /* CAP_REL_*: how it relates to other cores */
+    uint8_t reserved[3];
     uint64_t base;       /* physical address; first port; first vector; object */
     uint64_t bytes;      /* bytes; port count; vector count */
     union {
@@ -72,6 +77,9 @@ struct cap_hooks {
      * CNodes carved from it have been emptied within the same operation: no
      * memory is reused until the operation returns. */
     void (*destroyed)(const struct capability *cap);
+    /* A CAP_REL_WATCH capability lost its last child, or an anchor was
+     * adopted (CAP_REL_ORPHAN): tell its monitor. May be NULL. */
+    void (*notice)(struct cte *c);
 };
 
 /* Copies *h (per core: every core calls it once). */
@@ -101,12 +109,17 @@ errval_t cap_slot(const struct capability *cnode, uint64_t index, struct cte **o
  * ERR_RETYPE_OVERFLOW (past the end of src, or arithmetic overflow),
  * ERR_INVALID_ARG (dest_cnode NULL), ERR_CAP_TYPE (dest_cnode not a CNode),
  * ERR_CAP_SLOT_RANGE, ERR_CAP_OCCUPIED, ERR_OVERLAP (an object already carved
- * from the same RAM overlaps). Nothing changes on error. */
+ * from the same RAM overlaps), ERR_CAP_REMOTE (src descends from a FOREIGN
+ * root: the RAM's owner core must agree, cap_retype_agreed). Nothing changes
+ * on error. */
 errval_t cap_retype(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
                     const struct capability *dest_cnode, uint64_t first);
 
 /* Copy, mint and move: ERR_CAP_EMPTY (src NULL or empty), ERR_INVALID_ARG
- * (dst NULL), ERR_CAP_SAME_SLOT, ERR_CAP_OCCUPIED; nothing changes on error. */
+ * (dst NULL), ERR_CAP_SAME_SLOT, ERR_CAP_OCCUPIED; nothing changes on error.
+ * Copies never carry relations (a copy of an anchor is a plain copy); an
+ * anchor or a watched capability cannot move (ERR_CAP_REMOTE): its monitor
+ * names it by its slot. */
 
 /* A child of `src` in empty slot `dst` with the same rights; never original,
  * never mapped. */
@@ -123,10 +136,17 @@ errval_t cap_copy(struct cte *src, struct cte *dst);
 errval_t cap_mint(struct cte *src, struct cte *dst, uint32_t rights, uint64_t badge, uint64_t base,
                   uint64_t count);
 
-/* ERR_CAP_EMPTY if c is NULL or empty; otherwise they cannot fail. Neither
- * recurses: any depth of tree or of CNodes inside CNodes is fine. If c lives
- * in a CNode that revoke destroys (c was an ancestor of its original), c goes
- * too. */
+/* ERR_CAP_EMPTY if c is NULL or empty; ERR_CAP_REMOTE, with nothing
+ * changed, if an anchor (CAP_REL_REMOTE) is among the capabilities the tree
+ * walk would remove (c itself too, for delete): copies on other cores
+ * descend from it, and the monitors must remove them first. An anchor met
+ * inside a CNode that dies in the operation cannot be refused: it is
+ * adopted instead (moved up to the nearest capability that survives, made
+ * the object's original if its original dies, marked CAP_REL_ORPHAN, its
+ * monitor told), so the object outlives the operation until the monitors
+ * revoke its copies. Neither recurses: any depth of tree or of CNodes
+ * inside CNodes is fine. If c lives in a CNode that revoke destroys (c was
+ * an ancestor of its original), c goes too. */
 errval_t cap_delete(struct cte *c);
 errval_t cap_revoke(struct cte *c);
 /* The capability changes slot with everything in it (mapped too) and keeps
@@ -141,6 +161,58 @@ errval_t cap_move(struct cte *src, struct cte *dst);
  * ERR_CAP_TYPE, ERR_RETYPE_SIZE, ERR_BAD_ALIGNMENT, ERR_RETYPE_OVERFLOW,
  * ERR_PORT_RANGE. Roots must not overlap each other: cap.c cannot check. */
 errval_t cap_install_root(struct cte *dst, const struct capability *cap);
+
+/* ---- across cores (docs/capabilities.md, "Across cores") ------------------ */
+
+/* A root re-created from another core's description (SYS_CAP_CREATE): as
+ * cap_install_root, marked CAP_REL_FOREIGN. Removing it destroys nothing;
+ * cap_retype from it or from anything copied from it is ERR_CAP_REMOTE
+ * (cap_retype_agreed, after its owner agreed, is not). */
+errval_t cap_install_foreign(struct cte *dst, const struct capability *cap);
+
+/* The original `c` descends from through copies and mints (c itself if it
+ * is one): the capability that owns c's object on this core. */
+struct cte *cap_original_of(struct cte *c);
+/* The anchor (a CAP_REL_REMOTE child) of original `o`, or NULL. */
+struct cte *cap_anchor_of(const struct cte *o);
+/* The first anchor in c's subtree (c itself too if `self`), or NULL. */
+struct cte *cap_find_remote(struct cte *c, bool self);
+
+/* dst = a copy of src's original, a child of it, marked CAP_REL_REMOTE |
+ * CAP_REL_WATCH: the monitor's anchor for the object's copies elsewhere.
+ * ERR_CAP_EMPTY, ERR_INVALID_ARG, ERR_CAP_OCCUPIED; ERR_CAP_FOREIGN if the
+ * original is FOREIGN (the owner anchors, not a holder); ERR_DUPLICATE if
+ * it has an anchor already. */
+errval_t cap_anchor(struct cte *src, struct cte *dst);
+/* relations |= set & ~clear; only CAP_REL_REMOTE, _WATCH and _ORPHAN
+ * (ERR_INVALID_ARG otherwise). ERR_CAP_EMPTY. */
+errval_t cap_relate(struct cte *c, uint32_t set, uint32_t clear);
+
+/* cap_retype's checks, all but ERR_CAP_REMOTE (the owner's agreement, which
+ * is what this is for): on success *base and *bytes give the whole pages
+ * the objects would lie in, and *original src's original (a FOREIGN root
+ * when agreement is needed). */
+errval_t cap_retype_check(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                          const struct capability *dest_cnode, uint64_t first, uint64_t *base, uint64_t *bytes,
+                          struct cte **original);
+/* What the owner agreed to: the original the request was about and the
+ * whole pages it reserved. Between the check and the agreement the domain
+ * may have moved another capability into src's slot; the agreement holds
+ * only for the same original and the same pages. */
+struct retype_agreement {
+    const struct cte *original;
+    uint64_t base, bytes;
+};
+/* The retype, once its owner agreed: the whole pages the objects lie in
+ * become a RAM object in `envelope` (an empty slot: the monitor's, which
+ * watches it), a child of src, and the objects are made from the envelope.
+ * Errors as cap_retype_check, ERR_INVALID_ARG/ERR_CAP_OCCUPIED for the
+ * envelope slot, ERR_INVALID_ARG for no agreement, and ERR_CAP_REMOTE when
+ * src's original or the whole pages are not the agreed ones (the owner never
+ * agreed to this retype); nothing changes on error. */
+errval_t cap_retype_agreed(struct cte *src, enum cap_type type, uint64_t size, uint64_t offset, uint64_t count,
+                           const struct capability *dest_cnode, uint64_t first, const struct retype_agreement *agreed,
+                           struct cte *envelope);
 
 /* An empty (or NULL) slot reads as type Null with all fields 0. bytes is the
  * slot count for a CNode, badge is set only for endpoints. */

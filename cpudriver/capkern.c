@@ -57,6 +57,40 @@ static void destroyed(const struct capability *cap)
     }
 }
 
-static const struct cap_hooks hooks = { ptr, zero, unlinked, destroyed };
+/* Notices for the monitor: which watched capabilities lost their last child
+ * (or were adopted). Kept as the slots themselves; the monitor's call finds
+ * their numbers (syscall_capops.c). A full queue remembers that it lost
+ * some, and the monitor then looks at everything it watches. */
+#define NOTICES 256
+static struct cte *notices[NOTICES];
+static uint32_t notice_head, notice_count;
+static bool notices_lost;
+
+static void notice(struct cte *c)
+{
+    if (notice_count && notices[(notice_head + notice_count - 1) % NOTICES] == c)
+        return;   /* told already */
+    if (notice_count == NOTICES)
+        notices_lost = true;
+    else
+        notices[(notice_head + notice_count++) % NOTICES] = c;
+    notify_arrived();   /* the monitor sleeps among the notification waiters */
+}
+
+errval_t capkern_notice_take(struct cte **out)
+{
+    if (notices_lost) {
+        notices_lost = false;
+        return ERR_TOO_MANY;
+    }
+    if (!notice_count)
+        return ERR_WOULD_BLOCK;
+    *out = notices[notice_head];
+    notice_head = (notice_head + 1) % NOTICES;
+    notice_count--;
+    return ERR_OK;
+}
+
+static const struct cap_hooks hooks = { ptr, zero, unlinked, destroyed, notice };
 
 void capkern_init(void) { cap_set_hooks(&hooks); }

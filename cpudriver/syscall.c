@@ -38,6 +38,8 @@ static syscall_fn *const syscalls[SYS_COUNT] = {
     [SYS_DOMAIN_ENDED] = sc_domain_ended,
     [SYS_DOMAIN_KILL] = sc_domain_kill,
     [SYS_MODULE_READ] = sc_module_read,
+    [SYS_CAPOPS] = sc_capops,
+    [SYS_CAP_NOTICE] = sc_cap_notice,
 };
 
 /* What a capability operation did to the caller itself. */

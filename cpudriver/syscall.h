@@ -19,6 +19,13 @@ typedef errval_t syscall_fn(struct dispatcher *d, const struct trap_frame *f, ui
 /* Capabilities and address spaces (syscall_cap.c). */
 syscall_fn sc_cap_identify, sc_cap_retype, sc_cap_copy, sc_cap_mint, sc_cap_delete, sc_cap_revoke,
     sc_cap_move, sc_cap_create, sc_map, sc_unmap;
+/* What every retype checks first and finishes after (syscall_cap.c): the
+ * count and type limits for domain d, and the kernel's part of new
+ * page tables and dispatchers in d's slots first.. */
+errval_t retype_limits(struct dispatcher *d, uint64_t type, uint64_t count);
+void retype_finish(struct dispatcher *d, uint64_t type, uint64_t first, uint64_t count);
+/* The monitors' capability operations for the cross-core protocols (syscall_capops.c). */
+syscall_fn sc_capops, sc_cap_notice;
 /* Domains, cores and the machine (syscall_domain.c). */
 syscall_fn sc_exit, sc_spawn, sc_domain_info, sc_core_info, sc_set_priority, sc_domain_kill,
     sc_domain_ended, sc_module_read, sc_poweroff;

@@ -36,6 +36,18 @@ errval_t sc_cap_retype(struct dispatcher *d, const struct trap_frame *f, uint64_
     errval_t err = user_cap(d, src_slot, CAP_RAM, 0, &src);
     if (err)
         return err;
+    err = retype_limits(d, type, count);
+    if (err)
+        return err;
+    struct capability cn = user_cspace(d);
+    err = cap_retype(src, (enum cap_type)type, size, offset, count, &cn, first);
+    if (!err)
+        retype_finish(d, type, first, count);
+    return err;
+}
+
+errval_t retype_limits(struct dispatcher *d, uint64_t type, uint64_t count)
+{
     if (count > RETYPE_MAX_COUNT)
         return ERR_RETYPE_OVERFLOW;
     if (type >= CAP_TYPE_COUNT)
@@ -44,10 +56,11 @@ errval_t sc_cap_retype(struct dispatcher *d, const struct trap_frame *f, uint64_
         return ERR_CAP_TYPE;   /* device memory is not RAM */
     if (type == CAP_DISPATCHER && !dispatcher_can_make(d, count))
         return ERR_TOO_MANY;   /* DISPATCHERS_PER_DOMAIN */
-    struct capability cn = user_cspace(d);
-    err = cap_retype(src, (enum cap_type)type, size, offset, count, &cn, first);
-    if (err)
-        return err;
+    return ERR_OK;
+}
+
+void retype_finish(struct dispatcher *d, uint64_t type, uint64_t first, uint64_t count)
+{
     /* New objects that the kernel must finish. */
     for (uint64_t i = 0; i < count; i++) {
         struct cte *c;
@@ -58,7 +71,6 @@ errval_t sc_cap_retype(struct dispatcher *d, const struct trap_frame *f, uint64_
         else if (type == CAP_DISPATCHER)
             dispatcher_init_inert(dispatcher_of(&c->cap), d);
     }
-    return ERR_OK;
 }
 
 errval_t sc_cap_copy(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
@@ -118,9 +130,14 @@ errval_t sc_cap_move(struct dispatcher *d, const struct trap_frame *f, uint64_t 
 }
 
 /* Re-create, as a new root on this core, a capability another core's
- * monitor exported (monitor/captransfer). Only types that name no kernel
- * object may cross: a Frame of user memory (shared memory for channels) and
- * a Notify capability. Kernel objects stay on the core that made them. */
+ * monitor described (monitor/capops.c). Only types that name memory or a
+ * core may cross: RAM, Frames and the page-table types inside some core's
+ * user RAM (never kernel memory), DevFrames outside every range the memory
+ * map lists, and Notify capabilities. Dispatchers, endpoints, CNodes, the
+ * Kernel capability, IRQ and IO ranges stay on the core that made them.
+ * The new root is FOREIGN (its owner is the describing core). Ownership
+ * never moves here (yet): a non-foreign page table made from another
+ * core's memory would be mappable while that core's kernel owns it. */
 errval_t sc_cap_create(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
 {
     (void)value;
@@ -136,13 +153,26 @@ errval_t sc_cap_create(struct dispatcher *d, const struct trap_frame *f, uint64_
         return err;
     if (id.rights & ~CAP_RIGHTS_ALL)
         return ERR_INVALID_ARG;
+    if (id.flags)
+        return ERR_INVALID_ARG;
     struct capability c = { .type = (uint8_t)id.type, .rights = (uint8_t)id.rights, .base = id.base,
                             .bytes = id.bytes };
     switch (id.type) {
+    case CAP_RAM:
     case CAP_FRAME:
+    case CAP_VNODE_PML4:
+    case CAP_VNODE_PDPT:
+    case CAP_VNODE_PD:
+    case CAP_VNODE_PT:
         if (id.badge || id.base % CAP_PAGE_SIZE || id.bytes % CAP_PAGE_SIZE)
             return ERR_BAD_ALIGNMENT;
         if (!boot_user_memory(id.base, id.bytes))
+            return ERR_BAD_ADDRESS;
+        break;
+    case CAP_DEVFRAME:
+        if (id.badge || id.base % CAP_PAGE_SIZE || id.bytes % CAP_PAGE_SIZE)
+            return ERR_BAD_ALIGNMENT;
+        if (!boot_device_memory(id.base, id.bytes))
             return ERR_BAD_ADDRESS;
         break;
     case CAP_NOTIFY:
@@ -152,7 +182,10 @@ errval_t sc_cap_create(struct dispatcher *d, const struct trap_frame *f, uint64_
     default:
         return ERR_CAP_NOT_TRANSFERABLE;
     }
-    return cap_install_root(dst, &c);
+    /* A Notify capability names a core, not an object: it has no owner. */
+    if (id.type == CAP_NOTIFY)
+        return cap_install_root(dst, &c);
+    return cap_install_foreign(dst, &c);
 }
 
 /* On ERR_MAP_NO_TABLE, value = the level of the missing table (3 PDPT,
@@ -166,6 +199,13 @@ errval_t sc_map(struct dispatcher *d, const struct trap_frame *f, uint64_t *valu
         err = user_cap(d, src_slot, CAP_NULL, 0, &src);
     if (err)
         return err;
+    /* Another core's page tables: their shadow pages hold that kernel's
+     * pointers, which this one must never follow or write (issue 12 decides
+     * how a spanning domain shares tables). Frames of any core map. */
+    if ((cap_original_of(pml4)->cap.relations & CAP_REL_FOREIGN) ||
+        (src->cap.type != CAP_FRAME && src->cap.type != CAP_DEVFRAME &&
+         (cap_original_of(src)->cap.relations & CAP_REL_FOREIGN)))
+        return ERR_CAP_FOREIGN;
     if (flags > 0xffffffffu)
         return ERR_INVALID_ARG;
     int missing = 0;

@@ -16,6 +16,7 @@
 #include "report.h"
 #include "topology.h"
 #include "user_start.h"
+#include "x86_64/apic.h"
 #include "x86_64/kernel_layout.h"
 #include "x86_64/paging.h"
 
@@ -93,6 +94,33 @@ bool boot_user_memory(uint64_t base, uint64_t bytes)
             return true;
     }
     return false;
+}
+
+static bool touches_page(uint64_t base, uint64_t bytes, uint64_t page)
+{
+    page &= ~(uint64_t)4095;
+    return base < page + 4096 && page < base + bytes;
+}
+
+bool boot_device_memory(uint64_t base, uint64_t bytes)
+{
+    const struct mb2_info *mb = boot_info();
+    if (bytes == 0 || base + bytes < base)
+        return false;
+    for (size_t i = 0; i < mb->mmap_count; i++) {
+        const struct mb2_mmap_entry *e = &mb->mmap[i];
+        if (base < e->base + e->len && e->base < base + bytes)
+            return false;
+    }
+    /* The interrupt controllers' registers are the kernels' alone: a user
+     * mapping of them could send IPIs or reroute interrupts. */
+    const struct acpi_madt_info *m = boot_madt();
+    if (touches_page(base, bytes, m->lapic_addr) || touches_page(base, bytes, apic_mmio_phys()))
+        return false;
+    for (size_t i = 0; i < m->nioapics; i++)
+        if (touches_page(base, bytes, m->ioapics[i].addr))
+            return false;
+    return true;
 }
 
 /* Give a new monitor its boot channel frames. */

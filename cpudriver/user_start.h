@@ -18,6 +18,9 @@ _Noreturn void user_start(void);
 /* [base, base+bytes) lies inside one core's user RAM or one boot channel
  * page: memory some monitor may hand out as a Frame, never kernel memory. */
 bool boot_user_memory(uint64_t base, uint64_t bytes);
+/* [base, base+bytes) touches no RAM nor anything else the memory map lists:
+ * device memory, which may be handed out as a DevFrame. */
+bool boot_device_memory(uint64_t base, uint64_t bytes);
 /* Core c was given RAM for user space (a core without any runs no monitor). */
 bool boot_core_has_user_ram(uint32_t c);
 #endif

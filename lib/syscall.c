@@ -234,3 +234,17 @@ errval_t sys_module_read(const char *name, size_t name_len, uint64_t offset, voi
         *got = r.rdx;
     return err_of(&r);
 }
+
+errval_t sys_capops(capslot_t kernel, struct capops_call *op)
+{
+    struct syscall_regs r = CALL(SYS_CAPOPS, kernel, op, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_cap_notice(capslot_t kernel, capslot_t *slot)
+{
+    struct syscall_regs r = CALL(SYS_CAP_NOTICE, kernel, 0, 0, 0, 0, 0);
+    if (slot)
+        *slot = r.rdx;
+    return err_of(&r);
+}

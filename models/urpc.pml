@@ -53,13 +53,27 @@
  *                     batches): a blocking batch that filled the ring with
  *                     its first messages waits on a receiver asleep.
  *   BUG_NO_IDLE_FLUSH the receiver does not publish its count when it finds
- *                     its ring empty: a sender waiting for more than half a
- *                     ring waits on an idle receiver forever.
+ *                     its ring empty, even when the peer waits for room: a
+ *                     sender waiting for more than half a ring waits on an
+ *                     idle receiver forever.
  *   BUG_IDLE_FLUSH_TOLD  the idle flush skips a count that a header of
  *                     ours already carried (urpc.c before issue 16): a
  *                     sender blocked for space reads only the control line,
  *                     never those headers, and waits forever on a receiver
  *                     that replied and then went idle.
+ *   BUG_ASK_AFTER_WAKE  a sender raises its `waiting` flag after it looked
+ *                     at the peer's sleeping flag (the fence no longer
+ *                     orders the two): a receiver that looked at `waiting`
+ *                     just before falls asleep, unwoken, on acks the
+ *                     sender waits for.
+ *   BUG_NONBLOCK_NO_ASK  only a blocking send asks: a non-blocking one that
+ *                     finds no room returns without raising `waiting`, and
+ *                     polls forever on an idle receiver.
+ *   BUG_ASK_IGNORES_REPLIES  a sender asks only when it needs more than the
+ *                     peer's half-ring batches promise, not when a reply is
+ *                     unread in its ring: the peer told its acks in the
+ *                     replies' headers, so its batch mark moved out of the
+ *                     sender's sight, and it never publishes them.
  *   BUG_CLOSE_EARLY   the receiver reads the hang-up before its ring: the
  *                     last messages sent before urpc_close are lost.
  *   BUG_CLOSE_NO_WAKE urpc_close does not wake a sleeping peer: it sleeps
@@ -91,6 +105,7 @@ byte consumed[2];
 bool sleeping[2];
 byte doorbell[2];           /* bumped by its side to wake the peer (host futex) */
 bool closed[2];             /* urpc_close: this side hung up */
+bool waiting[2];            /* this side waits for room: the peer publishes when idle */
 byte txd[2];                /* ghost: messages each side has sent whole */
 
 /* The scenario's messages (filled by init from the generated header). */
@@ -131,6 +146,14 @@ proctype side(byte me)
 /* At most ACK_SPAN above the previous header's ack, which is where the
  * peer widens from (urpc.c: put_slot). */
 #define HDR_ACK_VALUE  (received - hdr_told > ACK_SPAN -> hdr_told + ACK_SPAN : received)
+#endif
+
+/* A non-blocking send that finds no room asks too (wait_space), and looks
+ * at the sleeping flag after its fence: a sleeper must learn of the ask. */
+#ifdef BUG_NONBLOCK_NO_ASK
+#define NB_ASK(n) skip
+#else
+#define NB_ASK(n) ASK_EARLY(n); wake_if_sleeping(); ASK_LATE(n)
 #endif
 
 #define put_slot(fr, lst, n) \
@@ -175,16 +198,46 @@ proctype side(byte me)
 #else
 #define GIVE_UP(n) (FREE_NOW < (n) && closed[peer])
 #endif
+/* ASK: a sender that finds no room raises its `waiting` flag when the
+ * peer's half-ring batches may not bring enough (must_ask): it needs more
+ * than they promise (NSLOTS - BATCH + 1), or a slot is unread in its own
+ * rx ring (whose header may carry acks its control line never will). The
+ * flag goes up before the fence and the look at the peer's sleeping flag;
+ * a wait re-checks, as replies may come meanwhile. */
+#ifdef BUG_ASK_IGNORES_REPLIES
+#define ASK_NEEDED(n) ((n) > NSLOTS - BATCH + 1)
+#else
+#define ASK_NEEDED(n) ((n) > NSLOTS - BATCH + 1 || PENDING)
+#endif
+#define ASK_IF_NEEDED(n) \
+    if \
+    :: !waiting[me] && ASK_NEEDED(n) -> waiting[me] = 1 \
+    :: else -> skip \
+    fi
+#ifdef BUG_ASK_AFTER_WAKE
+#define ASK_EARLY(n) skip
+#define ASK_LATE(n) ASK_IF_NEEDED(n)
+#else
+#define ASK_EARLY(n) ASK_IF_NEEDED(n)
+#define ASK_LATE(n) skip
+#endif
+/* room(): a send that finds room lowers the flag. */
+#define STOP_ASKING waiting[me] = 0
 #define wait_space(n, mid) \
     if \
     :: atomic { FREE_NOW >= (n) -> acked = MAX(acked, consumed[peer]) } \
     :: atomic { FREE_NOW < (n) } -> \
+        ASK_EARLY(n); \
         WAKE_BEFORE_WAIT(mid); \
-        if \
-        :: atomic { FREE_NOW >= (n) -> acked = MAX(acked, consumed[peer]) } \
+        ASK_LATE(n); \
+        do \
+        :: atomic { FREE_NOW >= (n) -> acked = MAX(acked, consumed[peer]) }; break \
         :: atomic { GIVE_UP(n) } -> goto gone \
-        fi \
-    fi
+        :: atomic { !waiting[me] && ASK_NEEDED(n) } -> \
+            ASK_EARLY(n); wake_if_sleeping(); ASK_LATE(n) \
+        od \
+    fi; \
+    STOP_ASKING
 
 /* publish_consumed() */
 #define publish() atomic { consumed[me] = received; ack_told = received; ctrl_told = received }
@@ -200,11 +253,17 @@ proctype side(byte me)
 #else
 #define UNFLUSHED (received != ctrl_told)
 #endif
-/* A receive that found the ring empty has flushed its count first. */
+/* The peer waits for room and our control line lags (peer_asks): a
+ * receive that finds the ring empty publishes, and urpc_pending says so. */
+#define ASKED (waiting[peer] && UNFLUSHED)
+/* A receive that found the ring empty has answered an ask first; a
+ * sleeper's last look (urpc_pending) counts one. */
 #ifdef BUG_NO_IDLE_FLUSH
 #define FLUSHED true
+#define LAST_LOOK_ASKED false
 #else
-#define FLUSHED (!UNFLUSHED)
+#define FLUSHED (!ASKED)
+#define LAST_LOOK_ASKED ASKED
 #endif
 
 /* One slot of take(): check the header, widen its ack, copy the payload. */
@@ -259,8 +318,8 @@ proctype side(byte me)
             :: blocking[me] -> wait_space(need, false)
             :: !blocking[me] ->
                 if
-                :: atomic { FREE_NOW >= k -> acked = MAX(acked, consumed[peer]) }
-                :: atomic { FREE_NOW < k } -> break
+                :: atomic { FREE_NOW >= k -> acked = MAX(acked, consumed[peer]) }; STOP_ASKING
+                :: atomic { FREE_NOW < k } -> NB_ASK(k); break
                 fi
             fi;
             f = 0;
@@ -281,6 +340,14 @@ proctype side(byte me)
         wake_if_sleeping();
 #endif
         atomic { bend = 0; k = 0; cnt = 0; need = 0; f = 0 }
+
+    /* -- urpc_send, non-blocking, no room: it asks if it must (once; later
+     *    tries that still find no room change nothing) --------------------- */
+#ifndef BUG_NONBLOCK_NO_ASK
+    :: atomic { !blocking[me] && READY && FREE_NOW < UNIT_SLOTS && !closed[peer] && !waiting[me] &&
+                ASK_NEEDED(UNIT_SLOTS) } ->
+        NB_ASK(UNIT_SLOTS)
+#endif
 
     /* -- urpc_send, non-blocking, no room, and the peer hung up ------------- */
     :: atomic { !blocking[me] && READY && FREE_NOW < UNIT_SLOTS && closed[peer] } -> goto gone
@@ -312,9 +379,9 @@ proctype side(byte me)
         fi
 #endif
 
-    /* -- take() finds the ring empty: the idle flush ------------------------ */
+    /* -- take() finds the ring empty: the idle flush, when the peer asks ---- */
 #ifndef BUG_NO_IDLE_FLUSH
-    :: atomic { !PENDING && UNFLUSHED -> assert(RX_SEQ == EMPTY_SEQ) };
+    :: atomic { !PENDING && ASKED -> assert(RX_SEQ == EMPTY_SEQ) };
         publish()
 #endif
 
@@ -323,7 +390,7 @@ proctype side(byte me)
                 assert(RX_SEQ == EMPTY_SEQ); token = doorbell[peer] };
         sleeping[me] = 1;              /* and a full fence */
         if
-        :: PENDING || closed[peer] -> skip    /* urpc_pending() once more (a hang-up counts) */
+        :: PENDING || closed[peer] || LAST_LOOK_ASKED -> skip    /* urpc_pending() once more (a hang-up and an ask count) */
         :: else -> (doorbell[peer] != token)   /* urpc_os_wait(token) */
         fi;
         sleeping[me] = 0;

@@ -4,18 +4,18 @@
  * receiving monitor has its own CPU driver make a new root capability from
  * the description with its Kernel capability (SYS_CAP_CREATE).
  *
- * The rules, which cross-core retype and revoke (not built yet) will build on:
- * - Only types that name no kernel object may cross: Frames (shared
- *   memory, copied: both cores keep one) and Notify capabilities. RAM does
- *   not cross (two cores retyping one range would need agreement first), nor
- *   do CNodes, VNodes, dispatchers or endpoints, which live in the sending
- *   core's kernel memory and mean nothing elsewhere.
- * - The receiving CPU driver accepts a Frame only inside user RAM (never
- *   kernel memory); the monitors, which alone hold Kernel capabilities, are
- *   trusted to describe only capabilities they hold.
- * - Every export and import is recorded (core, type, base, size), so that
- *   revoking a frame on its home core can find the copies it must delete
- *   on other cores; until that protocol exists, a revoke stays local.
+ * The rules (capops.c builds ownership, revoke and retype on them):
+ * - Only memory and Notify capabilities cross (cap_crosses): RAM, Frames,
+ *   DevFrames, the page-table types, Notify. CNodes, dispatchers,
+ *   endpoints and the Kernel capability live in the sending core's kernel
+ *   memory and mean nothing elsewhere: ERR_CAP_NOT_TRANSFERABLE.
+ * - The receiving CPU driver accepts memory only inside user RAM (device
+ *   memory only outside every RAM range), and re-creates it FOREIGN: it
+ *   destroys nothing when deleted, and retyping it needs the owner core's
+ *   agreement (capops.c). The monitors, which alone hold Kernel
+ *   capabilities, are trusted to describe only capabilities they hold.
+ * - Every export and import is recorded (core, type, base, size) in a ring
+ *   for `describe`; forged descriptions are refused and counted.
  */
 #include "monitor.h"
 
@@ -51,7 +51,7 @@ errval_t cap_export(struct idl_chan *ch, uint64_t slot, struct cap_wire *out)
     errval_t err = sys_cap_identify(slot, &id);
     if (err)
         return err;
-    if (id.type != CAP_FRAME && id.type != CAP_NOTIFY) {
+    if (!cap_crosses(id.type)) {
         refused++;
         return ERR_CAP_NOT_TRANSFERABLE;
     }

@@ -268,10 +268,70 @@ void client_mesh_wait_reply(int handle, errval_t err, uint64_t channels)
         monlmp_mesh_wait_reply_send(&c->lmp.idl, err, channels);
 }
 
+/* Capabilities across cores (capops.c): answered by client_cap_reply. */
+static errval_t on_cap_give(struct idl_chan *ch, const struct monlmp_cap_give_call_args *a)
+{
+    struct client *c = client_of_chan(ch);
+    capops_give(handle_of(c), c->badge, a->c, a->core, a->domain);   /* a->c is ours: capops_give frees it */
+    return ERR_OK;
+}
+
+static errval_t on_cap_take(struct idl_chan *ch, const struct monlmp_cap_take_call_args *a)
+{
+    (void)a;
+    capslot_t cap = 0;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = capops_take(client_of_chan(ch)->badge, &cap, &core, &from);
+    return cap_sent(monlmp_cap_take_reply_send(ch, err, err ? 0 : cap, core, from), err ? 0 : cap);
+}
+
+static errval_t on_cap_revoke(struct idl_chan *ch, const struct monlmp_cap_revoke_call_args *a)
+{
+    struct client *c = client_of_chan(ch);
+    struct capreq_args r = { .slot = a->slot, .flags = a->flags };
+    capops_request(handle_of(c), c->badge, CAPREQ_REVOKE, &r);
+    return ERR_OK;
+}
+
+static errval_t on_cap_delete(struct idl_chan *ch, const struct monlmp_cap_delete_call_args *a)
+{
+    struct client *c = client_of_chan(ch);
+    struct capreq_args r = { .slot = a->slot, .flags = a->flags };
+    capops_request(handle_of(c), c->badge, CAPREQ_DELETE, &r);
+    return ERR_OK;
+}
+
+static errval_t on_cap_retype(struct idl_chan *ch, const struct monlmp_cap_retype_call_args *a)
+{
+    struct client *c = client_of_chan(ch);
+    struct capreq_args r = { .slot = a->slot, .type = a->type, .count = a->count, .size = a->size,
+                             .offset = a->offset, .first = a->first };
+    capops_request(handle_of(c), c->badge, CAPREQ_RETYPE, &r);
+    return ERR_OK;
+}
+
+void client_cap_reply(int handle, unsigned req, errval_t err)
+{
+    struct client *c = client_at(handle);
+    if (!c)
+        return;
+    struct idl_chan *ch = &c->lmp.idl;
+    switch (req) {
+    case CAPREQ_GIVE: monlmp_cap_give_reply_send(ch, err); break;
+    case CAPREQ_REVOKE: monlmp_cap_revoke_reply_send(ch, err); break;
+    case CAPREQ_DELETE: monlmp_cap_delete_reply_send(ch, err); break;
+    case CAPREQ_RETYPE: monlmp_cap_retype_reply_send(ch, err); break;
+    default: break;
+    }
+}
+
 static const struct monlmp_handlers handlers = {
     .hello_call = on_hello, .channel_call = on_channel, .serve_call = on_serve, .connect_call = on_connect,
     .accept_call = on_accept, .notify_cap_call = on_notify_cap, .iocap_call = on_iocap,
     .poweroff_call = on_poweroff, .spawn_peer_call = on_spawn_peer, .mesh_wait_call = on_mesh_wait,
+    .cap_give_call = on_cap_give, .cap_take_call = on_cap_take, .cap_revoke_call = on_cap_revoke,
+    .cap_delete_call = on_cap_delete, .cap_retype_call = on_cap_retype,
 };
 
 /* -- local messages in ---------------------------------------------------------------------- */

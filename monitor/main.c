@@ -33,7 +33,7 @@ struct core_info machine;
 #define SHELL_RAM (1ull << 20)
 
 struct waitset monitor_ws;
-static struct ws_source links, clients;
+static struct ws_source links, clients, notices;
 static struct ws_timer outbox, expiry;
 static uint32_t tag_counter;
 uint64_t names_id = ~0ull;
@@ -115,6 +115,7 @@ static void expire_due(struct ws_timer *t)
 {
     pending_expire();
     mesh_wait_expire();
+    capops_expire();
     waitset_timer_arm(t->ws, t, now_ns() + EXPIRE_NS);
 }
 
@@ -139,6 +140,8 @@ int main(int argc, char **argv)
     clients_source(&clients);
     waitset_add(&monitor_ws, &links);
     waitset_add(&monitor_ws, &clients);
+    capops_source(&notices);
+    waitset_add(&monitor_ws, &notices);
     lifetimes_start(&monitor_ws);
     outbox = (struct ws_timer){ .fire = outbox_due };
     expiry = (struct ws_timer){ .fire = expire_due };

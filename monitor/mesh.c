@@ -340,6 +340,48 @@ static errval_t on_bench_lock_reply(struct idl_chan *ch, const struct monitor_be
     return ERR_OK;
 }
 
+/* Capabilities across cores: capops.c. */
+static errval_t on_cap_grant(struct idl_chan *ch, const struct monitor_cap_grant_args *a)
+{
+    return capops_on_grant(ch, a);
+}
+
+static errval_t on_cap_grant_reply(struct idl_chan *ch, const struct monitor_cap_grant_reply_args *a)
+{
+    (void)ch;
+    return capops_on_grant_reply(a);
+}
+
+static errval_t on_cap_released(struct idl_chan *ch, const struct monitor_cap_released_args *a)
+{
+    (void)ch;
+    return capops_on_released(a);
+}
+
+static errval_t on_cap_revoke_call(struct idl_chan *ch, const struct monitor_cap_revoke_call_args *a)
+{
+    (void)ch;
+    return capops_on_revoke_call(a);
+}
+
+static errval_t on_cap_revoke_reply(struct idl_chan *ch, const struct monitor_cap_revoke_reply_args *a)
+{
+    (void)ch;
+    return capops_on_revoke_reply(a);
+}
+
+static errval_t on_cap_retype_call(struct idl_chan *ch, const struct monitor_cap_retype_call_args *a)
+{
+    (void)ch;
+    return capops_on_retype_call(a);
+}
+
+static errval_t on_cap_retype_reply(struct idl_chan *ch, const struct monitor_cap_retype_reply_args *a)
+{
+    (void)ch;
+    return capops_on_retype_reply(a);
+}
+
 const struct monitor_handlers monitor_handlers = {
     .plan = on_plan,
     .link_offer = on_link_offer,
@@ -355,4 +397,11 @@ const struct monitor_handlers monitor_handlers = {
     .conn_released = on_conn_released,
     .bench_lock = on_bench_lock,
     .bench_lock_reply = on_bench_lock_reply,
+    .cap_grant = on_cap_grant,
+    .cap_grant_reply = on_cap_grant_reply,
+    .cap_released = on_cap_released,
+    .cap_revoke_call = on_cap_revoke_call,
+    .cap_revoke_reply = on_cap_revoke_reply,
+    .cap_retype_call = on_cap_retype_call,
+    .cap_retype_reply = on_cap_retype_reply,
 };

@@ -99,6 +99,8 @@ size_t mesh_describe(char *out, size_t size, uint64_t *count);
 extern const struct monitor_handlers monitor_handlers;
 
 /* -- captransfer.c: capabilities between cores -------------------------------- */
+/* RAM, Frame, DevFrame, Notify and the page-table types may cross cores. */
+bool cap_crosses(uint32_t type);
 errval_t cap_export(struct idl_chan *ch, uint64_t slot, struct cap_wire *out);
 errval_t cap_import(struct idl_chan *ch, const struct cap_wire *in, uint64_t *slot);
 size_t captransfer_describe(char *out, size_t size);
@@ -114,6 +116,11 @@ void children_rescan(void (*ended)(uint64_t id));
 /* An endpoint to our live child with this domain id (for replies to it),
  * with the badge only a monitor gives (LMPCHAN_MONITOR_BADGE). */
 errval_t child_endpoint(uint64_t id, capslot_t *ep);
+/* The dispatcher capability of our live child with this domain id
+ * (ERR_DOMAIN_ENDED: none). */
+errval_t child_dispatcher(uint64_t id, capslot_t *disp);
+/* May domain `id` ask for CAPOPS_BROADCAST (the caps benchmark's baseline)? */
+bool child_may_broadcast(uint64_t id);
 /* spawn for a client: a service instance (the starter's) is not busy. */
 errval_t spawn_child(const char *cmd, uint64_t ram_bytes, bool service, uint64_t *id);
 /* A server the monitor starts itself (name server, shell): busy leaves it out. */
@@ -146,7 +153,44 @@ void clients_stats(uint32_t *live, uint64_t *served, uint64_t *refused);
  * client, or is freed if it cannot go) and mesh_wait. */
 void client_connect_reply(int client, errval_t err, capslot_t frame);
 void client_mesh_wait_reply(int client, errval_t err, uint64_t channels);
+/* The answer to a capops request (CAPREQ_*) of client `handle`. */
+void client_cap_reply(int client, unsigned req, errval_t err);
 extern uint64_t shell_id;
+
+/* -- capops.c: capabilities across cores: owners, holders, revoke, retype ------ */
+/* What a client asked (answered by client_cap_reply). */
+enum capreq { CAPREQ_GIVE = 1, CAPREQ_REVOKE, CAPREQ_DELETE, CAPREQ_RETYPE };
+struct capreq_args {
+    uint64_t slot;          /* in the client's CSpace */
+    uint32_t type, count;   /* retype */
+    uint64_t size, offset, first;
+    uint32_t flags;         /* revoke, delete: CAPOPS_BROADCAST */
+};
+/* Client `handle` (domain `domain`) gives our copy `cap` (we hold it now)
+ * to domain `to` on `core`. */
+void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint64_t to);
+/* The next capability given to `domain` (moved to *cap: ours until sent). */
+errval_t capops_take(uint64_t domain, capslot_t *cap, uint32_t *from_core, uint64_t *from);
+/* Revoke, delete or retype for a client, with the cores that hold copies. */
+void capops_request(int handle, uint64_t domain, enum capreq req, const struct capreq_args *a);
+/* A domain's RAM that could not be revoked (ERR_CAP_REMOTE): revoke the
+ * copies elsewhere first, then it, then free the slot. */
+void capops_reclaim(capslot_t ram);
+void capops_domain_ended(uint64_t domain);
+/* Notices of watched capabilities, as a source of the event loop. */
+void capops_source(struct ws_source *s);
+/* Operations that waited too long for other cores (called now and then). */
+void capops_expire(void);
+/* One JSON fragment of counts ("\"caps\":{...}"). */
+size_t capops_describe(char *out, size_t size);
+/* The handlers of if/monitor.if's cap_* messages. */
+errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_args *a);
+errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a);
+errval_t capops_on_released(const struct monitor_cap_released_args *a);
+errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a);
+errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a);
+errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a);
+errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a);
 
 /* -- requests.c: typed requests (if/monclient.if), here or where they belong -- */
 /* Who asked: a client of ours, or another core's monitor for its client. */

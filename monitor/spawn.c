@@ -18,29 +18,48 @@ struct child {
     bool used;
     bool system;    /* the name server, the shell: not counted as busy, not killed */
     bool service;   /* an instance of a service (the starter's): not counted as busy */
+    bool baseline;  /* may ask for the benchmark's broadcast baseline (CAPOPS_BROADCAST) */
 };
 static bool spawning_system, spawning_service;
 static struct child children[MAX_CHILDREN];
 static uint64_t spawned, reclaimed;
+
+static bool program_in(const char *cmd, const char *const *names, size_t count)
+{
+    size_t n = 0;
+    while (cmd[n] && cmd[n] != ' ')
+        n++;
+    for (size_t i = 0; i < count; i++)
+        if (strlen(names[i]) == n && !strncmp(cmd, names[i], n))
+            return true;
+    return false;
+}
 
 /* Programs that only the monitors start: a second monitor or name server
  * on a core would fight the first for its resources. */
 static bool system_program(const char *cmd)
 {
     static const char *const names[] = { "monitor", "names", "shell", "starter" };
-    size_t n = 0;
-    while (cmd[n] && cmd[n] != ' ')
-        n++;
-    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-        if (strlen(names[i]) == n && !strncmp(cmd, names[i], n))
-            return true;
-    return false;
+    return program_in(cmd, names, ARRAY_SIZE(names));
+}
+
+/* Programs that may ask for the `caps` benchmark's broadcast baseline (a
+ * revoke sent to every core): any other domain could make every monitor
+ * of the machine work for each of its revokes (docs/limits.md). */
+static bool baseline_program(const char *cmd)
+{
+    static const char *const names[] = { "capxfer" };
+    return program_in(cmd, names, ARRAY_SIZE(names));
 }
 
 static void free_child(struct child *c)
 {
-    sys_cap_revoke(c->ram);
-    cap_free(c->ram);
+    /* Objects of its RAM with copies on other cores (an anchor among the
+     * descendants): capops revokes those copies first, then the RAM. */
+    if (sys_cap_revoke(c->ram) == ERR_CAP_REMOTE)
+        capops_reclaim(c->ram);
+    else
+        cap_free(c->ram);
     cap_free(c->disp);
     *c = (struct child){ 0 };
     reclaimed++;
@@ -95,6 +114,7 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
     c->used = true;
     c->system = spawning_system;
     c->service = spawning_service;
+    c->baseline = spawning_system || baseline_program(cmd);
     c->id = *id;
     spawned++;
     if (disp)
@@ -126,6 +146,24 @@ static bool child_ended(const struct child *c)
         if (d.id == c->id)
             return d.state == DOMAIN_STOPPED;
     return true;   /* no longer among the core's domains */
+}
+
+bool child_may_broadcast(uint64_t id)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == id)
+            return children[i].baseline;
+    return false;
+}
+
+errval_t child_dispatcher(uint64_t id, capslot_t *disp)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == id && !child_ended(&children[i])) {
+            *disp = children[i].disp;
+            return ERR_OK;
+        }
+    return ERR_DOMAIN_ENDED;
 }
 
 errval_t child_endpoint(uint64_t id, capslot_t *ep)
@@ -181,6 +219,16 @@ void describe_stats(char *out, size_t size)
              (unsigned long long)cs.opened, (unsigned long long)cs.freed, services_count(), pending_count(),
              slot_free_count(), (unsigned long long)ram_free_bytes(), (unsigned long long)h->bytes_in_use,
              (unsigned long long)h->chunks_in_use, (unsigned long long)ends_seen());
+    /* The capabilities across cores (capops.c), inside the same object. */
+    size_t n = strlen(out);
+    if (n > 0 && n + 2 < size) {
+        out[n - 1] = ',';
+        n += capops_describe(out + n, size - n);
+        if (n + 2 <= size) {
+            out[n] = '}';
+            out[n + 1] = 0;
+        }
+    }
 }
 
 static const char *state_name(uint32_t s)

@@ -1148,3 +1148,35 @@ def test_atoll_urpc_beside_linux_in_the_pingpong_summary_and_chart(tmp_path, mon
     for want in ("atoll urpc", "atoll cacheline", "atoll urpc_wake", "linux cacheline", "linux pipe",
                  "linux eventfd", "linux futex"):
         assert want in got, got
+
+
+def test_atoll_caps_adapter_and_chart(tmp_path):
+    m = ab.Machine(smp=8, numa=2).validate()
+    assert ab.atoll_caps_commands(m, {"rounds": 5}) == ["run 0 capxfer bench 5 0", "wait 1800000"]
+    ev = {"event": "caps_bench", "op": "revoke", "protocol": "holders", "holders": 2, "cores": 8, "rounds": 5,
+          "median_ns": 400000, "min_ns": 300000, "max_ns": 900000, "failed": 0}
+    (r,) = ab.atoll_caps_adapt(ev, {})
+    assert (r["benchmark"], r["metric"], r["unit"], r["value"], r["samples"]) == \
+        ("caps", "revoke_latency", "ns", 400000, 5)
+    assert (r["spread"], r["min"], r["max"]) == (600000, 300000, 900000)
+    assert r["params"] == {"protocol": "holders", "holders": 2, "cores": 8}
+    assert rep.check_result(r) is None
+    assert ab.atoll_caps_adapt({"event": "lmp_bench"}, {}) == []
+    for bad_ev in (dict(ev, failed=1), dict(ev, op="move"), dict(ev, median_ns=None)):
+        bad = ab.atoll_caps_adapt(bad_ev, {})
+        assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "caps", bad_ev
+    # One chart per machine, both protocols and both operations on it.
+    recs = []
+    for op in ("revoke", "delete"):
+        for proto in ("holders", "broadcast"):
+            for h in (1, 2, 4, 7):
+                (x,) = ab.atoll_caps_adapt(dict(ev, op=op, protocol=proto, holders=h), {})
+                x.update(CTX, system="atoll", shape="8cpu-2node", accel="tcg", machine=machine_of(8, 2))
+                recs.append(x)
+    data = rep.Data(records=recs)
+    assert sorted(rep.caps_series(data, "8cpu-2node", "tcg")) == [
+        ("delete", "broadcast"), ("delete", "holders"), ("revoke", "broadcast"), ("revoke", "holders")]
+    plots, problem = rep.plot_all(data, str(tmp_path))
+    assert problem is None
+    assert [n for _, n in plots] == ["caps_8cpu-2node_tcg.png"]
+    assert _is_png(tmp_path / "caps_8cpu-2node_tcg.png")

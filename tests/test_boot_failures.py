@@ -23,18 +23,18 @@ def boot(smp=2, mem=1 << 30, modules=None, cmdline="", commands=(), timeout=60):
     return atoll_run.boot(m, timeout=timeout, shell_commands=list(commands) or None)
 
 
-@pytest.mark.parametrize("mem,why", [(6 * MiB, "no RAM left for user space"), (12 * MiB, "cannot start the shell")])
-def test_too_little_memory_stops_the_machine(mem, why):
-    # Where memory runs out depends on the image's size (GRUB loads every
-    # module): these sizes are for the image without the store's program
-    # (680 KB with its debug information), which moved the failure from the
-    # shell to the starter.
-    mods = [m for m in atoll_run.user_modules() if os.path.basename(m.path) != "store.elf"]
-    r = boot(mem=mem, modules=mods, timeout=60)
+# At 12 MiB the name server starts and a later system server cannot: the
+# starter or the shell, by how much the boot modules take (each program
+# added to the image moves the boundary).
+@pytest.mark.parametrize("mem,whys", [(6 * MiB, ("no RAM left for user space",)),
+                                      (12 * MiB, ("cannot start the starter", "cannot start the shell"))])
+def test_too_little_memory_stops_the_machine(mem, whys):
+    r = boot(mem=mem, timeout=60)
     assert not r.timed_out, r.console[-2000:]
     assert r.status == 1
     failed = r.events_named("boot_failed")
-    assert len(failed) == 1 and why in failed[0]["why"] and failed[0]["error"] == "ERR_NO_MEMORY", failed
+    assert len(failed) == 1 and any(w in failed[0]["why"] for w in whys) and \
+        failed[0]["error"] == "ERR_NO_MEMORY", failed
 
 
 def test_a_monitor_that_is_not_a_program_stops_the_machine(tmp_path):

@@ -200,46 +200,64 @@ def channel_frame(region):
     return max(by, key=by.get)
 
 
+def side_lines(region):
+    """(the measuring side's control line, its peer's, ring slots, lines
+    outside the channel's frame) by transfers. The bench channel's frame is
+    a page: side 0 (the measuring end, which offered the channel) has the
+    first half, side 1 the second, each starting with its control line.
+    Lines elsewhere are other channels' (the monitors' idle traffic), not
+    this benchmark's."""
+    assert not region.get("hot_lines_truncated"), region
+    hot = region["hot_lines"]
+    assert sum(h[1] for h in hot) == region["transfers"], region     # every line named
+    frame = channel_frame(region)
+    mine = [h for h in hot if int(h[0], 16) // BENCH_FRAME == frame]
+    ctrl = [sum(h[1] for h in mine if int(h[0], 16) % BENCH_FRAME == off) for off in (0, HALF)]
+    inside = sum(h[1] for h in mine)
+    return ctrl[0], ctrl[1], inside - sum(ctrl), region["transfers"] - inside
+
+
 def check_urpc_design(c):
     """docs/urpc.md: a message is one ring line written by the sender and
     read by the receiver: one transfer (the sender's write drops the
-    receiver's copy of last lap's message, one invalidation). Batched
-    acknowledgements and the `sleeping` flag travel on each side's control
-    line. Since urpc_flush_acks compares with what the control line shows
-    (models/urpc.pml, BUG_IDLE_FLUSH_TOLD), a receiver that finds its ring
-    dry publishes its ack there: in a ping-pong once per round trip on each
-    side, while a stream still acknowledges once per half ring. Waking a
-    sleeper costs its `sleeping` flag and one IPI.
-
-    The message lines are exact. The acknowledgements depend on the
-    interleaving (whether a receiver looked before the reply came, whether
-    a stream's receiver catches up with its sender), which interrupts move:
-    one image with one more program (urpcbench) gave a round trip's
-    control lines 79 and 81 where it had 80. So they are checked to within
-    a few."""
+    receiver's copy of last lap's message, one invalidation). Acks travel
+    in the headers of the messages going back; a control line moves only
+    for a half-ring batch (a stream), a `waiting` flag (a sender whose ring
+    is full and whose acks the batches may not bring: none here) and a
+    sleeper's `sleeping` flag. So a round trip moves exactly its two message
+    lines: a receiver that wrote its control line whenever it found its
+    ring empty (urpc.c from issue 16 until the `waiting` flag) made it four. Waking
+    a sleeper costs its `sleeping` flag and one IPI."""
     boot, = c.named("boot")
     assert boot["args"]["cores"] == boot["args"]["ops"] == 2 and not boot.get("unclosed")
     for src, dst in ((0, 1), (1, 0)):
         rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
         n = rt["args"]["ops"]
         assert n == 40
-        ctrl, slots = lines_moved(rt)
-        assert slots == 2 * n, rt                               # two message lines a round trip
-        assert 2 * n - 4 <= ctrl <= 2 * n + 4, rt               # an ack on each side's control line
-        assert rt["transfers"] == ctrl + slots, rt
-        assert [p[:2] for p in rt["pairs"]] == [[0, 1], [1, 0]], rt
+        mine, peer, slots, other = side_lines(rt)
+        assert (mine, peer, slots) == (0, 0, 2 * n), rt         # two message lines a round trip
+        assert other <= 4 and rt["transfers"] == 2 * n + other, rt
 
-    stream, = c.named("pingpong", protocol="urpc_stream", src=0, dst=1)
-    msgs = stream["args"]["ops"] + 2            # the data, the request and its answer
-    ctrl, slots = lines_moved(stream)
-    assert msgs <= slots <= msgs + 8, stream    # and a poll of a slot not yet written, when caught up
-    assert 1 <= ctrl <= (msgs + SLOTS // 2 - 1) // (SLOTS // 2) + 1, stream
+    for src, dst in ((0, 1), (1, 0)):
+        stream, = c.named("pingpong", protocol="urpc_stream", src=src, dst=dst)
+        msgs = stream["args"]["ops"] + 2        # the data, the request and its answer
+        sender, receiver, slots, other = side_lines(stream)
+        # One line a message; now and then two: a timer interrupt between a
+        # slot's payload and header stores lets the polling receiver read
+        # the line in between (seen once in ten streams).
+        assert msgs <= slots <= msgs + 3, stream
+        assert sender == 0, stream              # a stream's sender never asks
+        assert 1 <= receiver <= msgs // (SLOTS // 2), stream    # batches of half a ring
 
-    wake, = c.named("pingpong", protocol="urpc_wake", src=0, dst=1)
-    w = wake["args"]["ops"]
-    assert wake["ipis"] == w and wake["per_cpu"]["ipis"] == [w, 0], wake
-    ctrl, slots = lines_moved(wake)
-    assert slots == 2 * w and abs(ctrl - 2 * w) <= 3, wake
+        wake, = c.named("pingpong", protocol="urpc_wake", src=src, dst=dst)
+        w = wake["args"]["ops"]
+        sender, sleeper, slots, other = side_lines(wake)
+        assert (sender, slots) == (0, 2 * w), wake
+        if src == 0:
+            # Core 1 does nothing else: it sleeps once a round and is woken.
+            # (Core 0 also runs the shell, whose notifications wake it too.)
+            assert sleeper == w, wake                           # its flag, read once a wake
+            assert wake["ipis"] == w and wake["per_cpu"]["ipis"] == [w, 0], wake
     assert c.total["bad_markers"] == 0
 
 
@@ -292,13 +310,12 @@ def test_atoll_user_space_urpc_costs(tmp_path):
     """The same benchmark between two user domains (shell `bench urpc`,
     user/urpcbench), where each shares its core with other domains: what
     the design fixes is exact, a message one line, the bare cache line on
-    the channel's own frame one line moved once each way; the
-    acknowledgements are not (a round whose reply came before its receiver
-    looked, held up by an interrupt or another domain of its core, has no
-    idle flush; a receiver that catches up with a stream polls a slot once
-    more; a sleeper woken by a notification to its core looks at its
-    channels): about one a side a round trip, and a handful of other lines
-    (docs/costmodel.md, Determinism)."""
+    the channel's own frame one line moved once each way, acknowledgements
+    in the headers (a control line moves only for a stream's half-ring
+    batches or a sleeper's flag); what is not exact is a handful of other
+    lines (a receiver that catches up with a stream polls a slot once more;
+    a sleeper woken by a notification to its core looks at its channels;
+    docs/costmodel.md, Determinism)."""
     c = _urpc_run(tmp_path, "user.jsonl", "bench urpc 40 2")
     frames = set()
     for src, dst in ((0, 1), (1, 0)):
@@ -309,7 +326,7 @@ def test_atoll_user_space_urpc_costs(tmp_path):
         frames.add(frame)
         ctrl, slots = lines_moved(rt, frame)
         assert slots == 2 * n, rt                               # two message lines a round trip
-        assert 2 * n - 6 <= ctrl <= 2 * n + 6, rt
+        assert ctrl <= 6, rt                                    # acks ride the headers
         assert rt["transfers"] - ctrl - slots <= 6, rt          # lines elsewhere: a handful
         bare, = c.named("pingpong", protocol="cacheline", src=src, dst=dst)
         assert bare["args"]["ops"] == n
@@ -327,6 +344,6 @@ def test_atoll_user_space_urpc_costs(tmp_path):
         # yet in the 0.2 ms it was given (TCG on a loaded host).
         assert w // 2 <= wake["ipis"] <= w, wake
         ctrl, slots = lines_moved(wake, frame)
-        assert slots == 2 * w and abs(ctrl - 2 * w) <= 3, wake
+        assert slots == 2 * w and ctrl <= 2 * w + 3, wake   # the sleeper's flag, and its peer's look
     assert len(frames) == 2                                     # a fresh channel for each pair
     assert c.total["bad_markers"] == 0

@@ -53,8 +53,15 @@ def test_urpc_constants_come_from_the_c():
     ("c->received != c->ctrl_told", "c->received != c->ack_told", "idle flush"),
     ("#define MAX_SLOTS 32767u", "#define MAX_SLOTS 65535u", "MAX_SLOTS"),
     ("#define ACK_SPAN 0xffffu", "#define ACK_SPAN 0x7fffu", "ACK_SPAN"),
-    ("    wake_if_sleeping(c);\n    for (uint32_t n = 1;; n++) {", "    for (uint32_t n = 1;; n++) {",
-     "wakes the peer before it waits"),
+    ("    wake_if_sleeping(c);\n    if (nonblock)\n        return ERR_WOULD_BLOCK;\n",
+     "    if (nonblock)\n        return ERR_WOULD_BLOCK;\n    wake_if_sleeping(c);\n",
+     "raises its waiting flag if it must, then looks at the sleeping flag"),
+    ("return need > c->nslots - c->nslots / 2 + 1 ||", "return need > c->nslots ||",
+     "needs more than the batches promise"),
+    ("            if (peer_asks(c))\n                publish_consumed(c);",
+     "            urpc_flush_acks(c);", "publishes only when asked"),
+    ("if (c->broken || c->asking || len > URPC_PAYLOAD", "if (c->broken || len > URPC_PAYLOAD",
+     "short path is closed while the flag is up"),
     ("    if (i)\n        wake_if_sleeping(c);", "    if (i && !nonblock)\n        wake_if_sleeping(c);",
      "a batch wakes the peer once"),
 ])
@@ -146,3 +153,21 @@ def test_a_change_in_the_store_fails_its_model(tmp_path, monkeypatch, old, new):
     monkeypatch.setattr(atoll_models, "STORE_C", str(copy))
     with pytest.raises(atoll_models.ModelMismatch, match="store.pml no longer matches"):
         atoll_models.store_constants()
+
+
+@pytest.mark.parametrize("path,old,new,message", [
+    ("CAPOPS_C", "if (!g || g->count == 0) {", "if (1) {", "no grant to it unanswered"),
+    ("CAPOPS_C", "sys_cap_retype(o->anchor, CAP_RAM, a->bytes, a->base - o->base, 1, s)",
+     "sys_cap_identify(o->anchor, 0)", "reserved by retyping the anchor"),
+    ("MONITOR_IF", "message cap_released(", "message cap_gone(", "message cap_released"),
+])
+def test_a_change_in_the_monitor_fails_the_capops_model(tmp_path, monkeypatch, path, old, new, message):
+    """Change a rule models/capops.pml copies, or rename a message it stands
+    for: the check refuses to run."""
+    src = open(getattr(atoll_models, path)).read()
+    assert old in src
+    copy = tmp_path / "copy"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, path, str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match=message):
+        atoll_models.capops_params(atoll_models.CAPOPS_SCENARIOS[0])

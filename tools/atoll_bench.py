@@ -307,6 +307,32 @@ COST_PINGPONG_ATOLL = {"rounds": 40, "pairs": "row"}
 COST_UNMAP = {"iters": 7, "warmup": 2}
 COST_LOCAL = {"samples": 5, "batch": 8, "warmup": 16}
 
+def atoll_caps_commands(machine, options):
+    """user/capxfer's `caps` benchmark on core 0 (holders on cores 1..H)."""
+    return [f"run 0 capxfer bench {int(options.get('rounds', 11))} {int(options.get('max_holders', 0))}",
+            "wait 1800000"]
+
+
+def atoll_caps_adapt(event, options):
+    """capxfer's caps_bench event -> the latency of a revoke or a delete of
+    an object copied to H other cores, by protocol (holders: only the cores
+    that hold copies are asked; broadcast: every core, the baseline). The
+    event has the median, minimum and maximum: spread is max - min."""
+    if event.get("event") != "caps_bench":
+        return []
+    op, proto = event.get("op"), event.get("protocol")
+    vals = [event.get(k) for k in ("holders", "cores", "rounds", "median_ns", "min_ns", "max_ns", "failed")]
+    if op not in ("revoke", "delete") or proto not in ("holders", "broadcast") or not all(_num(v) for v in vals):
+        return [{"event": "error", "benchmark": "caps", "reason": f"malformed caps_bench event: {event}"}]
+    holders, cores, rounds, med, lo, hi, failed = vals
+    if failed or rounds < 1:
+        return [{"event": "error", "benchmark": "caps",
+                 "reason": f"{op} ({proto}, {holders} holders): {failed} of {rounds + failed} failed"}]
+    params = {"protocol": proto, "holders": holders, "cores": cores}
+    return [_result("caps", f"{op}_latency", "ns", med, int(rounds), max(0, hi - lo), params, min=lo, max=hi,
+                    spread_kind="max-min")]
+
+
 BENCHMARKS: Dict[str, Benchmark] = {
     "boot": Benchmark("boot", "time from kernel entry to the first user program (Atoll: "
                       "to every core up)", {
@@ -338,6 +364,10 @@ BENCHMARKS: Dict[str, Benchmark] = {
                         "server on core 0)", {
                             "atoll": Half("echo", lambda m, a: {"rounds": 100}, {"rounds": 10},
                                           commands=atoll_lookup_commands, adapt=atoll_lookup_adapt)}),
+    "caps": Benchmark("caps", "revoke and delete of an object copied to H other cores, asking only "
+                      "the holders or (the baseline) every core (monitor/capops.c)", {
+                          "atoll": Half("capxfer", lambda m, a: {"rounds": 11, "max_holders": 0}, {"rounds": 3},
+                                        commands=atoll_caps_commands, adapt=atoll_caps_adapt)}),
 }
 
 

@@ -465,6 +465,10 @@ def plot_all(data, plot_dir):
                 p = _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir)
                 if p:
                     plots.append(p)
+        for shape in data.shapes():
+            p = _plot_caps(plt, data, shape, accel, tcg, commit, plot_dir)
+            if p:
+                plots.append(p)
     if data.cost:
         plots += cost.plot(plt, data.cost, plot_dir, qemu_desc(data), commit)
     return plots, None
@@ -640,6 +644,49 @@ def _plot_local(plt, data, accel, tcg, commit, plot_dir):
     _footer(fig, f"{qemu_desc(data, accel)}; machines: see the report; commit {commit}")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return (title, _save(plt, fig, plot_dir, f"local_{accel}.png"))
+
+
+def caps_series(data, shape, accel):
+    """caps: (op, protocol) -> [(holders, median ns, min ns, max ns)] on one
+    machine shape, by holders."""
+    out = {}
+    for r in data.select(benchmark="caps", shape=shape, accel=accel):
+        p = r.get("params") or {}
+        if not _is_num(p.get("holders")):
+            continue
+        op = r["metric"].replace("_latency", "")
+        out.setdefault((op, p.get("protocol")), []).append(
+            (p["holders"], r["median"], r.get("min", r["median"]), r.get("max", r["median"])))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _plot_caps(plt, data, shape, accel, tcg, commit, plot_dir):
+    """One chart per machine: revoke and delete latency against the number
+    of cores holding copies, holders-only beside the broadcast baseline."""
+    series = caps_series(data, shape, accel)
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = {"holders": "tab:blue", "broadcast": "tab:red"}
+    for (op, proto), pts in sorted(series.items()):
+        xs = [p[0] for p in pts]
+        ys = [p[1] / 1e3 for p in pts]
+        err = [[(p[1] - p[2]) / 1e3 for p in pts], [(p[3] - p[1]) / 1e3 for p in pts]]
+        ax.errorbar(xs, ys, yerr=err, marker="o" if op == "revoke" else "s",
+                    linestyle="-" if op == "revoke" else "--", color=colours.get(proto, "tab:gray"),
+                    capsize=3, label=f"{op}, {proto}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")   # one descheduled vCPU makes a maximum 1000 times the median
+    ax.set_xlabel("cores holding copies (H)")
+    ax.set_ylabel("latency (us, median; bars: min to max)")
+    title = f"Capability revoke/delete vs holder cores on {shape} ({accel.upper()})"
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    note = "TCG on a shared host: compare the two protocols, not absolute times; " if tcg else ""
+    _footer(fig, f"{note}{qemu_desc(data, accel)}; commit {commit}")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return (title, _save(plt, fig, plot_dir, f"caps_{_slug(shape)}_{accel}.png"))
 
 
 def _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir):

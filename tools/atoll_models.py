@@ -1,7 +1,8 @@
 """The Promela models of Atoll's cross-core protocols (models/*.pml), tied
 to the C and checked by spin (docs/models.md): the URPC channel
-(models/urpc.pml), the building of the monitors' mesh (models/mesh.pml) and
-the replicated store's protocol (models/store.pml).
+(models/urpc.pml), the building of the monitors' mesh (models/mesh.pml),
+the replicated store's protocol (models/store.pml) and capabilities across
+cores (models/capops.pml).
 
 A model's sizes are not typed in by hand: they are derived from the C
 (lib/include/atoll/urpc.h, lib/urpc/urpc.c) by the same rules the C uses
@@ -38,15 +39,28 @@ URPC_C = os.path.join(ROOT, "lib", "urpc", "urpc.c")
 URPC_RULES = [
     ("the batched ack every half ring (models/urpc.pml: BATCH, the take step)",
      "c->received - c->ack_told >= c->nslots / 2"),
-    ("the idle flush compares with the control line (UNFLUSHED)",
-     "c->received != c->ctrl_told"),
+    ("the idle flush answers an ask (ASKED): the peer's waiting flag, and a count the control line "
+     "does not show (UNFLUSHED)",
+     "return c->received != c->ctrl_told && __atomic_load_n(&c->peer_ctrl->waiting, __ATOMIC_RELAXED);"),
+    ("a receive that finds its ring empty publishes only when asked (the idle-flush step)",
+     "            if (peer_asks(c))\n                publish_consumed(c);\n            return ERR_WOULD_BLOCK;"),
+    ("a sender that finds no room raises its waiting flag if it must, then looks at the sleeping flag, "
+     "blocking or not (ASK_EARLY, WAKE_BEFORE_WAIT, NB_ASK)",
+     "    if (!c->asking && must_ask(c, need))\n        set_asking(c, true);\n    wake_if_sleeping(c);\n"
+     "    if (nonblock)\n        return ERR_WOULD_BLOCK;"),
+    ("a sender must ask when it needs more than the batches promise, or a reply is unread (ASK_NEEDED)",
+     "return need > c->nslots - c->nslots / 2 + 1 ||\n"
+     "           (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) == (uint32_t)(c->received + 1);"),
+    ("a waiting sender asks once a reply comes (the wait loop's ask)",
+     "        if (!c->asking && must_ask(c, need)) {"),
+    ("a send that finds room lowers the flag (STOP_ASKING)",
+     "    if (free_slots(c) >= need)\n        return room(c);"),
+    ("urpc_send's short path is closed while the flag is up (room() lowers it)",
+     "if (c->broken || c->asking || len > URPC_PAYLOAD || c->sent - c->acked >= c->nslots)"),
     ("a header's ack at most ACK_SPAN past the previous header's (HDR_ACK_VALUE)",
      "c->received - c->hdr_told > ACK_SPAN ? c->hdr_told + ACK_SPAN : c->received"),
     ("the ack widened from the previous header's (check_slot)",
      "c->hdr_acked + (uint16_t)(ack16 - (uint16_t)c->hdr_acked)"),
-    ("a sender wakes the peer before it waits for space, whatever it published in this call "
-     "(wait_space, WAKE_BEFORE_WAIT)",
-     "    wake_if_sleeping(c);\n    for (uint32_t n = 1;; n++) {"),
     ("a batch wakes the peer once, after its last message (the send step's last wake)",
      "    if (i)\n        wake_if_sleeping(c);"),
     ("small messages share a slot only within one batch call, two or more to a slot (PACK)",
@@ -61,8 +75,8 @@ URPC_RULES = [
      "    wake_if_sleeping(c);"),
     ("a sender waiting for room from a closed peer gives up",
      "if (urpc_peer_closed(c))\n        return peer_gone(c);   /* it will never make room */"),
-    ("a urpc_pending that counts a hang-up (the sleeper's last check)",
-     "!= empty_seq(c) || urpc_peer_closed(c);"),
+    ("a urpc_pending that counts a hang-up and an ask (the sleeper's last check)",
+     "!= empty_seq(c) || urpc_peer_closed(c) ||\n           peer_asks(c);"),
 ]
 
 
@@ -167,7 +181,18 @@ URPC_SCENARIOS = [
     Scenario("batch", "a ring of 4 (acks batched every 2): one slot, then blocking messages of 4 "
              "and 5 slots that need acks the receiver has not batched yet, while it replies once",
              4, [Side([1, 4, 5], blocking=True), Side([1])],
-             {"BUG_NO_IDLE_FLUSH": "invalid end state", "BUG_IDLE_FLUSH_TOLD": "invalid end state"}),
+             {"BUG_NO_IDLE_FLUSH": "invalid end state", "BUG_IDLE_FLUSH_TOLD": "invalid end state",
+              "BUG_ASK_AFTER_WAKE": "invalid end state"}),
+    Scenario("asknb", "a ring of 4: one slot, then a non-blocking 4-slot message that needs the ack "
+             "of the first, which the receiver (asleep, sending nothing) holds until asked", 4,
+             [Side([1, 4]), Side([])],
+             {"BUG_NONBLOCK_NO_ASK": "invalid end state", "BUG_NO_IDLE_FLUSH": "invalid end state",
+              "BUG_ASK_AFTER_WAKE": "invalid end state"}),
+    Scenario("askreply", "a ring of 4: two one-slot requests, each answered (the answers' headers "
+             "carry the acks), then a blocking 3-slot message (no more than the batches promise) "
+             "while the answers wait unread and the receiver sleeps", 4,
+             [Side([1, 1, 3], blocking=True), Side([1, 1], after=[1, 2])],
+             {"BUG_ASK_IGNORES_REPLIES": "invalid end state", "BUG_IDLE_FLUSH_TOLD": "invalid end state"}),
     Scenario("wrap", "a one-way stream of 9 slots, more than the model's 3-bit ack field counts, "
              "then request and response", "min",
              [Side([1] * 11, after=[0] * 9 + [1, 2]), Side([1, 1, 1], after=[9, 10, 11])],
@@ -488,6 +513,105 @@ def store_params(s: StoreScenario):
             f"#define WRITES {s.writes}\n#define READS {s.reads}\n#define CRASH {int(s.crash)}\n"
             f"#define QCAP {s.qcap}\n")
 
+# -- capabilities across cores (models/capops.pml) ----------------------------------------
+CAPOPS_C = os.path.join(ROOT, "monitor", "capops.c")
+MONITOR_IF = os.path.join(ROOT, "if", "monitor.if")
+# The messages of if/monitor.if the model's mtypes stand for (GRANT = cap_grant, ...).
+CAPOPS_MESSAGES = ("cap_grant", "cap_grant_reply", "cap_released", "cap_revoke_call", "cap_revoke_reply",
+                   "cap_retype_call", "cap_retype_reply")
+# Rules of monitor/capops.c that models/capops.pml copies.
+CAPOPS_RULES = [
+    ("the core joins the holder set before its grant is sent (give_owned)",
+     "err = coreset_add(&pool, &o->holders, core);"),
+    ("no grant while the object is being revoked",
+     "if (o->state == O_REVOKING)\n        return ERR_CAP_LOCKED;"),
+    ("a core leaves the set (and a revoke's wait) only with no grant to it unanswered (holder_gone)",
+     "if (!g || g->count == 0) {\n        coreset_del(&pool, &o->holders, core);\n"
+     "        coreset_del(&pool, &o->waiting, core);"),
+    ("revoke asks the holders only (start_revoke)",
+     "for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {"),
+    ("the anchor goes only with no holder left and every grant answered (revoke_done)",
+     "if (!err && coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)"),
+    ("an agreed carve is reserved by retyping the anchor (capops_on_retype_call)",
+     "sys_cap_retype(o->anchor, CAP_RAM, a->bytes, a->base - o->base, 1, s)"),
+    ("a holder releases only with no copy and no mail left (maybe_release)",
+     "if (!h->used || h->revoking || h->mail || has_children(h->root))"),
+    ("a refused grant with nothing kept is followed by a release (capops_on_grant)",
+     "if (err && a->obj && !held_find(a->src, a->obj) && back)"),
+    ("a late answer to a revoke counts as a release (capops_on_revoke_reply)",
+     "holder_gone(o, a->src);   /* late too"),
+    ("a give whose grant cannot be sent removes the core only if it added it (give_owned)",
+     "if (!was_holder)\n        coreset_del(&pool, &o->holders, core);"),
+    ("the agreed retype names the original and pages the owner was asked about (capops_on_retype_reply)",
+     ".first = w.a.first, .dst = env, .root = w.root, .base = w.base,"),
+]
+CAPOPS_KERNEL_C = os.path.join(ROOT, "cpudriver", "cap.c")
+# Rules of the kernel (cpudriver/cap.c) that models/capops.pml copies.
+CAPOPS_KERNEL_RULES = [
+    ("an agreed retype carves only the agreed original's agreed pages (cap_retype_agreed)",
+     "if (original_of(src) != agreed->original || pb != agreed->base || pn != agreed->bytes)\n"
+     "        return ERR_CAP_REMOTE;"),
+]
+
+
+@dataclass
+class CapopsScenario:
+    name: str
+    what: str
+    gives: int              # the owner's domain gives this many copies (to core 1 or 2)
+    revoke: bool            # ... and revokes once
+    own_carves: int         # ... and carves its own original this many times
+    timeouts: bool          # the revoke may time out (capops_expire)
+    takes: int              # each holder's domain takes, deletes and carves this many times
+    deletes: int
+    carves: int
+    refuses: bool           # core 1 refuses one grant (its domain ended, or its quota)
+    catches: Dict[str, str]
+    swaps: int = 0          # each holder's domain moves another capability into a slot it asked to retype
+    send_fails: int = 0     # this many of the owner's gives cannot send their grant (outbox full, no route)
+
+
+CAPOPS_SCENARIOS = [
+    CapopsScenario("revoke3", "3 cores: two gives, a revoke, the owner's own carve, and on each holder a take, "
+                   "a delete and a carve, one grant refused", 2, True, 1, False, 1, 1, 1, True,
+                   {"BUG_RELEASE_IGNORES_GRANTS": "assertion violated", "BUG_NO_RESERVE": "assertion violated",
+                    "BUG_REFUSE_SILENT": "assertion violated"}),
+    CapopsScenario("release3", "3 cores: two gives, no revoke: copies taken, carved, deleted and released "
+                   "while grants cross the releases, one grant refused", 2, False, 0, False, 1, 1, 1, True,
+                   {"BUG_RELEASE_IGNORES_GRANTS": "assertion violated", "BUG_NO_RESERVE": "assertion violated",
+                    "BUG_REFUSE_SILENT": "assertion violated"}),
+    CapopsScenario("timeout3", "3 cores: two gives and a revoke that may give up waiting; late answers",
+                   2, True, 1, True, 1, 1, 1, False,
+                   {"BUG_RELEASE_IGNORES_GRANTS": "assertion violated", "BUG_NO_RESERVE": "assertion violated"}),
+    CapopsScenario("swap3", "3 cores: one give to each holder, whose domain asks to carve a range and, while "
+                   "the owner is asked, moves another capability (other pages) into the slot",
+                   2, False, 1, False, 1, 0, 1, False,
+                   {"BUG_RETYPE_SWAP": "assertion violated"}, swaps=1),
+    CapopsScenario("sendfail3", "3 cores: three gives, one of which cannot send its grant (its core may hold "
+                   "copies already), and a revoke", 3, True, 0, False, 1, 1, 0, False,
+                   {"BUG_UNDO_DROPS_HOLDER": "assertion violated"}, send_fails=1),
+]
+
+
+def capops_params(s: CapopsScenario):
+    """capops_params.pml: the scenario, after checking the rules the model copies."""
+    src = open(CAPOPS_C).read()
+    missing = [what for what, text in CAPOPS_RULES if text not in src]
+    kernel = open(CAPOPS_KERNEL_C).read()
+    missing += [what for what, text in CAPOPS_KERNEL_RULES if text not in kernel]
+    iface = open(MONITOR_IF).read()
+    missing += [f"message {m} in if/monitor.if" for m in CAPOPS_MESSAGES
+                if not re.search(r"\bmessage\s+" + m + r"\(", iface)]
+    if missing:
+        raise ModelMismatch("models/capops.pml no longer matches monitor/capops.c: " + "; ".join(missing))
+    lines = [f"/* Generated by tools/atoll_models.py for scenario {s.name!r}: {s.what}. */",
+             "#define NCORES 3"]
+    for name, v in (("OWNER_GIVES", s.gives), ("DO_REVOKE", s.revoke), ("OWN_CARVES", s.own_carves),
+                    ("TIMEOUTS", s.timeouts), ("HOLDER_TAKES", s.takes), ("HOLDER_DELETES", s.deletes),
+                    ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails)):
+        lines.append(f"#define {name} {int(v)}")
+    return "\n".join(lines) + "\n"
+
 
 def check(model, scenario, bugs=()):
     """Check one scenario of a model (with bug variants put back)."""
@@ -503,6 +627,10 @@ def check(model, scenario, bugs=()):
     elif model == "store":
         s = {x.name: x for x in STORE_SCENARIOS}[scenario]
         r = run_spin(os.path.join(MODELS, "store.pml"), store_params(s), bugs, large=s.large)
+
+    elif model == "capops":
+        s = {x.name: x for x in CAPOPS_SCENARIOS}[scenario]
+        r = run_spin(os.path.join(MODELS, "capops.pml"), capops_params(s), bugs)
     else:
         raise ValueError(f"unknown model {model!r}")
     r.scenario = scenario
@@ -537,4 +665,9 @@ def all_checks(large=False):
             continue
         out.append(("store", s.name, (), None))
         out += [("store", s.name, (b,), why) for b, why in s.catches.items()]
+
+    if not large:
+        for s in CAPOPS_SCENARIOS:
+            out.append(("capops", s.name, (), None))
+            out += [("capops", s.name, (b,), why) for b, why in s.catches.items()]
     return out

@@ -10,7 +10,8 @@
  * consumed it, and the peer publishes that only after its copy: every
  * payload access is ordered by those release/acquire pairs (so
  * ThreadSanitizer sees them too). The only full fences are the two of the
- * sleeping protocol (urpc_set_sleeping and wake_if_sleeping).
+ * sleeping protocol (urpc_set_sleeping and wake_if_sleeping), which also
+ * order a sender's `waiting` flag against a sleeper's last look at it.
  *
  * Everything read from the peer's half is checked before it is used: a bad
  * value breaks the channel (ERR_URPC_CORRUPT, then ERR_URPC_BROKEN) and no
@@ -181,6 +182,15 @@ void urpc_flush_acks(struct urpc_chan *c)
         publish_consumed(c);
 }
 
+/* The peer waits for room, and our control line does not show all we took:
+ * an idle receiver must publish (models/urpc.pml: ASKED). Otherwise it
+ * stays quiet: in a round trip the replies' headers carry the acks, and a
+ * control line that does not change does not move. */
+static inline bool peer_asks(const struct urpc_chan *c)
+{
+    return c->received != c->ctrl_told && __atomic_load_n(&c->peer_ctrl->waiting, __ATOMIC_RELAXED);
+}
+
 /* An ack carried by a header: the low 16 bits of the peer's consumed count.
  * It is widened from the previous header's ack, never from `acked`: the
  * control line may have told us more since this header was written, and
@@ -240,7 +250,8 @@ static __attribute__((noinline)) void wake_peer(struct urpc_chan *c)
 static inline void wake_if_sleeping(struct urpc_chan *c)
 {
     /* Pairs with the fence in urpc_set_sleeping: either the peer sees our
-     * header in its last check, or we see its flag here. With asymmetric
+     * header (or our `waiting` flag) in its last check, or we see its flag
+     * here. With asymmetric
      * fences the sleeper's heavy fence stands for ours; the compiler must
      * still not move the load above the header store. */
     if (c->asym_fence)
@@ -258,42 +269,92 @@ struct send_wait {
     uint64_t deadline;              /* 0: never */
 };
 
+/* Raise or lower our `waiting` flag: the peer publishes its consumed count
+ * when it finds its ring empty only while the flag is up. */
+static void set_asking(struct urpc_chan *c, bool asking)
+{
+    __atomic_store_n(&c->my_ctrl->waiting, asking ? 1 : 0, __ATOMIC_RELAXED);
+    c->asking = asking;
+}
+
+/* Room: a flag raised by an earlier wait comes down (the first send after a
+ * wait takes this path: urpc_send's short path is closed while it is up). */
+static inline errval_t room(struct urpc_chan *c)
+{
+    if (c->asking)
+        set_asking(c, false);
+    return ERR_OK;
+}
+
+/* Whether a sender that needs `need` free slots must ask for acks (raise
+ * its `waiting` flag) rather than wait for the peer's half-ring batches.
+ * When every ack the peer told is known to us (no unread slot in our rx
+ * ring, whose headers may carry acks, and its control line read), the
+ * peer, taking what is in our ring, publishes whenever it has taken half a
+ * ring since it last told us, so at most nslots / 2 - 1 stay untold: room
+ * for nslots - nslots / 2 + 1 comes without asking. A longer need (a
+ * message of more slots) or an unread reply (the peer may have told acks
+ * only there, and then its batch mark is out of our sight) needs the ask.
+ * In a stream the sender then never asks, and its control line stays put
+ * (models/urpc.pml: ASK_NEEDED). */
+static inline bool must_ask(const struct urpc_chan *c, uint64_t need)
+{
+    uint64_t h = __atomic_load_n(&c->rx[c->rx_next].header, __ATOMIC_RELAXED);
+    return need > c->nslots - c->nslots / 2 + 1 ||
+           (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) == (uint32_t)(c->received + 1);
+}
+
 /* Until `need` slots are free. ERR_WOULD_BLOCK (non-blocking), ERR_TIMEOUT,
  * ERR_URPC_CORRUPT. */
 static errval_t wait_space(struct urpc_chan *c, uint64_t need, bool nonblock, struct send_wait *w)
 {
     if (free_slots(c) >= need)
-        return ERR_OK;
+        return room(c);
     if (!read_peer_consumed(c))
         return corrupt(c);
     if (free_slots(c) >= need)
-        return ERR_OK;
+        return room(c);
     if (!w->full) {
         w->full = true;
         c->stats.full_waits++;
     }
     if (urpc_peer_closed(c))
         return peer_gone(c);   /* it will never make room */
+    /* Ask for acks when the batches may not bring enough (must_ask): the
+     * peer then publishes when it finds its ring empty. The flag, and
+     * whatever this call published so far (the first fragments of a
+     * message longer than the ring, the first slots of a batch), must not
+     * wait on a peer that sleeps without knowing of them: the fence in
+     * wake_if_sleeping orders them before our look at its sleeping flag, as
+     * its fence orders its flag before its last look at ours.
+     * Non-blocking, the flag stays up: the next try finds room sooner. */
+    if (!c->asking && must_ask(c, need))
+        set_asking(c, true);
+    wake_if_sleeping(c);
     if (nonblock)
         return ERR_WOULD_BLOCK;
     if (!w->timed) {
         w->timed = true;
         w->deadline = deadline_after(c, urpc_os_now_ns());
     }
-    /* Whatever this call published so far (the first fragments of a
-     * message longer than the ring, the first slots of a batch) must not
-     * wait on a peer that sleeps without knowing of it. */
-    wake_if_sleeping(c);
     for (uint32_t n = 1;; n++) {
         urpc_os_relax();
         if (!read_peer_consumed(c))
             return corrupt(c);
         if (free_slots(c) >= need)
-            return ERR_OK;
+            return room(c);
+        if (!c->asking && must_ask(c, need)) {
+            /* A reply came meanwhile (its header may tell what the peer's
+             * control line will not): ask, and wake it as above. */
+            set_asking(c, true);
+            wake_if_sleeping(c);
+        }
         if (n % POLLS_PER_CLOCK == 0 && urpc_peer_closed(c))
             return peer_gone(c);
-        if (w->deadline && n % POLLS_PER_CLOCK == 0 && urpc_os_now_ns() >= w->deadline)
+        if (w->deadline && n % POLLS_PER_CLOCK == 0 && urpc_os_now_ns() >= w->deadline) {
+            set_asking(c, false);
             return ERR_TIMEOUT;
+        }
     }
 }
 
@@ -392,8 +453,9 @@ static __attribute__((noinline)) errval_t send_slow(struct urpc_chan *c, const v
 
 errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned flags)
 {
-    /* The common case: one slot, and the ring known to have room. */
-    if (c->broken || len > URPC_PAYLOAD || c->sent - c->acked >= c->nslots)
+    /* The common case: one slot, the ring known to have room, and no
+     * `waiting` flag to lower (wait_space does that). */
+    if (c->broken || c->asking || len > URPC_PAYLOAD || c->sent - c->acked >= c->nslots)
         return send_slow(c, msg, len, flags);
     send_lone(c, msg, (uint32_t)len);
     wake_if_sleeping(c);
@@ -439,7 +501,7 @@ errval_t urpc_send_batch(struct urpc_chan *c, const struct urpc_out *msgs, size_
             err = wait_space(c, 1, nonblock, &w);
             if (!err)
                 i += send_packed(c, msgs + i, n - i);
-        } else if (msgs[i].len <= URPC_PAYLOAD && free_slots(c)) {
+        } else if (msgs[i].len <= URPC_PAYLOAD && free_slots(c) && !c->asking) {
             send_lone(c, msgs[i].data, (uint32_t)msgs[i].len);
             i++;
         } else {
@@ -472,8 +534,11 @@ bool urpc_pending(const struct urpc_chan *c)
         return true;                /* broken: so a waiter calls urpc_recv and learns it */
     uint64_t h = load_acquire(&c->rx[c->rx_next].header);
     /* A hang-up counts too, but only once the ring is dry (it is read
-     * after the header: what was sent before it is taken first). */
-    return (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) != empty_seq(c) || urpc_peer_closed(c);
+     * after the header: what was sent before it is taken first); and so
+     * does a peer waiting for acks we hold (a receive publishes them: this
+     * is a sleeper's last look at the peer's `waiting` flag). */
+    return (uint32_t)(h >> URPC_HDR_SEQ_SHIFT) != empty_seq(c) || urpc_peer_closed(c) ||
+           peer_asks(c);
 }
 
 /* The slot at rx_next is taken: count it, and tell the peer every half
@@ -557,9 +622,12 @@ static __attribute__((noinline)) errval_t take_slow(struct urpc_chan *c, void *b
             if (urpc_peer_closed(c) && load_acquire(&s->header) == h)
                 return peer_gone(c);
             park(c, acc);
-            /* Idle: tell the peer everything we took, so a sender waiting
-             * for more than half a ring never waits on us while we sleep. */
-            urpc_flush_acks(c);
+            /* Idle: a sender waiting for room learns everything we took
+             * (it reads only our control line), so it never waits on us
+             * while we sleep; a sender that does not wait learns it from
+             * our next header or batch. */
+            if (peer_asks(c))
+                publish_consumed(c);
             return ERR_WOULD_BLOCK;
         }
         uint32_t n = (h >> URPC_HDR_LEN_SHIFT) & LEN_MASK;

@@ -48,3 +48,5 @@ host_test("test_costmodel", srcs=["test_costmodel.c", "../../tools/costmodel/arg
 host_test("test_thread", srcs=["test_thread.c", "../../lib/thread/thread.c", "../../lib/thread/sync.c",
                                "../../lib/thread/switch.S"],
           includes=["../../lib/include", "../../include"])
+# The owner's record of which cores hold copies of an object (monitor/coreset.c).
+host_test("test_coreset", srcs=["test_coreset.c", "../../monitor/coreset.c"], includes=["../../monitor"])

@@ -36,6 +36,8 @@ static uint64_t nk_used;           /* ks[0 .. nk_used) are scanned by the valida
 #define MAX_EXTRA 64
 static struct cte *extra[MAX_EXTRA];
 
+static long slot_index(const struct cte *c);
+
 static void extra_moved(struct cte *from, struct cte *to)
 {
     for (int i = 0; i < MAX_EXTRA; i++)
@@ -63,6 +65,8 @@ static struct {
     struct capability *log;        /* destroyed capabilities, in order */
     size_t nlog, caplog;
     bool checking;                 /* the validator is running: no hook may be called */
+    uint64_t notices;
+    struct cte *last_notice;
 } hk;
 
 static bool in_arena(uint64_t phys, uint64_t bytes)
@@ -137,13 +141,27 @@ static void h_destroyed(const struct capability *cap)
         memset(arena + (cap->base - ARENA_BASE), 0xdd, cap->bytes);
 }
 
-static const struct cap_hooks hooks = { h_ptr, h_zero, h_unlinked, h_destroyed };
+/* Notices (a watched capability lost its last child, or an anchor was
+ * adopted): counted, the last one kept. */
+static void h_notice(struct cte *c)
+{
+    CHECK(!hk.checking);
+    CHECK(c->cap.relations & (CAP_REL_WATCH | CAP_REL_ORPHAN));
+    hk.notices++;
+    hk.last_notice = c;
+    if (!c->parent && slot_index(c) >= NK)
+        extra_moved(c, c);   /* adopted as a root inside a CNode: the validator starts there too */
+}
+
+static const struct cap_hooks hooks = { h_ptr, h_zero, h_unlinked, h_destroyed, h_notice };
 
 static void hooks_reset(void)
 {
     hk.zero_calls = hk.zero_base = hk.zero_bytes = 0;
     hk.unlinked = hk.destroyed = 0;
     hk.nlog = 0;
+    hk.notices = 0;
+    hk.last_notice = NULL;
 }
 
 /* ---- environment --------------------------------------------------------------
@@ -281,14 +299,27 @@ static void vcap(const char *file, int line, const struct cte *c)
     VCHECK(k->type != CAP_NULL && k->type < CAP_TYPE_COUNT);
     VCHECK((k->rights & ~CAP_RIGHTS_ALL) == 0);
     VCHECK(k->original <= 1);
-    VCHECK(k->reserved == 0);
+    VCHECK(k->reserved[0] == 0 && k->reserved[1] == 0 && k->reserved[2] == 0);
     if (k->type == CAP_CNODE) {
         VCHECK(k->bits >= CAP_CNODE_MIN_BITS && k->bits <= CAP_CNODE_MAX_BITS);
         VCHECK(k->bytes == (uint64_t)CAP_CTE_SIZE << k->bits);
     }
     if (is_mem(k->type) && k->type != CAP_CNODE)
         VCHECK(k->bytes > 0 && k->bytes % CAP_PAGE_SIZE == 0 && k->base % CAP_PAGE_SIZE == 0);
+    if (k->type == CAP_RAM)
+        VCHECK(k->badge == 0);   /* (cap.c forwards adoptions through it within one walk) */
+    /* Anchors lead their siblings. */
+    if (c->prev && (k->relations & CAP_REL_REMOTE))
+        VCHECK(c->prev->cap.relations & CAP_REL_REMOTE);
+    VCHECK((k->relations & ~(CAP_REL_FOREIGN | CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN)) == 0);
     const struct cte *p = c->parent;
+    if (k->relations & CAP_REL_FOREIGN)   /* re-created from another core: a root */
+        VCHECK(!p && k->original);
+    if ((k->relations & CAP_REL_REMOTE) && !(k->relations & CAP_REL_ORPHAN)) {
+        /* an anchor hangs from the original of its object */
+        VCHECK(p && p->cap.original && !k->original && p->cap.type == k->type && p->cap.base == k->base &&
+               p->cap.bytes == k->bytes);
+    }
     if (!p) {
         VCHECK(k->original == 1);
         return;
@@ -574,11 +605,13 @@ static void test_install_root(void)
     CHECK(d->cap.type == CAP_NULL);
     c.base = 0xfee00000;
     c.original = 0;
-    c.reserved = 7;
+    c.reserved[1] = 7;
+    c.relations = CAP_REL_REMOTE;   /* a root carries no relations */
     CHECK_ERR(cap_install_root(d, &c), ERR_OK);
     CHECK_EQ(d->cap.type, CAP_DEVFRAME);
     CHECK_EQ(d->cap.original, 1);
-    CHECK_EQ(d->cap.reserved, 0);
+    CHECK_EQ(d->cap.reserved[1], 0);
+    CHECK_EQ(d->cap.relations, 0);
     CHECK_EQ(d->cap.mapped, 0);
     CHECK_EQ(d->cap.rights, CAP_RIGHT_READ | CAP_RIGHT_WRITE);
     CHECK(d->parent == NULL && d->first_child == NULL);
@@ -1595,6 +1628,255 @@ static void test_cnode_random_nesting(void)
 
 /* ---- randomized ------------------------------------------------------------------------- */
 
+/* ---- across cores ---------------------------------------------------------------- */
+
+#define FOREIGN_PHYS (RAM_PHYS + (2ull << 20))   /* "another core's RAM": ram's top, left unused */
+
+/* A FOREIGN RAM root (another core's RAM re-created here): it cannot be
+ * carved without its owner's agreement, and agreed carving goes through an
+ * envelope; removing it destroys nothing, removing what was carved does. */
+static void test_foreign(void)
+{
+    env_reset(4u << 20, 8);
+    ram->cap.bytes = 2u << 20;   /* ram below, "foreign" RAM above */
+    struct capability f = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .base = FOREIGN_PHYS, .bytes = 256u << 10 };
+    CHECK_ERR(cap_install_foreign(&ks[2], &f), ERR_OK);
+    struct cte *F = &ks[2];
+    struct cap_identity id;
+    cap_identify(F, &id);
+    CHECK_EQ(id.flags, CAP_ID_ORIGINAL | CAP_ID_FOREIGN);
+    CHECK_ERR(cap_copy(F, S(1)), ERR_OK);
+    cap_identify(S(1), &id);
+    CHECK_EQ(id.flags, 0);   /* a copy carries no relations */
+    VALIDATE();
+    uint64_t h = state_hash();
+    hooks_reset();
+    CHECK_ERR(retype(F, CAP_FRAME, 4096, 0, 1, 10), ERR_CAP_REMOTE);
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 0, 1, 10), ERR_CAP_REMOTE);
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4095, 0, 1, 10), ERR_RETYPE_SIZE);   /* other errors first */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 0, 1, 100000), ERR_CAP_SLOT_RANGE);
+    CHECK_EQ(state_hash(), h);
+    CHECK_EQ(hk.zero_calls, 0);
+
+    /* What the monitor checks before asking the owner: whole pages. */
+    uint64_t base = 0, bytes = 0;
+    struct cte *orig = NULL;
+    CHECK_ERR(cap_retype_check(S(1), CAP_CNODE, 1, 4096 + 128, 3, rootcn, 10, &base, &bytes, &orig), ERR_OK);
+    CHECK_EQ(base, FOREIGN_PHYS + 4096);
+    CHECK_EQ(bytes, 4096);
+    CHECK(orig == F);
+    CHECK_ERR(cap_retype_check(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &base, &bytes, &orig), ERR_OK);
+    CHECK_EQ(base, FOREIGN_PHYS + 8192);
+    CHECK_EQ(bytes, 16384);
+    CHECK_EQ(state_hash(), h);
+
+    /* Agreed: the envelope (S(9)) takes the whole pages, the objects are its children. */
+    struct retype_agreement agreed = { F, FOREIGN_PHYS + 8192, 16384 };
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, S(10)), ERR_CAP_SAME_SLOT);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, S(1)), ERR_CAP_OCCUPIED);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, NULL), ERR_INVALID_ARG);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, NULL, S(9)), ERR_INVALID_ARG);
+    /* The agreement is for F's pages [8 KiB, 24 KiB): other pages of F, or
+     * another foreign RAM moved into the slot meanwhile (the review's swap),
+     * are refused, whatever the request's other arguments. */
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 0, 2, rootcn, 10, &agreed, S(9)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 1, rootcn, 10, &agreed, S(9)), ERR_CAP_REMOTE);
+    struct capability g = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .base = FOREIGN_PHYS + (256u << 10),
+                            .bytes = 256u << 10 };
+    CHECK_ERR(cap_install_foreign(&ks[3], &g), ERR_OK);
+    CHECK_ERR(cap_copy(&ks[3], S(2)), ERR_OK);
+    uint64_t h2 = state_hash();
+    struct cte *origG = NULL;
+    CHECK_ERR(cap_retype_check(S(2), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &base, &bytes, &origG), ERR_OK);
+    CHECK(origG == &ks[3]);
+    struct retype_agreement g_pages_as_f = { F, base, bytes };
+    CHECK_ERR(cap_retype_agreed(S(2), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, S(9)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_retype_agreed(S(2), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &g_pages_as_f, S(9)), ERR_CAP_REMOTE);
+    CHECK_EQ(state_hash(), h2);
+    CHECK_EQ(hk.zero_calls, 0);
+    CHECK_ERR(cap_delete(S(2)), ERR_OK);
+    CHECK_ERR(cap_delete(&ks[3]), ERR_OK);
+    CHECK_EQ(state_hash(), h);
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 8192, 8192, 2, rootcn, 10, &agreed, S(9)), ERR_OK);
+    CHECK_EQ(hk.zero_calls, 1);
+    CHECK_EQ(hk.zero_base, FOREIGN_PHYS + 8192);
+    CHECK_EQ(hk.zero_bytes, 16384);
+    CHECK(S(9)->parent == S(1) && S(9)->cap.type == CAP_RAM && S(9)->cap.original);
+    CHECK_EQ(S(9)->cap.base, FOREIGN_PHYS + 8192);
+    CHECK_EQ(S(9)->cap.bytes, 16384);
+    CHECK(S(10)->parent == S(9) && S(11)->parent == S(9));
+    CHECK(S(10)->cap.original && S(10)->cap.bytes == 8192 && S(11)->cap.base == FOREIGN_PHYS + 16384);
+    /* The envelope's objects are this core's: from it, and from them, no agreement. */
+    struct retype_agreement third = { F, FOREIGN_PHYS + 12288, 4096 };
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 4096, 12288, 1, rootcn, 20, &third, S(19)), ERR_OVERLAP);
+    struct retype_agreement second = { F, FOREIGN_PHYS + 4096, 4096 };
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_CNODE, 1, 4096 + 128, 3, rootcn, 20, &second, S(19)), ERR_OK);
+    CHECK_EQ(S(19)->cap.bytes, 4096);
+    CHECK(S(20)->cap.type == CAP_CNODE && S(20)->cap.base == FOREIGN_PHYS + 4096 + 128 && S(22)->parent == S(19));
+    VALIDATE();
+
+    /* Watching the envelope: its monitor hears when its objects are gone. */
+    CHECK_ERR(cap_relate(S(9), CAP_REL_WATCH, 0), ERR_OK);
+    CHECK_ERR(cap_relate(S(9), CAP_REL_FOREIGN, 0), ERR_INVALID_ARG);
+    hooks_reset();
+    CHECK_ERR(cap_delete(S(10)), ERR_OK);
+    CHECK_EQ(hk.notices, 0);
+    CHECK_EQ(hk.destroyed, 1);   /* a frame of this core's */
+    CHECK_ERR(cap_delete(S(11)), ERR_OK);
+    CHECK_EQ(hk.notices, 1);
+    CHECK(hk.last_notice == S(9));
+    CHECK_ERR(cap_move(S(9), S(30)), ERR_CAP_REMOTE);   /* watched: stays where its monitor looks */
+
+    /* The FOREIGN root goes: everything carved from it dies here, it does not. */
+    hooks_reset();
+    CHECK_ERR(cap_delete(F), ERR_OK);
+    CHECK_EQ(hk.unlinked, 1 + 1 + 1 + 1 + 3);   /* F, its copy, two envelopes, three CNodes */
+    CHECK_EQ(hk.destroyed, 2 + 3);   /* envelopes and CNodes: not F */
+    for (size_t i = 0; i < hk.nlog; i++)
+        CHECK(!(hk.log[i].type == CAP_RAM && hk.log[i].base == FOREIGN_PHYS));
+    VALIDATE();
+
+    /* Notify and Frame roots re-created from a description. */
+    struct capability fr = { .type = CAP_FRAME, .rights = CAP_RIGHT_READ, .base = FOREIGN_PHYS, .bytes = 4096 };
+    CHECK_ERR(cap_install_foreign(&ks[3], &fr), ERR_OK);
+    CHECK_ERR(cap_install_foreign(&ks[3], &fr), ERR_CAP_OCCUPIED);
+    fr.bytes = 100;
+    CHECK_ERR(cap_install_foreign(&ks[4], &fr), ERR_RETYPE_SIZE);
+    hooks_reset();
+    CHECK_ERR(cap_delete(&ks[3]), ERR_OK);
+    CHECK_EQ(hk.destroyed, 0);
+    VALIDATE();
+}
+
+/* Anchors: a monitor's copy of an original standing for the copies on other
+ * cores. No delete or revoke that would remove one goes ahead. */
+static void test_anchor(void)
+{
+    env_reset(4u << 20, 8);
+    CHECK_ERR(retype(ram, CAP_RAM, 65536, 0, 1, 1), ERR_OK);       /* R */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 0, 2, 2), ERR_OK);     /* F, G */
+    CHECK_ERR(cap_copy(S(2), S(4)), ERR_OK);                       /* C: a copy of F */
+    CHECK_ERR(cap_mint(S(4), S(5), CAP_RIGHT_READ, 0, 0, 0), ERR_OK);
+    CHECK_ERR(cap_anchor(S(5), S(6)), ERR_OK);                     /* from a mint of a copy... */
+    CHECK(S(6)->parent == S(2));                                   /* ...a child of the original */
+    CHECK_EQ(S(6)->cap.rights, S(2)->cap.rights);
+    struct cap_identity id;
+    cap_identify(S(6), &id);
+    CHECK_EQ(id.flags, CAP_ID_REMOTE | CAP_ID_WATCH);
+    CHECK_ERR(cap_anchor(S(4), S(7)), ERR_DUPLICATE);
+    CHECK_ERR(cap_anchor(S(4), S(4)), ERR_CAP_SAME_SLOT);
+    CHECK_ERR(cap_anchor(S(50), S(7)), ERR_CAP_EMPTY);
+    CHECK(cap_anchor_of(S(2)) == S(6) && cap_anchor_of(S(3)) == NULL && cap_anchor_of(NULL) == NULL);
+    CHECK(cap_original_of(S(5)) == S(2) && cap_original_of(S(2)) == S(2));
+    CHECK(cap_find_remote(ram, false) == S(6) && cap_find_remote(S(4), false) == NULL);
+    CHECK(cap_find_remote(S(6), true) == S(6) && cap_find_remote(S(6), false) == NULL);
+    VALIDATE();
+
+    uint64_t h = state_hash();
+    hooks_reset();
+    CHECK_ERR(cap_delete(S(2)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_revoke(S(2)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_revoke(S(1)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_delete(S(1)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_revoke(ram), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_delete(S(6)), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_move(S(6), S(8)), ERR_CAP_REMOTE);
+    CHECK_EQ(state_hash(), h);
+    CHECK_EQ(hk.unlinked + hk.destroyed, 0);
+    /* What does not reach the anchor goes on. */
+    CHECK_ERR(cap_revoke(S(4)), ERR_OK);   /* C's mint */
+    CHECK_ERR(cap_delete(S(3)), ERR_OK);   /* G */
+    CHECK_ERR(cap_copy(S(6), S(8)), ERR_OK);
+    cap_identify(S(8), &id);
+    CHECK_EQ(id.flags, 0);
+    CHECK_ERR(cap_delete(S(8)), ERR_OK);
+    VALIDATE();
+    /* Its monitor has revoked the copies elsewhere: it clears the mark. */
+    CHECK_ERR(cap_relate(S(6), 0, CAP_REL_REMOTE | CAP_REL_WATCH), ERR_OK);
+    hooks_reset();
+    CHECK_ERR(cap_delete(S(1)), ERR_OK);
+    CHECK_EQ(hk.destroyed, 2);   /* F, R */
+    VALIDATE();
+    CHECK_EQ(cap_descendants(ram), 0);
+
+    /* A FOREIGN original is anchored by its owner, not here. */
+    struct capability f = { .type = CAP_FRAME, .rights = CAP_RIGHTS_ALL, .base = FOREIGN_PHYS, .bytes = 4096 };
+    CHECK_ERR(cap_install_foreign(&ks[2], &f), ERR_OK);
+    CHECK_ERR(cap_copy(&ks[2], S(1)), ERR_OK);
+    CHECK_ERR(cap_anchor(S(1), S(2)), ERR_CAP_FOREIGN);
+    CHECK_ERR(cap_relate(S(1), CAP_REL_WATCH, 0), ERR_OK);
+    CHECK_ERR(cap_relate(S(40), CAP_REL_WATCH, 0), ERR_CAP_EMPTY);
+}
+
+/* An anchor inside a CNode that dies cannot be refused: it is adopted. */
+static void test_adoption(void)
+{
+    env_reset(4u << 20, 8);
+    /* K (a CNode) holds F's original and a copy; the anchor A sits outside K. */
+    CHECK_ERR(retype(ram, CAP_CNODE, 4, 0, 1, 1), ERR_OK);
+    struct capability K = S(1)->cap;
+    CHECK_ERR(cap_retype(ram, CAP_FRAME, 8192, 8192, 1, &K, 3), ERR_OK);
+    CHECK_ERR(cap_copy(slot_of(&K, 3), slot_of(&K, 4)), ERR_OK);
+    CHECK_ERR(cap_anchor(slot_of(&K, 4), S(6)), ERR_OK);
+    CHECK_ERR(retype(S(6), CAP_RAM, 4096, 0, 1, 7), ERR_CAP_TYPE);   /* (a frame) */
+    VALIDATE();
+    hooks_reset();
+    CHECK_ERR(cap_delete(S(1)), ERR_OK);   /* K dies, and F's original with it */
+    CHECK_EQ(hk.destroyed, 1);             /* K only: F lives on in the anchor */
+    CHECK_EQ(hk.log[0].type, CAP_CNODE);
+    CHECK(S(6)->parent == ram && S(6)->cap.original);
+    CHECK(S(6)->cap.relations == (CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN));
+    CHECK(hk.notices >= 1 && hk.last_notice == S(6));
+    struct cap_identity id;
+    cap_identify(S(6), &id);
+    CHECK(id.flags & CAP_ID_ORPHAN);
+    VALIDATE();
+    CHECK_ERR(retype(ram, CAP_FRAME, 4096, 12288, 1, 8), ERR_OVERLAP);   /* F's range stays taken */
+    CHECK_ERR(cap_revoke(ram), ERR_CAP_REMOTE);
+    /* Its monitor revoked the copies elsewhere: the object goes. */
+    CHECK_ERR(cap_relate(S(6), 0, CAP_REL_REMOTE | CAP_REL_ORPHAN), ERR_OK);
+    hooks_reset();
+    CHECK_ERR(cap_delete(S(6)), ERR_OK);
+    CHECK_EQ(hk.destroyed, 1);
+    CHECK_EQ(hk.log[0].type, CAP_FRAME);
+    CHECK_EQ(hk.log[0].base, RAM_PHYS + 8192);
+    CHECK_ERR(retype(ram, CAP_FRAME, 4096, 12288, 1, 8), ERR_OK);
+    CHECK_ERR(cap_delete(S(8)), ERR_OK);
+    VALIDATE();
+
+    /* K holds RAM R; F (carved from R, outside K) has the anchor: R dies
+     * with K, F's original goes with R, the anchor takes F over under ram. */
+    CHECK_ERR(retype(ram, CAP_CNODE, 2, 0, 1, 1), ERR_OK);
+    K = S(1)->cap;
+    CHECK_ERR(cap_retype(ram, CAP_RAM, 65536, 65536, 1, &K, 0), ERR_OK);
+    CHECK_ERR(retype(slot_of(&K, 0), CAP_FRAME, 4096, 4096, 1, 2), ERR_OK);
+    CHECK_ERR(cap_copy(S(2), S(3)), ERR_OK);
+    CHECK_ERR(cap_anchor(S(3), S(4)), ERR_OK);
+    hooks_reset();
+    CHECK_ERR(cap_delete(S(1)), ERR_OK);
+    CHECK_EQ(hk.destroyed, 2);   /* K, R */
+    CHECK(destroyed_of(CAP_FRAME) == 0);
+    CHECK(S(2)->cap.type == CAP_NULL && S(3)->cap.type == CAP_NULL);
+    CHECK(S(4)->parent == ram && S(4)->cap.original && (S(4)->cap.relations & CAP_REL_ORPHAN));
+    VALIDATE();
+    CHECK_ERR(retype(ram, CAP_FRAME, 4096, 65536 + 4096, 1, 5), ERR_OVERLAP);
+    CHECK_ERR(retype(ram, CAP_FRAME, 4096, 65536, 1, 5), ERR_OK);   /* the rest of R is free */
+
+    /* The survivor keeps the original: the anchor stays a copy. K holds a
+     * copy C of F (F outside K) and the anchor hangs from... F, not C: C
+     * dies, nothing else moves. */
+    CHECK_ERR(retype(ram, CAP_FRAME, 4096, 1u << 20, 1, 10), ERR_OK);
+    CHECK_ERR(retype(ram, CAP_CNODE, 2, 4096 * 200, 1, 11), ERR_OK);
+    K = S(11)->cap;
+    CHECK_ERR(cap_copy(S(10), slot_of(&K, 1)), ERR_OK);
+    CHECK_ERR(cap_anchor(slot_of(&K, 1), S(12)), ERR_OK);
+    hooks_reset();
+    CHECK_ERR(cap_delete(S(11)), ERR_OK);
+    CHECK_EQ(hk.notices, 0);
+    CHECK(S(12)->parent == S(10) && !S(12)->cap.original && !(S(12)->cap.relations & CAP_REL_ORPHAN));
+    VALIDATE();
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static uint64_t rnd(void)
 {
@@ -1686,7 +1968,9 @@ static void random_reinstall(void)
         struct cte *c = vs.caps[i];
         if (c->parent)
             continue;
-        have_ram |= c->cap.type == CAP_RAM;
+        /* An anchor adopted as a root keeps an object of the dead RAM
+         * alive: RAM comes back only when nothing of it is left. */
+        have_ram |= c->cap.type == CAP_RAM || (is_mem(c->cap.type) && c->cap.base >= RAM_PHYS);
         if (c->cap.type == CAP_CNODE && c->cap.base == ROOT_CN_PHYS)
             cn = c;
     }
@@ -1723,8 +2007,8 @@ static void test_random(void)
 
     struct okey *ob = NULL, *oa = NULL;
     size_t cob = 0, coa = 0;
-    uint64_t counts[8][2] = { { 0 } };   /* per op: ok, failed */
-    uint64_t max_live = 0, cnode_kills = 0;
+    uint64_t counts[9][2] = { { 0 } };   /* per op: ok, failed */
+    uint64_t max_live = 0, cnode_kills = 0, adopted = 0;
     for (int op = 0; op < OPS; op++) {
         size_t live_before = live_caps();
         size_t nob = originals(&ob, &cob);
@@ -1795,6 +2079,14 @@ static void test_random(void)
         } else if (kind < 93) {
             which = 5;
             err = cap_revoke(a);
+        } else if (kind < 96) {
+            /* A monitor's anchor: deletes and revokes that reach it are
+             * refused, CNodes that die around it leave it adopted. */
+            which = 7;
+            err = cap_anchor(a, rnd_below(20) ? b : a);
+        } else if (kind < 98) {
+            which = 8;   /* its monitor is done with it */
+            err = cap_relate(a, 0, CAP_REL_REMOTE | CAP_REL_ORPHAN | (rnd_below(2) ? CAP_REL_WATCH : 0));
         } else {
             which = 6;
             struct cap_identity id;
@@ -1815,6 +2107,10 @@ static void test_random(void)
             CHECK_EQ(state_hash(), h);
             CHECK_EQ(hk.zero_calls + hk.unlinked + hk.destroyed, 0);
             CHECK_EQ(live_after, live_before);
+        } else if (which == 7 || which == 8) {
+            CHECK_EQ(hk.zero_calls + hk.unlinked + hk.destroyed, 0);
+            CHECK_EQ(live_after, live_before + (which == 7));
+            CHECK_EQ(noa, nob);
         } else if (which == 4 || which == 5) {
             CHECK_EQ(hk.zero_calls, 0);
             CHECK_EQ(hk.unlinked, live_before - live_after);
@@ -1831,6 +2127,7 @@ static void test_random(void)
             CHECK(noa + hk.nlog == nob && memcmp(oa, ob, nob * sizeof *ob) == 0);
             for (size_t i = 0; i < hk.nlog; i++)
                 cnode_kills += hk.log[i].type == CAP_CNODE;
+            adopted += hk.notices;
         } else {
             CHECK_EQ(hk.unlinked + hk.destroyed, 0);
             if (which == 0) {
@@ -1850,15 +2147,16 @@ static void test_random(void)
             break;
     }
     printf("random: %d ops; ok/failed: retype %llu/%llu copy %llu/%llu mint %llu/%llu "
-           "move %llu/%llu delete %llu/%llu revoke %llu/%llu; up to %llu live capabilities, "
-           "%llu CNodes destroyed\n",
+           "move %llu/%llu delete %llu/%llu revoke %llu/%llu anchor %llu/%llu; up to %llu live "
+           "capabilities, %llu CNodes destroyed, %llu anchors adopted\n",
            OPS, (unsigned long long)counts[0][0], (unsigned long long)counts[0][1],
            (unsigned long long)counts[1][0], (unsigned long long)counts[1][1],
            (unsigned long long)counts[2][0], (unsigned long long)counts[2][1],
            (unsigned long long)counts[3][0], (unsigned long long)counts[3][1],
            (unsigned long long)counts[4][0], (unsigned long long)counts[4][1],
            (unsigned long long)counts[5][0], (unsigned long long)counts[5][1],
-           (unsigned long long)max_live, (unsigned long long)cnode_kills);
+           (unsigned long long)counts[7][0], (unsigned long long)counts[7][1],
+           (unsigned long long)max_live, (unsigned long long)cnode_kills, (unsigned long long)adopted);
     free(ob);
     free(oa);
 }
@@ -1884,6 +2182,9 @@ static void *run_all(void *arg)
     test_cnode_delete();
     test_cnode_cycle();
     test_cnode_chains();
+    test_foreign();
+    test_anchor();
+    test_adoption();
     test_cnode_random_nesting();
     test_random();
     return NULL;

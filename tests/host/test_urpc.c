@@ -268,7 +268,8 @@ static void test_wrap(size_t bytes)
     free(f.mem);
 }
 
-/* Batched acks every half ring; piggy-backed ones in every header. */
+/* Batched acks every half ring; piggy-backed ones in every header; the
+ * control line otherwise only when the peer waits for room. */
 static void test_acks(void)
 {
     struct frame f = frame_new(4096);
@@ -280,6 +281,7 @@ static void test_acks(void)
     CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_WOULD_BLOCK);
     CHECK_EQ(a.stats.full_waits, 2);
     CHECK_EQ(a.sent, 31);
+    CHECK_EQ(ctrl_of(&f, 0)->waiting, 0);       /* one slot: the batches will do */
     for (uint32_t i = 0; i < 14; i++)
         CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_EQ(b.stats.acks_published, 0);
@@ -295,11 +297,23 @@ static void test_acks(void)
         CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_EQ(b.stats.acks_published, 2);        /* at 30 */
     CHECK_EQ(ctrl_of(&f, 1)->consumed, 30);
-    /* Found empty: the rest is published too, so a sender never waits on
-     * an idle receiver. */
+    /* Found empty while nobody waits: nothing written (a stream that keeps
+     * up moves no control line between batches). */
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(b.stats.acks_published, 2);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 30);
+    CHECK(!urpc_pending(&b));
+    /* a wants the whole ring at once: 29 free, and more than the batches
+     * promise (17), so it asks; found empty again, b publishes the rest,
+     * once. */
+    CHECK_ERR(urpc_send(&a, out, 31 * URPC_PAYLOAD, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(ctrl_of(&f, 0)->waiting, 1);
+    CHECK_EQ(a.acked, 30);
+    CHECK(urpc_pending(&b));                    /* asked: a receive has work */
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
     CHECK_EQ(b.stats.acks_published, 3);
     CHECK_EQ(ctrl_of(&f, 1)->consumed, 32);
+    CHECK(!urpc_pending(&b));
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
     CHECK_EQ(b.stats.acks_published, 3);
 
@@ -309,18 +323,20 @@ static void test_acks(void)
     for (uint32_t i = 0; i < 10; i++)
         CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_ERR(urpc_send(&b, out, 8, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(ctrl_of(&f, 0)->waiting, 0);       /* the first send found room */
     CHECK_EQ(b.ack_told, 42);
-    CHECK_EQ(a.acked, 15);
+    CHECK_EQ(a.acked, 30);
     CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_EQ(a.acked, 42);
-    CHECK_EQ(a.peer_consumed, 15);
-    /* The reply told a, but the control line still says 32, and a sender
-     * blocked for space reads only that: finding its ring empty, b writes
-     * it (test_idle_flush_after_reply), once. */
+    CHECK_EQ(a.peer_consumed, 30);
+    /* The reply told a; the control line still says 32, and stays so while
+     * a does not wait for room (test_idle_flush_after_reply: when it does). */
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(b.stats.acks_published, 3);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 32);
+    urpc_flush_acks(&b);                        /* on demand (urpc_close does) */
     CHECK_EQ(b.stats.acks_published, 4);
     CHECK_EQ(ctrl_of(&f, 1)->consumed, 42);
-    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
     urpc_flush_acks(&b);
     CHECK_EQ(b.stats.acks_published, 4);
     CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
@@ -359,10 +375,13 @@ static void test_stale_acks(void)
 }
 
 /* Found by models/urpc.pml (BUG_IDLE_FLUSH_TOLD): b consumes and replies,
- * so its header carried the ack, and goes idle. a, blocked in a send for
- * space, reads only b's control line, never the reply waiting in its ring:
- * the idle flush must write what the control line does not show yet, or a
- * waits on an idle receiver forever. */
+ * so its header carried the ack, and goes idle. a, waiting in a send for
+ * space, reads only b's control line, never the reply waiting in its ring.
+ * Before issue 16 b's idle flush skipped a count a header had told, and a
+ * waited forever; then b wrote its control line whenever it went idle (in
+ * a round trip: every time). Now a asks (its `waiting` flag) and b writes
+ * what its control line does not show yet only then. One thread here:
+ * non-blocking sends; test_urpc_threads blocks a sender on a live peer. */
 static void test_idle_flush_after_reply(void)
 {
     struct frame f = frame_new(4096);
@@ -372,22 +391,67 @@ static void test_idle_flush_after_reply(void)
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_ERR(urpc_send(&b, out, 8, URPC_NONBLOCK), ERR_OK);       /* carries ack 1 */
     CHECK_EQ(b.ack_told, 1);
-    CHECK_EQ(ctrl_of(&f, 1)->consumed, 0);
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
-    CHECK_EQ(ctrl_of(&f, 1)->consumed, 1);                          /* the idle flush */
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 0);      /* nobody asked: the header told a */
+    CHECK_EQ(b.stats.acks_published, 0);
     /* The whole ring at once: 31 slots, only 30 free unless a learns of 1. */
-    a.timeout_ns = 2000000000ull;
     fill(out, 31 * URPC_PAYLOAD, 7);
-    CHECK_ERR(urpc_send(&a, out, 31 * URPC_PAYLOAD, 0), ERR_OK);
+    CHECK_ERR(urpc_send(&a, out, 31 * URPC_PAYLOAD, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(ctrl_of(&f, 0)->waiting, 1);
+    CHECK_EQ(a.stats.full_waits, 1);
+    CHECK_ERR(urpc_send(&a, out, 31 * URPC_PAYLOAD, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK(urpc_pending(&b));                    /* a sleeper's last look sees the ask */
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 1);      /* idle and asked: published */
+    CHECK(!urpc_pending(&b));
+    CHECK_ERR(urpc_send(&a, out, 31 * URPC_PAYLOAD, URPC_NONBLOCK), ERR_OK);
+    CHECK_EQ(ctrl_of(&f, 0)->waiting, 0);       /* room: the flag comes down */
+    CHECK(!a.asking);
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
     CHECK_EQ(got, 31 * URPC_PAYLOAD);
     CHECK(same(in, got, 7));
-    /* Told once: a second empty receive writes nothing. */
-    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
-    CHECK_EQ(ctrl_of(&f, 1)->consumed, 32);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 31);     /* the half-ring batches (16, 31) */
+    /* Nobody waits now: empty receives write nothing more. */
     uint64_t published = b.stats.acks_published;
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+    CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
     CHECK_EQ(b.stats.acks_published, published);
+    CHECK_EQ(ctrl_of(&f, 1)->consumed, 31);
+    /* b's first reply, unread, is in a's ring: a blocking send of one slot
+     * asks too (that header may tell what b's control line does not), and
+     * lowers its flag when it gives up (b took 32, its control line says
+     * 31: room for 30). */
+    for (uint32_t i = 0; i < 30; i++)
+        CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
+    a.timeout_ns = 1000000;
+    CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_TIMEOUT);
+    CHECK_EQ(ctrl_of(&f, 0)->waiting, 0);
+    CHECK(!a.asking);
+    free(f.mem);
+}
+
+/* Round trips, each side finding its ring empty while it waits for the
+ * answer (as a blocking receive does): requests and replies tell each
+ * other's acks in their headers, and neither control line is written,
+ * however many laps (the cost model's two lines a round trip). */
+static void test_roundtrip_quiet(void)
+{
+    struct frame f = frame_new(4096);
+    pair(&f, &a, &b);
+    size_t got;
+    for (uint32_t i = 0; i < 1000; i++) {
+        CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_OK);
+        CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+        CHECK_ERR(urpc_send(&b, out, 8, 0), ERR_OK);
+        CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
+        CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
+    }
+    CHECK_EQ(a.received, 1000);
+    CHECK_EQ(b.received, 1000);
+    CHECK_EQ(a.stats.acks_published + b.stats.acks_published, 0);
+    CHECK_EQ(ctrl_of(&f, 0)->consumed + ctrl_of(&f, 1)->consumed, 0);
+    CHECK_EQ(a.stats.full_waits + b.stats.full_waits, 0);
     free(f.mem);
 }
 
@@ -1118,6 +1182,7 @@ int main(void)
     test_acks();
     test_stale_acks();
     test_idle_flush_after_reply();
+    test_roundtrip_quiet();
     test_ack_wrap_then_replies();
     test_full_rings();
     test_all_or_nothing();

@@ -16,6 +16,9 @@
  *               so the batch's single wake-up must reach it
  *   sleepy      ping-pong with spin_ns = 0: every blocking receive that finds
  *               nothing sleeps on the futex and is woken by the sender
+ *   asked       a sender blocked for room whose acks came only in the
+ *               headers of replies it has not read: it must ask (its
+ *               `waiting` flag) and the receiver, spinning or asleep, publish
  */
 #include <pthread.h>
 #include <sched.h>
@@ -36,6 +39,11 @@
 #define BATCH_MAX 40u           /* messages per send_batch call */
 #define BATCH_LEN_MAX 300u
 #define SLEEPY_ROUNDS 20000u
+#define ASKED_ROUNDS 2000u
+/* The asked phase's send and receive timeout: a lost ask waits forever;
+ * a host loaded far past its CPUs (as make test's can be) must not look
+ * like one. */
+#define ASKED_STUCK_NS 60000000000ull
 /* Liveness, not speed: a lost wake-up would leave a receive asleep for
  * good; no correct receive under any load waits this long. */
 #define STUCK_NS 5000000000ull
@@ -271,6 +279,59 @@ static void sleepy(struct side *s)
     }
 }
 
+/* Side 1 takes a one-slot request and replies (the reply's header carries
+ * its ack), then waits in a blocking receive: spinning on even rounds,
+ * asleep at once on odd ones. Side 0 does not read the reply: it sends a
+ * message as long as the whole ring, which needs that ack, so it blocks
+ * for room reading only side 1's control line, where the ack is not (no
+ * half ring yet). Only its `waiting` flag makes side 1 publish; a lost ask
+ * would hold it until its timeout (an error here). Then side 0 reads both
+ * replies, which tell it every ack for the next round. */
+static uint64_t asked_waits;
+
+static void asked(struct side *s)
+{
+    struct urpc_chan *c = &s->c;
+    size_t whole = c->nslots * URPC_PAYLOAD, got;
+    uint64_t waits = c->stats.full_waits;
+    c->timeout_ns = ASKED_STUCK_NS;
+    for (uint32_t i = 0; i < ASKED_ROUNDS; i++) {
+        errval_t e;
+        if (s->id == 0) {
+            msg_fill(s->out, 8, 6, 2 * i);
+            e = urpc_send(c, s->out, 8, 0);
+            if (!e) {
+                msg_fill(s->out, whole, 6, 2 * i + 1);
+                e = urpc_send(c, s->out, whole, 0);
+            }
+            for (uint32_t k = 0; k < 2 && !e; k++) {
+                e = urpc_recv(c, s->in, sizeof s->in, &got, 0);
+                if (!e)
+                    expect_at(s, s->in, got, 7, 2 * i + k, 8);
+            }
+        } else {
+            c->spin_ns = i % 2 ? 0 : 20000;
+            e = ERR_OK;
+            for (uint32_t k = 0; k < 2 && !e; k++) {
+                e = urpc_recv(c, s->in, sizeof s->in, &got, 0);
+                if (!e) {
+                    expect_at(s, s->in, got, 6, 2 * i + k, k ? whole : 8);
+                    msg_fill(s->out, 8, 7, 2 * i + k);
+                    e = urpc_send(c, s->out, 8, 0);
+                }
+            }
+        }
+        if (e) {
+            note_error(s, e);
+            fprintf(stderr, "asked: side %d, round %u: %s\n", s->id, i, err_name(e));
+            return;
+        }
+    }
+    c->timeout_ns = 0;
+    if (s->id == 0)
+        asked_waits = c->stats.full_waits - waits;
+}
+
 static void *run(void *arg)
 {
     struct side *s = arg;
@@ -282,6 +343,8 @@ static void *run(void *arg)
     batched(s);
     pthread_barrier_wait(&phase);
     sleepy(s);
+    pthread_barrier_wait(&phase);
+    asked(s);
     return NULL;
 }
 
@@ -326,7 +389,7 @@ int main(void)
         CHECK_ERR(s->c.broken, ERR_OK);
         CHECK(slowest_recv_ns[i] < STUCK_NS);
     }
-    uint64_t msgs = DUPLEX_MSGS + SLEEPY_ROUNDS;
+    uint64_t msgs = DUPLEX_MSGS + SLEEPY_ROUNDS + 2 * ASKED_ROUNDS;
     CHECK_EQ(sides[0].c.stats.msgs_sent, msgs + LONG_MSGS + BATCH_MSGS);
     CHECK_EQ(sides[1].c.stats.msgs_received, msgs + LONG_MSGS + BATCH_MSGS);
     CHECK(sides[1].c.stats.packed_slots_received > BATCH_MSGS / 10);   /* they shared slots */
@@ -337,6 +400,8 @@ int main(void)
     CHECK(sides[0].c.stats.wakeups_sent > 0);
     CHECK(sides[0].c.stats.sleeps > 0);
     CHECK(sides[1].c.stats.wakeups_sent > 0);
+    CHECK_EQ(asked_waits, ASKED_ROUNDS);                /* every whole-ring send waited */
+    printf("asked: %llu waits for room, each answered\n", (unsigned long long)asked_waits);
     free(frame);
     return check_done();
 }

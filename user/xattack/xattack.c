@@ -39,6 +39,9 @@
  *   xattack benchcross P  three URPC benchmarks from here to core P
  *   xattack nsregister    register a name for a service that is not ours
  *   xattack kill C ID     ask our monitor to end domain ID on core C
+ *   xattack broadcast     revoke our own RAM with CAPOPS_BROADCAST (the caps
+ *                         benchmark's baseline: every monitor asked):
+ *                         refused, the plain revoke works
  *   xattack spin          run forever (for `kill`)
  */
 #include <atoll/lib.h>
@@ -587,6 +590,25 @@ static int attack_kill(uint32_t core, uint32_t id)
     return ok ? 0 : 1;
 }
 
+static int attack_broadcast(void)
+{
+    capslot_t ram = 0;
+    errval_t err = hello(), wide = err, plain = err;
+    if (!err)
+        err = ram_alloc(4096, &ram);
+    if (!err) {
+        errval_t rerr = ERR_OK;
+        if (!(wide = monlmp_cap_revoke_rpc(monitor_lmp(), ram, CAPOPS_BROADCAST, &rerr)))
+            wide = rerr;
+        if (!(plain = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+            plain = rerr;
+    }
+    bool ok = !err && wide == ERR_NOT_PERMITTED && plain == ERR_OK;
+    report("broadcast", ok, "\"broadcast\":\"%s\",\"plain\":\"%s\",\"error\":\"%s\"", err_name(wide),
+           err_name(plain), err_name(err));
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct core_info info;
@@ -629,10 +651,12 @@ int main(int argc, char **argv)
         return ns_register_other();
     if (!strcmp(a, "kill") && argc >= 4)
         return attack_kill(arg_number(argv[2], 0), arg_number(argv[3], 1));
+    if (!strcmp(a, "broadcast"))
+        return attack_broadcast();
     if (!strcmp(a, "spin"))
         for (;;)
             __asm__ volatile("pause");
     printf("usage: xattack lmpjunk|hello|connect [N]|nscorrupt|nsflood|serve|dispatchers|zombies [N]|conns [N]|"
-           "clients [N]|pagekeep|victim|benchcross CORE|nsregister|kill CORE ID|spin\n");
+           "clients [N]|pagekeep|victim|benchcross CORE|nsregister|kill CORE ID|broadcast|spin\n");
     return 2;
 }

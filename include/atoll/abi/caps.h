@@ -58,6 +58,56 @@ struct cap_identity {
 };
 #define CAP_ID_ORIGINAL      0x1u   /* made by retype: deleting it destroys the object */
 #define CAP_ID_HAS_CHILDREN  0x2u   /* copies or objects derive from it on this core */
+#define CAP_ID_FOREIGN       0x4u   /* re-created from another core's description (CAP_REL_FOREIGN) */
+#define CAP_ID_REMOTE        0x8u   /* a monitor's anchor for copies on other cores (CAP_REL_REMOTE) */
+#define CAP_ID_WATCH         0x10u  /* its monitor hears when it loses its last child (CAP_REL_WATCH) */
+#define CAP_ID_ORPHAN        0x20u  /* an anchor kept when what it hung from was removed (CAP_REL_ORPHAN) */
+
+/* How a capability relates to other cores (docs/capabilities.md, "Across
+ * cores"). The kernel sets FOREIGN (SYS_CAP_CREATE) and ORPHAN; a monitor
+ * sets REMOTE and WATCH on its own slots (SYS_CAPOPS). */
+#define CAP_REL_FOREIGN 0x1u   /* the object belongs to another core: removing this destroys nothing,
+                                  retyping it (or a copy) needs the owner's agreement */
+#define CAP_REL_REMOTE  0x2u   /* an anchor: stands for the object's copies on other cores; a delete or
+                                  revoke that would remove it is refused (ERR_CAP_REMOTE) */
+#define CAP_REL_WATCH   0x4u   /* the monitor gets a notice (SYS_CAP_NOTICE) when it loses its last
+                                  child or is adopted */
+#define CAP_REL_ORPHAN  0x8u   /* an anchor the kernel kept when the capabilities above it died with a
+                                  CNode: its monitor must revoke the copies elsewhere */
+
+/* SYS_CAPOPS: what a monitor does to the capabilities of the domains of its
+ * core for the cross-core protocols (monitor/capops.c). Slots named `slot`
+ * and `first` are in the domain's CSpace, `dst` and the results in the
+ * monitor's own. */
+enum capops_op {
+    CAPOPS_LINEAGE = 1,   /* slot's object: its original here (root), and the monitor's anchor */
+    CAPOPS_FIND_REMOTE,   /* the first anchor in slot's subtree (anchor); count 1: slot included */
+    CAPOPS_REVOKE,        /* SYS_CAP_REVOKE for the domain; ERR_CAP_REMOTE names the anchor in the way */
+    CAPOPS_DELETE,        /* SYS_CAP_DELETE for the domain; the same */
+    CAPOPS_RETYPE_CHECK,  /* every check of SYS_CAP_RETYPE but the owner's agreement: root, base, bytes */
+    CAPOPS_RETYPE,        /* the retype, agreed: the range (whole pages) becomes a RAM envelope in dst,
+                             the objects its children in the domain's slots first..; in: root, base, bytes
+                             as RETYPE_CHECK gave them when the owner was asked (else ERR_CAP_REMOTE) */
+    CAPOPS_ANCHOR,        /* dst = a copy of slot's original (a child of it), CAP_REL_REMOTE | WATCH */
+    CAPOPS_RELATE,        /* the monitor's slot: relations |= set, &= ~clear (REMOTE, WATCH, ORPHAN) */
+};
+#define CAPOPS_NO_SLOT (~0ull)
+
+struct capops_call {
+    uint32_t op;          /* enum capops_op */
+    uint32_t disp;        /* the monitor's slot of a Dispatcher capability naming the domain; 0: itself */
+    uint64_t slot;
+    uint32_t type, count; /* retype */
+    uint64_t size, offset, first;
+    uint64_t dst;
+    uint32_t set, clear;  /* relate */
+    /* out */
+    uint64_t root;        /* the monitor's slot of the object's original here (CAPOPS_NO_SLOT: not its) */
+    uint64_t anchor;      /* the monitor's slot of an anchor (CAPOPS_NO_SLOT: none) */
+    uint32_t root_flags;  /* CAP_ID_* of that original */
+    uint32_t reserved;
+    uint64_t base, bytes; /* RETYPE_CHECK, RETYPE: the whole pages the objects lie in */
+};
 
 /* Readable names, "RAM", "Frame", ... */
 static inline const char *cap_type_name(uint32_t t)

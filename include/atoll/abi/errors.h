@@ -85,6 +85,9 @@
     X(ERR_CAS_FAILED,          "compare-and-swap: key does not hold the expected value") \
     X(ERR_NO_LEADER,           "store: the leader cannot be reached")         \
     X(ERR_NOT_LEADER,          "store: writes go to the leader (ask `leader`)") \
+    X(ERR_CAP_REMOTE,          "capability has copies on other cores: the monitors must agree") \
+    X(ERR_CAP_FOREIGN,         "the object belongs to another core's kernel")  \
+    X(ERR_CAP_LOCKED,          "the object is being revoked, retyped or moved: try again") \
     X(ERR_RESTARTED,           "the server was restarted during the call: it may or may not have been done")
 
 typedef enum {

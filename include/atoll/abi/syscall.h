@@ -41,13 +41,20 @@ enum syscall_nr {
     SYS_NOTIFY,           /* (notify slot) wake the domains waiting on that core */
     SYS_NOTIFY_WAIT,      /* (token, timeout us or 0) sleep unless token is stale -> generation */
     SYS_CAP_CREATE,       /* (kernel cap, const struct cap_identity *, dst slot) re-create a
-                             capability another core's monitor described (Frame, Notify) */
+                             capability another core's monitor described (RAM, Frame, DevFrame,
+                             the page-table types, Notify): FOREIGN (moving ownership is not
+                             built: no flags) */
     SYS_DOMAIN_ENDED,     /* (kernel cap, struct domain_end *out) the next domain of this core
                              that ended: ERR_WOULD_BLOCK when none, ERR_TOO_MANY once if some
                              were lost (rescan) */
     SYS_DOMAIN_KILL,      /* (kernel cap, dispatcher slot) end that domain now */
     SYS_MODULE_READ,      /* (const char *name, name len, offset, buf, len) -> bytes copied
                              (len 0: the module's size) from a boot module */
+    SYS_CAPOPS,           /* (kernel cap, struct capops_call *) a monitor's capability operations
+                             on a domain of its core (<atoll/abi/caps.h>) */
+    SYS_CAP_NOTICE,       /* (kernel cap) -> the monitor's slot of the next watched capability that
+                             lost its last child or was adopted: ERR_WOULD_BLOCK when none,
+                             ERR_TOO_MANY once if some were lost (look at every one) */
     SYS_COUNT
 };
 

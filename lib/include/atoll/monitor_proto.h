@@ -38,5 +38,10 @@
 #define MON_CONNS_PER_SERVICE 512     /* connections a domain holds as a service */
 #define MON_SERVICES_PER_DOMAIN 4
 #define MON_MAX_CONNS 1024            /* connection records one monitor keeps */
+#define MON_CAPS_WAITING_PER_DOMAIN 16 /* capabilities given to a domain, not taken yet */
+
+/* monlmp cap_revoke / cap_delete flags: ask every core, not only the cores
+ * that hold copies (the `caps` benchmark's baseline, docs/bench.md). */
+#define CAPOPS_BROADCAST 0x1u
 
 #endif

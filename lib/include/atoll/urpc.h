@@ -18,9 +18,12 @@
  * Acknowledgements travel back on the reverse direction: every header
  * carries how many of the peer's slots its writer has consumed (piggy-
  * backed), and when a side consumes half a ring without sending it also
- * publishes that count in its own control line (batched), as it does when
- * it finds its ring empty with a count its control line does not show yet
- * (a sender blocked for space reads only that line). A sender never waits
+ * publishes that count in its own control line (batched). A sender that
+ * finds its ring full raises `waiting` in its own control line (it reads
+ * only the peer's control line, never the headers in its own ring), and a
+ * receiver that finds its ring empty while the peer waits publishes its
+ * count there. So a round trip moves two lines, one each way, and control
+ * lines move only for batches, waits and wake-ups. A sender never waits
  * for a per-message ack, and needs no space in its own ring to ack, so two
  * full rings cannot deadlock. models/urpc.pml checks this with spin.
  *
@@ -83,7 +86,8 @@ struct urpc_ctrl {
     uint32_t doorbell;        /* host: futex word this side bumps to wake the peer */
     uint32_t pad0;
     uint64_t closed;          /* nonzero: this side hung up, for this reason (an errval) */
-    uint64_t pad[4];
+    uint64_t waiting;         /* 1: this side waits for room: publish `consumed` when idle */
+    uint64_t pad[3];
 } __attribute__((aligned(URPC_LINE)));
 
 _Static_assert(sizeof(struct urpc_slot) == URPC_LINE, "a slot is one cache line");
@@ -117,6 +121,7 @@ struct urpc_chan {
     uint64_t hdr_told;        /* the ack my latest header carried */
     uint64_t hdr_acked;       /* latest ack carried by a header (a lower bound) */
     uint64_t peer_consumed;   /* latest peer_ctrl->consumed read */
+    bool asking;              /* my `waiting` flag is raised */
     uint32_t tx_next, rx_next; /* ring index of the next slot to write / read */
 
     /* Reassembly of the message being received. */
@@ -190,7 +195,10 @@ errval_t urpc_send_batch(struct urpc_chan *c, const struct urpc_out *msgs, size_
 errval_t urpc_recv_batch(struct urpc_chan *c, struct urpc_in *msgs, size_t n, size_t *got,
                          unsigned flags);
 
-/* True when a slot is waiting in rx (a message may still be incomplete). */
+/* True when urpc_recv has something to do: a slot waits in rx (a message
+ * may still be incomplete), the peer hung up, the channel broke, or the
+ * peer waits for room and our consumed count is not published yet (a
+ * receive publishes it, and may then return ERR_WOULD_BLOCK). */
 bool urpc_pending(const struct urpc_chan *c);
 
 /* For waiting on many channels at once: raise (or lower) this side's
@@ -207,7 +215,8 @@ void urpc_close(struct urpc_chan *c, errval_t reason);
  * when the reason it wrote is not an error code). */
 errval_t urpc_peer_closed(const struct urpc_chan *c);
 
-/* Publish the consumed count now (normally done every half ring). */
+/* Publish the consumed count now (normally done every half ring, and when
+ * a receive finds the ring empty while the peer waits for room). */
 void urpc_flush_acks(struct urpc_chan *c);
 
 /* -- what each platform supplies (lib/urpc/urpc_os_{atoll,host}.c) ------- */

@@ -116,5 +116,11 @@ errval_t sys_domain_kill(capslot_t kernel, capslot_t dispatcher);
 /* Read `len` bytes of boot module `name` from `offset` (*got: how many;
  * len 0: *got is the module's size). ERR_NOT_FOUND: no such module. */
 errval_t sys_module_read(const char *name, size_t name_len, uint64_t offset, void *buf, size_t len, uint64_t *got);
+/* Monitors: capability operations on a domain of this core for the
+ * cross-core protocols (struct capops_call, <atoll/abi/caps.h>), and the
+ * next watched capability that lost its last child or was adopted
+ * (*slot; ERR_WOULD_BLOCK: none; ERR_TOO_MANY: some notices were lost). */
+errval_t sys_capops(capslot_t kernel, struct capops_call *op);
+errval_t sys_cap_notice(capslot_t kernel, capslot_t *slot);
 
 #endif

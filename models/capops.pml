@@ -1,0 +1,419 @@
+/*
+ * Capabilities across cores (monitor/capops.c) as a Promela model for spin:
+ * docs/models.md. One object, owned by core 0; cores 1 and 2 may hold
+ * copies. One process per monitor, which also plays its core's domains
+ * (a monitor serves its domains' requests one at a time, as in C). Every
+ * pair of monitors talks over a FIFO channel per direction (route() is
+ * fixed and a link keeps its order: models/mesh.pml checks that).
+ *
+ * Steps, and the C they stand for:
+ *   Give       capops_give -> give_owned: the core joins the holder set
+ *              (coreset_add) and its unanswered-grant count goes up
+ *              *before* cap_grant is sent; refused while revoking. If the
+ *              grant cannot be sent the undo removes the core only if this
+ *              give added it.
+ *   Grant      capops_on_grant: the holder keeps one root per object and
+ *              a mailbox entry, or refuses (its domain ended, quota) and
+ *              keeps nothing; always answers cap_grant_reply.
+ *   Take       capops_take: a copy, a child of the root.
+ *   Delete     the domain deletes its copy (what it carved goes with it);
+ *              the kernel's notice makes maybe_release send cap_released
+ *              once no copy and no mail is left.
+ *   Carve      a holder domain's retype: retype_request sends
+ *              cap_retype_call; capops_on_retype_call reserves the range by
+ *              retyping the anchor (refused if it overlaps what core 0 or
+ *              another holder carved, or while revoking);
+ *              capops_on_retype_reply carves if the copy still exists,
+ *              and (CAPOPS_RETYPE, cap_retype_agreed) only the pages of
+ *              the original the owner was asked about: the domain may
+ *              move another capability into the slot meanwhile (Swap).
+ *   OwnCarve   a domain of core 0 retypes its original: the kernel refuses
+ *              ranges reserved for holders (lineage_overlaps).
+ *   Revoke     client_retry -> start_revoke: lock (O_REVOKING), send
+ *              cap_revoke_call to the holders only; holder_revoke removes
+ *              every copy and carve there and answers; holder_gone on
+ *              each answer; revoke_done drops the anchor (obj_drop_anchor,
+ *              which frees the reservations) once no holder is left.
+ *   Release    capops_on_released / holder_gone: a core leaves the set only
+ *              if no grant to it is unanswered (a release and a grant can
+ *              cross on the wire; the grant's answer then follows the
+ *              release, and a later release removes it).
+ *   Timeout    (scenario "timeout") capops_expire: the revoke gives up and
+ *              unlocks; holders that did not answer stay in the set; a late
+ *              answer counts as a release.
+ *
+ * Checked in every interleaving (-DSAFETY: assertions, invalid end states):
+ *   no dangling copy   when a revoke completes, and whenever the anchor is
+ *                      dropped, no core holds a copy, a root or mail of it;
+ *   no overlap         a range is carved at most once across all cores;
+ *   no lost descendant a revoke that completes leaves no carve on a holder;
+ *   termination        every run ends with all channels empty, no revoke
+ *                      locked, and no core recorded that holds nothing (the
+ *                      owner's records come back to none once copies go).
+ *
+ * Bug variants:
+ *   BUG_RELEASE_IGNORES_GRANTS  a release removes the core even with a grant
+ *                               to it in flight: a dangling copy.
+ *   BUG_NO_RESERVE              the owner agrees to a carve without
+ *                               reserving the range: two cores carve it.
+ *   BUG_REFUSE_SILENT           a holder refuses a grant and says nothing
+ *                               more: the owner records it for ever.
+ *   BUG_UNDO_DROPS_HOLDER       a give whose grant cannot be sent removes the
+ *                               core from the set although it holds copies
+ *                               (scenario sendfail3): a dangling copy.
+ *   BUG_RETYPE_SWAP             the agreed retype carves whatever the slot
+ *                               names when the answer comes (scenario swap3):
+ *                               pages the owner never reserved for it.
+ */
+#include "capops_params.pml"
+
+#define OWNER 0
+#define RANGES 2
+#define MAXQ 6
+#define NONE 255
+
+/* The messages of if/monitor.if that the protocol uses (capops_params.pml
+ * checks they are there): mtype names follow them. */
+mtype = { GRANT, GRANT_REPLY, RELEASED, REVOKE_CALL, REVOKE_REPLY, RETYPE_CALL, RETYPE_REPLY };
+
+/* chans[a * NCORES + b]: from a to b. Fields: type, ok, range. */
+chan chans[NCORES * NCORES] = [MAXQ] of { mtype, bool, byte };
+#define C(a, b) chans[(a) * NCORES + (b)]
+
+/* -- the owner (core 0) -- */
+bool anchor;                 /* the object has copies elsewhere recorded */
+bool revoking;
+bool holders[NCORES];
+bool waiting[NCORES];
+byte grants[NCORES];         /* unanswered grants per core */
+byte reserved[RANGES];       /* the holder core a range is reserved for, NONE */
+bool carved0[RANGES];        /* core 0's own carves */
+bool revoke_returned;        /* the domain's revoke came back (OK) */
+
+/* -- holders -- */
+bool held[NCORES];           /* the root */
+byte mail[NCORES];
+byte copies[NCORES];
+bool carved[NCORES * RANGES];
+bool retype_waiting[NCORES];
+byte slot_range[NCORES];     /* the range the domain's retype slot would carve now */
+byte asked_range[NCORES];    /* the range the owner was asked to reserve */
+
+#define CARVED(c, r) carved[(c) * RANGES + (r)]
+
+inline no_copies_anywhere() {
+    assert(!held[1] && !held[2] && mail[1] == 0 && mail[2] == 0 && copies[1] == 0 && copies[2] == 0);
+    assert(!CARVED(1, 0) && !CARVED(1, 1) && !CARVED(2, 0) && !CARVED(2, 1));
+}
+
+inline check_overlap(r) {
+    assert((carved0[r] + CARVED(1, r) + CARVED(2, r)) <= 1)
+}
+
+inline drop_anchor() {
+    /* obj_drop_anchor: nobody holds a copy, grants all answered. */
+    no_copies_anywhere();
+    anchor = false;
+    reserved[0] = NONE;
+    reserved[1] = NONE
+}
+
+inline revoke_check_done() {
+    if
+    :: revoking && !waiting[1] && !waiting[2] ->
+        revoking = false;
+        if
+        :: !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 ->
+            drop_anchor();
+            revoke_returned = true
+        :: else -> skip   /* ERR_CAP_LOCKED to the caller */
+        fi
+    :: else -> skip
+    fi
+}
+
+/* holder_gone(o, core): a release or an answer to a revoke. The core
+ * leaves the set (and the revoke's wait) only if no grant to it is
+ * unanswered: a release sent before a later grant arrived says nothing
+ * about that grant's copy. */
+inline holder_gone(c) {
+#ifdef BUG_RELEASE_IGNORES_GRANTS
+    holders[c] = false;
+    waiting[c] = false;
+#else
+    if
+    :: grants[c] == 0 -> holders[c] = false; waiting[c] = false
+    :: else -> skip
+    fi;
+#endif
+    if
+    :: revoking -> revoke_check_done()
+    :: !revoking && anchor && !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
+    :: else -> skip
+    fi
+}
+
+proctype OwnerLoop()
+{
+    byte c, r;
+    byte gives = OWNER_GIVES, own_carves = OWN_CARVES, send_fails = SEND_FAILS;
+    bool do_revoke = DO_REVOKE, timeouts = TIMEOUTS;
+end:
+    do
+    /* Give (give_owned) */
+    :: atomic { gives > 0 && !revoking ->
+        gives--;
+        if :: c = 1 :: c = 2 fi;
+        anchor = true;
+        holders[c] = true;
+        grants[c]++;
+        C(OWNER, c) ! GRANT, true, 0 }
+    /* A give whose grant cannot be sent (outbox full, no route): give_owned
+     * undoes what it recorded, and only that */
+    :: atomic { gives > 0 && send_fails > 0 && !revoking ->
+        gives--;
+        send_fails--;
+        if :: c = 1 :: c = 2 fi;
+#ifdef BUG_UNDO_DROPS_HOLDER
+        /* holder_gone(o, core) as the undo: out if no grant is unanswered */
+        if
+        :: grants[c] == 0 -> holders[c] = false
+        :: else -> skip
+        fi;
+#endif
+        /* was_holder: the set is as it was */
+        if
+        :: anchor && !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
+        :: else -> skip
+        fi }
+    /* Revoke (start_revoke), once */
+    :: atomic { do_revoke && !revoking ->
+        do_revoke = false;
+        if
+        :: !anchor -> revoke_returned = true   /* no copy elsewhere: local only */
+        :: else ->
+            revoking = true;
+            c = 1;
+            do
+            :: c < NCORES ->
+                if
+                :: holders[c] -> waiting[c] = true; C(OWNER, c) ! REVOKE_CALL, true, 0
+                :: else -> skip
+                fi;
+                c++
+            :: else -> break
+            od;
+            revoke_check_done()
+        fi }
+    /* OwnCarve: the kernel refuses a reserved range (ERR_OVERLAP) */
+    :: atomic { own_carves > 0 ->
+        own_carves--;
+        if :: r = 0 :: r = 1 fi;
+        if
+        :: reserved[r] == NONE && !carved0[r] -> carved0[r] = true; check_overlap(r)
+        :: else -> skip
+        fi }
+    /* Timeout (capops_expire): unlock; who did not answer stays a holder */
+    :: atomic { timeouts && revoking ->
+        timeouts = false;
+        revoking = false;
+        waiting[1] = false;
+        waiting[2] = false }
+    od
+}
+
+/* The owner's message loop, a process of its own in the same monitor:
+ * its steps are atomic as the monitor's handlers are. */
+proctype OwnerRx(byte c)
+{
+    mtype t;
+    bool ok;
+    byte r;
+end:
+    do
+    :: C(c, OWNER) ? t, ok, r ->
+        atomic {
+            if
+            :: t == GRANT_REPLY ->
+                /* capops_on_grant_reply */
+                assert(grants[c] > 0);
+                grants[c]--;
+                if
+                :: !revoking && anchor && !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 ->
+                    drop_anchor()
+                :: else -> skip
+                fi
+            :: t == RELEASED ->
+                if
+                :: holders[c] -> holder_gone(c)
+                :: else -> skip
+                fi
+            :: t == REVOKE_REPLY ->
+                /* a late answer counts as a release */
+                if
+                :: holders[c] -> holder_gone(c)
+                :: else -> skip
+                fi
+            :: t == RETYPE_CALL ->
+                /* capops_on_retype_call */
+                if
+                :: revoking || !holders[c] -> C(OWNER, c) ! RETYPE_REPLY, false, r
+                :: !revoking && holders[c] && reserved[r] == c -> C(OWNER, c) ! RETYPE_REPLY, true, r
+                :: !revoking && holders[c] && reserved[r] != c && (reserved[r] != NONE || carved0[r]) ->
+#ifdef BUG_NO_RESERVE
+                    C(OWNER, c) ! RETYPE_REPLY, true, r
+#else
+                    C(OWNER, c) ! RETYPE_REPLY, false, r
+#endif
+                :: !revoking && holders[c] && reserved[r] == NONE && !carved0[r] ->
+#ifndef BUG_NO_RESERVE
+                    reserved[r] = c;
+#endif
+                    C(OWNER, c) ! RETYPE_REPLY, true, r
+                fi
+            fi
+        }
+    od
+}
+
+/* maybe_release */
+inline maybe_release(me) {
+    if
+    :: held[me] && mail[me] == 0 && copies[me] == 0 ->
+        held[me] = false;
+        C(me, OWNER) ! RELEASED, true, 0
+    :: else -> skip
+    fi
+}
+
+proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse)
+{
+    mtype t;
+    bool ok;
+    byte r;
+end:
+    do
+    :: C(OWNER, me) ? t, ok, r ->
+        atomic {
+            if
+            :: t == GRANT ->
+                /* capops_on_grant: refused (domain ended, quota) or kept */
+                if
+                :: refuse ->
+                    refuse = false;
+                    C(me, OWNER) ! GRANT_REPLY, false, 0;
+#ifndef BUG_REFUSE_SILENT
+                    /* nothing kept for the object here: say so */
+                    if
+                    :: !held[me] -> C(me, OWNER) ! RELEASED, true, 0
+                    :: else -> skip
+                    fi
+#endif
+                :: true ->
+                    held[me] = true;
+                    mail[me]++;
+                    C(me, OWNER) ! GRANT_REPLY, true, 0
+                fi
+            :: t == REVOKE_CALL ->
+                /* holder_revoke: every copy, carve and mail goes */
+                mail[me] = 0;
+                copies[me] = 0;
+                CARVED(me, 0) = false;
+                CARVED(me, 1) = false;
+                held[me] = false;
+                C(me, OWNER) ! REVOKE_REPLY, true, 0
+            :: t == RETYPE_REPLY ->
+                /* capops_on_retype_reply: CAPOPS_RETYPE needs the copy still */
+                retype_waiting[me] = false;
+#ifdef BUG_RETYPE_SWAP
+                /* the kernel carves whatever the slot names now */
+                r = slot_range[me];
+#else
+                /* ERR_CAP_REMOTE unless the slot still names what was agreed */
+                if
+                :: slot_range[me] != asked_range[me] -> ok = false
+                :: else -> skip
+                fi;
+#endif
+                if
+                :: ok && copies[me] > 0 && !CARVED(me, r) -> CARVED(me, r) = true; check_overlap(r)
+                :: else -> skip
+                fi
+            fi
+        }
+    /* Take */
+    :: atomic { takes > 0 && mail[me] > 0 -> takes--; mail[me]--; copies[me]++ }
+    /* Delete a copy: with the last one its carves go; the notice releases */
+    :: atomic { deletes > 0 && copies[me] > 0 ->
+        deletes--;
+        copies[me]--;
+        if
+        :: copies[me] == 0 -> CARVED(me, 0) = false; CARVED(me, 1) = false
+        :: else -> skip
+        fi;
+        maybe_release(me) }
+    /* Carve: ask the owner */
+    :: atomic { carves > 0 && copies[me] > 0 && !retype_waiting[me] ->
+        carves--;
+        retype_waiting[me] = true;
+        if :: r = 0 :: r = 1 fi;
+        slot_range[me] = r;
+        asked_range[me] = r;
+        C(me, OWNER) ! RETYPE_CALL, true, r }
+    /* Swap: while the owner is asked, the domain moves another capability
+     * (other pages) into the slot it asked to retype */
+    :: atomic { swaps > 0 && retype_waiting[me] ->
+        swaps--;
+        slot_range[me] = 1 - slot_range[me] }
+    od
+}
+
+/* Safety at every step: a core holding anything of the object is in the
+ * owner's set; a holder carves only what the owner reserved for it. */
+#define HOLDS(c) (held[c] || mail[c] > 0 || copies[c] > 0)
+#ifdef BUG_NO_RESERVE
+#define RESERVED_OK 1
+#else
+#define RESERVED_OK ((!CARVED(1, 0) || reserved[0] == 1) && (!CARVED(1, 1) || reserved[1] == 1) && \
+                     (!CARVED(2, 0) || reserved[0] == 2) && (!CARVED(2, 1) || reserved[1] == 2))
+#endif
+#define INV ((!HOLDS(1) || holders[1]) && (!HOLDS(2) || holders[2]) && RESERVED_OK && \
+             (!holders[1] && !holders[2] || anchor))
+
+proctype Invariant()
+{
+end:
+    do
+    :: atomic { !(INV) -> assert(INV) }
+    od
+}
+
+/* When nothing can move any more: no revoke locked, every message handled,
+ * every grant answered, and the owner records exactly the cores that hold
+ * something (none left over: no leak), the anchor only if one does. */
+proctype Final()
+{
+    timeout ->
+    assert(!revoking);
+    assert(empty(C(0, 1)) && empty(C(0, 2)) && empty(C(1, 0)) && empty(C(2, 0)));
+    assert(grants[1] == 0 && grants[2] == 0);
+    assert(holders[1] == HOLDS(1) && holders[2] == HOLDS(2));
+    assert(anchor == (holders[1] || holders[2]));
+#if !TIMEOUTS
+    assert(!DO_REVOKE || revoke_returned || holders[1] || holders[2])
+#endif
+}
+
+init {
+    reserved[0] = NONE;
+    reserved[1] = NONE;
+    atomic {
+        run OwnerLoop();
+        run OwnerRx(1);
+        run OwnerRx(2);
+        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES);
+        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false);
+        run Invariant();
+        run Final()
+    }
+}

@@ -1,0 +1,1043 @@
+/*
+ * Capabilities across cores: the monitors' side of ownership, copies on
+ * other cores, delete, revoke and retype (docs/capabilities.md, "Across
+ * cores"; the protocol is modelled in models/capops.pml, which names the
+ * functions here).
+ *
+ * Owner. The core where an object's original lives owns it. When one of
+ * its domains gives a capability to a domain on another core (capops_give),
+ * the monitor asks its kernel for an anchor (CAPOPS_ANCHOR: a copy of the
+ * original, marked REMOTE, in the monitor's CSpace), numbers the object and
+ * records the cores that hold copies in a core set (coreset.h). The anchor
+ * makes any delete or revoke on this core that would remove it fail with
+ * ERR_CAP_REMOTE: such operations come here (capops_request) and are done
+ * with the holder cores alone, never with every core.
+ *
+ * Holder. The receiving monitor re-creates the capability from its
+ * description (SYS_CAP_CREATE: a FOREIGN root, which destroys nothing when
+ * deleted and cannot be retyped without the owner's agreement), watches it
+ * (CAP_REL_WATCH), and keeps one root per object however many copies its
+ * domains take (capops_take gives a copy, a child of the root). When the
+ * root loses its last child (a notice from the kernel), no copy is left
+ * here: the root goes and the owner hears cap_released.
+ *
+ * The rules the model checks:
+ *  - A core is in the owner's set before any copy exists there (the owner
+ *    adds it, then sends the grant) and leaves it only when it says it holds
+ *    none. A release and a grant can cross on the wire: the owner counts the
+ *    grants it sent to each core that are not answered yet (every grant is
+ *    answered), and a release from a core with grants still unanswered
+ *    leaves it in the set (the answer, and a later release, follow in
+ *    order on the same route).
+ *  - Revoke locks the object at the owner (no new grant, no retype
+ *    agreement: ERR_CAP_LOCKED), sends cap_revoke_call to the holders only,
+ *    and waits at most CAPOPS_WAIT_NS for their answers; then the anchor
+ *    goes (with the reservations below it) and the caller's own revoke runs
+ *    on this core. A holder that did not answer in time stays in the set and
+ *    the caller gets ERR_TIMEOUT.
+ *  - Retype of a FOREIGN capability: the holder asks the owner for the
+ *    whole pages it would carve; the owner reserves them by retyping its
+ *    anchor (so its own kernel refuses any overlap, ERR_OVERLAP, on this
+ *    core or for any other holder), and the holder's kernel carves the
+ *    objects inside an envelope (CAPOPS_RETYPE).
+ */
+#include "monitor.h"
+#include "coreset.h"
+
+#define MAX_OBJECTS 256       /* objects this core owns with copies elsewhere */
+#define MAX_HELD 256          /* objects of other cores with copies here */
+#define MAX_MAIL 256          /* copies waiting for their domain to take them */
+#define MAX_GRANTS 128        /* (object, core) pairs with unanswered grants */
+#define MAX_RESERVED 256      /* ranges reserved for holders' retypes */
+#define MAX_ENVELOPES 256     /* agreed retypes done here */
+#define MAX_RECLAIM 64        /* RAM of ended domains waiting for remote copies to go */
+#define WIDE_SETS 32          /* objects held on more than CORESET_INLINE cores */
+/* How long an owner waits for holders, and a holder for its owner. */
+#define CAPOPS_WAIT_NS 5000000000ull
+
+/* -- the owner's records ------------------------------------------------------- */
+
+enum obj_state { O_FREE = 0, O_IDLE, O_REVOKING };
+
+/* Who waits for a revoke to end. */
+enum waiter_kind { W_NONE = 0, W_CLIENT, W_HOLDER };
+struct waiter {
+    uint8_t kind;
+    uint8_t req;              /* W_CLIENT: CAPREQ_REVOKE or CAPREQ_DELETE */
+    uint8_t broadcast;        /* ask every core (CAPOPS_BROADCAST: the benchmark's baseline) */
+    int handle;               /* W_CLIENT */
+    uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
+    uint32_t held;            /* W_HOLDER: the index of the held record */
+};
+
+struct object {
+    uint8_t state;            /* enum obj_state */
+    uint16_t gen;
+    uint32_t type, rights;    /* the original's: a holder's root gets them */
+    uint64_t base, bytes;
+    capslot_t anchor;
+    struct coreset holders;   /* cores that may hold copies */
+    struct coreset waiting;   /* O_REVOKING: holders that have not answered */
+    uint64_t deadline;
+    uint64_t retry_after;     /* a reclaim's revoke that failed: not again before this */
+    struct waiter waiter;
+};
+static struct object objects[MAX_OBJECTS];
+static uint64_t wide_maps[WIDE_SETS][CORESET_WORDS];
+static uint8_t wide_used[WIDE_SETS];
+static struct coreset_pool pool = { wide_maps, wide_used, WIDE_SETS, 0 };
+
+struct grant_count {
+    uint32_t obj;             /* 0: free */
+    uint16_t core;
+    uint16_t count;
+};
+static struct grant_count grants[MAX_GRANTS];
+
+struct reserved {
+    uint32_t obj;             /* 0: free */
+    uint16_t core;
+    uint64_t base, bytes;
+    capslot_t slot;           /* the RAM retyped from the anchor */
+};
+static struct reserved reserved[MAX_RESERVED];
+
+static capslot_t reclaim[MAX_RECLAIM];
+
+/* -- the holder's records ------------------------------------------------------ */
+
+struct held {
+    bool used, revoking;
+    uint16_t owner;
+    uint32_t obj;             /* the owner's number */
+    capslot_t root;           /* the FOREIGN root, watched */
+    uint32_t mail;            /* copies waiting in the mailbox */
+};
+static struct held held[MAX_HELD];
+
+struct mail {
+    bool used;
+    bool untracked;           /* a Notify: nobody owns it; `root` is the capability */
+    uint32_t held;
+    capslot_t root;
+    uint16_t from_core;
+    uint32_t rights;          /* the copy's: minted from the root at take */
+    uint64_t domain, from;
+};
+static struct mail mailbox[MAX_MAIL];
+
+struct envelope {
+    capslot_t slot;           /* 0: free */
+    uint32_t held;
+};
+static struct envelope envelopes[MAX_ENVELOPES];
+
+/* A retype waiting for its owner's agreement (one per client at a time). */
+struct retype_wait {
+    bool used;
+    int handle;
+    uint64_t domain;
+    struct capreq_args a;
+    uint32_t held;
+    uint16_t owner;           /* held[held].owner and .obj when asked: the record must still be that */
+    uint32_t obj;             /* object's, and the answer must come from its owner */
+    capslot_t root;           /* the FOREIGN root, and the whole pages, the owner was asked about */
+    uint64_t base, bytes;
+    uint32_t tag;
+    uint64_t deadline;
+};
+static struct retype_wait retypes[MON_MAX_CLIENTS];
+
+static struct {
+    uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
+        refused, forged, reclaimed;
+} st;
+
+/* -- small helpers --------------------------------------------------------------- */
+
+bool cap_crosses(uint32_t type)
+{
+    switch (type) {
+    case CAP_RAM:
+    case CAP_FRAME:
+    case CAP_DEVFRAME:
+    case CAP_NOTIFY:
+    case CAP_VNODE_PML4:
+    case CAP_VNODE_PDPT:
+    case CAP_VNODE_PD:
+    case CAP_VNODE_PT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static errval_t capops(uint32_t op, capslot_t disp, uint64_t slot, struct capops_call *c)
+{
+    c->op = op;
+    c->disp = (uint32_t)disp;
+    c->slot = slot;
+    return sys_capops(SLOT_KERNEL, c);
+}
+
+static uint32_t obj_number(const struct object *o) { return (uint32_t)o->gen << 16 | (uint32_t)(o - objects); }
+
+static struct object *obj_find(uint32_t number)
+{
+    uint32_t i = number & 0xffff;
+    if (i >= MAX_OBJECTS || objects[i].state == O_FREE || obj_number(&objects[i]) != number)
+        return 0;
+    return &objects[i];
+}
+
+static struct object *obj_by_anchor(capslot_t anchor)
+{
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++)
+        if (objects[i].state != O_FREE && objects[i].anchor == anchor)
+            return &objects[i];
+    return 0;
+}
+
+static struct grant_count *grant_of(uint32_t obj, uint32_t core, bool make)
+{
+    struct grant_count *free_one = 0;
+    for (uint32_t i = 0; i < MAX_GRANTS; i++) {
+        if (grants[i].obj == obj && grants[i].core == core)
+            return &grants[i];
+        if (!grants[i].obj && !free_one)
+            free_one = &grants[i];
+    }
+    if (!make || !free_one)
+        return 0;
+    *free_one = (struct grant_count){ .obj = obj, .core = (uint16_t)core };
+    return free_one;
+}
+
+static uint32_t grants_unanswered(uint32_t obj)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        n += grants[i].obj == obj ? grants[i].count : 0;
+    return n;
+}
+
+static struct held *held_find(uint32_t owner, uint32_t obj)
+{
+    for (uint32_t i = 0; i < MAX_HELD; i++)
+        if (held[i].used && held[i].owner == owner && held[i].obj == obj)
+            return &held[i];
+    return 0;
+}
+
+static struct held *held_by_root(capslot_t root)
+{
+    for (uint32_t i = 0; i < MAX_HELD; i++)
+        if (held[i].used && held[i].root == root)
+            return &held[i];
+    return 0;
+}
+
+static uint32_t held_index(const struct held *h) { return (uint32_t)(h - held); }
+
+static bool has_children(capslot_t slot)
+{
+    struct cap_identity id;
+    return sys_cap_identify(slot, &id) == ERR_OK && (id.flags & CAP_ID_HAS_CHILDREN);
+}
+
+/* -- the owner ------------------------------------------------------------------- */
+
+/* Forget an object whose anchor is gone (or never was): its reservations,
+ * counts and set go too. */
+static void obj_forget(struct object *o)
+{
+    uint32_t n = obj_number(o);
+    for (uint32_t i = 0; i < MAX_RESERVED; i++)
+        if (reserved[i].obj == n) {
+            cap_free(reserved[i].slot);   /* empty already when the anchor went */
+            reserved[i] = (struct reserved){ 0 };
+        }
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj == n)
+            grants[i] = (struct grant_count){ 0 };
+    coreset_clear(&pool, &o->holders);
+    coreset_clear(&pool, &o->waiting);
+    uint16_t gen = o->gen;
+    *o = (struct object){ .gen = (uint16_t)(gen + 1 ? gen + 1 : 1) };
+}
+
+/* No core holds a copy: the anchor goes (with the reservations under it),
+ * and the object lives on only in what this core holds. */
+static void obj_drop_anchor(struct object *o)
+{
+    struct capops_call c = { .clear = CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN };
+    capops(CAPOPS_RELATE, 0, o->anchor, &c);
+    sys_cap_revoke(o->anchor);
+    cap_free(o->anchor);
+    obj_forget(o);
+}
+
+static void start_revoke(struct object *o, const struct waiter *w);
+static void client_retry(const struct waiter *w);
+static void holder_revoke(struct held *h);
+static void reclaim_kick(void);
+static void reclaim_scan(void);
+
+/* Every holder answered (or the wait ended): unlock, and go on with
+ * whatever waited. */
+static void revoke_done(struct object *o, errval_t err)
+{
+    struct waiter w = o->waiter;
+    o->waiter = (struct waiter){ 0 };
+    o->state = O_IDLE;
+    if (!err && coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+        obj_drop_anchor(o);
+    else if (!err)
+        err = ERR_CAP_LOCKED;   /* a grant crossed the revoke: try again */
+    if (err)
+        st.revoke_timeouts += err == ERR_TIMEOUT;
+    if (err && w.kind == W_NONE)
+        o->retry_after = now_ns() + CAPOPS_WAIT_NS;   /* reclaim_kick tries again later, not at once */
+    if (w.kind == W_CLIENT) {
+        if (err)
+            client_cap_reply(w.handle, w.req, err);
+        else
+            client_retry(&w);
+    } else if (w.kind == W_HOLDER) {
+        struct held *h = &held[w.held];
+        if (h->used && h->revoking) {
+            if (err) {
+                h->revoking = false;
+                struct idl_chan *back = route(h->owner);
+                if (back)
+                    monitor_cap_revoke_reply_send(back, h->owner, (uint16_t)my_core, new_tag(), err, h->obj);
+            } else {
+                holder_revoke(h);
+            }
+        }
+    }
+    reclaim_kick();
+}
+
+static void revoke_check_done(struct object *o)
+{
+    if (o->state == O_REVOKING && coreset_count(&o->waiting) == 0)
+        revoke_done(o, ERR_OK);
+}
+
+/* Lock the object and ask each holder, and only the holders, to remove
+ * every copy (the model's Revoke). */
+static void start_revoke(struct object *o, const struct waiter *w)
+{
+    o->state = O_REVOKING;
+    o->waiter = w ? *w : (struct waiter){ 0 };
+    o->deadline = now_ns() + CAPOPS_WAIT_NS;
+    st.revokes++;
+    coreset_clear(&pool, &o->waiting);
+    if (w && w->broadcast) {
+        /* The baseline: every other live core, as a plain loop would. */
+        for (uint32_t c = 0; c < ncores; c++) {
+            struct idl_chan *to = c == my_core || !core_alive(c) ? 0 : route(c);
+            if (!to || coreset_add(&pool, &o->waiting, c))
+                continue;
+            st.revoke_msgs++;
+            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+        }
+    } else {
+        for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
+            struct idl_chan *to = route((uint32_t)c);
+            if (!to || coreset_add(&pool, &o->waiting, (uint32_t)c))
+                continue;   /* unreachable: it stays a holder, the wait times out */
+            st.revoke_msgs++;
+            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+        }
+    }
+    if (coreset_count(&o->waiting) == 0 && coreset_count(&o->holders) != 0) {
+        revoke_done(o, ERR_NO_ROUTE);
+        return;
+    }
+    revoke_check_done(o);
+}
+
+/* A holder says it holds nothing (a release, or its answer to a revoke). */
+/* The core leaves the set, and a revoke's wait, only when no grant to it
+ * is unanswered: a release sent before a later grant arrived there says
+ * nothing of that grant's copy (models/capops.pml found a revoke that
+ * ended early on such a release). */
+static void holder_gone(struct object *o, uint32_t core)
+{
+    struct grant_count *g = grant_of(obj_number(o), core, false);
+    if (!g || g->count == 0) {
+        coreset_del(&pool, &o->holders, core);
+        coreset_del(&pool, &o->waiting, core);
+    }
+    if (o->state == O_REVOKING)
+        revoke_check_done(o);
+    else if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+        obj_drop_anchor(o);
+}
+
+/* The model's Give, at the owner: record the core, then send the grant. */
+static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct capops_call *lin, uint32_t core,
+                           uint64_t to, uint64_t giver)
+{
+    struct object *o = 0;
+    errval_t err;
+    if (lin->anchor != CAPOPS_NO_SLOT) {
+        o = obj_by_anchor(lin->anchor);
+        if (!o)
+            return ERR_CAP_REMOTE;   /* an anchor we do not know: adopted, being reclaimed */
+    } else {
+        for (uint32_t i = 0; i < MAX_OBJECTS && !o; i++)
+            if (objects[i].state == O_FREE)
+                o = &objects[i];
+        if (!o)
+            return ERR_TOO_MANY;
+        capslot_t anchor;
+        struct capops_call c = { 0 };
+        if ((err = slot_alloc(&anchor)))
+            return err;
+        c.dst = anchor;
+        if ((err = capops(CAPOPS_ANCHOR, 0, cap, &c))) {
+            slot_free(anchor);
+            return err;
+        }
+        struct cap_identity id;
+        sys_cap_identify(anchor, &id);
+        uint16_t gen = o->gen ? o->gen : 1;
+        *o = (struct object){ .state = O_IDLE, .gen = gen, .type = id.type, .rights = id.rights, .base = id.base,
+                              .bytes = id.bytes, .anchor = anchor };
+    }
+    if (o->state == O_REVOKING)
+        return ERR_CAP_LOCKED;
+    /* The core may hold copies already (its grants all answered): an undo
+     * below must not remove it then (the model's BUG_UNDO_DROPS_HOLDER). */
+    bool was_holder = coreset_has(&pool, &o->holders, core);
+    struct grant_count *g = grant_of(obj_number(o), core, true);
+    if (!g || g->count == UINT16_MAX)
+        err = ERR_TOO_MANY;
+    else
+        err = coreset_add(&pool, &o->holders, core);
+    struct idl_chan *via = route(core);
+    if (!err && !via)
+        err = ERR_NO_ROUTE;
+    /* The object as its original is (the holder's root), this copy's rights
+     * for the domain (a read-only mint stays read-only there). */
+    if (!err)
+        err = monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), o->type, w->rights,
+                                     o->rights, o->base, o->bytes, obj_number(o), to, giver);
+    if (!err) {
+        g->count++;
+        return ERR_OK;
+    }
+    /* Undo: nothing was sent there. The core leaves the set only if this
+     * call put it there; the anchor goes if it stands for nothing. */
+    if (g && g->count == 0)
+        *g = (struct grant_count){ 0 };
+    if (!was_holder)
+        coreset_del(&pool, &o->holders, core);
+    if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+        obj_drop_anchor(o);
+    return err;
+}
+
+void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint64_t to)
+{
+    struct cap_identity id;
+    struct capops_call lin = { 0 };
+    errval_t err = sys_cap_identify(cap, &id);
+    if (!err && !cap_crosses(id.type))
+        err = ERR_CAP_NOT_TRANSFERABLE;
+    else if (!err && (core >= ncores || core == my_core))
+        err = ERR_INVALID_ARG;
+    else if (!err && !core_alive(core))
+        err = ERR_CORE_DOWN;
+    struct idl_chan *via = err ? 0 : route(core);
+    struct cap_wire w = { 0 };
+    if (!err && !via)
+        err = ERR_NO_ROUTE;
+    if (!err)
+        err = cap_export(via, cap, &w);   /* the description, recorded as sent */
+    if (!err && id.type == CAP_NOTIFY) {
+        /* A Notify names a core, no memory: nothing to own or take back. */
+        err = monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), w.type, w.rights, w.rights,
+                                     w.base, w.bytes, 0, to, domain);
+    } else if (!err && !(err = capops(CAPOPS_LINEAGE, 0, cap, &lin))) {
+        /* A holder does not give again: the owner alone records holders.
+         * A copy of something whose original is the monitor's own (a
+         * channel's frame) does not cross: the monitor frees that original
+         * as its own (frame_release), and an anchor under it would keep it
+         * for ever. */
+        if (lin.root_flags & CAP_ID_FOREIGN)
+            err = ERR_CAP_FOREIGN;
+        else if (lin.root != CAPOPS_NO_SLOT && lin.root != cap)
+            err = ERR_NOT_PERMITTED;
+        else
+            err = give_owned(cap, &w, &lin, core, to, domain);
+    }
+    cap_free(cap);   /* our copy: the anchor stands for the object now */
+    if (err)
+        st.refused += err == ERR_CAP_NOT_TRANSFERABLE;
+    else
+        st.given++;
+    client_cap_reply(handle, CAPREQ_GIVE, err);
+}
+
+errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    struct grant_count *g = o ? grant_of(a->obj, a->src, false) : 0;
+    if (!g || !g->count) {
+        if (!a->obj)
+            return ERR_OK;   /* untracked (Notify) */
+        st.forged++;   /* no grant of ours waits for this answer */
+        return ERR_INVALID_ARG;
+    }
+    if (--g->count == 0)
+        *g = (struct grant_count){ 0 };
+    /* A refused grant is followed by a release if nothing is held there. */
+    if (o->state == O_IDLE && coreset_count(&o->holders) == 0 && grants_unanswered(a->obj) == 0)
+        obj_drop_anchor(o);
+    return ERR_OK;
+}
+
+errval_t capops_on_released(const struct monitor_cap_released_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    if (!o)
+        return ERR_OK;   /* late: a revoke removed it first */
+    if (!coreset_has(&pool, &o->holders, a->src)) {
+        st.forged++;   /* not a holder: refused and counted */
+        return ERR_INVALID_ARG;
+    }
+    st.released++;
+    holder_gone(o, a->src);
+    return ERR_OK;
+}
+
+errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    bool asked = o && o->state == O_REVOKING && coreset_has(&pool, &o->waiting, a->src);
+    if (!o || (!asked && !coreset_has(&pool, &o->holders, a->src)))
+        return ERR_OK;   /* it answered by a release already */
+    if (a->err) {
+        if (asked)
+            revoke_done(o, a->err);
+        return ERR_OK;
+    }
+    holder_gone(o, a->src);   /* late too (the wait ended): it holds nothing, as a release says */
+    return ERR_OK;
+}
+
+/* A holder wants to carve [base, base+bytes): reserve it by retyping the
+ * anchor (the model's Agree). */
+errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    errval_t err = ERR_OK;
+    if (!o || !coreset_has(&pool, &o->holders, a->src))
+        err = ERR_NOT_PERMITTED;
+    else if (o->state == O_REVOKING)
+        err = ERR_CAP_LOCKED;
+    else if (a->bytes == 0 || a->base < o->base || a->base - o->base > o->bytes ||
+             a->bytes > o->bytes - (a->base - o->base))
+        err = ERR_RETYPE_OVERFLOW;
+    bool inside = false;
+    for (uint32_t i = 0; !err && i < MAX_RESERVED && !inside; i++)
+        inside = reserved[i].obj == a->obj && reserved[i].core == a->src && a->base >= reserved[i].base &&
+                 a->base + a->bytes <= reserved[i].base + reserved[i].bytes;
+    if (!err && !inside) {
+        struct reserved *r = 0;
+        capslot_t s = 0;
+        for (uint32_t i = 0; i < MAX_RESERVED && !r; i++)
+            if (!reserved[i].obj)
+                r = &reserved[i];
+        if (!r)
+            err = ERR_TOO_MANY;
+        else if (!(err = slot_alloc(&s)) &&
+                 (err = sys_cap_retype(o->anchor, CAP_RAM, a->bytes, a->base - o->base, 1, s)))
+            slot_free(s);
+        if (!err)
+            *r = (struct reserved){ .obj = a->obj, .core = a->src, .base = a->base, .bytes = a->bytes, .slot = s };
+    }
+    if (err)
+        st.retypes_refused++;
+    else
+        st.retypes_agreed++;
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_cap_retype_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj)
+                : ERR_NO_ROUTE;
+}
+
+/* -- the holder ------------------------------------------------------------------ */
+
+static void envelopes_free(uint32_t h)
+{
+    for (uint32_t i = 0; i < MAX_ENVELOPES; i++)
+        if (envelopes[i].slot && envelopes[i].held == h) {
+            cap_free(envelopes[i].slot);   /* empty when its root has no children left */
+            envelopes[i] = (struct envelope){ 0 };
+        }
+}
+
+/* No copy left here, and none waiting: the root goes, the owner hears it
+ * (the model's Release). */
+static void maybe_release(struct held *h)
+{
+    if (!h->used || h->revoking || h->mail || has_children(h->root))
+        return;
+    envelopes_free(held_index(h));
+    cap_free(h->root);
+    struct idl_chan *to = route(h->owner);
+    if (to)
+        monitor_cap_released_send(to, h->owner, (uint16_t)my_core, new_tag(), h->obj);
+    *h = (struct held){ 0 };
+}
+
+/* Every grant is answered, whatever happens here (a grant left unanswered
+ * keeps the owner's count up, and the object locked against revokes, for
+ * ever): so the object comes as data and is imported here, not before. */
+errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_args *a)
+{
+    capslot_t root = 0;
+    capslot_t disp;
+    errval_t err = child_dispatcher(a->domain, &disp);
+    uint32_t per_domain = 0;
+    struct mail *m = 0;
+    for (uint32_t i = 0; i < MAX_MAIL; i++) {
+        if (mailbox[i].used)
+            per_domain += mailbox[i].domain == a->domain;
+        else if (!m)
+            m = &mailbox[i];
+    }
+    if (!err && per_domain >= MON_CAPS_WAITING_PER_DOMAIN)
+        err = ERR_QUOTA;
+    else if (!err && !m)
+        err = ERR_TOO_MANY;
+    /* The root: the original as it is (its rights), FOREIGN; a Notify is
+     * the capability itself. */
+    struct cap_wire w = { .type = a->type, .rights = a->obj ? a->root_rights : a->rights, .base = a->base,
+                          .bytes = a->bytes };
+    struct held *h = 0;
+    if (!err && !a->obj && a->type != CAP_NOTIFY) {
+        err = ERR_INVALID_ARG;   /* only a Notify goes untracked */
+        st.forged++;
+    }
+    if (!err && a->obj) {
+        h = held_find(a->src, a->obj);
+        if (h) {
+            root = h->root;
+        } else {
+            for (uint32_t i = 0; i < MAX_HELD && !h; i++)
+                if (!held[i].used)
+                    h = &held[i];
+            struct capops_call c = { .set = CAP_REL_WATCH };
+            if (!h)
+                err = ERR_TOO_MANY;
+            else if (!(err = cap_import(ch, &w, &root)) && (err = capops(CAPOPS_RELATE, 0, root, &c)))
+                cap_free(root);
+            if (!err)
+                *h = (struct held){ .used = true, .owner = a->src, .obj = a->obj, .root = root };
+            else
+                h = 0;
+        }
+    } else if (!err) {
+        err = cap_import(ch, &w, &root);
+    }
+    if (err) {
+        st.refused++;
+    } else {
+        *m = (struct mail){ .used = true, .untracked = !a->obj, .held = h ? held_index(h) : 0, .root = root,
+                            .from_core = a->src, .rights = a->rights, .domain = a->domain, .from = a->giver };
+        if (h)
+            h->mail++;
+    }
+    struct idl_chan *back = route(a->src);
+    if (back)
+        monitor_cap_grant_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj);
+    /* Refused with nothing of the object kept here: a release, or the
+     * owner would record this core for ever (the model's BUG_REFUSE_SILENT). */
+    if (err && a->obj && !held_find(a->src, a->obj) && back)
+        monitor_cap_released_send(back, a->src, (uint16_t)my_core, new_tag(), a->obj);
+    return ERR_OK;
+}
+
+errval_t capops_take(uint64_t domain, capslot_t *cap, uint32_t *from_core, uint64_t *from)
+{
+    for (uint32_t i = 0; i < MAX_MAIL; i++) {
+        struct mail *m = &mailbox[i];
+        if (!m->used || m->domain != domain)
+            continue;
+        errval_t err = ERR_OK;
+        if (m->untracked) {
+            *cap = m->root;   /* the capability itself moves */
+        } else if (!(err = slot_alloc(cap)) && (err = sys_cap_mint(m->root, *cap, m->rights, 0, 0, 0))) {
+            slot_free(*cap);
+        }
+        if (err)
+            return err;
+        *from_core = m->from_core;
+        *from = m->from;
+        struct held *h = m->untracked ? 0 : &held[m->held];
+        *m = (struct mail){ 0 };
+        st.taken++;
+        if (h) {
+            h->mail--;
+            /* The copy is a child of the root from now on: released when
+             * the domain lets go (or if the reply cannot go, at once). */
+        }
+        return ERR_OK;
+    }
+    return ERR_WOULD_BLOCK;
+}
+
+/* After a take whose reply could not go, or a domain that ended. */
+static void mail_drop_domain(uint64_t domain)
+{
+    for (uint32_t i = 0; i < MAX_MAIL; i++) {
+        struct mail *m = &mailbox[i];
+        if (!m->used || m->domain != domain)
+            continue;
+        if (m->untracked) {
+            cap_free(m->root);
+            *m = (struct mail){ 0 };
+            continue;
+        }
+        struct held *h = &held[m->held];
+        *m = (struct mail){ 0 };
+        h->mail--;
+        maybe_release(h);
+    }
+}
+
+void capops_domain_ended(uint64_t domain)
+{
+    mail_drop_domain(domain);
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+        if (retypes[i].used && retypes[i].domain == domain)
+            retypes[i] = (struct retype_wait){ 0 };
+}
+
+/* Remove every copy here (the model's HolderRevoke). An anchor under the
+ * root (a holder's domain gave what it carved) is revoked first, as its
+ * owner: this core is that object's owner. */
+static void holder_revoke(struct held *h)
+{
+    h->revoking = true;
+    for (uint32_t i = 0; i < MAX_MAIL; i++)
+        if (mailbox[i].used && !mailbox[i].untracked && mailbox[i].held == held_index(h)) {
+            mailbox[i] = (struct mail){ 0 };
+            h->mail--;
+        }
+    errval_t err = sys_cap_revoke(h->root);
+    if (err == ERR_CAP_REMOTE) {
+        struct capops_call c = { .count = 0 };
+        struct object *o = 0;
+        if (!capops(CAPOPS_FIND_REMOTE, 0, h->root, &c))
+            o = obj_by_anchor(c.anchor);
+        if (o && o->state == O_IDLE) {
+            struct waiter w = { .kind = W_HOLDER, .held = held_index(h) };
+            start_revoke(o, &w);
+            return;   /* holder_revoke again when it is done */
+        }
+        /* else: one being revoked already: its end calls reclaim_kick; say
+         * locked and let the owner try again */
+        err = ERR_CAP_LOCKED;
+    }
+    struct idl_chan *back = route(h->owner);
+    uint32_t obj = h->obj;
+    uint16_t owner = h->owner;
+    if (!err) {
+        envelopes_free(held_index(h));
+        cap_free(h->root);
+        *h = (struct held){ 0 };
+    } else {
+        h->revoking = false;
+    }
+    if (back)
+        monitor_cap_revoke_reply_send(back, owner, (uint16_t)my_core, new_tag(), err, obj);
+}
+
+errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a)
+{
+    struct held *h = held_find(a->src, a->obj);
+    if (!h) {
+        /* Released already (the release is on its way), or never held. */
+        struct idl_chan *back = route(a->src);
+        return back ? monitor_cap_revoke_reply_send(back, a->src, (uint16_t)my_core, a->tag, ERR_OK, a->obj)
+                    : ERR_NO_ROUTE;
+    }
+    if (!h->revoking)
+        holder_revoke(h);
+    return ERR_OK;
+}
+
+errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a)
+{
+    struct retype_wait *r = 0;
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS && !r; i++)
+        if (retypes[i].used && retypes[i].tag == a->tag && retypes[i].owner == a->src && retypes[i].obj == a->obj)
+            r = &retypes[i];
+    if (!r)
+        return ERR_OK;   /* it timed out, or its domain ended */
+    struct retype_wait w = *r;
+    *r = (struct retype_wait){ 0 };
+    errval_t err = a->err;
+    capslot_t disp, env = 0;
+    struct envelope *e = 0;
+    for (uint32_t i = 0; i < MAX_ENVELOPES && !e; i++)
+        if (!envelopes[i].slot)
+            e = &envelopes[i];
+    if (!err && !e)
+        err = ERR_TOO_MANY;
+    /* The record asked about must still be there, the same object, not
+     * being revoked (a revoke that began meanwhile removes what we carve). */
+    struct held *h = &held[w.held];
+    if (!err && (!h->used || h->owner != w.owner || h->obj != w.obj || h->root != w.root))
+        err = ERR_CAP_FOREIGN;
+    else if (!err && h->revoking)
+        err = ERR_CAP_LOCKED;
+    if (!err)
+        err = child_dispatcher(w.domain, &disp);
+    if (!err && !(err = slot_alloc(&env))) {
+        /* The kernel carves only in the agreed original and pages: the
+         * domain may have moved another capability into the slot. */
+        struct capops_call c = { .type = w.a.type, .count = w.a.count, .size = w.a.size, .offset = w.a.offset,
+                                 .first = w.a.first, .dst = env, .root = w.root, .base = w.base,
+                                 .bytes = w.bytes };
+        if ((err = capops(CAPOPS_RETYPE, disp, w.a.slot, &c)))
+            slot_free(env);
+        else
+            *e = (struct envelope){ .slot = env, .held = w.held };
+    }
+    client_cap_reply(w.handle, CAPREQ_RETYPE, err);
+    return ERR_OK;
+}
+
+/* -- clients' requests ------------------------------------------------------------- */
+
+static void retype_request(int handle, uint64_t domain, capslot_t disp, const struct capreq_args *a)
+{
+    struct capops_call c = { .type = a->type, .count = a->count, .size = a->size, .offset = a->offset,
+                             .first = a->first };
+    errval_t err = capops(CAPOPS_RETYPE_CHECK, disp, a->slot, &c);
+    struct held *h = 0;
+    if (!err && !(c.root_flags & CAP_ID_FOREIGN))
+        err = ERR_INVALID_ARG;   /* its own: SYS_CAP_RETYPE needs nobody */
+    if (!err && (c.root == CAPOPS_NO_SLOT || !(h = held_by_root(c.root)) || h->revoking))
+        err = h && h->revoking ? ERR_CAP_LOCKED : ERR_CAP_FOREIGN;
+    struct retype_wait *r = 0;
+    for (uint32_t i = 0; !err && i < MON_MAX_CLIENTS && !r; i++)
+        if (!retypes[i].used)
+            r = &retypes[i];
+    for (uint32_t i = 0; !err && i < MON_MAX_CLIENTS; i++)
+        if (retypes[i].used && retypes[i].domain == domain)
+            err = ERR_QUOTA;   /* one at a time per domain */
+    if (!err && !r)
+        err = ERR_TOO_MANY;
+    struct idl_chan *to = err ? 0 : route(h->owner);
+    if (!err && !to)
+        err = ERR_NO_ROUTE;
+    if (err) {
+        client_cap_reply(handle, CAPREQ_RETYPE, err);
+        return;
+    }
+    *r = (struct retype_wait){ .used = true, .handle = handle, .domain = domain, .a = *a, .held = held_index(h),
+                               .owner = h->owner, .obj = h->obj, .root = c.root, .base = c.base, .bytes = c.bytes,
+                               .tag = new_tag(), .deadline = now_ns() + CAPOPS_WAIT_NS };
+    err = monitor_cap_retype_call_send(to, h->owner, (uint16_t)my_core, r->tag, h->obj, c.base, c.bytes);
+    if (err) {
+        *r = (struct retype_wait){ 0 };
+        client_cap_reply(handle, CAPREQ_RETYPE, err);
+    }
+}
+
+/* Revoke or delete for a client: on this core if no copy elsewhere is in
+ * the way, else the object of the anchor in the way first (the model's
+ * Revoke), then again. */
+static void client_retry(const struct waiter *w)
+{
+    capslot_t disp;
+    struct capops_call c = { 0 };
+    errval_t err = child_dispatcher(w->domain, &disp);
+    if (!err)
+        err = capops(w->req == CAPREQ_DELETE ? CAPOPS_DELETE : CAPOPS_REVOKE, disp, w->slot, &c);
+    if (err == ERR_CAP_REMOTE) {
+        struct object *o = c.anchor == CAPOPS_NO_SLOT ? 0 : obj_by_anchor(c.anchor);
+        if (o && o->state == O_IDLE) {
+            start_revoke(o, w);
+            return;
+        }
+        err = o ? ERR_CAP_LOCKED : ERR_CAP_REMOTE;
+    }
+    client_cap_reply(w->handle, w->req, err);
+}
+
+void capops_request(int handle, uint64_t domain, enum capreq req, const struct capreq_args *a)
+{
+    capslot_t disp;
+    errval_t err = child_dispatcher(domain, &disp);
+    if (err) {
+        client_cap_reply(handle, req, err);
+        return;
+    }
+    if (req == CAPREQ_RETYPE) {
+        retype_request(handle, domain, disp, a);
+        return;
+    }
+    if ((a->flags & CAPOPS_BROADCAST) && !child_may_broadcast(domain)) {
+        client_cap_reply(handle, req, ERR_NOT_PERMITTED);   /* the benchmark's baseline only */
+        return;
+    }
+    struct waiter w = { .kind = W_CLIENT, .req = (uint8_t)req, .broadcast = (a->flags & CAPOPS_BROADCAST) != 0,
+                        .handle = handle, .domain = domain, .slot = a->slot };
+    client_retry(&w);
+}
+
+/* -- reclaiming the RAM of ended domains ------------------------------------------- */
+
+/* Revoke the objects with copies elsewhere that keep an ended domain's RAM.
+ * A revoke may end at once (no route to a holder), and revoke_done kicks
+ * again: not re-entered (the outer call goes round once more), and an
+ * object whose revoke failed waits until retry_after (capops_expire kicks
+ * every tick), so neither recursion nor a busy loop. */
+static void reclaim_kick(void)
+{
+    static bool kicking, again;
+    if (kicking) {
+        again = true;
+        return;
+    }
+    kicking = true;
+    do {
+        again = false;
+        reclaim_scan();
+    } while (again);
+    kicking = false;
+}
+
+static void reclaim_scan(void)
+{
+    uint64_t now = now_ns();
+    for (uint32_t i = 0; i < MAX_RECLAIM; i++) {
+        if (!reclaim[i])
+            continue;
+        struct capops_call c = { .count = 1 };
+        if (capops(CAPOPS_FIND_REMOTE, 0, reclaim[i], &c) == ERR_NOT_FOUND) {
+            sys_cap_revoke(reclaim[i]);
+            cap_free(reclaim[i]);
+            reclaim[i] = 0;
+            st.reclaimed++;
+            continue;
+        }
+        struct object *o = obj_by_anchor(c.anchor);
+        if (o && o->state == O_IDLE && now >= o->retry_after)
+            start_revoke(o, 0);   /* its end kicks us again */
+        else if (!o) {
+            /* An anchor nobody records (cannot happen but by a bug): let
+             * the kernel have it, rather than keep the RAM for ever. */
+            struct capops_call r = { .clear = CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN };
+            capops(CAPOPS_RELATE, 0, c.anchor, &r);
+        }
+    }
+}
+
+void capops_reclaim(capslot_t ram)
+{
+    for (uint32_t i = 0; i < MAX_RECLAIM; i++)
+        if (!reclaim[i]) {
+            reclaim[i] = ram;
+            reclaim_kick();
+            return;
+        }
+    printf("monitor %u: too many domains' RAM waiting for remote copies to go: slot %llu kept\n", my_core,
+           (unsigned long long)ram);
+}
+
+/* -- notices and time ----------------------------------------------------------------- */
+
+static void notice(capslot_t slot)
+{
+    struct held *h = held_by_root(slot);
+    if (h) {
+        maybe_release(h);
+        return;
+    }
+    struct object *o = obj_by_anchor(slot);
+    struct cap_identity id;
+    if (o && o->state == O_IDLE && !sys_cap_identify(slot, &id) && (id.flags & CAP_ID_ORPHAN)) {
+        start_revoke(o, 0);   /* what the anchor hung from died with a CNode */
+        return;
+    }
+    for (uint32_t i = 0; i < MAX_ENVELOPES; i++)
+        if (envelopes[i].slot == slot && !has_children(slot)) {
+            cap_free(slot);   /* the carved objects are gone */
+            envelopes[i] = (struct envelope){ 0 };
+        }
+}
+
+static bool notices_poll(struct ws_source *s)
+{
+    (void)s;
+    capslot_t slot;
+    errval_t err = sys_cap_notice(SLOT_KERNEL, &slot);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    if (err == ERR_TOO_MANY) {   /* some were lost: look at everything watched */
+        for (uint32_t i = 0; i < MAX_HELD; i++)
+            maybe_release(&held[i]);
+        for (uint32_t i = 0; i < MAX_OBJECTS; i++)
+            if (objects[i].state == O_IDLE)
+                notice(objects[i].anchor);
+        for (uint32_t i = 0; i < MAX_ENVELOPES; i++)
+            if (envelopes[i].slot)
+                notice(envelopes[i].slot);
+    } else if (!err) {
+        notice(slot);
+    }
+    return true;
+}
+
+void capops_source(struct ws_source *s)
+{
+    /* The kernel notifies the core with every notice: nothing to raise. */
+    *s = (struct ws_source){ .poll = notices_poll, .name = "capability notices" };
+}
+
+void capops_expire(void)
+{
+    uint64_t now = now_ns();
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++)
+        if (objects[i].state == O_REVOKING && now > objects[i].deadline)
+            revoke_done(&objects[i], ERR_TIMEOUT);
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+        if (retypes[i].used && now > retypes[i].deadline) {
+            int handle = retypes[i].handle;
+            retypes[i] = (struct retype_wait){ 0 };
+            client_cap_reply(handle, CAPREQ_RETYPE, ERR_TIMEOUT);
+        }
+    reclaim_kick();   /* revokes that failed, once their retry_after passed */
+}
+
+size_t capops_describe(char *out, size_t size)
+{
+    uint32_t owned = 0, holding = 0, waiting = 0;
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++)
+        owned += objects[i].state != O_FREE;
+    for (uint32_t i = 0; i < MAX_HELD; i++)
+        holding += held[i].used;
+    for (uint32_t i = 0; i < MAX_MAIL; i++)
+        waiting += mailbox[i].used;
+    return (size_t)snprintf(out, size,
+                            "\"caps\":{\"owned\":%u,\"held\":%u,\"waiting\":%u,\"given\":%llu,\"taken\":%llu,"
+                            "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
+                            "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
+                            "\"reclaimed\":%llu}",
+                            owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
+                            (unsigned long long)st.released, (unsigned long long)st.revokes,
+                            (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
+                            (unsigned long long)st.retypes_agreed, (unsigned long long)st.retypes_refused,
+                            (unsigned long long)st.refused, (unsigned long long)st.forged,
+                            (unsigned long long)st.reclaimed);
+}

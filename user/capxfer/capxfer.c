@@ -1,0 +1,505 @@
+/*
+ * capxfer: RAM across cores and back (monitor/capops.c, docs/capabilities.md
+ * "Across cores"; tests/test_capops.py).
+ *
+ *   capxfer CORE        the giver, here: starts `capxfer take` on CORE
+ *   capxfer take        the receiver (started by the giver)
+ *   capxfer bench [ROUNDS] [MAXH]  the `caps` benchmark (docs/bench.md), below
+ *   capxfer sink        a holder for the benchmark (started by it)
+ *   capxfer orphan CORE [exit|fault]  the giver ends (or faults) while the
+ *                       receiver on CORE (`capxfer keep`) holds its RAM: the
+ *                       copy must go before the giver's RAM is reused
+ *   capxfer keep        that receiver
+ *   capxfer chanframe CORE  a copy of a channel's frame (the monitor's own)
+ *                       given to CORE: refused (ERR_NOT_PERMITTED)
+ *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
+ *                       rights-take`), in full and read-only, and another
+ *                       read-only first: each copy there has the rights
+ *                       it was given with (a write mapping of a read-only
+ *                       one is refused), whatever came first
+ *
+ * The giver carves 64 KiB of RAM of its own and gives it to the receiver on
+ * CORE. The receiver takes it, finds that it cannot retype it alone
+ * (ERR_CAP_REMOTE: the RAM belongs to the giver's core), retypes it into
+ * four Frames with the owner's agreement, and writes into each. Meanwhile
+ * the giver tries to carve the same RAM into a Frame of its own: refused
+ * (ERR_OVERLAP) once the owner has reserved the range for the receiver.
+ * Then the giver revokes its RAM: the receiver's copy and Frames are gone,
+ * on its core, before the revoke returns, and the giver carves the whole
+ * range again. Second round, delete: the giver gives a Frame; the receiver
+ * takes and deletes it; the giver's own delete, refused while a copy lives
+ * elsewhere, then works. Last, what may not cross is refused.
+ *
+ * Events (tests/test_capops.py checks every field):
+ *   @atoll {"event":"capxfer_take", ...}   the receiver, per step
+ *   @atoll {"event":"capxfer_give", ...}   the giver, at the end
+ */
+#include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <if/monclient_if.h>
+#include <if/monlmp_if.h>
+
+#define RAM_BYTES (64u << 10)
+#define FRAMES 4
+#define WAIT_MS 60000
+
+static const struct startup_info *si;
+static uint32_t si_core(void) { return si->core_id; }
+static uint64_t now_ms(void) { return urpc_os_now_ns() / 1000000; }
+static void nap(void) { sys_notify_wait(sys_notify_gen(), 1000, 0); }
+
+static uint32_t type_of(capslot_t s)
+{
+    struct cap_identity id;
+    return sys_cap_identify(s, &id) ? CAP_NULL : id.type;
+}
+
+/* -- the receiver ------------------------------------------------------------------- */
+
+static errval_t take(capslot_t *cap, uint32_t *core, uint64_t *from)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, cap, core, from);
+        if (err || rerr != ERR_WOULD_BLOCK)
+            return err ? err : rerr;
+        if (now_ms() - t0 > WAIT_MS)
+            return ERR_TIMEOUT;
+        nap();
+    }
+}
+
+static int receiver(void)
+{
+    capslot_t ram, frames;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = take(&ram, &core, &from);
+    if (err) {
+        printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"take\",\"error\":\"%s\"}\n", err_name(err));
+        return 1;
+    }
+    struct cap_identity id;
+    sys_cap_identify(ram, &id);
+    /* Alone: refused, the owner must agree. */
+    errval_t alone = slot_alloc_range(FRAMES, &frames);
+    if (!alone)
+        alone = sys_cap_retype(ram, CAP_FRAME, RAM_BYTES / FRAMES, 0, FRAMES, frames);
+    /* Agreed: the owner reserves the range. The giver may hold it for a
+     * moment (it tries to carve the same RAM): then try again. */
+    errval_t rerr = ERR_OK;
+    uint64_t t0 = now_ms();
+    do {
+        err = monlmp_cap_retype_rpc(monitor_lmp(), ram, CAP_FRAME, RAM_BYTES / FRAMES, 0, FRAMES, frames, &rerr);
+        if (!err && rerr == ERR_OVERLAP)
+            nap();
+    } while (!err && rerr == ERR_OVERLAP && now_ms() - t0 < WAIT_MS);
+    if (!err)
+        err = rerr;
+    uint32_t written = 0;
+    for (uint32_t i = 0; !err && i < FRAMES; i++) {
+        void *p;
+        if (vspace_map_frame(frames + i, MAP_WRITE, &p) == ERR_OK) {
+            memset(p, 0x5a, 4096);
+            written += ((volatile uint8_t *)p)[4095] == 0x5a;
+            vspace_unmap_frame(frames + i, p);
+        }
+    }
+    /* Tell the giver we are done, by giving it a Frame of ours: this
+     * core owns that one. */
+    capslot_t back;
+    errval_t gave_back = frame_alloc(4096, &back);
+    if (!gave_back) {
+        errval_t e2 = ERR_OK;
+        gave_back = monlmp_cap_give_rpc(monitor_lmp(), back, core, from, &e2);
+        if (!gave_back)
+            gave_back = e2;
+    }
+    printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"retype\",\"core\":%u,\"from_core\":%u,\"type\":\"%s\","
+           "\"flags\":%u,\"bytes\":%llu,\"alone\":\"%s\",\"agreed\":\"%s\",\"written\":%u,"
+           "\"gave_back\":\"%s\"}\n",
+           si_core(), core, cap_type_name(id.type), id.flags, (unsigned long long)id.bytes, err_name(alone),
+           err_name(err), written, err_name(gave_back));
+    /* Now the giver revokes: wait until our copy and Frames are gone. */
+    t0 = now_ms();
+    while (type_of(ram) != CAP_NULL && now_ms() - t0 < WAIT_MS)
+        nap();
+    uint32_t left = type_of(ram) != CAP_NULL;
+    for (uint32_t i = 0; i < FRAMES; i++)
+        left += type_of(frames + i) != CAP_NULL;
+    printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"revoked\",\"left\":%u}\n", left);
+    /* Round two: a Frame, deleted here. */
+    capslot_t frame;
+    err = take(&frame, &core, &from);
+    uint32_t type = err ? CAP_NULL : type_of(frame);
+    errval_t del = err ? err : sys_cap_delete(frame);
+    printf("@atoll {\"event\":\"capxfer_take\",\"step\":\"delete\",\"type\":\"%s\",\"error\":\"%s\"}\n",
+           cap_type_name(type), err_name(del));
+    return 0;
+}
+
+/* -- the giver ----------------------------------------------------------------------- */
+
+/* Carve our RAM into one Frame: ERR_OK (then undone) while the receiver
+ * has not reserved it, ERR_OVERLAP once it has. */
+static errval_t carve(capslot_t ram)
+{
+    capslot_t f;
+    errval_t err = slot_alloc(&f);
+    if (err)
+        return err;
+    err = sys_cap_retype(ram, CAP_FRAME, RAM_BYTES, 0, 1, f);
+    if (!err)
+        sys_cap_delete(f);
+    slot_free(f);
+    return err;
+}
+
+static errval_t give(capslot_t cap, uint32_t core, uint64_t to)
+{
+    errval_t rerr = ERR_OK, err = monlmp_cap_give_rpc(monitor_lmp(), cap, core, to, &rerr);
+    return err ? err : rerr;
+}
+
+static int giver(uint32_t core)
+{
+    struct idl_chan *mon = monitor_chan();
+    capslot_t ram = 0, frame = 0;
+    uint64_t peer = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer take", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    if (!err)
+        err = ram_alloc(RAM_BYTES, &ram);
+    errval_t given = err ? err : give(ram, core, peer);
+    /* Until the receiver's retype is agreed our own carve works. */
+    errval_t overlap = ERR_OK;
+    uint64_t t0 = now_ms();
+    while (!given && (overlap = carve(ram)) == ERR_OK && now_ms() - t0 < WAIT_MS)
+        nap();
+    /* The receiver gives us a Frame of its core's when it has written:
+     * we hold a FOREIGN copy; deleting it tells its owner core. */
+    capslot_t back = 0;
+    uint32_t back_core = 0;
+    uint64_t back_from = 0;
+    errval_t back_err = given ? given : take(&back, &back_core, &back_from);
+    uint32_t back_type = back_err ? CAP_NULL : type_of(back);
+    uint32_t back_flags = 0;
+    if (!back_err) {
+        struct cap_identity bid;
+        sys_cap_identify(back, &bid);
+        back_flags = bid.flags;
+        back_err = sys_cap_delete(back);
+    }
+    errval_t alone = given ? given : sys_cap_revoke(ram);   /* refused: copies elsewhere */
+    errval_t revoked = ERR_OK;
+    if (!given)
+        monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &revoked);
+    errval_t again = given ? given : carve(ram);   /* the RAM is ours alone again */
+
+    /* Round two: a Frame, deleted by the receiver. */
+    errval_t fgiven = frame_alloc(4096, &frame);
+    if (!fgiven)
+        fgiven = give(frame, core, peer);
+    errval_t fdel = fgiven;
+    t0 = now_ms();
+    while (!fgiven && (fdel = sys_cap_delete(frame)) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
+        nap();
+
+    /* What may not cross. */
+    errval_t disp = give(SLOT_DISPATCHER, core, peer), cnode = give(SLOT_ROOT_CNODE, core, peer);
+    errval_t self = ram_alloc(4096, &ram) ? ERR_NO_MEMORY : give(ram, si_core(), peer);
+    printf("@atoll {\"event\":\"capxfer_give\",\"core\":%u,\"to_core\":%u,\"given\":\"%s\",\"overlap\":\"%s\","
+           "\"revoke_alone\":\"%s\",\"revoked\":\"%s\",\"again\":\"%s\",\"frame_given\":\"%s\","
+           "\"frame_deleted\":\"%s\",\"dispatcher\":\"%s\",\"cnode\":\"%s\",\"same_core\":\"%s\","
+           "\"back\":\"%s\",\"back_core\":%u,\"back_flags\":%u,\"back_deleted\":\"%s\"}\n",
+           si_core(), core, err_name(given), err_name(overlap), err_name(alone), err_name(revoked), err_name(again),
+           err_name(fgiven), err_name(fdel), err_name(disp), err_name(cnode), err_name(self), cap_type_name(back_type),
+           back_core, back_flags, err_name(back_err));
+    return 0;
+}
+
+
+/* -- the `caps` benchmark ---------------------------------------------------------------- */
+/*
+ * On core 0: a sink on every other core; then, for H = 1, 2, 4 ... (and
+ * every core but this one), ROUNDS times after one untimed round: a page of RAM given to the sinks
+ * of cores 1..H, then revoked (or its original deleted) through the monitor,
+ * timed from the call to its answer; once with the holders-only protocol,
+ * once with the broadcast baseline (CAPOPS_BROADCAST: every core asked).
+ * One event per (operation, protocol, H):
+ *   @atoll {"event":"caps_bench","op":"revoke"|"delete","protocol":"holders"|"broadcast",
+ *           "holders":H,"cores":N,"rounds":R,"median_ns":..,"min_ns":..,"max_ns":..,"failed":F}
+ * The sinks take what they are given (so the copies are real), and end
+ * when they take a Frame (the end of the run).
+ */
+#define BENCH_MAX_ROUNDS 101
+#define BENCH_MAX_CORES 256
+
+static int sink(void)
+{
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < 30 * 60 * 1000) {
+        capslot_t c;
+        uint32_t core;
+        uint64_t from;
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, &c, &core, &from);
+        if (err)
+            return 1;
+        if (rerr == ERR_WOULD_BLOCK) {
+            sys_notify_wait(sys_notify_gen(), 2000, 0);
+            continue;
+        }
+        if (rerr)
+            continue;
+        uint32_t type = type_of(c);
+        cap_free(c);   /* revoked already, or the end: either way the slot goes */
+        if (type == CAP_FRAME)
+            return 0;
+    }
+    return 1;
+}
+
+static void sort_u64(uint64_t *v, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            uint64_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+}
+
+static int bench(uint32_t rounds, uint32_t maxh)
+{
+    static uint64_t sinks[BENCH_MAX_CORES], t[BENCH_MAX_ROUNDS];
+    uint32_t n = si->ncores < BENCH_MAX_CORES ? si->ncores : BENCH_MAX_CORES;
+    if (rounds < 1 || rounds > BENCH_MAX_ROUNDS)
+        rounds = 21;
+    if (maxh == 0 || maxh > n - 1)
+        maxh = n - 1;
+    struct idl_chan *mon = monitor_chan();
+    for (uint32_t c = 1; c < n; c++) {
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c, "capxfer sink", 0, false, &rerr, &sinks[c]);
+        if (err || rerr) {
+            printf("capxfer bench: no sink on core %u: %s\n", c, err_name(err ? err : rerr));
+            return 1;
+        }
+    }
+    uint32_t hs[16], nh = 0;
+    for (uint32_t h = 1; h < maxh && nh < 15; h *= 2)
+        hs[nh++] = h;
+    hs[nh++] = maxh;
+    for (uint32_t op = 0; op < 2; op++)
+        for (uint32_t i = 0; i < nh; i++)
+            for (uint32_t proto = 0; proto < 2; proto++) {
+                uint32_t h = hs[i], failed = 0, got = 0;
+                for (uint32_t r = 0; r <= rounds; r++) {   /* round 0 warms up, untimed */
+                    capslot_t ram;
+                    errval_t err = ram_alloc(4096, &ram);
+                    for (uint32_t c = 1; !err && c <= h; c++)
+                        err = give(ram, c, sinks[c]);
+                    errval_t rerr = ERR_OK;
+                    uint64_t t0 = urpc_os_now_ns();
+                    if (!err)
+                        err = op == 0 ? monlmp_cap_revoke_rpc(monitor_lmp(), ram, proto ? CAPOPS_BROADCAST : 0, &rerr)
+                                      : monlmp_cap_delete_rpc(monitor_lmp(), ram, proto ? CAPOPS_BROADCAST : 0, &rerr);
+                    uint64_t t1 = urpc_os_now_ns();
+                    if (err || rerr)
+                        failed += r > 0;
+                    else if (r > 0)
+                        t[got++] = t1 - t0;
+                    cap_free(ram);   /* after revoke: the original; after delete: an empty slot */
+                }
+                sort_u64(t, got);
+                printf("@atoll {\"event\":\"caps_bench\",\"op\":\"%s\",\"protocol\":\"%s\",\"holders\":%u,"
+                       "\"cores\":%u,\"rounds\":%u,\"median_ns\":%llu,\"min_ns\":%llu,\"max_ns\":%llu,"
+                       "\"failed\":%u}\n",
+                       op ? "delete" : "revoke", proto ? "broadcast" : "holders", h, n, got,
+                       (unsigned long long)(got ? t[got / 2] : 0), (unsigned long long)(got ? t[0] : 0),
+                       (unsigned long long)(got ? t[got - 1] : 0), failed);
+            }
+    /* The end: a Frame to every sink, and we wait until each has taken
+     * and dropped it (our delete works again), since ending first would
+     * revoke a Frame not taken yet and leave its sink waiting. */
+    static capslot_t ends[BENCH_MAX_CORES];
+    for (uint32_t c = 1; c < n; c++)
+        if (!frame_alloc(4096, &ends[c]) && give(ends[c], c, sinks[c]))
+            cap_free(ends[c]), ends[c] = 0;
+    uint64_t t0 = now_ms();
+    for (uint32_t c = 1; c < n; c++)
+        while (ends[c] && sys_cap_delete(ends[c]) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
+            nap();
+    return 0;
+}
+
+/* -- a giver that ends with its RAM on another core ------------------------------------ */
+
+/* Take one capability, say so by giving back a Frame, then wait until the
+ * copy is gone (the giver's core reclaimed its RAM). */
+static int keep(void)
+{
+    capslot_t ram, back;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = take(&ram, &core, &from);
+    uint32_t type = err ? CAP_NULL : type_of(ram);
+    if (!err && !(err = frame_alloc(4096, &back)))
+        err = give(back, core, from);
+    uint64_t t0 = now_ms();
+    while (!err && type_of(ram) != CAP_NULL && now_ms() - t0 < WAIT_MS)
+        nap();
+    printf("@atoll {\"event\":\"capxfer_keep\",\"type\":\"%s\",\"error\":\"%s\",\"gone\":%s,\"ms\":%llu}\n",
+           cap_type_name(type), err_name(err), !err && type_of(ram) == CAP_NULL ? "true" : "false",
+           (unsigned long long)(now_ms() - t0));
+    return 0;
+}
+
+static int orphan(uint32_t core, bool fault)
+{
+    struct idl_chan *mon = monitor_chan();
+    capslot_t ram = 0, back = 0;
+    uint32_t bcore = 0;
+    uint64_t peer = 0, bfrom = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer keep", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    if (!err)
+        err = ram_alloc(RAM_BYTES, &ram);
+    if (!err)
+        err = give(ram, core, peer);
+    if (!err)
+        err = take(&back, &bcore, &bfrom);   /* the receiver holds its copy now */
+    printf("@atoll {\"event\":\"capxfer_orphan\",\"error\":\"%s\",\"ends_by\":\"%s\"}\n", err_name(err),
+           fault ? "fault" : "exit");
+    stdout_flush();
+    if (fault)
+        *(volatile int *)0 = 1;
+    return 0;   /* with the RAM and the Frame from the receiver still ours */
+}
+
+/* -- rights: every copy keeps its own ------------------------------------------------------ */
+
+#define RIGHTS_GIVES 4
+
+static int rights_take(void)
+{
+    char out[512];
+    size_t n = 0;
+    for (uint32_t i = 0; i < RIGHTS_GIVES; i++) {
+        capslot_t c;
+        uint32_t core;
+        uint64_t from;
+        errval_t err = take(&c, &core, &from);
+        struct cap_identity id = { 0 };
+        errval_t map = err;
+        if (!err) {
+            void *p;
+            sys_cap_identify(c, &id);
+            if (!(map = vspace_map_frame(c, MAP_WRITE, &p)))
+                vspace_unmap_frame(c, p);
+            sys_cap_delete(c);
+        }
+        n += (size_t)snprintf(out + n, sizeof out - n, "%s{\"error\":\"%s\",\"base\":%llu,\"rights\":%u,"
+                              "\"map_write\":\"%s\"}", i ? "," : "", err_name(err), (unsigned long long)id.base,
+                              id.rights, err_name(map));
+    }
+    printf("@atoll {\"event\":\"capxfer_rights_take\",\"core\":%u,\"took\":[%s]}\n", si_core(), out);
+    return 0;
+}
+
+/* Give a copy of `frame` with `rights` (a copy if all, else a mint). */
+static errval_t give_with(capslot_t frame, uint32_t rights, uint32_t core, uint64_t to)
+{
+    capslot_t s;
+    errval_t err = slot_alloc(&s);
+    if (!err && (err = rights == CAP_RIGHTS_ALL ? sys_cap_copy(frame, s) : sys_cap_mint(frame, s, rights, 0, 0, 0)))
+        slot_free(s);
+    return err ? err : give(s, core, to);
+}
+
+static int rights(uint32_t core)
+{
+    struct idl_chan *mon = monitor_chan();
+    capslot_t f[2] = { 0, 0 };
+    uint64_t peer = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer rights-take", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    for (uint32_t i = 0; !err && i < 2; i++)
+        err = frame_alloc(4096, &f[i]);
+    /* f[0] in full then read-only; f[1] read-only then in full. */
+    const uint32_t ro = CAP_RIGHT_READ;
+    errval_t g[RIGHTS_GIVES] = { err, err, err, err };
+    if (!err) {
+        g[0] = give_with(f[0], CAP_RIGHTS_ALL, core, peer);
+        g[1] = give_with(f[0], ro, core, peer);
+        g[2] = give_with(f[1], ro, core, peer);
+        g[3] = give_with(f[1], CAP_RIGHTS_ALL, core, peer);
+    }
+    uint64_t base[2] = { 0, 0 };
+    errval_t del[2] = { err, err };
+    for (uint32_t i = 0; !err && i < 2; i++) {
+        struct cap_identity id;
+        sys_cap_identify(f[i], &id);
+        base[i] = id.base;
+        uint64_t t0 = now_ms();
+        while ((del[i] = sys_cap_delete(f[i])) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
+            nap();
+    }
+    printf("@atoll {\"event\":\"capxfer_rights_give\",\"bases\":[%llu,%llu],\"given\":[\"%s\",\"%s\",\"%s\",\"%s\"],"
+           "\"deleted\":[\"%s\",\"%s\"]}\n",
+           (unsigned long long)base[0], (unsigned long long)base[1], err_name(g[0]), err_name(g[1]), err_name(g[2]),
+           err_name(g[3]), err_name(del[0]), err_name(del[1]));
+    return 0;
+}
+
+/* -- what the monitor owns does not cross ------------------------------------------------- */
+
+/* A copy of our channel's frame (the monitor's own: it frees it when the
+ * connection closes) given to another core: refused. */
+static int chanframe(uint32_t core)
+{
+    struct service_chan sc;
+    capslot_t s = 0;
+    errval_t err = names_connect(&sc);
+    errval_t given = err;
+    if (!err && !(given = slot_alloc(&s)) && !(given = sys_cap_copy(sc.frame, s)))
+        given = give(s, core, 0);
+    if (!err)
+        service_chan_close(&sc, ERR_OK);
+    printf("@atoll {\"event\":\"capxfer_chanframe\",\"connect\":\"%s\",\"given\":\"%s\"}\n", err_name(err),
+           err_name(given));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    si = startup();
+    errval_t err = monitor_connect();
+    if (err) {
+        printf("capxfer: no monitor: %s\n", err_name(err));
+        return 1;
+    }
+    if (argc > 1 && !strcmp(argv[1], "take"))
+        return receiver();
+    if (argc > 1 && !strcmp(argv[1], "sink"))
+        return sink();
+    if (argc > 1 && !strcmp(argv[1], "keep"))
+        return keep();
+    if (argc > 2 && !strcmp(argv[1], "chanframe"))
+        return chanframe(arg_number(argv[2], 1));
+    if (argc > 1 && !strcmp(argv[1], "rights-take"))
+        return rights_take();
+    if (argc > 2 && !strcmp(argv[1], "rights"))
+        return rights(arg_number(argv[2], 1));
+    if (argc > 2 && !strcmp(argv[1], "orphan"))
+        return orphan(arg_number(argv[2], 1), argc > 3 && !strcmp(argv[3], "fault"));
+    if (argc > 1 && !strcmp(argv[1], "bench"))
+        return bench(argc > 2 ? arg_number(argv[2], 21) : 21, argc > 3 ? arg_number(argv[3], 0) : 0);
+    if (argc < 2) {
+        printf("usage: capxfer CORE\n");
+        return 1;
+    }
+    return giver(arg_number(argv[1], 1));
+}
