@@ -78,9 +78,7 @@ errval_t sc_cap_copy(struct dispatcher *d, const struct trap_frame *f, uint64_t 
     (void)value;
     uint64_t src_slot = f->rdi, dst_slot = f->rsi;
     struct cte *src, *dst;
-    errval_t err = user_cap(d, src_slot, CAP_NULL, 0, &src);
-    if (!err)
-        err = user_slot(d, dst_slot, &dst);
+    errval_t err = user_src_dst(d, src_slot, dst_slot, &src, &dst);
     return err ? err : cap_copy(src, dst);
 }
 
@@ -90,9 +88,7 @@ errval_t sc_cap_mint(struct dispatcher *d, const struct trap_frame *f, uint64_t 
     uint64_t src_slot = f->rdi, dst_slot = f->rsi, rights = f->rdx, badge = f->r10, base = f->r8,
              count = f->r9;
     struct cte *src, *dst;
-    errval_t err = user_cap(d, src_slot, CAP_NULL, 0, &src);
-    if (!err)
-        err = user_slot(d, dst_slot, &dst);
+    errval_t err = user_src_dst(d, src_slot, dst_slot, &src, &dst);
     if (!err && rights > 0xffffffffu)
         err = ERR_INVALID_ARG;
     return err ? err : cap_mint(src, dst, (uint32_t)rights, badge, base, count);
@@ -119,9 +115,7 @@ errval_t sc_cap_move(struct dispatcher *d, const struct trap_frame *f, uint64_t 
     (void)value;
     uint64_t src_slot = f->rdi, dst_slot = f->rsi;
     struct cte *src, *dst;
-    errval_t err = user_cap(d, src_slot, CAP_NULL, 0, &src);
-    if (!err)
-        err = user_slot(d, dst_slot, &dst);
+    errval_t err = user_src_dst(d, src_slot, dst_slot, &src, &dst);
     if (!err)
         err = cap_move(src, dst);
     if (!err)

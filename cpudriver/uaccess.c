@@ -62,3 +62,10 @@ errval_t user_cap(struct dispatcher *d, uint64_t i, enum cap_type type, uint32_t
         return ERR_CAP_RIGHTS;
     return ERR_OK;
 }
+
+errval_t user_src_dst(struct dispatcher *d, uint64_t src_slot, uint64_t dst_slot, struct cte **src,
+                      struct cte **dst)
+{
+    errval_t err = user_cap(d, src_slot, CAP_NULL, 0, src);
+    return err ? err : user_slot(d, dst_slot, dst);
+}

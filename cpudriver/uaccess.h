@@ -21,4 +21,8 @@ errval_t user_slot(struct dispatcher *d, uint64_t i, struct cte **out);
 /* Slot `i`, which must hold a capability of `type` (CAP_NULL: any) with
  * `rights`. */
 errval_t user_cap(struct dispatcher *d, uint64_t i, enum cap_type type, uint32_t rights, struct cte **out);
+/* The two slots of a copy, mint or move: a full source (any type) and a
+ * destination slot of any content (the operation checks it is empty). */
+errval_t user_src_dst(struct dispatcher *d, uint64_t src_slot, uint64_t dst_slot, struct cte **src,
+                      struct cte **dst);
 #endif
