@@ -75,9 +75,7 @@ errval_t percore_plan(const struct topology *t, const struct mb2_info *mb, struc
     uint64_t block = percore_size() + pool + PERCORE_ARENA_SIZE;
 
     for (uint32_t n = 0; n < t->nnodes; n++) {
-        uint32_t count = 0;
-        for (uint32_t c = 0; c < t->ncpus; c++)
-            count += t->cpus[c].node == n;
+        uint32_t count = topo_cpus_on_node(t, n);
         if (!count)
             continue;
         uint64_t need = block * count, region = 0;

@@ -439,3 +439,11 @@ int topo_core_of_apic(const struct topology *t, uint32_t apic_id)
             return (int)i;
     return -1;
 }
+
+uint32_t topo_cpus_on_node(const struct topology *t, uint32_t node)
+{
+    uint32_t count = 0;
+    for (uint32_t c = 0; c < t->ncpus; c++)
+        count += t->cpus[c].node == node;
+    return count;
+}

@@ -59,6 +59,8 @@ errval_t topo_build(const struct acpi_madt_info *madt, const struct acpi_srat_in
 /* Node index of the memory at `phys` (0 when SRAT is absent or the address
  * lies in no range). */
 uint32_t topo_node_of_addr(const struct topology *t, uint64_t phys);
+/* How many CPUs node `node` has (0 for a memory-only node). */
+uint32_t topo_cpus_on_node(const struct topology *t, uint32_t node);
 
 /* Core id of `apic_id`, or -1. */
 int topo_core_of_apic(const struct topology *t, uint32_t apic_id);

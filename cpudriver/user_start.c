@@ -39,9 +39,7 @@ void user_ram_plan(void)
 {
     const struct topology *t = boot_topology();
     for (uint32_t n = 0; n < t->nnodes; n++) {
-        uint32_t count = 0;
-        for (uint32_t c = 0; c < t->ncpus; c++)
-            count += t->cpus[c].node == n;
+        uint32_t count = topo_cpus_on_node(t, n);
         if (!count)
             continue;
         /* Leave a little for the kernel's own later needs. */
