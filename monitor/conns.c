@@ -168,11 +168,10 @@ static void client_went(struct conn *c, errval_t why)
         return;
     c->client_gone = true;
     hang_up_for(c, 0, why);
-    if (c->queued) {   /* the service never took it: nothing to tell it */
-        service_unqueue(index_of(c));
-        c->queued = false;
-        c->service_gone = service_here(c) || c->service_gone;
-    }
+    /* A connection still in its service's accept queue stays there: what
+     * the client sent before it went is delivered, then the hang-up (as a
+     * socket's data outlives its writer). The queue is the service's, and
+     * bounded (MON_CONNS_PER_SERVICE). */
     if (!service_here(c) && c->state == C_OPEN)
         tell(c->service_core, c, false);
 }
@@ -386,7 +385,7 @@ errval_t conn_hand_to_service(uint32_t i, capslot_t *frame, uint32_t *client_cor
         return ERR_NOT_FOUND;
     struct conn *c = &conns[i];
     c->queued = false;
-    errval_t err = c->client_gone ? ERR_CHAN_CLOSED : copy_of(c->service_root, frame);
+    errval_t err = copy_of(c->service_root, frame);
     if (err) {
         service_went(c, ERR_CHAN_CLOSED);
         settle(c);
@@ -426,14 +425,8 @@ void conn_closed(uint32_t from, uint32_t owner_core, uint32_t number, uint32_t s
         return;   /* not ours to hear about, or long gone */
     if (side == 1 && c->owner)
         service_went(c, ERR_CHAN_CLOSED);
-    else if (side == 0 && !c->owner) {
-        c->client_gone = true;
-        if (c->queued) {   /* never accepted: the service holds nothing */
-            service_unqueue(index_of(c));
-            c->queued = false;
-            c->service_gone = true;
-        }
-    }
+    else if (side == 0 && !c->owner)
+        c->client_gone = true;   /* queued or not, the service reads what was sent, then the hang-up */
     settle(c);
 }
 

@@ -177,6 +177,18 @@ SWEEP = ["--shapes", "2 2n2", "--systems", "linux,atoll", "--accel", "tcg", "--q
          "--no-plots", "--timeout", "120"]
 
 
+def _why(*outs):
+    """What each sweep's points that are not plainly ok said: status, reason,
+    malformed lines and the console's tail (for a failure seen only in CI)."""
+    said = []
+    for out in outs:
+        for p in rep.Data.load(str(out)).points:
+            if p.get("status") != "ok" or p.get("malformed"):
+                said.append({k: p.get(k) for k in ("system", "shape", "benchmark", "status", "reason",
+                                                   "malformed", "console_tail")} | {"out": str(out)})
+    return said
+
+
 def _summary(out):
     data = rep.Data.load(str(out))
     points = {(p["system"], p["shape"], p["accel"], p["benchmark"], p["status"])
@@ -200,8 +212,8 @@ def test_sweep_through_slurm_matches_the_local_sweep(cluster, tmp_path):
     assert len(jobs) == 1 and jobs[0]["cpus"] == 2 and len(jobs[0]["points"]) == 4, jobs
     lp, lm = _summary(local)
     sp, sm = _summary(remote)
-    assert sp == lp, cluster.logs()
-    assert sm == lm
+    assert sp == lp, (_why(local, remote), cluster.logs())
+    assert sm == lm, ("local only:", sorted(lm - sm), "slurm only:", sorted(sm - lm), _why(local, remote))
     atoll_ok = {(s, b) for (sys_, s, a, b, st) in sp if sys_ == "atoll" and st == "ok"}
     assert ("2cpu", "pingpong") in atoll_ok and ("2cpu-2node", "boot") in atoll_ok, sp
     # Every Slurm point ran as a task of the array and says so.

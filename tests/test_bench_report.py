@@ -919,6 +919,10 @@ def test_atoll_pingpong_adapter():
     failed = ab.atoll_pingpong_adapt(dict(user, error="ERR_TIMEOUT"), {})
     assert len(failed) == 1 and failed[0]["event"] == "error" and "ERR_TIMEOUT" in failed[0]["reason"]
     assert ab.atoll_pingpong_adapt({"event": "lmp_bench"}, {}) == []
+    # A pair the shell could not run at all: only its cores and the error.
+    gap = ab.atoll_pingpong_adapt({"event": "urpc_bench", "from": 1, "to": 0, "rounds": 20,
+                                   "error": "ERR_TIMEOUT"}, {})
+    assert len(gap) == 1 and gap[0]["event"] == "error" and "1->0: ERR_TIMEOUT" in gap[0]["reason"]
     bad = ab.atoll_pingpong_adapt({"event": "urpc_bench", "from": 1}, {})
     assert bad and bad[0]["event"] == "error" and bad[0]["benchmark"] == "pingpong"
     assert ab.atoll_pingpong_commands(ab.Machine(smp=4), {"rounds": 50}) == ["bench urpc 50 4"]

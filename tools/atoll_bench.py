@@ -204,11 +204,11 @@ def atoll_pingpong_adapt(event, options):
         return []
     src, dst, rounds = event.get("from"), event.get("to"), event.get("rounds")
     med, p10, p90 = event.get("rt_median_ns"), event.get("rt_p10_ns"), event.get("rt_p90_ns")
-    if not all(_num(v) for v in (src, dst, rounds, med, p10, p90)):
-        return [{"event": "error", "benchmark": "pingpong", "reason": f"malformed urpc_bench event: {event}"}]
     if event.get("error", "ERR_OK") != "ERR_OK":
         return [{"event": "error", "benchmark": "pingpong",
                  "reason": f"urpc_bench {src}->{dst}: {event.get('error')}"}]
+    if not all(_num(v) for v in (src, dst, rounds, med, p10, p90)):
+        return [{"event": "error", "benchmark": "pingpong", "reason": f"malformed urpc_bench event: {event}"}]
     out = [_result("pingpong", "round_trip", "ns", med, int(rounds), max(0, p90 - p10),
                    {"protocol": "urpc", "src": src, "dst": dst}, min=event.get("rt_min_ns"),
                    spread_kind="p90-p10")]

@@ -267,7 +267,14 @@ static int cmd_bench(int argc, char **argv)
             else
                 err = bench_user_pair(from, to, rounds, json, sizeof json);
             if (err || rerr || text[0] != '{') {
-                status = fail("bench", err ? err : rerr ? rerr : ERR_MSG_MALFORMED);
+                /* A pair that gives no result is an event too: a sweep
+                 * must see the gap, not a shorter list of results. */
+                err = err ? err : rerr ? rerr : ERR_MSG_MALFORMED;
+                printf("@atoll {\"event\":\"urpc_bench\",%s\"from\":%llu,\"to\":%llu,\"rounds\":%llu,"
+                       "\"error\":\"%s\"}\n", in_monitor ? "\"where\":\"monitor\"," : "",
+                       (unsigned long long)from, (unsigned long long)to, (unsigned long long)rounds,
+                       err_name(err));
+                status = fail("bench", err);
                 continue;
             }
             /* The text is a JSON object: make it an event. */

@@ -38,6 +38,9 @@
  *   xattack victim        a client that sends SECRET in a request
  *   xattack benchcross P  three URPC benchmarks from here to core P
  *   xattack nsregister    register a name for a service that is not ours
+ *   xattack lateaccept C  accept a connection only after its client (on
+ *                         core C: `xattack oneshot`, which sends one message
+ *                         and ends) is gone: the message must still arrive
  *   xattack kill C ID     ask our monitor to end domain ID on core C
  *   xattack broadcast     revoke our own RAM with CAPOPS_BROADCAST (the caps
  *                         benchmark's baseline: every monitor asked):
@@ -609,6 +612,72 @@ static int attack_broadcast(void)
     return ok ? 0 : 1;
 }
 
+/* -- a client that is gone before its connection is accepted ------------------------------- */
+#define ONESHOT_TEXT "oneshot from core %u"
+
+/* xattack oneshot CORE DOMAIN SEQ: connect to that service, send one
+ * message, hang up and end, all before the service accepts. */
+static int oneshot(uint32_t core, uint32_t domain, uint32_t seq)
+{
+    static struct service_chan sc;
+    char text[40];
+    errval_t err = hello();
+    if (!err)
+        err = service_connect(SERVICE_ID(core, domain, seq), &sc);
+    if (err) {
+        report("oneshot", false, "\"error\":\"%s\"", err_name(err));
+        return 1;
+    }
+    snprintf(text, sizeof text, ONESHOT_TEXT, my_core);
+    err = urpc_send(&sc.ch, text, strlen(text) + 1, 0);
+    service_chan_close(&sc, ERR_OK);
+    return err ? 1 : 0;
+}
+
+/* xattack lateaccept CORE: a `oneshot` client on CORE connects to our
+ * service, sends and ends; only when it is gone do we accept. Its message
+ * must still arrive, then the hang-up (a report needs no handshake). */
+static int late_accept(uint32_t core)
+{
+    static struct service_chan sc;
+    uint64_t me = 0, before = 0, id = 0, n = ~0ull;
+    char cmd[80], got[64] = "", want[40];
+    size_t len = 0;
+    errval_t rerr = ERR_OK, err = hello(), msg = ERR_NOT_FOUND, end = ERR_NOT_FOUND;
+    if (!err)
+        err = service_register_self(&me);
+    if (!err && !(err = monclient_busy_rpc(monitor_chan(), core, &rerr, &before)))
+        err = rerr;
+    if (!err) {
+        snprintf(cmd, sizeof cmd, "xattack oneshot %u %u %u", SERVICE_CORE(me), SERVICE_DOMAIN(me),
+                 (uint32_t)(uint16_t)me);
+        if (!(err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, &rerr, &id)))
+            err = rerr;
+    }
+    /* Until it has ended (and its monitor has heard): `busy` is back. */
+    for (uint64_t t0 = now_ms(); !err && n > before; pause_ms(20)) {
+        if (monclient_busy_rpc(monitor_chan(), core, &rerr, &n) || rerr)
+            n = ~0ull;
+        if (now_ms() - t0 > 20000)
+            err = ERR_TIMEOUT;
+    }
+    for (uint64_t t0 = now_ms(); !err && (err = service_accept(&sc)) == ERR_WOULD_BLOCK; pause_ms(20))
+        if (now_ms() - t0 > 5000)
+            err = ERR_TIMEOUT;   /* the connection went with its client */
+    if (!err) {
+        sc.ch.timeout_ns = TIMEOUT_NS;
+        msg = urpc_recv(&sc.ch, got, sizeof got - 1, &len, 0);
+        got[msg ? 0 : len < sizeof got ? len : sizeof got - 1] = 0;
+        end = urpc_recv(&sc.ch, cmd, sizeof cmd, &len, 0);
+        service_chan_close(&sc, ERR_OK);
+    }
+    snprintf(want, sizeof want, ONESHOT_TEXT, core);
+    bool ok = !err && msg == ERR_OK && !strcmp(got, want) && end == ERR_CHAN_CLOSED;
+    report("lateaccept", ok, "\"client_core\":%u,\"accept\":\"%s\",\"message\":\"%s\",\"got\":\"%s\","
+           "\"then\":\"%s\"", core, err_name(err), err_name(msg), got, err_name(end));
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct core_info info;
@@ -653,10 +722,14 @@ int main(int argc, char **argv)
         return attack_kill(arg_number(argv[2], 0), arg_number(argv[3], 1));
     if (!strcmp(a, "broadcast"))
         return attack_broadcast();
+    if (!strcmp(a, "lateaccept") && argc >= 3)
+        return late_accept(arg_number(argv[2], 0) % ncores);
+    if (!strcmp(a, "oneshot") && argc >= 5)
+        return oneshot(arg_number(argv[2], 0), arg_number(argv[3], 0), arg_number(argv[4], 0));
     if (!strcmp(a, "spin"))
         for (;;)
             __asm__ volatile("pause");
     printf("usage: xattack lmpjunk|hello|connect [N]|nscorrupt|nsflood|serve|dispatchers|zombies [N]|conns [N]|"
-           "clients [N]|pagekeep|victim|benchcross CORE|nsregister|kill CORE ID|broadcast|spin\n");
+           "clients [N]|pagekeep|victim|benchcross CORE|nsregister|kill CORE ID|broadcast|lateaccept CORE|spin\n");
     return 2;
 }
