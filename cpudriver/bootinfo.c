@@ -16,7 +16,6 @@
 #include "topology.h"
 #include "x86_64/kernel_layout.h"
 
-#define GiB (1ull << 30)
 
 /* From boot/multiboot2_entry.S (identity-mapped; gone after the switch). */
 extern uint64_t boot_mbi;

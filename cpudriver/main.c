@@ -40,7 +40,6 @@ extern uint64_t boot_tsc0, boot_mbi;
 extern char boot_pml4[];
 void percore_switch(void *dst, uint64_t size, uint64_t cr3);
 
-#define GiB (1ull << 30)
 
 /* Every core's kernel block: planned by the boot core, read-only after. */
 BOOTSHARED static struct core_block blocks[TOPO_MAX_CPUS];

@@ -96,6 +96,9 @@ errval_t pmem_init(const struct mb2_info *mb, const struct topology *t,
         if (err)
             return err;
     }
+    errval_t err4 = split_at(4 * GiB);   /* pmem_alloc tries above, then below */
+    if (err4)
+        return err4;
     for (uint32_t i = 0; i < t->nranges; i++) {
         errval_t err = split_at(t->ranges[i].base);
         if (!err)
@@ -108,25 +111,33 @@ errval_t pmem_init(const struct mb2_info *mb, const struct topology *t,
     return ERR_OK;
 }
 
+/* Which free range a request tries first. Memory above 4 GiB before memory
+ * below (devices that can only reach 32-bit addresses may need it later),
+ * and within each, the lowest address first: the bootloader keeps its heap,
+ * where it ran its own modules, at the top of the RAM below 4 GiB. Under
+ * QEMU's emulation the first write to a page that held executed code
+ * invalidates every translated block in it, at a cost that grows with the
+ * number of virtual CPUs (about 10 ms per such page at 64); the boot's own
+ * structures, written at once, must not land there. */
 uint64_t pmem_alloc(uint64_t size, uint64_t align, uint32_t node, uint64_t limit)
 {
     size = ALIGN_UP(size, 4096);
-    /* Highest fitting address first: low memory stays free for whoever needs
-     * addresses below 4 GiB. */
-    for (int i = nranges - 1; i >= 0; i--) {
-        struct range *r = &ranges[i];
-        if (node != PMEM_ANY_NODE && r->node != node)
-            continue;
-        uint64_t end = MIN(r->end, limit);
-        if (end < r->base + size)
-            continue;
-        uint64_t a = ALIGN_DOWN(end - size, align);
-        if (a < r->base)
-            continue;
-        if (carve(a, a + size) != ERR_OK)
-            return 0;   /* table full: treat as out of memory */
-        return a;
-    }
+    /* The ranges are sorted by address and none straddles 4 GiB (pmem_init):
+     * the high ones in order, then the low ones in order. */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < nranges; i++) {
+            struct range *r = &ranges[i];
+            if ((r->base >= 4 * GiB) != (pass == 0))
+                continue;
+            if (node != PMEM_ANY_NODE && r->node != node)
+                continue;
+            uint64_t a = ALIGN_UP(r->base, align);
+            if (a < r->base || a + size < a || a + size > MIN(r->end, limit))
+                continue;
+            if (carve(a, a + size) != ERR_OK)
+                return 0;   /* table full: treat as out of memory */
+            return a;
+        }
     return 0;
 }
 

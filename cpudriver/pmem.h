@@ -24,6 +24,7 @@ struct pmem_reserved {
 errval_t pmem_init(const struct mb2_info *mb, const struct topology *t,
                    const struct pmem_reserved *reserved, int nreserved);
 /* Allocate `size` bytes aligned to `align` from `node` (PMEM_ANY_NODE: any),
+ * lowest address first, above 4 GiB before below (pmem.c says why),
  * entirely below `limit`. Returns the physical address, or 0. */
 uint64_t pmem_alloc(uint64_t size, uint64_t align, uint32_t node, uint64_t limit);
 /* Free bytes left on `node`, and the end of the highest RAM range. */
