@@ -10,6 +10,7 @@
 
 #define DEFAULT_TIMER_HZ 100
 #define DEFAULT_SMP_TIMEOUT_MS 10000
+#define DEFAULT_DIE_MS 5000
 
 /* Decimal number at s (n bytes); false if empty or not all digits. */
 static bool parse_u64(const char *s, size_t n, uint64_t *out)
@@ -41,7 +42,25 @@ static bool value_u64(const char *key, uint64_t *out)
     return true;
 }
 
-/* "selftest=fault:N", "probe:N", "unlisted:APIC" or "panic". */
+/* "die:N@MS" (or "die:N": MS 5000): core N dies MS ms after its timer starts. */
+static bool parse_die(struct boot_options *o, const char *v, size_t n)
+{
+    size_t at = 4;
+    uint64_t core, ms = DEFAULT_DIE_MS;
+    if (n <= 4 || strncmp(v, "die:", 4))
+        return false;
+    while (at < n && v[at] != '@')
+        at++;
+    if (!parse_u64(v + 4, at - 4, &core) || core == 0 || core >= NO_CORE)
+        return false;   /* core 0 runs the name server, the starter and the shell: its death is the machine's */
+    if (at < n && (!parse_u64(v + at + 1, n - at - 1, &ms) || ms > 3600000))
+        return false;
+    o->die_core = (uint32_t)core;
+    o->die_ms = (uint32_t)ms;
+    return true;
+}
+
+/* "selftest=fault:N", "probe:N", "unlisted:APIC", "die:N@MS" or "panic". */
 static void parse_selftest(struct boot_options *o)
 {
     const char *v;
@@ -61,11 +80,13 @@ static void parse_selftest(struct boot_options *o)
             return;
         }
     }
+    if (parse_die(o, v, n))
+        return;
     if (n == 5 && !strncmp(v, "panic", 5)) {
         o->panic_selftest = true;
         return;
     }
-    boot_warn("kernel command line: unknown selftest (fault:N, probe:N, unlisted:APIC, panic); ignored");
+    boot_warn("kernel command line: unknown selftest (fault:N, probe:N, unlisted:APIC, die:N@MS with N > 0, panic); ignored");
 }
 
 void boot_options_parse(struct boot_options *o)
@@ -73,7 +94,7 @@ void boot_options_parse(struct boot_options *o)
     uint64_t v;
     *o = (struct boot_options){
         .smp_timeout_ms = DEFAULT_SMP_TIMEOUT_MS, .timer_hz = DEFAULT_TIMER_HZ,
-        .fault_core = NO_CORE, .probe_core = NO_CORE, .unlisted_apic = NO_CORE,
+        .fault_core = NO_CORE, .probe_core = NO_CORE, .unlisted_apic = NO_CORE, .die_core = NO_CORE,
     };
     o->poweroff = cmdline_get(boot_cmdline(), "poweroff", 0, 0);
     o->no_x2apic = cmdline_get(boot_cmdline(), "nox2apic", 0, 0);

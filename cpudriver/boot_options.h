@@ -16,6 +16,9 @@ struct boot_options {
     /* selftest=...: make a core fail on purpose (selftest.h); NO_CORE if not */
     uint32_t fault_core, probe_core, unlisted_apic;
     bool panic_selftest;
+    /* selftest=die:N@MS: core N's CPU driver panics (interrupts off, halted
+     * for good) MS ms after its timer started: a dead core (docs/restart.md) */
+    uint32_t die_core, die_ms;
 };
 
 void boot_options_parse(struct boot_options *o);

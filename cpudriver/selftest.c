@@ -3,6 +3,7 @@
  */
 #include "selftest.h"
 #include "console.h"
+#include "panic.h"
 #include "core.h"
 #include "lib.h"
 #include "smp.h"
@@ -29,4 +30,13 @@ void selftest_run(void)
         selftest_fault();
     if (boot_params.probe_core == core.core_id)
         selftest_probe();
+}
+
+void selftest_tick(void)
+{
+    if (boot_params.die_core != core.core_id ||
+        core.ticks * 1000 < (uint64_t)boot_params.die_ms * boot_params.timer_hz)
+        return;
+    panic("selftest: core %u dies %u ms after its timer started (selftest=die)", core.core_id,
+          boot_params.die_ms);
 }

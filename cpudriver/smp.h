@@ -49,6 +49,8 @@ struct boot_params {
     uint32_t fault_core;    /* "fault:N": core N takes a page fault when up */
     uint64_t probe_phys;    /* "probe:N": core N reads this (core 0's block) */
     uint32_t probe_core;
+    uint32_t die_core;      /* "die:N@MS": core N panics MS ms after its timer started */
+    uint32_t die_ms;
 };
 #define NO_CORE 0xffffffffu
 

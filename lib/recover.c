@@ -245,8 +245,10 @@ static errval_t named_reconnect(struct named_chan *nc)
             return ERR_OK;
         }
         /* The name may still point at the instance that ended (its group
-         * drops it a moment later): look again while there is time. */
-        if (err != ERR_NOT_FOUND || !left)
+         * drops it a moment later), or at one on a core just fenced as
+         * dead (ERR_CORE_DOWN: its names go as soon as the name server
+         * reads the hang-up): look again while there is time. */
+        if ((err != ERR_NOT_FOUND && err != ERR_CORE_DOWN) || !left)
             return err;
         sys_notify_wait(sys_notify_gen(), 5000, 0);
     }

@@ -151,6 +151,8 @@ static void hang_up_for(struct conn *c, int side, errval_t why)
 
 static void tell(uint32_t core, struct conn *c, bool released)
 {
+    if (!core_alive(core))
+        return;   /* fenced (fence.c): nobody there to tell */
     struct idl_chan *via = route(core);
     errval_t err = !via ? ERR_NO_ROUTE
                  : released ? monitor_conn_released_send(via, (uint16_t)core, (uint16_t)my_core, 0, c->number)
@@ -463,4 +465,49 @@ void conns_stats(struct conn_stats *s)
             s->live++;
             s->owned += conns[i].owner;
         }
+}
+
+/* The service's side, whose client's core is dead: hang up for the client
+ * through our copy of the frame (we are not its owner, and the owner will
+ * never do it), so the service reads what was sent, then ERR_CHAN_CLOSED. */
+static void hang_up_for_dead_client(struct conn *c)
+{
+    void *p = 0;
+    struct urpc_chan as_gone;
+    if (!c->service_root || vspace_map_frame(c->service_root, MAP_WRITE, &p))
+        return;
+    if (!urpc_init(&as_gone, p, CONN_FRAME_BYTES, 0) && !__atomic_load_n(&as_gone.my_ctrl->closed, __ATOMIC_RELAXED)) {
+        as_gone.wake_arg = notify_cap_for(my_core);
+        urpc_close(&as_gone, ERR_CORE_DOWN);
+    }
+    vspace_unmap_frame(c->service_root, p);
+}
+
+uint32_t conns_core_dead(uint32_t core)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MON_MAX_CONNS; i++) {
+        struct conn *c = &conns[i];
+        if (c->state == C_FREE)
+            continue;
+        if (c->owner && c->service_core == core) {
+            /* The dead core's root of our frame is never given back; nothing
+             * there runs to use it, so the frame is ours to free. */
+            n++;
+            c->remote_held = false;
+            if (c->state == C_CONNECTING) {
+                c->service_gone = true;
+                answer_connect(c, ERR_CORE_DOWN);
+                continue;
+            }
+            service_went(c, ERR_CORE_DOWN);
+            settle(c);
+        } else if (!c->owner && c->owner_core == core && !c->client_gone) {
+            n++;
+            hang_up_for_dead_client(c);
+            c->client_gone = true;
+            settle(c);
+        }
+    }
+    return n;
 }

@@ -74,6 +74,7 @@ errval_t link_attach(uint32_t peer, uint32_t purpose, capslot_t frame, int side,
     l->base = p;
     l->ch.wake_arg = notify_cap_for(peer);
     l->ch.spin_ns = 0;
+    l->heard_ns = l->sent_ns = now_ns();
     l->idl = (struct idl_chan){ .send = link_send, .recv = link_recv, .cap_export = cap_export,
                                 .cap_import = cap_import, .state = l };
     links[nlinks++] = l;
@@ -132,8 +133,8 @@ struct link *link_direct(uint32_t core)
 
 struct idl_chan *route(uint32_t dst)
 {
-    if (dst == my_core || dst >= ncores)
-        return 0;
+    if (dst == my_core || dst >= ncores || !core_alive(dst))
+        return 0;   /* a dead core (fence.c) is reached by nothing */
     struct link *l = link_direct(dst);
     if (!l && plan_known)
         l = link_direct(mesh_next_hop(&plan, my_core, dst));
@@ -217,13 +218,18 @@ static errval_t enqueue(struct link *l, const void *msg, size_t len)
  * streaming long messages at each other wait for each other until then). */
 static errval_t send_now(struct link *l, const void *msg, size_t len)
 {
-    if (len <= (size_t)l->ch.nslots * URPC_PAYLOAD)
-        return urpc_send(&l->ch, msg, len, URPC_NONBLOCK);
-    hold_incoming();
-    uint64_t old = l->ch.timeout_ns;
-    l->ch.timeout_ns = SEND_TIMEOUT_NS;
-    errval_t err = urpc_send(&l->ch, msg, len, 0);
-    l->ch.timeout_ns = old;
+    errval_t err;
+    if (len <= (size_t)l->ch.nslots * URPC_PAYLOAD) {
+        err = urpc_send(&l->ch, msg, len, URPC_NONBLOCK);
+    } else {
+        hold_incoming();
+        uint64_t old = l->ch.timeout_ns;
+        l->ch.timeout_ns = SEND_TIMEOUT_NS;
+        err = urpc_send(&l->ch, msg, len, 0);
+        l->ch.timeout_ns = old;
+    }
+    if (!err)
+        l->sent_ns = now_ns();
     return err;
 }
 
@@ -253,6 +259,8 @@ errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned fl
 {
     (void)flags;
     struct link *l = ch->state;
+    if (l->closed && !core_alive(l->peer))
+        return ERR_CORE_DOWN;   /* fenced: nothing there takes it */
     if (l->out_head)
         flush_outbox(l);
     if (l->out_head)   /* keep the order: behind what waits */
@@ -263,11 +271,35 @@ errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned fl
 
 bool links_backlogged(void) { return queued > 0; }
 
+/* The peer is dead: nothing more is read from, written to or queued for
+ * its links (its frames stay mapped: the memory of a dead core's channels
+ * is never reused, so nothing it might still write lands elsewhere). */
+void links_fence(uint32_t core)
+{
+    for (uint32_t i = 0; i < nlinks; i++) {
+        struct link *l = links[i];
+        if (l->peer != core)
+            continue;
+        l->closed = true;
+        l->up = false;
+        while (l->out_head) {
+            struct outmsg *o = l->out_head;
+            l->out_head = o->next;
+            free(o);
+            queued--;
+            dropped++;
+        }
+        l->out_tail = 0;
+        l->out_count = 0;
+    }
+}
+
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 
 /* One message that came in on `from`: ours, or to pass on. */
 static void handle(struct link *from, const uint8_t *msg, size_t len)
 {
+    from->heard_ns = now_ns();   /* any message is a sign of life (fence.c) */
     if (len < IDL_HEADER_SIZE + 4) {
         dropped++;
         return;
@@ -388,7 +420,8 @@ size_t links_describe(char *out, size_t size, uint64_t *count)
     for (uint32_t i = 0; i < nlinks && len + 1 < size; i++) {
         const struct link *l = links[i];
         len += (size_t)snprintf(out + len, size - len, "%4u %4u  %-5s %-4s %9llu %9llu %9llu\n", my_core, l->peer,
-                                purpose_name(l->purpose), l->closed ? "closed" : l->up ? "up" : "wait",
+                                purpose_name(l->purpose),
+                                !core_alive(l->peer) ? "dead" : l->closed ? "closed" : l->up ? "up" : "wait",
                                 (unsigned long long)l->ch.stats.msgs_sent,
                                 (unsigned long long)l->ch.stats.msgs_received,
                                 (unsigned long long)l->forwarded);

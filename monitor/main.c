@@ -146,6 +146,7 @@ int main(int argc, char **argv)
     outbox = (struct ws_timer){ .fire = outbox_due };
     expiry = (struct ws_timer){ .fire = expire_due };
     waitset_timer_arm(&monitor_ws, &expiry, now_ns() + EXPIRE_NS);
+    fence_start(&monitor_ws);
     mesh_start();
     if (my_core == 0)
         start_servers();

@@ -93,6 +93,12 @@ static void report_ready(void);
 
 bool core_alive(uint32_t core) { return core < ncores && !down[core]; }
 
+void mesh_core_dead(uint32_t core)
+{
+    if (core < ncores && core < MESH_MAX_CORES)
+        down[core] = true;
+}
+
 static void make_plan(uint32_t kind, uint32_t cluster)
 {
     ncores_up = 0;
@@ -382,6 +388,25 @@ static errval_t on_cap_retype_reply(struct idl_chan *ch, const struct monitor_ca
     return capops_on_retype_reply(a);
 }
 
+/* Heartbeats and dead cores: fence.c. */
+static errval_t on_beat(struct idl_chan *ch, const struct monitor_beat_args *a)
+{
+    (void)ch;
+    return fence_on_beat(a);
+}
+
+static errval_t on_core_suspect(struct idl_chan *ch, const struct monitor_core_suspect_args *a)
+{
+    (void)ch;
+    return fence_on_suspect(a);
+}
+
+static errval_t on_core_dead(struct idl_chan *ch, const struct monitor_core_dead_args *a)
+{
+    (void)ch;
+    return fence_on_dead(a);
+}
+
 const struct monitor_handlers monitor_handlers = {
     .plan = on_plan,
     .link_offer = on_link_offer,
@@ -404,4 +429,7 @@ const struct monitor_handlers monitor_handlers = {
     .cap_revoke_reply = on_cap_revoke_reply,
     .cap_retype_call = on_cap_retype_call,
     .cap_retype_reply = on_cap_retype_reply,
+    .beat = on_beat,
+    .core_suspect = on_core_suspect,
+    .core_dead = on_core_dead,
 };

@@ -50,6 +50,7 @@ struct link {
     uint64_t forwarded;     /* messages passed on through it for other cores */
     struct outmsg *out_head, *out_tail;   /* waiting for room in the ring */
     uint32_t out_count;
+    uint64_t heard_ns, sent_ns;   /* last message in, out (fence.c's heartbeats) */
 };
 
 /* A channel to `peer` in the frame in `frame` (mapped here), as `side`. */
@@ -80,12 +81,17 @@ capslot_t notify_cap_for(uint32_t core);
 errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags);
 /* Some outbox is not empty: do not sleep long. */
 bool links_backlogged(void);
+/* `core` is dead: its links are closed for good, their outboxes dropped. */
+void links_fence(uint32_t core);
 
 /* -- mesh.c: building the mesh, the handlers of if/monitor.if ----------------- */
 extern struct mesh_plan plan;
 extern bool plan_known;
-/* The core came up at boot (core 0 knows; the others learn it with the plan). */
+/* The core came up at boot (core 0 knows; the others learn it with the plan)
+ * and has not been fenced as dead since (fence.c). */
 bool core_alive(uint32_t core);
+/* fence.c: `core` is dead from now on. */
+void mesh_core_dead(uint32_t core);
 /* Core 0: mesh=cluster|all|star, cluster=N from the monitor's arguments. */
 errval_t mesh_configure(int argc, char **argv);
 void mesh_start(void);
@@ -97,6 +103,25 @@ void mesh_wait_expire(void);
 /* How many channels this monitor holds, and one line about each. */
 size_t mesh_describe(char *out, size_t size, uint64_t *count);
 extern const struct monitor_handlers monitor_handlers;
+
+/* -- fence.c: heartbeats between monitors; a dead core fenced ------------------ */
+/* A beat goes on a watched link (a link of the mesh plan) that carried
+ * nothing out for MESH_BEAT_MS; one that brought nothing in for
+ * MESH_SUSPECT_MS makes its monitor tell core 0, which probes the suspect
+ * over its boot channel and, after MESH_CONFIRM_MS more of silence,
+ * declares it dead and tells every live core. So a dead core is fenced
+ * everywhere within MESH_SUSPECT_MS + MESH_CONFIRM_MS + 2 beat periods of
+ * its last message, plus the time a message takes to cross the mesh
+ * (docs/restart.md). */
+#define MESH_BEAT_MS 250
+#define MESH_SUSPECT_MS 5000
+#define MESH_CONFIRM_MS 2000
+void fence_start(struct waitset *ws);
+errval_t fence_on_beat(const struct monitor_beat_args *a);
+errval_t fence_on_suspect(const struct monitor_core_suspect_args *a);
+errval_t fence_on_dead(const struct monitor_core_dead_args *a);
+/* One line of counts (for `mesh`). */
+size_t fence_describe(char *out, size_t size);
 
 /* -- captransfer.c: capabilities between cores -------------------------------- */
 /* RAM, Frame, DevFrame, Notify and the page-table types may cross cores. */
@@ -234,6 +259,9 @@ void pending_forget_client(int client);
 /* Answer ERR_TIMEOUT to clients whose request has waited too long (a core
  * that never answers must not hang its callers). */
 void pending_expire(void);
+/* `core` is dead: answer ERR_CORE_DOWN to everything waiting for it (a
+ * connection through conns.c); how many were waiting. */
+uint32_t pending_fail_core(uint32_t core);
 
 /* -- services.c: domains that take connections --------------------------------- */
 errval_t service_register(uint64_t owner, uint64_t *service);
@@ -268,6 +296,8 @@ struct conn_stats {
     uint64_t opened, freed;
 };
 void conns_stats(struct conn_stats *s);
+/* `core` is dead: hang up every connection for its end there; how many. */
+uint32_t conns_core_dead(uint32_t core);
 
 /* -- lifetimes.c: ends of this core's domains ------------------------------------ */
 /* The kernel's obituaries as a source of the event loop: release what

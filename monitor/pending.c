@@ -78,3 +78,24 @@ void pending_expire(void)
         }
     }
 }
+
+uint32_t pending_fail_core(uint32_t core)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < MAX_PENDING; i++) {
+        struct pending *p = &table[i];
+        if (!p->tag || p->to != core)
+            continue;
+        p->tag = 0;
+        n++;
+        if (p->kind == PEND_CONNECT) {
+            conn_connect_answered(p->conn, ERR_CORE_DOWN);   /* nothing there holds the frame */
+        } else {
+            struct asker who = { .handle = p->client };
+            struct idl_chan ch;
+            reply_chan(&ch, &who);
+            reply_error(&ch, p->call, ERR_CORE_DOWN);
+        }
+    }
+    return n;
+}

@@ -97,6 +97,7 @@ static errval_t on_mesh(struct idl_chan *ch, const struct monclient_mesh_call_ar
     (void)a;
     uint64_t n = 0;
     size_t len = links_describe(text, sizeof text, &n);
+    len += fence_describe(text + len, sizeof text - len);
     captransfer_describe(text + len, sizeof text - len);
     return monclient_mesh_reply_send(ch, ERR_OK, n, text);
 }

@@ -12,6 +12,7 @@
 #include "dispatcher.h"
 #include "domain.h"
 #include "notify.h"
+#include "selftest.h"
 
 struct idt_entry {
     uint16_t off_lo, sel;
@@ -63,6 +64,7 @@ static _Noreturn void user_trap(struct trap_frame *f)
     case VEC_TIMER:
         core.ticks++;
         apic_eoi();
+        selftest_tick();
         if (core.is_bsp)
             console_drain();
         dispatcher_tick();
@@ -97,6 +99,7 @@ void trap_dispatch(struct trap_frame *f)
     case VEC_TIMER:
         core.ticks++;
         apic_eoi();
+        selftest_tick();
         return;
     case VEC_WAKEUP:
         core.woken = true;

@@ -54,6 +54,10 @@ static bool parse_core(const char *s, uint64_t *core)
 
 static int cmd_help(int argc, char **argv);
 
+/* The cores that had come up when the shell started (the kernel's boot
+ * record): one the monitors call down later has died and been fenced. */
+static struct core_info at_start;
+
 static int cmd_cores(int argc, char **argv)
 {
     (void)argc;
@@ -63,11 +67,19 @@ static int cmd_cores(int argc, char **argv)
         const char *text;
         errval_t err, rerr = ERR_OK;
         err = monclient_describe_rpc(mon, (uint32_t)c, &rerr, &text, replybuf, sizeof replybuf);
-        if (err || rerr) {
+        if (!err && rerr == ERR_CORE_DOWN) {
+            bool was_up = c < CORE_INFO_MAX_CORES && (!at_start.cores_known || at_start.core_up[c]);
+            printf("core %llu: %s\n", (unsigned long long)c,
+                   was_up ? "dead (it stopped answering: fenced by the monitors)" : "down (never came up)");
+            printf("@atoll {\"event\":\"core_state\",\"core\":%llu,\"state\":\"%s\"}\n", (unsigned long long)c,
+                   was_up ? "dead" : "down");
+            status = 1;
+        } else if (err || rerr) {
             printf("core %llu: %s\n", (unsigned long long)c, err_name(err ? err : rerr));
             status = 1;
         } else {
             printf("%s", text);
+            printf("@atoll {\"event\":\"core_state\",\"core\":%llu,\"state\":\"up\"}\n", (unsigned long long)c);
         }
     }
     return status;
@@ -884,6 +896,7 @@ int main(int argc, char **argv)
     (void)argc;
     (void)argv;
     si = startup();
+    sys_core_info(&at_start);
     /* Our monitor: typed requests, and the serial port's I/O capability. */
     errval_t rerr = ERR_OK, err = monitor_connect();
     if (!err)

@@ -305,11 +305,15 @@ static errval_t ps_find(uint32_t core, uint64_t id, const char *name, uint64_t *
 }
 
 /* Is domain `id` still on `core`? (True also when its monitor cannot be
- * asked: we do not restart what we cannot see.) */
-static bool still_listed(uint32_t core, uint64_t id)
+ * asked, but not when the core is down: a core fenced as dead runs
+ * nothing, fence.c. *dead says which.) We do not restart what we cannot see. */
+static bool still_listed(uint32_t core, uint64_t id, bool *dead)
 {
     uint64_t found;
-    return ps_find(core, id, 0, &found) != ERR_NOT_FOUND;
+    errval_t err = ps_find(core, id, 0, &found);
+    if (dead)
+        *dead = err == ERR_CORE_DOWN;
+    return err != ERR_NOT_FOUND && err != ERR_CORE_DOWN;
 }
 
 static void instance_ended(struct instance *x, const char *why);
@@ -441,9 +445,10 @@ static void watch(struct ws_timer *t)
                    err_name(err ? err : rerr));
             x->killed_hung = true;   /* its channel's hang-up follows */
         } else if (!x->hb && now - x->polled_ns > PS_POLL_NS) {
+            bool dead = false;
             x->polled_ns = now;
-            if (!still_listed(x->core, x->domain))
-                instance_ended(x, "ended");
+            if (!still_listed(x->core, x->domain, &dead))
+                instance_ended(x, dead ? "core_dead" : "ended");
         }
         if (x->state == S_STARTING && up.done)
             joining[x->service] = true;
@@ -482,14 +487,15 @@ static void client_lost(struct client *c)
     struct instance *x = &inst[c->inst];
     x->hb = 0;
     c->inst = -1;
-    if (still_listed(x->core, x->domain)) {
+    bool dead = false;
+    if (still_listed(x->core, x->domain, &dead)) {
         errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
         printf("starter: %s on core %u (domain %llu) broke its heartbeat channel: ended (%s)\n",
                mf.svc[x->service].name, x->core, (unsigned long long)x->domain, err_name(err ? err : rerr));
         x->polled_ns = 0;   /* look for its end at the next watch */
         return;
     }
-    instance_ended(x, x->killed_hung ? "hang" : x->killed_injected ? "injected" : "ended");
+    instance_ended(x, dead ? "core_dead" : x->killed_hung ? "hang" : x->killed_injected ? "injected" : "ended");
 }
 
 /* -- fault injection (the shell's `fault`, tools/inject) ----------------------------- */
@@ -644,7 +650,7 @@ static errval_t on_restart(struct idl_chan *ch, const struct starter_restart_cal
     if (!x)
         return starter_restart_reply_send(ch, ERR_NOT_FOUND, 0);
     /* Its end may not be seen yet (no heartbeat channel: the ps watch). */
-    if ((x->state == S_STARTING || x->state == S_RUNNING) && !x->hb && !still_listed(x->core, x->domain))
+    if ((x->state == S_STARTING || x->state == S_RUNNING) && !x->hb && !still_listed(x->core, x->domain, 0))
         instance_ended(x, "ended");
     if (x->state == S_STARTING || x->state == S_RUNNING)
         return starter_restart_reply_send(ch, ERR_DUPLICATE, x->domain);

@@ -1,0 +1,219 @@
+/*
+ * A dead core fenced (docs/restart.md, "A dead core"). A core whose CPU
+ * driver panics, or whose monitor stops running, says nothing more; before
+ * this file every monitor that waited for it waited forever.
+ *
+ * Heartbeats. A monitor watches the cores its mesh plan links it to (its
+ * cluster and, for a leader, the other leaders: mesh_plan.h), never all
+ * cores; a core left with no live plan neighbour (its cluster's other
+ * cores died) is watched by core 0 over its boot channel, and watches it
+ * (both sides compute the same watch set: watched()). Anything that arrives on such a link counts as life (links.c
+ * stamps heard_ns); a `beat` goes on a link only when nothing else was
+ * sent on it for MESH_BEAT_MS, so a busy link carries no extra messages.
+ *
+ * Suspicion and confirmation. A watched link silent for MESH_SUSPECT_MS
+ * makes its monitor tell core 0 (`core_suspect`): one monitor's silence
+ * may be its own link's or its own lateness. Core 0 probes the suspect
+ * over its boot channel (every core has one to core 0) every beat period;
+ * if nothing comes from it for MESH_CONFIRM_MS, it is dead: core 0 fences
+ * it and tells every live core (`core_dead`), which fences it too. One
+ * decider, so every monitor fences the same cores; core 0 cannot be
+ * fenced (it runs the name server, the starter and the shell: its death is
+ * the machine's).
+ *
+ * Fencing, on every live core: the core is down (core_alive false: a
+ * request about it is answered ERR_CORE_DOWN at once), its links are
+ * closed (outboxes dropped; routes go around it through core 0), requests
+ * waiting for its answer are answered ERR_CORE_DOWN, and every connection
+ * with an end on it is hung up for that end (conns.c), so servers and
+ * clients here read ERR_CHAN_CLOSED at once: the name server forgets its
+ * names, the restart service (servers/starter) sees its instances end and
+ * starts them on the nearest live core. A fence is never undone: a core
+ * told it is dead while it still runs stops its monitor.
+ */
+#include "monitor.h"
+
+#define MS 1000000ull
+
+static struct ws_timer beat_timer;
+static uint64_t told_at[MESH_MAX_CORES];   /* when we last told core 0 about that core */
+static struct suspect {                    /* core 0: suspicions being checked */
+    bool on;
+    uint16_t by;
+    uint32_t silent_ms;
+    uint64_t since_ns;
+} suspects[MESH_MAX_CORES];
+static uint64_t beats_sent, beats_heard, fenced;
+/* Do we and `c` watch each other? The plan's links; and core 0's boot
+ * channel to a core with no live plan neighbour. Recomputed after a fence. */
+static bool watch[MESH_MAX_CORES], watch_known;
+
+static void fence(uint32_t core, uint32_t by)
+{
+    if (!core_alive(core) || core == my_core || core == 0)
+        return;
+    mesh_core_dead(core);
+    watch_known = false;   /* a core whose plan neighbours are all dead is watched by core 0 now */
+    links_fence(core);
+    uint32_t answered = pending_fail_core(core);
+    uint32_t hung_up = conns_core_dead(core);
+    fenced++;
+    printf("@atoll {\"event\":\"core_fenced\",\"core\":%u,\"dead\":%u,\"by\":%u,\"requests_failed\":%u,"
+           "\"connections_closed\":%u}\n",
+           my_core, core, by, answered, hung_up);
+}
+
+/* Core 0: `core` answered nothing for MESH_CONFIRM_MS after the probe. */
+static void declare_dead(uint32_t core, struct suspect *s, uint64_t now)
+{
+    uint32_t silent = s->silent_ms + (uint32_t)((now - s->since_ns) / MS);
+    s->on = false;
+    printf("monitor 0: core %u answers nothing (silent %u ms, told by core %u): dead, fenced\n", core, silent,
+           s->by);
+    printf("@atoll {\"event\":\"core_dead\",\"core\":%u,\"by\":%u,\"silent_ms\":%u}\n", core, s->by, silent);
+    fence(core, 0);
+    for (uint32_t k = 1; k < ncores; k++) {
+        struct idl_chan *to = core_alive(k) ? route(k) : 0;
+        if (to && monitor_core_dead_send(to, (uint16_t)k, 0, new_tag(), (uint16_t)core, s->by, silent))
+            printf("monitor 0: cannot tell core %u that core %u is dead\n", k, core);
+    }
+}
+
+static void probe(uint32_t core)
+{
+    struct link *l = link_direct(core);
+    if (l)
+        monitor_beat_send(&l->idl, (uint16_t)core, 0, 0, 1);
+}
+
+/* `by` has heard nothing from `core` for silent_ms. */
+static void suspect(uint32_t core, uint32_t by, uint32_t silent_ms)
+{
+    if (!core_alive(core) || core == 0 || core == my_core)
+        return;
+    if (my_core != 0) {
+        struct idl_chan *to0 = route(0);
+        printf("monitor %u: nothing from core %u for %u ms: told core 0\n", my_core, core, silent_ms);
+        if (to0)
+            monitor_core_suspect_send(to0, 0, (uint16_t)my_core, new_tag(), (uint16_t)core, silent_ms);
+        return;
+    }
+    struct suspect *s = &suspects[core];
+    if (s->on)
+        return;
+    *s = (struct suspect){ .on = true, .by = (uint16_t)by, .silent_ms = silent_ms, .since_ns = now_ns() };
+    printf("@atoll {\"event\":\"core_suspected\",\"core\":%u,\"by\":%u,\"silent_ms\":%u}\n", core, by, silent_ms);
+    probe(core);
+}
+
+/* Core 0: each suspect has answered (anything heard on its boot channel
+ * since the probe), or is dead once MESH_CONFIRM_MS passed. */
+static void confirm(uint64_t now)
+{
+    for (uint32_t c = 1; c < ncores && c < MESH_MAX_CORES; c++) {
+        struct suspect *s = &suspects[c];
+        if (!s->on)
+            continue;
+        struct link *l = link_direct(c);
+        if (!core_alive(c)) {
+            s->on = false;
+        } else if (l && l->heard_ns > s->since_ns) {
+            s->on = false;
+            printf("@atoll {\"event\":\"core_suspect_cleared\",\"core\":%u,\"by\":%u}\n", c, s->by);
+        } else if (now - s->since_ns >= MESH_CONFIRM_MS * MS) {
+            declare_dead(c, s, now);
+        } else {
+            probe(c);   /* again each period: one probe may wait in a full ring */
+        }
+    }
+}
+
+/* Core k has no live core the plan links it to. */
+static bool lonely(uint32_t k)
+{
+    for (uint32_t j = 0; j < ncores; j++)
+        if (j != k && core_alive(j) && mesh_linked(&plan, k, j))
+            return false;
+    return true;
+}
+
+static void compute_watch(void)
+{
+    for (uint32_t c = 0; c < ncores && c < MESH_MAX_CORES; c++)
+        watch[c] = c != my_core && core_alive(c) &&
+                   (mesh_linked(&plan, my_core, c) || (my_core == 0 && lonely(c)) || (c == 0 && lonely(my_core)));
+    watch_known = true;
+}
+
+static void beat_due(struct ws_timer *t)
+{
+    uint64_t now = now_ns();
+    if (plan_known && !watch_known)
+        compute_watch();
+    for (uint32_t c = 0; watch_known && c < ncores && c < MESH_MAX_CORES; c++) {
+        if (!watch[c] || !core_alive(c))
+            continue;
+        struct link *l = link_direct(c);
+        if (!l)
+            continue;   /* not up yet: nothing to watch */
+        if (now - l->sent_ns >= MESH_BEAT_MS * MS && !monitor_beat_send(&l->idl, (uint16_t)c, (uint16_t)my_core, 0, 0))
+            beats_sent++;
+        uint64_t silent = now - l->heard_ns;
+        if (l->heard_ns && silent >= MESH_SUSPECT_MS * MS && now - told_at[c] >= MESH_SUSPECT_MS * MS) {
+            told_at[c] = now;
+            suspect(c, my_core, (uint32_t)(silent / MS));
+        }
+    }
+    if (my_core == 0)
+        confirm(now);
+    waitset_timer_arm(t->ws, t, now + MESH_BEAT_MS * MS);
+}
+
+void fence_start(struct waitset *ws)
+{
+    beat_timer = (struct ws_timer){ .fire = beat_due };
+    waitset_timer_arm(ws, &beat_timer, now_ns() + MESH_BEAT_MS * MS);
+}
+
+errval_t fence_on_beat(const struct monitor_beat_args *a)
+{
+    beats_heard++;
+    if (!a->probe)
+        return ERR_OK;
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_beat_send(back, a->src, (uint16_t)my_core, a->tag, 0) : ERR_NO_ROUTE;
+}
+
+errval_t fence_on_suspect(const struct monitor_core_suspect_args *a)
+{
+    if (my_core != 0 || a->core >= ncores || a->src >= ncores)
+        return ERR_INVALID_ARG;
+    suspect(a->core, a->src, a->silent_ms);
+    return ERR_OK;
+}
+
+errval_t fence_on_dead(const struct monitor_core_dead_args *a)
+{
+    if (a->src != 0 || a->core == 0 || a->core >= ncores)
+        return ERR_INVALID_ARG;
+    if (a->core != my_core) {
+        fence(a->core, 0);
+        return ERR_OK;
+    }
+    /* We were only late, and the others have fenced us and started our
+     * services elsewhere: running on would make two of them. Stop here
+     * for good (our domains can reach nobody: every channel to them is
+     * hung up). */
+    printf("monitor %u: declared dead by core 0 (silent %u ms): this monitor stops\n", my_core, a->silent_ms);
+    printf("@atoll {\"event\":\"core_fenced_alive\",\"core\":%u}\n", my_core);
+    stdout_flush();
+    for (;;)
+        sys_notify_wait(sys_notify_gen(), 1000000, 0);   /* 1 s, then again */
+}
+
+size_t fence_describe(char *out, size_t size)
+{
+    int n = snprintf(out, size, "%4u  beats sent %llu heard %llu, cores fenced %llu\n", my_core,
+                     (unsigned long long)beats_sent, (unsigned long long)beats_heard, (unsigned long long)fenced);
+    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}

@@ -1,0 +1,89 @@
+"""QEMU test of a dead core fenced (docs/restart.md "A dead core", issue 14):
+core 2 of a 4-core, 2-node machine panics on purpose (selftest=die:2@MS:
+interrupts off, halted, as a CPU driver's panic leaves it). Its mesh
+neighbour suspects it from the missing heartbeats, core 0 confirms and
+declares it dead, every live monitor fences it; the echo server placed on
+it comes back on the nearest live core (core 3, same node); a client
+calling it in a loop from core 1 sees no error; spawn, names and ping on
+the live cores work, and `cores` shows core 2 dead.
+
+Events: panic (core 2's CPU driver), core_suspected, core_dead,
+core_fenced (one per live core), service_ended (why core_dead),
+service_moved, service_restarted, echo_loop, echo_call, ping, core_state."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(ROOT), "tools"))
+import atoll_run  # noqa: E402
+from atoll_run import Machine  # noqa: E402
+
+# Kept in step with monitor/monitor.h (MESH_SUSPECT_MS, MESH_CONFIRM_MS, MESH_BEAT_MS).
+MESH_BEAT_MS, MESH_SUSPECT_MS, MESH_CONFIRM_MS = 250, 5000, 2000
+
+
+def monitor_constants():
+    text = open(os.path.join(os.path.dirname(ROOT), "monitor", "monitor.h")).read()
+    out = {}
+    for name in ("MESH_BEAT_MS", "MESH_SUSPECT_MS", "MESH_CONFIRM_MS"):
+        line = next(ln for ln in text.splitlines() if ln.startswith(f"#define {name} "))
+        out[name] = int(line.split()[2])
+    return out
+
+
+def test_the_documented_bounds_are_the_monitors():
+    assert monitor_constants() == {"MESH_BEAT_MS": MESH_BEAT_MS, "MESH_SUSPECT_MS": MESH_SUSPECT_MS,
+                                   "MESH_CONFIRM_MS": MESH_CONFIRM_MS}
+    doc = " ".join(open(os.path.join(os.path.dirname(ROOT), "docs", "restart.md")).read().split())
+    for name, value in monitor_constants().items():
+        assert f"`{name}` = {value} ms" in doc, name
+
+
+def test_a_dead_core_is_fenced_and_its_service_comes_back_on_the_nearest_core(tmp_path):
+    path = tmp_path / "fence.services"
+    path.write_text("echo.d echo core:2 restart=3 backoff=10 serve $name 0 key=$key\n")
+    m = Machine(smp=4, numa=2, mem=1 << 30, accel="tcg", cmdline="selftest=die:2@4000",
+                modules=atoll_run.user_modules(services=str(path)))
+    cmds = ["run 1 echo loop echo.d 400 0", "sleep 1300", "cores", "names", "ping 1 3 20", "ping 3 0 20",
+            "run 3 echo call echo.d 1", "wait", "svc"]
+    r = atoll_run.boot(m, timeout=300, shell_commands=cmds)
+    assert not r.timed_out, r.console[-3000:]
+    assert not r.malformed, r.malformed
+    # Core 2's CPU driver, and nothing else, stopped.
+    [panic] = r.events_named("panic")
+    assert panic["core"] == 2 and "selftest=die" in panic["msg"], panic
+    # Its neighbour in the mesh (core 3: core 2 leads node 1's cluster)
+    # suspected it; core 0 confirmed and declared it dead within the bound.
+    [suspected] = r.events_named("core_suspected")
+    assert suspected["core"] == 2 and suspected["by"] == 3, suspected
+    assert MESH_SUSPECT_MS <= suspected["silent_ms"], suspected
+    [dead] = r.events_named("core_dead")
+    assert dead["core"] == 2 and dead["by"] == 3, dead
+    assert MESH_SUSPECT_MS + MESH_CONFIRM_MS <= dead["silent_ms"], dead
+    fenced = {e["core"]: e for e in r.events_named("core_fenced")}
+    assert sorted(fenced) == [0, 1, 3] and all(e["dead"] == 2 for e in fenced.values()), fenced
+    # Core 0 hung up the dead core's channels to its servers (name server,
+    # starter): nobody waits for it.
+    assert fenced[0]["connections_closed"] >= 2, fenced[0]
+    # The echo server on core 2 ended with its core and came back on core 3.
+    ended = [e for e in r.events_named("service_ended") if e["name"] == "echo.d"]
+    assert ended and ended[0]["why"] == "core_dead" and ended[0]["core"] == 2, ended
+    [moved] = r.events_named("service_moved")
+    assert moved["name"] == "echo.d" and moved["from"] == 2 and moved["to"] == 3, moved
+    back = [e for e in r.events_named("service_restarted") if e["name"] == "echo.d"]
+    assert back and back[-1]["core"] == 3 and back[-1]["domain"] == moved["domain"], back
+    # The client on core 1 called through the death: no error, one reconnection.
+    [loop] = r.events_named("echo_loop")
+    assert loop["calls"] == 400 and loop["errors"] == 0 and loop["reconnects"] >= 1, (loop, r.console[-3000:])
+    # The live cores go on: spawn (echo call on core 3), names, ping around
+    # the dead leader (core 1 to 3 and 3 to 0 used to pass through core 2).
+    [call] = r.events_named("echo_call")
+    assert call["core"] == 3 and call["server_core"] == 3 and call["server"] == moved["domain"], call
+    pings = r.events_named("ping")
+    assert len(pings) == 2, pings
+    listing = r.events_named("names_list")
+    assert listing and listing[-1]["total"] == 2, listing
+    # The shell shows it dead; the others up.
+    states = {e["core"]: e["state"] for e in r.events_named("core_state")}
+    assert states == {0: "up", 1: "up", 2: "dead", 3: "up"}, states
+    assert "echo.d core:2 3 %d running restarts=1" % moved["domain"] in r.console, r.console[-2000:]
