@@ -124,3 +124,26 @@ def test_a_service_for_a_core_that_is_down_starts_on_the_nearest_live_one(tmp_pa
     assert f"echo.x core:3 2 {moved['domain']} running" in r.console, r.console[-2000:]
     [call] = r.events_named("echo_call")
     assert call["server_core"] == 2 and call["server"] == moved["domain"], call
+
+
+def test_a_server_that_hangs_before_its_first_heartbeat_is_ended_and_restarted(tmp_path):
+    """`echo hang` never gets going (it yields forever, before any beat).
+    Its manifest line says heartbeat=yes, so the starter ends it when no
+    first beat came HEARTBEAT_HANG_MS (5 s) after its start: a failed
+    start, started again once (restart=1), then given up on. The healthy
+    service beside it is untouched."""
+    manifest = ("echo.r echo core:1 serve $name 0 key=$key\n"
+                "hung echo core:1 heartbeat=yes restart=1 backoff=10 hang\n")
+    # The shell's first prompt waits for the starter: hung given up on by then.
+    r = boot(manifest, ["svc", "run 0 echo call echo.r 1", "wait"], tmp_path)
+    assert r.status == 0, r.console[-3000:]
+    hung = r.events_named("service_hung")
+    assert [e["domain"] for e in hung] == [3, 4], hung
+    assert all(e["name"] == "hung" and not e["first_beat"] and 5000 <= e["ms"] < 60000 for e in hung), hung
+    ended = [e for e in r.events_named("service_ended") if e["name"] == "hung"]
+    assert [(e["why"], e["joined"]) for e in ended] == [("hang", False), ("hang", False)], ended
+    [limit] = r.events_named("restart_limit")
+    assert limit["name"] == "hung" and limit["failed_in_row"] == 2 and limit["limit"] == 1, limit
+    assert not [e for e in r.events_named("service_ended") if e["name"] == "echo.r"], r.console[-3000:]
+    [call] = r.events_named("echo_call")
+    assert call["server_core"] == 1, call

@@ -177,7 +177,7 @@ static void parse_line(struct manifest *mf, const char *line, unsigned lineno, c
     p = word(p, s->program, sizeof s->program, &too_long);
     p = word(p, s->placement, sizeof s->placement, &too_long);
     if (!s->placement[0]) {
-        refuse(s, "expected NAME PROGRAM PLACEMENT [after=DEPS] [restart=N] [backoff=MS] [ARGS]");
+        refuse(s, "expected NAME PROGRAM PLACEMENT [after=DEPS] [restart=N] [backoff=MS] [heartbeat=yes|no] [ARGS]");
         return;
     }
     if (too_long) {
@@ -200,7 +200,7 @@ static void parse_line(struct manifest *mf, const char *line, unsigned lineno, c
     }
     s->restart_limit = MANIFEST_RESTART_DEFAULT;
     s->backoff_ms = MANIFEST_BACKOFF_DEFAULT_MS;
-    /* Options, in any order, before the arguments: after=, restart=, backoff=. */
+    /* Options, in any order, before the arguments: after=, restart=, backoff=, heartbeat=. */
     for (;;) {
         while (is_space(*p))
             p++;
@@ -226,6 +226,8 @@ static void parse_line(struct manifest *mf, const char *line, unsigned lineno, c
                 return;
             }
             s->backoff_ms = v;
+        } else if (!strcmp(opt, "heartbeat=yes") || !strcmp(opt, "heartbeat=no")) {
+            s->heartbeat = opt[10] == 'y';
         } else {
             break;
         }

@@ -3,7 +3,7 @@
  * (docs/services.md). A text module in the image ("services"), one service
  * a line:
  *
- *     NAME PROGRAM PLACEMENT [after=DEP,DEP...] [restart=N] [backoff=MS] [ARGS...]
+ *     NAME PROGRAM PLACEMENT [after=DEP,DEP...] [restart=N] [backoff=MS] [heartbeat=yes|no] [ARGS...]
  *
  * PLACEMENT is core:K, per-node (one instance on the first core of every
  * NUMA node that has cores), per-core, or nodes:LIST (the first core of
@@ -61,6 +61,7 @@ struct manifest_service {
     unsigned ndeps;
     uint32_t restart_limit;            /* restart=: failed starts in a row before giving up (0: never) */
     uint32_t backoff_ms;               /* backoff=: the first delay before a restart */
+    bool heartbeat;                    /* heartbeat=yes: an instance beats from its start (docs/restart.md) */
     unsigned line;
     bool refused;
     char why[MANIFEST_WHY_MAX];        /* "line N: ..." */

@@ -78,6 +78,9 @@ static struct machine_shape shape;
 static struct instance inst[MAX_INSTANCES];
 static uint32_t ninst;
 static uint64_t keys[MANIFEST_MAX_SERVICES];   /* each group's key, to start instances again */
+/* The service's instances beat (heartbeat=yes, or one of them has): an
+ * instance with no first beat HEARTBEAT_HANG_MS after its start is hung. */
+static bool beats[MANIFEST_MAX_SERVICES];
 static uint8_t replybuf[nameservice_size_max + monclient_size_max];
 
 static const char *state_name(uint16_t s)
@@ -444,11 +447,24 @@ static void watch(struct ws_timer *t)
                    mf.svc[x->service].name, x->core, (unsigned long long)x->domain, HEARTBEAT_HANG_MS,
                    err_name(err ? err : rerr));
             x->killed_hung = true;   /* its channel's hang-up follows */
+        } else if (!x->hb && !x->killed_hung && (beats[x->service] || mf.svc[x->service].heartbeat) &&
+                   now > x->started_ns && now - x->started_ns > HEARTBEAT_HANG_MS * 1000000ull) {
+            /* Hung before its first beat (at start, or never got going). */
+            errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
+            printf("starter: %s on core %u (domain %llu) sent no first heartbeat in %u ms: ended (%s)\n",
+                   mf.svc[x->service].name, x->core, (unsigned long long)x->domain, HEARTBEAT_HANG_MS,
+                   err_name(err ? err : rerr));
+            printf("@atoll {\"event\":\"service_hung\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,\"first_beat\":false,"
+                   "\"ms\":%llu}\n",
+                   mf.svc[x->service].name, x->core, (unsigned long long)x->domain,
+                   (unsigned long long)((now - x->started_ns) / 1000000));
+            x->killed_hung = true;
+            x->polled_ns = 0;   /* its end is seen by the ps watch */
         } else if (!x->hb && now - x->polled_ns > PS_POLL_NS) {
             bool dead = false;
             x->polled_ns = now;
             if (!still_listed(x->core, x->domain, &dead))
-                instance_ended(x, dead ? "core_dead" : "ended");
+                instance_ended(x, dead ? "core_dead" : x->killed_hung ? "hang" : "ended");
         }
         if (x->state == S_STARTING && up.done)
             joining[x->service] = true;
@@ -469,6 +485,7 @@ static errval_t on_beat(struct idl_chan *ch, const struct starter_beat_args *a)
             return ERR_OK;   /* not one of ours (or one we gave up on) */
         c->inst = (int)(x - inst);
         x->hb = c;
+        beats[x->service] = true;
     }
     inst[c->inst].last_beat_ns = now_ns();
     return ERR_OK;

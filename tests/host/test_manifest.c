@@ -181,10 +181,24 @@ static void test_restart_policy(void)
     CHECK_EQ(mf.refused, 3);
 }
 
+/* heartbeat=yes|no among the options; any other value is an argument. */
+static void test_heartbeat_option(void)
+{
+    parse("a hello core:0\n"
+          "b hello core:1 restart=1 heartbeat=yes backoff=10 hang\n"
+          "c hello core:1 heartbeat=no\n"
+          "d hello core:1 heartbeat=maybe\n");
+    CHECK(!svc("a")->heartbeat && !svc("c")->heartbeat);
+    CHECK(svc("b")->heartbeat && svc("b")->restart_limit == 1 && svc("b")->backoff_ms == 10);
+    CHECK(!strcmp(svc("b")->args, "hang"));
+    CHECK(!svc("d")->refused && !svc("d")->heartbeat && !strcmp(svc("d")->args, "heartbeat=maybe"));
+}
+
 int main(void)
 {
     shape();
     test_restart_policy();
+    test_heartbeat_option();
     test_placements();
     test_refusals();
     return check_done();

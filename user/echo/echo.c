@@ -24,6 +24,9 @@
  *                            ERR_RESTARTED, and the loop goes on
  *   echo crash               fault at once (a service that cannot start:
  *                            its restarts stop at its limit, docs/restart.md)
+ *   echo hang                never get going (yield forever): a service that
+ *                            hangs before its first heartbeat (heartbeat=yes
+ *                            in the manifest, docs/restart.md)
  *
  * Each run prints one `@atoll` event (echo_served, echo_call, ns_check,
  * ns_hold) that tests assert on; `life` prints one only if it fails.
@@ -417,6 +420,9 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "crash"))
         *(volatile uint64_t *)0 = 1;   /* a server that cannot start */
+    if (argc >= 2 && !strcmp(argv[1], "hang"))
+        for (;;)
+            sys_yield();   /* a server that hangs at start: never a heartbeat */
     my_core = startup()->core_id;
     my_id = startup()->domain_id;
     errval_t err = monitor_connect();
@@ -444,6 +450,6 @@ int main(int argc, char **argv)
                     argc < 5 ? 10 : !strcmp(argv[4], "0") ? 0 : arg_number(argv[4], 10),
                     argc >= 6 && !strcmp(argv[5], "plain"));
     printf("usage: echo serve NAME [CALLS] [key=K] | echo call NAME [ROUNDS] [LOOKUPS] | echo nscheck | echo hold PREFIX N |"
-           " echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] | echo crash\n");
+           " echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] | echo crash | echo hang\n");
     return 2;
 }
