@@ -343,7 +343,82 @@ static errval_t on_fault(struct idl_chan *ch, const struct starter_fault_args *a
     return ERR_OK;
 }
 
-static const struct starter_handlers hb_handlers = { .fault = on_fault };
+/* -- live update ------------------------------------------------------------------------ */
+
+static const struct updatable *updatable;
+static bool frozen;
+
+void heartbeat_updatable(const struct updatable *u) { updatable = u; }
+
+static errval_t on_resume(struct idl_chan *ch, const struct starter_resume_args *a)
+{
+    (void)ch;
+    (void)a;
+    frozen = false;
+    return ERR_OK;
+}
+
+static const struct starter_handlers frozen_handlers = { .resume = on_resume };
+
+/* Our state goes to the starter; then we serve nothing but beats until we
+ * are resumed or ended. Called from the event loop: no request is half
+ * served (a safe point). */
+static errval_t on_state_export(struct idl_chan *ch, const struct starter_state_export_args *a)
+{
+    static uint8_t buf[UPDATE_STATE_MAX];
+    size_t len = 0;
+    errval_t err = updatable ? updatable->export_state(buf, sizeof buf, &len) : ERR_NOT_SUPPORTED;
+    if (!err && len > sizeof buf)
+        err = ERR_MSG_TOO_LONG;
+    errval_t serr = starter_state_send(ch, a->tag, err, updatable ? updatable->version : 0, buf, err ? 0 : len);
+    if (err || serr)
+        return serr;
+    frozen = true;
+    while (frozen) {
+        errval_t r = starter_serve_one(&hb.idl, &frozen_handlers, URPC_NONBLOCK);
+        if (lost(r))
+            break;   /* the starter is gone: nobody will decide; serve again */
+        if (r == ERR_WOULD_BLOCK) {
+            sys_notify_wait(sys_notify_gen(), HEARTBEAT_MS * 1000ull, 0);
+            starter_beat_send(&hb.idl, ++hb_seq);   /* frozen, not hung */
+        }
+    }
+    frozen = false;
+    return ERR_OK;
+}
+
+static bool imported;
+static errval_t import_err = ERR_TIMEOUT;
+
+static errval_t on_state_import(struct idl_chan *ch, const struct starter_state_import_args *a)
+{
+    errval_t err = updatable ? updatable->import_state(a->version, a->data, a->data_len) : ERR_NOT_SUPPORTED;
+    imported = true;
+    import_err = err;
+    return starter_imported_send(ch, a->tag, err, updatable ? updatable->version : 0);
+}
+
+static const struct starter_handlers import_handlers = { .state_import = on_state_import };
+
+errval_t heartbeat_import_wait(uint64_t wait_ms)
+{
+    uint64_t start = now_ns(), last = start;
+    while (!imported && now_ns() - start < wait_ms * 1000000ull) {
+        errval_t r = starter_serve_one(&hb.idl, &import_handlers, URPC_NONBLOCK);
+        if (lost(r))
+            return r;
+        if (r == ERR_WOULD_BLOCK)
+            sys_notify_wait(sys_notify_gen(), 10000, 0);
+        if (now_ns() - last >= HEARTBEAT_MS * 1000000ull) {
+            last = now_ns();
+            starter_beat_send(&hb.idl, ++hb_seq);
+        }
+    }
+    return import_err;
+}
+
+static const struct starter_handlers hb_handlers = { .fault = on_fault, .state_export = on_state_export,
+                                                      .state_import = on_state_import };
 
 static bool hb_ready(struct ws_source *s)
 {

@@ -367,11 +367,26 @@ static int cmd_svc(int argc, char **argv)
     errval_t err = starter_connect(), rerr = ERR_OK;
     if (err)
         return fail("svc", err);
+    if (argc == 4 && !strcmp(argv[1], "update")) {
+        /* svc update NAME PROGRAM: every instance replaced by PROGRAM with
+         * its state, or the one that failed rolled back (docs/restart.md). */
+        uint32_t updated = 0, version = 0;
+        err = starter_update_rpc(&starter.idl, argv[2], argv[3], &rerr, &updated, &version);
+        if (err || rerr)
+            printf("svc update %s %s: %u updated, then rolled back: %s\n", argv[2], argv[3], updated,
+                   err_name(err ? err : rerr));
+        else
+            printf("svc update %s %s: %u instance%s updated, state format %u\n", argv[2], argv[3], updated,
+                   updated == 1 ? "" : "s", version);
+        printf("@atoll {\"event\":\"svc_update\",\"name\":\"%s\",\"program\":\"%s\",\"updated\":%u,\"version\":%u,"
+               "\"error\":\"%s\"}\n", argv[2], argv[3], updated, version, err_name(err ? err : rerr));
+        return err || rerr ? 1 : 0;
+    }
     if (argc > 1) {
         /* svc restart NAME CORE: the instance on CORE again (it must be gone). */
         uint64_t core, domain = 0;
         if (argc != 4 || strcmp(argv[1], "restart") || !parse_core(argv[3], &core))
-            return printf("usage: svc | svc restart NAME CORE\n"), 1;
+            return printf("usage: svc | svc restart NAME CORE | svc update NAME PROGRAM\n"), 1;
         err = starter_restart_rpc(&starter.idl, argv[2], (uint32_t)core, &rerr, &domain);
         if (err || rerr)
             return fail("svc restart", err ? err : rerr);
@@ -814,7 +829,7 @@ static const struct command commands[] = {
       cmd_fault },
     { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },
     { "names", "names                    every name the name server holds", cmd_names },
-    { "svc", "svc [restart NAME CORE]  the boot manifest's services (instances, cores, states); start one again", cmd_svc },
+    { "svc", "svc [restart NAME CORE | update NAME PROGRAM]  the boot manifest's services; start one again; replace one live", cmd_svc },
     { "topo", "topo [core N|node N|distance A B|shared A B|nearest core|node FROM [SET]|xml]  the machine's model",
       cmd_topo },
     { "sleep", "sleep [TICKS]            let others run for TICKS timer ticks", cmd_sleep },

@@ -65,6 +65,7 @@ struct instance {
     uint32_t garbled;            /* messages on its heartbeat channel that did not decode */
     bool killed_hung;            /* we ended it: it stopped beating */
     bool killed_injected;        /* we ended it: a FAULT_KILL */
+    bool updating;               /* a new version on trial (svc update): never restarted */
 };
 
 /* A channel to us: the shell's `svc`, or an instance's heartbeats. */
@@ -81,6 +82,24 @@ static uint64_t keys[MANIFEST_MAX_SERVICES];   /* each group's key, to start ins
 /* The service's instances beat (heartbeat=yes, or one of them has): an
  * instance with no first beat HEARTBEAT_HANG_MS after its start is hung. */
 static bool beats[MANIFEST_MAX_SERVICES];
+/* The program a live update put in place of the manifest's (restarts use it). */
+static char program_of[MANIFEST_MAX_SERVICES][MANIFEST_NAME_MAX];
+
+/* The command line of instance x: the manifest's, with the program a live
+ * update installed, and ` update` at the end for a new version on trial. */
+static errval_t instance_command(const struct instance *x, const char *program, bool update, char *cmd, size_t size)
+{
+    const struct manifest_service *s = &mf.svc[x->service];
+    char base[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
+    errval_t err = manifest_command(s, &shape, x->core, keys[x->service], base, sizeof base);
+    if (err)
+        return err;
+    const char *args = base + strlen(s->program);   /* "" or " args..." */
+    if (!program)
+        program = program_of[x->service][0] ? program_of[x->service] : s->program;
+    int n = snprintf(cmd, size, "%s%s%s", program, args, update ? " update" : "");
+    return n < 0 || (size_t)n >= size ? ERR_MSG_TOO_LONG : ERR_OK;
+}
 static uint8_t replybuf[nameservice_size_max + monclient_size_max];
 
 static const char *state_name(uint16_t s)
@@ -359,7 +378,7 @@ static void restart(struct instance *x, const char *by)
     const struct manifest_service *s = &mf.svc[x->service];
     char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
     uint64_t old = x->domain, domain = 0;
-    errval_t err = manifest_command(s, &shape, x->core, keys[x->service], cmd, sizeof cmd);
+    errval_t err = instance_command(x, 0, false, cmd, sizeof cmd);
     if (!err)
         err = spawn_near(x, cmd, &domain);
     x->restart_at_ns = 0;
@@ -395,6 +414,12 @@ static void instance_ended(struct instance *x, const char *why)
     if (x->hb)
         x->hb->inst = -1;
     x->hb = 0;
+    if (x->updating) {
+        x->state = S_GONE;   /* a new version that failed its trial: the update rolls back */
+        printf("@atoll {\"event\":\"update_candidate_ended\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,"
+               "\"why\":\"%s\"}\n", s->name, x->core, (unsigned long long)x->domain, why);
+        return;
+    }
     printf("@atoll {\"event\":\"service_ended\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,\"why\":\"%s\","
            "\"joined\":%s}\n",
            s->name, x->core, (unsigned long long)x->domain, why, failed_start ? "false" : "true");
@@ -428,6 +453,8 @@ static struct instance *instance_of(uint32_t core, uint64_t domain)
             return &inst[k];
     return 0;
 }
+
+static void update_step(uint64_t now);
 
 /* Every WATCH_NS: hangs, ends not seen on a heartbeat channel, restarts
  * due, and restarted instances that joined. */
@@ -472,6 +499,7 @@ static void watch(struct ws_timer *t)
     for (unsigned i = 0; i < mf.n; i++)
         if (joining[i])
             count_joined(i);
+    update_step(now);
     waitset_timer_arm(t->ws, t, now + WATCH_NS);
 }
 
@@ -594,6 +622,258 @@ static errval_t on_inject(struct idl_chan *ch, const struct starter_inject_call_
     return starter_inject_reply_send(ch, err, domain);
 }
 
+/* -- live update (`svc update NAME PROGRAM`, docs/restart.md) ------------------------ */
+
+/* Each step of an instance's update waits at most this long: the old
+ * version's state, then the new one's first beat and import, then its
+ * joining its group (the health check). Past it, the update rolls back. */
+#define UPDATE_STEP_MS 10000
+
+enum update_step { U_NEXT = 1, U_EXPORT, U_IMPORT, U_HEALTH };
+
+static struct {
+    bool on;
+    unsigned service;
+    char program[MANIFEST_NAME_MAX];
+    struct client *shell;            /* answered when done (0: it went away) */
+    enum update_step step;
+    uint32_t next;                   /* instances before it are done */
+    int old, fresh;                  /* the instance being replaced, its new version (-1: none) */
+    uint64_t since, t0;
+    uint32_t tag;
+    bool got_state, import_sent, got_import;
+    errval_t state_err, import_err;
+    uint32_t version, new_version, len, updated;
+    uint8_t state[UPDATE_STATE_MAX];
+} upd;
+
+static void update_finish(errval_t err)
+{
+    if (upd.shell)
+        starter_update_reply_send(&upd.shell->sc->idl, err, upd.updated, upd.new_version);
+    if (upd.updated && !err)
+        memcpy(program_of[upd.service], upd.program, sizeof upd.program);
+    upd.on = false;
+    stdout_flush();
+}
+
+/* Drop the new version's record (it was appended last, unless a restart
+ * appended since: then it stays, as gone). */
+static void forget_fresh(void)
+{
+    if (upd.fresh >= 0 && (uint32_t)upd.fresh == ninst - 1 && inst[upd.fresh].state == S_GONE)
+        ninst--;
+    upd.fresh = -1;
+}
+
+/* The instance being updated keeps running: the new version (if any) is
+ * ended, the old one serves again. */
+static void update_roll_back(errval_t why)
+{
+    struct instance *x = &inst[upd.old];
+    if (upd.fresh >= 0) {
+        struct instance *y = &inst[upd.fresh];
+        if (y->state == S_STARTING || y->state == S_RUNNING) {
+            errval_t rerr = ERR_OK;
+            monclient_kill_rpc(monitor_chan(), y->core, y->domain, &rerr);
+            if (y->hb)
+                y->hb->inst = -1;
+            y->hb = 0;
+            y->state = S_GONE;
+        }
+        forget_fresh();
+    }
+    if (x->hb)
+        starter_resume_send(&x->hb->sc->idl, upd.tag);
+    printf("starter: update of %s on core %u to %s rolled back: %s\n", mf.svc[upd.service].name, x->core,
+           upd.program, err_name(why));
+    printf("@atoll {\"event\":\"update_rolled_back\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,\"program\":\"%s\","
+           "\"error\":\"%s\"}\n",
+           mf.svc[upd.service].name, x->core, (unsigned long long)x->domain, upd.program, err_name(why));
+    update_finish(why);
+}
+
+/* The new version passed: the old one ends, the new one takes its record
+ * (svc shows the same row with the new domain). */
+static void update_done(uint64_t now)
+{
+    struct instance *x = &inst[upd.old], *y = &inst[upd.fresh];
+    uint64_t old = x->domain;
+    if (x->hb)
+        x->hb->inst = -1;   /* its hang-up is not an end to restart */
+    errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, old, &rerr);
+    x->domain = y->domain;
+    x->hb = y->hb;
+    if (x->hb)
+        x->hb->inst = upd.old;
+    x->state = y->state;
+    x->last_beat_ns = y->last_beat_ns;
+    x->started_ns = y->started_ns;
+    x->failed_in_row = 0;
+    x->killed_hung = x->killed_injected = false;
+    y->hb = 0;
+    y->state = S_GONE;
+    forget_fresh();
+    upd.updated++;
+    printf("@atoll {\"event\":\"service_updated\",\"name\":\"%s\",\"core\":%u,\"old\":%llu,\"domain\":%llu,"
+           "\"program\":\"%s\",\"from_version\":%u,\"version\":%u,\"state_bytes\":%u,\"ms\":%llu,\"old_end\":\"%s\"}\n",
+           mf.svc[upd.service].name, x->core, (unsigned long long)old, (unsigned long long)x->domain, upd.program,
+           upd.version, upd.new_version, upd.len, (unsigned long long)((now - upd.t0) / 1000000),
+           err_name(err ? err : rerr));
+    upd.next = (uint32_t)upd.old + 1;
+    upd.step = U_NEXT;
+}
+
+/* One step of the update in progress (from the watch timer). */
+static void update_step(uint64_t now)
+{
+    if (!upd.on)
+        return;
+    bool late = now - upd.since > UPDATE_STEP_MS * 1000000ull;
+    if (upd.step == U_NEXT) {
+        uint32_t k = upd.next;
+        while (k < ninst && !(inst[k].service == upd.service && inst[k].state == S_RUNNING && inst[k].hb))
+            k++;
+        if (k >= ninst) {
+            update_finish(upd.updated ? ERR_OK : ERR_NOT_FOUND);
+            return;
+        }
+        upd.old = (int)k;
+        upd.fresh = -1;
+        upd.tag++;
+        upd.got_state = upd.import_sent = upd.got_import = false;
+        upd.since = upd.t0 = now;
+        upd.step = U_EXPORT;
+        errval_t err = starter_state_export_send(&inst[k].hb->sc->idl, upd.tag);
+        if (err)
+            update_roll_back(err);
+        return;
+    }
+    struct instance *x = &inst[upd.old];
+    if (x->state != S_RUNNING || !x->hb) {
+        /* The old version ended meanwhile: its restart (by policy) uses the
+         * manifest's program; this update stops here. */
+        if (upd.fresh >= 0)
+            update_roll_back(ERR_DOMAIN_ENDED);
+        else
+            update_finish(ERR_DOMAIN_ENDED);
+        return;
+    }
+    if (upd.step == U_EXPORT) {
+        if (!upd.got_state) {
+            if (late)
+                update_roll_back(ERR_TIMEOUT);
+            return;
+        }
+        if (upd.state_err) {
+            update_roll_back(upd.state_err);
+            return;
+        }
+        /* The new version, on the same core, with the same command line. */
+        if (ninst >= MAX_INSTANCES) {
+            update_roll_back(ERR_TOO_MANY);
+            return;
+        }
+        char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
+        struct instance *y = &inst[ninst];
+        *y = (struct instance){ .service = x->service, .state = S_STARTING, .core = x->core, .started_ns = now,
+                                .polled_ns = now, .updating = true };
+        uint64_t domain = 0;
+        errval_t rerr = ERR_OK, err = instance_command(x, upd.program, true, cmd, sizeof cmd);
+        if (!err && !(err = monclient_spawn_rpc(monitor_chan(), x->core, cmd, 0, true, &rerr, &domain)))
+            err = rerr;
+        if (err) {
+            update_roll_back(err);   /* not a program, not an image, no room: the old one goes on */
+            return;
+        }
+        y->domain = domain;
+        upd.fresh = (int)ninst++;
+        upd.since = now;
+        upd.step = U_IMPORT;
+        return;
+    }
+    struct instance *y = &inst[upd.fresh];
+    if (y->state != S_STARTING && y->state != S_RUNNING) {
+        update_roll_back(upd.import_sent && upd.got_import && upd.import_err ? upd.import_err : ERR_DOMAIN_ENDED);
+        return;
+    }
+    if (upd.step == U_IMPORT) {
+        if (y->hb && !upd.import_sent) {
+            errval_t err = starter_state_import_send(&y->hb->sc->idl, upd.tag, upd.version, upd.state, upd.len);
+            if (err) {
+                update_roll_back(err);
+                return;
+            }
+            upd.import_sent = true;
+        }
+        if (upd.got_import && upd.import_err) {
+            update_roll_back(upd.import_err);
+        } else if (upd.got_import) {
+            upd.since = now;
+            upd.step = U_HEALTH;
+        } else if (late) {
+            update_roll_back(ERR_TIMEOUT);
+        }
+        return;
+    }
+    /* U_HEALTH: it joined its group and beats. */
+    if (y->state == S_RUNNING && y->hb && now - y->last_beat_ns < HEARTBEAT_HANG_MS * 1000000ull)
+        update_done(now);
+    else if (late)
+        update_roll_back(ERR_TIMEOUT);
+}
+
+static errval_t on_state(struct idl_chan *ch, const struct starter_state_args *a)
+{
+    struct client *c = ch->user;
+    if (!upd.on || upd.step != U_EXPORT || c->inst != upd.old || a->tag != upd.tag || upd.got_state)
+        return ERR_OK;   /* late, or not asked */
+    upd.got_state = true;
+    upd.state_err = a->err;
+    upd.version = a->version;
+    upd.len = (uint32_t)a->data_len;
+    memcpy(upd.state, a->data, a->data_len);
+    return ERR_OK;
+}
+
+static errval_t on_imported(struct idl_chan *ch, const struct starter_imported_args *a)
+{
+    struct client *c = ch->user;
+    if (!upd.on || upd.step != U_IMPORT || upd.fresh < 0 || c->inst != upd.fresh || a->tag != upd.tag)
+        return ERR_OK;
+    upd.got_import = true;
+    upd.import_err = a->err;
+    upd.new_version = a->version;
+    return ERR_OK;
+}
+
+/* svc update NAME PROGRAM: answered when every running instance was
+ * updated or one was rolled back. */
+static errval_t on_update(struct idl_chan *ch, const struct starter_update_call_args *a)
+{
+    unsigned i = 0;
+    while (i < mf.n && (mf.svc[i].refused || strcmp(mf.svc[i].name, a->name)))
+        i++;
+    errval_t err = i == mf.n || !keys[i] ? ERR_NOT_FOUND : upd.on ? ERR_WOULD_BLOCK : ERR_OK;
+    size_t n = strnlen(a->program, sizeof upd.program);
+    for (size_t k = 0; k < n && !err; k++)
+        if (a->program[k] == ' ')
+            err = ERR_INVALID_ARG;   /* one word: the program, never arguments */
+    if (!err && (n == 0 || n >= sizeof upd.program))
+        err = ERR_INVALID_ARG;
+    if (err)
+        return starter_update_reply_send(ch, err, 0, 0);
+    memset(&upd, 0, sizeof upd);
+    upd.on = true;
+    upd.service = i;
+    memcpy(upd.program, a->program, n);
+    upd.shell = ch->user;
+    upd.step = U_NEXT;
+    upd.fresh = upd.old = -1;
+    printf("@atoll {\"event\":\"update_started\",\"name\":\"%s\",\"program\":\"%s\"}\n", a->name, upd.program);
+    return ERR_OK;   /* the answer comes from update_step */
+}
+
 /* -- svc -------------------------------------------------------------------------- */
 
 /* Row r of the listing: the instances, then the refused services. */
@@ -682,7 +962,7 @@ static errval_t on_restart(struct idl_chan *ch, const struct starter_restart_cal
 
 static const struct starter_handlers handlers = {
     .services_call = on_services, .status_call = on_status, .beat = on_beat, .inject_call = on_inject,
-    .restart_call = on_restart
+    .restart_call = on_restart, .state = on_state, .imported = on_imported, .update_call = on_update
 };
 static struct waitset ws;
 
@@ -703,6 +983,8 @@ static bool serve_client(struct ws_source *src)
     }
     if (err && err != ERR_MSG_UNKNOWN && err != ERR_MSG_MALFORMED && err != ERR_MSG_TOO_LONG) {
         client_lost(c);
+        if (upd.shell == c)
+            upd.shell = 0;   /* nobody to answer */
         service_chan_close(c->sc, ERR_OK);
         free(c->sc);
         free(c);

@@ -1,10 +1,14 @@
 /*
  * echo: a service and its client across cores, through the name service.
  *
- *   echo serve NAME [CALLS] [key=K]  register NAME (or, with the key the
- *                            starter gave, join the group NAME as one of its
- *                            instances: docs/services.md) and answer echo
- *                            calls (forever, or until CALLS echo calls)
+ *   echo serve NAME [CALLS] [key=K] [update]  register NAME (or, with the
+ *                            key the starter gave, join the group NAME as one
+ *                            of its instances: docs/services.md) and answer
+ *                            echo calls (forever, or until CALLS echo calls);
+ *                            `update`: a new version started by `svc update`,
+ *                            which takes the old one's state first
+ *                            (docs/restart.md; echo2 is this file built with
+ *                            state format 2)
  *   echo call NAME [ROUNDS] [LOOKUPS]  look NAME up (LOOKUPS times, timed;
  *                            default 1), connect (the channel's frame goes
  *                            to the server's core), call it ROUNDS times
@@ -151,12 +155,80 @@ static uint64_t hex(const char *s)
     return v;
 }
 
-static int serve(const char *name, uint64_t calls, const char *key)
+/* -- live update (docs/restart.md): two builds of this file, echo (state
+ * format 1: the calls answered) and echo2 (format 2: the calls answered
+ * and the clients accepted). echo2 reads format 1 (clients unknown: 0);
+ * echo cannot read format 2, so an update from echo2 back to echo is
+ * rolled back. --------------------------------------------------------------------- */
+#ifndef ECHO_STATE_VERSION
+#define ECHO_STATE_VERSION 1
+#endif
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static errval_t echo_export(void *buf, size_t size, size_t *len)
+{
+    size_t need = ECHO_STATE_VERSION == 1 ? 8 : 16;
+    if (size < need)
+        return ERR_MSG_TOO_LONG;
+    put64(buf, calls_answered);
+    if (ECHO_STATE_VERSION >= 2)
+        put64((uint8_t *)buf + 8, accepted);
+    *len = need;
+    printf("@atoll {\"event\":\"echo_exported\",\"core\":%u,\"domain\":%llu,\"version\":%u,\"calls\":%llu,"
+           "\"clients\":%llu}\n",
+           my_core, (unsigned long long)my_id, ECHO_STATE_VERSION, (unsigned long long)calls_answered,
+           (unsigned long long)accepted);
+    return ERR_OK;
+}
+
+static errval_t echo_import(uint32_t version, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    errval_t err = ERR_OK;
+    if (version == 1 && len == 8)
+        calls_answered = get64(p);   /* format 1 says nothing of clients */
+    else if (version == 2 && len == 16 && ECHO_STATE_VERSION >= 2)
+        calls_answered = get64(p), accepted = get64(p + 8);
+    else
+        err = version > ECHO_STATE_VERSION ? ERR_NOT_SUPPORTED : ERR_MSG_MALFORMED;
+    printf("@atoll {\"event\":\"echo_imported\",\"core\":%u,\"domain\":%llu,\"version\":%u,\"from_version\":%u,"
+           "\"calls\":%llu,\"clients\":%llu,\"err\":\"%s\"}\n",
+           my_core, (unsigned long long)my_id, ECHO_STATE_VERSION, version, (unsigned long long)calls_answered,
+           (unsigned long long)accepted, err_name(err));
+    return err;
+}
+
+static const struct updatable echo_updatable = { ECHO_STATE_VERSION, echo_export, echo_import };
+
+static int serve(const char *name, uint64_t calls, const char *key, bool update)
 {
     uint64_t service;
     errval_t err;
     static struct service_acceptor acceptor;
     max_calls = calls;
+    waitset_init(&ws);
+    if (key)
+        heartbeat_updatable(&echo_updatable);
+    if (update) {
+        /* A new version: the old one's state first, before we serve; if it
+         * does not come or we cannot read it, we end and the update is
+         * rolled back. */
+        if ((err = heartbeat_start(&ws)) || (err = heartbeat_import_wait(5000)))
+            return fail("update: import", err);
+    }
     err = service_register_self(&service);
     if (err)
         return fail("serve", err);
@@ -170,12 +242,11 @@ static int serve(const char *name, uint64_t calls, const char *key)
     printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
            (unsigned long long)service);
     stdout_flush();
-    waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted_one, 0);
     waitset_add(&ws, &acceptor.src);
     names_watch(&ws);
     /* An instance the starter started: beat, so that a hang is noticed. */
-    if (key && (err = heartbeat_start(&ws)))
+    if (key && !update && (err = heartbeat_start(&ws)))
         printf("echo: no heartbeats: %s\n", err_name(err));
     waitset_run(&ws);
     printf("@atoll {\"event\":\"echo_done\",\"core\":%u,\"name\":\"%s\",\"calls\":%llu,\"clients\":%llu}\n",
@@ -432,7 +503,8 @@ int main(int argc, char **argv)
         return fail("connect to the name server", err);
     if (argc >= 3 && !strcmp(argv[1], "serve"))
         return serve(argv[2], argc >= 4 ? arg_number(argv[3], 0) : 0,
-                     argc >= 5 && !strncmp(argv[4], "key=", 4) ? argv[4] + 4 : 0);
+                     argc >= 5 && !strncmp(argv[4], "key=", 4) ? argv[4] + 4 : 0,
+                     argc >= 6 && !strcmp(argv[argc - 1], "update"));
     if (argc >= 3 && !strcmp(argv[1], "call")) {
         uint32_t rounds = argc >= 4 ? arg_number(argv[3], 100) : 100;
         uint32_t nlookups = argc >= 5 ? arg_number(argv[4], 1) : 1;

@@ -85,4 +85,26 @@ const char *fault_name(uint32_t kind);
 /* Find the starter by name and beat every HEARTBEAT_MS from `ws`. */
 errval_t heartbeat_start(struct waitset *ws);
 
+/* -- live update (`svc update`, docs/restart.md) ------------------------------------- */
+/* A server that can be replaced by a new version with its state gives
+ * these, before or after heartbeat_start. The starter asks the running
+ * version for its state through its heartbeat channel, from its event loop,
+ * so between two requests (a safe point); from then on that version serves
+ * nothing (it only beats) until it is ended (updated) or told to go on
+ * (rolled back). The new version is given the state before it serves.
+ * `version` numbers the state format, so a new version can read an old
+ * format (or refuse it: ERR_NOT_SUPPORTED, and the update is rolled back). */
+#define UPDATE_STATE_MAX 512
+struct updatable {
+    uint32_t version;
+    errval_t (*export_state)(void *buf, size_t size, size_t *len);
+    errval_t (*import_state)(uint32_t version, const void *buf, size_t len);
+};
+void heartbeat_updatable(const struct updatable *u);
+/* A new version is started with its instance's command line and the word
+ * `update` at the end: it calls heartbeat_start, then this, before it
+ * serves (joins its group): it waits up to wait_ms for the state and
+ * imports it (the import's error; ERR_TIMEOUT if none came). */
+errval_t heartbeat_import_wait(uint64_t wait_ms);
+
 #endif
