@@ -299,7 +299,8 @@ static uint64_t hb_seq;
 
 const char *fault_name(uint32_t kind)
 {
-    static const char *const names[] = { "none", "kill", "hang", "crash", "garble", "bitflip", "badbeat" };
+    static const char *const names[] = { "none", "kill", "hang", "crash", "garble", "bitflip", "badbeat", "regs" };
+    _Static_assert(sizeof names / sizeof names[0] == FAULT_KINDS, "a name per fault kind");
     return kind < FAULT_KINDS ? names[kind] : "unknown";
 }
 
@@ -309,6 +310,27 @@ static void beat(struct ws_timer *t)
     if (err == ERR_CHAN_CLOSED)
         return;   /* the restart service is gone: nothing more to tell */
     waitset_timer_arm(t->ws, t, now_ns() + HEARTBEAT_MS * 1000000ull);
+}
+
+/* FAULT_REGS: one bit of one register flipped, as a transient hardware
+ * fault would: a callee-saved one (rbx, rbp, r12-r15), deliberately not
+ * declared clobbered, so that the flipped bit reaches the callers that
+ * keep a value there (unless a function between saved and restores it:
+ * many such flips are masked, as in hardware), or the stack pointer (one
+ * of bits 3-10: the return goes astray). The server may crash, answer
+ * wrongly or never notice; the restart service copes with each. */
+static void __attribute__((noinline)) flip_register(uint64_t seed)
+{
+    uint64_t bit = 1ull << (seed & 63);
+    switch ((seed >> 6) % 7) {
+    case 6: __asm__ volatile("xorq %0, %%rsp" : : "r"(1ull << (3 + (seed & 7)))); break;
+    case 0: __asm__ volatile("xorq %0, %%rbx" : : "r"(bit)); break;
+    case 1: __asm__ volatile("xorq %0, %%rbp" : : "r"(bit)); break;
+    case 2: __asm__ volatile("xorq %0, %%r12" : : "r"(bit)); break;
+    case 3: __asm__ volatile("xorq %0, %%r13" : : "r"(bit)); break;
+    case 4: __asm__ volatile("xorq %0, %%r14" : : "r"(bit)); break;
+    default: __asm__ volatile("xorq %0, %%r15" : : "r"(bit)); break;
+    }
 }
 
 /* Injected faults: what a real bug would do (docs/restart.md). */
@@ -332,6 +354,8 @@ static errval_t on_fault(struct idl_chan *ch, const struct starter_fault_args *a
         uint8_t cut[6] = { starter_beat, 0, 1, 2, 3, 4 };
         urpc_send(&hb.ch, cut, sizeof cut, URPC_NONBLOCK);
     }
+    if (a->kind == FAULT_REGS)
+        flip_register(a->seed);
     if (a->kind == FAULT_BITFLIP) {
         struct heap *h = malloc_heap();
         char *base = (char *)h->first, *end = h->region_end;

@@ -1,7 +1,7 @@
 """A fault-injection campaign (docs/restart.md): boot a machine whose
 services run under the restart service, keep a client calling every
 instance in a loop, inject faults into the servers through the shell's
-`fault` (kill, hang, crash, garble, bitflip, badbeat; kill of the name
+`fault` (kill, hang, crash, garble, bitflip, badbeat, regs; kill of the name
 server too),
 and at the end check that every service answers. Prints one JSON line per
 fault and a summary (JSON and a table in the manner of the MINIX 3 study).
@@ -21,9 +21,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import atoll_run  # noqa: E402
 
-KINDS = ("kill", "hang", "crash", "garble", "bitflip", "badbeat")
+KINDS = ("kill", "hang", "crash", "garble", "bitflip", "badbeat", "regs")
 # Hangs cost HEARTBEAT_HANG_MS (5 s) each to notice: fewer of them.
-DEFAULT_WEIGHTS = {"kill": 30, "hang": 4, "crash": 25, "garble": 20, "bitflip": 16, "badbeat": 5}
+DEFAULT_WEIGHTS = {"kill": 30, "hang": 4, "crash": 25, "garble": 20, "bitflip": 16, "badbeat": 5, "regs": 10}
 # One in this many kills hits the name server instead of an echo instance.
 NAMES_EVERY = 20
 

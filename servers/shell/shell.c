@@ -470,7 +470,7 @@ static int cmd_fault(int argc, char **argv)
         if (!strcmp(argv[1], fault_name(k)))
             kind = k;
     if (argc < 4 || argc > 5 || !kind || !parse_core(argv[3], &core) || (argc == 5 && !parse_number(argv[4], &seed)))
-        return printf("usage: fault kill|hang|crash|garble|bitflip|badbeat NAME CORE [SEED]\n"), 1;
+        return printf("usage: fault kill|hang|crash|garble|bitflip|badbeat|regs NAME CORE [SEED]\n"), 1;
     uint64_t domain = 0;
     errval_t rerr = ERR_OK, err = starter_connect();
     if (!err)
@@ -825,7 +825,7 @@ static const struct command commands[] = {
     { "bench", "bench urpc|urpc-monitor [ROUNDS] [N] [row]  URPC matrix of the first N cores (JSON events)",
       cmd_bench },
     { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
-    { "fault", "fault KIND NAME CORE [SEED]  inject kill|hang|crash|garble|bitflip|badbeat into a service's instance",
+    { "fault", "fault KIND NAME CORE [SEED]  inject kill|hang|crash|garble|bitflip|badbeat|regs into a service's instance",
       cmd_fault },
     { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },
     { "names", "names                    every name the name server holds", cmd_names },

@@ -79,6 +79,7 @@ enum fault_kind {
     FAULT_GARBLE,     /* a garbled message on a channel to the instance (sent by the starter) */
     FAULT_BITFLIP,    /* flip a bit of the instance's heap */
     FAULT_BADBEAT,    /* a garbled message on its heartbeat channel: counted, not taken as a beat */
+    FAULT_REGS,       /* flip a bit of a register (rbx, rbp, r12-r15, rsp) */
     FAULT_KINDS
 };
 const char *fault_name(uint32_t kind);
