@@ -4,8 +4,8 @@
  * this file every monitor that waited for it waited forever.
  *
  * Heartbeats. A monitor watches the cores its mesh plan links it to (its
- * cluster and, for a leader, the other leaders: mesh_plan.h), never all
- * cores; a core left with no live plan neighbour (its cluster's other
+ * cluster and, for a leader, the other leaders: mesh_plan.h; with mesh=all
+ * only those the cluster plan would link), never all cores; a core left with no live plan neighbour (its cluster's other
  * cores died) is watched by core 0 over its boot channel, and watches it
  * (both sides compute the same watch set: watched()). Anything that arrives on such a link counts as life (links.c
  * stamps heard_ns); a `beat` goes on a link only when nothing else was
@@ -71,6 +71,12 @@ static void declare_dead(uint32_t core, struct suspect *s, uint64_t now)
     printf("monitor 0: core %u answers nothing (silent %u ms, told by core %u): dead, fenced\n", core, silent,
            s->by);
     printf("@atoll {\"event\":\"core_dead\",\"core\":%u,\"by\":%u,\"silent_ms\":%u}\n", core, s->by, silent);
+    /* The suspect itself first, while its boot channel is open: if it was
+     * only late, it stops (fence_on_dead) rather than run on beside the
+     * services started again elsewhere. After the fence nothing reaches it. */
+    struct link *l = link_direct(core);
+    if (l)
+        monitor_core_dead_send(&l->idl, (uint16_t)core, 0, new_tag(), (uint16_t)core, s->by, silent);
     fence(core, 0);
     for (uint32_t k = 1; k < ncores; k++) {
         struct idl_chan *to = core_alive(k) ? route(k) : 0;
@@ -128,20 +134,31 @@ static void confirm(uint64_t now)
     }
 }
 
-/* Core k has no live core the plan links it to. */
+/* Whose links are watched: the plan's, but with mesh=all (every pair
+ * linked) only the pairs the default cluster plan would link (all of
+ * which exist), so that the heartbeats stay a few per core, never
+ * all-to-all. */
+static struct mesh_plan cluster_plan;
+static const struct mesh_plan *wp;
+
+/* Core k has no live core the watch plan links it to. */
 static bool lonely(uint32_t k)
 {
     for (uint32_t j = 0; j < ncores; j++)
-        if (j != k && core_alive(j) && mesh_linked(&plan, k, j))
+        if (j != k && core_alive(j) && mesh_linked(wp, k, j))
             return false;
     return true;
 }
 
 static void compute_watch(void)
 {
+    wp = &plan;
+    if (plan.kind == MESH_ALL &&
+        mesh_plan_init(&cluster_plan, plan.ncores, machine.core_node, MESH_CLUSTER, plan.cluster, plan.down))
+        wp = &cluster_plan;
     for (uint32_t c = 0; c < ncores && c < MESH_MAX_CORES; c++)
         watch[c] = c != my_core && core_alive(c) &&
-                   (mesh_linked(&plan, my_core, c) || (my_core == 0 && lonely(c)) || (c == 0 && lonely(my_core)));
+                   (mesh_linked(wp, my_core, c) || (my_core == 0 && lonely(c)) || (c == 0 && lonely(my_core)));
     watch_known = true;
 }
 

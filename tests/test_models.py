@@ -120,7 +120,7 @@ def test_the_restart_model_follows_the_starter(tmp_path, monkeypatch):
     limit = atoll_models._c_defines(atoll_models.MANIFEST_H)["MANIFEST_RESTART_DEFAULT"]
     assert f"#define RESTART_LIMIT {limit}\n" in text and f"#define INCARNATIONS {limit + 3}\n" in text
     src = open(atoll_models.STARTER_C).read()
-    old = "if (still_listed(x->core, x->domain)) {"
+    old = "if (still_listed(x->core, x->domain, &dead)) {"
     assert old in src
     copy = tmp_path / "starter.c"
     copy.write_text(src.replace(old, "if (0) {"))
@@ -171,3 +171,23 @@ def test_a_change_in_the_monitor_fails_the_capops_model(tmp_path, monkeypatch, p
     monkeypatch.setattr(atoll_models, path, str(copy))
     with pytest.raises(atoll_models.ModelMismatch, match=message):
         atoll_models.capops_params(atoll_models.CAPOPS_SCENARIOS[0])
+
+
+@pytest.mark.parametrize("path,old,new,message", [
+    ("FENCE_C", "uint32_t answered = pending_fail_core(core);", "uint32_t answered = 0;",
+     "fencing answers what waits"),
+    ("FENCE_C", "probe(core);", "(void)core;", "core 0 probes a suspect"),
+    ("PENDING_C", "reply_error(&ch, p->call, ERR_CORE_DOWN);", "reply_error(&ch, p->call, ERR_TIMEOUT);",
+     "answered ERR_CORE_DOWN"),
+    ("MONITOR_IF", "message core_dead(", "message core_gone(", "message core_dead"),
+])
+def test_a_change_in_the_monitor_fails_the_fence_model(tmp_path, monkeypatch, path, old, new, message):
+    """Change a rule models/fence.pml copies, or rename a message it stands
+    for: the check refuses to run."""
+    src = open(getattr(atoll_models, path)).read()
+    assert old in src
+    copy = tmp_path / "copy"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, path, str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match=message):
+        atoll_models.fence_params(atoll_models.FENCE_SCENARIOS[0])
