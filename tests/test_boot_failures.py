@@ -60,7 +60,8 @@ def test_a_dead_core_is_left_out_and_answered_for_at_once():
     assert [e["core"] for e in r.events_named("core_down")] == [3]
     up = r.events_named("mesh_up")
     assert len(up) == 1 and up[0]["cores"] == 3 and up[0]["down"] == 1, up
-    assert "core 3: ERR_CORE_DOWN" in r.console
+    assert "core 3: down (never came up)" in r.console
+    assert {e["core"]: e["state"] for e in r.events_named("core_state")} == {0: "up", 1: "up", 2: "up", 3: "down"}
     assert "run: ERR_CORE_DOWN" in r.console
     assert "ps: ERR_CORE_DOWN" in r.console
     assert "hello from domain" in r.console and r.events_named("ping")

@@ -289,6 +289,9 @@ def test_machine_api():
     (["--gdb", "70000"], "not a TCP port"),
     (["--smp", "four"], "invalid int value"),
     (["--no-such-option"], "unrecognized arguments"),
+    (["--program", "nosuch"], "no build/user/nosuch.elf"),
+    (["--program", "../echo"], "no build/user/../echo.elf"),
+    (["--program", "echo2", "--module", "x.elf"], "--program goes with the built user programs"),
 ])
 def test_invalid_options(capsys, args, message):
     err = run_error(capsys, "--dry-run", *args)
@@ -746,3 +749,15 @@ def test_cost_model_defaults_to_tcg(fake_kernel, capsys):
 ])
 def test_cost_model_errors(capsys, args, message):
     assert message in run_error(capsys, "--dry-run", *args)
+
+
+def test_program_adds_a_built_program_to_the_default_image():
+    """--program echo2 boots build/user/echo2.elf besides the default image's
+    programs and the manifest (docs/runner.md); without it echo2 is not there."""
+    if not os.path.isfile(os.path.join(ROOT, "build", "user", "echo2.elf")):
+        pytest.fail("build/user/echo2.elf is missing: run make first", pytrace=False)
+    m, _ = parse_args(["--program", "echo2"])
+    names = [os.path.basename(x.path) for x in m.modules]
+    assert "echo2.elf" in names and "echo.elf" in names and "monitor.elf" in names, names
+    m, _ = parse_args([])
+    assert "echo2.elf" not in [os.path.basename(x.path) for x in m.modules]

@@ -21,7 +21,8 @@ from atoll_run import Machine  # noqa: E402
 def test_live_update_carries_state_and_failed_updates_roll_back(tmp_path):
     path = tmp_path / "update.services"
     path.write_text("echo.u echo core:1 restart=3 backoff=10 serve $name 0 key=$key\n")
-    m = Machine(smp=2, mem=1 << 30, accel="tcg", modules=atoll_run.user_modules(services=str(path)))
+    m = Machine(smp=2, mem=1 << 30, accel="tcg",
+                modules=atoll_run.user_modules(services=str(path), extra=("echo2",)))
     cmds = ["run 0 echo loop echo.u 300 0", "sleep 100", "svc update echo.u echo2", "svc update echo.u echo",
             "svc update echo.u nosuch", "svc update echo.u services", "wait", "svc"]
     r = atoll_run.boot(m, timeout=300, shell_commands=cmds)

@@ -42,18 +42,21 @@ DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to
 # The user programs tools/run boots by default: the modules of boot/Hakefile.py's
 # image (tests/test_runner_cli.py checks the two lists agree).
 USER_PROGRAMS = ("monitor", "names", "starter", "topo", "shell", "hello", "badboy", "fuzz", "lmpbench", "urpcbench",
-                 "echo", "echo2", "xattack", "churn", "greeter", "threads", "store", "capxfer")
+                 "echo", "xattack", "churn", "greeter", "threads", "store", "capxfer")
 # The boot manifest the starter reads (docs/services.md), unless --services.
 DEFAULT_SERVICES = os.path.join(REPO, "servers", "starter", "default.services")
 SHELL_PROMPT = b"atoll> "
 
 
-def user_modules(monitor_args="", services=None):
+def user_modules(monitor_args="", services=None, extra=()):
     """Modules for the built user programs (those that exist) and the boot
     manifest (`services`, default servers/starter/default.services); the
     monitor's module gets `monitor_args` (say "mesh=all cluster=4",
-    docs/monitor.md)."""
-    paths = [os.path.join(REPO, "build", "user", p + ".elf") for p in USER_PROGRAMS]
+    docs/monitor.md). `extra`: more programs of build/user to boot, not in
+    the default image (say "echo2", the second version of the echo server
+    for live updates: every program in the image takes guest memory,
+    tests/test_boot_failures.py)."""
+    paths = [os.path.join(REPO, "build", "user", p + ".elf") for p in USER_PROGRAMS + tuple(extra)]
     mods = [Module(p, args=monitor_args if os.path.basename(p) == "monitor.elf" else "")
             for p in paths if os.path.isfile(p)]
     manifest = services or DEFAULT_SERVICES
@@ -458,6 +461,9 @@ class _Parser:
           help="arguments of every core's monitor: mesh=cluster|all|star, cluster=N (docs/monitor.md)")
         a("--services", metavar="FILE",
           help="boot this service manifest instead of servers/starter/default.services (docs/services.md)")
+        a("--program", action="append", default=[], metavar="NAME",
+          help="also boot build/user/NAME.elf, a built program not in the default image (say echo2, "
+               "docs/restart.md); repeatable")
         a("--iso", help="boot this prebuilt ISO instead of building one")
         a("--timeout", type=float, metavar="SECONDS", help="kill QEMU after this long (exit 124)")
         a("--log", metavar="FILE", help="write a copy of the console to FILE")
@@ -619,9 +625,14 @@ def parse_args(argv):
                 f.read()
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"--services {ns.services!r}: not a text file ({e})") from None
+    if ns.program and (ns.module or ns.kernel or ns.iso is not None):
+        raise ConfigError("--program goes with the built user programs, not --module, --kernel or --iso")
+    for p in ns.program:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", p) or not os.path.isfile(os.path.join(REPO, "build", "user", p + ".elf")):
+            raise ConfigError(f"--program {p!r}: no build/user/{p}.elf (run make)")
     if not ns.module and not ns.kernel and ns.iso is None:
         # The monitor, the servers, the test programs and the manifest.
-        m.modules = user_modules(ns.monitor_args, services=ns.services)
+        m.modules = user_modules(ns.monitor_args, services=ns.services, extra=tuple(ns.program))
     if opts.timeout is not None and opts.timeout <= 0:
         raise ConfigError("--timeout must be positive")
     if opts.gdb is not None and not (0 < opts.gdb < 65536):

@@ -371,7 +371,13 @@ static int cmd_svc(int argc, char **argv)
         /* svc update NAME PROGRAM: every instance replaced by PROGRAM with
          * its state, or the one that failed rolled back (docs/restart.md). */
         uint32_t updated = 0, version = 0;
+        /* Each step of each instance is bounded by the starter (UPDATE_STEP_MS),
+         * not the whole: wait for its answer however long (a starter that
+         * ends hangs up, which ends the wait too). */
+        uint64_t bound = starter.ch.timeout_ns;
+        starter.ch.timeout_ns = 0;
         err = starter_update_rpc(&starter.idl, argv[2], argv[3], &rerr, &updated, &version);
+        starter.ch.timeout_ns = bound;
         if (err || rerr)
             printf("svc update %s %s: %u updated, then rolled back: %s\n", argv[2], argv[3], updated,
                    err_name(err ? err : rerr));
