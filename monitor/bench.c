@@ -346,17 +346,23 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
         out->rt_min_ns = samples[0];
     }
 
-    /* Throughput: one-way messages as fast as the ring takes them. */
+    /* Throughput: one-way messages as fast as the ring takes them. (Between
+     * the phases, the beats that are due: fence.c.) */
+    fence_keepalive(now_ns());
     uint32_t n = rounds * 4 < 20000 ? rounds * 4 : 20000;
     if (!err)
         err = stream(l, peer, n, sizeof(struct bench_msg), false, CM_WORD_urpc_stream,
                      &out->tput_msgs_per_s);
+    fence_keepalive(now_ns());
     if (!err)
         err = stream(l, peer, n, 8, false, 0, &out->tput8_msgs_per_s);
+    fence_keepalive(now_ns());
     if (!err)
         err = stream(l, peer, n, URPC_PAYLOAD, false, 0, &out->tput56_msgs_per_s);
+    fence_keepalive(now_ns());
     if (!err)
         err = stream(l, peer, n, 8, true, 0, &out->tput8_batch_msgs_per_s);
+    fence_keepalive(now_ns());
 
     /* The wake-up path: the receiver sleeps as soon as its ring is empty. */
     uint32_t wakes = rounds / 4 < 5 ? 5 : rounds / 4 > 200 ? 200 : rounds / 4;
@@ -435,6 +441,8 @@ void bench_serve(struct link *l)
         if (err || len != sizeof m)
             break;   /* the measuring side went away (or nothing starts): back to work */
         uint64_t now = now_ns();
+        if (m.op != B_PING)
+            fence_keepalive(now);   /* between phases: the beats that are due (fence.c) */
         if (m.op == B_START) {
             run = m.run;
             n = 0;

@@ -93,7 +93,7 @@ static void probe(uint32_t core)
 }
 
 /* `by` has heard nothing from `core` for silent_ms. */
-static void suspect(uint32_t core, uint32_t by, uint32_t silent_ms)
+static void suspect(uint32_t core, uint32_t by, uint32_t silent_ms, uint64_t now)
 {
     if (!core_alive(core) || core == 0 || core == my_core)
         return;
@@ -107,7 +107,7 @@ static void suspect(uint32_t core, uint32_t by, uint32_t silent_ms)
     struct suspect *s = &suspects[core];
     if (s->on)
         return;
-    *s = (struct suspect){ .on = true, .by = (uint16_t)by, .silent_ms = silent_ms, .since_ns = now_ns() };
+    *s = (struct suspect){ .on = true, .by = (uint16_t)by, .silent_ms = silent_ms, .since_ns = now };
     printf("@atoll {\"event\":\"core_suspected\",\"core\":%u,\"by\":%u,\"silent_ms\":%u}\n", core, by, silent_ms);
     probe(core);
 }
@@ -126,7 +126,7 @@ static void confirm(uint64_t now)
         } else if (l && l->heard_ns > s->since_ns) {
             s->on = false;
             printf("@atoll {\"event\":\"core_suspect_cleared\",\"core\":%u,\"by\":%u}\n", c, s->by);
-        } else if (now - s->since_ns >= MESH_CONFIRM_MS * MS) {
+        } else if (now > s->since_ns && now - s->since_ns >= MESH_CONFIRM_MS * MS) {
             declare_dead(c, s, now);
         } else {
             probe(c);   /* again each period: one probe may wait in a full ring */
@@ -162,23 +162,42 @@ static void compute_watch(void)
     watch_known = true;
 }
 
+/* A beat on every watched link that sent nothing for a period. */
+static void send_due_beats(uint64_t now)
+{
+    for (uint32_t c = 0; watch_known && c < ncores && c < MESH_MAX_CORES; c++) {
+        struct link *l = watch[c] && core_alive(c) ? link_direct(c) : 0;
+        if (l && now > l->sent_ns && now - l->sent_ns >= MESH_BEAT_MS * MS &&
+            !monitor_beat_send(&l->idl, (uint16_t)c, (uint16_t)my_core, 0, 0))
+            beats_sent++;
+    }
+}
+
+void fence_keepalive(uint64_t now)
+{
+    static uint64_t next;
+    if (now < next || !watch_known)
+        return;
+    next = now + MESH_BEAT_MS * MS / 2;
+    send_due_beats(now);
+}
+
 static void beat_due(struct ws_timer *t)
 {
     uint64_t now = now_ns();
     if (plan_known && !watch_known)
         compute_watch();
+    send_due_beats(now);
     for (uint32_t c = 0; watch_known && c < ncores && c < MESH_MAX_CORES; c++) {
         if (!watch[c] || !core_alive(c))
             continue;
         struct link *l = link_direct(c);
         if (!l)
             continue;   /* not up yet: nothing to watch */
-        if (now - l->sent_ns >= MESH_BEAT_MS * MS && !monitor_beat_send(&l->idl, (uint16_t)c, (uint16_t)my_core, 0, 0))
-            beats_sent++;
-        uint64_t silent = now - l->heard_ns;
+        uint64_t silent = now > l->heard_ns ? now - l->heard_ns : 0;
         if (l->heard_ns && silent >= MESH_SUSPECT_MS * MS && now - told_at[c] >= MESH_SUSPECT_MS * MS) {
             told_at[c] = now;
-            suspect(c, my_core, (uint32_t)(silent / MS));
+            suspect(c, my_core, (uint32_t)(silent / MS), now);
         }
     }
     if (my_core == 0)
@@ -205,7 +224,7 @@ errval_t fence_on_suspect(const struct monitor_core_suspect_args *a)
 {
     if (my_core != 0 || a->core >= ncores || a->src >= ncores)
         return ERR_INVALID_ARG;
-    suspect(a->core, a->src, a->silent_ms);
+    suspect(a->core, a->src, a->silent_ms, now_ns());
     return ERR_OK;
 }
 

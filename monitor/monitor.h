@@ -117,6 +117,10 @@ extern const struct monitor_handlers monitor_handlers;
 #define MESH_SUSPECT_MS 5000
 #define MESH_CONFIRM_MS 2000
 void fence_start(struct waitset *ws);
+/* Send the beats that are due, from loops that keep the monitor away from
+ * its event loop for long (links_poll, the benchmarks): a busy monitor is
+ * not a dead one. Cheap when none is due. */
+void fence_keepalive(uint64_t now);
 errval_t fence_on_beat(const struct monitor_beat_args *a);
 errval_t fence_on_suspect(const struct monitor_core_suspect_args *a);
 errval_t fence_on_dead(const struct monitor_core_dead_args *a);
