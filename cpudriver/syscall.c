@@ -40,6 +40,7 @@ static syscall_fn *const syscalls[SYS_COUNT] = {
     [SYS_MODULE_READ] = sc_module_read,
     [SYS_CAPOPS] = sc_capops,
     [SYS_CAP_NOTICE] = sc_cap_notice,
+    [SYS_SPAN] = sc_span,
 };
 
 /* What a capability operation did to the caller itself. */

@@ -193,6 +193,9 @@ errval_t sc_map(struct dispatcher *d, const struct trap_frame *f, uint64_t *valu
         err = user_cap(d, src_slot, CAP_NULL, 0, &src);
     if (err)
         return err;
+    /* A span dispatcher's tables are its home core's to change. */
+    if (d->span_home)
+        return ERR_NOT_SUPPORTED;
     /* Another core's page tables: their shadow pages hold that kernel's
      * pointers, which this one must never follow or write (issue 12 decides
      * how a spanning domain shares tables). Frames of any core map. */

@@ -171,3 +171,26 @@ bool vspace_user_range_ok(uint64_t pml4_phys, uint64_t addr, uint64_t len, bool 
     }
     return true;
 }
+
+void vspace_span_copy(uint64_t pml4_phys, uint64_t home_phys)
+{
+    const volatile uint64_t *home = table(home_phys);
+    uint64_t *t = table(pml4_phys);
+    for (int i = 0; i < 256; i++)
+        t[i] = home[i] & ~(uint64_t)PTE_A;   /* the home writes its own: one load per entry */
+    flush_tlb();
+}
+
+bool vspace_span_fault(uint64_t pml4_phys, uint64_t home_phys, uint64_t addr)
+{
+    if (addr >= USER_MAX)
+        return false;
+    uint64_t i = index_at(addr, 4);
+    uint64_t want = ((const volatile uint64_t *)table(home_phys))[i] & ~(uint64_t)PTE_A;
+    uint64_t *t = table(pml4_phys);
+    if (!(want & PTE_P) || (t[i] & ~(uint64_t)PTE_A) == want)
+        return false;
+    t[i] = want;
+    flush_tlb();
+    return true;
+}

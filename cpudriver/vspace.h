@@ -37,4 +37,15 @@ void vspace_cap_moved(struct cte *to);
  * user memory, so a bad pointer is an error, not a kernel page fault. */
 bool vspace_user_range_ok(uint64_t pml4_phys, uint64_t addr, uint64_t len, bool write);
 
+/* Spanning domains (docs/spanning.md). A span dispatcher's root table has
+ * this core's kernel half and, in its user half, the home PML4's entries:
+ * the tables below are the home domain's, shared, written only by the home
+ * core's CPU driver. Copy the home's user half into `pml4_phys` (the home
+ * table is the domain's memory, read here through the direct map). */
+void vspace_span_copy(uint64_t pml4_phys, uint64_t home_phys);
+/* A page fault at `addr` in a span dispatcher: true when the home table has
+ * an entry for it that ours lacked (a table mapped after we copied): now
+ * copied, the access can be retried. */
+bool vspace_span_fault(uint64_t pml4_phys, uint64_t home_phys, uint64_t addr);
+
 #endif

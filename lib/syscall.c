@@ -248,3 +248,9 @@ errval_t sys_cap_notice(capslot_t kernel, capslot_t *slot)
         *slot = r.rdx;
     return err_of(&r);
 }
+
+errval_t sys_span(capslot_t kernel, struct span_args *a)
+{
+    struct syscall_regs r = CALL(SYS_SPAN, kernel, a, 0, 0, 0, 0);
+    return err_of(&r);
+}

@@ -10,6 +10,8 @@
 #include "x86_64/gdt.h"
 #include "console.h"
 #include "dispatcher.h"
+#include "vspace.h"
+#include "x86_64/cpu.h"
 #include "domain.h"
 #include "notify.h"
 
@@ -81,6 +83,10 @@ static _Noreturn void user_trap(struct trap_frame *f)
     case 18:   /* machine check */
         panic_frame(f);   /* the machine, not the domain, is in trouble */
     default:
+        /* A span dispatcher meets a table its home mapped after it copied
+         * the home's root (docs/spanning.md): copy the entry and retry. */
+        if (f->vector == 14 && d->span_home && vspace_span_fault(d->pml4, d->span_home, read_cr2()))
+            dispatcher_run(d);
         domain_fault(d, f);
         schedule();
     }

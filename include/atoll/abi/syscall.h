@@ -55,6 +55,8 @@ enum syscall_nr {
     SYS_CAP_NOTICE,       /* (kernel cap) -> the monitor's slot of the next watched capability that
                              lost its last child or was adopted: ERR_WOULD_BLOCK when none,
                              ERR_TOO_MANY once if some were lost (look at every one) */
+    SYS_SPAN,             /* (kernel cap, struct span_args *) a dispatcher here for a domain of
+                             another core, on that domain's page tables (<atoll/abi/domain.h>) */
     SYS_COUNT
 };
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <atoll/abi/caps.h>
 #include <atoll/abi/errors.h>
+#include <atoll/abi/domain.h>
 #include <atoll/abi/syscall.h>
 
 /* A slot number in this domain's root CNode. */
@@ -90,6 +91,8 @@ errval_t sys_spawn(capslot_t kernel, const char *cmd, size_t len, capslot_t ram,
                    uint64_t *value);
 errval_t sys_domain_info(uint64_t index, struct domain_info *out);
 errval_t sys_core_info(struct core_info *out);
+/* A monitor makes a span dispatcher (docs/spanning.md); a->id is set. */
+errval_t sys_span(capslot_t kernel, struct span_args *a);
 
 errval_t sys_io_in(capslot_t io, uint64_t port, unsigned width, uint32_t *value);
 errval_t sys_io_out(capslot_t io, uint64_t port, unsigned width, uint32_t value);
