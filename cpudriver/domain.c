@@ -297,7 +297,7 @@ errval_t domain_span(const struct span_build *sb, struct dispatcher **out, struc
         return ERR_RETYPE_SIZE;
     if (sb->ram->first_child)
         return ERR_CAP_HAS_CHILDREN;
-    if (a->rip >= USER_MAX || a->rsp > USER_MAX || (a->rsp & 15))
+    if (a->rip >= USER_MAX || a->rsp > USER_MAX)
         return ERR_BAD_ADDRESS;
     struct builder b = { .ram = sb->ram };
     struct capability scratch_cnode = { .type = CAP_CNODE, .rights = CAP_RIGHTS_ALL, .bits = 2,
@@ -322,8 +322,10 @@ errval_t domain_span(const struct span_build *sb, struct dispatcher **out, struc
         dispatcher_init(d, name, next_domain_id++);
         err = take(&b, CAP_VNODE_PML4, 0, SLOT_PML4);
     }
+    /* Moved, not copied: a copy would be the monitor's copy's child, and go
+     * when the monitor lets go of its own. */
     if (!err)
-        err = cap_copy(sb->home_pml4, slot(&b, SLOT_SPAN_HOME));
+        err = cap_move(sb->home_pml4, slot(&b, SLOT_SPAN_HOME));
     if (!err)
         err = cap_copy(sb->notify, slot(&b, SLOT_SPAN_NOTIFY));
     uint64_t machine_base, machine_bytes;
@@ -338,11 +340,11 @@ errval_t domain_span(const struct span_build *sb, struct dispatcher **out, struc
         cap_delete(root);
         return err;
     }
-    uint64_t pml4 = slot(&b, SLOT_PML4)->cap.base;
+    uint64_t pml4 = slot(&b, SLOT_PML4)->cap.base, home = slot(&b, SLOT_SPAN_HOME)->cap.base;
     vspace_init_pml4(pml4);
-    vspace_span_copy(pml4, sb->home_pml4->cap.base);
+    vspace_span_copy(pml4, home);
     d->pml4 = pml4;
-    d->span_home = sb->home_pml4->cap.base;
+    d->span_home = home;
     d->home_core = a->home_core;
     d->home_domain = a->home_domain;
     d->cnode_base = b.cnode.base;
@@ -381,6 +383,17 @@ void domain_span_home_lost(const struct cte *c)
         d->pml4 = 0;
         notify_forget(d);
         d->state = DOMAIN_STOPPED;
+        if (!d->end_reported) {
+            /* Not its own end (that is domain_kill's): its home took the
+             * tables back, as when the home domain ends. */
+            struct event e;
+            event_begin(&e, "span_stopped");
+            event_u64(&e, "core", core.core_id);
+            event_u64(&e, "domain", d->id);
+            event_u64(&e, "home_core", d->home_core);
+            event_u64(&e, "home_domain", d->home_domain);
+            event_end(&e);
+        }
         obituary_record(d);
     }
 }

@@ -382,6 +382,18 @@ static errval_t on_cap_retype_reply(struct idl_chan *ch, const struct monitor_ca
     return capops_on_retype_reply(a);
 }
 
+static errval_t on_span_call(struct idl_chan *ch, const struct monitor_span_call_args *a)
+{
+    (void)ch;
+    return span_on_call(a);
+}
+
+static errval_t on_span_reply(struct idl_chan *ch, const struct monitor_span_reply_args *a)
+{
+    (void)ch;
+    return span_on_reply(a);
+}
+
 const struct monitor_handlers monitor_handlers = {
     .plan = on_plan,
     .link_offer = on_link_offer,
@@ -404,4 +416,6 @@ const struct monitor_handlers monitor_handlers = {
     .cap_revoke_reply = on_cap_revoke_reply,
     .cap_retype_call = on_cap_retype_call,
     .cap_retype_reply = on_cap_retype_reply,
+    .span_call = on_span_call,
+    .span_reply = on_span_reply,
 };

@@ -9,10 +9,20 @@
  *                          two condition variables. Prints one event:
  *     @atoll {"event":"threads","core":C,"threads":N,"rounds":R,
  *             "counter":..,"counter_want":..,"items":..,"sum":..,"sum_want":..,
- *             "lasts":..,"most_in_section":1,"other_core":"ERR_NOT_SUPPORTED",
+ *             "lasts":..,"most_in_section":1,"other_core":"ERR_INVALID_ARG",
  *             "deadlock":"ERR_DEADLOCK","yield_ns":..,"ok":true}
  *   threads overrun        a thread overruns its stack: the library ends the
  *                          domain with a thread_fatal event naming it.
+ *   threads span [ROUNDS]  the domain spans every core (docs/spanning.md):
+ *                          ROUNDS times (default 2) a thread on each core of
+ *                          the machine (this one included) reads what the
+ *                          first thread wrote, asks the kernel where it runs
+ *                          and counts itself; all are joined. One event:
+ *     @atoll {"event":"span_threads","core":C,"ncores":N,"rounds":R,
+ *             "ran_on":[0,1,..],"joined":N*R,"hits":N*R,"ok":true}
+ *   threads abandon CORE   a thread on CORE spins for ever; once it has
+ *                          started, the domain ends without joining it (its
+ *                          dispatcher there must stop: span_stopped).
  */
 #include <atoll/lib.h>
 #include <atoll/lib/time.h>
@@ -127,9 +137,98 @@ static uint64_t yield_cost_ns(void)
     return (t1 - t0) / 2000;
 }
 
+/* -- span: a thread on every core ------------------------------------------- */
+
+struct span_slot {
+    uint32_t index, ran_on;
+    uint64_t seen;
+};
+static uint64_t span_magic, span_hits;
+
+/* Runs on its own core (or this one): no malloc, no printf, no blocking
+ * call of the library there (<atoll/thread.h>). */
+static int on_core(void *arg)
+{
+    struct span_slot *s = arg;
+    struct core_info ci;
+    s->ran_on = sys_core_info(&ci) == ERR_OK ? ci.core_id : ~0u;
+    s->seen = __atomic_load_n(&span_magic, __ATOMIC_ACQUIRE);
+    __atomic_fetch_add(&span_hits, 1, __ATOMIC_SEQ_CST);
+    return (int)s->index + 100;
+}
+
+static int span_main(uint32_t core, uint32_t nrounds)
+{
+    uint32_t n = startup()->ncores;
+    struct span_slot *slots = malloc(n * sizeof *slots);
+    struct thread **ts = malloc(n * sizeof *ts);
+    uint32_t *ran_on = malloc(n * sizeof *ran_on);
+    uint32_t joined = 0;
+    if (!slots || !ts || !ran_on)
+        return 1;
+    for (uint32_t r = 0; r < nrounds; r++) {
+        __atomic_store_n(&span_magic, 0x5ba11ed00ull + r, __ATOMIC_RELEASE);
+        uint32_t made = 0;
+        for (; made < n; made++) {
+            slots[made] = (struct span_slot){ .index = made, .ran_on = ~0u };
+            errval_t err = thread_create_on(&ts[made], made, on_core, &slots[made], 0);
+            if (err) {
+                printf("threads: span to core %u: %s\n", made, err_name(err));
+                failures++;
+                break;
+            }
+        }
+        for (uint32_t i = 0; i < made; i++) {
+            int rv = -1;
+            expect(thread_join(ts[i], &rv) == ERR_OK && rv == (int)i + 100, "join a span thread");
+            expect(slots[i].seen == 0x5ba11ed00ull + r, "a span thread saw the first thread's memory");
+            ran_on[i] = slots[i].ran_on;
+            expect(ran_on[i] == i, "a span thread ran on its core");
+            joined++;
+        }
+    }
+    char list[1024];
+    size_t at = 0;
+    for (uint32_t i = 0; i < n && at + 16 < sizeof list; i++)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", i ? "," : "", (int)ran_on[i]);
+    list[at] = 0;
+    uint64_t hits = __atomic_load_n(&span_hits, __ATOMIC_SEQ_CST);
+    bool ok = failures == 0 && joined == n * nrounds && hits == joined && thread_count() == 1;
+    printf("@atoll {\"event\":\"span_threads\",\"core\":%u,\"ncores\":%u,\"rounds\":%u,\"ran_on\":[%s],"
+           "\"joined\":%u,\"hits\":%llu,\"ok\":%s}\n",
+           core, n, nrounds, list, joined, (unsigned long long)hits, ok ? "true" : "false");
+    return ok ? 0 : 1;
+}
+
+static uint64_t spinning;
+
+static int spin_for_ever(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&spinning, 1, __ATOMIC_RELEASE);
+    for (;;)
+        __atomic_fetch_add(&spinning, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static int abandon_main(uint32_t core, uint32_t there)
+{
+    struct thread *t;
+    errval_t err = thread_create_on(&t, there, spin_for_ever, NULL, 0);
+    while (!err && !__atomic_load_n(&spinning, __ATOMIC_ACQUIRE))
+        sys_yield();
+    printf("@atoll {\"event\":\"span_abandon\",\"core\":%u,\"there\":%u,\"err\":\"%s\"}\n", core, there,
+           err_name(err));
+    return err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     uint32_t core = startup()->core_id;
+    if (argc > 2 && !strcmp(argv[1], "abandon"))
+        return abandon_main(core, arg_number(argv[2], 0));
+    if (argc > 1 && !strcmp(argv[1], "span"))
+        return span_main(core, argc > 2 ? arg_number(argv[2], 2) : 2);
     if (argc > 1 && !strcmp(argv[1], "overrun")) {
         /* Heap below the stack, as in a program that has run a while: the
          * overrun lands there, not on the unmapped page below the heap
@@ -152,7 +251,7 @@ int main(int argc, char **argv)
     }
 
     struct thread *t;
-    errval_t other = thread_create_on(&t, core + 1, worker, NULL, 0);
+    errval_t other = thread_create_on(&t, startup()->ncores, worker, NULL, 0);   /* no such core */
 
     /* The first thread alone waiting for a signal nobody can send. */
     struct thread_cond never = { 0 };
@@ -188,7 +287,7 @@ int main(int argc, char **argv)
     uint64_t yield_ns = yield_cost_ns();
     bool ok = failures == 0 && made == nthreads && counter == (uint64_t)nthreads * rounds &&
               items == pairs * rounds && sum == sum_want && lasts == rounds && most_in_section == 1 &&
-              other == ERR_NOT_SUPPORTED && alone == ERR_DEADLOCK && thread_count() == 1;
+              other == ERR_INVALID_ARG && alone == ERR_DEADLOCK && thread_count() == 1;
     printf("@atoll {\"event\":\"threads\",\"core\":%u,\"threads\":%u,\"rounds\":%u,\"peak_alive\":%u,"
            "\"counter\":%llu,\"counter_want\":%llu,\"items\":%llu,\"items_want\":%llu,"
            "\"sum\":%llu,\"sum_want\":%llu,\"lasts\":%u,\"most_in_section\":%llu,"

@@ -71,7 +71,7 @@ struct startup_info {
 #define SPAN_RAM_BYTES (16u * 1024)
 struct span_args {
     uint64_t ram;           /* RAM, SPAN_RAM_BYTES exactly, no children */
-    uint64_t home_pml4;     /* the home domain's PML4 (FOREIGN: another core's) */
+    uint64_t home_pml4;     /* the home domain's PML4 (FOREIGN: another core's): moved in */
     uint64_t notify;        /* a Notify capability for the home core */
     uint64_t disp_dest;     /* an empty slot: a copy of the new dispatcher */
     uint64_t rip, rsp, arg; /* where it starts; arg in rdi */

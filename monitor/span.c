@@ -1,0 +1,191 @@
+/*
+ * Domains that span cores (docs/spanning.md).
+ *
+ * A domain asks its monitor (the home monitor) for a dispatcher on another
+ * core. The home monitor copies the domain's PML4 capability (CAPOPS_VSPACE:
+ * only the table the domain runs on), gives it to that core's monitor as any
+ * capability crosses (capops.c: the owner records the holder, and revokes
+ * the copy when the domain ends), then asks with span_call. That monitor
+ * takes the copy from its own mailbox (SPAN_MAIL), makes the dispatcher from
+ * its own RAM with SYS_SPAN, keeps it as a child (spawn.c: its RAM comes
+ * back when it ends) and answers with span_reply.
+ *
+ * The home monitor records every core that has run each of its domains:
+ * those, and only those, must hear of an unmap (issue 12's shootdown).
+ */
+#include "monitor.h"
+
+#define MAX_SPAN_WAITS MON_MAX_CLIENTS   /* one request at a time per client */
+#define MAX_SPANNERS 64                  /* domains of this core that span */
+#define SPAN_WAIT_NS 5000000000ull       /* a core that does not answer: ERR_TIMEOUT */
+
+struct span_wait {
+    bool used;
+    int handle;
+    uint64_t domain;
+    uint32_t core, tag;
+    uint64_t deadline;
+};
+static struct span_wait waits[MAX_SPAN_WAITS];
+
+struct spanner {
+    uint64_t domain;      /* 0: free (domain ids start at 1) */
+    uint64_t cores[4];    /* a bit per core that has run it (256 cores) */
+};
+static struct spanner spanners[MAX_SPANNERS];
+
+static struct {
+    uint64_t asked, made_here, refused;
+} st;
+
+static struct spanner *spanner_of(uint64_t domain, bool make)
+{
+    struct spanner *free_one = 0;
+    for (int i = 0; i < MAX_SPANNERS; i++) {
+        if (spanners[i].domain == domain)
+            return &spanners[i];
+        if (!spanners[i].domain && !free_one)
+            free_one = &spanners[i];
+    }
+    if (make && free_one)
+        *free_one = (struct spanner){ .domain = domain };
+    return make ? free_one : 0;
+}
+
+bool span_cores(uint64_t domain, uint64_t cores[4])
+{
+    struct spanner *s = spanner_of(domain, false);
+    if (!s)
+        return false;
+    memcpy(cores, s->cores, sizeof s->cores);
+    return true;
+}
+
+/* -- the home monitor -------------------------------------------------------------- */
+
+void span_request(int handle, uint64_t domain, uint32_t core, uint64_t rip, uint64_t rsp, uint64_t arg)
+{
+    struct span_wait *w = 0;
+    capslot_t disp, pml4 = 0;
+    errval_t err = ERR_OK;
+    st.asked++;
+    if (core >= ncores || core >= 256 || core == my_core)
+        err = ERR_INVALID_ARG;
+    else if (!core_alive(core))
+        err = ERR_CORE_DOWN;
+    else if (!route(core))
+        err = ERR_NO_ROUTE;
+    for (int i = 0; !err && i < MAX_SPAN_WAITS && !w; i++)
+        if (!waits[i].used)
+            w = &waits[i];
+    if (!err && !w)
+        err = ERR_TOO_MANY;
+    /* Room to record the core before anything is sent. */
+    if (!err && !spanner_of(domain, true))
+        err = ERR_TOO_MANY;
+    if (!err)
+        err = child_dispatcher(domain, &disp);
+    if (!err)
+        err = slot_alloc(&pml4);
+    if (!err) {
+        struct capops_call c = { .op = CAPOPS_VSPACE, .disp = (uint32_t)disp, .slot = SLOT_PML4, .dst = pml4 };
+        err = sys_capops(SLOT_KERNEL, &c);
+        if (err)
+            slot_free(pml4);
+    }
+    if (!err)
+        err = capops_give_to(pml4, core, SPAN_MAIL(my_core, domain), domain);   /* frees our copy */
+    uint32_t tag = new_tag();
+    if (!err)
+        err = monitor_span_call_send(route(core), (uint16_t)core, (uint16_t)my_core, tag, domain, rip, rsp, arg);
+    if (err) {
+        st.refused++;
+        client_span_reply(handle, err, 0);
+        return;
+    }
+    /* Recorded now: from here on the dispatcher may run there. */
+    struct spanner *s = spanner_of(domain, true);
+    s->cores[core / 64] |= 1ull << (core % 64);
+    *w = (struct span_wait){ .used = true, .handle = handle, .domain = domain, .core = core, .tag = tag,
+                             .deadline = now_ns() + SPAN_WAIT_NS };
+}
+
+errval_t span_on_reply(const struct monitor_span_reply_args *a)
+{
+    for (int i = 0; i < MAX_SPAN_WAITS; i++) {
+        struct span_wait *w = &waits[i];
+        if (w->used && w->tag == a->tag && w->core == a->src && w->domain == a->domain) {
+            client_span_reply(w->handle, a->err, a->id);
+            *w = (struct span_wait){ 0 };
+            return ERR_OK;
+        }
+    }
+    return ERR_OK;   /* late: the client heard ERR_TIMEOUT */
+}
+
+void span_expire(void)
+{
+    uint64_t now = now_ns();
+    for (int i = 0; i < MAX_SPAN_WAITS; i++)
+        if (waits[i].used && now > waits[i].deadline) {
+            client_span_reply(waits[i].handle, ERR_TIMEOUT, 0);
+            waits[i] = (struct span_wait){ 0 };
+        }
+}
+
+void span_domain_ended(uint64_t domain)
+{
+    /* Its dispatchers elsewhere stop when their copies of its PML4 are
+     * revoked (capops_reclaim, before its RAM comes back). */
+    struct spanner *s = spanner_of(domain, false);
+    if (s)
+        *s = (struct spanner){ 0 };
+    for (int i = 0; i < MAX_SPAN_WAITS; i++)
+        if (waits[i].used && waits[i].domain == domain)
+            waits[i] = (struct span_wait){ 0 };
+}
+
+/* -- the other core ------------------------------------------------------------------- */
+
+errval_t span_on_call(const struct monitor_span_call_args *a)
+{
+    capslot_t pml4 = 0, ram = 0, disp = 0;
+    uint32_t from_core;
+    uint64_t from;
+    struct span_args s = { .rip = a->rip, .rsp = a->rsp, .arg = a->arg, .home_core = a->src,
+                           .home_domain = (uint32_t)a->domain };
+    errval_t err = capops_take(SPAN_MAIL(a->src, a->domain), &pml4, &from_core, &from);
+    if (!err && (from_core != a->src || from != a->domain))
+        err = ERR_NOT_PERMITTED;
+    if (!err)
+        err = ram_alloc(SPAN_RAM_BYTES, &ram);
+    if (!err)
+        err = slot_alloc(&disp);
+    if (!err) {
+        snprintf(s.name, sizeof s.name, "span:%u.%llu", a->src, (unsigned long long)a->domain);
+        s.ram = ram;
+        s.home_pml4 = pml4;
+        s.notify = notify_cap_for(a->src);
+        s.disp_dest = disp;
+        err = s.notify ? sys_span(SLOT_KERNEL, &s) : ERR_NO_MEMORY;
+    }
+    if (!err)
+        err = child_add_span(ram, disp, s.id);
+    if (pml4 && !err)
+        slot_free(pml4);   /* SYS_SPAN moved it into the dispatcher's CSpace */
+    else if (pml4)
+        cap_free(pml4);
+    if (err) {
+        if (disp)
+            cap_free(disp);
+        if (ram) {
+            sys_cap_revoke(ram);   /* what SYS_SPAN made of it, if anything */
+            cap_free(ram);
+        }
+    } else {
+        st.made_here++;
+    }
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_span_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->domain, err ? 0 : s.id)
+                : ERR_NO_ROUTE;
+}

@@ -1,0 +1,53 @@
+"""Domains that span cores (issue 12, docs/spanning.md): a domain's threads
+on other cores run on dispatchers of the domain there, on its page tables,
+and end with it."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_userspace import exits, run_shell  # noqa: E402
+
+
+def spans(r):
+    return r.events_named("domain_span")
+
+
+def test_threads_on_every_core_of_four_and_join():
+    """`threads span 2`: twice, a thread on each of the 4 cores (3 remote,
+    one local) reads what the first thread wrote, asks the kernel which
+    core it runs on, and is joined with its return value. Each remote one
+    is a span dispatcher made by that core's CPU driver (domain_span, home
+    core 1) that ends with exit status 0; nothing is left running."""
+    r = run_shell(["run 1 threads span 2", "wait", "ps"], smp=4)
+    ev = r.events_named("span_threads")
+    assert len(ev) == 1, r.console[-3000:]
+    e = ev[0]
+    assert e["ok"] is True and e["core"] == 1 and e["ncores"] == 4, e
+    assert e["ran_on"] == [0, 1, 2, 3], e
+    assert e["joined"] == 8 and e["hits"] == 8, e
+    home = [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]
+    made = spans(r)
+    assert sorted(x["core"] for x in made) == [0, 0, 2, 2, 3, 3], made
+    assert all(x["home_core"] == 1 and x["home_domain"] == home["domain"] for x in made), made
+    ends = exits(r, f"span:1.{home['domain']}")
+    assert sorted(x["core"] for x in ends) == [0, 0, 2, 2, 3, 3], ends
+    assert all(x["why"] == "exit status 0" and x["reclaimed"] for x in ends), ends
+    assert [x["why"] for x in exits(r, "threads")] == ["exit status 0"]
+    assert "span:" not in r.console.split("atoll> ps")[-1]
+
+
+def test_home_domain_ends_under_a_running_span_dispatcher():
+    """A thread spinning for ever on core 2 when its domain (home core 1)
+    ends: the home's PML4 copy on core 2 is revoked before the domain's
+    memory comes back, and the span dispatcher stops with it
+    (span_stopped); core 2 runs only its monitor afterwards."""
+    r = run_shell(["run 1 threads abandon 2", "wait", "sleep 20", "ps 2"], smp=4)
+    ab = r.events_named("span_abandon")
+    assert ab and ab[0]["err"] == "ERR_OK", r.console[-3000:]
+    made = spans(r)
+    assert [(x["core"], x["home_core"]) for x in made] == [(2, 1)], made
+    stopped = r.events_named("span_stopped")
+    assert [(x["core"], x["domain"], x["home_core"]) for x in stopped] == [(2, made[0]["domain"], 1)], \
+        r.console[-3000:]
+    listing = r.console.split("atoll> ps 2")[-1]
+    assert "span:" not in listing and "monitor" in listing, listing
