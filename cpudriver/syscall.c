@@ -41,6 +41,8 @@ static syscall_fn *const syscalls[SYS_COUNT] = {
     [SYS_CAPOPS] = sc_capops,
     [SYS_CAP_NOTICE] = sc_cap_notice,
     [SYS_SPAN] = sc_span,
+    [SYS_PROTECT] = sc_protect,
+    [SYS_TLB_INVALIDATE] = sc_tlb_invalidate,
 };
 
 /* What a capability operation did to the caller itself. */

@@ -222,3 +222,15 @@ errval_t sc_unmap(struct dispatcher *d, const struct trap_frame *f, uint64_t *va
         vspace_unmap(c);
     return err;
 }
+
+errval_t sc_protect(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    (void)value;
+    struct cte *c;
+    errval_t err = user_cap(d, f->rdi, CAP_NULL, 0, &c);
+    if (!err && d->span_home)
+        err = ERR_NOT_SUPPORTED;   /* the home core changes the tables */
+    if (!err && f->rsi > 0xffffffffu)
+        err = ERR_INVALID_ARG;
+    return err ? err : vspace_protect(c, (uint32_t)f->rsi);
+}

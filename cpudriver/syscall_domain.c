@@ -18,6 +18,7 @@
 #include "topology.h"
 #include "uaccess.h"
 #include "user_start.h"
+#include "vspace.h"
 #include "x86_64/cpu.h"
 
 errval_t sc_exit(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
@@ -105,6 +106,31 @@ errval_t sc_span(struct dispatcher *d, const struct trap_frame *f, uint64_t *val
     cap_copy(xcte, dest);
     a.id = x->id;
     return copy_to_user(d, args_addr + offsetof(struct span_args, id), &a.id, sizeof a.id);
+}
+
+/* One core's step of a shootdown (docs/spanning.md): the monitor, asked by
+ * the home core's monitor, has this CPU driver forget the home domain's
+ * translations. Its span dispatchers here copy the home's root entries
+ * again (a table may have gone), and the TLB forgets the pages. Without
+ * PCIDs the switch to the monitor has flushed the user translations
+ * already; the invalidation is still done, so the step stays right with
+ * tagged TLBs. value = span dispatchers of that domain here. */
+errval_t sc_tlb_invalidate(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    uint64_t kernel_slot = f->rdi, home_core = f->rsi, home_domain = f->rdx, vaddr = f->r10, pages = f->r8;
+    struct cte *kernel;
+    errval_t err = user_cap(d, kernel_slot, CAP_KERNEL, 0, &kernel);
+    if (err)
+        return err;
+    uint64_t found = 0;
+    for (struct dispatcher *x = dispatcher_first(); x; x = x->next)
+        if (x->span_home && x->pml4 && x->home_core == home_core && x->home_domain == home_domain) {
+            vspace_span_copy(x->pml4, x->span_home);
+            found++;
+        }
+    vspace_invalidate(vaddr, pages);
+    *value = found;
+    return ERR_OK;
 }
 
 /* `ps` asks for index 0, 1, 2, ...: remember where the last answer was so

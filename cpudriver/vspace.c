@@ -129,6 +129,35 @@ void vspace_unmap(struct cte *c)
     flush_tlb();
 }
 
+errval_t vspace_protect(struct cte *c, uint32_t flags)
+{
+    struct capability *cap = &c->cap;
+    if (cap->type != CAP_FRAME && cap->type != CAP_DEVFRAME)
+        return ERR_CAP_TYPE;
+    if (flags & ~(uint32_t)(MAP_WRITE | MAP_EXEC))
+        return ERR_INVALID_ARG;
+    if (!cap->mapped)
+        return ERR_NOT_MAPPED;
+    if (((flags & MAP_WRITE) && !(cap->rights & CAP_RIGHT_WRITE)) ||
+        ((flags & MAP_EXEC) && !(cap->rights & CAP_RIGHT_EXEC)))
+        return ERR_CAP_RIGHTS;
+    uint64_t entries = cap->bytes / CAP_PAGE_SIZE;
+    uint64_t *pte = table(cap->mapped);
+    struct cte **sh = (struct cte **)phys_to_virt(cap->mapped + SHADOW_OFFSET);
+    for (uint64_t i = 0; i < entries; i++) {
+        if (sh[i] != c)
+            continue;
+        uint64_t e = pte[i] & ~(PTE_W | PTE_NX);
+        if (flags & MAP_WRITE)
+            e |= PTE_W;
+        if (!(flags & MAP_EXEC) && core.nx)
+            e |= PTE_NX;
+        pte[i] = e;
+    }
+    flush_tlb();
+    return ERR_OK;
+}
+
 void vspace_vnode_destroyed(const struct capability *cap)
 {
     uint64_t *t = table(cap->base);
@@ -193,4 +222,14 @@ bool vspace_span_fault(uint64_t pml4_phys, uint64_t home_phys, uint64_t addr)
     t[i] = want;
     flush_tlb();
     return true;
+}
+
+void vspace_invalidate(uint64_t vaddr, uint64_t pages)
+{
+    if (pages > 64 || vaddr >= USER_MAX || pages > (USER_MAX - vaddr) / 4096) {
+        flush_tlb();   /* past a few pages one flush is cheaper */
+        return;
+    }
+    for (uint64_t i = 0; i < pages; i++)
+        __asm__ volatile("invlpg (%0)" ::"r"(vaddr + i * 4096) : "memory");
 }

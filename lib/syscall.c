@@ -254,3 +254,18 @@ errval_t sys_span(capslot_t kernel, struct span_args *a)
     struct syscall_regs r = CALL(SYS_SPAN, kernel, a, 0, 0, 0, 0);
     return err_of(&r);
 }
+
+errval_t sys_protect(capslot_t frame, uint32_t flags)
+{
+    struct syscall_regs r = CALL(SYS_PROTECT, frame, flags, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_tlb_invalidate(capslot_t kernel, uint32_t home_core, uint64_t home_domain, uint64_t vaddr,
+                            uint64_t pages, uint64_t *found)
+{
+    struct syscall_regs r = CALL(SYS_TLB_INVALIDATE, kernel, home_core, home_domain, vaddr, pages, 0);
+    if (found)
+        *found = r.rdx;
+    return err_of(&r);
+}

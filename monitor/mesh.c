@@ -394,6 +394,18 @@ static errval_t on_span_reply(struct idl_chan *ch, const struct monitor_span_rep
     return span_on_reply(a);
 }
 
+static errval_t on_tlb_call(struct idl_chan *ch, const struct monitor_tlb_call_args *a)
+{
+    (void)ch;
+    return tlb_on_call(a);
+}
+
+static errval_t on_tlb_reply(struct idl_chan *ch, const struct monitor_tlb_reply_args *a)
+{
+    (void)ch;
+    return tlb_on_reply(a);
+}
+
 const struct monitor_handlers monitor_handlers = {
     .plan = on_plan,
     .link_offer = on_link_offer,
@@ -418,4 +430,6 @@ const struct monitor_handlers monitor_handlers = {
     .cap_retype_reply = on_cap_retype_reply,
     .span_call = on_span_call,
     .span_reply = on_span_reply,
+    .tlb_call = on_tlb_call,
+    .tlb_reply = on_tlb_reply,
 };

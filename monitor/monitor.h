@@ -204,6 +204,12 @@ errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a);
 void span_request(int handle, uint64_t domain, uint32_t core, uint64_t rip, uint64_t rsp, uint64_t arg);
 void client_span_reply(int handle, errval_t err, uint64_t id);
 errval_t span_on_call(const struct monitor_span_call_args *a);
+/* After the client's own unmap or protect: the other cores that ran it
+ * forget [vaddr, +pages) by `protocol`; answered by client_tlb_reply. */
+void tlb_request(int handle, uint64_t domain, uint64_t vaddr, uint32_t pages, uint32_t protocol);
+void client_tlb_reply(int handle, errval_t err, uint32_t cores);
+errval_t tlb_on_call(const struct monitor_tlb_call_args *a);
+errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a);
 errval_t span_on_reply(const struct monitor_span_reply_args *a);
 void span_domain_ended(uint64_t domain);
 void span_expire(void);

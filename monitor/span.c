@@ -123,8 +123,12 @@ errval_t span_on_reply(const struct monitor_span_reply_args *a)
     return ERR_OK;   /* late: the client heard ERR_TIMEOUT */
 }
 
+void tlb_expire(void);
+void tlb_domain_ended(uint64_t domain);
+
 void span_expire(void)
 {
+    tlb_expire();
     uint64_t now = now_ns();
     for (int i = 0; i < MAX_SPAN_WAITS; i++)
         if (waits[i].used && now > waits[i].deadline) {
@@ -140,6 +144,7 @@ void span_domain_ended(uint64_t domain)
     struct spanner *s = spanner_of(domain, false);
     if (s)
         *s = (struct spanner){ 0 };
+    tlb_domain_ended(domain);
     for (int i = 0; i < MAX_SPAN_WAITS; i++)
         if (waits[i].used && waits[i].domain == domain)
             waits[i] = (struct span_wait){ 0 };
@@ -188,4 +193,135 @@ errval_t span_on_call(const struct monitor_span_call_args *a)
     struct idl_chan *back = route(a->src);
     return back ? monitor_span_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->domain, err ? 0 : s.id)
                 : ERR_NO_ROUTE;
+}
+
+/* -- shootdowns (docs/spanning.md) ------------------------------------------------------ */
+
+/* One shootdown per client at a time (its call is an RPC). */
+struct shoot {
+    bool used;
+    int handle;
+    uint64_t domain, vaddr;
+    uint32_t pages, protocol;
+    uint64_t to_send[4];      /* unicast: cores not asked yet */
+    uint64_t waiting[4];      /* asked, not answered */
+    uint32_t asked;
+    uint32_t tag;             /* every core is asked with it; its reply repeats it */
+    uint64_t deadline;
+};
+static struct shoot shoots[MON_MAX_CLIENTS];
+static struct {
+    uint64_t shootdowns, messages, timeouts;
+} tst;
+
+static bool bits_empty(const uint64_t b[4]) { return !(b[0] | b[1] | b[2] | b[3]); }
+
+static int bits_first(const uint64_t b[4])
+{
+    for (int w = 0; w < 4; w++)
+        if (b[w])
+            return w * 64 + __builtin_ctzll(b[w]);
+    return -1;
+}
+
+static errval_t shoot_send(struct shoot *s, uint32_t core)
+{
+    struct idl_chan *via = route(core);
+    errval_t err = via ? monitor_tlb_call_send(via, (uint16_t)core, (uint16_t)my_core, s->tag, s->domain, s->vaddr,
+                                               s->pages)
+                       : ERR_NO_ROUTE;
+    s->to_send[core / 64] &= ~(1ull << (core % 64));
+    if (!err) {
+        s->waiting[core / 64] |= 1ull << (core % 64);
+        s->asked++;
+        tst.messages++;
+    }
+    return err;
+}
+
+static void shoot_done(struct shoot *s, errval_t err)
+{
+    client_tlb_reply(s->handle, err, s->asked);
+    *s = (struct shoot){ 0 };
+}
+
+void tlb_request(int handle, uint64_t domain, uint64_t vaddr, uint32_t pages, uint32_t protocol)
+{
+    struct shoot *s = 0;
+    for (int i = 0; i < MON_MAX_CLIENTS && !s; i++)
+        if (!shoots[i].used)
+            s = &shoots[i];
+    if (!s) {
+        client_tlb_reply(handle, ERR_TOO_MANY, 0);
+        return;
+    }
+    if (protocol != TLB_UNICAST && protocol != TLB_BROADCAST) {
+        client_tlb_reply(handle, protocol >= TLB_MULTICAST && protocol <= TLB_IPI ? ERR_NOT_SUPPORTED
+                                                                                  : ERR_INVALID_ARG, 0);
+        return;
+    }
+    *s = (struct shoot){ .used = true, .handle = handle, .domain = domain, .vaddr = vaddr, .pages = pages,
+                         .protocol = protocol, .tag = new_tag(), .deadline = now_ns() + TLB_WAIT_NS };
+    tst.shootdowns++;
+    /* Only the cores that have run it (span_request recorded them). */
+    span_cores(domain, s->to_send);
+    s->to_send[my_core / 64] &= ~(1ull << (my_core % 64));   /* SYS_UNMAP did this core's */
+    errval_t err = ERR_OK;
+    if (protocol == TLB_BROADCAST) {
+        for (int c; !err && (c = bits_first(s->to_send)) >= 0;)
+            err = shoot_send(s, (uint32_t)c);
+    } else if (!bits_empty(s->to_send)) {
+        err = shoot_send(s, (uint32_t)bits_first(s->to_send));
+    }
+    /* A core that could not be asked is an error; the ones asked still answer
+     * (their late replies find no shootdown and are dropped). */
+    if (err || bits_empty(s->waiting))
+        shoot_done(s, err);
+}
+
+errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a)
+{
+    uint32_t core = a->src;
+    if (core >= 256)
+        return ERR_INVALID_ARG;
+    for (int i = 0; i < MON_MAX_CLIENTS; i++) {
+        struct shoot *s = &shoots[i];
+        if (!s->used || s->domain != a->domain || !(s->waiting[core / 64] & (1ull << (core % 64))) ||
+            s->tag != a->tag)
+            continue;
+        s->waiting[core / 64] &= ~(1ull << (core % 64));
+        errval_t err = a->err;
+        if (!err && s->protocol == TLB_UNICAST && !bits_empty(s->to_send))
+            err = shoot_send(s, (uint32_t)bits_first(s->to_send));
+        if (err || bits_empty(s->waiting))
+            shoot_done(s, err);
+        return ERR_OK;
+    }
+    return ERR_OK;   /* late: that shootdown timed out */
+}
+
+errval_t tlb_on_call(const struct monitor_tlb_call_args *a)
+{
+    uint64_t found = 0;
+    errval_t err = sys_tlb_invalidate(SLOT_KERNEL, a->src, a->domain, a->vaddr, a->pages, &found);
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_tlb_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->domain, (uint32_t)found)
+                : ERR_NO_ROUTE;
+}
+
+void tlb_expire(void)
+{
+    uint64_t now = now_ns();
+    for (int i = 0; i < MON_MAX_CLIENTS; i++)
+        if (shoots[i].used && now > shoots[i].deadline) {
+            tst.timeouts++;
+            shoot_done(&shoots[i], ERR_TIMEOUT);
+        }
+}
+
+void tlb_domain_ended(uint64_t domain)
+{
+    for (int i = 0; i < MON_MAX_CLIENTS; i++)
+        if (shoots[i].used && shoots[i].domain == domain)
+            shoots[i] = (struct shoot){ 0 };
 }

@@ -20,12 +20,26 @@
  *                          and counts itself; all are joined. One event:
  *     @atoll {"event":"span_threads","core":C,"ncores":N,"rounds":R,
  *             "ran_on":[0,1,..],"joined":N*R,"hits":N*R,"ok":true}
+ *   threads unmap PROTOCOL a thread on every other core reads a page over
+ *   threads protect PROTOCOL  and over (and writes it, for protect); then the
+ *                          page is unmapped (write-protected) with the
+ *                          shootdown PROTOCOL (<atoll/span.h>) and each
+ *                          thread touches it (writes it) again: that must
+ *                          fault (the test reads the domain_fault events).
+ *                          Unmapping it again is ERR_NOT_MAPPED. One event:
+ *     @atoll {"event":"span_unmap","op":"unmap","protocol":"unicast","core":C,
+ *             "cores":N-1,"err":"ERR_OK","again":"ERR_NOT_MAPPED","addr":A,
+ *             "ready":N-1,"touched":T,"survived":0,"ok":true}
+ *                          (touched: threads that got past their loop to the
+ *                          last touch; the others faulted in the loop, after
+ *                          their core's step of the shootdown)
  *   threads abandon CORE   a thread on CORE spins for ever; once it has
  *                          started, the domain ends without joining it (its
  *                          dispatcher there must stop: span_stopped).
  */
 #include <atoll/lib.h>
 #include <atoll/lib/time.h>
+#include <atoll/span.h>
 #include <atoll/thread.h>
 
 #define RING 4
@@ -200,6 +214,112 @@ static int span_main(uint32_t core, uint32_t nrounds)
     return ok ? 0 : 1;
 }
 
+/* -- unmap / protect: touching threads on every other core -------------------- */
+
+struct toucher {
+    uint32_t index, state;    /* 1: translation cached, 2: touching after, 9: survived it */
+    uint64_t before;
+};
+static volatile uint64_t *shared_page;
+static uint32_t touch_phase;  /* 1: read, 2: touch after the change */
+static bool touch_writes;     /* protect: write before and after */
+
+static int touch(void *arg)
+{
+    struct toucher *t = arg;
+    while (__atomic_load_n(&touch_phase, __ATOMIC_ACQUIRE) < 1)
+        __builtin_ia32_pause();
+    t->before = shared_page[0];
+    if (touch_writes)
+        shared_page[1 + t->index] = t->index;   /* a writable translation cached */
+    __atomic_store_n(&t->state, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&touch_phase, __ATOMIC_ACQUIRE) < 2)
+        (void)shared_page[0];   /* keep the translation in this core's TLB */
+    __atomic_store_n(&t->state, 2, __ATOMIC_RELEASE);
+    if (touch_writes)
+        shared_page[1 + t->index] = 2;   /* must fault: write-protected */
+    else
+        (void)shared_page[0];            /* must fault: unmapped */
+    __atomic_store_n(&t->state, 9, __ATOMIC_RELEASE);
+    for (;;)
+        __builtin_ia32_pause();   /* never returns: its failure is state 9 */
+    return 0;
+}
+
+static bool all_states(struct toucher *t, uint32_t n, uint32_t at_least, uint64_t wait_ns)
+{
+    uint64_t end = now_ns() + wait_ns;
+    for (;;) {
+        bool all = true;
+        for (uint32_t i = 0; i < n && all; i++)
+            all = __atomic_load_n(&t[i].state, __ATOMIC_ACQUIRE) >= at_least;
+        if (all)
+            return true;
+        if (now_ns() > end)
+            return false;
+        sys_yield();
+    }
+}
+
+static int unmap_main(uint32_t core, bool protect, const char *proto_name)
+{
+    uint32_t protocol = tlb_protocol_parse(proto_name);
+    uint32_t n = startup()->ncores, others = 0;
+    capslot_t frame;
+    void *p = 0;
+    if (!protocol || frame_alloc(4096, &frame) || vspace_map_frame(frame, MAP_WRITE, &p))
+        return 1;
+    shared_page = p;
+    shared_page[0] = 0x70c4ed;
+    touch_writes = protect;
+    struct toucher *ts = malloc(n * sizeof *ts);
+    struct thread *t;
+    for (uint32_t c = 0; ts && c < n; c++) {
+        if (c == core)
+            continue;
+        ts[others] = (struct toucher){ .index = others };
+        errval_t err = thread_create_on(&t, c, touch, &ts[others], 0);
+        if (err) {
+            printf("threads: span to core %u: %s\n", c, err_name(err));
+            failures++;
+            break;
+        }
+        others++;
+    }
+    __atomic_store_n(&touch_phase, 1, __ATOMIC_RELEASE);
+    bool ready = all_states(ts, others, 1, 20000000000ull);
+    uint32_t asked = 0;
+    errval_t err = protect ? span_protect(frame, 0, (uint64_t)(uintptr_t)p, 4096, protocol, &asked)
+                           : span_unmap(frame, (uint64_t)(uintptr_t)p, 4096, protocol, &asked);
+    __atomic_store_n(&touch_phase, 2, __ATOMIC_RELEASE);
+    /* A thread faults in its loop as soon as its core forgot the page (the
+     * protocol's step there), or at its touch after this point. One that
+     * survived its touch says so at once (state 9); give it time. */
+    uint64_t until = now_ns() + 500000000ull;
+    while (now_ns() < until)
+        sys_yield();
+    uint32_t nready = 0, ntouched = 0, survived = 0, before_ok = 0;
+    for (uint32_t i = 0; i < others; i++) {
+        uint32_t st = __atomic_load_n(&ts[i].state, __ATOMIC_ACQUIRE);
+        nready += st >= 1;
+        ntouched += st >= 2;
+        survived += st == 9;
+        before_ok += ts[i].before == 0x70c4ed;
+    }
+    errval_t again = protect ? span_protect(frame, 0, (uint64_t)(uintptr_t)p, 4096, protocol, 0)
+                             : span_unmap(frame, (uint64_t)(uintptr_t)p, 4096, protocol, 0);
+    uint64_t after_read = protect ? shared_page[0] : 0x70c4ed;   /* reading a protected page still works */
+    bool ok = failures == 0 && ready && err == ERR_OK && asked == others && survived == 0 &&
+              before_ok == others && after_read == 0x70c4ed &&
+              again == (protect ? ERR_OK : ERR_NOT_MAPPED);
+    printf("@atoll {\"event\":\"span_unmap\",\"op\":\"%s\",\"protocol\":\"%s\",\"core\":%u,\"cores\":%u,"
+           "\"err\":\"%s\",\"again\":\"%s\",\"addr\":%llu,\"ready\":%u,\"touched\":%u,\"survived\":%u,"
+           "\"ok\":%s}\n",
+           protect ? "protect" : "unmap", tlb_protocol_name(protocol), core, asked, err_name(err), err_name(again),
+           (unsigned long long)(uintptr_t)p, nready, ntouched, survived, ok ? "true" : "false");
+    return ok ? 0 : 1;
+}
+
 static uint64_t spinning;
 
 static int spin_for_ever(void *arg)
@@ -225,6 +345,8 @@ static int abandon_main(uint32_t core, uint32_t there)
 int main(int argc, char **argv)
 {
     uint32_t core = startup()->core_id;
+    if (argc > 2 && (!strcmp(argv[1], "unmap") || !strcmp(argv[1], "protect")))
+        return unmap_main(core, !strcmp(argv[1], "protect"), argv[2]);
     if (argc > 2 && !strcmp(argv[1], "abandon"))
         return abandon_main(core, arg_number(argv[2], 0));
     if (argc > 1 && !strcmp(argv[1], "span"))

@@ -44,4 +44,15 @@
  * that hold copies (the `caps` benchmark's baseline, docs/bench.md). */
 #define CAPOPS_BROADCAST 0x1u
 
+/* monlmp tlb_shootdown: how the home monitor reaches the cores that have
+ * run a spanning domain (docs/spanning.md). */
+enum tlb_protocol {
+    TLB_UNICAST = 1,        /* one core after another */
+    TLB_BROADCAST,          /* one message to every core at once */
+    TLB_MULTICAST,          /* per NUMA node, a leader that forwards (not built yet) */
+    TLB_NUMA_MULTICAST,     /* a tree from the distances (not built yet) */
+    TLB_IPI,                /* the CPU drivers interrupt each other (not built yet) */
+};
+#define TLB_WAIT_NS 5000000000ull   /* a core that does not answer: ERR_TIMEOUT */
+
 #endif

@@ -93,6 +93,11 @@ errval_t sys_domain_info(uint64_t index, struct domain_info *out);
 errval_t sys_core_info(struct core_info *out);
 /* A monitor makes a span dispatcher (docs/spanning.md); a->id is set. */
 errval_t sys_span(capslot_t kernel, struct span_args *a);
+/* Change a mapped frame's MAP_WRITE / MAP_EXEC (this core's TLB only). */
+errval_t sys_protect(capslot_t frame, uint32_t flags);
+/* A monitor's step of a shootdown: *found = span dispatchers of that domain here. */
+errval_t sys_tlb_invalidate(capslot_t kernel, uint32_t home_core, uint64_t home_domain, uint64_t vaddr,
+                            uint64_t pages, uint64_t *found);
 
 errval_t sys_io_in(capslot_t io, uint64_t port, unsigned width, uint32_t *value);
 errval_t sys_io_out(capslot_t io, uint64_t port, unsigned width, uint32_t value);
