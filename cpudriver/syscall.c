@@ -43,6 +43,7 @@ static syscall_fn *const syscalls[SYS_COUNT] = {
     [SYS_SPAN] = sc_span,
     [SYS_PROTECT] = sc_protect,
     [SYS_TLB_INVALIDATE] = sc_tlb_invalidate,
+    [SYS_TLB_IPI] = sc_tlb_ipi,
 };
 
 /* What a capability operation did to the caller itself. */

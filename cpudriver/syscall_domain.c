@@ -19,6 +19,7 @@
 #include "uaccess.h"
 #include "user_start.h"
 #include "vspace.h"
+#include "tlb_ipi.h"
 #include "x86_64/cpu.h"
 
 errval_t sc_exit(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
@@ -131,6 +132,19 @@ errval_t sc_tlb_invalidate(struct dispatcher *d, const struct trap_frame *f, uin
     vspace_invalidate(vaddr, pages);
     *value = found;
     return ERR_OK;
+}
+
+/* The ipi protocol (tlb_ipi.h), for the home core's monitor. */
+errval_t sc_tlb_ipi(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    struct cte *kernel;
+    uint64_t cores[4];
+    errval_t err = user_cap(d, f->rdi, CAP_KERNEL, 0, &kernel);
+    if (!err)
+        err = copy_from_user(d, cores, f->rsi, sizeof cores);
+    if (!err && (f->rdx == 0 || f->rdx > 10000000))
+        err = ERR_INVALID_ARG;   /* at most 10 s with interrupts on in here */
+    return err ? err : tlb_ipi_shootdown(cores, f->rdx, value);
 }
 
 /* `ps` asks for index 0, 1, 2, ...: remember where the last answer was so

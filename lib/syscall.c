@@ -269,3 +269,11 @@ errval_t sys_tlb_invalidate(capslot_t kernel, uint32_t home_core, uint64_t home_
         *found = r.rdx;
     return err_of(&r);
 }
+
+errval_t sys_tlb_ipi(capslot_t kernel, const uint64_t cores[4], uint64_t timeout_us, uint64_t *asked)
+{
+    struct syscall_regs r = CALL(SYS_TLB_IPI, kernel, cores, timeout_us, 0, 0, 0);
+    if (asked)
+        *asked = r.rdx;
+    return err_of(&r);
+}

@@ -255,8 +255,18 @@ void tlb_request(int handle, uint64_t domain, uint64_t vaddr, uint32_t pages, ui
         client_tlb_reply(handle, ERR_TOO_MANY, 0);
         return;
     }
+    if (protocol == TLB_IPI) {
+        /* The baseline: this core's CPU driver interrupts the others. */
+        uint64_t cores[4] = { 0 }, asked = 0;
+        span_cores(domain, cores);
+        cores[my_core / 64] &= ~(1ull << (my_core % 64));
+        tst.shootdowns++;
+        errval_t err = sys_tlb_ipi(SLOT_KERNEL, cores, TLB_WAIT_NS / 1000, &asked);
+        client_tlb_reply(handle, err, (uint32_t)asked);
+        return;
+    }
     if (protocol != TLB_UNICAST && protocol != TLB_BROADCAST) {
-        client_tlb_reply(handle, protocol >= TLB_MULTICAST && protocol <= TLB_IPI ? ERR_NOT_SUPPORTED
+        client_tlb_reply(handle, protocol >= TLB_MULTICAST && protocol <= TLB_NUMA_MULTICAST ? ERR_NOT_SUPPORTED
                                                                                   : ERR_INVALID_ARG, 0);
         return;
     }

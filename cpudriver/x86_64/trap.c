@@ -14,6 +14,7 @@
 #include "x86_64/cpu.h"
 #include "domain.h"
 #include "notify.h"
+#include "tlb_ipi.h"
 
 struct idt_entry {
     uint16_t off_lo, sel;
@@ -24,7 +25,7 @@ struct idt_entry {
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
 
-extern const uint64_t isr_table[32], isr_timer, isr_wakeup, isr_notify, isr_spurious;
+extern const uint64_t isr_table[32], isr_timer, isr_wakeup, isr_notify, isr_shootdown, isr_spurious;
 
 static void set_gate(int vec, uint64_t handler, int ist)
 {
@@ -44,6 +45,7 @@ void idt_init(void)
     set_gate(VEC_TIMER, isr_timer, 0);
     set_gate(VEC_WAKEUP, isr_wakeup, 0);
     set_gate(VEC_NOTIFY, isr_notify, 0);
+    set_gate(VEC_SHOOTDOWN, isr_shootdown, 0);
     set_gate(VEC_SPURIOUS, isr_spurious, 0);
     struct {
         uint16_t limit;
@@ -75,6 +77,10 @@ static _Noreturn void user_trap(struct trap_frame *f)
         apic_eoi();
         if (notify_arrived())
             schedule();   /* let the woken receiver compete for the core now */
+        dispatcher_run(d);
+    case VEC_SHOOTDOWN:
+        tlb_ipi_arrived();
+        apic_eoi();
         dispatcher_run(d);
     case VEC_SPURIOUS:
         dispatcher_run(d);
@@ -111,6 +117,10 @@ void trap_dispatch(struct trap_frame *f)
     case VEC_NOTIFY:
         apic_eoi();
         notify_arrived();   /* the idle loop picks up whoever it woke */
+        return;
+    case VEC_SHOOTDOWN:
+        tlb_ipi_arrived();
+        apic_eoi();
         return;
     case VEC_SPURIOUS:
         return;   /* no EOI for spurious interrupts */

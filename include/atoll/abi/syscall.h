@@ -62,6 +62,8 @@ enum syscall_nr {
     SYS_TLB_INVALIDATE,   /* (kernel cap, home core, home domain, vaddr, pages) this core forgets
                              translations of that domain (its span dispatchers here): the shootdown's
                              step on each core (docs/spanning.md) -> span dispatchers found */
+    SYS_TLB_IPI,          /* (kernel cap, const uint64_t cores[4], timeout us) the ipi protocol:
+                             interrupt those cores, wait until each has flushed -> cores interrupted */
     SYS_COUNT
 };
 

@@ -51,7 +51,7 @@ enum tlb_protocol {
     TLB_BROADCAST,          /* one message to every core at once */
     TLB_MULTICAST,          /* per NUMA node, a leader that forwards (not built yet) */
     TLB_NUMA_MULTICAST,     /* a tree from the distances (not built yet) */
-    TLB_IPI,                /* the CPU drivers interrupt each other (not built yet) */
+    TLB_IPI,                /* the CPU drivers interrupt each other (the baseline) */
 };
 #define TLB_WAIT_NS 5000000000ull   /* a core that does not answer: ERR_TIMEOUT */
 
