@@ -212,6 +212,8 @@ errval_t tlb_on_call(const struct monitor_tlb_call_args *a);
 errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a);
 errval_t span_on_reply(const struct monitor_span_reply_args *a);
 void span_domain_ended(uint64_t domain);
+/* One JSON fragment of counts ("\"span\":{...}"). */
+size_t span_describe(char *out, size_t size);
 void span_expire(void);
 /* Cores that have run domain `domain` of ours (bit per core; false if none). */
 bool span_cores(uint64_t domain, uint64_t cores[4]);

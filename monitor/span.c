@@ -197,43 +197,56 @@ errval_t span_on_call(const struct monitor_span_call_args *a)
 
 /* -- shootdowns (docs/spanning.md) ------------------------------------------------------ */
 
-/* One shootdown per client at a time (its call is an RPC). */
+#define BITS_HAS(b, c) (((b)[(c) / 64] >> ((c) % 64)) & 1)
+#define BITS_SET(b, c) ((b)[(c) / 64] |= 1ull << ((c) % 64))
+#define BITS_CLR(b, c) ((b)[(c) / 64] &= ~(1ull << ((c) % 64)))
+
+/* A shootdown this monitor runs: for a client (the home core), or as a
+ * node leader for another monitor (multicast). One per client at a time
+ * (its call is an RPC); MAX_FORWARDS as a leader. */
+#define MAX_FORWARDS 16
 struct shoot {
     bool used;
-    int handle;
+    int handle;               /* the client; -1: a leader's, answered to `from` */
+    uint32_t from, from_tag;  /* a leader's: who asked, and its tag */
+    uint32_t home;            /* the domain's home core */
     uint64_t domain, vaddr;
     uint32_t pages, protocol;
     uint64_t to_send[4];      /* unicast: cores not asked yet */
     uint64_t waiting[4];      /* asked, not answered */
-    uint32_t asked;
+    uint32_t found, covered;  /* from the answers (a leader counts itself) */
     uint32_t tag;             /* every core is asked with it; its reply repeats it */
+    errval_t err;
     uint64_t deadline;
 };
-static struct shoot shoots[MON_MAX_CLIENTS];
+static struct shoot shoots[MON_MAX_CLIENTS + MAX_FORWARDS];
 static struct {
-    uint64_t shootdowns, messages, timeouts;
+    uint64_t shootdowns, messages, forwarded, timeouts;
 } tst;
 
 static bool bits_empty(const uint64_t b[4]) { return !(b[0] | b[1] | b[2] | b[3]); }
 
-static int bits_first(const uint64_t b[4])
+static int bits_next(const uint64_t b[4], int after)
 {
-    for (int w = 0; w < 4; w++)
-        if (b[w])
-            return w * 64 + __builtin_ctzll(b[w]);
+    for (int c = after + 1; c < 256; c++)
+        if (BITS_HAS(b, c))
+            return c;
     return -1;
 }
 
-static errval_t shoot_send(struct shoot *s, uint32_t core)
+static int bits_first(const uint64_t b[4]) { return bits_next(b, -1); }
+
+/* Ask `core` (and, as leader, the cores in `fwd`). */
+static errval_t shoot_send(struct shoot *s, uint32_t core, const uint64_t fwd[4])
 {
+    static const uint64_t none[4];
     struct idl_chan *via = route(core);
     errval_t err = via ? monitor_tlb_call_send(via, (uint16_t)core, (uint16_t)my_core, s->tag, s->domain, s->vaddr,
-                                               s->pages)
+                                               s->pages, (uint16_t)s->home, (const uint8_t *)(fwd ? fwd : none), 32)
                        : ERR_NO_ROUTE;
-    s->to_send[core / 64] &= ~(1ull << (core % 64));
+    BITS_CLR(s->to_send, core);
     if (!err) {
-        s->waiting[core / 64] |= 1ull << (core % 64);
-        s->asked++;
+        BITS_SET(s->waiting, core);
         tst.messages++;
     }
     return err;
@@ -241,12 +254,77 @@ static errval_t shoot_send(struct shoot *s, uint32_t core)
 
 static void shoot_done(struct shoot *s, errval_t err)
 {
-    client_tlb_reply(s->handle, err, s->asked);
+    if (s->handle >= 0) {
+        client_tlb_reply(s->handle, err, s->covered);
+    } else {
+        struct idl_chan *back = route(s->from);
+        if (back)
+            monitor_tlb_reply_send(back, (uint16_t)s->from, (uint16_t)my_core, s->from_tag, err, s->domain, s->found,
+                                   s->covered);
+    }
     *s = (struct shoot){ 0 };
+}
+
+/* Multicast: one message per node, to a leader (the lowest core of the
+ * node among those to reach) that forwards to the others of its node.
+ * numa-multicast sends to the farthest node first (the longest round trip
+ * starts first), by the SLIT distances from this core's node. */
+static errval_t shoot_multicast(struct shoot *s)
+{
+    uint32_t nnodes = machine.nnodes ? machine.nnodes : 1;
+    uint32_t order[CORE_INFO_MAX_NODES];
+    for (uint32_t n = 0; n < nnodes; n++)
+        order[n] = n;
+    if (s->protocol == TLB_NUMA_MULTICAST) {
+        uint32_t mine = machine.core_node[my_core];
+        for (uint32_t i = 1; i < nnodes; i++)   /* insertion sort, farthest first */
+            for (uint32_t j = i; j > 0 && machine.node_distance[mine][order[j]] >
+                                              machine.node_distance[mine][order[j - 1]]; j--) {
+                uint32_t t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+    }
+    errval_t err = ERR_OK;
+    for (uint32_t i = 0; i < nnodes && !err; i++) {
+        uint64_t fwd[4] = { 0 };
+        int leader = -1;
+        for (int c = bits_first(s->to_send); c >= 0; c = bits_next(s->to_send, c)) {
+            if ((nnodes > 1 ? machine.core_node[c] : 0) != order[i])
+                continue;
+            if (leader < 0)
+                leader = c;
+            else
+                BITS_SET(fwd, c);
+        }
+        if (leader >= 0) {
+            for (int c = bits_first(fwd); c >= 0; c = bits_next(fwd, c))
+                BITS_CLR(s->to_send, c);
+            err = shoot_send(s, (uint32_t)leader, fwd);
+        }
+    }
+    return err;
 }
 
 void tlb_request(int handle, uint64_t domain, uint64_t vaddr, uint32_t pages, uint32_t protocol)
 {
+    uint64_t cores[4] = { 0 };
+    /* Only the cores that have run it (span_request recorded them); SYS_UNMAP
+     * did this core's part. */
+    span_cores(domain, cores);
+    BITS_CLR(cores, my_core);
+    if (protocol == TLB_IPI) {
+        /* The baseline: this core's CPU driver interrupts the others. */
+        uint64_t asked = 0;
+        tst.shootdowns++;
+        errval_t err = sys_tlb_ipi(SLOT_KERNEL, cores, TLB_WAIT_NS / 1000, &asked);
+        client_tlb_reply(handle, err, (uint32_t)asked);
+        return;
+    }
+    if (protocol < TLB_UNICAST || protocol > TLB_NUMA_MULTICAST) {
+        client_tlb_reply(handle, ERR_INVALID_ARG, 0);
+        return;
+    }
     struct shoot *s = 0;
     for (int i = 0; i < MON_MAX_CLIENTS && !s; i++)
         if (!shoots[i].used)
@@ -255,33 +333,20 @@ void tlb_request(int handle, uint64_t domain, uint64_t vaddr, uint32_t pages, ui
         client_tlb_reply(handle, ERR_TOO_MANY, 0);
         return;
     }
-    if (protocol == TLB_IPI) {
-        /* The baseline: this core's CPU driver interrupts the others. */
-        uint64_t cores[4] = { 0 }, asked = 0;
-        span_cores(domain, cores);
-        cores[my_core / 64] &= ~(1ull << (my_core % 64));
-        tst.shootdowns++;
-        errval_t err = sys_tlb_ipi(SLOT_KERNEL, cores, TLB_WAIT_NS / 1000, &asked);
-        client_tlb_reply(handle, err, (uint32_t)asked);
-        return;
-    }
-    if (protocol != TLB_UNICAST && protocol != TLB_BROADCAST) {
-        client_tlb_reply(handle, protocol >= TLB_MULTICAST && protocol <= TLB_NUMA_MULTICAST ? ERR_NOT_SUPPORTED
-                                                                                  : ERR_INVALID_ARG, 0);
-        return;
-    }
-    *s = (struct shoot){ .used = true, .handle = handle, .domain = domain, .vaddr = vaddr, .pages = pages,
-                         .protocol = protocol, .tag = new_tag(), .deadline = now_ns() + TLB_WAIT_NS };
+    *s = (struct shoot){ .used = true, .handle = handle, .home = my_core, .domain = domain, .vaddr = vaddr,
+                         .pages = pages, .protocol = protocol, .tag = new_tag(),
+                         .deadline = now_ns() + TLB_WAIT_NS };
+    memcpy(s->to_send, cores, sizeof cores);
     tst.shootdowns++;
-    /* Only the cores that have run it (span_request recorded them). */
-    span_cores(domain, s->to_send);
-    s->to_send[my_core / 64] &= ~(1ull << (my_core % 64));   /* SYS_UNMAP did this core's */
     errval_t err = ERR_OK;
     if (protocol == TLB_BROADCAST) {
         for (int c; !err && (c = bits_first(s->to_send)) >= 0;)
-            err = shoot_send(s, (uint32_t)c);
-    } else if (!bits_empty(s->to_send)) {
-        err = shoot_send(s, (uint32_t)bits_first(s->to_send));
+            err = shoot_send(s, (uint32_t)c, 0);
+    } else if (protocol == TLB_UNICAST) {
+        if (!bits_empty(s->to_send))
+            err = shoot_send(s, (uint32_t)bits_first(s->to_send), 0);
+    } else {
+        err = shoot_multicast(s);
     }
     /* A core that could not be asked is an error; the ones asked still answer
      * (their late replies find no shootdown and are dropped). */
@@ -294,17 +359,19 @@ errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a)
     uint32_t core = a->src;
     if (core >= 256)
         return ERR_INVALID_ARG;
-    for (int i = 0; i < MON_MAX_CLIENTS; i++) {
+    for (unsigned i = 0; i < ARRAY_SIZE(shoots); i++) {
         struct shoot *s = &shoots[i];
-        if (!s->used || s->domain != a->domain || !(s->waiting[core / 64] & (1ull << (core % 64))) ||
-            s->tag != a->tag)
+        if (!s->used || s->domain != a->domain || !BITS_HAS(s->waiting, core) || s->tag != a->tag)
             continue;
-        s->waiting[core / 64] &= ~(1ull << (core % 64));
-        errval_t err = a->err;
-        if (!err && s->protocol == TLB_UNICAST && !bits_empty(s->to_send))
-            err = shoot_send(s, (uint32_t)bits_first(s->to_send));
-        if (err || bits_empty(s->waiting))
-            shoot_done(s, err);
+        BITS_CLR(s->waiting, core);
+        s->found += a->found;
+        s->covered += a->covered;
+        if (a->err && !s->err)
+            s->err = a->err;
+        if (!s->err && s->protocol == TLB_UNICAST && !bits_empty(s->to_send))
+            s->err = shoot_send(s, (uint32_t)bits_first(s->to_send), 0);
+        if (bits_empty(s->waiting))
+            shoot_done(s, s->err);
         return ERR_OK;
     }
     return ERR_OK;   /* late: that shootdown timed out */
@@ -312,17 +379,44 @@ errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a)
 
 errval_t tlb_on_call(const struct monitor_tlb_call_args *a)
 {
-    uint64_t found = 0;
-    errval_t err = sys_tlb_invalidate(SLOT_KERNEL, a->src, a->domain, a->vaddr, a->pages, &found);
+    uint64_t found = 0, fwd[4] = { 0 };
+    errval_t err = sys_tlb_invalidate(SLOT_KERNEL, a->home, a->domain, a->vaddr, a->pages, &found);
+    if (a->fwd_len == sizeof fwd)
+        memcpy(fwd, a->fwd, sizeof fwd);
+    BITS_CLR(fwd, my_core);
+    BITS_CLR(fwd, a->src);
+    struct shoot *s = 0;
+    if (!err && !bits_empty(fwd)) {
+        for (unsigned i = MON_MAX_CLIENTS; i < ARRAY_SIZE(shoots) && !s; i++)
+            if (!shoots[i].used)
+                s = &shoots[i];
+        if (!s)
+            err = ERR_TOO_MANY;
+    }
+    if (s) {
+        /* A node leader: ours is done, now the others of the node. */
+        *s = (struct shoot){ .used = true, .handle = -1, .from = a->src, .from_tag = a->tag, .home = a->home,
+                             .domain = a->domain, .vaddr = a->vaddr, .pages = a->pages, .protocol = TLB_BROADCAST,
+                             .found = (uint32_t)found, .covered = 1, .tag = new_tag(),
+                             .deadline = now_ns() + TLB_WAIT_NS / 2 };
+        for (int c = bits_first(fwd); c >= 0 && !s->err; c = bits_next(fwd, c)) {
+            s->err = shoot_send(s, (uint32_t)c, 0);
+            tst.forwarded++;
+        }
+        if (s->err || bits_empty(s->waiting))
+            shoot_done(s, s->err);
+        return ERR_OK;
+    }
     struct idl_chan *back = route(a->src);
-    return back ? monitor_tlb_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->domain, (uint32_t)found)
+    return back ? monitor_tlb_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->domain, (uint32_t)found,
+                                         err ? 0 : 1)
                 : ERR_NO_ROUTE;
 }
 
 void tlb_expire(void)
 {
     uint64_t now = now_ns();
-    for (int i = 0; i < MON_MAX_CLIENTS; i++)
+    for (unsigned i = 0; i < ARRAY_SIZE(shoots); i++)
         if (shoots[i].used && now > shoots[i].deadline) {
             tst.timeouts++;
             shoot_done(&shoots[i], ERR_TIMEOUT);
@@ -332,6 +426,20 @@ void tlb_expire(void)
 void tlb_domain_ended(uint64_t domain)
 {
     for (int i = 0; i < MON_MAX_CLIENTS; i++)
-        if (shoots[i].used && shoots[i].domain == domain)
+        if (shoots[i].used && shoots[i].home == my_core && shoots[i].domain == domain)
             shoots[i] = (struct shoot){ 0 };
+}
+
+size_t span_describe(char *out, size_t size)
+{
+    uint32_t spanning = 0;
+    for (int i = 0; i < MAX_SPANNERS; i++)
+        spanning += spanners[i].domain != 0;
+    return (size_t)snprintf(out, size,
+                            "\"span\":{\"spanning\":%u,\"asked\":%llu,\"made_here\":%llu,\"refused\":%llu,"
+                            "\"shootdowns\":%llu,\"tlb_msgs\":%llu,\"forwarded\":%llu,\"tlb_timeouts\":%llu}",
+                            spanning, (unsigned long long)st.asked, (unsigned long long)st.made_here,
+                            (unsigned long long)st.refused, (unsigned long long)tst.shootdowns,
+                            (unsigned long long)tst.messages, (unsigned long long)tst.forwarded,
+                            (unsigned long long)tst.timeouts);
 }

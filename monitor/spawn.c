@@ -236,6 +236,10 @@ void describe_stats(char *out, size_t size)
     if (n > 0 && n + 2 < size) {
         out[n - 1] = ',';
         n += capops_describe(out + n, size - n);
+        if (n + 1 < size) {
+            out[n++] = ',';
+            n += span_describe(out + n, size - n);
+        }
         if (n + 2 <= size) {
             out[n] = '}';
             out[n + 1] = 0;

@@ -79,8 +79,10 @@ def check_shootdown(r, op, protocol, home, ncores):
             assert x["addr"] != e["addr"], x   # a write to its own word, after reading word 0
 
 
-@pytest.mark.parametrize("op,protocol", [(op, p) for op in ("unmap", "protect")
-                                         for p in ("unicast", "broadcast", "ipi")])
+PROTOCOLS = ("unicast", "broadcast", "multicast", "numa-multicast", "ipi")
+
+
+@pytest.mark.parametrize("op,protocol", [(op, p) for op in ("unmap", "protect") for p in PROTOCOLS])
 def test_shootdown_on_four_cores(op, protocol):
     """After the unmap (write-protect) returns, the threads on the 3 other
     cores, which kept the page's translation warm, fault on their next
@@ -90,15 +92,17 @@ def test_shootdown_on_four_cores(op, protocol):
     check_shootdown(r, op, protocol, 1, 4)
 
 
-@pytest.mark.parametrize("protocol", ["broadcast", "ipi"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_shootdown_on_eight_cores_two_nodes(protocol):
-    r = run_shell([f"run 5 threads unmap {protocol}", "wait"], smp=8, numa=2)
+    """8 cores on two nodes (0-3, 4-7), home core 5. The multicasts send one
+    message per node, to a leader that forwards to the others of its node:
+    the home monitor sends 2 tlb_calls, leaders forward 3 (node 0) and 2
+    (node 1, the home's other cores); unicast and broadcast send 7, ipi none."""
+    r = run_shell([f"run 5 threads unmap {protocol}", "wait", "stats"], smp=8, numa=2)
     check_shootdown(r, "unmap", protocol, 5, 8)
-
-
-def test_protocols_not_built_say_so():
-    """multicast and numa-multicast are not built yet: the unmap is done on
-    the home core, the shootdown refused with ERR_NOT_SUPPORTED."""
-    r = run_shell(["run 1 threads unmap multicast", "wait"], smp=2)
-    e = r.events_named("span_unmap")[0]
-    assert e["err"] == "ERR_NOT_SUPPORTED" and e["ok"] is False, e
+    stats = {e["core"]: e["span"] for e in r.events_named("monitor_stats")}
+    assert stats[5]["shootdowns"] == 1, stats[5]
+    sent = {"unicast": 7, "broadcast": 7, "multicast": 2, "numa-multicast": 2, "ipi": 0}[protocol]
+    assert stats[5]["tlb_msgs"] == sent, stats[5]
+    forwarded = sorted(s["forwarded"] for c, s in stats.items() if c != 5 and s["forwarded"])
+    assert forwarded == ([2, 3] if "multicast" in protocol else []), stats

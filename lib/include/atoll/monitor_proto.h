@@ -49,8 +49,8 @@
 enum tlb_protocol {
     TLB_UNICAST = 1,        /* one core after another */
     TLB_BROADCAST,          /* one message to every core at once */
-    TLB_MULTICAST,          /* per NUMA node, a leader that forwards (not built yet) */
-    TLB_NUMA_MULTICAST,     /* a tree from the distances (not built yet) */
+    TLB_MULTICAST,          /* one message per NUMA node, to a leader that forwards within it */
+    TLB_NUMA_MULTICAST,     /* the same, farthest node first (by the SLIT distances) */
     TLB_IPI,                /* the CPU drivers interrupt each other (the baseline) */
 };
 #define TLB_WAIT_NS 5000000000ull   /* a core that does not answer: ERR_TIMEOUT */
