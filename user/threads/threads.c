@@ -33,6 +33,19 @@
  *                          (touched: threads that got past their loop to the
  *                          last touch; the others faulted in the loop, after
  *                          their core's step of the shootdown)
+ *   threads bench ITERS WARMUP NS OPS PROTOCOLS
+ *                          the `unmap` benchmark's Atoll half (tools/bench,
+ *                          docs/bench.md): for each N of NS (comma list,
+ *                          `all`: 1..cores), a thread on each of N-1 other
+ *                          cores reads the page once per iteration (caching
+ *                          its translation), acknowledges and spins on a
+ *                          control word; this thread times one span_unmap
+ *                          (re-mapped untimed) or span_protect to read-only
+ *                          (made writable again untimed), per op of OPS
+ *                          (unmap,protect) and protocol of PROTOCOLS. One
+ *                          event per (N, op, protocol):
+ *     @atoll {"event":"unmap_bench","op":"unmap","protocol":"unicast",
+ *             "cores":N,"iters":I,"median_ns":..,"min_ns":..,"max_ns":..,"failed":0}
  *   threads abandon CORE   a thread on CORE spins for ever; once it has
  *                          started, the domain ends without joining it (its
  *                          dispatcher there must stop: span_stopped).
@@ -320,6 +333,133 @@ static int unmap_main(uint32_t core, bool protect, const char *proto_name)
     return ok ? 0 : 1;
 }
 
+/* -- bench: the unmap benchmark ------------------------------------------------- */
+
+static volatile uint64_t *bench_page;
+static uint64_t bench_gen, bench_stop;
+struct reader {
+    uint64_t ack, sum;
+} __attribute__((aligned(64)));   /* a line each: acks do not share lines */
+
+static int bench_reader(void *arg)
+{
+    struct reader *r = arg;
+    uint64_t g = 0;
+    for (;;) {
+        uint64_t now;
+        while ((now = __atomic_load_n(&bench_gen, __ATOMIC_ACQUIRE)) == g &&
+               !__atomic_load_n(&bench_stop, __ATOMIC_ACQUIRE))
+            __builtin_ia32_pause();
+        if (__atomic_load_n(&bench_stop, __ATOMIC_ACQUIRE))
+            return 0;
+        g = now;
+        r->sum += bench_page[0];   /* this core caches the translation */
+        __atomic_store_n(&r->ack, g, __ATOMIC_RELEASE);
+    }
+}
+
+static void sort_u64(uint64_t *v, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            uint64_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+}
+
+static bool in_list(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        if ((size_t)(e - p) == n && !strncmp(p, word, n))
+            return true;
+        p = *e ? e + 1 : e;
+    }
+    return false;
+}
+
+static int bench_main(uint32_t home, uint32_t iters, uint32_t warmup, const char *ns, const char *ops,
+                      const char *protos)
+{
+    uint32_t ncores = startup()->ncores;
+    capslot_t frame;
+    void *p = 0;
+    if (iters < 1 || iters > 1000 || frame_alloc(4096, &frame) || vspace_map_frame(frame, MAP_WRITE, &p))
+        return 1;
+    bench_page = p;
+    uint64_t va = (uint64_t)(uintptr_t)p;
+    uint64_t *lat = malloc(iters * sizeof *lat);
+    struct reader *readers = thread_os_alloc(ncores * sizeof *readers);
+    struct thread **ts = malloc(ncores * sizeof *ts);
+    uint32_t *others = malloc(ncores * sizeof *others);
+    if (!lat || !readers || !ts || !others)
+        return 1;
+    uint32_t nothers = 0;
+    for (uint32_t c = 0; c < ncores; c++)
+        if (c != home)
+            others[nothers++] = c;
+    /* N in increasing order: the home monitor records every core that ran
+     * the domain, so at N exactly cores of the first N are recorded. */
+    for (uint32_t n = 1; n <= ncores; n++) {
+        char word[12];
+        snprintf(word, sizeof word, "%u", n);
+        if (strcmp(ns, "all") && !in_list(ns, word))
+            continue;
+        uint32_t made = 0;
+        __atomic_store_n(&bench_stop, 0, __ATOMIC_RELEASE);
+        for (; made + 1 < n; made++) {
+            readers[made] = (struct reader){ .ack = __atomic_load_n(&bench_gen, __ATOMIC_ACQUIRE) };
+            if (thread_create_on(&ts[made], others[made], bench_reader, &readers[made], 0) != ERR_OK)
+                break;
+        }
+        for (uint32_t o = 0; o < 2; o++) {
+            const char *op = o ? "protect" : "unmap";
+            if (!in_list(ops, op))
+                continue;
+            for (uint32_t proto = TLB_UNICAST; proto <= TLB_IPI; proto++) {
+                if (!in_list(protos, tlb_protocol_name(proto)))
+                    continue;
+                uint32_t got = 0, failed = made + 1 < n ? 1 : 0;
+                for (uint32_t i = 0; i < warmup + iters && !failed; i++) {
+                    bench_page[0] = i;
+                    uint64_t g = __atomic_add_fetch(&bench_gen, 1, __ATOMIC_ACQ_REL);
+                    uint64_t give_up = now_ns() + 10000000000ull;
+                    for (uint32_t k = 0; k < made; k++)
+                        while (__atomic_load_n(&readers[k].ack, __ATOMIC_ACQUIRE) != g && now_ns() < give_up)
+                            __builtin_ia32_pause();
+                    uint64_t t0 = now_ns();
+                    errval_t err = o ? span_protect(frame, 0, va, 4096, proto, 0)
+                                     : span_unmap(frame, va, 4096, proto, 0);
+                    uint64_t t1 = now_ns();
+                    /* Back as it was, untimed: a wider right needs no shootdown. */
+                    errval_t back = o ? sys_protect(frame, MAP_WRITE) : vspace_map(va, frame, MAP_WRITE);
+                    if (err || back) {
+                        printf("threads: bench %s %s N=%u: %s, %s\n", op, tlb_protocol_name(proto), n,
+                               err_name(err), err_name(back));
+                        failed++;
+                    } else if (i >= warmup) {
+                        lat[got++] = t1 - t0;
+                    }
+                }
+                sort_u64(lat, got);
+                printf("@atoll {\"event\":\"unmap_bench\",\"op\":\"%s\",\"protocol\":\"%s\",\"cores\":%u,"
+                       "\"iters\":%u,\"median_ns\":%llu,\"min_ns\":%llu,\"max_ns\":%llu,\"failed\":%u}\n",
+                       op, tlb_protocol_name(proto), n, got, (unsigned long long)(got ? lat[got / 2] : 0),
+                       (unsigned long long)(got ? lat[0] : 0), (unsigned long long)(got ? lat[got - 1] : 0),
+                       failed);
+            }
+        }
+        __atomic_store_n(&bench_stop, 1, __ATOMIC_RELEASE);
+        for (uint32_t k = 0; k < made; k++)
+            thread_join(ts[k], NULL);
+    }
+    return 0;
+}
+
 static uint64_t spinning;
 
 static int spin_for_ever(void *arg)
@@ -347,6 +487,8 @@ int main(int argc, char **argv)
     uint32_t core = startup()->core_id;
     if (argc > 2 && (!strcmp(argv[1], "unmap") || !strcmp(argv[1], "protect")))
         return unmap_main(core, !strcmp(argv[1], "protect"), argv[2]);
+    if (argc > 6 && !strcmp(argv[1], "bench"))
+        return bench_main(core, arg_number(argv[2], 11), arg_number(argv[3], 3), argv[4], argv[5], argv[6]);
     if (argc > 2 && !strcmp(argv[1], "abandon"))
         return abandon_main(core, arg_number(argv[2], 0));
     if (argc > 1 && !strcmp(argv[1], "span"))
