@@ -617,7 +617,7 @@ def test_sweep_linux_without_kernel(tmp_path, monkeypatch):
     assert {p["status"] for p in linux} == {"failed"}
     assert all("tools/install-deps --bench" in p["reason"] for p in linux)
     atoll = {p["benchmark"]: p["status"] for p in points if p["system"] == "atoll"}
-    assert atoll == {"pingpong": "ok", "unmap": "missing"}
+    assert atoll == {"pingpong": "ok", "unmap": "ok"}
     text = (out / "report.md").read_text()
     assert "tools/install-deps --bench" in text
 
@@ -738,7 +738,8 @@ def test_cli_dry_run(capsys, tmp_path):
     assert f"-kernel {kernel}" in out and "pingpong.samples=9" in out
     assert "# linux 300cpu tcg: invalid machine" in out
     assert ("\ntools/run --smp 8 --mem 1G --numa-node cpus=0-3,mem=512M --numa-node "
-            "cpus=4-7,mem=512M --accel tcg -- 'bench urpc 200 8' 'run 0 lmpbench 300' wait "
+            "cpus=4-7,mem=512M --accel tcg -- 'bench urpc 200 8' 'run 0 threads bench 11 3 1,2,3,4,5,6,7,8 "
+            "unmap,protect unicast,broadcast,multicast,numa-multicast,ipi' 'wait 1800000' 'run 0 lmpbench 300' wait "
             "'run 1 lmpbench 300' wait 'run 1 echo serve bench.lookup.same_core 100' "
             "'run 1 echo call bench.lookup.same_core 100 21' wait") in out
 
