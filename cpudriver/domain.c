@@ -372,9 +372,20 @@ void domain_span_home_lost(const struct cte *c)
     for (struct dispatcher *d = dispatcher_first(); d; d = d->next) {
         if (!d->span_home || !d->cnode_base)
             continue;
+        if (c->cap.base != d->span_home)
+            continue;
+        /* It runs on those tables while its CSpace holds a capability to
+         * them other than the one leaving (wherever it moved or copied
+         * it; one it sent away no longer counts). A span's CNode is 16
+         * slots. */
         struct capability cn = { .type = CAP_CNODE, .bits = d->cnode_bits, .base = d->cnode_base };
-        struct cte *home = 0;
-        if (cap_slot(&cn, SLOT_SPAN_HOME, &home) || home != c)
+        bool holds = false;
+        for (uint64_t i = 0; i < (1ull << d->cnode_bits) && !holds; i++) {
+            struct cte *x = 0;
+            holds = !cap_slot(&cn, i, &x) && x != c && x->cap.type == CAP_VNODE_PML4 &&
+                    x->cap.base == d->span_home;
+        }
+        if (holds)
             continue;
         /* Its tables may be freed once this goes: never run on them again. */
         if ((read_cr3() & PTE_ADDR) == d->pml4)

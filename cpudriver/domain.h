@@ -35,8 +35,10 @@ struct span_build {
 };
 errval_t domain_span(const struct span_build *b, struct dispatcher **out, struct cte **disp_cte);
 
-/* The capability in a span dispatcher's SLOT_SPAN_HOME is leaving: it
- * stops for good (never to run on tables it no longer holds). */
+/* A PML4 capability is leaving the tree: a span dispatcher on that root
+ * whose CSpace then holds no capability to it (SYS_SPAN put one in
+ * SLOT_SPAN_HOME; it may have moved, copied or sent it) stops for good:
+ * it never runs on tables it no longer holds. */
 void domain_span_home_lost(const struct cte *c);
 
 /* End a domain: stop it, delete its root CNode (and with it everything the
