@@ -28,6 +28,7 @@ kernel(
         "panic.c",
         "percore.c",
         "pmem.c",
+        "tlb_ipi.c",
         "report.c",
         "selftest.c",
         "smp.c",

@@ -3,6 +3,7 @@
 #include "capkern.h"
 #include "cap.h"
 #include "dispatcher.h"
+#include "domain.h"
 #include "lib.h"
 #include "notify.h"
 #include "obituary.h"
@@ -14,7 +15,12 @@ static void *ptr(uint64_t phys) { return phys_to_virt(phys); }
 
 static void zero(uint64_t phys, uint64_t bytes) { memset(phys_to_virt(phys), 0, bytes); }
 
-static void unlinked(struct cte *c) { vspace_unmap(c); }
+static void unlinked(struct cte *c)
+{
+    vspace_unmap(c);
+    if (c->cap.type == CAP_VNODE_PML4)
+        domain_span_home_lost(c);   /* a span dispatcher's hold on its home tables */
+}
 
 /* Stop every dispatcher whose CSpace or VSpace is the dying object. */
 static void orphan_dispatchers(const struct capability *cap)

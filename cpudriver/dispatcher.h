@@ -65,6 +65,11 @@ struct dispatcher {
     uint32_t notify_sent;       /* to other cores, this tick (NOTIFY_PER_TICK) */
     bool notify_waiting;        /* blocked in SYS_NOTIFY_WAIT */
     uint64_t notify_deadline;   /* tick it times out at, 0: never */
+    /* A span dispatcher (SYS_SPAN, docs/spanning.md): the home domain's
+     * PML4 (physical), whose user half its own root table mirrors; 0 for
+     * every other dispatcher. */
+    uint64_t span_home;
+    uint32_t home_core, home_domain;
 };
 _Static_assert(sizeof(struct dispatcher) <= 4096, "fits its object");
 

@@ -290,6 +290,125 @@ errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struc
     return ERR_OK;
 }
 
+errval_t domain_span(const struct span_build *sb, struct dispatcher **out, struct cte **disp_cte)
+{
+    const struct span_args *a = sb->a;
+    if (sb->ram->cap.type != CAP_RAM || sb->ram->cap.bytes != SPAN_RAM_BYTES)
+        return ERR_RETYPE_SIZE;
+    if (sb->ram->first_child)
+        return ERR_CAP_HAS_CHILDREN;
+    if (a->rip >= USER_MAX || a->rsp > USER_MAX)
+        return ERR_BAD_ADDRESS;
+    struct builder b = { .ram = sb->ram };
+    struct capability scratch_cnode = { .type = CAP_CNODE, .rights = CAP_RIGHTS_ALL, .bits = 2,
+                                        .base = percore_var_phys(scratch) };
+    memset(scratch, 0, sizeof scratch);
+    errval_t err = cap_retype(sb->ram, CAP_CNODE, SPAN_CNODE_BITS, 0, 1, &scratch_cnode, 0);
+    if (err)
+        return err;
+    b.offset = cap_object_bytes(CAP_CNODE, SPAN_CNODE_BITS);
+    b.cnode = scratch[0].cap;
+    struct cte *root = slot(&b, SLOT_ROOT_CNODE);
+    cap_move(&scratch[0], root);
+
+    struct cte *dcte = 0;
+    struct dispatcher *d = 0;
+    err = take(&b, CAP_DISPATCHER, 0, SLOT_DISPATCHER);
+    if (!err) {
+        dcte = slot(&b, SLOT_DISPATCHER);
+        d = dispatcher_of(&dcte->cap);
+        char name[DOMAIN_NAME_MAX];
+        copy_word(name, sizeof name, a->name, strnlen(a->name, sizeof a->name));
+        dispatcher_init(d, name, next_domain_id++);
+        err = take(&b, CAP_VNODE_PML4, 0, SLOT_PML4);
+    }
+    /* Moved, not copied: a copy would be the monitor's copy's child, and go
+     * when the monitor lets go of its own. */
+    if (!err)
+        err = cap_move(sb->home_pml4, slot(&b, SLOT_SPAN_HOME));
+    if (!err)
+        err = cap_copy(sb->notify, slot(&b, SLOT_SPAN_NOTIFY));
+    uint64_t machine_base, machine_bytes;
+    if (!err && cputopo_frame(&machine_base, &machine_bytes)) {
+        struct capability m = { .type = CAP_FRAME, .rights = CAP_RIGHT_READ, .base = machine_base,
+                                .bytes = machine_bytes };
+        err = cap_install_root(slot(&b, SLOT_MACHINE), &m);
+    }
+    if (!err)
+        err = cap_mint(sb->parent_disp, slot(&b, SLOT_MONITOR_EP), CAP_RIGHT_WRITE | CAP_RIGHT_GRANT, d->id, 0, 0);
+    if (err) {
+        cap_delete(root);
+        return err;
+    }
+    uint64_t pml4 = slot(&b, SLOT_PML4)->cap.base, home = slot(&b, SLOT_SPAN_HOME)->cap.base;
+    vspace_init_pml4(pml4);
+    vspace_span_copy(pml4, home);
+    d->pml4 = pml4;
+    d->span_home = home;
+    d->home_core = a->home_core;
+    d->home_domain = a->home_domain;
+    d->cnode_base = b.cnode.base;
+    d->cnode_bits = SPAN_CNODE_BITS;
+    d->ram_bytes = SPAN_RAM_BYTES;
+    d->created_tsc = rdtsc();
+    d->regs = (struct trap_frame){ .rip = a->rip, .cs = SEL_USER_CODE, .rflags = RFLAGS_USER_INITIAL,
+                                   .rsp = a->rsp, .ss = SEL_USER_DATA, .rdi = a->arg };
+    dispatcher_make_runnable(d);
+    struct event e;
+    event_begin(&e, "domain_span");
+    event_u64(&e, "core", core.core_id);
+    event_u64(&e, "domain", d->id);
+    event_str(&e, "name", d->name);
+    event_u64(&e, "home_core", a->home_core);
+    event_u64(&e, "home_domain", a->home_domain);
+    event_end(&e);
+    *out = d;
+    *disp_cte = dcte;
+    return ERR_OK;
+}
+
+void domain_span_home_lost(const struct cte *c)
+{
+    for (struct dispatcher *d = dispatcher_first(); d; d = d->next) {
+        if (!d->span_home || !d->cnode_base)
+            continue;
+        if (c->cap.base != d->span_home)
+            continue;
+        /* It runs on those tables while its CSpace holds a capability to
+         * them other than the one leaving (wherever it moved or copied
+         * it; one it sent away no longer counts). A span's CNode is 16
+         * slots. */
+        struct capability cn = { .type = CAP_CNODE, .bits = d->cnode_bits, .base = d->cnode_base };
+        bool holds = false;
+        for (uint64_t i = 0; i < (1ull << d->cnode_bits) && !holds; i++) {
+            struct cte *x = 0;
+            holds = !cap_slot(&cn, i, &x) && x != c && x->cap.type == CAP_VNODE_PML4 &&
+                    x->cap.base == d->span_home;
+        }
+        if (holds)
+            continue;
+        /* Its tables may be freed once this goes: never run on them again. */
+        if ((read_cr3() & PTE_ADDR) == d->pml4)
+            write_cr3(core.pml4_phys);
+        d->span_home = 0;
+        d->pml4 = 0;
+        notify_forget(d);
+        d->state = DOMAIN_STOPPED;
+        if (!d->end_reported) {
+            /* Not its own end (that is domain_kill's): its home took the
+             * tables back, as when the home domain ends. */
+            struct event e;
+            event_begin(&e, "span_stopped");
+            event_u64(&e, "core", core.core_id);
+            event_u64(&e, "domain", d->id);
+            event_u64(&e, "home_core", d->home_core);
+            event_u64(&e, "home_domain", d->home_domain);
+            event_end(&e);
+        }
+        obituary_record(d);
+    }
+}
+
 void domain_kill(struct dispatcher *d, const char *why)
 {
     struct event e;

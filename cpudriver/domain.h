@@ -26,6 +26,21 @@ struct spawn_args {
 
 errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struct cte **disp_cte);
 
+/* A span dispatcher (SYS_SPAN, docs/spanning.md) from `ram` (SPAN_RAM_BYTES,
+ * no children): its own small CSpace and root table, on the page tables of
+ * `home_pml4` (a VNode_PML4 of another core), runnable at a->rip. */
+struct span_build {
+    struct cte *ram, *home_pml4, *notify, *parent_disp;
+    const struct span_args *a;
+};
+errval_t domain_span(const struct span_build *b, struct dispatcher **out, struct cte **disp_cte);
+
+/* A PML4 capability is leaving the tree: a span dispatcher on that root
+ * whose CSpace then holds no capability to it (SYS_SPAN put one in
+ * SLOT_SPAN_HOME; it may have moved, copied or sent it) stops for good:
+ * it never runs on tables it no longer holds. */
+void domain_span_home_lost(const struct cte *c);
+
 /* End a domain: stop it, delete its root CNode (and with it everything the
  * domain holds) and print why. */
 void domain_kill(struct dispatcher *d, const char *why);

@@ -25,6 +25,7 @@
 #include "smp.h"
 #include "topology.h"
 #include "topo_report.h"
+#include "tlb_ipi.h"
 #include "user_start.h"
 #include "x86_64/apic.h"
 #include "x86_64/cpu.h"
@@ -132,6 +133,7 @@ void bsp_main(void)
     boot_params.probe_phys = blocks[0].base;
     user_ram_plan();
     cputopo_plan(topo);
+    tlb_ipi_plan(topo);
     err = smp_prepare(topo, blocks, opt.unlisted_apic);
     if (err)
         panic("preparing the other cores: %s (%s)", err_name(err), err_text(err));

@@ -40,6 +40,10 @@ static syscall_fn *const syscalls[SYS_COUNT] = {
     [SYS_MODULE_READ] = sc_module_read,
     [SYS_CAPOPS] = sc_capops,
     [SYS_CAP_NOTICE] = sc_cap_notice,
+    [SYS_SPAN] = sc_span,
+    [SYS_PROTECT] = sc_protect,
+    [SYS_TLB_INVALIDATE] = sc_tlb_invalidate,
+    [SYS_TLB_IPI] = sc_tlb_ipi,
 };
 
 /* What a capability operation did to the caller itself. */

@@ -26,6 +26,7 @@ errval_t retype_limits(struct dispatcher *d, uint64_t type, uint64_t count);
 void retype_finish(struct dispatcher *d, uint64_t type, uint64_t first, uint64_t count);
 /* The monitors' capability operations for the cross-core protocols (syscall_capops.c). */
 syscall_fn sc_capops, sc_cap_notice;
+syscall_fn sc_span, sc_protect, sc_tlb_invalidate, sc_tlb_ipi;
 /* Domains, cores and the machine (syscall_domain.c). */
 syscall_fn sc_exit, sc_spawn, sc_domain_info, sc_core_info, sc_set_priority, sc_domain_kill,
     sc_domain_ended, sc_module_read, sc_poweroff;

@@ -193,6 +193,9 @@ errval_t sc_map(struct dispatcher *d, const struct trap_frame *f, uint64_t *valu
         err = user_cap(d, src_slot, CAP_NULL, 0, &src);
     if (err)
         return err;
+    /* A span dispatcher's tables are its home core's to change. */
+    if (d->span_home)
+        return ERR_NOT_SUPPORTED;
     /* Another core's page tables: their shadow pages hold that kernel's
      * pointers, which this one must never follow or write (issue 12 decides
      * how a spanning domain shares tables). Frames of any core map. */
@@ -218,4 +221,16 @@ errval_t sc_unmap(struct dispatcher *d, const struct trap_frame *f, uint64_t *va
     if (!err)
         vspace_unmap(c);
     return err;
+}
+
+errval_t sc_protect(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    (void)value;
+    struct cte *c;
+    errval_t err = user_cap(d, f->rdi, CAP_NULL, 0, &c);
+    if (!err && d->span_home)
+        err = ERR_NOT_SUPPORTED;   /* the home core changes the tables */
+    if (!err && f->rsi > 0xffffffffu)
+        err = ERR_INVALID_ARG;
+    return err ? err : vspace_protect(c, (uint32_t)f->rsi);
 }

@@ -114,6 +114,14 @@ static errval_t capops(struct dispatcher *m, struct capops_call *a)
             return err;
         a->anchor = a->dst;
         return ERR_OK;
+    case CAPOPS_VSPACE:
+        if (c->cap.type != CAP_VNODE_PML4 || c->cap.base != t->pml4 || t->span_home)
+            return ERR_CAP_TYPE;
+        if ((err = user_slot(m, a->dst, &x)))
+            return err;
+        if (x->cap.type != CAP_NULL)
+            return ERR_CAP_OCCUPIED;
+        return cap_copy(c, x);
     case CAPOPS_RELATE:
         if (t != m)
             return ERR_NOT_PERMITTED;   /* marks live in the monitor's own slots */

@@ -3,6 +3,7 @@
  * core and machine facts, priority, kill, obituaries, boot modules, power
  * off.
  */
+#include <stddef.h>
 #include <atoll/abi/domain.h>
 #include <atoll/abi/syscall.h>
 #include "syscall.h"
@@ -17,6 +18,8 @@
 #include "topology.h"
 #include "uaccess.h"
 #include "user_start.h"
+#include "vspace.h"
+#include "tlb_ipi.h"
 #include "x86_64/cpu.h"
 
 errval_t sc_exit(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
@@ -64,6 +67,84 @@ errval_t sc_spawn(struct dispatcher *d, const struct trap_frame *f, uint64_t *va
         cap_copy(child_disp, dest);
     *value = child->id;
     return ERR_OK;
+}
+
+/* A monitor makes a span dispatcher (docs/spanning.md). */
+errval_t sc_span(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    (void)value;
+    uint64_t kernel_slot = f->rdi, args_addr = f->rsi;
+    struct cte *kernel, *dest;
+    struct span_args a;
+    struct span_build b = { .a = &a };
+    errval_t err = user_cap(d, kernel_slot, CAP_KERNEL, 0, &kernel);
+    if (!err)
+        err = copy_from_user(d, &a, args_addr, sizeof a);
+    if (!err)
+        err = user_cap(d, a.ram, CAP_RAM, CAP_RIGHT_WRITE, &b.ram);
+    if (!err)
+        err = user_cap(d, a.home_pml4, CAP_VNODE_PML4, 0, &b.home_pml4);
+    /* Only another core's tables: this core's domains run on their own. */
+    if (!err && !(cap_original_of(b.home_pml4)->cap.relations & CAP_REL_FOREIGN))
+        err = ERR_INVALID_ARG;
+    if (!err)
+        err = user_cap(d, a.notify, CAP_NOTIFY, 0, &b.notify);
+    if (!err && b.notify->cap.base != a.home_core)
+        err = ERR_INVALID_ARG;
+    if (!err)
+        err = user_slot(d, a.disp_dest, &dest);
+    if (!err && dest->cap.type != CAP_NULL)
+        err = ERR_CAP_OCCUPIED;
+    if (!err)
+        err = user_cap(d, SLOT_DISPATCHER, CAP_DISPATCHER, 0, &b.parent_disp);
+    if (err)
+        return err;
+    struct dispatcher *x;
+    struct cte *xcte;
+    err = domain_span(&b, &x, &xcte);
+    if (err)
+        return err;
+    cap_copy(xcte, dest);
+    a.id = x->id;
+    return copy_to_user(d, args_addr + offsetof(struct span_args, id), &a.id, sizeof a.id);
+}
+
+/* One core's step of a shootdown (docs/spanning.md): the monitor, asked by
+ * the home core's monitor, has this CPU driver forget the home domain's
+ * translations. Its span dispatchers here copy the home's root entries
+ * again (a table may have gone), and the TLB forgets the pages. Without
+ * PCIDs the switch to the monitor has flushed the user translations
+ * already; the invalidation is still done, so the step stays right with
+ * tagged TLBs. value = span dispatchers of that domain here. */
+errval_t sc_tlb_invalidate(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    uint64_t kernel_slot = f->rdi, home_core = f->rsi, home_domain = f->rdx, vaddr = f->r10, pages = f->r8;
+    struct cte *kernel;
+    errval_t err = user_cap(d, kernel_slot, CAP_KERNEL, 0, &kernel);
+    if (err)
+        return err;
+    uint64_t found = 0;
+    for (struct dispatcher *x = dispatcher_first(); x; x = x->next)
+        if (x->span_home && x->pml4 && x->home_core == home_core && x->home_domain == home_domain) {
+            vspace_span_copy(x->pml4, x->span_home);
+            found++;
+        }
+    vspace_invalidate(vaddr, pages);
+    *value = found;
+    return ERR_OK;
+}
+
+/* The ipi protocol (tlb_ipi.h), for the home core's monitor. */
+errval_t sc_tlb_ipi(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
+{
+    struct cte *kernel;
+    uint64_t cores[4];
+    errval_t err = user_cap(d, f->rdi, CAP_KERNEL, 0, &kernel);
+    if (!err)
+        err = copy_from_user(d, cores, f->rsi, sizeof cores);
+    if (!err && (f->rdx == 0 || f->rdx > 10000000))
+        err = ERR_INVALID_ARG;   /* at most 10 s with interrupts on in here */
+    return err ? err : tlb_ipi_shootdown(cores, f->rdx, value);
 }
 
 /* `ps` asks for index 0, 1, 2, ...: remember where the last answer was so

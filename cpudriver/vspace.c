@@ -129,6 +129,35 @@ void vspace_unmap(struct cte *c)
     flush_tlb();
 }
 
+errval_t vspace_protect(struct cte *c, uint32_t flags)
+{
+    struct capability *cap = &c->cap;
+    if (cap->type != CAP_FRAME && cap->type != CAP_DEVFRAME)
+        return ERR_CAP_TYPE;
+    if (flags & ~(uint32_t)(MAP_WRITE | MAP_EXEC))
+        return ERR_INVALID_ARG;
+    if (!cap->mapped)
+        return ERR_NOT_MAPPED;
+    if (((flags & MAP_WRITE) && !(cap->rights & CAP_RIGHT_WRITE)) ||
+        ((flags & MAP_EXEC) && !(cap->rights & CAP_RIGHT_EXEC)))
+        return ERR_CAP_RIGHTS;
+    uint64_t entries = cap->bytes / CAP_PAGE_SIZE;
+    uint64_t *pte = table(cap->mapped);
+    struct cte **sh = (struct cte **)phys_to_virt(cap->mapped + SHADOW_OFFSET);
+    for (uint64_t i = 0; i < entries; i++) {
+        if (sh[i] != c)
+            continue;
+        uint64_t e = pte[i] & ~(PTE_W | PTE_NX);
+        if (flags & MAP_WRITE)
+            e |= PTE_W;
+        if (!(flags & MAP_EXEC) && core.nx)
+            e |= PTE_NX;
+        pte[i] = e;
+    }
+    flush_tlb();
+    return ERR_OK;
+}
+
 void vspace_vnode_destroyed(const struct capability *cap)
 {
     uint64_t *t = table(cap->base);
@@ -170,4 +199,37 @@ bool vspace_user_range_ok(uint64_t pml4_phys, uint64_t addr, uint64_t len, bool 
         }
     }
     return true;
+}
+
+void vspace_span_copy(uint64_t pml4_phys, uint64_t home_phys)
+{
+    const volatile uint64_t *home = table(home_phys);
+    uint64_t *t = table(pml4_phys);
+    for (int i = 0; i < 256; i++)
+        t[i] = home[i] & ~(uint64_t)PTE_A;   /* the home writes its own: one load per entry */
+    flush_tlb();
+}
+
+bool vspace_span_fault(uint64_t pml4_phys, uint64_t home_phys, uint64_t addr)
+{
+    if (addr >= USER_MAX)
+        return false;
+    uint64_t i = index_at(addr, 4);
+    uint64_t want = ((const volatile uint64_t *)table(home_phys))[i] & ~(uint64_t)PTE_A;
+    uint64_t *t = table(pml4_phys);
+    if (!(want & PTE_P) || (t[i] & ~(uint64_t)PTE_A) == want)
+        return false;
+    t[i] = want;
+    flush_tlb();
+    return true;
+}
+
+void vspace_invalidate(uint64_t vaddr, uint64_t pages)
+{
+    if (pages > 64 || vaddr >= USER_MAX || pages > (USER_MAX - vaddr) / 4096) {
+        flush_tlb();   /* past a few pages one flush is cheaper */
+        return;
+    }
+    for (uint64_t i = 0; i < pages; i++)
+        __asm__ volatile("invlpg (%0)" ::"r"(vaddr + i * 4096) : "memory");
 }

@@ -26,6 +26,11 @@ errval_t vspace_map(uint64_t pml4_phys, uint64_t vaddr, struct cte *c, uint32_t 
 /* Undo c's mapping, if any. */
 void vspace_unmap(struct cte *c);
 
+/* Change the leaf flags (MAP_WRITE, MAP_EXEC) of c's mapping, a Frame or
+ * DevFrame mapped here; this core's TLB forgets the old ones.
+ * ERR_NOT_MAPPED, ERR_CAP_TYPE, ERR_CAP_RIGHTS, ERR_INVALID_ARG. */
+errval_t vspace_protect(struct cte *c, uint32_t flags);
+
 /* A VNode object is dying: forget every mapping it holds. */
 void vspace_vnode_destroyed(const struct capability *cap);
 
@@ -36,5 +41,18 @@ void vspace_cap_moved(struct cte *to);
  * the address space of `pml4_phys`? The kernel checks this before touching
  * user memory, so a bad pointer is an error, not a kernel page fault. */
 bool vspace_user_range_ok(uint64_t pml4_phys, uint64_t addr, uint64_t len, bool write);
+
+/* Spanning domains (docs/spanning.md). A span dispatcher's root table has
+ * this core's kernel half and, in its user half, the home PML4's entries:
+ * the tables below are the home domain's, shared, written only by the home
+ * core's CPU driver. Copy the home's user half into `pml4_phys` (the home
+ * table is the domain's memory, read here through the direct map). */
+void vspace_span_copy(uint64_t pml4_phys, uint64_t home_phys);
+/* A page fault at `addr` in a span dispatcher: true when the home table has
+ * an entry for it that ours lacked (a table mapped after we copied): now
+ * copied, the access can be retried. */
+bool vspace_span_fault(uint64_t pml4_phys, uint64_t home_phys, uint64_t addr);
+/* This core forgets translations of [vaddr, vaddr + pages * 4 KiB). */
+void vspace_invalidate(uint64_t vaddr, uint64_t pages);
 
 #endif

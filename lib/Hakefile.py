@@ -28,6 +28,7 @@ user_library(
         "thread/sync.c",
         "thread/switch.S",
         "thread/thread_os_atoll.c",
+        "span.c",
         "../common/fmt.c",
         "../common/string.c",
     ],

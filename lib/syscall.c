@@ -248,3 +248,32 @@ errval_t sys_cap_notice(capslot_t kernel, capslot_t *slot)
         *slot = r.rdx;
     return err_of(&r);
 }
+
+errval_t sys_span(capslot_t kernel, struct span_args *a)
+{
+    struct syscall_regs r = CALL(SYS_SPAN, kernel, a, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_protect(capslot_t frame, uint32_t flags)
+{
+    struct syscall_regs r = CALL(SYS_PROTECT, frame, flags, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
+errval_t sys_tlb_invalidate(capslot_t kernel, uint32_t home_core, uint64_t home_domain, uint64_t vaddr,
+                            uint64_t pages, uint64_t *found)
+{
+    struct syscall_regs r = CALL(SYS_TLB_INVALIDATE, kernel, home_core, home_domain, vaddr, pages, 0);
+    if (found)
+        *found = r.rdx;
+    return err_of(&r);
+}
+
+errval_t sys_tlb_ipi(capslot_t kernel, const uint64_t cores[4], uint64_t timeout_us, uint64_t *asked)
+{
+    struct syscall_regs r = CALL(SYS_TLB_IPI, kernel, cores, timeout_us, 0, 0, 0);
+    if (asked)
+        *asked = r.rdx;
+    return err_of(&r);
+}

@@ -441,7 +441,7 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
     return err;
 }
 
-void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint64_t to)
+errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t domain)
 {
     struct cap_identity id;
     struct capops_call lin = { 0 };
@@ -480,7 +480,12 @@ void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint
         st.refused += err == ERR_CAP_NOT_TRANSFERABLE;
     else
         st.given++;
-    client_cap_reply(handle, CAPREQ_GIVE, err);
+    return err;
+}
+
+void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint64_t to)
+{
+    client_cap_reply(handle, CAPREQ_GIVE, capops_give_to(cap, core, to, domain));
 }
 
 errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a)
@@ -602,7 +607,8 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
 {
     capslot_t root = 0;
     capslot_t disp;
-    errval_t err = child_dispatcher(a->domain, &disp);
+    /* A span's page tables go to the monitor itself (span.c takes them). */
+    errval_t err = SPAN_MAIL_IS(a->domain) ? ERR_OK : child_dispatcher(a->domain, &disp);
     uint32_t per_domain = 0;
     struct mail *m = 0;
     for (uint32_t i = 0; i < MAX_MAIL; i++) {

@@ -326,12 +326,42 @@ void client_cap_reply(int handle, unsigned req, errval_t err)
     }
 }
 
+/* Spanning (span.c): answered by client_span_reply. */
+static errval_t on_span(struct idl_chan *ch, const struct monlmp_span_call_args *a)
+{
+    struct client *c = client_of_chan(ch);
+    span_request(handle_of(c), c->badge, a->core, a->rip, a->rsp, a->arg);
+    return ERR_OK;
+}
+
+void client_span_reply(int handle, errval_t err, uint64_t id)
+{
+    struct client *c = client_at(handle);
+    if (c)
+        monlmp_span_reply_send(&c->lmp.idl, err, id);
+}
+
+static errval_t on_tlb_shootdown(struct idl_chan *ch, const struct monlmp_tlb_shootdown_call_args *a)
+{
+    struct client *c = client_of_chan(ch);
+    tlb_request(handle_of(c), c->badge, a->vaddr, a->pages, a->protocol);
+    return ERR_OK;
+}
+
+void client_tlb_reply(int handle, errval_t err, uint32_t cores)
+{
+    struct client *c = client_at(handle);
+    if (c)
+        monlmp_tlb_shootdown_reply_send(&c->lmp.idl, err, cores);
+}
+
 static const struct monlmp_handlers handlers = {
     .hello_call = on_hello, .channel_call = on_channel, .serve_call = on_serve, .connect_call = on_connect,
     .accept_call = on_accept, .notify_cap_call = on_notify_cap, .iocap_call = on_iocap,
     .poweroff_call = on_poweroff, .spawn_peer_call = on_spawn_peer, .mesh_wait_call = on_mesh_wait,
     .cap_give_call = on_cap_give, .cap_take_call = on_cap_take, .cap_revoke_call = on_cap_revoke,
-    .cap_delete_call = on_cap_delete, .cap_retype_call = on_cap_retype,
+    .cap_delete_call = on_cap_delete, .cap_retype_call = on_cap_retype, .span_call = on_span,
+    .tlb_shootdown_call = on_tlb_shootdown,
 };
 
 /* -- local messages in ---------------------------------------------------------------------- */

@@ -30,6 +30,7 @@ static void domain_ended(uint64_t id)
     services_domain_ended(id);
     clients_domain_ended(id);
     capops_domain_ended(id);
+    span_domain_ended(id);
     children_domain_ended(id);
     if (my_core == 0 && id == names_id)
         names_ended();   /* main.c: it comes back at once */

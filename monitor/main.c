@@ -116,6 +116,7 @@ static void expire_due(struct ws_timer *t)
     pending_expire();
     mesh_wait_expire();
     capops_expire();
+    span_expire();
     waitset_timer_arm(t->ws, t, now_ns() + EXPIRE_NS);
 }
 

@@ -407,6 +407,30 @@ static errval_t on_core_dead(struct idl_chan *ch, const struct monitor_core_dead
     return fence_on_dead(a);
 }
 
+static errval_t on_span_call(struct idl_chan *ch, const struct monitor_span_call_args *a)
+{
+    (void)ch;
+    return span_on_call(a);
+}
+
+static errval_t on_span_reply(struct idl_chan *ch, const struct monitor_span_reply_args *a)
+{
+    (void)ch;
+    return span_on_reply(a);
+}
+
+static errval_t on_tlb_call(struct idl_chan *ch, const struct monitor_tlb_call_args *a)
+{
+    (void)ch;
+    return tlb_on_call(a);
+}
+
+static errval_t on_tlb_reply(struct idl_chan *ch, const struct monitor_tlb_reply_args *a)
+{
+    (void)ch;
+    return tlb_on_reply(a);
+}
+
 const struct monitor_handlers monitor_handlers = {
     .plan = on_plan,
     .link_offer = on_link_offer,
@@ -432,4 +456,8 @@ const struct monitor_handlers monitor_handlers = {
     .beat = on_beat,
     .core_suspect = on_core_suspect,
     .core_dead = on_core_dead,
+    .span_call = on_span_call,
+    .span_reply = on_span_reply,
+    .tlb_call = on_tlb_call,
+    .tlb_reply = on_tlb_reply,
 };

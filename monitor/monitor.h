@@ -198,6 +198,9 @@ struct capreq_args {
 /* Client `handle` (domain `domain`) gives our copy `cap` (we hold it now)
  * to domain `to` on `core`. */
 void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint64_t to);
+/* The same for the monitor's own use: our copy `cap` (freed here) goes to
+ * domain `to` on `core` as given by our domain `domain`. */
+errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t domain);
 /* The next capability given to `domain` (moved to *cap: ours until sent). */
 errval_t capops_take(uint64_t domain, capslot_t *cap, uint32_t *from_core, uint64_t *from);
 /* Revoke, delete or retype for a client, with the cores that hold copies. */
@@ -220,6 +223,31 @@ errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a);
 errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a);
 errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a);
 errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a);
+
+/* -- span.c: domains that span cores (docs/spanning.md) ------------------------ */
+/* Where a span's PML4 waits on the core it goes to: a mailbox of the
+ * monitor's, not a domain's. */
+#define SPAN_MAIL(core, domain) (1ull << 63 | (uint64_t)(core) << 40 | ((domain) & 0xffffffffffull))
+#define SPAN_MAIL_IS(x) (((x) >> 63) != 0)
+/* Client `handle` (domain `domain`) asks for a dispatcher on `core`. */
+void span_request(int handle, uint64_t domain, uint32_t core, uint64_t rip, uint64_t rsp, uint64_t arg);
+void client_span_reply(int handle, errval_t err, uint64_t id);
+errval_t span_on_call(const struct monitor_span_call_args *a);
+/* After the client's own unmap or protect: the other cores that ran it
+ * forget [vaddr, +pages) by `protocol`; answered by client_tlb_reply. */
+void tlb_request(int handle, uint64_t domain, uint64_t vaddr, uint32_t pages, uint32_t protocol);
+void client_tlb_reply(int handle, errval_t err, uint32_t cores);
+errval_t tlb_on_call(const struct monitor_tlb_call_args *a);
+errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a);
+errval_t span_on_reply(const struct monitor_span_reply_args *a);
+void span_domain_ended(uint64_t domain);
+/* One JSON fragment of counts ("\"span\":{...}"). */
+size_t span_describe(char *out, size_t size);
+void span_expire(void);
+/* Cores that have run domain `domain` of ours (bit per core; false if none). */
+bool span_cores(uint64_t domain, uint64_t cores[4]);
+/* A span dispatcher made here becomes our child (spawn.c frees its RAM). */
+errval_t child_add_span(capslot_t ram, capslot_t disp, uint64_t id);
 
 /* -- requests.c: typed requests (if/monclient.if), here or where they belong -- */
 /* Who asked: a client of ours, or another core's monitor for its client. */

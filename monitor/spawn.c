@@ -85,6 +85,18 @@ void children_rescan(void (*ended)(uint64_t id))
             ended(children[i].id);
 }
 
+errval_t child_add_span(capslot_t ram, capslot_t disp, uint64_t id)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (!children[i].used) {
+            /* Counted as busy as any domain that runs here. */
+            children[i] = (struct child){ .ram = ram, .disp = disp, .id = id, .used = true };
+            spawned++;
+            return ERR_OK;
+        }
+    return ERR_TOO_MANY;
+}
+
 /* Spawn "program args" on this core with `ram_bytes` of RAM; *disp (if
  * asked) names the child's dispatcher capability, kept by the monitor. */
 errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_t *disp)
@@ -224,6 +236,10 @@ void describe_stats(char *out, size_t size)
     if (n > 0 && n + 2 < size) {
         out[n - 1] = ',';
         n += capops_describe(out + n, size - n);
+        if (n + 1 < size) {
+            out[n++] = ',';
+            n += span_describe(out + n, size - n);
+        }
         if (n + 2 <= size) {
             out[n] = '}';
             out[n + 1] = 0;

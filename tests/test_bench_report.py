@@ -617,7 +617,7 @@ def test_sweep_linux_without_kernel(tmp_path, monkeypatch):
     assert {p["status"] for p in linux} == {"failed"}
     assert all("tools/install-deps --bench" in p["reason"] for p in linux)
     atoll = {p["benchmark"]: p["status"] for p in points if p["system"] == "atoll"}
-    assert atoll == {"pingpong": "ok", "unmap": "missing"}
+    assert atoll == {"pingpong": "ok", "unmap": "ok"}
     text = (out / "report.md").read_text()
     assert "tools/install-deps --bench" in text
 
@@ -738,7 +738,8 @@ def test_cli_dry_run(capsys, tmp_path):
     assert f"-kernel {kernel}" in out and "pingpong.samples=9" in out
     assert "# linux 300cpu tcg: invalid machine" in out
     assert ("\ntools/run --smp 8 --mem 1G --numa-node cpus=0-3,mem=512M --numa-node "
-            "cpus=4-7,mem=512M --accel tcg -- 'bench urpc 200 8' 'run 0 lmpbench 300' wait "
+            "cpus=4-7,mem=512M --accel tcg -- 'bench urpc 200 8' 'run 0 threads bench 11 3 1,2,3,4,5,6,7,8 "
+            "unmap,protect unicast,broadcast,multicast,numa-multicast,ipi' 'wait 1800000' 'run 0 lmpbench 300' wait "
             "'run 1 lmpbench 300' wait 'run 1 echo serve bench.lookup.same_core 100' "
             "'run 1 echo call bench.lookup.same_core 100 21' wait") in out
 
@@ -1184,3 +1185,30 @@ def test_atoll_caps_adapter_and_chart(tmp_path):
     assert problem is None
     assert [n for _, n in plots] == ["caps_8cpu-2node_tcg.png"]
     assert _is_png(tmp_path / "caps_8cpu-2node_tcg.png")
+
+
+def test_atoll_unmap_adapter_commands_and_series():
+    """threads' unmap_bench events become unmap latency rows shaped like
+    Linux's (op, cores, pages) plus the protocol; the report keeps a series
+    per op/protocol beside Linux's munmap; a failed or malformed event is
+    an error; the command carries the options (munmap/mprotect mean
+    unmap/protect)."""
+    ev = {"event": "unmap_bench", "op": "unmap", "protocol": "numa-multicast", "cores": 4, "iters": 11,
+          "median_ns": 5000, "min_ns": 4000, "max_ns": 9000, "failed": 0}
+    (r,) = ab.atoll_unmap_adapt(ev, {})
+    assert r["benchmark"] == "unmap" and r["metric"] == "latency" and r["unit"] == "ns"
+    assert r["median"] == 5000 and r["spread"] == 5000 and r["samples"] == 11
+    assert r["params"] == {"op": "unmap", "protocol": "numa-multicast", "cores": 4, "pages": 1}
+    assert ab.atoll_unmap_adapt({"event": "span_threads"}, {}) == []
+    for bad_ev in (dict(ev, failed=2), dict(ev, op="remap"), dict(ev, median_ns="x")):
+        (bad,) = ab.atoll_unmap_adapt(bad_ev, {})
+        assert bad["event"] == "error" and bad["benchmark"] == "unmap", bad
+    cmds = ab.atoll_unmap_commands(None, {"iters": 3, "warmup": 1, "n": "1,2,4", "ops": "munmap,mprotect",
+                                         "protocols": "ipi,broadcast"})
+    assert cmds[0] == "run 0 threads bench 3 1 1,2,4 unmap,protect ipi,broadcast", cmds
+    assert "atoll" in ab.BENCHMARKS["unmap"].halves and ab.BENCHMARKS["unmap"].halves["atoll"].program == "threads"
+    linux = dict(res("unmap", "latency", "ns", 7000.0, op="munmap", cores=4), system="linux", shape="4cpu",
+                 accel="tcg")
+    atoll = dict(r, system="atoll", shape="4cpu", accel="tcg")
+    keys = sorted(k[3] for k in rep.unmap_series(rep.Data(records=[linux, atoll])))
+    assert keys == ["munmap", "unmap/numa-multicast"], keys

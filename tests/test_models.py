@@ -191,3 +191,31 @@ def test_a_change_in_the_monitor_fails_the_fence_model(tmp_path, monkeypatch, pa
     monkeypatch.setattr(atoll_models, path, str(copy))
     with pytest.raises(atoll_models.ModelMismatch, match=message):
         atoll_models.fence_params(atoll_models.FENCE_SCENARIOS[0])
+
+
+@pytest.mark.parametrize("path,old,new,message", [
+    ("SPAN_C", "if (!s->err && s->protocol == TLB_UNICAST && !bits_empty(s->to_send))",
+     "if (!s->err && !bits_empty(s->to_send))", "unicast asks the next core only after an answer"),
+    ("SPAN_C", "errval_t err = sys_tlb_invalidate(SLOT_KERNEL, a->home, a->domain, a->vaddr, a->pages, &found);",
+     "errval_t err = ERR_OK; uint64_t unused;", "a core forgets before it answers"),
+    ("MONITOR_IF", "message tlb_reply(", "message tlb_done(", "message tlb_reply"),
+    ("MONITOR_PROTO_H", "TLB_BROADCAST,", "TLB_ALL,", "TLB_BROADCAST in enum tlb_protocol"),
+])
+def test_a_change_in_the_monitor_fails_the_shootdown_model(tmp_path, monkeypatch, path, old, new, message):
+    """Change a rule models/shootdown.pml copies, rename a message it stands
+    for or a protocol it numbers: the check refuses to run."""
+    src = open(getattr(atoll_models, path)).read()
+    assert old in src
+    copy = tmp_path / "copy"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, path, str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match=message):
+        atoll_models.shootdown_params(atoll_models.SHOOTDOWN_SCENARIOS[0])
+
+
+def test_shootdown_protocol_numbers_come_from_the_c():
+    protos = atoll_models.tlb_protocols()
+    assert [protos[p] for p in ("TLB_UNICAST", "TLB_BROADCAST", "TLB_MULTICAST", "TLB_NUMA_MULTICAST",
+                                "TLB_IPI")] == [1, 2, 3, 4, 5]
+    text = atoll_models.shootdown_params(atoll_models.SHOOTDOWN_SCENARIOS[1])
+    assert "#define PROTO 2" in text and "#define TLB_MULTICAST 3" in text

@@ -162,7 +162,7 @@ def test_threads_of_a_domain():
     """lib/thread: 8 threads (and 1, and 31) on core 1 meet at a barrier,
     share a counter under a mutex and a bounded buffer on two condition
     variables; the lone first thread waiting on nobody gets ERR_DEADLOCK; a
-    thread on another core is not supported yet. A stack overrun ends only
+    thread on a core that does not exist is ERR_INVALID_ARG. A stack overrun ends only
     its domain, with a thread_fatal event, and the shell goes on."""
     r = run_shell(["run 1 threads", "wait", "run 1 threads 1 5", "wait", "run 1 threads 31 7", "wait",
                    "run 1 threads overrun", "wait", "run 1 hello after", "wait"], smp=2)
@@ -175,7 +175,7 @@ def test_threads_of_a_domain():
         assert e["items"] == e["items_want"] and e["sum"] == e["sum_want"]
         assert e["lasts"] == e["rounds"] and e["most_in_section"] == 1
         assert e["peak_alive"] == e["threads"] + 1
-        assert e["other_core"] == "ERR_NOT_SUPPORTED" and e["deadlock"] == "ERR_DEADLOCK"
+        assert e["other_core"] == "ERR_INVALID_ARG" and e["deadlock"] == "ERR_DEADLOCK"
     fatal = r.events_named("thread_fatal")
     assert len(fatal) == 1 and fatal[0]["msg"] == "thread overran its stack", fatal
     assert [e["why"] for e in exits(r, "threads")] == ["exit status 0"] * 3 + ["exit status 70"]

@@ -307,6 +307,46 @@ COST_PINGPONG_ATOLL = {"rounds": 40, "pairs": "row"}
 COST_UNMAP = {"iters": 7, "warmup": 2}
 COST_LOCAL = {"samples": 5, "batch": 8, "warmup": 16}
 
+ATOLL_UNMAP_PROTOCOLS = "unicast,broadcast,multicast,numa-multicast,ipi"
+
+
+def _atoll_unmap_options(m, accel):
+    o = dict(_unmap_options(m, accel))
+    o.update({"ops": "unmap,protect", "protocols": ATOLL_UNMAP_PROTOCOLS})
+    o.setdefault("n", "all")
+    return o
+
+
+def atoll_unmap_commands(machine, options):
+    """user/threads' `bench` on core 0: its threads on cores 1..N-1 read the
+    page, core 0 times span_unmap / span_protect by each protocol."""
+    ops = ",".join({"munmap": "unmap", "mprotect": "protect"}.get(o, o)
+                   for o in str(options.get("ops", "unmap,protect")).split(","))
+    return [f"run 0 threads bench {int(options.get('iters', 11))} {int(options.get('warmup', 3))} "
+            f"{options.get('n', 'all')} {ops} "
+            f"{options.get('protocols', ATOLL_UNMAP_PROTOCOLS)}",
+            "wait 1800000"]
+
+
+def atoll_unmap_adapt(event, options):
+    """threads' unmap_bench event -> unmap latency with params op
+    (unmap/protect), protocol and cores (= N), like Linux's munmap/mprotect
+    rows. The event has the median, minimum and maximum: spread is max - min."""
+    if event.get("event") != "unmap_bench":
+        return []
+    op, proto = event.get("op"), event.get("protocol")
+    vals = [event.get(k) for k in ("cores", "iters", "median_ns", "min_ns", "max_ns", "failed")]
+    if op not in ("unmap", "protect") or not isinstance(proto, str) or not all(_num(v) for v in vals):
+        return [{"event": "error", "benchmark": "unmap", "reason": f"malformed unmap_bench event: {event}"}]
+    cores, iters, med, lo, hi, failed = vals
+    if failed or iters < 1:
+        return [{"event": "error", "benchmark": "unmap",
+                 "reason": f"{op} ({proto}, N={cores}): {failed} failed, {iters} timed"}]
+    params = {"op": op, "protocol": proto, "cores": cores, "pages": 1}
+    return [_result("unmap", "latency", "ns", med, int(iters), max(0, hi - lo), params, min=lo, max=hi,
+                    spread_kind="max-min")]
+
+
 def atoll_caps_commands(machine, options):
     """user/capxfer's `caps` benchmark on core 0 (holders on cores 1..H)."""
     return [f"run 0 capxfer bench {int(options.get('rounds', 11))} {int(options.get('max_holders', 0))}",
@@ -348,7 +388,9 @@ BENCHMARKS: Dict[str, Benchmark] = {
                                             adapt=atoll_pingpong_adapt,
                                             cost=COST_PINGPONG_ATOLL)}),
     "unmap": Benchmark("unmap", "unmap/TLB shootdown latency against the number of cores", {
-        "linux": Half("unmap", _unmap_options, {"iters": 3, "warmup": 1}, cost=COST_UNMAP)}),
+        "linux": Half("unmap", _unmap_options, {"iters": 3, "warmup": 1}, cost=COST_UNMAP),
+        "atoll": Half("threads", _atoll_unmap_options, {"iters": 3, "warmup": 1}, commands=atoll_unmap_commands,
+                      adapt=atoll_unmap_adapt, cost=COST_UNMAP)}),
     "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
                        "LMP between two domains; Linux: pipe, eventfd, futex between two "
                        "processes)", {

@@ -43,6 +43,7 @@ STUB 24,0; STUB 25,0; STUB 26,0; STUB 27,0; STUB 28,0; STUB 29,1; STUB 30,1; STU
 STUB 32,0   /* APIC timer */
 STUB 33,0   /* wake-up IPI */
 STUB 34,0   /* notification IPI (URPC wake-up) */
+STUB 35,0   /* shootdown IPI (the ipi protocol) */
 STUB 255,0  /* spurious */
 
 isr_common:
@@ -131,9 +132,10 @@ isr_table:
     .irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     .quad isr_\v
     .endr
-    .globl isr_timer, isr_wakeup, isr_notify, isr_spurious
+    .globl isr_timer, isr_wakeup, isr_notify, isr_shootdown, isr_spurious
 isr_timer:    .quad isr_32
 isr_wakeup:   .quad isr_33
 isr_notify:   .quad isr_34
+isr_shootdown: .quad isr_35
 isr_spurious: .quad isr_255
     .section .note.GNU-stack, "", @progbits

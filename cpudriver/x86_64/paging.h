@@ -14,6 +14,7 @@
 #define PTE_W    (1ull << 1)
 #define PTE_PWT  (1ull << 3)
 #define PTE_PCD  (1ull << 4)
+#define PTE_A    (1ull << 5)
 #define PTE_PS   (1ull << 7)
 #define PTE_G    (1ull << 8)
 #define PTE_NX   (1ull << 63)

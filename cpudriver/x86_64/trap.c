@@ -10,9 +10,12 @@
 #include "x86_64/gdt.h"
 #include "console.h"
 #include "dispatcher.h"
+#include "vspace.h"
+#include "x86_64/cpu.h"
 #include "domain.h"
 #include "notify.h"
 #include "selftest.h"
+#include "tlb_ipi.h"
 
 struct idt_entry {
     uint16_t off_lo, sel;
@@ -23,7 +26,7 @@ struct idt_entry {
 
 static struct idt_entry idt[256] __attribute__((aligned(16)));
 
-extern const uint64_t isr_table[32], isr_timer, isr_wakeup, isr_notify, isr_spurious;
+extern const uint64_t isr_table[32], isr_timer, isr_wakeup, isr_notify, isr_shootdown, isr_spurious;
 
 static void set_gate(int vec, uint64_t handler, int ist)
 {
@@ -43,6 +46,7 @@ void idt_init(void)
     set_gate(VEC_TIMER, isr_timer, 0);
     set_gate(VEC_WAKEUP, isr_wakeup, 0);
     set_gate(VEC_NOTIFY, isr_notify, 0);
+    set_gate(VEC_SHOOTDOWN, isr_shootdown, 0);
     set_gate(VEC_SPURIOUS, isr_spurious, 0);
     struct {
         uint16_t limit;
@@ -76,6 +80,10 @@ static _Noreturn void user_trap(struct trap_frame *f)
         if (notify_arrived())
             schedule();   /* let the woken receiver compete for the core now */
         dispatcher_run(d);
+    case VEC_SHOOTDOWN:
+        tlb_ipi_arrived();
+        apic_eoi();
+        dispatcher_run(d);
     case VEC_SPURIOUS:
         dispatcher_run(d);
     case 2:    /* NMI */
@@ -83,6 +91,10 @@ static _Noreturn void user_trap(struct trap_frame *f)
     case 18:   /* machine check */
         panic_frame(f);   /* the machine, not the domain, is in trouble */
     default:
+        /* A span dispatcher meets a table its home mapped after it copied
+         * the home's root (docs/spanning.md): copy the entry and retry. */
+        if (f->vector == 14 && d->span_home && vspace_span_fault(d->pml4, d->span_home, read_cr2()))
+            dispatcher_run(d);
         domain_fault(d, f);
         schedule();
     }
@@ -108,6 +120,10 @@ void trap_dispatch(struct trap_frame *f)
     case VEC_NOTIFY:
         apic_eoi();
         notify_arrived();   /* the idle loop picks up whoever it woke */
+        return;
+    case VEC_SHOOTDOWN:
+        tlb_ipi_arrived();
+        apic_eoi();
         return;
     case VEC_SPURIOUS:
         return;   /* no EOI for spurious interrupts */

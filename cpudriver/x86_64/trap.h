@@ -15,6 +15,7 @@ _Static_assert(sizeof(struct trap_frame) == 22 * 8, "isr.S TRAP_FRAME_SIZE");
 #define VEC_TIMER    32
 #define VEC_WAKEUP   33
 #define VEC_NOTIFY   34   /* another core (or this one) notified a waiting domain */
+#define VEC_SHOOTDOWN 35  /* the ipi shootdown protocol: forget user translations (tlb_ipi.h) */
 #define VEC_SPURIOUS 255
 #define VEC_SYSCALL  0x100   /* pseudo-vector of a system call frame (isr.S) */
 

@@ -31,6 +31,12 @@ struct thread {
     struct thread *next;          /* on the run queue or a wait queue */
     uint64_t *stack;              /* lowest address: the canary; NULL for thread 0 */
     size_t stack_bytes;
+    /* A thread on another core runs alone on a dispatcher of the domain
+     * there (a span dispatcher, docs/spanning.md), not on this scheduler:
+     * it ends by setting `done` and notifying the home core. */
+    uint32_t core;
+    bool remote;
+    uint32_t done;                /* remote: written there, read here (atomics) */
 };
 
 /* Switch stacks: save ours into *save_rsp, run from new_rsp (switch.S). */
@@ -225,13 +231,24 @@ _Noreturn void thread_entry(void)
     thread_exit(current->fn(current->arg));
 }
 
+/* Where a thread on another core starts (its dispatcher's first
+ * instruction, rdi = the thread): it runs, publishes its value, wakes the
+ * home core and ends its dispatcher. Nothing here touches the scheduler's
+ * state, which is the home dispatcher's. */
+_Noreturn void thread_remote_entry(struct thread *t);
+_Noreturn void thread_remote_entry(struct thread *t)
+{
+    t->retval = t->fn(t->arg);
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    thread_os_remote_end();
+}
+
 errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, void *arg,
                           size_t stack_bytes)
 {
     if (!out || !fn)
         return ERR_INVALID_ARG;
-    if (core != thread_os_core())
-        return ERR_NOT_SUPPORTED;   /* a domain does not span cores yet */
+    bool remote = core != thread_os_core();
     if (stack_bytes == 0)
         stack_bytes = THREAD_STACK_DEFAULT;
     if (stack_bytes < THREAD_STACK_MIN || stack_bytes > THREAD_STACK_MAX)
@@ -250,6 +267,23 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
     *t = (struct thread){ .state = T_RUNNABLE, .id = next_id++, .fn = fn, .arg = arg,
                           .stack = stack, .stack_bytes = stack_bytes - record };
     stack[0] = STACK_CANARY;
+    if (remote) {
+        /* Its dispatcher starts at thread_remote_entry on this stack, as
+         * if called (the return address slot holds 0). */
+        t->remote = true;
+        t->core = core;
+        uint64_t *top = (uint64_t *)t;
+        *--top = 0;   /* rsp = 8 mod 16, as at any function's entry */
+        errval_t err = thread_os_span(core, (uint64_t)(uintptr_t)thread_remote_entry, (uint64_t)(uintptr_t)top,
+                                      (uint64_t)(uintptr_t)t);
+        if (err) {
+            thread_os_free(stack);
+            return err;
+        }
+        alive++;
+        *out = t;
+        return ERR_OK;
+    }
     /* The first switch to t pops six callee-saved registers (zero) and
      * returns into the trampoline, which aligns the stack and calls
      * thread_entry. */
@@ -293,10 +327,35 @@ _Noreturn void thread_exit(int retval)
     }
 }
 
+/* Wait for a thread on another core: this core's threads run meanwhile;
+ * with none runnable, sleep until the remote's notification (or a short
+ * timeout: a wake-up that came before the sleep is not lost, the token
+ * says so). */
+static errval_t join_remote(struct thread *t, int *retval)
+{
+    t->joiner = current;
+    for (;;) {
+        uint64_t token = thread_os_wait_token();
+        if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE))
+            break;
+        if (runq.head)
+            thread_yield();
+        else
+            thread_os_wait(token);
+    }
+    if (retval)
+        *retval = t->retval;
+    alive--;
+    free_thread(t);
+    return ERR_OK;
+}
+
 errval_t thread_join(struct thread *t, int *retval)
 {
     if (!t || t == current || t->detached || t->joiner || t == &first)
         return ERR_INVALID_ARG;
+    if (t->remote)
+        return join_remote(t, retval);
     if (t->state != T_DONE) {
         t->joiner = current;
         current->state = T_BLOCKED;
@@ -317,6 +376,8 @@ errval_t thread_detach(struct thread *t)
 {
     if (!t || t == &first || t->detached || t->joiner)
         return ERR_INVALID_ARG;
+    if (t->remote)
+        return ERR_NOT_SUPPORTED;   /* its stack is ours to free, after it ends: join it */
     if (t->state == T_DONE) {
         free_thread(t);
         return ERR_OK;

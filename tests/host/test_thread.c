@@ -23,6 +23,14 @@ _Noreturn void thread_os_fatal(const char *msg, uint32_t id)
     _exit(70);
 }
 _Noreturn void thread_os_exit(int status) { exit(status); }
+errval_t thread_os_span(uint32_t core, uint64_t rip, uint64_t rsp, uint64_t arg)
+{
+    (void)core, (void)rip, (void)rsp, (void)arg;
+    return ERR_NOT_SUPPORTED;   /* one process: no other core to span */
+}
+_Noreturn void thread_os_remote_end(void) { abort(); }
+uint64_t thread_os_wait_token(void) { return 0; }
+void thread_os_wait(uint64_t token) { (void)token; }
 
 /* -- a log of what ran, in order -------------------------------------------- */
 static int trail[4096];

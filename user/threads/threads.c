@@ -9,13 +9,50 @@
  *                          two condition variables. Prints one event:
  *     @atoll {"event":"threads","core":C,"threads":N,"rounds":R,
  *             "counter":..,"counter_want":..,"items":..,"sum":..,"sum_want":..,
- *             "lasts":..,"most_in_section":1,"other_core":"ERR_NOT_SUPPORTED",
+ *             "lasts":..,"most_in_section":1,"other_core":"ERR_INVALID_ARG",
  *             "deadlock":"ERR_DEADLOCK","yield_ns":..,"ok":true}
  *   threads overrun        a thread overruns its stack: the library ends the
  *                          domain with a thread_fatal event naming it.
+ *   threads span [ROUNDS]  the domain spans every core (docs/spanning.md):
+ *                          ROUNDS times (default 2) a thread on each core of
+ *                          the machine (this one included) reads what the
+ *                          first thread wrote, asks the kernel where it runs
+ *                          and counts itself; all are joined. One event:
+ *     @atoll {"event":"span_threads","core":C,"ncores":N,"rounds":R,
+ *             "ran_on":[0,1,..],"joined":N*R,"hits":N*R,"ok":true}
+ *   threads unmap PROTOCOL a thread on every other core reads a page over
+ *   threads protect PROTOCOL  and over (and writes it, for protect); then the
+ *                          page is unmapped (write-protected) with the
+ *                          shootdown PROTOCOL (<atoll/span.h>) and each
+ *                          thread touches it (writes it) again: that must
+ *                          fault (the test reads the domain_fault events).
+ *                          Unmapping it again is ERR_NOT_MAPPED. One event:
+ *     @atoll {"event":"span_unmap","op":"unmap","protocol":"unicast","core":C,
+ *             "cores":N-1,"err":"ERR_OK","again":"ERR_NOT_MAPPED","addr":A,
+ *             "ready":N-1,"touched":T,"survived":0,"ok":true}
+ *                          (touched: threads that got past their loop to the
+ *                          last touch; the others faulted in the loop, after
+ *                          their core's step of the shootdown)
+ *   threads bench ITERS WARMUP NS OPS PROTOCOLS
+ *                          the `unmap` benchmark's Atoll half (tools/bench,
+ *                          docs/bench.md): for each N of NS (comma list,
+ *                          `all`: 1..cores), a thread on each of N-1 other
+ *                          cores reads the page once per iteration (caching
+ *                          its translation), acknowledges and spins on a
+ *                          control word; this thread times one span_unmap
+ *                          (re-mapped untimed) or span_protect to read-only
+ *                          (made writable again untimed), per op of OPS
+ *                          (unmap,protect) and protocol of PROTOCOLS. One
+ *                          event per (N, op, protocol):
+ *     @atoll {"event":"unmap_bench","op":"unmap","protocol":"unicast",
+ *             "cores":N,"iters":I,"median_ns":..,"min_ns":..,"max_ns":..,"failed":0}
+ *   threads abandon CORE   a thread on CORE spins for ever; once it has
+ *                          started, the domain ends without joining it (its
+ *                          dispatcher there must stop: span_stopped).
  */
 #include <atoll/lib.h>
 #include <atoll/lib/time.h>
+#include <atoll/span.h>
 #include <atoll/thread.h>
 
 #define RING 4
@@ -127,9 +164,335 @@ static uint64_t yield_cost_ns(void)
     return (t1 - t0) / 2000;
 }
 
+/* -- span: a thread on every core ------------------------------------------- */
+
+struct span_slot {
+    uint32_t index, ran_on;
+    uint64_t seen;
+};
+static uint64_t span_magic, span_hits;
+
+/* Runs on its own core (or this one): no malloc, no printf, no blocking
+ * call of the library there (<atoll/thread.h>). */
+static int on_core(void *arg)
+{
+    struct span_slot *s = arg;
+    struct core_info ci;
+    s->ran_on = sys_core_info(&ci) == ERR_OK ? ci.core_id : ~0u;
+    s->seen = __atomic_load_n(&span_magic, __ATOMIC_ACQUIRE);
+    __atomic_fetch_add(&span_hits, 1, __ATOMIC_SEQ_CST);
+    return (int)s->index + 100;
+}
+
+static int span_main(uint32_t core, uint32_t nrounds)
+{
+    uint32_t n = startup()->ncores;
+    struct span_slot *slots = malloc(n * sizeof *slots);
+    struct thread **ts = malloc(n * sizeof *ts);
+    uint32_t *ran_on = malloc(n * sizeof *ran_on);
+    uint32_t joined = 0;
+    if (!slots || !ts || !ran_on)
+        return 1;
+    for (uint32_t r = 0; r < nrounds; r++) {
+        __atomic_store_n(&span_magic, 0x5ba11ed00ull + r, __ATOMIC_RELEASE);
+        uint32_t made = 0;
+        for (; made < n; made++) {
+            slots[made] = (struct span_slot){ .index = made, .ran_on = ~0u };
+            errval_t err = thread_create_on(&ts[made], made, on_core, &slots[made], 0);
+            if (err) {
+                printf("threads: span to core %u: %s\n", made, err_name(err));
+                failures++;
+                break;
+            }
+        }
+        for (uint32_t i = 0; i < made; i++) {
+            int rv = -1;
+            expect(thread_join(ts[i], &rv) == ERR_OK && rv == (int)i + 100, "join a span thread");
+            expect(slots[i].seen == 0x5ba11ed00ull + r, "a span thread saw the first thread's memory");
+            ran_on[i] = slots[i].ran_on;
+            expect(ran_on[i] == i, "a span thread ran on its core");
+            joined++;
+        }
+    }
+    char list[1024];
+    size_t at = 0;
+    for (uint32_t i = 0; i < n && at + 16 < sizeof list; i++)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%d", i ? "," : "", (int)ran_on[i]);
+    list[at] = 0;
+    uint64_t hits = __atomic_load_n(&span_hits, __ATOMIC_SEQ_CST);
+    bool ok = failures == 0 && joined == n * nrounds && hits == joined && thread_count() == 1;
+    printf("@atoll {\"event\":\"span_threads\",\"core\":%u,\"ncores\":%u,\"rounds\":%u,\"ran_on\":[%s],"
+           "\"joined\":%u,\"hits\":%llu,\"ok\":%s}\n",
+           core, n, nrounds, list, joined, (unsigned long long)hits, ok ? "true" : "false");
+    return ok ? 0 : 1;
+}
+
+/* -- unmap / protect: touching threads on every other core -------------------- */
+
+struct toucher {
+    uint32_t index, state;    /* 1: translation cached, 2: touching after, 9: survived it */
+    uint64_t before;
+};
+static volatile uint64_t *shared_page;
+static uint32_t touch_phase;  /* 1: read, 2: touch after the change */
+static bool touch_writes;     /* protect: write before and after */
+
+static int touch(void *arg)
+{
+    struct toucher *t = arg;
+    while (__atomic_load_n(&touch_phase, __ATOMIC_ACQUIRE) < 1)
+        __builtin_ia32_pause();
+    t->before = shared_page[0];
+    if (touch_writes)
+        shared_page[1 + t->index] = t->index;   /* a writable translation cached */
+    __atomic_store_n(&t->state, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&touch_phase, __ATOMIC_ACQUIRE) < 2)
+        (void)shared_page[0];   /* keep the translation in this core's TLB */
+    __atomic_store_n(&t->state, 2, __ATOMIC_RELEASE);
+    if (touch_writes)
+        shared_page[1 + t->index] = 2;   /* must fault: write-protected */
+    else
+        (void)shared_page[0];            /* must fault: unmapped */
+    __atomic_store_n(&t->state, 9, __ATOMIC_RELEASE);
+    for (;;)
+        __builtin_ia32_pause();   /* never returns: its failure is state 9 */
+    return 0;
+}
+
+static bool all_states(struct toucher *t, uint32_t n, uint32_t at_least, uint64_t wait_ns)
+{
+    uint64_t end = now_ns() + wait_ns;
+    for (;;) {
+        bool all = true;
+        for (uint32_t i = 0; i < n && all; i++)
+            all = __atomic_load_n(&t[i].state, __ATOMIC_ACQUIRE) >= at_least;
+        if (all)
+            return true;
+        if (now_ns() > end)
+            return false;
+        sys_yield();
+    }
+}
+
+static int unmap_main(uint32_t core, bool protect, const char *proto_name)
+{
+    uint32_t protocol = tlb_protocol_parse(proto_name);
+    uint32_t n = startup()->ncores, others = 0;
+    capslot_t frame;
+    void *p = 0;
+    if (!protocol || frame_alloc(4096, &frame) || vspace_map_frame(frame, MAP_WRITE, &p))
+        return 1;
+    shared_page = p;
+    shared_page[0] = 0x70c4ed;
+    touch_writes = protect;
+    struct toucher *ts = malloc(n * sizeof *ts);
+    struct thread *t;
+    for (uint32_t c = 0; ts && c < n; c++) {
+        if (c == core)
+            continue;
+        ts[others] = (struct toucher){ .index = others };
+        errval_t err = thread_create_on(&t, c, touch, &ts[others], 0);
+        if (err) {
+            printf("threads: span to core %u: %s\n", c, err_name(err));
+            failures++;
+            break;
+        }
+        others++;
+    }
+    __atomic_store_n(&touch_phase, 1, __ATOMIC_RELEASE);
+    bool ready = all_states(ts, others, 1, 20000000000ull);
+    uint32_t asked = 0;
+    errval_t err = protect ? span_protect(frame, 0, (uint64_t)(uintptr_t)p, 4096, protocol, &asked)
+                           : span_unmap(frame, (uint64_t)(uintptr_t)p, 4096, protocol, &asked);
+    __atomic_store_n(&touch_phase, 2, __ATOMIC_RELEASE);
+    /* A thread faults in its loop as soon as its core forgot the page (the
+     * protocol's step there), or at its touch after this point. One that
+     * survived its touch says so at once (state 9); give it time. */
+    uint64_t until = now_ns() + 500000000ull;
+    while (now_ns() < until)
+        sys_yield();
+    uint32_t nready = 0, ntouched = 0, survived = 0, before_ok = 0;
+    for (uint32_t i = 0; i < others; i++) {
+        uint32_t st = __atomic_load_n(&ts[i].state, __ATOMIC_ACQUIRE);
+        nready += st >= 1;
+        ntouched += st >= 2;
+        survived += st == 9;
+        before_ok += ts[i].before == 0x70c4ed;
+    }
+    errval_t again = protect ? span_protect(frame, 0, (uint64_t)(uintptr_t)p, 4096, protocol, 0)
+                             : span_unmap(frame, (uint64_t)(uintptr_t)p, 4096, protocol, 0);
+    uint64_t after_read = protect ? shared_page[0] : 0x70c4ed;   /* reading a protected page still works */
+    bool ok = failures == 0 && ready && err == ERR_OK && asked == others && survived == 0 &&
+              before_ok == others && after_read == 0x70c4ed &&
+              again == (protect ? ERR_OK : ERR_NOT_MAPPED);
+    printf("@atoll {\"event\":\"span_unmap\",\"op\":\"%s\",\"protocol\":\"%s\",\"core\":%u,\"cores\":%u,"
+           "\"err\":\"%s\",\"again\":\"%s\",\"addr\":%llu,\"ready\":%u,\"touched\":%u,\"survived\":%u,"
+           "\"ok\":%s}\n",
+           protect ? "protect" : "unmap", tlb_protocol_name(protocol), core, asked, err_name(err), err_name(again),
+           (unsigned long long)(uintptr_t)p, nready, ntouched, survived, ok ? "true" : "false");
+    return ok ? 0 : 1;
+}
+
+/* -- bench: the unmap benchmark ------------------------------------------------- */
+
+static volatile uint64_t *bench_page;
+static uint64_t bench_gen, bench_stop;
+struct reader {
+    uint64_t ack, sum;
+} __attribute__((aligned(64)));   /* a line each: acks do not share lines */
+
+static int bench_reader(void *arg)
+{
+    struct reader *r = arg;
+    uint64_t g = 0;
+    for (;;) {
+        uint64_t now;
+        while ((now = __atomic_load_n(&bench_gen, __ATOMIC_ACQUIRE)) == g &&
+               !__atomic_load_n(&bench_stop, __ATOMIC_ACQUIRE))
+            __builtin_ia32_pause();
+        if (__atomic_load_n(&bench_stop, __ATOMIC_ACQUIRE))
+            return 0;
+        g = now;
+        r->sum += bench_page[0];   /* this core caches the translation */
+        __atomic_store_n(&r->ack, g, __ATOMIC_RELEASE);
+    }
+}
+
+static void sort_u64(uint64_t *v, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            uint64_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+}
+
+static bool in_list(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        if ((size_t)(e - p) == n && !strncmp(p, word, n))
+            return true;
+        p = *e ? e + 1 : e;
+    }
+    return false;
+}
+
+static int bench_main(uint32_t home, uint32_t iters, uint32_t warmup, const char *ns, const char *ops,
+                      const char *protos)
+{
+    uint32_t ncores = startup()->ncores;
+    capslot_t frame;
+    void *p = 0;
+    if (iters < 1 || iters > 1000 || frame_alloc(4096, &frame) || vspace_map_frame(frame, MAP_WRITE, &p))
+        return 1;
+    bench_page = p;
+    uint64_t va = (uint64_t)(uintptr_t)p;
+    uint64_t *lat = malloc(iters * sizeof *lat);
+    struct reader *readers = thread_os_alloc(ncores * sizeof *readers);
+    struct thread **ts = malloc(ncores * sizeof *ts);
+    uint32_t *others = malloc(ncores * sizeof *others);
+    if (!lat || !readers || !ts || !others)
+        return 1;
+    uint32_t nothers = 0;
+    for (uint32_t c = 0; c < ncores; c++)
+        if (c != home)
+            others[nothers++] = c;
+    /* N in increasing order: the home monitor records every core that ran
+     * the domain, so at N exactly cores of the first N are recorded. */
+    for (uint32_t n = 1; n <= ncores; n++) {
+        char word[12];
+        snprintf(word, sizeof word, "%u", n);
+        if (strcmp(ns, "all") && !in_list(ns, word))
+            continue;
+        uint32_t made = 0;
+        __atomic_store_n(&bench_stop, 0, __ATOMIC_RELEASE);
+        for (; made + 1 < n; made++) {
+            readers[made] = (struct reader){ .ack = __atomic_load_n(&bench_gen, __ATOMIC_ACQUIRE) };
+            if (thread_create_on(&ts[made], others[made], bench_reader, &readers[made], 0) != ERR_OK)
+                break;
+        }
+        for (uint32_t o = 0; o < 2; o++) {
+            const char *op = o ? "protect" : "unmap";
+            if (!in_list(ops, op))
+                continue;
+            for (uint32_t proto = TLB_UNICAST; proto <= TLB_IPI; proto++) {
+                if (!in_list(protos, tlb_protocol_name(proto)))
+                    continue;
+                uint32_t got = 0, failed = made + 1 < n ? 1 : 0;
+                for (uint32_t i = 0; i < warmup + iters && !failed; i++) {
+                    bench_page[0] = i;
+                    uint64_t g = __atomic_add_fetch(&bench_gen, 1, __ATOMIC_ACQ_REL);
+                    uint64_t give_up = now_ns() + 10000000000ull;
+                    for (uint32_t k = 0; k < made; k++)
+                        while (__atomic_load_n(&readers[k].ack, __ATOMIC_ACQUIRE) != g && now_ns() < give_up)
+                            __builtin_ia32_pause();
+                    uint64_t t0 = now_ns();
+                    errval_t err = o ? span_protect(frame, 0, va, 4096, proto, 0)
+                                     : span_unmap(frame, va, 4096, proto, 0);
+                    uint64_t t1 = now_ns();
+                    /* Back as it was, untimed: a wider right needs no shootdown. */
+                    errval_t back = o ? sys_protect(frame, MAP_WRITE) : vspace_map(va, frame, MAP_WRITE);
+                    if (err || back) {
+                        printf("threads: bench %s %s N=%u: %s, %s\n", op, tlb_protocol_name(proto), n,
+                               err_name(err), err_name(back));
+                        failed++;
+                    } else if (i >= warmup) {
+                        lat[got++] = t1 - t0;
+                    }
+                }
+                sort_u64(lat, got);
+                printf("@atoll {\"event\":\"unmap_bench\",\"op\":\"%s\",\"protocol\":\"%s\",\"cores\":%u,"
+                       "\"iters\":%u,\"median_ns\":%llu,\"min_ns\":%llu,\"max_ns\":%llu,\"failed\":%u}\n",
+                       op, tlb_protocol_name(proto), n, got, (unsigned long long)(got ? lat[got / 2] : 0),
+                       (unsigned long long)(got ? lat[0] : 0), (unsigned long long)(got ? lat[got - 1] : 0),
+                       failed);
+            }
+        }
+        __atomic_store_n(&bench_stop, 1, __ATOMIC_RELEASE);
+        for (uint32_t k = 0; k < made; k++)
+            thread_join(ts[k], NULL);
+    }
+    return 0;
+}
+
+static uint64_t spinning;
+
+static int spin_for_ever(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&spinning, 1, __ATOMIC_RELEASE);
+    for (;;)
+        __atomic_fetch_add(&spinning, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static int abandon_main(uint32_t core, uint32_t there)
+{
+    struct thread *t;
+    errval_t err = thread_create_on(&t, there, spin_for_ever, NULL, 0);
+    while (!err && !__atomic_load_n(&spinning, __ATOMIC_ACQUIRE))
+        sys_yield();
+    printf("@atoll {\"event\":\"span_abandon\",\"core\":%u,\"there\":%u,\"err\":\"%s\"}\n", core, there,
+           err_name(err));
+    return err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     uint32_t core = startup()->core_id;
+    if (argc > 2 && (!strcmp(argv[1], "unmap") || !strcmp(argv[1], "protect")))
+        return unmap_main(core, !strcmp(argv[1], "protect"), argv[2]);
+    if (argc > 6 && !strcmp(argv[1], "bench"))
+        return bench_main(core, arg_number(argv[2], 11), arg_number(argv[3], 3), argv[4], argv[5], argv[6]);
+    if (argc > 2 && !strcmp(argv[1], "abandon"))
+        return abandon_main(core, arg_number(argv[2], 0));
+    if (argc > 1 && !strcmp(argv[1], "span"))
+        return span_main(core, argc > 2 ? arg_number(argv[2], 2) : 2);
     if (argc > 1 && !strcmp(argv[1], "overrun")) {
         /* Heap below the stack, as in a program that has run a while: the
          * overrun lands there, not on the unmapped page below the heap
@@ -152,7 +515,7 @@ int main(int argc, char **argv)
     }
 
     struct thread *t;
-    errval_t other = thread_create_on(&t, core + 1, worker, NULL, 0);
+    errval_t other = thread_create_on(&t, startup()->ncores, worker, NULL, 0);   /* no such core */
 
     /* The first thread alone waiting for a signal nobody can send. */
     struct thread_cond never = { 0 };
@@ -188,7 +551,7 @@ int main(int argc, char **argv)
     uint64_t yield_ns = yield_cost_ns();
     bool ok = failures == 0 && made == nthreads && counter == (uint64_t)nthreads * rounds &&
               items == pairs * rounds && sum == sum_want && lasts == rounds && most_in_section == 1 &&
-              other == ERR_NOT_SUPPORTED && alone == ERR_DEADLOCK && thread_count() == 1;
+              other == ERR_INVALID_ARG && alone == ERR_DEADLOCK && thread_count() == 1;
     printf("@atoll {\"event\":\"threads\",\"core\":%u,\"threads\":%u,\"rounds\":%u,\"peak_alive\":%u,"
            "\"counter\":%llu,\"counter_want\":%llu,\"items\":%llu,\"items_want\":%llu,"
            "\"sum\":%llu,\"sum_want\":%llu,\"lasts\":%u,\"most_in_section\":%llu,"

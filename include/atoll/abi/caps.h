@@ -90,6 +90,8 @@ enum capops_op {
                              as RETYPE_CHECK gave them when the owner was asked (else ERR_CAP_REMOTE) */
     CAPOPS_ANCHOR,        /* dst = a copy of slot's original (a child of it), CAP_REL_REMOTE | WATCH */
     CAPOPS_RELATE,        /* the monitor's slot: relations |= set, &= ~clear (REMOTE, WATCH, ORPHAN) */
+    CAPOPS_VSPACE,        /* dst = a copy of slot, which must be the PML4 the domain runs on (spanning:
+                             docs/spanning.md); else ERR_CAP_TYPE */
 };
 #define CAPOPS_NO_SLOT (~0ull)
 

@@ -21,6 +21,10 @@ enum {
     SLOT_MONITOR_EP = 8,   /* endpoint to this core's monitor (not for monitors) */
     SLOT_MACHINE = 9,      /* the machine as the CPU driver found it at boot: a
                               read-only frame, struct machine of <atoll/abi/machine.h> */
+    SLOT_SPAN_NOTIFY = 10, /* a span dispatcher (below): a Notify capability
+                              for its home core */
+    SLOT_SPAN_HOME = 11,   /* a span dispatcher: the home domain's PML4 (a
+                              FOREIGN copy); it runs while it holds it */
     SLOT_FIRST_FREE = 32,  /* lib/'s slot allocator starts here... */
     SLOT_BOOT_CHANNELS = 3072, /* ...and stops below. Monitors: the boot
                                  channel frames shared between core 0's
@@ -54,6 +58,26 @@ struct startup_info {
     uint64_t tsc_hz;
     char name[32];
     char args[256];             /* the module's command line after its name */
+};
+
+/* SYS_SPAN: a *span dispatcher*, a domain's dispatcher on a core other than
+ * its home core (docs/spanning.md). A monitor makes it from SPAN_RAM_BYTES
+ * of its RAM: a root CNode of 2^SPAN_CNODE_BITS slots (SLOT_ROOT_CNODE,
+ * SLOT_DISPATCHER, SLOT_PML4: this core's root table for it, SLOT_MONITOR_EP,
+ * SLOT_MACHINE, SLOT_SPAN_NOTIFY, SLOT_SPAN_HOME), the dispatcher and its
+ * root table, whose user half points at the home domain's tables. Slots
+ * named here are the monitor's. */
+#define SPAN_CNODE_BITS 4
+#define SPAN_RAM_BYTES (16u * 1024)
+struct span_args {
+    uint64_t ram;           /* RAM, SPAN_RAM_BYTES exactly, no children */
+    uint64_t home_pml4;     /* the home domain's PML4 (FOREIGN: another core's): moved in */
+    uint64_t notify;        /* a Notify capability for the home core */
+    uint64_t disp_dest;     /* an empty slot: a copy of the new dispatcher */
+    uint64_t rip, rsp, arg; /* where it starts; arg in rdi */
+    uint32_t home_core, home_domain;
+    char name[32];
+    uint64_t id;            /* out: its domain id on this core */
 };
 
 #endif

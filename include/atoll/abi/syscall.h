@@ -55,6 +55,15 @@ enum syscall_nr {
     SYS_CAP_NOTICE,       /* (kernel cap) -> the monitor's slot of the next watched capability that
                              lost its last child or was adopted: ERR_WOULD_BLOCK when none,
                              ERR_TOO_MANY once if some were lost (look at every one) */
+    SYS_SPAN,             /* (kernel cap, struct span_args *) a dispatcher here for a domain of
+                             another core, on that domain's page tables (<atoll/abi/domain.h>) */
+    SYS_PROTECT,          /* (src slot, flags) change a mapped Frame's MAP_WRITE / MAP_EXEC; this core's
+                             TLB only (a spanning domain asks its monitor for the others') */
+    SYS_TLB_INVALIDATE,   /* (kernel cap, home core, home domain, vaddr, pages) this core forgets
+                             translations of that domain (its span dispatchers here): the shootdown's
+                             step on each core (docs/spanning.md) -> span dispatchers found */
+    SYS_TLB_IPI,          /* (kernel cap, const uint64_t cores[4], timeout us) the ipi protocol:
+                             interrupt those cores, wait until each has flushed -> cores interrupted */
     SYS_COUNT
 };
 

@@ -44,4 +44,15 @@
  * that hold copies (the `caps` benchmark's baseline, docs/bench.md). */
 #define CAPOPS_BROADCAST 0x1u
 
+/* monlmp tlb_shootdown: how the home monitor reaches the cores that have
+ * run a spanning domain (docs/spanning.md). */
+enum tlb_protocol {
+    TLB_UNICAST = 1,        /* one core after another */
+    TLB_BROADCAST,          /* one message to every core at once */
+    TLB_MULTICAST,          /* one message per NUMA node, to a leader that forwards within it */
+    TLB_NUMA_MULTICAST,     /* the same, farthest node first (by the SLIT distances) */
+    TLB_IPI,                /* the CPU drivers interrupt each other (the baseline) */
+};
+#define TLB_WAIT_NS 5000000000ull   /* a core that does not answer: ERR_TIMEOUT */
+
 #endif

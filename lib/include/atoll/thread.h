@@ -7,9 +7,14 @@
  * blocks (lock, wait, join, barrier) or ends. There is no preemption among
  * a domain's own threads, so a thread that spins without yielding keeps the
  * others waiting (the CPU driver still preempts the domain as a whole).
- * When a domain spans cores (issue 12), thread_create_on() will put a
- * thread on another core's dispatcher; until then it accepts only this
- * core and says ERR_NOT_SUPPORTED for any other.
+ * thread_create_on() another core puts the thread on a dispatcher of the
+ * domain there (the domain spans that core, docs/spanning.md): it runs in
+ * parallel with this core's threads, alone on its dispatcher, until it
+ * returns. Such a thread may use memory, atomics, system calls and the
+ * library's stateless parts; it must not call the blocking calls of this
+ * library (yield, mutexes, conditions, barriers, join, thread_self), nor
+ * malloc, which belong to the home dispatcher. The home joins it (waiting
+ * for its notification); it cannot be detached (ERR_NOT_SUPPORTED).
  *
  * Threads share the domain's memory: what they share is the program's
  * business. The OS's own state still moves only through channels.
@@ -52,7 +57,9 @@ struct thread_queue {
  * default); it becomes runnable and runs when the caller next yields or
  * blocks. *out names it for join and detach. */
 errval_t thread_create(struct thread **out, thread_fn *fn, void *arg, size_t stack_bytes);
-/* The same on core `core`: today only the domain's own core. */
+/* The same on core `core`: another core spans the domain there (above);
+ * ERR_INVALID_ARG for a core that does not exist, ERR_CORE_DOWN, or the
+ * monitor's error. */
 errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, void *arg,
                           size_t stack_bytes);
 
@@ -116,5 +123,14 @@ void thread_os_free(void *p);
 uint32_t thread_os_core(void);
 _Noreturn void thread_os_fatal(const char *msg, uint32_t id);
 _Noreturn void thread_os_exit(int status);
+/* Threads on other cores (ERR_NOT_SUPPORTED where a domain cannot span):
+ * start a dispatcher of ours on `core` at rip, with rsp and rdi = arg. */
+errval_t thread_os_span(uint32_t core, uint64_t rip, uint64_t rsp, uint64_t arg);
+/* On that dispatcher, once its thread is done: wake the home core, end. */
+_Noreturn void thread_os_remote_end(void);
+/* Home: a token read before looking at a remote thread, and a sleep that
+ * ends at once if a wake-up came after the token (or after a short time). */
+uint64_t thread_os_wait_token(void);
+void thread_os_wait(uint64_t token);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <atoll/abi/caps.h>
 #include <atoll/abi/errors.h>
+#include <atoll/abi/domain.h>
 #include <atoll/abi/syscall.h>
 
 /* A slot number in this domain's root CNode. */
@@ -90,6 +91,16 @@ errval_t sys_spawn(capslot_t kernel, const char *cmd, size_t len, capslot_t ram,
                    uint64_t *value);
 errval_t sys_domain_info(uint64_t index, struct domain_info *out);
 errval_t sys_core_info(struct core_info *out);
+/* A monitor makes a span dispatcher (docs/spanning.md); a->id is set. */
+errval_t sys_span(capslot_t kernel, struct span_args *a);
+/* Change a mapped frame's MAP_WRITE / MAP_EXEC (this core's TLB only). */
+errval_t sys_protect(capslot_t frame, uint32_t flags);
+/* A monitor's step of a shootdown: *found = span dispatchers of that domain here. */
+errval_t sys_tlb_invalidate(capslot_t kernel, uint32_t home_core, uint64_t home_domain, uint64_t vaddr,
+                            uint64_t pages, uint64_t *found);
+/* The ipi protocol: interrupt `cores` (a bit per core), wait until each
+ * flushed (at most timeout_us); *asked = cores interrupted. */
+errval_t sys_tlb_ipi(capslot_t kernel, const uint64_t cores[4], uint64_t timeout_us, uint64_t *asked);
 
 errval_t sys_io_in(capslot_t io, uint64_t port, unsigned width, uint32_t *value);
 errval_t sys_io_out(capslot_t io, uint64_t port, unsigned width, uint32_t value);

@@ -1,0 +1,108 @@
+"""Domains that span cores (issue 12, docs/spanning.md): a domain's threads
+on other cores run on dispatchers of the domain there, on its page tables,
+and end with it."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_userspace import PS_ROW, exits, run_shell  # noqa: E402
+
+
+def spans(r):
+    return r.events_named("domain_span")
+
+
+def test_threads_on_every_core_of_four_and_join():
+    """`threads span 2`: twice, a thread on each of the 4 cores (3 remote,
+    one local) reads what the first thread wrote, asks the kernel which
+    core it runs on, and is joined with its return value. Each remote one
+    is a span dispatcher made by that core's CPU driver (domain_span, home
+    core 1) that ends with exit status 0; nothing is left running."""
+    r = run_shell(["run 1 threads span 2", "wait", "ps"], smp=4)
+    ev = r.events_named("span_threads")
+    assert len(ev) == 1, r.console[-3000:]
+    e = ev[0]
+    assert e["ok"] is True and e["core"] == 1 and e["ncores"] == 4, e
+    assert e["ran_on"] == [0, 1, 2, 3], e
+    assert e["joined"] == 8 and e["hits"] == 8, e
+    home = [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]
+    made = spans(r)
+    assert sorted(x["core"] for x in made) == [0, 0, 2, 2, 3, 3], made
+    assert all(x["home_core"] == 1 and x["home_domain"] == home["domain"] for x in made), made
+    ends = exits(r, f"span:1.{home['domain']}")
+    assert sorted(x["core"] for x in ends) == [0, 0, 2, 2, 3, 3], ends
+    assert all(x["why"] == "exit status 0" and x["reclaimed"] for x in ends), ends
+    assert [x["why"] for x in exits(r, "threads")] == ["exit status 0"]
+    rows = PS_ROW.findall(r.console.split("atoll> ps")[-1])
+    assert rows and not [x for x in rows if x[2].startswith("span:")], rows
+
+
+def test_home_domain_ends_under_a_running_span_dispatcher():
+    """A thread spinning for ever on core 2 when its domain (home core 1)
+    ends: the home's PML4 copy on core 2 is revoked before the domain's
+    memory comes back, and the span dispatcher stops with it
+    (span_stopped); core 2 runs only its monitor afterwards."""
+    r = run_shell(["run 1 threads abandon 2", "wait", "sleep 20", "ps 2"], smp=4)
+    ab = r.events_named("span_abandon")
+    assert ab and ab[0]["err"] == "ERR_OK", r.console[-3000:]
+    made = spans(r)
+    assert [(x["core"], x["home_core"]) for x in made] == [(2, 1)], made
+    stopped = r.events_named("span_stopped")
+    assert [(x["core"], x["domain"], x["home_core"]) for x in stopped] == [(2, made[0]["domain"], 1)], \
+        r.console[-3000:]
+    rows = PS_ROW.findall(r.console.split("atoll> ps 2")[-1])
+    assert [x[2] for x in rows] == ["monitor"], rows
+
+
+def check_shootdown(r, op, protocol, home, ncores):
+    """The span_unmap event is ok and every other core's toucher faulted at
+    the page (unmap) or at its own word of it (protect): none survived."""
+    ev = r.events_named("span_unmap")
+    assert len(ev) == 1, r.console[-3000:]
+    e = ev[0]
+    assert e["op"] == op and e["protocol"] == protocol and e["core"] == home, e
+    assert e["ok"] is True and e["err"] == "ERR_OK" and e["survived"] == 0, e
+    assert e["cores"] == ncores - 1 and e["ready"] == ncores - 1, e
+    assert e["again"] == ("ERR_NOT_MAPPED" if op == "unmap" else "ERR_OK"), e
+    spawned = [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]
+    name = f"span:{home}.{spawned['domain']}"
+    faults = [x for x in r.events_named("domain_fault") if x["name"] == name]
+    assert sorted(x["core"] for x in faults) == [c for c in range(ncores) if c != home], faults
+    for x in faults:
+        assert x["vector"] == 14, x
+        assert e["addr"] <= x["addr"] < e["addr"] + 4096, (x, e)
+        if op == "unmap":
+            assert x["addr"] == e["addr"], x
+        else:
+            assert x["addr"] != e["addr"], x   # a write to its own word, after reading word 0
+
+
+PROTOCOLS = ("unicast", "broadcast", "multicast", "numa-multicast", "ipi")
+
+
+@pytest.mark.parametrize("op,protocol", [(op, p) for op in ("unmap", "protect") for p in PROTOCOLS])
+def test_shootdown_on_four_cores(op, protocol):
+    """After the unmap (write-protect) returns, the threads on the 3 other
+    cores, which kept the page's translation warm, fault on their next
+    touch (write); a second unmap is ERR_NOT_MAPPED. With the remote step
+    left out, the touchers read (write) on and the test fails."""
+    r = run_shell([f"run 1 threads {op} {protocol}", "wait"], smp=4)
+    check_shootdown(r, op, protocol, 1, 4)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_shootdown_on_eight_cores_two_nodes(protocol):
+    """8 cores on two nodes (0-3, 4-7), home core 5. The multicasts send one
+    message per node, to a leader that forwards to the others of its node:
+    the home monitor sends 2 tlb_calls, leaders forward 3 (node 0) and 2
+    (node 1, the home's other cores); unicast and broadcast send 7, ipi none."""
+    r = run_shell([f"run 5 threads unmap {protocol}", "wait", "stats"], smp=8, numa=2)
+    check_shootdown(r, "unmap", protocol, 5, 8)
+    stats = {e["core"]: e["span"] for e in r.events_named("monitor_stats")}
+    assert stats[5]["shootdowns"] == 1, stats[5]
+    sent = {"unicast": 7, "broadcast": 7, "multicast": 2, "numa-multicast": 2, "ipi": 0}[protocol]
+    assert stats[5]["tlb_msgs"] == sent, stats[5]
+    forwarded = sorted(s["forwarded"] for c, s in stats.items() if c != 5 and s["forwarded"])
+    assert forwarded == ([2, 3] if "multicast" in protocol else []), stats
