@@ -50,10 +50,18 @@
 #define MAX_GRANTS 128        /* (object, core) pairs with unanswered grants */
 #define MAX_RESERVED 256      /* ranges reserved for holders' retypes */
 #define MAX_ENVELOPES 256     /* agreed retypes done here */
-#define MAX_RECLAIM 64        /* RAM of ended domains waiting for remote copies to go */
-#define WIDE_SETS 32          /* objects held on more than CORESET_INLINE cores */
+#define MAX_RECLAIM MON_MAX_CHILDREN  /* RAM of ended domains waiting for remote copies to go (spawn.c keeps room) */
+/* Bitmaps of wide core sets (more than CORESET_INLINE cores): at most half
+ * for objects' holder sets (MAX_WIDE_OBJECTS), so that a revoke of each of
+ * them always finds one for the set of holders it waits for. */
+#define WIDE_SETS 64
+#define MAX_WIDE_OBJECTS (WIDE_SETS / 2)
 /* How long an owner waits for holders, and a holder for its owner. */
 #define CAPOPS_WAIT_NS 5000000000ull
+/* A grant not answered in this time was lost (a holder's answer it could
+ * not send): the count goes, the core stays a holder until a revoke's
+ * answer says otherwise (grant_expire). */
+#define GRANT_WAIT_NS (2 * CAPOPS_WAIT_NS)
 
 /* -- the owner's records ------------------------------------------------------- */
 
@@ -73,6 +81,7 @@ struct waiter {
 struct object {
     uint8_t state;            /* enum obj_state */
     uint16_t gen;
+    uint64_t domain;          /* whose give made the record: its quotas (docs/limits.md) */
     uint32_t type, rights;    /* the original's: a holder's root gets them */
     uint64_t base, bytes;
     capslot_t anchor;
@@ -91,12 +100,16 @@ struct grant_count {
     uint32_t obj;             /* 0: free */
     uint16_t core;
     uint16_t count;
+    bool lost;                /* a grant went unanswered: only a revoke's answer removes the core */
+    uint64_t domain;          /* the giver whose grant made the entry (its quota) */
+    uint64_t deadline;        /* count > 0: the last grant's answer is due by then */
 };
 static struct grant_count grants[MAX_GRANTS];
 
 struct reserved {
     uint32_t obj;             /* 0: free */
     uint16_t core;
+    uint64_t domain;          /* the object's (its quota) */
     uint64_t base, bytes;
     capslot_t slot;           /* the RAM retyped from the anchor */
 };
@@ -110,6 +123,7 @@ struct held {
     bool used, revoking;
     uint16_t owner;
     uint32_t obj;             /* the owner's number */
+    uint64_t domain;          /* the grant's that made the record (its quota) */
     capslot_t root;           /* the FOREIGN root, watched */
     uint32_t mail;            /* copies waiting in the mailbox */
 };
@@ -129,6 +143,7 @@ static struct mail mailbox[MAX_MAIL];
 struct envelope {
     capslot_t slot;           /* 0: free */
     uint32_t held;
+    uint64_t domain;          /* whose retype (its quota) */
 };
 static struct envelope envelopes[MAX_ENVELOPES];
 
@@ -150,7 +165,7 @@ static struct retype_wait retypes[MON_MAX_CLIENTS];
 
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
-        refused, forged, reclaimed;
+        refused, forged, reclaimed, quota, grants_lost;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -238,6 +253,57 @@ static struct held *held_by_root(capslot_t root)
 }
 
 static uint32_t held_index(const struct held *h) { return (uint32_t)(h - held); }
+
+/* -- per-domain quotas (MON_CAPS_*_PER_DOMAIN, docs/limits.md) ------------------------ */
+/* Every table is shared by the core's domains; a domain past its own share
+ * gets ERR_QUOTA at once, and the others still find room. */
+
+static uint32_t objects_of(uint64_t domain, bool wide_only)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++)
+        n += objects[i].state != O_FREE && (domain == UINT64_MAX || objects[i].domain == domain) &&
+             (!wide_only || objects[i].holders.wide);
+    return n;
+}
+
+static uint32_t grants_of(uint64_t domain)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        n += grants[i].obj && grants[i].domain == domain;
+    return n;
+}
+
+static uint32_t reserved_of(uint64_t domain)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_RESERVED; i++)
+        n += reserved[i].obj && reserved[i].domain == domain;
+    return n;
+}
+
+static uint32_t held_of(uint64_t domain)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_HELD; i++)
+        n += held[i].used && held[i].domain == domain;
+    return n;
+}
+
+static uint32_t envelopes_of(uint64_t domain)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_ENVELOPES; i++)
+        n += envelopes[i].slot && envelopes[i].domain == domain;
+    return n;
+}
+
+static errval_t quota(bool over)
+{
+    st.quota += over;
+    return over ? ERR_QUOTA : ERR_OK;
+}
 
 static bool has_children(capslot_t slot)
 {
@@ -334,6 +400,14 @@ static void start_revoke(struct object *o, const struct waiter *w)
     o->deadline = now_ns() + CAPOPS_WAIT_NS;
     st.revokes++;
     coreset_clear(&pool, &o->waiting);
+    /* The set of holders to wait for may need a bitmap of its own: there is
+     * one for each wide object (MAX_WIDE_OBJECTS); the broadcast baseline
+     * may find none, and says so at once rather than wait for nobody. */
+    bool wide = w && w->broadcast ? ncores - 1 > CORESET_INLINE : o->holders.wide;
+    if (wide && pool.in_use >= pool.nmaps) {
+        revoke_done(o, ERR_TOO_MANY);
+        return;
+    }
     if (w && w->broadcast) {
         /* The baseline: every other live core, as a plain loop would. */
         for (uint32_t c = 0; c < ncores; c++) {
@@ -364,10 +438,15 @@ static void start_revoke(struct object *o, const struct waiter *w)
  * is unanswered: a release sent before a later grant arrived there says
  * nothing of that grant's copy (models/capops.pml found a revoke that
  * ended early on such a release). */
-static void holder_gone(struct object *o, uint32_t core)
+/* A core whose grant went unanswered (grant_expire) leaves only on a
+ * revoke's answer (`revoked`): a release it sent may be older than the
+ * grant whose answer was lost. */
+static void holder_gone(struct object *o, uint32_t core, bool revoked)
 {
     struct grant_count *g = grant_of(obj_number(o), core, false);
-    if (!g || g->count == 0) {
+    if (!g || (g->count == 0 && (!g->lost || revoked))) {
+        if (g)
+            *g = (struct grant_count){ 0 };
         coreset_del(&pool, &o->holders, core);
         coreset_del(&pool, &o->waiting, core);
     }
@@ -388,6 +467,8 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
         if (!o)
             return ERR_CAP_REMOTE;   /* an anchor we do not know: adopted, being reclaimed */
     } else {
+        if ((err = quota(objects_of(giver, false) >= MON_CAPS_OBJECTS_PER_DOMAIN)))
+            return err;
         for (uint32_t i = 0; i < MAX_OBJECTS && !o; i++)
             if (objects[i].state == O_FREE)
                 o = &objects[i];
@@ -405,18 +486,27 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
         struct cap_identity id;
         sys_cap_identify(anchor, &id);
         uint16_t gen = o->gen ? o->gen : 1;
-        *o = (struct object){ .state = O_IDLE, .gen = gen, .type = id.type, .rights = id.rights, .base = id.base,
-                              .bytes = id.bytes, .anchor = anchor };
+        *o = (struct object){ .state = O_IDLE, .gen = gen, .domain = giver, .type = id.type, .rights = id.rights,
+                              .base = id.base, .bytes = id.bytes, .anchor = anchor };
     }
     if (o->state == O_REVOKING)
         return ERR_CAP_LOCKED;
     /* The core may hold copies already (its grants all answered): an undo
      * below must not remove it then (the model's BUG_UNDO_DROPS_HOLDER). */
     bool was_holder = coreset_has(&pool, &o->holders, core);
-    struct grant_count *g = grant_of(obj_number(o), core, true);
-    if (!g || g->count == UINT16_MAX)
+    /* The set widens past CORESET_INLINE cores: a bitmap from the pool. */
+    bool widens = !was_holder && !o->holders.wide && coreset_count(&o->holders) == CORESET_INLINE;
+    struct grant_count *g = grant_of(obj_number(o), core, false);
+    if (!g && !(err = quota(grants_of(giver) >= MON_CAPS_GRANTS_PER_DOMAIN)) &&
+        (g = grant_of(obj_number(o), core, true)))
+        g->domain = giver;
+    if (!err && widens)
+        err = quota(objects_of(o->domain, true) >= MON_CAPS_WIDE_PER_DOMAIN);
+    if (!err && widens && objects_of(UINT64_MAX, true) >= MAX_WIDE_OBJECTS)
         err = ERR_TOO_MANY;
-    else
+    if (!err && (!g || g->count == UINT16_MAX))
+        err = ERR_TOO_MANY;
+    else if (!err)
         err = coreset_add(&pool, &o->holders, core);
     struct idl_chan *via = route(core);
     if (!err && !via)
@@ -428,11 +518,12 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
                                      o->rights, o->base, o->bytes, obj_number(o), to, giver);
     if (!err) {
         g->count++;
+        g->deadline = now_ns() + GRANT_WAIT_NS;
         return ERR_OK;
     }
     /* Undo: nothing was sent there. The core leaves the set only if this
      * call put it there; the anchor goes if it stands for nothing. */
-    if (g && g->count == 0)
+    if (g && g->count == 0 && !g->lost)
         *g = (struct grant_count){ 0 };
     if (!was_holder)
         coreset_del(&pool, &o->holders, core);
@@ -488,12 +579,12 @@ errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a)
     struct object *o = obj_find(a->obj);
     struct grant_count *g = o ? grant_of(a->obj, a->src, false) : 0;
     if (!g || !g->count) {
-        if (!a->obj)
-            return ERR_OK;   /* untracked (Notify) */
+        if (!a->obj || (g && g->lost))
+            return ERR_OK;   /* untracked (Notify), or later than grant_expire waited */
         st.forged++;   /* no grant of ours waits for this answer */
         return ERR_INVALID_ARG;
     }
-    if (--g->count == 0)
+    if (--g->count == 0 && !g->lost)
         *g = (struct grant_count){ 0 };
     /* A refused grant is followed by a release if nothing is held there. */
     if (o->state == O_IDLE && coreset_count(&o->holders) == 0 && grants_unanswered(a->obj) == 0)
@@ -511,7 +602,7 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
         return ERR_INVALID_ARG;
     }
     st.released++;
-    holder_gone(o, a->src);
+    holder_gone(o, a->src, false);
     return ERR_OK;
 }
 
@@ -526,7 +617,7 @@ errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
             revoke_done(o, a->err);
         return ERR_OK;
     }
-    holder_gone(o, a->src);   /* late too (the wait ended): it holds nothing, as a release says */
+    holder_gone(o, a->src, true);   /* late too (the wait ended): it holds nothing, as a release says */
     return ERR_OK;
 }
 
@@ -555,11 +646,14 @@ errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a)
                 r = &reserved[i];
         if (!r)
             err = ERR_TOO_MANY;
+        else if ((err = quota(reserved_of(o->domain) >= MON_CAPS_RESERVED_PER_DOMAIN)))
+            ;
         else if (!(err = slot_alloc(&s)) &&
                  (err = sys_cap_retype(o->anchor, CAP_RAM, a->bytes, a->base - o->base, 1, s)))
             slot_free(s);
         if (!err)
-            *r = (struct reserved){ .obj = a->obj, .core = a->src, .base = a->base, .bytes = a->bytes, .slot = s };
+            *r = (struct reserved){ .obj = a->obj, .core = a->src, .domain = o->domain, .base = a->base,
+                                    .bytes = a->bytes, .slot = s };
     }
     if (err)
         st.retypes_refused++;
@@ -612,7 +706,7 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
             m = &mailbox[i];
     }
     if (!err && per_domain >= MON_CAPS_WAITING_PER_DOMAIN)
-        err = ERR_QUOTA;
+        err = quota(true);
     else if (!err && !m)
         err = ERR_TOO_MANY;
     /* The root: the original as it is (its rights), FOREIGN; a Notify is
@@ -633,12 +727,14 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
                 if (!held[i].used)
                     h = &held[i];
             struct capops_call c = { .set = CAP_REL_WATCH };
-            if (!h)
+            if ((err = quota(held_of(a->domain) >= MON_CAPS_HELD_PER_DOMAIN)))
+                h = 0;
+            else if (!h)
                 err = ERR_TOO_MANY;
             else if (!(err = cap_import(ch, &w, &root)) && (err = capops(CAPOPS_RELATE, 0, root, &c)))
                 cap_free(root);
             if (!err)
-                *h = (struct held){ .used = true, .owner = a->src, .obj = a->obj, .root = root };
+                *h = (struct held){ .used = true, .owner = a->src, .obj = a->obj, .domain = a->domain, .root = root };
             else
                 h = 0;
         }
@@ -809,7 +905,7 @@ errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a)
         if ((err = capops(CAPOPS_RETYPE, disp, w.a.slot, &c)))
             slot_free(env);
         else
-            *e = (struct envelope){ .slot = env, .held = w.held };
+            *e = (struct envelope){ .slot = env, .held = w.held, .domain = w.domain };
     }
     client_cap_reply(w.handle, CAPREQ_RETYPE, err);
     return ERR_OK;
@@ -833,7 +929,9 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
             r = &retypes[i];
     for (uint32_t i = 0; !err && i < MON_MAX_CLIENTS; i++)
         if (retypes[i].used && retypes[i].domain == domain)
-            err = ERR_QUOTA;   /* one at a time per domain */
+            err = quota(true);   /* one at a time per domain */
+    if (!err)
+        err = quota(envelopes_of(domain) >= MON_CAPS_ENVELOPES_PER_DOMAIN);
     if (!err && !r)
         err = ERR_TOO_MANY;
     struct idl_chan *to = err ? 0 : route(h->owner);
@@ -943,6 +1041,17 @@ static void reclaim_scan(void)
     }
 }
 
+uint32_t capops_reclaim_pending(void)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_RECLAIM; i++)
+        n += reclaim[i] != 0;
+    return n;
+}
+
+/* spawn_local starts no domain while its children and the RAM waiting here
+ * would not fit (capops_reclaim_pending): so this never finds the table
+ * full but by a bug. */
 void capops_reclaim(capslot_t ram)
 {
     for (uint32_t i = 0; i < MAX_RECLAIM; i++)
@@ -1005,9 +1114,24 @@ void capops_source(struct ws_source *s)
     *s = (struct ws_source){ .poll = notices_poll, .name = "capability notices" };
 }
 
+/* A grant whose answer never came (the holder's monitor could not send it,
+ * or its core stopped): the count goes, so that revokes are not refused
+ * for ever (ERR_CAP_LOCKED) and the entry is not kept up; the core stays
+ * recorded (it may hold the copy) until a revoke's answer. */
+static void grant_expire(uint64_t now)
+{
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj && grants[i].count && now > grants[i].deadline) {
+            grants[i].count = 0;
+            grants[i].lost = true;
+            st.grants_lost++;
+        }
+}
+
 void capops_expire(void)
 {
     uint64_t now = now_ns();
+    grant_expire(now);
     for (uint32_t i = 0; i < MAX_OBJECTS; i++)
         if (objects[i].state == O_REVOKING && now > objects[i].deadline)
             revoke_done(&objects[i], ERR_TIMEOUT);
@@ -1033,11 +1157,12 @@ size_t capops_describe(char *out, size_t size)
                             "\"caps\":{\"owned\":%u,\"held\":%u,\"waiting\":%u,\"given\":%llu,\"taken\":%llu,"
                             "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
-                            "\"reclaimed\":%llu}",
+                            "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
                             (unsigned long long)st.retypes_agreed, (unsigned long long)st.retypes_refused,
                             (unsigned long long)st.refused, (unsigned long long)st.forged,
-                            (unsigned long long)st.reclaimed);
+                            (unsigned long long)st.reclaimed, (unsigned long long)st.quota,
+                            (unsigned long long)st.grants_lost, capops_reclaim_pending());
 }

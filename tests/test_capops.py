@@ -160,3 +160,39 @@ def test_only_the_benchmark_asks_every_core():
     got = [e for e in r.events_named("xattack") if e["attack"] == "broadcast"]
     assert len(got) == 1, r.console[-3000:]
     assert got[0]["ok"] is True and got[0]["broadcast"] == "ERR_NOT_PERMITTED" and got[0]["plain"] == "ERR_OK", got
+
+
+def proto_limit(name):
+    """A MON_* limit as lib/include/atoll/monitor_proto.h defines it (docs/limits.md)."""
+    import re
+    with open(os.path.join(ROOT, "lib", "include", "atoll", "monitor_proto.h")) as f:
+        m = re.search(r"#define %s (\d+)" % name, f.read())
+    assert m, name
+    return int(m.group(1))
+
+
+def test_a_domain_at_its_limit_alone_is_refused():
+    """A domain on core 0 gives RAM to one on core 3 that keeps every copy:
+    after MON_CAPS_OBJECTS_PER_DOMAIN objects its next give is refused at
+    once with ERR_QUOTA (no grant sent), while another domain of core 0
+    gives, is answered and revokes as usual; one of the first domain's
+    objects revoked, it may give again. When the keeper ends, every record
+    goes and both monitors' slots are back where they were."""
+    limit = proto_limit("MON_CAPS_OBJECTS_PER_DOMAIN")
+    r = run_shell(["sleep 500", "stats 0", "stats 3", "run 0 capxfer quota 3", "wait 120000", "sleep 500",
+                   "stats 0", "stats 3"], smp=4, numa=4, timeout=600)
+    q = one(r, "capxfer_quota")
+    assert q["error"] == "ERR_OK" and q["given"] == limit and q["refused"] == "ERR_QUOTA", q
+    assert q["answers"] == limit and q["answer_error"] == "ERR_OK", q
+    other = one(r, "capxfer_quota_other")
+    assert other == {"event": "capxfer_quota_other", "given": "ERR_OK", "answered": "ERR_OK", "revoked": "ERR_OK",
+                     "deleted": "ERR_OK"}, other
+    assert q["other"] == "ERR_OK" and q["other_done"] == "ERR_OK", q
+    assert q["freed"] == "ERR_OK" and q["again"] == "ERR_OK" and q["ended"] == "ERR_OK" and q["left"] == 0, q
+    assert one(r, "capxfer_hoard")["kept"] == limit + 2   # the hog's, the other's, the hog's again
+    s = stats(r)
+    assert s[0][-1]["caps"]["quota"] == 1 and s[3][-1]["caps"]["quota"] == 0, s[0][-1]
+    for core in (0, 3):
+        before, after = s[core][0], s[core][-1]
+        assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
+        assert after["slots_free"] == before["slots_free"], (core, before, after)

@@ -12,6 +12,11 @@
  *   capxfer keep        that receiver
  *   capxfer chanframe CORE  a copy of a channel's frame (the monitor's own)
  *                       given to CORE: refused (ERR_NOT_PERMITTED)
+ *   capxfer quota CORE  a domain gives RAM to one on CORE (`capxfer hoard`,
+ *                       which keeps it) until its own limit of objects with
+ *                       copies elsewhere: ERR_QUOTA at once; meanwhile
+ *                       another domain (`capxfer quota-other`) gives and
+ *                       revokes as usual (docs/limits.md)
  *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
  *                       rights-take`), in full and read-only, and another
  *                       read-only first: each copy there has the rights
@@ -454,6 +459,149 @@ static int rights(uint32_t core)
     return 0;
 }
 
+/* -- quotas: one domain at its limit, another unaffected ------------------------------------ */
+
+#define QUOTA_BATCH 8   /* gives before the hoard's answers: under its mailbox's limit */
+#define QUOTA_MAX (MON_CAPS_OBJECTS_PER_DOMAIN + 2 * QUOTA_BATCH)
+
+/* Take one capability (an answer of the hoard's) and delete it. */
+static errval_t take_and_drop(void)
+{
+    capslot_t c;
+    uint32_t core;
+    uint64_t from;
+    errval_t err = take(&c, &core, &from);
+    if (!err)
+        err = sys_cap_delete(c);
+    return err;
+}
+
+/* Keep every RAM given, answer each with a Frame of ours to its giver; end
+ * at the first Frame. */
+static int hoard(void)
+{
+    uint32_t kept = 0;
+    for (;;) {
+        capslot_t c, back;
+        uint32_t core;
+        uint64_t from;
+        errval_t err = take(&c, &core, &from);
+        if (err)
+            break;
+        if (type_of(c) == CAP_FRAME)
+            break;
+        kept++;
+        if (!(err = frame_alloc(4096, &back))) {
+            err = give(back, core, from);
+            cap_free(back);   /* ours goes: the copy there keeps the Frame until its holder lets go */
+        }
+        if (err)
+            printf("capxfer hoard: answer to %llu on core %u: %s\n", (unsigned long long)from, core,
+                   err_name(err));
+    }
+    printf("@atoll {\"event\":\"capxfer_hoard\",\"kept\":%u}\n", kept);
+    return 0;   /* what we kept goes with our CSpace: each owner hears it */
+}
+
+/* The other domain, on the hog's core: one RAM to the hoard (answered),
+ * revoked, deleted; then it ends (the hog waits for that). */
+static int quota_other(uint32_t core, uint64_t hoarder)
+{
+    capslot_t ram = 0;
+    errval_t given = ram_alloc(4096, &ram);
+    if (!given)
+        given = give(ram, core, hoarder);
+    errval_t answered = given ? given : take_and_drop();
+    errval_t rerr = given, revoked = given ? given : monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr);
+    if (!revoked)
+        revoked = rerr;
+    errval_t deleted = given ? given : sys_cap_delete(ram);
+    printf("@atoll {\"event\":\"capxfer_quota_other\",\"given\":\"%s\",\"answered\":\"%s\","
+           "\"revoked\":\"%s\",\"deleted\":\"%s\"}\n",
+           err_name(given), err_name(answered), err_name(revoked), err_name(deleted));
+    return 0;
+}
+
+/* Until no domain of this core but us is left (monclient busy), at most WAIT_MS. */
+static errval_t wait_alone(void)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        uint64_t n = 0;
+        errval_t rerr = ERR_OK, err = monclient_busy_rpc(monitor_chan(), si_core(), &rerr, &n);
+        if (err || rerr)
+            return err ? err : rerr;
+        if (n <= 1)
+            return ERR_OK;
+        if (now_ms() - t0 > WAIT_MS)
+            return ERR_TIMEOUT;
+        nap();
+    }
+}
+
+static int quota_hog(uint32_t core)
+{
+    static capslot_t rams[QUOTA_MAX];
+    struct idl_chan *mon = monitor_chan();
+    uint64_t peer = 0, other = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer hoard", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    uint32_t given = 0, answers = 0;
+    errval_t refused = ERR_OK, answer_err = ERR_OK;
+    while (!err && given < QUOTA_MAX) {
+        capslot_t ram;
+        if ((err = ram_alloc(4096, &ram)))
+            break;
+        if ((refused = give(ram, core, peer))) {
+            cap_free(ram);
+            break;
+        }
+        rams[given++] = ram;
+        /* Wait for the hoard's answers now and then: the copies are taken
+         * and kept there, so each object stays recorded here. */
+        while (given - answers >= QUOTA_BATCH && !answer_err && !(answer_err = take_and_drop()))
+            answers++;
+    }
+    while (!err && answers < given && !answer_err && !(answer_err = take_and_drop()))
+        answers++;
+    /* Another domain of this core works as usual meanwhile. */
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "capxfer quota-other %u %llu", core, (unsigned long long)peer);
+    errval_t other_err = err ? err : monclient_spawn_rpc(mon, si_core(), cmd, 0, false, &rerr, &other);
+    if (!other_err)
+        other_err = rerr;
+    errval_t other_done = other_err ? other_err : wait_alone();
+    /* One of ours revoked: the record goes, and a give works again. */
+    errval_t freed = given ? ERR_OK : ERR_NOT_FOUND, again = ERR_NOT_FOUND;
+    if (given && !(err = monlmp_cap_revoke_rpc(monitor_lmp(), rams[0], 0, &freed)) && !freed &&
+        !(again = give(rams[0], core, peer)))
+        again = take_and_drop();
+    /* The end: a Frame to the hoard (room for it: rams[0] revoked once
+     * more), which ends; its copies go with it, and then our deletes work. */
+    capslot_t end;
+    errval_t ended = again ? again : monlmp_cap_revoke_rpc(monitor_lmp(), rams[0], 0, &rerr);
+    if (!ended)
+        ended = rerr;
+    if (!ended)
+        ended = frame_alloc(4096, &end);
+    if (!ended && !(ended = give(end, core, peer)))
+        cap_free(end);
+    uint32_t left = given;
+    uint64_t t0 = now_ms();
+    for (uint32_t i = 0; i < given; i++) {
+        while (sys_cap_delete(rams[i]) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
+            nap();
+        left -= type_of(rams[i]) == CAP_NULL;
+    }
+    printf("@atoll {\"event\":\"capxfer_quota\",\"core\":%u,\"to_core\":%u,\"error\":\"%s\",\"given\":%u,"
+           "\"refused\":\"%s\",\"answers\":%u,\"answer_error\":\"%s\",\"other\":\"%s\",\"other_done\":\"%s\","
+           "\"freed\":\"%s\",\"again\":\"%s\",\"ended\":\"%s\",\"left\":%u}\n",
+           si_core(), core, err_name(err), given, err_name(refused), answers, err_name(answer_err),
+           err_name(other_err), err_name(other_done), err_name(freed), err_name(again), err_name(ended), left);
+    return 0;
+}
+
 /* -- what the monitor owns does not cross ------------------------------------------------- */
 
 /* A copy of our channel's frame (the monitor's own: it frees it when the
@@ -489,6 +637,12 @@ int main(int argc, char **argv)
         return keep();
     if (argc > 2 && !strcmp(argv[1], "chanframe"))
         return chanframe(arg_number(argv[2], 1));
+    if (argc > 1 && !strcmp(argv[1], "hoard"))
+        return hoard();
+    if (argc > 3 && !strcmp(argv[1], "quota-other"))
+        return quota_other(arg_number(argv[2], 1), arg_number(argv[3], 0));
+    if (argc > 2 && !strcmp(argv[1], "quota"))
+        return quota_hog(arg_number(argv[2], 1));
     if (argc > 1 && !strcmp(argv[1], "rights-take"))
         return rights_take();
     if (argc > 2 && !strcmp(argv[1], "rights"))
