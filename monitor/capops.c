@@ -88,6 +88,7 @@ struct object {
     struct coreset holders;   /* cores that may hold copies */
     struct coreset waiting;   /* O_REVOKING: holders that have not answered */
     uint64_t deadline;
+    uint32_t revoke_tag;      /* O_REVOKING: the calls' tag; an answer with another is late */
     uint64_t retry_after;     /* a reclaim's revoke that failed: not again before this */
     struct waiter waiter;
 };
@@ -126,6 +127,7 @@ struct held {
     uint64_t domain;          /* the grant's that made the record (its quota) */
     capslot_t root;           /* the FOREIGN root, watched */
     uint32_t mail;            /* copies waiting in the mailbox */
+    uint32_t revoke_tag;      /* revoking: the owner's call's, for the answer */
 };
 static struct held held[MAX_HELD];
 
@@ -376,7 +378,7 @@ static void revoke_done(struct object *o, errval_t err)
                 h->revoking = false;
                 struct idl_chan *back = route(h->owner);
                 if (back)
-                    monitor_cap_revoke_reply_send(back, h->owner, (uint16_t)my_core, new_tag(), err, h->obj);
+                    monitor_cap_revoke_reply_send(back, h->owner, (uint16_t)my_core, h->revoke_tag, err, h->obj);
             } else {
                 holder_revoke(h);
             }
@@ -399,6 +401,7 @@ static void start_revoke(struct object *o, const struct waiter *w)
     o->waiter = w ? *w : (struct waiter){ 0 };
     o->deadline = now_ns() + CAPOPS_WAIT_NS;
     st.revokes++;
+    o->revoke_tag = new_tag();
     coreset_clear(&pool, &o->waiting);
     /* The set of holders to wait for may need a bitmap of its own: there is
      * one for each wide object (MAX_WIDE_OBJECTS); the broadcast baseline
@@ -415,7 +418,7 @@ static void start_revoke(struct object *o, const struct waiter *w)
             if (!to || coreset_add(&pool, &o->waiting, c))
                 continue;
             st.revoke_msgs++;
-            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, o->revoke_tag, obj_number(o));
         }
     } else {
         for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
@@ -423,7 +426,7 @@ static void start_revoke(struct object *o, const struct waiter *w)
             if (!to || coreset_add(&pool, &o->waiting, (uint32_t)c))
                 continue;   /* unreachable: it stays a holder, the wait times out */
             st.revoke_msgs++;
-            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, o->revoke_tag, obj_number(o));
         }
     }
     if (coreset_count(&o->waiting) == 0 && coreset_count(&o->holders) != 0) {
@@ -609,7 +612,9 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
 errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
 {
     struct object *o = obj_find(a->obj);
-    bool asked = o && o->state == O_REVOKING && coreset_has(&pool, &o->waiting, a->src);
+    /* Asked by the revoke under way: an answer to an earlier one (its wait
+     * ended) has another tag. */
+    bool asked = o && o->state == O_REVOKING && a->tag == o->revoke_tag && coreset_has(&pool, &o->waiting, a->src);
     if (!o || (!asked && !coreset_has(&pool, &o->holders, a->src)))
         return ERR_OK;   /* it answered by a release already */
     if (a->err) {
@@ -617,7 +622,10 @@ errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
             revoke_done(o, a->err);
         return ERR_OK;
     }
-    holder_gone(o, a->src, true);   /* late too (the wait ended): it holds nothing, as a release says */
+    /* An answer to the revoke under way says the core holds nothing (no
+     * grant could follow the call); a late one only what a release says:
+     * a grant may have gone there since. */
+    holder_gone(o, a->src, asked);   /* late too (the wait ended): it holds nothing, as a release says */
     return ERR_OK;
 }
 
@@ -842,7 +850,7 @@ static void holder_revoke(struct held *h)
         err = ERR_CAP_LOCKED;
     }
     struct idl_chan *back = route(h->owner);
-    uint32_t obj = h->obj;
+    uint32_t obj = h->obj, tag = h->revoke_tag;
     uint16_t owner = h->owner;
     if (!err) {
         envelopes_free(held_index(h));
@@ -852,7 +860,7 @@ static void holder_revoke(struct held *h)
         h->revoking = false;
     }
     if (back)
-        monitor_cap_revoke_reply_send(back, owner, (uint16_t)my_core, new_tag(), err, obj);
+        monitor_cap_revoke_reply_send(back, owner, (uint16_t)my_core, tag, err, obj);
 }
 
 errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a)
@@ -864,6 +872,9 @@ errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a)
         return back ? monitor_cap_revoke_reply_send(back, a->src, (uint16_t)my_core, a->tag, ERR_OK, a->obj)
                     : ERR_NO_ROUTE;
     }
+    /* Under way already (waiting for an object of ours below the root): its
+     * answer, sent after this call came, answers this one. */
+    h->revoke_tag = a->tag;
     if (!h->revoking)
         holder_revoke(h);
     return ERR_OK;
