@@ -73,6 +73,7 @@ struct waiter {
     uint8_t kind;
     uint8_t req;              /* W_CLIENT: CAPREQ_REVOKE or CAPREQ_DELETE */
     uint8_t broadcast;        /* ask every core (CAPOPS_BROADCAST: the benchmark's baseline) */
+    uint8_t with_copies;      /* W_CLIENT delete: the copies elsewhere go too (CAPOPS_WITH_COPIES) */
     int handle;               /* W_CLIENT */
     uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
     uint32_t held;            /* W_HOLDER: the index of the held record */
@@ -167,7 +168,7 @@ static struct retype_wait retypes[MON_MAX_CLIENTS];
 
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
-        refused, forged, reclaimed, quota, grants_lost;
+        refused, forged, reclaimed, quota, grants_lost, handed_over;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -972,6 +973,19 @@ static void client_retry(const struct waiter *w)
     errval_t err = child_dispatcher(w->domain, &disp);
     if (!err)
         err = capops(w->req == CAPREQ_DELETE ? CAPOPS_DELETE : CAPOPS_REVOKE, disp, w->slot, &c);
+    if (err == ERR_CAP_REMOTE && w->req == CAPREQ_DELETE && !w->with_copies && !w->broadcast) {
+        /* The original goes, the object stays while copies elsewhere do:
+         * its anchor becomes its original (issue 10, item 2). Another
+         * object in the way (carved from this one, with copies elsewhere)
+         * is revoked first, as before. */
+        struct capops_call h = { 0 };
+        errval_t herr = capops(CAPOPS_HAND_OVER, disp, w->slot, &h);
+        if (herr == ERR_OK || herr == ERR_CAP_REMOTE) {
+            err = herr;
+            c.anchor = h.anchor;
+            st.handed_over += herr == ERR_OK;
+        }
+    }
     if (err == ERR_CAP_REMOTE) {
         struct object *o = c.anchor == CAPOPS_NO_SLOT ? 0 : obj_by_anchor(c.anchor);
         if (o && o->state == O_IDLE) {
@@ -1000,6 +1014,7 @@ void capops_request(int handle, uint64_t domain, enum capreq req, const struct c
         return;
     }
     struct waiter w = { .kind = W_CLIENT, .req = (uint8_t)req, .broadcast = (a->flags & CAPOPS_BROADCAST) != 0,
+                        .with_copies = (a->flags & CAPOPS_WITH_COPIES) != 0,
                         .handle = handle, .domain = domain, .slot = a->slot };
     client_retry(&w);
 }
@@ -1168,12 +1183,13 @@ size_t capops_describe(char *out, size_t size)
                             "\"caps\":{\"owned\":%u,\"held\":%u,\"waiting\":%u,\"given\":%llu,\"taken\":%llu,"
                             "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
-                            "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u}",
+                            "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
                             (unsigned long long)st.retypes_agreed, (unsigned long long)st.retypes_refused,
                             (unsigned long long)st.refused, (unsigned long long)st.forged,
                             (unsigned long long)st.reclaimed, (unsigned long long)st.quota,
-                            (unsigned long long)st.grants_lost, capops_reclaim_pending());
+                            (unsigned long long)st.grants_lost, capops_reclaim_pending(),
+                            (unsigned long long)st.handed_over);
 }

@@ -196,3 +196,27 @@ def test_a_domain_at_its_limit_alone_is_refused():
         before, after = s[core][0], s[core][-1]
         assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
         assert after["slots_free"] == before["slots_free"], (core, before, after)
+
+
+def test_the_object_lives_until_its_last_copy_goes():
+    """A Frame carved from the giver's RAM on core 0, written, given to a
+    domain on core 3; the giver's delete of its original alone is refused
+    (ERR_CAP_REMOTE), through the monitor it works at once (issue 10, item
+    2): the copy on core 3 lives on and reads what was written, and the
+    Frame's range stays taken in the giver's RAM (a carve overlaps) until
+    that copy is deleted there; then the object goes on core 0 and the range
+    is free again. Both monitors end with no records and their slots back."""
+    r = run_shell(["sleep 500", "stats 0", "stats 3", "run 0 capxfer handover 3", "wait 120000", "sleep 500",
+                   "stats 0", "stats 3"], smp=4, numa=4, timeout=600)
+    h = one(r, "capxfer_handover")
+    assert h == {"event": "capxfer_handover", "error": "ERR_OK", "alone": "ERR_CAP_REMOTE", "deleted": "ERR_OK",
+                 "gone": "ERR_OK", "held": "ERR_OVERLAP", "told": "ERR_OK", "freed": "ERR_OK"}, h
+    t = one(r, "capxfer_handover_take")
+    assert t == {"event": "capxfer_handover_take", "error": "ERR_OK", "went": "ERR_OK", "mapped": "ERR_OK",
+                 "read": 4096, "deleted": "ERR_OK"}, t
+    s = stats(r)
+    assert s[0][-1]["caps"]["handed_over"] == 1 and s[0][-1]["caps"]["revokes"] == 0, s[0][-1]
+    for core in (0, 3):
+        before, after = s[core][0], s[core][-1]
+        assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
+        assert after["slots_free"] == before["slots_free"], (core, before, after)

@@ -17,6 +17,11 @@
  *                       copies elsewhere: ERR_QUOTA at once; meanwhile
  *                       another domain (`capxfer quota-other`) gives and
  *                       revokes as usual (docs/limits.md)
+ *   capxfer handover CORE  a Frame given to CORE (`capxfer handover-take`),
+ *                       then its original deleted through the monitor: the
+ *                       copy there lives on (and reads what was written),
+ *                       the Frame's range stays taken in the giver's RAM
+ *                       until that copy goes, then it is free again
  *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
  *                       rights-take`), in full and read-only, and another
  *                       read-only first: each copy there has the rights
@@ -308,7 +313,9 @@ static int bench(uint32_t rounds, uint32_t maxh)
                     uint64_t t0 = urpc_os_now_ns();
                     if (!err)
                         err = op == 0 ? monlmp_cap_revoke_rpc(monitor_lmp(), ram, proto ? CAPOPS_BROADCAST : 0, &rerr)
-                                      : monlmp_cap_delete_rpc(monitor_lmp(), ram, proto ? CAPOPS_BROADCAST : 0, &rerr);
+                                      : monlmp_cap_delete_rpc(monitor_lmp(), ram,
+                                                              (proto ? CAPOPS_BROADCAST : 0) | CAPOPS_WITH_COPIES,
+                                                              &rerr);
                     uint64_t t1 = urpc_os_now_ns();
                     if (err || rerr)
                         failed += r > 0;
@@ -602,6 +609,104 @@ static int quota_hog(uint32_t core)
     return 0;
 }
 
+/* -- the object lives until its last copy goes ---------------------------------------------- */
+
+#define PATTERN 0xa5
+
+static errval_t carve_frame(capslot_t ram, capslot_t *f)
+{
+    errval_t err = slot_alloc(f);
+    if (!err && (err = sys_cap_retype(ram, CAP_FRAME, 4096, 0, 1, *f)))
+        slot_free(*f);
+    return err;
+}
+
+static int handover_take(void)
+{
+    capslot_t f = 0, back = 0, go = 0;
+    uint32_t core = 0, gcore;
+    uint64_t from = 0, gfrom;
+    errval_t err = take(&f, &core, &from);
+    /* Say we hold it: a Frame of ours, deleted by the giver. */
+    if (!err && !(err = frame_alloc(4096, &back)))
+        err = give(back, core, from);
+    /* The giver deleted its original when it gives us the next one. */
+    errval_t went = err ? err : take(&go, &gcore, &gfrom);
+    uint32_t read = 0;
+    errval_t mapped = went;
+    if (!went) {
+        sys_cap_delete(go);
+        void *p;
+        if (!(mapped = vspace_map_frame(f, MAP_WRITE, &p))) {
+            for (uint32_t i = 0; i < 4096; i++)
+                read += ((volatile uint8_t *)p)[i] == PATTERN;
+            vspace_unmap_frame(f, p);
+        }
+    }
+    errval_t deleted = err ? err : sys_cap_delete(f);   /* the last copy: the object goes on its core */
+    printf("@atoll {\"event\":\"capxfer_handover_take\",\"error\":\"%s\",\"went\":\"%s\",\"mapped\":\"%s\","
+           "\"read\":%u,\"deleted\":\"%s\"}\n",
+           err_name(err), err_name(went), err_name(mapped), read, err_name(deleted));
+    return 0;
+}
+
+static int handover(uint32_t core)
+{
+    struct idl_chan *mon = monitor_chan();
+    capslot_t ram = 0, f = 0, f2 = 0, go = 0;
+    uint64_t peer = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer handover-take", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    if (!err)
+        err = ram_alloc(4096, &ram);
+    if (!err)
+        err = carve_frame(ram, &f);
+    if (!err) {
+        void *p;
+        if (!(err = vspace_map_frame(f, MAP_WRITE, &p))) {
+            memset(p, PATTERN, 4096);
+            vspace_unmap_frame(f, p);
+        }
+    }
+    if (!err)
+        err = give(f, core, peer);
+    if (!err)
+        err = take_and_drop();   /* it holds its copy */
+    /* Alone the kernel refuses (a copy lives elsewhere); through the monitor
+     * the original goes at once, the object stays. */
+    errval_t alone = err ? err : sys_cap_delete(f);
+    errval_t deleted = err, gone = err;
+    if (!err && !(deleted = monlmp_cap_delete_rpc(monitor_lmp(), f, 0, &rerr)))
+        deleted = rerr;
+    if (!deleted)
+        gone = type_of(f) == CAP_NULL ? ERR_OK : ERR_CAP_OCCUPIED;
+    if (!deleted)
+        slot_free(f);
+    /* Its range is still taken in our RAM: the copy there holds it. */
+    errval_t held = deleted ? deleted : carve_frame(ram, &f2);
+    if (!held)
+        cap_free(f2);
+    errval_t told = deleted;
+    if (!deleted && !(told = frame_alloc(4096, &go)))
+        told = give(go, core, peer);
+    /* Once the copy there goes, the object goes here, and the range is free. */
+    errval_t freed = told;
+    uint64_t t0 = now_ms();
+    while (!told && (freed = carve_frame(ram, &f2)) == ERR_OVERLAP && now_ms() - t0 < WAIT_MS)
+        nap();
+    if (!freed)
+        cap_free(f2);
+    t0 = now_ms();
+    while (go && sys_cap_delete(go) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
+        nap();
+    printf("@atoll {\"event\":\"capxfer_handover\",\"error\":\"%s\",\"alone\":\"%s\",\"deleted\":\"%s\","
+           "\"gone\":\"%s\",\"held\":\"%s\",\"told\":\"%s\",\"freed\":\"%s\"}\n",
+           err_name(err), err_name(alone), err_name(deleted), err_name(gone), err_name(held), err_name(told),
+           err_name(freed));
+    return 0;
+}
+
 /* -- what the monitor owns does not cross ------------------------------------------------- */
 
 /* A copy of our channel's frame (the monitor's own: it frees it when the
@@ -637,6 +742,10 @@ int main(int argc, char **argv)
         return keep();
     if (argc > 2 && !strcmp(argv[1], "chanframe"))
         return chanframe(arg_number(argv[2], 1));
+    if (argc > 1 && !strcmp(argv[1], "handover-take"))
+        return handover_take();
+    if (argc > 2 && !strcmp(argv[1], "handover"))
+        return handover(arg_number(argv[2], 1));
     if (argc > 1 && !strcmp(argv[1], "hoard"))
         return hoard();
     if (argc > 3 && !strcmp(argv[1], "quota-other"))

@@ -90,6 +90,9 @@ enum capops_op {
                              as RETYPE_CHECK gave them when the owner was asked (else ERR_CAP_REMOTE) */
     CAPOPS_ANCHOR,        /* dst = a copy of slot's original (a child of it), CAP_REL_REMOTE | WATCH */
     CAPOPS_RELATE,        /* the monitor's slot: relations |= set, &= ~clear (REMOTE, WATCH, ORPHAN) */
+    CAPOPS_HAND_OVER,     /* delete the domain's original slot, its anchor becoming the object's original
+                             (the object lives while copies elsewhere do); ERR_CAP_REMOTE names another
+                             anchor in the way (anchor), nothing changed */
 };
 #define CAPOPS_NO_SLOT (~0ull)
 

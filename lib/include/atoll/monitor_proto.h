@@ -52,5 +52,9 @@
 /* monlmp cap_revoke / cap_delete flags: ask every core, not only the cores
  * that hold copies (the `caps` benchmark's baseline, docs/bench.md). */
 #define CAPOPS_BROADCAST 0x1u
+/* monlmp cap_delete flag: the original and every copy, on every core, go
+ * (as on one core); without it, deleting an original whose object has
+ * copies on other cores leaves the object to them until the last goes. */
+#define CAPOPS_WITH_COPIES 0x2u
 
 #endif
