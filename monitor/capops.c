@@ -1193,3 +1193,54 @@ size_t capops_describe(char *out, size_t size)
                             (unsigned long long)st.grants_lost, capops_reclaim_pending(),
                             (unsigned long long)st.handed_over);
 }
+
+/* A validator's view (monclient caps): every object owned with its holder
+ * cores (and whether a grant to one was lost), every object held. */
+size_t capops_dump(char *out, size_t size)
+{
+    size_t n = 0;
+    bool truncated = false;
+    const size_t room = 64;   /* for the end */
+#define PUT(...)                                                                             \
+    do {                                                                                     \
+        if (n < size)                                                                        \
+            n += (size_t)snprintf(out + n, size - n, __VA_ARGS__);                           \
+    } while (0)
+    PUT("{\"core\":%u,\"owned\":[", my_core);
+    bool first = true;
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++) {
+        struct object *o = &objects[i];
+        if (o->state == O_FREE)
+            continue;
+        if (n + room + 16 * (coreset_count(&o->holders) + 2) > size) {
+            truncated = true;
+            break;
+        }
+        bool lost = false;
+        for (uint32_t g = 0; g < MAX_GRANTS; g++)
+            lost |= grants[g].obj == obj_number(o) && grants[g].lost;
+        PUT("%s[%u,[", first ? "" : ",", obj_number(o));
+        first = false;
+        bool f2 = true;
+        for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
+            PUT("%s%d", f2 ? "" : ",", c);
+            f2 = false;
+        }
+        PUT("],%s]", lost ? "true" : "false");
+    }
+    PUT("],\"held\":[");
+    first = true;
+    for (uint32_t i = 0; i < MAX_HELD && !truncated; i++) {
+        if (!held[i].used)
+            continue;
+        if (n + room > size) {
+            truncated = true;
+            break;
+        }
+        PUT("%s[%u,%u]", first ? "" : ",", held[i].owner, held[i].obj);
+        first = false;
+    }
+    PUT("],\"truncated\":%s}", truncated ? "true" : "false");
+#undef PUT
+    return n < size ? n : size - 1;
+}

@@ -218,6 +218,9 @@ void capops_source(struct ws_source *s);
 void capops_expire(void);
 /* One JSON fragment of counts ("\"caps\":{...}"). */
 size_t capops_describe(char *out, size_t size);
+/* Every record as JSON ({"core":..,"owned":[[obj,[holder cores],lost],..],
+ * "held":[[owner core,obj],..],"truncated":..}): monclient caps. */
+size_t capops_dump(char *out, size_t size);
 /* The handlers of if/monitor.if's cap_* messages. */
 errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_args *a);
 errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a);

@@ -220,3 +220,27 @@ def test_the_object_lives_until_its_last_copy_goes():
         before, after = s[core][0], s[core][-1]
         assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
         assert after["slots_free"] == before["slots_free"], (core, before, after)
+
+
+def test_ten_thousand_gives_and_deletes_leave_nothing():
+    """10,000 cycles: a page of RAM from a domain on core 0 given to a sink
+    on core 3, which takes it and lets go; once the copy there is gone the
+    giver's own delete works and the next page goes (8 in flight). Every
+    cycle completes, and afterwards both monitors hold no record and have
+    the slots, RAM and heap they started with. (A message that reached the
+    monitor while it named its next receive slot used to be lost, and its
+    sender hung: this found it.)"""
+    n = 10000
+    r = run_shell(["sleep 500", "stats 0", "stats 3", f"run 0 capxfer cycles {n} 3", "wait 120000", "sleep 500",
+                   "stats 0", "stats 3"], smp=4, numa=4, timeout=600)
+    c = one(r, "capxfer_cycles")
+    assert c["error"] == "ERR_OK" and c["given"] == n and c["done"] == n and c["refused"] == 0, c
+    s = stats(r)
+    for core in (0, 3):
+        before, after = s[core][0], s[core][-1]
+        assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
+        for k in ("slots_free", "ram_free", "heap_in_use"):
+            assert before[k] == after[k], (core, k, before, after)
+    assert s[0][-1]["caps"]["given"] - s[0][0]["caps"]["given"] == n + 1   # and the sink's end
+    assert s[0][-1]["caps"]["released"] - s[0][0]["caps"]["released"] == n + 1
+    assert s[3][-1]["caps"]["taken"] - s[3][0]["caps"]["taken"] == n + 1

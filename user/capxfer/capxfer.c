@@ -22,6 +22,14 @@
  *                       copy there lives on (and reads what was written),
  *                       the Frame's range stays taken in the giver's RAM
  *                       until that copy goes, then it is free again
+ *   capxfer chaos ROUNDS WORKERS SEED  randomized give/take/delete/revoke/
+ *                       retype between a domain on core 0 and one
+ *                       (`capxfer chaos-worker`) on each of cores
+ *                       1..WORKERS, all at once; then, everyone paused,
+ *                       every monitor's records (monclient caps) for the
+ *                       test to check; then everything let go
+ *   capxfer cycles N CORE  N give/take/delete cycles of a page of RAM to a
+ *                       sink on CORE, 8 in flight at a time
  *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
  *                       rights-take`), in full and read-only, and another
  *                       read-only first: each copy there has the rights
@@ -707,6 +715,329 @@ static int handover(uint32_t core)
     return 0;
 }
 
+/* -- randomized operations from several cores --------------------------------------------- */
+
+#define CHAOS_OWN 8      /* objects a domain owns and gives at a time */
+#define CHAOS_HELD 16    /* copies (and carves) a domain keeps at a time */
+#define PAUSED_BYTES 8192
+#define END_BYTES 12288
+
+static uint64_t rnd_state;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+    return n ? (uint32_t)(rnd_state >> 33) % n : 0;
+}
+
+static uint32_t bytes_of(capslot_t s)
+{
+    struct cap_identity id;
+    return sys_cap_identify(s, &id) ? 0 : (uint32_t)id.bytes;
+}
+
+struct chaos_counts {
+    uint32_t gives, give_err, takes, deletes, revokes, revoke_err, handovers, retypes, retype_err;
+};
+
+static void counts_print(const char *who, uint32_t core, const struct chaos_counts *c)
+{
+    printf("@atoll {\"event\":\"capxfer_chaos_%s\",\"core\":%u,\"gives\":%u,\"give_err\":%u,\"takes\":%u,"
+           "\"deletes\":%u,\"revokes\":%u,\"revoke_err\":%u,\"handovers\":%u,\"retypes\":%u,"
+           "\"retype_err\":%u}\n",
+           who, core, c->gives, c->give_err, c->takes, c->deletes, c->revokes, c->revoke_err, c->handovers,
+           c->retypes, c->retype_err);
+}
+
+/* One step on what this domain owns (its own RAM, given to other cores). */
+static void chaos_own_step(capslot_t *own, uint32_t ncores_to, const uint32_t *cores, const uint64_t *ids,
+                           struct chaos_counts *k)
+{
+    uint32_t i = rnd(CHAOS_OWN), what = rnd(10);
+    if (!own[i]) {
+        if (ram_alloc(rnd(2) ? 4096 : 16384, &own[i]))
+            own[i] = 0;
+        return;
+    }
+    errval_t rerr = ERR_OK, err;
+    if (what < 6) {
+        uint32_t t = rnd(ncores_to);
+        err = give(own[i], cores[t], ids[t]);
+        k->gives++;
+        k->give_err += err != ERR_OK;
+    } else if (what < 8) {
+        err = monlmp_cap_revoke_rpc(monitor_lmp(), own[i], 0, &rerr);
+        k->revokes++;
+        k->revoke_err += err || rerr;
+    } else {
+        /* Delete: handed over (the copies live on) or with every copy. */
+        uint32_t flags = rnd(2) ? CAPOPS_WITH_COPIES : 0;
+        err = monlmp_cap_delete_rpc(monitor_lmp(), own[i], flags, &rerr);
+        if (!err && !rerr) {
+            k->handovers += !flags;
+            k->deletes++;
+            slot_free(own[i]);   /* empty now; its pages stay with the object until it goes */
+            own[i] = 0;
+        } else {
+            k->revoke_err++;
+        }
+    }
+}
+
+/* One step on what others gave this domain. */
+static void chaos_held_step(capslot_t *held_copies, struct chaos_counts *k, uint32_t *paused, uint32_t *ended)
+{
+    uint32_t what = rnd(10);
+    if (what < 5) {
+        capslot_t c;
+        uint32_t core;
+        uint64_t from;
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, &c, &core, &from);
+        if (err || rerr)
+            return;
+        k->takes++;
+        uint32_t b = type_of(c) == CAP_FRAME ? bytes_of(c) : 0;
+        if (b == PAUSED_BYTES || b == END_BYTES) {
+            *(b == PAUSED_BYTES ? paused : ended) += 1;
+            sys_cap_delete(c);
+            slot_free(c);
+            return;
+        }
+        uint32_t i = rnd(CHAOS_HELD);
+        if (held_copies[i] && !sys_cap_delete(held_copies[i]))
+            slot_free(held_copies[i]);
+        held_copies[i] = c;
+    } else if (what < 8) {
+        uint32_t i = rnd(CHAOS_HELD);
+        if (held_copies[i] && !sys_cap_delete(held_copies[i])) {
+            slot_free(held_copies[i]);
+            held_copies[i] = 0;
+            k->deletes++;
+        }
+    } else {
+        /* Retype a held RAM copy through the monitor: a page at random. */
+        uint32_t i = rnd(CHAOS_HELD), j = rnd(CHAOS_HELD);
+        if (!held_copies[i] || type_of(held_copies[i]) != CAP_RAM || held_copies[j])
+            return;
+        capslot_t f;
+        if (slot_alloc(&f))
+            return;
+        errval_t rerr = ERR_OK;
+        uint64_t off = (uint64_t)rnd(bytes_of(held_copies[i]) / 4096) * 4096;
+        errval_t err = monlmp_cap_retype_rpc(monitor_lmp(), held_copies[i], CAP_FRAME, 4096, off, 1, f, &rerr);
+        k->retypes++;
+        if (err || rerr) {
+            k->retype_err++;
+            slot_free(f);
+        } else {
+            held_copies[j] = f;
+        }
+    }
+}
+
+static void chaos_drop_all(capslot_t *own, capslot_t *held_copies)
+{
+    for (uint32_t i = 0; i < CHAOS_HELD; i++)
+        if (held_copies[i] && !sys_cap_delete(held_copies[i])) {
+            slot_free(held_copies[i]);
+            held_copies[i] = 0;
+        }
+    for (uint32_t i = 0; i < CHAOS_OWN; i++)
+        if (own[i]) {
+            errval_t rerr = ERR_OK;
+            if (!monlmp_cap_delete_rpc(monitor_lmp(), own[i], CAPOPS_WITH_COPIES, &rerr) && !rerr) {
+                slot_free(own[i]);
+                own[i] = 0;
+            }
+        }
+}
+
+static int chaos_worker(uint32_t rounds, uint32_t seed, uint64_t coordinator)
+{
+    static capslot_t own[CHAOS_OWN], held_copies[CHAOS_HELD];
+    struct chaos_counts k = { 0 };
+    uint32_t paused = 0, ended = 0;
+    rnd_state = seed * 2654435761ull + si_core();
+    const uint32_t to_core = 0;
+    for (uint32_t r = 0; r < rounds; r++) {
+        if (rnd(2))
+            chaos_own_step(own, 1, &to_core, &coordinator, &k);
+        else
+            chaos_held_step(held_copies, &k, &paused, &ended);
+    }
+    /* Paused: tell the coordinator (a Frame it knows by its size), keep
+     * everything until it says the end. */
+    capslot_t mark;
+    if (!frame_alloc(PAUSED_BYTES, &mark))
+        give(mark, 0, coordinator);
+    uint64_t t0 = now_ms();
+    while (!ended && now_ms() - t0 < 10 * WAIT_MS) {
+        capslot_t c;
+        uint32_t core;
+        uint64_t from;
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, &c, &core, &from);
+        if (err)
+            break;
+        if (rerr == ERR_WOULD_BLOCK) {
+            nap();
+            continue;
+        }
+        if (rerr)
+            continue;
+        if (type_of(c) == CAP_FRAME && bytes_of(c) == END_BYTES)
+            ended++;
+        sys_cap_delete(c);   /* given while paused: not kept */
+        slot_free(c);
+    }
+    chaos_drop_all(own, held_copies);
+    counts_print("worker", si_core(), &k);
+    return 0;   /* the rest (the pause mark, anything still refused) goes with our CSpace */
+}
+
+static int chaos(uint32_t rounds, uint32_t workers, uint32_t seed)
+{
+    static capslot_t own[CHAOS_OWN], held_copies[CHAOS_HELD];
+    static uint64_t ids[BENCH_MAX_CORES];
+    static uint32_t cores[BENCH_MAX_CORES];
+    static char dump[2][BENCH_MAX_CORES][3001];
+    struct idl_chan *mon = monitor_chan();
+    struct chaos_counts k = { 0 };
+    uint32_t paused = 0, ended = 0;
+    if (workers < 1 || workers >= si->ncores)
+        workers = si->ncores - 1;
+    rnd_state = seed * 2654435761ull;
+    for (uint32_t w = 0; w < workers; w++) {
+        char cmd[96];
+        cores[w] = w + 1;
+        snprintf(cmd, sizeof cmd, "capxfer chaos-worker %u %u %u", rounds, seed + w, si->domain_id);
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, cores[w], cmd, 0, false, &rerr, &ids[w]);
+        if (err || rerr) {
+            printf("capxfer chaos: no worker on core %u: %s\n", cores[w], err_name(err ? err : rerr));
+            return 1;
+        }
+    }
+    for (uint32_t r = 0; r < rounds; r++) {
+        if (rnd(2))
+            chaos_own_step(own, workers, cores, ids, &k);
+        else
+            chaos_held_step(held_copies, &k, &paused, &ended);
+    }
+    /* Until every worker has paused. */
+    uint64_t t0 = now_ms();
+    while (paused < workers && now_ms() - t0 < 5 * WAIT_MS) {
+        capslot_t c;
+        uint32_t core;
+        uint64_t from;
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, &c, &core, &from);
+        if (err)
+            break;
+        if (rerr) {
+            nap();
+            continue;
+        }
+        uint32_t b = type_of(c) == CAP_FRAME ? bytes_of(c) : 0;
+        paused += b == PAUSED_BYTES;
+        uint32_t i = rnd(CHAOS_HELD);
+        if (b != PAUSED_BYTES && !held_copies[i])
+            held_copies[i] = c;   /* kept: part of what is checked */
+        else {
+            sys_cap_delete(c);
+            slot_free(c);
+        }
+    }
+    /* Everyone paused: the monitors' records, until two rounds agree (what
+     * was in flight has landed). */
+    uint32_t n = workers + 1, tries = 0, cur = 0;
+    bool settled = false;
+    while (!settled && tries++ < 40) {
+        cur = tries & 1;
+        for (uint32_t c = 0; c < n; c++) {
+            static uint8_t replybuf[monclient_caps_reply_size_max];
+            errval_t rerr = ERR_OK;
+            const char *json = 0;
+            dump[cur][c][0] = 0;
+            if (!monclient_caps_rpc(mon, c, &rerr, &json, replybuf, sizeof replybuf) && !rerr && json)
+                snprintf(dump[cur][c], sizeof dump[cur][c], "%s", json);
+        }
+        settled = tries > 1;
+        for (uint32_t c = 0; c < n && settled; c++)
+            settled = dump[cur][c][0] && !strcmp(dump[0][c], dump[1][c]);
+        if (!settled)
+            nap();
+    }
+    for (uint32_t c = 0; c < n; c++)
+        printf("@atoll {\"event\":\"capxfer_chaos_records\",\"records\":%s}\n",
+               dump[cur][c][0] ? dump[cur][c] : "null");
+    printf("@atoll {\"event\":\"capxfer_chaos_paused\",\"workers\":%u,\"paused\":%u,\"settled\":%s,"
+           "\"tries\":%u}\n", workers, paused, settled ? "true" : "false", tries);
+    stdout_flush();
+    /* The end: our copies go, then a mark to each worker, then ours. */
+    for (uint32_t i = 0; i < CHAOS_HELD; i++)
+        if (held_copies[i] && !sys_cap_delete(held_copies[i])) {
+            slot_free(held_copies[i]);
+            held_copies[i] = 0;
+        }
+    for (uint32_t w = 0; w < workers; w++) {
+        capslot_t mark;
+        if (!frame_alloc(END_BYTES, &mark) && give(mark, cores[w], ids[w]))
+            cap_free(mark);
+    }
+    chaos_drop_all(own, held_copies);
+    counts_print("coordinator", si_core(), &k);
+    return 0;
+}
+
+/* -- many cycles ----------------------------------------------------------------------------- */
+
+#define CYCLES_IN_FLIGHT 8
+
+static int cycles(uint32_t n, uint32_t core)
+{
+    static capslot_t ram[CYCLES_IN_FLIGHT];
+    struct idl_chan *mon = monitor_chan();
+    uint64_t peer = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer sink", 0, false, &rerr, &peer);
+    if (!err)
+        err = rerr;
+    uint32_t given = 0, done = 0, refused = 0;
+    uint64_t t0 = now_ms();
+    /* Each slot: give a page, and once the sink's copy is gone (our delete
+     * works) give the next. */
+    while (!err && done < n && now_ms() - t0 < 10 * WAIT_MS) {
+        bool moved = false;
+        for (uint32_t i = 0; i < CYCLES_IN_FLIGHT && !err; i++) {
+            if (ram[i]) {
+                if (cap_free(ram[i]) == ERR_CAP_REMOTE)   /* the pages go back to our allocator too */
+                    continue;
+                ram[i] = 0;
+                done++;
+                moved = true;
+            }
+            if (given < n) {
+                if ((err = ram_alloc(4096, &ram[i])))
+                    break;
+                errval_t e = give(ram[i], core, peer);
+                refused += e != ERR_OK;
+                given++;
+                moved = true;
+            }
+        }
+        if (!moved)
+            sys_notify_wait(sys_notify_gen(), 200, 0);
+    }
+    uint64_t ms = now_ms() - t0;
+    /* The sink ends on a Frame. */
+    capslot_t end;
+    if (!frame_alloc(4096, &end) && !give(end, core, peer)) {
+        uint64_t t1 = now_ms();
+        while (sys_cap_delete(end) == ERR_CAP_REMOTE && now_ms() - t1 < WAIT_MS)
+            nap();
+    }
+    printf("@atoll {\"event\":\"capxfer_cycles\",\"error\":\"%s\",\"asked\":%u,\"given\":%u,\"done\":%u,"
+           "\"refused\":%u,\"ms\":%llu}\n",
+           err_name(err), n, given, done, refused, (unsigned long long)ms);
+    return 0;
+}
+
 /* -- what the monitor owns does not cross ------------------------------------------------- */
 
 /* A copy of our channel's frame (the monitor's own: it frees it when the
@@ -742,6 +1073,13 @@ int main(int argc, char **argv)
         return keep();
     if (argc > 2 && !strcmp(argv[1], "chanframe"))
         return chanframe(arg_number(argv[2], 1));
+    if (argc > 4 && !strcmp(argv[1], "chaos-worker"))
+        return chaos_worker(arg_number(argv[2], 100), arg_number(argv[3], 1), arg_number(argv[4], 0));
+    if (argc > 1 && !strcmp(argv[1], "chaos"))
+        return chaos(argc > 2 ? arg_number(argv[2], 200) : 200, argc > 3 ? arg_number(argv[3], 0) : 0,
+                     argc > 4 ? arg_number(argv[4], 1) : 1);
+    if (argc > 2 && !strcmp(argv[1], "cycles"))
+        return cycles(arg_number(argv[2], 10000), argc > 3 ? arg_number(argv[3], 1) : 1);
     if (argc > 1 && !strcmp(argv[1], "handover-take"))
         return handover_take();
     if (argc > 2 && !strcmp(argv[1], "handover"))
