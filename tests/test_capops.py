@@ -244,3 +244,66 @@ def test_ten_thousand_gives_and_deletes_leave_nothing():
     assert s[0][-1]["caps"]["given"] - s[0][0]["caps"]["given"] == n + 1   # and the sink's end
     assert s[0][-1]["caps"]["released"] - s[0][0]["caps"]["released"] == n + 1
     assert s[3][-1]["caps"]["taken"] - s[3][0]["caps"]["taken"] == n + 1
+
+
+def check_records(records):
+    """The global invariant over every monitor's records (monclient caps),
+    taken while nothing is in flight: a core holds an object of core O
+    exactly when O records it among the object's holders (no dangling copy,
+    no stray record), unless O marks a grant to it lost."""
+    by_core = {rec["core"]: rec for rec in records}
+    assert all(not rec["truncated"] for rec in records), records
+    held = {(core, owner, obj) for core, rec in by_core.items() for owner, obj in rec["held"]}
+    recorded = {}
+    for owner, rec in by_core.items():
+        for obj, holders, lost in rec["owned"]:
+            assert holders, (owner, obj, "an object recorded with no holder")
+            for h in holders:
+                recorded[(h, owner, obj)] = lost
+    for key in held:
+        assert key in recorded, ("a copy its owner does not record", key, records)
+    for key, lost in recorded.items():
+        assert key in held or lost, ("a holder recorded that holds nothing", key, records)
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+def test_random_operations_from_several_cores_keep_the_records_true(seed):
+    """A domain on core 0 and one on each of cores 1-3 give, take, delete
+    (plain, handed over, with every copy), revoke and retype (through the
+    owner) at random, all at once, for 300 steps each; then, everyone
+    paused, every monitor's records agree with each other (check_records);
+    then everything is let go and every monitor ends with no record and its
+    slots, RAM and heap where they began."""
+    cores = range(4)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + [f"run 0 capxfer chaos 300 3 {seed}", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600)
+    paused = one(r, "capxfer_chaos_paused")
+    assert paused["paused"] == 3 and paused["settled"] is True, paused
+    records = [e["records"] for e in r.events_named("capxfer_chaos_records")]
+    assert sorted(rec["core"] for rec in records) == list(cores), records
+    check_records(records)
+    done = r.events_named("capxfer_chaos_worker") + r.events_named("capxfer_chaos_coordinator")
+    assert len(done) == 4, r.console[-3000:]
+    total = {k: sum(e[k] for e in done) for k in ("gives", "takes", "deletes", "revokes", "handovers", "retypes")}
+    assert all(v > 0 for v in total.values()), total   # every kind of operation happened
+    assert sum(e["give_err"] for e in done) == 0 and sum(e["revoke_err"] for e in done) == 0, done
+    s = stats(r)
+    for core in cores:
+        before, after = s[core][0], s[core][-1]
+        assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
+        assert after["caps"]["timeouts"] == 0 and after["caps"]["forged"] == 0, after
+        for k in ("slots_free", "ram_free", "heap_in_use"):
+            assert before[k] == after[k], (core, k, before, after)
+
+
+def test_the_validator_sees_a_dangling_copy():
+    """check_records fails on records where a core holds what its owner
+    does not record, or the owner records a holder that holds nothing."""
+    ok = [{"core": 0, "owned": [[5, [1], False]], "held": [], "truncated": False},
+          {"core": 1, "owned": [], "held": [[0, 5]], "truncated": False}]
+    check_records(ok)
+    with pytest.raises(AssertionError, match="does not record"):
+        check_records([{"core": 0, "owned": [], "held": [], "truncated": False}, ok[1]])
+    with pytest.raises(AssertionError, match="holds nothing"):
+        check_records([ok[0], {"core": 1, "owned": [], "held": [], "truncated": False}])
+    check_records([{"core": 0, "owned": [[5, [1], True]], "held": [], "truncated": False}, ok[1] | {"held": []}])

@@ -864,13 +864,24 @@ static int chaos_worker(uint32_t rounds, uint32_t seed, uint64_t coordinator)
         else
             chaos_held_step(held_copies, &k, &paused, &ended);
     }
-    /* Paused: tell the coordinator (a Frame it knows by its size), keep
-     * everything until it says the end. */
-    capslot_t mark;
-    if (!frame_alloc(PAUSED_BYTES, &mark))
-        give(mark, 0, coordinator);
-    uint64_t t0 = now_ms();
+    /* Paused: tell the coordinator (a Frame it knows by its size) until it
+     * answers with one (a grant may be refused when its mailbox is full),
+     * keep everything until it has ended (core 0 has no domain of ours
+     * left): an end told by a capability could be refused, the
+     * coordinator being at its own limit with what we keep. */
+    uint64_t t0 = now_ms(), told = 0;
+    bool acked = false;
     while (!ended && now_ms() - t0 < 10 * WAIT_MS) {
+        if (now_ms() - told > 1000) {
+            capslot_t mark;
+            uint64_t busy = 1;
+            errval_t rerr = ERR_OK;
+            if (!acked && !frame_alloc(PAUSED_BYTES, &mark) && give(mark, 0, coordinator))
+                cap_free(mark);
+            if (acked && !monclient_busy_rpc(monitor_chan(), 0, &rerr, &busy) && !rerr && busy == 0)
+                ended++;
+            told = now_ms();
+        }
         capslot_t c;
         uint32_t core;
         uint64_t from;
@@ -885,6 +896,8 @@ static int chaos_worker(uint32_t rounds, uint32_t seed, uint64_t coordinator)
             continue;
         if (type_of(c) == CAP_FRAME && bytes_of(c) == END_BYTES)
             ended++;
+        if (type_of(c) == CAP_FRAME && bytes_of(c) == PAUSED_BYTES)
+            acked = true;
         sys_cap_delete(c);   /* given while paused: not kept */
         slot_free(c);
     }
@@ -921,7 +934,9 @@ static int chaos(uint32_t rounds, uint32_t workers, uint32_t seed)
         else
             chaos_held_step(held_copies, &k, &paused, &ended);
     }
-    /* Until every worker has paused. */
+    /* Until every worker has paused: each says so until we answer. */
+    static bool worker_paused[BENCH_MAX_CORES];
+    paused = 0;
     uint64_t t0 = now_ms();
     while (paused < workers && now_ms() - t0 < 5 * WAIT_MS) {
         capslot_t c;
@@ -935,7 +950,13 @@ static int chaos(uint32_t rounds, uint32_t workers, uint32_t seed)
             continue;
         }
         uint32_t b = type_of(c) == CAP_FRAME ? bytes_of(c) : 0;
-        paused += b == PAUSED_BYTES;
+        if (b == PAUSED_BYTES && core < BENCH_MAX_CORES) {
+            capslot_t ack;
+            paused += !worker_paused[core];
+            worker_paused[core] = true;
+            if (!frame_alloc(PAUSED_BYTES, &ack) && give(ack, core, from))
+                cap_free(ack);
+        }
         uint32_t i = rnd(CHAOS_HELD);
         if (b != PAUSED_BYTES && !held_copies[i])
             held_copies[i] = c;   /* kept: part of what is checked */
@@ -976,12 +997,7 @@ static int chaos(uint32_t rounds, uint32_t workers, uint32_t seed)
             slot_free(held_copies[i]);
             held_copies[i] = 0;
         }
-    for (uint32_t w = 0; w < workers; w++) {
-        capslot_t mark;
-        if (!frame_alloc(END_BYTES, &mark) && give(mark, cores[w], ids[w]))
-            cap_free(mark);
-    }
-    chaos_drop_all(own, held_copies);
+    chaos_drop_all(own, held_copies);   /* then we end, and the workers with us */
     counts_print("coordinator", si_core(), &k);
     return 0;
 }
