@@ -34,13 +34,16 @@ def one(r, name, **match):
     return got[0]
 
 
-@pytest.mark.parametrize("smp,numa", [(4, 4), (16, 4)])
+@pytest.mark.parametrize("smp,numa", [(4, 4), (16, 4), (64, 4)])
 def test_ram_crosses_cores_and_comes_back(smp, numa):
+    """The module's scenario on 4, 16 and 64 cores (the issue's sizes): the
+    revoke from core 0 reaches core `last` alone (one revoke message,
+    whatever the machine)."""
     last = smp - 1
     # The baseline after the boot's own connections have settled (a
     # connection holds up to three of a monitor's slots).
     r = run_shell(["sleep 500", f"stats {last}", "stats 0", f"run 0 capxfer {last}", "wait 120000", "stats 0", f"stats {last}"],
-                  smp=smp, numa=numa, timeout=600)
+                  smp=smp, numa=numa, timeout=600, mem=(2 << 30) if smp >= 64 else 1 << 30)
     nodes = {e["core"]: e["node"] for e in r.events_named("core_up")}
     assert nodes[0] == 0 and nodes[last] == numa - 1
 
