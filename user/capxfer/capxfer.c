@@ -52,6 +52,7 @@
  *   @atoll {"event":"capxfer_take", ...}   the receiver, per step
  *   @atoll {"event":"capxfer_give", ...}   the giver, at the end
  */
+#include <atoll/costmodel.h>
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
 #include <if/monclient_if.h>
@@ -254,10 +255,21 @@ static int giver(uint32_t core)
 #define BENCH_MAX_ROUNDS 101
 #define BENCH_MAX_CORES 256
 
+#define SINK_KEEP 64
+
+/* Keep every copy until it is revoked (its slot empties): a copy dropped at
+ * once would be released before the operation timed, which would then find
+ * no holder at all (the benchmark measured that by mistake at first). */
 static int sink(void)
 {
+    static capslot_t kept[SINK_KEEP];
     uint64_t t0 = now_ms();
     while (now_ms() - t0 < 30 * 60 * 1000) {
+        for (uint32_t i = 0; i < SINK_KEEP; i++)
+            if (kept[i] && type_of(kept[i]) == CAP_NULL) {
+                slot_free(kept[i]);
+                kept[i] = 0;
+            }
         capslot_t c;
         uint32_t core;
         uint64_t from;
@@ -271,9 +283,17 @@ static int sink(void)
         if (rerr)
             continue;
         uint32_t type = type_of(c);
-        cap_free(c);   /* revoked already, or the end: either way the slot goes */
-        if (type == CAP_FRAME)
-            return 0;
+        if (type == CAP_FRAME) {
+            cap_free(c);
+            return 0;   /* the end; what is still kept goes with our CSpace */
+        }
+        uint32_t i = 0;
+        while (i < SINK_KEEP && kept[i])
+            i++;
+        if (i < SINK_KEEP && type != CAP_NULL)
+            kept[i] = c;   /* until the benchmark's revoke or delete removes it */
+        else
+            cap_free(c);
     }
     return 1;
 }
@@ -318,6 +338,20 @@ static int bench(uint32_t rounds, uint32_t maxh)
                     for (uint32_t c = 1; !err && c <= h; c++)
                         err = give(ram, c, sinks[c]);
                     errval_t rerr = ERR_OK;
+                    /* The cost model's region (docs/costmodel.md): what
+                     * every core moved for this one operation. */
+                    if (op == 0)
+                        cm_arg(op, CM_WORD_revoke);
+                    else
+                        cm_arg(op, CM_WORD_delete);
+                    if (proto)
+                        cm_arg(protocol, CM_WORD_broadcast);
+                    else
+                        cm_arg(protocol, CM_WORD_holders_only);
+                    cm_arg(holders, h);
+                    cm_arg(cores, n);
+                    if (r > 0 && !err)
+                        cm_begin(caps);
                     uint64_t t0 = urpc_os_now_ns();
                     if (!err)
                         err = op == 0 ? monlmp_cap_revoke_rpc(monitor_lmp(), ram, proto ? CAPOPS_BROADCAST : 0, &rerr)
@@ -325,6 +359,10 @@ static int bench(uint32_t rounds, uint32_t maxh)
                                                               (proto ? CAPOPS_BROADCAST : 0) | CAPOPS_WITH_COPIES,
                                                               &rerr);
                     uint64_t t1 = urpc_os_now_ns();
+                    if (r > 0 && !err) {
+                        cm_arg(ops, 1);
+                        cm_end(caps);
+                    }
                     if (err || rerr)
                         failed += r > 0;
                     else if (r > 0)
