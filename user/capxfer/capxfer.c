@@ -5,7 +5,8 @@
  *   capxfer CORE        the giver, here: starts `capxfer take` on CORE
  *   capxfer take        the receiver (started by the giver)
  *   capxfer bench [ROUNDS] [MAXH]  the `caps` benchmark (docs/bench.md), below
- *   capxfer sink        a holder for the benchmark (started by it)
+ *   capxfer sink [keep] a holder that takes what it is given and lets go at
+ *                       once (`keep`: until it is revoked, for the benchmark)
  *   capxfer orphan CORE [exit|fault]  the giver ends (or faults) while the
  *                       receiver on CORE (`capxfer keep`) holds its RAM: the
  *                       copy must go before the giver's RAM is reused
@@ -257,10 +258,11 @@ static int giver(uint32_t core)
 
 #define SINK_KEEP 64
 
-/* Keep every copy until it is revoked (its slot empties): a copy dropped at
- * once would be released before the operation timed, which would then find
- * no holder at all (the benchmark measured that by mistake at first). */
-static int sink(void)
+/* Take what comes and let go at once (capxfer cycles), or with `keep`
+ * every copy until it is revoked (its slot empties): for the benchmark, a
+ * copy dropped at once would be released before the operation timed,
+ * which would then find no holder at all (it measured that at first). */
+static int sink(bool keep)
 {
     static capslot_t kept[SINK_KEEP];
     uint64_t t0 = now_ms();
@@ -290,7 +292,7 @@ static int sink(void)
         uint32_t i = 0;
         while (i < SINK_KEEP && kept[i])
             i++;
-        if (i < SINK_KEEP && type != CAP_NULL)
+        if (keep && i < SINK_KEEP && type != CAP_NULL)
             kept[i] = c;   /* until the benchmark's revoke or delete removes it */
         else
             cap_free(c);
@@ -318,7 +320,7 @@ static int bench(uint32_t rounds, uint32_t maxh)
         maxh = n - 1;
     struct idl_chan *mon = monitor_chan();
     for (uint32_t c = 1; c < n; c++) {
-        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c, "capxfer sink", 0, false, &rerr, &sinks[c]);
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c, "capxfer sink keep", 0, false, &rerr, &sinks[c]);
         if (err || rerr) {
             printf("capxfer bench: no sink on core %u: %s\n", c, err_name(err ? err : rerr));
             return 1;
@@ -1053,10 +1055,10 @@ static int cycles(uint32_t n, uint32_t core)
     if (!err)
         err = rerr;
     uint32_t given = 0, done = 0, refused = 0;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = now_ms(), last_move = t0;
     /* Each slot: give a page, and once the sink's copy is gone (our delete
-     * works) give the next. */
-    while (!err && done < n && now_ms() - t0 < 10 * WAIT_MS) {
+     * works) give the next. Nothing moving for WAIT_MS: stop and say so. */
+    while (!err && done < n && now_ms() - last_move < WAIT_MS) {
         bool moved = false;
         for (uint32_t i = 0; i < CYCLES_IN_FLIGHT && !err; i++) {
             if (ram[i]) {
@@ -1077,7 +1079,12 @@ static int cycles(uint32_t n, uint32_t core)
         }
         if (!moved)
             sys_notify_wait(sys_notify_gen(), 200, 0);
+        else
+            last_move = now_ms();
     }
+    uint32_t stuck = 0;
+    for (uint32_t i = 0; i < CYCLES_IN_FLIGHT; i++)
+        stuck += ram[i] != 0;
     uint64_t ms = now_ms() - t0;
     /* The sink ends on a Frame. */
     capslot_t end;
@@ -1087,8 +1094,8 @@ static int cycles(uint32_t n, uint32_t core)
             nap();
     }
     printf("@atoll {\"event\":\"capxfer_cycles\",\"error\":\"%s\",\"asked\":%u,\"given\":%u,\"done\":%u,"
-           "\"refused\":%u,\"ms\":%llu}\n",
-           err_name(err), n, given, done, refused, (unsigned long long)ms);
+           "\"refused\":%u,\"stuck\":%u,\"ms\":%llu}\n",
+           err_name(err), n, given, done, refused, stuck, (unsigned long long)ms);
     return 0;
 }
 
@@ -1122,7 +1129,7 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "take"))
         return receiver();
     if (argc > 1 && !strcmp(argv[1], "sink"))
-        return sink();
+        return sink(argc > 2 && !strcmp(argv[2], "keep"));
     if (argc > 1 && !strcmp(argv[1], "keep"))
         return keep();
     if (argc > 2 && !strcmp(argv[1], "chanframe"))
