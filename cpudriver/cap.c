@@ -922,6 +922,42 @@ errval_t cap_anchor(struct cte *src, struct cte *dst)
     return ERR_OK;
 }
 
+errval_t cap_hand_over(struct cte *c, struct cte **blocking)
+{
+    *blocking = NULL;
+    if (!c || cte_empty(c))
+        return ERR_CAP_EMPTY;
+    if (!c->cap.original || (c->cap.relations & (CAP_REL_FOREIGN | CAP_REL_REMOTE)))
+        return ERR_INVALID_ARG;
+    struct cte *a = cap_anchor_of(c);   /* not an adopted anchor of something carved from c */
+    if (!a)
+        return ERR_NOT_FOUND;
+    /* Any other anchor the delete would meet stays in the way: nothing
+     * changes, and the caller deals with that object first. */
+    for (const struct cte *cur = c->first_child; cur; cur = subtree_next(cur, c, cur != a))
+        if (cur != a && is_anchor(cur)) {
+            *blocking = (struct cte *)cur;
+            return ERR_CAP_REMOTE;
+        }
+    /* A CNode that dies with c may hold the anchor itself (its slot is
+     * then memory that goes): not handed over, the monitor revokes. */
+    if (c->cap.type == CAP_CNODE)
+        return ERR_NOT_PERMITTED;
+    for (const struct cte *cur = c->first_child; cur; cur = subtree_next(cur, c, cur != a))
+        if (cur != a && cur->cap.type == CAP_CNODE && cur->cap.original)
+            return ERR_NOT_PERMITTED;
+    /* The anchor, with what was reserved under it, takes the original's
+     * place in the tree and its part (the object's range stays taken in
+     * the RAM it came from); the original, a copy now, goes as any copy,
+     * with its other copies and what was carved from it. */
+    struct cte *p = c->parent;
+    unlink_from_parent(a);
+    insert_child(p, a);
+    a->cap.original = 1;
+    c->cap.original = 0;
+    return cap_delete(c);
+}
+
 errval_t cap_relate(struct cte *c, uint32_t set, uint32_t clear)
 {
     const uint32_t settable = CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN;

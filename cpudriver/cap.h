@@ -177,6 +177,18 @@ struct cte *cap_original_of(struct cte *c);
 struct cte *cap_anchor_of(const struct cte *o);
 /* The first anchor in c's subtree (c itself too if `self`), or NULL. */
 struct cte *cap_find_remote(struct cte *c, bool self);
+/* Delete the original `c` while copies of its object live on other cores:
+ * its anchor (c's first child, CAP_REL_REMOTE) becomes the object's
+ * original in c's place (under c's parent), so the object lives until the
+ * monitor drops the anchor, when the last copy elsewhere is gone; then c
+ * is deleted as a copy (its local copies and what was carved from it go,
+ * as on one core). ERR_INVALID_ARG unless c is an original of this core
+ * (not FOREIGN, not an anchor); ERR_NOT_FOUND if it has no anchor;
+ * ERR_NOT_PERMITTED if a CNode was carved from it (the anchor could live
+ * in memory that dies: the monitor revokes the copies instead);
+ * ERR_CAP_REMOTE, nothing changed, with *blocking naming another anchor the
+ * delete would meet (an object carved from c with copies elsewhere). */
+errval_t cap_hand_over(struct cte *c, struct cte **blocking);
 
 /* dst = a copy of src's original, a child of it, marked CAP_REL_REMOTE |
  * CAP_REL_WATCH: the monitor's anchor for the object's copies elsewhere.

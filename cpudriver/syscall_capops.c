@@ -122,6 +122,11 @@ static errval_t capops(struct dispatcher *m, struct capops_call *a)
         if (x->cap.type != CAP_NULL)
             return ERR_CAP_OCCUPIED;
         return cap_copy(c, x);
+    case CAPOPS_HAND_OVER:
+        err = cap_hand_over(c, &x);
+        if (err == ERR_CAP_REMOTE)
+            a->anchor = monitor_slot(m, x);
+        return err;
     case CAPOPS_RELATE:
         if (t != m)
             return ERR_NOT_PERMITTED;   /* marks live in the monitor's own slots */

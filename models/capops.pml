@@ -41,6 +41,15 @@
  *   Timeout    (scenario "timeout") capops_expire: the revoke gives up and
  *              unlocks; holders that did not answer stay in the set; a late
  *              answer counts as a release.
+ *   Drop       (scenario "lost3") a holder's monitor cannot send its
+ *              cap_grant_reply (capops_on_grant ignores the send's error).
+ *   Expire     grant_expire (called by capops_expire): a grant not answered
+ *              in GRANT_WAIT_NS no longer counts (grants[c] = 0), so it
+ *              locks no revoke for ever; the core is marked `lost` and
+ *              then leaves the set only on an answer to the revoke under
+ *              way (holder_gone(o, c, asked)), never on a release or a
+ *              late answer, which may be older than the grant. Time is not modelled: Expire may
+ *              come at any moment, even before a late answer.
  *
  * Checked in every interleaving (-DSAFETY: assertions, invalid end states):
  *   no dangling copy   when a revoke completes, and whenever the anchor is
@@ -64,6 +73,13 @@
  *   BUG_RETYPE_SWAP             the agreed retype carves whatever the slot
  *                               names when the answer comes (scenario swap3):
  *                               pages the owner never reserved for it.
+ *   BUG_EXPIRE_FORGETS          grant_expire forgets the grant without
+ *                               marking the core lost (scenario lost3): a
+ *                               release sent before the grant arrived then
+ *                               removes a core that holds its copy.
+ *   BUG_LATE_ANSWER_CLEARS_LOST a late answer to a revoke removes a lost
+ *                               grant's core (scenario lost3): the grant
+ *                               may have gone after that answer.
  */
 #include "capops_params.pml"
 
@@ -71,6 +87,11 @@
 #define RANGES 2
 #define MAXQ 6
 #define NONE 255
+#ifdef BUG_EXPIRE_FORGETS
+#define BUG_EXPIRE_FORGETS_ON 1
+#else
+#define BUG_EXPIRE_FORGETS_ON 0
+#endif
 
 /* The messages of if/monitor.if that the protocol uses (capops_params.pml
  * checks they are there): mtype names follow them. */
@@ -86,6 +107,7 @@ bool revoking;
 bool holders[NCORES];
 bool waiting[NCORES];
 byte grants[NCORES];         /* unanswered grants per core */
+bool lost[NCORES];           /* a grant to the core expired unanswered */
 byte reserved[RANGES];       /* the holder core a range is reserved for, NONE */
 bool carved0[RANGES];        /* core 0's own carves */
 bool revoke_returned;        /* the domain's revoke came back (OK) */
@@ -136,13 +158,13 @@ inline revoke_check_done() {
  * leaves the set (and the revoke's wait) only if no grant to it is
  * unanswered: a release sent before a later grant arrived says nothing
  * about that grant's copy. */
-inline holder_gone(c) {
+inline holder_gone(c, revoked) {
 #ifdef BUG_RELEASE_IGNORES_GRANTS
     holders[c] = false;
     waiting[c] = false;
 #else
     if
-    :: grants[c] == 0 -> holders[c] = false; waiting[c] = false
+    :: grants[c] == 0 && (!lost[c] || revoked) -> holders[c] = false; waiting[c] = false; lost[c] = false
     :: else -> skip
     fi;
 #endif
@@ -156,7 +178,7 @@ inline holder_gone(c) {
 proctype OwnerLoop()
 {
     byte c, r;
-    byte gives = OWNER_GIVES, own_carves = OWN_CARVES, send_fails = SEND_FAILS;
+    byte gives = OWNER_GIVES, own_carves = OWN_CARVES, send_fails = SEND_FAILS, expires = EXPIRES;
     bool do_revoke = DO_REVOKE, timeouts = TIMEOUTS;
 end:
     do
@@ -213,6 +235,15 @@ end:
         :: reserved[r] == NONE && !carved0[r] -> carved0[r] = true; check_overlap(r)
         :: else -> skip
         fi }
+    /* Expire (grant_expire): an unanswered grant no longer counts */
+    :: atomic { expires > 0 && (grants[1] > 0 || grants[2] > 0) ->
+        expires--;
+        if :: grants[1] > 0 -> c = 1 :: grants[2] > 0 -> c = 2 fi;
+        grants[c] = 0;
+#ifndef BUG_EXPIRE_FORGETS
+        lost[c] = true;
+#endif
+        skip }
     /* Timeout (capops_expire): unlock; who did not answer stays a holder */
     :: atomic { timeouts && revoking ->
         timeouts = false;
@@ -235,9 +266,11 @@ end:
         atomic {
             if
             :: t == GRANT_REPLY ->
-                /* capops_on_grant_reply */
-                assert(grants[c] > 0);
-                grants[c]--;
+                /* capops_on_grant_reply: later than grant_expire waited, or not */
+                if
+                :: grants[c] > 0 -> grants[c]--
+                :: else -> assert(lost[c] || BUG_EXPIRE_FORGETS_ON)
+                fi;
                 if
                 :: !revoking && anchor && !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 ->
                     drop_anchor()
@@ -245,13 +278,21 @@ end:
                 fi
             :: t == RELEASED ->
                 if
-                :: holders[c] -> holder_gone(c)
+                :: holders[c] -> holder_gone(c, false)
                 :: else -> skip
                 fi
             :: t == REVOKE_REPLY ->
-                /* a late answer counts as a release */
+                /* an answer to the revoke under way says the core holds
+                 * nothing (no grant can follow the call: locked), so a
+                 * lost grant's core leaves too; a late one (the wait
+                 * ended, new grants may have gone since) counts only as a
+                 * release */
                 if
-                :: holders[c] -> holder_gone(c)
+#ifdef BUG_LATE_ANSWER_CLEARS_LOST
+                :: holders[c] -> holder_gone(c, true)
+#else
+                :: holders[c] -> holder_gone(c, revoking && waiting[c])
+#endif
                 :: else -> skip
                 fi
             :: t == RETYPE_CALL ->
@@ -286,7 +327,7 @@ inline maybe_release(me) {
     fi
 }
 
-proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse)
+proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse; byte drops)
 {
     mtype t;
     bool ok;
@@ -312,7 +353,10 @@ end:
                 :: true ->
                     held[me] = true;
                     mail[me]++;
-                    C(me, OWNER) ! GRANT_REPLY, true, 0
+                    if
+                    :: drops > 0 -> drops--   /* the answer cannot be sent */
+                    :: true -> C(me, OWNER) ! GRANT_REPLY, true, 0
+                    fi
                 fi
             :: t == REVOKE_CALL ->
                 /* holder_revoke: every copy, carve and mail goes */
@@ -397,7 +441,9 @@ proctype Final()
     assert(!revoking);
     assert(empty(C(0, 1)) && empty(C(0, 2)) && empty(C(1, 0)) && empty(C(2, 0)));
     assert(grants[1] == 0 && grants[2] == 0);
-    assert(holders[1] == HOLDS(1) && holders[2] == HOLDS(2));
+    /* A core whose grant was lost stays recorded until a revoke's answer. */
+    assert(holders[1] == HOLDS(1) || (lost[1] && holders[1]));
+    assert(holders[2] == HOLDS(2) || (lost[2] && holders[2]));
     assert(anchor == (holders[1] || holders[2]));
 #if !TIMEOUTS
     assert(!DO_REVOKE || revoke_returned || holders[1] || holders[2])
@@ -411,8 +457,8 @@ init {
         run OwnerLoop();
         run OwnerRx(1);
         run OwnerRx(2);
-        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES);
-        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false);
+        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES, HOLDER_DROPS);
+        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false, HOLDER_DROPS);
         run Invariant();
         run Final()
     }

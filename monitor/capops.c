@@ -50,10 +50,18 @@
 #define MAX_GRANTS 128        /* (object, core) pairs with unanswered grants */
 #define MAX_RESERVED 256      /* ranges reserved for holders' retypes */
 #define MAX_ENVELOPES 256     /* agreed retypes done here */
-#define MAX_RECLAIM 64        /* RAM of ended domains waiting for remote copies to go */
-#define WIDE_SETS 32          /* objects held on more than CORESET_INLINE cores */
+#define MAX_RECLAIM MON_MAX_CHILDREN  /* RAM of ended domains waiting for remote copies to go (spawn.c keeps room) */
+/* Bitmaps of wide core sets (more than CORESET_INLINE cores): at most half
+ * for objects' holder sets (MAX_WIDE_OBJECTS), so that a revoke of each of
+ * them always finds one for the set of holders it waits for. */
+#define WIDE_SETS 64
+#define MAX_WIDE_OBJECTS (WIDE_SETS / 2)
 /* How long an owner waits for holders, and a holder for its owner. */
 #define CAPOPS_WAIT_NS 5000000000ull
+/* A grant not answered in this time was lost (a holder's answer it could
+ * not send): the count goes, the core stays a holder until a revoke's
+ * answer says otherwise (grant_expire). */
+#define GRANT_WAIT_NS (2 * CAPOPS_WAIT_NS)
 
 /* -- the owner's records ------------------------------------------------------- */
 
@@ -65,6 +73,7 @@ struct waiter {
     uint8_t kind;
     uint8_t req;              /* W_CLIENT: CAPREQ_REVOKE or CAPREQ_DELETE */
     uint8_t broadcast;        /* ask every core (CAPOPS_BROADCAST: the benchmark's baseline) */
+    uint8_t with_copies;      /* W_CLIENT delete: the copies elsewhere go too (CAPOPS_WITH_COPIES) */
     int handle;               /* W_CLIENT */
     uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
     uint32_t held;            /* W_HOLDER: the index of the held record */
@@ -73,12 +82,14 @@ struct waiter {
 struct object {
     uint8_t state;            /* enum obj_state */
     uint16_t gen;
+    uint64_t domain;          /* whose give made the record: its quotas (docs/limits.md) */
     uint32_t type, rights;    /* the original's: a holder's root gets them */
     uint64_t base, bytes;
     capslot_t anchor;
     struct coreset holders;   /* cores that may hold copies */
     struct coreset waiting;   /* O_REVOKING: holders that have not answered */
     uint64_t deadline;
+    uint32_t revoke_tag;      /* O_REVOKING: the calls' tag; an answer with another is late */
     uint64_t retry_after;     /* a reclaim's revoke that failed: not again before this */
     struct waiter waiter;
 };
@@ -91,12 +102,16 @@ struct grant_count {
     uint32_t obj;             /* 0: free */
     uint16_t core;
     uint16_t count;
+    bool lost;                /* a grant went unanswered: only a revoke's answer removes the core */
+    uint64_t domain;          /* the giver whose grant made the entry (its quota) */
+    uint64_t deadline;        /* count > 0: the last grant's answer is due by then */
 };
 static struct grant_count grants[MAX_GRANTS];
 
 struct reserved {
     uint32_t obj;             /* 0: free */
     uint16_t core;
+    uint64_t domain;          /* the object's (its quota) */
     uint64_t base, bytes;
     capslot_t slot;           /* the RAM retyped from the anchor */
 };
@@ -110,8 +125,10 @@ struct held {
     bool used, revoking;
     uint16_t owner;
     uint32_t obj;             /* the owner's number */
+    uint64_t domain;          /* the grant's that made the record (its quota) */
     capslot_t root;           /* the FOREIGN root, watched */
     uint32_t mail;            /* copies waiting in the mailbox */
+    uint32_t revoke_tag;      /* revoking: the owner's call's, for the answer */
 };
 static struct held held[MAX_HELD];
 
@@ -129,6 +146,7 @@ static struct mail mailbox[MAX_MAIL];
 struct envelope {
     capslot_t slot;           /* 0: free */
     uint32_t held;
+    uint64_t domain;          /* whose retype (its quota) */
 };
 static struct envelope envelopes[MAX_ENVELOPES];
 
@@ -150,7 +168,7 @@ static struct retype_wait retypes[MON_MAX_CLIENTS];
 
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
-        refused, forged, reclaimed;
+        refused, forged, reclaimed, quota, grants_lost, handed_over;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -239,6 +257,57 @@ static struct held *held_by_root(capslot_t root)
 
 static uint32_t held_index(const struct held *h) { return (uint32_t)(h - held); }
 
+/* -- per-domain quotas (MON_CAPS_*_PER_DOMAIN, docs/limits.md) ------------------------ */
+/* Every table is shared by the core's domains; a domain past its own share
+ * gets ERR_QUOTA at once, and the others still find room. */
+
+static uint32_t objects_of(uint64_t domain, bool wide_only)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++)
+        n += objects[i].state != O_FREE && (domain == UINT64_MAX || objects[i].domain == domain) &&
+             (!wide_only || objects[i].holders.wide);
+    return n;
+}
+
+static uint32_t grants_of(uint64_t domain)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        n += grants[i].obj && grants[i].domain == domain;
+    return n;
+}
+
+static uint32_t reserved_of(uint64_t domain)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_RESERVED; i++)
+        n += reserved[i].obj && reserved[i].domain == domain;
+    return n;
+}
+
+static uint32_t held_of(uint64_t domain)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_HELD; i++)
+        n += held[i].used && held[i].domain == domain;
+    return n;
+}
+
+static uint32_t envelopes_of(uint64_t domain)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_ENVELOPES; i++)
+        n += envelopes[i].slot && envelopes[i].domain == domain;
+    return n;
+}
+
+static errval_t quota(bool over)
+{
+    st.quota += over;
+    return over ? ERR_QUOTA : ERR_OK;
+}
+
 static bool has_children(capslot_t slot)
 {
     struct cap_identity id;
@@ -310,7 +379,7 @@ static void revoke_done(struct object *o, errval_t err)
                 h->revoking = false;
                 struct idl_chan *back = route(h->owner);
                 if (back)
-                    monitor_cap_revoke_reply_send(back, h->owner, (uint16_t)my_core, new_tag(), err, h->obj);
+                    monitor_cap_revoke_reply_send(back, h->owner, (uint16_t)my_core, h->revoke_tag, err, h->obj);
             } else {
                 holder_revoke(h);
             }
@@ -333,7 +402,16 @@ static void start_revoke(struct object *o, const struct waiter *w)
     o->waiter = w ? *w : (struct waiter){ 0 };
     o->deadline = now_ns() + CAPOPS_WAIT_NS;
     st.revokes++;
+    o->revoke_tag = new_tag();
     coreset_clear(&pool, &o->waiting);
+    /* The set of holders to wait for may need a bitmap of its own: there is
+     * one for each wide object (MAX_WIDE_OBJECTS); the broadcast baseline
+     * may find none, and says so at once rather than wait for nobody. */
+    bool wide = w && w->broadcast ? ncores - 1 > CORESET_INLINE : o->holders.wide;
+    if (wide && pool.in_use >= pool.nmaps) {
+        revoke_done(o, ERR_TOO_MANY);
+        return;
+    }
     if (w && w->broadcast) {
         /* The baseline: every other live core, as a plain loop would. */
         for (uint32_t c = 0; c < ncores; c++) {
@@ -341,7 +419,7 @@ static void start_revoke(struct object *o, const struct waiter *w)
             if (!to || coreset_add(&pool, &o->waiting, c))
                 continue;
             st.revoke_msgs++;
-            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, o->revoke_tag, obj_number(o));
         }
     } else {
         for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
@@ -349,7 +427,7 @@ static void start_revoke(struct object *o, const struct waiter *w)
             if (!to || coreset_add(&pool, &o->waiting, (uint32_t)c))
                 continue;   /* unreachable: it stays a holder, the wait times out */
             st.revoke_msgs++;
-            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, new_tag(), obj_number(o));
+            monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, o->revoke_tag, obj_number(o));
         }
     }
     if (coreset_count(&o->waiting) == 0 && coreset_count(&o->holders) != 0) {
@@ -364,10 +442,15 @@ static void start_revoke(struct object *o, const struct waiter *w)
  * is unanswered: a release sent before a later grant arrived there says
  * nothing of that grant's copy (models/capops.pml found a revoke that
  * ended early on such a release). */
-static void holder_gone(struct object *o, uint32_t core)
+/* A core whose grant went unanswered (grant_expire) leaves only on a
+ * revoke's answer (`revoked`): a release it sent may be older than the
+ * grant whose answer was lost. */
+static void holder_gone(struct object *o, uint32_t core, bool revoked)
 {
     struct grant_count *g = grant_of(obj_number(o), core, false);
-    if (!g || g->count == 0) {
+    if (!g || (g->count == 0 && (!g->lost || revoked))) {
+        if (g)
+            *g = (struct grant_count){ 0 };
         coreset_del(&pool, &o->holders, core);
         coreset_del(&pool, &o->waiting, core);
     }
@@ -388,6 +471,8 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
         if (!o)
             return ERR_CAP_REMOTE;   /* an anchor we do not know: adopted, being reclaimed */
     } else {
+        if ((err = quota(objects_of(giver, false) >= MON_CAPS_OBJECTS_PER_DOMAIN)))
+            return err;
         for (uint32_t i = 0; i < MAX_OBJECTS && !o; i++)
             if (objects[i].state == O_FREE)
                 o = &objects[i];
@@ -405,18 +490,27 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
         struct cap_identity id;
         sys_cap_identify(anchor, &id);
         uint16_t gen = o->gen ? o->gen : 1;
-        *o = (struct object){ .state = O_IDLE, .gen = gen, .type = id.type, .rights = id.rights, .base = id.base,
-                              .bytes = id.bytes, .anchor = anchor };
+        *o = (struct object){ .state = O_IDLE, .gen = gen, .domain = giver, .type = id.type, .rights = id.rights,
+                              .base = id.base, .bytes = id.bytes, .anchor = anchor };
     }
     if (o->state == O_REVOKING)
         return ERR_CAP_LOCKED;
     /* The core may hold copies already (its grants all answered): an undo
      * below must not remove it then (the model's BUG_UNDO_DROPS_HOLDER). */
     bool was_holder = coreset_has(&pool, &o->holders, core);
-    struct grant_count *g = grant_of(obj_number(o), core, true);
-    if (!g || g->count == UINT16_MAX)
+    /* The set widens past CORESET_INLINE cores: a bitmap from the pool. */
+    bool widens = !was_holder && !o->holders.wide && coreset_count(&o->holders) == CORESET_INLINE;
+    struct grant_count *g = grant_of(obj_number(o), core, false);
+    if (!g && !(err = quota(grants_of(giver) >= MON_CAPS_GRANTS_PER_DOMAIN)) &&
+        (g = grant_of(obj_number(o), core, true)))
+        g->domain = giver;
+    if (!err && widens)
+        err = quota(objects_of(o->domain, true) >= MON_CAPS_WIDE_PER_DOMAIN);
+    if (!err && widens && objects_of(UINT64_MAX, true) >= MAX_WIDE_OBJECTS)
         err = ERR_TOO_MANY;
-    else
+    if (!err && (!g || g->count == UINT16_MAX))
+        err = ERR_TOO_MANY;
+    else if (!err)
         err = coreset_add(&pool, &o->holders, core);
     struct idl_chan *via = route(core);
     if (!err && !via)
@@ -428,11 +522,12 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
                                      o->rights, o->base, o->bytes, obj_number(o), to, giver);
     if (!err) {
         g->count++;
+        g->deadline = now_ns() + GRANT_WAIT_NS;
         return ERR_OK;
     }
     /* Undo: nothing was sent there. The core leaves the set only if this
      * call put it there; the anchor goes if it stands for nothing. */
-    if (g && g->count == 0)
+    if (g && g->count == 0 && !g->lost)
         *g = (struct grant_count){ 0 };
     if (!was_holder)
         coreset_del(&pool, &o->holders, core);
@@ -493,12 +588,12 @@ errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a)
     struct object *o = obj_find(a->obj);
     struct grant_count *g = o ? grant_of(a->obj, a->src, false) : 0;
     if (!g || !g->count) {
-        if (!a->obj)
-            return ERR_OK;   /* untracked (Notify) */
+        if (!a->obj || (g && g->lost))
+            return ERR_OK;   /* untracked (Notify), or later than grant_expire waited */
         st.forged++;   /* no grant of ours waits for this answer */
         return ERR_INVALID_ARG;
     }
-    if (--g->count == 0)
+    if (--g->count == 0 && !g->lost)
         *g = (struct grant_count){ 0 };
     /* A refused grant is followed by a release if nothing is held there. */
     if (o->state == O_IDLE && coreset_count(&o->holders) == 0 && grants_unanswered(a->obj) == 0)
@@ -516,14 +611,16 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
         return ERR_INVALID_ARG;
     }
     st.released++;
-    holder_gone(o, a->src);
+    holder_gone(o, a->src, false);
     return ERR_OK;
 }
 
 errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
 {
     struct object *o = obj_find(a->obj);
-    bool asked = o && o->state == O_REVOKING && coreset_has(&pool, &o->waiting, a->src);
+    /* Asked by the revoke under way: an answer to an earlier one (its wait
+     * ended) has another tag. */
+    bool asked = o && o->state == O_REVOKING && a->tag == o->revoke_tag && coreset_has(&pool, &o->waiting, a->src);
     if (!o || (!asked && !coreset_has(&pool, &o->holders, a->src)))
         return ERR_OK;   /* it answered by a release already */
     if (a->err) {
@@ -531,7 +628,10 @@ errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
             revoke_done(o, a->err);
         return ERR_OK;
     }
-    holder_gone(o, a->src);   /* late too (the wait ended): it holds nothing, as a release says */
+    /* An answer to the revoke under way says the core holds nothing (no
+     * grant could follow the call); a late one only what a release says:
+     * a grant may have gone there since. */
+    holder_gone(o, a->src, asked);   /* late too (the wait ended): it holds nothing, as a release says */
     return ERR_OK;
 }
 
@@ -560,11 +660,14 @@ errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a)
                 r = &reserved[i];
         if (!r)
             err = ERR_TOO_MANY;
+        else if ((err = quota(reserved_of(o->domain) >= MON_CAPS_RESERVED_PER_DOMAIN)))
+            ;
         else if (!(err = slot_alloc(&s)) &&
                  (err = sys_cap_retype(o->anchor, CAP_RAM, a->bytes, a->base - o->base, 1, s)))
             slot_free(s);
         if (!err)
-            *r = (struct reserved){ .obj = a->obj, .core = a->src, .base = a->base, .bytes = a->bytes, .slot = s };
+            *r = (struct reserved){ .obj = a->obj, .core = a->src, .domain = o->domain, .base = a->base,
+                                    .bytes = a->bytes, .slot = s };
     }
     if (err)
         st.retypes_refused++;
@@ -618,7 +721,7 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
             m = &mailbox[i];
     }
     if (!err && per_domain >= MON_CAPS_WAITING_PER_DOMAIN)
-        err = ERR_QUOTA;
+        err = quota(true);
     else if (!err && !m)
         err = ERR_TOO_MANY;
     /* The root: the original as it is (its rights), FOREIGN; a Notify is
@@ -639,12 +742,14 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
                 if (!held[i].used)
                     h = &held[i];
             struct capops_call c = { .set = CAP_REL_WATCH };
-            if (!h)
+            if ((err = quota(held_of(a->domain) >= MON_CAPS_HELD_PER_DOMAIN)))
+                h = 0;
+            else if (!h)
                 err = ERR_TOO_MANY;
             else if (!(err = cap_import(ch, &w, &root)) && (err = capops(CAPOPS_RELATE, 0, root, &c)))
                 cap_free(root);
             if (!err)
-                *h = (struct held){ .used = true, .owner = a->src, .obj = a->obj, .root = root };
+                *h = (struct held){ .used = true, .owner = a->src, .obj = a->obj, .domain = a->domain, .root = root };
             else
                 h = 0;
         }
@@ -752,7 +857,7 @@ static void holder_revoke(struct held *h)
         err = ERR_CAP_LOCKED;
     }
     struct idl_chan *back = route(h->owner);
-    uint32_t obj = h->obj;
+    uint32_t obj = h->obj, tag = h->revoke_tag;
     uint16_t owner = h->owner;
     if (!err) {
         envelopes_free(held_index(h));
@@ -762,7 +867,7 @@ static void holder_revoke(struct held *h)
         h->revoking = false;
     }
     if (back)
-        monitor_cap_revoke_reply_send(back, owner, (uint16_t)my_core, new_tag(), err, obj);
+        monitor_cap_revoke_reply_send(back, owner, (uint16_t)my_core, tag, err, obj);
 }
 
 errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a)
@@ -774,6 +879,9 @@ errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a)
         return back ? monitor_cap_revoke_reply_send(back, a->src, (uint16_t)my_core, a->tag, ERR_OK, a->obj)
                     : ERR_NO_ROUTE;
     }
+    /* Under way already (waiting for an object of ours below the root): its
+     * answer, sent after this call came, answers this one. */
+    h->revoke_tag = a->tag;
     if (!h->revoking)
         holder_revoke(h);
     return ERR_OK;
@@ -815,7 +923,7 @@ errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a)
         if ((err = capops(CAPOPS_RETYPE, disp, w.a.slot, &c)))
             slot_free(env);
         else
-            *e = (struct envelope){ .slot = env, .held = w.held };
+            *e = (struct envelope){ .slot = env, .held = w.held, .domain = w.domain };
     }
     client_cap_reply(w.handle, CAPREQ_RETYPE, err);
     return ERR_OK;
@@ -839,7 +947,9 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
             r = &retypes[i];
     for (uint32_t i = 0; !err && i < MON_MAX_CLIENTS; i++)
         if (retypes[i].used && retypes[i].domain == domain)
-            err = ERR_QUOTA;   /* one at a time per domain */
+            err = quota(true);   /* one at a time per domain */
+    if (!err)
+        err = quota(envelopes_of(domain) >= MON_CAPS_ENVELOPES_PER_DOMAIN);
     if (!err && !r)
         err = ERR_TOO_MANY;
     struct idl_chan *to = err ? 0 : route(h->owner);
@@ -869,6 +979,19 @@ static void client_retry(const struct waiter *w)
     errval_t err = child_dispatcher(w->domain, &disp);
     if (!err)
         err = capops(w->req == CAPREQ_DELETE ? CAPOPS_DELETE : CAPOPS_REVOKE, disp, w->slot, &c);
+    if (err == ERR_CAP_REMOTE && w->req == CAPREQ_DELETE && !w->with_copies && !w->broadcast) {
+        /* The original goes, the object stays while copies elsewhere do:
+         * its anchor becomes its original (issue 10, item 2). Another
+         * object in the way (carved from this one, with copies elsewhere)
+         * is revoked first, as before. */
+        struct capops_call h = { 0 };
+        errval_t herr = capops(CAPOPS_HAND_OVER, disp, w->slot, &h);
+        if (herr == ERR_OK || herr == ERR_CAP_REMOTE) {
+            err = herr;
+            c.anchor = h.anchor;
+            st.handed_over += herr == ERR_OK;
+        }
+    }
     if (err == ERR_CAP_REMOTE) {
         struct object *o = c.anchor == CAPOPS_NO_SLOT ? 0 : obj_by_anchor(c.anchor);
         if (o && o->state == O_IDLE) {
@@ -897,6 +1020,7 @@ void capops_request(int handle, uint64_t domain, enum capreq req, const struct c
         return;
     }
     struct waiter w = { .kind = W_CLIENT, .req = (uint8_t)req, .broadcast = (a->flags & CAPOPS_BROADCAST) != 0,
+                        .with_copies = (a->flags & CAPOPS_WITH_COPIES) != 0,
                         .handle = handle, .domain = domain, .slot = a->slot };
     client_retry(&w);
 }
@@ -949,6 +1073,17 @@ static void reclaim_scan(void)
     }
 }
 
+uint32_t capops_reclaim_pending(void)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MAX_RECLAIM; i++)
+        n += reclaim[i] != 0;
+    return n;
+}
+
+/* spawn_local starts no domain while its children and the RAM waiting here
+ * would not fit (capops_reclaim_pending): so this never finds the table
+ * full but by a bug. */
 void capops_reclaim(capslot_t ram)
 {
     for (uint32_t i = 0; i < MAX_RECLAIM; i++)
@@ -1011,9 +1146,24 @@ void capops_source(struct ws_source *s)
     *s = (struct ws_source){ .poll = notices_poll, .name = "capability notices" };
 }
 
+/* A grant whose answer never came (the holder's monitor could not send it,
+ * or its core stopped): the count goes, so that revokes are not refused
+ * for ever (ERR_CAP_LOCKED) and the entry is not kept up; the core stays
+ * recorded (it may hold the copy) until a revoke's answer. */
+static void grant_expire(uint64_t now)
+{
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj && grants[i].count && now > grants[i].deadline) {
+            grants[i].count = 0;
+            grants[i].lost = true;
+            st.grants_lost++;
+        }
+}
+
 void capops_expire(void)
 {
     uint64_t now = now_ns();
+    grant_expire(now);
     for (uint32_t i = 0; i < MAX_OBJECTS; i++)
         if (objects[i].state == O_REVOKING && now > objects[i].deadline)
             revoke_done(&objects[i], ERR_TIMEOUT);
@@ -1039,11 +1189,64 @@ size_t capops_describe(char *out, size_t size)
                             "\"caps\":{\"owned\":%u,\"held\":%u,\"waiting\":%u,\"given\":%llu,\"taken\":%llu,"
                             "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
-                            "\"reclaimed\":%llu}",
+                            "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
                             (unsigned long long)st.retypes_agreed, (unsigned long long)st.retypes_refused,
                             (unsigned long long)st.refused, (unsigned long long)st.forged,
-                            (unsigned long long)st.reclaimed);
+                            (unsigned long long)st.reclaimed, (unsigned long long)st.quota,
+                            (unsigned long long)st.grants_lost, capops_reclaim_pending(),
+                            (unsigned long long)st.handed_over);
+}
+
+/* A validator's view (monclient caps): every object owned with its holder
+ * cores (and whether a grant to one was lost), every object held. */
+size_t capops_dump(char *out, size_t size)
+{
+    size_t n = 0;
+    bool truncated = false;
+    const size_t room = 64;   /* for the end */
+#define PUT(...)                                                                             \
+    do {                                                                                     \
+        if (n < size)                                                                        \
+            n += (size_t)snprintf(out + n, size - n, __VA_ARGS__);                           \
+    } while (0)
+    PUT("{\"core\":%u,\"owned\":[", my_core);
+    bool first = true;
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++) {
+        struct object *o = &objects[i];
+        if (o->state == O_FREE)
+            continue;
+        if (n + room + 16 * (coreset_count(&o->holders) + 2) > size) {
+            truncated = true;
+            break;
+        }
+        bool lost = false;
+        for (uint32_t g = 0; g < MAX_GRANTS; g++)
+            lost |= grants[g].obj == obj_number(o) && grants[g].lost;
+        PUT("%s[%u,[", first ? "" : ",", obj_number(o));
+        first = false;
+        bool f2 = true;
+        for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
+            PUT("%s%d", f2 ? "" : ",", c);
+            f2 = false;
+        }
+        PUT("],%s]", lost ? "true" : "false");
+    }
+    PUT("],\"held\":[");
+    first = true;
+    for (uint32_t i = 0; i < MAX_HELD && !truncated; i++) {
+        if (!held[i].used)
+            continue;
+        if (n + room > size) {
+            truncated = true;
+            break;
+        }
+        PUT("%s[%u,%u]", first ? "" : ",", held[i].owner, held[i].obj);
+        first = false;
+    }
+    PUT("],\"truncated\":%s}", truncated ? "true" : "false");
+#undef PUT
+    return n < size ? n : size - 1;
 }

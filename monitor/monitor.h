@@ -127,6 +127,10 @@ errval_t fence_on_dead(const struct monitor_core_dead_args *a);
 /* One line of counts (for `mesh`). */
 size_t fence_describe(char *out, size_t size);
 
+/* Domains a monitor starts on its core (spawn.c); as many ended domains' RAM
+ * may wait for copies on other cores to go (capops.c). */
+#define MON_MAX_CHILDREN 64
+
 /* -- captransfer.c: capabilities between cores -------------------------------- */
 /* RAM, Frame, DevFrame, Notify and the page-table types may cross cores. */
 bool cap_crosses(uint32_t type);
@@ -208,6 +212,8 @@ void capops_request(int handle, uint64_t domain, enum capreq req, const struct c
 /* A domain's RAM that could not be revoked (ERR_CAP_REMOTE): revoke the
  * copies elsewhere first, then it, then free the slot. */
 void capops_reclaim(capslot_t ram);
+/* RAM of ended domains waiting in capops_reclaim (spawn.c keeps room). */
+uint32_t capops_reclaim_pending(void);
 void capops_domain_ended(uint64_t domain);
 /* Notices of watched capabilities, as a source of the event loop. */
 void capops_source(struct ws_source *s);
@@ -215,6 +221,9 @@ void capops_source(struct ws_source *s);
 void capops_expire(void);
 /* One JSON fragment of counts ("\"caps\":{...}"). */
 size_t capops_describe(char *out, size_t size);
+/* Every record as JSON ({"core":..,"owned":[[obj,[holder cores],lost],..],
+ * "held":[[owner core,obj],..],"truncated":..}): monclient caps. */
+size_t capops_dump(char *out, size_t size);
 /* The handlers of if/monitor.if's cap_* messages. */
 errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_args *a);
 errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a);

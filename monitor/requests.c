@@ -51,6 +51,7 @@ void reply_error(struct idl_chan *ch, unsigned call, errval_t err)
     case monclient_bench_call: monclient_bench_reply_send(ch, err, ""); break;
     case monclient_kill_call: monclient_kill_reply_send(ch, err); break;
     case monclient_stats_call: monclient_stats_reply_send(ch, err, ""); break;
+    case monclient_caps_call: monclient_caps_reply_send(ch, err, ""); break;
     default: break;   /* not a call: nobody to answer */
     }
 }
@@ -133,10 +134,17 @@ static errval_t on_stats(struct idl_chan *ch, const struct monclient_stats_call_
     return monclient_stats_reply_send(ch, ERR_OK, text);
 }
 
+static errval_t on_caps(struct idl_chan *ch, const struct monclient_caps_call_args *a)
+{
+    (void)a;
+    capops_dump(text, sizeof text);
+    return monclient_caps_reply_send(ch, ERR_OK, text);
+}
+
 static const struct monclient_handlers handlers = {
     .ps_call = on_ps, .spawn_call = on_spawn, .mem_call = on_mem, .describe_call = on_describe,
     .busy_call = on_busy, .mesh_call = on_mesh, .ping_call = on_ping, .bench_call = on_bench,
-    .kill_call = on_kill, .stats_call = on_stats,
+    .kill_call = on_kill, .stats_call = on_stats, .caps_call = on_caps,
 };
 
 /* -- where a request goes ---------------------------------------------------------- */
@@ -155,6 +163,7 @@ static bool target(const struct monclient_msg *m, uint32_t *core, errval_t *bad)
     case monclient_mesh_call: *core = m->u.mesh_call.core; return true;
     case monclient_kill_call: *core = m->u.kill_call.core; return true;
     case monclient_stats_call: *core = m->u.stats_call.core; return true;
+    case monclient_caps_call: *core = m->u.caps_call.core; return true;
     case monclient_ping_call:
     case monclient_bench_call: {
         uint32_t from = m->type == monclient_ping_call ? m->u.ping_call.from : m->u.bench_call.from;

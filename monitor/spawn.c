@@ -6,7 +6,7 @@
 #include <atoll/lmpchan.h>
 
 #define DEFAULT_DOMAIN_RAM (4ull << 20)
-#define MAX_CHILDREN 64
+#define MAX_CHILDREN MON_MAX_CHILDREN
 
 /* Domains this monitor spawned: the RAM it gave each, and a copy of its
  * dispatcher capability. When the domain ends (lifetimes.c), its RAM is
@@ -106,10 +106,15 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
     if (!spawning_system && system_program(cmd))
         return ERR_NOT_PERMITTED;
     struct child *c = 0;
-    for (int i = 0; i < MAX_CHILDREN && !c; i++)
-        if (!children[i].used)
+    uint32_t live = 0;
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        live += children[i].used;
+        if (!children[i].used && !c)
             c = &children[i];
-    if (!c)
+    }
+    /* Every child may end with RAM that waits for copies on other cores to
+     * go (capops_reclaim): there must be room for it there too. */
+    if (!c || live + capops_reclaim_pending() >= MAX_CHILDREN)
         return ERR_TOO_MANY;
     errval_t err = ram_alloc(ram_bytes, &c->ram);
     if (err)

@@ -156,7 +156,10 @@ def test_a_change_in_the_store_fails_its_model(tmp_path, monkeypatch, old, new):
 
 
 @pytest.mark.parametrize("path,old,new,message", [
-    ("CAPOPS_C", "if (!g || g->count == 0) {", "if (1) {", "no grant to it unanswered"),
+    ("CAPOPS_C", "if (!g || (g->count == 0 && (!g->lost || revoked))) {", "if (!g || g->count == 0) {",
+     "no grant to it unanswered"),
+    ("CAPOPS_C", "grants[i].lost = true;", "grants[i].lost = false;", "marked lost"),
+    ("CAPOPS_C", "a->tag == o->revoke_tag &&", "", "clears a lost grant"),
     ("CAPOPS_C", "sys_cap_retype(o->anchor, CAP_RAM, a->bytes, a->base - o->base, 1, s)",
      "sys_cap_identify(o->anchor, 0)", "reserved by retyping the anchor"),
     ("MONITOR_IF", "message cap_released(", "message cap_gone(", "message cap_released"),

@@ -571,9 +571,17 @@ CAPOPS_RULES = [
      "err = coreset_add(&pool, &o->holders, core);"),
     ("no grant while the object is being revoked",
      "if (o->state == O_REVOKING)\n        return ERR_CAP_LOCKED;"),
-    ("a core leaves the set (and a revoke's wait) only with no grant to it unanswered (holder_gone)",
-     "if (!g || g->count == 0) {\n        coreset_del(&pool, &o->holders, core);\n"
+    ("a core leaves the set (and a revoke's wait) only with no grant to it unanswered, and a core whose "
+     "grant was lost only on a revoke's answer (holder_gone)",
+     "if (!g || (g->count == 0 && (!g->lost || revoked))) {\n        if (g)\n"
+     "            *g = (struct grant_count){ 0 };\n        coreset_del(&pool, &o->holders, core);\n"
      "        coreset_del(&pool, &o->waiting, core);"),
+    ("a grant unanswered in time no longer counts, and its core is marked lost (grant_expire)",
+     "grants[i].count = 0;\n            grants[i].lost = true;"),
+    ("an answer later than grant_expire waited is taken as such (capops_on_grant_reply)",
+     "if (!a->obj || (g && g->lost))\n            return ERR_OK;"),
+    ("a release is never a revoke's answer (capops_on_released)",
+     "holder_gone(o, a->src, false);"),
     ("revoke asks the holders only (start_revoke)",
      "for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {"),
     ("the anchor goes only with no holder left and every grant answered (revoke_done)",
@@ -584,8 +592,11 @@ CAPOPS_RULES = [
      "if (!h->used || h->revoking || h->mail || has_children(h->root))"),
     ("a refused grant with nothing kept is followed by a release (capops_on_grant)",
      "if (err && a->obj && !held_find(a->src, a->obj) && back)"),
-    ("a late answer to a revoke counts as a release (capops_on_revoke_reply)",
-     "holder_gone(o, a->src);   /* late too"),
+    ("a late answer to a revoke counts as a release, an answer to the revoke under way clears a lost grant "
+     "(capops_on_revoke_reply)",
+     "holder_gone(o, a->src, asked);   /* late too"),
+    ("an answer to the revoke under way clears a lost grant, told by its tag (capops_on_revoke_reply)",
+     "bool asked = o && o->state == O_REVOKING && a->tag == o->revoke_tag && coreset_has(&pool, &o->waiting, a->src);"),
     ("a give whose grant cannot be sent removes the core only if it added it (give_owned)",
      "if (!was_holder)\n        coreset_del(&pool, &o->holders, core);"),
     ("the agreed retype names the original and pages the owner was asked about (capops_on_retype_reply)",
@@ -615,6 +626,8 @@ class CapopsScenario:
     catches: Dict[str, str]
     swaps: int = 0          # each holder's domain moves another capability into a slot it asked to retype
     send_fails: int = 0     # this many of the owner's gives cannot send their grant (outbox full, no route)
+    drops: int = 0          # each holder's monitor cannot send this many grant answers
+    expires: int = 0        # grant_expire may forget this many unanswered grants (at any moment)
 
 
 CAPOPS_SCENARIOS = [
@@ -636,6 +649,13 @@ CAPOPS_SCENARIOS = [
     CapopsScenario("sendfail3", "3 cores: three gives, one of which cannot send its grant (its core may hold "
                    "copies already), and a revoke", 3, True, 0, False, 1, 1, 0, False,
                    {"BUG_UNDO_DROPS_HOLDER": "assertion violated"}, send_fails=1),
+    CapopsScenario("lost3", "3 cores: two gives (maybe to one core), a holder's answer to a grant lost and "
+                   "grants expired at any moment, takes and deletes (releases), a revoke (which may time out: "
+                   "a revoke's answer that came while a grant was unanswered is not counted, so a lost grant "
+                   "makes the revoke wait for its bound)",
+                   2, True, 0, True, 1, 1, 0, False,
+                   {"BUG_EXPIRE_FORGETS": "assertion violated", "BUG_LATE_ANSWER_CLEARS_LOST": "assertion violated"},
+                   drops=1, expires=2),
 ]
 
 
@@ -654,7 +674,8 @@ def capops_params(s: CapopsScenario):
              "#define NCORES 3"]
     for name, v in (("OWNER_GIVES", s.gives), ("DO_REVOKE", s.revoke), ("OWN_CARVES", s.own_carves),
                     ("TIMEOUTS", s.timeouts), ("HOLDER_TAKES", s.takes), ("HOLDER_DELETES", s.deletes),
-                    ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails)):
+                    ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails),
+                    ("HOLDER_DROPS", s.drops), ("EXPIRES", s.expires)):
         lines.append(f"#define {name} {int(v)}")
     return "\n".join(lines) + "\n"
 

@@ -58,7 +58,8 @@
     X(2, pingpong)      /* round trips between two cores */                    \
     X(3, unmap)         /* unmap/TLB shootdown calls */                        \
     X(4, local)         /* same-core round trips */                            \
-    X(5, selftest)      /* the plugin's test guest (tests/costmodel/) */
+    X(5, selftest)      /* the plugin's test guest (tests/costmodel/) */       \
+    X(6, caps)          /* a capability operation across cores (capxfer) */
 
 /* Argument keys: X(number, name, symbolic). A symbolic key's value is a
  * CM_WORDS number and is printed as its name. Numbers are 0..255. */
@@ -69,7 +70,9 @@
     X(3, dst, 0)        /* the other core */                                   \
     X(4, cores, 0)      /* cores taking part */                                \
     X(5, pattern, 1)    /* the self-test's access pattern */                   \
-    X(6, pages, 0)      /* pages per operation */
+    X(6, pages, 0)      /* pages per operation */                              \
+    X(7, holders, 0)    /* cores holding copies of the object (caps) */        \
+    X(8, op, 1)         /* which operation (caps: revoke, delete) */
 
 /* Symbolic values: X(number, name). Numbers are 1..255. */
 #define CM_WORDS(X)                                                            \
@@ -77,7 +80,8 @@
     X(5, urpc)       X(6, urpc_wake)  X(7, lmp)       X(8, munmap)            \
     X(9, mprotect)   X(10, boot)      X(11, urpc_stream) X(12, lmp_cap)       \
     X(32, pingpong_line) X(33, own_data) X(34, ipi) X(35, readers)            \
-    X(36, writer_upgrade) X(37, false_sharing) X(38, count_insns)
+    X(36, writer_upgrade) X(37, false_sharing) X(38, count_insns)            \
+    X(13, holders_only) X(14, broadcast) X(15, revoke) X(16, delete)
 
 #define CM_ENUM_TAG(n, name) CM_TAG_##name = n,
 #define CM_ENUM_KEY(n, name, sym) CM_KEY_##name = n,

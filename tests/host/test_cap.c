@@ -315,9 +315,10 @@ static void vcap(const char *file, int line, const struct cte *c)
     const struct cte *p = c->parent;
     if (k->relations & CAP_REL_FOREIGN)   /* re-created from another core: a root */
         VCHECK(!p && k->original);
-    if ((k->relations & CAP_REL_REMOTE) && !(k->relations & CAP_REL_ORPHAN)) {
-        /* an anchor hangs from the original of its object */
-        VCHECK(p && p->cap.original && !k->original && p->cap.type == k->type && p->cap.base == k->base &&
+    if ((k->relations & CAP_REL_REMOTE) && !(k->relations & CAP_REL_ORPHAN) && !k->original) {
+        /* an anchor hangs from the original of its object (or, handed over
+         * by cap_hand_over, is that original: checked as any original) */
+        VCHECK(p && p->cap.original && p->cap.type == k->type && p->cap.base == k->base &&
                p->cap.bytes == k->bytes);
     }
     if (!p) {
@@ -1750,6 +1751,52 @@ static void test_foreign(void)
 
 /* Anchors: a monitor's copy of an original standing for the copies on other
  * cores. No delete or revoke that would remove one goes ahead. */
+/* Deleting an original whose object has copies elsewhere (cap_hand_over):
+ * the anchor takes its place, the object lives (its range stays taken)
+ * until the anchor goes. */
+static void test_hand_over(void)
+{
+    env_reset(4u << 20, 8);
+    CHECK_ERR(retype(ram, CAP_RAM, 65536, 0, 1, 1), ERR_OK);       /* R */
+    CHECK_ERR(retype(S(1), CAP_RAM, 16384, 0, 1, 2), ERR_OK);      /* Q, in R */
+    CHECK_ERR(retype(S(2), CAP_FRAME, 4096, 0, 1, 3), ERR_OK);     /* F, carved from Q */
+    CHECK_ERR(cap_copy(S(2), S(4)), ERR_OK);                       /* a local copy of Q */
+    struct cte *none;
+    CHECK_ERR(cap_hand_over(S(2), &none), ERR_NOT_FOUND);          /* no anchor: a plain delete does */
+    CHECK_ERR(cap_anchor(S(2), S(5)), ERR_OK);                     /* Q's anchor */
+    CHECK_ERR(cap_anchor(S(3), S(6)), ERR_OK);                     /* F's: copies elsewhere too */
+    CHECK_ERR(cap_hand_over(S(4), &none), ERR_INVALID_ARG);        /* a copy */
+    CHECK_ERR(cap_hand_over(S(5), &none), ERR_INVALID_ARG);        /* the anchor itself */
+    uint64_t h = state_hash();
+    struct cte *blocking = NULL;
+    CHECK_ERR(cap_hand_over(S(2), &blocking), ERR_CAP_REMOTE);     /* F's anchor is in the way */
+    CHECK(blocking == S(6));
+    CHECK_EQ(state_hash(), h);
+    CHECK_ERR(cap_relate(S(6), 0, CAP_REL_REMOTE | CAP_REL_WATCH), ERR_OK);   /* F's copies revoked */
+    CHECK_ERR(cap_delete(S(6)), ERR_OK);
+    hooks_reset();
+    CHECK_ERR(cap_hand_over(S(2), &blocking), ERR_OK);
+    CHECK(S(2)->cap.type == CAP_NULL && S(4)->cap.type == CAP_NULL && S(3)->cap.type == CAP_NULL);
+    CHECK_EQ(hk.destroyed, 1);                                     /* F; Q lives in its anchor */
+    CHECK(S(5)->parent == S(1) && S(5)->cap.original && S(1)->first_child == S(5));
+    struct cap_identity id;
+    cap_identify(S(5), &id);
+    CHECK_EQ(id.flags, CAP_ID_ORIGINAL | CAP_ID_REMOTE | CAP_ID_WATCH);
+    VALIDATE();
+    /* Q's range is still taken in R; the rest is not. */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 0, 1, 7), ERR_OVERLAP);
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 16384, 1, 7), ERR_OK);
+    CHECK_ERR(cap_delete(S(7)), ERR_OK);
+    /* The last copy elsewhere went: the monitor drops the anchor, Q dies. */
+    CHECK_ERR(cap_relate(S(5), 0, CAP_REL_REMOTE | CAP_REL_WATCH), ERR_OK);
+    hooks_reset();
+    CHECK_ERR(cap_delete(S(5)), ERR_OK);
+    CHECK_EQ(hk.destroyed, 1);
+    CHECK_DESTROYED_ONCE();
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 0, 1, 7), ERR_OK);
+    VALIDATE();
+}
+
 static void test_anchor(void)
 {
     env_reset(4u << 20, 8);
@@ -2074,8 +2121,11 @@ static void test_random(void)
             if (!err)
                 extra_moved(a, d);
         } else if (kind < 88) {
-            which = 4;
-            err = cap_delete(a);
+            which = 4;   /* a plain delete, or its monitor's hand-over (same accounting) */
+            struct cte *blocking, *anchor = cap_anchor_of(a);
+            err = rnd_below(4) ? cap_delete(a) : cap_hand_over(a, &blocking);
+            if (!err && anchor && anchor->cap.type != CAP_NULL && !anchor->parent && slot_index(anchor) >= NK)
+                extra_moved(anchor, anchor);   /* handed over as a root inside a CNode */
         } else if (kind < 93) {
             which = 5;
             err = cap_revoke(a);
@@ -2184,6 +2234,7 @@ static void *run_all(void *arg)
     test_cnode_chains();
     test_foreign();
     test_anchor();
+    test_hand_over();
     test_adoption();
     test_cnode_random_nesting();
     test_random();

@@ -92,6 +92,9 @@ enum capops_op {
     CAPOPS_RELATE,        /* the monitor's slot: relations |= set, &= ~clear (REMOTE, WATCH, ORPHAN) */
     CAPOPS_VSPACE,        /* dst = a copy of slot, which must be the PML4 the domain runs on (spanning:
                              docs/spanning.md); else ERR_CAP_TYPE */
+    CAPOPS_HAND_OVER,     /* delete the domain's original slot, its anchor becoming the object's original
+                             (the object lives while copies elsewhere do); ERR_CAP_REMOTE names another
+                             anchor in the way (anchor), nothing changed */
 };
 #define CAPOPS_NO_SLOT (~0ull)
 

@@ -39,10 +39,23 @@
 #define MON_SERVICES_PER_DOMAIN 4
 #define MON_MAX_CONNS 1024            /* connection records one monitor keeps */
 #define MON_CAPS_WAITING_PER_DOMAIN 16 /* capabilities given to a domain, not taken yet */
+/* Capabilities across cores (monitor/capops.c), per domain: at the owner
+ * core, charged to the domain whose give made the record; at a holder
+ * core, to the domain the grant was for (or that asked to retype). */
+#define MON_CAPS_OBJECTS_PER_DOMAIN 32 /* objects it gave with copies on other cores */
+#define MON_CAPS_GRANTS_PER_DOMAIN 16  /* (object, core) pairs with grants not answered yet */
+#define MON_CAPS_RESERVED_PER_DOMAIN 32 /* ranges reserved for holders' retypes, in its objects */
+#define MON_CAPS_WIDE_PER_DOMAIN 4     /* of its objects, those held on more than 6 cores */
+#define MON_CAPS_HELD_PER_DOMAIN 64    /* objects of other cores held here for it (roots) */
+#define MON_CAPS_ENVELOPES_PER_DOMAIN 32 /* its agreed retypes of other cores' RAM, alive */
 
 /* monlmp cap_revoke / cap_delete flags: ask every core, not only the cores
  * that hold copies (the `caps` benchmark's baseline, docs/bench.md). */
 #define CAPOPS_BROADCAST 0x1u
+/* monlmp cap_delete flag: the original and every copy, on every core, go
+ * (as on one core); without it, deleting an original whose object has
+ * copies on other cores leaves the object to them until the last goes. */
+#define CAPOPS_WITH_COPIES 0x2u
 
 /* monlmp tlb_shootdown: how the home monitor reaches the cores that have
  * run a spanning domain (docs/spanning.md). */
