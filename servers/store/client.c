@@ -56,7 +56,7 @@ static void conn_close(struct conn *c)
 static errval_t conn_open(struct conn *c)
 {
     const char *iface;
-    uint64_t service, leader;
+    uint64_t service, leader, term;
     uint32_t leader_core;
     errval_t rerr = ERR_OK, err = nameservice_lookup_rpc(&names->idl, name, &rerr, &iface, &service, buf, sizeof buf);
     if (!err && !(err = rerr))
@@ -65,7 +65,7 @@ static errval_t conn_open(struct conn *c)
         return err;
     c->open = true;
     c->local_core = SERVICE_CORE(service);
-    err = store_leader_rpc(&c->local.idl, &rerr, &leader_core, &leader);
+    err = store_leader_rpc(&c->local.idl, &rerr, &leader_core, &leader, &term);
     c->no_leader = !err && rerr == ERR_NO_LEADER;
     if (!err && !(err = rerr) && leader != service && !(err = service_connect(leader, &c->leader)))
         c->leader_open = true;
@@ -200,7 +200,9 @@ static int flood(uint32_t n)
         uint32_t core, keys, peers, clients;
         bool leader;
         uint64_t applied, commit, nops;
-        errval_t e = store_stats_rpc(&ch[i].idl, &core, &leader, &keys, &applied, &commit, &peers, &clients, &nops);
+        uint64_t term;
+        errval_t e = store_stats_rpc(&ch[i].idl, &core, &leader, &keys, &applied, &commit, &peers, &clients, &nops,
+                                     &term);
         if (e == ERR_CHAN_CLOSED && urpc_peer_closed(&ch[i].ch))
             e = urpc_peer_closed(&ch[i].ch);   /* why it hung up */
         e == ERR_OK ? ok++ : e == ERR_QUOTA ? quota++ : other++;
@@ -256,13 +258,14 @@ static errval_t replica_state(uint32_t core, uint64_t service)
     }
     uint32_t score = 0, skeys = 0, peers = 0, clients = 0;
     bool leader = false;
-    uint64_t applied = 0, commit = 0, ops = 0;
+    uint64_t applied = 0, commit = 0, ops = 0, term = 0;
     if (!err)
-        err = store_stats_rpc(&ch.idl, &score, &leader, &skeys, &applied, &commit, &peers, &clients, &ops);
+        err = store_stats_rpc(&ch.idl, &score, &leader, &skeys, &applied, &commit, &peers, &clients, &ops, &term);
     if (!err)
         printf("@atoll {\"event\":\"store_state\",\"core\":%u,\"leader\":%s,\"keys\":%u,\"applied\":%llu,"
-               "\"commit\":%llu,\"peers\":%u,\"digest\":\"%016llx\"}\n", core, leader ? "true" : "false", skeys,
-               (unsigned long long)applied, (unsigned long long)commit, peers, (unsigned long long)h);
+               "\"commit\":%llu,\"peers\":%u,\"term\":%llu,\"digest\":\"%016llx\"}\n", core,
+               leader ? "true" : "false", skeys, (unsigned long long)applied, (unsigned long long)commit, peers,
+               (unsigned long long)term, (unsigned long long)h);
     service_chan_close(&ch, ERR_OK);
     return err;
 }
@@ -333,8 +336,14 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
         char expect[32] = "";
         bool present = false;
         if (c.no_leader && (dice < 35 || dice >= 75)) {
-            conn_close(&c);   /* look for a leader again at the next */
+            /* A write while there is no leader (an election): look for one
+             * again in 5 ms and do this operation then. */
+            conn_close(&c);
             errors++;
+            sys_notify_wait(sys_notify_gen(), 5000, 0);
+            i--;
+            if (errors > 2000)
+                break;
             continue;
         }
         uint64_t t0 = now_ns();
@@ -361,6 +370,8 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
         if (transport_error(err)) {
             errors++;
             conn_close(&c);
+        } else if (rerr == ERR_NO_LEADER || rerr == ERR_NOT_LEADER) {
+            conn_close(&c);   /* the leader changed: look it up again at the next */
         }
         /* What the client learnt of the key, for its next cas. */
         if (!err && !rerr && !strcmp(op, "get") && outlen < sizeof last[k]) {

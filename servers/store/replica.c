@@ -2,8 +2,9 @@
  * A replica of the store (docs/store.md): `store serve NAME KEY CORES`.
  *
  * The replicas are the instances of one group, one on each core of CORES
- * (the placement's cores, "$cores" in the manifest). The one on the first
- * core is the leader: it sequences every write into an operation log,
+ * (the placement's cores, "$cores" in the manifest). At boot the one on the
+ * first core leads term 1; after that, whoever won the latest election
+ * (below). The leader sequences every write into an operation log,
  * sends each entry to every follower, and commits an entry once a majority
  * of the replicas (itself included) hold it; every replica applies
  * committed entries in index order (kv.h), so all hold the same table at
@@ -28,9 +29,27 @@
  * clients, who wait for its answer, and while it sends a joining follower
  * its snapshot.)
  *
- * models/store.pml models this protocol with three replicas, a crash and
- * a restart; the constants it shares with this file are checked by
- * tools/check-models (tools/atoll_models.py).
+ * Elections (Raft's rules, with the candidate of each term fixed in
+ * advance as in Viewstamped Replication; docs/store.md says why). Every
+ * entry carries the term of the leader that made it. When a follower's
+ * channel to the leader closes and the leader answers no more, the
+ * followers wait for the candidate of the next term, members[term % n],
+ * and move on to the term after if it does not win in ELECT_WAIT_NS. A
+ * candidate asks every replica for its vote (vote_call, never waiting for
+ * an answer); a replica grants it only if it has caught up in its present
+ * life (a restarted replica has forgotten what it held), the term is above
+ * any it knows, and the candidate's last entry (term, index) is at least
+ * its own: so a majority of votes includes one that holds every committed
+ * entry, and the winner holds it too. The new leader appends an entry of
+ * its own term (op 0, changing nothing), commits nothing of an earlier
+ * term but by committing that one, and answers fresh reads only from then
+ * on; the followers join it as at boot (hello, state transfer). A replica
+ * started again (the old leader too) follows whoever leads.
+ *
+ * models/store.pml models this protocol with three replicas, a follower's
+ * crash and restart, and the leader's crash, an election and its restart;
+ * the constants it shares with this file are checked by tools/check-models
+ * (tools/atoll_models.py).
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
@@ -49,6 +68,10 @@
 #define LOG_CAP 128
 #define WATCHES_PER_CHAN 4
 #define NOTES_MAX 32      /* changes waiting for room on a watcher's channel */
+#define KV_NOP 0          /* a new leader's first entry: changes nothing */
+#define TICK_NS 20000000ull            /* without a leader: look for one this often */
+#define ELECT_WAIT_NS 400000000ull     /* a term's candidate has this long to win */
+#define ASK_TIMEOUT_NS 200000000ull    /* another replica answers `leader` within this */
 
 enum pending { P_NONE, P_WRITE, P_READ_INDEX, P_READ_APPLY };
 
@@ -78,6 +101,7 @@ struct client {
 
 struct entry {
     uint64_t index;
+    uint64_t term;           /* of the leader that made it */
     uint8_t op;
     bool present;
     uint16_t expect_len, value_len;
@@ -89,9 +113,13 @@ struct entry {
 static const char *name;
 static uint32_t me, members[MAX_MEMBERS], nmembers, majority;
 static bool leading;
+static uint64_t term;          /* the highest term this replica knows (led, followed or voted in) */
+static uint64_t term_start;    /* leading: the index of its first entry (commit only from there) */
+static bool caught_up;         /* its table came from a leader in this life: it may vote */
 static struct kv table;
 static struct entry logring[LOG_CAP];
 static uint64_t applied, commit, last;   /* applied <= commit; log holds (applied, last] */
+static uint64_t applied_term;            /* the term of entry `applied` */
 static struct client *clients[MAX_CLIENTS];
 static uint32_t nclients;
 static uint64_t ops;
@@ -104,6 +132,7 @@ static struct {
     struct service_chan ch;
     bool up;               /* connected and said hello */
     uint64_t service;      /* the leader's service id */
+    uint32_t core;         /* the leader's core */
     bool snapping;         /* between snap_begin and snap_end */
     uint64_t ack_sent;     /* the highest index acknowledged */
     uint64_t ri_next, ri_sent;   /* read-index requests: next number, last sent */
@@ -111,6 +140,7 @@ static struct {
 } up;
 
 static struct entry *at(uint64_t index) { return &logring[index % LOG_CAP]; }
+static uint64_t last_term(void) { return last > applied ? at(last)->term : applied_term; }
 
 static struct kv_write write_of(const struct entry *e)
 {
@@ -208,10 +238,11 @@ static void apply_committed(void)
     while (applied < commit && applied < last) {
         struct entry *e = at(applied + 1);
         struct kv_write w = write_of(e);
-        errval_t res = kv_apply(&table, e->index, &w);
+        errval_t res = e->op == KV_NOP ? ERR_OK : kv_apply(&table, e->index, &w);
         applied++;
+        applied_term = e->term;
         ops++;
-        if (!res)
+        if (!res && e->op != KV_NOP)
             notify(e->key, e->index, e->op == KV_DEL);
         struct client *c = e->origin;
         e->origin = NULL;
@@ -228,6 +259,20 @@ static void apply_committed(void)
 }
 
 /* -- the leader ------------------------------------------------------------------------- */
+
+/* May the leader answer a fresh read from its table? Once it committed an
+ * entry of its own term, and while a majority of the replicas are still
+ * with it: a follower that votes for another hangs up on it first, so a
+ * leader deposed behind its back sees that before its successor can have
+ * acknowledged any write (docs/store.md). */
+static bool may_answer_reads(void)
+{
+    uint32_t with = 1;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->peer && !clients[i]->gone && !urpc_peer_closed(&clients[i]->ch->ch))
+            with++;
+    return leading && commit >= term_start && with >= majority;
+}
 
 /* Send follower p what it lacks, without ever waiting for room: the
  * entries from p->next, then the commit index. A follower that does not
@@ -246,8 +291,8 @@ static bool pump(struct client *p)
             p->gone = true;
             return did;
         }
-        err = store_append_encode(buf, sizeof buf, &len, e->index, commit, e->op, e->key, e->present, e->expect,
-                                  e->expect_len, e->value, e->value_len);
+        err = store_append_encode(buf, sizeof buf, &len, e->index, e->term, commit, e->op, e->key, e->present,
+                                  e->expect, e->expect_len, e->value, e->value_len);
         if (!err && !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
             p->next++;
             p->commit_sent = commit;
@@ -260,8 +305,10 @@ static bool pump(struct client *p)
         did = true;
     }
     /* Read index: the commit index now, which is at least what it was when
-     * the request came (a later request covers the earlier ones). */
-    if (!err && p->ri_due && !store_readindex_reply_encode(buf, sizeof buf, &len, p->ri_tag, commit) &&
+     * the request came (a later request covers the earlier ones); only once
+     * this leader has committed in its term (before, its commit index may
+     * lag the last leader's) and while a majority is still with it. */
+    if (!err && p->ri_due && may_answer_reads() && !store_readindex_reply_encode(buf, sizeof buf, &len, p->ri_tag, commit) &&
         !(err = p->ch->idl.send(&p->ch->idl, buf, len, URPC_NONBLOCK))) {
         p->ri_due = false;
         did = true;
@@ -309,8 +356,8 @@ static void advance_commit(void)
             held[j - 1] = t;
         }
     uint64_t c = held[majority - 1];
-    if (c <= commit)
-        return;
+    if (c <= commit || c < term_start)
+        return;   /* an earlier term's entries commit only with one of this term (Raft, 5.4.2) */
     commit = c;
     apply_committed();
     pump_all(NULL);   /* the followers learn the commit index */
@@ -324,7 +371,7 @@ static errval_t leader_write(struct client *c, const struct kv_write *w)
     if (last - applied >= LOG_CAP)
         return ERR_WOULD_BLOCK;   /* cannot happen with MAX_CLIENTS < LOG_CAP */
     struct entry *e = at(last + 1);
-    *e = (struct entry){ .index = last + 1, .op = (uint8_t)w->op, .present = w->present,
+    *e = (struct entry){ .index = last + 1, .term = term, .op = (uint8_t)w->op, .present = w->present,
                          .expect_len = (uint16_t)w->expect_len, .value_len = (uint16_t)w->value_len, .origin = c };
     memcpy(e->key, w->key, strlen(w->key) + 1);
     if (w->expect_len)
@@ -351,18 +398,20 @@ static errval_t on_hello(struct idl_chan *ch, const struct store_hello_args *a)
     struct client *c = ch->user;
     if (!leading || !c || c->peer)
         return ERR_MSG_UNKNOWN;
+    if (a->term > term)
+        return ERR_MSG_MALFORMED;   /* it knows a later term than this leader's: not ours */
     for (uint32_t i = 0; i < MAX_CLIENTS; i++)   /* a restarted follower's old channel */
         if (clients[i] && clients[i] != c && clients[i]->peer && clients[i]->peer_core == a->core)
             clients[i]->gone = true;
     c->peer = true;
     c->peer_core = a->core;
     c->acked = 0;
-    errval_t err = store_snap_begin_send(ch, applied);
+    errval_t err = store_snap_begin_send(ch, applied, term);
     for (uint32_t i = 0; !err && i < table.n; i++)
         err = store_snap_kv_send(ch, table.e[i]->key, table.e[i]->value, table.e[i]->value_len,
                                  table.e[i]->version);
     if (!err)
-        err = store_snap_end_send(ch, applied);
+        err = store_snap_end_send(ch, applied, applied_term);
     c->next = applied + 1;   /* then the tail after the snapshot, and on */
     c->commit_sent = applied;
     if (!err)
@@ -405,10 +454,11 @@ static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a
         return ERR_OK;   /* held already */
     struct kv_write w = { .op = a->op, .key = a->key, .present = a->present, .expect = a->expect,
                           .expect_len = a->expect_len, .value = a->value, .value_len = a->value_len };
-    if (a->index != last + 1 || a->index - applied > LOG_CAP || kv_check_write(&w))
+    if (a->index != last + 1 || a->index - applied > LOG_CAP || a->term > term ||
+        (a->op != KV_NOP && kv_check_write(&w)))
         return ERR_MSG_MALFORMED;   /* a gap or a bad entry: hang up and rejoin */
     struct entry *e = at(a->index);
-    *e = (struct entry){ .index = a->index, .op = a->op, .present = a->present, .expect_len = (uint16_t)a->expect_len,
+    *e = (struct entry){ .index = a->index, .term = a->term, .op = a->op, .present = a->present, .expect_len = (uint16_t)a->expect_len,
                          .value_len = (uint16_t)a->value_len };
     memcpy(e->key, a->key, strlen(a->key) + 1);
     if (a->expect_len)
@@ -436,10 +486,11 @@ static errval_t on_commit(struct idl_chan *ch, const struct store_commit_args *a
 static errval_t on_snap_begin(struct idl_chan *ch, const struct store_snap_begin_args *a)
 {
     (void)ch;
-    (void)a;
-    if (leading)
-        return ERR_MSG_UNKNOWN;
+    if (leading || a->term < term)
+        return ERR_MSG_UNKNOWN;   /* a leader of a term since ended */
+    term = a->term;
     kv_clear(&table);
+    caught_up = false;   /* until the snapshot ends, it holds nothing */
     up.snapping = true;
     return ERR_OK;
 }
@@ -459,10 +510,12 @@ static errval_t on_snap_end(struct idl_chan *ch, const struct store_snap_end_arg
         return ERR_MSG_UNKNOWN;
     up.snapping = false;
     applied = commit = last = a->index;
+    applied_term = a->term;
+    caught_up = true;
     up.ack_sent = 0;
     notify_all_watched();
-    printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu}\n", me, table.n,
-           (unsigned long long)a->index);
+    printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu,\"term\":%llu,"
+           "\"leader\":%u}\n", me, table.n, (unsigned long long)a->index, (unsigned long long)term, up.core);
     serve_waiting_reads();
     return ERR_OK;
 }
@@ -517,9 +570,15 @@ static errval_t on_get(struct idl_chan *ch, const struct store_get_call_args *a)
     errval_t err = kv_check_key(a->key);
     if (err)
         return store_get_reply_send(ch, err, (const uint8_t *)"", 0, 0);
-    if (!a->fresh || leading)
+    if (!a->fresh || may_answer_reads())
         return reply_get(c, a->key);
-    if (!up.up)
+    if (leading && commit < term_start) {   /* a new leader: once its first entry is committed */
+        memcpy(c->key, a->key, strlen(a->key) + 1);
+        c->pending = P_READ_APPLY;
+        c->wait_index = term_start;
+        return ERR_OK;
+    }
+    if (leading || !up.up)   /* a leader a majority has left (deposed, or about to be) */
         return store_get_reply_send(ch, ERR_NO_LEADER, (const uint8_t *)"", 0, 0);
     memcpy(c->key, a->key, strlen(a->key) + 1);
     c->pending = P_READ_INDEX;
@@ -586,8 +645,9 @@ static errval_t on_leader(struct idl_chan *ch, const struct store_leader_call_ar
 {
     (void)a;
     if (leading)
-        return store_leader_reply_send(ch, ERR_OK, me, my_service);
-    return store_leader_reply_send(ch, up.up ? ERR_OK : ERR_NO_LEADER, members[0], up.service);
+        return store_leader_reply_send(ch, ERR_OK, me, my_service, term);
+    return store_leader_reply_send(ch, up.up ? ERR_OK : ERR_NO_LEADER, up.up ? up.core : 0, up.up ? up.service : 0,
+                                   term);
 }
 
 static errval_t on_watch(struct idl_chan *ch, const struct store_watch_call_args *a)
@@ -614,7 +674,60 @@ static errval_t on_stats(struct idl_chan *ch, const struct store_stats_call_args
     for (uint32_t i = 0; i < MAX_CLIENTS; i++)
         if (clients[i])
             clients[i]->peer ? peers++ : n++;
-    return store_stats_reply_send(ch, me, leading, table.n, applied, commit, peers, n, ops);
+    return store_stats_reply_send(ch, me, leading, table.n, applied, commit, peers, n, ops, term);
+}
+
+/* -- elections: the voter's side --------------------------------------------------------------- */
+
+static void lost_leader(void);
+static void step_down(void);
+static void end_campaign(void);
+static void tick(struct ws_timer *t);
+static struct ws_timer ticker = { .fire = tick };
+static uint64_t try_term;    /* without a leader: the term whose candidate it waits for, */
+static uint64_t try_since;   /* since when */
+static uint32_t hint_core;   /* who may lead now (it voted for it, or it led); ask it first */
+static bool has_hint;
+
+/* Is a log ending with (t, index) at least as up to date as ours? (Raft, 5.4.1) */
+static bool up_to_date(uint64_t t, uint64_t index)
+{
+    uint64_t mine = last_term();
+    return t > mine || (t == mine && index >= last);
+}
+
+/* A candidate asks for our vote in term a->term. A later term than any we
+ * know ends what we had: a leader steps down, a follower hangs up on its
+ * leader (before it answers, so that leader sees a majority leave before
+ * its successor can acknowledge a write: may_answer_reads). The vote is
+ * granted only by a replica that caught up in this life, to a candidate
+ * whose log is at least as up to date as its own. */
+static errval_t on_vote_call(struct idl_chan *ch, const struct store_vote_call_args *a)
+{
+    struct client *c = ch->user;
+    if (!c || c->peer)
+        return ERR_MSG_UNKNOWN;
+    bool granted = false;
+    if (a->term > term) {
+        term = a->term;
+        if (leading)
+            step_down();
+        if (up.up)
+            lost_leader();
+        end_campaign();
+        granted = caught_up && up_to_date(a->last_term, a->last_index);
+        if (granted) {
+            hint_core = a->core;
+            has_hint = true;
+        }
+        try_term = term + 1;   /* if it does not win, the next term's candidate */
+        try_since = now_ns();
+        if (!ticker.armed)
+            waitset_timer_arm(&ws, &ticker, now_ns() + TICK_NS);
+    }
+    printf("@atoll {\"event\":\"store_vote\",\"core\":%u,\"term\":%llu,\"candidate\":%u,\"granted\":%s}\n", me,
+           (unsigned long long)a->term, a->core, granted ? "true" : "false");
+    return store_vote_reply_send(ch, term, granted);
 }
 
 static const struct store_handlers handlers = {
@@ -622,6 +735,7 @@ static const struct store_handlers handlers = {
     .leader_call = on_leader, .stats_call = on_stats, .watch_call = on_watch, .hello = on_hello, .ack = on_ack,
     .readindex_call = on_readindex_call, .append = on_append, .commit = on_commit, .snap_begin = on_snap_begin,
     .snap_kv = on_snap_kv, .snap_end = on_snap_end, .readindex_reply = on_readindex_reply,
+    .vote_call = on_vote_call,
 };
 
 static void drop_client(struct client *c)
@@ -683,13 +797,21 @@ static void accepted(struct service_acceptor *a, struct service_chan *sc)
 
 /* -- the follower's channel to the leader -------------------------------------------------- */
 
+/* Its channel to the leader closed (the leader ended, hung up on it, or it
+ * hung up itself to vote in a later term): fresh reads cannot be answered
+ * until it follows a leader again; the ticker looks for one, or elects. */
 static void lost_leader(void)
 {
     if (up.ch.src.ws)
         waitset_remove(&up.ch.src);
     service_chan_close(&up.ch, ERR_OK);
     up.up = up.snapping = false;
-    printf("@atoll {\"event\":\"store_leader_lost\",\"core\":%u}\n", me);
+    hint_core = up.core;   /* if it still leads, it is found again at once */
+    has_hint = true;
+    try_term = term + 1;
+    try_since = now_ns();
+    printf("@atoll {\"event\":\"store_leader_lost\",\"core\":%u,\"leader\":%u,\"term\":%llu}\n", me, up.core,
+           (unsigned long long)term);
     for (uint32_t i = 0; i < MAX_CLIENTS; i++) {   /* fresh reads cannot be answered */
         struct client *c = clients[i];
         if (c && (c->pending == P_READ_INDEX || c->pending == P_READ_APPLY)) {
@@ -698,6 +820,7 @@ static void lost_leader(void)
                 c->gone = true;
         }
     }
+    waitset_timer_arm(&ws, &ticker, now_ns() + TICK_NS);
 }
 
 static bool serve_leader(struct ws_source *s)
@@ -711,62 +834,225 @@ static bool serve_leader(struct ws_source *s)
     return true;
 }
 
-/* The leader's service id, from the group's instances (0: not there yet). */
-static bool is_leader(uint32_t core, uint64_t service, void *arg)
-{
-    if (core == members[0])
-        *(uint64_t *)arg = service;
-    return core != members[0];
-}
+/* Asking the other replicas who leads (a blocking call each, bounded by
+ * ASK_TIMEOUT_NS: two replicas asking each other at once wait that long). */
+struct seek {
+    bool only_hint;
+    uint64_t service, term;   /* a leader found (0: none) and its term */
+    uint32_t core;
+    uint64_t seen;            /* the highest term any replica answered with */
+};
 
-static uint64_t find_leader(void)
+static bool ask_leader(uint32_t core, uint64_t service, void *arg)
 {
-    uint64_t service = 0;
-    group_instances(&names, name, is_leader, &service);
-    return service;
-}
-
-/* Does another replica hold writes? Then this is the leader's core started
- * again: with an empty table it would lead the others into losing what
- * they hold, and taking the state back from a majority is not done yet
- * (docs/store.md). */
-static bool holds_writes(uint32_t core, uint64_t service, void *arg)
-{
+    struct seek *k = arg;
     struct service_chan ch;
-    uint32_t c, keys, peers, n;
-    bool leader;
-    uint64_t applied_there = 0, commit_there = 0, nops;
-    if (core != me && !service_connect(service, &ch)) {
-        if (!store_stats_rpc(&ch.idl, &c, &leader, &keys, &applied_there, &commit_there, &peers, &n, &nops) &&
-            (applied_there || commit_there))
-            *(bool *)arg = true;
-        service_chan_close(&ch, ERR_OK);
+    if (core == me || (k->only_hint && core != hint_core) || service_connect(service, &ch))
+        return true;
+    ch.ch.timeout_ns = ASK_TIMEOUT_NS;
+    errval_t rerr = ERR_OK;
+    uint32_t lcore = 0;
+    uint64_t lservice = 0, lterm = 0;
+    if (!store_leader_rpc(&ch.idl, &rerr, &lcore, &lservice, &lterm)) {
+        if (lterm > k->seen)
+            k->seen = lterm;
+        /* Only a replica that says it leads itself: another's word may be old. */
+        if (!rerr && lcore == core && lservice == service && lterm >= term) {
+            k->service = service;
+            k->core = core;
+            k->term = lterm;
+        }
     }
-    return !*(bool *)arg;
+    service_chan_close(&ch, ERR_OK);
+    return !k->service;
 }
 
-/* Until connected: look for the leader every 10 ms. */
-static void join_leader(struct ws_timer *t)
+/* Connect to the leader found and say hello; its snapshot follows. */
+static void follow(const struct seek *k)
 {
-    if (!up.up) {
-        uint64_t service = find_leader();
-        if (service && !service_connect(service, &up.ch)) {
-            up.service = service;
-            up.ch.idl.user = NULL;
-            up.ack_sent = 0;
-            up.ri_wanted = false;
-            up.ri_sent = up.ri_next;
-            if (store_hello_send(&up.ch.idl, me)) {
-                service_chan_close(&up.ch, ERR_OK);
-            } else {
-                up.up = true;
-                up.snapping = true;   /* until the snapshot ends */
-                service_chan_source(&up.ch, serve_leader, NULL);
-                waitset_add(&ws, &up.ch.src);
+    if (service_connect(k->service, &up.ch))
+        return;
+    up.service = k->service;
+    up.core = k->core;
+    up.ch.idl.user = NULL;
+    up.ack_sent = 0;
+    up.ri_wanted = false;
+    up.ri_sent = up.ri_next;
+    if (store_hello_send(&up.ch.idl, me, term)) {
+        service_chan_close(&up.ch, ERR_OK);
+        return;
+    }
+    up.up = true;
+    up.snapping = true;   /* until the snapshot ends */
+    service_chan_source(&up.ch, serve_leader, NULL);
+    waitset_add(&ws, &up.ch.src);
+}
+
+/* -- elections: the candidate's side ----------------------------------------------------------- */
+
+/* A candidate's channels to the others, each carrying one vote_call and
+ * its reply. It never waits on them: the `ballot` source polls them. */
+static struct {
+    bool on;
+    uint64_t term, deadline;
+    uint32_t granted;   /* itself included */
+    uint32_t n;
+    struct service_chan ch[MAX_MEMBERS];
+    bool open[MAX_MEMBERS];
+} ballot;
+
+static void end_campaign(void)
+{
+    for (uint32_t i = 0; i < ballot.n; i++)
+        if (ballot.open[i])
+            service_chan_close(&ballot.ch[i], ERR_OK);
+    ballot.n = 0;
+    ballot.on = false;
+}
+
+/* Won: lead `term`. Its first entry, of its own term and changing nothing,
+ * commits (by a majority of acks) every entry before it that the last
+ * leader may have committed; fresh reads wait for it. The followers find
+ * it (their ticker) and join it as at boot. */
+static void become_leader(void)
+{
+    end_campaign();
+    leading = true;
+    struct entry *e = at(last + 1);
+    *e = (struct entry){ .index = last + 1, .term = term, .op = KV_NOP };
+    last++;
+    term_start = last;
+    printf("@atoll {\"event\":\"store_elected\",\"name\":\"%s\",\"core\":%u,\"term\":%llu,\"index\":%llu,"
+           "\"commit\":%llu,\"votes\":%u}\n", name, me, (unsigned long long)term, (unsigned long long)last,
+           (unsigned long long)commit, ballot.granted);
+    waitset_timer_cancel(&ticker);
+    advance_commit();   /* a single replica commits at once */
+}
+
+static bool ask_vote(uint32_t core, uint64_t service, void *arg)
+{
+    (void)arg;
+    uint8_t buf[store_vote_call_size_max];
+    size_t len;
+    struct service_chan *ch = &ballot.ch[ballot.n];
+    if (core == me || ballot.n == MAX_MEMBERS || service_connect(service, ch))
+        return true;
+    if (store_vote_call_encode(buf, sizeof buf, &len, ballot.term, me, last_term(), last) ||
+        ch->idl.send(&ch->idl, buf, len, URPC_NONBLOCK)) {
+        service_chan_close(ch, ERR_OK);
+        return true;
+    }
+    ballot.open[ballot.n++] = true;
+    return true;
+}
+
+/* Stand in term t: vote for itself and ask every other live replica. */
+static void campaign(uint64_t t)
+{
+    if (last - applied >= LOG_CAP)
+        return;   /* no room for its first entry (a follower holds at most LOG_CAP - 1 more: never) */
+    term = t;
+    ballot.on = true;
+    ballot.term = t;
+    ballot.granted = 1;
+    ballot.n = 0;
+    ballot.deadline = now_ns() + ELECT_WAIT_NS;
+    printf("@atoll {\"event\":\"store_campaign\",\"core\":%u,\"term\":%llu,\"last_term\":%llu,\"last\":%llu}\n",
+           me, (unsigned long long)t, (unsigned long long)last_term(), (unsigned long long)last);
+    group_instances(&names, name, ask_vote, NULL);
+    if (ballot.granted >= majority)
+        become_leader();
+}
+
+/* The candidate's channels: count the votes as they come. */
+static bool count_votes(struct ws_source *s)
+{
+    (void)s;
+    uint8_t buf[store_size_max];
+    bool did = false;
+    for (uint32_t i = 0; ballot.on && i < ballot.n; i++) {
+        size_t len = 0;
+        struct store_msg m;
+        if (!ballot.open[i])
+            continue;
+        errval_t err = ballot.ch[i].idl.recv(&ballot.ch[i].idl, buf, sizeof buf, &len, URPC_NONBLOCK);
+        if (err == ERR_WOULD_BLOCK)
+            continue;
+        did = true;
+        service_chan_close(&ballot.ch[i], ERR_OK);
+        ballot.open[i] = false;
+        if (err || store_decode(buf, len, &m) || m.type != store_vote_reply)
+            continue;
+        if (m.u.vote_reply.term > ballot.term) {   /* a later term is under way: not ours */
+            term = m.u.vote_reply.term;
+            end_campaign();
+        } else if (m.u.vote_reply.granted && m.u.vote_reply.term == ballot.term && ++ballot.granted >= majority) {
+            become_leader();
+        }
+    }
+    return did;
+}
+
+/* Without a leader, every TICK_NS: look for one (the hint at once, every
+ * replica every fifth tick); if none answers and this replica may vote,
+ * stand when it is the candidate of the term it waits for, or move on to
+ * the next term when that term's candidate has had ELECT_WAIT_NS. */
+static void tick(struct ws_timer *t)
+{
+    static uint32_t ticks;
+    if (leading)
+        return;
+    uint64_t now = now_ns();
+    if (ballot.on && now > ballot.deadline) {
+        end_campaign();   /* lost (too few votes in time): the next term's candidate */
+        try_term = term + 1;
+        try_since = now;
+    }
+    if (!up.up && !ballot.on) {
+        struct seek k = { .only_hint = has_hint && ticks++ % 5 != 0 };
+        group_instances(&names, name, ask_leader, &k);
+        if (k.service) {
+            follow(&k);
+        } else if (caught_up) {
+            if (try_term <= term) {
+                try_term = term + 1;
+                try_since = now;
+            }
+            if (members[try_term % nmembers] == me)
+                campaign(try_term);
+            else if (now - try_since > ELECT_WAIT_NS) {
+                try_term++;
+                try_since = now;
             }
         }
     }
-    waitset_timer_arm(&ws, t, now_ns() + 10000000);
+    if (!leading)
+        waitset_timer_arm(&ws, t, now_ns() + TICK_NS);
+}
+
+/* A leader that learns of a later term (a candidate asked for its vote):
+ * it leads no more. Followers are hung up (they look for the new leader);
+ * a client whose write is uncommitted is hung up too (the write may yet
+ * commit under the new leader, or not: its outcome is unknown). Its log
+ * stays: it may vote with it, and a new leader's snapshot replaces it. */
+static void step_down(void)
+{
+    leading = false;
+    for (uint64_t i = applied + 1; i <= last; i++)
+        at(i)->origin = NULL;
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = clients[i];
+        if (c && (c->peer || c->pending == P_WRITE))
+            c->gone = true;
+        else if (c && c->pending == P_READ_APPLY) {
+            c->pending = P_NONE;
+            if (store_get_reply_send(&c->ch->idl, ERR_NO_LEADER, (const uint8_t *)"", 0, 0))
+                c->gone = true;
+        }
+    }
+    has_hint = false;
+    printf("@atoll {\"event\":\"store_stepped_down\",\"core\":%u,\"term\":%llu}\n", me, (unsigned long long)term);
+    waitset_timer_arm(&ws, &ticker, now_ns() + TICK_NS);
 }
 
 /* "0,4" or "0-7,9": the members, in core order. */
@@ -804,9 +1090,9 @@ static errval_t parse_members(const char *s)
 int replica_main(struct service_chan *ns, const char *group, uint64_t key, const char *cores)
 {
     static struct service_acceptor acceptor;
-    static struct ws_timer joiner = { .fire = join_leader };
     static struct ws_source flusher = { .poll = flush, .name = "store flush" };
     static struct ws_source pumper = { .poll = outbox, .name = "store outbox" };
+    static struct ws_source voter = { .poll = count_votes, .name = "store ballot" };
     names = *ns;
     name = group;
     me = startup()->core_id;
@@ -819,14 +1105,22 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     if (!member)
         return printf("store: core %u is not one of %s\n", me, cores), 2;
     majority = nmembers / 2 + 1;
-    leading = members[0] == me;
     kv_init(&table);
-    bool others_hold = false;
-    if (leading && !group_instances(&names, name, holds_writes, &others_hold) && others_hold) {
-        printf("@atoll {\"event\":\"store_refused\",\"name\":\"%s\",\"core\":%u,\"why\":\"the leader's core "
-               "started again while the followers hold writes: recovery from them is not done\"}\n", name, me);
-        return 3;
+    /* Boot or a new life? Before it is registered (so no replica can be
+     * waiting for it), ask the others: if any knows a term, the group has
+     * been running and this replica has lost what it held; it follows
+     * whoever leads (and, until it caught up, neither votes nor stands).
+     * Else this is the boot, and the first member leads term 1. */
+    struct seek k = { 0 };
+    group_instances(&names, name, ask_leader, &k);
+    term = k.seen;
+    leading = members[0] == me && k.seen == 0;
+    if (leading) {
+        term = 1;
+        caught_up = true;   /* an empty log at boot is the whole log */
     }
+    hint_core = k.service ? k.core : members[0];
+    has_hint = true;
     errval_t rerr = ERR_OK;
     err = service_register_self(&my_service);
     if (!err && !(err = nameservice_join_rpc(&names.idl, name, key, my_service, &rerr)))
@@ -834,15 +1128,16 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     if (err)
         return printf("store: cannot serve %s: %s\n", name, err_name(err)), 1;
     printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
-           "\"majority\":%u}\n", name, me, leading ? "true" : "false", nmembers, majority);
+           "\"majority\":%u,\"term\":%llu}\n", name, me, leading ? "true" : "false", nmembers, majority,
+           (unsigned long long)term);
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
     waitset_add(&ws, &pumper);
-    if (!leading) {
-        waitset_add(&ws, &flusher);
-        waitset_timer_arm(&ws, &joiner, now_ns());
-    }
+    waitset_add(&ws, &flusher);
+    waitset_add(&ws, &voter);
+    if (!leading)
+        waitset_timer_arm(&ws, &ticker, now_ns());
     waitset_run(&ws);
     return 0;
 }

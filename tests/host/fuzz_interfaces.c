@@ -105,7 +105,7 @@ static void build_corpus(void)
     add(TOPO, err, b, n);
     err = topology_xml_reply_encode(b, sizeof b, &n, ERR_OK, 9000, 120, "<topology>\n</topology>\n");
     add(TOPO, err, b, n);
-    err = store_append_encode(b, sizeof b, &n, 7, 6, 3, "k1", true, (const uint8_t *)"old", 3,
+    err = store_append_encode(b, sizeof b, &n, 7, 2, 6, 3, "k1", true, (const uint8_t *)"old", 3,
                               (const uint8_t *)"new", 3);
     add(STORE, err, b, n);
     err = store_cas_call_encode(b, sizeof b, &n, "key", false, (const uint8_t *)"", 0, (const uint8_t *)"v", 1);
@@ -113,6 +113,8 @@ static void build_corpus(void)
     err = store_get_reply_encode(b, sizeof b, &n, ERR_OK, (const uint8_t *)"value", 5, 41);
     add(STORE, err, b, n);
     err = store_snap_kv_encode(b, sizeof b, &n, "k2", (const uint8_t *)"x", 1, 12);
+    add(STORE, err, b, n);
+    err = store_vote_call_encode(b, sizeof b, &n, 3, 2, 2, 41);
     add(STORE, err, b, n);
     err = store_list_reply_encode(b, sizeof b, &n, ERR_OK, 3, 2, "a\nab\n");
     add(STORE, err, b, n);
