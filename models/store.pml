@@ -50,6 +50,369 @@
  */
 #include "store_params.pml"
 
+#if ELECT
+/*
+ * ---- Elections (scenario "elect"): the same protocol as the replicas in
+ * servers/store/replica.c run it across a leader's loss. Each replica is a
+ * state (term, log of entry terms, commit index, whom it follows, whether
+ * it leads or stands, whether it caught up in its present life), and each
+ * step one message handled, atomic: a write at a leader, a follower joining
+ * a leader (hello and the snapshot of its committed prefix), an entry sent,
+ * an ack and the commit it may bring (only from the leader's own first
+ * entry on), the commit index told, a vote asked and answered, a win, a
+ * candidate giving up, a crash (everything lost) and a restart (it learns
+ * the highest term of the others and neither votes nor stands until a
+ * leader's snapshot came), a follower hanging up on its leader for any
+ * reason (the leader dead, or only slow: the model lets a live leader be
+ * suspected too), and fresh reads at a leader.
+ *
+ * Checked in every interleaving:
+ *  - at most one leader per term (ghost leader_of);
+ *  - a new leader holds every entry committed in an earlier term (ghost
+ *    ctm[i]: the term of entry i when it was first committed, ctt[i]: the
+ *    term of the leader that did; a candidate of an old term may still win
+ *    it, as in Raft, and then commits nothing: a majority has moved on),
+ *    and no replica commits or is sent in a snapshot an entry other than
+ *    the committed one at that index: no acknowledged write is lost;
+ *  - a fresh read at a leader sees every write acknowledged before it.
+ * Bug variants (each caught):
+ *   BUG_VOTE_FORGETFUL    a replica votes before it caught up in this life
+ *                         (a restarted replica has forgotten what it held);
+ *   BUG_VOTE_ANY_LOG      votes without comparing logs (Raft's up-to-date);
+ *   BUG_READ_NO_MAJORITY  a leader answers fresh reads without a majority
+ *                         still with it (a leader deposed behind its back);
+ *   BUG_READ_BEFORE_FIRST a new leader answers fresh reads before its first
+ *                         entry is committed (its commit index may lag);
+ *   BUG_CAUGHT_AT_SNAPSHOT a follower votes again as soon as a leader's
+ *                         snapshot (its committed prefix) came, before the
+ *                         entries after it: the snapshot may be shorter than
+ *                         the log it replaced, and an entry committed on a
+ *                         majority counting it is lost (found by this model:
+ *                         the first version of replica.c did so).
+ */
+#define NR 3
+#define EMAJ (NR / 2 + 1)          /* the C's nmembers / 2 + 1 */
+#define LOGMAX (WRITES + MAXTERM)  /* the writes and a first entry per term */
+#define NONE 255
+
+typedef Log { byte t[LOGMAX + 1] };   /* t[i]: the term of entry i (1-based) */
+Log lg[NR];
+byte ln[NR], cmt[NR], term[NR], tstart[NR];
+bool alive[NR], leading[NR], caught[NR], standing[NR];
+byte follows[NR];                 /* the leader it follows (NONE) */
+byte match[NR * NR];              /* the highest index f acked to l */
+byte votes[NR], asked[NR];        /* a candidate's votes and requests not yet answered (bits) */
+byte snapto[NR];                   /* a follower votes again only once ln >= snapto (the leader's ln at its hello) */
+/* Ghosts. */
+byte ctm[LOGMAX + 1];             /* the term of committed entry i (0: none yet) */
+byte ctt[LOGMAX + 1];             /* the term of the leader that first committed it */
+byte acked;                       /* every write up to this index was answered */
+byte leader_of[MAXTERM + 2];
+byte writes, crashes, restarts, reads, suspects;
+
+/* Leader l counts f's acks while f follows it in its term (the C counts a
+ * follower until it notices the channel gone, a little longer: no safer). */
+#define PEER(l, f) (follows[f] == (l) && term[f] == term[l])
+#define M(l, f) match[(l) * NR + (f)]
+#define BIT(b, k) (((b) >> (k)) & 1)
+#define COUNT3(b) (BIT(b, 0) + BIT(b, 1) + BIT(b, 2))
+#define LASTT(r) lg[r].t[ln[r]]
+/* Is c's log at least as up to date as v's? (Raft 5.4.1: up_to_date) */
+#define UPTODATE(c, v) (LASTT(c) > LASTT(v) || (LASTT(c) == LASTT(v) && ln[c] >= ln[v]))
+#define MIN(a, b) ((a) < (b) -> (a) : (b))
+/* may_answer_reads(): its first entry committed and a majority with it
+ * (followers that have not hung up: a dead one counts until its hang-up). */
+#define WITH(l) (1 + (l != 0 && follows[0] == l) + (l != 1 && follows[1] == l) + (l != 2 && follows[2] == l))
+#ifdef BUG_READ_NO_MAJORITY
+#define MAJ_OK(l) true
+#else
+#define MAJ_OK(l) (WITH(l) >= EMAJ)
+#endif
+#ifdef BUG_READ_BEFORE_FIRST
+#define MAY_READ(l) (leading[l] && MAJ_OK(l))
+#else
+#define MAY_READ(l) (leading[l] && cmt[l] >= tstart[l] && MAJ_OK(l))
+#endif
+
+/* Replica r commits up to n: every entry must be the one committed there. */
+inline commit_to(r, n) {
+    i = cmt[r] + 1;
+    do
+    :: i <= n ->
+        if
+        :: ctm[i] == 0 -> ctm[i] = lg[r].t[i]; ctt[i] = term[r]
+        :: else -> assert(ctm[i] == lg[r].t[i])   /* no committed entry replaced */
+        fi;
+        i++
+    :: else -> break
+    od;
+    cmt[r] = n
+}
+
+/* How many hold entry n, the leader l included (the acks it counts). */
+#define HELD(l, n) (1 + (l != 0 && PEER(l, 0) && M(l, 0) >= n) + (l != 1 && PEER(l, 1) && M(l, 1) >= n) + (l != 2 && PEER(l, 2) && M(l, 2) >= n))
+
+/* The leader commits the highest index a majority holds, from its own
+ * first entry on (advance_commit), and answers those writes. */
+inline advance(l) {
+    n = ln[l];
+    do
+    :: n > cmt[l] && n >= tstart[l] ->
+        if
+        :: HELD(l, n) >= EMAJ ->
+            commit_to(l, n);
+            if
+            :: n > acked -> acked = n
+            :: else -> skip
+            fi;
+            break
+        :: else -> n--
+        fi
+    :: else -> break
+    od
+}
+
+/* A leader learns of a later term: it leads no more, hangs its followers up. */
+inline step_down(l) {
+    leading[l] = false;
+    j = 0;
+    do
+    :: j < NR ->
+        if
+        :: follows[j] == l -> follows[j] = NONE
+        :: else -> skip
+        fi;
+        M(l, j) = 0;
+        j++
+    :: else -> break
+    od
+}
+
+inline write(l) {
+    writes < WRITES && alive[l] && leading[l] ->
+    ln[l]++; lg[l].t[ln[l]] = term[l]; writes++
+}
+
+/* f joins leader l (hello; l's snapshot at its commit index). */
+inline follow(f, l) {
+    alive[f] && alive[l] && leading[l] && !leading[f] && !standing[f] && follows[f] == NONE &&
+    term[l] >= term[f] ->
+    term[f] = term[l];
+    i = 1;
+    do
+    :: i <= LOGMAX -> lg[f].t[i] = (i <= cmt[l] -> lg[l].t[i] : 0); i++
+    :: else -> break
+    od;
+    ln[f] = cmt[l];
+    i = 0;
+    do   /* a snapshot is of committed entries */
+    :: i < cmt[l] -> i++; assert(ctm[i] == lg[f].t[i])
+    :: else -> break
+    od;
+    cmt[f] = cmt[l];
+#ifdef BUG_CAUGHT_AT_SNAPSHOT
+    caught[f] = true;
+#else
+    snapto[f] = ln[l];
+    caught[f] = ln[f] >= snapto[f];
+#endif
+    follows[f] = l;
+    M(l, f) = 0;
+    i = 0
+}
+
+inline append(l, f) {
+    alive[l] && alive[f] && leading[l] && follows[f] == l && term[f] == term[l] && ln[f] < ln[l] ->
+    ln[f]++;
+    lg[f].t[ln[f]] = lg[l].t[ln[f]];
+#ifndef BUG_CAUGHT_AT_SNAPSHOT
+    if
+    :: ln[f] >= snapto[f] -> caught[f] = true
+    :: else -> skip
+    fi;
+#endif
+    i = 0
+}
+
+inline tell(l, f) {
+    alive[l] && alive[f] && leading[l] && follows[f] == l && term[f] == term[l] &&
+    cmt[f] < MIN(cmt[l], ln[f]) ->
+    n = MIN(cmt[l], ln[f]);
+    commit_to(f, n);
+    i = 0; n = 0
+}
+
+inline ack(l, f) {
+    alive[l] && alive[f] && leading[l] && follows[f] == l && term[f] == term[l] && M(l, f) < ln[f] ->
+    M(l, f) = ln[f];
+    advance(l);
+    i = 0; n = 0
+}
+
+
+/* c stands in the next term whose candidate it is (members[t % n]). */
+inline stand(c) {
+    alive[c] && caught[c] && !leading[c] && !standing[c] && follows[c] == NONE &&
+    term[c] + 1 + (c + NR - (term[c] + 1) % NR) % NR <= MAXTERM ->
+    term[c] = term[c] + 1 + (c + NR - (term[c] + 1) % NR) % NR;
+    standing[c] = true;
+    votes[c] = 1 << c;
+    asked[c] = 7 - (1 << c)
+}
+
+/* v answers c's vote_call. A later term ends what v had (a leader steps
+ * down, a follower hangs up) before it answers. */
+inline vote(v, c) {
+    standing[c] && BIT(asked[c], v) ->
+    asked[c] = asked[c] - (1 << v);
+    if
+    :: alive[v] && term[c] > term[v] ->
+        term[v] = term[c];
+        if
+        :: leading[v] -> step_down(v)
+        :: else -> skip
+        fi;
+        follows[v] = NONE;
+        standing[v] = false;
+        if
+#if defined(BUG_VOTE_FORGETFUL)
+        :: UPTODATE(c, v) -> votes[c] = votes[c] | (1 << v)
+#elif defined(BUG_VOTE_ANY_LOG)
+        :: caught[v] -> votes[c] = votes[c] | (1 << v)
+#else
+        :: caught[v] && UPTODATE(c, v) -> votes[c] = votes[c] | (1 << v)
+#endif
+        :: else -> skip
+        fi
+    :: alive[v] && term[v] > term[c] ->   /* a later term under way: not ours */
+        term[c] = term[v];
+        standing[c] = false
+    :: else -> skip
+    fi;
+    j = 0
+}
+
+/* Won: lead, with a first entry of its own term. */
+inline win(c) {
+    alive[c] && standing[c] && COUNT3(votes[c]) >= EMAJ ->
+    assert(leader_of[term[c]] == NONE);   /* one leader a term */
+    leader_of[term[c]] = c;
+    standing[c] = false;
+    i = 1;
+    do   /* it holds every entry committed in an earlier term (Raft's leader completeness) */
+    :: i <= LOGMAX ->
+        assert(ctm[i] == 0 || ctt[i] > term[c] || (i <= ln[c] && lg[c].t[i] == ctm[i]));
+        i++
+    :: else -> break
+    od;
+    leading[c] = true;
+    ln[c]++;
+    lg[c].t[ln[c]] = term[c];
+    tstart[c] = ln[c];
+    i = 0
+}
+
+/* A leader crashes (the case a follower's crash adds nothing to: the
+ * other scenarios crash followers): everything it held is gone, its
+ * channels are hung up. */
+inline crash(r) {
+    crashes < CRASHES && alive[r] && leading[r] ->
+    crashes++;
+    alive[r] = false;
+    if
+    :: leading[r] -> step_down(r)
+    :: else -> skip
+    fi;
+    standing[r] = false; snapto[r] = 0;
+    i = 1;
+    do
+    :: i <= LOGMAX -> lg[r].t[i] = 0; i++
+    :: else -> break
+    od;
+    ln[r] = 0; cmt[r] = 0; caught[r] = false; follows[r] = NONE;
+    i = 0; j = 0
+}
+
+/* Started again: it learns the highest term of the others, follows
+ * whoever leads (follow), and votes only once it caught up. */
+inline restart(r) {
+    !alive[r] && restarts < crashes ->
+    restarts++;
+    alive[r] = true;
+    term[r] = (alive[(r + 1) % NR] -> term[(r + 1) % NR] : 0);
+    if
+    :: alive[(r + 2) % NR] && term[(r + 2) % NR] > term[r] -> term[r] = term[(r + 2) % NR]
+    :: else -> skip
+    fi
+}
+
+/* A follower hangs up on its leader: it died or leads no more (always),
+ * or it only seems to have (a live leader suspected: SUSPECTS times). */
+inline hang_up(f) {
+    follows[f] != NONE && (!alive[follows[f]] || !leading[follows[f]] || term[follows[f]] != term[f] ||
+                           suspects < SUSPECTS) ->
+    if
+    :: alive[follows[f]] && leading[follows[f]] && term[follows[f]] == term[f] -> suspects++
+    :: else -> skip
+    fi;
+    follows[f] = NONE
+}
+
+/* A fresh read at a leader: answered at once if it may. (A follower's read
+ * index asks the same of its leader: the other scenarios model it.) */
+inline read_leader(l) {
+    reads < READS && alive[l] && MAY_READ(l) ->
+    assert(cmt[l] >= acked);   /* sees every write acknowledged before it */
+    reads++
+}
+
+#define PAIR(A, a, b) :: atomic { A(a, b) }
+#define PAIRS(A) PAIR(A, 0, 1) PAIR(A, 0, 2) PAIR(A, 1, 0) PAIR(A, 1, 2) PAIR(A, 2, 0) PAIR(A, 2, 1)
+#define EACH(A) :: atomic { A(0) } :: atomic { A(1) } :: atomic { A(2) }
+
+proctype System() {
+    byte i, j, n;
+end:
+    do
+    EACH(write)
+    PAIRS(follow)
+    PAIRS(append)
+    PAIRS(tell)
+    PAIRS(ack)
+    EACH(stand)
+    PAIRS(vote)
+    EACH(win)
+    :: atomic { standing[0] -> standing[0] = false }   /* gave up: too few votes in time */
+    :: atomic { standing[1] -> standing[1] = false }
+    :: atomic { standing[2] -> standing[2] = false }
+    EACH(crash)
+    EACH(restart)
+    EACH(hang_up)
+    EACH(read_leader)
+    od
+}
+
+init {
+    byte k;
+    atomic {
+        /* Boot: replica 0 leads term 1 (members[0], no term known). */
+        k = 0;
+        do
+        :: k < NR -> alive[k] = true; follows[k] = NONE; k++
+        :: else -> break
+        od;
+        k = 0;
+        do
+        :: k <= MAXTERM + 1 -> leader_of[k] = NONE; k++
+        :: else -> break
+        od;
+        term[0] = 1; leading[0] = true; caught[0] = true; leader_of[1] = 0;
+        run System()
+    }
+}
+
+#else
+
 #define N 3
 #define TRUE_MAJ (N / 2 + 1)       /* the C's nmembers / 2 + 1 */
 #ifdef BUG_MAJORITY_HALF
@@ -316,3 +679,4 @@ init {
         run Watcher()
     }
 }
+#endif   /* ELECT */

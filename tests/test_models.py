@@ -144,6 +144,11 @@ def test_store_constants_come_from_the_c():
     ("majority = nmembers / 2 + 1;", "majority = nmembers / 2;"),
     ("if (a->index != last + 1", "if (a->index > last + 1"),
     ("c->pending == P_READ_APPLY && c->wait_index <= applied", "c->pending == P_READ_APPLY"),
+    # Elections: a vote without the log comparison, a commit of an earlier
+    # term's entries, a follower voting as soon as a snapshot came.
+    ("granted = caught_up && up_to_date(a->last_term, a->last_index);", "granted = caught_up;"),
+    ("if (c <= commit || c < term_start)", "if (c <= commit)"),
+    ("caught_up = last >= up.upto;", "caught_up = true;"),
 ])
 def test_a_change_in_the_store_fails_its_model(tmp_path, monkeypatch, old, new):
     src = open(atoll_models.STORE_C).read()

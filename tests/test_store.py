@@ -140,7 +140,11 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     hists = {h["c"]: h for h in r.events_named("store_hist")}
     # Core 5's client lost its replica (an error, then the next nearest).
     assert hists[5]["errors"] >= 1 and hists[5]["ops"] == 150, hists[5]
-    assert all(hists[c]["errors"] == 0 for c in (1, 2, 6, 7)), hists
+    # The others saw no error, unless their own replica fell so far behind
+    # (a vCPU descheduled on a loaded host) that the leader dropped it and
+    # it joined again: a fresh read then says there is no leader.
+    rejoined = {e["core"] for e in r.events_named("store_leader_lost")}
+    assert all(hists[c]["errors"] == 0 for c in (1, 2, 6, 7) if c not in rejoined), (hists, rejoined)
     check_history(r, 5 * 150 + 8 * 3)
     states = same_tables(r, list(range(8)))
     # Writes went on while it was dead and after it came back.

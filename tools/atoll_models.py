@@ -487,7 +487,7 @@ STORE_RULES = [
     ("a joining follower's acks start again (HELLO: acked = 0)", "c->peer = true;\n    c->peer_core = a->core;\n"
      "    c->acked = 0;"),
     ("the snapshot is the state at `applied`, then the tail after it (HELLO)",
-     "err = store_snap_end_send(ch, applied);\n    c->next = applied + 1;"),
+     "err = store_snap_end_send(ch, applied, applied_term, last);\n    c->next = applied + 1;"),
     ("a follower gets the entries in order from `next` (the leader's sends to it: FIFO)",
      "const struct entry *e = at(p->next);"),
     ("a follower refuses a gap (APPEND: assert no gap)", "if (a->index != last + 1"),
@@ -498,6 +498,26 @@ STORE_RULES = [
     ("a follower's acks never block (flush: nfull)",
      "!up.ch.idl.send(&up.ch.idl, buf, len, URPC_NONBLOCK)) {\n        up.ack_sent = last;"),
     ("commit is sent to followers when it advances", "p->commit_sent < commit"),
+    # Elections (scenario "elect").
+    ("a follower votes again only once it holds the leader's log up to its last entry at the snapshot (follow)",
+     "caught_up = last >= up.upto;"),
+    ("... and its entries after the snapshot bring it there (append)",
+     "if (last >= up.upto)\n        caught_up = true;"),
+    ("a vote only from a replica caught up in this life, for a log at least as up to date (vote)",
+     "granted = caught_up && up_to_date(a->last_term, a->last_index);"),
+    ("up to date: a later last term, or the same and at least as long (UPTODATE)",
+     "return t > mine || (t == mine && index >= last);"),
+    ("a later term ends what it had, before it answers (vote: step_down, hang-up)",
+     "if (leading)\n            step_down();\n        if (up.up)\n            lost_leader();"),
+    ("a leader commits only from its own first entry on (advance)", "if (c <= commit || c < term_start)"),
+    ("fresh reads at a leader: first entry committed and a majority with it (MAY_READ)",
+     "return leading && commit >= term_start && with >= majority;"),
+    ("a term's candidate is fixed: members[term % n] (stand)", "if (members[try_term % nmembers] == me)"),
+    ("a new leader's first entry is of its own term (win)",
+     ".term = term, .op = KV_NOP };\n    last++;\n    term_start = last;"),
+    ("a win needs a majority, itself included (win)", "++ballot.granted >= majority"),
+    ("at boot the first member leads term 1; a replica started again leads nothing (init, restart)",
+     "leading = members[0] == me && k.seen == 0;"),
 ]
 
 
@@ -534,6 +554,10 @@ class StoreScenario:
     catches: Dict[str, str]
     qcap: int = 1
     large: bool = False
+    elect: bool = False     # the election model (3 replicas as states; crashes of any, the leader's too)
+    maxterm: int = 0
+    crashes: int = 0
+    suspects: int = 0       # times a follower may hang up on a live leader (a false suspicion)
 
 
 STORE_SCENARIOS = [
@@ -545,6 +569,13 @@ STORE_SCENARIOS = [
                   2, 1, False, {"BUG_STALE_READ": "assertion violated"}, qcap=2),
     StoreScenario("crash3", "3 writes, 2 reads, channels of 2, a crash and a restart", 3, 2, True, {},
                   qcap=2, large=True),
+    StoreScenario("elect", "3 replicas, 1 write, a fresh read; a leader crashes once and "
+                  "is started again, followers may hang up on a live leader twice; elections up to term 3",
+                  1, 1, True,
+                  {"BUG_VOTE_FORGETFUL": "assertion violated", "BUG_VOTE_ANY_LOG": "assertion violated",
+                   "BUG_READ_NO_MAJORITY": "assertion violated", "BUG_READ_BEFORE_FIRST": "assertion violated",
+                   "BUG_CAUGHT_AT_SNAPSHOT": "assertion violated"},
+                  elect=True, maxterm=3, crashes=1, suspects=2),
 ]
 
 
@@ -557,7 +588,8 @@ def store_params(s: StoreScenario):
             f"/* From the C: a connection's ring has {facts['ring_slots']} slots, an append takes up to "
             f"{facts['append_slots']}: {facts['ring_appends']} appends fit. */\n"
             f"#define WRITES {s.writes}\n#define READS {s.reads}\n#define CRASH {int(s.crash)}\n"
-            f"#define QCAP {s.qcap}\n")
+            f"#define QCAP {s.qcap}\n#define ELECT {int(s.elect)}\n#define MAXTERM {s.maxterm}\n"
+            f"#define CRASHES {s.crashes}\n#define SUSPECTS {s.suspects}\n")
 
 # -- capabilities across cores (models/capops.pml) ----------------------------------------
 CAPOPS_C = os.path.join(ROOT, "monitor", "capops.c")

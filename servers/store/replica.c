@@ -115,7 +115,7 @@ static uint32_t me, members[MAX_MEMBERS], nmembers, majority;
 static bool leading;
 static uint64_t term;          /* the highest term this replica knows (led, followed or voted in) */
 static uint64_t term_start;    /* leading: the index of its first entry (commit only from there) */
-static bool caught_up;         /* its table came from a leader in this life: it may vote */
+static bool caught_up;         /* it holds a leader's whole log, got in this life: it may vote */
 static struct kv table;
 static struct entry logring[LOG_CAP];
 static uint64_t applied, commit, last;   /* applied <= commit; log holds (applied, last] */
@@ -134,6 +134,7 @@ static struct {
     uint64_t service;      /* the leader's service id */
     uint32_t core;         /* the leader's core */
     bool snapping;         /* between snap_begin and snap_end */
+    uint64_t upto;         /* the leader's last entry when it sent the snapshot */
     uint64_t ack_sent;     /* the highest index acknowledged */
     uint64_t ri_next, ri_sent;   /* read-index requests: next number, last sent */
     bool ri_wanted;
@@ -411,7 +412,7 @@ static errval_t on_hello(struct idl_chan *ch, const struct store_hello_args *a)
         err = store_snap_kv_send(ch, table.e[i]->key, table.e[i]->value, table.e[i]->value_len,
                                  table.e[i]->version);
     if (!err)
-        err = store_snap_end_send(ch, applied, applied_term);
+        err = store_snap_end_send(ch, applied, applied_term, last);
     c->next = applied + 1;   /* then the tail after the snapshot, and on */
     c->commit_sent = applied;
     if (!err)
@@ -466,6 +467,8 @@ static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a
     if (a->value_len)
         memcpy(e->value, a->value, a->value_len);
     last = a->index;
+    if (last >= up.upto)
+        caught_up = true;
     if (a->commit > commit)
         commit = a->commit;
     apply_committed();
@@ -511,7 +514,11 @@ static errval_t on_snap_end(struct idl_chan *ch, const struct store_snap_end_arg
     up.snapping = false;
     applied = commit = last = a->index;
     applied_term = a->term;
-    caught_up = true;
+    /* The snapshot replaced its log with a prefix that may be shorter than
+     * what it held (the leader's commit index may lag): it votes again only
+     * once it holds the leader's whole log as it was (its entries follow). */
+    up.upto = a->upto;
+    caught_up = last >= up.upto;
     up.ack_sent = 0;
     notify_all_watched();
     printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu,\"term\":%llu,"
