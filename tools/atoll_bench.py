@@ -108,6 +108,12 @@ def _unmap_options(m, accel):
     return {"iters": 11, "warmup": 3, "n": tcg_core_counts(m.smp)}
 
 
+def _store_options(m, accel):
+    if accel == "kvm":
+        return {"ops": 200000, "samples": 7}
+    return {"ops": 5000, "samples": 3, "n": tcg_core_counts(m.smp)}
+
+
 def _local_options(m, accel):
     cpus = "0-1" if m.smp > 1 else "0"
     if accel == "kvm":
@@ -305,6 +311,7 @@ def atoll_lookup_adapt(event, options):
 COST_PINGPONG_LINUX = {"samples": 5, "batch": 8, "warmup": 16, "pairs": "row"}
 COST_PINGPONG_ATOLL = {"rounds": 40, "pairs": "row"}
 COST_UNMAP = {"iters": 7, "warmup": 2}
+COST_STORE = {"ops": 200, "samples": 1}
 COST_LOCAL = {"samples": 5, "batch": 8, "warmup": 16}
 
 ATOLL_UNMAP_PROTOCOLS = "unicast,broadcast,multicast,numa-multicast,ipi"
@@ -391,6 +398,11 @@ BENCHMARKS: Dict[str, Benchmark] = {
         "linux": Half("unmap", _unmap_options, {"iters": 3, "warmup": 1}, cost=COST_UNMAP),
         "atoll": Half("threads", _atoll_unmap_options, {"iters": 3, "warmup": 1}, commands=atoll_unmap_commands,
                       adapt=atoll_unmap_adapt, cost=COST_UNMAP)}),
+    "store": Benchmark("store", "key-value store throughput and latency against the number of cores, "
+                       "for read fractions 100%, 95%, 50% (Linux: one process, a hash map behind a pthread "
+                       "rwlock or mutex; Atoll's replicated store: not written yet)", {
+                           "linux": Half("store", _store_options, {"ops": 500, "samples": 1, "reads": "95"},
+                                         cost=COST_STORE)}),
     "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
                        "LMP between two domains; Linux: pipe, eventfd, futex between two "
                        "processes)", {

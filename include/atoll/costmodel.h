@@ -59,7 +59,8 @@
     X(3, unmap)         /* unmap/TLB shootdown calls */                        \
     X(4, local)         /* same-core round trips */                            \
     X(5, selftest)      /* the plugin's test guest (tests/costmodel/) */       \
-    X(6, caps)          /* a capability operation across cores (capxfer) */
+    X(6, caps)          /* a capability operation across cores (capxfer) */    \
+    X(7, store)         /* the store benchmark's operations (Linux half) */
 
 /* Argument keys: X(number, name, symbolic). A symbolic key's value is a
  * CM_WORDS number and is printed as its name. Numbers are 0..255. */
@@ -81,7 +82,8 @@
     X(9, mprotect)   X(10, boot)      X(11, urpc_stream) X(12, lmp_cap)       \
     X(32, pingpong_line) X(33, own_data) X(34, ipi) X(35, readers)            \
     X(36, writer_upgrade) X(37, false_sharing) X(38, count_insns)            \
-    X(13, holders_only) X(14, broadcast) X(15, revoke) X(16, delete)
+    X(13, holders_only) X(14, broadcast) X(15, revoke) X(16, delete)  \
+    X(39, rwlock)    X(40, mutex)
 
 #define CM_ENUM_TAG(n, name) CM_TAG_##name = n,
 #define CM_ENUM_KEY(n, name, sym) CM_KEY_##name = n,
