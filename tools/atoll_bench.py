@@ -68,13 +68,16 @@ class Half:
       prompts (tools/run's `--`); the shell powers off after the last.
     adapt: Atoll: (event, options) -> result or event dicts (the `@bench`
       schema) for each `@atoll` event of the boot: for programs that print
-      their own events rather than `@bench` lines."""
+      their own events rather than `@bench` lines.
+    services: Atoll: the boot manifest the half needs (a path from the repo's
+      root), "" for the default one."""
     program: str = ""
     options: Callable[[Machine, str], Dict[str, object]] = lambda m, accel: {}
     quick: Dict[str, object] = dataclasses.field(default_factory=dict)
     commands: Optional[Callable[[Machine, Dict[str, object]], List[str]]] = None
     cost: Dict[str, object] = dataclasses.field(default_factory=dict)
     adapt: Optional[Callable[[dict, Dict[str, object]], List[dict]]] = None
+    services: str = ""   # Atoll: the boot manifest it needs (default: servers/starter/default.services)
 
 
 @dataclasses.dataclass
@@ -352,6 +355,65 @@ def atoll_unmap_adapt(event, options):
     params = {"op": op, "protocol": proto, "cores": cores, "pages": 1}
     return [_result("unmap", "latency", "ns", med, int(iters), max(0, hi - lo), params, min=lo, max=hi,
                     spread_kind="max-min")]
+STORE_PLACEMENTS = {"kvn": "per-node", "kvc": "per-core", "kv1": "central"}   # servers/store/bench.services
+
+
+def atoll_store_commands(machine, options):
+    """`store bench` from N cores at once (cores 0..N-1, one client each),
+    for each placement, read fraction and N; each batch is a round the
+    adapter adds up."""
+    ns = [n for n in atoll_run.parse_cpus(str(options.get("n") or tcg_core_counts(machine.smp)))
+          if 1 <= n <= machine.smp]
+    reads = [int(x) for x in str(options.get("reads", "100,95,50")).split(",") if x.strip()]
+    stale = " stale" if str(options.get("fresh", 1)) in ("0", "false") else ""
+    ops, keys = int(options.get("ops", 200)), int(options.get("keys", 64))
+    cmds, rnd = [], 0
+    for name in str(options.get("placements", "kvn,kvc,kv1")).split(","):
+        for r in reads:
+            for n in ns:
+                rnd += 1
+                cmds += [f"run {c} store bench {name} {c} {ops} {r} {keys} {rnd} {n}{stale}" for c in range(n)]
+                cmds.append("wait 60000")
+    return cmds
+
+
+_store_rounds: Dict[tuple, list] = {}
+
+
+def atoll_store_adapt(event, options):
+    """store_bench events -> one throughput and one latency result per
+    round (placement, read fraction, N): throughput = the sum of the
+    clients' rates (operations over each one's own loop, the guest's
+    clock); `overlap` says how much of the round all N ran at once (the
+    shell starts them one after another): the common span over the whole
+    span. latency = the median of the clients' median latencies."""
+    if event.get("event") == "boot_summary":
+        _store_rounds.clear()   # a new boot: rounds count from 1 again
+    if event.get("event") != "store_bench":
+        return []
+    key = (event.get("name"), event.get("round"))
+    got = _store_rounds.setdefault(key, [])
+    got.append(event)
+    n = event.get("n")
+    if not (_num(n) and len(got) >= n):
+        return []
+    del _store_rounds[key]
+    params = {"placement": STORE_PLACEMENTS.get(event.get("name"), event.get("name")), "cores": n,
+              "read_pct": event.get("read_pct"), "fresh": event.get("fresh")}
+    errors = sum(int(e.get("errors", 0)) for e in got)
+    if errors:
+        return [{"event": "error", "benchmark": "store", "params": params,
+                 "reason": f"{errors} operations failed in the round"}]
+    ops = sum(int(e.get("ops", 0)) for e in got)
+    rate = sum(int(e.get("ops", 0)) * 1e9 / max(e["t1"] - e["t0"], 1) for e in got)
+    span = max(e["t1"] for e in got) - min(e["t0"] for e in got)
+    common = min(e["t1"] for e in got) - max(e["t0"] for e in got)
+    meds = sorted(float(e.get("lat_med_ns", 0)) for e in got)
+    med = meds[len(meds) // 2]
+    return [_result("store", "throughput", "ops/s", rate, ops, 0.0, params,
+                    overlap=round(max(common, 0) / max(span, 1), 3), spread_kind="none"),
+            _result("store", "latency", "ns", med, len(got), meds[-1] - meds[0], params, min=meds[0],
+                    max=meds[-1], spread_kind="max-min of the clients' medians")]
 
 
 def atoll_caps_commands(machine, options):
@@ -400,9 +462,12 @@ BENCHMARKS: Dict[str, Benchmark] = {
                       adapt=atoll_unmap_adapt, cost=COST_UNMAP)}),
     "store": Benchmark("store", "key-value store throughput and latency against the number of cores, "
                        "for read fractions 100%, 95%, 50% (Linux: one process, a hash map behind a pthread "
-                       "rwlock or mutex; Atoll's replicated store: not written yet)", {
+                       "rwlock or mutex; Atoll: the replicated store per node, per core and on one core)", {
                            "linux": Half("store", _store_options, {"ops": 500, "samples": 1, "reads": "95"},
-                                         cost=COST_STORE)}),
+                                         cost=COST_STORE),
+                           "atoll": Half("store", lambda m, a: {"ops": 200, "keys": 64}, {"ops": 20, "reads": "95"},
+                                         commands=atoll_store_commands, adapt=atoll_store_adapt,
+                                         services=os.path.join("servers", "store", "bench.services"))}),
     "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
                        "LMP between two domains; Linux: pipe, eventfd, futex between two "
                        "processes)", {
@@ -514,9 +579,25 @@ class AtollSystem(System):
         # points booting in parallel (or Slurm nodes sharing build/) find it.
         atoll_run.image_for(self._machine(Machine()))
 
-    def _machine(self, machine):
+    @staticmethod
+    def _services(b):
+        h = BENCHMARKS[b].halves.get("atoll")
+        return h.services if h else ""
+
+    def _groups(self, benchmarks):
+        """The benchmarks by the boot manifest they need, in order: each
+        group is a boot of its own (a manifest's services would disturb
+        the other benchmarks' measurements)."""
+        groups = {}
+        for b in benchmarks:
+            groups.setdefault(self._services(b), []).append(b)
+        return list(groups.values())
+
+    def _machine(self, machine, benchmarks=()):
         m = dataclasses.replace(machine)
-        m.modules = atoll_run.user_modules()
+        services = [BENCHMARKS[b].halves["atoll"].services for b in benchmarks
+                    if "atoll" in BENCHMARKS[b].halves and BENCHMARKS[b].halves["atoll"].services]
+        m.modules = atoll_run.user_modules(services=os.path.join(REPO, services[0]) if services else None)
         m.cmdline = ""
         return m
 
@@ -532,11 +613,26 @@ class AtollSystem(System):
         """The tools/run command that reproduces the point (the shell
         commands are typed at the prompts)."""
         extra = ["--cost-model", "--cost-out", cost.out] if cost else []
+        # Benchmarks needing another manifest boot apart (_groups): this is
+        # the first boot's command.
+        benchmarks = self._groups(benchmarks)[0] if benchmarks else benchmarks
+        if benchmarks and self._services(benchmarks[0]):
+            extra += ["--services", self._services(benchmarks[0])]
         return (["tools/run"] + run_options(machine) + extra + ["--"]
                 + self.commands(machine, benchmarks, options))
 
     def run(self, machine, benchmarks, options, timeout, log, echo=False, cost=None):
-        m = self._machine(machine)
+        groups = self._groups(benchmarks)
+        if len(groups) > 1:   # one boot per manifest, their consoles one after another
+            rs = [self.run(machine, g, options, timeout, log if i == 0 else f"{log}.{i}", echo, cost)
+                  for i, g in enumerate(groups)]
+            bad = [r for r in rs if r.status != 0] or rs
+            return dataclasses.replace(
+                rs[0], status=bad[0].status, console="".join(r.console for r in rs),
+                events=[e for r in rs for e in r.events], wall_s=sum(r.wall_s for r in rs),
+                timed_out=any(r.timed_out for r in rs), malformed=[x for r in rs for x in r.malformed],
+                message=bad[0].message, qemu_rc=bad[0].qemu_rc, stderr="".join(r.stderr for r in rs))
+        m = self._machine(machine, benchmarks)
         r = atoll_run.boot(m, timeout=timeout, log=log, echo=echo, cost=cost,
                            shell_commands=self.commands(machine, benchmarks, options))
         extra = []

@@ -13,6 +13,8 @@
  *                                     once, a call on each: how many it took
  *   store state NAME                  every replica's table: keys, applied
  *                                     index and a digest of its contents
+ *   store bench NAME CLIENT OPS READ KEYS ROUND N [stale]
+ *                                     the store benchmark's client (docs/bench.md)
  *   store hist NAME CLIENT OPS KEYS [reads]
  *                                     OPS random operations on KEYS keys,
  *                                     each printed with its start and end
@@ -87,7 +89,8 @@ static void result(const char *op, const char *key, errval_t err, const uint8_t 
 static int usage(void)
 {
     printf("usage: store put NAME KEY VALUE | putn NAME KEY N | get NAME KEY [stale] | del NAME KEY | cas NAME KEY OLD|- NEW |\n"
-           "       list NAME [PREFIX] | watch NAME KEY COUNT | flood NAME N | state NAME | hist NAME CLIENT OPS KEYS [reads] | serve NAME KEY CORES\n");
+           "       list NAME [PREFIX] | watch NAME KEY COUNT | flood NAME N | state NAME | hist NAME CLIENT OPS KEYS [reads] |\n"
+           "       bench NAME CLIENT OPS READ KEYS ROUND N [stale] | serve NAME KEY CORES\n");
     return 2;
 }
 
@@ -398,6 +401,101 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
     return 0;
 }
 
+/* -- the store benchmark (docs/bench.md) --------------------------------------------------------- */
+
+/* OPS operations on random keys of KEYS (k0..): a get (fresh, or stale with
+ * `stale`) with probability READ/100, else a put. One store_bench event:
+ * the loop's start and end (the guest's clock, comparable across cores),
+ * the operations, errors, and the median latency of one operation. The
+ * sweep (tools/atoll_bench.py) runs N of these at once, one a core, and
+ * adds them up. */
+/* The round's N clients start together: each adds itself to the count in
+ * key b<ROUND> (cas), then waits until the count is N. (The shell starts
+ * them one after another, often slower than a client's whole loop.) */
+static errval_t barrier(struct conn *c, uint32_t round, uint32_t n)
+{
+    char key[16], now[16], next[16];
+    snprintf(key, sizeof key, "b%u", round);
+    bool joined = false;
+    for (uint32_t tries = 0; tries < 100000; tries++) {
+        const uint8_t *out;
+        size_t outlen = 0;
+        uint64_t version;
+        errval_t rerr = ERR_OK, err = store_get_rpc(&c->local.idl, key, true, &rerr, &out, &outlen, &version, buf,
+                                                    sizeof buf);
+        if (err || (rerr && rerr != ERR_NOT_FOUND))
+            return err ? err : rerr;
+        uint32_t count = 0;
+        for (size_t i = 0; !rerr && i < outlen && out[i] >= '0' && out[i] <= '9'; i++)
+            count = count * 10 + (uint32_t)(out[i] - '0');
+        if (joined && count >= n)
+            return ERR_OK;
+        if (!joined) {
+            snprintf(now, sizeof now, "%u", count);
+            snprintf(next, sizeof next, "%u", count + 1);
+            err = store_cas_rpc(writes(c), key, rerr == ERR_OK, (const uint8_t *)now, rerr ? 0 : strlen(now),
+                                (const uint8_t *)next, strlen(next), &rerr, &version);
+            if (err)
+                return err;
+            joined = rerr == ERR_OK;
+        } else {
+            sys_notify_wait(sys_notify_gen(), 1000, 0);   /* 1 ms */
+        }
+    }
+    return ERR_TIMEOUT;
+}
+
+static int bench(uint32_t client, uint32_t nops, uint32_t read_pct, uint32_t nkeys, bool fresh, uint32_t round,
+                 uint32_t n)
+{
+    static uint64_t lat[4096];
+    struct conn c = { 0 };
+    uint32_t errors = 0, done = 0;
+    errval_t err = conn_open(&c);
+    if (err || c.no_leader)
+        return printf("store: bench %s: %s\n", name, err_name(err ? err : ERR_NO_LEADER)), 1;
+    rng = 0x9e3779b97f4a7c15ull * (client + 1) ^ read_tsc();
+    nkeys = nkeys ? nkeys : 1;
+    nops = nops > 4096 ? 4096 : nops;
+    if ((err = barrier(&c, round, n)))
+        return printf("store: bench %s: barrier: %s\n", name, err_name(err)), conn_close(&c), 1;
+    uint64_t start = now_ns();
+    for (uint32_t i = 0; i < nops; i++) {
+        char key[16], val[32];
+        snprintf(key, sizeof key, "k%u", rand32() % nkeys);
+        bool read = rand32() % 100 < read_pct;
+        const uint8_t *out;
+        size_t outlen;
+        uint64_t version, t0 = now_ns();
+        errval_t rerr = ERR_OK;
+        if (read) {
+            err = store_get_rpc(&c.local.idl, key, fresh, &rerr, &out, &outlen, &version, buf, sizeof buf);
+        } else {
+            snprintf(val, sizeof val, "c%u.%u", client, i);
+            err = store_put_rpc(writes(&c), key, (const uint8_t *)val, strlen(val), &rerr, &version);
+        }
+        lat[done++] = now_ns() - t0;
+        if (err || (rerr && rerr != ERR_NOT_FOUND))
+            errors++;
+        if (err)
+            break;
+    }
+    uint64_t end = now_ns();
+    for (uint32_t i = 1; i < done; i++)   /* insertion sort: a few thousand at most */
+        for (uint32_t j = i; j > 0 && lat[j - 1] > lat[j]; j--) {
+            uint64_t t = lat[j];
+            lat[j] = lat[j - 1];
+            lat[j - 1] = t;
+        }
+    printf("@atoll {\"event\":\"store_bench\",\"name\":\"%s\",\"c\":%u,\"round\":%u,\"n\":%u,\"read_pct\":%u,"
+           "\"fresh\":%s,\"replica\":%u,\"ops\":%u,\"errors\":%u,\"t0\":%llu,\"t1\":%llu,\"lat_med_ns\":%llu,"
+           "\"lat_p90_ns\":%llu}\n", name, client, round, n, read_pct, fresh ? "true" : "false", c.local_core, done,
+           errors, (unsigned long long)start, (unsigned long long)end,
+           (unsigned long long)(done ? lat[done / 2] : 0), (unsigned long long)(done ? lat[done * 9 / 10] : 0));
+    conn_close(&c);
+    return errors != 0;
+}
+
 int client_main(struct service_chan *ns, int argc, char **argv)
 {
     names = ns;
@@ -408,6 +506,9 @@ int client_main(struct service_chan *ns, int argc, char **argv)
         return flood(arg_number(argv[3], 1));
     if (argc == 5 && !strcmp(argv[1], "watch"))
         return watch(argv[3], arg_number(argv[4], 1));
+    if ((argc == 9 || argc == 10) && !strcmp(argv[1], "bench"))   /* bench NAME CLIENT OPS READ KEYS ROUND N [stale] */
+        return bench(arg_number(argv[3], 0), arg_number(argv[4], 100), arg_number(argv[5], 100),
+                     arg_number(argv[6], 64), argc == 9, arg_number(argv[7], 0), arg_number(argv[8], 1));
     if ((argc == 6 || (argc == 7 && !strcmp(argv[6], "reads"))) && !strcmp(argv[1], "hist"))
         return hist(arg_number(argv[3], 0), arg_number(argv[4], 10), arg_number(argv[5], 3), argc == 7);
     return argc < 3 ? usage() : one(argc, argv);
