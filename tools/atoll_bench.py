@@ -382,11 +382,12 @@ _store_rounds: Dict[tuple, list] = {}
 
 def atoll_store_adapt(event, options):
     """store_bench events -> one throughput and one latency result per
-    round (placement, read fraction, N): throughput = the sum of the
-    clients' rates (operations over each one's own loop, the guest's
-    clock); `overlap` says how much of the round all N ran at once (the
-    shell starts them one after another): the common span over the whole
-    span. latency = the median of the clients' median latencies."""
+    round (placement, read fraction, N): throughput = every client's
+    operations over the round's span (the first loop's start to the last
+    one's end, the guest's clock: never more than the truth, less when the
+    loops did not all run at once); `overlap` says how much of the span
+    all N ran at once (the common span over the whole). latency = the
+    median of the clients' median latencies."""
     if event.get("event") == "boot_summary":
         _store_rounds.clear()   # a new boot: rounds count from 1 again
     if event.get("event") != "store_bench":
@@ -405,12 +406,11 @@ def atoll_store_adapt(event, options):
         return [{"event": "error", "benchmark": "store", "params": params,
                  "reason": f"{errors} operations failed in the round"}]
     ops = sum(int(e.get("ops", 0)) for e in got)
-    rate = sum(int(e.get("ops", 0)) * 1e9 / max(e["t1"] - e["t0"], 1) for e in got)
     span = max(e["t1"] for e in got) - min(e["t0"] for e in got)
     common = min(e["t1"] for e in got) - max(e["t0"] for e in got)
     meds = sorted(float(e.get("lat_med_ns", 0)) for e in got)
     med = meds[len(meds) // 2]
-    return [_result("store", "throughput", "ops/s", rate, ops, 0.0, params,
+    return [_result("store", "throughput", "ops/s", ops * 1e9 / max(span, 1), ops, 0.0, params,
                     overlap=round(max(common, 0) / max(span, 1), 3), spread_kind="none"),
             _result("store", "latency", "ns", med, len(got), meds[-1] - meds[0], params, min=meds[0],
                     max=meds[-1], spread_kind="max-min of the clients' medians")]

@@ -339,10 +339,26 @@ def unmap_rows(data, unit="ns"):
     return rows
 
 
+def store_series(data, metric="throughput"):
+    """{(system, shape, accel, variant, read_pct): [(cores, median), ...]}
+    sorted by cores; variant is Atoll's placement or Linux's lock."""
+    out = {}
+    for r in data.select(benchmark="store", metric=metric):
+        p = r.get("params") or {}
+        n = p.get("cores")
+        if not isinstance(n, int):
+            continue
+        variant = str(p.get("placement") or p.get("lock") or "?")
+        if p.get("fresh") is False:
+            variant += " stale"
+        out.setdefault(_key(r) + (variant, p.get("read_pct")), {})[n] = (n, r["median"])
+    return {k: [v[n] for n in sorted(v)] for k, v in out.items()}
+
+
 BOOT_METRICS = (("kernel_to_all_cores", "ns"), ("kernel_to_init", "ns"), ("smp_bringup", "ns"),
                 ("boottime_at_init", "ns"), ("reset_to_init", "ns"), ("tsc_mhz", "MHz"))
 # Benchmarks with their own section and plots; any other gets a generic table.
-KNOWN_BENCHMARKS = ("boot", "pingpong", "unmap", "local")
+KNOWN_BENCHMARKS = ("boot", "pingpong", "unmap", "local", "store")
 
 
 def local_rows(data):
@@ -460,6 +476,9 @@ def plot_all(data, plot_dir):
         p = _plot_local(plt, data, accel, tcg, commit, plot_dir)
         if p:
             plots.append(p)
+        p = _plot_store(plt, data, accel, tcg, commit, plot_dir)
+        if p:
+            plots.append(p)
         for system in data.systems():
             for shape in data.shapes():
                 p = _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir)
@@ -520,6 +539,37 @@ def _plot_unmap(plt, data, accel, tcg, commit, plot_dir):
                  f"commit {commit}")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return (title, _save(plt, fig, plot_dir, f"unmap_latency_{accel}.png"))
+
+
+def _plot_store(plt, data, accel, tcg, commit, plot_dir):
+    """Throughput against cores, one panel per read fraction; under TCG as
+    a ratio to the same series' smallest N (scaling, not absolute)."""
+    series = {k: v for k, v in store_series(data).items() if k[2] == accel}
+    if not series:
+        return None
+    reads = sorted({k[4] for k in series}, key=lambda x: -(x or 0))
+    fig, axes = plt.subplots(1, len(reads), figsize=(5 * len(reads), 5), squeeze=False)
+    curves = sorted({(k[0], k[1], k[3]) for k in series})
+    cmap = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
+    for ax, rp in zip(axes[0], reads):
+        for k, pts in sorted(series.items()):
+            if k[4] != rp:
+                continue
+            i = curves.index((k[0], k[1], k[3]))
+            xs = [p[0] for p in pts]
+            base = pts[0][1]
+            ys = [p[1] / base for p in pts] if tcg and base else [p[1] for p in pts]
+            ax.plot(xs, ys, marker="o", color=cmap(i % cmap.N), label=f"{k[0]} {k[3]} on {k[1]}")
+        ax.set_title(f"{rp}% reads")
+        ax.set_xlabel("cores (N)")
+        ax.set_ylabel("throughput / throughput at the smallest N" if tcg else "throughput (ops/s)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    title = f"Store throughput vs cores ({accel.upper()}{': scaling, not absolute' if tcg else ''})"
+    fig.suptitle(title)
+    _footer(fig, f"{qemu_desc(data, accel)}; commit {commit}")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    return (title, _save(plt, fig, plot_dir, f"store_throughput_{accel}.png"))
 
 
 def _plot_protocols(plt, data, accel, tcg, commit, plot_dir):
@@ -789,6 +839,7 @@ def render_report(data, plots, plot_problem=None):
     out += _unmap_section(data)
     out += _boot_section(data)
     out += _local_section(data)
+    out += _store_section(data)
     out += cost.section(data.cost, md_table)
     out += _other_section(data)
 
@@ -930,6 +981,34 @@ def _unmap_section(data):
             body.append(row)
         out += [f"### {system} `{op}`, {accel}", "",
                 md_table(["N"] + shapes, body), ""]
+    return out
+
+
+def _store_section(data):
+    tput = store_series(data)
+    if not tput:
+        return []
+    lat = store_series(data, "latency")
+    out = ["## Store: throughput and latency against cores", "",
+           "Operations per second (every thread's or client's) and, in brackets, the median "
+           "latency of one operation, by read fraction; Atoll: the replicated store by placement "
+           "(docs/store.md), Linux: one process's hash map by lock. See docs/bench.md.", ""]
+    groups = {}
+    for k, pts in tput.items():
+        groups.setdefault(k[:3], {})[(k[3], k[4])] = dict(pts)
+    for (system, shape, accel), cols in groups.items():
+        names = sorted(cols, key=lambda c: (c[0], -(c[1] or 0)))
+        cores = sorted({n for v in cols.values() for n in v})
+        body = []
+        for n in cores:
+            row = [str(n)]
+            for c in names:
+                v = cols[c].get(n)
+                la = dict(lat.get((system, shape, accel) + c, [])).get(n)
+                row.append(f"{v:,.0f} ({fmt_time(la)})" if v is not None else "")
+            body.append(row)
+        out += [f"### {system} on {shape}, {accel}", "",
+                md_table(["N"] + [f"{c[0]} {c[1]}%" for c in names], body), ""]
     return out
 
 
