@@ -165,11 +165,17 @@ def test_leader_killed_a_new_one_elected_nothing_lost(tmp_path):
     replica's table the same."""
     manifest = "kv store per-core restart=0 serve $name $key $cores\n"
     clients = [f"run {c} store hist kv {c} 120 3" for c in (1, 2, 5, 6, 7)]
-    cmds = ["svc"] + clients + ["sleep 5", "kill 0 5", "sleep 30", "svc restart kv 0", "wait"]
+    # A first write, acknowledged: a majority of the followers have joined
+    # the leader and caught up (on a loaded host the kill could otherwise
+    # come before any had, and no replica could vote: nothing lost, but no
+    # election either).
+    cmds = ["svc", "run 1 store put kv warm up", "wait"] + clients + ["sleep 5", "kill 0 5", "sleep 30",
+                                                                      "svc restart kv 0", "wait"]
     cmds += [f"run {c} store hist kv {10 + c} 3 3 reads" for c in range(8)] + ["wait", "run 1 store state kv", "wait",
                                                                                "svc"]
     r = boot(manifest, cmds, tmp_path)
     assert "kv per-core 0 5 running" in r.console and "killed domain 5 on core 0" in r.console
+    assert results(r)[0][:3] == ("put", "warm", "ERR_OK")
     elected = r.events_named("store_elected")
     assert len(elected) >= 1 and all(e["core"] != 0 for e in elected), elected
     new = elected[-1]
