@@ -63,6 +63,22 @@ static errval_t instance_of_node(uint32_t node, struct service_chan *out)
     return ERR_NOT_FOUND;
 }
 
+/* One lookup, no waiting: is there a memory service at all? */
+errval_t mem_present(void)
+{
+    static uint8_t buf[nameservice_size_max];
+    const char *iface;
+    uint64_t service;
+    errval_t rerr = ERR_OK, err = ERR_OK;
+    if (home_up)
+        return ERR_OK;
+    if (!names_up && !(err = names_connect(&names)))
+        names_up = true;
+    if (!err)
+        err = nameservice_lookup_rpc(&names.idl, MEM_NAME, &rerr, &iface, &service, buf, sizeof buf);
+    return err ? err : rerr;
+}
+
 errval_t mem_connect(uint32_t *design)
 {
     errval_t err = ERR_OK, rerr = ERR_OK;
@@ -126,7 +142,9 @@ static errval_t take(uint64_t base, capslot_t *out)
     }
 }
 
-errval_t mem_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where, struct mem_block *out)
+static errval_t service_free(uint64_t id);
+
+static errval_t service_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where, struct mem_block *out)
 {
     errval_t rerr = ERR_OK, err = mem_connect(0);
     for (int tries = 0; !err && tries < BUSY_TRIES; tries++) {
@@ -138,11 +156,11 @@ errval_t mem_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where
     if (err)
         return err;
     if ((err = take(out->base, &out->slot)))
-        mem_free_id(out->id);
+        service_free(out->id);
     return err;
 }
 
-errval_t mem_free_id(uint64_t id)
+static errval_t service_free(uint64_t id)
 {
     errval_t rerr = ERR_OK, err = mem_connect(0);
     for (int tries = 0; !err && tries < BUSY_TRIES; tries++) {
@@ -153,11 +171,117 @@ errval_t mem_free_id(uint64_t id)
     return err;
 }
 
+/* -- the per-core cache (the `cache` design) ------------------------------------------ */
+/*
+ * 4 KiB Frames asked for NEAREST come from blocks of RAM this domain got
+ * from the service MEM_CACHE_PAGES pages at a time (one call: the refill
+ * batch), carved here (our own retype; a block the service gave from
+ * another core is FOREIGN here, so the retype is agreed with its owner
+ * core through our monitor, never the service). A block whose pages are
+ * all free again goes back to the service (the drain batch) unless it is
+ * the only one. A domain runs on one core: the cache is per core.
+ */
+#define CACHE_BLOCKS 32
+#define CACHE_ID_FLAG (1ull << 63)
+static struct cache_block {
+    struct mem_block ram;   /* ram.id 0: unused */
+    uint32_t used;          /* bit i: page i is a Frame we handed out */
+    capslot_t frames[MEM_CACHE_PAGES];
+} cache[CACHE_BLOCKS];
+
+static bool cached_request(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where)
+{
+    return home_design == MEM_DESIGN_CACHE && type == CAP_FRAME && bytes == MEM_PAGE && align <= MEM_PAGE &&
+           where == MEM_NEAREST;
+}
+
+static errval_t cache_alloc(struct mem_block *out)
+{
+    struct cache_block *b = 0;
+    for (int i = 0; i < CACHE_BLOCKS && !b; i++)
+        if (cache[i].ram.id && cache[i].used != (1u << MEM_CACHE_PAGES) - 1)
+            b = &cache[i];
+    for (int i = 0; i < CACHE_BLOCKS && !b; i++)
+        if (!cache[i].ram.id) {
+            errval_t err = service_alloc(CAP_RAM, MEM_CACHE_PAGES * MEM_PAGE, MEM_CACHE_PAGES * MEM_PAGE,
+                                         MEM_NEAREST, &cache[i].ram);
+            if (err) {
+                cache[i].ram.id = 0;
+                return err;
+            }
+            cache[i].used = 0;
+            b = &cache[i];
+        }
+    if (!b)
+        return ERR_QUOTA;
+    uint32_t page = 0;
+    while (b->used >> page & 1)
+        page++;
+    capslot_t f;
+    errval_t rerr = ERR_OK, err = slot_alloc(&f);
+    if (err)
+        return err;
+    err = sys_cap_retype(b->ram.slot, CAP_FRAME, MEM_PAGE, page * MEM_PAGE, 1, f);
+    if (err == ERR_CAP_REMOTE && !(err = monlmp_cap_retype_rpc(monitor_lmp(), b->ram.slot, CAP_FRAME, MEM_PAGE,
+                                                               page * MEM_PAGE, 1, f, &rerr)))
+        err = rerr;
+    if (err) {
+        slot_free(f);
+        return err;
+    }
+    b->used |= 1u << page;
+    b->frames[page] = f;
+    *out = (struct mem_block){ .id = CACHE_ID_FLAG | (uint64_t)(b - cache) << 8 | page, .slot = f,
+                               .base = b->ram.base + page * MEM_PAGE, .size = MEM_PAGE, .node = b->ram.node };
+    return ERR_OK;
+}
+
+static errval_t cache_free(uint64_t id)
+{
+    uint64_t i = (id & ~CACHE_ID_FLAG) >> 8, page = id & 0xff;
+    if (i >= CACHE_BLOCKS || page >= MEM_CACHE_PAGES || !cache[i].ram.id || !(cache[i].used >> page & 1))
+        return ERR_NOT_FOUND;
+    struct cache_block *b = &cache[i];
+    sys_cap_delete(b->frames[page]);
+    slot_free(b->frames[page]);
+    b->used &= ~(1u << page);
+    if (b->used)
+        return ERR_OK;
+    /* Drain: an empty block goes back if another block is cached. */
+    for (int j = 0; j < CACHE_BLOCKS; j++)
+        if (&cache[j] != b && cache[j].ram.id) {
+            errval_t err = service_free(b->ram.id);
+            if (!err)
+                cap_free(b->ram.slot);
+            b->ram.id = 0;
+            return err;
+        }
+    return ERR_OK;
+}
+
+errval_t mem_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where, struct mem_block *out)
+{
+    errval_t err = mem_connect(0);
+    if (err)
+        return err;
+    if (cached_request(type, bytes, align, where))
+        return cache_alloc(out);
+    return service_alloc(type, bytes, align, where, out);
+}
+
+errval_t mem_free_id(uint64_t id)
+{
+    if (id & CACHE_ID_FLAG)
+        return cache_free(id);
+    return service_free(id);
+}
+
 errval_t mem_free(struct mem_block *b)
 {
     errval_t err = mem_free_id(b->id);
-    /* The service deleted the capability everywhere: our slot is empty now. */
-    if (!err)
+    /* The service deleted the capability everywhere: our slot is empty now
+     * (a cached Frame: deleted and its slot freed already). */
+    if (!err && !(b->id & CACHE_ID_FLAG))
         cap_free(b->slot);
     return err;
 }
@@ -180,6 +304,38 @@ errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
                              &s->end, &s->allocs, &s->lent_to, &held, &held_bytes)))
         return err;
     return rerr;
+}
+
+errval_t mem_table(struct mem_node_stats *s, uint64_t *borrowed, uint32_t *nnodes)
+{
+    errval_t err = mem_connect(0);
+    for (uint32_t n = 0; n < machine.nnodes && !err; n++) {
+        borrowed[n] = 0;
+        err = mem_stats(n, n, &s[n]);
+    }
+    /* Node X borrowed what the other nodes' pools hold for X's domains. */
+    for (uint32_t y = 0; y < machine.nnodes && !err; y++)
+        for (uint32_t x = 0; x < machine.nnodes && !err; x++) {
+            struct mem_node_stats t;
+            if (x != y && !(err = mem_stats(y, x, &t)))
+                borrowed[x] += t.lent_to;
+        }
+    *nnodes = machine.nnodes;
+    return err;
+}
+
+void mem_table_print(const struct mem_node_stats *s, const uint64_t *borrowed, uint32_t nnodes)
+{
+    printf("node  pool KiB   free KiB   lent KiB   borrowed KiB\n");
+    for (uint32_t n = 0; n < nnodes; n++) {
+        printf("%4u %9llu %10llu %10llu %14llu\n", n, (unsigned long long)(s[n].total >> 10),
+               (unsigned long long)(s[n].free >> 10), (unsigned long long)(s[n].lent >> 10),
+               (unsigned long long)(borrowed[n] >> 10));
+        printf("@atoll {\"event\":\"mem_stats\",\"node\":%u,\"total\":%llu,\"free\":%llu,\"lent\":%llu,"
+               "\"borrowed\":%llu,\"base\":%llu,\"end\":%llu}\n",
+               n, (unsigned long long)s[n].total, (unsigned long long)s[n].free, (unsigned long long)s[n].lent,
+               (unsigned long long)borrowed[n], (unsigned long long)s[n].base, (unsigned long long)s[n].end);
+    }
 }
 
 /* -- libnuma style ------------------------------------------------------------------------ */

@@ -214,7 +214,6 @@ static struct peer *peer_of(uint32_t node)
     return 0;
 }
 
-static void serve_others_once(void);
 static void closed_sweep(void);
 
 /* Ask node `node`'s instance to carve for `core`/`domain`: a lend call, and
@@ -231,7 +230,7 @@ static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t al
     waiting = true;
     while (!err && (err = p->chan.idl.recv(&p->chan.idl, buf, sizeof buf, &len, URPC_NONBLOCK)) == ERR_WOULD_BLOCK) {
         err = ERR_OK;
-        serve_others_once();
+        waitset_round(&ws);   /* the other channels, new ones, and our heartbeat */
         sys_yield();
     }
     waiting = false;
@@ -470,13 +469,6 @@ static bool serve_client(struct ws_source *s)
     return true;
 }
 
-static void serve_others_once(void)
-{
-    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i].used && !clients[i].closed)
-            serve_client(&clients[i].chan->src);
-}
-
 /* After a wait: the channels that hung up meanwhile. */
 static void closed_sweep(void)
 {
@@ -550,30 +542,13 @@ static int serve(const char *name, const char *key, const char *word)
 
 static int stats_all(void)
 {
-    struct mem_node_stats s[CORE_INFO_MAX_NODES];
-    uint64_t borrowed[CORE_INFO_MAX_NODES] = { 0 };
-    errval_t err = ERR_OK;
-    for (uint32_t n = 0; n < machine.nnodes && !err; n++)
-        err = mem_stats(n, n, &s[n]);
-    /* Node X borrowed what every other node's pool holds for X's domains. */
-    for (uint32_t y = 0; y < machine.nnodes && !err; y++)
-        for (uint32_t x = 0; x < machine.nnodes && !err; x++) {
-            struct mem_node_stats t;
-            if (x != y && !(err = mem_stats(y, x, &t)))
-                borrowed[x] += t.lent_to;
-        }
+    static struct mem_node_stats s[CORE_INFO_MAX_NODES];
+    static uint64_t borrowed[CORE_INFO_MAX_NODES];
+    uint32_t n = 0;
+    errval_t err = mem_table(s, borrowed, &n);
     if (err)
         return printf("mem: stats: %s\n", err_name(err)), 1;
-    printf("node      total       free       lent   borrowed\n");
-    for (uint32_t n = 0; n < machine.nnodes; n++) {
-        printf("%4u %9llu K %9llu K %9llu K %9llu K\n", n, (unsigned long long)(s[n].total >> 10),
-               (unsigned long long)(s[n].free >> 10), (unsigned long long)(s[n].lent >> 10),
-               (unsigned long long)(borrowed[n] >> 10));
-        printf("@atoll {\"event\":\"mem_stats\",\"node\":%u,\"total\":%llu,\"free\":%llu,\"lent\":%llu,"
-               "\"borrowed\":%llu,\"base\":%llu,\"end\":%llu}\n",
-               n, (unsigned long long)s[n].total, (unsigned long long)s[n].free, (unsigned long long)s[n].lent,
-               (unsigned long long)borrowed[n], (unsigned long long)s[n].base, (unsigned long long)s[n].end);
-    }
+    mem_table_print(s, borrowed, n);
     return 0;
 }
 
@@ -671,8 +646,8 @@ static int numa_run(int node)
     errval_t pe = p ? ERR_OK : numa_error(), qe = q ? ERR_OK : numa_error();
     uint64_t sum = 0;
     if (p) {
-        p[0] = 1, p[1023] = 2, p[1024] = 3;
-        sum += p[0] + p[1023] + p[1024];
+        p[0] = 1, p[511] = 2, p[1023] = 3;   /* both pages */
+        sum += p[0] + p[511] + p[1023];
     }
     if (q) {
         q[511] = 4;

@@ -27,6 +27,8 @@
 /* Per client channel (docs/limits.md): past either, ERR_QUOTA. */
 #define MEM_QUOTA_ALLOCS 128
 #define MEM_QUOTA_BYTES  (256ull << 20)
+/* The `cache` design: 4 KiB Frames come from RAM blocks of this many pages. */
+#define MEM_CACHE_PAGES 16
 
 enum { MEM_DESIGN_PER_NODE = 0, MEM_DESIGN_CENTRAL = 1, MEM_DESIGN_CACHE = 2, MEM_DESIGN_UNKNOWN = 99 };
 static inline uint32_t mem_design_of(const char *w)
@@ -67,6 +69,13 @@ struct mem_node_stats {
 };
 /* Node `node`'s instance's view: its pool; lent_to = what it lent to `to`. */
 errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *out);
+
+/* Every node's stats (nnodes of them), and what each node borrowed from the
+ * others; then printed as a table with one mem_stats event per node. */
+errval_t mem_table(struct mem_node_stats *s, uint64_t *borrowed, uint32_t *nnodes);
+void mem_table_print(const struct mem_node_stats *s, const uint64_t *borrowed, uint32_t nnodes);
+/* Is there a memory service (one lookup, no waiting)? */
+errval_t mem_present(void);
 
 /* A number in decimal or 0x hex from *s, which moves past it (and past
  * spaces and newlines after it). */
