@@ -14,7 +14,7 @@
 
 #define MEM_NAME "mem"
 #define TAKE_WAIT_NS 5000000000ull
-#define BUSY_TRIES 1000
+#define BUSY_WAIT_NS 20000000000ull   /* an instance busy waiting for another node's: ask again this long */
 
 static struct service_chan names, home;
 static bool names_up, home_up;
@@ -42,7 +42,9 @@ uint64_t mem_number(const char **s)
     return v;
 }
 
-static errval_t instance_of_node(uint32_t node, struct service_chan *out)
+static uint64_t home_service;
+
+static errval_t instance_of_node(uint32_t node, struct service_chan *out, uint64_t *id)
 {
     static uint8_t buf[nameservice_size_max];
     uint32_t total = 0, count = 0;
@@ -58,7 +60,11 @@ static errval_t instance_of_node(uint32_t node, struct service_chan *out)
         if (l == was)
             break;
         if (core < machine.ncores && machine.core_node[core] == node)
+        {
+            if (id)
+                *id = service;
             return service_connect_wait(service, out, 2000);
+        }
     }
     return ERR_NOT_FOUND;
 }
@@ -85,7 +91,7 @@ errval_t mem_connect(uint32_t *design)
     if (!home_up) {
         static uint8_t buf[nameservice_size_max];
         const char *iface;
-        uint64_t service;
+        uint64_t service = 0;
         uint32_t node, core, nodes;
         sys_core_info(&machine);
         if (!names_up && !(err = names_connect(&names)))
@@ -98,6 +104,7 @@ errval_t mem_connect(uint32_t *design)
             err = ERR_OK;
             sys_notify_wait(sys_notify_gen(), 100000, 0);
         }
+        home_service = service;
         if (err || (err = service_connect_wait(service, &home, 2000)))
             return err;
         if ((err = mem_info_rpc(&home.idl, &rerr, &node, &core, &home_design, &nodes)) || (err = rerr)) {
@@ -106,7 +113,7 @@ errval_t mem_connect(uint32_t *design)
         }
         if (home_design == MEM_DESIGN_CENTRAL && node != 0) {
             service_chan_close(&home, ERR_OK);
-            if ((err = instance_of_node(0, &home)))
+            if ((err = instance_of_node(0, &home, &home_service)))
                 return err;
         }
         home_up = true;
@@ -144,14 +151,17 @@ static errval_t take(uint64_t base, capslot_t *out)
 
 static errval_t service_free(uint64_t id);
 
+static void busy_nap(void) { sys_notify_wait(sys_notify_gen(), 200, 0); }
+
 static errval_t service_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where, struct mem_block *out)
 {
     errval_t rerr = ERR_OK, err = mem_connect(0);
-    for (int tries = 0; !err && tries < BUSY_TRIES; tries++) {
+    for (uint64_t t0 = now_ns(); !err;) {
         err = mem_alloc_rpc(&home.idl, type, bytes, align, where, &rerr, &out->id, &out->base, &out->size, &out->node);
-        if (!err && (err = rerr) != ERR_WOULD_BLOCK)
+        if (err || (err = rerr) != ERR_WOULD_BLOCK || now_ns() - t0 > BUSY_WAIT_NS)
             break;
-        sys_yield();   /* the instance waits for another node's: ask again */
+        err = ERR_OK;
+        busy_nap();   /* the instance waits for another node's: ask again */
     }
     if (err)
         return err;
@@ -163,10 +173,12 @@ static errval_t service_alloc(uint32_t type, uint64_t bytes, uint64_t align, uin
 static errval_t service_free(uint64_t id)
 {
     errval_t rerr = ERR_OK, err = mem_connect(0);
-    for (int tries = 0; !err && tries < BUSY_TRIES; tries++) {
-        if (!(err = mem_free_rpc(&home.idl, id, &rerr)) && (err = rerr) != ERR_WOULD_BLOCK)
+    for (uint64_t t0 = now_ns(); !err;) {
+        err = mem_free_rpc(&home.idl, id, &rerr);
+        if (err || (err = rerr) != ERR_WOULD_BLOCK || now_ns() - t0 > BUSY_WAIT_NS)
             break;
-        sys_yield();
+        err = ERR_OK;
+        busy_nap();
     }
     return err;
 }
@@ -286,6 +298,14 @@ errval_t mem_free(struct mem_block *b)
     return err;
 }
 
+errval_t mem_home(uint64_t *service)
+{
+    errval_t err = mem_connect(0);
+    if (!err)
+        *service = home_service;
+    return err;
+}
+
 errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
 {
     errval_t err = mem_connect(0);
@@ -293,7 +313,7 @@ errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
         return err;
     if (node >= machine.nnodes || node >= CORE_INFO_MAX_NODES)
         return ERR_NO_SUCH_NODE;
-    if (!per_node_up[node] && !(err = instance_of_node(node, &per_node[node])))
+    if (!per_node_up[node] && !(err = instance_of_node(node, &per_node[node], 0)))
         per_node_up[node] = true;
     if (err)
         return err;

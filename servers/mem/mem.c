@@ -333,16 +333,17 @@ static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *
         order[n++] = first;
         if (q->where >= machine.nnodes)
             n += nodes_by_distance(first, order + 1);
+        /* Nearest first: past a node that has none (or whose instance is
+         * gone) to the next; any other answer is the answer. While we wait
+         * for another node's instance, a request that needs another node
+         * gets ERR_WOULD_BLOCK (the client library asks again). */
         err = ERR_NO_MEMORY;
-        for (uint32_t i = 0; i < n && err; i++) {
+        for (uint32_t i = 0; i < n; i++) {
             errval_t e = alloc_on(order[i], q->type, q->bytes, align, c->chan->peer_core, c->chan->peer, c->node, a);
-            /* Keep the most telling reason: anything but "none here". */
-            if (e == ERR_OK || e != ERR_NO_MEMORY)
+            if (e != ERR_NO_MEMORY && e != ERR_NOT_FOUND) {
                 err = e;
-            if (e && e != ERR_NO_MEMORY && e != ERR_NOT_FOUND && e != ERR_WOULD_BLOCK)
                 break;
-            if (e == ERR_NOT_FOUND || e == ERR_WOULD_BLOCK)
-                err = ERR_NO_MEMORY, err = e == ERR_WOULD_BLOCK ? e : err;
+            }
         }
     }
     if (err) {
@@ -575,10 +576,10 @@ static int alloc_run(int argc, char **argv)
         if (!last)
             sys_cap_identify(b[got].slot, &id);
         printf("@atoll {\"event\":\"mem_alloc\",\"core\":%u,\"node\":%u,\"i\":%u,\"err\":\"%s\",\"got_node\":%u,"
-               "\"base\":%llu,\"size\":%llu,\"cap_base\":%llu,\"cap_bytes\":%llu,\"cap_type\":%u}\n",
+               "\"base\":%llu,\"size\":%llu,\"cap_base\":%llu,\"cap_bytes\":%llu,\"cap_type\":%u,\"cached\":%s}\n",
                my_core, my_node, i, err_name(last), last ? 0 : b[got].node, (unsigned long long)(last ? 0 : b[got].base),
                (unsigned long long)(last ? 0 : b[got].size), (unsigned long long)id.base,
-               (unsigned long long)id.bytes, id.type);
+               (unsigned long long)id.bytes, id.type, !last && b[got].id >> 63 ? "true" : "false");
         if (!last)
             got++;
         else if (last != ERR_NO_MEMORY && last != ERR_QUOTA)
@@ -613,15 +614,12 @@ static int bad_run(void)
     errval_t freed = ok ? ok : mem_free(&b);
     errval_t twice = ok ? ok : mem_free_id(b.id);
     errval_t never = mem_free_id(0x7777000000ull);
-    /* Someone else's: an allocation on a second channel, freed on ours. */
+    /* Someone else's: an allocation on a second channel to our instance, freed on ours. */
     struct service_chan second;
     uint64_t service;
-    const char *iface;
-    static uint8_t buf[nameservice_size_max];
-    errval_t rerr = ERR_OK, foreign = nameservice_lookup_rpc(&names.idl, "mem", &rerr, &iface, &service, buf,
-                                                             sizeof buf);
+    errval_t rerr = ERR_OK, foreign = mem_home(&service);
     bool second_up = false;
-    if (!foreign && !(foreign = rerr) && !(foreign = service_connect(service, &second))) {
+    if (!foreign && !(foreign = service_connect(service, &second))) {
         second_up = true;
         uint32_t n;
         foreign = mem_alloc_rpc(&second.idl, CAP_FRAME, 4096, 0, MEM_NEAREST, &rerr, &other.id, &other.base,

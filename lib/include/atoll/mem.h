@@ -74,6 +74,8 @@ errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *out);
  * others; then printed as a table with one mem_stats event per node. */
 errval_t mem_table(struct mem_node_stats *s, uint64_t *borrowed, uint32_t *nnodes);
 void mem_table_print(const struct mem_node_stats *s, const uint64_t *borrowed, uint32_t nnodes);
+/* The service id of the instance we call (tests open a second channel to it). */
+errval_t mem_home(uint64_t *service);
 /* Is there a memory service (one lookup, no waiting)? */
 errval_t mem_present(void);
 
