@@ -85,6 +85,10 @@ errval_t mem_present(void)
     return err ? err : rerr;
 }
 
+static uint32_t forced_design = MEM_DESIGN_UNKNOWN;
+
+void mem_use_design(uint32_t design) { forced_design = design; }
+
 errval_t mem_connect(uint32_t *design)
 {
     errval_t err = ERR_OK, rerr = ERR_OK;
@@ -111,6 +115,8 @@ errval_t mem_connect(uint32_t *design)
             service_chan_close(&home, ERR_OK);
             return err;
         }
+        if (forced_design != MEM_DESIGN_UNKNOWN)
+            home_design = forced_design;
         if (home_design == MEM_DESIGN_CENTRAL && node != 0) {
             service_chan_close(&home, ERR_OK);
             if ((err = instance_of_node(0, &home, &home_service)))

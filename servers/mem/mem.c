@@ -12,6 +12,10 @@
  *                                  (keep: left for our end to give back)
  *   mem bad                        bad requests: one mem_bad event of errors
  *   mem numa NODE                  numa_alloc_onnode/local, written, freed
+ *   mem bench DESIGN BYTES ROUNDS CORES
+ *                                  ROUNDS timed alloc+free of a BYTES Frame
+ *                                  (NEAREST) as DESIGN's client, one of CORES
+ *                                  cores doing so at once: a mem_bench event
  *
  * DESIGN is `per-node` (the default), `central` (clients of every core go
  * to the instance on node 0, which has each node's instance carve for
@@ -660,6 +664,54 @@ static int numa_run(int node)
     return 0;
 }
 
+#define BENCH_MAX_ROUNDS 2001
+
+static int bench_run(const char *word, uint64_t bytes, uint32_t rounds, uint32_t cores)
+{
+    static uint64_t t[BENCH_MAX_ROUNDS];
+    uint32_t design = mem_design_of(word), local = 0, failed = 0;
+    if (design == MEM_DESIGN_UNKNOWN || !bytes || rounds == 0)
+        return printf("mem: bench: bad arguments\n"), 1;
+    if (rounds > BENCH_MAX_ROUNDS)
+        rounds = BENCH_MAX_ROUNDS;
+    mem_use_design(design);
+    errval_t err = mem_connect(0), first = ERR_OK;
+    struct mem_block b;
+    uint64_t align = bytes >= (2ull << 20) ? (2ull << 20) : 0;
+    /* Warm up: the channel, the cache's first block, the page tables. */
+    for (uint32_t i = 0; i < 3 && !err; i++)
+        if (!(err = mem_alloc(CAP_FRAME, bytes, align, MEM_NEAREST, &b)))
+            err = mem_free(&b);
+    uint64_t start = now_ns();
+    for (uint32_t i = 0; i < rounds && !err; i++) {
+        uint64_t t0 = now_ns();
+        errval_t e = mem_alloc(CAP_FRAME, bytes, align, MEM_NEAREST, &b);
+        if (!e) {
+            local += b.node == my_node;
+            e = mem_free(&b);
+        }
+        t[i] = now_ns() - t0;
+        if (e) {
+            failed++;
+            first = first ? first : e;
+        }
+    }
+    uint64_t total = now_ns() - start;
+    for (uint32_t i = 1; i < rounds; i++)
+        for (uint32_t j = i; j > 0 && t[j - 1] > t[j]; j--) {
+            uint64_t x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    printf("@atoll {\"event\":\"mem_bench\",\"core\":%u,\"node\":%u,\"design\":\"%s\",\"bytes\":%llu,\"cores\":%u,"
+           "\"rounds\":%u,\"total_ns\":%llu,\"median_ns\":%llu,\"min_ns\":%llu,\"max_ns\":%llu,\"local\":%u,"
+           "\"failed\":%u,\"error\":\"%s\"}\n",
+           my_core, my_node, mem_design_name(design), (unsigned long long)bytes, cores, rounds,
+           (unsigned long long)total, (unsigned long long)(err ? 0 : t[rounds / 2]), (unsigned long long)(err ? 0 : t[0]),
+           (unsigned long long)(err ? 0 : t[rounds - 1]), local, failed, err_name(err ? err : first));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     sys_core_info(&machine);
@@ -678,9 +730,11 @@ int main(int argc, char **argv)
         return alloc_run(argc, argv);
     if (argc == 2 && !strcmp(argv[1], "bad"))
         return bad_run();
+    if (argc == 6 && !strcmp(argv[1], "bench"))
+        return bench_run(argv[2], num(argv[3]), (uint32_t)num(argv[4]), (uint32_t)num(argv[5]));
     if (argc == 3 && !strcmp(argv[1], "numa"))
         return numa_run((int)num(argv[2]));
     printf("usage: mem serve NAME KEY [per-node|central|cache] | stats | alloc ram|frame BYTES ALIGN WHERE COUNT [keep]"
-           " | bad | numa NODE\n");
+           " | bad | numa NODE | bench DESIGN BYTES ROUNDS CORES\n");
     return 1;
 }

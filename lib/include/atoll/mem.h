@@ -55,6 +55,10 @@ struct mem_block {
     uint32_t node;        /* whose memory it is */
 };
 
+/* Act as `design` whatever the instances say (before the first call; the
+ * `mem` benchmark compares the designs in one boot: the service is the
+ * same for all three, only its clients differ). */
+void mem_use_design(uint32_t design);
 /* Connect (done by the first call of any of these). *design if not NULL. */
 errval_t mem_connect(uint32_t *design);
 /* type CAP_RAM or CAP_FRAME; align 0: 4 KiB; where: a node, MEM_NEAREST, MEM_ANY. */
