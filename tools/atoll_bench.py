@@ -475,7 +475,9 @@ BENCHMARKS: Dict[str, Benchmark] = {
                                         commands=atoll_caps_commands, adapt=atoll_caps_adapt)}),
     "mem": Benchmark("mem", "alloc+free of a 4 KiB and a 2 MiB Frame from 1, 2, 4 ... N cores at once, "
                      "per design of the memory service (central, per-node, per-node with a per-core "
-                     "cache): latency, throughput, local share", {
+                     "cache; Linux: mmap, first touch, munmap bound to the local node): latency, "
+                     "throughput, local share", {
+                         "linux": Half("mem", lambda m, a: {"rounds": 50}, {"rounds": 5}),
                          "atoll": Half("mem", lambda m, a: {"rounds": 50}, {"rounds": 5},
                                        commands=atoll_mem_commands, adapt=atoll_mem_adapt)}),
 }

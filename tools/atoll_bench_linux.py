@@ -39,6 +39,7 @@ PROGRAMS = {
     "pingpong": ["pingpong.c"],
     "unmap": ["unmap.c"],
     "local": ["local.c"],
+    "mem": ["mem.c"],
 }
 # Kernel command line words before the benchmark words. panic=-1: a panic
 # (e.g. /init dying) resets the machine at once, and -no-reboot turns the
