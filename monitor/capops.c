@@ -536,8 +536,8 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
     return err;
 }
 
-/* A RAM or Frame given to a domain of this core (the memory service's
- * clients there, servers/mem): our copy waits in the mailbox as it is (no
+/* A RAM or Frame the memory service (servers/mem) gives to a domain of
+ * this core, one of its clients: our copy waits in the mailbox as it is (no
  * anchor: nothing crosses) and moves to the domain at take; the giver's
  * revoke or delete reaches it wherever it is, as any local copy. */
 static errval_t give_here(capslot_t cap, uint64_t to, uint64_t giver)
@@ -566,7 +566,8 @@ errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t doma
     struct capops_call lin = { 0 };
     errval_t err = sys_cap_identify(cap, &id);
     capslot_t to_disp;
-    if (!err && core == my_core && (id.type == CAP_RAM || id.type == CAP_FRAME) && !child_dispatcher(to, &to_disp)) {
+    if (!err && core == my_core && (id.type == CAP_RAM || id.type == CAP_FRAME) && spawn_is_mem(domain) &&
+        !child_dispatcher(to, &to_disp)) {
         if ((err = give_here(cap, to, domain)))
             cap_free(cap);
         return err;

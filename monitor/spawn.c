@@ -158,6 +158,14 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
     return ERR_OK;
 }
 
+bool spawn_is_mem(uint64_t domain)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == domain)
+            return children[i].mem;
+    return false;
+}
+
 /* The RAM this monitor does not keep for itself, handed once to the memory
  * service's instance on this core (docs/memory.md): half of what is free,
  * keeping at least MEM_MONITOR_KEEP for the domains it spawns, in 2 MiB

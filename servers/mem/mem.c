@@ -526,18 +526,21 @@ static int serve(const char *name, const char *key, const char *word)
         pool_init(&pool, 0, 0);
         printf("mem: node %u: no pool (%s): every allocation is borrowed\n", my_node, err_name(err));
     }
-    uint64_t service;
-    if ((err = service_register_self(&service)) || (err = names_keep_join(name, parse_hex(key), service)))
-        return printf("mem: cannot serve %s: %s\n", name, err_name(err)), 1;
     printf("@atoll {\"event\":\"mem_up\",\"core\":%u,\"node\":%u,\"design\":\"%s\",\"base\":%llu,\"end\":%llu,"
            "\"total\":%llu}\n",
            my_core, my_node, mem_design_name(design), (unsigned long long)pool.base, (unsigned long long)pool.end,
            (unsigned long long)(pool.end - pool.base));
+    /* Everything that opens channels before we join: once the starter
+     * counts us up, what we hold stays as it is while we are idle. */
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
     names_watch(&ws);
-    heartbeat_start(&ws);
+    if ((err = heartbeat_start(&ws)))
+        printf("mem: no heartbeats: %s\n", err_name(err));
+    uint64_t service;
+    if ((err = service_register_self(&service)) || (err = names_keep_join(name, parse_hex(key), service)))
+        return printf("mem: cannot serve %s: %s\n", name, err_name(err)), 1;
     waitset_run(&ws);
     return 0;
 }
