@@ -201,9 +201,15 @@ static errval_t service_free(uint64_t id)
  */
 #define CACHE_BLOCKS 32
 #define CACHE_ID_FLAG (1ull << 63)
+/* Each page of a block is carved once: a block from another core is
+ * FOREIGN here, and its owner core keeps the range it agreed to carve
+ * reserved as long as the block lives (docs/capabilities.md, Retype), so
+ * carving it again would overlap. A block whose pages were all carved and
+ * freed goes back to the service; a fresh one comes next. */
 static struct cache_block {
     struct mem_block ram;   /* ram.id 0: unused */
-    uint32_t used;          /* bit i: page i is a Frame we handed out */
+    uint32_t next;          /* pages carved so far */
+    uint32_t live;          /* bit i: page i is a Frame we handed out */
     capslot_t frames[MEM_CACHE_PAGES];
 } cache[CACHE_BLOCKS];
 
@@ -217,24 +223,23 @@ static errval_t cache_alloc(struct mem_block *out)
 {
     struct cache_block *b = 0;
     for (int i = 0; i < CACHE_BLOCKS && !b; i++)
-        if (cache[i].ram.id && cache[i].used != (1u << MEM_CACHE_PAGES) - 1)
+        if (cache[i].ram.id && cache[i].next < MEM_CACHE_PAGES)
             b = &cache[i];
     for (int i = 0; i < CACHE_BLOCKS && !b; i++)
         if (!cache[i].ram.id) {
+            /* Refill: one call for MEM_CACHE_PAGES pages. */
             errval_t err = service_alloc(CAP_RAM, MEM_CACHE_PAGES * MEM_PAGE, MEM_CACHE_PAGES * MEM_PAGE,
                                          MEM_NEAREST, &cache[i].ram);
             if (err) {
                 cache[i].ram.id = 0;
                 return err;
             }
-            cache[i].used = 0;
+            cache[i].next = cache[i].live = 0;
             b = &cache[i];
         }
     if (!b)
         return ERR_QUOTA;
-    uint32_t page = 0;
-    while (b->used >> page & 1)
-        page++;
+    uint32_t page = b->next;
     capslot_t f;
     errval_t rerr = ERR_OK, err = slot_alloc(&f);
     if (err)
@@ -247,7 +252,8 @@ static errval_t cache_alloc(struct mem_block *out)
         slot_free(f);
         return err;
     }
-    b->used |= 1u << page;
+    b->next++;
+    b->live |= 1u << page;
     b->frames[page] = f;
     *out = (struct mem_block){ .id = CACHE_ID_FLAG | (uint64_t)(b - cache) << 8 | page, .slot = f,
                                .base = b->ram.base + page * MEM_PAGE, .size = MEM_PAGE, .node = b->ram.node };
@@ -257,24 +263,20 @@ static errval_t cache_alloc(struct mem_block *out)
 static errval_t cache_free(uint64_t id)
 {
     uint64_t i = (id & ~CACHE_ID_FLAG) >> 8, page = id & 0xff;
-    if (i >= CACHE_BLOCKS || page >= MEM_CACHE_PAGES || !cache[i].ram.id || !(cache[i].used >> page & 1))
+    if (i >= CACHE_BLOCKS || page >= MEM_CACHE_PAGES || !cache[i].ram.id || !(cache[i].live >> page & 1))
         return ERR_NOT_FOUND;
     struct cache_block *b = &cache[i];
     sys_cap_delete(b->frames[page]);
     slot_free(b->frames[page]);
-    b->used &= ~(1u << page);
-    if (b->used)
+    b->live &= ~(1u << page);
+    if (b->live || b->next < MEM_CACHE_PAGES)
         return ERR_OK;
-    /* Drain: an empty block goes back if another block is cached. */
-    for (int j = 0; j < CACHE_BLOCKS; j++)
-        if (&cache[j] != b && cache[j].ram.id) {
-            errval_t err = service_free(b->ram.id);
-            if (!err)
-                cap_free(b->ram.slot);
-            b->ram.id = 0;
-            return err;
-        }
-    return ERR_OK;
+    /* Drain: every page was carved and is free again: the block goes back. */
+    errval_t err = service_free(b->ram.id);
+    if (!err)
+        cap_free(b->ram.slot);
+    b->ram.id = 0;
+    return err;
 }
 
 errval_t mem_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where, struct mem_block *out)

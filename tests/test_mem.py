@@ -73,6 +73,9 @@ def test_memory_by_node(design, tmp_path):
     churn += [f"run {c} mem alloc ram 0x10000 0x10000 {c // 4} 20" for c in (3, 7, 9, 15)] + ["wait"]
     churn += ["run 12 mem alloc frame 0x200000 0 any 40 keep", "wait"]
     numa = ["run 10 mem numa 3", "wait"]
+    # 40 rounds of 4 KiB alloc+free on the instance's core and on another
+    # (the cache design's blocks, there FOREIGN, used up and given back).
+    numa += [f"run {c} mem bench {design} 4096 40 2" for c in (4, 6)] + ["wait"]
     cmds = ["mem"] + every_core + exhaust + bad + churn + numa + ["sleep 20", "mem"]
     r = boot(design, cmds, tmp_path)
 
@@ -128,6 +131,10 @@ def test_memory_by_node(design, tmp_path):
     n = r.events_named("mem_numa")[0]
     assert n == {"event": "mem_numa", "core": 10, "node": 3, "onnode": "ERR_OK", "local": "ERR_OK", "sum": 10,
                  "node_of_core": 2, "distance": 30}, n
+
+    benches = r.events_named("mem_bench")
+    assert len(benches) == 2 and all(e["error"] == "ERR_OK" and e["failed"] == 0 and e["local"] == 40 and
+                                     e["design"] == design for e in benches), benches
 
     # 5. Nothing lost: every node as at the start, nothing lent or borrowed.
     rounds = stats_rounds(r)
