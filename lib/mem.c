@@ -298,12 +298,13 @@ errval_t mem_free_id(uint64_t id)
 
 errval_t mem_free(struct mem_block *b)
 {
-    errval_t err = mem_free_id(b->id);
-    /* The service deleted the capability everywhere: our slot is empty now
-     * (a cached Frame: deleted and its slot freed already). */
-    if (!err && !(b->id & CACHE_ID_FLAG))
-        cap_free(b->slot);
-    return err;
+    if (b->id & CACHE_ID_FLAG)
+        return cache_free(b->id);
+    /* Our copy goes first: then the service's delete of its original seldom
+     * has to ask our core for it (its monitor may have heard we let go),
+     * and the instance's loop is not held up by a busy core. */
+    cap_free(b->slot);
+    return service_free(b->id);
 }
 
 errval_t mem_home(uint64_t *service)

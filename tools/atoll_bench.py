@@ -477,8 +477,8 @@ BENCHMARKS: Dict[str, Benchmark] = {
                      "per design of the memory service (central, per-node, per-node with a per-core "
                      "cache; Linux: mmap, first touch, munmap bound to the local node): latency, "
                      "throughput, local share", {
-                         "linux": Half("mem", lambda m, a: {"rounds": 50}, {"rounds": 5}),
-                         "atoll": Half("mem", lambda m, a: {"rounds": 50}, {"rounds": 5},
+                         "linux": Half("mem", lambda m, a: {"rounds": 50 if a == "kvm" else 20}, {"rounds": 5}),
+                         "atoll": Half("mem", lambda m, a: {"rounds": 50 if a == "kvm" else 20}, {"rounds": 5},
                                        commands=atoll_mem_commands, adapt=atoll_mem_adapt)}),
 }
 

@@ -234,7 +234,7 @@ static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t al
     waiting = true;
     while (!err && (err = p->chan.idl.recv(&p->chan.idl, buf, sizeof buf, &len, URPC_NONBLOCK)) == ERR_WOULD_BLOCK) {
         err = ERR_OK;
-        waitset_round(&ws);   /* the other channels, new ones, and our heartbeat */
+        waitset_round(&ws);   /* the other channels, and new ones */
         sys_yield();
     }
     waiting = false;
@@ -536,8 +536,10 @@ static int serve(const char *name, const char *key, const char *word)
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
     names_watch(&ws);
-    if ((err = heartbeat_start(&ws)))
-        printf("mem: no heartbeats: %s\n", err_name(err));
+    /* No heartbeats: a free waits for the core holding the copy (a delete
+     * agreed with the holders, up to 5 s, monitor/capops.c), as long as the
+     * restart service's hang bound; on a loaded host that wait would be
+     * taken for a hang. An instance that ends is started again all the same. */
     uint64_t service;
     if ((err = service_register_self(&service)) || (err = names_keep_join(name, parse_hex(key), service)))
         return printf("mem: cannot serve %s: %s\n", name, err_name(err)), 1;
