@@ -13,7 +13,7 @@
 #include <if/nameservice_if.h>
 
 #define MEM_NAME "mem"
-#define TAKE_WAIT_NS 5000000000ull
+#define TAKE_WAIT_NS 30000000000ull   /* as long as a monitor waits for another core (monitor/pending.c) */
 #define BUSY_WAIT_NS 20000000000ull   /* an instance busy waiting for another node's: ask again this long */
 
 static struct service_chan names, home;
@@ -239,20 +239,24 @@ static errval_t cache_alloc(struct mem_block *out)
         }
     if (!b)
         return ERR_QUOTA;
-    uint32_t page = b->next;
+    uint32_t page;
     capslot_t f;
     errval_t rerr = ERR_OK, err = slot_alloc(&f);
     if (err)
         return err;
-    err = sys_cap_retype(b->ram.slot, CAP_FRAME, MEM_PAGE, page * MEM_PAGE, 1, f);
-    if (err == ERR_CAP_REMOTE && !(err = monlmp_cap_retype_rpc(monitor_lmp(), b->ram.slot, CAP_FRAME, MEM_PAGE,
-                                                               page * MEM_PAGE, 1, f, &rerr)))
-        err = rerr;
+    /* A retype agreed with another core that timed out may still have been
+     * reserved there (then ERR_OVERLAP): that page is skipped, not retried. */
+    do {
+        page = b->next++;
+        err = sys_cap_retype(b->ram.slot, CAP_FRAME, MEM_PAGE, page * MEM_PAGE, 1, f);
+        if (err == ERR_CAP_REMOTE && !(err = monlmp_cap_retype_rpc(monitor_lmp(), b->ram.slot, CAP_FRAME, MEM_PAGE,
+                                                                   page * MEM_PAGE, 1, f, &rerr)))
+            err = rerr;
+    } while ((err == ERR_TIMEOUT || err == ERR_OVERLAP) && b->next < MEM_CACHE_PAGES);
     if (err) {
         slot_free(f);
         return err;
     }
-    b->next++;
     b->live |= 1u << page;
     b->frames[page] = f;
     *out = (struct mem_block){ .id = CACHE_ID_FLAG | (uint64_t)(b - cache) << 8 | page, .slot = f,

@@ -137,7 +137,7 @@ def test_memory_by_node(design, tmp_path):
 
     benches = r.events_named("mem_bench")
     assert len(benches) == 2 and all(e["error"] == "ERR_OK" and e["failed"] == 0 and e["local"] == 40 and
-                                     e["design"] == design for e in benches), benches
+                                     e["design"] == design for e in benches), str(benches)
 
     # 5. Nothing lost: every node as at the start, nothing lent or borrowed.
     rounds = stats_rounds(r)
