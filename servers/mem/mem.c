@@ -176,7 +176,11 @@ static errval_t carve_and_give(uint32_t type, uint64_t bytes, uint64_t align, ui
 /* Our original goes, with its copies on every core; then the range. */
 static errval_t uncarve(struct alloc *a)
 {
-    errval_t rerr = ERR_OK, err = monlmp_cap_delete_rpc(monitor_lmp(), a->slot, 0, &rerr);
+    /* Revoke first: every copy, on every core, goes (a delete of an
+     * original with copies elsewhere would hand the object over instead). */
+    errval_t rerr = ERR_OK, err = monlmp_cap_revoke_rpc(monitor_lmp(), a->slot, 0, &rerr);
+    if (!err && !(err = rerr))
+        err = monlmp_cap_delete_rpc(monitor_lmp(), a->slot, 0, &rerr);
     if (!err)
         err = rerr;
     if (err && err != ERR_CAP_EMPTY) {
@@ -341,9 +345,16 @@ static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *
          * gone) to the next; any other answer is the answer. While we wait
          * for another node's instance, a request that needs another node
          * gets ERR_WOULD_BLOCK (the client library asks again). */
+        /* A node whose instance may give no more across cores now (its
+         * monitor's per-domain quota, MON_CAPS_OBJECTS_PER_DOMAIN) counts as
+         * one without memory: the next nearest is asked. */
         err = ERR_NO_MEMORY;
         for (uint32_t i = 0; i < n; i++) {
             errval_t e = alloc_on(order[i], q->type, q->bytes, align, c->chan->peer_core, c->chan->peer, c->node, a);
+            if (e == ERR_QUOTA || e == ERR_TOO_MANY) {
+                err = e;
+                continue;
+            }
             if (e != ERR_NO_MEMORY && e != ERR_NOT_FOUND) {
                 err = e;
                 break;

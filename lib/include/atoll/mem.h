@@ -25,7 +25,7 @@
 #define MEM_MAX_BYTES (1ull << 30)   /* one allocation: larger is ERR_BAD_LENGTH */
 #define MEM_MAX_ALIGN (1ull << 30)
 /* Per client channel (docs/limits.md): past either, ERR_QUOTA. */
-#define MEM_QUOTA_ALLOCS 128
+#define MEM_QUOTA_ALLOCS 64   /* = MON_CAPS_HELD_PER_DOMAIN: what a domain may hold from other cores */
 #define MEM_QUOTA_BYTES  (256ull << 20)
 /* The `cache` design: 4 KiB Frames come from RAM blocks of this many pages. */
 #define MEM_CACHE_PAGES 16
