@@ -17,6 +17,7 @@ user_library(
         "heap.c",
         "malloc.c",
         "topo.c",
+        "mem.c",
         "urpc/urpc.c",
         "urpc/urpc_os_atoll.c",
         "waitset/waitset.c",

@@ -226,6 +226,8 @@ static int fail(errval_t err)
 
 errval_t numa_error(void) { return last_error; }
 
+void numa_set_error(errval_t err) { last_error = err; }
+
 int numa_num_nodes(void)
 {
     struct topo_machine_info m;

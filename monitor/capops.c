@@ -134,7 +134,7 @@ static struct held held[MAX_HELD];
 
 struct mail {
     bool used;
-    bool untracked;           /* a Notify: nobody owns it; `root` is the capability */
+    bool untracked;           /* a Notify (nobody owns it), or a RAM or Frame given on this core: `root` is the capability */
     uint32_t held;
     capslot_t root;
     uint16_t from_core;
@@ -536,11 +536,42 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
     return err;
 }
 
+/* A RAM or Frame the memory service (servers/mem) gives to a domain of
+ * this core, one of its clients: our copy waits in the mailbox as it is (no
+ * anchor: nothing crosses) and moves to the domain at take; the giver's
+ * revoke or delete reaches it wherever it is, as any local copy. */
+static errval_t give_here(capslot_t cap, uint64_t to, uint64_t giver)
+{
+    uint32_t per_domain = 0;
+    struct mail *m = 0;
+    for (uint32_t i = 0; i < MAX_MAIL; i++) {
+        if (mailbox[i].used)
+            per_domain += mailbox[i].domain == to;
+        else if (!m)
+            m = &mailbox[i];
+    }
+    if (per_domain >= MON_CAPS_WAITING_PER_DOMAIN)
+        return ERR_QUOTA;
+    if (!m)
+        return ERR_TOO_MANY;
+    *m = (struct mail){ .used = true, .untracked = true, .root = cap, .from_core = (uint16_t)my_core,
+                        .domain = to, .from = giver };
+    st.given++;
+    return ERR_OK;
+}
+
 errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t domain)
 {
     struct cap_identity id;
     struct capops_call lin = { 0 };
     errval_t err = sys_cap_identify(cap, &id);
+    capslot_t to_disp;
+    if (!err && core == my_core && (id.type == CAP_RAM || id.type == CAP_FRAME) && spawn_is_mem(domain) &&
+        !child_dispatcher(to, &to_disp)) {
+        if ((err = give_here(cap, to, domain)))
+            cap_free(cap);
+        return err;
+    }
     if (!err && !cap_crosses(id.type))
         err = ERR_CAP_NOT_TRANSFERABLE;
     else if (!err && (core >= ncores || core == my_core))

@@ -290,6 +290,15 @@ void client_mesh_wait_reply(int handle, errval_t err, uint64_t channels)
         monlmp_mesh_wait_reply_send(&c->lmp.idl, err, channels);
 }
 
+/* The memory service's instance here takes our spare RAM (spawn.c). */
+static errval_t on_ram_donate(struct idl_chan *ch, const struct monlmp_ram_donate_call_args *a)
+{
+    (void)a;
+    capslot_t out = 0;
+    errval_t err = spawn_donate(client_of_chan(ch)->badge, &out);
+    return cap_sent(monlmp_ram_donate_reply_send(ch, err, err ? 0 : out), err ? 0 : out);
+}
+
 /* Capabilities across cores (capops.c): answered by client_cap_reply. */
 static errval_t on_cap_give(struct idl_chan *ch, const struct monlmp_cap_give_call_args *a)
 {
@@ -383,7 +392,7 @@ static const struct monlmp_handlers handlers = {
     .poweroff_call = on_poweroff, .spawn_peer_call = on_spawn_peer, .mesh_wait_call = on_mesh_wait,
     .cap_give_call = on_cap_give, .cap_take_call = on_cap_take, .cap_revoke_call = on_cap_revoke,
     .cap_delete_call = on_cap_delete, .cap_retype_call = on_cap_retype, .span_call = on_span,
-    .tlb_shootdown_call = on_tlb_shootdown,
+    .tlb_shootdown_call = on_tlb_shootdown, .ram_donate_call = on_ram_donate,
 };
 
 /* -- local messages in ---------------------------------------------------------------------- */

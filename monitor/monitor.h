@@ -158,6 +158,10 @@ bool child_may_broadcast(uint64_t id);
 errval_t spawn_child(const char *cmd, uint64_t ram_bytes, bool service, uint64_t *id);
 /* A server the monitor starts itself (name server, shell): busy leaves it out. */
 errval_t spawn_system(const char *cmd, uint64_t ram_bytes, uint64_t *id);
+/* A memory-service instance of ours asks for our spare RAM: *copy is its copy. */
+errval_t spawn_donate(uint64_t domain, capslot_t *copy);
+/* Is `domain` an instance of the memory service (it may give to its own core)? */
+bool spawn_is_mem(uint64_t domain);
 /* This core's domains, one per line; one line about the core; how many
  * domains started by spawn are still alive; what the monitor holds (JSON). */
 void list_domains(char *out, size_t size);

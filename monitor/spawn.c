@@ -14,11 +14,13 @@
  * hid its root CNode) and freed, and the entry is free again. */
 struct child {
     capslot_t ram, disp;
+    capslot_t pool;  /* the memory service's instance: the RAM handed to it (spawn_donate), or 0 */
     uint64_t id;    /* its domain id: the badge of its messages to us */
     bool used;
     bool system;    /* the name server, the shell: not counted as busy, not killed */
     bool service;   /* an instance of a service (the starter's): not counted as busy */
     bool baseline;  /* may ask for the benchmark's broadcast baseline (CAPOPS_BROADCAST) */
+    bool mem;       /* an instance of the memory service (servers/mem): may ask for spawn_donate */
 };
 static bool spawning_system, spawning_service;
 static struct child children[MAX_CHILDREN];
@@ -52,14 +54,30 @@ static bool baseline_program(const char *cmd)
     return program_in(cmd, names, ARRAY_SIZE(names));
 }
 
+/* The memory service's program: its instances get this monitor's spare RAM. */
+static bool mem_program(const char *cmd)
+{
+    static const char *const names[] = { "mem" };
+    return program_in(cmd, names, ARRAY_SIZE(names));
+}
+
+static void free_ram(capslot_t ram)
+{
+    if (sys_cap_revoke(ram) == ERR_CAP_REMOTE)
+        capops_reclaim(ram);
+    else
+        cap_free(ram);
+}
+
 static void free_child(struct child *c)
 {
+    /* The pool handed to a memory-service instance: every Frame it carved
+     * and gave away (on any core) goes with it. */
+    if (c->pool)
+        free_ram(c->pool);
     /* Objects of its RAM with copies on other cores (an anchor among the
      * descendants): capops revokes those copies first, then the RAM. */
-    if (sys_cap_revoke(c->ram) == ERR_CAP_REMOTE)
-        capops_reclaim(c->ram);
-    else
-        cap_free(c->ram);
+    free_ram(c->ram);
     cap_free(c->disp);
     *c = (struct child){ 0 };
     reclaimed++;
@@ -132,11 +150,55 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
     c->system = spawning_system;
     c->service = spawning_service;
     c->baseline = spawning_system || baseline_program(cmd);
+    c->mem = spawning_service && mem_program(cmd);
     c->id = *id;
     spawned++;
     if (disp)
         *disp = c->disp;
     return ERR_OK;
+}
+
+bool spawn_is_mem(uint64_t domain)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i].used && children[i].id == domain)
+            return children[i].mem;
+    return false;
+}
+
+/* The RAM this monitor does not keep for itself, handed once to the memory
+ * service's instance on this core (docs/memory.md): half of what is free,
+ * keeping at least MEM_MONITOR_KEEP for the domains it spawns, in 2 MiB
+ * multiples. The monitor keeps the original (taken back when the instance
+ * ends, with everything carved from it on any core); *copy is the
+ * instance's copy, to be sent. */
+#define MEM_MONITOR_KEEP (32ull << 20)
+errval_t spawn_donate(uint64_t domain, capslot_t *copy)
+{
+    struct child *c = 0;
+    for (int i = 0; i < MAX_CHILDREN && !c; i++)
+        if (children[i].used && children[i].id == domain)
+            c = &children[i];
+    if (!c || !c->mem)
+        return ERR_NOT_PERMITTED;
+    if (c->pool)
+        return ERR_DUPLICATE;
+    uint64_t free = ram_free_bytes(), keep = free / 2 > MEM_MONITOR_KEEP ? free / 2 : MEM_MONITOR_KEEP;
+    uint64_t want = free > keep ? (free - keep) & ~((2ull << 20) - 1) : 0;
+    errval_t err = ERR_NO_MEMORY;
+    while (want >= (2ull << 20) && (err = ram_alloc(want, &c->pool)))
+        want = (want / 2) & ~((2ull << 20) - 1);
+    if (err) {
+        c->pool = 0;
+        return err;
+    }
+    if ((err = slot_alloc(copy)) == ERR_OK && (err = sys_cap_copy(c->pool, *copy)))
+        slot_free(*copy);
+    if (err) {
+        cap_free(c->pool);
+        c->pool = 0;
+    }
+    return err;
 }
 
 errval_t kill_local(uint64_t id)

@@ -230,9 +230,9 @@ def test_the_name_list_pages_past_a_hundred_names():
     cmds += [f"run {c % 2} echo hold many{c} 16" for c in range(10)]
     cmds += ["sleep 300", "names"]
     # Domain ids: core 0 has its monitor, the name server, the starter, the
-    # shell and the default manifest's topology service (1-5), core 1 its
-    # monitor; each core numbers its domains from there.
-    cmds += [f"kill {c % 2} {(6 if c % 2 == 0 else 2) + c // 2}" for c in range(10)]
+    # shell and the default manifest's topology and memory services (1-6),
+    # core 1 its monitor; each core numbers its domains from there.
+    cmds += [f"kill {c % 2} {(7 if c % 2 == 0 else 2) + c // 2}" for c in range(10)]
     cmds += ["sleep 100", "names"]
     r = run_shell(cmds, smp=2, timeout=600)
     held = r.events_named("ns_hold")

@@ -442,6 +442,69 @@ def atoll_caps_adapt(event, options):
                     spread_kind="max-min")]
 
 
+MEM_DESIGNS = ("central", "per-node", "cache")
+MEM_SIZES = (4096, 2 << 20)
+
+
+def mem_core_counts(smp):
+    """1, 2, 4 ... cores, and every core."""
+    ns, n = [], 1
+    while n < smp:
+        ns.append(n)
+        n *= 2
+    return ns + [smp]
+
+
+def atoll_mem_commands(machine, options):
+    """For each design, size and N: `mem bench` on cores 0..N-1 at once
+    (servers/mem, docs/memory.md), then wait. The service is the same for
+    every design: each run acts as that design's client (mem_use_design)."""
+    rounds = int(options.get("rounds", 50))
+    designs = str(options.get("designs", ",".join(MEM_DESIGNS))).split(",")
+    cmds = []
+    for d in designs:
+        for size in MEM_SIZES:
+            for n in mem_core_counts(machine.smp):
+                cmds += [f"run {c} mem bench {d} {size} {rounds} {n}" for c in range(n)] + ["wait 600000"]
+    return cmds
+
+
+_mem_runs = {}
+
+
+def atoll_mem_adapt(event, options):
+    """mem_bench events -> per core: the median alloc+free latency; per
+    (design, size, N) once all N cores reported: the throughput (the sum of
+    each core's operations per second: the runs overlap but do not start
+    together) and the share of allocations on the caller's own node."""
+    if event.get("event") != "mem_bench":
+        return []
+    keys = ("core", "cores", "bytes", "rounds", "total_ns", "median_ns", "min_ns", "max_ns", "local", "failed")
+    vals = [event.get(k) for k in keys]
+    design = event.get("design")
+    if design not in MEM_DESIGNS or not all(_num(v) for v in vals):
+        return [{"event": "error", "benchmark": "mem", "reason": f"malformed mem_bench event: {event}"}]
+    core, cores, size, rounds, total, med, lo, hi, local, failed = vals
+    if failed or event.get("error") != "ERR_OK" or rounds < 1 or total <= 0:
+        return [{"event": "error", "benchmark": "mem",
+                 "reason": f"{design} {size} B on core {core} of {cores}: {failed} failed ({event.get('error')})"}]
+    params = {"design": design, "bytes": size, "cores": cores}
+    out = [_result("mem", "alloc_free_latency", "ns", med, int(rounds), max(0, hi - lo), dict(params, core=core),
+                   min=lo, max=hi, spread_kind="max-min")]
+    key = (design, size, cores)
+    runs = _mem_runs.setdefault(key, [])
+    runs.append((rounds * 1e9 / total, local, rounds))
+    if len(runs) == cores:
+        del _mem_runs[key]
+        rates = [r for r, _, _ in runs]
+        ops = sum(n for _, _, n in runs)
+        out.append(_result("mem", "throughput", "ops/s", round(sum(rates)), len(runs),
+                           round(max(rates) - min(rates)), params, spread_kind="max-min of a core's rate"))
+        out.append(_result("mem", "local_share", "%", round(100.0 * sum(l for _, l, _ in runs) / ops, 2), ops, 0,
+                           params))
+    return out
+
+
 BENCHMARKS: Dict[str, Benchmark] = {
     "boot": Benchmark("boot", "time from kernel entry to the first user program (Atoll: "
                       "to every core up)", {
@@ -487,6 +550,13 @@ BENCHMARKS: Dict[str, Benchmark] = {
                       "the holders or (the baseline) every core (monitor/capops.c)", {
                           "atoll": Half("capxfer", lambda m, a: {"rounds": 11, "max_holders": 0}, {"rounds": 3},
                                         commands=atoll_caps_commands, adapt=atoll_caps_adapt)}),
+    "mem": Benchmark("mem", "alloc+free of a 4 KiB and a 2 MiB Frame from 1, 2, 4 ... N cores at once, "
+                     "per design of the memory service (central, per-node, per-node with a per-core "
+                     "cache; Linux: mmap, first touch, munmap bound to the local node): latency, "
+                     "throughput, local share", {
+                         "linux": Half("mem", lambda m, a: {"rounds": 50 if a == "kvm" else 20}, {"rounds": 5}),
+                         "atoll": Half("mem", lambda m, a: {"rounds": 50 if a == "kvm" else 20}, {"rounds": 5},
+                                       commands=atoll_mem_commands, adapt=atoll_mem_adapt)}),
 }
 
 

@@ -40,6 +40,7 @@ PROGRAMS = {
     "unmap": ["unmap.c"],
     "local": ["local.c"],
     "store": ["store.c"],
+    "mem": ["mem.c"],
 }
 # Kernel command line words before the benchmark words. panic=-1: a panic
 # (e.g. /init dying) resets the machine at once, and -no-reboot turns the

@@ -488,6 +488,9 @@ def plot_all(data, plot_dir):
             p = _plot_caps(plt, data, shape, accel, tcg, commit, plot_dir)
             if p:
                 plots.append(p)
+            p = _plot_mem(plt, data, shape, accel, tcg, commit, plot_dir)
+            if p:
+                plots.append(p)
     if data.cost:
         plots += cost.plot(plt, data.cost, plot_dir, qemu_desc(data), commit)
     return plots, None
@@ -737,6 +740,45 @@ def _plot_caps(plt, data, shape, accel, tcg, commit, plot_dir):
     _footer(fig, f"{note}{qemu_desc(data, accel)}; commit {commit}")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return (title, _save(plt, fig, plot_dir, f"caps_{_slug(shape)}_{accel}.png"))
+
+
+def mem_series(data, shape, accel):
+    """mem: (system, design, bytes) -> [(cores, ops/s)] on one machine
+    shape, by cores (Linux's rows have no design: "linux")."""
+    out = {}
+    for r in data.select(benchmark="mem", metric="throughput", shape=shape, accel=accel):
+        p = r.get("params") or {}
+        if not _is_num(p.get("cores")) or not _is_num(p.get("bytes")):
+            continue
+        out.setdefault((r.get("system"), p.get("design", "linux"), p["bytes"]), []).append((p["cores"], r["median"]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _plot_mem(plt, data, shape, accel, tcg, commit, plot_dir):
+    """One chart per machine: alloc+free throughput against the cores
+    allocating at once, one line per design (and Linux), 4 KiB solid and
+    2 MiB dashed."""
+    series = mem_series(data, shape, accel)
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = {"central": "tab:red", "per-node": "tab:blue", "cache": "tab:green", "linux": "tab:gray"}
+    for (system, design, size), pts in sorted(series.items()):
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
+                linestyle="-" if size <= 4096 else "--", color=colours.get(design, "tab:purple"),
+                label=f"{design if system != 'linux' else 'Linux'}, {size // 1024} KiB")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("cores allocating at once")
+    ax.set_ylabel("alloc+free per second (sum over cores)")
+    title = f"Memory allocation throughput vs cores on {shape} ({accel.upper()})"
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    note = "TCG on a shared host: compare the designs, not absolute rates; " if tcg else ""
+    _footer(fig, f"{note}{qemu_desc(data, accel)}; commit {commit}")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return (title, _save(plt, fig, plot_dir, f"mem_{_slug(shape)}_{accel}.png"))
 
 
 def _plot_matrix(plt, data, system, shape, accel, tcg, commit, plot_dir):

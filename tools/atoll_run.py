@@ -42,7 +42,7 @@ DEFAULT_KERNEL = os.path.join("build", "cpudriver", "atoll.elf")   # relative to
 # The user programs tools/run boots by default: the modules of boot/Hakefile.py's
 # image (tests/test_runner_cli.py checks the two lists agree).
 USER_PROGRAMS = ("monitor", "names", "starter", "topo", "shell", "hello", "badboy", "fuzz", "lmpbench", "urpcbench",
-                 "echo", "xattack", "churn", "greeter", "threads", "store", "capxfer")
+                 "echo", "xattack", "churn", "greeter", "threads", "store", "capxfer", "mem")
 # The boot manifest the starter reads (docs/services.md), unless --services.
 DEFAULT_SERVICES = os.path.join(REPO, "servers", "starter", "default.services")
 SHELL_PROMPT = b"atoll> "

@@ -9,6 +9,7 @@
  * the command before it, so `tools/run -- cmd1 cmd2` exits with cmd2's.
  */
 #include <atoll/lib.h>
+#include <atoll/mem.h>
 #include <atoll/monitor_client.h>
 #include <atoll/recover.h>
 #include <atoll/topo.h>
@@ -130,6 +131,15 @@ static int cmd_mem(int argc, char **argv)
     for (uint32_t n = 0; n < ci.nnodes; n++)
         printf("%4u  %5u  %11llu  %14llu\n", n, ci.node_cores[n], (unsigned long long)(ci.node_mem_bytes[n] >> 20),
                (unsigned long long)(free_bytes[n] >> 20));
+    /* The memory service's pools, if the manifest started one (docs/memory.md). */
+    static struct mem_node_stats ms[CORE_INFO_MAX_NODES];
+    static uint64_t borrowed[CORE_INFO_MAX_NODES];
+    uint32_t nnodes = 0;
+    if (mem_present() == ERR_OK) {
+        if ((err = mem_table(ms, borrowed, &nnodes)))
+            return fail("mem", err);
+        mem_table_print(ms, borrowed, nnodes);
+    }
     return 0;
 }
 
@@ -823,7 +833,7 @@ static const struct command commands[] = {
     { "help", "help                     this list", cmd_help },
     { "cores", "cores                    every core: APIC id, node, domains, free RAM", cmd_cores },
     { "ps", "ps [CORE]                domains on every core (or one)", cmd_ps },
-    { "mem", "mem                      memory per NUMA node", cmd_mem },
+    { "mem", "mem                      memory per NUMA node (and the memory service's pools)", cmd_mem },
     { "run", "run CORE|all PROGRAM [ARGS]  start a boot module as a domain on CORE (or every core)", cmd_run },
     { "mesh", "mesh [CORE]              the monitors' channels: peer, kind, messages sent/received/forwarded",
       cmd_mesh },

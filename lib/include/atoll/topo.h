@@ -125,5 +125,7 @@ int numa_nearest_node(uint32_t node, uint64_t among);
 int numa_nearest_core(uint32_t core, const struct topo_coreset *among);
 /* Why the last numa_* call failed. */
 errval_t numa_error(void);
+/* For the other numa_* calls (<atoll/mem.h>): what numa_error() says next. */
+void numa_set_error(errval_t err);
 
 #endif

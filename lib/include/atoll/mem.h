@@ -1,0 +1,96 @@
+/*
+ * The memory service's client (servers/mem, if/mem.if, docs/memory.md):
+ * RAM and Frames on a NUMA node, and libnuma-style placement on top.
+ *
+ *   libnuma                    here
+ *   numa_alloc_onnode(s, n)    numa_alloc_onnode(s, n)   (s <= 2 MiB)
+ *   numa_alloc_local(s)        numa_alloc_local(s)
+ *   numa_free(p, s)            numa_free(p, s)
+ *   numa_node_of_cpu(c)        numa_node_of_core(c)      (<atoll/topo.h>)
+ *   numa_distance(a, b)        numa_distance(a, b)       (<atoll/topo.h>)
+ *
+ * The first call connects to the nearest instance of "mem" (the name
+ * server's lookup); under the `central` design, to the instance on node 0.
+ */
+#ifndef ATOLL_MEM_H
+#define ATOLL_MEM_H
+
+#include <stdint.h>
+#include <atoll/abi/errors.h>
+#include <atoll/lib/caps.h>
+
+#define MEM_NEAREST 0xffffffffu   /* the caller's node, then the nearest by SLIT distance */
+#define MEM_ANY     0xfffffffeu   /* wherever the instance serves cheapest: its pool, then nearest */
+#define MEM_PAGE      4096ull
+#define MEM_MAX_BYTES (1ull << 30)   /* one allocation: larger is ERR_BAD_LENGTH */
+#define MEM_MAX_ALIGN (1ull << 30)
+/* Per client channel (docs/limits.md): past either, ERR_QUOTA. */
+#define MEM_QUOTA_ALLOCS 64   /* = MON_CAPS_HELD_PER_DOMAIN: what a domain may hold from other cores */
+#define MEM_QUOTA_BYTES  (256ull << 20)
+/* The `cache` design: 4 KiB Frames come from RAM blocks of this many pages. */
+#define MEM_CACHE_PAGES 16
+
+enum { MEM_DESIGN_PER_NODE = 0, MEM_DESIGN_CENTRAL = 1, MEM_DESIGN_CACHE = 2, MEM_DESIGN_UNKNOWN = 99 };
+static inline uint32_t mem_design_of(const char *w)
+{
+    const char *names[] = { "per-node", "central", "cache" };
+    for (uint32_t i = 0; i < 3; i++) {
+        const char *a = names[i], *b = w;
+        while (*a && *a == *b)
+            a++, b++;
+        if (!*a && !*b)
+            return i;
+    }
+    return MEM_DESIGN_UNKNOWN;
+}
+static inline const char *mem_design_name(uint32_t d)
+{
+    return d == MEM_DESIGN_PER_NODE ? "per-node" : d == MEM_DESIGN_CENTRAL ? "central" : d == MEM_DESIGN_CACHE ? "cache" : "?";
+}
+
+struct mem_block {
+    uint64_t id;          /* the service's */
+    capslot_t slot;       /* our capability */
+    uint64_t base, size;  /* physical */
+    uint32_t node;        /* whose memory it is */
+};
+
+/* Act as `design` whatever the instances say (before the first call; the
+ * `mem` benchmark compares the designs in one boot: the service is the
+ * same for all three, only its clients differ). */
+void mem_use_design(uint32_t design);
+/* Connect (done by the first call of any of these). *design if not NULL. */
+errval_t mem_connect(uint32_t *design);
+/* type CAP_RAM or CAP_FRAME; align 0: 4 KiB; where: a node, MEM_NEAREST, MEM_ANY. */
+errval_t mem_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where, struct mem_block *out);
+/* Give it back: the capability goes (on every core). */
+errval_t mem_free(struct mem_block *b);
+/* Free by id alone (tests: a double free, someone else's id). */
+errval_t mem_free_id(uint64_t id);
+
+struct mem_node_stats {
+    uint64_t total, free, lent, borrowed, base, end, allocs, lent_to;
+};
+/* Node `node`'s instance's view: its pool; lent_to = what it lent to `to`. */
+errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *out);
+
+/* Every node's stats (nnodes of them), and what each node borrowed from the
+ * others; then printed as a table with one mem_stats event per node. */
+errval_t mem_table(struct mem_node_stats *s, uint64_t *borrowed, uint32_t *nnodes);
+void mem_table_print(const struct mem_node_stats *s, const uint64_t *borrowed, uint32_t nnodes);
+/* The service id of the instance we call (tests open a second channel to it). */
+errval_t mem_home(uint64_t *service);
+/* Is there a memory service (one lookup, no waiting)? */
+errval_t mem_present(void);
+
+/* A number in decimal or 0x hex from *s, which moves past it (and past
+ * spaces and newlines after it). */
+uint64_t mem_number(const char **s);
+
+/* libnuma style: mapped, zeroed by the kernel's retype; NULL on error
+ * (numa_error() says why: <atoll/topo.h>). At most 2 MiB a call. */
+void *numa_alloc_onnode(uint64_t bytes, int node);
+void *numa_alloc_local(uint64_t bytes);
+void numa_free(void *p, uint64_t bytes);
+
+#endif

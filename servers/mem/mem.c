@@ -1,0 +1,756 @@
+/*
+ * mem: the memory service, one instance per NUMA node (docs/memory.md).
+ *
+ *   mem serve NAME KEY [DESIGN]    an instance (the boot manifest's): takes
+ *                                  its monitor's spare RAM as its pool, joins
+ *                                  group NAME, answers if/mem.if
+ *   mem stats                      every node's total, free, lent, borrowed
+ *                                  (the shell's `mem`): mem_stats events
+ *   mem alloc ram|frame BYTES ALIGN WHERE COUNT [keep]
+ *                                  COUNT allocations (WHERE: a node, nearest,
+ *                                  any), one mem_alloc event each, then freed
+ *                                  (keep: left for our end to give back)
+ *   mem bad                        bad requests: one mem_bad event of errors
+ *   mem numa NODE                  numa_alloc_onnode/local, written, freed
+ *   mem bench DESIGN BYTES ROUNDS CORES
+ *                                  ROUNDS timed alloc+free of a BYTES Frame
+ *                                  (NEAREST) as DESIGN's client, one of CORES
+ *                                  cores doing so at once: a mem_bench event
+ *
+ * DESIGN is `per-node` (the default), `central` (clients of every core go
+ * to the instance on node 0, which has each node's instance carve for
+ * them) or `cache` (per-node, and the client library keeps a small cache
+ * of 4 KiB frames per domain, refilled and drained in batches). The word
+ * only changes what `info` answers: the client library acts on it.
+ *
+ * An allocation is carved from the pool (a RAM capability whose original
+ * the monitor keeps: SYS_CAP_RETYPE at an offset), given to the client's
+ * domain on its core (monlmp cap_give), and recorded under the client's
+ * channel. Free deletes our original through the monitor (monlmp
+ * cap_delete: the copies on every core go with it) and puts the range back.
+ * A client that ends hangs up its channel: everything it held is freed so.
+ *
+ * When the pool cannot serve a NEAREST or ANY request, the instance asks
+ * the other nodes' instances, nearest by SLIT distance first (lend): the
+ * lender carves from its pool and gives to the client directly, counted
+ * as lent to the client's node; a free goes back through the borrower to
+ * the lender. A capability cannot change owner core yet
+ * (docs/capabilities.md), so a node's memory is always carved by its own
+ * instance.
+ */
+#include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <atoll/mem.h>
+#include <atoll/recover.h>
+#include <atoll/topo.h>
+#include <atoll/waitset.h>
+#include <if/mem_if.h>
+#include <if/monlmp_if.h>
+#include <if/nameservice_if.h>
+#include "pool.h"
+
+#define MAX_CLIENTS 64
+#define MAX_ALLOCS 1024
+
+static struct core_info machine;
+static uint32_t my_core, my_node, design;
+static struct service_chan names;
+static const char *group;
+static struct waitset ws;
+
+/* The pool: a RAM capability (our copy; the monitor keeps the original). */
+static capslot_t pool_slot;
+static struct pool pool;
+
+struct client {
+    bool used, closed;
+    struct service_chan *chan;
+    uint32_t node;        /* its core's node */
+    uint32_t allocs;      /* records it holds */
+    uint64_t bytes;
+};
+static struct client clients[MAX_CLIENTS];
+
+struct alloc {
+    bool used;
+    uint16_t gen;
+    uint8_t type;
+    struct client *owner;
+    uint64_t base, size;
+    uint32_t lender;      /* the node whose pool it is */
+    uint32_t for_node;    /* the node of the domain holding it */
+    capslot_t slot;       /* ours (lender == my_node): the original */
+    uint64_t lender_id;   /* borrowed: the lender's id */
+};
+static struct alloc allocs[MAX_ALLOCS];
+
+/* Channels to the other nodes' instances (we are their client). */
+struct peer {
+    bool up;
+    uint32_t core;
+    struct service_chan chan;
+};
+static struct peer peers[CORE_INFO_MAX_NODES];
+
+static struct {
+    uint64_t allocs, frees, refused, lent_to[CORE_INFO_MAX_NODES], borrowed, borrows, stuck;
+} st;
+
+/* While we wait for a lender, other channels are served, but nothing
+ * that would wait again (an alloc that cannot be served from the pool, a
+ * free of borrowed memory): those get ERR_WOULD_BLOCK, and the client
+ * library asks again. Channels that hang up meanwhile are closed after. */
+static bool waiting;
+
+static uint64_t id_of(const struct alloc *a) { return (uint64_t)a->gen << 32 | ((uint64_t)(a - allocs) + 1); }
+
+static struct alloc *alloc_by_id(uint64_t id)
+{
+    uint64_t i = (id & 0xffffffffu) - 1;
+    if (i >= MAX_ALLOCS || !allocs[i].used || allocs[i].gen != id >> 32)
+        return 0;
+    return &allocs[i];
+}
+
+static struct alloc *alloc_new(void)
+{
+    for (uint32_t i = 0; i < MAX_ALLOCS; i++)
+        if (!allocs[i].used) {
+            uint16_t gen = (uint16_t)(allocs[i].gen + 1) ? (uint16_t)(allocs[i].gen + 1) : 1;
+            allocs[i] = (struct alloc){ .used = true, .gen = gen };
+            return &allocs[i];
+        }
+    return 0;
+}
+
+static void alloc_drop(struct alloc *a)
+{
+    if (a->owner) {
+        a->owner->allocs--;
+        a->owner->bytes -= a->size;
+    }
+    uint16_t gen = a->gen;
+    *a = (struct alloc){ .gen = gen };
+}
+
+static struct client *client_of(struct idl_chan *ch)
+{
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i].used && &clients[i].chan->idl == ch)
+            return &clients[i];
+    return 0;
+}
+
+/* -- our pool ------------------------------------------------------------------ */
+
+/* Carve [type, bytes, align] from the pool and give it to `domain` on `core`. */
+static errval_t carve_and_give(uint32_t type, uint64_t bytes, uint64_t align, uint32_t core, uint64_t domain,
+                               struct alloc *a)
+{
+    uint64_t at;
+    capslot_t s;
+    errval_t rerr = ERR_OK, err = pool_take(&pool, bytes, align, &at);
+    if (err)
+        return err == ERR_TOO_MANY ? ERR_NO_MEMORY : err;
+    if ((err = slot_alloc(&s))) {
+        pool_put(&pool, at, bytes);
+        return err;
+    }
+    if (!(err = sys_cap_retype(pool_slot, type, bytes, at - pool.base, 1, s)) &&
+        !(err = monlmp_cap_give_rpc(monitor_lmp(), s, core, domain, &rerr)))
+        err = rerr;
+    if (err) {
+        sys_cap_delete(s);
+        slot_free(s);
+        pool_put(&pool, at, bytes);
+        return err;
+    }
+    a->type = (uint8_t)type;
+    a->base = at;
+    a->size = bytes;
+    a->lender = my_node;
+    a->slot = s;
+    return ERR_OK;
+}
+
+/* Our original goes, with its copies on every core; then the range. */
+static errval_t uncarve(struct alloc *a)
+{
+    /* Revoke first: every copy, on every core, goes (a delete of an
+     * original with copies elsewhere would hand the object over instead). */
+    errval_t rerr = ERR_OK, err = monlmp_cap_revoke_rpc(monitor_lmp(), a->slot, 0, &rerr);
+    if (!err && !(err = rerr))
+        err = monlmp_cap_delete_rpc(monitor_lmp(), a->slot, 0, &rerr);
+    if (!err)
+        err = rerr;
+    if (err && err != ERR_CAP_EMPTY) {
+        st.stuck++;   /* a copy may live on: the range is never used again */
+        return err;
+    }
+    slot_free(a->slot);
+    return pool_put(&pool, a->base, a->size);
+}
+
+/* -- other nodes' instances ------------------------------------------------------ */
+
+/* The instance of `node` (its group member whose core is on that node). */
+static struct peer *peer_of(uint32_t node)
+{
+    struct peer *p = &peers[node];
+    if (p->up)
+        return p;
+    static uint8_t buf[nameservice_size_max];
+    uint32_t total = 0, count = 0;
+    const char *text = "";
+    errval_t rerr = ERR_OK;
+    if (nameservice_instances_rpc(&names.idl, group, 0, &rerr, &total, &count, &text, buf, sizeof buf) || rerr)
+        return 0;
+    for (const char *l = text; *l;) {
+        const char *was = l;
+        uint32_t core = (uint32_t)mem_number(&l);
+        uint64_t service = mem_number(&l);
+        if (l == was)
+            break;
+        if (core < machine.ncores && machine.core_node[core] == node && core != my_core) {
+            if (service_connect_wait(service, &p->chan, 2000))
+                return 0;
+            p->up = true;
+            p->core = core;
+            return p;
+        }
+    }
+    return 0;
+}
+
+static void closed_sweep(void);
+
+/* Ask node `node`'s instance to carve for `core`/`domain`: a lend call, and
+ * while its answer does not come, the other channels are served. */
+static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
+                       uint64_t domain, uint32_t for_node, struct alloc *a)
+{
+    struct peer *p = peer_of(node);
+    if (!p)
+        return ERR_NOT_FOUND;
+    errval_t err = mem_lend_call_send(&p->chan.idl, type, bytes, align, core, domain, for_node);
+    uint8_t buf[mem_size_max];
+    size_t len = 0;
+    waiting = true;
+    while (!err && (err = p->chan.idl.recv(&p->chan.idl, buf, sizeof buf, &len, URPC_NONBLOCK)) == ERR_WOULD_BLOCK) {
+        err = ERR_OK;
+        waitset_round(&ws);   /* the other channels, and new ones */
+        sys_yield();
+    }
+    waiting = false;
+    struct mem_msg m;
+    if (!err && !(err = mem_decode(buf, len, &m)) && m.type != mem_lend_reply)
+        err = ERR_MSG_UNKNOWN;
+    if (err) {
+        /* The channel is no good any more: the next borrow connects again. */
+        service_chan_close(&p->chan, ERR_OK);
+        p->up = false;
+        return err;
+    }
+    if (m.u.lend_reply.err)
+        return m.u.lend_reply.err;
+    a->type = (uint8_t)type;
+    a->base = m.u.lend_reply.base;
+    a->size = m.u.lend_reply.size;
+    a->lender = node;
+    a->lender_id = m.u.lend_reply.id;
+    st.borrowed += a->size;
+    st.borrows++;
+    return ERR_OK;
+}
+
+static errval_t give_back(struct alloc *a)
+{
+    struct peer *p = peers[a->lender].up ? &peers[a->lender] : peer_of(a->lender);
+    errval_t rerr = ERR_OK, err = p ? mem_free_rpc(&p->chan.idl, a->lender_id, &rerr) : ERR_NOT_FOUND;
+    if (!err)
+        err = rerr;
+    if (!err)
+        st.borrowed -= a->size;
+    return err;
+}
+
+/* -- requests -------------------------------------------------------------------- */
+
+static errval_t check_request(uint32_t type, uint64_t bytes, uint64_t *align, uint32_t where)
+{
+    if (type != CAP_RAM && type != CAP_FRAME)
+        return ERR_CAP_TYPE;
+    if (bytes == 0)
+        return ERR_BAD_LENGTH;
+    if (*align == 0)
+        *align = MEM_PAGE;
+    if (bytes > UINT64_MAX - *align)
+        return ERR_RETYPE_OVERFLOW;
+    if (bytes > MEM_MAX_BYTES)
+        return ERR_BAD_LENGTH;
+    if (bytes % MEM_PAGE || *align < MEM_PAGE || *align > MEM_MAX_ALIGN || (*align & (*align - 1)))
+        return ERR_BAD_ALIGNMENT;
+    if (where != MEM_NEAREST && where != MEM_ANY && where >= machine.nnodes)
+        return ERR_NO_SUCH_NODE;
+    return ERR_OK;
+}
+
+/* Nodes nearest first from `from` (by SLIT distance, then number). */
+static uint32_t nodes_by_distance(uint32_t from, uint32_t *out)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < machine.nnodes; i++)
+        if (i != from)
+            out[n++] = i;
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0; j--) {
+            uint32_t a = out[j - 1], b = out[j];
+            if (machine.node_distance[from][a] < machine.node_distance[from][b] ||
+                (machine.node_distance[from][a] == machine.node_distance[from][b] && a < b))
+                break;
+            out[j - 1] = b;
+            out[j] = a;
+        }
+    return n;
+}
+
+static errval_t alloc_on(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
+                         uint64_t domain, uint32_t for_node, struct alloc *a)
+{
+    if (node == my_node)
+        return carve_and_give(type, bytes, align, core, domain, a);
+    if (waiting)
+        return ERR_WOULD_BLOCK;
+    return borrow(node, type, bytes, align, core, domain, for_node, a);
+}
+
+static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *q)
+{
+    struct client *c = client_of(ch);
+    uint64_t align = q->align;
+    struct alloc *a = 0;
+    errval_t err = c ? check_request(q->type, q->bytes, &align, q->where) : ERR_NOT_FOUND;
+    if (!err && (c->allocs >= MEM_QUOTA_ALLOCS || c->bytes + q->bytes > MEM_QUOTA_BYTES))
+        err = ERR_QUOTA;
+    if (!err && !(a = alloc_new()))
+        err = ERR_TOO_MANY;
+    if (!err) {
+        uint32_t order[CORE_INFO_MAX_NODES + 1], n = 0;
+        /* NEAREST: the caller's node first; ANY: ours (no hop) first; a node: that one. */
+        uint32_t first = q->where < machine.nnodes ? q->where : q->where == MEM_NEAREST ? c->node : my_node;
+        order[n++] = first;
+        if (q->where >= machine.nnodes)
+            n += nodes_by_distance(first, order + 1);
+        /* Nearest first: past a node that has none (or whose instance is
+         * gone) to the next; any other answer is the answer. While we wait
+         * for another node's instance, a request that needs another node
+         * gets ERR_WOULD_BLOCK (the client library asks again). */
+        /* A node whose instance may give no more across cores now (its
+         * monitor's per-domain quota, MON_CAPS_OBJECTS_PER_DOMAIN) counts as
+         * one without memory: the next nearest is asked. */
+        err = ERR_NO_MEMORY;
+        for (uint32_t i = 0; i < n; i++) {
+            errval_t e = alloc_on(order[i], q->type, q->bytes, align, c->chan->peer_core, c->chan->peer, c->node, a);
+            if (e == ERR_QUOTA || e == ERR_TOO_MANY) {
+                err = e;
+                continue;
+            }
+            if (e != ERR_NO_MEMORY && e != ERR_NOT_FOUND) {
+                err = e;
+                break;
+            }
+        }
+    }
+    if (err) {
+        if (a)
+            alloc_drop(a);
+        st.refused++;
+        return mem_alloc_reply_send(ch, err, 0, 0, 0, 0);
+    }
+    a->owner = c;
+    a->for_node = c->node;
+    c->allocs++;
+    c->bytes += a->size;
+    st.allocs++;
+    if (a->lender == my_node)
+        st.lent_to[a->for_node] += a->size;
+    return mem_alloc_reply_send(ch, ERR_OK, id_of(a), a->base, a->size, a->lender);
+}
+
+/* Another instance asks for its client: from our pool only. */
+static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
+{
+    struct client *c = client_of(ch);
+    uint64_t align = q->align;
+    struct alloc *a = 0;
+    errval_t err = c ? check_request(q->type, q->bytes, &align, my_node) : ERR_NOT_FOUND;
+    if (!err && (q->for_node >= machine.nnodes || q->core >= machine.ncores))
+        err = ERR_INVALID_ARG;
+    if (!err && !(a = alloc_new()))
+        err = ERR_TOO_MANY;
+    if (!err && (err = carve_and_give(q->type, q->bytes, align, q->core, q->domain, a)))
+        alloc_drop(a);
+    if (err) {
+        st.refused++;
+        return mem_lend_reply_send(ch, err, 0, 0, 0);
+    }
+    a->owner = c;
+    a->for_node = q->for_node;
+    c->allocs++;
+    c->bytes += a->size;
+    st.allocs++;
+    st.lent_to[a->for_node] += a->size;
+    return mem_lend_reply_send(ch, ERR_OK, id_of(a), a->base, a->size);
+}
+
+static errval_t free_one(struct alloc *a)
+{
+    errval_t err = a->lender == my_node ? uncarve(a) : give_back(a);
+    if (err)
+        return err;
+    if (a->lender == my_node)
+        st.lent_to[a->for_node] -= a->size;
+    st.frees++;
+    alloc_drop(a);
+    return ERR_OK;
+}
+
+static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
+{
+    struct client *c = client_of(ch);
+    struct alloc *a = alloc_by_id(q->id);
+    errval_t err = !c ? ERR_NOT_FOUND : !a ? ERR_NOT_FOUND : a->owner != c ? ERR_NOT_PERMITTED : ERR_OK;
+    if (!err && waiting && a->lender != my_node)
+        err = ERR_WOULD_BLOCK;
+    if (!err)
+        err = free_one(a);
+    return mem_free_reply_send(ch, err);
+}
+
+static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *q)
+{
+    struct client *c = client_of(ch);
+    uint64_t lent = 0;
+    for (uint32_t n = 0; n < machine.nnodes; n++)
+        if (n != my_node)
+            lent += st.lent_to[n];
+    if (q->node >= machine.nnodes)
+        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    /* total, free, lent and the range are our pool's; `borrowed` what our
+     * clients hold of other pools; held: this channel's. `allocs`:
+     * records held for node q->node's domains (of our pool). */
+    return mem_stats_reply_send(ch, ERR_OK, pool.end - pool.base, pool.free_bytes, lent, st.borrowed, pool.base,
+                                pool.end, st.allocs, st.lent_to[q->node], c ? c->allocs : 0, c ? c->bytes : 0);
+}
+
+static errval_t on_info(struct idl_chan *ch, const struct mem_info_call_args *q)
+{
+    (void)q;
+    return mem_info_reply_send(ch, ERR_OK, my_node, my_core, design, machine.nnodes);
+}
+
+static const struct mem_handlers handlers = {
+    .info_call = on_info, .alloc_call = on_alloc, .free_call = on_free, .stats_call = on_stats,
+    .lend_call = on_lend,
+};
+
+/* -- clients ---------------------------------------------------------------------- */
+
+/* A client that hung up (or ended): everything it holds comes back. */
+static void client_end(struct client *c)
+{
+    for (uint32_t i = 0; i < MAX_ALLOCS; i++)
+        if (allocs[i].used && allocs[i].owner == c && free_one(&allocs[i]))
+            alloc_drop(&allocs[i]);   /* counted stuck (ours) or the lender's to reclaim */
+    waitset_remove(&c->chan->src);
+    service_chan_close(c->chan, ERR_OK);
+    free(c->chan);
+    *c = (struct client){ 0 };
+    printf("@atoll {\"event\":\"mem_client_end\",\"core\":%u,\"node\":%u,\"free\":%llu,\"total\":%llu}\n", my_core,
+           my_node, (unsigned long long)pool.free_bytes, (unsigned long long)(pool.end - pool.base));
+}
+
+static bool serve_client(struct ws_source *s)
+{
+    struct client *c = s->arg;
+    if (c->closed)
+        return false;
+    errval_t err = mem_serve_one(&c->chan->idl, &handlers, URPC_NONBLOCK);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    if (err && err != ERR_MSG_UNKNOWN && err != ERR_MSG_MALFORMED)
+        c->closed = true;
+    if (!waiting)
+        closed_sweep();
+    return true;
+}
+
+/* After a wait: the channels that hung up meanwhile. */
+static void closed_sweep(void)
+{
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+        if (clients[i].used && clients[i].closed)
+            client_end(&clients[i]);
+}
+
+static void accepted(struct service_acceptor *acc, struct service_chan *sc)
+{
+    (void)acc;
+    struct client *c = 0;
+    for (uint32_t i = 0; i < MAX_CLIENTS && !c; i++)
+        if (!clients[i].used)
+            c = &clients[i];
+    if (!c) {
+        service_chan_close(sc, ERR_TOO_MANY);
+        free(sc);
+        return;
+    }
+    *c = (struct client){ .used = true, .chan = sc };
+    c->node = sc->peer_core < machine.ncores ? machine.core_node[sc->peer_core] : my_node;
+    service_chan_source(sc, serve_client, c);
+    waitset_add(&ws, &sc->src);
+}
+
+static uint64_t parse_hex(const char *s)
+{
+    uint64_t v = 0;
+    for (; *s; s++)
+        v = v * 16 + (uint64_t)(*s <= '9' ? *s - '0' : (*s | 32) - 'a' + 10);
+    return v;
+}
+
+static int serve(const char *name, const char *key, const char *word)
+{
+    static struct service_acceptor acceptor;
+    design = mem_design_of(word);
+    if (design == MEM_DESIGN_UNKNOWN)
+        return printf("mem: unknown design '%s' (per-node, central, cache)\n", word), 1;
+    group = name;
+    /* The pool: what our monitor does not keep. */
+    capslot_t ram = 0;
+    struct cap_identity id = { 0 };
+    errval_t rerr = ERR_OK, err = monlmp_ram_donate_rpc(monitor_lmp(), &rerr, &ram);
+    if (!err && !(err = rerr) && !(err = sys_cap_identify(ram, &id))) {
+        pool_slot = ram;
+        pool_init(&pool, id.base, id.bytes);
+    } else {
+        pool_init(&pool, 0, 0);
+        printf("mem: node %u: no pool (%s): every allocation is borrowed\n", my_node, err_name(err));
+    }
+    printf("@atoll {\"event\":\"mem_up\",\"core\":%u,\"node\":%u,\"design\":\"%s\",\"base\":%llu,\"end\":%llu,"
+           "\"total\":%llu}\n",
+           my_core, my_node, mem_design_name(design), (unsigned long long)pool.base, (unsigned long long)pool.end,
+           (unsigned long long)(pool.end - pool.base));
+    /* Everything that opens channels before we join: once the starter
+     * counts us up, what we hold stays as it is while we are idle. */
+    waitset_init(&ws);
+    service_acceptor_init(&acceptor, accepted, 0);
+    waitset_add(&ws, &acceptor.src);
+    names_watch(&ws);
+    /* No heartbeats: a free waits for the core holding the copy (a delete
+     * agreed with the holders, up to 5 s, monitor/capops.c), as long as the
+     * restart service's hang bound; on a loaded host that wait would be
+     * taken for a hang. An instance that ends is started again all the same. */
+    uint64_t service;
+    if ((err = service_register_self(&service)) || (err = names_keep_join(name, parse_hex(key), service)))
+        return printf("mem: cannot serve %s: %s\n", name, err_name(err)), 1;
+    waitset_run(&ws);
+    return 0;
+}
+
+
+/* -- the client side: tests and the shell's `mem` ----------------------------------- */
+
+static int stats_all(void)
+{
+    static struct mem_node_stats s[CORE_INFO_MAX_NODES];
+    static uint64_t borrowed[CORE_INFO_MAX_NODES];
+    uint32_t n = 0;
+    errval_t err = mem_table(s, borrowed, &n);
+    if (err)
+        return printf("mem: stats: %s\n", err_name(err)), 1;
+    mem_table_print(s, borrowed, n);
+    return 0;
+}
+
+static uint64_t num(const char *s) { return mem_number(&s); }
+
+static uint32_t where_of(const char *w)
+{
+    return !strcmp(w, "nearest") ? MEM_NEAREST : !strcmp(w, "any") ? MEM_ANY : (uint32_t)num(w);
+}
+
+static int alloc_run(int argc, char **argv)
+{
+    static struct mem_block b[MEM_QUOTA_ALLOCS + 8];
+    uint32_t type = !strcmp(argv[2], "ram") ? CAP_RAM : CAP_FRAME, design = 0;
+    uint64_t bytes = num(argv[3]), align = num(argv[4]);
+    uint32_t where = where_of(argv[5]), count = (uint32_t)num(argv[6]), got = 0;
+    bool keep = argc > 7 && !strcmp(argv[7], "keep");
+    if (count > MEM_QUOTA_ALLOCS + 8)
+        count = MEM_QUOTA_ALLOCS + 8;
+    errval_t err = mem_connect(&design), last = ERR_OK;
+    for (uint32_t i = 0; i < count && !err; i++) {
+        struct cap_identity id = { 0 };
+        last = mem_alloc(type, bytes, align, where, &b[got]);
+        if (!last)
+            sys_cap_identify(b[got].slot, &id);
+        printf("@atoll {\"event\":\"mem_alloc\",\"core\":%u,\"node\":%u,\"i\":%u,\"err\":\"%s\",\"got_node\":%u,"
+               "\"base\":%llu,\"size\":%llu,\"cap_base\":%llu,\"cap_bytes\":%llu,\"cap_type\":%u,\"cached\":%s}\n",
+               my_core, my_node, i, err_name(last), last ? 0 : b[got].node, (unsigned long long)(last ? 0 : b[got].base),
+               (unsigned long long)(last ? 0 : b[got].size), (unsigned long long)id.base,
+               (unsigned long long)id.bytes, id.type, !last && b[got].id >> 63 ? "true" : "false");
+        if (!last)
+            got++;
+        else if (last != ERR_NO_MEMORY && last != ERR_QUOTA)
+            break;
+    }
+    uint32_t freed = 0;
+    errval_t ferr = ERR_OK;
+    for (uint32_t i = 0; i < got && !keep; i++) {
+        errval_t e = mem_free(&b[i]);
+        freed += e == ERR_OK;
+        if (e)
+            ferr = e;
+    }
+    printf("@atoll {\"event\":\"mem_done\",\"core\":%u,\"design\":\"%s\",\"allocated\":%u,\"freed\":%u,"
+           "\"err\":\"%s\",\"last\":\"%s\",\"free_err\":\"%s\"}\n",
+           my_core, mem_design_name(design), got, freed, err_name(err), err_name(last), err_name(ferr));
+    return 0;
+}
+
+/* Bad requests, each answered with a clear error and nothing lost. */
+static int bad_run(void)
+{
+    struct mem_block b, other;
+    errval_t zero = mem_alloc(CAP_FRAME, 0, 0, MEM_NEAREST, &b);
+    errval_t huge = mem_alloc(CAP_FRAME, 4ull << 30, 0, MEM_NEAREST, &b);
+    errval_t odd = mem_alloc(CAP_FRAME, 4096 + 100, 0, MEM_NEAREST, &b);
+    errval_t align = mem_alloc(CAP_FRAME, 4096, 3 * 4096, MEM_NEAREST, &b);
+    errval_t overflow = mem_alloc(CAP_FRAME, UINT64_MAX - 4095, 1ull << 20, MEM_NEAREST, &b);
+    errval_t node = mem_alloc(CAP_FRAME, 4096, 0, machine.nnodes + 3, &b);
+    errval_t type = mem_alloc(CAP_DISPATCHER, 4096, 0, MEM_NEAREST, &b);
+    errval_t ok = mem_alloc(CAP_FRAME, 4096, 0, MEM_NEAREST, &b);
+    errval_t freed = ok ? ok : mem_free(&b);
+    errval_t twice = ok ? ok : mem_free_id(b.id);
+    errval_t never = mem_free_id(0x7777000000ull);
+    /* Someone else's: an allocation on a second channel to our instance, freed on ours. */
+    struct service_chan second;
+    uint64_t service;
+    errval_t rerr = ERR_OK, foreign = mem_home(&service);
+    bool second_up = false;
+    if (!foreign && !(foreign = service_connect(service, &second))) {
+        second_up = true;
+        uint32_t n;
+        foreign = mem_alloc_rpc(&second.idl, CAP_FRAME, 4096, 0, MEM_NEAREST, &rerr, &other.id, &other.base,
+                                &other.size, &n);
+        if (!foreign && !(foreign = rerr))
+            foreign = mem_free_id(other.id);
+    }
+    /* Its capability waits for us in the mailbox: the second channel's end gives it all back. */
+    if (second_up)
+        service_chan_close(&second, ERR_OK);
+    printf("@atoll {\"event\":\"mem_bad\",\"core\":%u,\"zero\":\"%s\",\"huge\":\"%s\",\"odd\":\"%s\",\"align\":\"%s\","
+           "\"overflow\":\"%s\",\"node\":\"%s\",\"type\":\"%s\",\"ok\":\"%s\",\"freed\":\"%s\",\"twice\":\"%s\","
+           "\"never\":\"%s\",\"foreign\":\"%s\"}\n",
+           my_core, err_name(zero), err_name(huge), err_name(odd), err_name(align), err_name(overflow), err_name(node),
+           err_name(type), err_name(ok), err_name(freed), err_name(twice), err_name(never), err_name(foreign));
+    return 0;
+}
+
+static int numa_run(int node)
+{
+    volatile uint64_t *p = numa_alloc_onnode(8192, node), *q = numa_alloc_local(4096);
+    errval_t pe = p ? ERR_OK : numa_error(), qe = q ? ERR_OK : numa_error();
+    uint64_t sum = 0;
+    if (p) {
+        p[0] = 1, p[511] = 2, p[1023] = 3;   /* both pages */
+        sum += p[0] + p[511] + p[1023];
+    }
+    if (q) {
+        q[511] = 4;
+        sum += q[511];
+    }
+    numa_free((void *)p, 8192);
+    numa_free((void *)q, 4096);
+    printf("@atoll {\"event\":\"mem_numa\",\"core\":%u,\"node\":%d,\"onnode\":\"%s\",\"local\":\"%s\",\"sum\":%llu,"
+           "\"node_of_core\":%d,\"distance\":%d}\n",
+           my_core, node, err_name(pe), err_name(qe), (unsigned long long)sum, numa_node_of_core(my_core),
+           numa_distance(my_node, (uint32_t)node));
+    return 0;
+}
+
+#define BENCH_MAX_ROUNDS 2001
+
+static int bench_run(const char *word, uint64_t bytes, uint32_t rounds, uint32_t cores)
+{
+    static uint64_t t[BENCH_MAX_ROUNDS];
+    uint32_t design = mem_design_of(word), local = 0, failed = 0;
+    if (design == MEM_DESIGN_UNKNOWN || !bytes || rounds == 0)
+        return printf("mem: bench: bad arguments\n"), 1;
+    if (rounds > BENCH_MAX_ROUNDS)
+        rounds = BENCH_MAX_ROUNDS;
+    mem_use_design(design);
+    errval_t err = mem_connect(0), first = ERR_OK;
+    struct mem_block b;
+    uint64_t align = bytes >= (2ull << 20) ? (2ull << 20) : 0;
+    /* Warm up: the channel, the cache's first block, the page tables. */
+    for (uint32_t i = 0; i < 3 && !err; i++)
+        if (!(err = mem_alloc(CAP_FRAME, bytes, align, MEM_NEAREST, &b)))
+            err = mem_free(&b);
+    uint64_t start = now_ns();
+    for (uint32_t i = 0; i < rounds && !err; i++) {
+        uint64_t t0 = now_ns();
+        errval_t e = mem_alloc(CAP_FRAME, bytes, align, MEM_NEAREST, &b);
+        if (!e) {
+            local += b.node == my_node;
+            e = mem_free(&b);
+        }
+        t[i] = now_ns() - t0;
+        if (e) {
+            failed++;
+            first = first ? first : e;
+        }
+    }
+    uint64_t total = now_ns() - start;
+    for (uint32_t i = 1; i < rounds; i++)
+        for (uint32_t j = i; j > 0 && t[j - 1] > t[j]; j--) {
+            uint64_t x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    printf("@atoll {\"event\":\"mem_bench\",\"core\":%u,\"node\":%u,\"design\":\"%s\",\"bytes\":%llu,\"cores\":%u,"
+           "\"rounds\":%u,\"total_ns\":%llu,\"median_ns\":%llu,\"min_ns\":%llu,\"max_ns\":%llu,\"local\":%u,"
+           "\"failed\":%u,\"error\":\"%s\"}\n",
+           my_core, my_node, mem_design_name(design), (unsigned long long)bytes, cores, rounds,
+           (unsigned long long)total, (unsigned long long)(err ? 0 : t[rounds / 2]), (unsigned long long)(err ? 0 : t[0]),
+           (unsigned long long)(err ? 0 : t[rounds - 1]), local, failed, err_name(err ? err : first));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    sys_core_info(&machine);
+    my_core = machine.core_id;
+    my_node = machine.node;
+    errval_t err = monitor_connect();
+    if (!err)
+        err = names_connect(&names);
+    if (err)
+        return printf("mem: cannot reach the name server: %s\n", err_name(err)), 1;
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "serve"))
+        return serve(argv[2], argv[3], argc == 5 ? argv[4] : "per-node");
+    if (argc == 2 && !strcmp(argv[1], "stats"))
+        return stats_all();
+    if (argc >= 7 && !strcmp(argv[1], "alloc"))
+        return alloc_run(argc, argv);
+    if (argc == 2 && !strcmp(argv[1], "bad"))
+        return bad_run();
+    if (argc == 6 && !strcmp(argv[1], "bench"))
+        return bench_run(argv[2], num(argv[3]), (uint32_t)num(argv[4]), (uint32_t)num(argv[5]));
+    if (argc == 3 && !strcmp(argv[1], "numa"))
+        return numa_run((int)num(argv[2]));
+    printf("usage: mem serve NAME KEY [per-node|central|cache] | stats | alloc ram|frame BYTES ALIGN WHERE COUNT [keep]"
+           " | bad | numa NODE | bench DESIGN BYTES ROUNDS CORES\n");
+    return 1;
+}

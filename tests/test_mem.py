@@ -1,0 +1,148 @@
+"""QEMU tests of the memory service (servers/mem, docs/memory.md) on a
+4-node, 16-core machine with uneven node sizes and an asymmetric SLIT, one
+boot per design (per-node, central, cache), each running the same checks:
+
+- an allocation from every core lies in its own node's SRAT range, and its
+  capability is the Frame the service said;
+- a core of the smallest node that keeps allocating gets its own node's
+  memory first, then the other nodes' in SLIT distance order (the nearest
+  from node 3 is node 0, not the next number), each node exhausted before
+  the next;
+- bad requests get their clear errors;
+- clients that end holding memory, and many alloc/free rounds, leave every
+  node's free memory at its starting value, nothing lent or borrowed.
+"""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import atoll_run  # noqa: E402
+from atoll_run import Machine, NumaNode  # noqa: E402
+
+MiB = 1 << 20
+# Node sizes (uneven) and CPUs 0-3, 4-7, 8-11, 12-15.
+SIZES = [768 * MiB, 512 * MiB, 512 * MiB, 256 * MiB]
+# Asymmetric: from node 3 the nearest is 0 (20), then 2 (30), then 1 (40);
+# from node 0, node 3 is 40 away.
+DIST = [[10, 30, 20, 40], [30, 10, 40, 20], [25, 40, 10, 30], [20, 40, 30, 10]]
+NODE_OF = [c // 4 for c in range(16)]
+# Each step ends before the next starts, however loaded the host (ticks: 10 ms).
+WAIT = "wait 60000"
+# QEMU lays the nodes out in order from 0 (2 GiB: all below the PCI hole).
+SRAT = []
+_at = 0
+for _s in SIZES:
+    SRAT.append((_at, _at + _s))
+    _at += _s
+
+
+def by_distance(frm):
+    return [frm] + sorted((n for n in range(4) if n != frm), key=lambda n: (DIST[frm][n], n))
+
+
+def boot(design, commands, tmp_path):
+    path = tmp_path / "mem.services"
+    path.write_text(f"topology topo core:0 $name $key\nmem mem per-node serve $name $key {design}\n")
+    m = Machine(smp=16, numa=[NumaNode(cpus=list(range(4 * n, 4 * n + 4)), mem=SIZES[n]) for n in range(4)],
+                mem=sum(SIZES), accel="tcg", dist=DIST, modules=atoll_run.user_modules(services=str(path)))
+    r = atoll_run.boot(m, timeout=900, shell_commands=list(commands))
+    assert not r.timed_out, r.console[-3000:]
+    assert "wait: " not in r.console, r.console[-3000:]   # no step ran past its wait
+    assert not r.malformed, r.malformed
+    assert r.events_named("panic") == []
+    return r
+
+
+def stats_rounds(r):
+    """The mem_stats events, one list of 4 per `mem stats` run."""
+    ev = r.events_named("mem_stats")
+    assert len(ev) % 4 == 0, ev
+    return [{e["node"]: e for e in ev[i:i + 4]} for i in range(0, len(ev), 4)]
+
+
+@pytest.mark.parametrize("design", ["per-node", "central", "cache"])
+def test_memory_by_node(design, tmp_path):
+    every_core = [f"run {c} mem alloc frame 4096 0 nearest 1" for c in range(16)] + [WAIT]
+    # Node 3's core 13 takes 2 MiB blocks until its quota (256 MiB): more
+    # than node 3 and node 0 hold; then frees them.
+    exhaust = ["run 13 mem alloc frame 0x200000 0x200000 nearest 128", WAIT]
+    bad = ["run 5 mem bad", WAIT]
+    # Clients that end holding memory (their channel's end gives it back),
+    # and alloc/free rounds on every node.
+    churn = [f"run {c} mem alloc frame 0x3000 0 nearest 6 keep" for c in (1, 6, 11, 14)] + [WAIT]
+    churn += [f"run {c} mem alloc ram 0x10000 0x10000 {c // 4} 20" for c in (3, 7, 9, 15)] + [WAIT]
+    churn += ["run 12 mem alloc frame 0x200000 0 any 40 keep", WAIT]
+    numa = ["run 10 mem numa 3", WAIT]
+    # 40 rounds of 4 KiB alloc+free on the instance's core and on another
+    # (the cache design's blocks, there FOREIGN, used up and given back).
+    numa += [f"run {c} mem bench {design} 4096 40 2" for c in (4, 6)] + [WAIT]
+    cmds = ["mem"] + every_core + exhaust + bad + churn + numa + ["sleep 20", "mem"]
+    r = boot(design, cmds, tmp_path)
+
+    up = r.events_named("mem_up")
+    trouble = r.events_named("service_ended") + r.events_named("domain_fault") + r.events_named("service_restarted")
+    assert not trouble, (trouble, r.console[-6000:])
+    assert len(up) == 4 and {e["design"] for e in up} == {design}, up
+    for e in up:
+        lo, hi = SRAT[e["node"]]
+        assert e["total"] > 0 and lo <= e["base"] and e["end"] <= hi, e
+
+    allocs = r.events_named("mem_alloc")
+    # 1. From every core: its own node's memory, its capability the Frame said.
+    first = [e for e in allocs if e["size"] == 4096]
+    assert sorted(e["core"] for e in first) == list(range(16)), first
+    for e in first:
+        assert e["err"] == "ERR_OK" and e["got_node"] == NODE_OF[e["core"]], e
+        lo, hi = SRAT[NODE_OF[e["core"]]]
+        assert lo <= e["base"] < hi, e
+        assert (e["cap_base"], e["cap_bytes"], e["cap_type"]) == (e["base"], 4096, 2), e
+        # The cache design carves 4 KiB Frames from its own blocks; the others ask the service.
+        assert e["cached"] == (design == "cache"), e
+
+    # 2. Node 3 exhausted: then node 0, 2, 1 by distance, each in its SRAT range.
+    big = [e for e in allocs if e["core"] == 13 and e["size"] in (0, 2 * MiB)]
+    got = [e["got_node"] for e in big if e["err"] == "ERR_OK"]
+    order = by_distance(3)
+    assert order == [3, 0, 2, 1]
+    seen = [n for i, n in enumerate(got) if i == 0 or got[i - 1] != n]
+    assert seen == order[:len(seen)] and len(seen) >= 3, (got, seen)
+    for e in big:
+        assert not e["cached"], e
+        if e["err"] == "ERR_OK":
+            lo, hi = SRAT[e["got_node"]]
+            assert lo <= e["base"] < hi and e["base"] % (2 * MiB) == 0, e
+    done = max((e for e in r.events_named("mem_done") if e["core"] == 13), key=lambda e: e["allocated"])
+    assert done["allocated"] == done["freed"] == len(got) and done["free_err"] == "ERR_OK", done
+    assert done["last"] in ("ERR_OK", "ERR_QUOTA", "ERR_NO_MEMORY", "ERR_TOO_MANY"), done
+
+    # 3. Bad requests.
+    b = r.events_named("mem_bad")[0]
+    assert b == {"event": "mem_bad", "core": 5, "zero": "ERR_BAD_LENGTH", "huge": "ERR_BAD_LENGTH",
+                 "odd": "ERR_BAD_ALIGNMENT", "align": "ERR_BAD_ALIGNMENT", "overflow": "ERR_RETYPE_OVERFLOW",
+                 "node": "ERR_NO_SUCH_NODE", "type": "ERR_CAP_TYPE", "ok": "ERR_OK", "freed": "ERR_OK",
+                 "twice": "ERR_NOT_FOUND", "never": "ERR_NOT_FOUND", "foreign": "ERR_NOT_PERMITTED"}, b
+
+    # 4. The churn ran, RAM on a named node came from it, libnuma style works.
+    for e in allocs:
+        if e["size"] == 0x10000:
+            assert e["got_node"] == NODE_OF[e["core"]] and e["cap_type"] == 1, e   # CAP_RAM
+    kept = [e for e in r.events_named("mem_done") if e["core"] in (1, 6, 11, 14, 12)][-5:]
+    assert len(kept) == 5 and all(e["allocated"] > 0 and e["freed"] == 0 for e in kept), kept
+    n = r.events_named("mem_numa")[0]
+    assert n == {"event": "mem_numa", "core": 10, "node": 3, "onnode": "ERR_OK", "local": "ERR_OK", "sum": 10,
+                 "node_of_core": 2, "distance": 30}, n
+
+    benches = r.events_named("mem_bench")
+    assert len(benches) == 2 and all(e["error"] == "ERR_OK" and e["failed"] == 0 and e["local"] == 40 and
+                                     e["design"] == design for e in benches), str(benches)
+
+    # 5. Nothing lost: every node as at the start, nothing lent or borrowed.
+    rounds = stats_rounds(r)
+    assert len(rounds) == 2, rounds
+    start, end = rounds
+    for node in range(4):
+        assert start[node]["free"] == start[node]["total"] == end[node]["free"] == end[node]["total"], (start, end)
+        assert end[node]["lent"] == end[node]["borrowed"] == 0, end
