@@ -299,9 +299,18 @@ static errval_t stream(struct link *l, uint32_t peer, uint32_t n, uint32_t bytes
     return err;
 }
 
+/* Our heartbeats, due while we spin in a benchmark's send or receive: a
+ * starved peer can keep us there for seconds, longer than the mesh waits
+ * before it suspects a silent core (fence.c). */
+static void beat_while_spinning(void)
+{
+    fence_keepalive(now_ns());
+}
+
+static bool measuring;   /* in bench_urpc (which may serve a peer's run meanwhile) */
+
 static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *out)
 {
-    static bool measuring;
     if (peer == my_core || peer >= ncores || rounds == 0 || rounds > MAX_ROUNDS)
         return ERR_INVALID_ARG;
     if (measuring)
@@ -317,6 +326,7 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
     }
     l->ch.spin_ns = SPIN_FOREVER;
     l->ch.timeout_ns = BENCH_TIMEOUT_NS;
+    urpc_os_set_spin_hook(beat_while_spinning);
     run_number = (uint64_t)my_core << 32 | new_tag();
     struct bench_msg r;
     out->rounds = rounds;
@@ -391,6 +401,7 @@ static errval_t bench_urpc(uint32_t peer, uint32_t rounds, struct bench_result *
         err = exchange(l, B_STOP, 0, &r);
     if (!err)
         out->oneway_median_ns = r.value;
+    urpc_os_set_spin_hook(0);
     measuring = false;
     return err;
 }
@@ -432,6 +443,7 @@ void bench_serve(struct link *l)
     uint64_t run = 0;
     l->ch.spin_ns = SPIN_FOREVER;
     l->ch.timeout_ns = BENCH_TIMEOUT_NS;
+    urpc_os_set_spin_hook(beat_while_spinning);
     for (;;) {
         struct bench_msg m;
         size_t len;
@@ -477,6 +489,7 @@ void bench_serve(struct link *l)
     }
 done:
     l->ch.spin_ns = 0;
+    urpc_os_set_spin_hook(measuring ? beat_while_spinning : 0);
     if (locked_by == l->peer)
         locked_by = ~0u;   /* the run is over: others may measure us */
 }
