@@ -86,19 +86,26 @@ def test_header_layout_change_fails_the_model(tmp_path, monkeypatch):
         atoll_models.urpc_constants()
 
 
+def _mutated_source_is_refused(tmp_path, monkeypatch, path, old, new, match, check):
+    """Put a copy of atoll_models.<path> with `old` replaced by `new` in its
+    place: check() must refuse it with ModelMismatch matching `match`."""
+    src = open(getattr(atoll_models, path)).read()
+    assert old in src
+    copy = tmp_path / "copy.c"
+    copy.write_text(src.replace(old, new))
+    monkeypatch.setattr(atoll_models, path, str(copy))
+    with pytest.raises(atoll_models.ModelMismatch, match=match):
+        check()
+
+
 @pytest.mark.parametrize("path,old,new", [
     ("MESH_C", "l->purpose == LINK_MESH && ++links_up == links_expected",
      "l->purpose == LINK_MESH && ++links_up >= links_expected"),
     ("LINKS_C", "if (l->out_head)   /* keep the order: behind what waits */", "if (0)"),
 ])
 def test_a_change_in_the_monitor_fails_the_mesh_model(tmp_path, monkeypatch, path, old, new):
-    src = open(getattr(atoll_models, path)).read()
-    assert old in src
-    copy = tmp_path / "copy.c"
-    copy.write_text(src.replace(old, new))
-    monkeypatch.setattr(atoll_models, path, str(copy))
-    with pytest.raises(atoll_models.ModelMismatch, match="mesh.pml no longer matches"):
-        atoll_models.mesh_params(atoll_models.MESH_SCENARIOS[0])
+    _mutated_source_is_refused(tmp_path, monkeypatch, path, old, new, "mesh.pml no longer matches",
+                               lambda: atoll_models.mesh_params(atoll_models.MESH_SCENARIOS[0]))
 
 
 def test_mesh_plan_comes_from_the_monitor():
@@ -172,13 +179,8 @@ def test_a_change_in_the_store_fails_its_model(tmp_path, monkeypatch, old, new):
 def test_a_change_in_the_monitor_fails_the_capops_model(tmp_path, monkeypatch, path, old, new, message):
     """Change a rule models/capops.pml copies, or rename a message it stands
     for: the check refuses to run."""
-    src = open(getattr(atoll_models, path)).read()
-    assert old in src
-    copy = tmp_path / "copy"
-    copy.write_text(src.replace(old, new))
-    monkeypatch.setattr(atoll_models, path, str(copy))
-    with pytest.raises(atoll_models.ModelMismatch, match=message):
-        atoll_models.capops_params(atoll_models.CAPOPS_SCENARIOS[0])
+    _mutated_source_is_refused(tmp_path, monkeypatch, path, old, new, message,
+                               lambda: atoll_models.capops_params(atoll_models.CAPOPS_SCENARIOS[0]))
 
 
 @pytest.mark.parametrize("path,old,new,message", [
@@ -192,13 +194,8 @@ def test_a_change_in_the_monitor_fails_the_capops_model(tmp_path, monkeypatch, p
 def test_a_change_in_the_monitor_fails_the_fence_model(tmp_path, monkeypatch, path, old, new, message):
     """Change a rule models/fence.pml copies, or rename a message it stands
     for: the check refuses to run."""
-    src = open(getattr(atoll_models, path)).read()
-    assert old in src
-    copy = tmp_path / "copy"
-    copy.write_text(src.replace(old, new))
-    monkeypatch.setattr(atoll_models, path, str(copy))
-    with pytest.raises(atoll_models.ModelMismatch, match=message):
-        atoll_models.fence_params(atoll_models.FENCE_SCENARIOS[0])
+    _mutated_source_is_refused(tmp_path, monkeypatch, path, old, new, message,
+                               lambda: atoll_models.fence_params(atoll_models.FENCE_SCENARIOS[0]))
 
 
 @pytest.mark.parametrize("path,old,new,message", [
@@ -212,13 +209,8 @@ def test_a_change_in_the_monitor_fails_the_fence_model(tmp_path, monkeypatch, pa
 def test_a_change_in_the_monitor_fails_the_shootdown_model(tmp_path, monkeypatch, path, old, new, message):
     """Change a rule models/shootdown.pml copies, rename a message it stands
     for or a protocol it numbers: the check refuses to run."""
-    src = open(getattr(atoll_models, path)).read()
-    assert old in src
-    copy = tmp_path / "copy"
-    copy.write_text(src.replace(old, new))
-    monkeypatch.setattr(atoll_models, path, str(copy))
-    with pytest.raises(atoll_models.ModelMismatch, match=message):
-        atoll_models.shootdown_params(atoll_models.SHOOTDOWN_SCENARIOS[0])
+    _mutated_source_is_refused(tmp_path, monkeypatch, path, old, new, message,
+                               lambda: atoll_models.shootdown_params(atoll_models.SHOOTDOWN_SCENARIOS[0]))
 
 
 def test_shootdown_protocol_numbers_come_from_the_c():
