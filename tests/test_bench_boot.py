@@ -37,6 +37,7 @@ def test_one_round_finds_every_mark(capsys):
     assert bench_boot.main(["--cpus", "2", "--runs", "1"]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (r["bench"], r["cpus"], r["runs"], r["ok"], r["target"]) == ("boot", 2, 1, True, 1.5)
+    assert r["host_pages"] == "small"
     ph = r["atoll_phases_s"]
     assert 0 < ph["grub"] < ph["kernel"] < ph["cores"] < ph["monitors"] == r["atoll_s"], r
     assert 0 < r["floor_phases_s"]["grub"] < r["floor_s"] and r["ratio"] == round(r["atoll_s"] / r["floor_s"], 2)

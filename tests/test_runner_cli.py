@@ -62,11 +62,12 @@ def test_default_command(fake_kernel, capsys):
     cmd = dry(fake_kernel, capsys=capsys)
     accel = "tcg"   # the default: never KVM unless asked
     assert cmd[0] == "qemu-system-x86_64"
-    assert opt_values(cmd, "-machine") == [f"q35,accel={accel}"]
+    assert opt_values(cmd, "-machine") == [f"q35,accel={accel},memory-backend=ram"]
     assert opt_values(cmd, "-cpu") == ["host,-arch-capabilities" if accel == "kvm" else "max"]
     assert opt_values(cmd, "-smp") == ["4"]
     assert opt_values(cmd, "-m") == ["1G"]
-    assert "-numa" not in cmd and "-object" not in cmd
+    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=ram,size=1G,share=on"]
+    assert "-numa" not in cmd
     assert opt_values(cmd, "-display") == ["none"]
     assert opt_values(cmd, "-serial") == ["stdio"]
     assert opt_values(cmd, "-monitor") == ["none"]
@@ -79,11 +80,11 @@ def test_default_command(fake_kernel, capsys):
 
 def test_tcg_and_kvm_cpu_models(fake_kernel, capsys):
     cmd = dry(fake_kernel, "--accel", "tcg", capsys=capsys)
-    assert opt_values(cmd, "-machine") == ["q35,accel=tcg"]
+    assert opt_values(cmd, "-machine") == ["q35,accel=tcg,memory-backend=ram"]
     assert opt_values(cmd, "-cpu") == ["max"]
     # A dry run describes a KVM machine even on a host without KVM.
     cmd = dry(fake_kernel, "--accel", "kvm", "--x2apic", "on", capsys=capsys)
-    assert opt_values(cmd, "-machine") == ["q35,accel=kvm"]
+    assert opt_values(cmd, "-machine") == ["q35,accel=kvm,memory-backend=ram"]
     assert opt_values(cmd, "-cpu") == ["host,-arch-capabilities,+x2apic"]
     cmd = dry(fake_kernel, "--accel", "kvm", "--x2apic", "off", capsys=capsys)
     assert opt_values(cmd, "-cpu") == ["host,-arch-capabilities,-x2apic"]
@@ -97,8 +98,8 @@ def test_even_numa(fake_kernel, capsys):
     cmd = dry(fake_kernel, "--accel", "tcg", "--smp", "8", "--numa", "2", capsys=capsys)
     assert opt_values(cmd, "-smp") == ["8"]
     assert opt_values(cmd, "-m") == ["1G"]
-    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=m0,size=512M",
-                                          "memory-backend-ram,id=m1,size=512M"]
+    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=m0,size=512M,share=on",
+                                          "memory-backend-ram,id=m1,size=512M,share=on"]
     assert opt_values(cmd, "-numa") == [
         "node,nodeid=0,cpus=0-3,memdev=m0",
         "node,nodeid=1,cpus=4-7,memdev=m1",
@@ -113,7 +114,7 @@ def test_even_numa_with_remainder(fake_kernel, capsys):
     nodes = [v for v in opt_values(cmd, "-numa") if v.startswith("node,")]
     assert nodes == ["node,nodeid=0,cpus=0-1,memdev=m0", "node,nodeid=1,cpus=2-3,memdev=m1",
                      "node,nodeid=2,cpus=4,memdev=m2", "node,nodeid=3,cpus=5,memdev=m3"]
-    assert opt_values(cmd, "-object") == [f"memory-backend-ram,id=m{i},size=512M" for i in range(4)]
+    assert opt_values(cmd, "-object") == [f"memory-backend-ram,id=m{i},size=512M,share=on" for i in range(4)]
     assert opt_values(cmd, "-m") == ["2G"]
 
 
@@ -129,9 +130,9 @@ def test_uneven_numa_nodes(fake_kernel, capsys):
               "--numa-node", "mem=256M",          # memory, no CPUs
               capsys=capsys)
     assert opt_values(cmd, "-m") == ["1536M"]
-    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=m0,size=1G",
-                                          "memory-backend-ram,id=m1,size=256M",
-                                          "memory-backend-ram,id=m2,size=256M"]
+    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=m0,size=1G,share=on",
+                                          "memory-backend-ram,id=m1,size=256M,share=on",
+                                          "memory-backend-ram,id=m2,size=256M,share=on"]
     numa = opt_values(cmd, "-numa")
     assert numa[:3] == ["node,nodeid=0,cpus=0-1,cpus=4-5,memdev=m0",
                         "node,nodeid=1,cpus=2-3,memdev=m1",
@@ -152,9 +153,9 @@ def test_numa_node_without_mem_shares_the_rest(fake_kernel, capsys):
     cmd = dry(fake_kernel, "--accel", "tcg", "--smp", "3", "--mem", "1G",
               "--numa-node", "cpus=0,mem=512M", "--numa-node", "cpus=1", "--numa-node", "cpus=2",
               capsys=capsys)
-    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=m0,size=512M",
-                                          "memory-backend-ram,id=m1,size=256M",
-                                          "memory-backend-ram,id=m2,size=256M"]
+    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=m0,size=512M,share=on",
+                                          "memory-backend-ram,id=m1,size=256M,share=on",
+                                          "memory-backend-ram,id=m2,size=256M,share=on"]
 
 
 def test_default_distances(fake_kernel, capsys):
@@ -198,8 +199,23 @@ def test_topology(fake_kernel, capsys, args, smp):
 
 def test_pc_machine(fake_kernel, capsys):
     cmd = dry(fake_kernel, "--accel", "tcg", "--machine", "pc", "--mem", "512M", capsys=capsys)
-    assert opt_values(cmd, "-machine") == ["pc,accel=tcg"]
+    assert opt_values(cmd, "-machine") == ["pc,accel=tcg,memory-backend=ram"]
     assert opt_values(cmd, "-m") == ["512M"]
+
+
+def test_host_pages(fake_kernel, capsys):
+    """small (the default): the guest's RAM is shared memory, which the host
+    backs with 4 KiB pages; huge: QEMU's own private RAM (transparent huge
+    pages), with or without NUMA nodes."""
+    cmd = dry(fake_kernel, "--host-pages", "huge", capsys=capsys)
+    assert opt_values(cmd, "-machine") == ["q35,accel=tcg"] and "-object" not in cmd
+    cmd = dry(fake_kernel, "--host-pages", "huge", "--numa", "2", capsys=capsys)
+    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=m0,size=512M",
+                                          "memory-backend-ram,id=m1,size=512M"]
+    cmd = dry(fake_kernel, "--mem", "2G", capsys=capsys)
+    assert opt_values(cmd, "-object") == ["memory-backend-ram,id=ram,size=2G,share=on"]
+    with pytest.raises(atoll_run.ConfigError, match="host-pages"):
+        atoll_run.Machine(host_pages="giant").validate()
 
 
 def test_gdb(fake_kernel, capsys):

@@ -199,7 +199,7 @@ def test_run_default_memory_three_nodes(capsys, fake_kernel):
     rc, cmd, err = run_dry(capsys, fake_kernel, "--smp", "6", "--numa", "3")
     assert rc == 0, err
     assert values(cmd, "-m") == ["1020M"]
-    assert values(cmd, "-object") == [f"memory-backend-ram,id=m{i},size=340M" for i in range(3)]
+    assert values(cmd, "-object") == [f"memory-backend-ram,id=m{i},size=340M,share=on" for i in range(3)]
     rc, cmd, err = run_dry(capsys, fake_kernel, "--topology", "pack:3 numa:1 core:2 pu:2")
     assert rc == 0, err
     assert values(cmd, "-m") == ["1020M"]
@@ -386,7 +386,7 @@ def test_run_topology_dry_run(capsys, fake_kernel):
     assert rc == 0, err
     assert values(cmd, "-smp") == ["16,sockets=2,cores=4,threads=2"]
     assert values(cmd, "-m") == ["1G"]
-    assert values(cmd, "-object") == [f"memory-backend-ram,id=m{i},size=256M" for i in range(4)]
+    assert values(cmd, "-object") == [f"memory-backend-ram,id=m{i},size=256M,share=on" for i in range(4)]
     numa = values(cmd, "-numa")
     assert numa[:4] == ["node,nodeid=0,cpus=0-3,memdev=m0", "node,nodeid=1,cpus=4-7,memdev=m1",
                         "node,nodeid=2,cpus=8-11,memdev=m2", "node,nodeid=3,cpus=12-15,memdev=m3"]

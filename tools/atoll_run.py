@@ -88,6 +88,14 @@ EXIT_TIMEOUT = 124      # --timeout expired; QEMU was killed
 
 MACHINES = {"q35": 288, "pc": 255}    # QEMU 7.2's max CPUs per machine type
 EMULATORS = ("qemu", "bochs")
+# How the host backs the guest's RAM. QEMU asks for transparent huge pages on
+# private RAM, so the first guest write to any 2 MiB makes the host clear (and,
+# nested, back) all of it; a guest that touches a little of many regions (a
+# monitor per core, each in its own core's share) pays for far more than it
+# uses. "small" maps the RAM shared, which Linux backs with 4 KiB pages unless
+# /sys/kernel/mm/transparent_hugepage/shmem_enabled says otherwise
+# (docs/runner.md "Host pages"); "huge" is QEMU's default.
+HOST_PAGES = ("small", "huge")
 TCG_MAX_CPUS = 255                     # more needs KVM's x2APIC (QEMU 7.2's TCG has none)
 
 
@@ -127,6 +135,7 @@ class Machine:
     modules: List[Module] = dataclasses.field(default_factory=list)
     emulator: str = "qemu"     # qemu | bochs (then machine must be "pc")
     bochs_cpu: str = atoll_bochs.DEFAULT_CPU   # Bochs's CPU model (bochs --help cpu)
+    host_pages: str = "small"  # small | huge: how the host backs guest RAM (HOST_PAGES)
 
     @property
     def kernel_path(self):
@@ -151,6 +160,8 @@ class Machine:
                               f"most {MACHINES[self.machine]} CPUs")
         if self.accel not in ("tcg", "kvm", "auto"):
             raise ConfigError(f"unknown accelerator {self.accel!r}: use tcg, kvm or auto")
+        if self.host_pages not in HOST_PAGES:
+            raise ConfigError(f"--host-pages must be small or huge (got {self.host_pages!r})")
         if self.x2apic not in ("on", "off", "auto"):
             raise ConfigError(f"--x2apic must be on, off or auto (got {self.x2apic!r})")
         if self.emulator not in EMULATORS:
@@ -449,6 +460,9 @@ class _Parser:
           help=f"Bochs's CPU model (default {atoll_bochs.DEFAULT_CPU}; bochs --help cpu lists them)")
         a("--accel", default="tcg", help="tcg (default), kvm, or auto (KVM if usable)")
         a("--x2apic", default="auto", help="on, off or auto (default)")
+        a("--host-pages", default="small", choices=HOST_PAGES,
+          help="how the host backs guest RAM: small (4 KiB pages, default) or huge (QEMU's "
+               "transparent huge pages); docs/runner.md")
         a("--cpu-flags", default="", metavar="FLAGS",
           help="CPU features to add or remove, appended to -cpu (e.g. '-smap,-pcid')")
         a("--cmdline", default="", help="kernel command line")
@@ -546,7 +560,7 @@ def parse_args(argv):
         ns.machine = "pc" if ns.emulator == "bochs" else "q35"
     m = Machine(smp=ns.smp, sockets=ns.sockets, cores=ns.cores, threads=ns.threads,
                 machine=ns.machine, accel=ns.accel, x2apic=ns.x2apic, cpu_flags=ns.cpu_flags,
-                emulator=ns.emulator, bochs_cpu=ns.bochs_cpu)
+                emulator=ns.emulator, bochs_cpu=ns.bochs_cpu, host_pages=ns.host_pages)
     if m.smp < 1:
         raise ConfigError(f"--smp must be at least 1 (got {m.smp})")
 
@@ -658,6 +672,7 @@ def _machine_from_topology(ns, mem, explicit):
     m.cpu_flags = ns.cpu_flags
     m.emulator = ns.emulator
     m.bochs_cpu = ns.bochs_cpu
+    m.host_pages = ns.host_pages
     summary = f"topology {ns.topology!r}: {t.summary()}"
     if explicit:
         summary += f" (ignoring {', '.join(explicit)})"
@@ -699,17 +714,23 @@ def qemu_command(machine, iso, gdb=None, cost=None):
     smp = str(m.smp)
     if m.sockets is not None:
         smp += f",sockets={m.sockets},cores={m.cores},threads={m.threads}"
+    share = ",share=on" if m.host_pages == "small" else ""
+    machine_opt = f"{m.machine},accel={accel}" if cost is None else m.machine
+    if not m.numa and share:
+        machine_opt += ",memory-backend=ram"
     cmd = [QEMU,
-           "-machine", f"{m.machine},accel={accel}" if cost is None else m.machine,
+           "-machine", machine_opt,
            "-cpu", cpu_model(m),
            "-smp", smp,
            "-m", fmt_size(m.mem)]
+    if not m.numa and share:
+        cmd += ["-object", f"memory-backend-ram,id=ram,size={fmt_size(m.mem)}{share}"]
     for i, node in enumerate(m.numa):
         spec = f"node,nodeid={i}"
         for r in node.cpu_ranges():
             spec += f",cpus={r}"
         if node.mem:
-            cmd += ["-object", f"memory-backend-ram,id=m{i},size={fmt_size(node.mem)}"]
+            cmd += ["-object", f"memory-backend-ram,id=m{i},size={fmt_size(node.mem)}{share}"]
             spec += f",memdev=m{i}"
         cmd += ["-numa", spec]
     if len(m.numa) > 1:
