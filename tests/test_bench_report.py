@@ -992,6 +992,13 @@ COST_RECORDS = [
     *[cost_record("linux", "4cpu-2node", 4, 2, region("unmap", 1, t, ipis=i, protocol="munmap",
                                                         cores=n))
       for n, t, i in ((1, 0, 0), (1, 0, 0), (1, 40, 0), (2, 7, 1), (2, 7, 1), (2, 8, 1))],
+    # Linux's store at N = 1 and 2: a row per N, not one median over both.
+    cost_record("linux", "2cpu", 2, 0, region("store", 100, 0, protocol="rwlock", cores=1)),
+    cost_record("linux", "2cpu", 2, 0, region("store", 200, 300, protocol="rwlock", cores=2)),
+    # Atoll's caps: a revoke and a delete, with 1 and 2 holders, kept apart.
+    *[cost_record("atoll", "4cpu", 4, 0, region("caps", 1, t, protocol="holders_only", op=op, holders=h,
+                                                  cores=4))
+      for op, h, t in (("revoke", 1, 10), ("revoke", 1, 12), ("revoke", 2, 20), ("delete", 2, 30))],
     # Boot: per core, and a region that never closed.
     cost_record("atoll", "2cpu", 2, 0, region("boot", 2, 132, ipis=6, cores=2)),
     cost_record("linux", "2cpu", 2, 0, region("boot", 1, 99999, unclosed=True)),
@@ -1012,6 +1019,13 @@ def test_cost_rows_are_medians_per_operation():
     boot = rows[("atoll", "2cpu", "boot", "", 2)]
     assert (boot["transfers"], boot["ipis"]) == (66, 3)
     assert not any(k[0] == "linux" and k[2] == "boot" for k in rows)   # unclosed: left out
+    assert rows[("linux", "2cpu", "store", "rwlock", 1)]["transfers"] == 0
+    assert rows[("linux", "2cpu", "store", "rwlock", 2)]["transfers"] == 1.5
+    caps = {k[3]: r for k, r in rows.items() if k[2] == "caps"}
+    assert sorted(caps) == ["holders_only op=delete holders=2", "holders_only op=revoke holders=1",
+                            "holders_only op=revoke holders=2"], caps
+    assert caps["holders_only op=revoke holders=1"]["transfers"] == 11
+    assert caps["holders_only op=revoke holders=2"]["transfers"] == 20
 
 
 def test_cost_report_section_and_charts(tmp_path):
@@ -1028,13 +1042,15 @@ def test_cost_report_section_and_charts(tmp_path):
     plots, problem = rep.plot_all(data, str(out / "plots"))
     assert problem is None
     names = [p[1] for p in plots]
-    for b in ("pingpong", "unmap", "boot"):
+    for b in ("pingpong", "unmap", "boot", "store", "caps"):
         assert f"cost_{b}.png" in names and (out / "plots" / f"cost_{b}.png").stat().st_size > 5000
     text = rep.render_report(data, plots)
     assert "## Cost model: what moves between cores" in text
     assert "| pingpong | atoll | urpc | 4cpu-2node | 2.00 | - | 4.00 | 2.00 | 0.00 | 100 | 3 / 120 |" in text
     assert "| pingpong | linux | cacheline | 2cpu | 2.00 | 2.00-16.2 |" in text
     assert "| unmap | linux | munmap | 4cpu-2node, N=2 | 7.00 | 7.00-8.00 |" in text
+    assert "| store | linux | rwlock | 2cpu, N=2 | 1.50 |" in text
+    assert "| caps | atoll | holders_only op=revoke holders=2 | 4cpu | 20.0 |" in text
     assert "1 region(s) never reached their end marker" in text
 
 

@@ -16,9 +16,16 @@ import atoll_jsonl
 
 COST_FILE = "costmodel.jsonl"
 COUNTS = ("transfers", "transfers_weighted", "invalidations", "ipis", "instructions")
-# Where the x axis comes from: the machine's CPU count, or (unmap) the
-# cores the call had to reach.
-X_FROM_ARG = {"unmap": "cores"}
+# Where the x axis comes from: the machine's CPU count, or an argument of
+# the region: (unmap) the cores the call had to reach, (store) the cores
+# whose threads or clients ran the operations.
+X_FROM_ARG = {"unmap": "cores", "store": "cores"}
+X_LABEL = {"unmap": "cores the call reaches (N)", "store": "cores taking part (N)"}
+# Arguments that tell apart a benchmark's regions of one protocol, which
+# must not share a median: a caps region is one revoke or one delete of an
+# object held on H cores. They join the protocol's label (a row and a line
+# each).
+SPLIT_BY = {"caps": ("op", "holders")}
 
 NOTE = ("Counted by the cost model (docs/costmodel.md): a plugin follows every guest memory "
         "access by physical address through a coherence directory of 64-byte lines under "
@@ -94,8 +101,9 @@ def rows(records):
         args = r.get("args", {})
         x_arg = X_FROM_ARG.get(bench)
         x = args.get(x_arg) if x_arg else _smp(r)
-        key = (r["system"], r["shape"], r.get("accel", "tcg"), bench,
-               str(args.get("protocol", "")), x)
+        proto = " ".join([str(args.get("protocol", ""))] +
+                         [f"{k}={args[k]}" for k in SPLIT_BY.get(bench, ()) if k in args]).strip()
+        key = (r["system"], r["shape"], r.get("accel", "tcg"), bench, proto, x)
         g = groups.setdefault(key, {"regions": 0, "ops": 0, "smp": _smp(r), "nodes": _nodes(r),
                                     "per_op": {k: [] for k in COUNTS}})
         g["regions"] += 1
@@ -181,8 +189,7 @@ def plot(plt, records, plot_dir, footer, commit):
             ax.plot(xs, [r["transfers_weighted"] for r in pts], linestyle="--", color=color,
                     alpha=0.7)
             ax2.plot(xs, [r["ipis"] for r in pts], marker=marker, color=color, label=label)
-        xlabel = ("cores the call reaches (N)" if bench in X_FROM_ARG
-                  else "virtual CPUs in the machine")
+        xlabel = X_LABEL.get(bench, "virtual CPUs in the machine")
         for a, what, key in ((ax, "cache-line transfers per operation\n(dashed: weighted by "
                                   "SLIT distance / 10)", "transfers_weighted"),
                              (ax2, "IPIs (ICR writes) per operation", "ipis")):
