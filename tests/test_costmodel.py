@@ -105,8 +105,16 @@ def test_selftest_known_counts(tmp_path):
 
 
 def _key(r):
-    return (atoll_costmodel.describe(r), r["transfers"], r["invalidations"], r["ipis"],
-            r["per_cpu"]["instructions"][r["cpu"]])
+    return (atoll_costmodel.describe(r), r["transfers"], r["invalidations"], r["ipis"])
+
+
+def _instructions_close(a, b):
+    """A region's instructions within 2% of each other run to run. Not
+    exact: a CPU that waits spins until the other has done its part, and
+    under single-threaded TCG how many turns that takes follows QEMU's time
+    slices, which are host time (seen: the boot CPU's 23 or 29 instructions
+    in a region whose worker ran tens of thousands)."""
+    return abs(a["instructions"] - b["instructions"]) <= 0.02 * max(a["instructions"], b["instructions"])
 
 
 class _BusyHost:
@@ -128,8 +136,11 @@ def test_selftest_same_counts_twice_busy_host_or_not(tmp_path):
     quiet = run_selftest(tmp_path, "quiet.jsonl")
     with _BusyHost():
         busy = run_selftest(tmp_path, "busy.jsonl")
-    assert [_key(r) for r in quiet.regions if r["region"] == "selftest"] == \
-        [_key(r) for r in busy.regions if r["region"] == "selftest"]
+    q = [r for r in quiet.regions if r["region"] == "selftest"]
+    b = [r for r in busy.regions if r["region"] == "selftest"]
+    assert [_key(r) for r in q] == [_key(r) for r in b]           # transfers, invalidations, IPIs: exact
+    assert all(_instructions_close(x, y) for x, y in zip(q, b)), \
+        [(_key(x), x["instructions"], y["instructions"]) for x, y in zip(q, b)]
 
 
 @pytest.mark.parametrize("args,message", [
@@ -152,9 +163,10 @@ def test_no_plugin_unless_asked(tmp_path):
     m = atoll_run.Machine(smp=2, accel="tcg")
     plain = atoll_run.qemu_command(m, "x.iso")
     assert "-plugin" not in plain and "-accel" not in plain
-    assert plain[plain.index("-machine") + 1] == "q35,accel=tcg"
+    # (A machine without NUMA nodes names its RAM backend there too: --host-pages.)
+    assert plain[plain.index("-machine") + 1].split(",memory-backend=")[0] == "q35,accel=tcg"
     cost = atoll_run.qemu_command(m, "x.iso", cost=CostModel(out=str(tmp_path / "c.jsonl")))
-    assert cost[cost.index("-machine") + 1] == "q35"
+    assert cost[cost.index("-machine") + 1].split(",memory-backend=")[0] == "q35"
     assert cost[cost.index("-accel") + 1] == "tcg,thread=single"
     assert cost[cost.index("-plugin") + 1].startswith("file=" + os.path.join(ROOT, atoll_costmodel.PLUGIN))
     with pytest.raises(atoll_run.ConfigError, match="TCG plugin"):
