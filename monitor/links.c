@@ -1,7 +1,7 @@
 /*
  * The monitor's channels to other monitors: boot channels (core 0 to each
- * core, frames the CPU drivers made), mesh channels (frames the lower core
- * of a pair gave the higher) and benchmark channels. Every message starts
+ * core, frames the CPU drivers made) and mesh channels (frames the lower
+ * core of a pair gave the higher). Every message starts
  * with its destination core (if/monitor.if), so a message for another core
  * is passed on by its first bytes; only messages for this core are decoded.
  */
@@ -78,7 +78,7 @@ errval_t link_attach(uint32_t peer, uint32_t purpose, capslot_t frame, int side,
     l->idl = (struct idl_chan){ .send = link_send, .recv = link_recv, .cap_export = cap_export,
                                 .cap_import = cap_import, .state = l };
     links[nlinks++] = l;
-    if (purpose != LINK_BENCH && !by_core[peer])
+    if (!by_core[peer])
         by_core[peer] = l;
     *out = l;
     return ERR_OK;
@@ -160,7 +160,7 @@ static void hold_incoming(void)
     for (uint32_t i = 0; i < nlinks && held_count < BACKLOG_MAX; i++) {
         struct link *l = links[i];
         size_t len;
-        if (l->purpose == LINK_BENCH || l->closed)
+        if (l->closed)
             continue;
         while (held_count < BACKLOG_MAX && urpc_recv(&l->ch, buf, sizeof buf, &len, URPC_NONBLOCK) == ERR_OK) {
             struct held *h = malloc(sizeof *h + len);
@@ -325,7 +325,7 @@ bool links_poll(void)
 {
     static uint8_t buf[URPC_MSG_MAX];
     bool did = false;
-    fence_keepalive(now_ns());   /* also from the benchmarks' waits, away from the event loop */
+    fence_keepalive(now_ns());
     for (uint32_t i = 0; i < nlinks && queued; i++)
         if (links[i]->out_head && !links[i]->closed)
             did |= flush_outbox(links[i]);
@@ -343,14 +343,6 @@ bool links_poll(void)
         struct link *l = links[i];
         if (l->closed)
             continue;
-        if (l->purpose == LINK_BENCH) {
-            /* The measuring side runs its channel itself (bench.c). */
-            if (l->ch.side == 1 && urpc_pending(&l->ch)) {
-                bench_serve(l);
-                did = true;
-            }
-            continue;
-        }
         /* A few messages per link per round, so that no link starves. */
         for (int n = 0; n < 8; n++) {
             size_t len;
@@ -380,7 +372,7 @@ static void links_set_sleeping(struct ws_source *src, bool sleeping)
 {
     (void)src;
     for (uint32_t i = 0; i < nlinks; i++)
-        if (links[i]->purpose != LINK_BENCH && !links[i]->closed)
+        if (!links[i]->closed)
             urpc_set_sleeping(&links[i]->ch, sleeping);
 }
 
@@ -391,7 +383,7 @@ static bool links_pending(struct ws_source *src)
     if (held_head)
         return true;
     for (uint32_t i = 0; i < nlinks; i++)
-        if (links[i]->purpose != LINK_BENCH && !links[i]->closed && urpc_pending(&links[i]->ch))
+        if (!links[i]->closed && urpc_pending(&links[i]->ch))
             return true;
     return false;
 }
@@ -410,7 +402,7 @@ void links_source(struct ws_source *s)
 
 static const char *purpose_name(uint32_t p)
 {
-    return p == LINK_BOOT ? "boot" : p == LINK_MESH ? "mesh" : "bench";
+    return p == LINK_BOOT ? "boot" : p == LINK_MESH ? "mesh" : "?";
 }
 
 size_t links_describe(char *out, size_t size, uint64_t *count)

@@ -217,7 +217,7 @@ static errval_t on_link_offer(struct idl_chan *ch, const struct monitor_link_off
 {
     (void)ch;
     struct link *l;
-    errval_t err = a->purpose == LINK_MESH || a->purpose == LINK_BENCH ? ERR_OK : ERR_INVALID_ARG;
+    errval_t err = a->purpose == LINK_MESH ? ERR_OK : ERR_INVALID_ARG;
     if (!err)
         err = link_attach(a->src, a->purpose, a->frame, 1, &l);
     if (err) {
@@ -294,7 +294,7 @@ static errval_t on_ping_call(struct idl_chan *ch, const struct monitor_ping_call
 static errval_t on_ping_reply(struct idl_chan *ch, const struct monitor_ping_reply_args *a)
 {
     (void)ch;
-    return bench_ping_reply(a) ? ERR_OK : ERR_INVALID_ARG;
+    return ping_reply(a) ? ERR_OK : ERR_INVALID_ARG;
 }
 
 static errval_t on_connect_call(struct idl_chan *ch, const struct monitor_connect_call_args *a)
@@ -329,20 +329,6 @@ static errval_t on_conn_released(struct idl_chan *ch, const struct monitor_conn_
 {
     (void)ch;
     conn_released(a->src, a->conn);
-    return ERR_OK;
-}
-
-static errval_t on_bench_lock(struct idl_chan *ch, const struct monitor_bench_lock_args *a)
-{
-    (void)ch;
-    bench_lock_asked(a->src, a->tag);
-    return ERR_OK;
-}
-
-static errval_t on_bench_lock_reply(struct idl_chan *ch, const struct monitor_bench_lock_reply_args *a)
-{
-    (void)ch;
-    bench_lock_answered(a->src, a->err);
     return ERR_OK;
 }
 
@@ -444,8 +430,6 @@ const struct monitor_handlers monitor_handlers = {
     .connect_reply = on_connect_reply,
     .conn_closed = on_conn_closed,
     .conn_released = on_conn_released,
-    .bench_lock = on_bench_lock,
-    .bench_lock_reply = on_bench_lock_reply,
     .cap_grant = on_cap_grant,
     .cap_grant_reply = on_cap_grant_reply,
     .cap_released = on_cap_released,

@@ -7,8 +7,8 @@
  * or on the core they are about), spawns them (spawn.c), moves
  * capabilities between cores (captransfer.c),
  * passes connections to services (services.c, conns.c), releases what its
- * domains held when they end (lifetimes.c) and measures channels
- * (bench.c). docs/monitor.md tells the whole story.
+ * domains held when they end (lifetimes.c) and pings other monitors over
+ * the mesh (ping.c). docs/monitor.md tells the whole story.
  */
 #ifndef ATOLL_MONITOR_H
 #define ATOLL_MONITOR_H
@@ -36,7 +36,7 @@ extern struct waitset monitor_ws;
 void outbox_kick(void);
 
 /* -- links.c: channels to other monitors -------------------------------------- */
-enum link_purpose { LINK_BOOT = 0, LINK_MESH = 1, LINK_BENCH = 2 };
+enum link_purpose { LINK_BOOT = 0, LINK_MESH = 1 };
 
 struct link {
     struct urpc_chan ch;
@@ -118,8 +118,8 @@ extern const struct monitor_handlers monitor_handlers;
 #define MESH_CONFIRM_MS 2000
 void fence_start(struct waitset *ws);
 /* Send the beats that are due, from loops that keep the monitor away from
- * its event loop for long (links_poll, the benchmarks): a busy monitor is
- * not a dead one. Cheap when none is due. */
+ * its event loop for long (links_poll): a busy monitor is not a dead one.
+ * Cheap when none is due. */
 void fence_keepalive(uint64_t now);
 errval_t fence_on_beat(const struct monitor_beat_args *a);
 errval_t fence_on_suspect(const struct monitor_core_suspect_args *a);
@@ -351,15 +351,10 @@ uint32_t conns_core_dead(uint32_t core);
 void lifetimes_start(struct waitset *ws);
 uint64_t ends_seen(void);
 
-/* -- bench.c: channel measurements ---------------------------------------------- */
+/* -- ping.c: round trips over the mesh ------------------------------------------ */
 /* Ping `peer` `rounds` times over the mesh; the answer (a monclient ping
  * reply) goes to `who` when done. */
-errval_t bench_pingpair_start(uint32_t peer, uint32_t rounds, const struct asker *who);
-bool bench_ping_reply(const struct monitor_ping_reply_args *a);
-/* The URPC benchmark to `peer`, as one JSON object. */
-errval_t bench_urpc_json(uint32_t peer, uint32_t rounds, char *json, size_t size);
-void bench_serve(struct link *l);
-void bench_lock_asked(uint32_t from, uint32_t tag);
-void bench_lock_answered(uint32_t from, errval_t err);
+errval_t ping_start(uint32_t peer, uint32_t rounds, const struct asker *who);
+bool ping_reply(const struct monitor_ping_reply_args *a);
 
 #endif

@@ -2,8 +2,8 @@
 #include "monitor.h"
 
 #define MAX_PENDING 256
-/* Longer than anything a monitor does for another (a URPC benchmark of
- * 10,000 rounds under TCG takes a few seconds). */
+/* Longer than anything a monitor does for another (under TCG on a loaded
+ * host a vCPU can stall for seconds). */
 #define PENDING_TIMEOUT_NS 30000000000ull
 
 static struct pending table[MAX_PENDING];

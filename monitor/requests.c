@@ -48,7 +48,6 @@ void reply_error(struct idl_chan *ch, unsigned call, errval_t err)
     case monclient_busy_call: monclient_busy_reply_send(ch, err, 0); break;
     case monclient_mesh_call: monclient_mesh_reply_send(ch, err, 0, ""); break;
     case monclient_ping_call: monclient_ping_reply_send(ch, err, 0, 0, 0); break;
-    case monclient_bench_call: monclient_bench_reply_send(ch, err, ""); break;
     case monclient_kill_call: monclient_kill_reply_send(ch, err); break;
     case monclient_stats_call: monclient_stats_reply_send(ch, err, ""); break;
     case monclient_caps_call: monclient_caps_reply_send(ch, err, ""); break;
@@ -105,17 +104,9 @@ static errval_t on_mesh(struct idl_chan *ch, const struct monclient_mesh_call_ar
 
 static errval_t on_ping(struct idl_chan *ch, const struct monclient_ping_call_args *a)
 {
-    /* Answered when the last round trip is back (bench.c). */
-    errval_t err = bench_pingpair_start(a->to, a->rounds, ch->user);
+    /* Answered when the last round trip is back (ping.c). */
+    errval_t err = ping_start(a->to, a->rounds, ch->user);
     return err ? monclient_ping_reply_send(ch, err, 0, 0, 0) : ERR_OK;
-}
-
-static errval_t on_bench(struct idl_chan *ch, const struct monclient_bench_call_args *a)
-{
-    static char json[600];
-    json[0] = 0;
-    errval_t err = bench_urpc_json(a->to, a->rounds, json, sizeof json);
-    return monclient_bench_reply_send(ch, err, json);
 }
 
 static errval_t on_kill(struct idl_chan *ch, const struct monclient_kill_call_args *a)
@@ -143,7 +134,7 @@ static errval_t on_caps(struct idl_chan *ch, const struct monclient_caps_call_ar
 
 static const struct monclient_handlers handlers = {
     .ps_call = on_ps, .spawn_call = on_spawn, .mem_call = on_mem, .describe_call = on_describe,
-    .busy_call = on_busy, .mesh_call = on_mesh, .ping_call = on_ping, .bench_call = on_bench,
+    .busy_call = on_busy, .mesh_call = on_mesh, .ping_call = on_ping,
     .kill_call = on_kill, .stats_call = on_stats, .caps_call = on_caps,
 };
 
@@ -164,11 +155,8 @@ static bool target(const struct monclient_msg *m, uint32_t *core, errval_t *bad)
     case monclient_kill_call: *core = m->u.kill_call.core; return true;
     case monclient_stats_call: *core = m->u.stats_call.core; return true;
     case monclient_caps_call: *core = m->u.caps_call.core; return true;
-    case monclient_ping_call:
-    case monclient_bench_call: {
-        uint32_t from = m->type == monclient_ping_call ? m->u.ping_call.from : m->u.bench_call.from;
-        uint32_t to = m->type == monclient_ping_call ? m->u.ping_call.to : m->u.bench_call.to;
-        uint32_t rounds = m->type == monclient_ping_call ? m->u.ping_call.rounds : m->u.bench_call.rounds;
+    case monclient_ping_call: {
+        uint32_t from = m->u.ping_call.from, to = m->u.ping_call.to, rounds = m->u.ping_call.rounds;
         *core = from;
         if (from == to || rounds == 0 || rounds > 10000 || to >= ncores)
             *bad = ERR_INVALID_ARG;

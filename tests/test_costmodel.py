@@ -173,10 +173,10 @@ def test_no_plugin_unless_asked(tmp_path):
         atoll_run.qemu_command(atoll_run.Machine(smp=2, accel="kvm"), "x.iso", cost=CostModel())
 
 
-def _urpc_run(tmp_path, name, command="bench urpc-monitor 40 2"):
-    """Atoll on two cores: the URPC benchmark both ways (after a warm-up lap
-    of the ring; by default the monitors', monitor/bench.c, which run alone
-    on their cores), every line that moved named."""
+def _urpc_run(tmp_path, name, command="bench urpc 40 2"):
+    """Atoll on two cores: the URPC benchmark both ways between two user
+    domains (user/urpcbench, after a warm-up lap of the ring), every line
+    that moved named."""
     out = str(tmp_path / name)
     m, opts = atoll_run.parse_args(["--smp", "2", "--cost-model", "--cost-out", out,
                                     "--cost-hot", "200", "--", command])
@@ -188,7 +188,6 @@ def _urpc_run(tmp_path, name, command="bench urpc-monitor 40 2"):
 
 BENCH_FRAME = 4096                  # a bench channel: one frame, two halves
 HALF = BENCH_FRAME // 2
-SLOTS = HALF // 64 - 1              # each half: its control line, then the ring
 
 
 def lines_moved(region, frame=None):
@@ -212,123 +211,20 @@ def channel_frame(region):
     return max(by, key=by.get)
 
 
-def side_lines(region):
-    """(the measuring side's control line, its peer's, ring slots, lines
-    outside the channel's frame) by transfers. The bench channel's frame is
-    a page: side 0 (the measuring end, which offered the channel) has the
-    first half, side 1 the second, each starting with its control line.
-    Lines elsewhere are other channels' (the monitors' idle traffic), not
-    this benchmark's."""
-    assert not region.get("hot_lines_truncated"), region
-    hot = region["hot_lines"]
-    assert sum(h[1] for h in hot) == region["transfers"], region     # every line named
-    frame = channel_frame(region)
-    mine = [h for h in hot if int(h[0], 16) // BENCH_FRAME == frame]
-    ctrl = [sum(h[1] for h in mine if int(h[0], 16) % BENCH_FRAME == off) for off in (0, HALF)]
-    inside = sum(h[1] for h in mine)
-    return ctrl[0], ctrl[1], inside - sum(ctrl), region["transfers"] - inside
-
-
 def check_urpc_design(c):
     """docs/urpc.md: a message is one ring line written by the sender and
-    read by the receiver: one transfer (the sender's write drops the
-    receiver's copy of last lap's message, one invalidation). Acks travel
-    in the headers of the messages going back; a control line moves only
-    for a half-ring batch (a stream), a `waiting` flag (a sender whose ring
-    is full and whose acks the batches may not bring: none here) and a
-    sleeper's `sleeping` flag. So a round trip moves exactly its two message
-    lines: a receiver that wrote its control line whenever it found its
-    ring empty (urpc.c from issue 16 until the `waiting` flag) made it four. Waking
-    a sleeper costs its `sleeping` flag and one IPI."""
-    boot, = c.named("boot")
-    assert boot["args"]["cores"] == boot["args"]["ops"] == 2 and not boot.get("unclosed")
-    for src, dst in ((0, 1), (1, 0)):
-        rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
-        n = rt["args"]["ops"]
-        assert n == 40
-        mine, peer, slots, other = side_lines(rt)
-        assert (mine, peer, slots) == (0, 0, 2 * n), rt         # two message lines a round trip
-        assert other <= 4 and rt["transfers"] == 2 * n + other, rt
-
-    for src, dst in ((0, 1), (1, 0)):
-        stream, = c.named("pingpong", protocol="urpc_stream", src=src, dst=dst)
-        msgs = stream["args"]["ops"] + 2        # the data, the request and its answer
-        sender, receiver, slots, other = side_lines(stream)
-        # One line a message; now and then two: a timer interrupt between a
-        # slot's payload and header stores lets the polling receiver read
-        # the line in between (seen once in ten streams).
-        assert msgs <= slots <= msgs + 3, stream
-        assert sender == 0, stream              # a stream's sender never asks
-        assert 1 <= receiver <= msgs // (SLOTS // 2), stream    # batches of half a ring
-
-        wake, = c.named("pingpong", protocol="urpc_wake", src=src, dst=dst)
-        w = wake["args"]["ops"]
-        sender, sleeper, slots, other = side_lines(wake)
-        assert (sender, slots) == (0, 2 * w), wake
-        if src == 0:
-            # Core 1 does nothing else: it sleeps once a round and is woken.
-            # (Core 0 also runs the shell, whose notifications wake it too.)
-            assert sleeper == w, wake                           # its flag, read once a wake
-            assert wake["ipis"] == w and wake["per_cpu"]["ipis"] == [w, 0], wake
-    assert c.total["bad_markers"] == 0
-
-
-def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
-    """Round trips move exactly the same message lines with a busy host,
-    their acks within a few; a stream's batched acks depend on when the
-    receiver catches up, which timer interrupts (host time) move a little:
-    within 2% or 4 lines (docs/costmodel.md, Determinism)."""
-    quiet = _urpc_run(tmp_path, "quiet.jsonl")
-    check_urpc_design(quiet)
-    with _BusyHost():
-        busy = _urpc_run(tmp_path, "busy.jsonl")
-    check_urpc_design(busy)
-    q, b = quiet.named("pingpong"), busy.named("pingpong")
-    assert [atoll_costmodel.describe(r) for r in q] == [atoll_costmodel.describe(r) for r in b]
-    for x, y in zip(q, b):
-        what = atoll_costmodel.describe(x)
-        if x["args"]["protocol"] == "urpc":
-            assert lines_moved(x)[1] == lines_moved(y)[1], what   # the message lines
-        assert abs(x["transfers"] - y["transfers"]) <= max(4, 0.02 * x["transfers"]), what
-        if x["args"]["protocol"] == "urpc_wake" and x["args"]["src"] == 0:
-            assert x["ipis"] == y["ipis"], what
-    for k in ("transfers", "invalidations"):
-        tq, tb = sum(r[k] for r in q), sum(r[k] for r in b)
-        assert abs(tq - tb) <= 0.02 * tq, (k, tq, tb)
-
-
-def test_atoll_local_messages_move_no_line_between_cores(tmp_path):
-    """lmpbench's round trips between two domains of one core (user/lmpbench,
-    a region a protocol): the kernel-mediated message is per-core by
-    construction, so a round trip moves no line between cores (a URPC round
-    trip moves at least two). What the regions do count is the monitors'
-    idle traffic meanwhile (their channel's control lines, by time, not by
-    round trip; --cost-hot shows them), so the bound is per run: at most one
-    transfer per ten round trips, at most one IPI."""
-    out = str(tmp_path / "local.jsonl")
-    m, opts = atoll_run.parse_args(["--smp", "2", "--cost-model", "--cost-out", out, "--",
-                                    "run 1 lmpbench 200", "sleep 500"])
-    r = atoll_run.boot(m, timeout=240, cost=opts.cost, shell_commands=opts.shell_commands)
-    assert r.status == 0, f"{r.message}\n{r.console[-3000:]}"
-    assert len(r.events_named("lmp_bench")) == 1, r.console[-3000:]
-    c = atoll_costmodel.load(out)
-    for proto in ("lmp", "lmp_cap"):
-        region, = c.named("local", protocol=proto, src=1)
-        assert region["args"]["ops"] == 200, region
-        assert region["transfers"] <= 200 // 10 and region["ipis"] <= 1, region
-
-
-def test_atoll_user_space_urpc_costs(tmp_path):
-    """The same benchmark between two user domains (shell `bench urpc`,
-    user/urpcbench), where each shares its core with other domains: what
-    the design fixes is exact, a message one line, the bare cache line on
-    the channel's own frame one line moved once each way, acknowledgements
-    in the headers (a control line moves only for a stream's half-ring
-    batches or a sleeper's flag); what is not exact is a handful of other
-    lines (a receiver that catches up with a stream polls a slot once more;
-    a sleeper woken by a notification to its core looks at its channels;
+    read by the receiver: one transfer. Acks travel in the headers of the
+    messages going back; a control line moves only for a half-ring batch (a
+    stream), a `waiting` flag and a sleeper's `sleeping` flag. So a round
+    trip moves exactly its two message lines (a receiver that wrote its
+    control line whenever it found its ring empty, urpc.c from issue 16
+    until the `waiting` flag, made it four), and the bare cache line on the
+    channel's own frame one line, once each way. The benchmark runs between
+    two user domains (shell `bench urpc`, user/urpcbench), each sharing its
+    core with other domains: what is not exact is a handful of other lines
+    (a receiver that catches up with a stream polls a slot once more; a
+    sleeper woken by a notification to its core looks at its channels;
     docs/costmodel.md, Determinism)."""
-    c = _urpc_run(tmp_path, "user.jsonl", "bench urpc 40 2")
     frames = set()
     for src, dst in ((0, 1), (1, 0)):
         rt, = c.named("pingpong", protocol="urpc", src=src, dst=dst)
@@ -358,4 +254,49 @@ def test_atoll_user_space_urpc_costs(tmp_path):
         ctrl, slots = lines_moved(wake, frame)
         assert slots == 2 * w and ctrl <= 2 * w + 3, wake   # the sleeper's flag, and its peer's look
     assert len(frames) == 2                                     # a fresh channel for each pair
+
+
+def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
+    """Round trips move exactly the same message lines with a busy host,
+    and the bare line the same; the rest (a stream's batched acks depend on
+    when the receiver catches up, which timer interrupts in host time move;
+    the few other lines of domains that share their cores) within 2% or 12
+    lines a region (docs/costmodel.md, Determinism)."""
+    quiet = _urpc_run(tmp_path, "quiet.jsonl")
+    check_urpc_design(quiet)
+    with _BusyHost():
+        busy = _urpc_run(tmp_path, "busy.jsonl")
+    check_urpc_design(busy)
+    q, b = quiet.named("pingpong"), busy.named("pingpong")
+    assert [atoll_costmodel.describe(r) for r in q] == [atoll_costmodel.describe(r) for r in b]
+    for x, y in zip(q, b):
+        what = atoll_costmodel.describe(x)
+        if x["args"]["protocol"] in ("urpc", "cacheline"):
+            # the message lines (or the bare line) of the channel's frame
+            assert lines_moved(x, channel_frame(x))[1] == lines_moved(y, channel_frame(y))[1], what
+        assert abs(x["transfers"] - y["transfers"]) <= max(12, 0.02 * x["transfers"]), what
+    for k in ("transfers", "invalidations"):
+        tq, tb = sum(r[k] for r in q), sum(r[k] for r in b)
+        assert abs(tq - tb) <= 0.02 * tq, (k, tq, tb)
+
+
+def test_atoll_local_messages_move_no_line_between_cores(tmp_path):
+    """lmpbench's round trips between two domains of one core (user/lmpbench,
+    a region a protocol): the kernel-mediated message is per-core by
+    construction, so a round trip moves no line between cores (a URPC round
+    trip moves at least two). What the regions do count is the monitors'
+    idle traffic meanwhile (their channel's control lines, by time, not by
+    round trip; --cost-hot shows them), so the bound is per run: at most one
+    transfer per ten round trips, at most one IPI."""
+    out = str(tmp_path / "local.jsonl")
+    m, opts = atoll_run.parse_args(["--smp", "2", "--cost-model", "--cost-out", out, "--",
+                                    "run 1 lmpbench 200", "sleep 500"])
+    r = atoll_run.boot(m, timeout=240, cost=opts.cost, shell_commands=opts.shell_commands)
+    assert r.status == 0, f"{r.message}\n{r.console[-3000:]}"
+    assert len(r.events_named("lmp_bench")) == 1, r.console[-3000:]
+    c = atoll_costmodel.load(out)
+    for proto in ("lmp", "lmp_cap"):
+        region, = c.named("local", protocol=proto, src=1)
+        assert region["args"]["ops"] == 200, region
+        assert region["transfers"] <= 200 // 10 and region["ipis"] <= 1, region
     assert c.total["bad_markers"] == 0

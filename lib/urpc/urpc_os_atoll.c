@@ -4,7 +4,6 @@
  * capability naming the peer's core (0: the peer is never woken, so it
  * must poll).
  */
-#include <stdbool.h>
 #include <atoll/lib.h>
 #include <atoll/urpc.h>
 
@@ -19,21 +18,7 @@ uint64_t urpc_os_now_ns(void)
     return t / hz * 1000000000ull + t % hz * 1000000000ull / hz;
 }
 
-static void (*spin_hook)(void);
-
-void urpc_os_set_spin_hook(void (*hook)(void)) { spin_hook = hook; }
-
-void urpc_os_relax(void)
-{
-    /* The hook may send on other channels, which may spin in turn: once. */
-    static bool in_hook;
-    if (spin_hook && !in_hook) {
-        in_hook = true;
-        spin_hook();
-        in_hook = false;
-    }
-    __asm__ volatile("pause" ::: "memory");
-}
+void urpc_os_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 
 uint64_t urpc_os_wait_token(struct urpc_chan *c)
 {

@@ -262,48 +262,37 @@ static errval_t bench_user_pair(uint64_t from, uint64_t to, uint64_t rounds, cha
 
 /* bench urpc [ROUNDS] [CORES] [row]: every ordered pair of the first CORES
  * cores, or with `row` core 0 to every other (what a large machine can
- * afford, e.g. under the cost model), measured by a pair of user domains.
- * bench urpc-monitor ...: the same pairs measured by the monitors
- * themselves (the figure before the benchmark moved to user space). */
+ * afford, e.g. under the cost model), measured by a pair of user domains. */
 static int cmd_bench(int argc, char **argv)
 {
     static char json[URPC_MSG_MAX];
     uint64_t rounds = 500, n = si->ncores;
     bool row = argc > 4 && !strcmp(argv[4], "row");
-    bool in_monitor = argc > 1 && !strcmp(argv[1], "urpc-monitor");
-    if (argc < 2 || (strcmp(argv[1], "urpc") && !in_monitor) ||
+    if (argc < 2 || strcmp(argv[1], "urpc") ||
         (argc > 2 && (!parse_number(argv[2], &rounds) || !rounds || rounds > 10000)) ||
         (argc > 3 && (!parse_number(argv[3], &n) || n < 2 || n > si->ncores)) ||
         (argc > 4 && !row) || argc > 5)
-        return printf("usage: bench urpc|urpc-monitor [ROUNDS] [CORES] [row]\n"), 1;
+        return printf("usage: bench urpc [ROUNDS] [CORES] [row]\n"), 1;
     int status = 0;
     for (uint64_t from = 0; from < (row ? 1 : n); from++)
         for (uint64_t to = 0; to < n; to++) {
             if (from == to)
                 continue;
-            const char *text = json;
-            errval_t err, rerr = ERR_OK;
-            if (in_monitor)
-                err = monclient_bench_rpc(mon, (uint32_t)from, (uint32_t)to, (uint32_t)rounds, &rerr, &text,
-                                          replybuf, sizeof replybuf);
-            else
-                err = bench_user_pair(from, to, rounds, json, sizeof json);
-            if (err || rerr || text[0] != '{') {
+            errval_t err = bench_user_pair(from, to, rounds, json, sizeof json);
+            if (err || json[0] != '{') {
                 /* A pair that gives no result is an event too: a sweep
                  * must see the gap, not a shorter list of results. */
-                err = err ? err : rerr ? rerr : ERR_MSG_MALFORMED;
-                printf("@atoll {\"event\":\"urpc_bench\",%s\"from\":%llu,\"to\":%llu,\"rounds\":%llu,"
-                       "\"error\":\"%s\"}\n", in_monitor ? "\"where\":\"monitor\"," : "",
-                       (unsigned long long)from, (unsigned long long)to, (unsigned long long)rounds,
+                err = err ? err : ERR_MSG_MALFORMED;
+                printf("@atoll {\"event\":\"urpc_bench\",\"where\":\"user\",\"from\":%llu,\"to\":%llu,"
+                       "\"rounds\":%llu,\"error\":\"%s\"}\n", (unsigned long long)from, (unsigned long long)to, (unsigned long long)rounds,
                        err_name(err));
                 status = fail("bench", err);
                 continue;
             }
             /* The text is a JSON object: make it an event. */
-            printf("@atoll {\"event\":\"urpc_bench\",%s%s\n", in_monitor ? "\"where\":\"monitor\"," : "",
-                   text + 1);
+            printf("@atoll {\"event\":\"urpc_bench\",%s\n", json + 1);
             stdout_flush();
-            if (!in_monitor && strstr(text, "\"error\":\"ERR_OK\"") == 0)
+            if (strstr(json, "\"error\":\"ERR_OK\"") == 0)
                 status = 1;
         }
     return status;
@@ -838,7 +827,7 @@ static const struct command commands[] = {
     { "mesh", "mesh [CORE]              the monitors' channels: peer, kind, messages sent/received/forwarded",
       cmd_mesh },
     { "ping", "ping FROM TO [ROUNDS]    round trip between two cores' monitors over the mesh", cmd_ping },
-    { "bench", "bench urpc|urpc-monitor [ROUNDS] [N] [row]  URPC matrix of the first N cores (JSON events)",
+    { "bench", "bench urpc [ROUNDS] [N] [row]  URPC matrix of the first N cores (JSON events)",
       cmd_bench },
     { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
     { "fault", "fault KIND NAME CORE [SEED]  inject kill|hang|crash|garble|bitflip|badbeat|regs into a service's instance",

@@ -36,7 +36,6 @@
  *   xattack pagespy       receive it, watch it for 5 s for what the next
  *                         client of our monitor writes
  *   xattack victim        a client that sends SECRET in a request
- *   xattack benchcross P  three URPC benchmarks from here to core P
  *   xattack nsregister    register a name for a service that is not ours
  *   xattack lateaccept C  accept a connection only after its client (on
  *                         core C: `xattack oneshot`, which sends one message
@@ -57,7 +56,6 @@
 #define TIMEOUT_NS 5000000000ull   /* every request to the monitor gives up after 5 s */
 
 static uint32_t my_core, ncores;
-static uint8_t replybuf[monclient_size_max];
 
 static uint64_t now_ms(void) { return urpc_os_now_ns() / 1000000; }
 
@@ -543,23 +541,6 @@ static int victim(void)
     return 0;
 }
 
-/* -- benchmarks that cross ---------------------------------------------------------------- */
-static int bench_cross(uint32_t peer)
-{
-    errval_t err = hello(), e[3] = { ERR_OK, ERR_OK, ERR_OK };
-    monitor_set_timeout(180000000000ull);   /* a benchmark may wait for a busy peer */
-    for (int i = 0; !err && i < 3; i++) {
-        const char *json;
-        errval_t rerr = ERR_OK;
-        e[i] = monclient_bench_rpc(monitor_chan(), my_core, peer, 50, &rerr, &json, replybuf, sizeof replybuf);
-        e[i] = e[i] ? e[i] : rerr;
-    }
-    bool ok = !err && !e[0] && !e[1] && !e[2];
-    report("benchcross", ok, "\"peer\":%u,\"runs\":[\"%s\",\"%s\",\"%s\"]", peer, err_name(e[0]),
-           err_name(e[1]), err_name(e[2]));
-    return ok ? 0 : 1;
-}
-
 /* -- names for services that are not ours --------------------------------------------------- */
 static int ns_register_other(void)
 {
@@ -714,8 +695,6 @@ int main(int argc, char **argv)
         return page_spy();
     if (!strcmp(a, "victim"))
         return victim();
-    if (!strcmp(a, "benchcross") && argc >= 3)
-        return bench_cross(arg_number(argv[2], 0) % ncores);
     if (!strcmp(a, "nsregister"))
         return ns_register_other();
     if (!strcmp(a, "kill") && argc >= 4)
@@ -730,6 +709,6 @@ int main(int argc, char **argv)
         for (;;)
             __asm__ volatile("pause");
     printf("usage: xattack lmpjunk|hello|connect [N]|nscorrupt|nsflood|serve|dispatchers|zombies [N]|conns [N]|"
-           "clients [N]|pagekeep|victim|benchcross CORE|nsregister|kill CORE ID|broadcast|lateaccept CORE|spin\n");
+           "clients [N]|pagekeep|victim|nsregister|kill CORE ID|broadcast|lateaccept CORE|spin\n");
     return 2;
 }

@@ -222,9 +222,6 @@ void urpc_flush_acks(struct urpc_chan *c);
 /* -- what each platform supplies (lib/urpc/urpc_os_{atoll,host}.c) ------- */
 uint64_t urpc_os_now_ns(void);
 void urpc_os_relax(void);                                  /* in a spin loop */
-/* Atoll only: call `hook` from every spin (0: none). A monitor spinning in
- * a benchmark keeps sending its heartbeats this way (monitor/fence.c). */
-void urpc_os_set_spin_hook(void (*hook)(void));
 /* A value that changes whenever this side may have been woken, read before
  * the last check of the rings: urpc_os_wait() returns at once if it moved. */
 uint64_t urpc_os_wait_token(struct urpc_chan *c);
