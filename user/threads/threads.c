@@ -46,9 +46,12 @@
  *                          event per (N, op, protocol):
  *     @atoll {"event":"unmap_bench","op":"unmap","protocol":"unicast",
  *             "cores":N,"iters":I,"median_ns":..,"min_ns":..,"max_ns":..,"failed":0}
- *   threads abandon CORE   a thread on CORE spins for ever; once it has
- *                          started, the domain ends without joining it (its
- *                          dispatcher there must stop: span_stopped).
+ *   threads abandon CORE [probe]  a thread on CORE spins for ever; once it
+ *                          has started, the domain ends without joining it
+ *                          (its dispatcher there must stop: span_stopped).
+ *                          With `probe` it checks the page tables it runs on
+ *                          at every turn (a system call) and reads a page
+ *                          never cached on its core as soon as they fail.
  */
 #include <atoll/lib.h>
 #include <atoll/lib/time.h>
@@ -460,25 +463,43 @@ static int bench_main(uint32_t home, uint32_t iters, uint32_t warmup, const char
     return 0;
 }
 
-static uint64_t spinning;
+static uint64_t spinning, started;
+static volatile uint64_t *probe_page;   /* mapped at home, never touched by the spinner */
 
+/* With `probe`, it asks the kernel about itself all the time: the kernel
+ * checks the answer's place (on this thread's stack, in the home's memory)
+ * in the page tables this dispatcher runs on. Once that fails, the tables
+ * were emptied under a running dispatcher; it then reads a page its core
+ * never cached, which faults at once (and the test sees the fault). */
 static int spin_for_ever(void *arg)
 {
-    (void)arg;
-    __atomic_store_n(&spinning, 1, __ATOMIC_RELEASE);
-    for (;;)
+    bool probe = arg != NULL;
+    __atomic_fetch_add(&started, 1, __ATOMIC_RELEASE);
+    for (;;) {
         __atomic_fetch_add(&spinning, 1, __ATOMIC_RELAXED);
+        struct core_info ci;
+        if (probe && sys_core_info(&ci) != ERR_OK)
+            __atomic_fetch_add(&spinning, probe_page[0], __ATOMIC_RELAXED);
+    }
     return 0;
 }
 
-static int abandon_main(uint32_t core, uint32_t there)
+static int abandon_main(uint32_t core, uint32_t there, bool probe)
 {
     struct thread *t;
-    errval_t err = thread_create_on(&t, there, spin_for_ever, NULL, 0);
-    while (!err && !__atomic_load_n(&spinning, __ATOMIC_ACQUIRE))
+    void *p = 0;
+    errval_t err = probe ? vspace_alloc(4096, MAP_WRITE, &p) : ERR_OK;
+    probe_page = p;
+    if (!err)
+        err = thread_create_on(&t, there, spin_for_ever, probe ? (void *)1 : NULL, 0);
+    while (!err && !__atomic_load_n(&started, __ATOMIC_ACQUIRE))
         sys_yield();
-    printf("@atoll {\"event\":\"span_abandon\",\"core\":%u,\"there\":%u,\"err\":\"%s\"}\n", core, there,
-           err_name(err));
+    /* Many pages more, each mapped by its own Frame: the end of the domain
+     * has all of them to unmap too, which makes the window wide. */
+    for (uint32_t i = 0; probe && !err && i < 200; i++)
+        err = vspace_alloc(4096, MAP_WRITE, &p);
+    printf("@atoll {\"event\":\"span_abandon\",\"core\":%u,\"there\":%u,\"probe\":%s,\"err\":\"%s\"}\n", core,
+           there, probe ? "true" : "false", err_name(err));
     return err ? 1 : 0;
 }
 
@@ -490,7 +511,7 @@ int main(int argc, char **argv)
     if (argc > 6 && !strcmp(argv[1], "bench"))
         return bench_main(core, arg_number(argv[2], 11), arg_number(argv[3], 3), argv[4], argv[5], argv[6]);
     if (argc > 2 && !strcmp(argv[1], "abandon"))
-        return abandon_main(core, arg_number(argv[2], 0));
+        return abandon_main(core, arg_number(argv[2], 0), argc > 3 && !strcmp(argv[3], "probe"));
     if (argc > 1 && !strcmp(argv[1], "span"))
         return span_main(core, argc > 2 ? arg_number(argv[2], 2) : 2);
     if (argc > 1 && !strcmp(argv[1], "overrun")) {
