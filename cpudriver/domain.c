@@ -10,6 +10,7 @@
 #include "obituary.h"
 #include "report.h"
 #include "smp.h"
+#include "span_flush.h"
 #include "topo_report.h"
 #include "vspace.h"
 #include "x86_64/cpu.h"
@@ -434,6 +435,7 @@ void domain_kill(struct dispatcher *d, const char *why)
     if (!spanned && d->cnode_base && !cap_slot(&cn, SLOT_ROOT_CNODE, &root) && root->cap.type == CAP_CNODE &&
         root->cap.original && root->cap.base == d->cnode_base) {
         cap_delete(root);
+        span_flush_settle();   /* not in a system call, maybe (a fault) */
         reclaimed = true;
     } else {
         /* It spans, or hid its root CNode: stop it here; its monitor, told
