@@ -29,6 +29,7 @@ kernel(
         "percore.c",
         "pmem.c",
         "tlb_ipi.c",
+        "span_flush.c",
         "report.c",
         "selftest.c",
         "smp.c",

@@ -53,7 +53,7 @@ static void cte_clear(struct cte *c)
     c->cap.original = 0;
     c->cap.bits = 0;
     c->cap.relations = 0;
-    c->cap.reserved[0] = c->cap.reserved[1] = c->cap.reserved[2] = 0;
+    c->cap.flush_owed = c->cap.reserved[0] = c->cap.reserved[1] = 0;
     c->cap.base = 0;
     c->cap.bytes = 0;
     c->cap.badge = 0;
@@ -452,7 +452,7 @@ static void place_child(struct cte *src, struct cte *dst, const struct capabilit
     dst->cap = *cap;
     dst->cap.original = 0;
     dst->cap.relations = 0;
-    dst->cap.reserved[0] = dst->cap.reserved[1] = dst->cap.reserved[2] = 0;
+    dst->cap.flush_owed = dst->cap.reserved[0] = dst->cap.reserved[1] = 0;
     if (is_mappable_type(cap->type))
         dst->cap.mapped = 0;
     link_child(src, dst);
@@ -559,7 +559,7 @@ errval_t cap_install_root(struct cte *dst, const struct capability *cap)
     struct capability c = *cap;
     c.original = 1;
     c.relations = 0;
-    c.reserved[0] = c.reserved[1] = c.reserved[2] = 0;
+    c.flush_owed = c.reserved[0] = c.reserved[1] = 0;
     switch (c.type) {
     case CAP_RAM:
     case CAP_FRAME:
@@ -915,7 +915,7 @@ errval_t cap_anchor(struct cte *src, struct cte *dst)
     dst->cap = o->cap;
     dst->cap.original = 0;
     dst->cap.relations = CAP_REL_REMOTE | CAP_REL_WATCH;
-    dst->cap.reserved[0] = dst->cap.reserved[1] = dst->cap.reserved[2] = 0;
+    dst->cap.flush_owed = dst->cap.reserved[0] = dst->cap.reserved[1] = 0;
     if (is_mappable_type(dst->cap.type))
         dst->cap.mapped = 0;
     insert_child(o, dst);   /* first: anchors lead their siblings */

@@ -39,7 +39,9 @@ struct capability {
     uint8_t original;    /* made by retype (or at boot): owns its object */
     uint8_t bits;        /* CNode: log2(slots) */
     uint8_t relations;   /* CAP_REL_*: how it relates to other cores */
-    uint8_t reserved[3];
+    uint8_t flush_owed;  /* unmapped by SYS_UNMAP in a core with spanning domains: its
+                            removal shoots down (span_flush.h) */
+    uint8_t reserved[2];
     uint64_t base;       /* physical address; first port; first vector; object */
     uint64_t bytes;      /* bytes; port count; vector count */
     union {

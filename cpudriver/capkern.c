@@ -7,6 +7,7 @@
 #include "lib.h"
 #include "notify.h"
 #include "obituary.h"
+#include "span_flush.h"
 #include "vspace.h"
 #include "x86_64/cpu.h"
 #include "x86_64/kernel_layout.h"
@@ -15,8 +16,17 @@ static void *ptr(uint64_t phys) { return phys_to_virt(phys); }
 
 static void zero(uint64_t phys, uint64_t bytes) { memset(phys_to_virt(phys), 0, bytes); }
 
+static bool mappable(uint8_t type)
+{
+    return type == CAP_FRAME || type == CAP_DEVFRAME || type == CAP_VNODE_PDPT || type == CAP_VNODE_PD ||
+           type == CAP_VNODE_PT;
+}
+
 static void unlinked(struct cte *c)
 {
+    /* Another core running a spanning domain of ours may still cache it. */
+    if (mappable(c->cap.type) && (c->cap.mapped || c->cap.flush_owed))
+        span_flush_note();
     vspace_unmap(c);
     if (c->cap.type == CAP_VNODE_PML4)
         domain_span_home_lost(c);   /* a span dispatcher's hold on its home tables */
@@ -41,6 +51,8 @@ static void destroyed(const struct capability *cap)
 {
     switch (cap->type) {
     case CAP_DISPATCHER:
+        /* Its address space may be emptied later in the same operation. */
+        span_flush_note_cores(dispatcher_of(cap)->span_cores);
         dispatcher_destroyed(dispatcher_of(cap));
         break;
     case CAP_VNODE_PML4:
@@ -53,6 +65,7 @@ static void destroyed(const struct capability *cap)
     case CAP_VNODE_PDPT:
     case CAP_VNODE_PD:
     case CAP_VNODE_PT:
+        span_flush_note();   /* its entries go: the translations through it too */
         vspace_vnode_destroyed(cap);
         break;
     case CAP_CNODE:

@@ -70,6 +70,11 @@ struct dispatcher {
      * every other dispatcher. */
     uint64_t span_home;
     uint32_t home_core, home_domain;
+    /* A home dispatcher: the cores its monitor made span dispatchers of it
+     * for (CAPOPS_VSPACE, a bit per core). Nonzero: its end leaves the
+     * address space whole until those are stopped (domain_kill), and an
+     * unmap on this core shoots down there (span_flush.h). */
+    uint64_t span_cores[4];
 };
 _Static_assert(sizeof(struct dispatcher) <= 4096, "fits its object");
 

@@ -10,6 +10,7 @@
 #include "obituary.h"
 #include "report.h"
 #include "smp.h"
+#include "span_flush.h"
 #include "topo_report.h"
 #include "vspace.h"
 #include "x86_64/cpu.h"
@@ -422,13 +423,23 @@ void domain_kill(struct dispatcher *d, const char *why)
     struct capability cn = { .type = CAP_CNODE, .bits = d->cnode_bits, .base = d->cnode_base };
     struct cte *root = 0;
     bool reclaimed = false;
-    if (d->cnode_base && !cap_slot(&cn, SLOT_ROOT_CNODE, &root) && root->cap.type == CAP_CNODE &&
+    /* A domain with span dispatchers on other cores: they run on its page
+     * tables until their cores' monitors revoke their copies of its root
+     * (capops_reclaim, when our monitor frees its RAM). Deleting its
+     * CSpace here would empty the tables under them first (each Frame and
+     * table unmapped as its capability goes), and they would fault at
+     * their own code instead of stopping (span_stopped). So it is only
+     * stopped here, as a domain that hid its root CNode is: the monitor's
+     * revoke of its RAM takes everything back once the copies are gone. */
+    bool spanned = d->span_cores[0] | d->span_cores[1] | d->span_cores[2] | d->span_cores[3];
+    if (!spanned && d->cnode_base && !cap_slot(&cn, SLOT_ROOT_CNODE, &root) && root->cap.type == CAP_CNODE &&
         root->cap.original && root->cap.base == d->cnode_base) {
         cap_delete(root);
+        span_flush_settle();   /* not in a system call, maybe (a fault) */
         reclaimed = true;
     } else {
-        /* It hid its root CNode: stop it here; its monitor, told at once,
-         * takes it back by revoking the RAM it was built from. */
+        /* It spans, or hid its root CNode: stop it here; its monitor, told
+         * at once, takes it back by revoking the RAM it was built from. */
         dispatcher_block(d);
         notify_forget(d);
         d->state = DOMAIN_STOPPED;

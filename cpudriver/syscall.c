@@ -7,6 +7,7 @@
 #include "syscall.h"
 #include "dispatcher.h"
 #include "panic.h"
+#include "span_flush.h"
 
 static syscall_fn *const syscalls[SYS_COUNT] = {
     [SYS_YIELD] = sc_yield,
@@ -59,6 +60,9 @@ void syscall_handler(struct trap_frame *f)
     errval_t err = ERR_BAD_SYSCALL;
     if (f->rax < SYS_COUNT && syscalls[f->rax])
         err = syscalls[f->rax](d, f, &value);
+    /* What it unmapped in a spanning domain is forgotten everywhere before
+     * anything can reuse the memory (span_flush.h). */
+    span_flush_settle();
     if (caller_gone(d))
         schedule();   /* it deleted its own dispatcher, CSpace or VSpace */
     d->regs.rax = err;

@@ -9,6 +9,7 @@
 #include "cap.h"
 #include "dispatcher.h"
 #include "topology.h"
+#include "span_flush.h"
 #include "uaccess.h"
 #include "user_start.h"
 #include "vspace.h"
@@ -218,9 +219,15 @@ errval_t sc_unmap(struct dispatcher *d, const struct trap_frame *f, uint64_t *va
     errval_t err = user_cap(d, f->rdi, CAP_NULL, 0, &c);
     if (!err && !c->cap.mapped)
         err = ERR_NOT_MAPPED;
-    if (!err)
-        vspace_unmap(c);
-    return err;
+    if (err)
+        return err;
+    vspace_unmap(c);
+    /* The caller shoots down with the protocol it chose (span_unmap), or
+     * not at all; the memory must not be reused before some flush has run
+     * everywhere: the removal of this capability does one (span_flush.h). */
+    if (span_flush_spanning())
+        c->cap.flush_owed = 1;
+    return ERR_OK;
 }
 
 errval_t sc_protect(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)

@@ -10,6 +10,7 @@
 #include "syscall.h"
 #include "cap.h"
 #include "capkern.h"
+#include "core.h"
 #include "dispatcher.h"
 #include "uaccess.h"
 
@@ -121,7 +122,12 @@ static errval_t capops(struct dispatcher *m, struct capops_call *a)
             return err;
         if (x->cap.type != CAP_NULL)
             return ERR_CAP_OCCUPIED;
-        return cap_copy(c, x);
+        if (a->count >= 256 || a->count == core.core_id)
+            return ERR_INVALID_ARG;
+        if ((err = cap_copy(c, x)))
+            return err;
+        t->span_cores[a->count / 64] |= 1ull << (a->count % 64);
+        return ERR_OK;
     case CAPOPS_HAND_OVER:
         err = cap_hand_over(c, &x);
         if (err == ERR_CAP_REMOTE)

@@ -10,7 +10,8 @@
  * begun and ended (odd while one runs). A requester reads the counts of
  * the cores it asks, interrupts them (VEC_SHOOTDOWN), and waits, with
  * interrupts on, until each has run a whole flush that began after it
- * looked. The message protocols need none of this.
+ * looked. The message protocols need none of this; the kernel's shootdown
+ * of implicit unmaps (span_flush.h) uses it, since it must wait in place.
  */
 #ifndef ATOLL_TLB_IPI_H
 #define ATOLL_TLB_IPI_H

@@ -88,7 +88,8 @@ void span_request(int handle, uint64_t domain, uint32_t core, uint64_t rip, uint
     if (!err)
         err = slot_alloc(&pml4);
     if (!err) {
-        struct capops_call c = { .op = CAPOPS_VSPACE, .disp = (uint32_t)disp, .slot = SLOT_PML4, .dst = pml4 };
+        struct capops_call c = { .op = CAPOPS_VSPACE, .disp = (uint32_t)disp, .slot = SLOT_PML4, .dst = pml4,
+                                   .count = core };
         err = sys_capops(SLOT_KERNEL, &c);
         if (err)
             slot_free(pml4);

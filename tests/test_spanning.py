@@ -56,6 +56,53 @@ def test_home_domain_ends_under_a_running_span_dispatcher():
     assert [x[2] for x in rows] == ["monitor"], rows
 
 
+def test_home_domain_ends_under_a_span_dispatcher_that_checks_its_tables():
+    """The window of the test above, watched: the thread on core 2 asks the
+    kernel about itself without pause (each answer checked against the page
+    tables it runs on), and the moment that fails it reads a page its core
+    never cached. The home's tables must stay whole until core 2's monitor
+    has revoked its copy of the home's root: the dispatcher stops
+    (span_stopped) and never faults. It failed before the fix: the home's
+    end emptied its tables at once, and the thread faulted at the page."""
+    r = run_shell(["run 1 threads abandon 2 probe", "wait", "sleep 20", "ps 1", "ps 2"], smp=4)
+    ab = r.events_named("span_abandon")
+    assert ab and ab[0]["err"] == "ERR_OK" and ab[0]["probe"] is True, r.console[-3000:]
+    made = spans(r)
+    assert [(x["core"], x["home_core"]) for x in made] == [(2, 1)], made
+    name = f"span:1.{made[0]['home_domain']}"
+    faults = [x for x in r.events_named("domain_fault") if x["name"] == name]
+    assert faults == [], faults
+    stopped = r.events_named("span_stopped")
+    assert [(x["core"], x["domain"], x["home_core"]) for x in stopped] == [(2, made[0]["domain"], 1)], \
+        r.console[-3000:]
+    assert [x["why"] for x in exits(r, "threads")] == ["exit status 0"]
+    # The home, only stopped at its end, is taken back by its monitor.
+    for core in (1, 2):
+        rows = PS_ROW.findall(r.console.split(f"atoll> ps {core}")[-1].split("atoll>")[0])
+        assert [x[2] for x in rows] == ["monitor"], (core, rows)
+
+
+def test_deleting_a_mapped_frame_shoots_it_down_before_reuse():
+    """The home (core 1) deletes a Frame mapped in its tables, without
+    span_unmap, while threads on the 3 other cores keep reading it, then
+    makes a new Frame of the same RAM and writes there. The delete returns
+    only when every core where the domain runs forgot the page: each reader
+    faults at the page and none reads the new object's memory. Before, only
+    core 1 flushed: the readers went on through their cores' cached
+    translations and read the reused memory (survived=3)."""
+    r = run_shell(["run 1 threads reuse", "wait"], smp=4)
+    ev = r.events_named("span_reuse")
+    assert len(ev) == 1, r.console[-3000:]
+    e = ev[0]
+    assert e["delete"] == "ERR_OK" and e["retype"] == "ERR_OK", e
+    assert e["cores"] == 3 and e["ready"] == 3 and e["survived"] == 0 and e["ok"] is True, e
+    spawned = [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]
+    faults = [x for x in r.events_named("domain_fault") if x["name"] == f"span:1.{spawned['domain']}"]
+    assert sorted(x["core"] for x in faults) == [0, 2, 3], faults
+    assert all(x["vector"] == 14 and x["addr"] == e["addr"] for x in faults), faults
+    assert not r.events_named("span_flush_failed"), r.console[-3000:]
+
+
 def check_shootdown(r, op, protocol, home, ncores):
     """The span_unmap event is ok and every other core's toucher faulted at
     the page (unmap) or at its own word of it (protect): none survived."""

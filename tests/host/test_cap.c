@@ -299,7 +299,7 @@ static void vcap(const char *file, int line, const struct cte *c)
     VCHECK(k->type != CAP_NULL && k->type < CAP_TYPE_COUNT);
     VCHECK((k->rights & ~CAP_RIGHTS_ALL) == 0);
     VCHECK(k->original <= 1);
-    VCHECK(k->reserved[0] == 0 && k->reserved[1] == 0 && k->reserved[2] == 0);
+    VCHECK(k->flush_owed <= 1 && k->reserved[0] == 0 && k->reserved[1] == 0);
     if (k->type == CAP_CNODE) {
         VCHECK(k->bits >= CAP_CNODE_MIN_BITS && k->bits <= CAP_CNODE_MAX_BITS);
         VCHECK(k->bytes == (uint64_t)CAP_CTE_SIZE << k->bits);

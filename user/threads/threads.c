@@ -46,9 +46,18 @@
  *                          event per (N, op, protocol):
  *     @atoll {"event":"unmap_bench","op":"unmap","protocol":"unicast",
  *             "cores":N,"iters":I,"median_ns":..,"min_ns":..,"max_ns":..,"failed":0}
- *   threads abandon CORE   a thread on CORE spins for ever; once it has
- *                          started, the domain ends without joining it (its
- *                          dispatcher there must stop: span_stopped).
+ *   threads reuse          a thread on every other core reads a page; this
+ *                          one deletes the page's Frame (no span_unmap),
+ *                          makes a new Frame of the same RAM and writes
+ *                          there: every reader must fault at the page.
+ *     @atoll {"event":"span_reuse","core":C,"cores":N,"ready":N,"delete":"ERR_OK",
+ *             "retype":"ERR_OK","addr":A,"survived":0,"ok":true}
+ *   threads abandon CORE [probe]  a thread on CORE spins for ever; once it
+ *                          has started, the domain ends without joining it
+ *                          (its dispatcher there must stop: span_stopped).
+ *                          With `probe` it checks the page tables it runs on
+ *                          at every turn (a system call) and reads a page
+ *                          never cached on its core as soon as they fail.
  */
 #include <atoll/lib.h>
 #include <atoll/lib/time.h>
@@ -333,6 +342,92 @@ static int unmap_main(uint32_t core, bool protect, const char *proto_name)
     return ok ? 0 : 1;
 }
 
+/* -- reuse: a Frame deleted under threads on other cores --------------------------- */
+
+#define REUSE_MAGIC 0x5eed1e55ull
+#define REUSE_NEW   0xbad0bad0ull
+
+static volatile uint64_t *reuse_page;
+static uint32_t reuse_phase;
+
+struct reuser {
+    uint32_t state;   /* 1: translation cached; 9: read something else there */
+    uint64_t seen;
+};
+
+static int reuse_reader(void *arg)
+{
+    struct reuser *r = arg;
+    while (__atomic_load_n(&reuse_phase, __ATOMIC_ACQUIRE) < 1)
+        __builtin_ia32_pause();
+    uint64_t v = reuse_page[0];
+    __atomic_store_n(&r->state, 1, __ATOMIC_RELEASE);
+    while (v == REUSE_MAGIC)
+        v = reuse_page[0];   /* until it faults: the page is gone */
+    r->seen = v;
+    __atomic_store_n(&r->state, 9, __ATOMIC_RELEASE);
+    for (;;)
+        __builtin_ia32_pause();
+    return 0;
+}
+
+/* The home deletes a mapped Frame (no span_unmap) while threads on the
+ * other cores read it, then makes a new Frame of the very same RAM and
+ * writes there. Every reader must fault at the page: none may read the
+ * new Frame through a translation its core kept. */
+static int reuse_main(uint32_t core)
+{
+    uint32_t n = startup()->ncores, others = 0;
+    capslot_t ram, frame, again;
+    void *p = 0, *q = 0;
+    if (ram_alloc(4096, &ram) || slot_alloc(&frame) || slot_alloc(&again) ||
+        sys_cap_retype(ram, CAP_FRAME, 4096, 0, 1, frame) || vspace_map_frame(frame, MAP_WRITE, &p))
+        return 1;
+    reuse_page = p;
+    reuse_page[0] = REUSE_MAGIC;
+    struct reuser *rs = malloc(n * sizeof *rs);
+    struct thread *t;
+    for (uint32_t c = 0; rs && c < n; c++) {
+        if (c == core)
+            continue;
+        rs[others] = (struct reuser){ 0 };
+        errval_t err = thread_create_on(&t, c, reuse_reader, &rs[others], 0);
+        if (err) {
+            printf("threads: span to core %u: %s\n", c, err_name(err));
+            failures++;
+            break;
+        }
+        others++;
+    }
+    __atomic_store_n(&reuse_phase, 1, __ATOMIC_RELEASE);
+    bool ready = true;
+    uint64_t end = now_ns() + 20000000000ull;
+    for (uint32_t i = 0; i < others && ready; i++)
+        while (__atomic_load_n(&rs[i].state, __ATOMIC_ACQUIRE) < 1 && (ready = now_ns() < end))
+            sys_yield();
+    errval_t del = sys_cap_delete(frame);
+    errval_t retype = sys_cap_retype(ram, CAP_FRAME, 4096, 0, 1, again);
+    if (!retype)
+        retype = vspace_map_frame(again, MAP_WRITE, &q);
+    if (!retype)
+        *(volatile uint64_t *)q = REUSE_NEW;   /* the same memory, a new object */
+    uint64_t until = now_ns() + 500000000ull;
+    while (now_ns() < until)
+        sys_yield();
+    uint32_t nready = 0, survived = 0;
+    for (uint32_t i = 0; i < others; i++) {
+        uint32_t st = __atomic_load_n(&rs[i].state, __ATOMIC_ACQUIRE);
+        nready += st >= 1;
+        survived += st == 9;
+    }
+    bool ok = failures == 0 && ready && del == ERR_OK && retype == ERR_OK && survived == 0;
+    printf("@atoll {\"event\":\"span_reuse\",\"core\":%u,\"cores\":%u,\"ready\":%u,\"delete\":\"%s\","
+           "\"retype\":\"%s\",\"addr\":%llu,\"survived\":%u,\"ok\":%s}\n",
+           core, others, nready, err_name(del), err_name(retype), (unsigned long long)(uintptr_t)p, survived,
+           ok ? "true" : "false");
+    return ok ? 0 : 1;
+}
+
 /* -- bench: the unmap benchmark ------------------------------------------------- */
 
 static volatile uint64_t *bench_page;
@@ -460,25 +555,43 @@ static int bench_main(uint32_t home, uint32_t iters, uint32_t warmup, const char
     return 0;
 }
 
-static uint64_t spinning;
+static uint64_t spinning, started;
+static volatile uint64_t *probe_page;   /* mapped at home, never touched by the spinner */
 
+/* With `probe`, it asks the kernel about itself all the time: the kernel
+ * checks the answer's place (on this thread's stack, in the home's memory)
+ * in the page tables this dispatcher runs on. Once that fails, the tables
+ * were emptied under a running dispatcher; it then reads a page its core
+ * never cached, which faults at once (and the test sees the fault). */
 static int spin_for_ever(void *arg)
 {
-    (void)arg;
-    __atomic_store_n(&spinning, 1, __ATOMIC_RELEASE);
-    for (;;)
+    bool probe = arg != NULL;
+    __atomic_fetch_add(&started, 1, __ATOMIC_RELEASE);
+    for (;;) {
         __atomic_fetch_add(&spinning, 1, __ATOMIC_RELAXED);
+        struct core_info ci;
+        if (probe && sys_core_info(&ci) != ERR_OK)
+            __atomic_fetch_add(&spinning, probe_page[0], __ATOMIC_RELAXED);
+    }
     return 0;
 }
 
-static int abandon_main(uint32_t core, uint32_t there)
+static int abandon_main(uint32_t core, uint32_t there, bool probe)
 {
     struct thread *t;
-    errval_t err = thread_create_on(&t, there, spin_for_ever, NULL, 0);
-    while (!err && !__atomic_load_n(&spinning, __ATOMIC_ACQUIRE))
+    void *p = 0;
+    errval_t err = probe ? vspace_alloc(4096, MAP_WRITE, &p) : ERR_OK;
+    probe_page = p;
+    if (!err)
+        err = thread_create_on(&t, there, spin_for_ever, probe ? (void *)1 : NULL, 0);
+    while (!err && !__atomic_load_n(&started, __ATOMIC_ACQUIRE))
         sys_yield();
-    printf("@atoll {\"event\":\"span_abandon\",\"core\":%u,\"there\":%u,\"err\":\"%s\"}\n", core, there,
-           err_name(err));
+    /* Many pages more, each mapped by its own Frame: the end of the domain
+     * has all of them to unmap too, which makes the window wide. */
+    for (uint32_t i = 0; probe && !err && i < 200; i++)
+        err = vspace_alloc(4096, MAP_WRITE, &p);
+    printf("@atoll {\"event\":\"span_abandon\",\"core\":%u,\"there\":%u,\"probe\":%s,\"err\":\"%s\"}\n", core,
+           there, probe ? "true" : "false", err_name(err));
     return err ? 1 : 0;
 }
 
@@ -490,7 +603,9 @@ int main(int argc, char **argv)
     if (argc > 6 && !strcmp(argv[1], "bench"))
         return bench_main(core, arg_number(argv[2], 11), arg_number(argv[3], 3), argv[4], argv[5], argv[6]);
     if (argc > 2 && !strcmp(argv[1], "abandon"))
-        return abandon_main(core, arg_number(argv[2], 0));
+        return abandon_main(core, arg_number(argv[2], 0), argc > 3 && !strcmp(argv[3], "probe"));
+    if (argc > 1 && !strcmp(argv[1], "reuse"))
+        return reuse_main(core);
     if (argc > 1 && !strcmp(argv[1], "span"))
         return span_main(core, argc > 2 ? arg_number(argv[2], 2) : 2);
     if (argc > 1 && !strcmp(argv[1], "overrun")) {

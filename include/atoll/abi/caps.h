@@ -91,7 +91,8 @@ enum capops_op {
     CAPOPS_ANCHOR,        /* dst = a copy of slot's original (a child of it), CAP_REL_REMOTE | WATCH */
     CAPOPS_RELATE,        /* the monitor's slot: relations |= set, &= ~clear (REMOTE, WATCH, ORPHAN) */
     CAPOPS_VSPACE,        /* dst = a copy of slot, which must be the PML4 the domain runs on (spanning:
-                             docs/spanning.md); else ERR_CAP_TYPE */
+                             docs/spanning.md); else ERR_CAP_TYPE. count = the core the copy is for
+                             (recorded by the kernel: the domain's end and unmaps take it into account) */
     CAPOPS_HAND_OVER,     /* delete the domain's original slot, its anchor becoming the object's original
                              (the object lives while copies elsewhere do); ERR_CAP_REMOTE names another
                              anchor in the way (anchor), nothing changed */
