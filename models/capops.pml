@@ -43,6 +43,14 @@
  *              answer counts as a release.
  *   Drop       (scenario "lost3") a holder's monitor cannot send its
  *              cap_grant_reply (capops_on_grant ignores the send's error).
+ *   Ask        (scenario "ask3") a holder's domain revokes its copy through
+ *              its monitor: client_retry -> ask_owner sends cap_revoke_ask;
+ *              capops_on_revoke_ask locks the object and start_revoke asks
+ *              every holder but the asker (W_ASKER); revoke_done answers
+ *              cap_revoke_ask_reply OK only when no other core holds a copy
+ *              or has a grant unanswered (others_hold), and drops the anchor
+ *              only if the asker holds nothing either. Refused (LOCKED)
+ *              while another revoke runs; a timeout answers it too.
  *   Expire     grant_expire (called by capops_expire): a grant not answered
  *              in GRANT_WAIT_NS no longer counts (grants[c] = 0), so it
  *              locks no revoke for ever; the core is marked `lost` and
@@ -80,6 +88,13 @@
  *   BUG_LATE_ANSWER_CLEARS_LOST a late answer to a revoke removes a lost
  *                               grant's core (scenario lost3): the grant
  *                               may have gone after that answer.
+ *   BUG_ASK_EARLY               the owner answers a holder's ask as soon as
+ *                               it has sent its revoke calls, not when every
+ *                               other holder has answered (scenario ask3):
+ *                               the asker is told while a sibling copy lives.
+ *   BUG_ASK_REVOKES_ASKER       the ask's revoke asks the asker too (an
+ *                               owner's plain revoke): the copy the domain
+ *                               revoked, which must stay, goes.
  */
 #include "capops_params.pml"
 
@@ -95,7 +110,8 @@
 
 /* The messages of if/monitor.if that the protocol uses (capops_params.pml
  * checks they are there): mtype names follow them. */
-mtype = { GRANT, GRANT_REPLY, RELEASED, REVOKE_CALL, REVOKE_REPLY, RETYPE_CALL, RETYPE_REPLY };
+mtype = { GRANT, GRANT_REPLY, RELEASED, REVOKE_CALL, REVOKE_REPLY, RETYPE_CALL, RETYPE_REPLY, REVOKE_ASK,
+          REVOKE_ASK_REPLY };
 
 /* chans[a * NCORES + b]: from a to b. Fields: type, ok, range. */
 chan chans[NCORES * NCORES] = [MAXQ] of { mtype, bool, byte };
@@ -111,6 +127,7 @@ bool lost[NCORES];           /* a grant to the core expired unanswered */
 byte reserved[RANGES];       /* the holder core a range is reserved for, NONE */
 bool carved0[RANGES];        /* core 0's own carves */
 bool revoke_returned;        /* the domain's revoke came back (OK) */
+byte asker = NONE;           /* O_REVOKING for a holder's ask (W_ASKER): its core */
 
 /* -- holders -- */
 bool held[NCORES];           /* the root */
@@ -120,6 +137,9 @@ bool carved[NCORES * RANGES];
 bool retype_waiting[NCORES];
 byte slot_range[NCORES];     /* the range the domain's retype slot would carve now */
 byte asked_range[NCORES];    /* the range the owner was asked to reserve */
+bool asking[NCORES];         /* a holder's ask waits for its answer */
+bool ask_kept[NCORES];       /* the copy the asking domain revoked (it must stay) */
+byte ask_ok;                 /* asks answered OK */
 
 #define CARVED(c, r) carved[(c) * RANGES + (r)]
 
@@ -127,6 +147,15 @@ inline no_copies_anywhere() {
     assert(!held[1] && !held[2] && mail[1] == 0 && mail[2] == 0 && copies[1] == 0 && copies[2] == 0);
     assert(!CARVED(1, 0) && !CARVED(1, 1) && !CARVED(2, 0) && !CARVED(2, 1));
 }
+
+/* When an asker is told OK: no core but the asker holds anything. */
+inline no_copies_but(a) {
+    assert(a == 1 || (!held[1] && mail[1] == 0 && copies[1] == 0 && !CARVED(1, 0) && !CARVED(1, 1)));
+    assert(a == 2 || (!held[2] && mail[2] == 0 && copies[2] == 0 && !CARVED(2, 0) && !CARVED(2, 1)))
+}
+
+/* others_hold(o, keep) */
+#define OTHERS_HOLD(a) ((a != 1 && (holders[1] || grants[1] > 0)) || (a != 2 && (holders[2] || grants[2] > 0)))
 
 inline check_overlap(r) {
     assert((carved0[r] + CARVED(1, r) + CARVED(2, r)) <= 1)
@@ -142,7 +171,29 @@ inline drop_anchor() {
 
 inline revoke_check_done() {
     if
-    :: revoking && !waiting[1] && !waiting[2] ->
+    :: revoking && !waiting[1] && !waiting[2] && asker != NONE ->
+        /* revoke_done for W_ASKER */
+        revoking = false;
+        if
+        :: !OTHERS_HOLD(asker) ->
+            no_copies_but(asker);
+            ask_ok++;
+            if
+            :: !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
+            :: else -> skip
+            fi;
+#ifndef BUG_ASK_EARLY
+            C(OWNER, asker) ! REVOKE_ASK_REPLY, true, 0
+#endif
+        :: else ->
+#ifndef BUG_ASK_EARLY
+            C(OWNER, asker) ! REVOKE_ASK_REPLY, false, 0
+#else
+            skip
+#endif
+        fi;
+        asker = NONE
+    :: revoking && !waiting[1] && !waiting[2] && asker == NONE ->
         revoking = false;
         if
         :: !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 ->
@@ -249,7 +300,15 @@ end:
         timeouts = false;
         revoking = false;
         waiting[1] = false;
-        waiting[2] = false }
+        waiting[2] = false;
+        if
+        :: asker != NONE ->
+#ifndef BUG_ASK_EARLY
+            C(OWNER, asker) ! REVOKE_ASK_REPLY, false, 0;
+#endif
+            asker = NONE
+        :: else -> skip
+        fi }
     od
 }
 
@@ -295,6 +354,35 @@ end:
 #endif
                 :: else -> skip
                 fi
+            :: t == REVOKE_ASK ->
+                /* capops_on_revoke_ask: a holder's domain revoked its copy */
+                if
+                :: revoking || !holders[c] -> C(OWNER, c) ! REVOKE_ASK_REPLY, false, 0
+                :: else ->
+                    /* start_revoke with a W_ASKER waiter: every holder but c */
+                    revoking = true;
+                    asker = c;
+                    r = 1;
+                    do
+                    :: r < NCORES ->
+                        if
+#ifndef BUG_ASK_REVOKES_ASKER
+                        :: holders[r] && r != c -> waiting[r] = true; C(OWNER, r) ! REVOKE_CALL, true, 1
+#else
+                        :: holders[r] -> waiting[r] = true; C(OWNER, r) ! REVOKE_CALL, true, 1
+#endif
+                        :: else -> skip
+                        fi;
+                        r++
+                    :: else -> break
+                    od;
+#ifdef BUG_ASK_EARLY
+                    /* told at once: the others have not answered */
+                    no_copies_but(c);
+                    C(OWNER, c) ! REVOKE_ASK_REPLY, true, 0;
+#endif
+                    revoke_check_done()
+                fi
             :: t == RETYPE_CALL ->
                 /* capops_on_retype_call */
                 if
@@ -327,7 +415,7 @@ inline maybe_release(me) {
     fi
 }
 
-proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse; byte drops)
+proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse; byte drops; byte asks)
 {
     mtype t;
     bool ok;
@@ -358,8 +446,23 @@ end:
                     :: true -> C(me, OWNER) ! GRANT_REPLY, true, 0
                     fi
                 fi
+            :: t == REVOKE_ASK_REPLY ->
+                /* capops_on_revoke_ask_reply: the client hears; the copy it
+                 * revoked is kept unless the owner's own revoke took it */
+                asking[me] = false;
+                if
+                :: ok -> assert(!ask_kept[me] || copies[me] > 0)
+                :: else -> skip
+                fi;
+                ask_kept[me] = false
             :: t == REVOKE_CALL ->
                 /* holder_revoke: every copy, carve and mail goes */
+                /* an owner's own revoke (range field 0; an ask's is 1)
+                 * takes the asker's kept copy too: its ask is refused */
+                if
+                :: r == 0 -> ask_kept[me] = false
+                :: else -> skip
+                fi;
                 mail[me] = 0;
                 copies[me] = 0;
                 CARVED(me, 0) = false;
@@ -387,8 +490,16 @@ end:
         }
     /* Take */
     :: atomic { takes > 0 && mail[me] > 0 -> takes--; mail[me]--; copies[me]++ }
+    /* Ask: the domain revokes one of its copies through the monitor (its
+     * descendants here go, not modelled: they are this core's); the copy
+     * itself stays, and is not deleted while the ask waits */
+    :: atomic { asks > 0 && copies[me] > 0 && !asking[me] ->
+        asks--;
+        asking[me] = true;
+        ask_kept[me] = true;
+        C(me, OWNER) ! REVOKE_ASK, true, 0 }
     /* Delete a copy: with the last one its carves go; the notice releases */
-    :: atomic { deletes > 0 && copies[me] > 0 ->
+    :: atomic { deletes > 0 && copies[me] > ask_kept[me] ->
         deletes--;
         copies[me]--;
         if
@@ -441,6 +552,7 @@ proctype Final()
     assert(!revoking);
     assert(empty(C(0, 1)) && empty(C(0, 2)) && empty(C(1, 0)) && empty(C(2, 0)));
     assert(grants[1] == 0 && grants[2] == 0);
+    assert(!asking[1] && !asking[2] && asker == NONE);   /* every ask answered */
     /* A core whose grant was lost stays recorded until a revoke's answer. */
     assert(holders[1] == HOLDS(1) || (lost[1] && holders[1]));
     assert(holders[2] == HOLDS(2) || (lost[2] && holders[2]));
@@ -457,8 +569,9 @@ init {
         run OwnerLoop();
         run OwnerRx(1);
         run OwnerRx(2);
-        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES, HOLDER_DROPS);
-        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false, HOLDER_DROPS);
+        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES, HOLDER_DROPS,
+                   HOLDER_ASKS);
+        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false, HOLDER_DROPS, 0);
         run Invariant();
         run Final()
     }

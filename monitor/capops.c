@@ -67,8 +67,11 @@
 
 enum obj_state { O_FREE = 0, O_IDLE, O_REVOKING };
 
-/* Who waits for a revoke to end. */
-enum waiter_kind { W_NONE = 0, W_CLIENT, W_HOLDER };
+/* Who waits for a revoke to end: a client of this core, a holder's revoke
+ * of an object of ours carved there (holder_revoke), or a holder core
+ * that asked for its siblings' copies to go (W_ASKER: cap_revoke_ask). */
+enum waiter_kind { W_NONE = 0, W_CLIENT, W_HOLDER, W_ASKER };
+#define NO_CORE UINT32_MAX
 struct waiter {
     uint8_t kind;
     uint8_t req;              /* W_CLIENT: CAPREQ_REVOKE or CAPREQ_DELETE */
@@ -77,6 +80,7 @@ struct waiter {
     int handle;               /* W_CLIENT */
     uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
     uint32_t held;            /* W_HOLDER: the index of the held record */
+    uint32_t core, tag;       /* W_ASKER: the asking core (its copies stay) and its ask's tag */
 };
 
 struct object {
@@ -166,9 +170,22 @@ struct retype_wait {
 };
 static struct retype_wait retypes[MON_MAX_CLIENTS];
 
+/* A client's revoke of a copy held from another core, waiting for the
+ * owner to have every other holder core's copies removed (one per client
+ * at a time: a client waits for its answer). */
+struct ask_wait {
+    bool used;
+    int handle;
+    uint64_t domain;
+    uint16_t owner;
+    uint32_t obj, tag;
+    uint64_t deadline;
+};
+static struct ask_wait asks[MON_MAX_CLIENTS];
+
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
-        refused, forged, reclaimed, quota, grants_lost, handed_over;
+        refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -346,6 +363,18 @@ static void obj_drop_anchor(struct object *o)
     obj_forget(o);
 }
 
+/* Does a core other than `keep` hold copies, or have a grant unanswered? */
+static bool others_hold(struct object *o, uint32_t keep)
+{
+    for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c))
+        if ((uint32_t)c != keep)
+            return true;
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj == obj_number(o) && grants[i].count && grants[i].core != keep)
+            return true;
+    return false;
+}
+
 static void start_revoke(struct object *o, const struct waiter *w);
 static void client_retry(const struct waiter *w);
 static void holder_revoke(struct held *h);
@@ -357,12 +386,17 @@ static void reclaim_scan(void);
 static void revoke_done(struct object *o, errval_t err)
 {
     struct waiter w = o->waiter;
+    uint32_t number = obj_number(o);
     o->waiter = (struct waiter){ 0 };
     o->state = O_IDLE;
-    if (!err && coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
-        obj_drop_anchor(o);
-    else if (!err)
+    /* An asker's copies stay: done when no other core holds one. */
+    uint32_t keep = w.kind == W_ASKER ? w.core : NO_CORE;
+    if (!err && !others_hold(o, keep)) {
+        if (coreset_count(&o->holders) == 0 && grants_unanswered(number) == 0)
+            obj_drop_anchor(o);
+    } else if (!err) {
         err = ERR_CAP_LOCKED;   /* a grant crossed the revoke: try again */
+    }
     if (err)
         st.revoke_timeouts += err == ERR_TIMEOUT;
     if (err && w.kind == W_NONE)
@@ -372,6 +406,10 @@ static void revoke_done(struct object *o, errval_t err)
             client_cap_reply(w.handle, w.req, err);
         else
             client_retry(&w);
+    } else if (w.kind == W_ASKER) {
+        struct idl_chan *back = route(w.core);
+        if (back)
+            monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);
     } else if (w.kind == W_HOLDER) {
         struct held *h = &held[w.held];
         if (h->used && h->revoking) {
@@ -422,7 +460,10 @@ static void start_revoke(struct object *o, const struct waiter *w)
             monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, o->revoke_tag, obj_number(o));
         }
     } else {
+        uint32_t keep = w && w->kind == W_ASKER ? w->core : NO_CORE;
         for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
+            if ((uint32_t)c == keep)
+                continue;   /* the asker: its copies stay */
             struct idl_chan *to = route((uint32_t)c);
             if (!to || coreset_add(&pool, &o->waiting, (uint32_t)c))
                 continue;   /* unreachable: it stays a holder, the wait times out */
@@ -430,7 +471,8 @@ static void start_revoke(struct object *o, const struct waiter *w)
             monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, o->revoke_tag, obj_number(o));
         }
     }
-    if (coreset_count(&o->waiting) == 0 && coreset_count(&o->holders) != 0) {
+    uint32_t keep = w && w->kind == W_ASKER ? w->core : NO_CORE;
+    if (coreset_count(&o->waiting) == 0 && coreset_count(&o->holders) > coreset_has(&pool, &o->holders, keep)) {
         revoke_done(o, ERR_NO_ROUTE);
         return;
     }
@@ -666,6 +708,28 @@ errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
     return ERR_OK;
 }
 
+/* A holder's domain revoked its copy (the model's Ask): the copies on every
+ * other holder core go, as in the owner's own revoke (locked, holders
+ * only, each answers before the asker hears); the asker's stay. */
+errval_t capops_on_revoke_ask(const struct monitor_cap_revoke_ask_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    errval_t err = ERR_OK;
+    if (!o || !coreset_has(&pool, &o->holders, a->src))
+        err = ERR_NOT_PERMITTED;   /* not a holder (it released meanwhile, or a forgery) */
+    else if (o->state == O_REVOKING)
+        err = ERR_CAP_LOCKED;
+    if (!err) {
+        struct waiter w = { .kind = W_ASKER, .core = a->src, .tag = a->tag };
+        st.asks_served++;
+        start_revoke(o, &w);   /* revoke_done answers */
+        return ERR_OK;
+    }
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_cap_revoke_ask_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj)
+                : ERR_NO_ROUTE;
+}
+
 /* A holder wants to carve [base, base+bytes): reserve it by retyping the
  * anchor (the model's Agree). */
 errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a)
@@ -856,9 +920,12 @@ static void mail_drop_domain(uint64_t domain)
 void capops_domain_ended(uint64_t domain)
 {
     mail_drop_domain(domain);
-    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++) {
         if (retypes[i].used && retypes[i].domain == domain)
             retypes[i] = (struct retype_wait){ 0 };
+        if (asks[i].used && asks[i].domain == domain)
+            asks[i] = (struct ask_wait){ 0 };   /* the owner's answer finds nobody */
+    }
 }
 
 /* Remove every copy here (the model's HolderRevoke). An anchor under the
@@ -1000,6 +1067,58 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
     }
 }
 
+/* A client revoked a copy whose object another core owns (its descendants
+ * here are gone): the copies on every other holder core go too, through
+ * the owner (cap_revoke_ask, answered by capops_on_revoke_ask_reply).
+ * False if the copy is not from another core (the revoke was local, and
+ * done). */
+static bool ask_owner(const struct waiter *w)
+{
+    capslot_t disp;
+    struct capops_call lin = { 0 };
+    if (child_dispatcher(w->domain, &disp) || capops(CAPOPS_LINEAGE, disp, w->slot, &lin) ||
+        !(lin.root_flags & CAP_ID_FOREIGN))
+        return false;
+    struct held *h = lin.root == CAPOPS_NO_SLOT ? 0 : held_by_root(lin.root);
+    errval_t err = ERR_OK;
+    struct ask_wait *q = 0;
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS && !q; i++)
+        if (!asks[i].used)
+            q = &asks[i];
+    struct idl_chan *to = h ? route(h->owner) : 0;
+    if (!h)
+        err = ERR_CAP_FOREIGN;   /* a root we do not record: cannot happen but by a bug */
+    else if (h->revoking)
+        err = ERR_CAP_LOCKED;    /* the owner is revoking it already */
+    else if (!q)
+        err = ERR_TOO_MANY;
+    else if (!to)
+        err = ERR_NO_ROUTE;
+    if (!err) {
+        *q = (struct ask_wait){ .used = true, .handle = w->handle, .domain = w->domain, .owner = h->owner,
+                                .obj = h->obj, .tag = new_tag(), .deadline = now_ns() + 2 * CAPOPS_WAIT_NS };
+        if ((err = monitor_cap_revoke_ask_send(to, h->owner, (uint16_t)my_core, q->tag, h->obj)))
+            *q = (struct ask_wait){ 0 };
+        else
+            st.asked++;
+    }
+    if (err)
+        client_cap_reply(w->handle, w->req, err);
+    return true;
+}
+
+errval_t capops_on_revoke_ask_reply(const struct monitor_cap_revoke_ask_reply_args *a)
+{
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+        if (asks[i].used && asks[i].tag == a->tag && asks[i].owner == a->src && asks[i].obj == a->obj) {
+            int handle = asks[i].handle;
+            asks[i] = (struct ask_wait){ 0 };
+            client_cap_reply(handle, CAPREQ_REVOKE, a->err);
+            return ERR_OK;
+        }
+    return ERR_OK;   /* it timed out, or its domain ended */
+}
+
 /* Revoke or delete for a client: on this core if no copy elsewhere is in
  * the way, else the object of the anchor in the way first (the model's
  * Revoke), then again. */
@@ -1031,6 +1150,8 @@ static void client_retry(const struct waiter *w)
         }
         err = o ? ERR_CAP_LOCKED : ERR_CAP_REMOTE;
     }
+    if (!err && w->req == CAPREQ_REVOKE && ask_owner(w))
+        return;   /* a copy from another core: the owner answers */
     client_cap_reply(w->handle, w->req, err);
 }
 
@@ -1204,6 +1325,12 @@ void capops_expire(void)
             retypes[i] = (struct retype_wait){ 0 };
             client_cap_reply(handle, CAPREQ_RETYPE, ERR_TIMEOUT);
         }
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+        if (asks[i].used && now > asks[i].deadline) {
+            int handle = asks[i].handle;
+            asks[i] = (struct ask_wait){ 0 };
+            client_cap_reply(handle, CAPREQ_REVOKE, ERR_TIMEOUT);
+        }
     reclaim_kick();   /* revokes that failed, once their retry_after passed */
 }
 
@@ -1220,7 +1347,8 @@ size_t capops_describe(char *out, size_t size)
                             "\"caps\":{\"owned\":%u,\"held\":%u,\"waiting\":%u,\"given\":%llu,\"taken\":%llu,"
                             "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
-                            "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu}",
+                            "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu,"
+                            "\"asked\":%llu,\"asks_served\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
@@ -1228,7 +1356,8 @@ size_t capops_describe(char *out, size_t size)
                             (unsigned long long)st.refused, (unsigned long long)st.forged,
                             (unsigned long long)st.reclaimed, (unsigned long long)st.quota,
                             (unsigned long long)st.grants_lost, capops_reclaim_pending(),
-                            (unsigned long long)st.handed_over);
+                            (unsigned long long)st.handed_over, (unsigned long long)st.asked,
+                            (unsigned long long)st.asks_served);
 }
 
 /* A validator's view (monclient caps): every object owned with its holder

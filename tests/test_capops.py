@@ -310,3 +310,38 @@ def test_the_validator_sees_a_dangling_copy():
     with pytest.raises(AssertionError, match="holds nothing"):
         check_records([ok[0], {"core": 1, "owned": [], "held": [], "truncated": False}])
     check_records([{"core": 0, "owned": [[5, [1], True]], "held": [], "truncated": False}, ok[1] | {"held": []}])
+
+
+def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
+    """RAM of a domain on core 0 given to a domain on core 2 and one on
+    core 3 (which carves a Frame from it with the owner's agreement). The
+    domain on core 2 revokes its copy through its monitor (issue 10, item
+    3, from any core): its monitor asks the owner (cap_revoke_ask), which
+    revokes the copies on every other holder core, core 3 alone, before it
+    answers. Core 3's copy and its Frame are gone, core 2's copy stays, and
+    the owner's records go from holders [2, 3] to [2]. The giver's own
+    revoke then takes core 2's copy; every monitor ends with no record and
+    its slots back."""
+    cores = (0, 2, 3)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capxfer sibling 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600)
+    g = one(r, "capxfer_sibling")
+    assert (g["error"], g["asked"], g["done"], g["revoked"]) == ("ERR_OK",) * 4, g
+    before = [o for o in g["before"]["owned"]]
+    after = [o for o in g["after"]["owned"]]
+    assert len(before) == 1 and before[0][1] == [2, 3] and before[0][2] is False, g["before"]
+    assert after == [[before[0][0], [2], False]], g["after"]   # the same object, core 3 gone
+    h = one(r, "capxfer_sibling_revoke")
+    assert h == {"event": "capxfer_sibling_revoke", "core": 2, "took": "ERR_OK", "revoked": "ERR_OK",
+                 "kept": "RAM", "gone": "ERR_OK"}, h
+    k = one(r, "capxfer_sibling_keep")
+    assert k == {"event": "capxfer_sibling_keep", "core": 3, "took": "ERR_OK", "carved": "ERR_OK",
+                 "told": "ERR_OK", "gone": "ERR_OK", "frame_gone": "ERR_OK"}, k
+    s = stats(r)
+    assert s[2][-1]["caps"]["asked"] - s[2][0]["caps"]["asked"] == 1, s[2][-1]
+    assert s[0][-1]["caps"]["asks_served"] - s[0][0]["caps"]["asks_served"] == 1, s[0][-1]
+    assert s[0][-1]["caps"]["timeouts"] == 0, s[0][-1]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)

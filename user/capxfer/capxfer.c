@@ -31,6 +31,13 @@
  *                       test to check; then everything let go
  *   capxfer cycles N CORE  N give/take/delete cycles of a page of RAM to a
  *                       sink on CORE, 8 in flight at a time
+ *   capxfer sibling C1 C2  RAM given to a domain on C1 (`capxfer
+ *                       sibling-revoke`) and one on C2 (`capxfer
+ *                       sibling-keep`, which carves a Frame from it);
+ *                       the one on C1 revokes its copy through its
+ *                       monitor: the copy and Frame on C2 go, the copy on
+ *                       C1 stays, the owner's records (before, after)
+ *                       show C2 gone; then the giver revokes
  *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
  *                       rights-take`), in full and read-only, and another
  *                       read-only first: each copy there has the rights
@@ -1118,6 +1125,124 @@ static int chanframe(uint32_t core)
     return 0;
 }
 
+/* -- a holder's revoke reaches its siblings on other cores ---------------------------------- */
+
+#define SIBLING_BYTES (16u << 10)
+
+/* One monitor's records (monclient caps), as JSON, or "null". */
+static void records_of(uint32_t core, char *out, size_t size)
+{
+    static uint8_t replybuf[monclient_caps_reply_size_max];
+    errval_t rerr = ERR_OK;
+    const char *json = 0;
+    snprintf(out, size, "null");
+    if (!monclient_caps_rpc(monitor_chan(), core, &rerr, &json, replybuf, sizeof replybuf) && !rerr && json)
+        snprintf(out, size, "%s", json);
+}
+
+/* Wait until slot `s` is empty (a revoke elsewhere removed it). */
+static errval_t wait_gone(capslot_t s)
+{
+    uint64_t t0 = now_ms();
+    while (type_of(s) != CAP_NULL)
+        if (now_ms() - t0 > WAIT_MS)
+            return ERR_TIMEOUT;
+        else
+            nap();
+    return ERR_OK;
+}
+
+/* On core C2: take the RAM, carve a Frame from it with the owner's
+ * agreement, say so (a Frame of ours to the giver), then wait for both to
+ * go (the holder on C1 revokes its own copy). */
+static int sibling_keep(void)
+{
+    capslot_t ram = 0, f = 0, back = 0;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    errval_t carved = err ? err : slot_alloc(&f);
+    if (!carved && !(carved = monlmp_cap_retype_rpc(monitor_lmp(), ram, CAP_FRAME, 4096, 0, 1, f, &rerr)))
+        carved = rerr;
+    errval_t told = err ? err : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t gone = told ? told : wait_gone(ram);
+    errval_t frame_gone = told || carved ? ERR_NOT_FOUND : wait_gone(f);
+    printf("@atoll {\"event\":\"capxfer_sibling_keep\",\"core\":%u,\"took\":\"%s\",\"carved\":\"%s\","
+           "\"told\":\"%s\",\"gone\":\"%s\",\"frame_gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(carved), err_name(told), err_name(gone), err_name(frame_gone));
+    return 0;
+}
+
+/* On core C1: take the RAM, say so; at the giver's word (a Frame), revoke
+ * our copy through our monitor: the copies on other cores go, ours stays;
+ * say so; then wait for the giver's own revoke to take ours. */
+static int sibling_revoke(void)
+{
+    capslot_t ram = 0, back = 0, go = 0, done = 0;
+    uint32_t core = 0, gcore;
+    uint64_t from = 0, gfrom;
+    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    errval_t told = err ? err : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t went = told ? told : take(&go, &gcore, &gfrom);
+    if (!went)
+        sys_cap_delete(go);
+    errval_t revoked = went;
+    if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    uint32_t kept = type_of(ram);
+    errval_t said = revoked ? revoked : frame_alloc(4096, &done);
+    if (!said)
+        said = give(done, core, from);
+    errval_t gone = said ? said : wait_gone(ram);
+    printf("@atoll {\"event\":\"capxfer_sibling_revoke\",\"core\":%u,\"took\":\"%s\",\"revoked\":\"%s\","
+           "\"kept\":\"%s\",\"gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), err_name(gone));
+    return 0;
+}
+
+/* On core 0: RAM given to a domain on C1 and one on C2; once both hold it,
+ * the owner's records, then the one on C1 revokes its copy, then the
+ * records again; last, our own revoke (the copy on C1 goes). */
+static int sibling(uint32_t c1, uint32_t c2)
+{
+    struct idl_chan *mon = monitor_chan();
+    static char before[3000], after[3000];
+    capslot_t ram = 0, go = 0;
+    uint64_t p1 = 0, p2 = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c1, "capxfer sibling-revoke", 0, false, &rerr, &p1);
+    if (!err)
+        err = rerr;
+    if (!err && !(err = monclient_spawn_rpc(mon, c2, "capxfer sibling-keep", 0, false, &rerr, &p2)))
+        err = rerr;
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err)
+        err = give(ram, c1, p1);
+    if (!err)
+        err = give(ram, c2, p2);
+    if (!err)
+        err = take_and_drop();   /* both hold it (the one on C2 carved too) */
+    if (!err)
+        err = take_and_drop();
+    records_of(0, before, sizeof before);
+    errval_t asked = err ? err : frame_alloc(4096, &go);
+    if (!asked)
+        asked = give(go, c1, p1);
+    errval_t done = asked ? asked : take_and_drop();   /* its revoke returned */
+    records_of(0, after, sizeof after);
+    errval_t revoked = done;
+    if (!done && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    printf("@atoll {\"event\":\"capxfer_sibling\",\"error\":\"%s\",\"asked\":\"%s\",\"done\":\"%s\","
+           "\"revoked\":\"%s\",\"before\":%s,\"after\":%s}\n",
+           err_name(err), err_name(asked), err_name(done), err_name(revoked), before, after);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     si = startup();
@@ -1157,6 +1282,12 @@ int main(int argc, char **argv)
         return rights(arg_number(argv[2], 1));
     if (argc > 2 && !strcmp(argv[1], "orphan"))
         return orphan(arg_number(argv[2], 1), argc > 3 && !strcmp(argv[3], "fault"));
+    if (argc > 1 && !strcmp(argv[1], "sibling-keep"))
+        return sibling_keep();
+    if (argc > 1 && !strcmp(argv[1], "sibling-revoke"))
+        return sibling_revoke();
+    if (argc > 3 && !strcmp(argv[1], "sibling"))
+        return sibling(arg_number(argv[2], 2), arg_number(argv[3], 3));
     if (argc > 1 && !strcmp(argv[1], "bench"))
         return bench(argc > 2 ? arg_number(argv[2], 21) : 21, argc > 3 ? arg_number(argv[3], 0) : 0);
     if (argc < 2) {
