@@ -51,6 +51,11 @@
  *              or has a grant unanswered (others_hold), and drops the anchor
  *              only if the asker holds nothing either. Refused (LOCKED)
  *              while another revoke runs; a timeout answers it too.
+ *   GiveOn     (scenario "giveon3") a holder's domain gives its copy on to the
+ *              other holder core: capops_give -> give_on sends cap_give_on
+ *              to the owner; capops_on_give_on refuses it while revoking
+ *              or from a core that is no holder, else give_owned records
+ *              the new core and sends the grant, as for its own Give.
  *   Expire     grant_expire (called by capops_expire): a grant not answered
  *              in GRANT_WAIT_NS no longer counts (grants[c] = 0), so it
  *              locks no revoke for ever; the core is marked `lost` and
@@ -88,6 +93,9 @@
  *   BUG_LATE_ANSWER_CLEARS_LOST a late answer to a revoke removes a lost
  *                               grant's core (scenario lost3): the grant
  *                               may have gone after that answer.
+ *   BUG_GIVE_ON_DIRECT          a holder gives its copy on to the third core
+ *                               itself (scenario giveon3): a copy there the
+ *                               owner does not record.
  *   BUG_ASK_EARLY               the owner answers a holder's ask as soon as
  *                               it has sent its revoke calls, not when every
  *                               other holder has answered (scenario ask3):
@@ -111,7 +119,7 @@
 /* The messages of if/monitor.if that the protocol uses (capops_params.pml
  * checks they are there): mtype names follow them. */
 mtype = { GRANT, GRANT_REPLY, RELEASED, REVOKE_CALL, REVOKE_REPLY, RETYPE_CALL, RETYPE_REPLY, REVOKE_ASK,
-          REVOKE_ASK_REPLY };
+          REVOKE_ASK_REPLY, GIVE_ON };
 
 /* chans[a * NCORES + b]: from a to b. Fields: type, ok, range. */
 chan chans[NCORES * NCORES] = [MAXQ] of { mtype, bool, byte };
@@ -156,6 +164,13 @@ inline no_copies_but(a) {
 
 /* others_hold(o, keep) */
 #define OTHERS_HOLD(a) ((a != 1 && (holders[1] || grants[1] > 0)) || (a != 2 && (holders[2] || grants[2] > 0)))
+
+/* A give from a holder's word: the object must still stand for copies
+ * elsewhere (obj_find in capops_on_give_on), or it gives what a revoke
+ * has taken back. */
+inline anchor_ok() {
+    assert(anchor)
+}
 
 inline check_overlap(r) {
     assert((carved0[r] + CARVED(1, r) + CARVED(2, r)) <= 1)
@@ -354,6 +369,22 @@ end:
 #endif
                 :: else -> skip
                 fi
+            :: t == GIVE_ON ->
+                /* capops_on_give_on: to the other holder core */
+                r = NCORES - c;
+                /* A holder sends it only while it holds a copy, and
+                 * leaves the set only by its own messages, which follow on
+                 * the same FIFO (or a timeout, which keeps it): so an
+                 * honest holder is always still recorded here, and the
+                 * object still anchored (anchor_ok); the C refuses a core
+                 * it does not record (a forgery) all the same. */
+                if
+                :: revoking -> skip   /* refused: cap_give_on_reply */
+                :: !revoking ->
+                    assert(holders[c]);
+                    /* give_owned: the core joins before the grant goes */
+                    anchor_ok(); holders[r] = true; grants[r]++; C(OWNER, r) ! GRANT, true, 0
+                fi
             :: t == REVOKE_ASK ->
                 /* capops_on_revoke_ask: a holder's domain revoked its copy */
                 if
@@ -415,7 +446,8 @@ inline maybe_release(me) {
     fi
 }
 
-proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse; byte drops; byte asks)
+proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse; byte drops; byte asks;
+                byte giveons)
 {
     mtype t;
     bool ok;
@@ -490,6 +522,16 @@ end:
         }
     /* Take */
     :: atomic { takes > 0 && mail[me] > 0 -> takes--; mail[me]--; copies[me]++ }
+    /* GiveOn: the domain gives its copy on to the other holder core */
+    :: atomic { giveons > 0 && copies[me] > 0 ->
+        giveons--;
+#ifndef BUG_GIVE_ON_DIRECT
+        C(me, OWNER) ! GIVE_ON, true, 0
+#else
+        held[NCORES - me] = true;
+        mail[NCORES - me]++
+#endif
+        }
     /* Ask: the domain revokes one of its copies through the monitor (its
      * descendants here go, not modelled: they are this core's); the copy
      * itself stays, and is not deleted while the ask waits */
@@ -570,8 +612,8 @@ init {
         run OwnerRx(1);
         run OwnerRx(2);
         run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES, HOLDER_DROPS,
-                   HOLDER_ASKS);
-        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false, HOLDER_DROPS, 0);
+                   HOLDER_ASKS, HOLDER_GIVEONS);
+        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false, HOLDER_DROPS, 0, 0);
         run Invariant();
         run Final()
     }

@@ -238,6 +238,8 @@ errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a);
 errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a);
 errval_t capops_on_revoke_ask(const struct monitor_cap_revoke_ask_args *a);
 errval_t capops_on_revoke_ask_reply(const struct monitor_cap_revoke_ask_reply_args *a);
+errval_t capops_on_give_on(const struct monitor_cap_give_on_args *a);
+errval_t capops_on_give_on_reply(const struct monitor_cap_give_on_reply_args *a);
 
 /* -- span.c: domains that span cores (docs/spanning.md) ------------------------ */
 /* Where a span's PML4 waits on the core it goes to: a mailbox of the

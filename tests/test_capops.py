@@ -345,3 +345,35 @@ def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
         b, a = s[core][0], s[core][-1]
         assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
         assert a["slots_free"] == b["slots_free"], (core, b, a)
+
+
+def test_a_holder_gives_its_copy_on_to_a_third_core():
+    """RAM of a domain on core 0 given to a domain on core 2, which gives it
+    on to a domain on core 3 (issue 10: before, ERR_CAP_FOREIGN). The owner
+    records core 3 before the grant goes (the grant comes from the owner,
+    cap_give_on), so the copy there is usable at once: its domain carves a
+    Frame from it with the owner's agreement, and sees the copy as given by
+    the domain on core 2. Giving it back to the owner core is refused. The
+    owner's records show both cores; its revoke then takes both copies and
+    the Frame; every monitor ends with no record and its slots back."""
+    cores = (0, 2, 3)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capxfer giveon 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600)
+    g = one(r, "capxfer_giveon")
+    assert (g["error"], g["word"], g["revoked"]) == ("ERR_OK",) * 3, g
+    owned = g["records"]["owned"]
+    assert len(owned) == 1 and owned[0][1] == [2, 3] and owned[0][2] is False, g["records"]
+    m = one(r, "capxfer_giveon_mid")
+    assert m == {"event": "capxfer_giveon_mid", "core": 2, "took": "ERR_OK", "gave": "ERR_OK",
+                 "home": "ERR_NOT_PERMITTED", "word": "ERR_OK", "word_core": 3, "told": "ERR_OK",
+                 "gone": "ERR_OK"}, m
+    e = one(r, "capxfer_giveon_end")
+    assert e == {"event": "capxfer_giveon_end", "core": 3, "took": "ERR_OK", "from_core": 2, "from": g["mid"],
+                 "type": "RAM", "carved": "ERR_OK", "told": "ERR_OK", "gone": "ERR_OK",
+                 "frame_gone": "ERR_OK"}, e
+    s = stats(r)
+    assert s[2][-1]["caps"]["given_on"] - s[2][0]["caps"]["given_on"] == 1, s[2][-1]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)

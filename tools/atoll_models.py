@@ -596,7 +596,8 @@ CAPOPS_C = os.path.join(ROOT, "monitor", "capops.c")
 MONITOR_IF = os.path.join(ROOT, "if", "monitor.if")
 # The messages of if/monitor.if the model's mtypes stand for (GRANT = cap_grant, ...).
 CAPOPS_MESSAGES = ("cap_grant", "cap_grant_reply", "cap_released", "cap_revoke_call", "cap_revoke_reply",
-                   "cap_retype_call", "cap_retype_reply", "cap_revoke_ask", "cap_revoke_ask_reply")
+                   "cap_retype_call", "cap_retype_reply", "cap_revoke_ask", "cap_revoke_ask_reply", "cap_give_on",
+                   "cap_give_on_reply")
 # Rules of monitor/capops.c that models/capops.pml copies.
 CAPOPS_RULES = [
     ("the core joins the holder set before its grant is sent (give_owned)",
@@ -646,6 +647,16 @@ CAPOPS_RULES = [
      "anchor goes only if the asker holds nothing either (revoke_done)",
      "if (!err && !others_hold(o, keep)) {\n        if (coreset_count(&o->holders) == 0 && "
      "grants_unanswered(number) == 0)\n            obj_drop_anchor(o);"),
+    ("a give-on is refused while revoking or from a core that is no holder, and the owner itself records the "
+     "new core and sends the grant (capops_on_give_on)",
+     "if (!o || !coreset_has(&pool, &o->holders, a->src))\n        err = ERR_NOT_PERMITTED;\n"
+     "    else if (o->state == O_REVOKING)\n        err = ERR_CAP_LOCKED;\n"
+     "    else if (a->core >= ncores || a->core == my_core || a->core == a->src)"),
+    ("a give-on goes through give_owned, as the owner's own give (capops_on_give_on)",
+     "err = give_owned(0, &w, &lin, a->core, a->domain, a->giver, a->src, o->domain);"),
+    ("a holder's domain's give of a copy from another core goes to its owner (capops_give)",
+     "!capops(CAPOPS_LINEAGE, 0, cap, &lin) && (lin.root_flags & CAP_ID_FOREIGN)) {\n"
+     "        give_on(handle, domain, cap, &id, &lin, core, to);"),
     ("the asker's answer is sent by revoke_done, after every asked holder answered or the wait ended",
      "monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);"),
 ]
@@ -676,6 +687,7 @@ class CapopsScenario:
     drops: int = 0          # each holder's monitor cannot send this many grant answers
     expires: int = 0        # grant_expire may forget this many unanswered grants (at any moment)
     asks: int = 0           # holder 1's domain revokes its copy through its monitor this many times
+    giveons: int = 0        # holder 1's domain gives its copy on to core 2 this many times
 
 
 CAPOPS_SCENARIOS = [
@@ -711,6 +723,12 @@ CAPOPS_SCENARIOS = [
                    {"BUG_ASK_EARLY": "assertion violated", "BUG_ASK_REVOKES_ASKER": "assertion violated",
                     "BUG_RELEASE_IGNORES_GRANTS": "assertion violated"},
                    asks=1),
+    CapopsScenario("giveon3", "3 cores: two gives (to core 1 or 2); core 1's domain gives its copy on to core 2 "
+                   "through the owner, while the owner may revoke (the two cross) and may time out; a take and "
+                   "a delete on each holder",
+                   2, True, 0, True, 1, 1, 0, False,
+                   {"BUG_GIVE_ON_DIRECT": "assertion violated", "BUG_RELEASE_IGNORES_GRANTS": "assertion violated"},
+                   giveons=1),
 ]
 
 
@@ -730,7 +748,8 @@ def capops_params(s: CapopsScenario):
     for name, v in (("OWNER_GIVES", s.gives), ("DO_REVOKE", s.revoke), ("OWN_CARVES", s.own_carves),
                     ("TIMEOUTS", s.timeouts), ("HOLDER_TAKES", s.takes), ("HOLDER_DELETES", s.deletes),
                     ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails),
-                    ("HOLDER_DROPS", s.drops), ("EXPIRES", s.expires), ("HOLDER_ASKS", s.asks)):
+                    ("HOLDER_DROPS", s.drops), ("EXPIRES", s.expires), ("HOLDER_ASKS", s.asks),
+                    ("HOLDER_GIVEONS", s.giveons)):
         lines.append(f"#define {name} {int(v)}")
     return "\n".join(lines) + "\n"
 

@@ -38,6 +38,12 @@
  *                       monitor: the copy and Frame on C2 go, the copy on
  *                       C1 stays, the owner's records (before, after)
  *                       show C2 gone; then the giver revokes
+ *   capxfer giveon C1 C2  RAM given to a domain on C1 (`capxfer giveon-mid`),
+ *                       which gives it on to one on C2 (`capxfer
+ *                       giveon-end`) through the owner (and, refused, back
+ *                       to the owner core); the one on C2 carves from it
+ *                       with the owner's agreement; the owner's records
+ *                       show both cores; the giver's revoke takes both
  *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
  *                       rights-take`), in full and read-only, and another
  *                       read-only first: each copy there has the rights
@@ -1243,6 +1249,89 @@ static int sibling(uint32_t c1, uint32_t c2)
     return 0;
 }
 
+/* -- a holder gives its copy on to a third core ------------------------------------------- */
+
+/* On core C2: take the copy given on, carve a Frame from it with the owner's
+ * agreement (the owner records this core), tell the giver of the copy,
+ * then wait for both to go (the owner's revoke). */
+static int giveon_end(void)
+{
+    capslot_t ram = 0, f = 0, back = 0;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    uint32_t type = err ? CAP_NULL : type_of(ram);
+    errval_t carved = err ? err : slot_alloc(&f);
+    if (!carved && !(carved = monlmp_cap_retype_rpc(monitor_lmp(), ram, CAP_FRAME, 4096, 0, 1, f, &rerr)))
+        carved = rerr;
+    errval_t told = err ? err : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t gone = told ? told : wait_gone(ram);
+    errval_t frame_gone = told || carved ? ERR_NOT_FOUND : wait_gone(f);
+    printf("@atoll {\"event\":\"capxfer_giveon_end\",\"core\":%u,\"took\":\"%s\",\"from_core\":%u,\"from\":%llu,"
+           "\"type\":\"%s\",\"carved\":\"%s\",\"told\":\"%s\",\"gone\":\"%s\",\"frame_gone\":\"%s\"}\n",
+           si_core(), err_name(err), core, (unsigned long long)from, cap_type_name(type), err_name(carved),
+           err_name(told), err_name(gone), err_name(frame_gone));
+    return 0;
+}
+
+/* On core C1: take the RAM, give it on to domain TO of core C2 (and, refused,
+ * back to its owner core), wait for that domain's word, tell our giver;
+ * then wait for the owner's revoke to take our copy. */
+static int giveon_mid(uint32_t c2, uint64_t to)
+{
+    capslot_t ram = 0, back = 0, heard = 0;
+    uint32_t core = 0, hcore;
+    uint64_t from = 0, hfrom;
+    errval_t err = take(&ram, &core, &from);
+    errval_t gave = err ? err : give(ram, c2, to);
+    errval_t home = err ? err : give(ram, core, from);   /* to its owner core: refused */
+    errval_t word = gave ? gave : take(&heard, &hcore, &hfrom);
+    if (!word)
+        sys_cap_delete(heard);
+    errval_t told = word ? word : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t gone = told ? told : wait_gone(ram);
+    printf("@atoll {\"event\":\"capxfer_giveon_mid\",\"core\":%u,\"took\":\"%s\",\"gave\":\"%s\",\"home\":\"%s\","
+           "\"word\":\"%s\",\"word_core\":%u,\"told\":\"%s\",\"gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(gave), err_name(home), err_name(word), word ? 0 : hcore,
+           err_name(told), err_name(gone));
+    return 0;
+}
+
+/* On core 0: RAM given to a domain on C1, which gives it on to one on C2;
+ * once that one has carved from it, the owner's records; then our revoke
+ * takes both copies. */
+static int giveon(uint32_t c1, uint32_t c2)
+{
+    struct idl_chan *mon = monitor_chan();
+    static char recs[3000];
+    char cmd[64];
+    capslot_t ram = 0;
+    uint64_t mid = 0, end = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c2, "capxfer giveon-end", 0, false, &rerr, &end);
+    if (!err)
+        err = rerr;
+    snprintf(cmd, sizeof cmd, "capxfer giveon-mid %u %llu", c2, (unsigned long long)end);
+    if (!err && !(err = monclient_spawn_rpc(mon, c1, cmd, 0, false, &rerr, &mid)))
+        err = rerr;
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err)
+        err = give(ram, c1, mid);
+    errval_t word = err ? err : take_and_drop();   /* the one on C2 holds and carved */
+    records_of(0, recs, sizeof recs);
+    errval_t revoked = word;
+    if (!word && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    printf("@atoll {\"event\":\"capxfer_giveon\",\"error\":\"%s\",\"word\":\"%s\",\"revoked\":\"%s\",\"mid\":%llu,"
+           "\"records\":%s}\n",
+           err_name(err), err_name(word), err_name(revoked), (unsigned long long)mid, recs);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     si = startup();
@@ -1282,6 +1371,12 @@ int main(int argc, char **argv)
         return rights(arg_number(argv[2], 1));
     if (argc > 2 && !strcmp(argv[1], "orphan"))
         return orphan(arg_number(argv[2], 1), argc > 3 && !strcmp(argv[3], "fault"));
+    if (argc > 1 && !strcmp(argv[1], "giveon-end"))
+        return giveon_end();
+    if (argc > 3 && !strcmp(argv[1], "giveon-mid"))
+        return giveon_mid(arg_number(argv[2], 3), arg_number(argv[3], 0));
+    if (argc > 3 && !strcmp(argv[1], "giveon"))
+        return giveon(arg_number(argv[2], 2), arg_number(argv[3], 3));
     if (argc > 1 && !strcmp(argv[1], "sibling-keep"))
         return sibling_keep();
     if (argc > 1 && !strcmp(argv[1], "sibling-revoke"))
