@@ -188,7 +188,7 @@ static struct ask_wait asks[MON_MAX_CLIENTS];
 
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
-        refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on;
+        refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on, dead_holders;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -1430,6 +1430,48 @@ void capops_expire(void)
     reclaim_kick();   /* revokes that failed, once their retry_after passed */
 }
 
+/* A core fenced as dead (fence.c): its CPU driver is halted for good and
+ * never runs again, so no copy there can ever be used. As a holder it
+ * leaves every object's set, and every revoke's wait (a revoke under way
+ * ends as soon as the others have answered), with its grants and the
+ * ranges reserved for it; an object it alone held loses its anchor. As an
+ * owner: what waits for its answer here fails at once; what we hold of it
+ * stays (its memory is not reused: nobody is left to reuse it). */
+uint32_t capops_core_dead(uint32_t core)
+{
+    uint32_t dropped = 0;
+    for (uint32_t i = 0; i < MAX_RESERVED; i++)
+        if (reserved[i].obj && reserved[i].core == core) {
+            cap_free(reserved[i].slot);   /* the range is free in the anchor again */
+            reserved[i] = (struct reserved){ 0 };
+        }
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj && grants[i].core == core)
+            grants[i] = (struct grant_count){ 0 };
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++) {
+        struct object *o = &objects[i];
+        if (o->state == O_FREE || !coreset_has(&pool, &o->holders, core))
+            continue;
+        dropped++;
+        holder_gone(o, core, true);   /* no grant is left: it leaves; a revoke may end, the anchor go */
+    }
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++) {
+        if (asks[i].used && asks[i].owner == core) {
+            int handle = asks[i].handle;
+            uint32_t req = asks[i].req;
+            asks[i] = (struct ask_wait){ 0 };
+            client_cap_reply(handle, req, ERR_CORE_DOWN);
+        }
+        if (retypes[i].used && retypes[i].owner == core) {
+            int handle = retypes[i].handle;
+            retypes[i] = (struct retype_wait){ 0 };
+            client_cap_reply(handle, CAPREQ_RETYPE, ERR_CORE_DOWN);
+        }
+    }
+    st.dead_holders += dropped;
+    return dropped;
+}
+
 size_t capops_describe(char *out, size_t size)
 {
     uint32_t owned = 0, holding = 0, waiting = 0;
@@ -1444,7 +1486,7 @@ size_t capops_describe(char *out, size_t size)
                             "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
                             "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu,"
-                            "\"asked\":%llu,\"asks_served\":%llu,\"given_on\":%llu}",
+                            "\"asked\":%llu,\"asks_served\":%llu,\"given_on\":%llu,\"dead_holders\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
@@ -1453,7 +1495,8 @@ size_t capops_describe(char *out, size_t size)
                             (unsigned long long)st.reclaimed, (unsigned long long)st.quota,
                             (unsigned long long)st.grants_lost, capops_reclaim_pending(),
                             (unsigned long long)st.handed_over, (unsigned long long)st.asked,
-                            (unsigned long long)st.asks_served, (unsigned long long)st.given_on);
+                            (unsigned long long)st.asks_served, (unsigned long long)st.given_on,
+                            (unsigned long long)st.dead_holders);
 }
 
 /* A validator's view (monclient caps): every object owned with its holder

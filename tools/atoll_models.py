@@ -652,6 +652,12 @@ CAPOPS_RULES = [
      "if (!o || !coreset_has(&pool, &o->holders, a->src))\n        err = ERR_NOT_PERMITTED;\n"
      "    else if (o->state == O_REVOKING)\n        err = ERR_CAP_LOCKED;\n"
      "    else if (a->core >= ncores || a->core == my_core || a->core == a->src)"),
+    ("a fenced core's grants go, then it leaves every holder set and revoke's wait (capops_core_dead)",
+     "if (grants[i].obj && grants[i].core == core)\n            grants[i] = (struct grant_count){ 0 };"),
+    ("... through holder_gone as a revoke's answer: a revoke may end, the anchor go (capops_core_dead)",
+     "holder_gone(o, core, true);   /* no grant is left: it leaves; a revoke may end, the anchor go */"),
+    ("a fenced core's reservations go (capops_core_dead)",
+     "if (reserved[i].obj && reserved[i].core == core) {\n            cap_free(reserved[i].slot);"),
     ("a give-on goes through give_owned, as the owner's own give (capops_on_give_on)",
      "err = give_owned(0, &w, &lin, a->core, a->domain, a->giver, a->src, o->domain);"),
     ("a holder's domain's give of a copy from another core goes to its owner (capops_give)",
@@ -688,6 +694,7 @@ class CapopsScenario:
     expires: int = 0        # grant_expire may forget this many unanswered grants (at any moment)
     asks: int = 0           # holder 1's domain revokes its copy through its monitor this many times
     giveons: int = 0        # holder 1's domain gives its copy on to core 2 this many times
+    dies: int = 0           # core 2 may halt for good (then fenced) at any moment
 
 
 CAPOPS_SCENARIOS = [
@@ -729,6 +736,11 @@ CAPOPS_SCENARIOS = [
                    2, True, 0, True, 1, 1, 0, False,
                    {"BUG_GIVE_ON_DIRECT": "assertion violated", "BUG_RELEASE_IGNORES_GRANTS": "assertion violated"},
                    giveons=1),
+    CapopsScenario("dead3", "3 cores: two gives, a revoke with no timeout, on each holder "
+                   "a take and a delete; core 2 halts at any moment and is fenced: the revoke still ends",
+                   2, True, 0, False, 1, 1, 0, False,
+                   {"BUG_FENCE_KEEPS_WAITING": "assertion violated", "BUG_RELEASE_IGNORES_GRANTS": "assertion violated"},
+                   dies=1),
 ]
 
 
@@ -749,7 +761,7 @@ def capops_params(s: CapopsScenario):
                     ("TIMEOUTS", s.timeouts), ("HOLDER_TAKES", s.takes), ("HOLDER_DELETES", s.deletes),
                     ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails),
                     ("HOLDER_DROPS", s.drops), ("EXPIRES", s.expires), ("HOLDER_ASKS", s.asks),
-                    ("HOLDER_GIVEONS", s.giveons)):
+                    ("HOLDER_GIVEONS", s.giveons), ("DIES", s.dies)):
         lines.append(f"#define {name} {int(v)}")
     return "\n".join(lines) + "\n"
 

@@ -44,6 +44,11 @@
  *                       to the owner core); the one on C2 carves from it
  *                       with the owner's agreement; the owner's records
  *                       show both cores; the giver's revoke takes both
+ *   capxfer deadholder DEAD LIVE  RAM given to a domain on DEAD and one on
+ *                       LIVE (`capxfer keep`); when DEAD has been fenced
+ *                       (the test makes it panic) the owner's records name
+ *                       LIVE alone, and the giver's revoke waits for it
+ *                       only
  *   capxfer rights CORE a Frame given twice to one domain on CORE (`capxfer
  *                       rights-take`), in full and read-only, and another
  *                       read-only first: each copy there has the rights
@@ -1158,15 +1163,16 @@ static errval_t wait_gone(capslot_t s)
     return ERR_OK;
 }
 
-/* On core C2: take the RAM, carve a Frame from it with the owner's
- * agreement, say so (a Frame of ours to the giver), then wait for both to
- * go (the holder on C1 revokes its own copy). */
-static int sibling_keep(void)
+/* Take the RAM, carve a Frame from it with the owner's agreement, say so (a
+ * Frame of ours to whoever gave it), then wait for both to go; one event
+ * `name` with what happened (capxfer sibling's core C2, giveon's end). */
+static int carve_and_wait(const char *name)
 {
     capslot_t ram = 0, f = 0, back = 0;
     uint32_t core = 0;
     uint64_t from = 0;
     errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    uint32_t type = err ? CAP_NULL : type_of(ram);
     errval_t carved = err ? err : slot_alloc(&f);
     if (!carved && !(carved = monlmp_cap_retype_rpc(monitor_lmp(), ram, CAP_FRAME, 4096, 0, 1, f, &rerr)))
         carved = rerr;
@@ -1175,9 +1181,10 @@ static int sibling_keep(void)
         told = give(back, core, from);
     errval_t gone = told ? told : wait_gone(ram);
     errval_t frame_gone = told || carved ? ERR_NOT_FOUND : wait_gone(f);
-    printf("@atoll {\"event\":\"capxfer_sibling_keep\",\"core\":%u,\"took\":\"%s\",\"carved\":\"%s\","
-           "\"told\":\"%s\",\"gone\":\"%s\",\"frame_gone\":\"%s\"}\n",
-           si_core(), err_name(err), err_name(carved), err_name(told), err_name(gone), err_name(frame_gone));
+    printf("@atoll {\"event\":\"%s\",\"core\":%u,\"took\":\"%s\",\"from_core\":%u,\"from\":%llu,"
+           "\"type\":\"%s\",\"carved\":\"%s\",\"told\":\"%s\",\"gone\":\"%s\",\"frame_gone\":\"%s\"}\n",
+           name, si_core(), err_name(err), core, (unsigned long long)from, cap_type_name(type), err_name(carved),
+           err_name(told), err_name(gone), err_name(frame_gone));
     return 0;
 }
 
@@ -1251,31 +1258,6 @@ static int sibling(uint32_t c1, uint32_t c2)
 
 /* -- a holder gives its copy on to a third core ------------------------------------------- */
 
-/* On core C2: take the copy given on, carve a Frame from it with the owner's
- * agreement (the owner records this core), tell the giver of the copy,
- * then wait for both to go (the owner's revoke). */
-static int giveon_end(void)
-{
-    capslot_t ram = 0, f = 0, back = 0;
-    uint32_t core = 0;
-    uint64_t from = 0;
-    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
-    uint32_t type = err ? CAP_NULL : type_of(ram);
-    errval_t carved = err ? err : slot_alloc(&f);
-    if (!carved && !(carved = monlmp_cap_retype_rpc(monitor_lmp(), ram, CAP_FRAME, 4096, 0, 1, f, &rerr)))
-        carved = rerr;
-    errval_t told = err ? err : frame_alloc(4096, &back);
-    if (!told)
-        told = give(back, core, from);
-    errval_t gone = told ? told : wait_gone(ram);
-    errval_t frame_gone = told || carved ? ERR_NOT_FOUND : wait_gone(f);
-    printf("@atoll {\"event\":\"capxfer_giveon_end\",\"core\":%u,\"took\":\"%s\",\"from_core\":%u,\"from\":%llu,"
-           "\"type\":\"%s\",\"carved\":\"%s\",\"told\":\"%s\",\"gone\":\"%s\",\"frame_gone\":\"%s\"}\n",
-           si_core(), err_name(err), core, (unsigned long long)from, cap_type_name(type), err_name(carved),
-           err_name(told), err_name(gone), err_name(frame_gone));
-    return 0;
-}
-
 /* On core C1: take the RAM, give it on to domain TO of core C2 (and, refused,
  * back to its owner core), wait for that domain's word, tell our giver;
  * then wait for the owner's revoke to take our copy. */
@@ -1332,6 +1314,57 @@ static int giveon(uint32_t c1, uint32_t c2)
     return 0;
 }
 
+/* -- a dead holder core ------------------------------------------------------------------- */
+
+/* On core 0: RAM given to a domain on DEAD (which the test's
+ * selftest=die makes panic) and one on LIVE (`capxfer keep` both); once
+ * both hold it, wait until the owner's records name LIVE alone (the fence
+ * of DEAD took it out of the set), then revoke: LIVE's copy goes, and the
+ * revoke waits for nobody else. */
+static int deadholder(uint32_t dead, uint32_t live)
+{
+    struct idl_chan *mon = monitor_chan();
+    static char recs[3000];
+    char want[32];
+    capslot_t ram = 0;
+    uint64_t pd = 0, pl = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, dead, "capxfer keep", 0, false, &rerr, &pd);
+    if (!err)
+        err = rerr;
+    if (!err && !(err = monclient_spawn_rpc(mon, live, "capxfer keep", 0, false, &rerr, &pl)))
+        err = rerr;
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err)
+        err = give(ram, dead, pd);
+    if (!err)
+        err = give(ram, live, pl);
+    if (!err)
+        err = take_and_drop();
+    if (!err)
+        err = take_and_drop();
+    records_of(0, recs, sizeof recs);
+    printf("@atoll {\"event\":\"capxfer_deadholder_given\",\"error\":\"%s\",\"records\":%s}\n", err_name(err), recs);
+    stdout_flush();
+    /* The fence: the set names LIVE alone. */
+    snprintf(want, sizeof want, ",[%u],", live);
+    uint64_t t0 = now_ms();
+    errval_t fenced = err;
+    while (!err && (fenced = strstr(recs, want) ? ERR_OK : ERR_TIMEOUT) && now_ms() - t0 < 3 * WAIT_MS) {
+        nap();
+        records_of(0, recs, sizeof recs);
+    }
+    uint64_t r0 = now_ms();
+    errval_t revoked = fenced;
+    if (!fenced && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    uint64_t revoke_ms = now_ms() - r0;
+    printf("@atoll {\"event\":\"capxfer_deadholder\",\"error\":\"%s\",\"fenced\":\"%s\",\"revoked\":\"%s\","
+           "\"revoke_ms\":%llu,\"records\":%s}\n",
+           err_name(err), err_name(fenced), err_name(revoked), (unsigned long long)revoke_ms, recs);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     si = startup();
@@ -1371,14 +1404,16 @@ int main(int argc, char **argv)
         return rights(arg_number(argv[2], 1));
     if (argc > 2 && !strcmp(argv[1], "orphan"))
         return orphan(arg_number(argv[2], 1), argc > 3 && !strcmp(argv[3], "fault"));
+    if (argc > 3 && !strcmp(argv[1], "deadholder"))
+        return deadholder(arg_number(argv[2], 2), arg_number(argv[3], 3));
     if (argc > 1 && !strcmp(argv[1], "giveon-end"))
-        return giveon_end();
+        return carve_and_wait("capxfer_giveon_end");
     if (argc > 3 && !strcmp(argv[1], "giveon-mid"))
         return giveon_mid(arg_number(argv[2], 3), arg_number(argv[3], 0));
     if (argc > 3 && !strcmp(argv[1], "giveon"))
         return giveon(arg_number(argv[2], 2), arg_number(argv[3], 3));
     if (argc > 1 && !strcmp(argv[1], "sibling-keep"))
-        return sibling_keep();
+        return carve_and_wait("capxfer_sibling_keep");
     if (argc > 1 && !strcmp(argv[1], "sibling-revoke"))
         return sibling_revoke();
     if (argc > 3 && !strcmp(argv[1], "sibling"))
