@@ -312,6 +312,13 @@ def test_the_validator_sees_a_dangling_copy():
     check_records([{"core": 0, "owned": [[5, [1], True]], "held": [], "truncated": False}, ok[1] | {"held": []}])
 
 
+def holder():
+    """user/capxfer/holder.c, not in the default image."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import atoll_run
+    return [m for m in atoll_run.user_modules(extra=("capholder",)) if m.path.endswith("capholder.elf")]
+
+
 def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
     """RAM of a domain on core 0 given to a domain on core 2 and one on
     core 3 (which carves a Frame from it with the owner's agreement). The
@@ -323,8 +330,8 @@ def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
     revoke then takes core 2's copy; every monitor ends with no record and
     its slots back."""
     cores = (0, 2, 3)
-    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capxfer sibling 2 3", "wait 120000",
-                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder sibling 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600, extra_modules=holder())
     g = one(r, "capxfer_sibling")
     assert (g["error"], g["asked"], g["done"], g["revoked"]) == ("ERR_OK",) * 4, g
     before = [o for o in g["before"]["owned"]]
@@ -358,8 +365,8 @@ def test_a_holder_gives_its_copy_on_to_a_third_core():
     owner's records show both cores; its revoke then takes both copies and
     the Frame; every monitor ends with no record and its slots back."""
     cores = (0, 2, 3)
-    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capxfer giveon 2 3", "wait 120000",
-                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder giveon 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600, extra_modules=holder())
     g = one(r, "capxfer_giveon")
     assert (g["error"], g["word"], g["revoked"]) == ("ERR_OK",) * 3, g
     owned = g["records"]["owned"]
@@ -391,8 +398,8 @@ def test_a_dead_holder_core_leaves_the_holder_sets():
     import atoll_run
     from atoll_run import Machine
     m = Machine(smp=4, numa=2, mem=1 << 30, accel="tcg", cmdline="selftest=die:2@6000",
-                modules=atoll_run.user_modules())
-    r = atoll_run.boot(m, timeout=300, shell_commands=["run 0 capxfer deadholder 2 3", "wait 120000", "sleep 300",
+                modules=atoll_run.user_modules(extra=("capholder",)))
+    r = atoll_run.boot(m, timeout=300, shell_commands=["run 0 capholder deadholder 2 3", "wait 120000", "sleep 300",
                                                        "stats 0"])
     assert not r.timed_out and not r.malformed, r.console[-3000:]
     [panic] = r.events_named("panic")
