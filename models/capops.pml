@@ -43,6 +43,24 @@
  *              answer counts as a release.
  *   Drop       (scenario "lost3") a holder's monitor cannot send its
  *              cap_grant_reply (capops_on_grant ignores the send's error).
+ *   Ask        (scenario "ask3") a holder's domain revokes its copy through
+ *              its monitor: client_retry -> ask_owner sends cap_revoke_ask;
+ *              capops_on_revoke_ask locks the object and start_revoke asks
+ *              every holder but the asker (W_ASKER); revoke_done answers
+ *              cap_revoke_ask_reply OK only when no other core holds a copy
+ *              or has a grant unanswered (others_hold), and drops the anchor
+ *              only if the asker holds nothing either. Refused (LOCKED)
+ *              while another revoke runs; a timeout answers it too.
+ *   GiveOn     (scenario "giveon3") a holder's domain gives its copy on to the
+ *              other holder core: capops_give -> give_on sends cap_give_on
+ *              to the owner; capops_on_give_on refuses it while revoking
+ *              or from a core that is no holder, else give_owned records
+ *              the new core and sends the grant, as for its own Give.
+ *   Die, Fence (scenario "dead3") core 2 halts for good at any moment; once
+ *              fenced (fence.c -> capops_core_dead) it leaves the holder
+ *              set and any revoke's wait, its grants and reservations go,
+ *              and nothing from it counts any more (links_fence). What it
+ *              holds can never be used: the checks below ignore it.
  *   Expire     grant_expire (called by capops_expire): a grant not answered
  *              in GRANT_WAIT_NS no longer counts (grants[c] = 0), so it
  *              locks no revoke for ever; the core is marked `lost` and
@@ -80,6 +98,19 @@
  *   BUG_LATE_ANSWER_CLEARS_LOST a late answer to a revoke removes a lost
  *                               grant's core (scenario lost3): the grant
  *                               may have gone after that answer.
+ *   BUG_FENCE_KEEPS_WAITING     the fence takes a dead core out of the set but
+ *                               not out of a revoke's wait (scenario dead3):
+ *                               the revoke never ends (without a timeout).
+ *   BUG_GIVE_ON_DIRECT          a holder gives its copy on to the third core
+ *                               itself (scenario giveon3): a copy there the
+ *                               owner does not record.
+ *   BUG_ASK_EARLY               the owner answers a holder's ask as soon as
+ *                               it has sent its revoke calls, not when every
+ *                               other holder has answered (scenario ask3):
+ *                               the asker is told while a sibling copy lives.
+ *   BUG_ASK_REVOKES_ASKER       the ask's revoke asks the asker too (an
+ *                               owner's plain revoke): the copy the domain
+ *                               revoked, which must stay, goes.
  */
 #include "capops_params.pml"
 
@@ -95,7 +126,8 @@
 
 /* The messages of if/monitor.if that the protocol uses (capops_params.pml
  * checks they are there): mtype names follow them. */
-mtype = { GRANT, GRANT_REPLY, RELEASED, REVOKE_CALL, REVOKE_REPLY, RETYPE_CALL, RETYPE_REPLY };
+mtype = { GRANT, GRANT_REPLY, RELEASED, REVOKE_CALL, REVOKE_REPLY, RETYPE_CALL, RETYPE_REPLY, REVOKE_ASK,
+          REVOKE_ASK_REPLY, GIVE_ON };
 
 /* chans[a * NCORES + b]: from a to b. Fields: type, ok, range. */
 chan chans[NCORES * NCORES] = [MAXQ] of { mtype, bool, byte };
@@ -111,6 +143,7 @@ bool lost[NCORES];           /* a grant to the core expired unanswered */
 byte reserved[RANGES];       /* the holder core a range is reserved for, NONE */
 bool carved0[RANGES];        /* core 0's own carves */
 bool revoke_returned;        /* the domain's revoke came back (OK) */
+byte asker = NONE;           /* O_REVOKING for a holder's ask (W_ASKER): its core */
 
 /* -- holders -- */
 bool held[NCORES];           /* the root */
@@ -120,16 +153,38 @@ bool carved[NCORES * RANGES];
 bool retype_waiting[NCORES];
 byte slot_range[NCORES];     /* the range the domain's retype slot would carve now */
 byte asked_range[NCORES];    /* the range the owner was asked to reserve */
+bool dead[NCORES];           /* the core's CPU driver halted for good (selftest=die) */
+bool fenced[NCORES];         /* ... and the owner fenced it (fence -> capops_core_dead) */
+bool asking[NCORES];         /* a holder's ask waits for its answer */
+bool ask_kept[NCORES];       /* the copy the asking domain revoked (it must stay) */
+byte ask_ok;                 /* asks answered OK */
 
 #define CARVED(c, r) carved[(c) * RANGES + (r)]
 
+/* What a fenced core holds can never be used: it does not count. */
+#define NOTHING_AT(c) (fenced[c] || (!held[c] && mail[c] == 0 && copies[c] == 0 && !CARVED(c, 0) && !CARVED(c, 1)))
 inline no_copies_anywhere() {
-    assert(!held[1] && !held[2] && mail[1] == 0 && mail[2] == 0 && copies[1] == 0 && copies[2] == 0);
-    assert(!CARVED(1, 0) && !CARVED(1, 1) && !CARVED(2, 0) && !CARVED(2, 1));
+    assert(NOTHING_AT(1) && NOTHING_AT(2))
+}
+
+/* When an asker is told OK: no core but the asker holds anything. */
+inline no_copies_but(a) {
+    assert(a == 1 || NOTHING_AT(1));
+    assert(a == 2 || NOTHING_AT(2))
+}
+
+/* others_hold(o, keep) */
+#define OTHERS_HOLD(a) ((a != 1 && (holders[1] || grants[1] > 0)) || (a != 2 && (holders[2] || grants[2] > 0)))
+
+/* A give from a holder's word: the object must still stand for copies
+ * elsewhere (obj_find in capops_on_give_on), or it gives what a revoke
+ * has taken back. */
+inline anchor_ok() {
+    assert(anchor)
 }
 
 inline check_overlap(r) {
-    assert((carved0[r] + CARVED(1, r) + CARVED(2, r)) <= 1)
+    assert((carved0[r] + (CARVED(1, r) && !fenced[1]) + (CARVED(2, r) && !fenced[2])) <= 1)
 }
 
 inline drop_anchor() {
@@ -142,7 +197,29 @@ inline drop_anchor() {
 
 inline revoke_check_done() {
     if
-    :: revoking && !waiting[1] && !waiting[2] ->
+    :: revoking && !waiting[1] && !waiting[2] && asker != NONE ->
+        /* revoke_done for W_ASKER */
+        revoking = false;
+        if
+        :: !OTHERS_HOLD(asker) ->
+            no_copies_but(asker);
+            ask_ok++;
+            if
+            :: !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
+            :: else -> skip
+            fi;
+#ifndef BUG_ASK_EARLY
+            C(OWNER, asker) ! REVOKE_ASK_REPLY, true, 0
+#endif
+        :: else ->
+#ifndef BUG_ASK_EARLY
+            C(OWNER, asker) ! REVOKE_ASK_REPLY, false, 0
+#else
+            skip
+#endif
+        fi;
+        asker = NONE
+    :: revoking && !waiting[1] && !waiting[2] && asker == NONE ->
         revoking = false;
         if
         :: !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 ->
@@ -180,12 +257,13 @@ proctype OwnerLoop()
     byte c, r;
     byte gives = OWNER_GIVES, own_carves = OWN_CARVES, send_fails = SEND_FAILS, expires = EXPIRES;
     bool do_revoke = DO_REVOKE, timeouts = TIMEOUTS;
+    byte dies = DIES;
 end:
     do
     /* Give (give_owned) */
     :: atomic { gives > 0 && !revoking ->
         gives--;
-        if :: c = 1 :: c = 2 fi;
+        if :: c = 1 :: !fenced[2] -> c = 2 fi;   /* capops_give_to: a fenced core is ERR_CORE_DOWN */
         anchor = true;
         holders[c] = true;
         grants[c]++;
@@ -244,12 +322,40 @@ end:
         lost[c] = true;
 #endif
         skip }
+    /* Die: core 2's CPU driver halts for good (selftest=die), at any moment */
+    :: atomic { dies > 0 -> dies--; dead[2] = true }
+    /* Fence (fence.c -> capops_core_dead): core 2 leaves the set and the
+     * revoke's wait, its grants and reservations go (holder_gone with no
+     * grant left); the revoke may end, the anchor go */
+    :: atomic { dead[2] && !fenced[2] ->
+        fenced[2] = true;
+        grants[2] = 0;
+        lost[2] = false;
+        if :: reserved[0] == 2 -> reserved[0] = NONE :: else -> skip fi;
+        if :: reserved[1] == 2 -> reserved[1] = NONE :: else -> skip fi;
+        holders[2] = false;
+#ifndef BUG_FENCE_KEEPS_WAITING
+        waiting[2] = false;
+#endif
+        if
+        :: revoking -> revoke_check_done()
+        :: !revoking && anchor && !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
+        :: else -> skip
+        fi }
     /* Timeout (capops_expire): unlock; who did not answer stays a holder */
     :: atomic { timeouts && revoking ->
         timeouts = false;
         revoking = false;
         waiting[1] = false;
-        waiting[2] = false }
+        waiting[2] = false;
+        if
+        :: asker != NONE ->
+#ifndef BUG_ASK_EARLY
+            C(OWNER, asker) ! REVOKE_ASK_REPLY, false, 0;
+#endif
+            asker = NONE
+        :: else -> skip
+        fi }
     od
 }
 
@@ -264,6 +370,9 @@ end:
     do
     :: C(c, OWNER) ? t, ok, r ->
         atomic {
+            if
+            :: fenced[c] -> skip   /* links_fence: nothing from a fenced core counts */
+            :: else ->
             if
             :: t == GRANT_REPLY ->
                 /* capops_on_grant_reply: later than grant_expire waited, or not */
@@ -295,6 +404,51 @@ end:
 #endif
                 :: else -> skip
                 fi
+            :: t == GIVE_ON ->
+                /* capops_on_give_on: to the other holder core */
+                r = NCORES - c;
+                /* A holder sends it only while it holds a copy, and
+                 * leaves the set only by its own messages, which follow on
+                 * the same FIFO (or a timeout, which keeps it): so an
+                 * honest holder is always still recorded here, and the
+                 * object still anchored (anchor_ok); the C refuses a core
+                 * it does not record (a forgery) all the same. */
+                if
+                :: revoking || fenced[r] -> skip   /* refused: cap_give_on_reply (ERR_CORE_DOWN for a fenced core) */
+                :: !revoking && !fenced[r] ->
+                    assert(holders[c]);
+                    /* give_owned: the core joins before the grant goes */
+                    anchor_ok(); holders[r] = true; grants[r]++; C(OWNER, r) ! GRANT, true, 0
+                fi
+            :: t == REVOKE_ASK ->
+                /* capops_on_revoke_ask: a holder's domain revoked its copy */
+                if
+                :: revoking || !holders[c] -> C(OWNER, c) ! REVOKE_ASK_REPLY, false, 0
+                :: else ->
+                    /* start_revoke with a W_ASKER waiter: every holder but c */
+                    revoking = true;
+                    asker = c;
+                    r = 1;
+                    do
+                    :: r < NCORES ->
+                        if
+#ifndef BUG_ASK_REVOKES_ASKER
+                        :: holders[r] && r != c -> waiting[r] = true; C(OWNER, r) ! REVOKE_CALL, true, 1
+#else
+                        :: holders[r] -> waiting[r] = true; C(OWNER, r) ! REVOKE_CALL, true, 1
+#endif
+                        :: else -> skip
+                        fi;
+                        r++
+                    :: else -> break
+                    od;
+#ifdef BUG_ASK_EARLY
+                    /* told at once: the others have not answered */
+                    no_copies_but(c);
+                    C(OWNER, c) ! REVOKE_ASK_REPLY, true, 0;
+#endif
+                    revoke_check_done()
+                fi
             :: t == RETYPE_CALL ->
                 /* capops_on_retype_call */
                 if
@@ -313,6 +467,7 @@ end:
                     C(OWNER, c) ! RETYPE_REPLY, true, r
                 fi
             fi
+            fi
         }
     od
 }
@@ -327,14 +482,15 @@ inline maybe_release(me) {
     fi
 }
 
-proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse; byte drops)
+proctype Holder(byte me; byte takes; byte deletes; byte carves; byte swaps; bool refuse; byte drops; byte asks;
+                byte giveons)
 {
     mtype t;
     bool ok;
     byte r;
 end:
     do
-    :: C(OWNER, me) ? t, ok, r ->
+    :: atomic { !dead[me] && nempty(C(OWNER, me)) -> C(OWNER, me) ? t, ok, r }
         atomic {
             if
             :: t == GRANT ->
@@ -358,8 +514,23 @@ end:
                     :: true -> C(me, OWNER) ! GRANT_REPLY, true, 0
                     fi
                 fi
+            :: t == REVOKE_ASK_REPLY ->
+                /* capops_on_revoke_ask_reply: the client hears; the copy it
+                 * revoked is kept unless the owner's own revoke took it */
+                asking[me] = false;
+                if
+                :: ok -> assert(!ask_kept[me] || copies[me] > 0)
+                :: else -> skip
+                fi;
+                ask_kept[me] = false
             :: t == REVOKE_CALL ->
                 /* holder_revoke: every copy, carve and mail goes */
+                /* an owner's own revoke (range field 0; an ask's is 1)
+                 * takes the asker's kept copy too: its ask is refused */
+                if
+                :: r == 0 -> ask_kept[me] = false
+                :: else -> skip
+                fi;
                 mail[me] = 0;
                 copies[me] = 0;
                 CARVED(me, 0) = false;
@@ -386,9 +557,27 @@ end:
             fi
         }
     /* Take */
-    :: atomic { takes > 0 && mail[me] > 0 -> takes--; mail[me]--; copies[me]++ }
+    :: atomic { !dead[me] && takes > 0 && mail[me] > 0 -> takes--; mail[me]--; copies[me]++ }
+    /* GiveOn: the domain gives its copy on to the other holder core */
+    :: atomic { !dead[me] && giveons > 0 && copies[me] > 0 ->
+        giveons--;
+#ifndef BUG_GIVE_ON_DIRECT
+        C(me, OWNER) ! GIVE_ON, true, 0
+#else
+        held[NCORES - me] = true;
+        mail[NCORES - me]++
+#endif
+        }
+    /* Ask: the domain revokes one of its copies through the monitor (its
+     * descendants here go, not modelled: they are this core's); the copy
+     * itself stays, and is not deleted while the ask waits */
+    :: atomic { !dead[me] && asks > 0 && copies[me] > 0 && !asking[me] ->
+        asks--;
+        asking[me] = true;
+        ask_kept[me] = true;
+        C(me, OWNER) ! REVOKE_ASK, true, 0 }
     /* Delete a copy: with the last one its carves go; the notice releases */
-    :: atomic { deletes > 0 && copies[me] > 0 ->
+    :: atomic { !dead[me] && deletes > 0 && copies[me] > ask_kept[me] ->
         deletes--;
         copies[me]--;
         if
@@ -397,7 +586,7 @@ end:
         fi;
         maybe_release(me) }
     /* Carve: ask the owner */
-    :: atomic { carves > 0 && copies[me] > 0 && !retype_waiting[me] ->
+    :: atomic { !dead[me] && carves > 0 && copies[me] > 0 && !retype_waiting[me] ->
         carves--;
         retype_waiting[me] = true;
         if :: r = 0 :: r = 1 fi;
@@ -406,7 +595,7 @@ end:
         C(me, OWNER) ! RETYPE_CALL, true, r }
     /* Swap: while the owner is asked, the domain moves another capability
      * (other pages) into the slot it asked to retype */
-    :: atomic { swaps > 0 && retype_waiting[me] ->
+    :: atomic { !dead[me] && swaps > 0 && retype_waiting[me] ->
         swaps--;
         slot_range[me] = 1 - slot_range[me] }
     od
@@ -418,10 +607,10 @@ end:
 #ifdef BUG_NO_RESERVE
 #define RESERVED_OK 1
 #else
-#define RESERVED_OK ((!CARVED(1, 0) || reserved[0] == 1) && (!CARVED(1, 1) || reserved[1] == 1) && \
-                     (!CARVED(2, 0) || reserved[0] == 2) && (!CARVED(2, 1) || reserved[1] == 2))
+#define RESERVED_OK ((!CARVED(1, 0) || reserved[0] == 1 || fenced[1]) && (!CARVED(1, 1) || reserved[1] == 1 || fenced[1]) && \
+                     (!CARVED(2, 0) || reserved[0] == 2 || fenced[2]) && (!CARVED(2, 1) || reserved[1] == 2 || fenced[2]))
 #endif
-#define INV ((!HOLDS(1) || holders[1]) && (!HOLDS(2) || holders[2]) && RESERVED_OK && \
+#define INV ((!HOLDS(1) || holders[1] || fenced[1]) && (!HOLDS(2) || holders[2] || fenced[2]) && RESERVED_OK && \
              (!holders[1] && !holders[2] || anchor))
 
 proctype Invariant()
@@ -439,11 +628,13 @@ proctype Final()
 {
     timeout ->
     assert(!revoking);
-    assert(empty(C(0, 1)) && empty(C(0, 2)) && empty(C(1, 0)) && empty(C(2, 0)));
+    assert(empty(C(0, 1)) && (empty(C(0, 2)) || dead[2]) && empty(C(1, 0)) && empty(C(2, 0)));
     assert(grants[1] == 0 && grants[2] == 0);
+    assert(!asking[1] && (!asking[2] || dead[2]) && asker == NONE);   /* every ask answered */
+    assert(!dead[2] || fenced[2]);
     /* A core whose grant was lost stays recorded until a revoke's answer. */
     assert(holders[1] == HOLDS(1) || (lost[1] && holders[1]));
-    assert(holders[2] == HOLDS(2) || (lost[2] && holders[2]));
+    assert(holders[2] == HOLDS(2) || (lost[2] && holders[2]) || (fenced[2] && !holders[2]));
     assert(anchor == (holders[1] || holders[2]));
 #if !TIMEOUTS
     assert(!DO_REVOKE || revoke_returned || holders[1] || holders[2])
@@ -457,8 +648,9 @@ init {
         run OwnerLoop();
         run OwnerRx(1);
         run OwnerRx(2);
-        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES, HOLDER_DROPS);
-        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false, HOLDER_DROPS);
+        run Holder(1, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, HOLDER_REFUSES, HOLDER_DROPS,
+                   HOLDER_ASKS, HOLDER_GIVEONS);
+        run Holder(2, HOLDER_TAKES, HOLDER_DELETES, HOLDER_CARVES, HOLDER_SWAPS, false, HOLDER_DROPS, 0, 0);
         run Invariant();
         run Final()
     }

@@ -67,8 +67,11 @@
 
 enum obj_state { O_FREE = 0, O_IDLE, O_REVOKING };
 
-/* Who waits for a revoke to end. */
-enum waiter_kind { W_NONE = 0, W_CLIENT, W_HOLDER };
+/* Who waits for a revoke to end: a client of this core, a holder's revoke
+ * of an object of ours carved there (holder_revoke), or a holder core
+ * that asked for its siblings' copies to go (W_ASKER: cap_revoke_ask). */
+enum waiter_kind { W_NONE = 0, W_CLIENT, W_HOLDER, W_ASKER };
+#define NO_CORE UINT32_MAX
 struct waiter {
     uint8_t kind;
     uint8_t req;              /* W_CLIENT: CAPREQ_REVOKE or CAPREQ_DELETE */
@@ -77,6 +80,7 @@ struct waiter {
     int handle;               /* W_CLIENT */
     uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
     uint32_t held;            /* W_HOLDER: the index of the held record */
+    uint32_t core, tag;       /* W_ASKER: the asking core (its copies stay) and its ask's tag */
 };
 
 struct object {
@@ -166,9 +170,25 @@ struct retype_wait {
 };
 static struct retype_wait retypes[MON_MAX_CLIENTS];
 
+/* A client's revoke of a copy held from another core, waiting for the
+ * owner to have every other holder core's copies removed, or its give of
+ * such a copy on to a third core, waiting for the owner to have recorded
+ * that core and sent the grant (one per client at a time: a client waits
+ * for its answer). */
+struct ask_wait {
+    bool used;
+    uint8_t req;              /* CAPREQ_REVOKE (cap_revoke_ask) or CAPREQ_GIVE (cap_give_on) */
+    int handle;
+    uint64_t domain;
+    uint16_t owner;
+    uint32_t obj, tag;
+    uint64_t deadline;
+};
+static struct ask_wait asks[MON_MAX_CLIENTS];
+
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
-        refused, forged, reclaimed, quota, grants_lost, handed_over;
+        refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on, dead_holders;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -346,6 +366,18 @@ static void obj_drop_anchor(struct object *o)
     obj_forget(o);
 }
 
+/* Does a core other than `keep` hold copies, or have a grant unanswered? */
+static bool others_hold(struct object *o, uint32_t keep)
+{
+    for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c))
+        if ((uint32_t)c != keep)
+            return true;
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj == obj_number(o) && grants[i].count && grants[i].core != keep)
+            return true;
+    return false;
+}
+
 static void start_revoke(struct object *o, const struct waiter *w);
 static void client_retry(const struct waiter *w);
 static void holder_revoke(struct held *h);
@@ -357,12 +389,17 @@ static void reclaim_scan(void);
 static void revoke_done(struct object *o, errval_t err)
 {
     struct waiter w = o->waiter;
+    uint32_t number = obj_number(o);
     o->waiter = (struct waiter){ 0 };
     o->state = O_IDLE;
-    if (!err && coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
-        obj_drop_anchor(o);
-    else if (!err)
+    /* An asker's copies stay: done when no other core holds one. */
+    uint32_t keep = w.kind == W_ASKER ? w.core : NO_CORE;
+    if (!err && !others_hold(o, keep)) {
+        if (coreset_count(&o->holders) == 0 && grants_unanswered(number) == 0)
+            obj_drop_anchor(o);
+    } else if (!err) {
         err = ERR_CAP_LOCKED;   /* a grant crossed the revoke: try again */
+    }
     if (err)
         st.revoke_timeouts += err == ERR_TIMEOUT;
     if (err && w.kind == W_NONE)
@@ -372,6 +409,10 @@ static void revoke_done(struct object *o, errval_t err)
             client_cap_reply(w.handle, w.req, err);
         else
             client_retry(&w);
+    } else if (w.kind == W_ASKER) {
+        struct idl_chan *back = route(w.core);
+        if (back)
+            monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);
     } else if (w.kind == W_HOLDER) {
         struct held *h = &held[w.held];
         if (h->used && h->revoking) {
@@ -422,7 +463,10 @@ static void start_revoke(struct object *o, const struct waiter *w)
             monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, o->revoke_tag, obj_number(o));
         }
     } else {
+        uint32_t keep = w && w->kind == W_ASKER ? w->core : NO_CORE;
         for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {
+            if ((uint32_t)c == keep)
+                continue;   /* the asker: its copies stay */
             struct idl_chan *to = route((uint32_t)c);
             if (!to || coreset_add(&pool, &o->waiting, (uint32_t)c))
                 continue;   /* unreachable: it stays a holder, the wait times out */
@@ -430,7 +474,8 @@ static void start_revoke(struct object *o, const struct waiter *w)
             monitor_cap_revoke_call_send(to, (uint16_t)c, (uint16_t)my_core, o->revoke_tag, obj_number(o));
         }
     }
-    if (coreset_count(&o->waiting) == 0 && coreset_count(&o->holders) != 0) {
+    uint32_t keep = w && w->kind == W_ASKER ? w->core : NO_CORE;
+    if (coreset_count(&o->waiting) == 0 && coreset_count(&o->holders) > coreset_has(&pool, &o->holders, keep)) {
         revoke_done(o, ERR_NO_ROUTE);
         return;
     }
@@ -461,8 +506,10 @@ static void holder_gone(struct object *o, uint32_t core, bool revoked)
 }
 
 /* The model's Give, at the owner: record the core, then send the grant. */
+/* giver, giver_core: who gave (a holder's domain for a give on); quotas
+ * are the object's domain's then (`payer`), else the giver's. */
 static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct capops_call *lin, uint32_t core,
-                           uint64_t to, uint64_t giver)
+                           uint64_t to, uint64_t giver, uint32_t giver_core, uint64_t payer)
 {
     struct object *o = 0;
     errval_t err;
@@ -471,7 +518,7 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
         if (!o)
             return ERR_CAP_REMOTE;   /* an anchor we do not know: adopted, being reclaimed */
     } else {
-        if ((err = quota(objects_of(giver, false) >= MON_CAPS_OBJECTS_PER_DOMAIN)))
+        if ((err = quota(objects_of(payer, false) >= MON_CAPS_OBJECTS_PER_DOMAIN)))
             return err;
         for (uint32_t i = 0; i < MAX_OBJECTS && !o; i++)
             if (objects[i].state == O_FREE)
@@ -490,7 +537,7 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
         struct cap_identity id;
         sys_cap_identify(anchor, &id);
         uint16_t gen = o->gen ? o->gen : 1;
-        *o = (struct object){ .state = O_IDLE, .gen = gen, .domain = giver, .type = id.type, .rights = id.rights,
+        *o = (struct object){ .state = O_IDLE, .gen = gen, .domain = payer, .type = id.type, .rights = id.rights,
                               .base = id.base, .bytes = id.bytes, .anchor = anchor };
     }
     if (o->state == O_REVOKING)
@@ -501,9 +548,9 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
     /* The set widens past CORESET_INLINE cores: a bitmap from the pool. */
     bool widens = !was_holder && !o->holders.wide && coreset_count(&o->holders) == CORESET_INLINE;
     struct grant_count *g = grant_of(obj_number(o), core, false);
-    if (!g && !(err = quota(grants_of(giver) >= MON_CAPS_GRANTS_PER_DOMAIN)) &&
+    if (!g && !(err = quota(grants_of(payer) >= MON_CAPS_GRANTS_PER_DOMAIN)) &&
         (g = grant_of(obj_number(o), core, true)))
-        g->domain = giver;
+        g->domain = payer;
     if (!err && widens)
         err = quota(objects_of(o->domain, true) >= MON_CAPS_WIDE_PER_DOMAIN);
     if (!err && widens && objects_of(UINT64_MAX, true) >= MAX_WIDE_OBJECTS)
@@ -519,7 +566,7 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
      * for the domain (a read-only mint stays read-only there). */
     if (!err)
         err = monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), o->type, w->rights,
-                                     o->rights, o->base, o->bytes, obj_number(o), to, giver);
+                                     o->rights, o->base, o->bytes, obj_number(o), to, giver, (uint16_t)giver_core);
     if (!err) {
         g->count++;
         g->deadline = now_ns() + GRANT_WAIT_NS;
@@ -587,7 +634,7 @@ errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t doma
     if (!err && id.type == CAP_NOTIFY) {
         /* A Notify names a core, no memory: nothing to own or take back. */
         err = monitor_cap_grant_send(via, (uint16_t)core, (uint16_t)my_core, new_tag(), w.type, w.rights, w.rights,
-                                     w.base, w.bytes, 0, to, domain);
+                                     w.base, w.bytes, 0, to, domain, (uint16_t)my_core);
     } else if (!err && !(err = capops(CAPOPS_LINEAGE, 0, cap, &lin))) {
         /* A holder does not give again: the owner alone records holders.
          * A copy of something whose original is the monitor's own (a
@@ -599,7 +646,7 @@ errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t doma
         else if (lin.root != CAPOPS_NO_SLOT && lin.root != cap)
             err = ERR_NOT_PERMITTED;
         else
-            err = give_owned(cap, &w, &lin, core, to, domain);
+            err = give_owned(cap, &w, &lin, core, to, domain, my_core, domain);
     }
     cap_free(cap);   /* our copy: the anchor stands for the object now */
     if (err)
@@ -609,9 +656,86 @@ errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t doma
     return err;
 }
 
+/* A domain gives on a copy it holds from another core (the model's
+ * GiveOn): the owner records the new holder core and sends it the grant
+ * itself (capops_on_give_on), so no copy is usable anywhere before its
+ * owner records it; we answer the domain when the owner answers us. */
+static void give_on(int handle, uint64_t domain, capslot_t cap, const struct cap_identity *id,
+                    const struct capops_call *lin, uint32_t core, uint64_t to)
+{
+    struct held *h = lin->root == CAPOPS_NO_SLOT ? 0 : held_by_root(lin->root);
+    struct ask_wait *q = 0;
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS && !q; i++)
+        if (!asks[i].used)
+            q = &asks[i];
+    errval_t err = ERR_OK;
+    if (!h)
+        err = ERR_CAP_FOREIGN;   /* a root we do not record: cannot happen but by a bug */
+    else if (h->revoking)
+        err = ERR_CAP_LOCKED;
+    else if (core >= ncores || core == my_core)
+        err = ERR_INVALID_ARG;
+    else if (core == h->owner)
+        err = ERR_NOT_PERMITTED;   /* its owner's domains use the original's copies */
+    else if (!core_alive(core))
+        err = ERR_CORE_DOWN;
+    else if (!q)
+        err = ERR_TOO_MANY;
+    struct idl_chan *to_owner = err ? 0 : route(h->owner);
+    if (!err && !to_owner)
+        err = ERR_NO_ROUTE;
+    if (!err) {
+        *q = (struct ask_wait){ .used = true, .req = CAPREQ_GIVE, .handle = handle, .domain = domain,
+                                .owner = h->owner, .obj = h->obj, .tag = new_tag(),
+                                .deadline = now_ns() + CAPOPS_WAIT_NS };
+        if ((err = monitor_cap_give_on_send(to_owner, h->owner, (uint16_t)my_core, q->tag, h->obj, id->rights,
+                                            (uint16_t)core, to, domain)))
+            *q = (struct ask_wait){ 0 };
+    }
+    cap_free(cap);   /* our copy of the domain's: the grant comes from the owner */
+    if (err)
+        client_cap_reply(handle, CAPREQ_GIVE, err);
+    else
+        st.given_on++;
+}
+
 void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint64_t to)
 {
+    struct cap_identity id;
+    struct capops_call lin = { 0 };
+    if (!sys_cap_identify(cap, &id) && cap_crosses(id.type) && id.type != CAP_NOTIFY &&
+        !capops(CAPOPS_LINEAGE, 0, cap, &lin) && (lin.root_flags & CAP_ID_FOREIGN)) {
+        give_on(handle, domain, cap, &id, &lin, core, to);
+        return;
+    }
     client_cap_reply(handle, CAPREQ_GIVE, capops_give_to(cap, core, to, domain));
+}
+
+/* A holder's domain gives its copy on (cap_give_on): as a give of our own,
+ * the core joins the set before the grant goes; refused while revoking,
+ * or from a core that is no holder (its copies went: nothing to give). */
+errval_t capops_on_give_on(const struct monitor_cap_give_on_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    errval_t err = ERR_OK;
+    if (!o || !coreset_has(&pool, &o->holders, a->src))
+        err = ERR_NOT_PERMITTED;
+    else if (o->state == O_REVOKING)
+        err = ERR_CAP_LOCKED;
+    else if (a->core >= ncores || a->core == my_core || a->core == a->src)
+        err = ERR_INVALID_ARG;
+    else if (!core_alive(a->core))
+        err = ERR_CORE_DOWN;
+    if (!err) {
+        /* Rights never grow: the holder's copy's, within the original's. */
+        struct cap_wire w = { .type = o->type, .rights = a->rights & o->rights, .base = o->base, .bytes = o->bytes };
+        struct capops_call lin = { .anchor = o->anchor, .root = CAPOPS_NO_SLOT };
+        err = give_owned(0, &w, &lin, a->core, a->domain, a->giver, a->src, o->domain);
+        st.given += !err;
+    }
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_cap_give_on_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj)
+                : ERR_NO_ROUTE;
 }
 
 errval_t capops_on_grant_reply(const struct monitor_cap_grant_reply_args *a)
@@ -664,6 +788,28 @@ errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a)
      * a grant may have gone there since. */
     holder_gone(o, a->src, asked);   /* late too (the wait ended): it holds nothing, as a release says */
     return ERR_OK;
+}
+
+/* A holder's domain revoked its copy (the model's Ask): the copies on every
+ * other holder core go, as in the owner's own revoke (locked, holders
+ * only, each answers before the asker hears); the asker's stay. */
+errval_t capops_on_revoke_ask(const struct monitor_cap_revoke_ask_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    errval_t err = ERR_OK;
+    if (!o || !coreset_has(&pool, &o->holders, a->src))
+        err = ERR_NOT_PERMITTED;   /* not a holder (it released meanwhile, or a forgery) */
+    else if (o->state == O_REVOKING)
+        err = ERR_CAP_LOCKED;
+    if (!err) {
+        struct waiter w = { .kind = W_ASKER, .core = a->src, .tag = a->tag };
+        st.asks_served++;
+        start_revoke(o, &w);   /* revoke_done answers */
+        return ERR_OK;
+    }
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_cap_revoke_ask_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj)
+                : ERR_NO_ROUTE;
 }
 
 /* A holder wants to carve [base, base+bytes): reserve it by retyping the
@@ -791,7 +937,7 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
         st.refused++;
     } else {
         *m = (struct mail){ .used = true, .untracked = !a->obj, .held = h ? held_index(h) : 0, .root = root,
-                            .from_core = a->src, .rights = a->rights, .domain = a->domain, .from = a->giver };
+                            .from_core = a->giver_core, .rights = a->rights, .domain = a->domain, .from = a->giver };
         if (h)
             h->mail++;
     }
@@ -856,9 +1002,12 @@ static void mail_drop_domain(uint64_t domain)
 void capops_domain_ended(uint64_t domain)
 {
     mail_drop_domain(domain);
-    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++) {
         if (retypes[i].used && retypes[i].domain == domain)
             retypes[i] = (struct retype_wait){ 0 };
+        if (asks[i].used && asks[i].domain == domain)
+            asks[i] = (struct ask_wait){ 0 };   /* the owner's answer finds nobody */
+    }
 }
 
 /* Remove every copy here (the model's HolderRevoke). An anchor under the
@@ -1000,6 +1149,71 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
     }
 }
 
+/* A client revoked a copy whose object another core owns (its descendants
+ * here are gone): the copies on every other holder core go too, through
+ * the owner (cap_revoke_ask, answered by capops_on_revoke_ask_reply).
+ * False if the copy is not from another core (the revoke was local, and
+ * done). */
+static bool ask_owner(const struct waiter *w)
+{
+    capslot_t disp;
+    struct capops_call lin = { 0 };
+    if (child_dispatcher(w->domain, &disp) || capops(CAPOPS_LINEAGE, disp, w->slot, &lin) ||
+        !(lin.root_flags & CAP_ID_FOREIGN))
+        return false;
+    struct held *h = lin.root == CAPOPS_NO_SLOT ? 0 : held_by_root(lin.root);
+    errval_t err = ERR_OK;
+    struct ask_wait *q = 0;
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS && !q; i++)
+        if (!asks[i].used)
+            q = &asks[i];
+    struct idl_chan *to = h ? route(h->owner) : 0;
+    if (!h)
+        err = ERR_CAP_FOREIGN;   /* a root we do not record: cannot happen but by a bug */
+    else if (h->revoking)
+        err = ERR_CAP_LOCKED;    /* the owner is revoking it already */
+    else if (!q)
+        err = ERR_TOO_MANY;
+    else if (!to)
+        err = ERR_NO_ROUTE;
+    if (!err) {
+        *q = (struct ask_wait){ .used = true, .req = CAPREQ_REVOKE, .handle = w->handle, .domain = w->domain, .owner = h->owner,
+                                .obj = h->obj, .tag = new_tag(), .deadline = now_ns() + 2 * CAPOPS_WAIT_NS };
+        if ((err = monitor_cap_revoke_ask_send(to, h->owner, (uint16_t)my_core, q->tag, h->obj)))
+            *q = (struct ask_wait){ 0 };
+        else
+            st.asked++;
+    }
+    if (err)
+        client_cap_reply(w->handle, w->req, err);
+    return true;
+}
+
+static void ask_answered(uint32_t req, uint32_t src, uint32_t tag, uint32_t obj, errval_t err)
+{
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+        if (asks[i].used && asks[i].req == req && asks[i].tag == tag && asks[i].owner == src &&
+            asks[i].obj == obj) {
+            int handle = asks[i].handle;
+            asks[i] = (struct ask_wait){ 0 };
+            client_cap_reply(handle, req, err);
+            return;
+        }
+    /* else it timed out, or its domain ended */
+}
+
+errval_t capops_on_revoke_ask_reply(const struct monitor_cap_revoke_ask_reply_args *a)
+{
+    ask_answered(CAPREQ_REVOKE, a->src, a->tag, a->obj, a->err);
+    return ERR_OK;
+}
+
+errval_t capops_on_give_on_reply(const struct monitor_cap_give_on_reply_args *a)
+{
+    ask_answered(CAPREQ_GIVE, a->src, a->tag, a->obj, a->err);
+    return ERR_OK;
+}
+
 /* Revoke or delete for a client: on this core if no copy elsewhere is in
  * the way, else the object of the anchor in the way first (the model's
  * Revoke), then again. */
@@ -1031,6 +1245,8 @@ static void client_retry(const struct waiter *w)
         }
         err = o ? ERR_CAP_LOCKED : ERR_CAP_REMOTE;
     }
+    if (!err && w->req == CAPREQ_REVOKE && ask_owner(w))
+        return;   /* a copy from another core: the owner answers */
     client_cap_reply(w->handle, w->req, err);
 }
 
@@ -1204,7 +1420,56 @@ void capops_expire(void)
             retypes[i] = (struct retype_wait){ 0 };
             client_cap_reply(handle, CAPREQ_RETYPE, ERR_TIMEOUT);
         }
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+        if (asks[i].used && now > asks[i].deadline) {
+            int handle = asks[i].handle;
+            uint32_t req = asks[i].req;
+            asks[i] = (struct ask_wait){ 0 };
+            client_cap_reply(handle, req, ERR_TIMEOUT);
+        }
     reclaim_kick();   /* revokes that failed, once their retry_after passed */
+}
+
+/* A core fenced as dead (fence.c): its CPU driver is halted for good and
+ * never runs again, so no copy there can ever be used. As a holder it
+ * leaves every object's set, and every revoke's wait (a revoke under way
+ * ends as soon as the others have answered), with its grants and the
+ * ranges reserved for it; an object it alone held loses its anchor. As an
+ * owner: what waits for its answer here fails at once; what we hold of it
+ * stays (its memory is not reused: nobody is left to reuse it). */
+uint32_t capops_core_dead(uint32_t core)
+{
+    uint32_t dropped = 0;
+    for (uint32_t i = 0; i < MAX_RESERVED; i++)
+        if (reserved[i].obj && reserved[i].core == core) {
+            cap_free(reserved[i].slot);   /* the range is free in the anchor again */
+            reserved[i] = (struct reserved){ 0 };
+        }
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj && grants[i].core == core)
+            grants[i] = (struct grant_count){ 0 };
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++) {
+        struct object *o = &objects[i];
+        if (o->state == O_FREE || !coreset_has(&pool, &o->holders, core))
+            continue;
+        dropped++;
+        holder_gone(o, core, true);   /* no grant is left: it leaves; a revoke may end, the anchor go */
+    }
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++) {
+        if (asks[i].used && asks[i].owner == core) {
+            int handle = asks[i].handle;
+            uint32_t req = asks[i].req;
+            asks[i] = (struct ask_wait){ 0 };
+            client_cap_reply(handle, req, ERR_CORE_DOWN);
+        }
+        if (retypes[i].used && retypes[i].owner == core) {
+            int handle = retypes[i].handle;
+            retypes[i] = (struct retype_wait){ 0 };
+            client_cap_reply(handle, CAPREQ_RETYPE, ERR_CORE_DOWN);
+        }
+    }
+    st.dead_holders += dropped;
+    return dropped;
 }
 
 size_t capops_describe(char *out, size_t size)
@@ -1220,7 +1485,8 @@ size_t capops_describe(char *out, size_t size)
                             "\"caps\":{\"owned\":%u,\"held\":%u,\"waiting\":%u,\"given\":%llu,\"taken\":%llu,"
                             "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
-                            "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu}",
+                            "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu,"
+                            "\"asked\":%llu,\"asks_served\":%llu,\"given_on\":%llu,\"dead_holders\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
@@ -1228,7 +1494,9 @@ size_t capops_describe(char *out, size_t size)
                             (unsigned long long)st.refused, (unsigned long long)st.forged,
                             (unsigned long long)st.reclaimed, (unsigned long long)st.quota,
                             (unsigned long long)st.grants_lost, capops_reclaim_pending(),
-                            (unsigned long long)st.handed_over);
+                            (unsigned long long)st.handed_over, (unsigned long long)st.asked,
+                            (unsigned long long)st.asks_served, (unsigned long long)st.given_on,
+                            (unsigned long long)st.dead_holders);
 }
 
 /* A validator's view (monclient caps): every object owned with its holder

@@ -57,10 +57,11 @@ static void fence(uint32_t core, uint32_t by)
     links_fence(core);
     uint32_t answered = pending_fail_core(core);
     uint32_t hung_up = conns_core_dead(core);
+    uint32_t holders = capops_core_dead(core);
     fenced++;
     printf("@atoll {\"event\":\"core_fenced\",\"core\":%u,\"dead\":%u,\"by\":%u,\"requests_failed\":%u,"
-           "\"connections_closed\":%u}\n",
-           my_core, core, by, answered, hung_up);
+           "\"connections_closed\":%u,\"cap_holders_dropped\":%u}\n",
+           my_core, core, by, answered, hung_up, holders);
 }
 
 /* Core 0: `core` answered nothing for MESH_CONFIRM_MS after the probe. */

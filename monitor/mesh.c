@@ -374,6 +374,30 @@ static errval_t on_cap_retype_reply(struct idl_chan *ch, const struct monitor_ca
     return capops_on_retype_reply(a);
 }
 
+static errval_t on_cap_revoke_ask(struct idl_chan *ch, const struct monitor_cap_revoke_ask_args *a)
+{
+    (void)ch;
+    return capops_on_revoke_ask(a);
+}
+
+static errval_t on_cap_revoke_ask_reply(struct idl_chan *ch, const struct monitor_cap_revoke_ask_reply_args *a)
+{
+    (void)ch;
+    return capops_on_revoke_ask_reply(a);
+}
+
+static errval_t on_cap_give_on(struct idl_chan *ch, const struct monitor_cap_give_on_args *a)
+{
+    (void)ch;
+    return capops_on_give_on(a);
+}
+
+static errval_t on_cap_give_on_reply(struct idl_chan *ch, const struct monitor_cap_give_on_reply_args *a)
+{
+    (void)ch;
+    return capops_on_give_on_reply(a);
+}
+
 /* Heartbeats and dead cores: fence.c. */
 static errval_t on_beat(struct idl_chan *ch, const struct monitor_beat_args *a)
 {
@@ -437,6 +461,10 @@ const struct monitor_handlers monitor_handlers = {
     .cap_revoke_reply = on_cap_revoke_reply,
     .cap_retype_call = on_cap_retype_call,
     .cap_retype_reply = on_cap_retype_reply,
+    .cap_revoke_ask = on_cap_revoke_ask,
+    .cap_revoke_ask_reply = on_cap_revoke_ask_reply,
+    .cap_give_on = on_cap_give_on,
+    .cap_give_on_reply = on_cap_give_on_reply,
     .beat = on_beat,
     .core_suspect = on_core_suspect,
     .core_dead = on_core_dead,

@@ -236,6 +236,13 @@ errval_t capops_on_revoke_call(const struct monitor_cap_revoke_call_args *a);
 errval_t capops_on_revoke_reply(const struct monitor_cap_revoke_reply_args *a);
 errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a);
 errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a);
+errval_t capops_on_revoke_ask(const struct monitor_cap_revoke_ask_args *a);
+errval_t capops_on_revoke_ask_reply(const struct monitor_cap_revoke_ask_reply_args *a);
+errval_t capops_on_give_on(const struct monitor_cap_give_on_args *a);
+/* A core fenced as dead: it leaves every holder set (revokes stop waiting
+ * for it); what waits for it as an owner fails. Returns the objects it held. */
+uint32_t capops_core_dead(uint32_t core);
+errval_t capops_on_give_on_reply(const struct monitor_cap_give_on_reply_args *a);
 
 /* -- span.c: domains that span cores (docs/spanning.md) ------------------------ */
 /* Where a span's PML4 waits on the core it goes to: a mailbox of the

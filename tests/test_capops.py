@@ -310,3 +310,108 @@ def test_the_validator_sees_a_dangling_copy():
     with pytest.raises(AssertionError, match="holds nothing"):
         check_records([ok[0], {"core": 1, "owned": [], "held": [], "truncated": False}])
     check_records([{"core": 0, "owned": [[5, [1], True]], "held": [], "truncated": False}, ok[1] | {"held": []}])
+
+
+def holder():
+    """user/capxfer/holder.c, not in the default image."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import atoll_run
+    return [m for m in atoll_run.user_modules(extra=("capholder",)) if m.path.endswith("capholder.elf")]
+
+
+def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
+    """RAM of a domain on core 0 given to a domain on core 2 and one on
+    core 3 (which carves a Frame from it with the owner's agreement). The
+    domain on core 2 revokes its copy through its monitor (issue 10, item
+    3, from any core): its monitor asks the owner (cap_revoke_ask), which
+    revokes the copies on every other holder core, core 3 alone, before it
+    answers. Core 3's copy and its Frame are gone, core 2's copy stays, and
+    the owner's records go from holders [2, 3] to [2]. The giver's own
+    revoke then takes core 2's copy; every monitor ends with no record and
+    its slots back."""
+    cores = (0, 2, 3)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder sibling 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600, extra_modules=holder())
+    g = one(r, "capxfer_sibling")
+    assert (g["error"], g["asked"], g["done"], g["revoked"]) == ("ERR_OK",) * 4, g
+    before = [o for o in g["before"]["owned"]]
+    after = [o for o in g["after"]["owned"]]
+    assert len(before) == 1 and before[0][1] == [2, 3] and before[0][2] is False, g["before"]
+    assert after == [[before[0][0], [2], False]], g["after"]   # the same object, core 3 gone
+    h = one(r, "capxfer_sibling_revoke")
+    assert h == {"event": "capxfer_sibling_revoke", "core": 2, "took": "ERR_OK", "revoked": "ERR_OK",
+                 "kept": "RAM", "gone": "ERR_OK"}, h
+    k = one(r, "capxfer_sibling_keep")
+    k = {key: v for key, v in k.items() if key != "from"}
+    assert k == {"event": "capxfer_sibling_keep", "core": 3, "took": "ERR_OK", "from_core": 0, "type": "RAM",
+                 "carved": "ERR_OK", "told": "ERR_OK", "gone": "ERR_OK", "frame_gone": "ERR_OK"}, k
+    s = stats(r)
+    assert s[2][-1]["caps"]["asked"] - s[2][0]["caps"]["asked"] == 1, s[2][-1]
+    assert s[0][-1]["caps"]["asks_served"] - s[0][0]["caps"]["asks_served"] == 1, s[0][-1]
+    assert s[0][-1]["caps"]["timeouts"] == 0, s[0][-1]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)
+
+
+def test_a_holder_gives_its_copy_on_to_a_third_core():
+    """RAM of a domain on core 0 given to a domain on core 2, which gives it
+    on to a domain on core 3 (issue 10: before, ERR_CAP_FOREIGN). The owner
+    records core 3 before the grant goes (the grant comes from the owner,
+    cap_give_on), so the copy there is usable at once: its domain carves a
+    Frame from it with the owner's agreement, and sees the copy as given by
+    the domain on core 2. Giving it back to the owner core is refused. The
+    owner's records show both cores; its revoke then takes both copies and
+    the Frame; every monitor ends with no record and its slots back."""
+    cores = (0, 2, 3)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder giveon 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600, extra_modules=holder())
+    g = one(r, "capxfer_giveon")
+    assert (g["error"], g["word"], g["revoked"]) == ("ERR_OK",) * 3, g
+    owned = g["records"]["owned"]
+    assert len(owned) == 1 and owned[0][1] == [2, 3] and owned[0][2] is False, g["records"]
+    m = one(r, "capxfer_giveon_mid")
+    assert m == {"event": "capxfer_giveon_mid", "core": 2, "took": "ERR_OK", "gave": "ERR_OK",
+                 "home": "ERR_NOT_PERMITTED", "word": "ERR_OK", "word_core": 3, "told": "ERR_OK",
+                 "gone": "ERR_OK"}, m
+    e = one(r, "capxfer_giveon_end")
+    assert e == {"event": "capxfer_giveon_end", "core": 3, "took": "ERR_OK", "from_core": 2, "from": g["mid"],
+                 "type": "RAM", "carved": "ERR_OK", "told": "ERR_OK", "gone": "ERR_OK",
+                 "frame_gone": "ERR_OK"}, e
+    s = stats(r)
+    assert s[2][-1]["caps"]["given_on"] - s[2][0]["caps"]["given_on"] == 1, s[2][-1]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)
+
+
+def test_a_dead_holder_core_leaves_the_holder_sets():
+    """RAM of a domain on core 0 given to a domain on core 2 and one on core
+    3; then core 2's CPU driver panics (selftest=die:2@MS, issue 14's
+    fence). When the monitors fence core 2, core 0's monitor takes it out
+    of the object's holder set (core_fenced's cap_holders_dropped), so the
+    giver's revoke asks core 3 alone and returns at once (no ERR_TIMEOUT
+    waiting for a core that will never answer), and core 3's copy is gone."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import atoll_run
+    from atoll_run import Machine
+    m = Machine(smp=4, numa=2, mem=1 << 30, accel="tcg", cmdline="selftest=die:2@6000",
+                modules=atoll_run.user_modules(extra=("capholder",)))
+    r = atoll_run.boot(m, timeout=300, shell_commands=["run 0 capholder deadholder 2 3", "wait 120000", "sleep 300",
+                                                       "stats 0"])
+    assert not r.timed_out and not r.malformed, r.console[-3000:]
+    [panic] = r.events_named("panic")
+    assert panic["core"] == 2, panic
+    given = one(r, "capxfer_deadholder_given")
+    assert given["error"] == "ERR_OK" and given["records"]["owned"][0][1] == [2, 3], given
+    fenced = {e["core"]: e for e in r.events_named("core_fenced")}
+    assert fenced[0]["dead"] == 2 and fenced[0]["cap_holders_dropped"] == 1, fenced
+    d = one(r, "capxfer_deadholder")
+    assert (d["error"], d["fenced"], d["revoked"]) == ("ERR_OK",) * 3, d
+    assert d["records"]["owned"] == [[given["records"]["owned"][0][0], [3], False]], d
+    keep = [e for e in r.events_named("capxfer_keep")]
+    assert keep == [{"event": "capxfer_keep", "type": "RAM", "error": "ERR_OK", "gone": True, "ms": keep[0]["ms"]}], keep
+    s = stats(r)[0][-1]["caps"]
+    assert s["owned"] == 0 and s["timeouts"] == 0 and s["dead_holders"] == 1, s

@@ -596,7 +596,8 @@ CAPOPS_C = os.path.join(ROOT, "monitor", "capops.c")
 MONITOR_IF = os.path.join(ROOT, "if", "monitor.if")
 # The messages of if/monitor.if the model's mtypes stand for (GRANT = cap_grant, ...).
 CAPOPS_MESSAGES = ("cap_grant", "cap_grant_reply", "cap_released", "cap_revoke_call", "cap_revoke_reply",
-                   "cap_retype_call", "cap_retype_reply")
+                   "cap_retype_call", "cap_retype_reply", "cap_revoke_ask", "cap_revoke_ask_reply", "cap_give_on",
+                   "cap_give_on_reply")
 # Rules of monitor/capops.c that models/capops.pml copies.
 CAPOPS_RULES = [
     ("the core joins the holder set before its grant is sent (give_owned)",
@@ -617,7 +618,7 @@ CAPOPS_RULES = [
     ("revoke asks the holders only (start_revoke)",
      "for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c)) {"),
     ("the anchor goes only with no holder left and every grant answered (revoke_done)",
-     "if (!err && coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)"),
+     "if (!err && !others_hold(o, keep)) {\n        if (coreset_count(&o->holders) == 0 && grants_unanswered(number) == 0)"),
     ("an agreed carve is reserved by retyping the anchor (capops_on_retype_call)",
      "sys_cap_retype(o->anchor, CAP_RAM, a->bytes, a->base - o->base, 1, s)"),
     ("a holder releases only with no copy and no mail left (maybe_release)",
@@ -633,6 +634,37 @@ CAPOPS_RULES = [
      "if (!was_holder)\n        coreset_del(&pool, &o->holders, core);"),
     ("the agreed retype names the original and pages the owner was asked about (capops_on_retype_reply)",
      ".first = w.a.first, .dst = env, .root = w.root, .base = w.base,"),
+    ("a holder's revoke of a copy from another core asks its owner after the local revoke (client_retry)",
+     "if (!err && w->req == CAPREQ_REVOKE && ask_owner(w))"),
+    ("an ask is refused while the object is being revoked, or from a core that is no holder "
+     "(capops_on_revoke_ask)",
+     "if (!o || !coreset_has(&pool, &o->holders, a->src))\n        err = ERR_NOT_PERMITTED;"
+     "   /* not a holder (it released meanwhile, or a forgery) */\n    else if (o->state == O_REVOKING)\n"
+     "        err = ERR_CAP_LOCKED;"),
+    ("an ask's revoke asks every holder but the asker (start_revoke)",
+     "if ((uint32_t)c == keep)\n                continue;   /* the asker: its copies stay */"),
+    ("the asker is answered only when no other core holds a copy or has a grant unanswered, and the "
+     "anchor goes only if the asker holds nothing either (revoke_done)",
+     "if (!err && !others_hold(o, keep)) {\n        if (coreset_count(&o->holders) == 0 && "
+     "grants_unanswered(number) == 0)\n            obj_drop_anchor(o);"),
+    ("a give-on is refused while revoking or from a core that is no holder, and the owner itself records the "
+     "new core and sends the grant (capops_on_give_on)",
+     "if (!o || !coreset_has(&pool, &o->holders, a->src))\n        err = ERR_NOT_PERMITTED;\n"
+     "    else if (o->state == O_REVOKING)\n        err = ERR_CAP_LOCKED;\n"
+     "    else if (a->core >= ncores || a->core == my_core || a->core == a->src)"),
+    ("a fenced core's grants go, then it leaves every holder set and revoke's wait (capops_core_dead)",
+     "if (grants[i].obj && grants[i].core == core)\n            grants[i] = (struct grant_count){ 0 };"),
+    ("... through holder_gone as a revoke's answer: a revoke may end, the anchor go (capops_core_dead)",
+     "holder_gone(o, core, true);   /* no grant is left: it leaves; a revoke may end, the anchor go */"),
+    ("a fenced core's reservations go (capops_core_dead)",
+     "if (reserved[i].obj && reserved[i].core == core) {\n            cap_free(reserved[i].slot);"),
+    ("a give-on goes through give_owned, as the owner's own give (capops_on_give_on)",
+     "err = give_owned(0, &w, &lin, a->core, a->domain, a->giver, a->src, o->domain);"),
+    ("a holder's domain's give of a copy from another core goes to its owner (capops_give)",
+     "!capops(CAPOPS_LINEAGE, 0, cap, &lin) && (lin.root_flags & CAP_ID_FOREIGN)) {\n"
+     "        give_on(handle, domain, cap, &id, &lin, core, to);"),
+    ("the asker's answer is sent by revoke_done, after every asked holder answered or the wait ended",
+     "monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);"),
 ]
 CAPOPS_KERNEL_C = os.path.join(ROOT, "cpudriver", "cap.c")
 # Rules of the kernel (cpudriver/cap.c) that models/capops.pml copies.
@@ -660,6 +692,9 @@ class CapopsScenario:
     send_fails: int = 0     # this many of the owner's gives cannot send their grant (outbox full, no route)
     drops: int = 0          # each holder's monitor cannot send this many grant answers
     expires: int = 0        # grant_expire may forget this many unanswered grants (at any moment)
+    asks: int = 0           # holder 1's domain revokes its copy through its monitor this many times
+    giveons: int = 0        # holder 1's domain gives its copy on to core 2 this many times
+    dies: int = 0           # core 2 may halt for good (then fenced) at any moment
 
 
 CAPOPS_SCENARIOS = [
@@ -688,6 +723,24 @@ CAPOPS_SCENARIOS = [
                    2, True, 0, True, 1, 1, 0, False,
                    {"BUG_EXPIRE_FORGETS": "assertion violated", "BUG_LATE_ANSWER_CLEARS_LOST": "assertion violated"},
                    drops=1, expires=2),
+    CapopsScenario("ask3", "3 cores: two gives (maybe to one core), holder 1's domain revokes its copy (its "
+                   "siblings on core 2 must go first, its own stays), the owner revokes too (the two may cross), "
+                   "a take and a delete on each holder, and the revoke may time out",
+                   2, True, 0, True, 1, 1, 0, False,
+                   {"BUG_ASK_EARLY": "assertion violated", "BUG_ASK_REVOKES_ASKER": "assertion violated",
+                    "BUG_RELEASE_IGNORES_GRANTS": "assertion violated"},
+                   asks=1),
+    CapopsScenario("giveon3", "3 cores: two gives (to core 1 or 2); core 1's domain gives its copy on to core 2 "
+                   "through the owner, while the owner may revoke (the two cross) and may time out; a take and "
+                   "a delete on each holder",
+                   2, True, 0, True, 1, 1, 0, False,
+                   {"BUG_GIVE_ON_DIRECT": "assertion violated", "BUG_RELEASE_IGNORES_GRANTS": "assertion violated"},
+                   giveons=1),
+    CapopsScenario("dead3", "3 cores: two gives, a revoke with no timeout, on each holder "
+                   "a take and a delete; core 2 halts at any moment and is fenced: the revoke still ends",
+                   2, True, 0, False, 1, 1, 0, False,
+                   {"BUG_FENCE_KEEPS_WAITING": "assertion violated", "BUG_RELEASE_IGNORES_GRANTS": "assertion violated"},
+                   dies=1),
 ]
 
 
@@ -707,7 +760,8 @@ def capops_params(s: CapopsScenario):
     for name, v in (("OWNER_GIVES", s.gives), ("DO_REVOKE", s.revoke), ("OWN_CARVES", s.own_carves),
                     ("TIMEOUTS", s.timeouts), ("HOLDER_TAKES", s.takes), ("HOLDER_DELETES", s.deletes),
                     ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails),
-                    ("HOLDER_DROPS", s.drops), ("EXPIRES", s.expires)):
+                    ("HOLDER_DROPS", s.drops), ("EXPIRES", s.expires), ("HOLDER_ASKS", s.asks),
+                    ("HOLDER_GIVEONS", s.giveons), ("DIES", s.dies)):
         lines.append(f"#define {name} {int(v)}")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,329 @@
+/*
+ * capholder: what holder cores do with copies of other cores' objects
+ * (monitor/capops.c, docs/capabilities.md "Across cores";
+ * tests/test_capops.py). Not in the default image (every program there
+ * takes guest memory: tests/test_boot_failures.py): the tests boot it with
+ * user_modules(extra=("capholder",)).
+ *
+ *   capholder sibling C1 C2  RAM given to a domain on C1 (`capholder
+ *                       sibling-revoke`) and one on C2 (`capholder
+ *                       sibling-keep`, which carves a Frame from it);
+ *                       the one on C1 revokes its copy through its
+ *                       monitor: the copy and Frame on C2 go, the copy on
+ *                       C1 stays, the owner's records (before, after)
+ *                       show C2 gone; then the giver revokes
+ *   capholder giveon C1 C2  RAM given to a domain on C1 (`capholder giveon-mid`),
+ *                       which gives it on to one on C2 (`capholder
+ *                       giveon-end`) through the owner (and, refused, back
+ *                       to the owner core); the one on C2 carves from it
+ *                       with the owner's agreement; the owner's records
+ *                       show both cores; the giver's revoke takes both
+ *   capholder deadholder DEAD LIVE  RAM given to a domain on DEAD and one on
+ *                       LIVE (`capxfer keep`); when DEAD has been fenced
+ *                       (the test makes it panic) the owner's records name
+ *                       LIVE alone, and the giver's revoke waits for it
+ *                       only
+ */
+#include <atoll/lib.h>
+#include <atoll/monitor_client.h>
+#include <if/monclient_if.h>
+#include <if/monlmp_if.h>
+
+#define WAIT_MS 60000
+
+static const struct startup_info *si;
+static uint32_t si_core(void) { return si->core_id; }
+static uint64_t now_ms(void) { return urpc_os_now_ns() / 1000000; }
+static void nap(void) { sys_notify_wait(sys_notify_gen(), 1000, 0); }
+
+static uint32_t type_of(capslot_t s)
+{
+    struct cap_identity id;
+    return sys_cap_identify(s, &id) ? CAP_NULL : id.type;
+}
+
+static errval_t take(capslot_t *cap, uint32_t *core, uint64_t *from)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, cap, core, from);
+        if (err || rerr != ERR_WOULD_BLOCK)
+            return err ? err : rerr;
+        if (now_ms() - t0 > WAIT_MS)
+            return ERR_TIMEOUT;
+        nap();
+    }
+}
+
+static errval_t give(capslot_t cap, uint32_t core, uint64_t to)
+{
+    errval_t rerr = ERR_OK, err = monlmp_cap_give_rpc(monitor_lmp(), cap, core, to, &rerr);
+    return err ? err : rerr;
+}
+
+/* Take one capability (a holder's word) and delete it. */
+static errval_t take_and_drop(void)
+{
+    capslot_t c;
+    uint32_t core;
+    uint64_t from;
+    errval_t err = take(&c, &core, &from);
+    if (!err)
+        err = sys_cap_delete(c);
+    return err;
+}
+
+/* -- a holder's revoke reaches its siblings on other cores ---------------------------------- */
+
+#define SIBLING_BYTES (16u << 10)
+
+/* One monitor's records (monclient caps), as JSON, or "null". */
+static void records_of(uint32_t core, char *out, size_t size)
+{
+    static uint8_t replybuf[monclient_caps_reply_size_max];
+    errval_t rerr = ERR_OK;
+    const char *json = 0;
+    snprintf(out, size, "null");
+    if (!monclient_caps_rpc(monitor_chan(), core, &rerr, &json, replybuf, sizeof replybuf) && !rerr && json)
+        snprintf(out, size, "%s", json);
+}
+
+/* Wait until slot `s` is empty (a revoke elsewhere removed it). */
+static errval_t wait_gone(capslot_t s)
+{
+    uint64_t t0 = now_ms();
+    while (type_of(s) != CAP_NULL)
+        if (now_ms() - t0 > WAIT_MS)
+            return ERR_TIMEOUT;
+        else
+            nap();
+    return ERR_OK;
+}
+
+/* Take the RAM, carve a Frame from it with the owner's agreement, say so (a
+ * Frame of ours to whoever gave it), then wait for both to go; one event
+ * `name` with what happened (capxfer sibling's core C2, giveon's end). */
+static int carve_and_wait(const char *name)
+{
+    capslot_t ram = 0, f = 0, back = 0;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    uint32_t type = err ? CAP_NULL : type_of(ram);
+    errval_t carved = err ? err : slot_alloc(&f);
+    if (!carved && !(carved = monlmp_cap_retype_rpc(monitor_lmp(), ram, CAP_FRAME, 4096, 0, 1, f, &rerr)))
+        carved = rerr;
+    errval_t told = err ? err : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t gone = told ? told : wait_gone(ram);
+    errval_t frame_gone = told || carved ? ERR_NOT_FOUND : wait_gone(f);
+    printf("@atoll {\"event\":\"%s\",\"core\":%u,\"took\":\"%s\",\"from_core\":%u,\"from\":%llu,"
+           "\"type\":\"%s\",\"carved\":\"%s\",\"told\":\"%s\",\"gone\":\"%s\",\"frame_gone\":\"%s\"}\n",
+           name, si_core(), err_name(err), core, (unsigned long long)from, cap_type_name(type), err_name(carved),
+           err_name(told), err_name(gone), err_name(frame_gone));
+    return 0;
+}
+
+/* On core C1: take the RAM, say so; at the giver's word (a Frame), revoke
+ * our copy through our monitor: the copies on other cores go, ours stays;
+ * say so; then wait for the giver's own revoke to take ours. */
+static int sibling_revoke(void)
+{
+    capslot_t ram = 0, back = 0, go = 0, done = 0;
+    uint32_t core = 0, gcore;
+    uint64_t from = 0, gfrom;
+    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    errval_t told = err ? err : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t went = told ? told : take(&go, &gcore, &gfrom);
+    if (!went)
+        sys_cap_delete(go);
+    errval_t revoked = went;
+    if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    uint32_t kept = type_of(ram);
+    errval_t said = revoked ? revoked : frame_alloc(4096, &done);
+    if (!said)
+        said = give(done, core, from);
+    errval_t gone = said ? said : wait_gone(ram);
+    printf("@atoll {\"event\":\"capxfer_sibling_revoke\",\"core\":%u,\"took\":\"%s\",\"revoked\":\"%s\","
+           "\"kept\":\"%s\",\"gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), err_name(gone));
+    return 0;
+}
+
+/* On core 0: RAM given to a domain on C1 and one on C2; once both hold it,
+ * the owner's records, then the one on C1 revokes its copy, then the
+ * records again; last, our own revoke (the copy on C1 goes). */
+static int sibling(uint32_t c1, uint32_t c2)
+{
+    struct idl_chan *mon = monitor_chan();
+    static char before[3000], after[3000];
+    capslot_t ram = 0, go = 0;
+    uint64_t p1 = 0, p2 = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c1, "capholder sibling-revoke", 0, false, &rerr, &p1);
+    if (!err)
+        err = rerr;
+    if (!err && !(err = monclient_spawn_rpc(mon, c2, "capholder sibling-keep", 0, false, &rerr, &p2)))
+        err = rerr;
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err)
+        err = give(ram, c1, p1);
+    if (!err)
+        err = give(ram, c2, p2);
+    if (!err)
+        err = take_and_drop();   /* both hold it (the one on C2 carved too) */
+    if (!err)
+        err = take_and_drop();
+    records_of(0, before, sizeof before);
+    errval_t asked = err ? err : frame_alloc(4096, &go);
+    if (!asked)
+        asked = give(go, c1, p1);
+    errval_t done = asked ? asked : take_and_drop();   /* its revoke returned */
+    records_of(0, after, sizeof after);
+    errval_t revoked = done;
+    if (!done && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    printf("@atoll {\"event\":\"capxfer_sibling\",\"error\":\"%s\",\"asked\":\"%s\",\"done\":\"%s\","
+           "\"revoked\":\"%s\",\"before\":%s,\"after\":%s}\n",
+           err_name(err), err_name(asked), err_name(done), err_name(revoked), before, after);
+    return 0;
+}
+
+/* -- a holder gives its copy on to a third core ------------------------------------------- */
+
+/* On core C1: take the RAM, give it on to domain TO of core C2 (and, refused,
+ * back to its owner core), wait for that domain's word, tell our giver;
+ * then wait for the owner's revoke to take our copy. */
+static int giveon_mid(uint32_t c2, uint64_t to)
+{
+    capslot_t ram = 0, back = 0, heard = 0;
+    uint32_t core = 0, hcore;
+    uint64_t from = 0, hfrom;
+    errval_t err = take(&ram, &core, &from);
+    errval_t gave = err ? err : give(ram, c2, to);
+    errval_t home = err ? err : give(ram, core, from);   /* to its owner core: refused */
+    errval_t word = gave ? gave : take(&heard, &hcore, &hfrom);
+    if (!word)
+        sys_cap_delete(heard);
+    errval_t told = word ? word : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t gone = told ? told : wait_gone(ram);
+    printf("@atoll {\"event\":\"capxfer_giveon_mid\",\"core\":%u,\"took\":\"%s\",\"gave\":\"%s\",\"home\":\"%s\","
+           "\"word\":\"%s\",\"word_core\":%u,\"told\":\"%s\",\"gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(gave), err_name(home), err_name(word), word ? 0 : hcore,
+           err_name(told), err_name(gone));
+    return 0;
+}
+
+/* On core 0: RAM given to a domain on C1, which gives it on to one on C2;
+ * once that one has carved from it, the owner's records; then our revoke
+ * takes both copies. */
+static int giveon(uint32_t c1, uint32_t c2)
+{
+    struct idl_chan *mon = monitor_chan();
+    static char recs[3000];
+    char cmd[64];
+    capslot_t ram = 0;
+    uint64_t mid = 0, end = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c2, "capholder giveon-end", 0, false, &rerr, &end);
+    if (!err)
+        err = rerr;
+    snprintf(cmd, sizeof cmd, "capholder giveon-mid %u %llu", c2, (unsigned long long)end);
+    if (!err && !(err = monclient_spawn_rpc(mon, c1, cmd, 0, false, &rerr, &mid)))
+        err = rerr;
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err)
+        err = give(ram, c1, mid);
+    errval_t word = err ? err : take_and_drop();   /* the one on C2 holds and carved */
+    records_of(0, recs, sizeof recs);
+    errval_t revoked = word;
+    if (!word && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    printf("@atoll {\"event\":\"capxfer_giveon\",\"error\":\"%s\",\"word\":\"%s\",\"revoked\":\"%s\",\"mid\":%llu,"
+           "\"records\":%s}\n",
+           err_name(err), err_name(word), err_name(revoked), (unsigned long long)mid, recs);
+    return 0;
+}
+
+/* -- a dead holder core ------------------------------------------------------------------- */
+
+/* On core 0: RAM given to a domain on DEAD (which the test's
+ * selftest=die makes panic) and one on LIVE (`capxfer keep` both); once
+ * both hold it, wait until the owner's records name LIVE alone (the fence
+ * of DEAD took it out of the set), then revoke: LIVE's copy goes, and the
+ * revoke waits for nobody else. */
+static int deadholder(uint32_t dead, uint32_t live)
+{
+    struct idl_chan *mon = monitor_chan();
+    static char recs[3000];
+    char want[32];
+    capslot_t ram = 0;
+    uint64_t pd = 0, pl = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, dead, "capxfer keep", 0, false, &rerr, &pd);
+    if (!err)
+        err = rerr;
+    if (!err && !(err = monclient_spawn_rpc(mon, live, "capxfer keep", 0, false, &rerr, &pl)))
+        err = rerr;
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err)
+        err = give(ram, dead, pd);
+    if (!err)
+        err = give(ram, live, pl);
+    if (!err)
+        err = take_and_drop();
+    if (!err)
+        err = take_and_drop();
+    records_of(0, recs, sizeof recs);
+    printf("@atoll {\"event\":\"capxfer_deadholder_given\",\"error\":\"%s\",\"records\":%s}\n", err_name(err), recs);
+    stdout_flush();
+    /* The fence: the set names LIVE alone. */
+    snprintf(want, sizeof want, ",[%u],", live);
+    uint64_t t0 = now_ms();
+    errval_t fenced = err;
+    while (!err && (fenced = strstr(recs, want) ? ERR_OK : ERR_TIMEOUT) && now_ms() - t0 < 3 * WAIT_MS) {
+        nap();
+        records_of(0, recs, sizeof recs);
+    }
+    uint64_t r0 = now_ms();
+    errval_t revoked = fenced;
+    if (!fenced && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    uint64_t revoke_ms = now_ms() - r0;
+    printf("@atoll {\"event\":\"capxfer_deadholder\",\"error\":\"%s\",\"fenced\":\"%s\",\"revoked\":\"%s\","
+           "\"revoke_ms\":%llu,\"records\":%s}\n",
+           err_name(err), err_name(fenced), err_name(revoked), (unsigned long long)revoke_ms, recs);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    si = startup();
+    errval_t err = monitor_connect();
+    if (err) {
+        printf("capholder: no monitor: %s\n", err_name(err));
+        return 1;
+    }
+    if (argc > 3 && !strcmp(argv[1], "deadholder"))
+        return deadholder(arg_number(argv[2], 2), arg_number(argv[3], 3));
+    if (argc > 1 && !strcmp(argv[1], "giveon-end"))
+        return carve_and_wait("capxfer_giveon_end");
+    if (argc > 3 && !strcmp(argv[1], "giveon-mid"))
+        return giveon_mid(arg_number(argv[2], 3), arg_number(argv[3], 0));
+    if (argc > 3 && !strcmp(argv[1], "giveon"))
+        return giveon(arg_number(argv[2], 2), arg_number(argv[3], 3));
+    if (argc > 1 && !strcmp(argv[1], "sibling-keep"))
+        return carve_and_wait("capxfer_sibling_keep");
+    if (argc > 1 && !strcmp(argv[1], "sibling-revoke"))
+        return sibling_revoke();
+    if (argc > 3 && !strcmp(argv[1], "sibling"))
+        return sibling(arg_number(argv[2], 2), arg_number(argv[3], 3));
+    printf("usage: capholder sibling C1 C2 | giveon C1 C2 | deadholder DEAD LIVE\n");
+    return 1;
+}
