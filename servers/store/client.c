@@ -23,7 +23,7 @@
  *
  * Events: store_result {op, key, err, value, version}; store_state {core,
  * leader, keys, applied, commit, digest}; store_op {c, i, op, k, v, x, r,
- * t0, t1} (hist; docs/store.md says what the fields mean); store_hist
+ * t0, t1, at} (hist; docs/store.md says what the fields mean); store_hist
  * {c, ops, errors, reconnects}; store_watching {key, version, core};
  * store_changed {key, version, deleted}.
  */
@@ -349,6 +349,7 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
                 break;
             continue;
         }
+        uint32_t at = c.local_core;   /* the replica a read goes to (a write: the leader) */
         uint64_t t0 = now_ns();
         if (dice < 35) {
             op = "put";
@@ -390,10 +391,10 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
             seen[k] = false;
         }
         printf("@atoll {\"event\":\"store_op\",\"c\":%u,\"i\":%u,\"op\":\"%s\",\"k\":\"%s\",\"v\":\"%s\",\"x\":%s%s%s,"
-               "\"r\":\"%s\",\"out\":\"%.*s\",\"ver\":%llu,\"t0\":%llu,\"t1\":%llu}\n",
+               "\"r\":\"%s\",\"out\":\"%.*s\",\"ver\":%llu,\"t0\":%llu,\"t1\":%llu,\"at\":%u}\n",
                client, i, op, key, val, present ? "\"" : "", present ? expect : "null", present ? "\"" : "",
                err ? "?" : err_name(rerr), (int)outlen, (const char *)out, (unsigned long long)version,
-               (unsigned long long)t0, (unsigned long long)t1);
+               (unsigned long long)t0, (unsigned long long)t1, at);
     }
     conn_close(&c);
     printf("@atoll {\"event\":\"store_hist\",\"c\":%u,\"ops\":%u,\"errors\":%u,\"reconnects\":%u}\n", client, nops,
