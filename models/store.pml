@@ -61,8 +61,12 @@
  * an ack and the commit it may bring (only from the leader's own first
  * entry on), the commit index told, a vote asked and answered, a win, a
  * candidate giving up, a crash (everything lost) and a restart (it learns
- * the highest term of the others and neither votes nor stands until a
- * leader's snapshot came), a follower hanging up on its leader for any
+ * the highest term of the others and neither votes nor stands until it
+ * caught up: `caught`), a replica in its first life (`fresh`: never
+ * crashed, and no snapshot replaced a log it held) voting, and standing
+ * once a leader reached it, without having caught up (so the boot leader's
+ * followers elect a successor though it died before a majority caught
+ * up), a follower hanging up on its leader for any
  * reason (the leader dead, or only slow: the model lets a live leader be
  * suspected too), and fresh reads at a leader.
  *
@@ -89,6 +93,14 @@
  *                         the log it replaced, and an entry committed on a
  *                         majority counting it is lost (found by this model:
  *                         the first version of replica.c did so).
+ *   BUG_FRESH_AFTER_REPLACE a replica stays in its first life (may vote before
+ *                         it caught up) after a snapshot replaced a log it held
+ *                         (found by this model: the first version of the rule
+ *                         counted snapshots, and the boot leader, stepping down
+ *                         and following another, had its first snapshot replace
+ *                         entries it had counted for a commit).
+ *   REACH_UNCAUGHT_WIN    not a bug: shows a replica that has not caught up
+ *                         can win (the path the liveness fix opened is live).
  */
 #define NR 3
 #define EMAJ (NR / 2 + 1)          /* the C's nmembers / 2 + 1 */
@@ -99,6 +111,8 @@ typedef Log { byte t[LOGMAX + 1] };   /* t[i]: the term of entry i (1-based) */
 Log lg[NR];
 byte ln[NR], cmt[NR], term[NR], tstart[NR];
 bool alive[NR], leading[NR], caught[NR], standing[NR];
+bool fresh[NR];                   /* the C's first_life: never crashed, no snapshot replaced a log it held */
+bool reached[NR];                 /* a leader's snapshot came in this life */
 byte follows[NR];                 /* the leader it follows (NONE) */
 byte match[NR * NR];              /* the highest index f acked to l */
 byte votes[NR], asked[NR];        /* a candidate's votes and requests not yet answered (bits) */
@@ -120,6 +134,10 @@ byte writes, crashes, restarts, reads, suspects;
 /* Is c's log at least as up to date as v's? (Raft 5.4.1: up_to_date) */
 #define UPTODATE(c, v) (LASTT(c) > LASTT(v) || (LASTT(c) == LASTT(v) && ln[c] >= ln[v]))
 #define MIN(a, b) ((a) < (b) -> (a) : (b))
+/* may_vote(), may_stand(): caught up in this life, or in its first life
+ * (to stand, once a leader reached it). */
+#define MAYVOTE(r) (caught[r] || fresh[r])
+#define MAYSTAND(r) (caught[r] || (fresh[r] && reached[r]))
 /* may_answer_reads(): its first entry committed and a majority with it
  * (followers that have not hung up: a dead one counts until its hang-up). */
 #define WITH(l) (1 + (l != 0 && follows[0] == l) + (l != 1 && follows[1] == l) + (l != 2 && follows[2] == l))
@@ -198,6 +216,9 @@ inline follow(f, l) {
     alive[f] && alive[l] && leading[l] && !leading[f] && !standing[f] && follows[f] == NONE &&
     term[l] >= term[f] ->
     term[f] = term[l];
+#ifndef BUG_FRESH_AFTER_REPLACE
+    fresh[f] = fresh[f] && ln[f] == 0;   /* a log it held is replaced, perhaps by less */
+#endif
     i = 1;
     do
     :: i <= LOGMAX -> lg[f].t[i] = (i <= cmt[l] -> lg[l].t[i] : 0); i++
@@ -210,6 +231,7 @@ inline follow(f, l) {
     :: else -> break
     od;
     cmt[f] = cmt[l];
+    reached[f] = true;
 #ifdef BUG_CAUGHT_AT_SNAPSHOT
     caught[f] = true;
 #else
@@ -252,7 +274,7 @@ inline ack(l, f) {
 
 /* c stands in the next term whose candidate it is (members[t % n]). */
 inline stand(c) {
-    alive[c] && caught[c] && !leading[c] && !standing[c] && follows[c] == NONE &&
+    alive[c] && MAYSTAND(c) && !leading[c] && !standing[c] && follows[c] == NONE &&
     term[c] + 1 + (c + NR - (term[c] + 1) % NR) % NR <= MAXTERM ->
     term[c] = term[c] + 1 + (c + NR - (term[c] + 1) % NR) % NR;
     standing[c] = true;
@@ -278,9 +300,9 @@ inline vote(v, c) {
 #if defined(BUG_VOTE_FORGETFUL)
         :: UPTODATE(c, v) -> votes[c] = votes[c] | (1 << v)
 #elif defined(BUG_VOTE_ANY_LOG)
-        :: caught[v] -> votes[c] = votes[c] | (1 << v)
+        :: MAYVOTE(v) -> votes[c] = votes[c] | (1 << v)
 #else
-        :: caught[v] && UPTODATE(c, v) -> votes[c] = votes[c] | (1 << v)
+        :: MAYVOTE(v) && UPTODATE(c, v) -> votes[c] = votes[c] | (1 << v)
 #endif
         :: else -> skip
         fi
@@ -295,6 +317,12 @@ inline vote(v, c) {
 /* Won: lead, with a first entry of its own term. */
 inline win(c) {
     alive[c] && standing[c] && COUNT3(votes[c]) >= EMAJ ->
+#ifdef REACH_UNCAUGHT_WIN
+    /* Not a bug: "violated" shows the path exists (the liveness fix): the
+     * boot leader dies before its followers caught up, and one of them,
+     * in its first life, still stands and wins. */
+    assert(caught[c]);
+#endif
     assert(leader_of[term[c]] == NONE);   /* one leader a term */
     leader_of[term[c]] = c;
     standing[c] = false;
@@ -330,6 +358,7 @@ inline crash(r) {
     :: else -> break
     od;
     ln[r] = 0; cmt[r] = 0; caught[r] = false; follows[r] = NONE;
+    fresh[r] = false; reached[r] = false;   /* started again, it is in a later life */
     i = 0; j = 0
 }
 
@@ -398,7 +427,7 @@ init {
         /* Boot: replica 0 leads term 1 (members[0], no term known). */
         k = 0;
         do
-        :: k < NR -> alive[k] = true; follows[k] = NONE; k++
+        :: k < NR -> alive[k] = true; follows[k] = NONE; fresh[k] = true; k++
         :: else -> break
         od;
         k = 0;

@@ -153,7 +153,10 @@ def test_store_constants_come_from_the_c():
     ("c->pending == P_READ_APPLY && c->wait_index <= applied", "c->pending == P_READ_APPLY"),
     # Elections: a vote without the log comparison, a commit of an earlier
     # term's entries, a follower voting as soon as a snapshot came.
-    ("granted = caught_up && up_to_date(a->last_term, a->last_index);", "granted = caught_up;"),
+    ("granted = may_vote() && up_to_date(a->last_term, a->last_index);", "granted = may_vote();"),
+    # A replica in its first life still counted as such after a snapshot
+    # replaced a log it held.
+    ("if (last > 0)\n        first_life = false;", "if (last > 0)\n        first_life = true;"),
     ("if (c <= commit || c < term_start)", "if (c <= commit)"),
     ("caught_up = last >= up.upto;", "caught_up = true;"),
 ])

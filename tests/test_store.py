@@ -53,8 +53,8 @@ def results(r):
 
 
 def test_calls_errors_and_a_linearizable_history(tmp_path):
-    manifest = ("kv store per-node serve $name $key $cores\n"
-                "central store core:3 serve $name $key $cores\n")
+    manifest = ("kv store per-node serve $name $key $cores $life\n"
+                "central store core:3 serve $name $key $cores $life\n")
     long_key = "k" * 65
     calls = ["run 1 store put kv a one", "wait", "run 5 store get kv a", "wait",
              "run 6 store get kv a stale", "wait",
@@ -123,7 +123,7 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     client reconnects to the nearest other replica and goes on."""
     # restart=0: the starter's restart service leaves the killed replicas
     # alone; `svc restart` starts them again (through the same restart).
-    manifest = "kv store per-core restart=0 serve $name $key $cores\n"
+    manifest = "kv store per-core restart=0 serve $name $key $cores $life\n"
     clients = [f"run {c} store hist kv {c} 150 3" for c in (1, 2, 5, 6, 7)]
     cmds = ["svc"] + clients + ["sleep 5", "kill 5 2", "sleep 10", "svc restart kv 5", "wait"]
     cmds += [f"run {c} store hist kv {10 + c} 3 3 reads" for c in range(8)] + ["wait", "run 1 store state kv", "wait",
@@ -163,7 +163,7 @@ def test_leader_killed_a_new_one_elected_nothing_lost(tmp_path):
     leader's core started again follows it and catches up; the history,
     final fresh reads from every core included, is linearizable and every
     replica's table the same."""
-    manifest = "kv store per-core restart=0 serve $name $key $cores\n"
+    manifest = "kv store per-core restart=0 serve $name $key $cores $life\n"
     clients = [f"run {c} store hist kv {c} 120 3" for c in (1, 2, 5, 6, 7)]
     # A first write, acknowledged: a majority of the followers have joined
     # the leader and caught up (on a loaded host the kill could otherwise
@@ -218,7 +218,7 @@ def test_leader_and_next_candidate_killed_the_one_after_elected(tmp_path):
     20 ms later (while the others wait for term 2's candidate: a restarted
     replica must neither vote nor stand then), follow the new leader and hold
     the same table as every other."""
-    manifest = "kv store per-core restart=0 serve $name $key $cores\n"
+    manifest = "kv store per-core restart=0 serve $name $key $cores $life\n"
     clients = [f"run {c} store hist kv {c} 120 3" for c in (1, 3, 5, 6, 7)]
     cmds = ["svc", "run 1 store put kv warm up", "wait"] + clients + [
         "sleep 5", "kill 2 2", "kill 0 5", "sleep 20", "svc restart kv 2", "svc restart kv 0", "wait"]
@@ -245,6 +245,9 @@ def test_leader_and_next_candidate_killed_the_one_after_elected(tmp_path):
         # Started again at once (sleep is in ms): during the election, so it
         # may know term 1 only; it neither votes nor stands until it caught up.
         assert len(reps) == 2 and not reps[1]["leader"] and reps[1]["term"] >= 1, reps
+        # The manifest's $life: 0 at the first start, so the first may vote
+        # before it caught up; the second life may not (it forgot its acks).
+        assert reps[0]["first_life"] and not reps[1]["first_life"], reps
         caught = [e for e in r.events_named("store_caught_up") if e["core"] == core]
         # (Its snapshot is at the new leader's applied index, which may be
         # short of its first entry; the tail follows: the tables below agree.)
@@ -268,7 +271,7 @@ def test_sixteen_cores_four_nodes_a_replica_per_node(tmp_path):
     and the replica started again catches up: the history is linearizable,
     the four tables equal, and the final fresh reads from all sixteen cores
     are each served by their own node's replica."""
-    manifest = "kv store per-node restart=0 serve $name $key $cores\n"
+    manifest = "kv store per-node restart=0 serve $name $key $cores $life\n"
     writers = (1, 5, 9, 13, 14)
     cmds = ["svc", "run 2 store put kv warm up", "wait"] + [f"run {c} store hist kv {c} 100 3" for c in writers]
     cmds += ["sleep 2", "kill 8 2", "sleep 20", "svc restart kv 8", "wait"]

@@ -387,7 +387,7 @@ static void format_cores(const struct manifest_service *s, const struct machine_
 }
 
 errval_t manifest_command(const struct manifest_service *s, const struct machine_shape *m, uint32_t core,
-                          uint64_t key, char *out, size_t size)
+                          uint64_t key, uint32_t life, char *out, size_t size)
 {
     size_t n = 0;
     int w = snprintf(out, size, "%s%s", s->program, s->args[0] ? " " : "");
@@ -404,6 +404,9 @@ errval_t manifest_command(const struct manifest_service *s, const struct machine
             p += 6;
         } else if (!strncmp(p, "$name", 5)) {
             add = s->name;
+            p += 5;
+        } else if (!strncmp(p, "$life", 5)) {
+            snprintf(piece, sizeof piece, "%u", life);
             p += 5;
         } else if (!strncmp(p, "$key", 4)) {
             snprintf(piece, sizeof piece, "%llx", (unsigned long long)key);

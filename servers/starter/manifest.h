@@ -84,9 +84,12 @@ unsigned manifest_cores(const struct manifest_service *s, const struct machine_s
                         unsigned max);
 
 /* `s`'s command line for an instance on `core` of machine `m`: "PROGRAM
- * ARGS" with $name, $key, $core and $cores (every core of the placement, as
- * runs: "0,4", "0-7") filled in. ERR_MSG_TOO_LONG if it does not fit. */
+ * ARGS" with $name, $key, $core, $cores (every core of the placement, as
+ * runs: "0,4", "0-7") and $life (how many times this instance was started
+ * before: 0 the first time; a replica that was never started before held
+ * nothing it could have forgotten, docs/store.md) filled in.
+ * ERR_MSG_TOO_LONG if it does not fit. */
 errval_t manifest_command(const struct manifest_service *s, const struct machine_shape *m, uint32_t core,
-                          uint64_t key, char *out, size_t size);
+                          uint64_t key, uint32_t life, char *out, size_t size);
 
 #endif

@@ -91,7 +91,8 @@ static errval_t instance_command(const struct instance *x, const char *program, 
 {
     const struct manifest_service *s = &mf.svc[x->service];
     char base[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
-    errval_t err = manifest_command(s, &shape, x->core, keys[x->service], base, sizeof base);
+    /* Every start but the first (a restart, a new version on trial): $life >= 1. */
+    errval_t err = manifest_command(s, &shape, x->core, keys[x->service], x->restarts + 1, base, sizeof base);
     if (err)
         return err;
     const char *args = base + strlen(s->program);   /* "" or " args..." */
@@ -229,7 +230,7 @@ static void spawn_instances(unsigned i)
         struct instance *x = &inst[ninst++];
         char cmd[MANIFEST_ARGS_MAX + MANIFEST_NAME_MAX + 16];
         *x = (struct instance){ .service = (uint16_t)i, .state = S_STARTING, .core = cores[k], .started_ns = now_ns() };
-        err = manifest_command(s, &shape, cores[k], up.key, cmd, sizeof cmd);
+        err = manifest_command(s, &shape, cores[k], up.key, 0, cmd, sizeof cmd);
         if (!err)
             err = spawn_near(x, cmd, &x->domain);   /* a core that is down: the nearest live one */
         if (err) {

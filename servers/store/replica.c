@@ -116,6 +116,8 @@ static bool leading;
 static uint64_t term;          /* the highest term this replica knows (led, followed or voted in) */
 static uint64_t term_start;    /* leading: the index of its first entry (commit only from there) */
 static bool caught_up;         /* it holds a leader's whole log, got in this life: it may vote */
+static bool first_life;        /* never started before ($life 0), and no snapshot replaced a log it held */
+static bool reached;           /* a leader's snapshot began in this life */
 static struct kv table;
 static struct entry logring[LOG_CAP];
 static uint64_t applied, commit, last;   /* applied <= commit; log holds (applied, last] */
@@ -494,6 +496,9 @@ static errval_t on_snap_begin(struct idl_chan *ch, const struct store_snap_begin
     term = a->term;
     kv_clear(&table);
     caught_up = false;   /* until the snapshot ends, it holds nothing */
+    if (last > 0)
+        first_life = false;   /* what it held is replaced, perhaps by less: may_vote */
+    reached = true;
     up.snapping = true;
     return ERR_OK;
 }
@@ -696,6 +701,22 @@ static uint64_t try_since;   /* since when */
 static uint32_t hint_core;   /* who may lead now (it voted for it, or it led); ask it first */
 static bool has_hint;
 
+/* May it vote, or stand? A vote counts only from a log that holds every
+ * entry this replica ever acknowledged: one caught up in this life (it
+ * holds a leader's whole log, beyond any ack of a former life), or one in
+ * its first life (nothing was forgotten) whose log no snapshot has replaced
+ * while it held entries (a snapshot may be shorter than what it replaced;
+ * a replica holding nothing acknowledged nothing). So the boot leader's
+ * followers can elect a successor even if it dies before a majority caught
+ * up. One that no leader reached yet holds nothing and votes, but stands
+ * only once a leader's snapshot began (else at boot it could stand before
+ * the first member came up): if the boot leader dies before any follower's
+ * snapshot began, the group waits for its core to be started again (the
+ * restart service does so), which then leads term 1 afresh: no replica
+ * holds anything. */
+static bool may_vote(void) { return caught_up || first_life; }
+static bool may_stand(void) { return caught_up || (first_life && reached); }
+
 /* Is a log ending with (t, index) at least as up to date as ours? (Raft, 5.4.1) */
 static bool up_to_date(uint64_t t, uint64_t index)
 {
@@ -722,7 +743,7 @@ static errval_t on_vote_call(struct idl_chan *ch, const struct store_vote_call_a
         if (up.up)
             lost_leader();
         end_campaign();
-        granted = caught_up && up_to_date(a->last_term, a->last_index);
+        granted = may_vote() && up_to_date(a->last_term, a->last_index);
         if (granted) {
             hint_core = a->core;
             has_hint = true;
@@ -1020,7 +1041,7 @@ static void tick(struct ws_timer *t)
         group_instances(&names, name, ask_leader, &k);
         if (k.service) {
             follow(&k);
-        } else if (caught_up) {
+        } else if (may_stand()) {
             if (try_term <= term) {
                 try_term = term + 1;
                 try_since = now;
@@ -1094,7 +1115,7 @@ static errval_t parse_members(const char *s)
     return nmembers ? ERR_OK : ERR_INVALID_ARG;
 }
 
-int replica_main(struct service_chan *ns, const char *group, uint64_t key, const char *cores)
+int replica_main(struct service_chan *ns, const char *group, uint64_t key, const char *cores, int life)
 {
     static struct service_acceptor acceptor;
     static struct ws_source flusher = { .poll = flush, .name = "store flush" };
@@ -1112,6 +1133,7 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     if (!member)
         return printf("store: core %u is not one of %s\n", me, cores), 2;
     majority = nmembers / 2 + 1;
+    first_life = life == 0;   /* unknown (-1): as if started before, the safe side */
     kv_init(&table);
     /* Boot or a new life? Before it is registered (so no replica can be
      * waiting for it), ask the others: if any knows a term, the group has
@@ -1135,8 +1157,8 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     if (err)
         return printf("store: cannot serve %s: %s\n", name, err_name(err)), 1;
     printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
-           "\"majority\":%u,\"term\":%llu}\n", name, me, leading ? "true" : "false", nmembers, majority,
-           (unsigned long long)term);
+           "\"majority\":%u,\"term\":%llu,\"first_life\":%s}\n", name, me, leading ? "true" : "false", nmembers,
+           majority, (unsigned long long)term, first_life ? "true" : "false");
     waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);

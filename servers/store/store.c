@@ -2,8 +2,8 @@
  * store: a replica of the replicated store, or a client of it
  * (docs/store.md).
  *
- *   store serve NAME KEY CORES        a replica (the manifest's
- *                                     "store store per-node serve $name $key $cores")
+ *   store serve NAME KEY CORES LIFE   a replica (the manifest's
+ *                                     "kv store per-node serve $name $key $cores $life")
  *   store put NAME KEY VALUE          and get, del, cas, list, state, hist:
  *                                     client.c says what each does
  */
@@ -27,7 +27,8 @@ int main(int argc, char **argv)
         err = names_connect(&names);
     if (err)
         return printf("store: cannot reach the name server: %s\n", err_name(err)), 1;
-    if (argc == 5 && !strcmp(argv[1], "serve"))
-        return replica_main(&names, argv[2], parse_hex(argv[3]), argv[4]);
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "serve"))
+        return replica_main(&names, argv[2], parse_hex(argv[3]), argv[4],
+                            argc == 6 ? (argv[5][0] == '0' && !argv[5][1] ? 0 : 1) : -1);
     return client_main(&names, argc, argv);
 }

@@ -4,8 +4,9 @@
 
 #include <atoll/monitor_client.h>
 
-/* `store serve NAME KEY CORES`: a replica (replica.c). */
-int replica_main(struct service_chan *names, const char *name, uint64_t key, const char *cores);
+/* `store serve NAME KEY CORES [LIFE]`: a replica (replica.c); LIFE is the
+ * manifest's $life (0: never started before), -1 if not given. */
+int replica_main(struct service_chan *names, const char *name, uint64_t key, const char *cores, int life);
 /* `store put|get|del|cas|list|state|hist NAME ...`: a client (client.c). */
 int client_main(struct service_chan *names, int argc, char **argv);
 

@@ -40,7 +40,7 @@ static void test_placements(void)
           "echo.n echo  per-node  after=topo serve $name 0 key=$key\n"
           "every  hello per-core\n"
           "some   hello nodes:0,2-2   hi from $core\n"
-          "st     store per-node serve $name $key $cores\n"
+          "st     store per-node serve $name $key $cores $life\n"
           "st.c   store per-core serve $cores\n");
     CHECK_EQ(mf.n, 6);
     CHECK_EQ(mf.refused, 0);
@@ -65,17 +65,20 @@ static void test_placements(void)
     CHECK(at_topo < at_echo);
     CHECK_EQ(mf.norder, 6);
     char cmd[160];
-    CHECK_ERR(manifest_command(svc("echo.n"), &m16, 4, 0xabc, cmd, sizeof cmd), ERR_OK);
+    CHECK_ERR(manifest_command(svc("echo.n"), &m16, 4, 0xabc, 0, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "echo serve echo.n 0 key=abc"));
-    CHECK_ERR(manifest_command(svc("some"), &m16, 8, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK_ERR(manifest_command(svc("some"), &m16, 8, 0, 0, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "hello hi from 8"));
-    CHECK_ERR(manifest_command(svc("topo"), &m16, 0, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK_ERR(manifest_command(svc("topo"), &m16, 0, 0, 0, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "topo"));
-    CHECK_ERR(manifest_command(svc("echo.n"), &m16, 4, 0xabc, cmd, 10), ERR_MSG_TOO_LONG);
+    CHECK_ERR(manifest_command(svc("echo.n"), &m16, 4, 0xabc, 0, cmd, 10), ERR_MSG_TOO_LONG);
     /* $cores: every member of the placement, as runs. */
-    CHECK_ERR(manifest_command(svc("st"), &m16, 4, 0xabc, cmd, sizeof cmd), ERR_OK);
-    CHECK(!strcmp(cmd, "store serve st abc 0,4,8"));
-    CHECK_ERR(manifest_command(svc("st.c"), &m16, 4, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK_ERR(manifest_command(svc("st"), &m16, 4, 0xabc, 0, cmd, sizeof cmd), ERR_OK);
+    CHECK(!strcmp(cmd, "store serve st abc 0,4,8 0"));
+    /* $life: how many times the instance was started before. */
+    CHECK_ERR(manifest_command(svc("st"), &m16, 4, 0xabc, 3, cmd, sizeof cmd), ERR_OK);
+    CHECK(!strcmp(cmd, "store serve st abc 0,4,8 3"));
+    CHECK_ERR(manifest_command(svc("st.c"), &m16, 4, 0, 0, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "store serve 0-15"));
 }
 
