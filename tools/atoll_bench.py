@@ -315,6 +315,7 @@ COST_PINGPONG_LINUX = {"samples": 5, "batch": 8, "warmup": 16, "pairs": "row"}
 COST_PINGPONG_ATOLL = {"rounds": 40, "pairs": "row"}
 COST_UNMAP = {"iters": 7, "warmup": 2}
 COST_STORE = {"ops": 200, "samples": 1}
+COST_STORE_ATOLL = {"ops": 50}   # per client; a region per round (placement, read %, N)
 COST_LOCAL = {"samples": 5, "batch": 8, "warmup": 16}
 
 ATOLL_UNMAP_PROTOCOLS = "unicast,broadcast,multicast,numa-multicast,ipi"
@@ -529,7 +530,7 @@ BENCHMARKS: Dict[str, Benchmark] = {
                            "linux": Half("store", _store_options, {"ops": 500, "samples": 1, "reads": "95"},
                                          cost=COST_STORE),
                            "atoll": Half("store", lambda m, a: {"ops": 200, "keys": 64}, {"ops": 20, "reads": "95"},
-                                         commands=atoll_store_commands, adapt=atoll_store_adapt,
+                                         cost=COST_STORE_ATOLL, commands=atoll_store_commands, adapt=atoll_store_adapt,
                                          services=os.path.join("servers", "store", "bench.services"))}),
     "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
                        "LMP between two domains; Linux: pipe, eventfd, futex between two "

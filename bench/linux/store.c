@@ -197,6 +197,7 @@ int main(int argc, char **argv)
                     continue;
                 cm_arg(protocol, use_rwlock ? CM_WORD_rwlock : CM_WORD_mutex);
                 cm_arg(cores, n);
+                cm_arg(reads, (uint64_t)read_pct);
                 cm_arg(ops, (uint64_t)ops_per_thread * (uint64_t)n);
                 for (int s = 0; s < samples; s++) {
                     uint64_t ns = run(cpus, n);

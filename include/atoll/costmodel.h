@@ -60,7 +60,7 @@
     X(4, local)         /* same-core round trips */                            \
     X(5, selftest)      /* the plugin's test guest (tests/costmodel/) */       \
     X(6, caps)          /* a capability operation across cores (capxfer) */    \
-    X(7, store)         /* the store benchmark's operations (Linux half) */
+    X(7, store)         /* the store benchmark's round: N clients' operations */
 
 /* Argument keys: X(number, name, symbolic). A symbolic key's value is a
  * CM_WORDS number and is printed as its name. Numbers are 0..255. */
@@ -73,7 +73,9 @@
     X(5, pattern, 1)    /* the self-test's access pattern */                   \
     X(6, pages, 0)      /* pages per operation */                              \
     X(7, holders, 0)    /* cores holding copies of the object (caps) */        \
-    X(8, op, 1)         /* which operation (caps: revoke, delete) */
+    X(8, op, 1)         /* which operation (caps: revoke, delete) */       \
+    X(9, replicas, 0)   /* the store's replicas (Atoll's store bench) */      \
+    X(10, reads, 0)     /* the store bench's read percentage */
 
 /* Symbolic values: X(number, name). Numbers are 1..255. */
 #define CM_WORDS(X)                                                            \
@@ -83,7 +85,7 @@
     X(32, pingpong_line) X(33, own_data) X(34, ipi) X(35, readers)            \
     X(36, writer_upgrade) X(37, false_sharing) X(38, count_insns)            \
     X(13, holders_only) X(14, broadcast) X(15, revoke) X(16, delete)  \
-    X(39, rwlock)    X(40, mutex)
+    X(39, rwlock)    X(40, mutex)     X(41, store_fresh) X(42, store_stale)
 
 #define CM_ENUM_TAG(n, name) CM_TAG_##name = n,
 #define CM_ENUM_KEY(n, name, sym) CM_KEY_##name = n,

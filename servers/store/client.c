@@ -27,6 +27,7 @@
  * {c, ops, errors, reconnects}; store_watching {key, version, core};
  * store_changed {key, version, deleted}.
  */
+#include <atoll/costmodel.h>
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
 #include <if/nameservice_if.h>
@@ -412,12 +413,15 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
  * adds them up. */
 /* The round's N clients start together: each adds itself to the count in
  * key b<ROUND> (cas), then waits until the count is N. (The shell starts
- * them one after another, often slower than a client's whole loop.) */
-static errval_t barrier(struct conn *c, uint32_t round, uint32_t n)
+ * them one after another, often slower than a client's whole loop.)
+ * *last: this client's cas made the count N. With wait false it only
+ * counts itself in (the end of the round: key e<ROUND>). */
+static errval_t barrier(struct conn *c, char prefix, uint32_t round, uint32_t n, bool wait, bool *last)
 {
     char key[16], now[16], next[16];
-    snprintf(key, sizeof key, "b%u", round);
+    snprintf(key, sizeof key, "%c%u", prefix, round);
     bool joined = false;
+    *last = false;
     for (uint32_t tries = 0; tries < 100000; tries++) {
         const uint8_t *out;
         size_t outlen = 0;
@@ -429,7 +433,7 @@ static errval_t barrier(struct conn *c, uint32_t round, uint32_t n)
         uint32_t count = 0;
         for (size_t i = 0; !rerr && i < outlen && out[i] >= '0' && out[i] <= '9'; i++)
             count = count * 10 + (uint32_t)(out[i] - '0');
-        if (joined && count >= n)
+        if (joined && (count >= n || !wait))
             return ERR_OK;
         if (!joined) {
             snprintf(now, sizeof now, "%u", count);
@@ -439,11 +443,19 @@ static errval_t barrier(struct conn *c, uint32_t round, uint32_t n)
             if (err)
                 return err;
             joined = rerr == ERR_OK;
+            *last = joined && count + 1 == n;
         } else {
             sys_notify_wait(sys_notify_gen(), 1000, 0);   /* 1 ms */
         }
     }
     return ERR_TIMEOUT;
+}
+
+static bool count_instance(uint32_t core, uint64_t service, void *arg)
+{
+    (void)core, (void)service;
+    ++*(uint32_t *)arg;
+    return true;
 }
 
 static int bench(uint32_t client, uint32_t nops, uint32_t read_pct, uint32_t nkeys, bool fresh, uint32_t round,
@@ -458,8 +470,23 @@ static int bench(uint32_t client, uint32_t nops, uint32_t read_pct, uint32_t nke
     rng = 0x9e3779b97f4a7c15ull * (client + 1) ^ read_tsc();
     nkeys = nkeys ? nkeys : 1;
     nops = nops > 4096 ? 4096 : nops;
-    if ((err = barrier(&c, round, n)))
+    uint32_t replicas = 0;
+    group_instances(names, name, count_instance, &replicas);
+    bool last = false;
+    if ((err = barrier(&c, 'b', round, n, true, &last)))
         return printf("store: bench %s: barrier: %s\n", name, err_name(err)), conn_close(&c), 1;
+    /* The cost model's region (docs/costmodel.md): system-wide, so one
+     * client begins it, the last to join, and one ends it, the last to
+     * finish. It also holds the other clients' last barrier reads (at most
+     * one a millisecond each) and the N writes that count the ends. */
+    if (last) {
+        cm_arg(protocol, fresh ? CM_WORD_store_fresh : CM_WORD_store_stale);
+        cm_arg(cores, n);
+        cm_arg(replicas, replicas);
+        cm_arg(reads, read_pct);
+        cm_arg(ops, (uint64_t)n * nops);
+        cm_begin(store);
+    }
     uint64_t start = now_ns();
     for (uint32_t i = 0; i < nops; i++) {
         char key[16], val[32];
@@ -482,6 +509,8 @@ static int bench(uint32_t client, uint32_t nops, uint32_t read_pct, uint32_t nke
             break;
     }
     uint64_t end = now_ns();
+    if (!err && !barrier(&c, 'e', round, n, false, &last) && last)
+        cm_end(store);
     for (uint32_t i = 1; i < done; i++)   /* insertion sort: a few thousand at most */
         for (uint32_t j = i; j > 0 && lat[j - 1] > lat[j]; j--) {
             uint64_t t = lat[j];
