@@ -97,6 +97,8 @@ static int usage(void)
 
 /* -- one call from the shell ---------------------------------------------------------------- */
 
+#define WRITE_WAIT_NS 5000000000ull
+
 static int one(int argc, char **argv)
 {
     struct conn c = { 0 };
@@ -108,6 +110,15 @@ static int one(int argc, char **argv)
     size_t vlen = 0;
     uint64_t version = 0;
     bool write = !strcmp(op, "put") || !strcmp(op, "putn") || !strcmp(op, "del") || !strcmp(op, "cas");
+    /* A write while the nearest replica has no leader (it has not found the
+     * boot leader yet, or an election is under way): look again every 5 ms
+     * for up to WRITE_WAIT_NS, then answer ERR_NO_LEADER. */
+    for (uint64_t until = now_ns() + WRITE_WAIT_NS; write && c.no_leader && now_ns() < until;) {
+        conn_close(&c);
+        sys_notify_wait(sys_notify_gen(), 5000, 0);
+        if ((err = conn_open(&c)))
+            return printf("store: %s: %s\n", name, err_name(err)), 1;
+    }
     if (write && c.no_leader && argc >= 5 - !strcmp(op, "del")) {
         rerr = ERR_NO_LEADER;
     } else if (!strcmp(op, "put") && argc == 5) {
