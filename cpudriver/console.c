@@ -130,6 +130,8 @@ int console_drain(void)
                 smp_note_checkin(ap);
             } else if (kind == LINECHAN_PANIC) {
                 ap->panicked = true;
+            } else if (kind == LINECHAN_IDLE) {
+                ap->user_idle = true;
             }
         }
     }

@@ -37,6 +37,7 @@ struct core_state {
     volatile bool woken;        /* a wake-up IPI arrived */
     struct linechan *console;   /* APs: channel to the boot core's console */
     uint64_t console_seq;       /* next sequence number to send on it */
+    bool said_idle;             /* told the boot core its monitor waited once (smp.c) */
     bool poweroff_after_boot;
 };
 

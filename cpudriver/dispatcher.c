@@ -1,5 +1,6 @@
 /* Dispatchers and this core's scheduler; see dispatcher.h. */
 #include "dispatcher.h"
+#include "linechan.h"
 #include <atoll/abi/domain.h>
 #include "domain.h"
 #include "console.h"
@@ -148,6 +149,12 @@ void schedule(void)
         current = 0;
         if (core.is_bsp)
             console_drain();
+        else if (!core.said_idle && all) {
+            /* The boot core waits for the pilot's monitor to wait once
+             * before it starts the others' (smp.c). */
+            core.said_idle = true;
+            linechan_send(core.console, &core.console_seq, LINECHAN_IDLE, "", 0);
+        }
         __asm__ volatile("sti; hlt; cli" ::: "memory");
     }
 }

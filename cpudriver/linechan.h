@@ -26,6 +26,7 @@ enum linechan_kind {
     LINECHAN_CHECKIN = 3,         /* the sender's CPU driver is up; carries its
                                      CPUID record, binary (topo_report.h) */
     LINECHAN_PANIC = 4,           /* the sender's CPU driver has stopped */
+    LINECHAN_IDLE = 5,            /* the sender's monitor waited for the first time */
 };
 
 struct linechan_slot {

@@ -160,9 +160,7 @@ void bsp_main(void)
     apic_timer_start(boot_params.timer_hz);
     /* The report is out: the other cores may start their monitors now
      * (earlier, under emulation, they would slow the boot they wait for). */
-    for (uint32_t i = 0; i < smp_ap_count(); i++)
-        if (smp_ap(i)->up && boot_core_has_user_ram(smp_ap(i)->core_id))
-            apic_send_ipi(smp_ap(i)->apic_id, APIC_IPI_FIXED, VEC_WAKEUP);
+    smp_start_user();
     if (opt.panic_selftest)
         panic("selftest: panic requested on the kernel command line");
     if (opt.poweroff)

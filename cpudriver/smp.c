@@ -7,7 +7,9 @@
 #include "percore.h"
 #include "pmem.h"
 #include "x86_64/apic.h"
+#include "user_start.h"
 #include "x86_64/cpu.h"
+#include "x86_64/trap.h"
 
 /* Read by boot/ap_trampoline.S through the boot page tables. */
 BOOTSHARED struct ap_start ap_start_table[TOPO_MAX_CPUS];
@@ -69,30 +71,74 @@ errval_t smp_prepare(const struct topology *t, const struct core_block *blocks, 
     return ERR_OK;
 }
 
+/* Drain the cores' reports until every AP in [first, last) has checked in
+ * or panicked, or the deadline passes. */
+static void wait_checkins(uint32_t first, uint32_t last, uint64_t deadline)
+{
+    for (;;) {
+        console_drain();
+        uint32_t done = 0;
+        for (uint32_t i = first; i < last; i++)
+            done += aps[i].up || aps[i].panicked;
+        if (done == last - first || rdtsc() > deadline)
+            return;
+        cpu_relax();
+    }
+}
+
+/* How long the other cores wait for the pilot before starting anyway. */
+#define PILOT_WAIT_MS 100
+
 uint32_t smp_start_all(uint64_t timeout_ms)
 {
     /* INIT, 10 ms, SIPI, 200 us, SIPI (Intel SDM vol. 3, 8.4.4.1). A core
-     * that is already running ignores the second SIPI. All cores start in
-     * parallel: each finds its own entry in the start table. */
+     * that is already running ignores the second SIPI. One core, the pilot,
+     * gets its SIPIs first and the others wait in wait-for-SIPI until it
+     * has checked in; then they start in parallel, each finding its own
+     * entry in the start table. On hardware that costs one core's start;
+     * under emulation it is what keeps the boot fast at many cores: the
+     * first run of any code is translated, and TCG's vCPU threads that run
+     * new code at once contend for the translator's page locks (QEMU 7.2,
+     * tb_link_page: most of the boot's CPU time at 255 vCPUs before). */
+    uint64_t deadline = rdtsc() + core.tsc_hz / 1000 * timeout_ms;
     for (uint32_t i = 0; i < naps; i++)
         apic_send_ipi(aps[i].apic_id, APIC_IPI_INIT, 0);
     udelay(10000);
-    for (int round = 0; round < 2; round++) {
-        for (uint32_t i = 0; i < naps; i++)
-            apic_send_ipi(aps[i].apic_id, APIC_IPI_STARTUP, TRAMPOLINE_ADDR >> 12);
-        udelay(200);
-    }
-
-    uint64_t deadline = rdtsc() + core.tsc_hz / 1000 * timeout_ms;
-    for (;;) {
-        console_drain();
-        uint32_t up = 0, done = 0;
-        for (uint32_t i = 0; i < naps; i++) {
-            up += aps[i].up;
-            done += aps[i].up || aps[i].panicked;
+    /* An AP the firmware did not list never checks in: no pilot then. */
+    uint32_t pilot_end = naps && aps[0].listed ? 1 : naps;
+    for (uint32_t from = 0, to = pilot_end; from < naps; from = to, to = naps) {
+        for (int round = 0; round < 2; round++) {
+            for (uint32_t i = from; i < to; i++)
+                apic_send_ipi(aps[i].apic_id, APIC_IPI_STARTUP, TRAMPOLINE_ADDR >> 12);
+            udelay(200);
         }
-        if (done == naps || rdtsc() > deadline)
-            return up;
-        cpu_relax();
+        uint64_t pilot_deadline = rdtsc() + core.tsc_hz / 1000 * PILOT_WAIT_MS;
+        wait_checkins(from, to, to == naps || pilot_deadline > deadline ? deadline : pilot_deadline);
     }
+    uint32_t up = 0;
+    for (uint32_t i = 0; i < naps; i++)
+        up += aps[i].up;
+    return up;
+}
+
+void smp_start_user(void)
+{
+    /* As at the cores' start: the pilot's monitor runs first, alone, until
+     * it waits for the first time (its start-up code translated once), then
+     * every other core's monitor starts (the boot core's last). */
+    int32_t pilot = -1;
+    for (uint32_t i = 0; i < naps && pilot < 0; i++)
+        if (aps[i].up && boot_core_has_user_ram(aps[i].core_id))
+            pilot = (int32_t)i;
+    if (pilot >= 0) {
+        apic_send_ipi(aps[pilot].apic_id, APIC_IPI_FIXED, VEC_WAKEUP);
+        uint64_t deadline = rdtsc() + core.tsc_hz / 1000 * PILOT_WAIT_MS;
+        while (!aps[pilot].user_idle && !aps[pilot].panicked && rdtsc() < deadline) {
+            console_drain();
+            cpu_relax();
+        }
+    }
+    for (uint32_t i = 0; i < naps; i++)
+        if ((int32_t)i != pilot && aps[i].up && boot_core_has_user_ram(aps[i].core_id))
+            apic_send_ipi(aps[i].apic_id, APIC_IPI_FIXED, VEC_WAKEUP);
 }

@@ -70,6 +70,7 @@ struct ap_info {
     bool listed;                /* in the start table (false: selftest) */
     bool up;                    /* checked in */
     bool panicked;
+    bool user_idle;             /* its monitor has started and waited once */
     uint64_t checkin_tsc;
 };
 
@@ -89,6 +90,10 @@ errval_t smp_prepare(const struct topology *t, const struct core_block *blocks, 
  * then wait up to `timeout_ms` for all to check in, printing their console
  * lines meanwhile. Returns the number of APs up. */
 uint32_t smp_start_all(uint64_t timeout_ms);
+
+/* After the boot report: start user space on every AP that has RAM for it,
+ * the pilot first (smp.c says why). */
+void smp_start_user(void);
 
 /* TSC of the last check-in (boot_tsc0 if none). */
 uint64_t smp_last_checkin_tsc(void);
