@@ -458,6 +458,16 @@ static bool hb_ready(struct ws_source *s)
     return true;
 }
 
+static bool hb_on, recovered_due, recovered_holds;
+static uint64_t recovered_index;
+
+void heartbeat_recovered(bool holds, uint64_t index)
+{
+    recovered_holds = holds;
+    recovered_index = index;
+    recovered_due = !hb_on || starter_recovered_send(&hb.idl, holds, index) != ERR_OK;
+}
+
 errval_t heartbeat_start(struct waitset *ws)
 {
     uint64_t service;
@@ -471,5 +481,8 @@ errval_t heartbeat_start(struct waitset *ws)
     hb_timer = (struct ws_timer){ .fire = beat };
     hb_timer.ws = ws;
     beat(&hb_timer);
+    hb_on = true;
+    if (recovered_due)
+        heartbeat_recovered(recovered_holds, recovered_index);
     return ERR_OK;
 }

@@ -53,6 +53,7 @@
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <atoll/waitset.h>
 #include <if/nameservice_if.h>
 #include <if/store_if.h>
@@ -124,7 +125,6 @@ static struct client *clients[MAX_CLIENTS];
 static uint32_t nclients;
 static uint64_t ops;
 static struct waitset ws;
-static struct service_chan names;
 static uint64_t my_service;
 
 /* The follower's side: its channel to the leader. */
@@ -446,6 +446,17 @@ static errval_t on_readindex_call(struct idl_chan *ch, const struct store_readin
 
 /* -- the follower ------------------------------------------------------------------------ */
 
+/* caught_up changes: the restart service is told (heartbeat_recovered),
+ * so that it counts a restarted replica as back only once it holds the
+ * leader's whole log (docs/restart.md), and injects no fault into the
+ * store while a replica is catching up (docs/faults.md). */
+static void holds(bool yes)
+{
+    if (yes != caught_up)
+        heartbeat_recovered(yes, last);
+    caught_up = yes;
+}
+
 static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a)
 {
     (void)ch;
@@ -468,7 +479,7 @@ static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a
         memcpy(e->value, a->value, a->value_len);
     last = a->index;
     if (last >= up.upto)
-        caught_up = true;
+        holds(true);
     if (a->commit > commit)
         commit = a->commit;
     apply_committed();
@@ -493,7 +504,7 @@ static errval_t on_snap_begin(struct idl_chan *ch, const struct store_snap_begin
         return ERR_MSG_UNKNOWN;   /* a leader of a term since ended */
     term = a->term;
     kv_clear(&table);
-    caught_up = false;   /* until the snapshot ends, it holds nothing */
+    holds(false);   /* until the snapshot ends, it holds nothing */
     up.snapping = true;
     return ERR_OK;
 }
@@ -518,7 +529,7 @@ static errval_t on_snap_end(struct idl_chan *ch, const struct store_snap_end_arg
      * what it held (the leader's commit index may lag): it votes again only
      * once it holds the leader's whole log as it was (its entries follow). */
     up.upto = a->upto;
-    caught_up = last >= up.upto;
+    holds(last >= up.upto);
     up.ack_sent = 0;
     notify_all_watched();
     printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu,\"term\":%llu,"
@@ -966,7 +977,7 @@ static void campaign(uint64_t t)
     ballot.deadline = now_ns() + ELECT_WAIT_NS;
     printf("@atoll {\"event\":\"store_campaign\",\"core\":%u,\"term\":%llu,\"last_term\":%llu,\"last\":%llu}\n",
            me, (unsigned long long)t, (unsigned long long)last_term(), (unsigned long long)last);
-    group_instances(&names, name, ask_vote, NULL);
+    group_instances(name, ask_vote, NULL);
     if (ballot.granted >= majority)
         become_leader();
 }
@@ -1017,7 +1028,7 @@ static void tick(struct ws_timer *t)
     }
     if (!up.up && !ballot.on) {
         struct seek k = { .only_hint = has_hint && ticks++ % 5 != 0 };
-        group_instances(&names, name, ask_leader, &k);
+        group_instances(name, ask_leader, &k);
         if (k.service) {
             follow(&k);
         } else if (caught_up) {
@@ -1100,7 +1111,7 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     static struct ws_source flusher = { .poll = flush, .name = "store flush" };
     static struct ws_source pumper = { .poll = outbox, .name = "store outbox" };
     static struct ws_source voter = { .poll = count_votes, .name = "store ballot" };
-    names = *ns;
+    (void)ns;   /* the name server through <atoll/recover.h>'s channel, remade after its restart */
     name = group;
     me = startup()->core_id;
     errval_t err = parse_members(cores);
@@ -1119,19 +1130,19 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
      * whoever leads (and, until it caught up, neither votes nor stands).
      * Else this is the boot, and the first member leads term 1. */
     struct seek k = { 0 };
-    group_instances(&names, name, ask_leader, &k);
+    group_instances(name, ask_leader, &k);
     term = k.seen;
     leading = members[0] == me && k.seen == 0;
     if (leading) {
         term = 1;
-        caught_up = true;   /* an empty log at boot is the whole log */
+        holds(true);   /* an empty log at boot is the whole log */
     }
     hint_core = k.service ? k.core : members[0];
     has_hint = true;
-    errval_t rerr = ERR_OK;
     err = service_register_self(&my_service);
-    if (!err && !(err = nameservice_join_rpc(&names.idl, name, key, my_service, &rerr)))
-        err = rerr;
+    /* Kept: joined again after a restart of the name server. */
+    if (!err)
+        err = names_keep_join(name, key, my_service);
     if (err)
         return printf("store: cannot serve %s: %s\n", name, err_name(err)), 1;
     printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
@@ -1143,6 +1154,11 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     waitset_add(&ws, &pumper);
     waitset_add(&ws, &flusher);
     waitset_add(&ws, &voter);
+    names_watch(&ws);
+    /* Beats to the restart service (docs/restart.md), started by it: a
+     * group key. It says when it holds its state (holds()). */
+    if (key && (err = heartbeat_start(&ws)))
+        printf("store: no heartbeats: %s\n", err_name(err));
     if (!leading)
         waitset_timer_arm(&ws, &ticker, now_ns());
     waitset_run(&ws);

@@ -85,6 +85,12 @@ enum fault_kind {
 const char *fault_name(uint32_t kind);
 /* Find the starter by name and beat every HEARTBEAT_MS from `ws`. */
 errval_t heartbeat_start(struct waitset *ws);
+/* A server with state: it holds its state (after a restart, once it
+ * recovered it; at boot, once it has it), or no longer does (it is fetching
+ * it again). The restart service counts a restarted instance as back only
+ * once it holds it (docs/restart.md). Said before heartbeat_start: sent
+ * when it starts. */
+void heartbeat_recovered(bool holds, uint64_t index);
 
 /* -- live update (`svc update`, docs/restart.md) ------------------------------------- */
 /* A server that can be replaced by a new version with its state gives
