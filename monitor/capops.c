@@ -1207,6 +1207,33 @@ void capops_expire(void)
     reclaim_kick();   /* revokes that failed, once their retry_after passed */
 }
 
+/* Core `core` was fenced as dead (fence.c): nothing waits for it any
+ * longer. A revoke waiting for its answer ends now with ERR_CORE_DOWN, as
+ * one that timed out (the core stays recorded as a holder: what it held is
+ * never taken for gone, so the object's memory is not used again, as the
+ * frames of a dead core's channels are not); a retype waiting for its
+ * agreement as owner ends with ERR_CORE_DOWN; grants to it still
+ * unanswered count as lost, as when they expire. Later operations find no
+ * route to it and end at once (start_revoke: ERR_NO_ROUTE). */
+void capops_core_dead(uint32_t core)
+{
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++)
+        if (objects[i].state == O_REVOKING && coreset_has(&pool, &objects[i].waiting, core))
+            revoke_done(&objects[i], ERR_CORE_DOWN);
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj && grants[i].core == core && grants[i].count) {
+            grants[i].count = 0;
+            grants[i].lost = true;
+            st.grants_lost++;
+        }
+    for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
+        if (retypes[i].used && retypes[i].owner == core) {
+            int handle = retypes[i].handle;
+            retypes[i] = (struct retype_wait){ 0 };
+            client_cap_reply(handle, CAPREQ_RETYPE, ERR_CORE_DOWN);
+        }
+}
+
 size_t capops_describe(char *out, size_t size)
 {
     uint32_t owned = 0, holding = 0, waiting = 0;

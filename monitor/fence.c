@@ -57,6 +57,7 @@ static void fence(uint32_t core, uint32_t by)
     watch_known = false;   /* a core whose plan neighbours are all dead is watched by core 0 now */
     links_fence(core);
     uint32_t answered = pending_fail_core(core);
+    capops_core_dead(core);
     uint32_t hung_up = conns_core_dead(core);
     fenced++;
     printf("@atoll {\"event\":\"core_fenced\",\"core\":%u,\"dead\":%u,\"by\":%u,\"requests_failed\":%u,"

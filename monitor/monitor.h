@@ -230,6 +230,8 @@ void capops_domain_ended(uint64_t domain);
 void capops_source(struct ws_source *s);
 /* Operations that waited too long for other cores (called now and then). */
 void capops_expire(void);
+/* `core` was fenced as dead (fence.c): what waits for it ends now. */
+void capops_core_dead(uint32_t core);
 /* One JSON fragment of counts ("\"caps\":{...}"). */
 size_t capops_describe(char *out, size_t size);
 /* Every record as JSON ({"core":..,"owned":[[obj,[holder cores],lost],..],
