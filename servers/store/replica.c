@@ -446,15 +446,27 @@ static errval_t on_readindex_call(struct idl_chan *ch, const struct store_readin
 
 /* -- the follower ------------------------------------------------------------------------ */
 
-/* caught_up changes: the restart service is told (heartbeat_recovered),
- * so that it counts a restarted replica as back only once it holds the
- * leader's whole log (docs/restart.md), and injects no fault into the
- * store while a replica is catching up (docs/faults.md). */
+/* What the restart service is told (heartbeat_recovered): this replica
+ * holds the state and takes part, leading or following a leader whose
+ * whole log it has. So a restarted replica is back only once caught up
+ * (docs/restart.md), and the fault campaign hits the store only while
+ * every replica is (docs/faults.md): a follower that lost its leader, or
+ * is fetching a new leader's snapshot after an election, says it does
+ * not, although it keeps its vote (caught_up). */
+static bool told_holds;
+
+static void tell_holds(void)
+{
+    bool h = leading || (caught_up && up.up && !up.snapping);
+    if (h != told_holds)
+        heartbeat_recovered(h, last);
+    told_holds = h;
+}
+
 static void holds(bool yes)
 {
-    if (yes != caught_up)
-        heartbeat_recovered(yes, last);
     caught_up = yes;
+    tell_holds();
 }
 
 static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a)
@@ -830,6 +842,7 @@ static void lost_leader(void)
     try_since = now_ns();
     printf("@atoll {\"event\":\"store_leader_lost\",\"core\":%u,\"leader\":%u,\"term\":%llu}\n", me, up.core,
            (unsigned long long)term);
+    tell_holds();
     for (uint32_t i = 0; i < MAX_CLIENTS; i++) {   /* fresh reads cannot be answered */
         struct client *c = clients[i];
         if (c && (c->pending == P_READ_INDEX || c->pending == P_READ_APPLY)) {
@@ -936,6 +949,7 @@ static void become_leader(void)
 {
     end_campaign();
     leading = true;
+    tell_holds();
     struct entry *e = at(last + 1);
     *e = (struct entry){ .index = last + 1, .term = term, .op = KV_NOP };
     last++;
@@ -1070,6 +1084,7 @@ static void step_down(void)
     }
     has_hint = false;
     printf("@atoll {\"event\":\"store_stepped_down\",\"core\":%u,\"term\":%llu}\n", me, (unsigned long long)term);
+    tell_holds();
     waitset_timer_arm(&ws, &ticker, now_ns() + TICK_NS);
 }
 

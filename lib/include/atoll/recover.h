@@ -60,9 +60,11 @@ struct named_chan {
 };
 /* Connect to the service `name` (the nearest instance), waiting up to wait_ms. */
 errval_t named_connect(struct named_chan *nc, const char *name, uint64_t wait_ms);
-/* Run `call` (one RPC on ch). If the server hung up: reconnect by name and,
- * when `idempotent`, repeat the call (up to NAMED_RETRIES times); when not,
- * ERR_RESTARTED. Other errors are returned as they are. */
+/* Run `call` (one RPC on ch). If the server hung up, or gave no answer
+ * within the channel's bound (ERR_TIMEOUT): reconnect by name and, when
+ * `idempotent`, repeat the call (up to NAMED_RETRIES times); when not,
+ * ERR_RESTARTED (ERR_TIMEOUT for no answer). Other errors are returned as
+ * they are. */
 #define NAMED_RETRIES 8
 errval_t named_call(struct named_chan *nc, bool idempotent, errval_t (*call)(struct idl_chan *ch, void *arg),
                     void *arg);
