@@ -463,11 +463,6 @@ static void tell_holds(void)
     told_holds = h;
 }
 
-static void holds(bool yes)
-{
-    caught_up = yes;
-    tell_holds();
-}
 
 static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a)
 {
@@ -491,7 +486,8 @@ static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a
         memcpy(e->value, a->value, a->value_len);
     last = a->index;
     if (last >= up.upto)
-        holds(true);
+        caught_up = true;
+    tell_holds();
     if (a->commit > commit)
         commit = a->commit;
     apply_committed();
@@ -516,7 +512,8 @@ static errval_t on_snap_begin(struct idl_chan *ch, const struct store_snap_begin
         return ERR_MSG_UNKNOWN;   /* a leader of a term since ended */
     term = a->term;
     kv_clear(&table);
-    holds(false);   /* until the snapshot ends, it holds nothing */
+    caught_up = false;   /* until the snapshot ends, it holds nothing */
+    tell_holds();
     up.snapping = true;
     return ERR_OK;
 }
@@ -541,7 +538,8 @@ static errval_t on_snap_end(struct idl_chan *ch, const struct store_snap_end_arg
      * what it held (the leader's commit index may lag): it votes again only
      * once it holds the leader's whole log as it was (its entries follow). */
     up.upto = a->upto;
-    holds(last >= up.upto);
+    caught_up = last >= up.upto;
+    tell_holds();
     up.ack_sent = 0;
     notify_all_watched();
     printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu,\"term\":%llu,"
@@ -1150,7 +1148,8 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     leading = members[0] == me && k.seen == 0;
     if (leading) {
         term = 1;
-        holds(true);   /* an empty log at boot is the whole log */
+        caught_up = true;   /* an empty log at boot is the whole log */
+        tell_holds();
     }
     hint_core = k.service ? k.core : members[0];
     has_hint = true;
@@ -1171,7 +1170,7 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     waitset_add(&ws, &voter);
     names_watch(&ws);
     /* Beats to the restart service (docs/restart.md), started by it: a
-     * group key. It says when it holds its state (holds()). */
+     * group key. It says when it holds its state (tell_holds()). */
     if (key && (err = heartbeat_start(&ws)))
         printf("store: no heartbeats: %s\n", err_name(err));
     if (!leading)
