@@ -60,6 +60,7 @@ struct campaign {
     uint64_t rng, next_ns, names_polled, t0;
     uint32_t count[FAULT_KINDS][O_OUTCOMES];
     uint32_t skipped, late_ends;
+    bool names_due;                  /* a kill of the name server waits for the store */
     struct pending p[MAX_INSTANCES];
     struct pending names;
 };
@@ -223,8 +224,12 @@ static bool inject_one(uint64_t now)
     for (unsigned i = 0; i < mf.n && i < MANIFEST_MAX_SERVICES; i++)
         all_ready &= ready[i] = service_ready(i);
     /* The name server's restart and a service with state recovering are
-     * kept apart: each needs the other (elections look the replicas up). */
-    if (kind == FAULT_KILL && !cp.names.on && all_ready && next_rand() % NAMES_EVERY == 0) {
+     * kept apart: each needs the other (elections look the replicas up).
+     * A kill of the name server that falls due meanwhile waits for both. */
+    if (kind == FAULT_KILL && next_rand() % NAMES_EVERY == 0)
+        cp.names_due = true;
+    if (kind == FAULT_KILL && cp.names_due && !cp.names.on && all_ready) {
+        cp.names_due = false;
         if (inject("names", 0, FAULT_KILL, seed, &domain))
             return cp.skipped++, true;
         cp.names = (struct pending){ .on = true, .n = cp.issued++, .kind = kind, .domain = domain, .t0 = now };
