@@ -292,7 +292,9 @@ void mesh_core_fenced(uint32_t core)
 
 static void mesh_check_complete(void)
 {
-    if (!mesh_complete && cores_ready == ncores_up) {
+    if (mesh_complete)
+        return;
+    if (cores_ready == ncores_up) {
         /* Each channel was counted by both its cores; the boot channels once. */
         uint64_t boot = ncores_up - 1, mesh = (channels_total - boot) / 2;
         printf("monitor: mesh of %u cores up: %llu channels (%s, clusters of %u), %llu ms\n", ncores_up,
