@@ -277,13 +277,19 @@ errval_t named_call(struct named_chan *nc, bool idempotent, errval_t (*call)(str
         if (err)
             return err;
         err = call(&nc->sc.idl, arg);
-        if (!lost(err))
+        /* No answer within the channel's bound (10 s): the server hangs
+         * (the restart service ends it within HEARTBEAT_HANG_MS of its
+         * last beat) or serves no more though it beats (a fault that broke
+         * its request path). The channel may yet deliver the late answer,
+         * out of step: it is dropped, as a hung-up one is. */
+        bool timed_out = err == ERR_TIMEOUT;
+        if (!lost(err) && !timed_out)
             return err;
         named_close(nc);
         nc->reconnects++;
         if (!idempotent) {
             named_reconnect(nc);   /* a fresh channel for the caller's next call */
-            return ERR_RESTARTED;
+            return timed_out ? ERR_TIMEOUT : ERR_RESTARTED;
         }
         if (attempt == NAMED_RETRIES)
             return err;
@@ -458,6 +464,16 @@ static bool hb_ready(struct ws_source *s)
     return true;
 }
 
+static bool hb_on, recovered_due, recovered_holds;
+static uint64_t recovered_index;
+
+void heartbeat_recovered(bool holds, uint64_t index)
+{
+    recovered_holds = holds;
+    recovered_index = index;
+    recovered_due = !hb_on || starter_recovered_send(&hb.idl, holds, index) != ERR_OK;
+}
+
 errval_t heartbeat_start(struct waitset *ws)
 {
     uint64_t service;
@@ -471,5 +487,8 @@ errval_t heartbeat_start(struct waitset *ws)
     hb_timer = (struct ws_timer){ .fire = beat };
     hb_timer.ws = ws;
     beat(&hb_timer);
+    hb_on = true;
+    if (recovered_due)
+        heartbeat_recovered(recovered_holds, recovered_index);
     return ERR_OK;
 }

@@ -1430,8 +1430,11 @@ void capops_expire(void)
     reclaim_kick();   /* revokes that failed, once their retry_after passed */
 }
 
-/* A core fenced as dead (fence.c): its CPU driver is halted for good and
- * never runs again, so no copy there can ever be used. As a holder it
+/* A core fenced as dead (fence.c): taken to be halted for good, so that no
+ * copy there can ever be used again. (A core declared dead while it still
+ * ran, its vCPU starved for seconds, stops its monitor when it hears so,
+ * but until then its domains run on: docs/capabilities.md says what that
+ * leaves open.) As a holder it
  * leaves every object's set, and every revoke's wait (a revoke under way
  * ends as soon as the others have answered), with its grants and the
  * ranges reserved for it; an object it alone held loses its anchor. As an

@@ -53,6 +53,7 @@ static void fence(uint32_t core, uint32_t by)
     if (!core_alive(core) || core == my_core || core == 0)
         return;
     mesh_core_dead(core);
+    mesh_core_fenced(core);
     watch_known = false;   /* a core whose plan neighbours are all dead is watched by core 0 now */
     links_fence(core);
     uint32_t answered = pending_fail_core(core);
@@ -183,6 +184,28 @@ void fence_keepalive(uint64_t now)
     send_due_beats(now);
 }
 
+/* Core 0, while the mesh is being built: a core that has not reported its
+ * part up and has sent nothing on its boot channel for MESH_SUSPECT_MS
+ * (since the building started, if ever) is suspected like any silent
+ * core: probed, then declared dead and fenced, so that a core dying
+ * before the mesh is up does not keep the shell waiting (mesh.c's bound,
+ * MESH_WAIT_NS, is for a monitor that answers but cannot link). */
+static void early_deaths(uint64_t now)
+{
+    uint64_t t0 = mesh_started_ns();
+    for (uint32_t c = 1; t0 && c < ncores && c < MESH_MAX_CORES; c++) {
+        struct link *l = link_direct(c);
+        if (!core_alive(c) || mesh_core_ready(c) || !l)
+            continue;
+        uint64_t last = l->heard_ns > t0 ? l->heard_ns : t0;
+        uint64_t silent = now > last ? now - last : 0;
+        if (silent >= MESH_SUSPECT_MS * MS && now - told_at[c] >= MESH_SUSPECT_MS * MS) {
+            told_at[c] = now;
+            suspect(c, 0, (uint32_t)(silent / MS), now);
+        }
+    }
+}
+
 static void beat_due(struct ws_timer *t)
 {
     uint64_t now = now_ns();
@@ -201,8 +224,10 @@ static void beat_due(struct ws_timer *t)
             suspect(c, my_core, (uint32_t)(silent / MS), now);
         }
     }
-    if (my_core == 0)
+    if (my_core == 0) {
+        early_deaths(now);
         confirm(now);
+    }
     waitset_timer_arm(t->ws, t, now + MESH_BEAT_MS * MS);
 }
 

@@ -24,6 +24,11 @@ static uint64_t channels_total;
 static bool mesh_complete;
 static int waiters[8];
 static uint32_t nwaiters;
+static bool ready[MESH_MAX_CORES];          /* core 0: cores that reported their part up */
+static bool linked_with[MESH_MAX_CORES];    /* our mesh links that are up, by peer */
+static bool reported;                        /* we told core 0 our part is up */
+
+static void mesh_check_complete(void);
 
 void mesh_wait(int client)
 {
@@ -130,6 +135,8 @@ static void offer_links(void)
 void mesh_link_up(struct link *l)
 {
     l->up = true;
+    if (l->peer < MESH_MAX_CORES)
+        linked_with[l->peer] = true;
     if (l->purpose == LINK_MESH && ++links_up == links_expected)
         report_ready();
 }
@@ -137,7 +144,11 @@ void mesh_link_up(struct link *l)
 static void report_ready(void)
 {
     uint64_t took = now_ns() - mesh_t0;
+    if (reported)
+        return;
+    reported = true;
     if (my_core == 0) {
+        ready[0] = true;
         cores_ready++;
         channels_total += links_up;
         return;
@@ -247,10 +258,42 @@ static errval_t on_link_ready(struct idl_chan *ch, const struct monitor_link_rea
 static errval_t on_mesh_ready(struct idl_chan *ch, const struct monitor_mesh_ready_args *a)
 {
     (void)ch;
-    if (my_core != 0)
+    if (my_core != 0 || a->src >= MESH_MAX_CORES || ready[a->src] || !core_alive(a->src))
         return ERR_INVALID_ARG;
+    ready[a->src] = true;
     cores_ready++;
     channels_total += a->links;
+    mesh_check_complete();
+    return ERR_OK;
+}
+
+bool mesh_core_ready(uint32_t core) { return mesh_complete || (core < MESH_MAX_CORES && ready[core]); }
+uint64_t mesh_started_ns(void) { return mesh_t0; }
+
+/* A core that died before the mesh was up was fenced (fence.c found it
+ * silent, as it finds any core): its links will never come. Core 0 waits
+ * for it no longer, nor does any core that expected a link with it. */
+void mesh_core_fenced(uint32_t core)
+{
+    if (mesh_complete || !plan_known || core >= MESH_MAX_CORES)
+        return;
+    if (my_core == 0) {
+        if (ready[core])
+            cores_ready--;
+        ready[core] = false;
+        ncores_up--;
+        mesh_check_complete();
+    } else if (mesh_linked(&plan, my_core, core) && !linked_with[core] && links_expected > links_up) {
+        links_expected--;
+        if (links_up == links_expected)
+            report_ready();
+    }
+}
+
+static void mesh_check_complete(void)
+{
+    if (mesh_complete)
+        return;
     if (cores_ready == ncores_up) {
         /* Each channel was counted by both its cores; the boot channels once. */
         uint64_t boot = ncores_up - 1, mesh = (channels_total - boot) / 2;
@@ -264,7 +307,6 @@ static errval_t on_mesh_ready(struct idl_chan *ch, const struct monitor_mesh_rea
                (unsigned long long)((now_ns() - mesh_t0) / 1000000));
         mesh_completed(mesh + boot);
     }
-    return ERR_OK;
 }
 
 /* A request of a client of another core's monitor, about this core. */

@@ -92,6 +92,13 @@ extern bool plan_known;
 bool core_alive(uint32_t core);
 /* fence.c: `core` is dead from now on. */
 void mesh_core_dead(uint32_t core);
+/* A core fenced before the mesh was up (fence.c): nobody waits for its
+ * links; core 0 completes the mesh without it. */
+void mesh_core_fenced(uint32_t core);
+/* Core 0, while the mesh is being built: has `core` reported its part up?
+ * (true once the mesh is up); and when the building started. */
+bool mesh_core_ready(uint32_t core);
+uint64_t mesh_started_ns(void);
 /* Core 0: mesh=cluster|all|star, cluster=N from the monitor's arguments. */
 errval_t mesh_configure(int argc, char **argv);
 void mesh_start(void);

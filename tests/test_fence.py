@@ -88,3 +88,43 @@ def test_a_dead_core_is_fenced_and_its_service_comes_back_on_the_nearest_core(tm
     states = {e["core"]: e["state"] for e in r.events_named("core_state")}
     assert states == {0: "up", 1: "up", 2: "dead", 3: "up"}, states
     assert "echo.d core:2 3 %d running restarts=1" % moved["domain"] in r.console, r.console[-2000:]
+
+
+def test_a_dead_core_on_a_16_core_4_node_machine(tmp_path):
+    """The issue's shape: core 5 (a member of node 1's cluster, cores 4-7)
+    dies under a client loop calling its echo server from node 2; its
+    neighbours suspect it, core 0 declares it, all 15 live cores fence it,
+    its service comes back on the nearest node (its own: core 4), and the
+    rest goes on (spawn, names, ping across the machine, every other
+    instance of a per-core service answering)."""
+    path = tmp_path / "fence16.services"
+    path.write_text("echo.d echo core:5 restart=3 backoff=10 serve $name 0 key=$key\n"
+                    "echo.pc echo per-core restart=3 backoff=10 serve $name 0 key=$key\n")
+    m = Machine(smp=16, numa=4, mem=2 << 30, accel="tcg", cmdline="selftest=die:5@5000",
+                modules=atoll_run.user_modules(services=str(path)))
+    cmds = ["run 9 echo loop echo.d 300 0", "sleep 1300", "cores", "ping 1 15 10", "ping 12 0 10"]
+    cmds += [f"run {c} echo call echo.pc 1" for c in range(16) if c != 5] + ["wait", "svc"]
+    r = atoll_run.boot(m, timeout=400, shell_commands=cmds)
+    assert not r.timed_out, r.console[-3000:]
+    [panic] = r.events_named("panic")
+    assert panic["core"] == 5, panic
+    suspected = r.events_named("core_suspected")
+    assert suspected and all(e["core"] == 5 and e["silent_ms"] >= MESH_SUSPECT_MS for e in suspected), suspected
+    # Its cluster; or core 0, if it died before the mesh was up (a slow
+    # boot on a loaded host): core 0 watches the boot channels until then.
+    assert {e["by"] for e in suspected} <= {0, 4, 6, 7}, suspected
+    [dead] = r.events_named("core_dead")
+    assert dead["core"] == 5 and MESH_SUSPECT_MS + MESH_CONFIRM_MS <= dead["silent_ms"], dead
+    fenced = {e["core"] for e in r.events_named("core_fenced") if e["dead"] == 5}
+    assert fenced == set(range(16)) - {5}, fenced
+    [moved] = [e for e in r.events_named("service_moved") if e["name"] == "echo.d"]
+    assert moved["from"] == 5 and moved["to"] == 4, moved   # the nearest: same node, lowest core
+    [loop] = r.events_named("echo_loop")
+    assert loop["calls"] == 300 and loop["errors"] == 0 and loop["reconnects"] >= 1, loop
+    # The echo.pc instance of core 5 moved too (to core 4); every live core's call is answered.
+    calls = r.events_named("echo_call")
+    assert sorted(e["core"] for e in calls) == sorted(set(range(16)) - {5}), calls
+    assert len(r.events_named("ping")) == 2
+    states = {e["core"]: e["state"] for e in r.events_named("core_state")}
+    assert states == {c: "dead" if c == 5 else "up" for c in range(16)}, states
+

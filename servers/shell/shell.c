@@ -467,10 +467,56 @@ static int cmd_kill(int argc, char **argv)
 
 /* fault KIND NAME CORE [SEED]: the restart service injects a fault into an
  * instance (docs/restart.md). */
+/* fault campaign N SEED [PACE_MS] [KIND,KIND...]: the restart service runs
+ * a campaign of N faults and classifies each (docs/faults.md). */
+static int fault_campaign(int argc, char **argv)
+{
+    uint64_t n, seed, pace = 0;
+    uint32_t kinds = 0;
+    if (argc >= 6)
+        for (char *p = argv[5]; *p;) {
+            char *end = p;
+            while (*end && *end != ',')
+                end++;
+            char c = *end;
+            *end = 0;
+            uint32_t k = 1;
+            while (k < FAULT_KINDS && strcmp(p, fault_name(k)))
+                k++;
+            if (k == FAULT_KINDS)
+                return printf("fault campaign: no fault kind %s\n", p), 1;
+            kinds |= 1u << k;
+            p = c ? end + 1 : end;
+        }
+    else
+        kinds = ((1u << FAULT_KINDS) - 1) & ~1u;
+    if (argc < 4 || argc > 6 || !parse_number(argv[2], &n) || !parse_number(argv[3], &seed) || !n ||
+        n > 0xffffffffu || (argc >= 5 && !parse_number(argv[4], &pace)))
+        return printf("usage: fault campaign N SEED [PACE_MS] [KIND,KIND...]\n"), 1;
+    uint32_t injected = 0, contained = 0, restarted = 0, recovered = 0, failed = 0;
+    errval_t rerr = ERR_OK, err = starter_connect();
+    if (!err) {
+        /* A campaign runs for hours: wait for its answer as long as it
+         * takes (the channel's hang-up still ends the wait). */
+        uint64_t bound = starter.ch.timeout_ns;
+        starter.ch.timeout_ns = 0;
+        err = starter_campaign_rpc(&starter.idl, (uint32_t)n, seed, (uint32_t)pace, kinds, &rerr, &injected,
+                                   &contained, &restarted, &recovered, &failed);
+        starter.ch.timeout_ns = bound;
+    }
+    if (err || rerr)
+        return fail("fault campaign", err ? err : rerr);
+    printf("fault campaign: %u faults: %u contained, %u restarted, %u recovered state, %u failed\n", injected,
+           contained, restarted, recovered, failed);
+    return failed != 0;
+}
+
 static int cmd_fault(int argc, char **argv)
 {
     uint64_t core, seed = 1;
     uint32_t kind = 0;
+    if (argc > 1 && !strcmp(argv[1], "campaign"))
+        return fault_campaign(argc, argv);
     for (uint32_t k = 1; argc > 1 && k < FAULT_KINDS; k++)
         if (!strcmp(argv[1], fault_name(k)))
             kind = k;
@@ -830,7 +876,8 @@ static const struct command commands[] = {
     { "bench", "bench urpc [ROUNDS] [N] [row]  URPC matrix of the first N cores (JSON events)",
       cmd_bench },
     { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
-    { "fault", "fault KIND NAME CORE [SEED]  inject kill|hang|crash|garble|bitflip|badbeat|regs into a service's instance",
+    { "fault", "fault KIND NAME CORE [SEED]  inject kill|hang|crash|garble|bitflip|badbeat|regs into a service's instance;"
+               " fault campaign N SEED [PACE_MS] [KINDS]  N faults, each classified (docs/faults.md)",
       cmd_fault },
     { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },
     { "names", "names                    every name the name server holds", cmd_names },

@@ -35,8 +35,8 @@
 #include <if/nameservice_if.h>
 #include <if/starter_if.h>
 #include "manifest.h"
+#include "starter.h"
 
-#define MAX_INSTANCES 256
 #define JOIN_WAIT_MS 20000
 #define MANIFEST_BYTES_MAX 16384
 
@@ -47,37 +47,12 @@
 /* The back-off doubles with each failed start in a row, up to this. */
 #define BACKOFF_CAP_MS 10000
 
-enum state { S_STARTING = 1, S_RUNNING, S_FAILED, S_GONE, S_RESTARTING };
-
-struct client;
-
-struct instance {
-    uint16_t service;    /* index into mf.svc */
-    uint16_t state;      /* enum state */
-    uint32_t core;
-    uint64_t domain;
-    errval_t err;        /* S_FAILED: why */
-    /* The restart service's. */
-    struct client *hb;           /* its heartbeat channel, once it beats */
-    uint64_t last_beat_ns, started_ns, polled_ns, restart_at_ns, ended_ns;
-    uint32_t restarts;           /* in all */
-    uint32_t failed_in_row;      /* starts that ended before joining, in a row */
-    uint32_t garbled;            /* messages on its heartbeat channel that did not decode */
-    bool killed_hung;            /* we ended it: it stopped beating */
-    bool killed_injected;        /* we ended it: a FAULT_KILL */
-    bool updating;               /* a new version on trial (svc update): never restarted */
-};
-
-/* A channel to us: the shell's `svc`, or an instance's heartbeats. */
-struct client {
-    struct service_chan *sc;
-    int inst;                    /* the instance beating on it, or -1 */
-};
-
-static struct manifest mf;
+struct manifest mf;
 static struct machine_shape shape;
-static struct instance inst[MAX_INSTANCES];
-static uint32_t ninst;
+struct instance inst[MAX_INSTANCES];
+uint32_t ninst;
+uint64_t starter_service;
+bool stateful[MANIFEST_MAX_SERVICES];
 static uint64_t keys[MANIFEST_MAX_SERVICES];   /* each group's key, to start instances again */
 /* The service's instances beat (heartbeat=yes, or one of them has): an
  * instance with no first beat HEARTBEAT_HANG_MS after its start is hung. */
@@ -299,7 +274,7 @@ static struct core_info machine;
 /* Look through `core`'s domains (its monitor's `ps`) for domain `id`, or,
  * with a `name`, for a live domain of that program: ERR_OK with *found, or
  * ERR_NOT_FOUND (a stopped domain never runs again: it has ended). */
-static errval_t ps_find(uint32_t core, uint64_t id, const char *name, uint64_t *found)
+errval_t ps_find(uint32_t core, uint64_t id, const char *name, uint64_t *found)
 {
     static char text[3001];
     const char *t;
@@ -394,7 +369,7 @@ static void restart(struct instance *x, const char *by)
     x->state = S_STARTING;
     x->hb = 0;
     x->started_ns = x->polled_ns = now_ns();
-    x->killed_hung = x->killed_injected = false;
+    x->killed_hung = x->killed_injected = x->recovered = false;
     printf("@atoll {\"event\":\"service_restarted\",\"name\":\"%s\",\"core\":%u,\"old\":%llu,\"domain\":%llu,"
            "\"restarts\":%u,\"failed_in_row\":%u,\"down_ms\":%llu,\"by\":\"%s\"}\n",
            s->name, x->core, (unsigned long long)old, (unsigned long long)domain, x->restarts, x->failed_in_row,
@@ -415,6 +390,7 @@ static void instance_ended(struct instance *x, const char *why)
     if (x->hb)
         x->hb->inst = -1;
     x->hb = 0;
+    campaign_instance_ended(x);
     if (x->updating) {
         x->state = S_GONE;   /* a new version that failed its trial: the update rolls back */
         printf("@atoll {\"event\":\"update_candidate_ended\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,"
@@ -501,6 +477,7 @@ static void watch(struct ws_timer *t)
         if (joining[i])
             count_joined(i);
     update_step(now);
+    campaign_step(now);
     waitset_timer_arm(t->ws, t, now + WATCH_NS);
 }
 
@@ -518,6 +495,23 @@ static errval_t on_beat(struct idl_chan *ch, const struct starter_beat_args *a)
     }
     inst[c->inst].last_beat_ns = now_ns();
     return ERR_OK;
+}
+
+/* A server with state holds it again (if/starter.if `recovered`). */
+static errval_t on_recovered(struct idl_chan *ch, const struct starter_recovered_args *a)
+{
+    struct client *c = ch->user;
+    if (c->inst < 0)
+        return ERR_OK;   /* it beats first (heartbeat_start), so this is not one of ours */
+    inst[c->inst].recovered = a->holds;
+    stateful[inst[c->inst].service] = true;
+    return ERR_OK;
+}
+
+static errval_t on_campaign(struct idl_chan *ch, const struct starter_campaign_call_args *a)
+{
+    errval_t err = campaign_start(ch->user, a->faults, a->seed, a->pace_ms, a->kinds);
+    return err ? starter_campaign_reply_send(ch, err, 0, 0, 0, 0, 0) : ERR_OK;   /* else answered at its end */
 }
 
 /* A channel hung up: if an instance beat on it, that instance most likely
@@ -546,7 +540,7 @@ static void client_lost(struct client *c)
 
 /* -- fault injection (the shell's `fault`, tools/inject) ----------------------------- */
 
-static errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t seed, uint64_t *domain)
+errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t seed, uint64_t *domain)
 {
     if (!strcmp(name, "names") && core == 0 && kind == FAULT_KILL) {
         /* The name server: not ours (core 0's monitor restarts it), but it
@@ -963,7 +957,8 @@ static errval_t on_restart(struct idl_chan *ch, const struct starter_restart_cal
 
 static const struct starter_handlers handlers = {
     .services_call = on_services, .status_call = on_status, .beat = on_beat, .inject_call = on_inject,
-    .restart_call = on_restart, .state = on_state, .imported = on_imported, .update_call = on_update
+    .restart_call = on_restart, .state = on_state, .imported = on_imported, .update_call = on_update,
+    .recovered = on_recovered, .campaign_call = on_campaign
 };
 static struct waitset ws;
 
@@ -986,6 +981,7 @@ static bool serve_client(struct ws_source *src)
         client_lost(c);
         if (upd.shell == c)
             upd.shell = 0;   /* nobody to answer */
+        campaign_shell_gone(c);
         service_chan_close(c->sc, ERR_OK);
         free(c->sc);
         free(c);
@@ -1040,6 +1036,7 @@ int main(int argc, char **argv)
      * answers while the services come up; kept, so that it is registered
      * again after a restart of the name server. */
     err = service_register_self(&service);
+    starter_service = service;
     if (!err)
         err = names_keep_register("starter", "starter", service);
     if (err) {

@@ -30,6 +30,7 @@
 #include <atoll/costmodel.h>
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <if/nameservice_if.h>
 #include <if/store_if.h>
 #include "kv.h"
@@ -58,11 +59,10 @@ static void conn_close(struct conn *c)
 /* The nearest replica, and the leader if it is another. */
 static errval_t conn_open(struct conn *c)
 {
-    const char *iface;
     uint64_t service, leader, term;
     uint32_t leader_core;
-    errval_t rerr = ERR_OK, err = nameservice_lookup_rpc(&names->idl, name, &rerr, &iface, &service, buf, sizeof buf);
-    if (!err && !(err = rerr))
+    errval_t rerr = ERR_OK, err = names_lookup(name, 0, &service);   /* a channel remade if the name server restarted */
+    if (!err)
         err = service_connect(service, &c->local);
     if (err)
         return err;
@@ -91,6 +91,7 @@ static int usage(void)
 {
     printf("usage: store put NAME KEY VALUE | putn NAME KEY N | get NAME KEY [stale] | del NAME KEY | cas NAME KEY OLD|- NEW |\n"
            "       list NAME [PREFIX] | watch NAME KEY COUNT | flood NAME N | state NAME | hist NAME CLIENT OPS KEYS [reads] |\n"
+           "       acked NAME CLIENT ROUNDS EVERY_MS |\n"
            "       bench NAME CLIENT OPS READ KEYS ROUND N [stale] | serve NAME KEY CORES\n");
     return 2;
 }
@@ -293,7 +294,7 @@ static bool state_of(uint32_t core, uint64_t service, void *arg)
 
 static int state(void)
 {
-    errval_t err2 = ERR_OK, err = group_instances(names, name, state_of, &err2);
+    errval_t err2 = ERR_OK, err = group_instances(name, state_of, &err2);
     if (!err)
         err = err2;
     if (err)
@@ -414,6 +415,128 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
     return 0;
 }
 
+/* -- acknowledged writes kept (the fault campaign, docs/faults.md) --------------------------------- */
+
+/* `store acked NAME CLIENT ROUNDS EVERY_MS`: ROUNDS rounds (or until the
+ * name `campaign.over` is registered: the starter's campaign is over), one
+ * every EVERY_MS: a put of the round's number
+ * to one of ACKED_KEYS keys of its own (a<CLIENT>.<k>), then a fresh get of
+ * one of them. The client is the keys' only writer and its values only
+ * grow, so a read below the last value acknowledged for that key is an
+ * acknowledged write lost (store_lost), and one above the last value
+ * tried is a value nobody wrote. At the end every key is read once more.
+ * One store_acked event. */
+#define ACKED_KEYS 8
+
+static uint64_t value_of(const uint8_t *v, size_t n)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < n && v[i] >= '0' && v[i] <= '9'; i++)
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    return x;
+}
+
+struct acked_run {
+    struct conn c;
+    uint32_t client;
+    uint64_t acked[ACKED_KEYS], tried[ACKED_KEYS];
+    uint32_t writes, acks, checks, lost, wrong, errors, reconnects;
+};
+
+static bool acked_open(struct acked_run *r)
+{
+    for (uint32_t tries = 0; !r->c.open || r->c.no_leader; tries++) {
+        if (r->c.open)
+            conn_close(&r->c);
+        if (!conn_open(&r->c) && !r->c.no_leader) {
+            r->reconnects++;
+            return true;
+        }
+        if (tries == 20000)
+            return false;   /* no leader for minutes: give up (counted in errors) */
+        sys_notify_wait(sys_notify_gen(), 5000, 0);
+    }
+    return true;
+}
+
+/* A fresh read of key k, checked: true if it got an answer. */
+static bool acked_check(struct acked_run *r, uint32_t k)
+{
+    char key[24];
+    snprintf(key, sizeof key, "a%u.%u", r->client, k);
+    const uint8_t *out = 0;
+    size_t outlen = 0;
+    uint64_t version = 0;
+    errval_t rerr = ERR_OK, err = store_get_rpc(&r->c.local.idl, key, true, &rerr, &out, &outlen, &version, buf,
+                                                sizeof buf);
+    if (err || (rerr && rerr != ERR_NOT_FOUND)) {
+        if (err || rerr == ERR_NO_LEADER || rerr == ERR_NOT_LEADER)
+            conn_close(&r->c);
+        return false;
+    }
+    uint64_t v = rerr == ERR_NOT_FOUND ? 0 : value_of(out, outlen);
+    r->checks++;
+    if (v < r->acked[k]) {
+        r->lost++;
+        printf("@atoll {\"event\":\"store_lost\",\"c\":%u,\"key\":\"%s\",\"acked\":%llu,\"read\":%llu,\"err\":\"%s\"}\n",
+               r->client, key, (unsigned long long)r->acked[k], (unsigned long long)v, err_name(rerr));
+    } else if (v > r->tried[k]) {
+        r->wrong++;
+        printf("@atoll {\"event\":\"store_wrong\",\"c\":%u,\"key\":\"%s\",\"tried\":%llu,\"read\":%llu}\n", r->client,
+               key, (unsigned long long)r->tried[k], (unsigned long long)v);
+    }
+    return true;
+}
+
+static int acked(uint32_t client, uint32_t rounds, uint32_t every_ms)
+{
+    static struct acked_run r;
+    r = (struct acked_run){ .client = client };
+    rng = 0x9e3779b97f4a7c15ull * (client + 1) ^ read_tsc();
+    bool done = false;
+    for (uint32_t i = 1; i <= rounds && !done; i++) {
+        if (!acked_open(&r)) {
+            r.errors++;
+            break;
+        }
+        uint32_t k = i % ACKED_KEYS;
+        char key[24], val[16];
+        snprintf(key, sizeof key, "a%u.%u", client, k);
+        snprintf(val, sizeof val, "%u", i);
+        uint64_t version = 0;
+        errval_t rerr = ERR_OK, err = store_put_rpc(writes(&r.c), key, (const uint8_t *)val, strlen(val), &rerr, &version);
+        r.writes++;
+        r.tried[k] = i;   /* unknown outcome on a transport error: it may have been applied */
+        if (!err && !rerr) {
+            r.acked[k] = i;
+            r.acks++;
+        } else {
+            r.errors++;
+            if (err || rerr == ERR_NO_LEADER || rerr == ERR_NOT_LEADER)
+                conn_close(&r.c);
+        }
+        if (r.c.open)
+            acked_check(&r, rand32() % ACKED_KEYS);
+        uint64_t over;
+        if (i % 16 == 0)
+            done = !names_lookup("campaign.over", 0, &over);
+        if (every_ms)
+            sys_notify_wait(sys_notify_gen(), every_ms * 1000ull, 0);
+    }
+    /* Every key once more, each until a read gets an answer. */
+    for (uint32_t k = 0; k < ACKED_KEYS; k++)
+        for (uint32_t tries = 0; tries < 2000; tries++) {
+            if (acked_open(&r) && acked_check(&r, k))
+                break;
+            sys_notify_wait(sys_notify_gen(), 5000, 0);
+        }
+    conn_close(&r.c);
+    printf("@atoll {\"event\":\"store_acked\",\"c\":%u,\"writes\":%u,\"acked\":%u,\"checks\":%u,\"lost\":%u,"
+           "\"wrong\":%u,\"errors\":%u,\"reconnects\":%u}\n",
+           client, r.writes, r.acks, r.checks, r.lost, r.wrong, r.errors, r.reconnects);
+    return r.lost || r.wrong;
+}
+
 /* -- the store benchmark (docs/bench.md) --------------------------------------------------------- */
 
 /* OPS operations on random keys of KEYS (k0..): a get (fresh, or stale with
@@ -482,7 +605,7 @@ static int bench(uint32_t client, uint32_t nops, uint32_t read_pct, uint32_t nke
     nkeys = nkeys ? nkeys : 1;
     nops = nops > 4096 ? 4096 : nops;
     uint32_t replicas = 0;
-    group_instances(names, name, count_instance, &replicas);
+    group_instances(name, count_instance, &replicas);
     bool last = false;
     if ((err = barrier(&c, 'b', round, n, true, &last)))
         return printf("store: bench %s: barrier: %s\n", name, err_name(err)), conn_close(&c), 1;
@@ -550,6 +673,8 @@ int client_main(struct service_chan *ns, int argc, char **argv)
     if ((argc == 9 || argc == 10) && !strcmp(argv[1], "bench"))   /* bench NAME CLIENT OPS READ KEYS ROUND N [stale] */
         return bench(arg_number(argv[3], 0), arg_number(argv[4], 100), arg_number(argv[5], 100),
                      arg_number(argv[6], 64), argc == 9, arg_number(argv[7], 0), arg_number(argv[8], 1));
+    if (argc == 6 && !strcmp(argv[1], "acked"))   /* acked NAME CLIENT ROUNDS EVERY_MS */
+        return acked(arg_number(argv[3], 0), arg_number(argv[4], 100), arg_number(argv[5], 10));
     if ((argc == 6 || (argc == 7 && !strcmp(argv[6], "reads"))) && !strcmp(argv[1], "hist"))
         return hist(arg_number(argv[3], 0), arg_number(argv[4], 10), arg_number(argv[5], 3), argc == 7);
     return argc < 3 ? usage() : one(argc, argv);

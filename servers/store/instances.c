@@ -1,9 +1,10 @@
 /* A group's instances from the name server (store.h: group_instances). */
 #include <atoll/lib.h>
+#include <atoll/recover.h>
 #include <if/nameservice_if.h>
 #include "store.h"
 
-errval_t group_instances(struct service_chan *names, const char *name,
+errval_t group_instances(const char *name,
                          bool (*each)(uint32_t core, uint64_t service, void *arg), void *arg)
 {
     static uint8_t buf[nameservice_size_max];
@@ -12,7 +13,8 @@ errval_t group_instances(struct service_chan *names, const char *name,
     do {
         const char *text;
         errval_t rerr = ERR_OK;
-        errval_t err = nameservice_instances_rpc(&names->idl, name, first, &rerr, &total, &count, &text, buf, sizeof buf);
+        struct idl_chan *ns = names_idl();
+        errval_t err = !ns ? ERR_CHAN_CLOSED : nameservice_instances_rpc(ns, name, first, &rerr, &total, &count, &text, buf, sizeof buf);
         if (err || rerr)
             return err ? err : rerr;
         snprintf(copy, sizeof copy, "%s", text);

@@ -53,6 +53,7 @@
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <atoll/waitset.h>
 #include <if/nameservice_if.h>
 #include <if/store_if.h>
@@ -126,7 +127,6 @@ static struct client *clients[MAX_CLIENTS];
 static uint32_t nclients;
 static uint64_t ops;
 static struct waitset ws;
-static struct service_chan names;
 static uint64_t my_service;
 
 /* The follower's side: its channel to the leader. */
@@ -448,6 +448,24 @@ static errval_t on_readindex_call(struct idl_chan *ch, const struct store_readin
 
 /* -- the follower ------------------------------------------------------------------------ */
 
+/* What the restart service is told (heartbeat_recovered): this replica
+ * holds the state and takes part, leading or following a leader whose
+ * whole log it has. So a restarted replica is back only once caught up
+ * (docs/restart.md), and the fault campaign hits the store only while
+ * every replica is (docs/faults.md): a follower that lost its leader, or
+ * is fetching a new leader's snapshot after an election, says it does
+ * not, although it keeps its vote (caught_up). */
+static bool told_holds;
+
+static void tell_holds(void)
+{
+    bool h = leading || (caught_up && up.up && !up.snapping);
+    if (h != told_holds)
+        heartbeat_recovered(h, last);
+    told_holds = h;
+}
+
+
 static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a)
 {
     (void)ch;
@@ -471,6 +489,7 @@ static errval_t on_append(struct idl_chan *ch, const struct store_append_args *a
     last = a->index;
     if (last >= up.upto)
         caught_up = true;
+    tell_holds();
     if (a->commit > commit)
         commit = a->commit;
     apply_committed();
@@ -499,6 +518,7 @@ static errval_t on_snap_begin(struct idl_chan *ch, const struct store_snap_begin
     if (last > 0)
         first_life = false;   /* what it held is replaced, perhaps by less: may_vote */
     reached = true;
+    tell_holds();
     up.snapping = true;
     return ERR_OK;
 }
@@ -524,6 +544,7 @@ static errval_t on_snap_end(struct idl_chan *ch, const struct store_snap_end_arg
      * once it holds the leader's whole log as it was (its entries follow). */
     up.upto = a->upto;
     caught_up = last >= up.upto;
+    tell_holds();
     up.ack_sent = 0;
     notify_all_watched();
     printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu,\"term\":%llu,"
@@ -840,6 +861,7 @@ static void lost_leader(void)
     try_since = now_ns();
     printf("@atoll {\"event\":\"store_leader_lost\",\"core\":%u,\"leader\":%u,\"term\":%llu}\n", me, up.core,
            (unsigned long long)term);
+    tell_holds();
     for (uint32_t i = 0; i < MAX_CLIENTS; i++) {   /* fresh reads cannot be answered */
         struct client *c = clients[i];
         if (c && (c->pending == P_READ_INDEX || c->pending == P_READ_APPLY)) {
@@ -946,6 +968,7 @@ static void become_leader(void)
 {
     end_campaign();
     leading = true;
+    tell_holds();
     struct entry *e = at(last + 1);
     *e = (struct entry){ .index = last + 1, .term = term, .op = KV_NOP };
     last++;
@@ -987,7 +1010,7 @@ static void campaign(uint64_t t)
     ballot.deadline = now_ns() + ELECT_WAIT_NS;
     printf("@atoll {\"event\":\"store_campaign\",\"core\":%u,\"term\":%llu,\"last_term\":%llu,\"last\":%llu}\n",
            me, (unsigned long long)t, (unsigned long long)last_term(), (unsigned long long)last);
-    group_instances(&names, name, ask_vote, NULL);
+    group_instances(name, ask_vote, NULL);
     if (ballot.granted >= majority)
         become_leader();
 }
@@ -1038,7 +1061,7 @@ static void tick(struct ws_timer *t)
     }
     if (!up.up && !ballot.on) {
         struct seek k = { .only_hint = has_hint && ticks++ % 5 != 0 };
-        group_instances(&names, name, ask_leader, &k);
+        group_instances(name, ask_leader, &k);
         if (k.service) {
             follow(&k);
         } else if (may_stand()) {
@@ -1080,6 +1103,7 @@ static void step_down(void)
     }
     has_hint = false;
     printf("@atoll {\"event\":\"store_stepped_down\",\"core\":%u,\"term\":%llu}\n", me, (unsigned long long)term);
+    tell_holds();
     waitset_timer_arm(&ws, &ticker, now_ns() + TICK_NS);
 }
 
@@ -1121,7 +1145,7 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     static struct ws_source flusher = { .poll = flush, .name = "store flush" };
     static struct ws_source pumper = { .poll = outbox, .name = "store outbox" };
     static struct ws_source voter = { .poll = count_votes, .name = "store ballot" };
-    names = *ns;
+    (void)ns;   /* the name server through <atoll/recover.h>'s channel, remade after its restart */
     name = group;
     me = startup()->core_id;
     errval_t err = parse_members(cores);
@@ -1141,19 +1165,20 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
      * whoever leads (and, until it caught up, neither votes nor stands).
      * Else this is the boot, and the first member leads term 1. */
     struct seek k = { 0 };
-    group_instances(&names, name, ask_leader, &k);
+    group_instances(name, ask_leader, &k);
     term = k.seen;
     leading = members[0] == me && k.seen == 0;
     if (leading) {
         term = 1;
         caught_up = true;   /* an empty log at boot is the whole log */
+        tell_holds();
     }
     hint_core = k.service ? k.core : members[0];
     has_hint = true;
-    errval_t rerr = ERR_OK;
     err = service_register_self(&my_service);
-    if (!err && !(err = nameservice_join_rpc(&names.idl, name, key, my_service, &rerr)))
-        err = rerr;
+    /* Kept: joined again after a restart of the name server. */
+    if (!err)
+        err = names_keep_join(name, key, my_service);
     if (err)
         return printf("store: cannot serve %s: %s\n", name, err_name(err)), 1;
     printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
@@ -1165,6 +1190,11 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     waitset_add(&ws, &pumper);
     waitset_add(&ws, &flusher);
     waitset_add(&ws, &voter);
+    names_watch(&ws);
+    /* Beats to the restart service (docs/restart.md), started by it: a
+     * group key. It says when it holds its state (tell_holds()). */
+    if (key && (err = heartbeat_start(&ws)))
+        printf("store: no heartbeats: %s\n", err_name(err));
     if (!leading)
         waitset_timer_arm(&ws, &ticker, now_ns());
     waitset_run(&ws);

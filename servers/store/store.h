@@ -11,8 +11,9 @@ int replica_main(struct service_chan *names, const char *name, uint64_t key, con
 int client_main(struct service_chan *names, int argc, char **argv);
 
 /* Call `each` for every instance of group `name` (core, service id) until
- * it returns false (instances.c). */
-errval_t group_instances(struct service_chan *names, const char *name,
+ * it returns false (instances.c). Through <atoll/recover.h>'s channel to
+ * the name server, which is made again after the name server's restart. */
+errval_t group_instances(const char *name,
                          bool (*each)(uint32_t core, uint64_t service, void *arg), void *arg);
 
 #endif

@@ -18,14 +18,17 @@
  *   echo life MODE NAME      one client lifetime: register and look up a
  *                            name of our own, call service NAME once, then
  *                            end: MODE exit (status 0) or fault (a null write)
- *   echo loop NAME N [EVERY] [plain]  call service NAME N times through a
+ *   echo loop NAME N [EVERY] [plain] [until=NAME2]
+ *                            call service NAME N times through a
  *                            channel that reconnects by name
  *                            (<atoll/recover.h>), looking the name up again
  *                            every EVERY calls (default 10; 0: never): across
  *                            restarts of the server and of the name server
  *                            it should see no error. `plain`: as if echo were
  *                            not idempotent: each restart is one
- *                            ERR_RESTARTED, and the loop goes on
+ *                            ERR_RESTARTED, and the loop goes on. `until=`:
+ *                            stop early once NAME2 is in the name server
+ *                            (tools/inject: `campaign.over`, docs/faults.md)
  *   echo crash               fault at once (a service that cannot start:
  *                            its restarts stop at its limit, docs/restart.md)
  *   echo hang                never get going (yield forever): a service that
@@ -452,7 +455,7 @@ static errval_t echo_once(struct idl_chan *ch, void *arg)
     return err;
 }
 
-static int loop(const char *name, uint32_t n, uint32_t every, bool plain)
+static int loop(const char *name, uint32_t n, uint32_t every, bool plain, const char *until)
 {
     static struct named_chan nc;
     uint32_t errors = 0, lookups = 0;
@@ -477,6 +480,11 @@ static int loop(const char *name, uint32_t n, uint32_t every, bool plain)
         }
         /* Let the others (and the restarts) run: about 100 calls a second. */
         sys_notify_wait(sys_notify_gen(), 10000, 0);
+        uint64_t over;
+        if (until && i % 64 == 63 && !names_lookup(until, 0, &over)) {
+            n = i + 1;   /* the name appeared (the campaign's end): stop here */
+            break;
+        }
     }
     printf("@atoll {\"event\":\"echo_loop\",\"core\":%u,\"name\":\"%s\",\"plain\":%s,\"calls\":%u,\"errors\":%u,"
            "\"first_error\":\"%s\",\"lookups\":%u,\"reconnects\":%u,\"retries\":%u,\"names_reconnects\":%u,"
@@ -517,11 +525,18 @@ int main(int argc, char **argv)
         return hold(argv[2], arg_number(argv[3], 1));
     if (argc >= 4 && !strcmp(argv[1], "life"))
         return life(argv[2], argv[3]);
-    if (argc >= 4 && !strcmp(argv[1], "loop"))
+    if (argc >= 4 && !strcmp(argv[1], "loop")) {
+        const char *until = 0;
+        bool plain = false;
+        for (int i = 5; i < argc; i++) {
+            plain |= !strcmp(argv[i], "plain");
+            if (!strncmp(argv[i], "until=", 6))
+                until = argv[i] + 6;
+        }
         return loop(argv[2], arg_number(argv[3], 100),
-                    argc < 5 ? 10 : !strcmp(argv[4], "0") ? 0 : arg_number(argv[4], 10),
-                    argc >= 6 && !strcmp(argv[5], "plain"));
+                    argc < 5 ? 10 : !strcmp(argv[4], "0") ? 0 : arg_number(argv[4], 10), plain, until);
+    }
     printf("usage: echo serve NAME [CALLS] [key=K] | echo call NAME [ROUNDS] [LOOKUPS] | echo nscheck | echo hold PREFIX N |"
-           " echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] | echo crash | echo hang\n");
+           " echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] [until=NAME2] | echo crash | echo hang\n");
     return 2;
 }

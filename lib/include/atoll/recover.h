@@ -60,9 +60,11 @@ struct named_chan {
 };
 /* Connect to the service `name` (the nearest instance), waiting up to wait_ms. */
 errval_t named_connect(struct named_chan *nc, const char *name, uint64_t wait_ms);
-/* Run `call` (one RPC on ch). If the server hung up: reconnect by name and,
- * when `idempotent`, repeat the call (up to NAMED_RETRIES times); when not,
- * ERR_RESTARTED. Other errors are returned as they are. */
+/* Run `call` (one RPC on ch). If the server hung up, or gave no answer
+ * within the channel's bound (ERR_TIMEOUT): reconnect by name and, when
+ * `idempotent`, repeat the call (up to NAMED_RETRIES times); when not,
+ * ERR_RESTARTED (ERR_TIMEOUT for no answer). Other errors are returned as
+ * they are. */
 #define NAMED_RETRIES 8
 errval_t named_call(struct named_chan *nc, bool idempotent, errval_t (*call)(struct idl_chan *ch, void *arg),
                     void *arg);
@@ -85,6 +87,12 @@ enum fault_kind {
 const char *fault_name(uint32_t kind);
 /* Find the starter by name and beat every HEARTBEAT_MS from `ws`. */
 errval_t heartbeat_start(struct waitset *ws);
+/* A server with state: it holds its state (after a restart, once it
+ * recovered it; at boot, once it has it), or no longer does (it is fetching
+ * it again). The restart service counts a restarted instance as back only
+ * once it holds it (docs/restart.md). Said before heartbeat_start: sent
+ * when it starts. */
+void heartbeat_recovered(bool holds, uint64_t index);
 
 /* -- live update (`svc update`, docs/restart.md) ------------------------------------- */
 /* A server that can be replaced by a new version with its state gives
