@@ -3,6 +3,12 @@
  * growing upward from USER_HEAP_BASE with frames from SLOT_RAM mapped
  * read-write (never executable). What is mapped stays mapped: freed memory
  * returns to the allocator, not to the system.
+ *
+ * A domain may have its heap grow from elsewhere (malloc_set_backing: the
+ * memory service's client, <atoll/mem.h> numa_set_localalloc, backs it with
+ * Frames of a NUMA node). Growth is never re-entered: a malloc made while
+ * the heap grows (by the backing itself) gets NULL rather than a heap
+ * grown twice over.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -19,22 +25,34 @@ static struct heap heap;
 static int heap_ready;
 static uint64_t heap_given = USER_HEAP_BASE;    /* handed to the allocator up to here */
 static uint64_t heap_mapped = USER_HEAP_BASE;   /* mapped up to here (may be ahead after an error) */
+static malloc_backing_fn *backing;              /* NULL: frames from SLOT_RAM */
+static int growing;
+
+void malloc_set_backing(malloc_backing_fn *fn) { backing = fn; }
 
 /* Map up to heap_given + bytes, in pieces that never cross 2 MiB, so an
  * error part-way keeps what was mapped for the next call. */
 static void *morecore(struct heap *h, size_t bytes, size_t *got)
 {
     (void)h;
-    if (bytes > USER_HEAP_MAX - heap_given)
+    if (bytes > USER_HEAP_MAX - heap_given || growing)
         return NULL;
     uint64_t want = heap_given + bytes;
+    growing = 1;
     while (heap_mapped < want) {
         uint64_t boundary = (heap_mapped & ~(LARGE_PAGE_SIZE - 1)) + LARGE_PAGE_SIZE;
         uint64_t end = want < boundary ? want : boundary;
-        if (vspace_back(heap_mapped, end - heap_mapped, MAP_WRITE))
+        /* The backing may map past `end` (up to the boundary): it says how far. */
+        uint64_t done = end;
+        errval_t err = backing ? backing(heap_mapped, end, boundary, &done)
+                               : vspace_back(heap_mapped, end - heap_mapped, MAP_WRITE);
+        if (err || done < end || done > boundary) {
+            growing = 0;
             return NULL;
-        heap_mapped = end;
+        }
+        heap_mapped = done;
     }
+    growing = 0;
     void *p = (void *)(uintptr_t)heap_given;
     heap_given = want;
     *got = bytes;

@@ -5,6 +5,7 @@
  * from our monitor (monlmp cap_take) once the service answers.
  */
 #include <atoll/lib.h>
+#include <atoll/lib/malloc.h>
 #include <atoll/mem.h>
 #include <atoll/monitor_client.h>
 #include <atoll/topo.h>
@@ -423,3 +424,83 @@ void numa_free(void *p, uint64_t bytes)
         }
     numa_set_error(ERR_NOT_FOUND);
 }
+
+/* -- the heap's placement (malloc's backing) ------------------------------------------- */
+
+#define HEAP_BLOCKS MEM_QUOTA_ALLOCS
+static struct mem_block heap_blocks[HEAP_BLOCKS];
+static struct mem_heap_stats heap_st = { .where = MEM_HEAP_OWN };
+
+static errval_t heap_from_own(uint64_t at, uint64_t end, uint64_t *done, errval_t why)
+{
+    heap_st.fallbacks++;
+    heap_st.why = why;
+    heap_st.own_bytes += end - at;
+    *done = end;
+    return vspace_back(at, end - at, MAP_WRITE);
+}
+
+/* malloc's backing: the rest of the heap's 2 MiB in one Frame from the
+ * service (one call per 2 MiB of heap, not per page), else our own RAM. */
+static errval_t heap_backing(uint64_t at, uint64_t end, uint64_t limit, uint64_t *done)
+{
+    if (heap_st.where == MEM_HEAP_OWN) {
+        heap_st.own_bytes += end - at;
+        *done = end;
+        return vspace_back(at, end - at, MAP_WRITE);
+    }
+    if (heap_st.blocks == HEAP_BLOCKS)
+        return heap_from_own(at, end, done, ERR_QUOTA);
+    struct mem_block *b = &heap_blocks[heap_st.blocks];
+    errval_t err = mem_alloc(CAP_FRAME, limit - at, 0, heap_st.where, b);
+    if ((err == ERR_NO_MEMORY || err == ERR_QUOTA) && heap_st.where != MEM_NEAREST)
+        err = mem_alloc(CAP_FRAME, limit - at, 0, MEM_NEAREST, b);   /* preferred, not bound */
+    if (err)
+        return heap_from_own(at, end, done, err);
+    if ((err = vspace_map(at, b->slot, MAP_WRITE))) {
+        mem_free(b);
+        return heap_from_own(at, end, done, err);
+    }
+    heap_st.blocks++;
+    heap_st.service_bytes += limit - at;
+    *done = limit;
+    return ERR_OK;
+}
+
+errval_t mem_heap_place(uint32_t where)
+{
+    static bool said;
+    errval_t err = ERR_OK;
+    if (where != MEM_HEAP_OWN && where != MEM_NEAREST) {
+        sys_core_info(&machine);
+        if (where >= machine.nnodes)
+            return ERR_NO_SUCH_NODE;
+    }
+    /* Connect now, not from inside malloc: the heap never grows while it grows. */
+    if (where != MEM_HEAP_OWN && !(err = mem_present()))
+        err = mem_connect(0);
+    if (err) {
+        heap_st.why = err;
+        if (!said)
+            printf("malloc: no memory service (%s): the heap grows from this domain's own RAM\n", err_name(err));
+        said = true;
+        where = MEM_HEAP_OWN;
+    }
+    heap_st.where = where;
+    malloc_set_backing(heap_backing);
+    return err;
+}
+
+void mem_heap_stats(struct mem_heap_stats *out) { *out = heap_st; }
+
+errval_t mem_heap_block(uint32_t i, struct mem_block *out)
+{
+    if (i >= heap_st.blocks)
+        return ERR_NOT_FOUND;
+    *out = heap_blocks[i];
+    return ERR_OK;
+}
+
+void numa_set_localalloc(void) { numa_set_error(mem_heap_place(MEM_NEAREST)); }
+
+void numa_set_preferred(int node) { numa_set_error(node < 0 ? ERR_NO_SUCH_NODE : mem_heap_place((uint32_t)node)); }

@@ -87,6 +87,33 @@ errval_t mem_present(void);
  * spaces and newlines after it). */
 uint64_t mem_number(const char **s);
 
+/* Where this domain's malloc heap grows from (a policy per domain, as
+ * libnuma's numa_set_localalloc / numa_set_preferred): from the memory
+ * service, in Frames of at most 2 MiB (the rest of the heap's current
+ * 2 MiB), on `where` (MEM_NEAREST: this core's node first, then by SLIT
+ * distance; a node: that node first, then as MEM_NEAREST; MEM_HEAP_OWN:
+ * the domain's own RAM again, for growth from now on). Without a memory
+ * service (one lookup, no waiting), or when it refuses a piece (quota, no
+ * memory), the heap grows from the domain's own RAM as before: the call
+ * says ERR_NOT_FOUND and prints one line, mem_heap_stats counts each piece
+ * so grown and the error why. The heap's Frames go back when the domain
+ * ends (its channel hangs up), like anything it held. */
+#define MEM_HEAP_OWN 0xfffffffdu
+errval_t mem_heap_place(uint32_t where);
+struct mem_heap_stats {
+    uint32_t where;           /* the policy (MEM_HEAP_OWN, MEM_NEAREST, a node) */
+    uint32_t blocks;          /* Frames from the service */
+    uint64_t service_bytes;   /* heap bytes they back */
+    uint64_t own_bytes;       /* heap bytes backed from the domain's own RAM since the policy */
+    uint32_t fallbacks;       /* pieces backed from own RAM although the policy said the service */
+    errval_t why;             /* the last fallback's error */
+};
+void mem_heap_stats(struct mem_heap_stats *out);
+/* The i-th Frame behind the heap (ERR_NOT_FOUND past the last). */
+errval_t mem_heap_block(uint32_t i, struct mem_block *out);
+void numa_set_localalloc(void);      /* mem_heap_place(MEM_NEAREST); numa_error() says a fallback */
+void numa_set_preferred(int node);   /* mem_heap_place(node) */
+
 /* libnuma style: mapped, zeroed by the kernel's retype; NULL on error
  * (numa_error() says why: <atoll/topo.h>). At most 2 MiB a call. */
 void *numa_alloc_onnode(uint64_t bytes, int node);

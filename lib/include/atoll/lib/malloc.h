@@ -8,12 +8,21 @@
 #define ATOLL_LIB_MALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <atoll/abi/errors.h>
 #include <atoll/lib/heap.h>
 
 void *malloc(size_t bytes);
 void free(void *p);
 void *calloc(size_t n, size_t size);
 void *realloc(void *p, size_t bytes);
+
+/* Where the heap grows from. A backing maps [at, end) read-write (it may
+ * map on up to `limit`, the next 2 MiB boundary) and sets *done to how far
+ * it mapped; NULL (the default): frames from SLOT_RAM. <atoll/mem.h>'s
+ * numa_set_localalloc and numa_set_preferred set one. */
+typedef errval_t malloc_backing_fn(uint64_t at, uint64_t end, uint64_t limit, uint64_t *done);
+void malloc_set_backing(malloc_backing_fn *fn);
 
 /* The heap itself (statistics, heap_check). */
 struct heap *malloc_heap(void);
