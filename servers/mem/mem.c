@@ -12,6 +12,11 @@
  *                                  (keep: left for our end to give back)
  *   mem bad                        bad requests: one mem_bad event of errors
  *   mem numa NODE                  numa_alloc_onnode/local, written, freed
+ *   mem malloc local|own|NODE BYTES
+ *                                  the heap placed so (mem_heap_place), BYTES
+ *                                  malloc'ed in 64 KiB pieces and written: one
+ *                                  mem_heap_block event per Frame behind the
+ *                                  heap, then a mem_malloc event
  *   mem bench DESIGN BYTES ROUNDS CORES
  *                                  ROUNDS timed alloc+free of a BYTES Frame
  *                                  (NEAREST) as DESIGN's client, one of CORES
@@ -680,6 +685,38 @@ static int numa_run(int node)
     return 0;
 }
 
+/* malloc from the service: the heap placed by policy, grown, written, read back. */
+static int malloc_run(const char *w, uint64_t bytes)
+{
+    uint32_t where = !strcmp(w, "local") ? MEM_NEAREST : !strcmp(w, "own") ? MEM_HEAP_OWN : (uint32_t)num(w);
+    errval_t placed = mem_heap_place(where);
+    uint64_t pieces = bytes / (64 << 10), made = 0, sum = 0;
+    static uint8_t *piece[1024];
+    for (uint64_t i = 0; i < pieces && i < 1024; i++) {
+        if (!(piece[i] = malloc(64 << 10)))
+            break;
+        made++;
+        for (uint64_t k = 0; k < (64 << 10); k += 4096)
+            piece[i][k] = (uint8_t)(i + k / 4096);
+    }
+    for (uint64_t i = 0; i < made; i++)
+        for (uint64_t k = 0; k < (64 << 10); k += 4096)
+            sum += piece[i][k] == (uint8_t)(i + k / 4096);
+    struct mem_heap_stats hs;
+    mem_heap_stats(&hs);
+    struct mem_block b;
+    for (uint32_t i = 0; mem_heap_block(i, &b) == ERR_OK; i++)
+        printf("@atoll {\"event\":\"mem_heap_block\",\"core\":%u,\"i\":%u,\"node\":%u,\"base\":%llu,\"size\":%llu}\n",
+               my_core, i, b.node, (unsigned long long)b.base, (unsigned long long)b.size);
+    printf("@atoll {\"event\":\"mem_malloc\",\"core\":%u,\"node\":%u,\"placed\":\"%s\",\"pieces\":%llu,"
+           "\"made\":%llu,\"written\":%llu,\"blocks\":%u,\"service_bytes\":%llu,\"own_bytes\":%llu,"
+           "\"fallbacks\":%u,\"why\":\"%s\"}\n",
+           my_core, my_node, err_name(placed), (unsigned long long)pieces, (unsigned long long)made,
+           (unsigned long long)sum, hs.blocks, (unsigned long long)hs.service_bytes, (unsigned long long)hs.own_bytes,
+           hs.fallbacks, err_name(hs.why));
+    return 0;
+}
+
 #define BENCH_MAX_ROUNDS 2001
 
 static int bench_run(const char *word, uint64_t bytes, uint32_t rounds, uint32_t cores)
@@ -748,9 +785,11 @@ int main(int argc, char **argv)
         return bad_run();
     if (argc == 6 && !strcmp(argv[1], "bench"))
         return bench_run(argv[2], num(argv[3]), (uint32_t)num(argv[4]), (uint32_t)num(argv[5]));
+    if (argc == 4 && !strcmp(argv[1], "malloc"))
+        return malloc_run(argv[2], num(argv[3]));
     if (argc == 3 && !strcmp(argv[1], "numa"))
         return numa_run((int)num(argv[2]));
     printf("usage: mem serve NAME KEY [per-node|central|cache] | stats | alloc ram|frame BYTES ALIGN WHERE COUNT [keep]"
-           " | bad | numa NODE | bench DESIGN BYTES ROUNDS CORES\n");
+           " | bad | numa NODE | malloc local|own|NODE BYTES | bench DESIGN BYTES ROUNDS CORES\n");
     return 1;
 }
