@@ -524,12 +524,48 @@ static uint64_t parse_hex(const char *s)
     return v;
 }
 
+/* The kernel command line's mem=WORD (docs/boot-report.md), if any, in out. */
+static bool cmdline_design(char *out, size_t size)
+{
+    static char line[256];
+    uint64_t got = 0;
+    if (sys_module_read("cmdline", 7, 0, line, sizeof line - 1, &got))
+        return false;
+    line[got] = 0;
+    for (const char *p = line; *p;) {
+        while (*p == ' ')
+            p++;
+        const char *w = p;
+        while (*p && *p != ' ')
+            p++;
+        if (p - w > 4 && !strncmp(w, "mem=", 4)) {
+            size_t n = (size_t)(p - w - 4) < size - 1 ? (size_t)(p - w - 4) : size - 1;
+            memcpy(out, w + 4, n);
+            out[n] = 0;
+            return true;
+        }
+    }
+    return false;
+}
+
 static int serve(const char *name, const char *key, const char *word)
 {
     static struct service_acceptor acceptor;
+    static char boot_word[32];
     design = mem_design_of(word);
     if (design == MEM_DESIGN_UNKNOWN)
         return printf("mem: unknown design '%s' (per-node, central, cache)\n", word), 1;
+    /* The kernel command line's word wins over the manifest's: one boot
+     * option compares the designs without another manifest. */
+    const char *from = "manifest";
+    if (cmdline_design(boot_word, sizeof boot_word)) {
+        uint32_t d = mem_design_of(boot_word);
+        if (d == MEM_DESIGN_UNKNOWN)
+            printf("mem: unknown design mem=%s on the kernel command line (per-node, central, cache): %s kept\n",
+                   boot_word, mem_design_name(design));
+        else
+            design = d, from = "cmdline";
+    }
     group = name;
     /* The pool: what our monitor does not keep. */
     capslot_t ram = 0;
@@ -542,9 +578,9 @@ static int serve(const char *name, const char *key, const char *word)
         pool_init(&pool, 0, 0);
         printf("mem: node %u: no pool (%s): every allocation is borrowed\n", my_node, err_name(err));
     }
-    printf("@atoll {\"event\":\"mem_up\",\"core\":%u,\"node\":%u,\"design\":\"%s\",\"base\":%llu,\"end\":%llu,"
-           "\"total\":%llu}\n",
-           my_core, my_node, mem_design_name(design), (unsigned long long)pool.base, (unsigned long long)pool.end,
+    printf("@atoll {\"event\":\"mem_up\",\"core\":%u,\"node\":%u,\"design\":\"%s\",\"design_from\":\"%s\","
+           "\"base\":%llu,\"end\":%llu,\"total\":%llu}\n",
+           my_core, my_node, mem_design_name(design), from, (unsigned long long)pool.base, (unsigned long long)pool.end,
            (unsigned long long)(pool.end - pool.base));
     /* Everything that opens channels before we join: once the starter
      * counts us up, what we hold stays as it is while we are idle. */
