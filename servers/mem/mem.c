@@ -17,6 +17,7 @@
  *                                  malloc'ed in 64 KiB pieces and written: one
  *                                  mem_heap_block event per Frame behind the
  *                                  heap, then a mem_malloc event
+ *   mem lives N PAR / mem life I   spawn/exit cycles: all memory comes back (lives.c)
  *   mem bench DESIGN BYTES ROUNDS CORES
  *                                  ROUNDS timed alloc+free of a BYTES Frame
  *                                  (NEAREST) as DESIGN's client, one of CORES
@@ -52,6 +53,7 @@
 #include <if/mem_if.h>
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
+#include "lives.h"
 #include "pool.h"
 
 #define MAX_CLIENTS 64
@@ -821,11 +823,15 @@ int main(int argc, char **argv)
         return bad_run();
     if (argc == 6 && !strcmp(argv[1], "bench"))
         return bench_run(argv[2], num(argv[3]), (uint32_t)num(argv[4]), (uint32_t)num(argv[5]));
+    if (argc == 4 && !strcmp(argv[1], "lives"))
+        return lives_run((uint32_t)num(argv[2]), (uint32_t)num(argv[3]));
+    if (argc == 3 && !strcmp(argv[1], "life"))
+        return life_run((uint32_t)num(argv[2]));
     if (argc == 4 && !strcmp(argv[1], "malloc"))
         return malloc_run(argv[2], num(argv[3]));
     if (argc == 3 && !strcmp(argv[1], "numa"))
         return numa_run((int)num(argv[2]));
     printf("usage: mem serve NAME KEY [per-node|central|cache] | stats | alloc ram|frame BYTES ALIGN WHERE COUNT [keep]"
-           " | bad | numa NODE | malloc local|own|NODE BYTES | bench DESIGN BYTES ROUNDS CORES\n");
+           " | bad | numa NODE | malloc local|own|NODE BYTES | lives N PAR | bench DESIGN BYTES ROUNDS CORES\n");
     return 1;
 }
