@@ -335,7 +335,8 @@ errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
     uint32_t held;
     uint64_t held_bytes;
     if ((err = mem_stats_rpc(&per_node[node].idl, to, &rerr, &s->total, &s->free, &s->lent, &s->borrowed, &s->base,
-                             &s->end, &s->allocs, &s->lent_to, &held, &held_bytes)))
+                             &s->end, &s->allocs, &s->lent_to, &held, &held_bytes, &s->batches_lent,
+                             &s->batches_held, &s->batches_ever)))
         return err;
     return rerr;
 }
@@ -366,9 +367,11 @@ void mem_table_print(const struct mem_node_stats *s, const uint64_t *borrowed, u
                (unsigned long long)(s[n].free >> 10), (unsigned long long)(s[n].lent >> 10),
                (unsigned long long)(borrowed[n] >> 10));
         printf("@atoll {\"event\":\"mem_stats\",\"node\":%u,\"total\":%llu,\"free\":%llu,\"lent\":%llu,"
-               "\"borrowed\":%llu,\"base\":%llu,\"end\":%llu}\n",
+               "\"borrowed\":%llu,\"base\":%llu,\"end\":%llu,\"batches_lent\":%u,\"batches_held\":%u,"
+               "\"batches_ever\":%llu}\n",
                n, (unsigned long long)s[n].total, (unsigned long long)s[n].free, (unsigned long long)s[n].lent,
-               (unsigned long long)borrowed[n], (unsigned long long)s[n].base, (unsigned long long)s[n].end);
+               (unsigned long long)borrowed[n], (unsigned long long)s[n].base, (unsigned long long)s[n].end,
+               s[n].batches_lent, s[n].batches_held, (unsigned long long)s[n].batches_ever);
     }
 }
 

@@ -7,7 +7,7 @@ boot per design (per-node, central, cache), each running the same checks:
 - a core of the smallest node that keeps allocating gets its own node's
   memory first, then the other nodes' in SLIT distance order (the nearest
   from node 3 is node 0, not the next number), each node exhausted before
-  the next;
+  the next, borrowed a batch at a time and every batch given back;
 - bad requests get their clear errors;
 - clients that end holding memory, and many alloc/free rounds, leave every
   node's free memory at its starting value, nothing lent or borrowed.
@@ -118,6 +118,23 @@ def test_memory_by_node(design, tmp_path):
     assert done["allocated"] == done["freed"] == len(got) and done["free_err"] == "ERR_OK", done
     assert done["last"] in ("ERR_OK", "ERR_QUOTA", "ERR_NO_MEMORY", "ERR_TOO_MANY"), done
 
+    # 2b. Borrowing in batches: the dry node's instance (under central, node
+    # 0's, which carves node 3's own pool through a lend and its own from its
+    # pool) borrows a batch at a time from the next nodes by distance, more
+    # blocks than batches; every batch goes back when its blocks do.
+    borrower, lenders = (0, [2, 1]) if design == "central" else (3, [0, 2, 1])
+    batches = r.events_named("mem_batch")
+    took = [b for b in batches if b["what"] == "borrowed"]
+    back = [b for b in batches if b["what"] == "returned"]
+    assert took and len(took) == len(back) and all(b["node"] == borrower for b in batches), batches
+    # (A lender at its quota of capabilities given across cores is passed
+    # over, then asked again once a block of it came back: first asked, in order.)
+    seen_lenders = list(dict.fromkeys(b["lender"] for b in took))
+    assert seen_lenders == lenders[:len(seen_lenders)], batches
+    assert all(2 * MiB <= b["size"] <= 16 * MiB for b in took), took
+    from_batches = [n for n in got if n in lenders]
+    assert len(from_batches) > len({b["lender"] for b in took}), (got, took)
+
     # 3. Bad requests.
     b = r.events_named("mem_bad")[0]
     assert b == {"event": "mem_bad", "core": 5, "zero": "ERR_BAD_LENGTH", "huge": "ERR_BAD_LENGTH",
@@ -146,3 +163,5 @@ def test_memory_by_node(design, tmp_path):
     for node in range(4):
         assert start[node]["free"] == start[node]["total"] == end[node]["free"] == end[node]["total"], (start, end)
         assert end[node]["lent"] == end[node]["borrowed"] == 0, end
+        assert end[node]["batches_lent"] == end[node]["batches_held"] == 0, end
+    assert end[borrower]["batches_ever"] == len(took), (end, took)

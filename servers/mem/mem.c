@@ -54,6 +54,7 @@
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
 #include "lives.h"
+#include "loans.h"
 #include "pool.h"
 
 #define MAX_CLIENTS 64
@@ -88,8 +89,26 @@ struct alloc {
     uint32_t for_node;    /* the node of the domain holding it */
     capslot_t slot;       /* ours (lender == my_node): the original */
     uint64_t lender_id;   /* borrowed: the lender's id */
+    bool is_batch;        /* ours: a batch lent to another instance (no capability) */
+    uint8_t batch;        /* ours: carved from batch `batch - 1`; 0: from the pool */
+    struct loan *loan;    /* borrowed from a batch we hold */
 };
 static struct alloc allocs[MAX_ALLOCS];
+
+/* Batches we lent (loans.h): their ranges, carved only for their borrower. */
+#define MAX_BATCHES 16
+static struct batch {
+    struct alloc *rec;    /* NULL: unused */
+    struct pool sub;
+} batches[MAX_BATCHES];
+
+/* Batches we borrowed. A lender that refused a block for its quota of
+ * capabilities given across cores is not asked for another batch until one
+ * of its blocks comes back, or for a second (a new batch would only go
+ * back at once). */
+#define QUOTA_PAUSE_NS 1000000000ull
+static struct loans loans;
+static uint64_t lender_at_quota[CORE_INFO_MAX_NODES];   /* when it refused; 0: not */
 
 /* Channels to the other nodes' instances (we are their client). */
 struct peer {
@@ -100,7 +119,7 @@ struct peer {
 static struct peer peers[CORE_INFO_MAX_NODES];
 
 static struct {
-    uint64_t allocs, frees, refused, lent_to[CORE_INFO_MAX_NODES], borrowed, borrows, stuck;
+    uint64_t allocs, frees, refused, lent_to[CORE_INFO_MAX_NODES], borrowed, borrows, stuck, batches_lent;
 } st;
 
 /* While we wait for a lender, other channels are served, but nothing
@@ -151,16 +170,16 @@ static struct client *client_of(struct idl_chan *ch)
 /* -- our pool ------------------------------------------------------------------ */
 
 /* Carve [type, bytes, align] from the pool and give it to `domain` on `core`. */
-static errval_t carve_and_give(uint32_t type, uint64_t bytes, uint64_t align, uint32_t core, uint64_t domain,
-                               struct alloc *a)
+static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
+                               uint64_t domain, struct alloc *a)
 {
     uint64_t at;
     capslot_t s;
-    errval_t rerr = ERR_OK, err = pool_take(&pool, bytes, align, &at);
+    errval_t rerr = ERR_OK, err = pool_take(from, bytes, align, &at);
     if (err)
         return err == ERR_TOO_MANY ? ERR_NO_MEMORY : err;
     if ((err = slot_alloc(&s))) {
-        pool_put(&pool, at, bytes);
+        pool_put(from, at, bytes);
         return err;
     }
     if (!(err = sys_cap_retype(pool_slot, type, bytes, at - pool.base, 1, s)) &&
@@ -169,7 +188,7 @@ static errval_t carve_and_give(uint32_t type, uint64_t bytes, uint64_t align, ui
     if (err) {
         sys_cap_delete(s);
         slot_free(s);
-        pool_put(&pool, at, bytes);
+        pool_put(from, at, bytes);
         return err;
     }
     a->type = (uint8_t)type;
@@ -195,7 +214,7 @@ static errval_t uncarve(struct alloc *a)
         return err;
     }
     slot_free(a->slot);
-    return pool_put(&pool, a->base, a->size);
+    return pool_put(a->batch ? &batches[a->batch - 1].sub : &pool, a->base, a->size);
 }
 
 /* -- other nodes' instances ------------------------------------------------------ */
@@ -233,13 +252,10 @@ static void closed_sweep(void);
 
 /* Ask node `node`'s instance to carve for `core`/`domain`: a lend call, and
  * while its answer does not come, the other channels are served. */
-static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
-                       uint64_t domain, uint32_t for_node, struct alloc *a)
+/* The answer to a call just sent to `p` (its type `want`); meanwhile the
+ * other channels are served. */
+static errval_t peer_reply(struct peer *p, errval_t err, int want, struct mem_msg *m)
 {
-    struct peer *p = peer_of(node);
-    if (!p)
-        return ERR_NOT_FOUND;
-    errval_t err = mem_lend_call_send(&p->chan.idl, type, bytes, align, core, domain, for_node);
     uint8_t buf[mem_size_max];
     size_t len = 0;
     waiting = true;
@@ -249,15 +265,27 @@ static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t al
         sys_yield();
     }
     waiting = false;
-    struct mem_msg m;
-    if (!err && !(err = mem_decode(buf, len, &m)) && m.type != mem_lend_reply)
+    if (!err && !(err = mem_decode(buf, len, m)) && (int)m->type != want)
         err = ERR_MSG_UNKNOWN;
     if (err) {
         /* The channel is no good any more: the next borrow connects again. */
         service_chan_close(&p->chan, ERR_OK);
         p->up = false;
-        return err;
     }
+    return err;
+}
+
+static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
+                       uint64_t domain, uint32_t for_node, uint64_t batch, struct alloc *a)
+{
+    struct peer *p = peer_of(node);
+    if (!p)
+        return ERR_NOT_FOUND;
+    struct mem_msg m;
+    errval_t err = peer_reply(p, mem_lend_call_send(&p->chan.idl, type, bytes, align, core, domain, for_node, batch),
+                              mem_lend_reply, &m);
+    if (err)
+        return err;
     if (m.u.lend_reply.err)
         return m.u.lend_reply.err;
     a->type = (uint8_t)type;
@@ -270,15 +298,95 @@ static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t al
     return ERR_OK;
 }
 
+static errval_t peer_free(uint32_t node, uint64_t id)
+{
+    struct peer *p = peers[node].up ? &peers[node] : peer_of(node);
+    errval_t rerr = ERR_OK, err = p ? mem_free_rpc(&p->chan.idl, id, &rerr) : ERR_NOT_FOUND;
+    return err ? err : rerr;
+}
+
+static void loan_event(const char *what, const struct loan *l)
+{
+    printf("@atoll {\"event\":\"mem_batch\",\"node\":%u,\"what\":\"%s\",\"lender\":%u,\"size\":%llu,"
+           "\"held\":%u}\n",
+           my_node, what, l->lender, (unsigned long long)l->size, loans_count(&loans));
+}
+
+/* A loan goes back to its lender: kept if the lender is gone meanwhile
+ * (its pool went with it; the channel's end frees the record there). */
+static void loan_return(struct loan *l)
+{
+    errval_t err = peer_free(l->lender, l->id);
+    if (err)
+        printf("mem: node %u: batch back to node %u: %s\n", my_node, l->lender, err_name(err));
+    struct loan was = *l;
+    loans_drop(&loans, l);
+    loan_event("returned", &was);
+}
+
 static errval_t give_back(struct alloc *a)
 {
-    struct peer *p = peers[a->lender].up ? &peers[a->lender] : peer_of(a->lender);
-    errval_t rerr = ERR_OK, err = p ? mem_free_rpc(&p->chan.idl, a->lender_id, &rerr) : ERR_NOT_FOUND;
-    if (!err)
-        err = rerr;
-    if (!err)
-        st.borrowed -= a->size;
-    return err;
+    errval_t err = peer_free(a->lender, a->lender_id);
+    if (err)
+        return err;
+    st.borrowed -= a->size;
+    lender_at_quota[a->lender] = 0;
+    /* The batch's last block: it goes back if the lender could not carve
+     * from it any more, or if our own pool has as much free again. */
+    if (a->loan && loans_block_freed(a->loan) && (a->loan->full || pool.free_bytes >= a->loan->size))
+        loan_return(a->loan);
+    return ERR_OK;
+}
+
+/* A dry node borrows from `node` a batch at a time: its blocks come from a
+ * batch we hold there (one lend each: the lender's core carves), a new
+ * batch when there is none or the last could not serve. */
+static errval_t borrow_batched(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
+                               uint64_t domain, uint32_t for_node, struct alloc *a)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        struct loan *l = loans_pick(&loans, node);
+        if (!l && lender_at_quota[node] && now_ns() - lender_at_quota[node] < QUOTA_PAUSE_NS)
+            return ERR_QUOTA;
+        if (!l) {
+            struct peer *p = peer_of(node);
+            if (!p)
+                return ERR_NOT_FOUND;
+            struct mem_msg m;
+            errval_t err = peer_reply(p, mem_lend_batch_call_send(&p->chan.idl, bytes, for_node),
+                                      mem_lend_batch_reply, &m);
+            if (!err)
+                err = m.u.lend_batch_reply.err;
+            if (err)
+                return err;
+            if (!(l = loans_add(&loans, node, m.u.lend_batch_reply.id, m.u.lend_batch_reply.size))) {
+                peer_free(node, m.u.lend_batch_reply.id);
+                return ERR_TOO_MANY;
+            }
+            loan_event("borrowed", l);
+        }
+        errval_t err = borrow(node, type, bytes, align, core, domain, for_node, l->id, a);
+        if (err == ERR_NOT_FOUND && l->live == 0) {
+            loans_drop(&loans, l);   /* the lender does not know it (started again): forget it */
+            continue;
+        }
+        if (err == ERR_NO_MEMORY || err == ERR_TOO_MANY || err == ERR_NOT_FOUND) {
+            l->full = true;   /* a new batch next; this one goes back once empty */
+            if (l->live == 0)
+                loan_return(l);
+            continue;
+        }
+        if (!err) {
+            l->live++;
+            a->loan = l;
+        } else if (l->live == 0) {
+            loan_return(l);   /* the lender's quota, a slot: nothing of it is used */
+        }
+        if (err == ERR_QUOTA)
+            lender_at_quota[node] = now_ns();
+        return err;
+    }
+    return ERR_NO_MEMORY;
 }
 
 /* -- requests -------------------------------------------------------------------- */
@@ -321,14 +429,19 @@ static uint32_t nodes_by_distance(uint32_t from, uint32_t *out)
     return n;
 }
 
+/* `fallback`: the node asked for had none, this is borrowing (in batches,
+ * unless the alignment is more than a batch's); else a request for that
+ * node (a given node, or central's carving for a node's clients): one lend. */
 static errval_t alloc_on(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
-                         uint64_t domain, uint32_t for_node, struct alloc *a)
+                         uint64_t domain, uint32_t for_node, bool fallback, struct alloc *a)
 {
     if (node == my_node)
-        return carve_and_give(type, bytes, align, core, domain, a);
+        return carve_and_give(&pool, type, bytes, align, core, domain, a);
     if (waiting)
         return ERR_WOULD_BLOCK;
-    return borrow(node, type, bytes, align, core, domain, for_node, a);
+    if (fallback && align <= MEM_BATCH_ALIGN)
+        return borrow_batched(node, type, bytes, align, core, domain, for_node, a);
+    return borrow(node, type, bytes, align, core, domain, for_node, 0, a);
 }
 
 static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *q)
@@ -357,7 +470,8 @@ static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *
          * one without memory: the next nearest is asked. */
         err = ERR_NO_MEMORY;
         for (uint32_t i = 0; i < n; i++) {
-            errval_t e = alloc_on(order[i], q->type, q->bytes, align, c->chan->peer_core, c->chan->peer, c->node, a);
+            errval_t e = alloc_on(order[i], q->type, q->bytes, align, c->chan->peer_core, c->chan->peer, c->node,
+                                  i > 0, a);
             if (e == ERR_QUOTA || e == ERR_TOO_MANY) {
                 err = e;
                 continue;
@@ -384,6 +498,18 @@ static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *
     return mem_alloc_reply_send(ch, ERR_OK, id_of(a), a->base, a->size, a->lender);
 }
 
+/* The batch of id `id` that we lent to client c, or NULL. */
+static struct batch *batch_of(struct client *c, uint64_t id)
+{
+    struct alloc *r = alloc_by_id(id);
+    if (!r || !r->is_batch || r->owner != c)
+        return 0;
+    for (uint32_t i = 0; i < MAX_BATCHES; i++)
+        if (batches[i].rec == r)
+            return &batches[i];
+    return 0;
+}
+
 /* Another instance asks for its client: from our pool only. */
 static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
 {
@@ -393,9 +519,12 @@ static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
     errval_t err = c ? check_request(q->type, q->bytes, &align, my_node) : ERR_NOT_FOUND;
     if (!err && (q->for_node >= machine.nnodes || q->core >= machine.ncores))
         err = ERR_INVALID_ARG;
+    struct batch *b = 0;
+    if (!err && q->batch && !(b = batch_of(c, q->batch)))
+        err = ERR_NOT_FOUND;
     if (!err && !(a = alloc_new()))
         err = ERR_TOO_MANY;
-    if (!err && (err = carve_and_give(q->type, q->bytes, align, q->core, q->domain, a)))
+    if (!err && (err = carve_and_give(b ? &b->sub : &pool, q->type, q->bytes, align, q->core, q->domain, a)))
         alloc_drop(a);
     if (err) {
         st.refused++;
@@ -403,19 +532,89 @@ static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
     }
     a->owner = c;
     a->for_node = q->for_node;
+    a->batch = b ? (uint8_t)(b - batches + 1) : 0;
     c->allocs++;
     c->bytes += a->size;
     st.allocs++;
-    st.lent_to[a->for_node] += a->size;
+    if (!b)   /* a batch was counted lent as a whole */
+        st.lent_to[a->for_node] += a->size;
     return mem_lend_reply_send(ch, ERR_OK, id_of(a), a->base, a->size);
+}
+
+/* Another instance's node is dry: a batch of our pool for it. */
+static errval_t on_lend_batch(struct idl_chan *ch, const struct mem_lend_batch_call_args *q)
+{
+    struct client *c = client_of(ch);
+    struct batch *b = 0;
+    struct alloc *a = 0;
+    uint64_t size = 0, at = 0, align = MEM_PAGE;
+    errval_t err = !c ? ERR_NOT_FOUND : q->for_node >= machine.nnodes || q->for_node == my_node ? ERR_INVALID_ARG
+                 : q->bytes == 0 || q->bytes > MEM_MAX_BYTES ? ERR_BAD_LENGTH
+                 : q->bytes % MEM_PAGE ? ERR_BAD_ALIGNMENT : ERR_OK;
+    for (uint32_t i = 0; i < MAX_BATCHES && !err && !b; i++)
+        if (!batches[i].rec)
+            b = &batches[i];
+    if (!err && !b)
+        err = ERR_TOO_MANY;
+    if (!err && !(size = batch_bytes(q->bytes, pool_largest(&pool))))
+        err = ERR_NO_MEMORY;
+    if (!err && size % MEM_BATCH_ALIGN == 0)
+        align = MEM_BATCH_ALIGN;
+    /* The largest block may not be 2 MiB aligned: then any alignment. */
+    if (!err && (err = pool_take(&pool, size, align, &at)) && align != MEM_PAGE)
+        err = pool_take(&pool, size, align = MEM_PAGE, &at);
+    if (err == ERR_TOO_MANY)
+        err = ERR_NO_MEMORY;
+    if (!err && !(a = alloc_new())) {
+        pool_put(&pool, at, size);
+        err = ERR_TOO_MANY;
+    }
+    if (err) {
+        st.refused++;
+        return mem_lend_batch_reply_send(ch, err, 0, 0, 0);
+    }
+    a->is_batch = true;
+    a->base = at;
+    a->size = size;
+    a->lender = my_node;
+    a->for_node = q->for_node;
+    a->owner = c;
+    c->allocs++;
+    c->bytes += size;
+    b->rec = a;
+    pool_init(&b->sub, at, size);
+    st.lent_to[a->for_node] += size;
+    st.batches_lent++;
+    return mem_lend_batch_reply_send(ch, ERR_OK, id_of(a), at, size);
+}
+
+/* A batch comes back once every block carved from it is. */
+static errval_t batch_free(struct alloc *a)
+{
+    for (uint32_t i = 0; i < MAX_BATCHES; i++)
+        if (batches[i].rec == a) {
+            if (batches[i].sub.free_bytes != a->size)
+                return ERR_CAP_HAS_CHILDREN;
+            errval_t err = pool_put(&pool, a->base, a->size);
+            if (err)
+                return err;
+            batches[i].rec = 0;
+            st.lent_to[a->for_node] -= a->size;
+            st.frees++;
+            alloc_drop(a);
+            return ERR_OK;
+        }
+    return ERR_INCONSISTENT;
 }
 
 static errval_t free_one(struct alloc *a)
 {
+    if (a->is_batch)
+        return batch_free(a);
     errval_t err = a->lender == my_node ? uncarve(a) : give_back(a);
     if (err)
         return err;
-    if (a->lender == my_node)
+    if (a->lender == my_node && !a->batch)
         st.lent_to[a->for_node] -= a->size;
     st.frees++;
     alloc_drop(a);
@@ -442,12 +641,16 @@ static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *
         if (n != my_node)
             lent += st.lent_to[n];
     if (q->node >= machine.nnodes)
-        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     /* total, free, lent and the range are our pool's; `borrowed` what our
      * clients hold of other pools; held: this channel's. `allocs`:
      * records held for node q->node's domains (of our pool). */
+    uint32_t lent_batches = 0;
+    for (uint32_t i = 0; i < MAX_BATCHES; i++)
+        lent_batches += batches[i].rec != 0;
     return mem_stats_reply_send(ch, ERR_OK, pool.end - pool.base, pool.free_bytes, lent, st.borrowed, pool.base,
-                                pool.end, st.allocs, st.lent_to[q->node], c ? c->allocs : 0, c ? c->bytes : 0);
+                                pool.end, st.allocs, st.lent_to[q->node], c ? c->allocs : 0, c ? c->bytes : 0,
+                                lent_batches, loans_count(&loans), loans.batches);
 }
 
 static errval_t on_info(struct idl_chan *ch, const struct mem_info_call_args *q)
@@ -458,7 +661,7 @@ static errval_t on_info(struct idl_chan *ch, const struct mem_info_call_args *q)
 
 static const struct mem_handlers handlers = {
     .info_call = on_info, .alloc_call = on_alloc, .free_call = on_free, .stats_call = on_stats,
-    .lend_call = on_lend,
+    .lend_call = on_lend, .lend_batch_call = on_lend_batch,
 };
 
 /* -- clients ---------------------------------------------------------------------- */
@@ -466,9 +669,16 @@ static const struct mem_handlers handlers = {
 /* A client that hung up (or ended): everything it holds comes back. */
 static void client_end(struct client *c)
 {
-    for (uint32_t i = 0; i < MAX_ALLOCS; i++)
-        if (allocs[i].used && allocs[i].owner == c && free_one(&allocs[i]))
-            alloc_drop(&allocs[i]);   /* counted stuck (ours) or the lender's to reclaim */
+    /* Blocks first, then the batches they were carved from. */
+    for (int pass = 0; pass < 2; pass++)
+        for (uint32_t i = 0; i < MAX_ALLOCS; i++)
+            if (allocs[i].used && allocs[i].owner == c && allocs[i].is_batch == (pass == 1) && free_one(&allocs[i])) {
+                if (allocs[i].is_batch)   /* a block of it stuck: the range stays out of the pool */
+                    for (uint32_t k = 0; k < MAX_BATCHES; k++)
+                        if (batches[k].rec == &allocs[i])
+                            batches[k].rec = 0;
+                alloc_drop(&allocs[i]);   /* counted stuck (ours) or the lender's to reclaim */
+            }
     waitset_remove(&c->chan->src);
     service_chan_close(c->chan, ERR_OK);
     free(c->chan);

@@ -70,6 +70,8 @@ errval_t mem_free_id(uint64_t id);
 
 struct mem_node_stats {
     uint64_t total, free, lent, borrowed, base, end, allocs, lent_to;
+    uint32_t batches_lent, batches_held;   /* batches of this pool lent, and borrowed, live now */
+    uint64_t batches_ever;                 /* batches borrowed by this instance, ever */
 };
 /* Node `node`'s instance's view: its pool; lent_to = what it lent to `to`. */
 errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *out);
