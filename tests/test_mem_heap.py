@@ -7,6 +7,8 @@ The machine is test_mem.py's: 16 cores on 4 nodes of uneven size with an
 asymmetric SLIT, one boot per design, chosen by the command-line word over
 the default manifest's `per-node`.
 """
+import json
+
 import pytest
 
 from test_mem import DIST, NODE_OF, SIZES, SRAT, WAIT, atoll_run, Machine, NumaNode
@@ -62,7 +64,7 @@ def test_heap_on_its_node_and_a_thousand_lives(design):
     # a Frame and RAM from the service at its end: every node's pool and
     # every monitor's free RAM back where they were.
     [lives] = r.events_named("mem_lives")
-    assert lives["ok"] and lives["lives"] == 1000 and lives["failed"] == 0, lives
+    assert lives["ok"] and lives["lives"] == 1000 and lives["failed"] == 0, json.dumps(lives)
     assert lives["nodes_differ"] == 0 and lives["cores_differ"] == 0, lives
     assert lives["pool_free_before"] == lives["pool_free_after"] > 0, lives
     assert "mem life" not in r.console   # no life reported trouble
