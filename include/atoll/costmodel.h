@@ -60,7 +60,8 @@
     X(4, local)         /* same-core round trips */                            \
     X(5, selftest)      /* the plugin's test guest (tests/costmodel/) */       \
     X(6, caps)          /* a capability operation across cores (capxfer) */    \
-    X(7, store)         /* the store benchmark's round: N clients' operations */
+    X(7, store)         /* the store benchmark's round: N clients' operations */ \
+    X(8, mem)           /* one client's alloc+free rounds (servers/mem) */
 
 /* Argument keys: X(number, name, symbolic). A symbolic key's value is a
  * CM_WORDS number and is printed as its name. Numbers are 0..255. */
@@ -85,7 +86,8 @@
     X(32, pingpong_line) X(33, own_data) X(34, ipi) X(35, readers)            \
     X(36, writer_upgrade) X(37, false_sharing) X(38, count_insns)            \
     X(13, holders_only) X(14, broadcast) X(15, revoke) X(16, delete)  \
-    X(39, rwlock)    X(40, mutex)     X(41, store_fresh) X(42, store_stale)
+    X(39, rwlock)    X(40, mutex)     X(41, store_fresh) X(42, store_stale)    \
+    X(43, per_node)  X(44, central)   X(45, cache)
 
 #define CM_ENUM_TAG(n, name) CM_TAG_##name = n,
 #define CM_ENUM_KEY(n, name, sym) CM_KEY_##name = n,

@@ -44,6 +44,7 @@
  * (docs/capabilities.md), so a node's memory is always carved by its own
  * instance.
  */
+#include <atoll/costmodel.h>
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
 #include <atoll/mem.h>
@@ -983,6 +984,19 @@ static int bench_run(const char *word, uint64_t bytes, uint32_t rounds, uint32_t
     for (uint32_t i = 0; i < 3 && !err; i++)
         if (!(err = mem_alloc(CAP_FRAME, bytes, align, MEM_NEAREST, &b)))
             err = mem_free(&b);
+    /* One client alone (CORES 1): a cost-model region of its rounds
+     * (docs/costmodel.md; tools/mem-costmodel adds them up per CPU). */
+    if (cores == 1 && !err) {
+        if (design == MEM_DESIGN_CENTRAL)
+            cm_arg(protocol, CM_WORD_central);
+        else if (design == MEM_DESIGN_CACHE)
+            cm_arg(protocol, CM_WORD_cache);
+        else
+            cm_arg(protocol, CM_WORD_per_node);
+        cm_arg(src, my_core);
+        cm_arg(pages, bytes / MEM_PAGE);
+        cm_begin(mem);
+    }
     uint64_t start = now_ns();
     for (uint32_t i = 0; i < rounds && !err; i++) {
         uint64_t t0 = now_ns();
@@ -998,6 +1012,10 @@ static int bench_run(const char *word, uint64_t bytes, uint32_t rounds, uint32_t
         }
     }
     uint64_t total = now_ns() - start;
+    if (cores == 1 && !err) {
+        cm_arg(ops, rounds);
+        cm_end(mem);
+    }
     for (uint32_t i = 1; i < rounds; i++)
         for (uint32_t j = i; j > 0 && t[j - 1] > t[j]; j--) {
             uint64_t x = t[j];
