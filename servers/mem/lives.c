@@ -142,8 +142,16 @@ int lives_run(uint32_t lives, uint32_t par)
         if (i == warm) {
             for (uint64_t busy; !err && !(err = busy_total(&busy)) && busy > base;)
                 sys_notify_wait(sys_notify_gen(), 1000, 0);
-            if (!err)
-                err = picture(&before);
+            /* The baseline once the warm-up has settled (a monitor may still
+             * be taking a life's RAM back): the same picture twice, 100 ms apart. */
+            static struct picture prev;
+            uint64_t nd = 1, cd = 1, s0 = ms();
+            while (!err && (nd || cd) && ms() - s0 < SETTLE_MS) {
+                sys_notify_wait(sys_notify_gen(), 100000, 0);
+                if (!(err = picture(&before)))
+                    differ(&prev, &before, &nd, &cd);
+                prev = before;
+            }
             t0 = ms();
         }
         for (uint64_t busy; !err && !(err = busy_total(&busy)) && busy >= base + par;)
