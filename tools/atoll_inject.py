@@ -51,7 +51,7 @@ def manifest(smp, numa, store=True):
              "echo.pc echo per-core restart=100 backoff=10 serve $name 0 key=$key"]
     place = store_placement(smp, numa) if store else None
     if place:
-        lines.append(f"kv store {place} restart=100 backoff=10 heartbeat=yes serve $name $key $cores")
+        lines.append(f"kv store {place} restart=100 backoff=10 heartbeat=yes serve $name $key $cores $life")
     return "\n".join(lines) + "\n", place
 
 

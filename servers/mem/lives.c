@@ -91,8 +91,12 @@ static errval_t picture(struct picture *p)
 #define HEAP_GROWTH (256ull << 10)
 static uint32_t heap_grew;
 
-/* Nodes whose pool or lending differs, and cores whose monitor's RAM does: a bit each. */
-static void differ(const struct picture *a, const struct picture *b, uint64_t *nodes, uint64_t *cores)
+/* Nodes whose pool or lending differs, and cores whose monitor's RAM does: a
+ * bit each. With `leaks_only`, a monitor with more free RAM in `b` than in
+ * `a` does not count: something the baseline caught in flight (a page a
+ * monitor was still taking back) came back after it, which is no leak. */
+static void differ(const struct picture *a, const struct picture *b, bool leaks_only, uint64_t *nodes,
+                   uint64_t *cores)
 {
     heap_grew = 0;
     *nodes = *cores = 0;
@@ -101,7 +105,7 @@ static void differ(const struct picture *a, const struct picture *b, uint64_t *n
             a->borrowed[n] != b->borrowed[n] || b->pool[n].free != b->pool[n].total)
             *nodes |= 1ull << n;
     for (uint32_t c = 0; c < ncores; c++) {
-        if (a->ram_free[c] == b->ram_free[c])
+        if (a->ram_free[c] == b->ram_free[c] || (leaks_only && b->ram_free[c] > a->ram_free[c]))
             continue;
         if (b->ram_free[c] < a->ram_free[c] && a->ram_free[c] - b->ram_free[c] <= HEAP_GROWTH &&
             a->heap_in_use[c] == b->heap_in_use[c])
@@ -149,7 +153,7 @@ int lives_run(uint32_t lives, uint32_t par)
             while (!err && (nd || cd) && ms() - s0 < SETTLE_MS) {
                 sys_notify_wait(sys_notify_gen(), 100000, 0);
                 if (!(err = picture(&before)))
-                    differ(&prev, &before, &nd, &cd);
+                    differ(&prev, &before, false, &nd, &cd);
                 prev = before;
             }
             t0 = ms();
@@ -170,7 +174,7 @@ int lives_run(uint32_t lives, uint32_t par)
     /* The instances free what an ended client held once its channel hangs
      * up, and the monitors reclaim a domain's RAM after its obituary. */
     while (!err && !(err = picture(&after))) {
-        differ(&before, &after, &nodes, &cores);
+        differ(&before, &after, true, &nodes, &cores);
         if ((!nodes && !cores) || ms() - settle0 > SETTLE_MS)
             break;
         sys_notify_wait(sys_notify_gen(), 100000, 0);
