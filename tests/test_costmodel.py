@@ -7,6 +7,7 @@ channel's design says. The same run twice counts the same, with a busy
 host and without. Bad plugin arguments are refused with a message, and
 QEMU runs without the plugin unless asked."""
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -235,7 +236,7 @@ def check_urpc_design(c):
         ctrl, slots = lines_moved(rt, frame)
         assert slots == 2 * n, rt                               # two message lines a round trip
         assert ctrl <= 6, rt                                    # acks ride the headers
-        assert rt["transfers"] - ctrl - slots <= 6, rt          # lines elsewhere: a handful
+        assert rt["transfers"] - ctrl - slots <= 10, rt         # lines elsewhere: a handful
         bare, = c.named("pingpong", protocol="cacheline", src=src, dst=dst)
         assert bare["args"]["ops"] == n
         hot = [h for h in bare["hot_lines"] if h[1] and int(h[0], 16) // BENCH_FRAME == frame]
@@ -275,9 +276,11 @@ def test_atoll_urpc_costs_what_its_design_says_busy_host_or_not(tmp_path):
             # the message lines (or the bare line) of the channel's frame
             assert lines_moved(x, channel_frame(x))[1] == lines_moved(y, channel_frame(y))[1], what
         assert abs(x["transfers"] - y["transfers"]) <= max(12, 0.02 * x["transfers"]), what
+    # In all: within 2%, or 4 lines a region (the few lines of other
+    # domains on the two cores add up over the run's regions).
     for k in ("transfers", "invalidations"):
         tq, tb = sum(r[k] for r in q), sum(r[k] for r in b)
-        assert abs(tq - tb) <= 0.02 * tq, (k, tq, tb)
+        assert abs(tq - tb) <= max(0.02 * tq, 4 * len(q)), (k, tq, tb)
 
 
 def test_atoll_local_messages_move_no_line_between_cores(tmp_path):
@@ -300,3 +303,30 @@ def test_atoll_local_messages_move_no_line_between_cores(tmp_path):
         assert region["args"]["ops"] == 200, region
         assert region["transfers"] <= 200 // 10 and region["ipis"] <= 1, region
     assert c.total["bad_markers"] == 0
+
+
+def test_atoll_unmap_calls_are_regions_with_their_protocols_costs(tmp_path):
+    """The unmap benchmark's Atoll half (user/threads `threads bench`, a
+    spanning domain on 4 cores) marks each timed span_unmap/span_protect
+    call as an `unmap` region, as Linux's munmap/mprotect calls are, with
+    its shootdown protocol, op and N. The `ipi` baseline costs what its
+    design says: one IPI and one board line per other core; a message
+    protocol at least a request line and an answer line per other core
+    (docs/spanning.md)."""
+    out = str(tmp_path / "unmap.jsonl")
+    m, opts = atoll_run.parse_args(["--smp", "4", "--numa", "2", "--cost-model", "--cost-out", out, "--",
+                                    "run 0 threads bench 5 1 4 unmap,protect unicast,ipi", "wait 120000"])
+    r = atoll_run.boot(m, timeout=400, cost=opts.cost, shell_commands=opts.shell_commands)
+    assert r.status == 0, f"{r.message}\n{r.console[-3000:]}"
+    bench = r.events_named("unmap_bench")
+    assert len(bench) == 4 and all(e["failed"] == 0 for e in bench), bench
+    c = atoll_costmodel.load(out)
+    for op in ("munmap", "mprotect"):
+        ipi = c.named("unmap", protocol="ipi", op=op)
+        # The median call, as the cost report takes it: regions are
+        # system-wide, and now and then one catches a monitor's traffic.
+        assert len(ipi) == 5 and all(x["args"]["cores"] == 4 and x["args"]["ops"] == 1 for x in ipi), ipi
+        assert statistics.median(x["ipis"] for x in ipi) == 3, ipi
+        assert statistics.median(x["transfers"] for x in ipi) == 3, ipi
+        uni = c.named("unmap", protocol="unicast", op=op)
+        assert len(uni) == 5 and all(x["transfers"] >= 2 * 3 for x in uni), uni

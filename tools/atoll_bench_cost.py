@@ -25,7 +25,7 @@ X_LABEL = {"unmap": "cores the call reaches (N)", "store": "cores taking part (N
 # must not share a median: a caps region is one revoke or one delete of an
 # object held on H cores. They join the protocol's label (a row and a line
 # each).
-SPLIT_BY = {"caps": ("op", "holders")}
+SPLIT_BY = {"caps": ("op", "holders"), "unmap": ("op",)}
 
 NOTE = ("Counted by the cost model (docs/costmodel.md): a plugin follows every guest memory "
         "access by physical address through a coherence directory of 64-byte lines under "

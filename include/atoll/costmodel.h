@@ -87,7 +87,8 @@
     X(36, writer_upgrade) X(37, false_sharing) X(38, count_insns)            \
     X(13, holders_only) X(14, broadcast) X(15, revoke) X(16, delete)  \
     X(39, rwlock)    X(40, mutex)     X(41, store_fresh) X(42, store_stale)    \
-    X(43, per_node)  X(44, central)   X(45, cache)
+    X(43, per_node)  X(44, central)   X(45, cache)                            \
+    X(46, unicast)   X(47, multicast) X(48, numa_multicast)
 
 #define CM_ENUM_TAG(n, name) CM_TAG_##name = n,
 #define CM_ENUM_KEY(n, name, sym) CM_KEY_##name = n,

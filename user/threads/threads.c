@@ -59,6 +59,7 @@
  *                          at every turn (a system call) and reads a page
  *                          never cached on its core as soon as they fail.
  */
+#include <atoll/costmodel.h>
 #include <atoll/lib.h>
 #include <atoll/lib/time.h>
 #include <atoll/span.h>
@@ -429,6 +430,17 @@ static int reuse_main(uint32_t core)
 }
 
 /* -- bench: the unmap benchmark ------------------------------------------------- */
+/* The cost model's name of a shootdown protocol. */
+static uint32_t cm_protocol_word(uint32_t proto)
+{
+    switch (proto) {
+    case TLB_UNICAST: return CM_WORD_unicast;
+    case TLB_BROADCAST: return CM_WORD_broadcast;
+    case TLB_MULTICAST: return CM_WORD_multicast;
+    case TLB_NUMA_MULTICAST: return CM_WORD_numa_multicast;
+    default: return CM_WORD_ipi;
+    }
+}
 
 static volatile uint64_t *bench_page;
 static uint64_t bench_gen, bench_stop;
@@ -526,10 +538,23 @@ static int bench_main(uint32_t home, uint32_t iters, uint32_t warmup, const char
                     for (uint32_t k = 0; k < made; k++)
                         while (__atomic_load_n(&readers[k].ack, __ATOMIC_ACQUIRE) != g && now_ns() < give_up)
                             __builtin_ia32_pause();
+                    /* Each timed call is a cost-model region (docs/costmodel.md),
+                     * as each of Linux's munmap/mprotect calls is. */
+                    bool timed = i >= warmup;
+                    if (timed) {
+                        cm_arg(protocol, cm_protocol_word(proto));
+                        cm_arg(op, o ? CM_WORD_mprotect : CM_WORD_munmap);
+                        cm_arg(cores, n);
+                        cm_arg(pages, 1);
+                        cm_arg(ops, 1);
+                        cm_begin(unmap);
+                    }
                     uint64_t t0 = now_ns();
                     errval_t err = o ? span_protect(frame, 0, va, 4096, proto, 0)
                                      : span_unmap(frame, va, 4096, proto, 0);
                     uint64_t t1 = now_ns();
+                    if (timed)
+                        cm_end(unmap);
                     /* Back as it was, untimed: a wider right needs no shootdown. */
                     errval_t back = o ? sys_protect(frame, MAP_WRITE) : vspace_map(va, frame, MAP_WRITE);
                     if (err || back) {
