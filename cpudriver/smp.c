@@ -86,6 +86,16 @@ static void wait_checkins(uint32_t first, uint32_t last, uint64_t deadline)
     }
 }
 
+/* SIPI, 200 us, SIPI to the APs in [first, last). */
+static void send_sipis(uint32_t first, uint32_t last)
+{
+    for (int round = 0; round < 2 && first < last; round++) {
+        for (uint32_t i = first; i < last; i++)
+            apic_send_ipi(aps[i].apic_id, APIC_IPI_STARTUP, TRAMPOLINE_ADDR >> 12);
+        udelay(200);
+    }
+}
+
 /* How long the other cores wait for the pilot before starting anyway. */
 #define PILOT_WAIT_MS 100
 
@@ -104,17 +114,13 @@ uint32_t smp_start_all(uint64_t timeout_ms)
     for (uint32_t i = 0; i < naps; i++)
         apic_send_ipi(aps[i].apic_id, APIC_IPI_INIT, 0);
     udelay(10000);
+    uint64_t pilot_deadline = rdtsc() + core.tsc_hz / 1000 * PILOT_WAIT_MS;
     /* An AP the firmware did not list never checks in: no pilot then. */
-    uint32_t pilot_end = naps && aps[0].listed ? 1 : naps;
-    for (uint32_t from = 0, to = pilot_end; from < naps; from = to, to = naps) {
-        for (int round = 0; round < 2; round++) {
-            for (uint32_t i = from; i < to; i++)
-                apic_send_ipi(aps[i].apic_id, APIC_IPI_STARTUP, TRAMPOLINE_ADDR >> 12);
-            udelay(200);
-        }
-        uint64_t pilot_deadline = rdtsc() + core.tsc_hz / 1000 * PILOT_WAIT_MS;
-        wait_checkins(from, to, to == naps || pilot_deadline > deadline ? deadline : pilot_deadline);
-    }
+    uint32_t pilots = naps && aps[0].listed ? 1 : 0;
+    send_sipis(0, pilots);
+    wait_checkins(0, pilots, MIN(pilot_deadline, deadline));
+    send_sipis(pilots, naps);
+    wait_checkins(pilots, naps, deadline);
     uint32_t up = 0;
     for (uint32_t i = 0; i < naps; i++)
         up += aps[i].up;
