@@ -38,44 +38,72 @@ BOOTSHARED static uint64_t boot_channel[TOPO_MAX_CPUS];
 void user_ram_plan(void)
 {
     const struct topology *t = boot_topology();
+    uint32_t node_arg = 0;
+    /* The boot channels first, while the RAM next to the kernel's is free:
+     * what the shares leave is the top of the RAM below 4 GiB, where the
+     * boot loader ran its own code, and under emulation the first write to
+     * such a page throws away its translations, at a cost that grows with
+     * the number of vCPUs (docs/bench.md, Boot time). */
+    for (uint32_t c = 1; c < t->ncpus; c++) {
+        node_arg = t->numa_from_srat ? t->cpus[c].node : PMEM_ANY_NODE;
+        boot_channel[c] = pmem_alloc(4096, 4096, node_arg, ~0ull);
+        if (!boot_channel[c])
+            boot_channel[c] = pmem_alloc(4096, 4096, PMEM_ANY_NODE, ~0ull);
+        if (boot_channel[c])
+            memset(phys_to_virt(boot_channel[c]), 0, 4096);
+    }
+    uint32_t without = 0, first_without = 0, last_without = 0;
     for (uint32_t n = 0; n < t->nnodes; n++) {
         uint32_t count = topo_cpus_on_node(t, n);
         if (!count)
             continue;
+        node_arg = t->numa_from_srat ? n : PMEM_ANY_NODE;
         /* Leave a little for the kernel's own later needs. */
-        uint64_t free = pmem_free_bytes(t->numa_from_srat ? n : PMEM_ANY_NODE);
+        uint64_t free = pmem_free_bytes(node_arg);
         free = free > (1ull << 20) ? free - (1ull << 20) : 0;
         /* The boot core's monitor also starts the system's servers (names,
          * starter, shell): on a machine of many cores an even share would
          * not hold them. At most a quarter of its node goes to that. */
         uint64_t extra = n == t->cpus[0].node ? MIN(BOOT_CORE_EXTRA_RAM, ALIGN_DOWN(free / 4, PAGE_2M)) : 0;
-        uint64_t share = ALIGN_DOWN((free - extra) / count, PAGE_2M);
+        /* Below the minimum, the first cores get the minimum and the last
+         * none (said once, below), rather than every core too little. */
+        uint64_t share = MAX(ALIGN_DOWN((free - extra) / count, PAGE_2M), MIN_CORE_RAM);
         for (uint32_t c = 0; c < t->ncpus; c++) {
             if (t->cpus[c].node != n)
                 continue;
             uint64_t want = share + (c == 0 ? extra : 0), base = 0;
             while (want >= MIN_CORE_RAM && !base) {
-                base = pmem_alloc(want, PAGE_2M, t->numa_from_srat ? n : PMEM_ANY_NODE, ~0ull);
+                base = pmem_alloc(want, PAGE_2M, node_arg, ~0ull);
                 if (!base)
                     want /= 2;
             }
-            if (!base) {
+            if (!base && node_arg != PMEM_ANY_NODE) {
                 want = MIN_CORE_RAM;
                 base = pmem_alloc(want, 4096, PMEM_ANY_NODE, ~0ull);
-                char msg[120];
-                snprintf(msg, sizeof msg, "core %u: no RAM left on node %u for user space%s", c, n,
-                         base ? "; took 4 MiB from another node" : "");
-                boot_warn(msg);
+                if (base) {
+                    char msg[120];
+                    snprintf(msg, sizeof msg, "core %u: no RAM left on node %u for user space; took 4 MiB from node %u",
+                             c, n, topo_node_of_addr(t, base));
+                    boot_warn(msg);
+                }
             }
             core_ram[c] = (struct core_ram){ base, base ? want : 0 };
-            if (c == 0)
-                continue;
-            boot_channel[c] = pmem_alloc(4096, 4096, t->numa_from_srat ? n : PMEM_ANY_NODE, ~0ull);
-            if (!boot_channel[c])
-                boot_channel[c] = pmem_alloc(4096, 4096, PMEM_ANY_NODE, ~0ull);
-            if (boot_channel[c])
-                memset(phys_to_virt(boot_channel[c]), 0, 4096);
+            if (!base) {
+                if (!without++)
+                    first_without = c;
+                last_without = c;
+            }
         }
+    }
+    if (without) {
+        char msg[200], who[48];
+        if (without == 1)
+            snprintf(who, sizeof who, "1 of %u cores (%u) has", t->ncpus, first_without);
+        else
+            snprintf(who, sizeof who, "%u of %u cores (%u to %u) have", without, t->ncpus, first_without, last_without);
+        snprintf(msg, sizeof msg, "%s no RAM left for user space, so no monitor: "
+                 "give the machine more memory (4 MiB a core at least)", who);
+        boot_warn(msg);
     }
 }
 

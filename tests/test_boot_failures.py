@@ -37,6 +37,19 @@ def test_too_little_memory_stops_the_machine(mem, whys):
         failed[0]["error"] == "ERR_NO_MEMORY", failed
 
 
+def test_cores_beyond_the_memory_get_no_monitor_and_one_warning():
+    """8 CPUs in 40 MiB: the first cores get the 4 MiB minimum each, the last
+    two none. One warning names them (not one per core, and not a share too
+    small for every core), and the mesh comes up without them."""
+    r = boot(smp=8, mem=40 * MiB, commands=["cores"], timeout=90)
+    assert not r.timed_out, r.console[-2000:]
+    warnings = [w["msg"] for w in r.events_named("warning") if "no RAM left for user space" in w["msg"]]
+    assert warnings == ["2 of 8 cores (6 to 7) have no RAM left for user space, so no monitor: "
+                        "give the machine more memory (4 MiB a core at least)"], warnings
+    up = r.events_named("mesh_up")
+    assert len(up) == 1 and up[0]["cores"] == 6 and up[0]["down"] == 2, up
+
+
 def test_a_monitor_that_is_not_a_program_stops_the_machine(tmp_path):
     bad = tmp_path / "monitor.elf"
     bad.write_bytes(b"this is not an ELF file\n" * 100)

@@ -71,13 +71,29 @@ NUMA_ALIGN = 2 * MiB
 DEFAULT_MEM = 1 * GiB
 
 
-def default_mem(nodes):
+# What a core needs at boot beyond the common part (tools/run's default memory
+# grows with the CPUs): its monitor's 4 MiB share of RAM (the CPU driver's
+# minimum, cpudriver/user_start.c), its kernel memory and channels.
+MEM_PER_CPU = 5 * MiB
+MEM_COMMON = 256 * MiB      # the boot core's servers, modules, the kernel's own
+
+
+def default_mem(nodes, cpus=1):
     """Guest memory when none is asked for: 1 GiB, or, when that does not
     split into `nodes` NUMA nodes of whole 2 MiB multiples (3, 5, 6, 7, ...
     nodes), the largest size below it that does: 1020M for 3 nodes (340M
-    each), 1020M for 5 (204M each). Never under 2M per node."""
+    each), 1020M for 5 (204M each). Never under 2M per node. With more
+    CPUs than 1 GiB holds (MEM_PER_CPU each, beyond MEM_COMMON: above 153),
+    enough for every core's monitor, in 256M steps that split into the
+    nodes: 1536M for 255 CPUs."""
     step = max(nodes, 1) * NUMA_ALIGN
+    need = cpus * MEM_PER_CPU + MEM_COMMON
+    if need > DEFAULT_MEM:
+        need = -(-need // (256 * MiB)) * 256 * MiB
+        return -(-need // step) * step
     return max(step, DEFAULT_MEM // step * step)
+
+
 LOCAL_DISTANCE = 10
 REMOTE_DISTANCE = 20
 
@@ -452,7 +468,8 @@ class _Parser:
         a("--numa-dist", metavar="SPEC",
           help="NUMA distances: '0-1=20,0-2=30' or a matrix '10,20;20,10' (default 10/20)")
         a("--mem", default=None, metavar="SIZE", help="memory, e.g. 512M, 2G (default 1G; with --numa K that "
-                                   "1G does not split into, the largest size below 1G that does)")
+                                   "1G does not split into, the largest size below 1G that does; "
+                                   "more than 1G with more than 153 CPUs: docs/runner.md)")
         a("--machine", default=None, help="q35 (default) or pc (the only one, and the default, with Bochs)")
         a("--emulator", default="qemu", choices=EMULATORS,
           help="qemu (default) or bochs (Debian's Bochs 2.7: tools/install-deps)")
@@ -584,7 +601,7 @@ def parse_args(argv):
         m.numa = [NumaNode(cpus=c, mem=x if x is not None else share) for c, x in parsed]
         m.mem = mem
     else:
-        m.mem = mem if mem is not None else default_mem(ns.numa)
+        m.mem = mem if mem is not None else default_mem(ns.numa, ns.smp)
         if ns.numa < 0:
             raise ConfigError(f"--numa must be 0 or more (got {ns.numa})")
         m.numa = ns.numa

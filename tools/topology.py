@@ -135,10 +135,12 @@ class Topology:
                 return even_split(mem, k)
             return proportional_split(mem, weights, [n.os_index for n in self.nodes])
         if all(g is None for g in given):
-            if not self.memory_total and default_mem(k) != GiB:
-                self.memory_note = (f"memory {fmt_size(default_mem(k))} ({fmt_size(default_mem(k) // k)} "
-                                    f"per node): the default 1G does not split into {k} NUMA nodes")
-            return even_split(self.memory_total or default_mem(k), k)
+            dm = default_mem(k, self.smp)
+            if not self.memory_total and dm != GiB:
+                why = (f"the default 1G does not split into {k} NUMA nodes" if dm < GiB else
+                       f"{self.smp} CPUs need more than the default 1G")
+                self.memory_note = f"memory {fmt_size(dm)} ({fmt_size(dm // k)} per node): {why}"
+            return even_split(self.memory_total or dm, k)
         for n, g in zip(self.nodes, given):
             if g is None:
                 raise TopologyError(f"{self.source}: NUMA node {n.os_index} has no memory size while "
