@@ -69,10 +69,14 @@ def test_default_command(fake_kernel, capsys):
     assert opt_values(cmd, "-object") == ["memory-backend-ram,id=ram,size=1G,share=on"]
     assert "-numa" not in cmd
     assert opt_values(cmd, "-display") == ["none"]
-    assert opt_values(cmd, "-serial") == ["stdio"]
+    # The console: one multiplexed stdio device for the UART and the debug port.
+    assert opt_values(cmd, "-chardev") == ["stdio,id=console,mux=on"]
+    assert opt_values(cmd, "-serial") == ["none"]
     assert opt_values(cmd, "-monitor") == ["none"]
     assert "-no-reboot" in cmd
-    assert opt_values(cmd, "-device") == ["isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    assert opt_values(cmd, "-device") == ["isa-debugcon,iobase=0xe9,chardev=console",
+                                          "isa-serial,chardev=console",
+                                          "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     assert opt_values(cmd, "-cdrom")[0].endswith(".iso")
     assert opt_values(cmd, "-boot") == ["d"]
     assert "-gdb" not in cmd and "-S" not in cmd

@@ -755,8 +755,17 @@ def qemu_command(machine, iso, gdb=None, cost=None):
             for j in range(len(m.numa)):
                 if i != j:
                     cmd += ["-numa", f"dist,src={i},dst={j},val={m.dist[i][j]}"]
+    # The console: one character device on stdio for the UART (COM1: GRUB,
+    # the shell's input) and a debug console port (0xe9), which the CPU
+    # driver writes its output to when it finds it: a UART byte costs QEMU
+    # 7.2's TCG in proportion to the vCPUs (cpudriver/x86_64/serial.c). A
+    # multiplexed device keeps the two in order; the UART, attached last,
+    # has the input (docs/runner.md: Ctrl-A is the multiplexer's escape).
     cmd += ["-display", "none",
-            "-serial", "stdio",
+            "-chardev", "stdio,id=console,mux=on",
+            "-serial", "none",
+            "-device", "isa-debugcon,iobase=0xe9,chardev=console",
+            "-device", "isa-serial,chardev=console",
             "-monitor", "none",
             "-no-reboot",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
