@@ -125,10 +125,10 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     # alone; `svc restart` starts them again (through the same restart).
     manifest = "kv store per-core restart=0 serve $name $key $cores $life\n"
     clients = [f"run {c} store hist kv {c} 150 3" for c in (1, 2, 5, 6, 7)]
-    # The group forms while the shell starts: give core 5's replica time to
+    # The group forms while the shell starts: give core 5's replica 5 s (500 ticks) to
     # join the leader before it is killed (killed before it had joined, it
     # was never the leader's peer, and a full run saw no store_peer_lost).
-    cmds = ["svc", "sleep 3000"] + clients + ["sleep 5", "kill 5 2", "sleep 10", "svc restart kv 5", "wait"]
+    cmds = ["svc", "sleep 500"] + clients + ["sleep 5", "kill 5 2", "sleep 10", "svc restart kv 5", "wait"]
     cmds += [f"run {c} store hist kv {10 + c} 3 3 reads" for c in range(8)] + ["wait", "run 1 store state kv", "wait",
                                                                                "svc"]
     r = boot(manifest, cmds, tmp_path)
