@@ -38,6 +38,7 @@ kernel(
         "cap.c",
         "capkern.c",
         "dispatcher.c",
+        "idle.c",
         "domain.c",
         "lmp.c",
         "syscall.c",

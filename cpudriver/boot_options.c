@@ -99,6 +99,7 @@ void boot_options_parse(struct boot_options *o)
     o->poweroff = cmdline_get(boot_cmdline(), "poweroff", 0, 0);
     o->no_x2apic = cmdline_get(boot_cmdline(), "nox2apic", 0, 0);
     o->no_smap = cmdline_get(boot_cmdline(), "nosmap", 0, 0);
+    o->periodic = cmdline_get(boot_cmdline(), "periodic", 0, 0);
     if (value_u64("smp_timeout_ms", &v))
         o->smp_timeout_ms = v;
     if (value_u64("timer_hz", &v)) {

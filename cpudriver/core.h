@@ -33,7 +33,12 @@ struct core_state {
     uint64_t pml4_phys;    /* this core's page tables (inside the block) */
     uint64_t arena_next;   /* bump allocator inside the block (phys) */
     uint64_t arena_end;
-    volatile uint64_t ticks;    /* APIC timer interrupts taken */
+    /* Scheduler ticks: one a timer interrupt, and those an idle core slept
+     * through with its timer stopped, counted by the TSC (idle.c). */
+    volatile uint64_t ticks;
+    uint64_t timer_irqs;        /* APIC timer interrupts taken */
+    uint64_t idle_stops;        /* idle waits with the periodic timer stopped */
+    uint64_t idle_rest_tsc;     /* TSC cycles slept short of a whole tick */
     volatile bool woken;        /* a wake-up IPI arrived */
     struct linechan *console;   /* APs: channel to the boot core's console */
     uint64_t console_seq;       /* next sequence number to send on it */

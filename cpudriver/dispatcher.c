@@ -1,5 +1,6 @@
 /* Dispatchers and this core's scheduler; see dispatcher.h. */
 #include "dispatcher.h"
+#include "idle.h"
 #include "linechan.h"
 #include <atoll/abi/domain.h>
 #include "domain.h"
@@ -155,7 +156,7 @@ void schedule(void)
             core.said_idle = true;
             linechan_send(core.console, &core.console_seq, LINECHAN_IDLE, "", 0);
         }
-        __asm__ volatile("sti; hlt; cli" ::: "memory");
+        idle_wait();
     }
 }
 

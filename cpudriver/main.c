@@ -115,7 +115,7 @@ void bsp_main(void)
 
     boot_params = (struct boot_params){
         .tsc_hz = core.tsc_hz, .apic_timer_hz = core.apic_timer_hz, .boot_tsc0 = boot_tsc0,
-        .x2apic = core.x2apic, .no_smap = opt.no_smap, .timer_hz = opt.timer_hz,
+        .x2apic = core.x2apic, .no_smap = opt.no_smap, .timer_hz = opt.timer_hz, .periodic = opt.periodic,
         .fault_core = opt.fault_core,
         .probe_core = opt.probe_core, .probe_phys = 0, .die_core = opt.die_core, .die_ms = opt.die_ms,
     };

@@ -86,6 +86,15 @@ void notify_wake(struct dispatcher *d)
         finish_wait(d, ERR_OK);
 }
 
+uint64_t notify_next_deadline(void)
+{
+    uint64_t next = 0;
+    for (struct dispatcher *d = dispatcher_first(); d && waiters; d = d->next)
+        if (d->notify_waiting && d->notify_deadline && (!next || d->notify_deadline < next))
+            next = d->notify_deadline;
+    return next;
+}
+
 void notify_expire(void)
 {
     for (struct dispatcher *d = dispatcher_first(); d && waiters; d = d->next)

@@ -43,5 +43,7 @@ void notify_forget(struct dispatcher *d);
 void notify_wake(struct dispatcher *d);
 /* Wake waiters whose timeout has passed (the scheduler calls it). */
 void notify_expire(void);
+/* The earliest tick at which a timed wait on this core ends (0: none). */
+uint64_t notify_next_deadline(void);
 
 #endif

@@ -45,6 +45,7 @@ struct boot_params {
     bool x2apic;            /* every core puts its local APIC in x2APIC mode */
     bool no_smap;           /* "nosmap": no core turns SMAP on (docs/kvm.md) */
     uint32_t timer_hz;      /* periodic APIC timer rate on every core */
+    bool periodic;          /* "periodic": idle cores tick too (idle.c) */
     /* Self-tests (kernel command line "selftest=..."), see main.c. */
     uint32_t fault_core;    /* "fault:N": core N takes a page fault when up */
     uint64_t probe_phys;    /* "probe:N": core N reads this (core 0's block) */

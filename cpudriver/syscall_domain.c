@@ -188,7 +188,9 @@ errval_t sc_core_info(struct dispatcher *d, const struct trap_frame *f, uint64_t
     const struct topology *t = boot_topology();
     struct core_info info = { .core_id = core.core_id, .apic_id = core.apic_id, .node = core.node,
                               .ncores = t->ncpus, .nnodes = MIN(t->nnodes, CORE_INFO_MAX_NODES),
-                              .tsc_hz = core.tsc_hz, .timer_hz = boot_params.timer_hz };
+                              .tsc_hz = core.tsc_hz, .timer_hz = boot_params.timer_hz,
+                              .ticks = core.ticks, .timer_irqs = core.timer_irqs, .idle_stops = core.idle_stops,
+                              .periodic = boot_params.periodic };
     for (uint32_t n = 0; n < info.nnodes; n++) {
         info.node_mem_bytes[n] = t->nodes[n].mem_bytes;
         info.node_cores[n] = t->nodes[n].ncpus;

@@ -337,8 +337,15 @@ void describe_core(char *out, size_t size)
     unsigned n = 0;
     while (sys_domain_info(n, &d) == ERR_OK)
         n++;
-    snprintf(out, size, "core %u: APIC id %u, node %u, %u domains, %llu KiB free RAM\n", machine.core_id,
-             machine.apic_id, machine.node, n, (unsigned long long)(ram_free_bytes() >> 10));
+    int len = snprintf(out, size, "core %u: APIC id %u, node %u, %u domains, %llu KiB free RAM\n", machine.core_id,
+                       machine.apic_id, machine.node, n, (unsigned long long)(ram_free_bytes() >> 10));
+    /* The core's timer: how often an idle core was woken (the kernel's idle.c). */
+    struct core_info ci;
+    if (len > 0 && (size_t)len < size && sys_core_info(&ci) == ERR_OK)
+        snprintf(out + len, size - (size_t)len,
+                 "@atoll {\"event\":\"core_timer\",\"core\":%u,\"ticks\":%llu,\"timer_irqs\":%llu,"
+                 "\"idle_stops\":%llu,\"periodic\":%s}\n", machine.core_id, (unsigned long long)ci.ticks,
+                 (unsigned long long)ci.timer_irqs, (unsigned long long)ci.idle_stops, ci.periodic ? "true" : "false");
 }
 
 uint64_t busy_children(void)

@@ -137,6 +137,14 @@ void apic_timer_start(uint32_t hz)
     reg_write(REG_TIMER_INIT, count ? (uint32_t)count : 1);
 }
 
+void apic_timer_oneshot(uint64_t count)
+{
+    reg_write(REG_TIMER_INIT, 0);                       /* stop the count first */
+    reg_write(REG_LVT_TIMER, VEC_TIMER);                /* one-shot */
+    if (count)
+        reg_write(REG_TIMER_INIT, count > 0xffffffffu ? 0xffffffffu : (uint32_t)count);
+}
+
 void udelay(uint64_t us)
 {
     uint64_t end = rdtsc() + core.tsc_hz / 1000000 * us;

@@ -22,6 +22,8 @@ void apic_send_ipi(uint32_t dest_apic_id, uint32_t mode, uint8_t vector);
 void apic_calibrate(uint64_t *tsc_hz, uint64_t *apic_timer_hz);
 /* Periodic timer interrupt at `hz` on this core. */
 void apic_timer_start(uint32_t hz);
+/* One timer interrupt after `count` timer clocks (0: none at all). */
+void apic_timer_oneshot(uint64_t count);
 /* Busy-wait using the TSC (needs core.tsc_hz). */
 void udelay(uint64_t us);
 #endif

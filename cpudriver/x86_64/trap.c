@@ -67,6 +67,7 @@ static _Noreturn void user_trap(struct trap_frame *f)
     switch (f->vector) {
     case VEC_TIMER:
         core.ticks++;
+        core.timer_irqs++;
         apic_eoi();
         selftest_tick();
         if (core.is_bsp)
@@ -110,6 +111,7 @@ void trap_dispatch(struct trap_frame *f)
     switch (f->vector) {
     case VEC_TIMER:
         core.ticks++;
+        core.timer_irqs++;
         apic_eoi();
         selftest_tick();
         return;

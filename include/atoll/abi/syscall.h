@@ -117,6 +117,10 @@ struct core_info {
     uint16_t core_node[CORE_INFO_MAX_CORES];        /* node of every core (ncores of them) */
     uint16_t node_distance[CORE_INFO_MAX_NODES][CORE_INFO_MAX_NODES];   /* SLIT, 10 = local */
     uint8_t core_up[CORE_INFO_MAX_CORES];           /* cores_known: 1 if the core checked in at boot */
+    /* This core's timer: scheduler ticks, timer interrupts taken, and idle
+     * waits with the periodic timer stopped (docs/user-space.md, Idle). */
+    uint64_t ticks, timer_irqs, idle_stops;
+    uint32_t periodic;        /* 1: the kernel command line's `periodic` (idle cores tick too) */
 };
 
 #endif
