@@ -958,6 +958,33 @@ errval_t cap_hand_over(struct cte *c, struct cte **blocking)
     return cap_delete(c);
 }
 
+errval_t cap_take_over(struct cte *c, bool back)
+{
+    if (!c || cte_empty(c))
+        return ERR_CAP_EMPTY;
+    /* Only memory that no kernel object lives in: nothing is destroyed
+     * here when it dies, as nothing was while it was FOREIGN. */
+    if (c->cap.type != CAP_RAM && c->cap.type != CAP_FRAME && c->cap.type != CAP_DEVFRAME)
+        return ERR_CAP_TYPE;
+    if (!c->cap.original || c->parent)
+        return ERR_INVALID_ARG;   /* a root re-created from a description */
+    if (back) {
+        if (c->cap.relations & CAP_REL_FOREIGN)
+            return ERR_INVALID_ARG;
+        if (cap_anchor_of(c))
+            return ERR_CAP_REMOTE;
+        c->cap.relations |= CAP_REL_FOREIGN;
+        return ERR_OK;
+    }
+    if (!(c->cap.relations & CAP_REL_FOREIGN))
+        return ERR_INVALID_ARG;
+    /* Its range in the RAM it came from stays taken on the old owner's
+     * core (the old anchor) until this one is gone: this kernel checks
+     * only what is carved from it, which the monitors re-reserve here. */
+    c->cap.relations &= (uint8_t)~CAP_REL_FOREIGN;
+    return ERR_OK;
+}
+
 errval_t cap_relate(struct cte *c, uint32_t set, uint32_t clear)
 {
     const uint32_t settable = CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN;

@@ -415,3 +415,50 @@ def test_a_dead_holder_core_leaves_the_holder_sets():
     assert keep == [{"event": "capxfer_keep", "type": "RAM", "error": "ERR_OK", "gone": True, "ms": keep[0]["ms"]}], keep
     s = stats(r)[0][-1]["caps"]
     assert s["owned"] == 0 and s["timeouts"] == 0 and s["dead_holders"] == 1, s
+
+
+def test_ownership_moves_to_a_holder_core_when_nothing_is_left_on_the_owners():
+    """8 KiB of RAM carved from a domain's RAM on core 0, given to a domain
+    on core 2 and one on core 3 (which carves a Frame from its first page
+    with the owner's agreement). The giver deletes its original through its
+    monitor: nothing of the object is left on core 0, so ownership moves to
+    a holder core (issue 10, item 5), core 2, agreed with the holder cores
+    only: core 3's record names core 2 from then on, core 2 records core 3,
+    core 0 keeps only its anchor (held by core 2), which keeps the range
+    taken in the giver's RAM (a carve there overlaps). Core 2's domain then
+    retypes its copy *alone* (before the move: ERR_CAP_REMOTE), and its
+    kernel refuses the page core 3 carved (ERR_OVERLAP: the reservation
+    moved too); its revoke through its monitor takes core 3's copy and
+    Frame; once it deletes its copy, the range is free in the giver's RAM
+    again, and every monitor ends with no record and its slots back."""
+    cores = (0, 2, 3)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder move 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600, extra_modules=holder())
+    g = one(r, "capxfer_move")
+    assert all(g[k] == "ERR_OK" for k in ("error", "deleted", "moved", "word", "freed", "clean")), g
+    assert g["held"] == "ERR_OVERLAP", g   # the old owner's anchor keeps the range
+    [obj, holders, lost] = g["before"]["owned"][0]
+    assert len(g["before"]["owned"]) == 1 and holders == [2, 3] and not lost, g["before"]
+    old, new, other = g["after"]
+    assert old["owned"] == [[obj, [2], False]] and old["held"] == [], old   # a tombstone: core 2 holds it
+    [[new_obj, new_holders, _]] = new["owned"]
+    assert new_holders == [3] and new["held"] == [[0, obj]], new
+    assert other["held"] == [[2, new_obj]] and other["owned"] == [], other
+    o = one(r, "capxfer_move_owner")
+    assert {k: v for k, v in o.items() if k != "records"} == {
+        "event": "capxfer_move_owner", "core": 2, "took": "ERR_OK", "before": "ERR_CAP_REMOTE", "told": "ERR_OK",
+        "went": "ERR_OK", "reserved": "ERR_OVERLAP", "retyped": "ERR_OK", "revoked": "ERR_OK", "kept": "RAM",
+        "frame": "Null", "deleted": "ERR_OK"}, o
+    assert o["records"]["owned"] == [] and o["records"]["held"] == [[0, obj]], o   # its anchor went with core 3
+    k = one(r, "capxfer_move_keep")
+    assert (k["core"], k["from_core"], k["carved"], k["gone"], k["frame_gone"]) == (3, 0, "ERR_OK", "ERR_OK",
+                                                                                    "ERR_OK"), k
+    s = stats(r)
+    assert s[0][-1]["caps"]["moved_out"] - s[0][0]["caps"]["moved_out"] == 1, s[0][-1]
+    assert s[2][-1]["caps"]["moved_in"] - s[2][0]["caps"]["moved_in"] == 1, s[2][-1]
+    assert s[3][-1]["caps"]["rehomed"] - s[3][0]["caps"]["rehomed"] == 1, s[3][-1]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["caps"]["timeouts"] == 0 and a["caps"]["forged"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)

@@ -1797,6 +1797,54 @@ static void test_hand_over(void)
     VALIDATE();
 }
 
+/* Ownership moves here (monitor/capops.c, "moving ownership"): the FOREIGN
+ * root becomes an original, retyped without anyone's agreement, anchored;
+ * what was carved from copies before (agreed envelopes) still counts. */
+static void test_take_over(void)
+{
+    env_reset(4u << 20, 8);
+    ram->cap.bytes = 2u << 20;
+    struct capability f = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .base = FOREIGN_PHYS, .bytes = 64u << 10 };
+    CHECK_ERR(cap_install_foreign(&ks[2], &f), ERR_OK);
+    struct cte *F = &ks[2];
+    CHECK_ERR(cap_copy(F, S(1)), ERR_OK);
+    /* Before: an agreed retype of pages 0..1 (an envelope under the copy). */
+    struct retype_agreement agreed = { F, FOREIGN_PHYS, 8192 };
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 4096, 0, 2, rootcn, 10, &agreed, S(20)), ERR_OK);
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 16384, 1, 12), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_take_over(S(1), false), ERR_INVALID_ARG);        /* a copy */
+    CHECK_ERR(cap_take_over(F, true), ERR_INVALID_ARG);            /* FOREIGN already */
+    CHECK_ERR(cap_take_over(ram, false), ERR_INVALID_ARG);         /* not a FOREIGN root */
+    struct cte *none;
+    CHECK_ERR(cap_anchor(S(1), S(5)), ERR_CAP_FOREIGN);
+    (void)none;
+    CHECK_ERR(cap_take_over(F, false), ERR_OK);
+    struct cap_identity id;
+    cap_identify(F, &id);
+    CHECK_EQ(id.flags, CAP_ID_ORIGINAL | CAP_ID_HAS_CHILDREN);
+    CHECK_ERR(cap_anchor(S(1), S(5)), ERR_OK);                     /* the new owner's anchor */
+    CHECK_ERR(cap_take_over(F, true), ERR_CAP_REMOTE);             /* no undo under an anchor */
+    /* The new owner's kernel checks the range itself now. */
+    CHECK_ERR(retype(S(5), CAP_RAM, 8192, 8192, 1, 13), ERR_OK);   /* a holder's range reserved again */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 0, 1, 12), ERR_OVERLAP);     /* the old envelope */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 8192, 1, 12), ERR_OVERLAP);  /* the reservation */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 16384, 1, 12), ERR_OK);      /* no agreement needed */
+    VALIDATE();
+    /* Undo (a move that failed after the take-over): FOREIGN again. */
+    CHECK_ERR(cap_relate(S(5), 0, CAP_REL_REMOTE | CAP_REL_WATCH), ERR_OK);
+    CHECK_ERR(cap_revoke(S(5)), ERR_OK);
+    CHECK_ERR(cap_delete(S(5)), ERR_OK);
+    CHECK_ERR(cap_delete(S(12)), ERR_OK);
+    CHECK_ERR(cap_take_over(F, true), ERR_OK);
+    cap_identify(F, &id);
+    CHECK_EQ(id.flags, CAP_ID_ORIGINAL | CAP_ID_FOREIGN | CAP_ID_HAS_CHILDREN);
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 16384, 1, 12), ERR_CAP_REMOTE);
+    /* Only memory no kernel object lives in. */
+    CHECK_ERR(retype(ram, CAP_VNODE_PT, 0, 0, 1, 14), ERR_OK);
+    CHECK_ERR(cap_take_over(S(14), false), ERR_CAP_TYPE);
+    VALIDATE();
+}
+
 static void test_anchor(void)
 {
     env_reset(4u << 20, 8);
@@ -2235,6 +2283,7 @@ static void *run_all(void *arg)
     test_foreign();
     test_anchor();
     test_hand_over();
+    test_take_over();
     test_adoption();
     test_cnode_random_nesting();
     test_random();
