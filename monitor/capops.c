@@ -808,7 +808,7 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
         return ERR_INVALID_ARG;
     }
     st.released++;
-    if (o->move == M_TELLING && a->src != o->peer) {
+    if ((o->move == M_ASKED || o->move == M_TELLING) && a->src != o->peer) {
         move_gone(o, a->src);   /* released before it heard of the move: the new owner forgets it */
         return ERR_OK;
     }
@@ -1004,7 +1004,10 @@ static void move_finish(struct object *o)
         obj_drop_anchor(o);
 }
 
-/* A holder not told yet released (or was fenced): the new owner forgets it. */
+/* A holder not told yet released: the new owner, which was sent it as a
+ * holder (move_send), forgets it. Also while the take-over is asked: the
+ * records sent already name it (models/capmove.pml found a release then
+ * left the new owner recording a core that held nothing, for ever). */
 static void move_gone(struct object *o, uint32_t core)
 {
     coreset_del(&pool, &o->holders, core);
@@ -1013,7 +1016,7 @@ static void move_gone(struct object *o, uint32_t core)
     if (to)
         monitor_cap_move_part_send(to, o->peer, (uint16_t)my_core, o->move_tag, obj_number(o), MOVE_GONE,
                                    (uint16_t)core, 0, 0);
-    if (coreset_count(&o->waiting) == 0)
+    if (o->move == M_TELLING && coreset_count(&o->waiting) == 0)
         move_finish(o);
 }
 
