@@ -473,3 +473,45 @@ def test_ownership_moves_to_a_holder_core_when_nothing_is_left_on_the_owners():
         assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
         assert a["caps"]["timeouts"] == 0 and a["caps"]["forged"] == 0, a
         assert a["slots_free"] == b["slots_free"], (core, b, a)
+
+
+def test_the_holder_paths_on_eight_cores_and_two_nodes():
+    """The paths of holder cores beyond 4 cores (issue 10): on 8 cores in 2
+    NUMA nodes, ownership of RAM given by core 0 (node 0) to cores 5 and 7
+    (node 1) moves to core 5 when the giver deletes its original (core 7's
+    record then names core 5; core 5 retypes alone, its revoke takes core
+    7's copy; the range comes back to the giver), and a copy given to core
+    3 is given on to core 6 through the owner, which records both and
+    revokes both. Every monitor involved ends with no record and its slots
+    back."""
+    cores = (0, 3, 5, 6, 7)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] +
+                  ["run 0 capholder move 5 7", "wait 120000", "run 0 capholder giveon 3 6", "wait 120000",
+                   "sleep 500"] + [f"stats {c}" for c in cores], smp=8, numa=2, timeout=600, extra_modules=holder())
+    g = one(r, "capxfer_move")
+    assert all(g[k] == "ERR_OK" for k in ("error", "deleted", "moved", "word", "freed", "clean")), g
+    old, new, other = g["after"]
+    [obj, holders, _] = g["before"]["owned"][0]
+    assert holders == [5, 7] and old["owned"] == [[obj, [5], False]], g
+    [[new_obj, new_holders, _]] = new["owned"]
+    assert new["core"] == 5 and new_holders == [7] and other["held"] == [[5, new_obj]], g
+    o = one(r, "capxfer_move_owner")
+    assert (o["core"], o["before"], o["reserved"], o["retyped"], o["revoked"], o["frame"]) == (
+        5, "ERR_CAP_REMOTE", "ERR_OVERLAP", "ERR_OK", "ERR_OK", "Null"), o
+    k = one(r, "capxfer_move_keep")
+    assert (k["core"], k["carved"], k["gone"], k["frame_gone"]) == (7, "ERR_OK", "ERR_OK", "ERR_OK"), k
+    gv = one(r, "capxfer_giveon")
+    assert (gv["error"], gv["word"], gv["revoked"]) == ("ERR_OK",) * 3, gv
+    assert [o[1] for o in gv["records"]["owned"]] == [[3, 6]], gv
+    e = one(r, "capxfer_giveon_end")
+    assert (e["core"], e["from_core"], e["carved"], e["gone"], e["frame_gone"]) == (6, 3, "ERR_OK", "ERR_OK",
+                                                                                   "ERR_OK"), e
+    s = stats(r)
+    assert s[0][-1]["caps"]["moved_out"] - s[0][0]["caps"]["moved_out"] == 1, s[0][-1]
+    assert s[5][-1]["caps"]["moved_in"] - s[5][0]["caps"]["moved_in"] == 1, s[5][-1]
+    assert s[7][-1]["caps"]["rehomed"] - s[7][0]["caps"]["rehomed"] == 1, s[7][-1]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["caps"]["timeouts"] == 0 and a["caps"]["forged"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)
