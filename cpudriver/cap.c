@@ -985,6 +985,34 @@ errval_t cap_take_over(struct cte *c, bool back)
     return ERR_OK;
 }
 
+errval_t cap_revoke_siblings(struct cte *c, uint64_t *kept)
+{
+    if (!c || cte_empty(c))
+        return ERR_CAP_EMPTY;
+    struct cte *p = c->parent;
+    if (c->cap.original || !p)
+        return ERR_INVALID_ARG;   /* a copy has a parent */
+    *kept = 0;
+    struct cte *worklist = NULL;
+    struct cte *ch = p->first_child;
+    while (ch) {
+        if (ch == c || is_anchor(ch) || cap_find_remote(ch, false)) {
+            /* c itself; an anchor (copies elsewhere: its monitor's); a
+             * sibling with copies elsewhere below: its monitor revokes
+             * those first, nothing here adopts them. */
+            *kept += ch != c && !is_anchor(ch);
+            ch = ch->next;
+            continue;
+        }
+        struct cte *next = ch->next;
+        revoke_tree(ch, ch, &worklist);
+        remove_leaf(ch, &worklist);
+        ch = next;
+    }
+    drain(&worklist);
+    return ERR_OK;
+}
+
 errval_t cap_relate(struct cte *c, uint32_t set, uint32_t clear)
 {
     const uint32_t settable = CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN;

@@ -92,7 +92,7 @@ struct waiter {
     uint8_t local_ask;        /* W_CLIENT revoke of a copy of a moved-in object: answered when the others go */
     int handle;               /* W_CLIENT */
     uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
-    uint32_t held;            /* W_HOLDER: the index of the held record */
+    uint32_t held;            /* W_HOLDER, local_ask: the index of the held record (local_ask: NO_CORE if none) */
     uint32_t core, tag;       /* W_ASKER: the asking core (its copies stay) and its ask's tag */
 };
 
@@ -203,6 +203,7 @@ struct ask_wait {
     uint64_t domain;
     uint16_t owner;
     uint32_t obj, tag;
+    uint64_t slot;            /* CAPREQ_REVOKE: the domain's revoked copy (its siblings here go when answered) */
     uint64_t deadline;
 };
 static struct ask_wait asks[MON_MAX_CLIENTS];
@@ -210,7 +211,7 @@ static struct ask_wait asks[MON_MAX_CLIENTS];
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
         refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on, dead_holders,
-        moved_out, moved_in, rehomed;
+        moved_out, moved_in, rehomed, siblings_kept;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -414,6 +415,7 @@ static bool others_hold(struct object *o, uint32_t keep)
 
 static void start_revoke(struct object *o, const struct waiter *w);
 static void move_gone(struct object *o, uint32_t core);
+static void siblings_go(uint64_t domain, uint64_t slot, struct held *h);
 static void move_try(struct object *o);
 static void client_retry(const struct waiter *w);
 static void holder_revoke(struct held *h);
@@ -441,6 +443,8 @@ static void revoke_done(struct object *o, errval_t err)
     if (err && w.kind == W_NONE)
         o->retry_after = now_ns() + CAPOPS_WAIT_NS;   /* reclaim_kick tries again later, not at once */
     if (w.kind == W_CLIENT) {
+        if (!err && w.local_ask)
+            siblings_go(w.domain, w.slot, w.held == NO_CORE ? 0 : &held[w.held]);
         if (err || w.local_ask)
             client_cap_reply(w.handle, w.req, err);
         else
@@ -1505,6 +1509,25 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
     }
 }
 
+/* The copies on every other holder core are gone: a client's revoke of its
+ * copy takes the copy's siblings on this core too (other copies of the
+ * root, any domain's, with what was carved from them, and copies waiting
+ * in the mailbox); the revoked copy stays. A sibling with copies
+ * elsewhere below it (it gave what it carved) stays, counted. */
+static void siblings_go(uint64_t domain, uint64_t slot, struct held *h)
+{
+    capslot_t disp;
+    struct capops_call c = { 0 };
+    if (child_dispatcher(domain, &disp) || capops(CAPOPS_REVOKE_SIBLINGS, disp, slot, &c))
+        return;   /* the domain let go of the copy meanwhile: nothing to keep it from */
+    st.siblings_kept += c.count;
+    for (uint32_t i = 0; h && i < MAX_MAIL; i++)
+        if (mailbox[i].used && !mailbox[i].untracked && mailbox[i].held == held_index(h)) {
+            mailbox[i] = (struct mail){ 0 };
+            h->mail--;
+        }
+}
+
 /* A client revoked a copy whose object another core owns (its descendants
  * here are gone): the copies on every other holder core go too, through
  * the owner (cap_revoke_ask, answered by capops_on_revoke_ask_reply).
@@ -1534,7 +1557,8 @@ static bool ask_owner(const struct waiter *w)
         err = ERR_NO_ROUTE;
     if (!err) {
         *q = (struct ask_wait){ .used = true, .req = CAPREQ_REVOKE, .handle = w->handle, .domain = w->domain, .owner = h->owner,
-                                .obj = h->obj, .tag = new_tag(), .deadline = now_ns() + 2 * CAPOPS_WAIT_NS };
+                                .obj = h->obj, .tag = new_tag(), .slot = w->slot,
+                                .deadline = now_ns() + 2 * CAPOPS_WAIT_NS };
         if ((err = monitor_cap_revoke_ask_send(to, h->owner, (uint16_t)my_core, q->tag, h->obj)))
             *q = (struct ask_wait){ 0 };
         else
@@ -1550,9 +1574,11 @@ static void ask_answered(uint32_t req, uint32_t src, uint32_t tag, uint32_t obj,
     for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
         if (asks[i].used && asks[i].req == req && asks[i].tag == tag && asks[i].owner == src &&
             asks[i].obj == obj) {
-            int handle = asks[i].handle;
+            struct ask_wait q = asks[i];
             asks[i] = (struct ask_wait){ 0 };
-            client_cap_reply(handle, req, err);
+            if (!err && req == CAPREQ_REVOKE)
+                siblings_go(q.domain, q.slot, held_find(src, obj));
+            client_cap_reply(q.handle, req, err);
             return;
         }
     /* else it timed out, or its domain ended */
@@ -1590,6 +1616,8 @@ static bool revoke_moved(const struct waiter *w)
     }
     struct waiter x = *w;
     x.local_ask = 1;
+    struct held *h = held_by_root(lin.root);
+    x.held = h ? held_index(h) : NO_CORE;
     start_revoke(o, &x);
     return true;
 }
@@ -1917,7 +1945,7 @@ size_t capops_describe(char *out, size_t size)
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
                             "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu,"
                             "\"asked\":%llu,\"asks_served\":%llu,\"given_on\":%llu,\"dead_holders\":%llu,"
-                            "\"moved_out\":%llu,\"moved_in\":%llu,\"rehomed\":%llu}",
+                            "\"moved_out\":%llu,\"moved_in\":%llu,\"rehomed\":%llu,\"siblings_kept\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
@@ -1928,7 +1956,8 @@ size_t capops_describe(char *out, size_t size)
                             (unsigned long long)st.handed_over, (unsigned long long)st.asked,
                             (unsigned long long)st.asks_served, (unsigned long long)st.given_on,
                             (unsigned long long)st.dead_holders, (unsigned long long)st.moved_out,
-                            (unsigned long long)st.moved_in, (unsigned long long)st.rehomed);
+                            (unsigned long long)st.moved_in, (unsigned long long)st.rehomed,
+                            (unsigned long long)st.siblings_kept);
 }
 
 /* A validator's view (monclient caps): every object owned with its holder

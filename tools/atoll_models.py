@@ -674,6 +674,8 @@ CAPOPS_RULES = [
     ("a holder's domain's give of a copy from another core goes to its owner (capops_give)",
      "!capops(CAPOPS_LINEAGE, 0, cap, &lin) && (lin.root_flags & CAP_ID_FOREIGN)) {\n"
      "        give_on(handle, domain, cap, &id, &lin, core, to);"),
+    ("an ask answered OK removes the revoked copy's siblings and mail on the asking core (ask_answered)",
+     "if (!err && req == CAPREQ_REVOKE)\n                siblings_go(q.domain, q.slot, held_find(src, obj));"),
     ("the asker's answer is sent by revoke_done, after every asked holder answered or the wait ended",
      "monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);"),
 ]

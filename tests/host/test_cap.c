@@ -1845,6 +1845,41 @@ static void test_take_over(void)
     VALIDATE();
 }
 
+/* A holder's revoke takes its copy's siblings on its core: every other
+ * child of the root with what descends from it, but anchors and siblings
+ * with an anchor below them. */
+static void test_revoke_siblings(void)
+{
+    env_reset(4u << 20, 8);
+    ram->cap.bytes = 2u << 20;
+    struct capability f = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .base = FOREIGN_PHYS, .bytes = 64u << 10 };
+    CHECK_ERR(cap_install_foreign(&ks[2], &f), ERR_OK);
+    struct cte *F = &ks[2];
+    CHECK_ERR(cap_copy(F, S(1)), ERR_OK);                          /* the revoked copy */
+    CHECK_ERR(cap_copy(F, S(2)), ERR_OK);                          /* a sibling, which carved */
+    CHECK_ERR(cap_copy(F, S(3)), ERR_OK);                          /* a sibling that gave what it carved */
+    CHECK_ERR(cap_copy(S(2), S(4)), ERR_OK);                       /* a copy of a sibling */
+    struct retype_agreement a2 = { F, FOREIGN_PHYS, 4096 }, a3 = { F, FOREIGN_PHYS + 4096, 4096 };
+    CHECK_ERR(cap_retype_agreed(S(2), CAP_FRAME, 4096, 0, 1, rootcn, 10, &a2, S(20)), ERR_OK);
+    CHECK_ERR(cap_retype_agreed(S(3), CAP_FRAME, 4096, 4096, 1, rootcn, 11, &a3, S(21)), ERR_OK);
+    CHECK_ERR(cap_anchor(S(11), S(12)), ERR_OK);                   /* S(11) has copies elsewhere */
+    uint64_t kept = 0;
+    CHECK_ERR(cap_revoke_siblings(F, &kept), ERR_INVALID_ARG);     /* not a copy */
+    CHECK_ERR(cap_revoke_siblings(S(50), &kept), ERR_CAP_EMPTY);
+    hooks_reset();
+    CHECK_ERR(cap_revoke_siblings(S(1), &kept), ERR_OK);
+    CHECK_EQ(kept, 1);
+    CHECK(S(1)->cap.type == CAP_RAM && S(1)->parent == F);
+    CHECK(S(2)->cap.type == CAP_NULL && S(4)->cap.type == CAP_NULL && S(10)->cap.type == CAP_NULL &&
+          S(20)->cap.type == CAP_NULL);
+    CHECK(S(3)->cap.type == CAP_RAM && S(11)->cap.type == CAP_FRAME && S(12)->cap.type == CAP_FRAME);
+    CHECK_EQ(hk.destroyed, 2);                                     /* S(10)'s Frame, its envelope */
+    VALIDATE();
+    CHECK_ERR(cap_revoke_siblings(S(1), &kept), ERR_OK);           /* again: nothing more */
+    CHECK_EQ(kept, 1);
+    VALIDATE();
+}
+
 static void test_anchor(void)
 {
     env_reset(4u << 20, 8);
@@ -2284,6 +2319,7 @@ static void *run_all(void *arg)
     test_anchor();
     test_hand_over();
     test_take_over();
+    test_revoke_siblings();
     test_adoption();
     test_cnode_random_nesting();
     test_random();

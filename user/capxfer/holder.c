@@ -8,9 +8,9 @@
  *   capholder sibling C1 C2  RAM given to a domain on C1 (`capholder
  *                       sibling-revoke`) and one on C2 (`capholder
  *                       sibling-keep`, which carves a Frame from it);
- *                       the one on C1 revokes its copy through its
- *                       monitor: the copy and Frame on C2 go, the copy on
- *                       C1 stays, the owner's records (before, after)
+ *                       the one on C1 (given two copies) revokes one
+ *                       through its monitor: the copy and Frame on C2 go,
+ *                       and the other copy on C1, the revoked copy stays, the owner's records (before, after)
  *                       show C2 gone; then the giver revokes
  *   capholder giveon C1 C2  RAM given to a domain on C1 (`capholder giveon-mid`),
  *                       which gives it on to one on C2 (`capholder
@@ -137,15 +137,18 @@ static int carve_and_wait(const char *name)
     return 0;
 }
 
-/* On core C1: take the RAM, say so; at the giver's word (a Frame), revoke
- * our copy through our monitor: the copies on other cores go, ours stays;
- * say so; then wait for the giver's own revoke to take ours. */
+/* On core C1: take the RAM twice (two copies, siblings), say so; at the
+ * giver's word (a Frame), revoke the first through our monitor: the copies
+ * on other cores go, and its sibling here, the revoked one stays; say so;
+ * then wait for the giver's own revoke to take ours. */
 static int sibling_revoke(void)
 {
-    capslot_t ram = 0, back = 0, go = 0, done = 0;
-    uint32_t core = 0, gcore;
-    uint64_t from = 0, gfrom;
+    capslot_t ram = 0, twin = 0, back = 0, go = 0, done = 0;
+    uint32_t core = 0, gcore, tcore;
+    uint64_t from = 0, gfrom, tfrom;
     errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    if (!err)
+        err = take(&twin, &tcore, &tfrom);
     errval_t told = err ? err : frame_alloc(4096, &back);
     if (!told)
         told = give(back, core, from);
@@ -155,14 +158,14 @@ static int sibling_revoke(void)
     errval_t revoked = went;
     if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
         revoked = rerr;
-    uint32_t kept = type_of(ram);
+    uint32_t kept = type_of(ram), sibling = type_of(twin);
     errval_t said = revoked ? revoked : frame_alloc(4096, &done);
     if (!said)
         said = give(done, core, from);
     errval_t gone = said ? said : wait_gone(ram);
     printf("@atoll {\"event\":\"capxfer_sibling_revoke\",\"core\":%u,\"took\":\"%s\",\"revoked\":\"%s\","
-           "\"kept\":\"%s\",\"gone\":\"%s\"}\n",
-           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), err_name(gone));
+           "\"kept\":\"%s\",\"sibling\":\"%s\",\"gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), cap_type_name(sibling), err_name(gone));
     return 0;
 }
 
@@ -184,6 +187,8 @@ static int sibling(uint32_t c1, uint32_t c2)
         err = ram_alloc(SIBLING_BYTES, &ram);
     if (!err)
         err = give(ram, c1, p1);
+    if (!err)
+        err = give(ram, c1, p1);   /* a second copy there: a sibling of the first */
     if (!err)
         err = give(ram, c2, p2);
     if (!err)
