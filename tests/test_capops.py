@@ -279,7 +279,9 @@ def test_random_operations_from_several_cores_keep_the_records_true(seed):
     holder core (issue 10, item 5). ERR_CAP_LOCKED is allowed where it is
     the right answer (the object is being revoked, asked or moved by
     another core), ERR_NOT_PERMITTED for a give-on to the owner core
-    itself; no other error. Then, everyone paused, every monitor's records
+    itself, ERR_QUOTA for a give-on while the object's domain (which pays
+    for it) has its share of grants waiting for their answers; no other
+    error. Then, everyone paused, every monitor's records
     agree with each other (check_records); then everything is let go and
     every monitor ends with no record and its slots, RAM and heap where
     they began."""

@@ -876,9 +876,11 @@ static void chaos_held_step(capslot_t *held_copies, struct chaos_counts *k, uint
                 return;
             err = give(held_copies[i], to_core, to);
             k->giveons++;
-            k->giveon_refused += err == ERR_CAP_LOCKED || err == ERR_NOT_PERMITTED;
-            /* ERR_CAP_NOT_TRANSFERABLE, ERR_INVALID_ARG: a Frame we carved (ours, to ourselves) */
-            if (err && err != ERR_CAP_LOCKED && err != ERR_NOT_PERMITTED) {
+            /* ERR_QUOTA: the grants the object's domain has waiting for
+             * their answers (it pays for a give-on: MON_CAPS_GRANTS_PER_DOMAIN) */
+            bool refused = err == ERR_CAP_LOCKED || err == ERR_NOT_PERMITTED || err == ERR_QUOTA;
+            k->giveon_refused += refused;
+            if (err && !refused) {
                 k->giveon_err++;
                 k->last_err = err;
             }
