@@ -958,6 +958,61 @@ errval_t cap_hand_over(struct cte *c, struct cte **blocking)
     return cap_delete(c);
 }
 
+errval_t cap_take_over(struct cte *c, bool back)
+{
+    if (!c || cte_empty(c))
+        return ERR_CAP_EMPTY;
+    /* Only memory that no kernel object lives in: nothing is destroyed
+     * here when it dies, as nothing was while it was FOREIGN. */
+    if (c->cap.type != CAP_RAM && c->cap.type != CAP_FRAME && c->cap.type != CAP_DEVFRAME)
+        return ERR_CAP_TYPE;
+    if (!c->cap.original || c->parent)
+        return ERR_INVALID_ARG;   /* a root re-created from a description */
+    if (back) {
+        if (c->cap.relations & CAP_REL_FOREIGN)
+            return ERR_INVALID_ARG;
+        if (cap_anchor_of(c))
+            return ERR_CAP_REMOTE;
+        c->cap.relations |= CAP_REL_FOREIGN;
+        return ERR_OK;
+    }
+    if (!(c->cap.relations & CAP_REL_FOREIGN))
+        return ERR_INVALID_ARG;
+    /* Its range in the RAM it came from stays taken on the old owner's
+     * core (the old anchor) until this one is gone: this kernel checks
+     * only what is carved from it, which the monitors re-reserve here. */
+    c->cap.relations &= (uint8_t)~CAP_REL_FOREIGN;
+    return ERR_OK;
+}
+
+errval_t cap_revoke_siblings(struct cte *c, uint64_t *kept)
+{
+    if (!c || cte_empty(c))
+        return ERR_CAP_EMPTY;
+    struct cte *p = c->parent;
+    if (c->cap.original || !p)
+        return ERR_INVALID_ARG;   /* a copy has a parent */
+    *kept = 0;
+    struct cte *worklist = NULL;
+    struct cte *ch = p->first_child;
+    while (ch) {
+        if (ch == c || is_anchor(ch) || cap_find_remote(ch, false)) {
+            /* c itself; an anchor (copies elsewhere: its monitor's); a
+             * sibling with copies elsewhere below: its monitor revokes
+             * those first, nothing here adopts them. */
+            *kept += ch != c && !is_anchor(ch);
+            ch = ch->next;
+            continue;
+        }
+        struct cte *next = ch->next;
+        revoke_tree(ch, ch, &worklist);
+        remove_leaf(ch, &worklist);
+        ch = next;
+    }
+    drain(&worklist);
+    return ERR_OK;
+}
+
 errval_t cap_relate(struct cte *c, uint32_t set, uint32_t clear)
 {
     const uint32_t settable = CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN;

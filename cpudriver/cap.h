@@ -191,6 +191,16 @@ struct cte *cap_find_remote(struct cte *c, bool self);
  * ERR_CAP_REMOTE, nothing changed, with *blocking naming another anchor the
  * delete would meet (an object carved from c with copies elsewhere). */
 errval_t cap_hand_over(struct cte *c, struct cte **blocking);
+/* Ownership of a FOREIGN root (a RAM, Frame or DevFrame with no parent here)
+ * moves to this core: it becomes an ordinary original (retyped here without
+ * asking anyone); back: FOREIGN again (an undo; ERR_CAP_REMOTE with an
+ * anchor under it). */
+errval_t cap_take_over(struct cte *c, bool back);
+/* Remove every other child of c's parent (c's siblings, with what descends
+ * from them), but anchors and siblings with an anchor below them (*kept
+ * counts those): a holder's revoke of its copy takes its siblings on its
+ * own core too. */
+errval_t cap_revoke_siblings(struct cte *c, uint64_t *kept);
 
 /* dst = a copy of src's original, a child of it, marked CAP_REL_REMOTE |
  * CAP_REL_WATCH: the monitor's anchor for the object's copies elsewhere.

@@ -133,6 +133,16 @@ static errval_t capops(struct dispatcher *m, struct capops_call *a)
         if (err == ERR_CAP_REMOTE)
             a->anchor = monitor_slot(m, x);
         return err;
+    case CAPOPS_TAKE_OVER:
+        if (t != m)
+            return ERR_NOT_PERMITTED;   /* the monitor's own roots */
+        return cap_take_over(c, a->count == 1);
+    case CAPOPS_REVOKE_SIBLINGS: {
+        uint64_t kept = 0;
+        err = cap_revoke_siblings(c, &kept);
+        a->count = (uint32_t)kept;
+        return err;
+    }
     case CAPOPS_RELATE:
         if (t != m)
             return ERR_NOT_PERMITTED;   /* marks live in the monitor's own slots */

@@ -50,7 +50,11 @@
  *              cap_revoke_ask_reply OK only when no other core holds a copy
  *              or has a grant unanswered (others_hold), and drops the anchor
  *              only if the asker holds nothing either. Refused (LOCKED)
- *              while another revoke runs; a timeout answers it too.
+ *              while another revoke runs; a timeout answers it too. On
+ *              an OK answer the asker's monitor removes the revoked copy's
+ *              siblings on its own core (ask_answered -> siblings_go,
+ *              CAPOPS_REVOKE_SIBLINGS): the other copies, what was carved
+ *              from them, the mail; the revoked copy stays.
  *   GiveOn     (scenario "giveon3") a holder's domain gives its copy on to the
  *              other holder core: capops_give -> give_on sends cap_give_on
  *              to the owner; capops_on_give_on refuses it while revoking
@@ -516,10 +520,20 @@ end:
                 fi
             :: t == REVOKE_ASK_REPLY ->
                 /* capops_on_revoke_ask_reply: the client hears; the copy it
-                 * revoked is kept unless the owner's own revoke took it */
+                 * revoked is kept unless the owner's own revoke took it;
+                 * its siblings here go (siblings_go: the other copies,
+                 * what was carved from them, the mail) */
                 asking[me] = false;
                 if
-                :: ok -> assert(!ask_kept[me] || copies[me] > 0)
+                :: ok -> assert(!ask_kept[me] || copies[me] > 0);
+                    if
+                    :: ask_kept[me] ->
+                        copies[me] = 1;
+                        mail[me] = 0;
+                        CARVED(me, 0) = false;
+                        CARVED(me, 1) = false
+                    :: else -> skip
+                    fi
                 :: else -> skip
                 fi;
                 ask_kept[me] = false

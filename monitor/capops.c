@@ -65,7 +65,19 @@
 
 /* -- the owner's records ------------------------------------------------------- */
 
-enum obj_state { O_FREE = 0, O_IDLE, O_REVOKING };
+/* O_MOVING: ownership moves to a holder core (move_try); locked as for a
+ * revoke, on both the old owner and the new one until every holder knows. */
+enum obj_state { O_FREE = 0, O_IDLE, O_REVOKING, O_MOVING };
+
+/* Moving ownership, on the old owner: M_WANTED (its last copy here went:
+ * move when a holder can take over), M_ASKED (the new owner was sent the
+ * records, waits for its MOVE_SYNC answer), M_TELLING (the other holders
+ * are told, each answers), M_DONE (a tombstone: the anchor keeps the range
+ * taken in the RAM it came from, the new owner is its only holder). On the
+ * new owner: M_IN until MOVE_DONE. */
+enum move_state { M_NONE = 0, M_WANTED, M_ASKED, M_TELLING, M_DONE, M_IN };
+/* cap_move_part's kinds (if/monitor.if). */
+enum { MOVE_HOLDER = 1, MOVE_RESERVE, MOVE_SYNC, MOVE_GONE, MOVE_DONE };
 
 /* Who waits for a revoke to end: a client of this core, a holder's revoke
  * of an object of ours carved there (holder_revoke), or a holder core
@@ -77,9 +89,10 @@ struct waiter {
     uint8_t req;              /* W_CLIENT: CAPREQ_REVOKE or CAPREQ_DELETE */
     uint8_t broadcast;        /* ask every core (CAPOPS_BROADCAST: the benchmark's baseline) */
     uint8_t with_copies;      /* W_CLIENT delete: the copies elsewhere go too (CAPOPS_WITH_COPIES) */
+    uint8_t local_ask;        /* W_CLIENT revoke of a copy of a moved-in object: answered when the others go */
     int handle;               /* W_CLIENT */
     uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
-    uint32_t held;            /* W_HOLDER: the index of the held record */
+    uint32_t held;            /* W_HOLDER, local_ask: the index of the held record (local_ask: NO_CORE if none) */
     uint32_t core, tag;       /* W_ASKER: the asking core (its copies stay) and its ask's tag */
 };
 
@@ -96,6 +109,14 @@ struct object {
     uint32_t revoke_tag;      /* O_REVOKING: the calls' tag; an answer with another is late */
     uint64_t retry_after;     /* a reclaim's revoke that failed: not again before this */
     struct waiter waiter;
+    /* Moving ownership (move_try): */
+    uint8_t move;             /* enum move_state */
+    errval_t move_err;        /* M_IN: a part that could not be recorded (the sync answers it) */
+    uint16_t peer;            /* old owner: the new owner; M_IN: the old owner */
+    uint32_t peer_obj;        /* ... and the object's number there */
+    uint32_t held;            /* M_IN: the held record whose root becomes the original */
+    uint32_t move_tag;
+    uint64_t move_at;         /* M_WANTED: not before; M_ASKED, M_TELLING: send again then */
 };
 static struct object objects[MAX_OBJECTS];
 static uint64_t wide_maps[WIDE_SETS][CORESET_WORDS];
@@ -182,13 +203,15 @@ struct ask_wait {
     uint64_t domain;
     uint16_t owner;
     uint32_t obj, tag;
+    uint64_t slot;            /* CAPREQ_REVOKE: the domain's revoked copy (its siblings here go when answered) */
     uint64_t deadline;
 };
 static struct ask_wait asks[MON_MAX_CLIENTS];
 
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
-        refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on, dead_holders;
+        refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on, dead_holders,
+        moved_out, moved_in, rehomed, siblings_kept;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -231,7 +254,7 @@ static struct object *obj_find(uint32_t number)
 static struct object *obj_by_anchor(capslot_t anchor)
 {
     for (uint32_t i = 0; i < MAX_OBJECTS; i++)
-        if (objects[i].state != O_FREE && objects[i].anchor == anchor)
+        if (objects[i].state != O_FREE && objects[i].anchor && objects[i].anchor == anchor)
             return &objects[i];
     return 0;
 }
@@ -276,6 +299,17 @@ static struct held *held_by_root(capslot_t root)
 }
 
 static uint32_t held_index(const struct held *h) { return (uint32_t)(h - held); }
+
+/* A copy whose original here is a root we took over (ownership moved
+ * here): no longer FOREIGN, and still our held record's root (its old
+ * owner's anchor keeps the range until it goes). */
+static bool moved_here(const struct capops_call *lin)
+{
+    return lin->root != CAPOPS_NO_SLOT && !(lin->root_flags & CAP_ID_FOREIGN) && held_by_root(lin->root);
+}
+
+/* What may change owner: memory no kernel object lives in. */
+static bool movable(uint32_t type) { return type == CAP_RAM || type == CAP_FRAME || type == CAP_DEVFRAME; }
 
 /* -- per-domain quotas (MON_CAPS_*_PER_DOMAIN, docs/limits.md) ------------------------ */
 /* Every table is shared by the core's domains; a domain past its own share
@@ -343,7 +377,8 @@ static void obj_forget(struct object *o)
     uint32_t n = obj_number(o);
     for (uint32_t i = 0; i < MAX_RESERVED; i++)
         if (reserved[i].obj == n) {
-            cap_free(reserved[i].slot);   /* empty already when the anchor went */
+            if (reserved[i].slot)
+                cap_free(reserved[i].slot);   /* empty already when the anchor went */
             reserved[i] = (struct reserved){ 0 };
         }
     for (uint32_t i = 0; i < MAX_GRANTS; i++)
@@ -379,6 +414,9 @@ static bool others_hold(struct object *o, uint32_t keep)
 }
 
 static void start_revoke(struct object *o, const struct waiter *w);
+static void move_gone(struct object *o, uint32_t core);
+static void siblings_go(uint64_t domain, uint64_t slot, struct held *h);
+static void move_try(struct object *o);
 static void client_retry(const struct waiter *w);
 static void holder_revoke(struct held *h);
 static void reclaim_kick(void);
@@ -405,7 +443,9 @@ static void revoke_done(struct object *o, errval_t err)
     if (err && w.kind == W_NONE)
         o->retry_after = now_ns() + CAPOPS_WAIT_NS;   /* reclaim_kick tries again later, not at once */
     if (w.kind == W_CLIENT) {
-        if (err)
+        if (!err && w.local_ask)
+            siblings_go(w.domain, w.slot, w.held == NO_CORE ? 0 : &held[w.held]);
+        if (err || w.local_ask)
             client_cap_reply(w.handle, w.req, err);
         else
             client_retry(&w);
@@ -501,8 +541,8 @@ static void holder_gone(struct object *o, uint32_t core, bool revoked)
     }
     if (o->state == O_REVOKING)
         revoke_check_done(o);
-    else if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
-        obj_drop_anchor(o);
+    else if (o->state != O_MOVING && coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+        obj_drop_anchor(o);   /* (a move decides at its end: move_finish, MOVE_DONE) */
 }
 
 /* The model's Give, at the owner: record the core, then send the grant. */
@@ -542,6 +582,10 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
     }
     if (o->state == O_REVOKING)
         return ERR_CAP_LOCKED;
+    if (o->state == O_MOVING)
+        return ERR_CAP_LOCKED;
+    if (o->move == M_DONE)
+        return ERR_NOT_PERMITTED;   /* a tombstone: its new owner gives */
     /* The core may hold copies already (its grants all answered): an undo
      * below must not remove it then (the model's BUG_UNDO_DROPS_HOLDER). */
     bool was_holder = coreset_has(&pool, &o->holders, core);
@@ -643,7 +687,7 @@ errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t doma
          * for ever. */
         if (lin.root_flags & CAP_ID_FOREIGN)
             err = ERR_CAP_FOREIGN;
-        else if (lin.root != CAPOPS_NO_SLOT && lin.root != cap)
+        else if (lin.root != CAPOPS_NO_SLOT && lin.root != cap && !moved_here(&lin))
             err = ERR_NOT_PERMITTED;
         else
             err = give_owned(cap, &w, &lin, core, to, domain, my_core, domain);
@@ -722,6 +766,8 @@ errval_t capops_on_give_on(const struct monitor_cap_give_on_args *a)
         err = ERR_NOT_PERMITTED;
     else if (o->state == O_REVOKING)
         err = ERR_CAP_LOCKED;
+    else if (o->state == O_MOVING)
+        err = ERR_CAP_LOCKED;   /* asked again of the new owner once told */
     else if (a->core >= ncores || a->core == my_core || a->core == a->src)
         err = ERR_INVALID_ARG;
     else if (!core_alive(a->core))
@@ -766,6 +812,10 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
         return ERR_INVALID_ARG;
     }
     st.released++;
+    if ((o->move == M_ASKED || o->move == M_TELLING) && a->src != o->peer) {
+        move_gone(o, a->src);   /* released before it heard of the move: the new owner forgets it */
+        return ERR_OK;
+    }
     holder_gone(o, a->src, false);
     return ERR_OK;
 }
@@ -801,6 +851,8 @@ errval_t capops_on_revoke_ask(const struct monitor_cap_revoke_ask_args *a)
         err = ERR_NOT_PERMITTED;   /* not a holder (it released meanwhile, or a forgery) */
     else if (o->state == O_REVOKING)
         err = ERR_CAP_LOCKED;
+    else if (o->state == O_MOVING)
+        err = ERR_CAP_LOCKED;
     if (!err) {
         struct waiter w = { .kind = W_ASKER, .core = a->src, .tag = a->tag };
         st.asks_served++;
@@ -820,7 +872,7 @@ errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a)
     errval_t err = ERR_OK;
     if (!o || !coreset_has(&pool, &o->holders, a->src))
         err = ERR_NOT_PERMITTED;
-    else if (o->state == O_REVOKING)
+    else if (o->state == O_REVOKING || o->state == O_MOVING)
         err = ERR_CAP_LOCKED;
     else if (a->bytes == 0 || a->base < o->base || a->base - o->base > o->bytes ||
              a->bytes > o->bytes - (a->base - o->base))
@@ -853,6 +905,314 @@ errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a)
     struct idl_chan *back = route(a->src);
     return back ? monitor_cap_retype_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj)
                 : ERR_NO_ROUTE;
+}
+
+/* -- moving ownership (issue 10, item 5) ------------------------------------------ */
+/*
+ * When nothing of an object is left on its owner core but the anchor (its
+ * original was deleted while copies live elsewhere: the hand-over), the
+ * owner O makes one holder core N the owner, agreeing with the holder
+ * cores only (the model is models/capmove.pml):
+ *   1. O locks the object (O_MOVING: no grant, give-on, ask or retype
+ *      agreement meanwhile, ERR_CAP_LOCKED) and sends N, in order on one
+ *      route, cap_move_call, one MOVE_HOLDER per other holder core, one
+ *      MOVE_RESERVE per range reserved for one's retypes, and MOVE_SYNC.
+ *   2. N's kernel makes its FOREIGN root the original (CAPOPS_TAKE_OVER),
+ *      N anchors it and reserves those ranges again under its anchor (so
+ *      its kernel refuses any overlap from now on), records the holders,
+ *      keeps the object locked, and answers cap_move_reply. On any error
+ *      it undoes all that and O unlocks (and tries again later).
+ *   3. O tells each other holder K (cap_moved): K's record names N from
+ *      then on, and K answers (cap_moved_reply); what K sent O before
+ *      (a release, a retype or give-on asked) arrives first on the same
+ *      route: a release is forwarded to N (MOVE_GONE), the rest refused
+ *      as locked, to be asked again of N.
+ *   4. When every K has answered, O sends MOVE_DONE: N unlocks. O keeps a
+ *      tombstone: its anchor, whose only holder is N. N's root has N's
+ *      anchor as a child while any core holds a copy, so N releases the
+ *      tombstone (cap_released, as any holder) only when the last copy
+ *      anywhere is gone: then O drops its anchor and the range is free in
+ *      the RAM it came from. A revoke of that RAM on O reaches N, which
+ *      revokes its holders first (holder_revoke, W_HOLDER), as for any
+ *      object carved from a copy.
+ * Unanswered messages are sent again every CAPOPS_WAIT_NS (the answers
+ * are idempotent); only a fenced core ends a move early (capops_core_dead).
+ */
+
+static void move_send(struct object *o)
+{
+    uint32_t n = o->peer, num = obj_number(o);
+    struct idl_chan *to = route(n);
+    errval_t err = to ? ERR_OK : ERR_NO_ROUTE;
+    if (!err)
+        err = monitor_cap_move_call_send(to, (uint16_t)n, (uint16_t)my_core, o->move_tag, num, o->type, o->rights,
+                                         o->base, o->bytes);
+    for (int c = coreset_next(&pool, &o->holders, -1); !err && c >= 0; c = coreset_next(&pool, &o->holders, c))
+        if ((uint32_t)c != n)
+            err = monitor_cap_move_part_send(to, (uint16_t)n, (uint16_t)my_core, o->move_tag, num, MOVE_HOLDER,
+                                             (uint16_t)c, 0, 0);
+    for (uint32_t i = 0; !err && i < MAX_RESERVED; i++)
+        if (reserved[i].obj == num && reserved[i].core != n && coreset_has(&pool, &o->holders, reserved[i].core))
+            err = monitor_cap_move_part_send(to, (uint16_t)n, (uint16_t)my_core, o->move_tag, num, MOVE_RESERVE,
+                                             reserved[i].core, reserved[i].base, reserved[i].bytes);
+    if (!err)
+        monitor_cap_move_part_send(to, (uint16_t)n, (uint16_t)my_core, o->move_tag, num, MOVE_SYNC, 0, 0, 0);
+    o->move_at = now_ns() + CAPOPS_WAIT_NS;   /* no answer by then: all of it again */
+}
+
+/* The model's Move: lock, and send the records to a holder core that can
+ * take over: one whose grants are all answered (it has its root). */
+static void move_try(struct object *o)
+{
+    uint32_t num = obj_number(o);
+    if (o->state != O_IDLE || o->move != M_WANTED || now_ns() < o->move_at)
+        return;
+    for (uint32_t i = 0; i < MAX_GRANTS; i++)
+        if (grants[i].obj == num)
+            return;   /* an answer would come here: not yet (a lost one: never) */
+    int n = -1;
+    for (int c = coreset_next(&pool, &o->holders, -1); c >= 0 && n < 0; c = coreset_next(&pool, &o->holders, c))
+        if (core_alive((uint32_t)c) && route((uint32_t)c))
+            n = c;
+    if (n < 0)
+        return;
+    o->state = O_MOVING;
+    o->move = M_ASKED;
+    o->peer = (uint16_t)n;
+    o->move_tag = new_tag();
+    move_send(o);
+}
+
+static void move_tell(struct object *o)
+{
+    for (int c = coreset_next(&pool, &o->waiting, -1); c >= 0; c = coreset_next(&pool, &o->waiting, c)) {
+        struct idl_chan *to = route((uint32_t)c);
+        if (to)
+            monitor_cap_moved_send(to, (uint16_t)c, (uint16_t)my_core, o->move_tag, obj_number(o), o->peer,
+                                   o->peer_obj);
+    }
+    o->move_at = now_ns() + CAPOPS_WAIT_NS;
+}
+
+/* Every other holder knows the new owner: it unlocks; we keep a tombstone
+ * (the anchor, held by the new owner alone). */
+static void move_finish(struct object *o)
+{
+    struct idl_chan *to = route(o->peer);
+    if (to)
+        monitor_cap_move_part_send(to, o->peer, (uint16_t)my_core, o->move_tag, obj_number(o), MOVE_DONE, 0, 0, 0);
+    o->move = M_DONE;
+    o->state = O_IDLE;
+    st.moved_out++;
+    if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+        obj_drop_anchor(o);
+}
+
+/* A holder not told yet released: the new owner, which was sent it as a
+ * holder (move_send), forgets it. Also while the take-over is asked: the
+ * records sent already name it (models/capmove.pml found a release then
+ * left the new owner recording a core that held nothing, for ever). */
+static void move_gone(struct object *o, uint32_t core)
+{
+    coreset_del(&pool, &o->holders, core);
+    coreset_del(&pool, &o->waiting, core);
+    struct idl_chan *to = route(o->peer);
+    if (to)
+        monitor_cap_move_part_send(to, o->peer, (uint16_t)my_core, o->move_tag, obj_number(o), MOVE_GONE,
+                                   (uint16_t)core, 0, 0);
+    if (o->move == M_TELLING && coreset_count(&o->waiting) == 0)
+        move_finish(o);
+}
+
+errval_t capops_on_move_reply(const struct monitor_cap_move_reply_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    if (!o || o->move != M_ASKED || a->src != o->peer || a->tag != o->move_tag)
+        return ERR_OK;   /* an answer to a sync sent again */
+    if (a->err) {
+        /* It could not take over (it released meanwhile, or is full): as we were. */
+        o->state = O_IDLE;
+        o->move = M_WANTED;
+        o->move_at = now_ns() + CAPOPS_WAIT_NS;
+        if (coreset_count(&o->holders) == 0 && grants_unanswered(a->obj) == 0)
+            obj_drop_anchor(o);
+        return ERR_OK;
+    }
+    o->peer_obj = a->new_obj;
+    o->move = M_TELLING;
+    coreset_clear(&pool, &o->waiting);
+    for (int c = coreset_next(&pool, &o->holders, -1); c >= 0; c = coreset_next(&pool, &o->holders, c))
+        if ((uint32_t)c != o->peer && coreset_add(&pool, &o->waiting, (uint32_t)c))
+            printf("monitor %u: no core set to tell core %d of a move\n", my_core, c);   /* cannot happen: one per wide object */
+    move_tell(o);
+    if (coreset_count(&o->waiting) == 0)
+        move_finish(o);
+    return ERR_OK;
+}
+
+errval_t capops_on_moved_reply(const struct monitor_cap_moved_reply_args *a)
+{
+    struct object *o = obj_find(a->obj);
+    if (!o || o->move != M_TELLING || !coreset_has(&pool, &o->waiting, a->src))
+        return ERR_OK;   /* an answer to a message sent again */
+    /* It is the new owner's holder from now on. */
+    coreset_del(&pool, &o->waiting, a->src);
+    coreset_del(&pool, &o->holders, a->src);
+    if (coreset_count(&o->waiting) == 0)
+        move_finish(o);
+    return ERR_OK;
+}
+
+/* A holder: the object is another core's now. */
+errval_t capops_on_moved(const struct monitor_cap_moved_args *a)
+{
+    struct held *h = held_find(a->src, a->obj);
+    if (h) {
+        h->owner = a->owner;
+        h->obj = a->new_obj;
+        st.rehomed++;
+    }
+    struct idl_chan *back = route(a->src);
+    return back ? monitor_cap_moved_reply_send(back, a->src, (uint16_t)my_core, a->tag, a->obj) : ERR_NO_ROUTE;
+}
+
+/* The new owner's record of an object moving here from `from`. */
+static struct object *moving_in(uint32_t from, uint32_t obj)
+{
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++)
+        if (objects[i].state != O_FREE && objects[i].move == M_IN && objects[i].peer == from &&
+            objects[i].peer_obj == obj)
+            return &objects[i];
+    return 0;
+}
+
+errval_t capops_on_move_call(const struct monitor_cap_move_call_args *a)
+{
+    struct object *o = moving_in(a->src, a->obj);
+    if (o && o->anchor)
+        return ERR_OK;   /* taken over already (our answer was lost): the sync answers again */
+    if (o)
+        obj_forget(o);   /* a half-sent earlier try: again from the start */
+    struct held *h = held_find(a->src, a->obj);
+    struct cap_identity id;
+    if (!h || h->revoking || !movable(a->type) || sys_cap_identify(h->root, &id) || id.type != a->type ||
+        id.base != a->base || id.bytes != a->bytes)
+        return ERR_OK;   /* nothing recorded: the sync says no */
+    for (uint32_t i = 0; i < MAX_OBJECTS && !o; i++)
+        if (objects[i].state == O_FREE)
+            o = &objects[i];
+    if (!o)
+        return ERR_OK;
+    uint16_t gen = o->gen ? o->gen : 1;
+    *o = (struct object){ .state = O_MOVING, .gen = gen, .domain = h->domain, .type = a->type, .rights = id.rights,
+                          .base = a->base, .bytes = a->bytes, .move = M_IN, .peer = a->src, .peer_obj = a->obj,
+                          .held = held_index(h), .move_tag = a->tag };
+    return ERR_OK;
+}
+
+/* The model's TakeOver: the root becomes the original, anchored, with the
+ * other holders' reserved ranges reserved again; all or nothing. */
+static errval_t take_over(struct object *o)
+{
+    struct held *h = &held[o->held];
+    errval_t err = o->move_err;
+    if (!err && (!h->used || h->owner != o->peer || h->obj != o->peer_obj))
+        err = ERR_NOT_FOUND;   /* released meanwhile */
+    else if (!err && h->revoking)
+        err = ERR_CAP_LOCKED;
+    struct capops_call c = { 0 };
+    capslot_t anchor = 0;
+    if (!err)
+        err = capops(CAPOPS_TAKE_OVER, 0, h->root, &c);
+    if (!err) {
+        if (!(err = slot_alloc(&anchor))) {
+            c = (struct capops_call){ .dst = anchor };
+            if ((err = capops(CAPOPS_ANCHOR, 0, h->root, &c))) {
+                slot_free(anchor);
+                anchor = 0;
+            }
+        }
+        if (err) {
+            c = (struct capops_call){ .count = 1 };
+            capops(CAPOPS_TAKE_OVER, 0, h->root, &c);
+        }
+    }
+    for (uint32_t i = 0; !err && i < MAX_RESERVED; i++) {
+        struct reserved *r = &reserved[i];
+        if (r->obj != obj_number(o) || r->slot)
+            continue;
+        capslot_t s;
+        if (!(err = slot_alloc(&s)) && (err = sys_cap_retype(anchor, CAP_RAM, r->bytes, r->base - o->base, 1, s)))
+            slot_free(s);
+        else if (!err)
+            r->slot = s;
+    }
+    if (err && anchor) {
+        c = (struct capops_call){ .clear = CAP_REL_REMOTE | CAP_REL_WATCH };
+        capops(CAPOPS_RELATE, 0, anchor, &c);
+        sys_cap_revoke(anchor);   /* the reservations */
+        cap_free(anchor);
+        c = (struct capops_call){ .count = 1 };
+        capops(CAPOPS_TAKE_OVER, 0, h->root, &c);
+    }
+    if (!err)
+        o->anchor = anchor;
+    return err;
+}
+
+errval_t capops_on_move_part(const struct monitor_cap_move_part_args *a)
+{
+    struct object *o = moving_in(a->src, a->obj);
+    if (!o) {
+        struct idl_chan *back = a->kind == MOVE_SYNC ? route(a->src) : 0;
+        if (back)   /* nothing recorded for it */
+            monitor_cap_move_reply_send(back, a->src, (uint16_t)my_core, a->tag, ERR_NOT_FOUND, a->obj, 0);
+        return ERR_OK;
+    }
+    errval_t err;
+    switch (a->kind) {
+    case MOVE_HOLDER:
+        if (!o->anchor && !o->move_err && (a->core == my_core || coreset_add(&pool, &o->holders, a->core)))
+            o->move_err = ERR_TOO_MANY;
+        return ERR_OK;
+    case MOVE_RESERVE:
+        if (!o->anchor && !o->move_err) {
+            struct reserved *r = 0;
+            for (uint32_t i = 0; i < MAX_RESERVED && !r; i++)
+                if (!reserved[i].obj)
+                    r = &reserved[i];
+            if (!r || a->base < o->base || a->bytes > o->bytes || a->base - o->base > o->bytes - a->bytes)
+                o->move_err = r ? ERR_INVALID_ARG : ERR_TOO_MANY;
+            else
+                *r = (struct reserved){ .obj = obj_number(o), .core = a->core, .domain = o->domain, .base = a->base,
+                                        .bytes = a->bytes };
+        }
+        return ERR_OK;
+    case MOVE_SYNC: {
+        uint32_t number = obj_number(o);
+        err = o->anchor ? ERR_OK : take_over(o);
+        struct idl_chan *back = route(a->src);
+        if (back)
+            monitor_cap_move_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj, err ? 0 : number);
+        if (err)
+            obj_forget(o);
+        return ERR_OK;
+    }
+    case MOVE_GONE:
+        coreset_del(&pool, &o->holders, a->core);
+        return ERR_OK;
+    case MOVE_DONE:
+        if (!o->anchor)
+            return ERR_INVALID_ARG;
+        o->state = O_IDLE;
+        o->move = M_NONE;
+        st.moved_in++;
+        if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+            obj_drop_anchor(o);   /* every other holder let go meanwhile */
+        return ERR_OK;
+    default:
+        return ERR_INVALID_ARG;
+    }
 }
 
 /* -- the holder ------------------------------------------------------------------ */
@@ -1149,6 +1509,25 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
     }
 }
 
+/* The copies on every other holder core are gone: a client's revoke of its
+ * copy takes the copy's siblings on this core too (other copies of the
+ * root, any domain's, with what was carved from them, and copies waiting
+ * in the mailbox); the revoked copy stays. A sibling with copies
+ * elsewhere below it (it gave what it carved) stays, counted. */
+static void siblings_go(uint64_t domain, uint64_t slot, struct held *h)
+{
+    capslot_t disp;
+    struct capops_call c = { 0 };
+    if (child_dispatcher(domain, &disp) || capops(CAPOPS_REVOKE_SIBLINGS, disp, slot, &c))
+        return;   /* the domain let go of the copy meanwhile: nothing to keep it from */
+    st.siblings_kept += c.count;
+    for (uint32_t i = 0; h && i < MAX_MAIL; i++)
+        if (mailbox[i].used && !mailbox[i].untracked && mailbox[i].held == held_index(h)) {
+            mailbox[i] = (struct mail){ 0 };
+            h->mail--;
+        }
+}
+
 /* A client revoked a copy whose object another core owns (its descendants
  * here are gone): the copies on every other holder core go too, through
  * the owner (cap_revoke_ask, answered by capops_on_revoke_ask_reply).
@@ -1178,7 +1557,8 @@ static bool ask_owner(const struct waiter *w)
         err = ERR_NO_ROUTE;
     if (!err) {
         *q = (struct ask_wait){ .used = true, .req = CAPREQ_REVOKE, .handle = w->handle, .domain = w->domain, .owner = h->owner,
-                                .obj = h->obj, .tag = new_tag(), .deadline = now_ns() + 2 * CAPOPS_WAIT_NS };
+                                .obj = h->obj, .tag = new_tag(), .slot = w->slot,
+                                .deadline = now_ns() + 2 * CAPOPS_WAIT_NS };
         if ((err = monitor_cap_revoke_ask_send(to, h->owner, (uint16_t)my_core, q->tag, h->obj)))
             *q = (struct ask_wait){ 0 };
         else
@@ -1194,9 +1574,11 @@ static void ask_answered(uint32_t req, uint32_t src, uint32_t tag, uint32_t obj,
     for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
         if (asks[i].used && asks[i].req == req && asks[i].tag == tag && asks[i].owner == src &&
             asks[i].obj == obj) {
-            int handle = asks[i].handle;
+            struct ask_wait q = asks[i];
             asks[i] = (struct ask_wait){ 0 };
-            client_cap_reply(handle, req, err);
+            if (!err && req == CAPREQ_REVOKE)
+                siblings_go(q.domain, q.slot, held_find(src, obj));
+            client_cap_reply(q.handle, req, err);
             return;
         }
     /* else it timed out, or its domain ended */
@@ -1214,6 +1596,32 @@ errval_t capops_on_give_on_reply(const struct monitor_cap_give_on_reply_args *a)
     return ERR_OK;
 }
 
+/* A client revoked a copy of an object whose ownership moved here (its
+ * descendants here are gone): the copies on every holder core go too, as
+ * for a holder's ask; the client's copy and its siblings here stay. False
+ * if it is not such a copy, or no copy elsewhere is recorded. */
+static bool revoke_moved(const struct waiter *w)
+{
+    capslot_t disp;
+    struct capops_call lin = { 0 };
+    if (child_dispatcher(w->domain, &disp) || capops(CAPOPS_LINEAGE, disp, w->slot, &lin) || !moved_here(&lin) ||
+        lin.anchor == CAPOPS_NO_SLOT)
+        return false;
+    struct object *o = obj_by_anchor(lin.anchor);
+    if (!o)
+        return false;
+    if (o->state != O_IDLE) {
+        client_cap_reply(w->handle, w->req, ERR_CAP_LOCKED);
+        return true;
+    }
+    struct waiter x = *w;
+    x.local_ask = 1;
+    struct held *h = held_by_root(lin.root);
+    x.held = h ? held_index(h) : NO_CORE;
+    start_revoke(o, &x);
+    return true;
+}
+
 /* Revoke or delete for a client: on this core if no copy elsewhere is in
  * the way, else the object of the anchor in the way first (the model's
  * Revoke), then again. */
@@ -1229,12 +1637,21 @@ static void client_retry(const struct waiter *w)
          * its anchor becomes its original (issue 10, item 2). Another
          * object in the way (carved from this one, with copies elsewhere)
          * is revoked first, as before. */
-        struct capops_call h = { 0 };
+        struct capops_call h = { 0 }, lin = { 0 };
+        capops(CAPOPS_LINEAGE, disp, w->slot, &lin);
         errval_t herr = capops(CAPOPS_HAND_OVER, disp, w->slot, &h);
         if (herr == ERR_OK || herr == ERR_CAP_REMOTE) {
             err = herr;
             c.anchor = h.anchor;
             st.handed_over += herr == ERR_OK;
+        }
+        /* Nothing of it is left here: ownership moves to a holder core
+         * (issue 10, item 5), which then revokes and agrees to retypes;
+         * the anchor here keeps the range until the object is gone. */
+        struct object *o = herr == ERR_OK && lin.anchor != CAPOPS_NO_SLOT ? obj_by_anchor(lin.anchor) : 0;
+        if (o && movable(o->type) && o->move == M_NONE) {
+            o->move = M_WANTED;
+            move_try(o);
         }
     }
     if (err == ERR_CAP_REMOTE) {
@@ -1247,6 +1664,8 @@ static void client_retry(const struct waiter *w)
     }
     if (!err && w->req == CAPREQ_REVOKE && ask_owner(w))
         return;   /* a copy from another core: the owner answers */
+    if (!err && w->req == CAPREQ_REVOKE && !w->local_ask && revoke_moved(w))
+        return;   /* a copy of an object that moved here: revoke_done answers */
     client_cap_reply(w->handle, w->req, err);
 }
 
@@ -1411,9 +1830,17 @@ void capops_expire(void)
 {
     uint64_t now = now_ns();
     grant_expire(now);
-    for (uint32_t i = 0; i < MAX_OBJECTS; i++)
-        if (objects[i].state == O_REVOKING && now > objects[i].deadline)
-            revoke_done(&objects[i], ERR_TIMEOUT);
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++) {
+        struct object *o = &objects[i];
+        if (o->state == O_REVOKING && now > o->deadline)
+            revoke_done(o, ERR_TIMEOUT);
+        else if (o->move == M_WANTED)
+            move_try(o);
+        else if (o->state == O_MOVING && o->move == M_ASKED && now > o->move_at)
+            move_send(o);   /* every answer to it is idempotent */
+        else if (o->state == O_MOVING && o->move == M_TELLING && now > o->move_at)
+            move_tell(o);
+    }
     for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
         if (retypes[i].used && now > retypes[i].deadline) {
             int handle = retypes[i].handle;
@@ -1471,6 +1898,34 @@ uint32_t capops_core_dead(uint32_t core)
             client_cap_reply(handle, CAPREQ_RETYPE, ERR_CORE_DOWN);
         }
     }
+    /* Moves: one to a dead core is given up (the object stays here); a
+     * dead holder is not waited for; one from a dead core ends here as it
+     * stands (taken over: ours; not yet: never). */
+    for (uint32_t i = 0; i < MAX_OBJECTS; i++) {
+        struct object *o = &objects[i];
+        if (o->state == O_MOVING && o->move == M_ASKED && o->peer == core) {
+            o->state = O_IDLE;
+            o->move = M_WANTED;
+            if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+                obj_drop_anchor(o);
+        } else if (o->state == O_MOVING && o->move == M_TELLING) {
+            if (o->peer == core) {
+                coreset_clear(&pool, &o->waiting);   /* the told ones name a dead owner, as if it had died later */
+                move_finish(o);
+            } else if (coreset_count(&o->waiting) == 0) {
+                move_finish(o);   /* holder_gone above took the dead core out of the wait */
+            }
+        } else if (o->state == O_MOVING && o->move == M_IN && o->peer == core) {
+            if (!o->anchor) {
+                obj_forget(o);
+            } else {
+                o->state = O_IDLE;
+                o->move = M_NONE;
+                if (coreset_count(&o->holders) == 0)
+                    obj_drop_anchor(o);
+            }
+        }
+    }
     st.dead_holders += dropped;
     return dropped;
 }
@@ -1489,7 +1944,8 @@ size_t capops_describe(char *out, size_t size)
                             "\"released\":%llu,\"revokes\":%llu,\"revoke_msgs\":%llu,\"timeouts\":%llu,"
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
                             "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu,"
-                            "\"asked\":%llu,\"asks_served\":%llu,\"given_on\":%llu,\"dead_holders\":%llu}",
+                            "\"asked\":%llu,\"asks_served\":%llu,\"given_on\":%llu,\"dead_holders\":%llu,"
+                            "\"moved_out\":%llu,\"moved_in\":%llu,\"rehomed\":%llu,\"siblings_kept\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
@@ -1499,7 +1955,9 @@ size_t capops_describe(char *out, size_t size)
                             (unsigned long long)st.grants_lost, capops_reclaim_pending(),
                             (unsigned long long)st.handed_over, (unsigned long long)st.asked,
                             (unsigned long long)st.asks_served, (unsigned long long)st.given_on,
-                            (unsigned long long)st.dead_holders);
+                            (unsigned long long)st.dead_holders, (unsigned long long)st.moved_out,
+                            (unsigned long long)st.moved_in, (unsigned long long)st.rehomed,
+                            (unsigned long long)st.siblings_kept);
 }
 
 /* A validator's view (monclient caps): every object owned with its holder

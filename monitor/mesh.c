@@ -440,6 +440,36 @@ static errval_t on_cap_give_on_reply(struct idl_chan *ch, const struct monitor_c
     return capops_on_give_on_reply(a);
 }
 
+static errval_t on_cap_move_call(struct idl_chan *ch, const struct monitor_cap_move_call_args *a)
+{
+    (void)ch;
+    return capops_on_move_call(a);
+}
+
+static errval_t on_cap_move_part(struct idl_chan *ch, const struct monitor_cap_move_part_args *a)
+{
+    (void)ch;
+    return capops_on_move_part(a);
+}
+
+static errval_t on_cap_move_reply(struct idl_chan *ch, const struct monitor_cap_move_reply_args *a)
+{
+    (void)ch;
+    return capops_on_move_reply(a);
+}
+
+static errval_t on_cap_moved(struct idl_chan *ch, const struct monitor_cap_moved_args *a)
+{
+    (void)ch;
+    return capops_on_moved(a);
+}
+
+static errval_t on_cap_moved_reply(struct idl_chan *ch, const struct monitor_cap_moved_reply_args *a)
+{
+    (void)ch;
+    return capops_on_moved_reply(a);
+}
+
 /* Heartbeats and dead cores: fence.c. */
 static errval_t on_beat(struct idl_chan *ch, const struct monitor_beat_args *a)
 {
@@ -507,6 +537,11 @@ const struct monitor_handlers monitor_handlers = {
     .cap_revoke_ask_reply = on_cap_revoke_ask_reply,
     .cap_give_on = on_cap_give_on,
     .cap_give_on_reply = on_cap_give_on_reply,
+    .cap_move_call = on_cap_move_call,
+    .cap_move_part = on_cap_move_part,
+    .cap_move_reply = on_cap_move_reply,
+    .cap_moved = on_cap_moved,
+    .cap_moved_reply = on_cap_moved_reply,
     .beat = on_beat,
     .core_suspect = on_core_suspect,
     .core_dead = on_core_dead,

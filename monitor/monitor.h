@@ -250,6 +250,11 @@ errval_t capops_on_give_on(const struct monitor_cap_give_on_args *a);
  * for it); what waits for it as an owner fails. Returns the objects it held. */
 uint32_t capops_core_dead(uint32_t core);
 errval_t capops_on_give_on_reply(const struct monitor_cap_give_on_reply_args *a);
+errval_t capops_on_move_call(const struct monitor_cap_move_call_args *a);
+errval_t capops_on_move_part(const struct monitor_cap_move_part_args *a);
+errval_t capops_on_move_reply(const struct monitor_cap_move_reply_args *a);
+errval_t capops_on_moved(const struct monitor_cap_moved_args *a);
+errval_t capops_on_moved_reply(const struct monitor_cap_moved_reply_args *a);
 
 /* -- span.c: domains that span cores (docs/spanning.md) ------------------------ */
 /* Where a span's PML4 waits on the core it goes to: a mailbox of the

@@ -273,10 +273,18 @@ def check_records(records):
 def test_random_operations_from_several_cores_keep_the_records_true(seed):
     """A domain on core 0 and one on each of cores 1-3 give, take, delete
     (plain, handed over, with every copy), revoke and retype (through the
-    owner) at random, all at once, for 300 steps each; then, everyone
-    paused, every monitor's records agree with each other (check_records);
-    then everything is let go and every monitor ends with no record and its
-    slots, RAM and heap where they began."""
+    owner) at random, all at once, for 300 steps each; as holders they also
+    revoke copies through their monitor (the copies on other cores go) and
+    give them on to another core. Handed-over RAM moves its ownership to a
+    holder core (issue 10, item 5). ERR_CAP_LOCKED is allowed where it is
+    the right answer (the object is being revoked, asked or moved by
+    another core), ERR_NOT_PERMITTED for a give-on to the owner core
+    itself, ERR_QUOTA for a give-on while the object's domain (which pays
+    for it) has its share of grants waiting for their answers; no other
+    error. Then, everyone paused, every monitor's records
+    agree with each other (check_records); then everything is let go and
+    every monitor ends with no record and its slots, RAM and heap where
+    they began."""
     cores = range(4)
     r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + [f"run 0 capxfer chaos 300 3 {seed}", "wait 120000",
                   "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600)
@@ -287,10 +295,15 @@ def test_random_operations_from_several_cores_keep_the_records_true(seed):
     check_records(records)
     done = r.events_named("capxfer_chaos_worker") + r.events_named("capxfer_chaos_coordinator")
     assert len(done) == 4, r.console[-3000:]
-    total = {k: sum(e[k] for e in done) for k in ("gives", "takes", "deletes", "revokes", "handovers", "retypes")}
+    total = {k: sum(e[k] for e in done) for k in ("gives", "takes", "deletes", "revokes", "handovers", "retypes",
+                                                  "hrevokes", "giveons")}
     assert all(v > 0 for v in total.values()), total   # every kind of operation happened
-    assert sum(e["give_err"] for e in done) == 0 and sum(e["revoke_err"] for e in done) == 0, done
+    for k in ("give_err", "revoke_err", "hrevoke_err", "giveon_err"):
+        bad = [(e["core"], e[k], e["last_err"]) for e in done if e[k]]
+        assert not bad, (k, bad)
     s = stats(r)
+    assert sum(s[c][-1]["caps"]["moved_out"] - s[c][0]["caps"]["moved_out"] for c in cores) > 0, s   # moves too
+    assert sum(s[c][-1]["caps"]["asks_served"] - s[c][0]["caps"]["asks_served"] for c in cores) > 0, s
     for core in cores:
         before, after = s[core][0], s[core][-1]
         assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
@@ -325,8 +338,10 @@ def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
     domain on core 2 revokes its copy through its monitor (issue 10, item
     3, from any core): its monitor asks the owner (cap_revoke_ask), which
     revokes the copies on every other holder core, core 3 alone, before it
-    answers. Core 3's copy and its Frame are gone, core 2's copy stays, and
-    the owner's records go from holders [2, 3] to [2]. The giver's own
+    answers; then its monitor removes the revoked copy's sibling on core 2
+    itself (the domain was given two copies). Core 3's copy and its Frame
+    are gone, core 2's second copy too, the revoked copy stays, and the
+    owner's records go from holders [2, 3] to [2]. The giver's own
     revoke then takes core 2's copy; every monitor ends with no record and
     its slots back."""
     cores = (0, 2, 3)
@@ -340,7 +355,7 @@ def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
     assert after == [[before[0][0], [2], False]], g["after"]   # the same object, core 3 gone
     h = one(r, "capxfer_sibling_revoke")
     assert h == {"event": "capxfer_sibling_revoke", "core": 2, "took": "ERR_OK", "revoked": "ERR_OK",
-                 "kept": "RAM", "gone": "ERR_OK"}, h
+                 "kept": "RAM", "sibling": "Null", "gone": "ERR_OK"}, h
     k = one(r, "capxfer_sibling_keep")
     k = {key: v for key, v in k.items() if key != "from"}
     assert k == {"event": "capxfer_sibling_keep", "core": 3, "took": "ERR_OK", "from_core": 0, "type": "RAM",
@@ -415,3 +430,92 @@ def test_a_dead_holder_core_leaves_the_holder_sets():
     assert keep == [{"event": "capxfer_keep", "type": "RAM", "error": "ERR_OK", "gone": True, "ms": keep[0]["ms"]}], keep
     s = stats(r)[0][-1]["caps"]
     assert s["owned"] == 0 and s["timeouts"] == 0 and s["dead_holders"] == 1, s
+
+
+def test_ownership_moves_to_a_holder_core_when_nothing_is_left_on_the_owners():
+    """8 KiB of RAM carved from a domain's RAM on core 0, given to a domain
+    on core 2 and one on core 3 (which carves a Frame from its first page
+    with the owner's agreement). The giver deletes its original through its
+    monitor: nothing of the object is left on core 0, so ownership moves to
+    a holder core (issue 10, item 5), core 2, agreed with the holder cores
+    only: core 3's record names core 2 from then on, core 2 records core 3,
+    core 0 keeps only its anchor (held by core 2), which keeps the range
+    taken in the giver's RAM (a carve there overlaps). Core 2's domain then
+    retypes its copy *alone* (before the move: ERR_CAP_REMOTE), and its
+    kernel refuses the page core 3 carved (ERR_OVERLAP: the reservation
+    moved too); its revoke through its monitor takes core 3's copy and
+    Frame; once it deletes its copy, the range is free in the giver's RAM
+    again, and every monitor ends with no record and its slots back."""
+    cores = (0, 2, 3)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder move 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600, extra_modules=holder())
+    g = one(r, "capxfer_move")
+    assert all(g[k] == "ERR_OK" for k in ("error", "deleted", "moved", "word", "freed", "clean")), g
+    assert g["held"] == "ERR_OVERLAP", g   # the old owner's anchor keeps the range
+    [obj, holders, lost] = g["before"]["owned"][0]
+    assert len(g["before"]["owned"]) == 1 and holders == [2, 3] and not lost, g["before"]
+    old, new, other = g["after"]
+    assert old["owned"] == [[obj, [2], False]] and old["held"] == [], old   # a tombstone: core 2 holds it
+    [[new_obj, new_holders, _]] = new["owned"]
+    assert new_holders == [3] and new["held"] == [[0, obj]], new
+    assert other["held"] == [[2, new_obj]] and other["owned"] == [], other
+    o = one(r, "capxfer_move_owner")
+    assert {k: v for k, v in o.items() if k != "records"} == {
+        "event": "capxfer_move_owner", "core": 2, "took": "ERR_OK", "before": "ERR_CAP_REMOTE", "told": "ERR_OK",
+        "went": "ERR_OK", "reserved": "ERR_OVERLAP", "retyped": "ERR_OK", "revoked": "ERR_OK", "kept": "RAM",
+        "frame": "Null", "deleted": "ERR_OK"}, o
+    assert o["records"]["owned"] == [] and o["records"]["held"] == [[0, obj]], o   # its anchor went with core 3
+    k = one(r, "capxfer_move_keep")
+    assert (k["core"], k["from_core"], k["carved"], k["gone"], k["frame_gone"]) == (3, 0, "ERR_OK", "ERR_OK",
+                                                                                    "ERR_OK"), k
+    s = stats(r)
+    assert s[0][-1]["caps"]["moved_out"] - s[0][0]["caps"]["moved_out"] == 1, s[0][-1]
+    assert s[2][-1]["caps"]["moved_in"] - s[2][0]["caps"]["moved_in"] == 1, s[2][-1]
+    assert s[3][-1]["caps"]["rehomed"] - s[3][0]["caps"]["rehomed"] == 1, s[3][-1]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["caps"]["timeouts"] == 0 and a["caps"]["forged"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)
+
+
+def test_the_holder_paths_on_eight_cores_and_two_nodes():
+    """The paths of holder cores beyond 4 cores (issue 10): on 8 cores in 2
+    NUMA nodes, ownership of RAM given by core 0 (node 0) to cores 5 and 7
+    (node 1) moves to core 5 when the giver deletes its original (core 7's
+    record then names core 5; core 5 retypes alone, its revoke takes core
+    7's copy; the range comes back to the giver), and a copy given to core
+    3 is given on to core 6 through the owner, which records both and
+    revokes both. Every monitor involved ends with no record and its slots
+    back."""
+    cores = (0, 3, 5, 6, 7)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] +
+                  ["run 0 capholder move 5 7", "wait 120000", "run 0 capholder giveon 3 6", "wait 120000",
+                   "sleep 500"] + [f"stats {c}" for c in cores], smp=8, numa=2, timeout=600, extra_modules=holder())
+    g = one(r, "capxfer_move")
+    assert all(g[k] == "ERR_OK" for k in ("error", "deleted", "moved", "word", "freed", "clean")), g
+    old, new, other = g["after"]
+    [obj, holders, _] = g["before"]["owned"][0]
+    assert holders == [5, 7] and old["owned"] == [[obj, [5], False]], g
+    [[new_obj, new_holders, _]] = new["owned"]
+    assert new["core"] == 5 and new_holders == [7] and other["held"] == [[5, new_obj]], g
+    o = one(r, "capxfer_move_owner")
+    assert (o["core"], o["before"], o["reserved"], o["retyped"], o["revoked"], o["frame"]) == (
+        5, "ERR_CAP_REMOTE", "ERR_OVERLAP", "ERR_OK", "ERR_OK", "Null"), o
+    k = one(r, "capxfer_move_keep")
+    assert (k["core"], k["carved"], k["gone"], k["frame_gone"]) == (7, "ERR_OK", "ERR_OK", "ERR_OK"), k
+    gv = one(r, "capxfer_giveon")
+    assert (gv["error"], gv["word"], gv["revoked"]) == ("ERR_OK",) * 3, gv
+    assert [o[1] for o in gv["records"]["owned"]] == [[3, 6]], gv
+    e = one(r, "capxfer_giveon_end")
+    assert (e["core"], e["from_core"], e["carved"], e["gone"], e["frame_gone"]) == (6, 3, "ERR_OK", "ERR_OK",
+                                                                                   "ERR_OK"), e
+    s = stats(r)
+    assert s[0][-1]["caps"]["moved_out"] - s[0][0]["caps"]["moved_out"] == 1, s[0][-1]
+    assert s[5][-1]["caps"]["moved_in"] - s[5][0]["caps"]["moved_in"] == 1, s[5][-1]
+    assert s[7][-1]["caps"]["rehomed"] - s[7][0]["caps"]["rehomed"] == 1, s[7][-1]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["caps"]["timeouts"] == 0 and a["caps"]["forged"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)

@@ -187,6 +187,21 @@ def test_a_change_in_the_monitor_fails_the_capops_model(tmp_path, monkeypatch, p
 
 
 @pytest.mark.parametrize("path,old,new,message", [
+    ("CAPOPS_C", "if ((o->move == M_ASKED || o->move == M_TELLING) && a->src != o->peer) {",
+     "if (o->move == M_TELLING && a->src != o->peer) {", "forwarded to the new owner"),
+    ("CAPOPS_C", "sys_cap_retype(anchor, CAP_RAM, r->bytes, r->base - o->base, 1, s)",
+     "sys_cap_identify(anchor, 0)", "re-reserves the moved reservations"),
+    ("CAPOPS_KERNEL_C", "c->cap.relations &= (uint8_t)~CAP_REL_FOREIGN;", "(void)c;", "FOREIGN root of memory"),
+    ("MONITOR_IF", "message cap_moved(", "message cap_rehomed(", "message cap_moved"),
+])
+def test_a_change_in_the_monitor_fails_the_capmove_model(tmp_path, monkeypatch, path, old, new, message):
+    """Change a rule models/capmove.pml copies, or rename a message it stands
+    for: the check refuses to run."""
+    _mutated_source_is_refused(tmp_path, monkeypatch, path, old, new, message,
+                               lambda: atoll_models.capmove_params(atoll_models.CAPMOVE_SCENARIOS[0]))
+
+
+@pytest.mark.parametrize("path,old,new,message", [
     ("FENCE_C", "uint32_t answered = pending_fail_core(core);", "uint32_t answered = 0;",
      "fencing answers what waits"),
     ("FENCE_C", "probe(core);", "(void)core;", "core 0 probes a suspect"),

@@ -661,6 +661,7 @@ CAPOPS_RULES = [
      "new core and sends the grant (capops_on_give_on)",
      "if (!o || !coreset_has(&pool, &o->holders, a->src))\n        err = ERR_NOT_PERMITTED;\n"
      "    else if (o->state == O_REVOKING)\n        err = ERR_CAP_LOCKED;\n"
+     "    else if (o->state == O_MOVING)\n        err = ERR_CAP_LOCKED;   /* asked again of the new owner once told */\n"
      "    else if (a->core >= ncores || a->core == my_core || a->core == a->src)"),
     ("a fenced core's grants go, then it leaves every holder set and revoke's wait (capops_core_dead)",
      "if (grants[i].obj && grants[i].core == core)\n            grants[i] = (struct grant_count){ 0 };"),
@@ -673,6 +674,8 @@ CAPOPS_RULES = [
     ("a holder's domain's give of a copy from another core goes to its owner (capops_give)",
      "!capops(CAPOPS_LINEAGE, 0, cap, &lin) && (lin.root_flags & CAP_ID_FOREIGN)) {\n"
      "        give_on(handle, domain, cap, &id, &lin, core, to);"),
+    ("an ask answered OK removes the revoked copy's siblings and mail on the asking core (ask_answered)",
+     "if (!err && req == CAPREQ_REVOKE)\n                siblings_go(q.domain, q.slot, held_find(src, obj));"),
     ("the asker's answer is sent by revoke_done, after every asked holder answered or the wait ended",
      "monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);"),
 ]
@@ -772,6 +775,98 @@ def capops_params(s: CapopsScenario):
                     ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails),
                     ("HOLDER_DROPS", s.drops), ("EXPIRES", s.expires), ("HOLDER_ASKS", s.asks),
                     ("HOLDER_GIVEONS", s.giveons), ("DIES", s.dies)):
+        lines.append(f"#define {name} {int(v)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- moving ownership (models/capmove.pml) --------------------------------------------------
+# The messages of if/monitor.if the model's mtypes stand for (MOVE = cap_move_call and its parts, ...).
+CAPMOVE_MESSAGES = ("cap_move_call", "cap_move_part", "cap_move_reply", "cap_moved", "cap_moved_reply",
+                    "cap_released", "cap_retype_call", "cap_retype_reply", "cap_revoke_call", "cap_revoke_reply")
+# Rules of monitor/capops.c that models/capmove.pml copies.
+CAPMOVE_RULES = [
+    ("a move starts only from an unlocked object whose grants are all answered, and locks it (move_try)",
+     "if (o->state != O_IDLE || o->move != M_WANTED || now_ns() < o->move_at)\n        return;\n"
+     "    for (uint32_t i = 0; i < MAX_GRANTS; i++)\n        if (grants[i].obj == num)\n            return;"),
+    ("... and locks it (move_try)", "o->state = O_MOVING;\n    o->move = M_ASKED;"),
+    ("the holders and reservations go to the new owner before the sync, on one route (move_send)",
+     "MOVE_HOLDER,\n                                             (uint16_t)c, 0, 0);"),
+    ("... the reservations of the other holders (move_send)",
+     "if (reserved[i].obj == num && reserved[i].core != n && coreset_has(&pool, &o->holders, reserved[i].core))"),
+    ("a refused take-over unlocks and leaves the object as it was (capops_on_move_reply)",
+     "o->state = O_IDLE;\n        o->move = M_WANTED;"),
+    ("the other holders are told only after the take-over is answered (capops_on_move_reply)",
+     "o->peer_obj = a->new_obj;\n    o->move = M_TELLING;"),
+    ("a holder told re-homes its record (capops_on_moved)",
+     "h->owner = a->owner;\n        h->obj = a->new_obj;"),
+    ("a release from a holder not told yet is forwarded to the new owner (capops_on_released, move_gone)",
+     "if ((o->move == M_ASKED || o->move == M_TELLING) && a->src != o->peer) {\n        move_gone(o, a->src);"),
+    ("... as MOVE_GONE (move_gone)",
+     "monitor_cap_move_part_send(to, o->peer, (uint16_t)my_core, o->move_tag, obj_number(o), MOVE_GONE,"),
+    ("the new owner is unlocked only when every holder answered (capops_on_moved_reply)",
+     "coreset_del(&pool, &o->waiting, a->src);\n    coreset_del(&pool, &o->holders, a->src);\n"
+     "    if (coreset_count(&o->waiting) == 0)\n        move_finish(o);"),
+    ("MOVE_DONE is sent by move_finish, which keeps the tombstone",
+     "MOVE_DONE, 0, 0, 0);\n    o->move = M_DONE;\n    o->state = O_IDLE;"),
+    ("the take-over re-reserves the moved reservations under the new anchor (take_over)",
+     "sys_cap_retype(anchor, CAP_RAM, r->bytes, r->base - o->base, 1, s)"),
+    ("the take-over is refused if the root was released meanwhile (take_over)",
+     "if (!err && (!h->used || h->owner != o->peer || h->obj != o->peer_obj))\n        err = ERR_NOT_FOUND;"),
+    ("no anchor is dropped while moving: the move's end decides (holder_gone)",
+     "else if (o->state != O_MOVING && coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)"),
+    ("the new owner unlocks at MOVE_DONE and drops its anchor if nobody holds (capops_on_move_part)",
+     "o->state = O_IDLE;\n        o->move = M_NONE;\n        st.moved_in++;"),
+    ("retype agreements are refused while moving (capops_on_retype_call)",
+     "else if (o->state == O_REVOKING || o->state == O_MOVING)\n        err = ERR_CAP_LOCKED;"),
+    ("a moved-in copy's revoke is refused while locked, else revokes the holders (revoke_moved)",
+     "if (o->state != O_IDLE) {\n        client_cap_reply(w->handle, w->req, ERR_CAP_LOCKED);"),
+    ("a revoke call for a record this core does not have is answered as released (capops_on_revoke_call)",
+     "/* Released already (the release is on its way), or never held. */"),
+]
+CAPMOVE_KERNEL_RULES = [
+    ("the take-over makes a FOREIGN root of memory an original (cap_take_over)",
+     "c->cap.relations &= (uint8_t)~CAP_REL_FOREIGN;"),
+    ("a kernel retypes an original's range only where nothing original lies (lineage_overlaps)",
+     "if (cur->cap.original && is_memory_type(cur->cap.type) &&"),
+]
+
+
+@dataclass
+class CapmoveScenario:
+    name: str
+    what: str
+    tries: int              # core 0 starts a move this many times (a refused one is tried again)
+    deletes: int            # each holder's domain deletes its copy this many times
+    own_carves: int         # core 1's domain carves alone, once ownership is there
+    holder_carves: int      # core 2's domain asks its owner to carve range 1
+    revokes: int            # core 1's domain revokes its copy through its monitor
+    catches: Dict[str, str]
+
+
+CAPMOVE_SCENARIOS = [
+    CapmoveScenario("move3", "3 cores: core 0's original handed over, copies on cores 1 and 2 (core 2 carved range 0); "
+                    "ownership moves to core 1 (tried twice) while both domains may delete their copies, core 2 "
+                    "asks to carve range 1, core 1 carves alone and revokes",
+                    2, 1, 1, 1, 1,
+                    {"BUG_DONE_EARLY": "assertion violated", "BUG_NO_FORWARD": "assertion violated",
+                     "BUG_NO_RESERVE": "assertion violated"}),
+]
+
+
+def capmove_params(s: CapmoveScenario):
+    """capmove_params.pml: the scenario, after checking the rules the model copies."""
+    src = open(CAPOPS_C).read()
+    missing = [what for what, text in CAPMOVE_RULES if text not in src]
+    kernel = open(CAPOPS_KERNEL_C).read()
+    missing += [what for what, text in CAPMOVE_KERNEL_RULES if text not in kernel]
+    iface = open(MONITOR_IF).read()
+    missing += [f"message {m} in if/monitor.if" for m in CAPMOVE_MESSAGES
+                if not re.search(r"\bmessage\s+" + m + r"\(", iface)]
+    if missing:
+        raise ModelMismatch("models/capmove.pml no longer matches monitor/capops.c: " + "; ".join(missing))
+    lines = [f"/* Generated by tools/atoll_models.py for scenario {s.name!r}: {s.what}. */"]
+    for name, v in (("MOVE_TRIES", s.tries), ("DELETES", s.deletes), ("OWN_CARVES", s.own_carves),
+                    ("HOLDER_CARVES", s.holder_carves), ("REVOKES", s.revokes)):
         lines.append(f"#define {name} {int(v)}")
     return "\n".join(lines) + "\n"
 
@@ -879,6 +974,9 @@ def check(model, scenario, bugs=()):
     elif model == "capops":
         s = {x.name: x for x in CAPOPS_SCENARIOS}[scenario]
         r = run_spin(os.path.join(MODELS, "capops.pml"), capops_params(s), bugs)
+    elif model == "capmove":
+        s = {x.name: x for x in CAPMOVE_SCENARIOS}[scenario]
+        r = run_spin(os.path.join(MODELS, "capmove.pml"), capmove_params(s), bugs)
     elif model == "shootdown":
         s = {x.name: x for x in SHOOTDOWN_SCENARIOS}[scenario]
         r = run_spin(os.path.join(MODELS, "shootdown.pml"), shootdown_params(s), bugs)
@@ -924,6 +1022,9 @@ def all_checks(large=False):
         for s in CAPOPS_SCENARIOS:
             out.append(("capops", s.name, (), None))
             out += [("capops", s.name, (b,), why) for b, why in s.catches.items()]
+        for s in CAPMOVE_SCENARIOS:
+            out.append(("capmove", s.name, (), None))
+            out += [("capmove", s.name, (b,), why) for b, why in s.catches.items()]
         for s in SHOOTDOWN_SCENARIOS:
             out.append(("shootdown", s.name, (), None))
             out += [("shootdown", s.name, (b,), why) for b, why in s.catches.items()]

@@ -1797,6 +1797,89 @@ static void test_hand_over(void)
     VALIDATE();
 }
 
+/* Ownership moves here (monitor/capops.c, "moving ownership"): the FOREIGN
+ * root becomes an original, retyped without anyone's agreement, anchored;
+ * what was carved from copies before (agreed envelopes) still counts. */
+static void test_take_over(void)
+{
+    env_reset(4u << 20, 8);
+    ram->cap.bytes = 2u << 20;
+    struct capability f = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .base = FOREIGN_PHYS, .bytes = 64u << 10 };
+    CHECK_ERR(cap_install_foreign(&ks[2], &f), ERR_OK);
+    struct cte *F = &ks[2];
+    CHECK_ERR(cap_copy(F, S(1)), ERR_OK);
+    /* Before: an agreed retype of pages 0..1 (an envelope under the copy). */
+    struct retype_agreement agreed = { F, FOREIGN_PHYS, 8192 };
+    CHECK_ERR(cap_retype_agreed(S(1), CAP_FRAME, 4096, 0, 2, rootcn, 10, &agreed, S(20)), ERR_OK);
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 16384, 1, 12), ERR_CAP_REMOTE);
+    CHECK_ERR(cap_take_over(S(1), false), ERR_INVALID_ARG);        /* a copy */
+    CHECK_ERR(cap_take_over(F, true), ERR_INVALID_ARG);            /* FOREIGN already */
+    CHECK_ERR(cap_take_over(ram, false), ERR_INVALID_ARG);         /* not a FOREIGN root */
+    struct cte *none;
+    CHECK_ERR(cap_anchor(S(1), S(5)), ERR_CAP_FOREIGN);
+    (void)none;
+    CHECK_ERR(cap_take_over(F, false), ERR_OK);
+    struct cap_identity id;
+    cap_identify(F, &id);
+    CHECK_EQ(id.flags, CAP_ID_ORIGINAL | CAP_ID_HAS_CHILDREN);
+    CHECK_ERR(cap_anchor(S(1), S(5)), ERR_OK);                     /* the new owner's anchor */
+    CHECK_ERR(cap_take_over(F, true), ERR_CAP_REMOTE);             /* no undo under an anchor */
+    /* The new owner's kernel checks the range itself now. */
+    CHECK_ERR(retype(S(5), CAP_RAM, 8192, 8192, 1, 13), ERR_OK);   /* a holder's range reserved again */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 0, 1, 12), ERR_OVERLAP);     /* the old envelope */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 8192, 1, 12), ERR_OVERLAP);  /* the reservation */
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 16384, 1, 12), ERR_OK);      /* no agreement needed */
+    VALIDATE();
+    /* Undo (a move that failed after the take-over): FOREIGN again. */
+    CHECK_ERR(cap_relate(S(5), 0, CAP_REL_REMOTE | CAP_REL_WATCH), ERR_OK);
+    CHECK_ERR(cap_revoke(S(5)), ERR_OK);
+    CHECK_ERR(cap_delete(S(5)), ERR_OK);
+    CHECK_ERR(cap_delete(S(12)), ERR_OK);
+    CHECK_ERR(cap_take_over(F, true), ERR_OK);
+    cap_identify(F, &id);
+    CHECK_EQ(id.flags, CAP_ID_ORIGINAL | CAP_ID_FOREIGN | CAP_ID_HAS_CHILDREN);
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 16384, 1, 12), ERR_CAP_REMOTE);
+    /* Only memory no kernel object lives in. */
+    CHECK_ERR(retype(ram, CAP_VNODE_PT, 0, 0, 1, 14), ERR_OK);
+    CHECK_ERR(cap_take_over(S(14), false), ERR_CAP_TYPE);
+    VALIDATE();
+}
+
+/* A holder's revoke takes its copy's siblings on its core: every other
+ * child of the root with what descends from it, but anchors and siblings
+ * with an anchor below them. */
+static void test_revoke_siblings(void)
+{
+    env_reset(4u << 20, 8);
+    ram->cap.bytes = 2u << 20;
+    struct capability f = { .type = CAP_RAM, .rights = CAP_RIGHTS_ALL, .base = FOREIGN_PHYS, .bytes = 64u << 10 };
+    CHECK_ERR(cap_install_foreign(&ks[2], &f), ERR_OK);
+    struct cte *F = &ks[2];
+    CHECK_ERR(cap_copy(F, S(1)), ERR_OK);                          /* the revoked copy */
+    CHECK_ERR(cap_copy(F, S(2)), ERR_OK);                          /* a sibling, which carved */
+    CHECK_ERR(cap_copy(F, S(3)), ERR_OK);                          /* a sibling that gave what it carved */
+    CHECK_ERR(cap_copy(S(2), S(4)), ERR_OK);                       /* a copy of a sibling */
+    struct retype_agreement a2 = { F, FOREIGN_PHYS, 4096 }, a3 = { F, FOREIGN_PHYS + 4096, 4096 };
+    CHECK_ERR(cap_retype_agreed(S(2), CAP_FRAME, 4096, 0, 1, rootcn, 10, &a2, S(20)), ERR_OK);
+    CHECK_ERR(cap_retype_agreed(S(3), CAP_FRAME, 4096, 4096, 1, rootcn, 11, &a3, S(21)), ERR_OK);
+    CHECK_ERR(cap_anchor(S(11), S(12)), ERR_OK);                   /* S(11) has copies elsewhere */
+    uint64_t kept = 0;
+    CHECK_ERR(cap_revoke_siblings(F, &kept), ERR_INVALID_ARG);     /* not a copy */
+    CHECK_ERR(cap_revoke_siblings(S(50), &kept), ERR_CAP_EMPTY);
+    hooks_reset();
+    CHECK_ERR(cap_revoke_siblings(S(1), &kept), ERR_OK);
+    CHECK_EQ(kept, 1);
+    CHECK(S(1)->cap.type == CAP_RAM && S(1)->parent == F);
+    CHECK(S(2)->cap.type == CAP_NULL && S(4)->cap.type == CAP_NULL && S(10)->cap.type == CAP_NULL &&
+          S(20)->cap.type == CAP_NULL);
+    CHECK(S(3)->cap.type == CAP_RAM && S(11)->cap.type == CAP_FRAME && S(12)->cap.type == CAP_FRAME);
+    CHECK_EQ(hk.destroyed, 2);                                     /* S(10)'s Frame, its envelope */
+    VALIDATE();
+    CHECK_ERR(cap_revoke_siblings(S(1), &kept), ERR_OK);           /* again: nothing more */
+    CHECK_EQ(kept, 1);
+    VALIDATE();
+}
+
 static void test_anchor(void)
 {
     env_reset(4u << 20, 8);
@@ -2235,6 +2318,8 @@ static void *run_all(void *arg)
     test_foreign();
     test_anchor();
     test_hand_over();
+    test_take_over();
+    test_revoke_siblings();
     test_adoption();
     test_cnode_random_nesting();
     test_random();

@@ -775,17 +775,24 @@ static uint32_t bytes_of(capslot_t s)
     return sys_cap_identify(s, &id) ? 0 : (uint32_t)id.bytes;
 }
 
+/* *_locked: ERR_CAP_LOCKED, the right answer while another core's revoke,
+ * ask or move of the object is under way; *_err: any other error. */
 struct chaos_counts {
-    uint32_t gives, give_err, takes, deletes, revokes, revoke_err, handovers, retypes, retype_err;
+    uint32_t gives, give_err, give_locked, takes, deletes, revokes, revoke_err, revoke_locked, handovers, retypes,
+        retype_err, hrevokes, hrevoke_err, hrevoke_locked, giveons, giveon_err, giveon_refused;
+    errval_t last_err;   /* the last error counted in *_err, for the reader */
 };
 
 static void counts_print(const char *who, uint32_t core, const struct chaos_counts *c)
 {
-    printf("@atoll {\"event\":\"capxfer_chaos_%s\",\"core\":%u,\"gives\":%u,\"give_err\":%u,\"takes\":%u,"
-           "\"deletes\":%u,\"revokes\":%u,\"revoke_err\":%u,\"handovers\":%u,\"retypes\":%u,"
-           "\"retype_err\":%u}\n",
-           who, core, c->gives, c->give_err, c->takes, c->deletes, c->revokes, c->revoke_err, c->handovers,
-           c->retypes, c->retype_err);
+    printf("@atoll {\"event\":\"capxfer_chaos_%s\",\"core\":%u,\"gives\":%u,\"give_err\":%u,"
+           "\"give_locked\":%u,\"takes\":%u,\"deletes\":%u,\"revokes\":%u,\"revoke_err\":%u,"
+           "\"revoke_locked\":%u,\"handovers\":%u,\"retypes\":%u,\"retype_err\":%u,\"hrevokes\":%u,"
+           "\"hrevoke_err\":%u,\"hrevoke_locked\":%u,\"giveons\":%u,\"giveon_err\":%u,\"giveon_refused\":%u,"
+           "\"last_err\":\"%s\"}\n",
+           who, core, c->gives, c->give_err, c->give_locked, c->takes, c->deletes, c->revokes, c->revoke_err,
+           c->revoke_locked, c->handovers, c->retypes, c->retype_err, c->hrevokes, c->hrevoke_err, c->hrevoke_locked,
+           c->giveons, c->giveon_err, c->giveon_refused, err_name(c->last_err));
 }
 
 /* One step on what this domain owns (its own RAM, given to other cores). */
@@ -803,11 +810,14 @@ static void chaos_own_step(capslot_t *own, uint32_t ncores_to, const uint32_t *c
         uint32_t t = rnd(ncores_to);
         err = give(own[i], cores[t], ids[t]);
         k->gives++;
-        k->give_err += err != ERR_OK;
+        k->give_locked += err == ERR_CAP_LOCKED;
+        k->give_err += err != ERR_OK && err != ERR_CAP_LOCKED;
+        k->last_err = err && err != ERR_CAP_LOCKED ? err : k->last_err;
     } else if (what < 8) {
         err = monlmp_cap_revoke_rpc(monitor_lmp(), own[i], 0, &rerr);
         k->revokes++;
-        k->revoke_err += err || rerr;
+        k->revoke_locked += !err && rerr == ERR_CAP_LOCKED;
+        k->revoke_err += err || (rerr && rerr != ERR_CAP_LOCKED);
     } else {
         /* Delete: handed over (the copies live on) or with every copy. */
         uint32_t flags = rnd(2) ? CAPOPS_WITH_COPIES : 0;
@@ -817,16 +827,66 @@ static void chaos_own_step(capslot_t *own, uint32_t ncores_to, const uint32_t *c
             k->deletes++;
             slot_free(own[i]);   /* empty now; its pages stay with the object until it goes */
             own[i] = 0;
+        } else if (!err && rerr == ERR_CAP_LOCKED) {
+            k->revoke_locked++;
         } else {
             k->revoke_err++;
         }
     }
 }
 
-/* One step on what others gave this domain. */
-static void chaos_held_step(capslot_t *held_copies, struct chaos_counts *k, uint32_t *paused, uint32_t *ended)
+/* Copies a revoke elsewhere (or ours) emptied: their slots are free again. */
+static void chaos_sweep(capslot_t *held_copies)
 {
-    uint32_t what = rnd(10);
+    for (uint32_t i = 0; i < CHAOS_HELD; i++)
+        if (held_copies[i] && type_of(held_copies[i]) == CAP_NULL) {
+            slot_free(held_copies[i]);
+            held_copies[i] = 0;
+        }
+}
+
+/* One step on what others gave this domain: take, delete, retype through
+ * the owner, revoke through our monitor (the copies on the other cores go;
+ * a copy of an object that moved here: every holder's), give on to the
+ * domain `to` of core `to_core` (through the owner; refused to the owner
+ * core itself, ERR_NOT_PERMITTED, and while the object is locked). */
+static void chaos_held_step(capslot_t *held_copies, struct chaos_counts *k, uint32_t *paused, uint32_t *ended,
+                            uint32_t to_core, uint64_t to)
+{
+    uint32_t what = rnd(14);
+    if (what >= 10) {
+        uint32_t i = rnd(CHAOS_HELD);
+        if (!held_copies[i] || type_of(held_copies[i]) == CAP_NULL)
+            return;
+        errval_t rerr = ERR_OK, err;
+        if (what < 12) {
+            err = monlmp_cap_revoke_rpc(monitor_lmp(), held_copies[i], 0, &rerr);
+            err = err ? err : rerr;
+            k->hrevokes++;
+            k->hrevoke_locked += err == ERR_CAP_LOCKED;
+            /* ERR_CAP_EMPTY: an owner's revoke took it since we looked */
+            if (err && err != ERR_CAP_LOCKED && err != ERR_CAP_EMPTY) {
+                k->hrevoke_err++;
+                k->last_err = err;
+            }
+            chaos_sweep(held_copies);
+        } else {
+            uint32_t type = type_of(held_copies[i]);
+            if (type != CAP_RAM && type != CAP_FRAME)
+                return;
+            err = give(held_copies[i], to_core, to);
+            k->giveons++;
+            /* ERR_QUOTA: the grants the object's domain has waiting for
+             * their answers (it pays for a give-on: MON_CAPS_GRANTS_PER_DOMAIN) */
+            bool refused = err == ERR_CAP_LOCKED || err == ERR_NOT_PERMITTED || err == ERR_QUOTA;
+            k->giveon_refused += refused;
+            if (err && !refused) {
+                k->giveon_err++;
+                k->last_err = err;
+            }
+        }
+        return;
+    }
     if (what < 5) {
         capslot_t c;
         uint32_t core;
@@ -902,7 +962,7 @@ static int chaos_worker(uint32_t rounds, uint32_t seed, uint64_t coordinator)
         if (rnd(2))
             chaos_own_step(own, 1, &to_core, &coordinator, &k);
         else
-            chaos_held_step(held_copies, &k, &paused, &ended);
+            chaos_held_step(held_copies, &k, &paused, &ended, to_core, coordinator);
     }
     /* Paused: tell the coordinator (a Frame it knows by its size) until it
      * answers with one (a grant may be refused when its mailbox is full),
@@ -971,8 +1031,10 @@ static int chaos(uint32_t rounds, uint32_t workers, uint32_t seed)
     for (uint32_t r = 0; r < rounds; r++) {
         if (rnd(2))
             chaos_own_step(own, workers, cores, ids, &k);
-        else
-            chaos_held_step(held_copies, &k, &paused, &ended);
+        else {
+            uint32_t t = rnd(workers);
+            chaos_held_step(held_copies, &k, &paused, &ended, cores[t], ids[t]);
+        }
     }
     /* Until every worker has paused: each says so until we answer. */
     static bool worker_paused[BENCH_MAX_CORES];

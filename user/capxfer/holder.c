@@ -8,9 +8,9 @@
  *   capholder sibling C1 C2  RAM given to a domain on C1 (`capholder
  *                       sibling-revoke`) and one on C2 (`capholder
  *                       sibling-keep`, which carves a Frame from it);
- *                       the one on C1 revokes its copy through its
- *                       monitor: the copy and Frame on C2 go, the copy on
- *                       C1 stays, the owner's records (before, after)
+ *                       the one on C1 (given two copies) revokes one
+ *                       through its monitor: the copy and Frame on C2 go,
+ *                       and the other copy on C1, the revoked copy stays, the owner's records (before, after)
  *                       show C2 gone; then the giver revokes
  *   capholder giveon C1 C2  RAM given to a domain on C1 (`capholder giveon-mid`),
  *                       which gives it on to one on C2 (`capholder
@@ -23,6 +23,18 @@
  *                       (the test makes it panic) the owner's records name
  *                       LIVE alone, and the giver's revoke waits for it
  *                       only
+ *   capholder move C1 C2  RAM carved from the giver's RAM given to a domain on
+ *                       C1 (`capholder move-owner`) and one on C2 (`capholder
+ *                       move-keep`, which carves a Frame from its first
+ *                       page with the owner's agreement); the giver deletes
+ *                       its original through its monitor, and nothing of
+ *                       it is left on core 0: ownership moves to C1. The
+ *                       records of all three before and after; the range
+ *                       stays taken in the giver's RAM; on C1 the domain
+ *                       then retypes its copy without asking anyone (the
+ *                       page carved on C2 refused: ERR_OVERLAP), revokes
+ *                       it through its monitor (C2's copy and Frame go),
+ *                       deletes it: the range in the giver's RAM is free
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
@@ -125,15 +137,18 @@ static int carve_and_wait(const char *name)
     return 0;
 }
 
-/* On core C1: take the RAM, say so; at the giver's word (a Frame), revoke
- * our copy through our monitor: the copies on other cores go, ours stays;
- * say so; then wait for the giver's own revoke to take ours. */
+/* On core C1: take the RAM twice (two copies, siblings), say so; at the
+ * giver's word (a Frame), revoke the first through our monitor: the copies
+ * on other cores go, and its sibling here, the revoked one stays; say so;
+ * then wait for the giver's own revoke to take ours. */
 static int sibling_revoke(void)
 {
-    capslot_t ram = 0, back = 0, go = 0, done = 0;
-    uint32_t core = 0, gcore;
-    uint64_t from = 0, gfrom;
+    capslot_t ram = 0, twin = 0, back = 0, go = 0, done = 0;
+    uint32_t core = 0, gcore, tcore;
+    uint64_t from = 0, gfrom, tfrom;
     errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    if (!err)
+        err = take(&twin, &tcore, &tfrom);
     errval_t told = err ? err : frame_alloc(4096, &back);
     if (!told)
         told = give(back, core, from);
@@ -143,14 +158,14 @@ static int sibling_revoke(void)
     errval_t revoked = went;
     if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
         revoked = rerr;
-    uint32_t kept = type_of(ram);
+    uint32_t kept = type_of(ram), sibling = type_of(twin);
     errval_t said = revoked ? revoked : frame_alloc(4096, &done);
     if (!said)
         said = give(done, core, from);
     errval_t gone = said ? said : wait_gone(ram);
     printf("@atoll {\"event\":\"capxfer_sibling_revoke\",\"core\":%u,\"took\":\"%s\",\"revoked\":\"%s\","
-           "\"kept\":\"%s\",\"gone\":\"%s\"}\n",
-           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), err_name(gone));
+           "\"kept\":\"%s\",\"sibling\":\"%s\",\"gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), cap_type_name(sibling), err_name(gone));
     return 0;
 }
 
@@ -172,6 +187,8 @@ static int sibling(uint32_t c1, uint32_t c2)
         err = ram_alloc(SIBLING_BYTES, &ram);
     if (!err)
         err = give(ram, c1, p1);
+    if (!err)
+        err = give(ram, c1, p1);   /* a second copy there: a sibling of the first */
     if (!err)
         err = give(ram, c2, p2);
     if (!err)
@@ -302,6 +319,120 @@ static int deadholder(uint32_t dead, uint32_t live)
     return 0;
 }
 
+/* -- moving ownership ----------------------------------------------------------------------- */
+
+/* On core C1: take the RAM (a retype alone needs the owner: ERR_CAP_REMOTE),
+ * say so; at the giver's word (ownership moved here) retype it alone (the
+ * page carved on C2 refused, the next one not), revoke it through our
+ * monitor (C2's copy goes; ours stays), delete it (the giver sees its
+ * range free: no word, as what we give would go with us when we end). */
+static int move_owner(void)
+{
+    capslot_t ram = 0, back = 0, go = 0, f = 0;
+    uint32_t core = 0, gcore;
+    uint64_t from = 0, gfrom;
+    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    errval_t before = err ? err : slot_alloc(&f);
+    if (!before && (before = sys_cap_retype(ram, CAP_FRAME, 4096, 4096, 1, f)) == ERR_OK)
+        sys_cap_delete(f);
+    errval_t told = err ? err : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t went = told ? told : take(&go, &gcore, &gfrom);
+    if (!went)
+        sys_cap_delete(go);
+    errval_t reserved = went ? went : sys_cap_retype(ram, CAP_FRAME, 4096, 0, 1, f);
+    if (!reserved)
+        sys_cap_delete(f);
+    errval_t retyped = went ? went : sys_cap_retype(ram, CAP_FRAME, 4096, 4096, 1, f);
+    errval_t revoked = retyped;   /* the Frame goes with the revoke */
+    if (!retyped && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    uint32_t kept = type_of(ram), frame = type_of(f);
+    static char recs[3000];
+    records_of(si_core(), recs, sizeof recs);
+    errval_t deleted = revoked ? revoked : sys_cap_delete(ram);
+    printf("@atoll {\"event\":\"capxfer_move_owner\",\"core\":%u,\"took\":\"%s\",\"before\":\"%s\",\"told\":\"%s\","
+           "\"went\":\"%s\",\"reserved\":\"%s\",\"retyped\":\"%s\",\"revoked\":\"%s\",\"kept\":\"%s\","
+           "\"frame\":\"%s\",\"deleted\":\"%s\",\"records\":%s}\n",
+           si_core(), err_name(err), err_name(before), err_name(told), err_name(went), err_name(reserved),
+           err_name(retyped), err_name(revoked), cap_type_name(kept), cap_type_name(frame), err_name(deleted), recs);
+    return 0;
+}
+
+/* Wait until core `core`'s records contain `want` (or not, `present` false). */
+static errval_t wait_records(uint32_t core, const char *want, bool present, char *recs, size_t size)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        records_of(core, recs, size);
+        if ((strstr(recs, want) != 0) == present)
+            return ERR_OK;
+        if (now_ms() - t0 > WAIT_MS)
+            return ERR_TIMEOUT;
+        nap();
+    }
+}
+
+/* On core 0: 8 KiB of RAM carved from 16 KiB of ours, given to C1 and C2;
+ * once both hold it, our original goes through the monitor: ownership
+ * moves to C1. The records of the three, the range still taken here, the
+ * word to C1; when its copy is gone, the range is free again. */
+static int move(uint32_t c1, uint32_t c2)
+{
+    struct idl_chan *mon = monitor_chan();
+    static char own[3000], mid[3000], rec1[3000], rec2[3000], rec0[3000];
+    char want[32];
+    capslot_t big = 0, ram = 0, f = 0, go = 0;
+    uint64_t p1 = 0, p2 = 0;
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c1, "capholder move-owner", 0, false, &rerr, &p1);
+    if (!err)
+        err = rerr;
+    if (!err && !(err = monclient_spawn_rpc(mon, c2, "capholder move-keep", 0, false, &rerr, &p2)))
+        err = rerr;
+    if (!err)
+        err = ram_alloc(16384, &big);
+    if (!err && !(err = slot_alloc(&ram)) && (err = sys_cap_retype(big, CAP_RAM, 8192, 0, 1, ram)))
+        slot_free(ram);
+    if (!err)
+        err = give(ram, c1, p1);
+    if (!err)
+        err = take_and_drop();   /* C1 holds it */
+    if (!err)
+        err = give(ram, c2, p2);
+    if (!err)
+        err = take_and_drop();   /* C2 holds it and carved its first page */
+    records_of(0, own, sizeof own);
+    errval_t deleted = err;
+    if (!err && !(deleted = monlmp_cap_delete_rpc(monitor_lmp(), ram, 0, &rerr)))
+        deleted = rerr;
+    if (!deleted)
+        slot_free(ram);
+    /* Moved when C2's record names C1 as the owner. */
+    snprintf(want, sizeof want, "\"held\":[[%u,", c1);
+    errval_t moved = deleted ? deleted : wait_records(c2, want, true, rec2, sizeof rec2);
+    records_of(0, mid, sizeof mid);
+    records_of(c1, rec1, sizeof rec1);
+    errval_t held = moved ? moved : slot_alloc(&f);
+    if (!held && !(held = sys_cap_retype(big, CAP_FRAME, 4096, 0, 1, f)))
+        sys_cap_delete(f);
+    errval_t word = moved ? moved : frame_alloc(4096, &go);
+    if (!word)
+        word = give(go, c1, p1);
+    /* Free once its copy there is gone. */
+    errval_t freed = word;
+    uint64_t t0 = now_ms();
+    while (!word && (freed = sys_cap_retype(big, CAP_FRAME, 4096, 0, 1, f)) == ERR_OVERLAP && now_ms() - t0 < WAIT_MS)
+        nap();
+    if (!freed)
+        sys_cap_delete(f);
+    errval_t clean = freed ? freed : wait_records(0, "\"owned\":[]", true, rec0, sizeof rec0);
+    printf("@atoll {\"event\":\"capxfer_move\",\"error\":\"%s\",\"deleted\":\"%s\",\"moved\":\"%s\",\"held\":\"%s\","
+           "\"word\":\"%s\",\"freed\":\"%s\",\"clean\":\"%s\",\"before\":%s,\"after\":[%s,%s,%s]}\n",
+           err_name(err), err_name(deleted), err_name(moved), err_name(held), err_name(word), err_name(freed), err_name(clean), own, mid, rec1, rec2);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     si = startup();
@@ -324,6 +455,12 @@ int main(int argc, char **argv)
         return sibling_revoke();
     if (argc > 3 && !strcmp(argv[1], "sibling"))
         return sibling(arg_number(argv[2], 2), arg_number(argv[3], 3));
-    printf("usage: capholder sibling C1 C2 | giveon C1 C2 | deadholder DEAD LIVE\n");
+    if (argc > 1 && !strcmp(argv[1], "move-owner"))
+        return move_owner();
+    if (argc > 1 && !strcmp(argv[1], "move-keep"))
+        return carve_and_wait("capxfer_move_keep");
+    if (argc > 3 && !strcmp(argv[1], "move"))
+        return move(arg_number(argv[2], 2), arg_number(argv[3], 3));
+    printf("usage: capholder sibling C1 C2 | giveon C1 C2 | deadholder DEAD LIVE | move C1 C2\n");
     return 1;
 }

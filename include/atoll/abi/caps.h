@@ -96,6 +96,12 @@ enum capops_op {
     CAPOPS_HAND_OVER,     /* delete the domain's original slot, its anchor becoming the object's original
                              (the object lives while copies elsewhere do); ERR_CAP_REMOTE names another
                              anchor in the way (anchor), nothing changed */
+    CAPOPS_TAKE_OVER,     /* the monitor's own FOREIGN root of a RAM, Frame or DevFrame becomes this core's
+                             original (ownership moved here: monitor/capops.c); count 1: back to FOREIGN
+                             (an undo: only with no anchor under it) */
+    CAPOPS_REVOKE_SIBLINGS, /* the domain's slot is a copy: every other copy of its parent (the monitor's
+                             root of an object from another core), with what descends from it, goes, but
+                             those with an anchor below (count: how many were kept for that) */
 };
 #define CAPOPS_NO_SLOT (~0ull)
 
