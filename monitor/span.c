@@ -171,7 +171,7 @@ errval_t span_on_call(const struct monitor_span_call_args *a)
         snprintf(s.name, sizeof s.name, "span:%u.%llu", a->src, (unsigned long long)a->domain);
         s.ram = ram;
         s.home_pml4 = pml4;
-        s.notify = notify_cap_for(a->src);
+        s.notify = notify_cap_all();
         s.disp_dest = disp;
         err = s.notify ? sys_span(SLOT_KERNEL, &s) : ERR_NO_MEMORY;
     }

@@ -79,6 +79,14 @@ struct thread *thread_self(void);
 uint32_t thread_id(const struct thread *t);   /* 0: the domain's first thread */
 uint32_t thread_count(void);                  /* threads alive, the caller included */
 
+/* Remote threads: true on the domain's home dispatcher. What only the home
+ * can do (map memory with its capabilities, talk to its monitor, grow the
+ * heap) a remote thread asks of it with thread_at_home: fn(arg) runs on the
+ * home dispatcher at its next blocking point (a blocked or joining home
+ * thread, a lock's wait), and its result comes back. At home it is a call. */
+bool thread_on_home(void);
+errval_t thread_at_home(errval_t (*fn)(void *arg), void *arg);
+
 /* Called when the running thread blocks and no thread is runnable: wait
  * for something outside that may wake a thread, then return ERR_OK (the
  * library looks again), or an error that the blocking call returns. */
@@ -89,6 +97,7 @@ void thread_set_idle(thread_idle_fn *idle, void *ctx);
  * Zero-initialised objects are ready to use (unlocked, no waiters). Handing
  * a lock to a waiter is FIFO: the longest waiter gets it next. */
 struct thread_mutex {
+    uint32_t lock;         /* the object's own (threads on other cores) */
     struct thread *owner;
     struct thread_queue waiters;
 };
@@ -98,6 +107,7 @@ bool thread_mutex_trylock(struct thread_mutex *m);
 errval_t thread_mutex_unlock(struct thread_mutex *m);
 
 struct thread_cond {
+    uint32_t lock;
     struct thread_queue waiters;
 };
 /* Release m, wait for a signal, hold m again. The caller must hold m. */
@@ -106,6 +116,7 @@ void thread_cond_signal(struct thread_cond *c);
 void thread_cond_broadcast(struct thread_cond *c);
 
 struct thread_barrier {
+    uint32_t lock;
     uint32_t count;        /* threads that meet */
     uint32_t arrived;
     uint64_t round;
@@ -120,17 +131,23 @@ errval_t thread_barrier_wait(struct thread_barrier *b, bool *last);
  * tests their own) -- */
 void *thread_os_alloc(size_t bytes);          /* 16-byte aligned, or NULL */
 void thread_os_free(void *p);
-uint32_t thread_os_core(void);
+uint32_t thread_os_core(void);                /* the home core */
 _Noreturn void thread_os_fatal(const char *msg, uint32_t id);
 _Noreturn void thread_os_exit(int status);
 /* Threads on other cores (ERR_NOT_SUPPORTED where a domain cannot span):
  * start a dispatcher of ours on `core` at rip, with rsp and rdi = arg. */
 errval_t thread_os_span(uint32_t core, uint64_t rip, uint64_t rsp, uint64_t arg);
-/* On that dispatcher, once its thread is done: wake the home core, end. */
-_Noreturn void thread_os_remote_end(void);
-/* Home: a token read before looking at a remote thread, and a sleep that
- * ends at once if a wake-up came after the token (or after a short time). */
+/* On that dispatcher, once its thread is done: *finished = 1 (after which
+ * its stack is the joiner's to free: not touched again), wake `core`, end. */
+_Noreturn void thread_os_remote_end(uint32_t *finished, uint32_t core);
+/* Wake whoever of the domain sleeps in thread_os_wait on `core`; from_span:
+ * the caller runs on a span dispatcher (not the home one). */
+void thread_os_notify(uint32_t core, bool from_span);
+/* A token read before looking at shared state, and a sleep that ends at
+ * once if a wake-up came after the token (or after a short time). */
 uint64_t thread_os_wait_token(void);
 void thread_os_wait(uint64_t token);
+/* Let the core run something else for a moment (a lock held elsewhere). */
+void thread_os_relax(void);
 
 #endif
