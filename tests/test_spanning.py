@@ -153,3 +153,30 @@ def test_shootdown_on_eight_cores_two_nodes(protocol):
     assert stats[5]["tlb_msgs"] == sent, stats[5]
     forwarded = sorted(s["forwarded"] for c, s in stats.items() if c != 5 and s["forwarded"])
     assert forwarded == ([2, 3] if "multicast" in protocol else []), stats
+
+
+@pytest.mark.parametrize("smp,numa", [(4, 0), (8, 2)])
+def test_threads_on_every_core_share_a_mutex_conditions_a_barrier_and_the_heap(smp, numa):
+    """`threads xsync 100`: a thread on every core (the home's is the first
+    thread) adds to a counter under one mutex 100 times each with a window
+    between read and write: the total is exact and never two are inside
+    at once. They meet at a barrier 2 x 25 times: every round has all
+    threads arrived before any leaves, none past the next round, exactly
+    one last. Producers and consumers on different cores move every item
+    over condition variables (exact sum). Every thread mallocs up to
+    384 KiB, which grows the heap: for threads on other cores the home
+    does it (home_grew), and every block keeps its contents."""
+    r = run_shell(["run 1 threads xsync 100", "wait"], smp=smp, numa=numa)
+    ev = r.events_named("thread_xsync")
+    assert len(ev) == 1, r.console[-3000:]
+    e = ev[0]
+    assert e["ncores"] == smp and e["ran_on"] == list(range(smp)), e
+    assert e["counter"] == e["counter_want"] == 100 * smp and e["most_in_section"] == 1, e
+    assert e["barrier_rounds"] == 25 and e["overlaps"] == 0 and e["bad_lasts"] == 0, e
+    assert e["items"] == 200 * ((smp + 1) // 2) and e["sum"] == e["sum_want"], e
+    assert e["mallocs"] == 5 * smp and e["malloc_bad"] == 0 and e["heap"] == "ok", e
+    assert e["home_grew"] >= 1 and e["errors"] == 0 and e["ok"] is True, e
+    assert r.events_named("domain_fault") == [], r.console[-3000:]
+    ends = exits(r, "span:1.%d" % [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]["domain"])
+    assert sorted(x["core"] for x in ends) == [c for c in range(smp) if c != 1], ends
+    assert all(x["why"] == "exit status 0" for x in ends), ends

@@ -88,6 +88,7 @@ static struct {
     errval_t err;
     uint32_t pending, done;
     struct thread *asker;
+    uint64_t served;
 } ask;
 
 /* -- queues ---------------------------------------------------------------- */
@@ -418,6 +419,7 @@ static void serve_home(void)
     if (!__atomic_load_n(&ask.pending, __ATOMIC_ACQUIRE))
         return;
     ask.err = ask.fn(ask.arg);
+    ask.served++;
     __atomic_store_n(&ask.pending, 0, __ATOMIC_RELAXED);
     struct thread *asker = ask.asker;
     __atomic_store_n(&ask.done, 1, __ATOMIC_SEQ_CST);
@@ -684,6 +686,7 @@ errval_t thread_detach(struct thread *t)
 }
 
 struct thread *thread_self(void) { return thread_me(); }
+uint64_t thread_at_home_served(void) { return __atomic_load_n(&ask.served, __ATOMIC_RELAXED); }
 uint32_t thread_id(const struct thread *t) { return t->id; }
 uint32_t thread_count(void) { return __atomic_load_n(&alive, __ATOMIC_RELAXED); }
 

@@ -52,6 +52,8 @@
  *                          there: every reader must fault at the page.
  *     @atoll {"event":"span_reuse","core":C,"cores":N,"ready":N,"delete":"ERR_OK",
  *             "retype":"ERR_OK","addr":A,"survived":0,"ok":true}
+ *   threads xsync [ROUNDS] a thread on every core shares a mutex, condition
+ *                          variables, a barrier and the heap (xsync.c).
  *   threads abandon CORE [probe]  a thread on CORE spins for ever; once it
  *                          has started, the domain ends without joining it
  *                          (its dispatcher there must stop: span_stopped).
@@ -64,6 +66,7 @@
 #include <atoll/lib/time.h>
 #include <atoll/span.h>
 #include <atoll/thread.h>
+#include "xsync.h"
 
 #define RING 4
 
@@ -631,6 +634,8 @@ int main(int argc, char **argv)
         return abandon_main(core, arg_number(argv[2], 0), argc > 3 && !strcmp(argv[3], "probe"));
     if (argc > 1 && !strcmp(argv[1], "reuse"))
         return reuse_main(core);
+    if (argc > 1 && !strcmp(argv[1], "xsync"))
+        return xsync_main(core, argc > 2 ? arg_number(argv[2], 200) : 200);
     if (argc > 1 && !strcmp(argv[1], "span"))
         return span_main(core, argc > 2 ? arg_number(argv[2], 2) : 2);
     if (argc > 1 && !strcmp(argv[1], "overrun")) {

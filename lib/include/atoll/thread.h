@@ -86,6 +86,8 @@ uint32_t thread_count(void);                  /* threads alive, the caller inclu
  * thread, a lock's wait), and its result comes back. At home it is a call. */
 bool thread_on_home(void);
 errval_t thread_at_home(errval_t (*fn)(void *arg), void *arg);
+/* How many requests of other cores the home has run so far. */
+uint64_t thread_at_home_served(void);
 
 /* Called when the running thread blocks and no thread is runnable: wait
  * for something outside that may wake a thread, then return ERR_OK (the
