@@ -2,19 +2,27 @@
  * Threads of a domain (lib/thread/): several flows of control in one
  * address space, with join, mutexes, condition variables and barriers.
  *
- * Today every thread of a domain runs on the domain's one dispatcher and
- * the threads take turns cooperatively: a thread runs until it yields,
- * blocks (lock, wait, join, barrier) or ends. There is no preemption among
- * a domain's own threads, so a thread that spins without yielding keeps the
- * others waiting (the CPU driver still preempts the domain as a whole).
- * thread_create_on() another core puts the thread on a dispatcher of the
- * domain there (the domain spans that core, docs/spanning.md): it runs in
- * parallel with this core's threads, alone on its dispatcher, until it
- * returns. Such a thread may use memory, atomics, system calls and the
- * library's stateless parts; it must not call the blocking calls of this
- * library (yield, mutexes, conditions, barriers, join, thread_self), nor
- * malloc, which belong to the home dispatcher. The home joins it (waiting
- * for its notification); it cannot be detached (ERR_NOT_SUPPORTED).
+ * A domain's threads on its home core take turns cooperatively on its
+ * dispatcher: a thread runs until it yields, blocks (lock, wait, join,
+ * barrier) or ends. There is no preemption among them, so a thread that
+ * spins without yielding keeps the others of that core waiting (the CPU
+ * driver still preempts the domain as a whole). thread_create_on() another
+ * core puts the thread on a dispatcher of the domain there (the domain
+ * spans that core, docs/spanning.md): it runs in parallel with the other
+ * cores' threads, alone on its dispatcher, until it returns.
+ *
+ * Every call of this library works from every core: mutexes, condition
+ * variables, barriers and joins between threads of different cores, and
+ * malloc. A thread on another core that must wait sleeps its dispatcher
+ * until it is woken by a notification of its core (no spinning beyond a
+ * few microseconds); a home thread woken from another core runs at the
+ * home's next turn. Only the home creates threads and sets the idle hook
+ * (ERR_NOT_SUPPORTED elsewhere); a thread on another core cannot be
+ * detached (ERR_NOT_SUPPORTED: join it). What needs the home's
+ * capabilities or its monitor channel, a remote thread asks of the home
+ * with thread_at_home (malloc does, to grow the heap). ERR_DEADLOCK is
+ * only detected among home threads with no thread of another core still
+ * running (one of those could still wake them).
  *
  * Threads share the domain's memory: what they share is the program's
  * business. The OS's own state still moves only through channels.
