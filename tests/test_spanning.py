@@ -141,18 +141,38 @@ def test_shootdown_on_four_cores(op, protocol):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_shootdown_on_eight_cores_two_nodes(protocol):
-    """8 cores on two nodes (0-3, 4-7), home core 5. The multicasts send one
+    """8 cores on two nodes (0-3, 4-7), home core 5. multicast sends one
     message per node, to a leader that forwards to the others of its node:
     the home monitor sends 2 tlb_calls, leaders forward 3 (node 0) and 2
-    (node 1, the home's other cores); unicast and broadcast send 7, ipi none."""
+    (node 1, the home's other cores). numa-multicast asks the other node's
+    leader first (it forwards 3), then the home's node directly (3): 4
+    messages, its tree by distance (nothing measured yet). unicast and
+    broadcast send 7, ipi none."""
     r = run_shell([f"run 5 threads unmap {protocol}", "wait", "stats"], smp=8, numa=2)
     check_shootdown(r, "unmap", protocol, 5, 8)
     stats = {e["core"]: e["span"] for e in r.events_named("monitor_stats")}
     assert stats[5]["shootdowns"] == 1, stats[5]
-    sent = {"unicast": 7, "broadcast": 7, "multicast": 2, "numa-multicast": 2, "ipi": 0}[protocol]
+    sent = {"unicast": 7, "broadcast": 7, "multicast": 2, "numa-multicast": 4, "ipi": 0}[protocol]
     assert stats[5]["tlb_msgs"] == sent, stats[5]
     forwarded = sorted(s["forwarded"] for c, s in stats.items() if c != 5 and s["forwarded"])
-    assert forwarded == ([2, 3] if "multicast" in protocol else []), stats
+    assert forwarded == {"multicast": [2, 3], "numa-multicast": [3]}.get(protocol, []), stats
+    assert stats[5]["tree_by_distance"] == (protocol == "numa-multicast") and stats[5]["tree_by_cost"] == 0
+
+
+def test_numa_multicast_tree_from_measured_costs():
+    """`threads bench` on 8 cores over two nodes, numa-multicast only, 6
+    unmaps and 6 protects: the first tree is ordered by distance; every
+    answer is a measure of its channel (the leader's of its node), so every
+    later one is ordered by the measured costs. Each still returns only
+    after every core forgot (the benchmark counts none failed)."""
+    r = run_shell(["run 5 threads bench 5 1 8 unmap,protect numa-multicast", "wait", "stats"], smp=8, numa=2)
+    rows = r.events_named("unmap_bench")
+    assert sorted(x["op"] for x in rows) == ["protect", "unmap"], r.console[-3000:]
+    assert all(x["failed"] == 0 and x["cores"] == 8 for x in rows), rows
+    home = {e["core"]: e["span"] for e in r.events_named("monitor_stats")}[5]
+    assert home["tree_by_distance"] == 1, home
+    assert home["tree_by_cost"] == home["shootdowns"] - 1 and home["shootdowns"] >= 12, home
+    assert home["tlb_timeouts"] == 0, home
 
 
 @pytest.mark.parametrize("smp,numa", [(4, 0), (8, 2)])

@@ -51,3 +51,5 @@ host_test("test_thread", srcs=["test_thread.c", "../../lib/thread/thread.c", "..
           includes=["../../lib/include", "../../include", "../../lib/thread"], libs="-lpthread")
 # The owner's record of which cores hold copies of an object (monitor/coreset.c).
 host_test("test_coreset", srcs=["test_coreset.c", "../../monitor/coreset.c"], includes=["../../monitor"])
+# numa-multicast's shootdown tree from distances and measured costs (monitor/mcast_plan.c).
+host_test("test_mcast_plan", srcs=["test_mcast_plan.c", "../../monitor/mcast_plan.c"], includes=["../../monitor"])
