@@ -139,6 +139,18 @@ def test_shootdown_on_four_cores(op, protocol):
     check_shootdown(r, op, protocol, 1, 4)
 
 
+@pytest.mark.parametrize("op,protocol", [("unmap", p) for p in PROTOCOLS] + [("protect", "numa-multicast")])
+def test_shootdown_asked_by_a_thread_on_another_core(op, protocol):
+    """The unmap (write-protect) is called by the thread on core 3, not the
+    home (core 1): the home runs it for that thread (thread_at_home), and
+    the shootdown covers every other core, the caller's too. After the call
+    returns, every thread on another core faults at the page, the caller
+    included (its own touch)."""
+    r = run_shell([f"run 1 threads {op} {protocol} 3", "wait"], smp=4)
+    check_shootdown(r, op, protocol, 1, 4)
+    assert r.events_named("span_unmap")[0]["by"] == 3
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_shootdown_on_eight_cores_two_nodes(protocol):
     """8 cores on two nodes (0-3, 4-7), home core 5. multicast sends one
