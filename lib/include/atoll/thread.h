@@ -20,7 +20,9 @@
  * (ERR_NOT_SUPPORTED elsewhere); a thread on another core cannot be
  * detached (ERR_NOT_SUPPORTED: join it). What needs the home's
  * capabilities or its monitor channel, a remote thread asks of the home
- * with thread_at_home (malloc does, to grow the heap). ERR_DEADLOCK is
+ * with thread_at_home (malloc does, to grow the heap). Not printf: stdout's
+ * line buffer is the home's (a remote thread snprintf's and sys_print's its
+ * own). ERR_DEADLOCK is
  * only detected among home threads with no thread of another core still
  * running (one of those could still wake them).
  *
