@@ -418,12 +418,14 @@ static void serve_home(void)
 {
     if (!__atomic_load_n(&ask.pending, __ATOMIC_ACQUIRE))
         return;
+    /* Taken before it runs: fn may meet a lock held elsewhere, whose wait
+     * serves again, and must not find the same request. */
+    __atomic_store_n(&ask.pending, 0, __ATOMIC_RELAXED);
     ask.err = ask.fn(ask.arg);
     ask.served++;
-    __atomic_store_n(&ask.pending, 0, __ATOMIC_RELAXED);
-    struct thread *asker = ask.asker;
+    uint32_t core = ask.asker->core;   /* once done, the asker may end */
     __atomic_store_n(&ask.done, 1, __ATOMIC_SEQ_CST);
-    thread_os_notify(asker->core, false);
+    thread_os_notify(core, false);
 }
 
 errval_t thread_at_home(errval_t (*fn)(void *arg), void *arg)
