@@ -171,7 +171,9 @@ errval_t sc_cap_create(struct dispatcher *d, const struct trap_frame *f, uint64_
             return ERR_BAD_ADDRESS;
         break;
     case CAP_NOTIFY:
-        if (id.badge || id.base >= boot_topology()->ncpus || id.bytes != 1)
+        /* The cores [base, base + bytes): one, or a range (span dispatchers). */
+        if (id.badge || id.bytes == 0 || id.base >= boot_topology()->ncpus ||
+            id.bytes > boot_topology()->ncpus - id.base)
             return ERR_INVALID_ARG;
         break;
     default:

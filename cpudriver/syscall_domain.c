@@ -89,7 +89,7 @@ errval_t sc_span(struct dispatcher *d, const struct trap_frame *f, uint64_t *val
         err = ERR_INVALID_ARG;
     if (!err)
         err = user_cap(d, a.notify, CAP_NOTIFY, 0, &b.notify);
-    if (!err && b.notify->cap.base != a.home_core)
+    if (!err && (a.home_core < b.notify->cap.base || a.home_core - b.notify->cap.base >= b.notify->cap.bytes))
         err = ERR_INVALID_ARG;
     if (!err)
         err = user_slot(d, a.disp_dest, &dest);

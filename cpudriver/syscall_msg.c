@@ -65,7 +65,17 @@ errval_t sc_notify(struct dispatcher *d, const struct trap_frame *f, uint64_t *v
     (void)value;
     struct cte *c;
     errval_t err = user_cap(d, f->rdi, CAP_NOTIFY, CAP_RIGHT_WRITE, &c);
-    return err ? err : notify_send_from(d, (uint32_t)c->cap.base);
+    if (err)
+        return err;
+    /* A Notify for a range of cores (a span dispatcher's): the caller names
+     * one of them in rsi. One for a single core ignores rsi. */
+    uint64_t target = c->cap.base;
+    if (c->cap.bytes > 1) {
+        if (f->rsi < c->cap.base || f->rsi - c->cap.base >= c->cap.bytes)
+            return ERR_INVALID_ARG;
+        target = f->rsi;
+    }
+    return notify_send_from(d, (uint32_t)target);
 }
 
 /* value = the notification generation now, for the next wait. */

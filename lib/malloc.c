@@ -27,8 +27,21 @@ static uint64_t heap_given = USER_HEAP_BASE;    /* handed to the allocator up to
 static uint64_t heap_mapped = USER_HEAP_BASE;   /* mapped up to here (may be ahead after an error) */
 static malloc_backing_fn *backing;              /* NULL: frames from SLOT_RAM */
 static int growing;
+static const struct malloc_guard *guard;        /* threads on several cores */
 
 void malloc_set_backing(malloc_backing_fn *fn) { backing = fn; }
+void malloc_set_guard(const struct malloc_guard *g) { guard = g; }
+
+struct grow_piece {
+    uint64_t at, end, boundary, done;
+};
+
+static errval_t grow_piece(void *arg)
+{
+    struct grow_piece *p = arg;
+    p->done = p->end;
+    return backing ? backing(p->at, p->end, p->boundary, &p->done) : vspace_back(p->at, p->end - p->at, MAP_WRITE);
+}
 
 /* Map up to heap_given + bytes, in pieces that never cross 2 MiB, so an
  * error part-way keeps what was mapped for the next call. */
@@ -43,9 +56,9 @@ static void *morecore(struct heap *h, size_t bytes, size_t *got)
         uint64_t boundary = (heap_mapped & ~(LARGE_PAGE_SIZE - 1)) + LARGE_PAGE_SIZE;
         uint64_t end = want < boundary ? want : boundary;
         /* The backing may map past `end` (up to the boundary): it says how far. */
-        uint64_t done = end;
-        errval_t err = backing ? backing(heap_mapped, end, boundary, &done)
-                               : vspace_back(heap_mapped, end - heap_mapped, MAP_WRITE);
+        struct grow_piece piece = { .at = heap_mapped, .end = end, .boundary = boundary };
+        errval_t err = guard && guard->grow ? guard->grow(grow_piece, &piece) : grow_piece(&piece);
+        uint64_t done = piece.done;
         if (err || done < end || done > boundary) {
             growing = 0;
             return NULL;
@@ -75,10 +88,45 @@ struct heap *malloc_heap(void)
     return &heap;
 }
 
-void *malloc(size_t bytes) { return heap_alloc(malloc_heap(), bytes); }
+static void enter(void)
+{
+    if (guard)
+        guard->enter();
+}
 
-void free(void *p) { heap_free(malloc_heap(), p); }
+static void leave(void)
+{
+    if (guard)
+        guard->leave();
+}
 
-void *calloc(size_t n, size_t size) { return heap_calloc(malloc_heap(), n, size); }
+void *malloc(size_t bytes)
+{
+    enter();
+    void *p = heap_alloc(malloc_heap(), bytes);
+    leave();
+    return p;
+}
 
-void *realloc(void *p, size_t bytes) { return heap_realloc(malloc_heap(), p, bytes); }
+void free(void *p)
+{
+    enter();
+    heap_free(malloc_heap(), p);
+    leave();
+}
+
+void *calloc(size_t n, size_t size)
+{
+    enter();
+    void *p = heap_calloc(malloc_heap(), n, size);
+    leave();
+    return p;
+}
+
+void *realloc(void *p, size_t bytes)
+{
+    enter();
+    void *q = heap_realloc(malloc_heap(), p, bytes);
+    leave();
+    return q;
+}

@@ -2,6 +2,7 @@
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
 #include <atoll/span.h>
+#include <atoll/thread.h>
 #include <if/monlmp_if.h>
 
 static const char *const names[] = { [TLB_UNICAST] = "unicast", [TLB_BROADCAST] = "broadcast",
@@ -36,15 +37,44 @@ static errval_t shootdown(uint64_t vaddr, uint64_t bytes, uint32_t protocol, uin
     return err ? err : rerr;
 }
 
+/* One call, as the home runs it: the home's CPU driver changes its tables,
+ * then its monitor has every other core that ran the domain forget. */
+struct span_op {
+    capslot_t frame;
+    uint32_t flags;
+    bool protect;
+    uint64_t vaddr, bytes;
+    uint32_t protocol, cores;
+};
+
+static errval_t span_op_run(void *arg)
+{
+    struct span_op *o = arg;
+    errval_t err = o->protect ? sys_protect(o->frame, o->flags) : sys_unmap(o->frame);
+    return err ? err : shootdown(o->vaddr, o->bytes, o->protocol, &o->cores);
+}
+
+/* A thread on another core has neither the home's capabilities nor its
+ * monitor channel: the home runs the call for it (thread_at_home), and the
+ * shootdown includes the caller's core as any that ran the domain. */
+static errval_t span_op(struct span_op *o, uint32_t *cores)
+{
+    errval_t err = thread_at_home(span_op_run, o);
+    if (cores)
+        *cores = o->cores;
+    return err;
+}
+
 errval_t span_unmap(capslot_t frame, uint64_t vaddr, uint64_t bytes, uint32_t protocol, uint32_t *cores)
 {
-    errval_t err = sys_unmap(frame);
-    return err ? err : shootdown(vaddr, bytes, protocol, cores);
+    struct span_op o = { .frame = frame, .vaddr = vaddr, .bytes = bytes, .protocol = protocol };
+    return span_op(&o, cores);
 }
 
 errval_t span_protect(capslot_t frame, uint32_t flags, uint64_t vaddr, uint64_t bytes, uint32_t protocol,
                       uint32_t *cores)
 {
-    errval_t err = sys_protect(frame, flags);
-    return err ? err : shootdown(vaddr, bytes, protocol, cores);
+    struct span_op o = { .frame = frame, .flags = flags, .protect = true, .vaddr = vaddr, .bytes = bytes,
+                         .protocol = protocol };
+    return span_op(&o, cores);
 }

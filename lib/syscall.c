@@ -193,6 +193,12 @@ errval_t sys_notify(capslot_t notify)
     return err_of(&r);
 }
 
+errval_t sys_notify_core(capslot_t notify, uint32_t core)
+{
+    struct syscall_regs r = CALL(SYS_NOTIFY, notify, core, 0, 0, 0, 0);
+    return err_of(&r);
+}
+
 errval_t sys_notify_wait(uint64_t token, uint64_t timeout_us, uint64_t *gen)
 {
     struct syscall_regs r = CALL(SYS_NOTIFY_WAIT, token, timeout_us, 0, 0, 0, 0);

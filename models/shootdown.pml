@@ -17,7 +17,10 @@
  *             core's TLB flushed) then monlmp tlb_shootdown -> tlb_request:
  *             the cores that ran the domain but this one (span_cores, then
  *             BITS_CLR(cores, my_core)); unicast asks the lowest, broadcast
- *             all, multicast one leader (the lowest) with the rest as `fwd`.
+ *             all, multicast one leader (the lowest) with the rest as `fwd`;
+ *             numa-multicast (two nodes, {0} and {1, 2}: mcast_plan.c)
+ *             the other node's leader with the rest of that node as `fwd`
+ *             first, then the cores of the home's node directly.
  *   Call      tlb_on_call: SYS_TLB_INVALIDATE first (this core forgets),
  *             then as a leader forward to `fwd`, else answer at once.
  *   Reply     tlb_on_reply: the core leaves `waiting`; unicast asks the
@@ -50,6 +53,7 @@
 #define NONE 255
 #define IX(c, d) ((c) * ND + (d))
 #define ACCESSES 1                 /* per core and domain */
+#define NODEMASK(c) ((c) == 0 -> 1 : 6)   /* numa-multicast's nodes: {0}, {1, 2} */
 
 mtype = { CALL, REPLY };
 chan q[NCORES] = [QCAP] of { mtype, byte, byte, byte, byte };   /* kind, from, domain, fwd, covered */
@@ -130,11 +134,27 @@ end:
             :: tosend[IX(c, d)] != 0 -> lowest(tosend[IX(c, d)], to); ask(c, to, d, 0)
             :: else -> break
             od
-        :: PROTO == TLB_MULTICAST || PROTO == TLB_NUMA_MULTICAST ->
+        :: PROTO == TLB_MULTICAST ->
             /* One node: its lowest core leads, the others are its fwd. */
             lowest(tosend[IX(c, d)], to);
             fwd = tosend[IX(c, d)] & ~(1 << to);   /* inline arguments are text: evaluate once */
             ask(c, to, d, fwd)
+        :: PROTO == TLB_NUMA_MULTICAST ->
+            /* Two nodes, {0} and {1, 2} (mcast_plan): the other node's
+             * leader first with the rest of its node as fwd, then the
+             * home's own node directly, one core at a time. */
+            fwd = tosend[IX(c, d)] & ~NODEMASK(c);
+            if
+            :: fwd != 0 ->
+                lowest(fwd, to);
+                fwd = fwd & ~(1 << to);
+                ask(c, to, d, fwd)
+            :: else -> skip
+            fi;
+            do
+            :: tosend[IX(c, d)] != 0 -> lowest(tosend[IX(c, d)], to); ask(c, to, d, 0)
+            :: else -> break
+            od
         fi
         };
 #ifdef BUG_BLOCKING_WAIT

@@ -11,6 +11,7 @@
 #define BACKLOG_MAX 4096
 #define SEND_TIMEOUT_NS 5000000000ull   /* a peer that takes nothing for 5 s is gone */
 
+static capslot_t notify_all_cap;   /* every core: for span dispatchers */
 static struct link *links[MAX_LINKS];
 static uint32_t nlinks;
 static struct link *by_core[MESH_MAX_CORES];     /* boot and mesh links */
@@ -44,6 +45,26 @@ capslot_t notify_cap_for(uint32_t core)
         notify_caps[core] = s;
     }
     return notify_caps[core];
+}
+
+/* A Notify for every core of the machine (SYS_NOTIFY names one): what a
+ * span dispatcher gets, so that a domain's threads on different cores can
+ * wake each other (lib/thread, docs/spanning.md). No new authority: any
+ * domain may ask its monitor for a Notify of any core. */
+capslot_t notify_cap_all(void)
+{
+    if (!notify_all_cap) {
+        capslot_t s;
+        struct cap_identity id = { .type = CAP_NOTIFY, .rights = CAP_RIGHT_WRITE, .base = 0, .bytes = ncores };
+        if (slot_alloc(&s))
+            return 0;
+        if (sys_cap_create(SLOT_KERNEL, &id, s)) {
+            slot_free(s);
+            return 0;
+        }
+        notify_all_cap = s;
+    }
+    return notify_all_cap;
 }
 
 static errval_t link_recv(struct idl_chan *ch, void *buf, size_t size, size_t *len, unsigned flags)

@@ -130,6 +130,7 @@ int main(int argc, char **argv)
     struct cap_identity ram;
     clients_init();
     notify_cap_for(my_core);   /* kept for good: made now, it is in every count of what we hold */
+    notify_cap_all();          /* the same (span dispatchers get copies) */
     printf("monitor: core %u up, %llu KiB of RAM\n", my_core,
            sys_cap_identify(SLOT_RAM, &ram) ? 0ull : (unsigned long long)(ram.bytes >> 10));
     if (my_core == 0 && mesh_configure(argc, argv))

@@ -75,6 +75,7 @@ void links_source(struct ws_source *s);
 size_t links_describe(char *out, size_t size, uint64_t *count);
 /* A Notify capability for `core` (made once, kept). */
 capslot_t notify_cap_for(uint32_t core);
+capslot_t notify_cap_all(void);
 /* Send on a link's channel. Never waits: when the ring is full the message
  * joins the link's outbox, sent in order as the peer makes room (so two
  * monitors sending to each other never wait for each other). */

@@ -14,6 +14,7 @@
  * those, and only those, must hear of an unmap (issue 12's shootdown).
  */
 #include "monitor.h"
+#include "mcast_plan.h"
 
 #define MAX_SPAN_WAITS MON_MAX_CLIENTS   /* one request at a time per client */
 #define MAX_SPANNERS 64                  /* domains of this core that span */
@@ -171,7 +172,7 @@ errval_t span_on_call(const struct monitor_span_call_args *a)
         snprintf(s.name, sizeof s.name, "span:%u.%llu", a->src, (unsigned long long)a->domain);
         s.ram = ram;
         s.home_pml4 = pml4;
-        s.notify = notify_cap_for(a->src);
+        s.notify = notify_cap_all();
         s.disp_dest = disp;
         err = s.notify ? sys_span(SLOT_KERNEL, &s) : ERR_NO_MEMORY;
     }
@@ -223,7 +224,14 @@ struct shoot {
 static struct shoot shoots[MON_MAX_CLIENTS + MAX_FORWARDS];
 static struct {
     uint64_t shootdowns, messages, forwarded, timeouts;
+    uint64_t by_cost, by_distance;   /* numa-multicast trees ordered so */
 } tst;
+
+/* Measured channel costs (numa-multicast's tree, mcast_plan.h): when the
+ * last tlb_call to each core left, and the running round trip of a core's
+ * own answers and of each node leader's (its whole node). */
+static uint64_t sent_ns[256];
+static uint64_t core_cost[256], node_cost[MCAST_MAX_NODES];
 
 static bool bits_empty(const uint64_t b[4]) { return !(b[0] | b[1] | b[2] | b[3]); }
 
@@ -247,6 +255,7 @@ static errval_t shoot_send(struct shoot *s, uint32_t core, const uint64_t fwd[4]
                        : ERR_NO_ROUTE;
     BITS_CLR(s->to_send, core);
     if (!err) {
+        sent_ns[core] = now_ns();
         BITS_SET(s->waiting, core);
         tst.messages++;
     }
@@ -268,30 +277,37 @@ static void shoot_done(struct shoot *s, errval_t err)
 
 /* Multicast: one message per node, to a leader (the lowest core of the
  * node among those to reach) that forwards to the others of its node.
- * numa-multicast sends to the farthest node first (the longest round trip
- * starts first), by the SLIT distances from this core's node. */
+ * numa-multicast builds its tree from the distances and the measured
+ * costs (mcast_plan.h): the farthest node first, the home's node last and
+ * directly. */
 static errval_t shoot_multicast(struct shoot *s)
 {
     uint32_t nnodes = machine.nnodes ? machine.nnodes : 1;
-    uint32_t order[CORE_INFO_MAX_NODES];
-    for (uint32_t n = 0; n < nnodes; n++)
-        order[n] = n;
     if (s->protocol == TLB_NUMA_MULTICAST) {
-        uint32_t mine = machine.core_node[my_core];
-        for (uint32_t i = 1; i < nnodes; i++)   /* insertion sort, farthest first */
-            for (uint32_t j = i; j > 0 && machine.node_distance[mine][order[j]] >
-                                              machine.node_distance[mine][order[j - 1]]; j--) {
-                uint32_t t = order[j];
-                order[j] = order[j - 1];
-                order[j - 1] = t;
-            }
+        static struct mcast_send plan[MCAST_MAX_CORES];
+        struct mcast_in in = { .ncores = ncores < 256 ? ncores : 256, .nnodes = nnodes, .home = my_core,
+                               .core_node = machine.core_node, .distance = machine.node_distance,
+                               .core_cost = core_cost, .node_cost = node_cost, .targets = s->to_send };
+        bool by_cost = false;
+        uint32_t n = mcast_plan(&in, plan, MCAST_MAX_CORES, &by_cost);
+        if (by_cost)
+            tst.by_cost++;
+        else
+            tst.by_distance++;
+        errval_t err = ERR_OK;
+        for (uint32_t i = 0; i < n && !err; i++) {
+            for (int c = bits_first(plan[i].fwd); c >= 0; c = bits_next(plan[i].fwd, c))
+                BITS_CLR(s->to_send, c);
+            err = shoot_send(s, plan[i].core, bits_empty(plan[i].fwd) ? 0 : plan[i].fwd);
+        }
+        return err;
     }
     errval_t err = ERR_OK;
-    for (uint32_t i = 0; i < nnodes && !err; i++) {
+    for (uint32_t node = 0; node < nnodes && !err; node++) {
         uint64_t fwd[4] = { 0 };
         int leader = -1;
         for (int c = bits_first(s->to_send); c >= 0; c = bits_next(s->to_send, c)) {
-            if ((nnodes > 1 ? machine.core_node[c] : 0) != order[i])
+            if ((nnodes > 1 ? machine.core_node[c] : 0) != node)
                 continue;
             if (leader < 0)
                 leader = c;
@@ -365,6 +381,14 @@ errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a)
         if (!s->used || s->domain != a->domain || !BITS_HAS(s->waiting, core) || s->tag != a->tag)
             continue;
         BITS_CLR(s->waiting, core);
+        /* A measure of the channel: a core's own answer, or a leader's for
+         * its whole node. */
+        uint64_t rtt = now_ns() - sent_ns[core];
+        uint32_t node = machine.nnodes > 1 ? machine.core_node[core] : 0;
+        if (a->covered > 1 && node < MCAST_MAX_NODES)
+            node_cost[node] = mcast_cost_update(node_cost[node], rtt);
+        else if (a->covered == 1)
+            core_cost[core] = mcast_cost_update(core_cost[core], rtt);
         s->found += a->found;
         s->covered += a->covered;
         if (a->err && !s->err)
@@ -438,9 +462,11 @@ size_t span_describe(char *out, size_t size)
         spanning += spanners[i].domain != 0;
     return (size_t)snprintf(out, size,
                             "\"span\":{\"spanning\":%u,\"asked\":%llu,\"made_here\":%llu,\"refused\":%llu,"
-                            "\"shootdowns\":%llu,\"tlb_msgs\":%llu,\"forwarded\":%llu,\"tlb_timeouts\":%llu}",
+                            "\"shootdowns\":%llu,\"tlb_msgs\":%llu,\"forwarded\":%llu,\"tlb_timeouts\":%llu,"
+                            "\"tree_by_cost\":%llu,\"tree_by_distance\":%llu}",
                             spanning, (unsigned long long)st.asked, (unsigned long long)st.made_here,
                             (unsigned long long)st.refused, (unsigned long long)tst.shootdowns,
                             (unsigned long long)tst.messages, (unsigned long long)tst.forwarded,
-                            (unsigned long long)tst.timeouts);
+                            (unsigned long long)tst.timeouts, (unsigned long long)tst.by_cost,
+                            (unsigned long long)tst.by_distance);
 }

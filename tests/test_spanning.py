@@ -139,17 +139,76 @@ def test_shootdown_on_four_cores(op, protocol):
     check_shootdown(r, op, protocol, 1, 4)
 
 
+@pytest.mark.parametrize("op,protocol", [("unmap", p) for p in PROTOCOLS] + [("protect", "numa-multicast")])
+def test_shootdown_asked_by_a_thread_on_another_core(op, protocol):
+    """The unmap (write-protect) is called by the thread on core 3, not the
+    home (core 1): the home runs it for that thread (thread_at_home), and
+    the shootdown covers every other core, the caller's too. After the call
+    returns, every thread on another core faults at the page, the caller
+    included (its own touch)."""
+    r = run_shell([f"run 1 threads {op} {protocol} 3", "wait"], smp=4)
+    check_shootdown(r, op, protocol, 1, 4)
+    assert r.events_named("span_unmap")[0]["by"] == 3
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_shootdown_on_eight_cores_two_nodes(protocol):
-    """8 cores on two nodes (0-3, 4-7), home core 5. The multicasts send one
+    """8 cores on two nodes (0-3, 4-7), home core 5. multicast sends one
     message per node, to a leader that forwards to the others of its node:
     the home monitor sends 2 tlb_calls, leaders forward 3 (node 0) and 2
-    (node 1, the home's other cores); unicast and broadcast send 7, ipi none."""
+    (node 1, the home's other cores). numa-multicast asks the other node's
+    leader first (it forwards 3), then the home's node directly (3): 4
+    messages, its tree by distance (nothing measured yet). unicast and
+    broadcast send 7, ipi none."""
     r = run_shell([f"run 5 threads unmap {protocol}", "wait", "stats"], smp=8, numa=2)
     check_shootdown(r, "unmap", protocol, 5, 8)
     stats = {e["core"]: e["span"] for e in r.events_named("monitor_stats")}
     assert stats[5]["shootdowns"] == 1, stats[5]
-    sent = {"unicast": 7, "broadcast": 7, "multicast": 2, "numa-multicast": 2, "ipi": 0}[protocol]
+    sent = {"unicast": 7, "broadcast": 7, "multicast": 2, "numa-multicast": 4, "ipi": 0}[protocol]
     assert stats[5]["tlb_msgs"] == sent, stats[5]
     forwarded = sorted(s["forwarded"] for c, s in stats.items() if c != 5 and s["forwarded"])
-    assert forwarded == ([2, 3] if "multicast" in protocol else []), stats
+    assert forwarded == {"multicast": [2, 3], "numa-multicast": [3]}.get(protocol, []), stats
+    assert stats[5]["tree_by_distance"] == (protocol == "numa-multicast") and stats[5]["tree_by_cost"] == 0
+
+
+def test_numa_multicast_tree_from_measured_costs():
+    """`threads bench` on 8 cores over two nodes, numa-multicast only, 6
+    unmaps and 6 protects: the first tree is ordered by distance; every
+    answer is a measure of its channel (the leader's of its node), so every
+    later one is ordered by the measured costs. Each still returns only
+    after every core forgot (the benchmark counts none failed)."""
+    r = run_shell(["run 5 threads bench 5 1 8 unmap,protect numa-multicast", "wait", "stats"], smp=8, numa=2)
+    rows = r.events_named("unmap_bench")
+    assert sorted(x["op"] for x in rows) == ["protect", "unmap"], r.console[-3000:]
+    assert all(x["failed"] == 0 and x["cores"] == 8 for x in rows), rows
+    home = {e["core"]: e["span"] for e in r.events_named("monitor_stats")}[5]
+    assert home["tree_by_distance"] == 1, home
+    assert home["tree_by_cost"] == home["shootdowns"] - 1 and home["shootdowns"] >= 12, home
+    assert home["tlb_timeouts"] == 0, home
+
+
+@pytest.mark.parametrize("smp,numa", [(4, 0), (8, 2)])
+def test_threads_on_every_core_share_a_mutex_conditions_a_barrier_and_the_heap(smp, numa):
+    """`threads xsync 100`: a thread on every core (the home's is the first
+    thread) adds to a counter under one mutex 100 times each with a window
+    between read and write: the total is exact and never two are inside
+    at once. They meet at a barrier 2 x 25 times: every round has all
+    threads arrived before any leaves, none past the next round, exactly
+    one last. Producers and consumers on different cores move every item
+    over condition variables (exact sum). Every thread mallocs up to
+    384 KiB, which grows the heap: for threads on other cores the home
+    does it (home_grew), and every block keeps its contents."""
+    r = run_shell(["run 1 threads xsync 100", "wait"], smp=smp, numa=numa)
+    ev = r.events_named("thread_xsync")
+    assert len(ev) == 1, r.console[-3000:]
+    e = ev[0]
+    assert e["ncores"] == smp and e["ran_on"] == list(range(smp)), e
+    assert e["counter"] == e["counter_want"] == 100 * smp and e["most_in_section"] == 1, e
+    assert e["barrier_rounds"] == 25 and e["overlaps"] == 0 and e["bad_lasts"] == 0, e
+    assert e["items"] == 200 * ((smp + 1) // 2) and e["sum"] == e["sum_want"], e
+    assert e["mallocs"] == 5 * smp and e["malloc_bad"] == 0 and e["heap"] == "ok", e
+    assert e["home_grew"] >= 1 and e["errors"] == 0 and e["ok"] is True, e
+    assert r.events_named("domain_fault") == [], r.console[-3000:]
+    ends = exits(r, "span:1.%d" % [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]["domain"])
+    assert sorted(x["core"] for x in ends) == [c for c in range(smp) if c != 1], ends
+    assert all(x["why"] == "exit status 0" for x in ends), ends

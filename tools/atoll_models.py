@@ -875,6 +875,7 @@ def capmove_params(s: CapmoveScenario):
 SPAN_C = os.path.join(ROOT, "monitor", "span.c")
 MONITOR_PROTO_H = os.path.join(ROOT, "lib", "include", "atoll", "monitor_proto.h")
 VSPACE_C = os.path.join(ROOT, "cpudriver", "vspace.c")
+MCAST_PLAN_C = os.path.join(ROOT, "monitor", "mcast_plan.c")
 # The messages of if/monitor.if the model's CALL and REPLY stand for.
 SHOOTDOWN_MESSAGES = ("tlb_call", "tlb_reply")
 # Rules of monitor/span.c (and the kernel's unmap) that models/shootdown.pml copies.
@@ -891,6 +892,13 @@ SHOOTDOWN_RULES = [
      "if (leader < 0)\n                leader = c;\n            else\n                BITS_SET(fwd, c);"),
     ("the home's unmap clears the entry and flushes this core first (vspace_unmap)",
      "    cap->mapped = 0;\n    flush_tlb();"),
+    ("numa-multicast sends its plan in order, a leader with its fwd (shoot_multicast)",
+     "err = shoot_send(s, plan[i].core, bits_empty(plan[i].fwd) ? 0 : plan[i].fwd);"),
+    ("numa-multicast: another node's leader forwards to the rest of its node (mcast_plan)",
+     "if (HAS(in->targets, c) && c != in->home && c != (uint32_t)leader && in->core_node[c] == n)"),
+    ("numa-multicast: the home's own node last, each core directly (mcast_plan)",
+     "if (HAS(in->targets, c) && c != in->home && (nnodes == 1 || in->core_node[c] == home_node))\n"
+     "            out[sends++] = (struct mcast_send){ .core = c };"),
 ]
 
 
@@ -913,6 +921,11 @@ SHOOTDOWN_SCENARIOS = [
                       "TLB_MULTICAST", {"BUG_REPLY_BEFORE_INVALIDATE": "assertion violated",
                                         "BUG_LEADER_EARLY": "assertion violated",
                                         "BUG_BLOCKING_WAIT": "invalid end state"}),
+    ShootdownScenario("numa3", "the same, numa-multicast over two nodes {0} and {1, 2}: home 0 asks core 1, "
+                      "which forwards to 2; home 1 asks core 0, then core 2 directly", "TLB_NUMA_MULTICAST",
+                      {"BUG_REPLY_BEFORE_INVALIDATE": "assertion violated",
+                       "BUG_LEADER_EARLY": "assertion violated",
+                       "BUG_BLOCKING_WAIT": "invalid end state"}),
 ]
 
 
@@ -935,8 +948,8 @@ def tlb_protocols():
 
 def shootdown_params(s: ShootdownScenario):
     """shootdown_params.pml: the scenario, after checking the rules the model copies."""
-    src = open(SPAN_C).read()
-    missing = [what for what, text in SHOOTDOWN_RULES if text not in src and text not in open(VSPACE_C).read()]
+    src = open(SPAN_C).read() + open(VSPACE_C).read() + open(MCAST_PLAN_C).read()
+    missing = [what for what, text in SHOOTDOWN_RULES if text not in src]
     iface = open(MONITOR_IF).read()
     missing += [f"message {m} in if/monitor.if" for m in SHOOTDOWN_MESSAGES
                 if not re.search(r"\bmessage\s+" + m + r"\(", iface)]

@@ -1,12 +1,25 @@
 /*
- * Threads of a domain, taking turns on its dispatcher (<atoll/thread.h>).
+ * Threads of a domain, taking turns on its dispatcher (<atoll/thread.h>),
+ * and threads on other cores, each alone on a span dispatcher of the
+ * domain there (docs/spanning.md).
  *
- * The run queue is a FIFO of runnable threads; the running thread is on no
- * queue. Switching saves the callee-saved registers on the old stack and
- * its stack pointer in the thread (switch.S), so a thread's whole state
- * between turns is its stack. A thread that ends cannot free the stack it
- * is running on: the next thread to run frees it (detached) or the joiner
- * does.
+ * The home dispatcher's run queue is a FIFO of runnable threads; the
+ * running thread is on no queue. Switching saves the callee-saved
+ * registers on the old stack and its stack pointer in the thread
+ * (switch.S), so a thread's whole state between turns is its stack. A
+ * thread that ends cannot free the stack it is running on: it is
+ * `finished` once it has left it for good (at home: the next thread to run
+ * says so; on another core: the dispatcher's last instructions, which use
+ * no stack), and only then may its joiner (or, detached, the library) free
+ * it.
+ *
+ * Across cores: the scheduler's state (current, the run queue) belongs to
+ * the home dispatcher. A thread on another core waits by sleeping its
+ * dispatcher until its `woken` flag is set (thread_os_wait, woken by a
+ * notification of its core); a home thread woken from another core is put
+ * on the home's inbox and the home core is notified. Which thread is
+ * calling is found from the stack pointer: a remote thread's stack is in
+ * the table of remote stacks, anything else is the home's current thread.
  */
 #include <atoll/thread.h>
 #include "thread_internal.h"
@@ -16,6 +29,9 @@
 #endif
 
 #define STACK_CANARY 0x5afe57ac4ca9a7e5ull
+#define RECORD_BYTES ((sizeof(struct thread) + 15) & ~(size_t)15)
+#define REMOTE_PAGE 4096u    /* remote stack blocks: whole pages (remote_key) */
+#define SPINS_BEFORE_RELAX 64
 
 enum thread_state { T_RUNNABLE, T_RUNNING, T_BLOCKED, T_DONE };
 
@@ -31,12 +47,11 @@ struct thread {
     struct thread *next;          /* on the run queue or a wait queue */
     uint64_t *stack;              /* lowest address: the canary; NULL for thread 0 */
     size_t stack_bytes;
-    /* A thread on another core runs alone on a dispatcher of the domain
-     * there (a span dispatcher, docs/spanning.md), not on this scheduler:
-     * it ends by setting `done` and notifying the home core. */
     uint32_t core;
-    bool remote;
-    uint32_t done;                /* remote: written there, read here (atomics) */
+    bool remote;                  /* alone on a span dispatcher of `core` */
+    uint32_t slot;                /* remote: its entry in remote_key */
+    uint32_t woken;               /* remote: set by its waker (atomics) */
+    uint32_t finished;            /* off its stack for good (atomics) */
 };
 
 /* Switch stacks: save ours into *save_rsp, run from new_rsp (switch.S). */
@@ -45,17 +60,40 @@ void thread_switch(uint64_t *save_rsp, uint64_t new_rsp);
 void thread_trampoline(void);
 _Noreturn void thread_entry(void);
 
+/* The home dispatcher's. */
 static struct thread first = { .state = T_RUNNING, .id = 0 };
 static struct thread *current = &first;
 static struct thread_queue runq;
-static struct thread *reap;          /* ended and detached: free at the next turn */
-static uint32_t alive = 1, next_id = 1;
+static struct thread *leaving;       /* ended at home: finished once we are off its stack */
+static uint32_t next_id = 1;
 static thread_idle_fn *idle_fn;
 static void *idle_ctx;
 
+/* Shared by every dispatcher of the domain (atomics or a lock). */
+static uint32_t alive = 1;
+static uint32_t life_lock;           /* joiner, detached and finished of every thread */
+static uint32_t inbox_lock;
+static struct thread_queue inbox;    /* home threads woken from other cores */
+static uint32_t inbox_count;
+/* Remote threads' stacks, each one word (atomic): (block address >> 4) << 12
+ * | block pages. Written by the home (create) and the joiner (cleared);
+ * read by anyone asking who it is. */
+static uint64_t remote_key[THREAD_MAX];
+static uint32_t remote_hw;           /* entries below this may be in use */
+/* thread_at_home: one request at a time (its own lock). */
+static uint32_t ask_lock;
+static struct {
+    errval_t (*fn)(void *);
+    void *arg;
+    errval_t err;
+    uint32_t pending, done;
+    struct thread *asker;
+    uint64_t served;
+} ask;
+
 /* -- queues ---------------------------------------------------------------- */
 
-static void enqueue(struct thread_queue *q, struct thread *t)
+void thread_enqueue(struct thread_queue *q, struct thread *t)
 {
     t->next = NULL;
     if (q->tail)
@@ -65,7 +103,7 @@ static void enqueue(struct thread_queue *q, struct thread *t)
     q->tail = t;
 }
 
-static struct thread *dequeue(struct thread_queue *q)
+struct thread *thread_dequeue(struct thread_queue *q)
 {
     struct thread *t = q->head;
     if (t) {
@@ -76,14 +114,127 @@ static struct thread *dequeue(struct thread_queue *q)
     }
     return t;
 }
+#define enqueue thread_enqueue
+#define dequeue thread_dequeue
 
-/* Make a blocked thread runnable (a lock handed over, a signal, a join). */
-static void wake(struct thread *t)
+/* Take t off q if it is there. */
+static bool unqueue(struct thread_queue *q, struct thread *t)
 {
-    t->state = T_RUNNABLE;
-    enqueue(&runq, t);
+    struct thread *prev = NULL;
+    for (struct thread *i = q->head; i; prev = i, i = i->next) {
+        if (i != t)
+            continue;
+        if (prev)
+            prev->next = i->next;
+        else
+            q->head = i->next;
+        if (q->tail == i)
+            q->tail = prev;
+        i->next = NULL;
+        return true;
+    }
+    return false;
 }
 
+/* -- who is calling, and locks ----------------------------------------------- */
+
+struct thread *thread_me(void)
+{
+    uint32_t hw = __atomic_load_n(&remote_hw, __ATOMIC_ACQUIRE);
+    if (!hw)
+        return current;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    for (uint32_t i = 0; i < hw; i++) {
+        uint64_t k = __atomic_load_n(&remote_key[i], __ATOMIC_ACQUIRE);
+        uintptr_t lo = (uintptr_t)(k >> 12) << 4, hi = lo + (uintptr_t)(k & 0xfff) * REMOTE_PAGE;
+        if (k && sp >= lo && sp < hi)
+            return (struct thread *)(hi - RECORD_BYTES);
+    }
+    return current;
+}
+
+bool thread_on_home(void) { return !thread_me()->remote; }
+
+static void serve_home(void);
+
+void thread_spin_lock(uint32_t *lock)
+{
+    for (uint32_t spins = 0; __atomic_exchange_n(lock, 1, __ATOMIC_ACQUIRE); spins++) {
+        __builtin_ia32_pause();
+        if (spins >= SPINS_BEFORE_RELAX) {
+            /* The holder's dispatcher was preempted, or waits for us. */
+            if (!thread_me()->remote)
+                serve_home();
+            thread_os_relax();
+            spins = 0;
+        }
+    }
+}
+
+void thread_spin_unlock(uint32_t *lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
+
+/* -- waking across cores ------------------------------------------------------ */
+
+/* The home's inbox into its run queue (home only). */
+static void drain_inbox(void)
+{
+    if (!__atomic_load_n(&inbox_count, __ATOMIC_ACQUIRE))
+        return;
+    thread_spin_lock(&inbox_lock);
+    for (struct thread *t; (t = dequeue(&inbox));) {
+        t->state = T_RUNNABLE;
+        enqueue(&runq, t);
+    }
+    __atomic_store_n(&inbox_count, 0, __ATOMIC_RELEASE);
+    thread_spin_unlock(&inbox_lock);
+}
+
+void thread_wake(struct thread *t)
+{
+    struct thread *self = thread_me();
+    if (t->remote) {
+        uint32_t core = t->core;   /* once woken, t may end and be freed */
+        __atomic_store_n(&t->woken, 1, __ATOMIC_SEQ_CST);
+        thread_os_notify(core, self->remote);
+    } else if (!self->remote) {
+        t->state = T_RUNNABLE;
+        enqueue(&runq, t);
+    } else {
+        thread_spin_lock(&inbox_lock);
+        enqueue(&inbox, t);
+        __atomic_add_fetch(&inbox_count, 1, __ATOMIC_RELEASE);
+        thread_spin_unlock(&inbox_lock);
+        thread_os_notify(thread_os_core(), true);
+    }
+}
+
+/* Remote threads not finished yet: while there are some, a home thread
+ * that waits may still be woken, so waiting is not a deadlock. */
+static bool remote_running(void)
+{
+    uint32_t hw = __atomic_load_n(&remote_hw, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < hw; i++) {
+        uint64_t k = __atomic_load_n(&remote_key[i], __ATOMIC_ACQUIRE);
+        if (!k)
+            continue;
+        uintptr_t hi = ((uintptr_t)(k >> 12) << 4) + (uintptr_t)(k & 0xfff) * REMOTE_PAGE;
+        struct thread *t = (struct thread *)(hi - RECORD_BYTES);
+        if (!__atomic_load_n(&t->finished, __ATOMIC_ACQUIRE))
+            return true;
+    }
+    return false;
+}
+
+/* A remote thread's wait: sleep its dispatcher until *flag is set. */
+static void remote_wait_for(uint32_t *flag)
+{
+    for (;;) {
+        uint64_t token = thread_os_wait_token();
+        if (__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+            return;
+        thread_os_wait(token);
+    }
+}
 /* -- switching ------------------------------------------------------------- */
 
 #ifdef __SANITIZE_ADDRESS__
@@ -115,6 +266,32 @@ static void check_canary(const struct thread *t)
         thread_os_fatal("thread overran its stack", t->id);
 }
 
+/* t has left its stack for good: free it (detached), or let its joiner
+ * (which may be on another core) have it. */
+static void finish(struct thread *t)
+{
+    thread_spin_lock(&life_lock);
+    __atomic_store_n(&t->finished, 1, __ATOMIC_RELEASE);
+    struct thread *j = t->joiner;
+    bool detached = t->detached;
+    thread_spin_unlock(&life_lock);
+    if (detached)
+        free_thread(t);
+    else if (j && j->remote)
+        thread_wake(j);   /* a home joiner was woken at the exit already */
+}
+
+/* Back on a stack after a switch: a thread that ended before us is off its
+ * stack now. */
+static void arrived(void)
+{
+    if (leaving && leaving != current) {
+        struct thread *t = leaving;
+        leaving = NULL;
+        finish(t);
+    }
+}
+
 /* Run `to` instead of the current thread, which has already been put where
  * it belongs (run queue, a wait queue, or nowhere when it ended). */
 static void switch_to(struct thread *to)
@@ -140,81 +317,135 @@ static void switch_to(struct thread *to)
 #else
     thread_switch(&from->rsp, to->rsp);
 #endif
-    /* Back on `from`'s stack: a detached thread that ended before us can go. */
-    if (reap && reap != current) {
-        free_thread(reap);
-        reap = NULL;
-    }
+    arrived();
 }
 
-/* The current thread cannot go on (already on a wait queue, state set):
- * run another. With none runnable, ask the idle hook (which may wake the
- * caller itself: then switch_to finds it is already running); without
+/* The next runnable home thread, or NULL. */
+static struct thread *next_runnable(void)
+{
+    drain_inbox();
+    return dequeue(&runq);
+}
+
+/* The current (home) thread cannot go on (already on a wait queue, state
+ * set): run another. With none runnable: while remote threads run, one of
+ * them may wake us, so sleep until the home core is notified (serving what
+ * they ask of the home meanwhile); else ask the idle hook (which may wake
+ * the caller itself: then switch_to finds it is already running); without
  * one, every thread waits for another: ERR_DEADLOCK. */
 static errval_t block(void)
 {
     for (;;) {
-        struct thread *t = dequeue(&runq);
+        uint64_t token = thread_os_wait_token();
+        struct thread *t = next_runnable();
         if (t) {
             switch_to(t);
             return ERR_OK;
         }
-        if (!idle_fn)
+        serve_home();
+        bool remotes = remote_running();
+        if (idle_fn) {
+            errval_t err = idle_fn(idle_ctx);
+            if (err == ERR_OK)
+                continue;
+            if (!remotes)
+                return err;
+        } else if (!remotes) {
             return ERR_DEADLOCK;
-        errval_t err = idle_fn(idle_ctx);
-        if (err != ERR_OK)
-            return err;
-    }
-}
-
-/* A blocked caller that got ERR_DEADLOCK is still on the wait queue it
- * joined: take it off again. */
-static void unqueue(struct thread_queue *q, struct thread *t)
-{
-    struct thread *prev = NULL;
-    for (struct thread *i = q->head; i; prev = i, i = i->next) {
-        if (i != t)
-            continue;
-        if (prev)
-            prev->next = i->next;
-        else
-            q->head = i->next;
-        if (q->tail == i)
-            q->tail = prev;
-        i->next = NULL;
-        return;
+        }
+        if (!__atomic_load_n(&inbox_count, __ATOMIC_ACQUIRE) && !__atomic_load_n(&ask.pending, __ATOMIC_ACQUIRE))
+            thread_os_wait(token);
     }
 }
 
 /* -- for the synchronisation objects (thread_internal.h) -------------------- */
 
-errval_t thread_wait_on(struct thread_queue *q)
+void thread_prepare_wait(struct thread *self)
 {
-    current->state = T_BLOCKED;
-    enqueue(q, current);
-    errval_t err = block();
-    if (err != ERR_OK) {
-        unqueue(q, current);
-        current->state = T_RUNNING;
-    }
-    return err;
+    __atomic_store_n(&self->woken, 0, __ATOMIC_RELAXED);
+    if (!self->remote)
+        self->state = T_BLOCKED;
 }
 
-struct thread *thread_wake_one(struct thread_queue *q)
+errval_t thread_block_on(struct thread_queue *q, uint32_t *lock, struct thread *self, uint32_t *undo)
 {
-    struct thread *t = dequeue(q);
-    if (t)
-        wake(t);
-    return t;
+    if (self->remote) {
+        remote_wait_for(&self->woken);
+        return ERR_OK;
+    }
+    errval_t err = block();
+    if (err == ERR_OK)
+        return ERR_OK;
+    thread_spin_lock(lock);
+    bool was_waiting = unqueue(q, self);
+    if (was_waiting && undo)
+        (*undo)--;
+    thread_spin_unlock(lock);
+    if (!was_waiting) {
+        /* Woken from another core while we gave up: what we waited for is
+         * ours after all (a lock handed over, a signal). */
+        thread_spin_lock(&inbox_lock);
+        if (unqueue(&inbox, self))
+            __atomic_sub_fetch(&inbox_count, 1, __ATOMIC_RELEASE);
+        thread_spin_unlock(&inbox_lock);
+        unqueue(&runq, self);
+        err = ERR_OK;
+    }
+    self->state = T_RUNNING;
+    return err;
 }
 
 void thread_yield(void)
 {
+    struct thread *self = thread_me();
+    if (self->remote) {
+        thread_os_relax();
+        return;
+    }
+    serve_home();
+    drain_inbox();
     if (!runq.head)
         return;
     current->state = T_RUNNABLE;
     enqueue(&runq, current);
     switch_to(dequeue(&runq));
+}
+
+/* -- what only the home can do ----------------------------------------------- */
+
+/* At a home blocking point: run what a remote thread asked (thread_at_home). */
+static void serve_home(void)
+{
+    if (!__atomic_load_n(&ask.pending, __ATOMIC_ACQUIRE))
+        return;
+    /* Taken before it runs: fn may meet a lock held elsewhere, whose wait
+     * serves again, and must not find the same request. */
+    __atomic_store_n(&ask.pending, 0, __ATOMIC_RELAXED);
+    ask.err = ask.fn(ask.arg);
+    ask.served++;
+    uint32_t core = ask.asker->core;   /* once done, the asker may end */
+    __atomic_store_n(&ask.done, 1, __ATOMIC_SEQ_CST);
+    thread_os_notify(core, false);
+}
+
+errval_t thread_at_home(errval_t (*fn)(void *arg), void *arg)
+{
+    struct thread *self = thread_me();
+    if (!fn)
+        return ERR_INVALID_ARG;
+    if (!self->remote)
+        return fn(arg);
+    thread_spin_lock(&ask_lock);
+    ask.fn = fn;
+    ask.arg = arg;
+    ask.asker = self;
+    ask.done = 0;
+    __atomic_store_n(&ask.pending, 1, __ATOMIC_SEQ_CST);
+    thread_os_notify(thread_os_core(), true);
+    remote_wait_for(&ask.done);
+    errval_t err = ask.err;
+    thread_spin_unlock(&ask_lock);
+    return err;
 }
 
 /* -- life ------------------------------------------------------------------ */
@@ -224,23 +455,33 @@ _Noreturn void thread_entry(void)
 #ifdef __SANITIZE_ADDRESS__
     asan_arrived(NULL);
 #endif
-    if (reap && reap != current) {
-        free_thread(reap);
-        reap = NULL;
-    }
+    arrived();
     thread_exit(current->fn(current->arg));
 }
 
 /* Where a thread on another core starts (its dispatcher's first
- * instruction, rdi = the thread): it runs, publishes its value, wakes the
- * home core and ends its dispatcher. Nothing here touches the scheduler's
- * state, which is the home dispatcher's. */
+ * instruction, rdi = the thread). */
 _Noreturn void thread_remote_entry(struct thread *t);
 _Noreturn void thread_remote_entry(struct thread *t)
 {
-    t->retval = t->fn(t->arg);
-    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
-    thread_os_remote_end();
+    thread_exit(t->fn(t->arg));
+}
+
+/* A remote thread's record and stack: one block of whole pages, named in
+ * remote_key from the moment before its dispatcher starts. */
+static errval_t remote_register(struct thread *t, uint64_t *block, size_t block_bytes)
+{
+    uint64_t key = ((uint64_t)(uintptr_t)block >> 4) << 12 | (block_bytes / REMOTE_PAGE);
+    for (uint32_t i = 0; i < THREAD_MAX; i++) {
+        if (__atomic_load_n(&remote_key[i], __ATOMIC_ACQUIRE))
+            continue;
+        t->slot = i;
+        __atomic_store_n(&remote_key[i], key, __ATOMIC_RELEASE);
+        if (i >= remote_hw)
+            __atomic_store_n(&remote_hw, i + 1, __ATOMIC_RELEASE);
+        return ERR_OK;
+    }
+    return ERR_TOO_MANY;
 }
 
 errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, void *arg,
@@ -248,13 +489,18 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
 {
     if (!out || !fn)
         return ERR_INVALID_ARG;
+    if (thread_me()->remote)
+        return ERR_NOT_SUPPORTED;   /* the home's scheduler and monitor channel */
     bool remote = core != thread_os_core();
+    first.core = thread_os_core();
     if (stack_bytes == 0)
         stack_bytes = THREAD_STACK_DEFAULT;
     if (stack_bytes < THREAD_STACK_MIN || stack_bytes > THREAD_STACK_MAX)
         return ERR_INVALID_ARG;
     stack_bytes &= ~(size_t)15;
-    if (alive >= THREAD_MAX)
+    if (remote)
+        stack_bytes = (stack_bytes + REMOTE_PAGE - 1) & ~(size_t)(REMOTE_PAGE - 1);
+    if (__atomic_load_n(&alive, __ATOMIC_RELAXED) >= THREAD_MAX)
         return ERR_TOO_MANY;
     /* One block: the canary at its lowest address, the stack growing down
      * towards it, and the thread's record above the stack, where a stack
@@ -262,25 +508,27 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
     uint64_t *stack = thread_os_alloc(stack_bytes);
     if (!stack)
         return ERR_NO_MEMORY;
-    size_t record = (sizeof(struct thread) + 15) & ~(size_t)15;
-    struct thread *t = (struct thread *)((char *)stack + stack_bytes - record);
+    struct thread *t = (struct thread *)((char *)stack + stack_bytes - RECORD_BYTES);
     *t = (struct thread){ .state = T_RUNNABLE, .id = next_id++, .fn = fn, .arg = arg,
-                          .stack = stack, .stack_bytes = stack_bytes - record };
+                          .stack = stack, .stack_bytes = stack_bytes - RECORD_BYTES, .core = core };
     stack[0] = STACK_CANARY;
     if (remote) {
         /* Its dispatcher starts at thread_remote_entry on this stack, as
          * if called (the return address slot holds 0). */
         t->remote = true;
-        t->core = core;
         uint64_t *top = (uint64_t *)t;
         *--top = 0;   /* rsp = 8 mod 16, as at any function's entry */
-        errval_t err = thread_os_span(core, (uint64_t)(uintptr_t)thread_remote_entry, (uint64_t)(uintptr_t)top,
-                                      (uint64_t)(uintptr_t)t);
+        errval_t err = remote_register(t, stack, stack_bytes);
+        if (!err)
+            err = thread_os_span(core, (uint64_t)(uintptr_t)thread_remote_entry, (uint64_t)(uintptr_t)top,
+                                 (uint64_t)(uintptr_t)t);
         if (err) {
+            if (err != ERR_TOO_MANY)
+                __atomic_store_n(&remote_key[t->slot], 0, __ATOMIC_RELEASE);
             thread_os_free(stack);
             return err;
         }
-        alive++;
+        __atomic_add_fetch(&alive, 1, __ATOMIC_RELAXED);
         *out = t;
         return ERR_OK;
     }
@@ -293,7 +541,7 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
     for (int i = 0; i < 6; i++)
         *--top = 0;
     t->rsp = (uint64_t)(uintptr_t)top;
-    alive++;
+    __atomic_add_fetch(&alive, 1, __ATOMIC_RELAXED);
     enqueue(&runq, t);
     *out = t;
     return ERR_OK;
@@ -304,91 +552,145 @@ errval_t thread_create(struct thread **out, thread_fn *fn, void *arg, size_t sta
     return thread_create_on(out, thread_os_core(), fn, arg, stack_bytes);
 }
 
+/* A remote thread ends: its value and its joiner's wake-up while it still
+ * has its stack; then its dispatcher marks it finished and wakes the
+ * joiner's core (or the home) with no stack at all, and ends. */
+static _Noreturn void remote_exit(struct thread *me, int retval)
+{
+    me->retval = retval;
+    thread_spin_lock(&life_lock);
+    me->state = T_DONE;
+    struct thread *j = me->joiner;
+    thread_spin_unlock(&life_lock);
+    uint32_t notify = j ? j->core : thread_os_core();
+    thread_os_remote_end(&me->finished, notify);
+}
+
 _Noreturn void thread_exit(int retval)
 {
-    struct thread *me = current;
+    struct thread *me = thread_me();
+    if (me->remote)
+        remote_exit(me, retval);
     if (me == &first) {
         /* The domain's first thread ends the domain, as main's return does. */
         thread_os_exit(retval);
     }
     me->retval = retval;
+    thread_spin_lock(&life_lock);
     me->state = T_DONE;
-    alive--;
-    if (me->joiner)
-        wake(me->joiner);
-    else if (me->detached)
-        reap = me;   /* freed by the next thread to run (not on its own stack) */
+    struct thread *j = me->joiner;
+    thread_spin_unlock(&life_lock);
+    /* A home joiner runs only once we left this stack (arrived() finishes
+     * us first); one on another core waits for finish(). */
+    if (j && !j->remote)
+        thread_wake(j);
+    __atomic_sub_fetch(&alive, 1, __ATOMIC_RELAXED);
+    leaving = me;   /* finished by the next thread to run (not on its own stack) */
     for (;;) {
-        struct thread *t = dequeue(&runq);
+        struct thread *t = next_runnable();
         if (t)
             switch_to(t);   /* never comes back: nobody runs a done thread */
+        serve_home();
+        uint64_t token = thread_os_wait_token();
+        if (__atomic_load_n(&inbox_count, __ATOMIC_ACQUIRE) || __atomic_load_n(&ask.pending, __ATOMIC_ACQUIRE))
+            continue;
+        if (remote_running())
+            thread_os_wait(token);
         else if (!idle_fn || idle_fn(idle_ctx) != ERR_OK)
             thread_os_fatal("the last runnable thread ended and nothing can wake the others", me->id);
     }
 }
 
-/* Wait for a thread on another core: this core's threads run meanwhile;
- * with none runnable, sleep until the remote's notification (or a short
- * timeout: a wake-up that came before the sleep is not lost, the token
- * says so). */
-static errval_t join_remote(struct thread *t, int *retval)
+/* Wait until t is finished (off its stack). A remote joiner sleeps; a home
+ * joiner of a remote thread lets the home's other threads run meanwhile,
+ * or sleeps until its core is notified (by t's last instructions; a short
+ * timeout covers a wake-up that went elsewhere). */
+static void wait_finished(struct thread *self, struct thread *t)
 {
-    t->joiner = current;
     for (;;) {
         uint64_t token = thread_os_wait_token();
-        if (__atomic_load_n(&t->done, __ATOMIC_ACQUIRE))
-            break;
+        if (__atomic_load_n(&t->finished, __ATOMIC_ACQUIRE))
+            return;
+        if (self->remote) {
+            thread_os_wait(token);
+            continue;
+        }
+        serve_home();
+        drain_inbox();
         if (runq.head)
             thread_yield();
-        else
+        else if (!__atomic_load_n(&ask.pending, __ATOMIC_ACQUIRE))
             thread_os_wait(token);
     }
-    if (retval)
-        *retval = t->retval;
-    alive--;
-    free_thread(t);
-    return ERR_OK;
 }
 
 errval_t thread_join(struct thread *t, int *retval)
 {
-    if (!t || t == current || t->detached || t->joiner || t == &first)
+    struct thread *self = thread_me();
+    if (!t || t == self || t == &first)
         return ERR_INVALID_ARG;
-    if (t->remote)
-        return join_remote(t, retval);
-    if (t->state != T_DONE) {
-        t->joiner = current;
-        current->state = T_BLOCKED;
+    thread_spin_lock(&life_lock);
+    if (t->detached || t->joiner) {
+        thread_spin_unlock(&life_lock);
+        return ERR_INVALID_ARG;
+    }
+    t->joiner = self;
+    bool done = __atomic_load_n(&t->finished, __ATOMIC_ACQUIRE);
+    bool sleep_here = !done && !t->remote && !self->remote;
+    if (sleep_here)
+        thread_prepare_wait(self);
+    thread_spin_unlock(&life_lock);
+    if (sleep_here) {
+        /* A home thread joining a home thread: finish() wakes us. */
         errval_t err = block();
         if (err != ERR_OK) {
-            t->joiner = NULL;
-            current->state = T_RUNNING;
-            return err;
+            thread_spin_lock(&life_lock);
+            bool gave_up = !__atomic_load_n(&t->finished, __ATOMIC_ACQUIRE);
+            if (gave_up)
+                t->joiner = NULL;
+            thread_spin_unlock(&life_lock);
+            self->state = T_RUNNING;
+            if (gave_up)
+                return err;
+            unqueue(&runq, self);
         }
     }
+    /* Otherwise t is remote (its last instructions notify our core), or we
+     * are (finish() notifies ours), or it is finished already. */
+    wait_finished(self, t);
     if (retval)
         *retval = t->retval;
+    if (t->remote) {
+        __atomic_store_n(&remote_key[t->slot], 0, __ATOMIC_RELEASE);
+        __atomic_sub_fetch(&alive, 1, __ATOMIC_RELAXED);
+    }
     free_thread(t);
     return ERR_OK;
 }
 
 errval_t thread_detach(struct thread *t)
 {
-    if (!t || t == &first || t->detached || t->joiner)
+    if (!t || t == &first)
         return ERR_INVALID_ARG;
     if (t->remote)
         return ERR_NOT_SUPPORTED;   /* its stack is ours to free, after it ends: join it */
-    if (t->state == T_DONE) {
-        free_thread(t);
-        return ERR_OK;
+    thread_spin_lock(&life_lock);
+    if (t->detached || t->joiner) {
+        thread_spin_unlock(&life_lock);
+        return ERR_INVALID_ARG;
     }
-    t->detached = true;
+    bool done = __atomic_load_n(&t->finished, __ATOMIC_ACQUIRE);
+    t->detached = !done;
+    thread_spin_unlock(&life_lock);
+    if (done)
+        free_thread(t);
     return ERR_OK;
 }
 
-struct thread *thread_self(void) { return current; }
+struct thread *thread_self(void) { return thread_me(); }
+uint64_t thread_at_home_served(void) { return __atomic_load_n(&ask.served, __ATOMIC_RELAXED); }
 uint32_t thread_id(const struct thread *t) { return t->id; }
-uint32_t thread_count(void) { return alive; }
+uint32_t thread_count(void) { return __atomic_load_n(&alive, __ATOMIC_RELAXED); }
 
 void thread_set_idle(thread_idle_fn *idle, void *ctx)
 {

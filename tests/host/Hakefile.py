@@ -44,9 +44,12 @@ host_test("test_costmodel", srcs=["test_costmodel.c", "../../tools/costmodel/arg
                                   "../../tools/costmodel/regions.c"],
           includes=["../../tools/costmodel"])
 # The user library's threads (lib/thread/): scheduler, switch and
-# synchronisation on the host, under ASan and UBSan.
+# synchronisation on the host, under ASan and UBSan; threads "on other
+# cores" are host threads running on the library's stacks, in parallel.
 host_test("test_thread", srcs=["test_thread.c", "../../lib/thread/thread.c", "../../lib/thread/sync.c",
                                "../../lib/thread/switch.S"],
-          includes=["../../lib/include", "../../include"])
+          includes=["../../lib/include", "../../include", "../../lib/thread"], libs="-lpthread")
 # The owner's record of which cores hold copies of an object (monitor/coreset.c).
 host_test("test_coreset", srcs=["test_coreset.c", "../../monitor/coreset.c"], includes=["../../monitor"])
+# numa-multicast's shootdown tree from distances and measured costs (monitor/mcast_plan.c).
+host_test("test_mcast_plan", srcs=["test_mcast_plan.c", "../../monitor/mcast_plan.c"], includes=["../../monitor"])

@@ -5,32 +5,136 @@
  * test leaves no thread alive behind it; LeakSanitizer checks at exit that
  * every stack and thread was freed.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <ucontext.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <atoll/thread.h>
 #include "check.h"
 
-/* -- the platform, as the guest's lib/thread/thread_os_atoll.c is --------- */
+/* -- the platform, as the guest's lib/thread/thread_os_atoll.c is --------- *
+ * A span dispatcher on "core" C is a host thread that runs on the stack the
+ * library gave it (a ucontext), so threads "on other cores" really run in
+ * parallel with the home's. Each core has a notification generation, as a
+ * CPU driver has: thread_os_wait sleeps while it is the token's. */
+#define HOME_CORE 3
+#define HOST_CORES 8
+
+static pthread_mutex_t gen_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gen_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t gen[HOST_CORES];
+static __thread uint32_t my_core = HOME_CORE;
+static int spans_made, spans_ended, notify_misuse;
+
+struct host_span {
+    uint64_t rip, rsp, arg;
+    uint32_t core;
+    ucontext_t back, go;
+    uint32_t *finished;   /* set by thread_os_remote_end, done back on our own stack */
+    uint32_t notify;
+};
+static __thread struct host_span *my_span;
+
 void *thread_os_alloc(size_t bytes) { return malloc(bytes); }
 void thread_os_free(void *p) { free(p); }
-uint32_t thread_os_core(void) { return 3; }
+uint32_t thread_os_core(void) { return HOME_CORE; }
 _Noreturn void thread_os_fatal(const char *msg, uint32_t id)
 {
     fprintf(stderr, "thread %u: %s\n", id, msg);
     _exit(70);
 }
 _Noreturn void thread_os_exit(int status) { exit(status); }
+
+static void span_start(void)
+{
+    struct host_span *h = my_span;
+    ((void (*)(void *))(uintptr_t)h->rip)((void *)(uintptr_t)h->arg);
+    abort();   /* thread_remote_entry never returns */
+}
+
+static void *host_dispatcher(void *p)
+{
+    struct host_span *h = p;
+    my_core = h->core;
+    my_span = h;
+    getcontext(&h->go);
+    /* The library's stack: it starts at rsp + 8, the thread's record. */
+    h->go.uc_stack.ss_sp = (void *)(uintptr_t)(h->rsp + 8 - 4096);
+    h->go.uc_stack.ss_size = 4096;
+    h->go.uc_link = NULL;
+    makecontext(&h->go, span_start, 0);
+    swapcontext(&h->back, &h->go);
+    /* Back on this host thread's own stack: now the library's may go. */
+    __atomic_store_n(h->finished, 1, __ATOMIC_SEQ_CST);
+    thread_os_notify(h->notify, true);
+    __atomic_add_fetch(&spans_ended, 1, __ATOMIC_SEQ_CST);
+    free(h);
+    return NULL;
+}
+
 errval_t thread_os_span(uint32_t core, uint64_t rip, uint64_t rsp, uint64_t arg)
 {
-    (void)core, (void)rip, (void)rsp, (void)arg;
-    return ERR_NOT_SUPPORTED;   /* one process: no other core to span */
+    if (core >= HOST_CORES)
+        return ERR_INVALID_ARG;
+    struct host_span *h = calloc(1, sizeof *h);
+    *h = (struct host_span){ .rip = rip, .rsp = rsp, .arg = arg, .core = core };
+    pthread_t pt;
+    if (pthread_create(&pt, NULL, host_dispatcher, h)) {
+        free(h);
+        return ERR_NO_MEMORY;
+    }
+    pthread_detach(pt);
+    spans_made++;
+    return ERR_OK;
 }
-_Noreturn void thread_os_remote_end(void) { abort(); }
-uint64_t thread_os_wait_token(void) { return 0; }
-void thread_os_wait(uint64_t token) { (void)token; }
+
+_Noreturn void thread_os_remote_end(uint32_t *finished, uint32_t core)
+{
+    my_span->finished = finished;
+    my_span->notify = core;
+    setcontext(&my_span->back);
+    abort();
+}
+
+void thread_os_notify(uint32_t core, bool from_span)
+{
+    if (from_span != (my_core != HOME_CORE) || core >= HOST_CORES)
+        __atomic_add_fetch(&notify_misuse, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&gen_mu);
+    gen[core % HOST_CORES]++;
+    pthread_cond_broadcast(&gen_cv);
+    pthread_mutex_unlock(&gen_mu);
+}
+
+uint64_t thread_os_wait_token(void)
+{
+    pthread_mutex_lock(&gen_mu);
+    uint64_t g = gen[my_core];
+    pthread_mutex_unlock(&gen_mu);
+    return g;
+}
+
+void thread_os_wait(uint64_t token)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 10 * 1000 * 1000;   /* 10 ms at most, as the guest's */
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&gen_mu);
+    if (gen[my_core] == token)
+        pthread_cond_timedwait(&gen_cv, &gen_mu, &until);
+    pthread_mutex_unlock(&gen_mu);
+}
+
+void thread_os_relax(void) { sched_yield(); }
 
 /* -- a log of what ran, in order -------------------------------------------- */
 static int trail[4096];
@@ -381,7 +485,7 @@ static void test_detach_and_limits(void)
     CHECK_ERR(thread_create(&t, detached, NULL, THREAD_STACK_MAX + 16), ERR_INVALID_ARG);
     CHECK_ERR(thread_create(NULL, detached, NULL, 0), ERR_INVALID_ARG);
     CHECK_ERR(thread_create(&t, NULL, NULL, 0), ERR_INVALID_ARG);
-    CHECK_ERR(thread_create_on(&t, 4, detached, NULL, 0), ERR_NOT_SUPPORTED);
+    CHECK_ERR(thread_create_on(&t, HOST_CORES, detached, NULL, 0), ERR_INVALID_ARG);
     CHECK_ERR(thread_join(thread_self(), NULL), ERR_INVALID_ARG);
 
     static struct thread *many[THREAD_MAX];
@@ -431,6 +535,237 @@ static void test_stack_overrun_is_caught(void)
     CHECK_EQ(WEXITSTATUS(status), 70);
 }
 
+/* -- threads on other cores (host threads, really in parallel) ------------- */
+
+#define XROUNDS 2000
+static struct thread_mutex xm;
+static uint64_t xcounter;
+static int x_in, x_most, x_errors;
+static int x_where[HOST_CORES];
+
+static void x_note_error(errval_t err)
+{
+    if (err != ERR_OK)
+        __atomic_add_fetch(&x_errors, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A counter under the mutex, with a window between its read and its write
+ * that a missing lock would lose increments in. */
+static int x_locker(void *arg)
+{
+    int rounds = (int)(intptr_t)arg;
+    __atomic_add_fetch(&x_where[my_core], 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < rounds; i++) {
+        x_note_error(thread_mutex_lock(&xm));
+        int in = __atomic_add_fetch(&x_in, 1, __ATOMIC_SEQ_CST);
+        if (in > __atomic_load_n(&x_most, __ATOMIC_SEQ_CST))
+            __atomic_store_n(&x_most, in, __ATOMIC_SEQ_CST);
+        uint64_t c = __atomic_load_n(&xcounter, __ATOMIC_RELAXED);
+        if (i % 64 == 0)
+            thread_yield();
+        else
+            for (volatile int k = 0; k < 20; k++)
+                ;
+        __atomic_store_n(&xcounter, c + 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&x_in, 1, __ATOMIC_SEQ_CST);
+        x_note_error(thread_mutex_unlock(&xm));
+    }
+    return thread_self() ? 7 : 0;
+}
+
+static void test_remote_mutex(void)
+{
+    struct thread *t[6];
+    xcounter = 0;
+    x_most = x_errors = 0;
+    /* Cores 0, 1, 2 and 5, and two more threads at home (core 3). */
+    uint32_t cores[6] = { 0, 1, 2, 5, HOME_CORE, HOME_CORE };
+    for (int i = 0; i < 6; i++)
+        CHECK_ERR(thread_create_on(&t[i], cores[i], x_locker, (void *)(intptr_t)XROUNDS, THREAD_STACK_MIN), ERR_OK);
+    x_locker((void *)(intptr_t)XROUNDS);   /* and the first thread */
+    for (int i = 0; i < 6; i++) {
+        int rv = 0;
+        CHECK_ERR(thread_join(t[i], &rv), ERR_OK);
+        CHECK_EQ(rv, 7);
+    }
+    CHECK_EQ(xcounter, 7 * XROUNDS);
+    CHECK_EQ(x_most, 1);
+    CHECK_EQ(x_errors, 0);
+    CHECK(x_where[0] == 1 && x_where[1] == 1 && x_where[2] == 1 && x_where[5] == 1);
+    CHECK(xm.owner == NULL && xm.waiters.head == NULL);
+    CHECK_EQ(thread_count(), 1);
+}
+
+/* A barrier's phases never overlap: in round r every thread has arrived
+ * before any leaves, and none has arrived at round r + 1 yet. */
+#define BROUNDS 300
+#define BTHREADS 6
+static struct thread_barrier xb;
+static uint32_t b_arrived[BROUNDS + 1], b_lasts[BROUNDS];
+static int b_overlaps;
+
+static int b_meets(void *arg)
+{
+    (void)arg;
+    for (int r = 0; r < BROUNDS; r++) {
+        __atomic_add_fetch(&b_arrived[r], 1, __ATOMIC_SEQ_CST);
+        bool last = false;
+        x_note_error(thread_barrier_wait(&xb, &last));
+        if (last)
+            __atomic_add_fetch(&b_lasts[r], 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&b_arrived[r], __ATOMIC_SEQ_CST) != BTHREADS)
+            __atomic_add_fetch(&b_overlaps, 1, __ATOMIC_SEQ_CST);
+        /* Nobody can be past round r + 1's barrier while we are here. */
+        if (r + 2 <= BROUNDS && __atomic_load_n(&b_lasts[r + 1], __ATOMIC_SEQ_CST))
+            __atomic_add_fetch(&b_overlaps, 1, __ATOMIC_SEQ_CST);
+    }
+    return 0;
+}
+
+static void test_remote_barrier(void)
+{
+    CHECK_ERR(thread_barrier_init(&xb, BTHREADS), ERR_OK);
+    x_errors = 0;
+    uint32_t cores[BTHREADS - 1] = { 0, 1, 2, HOME_CORE, 6 };
+    struct thread *t[BTHREADS - 1];
+    for (int i = 0; i < BTHREADS - 1; i++)
+        CHECK_ERR(thread_create_on(&t[i], cores[i], b_meets, NULL, THREAD_STACK_MIN), ERR_OK);
+    b_meets(NULL);
+    for (int i = 0; i < BTHREADS - 1; i++)
+        CHECK_ERR(thread_join(t[i], NULL), ERR_OK);
+    int bad_lasts = 0;
+    for (int r = 0; r < BROUNDS; r++)
+        bad_lasts += b_lasts[r] != 1 || b_arrived[r] != BTHREADS;
+    CHECK_EQ(bad_lasts, 0);
+    CHECK_EQ(b_overlaps, 0);
+    CHECK_EQ(x_errors, 0);
+    CHECK(xb.waiters.head == NULL && xb.arrived == 0);
+}
+
+/* Producers and consumers on different cores over a 4-slot ring, on two
+ * condition variables: every item arrives once. */
+#define XITEMS 3000
+static struct thread_mutex rm;
+static struct thread_cond r_not_full, r_not_empty;
+static uint64_t r_ring[4], r_head, r_count, r_sum, r_got;
+
+static int r_producer(void *arg)
+{
+    uint64_t base = (uint64_t)(uintptr_t)arg;
+    for (uint64_t i = 1; i <= XITEMS / 2; i++) {
+        x_note_error(thread_mutex_lock(&rm));
+        while (r_count == 4)
+            x_note_error(thread_cond_wait(&r_not_full, &rm));
+        r_ring[(r_head + r_count++) % 4] = base + i;
+        thread_cond_signal(&r_not_empty);
+        x_note_error(thread_mutex_unlock(&rm));
+    }
+    return 0;
+}
+
+static int r_consumer(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        x_note_error(thread_mutex_lock(&rm));
+        while (r_count == 0 && r_got < XITEMS)
+            x_note_error(thread_cond_wait(&r_not_empty, &rm));
+        if (r_got == XITEMS) {
+            thread_cond_broadcast(&r_not_empty);   /* the other consumer is done too */
+            x_note_error(thread_mutex_unlock(&rm));
+            return 0;
+        }
+        r_sum += r_ring[r_head];
+        r_head = (r_head + 1) % 4;
+        r_count--;
+        r_got++;
+        if (r_got == XITEMS)
+            thread_cond_broadcast(&r_not_empty);
+        thread_cond_signal(&r_not_full);
+        x_note_error(thread_mutex_unlock(&rm));
+    }
+}
+
+static void test_remote_conditions(void)
+{
+    x_errors = 0;
+    struct thread *p1, *p2, *c1, *c2;
+    CHECK_ERR(thread_create_on(&p1, 0, r_producer, (void *)(uintptr_t)0, 0), ERR_OK);
+    CHECK_ERR(thread_create_on(&p2, HOME_CORE, r_producer, (void *)(uintptr_t)1000000, 0), ERR_OK);
+    CHECK_ERR(thread_create_on(&c1, 1, r_consumer, NULL, 0), ERR_OK);
+    CHECK_ERR(thread_create_on(&c2, 2, r_consumer, NULL, 0), ERR_OK);
+    CHECK_ERR(thread_join(p1, NULL), ERR_OK);
+    CHECK_ERR(thread_join(p2, NULL), ERR_OK);
+    CHECK_ERR(thread_join(c1, NULL), ERR_OK);
+    CHECK_ERR(thread_join(c2, NULL), ERR_OK);
+    uint64_t half = (uint64_t)(XITEMS / 2) * (XITEMS / 2 + 1) / 2;
+    CHECK_EQ(r_got, XITEMS);
+    CHECK_EQ(r_sum, 2 * half + 1000000ull * (XITEMS / 2));
+    CHECK_EQ(x_errors, 0);
+}
+
+/* Joins across cores, both ways; a remote thread's self; work only the home
+ * can do, asked from another core. */
+static struct thread *home_worker;
+static int at_home_core = -1, at_home_calls;
+
+static int sleeper(void *arg)
+{
+    for (int i = 0; i < 50; i++)
+        thread_yield();
+    return (int)(intptr_t)arg;
+}
+
+static errval_t on_the_home(void *arg)
+{
+    at_home_core = (int)my_core;
+    at_home_calls++;
+    return *(errval_t *)arg;
+}
+
+static int remote_joiner(void *arg)
+{
+    (void)arg;
+    int rv = 0, bad = 0;
+    bad += thread_join(home_worker, &rv) != ERR_OK || rv != 11;   /* a home thread */
+    struct thread *me = thread_self();
+    bad += thread_create(&me, sleeper, NULL, 0) != ERR_NOT_SUPPORTED;   /* the home's to do */
+    errval_t want = ERR_TIMEOUT;
+    bad += thread_at_home(on_the_home, &want) != ERR_TIMEOUT;
+    return bad ? -1 : 21;
+}
+
+static int remote_of_remote(void *arg)
+{
+    struct thread *other = arg;
+    int rv = 0;
+    if (thread_join(other, &rv) != ERR_OK)
+        return -1;
+    return rv + 1;
+}
+
+static void test_remote_joins(void)
+{
+    struct thread *r, *rr, *leaf;
+    CHECK_ERR(thread_create(&home_worker, sleeper, (void *)(intptr_t)11, 0), ERR_OK);
+    CHECK_ERR(thread_create_on(&r, 4, remote_joiner, NULL, 0), ERR_OK);
+    CHECK_ERR(thread_create_on(&leaf, 6, sleeper, (void *)(intptr_t)40, 0), ERR_OK);
+    CHECK_ERR(thread_create_on(&rr, 7, remote_of_remote, leaf, 0), ERR_OK);
+    int rv = 0;
+    CHECK_ERR(thread_join(r, &rv), ERR_OK);
+    CHECK_EQ(rv, 21);
+    CHECK_EQ(at_home_core, HOME_CORE);
+    CHECK_EQ(at_home_calls, 1);
+    CHECK_ERR(thread_join(rr, &rv), ERR_OK);
+    CHECK_EQ(rv, 41);
+    CHECK_EQ(thread_count(), 1);
+    /* Every span dispatcher ended, and every wake-up went the right way. */
+    for (int i = 0; i < 1000 && __atomic_load_n(&spans_ended, __ATOMIC_SEQ_CST) != spans_made; i++)
+        usleep(1000);
+    CHECK_EQ(spans_ended, spans_made);
+    CHECK_EQ(notify_misuse, 0);
+}
+
 int main(void)
 {
     test_create_join();
@@ -443,5 +778,9 @@ int main(void)
     test_idle_hook();
     test_detach_and_limits();
     test_stack_overrun_is_caught();
+    test_remote_mutex();
+    test_remote_barrier();
+    test_remote_conditions();
+    test_remote_joins();
     return check_done();
 }

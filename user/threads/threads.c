@@ -20,7 +20,9 @@
  *                          and counts itself; all are joined. One event:
  *     @atoll {"event":"span_threads","core":C,"ncores":N,"rounds":R,
  *             "ran_on":[0,1,..],"joined":N*R,"hits":N*R,"ok":true}
- *   threads unmap PROTOCOL a thread on every other core reads a page over
+ *   threads unmap PROTOCOL [CORE]  (CORE: the call is made by the thread on
+ *                          that other core, which touches the page after too)
+ *                          a thread on every other core reads a page over
  *   threads protect PROTOCOL  and over (and writes it, for protect); then the
  *                          page is unmapped (write-protected) with the
  *                          shootdown PROTOCOL (<atoll/span.h>) and each
@@ -52,6 +54,8 @@
  *                          there: every reader must fault at the page.
  *     @atoll {"event":"span_reuse","core":C,"cores":N,"ready":N,"delete":"ERR_OK",
  *             "retype":"ERR_OK","addr":A,"survived":0,"ok":true}
+ *   threads xsync [ROUNDS] a thread on every core shares a mutex, condition
+ *                          variables, a barrier and the heap (xsync.c).
  *   threads abandon CORE [probe]  a thread on CORE spins for ever; once it
  *                          has started, the domain ends without joining it
  *                          (its dispatcher there must stop: span_stopped).
@@ -64,6 +68,7 @@
 #include <atoll/lib/time.h>
 #include <atoll/span.h>
 #include <atoll/thread.h>
+#include "xsync.h"
 
 #define RING 4
 
@@ -242,10 +247,24 @@ static int span_main(uint32_t core, uint32_t nrounds)
 struct toucher {
     uint32_t index, state;    /* 1: translation cached, 2: touching after, 9: survived it */
     uint64_t before;
+    bool caller;              /* `by`: this thread makes the call, then touches */
 };
 static volatile uint64_t *shared_page;
 static uint32_t touch_phase;  /* 1: read, 2: touch after the change */
 static bool touch_writes;     /* protect: write before and after */
+/* The call made by a thread on another core (`threads unmap PROTOCOL CORE`). */
+static struct {
+    capslot_t frame;
+    uint32_t protocol, asked, go, done;
+    errval_t err;
+} by_call;
+
+static errval_t do_call(capslot_t frame, uint32_t protocol, uint32_t *asked)
+{
+    void *p = (void *)(uintptr_t)shared_page;
+    return touch_writes ? span_protect(frame, 0, (uint64_t)(uintptr_t)p, 4096, protocol, asked)
+                        : span_unmap(frame, (uint64_t)(uintptr_t)p, 4096, protocol, asked);
+}
 
 static int touch(void *arg)
 {
@@ -256,6 +275,13 @@ static int touch(void *arg)
     if (touch_writes)
         shared_page[1 + t->index] = t->index;   /* a writable translation cached */
     __atomic_store_n(&t->state, 1, __ATOMIC_RELEASE);
+    if (t->caller) {
+        /* The caller: from another core, with its own translation cached. */
+        while (!__atomic_load_n(&by_call.go, __ATOMIC_ACQUIRE))
+            (void)shared_page[0];
+        by_call.err = do_call(by_call.frame, by_call.protocol, &by_call.asked);
+        __atomic_store_n(&by_call.done, 1, __ATOMIC_RELEASE);
+    }
     while (__atomic_load_n(&touch_phase, __ATOMIC_ACQUIRE) < 2)
         (void)shared_page[0];   /* keep the translation in this core's TLB */
     __atomic_store_n(&t->state, 2, __ATOMIC_RELEASE);
@@ -284,7 +310,7 @@ static bool all_states(struct toucher *t, uint32_t n, uint32_t at_least, uint64_
     }
 }
 
-static int unmap_main(uint32_t core, bool protect, const char *proto_name)
+static int unmap_main(uint32_t core, bool protect, const char *proto_name, int by)
 {
     uint32_t protocol = tlb_protocol_parse(proto_name);
     uint32_t n = startup()->ncores, others = 0;
@@ -300,7 +326,7 @@ static int unmap_main(uint32_t core, bool protect, const char *proto_name)
     for (uint32_t c = 0; ts && c < n; c++) {
         if (c == core)
             continue;
-        ts[others] = (struct toucher){ .index = others };
+        ts[others] = (struct toucher){ .index = others, .caller = (int)c == by };
         errval_t err = thread_create_on(&t, c, touch, &ts[others], 0);
         if (err) {
             printf("threads: span to core %u: %s\n", c, err_name(err));
@@ -312,8 +338,21 @@ static int unmap_main(uint32_t core, bool protect, const char *proto_name)
     __atomic_store_n(&touch_phase, 1, __ATOMIC_RELEASE);
     bool ready = all_states(ts, others, 1, 20000000000ull);
     uint32_t asked = 0;
-    errval_t err = protect ? span_protect(frame, 0, (uint64_t)(uintptr_t)p, 4096, protocol, &asked)
-                           : span_unmap(frame, (uint64_t)(uintptr_t)p, 4096, protocol, &asked);
+    errval_t err;
+    if (by >= 0) {
+        /* The thread on core `by` calls; the home runs it for it
+         * (thread_at_home) at a blocking point: thread_yield here. */
+        by_call.frame = frame;
+        by_call.protocol = protocol;
+        __atomic_store_n(&by_call.go, 1, __ATOMIC_RELEASE);
+        uint64_t end = now_ns() + 20000000000ull;
+        while (!__atomic_load_n(&by_call.done, __ATOMIC_ACQUIRE) && now_ns() < end)
+            thread_yield();
+        err = __atomic_load_n(&by_call.done, __ATOMIC_ACQUIRE) ? by_call.err : ERR_TIMEOUT;
+        asked = by_call.asked;
+    } else {
+        err = do_call(frame, protocol, &asked);
+    }
     __atomic_store_n(&touch_phase, 2, __ATOMIC_RELEASE);
     /* A thread faults in its loop as soon as its core forgot the page (the
      * protocol's step there), or at its touch after this point. One that
@@ -335,10 +374,10 @@ static int unmap_main(uint32_t core, bool protect, const char *proto_name)
     bool ok = failures == 0 && ready && err == ERR_OK && asked == others && survived == 0 &&
               before_ok == others && after_read == 0x70c4ed &&
               again == (protect ? ERR_OK : ERR_NOT_MAPPED);
-    printf("@atoll {\"event\":\"span_unmap\",\"op\":\"%s\",\"protocol\":\"%s\",\"core\":%u,\"cores\":%u,"
+    printf("@atoll {\"event\":\"span_unmap\",\"op\":\"%s\",\"protocol\":\"%s\",\"core\":%u,\"by\":%d,\"cores\":%u,"
            "\"err\":\"%s\",\"again\":\"%s\",\"addr\":%llu,\"ready\":%u,\"touched\":%u,\"survived\":%u,"
            "\"ok\":%s}\n",
-           protect ? "protect" : "unmap", tlb_protocol_name(protocol), core, asked, err_name(err), err_name(again),
+           protect ? "protect" : "unmap", tlb_protocol_name(protocol), core, by < 0 ? (int)core : by, asked, err_name(err), err_name(again),
            (unsigned long long)(uintptr_t)p, nready, ntouched, survived, ok ? "true" : "false");
     return ok ? 0 : 1;
 }
@@ -624,13 +663,16 @@ int main(int argc, char **argv)
 {
     uint32_t core = startup()->core_id;
     if (argc > 2 && (!strcmp(argv[1], "unmap") || !strcmp(argv[1], "protect")))
-        return unmap_main(core, !strcmp(argv[1], "protect"), argv[2]);
+        return unmap_main(core, !strcmp(argv[1], "protect"), argv[2],
+                          argc > 3 && arg_number(argv[3], core) != core ? (int)arg_number(argv[3], core) : -1);
     if (argc > 6 && !strcmp(argv[1], "bench"))
         return bench_main(core, arg_number(argv[2], 11), arg_number(argv[3], 3), argv[4], argv[5], argv[6]);
     if (argc > 2 && !strcmp(argv[1], "abandon"))
         return abandon_main(core, arg_number(argv[2], 0), argc > 3 && !strcmp(argv[3], "probe"));
     if (argc > 1 && !strcmp(argv[1], "reuse"))
         return reuse_main(core);
+    if (argc > 1 && !strcmp(argv[1], "xsync"))
+        return xsync_main(core, argc > 2 ? arg_number(argv[2], 200) : 200);
     if (argc > 1 && !strcmp(argv[1], "span"))
         return span_main(core, argc > 2 ? arg_number(argv[2], 2) : 2);
     if (argc > 1 && !strcmp(argv[1], "overrun")) {

@@ -25,7 +25,7 @@ enum cap_type {
     CAP_IRQ,           /* a range of interrupt vectors */
     CAP_IO,            /* a range of I/O ports */
     CAP_KERNEL,        /* the monitor's: operations on the core itself */
-    CAP_NOTIFY,        /* send notifications (wake-up IPIs) to one core: base = core */
+    CAP_NOTIFY,        /* send notifications (wake-up IPIs) to cores [base, base + bytes) */
     CAP_TYPE_COUNT
 };
 

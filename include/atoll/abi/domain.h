@@ -22,7 +22,7 @@ enum {
     SLOT_MACHINE = 9,      /* the machine as the CPU driver found it at boot: a
                               read-only frame, struct machine of <atoll/abi/machine.h> */
     SLOT_SPAN_NOTIFY = 10, /* a span dispatcher (below): a Notify capability
-                              for its home core */
+                              for every core (SYS_NOTIFY names one) */
     SLOT_SPAN_HOME = 11,   /* a span dispatcher: the home domain's PML4 (a
                               FOREIGN copy); it runs while it holds it */
     SLOT_FIRST_FREE = 32,  /* lib/'s slot allocator starts here... */
@@ -72,7 +72,7 @@ struct startup_info {
 struct span_args {
     uint64_t ram;           /* RAM, SPAN_RAM_BYTES exactly, no children */
     uint64_t home_pml4;     /* the home domain's PML4 (FOREIGN: another core's): moved in */
-    uint64_t notify;        /* a Notify capability for the home core */
+    uint64_t notify;        /* a Notify capability whose cores include the home core */
     uint64_t disp_dest;     /* an empty slot: a copy of the new dispatcher */
     uint64_t rip, rsp, arg; /* where it starts; arg in rdi */
     uint32_t home_core, home_domain;

@@ -5,7 +5,9 @@
  * home monitor has every other core that has run the domain forget it, by
  * the protocol asked for (enum tlb_protocol, <atoll/monitor_proto.h>). When
  * these return ERR_OK no core can use the old translation any more.
- * Called on the home core (a span dispatcher gets ERR_NOT_SUPPORTED).
+ * A thread on another core may call them too (lib/thread): the home
+ * dispatcher runs the call for it at its next blocking point
+ * (thread_at_home), the caller's core being asked as any that ran it.
  */
 #ifndef ATOLL_SPAN_H
 #define ATOLL_SPAN_H

@@ -2,19 +2,29 @@
  * Threads of a domain (lib/thread/): several flows of control in one
  * address space, with join, mutexes, condition variables and barriers.
  *
- * Today every thread of a domain runs on the domain's one dispatcher and
- * the threads take turns cooperatively: a thread runs until it yields,
- * blocks (lock, wait, join, barrier) or ends. There is no preemption among
- * a domain's own threads, so a thread that spins without yielding keeps the
- * others waiting (the CPU driver still preempts the domain as a whole).
- * thread_create_on() another core puts the thread on a dispatcher of the
- * domain there (the domain spans that core, docs/spanning.md): it runs in
- * parallel with this core's threads, alone on its dispatcher, until it
- * returns. Such a thread may use memory, atomics, system calls and the
- * library's stateless parts; it must not call the blocking calls of this
- * library (yield, mutexes, conditions, barriers, join, thread_self), nor
- * malloc, which belong to the home dispatcher. The home joins it (waiting
- * for its notification); it cannot be detached (ERR_NOT_SUPPORTED).
+ * A domain's threads on its home core take turns cooperatively on its
+ * dispatcher: a thread runs until it yields, blocks (lock, wait, join,
+ * barrier) or ends. There is no preemption among them, so a thread that
+ * spins without yielding keeps the others of that core waiting (the CPU
+ * driver still preempts the domain as a whole). thread_create_on() another
+ * core puts the thread on a dispatcher of the domain there (the domain
+ * spans that core, docs/spanning.md): it runs in parallel with the other
+ * cores' threads, alone on its dispatcher, until it returns.
+ *
+ * Every call of this library works from every core: mutexes, condition
+ * variables, barriers and joins between threads of different cores, and
+ * malloc. A thread on another core that must wait sleeps its dispatcher
+ * until it is woken by a notification of its core (no spinning beyond a
+ * few microseconds); a home thread woken from another core runs at the
+ * home's next turn. Only the home creates threads and sets the idle hook
+ * (ERR_NOT_SUPPORTED elsewhere); a thread on another core cannot be
+ * detached (ERR_NOT_SUPPORTED: join it). What needs the home's
+ * capabilities or its monitor channel, a remote thread asks of the home
+ * with thread_at_home (malloc does, to grow the heap). Not printf: stdout's
+ * line buffer is the home's (a remote thread snprintf's and sys_print's its
+ * own). ERR_DEADLOCK is
+ * only detected among home threads with no thread of another core still
+ * running (one of those could still wake them).
  *
  * Threads share the domain's memory: what they share is the program's
  * business. The OS's own state still moves only through channels.
@@ -79,6 +89,16 @@ struct thread *thread_self(void);
 uint32_t thread_id(const struct thread *t);   /* 0: the domain's first thread */
 uint32_t thread_count(void);                  /* threads alive, the caller included */
 
+/* Remote threads: true on the domain's home dispatcher. What only the home
+ * can do (map memory with its capabilities, talk to its monitor, grow the
+ * heap) a remote thread asks of it with thread_at_home: fn(arg) runs on the
+ * home dispatcher at its next blocking point (a blocked or joining home
+ * thread, a lock's wait), and its result comes back. At home it is a call. */
+bool thread_on_home(void);
+errval_t thread_at_home(errval_t (*fn)(void *arg), void *arg);
+/* How many requests of other cores the home has run so far. */
+uint64_t thread_at_home_served(void);
+
 /* Called when the running thread blocks and no thread is runnable: wait
  * for something outside that may wake a thread, then return ERR_OK (the
  * library looks again), or an error that the blocking call returns. */
@@ -89,6 +109,7 @@ void thread_set_idle(thread_idle_fn *idle, void *ctx);
  * Zero-initialised objects are ready to use (unlocked, no waiters). Handing
  * a lock to a waiter is FIFO: the longest waiter gets it next. */
 struct thread_mutex {
+    uint32_t lock;         /* the object's own (threads on other cores) */
     struct thread *owner;
     struct thread_queue waiters;
 };
@@ -98,6 +119,7 @@ bool thread_mutex_trylock(struct thread_mutex *m);
 errval_t thread_mutex_unlock(struct thread_mutex *m);
 
 struct thread_cond {
+    uint32_t lock;
     struct thread_queue waiters;
 };
 /* Release m, wait for a signal, hold m again. The caller must hold m. */
@@ -106,6 +128,7 @@ void thread_cond_signal(struct thread_cond *c);
 void thread_cond_broadcast(struct thread_cond *c);
 
 struct thread_barrier {
+    uint32_t lock;
     uint32_t count;        /* threads that meet */
     uint32_t arrived;
     uint64_t round;
@@ -120,17 +143,23 @@ errval_t thread_barrier_wait(struct thread_barrier *b, bool *last);
  * tests their own) -- */
 void *thread_os_alloc(size_t bytes);          /* 16-byte aligned, or NULL */
 void thread_os_free(void *p);
-uint32_t thread_os_core(void);
+uint32_t thread_os_core(void);                /* the home core */
 _Noreturn void thread_os_fatal(const char *msg, uint32_t id);
 _Noreturn void thread_os_exit(int status);
 /* Threads on other cores (ERR_NOT_SUPPORTED where a domain cannot span):
  * start a dispatcher of ours on `core` at rip, with rsp and rdi = arg. */
 errval_t thread_os_span(uint32_t core, uint64_t rip, uint64_t rsp, uint64_t arg);
-/* On that dispatcher, once its thread is done: wake the home core, end. */
-_Noreturn void thread_os_remote_end(void);
-/* Home: a token read before looking at a remote thread, and a sleep that
- * ends at once if a wake-up came after the token (or after a short time). */
+/* On that dispatcher, once its thread is done: *finished = 1 (after which
+ * its stack is the joiner's to free: not touched again), wake `core`, end. */
+_Noreturn void thread_os_remote_end(uint32_t *finished, uint32_t core);
+/* Wake whoever of the domain sleeps in thread_os_wait on `core`; from_span:
+ * the caller runs on a span dispatcher (not the home one). */
+void thread_os_notify(uint32_t core, bool from_span);
+/* A token read before looking at shared state, and a sleep that ends at
+ * once if a wake-up came after the token (or after a short time). */
 uint64_t thread_os_wait_token(void);
 void thread_os_wait(uint64_t token);
+/* Let the core run something else for a moment (a lock held elsewhere). */
+void thread_os_relax(void);
 
 #endif

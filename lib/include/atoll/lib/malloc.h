@@ -24,6 +24,18 @@ void *realloc(void *p, size_t bytes);
 typedef errval_t malloc_backing_fn(uint64_t at, uint64_t end, uint64_t limit, uint64_t *done);
 void malloc_set_backing(malloc_backing_fn *fn);
 
+/* A domain whose threads run on several cores at once (lib/thread) makes
+ * the heap safe for them: `enter`/`leave` around every call, and `grow`
+ * runs the mapping that grows the heap (fn(arg)) where the domain's
+ * capabilities are, its home dispatcher, and returns its result. NULL:
+ * none (one dispatcher). */
+struct malloc_guard {
+    void (*enter)(void);
+    void (*leave)(void);
+    errval_t (*grow)(errval_t (*fn)(void *arg), void *arg);
+};
+void malloc_set_guard(const struct malloc_guard *g);
+
 /* The heap itself (statistics, heap_check). */
 struct heap *malloc_heap(void);
 

@@ -111,6 +111,8 @@ errval_t sys_set_priority(capslot_t dispatcher, uint32_t priority);
 /* Wake the domains sleeping in sys_notify_wait on the core a Notify
  * capability names. */
 errval_t sys_notify(capslot_t notify);
+/* The same with a Notify for a range of cores: wake `core`, one of them. */
+errval_t sys_notify_core(capslot_t notify, uint32_t core);
 /* Sleep until a notification reaches this core or timeout_us passes (0:
  * no timeout), unless `token` differs from the core's notification
  * generation; *gen is the generation after. ERR_TIMEOUT when it timed out. */

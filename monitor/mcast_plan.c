@@ -1,0 +1,86 @@
+/* The numa-multicast tree; see mcast_plan.h. */
+#include "mcast_plan.h"
+
+#define HAS(b, c) (((b)[(c) / 64] >> ((c) % 64)) & 1)
+#define SET(b, c) ((b)[(c) / 64] |= 1ull << ((c) % 64))
+
+uint64_t mcast_cost_update(uint64_t old, uint64_t sample)
+{
+    if (!sample)
+        sample = 1;   /* 0 means "not measured" */
+    return old ? (old * 7 + sample) / 8 : sample;
+}
+
+/* How long node n's answer is expected to take: its leader's measured
+ * answers, else the slowest measured core of those to reach there. */
+static uint64_t node_estimate(const struct mcast_in *in, uint32_t n)
+{
+    if (in->node_cost[n])
+        return in->node_cost[n];
+    uint64_t worst = 0;
+    for (uint32_t c = 0; c < in->ncores; c++)
+        if (HAS(in->targets, c) && in->core_node[c] == n && in->core_cost[c] > worst)
+            worst = in->core_cost[c];
+    return worst;
+}
+
+uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t max, bool *by_cost)
+{
+    uint32_t nnodes = in->nnodes ? in->nnodes : 1;
+    if (nnodes > MCAST_MAX_NODES)
+        nnodes = MCAST_MAX_NODES;
+    uint32_t ncores = in->ncores > MCAST_MAX_CORES ? MCAST_MAX_CORES : in->ncores;
+    uint32_t home_node = in->home < ncores && nnodes > 1 ? in->core_node[in->home] : 0;
+    /* The other nodes that have cores to reach. */
+    uint32_t order[MCAST_MAX_NODES], n_order = 0;
+    uint64_t est[MCAST_MAX_NODES] = { 0 };
+    bool all_measured = true;
+    for (uint32_t n = 0; n < nnodes; n++) {
+        if (n == home_node)
+            continue;
+        bool any = false;
+        for (uint32_t c = 0; c < ncores && !any; c++)
+            any = HAS(in->targets, c) && c != in->home && in->core_node[c] == n;
+        if (!any)
+            continue;
+        est[n] = node_estimate(in, n);
+        all_measured &= est[n] != 0;
+        order[n_order++] = n;
+    }
+    /* Insertion sort, the longest first: by measure when every node has
+     * one, else by distance from the home's node (measures break ties). */
+    for (uint32_t i = 1; i < n_order; i++)
+        for (uint32_t j = i; j > 0; j--) {
+            uint32_t a = order[j], b = order[j - 1];
+            uint16_t da = in->distance[home_node][a], db = in->distance[home_node][b];
+            bool before = all_measured ? est[a] > est[b] : (da > db || (da == db && est[a] > est[b]));
+            if (!before)
+                break;
+            order[j] = b;
+            order[j - 1] = a;
+        }
+    *by_cost = all_measured && n_order > 0;
+    uint32_t sends = 0;
+    for (uint32_t i = 0; i < n_order && sends < max; i++) {
+        uint32_t n = order[i];
+        int leader = -1;
+        for (uint32_t c = 0; c < ncores; c++) {
+            if (!HAS(in->targets, c) || c == in->home || in->core_node[c] != n)
+                continue;
+            bool cheaper = leader >= 0 && in->core_cost[c] &&
+                           (!in->core_cost[leader] || in->core_cost[c] < in->core_cost[leader]);
+            if (leader < 0 || cheaper)
+                leader = (int)c;
+        }
+        struct mcast_send *s = &out[sends++];
+        *s = (struct mcast_send){ .core = (uint32_t)leader };
+        for (uint32_t c = 0; c < ncores; c++)
+            if (HAS(in->targets, c) && c != in->home && c != (uint32_t)leader && in->core_node[c] == n)
+                SET(s->fwd, c);
+    }
+    /* The home's own node last, each core directly. */
+    for (uint32_t c = 0; c < ncores && sends < max; c++)
+        if (HAS(in->targets, c) && c != in->home && (nnodes == 1 || in->core_node[c] == home_node))
+            out[sends++] = (struct mcast_send){ .core = c };
+    return sends;
+}

@@ -1,0 +1,162 @@
+/*
+ * Host unit test for monitor/mcast_plan.c: the numa-multicast shootdown's
+ * tree from distances and measured costs (docs/spanning.md).
+ */
+#include <string.h>
+#include "check.h"
+#include "mcast_plan.h"
+
+#define HAS(b, c) (((b)[(c) / 64] >> ((c) % 64)) & 1)
+
+static uint16_t core_node[MCAST_MAX_CORES];
+static uint16_t dist[MCAST_MAX_NODES][MCAST_MAX_NODES];
+static uint64_t core_cost[MCAST_MAX_CORES], node_cost[MCAST_MAX_NODES];
+static uint64_t targets[4];
+static struct mcast_send out[MCAST_MAX_CORES];
+
+/* 4 nodes of 4 cores (0-3, 4-7, 8-11, 12-15); node 0 is 10 from itself,
+ * 20 from node 1, 30 from node 2, 40 from node 3 (and symmetric). */
+static void machine4(void)
+{
+    memset(core_cost, 0, sizeof core_cost);
+    memset(node_cost, 0, sizeof node_cost);
+    memset(targets, 0, sizeof targets);
+    for (uint32_t c = 0; c < 16; c++)
+        core_node[c] = (uint16_t)(c / 4);
+    for (uint32_t a = 0; a < 4; a++)
+        for (uint32_t b = 0; b < 4; b++)
+            dist[a][b] = (uint16_t)(a == b ? 10 : 10 + 10 * (a > b ? a - b : b - a));
+}
+
+static struct mcast_in in_for(uint32_t home)
+{
+    return (struct mcast_in){ .ncores = 16, .nnodes = 4, .home = home, .core_node = core_node, .distance = dist,
+                              .core_cost = core_cost, .node_cost = node_cost, .targets = targets };
+}
+
+static uint32_t count_bits(const uint64_t b[4])
+{
+    uint32_t n = 0;
+    for (int i = 0; i < 4; i++)
+        n += (uint32_t)__builtin_popcountll(b[i]);
+    return n;
+}
+
+/* Every target reached exactly once (as a send or a forward), never home. */
+static void check_covers(uint32_t n, uint32_t home)
+{
+    uint64_t seen[4] = { 0 };
+    uint32_t reached = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        CHECK(out[i].core != home && HAS(targets, out[i].core) && !HAS(seen, out[i].core));
+        seen[out[i].core / 64] |= 1ull << (out[i].core % 64);
+        reached++;
+        for (uint32_t c = 0; c < 256; c++)
+            if (HAS(out[i].fwd, c)) {
+                CHECK(c != home && HAS(targets, c) && !HAS(seen, c));
+                CHECK(core_node[c] == core_node[out[i].core]);
+                seen[c / 64] |= 1ull << (c % 64);
+                reached++;
+            }
+    }
+    uint64_t want[4];
+    memcpy(want, targets, sizeof want);
+    want[home / 64] &= ~(1ull << (home % 64));
+    CHECK_EQ(reached, count_bits(want));
+}
+
+static void test_by_distance_then_home_node_directly(void)
+{
+    machine4();
+    for (uint32_t c = 0; c < 16; c++)
+        targets[0] |= 1ull << c;
+    struct mcast_in in = in_for(1);
+    bool by_cost = true;
+    uint32_t n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
+    CHECK(!by_cost);
+    /* Nodes 3, 2, 1 (farthest first) by their lowest core, then 0, 2, 3. */
+    CHECK_EQ(n, 6);
+    CHECK_EQ(out[0].core, 12);
+    CHECK_EQ(out[1].core, 8);
+    CHECK_EQ(out[2].core, 4);
+    CHECK_EQ(count_bits(out[0].fwd), 3);
+    CHECK(HAS(out[0].fwd, 13) && HAS(out[0].fwd, 14) && HAS(out[0].fwd, 15));
+    CHECK(out[3].core == 0 && out[4].core == 2 && out[5].core == 3);
+    CHECK(count_bits(out[3].fwd) == 0 && count_bits(out[5].fwd) == 0);
+    check_covers(n, 1);
+}
+
+static void test_measured_costs_order_nodes_and_pick_leaders(void)
+{
+    machine4();
+    for (uint32_t c = 0; c < 16; c++)
+        targets[0] |= 1ull << c;
+    /* Measured: node 1's answers are the slowest (a loaded node), node 3's
+     * the fastest, whatever the distances say. */
+    node_cost[1] = 9000;
+    node_cost[2] = 5000;
+    core_cost[13] = 700;   /* only one core of node 3 measured: its estimate */
+    core_cost[6] = 300;    /* node 1's cheapest core leads it */
+    core_cost[5] = 800;
+    struct mcast_in in = in_for(0);
+    bool by_cost = false;
+    uint32_t n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
+    CHECK(by_cost);
+    CHECK_EQ(n, 6);
+    CHECK_EQ(out[0].core, 6);    /* node 1, by its cheapest core */
+    CHECK(HAS(out[0].fwd, 4) && HAS(out[0].fwd, 5) && HAS(out[0].fwd, 7) && !HAS(out[0].fwd, 6));
+    CHECK_EQ(out[1].core, 8);    /* node 2 */
+    CHECK_EQ(out[2].core, 13);   /* node 3: its one measured core leads */
+    CHECK(out[3].core == 1 && out[4].core == 2 && out[5].core == 3);
+    check_covers(n, 0);
+    /* One node not measured yet: distances again, measures only break ties. */
+    node_cost[2] = 0;
+    n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
+    CHECK(!by_cost);
+    CHECK(out[0].core == 13 && out[1].core == 8 && out[2].core == 6);
+    check_covers(n, 0);
+}
+
+static void test_only_cores_that_ran_the_domain(void)
+{
+    machine4();
+    /* Cores 2 (home's node), 9 (node 2 alone) and 14, 15 (node 3). */
+    targets[0] = 1ull << 2 | 1ull << 9 | 1ull << 14 | 1ull << 15 | 1ull << 0;
+    struct mcast_in in = in_for(0);
+    bool by_cost;
+    uint32_t n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
+    CHECK_EQ(n, 3);
+    CHECK(out[0].core == 14 && HAS(out[0].fwd, 15) && count_bits(out[0].fwd) == 1);
+    CHECK(out[1].core == 9 && count_bits(out[1].fwd) == 0);
+    CHECK(out[2].core == 2);
+    check_covers(n, 0);
+    /* Nothing to reach but the home itself. */
+    targets[0] = 1;
+    CHECK_EQ(mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost), 0);
+    /* One node: every core directly (a broadcast). */
+    in.nnodes = 1;
+    targets[0] = 0xff;
+    for (uint32_t c = 0; c < 16; c++)
+        core_node[c] = 0;
+    n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
+    CHECK_EQ(n, 7);
+    check_covers(n, 0);
+    /* max bounds the plan. */
+    CHECK_EQ(mcast_plan(&in, out, 3, &by_cost), 3);
+}
+
+static void test_cost_update(void)
+{
+    CHECK_EQ(mcast_cost_update(0, 800), 800);
+    CHECK_EQ(mcast_cost_update(800, 1600), 900);
+    CHECK_EQ(mcast_cost_update(0, 0), 1);   /* measured, if fast */
+}
+
+int main(void)
+{
+    test_by_distance_then_home_node_directly();
+    test_measured_costs_order_nodes_and_pick_leaders();
+    test_only_cores_that_ran_the_domain();
+    test_cost_update();
+    return check_done();
+}
