@@ -334,3 +334,57 @@ def test_atoll_unmap_calls_are_regions_with_their_protocols_costs(tmp_path):
         assert min(x["transfers"] for x in ipi) == 3, ipi
         uni = c.named("unmap", protocol="unicast", op=op)
         assert len(uni) == 5 and all(x["transfers"] >= 2 * 3 for x in uni), uni
+
+
+def test_atoll_lookup_regions_count_a_round_trip_each(tmp_path):
+    """The lookup benchmark (user/echo `call`, tools/bench's own commands on
+    4 cores, 2 nodes) marks each timed name lookup, the connect and each
+    echo call as a `lookup` region with its protocol, the relation of the
+    instance to the client, src and dst. A lookup or a call across cores is
+    one URPC round trip: on its channel's frame, 4 message-line transfers
+    (the request's two slots, the reply's slot there and back) and no
+    control line once the ring is warm, no IPI while the server polls. A
+    call to an instance on the client's own core moves none of its lines
+    between cores: what its regions count is other domains' (system-wide,
+    and a same-core round trip waits for a switch), so at least one call
+    moves nothing at all, which a cross-core call never does."""
+    import atoll_bench
+    machine = atoll_bench.Machine(smp=4, numa=2).validate()
+    rounds = 15
+    cmds = atoll_bench.atoll_lookup_commands(machine, {"rounds": rounds})
+    out = str(tmp_path / "lookup.jsonl")
+    m, opts = atoll_run.parse_args(["--smp", "4", "--numa", "2", "--cost-model", "--cost-out", out,
+                                    "--cost-hot", "100", "--"] + cmds)
+    r = atoll_run.boot(m, timeout=400, cost=opts.cost, shell_commands=opts.shell_commands)
+    assert r.status == 0, f"{r.message}\n{r.console[-3000:]}"
+    assert len(r.events_named("echo_call")) == 3, r.console[-3000:]
+    c = atoll_costmodel.load(out)
+    assert c.total["bad_markers"] == 0
+
+    def round_trips(regions):
+        """Per region, (control-line, slot-line) transfers on the frame
+        whose lines moved most over the regions: the channel's."""
+        frames = [channel_frame(x) for x in regions if x["hot_lines"]]
+        frame = statistics.mode(frames)
+        return [lines_moved(x, frame) for x in regions]
+
+    for rel, server, client in atoll_bench.lookup_pairs(machine):
+        lookups = c.named("lookup", protocol="name_lookup", relation=rel)
+        conn = c.named("lookup", protocol="connect", relation=rel)
+        echo = c.named("lookup", protocol="echo_call", relation=rel)
+        assert len(lookups) == atoll_bench.LOOKUPS - 1 and len(conn) == 1 and len(echo) == rounds, (rel, c.regions)
+        assert all(x["args"]["src"] == client and x["args"]["dst"] == 0 and x["args"]["ops"] == 1
+                   for x in lookups), lookups
+        assert all(x["args"]["src"] == client and x["args"]["dst"] == server for x in conn + echo), conn + echo
+        assert conn[0]["transfers"] > 4, conn        # connecting asks the monitors: more than a round trip
+        pairs = ([lookups] if client != 0 else []) + ([echo] if client != server else [])   # names: core 0
+        for regions in pairs:
+            moved = round_trips(regions)
+            assert statistics.median(s for _, s in moved) == 4, (rel, moved, regions)
+            assert statistics.median(k for k, _ in moved) == 0, (rel, moved, regions)
+            assert statistics.median(x["ipis"] for x in regions) == 0, (rel, regions)
+            if rel == "remote_node":   # weighted by the SLIT: 20 / 10
+                far = [x for x in regions if x["by_distance"].get("20", 0) >= 4]
+                assert len(far) >= len(regions) // 2, (rel, regions)
+        if client == server:
+            assert min(x["transfers"] for x in echo) == 0, (rel, echo)

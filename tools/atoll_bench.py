@@ -317,6 +317,7 @@ COST_UNMAP = {"iters": 7, "warmup": 2}
 COST_STORE = {"ops": 200, "samples": 1}
 COST_STORE_ATOLL = {"ops": 50}   # per client; a region per round (placement, read %, N)
 COST_LOCAL = {"samples": 5, "batch": 8, "warmup": 16}
+COST_LOOKUP = {"rounds": 20}   # a region per lookup (20), the connect, and per call
 
 ATOLL_UNMAP_PROTOCOLS = "unicast,broadcast,multicast,numa-multicast,ipi"
 
@@ -546,7 +547,7 @@ BENCHMARKS: Dict[str, Benchmark] = {
                         "instance runs: same core, same node, another node (Atoll's name "
                         "server on core 0)", {
                             "atoll": Half("echo", lambda m, a: {"rounds": 100}, {"rounds": 10},
-                                          commands=atoll_lookup_commands, adapt=atoll_lookup_adapt)}),
+                                          cost=COST_LOOKUP, commands=atoll_lookup_commands, adapt=atoll_lookup_adapt)}),
     "caps": Benchmark("caps", "revoke and delete of an object copied to H other cores, asking only "
                       "the holders or (the baseline) every core (monitor/capops.c)", {
                           "atoll": Half("capxfer", lambda m, a: {"rounds": 11, "max_holders": 0}, {"rounds": 3},

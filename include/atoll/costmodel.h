@@ -61,7 +61,8 @@
     X(5, selftest)      /* the plugin's test guest (tests/costmodel/) */       \
     X(6, caps)          /* a capability operation across cores (capxfer) */    \
     X(7, store)         /* the store benchmark's round: N clients' operations */ \
-    X(8, mem)           /* one client's alloc+free rounds (servers/mem) */
+    X(8, mem)           /* one client's alloc+free rounds (servers/mem) */   \
+    X(9, lookup)        /* a name lookup, a connect or a call (user/echo) */
 
 /* Argument keys: X(number, name, symbolic). A symbolic key's value is a
  * CM_WORDS number and is printed as its name. Numbers are 0..255. */
@@ -76,7 +77,8 @@
     X(7, holders, 0)    /* cores holding copies of the object (caps) */        \
     X(8, op, 1)         /* which operation (caps: revoke, delete) */       \
     X(9, replicas, 0)   /* the store's replicas (Atoll's store bench) */      \
-    X(10, reads, 0)     /* the store bench's read percentage */
+    X(10, reads, 0)     /* the store bench's read percentage */          \
+    X(11, relation, 1)  /* lookup: where the instance is from the client */
 
 /* Symbolic values: X(number, name). Numbers are 1..255. */
 #define CM_WORDS(X)                                                            \
@@ -88,7 +90,9 @@
     X(13, holders_only) X(14, broadcast) X(15, revoke) X(16, delete)  \
     X(39, rwlock)    X(40, mutex)     X(41, store_fresh) X(42, store_stale)    \
     X(43, per_node)  X(44, central)   X(45, cache)                            \
-    X(46, unicast)   X(47, multicast) X(48, numa_multicast)
+    X(46, unicast)   X(47, multicast) X(48, numa_multicast)                   \
+    X(49, name_lookup) X(50, connect) X(51, echo_call)                        \
+    X(52, same_core) X(53, same_node) X(54, remote_node)
 
 #define CM_ENUM_TAG(n, name) CM_TAG_##name = n,
 #define CM_ENUM_KEY(n, name, sym) CM_KEY_##name = n,

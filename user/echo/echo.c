@@ -39,6 +39,7 @@
  * ns_hold) that tests assert on; `life` prints one only if it fails.
  * docs/names.md.
  */
+#include <atoll/costmodel.h>
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
 #include <atoll/recover.h>
@@ -271,6 +272,32 @@ static void sort(uint64_t *a, uint32_t n)
         }
 }
 
+/* Where an instance on `server` is from us, in the cost model's words
+ * (the lookup benchmark's relations, docs/bench.md). */
+static uint32_t cm_relation(uint32_t server)
+{
+    struct core_info machine;
+    if (server == my_core)
+        return CM_WORD_same_core;
+    if (!sys_core_info(&machine) && server < CORE_INFO_MAX_CORES && server < machine.ncores &&
+        machine.core_node[server] == machine.node)
+        return CM_WORD_same_node;
+    return CM_WORD_remote_node;
+}
+
+/* The cost model's region around one timed operation of `call`
+ * (docs/costmodel.md): the lookup benchmark's lookups, connect and calls,
+ * each its own `lookup` region, as each of the ping-pong's samples is. */
+static void cm_lookup_begin(uint32_t protocol, uint32_t dst, uint32_t relation)
+{
+    cm_arg(protocol, protocol);
+    cm_arg(relation, relation);
+    cm_arg(src, my_core);
+    cm_arg(dst, dst);
+    cm_arg(ops, 1);
+    cm_begin(lookup);
+}
+
 static int call(const char *name, uint32_t rounds, uint32_t nlookups)
 {
     static uint8_t replybuf[echo_size_max];
@@ -294,14 +321,18 @@ static int call(const char *name, uint32_t rounds, uint32_t nlookups)
     /* More lookups of the name, timed, if asked (the lookup benchmark). A
      * group's answer may be another instance each time (ties between the
      * nearest are taken in turn): the first answer is the one used. */
+    uint32_t relation = cm_relation(SERVICE_CORE(service));
     for (uint32_t i = 1; i < nlookups && !err && !reply_err; i++) {
+        cm_lookup_begin(CM_WORD_name_lookup, 0, relation);   /* the name server is on core 0 */
         uint64_t t = urpc_os_now_ns(), again = 0;
         err = nameservice_lookup_rpc(names, name, &reply_err, &iface, &again, replybuf, sizeof replybuf);
         lookups[i] = urpc_os_now_ns() - t;
+        cm_end(lookup);
     }
     if (err || reply_err)
         return fail("lookup", err ? err : reply_err);
     sort(lookups, nlookups);
+    cm_lookup_begin(CM_WORD_connect, SERVICE_CORE(service), relation);
     uint64_t t1 = urpc_os_now_ns();
     struct service_chan *sc = malloc(sizeof *sc);
     err = sc ? service_connect(service, sc) : ERR_NO_MEMORY;
@@ -313,14 +344,17 @@ static int call(const char *name, uint32_t rounds, uint32_t nlookups)
     if (err)
         return fail("whoami", err);
     uint64_t t2 = urpc_os_now_ns();
+    cm_end(lookup);
     uint8_t data[32];
     for (uint32_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(my_core + i);
     for (uint32_t i = 0; i < rounds; i++) {
+        cm_lookup_begin(CM_WORD_echo_call, server_core, relation);
         uint64_t stamp = urpc_os_now_ns(), back;
         const uint8_t *got;
         size_t got_len;
         err = echo_echo_rpc(&sc->idl, stamp, data, sizeof data, &back, &got, &got_len, replybuf, sizeof replybuf);
+        cm_end(lookup);
         if (!err && (back != stamp || got_len != sizeof data || memcmp(got, data, sizeof data)))
             err = ERR_INCONSISTENT;
         if (err)
