@@ -16,12 +16,14 @@
 #define STRIDE1 (1u << 20)
 
 static struct dispatcher *all;       /* this core's domains (live dispatchers) */
+static uint64_t list_gen;            /* moves whenever `all` gains or loses one */
 static struct dispatcher *current;
 static uint64_t global_pass;         /* pass of the last dispatcher run */
 
 struct dispatcher *dispatcher_current(void) { return current; }
 struct dispatcher *dispatcher_of(const struct capability *cap) { return phys_to_virt(cap->base); }
 struct dispatcher *dispatcher_first(void) { return all; }
+uint64_t dispatcher_list_gen(void) { return list_gen; }
 
 static void set_name(struct dispatcher *d, const char *name)
 {
@@ -46,6 +48,7 @@ void dispatcher_init(struct dispatcher *d, const char *name, uint32_t id)
     if (all)
         all->prev = d;
     all = d;
+    list_gen++;
 }
 
 void dispatcher_init_inert(struct dispatcher *d, struct dispatcher *maker)
@@ -77,6 +80,7 @@ void dispatcher_destroyed(struct dispatcher *d)
             d->next->prev = d->prev;
         d->live = false;
         d->next = d->prev = 0;
+        list_gen++;
     }
     /* An inert one leaves its maker's count; a maker's inert ones forget it
      * (at most DISPATCHERS_PER_DOMAIN either way). */

@@ -117,5 +117,7 @@ _Noreturn void dispatcher_tick(void);
 /* This core's domains (live dispatchers), for SYS_DOMAIN_INFO and the
  * walks of notify.c and capkern.c: follow ->next. */
 struct dispatcher *dispatcher_first(void);
+/* Moves whenever a dispatcher joins or leaves the list (SYS_DOMAIN_INFO). */
+uint64_t dispatcher_list_gen(void);
 
 #endif

@@ -149,11 +149,15 @@ errval_t sc_tlb_ipi(struct dispatcher *d, const struct trap_frame *f, uint64_t *
 
 /* `ps` asks for index 0, 1, 2, ...: remember where the last answer was so
  * that a whole listing walks the list once. Any change to the list makes
- * the walk start over (the generation moves). */
+ * the walk start over (the generation moves): the remembered dispatcher may
+ * have ended, and its memory been given to someone else, so nothing of it
+ * is read then. A listing that spans a change sees it in `list_gen`
+ * (<atoll/abi/syscall.h>): indices shift under it, so an entry may be
+ * missing or twice, and the caller walks again (lib: domain_list). */
 static struct {
     uint64_t index;
     struct dispatcher *at;
-    const struct dispatcher *first;
+    uint64_t gen;
 } info_cursor;
 
 errval_t sc_domain_info(struct dispatcher *d, const struct trap_frame *f, uint64_t *value)
@@ -163,8 +167,8 @@ errval_t sc_domain_info(struct dispatcher *d, const struct trap_frame *f, uint64
     if (index > 0xffffffffu)
         return ERR_NOT_FOUND;
     struct dispatcher *x = dispatcher_first();
-    uint64_t i = 0;
-    if (info_cursor.at && info_cursor.at->live && info_cursor.first == x && info_cursor.index <= index) {
+    uint64_t i = 0, gen = dispatcher_list_gen();
+    if (info_cursor.at && info_cursor.gen == gen && info_cursor.index <= index) {
         x = info_cursor.at;
         i = info_cursor.index;
     }
@@ -174,9 +178,9 @@ errval_t sc_domain_info(struct dispatcher *d, const struct trap_frame *f, uint64
         return ERR_NOT_FOUND;
     info_cursor.index = index;
     info_cursor.at = x;
-    info_cursor.first = dispatcher_first();
+    info_cursor.gen = gen;
     struct domain_info info = { .id = x->id, .core = core.core_id, .state = x->state, .priority = x->priority,
-                                .cpu_ticks = x->ticks, .ram_bytes = x->ram_bytes };
+                                .cpu_ticks = x->ticks, .ram_bytes = x->ram_bytes, .list_gen = gen };
     memcpy(info.name, x->name, sizeof info.name);
     return copy_to_user(d, out, &info, sizeof info);
 }

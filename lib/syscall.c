@@ -4,6 +4,7 @@
  * rax = errval_t and rdx = the value come back, and for LMP the message in
  * rsi, rdi, r8, r10 with the badge in r9.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <atoll/lib/syscall.h>
@@ -145,6 +146,48 @@ errval_t sys_domain_info(uint64_t index, struct domain_info *out)
 {
     struct syscall_regs r = CALL(SYS_DOMAIN_INFO, index, out, 0, 0, 0, 0);
     return err_of(&r);
+}
+
+/* A walk by index is not atomic: a domain of this core may start or end
+ * between two calls (the caller is preempted, another domain runs and
+ * exits), and then an entry is skipped or seen twice. A domain skipped
+ * reads as ended: the restart service started a second instance of a live
+ * service so (a `ps` while churn's lives ended on the same core). So the
+ * walk is taken again until every entry, and a look at the first one
+ * after the last, carry the same list generation. */
+#define DOMAIN_LIST_TRIES 32
+
+errval_t domain_list(struct domain_info *out, uint32_t max, uint32_t *count)
+{
+    for (int t = 0; t < DOMAIN_LIST_TRIES; t++) {
+        struct domain_info first = { 0 };
+        uint32_t n = 0;
+        bool same = true, more = false;
+        errval_t err = ERR_OK;
+        for (uint64_t i = 0; same; i++) {
+            struct domain_info d;
+            if ((err = sys_domain_info(i, &d)))
+                break;
+            if (i == 0)
+                first = d;
+            same = d.list_gen == first.list_gen;
+            if (n < max)
+                out[n++] = d;
+            else
+                more = true;
+        }
+        if (err != ERR_NOT_FOUND && err != ERR_OK)
+            return err;
+        if (!same)
+            continue;
+        struct domain_info again;
+        err = sys_domain_info(0, &again);
+        if (n == 0 ? err == ERR_NOT_FOUND : err == ERR_OK && again.list_gen == first.list_gen) {
+            *count = n;
+            return more ? ERR_TOO_MANY : ERR_OK;
+        }
+    }
+    return ERR_WOULD_BLOCK;   /* the list kept changing: no listing is better than a wrong one */
 }
 
 errval_t sys_core_info(struct core_info *out)

@@ -172,7 +172,7 @@ errval_t spawn_donate(uint64_t domain, capslot_t *copy);
 bool spawn_is_mem(uint64_t domain);
 /* This core's domains, one per line; one line about the core; how many
  * domains started by spawn are still alive; what the monitor holds (JSON). */
-void list_domains(char *out, size_t size);
+errval_t list_domains(char *out, size_t size);
 void describe_core(char *out, size_t size);
 uint64_t busy_children(void);
 void describe_stats(char *out, size_t size);

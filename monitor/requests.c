@@ -62,8 +62,8 @@ static char text[MON_TEXT_MAX + 1];
 static errval_t on_ps(struct idl_chan *ch, const struct monclient_ps_call_args *a)
 {
     (void)a;
-    list_domains(text, sizeof text);
-    return monclient_ps_reply_send(ch, ERR_OK, text);
+    errval_t err = list_domains(text, sizeof text);
+    return monclient_ps_reply_send(ch, err, err ? "" : text);
 }
 
 static errval_t on_spawn(struct idl_chan *ch, const struct monclient_spawn_call_args *a)

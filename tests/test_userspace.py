@@ -17,13 +17,13 @@ import atoll_run  # noqa: E402
 from atoll_run import Machine, Module  # noqa: E402
 
 
-def run_shell(commands, smp=2, numa=0, extra_modules=(), timeout=240, mem=1 << 30):
+def run_shell(commands, smp=2, numa=0, extra_modules=(), timeout=240, mem=1 << 30, cmdline=""):
     modules = atoll_run.user_modules()
     names = {os.path.basename(m.path) for m in modules}
     for p in atoll_run.USER_PROGRAMS:
         if p + ".elf" not in names:
             pytest.fail(f"build/user/{p}.elf is missing: run `make` first")
-    m = Machine(smp=smp, numa=numa, mem=mem, accel="tcg", modules=modules + list(extra_modules))
+    m = Machine(smp=smp, numa=numa, mem=mem, accel="tcg", modules=modules + list(extra_modules), cmdline=cmdline)
     r = atoll_run.boot(m, timeout=timeout, shell_commands=list(commands))
     assert not r.timed_out, f"timed out; console tail:\n{r.console[-4000:]}"
     assert not r.malformed, r.malformed

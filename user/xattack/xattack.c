@@ -45,6 +45,13 @@
  *                         benchmark's baseline: every monitor asked):
  *                         refused, the plain revoke works
  *   xattack spin          run forever (for `kill`)
+ *   xattack pslist C S R MS   S domains on core C that sleep MS ms (`xattack
+ *                         sleep MS`), then R rounds of: two domains there
+ *                         that end at once (`xattack quick`) and a `ps` of
+ *                         core C, each listing checked for every sleeper and
+ *                         the monitor (a walk that a domain's end cut short
+ *                         once missed a live domain: the restart service
+ *                         then started a second instance of a live service)
  */
 #include <atoll/lib.h>
 #include <atoll/lmpchan.h>
@@ -466,6 +473,78 @@ static int idle_client(void)
     return 0;
 }
 
+/* -- a `ps` while domains end ----------------------------------------------------------- */
+#define PSLIST_MAX_SLEEPERS 32
+
+/* Is domain `id` a row of a `ps` listing of `core`? Rows: "%4u %4u  name ...". */
+static bool listed_in(const char *text, uint32_t core, uint64_t id)
+{
+    for (const char *p = text; *p;) {
+        uint64_t c = 0, d = 0;
+        while (*p == ' ')
+            p++;
+        while (*p >= '0' && *p <= '9')
+            c = c * 10 + (uint64_t)(*p++ - '0');
+        while (*p == ' ')
+            p++;
+        while (*p >= '0' && *p <= '9')
+            d = d * 10 + (uint64_t)(*p++ - '0');
+        if (c == core && d == id)
+            return true;
+        while (*p && *p != '\n')
+            p++;
+        if (*p)
+            p++;
+    }
+    return false;
+}
+
+static int attack_pslist(uint32_t core, uint32_t nsleepers, uint32_t rounds, uint32_t ms)
+{
+    static uint8_t buf[monclient_size_max];
+    uint64_t sleepers[PSLIST_MAX_SLEEPERS];
+    char cmd[48];
+    errval_t err = hello(), rerr = ERR_OK;
+    uint32_t made = 0, quick = 0, listings = 0, missing = 0, list_errors = 0, r = 0;
+    nsleepers = nsleepers > PSLIST_MAX_SLEEPERS ? PSLIST_MAX_SLEEPERS : nsleepers;
+    snprintf(cmd, sizeof cmd, "xattack sleep %u", ms);
+    uint64_t t0 = now_ms();
+    for (; !err && made < nsleepers; made++)
+        if (!(err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, &rerr, &sleepers[made])))
+            err = rerr;
+    /* Stop well before the sleepers end: each listing must hold them all. */
+    for (; !err && r < rounds && now_ms() - t0 < ms * 3 / 4; r++) {
+        uint64_t id;
+        for (int k = 0; k < 2; k++)
+            if (!monclient_spawn_rpc(monitor_chan(), core, "xattack quick", 0, false, &rerr, &id) && !rerr)
+                quick++;
+        const char *text;
+        errval_t perr = monclient_ps_rpc(monitor_chan(), core, &rerr, &text, buf, sizeof buf);
+        if (perr || rerr) {
+            list_errors++;   /* refused (the list kept changing) is no wrong answer */
+            continue;
+        }
+        listings++;
+        bool whole = listed_in(text, core, 1);
+        for (uint32_t i = 0; i < made; i++)
+            whole &= listed_in(text, core, sleepers[i]);
+        missing += !whole;
+    }
+    bool ok = !err && made == nsleepers && listings > 0 && missing == 0;
+    report("pslist", ok, "\"target\":%u,\"sleepers\":%u,\"rounds\":%u,\"quick\":%u,\"listings\":%u,"
+           "\"missing\":%u,\"list_errors\":%u,\"error\":\"%s\"", core, made, r, quick, listings, missing, list_errors,
+           err_name(err));
+    return ok ? 0 : 1;
+}
+
+static int sleeper(uint32_t ms)
+{
+    uint64_t t0 = now_ms();
+    while (now_ms() - t0 < ms)
+        sys_notify_wait(sys_notify_gen(), 100000, 0);
+    return 0;
+}
+
 /* -- a text page that outlives its client ------------------------------------------------ */
 static int attack_pagekeep(void)
 {
@@ -705,10 +784,22 @@ int main(int argc, char **argv)
         return late_accept(arg_number(argv[2], 0) % ncores);
     if (!strcmp(a, "oneshot") && argc >= 5)
         return oneshot(arg_number(argv[2], 0), arg_number(argv[3], 0), arg_number(argv[4], 0));
+    if (!strcmp(a, "pslist") && argc >= 6)
+        return attack_pslist(arg_number(argv[2], 1) % ncores, arg_number(argv[3], 20), arg_number(argv[4], 1000),
+                             arg_number(argv[5], 8000));
+    if (!strcmp(a, "sleep") && argc >= 3)
+        return sleeper(arg_number(argv[2], 8000));
+    if (!strcmp(a, "quick")) {   /* end after 0-3 ms, so that ends keep coming while the monitor walks */
+        uint64_t t0 = urpc_os_now_ns(), ns = (startup()->domain_id % 4) * 1000000ull;
+        while (urpc_os_now_ns() - t0 < ns)
+            sys_notify_wait(sys_notify_gen(), 500, 0);
+        return 0;
+    }
     if (!strcmp(a, "spin"))
         for (;;)
             __asm__ volatile("pause");
     printf("usage: xattack lmpjunk|hello|connect [N]|nscorrupt|nsflood|serve|dispatchers|zombies [N]|conns [N]|"
-           "clients [N]|pagekeep|victim|nsregister|kill CORE ID|broadcast|lateaccept CORE|spin\n");
+           "clients [N]|pagekeep|victim|nsregister|kill CORE ID|broadcast|lateaccept CORE|spin|"
+           "pslist CORE SLEEPERS ROUNDS MS\n");
     return 2;
 }

@@ -85,6 +85,11 @@ struct domain_info {
     uint64_t cpu_ticks;   /* timer ticks spent running */
     uint64_t ram_bytes;   /* RAM it was given */
     char name[DOMAIN_NAME_MAX];
+    /* The core's list of domains changes (a domain starts or ends) and this
+     * moves: a listing whose entries do not all carry the same value, or
+     * whose first entry carries another afterwards, saw the list change
+     * under it (an entry may be missing or twice; domain_list retries). */
+    uint64_t list_gen;
 };
 
 enum domain_state { DOMAIN_RUNNABLE = 1, DOMAIN_BLOCKED = 2, DOMAIN_STOPPED = 3 };

@@ -90,6 +90,12 @@ errval_t sys_lmp_call(capslot_t ep, uint64_t w0, uint64_t w1, uint64_t w2, uint6
 errval_t sys_spawn(capslot_t kernel, const char *cmd, size_t len, capslot_t ram, capslot_t disp_dest,
                    uint64_t *value);
 errval_t sys_domain_info(uint64_t index, struct domain_info *out);
+/* Every domain of this core as one consistent picture (the list did not
+ * change during the walk): up to `max` entries in out[], *count of them;
+ * ERR_TOO_MANY if there were more (out[] holds the first max),
+ * ERR_WOULD_BLOCK if the list kept changing. Use it, not a loop over
+ * sys_domain_info, to decide that a domain has ended. */
+errval_t domain_list(struct domain_info *out, uint32_t max, uint32_t *count);
 errval_t sys_core_info(struct core_info *out);
 /* A monitor makes a span dispatcher (docs/spanning.md); a->id is set. */
 errval_t sys_span(capslot_t kernel, struct span_args *a);
