@@ -999,6 +999,14 @@ COST_RECORDS = [
     *[cost_record("atoll", "4cpu", 4, 0, region("caps", 1, t, protocol="holders_only", op=op, holders=h,
                                                   cores=4))
       for op, h, t in (("revoke", 1, 10), ("revoke", 1, 12), ("revoke", 2, 20), ("delete", 2, 30))],
+    # Atoll's lookups: a row per relation, not one median over all three.
+    *[cost_record("atoll", "4cpu-2node", 4, 2, region("lookup", 1, t, protocol="name_lookup", relation=rel,
+                                                        src=s, dst=0))
+      for rel, s, t in (("same_core", 1, 4), ("same_core", 1, 4), ("same_node", 0, 30), ("remote_node", 2, 4))],
+    # mem: 4 KiB and 2 MiB blocks (pages 1 and 512) apart, Atoll's per design, Linux's mmap.
+    *[cost_record(s, "2cpu", 2, 0, region("mem", 5, t, protocol=proto, src=0, pages=p))
+      for s, proto, p, t in (("atoll", "per_node", 1, 50), ("atoll", "per_node", 512, 500),
+                             ("linux", "mmap_local", 1, 10), ("linux", "mmap_local", 512, 2000))],
     # Boot: per core, and a region that never closed.
     cost_record("atoll", "2cpu", 2, 0, region("boot", 2, 132, ipis=6, cores=2)),
     cost_record("linux", "2cpu", 2, 0, region("boot", 1, 99999, unclosed=True)),
@@ -1026,6 +1034,13 @@ def test_cost_rows_are_medians_per_operation():
                             "holders_only op=revoke holders=2"], caps
     assert caps["holders_only op=revoke holders=1"]["transfers"] == 11
     assert caps["holders_only op=revoke holders=2"]["transfers"] == 20
+    look = {k[3]: r for k, r in rows.items() if k[2] == "lookup"}
+    assert sorted(look) == ["name_lookup relation=remote_node", "name_lookup relation=same_core",
+                            "name_lookup relation=same_node"], look
+    assert look["name_lookup relation=same_node"]["transfers"] == 30
+    mem = {(k[0], k[3]): r["transfers"] for k, r in rows.items() if k[2] == "mem"}
+    assert mem == {("atoll", "per_node pages=1"): 10, ("atoll", "per_node pages=512"): 100,
+                   ("linux", "mmap_local pages=1"): 2, ("linux", "mmap_local pages=512"): 400}, mem
 
 
 def test_cost_report_section_and_charts(tmp_path):
@@ -1042,7 +1057,7 @@ def test_cost_report_section_and_charts(tmp_path):
     plots, problem = rep.plot_all(data, str(out / "plots"))
     assert problem is None
     names = [p[1] for p in plots]
-    for b in ("pingpong", "unmap", "boot", "store", "caps"):
+    for b in ("pingpong", "unmap", "boot", "store", "caps", "lookup", "mem"):
         assert f"cost_{b}.png" in names and (out / "plots" / f"cost_{b}.png").stat().st_size > 5000
     text = rep.render_report(data, plots)
     assert "## Cost model: what moves between cores" in text
@@ -1051,6 +1066,8 @@ def test_cost_report_section_and_charts(tmp_path):
     assert "| unmap | linux | munmap | 4cpu-2node, N=2 | 7.00 | 7.00-8.00 |" in text
     assert "| store | linux | rwlock | 2cpu, N=2 | 1.50 |" in text
     assert "| caps | atoll | holders_only op=revoke holders=2 | 4cpu | 20.0 |" in text
+    assert "| lookup | atoll | name_lookup relation=same_node | 4cpu-2node | 30.0 |" in text
+    assert "| mem | linux | mmap_local pages=512 | 2cpu | 400 |" in text
     assert "1 region(s) never reached their end marker" in text
 
 

@@ -341,9 +341,10 @@ def test_atoll_lookup_regions_count_a_round_trip_each(tmp_path):
     4 cores, 2 nodes) marks each timed name lookup, the connect and each
     echo call as a `lookup` region with its protocol, the relation of the
     instance to the client, src and dst. A lookup or a call across cores is
-    one URPC round trip: on its channel's frame, 4 message-line transfers
-    (the request's two slots, the reply's slot there and back) and no
-    control line once the ring is warm, no IPI while the server polls. A
+    one URPC round trip: on its channel's frame, 4 transfers of message
+    lines (a request of two slots and its reply; the reply's line moves
+    twice) and no control line once the ring is warm, no IPI while the
+    server polls. A
     call to an instance on the client's own core moves none of its lines
     between cores: what its regions count is other domains' (system-wide,
     and a same-core round trip waits for a switch), so at least one call

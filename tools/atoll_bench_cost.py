@@ -24,9 +24,10 @@ X_LABEL = {"unmap": "cores the call reaches (N)", "store": "cores taking part (N
 # Arguments that tell apart a benchmark's regions of one protocol, which
 # must not share a median: a caps region is one revoke or one delete of an
 # object held on H cores; a lookup region is a lookup, a connect or a call
-# to an instance on the client's core, node or another node. They join the
+# to an instance on the client's core, node or another node; a mem region
+# is one block size's rounds (pages per block). They join the
 # protocol's label (a row and a line each).
-SPLIT_BY = {"caps": ("op", "holders"), "unmap": ("op",), "lookup": ("relation",)}
+SPLIT_BY = {"caps": ("op", "holders"), "unmap": ("op",), "lookup": ("relation",), "mem": ("pages",)}
 
 NOTE = ("Counted by the cost model (docs/costmodel.md): a plugin follows every guest memory "
         "access by physical address through a coherence directory of 64-byte lines under "

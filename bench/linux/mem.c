@@ -15,6 +15,10 @@
  *                              to the last one's end (the threads start together, after a warm-up)
  *   local_share         %      rounds whose page was on the thread's node
  *
+ * A thread alone (N = 1) marks its timed rounds as one cost-model region
+ * (docs/costmodel.md), as Atoll's `mem bench ... 1` does: `mem`, protocol
+ * mmap_local, src its CPU, pages per block, ops the rounds.
+ *
  * Arguments (key=value): rounds=50 warmup=3 sizes=4096,2097152
  *   n=LIST (default 1, 2, 4 ... and the CPU count) cpus=LIST. */
 #define _GNU_SOURCE
@@ -42,6 +46,7 @@ static int rounds, warmup;
 
 struct worker {
     int cpu, failed, local;
+    int alone;            /* N = 1: its timed rounds are a cost-model region */
     uint64_t start_ns, end_ns;   /* the timed rounds' span */
     double *lat;          /* rounds of them */
     pthread_t th;
@@ -72,6 +77,12 @@ static void *work(void *arg)
     while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
         cpu_relax();
     for (int i = 0; i < warmup + rounds; i++) {
+        if (i == warmup && w->alone) {
+            cm_arg(protocol, CM_WORD_mmap_local);
+            cm_arg(src, w->cpu);
+            cm_arg(pages, bytes / 4096);
+            cm_begin(mem);
+        }
         uint64_t t0 = now_ns();
         if (i == warmup)
             w->start_ns = t0;
@@ -90,6 +101,10 @@ static void *work(void *arg)
             w->lat[i - warmup] = (double)(now_ns() - t0);
     }
     w->end_ns = now_ns();
+    if (w->alone) {
+        cm_arg(ops, rounds);
+        cm_end(mem);
+    }
     return NULL;
 }
 
@@ -103,7 +118,7 @@ static int run(const int *cpus, int n)
     }
     __atomic_store_n(&go, 0, __ATOMIC_RELEASE);
     for (int i = 0; i < n; i++) {
-        ws[i] = (struct worker){ .cpu = cpus[i], .lat = lat + (size_t)i * (size_t)rounds };
+        ws[i] = (struct worker){ .cpu = cpus[i], .alone = n == 1, .lat = lat + (size_t)i * (size_t)rounds };
         if (pthread_create(&ws[i].th, NULL, work, &ws[i]) != 0) {
             emit_error(NAME, "pthread_create: %s", strerror(errno));
             n = i;

@@ -92,7 +92,8 @@
     X(43, per_node)  X(44, central)   X(45, cache)                            \
     X(46, unicast)   X(47, multicast) X(48, numa_multicast)                   \
     X(49, name_lookup) X(50, connect) X(51, echo_call)                        \
-    X(52, same_core) X(53, same_node) X(54, remote_node)
+    X(52, same_core) X(53, same_node) X(54, remote_node)                      \
+    X(55, mmap_local)
 
 #define CM_ENUM_TAG(n, name) CM_TAG_##name = n,
 #define CM_ENUM_KEY(n, name, sym) CM_KEY_##name = n,
