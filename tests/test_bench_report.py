@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import atoll_bench as ab  # noqa: E402
 import atoll_bench_linux as abl  # noqa: E402
 import atoll_bench_report as rep  # noqa: E402
+import atoll_costmodel  # noqa: E402
 import atoll_run  # noqa: E402
 from atoll_run import ConfigError, GiB, Machine, MiB, NumaNode  # noqa: E402
 
@@ -683,6 +684,36 @@ def test_atoll_system_run(monkeypatch, tmp_path):
     assert sys_.command(m, ["boot", "local"], opts) == [
         "tools/run", "--smp", "2", "--mem", "1G", "--accel", "tcg", "--", "run 0 lmpbench 300",
         "wait"]
+
+
+def test_atoll_system_keeps_every_boots_cost_regions(monkeypatch, tmp_path):
+    """A point whose benchmarks need two boots (store's manifest apart)
+    keeps both boots' cost-model regions: each boot's plugin writes a file
+    of its own, put together after (one shared file kept only the last
+    boot's: a sweep drew Atoll's boot and store alone)."""
+    boots = []
+
+    def fake_boot(machine, timeout=None, log=None, echo=False, shell_commands=None, cost=None, **kw):
+        boots.append(cost.out)
+        atoll_costmodel.prepare(cost)   # as atoll_run.boot does: the file starts afresh
+        name = "store" if any("store" in c for c in shell_commands) else "lookup"
+        with open(cost.out, "w") as f:
+            f.write(json.dumps({"type": "config", "cpus": machine.smp}) + "\n")
+            f.write(json.dumps(region("boot", 2, 100, cores=2)) + "\n")
+            f.write(json.dumps(region(name, 1, 4, protocol="x")) + "\n")
+            f.write(json.dumps({"type": "total", "transfers": 104}) + "\n")
+        return atoll_run.BootResult(status=0, console="", events=[], wall_s=1.0, timed_out=False)
+
+    monkeypatch.setattr(atoll_run, "boot", fake_boot)
+    m = Machine(smp=2, accel="tcg").validate()
+    out = str(tmp_path / "point" / "costmodel.raw.jsonl")
+    cost = atoll_costmodel.CostModel(out=out)
+    ab.AtollSystem().run(m, ["boot", "lookup", "store"], {"lookup": {"rounds": 2}, "store": {"ops": 2}}, 60,
+                         str(tmp_path / "log"), cost=cost)
+    assert len(boots) == 2 and boots[0] == out and boots[1] != out
+    got = atoll_costmodel.load(out)
+    assert sorted(r["region"] for r in got.regions) == ["boot", "boot", "lookup", "store"]
+    assert not os.path.exists(boots[1])
 
 
 def test_run_options_describe_the_same_machine():

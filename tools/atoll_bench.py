@@ -696,8 +696,16 @@ class AtollSystem(System):
     def run(self, machine, benchmarks, options, timeout, log, echo=False, cost=None):
         groups = self._groups(benchmarks)
         if len(groups) > 1:   # one boot per manifest, their consoles one after another
-            rs = [self.run(machine, g, options, timeout, log if i == 0 else f"{log}.{i}", echo, cost)
+            # Each boot's plugin writes a file of its own (it starts its file
+            # afresh: with one file only the last boot's regions were left,
+            # and a sweep drew Atoll's boot and store alone), then they are
+            # put together in cost.out.
+            costs = [cost if cost is None or i == 0 else dataclasses.replace(cost, out=f"{cost.out}.{i}")
+                     for i in range(len(groups))]
+            rs = [self.run(machine, g, options, timeout, log if i == 0 else f"{log}.{i}", echo, costs[i])
                   for i, g in enumerate(groups)]
+            if cost is not None:
+                merge_cost_files(cost.out, [c.out for c in costs[1:]])
             bad = [r for r in rs if r.status != 0] or rs
             return dataclasses.replace(
                 rs[0], status=bad[0].status, console="".join(r.console for r in rs),
@@ -717,6 +725,19 @@ class AtollSystem(System):
             text = "".join(report.BENCH_PREFIX + json.dumps(x) + "\n" for x in extra)
             r = dataclasses.replace(r, console=r.console + text)
         return r
+
+
+def merge_cost_files(into, parts):
+    """Append each of `parts` (the plugin's JSON lines of one boot) to
+    `into`, then remove it: the regions of every boot of a point in one
+    file (a later boot's `config` and `total` lines follow its regions)."""
+    with open(into, "a") as out:
+        for p in parts:
+            if os.path.exists(p):
+                with open(p) as f:
+                    text = f.read()
+                out.write(text if not text or text.endswith("\n") else text + "\n")
+                os.unlink(p)
 
 
 def run_options(m):
