@@ -716,6 +716,22 @@ def test_atoll_system_keeps_every_boots_cost_regions(monkeypatch, tmp_path):
     assert not os.path.exists(boots[1])
 
 
+def test_cost_model_runs_mem_with_one_client_only():
+    """Under --cost-model mem runs a client alone (N = 1), the only run
+    either half marks as a region, with 5 rounds: the runs with more
+    clients at once took most of a sweep's time and counted nothing."""
+    m = Machine(smp=8, accel="tcg").validate()
+    full = ab.atoll_mem_commands(m, {"rounds": 20})
+    assert "run 7 mem bench central 4096 20 8" in full
+    opts = ab.point_options(ab.Sweep(shapes=[], systems=[], benchmarks=["mem"], accels=["tcg"], out="", counts_only=True), m, "tcg", ["mem"], "atoll")
+    assert opts["mem"]["rounds"] == 5 and str(opts["mem"]["n"]) == "1"
+    cmds = ab.atoll_mem_commands(m, opts["mem"])
+    assert all(c.startswith("run 0 mem bench ") and c.endswith(" 5 1") or c.startswith("wait") for c in cmds), cmds
+    assert len([c for c in cmds if c.startswith("run")]) == len(ab.MEM_DESIGNS) * len(ab.MEM_SIZES)
+    lopts = ab.point_options(ab.Sweep(shapes=[], systems=[], benchmarks=["mem"], accels=["tcg"], out="", counts_only=True), m, "tcg", ["mem"], "linux")
+    assert lopts["mem"]["rounds"] == 5 and str(lopts["mem"]["n"]) == "1"
+
+
 def test_run_options_describe_the_same_machine():
     m = Machine(smp=6, mem=1536 * MiB, accel="tcg", sockets=2,
                 numa=[NumaNode(cpus=[0, 1, 4, 5], mem=GiB), NumaNode(cpus=[2, 3], mem=512 * MiB)],
