@@ -344,11 +344,11 @@ def test_atoll_lookup_regions_count_a_round_trip_each(tmp_path):
     one URPC round trip: on its channel's frame, 4 transfers of message
     lines (a request of two slots and its reply; the reply's line moves
     twice) and no control line once the ring is warm, no IPI while the
-    server polls. A
-    call to an instance on the client's own core moves none of its lines
-    between cores: what its regions count is other domains' (system-wide,
-    and a same-core round trip waits for a switch), so at least one call
-    moves nothing at all, which a cross-core call never does."""
+    server polls. A call to an instance on the client's own core moves none
+    of its lines between cores, but its regions (system-wide, and long: a
+    same-core round trip waits for a switch) catch other domains' lines,
+    more of them the slower the host (TCG's clock is the host's: 0 to 5 in
+    the quietest call, load 1 to 25), so nothing is asserted of them."""
     import atoll_bench
     machine = atoll_bench.Machine(smp=4, numa=2).validate()
     rounds = 15
@@ -387,5 +387,3 @@ def test_atoll_lookup_regions_count_a_round_trip_each(tmp_path):
             if rel == "remote_node":   # weighted by the SLIT: 20 / 10
                 far = [x for x in regions if x["by_distance"].get("20", 0) >= 4]
                 assert len(far) >= len(regions) // 2, (rel, regions)
-        if client == server:
-            assert min(x["transfers"] for x in echo) == 0, (rel, echo)
