@@ -45,7 +45,10 @@
 enum outcome { O_CONTAINED, O_RESTARTED, O_RECOVERED, O_FAILED, O_OUTCOMES };
 static const char *const outcome_names[O_OUTCOMES] = { "contained", "restarted", "recovered", "failed" };
 /* The weights of tools/inject's first version: hangs cost HEARTBEAT_HANG_MS each. */
-static const uint32_t weight[FAULT_KINDS] = { 0, 30, 4, 25, 20, 16, 5, 10 };
+static const uint32_t weight[FAULT_KINDS] = { 0, 30, 4, 25, 20, 16, 5, 10, 4 };
+/* A server with state is hit only while each instance beat this recently:
+ * one that is late may be judged hung next (hang_held in starter.c). */
+#define LATE_BEAT_MS 1000
 
 struct pending {
     bool on;
@@ -77,7 +80,7 @@ static uint64_t next_rand(void)
 static bool fail_stop(uint32_t kind)
 {
     return kind == FAULT_KILL || kind == FAULT_CRASH || kind == FAULT_HANG || kind == FAULT_GARBLE ||
-           kind == FAULT_BADBEAT;
+           kind == FAULT_BADBEAT || kind == FAULT_STALL;   /* a stall: late, with its state intact */
 }
 
 /* A kill, a crash and a hang always end the instance: never contained. */
@@ -95,19 +98,25 @@ static bool still_running(const struct instance *x)
     return ps_find(x->core, x->domain, 0, &found) == ERR_OK;
 }
 
+/* Running and beating (not being ended as hung), and for a server with
+ * state holding it. */
 static bool back(const struct instance *x)
 {
-    return x->state == S_RUNNING && x->hb && (!stateful[x->service] || x->recovered);
+    return x->state == S_RUNNING && x->hb && !x->killed_hung && (!stateful[x->service] || x->recovered);
 }
 
 /* Service i may take a fault now: every instance of a service with state
- * holds it and none has a fault pending. Stateless services: any. */
-static bool service_ready(unsigned i)
+ * holds it, beat within LATE_BEAT_MS (none is about to be judged hung by
+ * the restart service itself), and none has a fault pending. Stateless
+ * services: any. */
+static bool service_ready(unsigned i, uint64_t now)
 {
     if (!stateful[i])
         return true;
     for (uint32_t k = 0; k < ninst; k++)
-        if (inst[k].service == i && (cp.p[k].on || (inst[k].state != S_GONE && !back(&inst[k]))))
+        if (inst[k].service == i &&
+            (cp.p[k].on || (inst[k].state != S_GONE && (!back(&inst[k]) || inst[k].hang_kept ||
+                                                         now - inst[k].last_beat_ns > LATE_BEAT_MS * 1000000ull))))
             return false;
     return true;
 }
@@ -222,7 +231,7 @@ static bool inject_one(uint64_t now)
     uint64_t seed = next_rand() % 1000000000ull + 1, domain = 0;
     bool ready[MANIFEST_MAX_SERVICES], all_ready = true;
     for (unsigned i = 0; i < mf.n && i < MANIFEST_MAX_SERVICES; i++)
-        all_ready &= ready[i] = service_ready(i);
+        all_ready &= ready[i] = service_ready(i, now);
     /* The name server's restart and a service with state recovering are
      * kept apart: each needs the other (elections look the replicas up).
      * A kill of the name server that falls due meanwhile waits for both. */

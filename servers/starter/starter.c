@@ -40,6 +40,10 @@
 #define JOIN_WAIT_MS 20000
 #define MANIFEST_BYTES_MAX 16384
 
+/* A hang verdict on an instance of a server with state is held back while
+ * its group needs it (hang_held), at most this long. */
+#define HANG_HOLD_MS 20000
+
 /* A domain its monitor does not list is looked for this often (one
  * without a heartbeat channel: it has not connected yet, or never will). */
 #define PS_POLL_NS 200000000ull
@@ -369,7 +373,7 @@ static void restart(struct instance *x, const char *by)
     x->state = S_STARTING;
     x->hb = 0;
     x->started_ns = x->polled_ns = now_ns();
-    x->killed_hung = x->killed_injected = x->recovered = false;
+    x->killed_hung = x->killed_injected = x->recovered = x->hang_kept = false;
     printf("@atoll {\"event\":\"service_restarted\",\"name\":\"%s\",\"core\":%u,\"old\":%llu,\"domain\":%llu,"
            "\"restarts\":%u,\"failed_in_row\":%u,\"down_ms\":%llu,\"by\":\"%s\"}\n",
            s->name, x->core, (unsigned long long)old, (unsigned long long)domain, x->restarts, x->failed_in_row,
@@ -433,6 +437,49 @@ static struct instance *instance_of(uint32_t core, uint64_t domain)
 
 static void update_step(uint64_t now);
 
+/* Instance x of a server with state is back and holds it (a majority of
+ * such instances is what its group needs to go on). */
+static bool holds_state(const struct instance *x, uint64_t now)
+{
+    return x->state == S_RUNNING && x->hb && x->recovered && !x->killed_hung && !x->updating &&
+           now - x->last_beat_ns <= HEARTBEAT_HANG_MS * 1000000ull;
+}
+
+/* Instance x of a server with state sent no beat for HEARTBEAT_HANG_MS:
+ * end it now, or hold the verdict back? A replicated server goes on while
+ * a majority of its replicas hold the state; ending x loses what x holds
+ * (it comes back empty and must catch up from a leader before it votes,
+ * store.md). If the others that hold it are fewer than a majority, x may
+ * be one the group needs: a slow replica (a starved vCPU on a loaded host
+ * goes seconds without running), not a dead one, and ending it then can
+ * leave the group with no majority that can elect a leader, for good. The
+ * 10,000-fault campaign lost its store so: a kill of one replica met this
+ * verdict on another. Held back, a slow replica beats again and nothing is
+ * lost; a hung one is ended HANG_HOLD_MS later (it votes for nothing
+ * meanwhile, so waiting costs the group nothing it had). */
+static bool hang_held(struct instance *x, uint64_t now)
+{
+    if (!stateful[x->service] || now - x->last_beat_ns > (HEARTBEAT_HANG_MS + HANG_HOLD_MS) * 1000000ull)
+        return false;
+    uint32_t n = 0, holding = 0;
+    for (uint32_t k = 0; k < ninst; k++) {
+        const struct instance *y = &inst[k];
+        if (y->service != x->service || y->updating || y->state == S_GONE || y->state == S_FAILED)
+            continue;
+        n++;
+        holding += y != x && holds_state(y, now);
+    }
+    if (n < 2 || holding >= n / 2 + 1)
+        return false;   /* alone (nothing to keep a majority of), or the others are a majority */
+    if (!x->hang_kept)
+        printf("@atoll {\"event\":\"service_hang_held\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,"
+               "\"silent_ms\":%llu,\"holding\":%u,\"instances\":%u}\n",
+               mf.svc[x->service].name, x->core, (unsigned long long)x->domain,
+               (unsigned long long)((now - x->last_beat_ns) / 1000000), holding, n);
+    x->hang_kept = true;
+    return true;
+}
+
 /* Every WATCH_NS: hangs, ends not seen on a heartbeat channel, restarts
  * due, and restarted instances that joined. */
 static void watch(struct ws_timer *t)
@@ -445,7 +492,8 @@ static void watch(struct ws_timer *t)
             restart(x, "starter");
         if (x->state != S_STARTING && x->state != S_RUNNING)
             continue;
-        if (x->hb && now - x->last_beat_ns > HEARTBEAT_HANG_MS * 1000000ull && !x->killed_hung) {
+        if (x->hb && now - x->last_beat_ns > HEARTBEAT_HANG_MS * 1000000ull && !x->killed_hung &&
+            !hang_held(x, now)) {
             errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
             printf("starter: %s on core %u (domain %llu) sent no heartbeat for %u ms: ended (%s)\n",
                    mf.svc[x->service].name, x->core, (unsigned long long)x->domain, HEARTBEAT_HANG_MS,
@@ -493,7 +541,16 @@ static errval_t on_beat(struct idl_chan *ch, const struct starter_beat_args *a)
         x->hb = c;
         beats[x->service] = true;
     }
-    inst[c->inst].last_beat_ns = now_ns();
+    struct instance *x = &inst[c->inst];
+    uint64_t now = now_ns();
+    if (x->hang_kept) {   /* slow, not dead: it goes on with its state */
+        printf("@atoll {\"event\":\"service_hang_over\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,"
+               "\"silent_ms\":%llu}\n",
+               mf.svc[x->service].name, x->core, (unsigned long long)x->domain,
+               (unsigned long long)((now - x->last_beat_ns) / 1000000));
+        x->hang_kept = false;
+    }
+    x->last_beat_ns = now;
     return ERR_OK;
 }
 

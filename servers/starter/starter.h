@@ -25,6 +25,7 @@ struct instance {
     uint32_t failed_in_row;      /* starts that ended before joining, in a row */
     uint32_t garbled;            /* messages on its heartbeat channel that did not decode */
     bool killed_hung;            /* we ended it: it stopped beating */
+    bool hang_kept;              /* a hang verdict held back: its group needs it (starter.c hang_held) */
     bool killed_injected;        /* we ended it: a FAULT_KILL */
     bool updating;               /* a new version on trial (svc update): never restarted */
     bool recovered;              /* it said it holds its state again (a server with state) */
