@@ -96,6 +96,16 @@ def summarize(r, ncores, store=True):
         "skipped": done.get("skipped"),
         "late_ends": done.get("late_ends"),
         "guest_ms": done.get("ms"),
+        # Where the time goes: each fault's span from injection to verdict
+        # (its instance takes no other fault meanwhile), and the restart
+        # service's own work (docs/faults.md, Speed).
+        "mean_ms_by_outcome": {o: round(sum(e["ms"] for e in lines if e["outcome"] == o) /
+                                        max(1, sum(1 for e in lines if e["outcome"] == o)))
+                               for o in OUTCOMES},
+        "mean_ms_by_kind": {k: round(sum(e["ms"] for e in lines if e["kind"] == k) /
+                                     max(1, sum(1 for e in lines if e["kind"] == k)))
+                            for k in matrix if any(e["kind"] == k for e in lines)},
+        "starter": done.get("starter"),
         "restarts": len(restarted),
         "restart_limits": len(r.events_named("restart_limit")),
         "kernel_panics": len(r.events_named("panic")),

@@ -45,13 +45,18 @@
 #define HANG_HOLD_MS 20000
 
 /* A domain its monitor does not list is looked for this often (one
- * without a heartbeat channel: it has not connected yet, or never will). */
-#define PS_POLL_NS 200000000ull
+ * without a heartbeat channel: it has not connected yet, or never will).
+ * Each look is a call to its core's monitor; a restarted instance beats
+ * within a few hundred ms, and looking every 200 ms made these looks the
+ * restart service's largest cost in a campaign (docs/faults.md, Speed):
+ * an instance that ends before its first beat is seen within a second. */
+#define PS_POLL_NS 1000000000ull
 #define WATCH_NS 20000000ull
 /* The back-off doubles with each failed start in a row, up to this. */
 #define BACKOFF_CAP_MS 10000
 
 struct manifest mf;
+struct starter_profile prof;
 static struct machine_shape shape;
 struct instance inst[MAX_INSTANCES];
 uint32_t ninst;
@@ -151,6 +156,7 @@ static const char *line_numbers(const char *p, uint64_t *a, uint64_t *b, const c
 /* Which of service i's instances have joined its group: mark them. */
 static uint32_t count_joined(unsigned i)
 {
+    uint64_t t0 = now_ns();
     const char *name = mf.svc[i].name;
     uint32_t first = 0, total = 0, count = 0, joined = 0;
     do {
@@ -169,11 +175,14 @@ static uint32_t count_joined(unsigned i)
                 if (inst[k].service == i && inst[k].core == core && inst[k].domain == SERVICE_DOMAIN(service) &&
                     inst[k].state == S_STARTING) {
                     inst[k].state = S_RUNNING;
+                    inst[k].service_id = service;
                     joined++;
                 }
         }
         first += count;
     } while (count && first < total);
+    prof.joins++;
+    prof.join_ns += now_ns() - t0;
     return joined;
 }
 
@@ -282,7 +291,10 @@ errval_t ps_find(uint32_t core, uint64_t id, const char *name, uint64_t *found)
 {
     static char text[3001];
     const char *t;
+    uint64_t t0 = now_ns();
     errval_t rerr = ERR_OK, err = monclient_ps_rpc(monitor_chan(), core, &rerr, &t, replybuf, sizeof replybuf);
+    prof.ps++;
+    prof.ps_ns += now_ns() - t0;
     if (err || rerr)
         return err ? err : rerr;
     size_t n = strnlen(t, sizeof text - 1), namelen = name ? strlen(name) : 0;
@@ -324,7 +336,10 @@ static void instance_ended(struct instance *x, const char *why);
  * not answer, the nearest (by SLIT distance) core that does. */
 static errval_t spawn_near(struct instance *x, const char *cmd, uint64_t *domain)
 {
+    uint64_t t0 = now_ns();
     errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), x->core, cmd, 0, true, &rerr, domain);
+    prof.spawns++;
+    prof.spawn_ns += now_ns() - t0;
     if (!err)
         err = rerr;
     if (err != ERR_CORE_DOWN && err != ERR_NO_ROUTE && err != ERR_TIMEOUT)
@@ -485,6 +500,7 @@ static bool hang_held(struct instance *x, uint64_t now)
 static void watch(struct ws_timer *t)
 {
     uint64_t now = now_ns();
+    prof.ticks++;
     bool joining[MANIFEST_MAX_SERVICES] = { 0 };
     for (uint32_t k = 0; k < ninst; k++) {
         struct instance *x = &inst[k];
@@ -526,6 +542,10 @@ static void watch(struct ws_timer *t)
             count_joined(i);
     update_step(now);
     campaign_step(now);
+    uint64_t end = now_ns();
+    prof.watch_ns += end - now;
+    /* The next tick WATCH_NS after this one began, or at once if it took
+     * longer (a tick never waits behind its own work). */
     waitset_timer_arm(t->ws, t, now + WATCH_NS);
 }
 
@@ -625,25 +645,30 @@ errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t seed, u
     } else if (kind == FAULT_GARBLE) {
         /* A message of random bytes on a fresh channel to the instance:
          * its decoder must refuse it (or hang up on us), nothing more. */
-        uint64_t service = 0;
+        /* Its service as seen when it joined (count_joined), else asked
+         * of the name server (a campaign's garbles cost one call less). */
+        uint64_t service = x->service_id && SERVICE_DOMAIN(x->service_id) == x->domain ? x->service_id : 0;
         struct service_chan sc;
         uint8_t junk[96];
         for (size_t i = 0; i < sizeof junk; i++) {
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
             junk[i] = (uint8_t)(seed >> 56);
         }
-        uint32_t first = 0, total = 0, count = 0;
-        const char *text;
-        errval_t r2 = ERR_OK;
-        struct idl_chan *ns = names_idl();
-        err = ns ? nameservice_instances_rpc(ns, name, first, &r2, &total, &count, &text, replybuf, sizeof replybuf)
-                 : ERR_CHAN_CLOSED;
-        err = err ? err : r2;
-        for (const char *p = err ? "" : text, *rest; *p && !service;) {
-            uint64_t c, sv;
-            p = line_numbers(p, &c, &sv, &rest);
-            if (c == core && SERVICE_DOMAIN(sv) == x->domain)
-                service = sv;
+        if (!service) {
+            uint32_t first = 0, total = 0, count = 0;
+            const char *text;
+            errval_t r2 = ERR_OK;
+            struct idl_chan *ns = names_idl();
+            err = ns ? nameservice_instances_rpc(ns, name, first, &r2, &total, &count, &text, replybuf,
+                                                 sizeof replybuf)
+                     : ERR_CHAN_CLOSED;
+            err = err ? err : r2;
+            for (const char *p = err ? "" : text, *rest; *p && !service;) {
+                uint64_t c, sv;
+                p = line_numbers(p, &c, &sv, &rest);
+                if (c == core && SERVICE_DOMAIN(sv) == x->domain)
+                    service = sv;
+            }
         }
         if (!err && !service)
             err = ERR_NOT_FOUND;   /* not joined (yet) */
@@ -1022,9 +1047,12 @@ static struct waitset ws;
 static bool serve_client(struct ws_source *src)
 {
     struct client *c = src->arg;
+    uint64_t t0 = now_ns();
     errval_t err = starter_serve_one(&c->sc->idl, &handlers, URPC_NONBLOCK);
     if (err == ERR_WOULD_BLOCK)
         return false;
+    prof.msgs++;
+    prof.serve_ns += now_ns() - t0;
     if ((err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG) && c->inst >= 0) {
         /* A garbled heartbeat: counted, never taken as a beat (a hung
          * instance does not stay alive by sending garbage). */
