@@ -169,15 +169,26 @@ def test_a_slow_replica_is_ended_only_when_its_group_can_spare_it(tmp_path):
     r = boot(manifest, cmds, tmp_path, smp=3, timeout=400)
     (tmp_path / "console.log").write_text(r.console)
     assert r.status == 0, r.console[-3000:]
-    taken = [(e["core"], e["kind"]) for e in r.events_named("fault_taken")]
-    assert taken == [(2, "stall"), (1, "stall")], taken
-    ended = [(e["core"], e["why"]) for e in r.events_named("service_ended") if e["name"] == "kv"]
-    # Core 2 judged hung while cores 0 and 1 held the table; core 0 killed.
-    assert ended == [(2, "hang"), (0, "injected")], (ended, r.console[-3000:])
+    taken = [(e["core"], e["domain"], e["kind"]) for e in r.events_named("fault_taken")]
+    assert [(c, k) for c, _, k in taken] == [(2, "stall"), (1, "stall")], taken
+    first, second = taken[0][1], taken[1][1]
+    ended = [(e["core"], e["domain"], e["why"]) for e in r.events_named("service_ended") if e["name"] == "kv"]
     held = r.events_named("service_hang_held")
-    assert held and {e["core"] for e in held} == {1} and held[0]["holding"] < 2, held
     over = r.events_named("service_hang_over")
-    assert [e["core"] for e in over] == [1] and over[0]["silent_ms"] >= 5000, over
+    # Alone, with the two others holding the table: judged hung, ended (no
+    # hold), started again; it caught up before the second stall.
+    assert (2, first, "hang") in ended, (ended, r.console[-3000:])
+    assert not [e for e in held if (e["core"], e["domain"]) == (2, first)], held
+    # With the leader killed: held back, never ended, beat again. (A loaded
+    # host may make another replica miss its beats for 5 s too; it is held
+    # or ended by the same rule, so only the stalled one is pinned down.)
+    assert (0, "injected") in [(c, w) for c, _, w in ended], ended
+    assert not [x for x in ended if x[:2] == (1, second)], (ended, r.console[-3000:])
+    mine = [e for e in held if (e["core"], e["domain"]) == (1, second)]
+    assert len(mine) == 1 and mine[0]["silent_ms"] >= 5000, held
+    assert all(e["holding"] < e["instances"] // 2 + 1 for e in held), held
+    back = [e for e in over if (e["core"], e["domain"]) == (1, second)]
+    assert len(back) == 1 and back[0]["silent_ms"] >= 5000, over
     elected = [e for e in r.events_named("store_elected") if e["term"] >= 2]
     assert elected and elected[-1]["core"] in (1, 2), elected
     res = [(e["op"], e["key"], e["err"]) for e in r.events_named("store_result")]
@@ -185,4 +196,3 @@ def test_a_slow_replica_is_ended_only_when_its_group_can_spare_it(tmp_path):
     states = r.events_named("store_state")
     assert sorted(s["core"] for s in states) == [0, 1, 2], states
     assert len({(s["digest"], s["applied"], s["keys"]) for s in states}) == 1, states
-    assert [e["core"] for e in restarts(r, "kv")] == [2, 0], restarts(r, "kv")
