@@ -508,13 +508,14 @@ static void watch(struct ws_timer *t)
             restart(x, "starter");
         if (x->state != S_STARTING && x->state != S_RUNNING)
             continue;
-        if (x->hb && now - x->last_beat_ns > HEARTBEAT_HANG_MS * 1000000ull && !x->killed_hung &&
-            !hang_held(x, now)) {
-            errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
-            printf("starter: %s on core %u (domain %llu) sent no heartbeat for %u ms: ended (%s)\n",
-                   mf.svc[x->service].name, x->core, (unsigned long long)x->domain, HEARTBEAT_HANG_MS,
-                   err_name(err ? err : rerr));
-            x->killed_hung = true;   /* its channel's hang-up follows */
+        if (x->hb && now - x->last_beat_ns > HEARTBEAT_HANG_MS * 1000000ull && !x->killed_hung) {
+            if (!hang_held(x, now)) {   /* never for one instance alone (models/restart.pml's case) */
+                errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
+                printf("starter: %s on core %u (domain %llu) sent no heartbeat for %u ms: ended (%s)\n",
+                       mf.svc[x->service].name, x->core, (unsigned long long)x->domain, HEARTBEAT_HANG_MS,
+                       err_name(err ? err : rerr));
+                x->killed_hung = true;   /* its channel's hang-up follows */
+            }
         } else if (!x->hb && !x->killed_hung && (beats[x->service] || mf.svc[x->service].heartbeat) &&
                    now > x->started_ns && now - x->started_ns > HEARTBEAT_HANG_MS * 1000000ull) {
             /* Hung before its first beat (at start, or never got going). */
