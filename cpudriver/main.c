@@ -202,5 +202,6 @@ void ap_main(const struct ap_start *s)
     while (!core.woken)
         __asm__ volatile("sti; hlt; cli" ::: "memory");
     apic_timer_start(boot_params.timer_hz);
+    selftest_before_user();
     user_start();
 }

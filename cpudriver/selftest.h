@@ -11,4 +11,10 @@ void selftest_run(void);
  * its timer have passed (interrupts off, halted for good: what a CPU
  * driver's panic leaves for the others to notice, docs/restart.md). */
 void selftest_tick(void);
+/* Before user space starts on this core: selftest=die:N@0 makes core N's
+ * CPU driver stop answering here, silently (a `selftest_stop` event, no
+ * panic), so its monitor never runs: a core the others count on that
+ * dies before the mesh is up, whatever the host's scheduling (dying at
+ * its first tick, its monitor may already have linked). */
+void selftest_before_user(void);
 #endif

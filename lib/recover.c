@@ -305,7 +305,7 @@ static uint64_t hb_seq;
 
 const char *fault_name(uint32_t kind)
 {
-    static const char *const names[] = { "none", "kill", "hang", "crash", "garble", "bitflip", "badbeat", "regs" };
+    static const char *const names[] = { "none", "kill", "hang", "crash", "garble", "bitflip", "badbeat", "regs", "stall" };
     _Static_assert(sizeof names / sizeof names[0] == FAULT_KINDS, "a name per fault kind");
     return kind < FAULT_KINDS ? names[kind] : "unknown";
 }
@@ -349,6 +349,13 @@ static errval_t on_fault(struct idl_chan *ch, const struct starter_fault_args *a
     if (a->kind == FAULT_HANG)
         for (;;)
             sys_yield();   /* never back to the event loop: no beats, no answers */
+    if (a->kind == FAULT_STALL) {
+        /* Neither beats nor serves for a while, then goes on with all it
+         * held: what a starved domain looks like from outside. */
+        uint64_t until = now_ns() + FAULT_STALL_MS * 1000000ull;
+        for (uint64_t t = now_ns(); t < until; t = now_ns())
+            sys_notify_wait(sys_notify_gen(), (until - t) / 1000 + 1, 0);   /* asleep: it costs the core nothing */
+    }
     if (a->kind == FAULT_CRASH)
         *(volatile uint64_t *)(uintptr_t)(0x10 + (a->seed & 0xff0)) = a->seed;   /* the first page is never mapped */
     if (a->kind == FAULT_BADBEAT) {

@@ -128,3 +128,34 @@ def test_a_dead_core_on_a_16_core_4_node_machine(tmp_path):
     states = {e["core"]: e["state"] for e in r.events_named("core_state")}
     assert states == {c: "dead" if c == 5 else "up" for c in range(16)}, states
 
+def test_a_core_dying_before_the_mesh_is_up_is_fenced_and_the_mesh_completes_without_it(tmp_path):
+    """Core 2's CPU driver stops answering before its monitor starts
+    (selftest=die:2@0: silently, so the monitors count on it), so before
+    it made any link (dying at its first tick, 10 ms after its timer
+    started, it had sometimes linked already). Core 0 finds it silent on
+    its boot channel while the mesh is being built, probes it, declares it dead and fences it; the cores that
+    expected a link with it stop waiting, and the mesh comes up with the
+    three others (before, the shell waited for mesh.c's 120 s bound)."""
+    # With its user programs: without them (as this test once was) there is
+    # no monitor and no shell, and the boot waits for a prompt until the
+    # timeout, whatever core 2 does (the "hang after the panic").
+    m = Machine(smp=4, numa=2, mem=1 << 30, accel="tcg", cmdline="selftest=die:2@0",
+                modules=atoll_run.user_modules())
+    r = atoll_run.boot(m, timeout=200, shell_commands=["cores", "ping 1 3 5", "ping 3 0 5"])
+    (tmp_path / "console.log").write_text(r.console)
+    assert not r.timed_out, r.console[-3000:]
+    assert r.events_named("selftest_stop") == [{"event": "selftest_stop", "core": 2}]
+    assert r.events_named("panic") == []
+    # Core 0, its boot channel silent: no other core ever had a link to it.
+    [suspected] = r.events_named("core_suspected")
+    assert suspected["core"] == 2 and suspected["by"] == 0 and suspected["silent_ms"] >= MESH_SUSPECT_MS, suspected
+    [dead] = r.events_named("core_dead")
+    assert dead["core"] == 2 and dead["silent_ms"] >= MESH_SUSPECT_MS + MESH_CONFIRM_MS, dead
+    assert sorted(e["core"] for e in r.events_named("core_fenced")) == [0, 1, 3]
+    [up] = r.events_named("mesh_up")
+    assert up["cores"] == 3 and up["down"] == 1, up
+    assert "reported their mesh up" not in r.console   # not the 120 s bound
+    assert len(r.events_named("ping")) == 2
+    # `cores`: dead, or down if it died before its CPU driver said it was up.
+    states = {e["core"]: e["state"] for e in r.events_named("core_state")}
+    assert {c: states[c] for c in (0, 1, 3)} == {0: "up", 1: "up", 3: "up"} and states[2] in ("dead", "down"), states

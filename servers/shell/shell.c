@@ -489,7 +489,7 @@ static int fault_campaign(int argc, char **argv)
             p = c ? end + 1 : end;
         }
     else
-        kinds = ((1u << FAULT_KINDS) - 1) & ~1u;
+        kinds = ((1u << FAULT_KINDS) - 1) & ~1u & ~(1u << FAULT_STALL);   /* a stall only when named */
     if (argc < 4 || argc > 6 || !parse_number(argv[2], &n) || !parse_number(argv[3], &seed) || !n ||
         n > 0xffffffffu || (argc >= 5 && !parse_number(argv[4], &pace)))
         return printf("usage: fault campaign N SEED [PACE_MS] [KIND,KIND...]\n"), 1;
@@ -521,7 +521,7 @@ static int cmd_fault(int argc, char **argv)
         if (!strcmp(argv[1], fault_name(k)))
             kind = k;
     if (argc < 4 || argc > 5 || !kind || !parse_core(argv[3], &core) || (argc == 5 && !parse_number(argv[4], &seed)))
-        return printf("usage: fault kill|hang|crash|garble|bitflip|badbeat|regs NAME CORE [SEED]\n"), 1;
+        return printf("usage: fault kill|hang|crash|garble|bitflip|badbeat|regs|stall NAME CORE [SEED]\n"), 1;
     uint64_t domain = 0;
     errval_t rerr = ERR_OK, err = starter_connect();
     if (!err)
@@ -876,7 +876,7 @@ static const struct command commands[] = {
     { "bench", "bench urpc [ROUNDS] [N] [row]  URPC matrix of the first N cores (JSON events)",
       cmd_bench },
     { "kill", "kill CORE ID             end domain ID on CORE (what it held is released)", cmd_kill },
-    { "fault", "fault KIND NAME CORE [SEED]  inject kill|hang|crash|garble|bitflip|badbeat|regs into a service's instance;"
+    { "fault", "fault KIND NAME CORE [SEED]  inject kill|hang|crash|garble|bitflip|badbeat|regs|stall into a service's instance;"
                " fault campaign N SEED [PACE_MS] [KINDS]  N faults, each classified (docs/faults.md)",
       cmd_fault },
     { "stats", "stats [CORE]             what each monitor holds (JSON events)", cmd_stats },

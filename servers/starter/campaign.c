@@ -39,13 +39,18 @@
 #define FAIL_MS 60000
 /* One in this many kills hits the name server (core 0's monitor restarts it). */
 #define NAMES_EVERY 20
-/* The name server is looked for this often while a kill of it is pending. */
-#define NAMES_POLL_NS 50000000ull
+/* The name server is looked for this often while a kill of it is pending
+ * (each look is a call to core 0's monitor, which the restart service
+ * waits for; its restart takes a second or more under TCG). */
+#define NAMES_POLL_NS 200000000ull
 
 enum outcome { O_CONTAINED, O_RESTARTED, O_RECOVERED, O_FAILED, O_OUTCOMES };
 static const char *const outcome_names[O_OUTCOMES] = { "contained", "restarted", "recovered", "failed" };
 /* The weights of tools/inject's first version: hangs cost HEARTBEAT_HANG_MS each. */
-static const uint32_t weight[FAULT_KINDS] = { 0, 30, 4, 25, 20, 16, 5, 10 };
+static const uint32_t weight[FAULT_KINDS] = { 0, 30, 4, 25, 20, 16, 5, 10, 4 };
+/* A server with state is hit only while each instance beat this recently:
+ * one that is late may be judged hung next (hang_held in starter.c). */
+#define LATE_BEAT_MS 1000
 
 struct pending {
     bool on;
@@ -77,7 +82,7 @@ static uint64_t next_rand(void)
 static bool fail_stop(uint32_t kind)
 {
     return kind == FAULT_KILL || kind == FAULT_CRASH || kind == FAULT_HANG || kind == FAULT_GARBLE ||
-           kind == FAULT_BADBEAT;
+           kind == FAULT_BADBEAT || kind == FAULT_STALL;   /* a stall: late, with its state intact */
 }
 
 /* A kill, a crash and a hang always end the instance: never contained. */
@@ -95,19 +100,25 @@ static bool still_running(const struct instance *x)
     return ps_find(x->core, x->domain, 0, &found) == ERR_OK;
 }
 
+/* Running and beating (not being ended as hung), and for a server with
+ * state holding it. */
 static bool back(const struct instance *x)
 {
-    return x->state == S_RUNNING && x->hb && (!stateful[x->service] || x->recovered);
+    return x->state == S_RUNNING && x->hb && !x->killed_hung && (!stateful[x->service] || x->recovered);
 }
 
 /* Service i may take a fault now: every instance of a service with state
- * holds it and none has a fault pending. Stateless services: any. */
-static bool service_ready(unsigned i)
+ * holds it, beat within LATE_BEAT_MS (none is about to be judged hung by
+ * the restart service itself), and none has a fault pending. Stateless
+ * services: any. */
+static bool service_ready(unsigned i, uint64_t now)
 {
     if (!stateful[i])
         return true;
     for (uint32_t k = 0; k < ninst; k++)
-        if (inst[k].service == i && (cp.p[k].on || (inst[k].state != S_GONE && !back(&inst[k]))))
+        if (inst[k].service == i &&
+            (cp.p[k].on || (inst[k].state != S_GONE && (!back(&inst[k]) || inst[k].hang_kept ||
+                                                         now - inst[k].last_beat_ns > LATE_BEAT_MS * 1000000ull))))
             return false;
     return true;
 }
@@ -123,6 +134,20 @@ static void counts_json(char *out, size_t size)
     }
 }
 
+/* The restart service's profile since the campaign began (starter.h). */
+static void profile_json(char *out, size_t size)
+{
+    const uint64_t ms = 1000000;
+    snprintf(out, size,
+             "\"starter\":{\"busy_ms\":%llu,\"ticks\":%u,\"ps_ms\":%llu,\"ps\":%u,\"spawn_ms\":%llu,"
+             "\"spawns\":%u,\"join_ms\":%llu,\"joins\":%u,\"inject_ms\":%llu,\"injects\":%u,\"serve_ms\":%llu,"
+             "\"msgs\":%u}",
+             (unsigned long long)(prof.watch_ns / ms), prof.ticks, (unsigned long long)(prof.ps_ns / ms), prof.ps,
+             (unsigned long long)(prof.spawn_ns / ms), prof.spawns, (unsigned long long)(prof.join_ns / ms),
+             prof.joins, (unsigned long long)(prof.inject_ns / ms), prof.injects,
+             (unsigned long long)(prof.serve_ns / ms), prof.msgs);
+}
+
 static void resolve(struct pending *p, const char *name, uint32_t core, enum outcome o, uint64_t now)
 {
     p->on = false;
@@ -136,10 +161,12 @@ static void resolve(struct pending *p, const char *name, uint32_t core, enum out
         printf("campaign: fault %u (%s) of %s on core %u: not back in %u ms\n", p->n, fault_name(p->kind), name,
                core, FAIL_MS);
     if (cp.resolved % 1000 == 0) {
-        char c[160];
+        char c[160], pr[320];
         counts_json(c, sizeof c);
-        printf("@atoll {\"event\":\"campaign_progress\",\"resolved\":%u,\"of\":%u,%s,\"late_ends\":%u}\n",
-               cp.resolved, cp.total, c, cp.late_ends);
+        profile_json(pr, sizeof pr);
+        printf("@atoll {\"event\":\"campaign_progress\",\"resolved\":%u,\"of\":%u,%s,\"late_ends\":%u,"
+               "\"ms\":%llu,%s}\n",
+               cp.resolved, cp.total, c, cp.late_ends, (unsigned long long)((now - cp.t0) / 1000000), pr);
     }
 }
 
@@ -155,13 +182,15 @@ static errval_t over_call(struct idl_chan *ch, void *arg)
 static void finish(void)
 {
     uint32_t sum[O_OUTCOMES] = { 0 };
-    char c[160];
+    char c[160], pr[320];
     for (uint32_t k = 1; k < FAULT_KINDS; k++)
         for (uint32_t o = 0; o < O_OUTCOMES; o++)
             sum[o] += cp.count[k][o];
     counts_json(c, sizeof c);
-    printf("@atoll {\"event\":\"campaign_done\",\"faults\":%u,%s,\"skipped\":%u,\"late_ends\":%u,\"ms\":%llu}\n",
-           cp.resolved, c, cp.skipped, cp.late_ends, (unsigned long long)((now_ns() - cp.t0) / 1000000));
+    profile_json(pr, sizeof pr);
+    printf("@atoll {\"event\":\"campaign_done\",\"faults\":%u,%s,\"skipped\":%u,\"late_ends\":%u,\"ms\":%llu,"
+           "%s}\n",
+           cp.resolved, c, cp.skipped, cp.late_ends, (unsigned long long)((now_ns() - cp.t0) / 1000000), pr);
     if (cp.shell)
         starter_campaign_reply_send(&cp.shell->sc->idl, ERR_OK, cp.resolved, sum[O_CONTAINED], sum[O_RESTARTED],
                                     sum[O_RECOVERED], sum[O_FAILED]);
@@ -222,7 +251,7 @@ static bool inject_one(uint64_t now)
     uint64_t seed = next_rand() % 1000000000ull + 1, domain = 0;
     bool ready[MANIFEST_MAX_SERVICES], all_ready = true;
     for (unsigned i = 0; i < mf.n && i < MANIFEST_MAX_SERVICES; i++)
-        all_ready &= ready[i] = service_ready(i);
+        all_ready &= ready[i] = service_ready(i, now);
     /* The name server's restart and a service with state recovering are
      * kept apart: each needs the other (elections look the replicas up).
      * A kill of the name server that falls due meanwhile waits for both. */
@@ -248,7 +277,10 @@ static bool inject_one(uint64_t now)
     uint32_t k = cand[next_rand() % n];
     const struct instance *x = &inst[k];
     uint64_t was = x->domain;
+    uint64_t t0 = now_ns();
     errval_t err = inject(mf.svc[x->service].name, x->core, kind, seed, &domain);
+    prof.injects++;
+    prof.inject_ns += now_ns() - t0;
     if (err) {
         cp.skipped++;
         printf("@atoll {\"event\":\"fault_skipped\",\"kind\":\"%s\",\"name\":\"%s\",\"core\":%u,\"err\":\"%s\"}\n",
@@ -269,6 +301,7 @@ errval_t campaign_start(struct client *shell, uint32_t faults, uint64_t seed, ui
     cp = (struct campaign){ .on = true, .shell = shell, .total = faults, .pace_ms = pace_ms, .kinds = kinds,
                        .rng = seed * 0x9e3779b97f4a7c15ull | 1, .next_ns = now_ns(),
                            .t0 = now_ns() };
+    prof = (struct starter_profile){ 0 };
     names_call(over_call, 0);   /* an earlier campaign's */
     printf("@atoll {\"event\":\"campaign_started\",\"faults\":%u,\"seed\":%llu,\"pace_ms\":%u,\"kinds\":%u}\n", faults,
            (unsigned long long)seed, pace_ms, kinds);

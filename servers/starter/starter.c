@@ -40,14 +40,23 @@
 #define JOIN_WAIT_MS 20000
 #define MANIFEST_BYTES_MAX 16384
 
+/* A hang verdict on an instance of a server with state is held back while
+ * its group needs it (hang_held), at most this long. */
+#define HANG_HOLD_MS 20000
+
 /* A domain its monitor does not list is looked for this often (one
- * without a heartbeat channel: it has not connected yet, or never will). */
-#define PS_POLL_NS 200000000ull
+ * without a heartbeat channel: it has not connected yet, or never will).
+ * Each look is a call to its core's monitor; a restarted instance beats
+ * within a few hundred ms, and looking every 200 ms made these looks the
+ * restart service's largest cost in a campaign (docs/faults.md, Speed):
+ * an instance that ends before its first beat is seen within a second. */
+#define PS_POLL_NS 1000000000ull
 #define WATCH_NS 20000000ull
 /* The back-off doubles with each failed start in a row, up to this. */
 #define BACKOFF_CAP_MS 10000
 
 struct manifest mf;
+struct starter_profile prof;
 static struct machine_shape shape;
 struct instance inst[MAX_INSTANCES];
 uint32_t ninst;
@@ -147,6 +156,7 @@ static const char *line_numbers(const char *p, uint64_t *a, uint64_t *b, const c
 /* Which of service i's instances have joined its group: mark them. */
 static uint32_t count_joined(unsigned i)
 {
+    uint64_t t0 = now_ns();
     const char *name = mf.svc[i].name;
     uint32_t first = 0, total = 0, count = 0, joined = 0;
     do {
@@ -165,11 +175,14 @@ static uint32_t count_joined(unsigned i)
                 if (inst[k].service == i && inst[k].core == core && inst[k].domain == SERVICE_DOMAIN(service) &&
                     inst[k].state == S_STARTING) {
                     inst[k].state = S_RUNNING;
+                    inst[k].service_id = service;
                     joined++;
                 }
         }
         first += count;
     } while (count && first < total);
+    prof.joins++;
+    prof.join_ns += now_ns() - t0;
     return joined;
 }
 
@@ -278,7 +291,10 @@ errval_t ps_find(uint32_t core, uint64_t id, const char *name, uint64_t *found)
 {
     static char text[3001];
     const char *t;
+    uint64_t t0 = now_ns();
     errval_t rerr = ERR_OK, err = monclient_ps_rpc(monitor_chan(), core, &rerr, &t, replybuf, sizeof replybuf);
+    prof.ps++;
+    prof.ps_ns += now_ns() - t0;
     if (err || rerr)
         return err ? err : rerr;
     size_t n = strnlen(t, sizeof text - 1), namelen = name ? strlen(name) : 0;
@@ -320,7 +336,10 @@ static void instance_ended(struct instance *x, const char *why);
  * not answer, the nearest (by SLIT distance) core that does. */
 static errval_t spawn_near(struct instance *x, const char *cmd, uint64_t *domain)
 {
+    uint64_t t0 = now_ns();
     errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), x->core, cmd, 0, true, &rerr, domain);
+    prof.spawns++;
+    prof.spawn_ns += now_ns() - t0;
     if (!err)
         err = rerr;
     if (err != ERR_CORE_DOWN && err != ERR_NO_ROUTE && err != ERR_TIMEOUT)
@@ -369,7 +388,7 @@ static void restart(struct instance *x, const char *by)
     x->state = S_STARTING;
     x->hb = 0;
     x->started_ns = x->polled_ns = now_ns();
-    x->killed_hung = x->killed_injected = x->recovered = false;
+    x->killed_hung = x->killed_injected = x->recovered = x->hang_kept = false;
     printf("@atoll {\"event\":\"service_restarted\",\"name\":\"%s\",\"core\":%u,\"old\":%llu,\"domain\":%llu,"
            "\"restarts\":%u,\"failed_in_row\":%u,\"down_ms\":%llu,\"by\":\"%s\"}\n",
            s->name, x->core, (unsigned long long)old, (unsigned long long)domain, x->restarts, x->failed_in_row,
@@ -433,11 +452,55 @@ static struct instance *instance_of(uint32_t core, uint64_t domain)
 
 static void update_step(uint64_t now);
 
+/* Instance x of a server with state is back and holds it (a majority of
+ * such instances is what its group needs to go on). */
+static bool holds_state(const struct instance *x, uint64_t now)
+{
+    return x->state == S_RUNNING && x->hb && x->recovered && !x->killed_hung && !x->updating &&
+           now - x->last_beat_ns <= HEARTBEAT_HANG_MS * 1000000ull;
+}
+
+/* Instance x of a server with state sent no beat for HEARTBEAT_HANG_MS:
+ * end it now, or hold the verdict back? A replicated server goes on while
+ * a majority of its replicas hold the state; ending x loses what x holds
+ * (it comes back empty and must catch up from a leader before it votes,
+ * store.md). If the others that hold it are fewer than a majority, x may
+ * be one the group needs: a slow replica (a starved vCPU on a loaded host
+ * goes seconds without running), not a dead one, and ending it then can
+ * leave the group with no majority that can elect a leader, for good. The
+ * 10,000-fault campaign lost its store so: a kill of one replica met this
+ * verdict on another. Held back, a slow replica beats again and nothing is
+ * lost; a hung one is ended HANG_HOLD_MS later (it votes for nothing
+ * meanwhile, so waiting costs the group nothing it had). */
+static bool hang_held(struct instance *x, uint64_t now)
+{
+    if (!stateful[x->service] || now - x->last_beat_ns > (HEARTBEAT_HANG_MS + HANG_HOLD_MS) * 1000000ull)
+        return false;
+    uint32_t n = 0, holding = 0;
+    for (uint32_t k = 0; k < ninst; k++) {
+        const struct instance *y = &inst[k];
+        if (y->service != x->service || y->updating || y->state == S_GONE || y->state == S_FAILED)
+            continue;
+        n++;
+        holding += y != x && holds_state(y, now);
+    }
+    if (n < 2 || holding >= n / 2 + 1)
+        return false;   /* alone (nothing to keep a majority of), or the others are a majority */
+    if (!x->hang_kept)
+        printf("@atoll {\"event\":\"service_hang_held\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,"
+               "\"silent_ms\":%llu,\"holding\":%u,\"instances\":%u}\n",
+               mf.svc[x->service].name, x->core, (unsigned long long)x->domain,
+               (unsigned long long)((now - x->last_beat_ns) / 1000000), holding, n);
+    x->hang_kept = true;
+    return true;
+}
+
 /* Every WATCH_NS: hangs, ends not seen on a heartbeat channel, restarts
  * due, and restarted instances that joined. */
 static void watch(struct ws_timer *t)
 {
     uint64_t now = now_ns();
+    prof.ticks++;
     bool joining[MANIFEST_MAX_SERVICES] = { 0 };
     for (uint32_t k = 0; k < ninst; k++) {
         struct instance *x = &inst[k];
@@ -446,11 +509,13 @@ static void watch(struct ws_timer *t)
         if (x->state != S_STARTING && x->state != S_RUNNING)
             continue;
         if (x->hb && now - x->last_beat_ns > HEARTBEAT_HANG_MS * 1000000ull && !x->killed_hung) {
-            errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
-            printf("starter: %s on core %u (domain %llu) sent no heartbeat for %u ms: ended (%s)\n",
-                   mf.svc[x->service].name, x->core, (unsigned long long)x->domain, HEARTBEAT_HANG_MS,
-                   err_name(err ? err : rerr));
-            x->killed_hung = true;   /* its channel's hang-up follows */
+            if (!hang_held(x, now)) {   /* never for one instance alone (models/restart.pml's case) */
+                errval_t rerr = ERR_OK, err = monclient_kill_rpc(monitor_chan(), x->core, x->domain, &rerr);
+                printf("starter: %s on core %u (domain %llu) sent no heartbeat for %u ms: ended (%s)\n",
+                       mf.svc[x->service].name, x->core, (unsigned long long)x->domain, HEARTBEAT_HANG_MS,
+                       err_name(err ? err : rerr));
+                x->killed_hung = true;   /* its channel's hang-up follows */
+            }
         } else if (!x->hb && !x->killed_hung && (beats[x->service] || mf.svc[x->service].heartbeat) &&
                    now > x->started_ns && now - x->started_ns > HEARTBEAT_HANG_MS * 1000000ull) {
             /* Hung before its first beat (at start, or never got going). */
@@ -478,6 +543,10 @@ static void watch(struct ws_timer *t)
             count_joined(i);
     update_step(now);
     campaign_step(now);
+    uint64_t end = now_ns();
+    prof.watch_ns += end - now;
+    /* The next tick WATCH_NS after this one began, or at once if it took
+     * longer (a tick never waits behind its own work). */
     waitset_timer_arm(t->ws, t, now + WATCH_NS);
 }
 
@@ -493,7 +562,16 @@ static errval_t on_beat(struct idl_chan *ch, const struct starter_beat_args *a)
         x->hb = c;
         beats[x->service] = true;
     }
-    inst[c->inst].last_beat_ns = now_ns();
+    struct instance *x = &inst[c->inst];
+    uint64_t now = now_ns();
+    if (x->hang_kept) {   /* slow, not dead: it goes on with its state */
+        printf("@atoll {\"event\":\"service_hang_over\",\"name\":\"%s\",\"core\":%u,\"domain\":%llu,"
+               "\"silent_ms\":%llu}\n",
+               mf.svc[x->service].name, x->core, (unsigned long long)x->domain,
+               (unsigned long long)((now - x->last_beat_ns) / 1000000));
+        x->hang_kept = false;
+    }
+    x->last_beat_ns = now;
     return ERR_OK;
 }
 
@@ -568,25 +646,30 @@ errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t seed, u
     } else if (kind == FAULT_GARBLE) {
         /* A message of random bytes on a fresh channel to the instance:
          * its decoder must refuse it (or hang up on us), nothing more. */
-        uint64_t service = 0;
+        /* Its service as seen when it joined (count_joined), else asked
+         * of the name server (a campaign's garbles cost one call less). */
+        uint64_t service = x->service_id && SERVICE_DOMAIN(x->service_id) == x->domain ? x->service_id : 0;
         struct service_chan sc;
         uint8_t junk[96];
         for (size_t i = 0; i < sizeof junk; i++) {
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
             junk[i] = (uint8_t)(seed >> 56);
         }
-        uint32_t first = 0, total = 0, count = 0;
-        const char *text;
-        errval_t r2 = ERR_OK;
-        struct idl_chan *ns = names_idl();
-        err = ns ? nameservice_instances_rpc(ns, name, first, &r2, &total, &count, &text, replybuf, sizeof replybuf)
-                 : ERR_CHAN_CLOSED;
-        err = err ? err : r2;
-        for (const char *p = err ? "" : text, *rest; *p && !service;) {
-            uint64_t c, sv;
-            p = line_numbers(p, &c, &sv, &rest);
-            if (c == core && SERVICE_DOMAIN(sv) == x->domain)
-                service = sv;
+        if (!service) {
+            uint32_t first = 0, total = 0, count = 0;
+            const char *text;
+            errval_t r2 = ERR_OK;
+            struct idl_chan *ns = names_idl();
+            err = ns ? nameservice_instances_rpc(ns, name, first, &r2, &total, &count, &text, replybuf,
+                                                 sizeof replybuf)
+                     : ERR_CHAN_CLOSED;
+            err = err ? err : r2;
+            for (const char *p = err ? "" : text, *rest; *p && !service;) {
+                uint64_t c, sv;
+                p = line_numbers(p, &c, &sv, &rest);
+                if (c == core && SERVICE_DOMAIN(sv) == x->domain)
+                    service = sv;
+            }
         }
         if (!err && !service)
             err = ERR_NOT_FOUND;   /* not joined (yet) */
@@ -965,9 +1048,12 @@ static struct waitset ws;
 static bool serve_client(struct ws_source *src)
 {
     struct client *c = src->arg;
+    uint64_t t0 = now_ns();
     errval_t err = starter_serve_one(&c->sc->idl, &handlers, URPC_NONBLOCK);
     if (err == ERR_WOULD_BLOCK)
         return false;
+    prof.msgs++;
+    prof.serve_ns += now_ns() - t0;
     if ((err == ERR_MSG_UNKNOWN || err == ERR_MSG_MALFORMED || err == ERR_MSG_TOO_LONG) && c->inst >= 0) {
         /* A garbled heartbeat: counted, never taken as a beat (a hung
          * instance does not stay alive by sending garbage). */

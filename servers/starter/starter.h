@@ -17,6 +17,7 @@ struct instance {
     uint16_t state;      /* enum state */
     uint32_t core;
     uint64_t domain;
+    uint64_t service_id; /* its service in the name server, as seen when it joined (0: not seen) */
     errval_t err;        /* S_FAILED: why */
     /* The restart service's. */
     struct client *hb;           /* its heartbeat channel, once it beats */
@@ -25,6 +26,7 @@ struct instance {
     uint32_t failed_in_row;      /* starts that ended before joining, in a row */
     uint32_t garbled;            /* messages on its heartbeat channel that did not decode */
     bool killed_hung;            /* we ended it: it stopped beating */
+    bool hang_kept;              /* a hang verdict held back: its group needs it (starter.c hang_held) */
     bool killed_injected;        /* we ended it: a FAULT_KILL */
     bool updating;               /* a new version on trial (svc update): never restarted */
     bool recovered;              /* it said it holds its state again (a server with state) */
@@ -43,6 +45,16 @@ extern uint64_t starter_service;   /* our own service (`svc`) */
 /* Services one of whose instances said `recovered`: a restarted instance
  * of these is back only once it says so too. */
 extern bool stateful[MANIFEST_MAX_SERVICES];
+
+/* Where the restart service's time goes (campaign_progress and
+ * campaign_done, docs/faults.md): its watch timer's work, and within it
+ * the calls it waits for (a monitor's ps, a spawn, the name server's list
+ * of a group, an injection); and the messages it serves (beats, mostly). */
+struct starter_profile {
+    uint64_t watch_ns, ps_ns, spawn_ns, join_ns, inject_ns, serve_ns;
+    uint32_t ticks, ps, spawns, joins, injects, msgs;
+};
+extern struct starter_profile prof;
 
 errval_t inject(const char *name, uint32_t core, uint32_t kind, uint64_t seed, uint64_t *domain);
 errval_t ps_find(uint32_t core, uint64_t id, const char *name, uint64_t *found);

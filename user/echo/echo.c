@@ -501,16 +501,24 @@ static int loop(const char *name, uint32_t n, uint32_t every, bool plain, const 
     for (uint32_t i = 0; i < n; i++) {
         struct echo_args a = { .stamp = ((uint64_t)my_core << 48) | i };
         memset(a.data, (int)(i & 0xff), sizeof a.data);
+        const char *what = "call";
         err = named_call(&nc, echo_echo_idempotent && !plain, echo_once, &a);
         if (!err && every && i % every == 0) {
             uint64_t service;
+            what = "lookup";
             err = names_lookup(name, 10000, &service);
             lookups++;
         }
         if (err) {
             if (!errors++)
                 first = err;
+            /* When, and after which name-server restart: to match it
+             * with the campaign's events (a rare ERR_NOT_FOUND, docs/faults.md). */
             printf("echo: loop call %u: %s\n", i, err_name(err));
+            printf("@atoll {\"event\":\"echo_loop_error\",\"core\":%u,\"call\":%u,\"error\":\"%s\",\"what\":\"%s\","
+                   "\"ms\":%llu,\"names_reconnects\":%u}\n",
+                   my_core, i, err_name(err), what,
+                   (unsigned long long)((now_ns() - t0) / 1000000), names_reconnects());
         }
         /* Let the others (and the restarts) run: about 100 calls a second. */
         sys_notify_wait(sys_notify_gen(), 10000, 0);

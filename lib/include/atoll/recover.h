@@ -82,8 +82,13 @@ enum fault_kind {
     FAULT_BITFLIP,    /* flip a bit of the instance's heap */
     FAULT_BADBEAT,    /* a garbled message on its heartbeat channel: counted, not taken as a beat */
     FAULT_REGS,       /* flip a bit of a register (rbx, rbp, r12-r15, rsp) */
+    FAULT_STALL,      /* the event loop stops for FAULT_STALL_MS, then goes on: slow, not dead */
     FAULT_KINDS
 };
+/* A stall outlasts the hang bound by a second: the restart service judges
+ * the instance hung although it would have gone on (a domain starved on a
+ * loaded host does that), unless it keeps it (docs/restart.md, Hangs). */
+#define FAULT_STALL_MS (HEARTBEAT_HANG_MS + 1000)
 const char *fault_name(uint32_t kind);
 /* Find the starter by name and beat every HEARTBEAT_MS from `ws`. */
 errval_t heartbeat_start(struct waitset *ws);
