@@ -29,6 +29,7 @@ SIZES = [768 * MiB, 512 * MiB, 512 * MiB, 256 * MiB]
 # from node 0, node 3 is 40 away.
 DIST = [[10, 30, 20, 40], [30, 10, 40, 20], [25, 40, 10, 30], [20, 40, 30, 10]]
 NODE_OF = [c // 4 for c in range(16)]
+BENCH_CORES = (4, 6, 9, 13)
 # Each step ends before the next starts, however loaded the host (ticks: 10 ms).
 WAIT = "wait 60000"
 # QEMU lays the nodes out in order from 0 (2 GiB: all below the PCI hole).
@@ -76,9 +77,11 @@ def test_memory_by_node(design, tmp_path):
     churn += [f"run {c} mem alloc ram 0x10000 0x10000 {c // 4} 20" for c in (3, 7, 9, 15)] + [WAIT]
     churn += ["run 12 mem alloc frame 0x200000 0 any 40 keep", WAIT]
     numa = ["run 10 mem numa 3", WAIT]
-    # 40 rounds of 4 KiB alloc+free on the instance's core and on another
-    # (the cache design's blocks, there FOREIGN, used up and given back).
-    numa += [f"run {c} mem bench {design} 4096 40 2" for c in (4, 6)] + [WAIT]
+    # 40 rounds of 4 KiB alloc+free on the instance's core and on others,
+    # four clients at once (the cache design's blocks, there FOREIGN, used up
+    # and given back; under central, node 0's instance has the other nodes'
+    # instances carve for all four at once, each answer deferred).
+    numa += [f"run {c} mem bench {design} 4096 40 4" for c in BENCH_CORES] + [WAIT]
     cmds = ["mem"] + every_core + exhaust + bad + churn + numa + ["sleep 20", "mem"]
     r = boot(design, cmds, tmp_path)
 
@@ -153,8 +156,9 @@ def test_memory_by_node(design, tmp_path):
                  "node_of_core": 2, "distance": 30}, n
 
     benches = r.events_named("mem_bench")
-    assert len(benches) == 2 and all(e["error"] == "ERR_OK" and e["failed"] == 0 and e["local"] == 40 and
-                                     e["design"] == design for e in benches), str(benches)
+    assert len(benches) == len(BENCH_CORES) and all(
+        e["error"] == "ERR_OK" and e["failed"] == 0 and e["local"] == 40 and e["design"] == design and e["busy"] == 0
+        for e in benches), str(benches)
 
     # 5. Nothing lost: every node as at the start, nothing lent or borrowed.
     rounds = stats_rounds(r)
@@ -165,3 +169,12 @@ def test_memory_by_node(design, tmp_path):
         assert end[node]["lent"] == end[node]["borrowed"] == 0, end
         assert end[node]["batches_lent"] == end[node]["batches_held"] == 0, end
     assert end[borrower]["batches_ever"] == len(took), (end, took)
+
+    # 6. Requests that wait for another node's instance are deferred, not
+    # refused: the clients never asked again (busy 0 above), and under
+    # central node 0's instance had several in flight at once (each bench
+    # client's 43 allocs and 43 frees went through another node's instance).
+    if design == "central":
+        assert end[0]["deferred"] >= len(BENCH_CORES) * 86 and end[0]["workers_max"] >= 2, end[0]
+    else:
+        assert end[3]["deferred"] > 0, end[3]   # node 3's borrowing

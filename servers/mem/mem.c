@@ -49,6 +49,7 @@
 #include <atoll/monitor_client.h>
 #include <atoll/mem.h>
 #include <atoll/recover.h>
+#include <atoll/thread.h>
 #include <atoll/topo.h>
 #include <atoll/waitset.h>
 #include <if/mem_if.h>
@@ -73,6 +74,7 @@ static struct pool pool;
 
 struct client {
     bool used, closed;
+    bool busy;            /* a worker serves its request (or its end) */
     struct service_chan *chan;
     uint32_t node;        /* its core's node */
     uint32_t allocs;      /* records it holds */
@@ -111,23 +113,56 @@ static struct batch {
 static struct loans loans;
 static uint64_t lender_at_quota[CORE_INFO_MAX_NODES];   /* when it refused; 0: not */
 
-/* Channels to the other nodes' instances (we are their client). */
+/* Channels to the other nodes' instances (we are their client). Calls on
+ * one go out without waiting for each other's answers (several of our
+ * workers may wait on one peer at once) and the peer answers them in
+ * order, so each answer goes to the oldest waiter (`head`). At most
+ * PEER_INFLIGHT calls are out at once: the peer's answers then always fit
+ * in our ring (31 slots), and a worker past that waits for room, so the
+ * peer never blocks sending to us while we block sending to it. */
+#define PEER_INFLIGHT 12
+struct peer_wait {
+    struct peer_wait *next;
+    bool ready;
+    errval_t err;
+    struct mem_msg m;
+    struct thread_mutex mu;
+    struct thread_cond done;
+};
 struct peer {
     bool up;
     uint32_t core;
     struct service_chan chan;
+    struct peer_wait *head, *tail;   /* waiting for an answer, oldest first */
+    uint32_t inflight;
+    uint32_t gen;                    /* connections made */
+    struct thread_cond room;
 };
 static struct peer peers[CORE_INFO_MAX_NODES];
 
+/* Requests that wait for another node's instance are served by a worker
+ * thread (lib/thread, same core, cooperative), so the event loop goes on
+ * serving every other client meanwhile and many such requests are in
+ * flight at once (under `central`, every request of another node's
+ * client). The client's answer is deferred until its worker is done; a
+ * client's channel carries one request at a time, and `busy` keeps its
+ * end (client_end) waiting for the worker. */
+#define WORKER_STACK (32u << 10)
+enum { JOB_ALLOC, JOB_FREE, JOB_END };
+struct job {
+    int kind;
+    struct client *c;
+    struct alloc *a;
+    struct mem_alloc_call_args q;
+    uint64_t align;
+    uint32_t order[CORE_INFO_MAX_NODES + 1], n, i;
+    errval_t err;
+};
+
 static struct {
     uint64_t allocs, frees, refused, lent_to[CORE_INFO_MAX_NODES], borrowed, borrows, stuck, batches_lent;
+    uint64_t deferred, workers_now, workers_max, worker_refused;
 } st;
-
-/* While we wait for a lender, other channels are served, but nothing
- * that would wait again (an alloc that cannot be served from the pool, a
- * free of borrowed memory): those get ERR_WOULD_BLOCK, and the client
- * library asks again. Channels that hang up meanwhile are closed after. */
-static bool waiting;
 
 static uint64_t id_of(const struct alloc *a) { return (uint64_t)a->gen << 32 | ((uint64_t)(a - allocs) + 1); }
 
@@ -220,6 +255,8 @@ static errval_t uncarve(struct alloc *a)
 
 /* -- other nodes' instances ------------------------------------------------------ */
 
+static bool peer_ready(struct ws_source *s);
+
 /* The instance of `node` (its group member whose core is on that node). */
 static struct peer *peer_of(uint32_t node)
 {
@@ -243,43 +280,114 @@ static struct peer *peer_of(uint32_t node)
                 return 0;
             p->up = true;
             p->core = core;
+            p->head = p->tail = 0;
+            p->inflight = 0;
+            p->gen++;
+            service_chan_source(&p->chan, peer_ready, p);
+            waitset_add(&ws, &p->chan.src);
             return p;
         }
     }
     return 0;
 }
 
-static void closed_sweep(void);
-
-/* Ask node `node`'s instance to carve for `core`/`domain`: a lend call, and
- * while its answer does not come, the other channels are served. */
-/* The answer to a call just sent to `p` (its type `want`); meanwhile the
- * other channels are served. */
-static errval_t peer_reply(struct peer *p, errval_t err, int want, struct mem_msg *m)
+/* The peer's channel is no good any more: every waiter gets `err`, and
+ * the next call connects again. */
+static void peer_down(struct peer *p, errval_t err)
 {
+    if (!p->up)
+        return;
+    waitset_remove(&p->chan.src);
+    service_chan_close(&p->chan, ERR_OK);
+    p->up = false;
+    for (struct peer_wait *w = p->head; w; w = w->next) {
+        w->err = err ? err : ERR_CHAN_CLOSED;
+        w->ready = true;
+        thread_cond_signal(&w->done);
+    }
+    p->head = p->tail = 0;
+    p->inflight = 0;
+    thread_cond_broadcast(&p->room);
+}
+
+/* The event loop's: an answer from a peer goes to its oldest waiter. */
+static bool peer_ready(struct ws_source *s)
+{
+    struct peer *p = s->arg;
     uint8_t buf[mem_size_max];
     size_t len = 0;
-    waiting = true;
-    while (!err && (err = p->chan.idl.recv(&p->chan.idl, buf, sizeof buf, &len, URPC_NONBLOCK)) == ERR_WOULD_BLOCK) {
-        err = ERR_OK;
-        waitset_round(&ws);   /* the other channels, and new ones */
-        sys_yield();
+    errval_t err = p->chan.idl.recv(&p->chan.idl, buf, sizeof buf, &len, URPC_NONBLOCK);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    struct peer_wait *w = p->head;
+    if (err || !w) {   /* broken, hung up, or an answer nobody asked for */
+        peer_down(p, err ? err : ERR_MSG_UNKNOWN);
+        return true;
     }
-    waiting = false;
-    if (!err && !(err = mem_decode(buf, len, m)) && (int)m->type != want)
-        err = ERR_MSG_UNKNOWN;
+    p->head = w->next;
+    if (!p->head)
+        p->tail = 0;
+    p->inflight--;
+    thread_cond_signal(&p->room);
+    w->err = mem_decode(buf, len, &w->m);
+    w->ready = true;
+    thread_cond_signal(&w->done);
+    if (w->err)
+        peer_down(p, w->err);   /* out of step: every later answer would be someone else's */
+    return true;
+}
+
+/* Node `node`'s instance, with room for one more call (a worker's: it may
+ * wait), or NULL. The caller sends at once (no yield in between) and then
+ * waits with peer_reply, so waiters queue in the order the calls went. */
+static struct peer *peer_enter(uint32_t node)
+{
+    struct thread_mutex mu = { 0 };
+    struct peer *p = peer_of(node);
+    thread_mutex_lock(&mu);
+    while (p && p->inflight >= PEER_INFLIGHT) {
+        thread_cond_wait(&p->room, &mu);
+        p = peer_of(node);   /* it may have gone down meanwhile */
+    }
+    thread_mutex_unlock(&mu);
+    if (p)
+        p->inflight++;
+    return p;
+}
+
+/* The answer to the call just sent to `p` (`err`: the send's), of type
+ * `want`. A worker's: it waits while the event loop serves the rest. */
+static errval_t peer_reply(struct peer *p, errval_t err, int want, struct mem_msg *m)
+{
     if (err) {
-        /* The channel is no good any more: the next borrow connects again. */
-        service_chan_close(&p->chan, ERR_OK);
-        p->up = false;
+        p->inflight--;
+        peer_down(p, err);
+        return err;
     }
-    return err;
+    struct peer_wait w = { 0 };
+    uint32_t gen = p->gen;
+    if (p->tail)
+        p->tail->next = &w;
+    else
+        p->head = &w;
+    p->tail = &w;
+    thread_mutex_lock(&w.mu);
+    while (!w.ready)
+        thread_cond_wait(&w.done, &w.mu);
+    thread_mutex_unlock(&w.mu);
+    if (!w.err && (int)w.m.type != want) {
+        w.err = ERR_MSG_UNKNOWN;
+        if (p->gen == gen)
+            peer_down(p, w.err);   /* not another worker's new connection */
+    }
+    *m = w.m;
+    return w.err;
 }
 
 static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
                        uint64_t domain, uint32_t for_node, uint64_t batch, struct alloc *a)
 {
-    struct peer *p = peer_of(node);
+    struct peer *p = peer_enter(node);
     if (!p)
         return ERR_NOT_FOUND;
     struct mem_msg m;
@@ -301,9 +409,12 @@ static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t al
 
 static errval_t peer_free(uint32_t node, uint64_t id)
 {
-    struct peer *p = peers[node].up ? &peers[node] : peer_of(node);
-    errval_t rerr = ERR_OK, err = p ? mem_free_rpc(&p->chan.idl, id, &rerr) : ERR_NOT_FOUND;
-    return err ? err : rerr;
+    struct peer *p = peer_enter(node);
+    if (!p)
+        return ERR_NOT_FOUND;
+    struct mem_msg m;
+    errval_t err = peer_reply(p, mem_free_call_send(&p->chan.idl, id), mem_free_reply, &m);
+    return err ? err : m.u.free_reply.err;
 }
 
 static void loan_event(const char *what, const struct loan *l)
@@ -317,11 +428,12 @@ static void loan_event(const char *what, const struct loan *l)
  * (its pool went with it; the channel's end frees the record there). */
 static void loan_return(struct loan *l)
 {
-    errval_t err = peer_free(l->lender, l->id);
-    if (err)
-        printf("mem: node %u: batch back to node %u: %s\n", my_node, l->lender, err_name(err));
+    /* Out of the table before the call waits: no other worker picks it. */
     struct loan was = *l;
     loans_drop(&loans, l);
+    errval_t err = peer_free(was.lender, was.id);
+    if (err)
+        printf("mem: node %u: batch back to node %u: %s\n", my_node, was.lender, err_name(err));
     loan_event("returned", &was);
 }
 
@@ -350,7 +462,7 @@ static errval_t borrow_batched(uint32_t node, uint32_t type, uint64_t bytes, uin
         if (!l && lender_at_quota[node] && now_ns() - lender_at_quota[node] < QUOTA_PAUSE_NS)
             return ERR_QUOTA;
         if (!l) {
-            struct peer *p = peer_of(node);
+            struct peer *p = peer_enter(node);
             if (!p)
                 return ERR_NOT_FOUND;
             struct mem_msg m;
@@ -366,7 +478,12 @@ static errval_t borrow_batched(uint32_t node, uint32_t type, uint64_t bytes, uin
             }
             loan_event("borrowed", l);
         }
+        /* Counted live while the lend is out: another worker's last free
+         * of a block of it must not give the batch back meanwhile. */
+        l->live++;
         errval_t err = borrow(node, type, bytes, align, core, domain, for_node, l->id, a);
+        if (err)
+            l->live--;
         if (err == ERR_NOT_FOUND && l->live == 0) {
             loans_drop(&loans, l);   /* the lender does not know it (started again): forget it */
             continue;
@@ -378,7 +495,6 @@ static errval_t borrow_batched(uint32_t node, uint32_t type, uint64_t bytes, uin
             continue;
         }
         if (!err) {
-            l->live++;
             a->loan = l;
         } else if (l->live == 0) {
             loan_return(l);   /* the lender's quota, a slot: nothing of it is used */
@@ -432,62 +548,51 @@ static uint32_t nodes_by_distance(uint32_t from, uint32_t *out)
 
 /* `fallback`: the node asked for had none, this is borrowing (in batches,
  * unless the alignment is more than a batch's); else a request for that
- * node (a given node, or central's carving for a node's clients): one lend. */
+ * node (a given node, or central's carving for a node's clients): one lend.
+ * Another node's: a worker's only (it waits for that node's instance). */
 static errval_t alloc_on(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
                          uint64_t domain, uint32_t for_node, bool fallback, struct alloc *a)
 {
     if (node == my_node)
         return carve_and_give(&pool, type, bytes, align, core, domain, a);
-    if (waiting)
-        return ERR_WOULD_BLOCK;
     if (fallback && align <= MEM_BATCH_ALIGN)
         return borrow_batched(node, type, bytes, align, core, domain, for_node, a);
     return borrow(node, type, bytes, align, core, domain, for_node, 0, a);
 }
 
-static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *q)
+/* The nodes of j->order from j->i on, nearest first: past a node that has
+ * none (or whose instance is gone) to the next; any other answer is the
+ * answer. A node whose instance may give no more across cores now (its
+ * monitor's per-domain quota, MON_CAPS_OBJECTS_PER_DOMAIN) counts as one
+ * without memory: the next nearest is asked. `inline_only` (the event
+ * loop's turn): stop at the first node that is not ours, ERR_WOULD_BLOCK
+ * with j->i there, for a worker to go on. */
+static errval_t alloc_steps(struct job *j, bool inline_only)
 {
-    struct client *c = client_of(ch);
-    uint64_t align = q->align;
-    struct alloc *a = 0;
-    errval_t err = c ? check_request(q->type, q->bytes, &align, q->where) : ERR_NOT_FOUND;
-    if (!err && (c->allocs >= MEM_QUOTA_ALLOCS || c->bytes + q->bytes > MEM_QUOTA_BYTES))
-        err = ERR_QUOTA;
-    if (!err && !(a = alloc_new()))
-        err = ERR_TOO_MANY;
-    if (!err) {
-        uint32_t order[CORE_INFO_MAX_NODES + 1], n = 0;
-        /* NEAREST: the caller's node first; ANY: ours (no hop) first; a node: that one. */
-        uint32_t first = q->where < machine.nnodes ? q->where : q->where == MEM_NEAREST ? c->node : my_node;
-        order[n++] = first;
-        if (q->where >= machine.nnodes)
-            n += nodes_by_distance(first, order + 1);
-        /* Nearest first: past a node that has none (or whose instance is
-         * gone) to the next; any other answer is the answer. While we wait
-         * for another node's instance, a request that needs another node
-         * gets ERR_WOULD_BLOCK (the client library asks again). */
-        /* A node whose instance may give no more across cores now (its
-         * monitor's per-domain quota, MON_CAPS_OBJECTS_PER_DOMAIN) counts as
-         * one without memory: the next nearest is asked. */
-        err = ERR_NO_MEMORY;
-        for (uint32_t i = 0; i < n; i++) {
-            errval_t e = alloc_on(order[i], q->type, q->bytes, align, c->chan->peer_core, c->chan->peer, c->node,
-                                  i > 0, a);
-            if (e == ERR_QUOTA || e == ERR_TOO_MANY) {
-                err = e;
-                continue;
-            }
-            if (e != ERR_NO_MEMORY && e != ERR_NOT_FOUND) {
-                err = e;
-                break;
-            }
+    for (; j->i < j->n; j->i++) {
+        uint32_t node = j->order[j->i];
+        if (inline_only && node != my_node)
+            return ERR_WOULD_BLOCK;
+        errval_t e = alloc_on(node, j->q.type, j->q.bytes, j->align, j->c->chan->peer_core, j->c->chan->peer,
+                              j->c->node, j->i > 0, j->a);
+        if (e == ERR_QUOTA || e == ERR_TOO_MANY) {
+            j->err = e;
+            continue;
         }
+        if (e != ERR_NO_MEMORY && e != ERR_NOT_FOUND)
+            return e;
     }
+    return j->err;
+}
+
+/* The client's answer: the allocation recorded under it, or the error. */
+static errval_t alloc_answer(struct client *c, struct alloc *a, errval_t err)
+{
     if (err) {
         if (a)
             alloc_drop(a);
         st.refused++;
-        return mem_alloc_reply_send(ch, err, 0, 0, 0, 0);
+        return mem_alloc_reply_send(&c->chan->idl, err, 0, 0, 0, 0);
     }
     a->owner = c;
     a->for_node = c->node;
@@ -496,7 +601,80 @@ static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *
     st.allocs++;
     if (a->lender == my_node)
         st.lent_to[a->for_node] += a->size;
-    return mem_alloc_reply_send(ch, ERR_OK, id_of(a), a->base, a->size, a->lender);
+    return mem_alloc_reply_send(&c->chan->idl, ERR_OK, id_of(a), a->base, a->size, a->lender);
+}
+
+static void client_end(struct client *c);
+static void closed_sweep(void);
+static errval_t free_one(struct alloc *a);
+
+/* A worker: one deferred request, or a client's end, then the answer. */
+static int job_run(void *arg)
+{
+    struct job *j = arg;
+    struct client *c = j->c;
+    if (j->kind == JOB_ALLOC)
+        alloc_answer(c, j->a, alloc_steps(j, false));
+    else if (j->kind == JOB_FREE)
+        mem_free_reply_send(&c->chan->idl, free_one(j->a));
+    if (j->kind == JOB_END || c->closed)
+        client_end(c);   /* busy until its end is done (client_end clears it) */
+    else
+        c->busy = false;
+    free(j);
+    st.workers_now--;
+    return 0;
+}
+
+/* The job in a worker of its own: ERR_OK, or the error (nothing started). */
+static errval_t job_start(struct job *j)
+{
+    struct job *copy = malloc(sizeof *copy);
+    struct thread *t = 0;
+    errval_t err = copy ? ERR_OK : ERR_NO_MEMORY;
+    if (!err) {
+        *copy = *j;
+        err = thread_create(&t, job_run, copy, WORKER_STACK);
+    }
+    if (err) {
+        free(copy);
+        st.worker_refused++;
+        return err;
+    }
+    thread_detach(t);
+    j->c->busy = true;
+    st.deferred++;
+    if (++st.workers_now > st.workers_max)
+        st.workers_max = st.workers_now;
+    return ERR_OK;
+}
+
+static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *q)
+{
+    struct client *c = client_of(ch);
+    struct job j = { .kind = JOB_ALLOC, .c = c, .q = *q, .align = q->align, .err = ERR_NO_MEMORY };
+    errval_t err = c ? check_request(q->type, q->bytes, &j.align, q->where) : ERR_NOT_FOUND;
+    if (!c)
+        return mem_alloc_reply_send(ch, err, 0, 0, 0, 0);
+    if (!err && (c->allocs >= MEM_QUOTA_ALLOCS || c->bytes + q->bytes > MEM_QUOTA_BYTES))
+        err = ERR_QUOTA;
+    if (!err && !(j.a = alloc_new()))
+        err = ERR_TOO_MANY;
+    if (!err) {
+        /* NEAREST: the caller's node first; ANY: ours (no hop) first; a node: that one. */
+        uint32_t first = q->where < machine.nnodes ? q->where : q->where == MEM_NEAREST ? c->node : my_node;
+        j.order[j.n++] = first;
+        if (q->where >= machine.nnodes)
+            j.n += nodes_by_distance(first, j.order + 1);
+        /* Our own pool here and now; another node's instance in a worker,
+         * whose answer comes when that instance's does. */
+        if ((err = alloc_steps(&j, true)) == ERR_WOULD_BLOCK) {
+            if (!(err = job_start(&j)))
+                return ERR_OK;   /* answered by the worker */
+            err = ERR_WOULD_BLOCK;   /* no worker: the client library asks again */
+        }
+    }
+    return alloc_answer(c, j.a, err);
 }
 
 /* The batch of id `id` that we lent to client c, or NULL. */
@@ -627,8 +805,13 @@ static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
     struct client *c = client_of(ch);
     struct alloc *a = alloc_by_id(q->id);
     errval_t err = !c ? ERR_NOT_FOUND : !a ? ERR_NOT_FOUND : a->owner != c ? ERR_NOT_PERMITTED : ERR_OK;
-    if (!err && waiting && a->lender != my_node)
+    /* Borrowed memory goes back through its lender: a worker waits for it. */
+    if (!err && !a->is_batch && a->lender != my_node) {
+        struct job j = { .kind = JOB_FREE, .c = c, .a = a };
+        if (!(err = job_start(&j)))
+            return ERR_OK;   /* answered by the worker */
         err = ERR_WOULD_BLOCK;
+    }
     if (!err)
         err = free_one(a);
     return mem_free_reply_send(ch, err);
@@ -642,7 +825,7 @@ static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *
         if (n != my_node)
             lent += st.lent_to[n];
     if (q->node >= machine.nnodes)
-        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     /* total, free, lent and the range are our pool's; `borrowed` what our
      * clients hold of other pools; held: this channel's. `allocs`:
      * records held for node q->node's domains (of our pool). */
@@ -651,7 +834,8 @@ static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *
         lent_batches += batches[i].rec != 0;
     return mem_stats_reply_send(ch, ERR_OK, pool.end - pool.base, pool.free_bytes, lent, st.borrowed, pool.base,
                                 pool.end, st.allocs, st.lent_to[q->node], c ? c->allocs : 0, c ? c->bytes : 0,
-                                lent_batches, loans_count(&loans), loans.batches);
+                                lent_batches, loans_count(&loans), loans.batches, st.deferred,
+                                (uint32_t)st.workers_max);
 }
 
 static errval_t on_info(struct idl_chan *ch, const struct mem_info_call_args *q)
@@ -691,24 +875,41 @@ static void client_end(struct client *c)
 static bool serve_client(struct ws_source *s)
 {
     struct client *c = s->arg;
-    if (c->closed)
+    if (c->closed || c->busy)   /* a worker answers it first */
         return false;
     errval_t err = mem_serve_one(&c->chan->idl, &handlers, URPC_NONBLOCK);
     if (err == ERR_WOULD_BLOCK)
         return false;
     if (err && err != ERR_MSG_UNKNOWN && err != ERR_MSG_MALFORMED)
         c->closed = true;
-    if (!waiting)
-        closed_sweep();
+    closed_sweep();
     return true;
 }
 
-/* After a wait: the channels that hung up meanwhile. */
+/* Does c hold memory of another node's pool (whose free waits for it)? */
+static bool holds_borrowed(const struct client *c)
+{
+    for (uint32_t i = 0; i < MAX_ALLOCS; i++)
+        if (allocs[i].used && allocs[i].owner == c && !allocs[i].is_batch && allocs[i].lender != my_node)
+            return true;
+    return false;
+}
+
+/* The channels that hung up: ended here, or by a worker when what they
+ * hold must go back through other nodes' instances; one busy with a
+ * worker is ended by that worker. */
 static void closed_sweep(void)
 {
-    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i].used && clients[i].closed)
-            client_end(&clients[i]);
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = &clients[i];
+        if (!c->used || !c->closed || c->busy)
+            continue;
+        struct job j = { .kind = JOB_END, .c = c };
+        if (!holds_borrowed(c))
+            client_end(c);
+        else
+            job_start(&j);   /* no worker now: the next sweep tries again */
+    }
 }
 
 static void accepted(struct service_acceptor *acc, struct service_chan *sc)
@@ -808,7 +1009,13 @@ static int serve(const char *name, const char *key, const char *word)
     uint64_t service;
     if ((err = service_register_self(&service)) || (err = names_keep_join(name, parse_hex(key), service)))
         return printf("mem: cannot serve %s: %s\n", name, err_name(err)), 1;
-    waitset_run(&ws);
+    /* The event loop, and after each of its rounds that did work, the
+     * workers it woke (an answer from another node's instance) or
+     * started: they run until they wait again or are done. */
+    for (;;) {
+        waitset_dispatch(&ws);
+        thread_yield();
+    }
     return 0;
 }
 
@@ -1024,10 +1231,11 @@ static int bench_run(const char *word, uint64_t bytes, uint32_t rounds, uint32_t
         }
     printf("@atoll {\"event\":\"mem_bench\",\"core\":%u,\"node\":%u,\"design\":\"%s\",\"bytes\":%llu,\"cores\":%u,"
            "\"rounds\":%u,\"total_ns\":%llu,\"median_ns\":%llu,\"min_ns\":%llu,\"max_ns\":%llu,\"local\":%u,"
-           "\"failed\":%u,\"error\":\"%s\"}\n",
+           "\"failed\":%u,\"busy\":%llu,\"error\":\"%s\"}\n",
            my_core, my_node, mem_design_name(design), (unsigned long long)bytes, cores, rounds,
            (unsigned long long)total, (unsigned long long)(err ? 0 : t[rounds / 2]), (unsigned long long)(err ? 0 : t[0]),
-           (unsigned long long)(err ? 0 : t[rounds - 1]), local, failed, err_name(err ? err : first));
+           (unsigned long long)(err ? 0 : t[rounds - 1]), local, failed, (unsigned long long)mem_busy_retries(),
+           err_name(err ? err : first));
     return 0;
 }
 

@@ -67,11 +67,16 @@ errval_t mem_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where
 errval_t mem_free(struct mem_block *b);
 /* Free by id alone (tests: a double free, someone else's id). */
 errval_t mem_free_id(uint64_t id);
+/* Requests this domain asked again because the instance answered
+ * ERR_WOULD_BLOCK (it could not start a worker for them). */
+uint64_t mem_busy_retries(void);
 
 struct mem_node_stats {
     uint64_t total, free, lent, borrowed, base, end, allocs, lent_to;
     uint32_t batches_lent, batches_held;   /* batches of this pool lent, and borrowed, live now */
     uint64_t batches_ever;                 /* batches borrowed by this instance, ever */
+    uint64_t deferred;                     /* requests answered once another node's instance had */
+    uint32_t workers_max;                  /* the most of those in flight at once */
 };
 /* Node `node`'s instance's view: its pool; lent_to = what it lent to `to`. */
 errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *out);
