@@ -92,17 +92,16 @@ struct alloc {
     uint32_t for_node;    /* the node of the domain holding it */
     capslot_t slot;       /* ours (lender == my_node): the original */
     uint64_t lender_id;   /* borrowed: the lender's id */
-    bool is_batch;        /* ours: a batch lent to another instance (no capability) */
-    uint8_t batch;        /* ours: carved from batch `batch - 1`; 0: from the pool */
-    struct loan *loan;    /* borrowed from a batch we hold */
+    bool is_batch;        /* ours: a batch lent to another instance (its RAM given to it) */
+    struct loan *loan;    /* carved here from a batch we borrowed (slot: our original) */
 };
 static struct alloc allocs[MAX_ALLOCS];
 
-/* Batches we lent (loans.h): their ranges, carved only for their borrower. */
+/* Batches we lent (loans.h): a RAM capability of the range given to the
+ * borrowing instance, which carves it itself. */
 #define MAX_BATCHES 16
 static struct batch {
     struct alloc *rec;    /* NULL: unused */
-    struct pool sub;
 } batches[MAX_BATCHES];
 
 /* Batches we borrowed. A lender that refused a block for its quota of
@@ -111,7 +110,21 @@ static struct batch {
  * back at once). */
 #define QUOTA_PAUSE_NS 1000000000ull
 static struct loans loans;
+/* What we hold of each loan (loans.l[i]): the lender's RAM as given to us
+ * (FOREIGN here), the local RAM our monitor carved from it once with the
+ * owner core's agreement (an original of this core: carved by us with no
+ * further message), and the range's free space. */
+static struct loan_caps {
+    capslot_t foreign, ram;
+    struct pool pool;
+    uint32_t carved;      /* blocks carved from it here, ever */
+} loan_caps[MEM_LOANS];
+static struct loan_caps *caps_of(const struct loan *l) { return &loan_caps[l - loans.l]; }
 static uint64_t lender_at_quota[CORE_INFO_MAX_NODES];   /* when it refused; 0: not */
+/* When we could give no more across cores ourselves (0: not), until one of
+ * the blocks we carved comes back: borrowed blocks are then carved by
+ * their lenders (lend), and no batch is taken that we could not use. */
+static uint64_t self_at_quota;
 
 /* Channels to the other nodes' instances (we are their client). Calls on
  * one go out without waiting for each other's answers (several of our
@@ -206,8 +219,8 @@ static struct client *client_of(struct idl_chan *ch)
 /* -- our pool ------------------------------------------------------------------ */
 
 /* Carve [type, bytes, align] from the pool and give it to `domain` on `core`. */
-static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
-                               uint64_t domain, struct alloc *a)
+static errval_t carve_and_give_from(capslot_t ram, struct pool *from, uint32_t type, uint64_t bytes, uint64_t align,
+                                    uint32_t core, uint64_t domain, struct alloc *a)
 {
     uint64_t at;
     capslot_t s;
@@ -218,7 +231,7 @@ static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes,
         pool_put(from, at, bytes);
         return err;
     }
-    if (!(err = sys_cap_retype(pool_slot, type, bytes, at - pool.base, 1, s)) &&
+    if (!(err = sys_cap_retype(ram, type, bytes, at - from->base, 1, s)) &&
         !(err = monlmp_cap_give_rpc(monitor_lmp(), s, core, domain, &rerr)))
         err = rerr;
     if (err) {
@@ -233,6 +246,12 @@ static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes,
     a->lender = my_node;
     a->slot = s;
     return ERR_OK;
+}
+
+static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
+                               uint64_t domain, struct alloc *a)
+{
+    return carve_and_give_from(pool_slot, from, type, bytes, align, core, domain, a);
 }
 
 /* Our original goes, with its copies on every core; then the range. */
@@ -250,7 +269,8 @@ static errval_t uncarve(struct alloc *a)
         return err;
     }
     slot_free(a->slot);
-    return pool_put(a->batch ? &batches[a->batch - 1].sub : &pool, a->base, a->size);
+    self_at_quota = 0;
+    return pool_put(a->loan ? &caps_of(a->loan)->pool : &pool, a->base, a->size);
 }
 
 /* -- other nodes' instances ------------------------------------------------------ */
@@ -417,26 +437,78 @@ static errval_t peer_free(uint32_t node, uint64_t id)
     return err ? err : m.u.free_reply.err;
 }
 
-static void loan_event(const char *what, const struct loan *l)
+static void loan_event(const char *what, const struct loan *l, uint32_t carved)
 {
     printf("@atoll {\"event\":\"mem_batch\",\"node\":%u,\"what\":\"%s\",\"lender\":%u,\"size\":%llu,"
-           "\"held\":%u}\n",
-           my_node, what, l->lender, (unsigned long long)l->size, loans_count(&loans));
+           "\"held\":%u,\"carved\":%u}\n",
+           my_node, what, l->lender, (unsigned long long)l->size, loans_count(&loans), carved);
 }
 
-/* A loan goes back to its lender: kept if the lender is gone meanwhile
- * (its pool went with it; the channel's end frees the record there). */
+/* A capability given to us (a batch's RAM, by its lender before its
+ * answer), from our monitor's mailbox. Workers take in turn, so one may
+ * find another's first: kept for it, never dropped. */
+#define TAKE_WAIT_NS 30000000000ull
+static struct { capslot_t slot; uint64_t base; } taken[MEM_LOANS];
+
+static errval_t take_given(uint64_t base, capslot_t *out)
+{
+    for (uint32_t i = 0; i < MEM_LOANS; i++)
+        if (taken[i].slot && taken[i].base == base) {
+            *out = taken[i].slot;
+            taken[i].slot = 0;
+            return ERR_OK;
+        }
+    for (uint64_t t0 = now_ns();;) {
+        capslot_t c = 0;
+        uint32_t core = 0;
+        uint64_t from = 0;
+        struct cap_identity id;
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, &c, &core, &from);
+        if (!err)
+            err = rerr;
+        if (!err && !(err = sys_cap_identify(c, &id))) {
+            if (id.base == base) {
+                *out = c;
+                return ERR_OK;
+            }
+            uint32_t i = 0;
+            while (i < MEM_LOANS && taken[i].slot)
+                i++;
+            if (i < MEM_LOANS)
+                taken[i].slot = c, taken[i].base = id.base;
+            else
+                cap_free(c);   /* more than we ever wait for: not ours */
+            continue;
+        }
+        if (err != ERR_WOULD_BLOCK || now_ns() - t0 > TAKE_WAIT_NS)
+            return err == ERR_WOULD_BLOCK ? ERR_TIMEOUT : err;
+        sys_yield();
+    }
+}
+
+/* A loan goes back to its lender: our caps of it first (nothing is carved
+ * from it any more), then the lender's free of the batch, which revokes
+ * whatever copy is left. Kept if the lender is gone meanwhile (its pool
+ * went with it; the channel's end frees the record there). */
 static void loan_return(struct loan *l)
 {
     /* Out of the table before the call waits: no other worker picks it. */
     struct loan was = *l;
+    struct loan_caps *lc = caps_of(l);
+    uint32_t carved = lc->carved;
+    if (lc->ram && !sys_cap_delete(lc->ram))
+        slot_free(lc->ram);
+    if (lc->foreign && !sys_cap_delete(lc->foreign))
+        slot_free(lc->foreign);
+    *lc = (struct loan_caps){ 0 };
     loans_drop(&loans, l);
     errval_t err = peer_free(was.lender, was.id);
     if (err)
         printf("mem: node %u: batch back to node %u: %s\n", my_node, was.lender, err_name(err));
-    loan_event("returned", &was);
+    loan_event("returned", &was, carved);
 }
 
+/* Memory borrowed a block at a time (lend): back through its lender. */
 static errval_t give_back(struct alloc *a)
 {
     errval_t err = peer_free(a->lender, a->lender_id);
@@ -444,64 +516,111 @@ static errval_t give_back(struct alloc *a)
         return err;
     st.borrowed -= a->size;
     lender_at_quota[a->lender] = 0;
-    /* The batch's last block: it goes back if the lender could not carve
-     * from it any more, or if our own pool has as much free again. */
-    if (a->loan && loans_block_freed(a->loan) && (a->loan->full || pool.free_bytes >= a->loan->size))
-        loan_return(a->loan);
     return ERR_OK;
 }
 
-/* A dry node borrows from `node` a batch at a time: its blocks come from a
- * batch we hold there (one lend each: the lender's core carves), a new
- * batch when there is none or the last could not serve. */
+/* A block carved here from a loan: our original goes (every copy with it),
+ * the range back to the loan, and the loan back to its lender with its
+ * last block if the lender could not serve from it any more or our own
+ * pool has as much free again. */
+static errval_t loan_block_free(struct alloc *a)
+{
+    struct loan *l = a->loan;
+    errval_t err = uncarve(a);
+    if (err)
+        return err;
+    st.borrowed -= a->size;
+    if (loans_block_freed(l) && (l->full || pool.free_bytes >= l->size))
+        loan_return(l);
+    return ERR_OK;
+}
+
+/* A new batch from `node`: the lender takes it out of its pool and gives
+ * us its RAM (FOREIGN here); our monitor carves it once, with the owner
+ * core's agreement, into RAM of this core (docs/capabilities.md "Retype"),
+ * from which we carve every block ourselves. */
+static struct loan *loan_new(uint32_t node, uint64_t bytes, uint32_t for_node, errval_t *errp)
+{
+    struct peer *p = peer_enter(node);
+    if (!p)
+        return *errp = ERR_NOT_FOUND, (struct loan *)0;
+    struct mem_msg m;
+    errval_t rerr = ERR_OK, err = peer_reply(p, mem_lend_batch_call_send(&p->chan.idl, bytes, for_node),
+                                             mem_lend_batch_reply, &m);
+    if (!err)
+        err = m.u.lend_batch_reply.err;
+    if (err)
+        return *errp = err, (struct loan *)0;
+    uint64_t id = m.u.lend_batch_reply.id, base = m.u.lend_batch_reply.base, size = m.u.lend_batch_reply.size;
+    capslot_t foreign = 0, ram = 0;
+    struct loan *l = 0;
+    if (!(err = take_given(base, &foreign)) && !(err = slot_alloc(&ram)) &&
+        !(err = monlmp_cap_retype_rpc(monitor_lmp(), foreign, CAP_RAM, size, 0, 1, ram, &rerr)) && !(err = rerr) &&
+        !(l = loans_add(&loans, node, id, size)))
+        err = ERR_TOO_MANY;
+    if (err) {
+        if (ram && !sys_cap_delete(ram))
+            ram = 0;
+        if (ram)
+            slot_free(ram);
+        if (foreign && !sys_cap_delete(foreign))
+            slot_free(foreign);
+        peer_free(node, id);
+        return *errp = err, (struct loan *)0;
+    }
+    struct loan_caps *lc = caps_of(l);
+    lc->foreign = foreign;
+    lc->ram = ram;
+    pool_init(&lc->pool, base, size);
+    loan_event("borrowed", l, 0);
+    return l;
+}
+
+/* A dry node borrows from `node` a batch at a time and carves its blocks
+ * itself: no message per block. Past our own quota of capabilities given
+ * across cores (our monitor's, per domain), the lender carves the block
+ * for us (one lend, counted against its quota instead). */
 static errval_t borrow_batched(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
                                uint64_t domain, uint32_t for_node, struct alloc *a)
 {
+    if (self_at_quota && now_ns() - self_at_quota < QUOTA_PAUSE_NS) {
+        errval_t err = borrow(node, type, bytes, align, core, domain, for_node, 0, a);
+        if (err == ERR_QUOTA)
+            lender_at_quota[node] = now_ns();
+        return err;
+    }
     for (int tries = 0; tries < 2; tries++) {
         struct loan *l = loans_pick(&loans, node);
+        errval_t err = ERR_OK;
         if (!l && lender_at_quota[node] && now_ns() - lender_at_quota[node] < QUOTA_PAUSE_NS)
             return ERR_QUOTA;
-        if (!l) {
-            struct peer *p = peer_enter(node);
-            if (!p)
-                return ERR_NOT_FOUND;
-            struct mem_msg m;
-            errval_t err = peer_reply(p, mem_lend_batch_call_send(&p->chan.idl, bytes, for_node),
-                                      mem_lend_batch_reply, &m);
-            if (!err)
-                err = m.u.lend_batch_reply.err;
-            if (err)
-                return err;
-            if (!(l = loans_add(&loans, node, m.u.lend_batch_reply.id, m.u.lend_batch_reply.size))) {
-                peer_free(node, m.u.lend_batch_reply.id);
-                return ERR_TOO_MANY;
-            }
-            loan_event("borrowed", l);
-        }
-        /* Counted live while the lend is out: another worker's last free
-         * of a block of it must not give the batch back meanwhile. */
-        l->live++;
-        errval_t err = borrow(node, type, bytes, align, core, domain, for_node, l->id, a);
-        if (err)
-            l->live--;
-        if (err == ERR_NOT_FOUND && l->live == 0) {
-            loans_drop(&loans, l);   /* the lender does not know it (started again): forget it */
-            continue;
-        }
-        if (err == ERR_NO_MEMORY || err == ERR_TOO_MANY || err == ERR_NOT_FOUND) {
+        if (!l && !(l = loan_new(node, bytes, for_node, &err)))
+            return err;
+        struct loan_caps *lc = caps_of(l);
+        err = carve_and_give_from(lc->ram, &lc->pool, type, bytes, align, core, domain, a);
+        if (err == ERR_NO_MEMORY) {
             l->full = true;   /* a new batch next; this one goes back once empty */
             if (l->live == 0)
                 loan_return(l);
             continue;
         }
-        if (!err) {
-            a->loan = l;
-        } else if (l->live == 0) {
-            loan_return(l);   /* the lender's quota, a slot: nothing of it is used */
+        if (err == ERR_QUOTA) {
+            self_at_quota = now_ns();
+            if (l->live == 0)
+                loan_return(l);   /* nothing carved from it: no use to us now */
+            if ((err = borrow(node, type, bytes, align, core, domain, for_node, 0, a)) == ERR_QUOTA)
+                lender_at_quota[node] = now_ns();
+            return err;
         }
-        if (err == ERR_QUOTA)
-            lender_at_quota[node] = now_ns();
-        return err;
+        if (err)
+            return err;
+        l->live++;
+        lc->carved++;
+        a->loan = l;
+        a->lender = node;
+        st.borrowed += a->size;
+        st.borrows++;
+        return ERR_OK;
     }
     return ERR_NO_MEMORY;
 }
@@ -677,18 +796,6 @@ static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *
     return alloc_answer(c, j.a, err);
 }
 
-/* The batch of id `id` that we lent to client c, or NULL. */
-static struct batch *batch_of(struct client *c, uint64_t id)
-{
-    struct alloc *r = alloc_by_id(id);
-    if (!r || !r->is_batch || r->owner != c)
-        return 0;
-    for (uint32_t i = 0; i < MAX_BATCHES; i++)
-        if (batches[i].rec == r)
-            return &batches[i];
-    return 0;
-}
-
 /* Another instance asks for its client: from our pool only. */
 static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
 {
@@ -698,12 +805,12 @@ static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
     errval_t err = c ? check_request(q->type, q->bytes, &align, my_node) : ERR_NOT_FOUND;
     if (!err && (q->for_node >= machine.nnodes || q->core >= machine.ncores))
         err = ERR_INVALID_ARG;
-    struct batch *b = 0;
-    if (!err && q->batch && !(b = batch_of(c, q->batch)))
-        err = ERR_NOT_FOUND;
+    /* A batch is carved by its borrower now (it holds the batch's RAM). */
+    if (!err && q->batch)
+        err = ERR_NOT_SUPPORTED;
     if (!err && !(a = alloc_new()))
         err = ERR_TOO_MANY;
-    if (!err && (err = carve_and_give(b ? &b->sub : &pool, q->type, q->bytes, align, q->core, q->domain, a)))
+    if (!err && (err = carve_and_give(&pool, q->type, q->bytes, align, q->core, q->domain, a)))
         alloc_drop(a);
     if (err) {
         st.refused++;
@@ -711,16 +818,16 @@ static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
     }
     a->owner = c;
     a->for_node = q->for_node;
-    a->batch = b ? (uint8_t)(b - batches + 1) : 0;
     c->allocs++;
     c->bytes += a->size;
     st.allocs++;
-    if (!b)   /* a batch was counted lent as a whole */
-        st.lent_to[a->for_node] += a->size;
+    st.lent_to[a->for_node] += a->size;
     return mem_lend_reply_send(ch, ERR_OK, id_of(a), a->base, a->size);
 }
 
-/* Another instance's node is dry: a batch of our pool for it. */
+/* Another instance's node is dry: a batch of our pool for it, its RAM
+ * given to that instance (which carves it: one capability given across
+ * cores per batch, not per block). */
 static errval_t on_lend_batch(struct idl_chan *ch, const struct mem_lend_batch_call_args *q)
 {
     struct client *c = client_of(ch);
@@ -748,11 +855,28 @@ static errval_t on_lend_batch(struct idl_chan *ch, const struct mem_lend_batch_c
         pool_put(&pool, at, size);
         err = ERR_TOO_MANY;
     }
+    capslot_t s = 0;
+    errval_t rerr = ERR_OK;
+    if (!err && !(err = slot_alloc(&s))) {
+        if (!(err = sys_cap_retype(pool_slot, CAP_RAM, size, at - pool.base, 1, s)) &&
+            !(err = monlmp_cap_give_rpc(monitor_lmp(), s, c->chan->peer_core, c->chan->peer, &rerr)))
+            err = rerr;
+        if (err) {
+            sys_cap_delete(s);
+            slot_free(s);
+        }
+    }
+    if (err && a) {
+        pool_put(&pool, at, size);
+        alloc_drop(a);
+    }
     if (err) {
         st.refused++;
         return mem_lend_batch_reply_send(ch, err, 0, 0, 0);
     }
     a->is_batch = true;
+    a->type = CAP_RAM;
+    a->slot = s;
     a->base = at;
     a->size = size;
     a->lender = my_node;
@@ -761,20 +885,18 @@ static errval_t on_lend_batch(struct idl_chan *ch, const struct mem_lend_batch_c
     c->allocs++;
     c->bytes += size;
     b->rec = a;
-    pool_init(&b->sub, at, size);
     st.lent_to[a->for_node] += size;
     st.batches_lent++;
     return mem_lend_batch_reply_send(ch, ERR_OK, id_of(a), at, size);
 }
 
-/* A batch comes back once every block carved from it is. */
+/* A batch comes back: our original goes, with the borrower's copy and
+ * anything still carved from it there (a borrower that ended). */
 static errval_t batch_free(struct alloc *a)
 {
     for (uint32_t i = 0; i < MAX_BATCHES; i++)
         if (batches[i].rec == a) {
-            if (batches[i].sub.free_bytes != a->size)
-                return ERR_CAP_HAS_CHILDREN;
-            errval_t err = pool_put(&pool, a->base, a->size);
+            errval_t err = uncarve(a);
             if (err)
                 return err;
             batches[i].rec = 0;
@@ -790,14 +912,24 @@ static errval_t free_one(struct alloc *a)
 {
     if (a->is_batch)
         return batch_free(a);
-    errval_t err = a->lender == my_node ? uncarve(a) : give_back(a);
+    errval_t err = a->loan ? loan_block_free(a) : a->lender == my_node ? uncarve(a) : give_back(a);
     if (err)
         return err;
-    if (a->lender == my_node && !a->batch)
+    if (a->lender == my_node)
         st.lent_to[a->for_node] -= a->size;
     st.frees++;
     alloc_drop(a);
     return ERR_OK;
+}
+
+/* Does freeing it wait for another node's instance: a block it carved,
+ * or the last block of a loan that then goes back? */
+static bool waits_for_lender(const struct alloc *a)
+{
+    if (a->is_batch || a->lender == my_node)
+        return false;
+    const struct loan *l = a->loan;
+    return !l || (l->live == 1 && (l->full || pool.free_bytes >= l->size));
 }
 
 static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
@@ -806,7 +938,7 @@ static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
     struct alloc *a = alloc_by_id(q->id);
     errval_t err = !c ? ERR_NOT_FOUND : !a ? ERR_NOT_FOUND : a->owner != c ? ERR_NOT_PERMITTED : ERR_OK;
     /* Borrowed memory goes back through its lender: a worker waits for it. */
-    if (!err && !a->is_batch && a->lender != my_node) {
+    if (!err && waits_for_lender(a)) {
         struct job j = { .kind = JOB_FREE, .c = c, .a = a };
         if (!(err = job_start(&j)))
             return ERR_OK;   /* answered by the worker */
@@ -891,7 +1023,7 @@ static bool holds_borrowed(const struct client *c)
 {
     for (uint32_t i = 0; i < MAX_ALLOCS; i++)
         if (allocs[i].used && allocs[i].owner == c && !allocs[i].is_batch && allocs[i].lender != my_node)
-            return true;
+            return true;   /* (its last block of a loan would give the loan back) */
     return false;
 }
 
