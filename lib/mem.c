@@ -483,7 +483,7 @@ errval_t mem_heap_place(uint32_t where)
 {
     static bool said;
     errval_t err = ERR_OK;
-    if (where != MEM_HEAP_OWN && where != MEM_NEAREST) {
+    if (where != MEM_HEAP_OWN && where != MEM_NEAREST && where != MEM_ANY) {
         sys_core_info(&machine);
         if (where >= machine.nnodes)
             return ERR_NO_SUCH_NODE;
@@ -501,6 +501,30 @@ errval_t mem_heap_place(uint32_t where)
     heap_st.where = where;
     malloc_set_backing(heap_backing);
     return err;
+}
+
+/* A policy given at spawn (`+mem=WORD`, lib/start.c): nearest (or local),
+ * any, own, or a node's number. */
+errval_t mem_heap_place_word(const char *w)
+{
+    uint32_t where = 0;
+    if (!strcmp(w, "nearest") || !strcmp(w, "local"))
+        where = MEM_NEAREST;
+    else if (!strcmp(w, "any"))
+        where = MEM_ANY;
+    else if (!strcmp(w, "own"))
+        where = MEM_HEAP_OWN;
+    else if (*w >= '0' && *w <= '9' && strlen(w) <= 3) {
+        for (; *w >= '0' && *w <= '9'; w++)
+            where = where * 10 + (uint32_t)(*w - '0');
+        if (*w)
+            return ERR_INVALID_ARG;
+    } else {
+        return ERR_INVALID_ARG;
+    }
+    heap_st.from_spawn = true;
+    errval_t err = where == MEM_HEAP_OWN ? ERR_OK : monitor_connect();
+    return err ? err : mem_heap_place(where);
 }
 
 void mem_heap_stats(struct mem_heap_stats *out) { *out = heap_st; }

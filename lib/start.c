@@ -8,6 +8,11 @@
 #include <atoll/lib/startup.h>
 #include <atoll/lib/stdio.h>
 #include <atoll/lib/syscall.h>
+#include <atoll/abi/errors.h>
+
+/* lib/mem.c's, linked into every program but the monitor (hake's
+ * user_program: -u mem_heap_place_word); weak so the monitor links alone. */
+extern errval_t mem_heap_place_word(const char *word) __attribute__((weak));
 
 _Noreturn void __atoll_start(const struct startup_info *si);
 
@@ -33,6 +38,17 @@ _Noreturn void __atoll_start(const struct startup_info *si)
         argv_table[0] = arg_chars;
         argc = startup_split_args(si->args, sizeof si->args, arg_chars + n + 1, sizeof arg_chars - n - 1,
                                   argv_table, 1, STARTUP_MAX_ARGS);
+        /* `+mem=WORD` first: where the heap grows from, given at spawn
+         * (docs/memory.md): taken here, before main, and not passed on. */
+        if (argc > 1 && !strncmp(argv_table[1], "+mem=", 5)) {
+            const char *word = argv_table[1] + 5;
+            for (int i = 1; i < argc; i++)
+                argv_table[i] = argv_table[i + 1];
+            argc--;
+            errval_t err = mem_heap_place_word ? mem_heap_place_word(word) : ERR_NOT_SUPPORTED;
+            if (err)
+                printf("start-up: +mem=%s: %s (the heap grows from this domain's own RAM)\n", word, err_name(err));
+        }
     } else {
         argv_table[0] = arg_chars;   /* "" */
         argv_table[1] = NULL;

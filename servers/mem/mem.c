@@ -12,11 +12,12 @@
  *                                  (keep: left for our end to give back)
  *   mem bad                        bad requests: one mem_bad event of errors
  *   mem numa NODE                  numa_alloc_onnode/local, written, freed
- *   mem malloc local|own|NODE BYTES
+ *   mem malloc local|own|NODE|spawn BYTES
  *                                  the heap placed so (mem_heap_place), BYTES
  *                                  malloc'ed in 64 KiB pieces and written: one
  *                                  mem_heap_block event per Frame behind the
- *                                  heap, then a mem_malloc event
+ *                                  heap, then a mem_malloc event (spawn: as
+ *                                  given at spawn, `mem +mem=WORD malloc ...`)
  *   mem lives N PAR / mem life I   spawn/exit cycles: all memory comes back (lives.c)
  *   mem bench DESIGN BYTES ROUNDS CORES
  *                                  ROUNDS timed alloc+free of a BYTES Frame
@@ -1276,8 +1277,9 @@ static int numa_run(int node)
 /* malloc from the service: the heap placed by policy, grown, written, read back. */
 static int malloc_run(const char *w, uint64_t bytes)
 {
+    /* `spawn`: as placed at spawn (+mem=WORD), or not at all. */
     uint32_t where = !strcmp(w, "local") ? MEM_NEAREST : !strcmp(w, "own") ? MEM_HEAP_OWN : (uint32_t)num(w);
-    errval_t placed = mem_heap_place(where);
+    errval_t placed = !strcmp(w, "spawn") ? ERR_OK : mem_heap_place(where);
     uint64_t pieces = bytes / (64 << 10), made = 0, sum = 0;
     static uint8_t *piece[1024];
     for (uint64_t i = 0; i < pieces && i < 1024; i++) {
@@ -1298,10 +1300,10 @@ static int malloc_run(const char *w, uint64_t bytes)
                my_core, i, b.node, (unsigned long long)b.base, (unsigned long long)b.size);
     printf("@atoll {\"event\":\"mem_malloc\",\"core\":%u,\"node\":%u,\"placed\":\"%s\",\"pieces\":%llu,"
            "\"made\":%llu,\"written\":%llu,\"blocks\":%u,\"service_bytes\":%llu,\"own_bytes\":%llu,"
-           "\"fallbacks\":%u,\"why\":\"%s\"}\n",
+           "\"fallbacks\":%u,\"why\":\"%s\",\"where\":%d,\"from_spawn\":%s}\n",
            my_core, my_node, err_name(placed), (unsigned long long)pieces, (unsigned long long)made,
            (unsigned long long)sum, hs.blocks, (unsigned long long)hs.service_bytes, (unsigned long long)hs.own_bytes,
-           hs.fallbacks, err_name(hs.why));
+           hs.fallbacks, err_name(hs.why), (int)hs.where, hs.from_spawn ? "true" : "false");
     return 0;
 }
 
@@ -1400,6 +1402,6 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "numa"))
         return numa_run((int)num(argv[2]));
     printf("usage: mem serve NAME KEY [per-node|central|cache] | stats | alloc ram|frame BYTES ALIGN WHERE COUNT [keep]"
-           " | bad | numa NODE | malloc local|own|NODE BYTES | lives N PAR | bench DESIGN BYTES ROUNDS CORES\n");
+           " | bad | numa NODE | malloc local|own|NODE|spawn BYTES | lives N PAR | bench DESIGN BYTES ROUNDS CORES\n");
     return 1;
 }

@@ -15,6 +15,7 @@
 #ifndef ATOLL_MEM_H
 #define ATOLL_MEM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <atoll/abi/errors.h>
 #include <atoll/lib/caps.h>
@@ -114,8 +115,13 @@ struct mem_heap_stats {
     uint64_t own_bytes;       /* heap bytes backed from the domain's own RAM since the policy */
     uint32_t fallbacks;       /* pieces backed from own RAM although the policy said the service */
     errval_t why;             /* the last fallback's error */
+    bool from_spawn;          /* the policy was given at spawn (+mem=WORD) */
 };
 void mem_heap_stats(struct mem_heap_stats *out);
+/* The policy by word: nearest (or local), any, own, or a node's number
+ * (ERR_INVALID_ARG otherwise). The start-up code calls it for a program
+ * spawned with `+mem=WORD` as its first argument (docs/memory.md). */
+errval_t mem_heap_place_word(const char *word);
 /* The i-th Frame behind the heap (ERR_NOT_FOUND past the last). */
 errval_t mem_heap_block(uint32_t i, struct mem_block *out);
 void numa_set_localalloc(void);      /* mem_heap_place(MEM_NEAREST); numa_error() says a fallback */
