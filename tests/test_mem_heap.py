@@ -36,10 +36,11 @@ def test_heap_on_its_node_and_a_thousand_lives(design):
     # Core 13 (node 3) and core 6 (node 1): 5 MB of heap on their own node;
     # core 9 (node 2) prefers node 0; then 1,000 lives over the 16 cores.
     # Cores 14 (node 3) and 11 (node 2) get their policy at spawn (+mem=):
-    # node 1, and any (the instance's own pool first).
+    # node 1, and any (the instance's own pool first). (The sleeps: central
+    # gives back a batch it kept once unused for 100 ms.)
     cmds = ["run 13 mem malloc local 5000000", "run 6 mem malloc local 5000000", "run 9 mem malloc 0 1000000",
             "run 14 mem +mem=1 malloc spawn 1000000", "run 11 mem +mem=any malloc spawn 1000000",
-            WAIT, "mem", "run 0 mem lives 1000 8", WAIT, "mem"]
+            WAIT, "sleep 100", "mem", "run 0 mem lives 1000 8", WAIT, "sleep 100", "mem"]
     r = run(machine(cmdline=f"mem={design}"), cmds)
     trouble = r.events_named("service_ended") + r.events_named("service_restarted")
     assert not trouble, (trouble, r.console[-6000:])

@@ -19,6 +19,9 @@
  *                                  heap, then a mem_malloc event (spawn: as
  *                                  given at spawn, `mem +mem=WORD malloc ...`)
  *   mem lives N PAR / mem life I   spawn/exit cycles: all memory comes back (lives.c)
+ *   mem idle TICKS                 a `mem` region of TICKS ticks doing
+ *                                  nothing (protocol idle): each CPU's
+ *                                  background, for tools/mem-costmodel
  *   mem bench DESIGN BYTES ROUNDS CORES
  *                                  ROUNDS timed alloc+free of a BYTES Frame
  *                                  (NEAREST) as DESIGN's client, one of CORES
@@ -119,7 +122,13 @@ static struct loan_caps {
     capslot_t foreign, ram;
     struct pool pool;
     uint32_t carved;      /* blocks carved from it here, ever */
+    bool keep;            /* taken to serve the lender's node (central): kept while in use */
+    uint64_t idle_since;  /* keep: when its last block was freed */
 } loan_caps[MEM_LOANS];
+/* Central keeps a batch of each node while its blocks come and go, and
+ * gives it back once it has been unused this long. */
+#define KEEP_IDLE_NS 100000000ull
+static struct ws_timer keep_timer;
 static struct loan_caps *caps_of(const struct loan *l) { return &loan_caps[l - loans.l]; }
 static uint64_t lender_at_quota[CORE_INFO_MAX_NODES];   /* when it refused; 0: not */
 /* When we could give no more across cores ourselves (0: not), until one of
@@ -162,7 +171,7 @@ static struct peer peers[CORE_INFO_MAX_NODES];
  * client's channel carries one request at a time, and `busy` keeps its
  * end (client_end) waiting for the worker. */
 #define WORKER_STACK (32u << 10)
-enum { JOB_ALLOC, JOB_FREE, JOB_END };
+enum { JOB_ALLOC, JOB_FREE, JOB_END, JOB_IDLE_LOANS };
 struct job {
     int kind;
     struct client *c;
@@ -520,6 +529,13 @@ static errval_t give_back(struct alloc *a)
     return ERR_OK;
 }
 
+/* An unused loan goes back if the lender could not serve from it any
+ * more, or (a fallback's) if our own pool has as much free again. */
+static bool loan_goes_back(const struct loan *l)
+{
+    return l->full || (!caps_of(l)->keep && pool.free_bytes >= l->size);
+}
+
 /* A block carved here from a loan: our original goes (every copy with it),
  * the range back to the loan, and the loan back to its lender with its
  * last block if the lender could not serve from it any more or our own
@@ -531,8 +547,13 @@ static errval_t loan_block_free(struct alloc *a)
     if (err)
         return err;
     st.borrowed -= a->size;
-    if (loans_block_freed(l) && (l->full || pool.free_bytes >= l->size))
+    if (loans_block_freed(l) && loan_goes_back(l)) {
         loan_return(l);
+    } else if (l->live == 0 && caps_of(l)->keep) {
+        caps_of(l)->idle_since = now_ns();
+        if (!keep_timer.armed)
+            waitset_timer_arm(&ws, &keep_timer, now_ns() + KEEP_IDLE_NS);
+    }
     return ERR_OK;
 }
 
@@ -546,6 +567,10 @@ static struct loan *loan_new(uint32_t node, uint64_t bytes, uint32_t for_node, e
     if (!p)
         return *errp = ERR_NOT_FOUND, (struct loan *)0;
     struct mem_msg m;
+    /* Central's batch to serve the lender's own node's clients: lent to us. */
+    bool keep = for_node == node;
+    if (keep)
+        for_node = my_node;
     errval_t rerr = ERR_OK, err = peer_reply(p, mem_lend_batch_call_send(&p->chan.idl, bytes, for_node),
                                              mem_lend_batch_reply, &m);
     if (!err)
@@ -572,6 +597,7 @@ static struct loan *loan_new(uint32_t node, uint64_t bytes, uint32_t for_node, e
     struct loan_caps *lc = caps_of(l);
     lc->foreign = foreign;
     lc->ram = ram;
+    lc->keep = keep;
     pool_init(&lc->pool, base, size);
     loan_event("borrowed", l, 0);
     return l;
@@ -675,7 +701,9 @@ static errval_t alloc_on(uint32_t node, uint32_t type, uint64_t bytes, uint64_t 
 {
     if (node == my_node)
         return carve_and_give(&pool, type, bytes, align, core, domain, a);
-    if (fallback && align <= MEM_BATCH_ALIGN)
+    /* Central carves every node's memory itself, from batches each node's
+     * instance lent it (one server for the machine, as Barrelfish's). */
+    if ((fallback || design == MEM_DESIGN_CENTRAL) && align <= MEM_BATCH_ALIGN)
         return borrow_batched(node, type, bytes, align, core, domain, for_node, a);
     return borrow(node, type, bytes, align, core, domain, for_node, 0, a);
 }
@@ -733,6 +761,17 @@ static int job_run(void *arg)
 {
     struct job *j = arg;
     struct client *c = j->c;
+    if (j->kind == JOB_IDLE_LOANS) {
+        /* Checked here, not when started: a block may have been carved since. */
+        for (uint32_t i = 0; i < MEM_LOANS; i++) {
+            struct loan *l = &loans.l[i];
+            if (l->used && loan_caps[i].keep && l->live == 0 && now_ns() - loan_caps[i].idle_since >= KEEP_IDLE_NS)
+                loan_return(l);
+        }
+        free(j);
+        st.workers_now--;
+        return 0;
+    }
     if (j->kind == JOB_ALLOC)
         alloc_answer(c, j->a, alloc_steps(j, false));
     else if (j->kind == JOB_FREE)
@@ -762,11 +801,31 @@ static errval_t job_start(struct job *j)
         return err;
     }
     thread_detach(t);
-    j->c->busy = true;
+    if (j->c)
+        j->c->busy = true;
     st.deferred++;
     if (++st.workers_now > st.workers_max)
         st.workers_max = st.workers_now;
     return ERR_OK;
+}
+
+/* Central's kept batches unused for KEEP_IDLE_NS go back (a worker's: it
+ * waits for the lenders); one still in use, or not idle long enough, is
+ * looked at again later. */
+static void keep_timer_fire(struct ws_timer *t)
+{
+    bool idle = false, later = false;
+    for (uint32_t i = 0; i < MEM_LOANS; i++) {
+        if (!loans.l[i].used || !loan_caps[i].keep || loans.l[i].live)
+            continue;
+        if (now_ns() - loan_caps[i].idle_since >= KEEP_IDLE_NS)
+            idle = true;
+        else
+            later = true;
+    }
+    struct job j = { .kind = JOB_IDLE_LOANS };
+    if ((idle && job_start(&j)) || later)
+        waitset_timer_arm(t->ws, t, now_ns() + KEEP_IDLE_NS);   /* again (no worker now, or not yet idle) */
 }
 
 static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *q)
@@ -930,7 +989,7 @@ static bool waits_for_lender(const struct alloc *a)
     if (a->is_batch || a->lender == my_node)
         return false;
     const struct loan *l = a->loan;
-    return !l || (l->live == 1 && (l->full || pool.free_bytes >= l->size));
+    return !l || (l->live == 1 && loan_goes_back(l));
 }
 
 static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
@@ -1132,6 +1191,7 @@ static int serve(const char *name, const char *key, const char *word)
     /* Everything that opens channels before we join: once the starter
      * counts us up, what we hold stays as it is while we are idle. */
     waitset_init(&ws);
+    keep_timer.fire = keep_timer_fire;
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
     names_watch(&ws);
@@ -1307,6 +1367,22 @@ static int malloc_run(const char *w, uint64_t bytes)
     return 0;
 }
 
+/* A region in which this client does nothing: what every CPU does anyway
+ * (timer ticks, heartbeats, core 0's services) for that long. */
+static int idle_run(uint64_t ticks)
+{
+    cm_arg(protocol, CM_WORD_idle);
+    cm_arg(src, my_core);
+    cm_arg(pages, 0);
+    cm_begin(mem);
+    for (uint64_t until = now_ns() + ticks * 10000000ull; now_ns() < until;)
+        sys_notify_wait(sys_notify_gen(), 10000, 0);
+    cm_arg(ops, 1);
+    cm_end(mem);
+    printf("@atoll {\"event\":\"mem_idle\",\"core\":%u,\"ticks\":%llu}\n", my_core, (unsigned long long)ticks);
+    return 0;
+}
+
 #define BENCH_MAX_ROUNDS 2001
 
 static int bench_run(const char *word, uint64_t bytes, uint32_t rounds, uint32_t cores)
@@ -1393,6 +1469,8 @@ int main(int argc, char **argv)
         return bad_run();
     if (argc == 6 && !strcmp(argv[1], "bench"))
         return bench_run(argv[2], num(argv[3]), (uint32_t)num(argv[4]), (uint32_t)num(argv[5]));
+    if (argc == 3 && !strcmp(argv[1], "idle"))
+        return idle_run(num(argv[2]));
     if (argc == 4 && !strcmp(argv[1], "lives"))
         return lives_run((uint32_t)num(argv[2]), (uint32_t)num(argv[3]));
     if (argc == 3 && !strcmp(argv[1], "life"))
@@ -1402,6 +1480,6 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "numa"))
         return numa_run((int)num(argv[2]));
     printf("usage: mem serve NAME KEY [per-node|central|cache] | stats | alloc ram|frame BYTES ALIGN WHERE COUNT [keep]"
-           " | bad | numa NODE | malloc local|own|NODE|spawn BYTES | lives N PAR | bench DESIGN BYTES ROUNDS CORES\n");
+           " | bad | numa NODE | idle TICKS | malloc local|own|NODE|spawn BYTES | lives N PAR | bench DESIGN BYTES ROUNDS CORES\n");
     return 1;
 }
