@@ -140,10 +140,14 @@ static uint64_t self_at_quota;
  * one go out without waiting for each other's answers (several of our
  * workers may wait on one peer at once) and the peer answers them in
  * order, so each answer goes to the oldest waiter (`head`). At most
- * PEER_INFLIGHT calls are out at once: the peer's answers then always fit
- * in our ring (31 slots), and a worker past that waits for room, so the
- * peer never blocks sending to us while we block sending to it. */
-#define PEER_INFLIGHT 12
+ * PEER_INFLIGHT calls are out at once each way, and a worker past that
+ * waits for an answer first: a direction of the channel (31 slots of a
+ * 4 KiB frame) then holds at most 6 calls and 6 answers unread, and at
+ * most 15 slots read but not yet acknowledged (acknowledgements go back a
+ * half ring at a time, lib/urpc): 27 < 31, so a send never waits for
+ * room. (It must not: a send that waits blocks our whole event loop, the
+ * one that reads the peer's messages, while the peer may wait on us.) */
+#define PEER_INFLIGHT 6
 struct peer_wait {
     struct peer_wait *next;
     bool ready;
