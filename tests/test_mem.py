@@ -127,7 +127,7 @@ def test_memory_by_node(design, tmp_path):
     # instance: node 3's first, then its own pool) borrows a batch at a time
     # from the next nodes by distance, more blocks than batches; every batch
     # goes back when its blocks do.
-    borrower, lenders = (0, [3, 2, 1]) if design == "central" else (3, [0, 2, 1])
+    borrower, lenders = (0, [2, 1]) if design == "central" else (3, [0, 2, 1])
     batches = r.events_named("mem_batch")
     took = [b for b in batches if b["what"] == "borrowed"]
     back = [b for b in batches if b["what"] == "returned"]
@@ -137,11 +137,14 @@ def test_memory_by_node(design, tmp_path):
     # order. Under central, the first step's clients on every node had
     # batches of their nodes too: only the exhaustion's count here.)
     start = [i for i, e in enumerate(r.events) if e.get("event") == "mem_done"][15] + 1   # the first step's end
+    # (Under central node 3's own batches, which serve core 13 first, may be
+    # held from the first step still: only the fallbacks' order counts.)
     seen_lenders = list(dict.fromkeys(b["lender"] for b in r.events[start:]
-                                      if b.get("event") == "mem_batch" and b["what"] == "borrowed"))
+                                      if b.get("event") == "mem_batch" and b["what"] == "borrowed"
+                                      and b["lender"] != 3))
     assert seen_lenders == lenders[:len(seen_lenders)], batches
     assert all(2 * MiB <= b["size"] <= 16 * MiB for b in took), took
-    from_batches = [n for n in got if n in lenders]
+    from_batches = [n for n in got if n != borrower]
     assert len(from_batches) > len({b["lender"] for b in took}), (got, took)
     # The borrower carves a batch's blocks itself (the lender gave it the
     # batch's RAM): no message per block.

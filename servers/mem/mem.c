@@ -705,9 +705,11 @@ static errval_t alloc_on(uint32_t node, uint32_t type, uint64_t bytes, uint64_t 
 {
     if (node == my_node)
         return carve_and_give(&pool, type, bytes, align, core, domain, a);
-    /* Central carves every node's memory itself, from batches each node's
-     * instance lent it (one server for the machine, as Barrelfish's). */
-    if ((fallback || design == MEM_DESIGN_CENTRAL) && align <= MEM_BATCH_ALIGN)
+    /* A client of another node (central's: the client library chose the
+     * design, mem_use_design may differ from ours) has that node's memory
+     * carved here, from batches its instance lent us: one server carves
+     * for the machine, as Barrelfish's central one. */
+    if ((fallback || for_node != my_node) && align <= MEM_BATCH_ALIGN)
         return borrow_batched(node, type, bytes, align, core, domain, for_node, a);
     return borrow(node, type, bytes, align, core, domain, for_node, 0, a);
 }
