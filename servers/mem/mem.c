@@ -589,12 +589,10 @@ static struct loan *loan_new(uint32_t node, uint64_t bytes, uint32_t for_node, e
         !(l = loans_add(&loans, node, id, size)))
         err = ERR_TOO_MANY;
     if (err) {
-        if (ram && !sys_cap_delete(ram))
-            ram = 0;
         if (ram)
-            slot_free(ram);
-        if (foreign && !sys_cap_delete(foreign))
-            slot_free(foreign);
+            cap_free(ram);   /* carved or still empty: the slot goes either way */
+        if (foreign)
+            cap_free(foreign);
         peer_free(node, id);
         return *errp = err, (struct loan *)0;
     }
