@@ -10,8 +10,9 @@
 #include <atoll/lib/syscall.h>
 #include <atoll/abi/errors.h>
 
-/* lib/mem.c's, linked into every program but the monitor (hake's
- * user_program: -u mem_heap_place_word); weak so the monitor links alone. */
+/* lib/mem.c's, in a program that uses the memory service's client (or is
+ * built with hake's user_program(spawn_policy=True)); weak, so that the
+ * others do not carry the client: they say +mem= is not supported. */
 extern errval_t mem_heap_place_word(const char *word) __attribute__((weak));
 
 _Noreturn void __atoll_start(const struct startup_info *si);

@@ -104,7 +104,11 @@ def test_heap_without_a_memory_service_and_a_bad_word(tmp_path):
     assert e["placed"] == "ERR_OK" and e["blocks"] == 1, e
 
     # A policy at spawn that names no node: said once, the heap the domain's own.
-    r = run(machine(), ["run 5 mem +mem=7 malloc spawn 100000", "run 6 mem +mem=far malloc spawn 100000", WAIT])
+    # A program without the memory service's client (hello) refuses the word.
+    r = run(machine(), ["run 5 mem +mem=7 malloc spawn 100000", "run 6 mem +mem=far malloc spawn 100000",
+                        "run 7 hello +mem=nearest", WAIT])
+    assert "start-up: +mem=nearest: ERR_NOT_SUPPORTED (the heap grows from this domain's own RAM)" in r.console
+    assert [e["why"] for e in r.events_named("domain_exit") if e["name"] == "hello"] == ["exit status 0"]
     assert "start-up: +mem=7: ERR_NO_SUCH_NODE (the heap grows from this domain's own RAM)" in r.console
     assert "start-up: +mem=far: ERR_INVALID_ARG (the heap grows from this domain's own RAM)" in r.console
     ev = r.events_named("mem_malloc")
