@@ -143,7 +143,11 @@ def test_memory_by_node(design, tmp_path):
                                       if b.get("event") == "mem_batch" and b["what"] == "borrowed"
                                       and b["lender"] != 3))
     assert seen_lenders == lenders[:len(seen_lenders)], batches
-    assert all(2 * MiB <= b["size"] <= 16 * MiB for b in took), took
+    # (16 MiB, halved to fit; a lender with less than 2 MiB in one piece
+    # lends the request itself: under central, node 3's clients' small
+    # requests once its pool is nearly dry.)
+    assert all(0 < b["size"] <= 16 * MiB and b["size"] % 4096 == 0 for b in took), took
+    assert any(b["size"] >= 2 * MiB for b in took), took
     from_batches = [n for n in got if n != borrower]
     assert len(from_batches) > len({b["lender"] for b in took}), (got, took)
     # The borrower carves a batch's blocks itself (the lender gave it the
