@@ -190,12 +190,16 @@ class Build:
         self.all.append(a)
         return a
 
-    def user_program(self, here, name, srcs, includes=(), cflags="", libs=("atoll",)):
+    def user_program(self, here, name, srcs, includes=(), cflags="", libs=("atoll",), spawn_policy=False):
         """A user domain, build/user/<name>.elf: freestanding C compiled with
         the user flags, linked statically at USER_MIN by lib/user.lds with
         the user libraries `libs` (crt0's _start is the entry). Boot it by
         listing the path as a module of an image; the kernel finds it by the
-        name without .elf."""
+        name without .elf. `spawn_policy`: link the memory service's client
+        even if the program calls none of it, so that `+mem=WORD` at spawn
+        places its heap (lib/start.c). Not by default: the client costs a
+        domain about 170 KiB of its 4 MiB (hello's 3 MiB malloc then fails),
+        and a program that uses <atoll/mem.h> has it anyway."""
         incs = self.user_includes(here, includes)
         objs = [self.obj("user", here, s, cflags, incs) for s in srcs]
         elf = os.path.join(self.out, USER_PROG_DIR, name + ".elf")
@@ -203,11 +207,12 @@ class Build:
         archives = [os.path.join(self.out, USER_LIB_DIR, f"lib{l}.a") for l in libs]
         objstr = " ".join(objs)
         libstr = " ".join(archives)
+        undef = "-u mem_heap_place_word" if spawn_policy else ""
         self.rules.append(f"""
 {elf}: {objstr} {libstr} {USER_LDSCRIPT}
 \t@mkdir -p $(@D)
 \t@echo '  LD  user  {elf}'
-\t@$(GUEST_LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack -u _start -T {USER_LDSCRIPT} -o $@ {objstr} --start-group {libstr} --end-group
+\t@$(GUEST_LD) -static -nostdlib -z max-page-size=0x1000 -z noexecstack -u _start {undef} -T {USER_LDSCRIPT} -o $@ {objstr} --start-group {libstr} --end-group
 """)
         self.all.append(elf)
         self.lib_uses.append((elf, libs))

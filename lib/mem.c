@@ -158,7 +158,15 @@ static errval_t take(uint64_t base, capslot_t *out)
 
 static errval_t service_free(uint64_t id);
 
-static void busy_nap(void) { sys_notify_wait(sys_notify_gen(), 200, 0); }
+/* Answers ERR_WOULD_BLOCK (the instance had no worker free): asked again. */
+static uint64_t busy_retries;
+uint64_t mem_busy_retries(void) { return busy_retries; }
+
+static void busy_nap(void)
+{
+    busy_retries++;
+    sys_notify_wait(sys_notify_gen(), 200, 0);
+}
 
 static errval_t service_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where, struct mem_block *out)
 {
@@ -336,7 +344,7 @@ errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
     uint64_t held_bytes;
     if ((err = mem_stats_rpc(&per_node[node].idl, to, &rerr, &s->total, &s->free, &s->lent, &s->borrowed, &s->base,
                              &s->end, &s->allocs, &s->lent_to, &held, &held_bytes, &s->batches_lent,
-                             &s->batches_held, &s->batches_ever)))
+                             &s->batches_held, &s->batches_ever, &s->deferred, &s->workers_max)))
         return err;
     return rerr;
 }
@@ -368,10 +376,11 @@ void mem_table_print(const struct mem_node_stats *s, const uint64_t *borrowed, u
                (unsigned long long)(borrowed[n] >> 10));
         printf("@atoll {\"event\":\"mem_stats\",\"node\":%u,\"total\":%llu,\"free\":%llu,\"lent\":%llu,"
                "\"borrowed\":%llu,\"base\":%llu,\"end\":%llu,\"batches_lent\":%u,\"batches_held\":%u,"
-               "\"batches_ever\":%llu}\n",
+               "\"batches_ever\":%llu,\"deferred\":%llu,\"workers_max\":%u}\n",
                n, (unsigned long long)s[n].total, (unsigned long long)s[n].free, (unsigned long long)s[n].lent,
                (unsigned long long)borrowed[n], (unsigned long long)s[n].base, (unsigned long long)s[n].end,
-               s[n].batches_lent, s[n].batches_held, (unsigned long long)s[n].batches_ever);
+               s[n].batches_lent, s[n].batches_held, (unsigned long long)s[n].batches_ever,
+               (unsigned long long)s[n].deferred, s[n].workers_max);
     }
 }
 
@@ -474,7 +483,7 @@ errval_t mem_heap_place(uint32_t where)
 {
     static bool said;
     errval_t err = ERR_OK;
-    if (where != MEM_HEAP_OWN && where != MEM_NEAREST) {
+    if (where != MEM_HEAP_OWN && where != MEM_NEAREST && where != MEM_ANY) {
         sys_core_info(&machine);
         if (where >= machine.nnodes)
             return ERR_NO_SUCH_NODE;
@@ -492,6 +501,30 @@ errval_t mem_heap_place(uint32_t where)
     heap_st.where = where;
     malloc_set_backing(heap_backing);
     return err;
+}
+
+/* A policy given at spawn (`+mem=WORD`, lib/start.c): nearest (or local),
+ * any, own, or a node's number. */
+errval_t mem_heap_place_word(const char *w)
+{
+    uint32_t where = 0;
+    if (!strcmp(w, "nearest") || !strcmp(w, "local"))
+        where = MEM_NEAREST;
+    else if (!strcmp(w, "any"))
+        where = MEM_ANY;
+    else if (!strcmp(w, "own"))
+        where = MEM_HEAP_OWN;
+    else if (*w >= '0' && *w <= '9' && strlen(w) <= 3) {
+        for (; *w >= '0' && *w <= '9'; w++)
+            where = where * 10 + (uint32_t)(*w - '0');
+        if (*w)
+            return ERR_INVALID_ARG;
+    } else {
+        return ERR_INVALID_ARG;
+    }
+    heap_st.from_spawn = true;
+    errval_t err = where == MEM_HEAP_OWN ? ERR_OK : monitor_connect();
+    return err ? err : mem_heap_place(where);
 }
 
 void mem_heap_stats(struct mem_heap_stats *out) { *out = heap_st; }

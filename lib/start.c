@@ -8,6 +8,12 @@
 #include <atoll/lib/startup.h>
 #include <atoll/lib/stdio.h>
 #include <atoll/lib/syscall.h>
+#include <atoll/abi/errors.h>
+
+/* lib/mem.c's, in a program that uses the memory service's client (or is
+ * built with hake's user_program(spawn_policy=True)); weak, so that the
+ * others do not carry the client: they say +mem= is not supported. */
+extern errval_t mem_heap_place_word(const char *word) __attribute__((weak));
 
 _Noreturn void __atoll_start(const struct startup_info *si);
 
@@ -33,6 +39,17 @@ _Noreturn void __atoll_start(const struct startup_info *si)
         argv_table[0] = arg_chars;
         argc = startup_split_args(si->args, sizeof si->args, arg_chars + n + 1, sizeof arg_chars - n - 1,
                                   argv_table, 1, STARTUP_MAX_ARGS);
+        /* `+mem=WORD` first: where the heap grows from, given at spawn
+         * (docs/memory.md): taken here, before main, and not passed on. */
+        if (argc > 1 && !strncmp(argv_table[1], "+mem=", 5)) {
+            const char *word = argv_table[1] + 5;
+            for (int i = 1; i < argc; i++)
+                argv_table[i] = argv_table[i + 1];
+            argc--;
+            errval_t err = mem_heap_place_word ? mem_heap_place_word(word) : ERR_NOT_SUPPORTED;
+            if (err)
+                printf("start-up: +mem=%s: %s (the heap grows from this domain's own RAM)\n", word, err_name(err));
+        }
     } else {
         argv_table[0] = arg_chars;   /* "" */
         argv_table[1] = NULL;

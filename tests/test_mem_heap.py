@@ -35,8 +35,12 @@ def run(m, commands):
 def test_heap_on_its_node_and_a_thousand_lives(design):
     # Core 13 (node 3) and core 6 (node 1): 5 MB of heap on their own node;
     # core 9 (node 2) prefers node 0; then 1,000 lives over the 16 cores.
+    # Cores 14 (node 3) and 11 (node 2) get their policy at spawn (+mem=):
+    # node 1, and any (the instance's own pool first). (The sleeps: central
+    # gives back a batch it kept once unused for 100 ms.)
     cmds = ["run 13 mem malloc local 5000000", "run 6 mem malloc local 5000000", "run 9 mem malloc 0 1000000",
-            WAIT, "mem", "run 0 mem lives 1000 8", WAIT, "mem"]
+            "run 14 mem +mem=1 malloc spawn 1000000", "run 11 mem +mem=any malloc spawn 1000000",
+            WAIT, "sleep 100", "mem", "run 0 mem lives 1000 8", WAIT, "sleep 100", "mem"]
     r = run(machine(cmdline=f"mem={design}"), cmds)
     trouble = r.events_named("service_ended") + r.events_named("service_restarted")
     assert not trouble, (trouble, r.console[-6000:])
@@ -47,9 +51,10 @@ def test_heap_on_its_node_and_a_thousand_lives(design):
 
     # malloc: every piece of heap a Frame of the node asked for, in its SRAT range.
     mallocs = {e["core"]: e for e in r.events_named("mem_malloc")}
-    assert set(mallocs) == {13, 6, 9}, mallocs
-    for core, want in ((13, 3), (6, 1), (9, 0)):
+    assert set(mallocs) == {13, 6, 9, 14, 11}, mallocs
+    for core, want in ((13, 3), (6, 1), (9, 0), (14, 1), (11, 0 if design == "central" else 2)):
         e = mallocs[core]
+        assert e["from_spawn"] == (core in (14, 11)), e
         assert e["placed"] == "ERR_OK" and e["made"] == e["pieces"] and e["written"] == e["pieces"] * 16, e
         assert e["fallbacks"] == 0 and e["own_bytes"] == 0, e
         blocks = [b for b in r.events_named("mem_heap_block") if b["core"] == core]
@@ -97,3 +102,16 @@ def test_heap_without_a_memory_service_and_a_bad_word(tmp_path):
     assert "unknown design mem=bogus on the kernel command line" in r.console
     [e] = r.events_named("mem_malloc")
     assert e["placed"] == "ERR_OK" and e["blocks"] == 1, e
+
+    # A policy at spawn that names no node: said once, the heap the domain's own.
+    # A program without the memory service's client (hello) refuses the word.
+    r = run(machine(), ["run 5 mem +mem=7 malloc spawn 100000", "run 6 mem +mem=far malloc spawn 100000",
+                        "run 7 hello +mem=nearest", WAIT])
+    assert "start-up: +mem=nearest: ERR_NOT_SUPPORTED (the heap grows from this domain's own RAM)" in r.console
+    assert [e["why"] for e in r.events_named("domain_exit") if e["name"] == "hello"] == ["exit status 0"]
+    assert "start-up: +mem=7: ERR_NO_SUCH_NODE (the heap grows from this domain's own RAM)" in r.console
+    assert "start-up: +mem=far: ERR_INVALID_ARG (the heap grows from this domain's own RAM)" in r.console
+    ev = r.events_named("mem_malloc")
+    assert len(ev) == 2, ev
+    for e in ev:   # where: MEM_HEAP_OWN (0xfffffffd)
+        assert e["blocks"] == 0 and e["service_bytes"] == 0 and e["where"] == -3 and e["made"] == e["pieces"] == 1, e

@@ -93,7 +93,7 @@
     X(46, unicast)   X(47, multicast) X(48, numa_multicast)                   \
     X(49, name_lookup) X(50, connect) X(51, echo_call)                        \
     X(52, same_core) X(53, same_node) X(54, remote_node)                      \
-    X(55, mmap_local)
+    X(55, mmap_local) X(56, idle)
 
 #define CM_ENUM_TAG(n, name) CM_TAG_##name = n,
 #define CM_ENUM_KEY(n, name, sym) CM_KEY_##name = n,

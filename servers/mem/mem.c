@@ -12,12 +12,16 @@
  *                                  (keep: left for our end to give back)
  *   mem bad                        bad requests: one mem_bad event of errors
  *   mem numa NODE                  numa_alloc_onnode/local, written, freed
- *   mem malloc local|own|NODE BYTES
+ *   mem malloc local|own|NODE|spawn BYTES
  *                                  the heap placed so (mem_heap_place), BYTES
  *                                  malloc'ed in 64 KiB pieces and written: one
  *                                  mem_heap_block event per Frame behind the
- *                                  heap, then a mem_malloc event
+ *                                  heap, then a mem_malloc event (spawn: as
+ *                                  given at spawn, `mem +mem=WORD malloc ...`)
  *   mem lives N PAR / mem life I   spawn/exit cycles: all memory comes back (lives.c)
+ *   mem idle TICKS                 a `mem` region of TICKS ticks doing
+ *                                  nothing (protocol idle): each CPU's
+ *                                  background, for tools/mem-costmodel
  *   mem bench DESIGN BYTES ROUNDS CORES
  *                                  ROUNDS timed alloc+free of a BYTES Frame
  *                                  (NEAREST) as DESIGN's client, one of CORES
@@ -49,6 +53,7 @@
 #include <atoll/monitor_client.h>
 #include <atoll/mem.h>
 #include <atoll/recover.h>
+#include <atoll/thread.h>
 #include <atoll/topo.h>
 #include <atoll/waitset.h>
 #include <if/mem_if.h>
@@ -73,6 +78,7 @@ static struct pool pool;
 
 struct client {
     bool used, closed;
+    bool busy;            /* a worker serves its request (or its end) */
     struct service_chan *chan;
     uint32_t node;        /* its core's node */
     uint32_t allocs;      /* records it holds */
@@ -90,17 +96,16 @@ struct alloc {
     uint32_t for_node;    /* the node of the domain holding it */
     capslot_t slot;       /* ours (lender == my_node): the original */
     uint64_t lender_id;   /* borrowed: the lender's id */
-    bool is_batch;        /* ours: a batch lent to another instance (no capability) */
-    uint8_t batch;        /* ours: carved from batch `batch - 1`; 0: from the pool */
-    struct loan *loan;    /* borrowed from a batch we hold */
+    bool is_batch;        /* ours: a batch lent to another instance (its RAM given to it) */
+    struct loan *loan;    /* carved here from a batch we borrowed (slot: our original) */
 };
 static struct alloc allocs[MAX_ALLOCS];
 
-/* Batches we lent (loans.h): their ranges, carved only for their borrower. */
+/* Batches we lent (loans.h): a RAM capability of the range given to the
+ * borrowing instance, which carves it itself. */
 #define MAX_BATCHES 16
 static struct batch {
     struct alloc *rec;    /* NULL: unused */
-    struct pool sub;
 } batches[MAX_BATCHES];
 
 /* Batches we borrowed. A lender that refused a block for its quota of
@@ -109,25 +114,82 @@ static struct batch {
  * back at once). */
 #define QUOTA_PAUSE_NS 1000000000ull
 static struct loans loans;
+/* What we hold of each loan (loans.l[i]): the lender's RAM as given to us
+ * (FOREIGN here), the local RAM our monitor carved from it once with the
+ * owner core's agreement (an original of this core: carved by us with no
+ * further message), and the range's free space. */
+static struct loan_caps {
+    capslot_t foreign, ram;
+    struct pool pool;
+    uint32_t carved;      /* blocks carved from it here, ever */
+    bool keep;            /* taken to serve the lender's node (central): kept while in use */
+    uint64_t idle_since;  /* keep: when its last block was freed */
+} loan_caps[MEM_LOANS];
+/* Central keeps a batch of each node while its blocks come and go, and
+ * gives it back once it has been unused this long. */
+#define KEEP_IDLE_NS 100000000ull
+static struct ws_timer keep_timer;
+static struct loan_caps *caps_of(const struct loan *l) { return &loan_caps[l - loans.l]; }
 static uint64_t lender_at_quota[CORE_INFO_MAX_NODES];   /* when it refused; 0: not */
+/* When we could give no more across cores ourselves (0: not), until one of
+ * the blocks we carved comes back: borrowed blocks are then carved by
+ * their lenders (lend), and no batch is taken that we could not use. */
+static uint64_t self_at_quota;
 
-/* Channels to the other nodes' instances (we are their client). */
+/* Channels to the other nodes' instances (we are their client). Calls on
+ * one go out without waiting for each other's answers (several of our
+ * workers may wait on one peer at once) and the peer answers them in
+ * order, so each answer goes to the oldest waiter (`head`). At most
+ * PEER_INFLIGHT calls are out at once each way, and a worker past that
+ * waits for an answer first: a direction of the channel (31 slots of a
+ * 4 KiB frame) then holds at most 6 calls and 6 answers unread, and at
+ * most 15 slots read but not yet acknowledged (acknowledgements go back a
+ * half ring at a time, lib/urpc): 27 < 31, so a send never waits for
+ * room. (It must not: a send that waits blocks our whole event loop, the
+ * one that reads the peer's messages, while the peer may wait on us.) */
+#define PEER_INFLIGHT 6
+struct peer_wait {
+    struct peer_wait *next;
+    bool ready;
+    errval_t err;
+    struct mem_msg m;
+    struct thread_mutex mu;
+    struct thread_cond done;
+};
 struct peer {
     bool up;
     uint32_t core;
     struct service_chan chan;
+    struct peer_wait *head, *tail;   /* waiting for an answer, oldest first */
+    uint32_t inflight;
+    uint32_t gen;                    /* connections made */
+    struct thread_cond room;
 };
 static struct peer peers[CORE_INFO_MAX_NODES];
 
+/* Requests that wait for another node's instance are served by a worker
+ * thread (lib/thread, same core, cooperative), so the event loop goes on
+ * serving every other client meanwhile and many such requests are in
+ * flight at once (under `central`, every request of another node's
+ * client). The client's answer is deferred until its worker is done; a
+ * client's channel carries one request at a time, and `busy` keeps its
+ * end (client_end) waiting for the worker. */
+#define WORKER_STACK (32u << 10)
+enum { JOB_ALLOC, JOB_FREE, JOB_END, JOB_IDLE_LOANS };
+struct job {
+    int kind;
+    struct client *c;
+    struct alloc *a;
+    struct mem_alloc_call_args q;
+    uint64_t align;
+    uint32_t order[CORE_INFO_MAX_NODES + 1], n, i;
+    errval_t err;
+};
+
 static struct {
     uint64_t allocs, frees, refused, lent_to[CORE_INFO_MAX_NODES], borrowed, borrows, stuck, batches_lent;
+    uint64_t deferred, workers_now, workers_max, worker_refused;
 } st;
-
-/* While we wait for a lender, other channels are served, but nothing
- * that would wait again (an alloc that cannot be served from the pool, a
- * free of borrowed memory): those get ERR_WOULD_BLOCK, and the client
- * library asks again. Channels that hang up meanwhile are closed after. */
-static bool waiting;
 
 static uint64_t id_of(const struct alloc *a) { return (uint64_t)a->gen << 32 | ((uint64_t)(a - allocs) + 1); }
 
@@ -171,8 +233,8 @@ static struct client *client_of(struct idl_chan *ch)
 /* -- our pool ------------------------------------------------------------------ */
 
 /* Carve [type, bytes, align] from the pool and give it to `domain` on `core`. */
-static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
-                               uint64_t domain, struct alloc *a)
+static errval_t carve_and_give_from(capslot_t ram, struct pool *from, uint32_t type, uint64_t bytes, uint64_t align,
+                                    uint32_t core, uint64_t domain, struct alloc *a)
 {
     uint64_t at;
     capslot_t s;
@@ -183,7 +245,7 @@ static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes,
         pool_put(from, at, bytes);
         return err;
     }
-    if (!(err = sys_cap_retype(pool_slot, type, bytes, at - pool.base, 1, s)) &&
+    if (!(err = sys_cap_retype(ram, type, bytes, at - from->base, 1, s)) &&
         !(err = monlmp_cap_give_rpc(monitor_lmp(), s, core, domain, &rerr)))
         err = rerr;
     if (err) {
@@ -198,6 +260,12 @@ static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes,
     a->lender = my_node;
     a->slot = s;
     return ERR_OK;
+}
+
+static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
+                               uint64_t domain, struct alloc *a)
+{
+    return carve_and_give_from(pool_slot, from, type, bytes, align, core, domain, a);
 }
 
 /* Our original goes, with its copies on every core; then the range. */
@@ -215,10 +283,13 @@ static errval_t uncarve(struct alloc *a)
         return err;
     }
     slot_free(a->slot);
-    return pool_put(a->batch ? &batches[a->batch - 1].sub : &pool, a->base, a->size);
+    self_at_quota = 0;
+    return pool_put(a->loan ? &caps_of(a->loan)->pool : &pool, a->base, a->size);
 }
 
 /* -- other nodes' instances ------------------------------------------------------ */
+
+static bool peer_ready(struct ws_source *s);
 
 /* The instance of `node` (its group member whose core is on that node). */
 static struct peer *peer_of(uint32_t node)
@@ -243,43 +314,114 @@ static struct peer *peer_of(uint32_t node)
                 return 0;
             p->up = true;
             p->core = core;
+            p->head = p->tail = 0;
+            p->inflight = 0;
+            p->gen++;
+            service_chan_source(&p->chan, peer_ready, p);
+            waitset_add(&ws, &p->chan.src);
             return p;
         }
     }
     return 0;
 }
 
-static void closed_sweep(void);
-
-/* Ask node `node`'s instance to carve for `core`/`domain`: a lend call, and
- * while its answer does not come, the other channels are served. */
-/* The answer to a call just sent to `p` (its type `want`); meanwhile the
- * other channels are served. */
-static errval_t peer_reply(struct peer *p, errval_t err, int want, struct mem_msg *m)
+/* The peer's channel is no good any more: every waiter gets `err`, and
+ * the next call connects again. */
+static void peer_down(struct peer *p, errval_t err)
 {
+    if (!p->up)
+        return;
+    waitset_remove(&p->chan.src);
+    service_chan_close(&p->chan, ERR_OK);
+    p->up = false;
+    for (struct peer_wait *w = p->head; w; w = w->next) {
+        w->err = err ? err : ERR_CHAN_CLOSED;
+        w->ready = true;
+        thread_cond_signal(&w->done);
+    }
+    p->head = p->tail = 0;
+    p->inflight = 0;
+    thread_cond_broadcast(&p->room);
+}
+
+/* The event loop's: an answer from a peer goes to its oldest waiter. */
+static bool peer_ready(struct ws_source *s)
+{
+    struct peer *p = s->arg;
     uint8_t buf[mem_size_max];
     size_t len = 0;
-    waiting = true;
-    while (!err && (err = p->chan.idl.recv(&p->chan.idl, buf, sizeof buf, &len, URPC_NONBLOCK)) == ERR_WOULD_BLOCK) {
-        err = ERR_OK;
-        waitset_round(&ws);   /* the other channels, and new ones */
-        sys_yield();
+    errval_t err = p->chan.idl.recv(&p->chan.idl, buf, sizeof buf, &len, URPC_NONBLOCK);
+    if (err == ERR_WOULD_BLOCK)
+        return false;
+    struct peer_wait *w = p->head;
+    if (err || !w) {   /* broken, hung up, or an answer nobody asked for */
+        peer_down(p, err ? err : ERR_MSG_UNKNOWN);
+        return true;
     }
-    waiting = false;
-    if (!err && !(err = mem_decode(buf, len, m)) && (int)m->type != want)
-        err = ERR_MSG_UNKNOWN;
+    p->head = w->next;
+    if (!p->head)
+        p->tail = 0;
+    p->inflight--;
+    thread_cond_signal(&p->room);
+    w->err = mem_decode(buf, len, &w->m);
+    w->ready = true;
+    thread_cond_signal(&w->done);
+    if (w->err)
+        peer_down(p, w->err);   /* out of step: every later answer would be someone else's */
+    return true;
+}
+
+/* Node `node`'s instance, with room for one more call (a worker's: it may
+ * wait), or NULL. The caller sends at once (no yield in between) and then
+ * waits with peer_reply, so waiters queue in the order the calls went. */
+static struct peer *peer_enter(uint32_t node)
+{
+    struct thread_mutex mu = { 0 };
+    struct peer *p = peer_of(node);
+    thread_mutex_lock(&mu);
+    while (p && p->inflight >= PEER_INFLIGHT) {
+        thread_cond_wait(&p->room, &mu);
+        p = peer_of(node);   /* it may have gone down meanwhile */
+    }
+    thread_mutex_unlock(&mu);
+    if (p)
+        p->inflight++;
+    return p;
+}
+
+/* The answer to the call just sent to `p` (`err`: the send's), of type
+ * `want`. A worker's: it waits while the event loop serves the rest. */
+static errval_t peer_reply(struct peer *p, errval_t err, int want, struct mem_msg *m)
+{
     if (err) {
-        /* The channel is no good any more: the next borrow connects again. */
-        service_chan_close(&p->chan, ERR_OK);
-        p->up = false;
+        p->inflight--;
+        peer_down(p, err);
+        return err;
     }
-    return err;
+    struct peer_wait w = { 0 };
+    uint32_t gen = p->gen;
+    if (p->tail)
+        p->tail->next = &w;
+    else
+        p->head = &w;
+    p->tail = &w;
+    thread_mutex_lock(&w.mu);
+    while (!w.ready)
+        thread_cond_wait(&w.done, &w.mu);
+    thread_mutex_unlock(&w.mu);
+    if (!w.err && (int)w.m.type != want) {
+        w.err = ERR_MSG_UNKNOWN;
+        if (p->gen == gen)
+            peer_down(p, w.err);   /* not another worker's new connection */
+    }
+    *m = w.m;
+    return w.err;
 }
 
 static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
                        uint64_t domain, uint32_t for_node, uint64_t batch, struct alloc *a)
 {
-    struct peer *p = peer_of(node);
+    struct peer *p = peer_enter(node);
     if (!p)
         return ERR_NOT_FOUND;
     struct mem_msg m;
@@ -301,30 +443,86 @@ static errval_t borrow(uint32_t node, uint32_t type, uint64_t bytes, uint64_t al
 
 static errval_t peer_free(uint32_t node, uint64_t id)
 {
-    struct peer *p = peers[node].up ? &peers[node] : peer_of(node);
-    errval_t rerr = ERR_OK, err = p ? mem_free_rpc(&p->chan.idl, id, &rerr) : ERR_NOT_FOUND;
-    return err ? err : rerr;
+    struct peer *p = peer_enter(node);
+    if (!p)
+        return ERR_NOT_FOUND;
+    struct mem_msg m;
+    errval_t err = peer_reply(p, mem_free_call_send(&p->chan.idl, id), mem_free_reply, &m);
+    return err ? err : m.u.free_reply.err;
 }
 
-static void loan_event(const char *what, const struct loan *l)
+static void loan_event(const char *what, const struct loan *l, uint32_t carved)
 {
     printf("@atoll {\"event\":\"mem_batch\",\"node\":%u,\"what\":\"%s\",\"lender\":%u,\"size\":%llu,"
-           "\"held\":%u}\n",
-           my_node, what, l->lender, (unsigned long long)l->size, loans_count(&loans));
+           "\"held\":%u,\"carved\":%u}\n",
+           my_node, what, l->lender, (unsigned long long)l->size, loans_count(&loans), carved);
 }
 
-/* A loan goes back to its lender: kept if the lender is gone meanwhile
- * (its pool went with it; the channel's end frees the record there). */
+/* A capability given to us (a batch's RAM, by its lender before its
+ * answer), from our monitor's mailbox. Workers take in turn, so one may
+ * find another's first: kept for it, never dropped. */
+#define TAKE_WAIT_NS 30000000000ull
+static struct { capslot_t slot; uint64_t base; } taken[MEM_LOANS];
+
+static errval_t take_given(uint64_t base, capslot_t *out)
+{
+    for (uint32_t i = 0; i < MEM_LOANS; i++)
+        if (taken[i].slot && taken[i].base == base) {
+            *out = taken[i].slot;
+            taken[i].slot = 0;
+            return ERR_OK;
+        }
+    for (uint64_t t0 = now_ns();;) {
+        capslot_t c = 0;
+        uint32_t core = 0;
+        uint64_t from = 0;
+        struct cap_identity id;
+        errval_t rerr = ERR_OK, err = monlmp_cap_take_rpc(monitor_lmp(), &rerr, &c, &core, &from);
+        if (!err)
+            err = rerr;
+        if (!err && !(err = sys_cap_identify(c, &id))) {
+            if (id.base == base) {
+                *out = c;
+                return ERR_OK;
+            }
+            uint32_t i = 0;
+            while (i < MEM_LOANS && taken[i].slot)
+                i++;
+            if (i < MEM_LOANS)
+                taken[i].slot = c, taken[i].base = id.base;
+            else
+                cap_free(c);   /* more than we ever wait for: not ours */
+            continue;
+        }
+        if (err != ERR_WOULD_BLOCK || now_ns() - t0 > TAKE_WAIT_NS)
+            return err == ERR_WOULD_BLOCK ? ERR_TIMEOUT : err;
+        sys_yield();
+    }
+}
+
+/* A loan goes back to its lender: our caps of it first (nothing is carved
+ * from it any more), then the lender's free of the batch, which revokes
+ * whatever copy is left. Kept if the lender is gone meanwhile (its pool
+ * went with it; the channel's end frees the record there). */
 static void loan_return(struct loan *l)
 {
-    errval_t err = peer_free(l->lender, l->id);
-    if (err)
-        printf("mem: node %u: batch back to node %u: %s\n", my_node, l->lender, err_name(err));
+    /* Out of the table before the call waits: no other worker picks it. */
     struct loan was = *l;
+    struct loan_caps *lc = caps_of(l);
+    uint32_t carved = lc->carved;
+    if (lc->ram && !sys_cap_delete(lc->ram))
+        slot_free(lc->ram);
+    if (lc->foreign && !sys_cap_delete(lc->foreign))
+        slot_free(lc->foreign);
+    *lc = (struct loan_caps){ 0 };
     loans_drop(&loans, l);
-    loan_event("returned", &was);
+    errval_t err = peer_free(was.lender, was.id);
+    if (err)
+        printf("mem: node %u: batch back to node %u: %s\n", my_node, was.lender, err_name(err));
+    loan_event("returned", &was, carved);
 }
 
+/* Memory borrowed a block at a time (lend): back through its lender. */
 static errval_t give_back(struct alloc *a)
 {
     errval_t err = peer_free(a->lender, a->lender_id);
@@ -332,60 +530,126 @@ static errval_t give_back(struct alloc *a)
         return err;
     st.borrowed -= a->size;
     lender_at_quota[a->lender] = 0;
-    /* The batch's last block: it goes back if the lender could not carve
-     * from it any more, or if our own pool has as much free again. */
-    if (a->loan && loans_block_freed(a->loan) && (a->loan->full || pool.free_bytes >= a->loan->size))
-        loan_return(a->loan);
     return ERR_OK;
 }
 
-/* A dry node borrows from `node` a batch at a time: its blocks come from a
- * batch we hold there (one lend each: the lender's core carves), a new
- * batch when there is none or the last could not serve. */
+/* An unused loan goes back if the lender could not serve from it any
+ * more, or (a fallback's) if our own pool has as much free again. */
+static bool loan_goes_back(const struct loan *l)
+{
+    return l->full || (!caps_of(l)->keep && pool.free_bytes >= l->size);
+}
+
+/* A block carved here from a loan: our original goes (every copy with it),
+ * the range back to the loan, and the loan back to its lender with its
+ * last block if the lender could not serve from it any more or our own
+ * pool has as much free again. */
+static errval_t loan_block_free(struct alloc *a)
+{
+    struct loan *l = a->loan;
+    errval_t err = uncarve(a);
+    if (err)
+        return err;
+    st.borrowed -= a->size;
+    if (loans_block_freed(l) && loan_goes_back(l)) {
+        loan_return(l);
+    } else if (l->live == 0 && caps_of(l)->keep) {
+        caps_of(l)->idle_since = now_ns();
+        if (!keep_timer.armed)
+            waitset_timer_arm(&ws, &keep_timer, now_ns() + KEEP_IDLE_NS);
+    }
+    return ERR_OK;
+}
+
+/* A new batch from `node`: the lender takes it out of its pool and gives
+ * us its RAM (FOREIGN here); our monitor carves it once, with the owner
+ * core's agreement, into RAM of this core (docs/capabilities.md "Retype"),
+ * from which we carve every block ourselves. */
+static struct loan *loan_new(uint32_t node, uint64_t bytes, uint32_t for_node, errval_t *errp)
+{
+    struct peer *p = peer_enter(node);
+    if (!p)
+        return *errp = ERR_NOT_FOUND, (struct loan *)0;
+    struct mem_msg m;
+    /* Central's batch to serve the lender's own node's clients: lent to us. */
+    bool keep = for_node == node;
+    if (keep)
+        for_node = my_node;
+    errval_t rerr = ERR_OK, err = peer_reply(p, mem_lend_batch_call_send(&p->chan.idl, bytes, for_node),
+                                             mem_lend_batch_reply, &m);
+    if (!err)
+        err = m.u.lend_batch_reply.err;
+    if (err)
+        return *errp = err, (struct loan *)0;
+    uint64_t id = m.u.lend_batch_reply.id, base = m.u.lend_batch_reply.base, size = m.u.lend_batch_reply.size;
+    capslot_t foreign = 0, ram = 0;
+    struct loan *l = 0;
+    if (!(err = take_given(base, &foreign)) && !(err = slot_alloc(&ram)) &&
+        !(err = monlmp_cap_retype_rpc(monitor_lmp(), foreign, CAP_RAM, size, 0, 1, ram, &rerr)) && !(err = rerr) &&
+        !(l = loans_add(&loans, node, id, size)))
+        err = ERR_TOO_MANY;
+    if (err) {
+        if (ram)
+            cap_free(ram);   /* carved or still empty: the slot goes either way */
+        if (foreign)
+            cap_free(foreign);
+        peer_free(node, id);
+        return *errp = err, (struct loan *)0;
+    }
+    struct loan_caps *lc = caps_of(l);
+    lc->foreign = foreign;
+    lc->ram = ram;
+    lc->keep = keep;
+    pool_init(&lc->pool, base, size);
+    loan_event("borrowed", l, 0);
+    return l;
+}
+
+/* A dry node borrows from `node` a batch at a time and carves its blocks
+ * itself: no message per block. Past our own quota of capabilities given
+ * across cores (our monitor's, per domain), the lender carves the block
+ * for us (one lend, counted against its quota instead). */
 static errval_t borrow_batched(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
                                uint64_t domain, uint32_t for_node, struct alloc *a)
 {
+    if (self_at_quota && now_ns() - self_at_quota < QUOTA_PAUSE_NS) {
+        errval_t err = borrow(node, type, bytes, align, core, domain, for_node, 0, a);
+        if (err == ERR_QUOTA)
+            lender_at_quota[node] = now_ns();
+        return err;
+    }
     for (int tries = 0; tries < 2; tries++) {
         struct loan *l = loans_pick(&loans, node);
+        errval_t err = ERR_OK;
         if (!l && lender_at_quota[node] && now_ns() - lender_at_quota[node] < QUOTA_PAUSE_NS)
             return ERR_QUOTA;
-        if (!l) {
-            struct peer *p = peer_of(node);
-            if (!p)
-                return ERR_NOT_FOUND;
-            struct mem_msg m;
-            errval_t err = peer_reply(p, mem_lend_batch_call_send(&p->chan.idl, bytes, for_node),
-                                      mem_lend_batch_reply, &m);
-            if (!err)
-                err = m.u.lend_batch_reply.err;
-            if (err)
-                return err;
-            if (!(l = loans_add(&loans, node, m.u.lend_batch_reply.id, m.u.lend_batch_reply.size))) {
-                peer_free(node, m.u.lend_batch_reply.id);
-                return ERR_TOO_MANY;
-            }
-            loan_event("borrowed", l);
-        }
-        errval_t err = borrow(node, type, bytes, align, core, domain, for_node, l->id, a);
-        if (err == ERR_NOT_FOUND && l->live == 0) {
-            loans_drop(&loans, l);   /* the lender does not know it (started again): forget it */
-            continue;
-        }
-        if (err == ERR_NO_MEMORY || err == ERR_TOO_MANY || err == ERR_NOT_FOUND) {
+        if (!l && !(l = loan_new(node, bytes, for_node, &err)))
+            return err;
+        struct loan_caps *lc = caps_of(l);
+        err = carve_and_give_from(lc->ram, &lc->pool, type, bytes, align, core, domain, a);
+        if (err == ERR_NO_MEMORY) {
             l->full = true;   /* a new batch next; this one goes back once empty */
             if (l->live == 0)
                 loan_return(l);
             continue;
         }
-        if (!err) {
-            l->live++;
-            a->loan = l;
-        } else if (l->live == 0) {
-            loan_return(l);   /* the lender's quota, a slot: nothing of it is used */
+        if (err == ERR_QUOTA) {
+            self_at_quota = now_ns();
+            if (l->live == 0)
+                loan_return(l);   /* nothing carved from it: no use to us now */
+            if ((err = borrow(node, type, bytes, align, core, domain, for_node, 0, a)) == ERR_QUOTA)
+                lender_at_quota[node] = now_ns();
+            return err;
         }
-        if (err == ERR_QUOTA)
-            lender_at_quota[node] = now_ns();
-        return err;
+        if (err)
+            return err;
+        l->live++;
+        lc->carved++;
+        a->loan = l;
+        a->lender = node;
+        st.borrowed += a->size;
+        st.borrows++;
+        return ERR_OK;
     }
     return ERR_NO_MEMORY;
 }
@@ -432,62 +696,55 @@ static uint32_t nodes_by_distance(uint32_t from, uint32_t *out)
 
 /* `fallback`: the node asked for had none, this is borrowing (in batches,
  * unless the alignment is more than a batch's); else a request for that
- * node (a given node, or central's carving for a node's clients): one lend. */
+ * node (a given node, or central's carving for a node's clients): one lend.
+ * Another node's: a worker's only (it waits for that node's instance). */
 static errval_t alloc_on(uint32_t node, uint32_t type, uint64_t bytes, uint64_t align, uint32_t core,
                          uint64_t domain, uint32_t for_node, bool fallback, struct alloc *a)
 {
     if (node == my_node)
         return carve_and_give(&pool, type, bytes, align, core, domain, a);
-    if (waiting)
-        return ERR_WOULD_BLOCK;
-    if (fallback && align <= MEM_BATCH_ALIGN)
+    /* A client of another node (central's: the client library chose the
+     * design, mem_use_design may differ from ours) has that node's memory
+     * carved here, from batches its instance lent us: one server carves
+     * for the machine, as Barrelfish's central one. */
+    if ((fallback || for_node != my_node) && align <= MEM_BATCH_ALIGN)
         return borrow_batched(node, type, bytes, align, core, domain, for_node, a);
     return borrow(node, type, bytes, align, core, domain, for_node, 0, a);
 }
 
-static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *q)
+/* The nodes of j->order from j->i on, nearest first: past a node that has
+ * none (or whose instance is gone) to the next; any other answer is the
+ * answer. A node whose instance may give no more across cores now (its
+ * monitor's per-domain quota, MON_CAPS_OBJECTS_PER_DOMAIN) counts as one
+ * without memory: the next nearest is asked. `inline_only` (the event
+ * loop's turn): stop at the first node that is not ours, ERR_WOULD_BLOCK
+ * with j->i there, for a worker to go on. */
+static errval_t alloc_steps(struct job *j, bool inline_only)
 {
-    struct client *c = client_of(ch);
-    uint64_t align = q->align;
-    struct alloc *a = 0;
-    errval_t err = c ? check_request(q->type, q->bytes, &align, q->where) : ERR_NOT_FOUND;
-    if (!err && (c->allocs >= MEM_QUOTA_ALLOCS || c->bytes + q->bytes > MEM_QUOTA_BYTES))
-        err = ERR_QUOTA;
-    if (!err && !(a = alloc_new()))
-        err = ERR_TOO_MANY;
-    if (!err) {
-        uint32_t order[CORE_INFO_MAX_NODES + 1], n = 0;
-        /* NEAREST: the caller's node first; ANY: ours (no hop) first; a node: that one. */
-        uint32_t first = q->where < machine.nnodes ? q->where : q->where == MEM_NEAREST ? c->node : my_node;
-        order[n++] = first;
-        if (q->where >= machine.nnodes)
-            n += nodes_by_distance(first, order + 1);
-        /* Nearest first: past a node that has none (or whose instance is
-         * gone) to the next; any other answer is the answer. While we wait
-         * for another node's instance, a request that needs another node
-         * gets ERR_WOULD_BLOCK (the client library asks again). */
-        /* A node whose instance may give no more across cores now (its
-         * monitor's per-domain quota, MON_CAPS_OBJECTS_PER_DOMAIN) counts as
-         * one without memory: the next nearest is asked. */
-        err = ERR_NO_MEMORY;
-        for (uint32_t i = 0; i < n; i++) {
-            errval_t e = alloc_on(order[i], q->type, q->bytes, align, c->chan->peer_core, c->chan->peer, c->node,
-                                  i > 0, a);
-            if (e == ERR_QUOTA || e == ERR_TOO_MANY) {
-                err = e;
-                continue;
-            }
-            if (e != ERR_NO_MEMORY && e != ERR_NOT_FOUND) {
-                err = e;
-                break;
-            }
+    for (; j->i < j->n; j->i++) {
+        uint32_t node = j->order[j->i];
+        if (inline_only && node != my_node)
+            return ERR_WOULD_BLOCK;
+        errval_t e = alloc_on(node, j->q.type, j->q.bytes, j->align, j->c->chan->peer_core, j->c->chan->peer,
+                              j->c->node, j->i > 0, j->a);
+        if (e == ERR_QUOTA || e == ERR_TOO_MANY) {
+            j->err = e;
+            continue;
         }
+        if (e != ERR_NO_MEMORY && e != ERR_NOT_FOUND)
+            return e;
     }
+    return j->err;
+}
+
+/* The client's answer: the allocation recorded under it, or the error. */
+static errval_t alloc_answer(struct client *c, struct alloc *a, errval_t err)
+{
     if (err) {
         if (a)
             alloc_drop(a);
         st.refused++;
-        return mem_alloc_reply_send(ch, err, 0, 0, 0, 0);
+        return mem_alloc_reply_send(&c->chan->idl, err, 0, 0, 0, 0);
     }
     a->owner = c;
     a->for_node = c->node;
@@ -496,19 +753,111 @@ static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *
     st.allocs++;
     if (a->lender == my_node)
         st.lent_to[a->for_node] += a->size;
-    return mem_alloc_reply_send(ch, ERR_OK, id_of(a), a->base, a->size, a->lender);
+    return mem_alloc_reply_send(&c->chan->idl, ERR_OK, id_of(a), a->base, a->size, a->lender);
 }
 
-/* The batch of id `id` that we lent to client c, or NULL. */
-static struct batch *batch_of(struct client *c, uint64_t id)
+static void client_end(struct client *c);
+static void closed_sweep(void);
+static errval_t free_one(struct alloc *a);
+
+/* A worker: one deferred request, or a client's end, then the answer. */
+static int job_run(void *arg)
 {
-    struct alloc *r = alloc_by_id(id);
-    if (!r || !r->is_batch || r->owner != c)
+    struct job *j = arg;
+    struct client *c = j->c;
+    if (j->kind == JOB_IDLE_LOANS) {
+        /* Checked here, not when started: a block may have been carved since. */
+        for (uint32_t i = 0; i < MEM_LOANS; i++) {
+            struct loan *l = &loans.l[i];
+            if (l->used && loan_caps[i].keep && l->live == 0 && now_ns() - loan_caps[i].idle_since >= KEEP_IDLE_NS)
+                loan_return(l);
+        }
+        free(j);
+        st.workers_now--;
         return 0;
-    for (uint32_t i = 0; i < MAX_BATCHES; i++)
-        if (batches[i].rec == r)
-            return &batches[i];
+    }
+    if (j->kind == JOB_ALLOC)
+        alloc_answer(c, j->a, alloc_steps(j, false));
+    else if (j->kind == JOB_FREE)
+        mem_free_reply_send(&c->chan->idl, free_one(j->a));
+    if (j->kind == JOB_END || c->closed)
+        client_end(c);   /* busy until its end is done (client_end clears it) */
+    else
+        c->busy = false;
+    free(j);
+    st.workers_now--;
     return 0;
+}
+
+/* The job in a worker of its own: ERR_OK, or the error (nothing started). */
+static errval_t job_start(struct job *j)
+{
+    struct job *copy = malloc(sizeof *copy);
+    struct thread *t = 0;
+    errval_t err = copy ? ERR_OK : ERR_NO_MEMORY;
+    if (!err) {
+        *copy = *j;
+        err = thread_create(&t, job_run, copy, WORKER_STACK);
+    }
+    if (err) {
+        free(copy);
+        st.worker_refused++;
+        return err;
+    }
+    thread_detach(t);
+    if (j->c)
+        j->c->busy = true;
+    st.deferred++;
+    if (++st.workers_now > st.workers_max)
+        st.workers_max = st.workers_now;
+    return ERR_OK;
+}
+
+/* Central's kept batches unused for KEEP_IDLE_NS go back (a worker's: it
+ * waits for the lenders); one still in use, or not idle long enough, is
+ * looked at again later. */
+static void keep_timer_fire(struct ws_timer *t)
+{
+    bool idle = false, later = false;
+    for (uint32_t i = 0; i < MEM_LOANS; i++) {
+        if (!loans.l[i].used || !loan_caps[i].keep || loans.l[i].live)
+            continue;
+        if (now_ns() - loan_caps[i].idle_since >= KEEP_IDLE_NS)
+            idle = true;
+        else
+            later = true;
+    }
+    struct job j = { .kind = JOB_IDLE_LOANS };
+    if ((idle && job_start(&j)) || later)
+        waitset_timer_arm(t->ws, t, now_ns() + KEEP_IDLE_NS);   /* again (no worker now, or not yet idle) */
+}
+
+static errval_t on_alloc(struct idl_chan *ch, const struct mem_alloc_call_args *q)
+{
+    struct client *c = client_of(ch);
+    struct job j = { .kind = JOB_ALLOC, .c = c, .q = *q, .align = q->align, .err = ERR_NO_MEMORY };
+    errval_t err = c ? check_request(q->type, q->bytes, &j.align, q->where) : ERR_NOT_FOUND;
+    if (!c)
+        return mem_alloc_reply_send(ch, err, 0, 0, 0, 0);
+    if (!err && (c->allocs >= MEM_QUOTA_ALLOCS || c->bytes + q->bytes > MEM_QUOTA_BYTES))
+        err = ERR_QUOTA;
+    if (!err && !(j.a = alloc_new()))
+        err = ERR_TOO_MANY;
+    if (!err) {
+        /* NEAREST: the caller's node first; ANY: ours (no hop) first; a node: that one. */
+        uint32_t first = q->where < machine.nnodes ? q->where : q->where == MEM_NEAREST ? c->node : my_node;
+        j.order[j.n++] = first;
+        if (q->where >= machine.nnodes)
+            j.n += nodes_by_distance(first, j.order + 1);
+        /* Our own pool here and now; another node's instance in a worker,
+         * whose answer comes when that instance's does. */
+        if ((err = alloc_steps(&j, true)) == ERR_WOULD_BLOCK) {
+            if (!(err = job_start(&j)))
+                return ERR_OK;   /* answered by the worker */
+            err = ERR_WOULD_BLOCK;   /* no worker: the client library asks again */
+        }
+    }
+    return alloc_answer(c, j.a, err);
 }
 
 /* Another instance asks for its client: from our pool only. */
@@ -520,12 +869,12 @@ static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
     errval_t err = c ? check_request(q->type, q->bytes, &align, my_node) : ERR_NOT_FOUND;
     if (!err && (q->for_node >= machine.nnodes || q->core >= machine.ncores))
         err = ERR_INVALID_ARG;
-    struct batch *b = 0;
-    if (!err && q->batch && !(b = batch_of(c, q->batch)))
-        err = ERR_NOT_FOUND;
+    /* A batch is carved by its borrower now (it holds the batch's RAM). */
+    if (!err && q->batch)
+        err = ERR_NOT_SUPPORTED;
     if (!err && !(a = alloc_new()))
         err = ERR_TOO_MANY;
-    if (!err && (err = carve_and_give(b ? &b->sub : &pool, q->type, q->bytes, align, q->core, q->domain, a)))
+    if (!err && (err = carve_and_give(&pool, q->type, q->bytes, align, q->core, q->domain, a)))
         alloc_drop(a);
     if (err) {
         st.refused++;
@@ -533,16 +882,16 @@ static errval_t on_lend(struct idl_chan *ch, const struct mem_lend_call_args *q)
     }
     a->owner = c;
     a->for_node = q->for_node;
-    a->batch = b ? (uint8_t)(b - batches + 1) : 0;
     c->allocs++;
     c->bytes += a->size;
     st.allocs++;
-    if (!b)   /* a batch was counted lent as a whole */
-        st.lent_to[a->for_node] += a->size;
+    st.lent_to[a->for_node] += a->size;
     return mem_lend_reply_send(ch, ERR_OK, id_of(a), a->base, a->size);
 }
 
-/* Another instance's node is dry: a batch of our pool for it. */
+/* Another instance's node is dry: a batch of our pool for it, its RAM
+ * given to that instance (which carves it: one capability given across
+ * cores per batch, not per block). */
 static errval_t on_lend_batch(struct idl_chan *ch, const struct mem_lend_batch_call_args *q)
 {
     struct client *c = client_of(ch);
@@ -570,11 +919,28 @@ static errval_t on_lend_batch(struct idl_chan *ch, const struct mem_lend_batch_c
         pool_put(&pool, at, size);
         err = ERR_TOO_MANY;
     }
+    capslot_t s = 0;
+    errval_t rerr = ERR_OK;
+    if (!err && !(err = slot_alloc(&s))) {
+        if (!(err = sys_cap_retype(pool_slot, CAP_RAM, size, at - pool.base, 1, s)) &&
+            !(err = monlmp_cap_give_rpc(monitor_lmp(), s, c->chan->peer_core, c->chan->peer, &rerr)))
+            err = rerr;
+        if (err) {
+            sys_cap_delete(s);
+            slot_free(s);
+        }
+    }
+    if (err && a) {
+        pool_put(&pool, at, size);
+        alloc_drop(a);
+    }
     if (err) {
         st.refused++;
         return mem_lend_batch_reply_send(ch, err, 0, 0, 0);
     }
     a->is_batch = true;
+    a->type = CAP_RAM;
+    a->slot = s;
     a->base = at;
     a->size = size;
     a->lender = my_node;
@@ -583,20 +949,18 @@ static errval_t on_lend_batch(struct idl_chan *ch, const struct mem_lend_batch_c
     c->allocs++;
     c->bytes += size;
     b->rec = a;
-    pool_init(&b->sub, at, size);
     st.lent_to[a->for_node] += size;
     st.batches_lent++;
     return mem_lend_batch_reply_send(ch, ERR_OK, id_of(a), at, size);
 }
 
-/* A batch comes back once every block carved from it is. */
+/* A batch comes back: our original goes, with the borrower's copy and
+ * anything still carved from it there (a borrower that ended). */
 static errval_t batch_free(struct alloc *a)
 {
     for (uint32_t i = 0; i < MAX_BATCHES; i++)
         if (batches[i].rec == a) {
-            if (batches[i].sub.free_bytes != a->size)
-                return ERR_CAP_HAS_CHILDREN;
-            errval_t err = pool_put(&pool, a->base, a->size);
+            errval_t err = uncarve(a);
             if (err)
                 return err;
             batches[i].rec = 0;
@@ -612,14 +976,24 @@ static errval_t free_one(struct alloc *a)
 {
     if (a->is_batch)
         return batch_free(a);
-    errval_t err = a->lender == my_node ? uncarve(a) : give_back(a);
+    errval_t err = a->loan ? loan_block_free(a) : a->lender == my_node ? uncarve(a) : give_back(a);
     if (err)
         return err;
-    if (a->lender == my_node && !a->batch)
+    if (a->lender == my_node)
         st.lent_to[a->for_node] -= a->size;
     st.frees++;
     alloc_drop(a);
     return ERR_OK;
+}
+
+/* Does freeing it wait for another node's instance: a block it carved,
+ * or the last block of a loan that then goes back? */
+static bool waits_for_lender(const struct alloc *a)
+{
+    if (a->is_batch || a->lender == my_node)
+        return false;
+    const struct loan *l = a->loan;
+    return !l || (l->live == 1 && loan_goes_back(l));
 }
 
 static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
@@ -627,8 +1001,13 @@ static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
     struct client *c = client_of(ch);
     struct alloc *a = alloc_by_id(q->id);
     errval_t err = !c ? ERR_NOT_FOUND : !a ? ERR_NOT_FOUND : a->owner != c ? ERR_NOT_PERMITTED : ERR_OK;
-    if (!err && waiting && a->lender != my_node)
+    /* Borrowed memory goes back through its lender: a worker waits for it. */
+    if (!err && waits_for_lender(a)) {
+        struct job j = { .kind = JOB_FREE, .c = c, .a = a };
+        if (!(err = job_start(&j)))
+            return ERR_OK;   /* answered by the worker */
         err = ERR_WOULD_BLOCK;
+    }
     if (!err)
         err = free_one(a);
     return mem_free_reply_send(ch, err);
@@ -642,7 +1021,7 @@ static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *
         if (n != my_node)
             lent += st.lent_to[n];
     if (q->node >= machine.nnodes)
-        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     /* total, free, lent and the range are our pool's; `borrowed` what our
      * clients hold of other pools; held: this channel's. `allocs`:
      * records held for node q->node's domains (of our pool). */
@@ -651,7 +1030,8 @@ static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *
         lent_batches += batches[i].rec != 0;
     return mem_stats_reply_send(ch, ERR_OK, pool.end - pool.base, pool.free_bytes, lent, st.borrowed, pool.base,
                                 pool.end, st.allocs, st.lent_to[q->node], c ? c->allocs : 0, c ? c->bytes : 0,
-                                lent_batches, loans_count(&loans), loans.batches);
+                                lent_batches, loans_count(&loans), loans.batches, st.deferred,
+                                (uint32_t)st.workers_max);
 }
 
 static errval_t on_info(struct idl_chan *ch, const struct mem_info_call_args *q)
@@ -691,24 +1071,41 @@ static void client_end(struct client *c)
 static bool serve_client(struct ws_source *s)
 {
     struct client *c = s->arg;
-    if (c->closed)
+    if (c->closed || c->busy)   /* a worker answers it first */
         return false;
     errval_t err = mem_serve_one(&c->chan->idl, &handlers, URPC_NONBLOCK);
     if (err == ERR_WOULD_BLOCK)
         return false;
     if (err && err != ERR_MSG_UNKNOWN && err != ERR_MSG_MALFORMED)
         c->closed = true;
-    if (!waiting)
-        closed_sweep();
+    closed_sweep();
     return true;
 }
 
-/* After a wait: the channels that hung up meanwhile. */
+/* Does c hold memory of another node's pool (whose free waits for it)? */
+static bool holds_borrowed(const struct client *c)
+{
+    for (uint32_t i = 0; i < MAX_ALLOCS; i++)
+        if (allocs[i].used && allocs[i].owner == c && !allocs[i].is_batch && allocs[i].lender != my_node)
+            return true;   /* (its last block of a loan would give the loan back) */
+    return false;
+}
+
+/* The channels that hung up: ended here, or by a worker when what they
+ * hold must go back through other nodes' instances; one busy with a
+ * worker is ended by that worker. */
 static void closed_sweep(void)
 {
-    for (uint32_t i = 0; i < MAX_CLIENTS; i++)
-        if (clients[i].used && clients[i].closed)
-            client_end(&clients[i]);
+    for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *c = &clients[i];
+        if (!c->used || !c->closed || c->busy)
+            continue;
+        struct job j = { .kind = JOB_END, .c = c };
+        if (!holds_borrowed(c))
+            client_end(c);
+        else
+            job_start(&j);   /* no worker now: the next sweep tries again */
+    }
 }
 
 static void accepted(struct service_acceptor *acc, struct service_chan *sc)
@@ -798,6 +1195,7 @@ static int serve(const char *name, const char *key, const char *word)
     /* Everything that opens channels before we join: once the starter
      * counts us up, what we hold stays as it is while we are idle. */
     waitset_init(&ws);
+    keep_timer.fire = keep_timer_fire;
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
     names_watch(&ws);
@@ -808,7 +1206,13 @@ static int serve(const char *name, const char *key, const char *word)
     uint64_t service;
     if ((err = service_register_self(&service)) || (err = names_keep_join(name, parse_hex(key), service)))
         return printf("mem: cannot serve %s: %s\n", name, err_name(err)), 1;
-    waitset_run(&ws);
+    /* The event loop, and after each of its rounds that did work, the
+     * workers it woke (an answer from another node's instance) or
+     * started: they run until they wait again or are done. */
+    for (;;) {
+        waitset_dispatch(&ws);
+        thread_yield();
+    }
     return 0;
 }
 
@@ -937,8 +1341,9 @@ static int numa_run(int node)
 /* malloc from the service: the heap placed by policy, grown, written, read back. */
 static int malloc_run(const char *w, uint64_t bytes)
 {
+    /* `spawn`: as placed at spawn (+mem=WORD), or not at all. */
     uint32_t where = !strcmp(w, "local") ? MEM_NEAREST : !strcmp(w, "own") ? MEM_HEAP_OWN : (uint32_t)num(w);
-    errval_t placed = mem_heap_place(where);
+    errval_t placed = !strcmp(w, "spawn") ? ERR_OK : mem_heap_place(where);
     uint64_t pieces = bytes / (64 << 10), made = 0, sum = 0;
     static uint8_t *piece[1024];
     for (uint64_t i = 0; i < pieces && i < 1024; i++) {
@@ -959,10 +1364,26 @@ static int malloc_run(const char *w, uint64_t bytes)
                my_core, i, b.node, (unsigned long long)b.base, (unsigned long long)b.size);
     printf("@atoll {\"event\":\"mem_malloc\",\"core\":%u,\"node\":%u,\"placed\":\"%s\",\"pieces\":%llu,"
            "\"made\":%llu,\"written\":%llu,\"blocks\":%u,\"service_bytes\":%llu,\"own_bytes\":%llu,"
-           "\"fallbacks\":%u,\"why\":\"%s\"}\n",
+           "\"fallbacks\":%u,\"why\":\"%s\",\"where\":%d,\"from_spawn\":%s}\n",
            my_core, my_node, err_name(placed), (unsigned long long)pieces, (unsigned long long)made,
            (unsigned long long)sum, hs.blocks, (unsigned long long)hs.service_bytes, (unsigned long long)hs.own_bytes,
-           hs.fallbacks, err_name(hs.why));
+           hs.fallbacks, err_name(hs.why), (int)hs.where, hs.from_spawn ? "true" : "false");
+    return 0;
+}
+
+/* A region in which this client does nothing: what every CPU does anyway
+ * (timer ticks, heartbeats, core 0's services) for that long. */
+static int idle_run(uint64_t ticks)
+{
+    cm_arg(protocol, CM_WORD_idle);
+    cm_arg(src, my_core);
+    cm_arg(pages, 0);
+    cm_begin(mem);
+    for (uint64_t until = now_ns() + ticks * 10000000ull; now_ns() < until;)
+        sys_notify_wait(sys_notify_gen(), 10000, 0);
+    cm_arg(ops, 1);
+    cm_end(mem);
+    printf("@atoll {\"event\":\"mem_idle\",\"core\":%u,\"ticks\":%llu}\n", my_core, (unsigned long long)ticks);
     return 0;
 }
 
@@ -1024,10 +1445,11 @@ static int bench_run(const char *word, uint64_t bytes, uint32_t rounds, uint32_t
         }
     printf("@atoll {\"event\":\"mem_bench\",\"core\":%u,\"node\":%u,\"design\":\"%s\",\"bytes\":%llu,\"cores\":%u,"
            "\"rounds\":%u,\"total_ns\":%llu,\"median_ns\":%llu,\"min_ns\":%llu,\"max_ns\":%llu,\"local\":%u,"
-           "\"failed\":%u,\"error\":\"%s\"}\n",
+           "\"failed\":%u,\"busy\":%llu,\"error\":\"%s\"}\n",
            my_core, my_node, mem_design_name(design), (unsigned long long)bytes, cores, rounds,
            (unsigned long long)total, (unsigned long long)(err ? 0 : t[rounds / 2]), (unsigned long long)(err ? 0 : t[0]),
-           (unsigned long long)(err ? 0 : t[rounds - 1]), local, failed, err_name(err ? err : first));
+           (unsigned long long)(err ? 0 : t[rounds - 1]), local, failed, (unsigned long long)mem_busy_retries(),
+           err_name(err ? err : first));
     return 0;
 }
 
@@ -1051,6 +1473,8 @@ int main(int argc, char **argv)
         return bad_run();
     if (argc == 6 && !strcmp(argv[1], "bench"))
         return bench_run(argv[2], num(argv[3]), (uint32_t)num(argv[4]), (uint32_t)num(argv[5]));
+    if (argc == 3 && !strcmp(argv[1], "idle"))
+        return idle_run(num(argv[2]));
     if (argc == 4 && !strcmp(argv[1], "lives"))
         return lives_run((uint32_t)num(argv[2]), (uint32_t)num(argv[3]));
     if (argc == 3 && !strcmp(argv[1], "life"))
@@ -1060,6 +1484,6 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "numa"))
         return numa_run((int)num(argv[2]));
     printf("usage: mem serve NAME KEY [per-node|central|cache] | stats | alloc ram|frame BYTES ALIGN WHERE COUNT [keep]"
-           " | bad | numa NODE | malloc local|own|NODE BYTES | lives N PAR | bench DESIGN BYTES ROUNDS CORES\n");
+           " | bad | numa NODE | idle TICKS | malloc local|own|NODE|spawn BYTES | lives N PAR | bench DESIGN BYTES ROUNDS CORES\n");
     return 1;
 }

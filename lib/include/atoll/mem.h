@@ -15,6 +15,7 @@
 #ifndef ATOLL_MEM_H
 #define ATOLL_MEM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <atoll/abi/errors.h>
 #include <atoll/lib/caps.h>
@@ -67,11 +68,16 @@ errval_t mem_alloc(uint32_t type, uint64_t bytes, uint64_t align, uint32_t where
 errval_t mem_free(struct mem_block *b);
 /* Free by id alone (tests: a double free, someone else's id). */
 errval_t mem_free_id(uint64_t id);
+/* Requests this domain asked again because the instance answered
+ * ERR_WOULD_BLOCK (it could not start a worker for them). */
+uint64_t mem_busy_retries(void);
 
 struct mem_node_stats {
     uint64_t total, free, lent, borrowed, base, end, allocs, lent_to;
     uint32_t batches_lent, batches_held;   /* batches of this pool lent, and borrowed, live now */
     uint64_t batches_ever;                 /* batches borrowed by this instance, ever */
+    uint64_t deferred;                     /* requests answered once another node's instance had */
+    uint32_t workers_max;                  /* the most of those in flight at once */
 };
 /* Node `node`'s instance's view: its pool; lent_to = what it lent to `to`. */
 errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *out);
@@ -109,8 +115,13 @@ struct mem_heap_stats {
     uint64_t own_bytes;       /* heap bytes backed from the domain's own RAM since the policy */
     uint32_t fallbacks;       /* pieces backed from own RAM although the policy said the service */
     errval_t why;             /* the last fallback's error */
+    bool from_spawn;          /* the policy was given at spawn (+mem=WORD) */
 };
 void mem_heap_stats(struct mem_heap_stats *out);
+/* The policy by word: nearest (or local), any, own, or a node's number
+ * (ERR_INVALID_ARG otherwise). The start-up code calls it for a program
+ * spawned with `+mem=WORD` as its first argument (docs/memory.md). */
+errval_t mem_heap_place_word(const char *word);
 /* The i-th Frame behind the heap (ERR_NOT_FOUND past the last). */
 errval_t mem_heap_block(uint32_t i, struct mem_block *out);
 void numa_set_localalloc(void);      /* mem_heap_place(MEM_NEAREST); numa_error() says a fallback */
