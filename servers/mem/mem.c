@@ -451,11 +451,14 @@ static errval_t peer_free(uint32_t node, uint64_t id)
     return err ? err : m.u.free_reply.err;
 }
 
-static void loan_event(const char *what, const struct loan *l, uint32_t carved)
+/* `keep`: central's batch to serve the lender's own node's clients, not a
+ * fallback of a node run dry. */
+static void loan_event(const char *what, const struct loan *l, uint32_t carved, bool keep)
 {
     printf("@atoll {\"event\":\"mem_batch\",\"node\":%u,\"what\":\"%s\",\"lender\":%u,\"size\":%llu,"
-           "\"held\":%u,\"carved\":%u}\n",
-           my_node, what, l->lender, (unsigned long long)l->size, loans_count(&loans), carved);
+           "\"held\":%u,\"carved\":%u,\"for\":\"%s\"}\n",
+           my_node, what, l->lender, (unsigned long long)l->size, loans_count(&loans), carved,
+           keep ? "its_node" : "fallback");
 }
 
 /* A capability given to us (a batch's RAM, by its lender before its
@@ -510,6 +513,7 @@ static void loan_return(struct loan *l)
     struct loan was = *l;
     struct loan_caps *lc = caps_of(l);
     uint32_t carved = lc->carved;
+    bool keep = lc->keep;
     if (lc->ram && !sys_cap_delete(lc->ram))
         slot_free(lc->ram);
     if (lc->foreign && !sys_cap_delete(lc->foreign))
@@ -519,7 +523,7 @@ static void loan_return(struct loan *l)
     errval_t err = peer_free(was.lender, was.id);
     if (err)
         printf("mem: node %u: batch back to node %u: %s\n", my_node, was.lender, err_name(err));
-    loan_event("returned", &was, carved);
+    loan_event("returned", &was, carved, keep);
 }
 
 /* Memory borrowed a block at a time (lend): back through its lender. */
@@ -601,7 +605,7 @@ static struct loan *loan_new(uint32_t node, uint64_t bytes, uint32_t for_node, e
     lc->ram = ram;
     lc->keep = keep;
     pool_init(&lc->pool, base, size);
-    loan_event("borrowed", l, 0);
+    loan_event("borrowed", l, 0, keep);
     return l;
 }
 
