@@ -169,20 +169,24 @@ static int sibling_revoke(void)
     return 0;
 }
 
+/* Start a part of ours (`capholder ...` in `args`) on `core`; its domain id in *id. */
+static errval_t start_part(uint32_t core, const char *args, uint64_t *id)
+{
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), core, args, 0, false, &rerr, id);
+    return err ? err : rerr;
+}
+
 /* On core 0: RAM given to a domain on C1 and one on C2; once both hold it,
  * the owner's records, then the one on C1 revokes its copy, then the
  * records again; last, our own revoke (the copy on C1 goes). */
 static int sibling(uint32_t c1, uint32_t c2)
 {
-    struct idl_chan *mon = monitor_chan();
     static char before[3000], after[3000];
     capslot_t ram = 0, go = 0;
     uint64_t p1 = 0, p2 = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c1, "capholder sibling-revoke", 0, false, &rerr, &p1);
+    errval_t rerr = ERR_OK, err = start_part(c1, "capholder sibling-revoke", &p1);
     if (!err)
-        err = rerr;
-    if (!err && !(err = monclient_spawn_rpc(mon, c2, "capholder sibling-keep", 0, false, &rerr, &p2)))
-        err = rerr;
+        err = start_part(c2, "capholder sibling-keep", &p2);
     if (!err)
         err = ram_alloc(SIBLING_BYTES, &ram);
     if (!err)
@@ -242,17 +246,14 @@ static int giveon_mid(uint32_t c2, uint64_t to)
  * takes both copies. */
 static int giveon(uint32_t c1, uint32_t c2)
 {
-    struct idl_chan *mon = monitor_chan();
     static char recs[3000];
     char cmd[64];
     capslot_t ram = 0;
     uint64_t mid = 0, end = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c2, "capholder giveon-end", 0, false, &rerr, &end);
-    if (!err)
-        err = rerr;
+    errval_t rerr = ERR_OK, err = start_part(c2, "capholder giveon-end", &end);
     snprintf(cmd, sizeof cmd, "capholder giveon-mid %u %llu", c2, (unsigned long long)end);
-    if (!err && !(err = monclient_spawn_rpc(mon, c1, cmd, 0, false, &rerr, &mid)))
-        err = rerr;
+    if (!err)
+        err = start_part(c1, cmd, &mid);
     if (!err)
         err = ram_alloc(SIBLING_BYTES, &ram);
     if (!err)
@@ -380,16 +381,13 @@ static errval_t wait_records(uint32_t core, const char *want, bool present, char
  * word to C1; when its copy is gone, the range is free again. */
 static int move(uint32_t c1, uint32_t c2)
 {
-    struct idl_chan *mon = monitor_chan();
     static char own[3000], mid[3000], rec1[3000], rec2[3000], rec0[3000];
     char want[32];
     capslot_t big = 0, ram = 0, f = 0, go = 0;
     uint64_t p1 = 0, p2 = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c1, "capholder move-owner", 0, false, &rerr, &p1);
+    errval_t rerr = ERR_OK, err = start_part(c1, "capholder move-owner", &p1);
     if (!err)
-        err = rerr;
-    if (!err && !(err = monclient_spawn_rpc(mon, c2, "capholder move-keep", 0, false, &rerr, &p2)))
-        err = rerr;
+        err = start_part(c2, "capholder move-keep", &p2);
     if (!err)
         err = ram_alloc(16384, &big);
     if (!err && !(err = slot_alloc(&ram)) && (err = sys_cap_retype(big, CAP_RAM, 8192, 0, 1, ram)))
