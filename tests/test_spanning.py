@@ -197,7 +197,9 @@ def test_threads_on_every_core_share_a_mutex_conditions_a_barrier_and_the_heap(s
     one last. Producers and consumers on different cores move every item
     over condition variables (exact sum). Every thread mallocs up to
     384 KiB, which grows the heap: for threads on other cores the home
-    does it (home_grew), and every block keeps its contents."""
+    does it (home_grew: the threads on cores 0 and 1, one of them the
+    home's, hold their blocks until all have allocated, so the heap holds
+    both at once), and every block keeps its contents."""
     r = run_shell(["run 1 threads xsync 100", "wait"], smp=smp, numa=numa)
     ev = r.events_named("thread_xsync")
     assert len(ev) == 1, r.console[-3000:]
