@@ -5,6 +5,7 @@ needs Debian's Linux kernel or boots anything. The single end-to-end test
 (2 CPUs, Linux, ping-pong, tiny counts) runs only when linux-image-amd64 is
 installed (tools/install-deps --bench).
 """
+import dataclasses
 import json
 import os
 import shutil
@@ -730,6 +731,23 @@ def test_cost_model_runs_mem_with_one_client_only():
     assert len([c for c in cmds if c.startswith("run")]) == len(ab.MEM_DESIGNS) * len(ab.MEM_SIZES)
     lopts = ab.point_options(ab.Sweep(shapes=[], systems=[], benchmarks=["mem"], accels=["tcg"], out="", counts_only=True), m, "tcg", ["mem"], "linux")
     assert lopts["mem"]["rounds"] == 5 and str(lopts["mem"]["n"]) == "1"
+
+
+def test_cost_model_runs_store_at_powers_of_two_and_every_core():
+    """Under --cost-model the store's N is 1, 2, 4 ... and every core, in
+    both halves (7 values at 64 CPUs, not 15: Atoll's rounds are placements x
+    read fractions x N, most of a 64-CPU sweep's time); the machine decides."""
+    sw = ab.Sweep(shapes=[], systems=[], benchmarks=["store"], accels=["tcg"], out="", counts_only=True)
+    for smp, want in ((64, "1,2,4,8,16,32,64"), (12, "1,2,4,8,12"), (1, "1")):
+        m = Machine(smp=smp, accel="tcg").validate()
+        for system in ("atoll", "linux"):
+            assert str(ab.point_options(sw, m, "tcg", ["store"], system)["store"]["n"]) == want, (smp, system)
+    m = Machine(smp=12, accel="tcg").validate()
+    opts = ab.point_options(sw, m, "tcg", ["store"], "atoll")["store"]
+    runs = [c for c in ab.atoll_store_commands(m, opts) if c.startswith("run")]
+    assert len(runs) == len(ab.STORE_PLACEMENTS) * 3 * (1 + 2 + 4 + 8 + 12)   # a client per core per round
+    plain = ab.point_options(dataclasses.replace(sw, counts_only=False), m, "tcg", ["store"], "atoll")["store"]
+    assert "n" not in plain or str(plain["n"]) != opts["n"]
 
 
 def test_run_options_describe_the_same_machine():

@@ -63,7 +63,8 @@ class Half:
       Linux passes them as NAME.key=value on the kernel command line.
     quick: what --quick changes, for a smoke test.
     cost: what --cost-model changes: the counts are per operation and exact,
-      so few operations do (docs/costmodel.md).
+      so few operations do (docs/costmodel.md). A value may be a function of
+      the machine.
     commands: Atoll: (machine, options) -> lines typed at the Atoll shell's
       prompts (tools/run's `--`); the shell powers off after the last.
     adapt: Atoll: (event, options) -> result or event dicts (the `@bench`
@@ -314,8 +315,16 @@ def atoll_lookup_adapt(event, options):
 COST_PINGPONG_LINUX = {"samples": 5, "batch": 8, "warmup": 16, "pairs": "row"}
 COST_PINGPONG_ATOLL = {"rounds": 40, "pairs": "row"}
 COST_UNMAP = {"iters": 7, "warmup": 2}
-COST_STORE = {"ops": 200, "samples": 1}
-COST_STORE_ATOLL = {"ops": 50}   # per client; a region per round (placement, read %, N)
+# The store's N: 1, 2, 4 ... and every core (7 values at 64 CPUs, not
+# tcg_core_counts' 15): a count per operation needs no N in between, and
+# Atoll's 3 placements x 3 read fractions x N rounds were most of a 64-CPU
+# sweep's time (docs/costmodel.md, The sweep's time).
+def _cost_store_ns(m):
+    return ",".join(str(n) for n in mem_core_counts(m.smp))
+
+
+COST_STORE = {"ops": 200, "samples": 1, "n": _cost_store_ns}
+COST_STORE_ATOLL = {"ops": 50, "n": _cost_store_ns}   # per client; a region per round (placement, read %, N)
 COST_LOCAL = {"samples": 5, "batch": 8, "warmup": 16}
 COST_LOOKUP = {"rounds": 20}   # a region per lookup (20), the connect, and per call
 # mem marks only a client alone (N = 1, both halves): the runs with more
@@ -1039,7 +1048,7 @@ def point_options(sweep, machine, accel, benchmarks, system="linux"):
         h = BENCHMARKS[b].halves[system]
         o = dict(h.options(machine, accel))
         if sweep.counts_only:
-            o.update(h.cost)
+            o.update({k: v(machine) if callable(v) else v for k, v in h.cost.items()})
         if sweep.quick:
             o.update(h.quick)
             if b == "unmap":
