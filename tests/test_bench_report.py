@@ -750,6 +750,26 @@ def test_cost_model_runs_store_at_powers_of_two_and_every_core():
     assert "n" not in plain or str(plain["n"]) != opts["n"]
 
 
+def test_a_store_point_boots_only_the_placements_it_measures():
+    """A store not measured would still start its replicas (64 for kvc at
+    64 CPUs): the manifest the point boots with keeps the other services
+    and the chosen stores only, and the command that reproduces it says so."""
+    base = os.path.join("servers", "store", "bench.services")
+    assert ab.store_manifest(base, {}) == base
+    assert ab.store_manifest(base, {"placements": "kv1,kvc,kvn"}) == base
+    path = ab.store_manifest(base, {"placements": "kvn,kv1"})
+    assert path != base and path.startswith("build" + os.sep)
+    words = [ln.split()[0] for ln in open(os.path.join(ab.REPO, path)) if ln.split() and not ln.startswith("#")]
+    full = [ln.split()[0] for ln in open(os.path.join(ab.REPO, base)) if ln.split() and not ln.startswith("#")]
+    assert "kvc" in full and words == [w for w in full if w != "kvc"]
+    with pytest.raises(ValueError):
+        ab.store_manifest(base, {"placements": "kvn,nope"})
+    m = Machine(smp=4, accel="tcg").validate()
+    cmd = ab.AtollSystem().command(m, ["store"], {"store": {"placements": "kvn,kv1"}})
+    assert cmd[cmd.index("--services") + 1] == path
+    assert not any("kvc" in c for c in cmd if c.startswith("run "))
+
+
 def test_run_options_describe_the_same_machine():
     m = Machine(smp=6, mem=1536 * MiB, accel="tcg", sockets=2,
                 numa=[NumaNode(cpus=[0, 1, 4, 5], mem=GiB), NumaNode(cpus=[2, 3], mem=512 * MiB)],

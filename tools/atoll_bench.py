@@ -79,6 +79,9 @@ class Half:
     cost: Dict[str, object] = dataclasses.field(default_factory=dict)
     adapt: Optional[Callable[[dict, Dict[str, object]], List[dict]]] = None
     services: str = ""   # Atoll: the boot manifest it needs (default: servers/starter/default.services)
+    # Atoll: (services, options) -> the manifest for these options (a path
+    # from the repo's root), when they leave some of its services unused.
+    manifest: Optional[Callable[[str, Dict[str, object]], str]] = None
 
 
 @dataclasses.dataclass
@@ -392,6 +395,34 @@ def atoll_store_commands(machine, options):
     return cmds
 
 
+def store_manifest(services, options):
+    """The store benchmark's manifest with only the placements it measures:
+    a store not measured would still start its replicas (64 of them for
+    `kvc` at 64 CPUs) and take the machine's time. Written under build/
+    (named by its content); the whole manifest when every placement is
+    measured."""
+    chosen = [p for p in str(options.get("placements", ",".join(STORE_PLACEMENTS))).split(",") if p]
+    unknown = [p for p in chosen if p not in STORE_PLACEMENTS]
+    if unknown:
+        raise ValueError(f"store placements {unknown}: not in {services} ({', '.join(STORE_PLACEMENTS)})")
+    if set(chosen) == set(STORE_PLACEMENTS):
+        return services
+    with open(os.path.join(REPO, services)) as f:
+        lines = [ln for ln in f if not (ln.split() and ln.split()[0] in STORE_PLACEMENTS
+                                        and ln.split()[0] not in chosen)]
+    text = "".join(lines)
+    name = "store-" + "-".join(sorted(chosen)) + ".services"
+    path = os.path.join("build", "bench", name)
+    os.makedirs(os.path.join(REPO, "build", "bench"), exist_ok=True)
+    full = os.path.join(REPO, path)
+    if not os.path.exists(full) or open(full).read() != text:
+        tmp = f"{full}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, full)   # points starting at once each see a whole file
+    return path
+
+
 _store_rounds: Dict[tuple, list] = {}
 
 
@@ -547,7 +578,8 @@ BENCHMARKS: Dict[str, Benchmark] = {
                                          cost=COST_STORE),
                            "atoll": Half("store", lambda m, a: {"ops": 200, "keys": 64}, {"ops": 20, "reads": "95"},
                                          cost=COST_STORE_ATOLL, commands=atoll_store_commands, adapt=atoll_store_adapt,
-                                         services=os.path.join("servers", "store", "bench.services"))}),
+                                         services=os.path.join("servers", "store", "bench.services"),
+                                         manifest=store_manifest)}),
     "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
                        "LMP between two domains; Linux: pipe, eventfd, futex between two "
                        "processes)", {
@@ -668,9 +700,16 @@ class AtollSystem(System):
         atoll_run.image_for(self._machine(Machine()))
 
     @staticmethod
-    def _services(b):
+    def _services(b, options=None):
+        """The manifest benchmark b boots with: the half's, or (with
+        `options`) the one its options choose, say the store's placements
+        (Half.manifest)."""
         h = BENCHMARKS[b].halves.get("atoll")
-        return h.services if h else ""
+        if not h or not h.services:
+            return ""
+        if options is None or not h.manifest:
+            return h.services
+        return h.manifest(h.services, options.get(b, {}))
 
     def _groups(self, benchmarks):
         """The benchmarks by the boot manifest they need, in order: each
@@ -681,10 +720,9 @@ class AtollSystem(System):
             groups.setdefault(self._services(b), []).append(b)
         return list(groups.values())
 
-    def _machine(self, machine, benchmarks=()):
+    def _machine(self, machine, benchmarks=(), options=None):
         m = dataclasses.replace(machine)
-        services = [BENCHMARKS[b].halves["atoll"].services for b in benchmarks
-                    if "atoll" in BENCHMARKS[b].halves and BENCHMARKS[b].halves["atoll"].services]
+        services = [self._services(b, options) for b in benchmarks if self._services(b)]
         m.modules = atoll_run.user_modules(services=os.path.join(REPO, services[0]) if services else None)
         m.cmdline = ""
         return m
@@ -705,7 +743,7 @@ class AtollSystem(System):
         # the first boot's command.
         benchmarks = self._groups(benchmarks)[0] if benchmarks else benchmarks
         if benchmarks and self._services(benchmarks[0]):
-            extra += ["--services", self._services(benchmarks[0])]
+            extra += ["--services", self._services(benchmarks[0], options)]
         return (["tools/run"] + run_options(machine) + extra + ["--"]
                 + self.commands(machine, benchmarks, options))
 
@@ -728,7 +766,7 @@ class AtollSystem(System):
                 events=[e for r in rs for e in r.events], wall_s=sum(r.wall_s for r in rs),
                 timed_out=any(r.timed_out for r in rs), malformed=[x for r in rs for x in r.malformed],
                 message=bad[0].message, qemu_rc=bad[0].qemu_rc, stderr="".join(r.stderr for r in rs))
-        m = self._machine(machine, benchmarks)
+        m = self._machine(machine, benchmarks, options)
         r = atoll_run.boot(m, timeout=timeout, log=log, echo=echo, cost=cost,
                            shell_commands=self.commands(machine, benchmarks, options))
         extra = []
