@@ -21,8 +21,9 @@ static void copy_word(char *out, size_t size, const char *s)
 }
 
 static struct service_chan ns;
-static bool ns_up;
+static bool ns_up, ns_restarted;
 static uint32_t ns_reconnects;
+static uint64_t ns_back_ns;   /* when this domain reached the name server again after its restart */
 
 uint32_t names_reconnects(void) { return ns_reconnects; }
 
@@ -32,7 +33,18 @@ static errval_t ns_connect(void)
         return ERR_OK;
     errval_t err = names_connect(&ns);
     ns_up = !err;
+    if (ns_up && ns_restarted) {
+        ns_restarted = false;
+        ns_back_ns = now_ns();
+    }
     return err;
+}
+
+/* Within NAMES_REJOIN_MS of reaching a restarted name server: the names
+ * it lacks may be on their way back (their registrants re-join). */
+static bool ns_rejoining(void)
+{
+    return ns_back_ns && now_ns() - ns_back_ns < NAMES_REJOIN_MS * 1000000ull;
 }
 
 static void kept_all_pending(void);
@@ -46,6 +58,7 @@ static void ns_hung_up(void)
         return;
     service_chan_close(&ns, ERR_OK);
     ns_up = false;
+    ns_restarted = true;
     ns_reconnects++;
     kept_all_pending();
 }
@@ -91,6 +104,11 @@ static errval_t lookup_call(struct idl_chan *ch, void *arg)
     return nameservice_lookup_rpc(ch, a->name, &a->rerr, &iface, &a->service, buf, sizeof buf);
 }
 
+/* A lookup changes nothing: repeating it is always safe. A name missing
+ * from a name server restarted a moment ago is not known to be gone (its
+ * registrants re-join within NAMES_REJOIN_MS; a group's instances only
+ * after the starter made the group again): a lookup that may wait waits
+ * at least until that window ends. */
 errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service)
 {
     uint64_t start = now_ns();
@@ -101,7 +119,8 @@ errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service)
             *service = a.service;
             return ERR_OK;
         }
-        if (err || a.rerr != ERR_NOT_FOUND || now_ns() - start >= wait_ms * 1000000ull)
+        bool waited = now_ns() - start >= wait_ms * 1000000ull && !(wait_ms && ns_rejoining());
+        if (err || a.rerr != ERR_NOT_FOUND || waited)
             return err ? err : a.rerr;
         sys_notify_wait(sys_notify_gen(), 10000, 0);   /* 10 ms: a restarted instance joins soon */
     }
@@ -135,7 +154,14 @@ static errval_t keep(struct kept *proto)
     for (unsigned i = 0; i < NAMES_KEPT && !k; i++)
         if (!kept[i].kind)
             k = &kept[i];
-    errval_t err = names_call(kept_call, proto);
+    /* A first join waits for its group as a re-join does: an instance
+     * started while the name server is being restarted finds its group
+     * only once the starter has made it again. */
+    uint64_t start = now_ns();
+    errval_t err;
+    while ((err = names_call(kept_call, proto)) == ERR_NOT_FOUND && proto->kind == KEPT_JOIN &&
+           now_ns() - start < NAMES_JOIN_WAIT_MS * 1000000ull)
+        sys_notify_wait(sys_notify_gen(), 20000, 0);
     if (err)
         return err;
     if (!k)

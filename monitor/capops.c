@@ -700,6 +700,14 @@ errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t doma
     return err;
 }
 
+/* An owner we cannot reach: a core fenced as dead says so (the asker can
+ * act on it: what it holds stays usable, nothing can be asked of the
+ * owner again), any other missing route is ERR_NO_ROUTE. */
+static errval_t no_route_to(uint32_t owner)
+{
+    return core_alive(owner) ? ERR_NO_ROUTE : ERR_CORE_DOWN;
+}
+
 /* A domain gives on a copy it holds from another core (the model's
  * GiveOn): the owner records the new holder core and sends it the grant
  * itself (capops_on_give_on), so no copy is usable anywhere before its
@@ -727,7 +735,7 @@ static void give_on(int handle, uint64_t domain, capslot_t cap, const struct cap
         err = ERR_TOO_MANY;
     struct idl_chan *to_owner = err ? 0 : route(h->owner);
     if (!err && !to_owner)
-        err = ERR_NO_ROUTE;
+        err = no_route_to(h->owner);
     if (!err) {
         *q = (struct ask_wait){ .used = true, .req = CAPREQ_GIVE, .handle = handle, .domain = domain,
                                 .owner = h->owner, .obj = h->obj, .tag = new_tag(),
@@ -1494,7 +1502,7 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
         err = ERR_TOO_MANY;
     struct idl_chan *to = err ? 0 : route(h->owner);
     if (!err && !to)
-        err = ERR_NO_ROUTE;
+        err = no_route_to(h->owner);
     if (err) {
         client_cap_reply(handle, CAPREQ_RETYPE, err);
         return;
@@ -1554,7 +1562,7 @@ static bool ask_owner(const struct waiter *w)
     else if (!q)
         err = ERR_TOO_MANY;
     else if (!to)
-        err = ERR_NO_ROUTE;
+        err = no_route_to(h->owner);
     if (!err) {
         *q = (struct ask_wait){ .used = true, .req = CAPREQ_REVOKE, .handle = w->handle, .domain = w->domain, .owner = h->owner,
                                 .obj = h->obj, .tag = new_tag(), .slot = w->slot,

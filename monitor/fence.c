@@ -277,5 +277,15 @@ size_t fence_describe(char *out, size_t size)
 {
     int n = snprintf(out, size, "%4u  beats sent %llu heard %llu, cores fenced %llu\n", my_core,
                      (unsigned long long)beats_sent, (unsigned long long)beats_heard, (unsigned long long)fenced);
-    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+    size_t len = n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+    /* Core 0: the suspicions it is checking (a core silent for
+     * MESH_SUSPECT_MS, declared dead MESH_CONFIRM_MS later unless it
+     * answers): a test can act while a core is dead and not fenced yet. */
+    for (uint32_t c = 0; c < MESH_MAX_CORES && len < size; c++)
+        if (suspects[c].on) {
+            n = snprintf(out + len, size - len, "%4u  suspect %u (by %u, silent %u ms)\n", my_core, c,
+                         suspects[c].by, suspects[c].silent_ms);
+            len += n < 0 ? 0 : (size_t)n < size - len ? (size_t)n : size - len - 1;
+        }
+    return len;
 }

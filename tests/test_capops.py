@@ -432,6 +432,60 @@ def test_a_dead_holder_core_leaves_the_holder_sets():
     assert s["owned"] == 0 and s["timeouts"] == 0 and s["dead_holders"] == 1, s
 
 
+def test_operations_caught_at_the_fence_end_there_and_leave_nothing_behind():
+    """Two cross-core operations under way when a core is fenced. Core 2
+    panics at 6 s (selftest=die); core 0's monitor suspects it after
+    MESH_SUSPECT_MS of silence and declares it dead MESH_CONFIRM_MS later.
+    Both operations start when the suspicion shows in core 0's `mesh` text:
+    core 2 is dead and not fenced yet (the owner's records still name it),
+    so each waits for it.
+    - The owner's revoke (core 0) of RAM held on core 2 and core 1: core 1
+      answers at once; the fence takes core 2 out of the wait, and the
+      revoke returns ERR_OK then, within its 5 s bound (no ERR_TIMEOUT),
+      the object gone from core 0's records.
+    - A holder's revoke (core 1) of RAM owned by a domain on core 2 asks
+      the dead owner: it ends at the fence with ERR_CORE_DOWN, within its
+      10 s bound; asked again, ERR_CORE_DOWN at once (not ERR_NO_ROUTE).
+      The copy stays usable and, deleted, leaves no record.
+    Cores 0 and 1 then hold no record, no lock and no slot more than
+    before (core 3 is left out: node 1's memory service moves there)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import atoll_run
+    from atoll_run import Machine
+    m = Machine(smp=4, numa=2, mem=1 << 30, accel="tcg", cmdline="selftest=die:2@6000",
+                modules=atoll_run.user_modules(extra=("capholder",)))
+    r = atoll_run.boot(m, timeout=300, shell_commands=["stats 0", "stats 1", "run 0 capholder caught 2 1",
+                                                       "wait 6000", "sleep 300", "stats 0", "stats 1"])
+    assert not r.timed_out and not r.malformed, r.console[-3000:]
+    [panic] = r.events_named("panic")
+    assert panic["core"] == 2, panic
+    given = one(r, "capxfer_caught_given")
+    assert given["error"] == "ERR_OK" and given["records"]["owned"][0][1] == [1, 2], given
+    assert one(r, "capxfer_caught_owner")["error"] == "ERR_OK"
+    assert one(r, "capxfer_caught_taken", owner=2)["error"] == "ERR_OK"
+    fenced = {e["core"]: e for e in r.events_named("core_fenced")}
+    assert sorted(fenced) == [0, 1, 3] and fenced[0]["cap_holders_dropped"] == 1, fenced
+    # The owner's revoke: caught (core 2 still in the set when it began),
+    # ended at the fence, not at its bound.
+    c = one(r, "capxfer_caught")
+    # Waited (a live holder answers in milliseconds) until the fence, not the bound.
+    assert c["caught"] and c["revoked"] == "ERR_OK" and 500 <= c["revoke_ms"] < 5000, c
+    assert c["after"]["owned"] == [] and c["after"]["held"] == [], c
+    # The holder's revoke through the dead owner.
+    h = one(r, "capxfer_caught_holder")
+    assert h["owner"] == 2 and [o for o, _ in h["before"]["held"]].count(2) == 1, h
+    assert h["revoked"] == "ERR_CORE_DOWN" and 500 <= h["revoke_ms"] < 10000, h
+    assert h["again"] == "ERR_CORE_DOWN" and h["again_ms"] < 1000, h
+    assert (h["deleted"], h["clean"]) == ("ERR_OK", "ERR_OK") and h["after"]["held"] == [], h
+    s = stats(r)
+    for core in (0, 1):
+        b, a = s[core][0], s[core][-1]
+        assert (a["caps"]["owned"], a["caps"]["held"], a["caps"]["waiting"], a["caps"]["timeouts"]) == (0, 0, 0, 0), a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)
+    assert s[0][-1]["caps"]["dead_holders"] == 1 and s[0][-1]["caps"]["revokes"] == 1, s[0][-1]
+    assert s[1][-1]["caps"]["asked"] >= 1, s[1][-1]
+
+
 def test_ownership_moves_to_a_holder_core_when_nothing_is_left_on_the_owners():
     """8 KiB of RAM carved from a domain's RAM on core 0, given to a domain
     on core 2 and one on core 3 (which carves a Frame from its first page

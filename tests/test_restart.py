@@ -149,6 +149,41 @@ def test_a_server_that_hangs_before_its_first_heartbeat_is_ended_and_restarted(t
     assert call["server_core"] == 1, call
 
 
+def test_a_server_started_before_its_group_is_back_joins_and_lookups_wait_for_it(tmp_path):
+    """After a restart of the name server a group is back only once its
+    maker (the starter) made it again; here a slow one (`echo group`: 11 s
+    after it noticed the restart). An instance started meanwhile waits for
+    its group (NAMES_JOIN_WAIT_MS, 20 s) and joins, instead of ending with
+    `echo: join: ERR_NOT_FOUND`; a client looking the name up on every call
+    waits past its own 10 s bound until the re-registration window
+    (NAMES_REJOIN_MS after it reached the name server again) is over, and
+    sees no error. Before lib/recover.c waited, both failed."""
+    cmds = ["run 0 echo group echo.j 2a 11000 22000", "sleep 30",
+            "run 1 echo serve echo.j 300 key=2a",   # j1: the loop's 300 calls (nearest: same core)
+            "run 1 echo loop echo.j 300 1", "sleep 150",
+            "kill 0 2",                              # the name server: echo.j is made again 11 s later
+            "run 0 echo serve echo.j 1 key=2a",     # j2, started while its group is not back
+            "sleep 1600", "run 0 echo call echo.j 1", "wait 3000"]
+    r = boot("", cmds, tmp_path)
+    assert r.status == 0, r.console[-3000:]
+    assert r.events_named("echo_error") == [] and "join: ERR_NOT_FOUND" not in r.console, r.console[-3000:]
+    made = r.events_named("echo_group")
+    assert [e["made"] for e in made] == [1, 2], made
+    [names] = restarts(r, "names")
+    assert names["old"] == 2 and names["by"] == "monitor", names
+    served = r.events_named("echo_served")
+    assert sorted(e["core"] for e in served) == [0, 1], served
+    [j2] = [e for e in served if e["core"] == 0]
+    # It waited for the group (about 11 s), and joined within the bound.
+    assert 5000 <= j2["join_ms"] < 20000, j2
+    [loop] = r.events_named("echo_loop")
+    assert r.events_named("echo_loop_error") == [], r.events_named("echo_loop_error")
+    assert loop["calls"] == 300 and loop["errors"] == 0 and loop["lookups"] == 300, loop
+    assert loop["names_reconnects"] >= 1, loop   # its lookups lived through the restart
+    [call] = r.events_named("echo_call")
+    assert call["server_core"] == 0, call   # j2 serves under the name
+
+
 def test_a_slow_replica_is_ended_only_when_its_group_can_spare_it(tmp_path):
     """The store on 3 cores (a majority is 2) under the restart service.
     `fault stall` stops a replica's event loop for FAULT_STALL_MS (6 s),

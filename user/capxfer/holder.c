@@ -23,6 +23,14 @@
  *                       (the test makes it panic) the owner's records name
  *                       LIVE alone, and the giver's revoke waits for it
  *                       only
+ *   capholder caught DEAD LIVE  operations caught at the fence: RAM given
+ *                       to a domain on DEAD and one on LIVE, and RAM a
+ *                       domain on DEAD (`capholder caught-owner`) gives to
+ *                       one on LIVE (`capholder caught-holder`); once core
+ *                       0 suspects DEAD (the test makes it panic; not
+ *                       fenced yet) our revoke waits for DEAD and ends at
+ *                       the fence (ERR_OK), and LIVE's revoke through the
+ *                       dead owner ends there with ERR_CORE_DOWN
  *   capholder move C1 C2  RAM carved from the giver's RAM given to a domain on
  *                       C1 (`capholder move-owner`) and one on C2 (`capholder
  *                       move-keep`, which carves a Frame from its first
@@ -320,6 +328,135 @@ static int deadholder(uint32_t dead, uint32_t live)
     return 0;
 }
 
+/* -- operations caught at the fence ------------------------------------------------------------ */
+
+/* The test makes core DEAD panic (selftest=die). Core 0's monitor
+ * suspects it after MESH_SUSPECT_MS of silence and declares it dead
+ * MESH_CONFIRM_MS (2 s) later, and the monitors fence it: an operation
+ * started when the suspicion shows (core 0's `mesh` text) waits for a
+ * core that has died and is not fenced yet. */
+static errval_t wait_records(uint32_t core, const char *want, bool present, char *recs, size_t size);
+
+static errval_t wait_suspected(uint32_t dead)
+{
+    static uint8_t replybuf[monclient_mesh_reply_size_max];
+    char want[32];
+    snprintf(want, sizeof want, "suspect %u (", dead);
+    uint64_t t0 = now_ms();
+    for (;;) {
+        const char *text = 0;
+        uint64_t n = 0;
+        errval_t rerr = ERR_OK, err = monclient_mesh_rpc(monitor_chan(), 0, &rerr, &n, &text, replybuf,
+                                                          sizeof replybuf);
+        if (!err && !rerr && text && strstr(text, want))
+            return ERR_OK;
+        if (now_ms() - t0 > 3 * WAIT_MS)
+            return ERR_TIMEOUT;
+        nap();
+    }
+}
+
+static errval_t revoke_through_monitor(capslot_t c, uint64_t *ms)
+{
+    uint64_t t0 = now_ms();
+    errval_t rerr = ERR_OK, err = monlmp_cap_revoke_rpc(monitor_lmp(), c, 0, &rerr);
+    *ms = now_ms() - t0;
+    return err ? err : rerr;
+}
+
+/* On DEAD: RAM of ours given to a domain on LIVE (`capholder
+ * caught-holder`); then we stay, and die with our core. */
+static __attribute__((noreturn)) int caught_owner(uint32_t live, uint32_t dead)
+{
+    char args[48];
+    capslot_t ram = 0;
+    uint64_t id = 0;
+    snprintf(args, sizeof args, "capholder caught-holder %u", dead);
+    errval_t err = start_part(live, args, &id);
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err)
+        err = give(ram, live, id);
+    printf("@atoll {\"event\":\"capxfer_caught_owner\",\"core\":%u,\"error\":\"%s\"}\n", si_core(), err_name(err));
+    stdout_flush();
+    for (;;)
+        sys_notify_wait(sys_notify_gen(), 1000000, 0);
+}
+
+/* On LIVE: a copy of RAM owned by DEAD. When DEAD is suspected we revoke
+ * it through our monitor, which asks the dead owner: the ask ends at the
+ * fence with ERR_CORE_DOWN (not at its 10 s bound); asked again, at once.
+ * Then the copy is deleted: our monitor's record of it goes. */
+static int caught_holder(uint32_t dead)
+{
+    static char before[3000], after[3000];
+    capslot_t ram = 0;
+    uint32_t owner = 0;
+    uint64_t from = 0, ms = 0, again_ms = 0;
+    errval_t err = take(&ram, &owner, &from);
+    printf("@atoll {\"event\":\"capxfer_caught_taken\",\"core\":%u,\"owner\":%u,\"error\":\"%s\"}\n", si_core(),
+           owner, err_name(err));
+    stdout_flush();
+    if (!err)
+        err = wait_suspected(dead);
+    records_of(si_core(), before, sizeof before);
+    errval_t revoked = err ? err : revoke_through_monitor(ram, &ms);
+    errval_t again = err ? err : revoke_through_monitor(ram, &again_ms);
+    errval_t deleted = err ? err : sys_cap_delete(ram);
+    errval_t clean = err ? err : wait_records(si_core(), "\"held\":[]", true, after, sizeof after);
+    printf("@atoll {\"event\":\"capxfer_caught_holder\",\"core\":%u,\"owner\":%u,\"error\":\"%s\",\"revoked\":\"%s\","
+           "\"revoke_ms\":%llu,\"again\":\"%s\",\"again_ms\":%llu,\"deleted\":\"%s\",\"clean\":\"%s\","
+           "\"before\":%s,\"after\":%s}\n",
+           si_core(), owner, err_name(err), err_name(revoked), (unsigned long long)ms, err_name(again),
+           (unsigned long long)again_ms, err_name(deleted), err_name(clean), before, after);
+    return 0;
+}
+
+/* On core 0: RAM given to a domain on DEAD and one on LIVE (`capxfer
+ * keep`), and a domain on DEAD that gives RAM of its own to LIVE (above).
+ * When DEAD is suspected (not fenced yet: the records still name it) we
+ * revoke: the revoke waits for DEAD until the fence takes it out of the
+ * wait (LIVE answered at once), and returns ERR_OK then (not ERR_TIMEOUT
+ * at its 5 s bound); the object is gone from our records, nothing of it
+ * locked or waited for. */
+static int caught(uint32_t dead, uint32_t live)
+{
+    static char given[3000], before[3000], after[3000];
+    char args[48], both[32];
+    capslot_t ram = 0;
+    uint64_t pd = 0, pl = 0, po = 0, ms = 0;
+    snprintf(args, sizeof args, "capholder caught-owner %u %u", live, dead);
+    errval_t err = start_part(dead, "capxfer keep", &pd);
+    if (!err)
+        err = start_part(live, "capxfer keep", &pl);
+    if (!err)
+        err = start_part(dead, args, &po);
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err)
+        err = give(ram, dead, pd);
+    if (!err)
+        err = give(ram, live, pl);
+    if (!err)
+        err = take_and_drop();
+    if (!err)
+        err = take_and_drop();
+    records_of(0, given, sizeof given);
+    printf("@atoll {\"event\":\"capxfer_caught_given\",\"error\":\"%s\",\"records\":%s}\n", err_name(err), given);
+    stdout_flush();
+    if (!err)
+        err = wait_suspected(dead);
+    records_of(0, before, sizeof before);
+    snprintf(both, sizeof both, ",[%u,%u],", dead < live ? dead : live, dead < live ? live : dead);
+    bool named = strstr(before, both) != 0;   /* not fenced yet: the revoke will wait for it */
+    errval_t revoked = err ? err : revoke_through_monitor(ram, &ms);
+    records_of(0, after, sizeof after);
+    printf("@atoll {\"event\":\"capxfer_caught\",\"error\":\"%s\",\"caught\":%s,\"revoked\":\"%s\",\"revoke_ms\":%llu,"
+           "\"before\":%s,\"after\":%s}\n",
+           err_name(err), named ? "true" : "false", err_name(revoked), (unsigned long long)ms, before, after);
+    return 0;
+}
+
 /* -- moving ownership ----------------------------------------------------------------------- */
 
 /* On core C1: take the RAM (a retype alone needs the owner: ERR_CAP_REMOTE),
@@ -439,6 +576,12 @@ int main(int argc, char **argv)
         printf("capholder: no monitor: %s\n", err_name(err));
         return 1;
     }
+    if (argc > 3 && !strcmp(argv[1], "caught"))
+        return caught(arg_number(argv[2], 2), arg_number(argv[3], 3));
+    if (argc > 3 && !strcmp(argv[1], "caught-owner"))
+        return caught_owner(arg_number(argv[2], 3), arg_number(argv[3], 2));
+    if (argc > 2 && !strcmp(argv[1], "caught-holder"))
+        return caught_holder(arg_number(argv[2], 2));
     if (argc > 3 && !strcmp(argv[1], "deadholder"))
         return deadholder(arg_number(argv[2], 2), arg_number(argv[3], 3));
     if (argc > 1 && !strcmp(argv[1], "giveon-end"))
@@ -459,6 +602,6 @@ int main(int argc, char **argv)
         return carve_and_wait("capxfer_move_keep");
     if (argc > 3 && !strcmp(argv[1], "move"))
         return move(arg_number(argv[2], 2), arg_number(argv[3], 3));
-    printf("usage: capholder sibling C1 C2 | giveon C1 C2 | deadholder DEAD LIVE | move C1 C2\n");
+    printf("usage: capholder sibling C1 C2 | giveon C1 C2 | deadholder DEAD LIVE | caught DEAD LIVE | move C1 C2\n");
     return 1;
 }

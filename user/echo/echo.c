@@ -29,6 +29,12 @@
  *                            ERR_RESTARTED, and the loop goes on. `until=`:
  *                            stop early once NAME2 is in the name server
  *                            (tools/inject: `campaign.over`, docs/faults.md)
+ *   echo group NAME KEY DELAY_MS LIFE_MS
+ *                            make the group NAME with key KEY (hex) at once,
+ *                            and after each restart of the name server again
+ *                            only DELAY_MS after it noticed: a slow starter,
+ *                            whose instances must wait for their group
+ *                            (docs/restart.md); end after LIFE_MS
  *   echo crash               fault at once (a service that cannot start:
  *                            its restarts stop at its limit, docs/restart.md)
  *   echo hang                never get going (yield forever): a service that
@@ -236,15 +242,17 @@ static int serve(const char *name, uint64_t calls, const char *key, bool update)
     err = service_register_self(&service);
     if (err)
         return fail("serve", err);
-    /* Kept: registered again if the name server is restarted. */
+    uint64_t t_join = now_ns();
+    /* Kept: registered again if the name server is restarted. A join
+     * waits for its group (NAMES_JOIN_WAIT_MS). */
     if (key)
         err = names_keep_join(name, hex(key), service);
     else
         err = names_keep_register(name, "echo", service);
     if (err)
         return fail(key ? "join" : "register", err);
-    printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
-           (unsigned long long)service);
+    printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu,\"join_ms\":%llu}\n",
+           my_core, name, (unsigned long long)service, (unsigned long long)((now_ns() - t_join) / 1000000));
     stdout_flush();
     service_acceptor_init(&acceptor, accepted_one, 0);
     waitset_add(&ws, &acceptor.src);
@@ -433,6 +441,49 @@ static int hold(const char *prefix, uint32_t n)
         sys_notify_wait(sys_notify_gen(), 1000000, 0);
 }
 
+/* -- a slow group maker ------------------------------------------------------------ */
+struct group_args {
+    const char *name;
+    uint64_t key;
+    errval_t rerr;
+};
+
+static errval_t group_call(struct idl_chan *ch, void *arg)
+{
+    struct group_args *g = arg;
+    g->rerr = ERR_OK;
+    return nameservice_group_rpc(ch, g->name, "echo", g->key, &g->rerr);
+}
+
+static int group(const char *name, uint64_t key, uint64_t delay_ms, uint64_t life_ms)
+{
+    uint64_t start = now_ns(), due = start;   /* the first time at once */
+    uint32_t seen = names_reconnects(), made = 0;
+    while (now_ns() - start < life_ms * 1000000ull) {
+        if (!names_idl())   /* notices the name server's hang-up (and reconnects) */
+            return fail("group: name server", ERR_CHAN_CLOSED);
+        if (names_reconnects() != seen) {
+            seen = names_reconnects();
+            due = now_ns() + delay_ms * 1000000ull;
+            printf("@atoll {\"event\":\"echo_group_lost\",\"core\":%u,\"name\":\"%s\",\"names_reconnects\":%u}\n",
+                   my_core, name, seen);
+            stdout_flush();
+        }
+        if (due && now_ns() >= due) {
+            struct group_args g = { .name = name, .key = key };
+            errval_t err = names_call(group_call, &g);
+            if (err || g.rerr)
+                return fail("group", err ? err : g.rerr);
+            due = 0;
+            printf("@atoll {\"event\":\"echo_group\",\"core\":%u,\"name\":\"%s\",\"made\":%u,\"ms\":%llu}\n",
+                   my_core, name, ++made, (unsigned long long)((now_ns() - start) / 1000000));
+            stdout_flush();
+        }
+        sys_notify_wait(sys_notify_gen(), 20000, 0);
+    }
+    return 0;
+}
+
 /* -- one client's whole life, for the endurance test ------------------------------- */
 static int life(const char *mode, const char *name)
 {
@@ -565,6 +616,8 @@ int main(int argc, char **argv)
         return nscheck();
     if (argc >= 4 && !strcmp(argv[1], "hold"))
         return hold(argv[2], arg_number(argv[3], 1));
+    if (argc >= 6 && !strcmp(argv[1], "group"))
+        return group(argv[2], hex(argv[3]), arg_number(argv[4], 0), arg_number(argv[5], 0));
     if (argc >= 4 && !strcmp(argv[1], "life"))
         return life(argv[2], argv[3]);
     if (argc >= 4 && !strcmp(argv[1], "loop")) {
@@ -579,6 +632,6 @@ int main(int argc, char **argv)
                     argc < 5 ? 10 : !strcmp(argv[4], "0") ? 0 : arg_number(argv[4], 10), plain, until);
     }
     printf("usage: echo serve NAME [CALLS] [key=K] | echo call NAME [ROUNDS] [LOOKUPS] | echo nscheck | echo hold PREFIX N |"
-           " echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] [until=NAME2] | echo crash | echo hang\n");
+           " echo group NAME KEY DELAY_MS LIFE_MS | echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] [until=NAME2] | echo crash | echo hang\n");
     return 2;
 }

@@ -32,10 +32,15 @@ struct idl_chan *names_idl(void);
  * and run it once more (after a restart it has forgotten everything, so
  * repeating any call is safe). */
 errval_t names_call(errval_t (*call)(struct idl_chan *ns, void *arg), void *arg);
-/* lookup through names_call; waits up to wait_ms while the name is unknown. */
+/* lookup through names_call; waits up to wait_ms while the name is unknown
+ * (0: asks once). A wait is stretched to the end of the re-registration
+ * window (NAMES_REJOIN_MS after this domain reached the name server again
+ * after a restart): a name missing then may be on its way back. */
 errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service);
 /* Register, join or make a group now, and again after each restart of the
- * name server (at most NAMES_KEPT of them). */
+ * name server (at most NAMES_KEPT of them). A join waits for its group up
+ * to NAMES_JOIN_WAIT_MS (the group may not be made again yet after a
+ * restart of the name server), then fails with ERR_NOT_FOUND. */
 #define NAMES_KEPT 8
 errval_t names_keep_group(const char *name, const char *iface, uint64_t key);
 errval_t names_keep_register(const char *name, const char *iface, uint64_t service);
@@ -44,6 +49,7 @@ errval_t names_keep_join(const char *name, uint64_t key, uint64_t service);
  * kept registrations again (joins are retried while their group is not
  * back yet, for up to NAMES_REJOIN_MS). */
 #define NAMES_REJOIN_MS 20000
+#define NAMES_JOIN_WAIT_MS NAMES_REJOIN_MS
 void names_watch(struct waitset *ws);
 /* How many times this domain reconnected to the name server. */
 uint32_t names_reconnects(void);
