@@ -168,6 +168,8 @@ static void parse_line(struct manifest *mf, const char *line, unsigned lineno, c
         return;   /* blank or a comment */
     if (mf->n == MANIFEST_MAX_SERVICES) {
         mf->refused++;
+        if (!mf->beyond++)
+            mf->first_beyond = lineno;
         return;
     }
     struct manifest_service *s = &mf->svc[mf->n++];

@@ -26,7 +26,12 @@
 #include <stdint.h>
 #include <atoll/abi/errors.h>
 
-#define MANIFEST_MAX_SERVICES 32
+/* The starter makes a group in the name server for each service and keeps
+ * it (lib/recover.c, NAMES_KEPT), beside its own name "starter": a channel
+ * to the name server holds at most 16 names (NAMES_PER_CLIENT), so 15. With
+ * 32, an 8th service was accepted and never started (its group not kept:
+ * ERR_TOO_MANY). */
+#define MANIFEST_MAX_SERVICES 15
 #define MANIFEST_MAX_DEPS 4
 #define MANIFEST_NAME_MAX 40
 #define MANIFEST_ARGS_MAX 160
@@ -73,6 +78,8 @@ struct manifest {
     unsigned order[MANIFEST_MAX_SERVICES];   /* the accepted ones, dependencies first */
     unsigned norder;
     unsigned refused;
+    unsigned beyond;                   /* lines refused for coming after MANIFEST_MAX_SERVICES */
+    unsigned first_beyond;             /* the first of them */
 };
 
 /* Parse `len` bytes of manifest text for machine `m`. Never fails as a

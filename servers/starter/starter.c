@@ -33,9 +33,13 @@
 #include <atoll/waitset.h>
 #include <if/monclient_if.h>
 #include <if/nameservice_if.h>
+
 #include <if/starter_if.h>
 #include "manifest.h"
 #include "starter.h"
+
+/* A group kept for every service, and the starter's own name. */
+_Static_assert(MANIFEST_MAX_SERVICES + 1 <= NAMES_KEPT, "the starter cannot keep a group for every service");
 
 #define JOIN_WAIT_MS 20000
 #define MANIFEST_BYTES_MAX 16384
@@ -1118,6 +1122,13 @@ int main(int argc, char **argv)
             printf("@atoll {\"event\":\"manifest_refused\",\"line\":%u,\"service\":\"%s\",\"why\":\"%s\"}\n",
                    mf.svc[i].line, mf.svc[i].name, mf.svc[i].why);
         }
+    if (mf.beyond) {
+        printf("starter: manifest line %u: more than %u services (%u lines refused)\n", mf.first_beyond,
+               MANIFEST_MAX_SERVICES, mf.beyond);
+        printf("@atoll {\"event\":\"manifest_refused\",\"line\":%u,\"service\":\"\",\"why\":\"line %u: "
+               "more than %u services\",\"lines\":%u}\n", mf.first_beyond, mf.first_beyond, MANIFEST_MAX_SERVICES,
+               mf.beyond);
+    }
     /* `svc` first (a service of our own named "starter"), so that it
      * answers while the services come up; kept, so that it is registered
      * again after a restart of the name server. */

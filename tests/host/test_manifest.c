@@ -99,6 +99,7 @@ static void expect_refused(const char *name, unsigned line, const char *words)
 
 static void test_refusals(void)
 {
+    /* At most MANIFEST_MAX_SERVICES lines a manifest: the refusals in two. */
     parse("good   hello core:1\n"                           /* 1 */
           "short  hello\n"                                  /* 2: too few words */
           "bad!   hello core:1\n"                           /* 3: not a plain word */
@@ -109,12 +110,7 @@ static void test_refusals(void)
           "empty  hello nodes:3\n"                          /* 8: node without cores */
           "list   hello nodes:2-1\n"                        /* 9: bad list */
           "orphan hello core:0 after=nobody\n"              /* 10: unknown dependency */
-          "a      hello core:0 after=b\n"                   /* 11: a cycle */
-          "b      hello core:0 after=c\n"                   /* 12 */
-          "c      hello core:0 after=a\n"                   /* 13 */
-          "d      hello core:0 after=a\n"                   /* 14: needs one on the cycle */
-          "e      hello core:0 after=where\n"               /* 15: needs a refused one */
-          "f      hello core:0 after=good\n");              /* 16: fine */
+          "f      hello core:0 after=good\n");              /* 11: fine */
     expect_refused("short", 2, "expected NAME PROGRAM PLACEMENT");
     expect_refused("bad!", 3, "plain words");
     expect_refused("where", 5, "unknown placement");
@@ -123,11 +119,6 @@ static void test_refusals(void)
     expect_refused("empty", 8, "node 3 has no cores");
     expect_refused("list", 9, "bad node list");
     expect_refused("orphan", 10, "does not name");
-    expect_refused("a", 11, "circle");
-    expect_refused("b", 12, "circle");
-    expect_refused("c", 13, "circle");
-    expect_refused("d", 14, "which was refused");
-    expect_refused("e", 15, "which was refused");
     /* The duplicate is the second 'good' (line 4). */
     unsigned dups = 0;
     for (unsigned i = 0; i < mf.n; i++)
@@ -139,6 +130,21 @@ static void test_refusals(void)
     /* What is left starts: good (line 1) before f. */
     CHECK_EQ(mf.norder, 2);
     CHECK(!strcmp(mf.svc[mf.order[0]].name, "good") && !strcmp(mf.svc[mf.order[1]].name, "f"));
+    CHECK_EQ(mf.beyond, 0);
+    parse("where  hello somewhere\n"                        /* 1: unknown placement */
+          "a      hello core:0 after=b\n"                   /* 2: a cycle */
+          "b      hello core:0 after=c\n"                   /* 3 */
+          "c      hello core:0 after=a\n"                   /* 4 */
+          "d      hello core:0 after=a\n"                   /* 5: needs one on the cycle */
+          "e      hello core:0 after=where\n"               /* 6: needs a refused one */
+          "g      hello core:0\n");                         /* 7: fine */
+    expect_refused("a", 2, "circle");
+    expect_refused("b", 3, "circle");
+    expect_refused("c", 4, "circle");
+    expect_refused("d", 5, "which was refused");
+    expect_refused("e", 6, "which was refused");
+    CHECK_EQ(mf.norder, 1);
+    CHECK(!strcmp(mf.svc[mf.order[0]].name, "g"));
     /* Limits: too many services, long lines and words, NULs. */
     static char big[8192];
     size_t n = 0;
@@ -147,6 +153,8 @@ static void test_refusals(void)
     parse(big);
     CHECK_EQ(mf.n, MANIFEST_MAX_SERVICES);
     CHECK_EQ(mf.norder, MANIFEST_MAX_SERVICES);
+    CHECK_EQ(mf.beyond, 40u - MANIFEST_MAX_SERVICES);
+    CHECK_EQ(mf.first_beyond, MANIFEST_MAX_SERVICES + 1u);
     memset(big, 'x', 400);
     memcpy(big, "long hello core:0 ", 18);
     big[400] = '\n';

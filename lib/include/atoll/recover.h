@@ -41,7 +41,7 @@ errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service);
  * name server (at most NAMES_KEPT of them). A join waits for its group up
  * to NAMES_JOIN_WAIT_MS (the group may not be made again yet after a
  * restart of the name server), then fails with ERR_NOT_FOUND. */
-#define NAMES_KEPT 8
+#define NAMES_KEPT 16   /* what one channel may hold at the name server (NAMES_PER_CLIENT) */
 errval_t names_keep_group(const char *name, const char *iface, uint64_t key);
 errval_t names_keep_register(const char *name, const char *iface, uint64_t service);
 errval_t names_keep_join(const char *name, uint64_t key, uint64_t service);
