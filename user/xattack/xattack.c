@@ -545,6 +545,30 @@ static int sleeper(uint32_t ms)
     return 0;
 }
 
+/* naps N MS: N sleeps of MS ms each (a notification timeout, as the
+ * library's waits use); how late each wake-up came (a probe for an idle
+ * core's one-shot timer, not a test: the lateness is host time). */
+static int naps(uint32_t n, uint32_t ms)
+{
+    uint64_t worst = 0, total = 0, over100 = 0, woke = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t t0 = urpc_os_now_ns(), want = t0 + ms * 1000000ull, t;
+        while ((t = urpc_os_now_ns()) < want) {
+            sys_notify_wait(sys_notify_gen(), (want - t + 999) / 1000, 0);
+            woke++;
+        }
+        uint64_t late = t - want;
+        worst = late > worst ? late : worst;
+        total += late;
+        over100 += late > 100000000ull;
+    }
+    printf("@atoll {\"event\":\"naps\",\"core\":%u,\"naps\":%u,\"ms\":%u,\"wakes\":%llu,\"late_max_us\":%llu,"
+           "\"late_mean_us\":%llu,\"late_over_100ms\":%llu}\n", startup()->core_id, n, ms, (unsigned long long)woke,
+           (unsigned long long)(worst / 1000), (unsigned long long)(n ? total / n / 1000 : 0),
+           (unsigned long long)over100);
+    return 0;
+}
+
 /* -- a text page that outlives its client ------------------------------------------------ */
 static int attack_pagekeep(void)
 {
@@ -789,6 +813,8 @@ int main(int argc, char **argv)
                              arg_number(argv[5], 8000));
     if (!strcmp(a, "sleep") && argc >= 3)
         return sleeper(arg_number(argv[2], 8000));
+    if (!strcmp(a, "naps") && argc >= 4)
+        return naps(arg_number(argv[2], 100), arg_number(argv[3], 10));
     if (!strcmp(a, "quick")) {   /* end after 0-3 ms, so that ends keep coming while the monitor walks */
         uint64_t t0 = urpc_os_now_ns(), ns = (startup()->domain_id % 4) * 1000000ull;
         while (urpc_os_now_ns() - t0 < ns)
@@ -800,6 +826,6 @@ int main(int argc, char **argv)
             __asm__ volatile("pause");
     printf("usage: xattack lmpjunk|hello|connect [N]|nscorrupt|nsflood|serve|dispatchers|zombies [N]|conns [N]|"
            "clients [N]|pagekeep|victim|nsregister|kill CORE ID|broadcast|lateaccept CORE|spin|"
-           "pslist CORE SLEEPERS ROUNDS MS\n");
+           "pslist CORE SLEEPERS ROUNDS MS|naps N MS\n");
     return 2;
 }
