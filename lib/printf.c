@@ -14,7 +14,23 @@ static char line[STDOUT_BUFSIZE];
 static size_t used;
 static errval_t pending_err;   /* first SYS_PRINT error since the last flush */
 
-errval_t stdout_flush(void)
+/* The threads of a spanning domain print from several cores at once, into
+ * this one buffer: unguarded, lines came out garbled and twice, and two
+ * cores' `used++` could run past the end. One printf's output is written
+ * under a spin lock, so it also stays together. Threads at home switch only
+ * when they block, never inside printf: only another core can hold it. */
+static uint32_t out_lock;
+
+static void lock_out(void)
+{
+    while (__atomic_exchange_n(&out_lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&out_lock, __ATOMIC_RELAXED))
+            __asm__ volatile("pause");
+}
+
+static void unlock_out(void) { __atomic_store_n(&out_lock, 0, __ATOMIC_RELEASE); }
+
+static errval_t flush_locked(void)
 {
     if (used) {
         errval_t err = sys_print(line, used);
@@ -24,6 +40,14 @@ errval_t stdout_flush(void)
     }
     errval_t err = pending_err;
     pending_err = ERR_OK;
+    return err;
+}
+
+errval_t stdout_flush(void)
+{
+    lock_out();
+    errval_t err = flush_locked();
+    unlock_out();
     return err;
 }
 
@@ -41,7 +65,10 @@ static void emit(char c, void *ctx)
 
 int vprintf(const char *fmt, va_list ap)
 {
-    return fmt_vformat(emit, NULL, fmt, ap);
+    lock_out();
+    int n = fmt_vformat(emit, NULL, fmt, ap);
+    unlock_out();
+    return n;
 }
 
 int printf(const char *fmt, ...)
@@ -55,15 +82,19 @@ int printf(const char *fmt, ...)
 
 int putchar(int c)
 {
+    lock_out();
     emit((char)c, NULL);
+    unlock_out();
     return (unsigned char)c;
 }
 
 int puts(const char *s)
 {
     size_t n = strlen(s);
+    lock_out();
     for (size_t i = 0; i < n; i++)
         emit(s[i], NULL);
     emit('\n', NULL);
+    unlock_out();
     return (int)n + 1;
 }

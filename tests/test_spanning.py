@@ -1,6 +1,7 @@
 """Domains that span cores (issue 12, docs/spanning.md): a domain's threads
 on other cores run on dispatchers of the domain there, on its page tables,
 and end with it."""
+import collections
 import os
 import sys
 
@@ -199,7 +200,8 @@ def test_threads_on_every_core_share_a_mutex_conditions_a_barrier_and_the_heap(s
     384 KiB, which grows the heap: for threads on other cores the home
     does it (home_grew: the threads on cores 0 and 1, one of them the
     home's, hold their blocks until all have allocated, so the heap holds
-    both at once), and every block keeps its contents."""
+    both at once), and every block keeps its contents. Then every thread
+    prints 20 lines with printf at once: each comes out whole, once."""
     r = run_shell(["run 1 threads xsync 100", "wait"], smp=smp, numa=numa)
     ev = r.events_named("thread_xsync")
     assert len(ev) == 1, r.console[-3000:]
@@ -210,6 +212,13 @@ def test_threads_on_every_core_share_a_mutex_conditions_a_barrier_and_the_heap(s
     assert e["items"] == 200 * ((smp + 1) // 2) and e["sum"] == e["sum_want"], e
     assert e["mallocs"] == 5 * smp and e["malloc_bad"] == 0 and e["heap"] == "ok", e
     assert e["home_grew"] >= 1 and e["errors"] == 0 and e["ok"] is True, e
+    # Every thread printed its lines at once, one printf each: all whole,
+    # none twice (one shared line buffer, unguarded, garbled and doubled
+    # them at 8 cores).
+    assert not r.malformed, r.malformed[:3]
+    lines = collections.Counter((x["core"], x["i"]) for x in r.events_named("thread_line"))
+    assert set(lines) == {(c, i) for c in range(smp) for i in range(20)}, sorted(lines)
+    assert set(lines.values()) == {1}, [k for k, v in lines.items() if v > 1]
     assert r.events_named("domain_fault") == [], r.console[-3000:]
     ends = exits(r, "span:1.%d" % [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]["domain"])
     assert sorted(x["core"] for x in ends) == [c for c in range(smp) if c != 1], ends

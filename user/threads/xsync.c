@@ -14,7 +14,9 @@
  *   - mallocs blocks (up to 384 KiB, more than the heap has spare: it
  *     must grow, and for a thread on another core the home grows it,
  *     home_grew), fills and checks them, frees them; the threads on cores
- *     0 and 1 free theirs only once every thread has allocated.
+ *     0 and 1 free theirs only once every thread has allocated;
+ *   - prints XS_LINES lines (events thread_line {core, i, pad}), one
+ *     printf each, all threads at once: each comes out whole.
  * One event:
  *   @atoll {"event":"thread_xsync","core":C,"ncores":N,"rounds":R,
  *           "counter":..,"counter_want":..,"most_in_section":1,
@@ -172,6 +174,17 @@ static void use_the_heap(uint32_t me)
         check_and_free(me, p);
 }
 
+/* Every thread prints XS_LINES lines with printf at once: each line is
+ * one printf call and must come out whole (lib/printf.c's buffer is the
+ * domain's, written from every core). */
+#define XS_LINES 20
+static void print_lines(uint32_t me)
+{
+    for (uint32_t i = 0; i < XS_LINES; i++)
+        printf("@atoll {\"event\":\"thread_line\",\"core\":%u,\"i\":%u,\"pad\":\"%s\"}\n", me, i,
+               "abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789");
+}
+
 static int on_core(void *arg)
 {
     uint32_t me = (uint32_t)(uintptr_t)arg;
@@ -183,6 +196,7 @@ static int on_core(void *arg)
     else
         consume();
     use_the_heap(me);
+    print_lines(me);
     meet(1);   /* the same barrier again, after everything else */
     return (int)me + 1;
 }
