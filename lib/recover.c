@@ -119,7 +119,7 @@ errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service)
             *service = a.service;
             return ERR_OK;
         }
-        bool waited = now_ns() - start >= wait_ms * 1000000ull && !(wait_ms && ns_rejoining());
+        bool waited = (now_ns() - start) / 1000000 >= wait_ms && !(wait_ms && ns_rejoining());
         if (err || a.rerr != ERR_NOT_FOUND || waited)
             return err ? err : a.rerr;
         sys_notify_wait(sys_notify_gen(), 10000, 0);   /* 10 ms: a restarted instance joins soon */

@@ -747,7 +747,9 @@ def test_cost_model_runs_store_at_powers_of_two_and_every_core():
     runs = [c for c in ab.atoll_store_commands(m, opts) if c.startswith("run")]
     assert len(runs) == len(ab.STORE_PLACEMENTS) * 3 * (1 + 2 + 4 + 8 + 12)   # a client per core per round
     plain = ab.point_options(dataclasses.replace(sw, counts_only=False), m, "tcg", ["store"], "atoll")["store"]
-    assert "n" not in plain or str(plain["n"]) != opts["n"]
+    plain_runs = [c for c in ab.atoll_store_commands(m, plain) if c.startswith("run")]
+    ns = [int(n) for n in ab.tcg_core_counts(12).split(",")]      # timed: every N up to 8, then steps
+    assert len(plain_runs) == len(ab.STORE_PLACEMENTS) * 3 * sum(ns) and sum(ns) > 1 + 2 + 4 + 8 + 12
 
 
 def test_a_store_point_boots_only_the_placements_it_measures():

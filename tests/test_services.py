@@ -80,24 +80,23 @@ def test_ties_are_taken_in_turn(tmp_path):
 
 
 def test_a_full_manifest_starts_every_service_and_refuses_the_lines_beyond(tmp_path):
-    """The starter keeps a group in the name server for every service
-    (beside its own name; a channel there holds 16 names): a manifest of 15
-    services starts all 15, and the lines beyond are refused in one event.
-    With 32 allowed and 8 kept, the 8th service was accepted and never
-    started."""
-    lines = [f"s{i} echo core:{i % 2} serve $name 0 key=$key" for i in range(1, 16)] + \
-            ["s16 echo core:0 serve $name 0 key=$key", "s17 echo core:1 serve $name 0 key=$key"]
-    r = boot("\n".join(lines) + "\n", ["svc", "run 1 echo call s15 1", "run 0 echo call s8 1", "wait"], tmp_path,
+    """The starter keeps a group in the name server for every service,
+    beside its own name (NAMES_KEPT): a manifest of 32 services starts all
+    32, and the lines beyond are refused in one event. With 8 kept, the
+    8th service was accepted and never started."""
+    lines = [f"s{i} echo core:{i % 2} serve $name 0 key=$key" for i in range(1, 33)] + \
+            ["s33 echo core:0 serve $name 0 key=$key", "s34 echo core:1 serve $name 0 key=$key"]
+    r = boot("\n".join(lines) + "\n", ["svc", "run 1 echo call s31 1", "run 0 echo call s8 1", "wait"], tmp_path,
              smp=2, numa=0, dist=None)
     up = {e["name"] for e in r.events_named("service_up")}
-    assert up == {f"s{i}" for i in range(1, 16)}, r.console[-3000:]
+    assert up == {f"s{i}" for i in range(1, 33)}, r.console[-3000:]
     refused = r.events_named("manifest_refused")
-    assert len(refused) == 1 and refused[0]["line"] == 16 and refused[0]["lines"] == 2, refused
-    assert "more than 15 services" in refused[0]["why"]
+    assert len(refused) == 1 and refused[0]["line"] == 33 and refused[0]["lines"] == 2, refused
+    assert "more than 32 services" in refused[0]["why"]
     assert "cannot make its group" not in r.console
     calls = {e["name"]: e for e in r.events_named("echo_call")}
-    assert set(calls) == {"s15", "s8"}, r.console[-3000:]       # the last service is reached, as the first
-    assert calls["s15"]["server_core"] == 1 and calls["s8"]["server_core"] == 0, calls
+    assert set(calls) == {"s31", "s8"}, r.console[-3000:]       # a late service is reached, as an early one
+    assert calls["s31"]["server_core"] == 1 and calls["s8"]["server_core"] == 0, calls
     assert r.status == 0
 
 

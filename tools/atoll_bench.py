@@ -32,6 +32,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Callable, Dict, List, Optional
@@ -399,8 +400,8 @@ def store_manifest(services, options):
     """The store benchmark's manifest with only the placements it measures:
     a store not measured would still start its replicas (64 of them for
     `kvc` at 64 CPUs) and take the machine's time. Written under build/
-    (named by its content); the whole manifest when every placement is
-    measured."""
+    (named by the placements, rebuilt from the manifest whenever asked); the
+    whole manifest when every placement is measured."""
     chosen = [p for p in str(options.get("placements", ",".join(STORE_PLACEMENTS))).split(",") if p]
     unknown = [p for p in chosen if p not in STORE_PLACEMENTS]
     if unknown:
@@ -408,16 +409,19 @@ def store_manifest(services, options):
     if set(chosen) == set(STORE_PLACEMENTS):
         return services
     with open(os.path.join(REPO, services)) as f:
-        lines = [ln for ln in f if not (ln.split() and ln.split()[0] in STORE_PLACEMENTS
-                                        and ln.split()[0] not in chosen)]
-    text = "".join(lines)
-    name = "store-" + "-".join(sorted(chosen)) + ".services"
-    path = os.path.join("build", "bench", name)
-    os.makedirs(os.path.join(REPO, "build", "bench"), exist_ok=True)
+        text = "".join(ln for ln in f if not (ln.split() and ln.split()[0] in STORE_PLACEMENTS
+                                              and ln.split()[0] not in chosen))
+    path = os.path.join("build", "bench", "store-" + "-".join(sorted(chosen)) + ".services")
     full = os.path.join(REPO, path)
-    if not os.path.exists(full) or open(full).read() != text:
-        tmp = f"{full}.{os.getpid()}"
-        with open(tmp, "w") as f:
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    try:
+        with open(full) as f:
+            same = f.read() == text
+    except OSError:
+        same = False
+    if not same:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(full), suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, full)   # points starting at once each see a whole file
     return path

@@ -23,7 +23,6 @@
  */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
-#include <atoll/recover.h>
 #include <atoll/waitset.h>
 #include <if/nameservice_if.h>
 
@@ -33,9 +32,6 @@
 #define MAX_CLIENTS 256
 #define NAMESERVICE_LIST_TEXT 1500   /* string<1500> in if/nameservice.if */
 #define NAMES_PER_CLIENT 16
-/* A domain keeps what it registered across our restarts (lib/recover.c):
- * all of it must fit on its channel. */
-_Static_assert(NAMES_KEPT <= NAMES_PER_CLIENT, "kept registrations beyond what a channel may hold");
 
 _Static_assert(nameservice_size_max <= (4096 / 2 / URPC_LINE - 1) * URPC_PAYLOAD,
                "every name-service message fits in one ring: replies never wait");

@@ -27,11 +27,10 @@
 #include <atoll/abi/errors.h>
 
 /* The starter makes a group in the name server for each service and keeps
- * it (lib/recover.c, NAMES_KEPT), beside its own name "starter": a channel
- * to the name server holds at most 16 names (NAMES_PER_CLIENT), so 15. With
- * 32, an 8th service was accepted and never started (its group not kept:
- * ERR_TOO_MANY). */
-#define MANIFEST_MAX_SERVICES 15
+ * it (lib/recover.c, NAMES_KEPT, asserted in starter.c), beside its own
+ * name "starter". With 8 kept, an 8th service was accepted and never
+ * started (its group not kept: ERR_TOO_MANY). */
+#define MANIFEST_MAX_SERVICES 32
 #define MANIFEST_MAX_DEPS 4
 #define MANIFEST_NAME_MAX 40
 #define MANIFEST_ARGS_MAX 160

@@ -41,7 +41,10 @@ errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service);
  * name server (at most NAMES_KEPT of them). A join waits for its group up
  * to NAMES_JOIN_WAIT_MS (the group may not be made again yet after a
  * restart of the name server), then fails with ERR_NOT_FOUND. */
-#define NAMES_KEPT 16   /* what one channel may hold at the name server (NAMES_PER_CLIENT) */
+/* The starter's: a group for each of a manifest's 32 services, and its own
+ * name. (The name server bounds a channel's registrations and joins itself,
+ * NAMES_PER_CLIENT, ERR_QUOTA; groups count against its 64 groups.) */
+#define NAMES_KEPT 33
 errval_t names_keep_group(const char *name, const char *iface, uint64_t key);
 errval_t names_keep_register(const char *name, const char *iface, uint64_t service);
 errval_t names_keep_join(const char *name, uint64_t key, uint64_t service);
