@@ -23,18 +23,23 @@ static uint64_t seen;
 
 uint64_t ends_seen(void) { return seen; }
 
-static void domain_ended(uint64_t id)
+static void domain_ended(uint64_t id, uint32_t reason)
 {
     seen++;
+    /* Asked before its services go: had the name server started? */
+    bool names = my_core == 0 && id == names_id;
+    bool names_started = names && (reason == DOMAIN_END_KILLED || services_offered_by(id));
     conns_domain_ended(id);
     services_domain_ended(id);
     clients_domain_ended(id);
     capops_domain_ended(id);
     span_domain_ended(id);
     children_domain_ended(id);
-    if (my_core == 0 && id == names_id)
-        names_ended();   /* main.c: it comes back at once */
+    if (names)
+        names_ended(names_started);   /* main.c: it comes back at once */
 }
+
+static void ended_unknown(uint64_t id) { domain_ended(id, 0); }
 
 static bool obituaries_poll(struct ws_source *src)
 {
@@ -44,11 +49,11 @@ static bool obituaries_poll(struct ws_source *src)
     if (err == ERR_WOULD_BLOCK)
         return false;
     if (err == ERR_TOO_MANY)   /* the kernel's queue overflowed */
-        children_rescan(domain_ended);
+        children_rescan(ended_unknown);
     else if (err)
         printf("monitor %u: cannot read the ends of domains: %s\n", my_core, err_name(err));
     else
-        domain_ended(e.id);
+        domain_ended(e.id, e.reason);
     conns_sweep();   /* an end often lets go of a connection's other side */
     return true;
 }

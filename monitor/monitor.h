@@ -27,7 +27,7 @@ extern uint32_t my_core, ncores;
 extern struct core_info machine;
 extern uint64_t names_id;   /* core 0: the name server's domain id */
 /* Core 0: the name server ended; start it again (main.c). */
-void names_ended(void);
+void names_ended(bool started);
 uint32_t new_tag(void);
 /* The monitor's event loop (every source of work: links, clients,
  * obituaries; timers for what expires). */
@@ -338,6 +338,8 @@ void service_unqueue(uint32_t conn);
 /* The next connection for a service `owner` registered: a copy of its frame. */
 errval_t service_accept(uint64_t owner, capslot_t *frame, uint32_t *client_core, uint64_t *client);
 void services_domain_ended(uint64_t domain);
+/* Does it offer a service here (asked before its end drops them)? */
+bool services_offered_by(uint64_t owner);
 uint32_t services_count(void);
 
 /* -- conns.c: connections and the lifetime of their frames ---------------------- */

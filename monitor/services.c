@@ -40,6 +40,14 @@ static struct service *by_id(uint64_t service)
     return 0;
 }
 
+bool services_offered_by(uint64_t owner)
+{
+    for (uint32_t i = 0; i < MAX_SERVICES; i++)
+        if (services[i].used && services[i].owner == owner)
+            return true;
+    return false;
+}
+
 errval_t service_register(uint64_t owner, uint64_t *service)
 {
     uint32_t mine = 0;

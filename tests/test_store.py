@@ -215,7 +215,8 @@ def test_leader_and_next_candidate_killed_the_one_after_elected(tmp_path):
     term 2 (members[2 % 8], core 2) is killed, then at once the leader
     (core 0), while clients on five cores write: no one may stand in term 2
     but core 2, so the followers wait ELECT_WAIT_NS for it and move on to
-    term 3, whose candidate (core 3) wins with a majority of the six left.
+    term 3, whose candidate (core 3) wins with a majority of the six left
+    (or, when term 3 runs out on a busy host, a later term's candidate).
     Nothing acknowledged is lost: the history (final fresh reads from every
     core included) is linearizable, and both dead replicas, started again
     20 ms later (while the others wait for term 2's candidate: a restarted
@@ -232,9 +233,13 @@ def test_leader_and_next_candidate_killed_the_one_after_elected(tmp_path):
     assert results(r)[0][:3] == ("put", "warm", "ERR_OK")
     elected = r.events_named("store_elected")
     assert len(elected) >= 1 and all(e["core"] not in (0, 2) for e in elected), elected
-    # Term 2's candidate was dead: no leader in term 2, the first one after is term 3's (core 3).
+    # Term 2's candidate was dead: no leader in term 2; the first one after is
+    # its term's own candidate, term 3's (core 3), or on a busy host, when
+    # term 3 ran out of its ELECT_WAIT_NS (host time) without a winner, a
+    # later term's (a fresh clone's run saw core 4 in term 4).
     assert all(e["term"] >= 3 for e in elected), elected
-    assert (elected[0]["core"], elected[0]["term"]) == (3, 3) and elected[0]["votes"] >= 5, elected
+    first = elected[0]
+    assert first["core"] == first["term"] % 8 and first["votes"] >= 5, elected
     assert not [e for e in r.events_named("store_campaign") if e["term"] == 2]
     new = elected[-1]
     granted = [(v["core"], v["term"]) for v in r.events_named("store_vote") if v["granted"]]
