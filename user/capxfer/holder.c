@@ -97,6 +97,22 @@ static errval_t take_and_drop(void)
 
 #define SIBLING_BYTES (16u << 10)
 
+/* A fresh block of RAM given to two keepers (`capxfer keep`, domains da on
+ * core a and db on core b), once each has said it holds it. */
+static errval_t give_to_keepers(capslot_t *ram, uint32_t a, uint64_t da, uint32_t b, uint64_t db)
+{
+    errval_t err = ram_alloc(SIBLING_BYTES, ram);
+    if (!err)
+        err = give(*ram, a, da);
+    if (!err)
+        err = give(*ram, b, db);
+    if (!err)
+        err = take_and_drop();
+    if (!err)
+        err = take_and_drop();
+    return err;
+}
+
 /* One monitor's records (monclient caps), as JSON, or "null". */
 static void records_of(uint32_t core, char *out, size_t size)
 {
@@ -286,26 +302,15 @@ static int giveon(uint32_t c1, uint32_t c2)
  * revoke waits for nobody else. */
 static int deadholder(uint32_t dead, uint32_t live)
 {
-    struct idl_chan *mon = monitor_chan();
     static char recs[3000];
     char want[32];
     capslot_t ram = 0;
     uint64_t pd = 0, pl = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, dead, "capxfer keep", 0, false, &rerr, &pd);
+    errval_t rerr = ERR_OK, err = start_part(dead, "capxfer keep", &pd);
     if (!err)
-        err = rerr;
-    if (!err && !(err = monclient_spawn_rpc(mon, live, "capxfer keep", 0, false, &rerr, &pl)))
-        err = rerr;
+        err = start_part(live, "capxfer keep", &pl);
     if (!err)
-        err = ram_alloc(SIBLING_BYTES, &ram);
-    if (!err)
-        err = give(ram, dead, pd);
-    if (!err)
-        err = give(ram, live, pl);
-    if (!err)
-        err = take_and_drop();
-    if (!err)
-        err = take_and_drop();
+        err = give_to_keepers(&ram, dead, pd, live, pl);
     records_of(0, recs, sizeof recs);
     printf("@atoll {\"event\":\"capxfer_deadholder_given\",\"error\":\"%s\",\"records\":%s}\n", err_name(err), recs);
     stdout_flush();
@@ -432,15 +437,7 @@ static int caught(uint32_t dead, uint32_t live)
     if (!err)
         err = start_part(dead, args, &po);
     if (!err)
-        err = ram_alloc(SIBLING_BYTES, &ram);
-    if (!err)
-        err = give(ram, dead, pd);
-    if (!err)
-        err = give(ram, live, pl);
-    if (!err)
-        err = take_and_drop();
-    if (!err)
-        err = take_and_drop();
+        err = give_to_keepers(&ram, dead, pd, live, pl);
     records_of(0, given, sizeof given);
     printf("@atoll {\"event\":\"capxfer_caught_given\",\"error\":\"%s\",\"records\":%s}\n", err_name(err), given);
     stdout_flush();
