@@ -264,8 +264,12 @@ static errval_t named_reconnect(struct named_chan *nc)
         uint64_t waited = (now_ns() - start) / 1000000ull;
         uint64_t left = waited < nc->wait_ms ? nc->wait_ms - waited : 0;
         errval_t err = names_lookup(nc->name, left, &nc->service);
+        /* A service the name server gave out was registered with its
+         * monitor before it was named: not found now, it has ended.
+         * Waiting for it would spend the whole window on it (a fault
+         * campaign's rare ERR_NOT_FOUND, docs/faults.md): look again. */
         if (!err)
-            err = service_connect_wait(nc->service, &nc->sc, left);
+            err = service_connect_wait(nc->service, &nc->sc, left < NAMED_GONE_MS ? left : NAMED_GONE_MS);
         if (!err) {
             nc->up = true;
             return ERR_OK;
@@ -273,8 +277,11 @@ static errval_t named_reconnect(struct named_chan *nc)
         /* The name may still point at the instance that ended (its group
          * drops it a moment later), or at one on a core just fenced as
          * dead (ERR_CORE_DOWN: its names go as soon as the name server
-         * reads the hang-up): look again while there is time. */
-        if ((err != ERR_NOT_FOUND && err != ERR_CORE_DOWN) || !left)
+         * reads the hang-up): look again while there is time. A name
+         * missing from a name server restarted a moment ago is not known
+         * to be gone, even once this channel's own wait is spent (as in
+         * names_lookup). */
+        if ((err != ERR_NOT_FOUND && err != ERR_CORE_DOWN) || (!left && !ns_rejoining()))
             return err;
         sys_notify_wait(sys_notify_gen(), 5000, 0);
     }

@@ -205,6 +205,32 @@ def test_a_server_started_before_its_group_is_back_joins_and_lookups_wait_for_it
     assert call["server_core"] == 0, call   # j2 serves under the name
 
 
+def test_a_reconnection_looks_again_when_the_named_instance_has_ended(tmp_path):
+    """The name server may name an instance that has ended before it read
+    the hang-up. `echo ghost` joins echo.g on core 2 with a service its
+    monitor never knew, for 2 s; the loop on core 2 finds it first (the
+    nearest). Its monitor answers ERR_NOT_FOUND: the instance is gone,
+    and the channel looks the name up again after NAMED_GONE_MS instead of
+    waiting its whole 10 s window on it (which, when the name server was
+    restarted meanwhile, ended in the fault campaign's rare ERR_NOT_FOUND,
+    docs/faults.md). It connects to core 1's instance once the ghost's
+    name is gone, well inside the window."""
+    cmds = ["run 0 echo group echo.g 2c 0 1000", "sleep 30",
+            "run 1 echo serve echo.g 100 key=2c", "run 2 echo ghost echo.g 2c 2000", "sleep 50",
+            "run 2 echo loop echo.g 100 0", "wait 3000"]
+    r = boot("", cmds, tmp_path, smp=3)
+    assert r.status == 0, r.console[-3000:]
+    [ghost] = r.events_named("echo_ghost")
+    assert ghost["core"] == 2, ghost
+    [loop] = r.events_named("echo_loop")
+    assert loop["calls"] == 100 and loop["errors"] == 0, loop
+    # It met the ghost (connected only once the ghost had gone), and did
+    # not wait out its window on it.
+    assert 1000 <= loop["connect_ms"] < 10000, loop
+    [done] = r.events_named("echo_done")
+    assert done["core"] == 1 and done["calls"] == 100, done
+
+
 def test_a_slow_replica_is_ended_only_when_its_group_can_spare_it(tmp_path):
     """The store on 3 cores (a majority is 2) under the restart service.
     `fault stall` stops a replica's event loop for FAULT_STALL_MS (6 s),

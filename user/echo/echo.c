@@ -36,6 +36,10 @@
  *                            whose instances must wait for their group
  *                            (docs/restart.md); end after LIFE_MS, once
  *                            the group has no instance
+ *   echo ghost NAME KEY LIFE_MS  join the group NAME with a service never
+ *                            registered with our monitor (an instance that
+ *                            ended before the name server read its hang-up);
+ *                            end after LIFE_MS
  *   echo crash               fault at once (a service that cannot start:
  *                            its restarts stop at its limit, docs/restart.md)
  *   echo hang                never get going (yield forever): a service that
@@ -491,6 +495,24 @@ static int group(const char *name, uint64_t key, uint64_t delay_ms, uint64_t lif
     return 0;
 }
 
+/* -- an instance gone but still named ----------------------------------------------- */
+/* Join the group NAME with a service our monitor does not know (never
+ * registered): what the name server gives out for an instance that ended
+ * before it read the hang-up. Stay LIFE_MS, then end (the name goes). */
+static int ghost(const char *name, uint64_t key, uint64_t life_ms)
+{
+    uint64_t service = SERVICE_ID(my_core, my_id, 0xffff);
+    errval_t rerr = ERR_OK, err = nameservice_join_rpc(names, name, key, service, &rerr);
+    if (err || rerr)
+        return fail("ghost: join", err ? err : rerr);
+    printf("@atoll {\"event\":\"echo_ghost\",\"core\":%u,\"name\":\"%s\",\"service\":%llu}\n", my_core, name,
+           (unsigned long long)service);
+    stdout_flush();
+    for (uint64_t end = now_ns() + life_ms * 1000000ull; now_ns() < end;)
+        sys_notify_wait(sys_notify_gen(), 20000, 0);
+    return 0;
+}
+
 /* -- one client's whole life, for the endurance test ------------------------------- */
 static int life(const char *mode, const char *name)
 {
@@ -552,10 +574,11 @@ static int loop(const char *name, uint32_t n, uint32_t every, bool plain, const 
     static struct named_chan nc;
     uint32_t errors = 0, lookups = 0;
     errval_t first = ERR_OK;
+    uint64_t t0 = now_ns();
     errval_t err = named_connect(&nc, name, 10000);
     if (err)
         return fail("loop: connect", err);
-    uint64_t t0 = now_ns();
+    uint64_t connect_ms = (now_ns() - t0) / 1000000;
     for (uint32_t i = 0; i < n; i++) {
         struct echo_args a = { .stamp = ((uint64_t)my_core << 48) | i };
         memset(a.data, (int)(i & 0xff), sizeof a.data);
@@ -593,9 +616,9 @@ static int loop(const char *name, uint32_t n, uint32_t every, bool plain, const 
     }
     printf("@atoll {\"event\":\"echo_loop\",\"core\":%u,\"name\":\"%s\",\"plain\":%s,\"calls\":%u,\"errors\":%u,"
            "\"first_error\":\"%s\",\"lookups\":%u,\"reconnects\":%u,\"retries\":%u,\"names_reconnects\":%u,"
-           "\"ms\":%llu}\n",
+           "\"connect_ms\":%llu,\"ms\":%llu}\n",
            my_core, name, plain ? "true" : "false", n, errors, err_name(first), lookups, nc.reconnects, nc.retries, names_reconnects(),
-           (unsigned long long)((now_ns() - t0) / 1000000));
+           (unsigned long long)connect_ms, (unsigned long long)((now_ns() - t0) / 1000000));
     named_close(&nc);
     return errors ? 1 : 0;
 }
@@ -632,6 +655,8 @@ int main(int argc, char **argv)
         return group(argv[2], hex(argv[3]), arg_number(argv[4], 0), arg_number(argv[5], 0));
     if (argc >= 4 && !strcmp(argv[1], "life"))
         return life(argv[2], argv[3]);
+    if (argc >= 5 && !strcmp(argv[1], "ghost"))
+        return ghost(argv[2], hex(argv[3]), arg_number(argv[4], 0));
     if (argc >= 4 && !strcmp(argv[1], "loop")) {
         const char *until = 0;
         bool plain = false;
@@ -644,6 +669,6 @@ int main(int argc, char **argv)
                     argc < 5 ? 10 : !strcmp(argv[4], "0") ? 0 : arg_number(argv[4], 10), plain, until);
     }
     printf("usage: echo serve NAME [CALLS] [key=K] | echo call NAME [ROUNDS] [LOOKUPS] | echo nscheck | echo hold PREFIX N |"
-           " echo group NAME KEY DELAY_MS LIFE_MS | echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] [until=NAME2] | echo crash | echo hang\n");
+           " echo group NAME KEY DELAY_MS LIFE_MS | echo ghost NAME KEY LIFE_MS | echo life exit|fault NAME | echo loop NAME N [EVERY] [plain] [until=NAME2] | echo crash | echo hang\n");
     return 2;
 }

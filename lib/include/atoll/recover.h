@@ -67,7 +67,11 @@ struct named_chan {
     uint32_t reconnects;    /* after hang-ups */
     uint32_t retries;       /* idempotent calls repeated */
 };
-/* Connect to the service `name` (the nearest instance), waiting up to wait_ms. */
+/* Connect to the service `name` (the nearest instance), waiting up to wait_ms
+ * (stretched as names_lookup's is after a restart of the name server). An
+ * instance the name server names but its monitor does not know has ended:
+ * after NAMED_GONE_MS the name is looked up again. */
+#define NAMED_GONE_MS 100
 errval_t named_connect(struct named_chan *nc, const char *name, uint64_t wait_ms);
 /* Run `call` (one RPC on ch). If the server hung up, or gave no answer
  * within the channel's bound (ERR_TIMEOUT): reconnect by name and, when
