@@ -223,3 +223,32 @@ def test_threads_on_every_core_share_a_mutex_conditions_a_barrier_and_the_heap(s
     ends = exits(r, "span:1.%d" % [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]["domain"])
     assert sorted(x["core"] for x in ends) == [c for c in range(smp) if c != 1], ends
     assert all(x["why"] == "exit status 0" for x in ends), ends
+
+
+@pytest.mark.parametrize("smp,numa,laps", [(4, 0, 2), (8, 2, 3)])
+def test_threads_on_other_cores_make_threads(smp, numa, laps):
+    """`threads makers LAPS`: a chain of threads around every core, LAPS
+    times; each thread on a core other than the home makes the next link
+    on the next core (a span dispatcher there, or a thread on the home's
+    run queue: the home starts either, thread_at_home) and, beside it, a
+    thread on its own core that grows the heap, while other links are
+    being made; each joins what it made. A maker allocates the new thread
+    itself first (the home allocating could wait for the heap's lock held
+    by a grower that waits to ask the home): no deadlock, every link ran
+    on its core, every grower's blocks kept their contents, nothing is
+    left."""
+    r = run_shell([f"run 1 threads makers {laps}", "wait"], smp=smp, numa=numa)
+    [e] = r.events_named("thread_makers")
+    links = laps * smp
+    assert e["error"] == "ERR_OK" and e["links"] == links and e["depth"] == links - 1, e
+    assert e["ran"] == [laps] * smp, e
+    assert e["grown"] == laps * (smp - 1), e   # one grower per link not at home
+    # Every link and grower made on another core was started by the home.
+    assert e["home_served"] >= links - 2 + laps * (smp - 1), e
+    assert e["threads_left"] == 1 and e["ok"] is True, e
+    assert r.events_named("domain_fault") == [] and r.events_named("thread_fatal") == [], r.console[-3000:]
+    home = [x for x in r.events_named("domain_spawn") if x["name"] == "threads"][0]["domain"]
+    ends = exits(r, f"span:1.{home}")
+    assert len(ends) == (links - laps) + laps * (smp - 1), ends   # every span dispatcher ended
+    assert all(x["why"] == "exit status 0" for x in ends), ends
+

@@ -468,20 +468,49 @@ _Noreturn void thread_remote_entry(struct thread *t)
 }
 
 /* A remote thread's record and stack: one block of whole pages, named in
- * remote_key from the moment before its dispatcher starts. */
+ * remote_key from the moment before its dispatcher starts. The home and
+ * threads on other cores may register at once: an entry is claimed with a
+ * compare-and-swap, and the high-water mark only rises. */
 static errval_t remote_register(struct thread *t, uint64_t *block, size_t block_bytes)
 {
     uint64_t key = ((uint64_t)(uintptr_t)block >> 4) << 12 | (block_bytes / REMOTE_PAGE);
     for (uint32_t i = 0; i < THREAD_MAX; i++) {
-        if (__atomic_load_n(&remote_key[i], __ATOMIC_ACQUIRE))
+        uint64_t empty = 0;
+        if (!__atomic_compare_exchange_n(&remote_key[i], &empty, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             continue;
         t->slot = i;
-        __atomic_store_n(&remote_key[i], key, __ATOMIC_RELEASE);
-        if (i >= remote_hw)
-            __atomic_store_n(&remote_hw, i + 1, __ATOMIC_RELEASE);
+        uint32_t hw = __atomic_load_n(&remote_hw, __ATOMIC_ACQUIRE);
+        while (hw < i + 1 &&
+               !__atomic_compare_exchange_n(&remote_hw, &hw, i + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            ;
         return ERR_OK;
     }
     return ERR_TOO_MANY;
+}
+
+/* A thread made on another core than the maker's own: what only the home
+ * can do (start a dispatcher through its monitor channel; put a thread on
+ * its run queue) the home does, at its next blocking point. The maker has
+ * allocated the thread's block itself beforehand: malloc may need the home
+ * to grow the heap, and a home asked to allocate could wait for the heap's
+ * lock held by a remote thread that waits to ask the home in turn. */
+struct span_args {
+    uint32_t core;
+    struct thread *t;
+    uint64_t *top;
+};
+
+static errval_t span_at_home(void *arg)
+{
+    struct span_args *a = arg;
+    return thread_os_span(a->core, (uint64_t)(uintptr_t)thread_remote_entry, (uint64_t)(uintptr_t)a->top,
+                          (uint64_t)(uintptr_t)a->t);
+}
+
+static errval_t enqueue_at_home(void *arg)
+{
+    enqueue(&runq, arg);
+    return ERR_OK;
 }
 
 errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, void *arg,
@@ -489,10 +518,9 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
 {
     if (!out || !fn)
         return ERR_INVALID_ARG;
-    if (thread_me()->remote)
-        return ERR_NOT_SUPPORTED;   /* the home's scheduler and monitor channel */
-    bool remote = core != thread_os_core();
-    first.core = thread_os_core();
+    bool remote = core != thread_os_core(), at_home = !thread_me()->remote;
+    if (at_home)
+        first.core = thread_os_core();   /* (a remote maker implies the home made a remote thread before) */
     if (stack_bytes == 0)
         stack_bytes = THREAD_STACK_DEFAULT;
     if (stack_bytes < THREAD_STACK_MIN || stack_bytes > THREAD_STACK_MAX)
@@ -500,17 +528,22 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
     stack_bytes &= ~(size_t)15;
     if (remote)
         stack_bytes = (stack_bytes + REMOTE_PAGE - 1) & ~(size_t)(REMOTE_PAGE - 1);
-    if (__atomic_load_n(&alive, __ATOMIC_RELAXED) >= THREAD_MAX)
+    /* Counted before it exists: makers on several cores cannot pass the limit together. */
+    if (__atomic_add_fetch(&alive, 1, __ATOMIC_ACQ_REL) > THREAD_MAX) {
+        __atomic_sub_fetch(&alive, 1, __ATOMIC_RELAXED);
         return ERR_TOO_MANY;
+    }
     /* One block: the canary at its lowest address, the stack growing down
      * towards it, and the thread's record above the stack, where a stack
      * that overruns cannot reach it before the canary says so. */
     uint64_t *stack = thread_os_alloc(stack_bytes);
-    if (!stack)
+    if (!stack) {
+        __atomic_sub_fetch(&alive, 1, __ATOMIC_RELAXED);
         return ERR_NO_MEMORY;
+    }
     struct thread *t = (struct thread *)((char *)stack + stack_bytes - RECORD_BYTES);
-    *t = (struct thread){ .state = T_RUNNABLE, .id = next_id++, .fn = fn, .arg = arg,
-                          .stack = stack, .stack_bytes = stack_bytes - RECORD_BYTES, .core = core };
+    *t = (struct thread){ .state = T_RUNNABLE, .id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED), .fn = fn,
+                          .arg = arg, .stack = stack, .stack_bytes = stack_bytes - RECORD_BYTES, .core = core };
     stack[0] = STACK_CANARY;
     if (remote) {
         /* Its dispatcher starts at thread_remote_entry on this stack, as
@@ -518,17 +551,17 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
         t->remote = true;
         uint64_t *top = (uint64_t *)t;
         *--top = 0;   /* rsp = 8 mod 16, as at any function's entry */
+        struct span_args a = { core, t, top };
         errval_t err = remote_register(t, stack, stack_bytes);
         if (!err)
-            err = thread_os_span(core, (uint64_t)(uintptr_t)thread_remote_entry, (uint64_t)(uintptr_t)top,
-                                 (uint64_t)(uintptr_t)t);
+            err = at_home ? span_at_home(&a) : thread_at_home(span_at_home, &a);
         if (err) {
             if (err != ERR_TOO_MANY)
                 __atomic_store_n(&remote_key[t->slot], 0, __ATOMIC_RELEASE);
             thread_os_free(stack);
+            __atomic_sub_fetch(&alive, 1, __ATOMIC_RELAXED);
             return err;
         }
-        __atomic_add_fetch(&alive, 1, __ATOMIC_RELAXED);
         *out = t;
         return ERR_OK;
     }
@@ -541,9 +574,11 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
     for (int i = 0; i < 6; i++)
         *--top = 0;
     t->rsp = (uint64_t)(uintptr_t)top;
-    __atomic_add_fetch(&alive, 1, __ATOMIC_RELAXED);
-    enqueue(&runq, t);
-    *out = t;
+    *out = t;   /* before it can run: a home thread may run it as soon as it is queued */
+    if (at_home)
+        enqueue(&runq, t);
+    else
+        thread_at_home(enqueue_at_home, t);
     return ERR_OK;
 }
 

@@ -728,8 +728,10 @@ static int remote_joiner(void *arg)
     (void)arg;
     int rv = 0, bad = 0;
     bad += thread_join(home_worker, &rv) != ERR_OK || rv != 11;   /* a home thread */
-    struct thread *me = thread_self();
-    bad += thread_create(&me, sleeper, NULL, 0) != ERR_NOT_SUPPORTED;   /* the home's to do */
+    /* A home thread made from here: the home queues it. */
+    struct thread *made = NULL;
+    bad += thread_create(&made, sleeper, (void *)(intptr_t)12, 0) != ERR_OK;
+    bad += !made || thread_join(made, &rv) != ERR_OK || rv != 12;
     errval_t want = ERR_TIMEOUT;
     bad += thread_at_home(on_the_home, &want) != ERR_TIMEOUT;
     return bad ? -1 : 21;
@@ -742,6 +744,39 @@ static int remote_of_remote(void *arg)
     if (thread_join(other, &rv) != ERR_OK)
         return -1;
     return rv + 1;
+}
+
+/* Threads made by threads on other cores, on other cores again (a chain
+ * 4 -> 5 -> 6, each joining the one it made) and at home, while the home
+ * itself waits in a join. */
+static int chain(void *arg)
+{
+    int depth = (int)(intptr_t)arg, rv = 0;
+    if (depth == 0)
+        return (int)my_core;
+    struct thread *next = NULL, *home = NULL;
+    if (thread_create_on(&next, my_core + 1, chain, (void *)(intptr_t)(depth - 1), THREAD_STACK_MIN) != ERR_OK ||
+        thread_create_on(&home, HOME_CORE, sleeper, (void *)(intptr_t)depth, 0) != ERR_OK)
+        return -1;
+    int at_home = 0;
+    if (thread_join(next, &rv) != ERR_OK || thread_join(home, &at_home) != ERR_OK || at_home != depth)
+        return -1;
+    return rv * 100 + (int)my_core;
+}
+
+static void test_remote_threads_make_threads(void)
+{
+    struct thread *t;
+    int made_before = spans_made;
+    CHECK_ERR(thread_create_on(&t, 4, chain, (void *)(intptr_t)2, 0), ERR_OK);
+    int rv = 0;
+    CHECK_ERR(thread_join(t, &rv), ERR_OK);
+    CHECK_EQ(rv, (6 * 100 + 5) * 100 + 4);   /* each ran on its own core */
+    CHECK_EQ(spans_made - made_before, 3);
+    CHECK_EQ(thread_count(), 1);
+    /* A core that does not exist: refused, and nothing is left counted. */
+    CHECK_ERR(thread_create_on(&t, HOST_CORES, chain, NULL, 0), ERR_INVALID_ARG);
+    CHECK_EQ(thread_count(), 1);
 }
 
 static void test_remote_joins(void)
@@ -782,5 +817,6 @@ int main(void)
     test_remote_barrier();
     test_remote_conditions();
     test_remote_joins();
+    test_remote_threads_make_threads();
     return check_done();
 }

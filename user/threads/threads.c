@@ -13,6 +13,12 @@
  *             "deadlock":"ERR_DEADLOCK","yield_ns":..,"ok":true}
  *   threads overrun        a thread overruns its stack: the library ends the
  *                          domain with a thread_fatal event naming it.
+ *   threads makers [LAPS]  a chain of threads around every core, LAPS times:
+ *                          each thread, on another core than the home, makes
+ *                          the next one (on the next core) and a thread on its
+ *                          own core that grows the heap, and joins both
+ *                          (thread_makers {ncores, links, depth, ran, grown,
+ *                          home_served, threads_left, ok})
  *   threads span [ROUNDS]  the domain spans every core (docs/spanning.md):
  *                          ROUNDS times (default 2) a thread on each core of
  *                          the machine (this one included) reads what the
@@ -177,6 +183,89 @@ static uint64_t yield_cost_ns(void)
     stop_yielding = true;
     expect(thread_join(t, NULL) == ERR_OK, "join the yielder");
     return (t1 - t0) / 2000;
+}
+
+/* -- makers: threads made by threads on other cores --------------------------- */
+
+/* A chain around the machine: the thread on core c makes the next one on
+ * core c+1 (the home's included: the home queues it), and a grower on its
+ * own core that mallocs enough to grow the heap (the home grows it) while
+ * the chain is being made (the home starts each new dispatcher). Each
+ * joins what it made; a link returns the cores of the rest of the chain. */
+#define MAKER_GROW_BLOCKS 4
+#define MAKER_GROW_BYTES (32u << 10)
+static uint32_t maker_ncores, maker_home, maker_ran[CORE_INFO_MAX_CORES], maker_grown;
+
+static uint32_t this_core(void)
+{
+    struct core_info ci;
+    return sys_core_info(&ci) == ERR_OK ? ci.core_id : ~0u;
+}
+
+static int grower(void *arg)
+{
+    (void)arg;
+    uint8_t *blocks[MAKER_GROW_BLOCKS];
+    int bad = 0;
+    for (uint32_t i = 0; i < MAKER_GROW_BLOCKS; i++) {
+        blocks[i] = malloc(MAKER_GROW_BYTES);
+        if (blocks[i])
+            memset(blocks[i], (int)i + 1, MAKER_GROW_BYTES);
+        bad += !blocks[i];
+    }
+    for (uint32_t i = 0; i < MAKER_GROW_BLOCKS; i++) {
+        bad += blocks[i] && (blocks[i][0] != i + 1 || blocks[i][MAKER_GROW_BYTES - 1] != i + 1);
+        free(blocks[i]);
+    }
+    if (!bad)
+        __atomic_fetch_add(&maker_grown, 1, __ATOMIC_SEQ_CST);
+    return bad;
+}
+
+static int maker(void *arg)
+{
+    uint32_t left = (uint32_t)(uintptr_t)arg, core = this_core();
+    if (core < CORE_INFO_MAX_CORES)
+        __atomic_fetch_add(&maker_ran[core], 1, __ATOMIC_SEQ_CST);
+    if (left == 0)
+        return 0;
+    struct thread *next = NULL, *grow = NULL;
+    errval_t err = thread_create_on(&next, (core + 1) % maker_ncores, maker, (void *)(uintptr_t)(left - 1), 0);
+    errval_t gerr = core == maker_home ? ERR_OK : thread_create_on(&grow, core, grower, NULL, 0);
+    int rv = -1, grv = 0;
+    if (!err && thread_join(next, &rv) != ERR_OK)
+        rv = -1;
+    if (!gerr && grow && thread_join(grow, &grv) != ERR_OK)
+        grv = 1;
+    if (err || gerr || grv || rv < 0)
+        return -1;
+    return rv + 1;
+}
+
+static int makers_main(uint32_t home, uint32_t laps)
+{
+    maker_ncores = startup()->ncores;
+    maker_home = home;
+    uint32_t links = laps * maker_ncores;   /* every core made `laps` times */
+    struct thread *first_link;
+    int rv = -1;
+    errval_t err = thread_create_on(&first_link, (home + 1) % maker_ncores, maker, (void *)(uintptr_t)(links - 1), 0);
+    if (!err)
+        err = thread_join(first_link, &rv);
+    uint32_t every = 0;
+    char list[1024];
+    size_t at = 0;
+    for (uint32_t c = 0; c < maker_ncores && at + 16 < sizeof list; c++) {
+        every += maker_ran[c] == laps;
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%u", c ? "," : "", maker_ran[c]);
+    }
+    list[at] = 0;
+    bool ok = !err && rv == (int)links - 1 && every == maker_ncores && thread_count() == 1;
+    printf("@atoll {\"event\":\"thread_makers\",\"core\":%u,\"ncores\":%u,\"links\":%u,\"error\":\"%s\","
+           "\"depth\":%d,\"ran\":[%s],\"grown\":%u,\"home_served\":%llu,\"threads_left\":%u,\"ok\":%s}\n",
+           home, maker_ncores, links, err_name(err), rv, list, maker_grown,
+           (unsigned long long)thread_at_home_served(), thread_count(), ok ? "true" : "false");
+    return ok ? 0 : 1;
 }
 
 /* -- span: a thread on every core ------------------------------------------- */
@@ -675,6 +764,8 @@ int main(int argc, char **argv)
         return xsync_main(core, argc > 2 ? arg_number(argv[2], 200) : 200);
     if (argc > 1 && !strcmp(argv[1], "span"))
         return span_main(core, argc > 2 ? arg_number(argv[2], 2) : 2);
+    if (argc > 1 && !strcmp(argv[1], "makers"))
+        return makers_main(core, argc > 2 ? arg_number(argv[2], 1) : 1);
     if (argc > 1 && !strcmp(argv[1], "overrun")) {
         /* Heap below the stack, as in a program that has run a while: the
          * overrun lands there, not on the unmapped page below the heap

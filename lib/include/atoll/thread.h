@@ -16,13 +16,14 @@
  * malloc. A thread on another core that must wait sleeps its dispatcher
  * until it is woken by a notification of its core (no spinning beyond a
  * few microseconds); a home thread woken from another core runs at the
- * home's next turn. Only the home creates threads and sets the idle hook
- * (ERR_NOT_SUPPORTED elsewhere); a thread on another core cannot be
- * detached (ERR_NOT_SUPPORTED: join it). What needs the home's
- * capabilities or its monitor channel, a remote thread asks of the home
- * with thread_at_home (malloc does, to grow the heap). Not printf: stdout's
- * line buffer is the home's (a remote thread snprintf's and sys_print's its
- * own). ERR_DEADLOCK is
+ * home's next turn. Any thread creates threads on any core (one made
+ * from another core is started by the home at its next blocking point);
+ * only the home sets the idle hook (ERR_NOT_SUPPORTED elsewhere); a thread
+ * on another core cannot be detached (ERR_NOT_SUPPORTED: join it). What
+ * needs the home's capabilities or its monitor channel, a remote thread
+ * asks of the home with thread_at_home (malloc does, to grow the heap;
+ * thread_create_on does, to start the thread). printf works from every
+ * core (one line buffer under a lock, lib/printf.c). ERR_DEADLOCK is
  * only detected among home threads with no thread of another core still
  * running (one of those could still wake them).
  *
@@ -69,7 +70,10 @@ struct thread_queue {
 errval_t thread_create(struct thread **out, thread_fn *fn, void *arg, size_t stack_bytes);
 /* The same on core `core`: another core spans the domain there (above);
  * ERR_INVALID_ARG for a core that does not exist, ERR_CORE_DOWN, or the
- * monitor's error. */
+ * monitor's error. From a thread on another core than the home, the
+ * caller allocates the thread and the home starts it (thread_at_home):
+ * the call returns once the home has, so it waits for the home's next
+ * blocking point. */
 errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, void *arg,
                           size_t stack_bytes);
 
