@@ -148,6 +148,8 @@ static errval_t kept_call(struct idl_chan *ch, void *arg)
     return err ? err : rerr;
 }
 
+static void beat_while_waiting(void);
+
 static errval_t keep(struct kept *proto)
 {
     struct kept *k = 0;
@@ -160,8 +162,10 @@ static errval_t keep(struct kept *proto)
     uint64_t start = now_ns();
     errval_t err;
     while ((err = names_call(kept_call, proto)) == ERR_NOT_FOUND && proto->kind == KEPT_JOIN &&
-           now_ns() - start < NAMES_JOIN_WAIT_MS * 1000000ull)
+           now_ns() - start < NAMES_JOIN_WAIT_MS * 1000000ull) {
         sys_notify_wait(sys_notify_gen(), 20000, 0);
+        beat_while_waiting();
+    }
     if (err)
         return err;
     if (!k)
@@ -333,6 +337,7 @@ errval_t named_call(struct named_chan *nc, bool idempotent, errval_t (*call)(str
 /* -- heartbeats ---------------------------------------------------------------------- */
 
 static struct service_chan hb;
+static bool hb_on;   /* beating (heartbeat_start) */
 static struct ws_timer hb_timer;
 static uint64_t hb_seq;
 
@@ -343,12 +348,27 @@ const char *fault_name(uint32_t kind)
     return kind < FAULT_KINDS ? names[kind] : "unknown";
 }
 
+static uint64_t hb_last_ns;
+
+uint64_t heartbeats_sent(void) { return hb_seq; }
+
 static void beat(struct ws_timer *t)
 {
     errval_t err = starter_beat_send(&hb.idl, ++hb_seq);
     if (err == ERR_CHAN_CLOSED)
         return;   /* the restart service is gone: nothing more to tell */
-    waitset_timer_arm(t->ws, t, now_ns() + HEARTBEAT_MS * 1000000ull);
+    hb_last_ns = now_ns();
+    waitset_timer_arm(t->ws, t, hb_last_ns + HEARTBEAT_MS * 1000000ull);
+}
+
+/* A wait outside the event loop (a first join waiting for its group, up
+ * to NAMES_JOIN_WAIT_MS) beats on time: the instance is not hung, and
+ * would otherwise be ended as hung after HEARTBEAT_HANG_MS (a new version
+ * started by `svc update` beats before it joins). */
+static void beat_while_waiting(void)
+{
+    if (hb_on && now_ns() - hb_last_ns >= HEARTBEAT_MS * 1000000ull && hb_timer.ws)
+        beat(&hb_timer);
 }
 
 /* FAULT_REGS: one bit of one register flipped, as a transient hardware
@@ -504,7 +524,7 @@ static bool hb_ready(struct ws_source *s)
     return true;
 }
 
-static bool hb_on, recovered_due, recovered_holds;
+static bool recovered_due, recovered_holds;
 static uint64_t recovered_index;
 
 void heartbeat_recovered(bool holds, uint64_t index)

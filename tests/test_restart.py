@@ -195,8 +195,11 @@ def test_a_server_started_before_its_group_is_back_joins_and_lookups_wait_for_it
     served = r.events_named("echo_served")
     assert sorted(e["core"] for e in served) == [0, 1], served
     [j2] = [e for e in served if e["core"] == 0]
-    # It waited for the group (about 11 s), and joined within the bound.
+    # It waited for the group (about 11 s), and joined within the bound,
+    # beating all the while (an instance of the starter's waiting that long
+    # without beats would be ended as hung after HEARTBEAT_HANG_MS, 5 s).
     assert 5000 <= j2["join_ms"] < 20000, j2
+    assert j2["beats"] >= 10, j2
     [loop] = r.events_named("echo_loop")
     assert r.events_named("echo_loop_error") == [], r.events_named("echo_loop_error")
     assert loop["calls"] == 300 and loop["errors"] == 0 and loop["lookups"] == 300, loop

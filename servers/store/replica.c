@@ -1176,6 +1176,14 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     hint_core = k.service ? k.core : members[0];
     has_hint = true;
     err = service_register_self(&my_service);
+    waitset_init(&ws);
+    /* Beats to the restart service (docs/restart.md), started by it: a
+     * group key. From the start: a join that waits for its group (after a
+     * restart of the name server) is not a hang. It says when it holds
+     * its state (tell_holds()). */
+    errval_t hb = key ? heartbeat_start(&ws) : ERR_OK;
+    if (hb)
+        printf("store: no heartbeats: %s\n", err_name(hb));
     /* Kept: joined again after a restart of the name server. */
     if (!err)
         err = names_keep_join(name, key, my_service);
@@ -1184,17 +1192,12 @@ int replica_main(struct service_chan *ns, const char *group, uint64_t key, const
     printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
            "\"majority\":%u,\"term\":%llu,\"first_life\":%s}\n", name, me, leading ? "true" : "false", nmembers,
            majority, (unsigned long long)term, first_life ? "true" : "false");
-    waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
     waitset_add(&ws, &pumper);
     waitset_add(&ws, &flusher);
     waitset_add(&ws, &voter);
     names_watch(&ws);
-    /* Beats to the restart service (docs/restart.md), started by it: a
-     * group key. It says when it holds its state (tell_holds()). */
-    if (key && (err = heartbeat_start(&ws)))
-        printf("store: no heartbeats: %s\n", err_name(err));
     if (!leading)
         waitset_timer_arm(&ws, &ticker, now_ns());
     waitset_run(&ws);

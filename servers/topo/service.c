@@ -30,6 +30,12 @@ errval_t service_start(const char *name, const char *iface, uint64_t key)
     uint64_t id;
     errval_t err = service_register_self(&id);
     instance = key != 0;
+    waitset_init(&ws);
+    /* An instance beats from the start: a join that waits for its group
+     * (after a restart of the name server) is not a hang. */
+    errval_t hb = instance ? heartbeat_start(&ws) : ERR_OK;
+    if (hb)
+        printf("topo: no heartbeats: %s\n", err_name(hb));
     if (!err && key)
         err = names_keep_join(name, key, id);
     else if (!err)
@@ -80,13 +86,9 @@ static void accepted(struct service_acceptor *a, struct service_chan *c)
 void service_run(serve_one_fn serve_one)
 {
     serve = serve_one;
-    waitset_init(&ws);
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
     names_watch(&ws);
-    errval_t err = instance ? heartbeat_start(&ws) : ERR_OK;
-    if (err)
-        printf("topo: no heartbeats: %s\n", err_name(err));
     waitset_run(&ws);
     exit(1);   /* waitset_run does not return */
 }

@@ -243,6 +243,11 @@ static int serve(const char *name, uint64_t calls, const char *key, bool update)
          * rolled back. */
         if ((err = heartbeat_start(&ws)) || (err = heartbeat_import_wait(5000)))
             return fail("update: import", err);
+    } else if (key && (err = heartbeat_start(&ws))) {
+        /* An instance the starter started beats from the start, so that a
+         * hang is noticed, and a join that waits for its group (after a
+         * restart of the name server) is not taken for one. */
+        printf("echo: no heartbeats: %s\n", err_name(err));
     }
     err = service_register_self(&service);
     if (err)
@@ -256,15 +261,14 @@ static int serve(const char *name, uint64_t calls, const char *key, bool update)
         err = names_keep_register(name, "echo", service);
     if (err)
         return fail(key ? "join" : "register", err);
-    printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu,\"join_ms\":%llu}\n",
-           my_core, name, (unsigned long long)service, (unsigned long long)((now_ns() - t_join) / 1000000));
+    printf("@atoll {\"event\":\"echo_served\",\"core\":%u,\"name\":\"%s\",\"service\":%llu,\"join_ms\":%llu,"
+           "\"beats\":%llu}\n",
+           my_core, name, (unsigned long long)service, (unsigned long long)((now_ns() - t_join) / 1000000),
+           (unsigned long long)heartbeats_sent());
     stdout_flush();
     service_acceptor_init(&acceptor, accepted_one, 0);
     waitset_add(&ws, &acceptor.src);
     names_watch(&ws);
-    /* An instance the starter started: beat, so that a hang is noticed. */
-    if (key && !update && (err = heartbeat_start(&ws)))
-        printf("echo: no heartbeats: %s\n", err_name(err));
     waitset_run(&ws);
     printf("@atoll {\"event\":\"echo_done\",\"core\":%u,\"name\":\"%s\",\"calls\":%llu,\"clients\":%llu}\n",
            my_core, name, (unsigned long long)calls_answered, (unsigned long long)accepted);

@@ -103,8 +103,12 @@ enum fault_kind {
  * loaded host does that), unless it keeps it (docs/restart.md, Hangs). */
 #define FAULT_STALL_MS (HEARTBEAT_HANG_MS + 1000)
 const char *fault_name(uint32_t kind);
-/* Find the starter by name and beat every HEARTBEAT_MS from `ws`. */
+/* Find the starter by name and beat every HEARTBEAT_MS from `ws`, and
+ * during a first join that waits for its group (names_keep_join) too: an
+ * instance beats from its start, before it joins. */
 errval_t heartbeat_start(struct waitset *ws);
+/* How many beats this domain has sent. */
+uint64_t heartbeats_sent(void);
 /* A server with state: it holds its state (after a restart, once it
  * recovered it; at boot, once it has it), or no longer does (it is fetching
  * it again). The restart service counts a restarted instance as back only
