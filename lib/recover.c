@@ -75,10 +75,16 @@ static bool lost(errval_t err)
     return err == ERR_CHAN_CLOSED || err == ERR_URPC_BROKEN || err == ERR_URPC_CORRUPT;
 }
 
+/* A channel made just as the old name server ends may reach it still
+ * (the monitor's alias names it until the monitor has read its end) and
+ * hang up at once: a few more tries, a little apart (seen in a fault
+ * campaign as a client's rare ERR_CHAN_CLOSED, docs/faults.md). */
 errval_t names_call(errval_t (*call)(struct idl_chan *ch, void *arg), void *arg)
 {
     errval_t err = ERR_OK;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < NAMES_CALL_TRIES; attempt++) {
+        if (attempt > 1)
+            sys_notify_wait(sys_notify_gen(), 20000, 0);
         if ((err = ns_connect()))
             return err;
         err = call(&ns.idl, arg);

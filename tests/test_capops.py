@@ -42,7 +42,8 @@ def test_ram_crosses_cores_and_comes_back(smp, numa):
     last = smp - 1
     # The baseline after the boot's own connections have settled (a
     # connection holds up to three of a monitor's slots).
-    r = run_shell(["sleep 500", f"stats {last}", "stats 0", f"run 0 capxfer {last}", "wait 120000", "stats 0", f"stats {last}"],
+    r = run_shell(["sleep 500", f"stats {last}", "stats 0", f"run 0 capxfer {last}", "wait 120000", "sleep 300", "stats 0",
+                   f"stats {last}"],
                   smp=smp, numa=numa, timeout=600, mem=(2 << 30) if smp >= 64 else 1 << 30)
     nodes = {e["core"]: e["node"] for e in r.events_named("core_up")}
     assert nodes[0] == 0 and nodes[last] == numa - 1

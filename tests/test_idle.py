@@ -35,8 +35,10 @@ def test_an_idle_core_sleeps_through_its_ticks_and_counts_them():
         # while the timer was stopped) ...
         assert ticks >= 140, (core, deltas)
         # ... but an idle AP (its monitor alone, waking for its 20 ms sleeps
-        # and heartbeats) takes far fewer interrupts, most of them one-shots.
-        assert stops > 0 and irqs <= ticks * 0.7, (core, deltas)
+        # and heartbeats) takes far fewer interrupts, most of them one-shots
+        # (about half; a host that preempts its vCPU while awake adds some:
+        # a core that never stops its tick takes one per tick).
+        assert stops > 0 and irqs <= ticks * 0.85, (core, deltas)
 
 
 def test_periodic_keeps_every_core_ticking():

@@ -112,7 +112,7 @@ def test_a_hung_server_is_noticed_by_its_heartbeats_and_replaced(tmp_path):
     counted and not taken for beats. A garbled message to the new instance
     is refused by its decoder and it keeps answering."""
     cmds = ["run 0 echo loop echo.r 400 5", "sleep 30", "fault badbeat echo.r 1 5", "sleep 20", "fault hang echo.r 1",
-            "sleep 800", "fault garble echo.r 1 7", "wait", "svc"]
+            "sleep 1100", "fault garble echo.r 1 7", "wait", "svc"]
     r = boot("echo.r echo core:1 restart=3 backoff=10 serve $name 0 key=$key\n", cmds, tmp_path)
     assert r.status == 0, r.console[-3000:]
     [loop] = r.events_named("echo_loop")
@@ -125,11 +125,13 @@ def test_a_hung_server_is_noticed_by_its_heartbeats_and_replaced(tmp_path):
     assert [(e["kind"], e["domain"]) for e in taken] == [("badbeat", 2), ("hang", 2)], taken
     ended = [e for e in r.events_named("service_ended") if e["name"] == "echo.r"]
     assert ended[0]["why"] == "hang" and ended[0]["domain"] == 2, ended
-    [back] = restarts(r, "echo.r")
-    assert back["old"] == 2 and back["core"] == 1, back
+    # (A loaded host may add a restart for a late heartbeat, as above.)
+    backs = restarts(r, "echo.r")
+    assert backs and backs[0]["old"] == 2 and all(b["core"] == 1 for b in backs), backs
     garble = [e for e in r.events_named("fault_injected") if e["kind"] == "garble"]
-    assert garble and garble[0]["domain"] == back["domain"] and garble[0]["err"] == "ERR_OK", garble
-    assert f"echo.r core:1 1 {back['domain']} running restarts=1" in r.console, r.console[-2000:]
+    assert garble and garble[0]["domain"] in [b["domain"] for b in backs] and garble[0]["err"] == "ERR_OK", garble
+    assert re.search(r"echo\.r core:1 1 %d running restarts=%d" % (backs[-1]["domain"], len(backs)), r.console), \
+        r.console[-2000:]
 
 
 def test_a_service_for_a_core_that_is_down_starts_on_the_nearest_live_one(tmp_path):
@@ -211,7 +213,7 @@ def test_a_server_started_before_its_group_is_back_joins_and_lookups_wait_for_it
 def test_a_reconnection_looks_again_when_the_named_instance_has_ended(tmp_path):
     """The name server may name an instance that has ended before it read
     the hang-up. `echo ghost` joins echo.g on core 2 with a service its
-    monitor never knew, for 2 s; the loop on core 2 finds it first (the
+    monitor never knew, for 4 s; the loop on core 2 finds it first (the
     nearest). Its monitor answers ERR_NOT_FOUND: the instance is gone,
     and the channel looks the name up again after NAMED_GONE_MS instead of
     waiting its whole 10 s window on it (which, when the name server was
@@ -219,7 +221,7 @@ def test_a_reconnection_looks_again_when_the_named_instance_has_ended(tmp_path):
     docs/faults.md). It connects to core 1's instance once the ghost's
     name is gone, well inside the window."""
     cmds = ["run 0 echo group echo.g 2c 0 1000", "sleep 30",
-            "run 1 echo serve echo.g 100 key=2c", "run 2 echo ghost echo.g 2c 2000", "sleep 50",
+            "run 1 echo serve echo.g 100 key=2c", "run 2 echo ghost echo.g 2c 4000", "sleep 50",
             "run 2 echo loop echo.g 100 0", "wait 3000"]
     r = boot("", cmds, tmp_path, smp=3)
     assert r.status == 0, r.console[-3000:]

@@ -29,8 +29,10 @@
  * cannot be reached). */
 struct idl_chan *names_idl(void);
 /* Run `call` on the name server; if the name server hung up, reconnect
- * and run it once more (after a restart it has forgotten everything, so
- * repeating any call is safe). */
+ * and run it again, up to NAMES_CALL_TRIES times in all, 20 ms apart after
+ * the second (after a restart it has forgotten everything, so repeating
+ * any call is safe). */
+#define NAMES_CALL_TRIES 5
 errval_t names_call(errval_t (*call)(struct idl_chan *ns, void *arg), void *arg);
 /* lookup through names_call; waits up to wait_ms while the name is unknown
  * (0: asks once). A wait is stretched to the end of the re-registration
