@@ -171,9 +171,14 @@ void service_chan_source(struct service_chan *sc, bool (*ready)(struct ws_source
     sc->src.name = "service channel";
 }
 
+errval_t names_connect_wait(struct service_chan *sc, uint64_t wait_ms)
+{
+    return service_connect_wait(NAMES_SERVICE, sc, wait_ms);
+}
+
 errval_t names_connect(struct service_chan *sc)
 {
-    return service_connect_wait(NAMES_SERVICE, sc, 60000);
+    return names_connect_wait(sc, NAMES_CONNECT_WAIT_MS);
 }
 
 /* -- taking connections in an event loop ------------------------------------------------- */

@@ -27,11 +27,21 @@ static uint64_t ns_back_ns;   /* when this domain reached the name server again 
 
 uint32_t names_reconnects(void) { return ns_reconnects; }
 
+static void beat_while_waiting(void);
+
+/* While the name server is being restarted, an instance waits for it here
+ * (its kept names replayed, a lookup): it beats meanwhile, or it would be
+ * ended as hung after HEARTBEAT_HANG_MS when the restart is slow (a fault
+ * campaign saw several instances ended at once so). */
 static errval_t ns_connect(void)
 {
     if (ns_up)
         return ERR_OK;
-    errval_t err = names_connect(&ns);
+    uint64_t start = now_ns();
+    errval_t err;
+    while ((err = names_connect_wait(&ns, 100)) == ERR_NOT_FOUND &&
+           now_ns() - start < NAMES_CONNECT_WAIT_MS * 1000000ull)
+        beat_while_waiting();
     ns_up = !err;
     if (ns_up && ns_restarted) {
         ns_restarted = false;
@@ -153,8 +163,6 @@ static errval_t kept_call(struct idl_chan *ch, void *arg)
         err = nameservice_join_rpc(ch, k->name, k->key, k->service, &rerr);
     return err ? err : rerr;
 }
-
-static void beat_while_waiting(void);
 
 static errval_t keep(struct kept *proto)
 {
@@ -358,13 +366,18 @@ static uint64_t hb_last_ns;
 
 uint64_t heartbeats_sent(void) { return hb_seq; }
 
+static bool send_beat(void)
+{
+    if (starter_beat_send(&hb.idl, ++hb_seq) == ERR_CHAN_CLOSED)
+        return false;   /* the restart service is gone: nothing more to tell */
+    hb_last_ns = now_ns();
+    return true;
+}
+
 static void beat(struct ws_timer *t)
 {
-    errval_t err = starter_beat_send(&hb.idl, ++hb_seq);
-    if (err == ERR_CHAN_CLOSED)
-        return;   /* the restart service is gone: nothing more to tell */
-    hb_last_ns = now_ns();
-    waitset_timer_arm(t->ws, t, hb_last_ns + HEARTBEAT_MS * 1000000ull);
+    if (send_beat())
+        waitset_timer_arm(t->ws, t, hb_last_ns + HEARTBEAT_MS * 1000000ull);
 }
 
 /* A wait outside the event loop (a first join waiting for its group, up
@@ -373,8 +386,10 @@ static void beat(struct ws_timer *t)
  * started by `svc update` beats before it joins). */
 static void beat_while_waiting(void)
 {
-    if (hb_on && now_ns() - hb_last_ns >= HEARTBEAT_MS * 1000000ull && hb_timer.ws)
-        beat(&hb_timer);
+    /* A beat, not the timer: this may run inside another timer's callback,
+     * while the heartbeat timer waits in the same batch of due timers. */
+    if (hb_on && now_ns() - hb_last_ns >= HEARTBEAT_MS * 1000000ull)
+        send_beat();
 }
 
 /* FAULT_REGS: one bit of one register flipped, as a transient hardware

@@ -54,6 +54,7 @@ void waitset_timer_arm(struct waitset *ws, struct ws_timer *t, uint64_t deadline
     waitset_timer_cancel(t);
     t->ws = ws;
     t->deadline_ns = deadline_ns;
+    t->gen = ws->arm_gen++;
     t->armed = true;
     struct ws_timer **p = &ws->timers;
     while (*p && (*p)->deadline_ns <= deadline_ns)
@@ -75,24 +76,22 @@ void waitset_timer_cancel(struct ws_timer *t)
     t->next = NULL;
 }
 
-/* Fire what is due; a timer that re-arms itself for now fires next round. */
+/* Fire what is due, one timer at a time, each off the armed list before
+ * it fires: a callback may arm or cancel any timer (a batch taken off the
+ * list first was corrupted when a callback re-armed a timer still waiting
+ * in it). Only timers armed before this call fire in it: one (re-)armed
+ * meanwhile for now fires next round. */
 static bool fire_timers(struct waitset *ws, uint64_t now)
 {
-    struct ws_timer *due = NULL, **tail = &due;
-    while (ws->timers && ws->timers->deadline_ns <= now) {
+    uint64_t before = ws->arm_gen;
+    bool any = false;
+    while (ws->timers && ws->timers->deadline_ns <= now && ws->timers->gen < before) {
         struct ws_timer *t = ws->timers;
         ws->timers = t->next;
         t->armed = false;
         t->next = NULL;
-        *tail = t;
-        tail = &t->next;   /* kept in order, off the armed list */
-    }
-    bool any = due != NULL;
-    while (due) {
-        struct ws_timer *t = due;
-        due = t->next;
-        t->next = NULL;
         ws->timers_fired++;
+        any = true;
         t->fire(t);
     }
     return any;

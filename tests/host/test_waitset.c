@@ -239,6 +239,52 @@ static void test_timers_and_sleep(void)
     CHECK(ws.timers == NULL);
 }
 
+/* A callback that arms or cancels another timer due in the same round
+ * (lib/recover.c's rejoin timer replaying names while the heartbeat timer
+ * is due too): the lists stay whole, every armed timer fires once, a
+ * cancelled one never, and one re-armed for now waits for the next round. */
+static struct ws_timer *other_of[3];
+static int other_fired[3];
+static bool other_cancel;
+
+static void other(struct ws_timer *t)
+{
+    int me = t == other_of[0] ? 0 : t == other_of[1] ? 1 : 2;
+    other_fired[me]++;
+    if (me == 0 && other_fired[0] == 1) {
+        waitset_timer_arm(timer_ws, other_of[1], clock_ns);   /* due, and waiting behind us */
+        if (other_cancel)
+            waitset_timer_cancel(other_of[2]);
+    }
+}
+
+static void test_a_callback_may_arm_or_cancel_another_due_timer(void)
+{
+    for (int cancel = 0; cancel < 2; cancel++) {
+        struct waitset ws;
+        waitset_init(&ws);
+        timer_ws = &ws;
+        struct ws_timer a = { .fire = other }, b = { .fire = other }, c = { .fire = other };
+        other_of[0] = &a, other_of[1] = &b, other_of[2] = &c;
+        other_fired[0] = other_fired[1] = other_fired[2] = 0;
+        other_cancel = cancel;
+        waitset_timer_arm(&ws, &a, clock_ns + 100);
+        waitset_timer_arm(&ws, &b, clock_ns + 200);
+        waitset_timer_arm(&ws, &c, clock_ns + 300);
+        clock_ns += 1000;
+        CHECK(waitset_round(&ws));
+        CHECK_EQ(other_fired[0], 1);
+        CHECK_EQ(other_fired[1], 0);             /* re-armed for now: next round */
+        CHECK_EQ(other_fired[2], cancel ? 0 : 1);
+        CHECK(ws.timers == &b && b.next == NULL && b.armed && !c.armed);
+        CHECK(waitset_round(&ws));
+        CHECK_EQ(other_fired[1], 1);
+        CHECK(ws.timers == NULL && !a.armed && !b.armed && !c.armed);
+        CHECK(!waitset_round(&ws));
+        CHECK_EQ(other_fired[0] + other_fired[1] + other_fired[2], cancel ? 2 : 3);
+    }
+}
+
 /* Work that arrives after the flags are raised but before the sleep is
  * seen by the last look: no sleep. Work that arrives while asleep (the
  * fake delivers a notification) wakes it. */
@@ -345,6 +391,7 @@ int main(void)
     test_fairness();
     test_remove_during_round();
     test_timers_and_sleep();
+    test_a_callback_may_arm_or_cancel_another_due_timer();
     test_no_lost_wakeup();
     test_urpc_source();
     return check_done();

@@ -66,8 +66,11 @@ void service_chan_close(struct service_chan *sc, errval_t reason);
  * learns that the peer hung up); sc->src.arg = arg. */
 void service_chan_source(struct service_chan *sc, bool (*ready)(struct ws_source *s), void *arg);
 
-/* Connect to the name server (NAMES_SERVICE), waiting while it starts. */
+/* Connect to the name server (NAMES_SERVICE), waiting while it starts
+ * (up to NAMES_CONNECT_WAIT_MS; names_connect_wait: up to wait_ms). */
+#define NAMES_CONNECT_WAIT_MS 60000
 errval_t names_connect(struct service_chan *sc);
+errval_t names_connect_wait(struct service_chan *sc, uint64_t wait_ms);
 
 /* A waitset source that takes new connections: `accepted` is called with
  * each (it owns the channel from then on); it asks the monitor only when a

@@ -51,10 +51,11 @@ struct ws_source {
 
 struct ws_timer {
     uint64_t deadline_ns;
-    void (*fire)(struct ws_timer *t);   /* may re-arm itself */
+    void (*fire)(struct ws_timer *t);   /* may arm or cancel any timer, itself too */
     void *arg;
     struct waitset *ws;
     struct ws_timer *next;              /* armed timers, soonest first */
+    uint64_t gen;                       /* when it was armed (ws->arm_gen) */
     bool armed;
 };
 
@@ -62,6 +63,7 @@ struct waitset {
     struct ws_source *cursor;   /* where the next round starts (NULL: no source) */
     uint32_t nsources;
     struct ws_timer *timers;
+    uint64_t arm_gen;           /* timers armed so far */
     uint64_t spin_ns;           /* poll this long after the last work (default 50 us) */
     uint64_t max_sleep_ns;      /* sleep at most this long (default 20 ms) */
     uint64_t idle_since;        /* when the last round that did work ended (0: busy) */
