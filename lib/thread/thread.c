@@ -76,7 +76,8 @@ static uint32_t inbox_lock;
 static struct thread_queue inbox;    /* home threads woken from other cores */
 static uint32_t inbox_count;
 /* Remote threads' stacks, each one word (atomic): (block address >> 4) << 12
- * | block pages. Written by the home (create) and the joiner (cleared);
+ * | block pages. Written by any maker (create, compare-and-swap) and the
+ * joiner (cleared);
  * read by anyone asking who it is. */
 static uint64_t remote_key[THREAD_MAX];
 static uint32_t remote_hw;           /* entries below this may be in use */
@@ -553,10 +554,11 @@ errval_t thread_create_on(struct thread **out, uint32_t core, thread_fn *fn, voi
         *--top = 0;   /* rsp = 8 mod 16, as at any function's entry */
         struct span_args a = { core, t, top };
         errval_t err = remote_register(t, stack, stack_bytes);
+        bool registered = !err;   /* (the monitor may say ERR_TOO_MANY too: its span tables) */
         if (!err)
             err = at_home ? span_at_home(&a) : thread_at_home(span_at_home, &a);
         if (err) {
-            if (err != ERR_TOO_MANY)
+            if (registered)
                 __atomic_store_n(&remote_key[t->slot], 0, __ATOMIC_RELEASE);
             thread_os_free(stack);
             __atomic_sub_fetch(&alive, 1, __ATOMIC_RELAXED);

@@ -473,8 +473,9 @@ static int group(const char *name, uint64_t key, uint64_t delay_ms, uint64_t lif
          * an instance: its end takes the group along, and a client's
          * lookup must not depend on how fast the host ran the test. */
         uint64_t any;
-        if (now_ns() - start >= life_ms * 1000000ull && !due && names_lookup(name, 0, &any) == ERR_NOT_FOUND)
-            break;
+        if (now_ns() - start >= life_ms * 1000000ull && !due && names_lookup(name, 0, &any) == ERR_NOT_FOUND &&
+            names_reconnects() == seen)
+            break;   /* (not a name server restarted a moment ago: the group is to be made again) */
         if (!names_idl())   /* notices the name server's hang-up (and reconnects) */
             return fail("group: name server", ERR_CHAN_CLOSED);
         if (names_reconnects() != seen) {

@@ -64,9 +64,10 @@ struct thread_queue {
     struct thread *head, *tail;
 };
 
-/* Start fn(arg) in a new thread with a stack of `stack_bytes` (0: the
- * default); it becomes runnable and runs when the caller next yields or
- * blocks. *out names it for join and detach. */
+/* Start fn(arg) in a new thread on the home core with a stack of
+ * `stack_bytes` (0: the default); it becomes runnable and runs at the
+ * home's next turn (when a home caller next yields or blocks). *out names
+ * it for join and detach. */
 errval_t thread_create(struct thread **out, thread_fn *fn, void *arg, size_t stack_bytes);
 /* The same on core `core`: another core spans the domain there (above);
  * ERR_INVALID_ARG for a core that does not exist, ERR_CORE_DOWN, or the
