@@ -958,6 +958,18 @@ errval_t cap_hand_over(struct cte *c, struct cte **blocking)
     return cap_delete(c);
 }
 
+errval_t cap_hand_over_anchor(struct cte *a, struct cte **blocking)
+{
+    *blocking = NULL;
+    if (!a || cte_empty(a))
+        return ERR_CAP_EMPTY;
+    /* An anchor still under the original it was made from: not one that is
+     * the original already (handed over, adopted), not a plain copy. */
+    if (!is_anchor(a) || a->cap.original || !a->parent || cap_anchor_of(a->parent) != a)
+        return ERR_INVALID_ARG;
+    return cap_hand_over(a->parent, blocking);
+}
+
 errval_t cap_take_over(struct cte *c, bool back)
 {
     if (!c || cte_empty(c))

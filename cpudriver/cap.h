@@ -191,6 +191,13 @@ struct cte *cap_find_remote(struct cte *c, bool self);
  * ERR_CAP_REMOTE, nothing changed, with *blocking naming another anchor the
  * delete would meet (an object carved from c with copies elsewhere). */
 errval_t cap_hand_over(struct cte *c, struct cte **blocking);
+/* cap_hand_over of the original whose anchor is `a` (the monitor's slot;
+ * the original lives in some domain's CSpace): a holder core's revoke
+ * takes the owner core's copies too (monitor/capops.c, owner_copies_go).
+ * ERR_INVALID_ARG unless `a` is an anchor directly under its original (an
+ * anchor that is the original already, handed over or adopted, has nothing
+ * left to hand over); otherwise cap_hand_over's errors. */
+errval_t cap_hand_over_anchor(struct cte *a, struct cte **blocking);
 /* Ownership of a FOREIGN root (a RAM, Frame or DevFrame with no parent here)
  * moves to this core: it becomes an ordinary original (retyped here without
  * asking anyone); back: FOREIGN again (an undo; ERR_CAP_REMOTE with an

@@ -133,6 +133,13 @@ static errval_t capops(struct dispatcher *m, struct capops_call *a)
         if (err == ERR_CAP_REMOTE)
             a->anchor = monitor_slot(m, x);
         return err;
+    case CAPOPS_HAND_OVER_ANCHOR:
+        if (t != m)
+            return ERR_NOT_PERMITTED;   /* anchors live in the monitor's own slots */
+        err = cap_hand_over_anchor(c, &x);
+        if (err == ERR_CAP_REMOTE)
+            a->anchor = monitor_slot(m, x);
+        return err;
     case CAPOPS_TAKE_OVER:
         if (t != m)
             return ERR_NOT_PERMITTED;   /* the monitor's own roots */

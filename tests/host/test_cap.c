@@ -1880,6 +1880,48 @@ static void test_revoke_siblings(void)
     VALIDATE();
 }
 
+/* A holder core's revoke takes the owner core's copies (monitor/capops.c,
+ * owner_copies_go): the monitor names only its anchor; the original it
+ * hangs from, in a domain's CSpace, is handed over with its copies and
+ * what was carved from it, the anchor taking its place. */
+static void test_hand_over_anchor(void)
+{
+    env_reset(4u << 20, 8);
+    CHECK_ERR(retype(ram, CAP_RAM, 65536, 0, 1, 1), ERR_OK);       /* R */
+    CHECK_ERR(retype(S(1), CAP_RAM, 16384, 0, 1, 2), ERR_OK);      /* Q, in R: the original */
+    CHECK_ERR(cap_copy(S(2), S(3)), ERR_OK);                       /* a second copy of Q */
+    CHECK_ERR(retype(S(3), CAP_FRAME, 4096, 0, 1, 4), ERR_OK);     /* F, carved from that copy */
+    struct cte *blocking = NULL;
+    CHECK_ERR(cap_hand_over_anchor(S(2), &blocking), ERR_INVALID_ARG);   /* not an anchor */
+    CHECK_ERR(cap_hand_over_anchor(S(50), &blocking), ERR_CAP_EMPTY);
+    CHECK_ERR(cap_anchor(S(3), S(5)), ERR_OK);                     /* Q's anchor, under the original */
+    CHECK_ERR(retype(S(5), CAP_RAM, 4096, 8192, 1, 6), ERR_OK);    /* a range reserved for a holder */
+    CHECK_ERR(cap_anchor(S(4), S(7)), ERR_OK);                     /* F has copies elsewhere too */
+    uint64_t h = state_hash();
+    CHECK_ERR(cap_hand_over_anchor(S(5), &blocking), ERR_CAP_REMOTE);   /* F's anchor is in the way */
+    CHECK(blocking == S(7));
+    CHECK_EQ(state_hash(), h);
+    CHECK_ERR(cap_relate(S(7), 0, CAP_REL_REMOTE | CAP_REL_WATCH), ERR_OK);   /* F's copies revoked */
+    CHECK_ERR(cap_delete(S(7)), ERR_OK);
+    hooks_reset();
+    CHECK_ERR(cap_hand_over_anchor(S(5), &blocking), ERR_OK);
+    CHECK(S(2)->cap.type == CAP_NULL && S(3)->cap.type == CAP_NULL && S(4)->cap.type == CAP_NULL);
+    CHECK_EQ(hk.destroyed, 1);                                     /* F; Q lives in its anchor */
+    CHECK(S(5)->parent == S(1) && S(5)->cap.original && S(6)->parent == S(5));
+    VALIDATE();
+    /* Nothing more to hand over: the anchor is the original now. */
+    CHECK_ERR(cap_hand_over_anchor(S(5), &blocking), ERR_INVALID_ARG);
+    CHECK_ERR(retype(S(1), CAP_FRAME, 4096, 0, 1, 8), ERR_OVERLAP);   /* Q's range stays taken in R */
+    /* A CNode carved from the original: refused, as cap_hand_over. */
+    CHECK_ERR(retype(S(1), CAP_RAM, 16384, 32768, 1, 9), ERR_OK);
+    CHECK_ERR(retype(S(9), CAP_CNODE, 6, 0, 1, 10), ERR_OK);     /* 4 KiB of slots */
+    CHECK_ERR(cap_anchor(S(9), S(11)), ERR_OK);
+    h = state_hash();
+    CHECK_ERR(cap_hand_over_anchor(S(11), &blocking), ERR_NOT_PERMITTED);
+    CHECK_EQ(state_hash(), h);
+    VALIDATE();
+}
+
 static void test_anchor(void)
 {
     env_reset(4u << 20, 8);
@@ -2320,6 +2362,7 @@ static void *run_all(void *arg)
     test_hand_over();
     test_take_over();
     test_revoke_siblings();
+    test_hand_over_anchor();
     test_adoption();
     test_cnode_random_nesting();
     test_random();

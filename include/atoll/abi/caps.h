@@ -102,6 +102,9 @@ enum capops_op {
     CAPOPS_REVOKE_SIBLINGS, /* the domain's slot is a copy: every other copy of its parent (the monitor's
                              root of an object from another core), with what descends from it, goes, but
                              those with an anchor below (count: how many were kept for that) */
+    CAPOPS_HAND_OVER_ANCHOR, /* the monitor's own anchor slot: its original, wherever it lives on this core,
+                             is handed over as CAPOPS_HAND_OVER does (a holder's revoke takes the owner
+                             core's copies); ERR_INVALID_ARG if the anchor is the original already */
 };
 #define CAPOPS_NO_SLOT (~0ull)
 
