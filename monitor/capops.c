@@ -211,7 +211,7 @@ static struct ask_wait asks[MON_MAX_CLIENTS];
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
         refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on, dead_holders,
-        moved_out, moved_in, rehomed, siblings_kept;
+        moved_out, moved_in, rehomed, siblings_kept, owner_revoked, owner_kept;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -422,6 +422,41 @@ static void holder_revoke(struct held *h);
 static void reclaim_kick(void);
 static void reclaim_scan(void);
 
+/* A holder's revoke (W_ASKER) removed the copies on every other holder
+ * core: the copies on this core go too, the original among them (a revoke
+ * leaves only the revoked copy, as on one core). The original is handed
+ * over (CAPOPS_HAND_OVER_ANCHOR: the anchor takes its place, so the
+ * object's range stays taken in the RAM it came from, and its local copies
+ * and what was carved from them go), and for memory ownership then moves
+ * to the asker, the only holder left (move_try, after the answer, on the
+ * same route). Kept, and counted (owner_kept): a type that does not move
+ * (page tables: a domain may run on one), an original the monitor holds
+ * itself (ownership moved here: its root; a second move is not built), a
+ * hand-over the kernel refuses (something carved from the original has
+ * copies elsewhere, or is a CNode), an asker no longer recorded (it let
+ * go, or was fenced, meanwhile). */
+static void owner_copies_go(struct object *o, uint32_t asker)
+{
+    struct capops_call lin = { 0 }, c = { 0 };
+    if ((o->move != M_NONE && o->move != M_WANTED) || capops(CAPOPS_LINEAGE, 0, o->anchor, &lin))
+        return;   /* a tombstone: nothing of it is here */
+    bool asker_holds = coreset_has(&pool, &o->holders, asker);
+    if (lin.root == o->anchor) {
+        /* Handed over already (the domain deleted the original through
+         * us), or adopted (its domain ended: the reclaim revokes it). */
+        if (lin.root_flags & CAP_ID_ORPHAN)
+            return;
+    } else if (!movable(o->type) || lin.root != CAPOPS_NO_SLOT || !asker_holds ||
+               capops(CAPOPS_HAND_OVER_ANCHOR, 0, o->anchor, &c)) {
+        st.owner_kept++;
+        return;
+    } else {
+        st.owner_revoked++;
+    }
+    if (movable(o->type) && o->move == M_NONE && asker_holds)
+        o->move = M_WANTED;
+}
+
 /* Every holder answered (or the wait ended): unlock, and go on with
  * whatever waited. */
 static void revoke_done(struct object *o, errval_t err)
@@ -450,9 +485,14 @@ static void revoke_done(struct object *o, errval_t err)
         else
             client_retry(&w);
     } else if (w.kind == W_ASKER) {
+        bool kept = obj_find(number) == o;   /* the anchor stays: the asker holds copies */
+        if (!err && kept)
+            owner_copies_go(o, w.core);   /* before the answer: the revoke is whole when it returns */
         struct idl_chan *back = route(w.core);
         if (back)
             monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);
+        if (!err && kept && o->move == M_WANTED)
+            move_try(o);   /* after the answer, on the same route: the asker hears it first */
     } else if (w.kind == W_HOLDER) {
         struct held *h = &held[w.held];
         if (h->used && h->revoking) {
@@ -861,6 +901,8 @@ errval_t capops_on_revoke_ask(const struct monitor_cap_revoke_ask_args *a)
         err = ERR_CAP_LOCKED;
     else if (o->state == O_MOVING)
         err = ERR_CAP_LOCKED;
+    else if (o->move == M_DONE)
+        err = ERR_NOT_PERMITTED;   /* a tombstone: its one holder is the owner now, and asks nobody */
     if (!err) {
         struct waiter w = { .kind = W_ASKER, .core = a->src, .tag = a->tag };
         st.asks_served++;
@@ -1953,7 +1995,8 @@ size_t capops_describe(char *out, size_t size)
                             "\"retypes_agreed\":%llu,\"retypes_refused\":%llu,\"refused\":%llu,\"forged\":%llu,"
                             "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu,"
                             "\"asked\":%llu,\"asks_served\":%llu,\"given_on\":%llu,\"dead_holders\":%llu,"
-                            "\"moved_out\":%llu,\"moved_in\":%llu,\"rehomed\":%llu,\"siblings_kept\":%llu}",
+                            "\"moved_out\":%llu,\"moved_in\":%llu,\"rehomed\":%llu,\"siblings_kept\":%llu,"
+                            "\"owner_revoked\":%llu,\"owner_kept\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
@@ -1965,7 +2008,8 @@ size_t capops_describe(char *out, size_t size)
                             (unsigned long long)st.asks_served, (unsigned long long)st.given_on,
                             (unsigned long long)st.dead_holders, (unsigned long long)st.moved_out,
                             (unsigned long long)st.moved_in, (unsigned long long)st.rehomed,
-                            (unsigned long long)st.siblings_kept);
+                            (unsigned long long)st.siblings_kept, (unsigned long long)st.owner_revoked,
+                            (unsigned long long)st.owner_kept);
 }
 
 /* A validator's view (monclient caps): every object owned with its holder
