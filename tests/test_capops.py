@@ -338,25 +338,28 @@ def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
     core 3 (which carves a Frame from it with the owner's agreement). The
     domain on core 2 revokes its copy through its monitor (issue 10, item
     3, from any core): its monitor asks the owner (cap_revoke_ask), which
-    revokes the copies on every other holder core, core 3 alone, before it
-    answers; then its monitor removes the revoked copy's sibling on core 2
-    itself (the domain was given two copies). Core 3's copy and its Frame
-    are gone, core 2's second copy too, the revoked copy stays, and the
-    owner's records go from holders [2, 3] to [2]. The giver's own
-    revoke then takes core 2's copy; every monitor ends with no record and
-    its slots back."""
+    revokes the copies on every other holder core, core 3 alone, then its
+    own core's (the giver's original), before it answers; then its monitor
+    removes the revoked copy's sibling on core 2 itself (the domain was
+    given two copies). Core 3's copy and its Frame are gone, core 2's
+    second copy too, the giver's original too, the revoked copy stays and
+    core 2 is its owner (it retypes it alone); the owner's records go from
+    holders [2, 3] to [2] (a tombstone held by core 2). Core 2 then
+    deletes its copy; every monitor ends with no record and its slots
+    back."""
     cores = (0, 2, 3)
     r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder sibling 2 3", "wait 120000",
                   "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600, extra_modules=holder())
     g = one(r, "capxfer_sibling")
-    assert (g["error"], g["asked"], g["done"], g["revoked"]) == ("ERR_OK",) * 4, g
+    assert (g["error"], g["asked"], g["done"], g["told"], g["clean"]) == ("ERR_OK",) * 5, g
+    assert g["original"] == "Null", g   # a holder's revoke takes the owner core's copies too
     before = [o for o in g["before"]["owned"]]
     after = [o for o in g["after"]["owned"]]
     assert len(before) == 1 and before[0][1] == [2, 3] and before[0][2] is False, g["before"]
     assert after == [[before[0][0], [2], False]], g["after"]   # the same object, core 3 gone
     h = one(r, "capxfer_sibling_revoke")
     assert h == {"event": "capxfer_sibling_revoke", "core": 2, "took": "ERR_OK", "revoked": "ERR_OK",
-                 "kept": "RAM", "sibling": "Null", "gone": "ERR_OK"}, h
+                 "kept": "RAM", "sibling": "Null", "owner": "ERR_OK", "gone": "ERR_OK"}, h
     k = one(r, "capxfer_sibling_keep")
     k = {key: v for key, v in k.items() if key != "from"}
     assert k == {"event": "capxfer_sibling_keep", "core": 3, "took": "ERR_OK", "from_core": 0, "type": "RAM",
@@ -364,10 +367,54 @@ def test_a_holders_revoke_reaches_its_siblings_on_other_cores():
     s = stats(r)
     assert s[2][-1]["caps"]["asked"] - s[2][0]["caps"]["asked"] == 1, s[2][-1]
     assert s[0][-1]["caps"]["asks_served"] - s[0][0]["caps"]["asks_served"] == 1, s[0][-1]
+    assert s[0][-1]["caps"]["owner_revoked"] - s[0][0]["caps"]["owner_revoked"] == 1, s[0][-1]
     assert s[0][-1]["caps"]["timeouts"] == 0, s[0][-1]
     for core in cores:
         b, a = s[core][0], s[core][-1]
         assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)
+
+
+def test_a_holders_revoke_takes_the_owner_cores_copies_and_the_ownership():
+    """RAM owned by a domain on core 0, with a second copy there and a Frame
+    carved from that copy, given to a domain on core 2 and one on core 3
+    (which carves a Frame with the owner's agreement). The domain on core
+    2 revokes its copy through its monitor: every copy and descendant but
+    the revoked copy goes, on every core (issue 10, item 3): core 0's
+    original, its copy and its Frame (the owner hands the original over
+    to its anchor, CAPOPS_HAND_OVER_ANCHOR, before it answers), core 3's
+    copy and Frame. Core 2's copy stays and core 2 is the owner (ownership
+    moved: its copy retypes alone; core 0 keeps a tombstone held by core 2
+    alone; core 2's monitor holds it from core 0 and counts moved_in).
+    When core 2 deletes it, every monitor has no record and its slots
+    back."""
+    cores = (0, 2, 3)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder ownerrev 2 3", "wait 120000",
+                  "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600, extra_modules=holder())
+    g = one(r, "capxfer_ownerrev")
+    assert (g["error"], g["asked"], g["done"], g["told"], g["clean"]) == ("ERR_OK",) * 5, g
+    assert g["had"] == ["RAM", "RAM", "Frame"], g
+    assert g["has"] == ["Null", "Null", "Null"], g   # core 0's original, copy and Frame went
+    before = g["before"]["owned"]
+    assert len(before) == 1 and before[0][1] == [2, 3], g["before"]
+    rec0, rec2, rec3 = g["after"]
+    assert rec0["owned"] == [[before[0][0], [2], False]], rec0   # a tombstone, held by core 2 alone
+    assert [0, before[0][0]] in rec2["held"], rec2                 # core 2 holds it from core 0's tombstone
+    assert rec3["held"] == [] and rec3["owned"] == [], rec3
+    h = one(r, "capxfer_ownerrev_revoke")
+    assert h == {"event": "capxfer_ownerrev_revoke", "core": 2, "took": "ERR_OK", "revoked": "ERR_OK",
+                 "kept": "RAM", "owner": "ERR_OK", "gone": "ERR_OK"}, h
+    k = one(r, "capxfer_ownerrev_keep")
+    assert (k["core"], k["type"], k["carved"], k["gone"], k["frame_gone"]) == (3, "RAM", "ERR_OK", "ERR_OK",
+                                                                               "ERR_OK"), k
+    s = stats(r)
+    d = {c: {key: s[c][-1]["caps"][key] - s[c][0]["caps"][key] for key in s[c][0]["caps"]} for c in cores}
+    assert (d[0]["asks_served"], d[0]["owner_revoked"], d[0]["owner_kept"], d[0]["moved_out"]) == (1, 1, 0, 1), d[0]
+    assert (d[2]["asked"], d[2]["moved_in"]) == (1, 1), d[2]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["caps"]["timeouts"] == 0 and a["caps"]["forged"] == 0, a
         assert a["slots_free"] == b["slots_free"], (core, b, a)
 
 

@@ -779,7 +779,7 @@ static uint32_t bytes_of(capslot_t s)
  * ask or move of the object is under way; *_err: any other error. */
 struct chaos_counts {
     uint32_t gives, give_err, give_locked, takes, deletes, revokes, revoke_err, revoke_locked, handovers, retypes,
-        retype_err, hrevokes, hrevoke_err, hrevoke_locked, giveons, giveon_err, giveon_refused;
+        retype_err, hrevokes, hrevoke_err, hrevoke_locked, giveons, giveon_err, giveon_refused, taken_away;
     errval_t last_err;   /* the last error counted in *_err, for the reader */
 };
 
@@ -789,10 +789,10 @@ static void counts_print(const char *who, uint32_t core, const struct chaos_coun
            "\"give_locked\":%u,\"takes\":%u,\"deletes\":%u,\"revokes\":%u,\"revoke_err\":%u,"
            "\"revoke_locked\":%u,\"handovers\":%u,\"retypes\":%u,\"retype_err\":%u,\"hrevokes\":%u,"
            "\"hrevoke_err\":%u,\"hrevoke_locked\":%u,\"giveons\":%u,\"giveon_err\":%u,\"giveon_refused\":%u,"
-           "\"last_err\":\"%s\"}\n",
+           "\"taken_away\":%u,\"last_err\":\"%s\"}\n",
            who, core, c->gives, c->give_err, c->give_locked, c->takes, c->deletes, c->revokes, c->revoke_err,
            c->revoke_locked, c->handovers, c->retypes, c->retype_err, c->hrevokes, c->hrevoke_err, c->hrevoke_locked,
-           c->giveons, c->giveon_err, c->giveon_refused, err_name(c->last_err));
+           c->giveons, c->giveon_err, c->giveon_refused, c->taken_away, err_name(c->last_err));
 }
 
 /* One step on what this domain owns (its own RAM, given to other cores). */
@@ -800,6 +800,13 @@ static void chaos_own_step(capslot_t *own, uint32_t ncores_to, const uint32_t *c
                            struct chaos_counts *k)
 {
     uint32_t i = rnd(CHAOS_OWN), what = rnd(10);
+    if (own[i] && type_of(own[i]) == CAP_NULL) {
+        /* A holder's revoke took the original (every copy but the one
+         * revoked goes, ours too): ownership moved to that core. */
+        slot_free(own[i]);
+        own[i] = 0;
+        k->taken_away++;
+    }
     if (!own[i]) {
         if (ram_alloc(rnd(2) ? 4096 : 16384, &own[i]))
             own[i] = 0;
@@ -810,14 +817,16 @@ static void chaos_own_step(capslot_t *own, uint32_t ncores_to, const uint32_t *c
         uint32_t t = rnd(ncores_to);
         err = give(own[i], cores[t], ids[t]);
         k->gives++;
+        /* ERR_CAP_EMPTY: a holder's revoke took it since we looked */
+        bool fine = err == ERR_OK || err == ERR_CAP_LOCKED || err == ERR_CAP_EMPTY;
         k->give_locked += err == ERR_CAP_LOCKED;
-        k->give_err += err != ERR_OK && err != ERR_CAP_LOCKED;
-        k->last_err = err && err != ERR_CAP_LOCKED ? err : k->last_err;
+        k->give_err += !fine;
+        k->last_err = !fine ? err : k->last_err;
     } else if (what < 8) {
         err = monlmp_cap_revoke_rpc(monitor_lmp(), own[i], 0, &rerr);
         k->revokes++;
         k->revoke_locked += !err && rerr == ERR_CAP_LOCKED;
-        k->revoke_err += err || (rerr && rerr != ERR_CAP_LOCKED);
+        k->revoke_err += err || (rerr && rerr != ERR_CAP_LOCKED && rerr != ERR_CAP_EMPTY);
     } else {
         /* Delete: handed over (the copies live on) or with every copy. */
         uint32_t flags = rnd(2) ? CAPOPS_WITH_COPIES : 0;
@@ -829,6 +838,8 @@ static void chaos_own_step(capslot_t *own, uint32_t ncores_to, const uint32_t *c
             own[i] = 0;
         } else if (!err && rerr == ERR_CAP_LOCKED) {
             k->revoke_locked++;
+        } else if (!err && rerr == ERR_CAP_EMPTY) {
+            ;   /* a holder's revoke took it since we looked: the next step sweeps it */
         } else {
             k->revoke_err++;
         }

@@ -10,8 +10,19 @@
  *                       sibling-keep`, which carves a Frame from it);
  *                       the one on C1 (given two copies) revokes one
  *                       through its monitor: the copy and Frame on C2 go,
- *                       and the other copy on C1, the revoked copy stays, the owner's records (before, after)
- *                       show C2 gone; then the giver revokes
+ *                       and the other copy on C1, and the giver's original
+ *                       on core 0; the revoked copy stays, and C1 becomes
+ *                       the owner (it retypes its copy alone); the owner's
+ *                       records (before, after) show C2 gone; then C1
+ *                       deletes its copy and core 0 keeps no record
+ *   capholder ownerrev C1 C2  RAM with a second copy and a Frame carved
+ *                       from that copy on core 0, given to a domain on C1
+ *                       (`capholder ownerrev-revoke`) and one on C2
+ *                       (`capholder ownerrev-keep`, which carves a Frame);
+ *                       the one on C1 revokes its copy through its monitor:
+ *                       core 0's original, copy and Frame go, C2's copy and
+ *                       Frame go, C1's copy stays and C1 is the owner (the
+ *                       records of all three); C1 deletes it: no record
  *   capholder giveon C1 C2  RAM given to a domain on C1 (`capholder giveon-mid`),
  *                       which gives it on to one on C2 (`capholder
  *                       giveon-end`) through the owner (and, refused, back
@@ -136,6 +147,26 @@ static errval_t wait_gone(capslot_t s)
     return ERR_OK;
 }
 
+/* Ownership of our copy's object moved here (a holder's revoke took the
+ * owner core's copies, then moved it): the copy retypes without asking
+ * anyone (a Frame of its first page, deleted at once); ERR_CAP_REMOTE
+ * until the move is done. */
+static errval_t wait_owner(capslot_t ram)
+{
+    capslot_t f;
+    errval_t err = slot_alloc(&f);
+    uint64_t t0 = now_ms();
+    while (!err && (err = sys_cap_retype(ram, CAP_FRAME, 4096, 0, 1, f)) == ERR_CAP_REMOTE &&
+           now_ms() - t0 < WAIT_MS)
+        nap();
+    if (!err)
+        err = sys_cap_delete(f);
+    slot_free(f);
+    return err;
+}
+
+static errval_t wait_records(uint32_t core, const char *want, bool present, char *recs, size_t size);
+
 /* Take the RAM, carve a Frame from it with the owner's agreement, say so (a
  * Frame of ours to whoever gave it), then wait for both to go; one event
  * `name` with what happened (capxfer sibling's core C2, giveon's end). */
@@ -183,13 +214,17 @@ static int sibling_revoke(void)
     if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
         revoked = rerr;
     uint32_t kept = type_of(ram), sibling = type_of(twin);
+    errval_t owner = revoked ? revoked : wait_owner(ram);
     errval_t said = revoked ? revoked : frame_alloc(4096, &done);
     if (!said)
         said = give(done, core, from);
-    errval_t gone = said ? said : wait_gone(ram);
+    errval_t gone = said ? said : take_and_drop();   /* the giver's word: let go */
+    if (!gone)
+        gone = sys_cap_delete(ram);
     printf("@atoll {\"event\":\"capxfer_sibling_revoke\",\"core\":%u,\"took\":\"%s\",\"revoked\":\"%s\","
-           "\"kept\":\"%s\",\"sibling\":\"%s\",\"gone\":\"%s\"}\n",
-           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), cap_type_name(sibling), err_name(gone));
+           "\"kept\":\"%s\",\"sibling\":\"%s\",\"owner\":\"%s\",\"gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), cap_type_name(sibling),
+           err_name(owner), err_name(gone));
     return 0;
 }
 
@@ -205,7 +240,7 @@ static errval_t start_part(uint32_t core, const char *args, uint64_t *id)
  * records again; last, our own revoke (the copy on C1 goes). */
 static int sibling(uint32_t c1, uint32_t c2)
 {
-    static char before[3000], after[3000];
+    static char before[3000], after[3000], end[3000];
     capslot_t ram = 0, go = 0;
     uint64_t p1 = 0, p2 = 0;
     errval_t rerr = ERR_OK, err = start_part(c1, "capholder sibling-revoke", &p1);
@@ -227,14 +262,102 @@ static int sibling(uint32_t c1, uint32_t c2)
     errval_t asked = err ? err : frame_alloc(4096, &go);
     if (!asked)
         asked = give(go, c1, p1);
-    errval_t done = asked ? asked : take_and_drop();   /* its revoke returned */
+    errval_t done = asked ? asked : take_and_drop();   /* its revoke returned, it is the owner */
     records_of(0, after, sizeof after);
-    errval_t revoked = done;
-    if (!done && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
-        revoked = rerr;
+    uint32_t original = type_of(ram);   /* the revoke took it */
+    errval_t told = done ? done : frame_alloc(4096, &go);
+    if (!told)
+        told = give(go, c1, p1);
+    errval_t clean = told ? told : wait_records(0, "\"owned\":[]", true, end, sizeof end);
+    (void)rerr;
     printf("@atoll {\"event\":\"capxfer_sibling\",\"error\":\"%s\",\"asked\":\"%s\",\"done\":\"%s\","
-           "\"revoked\":\"%s\",\"before\":%s,\"after\":%s}\n",
-           err_name(err), err_name(asked), err_name(done), err_name(revoked), before, after);
+           "\"original\":\"%s\",\"told\":\"%s\",\"clean\":\"%s\",\"before\":%s,\"after\":%s}\n",
+           err_name(err), err_name(asked), err_name(done), cap_type_name(original), err_name(told), err_name(clean),
+           before, after);
+    return 0;
+}
+
+/* -- a holder's revoke takes the owner core's copies, and ownership moves ---------------- */
+
+/* On core C1: take the RAM, say so; at the giver's word revoke it through
+ * our monitor; once we are the owner (our copy retypes alone) say so; at
+ * the giver's word delete it. */
+static int ownerrev_revoke(void)
+{
+    capslot_t ram = 0, back = 0, go = 0, done = 0;
+    uint32_t core = 0, gcore;
+    uint64_t from = 0, gfrom;
+    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    errval_t told = err ? err : frame_alloc(4096, &back);
+    if (!told)
+        told = give(back, core, from);
+    errval_t went = told ? told : take(&go, &gcore, &gfrom);
+    if (!went)
+        sys_cap_delete(go);
+    errval_t revoked = went;
+    if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        revoked = rerr;
+    uint32_t kept = type_of(ram);
+    errval_t owner = revoked ? revoked : wait_owner(ram);
+    errval_t said = owner ? owner : frame_alloc(4096, &done);
+    if (!said)
+        said = give(done, core, from);
+    errval_t gone = said ? said : take_and_drop();   /* the giver's word: let go */
+    if (!gone)
+        gone = sys_cap_delete(ram);
+    printf("@atoll {\"event\":\"capxfer_ownerrev_revoke\",\"core\":%u,\"took\":\"%s\",\"revoked\":\"%s\","
+           "\"kept\":\"%s\",\"owner\":\"%s\",\"gone\":\"%s\"}\n",
+           si_core(), err_name(err), err_name(revoked), cap_type_name(kept), err_name(owner), err_name(gone));
+    return 0;
+}
+
+/* On core 0: RAM, a second copy of it, a Frame carved from that copy (page
+ * 2); the RAM given to a domain on C1 and one on C2 (which carves page 0
+ * with our agreement); the one on C1 revokes its copy: everything of ours
+ * goes, and C2's; C1 is the owner. The records before and after; then C1
+ * lets go, and core 0 keeps nothing. */
+static int ownerrev(uint32_t c1, uint32_t c2)
+{
+    static char before[3000], after0[3000], after1[3000], after2[3000], end[3000];
+    capslot_t ram = 0, copy = 0, f = 0, go = 0, last = 0;
+    uint64_t p1 = 0, p2 = 0;
+    errval_t err = start_part(c1, "capholder ownerrev-revoke", &p1);
+    if (!err)
+        err = start_part(c2, "capholder ownerrev-keep", &p2);
+    if (!err)
+        err = ram_alloc(SIBLING_BYTES, &ram);
+    if (!err && !(err = slot_alloc(&copy)))
+        err = sys_cap_copy(ram, copy);
+    if (!err && !(err = slot_alloc(&f)))
+        err = sys_cap_retype(copy, CAP_FRAME, 4096, 8192, 1, f);
+    if (!err)
+        err = give(ram, c1, p1);
+    if (!err)
+        err = give(ram, c2, p2);
+    if (!err)
+        err = take_and_drop();   /* both hold it (the one on C2 carved too) */
+    if (!err)
+        err = take_and_drop();
+    uint32_t had[3] = { type_of(ram), type_of(copy), type_of(f) };
+    records_of(0, before, sizeof before);
+    errval_t asked = err ? err : frame_alloc(4096, &go);
+    if (!asked)
+        asked = give(go, c1, p1);
+    errval_t done = asked ? asked : take_and_drop();   /* its revoke returned, it is the owner */
+    uint32_t has[3] = { type_of(ram), type_of(copy), type_of(f) };
+    records_of(0, after0, sizeof after0);
+    records_of(c1, after1, sizeof after1);
+    records_of(c2, after2, sizeof after2);
+    errval_t told = done ? done : frame_alloc(4096, &last);
+    if (!told)
+        told = give(last, c1, p1);
+    errval_t clean = told ? told : wait_records(0, "\"owned\":[]", true, end, sizeof end);
+    printf("@atoll {\"event\":\"capxfer_ownerrev\",\"error\":\"%s\",\"had\":[\"%s\",\"%s\",\"%s\"],"
+           "\"asked\":\"%s\",\"done\":\"%s\",\"has\":[\"%s\",\"%s\",\"%s\"],\"told\":\"%s\","
+           "\"clean\":\"%s\",\"before\":%s,\"after\":[%s,%s,%s]}\n",
+           err_name(err), cap_type_name(had[0]), cap_type_name(had[1]), cap_type_name(had[2]), err_name(asked),
+           err_name(done), cap_type_name(has[0]), cap_type_name(has[1]), cap_type_name(has[2]), err_name(told),
+           err_name(clean), before, after0, after1, after2);
     return 0;
 }
 
@@ -340,7 +463,6 @@ static int deadholder(uint32_t dead, uint32_t live)
  * MESH_CONFIRM_MS (2 s) later, and the monitors fence it: an operation
  * started when the suspicion shows (core 0's `mesh` text) waits for a
  * core that has died and is not fenced yet. */
-static errval_t wait_records(uint32_t core, const char *want, bool present, char *recs, size_t size);
 
 static errval_t wait_suspected(uint32_t dead)
 {
@@ -593,12 +715,18 @@ int main(int argc, char **argv)
         return sibling_revoke();
     if (argc > 3 && !strcmp(argv[1], "sibling"))
         return sibling(arg_number(argv[2], 2), arg_number(argv[3], 3));
+    if (argc > 1 && !strcmp(argv[1], "ownerrev-revoke"))
+        return ownerrev_revoke();
+    if (argc > 1 && !strcmp(argv[1], "ownerrev-keep"))
+        return carve_and_wait("capxfer_ownerrev_keep");
+    if (argc > 3 && !strcmp(argv[1], "ownerrev"))
+        return ownerrev(arg_number(argv[2], 2), arg_number(argv[3], 3));
     if (argc > 1 && !strcmp(argv[1], "move-owner"))
         return move_owner();
     if (argc > 1 && !strcmp(argv[1], "move-keep"))
         return carve_and_wait("capxfer_move_keep");
     if (argc > 3 && !strcmp(argv[1], "move"))
         return move(arg_number(argv[2], 2), arg_number(argv[3], 3));
-    printf("usage: capholder sibling C1 C2 | giveon C1 C2 | deadholder DEAD LIVE | caught DEAD LIVE | move C1 C2\n");
+    printf("usage: capholder sibling C1 C2 | ownerrev C1 C2 | giveon C1 C2 | deadholder DEAD LIVE | caught DEAD LIVE | move C1 C2\n");
     return 1;
 }
