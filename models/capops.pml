@@ -52,9 +52,25 @@
  *              only if the asker holds nothing either. Refused (LOCKED)
  *              while another revoke runs; a timeout answers it too. On
  *              an OK answer the asker's monitor removes the revoked copy's
- *              siblings on its own core (ask_answered -> siblings_go,
+ *              siblings on its own core too (ask_answered -> siblings_go,
  *              CAPOPS_REVOKE_SIBLINGS): the other copies, what was carved
  *              from them, the mail; the revoked copy stays.
+ *   OwnerGo    (ask3) before that OK answer, the owner core's copies go too
+ *              (revoke_done -> owner_copies_go): the original is handed over
+ *              to the anchor (CAPOPS_HAND_OVER_ANCHOR, cap_hand_over_anchor)
+ *              with its local copies and what was carved from them, if the
+ *              asker is still recorded; a hand-over the kernel refuses (a
+ *              carved object with copies elsewhere, a CNode) keeps them
+ *              (owner_kept: HANDOVER_REFUSES lets it happen once).
+ *   Move       then, after the answer and on the same FIFO, ownership moves
+ *              to the asker, the only holder left (move_try: not while a
+ *              grant is unanswered, then later; cap_move_call ... sync); the
+ *              asker takes over if it still has its root (take_over), else
+ *              refuses (it let go meanwhile: its release comes first); the
+ *              old owner keeps a tombstone (move_finish: no other holder to
+ *              tell) or, refused with nobody left, drops its anchor
+ *              (capops_on_move_reply). The move with other holders to tell
+ *              is models/capmove.pml's.
  *   GiveOn     (scenario "giveon3") a holder's domain gives its copy on to the
  *              other holder core: capops_give -> give_on sends cap_give_on
  *              to the owner; capops_on_give_on refuses it while revoking
@@ -115,6 +131,13 @@
  *   BUG_ASK_REVOKES_ASKER       the ask's revoke asks the asker too (an
  *                               owner's plain revoke): the copy the domain
  *                               revoked, which must stay, goes.
+ *   BUG_OWNER_KEEPS             the owner answers a holder's ask OK with its
+ *                               own copies in place (the behaviour before
+ *                               owner_copies_go): the asker is told while
+ *                               the original lives.
+ *   BUG_NO_MOVE                 the original is handed over but ownership
+ *                               never moves: the run ends with the asker
+ *                               holding an object nobody owns.
  */
 #include "capops_params.pml"
 
@@ -131,7 +154,7 @@
 /* The messages of if/monitor.if that the protocol uses (capops_params.pml
  * checks they are there): mtype names follow them. */
 mtype = { GRANT, GRANT_REPLY, RELEASED, REVOKE_CALL, REVOKE_REPLY, RETYPE_CALL, RETYPE_REPLY, REVOKE_ASK,
-          REVOKE_ASK_REPLY, GIVE_ON };
+          REVOKE_ASK_REPLY, GIVE_ON, MOVE, MOVE_REPLY };
 
 /* chans[a * NCORES + b]: from a to b. Fields: type, ok, range. */
 chan chans[NCORES * NCORES] = [MAXQ] of { mtype, bool, byte };
@@ -148,6 +171,13 @@ byte reserved[RANGES];       /* the holder core a range is reserved for, NONE */
 bool carved0[RANGES];        /* core 0's own carves */
 bool revoke_returned;        /* the domain's revoke came back (OK) */
 byte asker = NONE;           /* O_REVOKING for a holder's ask (W_ASKER): its core */
+bool own0 = true;            /* the owner core's original, its copies and carves (the domain's) */
+bool kept0;                  /* a hand-over was refused: the owner's copies stayed (owner_kept) */
+bool handed;                 /* owner_copies_go handed the original over */
+bool want_move;              /* M_WANTED */
+bool moving;                 /* O_MOVING, M_ASKED: cap_move_call sent, no answer yet */
+bool tomb;                   /* M_DONE: ownership moved out, the anchor a tombstone */
+byte refusals = HANDOVER_REFUSES;
 
 /* -- holders -- */
 bool held[NCORES];           /* the root */
@@ -161,6 +191,7 @@ bool dead[NCORES];           /* the core's CPU driver halted for good (selftest=
 bool fenced[NCORES];         /* ... and the owner fenced it (fence -> capops_core_dead) */
 bool asking[NCORES];         /* a holder's ask waits for its answer */
 bool ask_kept[NCORES];       /* the copy the asking domain revoked (it must stay) */
+bool took_over[NCORES];      /* ownership moved here (take_over): the root is the original */
 byte ask_ok;                 /* asks answered OK */
 
 #define CARVED(c, r) carved[(c) * RANGES + (r)]
@@ -195,8 +226,25 @@ inline drop_anchor() {
     /* obj_drop_anchor: nobody holds a copy, grants all answered. */
     no_copies_anywhere();
     anchor = false;
+    want_move = false;
     reserved[0] = NONE;
     reserved[1] = NONE
+}
+
+/* move_try: to the only holder left, not while a grant is unanswered
+ * (its answer would come here); after the ask's answer on the same FIFO. */
+inline move_try() {
+    if
+    :: want_move && !revoking && !moving && grants[1] == 0 && grants[2] == 0 && !lost[1] && !lost[2] &&
+       (holders[1] || holders[2]) ->
+        want_move = false;
+        moving = true;
+        if
+        :: holders[1] -> C(OWNER, 1) ! MOVE, true, 0
+        :: !holders[1] -> C(OWNER, 2) ! MOVE, true, 0
+        fi
+    :: else -> skip
+    fi
 }
 
 inline revoke_check_done() {
@@ -210,11 +258,31 @@ inline revoke_check_done() {
             ask_ok++;
             if
             :: !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
-            :: else -> skip
+            :: else ->
+                /* owner_copies_go: the asker still recorded (kept: the anchor stays) */
+                if
+                :: !holders[asker] || !own0 || tomb -> skip
+                :: holders[asker] && own0 && !tomb && refusals > 0 -> refusals--; kept0 = true   /* refused */
+#ifndef BUG_OWNER_KEEPS
+                :: holders[asker] && own0 && !tomb ->
+                    own0 = false;
+                    carved0[0] = false;
+                    carved0[1] = false;
+                    handed = true;
+#ifndef BUG_NO_MOVE
+                    want_move = true
+#else
+                    skip
+#endif
+#else
+                :: holders[asker] && own0 && !tomb -> skip   /* kept, and not even counted */
+#endif
+                fi
             fi;
 #ifndef BUG_ASK_EARLY
-            C(OWNER, asker) ! REVOKE_ASK_REPLY, true, 0
+            C(OWNER, asker) ! REVOKE_ASK_REPLY, true, 0;
 #endif
+            move_try()
         :: else ->
 #ifndef BUG_ASK_EARLY
             C(OWNER, asker) ! REVOKE_ASK_REPLY, false, 0
@@ -251,7 +319,7 @@ inline holder_gone(c, revoked) {
 #endif
     if
     :: revoking -> revoke_check_done()
-    :: !revoking && anchor && !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
+    :: !revoking && !moving && anchor && !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
     :: else -> skip
     fi
 }
@@ -265,7 +333,7 @@ proctype OwnerLoop()
 end:
     do
     /* Give (give_owned) */
-    :: atomic { gives > 0 && !revoking ->
+    :: atomic { gives > 0 && !revoking && own0 ->
         gives--;
         if :: c = 1 :: !fenced[2] -> c = 2 fi;   /* capops_give_to: a fenced core is ERR_CORE_DOWN */
         anchor = true;
@@ -274,7 +342,7 @@ end:
         C(OWNER, c) ! GRANT, true, 0 }
     /* A give whose grant cannot be sent (outbox full, no route): give_owned
      * undoes what it recorded, and only that */
-    :: atomic { gives > 0 && send_fails > 0 && !revoking ->
+    :: atomic { gives > 0 && send_fails > 0 && !revoking && own0 ->
         gives--;
         send_fails--;
         if :: c = 1 :: c = 2 fi;
@@ -291,7 +359,7 @@ end:
         :: else -> skip
         fi }
     /* Revoke (start_revoke), once */
-    :: atomic { do_revoke && !revoking ->
+    :: atomic { do_revoke && !revoking && own0 ->
         do_revoke = false;
         if
         :: !anchor -> revoke_returned = true   /* no copy elsewhere: local only */
@@ -310,7 +378,7 @@ end:
             revoke_check_done()
         fi }
     /* OwnCarve: the kernel refuses a reserved range (ERR_OVERLAP) */
-    :: atomic { own_carves > 0 ->
+    :: atomic { own_carves > 0 && own0 ->
         own_carves--;
         if :: r = 0 :: r = 1 fi;
         if
@@ -326,6 +394,8 @@ end:
         lost[c] = true;
 #endif
         skip }
+    /* move_try again (capops_expire): a grant was unanswered */
+    :: atomic { want_move && !revoking && !moving && grants[1] == 0 && grants[2] == 0 -> move_try() }
     /* Die: core 2's CPU driver halts for good (selftest=die), at any moment */
     :: atomic { dies > 0 -> dies--; dead[2] = true }
     /* Fence (fence.c -> capops_core_dead): core 2 leaves the set and the
@@ -427,7 +497,7 @@ end:
             :: t == REVOKE_ASK ->
                 /* capops_on_revoke_ask: a holder's domain revoked its copy */
                 if
-                :: revoking || !holders[c] -> C(OWNER, c) ! REVOKE_ASK_REPLY, false, 0
+                :: revoking || moving || tomb || !holders[c] -> C(OWNER, c) ! REVOKE_ASK_REPLY, false, 0
                 :: else ->
                     /* start_revoke with a W_ASKER waiter: every holder but c */
                     revoking = true;
@@ -452,6 +522,20 @@ end:
                     C(OWNER, c) ! REVOKE_ASK_REPLY, true, 0;
 #endif
                     revoke_check_done()
+                fi
+            :: t == MOVE_REPLY ->
+                /* capops_on_move_reply: taken over, a tombstone here (no
+                 * other holder to tell: move_finish); refused (it let go,
+                 * its release came first): as we were, the anchor gone if
+                 * nobody holds */
+                moving = false;
+                if
+                :: ok -> tomb = true
+                :: else ->
+                    if
+                    :: !holders[1] && !holders[2] && grants[1] == 0 && grants[2] == 0 -> drop_anchor()
+                    :: else -> want_move = true
+                    fi
                 fi
             :: t == RETYPE_CALL ->
                 /* capops_on_retype_call */
@@ -481,6 +565,7 @@ inline maybe_release(me) {
     if
     :: held[me] && mail[me] == 0 && copies[me] == 0 ->
         held[me] = false;
+        took_over[me] = false;
         C(me, OWNER) ! RELEASED, true, 0
     :: else -> skip
     fi
@@ -526,6 +611,8 @@ end:
                 asking[me] = false;
                 if
                 :: ok -> assert(!ask_kept[me] || copies[me] > 0);
+                    /* every copy but the revoked one: the owner core's too */
+                    assert(!ask_kept[me] || !own0 || kept0);
                     if
                     :: ask_kept[me] ->
                         copies[me] = 1;
@@ -537,6 +624,12 @@ end:
                 :: else -> skip
                 fi;
                 ask_kept[me] = false
+            :: t == MOVE ->
+                /* capops_on_move_call ... take_over: the root becomes the original */
+                if
+                :: held[me] -> took_over[me] = true; C(me, OWNER) ! MOVE_REPLY, true, 0
+                :: else -> C(me, OWNER) ! MOVE_REPLY, false, 0
+                fi
             :: t == REVOKE_CALL ->
                 /* holder_revoke: every copy, carve and mail goes */
                 /* an owner's own revoke (range field 0; an ask's is 1)
@@ -624,8 +717,11 @@ end:
 #define RESERVED_OK ((!CARVED(1, 0) || reserved[0] == 1 || fenced[1]) && (!CARVED(1, 1) || reserved[1] == 1 || fenced[1]) && \
                      (!CARVED(2, 0) || reserved[0] == 2 || fenced[2]) && (!CARVED(2, 1) || reserved[1] == 2 || fenced[2]))
 #endif
+/* One owner: a core that took over has no original on core 0 beside it,
+ * and core 0 is a tombstone once the answer came. */
+#define ONE_OWNER ((!took_over[1] && !took_over[2]) || (!own0 && !(took_over[1] && took_over[2])))
 #define INV ((!HOLDS(1) || holders[1] || fenced[1]) && (!HOLDS(2) || holders[2] || fenced[2]) && RESERVED_OK && \
-             (!holders[1] && !holders[2] || anchor))
+             (!holders[1] && !holders[2] || anchor) && ONE_OWNER && (!tomb || !own0))
 
 proctype Invariant()
 {
@@ -650,8 +746,13 @@ proctype Final()
     assert(holders[1] == HOLDS(1) || (lost[1] && holders[1]));
     assert(holders[2] == HOLDS(2) || (lost[2] && holders[2]) || (fenced[2] && !holders[2]));
     assert(anchor == (holders[1] || holders[2]));
+    /* A handed-over original ends owned by the asker (a tombstone here),
+     * or gone with the last copy. */
+    assert(!moving && !want_move);
+    assert(!handed || tomb || !anchor);
+    assert(!tomb || (holders[1] && took_over[1]) || (holders[2] && took_over[2]) || !anchor);
 #if !TIMEOUTS
-    assert(!DO_REVOKE || revoke_returned || holders[1] || holders[2])
+    assert(!DO_REVOKE || revoke_returned || holders[1] || holders[2] || !own0)
 #endif
 }
 

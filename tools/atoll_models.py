@@ -607,7 +607,7 @@ MONITOR_IF = os.path.join(ROOT, "if", "monitor.if")
 # The messages of if/monitor.if the model's mtypes stand for (GRANT = cap_grant, ...).
 CAPOPS_MESSAGES = ("cap_grant", "cap_grant_reply", "cap_released", "cap_revoke_call", "cap_revoke_reply",
                    "cap_retype_call", "cap_retype_reply", "cap_revoke_ask", "cap_revoke_ask_reply", "cap_give_on",
-                   "cap_give_on_reply")
+                   "cap_give_on_reply", "cap_move_call", "cap_move_reply")
 # Rules of monitor/capops.c that models/capops.pml copies.
 CAPOPS_RULES = [
     ("the core joins the holder set before its grant is sent (give_owned)",
@@ -678,6 +678,29 @@ CAPOPS_RULES = [
      "if (!err && req == CAPREQ_REVOKE)\n                siblings_go(q.domain, q.slot, held_find(src, obj));"),
     ("the asker's answer is sent by revoke_done, after every asked holder answered or the wait ended",
      "monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);"),
+    ("an ask answered OK takes the owner core's copies first, while the asker holds copies (revoke_done)",
+     "bool kept = obj_find(number) == o;   /* the anchor stays: the asker holds copies */\n"
+     "        if (!err && kept)\n            owner_copies_go(o, w.core);"),
+    ("the original is handed over only for a type that moves and an asker still recorded, else kept "
+     "(owner_copies_go)",
+     "} else if (!movable(o->type) || lin.root != CAPOPS_NO_SLOT || !asker_holds ||\n"
+     "               capops(CAPOPS_HAND_OVER_ANCHOR, 0, o->anchor, &c)) {\n        st.owner_kept++;"),
+    ("... then ownership is wanted at the asker (owner_copies_go)",
+     "if (movable(o->type) && o->move == M_NONE && asker_holds)\n        o->move = M_WANTED;"),
+    ("the move starts after the ask's answer, on the same route (revoke_done)",
+     "if (!err && kept && o->move == M_WANTED)\n            move_try(o);"),
+    ("a move starts only with every grant answered (move_try)",
+     "for (uint32_t i = 0; i < MAX_GRANTS; i++)\n        if (grants[i].obj == num)\n            return;"),
+    ("no anchor is dropped while moving (holder_gone)",
+     "else if (o->state != O_MOVING && coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)"),
+    ("a refused take-over unlocks, the anchor dropped if nobody holds (capops_on_move_reply)",
+     "o->state = O_IDLE;\n        o->move = M_WANTED;\n        o->move_at = now_ns() + CAPOPS_WAIT_NS;\n"
+     "        if (coreset_count(&o->holders) == 0 && grants_unanswered(a->obj) == 0)\n            obj_drop_anchor(o);"),
+    ("the take-over needs the held root still there (take_over)",
+     "if (!err && (!h->used || h->owner != o->peer || h->obj != o->peer_obj))\n        err = ERR_NOT_FOUND;"),
+    ("asks are refused while moving and by a tombstone (capops_on_revoke_ask)",
+     "else if (o->state == O_MOVING)\n        err = ERR_CAP_LOCKED;\n    else if (o->move == M_DONE)\n"
+     "        err = ERR_NOT_PERMITTED;"),
 ]
 CAPOPS_KERNEL_C = os.path.join(ROOT, "cpudriver", "cap.c")
 # Rules of the kernel (cpudriver/cap.c) that models/capops.pml copies.
@@ -685,6 +708,10 @@ CAPOPS_KERNEL_RULES = [
     ("an agreed retype carves only the agreed original's agreed pages (cap_retype_agreed)",
      "if (original_of(src) != agreed->original || pb != agreed->base || pn != agreed->bytes)\n"
      "        return ERR_CAP_REMOTE;"),
+    ("the owner's hand-over for a holder's revoke hands over the original its anchor hangs from "
+     "(cap_hand_over_anchor)",
+     "if (!is_anchor(a) || a->cap.original || !a->parent || cap_anchor_of(a->parent) != a)\n"
+     "        return ERR_INVALID_ARG;\n    return cap_hand_over(a->parent, blocking);"),
 ]
 
 
@@ -708,6 +735,7 @@ class CapopsScenario:
     asks: int = 0           # holder 1's domain revokes its copy through its monitor this many times
     giveons: int = 0        # holder 1's domain gives its copy on to core 2 this many times
     dies: int = 0           # core 2 may halt for good (then fenced) at any moment
+    handover_refuses: int = 0   # the owner's hand-over for a holder's ask may be refused this many times
 
 
 CAPOPS_SCENARIOS = [
@@ -737,12 +765,15 @@ CAPOPS_SCENARIOS = [
                    {"BUG_EXPIRE_FORGETS": "assertion violated", "BUG_LATE_ANSWER_CLEARS_LOST": "assertion violated"},
                    drops=1, expires=2),
     CapopsScenario("ask3", "3 cores: two gives (maybe to one core), holder 1's domain revokes its copy (its "
-                   "siblings on core 2 must go first, its own stays), the owner revokes too (the two may cross), "
-                   "a take and a delete on each holder, and the revoke may time out",
+                   "siblings on core 2 and the owner core's copies must go first, its own stays, and ownership "
+                   "then moves to it; the owner's hand-over may be refused once), the owner revokes too (the two "
+                   "may cross), a take and a delete on each holder (a delete may cross the move), and the revoke "
+                   "may time out",
                    2, True, 0, True, 1, 1, 0, False,
                    {"BUG_ASK_EARLY": "assertion violated", "BUG_ASK_REVOKES_ASKER": "assertion violated",
-                    "BUG_RELEASE_IGNORES_GRANTS": "assertion violated"},
-                   asks=1),
+                    "BUG_RELEASE_IGNORES_GRANTS": "assertion violated", "BUG_OWNER_KEEPS": "assertion violated",
+                    "BUG_NO_MOVE": "assertion violated"},
+                   asks=1, handover_refuses=1),
     CapopsScenario("giveon3", "3 cores: two gives (to core 1 or 2); core 1's domain gives its copy on to core 2 "
                    "through the owner, while the owner may revoke (the two cross) and may time out; a take and "
                    "a delete on each holder",
@@ -774,7 +805,7 @@ def capops_params(s: CapopsScenario):
                     ("TIMEOUTS", s.timeouts), ("HOLDER_TAKES", s.takes), ("HOLDER_DELETES", s.deletes),
                     ("HOLDER_CARVES", s.carves), ("HOLDER_REFUSES", s.refuses), ("HOLDER_SWAPS", s.swaps), ("SEND_FAILS", s.send_fails),
                     ("HOLDER_DROPS", s.drops), ("EXPIRES", s.expires), ("HOLDER_ASKS", s.asks),
-                    ("HOLDER_GIVEONS", s.giveons), ("DIES", s.dies)):
+                    ("HOLDER_GIVEONS", s.giveons), ("DIES", s.dies), ("HANDOVER_REFUSES", s.handover_refuses)):
         lines.append(f"#define {name} {int(v)}")
     return "\n".join(lines) + "\n"
 
