@@ -35,6 +35,11 @@
  *    goes (with the reservations below it) and the caller's own revoke runs
  *    on this core. A holder that did not answer in time stays in the set and
  *    the caller gets ERR_TIMEOUT.
+ *  - A holder's revoke (cap_revoke_ask) is the same revoke, skipping the
+ *    asker; before it answers OK the owner core's copies go too, the
+ *    original handed over to its anchor (owner_copies_go), and ownership
+ *    then moves to the asker, the only holder left (move_try, after the
+ *    answer on the same route).
  *  - Retype of a FOREIGN capability: the holder asks the owner for the
  *    whole pages it would carve; the owner reserves them by retyping its
  *    anchor (so its own kernel refuses any overlap, ERR_OVERLAP, on this
