@@ -155,9 +155,10 @@ static errval_t wait_owner(capslot_t ram)
 {
     capslot_t f;
     errval_t err = slot_alloc(&f);
+    if (err)
+        return err;
     uint64_t t0 = now_ms();
-    while (!err && (err = sys_cap_retype(ram, CAP_FRAME, 4096, 0, 1, f)) == ERR_CAP_REMOTE &&
-           now_ms() - t0 < WAIT_MS)
+    while ((err = sys_cap_retype(ram, CAP_FRAME, 4096, 0, 1, f)) == ERR_CAP_REMOTE && now_ms() - t0 < WAIT_MS)
         nap();
     if (!err)
         err = sys_cap_delete(f);
