@@ -275,8 +275,10 @@ def test_random_operations_from_several_cores_keep_the_records_true(seed):
     """A domain on core 0 and one on each of cores 1-3 give, take, delete
     (plain, handed over, with every copy), revoke and retype (through the
     owner) at random, all at once, for 300 steps each; as holders they also
-    revoke copies through their monitor (the copies on other cores go) and
-    give them on to another core. Handed-over RAM moves its ownership to a
+    revoke copies through their monitor (the copies on other cores go,
+    the owner core's too, and ownership moves to the revoking core: an
+    owner then finds its original's slot empty, ERR_CAP_EMPTY, and sweeps
+    it) and give them on to another core. Handed-over RAM moves its ownership to a
     holder core (issue 10, item 5). ERR_CAP_LOCKED is allowed where it is
     the right answer (the object is being revoked, asked or moved by
     another core), ERR_NOT_PERMITTED for a give-on to the owner core
@@ -305,6 +307,8 @@ def test_random_operations_from_several_cores_keep_the_records_true(seed):
     s = stats(r)
     assert sum(s[c][-1]["caps"]["moved_out"] - s[c][0]["caps"]["moved_out"] for c in cores) > 0, s   # moves too
     assert sum(s[c][-1]["caps"]["asks_served"] - s[c][0]["caps"]["asks_served"] for c in cores) > 0, s
+    # holders' revokes took owner cores' originals (their owners' next step finds the slot empty)
+    assert sum(s[c][-1]["caps"]["owner_revoked"] - s[c][0]["caps"]["owner_revoked"] for c in cores) > 0, s
     for core in cores:
         before, after = s[core][0], s[core][-1]
         assert after["caps"]["owned"] == 0 and after["caps"]["held"] == 0 and after["caps"]["waiting"] == 0, after
