@@ -60,11 +60,12 @@ static errval_t capops(struct dispatcher *m, struct capops_call *a)
     /* RETYPE's inputs: the agreed original (the monitor's slot) and pages. */
     uint64_t agreed_root = a->root, agreed_base = a->base, agreed_bytes = a->bytes;
     a->root = a->anchor = CAPOPS_NO_SLOT;
-    a->root_flags = 0;
+    a->root_flags = a->rights = 0;
     if (a->op != CAPOPS_RETYPE_CHECK && a->op != CAPOPS_RETYPE && (err = user_cap(t, a->slot, CAP_NULL, 0, &c)))
         return err;
     switch (a->op) {
     case CAPOPS_LINEAGE:
+        a->rights = c->cap.rights;
         o = cap_original_of(c);
         a->root = monitor_slot(m, o);
         a->root_flags = flags_of(o);

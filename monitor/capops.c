@@ -95,6 +95,7 @@ struct waiter {
     uint8_t broadcast;        /* ask every core (CAPOPS_BROADCAST: the benchmark's baseline) */
     uint8_t with_copies;      /* W_CLIENT delete: the copies elsewhere go too (CAPOPS_WITH_COPIES) */
     uint8_t local_ask;        /* W_CLIENT revoke of a copy of a moved-in object: answered when the others go */
+    uint8_t take;             /* W_ASKER: its copy has CAP_RIGHT_GRANT: the owner core's copies go too */
     int handle;               /* W_CLIENT */
     uint64_t domain, slot;    /* W_CLIENT: the operation to run again */
     uint32_t held;            /* W_HOLDER, local_ask: the index of the held record (local_ask: NO_CORE if none) */
@@ -440,7 +441,7 @@ static void reclaim_scan(void);
  * hand-over the kernel refuses (something carved from the original has
  * copies elsewhere, or is a CNode), an asker no longer recorded (it let
  * go, or was fenced, meanwhile). */
-static void owner_copies_go(struct object *o, uint32_t asker)
+static void owner_copies_go(struct object *o, uint32_t asker, bool take)
 {
     struct capops_call lin = { 0 }, c = { 0 };
     if ((o->move != M_NONE && o->move != M_WANTED) || capops(CAPOPS_LINEAGE, 0, o->anchor, &lin))
@@ -451,7 +452,7 @@ static void owner_copies_go(struct object *o, uint32_t asker)
          * us), or adopted (its domain ended: the reclaim revokes it). */
         if (lin.root_flags & CAP_ID_ORPHAN)
             return;
-    } else if (!movable(o->type) || lin.root != CAPOPS_NO_SLOT || !asker_holds ||
+    } else if (!take || !movable(o->type) || lin.root != CAPOPS_NO_SLOT || !asker_holds ||
                capops(CAPOPS_HAND_OVER_ANCHOR, 0, o->anchor, &c)) {
         st.owner_kept++;
         return;
@@ -492,7 +493,7 @@ static void revoke_done(struct object *o, errval_t err)
     } else if (w.kind == W_ASKER) {
         bool kept = obj_find(number) == o;   /* the anchor stays: the asker holds copies */
         if (!err && kept)
-            owner_copies_go(o, w.core);   /* before the answer: the revoke is whole when it returns */
+            owner_copies_go(o, w.core, w.take);   /* before the answer: the revoke is whole when it returns */
         struct idl_chan *back = route(w.core);
         if (back)
             monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);
@@ -909,7 +910,7 @@ errval_t capops_on_revoke_ask(const struct monitor_cap_revoke_ask_args *a)
     else if (o->move == M_DONE)
         err = ERR_NOT_PERMITTED;   /* a tombstone: its one holder is the owner now, and asks nobody */
     if (!err) {
-        struct waiter w = { .kind = W_ASKER, .core = a->src, .tag = a->tag };
+        struct waiter w = { .kind = W_ASKER, .core = a->src, .tag = a->tag, .take = a->take != 0 };
         st.asks_served++;
         start_revoke(o, &w);   /* revoke_done answers */
         return ERR_OK;
@@ -1614,7 +1615,11 @@ static bool ask_owner(const struct waiter *w)
         *q = (struct ask_wait){ .used = true, .req = CAPREQ_REVOKE, .handle = w->handle, .domain = w->domain, .owner = h->owner,
                                 .obj = h->obj, .tag = new_tag(), .slot = w->slot,
                                 .deadline = now_ns() + 2 * CAPOPS_WAIT_NS };
-        if ((err = monitor_cap_revoke_ask_send(to, h->owner, (uint16_t)my_core, q->tag, h->obj)))
+        /* Only a copy with the right to pass capabilities on may take the
+         * owner core's copies, and the ownership, with it: a service that
+         * lends memory gives copies without it, and keeps its original. */
+        uint32_t take = (lin.rights & CAP_RIGHT_GRANT) != 0;
+        if ((err = monitor_cap_revoke_ask_send(to, h->owner, (uint16_t)my_core, q->tag, h->obj, take)))
             *q = (struct ask_wait){ 0 };
         else
             st.asked++;

@@ -422,6 +422,44 @@ def test_a_holders_revoke_takes_the_owner_cores_copies_and_the_ownership():
         assert a["slots_free"] == b["slots_free"], (core, b, a)
 
 
+def test_a_lent_copys_revoke_leaves_the_owner_cores_copies():
+    """The same, but core 2's copy was lent: given without CAP_RIGHT_GRANT
+    (as the memory service gives its clients memory). Its revoke removes
+    the other holder cores' copies (core 3's copy and Frame) and its own
+    core's siblings, but not the owner core's: core 0's original, copy and
+    Frame stay, and core 0 stays the owner (owner_kept, no move: a client
+    cannot take a service's memory by revoking it). Core 0's own revoke
+    then takes core 2's copy, and every monitor ends with no record."""
+    cores = (0, 2, 3)
+    r = run_shell(["sleep 500"] + [f"stats {c}" for c in cores] + ["run 0 capholder ownerrev 2 3 lent",
+                  "wait 120000", "sleep 500"] + [f"stats {c}" for c in cores], smp=4, numa=4, timeout=600,
+                  extra_modules=holder())
+    g = one(r, "capxfer_ownerrev")
+    assert g["lent"] is True and (g["error"], g["asked"], g["done"], g["told"], g["clean"]) == ("ERR_OK",) * 5, g
+    assert g["had"] == g["has"] == ["RAM", "RAM", "Frame"], g   # core 0's stayed
+    before = g["before"]["owned"]
+    assert len(before) == 1 and before[0][1] == [2, 3], g["before"]
+    rec0, rec2, rec3 = g["after"]
+    assert rec0["owned"] == [[before[0][0], [2], False]], rec0   # core 3 gone, core 2 still a holder
+    assert [0, before[0][0]] in rec2["held"] and rec2["owned"] == [], rec2
+    assert rec3["held"] == [] and rec3["owned"] == [], rec3
+    h = one(r, "capxfer_ownerrev_revoke")
+    assert h == {"event": "capxfer_ownerrev_revoke", "core": 2, "took": "ERR_OK", "revoked": "ERR_OK",
+                 "kept": "RAM", "owner": "ERR_OK", "gone": "ERR_OK"}, h   # gone: core 0's revoke took it
+    k = one(r, "capxfer_ownerrev_keep")
+    assert (k["core"], k["type"], k["carved"], k["gone"], k["frame_gone"]) == (3, "RAM", "ERR_OK", "ERR_OK",
+                                                                               "ERR_OK"), k
+    s = stats(r)
+    d = {c: {key: s[c][-1]["caps"][key] - s[c][0]["caps"][key] for key in s[c][0]["caps"]} for c in cores}
+    assert (d[0]["asks_served"], d[0]["owner_revoked"], d[0]["owner_kept"], d[0]["moved_out"]) == (1, 0, 1, 0), d[0]
+    assert (d[2]["asked"], d[2]["moved_in"]) == (1, 0), d[2]
+    for core in cores:
+        b, a = s[core][0], s[core][-1]
+        assert a["caps"]["owned"] == 0 and a["caps"]["held"] == 0 and a["caps"]["waiting"] == 0, a
+        assert a["caps"]["timeouts"] == 0 and a["caps"]["forged"] == 0, a
+        assert a["slots_free"] == b["slots_free"], (core, b, a)
+
+
 def test_a_holder_gives_its_copy_on_to_a_third_core():
     """RAM of a domain on core 0 given to a domain on core 2, which gives it
     on to a domain on core 3 (issue 10: before, ERR_CAP_FOREIGN). The owner

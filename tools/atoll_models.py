@@ -680,10 +680,10 @@ CAPOPS_RULES = [
      "monitor_cap_revoke_ask_reply_send(back, (uint16_t)w.core, (uint16_t)my_core, w.tag, err, number);"),
     ("an ask answered OK takes the owner core's copies first, while the asker holds copies (revoke_done)",
      "bool kept = obj_find(number) == o;   /* the anchor stays: the asker holds copies */\n"
-     "        if (!err && kept)\n            owner_copies_go(o, w.core);"),
-    ("the original is handed over only for a type that moves and an asker still recorded, else kept "
+     "        if (!err && kept)\n            owner_copies_go(o, w.core, w.take);"),
+    ("the original is handed over only for an asker whose copy may pass it on, a type that moves and an asker still recorded, else kept "
      "(owner_copies_go)",
-     "} else if (!movable(o->type) || lin.root != CAPOPS_NO_SLOT || !asker_holds ||\n"
+     "} else if (!take || !movable(o->type) || lin.root != CAPOPS_NO_SLOT || !asker_holds ||\n"
      "               capops(CAPOPS_HAND_OVER_ANCHOR, 0, o->anchor, &c)) {\n        st.owner_kept++;"),
     ("... then ownership is wanted at the asker (owner_copies_go)",
      "if (movable(o->type) && o->move == M_NONE && asker_holds)\n        o->move = M_WANTED;"),

@@ -233,21 +233,39 @@ static struct client *client_of(struct idl_chan *ch)
 /* -- our pool ------------------------------------------------------------------ */
 
 /* Carve [type, bytes, align] from the pool and give it to `domain` on `core`. */
+/* Give a client (or another node's instance) a copy of `s` without the
+ * right to pass capabilities on (CAP_RIGHT_GRANT): its revoke through its
+ * monitor removes the copies on other cores, never this service's
+ * original (docs/capabilities.md, a holder's revoke), which this service
+ * keeps to take the memory back. */
+static errval_t give_lent(capslot_t s, uint32_t core, uint64_t domain)
+{
+    capslot_t lent;
+    errval_t rerr = ERR_OK, err = slot_alloc(&lent);
+    if (err)
+        return err;
+    if (!(err = sys_cap_mint(s, lent, CAP_RIGHTS_ALL & ~CAP_RIGHT_GRANT, 0, 0, 0)) &&
+        !(err = monlmp_cap_give_rpc(monitor_lmp(), lent, core, domain, &rerr)))
+        err = rerr;
+    sys_cap_delete(lent);   /* (the copy given lives on where it went) */
+    slot_free(lent);
+    return err;
+}
+
 static errval_t carve_and_give_from(capslot_t ram, struct pool *from, uint32_t type, uint64_t bytes, uint64_t align,
                                     uint32_t core, uint64_t domain, struct alloc *a)
 {
     uint64_t at;
     capslot_t s;
-    errval_t rerr = ERR_OK, err = pool_take(from, bytes, align, &at);
+    errval_t err = pool_take(from, bytes, align, &at);
     if (err)
         return err == ERR_TOO_MANY ? ERR_NO_MEMORY : err;
     if ((err = slot_alloc(&s))) {
         pool_put(from, at, bytes);
         return err;
     }
-    if (!(err = sys_cap_retype(ram, type, bytes, at - from->base, 1, s)) &&
-        !(err = monlmp_cap_give_rpc(monitor_lmp(), s, core, domain, &rerr)))
-        err = rerr;
+    if (!(err = sys_cap_retype(ram, type, bytes, at - from->base, 1, s)))
+        err = give_lent(s, core, domain);
     if (err) {
         sys_cap_delete(s);
         slot_free(s);
@@ -924,11 +942,9 @@ static errval_t on_lend_batch(struct idl_chan *ch, const struct mem_lend_batch_c
         err = ERR_TOO_MANY;
     }
     capslot_t s = 0;
-    errval_t rerr = ERR_OK;
     if (!err && !(err = slot_alloc(&s))) {
-        if (!(err = sys_cap_retype(pool_slot, CAP_RAM, size, at - pool.base, 1, s)) &&
-            !(err = monlmp_cap_give_rpc(monitor_lmp(), s, c->chan->peer_core, c->chan->peer, &rerr)))
-            err = rerr;
+        if (!(err = sys_cap_retype(pool_slot, CAP_RAM, size, at - pool.base, 1, s)))
+            err = give_lent(s, c->chan->peer_core, c->chan->peer);
         if (err) {
             sys_cap_delete(s);
             slot_free(s);

@@ -23,6 +23,11 @@
  *                       core 0's original, copy and Frame go, C2's copy and
  *                       Frame go, C1's copy stays and C1 is the owner (the
  *                       records of all three); C1 deletes it: no record
+ *   capholder ownerrev C1 C2 lent  the same, but C1's copy was given without
+ *                       CAP_RIGHT_GRANT (a lent copy, as the memory service
+ *                       gives): its revoke takes C2's copies only; core 0's
+ *                       stay and core 0 stays the owner; then core 0
+ *                       revokes its RAM, which takes C1's copy: no record
  *   capholder giveon C1 C2  RAM given to a domain on C1 (`capholder giveon-mid`),
  *                       which gives it on to one on C2 (`capholder
  *                       giveon-end`) through the owner (and, refused, back
@@ -282,8 +287,9 @@ static int sibling(uint32_t c1, uint32_t c2)
 
 /* On core C1: take the RAM, say so; at the giver's word revoke it through
  * our monitor; once we are the owner (our copy retypes alone) say so; at
- * the giver's word delete it. */
-static int ownerrev_revoke(void)
+ * the giver's word delete it. Lent (no CAP_RIGHT_GRANT): we never become
+ * the owner; say so at once, and wait for the giver's revoke to take it. */
+static int ownerrev_revoke(bool lent)
 {
     capslot_t ram = 0, back = 0, go = 0, done = 0;
     uint32_t core = 0, gcore;
@@ -299,12 +305,14 @@ static int ownerrev_revoke(void)
     if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
         revoked = rerr;
     uint32_t kept = type_of(ram);
-    errval_t owner = revoked ? revoked : wait_owner(ram);
+    errval_t owner = revoked ? revoked : lent ? ERR_OK : wait_owner(ram);
     errval_t said = owner ? owner : frame_alloc(4096, &done);
     if (!said)
         said = give(done, core, from);
-    errval_t gone = said ? said : take_and_drop();   /* the giver's word: let go */
-    if (!gone)
+    errval_t gone = said;
+    if (!gone && lent)
+        gone = wait_gone(ram);   /* the owner's revoke takes it */
+    else if (!gone && !(gone = take_and_drop()))   /* the giver's word: let go */
         gone = sys_cap_delete(ram);
     printf("@atoll {\"event\":\"capxfer_ownerrev_revoke\",\"core\":%u,\"took\":\"%s\",\"revoked\":\"%s\","
            "\"kept\":\"%s\",\"owner\":\"%s\",\"gone\":\"%s\"}\n",
@@ -317,12 +325,12 @@ static int ownerrev_revoke(void)
  * with our agreement); the one on C1 revokes its copy: everything of ours
  * goes, and C2's; C1 is the owner. The records before and after; then C1
  * lets go, and core 0 keeps nothing. */
-static int ownerrev(uint32_t c1, uint32_t c2)
+static int ownerrev(uint32_t c1, uint32_t c2, bool lent)
 {
     static char before[3000], after0[3000], after1[3000], after2[3000], end[3000];
-    capslot_t ram = 0, copy = 0, f = 0, go = 0, last = 0;
+    capslot_t ram = 0, copy = 0, f = 0, go = 0, last = 0, lend = 0;
     uint64_t p1 = 0, p2 = 0;
-    errval_t err = start_part(c1, "capholder ownerrev-revoke", &p1);
+    errval_t err = start_part(c1, lent ? "capholder ownerrev-revoke lent" : "capholder ownerrev-revoke", &p1);
     if (!err)
         err = start_part(c2, "capholder ownerrev-keep", &p2);
     if (!err)
@@ -331,8 +339,10 @@ static int ownerrev(uint32_t c1, uint32_t c2)
         err = sys_cap_copy(ram, copy);
     if (!err && !(err = slot_alloc(&f)))
         err = sys_cap_retype(copy, CAP_FRAME, 4096, 8192, 1, f);
+    if (!err && lent && !(err = slot_alloc(&lend)))
+        err = sys_cap_mint(ram, lend, CAP_RIGHTS_ALL & ~CAP_RIGHT_GRANT, 0, 0, 0);
     if (!err)
-        err = give(ram, c1, p1);
+        err = give(lent ? lend : ram, c1, p1);
     if (!err)
         err = give(ram, c2, p2);
     if (!err)
@@ -349,14 +359,24 @@ static int ownerrev(uint32_t c1, uint32_t c2)
     records_of(0, after0, sizeof after0);
     records_of(c1, after1, sizeof after1);
     records_of(c2, after2, sizeof after2);
-    errval_t told = done ? done : frame_alloc(4096, &last);
-    if (!told)
+    errval_t told = done;
+    if (!told && lent) {
+        /* Still the owner: our revoke takes C1's copy (before it returns),
+         * and our copy and Frame. */
+        errval_t rerr = ERR_OK;
+        if (!(told = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+            told = rerr;
+        if (!told)
+            told = sys_cap_delete(ram);
+    } else if (!told && !(told = frame_alloc(4096, &last))) {
         told = give(last, c1, p1);
+    }
     errval_t clean = told ? told : wait_records(0, "\"owned\":[]", true, end, sizeof end);
-    printf("@atoll {\"event\":\"capxfer_ownerrev\",\"error\":\"%s\",\"had\":[\"%s\",\"%s\",\"%s\"],"
+    printf("@atoll {\"event\":\"capxfer_ownerrev\",\"lent\":%s,\"error\":\"%s\",\"had\":[\"%s\",\"%s\",\"%s\"],"
            "\"asked\":\"%s\",\"done\":\"%s\",\"has\":[\"%s\",\"%s\",\"%s\"],\"told\":\"%s\","
            "\"clean\":\"%s\",\"before\":%s,\"after\":[%s,%s,%s]}\n",
-           err_name(err), cap_type_name(had[0]), cap_type_name(had[1]), cap_type_name(had[2]), err_name(asked),
+           lent ? "true" : "false", err_name(err), cap_type_name(had[0]), cap_type_name(had[1]),
+           cap_type_name(had[2]), err_name(asked),
            err_name(done), cap_type_name(has[0]), cap_type_name(has[1]), cap_type_name(has[2]), err_name(told),
            err_name(clean), before, after0, after1, after2);
     return 0;
@@ -717,11 +737,11 @@ int main(int argc, char **argv)
     if (argc > 3 && !strcmp(argv[1], "sibling"))
         return sibling(arg_number(argv[2], 2), arg_number(argv[3], 3));
     if (argc > 1 && !strcmp(argv[1], "ownerrev-revoke"))
-        return ownerrev_revoke();
+        return ownerrev_revoke(argc > 2 && !strcmp(argv[2], "lent"));
     if (argc > 1 && !strcmp(argv[1], "ownerrev-keep"))
         return carve_and_wait("capxfer_ownerrev_keep");
     if (argc > 3 && !strcmp(argv[1], "ownerrev"))
-        return ownerrev(arg_number(argv[2], 2), arg_number(argv[3], 3));
+        return ownerrev(arg_number(argv[2], 2), arg_number(argv[3], 3), argc > 4 && !strcmp(argv[4], "lent"));
     if (argc > 1 && !strcmp(argv[1], "move-owner"))
         return move_owner();
     if (argc > 1 && !strcmp(argv[1], "move-keep"))

@@ -120,7 +120,7 @@ struct capops_call {
     uint64_t root;        /* the monitor's slot of the object's original here (CAPOPS_NO_SLOT: not its) */
     uint64_t anchor;      /* the monitor's slot of an anchor (CAPOPS_NO_SLOT: none) */
     uint32_t root_flags;  /* CAP_ID_* of that original */
-    uint32_t reserved;
+    uint32_t rights;      /* LINEAGE: the rights of the capability asked about */
     uint64_t base, bytes; /* RETYPE_CHECK, RETYPE: the whole pages the objects lie in */
 };
 
