@@ -233,21 +233,27 @@ static struct client *client_of(struct idl_chan *ch)
 /* -- our pool ------------------------------------------------------------------ */
 
 /* Carve [type, bytes, align] from the pool and give it to `domain` on `core`. */
-/* Give a client (or another node's instance) a copy of `s` without the
- * right to pass capabilities on (CAP_RIGHT_GRANT): its revoke through its
- * monitor removes the copies on other cores, never this service's
- * original (docs/capabilities.md, a holder's revoke), which this service
- * keeps to take the memory back. */
+/* Give a client (or another node's instance) on another core a copy of
+ * `s` without the right to pass capabilities on (CAP_RIGHT_GRANT): its
+ * revoke through its monitor removes the copies on other cores, never
+ * this service's original (docs/capabilities.md, a holder's revoke), which
+ * this service keeps to take the memory back. On this core the copy waits
+ * in the monitor's mailbox as a child of what was sent, so `s` itself is
+ * given (a revoke on one core reaches only what lies below the copy). */
 static errval_t give_lent(capslot_t s, uint32_t core, uint64_t domain)
 {
     capslot_t lent;
-    errval_t rerr = ERR_OK, err = slot_alloc(&lent);
-    if (err)
+    errval_t rerr = ERR_OK, err;
+    if (core == my_core) {
+        err = monlmp_cap_give_rpc(monitor_lmp(), s, core, domain, &rerr);
+        return err ? err : rerr;
+    }
+    if ((err = slot_alloc(&lent)))
         return err;
     if (!(err = sys_cap_mint(s, lent, CAP_RIGHTS_ALL & ~CAP_RIGHT_GRANT, 0, 0, 0)) &&
         !(err = monlmp_cap_give_rpc(monitor_lmp(), lent, core, domain, &rerr)))
         err = rerr;
-    sys_cap_delete(lent);   /* (the copy given lives on where it went) */
+    sys_cap_delete(lent);   /* (the copy given lives on where it went: its monitor anchored the original) */
     slot_free(lent);
     return err;
 }
