@@ -202,23 +202,32 @@ static int carve_and_wait(const char *name)
  * giver's word (a Frame), revoke the first through our monitor: the copies
  * on other cores go, and its sibling here, the revoked one stays; say so;
  * then wait for the giver's own revoke to take ours. */
+/* Tell our giver we hold `ram` (a Frame of ours), wait for its word, then
+ * revoke `ram` through our monitor (a holder's revoke). */
+static errval_t revoke_at_word(capslot_t ram, uint32_t core, uint64_t from)
+{
+    capslot_t back = 0, go = 0;
+    uint32_t gcore;
+    uint64_t gfrom;
+    errval_t rerr = ERR_OK, err = frame_alloc(4096, &back);
+    if (!err)
+        err = give(back, core, from);
+    if (!err && !(err = take(&go, &gcore, &gfrom)))
+        sys_cap_delete(go);
+    if (!err && !(err = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
+        err = rerr;
+    return err;
+}
+
 static int sibling_revoke(void)
 {
-    capslot_t ram = 0, twin = 0, back = 0, go = 0, done = 0;
-    uint32_t core = 0, gcore, tcore;
-    uint64_t from = 0, gfrom, tfrom;
-    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
+    capslot_t ram = 0, twin = 0, done = 0;
+    uint32_t core = 0, tcore;
+    uint64_t from = 0, tfrom;
+    errval_t err = take(&ram, &core, &from);
     if (!err)
         err = take(&twin, &tcore, &tfrom);
-    errval_t told = err ? err : frame_alloc(4096, &back);
-    if (!told)
-        told = give(back, core, from);
-    errval_t went = told ? told : take(&go, &gcore, &gfrom);
-    if (!went)
-        sys_cap_delete(go);
-    errval_t revoked = went;
-    if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
-        revoked = rerr;
+    errval_t revoked = err ? err : revoke_at_word(ram, core, from);
     uint32_t kept = type_of(ram), sibling = type_of(twin);
     errval_t owner = revoked ? revoked : wait_owner(ram);
     errval_t said = revoked ? revoked : frame_alloc(4096, &done);
@@ -291,19 +300,11 @@ static int sibling(uint32_t c1, uint32_t c2)
  * the owner; say so at once, and wait for the giver's revoke to take it. */
 static int ownerrev_revoke(bool lent)
 {
-    capslot_t ram = 0, back = 0, go = 0, done = 0;
-    uint32_t core = 0, gcore;
-    uint64_t from = 0, gfrom;
-    errval_t err = take(&ram, &core, &from), rerr = ERR_OK;
-    errval_t told = err ? err : frame_alloc(4096, &back);
-    if (!told)
-        told = give(back, core, from);
-    errval_t went = told ? told : take(&go, &gcore, &gfrom);
-    if (!went)
-        sys_cap_delete(go);
-    errval_t revoked = went;
-    if (!went && !(revoked = monlmp_cap_revoke_rpc(monitor_lmp(), ram, 0, &rerr)))
-        revoked = rerr;
+    capslot_t ram = 0, done = 0;
+    uint32_t core = 0;
+    uint64_t from = 0;
+    errval_t err = take(&ram, &core, &from);
+    errval_t revoked = err ? err : revoke_at_word(ram, core, from);
     uint32_t kept = type_of(ram);
     errval_t owner = revoked ? revoked : lent ? ERR_OK : wait_owner(ram);
     errval_t said = owner ? owner : frame_alloc(4096, &done);
