@@ -386,8 +386,8 @@ static void beat(struct ws_timer *t)
  * started by `svc update` beats before it joins). */
 static void beat_while_waiting(void)
 {
-    /* A beat, not the timer: this may run inside another timer's callback,
-     * while the heartbeat timer waits in the same batch of due timers. */
+    /* A beat only: the heartbeat timer keeps its own schedule (an extra
+     * beat is harmless), and this may run inside another timer's callback. */
     if (hb_on && now_ns() - hb_last_ns >= HEARTBEAT_MS * 1000000ull)
         send_beat();
 }
