@@ -779,9 +779,26 @@ static uint32_t bytes_of(capslot_t s)
  * ask or move of the object is under way; *_err: any other error. */
 struct chaos_counts {
     uint32_t gives, give_err, give_locked, takes, deletes, revokes, revoke_err, revoke_locked, handovers, retypes,
-        retype_err, hrevokes, hrevoke_err, hrevoke_locked, giveons, giveon_err, giveon_refused, taken_away;
+        retype_err, hrevokes, hrevoke_err, hrevoke_locked, giveons, giveon_err, giveon_refused, taken_away, steps;
     errval_t last_err;   /* the last error counted in *_err, for the reader */
 };
+
+/* Whether this domain has done every kind of operation at least once. A
+ * held step can only act on what others have given by then, and on a slow
+ * host a domain may run all its rounds before much has arrived: it then
+ * goes on (CHAOS_MORE_ROUNDS times its rounds at most) until it has, so
+ * the test sees every kind whatever the host's speed. */
+#define CHAOS_MORE_ROUNDS 8
+static bool chaos_covered(const struct chaos_counts *c)
+{
+    return c->gives && c->takes && c->deletes && c->revokes && c->handovers && c->retypes && c->hrevokes &&
+           c->giveons;
+}
+
+static bool chaos_go_on(uint32_t r, uint32_t rounds, const struct chaos_counts *c)
+{
+    return r < rounds || (!chaos_covered(c) && r < CHAOS_MORE_ROUNDS * rounds);
+}
 
 static void counts_print(const char *who, uint32_t core, const struct chaos_counts *c)
 {
@@ -789,10 +806,10 @@ static void counts_print(const char *who, uint32_t core, const struct chaos_coun
            "\"give_locked\":%u,\"takes\":%u,\"deletes\":%u,\"revokes\":%u,\"revoke_err\":%u,"
            "\"revoke_locked\":%u,\"handovers\":%u,\"retypes\":%u,\"retype_err\":%u,\"hrevokes\":%u,"
            "\"hrevoke_err\":%u,\"hrevoke_locked\":%u,\"giveons\":%u,\"giveon_err\":%u,\"giveon_refused\":%u,"
-           "\"taken_away\":%u,\"last_err\":\"%s\"}\n",
+           "\"taken_away\":%u,\"steps\":%u,\"last_err\":\"%s\"}\n",
            who, core, c->gives, c->give_err, c->give_locked, c->takes, c->deletes, c->revokes, c->revoke_err,
            c->revoke_locked, c->handovers, c->retypes, c->retype_err, c->hrevokes, c->hrevoke_err, c->hrevoke_locked,
-           c->giveons, c->giveon_err, c->giveon_refused, c->taken_away, err_name(c->last_err));
+           c->giveons, c->giveon_err, c->giveon_refused, c->taken_away, c->steps, err_name(c->last_err));
 }
 
 /* One step on what this domain owns (its own RAM, given to other cores). */
@@ -969,7 +986,7 @@ static int chaos_worker(uint32_t rounds, uint32_t seed, uint64_t coordinator)
     uint32_t paused = 0, ended = 0;
     rnd_state = seed * 2654435761ull + si_core();
     const uint32_t to_core = 0;
-    for (uint32_t r = 0; r < rounds; r++) {
+    for (uint32_t r = 0; chaos_go_on(r, rounds, &k); r++, k.steps++) {
         if (rnd(2))
             chaos_own_step(own, 1, &to_core, &coordinator, &k);
         else
@@ -1039,7 +1056,7 @@ static int chaos(uint32_t rounds, uint32_t workers, uint32_t seed)
             return 1;
         }
     }
-    for (uint32_t r = 0; r < rounds; r++) {
+    for (uint32_t r = 0; chaos_go_on(r, rounds, &k); r++, k.steps++) {
         if (rnd(2))
             chaos_own_step(own, workers, cores, ids, &k);
         else {
