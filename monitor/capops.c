@@ -435,8 +435,10 @@ static void reclaim_scan(void);
  * object's range stays taken in the RAM it came from, and its local copies
  * and what was carved from them go), and for memory ownership then moves
  * to the asker, the only holder left (move_try, after the answer, on the
- * same route). Kept, and counted (owner_kept): a type that does not move
- * (page tables: a domain may run on one), an original the monitor holds
+ * same route). Kept, and counted (owner_kept): every copy when the revoked
+ * one was lent (no CAP_RIGHT_GRANT: `take` is false; its giver keeps the
+ * original to take the memory back, as the memory service does), a type
+ * that does not move (page tables: a domain may run on one), an original the monitor holds
  * itself (ownership moved here: its root; a second move is not built), a
  * hand-over the kernel refuses (something carved from the original has
  * copies elsewhere, or is a CNode), an asker no longer recorded (it let
