@@ -393,8 +393,12 @@ proctype side(byte me)
         :: PENDING || closed[peer] || LAST_LOOK_ASKED -> skip    /* urpc_pending() once more (a hang-up and an ask count) */
         :: else -> (doorbell[peer] != token)   /* urpc_os_wait(token) */
         fi;
-        sleeping[me] = 0;
-        token = 0
+        token = 0         /* the flag stays up: lowered below when this side is busy (lib/waitset) */
+
+    /* -- awake with the flag up: lowered at any time, as a waitset source
+     *    does when its channel brings work (urpc_recv's own wait lowers it
+     *    at once: one of these interleavings) -------------------------------- */
+    :: sleeping[me] -> sleeping[me] = 0
 
     /* -- take() finds the ring dry and the peer hung up: ERR_CHAN_CLOSED ------ */
 #ifdef BUG_CLOSE_EARLY

@@ -237,11 +237,11 @@ static errval_t enqueue(struct link *l, const void *msg, size_t len)
  * long text) can only be streamed, the peer taking slots while we write:
  * take what waits for us first, then send blocking, bounded (two monitors
  * streaming long messages at each other wait for each other until then). */
-static errval_t send_now(struct link *l, const void *msg, size_t len)
+static errval_t send_now(struct link *l, const void *msg, size_t len, unsigned flags)
 {
     errval_t err;
     if (len <= (size_t)l->ch.nslots * URPC_PAYLOAD) {
-        err = urpc_send(&l->ch, msg, len, URPC_NONBLOCK);
+        err = urpc_send(&l->ch, msg, len, URPC_NONBLOCK | (flags & URPC_NOWAKE));
     } else {
         hold_incoming();
         uint64_t old = l->ch.timeout_ns;
@@ -260,7 +260,7 @@ static bool flush_outbox(struct link *l)
     bool did = false;
     while (l->out_head) {
         struct outmsg *o = l->out_head;
-        errval_t err = send_now(l, o->msg, o->len);
+        errval_t err = send_now(l, o->msg, o->len, 0);
         if (err == ERR_WOULD_BLOCK)
             break;
         if (err)
@@ -276,9 +276,10 @@ static bool flush_outbox(struct link *l)
     return did;
 }
 
+/* flags: URPC_NOWAKE for a message the peer may take at its next wake-up
+ * (fence.c's heartbeats); one that waits in the outbox wakes it when it goes. */
 errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned flags)
 {
-    (void)flags;
     struct link *l = ch->state;
     if (l->closed && !core_alive(l->peer))
         return ERR_CORE_DOWN;   /* fenced: nothing there takes it */
@@ -286,7 +287,7 @@ errval_t link_send(struct idl_chan *ch, const void *msg, size_t len, unsigned fl
         flush_outbox(l);
     if (l->out_head)   /* keep the order: behind what waits */
         return enqueue(l, msg, len);
-    errval_t err = send_now(l, msg, len);
+    errval_t err = send_now(l, msg, len, flags);
     return err == ERR_WOULD_BLOCK ? enqueue(l, msg, len) : err;
 }
 
@@ -383,12 +384,21 @@ bool links_poll(void)
                 dropped++;
                 break;
             }
+            /* Busy: its sender need not ring us while we are awake, so
+             * the link's sleeping flag goes down (<atoll/waitset.h>), but
+             * not for a lone heartbeat: it asks for nothing, and lowering
+             * and raising the flag would move its line twice. */
+            uint64_t beats = fence_beats_heard();
             handle(l, buf, len);
+            if (n > 0 || fence_beats_heard() == beats)
+                urpc_set_sleeping(&l->ch, false);
         }
     }
     return did;
 }
 
+/* Raised before the loop sleeps; each link's is lowered when it brings
+ * work (links_poll), not at every wake-up (<atoll/waitset.h>). */
 static void links_set_sleeping(struct ws_source *src, bool sleeping)
 {
     (void)src;

@@ -446,7 +446,7 @@ static __attribute__((noinline)) errval_t send_slow(struct urpc_chan *c, const v
         return c->broken;
     struct send_wait w = { false, false, 0 };
     errval_t err = send_one(c, msg, len, flags & URPC_NONBLOCK, &w);
-    if (!err)
+    if (!err && !(flags & URPC_NOWAKE))
         wake_if_sleeping(c);
     return err;
 }
@@ -458,7 +458,8 @@ errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned fl
     if (c->broken || c->asking || len > URPC_PAYLOAD || c->sent - c->acked >= c->nslots)
         return send_slow(c, msg, len, flags);
     send_lone(c, msg, (uint32_t)len);
-    wake_if_sleeping(c);
+    if (!(flags & URPC_NOWAKE))
+        wake_if_sleeping(c);
     return ERR_OK;
 }
 
@@ -718,6 +719,13 @@ void urpc_close(struct urpc_chan *c, errval_t reason)
 
 void urpc_set_sleeping(struct urpc_chan *c, bool sleeping)
 {
+    /* A flag that already says so is not written again: the peer reads
+     * this line at every dry poll (the hang-up), so each store would move
+     * it to us and back, and an idle core that wakes for its timers would
+     * cost every peer a line transfer per wake-up. A flag raised before
+     * was fenced then; the checks after it are still ordered behind it. */
+    if (__atomic_load_n(&c->my_ctrl->sleeping, __ATOMIC_RELAXED) == (sleeping ? 1u : 0u))
+        return;
     __atomic_store_n(&c->my_ctrl->sleeping, sleeping ? 1 : 0, __ATOMIC_RELAXED);
     /* Pairs with the fence in wake_if_sleeping (see there). Lowering the
      * flag needs no heavy fence: a late wake-up is only a spurious one. */

@@ -167,7 +167,8 @@ void waitset_dispatch(struct waitset *ws)
                 ws->sleeps++;
                 waitset_os_sleep(token, timeout);
             }
-            set_sleeping(ws, false);
+            /* The flags stay up: the source that has work lowers its own
+             * when it is polled (waitset_round). */
         }
         ws->idle_since = 0;
     }
@@ -183,7 +184,12 @@ void waitset_run(struct waitset *ws)
 
 static bool urpc_poll(struct ws_source *s)
 {
-    return urpc_pending(s->obj) && s->on_ready(s);
+    struct urpc_chan *ch = s->obj;
+    if (!urpc_pending(ch))
+        return false;
+    if (!ch->broken)
+        urpc_set_sleeping(ch, false);   /* busy: its sender need not ring (a no-op if lowered) */
+    return s->on_ready(s);
 }
 
 static void urpc_sleeping(struct ws_source *s, bool sleeping)

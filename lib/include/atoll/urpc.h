@@ -148,6 +148,12 @@ struct urpc_chan {
 };
 
 #define URPC_NONBLOCK 0x1u
+/* Send without waking a sleeping peer: it takes the message when it next
+ * wakes for anything else. Only for a peer that wakes on its own timers
+ * and a message that may wait that long (a monitor's heartbeat): a waking
+ * send costs the peer's core an interrupt and a wake-up. A send that must
+ * wait for room still wakes it (the room is its to make). */
+#define URPC_NOWAKE 0x2u
 
 /* Attach to a zeroed shared frame as side 0 or 1 (each peer its own side).
  * Writes nothing to the frame. ERR_INVALID_ARG: bad side, misaligned frame

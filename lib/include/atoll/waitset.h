@@ -18,6 +18,13 @@
  * (at most `max_sleep_ns`, so a wake-up that was lost costs no more). The
  * token closes the race between that last look and the sleep.
  *
+ * Waking lowers no flag: a source lowers its own when it has work (its
+ * senders then stop ringing). A core that wakes only for its timers thus
+ * writes no shared line at all, where lowering and raising every flag at
+ * each wake-up cost every peer two line transfers (docs/costmodel.md,
+ * "an idle core"); a flag left up only costs a sender a wake-up we did not
+ * need, never one we did.
+ *
  * The same code builds on the Linux host, where tests give it a clock and
  * a sleep of their own (waitset_os_* below).
  */
@@ -34,8 +41,10 @@ struct waitset;
 struct ws_source {
     /* At most one piece of work: true if it did some. */
     bool (*poll)(struct ws_source *s);
-    /* Before sleeping: raise (true) or lower (false) whatever makes a
-     * sender wake us (NULL: nothing to raise; the source is polled only). */
+    /* Before sleeping: raise (true) whatever makes a sender wake us (NULL:
+     * nothing to raise; the source is polled only). The waitset never
+     * lowers it: the source's poll does, before it handles work, so that
+     * senders stop waking a loop that is awake (ws_urpc_source does). */
     void (*set_sleeping)(struct ws_source *s, bool sleeping);
     /* After raising: is work already there? (NULL: never.) */
     bool (*pending)(struct ws_source *s);
