@@ -112,9 +112,10 @@ bool waitset_round(struct waitset *ws)
             did = true;
         }
     }
-    if (ws->timers)
-        did |= fire_timers(ws, waitset_os_now_ns());
-    return did;
+    bool fired = ws->timers && fire_timers(ws, waitset_os_now_ns());
+    if (did || fired)
+        ws->timers_only = !did;
+    return did || fired;
 }
 
 static uint64_t sleep_for(const struct waitset *ws, uint64_t now)
@@ -155,7 +156,7 @@ void waitset_dispatch(struct waitset *ws)
         uint64_t now = waitset_os_now_ns();
         if (!ws->idle_since)
             ws->idle_since = now;
-        if (now - ws->idle_since < ws->spin_ns) {
+        if (!ws->timers_only && now - ws->idle_since < ws->spin_ns) {
             waitset_os_relax();
             continue;
         }
