@@ -246,12 +246,14 @@ static int bits_next(const uint64_t b[4], int after)
 static int bits_first(const uint64_t b[4]) { return bits_next(b, -1); }
 
 /* Ask `core` (and, as leader, the cores in `fwd`). */
+/* A leaf's call carries no forwarding set (fwd NULL: none sent), so that it
+ * fits one slot of the channel: with the set's 32 bytes it took two, one
+ * more line moved for every core reached. */
 static errval_t shoot_send(struct shoot *s, uint32_t core, const uint64_t fwd[4])
 {
-    static const uint64_t none[4];
     struct idl_chan *via = route(core);
     errval_t err = via ? monitor_tlb_call_send(via, (uint16_t)core, (uint16_t)my_core, s->tag, s->domain, s->vaddr,
-                                               s->pages, (uint16_t)s->home, (const uint8_t *)(fwd ? fwd : none), 32)
+                                               s->pages, (uint16_t)s->home, (const uint8_t *)fwd, fwd ? 32 : 0)
                        : ERR_NO_ROUTE;
     BITS_CLR(s->to_send, core);
     if (!err) {
@@ -317,7 +319,7 @@ static errval_t shoot_multicast(struct shoot *s)
         if (leader >= 0) {
             for (int c = bits_first(fwd); c >= 0; c = bits_next(fwd, c))
                 BITS_CLR(s->to_send, c);
-            err = shoot_send(s, (uint32_t)leader, fwd);
+            err = shoot_send(s, (uint32_t)leader, bits_empty(fwd) ? 0 : fwd);
         }
     }
     return err;

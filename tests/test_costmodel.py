@@ -255,8 +255,9 @@ def check_urpc_design(c):
         w = wake["args"]["ops"]
         # One IPI a wake-up, but for one whose sleeper had not fallen asleep
         # yet in the 0.2 ms it was given (TCG on a loaded host); the region
-        # is system-wide, and now and then catches a monitor's own wake-up
-        # (the mesh's heartbeats: 11 in 10 wake-ups, 1 run in 3 at load 15).
+        # is system-wide, and now and then caught a monitor's own wake-up
+        # (the mesh's heartbeats: 11 in 10 wake-ups, 1 run in 3 at load 15;
+        # heartbeats wake nobody since, URPC_NOWAKE, but other timers may).
         assert w // 2 <= wake["ipis"] <= w + 2, wake
         ctrl, slots = lines_moved(wake, frame)
         assert 2 * w <= slots <= 2 * w + HALF_WRITTEN, wake
@@ -333,7 +334,8 @@ def test_atoll_unmap_calls_are_regions_with_their_protocols_costs(tmp_path):
     for op in ("munmap", "mprotect"):
         ipi = c.named("unmap", protocol="ipi", op=op)
         # Regions are system-wide and catch other cores' traffic (the
-        # monitors' heartbeats on the mesh, timed by the host's clock): under
+        # monitors' heartbeats on the mesh, a line each, timed by the host's
+        # clock; before URPC_NOWAKE each also woke its peer): under
         # load the median call's lines were 3, 7 or 8. The cleanest call
         # shows the design's cost; another's IPI is rare (the median holds).
         assert len(ipi) == 5 and all(x["args"]["cores"] == 4 and x["args"]["ops"] == 1 for x in ipi), ipi

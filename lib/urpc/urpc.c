@@ -451,8 +451,19 @@ static __attribute__((noinline)) errval_t send_slow(struct urpc_chan *c, const v
     return err;
 }
 
+/* A side that sends is awake, and an answer may come: its own flag, if a
+ * waitset left it up through a wake-up for its timers (<atoll/waitset.h>),
+ * goes down, or every answer would ring a core that is not asleep. Not
+ * for URPC_NOWAKE: such a message (a heartbeat) expects no answer. */
+static inline void sender_awake(struct urpc_chan *c, unsigned flags)
+{
+    if (!c->broken && !(flags & URPC_NOWAKE) && __atomic_load_n(&c->my_ctrl->sleeping, __ATOMIC_RELAXED))
+        urpc_set_sleeping(c, false);
+}
+
 errval_t urpc_send(struct urpc_chan *c, const void *msg, size_t len, unsigned flags)
 {
+    sender_awake(c, flags);
     /* The common case: one slot, the ring known to have room, and no
      * `waiting` flag to lower (wait_space does that). */
     if (c->broken || c->asking || len > URPC_PAYLOAD || c->sent - c->acked >= c->nslots)
@@ -497,6 +508,7 @@ errval_t urpc_send_batch(struct urpc_chan *c, const struct urpc_out *msgs, size_
     errval_t err = c->broken;
     bool nonblock = flags & URPC_NONBLOCK;
     struct send_wait w = { false, false, 0 };
+    sender_awake(c, flags);
     while (!err && i < n) {
         if (i + 1 < n && packable(&msgs[i], &msgs[i + 1])) {
             err = wait_space(c, 1, nonblock, &w);

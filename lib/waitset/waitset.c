@@ -113,8 +113,12 @@ bool waitset_round(struct waitset *ws)
         }
     }
     bool fired = ws->timers && fire_timers(ws, waitset_os_now_ns());
-    if (did || fired)
-        ws->timers_only = !did;
+    /* Only a wake-up for timers skips the spin: a timer that fires while
+     * the loop spins after real work leaves the spin as it was. */
+    if (did)
+        ws->slept = ws->timers_only = false;
+    else if (fired)
+        ws->timers_only = ws->slept;
     return did || fired;
 }
 
@@ -166,6 +170,7 @@ void waitset_dispatch(struct waitset *ws)
             set_sleeping(ws, true);
             if (!any_pending(ws)) {
                 ws->sleeps++;
+                ws->slept = true;
                 waitset_os_sleep(token, timeout);
             }
             /* The flags stay up: the source that has work lowers its own

@@ -332,8 +332,7 @@ static int hist(uint32_t client, uint32_t nops, uint32_t nkeys, bool reads_only)
             if (err) {
                 errors++;
                 sys_notify_wait(sys_notify_gen(), 5000, 0);   /* 5 ms, then look again */
-                if (i)
-                    i--;
+                i--;   /* this operation again (at 0 it wraps, and the loop's i++ brings it back: op 0 was skipped) */
                 if (errors > 2000)
                     break;
                 continue;

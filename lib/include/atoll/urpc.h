@@ -152,7 +152,9 @@ struct urpc_chan {
  * wakes for anything else. Only for a peer that wakes on its own timers
  * and a message that may wait that long (a monitor's heartbeat): a waking
  * send costs the peer's core an interrupt and a wake-up. A send that must
- * wait for room still wakes it (the room is its to make). */
+ * wait for room still wakes it (the room is its to make). Never toward a
+ * receiver whose wait has no bound (a blocking urpc_recv with timeout 0 on
+ * the host): nothing else may ever wake it. */
 #define URPC_NOWAKE 0x2u
 
 /* Attach to a zeroed shared frame as side 0 or 1 (each peer its own side).

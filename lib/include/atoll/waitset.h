@@ -46,8 +46,9 @@ struct ws_source {
     bool (*poll)(struct ws_source *s);
     /* Before sleeping: raise (true) whatever makes a sender wake us (NULL:
      * nothing to raise; the source is polled only). The waitset never
-     * lowers it: the source's poll does, before it handles work, so that
-     * senders stop waking a loop that is awake (ws_urpc_source does). */
+     * lowers it: the source's poll does when it has work (ws_urpc_source
+     * before handling it; the monitor's links after, unless it was a lone
+     * heartbeat), so that senders stop waking a loop that is awake. */
     void (*set_sleeping)(struct ws_source *s, bool sleeping);
     /* After raising: is work already there? (NULL: never.) */
     bool (*pending)(struct ws_source *s);
@@ -79,7 +80,8 @@ struct waitset {
     uint64_t spin_ns;           /* poll this long after the last work (default 50 us) */
     uint64_t max_sleep_ns;      /* sleep at most this long (default 20 ms) */
     uint64_t idle_since;        /* when the last round that did work ended (0: busy) */
-    bool timers_only;           /* that round only fired timers: sleep without spinning */
+    bool timers_only;           /* that round, after a sleep, only fired timers: sleep without spinning */
+    bool slept;                 /* slept since a source last did work */
     bool stop;                  /* waitset_run returns at the end of this round */
     /* Statistics. */
     uint64_t rounds, sleeps, timers_fired;
