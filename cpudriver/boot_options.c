@@ -93,7 +93,7 @@ void boot_options_parse(struct boot_options *o)
 {
     uint64_t v;
     *o = (struct boot_options){
-        .smp_timeout_ms = DEFAULT_SMP_TIMEOUT_MS, .timer_hz = DEFAULT_TIMER_HZ,
+        .smp_timeout_ms = DEFAULT_SMP_TIMEOUT_MS, .timer_hz = DEFAULT_TIMER_HZ, .timescale = 1,
         .fault_core = NO_CORE, .probe_core = NO_CORE, .unlisted_apic = NO_CORE, .die_core = NO_CORE,
     };
     o->poweroff = cmdline_get(boot_cmdline(), "poweroff", 0, 0);
@@ -107,6 +107,12 @@ void boot_options_parse(struct boot_options *o)
             o->timer_hz = (uint32_t)v;
         else
             boot_warn("kernel command line: timer_hz must be 1..10000; using 100");
+    }
+    if (value_u64("timescale", &v)) {
+        if (v >= 1 && v <= 1000)
+            o->timescale = (uint32_t)v;
+        else
+            boot_warn("kernel command line: timescale must be 1..1000; using 1");
     }
     parse_selftest(o);
 }

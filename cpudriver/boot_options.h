@@ -14,6 +14,7 @@ struct boot_options {
     uint64_t smp_timeout_ms;  /* smp_timeout_ms=N: how long to wait for check-ins */
     uint32_t timer_hz;        /* timer_hz=N: scheduler ticks per second, 1..10000 */
     bool periodic;            /* periodic: an idle core's timer ticks too (idle.c) */
+    uint32_t timescale;       /* timescale=N: guest time runs N times slower than the host's, 1..1000 */
     /* selftest=...: make a core fail on purpose (selftest.h); NO_CORE if not */
     uint32_t fault_core, probe_core, unlisted_apic;
     bool panic_selftest;

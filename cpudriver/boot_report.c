@@ -62,6 +62,8 @@ void boot_report_start(void)
     event_str(&e, "bootloader", boot_info()->bootloader);
     event_u64(&e, "ram_bytes", pmem_free_bytes(PMEM_ANY_NODE));
     event_u64(&e, "tsc_hz", boot_params.tsc_hz);
+    event_u64(&e, "tsc_hz_measured", boot_params.tsc_hz_measured);
+    event_u64(&e, "timescale", boot_params.timescale);
     event_u64(&e, "apic_timer_hz", boot_params.apic_timer_hz);
     event_bool(&e, "x2apic", boot_params.x2apic);
     event_bool(&e, "numa_from_srat", boot_topology()->numa_from_srat);

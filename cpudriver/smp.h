@@ -39,8 +39,10 @@ _Static_assert(__builtin_offsetof(struct ap_start, stack_top) == 16, "trampoline
 
 /* Facts every core needs, measured or decided once by the boot core. */
 struct boot_params {
-    uint64_t tsc_hz;
-    uint64_t apic_timer_hz;
+    uint64_t tsc_hz;        /* what one guest second is in TSC ticks: measured x timescale */
+    uint64_t tsc_hz_measured;   /* against the PIT */
+    uint32_t timescale;     /* "timescale=N": guest time N times slower than the host's */
+    uint64_t apic_timer_hz; /* also x timescale */
     uint64_t boot_tsc0;
     bool x2apic;            /* every core puts its local APIC in x2APIC mode */
     bool no_smap;           /* "nosmap": no core turns SMAP on (docs/kvm.md) */

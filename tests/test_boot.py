@@ -281,6 +281,23 @@ def test_core_that_never_checks_in_is_reported_by_apic_id():
     assert s["cores_up"] == 3 and s["cores_found"] == 4
 
 
+def test_timescale_slows_every_clock():
+    """timescale=4: the kernel counts 4 of the TSC's measured seconds as one
+    (docs/boot-report.md), and so does every domain (its tsc_hz); the
+    machine works as usual (every core up, a round trip between domains
+    timed in its own time). A value out of range warns and keeps 1."""
+    from test_userspace import run_shell
+    r = run_shell(["run 1 lmpbench 50", "wait"], smp=4, cmdline="timescale=4")
+    b = one(r, "boot")
+    assert b["timescale"] == 4 and b["tsc_hz"] == 4 * b["tsc_hz_measured"], b
+    assert len(r.events_named("core_up")) == 4, r.console[-3000:]
+    [lmp] = r.events_named("lmp_bench")
+    assert lmp["tsc_hz"] == b["tsc_hz"] and lmp["rounds"] == 50, lmp
+    r = boot(Machine(smp=1, cmdline="timescale=0"))
+    assert r.status == 0 and one(r, "boot")["timescale"] == 1
+    assert any("timescale" in w["msg"] for w in r.events_named("warning"))
+
+
 def test_bad_command_line_value_warns():
     r = boot(Machine(smp=1, cmdline="smp_timeout_ms=soon"))
     assert r.status == 0
