@@ -284,7 +284,9 @@ def test_random_operations_from_several_cores_keep_the_records_true(seed):
     the right answer (the object is being revoked, asked or moved by
     another core), ERR_NOT_PERMITTED for a give-on to the owner core
     itself, ERR_QUOTA for a give-on while the object's domain (which pays
-    for it) has its share of grants waiting for their answers; no other
+    for it) has its share of grants waiting for their answers, ERR_CAP_EMPTY
+    for a give or give-on of a copy a revoke took since the domain looked
+    (a fresh clone's run saw one give-on so, each seed); no other
     error. Then, everyone paused, every monitor's records
     agree with each other (check_records); then everything is let go and
     every monitor ends with no record and its slots, RAM and heap where

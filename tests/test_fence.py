@@ -57,7 +57,9 @@ def test_a_dead_core_is_fenced_and_its_service_comes_back_on_the_nearest_core(tm
     # A neighbour in the mesh (core 2 leads node 1's cluster: core 3, its
     # member, and core 0, the other leader, watch it) suspected it; core 0
     # probed, then declared it dead within the bound.
-    [suspected] = r.events_named("core_suspected")
+    # (Of core 2: a live core whose vCPU a loaded host starved for 5 s may
+    # be suspected too, then cleared, never fenced: checked below.)
+    [suspected] = [e for e in r.events_named("core_suspected") if e["core"] == 2]
     assert suspected["core"] == 2 and suspected["by"] in (0, 3), suspected
     assert MESH_SUSPECT_MS <= suspected["silent_ms"], suspected
     [dead] = r.events_named("core_dead")
@@ -110,8 +112,8 @@ def test_a_dead_core_on_a_16_core_4_node_machine(tmp_path):
     assert not r.timed_out, r.console[-3000:]
     [panic] = r.events_named("panic")
     assert panic["core"] == 5, panic
-    suspected = r.events_named("core_suspected")
-    assert suspected and all(e["core"] == 5 and e["silent_ms"] >= MESH_SUSPECT_MS for e in suspected), suspected
+    suspected = [e for e in r.events_named("core_suspected") if e["core"] == 5]   # (a starved live core: cleared)
+    assert suspected and all(e["silent_ms"] >= MESH_SUSPECT_MS for e in suspected), suspected
     # Its cluster; or core 0, if it died before the mesh was up (a slow
     # boot on a loaded host): core 0 watches the boot channels until then.
     assert {e["by"] for e in suspected} <= {0, 4, 6, 7}, suspected
@@ -149,7 +151,7 @@ def test_a_core_dying_before_the_mesh_is_up_is_fenced_and_the_mesh_completes_wit
     assert r.events_named("selftest_stop") == [{"event": "selftest_stop", "core": 2}]
     assert r.events_named("panic") == []
     # Core 0, its boot channel silent: no other core ever had a link to it.
-    [suspected] = r.events_named("core_suspected")
+    [suspected] = [e for e in r.events_named("core_suspected") if e["core"] == 2]   # (as above)
     assert suspected["core"] == 2 and suspected["by"] == 0 and suspected["silent_ms"] >= MESH_SUSPECT_MS, suspected
     [dead] = r.events_named("core_dead")
     assert dead["core"] == 2 and dead["silent_ms"] >= MESH_SUSPECT_MS + MESH_CONFIRM_MS, dead

@@ -294,7 +294,9 @@ def test_a_listing_never_misses_a_live_domain_while_others_end():
     there end every few ms, a 10 kHz tick preempting the monitor's walk,
     and `ps` of core 1 asked hundreds of times (before the fix: 27 to 48
     listings of 380 to 750 missed a sleeper, in each of 3 runs)."""
-    r = run_shell(["run 0 xattack pslist 1 30 3000 6000", "wait 400000"], smp=2, cmdline="timer_hz=10000",
+    # At most 400 rounds, or 9 s (3/4 of the sleepers' 12 s: a slow host
+    # still gets its hundred listings; was 4.5 s, 380-750 here).
+    r = run_shell(["run 0 xattack pslist 1 30 400 12000", "wait 400000"], smp=2, cmdline="timer_hz=10000",
                   timeout=300)
     assert r.status == 0, r.console[-3000:]
     e = one(r, "pslist")

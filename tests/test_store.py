@@ -124,7 +124,9 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     # restart=0: the starter's restart service leaves the killed replicas
     # alone; `svc restart` starts them again (through the same restart).
     manifest = "kv store per-core restart=0 serve $name $key $cores $life\n"
-    clients = [f"run {c} store hist kv {c} 150 3" for c in (1, 2, 5, 6, 7)]
+    # Core 5's client last: it must still be running when its replica is
+    # killed (spawned third, it could finish first on a loaded host).
+    clients = [f"run {c} store hist kv {c} 150 3" for c in (1, 2, 6, 7, 5)]
     # The group forms while the shell starts: give core 5's replica 8 s (800 ticks) to
     # join the leader before it is killed (killed before it had joined, it
     # was never the leader's peer, and a full run saw no store_peer_lost).
@@ -134,19 +136,21 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     r = boot(manifest, cmds, tmp_path)
     assert "kv per-core 5 2 running" in r.console   # the domain killed was the replica
     assert "killed domain 2 on core 5" in r.console
-    lost = r.events_named("store_peer_lost")
-    assert [e["peer_core"] for e in lost] == [5], lost
+    # Core 5 lost; another only if it fell behind and rejoined (the leader
+    # drops a follower a log behind, a vCPU descheduled on a loaded host).
+    rejoined = {e["core"] for e in r.events_named("store_leader_lost")}
+    lost = {e["peer_core"] for e in r.events_named("store_peer_lost")}
+    assert 5 in lost and lost <= {5} | rejoined, (lost, rejoined)
     restarted = r.events_named("service_restarted")
     assert [(e["core"], e["by"]) for e in restarted] == [(5, "svc")], restarted
     caught = [e for e in r.events_named("store_caught_up") if e["core"] == 5]
-    assert len(caught) == 2 and caught[1]["keys"] > 0 and caught[1]["index"] > 0, caught
+    assert len(caught) >= 2 and caught[1]["keys"] > 0 and caught[1]["index"] > 0, caught
     hists = {h["c"]: h for h in r.events_named("store_hist")}
     # Core 5's client lost its replica (an error, then the next nearest).
     assert hists[5]["errors"] >= 1 and hists[5]["ops"] == 150, hists[5]
     # The others saw no error, unless their own replica fell so far behind
     # (a vCPU descheduled on a loaded host) that the leader dropped it and
     # it joined again: a fresh read then says there is no leader.
-    rejoined = {e["core"] for e in r.events_named("store_leader_lost")}
     assert all(hists[c]["errors"] == 0 for c in (1, 2, 6, 7) if c not in rejoined), (hists, rejoined)
     check_history(r, 5 * 150 + 8 * 3)
     states = same_tables(r, list(range(8)))
@@ -285,7 +289,7 @@ def test_sixteen_cores_four_nodes_a_replica_per_node(tmp_path):
     the four tables equal, and the final fresh reads from all sixteen cores
     are each served by their own node's replica."""
     manifest = "kv store per-node restart=0 serve $name $key $cores $life\n"
-    writers = (1, 5, 9, 13, 14)
+    writers = (1, 5, 13, 14, 9)   # node 2's (core 9) last: still running when core 8's replica is killed
     cmds = ["svc", "run 2 store put kv warm up", "wait"] + [f"run {c} store hist kv {c} 100 3" for c in writers]
     cmds += ["sleep 2", "kill 8 2", "sleep 20", "svc restart kv 8", "wait"]
     cmds += [f"run {c} store hist kv {100 + c} 2 3 reads" for c in range(16)] + ["wait", "run 1 store state kv", "wait"]
@@ -300,15 +304,16 @@ def test_sixteen_cores_four_nodes_a_replica_per_node(tmp_path):
     assert all(e["members"] == 4 and e["majority"] == 3 for e in reps), reps
     assert [e["core"] for e in reps if e["leader"]] == [0], reps
     assert "kv per-node 8 2 running" in r.console and "killed domain 2 on core 8" in r.console
-    assert [e["peer_core"] for e in r.events_named("store_peer_lost")] == [8]
+    rejoined = {e["core"] for e in r.events_named("store_leader_lost")}   # fell behind, joined again
+    lost = {e["peer_core"] for e in r.events_named("store_peer_lost")}
+    assert 8 in lost and lost <= {8} | rejoined, (lost, rejoined)
     assert [(e["core"], e["by"]) for e in r.events_named("service_restarted")] == [(8, "svc")]
     caught = [e for e in r.events_named("store_caught_up") if e["core"] == 8]
-    assert len(caught) == 2 and caught[1]["keys"] > 0 and caught[1]["index"] > 0, caught
+    assert len(caught) >= 2 and caught[1]["keys"] > 0 and caught[1]["index"] > 0, caught
     hists = {h["c"]: h for h in r.events_named("store_hist")}
     assert all(hists[c]["ops"] == 100 for c in writers), hists
     # Only node 2's client lost its replica (unless a loaded host made another
     # replica fall behind and rejoin: a fresh read then finds no leader).
-    rejoined = {e["core"] for e in r.events_named("store_leader_lost")}
     assert all(hists[c]["errors"] == 0 for c in (1, 5, 13, 14) if node_of[c] * 4 not in rejoined), (hists, rejoined)
     ops = r.events_named("store_op")
     check_history(r, len(writers) * 100 + 16 * 2)

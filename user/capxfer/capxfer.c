@@ -905,8 +905,11 @@ static void chaos_held_step(capslot_t *held_copies, struct chaos_counts *k, uint
             err = give(held_copies[i], to_core, to);
             k->giveons++;
             /* ERR_QUOTA: the grants the object's domain has waiting for
-             * their answers (it pays for a give-on: MON_CAPS_GRANTS_PER_DOMAIN) */
-            bool refused = err == ERR_CAP_LOCKED || err == ERR_NOT_PERMITTED || err == ERR_QUOTA;
+             * their answers (it pays for a give-on: MON_CAPS_GRANTS_PER_DOMAIN);
+             * ERR_CAP_EMPTY: a revoke elsewhere took the copy since we looked
+             * (as for an owner's give, chaos_own_step) */
+            bool refused = err == ERR_CAP_LOCKED || err == ERR_NOT_PERMITTED || err == ERR_QUOTA ||
+                           err == ERR_CAP_EMPTY;
             k->giveon_refused += refused;
             if (err && !refused) {
                 k->giveon_err++;

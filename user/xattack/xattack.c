@@ -362,7 +362,7 @@ static int attack_dispatchers(void)
         inert_listed |= !info.id;
     bool ok = made == 16 && err == ERR_TOO_MANY && !inert_listed;
     report("dispatchers", ok, "\"made\":%u,\"then\":\"%s\",\"domains_listed\":%u", made, err_name(err), domains);
-    pause_ms(2000);   /* hold them while others look at this core */
+    pause_ms(8000);   /* hold them while others look at this core (the shell's `ps` may come seconds later on a loaded host) */
     return ok ? 0 : 1;
 }
 
