@@ -164,13 +164,13 @@ static void compute_watch(void)
     watch_known = true;
 }
 
-/* A beat on every watched link that sent nothing for a period. */
-/* A beat wakes nobody (URPC_NOWAKE): the peer's monitor takes it when its
- * own timers wake it (lifetimes.c's sweep, every 20 ms), long before
- * MESH_SUSPECT_MS; waking it would cost its core an interrupt per beat
- * and link, a few hundred a second on an idle 32-core machine
- * (docs/costmodel.md, "an idle core"). A probe (above) and a probe's
- * answer still wake: core 0 waits for them. */
+/* A beat on every watched link that sent nothing for a period. It wakes
+ * nobody (URPC_NOWAKE): the peer's monitor takes it when its own timers
+ * wake it (lifetimes.c's sweep, every 20 ms), long before MESH_SUSPECT_MS;
+ * waking it would cost its core an interrupt per beat and link, a few
+ * hundred a second on an idle 32-core machine (docs/costmodel.md, "an idle
+ * core"). A probe (above) and a probe's answer still wake: core 0 waits
+ * for them. */
 static void send_due_beats(uint64_t now)
 {
     uint8_t buf[monitor_beat_size_max];
@@ -245,8 +245,6 @@ void fence_start(struct waitset *ws)
     beat_timer = (struct ws_timer){ .fire = beat_due };
     waitset_timer_arm(ws, &beat_timer, now_ns() + MESH_BEAT_MS * MS);
 }
-
-uint64_t fence_beats_heard(void) { return beats_heard; }
 
 errval_t fence_on_beat(const struct monitor_beat_args *a)
 {

@@ -371,8 +371,8 @@ bool links_poll(void)
             errval_t err = urpc_recv(&l->ch, buf, sizeof buf, &len, URPC_NONBLOCK);
             if (err == ERR_WOULD_BLOCK)
                 break;
-            did = true;
             if (err) {
+                did = true;
                 /* A corrupt channel stays broken: close it for good, or
                  * it would look busy forever and keep us from sleeping.
                  * Routes then go around it (through core 0). */
@@ -385,13 +385,16 @@ bool links_poll(void)
                 break;
             }
             /* Busy: its sender need not ring us while we are awake, so
-             * the link's sleeping flag goes down (<atoll/waitset.h>), but
-             * not for a lone heartbeat: it asks for nothing, and lowering
-             * and raising the flag would move its line twice. */
-            uint64_t beats = fence_beats_heard();
-            handle(l, buf, len);
-            if (n > 0 || fence_beats_heard() == beats)
+             * the link's sleeping flag goes down (<atoll/waitset.h>), and
+             * the loop counts it as work (it spins before it sleeps). Not
+             * a lone heartbeat: it asks for nothing, lowering and raising
+             * the flag would move its line twice, and the spin after it
+             * was most of what an idle core executed. */
+            if (n > 0 || idl_msg_type(buf, len) != monitor_beat) {
                 urpc_set_sleeping(&l->ch, false);
+                did = true;
+            }
+            handle(l, buf, len);
         }
     }
     return did;

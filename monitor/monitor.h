@@ -130,7 +130,6 @@ void fence_start(struct waitset *ws);
  * Cheap when none is due. */
 void fence_keepalive(uint64_t now);
 errval_t fence_on_beat(const struct monitor_beat_args *a);
-uint64_t fence_beats_heard(void);
 errval_t fence_on_suspect(const struct monitor_core_suspect_args *a);
 errval_t fence_on_dead(const struct monitor_core_dead_args *a);
 /* One line of counts (for `mesh`). */

@@ -245,10 +245,10 @@ static int bits_next(const uint64_t b[4], int after)
 
 static int bits_first(const uint64_t b[4]) { return bits_next(b, -1); }
 
-/* Ask `core` (and, as leader, the cores in `fwd`). */
-/* A leaf's call carries no forwarding set (fwd NULL: none sent), so that it
- * fits one slot of the channel: with the set's 32 bytes it took two, one
- * more line moved for every core reached. */
+/* Ask `core` (and, as leader, the cores in `fwd`). A leaf's call carries
+ * no forwarding set (fwd NULL: none sent), so that it fits one slot of the
+ * channel: with the set's 32 bytes it took two, one more line moved for
+ * every core reached. */
 static errval_t shoot_send(struct shoot *s, uint32_t core, const uint64_t fwd[4])
 {
     struct idl_chan *via = route(core);

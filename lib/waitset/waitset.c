@@ -113,12 +113,12 @@ bool waitset_round(struct waitset *ws)
         }
     }
     bool fired = ws->timers && fire_timers(ws, waitset_os_now_ns());
-    /* Only a wake-up for timers skips the spin: a timer that fires while
-     * the loop spins after real work leaves the spin as it was. */
+    /* Only work from a source makes the loop spin again before it sleeps:
+     * a wake-up for timers alone (or for nothing) sleeps again at once, and
+     * a timer that fires while the loop spins after real work leaves the
+     * spin as it was. */
     if (did)
-        ws->slept = ws->timers_only = false;
-    else if (fired)
-        ws->timers_only = ws->slept;
+        ws->slept = false;
     return did || fired;
 }
 
@@ -160,7 +160,7 @@ void waitset_dispatch(struct waitset *ws)
         uint64_t now = waitset_os_now_ns();
         if (!ws->idle_since)
             ws->idle_since = now;
-        if (!ws->timers_only && now - ws->idle_since < ws->spin_ns) {
+        if (!ws->slept && now - ws->idle_since < ws->spin_ns) {
             waitset_os_relax();
             continue;
         }

@@ -781,13 +781,16 @@ struct chaos_counts {
     uint32_t gives, give_err, give_locked, takes, deletes, revokes, revoke_err, revoke_locked, handovers, retypes,
         retype_err, hrevokes, hrevoke_err, hrevoke_locked, giveons, giveon_err, giveon_refused, taken_away, steps;
     errval_t last_err;   /* the last error counted in *_err, for the reader */
+    uint64_t t0, rounds_ms;   /* when the steps began; how long its rounds took (0: not done yet) */
 };
 
 /* Whether this domain has done every kind of operation at least once. A
  * held step can only act on what others have given by then, and on a slow
  * host a domain may run all its rounds before much has arrived: it then
- * goes on (CHAOS_MORE_ROUNDS times its rounds at most) until it has, so
- * the test sees every kind whatever the host's speed. */
+ * goes on until it has, so the test sees every kind whatever the host's
+ * speed, but no longer than its rounds took (a kind the others, paused
+ * by then, can no longer make possible must not keep it for minutes) and
+ * CHAOS_MORE_ROUNDS times its rounds at most. */
 #define CHAOS_MORE_ROUNDS 8
 static bool chaos_covered(const struct chaos_counts *c)
 {
@@ -795,9 +798,15 @@ static bool chaos_covered(const struct chaos_counts *c)
            c->giveons;
 }
 
-static bool chaos_go_on(uint32_t r, uint32_t rounds, const struct chaos_counts *c)
+static bool chaos_go_on(uint32_t rounds, struct chaos_counts *c)
 {
-    return r < rounds || (!chaos_covered(c) && r < CHAOS_MORE_ROUNDS * rounds);
+    if (!c->t0)
+        c->t0 = now_ms() | 1;
+    if (c->steps < rounds)
+        return true;
+    if (!c->rounds_ms)
+        c->rounds_ms = (now_ms() - c->t0) | 1;
+    return !chaos_covered(c) && c->steps < CHAOS_MORE_ROUNDS * rounds && now_ms() - c->t0 < 2 * c->rounds_ms;
 }
 
 static void counts_print(const char *who, uint32_t core, const struct chaos_counts *c)
@@ -989,7 +998,7 @@ static int chaos_worker(uint32_t rounds, uint32_t seed, uint64_t coordinator)
     uint32_t paused = 0, ended = 0;
     rnd_state = seed * 2654435761ull + si_core();
     const uint32_t to_core = 0;
-    for (uint32_t r = 0; chaos_go_on(r, rounds, &k); r++, k.steps++) {
+    for (; chaos_go_on(rounds, &k); k.steps++) {
         if (rnd(2))
             chaos_own_step(own, 1, &to_core, &coordinator, &k);
         else
@@ -1059,7 +1068,7 @@ static int chaos(uint32_t rounds, uint32_t workers, uint32_t seed)
             return 1;
         }
     }
-    for (uint32_t r = 0; chaos_go_on(r, rounds, &k); r++, k.steps++) {
+    for (; chaos_go_on(rounds, &k); k.steps++) {
         if (rnd(2))
             chaos_own_step(own, workers, cores, ids, &k);
         else {

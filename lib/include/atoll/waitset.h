@@ -11,10 +11,10 @@
  * has work gets one turn per round like every other, so none starves.
  *
  * When a round did nothing, the loop polls on for `spin_ns` (a reply that
- * comes soon costs no wake-up; not after a round that only fired timers: a
- * loop woken for its timers has nothing coming, and an idle monitor's
- * 50 timer wake-ups a second each spun 50 us, most of what an idle core
- * executed), then sleeps on the core's notifications:
+ * comes soon costs no wake-up; not after a sleep that brought no source
+ * work: a loop woken for its timers has nothing coming, and an idle
+ * monitor's 50 timer wake-ups a second each spun 50 us, most of what an
+ * idle core executed), then sleeps on the core's notifications:
  * it reads the notification generation, raises every source's sleeping
  * flag (a URPC channel's, so that a sender wakes it), looks at every source
  * once more, and only then sleeps, until a notification or the next timer
@@ -80,8 +80,7 @@ struct waitset {
     uint64_t spin_ns;           /* poll this long after the last work (default 50 us) */
     uint64_t max_sleep_ns;      /* sleep at most this long (default 20 ms) */
     uint64_t idle_since;        /* when the last round that did work ended (0: busy) */
-    bool timers_only;           /* that round, after a sleep, only fired timers: sleep without spinning */
-    bool slept;                 /* slept since a source last did work */
+    bool slept;                 /* slept since a source last did work: sleep again without spinning */
     bool stop;                  /* waitset_run returns at the end of this round */
     /* Statistics. */
     uint64_t rounds, sleeps, timers_fired;
