@@ -1236,6 +1236,38 @@ def test_cost_model_cli(capsys, tmp_path):
     assert "cannot run with --accel kvm" in capsys.readouterr().err
 
 
+def test_timescale_reaches_atolls_command_line_and_the_points_settings(capsys, tmp_path):
+    """--timescale K|cpus: Atoll's kernel word timescale=K on every Atoll
+    point (K = the shape's CPUs for `cpus`), none at K = 1, Linux untouched;
+    a point's settings follow it (a sweep at another K is not a resume)."""
+    assert ab.timescale_for("cpus", 64) == 64 and ab.timescale_for("8", 64) == 8
+    for bad in ("0", "-2", "x", "", "1025", "1.5"):
+        with pytest.raises(atoll_run.ConfigError):
+            ab.timescale_for(bad, 4)
+    m = Machine(smp=8, numa=2, accel="tcg").validate()
+    cmd = ab.AtollSystem("cpus").command(m, ["pingpong"], {"pingpong": {}})
+    assert cmd[cmd.index("--cmdline") + 1] == "timescale=8"
+    assert "--cmdline" not in ab.AtollSystem("1").command(m, ["pingpong"], {"pingpong": {}})
+    assert ab.AtollSystem("4")._machine(m).cmdline == "timescale=4"
+    kernel = tmp_path / "vmlinuz-9.9"
+    kernel.write_bytes(b"k")
+    assert ab.main(["--dry-run", "--cost-model", "--shapes", "2 4", "--benchmarks", "pingpong",
+                    "--timescale", "cpus", "--linux-kernel", str(kernel)]) == 0
+    out = capsys.readouterr().out
+    assert "--cmdline timescale=2" in out and "--cmdline timescale=4" in out
+    assert "timescale=" not in "".join(ln for ln in out.splitlines() if "-kernel" in ln)
+    assert ab.main(["--dry-run", "--timescale", "0"]) == 2
+    assert "--timescale" in capsys.readouterr().err
+    keys = {}
+    for k in ("1", "cpus"):
+        sw = ab.Sweep(shapes=ab.parse_shapes(["4"]), systems=["atoll"], benchmarks=["pingpong"],
+                      accels=["tcg"], out=str(tmp_path / k), atoll_timescale=k)
+        d = ab.plan_points(sw, {"atoll": ab.AtollSystem(k)}, "c", "r")[0]
+        assert d["atoll"] == {"timescale": k}
+        keys[k] = d["settings"]
+    assert keys["1"] != keys["cpus"]
+
+
 def test_atoll_urpc_beside_linux_in_the_pingpong_summary_and_chart(tmp_path, monkeypatch):
     """With its bare cache line, Atoll's URPC gets a ratio to its own floor
     and a line in the ping-pong chart beside Linux's protocols (under TCG

@@ -683,6 +683,18 @@ class AtollSystem(System):
     name = "atoll"
     missing_reason = "Atoll's half is not written yet"
 
+    def __init__(self, timescale="1"):
+        self.timescale = timescale   # the kernel word timescale=K: a number, or "cpus" (K = the shape's CPUs)
+
+    def kernel_words(self, machine):
+        """Atoll's kernel command line for a point on `machine`: under the
+        cost model one host thread runs every vCPU in turn, so a guest
+        second holds about N times less work per CPU, and bounds written
+        for cores that run at once expire; timescale=K stretches every
+        guest clock K times (docs/costmodel.md)."""
+        k = timescale_for(self.timescale, machine.smp)
+        return f"timescale={k}" if k > 1 else ""
+
     def unavailable(self):
         k = os.path.join(REPO, atoll_run.DEFAULT_KERNEL)
         if not os.path.exists(k):
@@ -728,7 +740,7 @@ class AtollSystem(System):
         m = dataclasses.replace(machine)
         services = [self._services(b, options) for b in benchmarks if self._services(b)]
         m.modules = atoll_run.user_modules(services=os.path.join(REPO, services[0]) if services else None)
-        m.cmdline = ""
+        m.cmdline = self.kernel_words(machine)
         return m
 
     def commands(self, machine, benchmarks, options):
@@ -748,6 +760,8 @@ class AtollSystem(System):
         benchmarks = self._groups(benchmarks)[0] if benchmarks else benchmarks
         if benchmarks and self._services(benchmarks[0]):
             extra += ["--services", self._services(benchmarks[0], options)]
+        if self.kernel_words(machine):
+            extra += ["--cmdline", self.kernel_words(machine)]
         return (["tools/run"] + run_options(machine) + extra + ["--"]
                 + self.commands(machine, benchmarks, options))
 
@@ -821,8 +835,19 @@ def run_options(m):
     return args
 
 
-def make_systems(linux_kernel=None, linux_append=""):
-    return {"linux": LinuxSystem(linux_kernel, linux_append), "atoll": AtollSystem()}
+def timescale_for(word, cpus):
+    """K of `--timescale WORD` on a machine of `cpus` CPUs: WORD is a whole
+    number of at least 1, or `cpus` (K = cpus). ConfigError otherwise."""
+    w = str(word).strip()
+    if w == "cpus":
+        return max(1, int(cpus))
+    if w.isdigit() and 1 <= int(w) <= 1024:
+        return int(w)
+    raise ConfigError(f"--timescale {word!r}: a whole number from 1 to 1024, or 'cpus'")
+
+
+def make_systems(linux_kernel=None, linux_append="", atoll_timescale="1"):
+    return {"linux": LinuxSystem(linux_kernel, linux_append), "atoll": AtollSystem(atoll_timescale)}
 
 
 # -- machine shapes ------------------------------------------------------------------------------
@@ -1079,6 +1104,7 @@ class Sweep:
     extra: Dict[str, object] = dataclasses.field(default_factory=dict)  # more settings
     linux_kernel: Optional[str] = None
     linux_append: str = ""
+    atoll_timescale: str = "1"                  # --timescale: Atoll's clocks stretched K times
     slurm: Optional["slurm.Options"] = None     # submit to Slurm instead of running here
 
 
@@ -1186,6 +1212,7 @@ def describe_point(sweep, system, shape, accel, commit, run_id):
             "have": have, "options": {}, "timeout": None, "kind": kind,
             "linux": ({"kernel": sweep.linux_kernel, "append": sweep.linux_append}
                       if system.name == "linux" else None),
+            "atoll": {"timescale": sweep.atoll_timescale} if system.name == "atoll" else None,
             "extra": dict(sweep.extra), "commit": commit, "run": run_id}
     if have and not shape.error:
         desc["options"] = point_options(sweep, machine, accel, have, system.name)
@@ -1460,7 +1487,8 @@ def run_point_command(argv):
         return 2
     out = os.path.dirname(os.path.dirname(os.path.abspath(ns.dir)))
     lx = desc.get("linux") or {}
-    systems = make_systems(lx.get("kernel"), lx.get("append", ""))
+    systems = make_systems(lx.get("kernel"), lx.get("append", ""),
+                           (desc.get("atoll") or {}).get("timescale", "1"))
     if desc.get("system") not in systems:
         print(f"bench: error: unknown system {desc.get('system')!r}", file=sys.stderr)
         return 2
@@ -1482,7 +1510,7 @@ def run_sweep(sweep, systems=None):
     settings, run the rest (here, up to sweep.jobs at once, or as a Slurm
     job array), merge every point folder and write the plots and the report.
     Returns the number of points not ok (failed, partial, not run)."""
-    systems = systems or make_systems(sweep.linux_kernel, sweep.linux_append)
+    systems = systems or make_systems(sweep.linux_kernel, sweep.linux_append, sweep.atoll_timescale)
     rt = Runtime.here(echo=sweep.echo, wait_quiet=sweep.wait_quiet,
                       busy_limit=sweep.busy_limit)
     run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -1669,6 +1697,10 @@ def _parser():
       help="what --wait-quiet calls quiet (default 0.5 runnable tasks on average)")
     a("--no-plots", action="store_true", help="write the report without plots")
     a("--verbose", action="store_true", help="stream the guests' consoles")
+    a("--timescale", default="1", metavar="K|cpus",
+      help="Atoll's kernel word timescale=K on every Atoll point: its clocks run K times "
+           "slower, so that its bounds hold when one host thread runs every vCPU in turn "
+           "(the cost model); 'cpus': K = the shape's CPU count (default 1; docs/costmodel.md)")
     a("--cost-model", action="store_true",
       help="count cache-line transfers, IPIs and instructions per operation with the cost "
            "model plugin (single-threaded TCG, count-only points; docs/costmodel.md)")
@@ -1744,7 +1776,8 @@ def main(argv=None):
         shapes = parse_shapes(ns.shapes or ([] if ns.shape else [DEFAULT_SHAPES]))
         shapes += parse_shapes(ns.shape)
         systems = [s.strip() for s in ns.systems.split(",") if s.strip()]
-        all_systems = make_systems(ns.linux_kernel, ns.linux_append)
+        timescale_for(ns.timescale, 1)   # a bad word is refused before anything runs
+        all_systems = make_systems(ns.linux_kernel, ns.linux_append, ns.timescale)
         for s in systems:
             if s not in all_systems:
                 raise ConfigError(f"unknown system {s!r}: use {', '.join(all_systems)}")
@@ -1792,6 +1825,7 @@ def main(argv=None):
                   command=shlex.join(cmd_words), wait_quiet=ns.wait_quiet,
                   busy_limit=ns.busy_limit, jobs=ns.jobs, parallel_timed=ns.parallel_timed,
                   force=ns.force, linux_kernel=ns.linux_kernel, linux_append=ns.linux_append,
+                  atoll_timescale=ns.timescale,
                   slurm=slurm_opts, counts_only=ns.cost_model)
     if ns.dry_run:
         return dry_run(sweep, all_systems)

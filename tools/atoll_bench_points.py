@@ -64,7 +64,7 @@ def source_id(repo, commit):
 
 
 SETTINGS_FIELDS = ("system", "shape", "machine", "run_options", "shape_error", "accel",
-                   "benchmarks", "have", "options", "timeout", "kind", "linux", "extra")
+                   "benchmarks", "have", "options", "timeout", "kind", "linux", "atoll", "extra")
 
 
 def settings_key(desc):
