@@ -100,6 +100,11 @@ errval_t names_call(errval_t (*call)(struct idl_chan *ch, void *arg), void *arg)
         err = call(&ns.idl, arg);
         if (!lost(err))
             return err;
+        /* A full name server hangs up with its reason (ERR_TOO_MANY): say
+         * that, not a bare ERR_CHAN_CLOSED, if no try gets through. */
+        errval_t why = urpc_peer_closed(&ns.ch);
+        if (why && why != ERR_CHAN_CLOSED)
+            err = why;
         ns_hung_up();
     }
     return err;

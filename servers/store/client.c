@@ -36,7 +36,6 @@
 #include "kv.h"
 #include "store.h"
 
-static struct service_chan *names;
 static const char *name;
 static uint8_t buf[store_size_max + nameservice_size_max];
 
@@ -69,6 +68,8 @@ static errval_t conn_open(struct conn *c)
     c->open = true;
     c->local_core = SERVICE_CORE(service);
     err = store_leader_rpc(&c->local.idl, &rerr, &leader_core, &leader, &term);
+    if (err == ERR_CHAN_CLOSED && urpc_peer_closed(&c->local.ch))
+        err = urpc_peer_closed(&c->local.ch);   /* the replica's reason: ERR_TOO_MANY, ERR_QUOTA */
     c->no_leader = !err && rerr == ERR_NO_LEADER;
     if (!err && !(err = rerr) && leader != service && !(err = service_connect(leader, &c->leader)))
         c->leader_open = true;
@@ -202,12 +203,9 @@ static int watch(const char *key, uint32_t count)
 static int flood(uint32_t n)
 {
     static struct service_chan ch[32];
-    const char *iface;
     uint64_t service;
     uint32_t ok = 0, quota = 0, other = 0, opened = 0;
-    errval_t rerr = ERR_OK, err = nameservice_lookup_rpc(&names->idl, name, &rerr, &iface, &service, buf, sizeof buf);
-    if (!err)
-        err = rerr;
+    errval_t err = names_lookup(name, 0, &service);
     n = n > 32 ? 32 : n;
     for (; !err && opened < n; opened++)
         if ((err = service_connect(service, &ch[opened])))
@@ -659,9 +657,8 @@ static int bench(uint32_t client, uint32_t nops, uint32_t read_pct, uint32_t nke
     return errors != 0;
 }
 
-int client_main(struct service_chan *ns, int argc, char **argv)
+int client_main(int argc, char **argv)
 {
-    names = ns;
     name = argc > 2 ? argv[2] : "";
     if (argc == 3 && !strcmp(argv[1], "state"))
         return state();

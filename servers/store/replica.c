@@ -1142,13 +1142,12 @@ static errval_t parse_members(const char *s)
     return nmembers ? ERR_OK : ERR_INVALID_ARG;
 }
 
-int replica_main(struct service_chan *ns, const char *group, uint64_t key, const char *cores, int life)
+int replica_main(const char *group, uint64_t key, const char *cores, int life)
 {
     static struct service_acceptor acceptor;
     static struct ws_source flusher = { .poll = flush, .name = "store flush" };
     static struct ws_source pumper = { .poll = outbox, .name = "store outbox" };
     static struct ws_source voter = { .poll = count_votes, .name = "store ballot" };
-    (void)ns;   /* the name server through <atoll/recover.h>'s channel, remade after its restart */
     name = group;
     me = startup()->core_id;
     errval_t err = parse_members(cores);

@@ -6,9 +6,9 @@
 
 /* `store serve NAME KEY CORES [LIFE]`: a replica (replica.c); LIFE is the
  * manifest's $life (0: never started before), -1 if not given. */
-int replica_main(struct service_chan *names, const char *name, uint64_t key, const char *cores, int life);
+int replica_main(const char *name, uint64_t key, const char *cores, int life);
 /* `store put|get|del|cas|list|state|hist NAME ...`: a client (client.c). */
-int client_main(struct service_chan *names, int argc, char **argv);
+int client_main(int argc, char **argv);
 
 /* Call `each` for every instance of group `name` (core, service id) until
  * it returns false (instances.c). Through <atoll/recover.h>'s channel to
