@@ -8,6 +8,7 @@
 #include <atoll/lib/malloc.h>
 #include <atoll/mem.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <atoll/topo.h>
 #include <if/mem_if.h>
 #include <if/monlmp_if.h>
@@ -17,8 +18,11 @@
 #define TAKE_WAIT_NS 30000000000ull   /* as long as a monitor waits for another core (monitor/pending.c) */
 #define BUSY_WAIT_NS 20000000000ull   /* an instance busy waiting for another node's: ask again this long */
 
-static struct service_chan names, home;
-static bool names_up, home_up;
+/* The name server through <atoll/recover.h>'s channel, the domain's one
+ * (remade after a restart): a channel of its own here took a second
+ * name-server client slot for every domain using the memory service. */
+static struct service_chan home;
+static bool home_up;
 static uint32_t home_design;
 static struct service_chan per_node[CORE_INFO_MAX_NODES];
 static bool per_node_up[CORE_INFO_MAX_NODES];
@@ -50,8 +54,10 @@ static errval_t instance_of_node(uint32_t node, struct service_chan *out, uint64
     static uint8_t buf[nameservice_size_max];
     uint32_t total = 0, count = 0;
     const char *text = "";
-    errval_t rerr = ERR_OK, err = nameservice_instances_rpc(&names.idl, MEM_NAME, 0, &rerr, &total, &count, &text,
-                                                            buf, sizeof buf);
+    struct idl_chan *ns = names_idl();
+    errval_t rerr = ERR_OK, err = !ns ? ERR_CHAN_CLOSED
+                                      : nameservice_instances_rpc(ns, MEM_NAME, 0, &rerr, &total, &count, &text, buf,
+                                                                  sizeof buf);
     if (err || (err = rerr))
         return err;
     for (const char *l = text; *l;) {
@@ -73,17 +79,8 @@ static errval_t instance_of_node(uint32_t node, struct service_chan *out, uint64
 /* One lookup, no waiting: is there a memory service at all? */
 errval_t mem_present(void)
 {
-    static uint8_t buf[nameservice_size_max];
-    const char *iface;
     uint64_t service;
-    errval_t rerr = ERR_OK, err = ERR_OK;
-    if (home_up)
-        return ERR_OK;
-    if (!names_up && !(err = names_connect(&names)))
-        names_up = true;
-    if (!err)
-        err = nameservice_lookup_rpc(&names.idl, MEM_NAME, &rerr, &iface, &service, buf, sizeof buf);
-    return err ? err : rerr;
+    return home_up ? ERR_OK : names_lookup(MEM_NAME, 0, &service);
 }
 
 static uint32_t forced_design = MEM_DESIGN_UNKNOWN;
@@ -94,19 +91,13 @@ errval_t mem_connect(uint32_t *design)
 {
     errval_t err = ERR_OK, rerr = ERR_OK;
     if (!home_up) {
-        static uint8_t buf[nameservice_size_max];
-        const char *iface;
         uint64_t service = 0;
         uint32_t node, core, nodes;
         sys_core_info(&machine);
-        if (!names_up && !(err = names_connect(&names)))
-            names_up = true;
         /* The instance starts with the starter: wait for it a while. */
-        for (int i = 0; !err && i < 200; i++) {
-            err = nameservice_lookup_rpc(&names.idl, MEM_NAME, &rerr, &iface, &service, buf, sizeof buf);
-            if (err || (err = rerr) != ERR_NOT_FOUND)
+        for (int i = 0; i < 200; i++) {
+            if ((err = names_lookup(MEM_NAME, 0, &service)) != ERR_NOT_FOUND)
                 break;
-            err = ERR_OK;
             sys_notify_wait(sys_notify_gen(), 100000, 0);
         }
         home_service = service;

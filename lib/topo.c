@@ -1,6 +1,7 @@
 /* The topology service's client; see <atoll/topo.h>. */
 #include <atoll/lib.h>
 #include <atoll/monitor_client.h>
+#include <atoll/recover.h>
 #include <atoll/topo.h>
 #include <if/nameservice_if.h>
 #include <if/topology_if.h>
@@ -20,21 +21,14 @@ static errval_t topology_chan(struct idl_chan **out)
         *out = &chan.idl;
         return ERR_OK;
     }
-    static struct service_chan names;
-    static bool have_names;
     static uint8_t buf[nameservice_size_max];
     errval_t err = ERR_OK, rerr = ERR_NOT_FOUND;
-    if (!have_names) {
-        err = names_connect(&names);
-        if (err)
-            return err;
-        have_names = true;
-    }
     const char *iface = "";
     uint64_t service = 0;
     uint64_t start = urpc_os_now_ns();
     while (rerr == ERR_NOT_FOUND && urpc_os_now_ns() - start < WAIT_FOR_SERVICE_NS) {
-        err = nameservice_lookup_rpc(&names.idl, "topology", &rerr, &iface, &service, buf, sizeof buf);
+        struct idl_chan *ns = names_idl();   /* the domain's one channel to the name server */
+        err = ns ? nameservice_lookup_rpc(ns, "topology", &rerr, &iface, &service, buf, sizeof buf) : ERR_CHAN_CLOSED;
         if (err)
             return err;
         if (rerr == ERR_NOT_FOUND)
