@@ -1258,6 +1258,12 @@ def test_timescale_reaches_atolls_command_line_and_the_points_settings(capsys, t
     assert "timescale=" not in "".join(ln for ln in out.splitlines() if "-kernel" in ln)
     assert ab.main(["--dry-run", "--timescale", "0"]) == 2
     assert "--timescale" in capsys.readouterr().err
+    # The default: the shape's CPUs under the cost model (one host thread runs them all), else 1.
+    assert ab.main(["--dry-run", "--cost-model", "--shapes", "4", "--benchmarks", "pingpong", "--systems", "atoll"]) == 0
+    assert "--cmdline timescale=4" in capsys.readouterr().out
+    assert ab.main(["--dry-run", "--accel", "tcg", "--shapes", "4", "--benchmarks", "pingpong", "--systems",
+                    "atoll"]) == 0
+    assert "timescale=" not in capsys.readouterr().out
     keys = {}
     for k in ("1", "cpus"):
         sw = ab.Sweep(shapes=ab.parse_shapes(["4"]), systems=["atoll"], benchmarks=["pingpong"],

@@ -1697,10 +1697,11 @@ def _parser():
       help="what --wait-quiet calls quiet (default 0.5 runnable tasks on average)")
     a("--no-plots", action="store_true", help="write the report without plots")
     a("--verbose", action="store_true", help="stream the guests' consoles")
-    a("--timescale", default="1", metavar="K|cpus",
+    a("--timescale", metavar="K|cpus",
       help="Atoll's kernel word timescale=K on every Atoll point: its clocks run K times "
            "slower, so that its bounds hold when one host thread runs every vCPU in turn "
-           "(the cost model); 'cpus': K = the shape's CPU count (default 1; docs/costmodel.md)")
+           "(the cost model); 'cpus': K = the shape's CPU count (default: cpus with "
+           "--cost-model, else 1; docs/costmodel.md)")
     a("--cost-model", action="store_true",
       help="count cache-line transfers, IPIs and instructions per operation with the cost "
            "model plugin (single-threaded TCG, count-only points; docs/costmodel.md)")
@@ -1776,6 +1777,8 @@ def main(argv=None):
         shapes = parse_shapes(ns.shapes or ([] if ns.shape else [DEFAULT_SHAPES]))
         shapes += parse_shapes(ns.shape)
         systems = [s.strip() for s in ns.systems.split(",") if s.strip()]
+        if ns.timescale is None:
+            ns.timescale = "cpus" if ns.cost_model else "1"
         timescale_for(ns.timescale, 1)   # a bad word is refused before anything runs
         all_systems = make_systems(ns.linux_kernel, ns.linux_append, ns.timescale)
         for s in systems:
