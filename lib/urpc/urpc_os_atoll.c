@@ -13,9 +13,7 @@ uint64_t urpc_os_now_ns(void)
     uint64_t hz = startup()->tsc_hz;
     if (!hz)
         hz = 1000000000ull;
-    uint64_t t = read_tsc();
-    /* Split to stay clear of overflow at multi-GHz clocks. */
-    return t / hz * 1000000000ull + t % hz * 1000000000ull / hz;
+    return ns_of_ticks(read_tsc(), hz);
 }
 
 void urpc_os_relax(void) { __asm__ volatile("pause" ::: "memory"); }

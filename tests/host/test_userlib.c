@@ -16,6 +16,7 @@
 #include <atoll/lib/caps.h>
 #include <atoll/lib/startup.h>
 #include <atoll/lib/syscall.h>
+#include <atoll/lib/time.h>
 #include "check.h"
 
 /* ---- the fake kernel --------------------------------------------------------- */
@@ -572,6 +573,30 @@ static void test_args(void)
     CHECK_STREQ(argv[2], "c");
 }
 
+/* ns_of_ticks against 128-bit arithmetic, at the rates `timescale=K` gives
+ * (K x a 2.6 GHz TSC, up to 1024 x): exact, and never backwards. */
+static void test_time(void)
+{
+    static const uint64_t rates[] = { 1000000000ull, 2595671000ull, 8 * 2595671000ull, 64 * 2595671000ull,
+                                      1024 * 2595671000ull };
+    for (unsigned r = 0; r < sizeof rates / sizeof rates[0]; r++) {
+        uint64_t hz = rates[r], last = 0;
+        for (uint64_t i = 0; i < 20000; i++) {
+            /* Across 10 seconds of the clock, points spread over every second. */
+            uint64_t t = i * (hz / 2000) + (i * 7919) % hz;
+            uint64_t want = (uint64_t)((unsigned __int128)t * 1000000000ull / hz);
+            uint64_t got = ns_of_ticks(t, hz);
+            CHECK_EQ(got, want);
+            CHECK(got >= last);
+            last = got;
+        }
+        CHECK_EQ(ns_of_ticks(hz - 1, hz), 999999999ull);
+        CHECK_EQ(ns_of_ticks(3 * hz, hz), 3000000000ull);
+    }
+    /* The TSC of a machine up for a month at the highest rate: no wrap. */
+    CHECK_EQ(ns_of_ticks(1024 * 2595671000ull * 86400 * 30, 1024 * 2595671000ull), 86400ull * 30 * 1000000000ull);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -581,5 +606,6 @@ int main(int argc, char **argv)
     test_ram();
     test_vspace();
     test_args();
+    test_time();
     return check_done();
 }
