@@ -49,17 +49,22 @@ uint64_t mem_number(const char **s)
 
 static uint64_t home_service;
 
-static errval_t instance_of_node(uint32_t node, struct service_chan *out, uint64_t *id)
+struct instances { errval_t rerr; uint32_t total, count; const char *text; };
+
+static errval_t instances_call(struct idl_chan *ns, void *arg)
 {
     static uint8_t buf[nameservice_size_max];
-    uint32_t total = 0, count = 0;
-    const char *text = "";
-    struct idl_chan *ns = names_idl();
-    errval_t rerr = ERR_OK, err = !ns ? ERR_CHAN_CLOSED
-                                      : nameservice_instances_rpc(ns, MEM_NAME, 0, &rerr, &total, &count, &text, buf,
-                                                                  sizeof buf);
-    if (err || (err = rerr))
+    struct instances *a = arg;
+    return nameservice_instances_rpc(ns, MEM_NAME, 0, &a->rerr, &a->total, &a->count, &a->text, buf, sizeof buf);
+}
+
+static errval_t instance_of_node(uint32_t node, struct service_chan *out, uint64_t *id)
+{
+    struct instances a = { .rerr = ERR_OK, .text = "" };
+    errval_t err = names_call(instances_call, &a);   /* remade if the name server was restarted */
+    if (err || (err = a.rerr))
         return err;
+    const char *text = a.text;
     for (const char *l = text; *l;) {
         const char *was = l;
         uint32_t core = (uint32_t)mem_number(&l);
@@ -94,9 +99,11 @@ errval_t mem_connect(uint32_t *design)
         uint64_t service = 0;
         uint32_t node, core, nodes;
         sys_core_info(&machine);
-        /* The instance starts with the starter: wait for it a while. */
-        for (int i = 0; i < 200; i++) {
-            if ((err = names_lookup(MEM_NAME, 0, &service)) != ERR_NOT_FOUND)
+        /* The instance starts with the starter: wait for it up to 20 s.
+         * (By the clock, not by tries: a name server out of reach costs a
+         * try NAMES_CONNECT_WAIT_MS.) */
+        for (uint64_t until = now_ns() + 20000000000ull;;) {
+            if ((err = names_lookup(MEM_NAME, 0, &service)) != ERR_NOT_FOUND || now_ns() >= until)
                 break;
             sys_notify_wait(sys_notify_gen(), 100000, 0);
         }

@@ -15,20 +15,30 @@
 static struct service_chan chan;
 static bool connected;
 
+struct lookup { errval_t rerr; const char *iface; uint64_t service; };
+
+static errval_t lookup_call(struct idl_chan *ns, void *arg)
+{
+    static uint8_t buf[nameservice_size_max];
+    struct lookup *l = arg;
+    return nameservice_lookup_rpc(ns, "topology", &l->rerr, &l->iface, &l->service, buf, sizeof buf);
+}
+
 static errval_t topology_chan(struct idl_chan **out)
 {
     if (connected) {
         *out = &chan.idl;
         return ERR_OK;
     }
-    static uint8_t buf[nameservice_size_max];
     errval_t err = ERR_OK, rerr = ERR_NOT_FOUND;
     const char *iface = "";
     uint64_t service = 0;
     uint64_t start = urpc_os_now_ns();
     while (rerr == ERR_NOT_FOUND && urpc_os_now_ns() - start < WAIT_FOR_SERVICE_NS) {
-        struct idl_chan *ns = names_idl();   /* the domain's one channel to the name server */
-        err = ns ? nameservice_lookup_rpc(ns, "topology", &rerr, &iface, &service, buf, sizeof buf) : ERR_CHAN_CLOSED;
+        /* The domain's one channel to the name server, remade if it was restarted. */
+        struct lookup l = { .rerr = ERR_OK, .iface = "" };
+        err = names_call(lookup_call, &l);
+        rerr = l.rerr, iface = l.iface, service = l.service;
         if (err)
             return err;
         if (rerr == ERR_NOT_FOUND)

@@ -1241,7 +1241,8 @@ def test_timescale_reaches_atolls_command_line_and_the_points_settings(capsys, t
     point (K = the shape's CPUs for `cpus`), none at K = 1, Linux untouched;
     a point's settings follow it (a sweep at another K is not a resume)."""
     assert ab.timescale_for("cpus", 64) == 64 and ab.timescale_for("8", 64) == 8
-    for bad in ("0", "-2", "x", "", "1025", "1.5"):
+    assert ab.timescale_for("cpus", 2000) == 1000           # the kernel's bound
+    for bad in ("0", "-2", "x", "", "1001", "1.5"):
         with pytest.raises(atoll_run.ConfigError):
             ab.timescale_for(bad, 4)
     m = Machine(smp=8, numa=2, accel="tcg").validate()
@@ -1251,6 +1252,8 @@ def test_timescale_reaches_atolls_command_line_and_the_points_settings(capsys, t
     assert ab.AtollSystem("4")._machine(m).cmdline == "timescale=4"
     kernel = tmp_path / "vmlinuz-9.9"
     kernel.write_bytes(b"k")
+    assert ab.main(["--dry-run", "--shapes", "2", "--timescale", "4"]) == 2   # timed points: refused
+    assert "--timescale goes with --cost-model" in capsys.readouterr().err
     assert ab.main(["--dry-run", "--cost-model", "--shapes", "2 4", "--benchmarks", "pingpong",
                     "--timescale", "cpus", "--linux-kernel", str(kernel)]) == 0
     out = capsys.readouterr().out
@@ -1269,7 +1272,7 @@ def test_timescale_reaches_atolls_command_line_and_the_points_settings(capsys, t
         sw = ab.Sweep(shapes=ab.parse_shapes(["4"]), systems=["atoll"], benchmarks=["pingpong"],
                       accels=["tcg"], out=str(tmp_path / k), atoll_timescale=k)
         d = ab.plan_points(sw, {"atoll": ab.AtollSystem(k)}, "c", "r")[0]
-        assert d["atoll"] == {"timescale": k}
+        assert d["atoll"] == {"timescale": k, "k": 1 if k == "1" else 4}
         keys[k] = d["settings"]
     assert keys["1"] != keys["cpus"]
 

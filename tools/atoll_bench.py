@@ -835,15 +835,18 @@ def run_options(m):
     return args
 
 
+TIMESCALE_MAX = 1000   # the kernel's bound (cpudriver/boot_options.c): past it the word is ignored
+
+
 def timescale_for(word, cpus):
     """K of `--timescale WORD` on a machine of `cpus` CPUs: WORD is a whole
     number of at least 1, or `cpus` (K = cpus). ConfigError otherwise."""
     w = str(word).strip()
     if w == "cpus":
-        return max(1, int(cpus))
-    if w.isdigit() and 1 <= int(w) <= 1024:
-        return int(w)
-    raise ConfigError(f"--timescale {word!r}: a whole number from 1 to 1024, or 'cpus'")
+        return max(1, min(int(cpus), TIMESCALE_MAX))
+    if w.isdigit() and 1 <= int(w) <= TIMESCALE_MAX:
+        return min(int(w), TIMESCALE_MAX)
+    raise ConfigError(f"--timescale {word!r}: a whole number from 1 to {TIMESCALE_MAX}, or 'cpus'")
 
 
 def make_systems(linux_kernel=None, linux_append="", atoll_timescale="1"):
@@ -1212,7 +1215,9 @@ def describe_point(sweep, system, shape, accel, commit, run_id):
             "have": have, "options": {}, "timeout": None, "kind": kind,
             "linux": ({"kernel": sweep.linux_kernel, "append": sweep.linux_append}
                       if system.name == "linux" else None),
-            "atoll": {"timescale": sweep.atoll_timescale} if system.name == "atoll" else None,
+            "atoll": ({"timescale": sweep.atoll_timescale,
+                       "k": None if shape.error else timescale_for(sweep.atoll_timescale, shape.machine.smp)}
+                      if system.name == "atoll" else None),
             "extra": dict(sweep.extra), "commit": commit, "run": run_id}
     if have and not shape.error:
         desc["options"] = point_options(sweep, machine, accel, have, system.name)
@@ -1780,6 +1785,10 @@ def main(argv=None):
         if ns.timescale is None:
             ns.timescale = "cpus" if ns.cost_model else "1"
         timescale_for(ns.timescale, 1)   # a bad word is refused before anything runs
+        if not ns.cost_model and ns.timescale != "1":
+            # Atoll's times are its own clock's: K times too short beside Linux's.
+            raise ConfigError("--timescale goes with --cost-model (a timed point's figures would be "
+                              "in a clock K times slower than Linux's)")
         all_systems = make_systems(ns.linux_kernel, ns.linux_append, ns.timescale)
         for s in systems:
             if s not in all_systems:

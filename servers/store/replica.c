@@ -375,7 +375,7 @@ static errval_t leader_write(struct client *c, const struct kv_write *w)
     if (err)
         return err;
     if (last - applied >= LOG_CAP)
-        return ERR_WOULD_BLOCK;   /* cannot happen with MAX_CLIENTS < LOG_CAP */
+        return ERR_WOULD_BLOCK;   /* only right after an election (an old term's tail): MAX_CLIENTS < LOG_CAP */
     struct entry *e = at(last + 1);
     *e = (struct entry){ .index = last + 1, .term = term, .op = (uint8_t)w->op, .present = w->present,
                          .expect_len = (uint16_t)w->expect_len, .value_len = (uint16_t)w->value_len, .origin = c };
