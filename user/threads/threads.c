@@ -648,8 +648,14 @@ static int bench_main(uint32_t home, uint32_t iters, uint32_t warmup, const char
         __atomic_store_n(&bench_stop, 0, __ATOMIC_RELEASE);
         for (; made + 1 < n; made++) {
             readers[made] = (struct reader){ .ack = __atomic_load_n(&bench_gen, __ATOMIC_ACQUIRE) };
-            if (thread_create_on(&ts[made], others[made], bench_reader, &readers[made], 0) != ERR_OK)
+            /* A reader only spins: 16 KiB of stack, not the default 64, so
+             * that 63 of them fit in the domain's 4 MiB with its heap (at
+             * 64 CPUs the default's stacks took it all, and N = 64 failed). */
+            errval_t err = thread_create_on(&ts[made], others[made], bench_reader, &readers[made], 16u << 10);
+            if (err != ERR_OK) {
+                printf("threads: bench N=%u: reader on core %u: %s\n", n, others[made], err_name(err));
                 break;
+            }
         }
         for (uint32_t o = 0; o < 2; o++) {
             const char *op = o ? "protect" : "unmap";
