@@ -99,14 +99,8 @@ errval_t mem_connect(uint32_t *design)
         uint64_t service = 0;
         uint32_t node, core, nodes;
         sys_core_info(&machine);
-        /* The instance starts with the starter: wait for it up to 20 s.
-         * (By the clock, not by tries: a name server out of reach costs a
-         * try NAMES_CONNECT_WAIT_MS.) */
-        for (uint64_t until = now_ns() + 20000000000ull;;) {
-            if ((err = names_lookup(MEM_NAME, 0, &service)) != ERR_NOT_FOUND || now_ns() >= until)
-                break;
-            sys_notify_wait(sys_notify_gen(), 100000, 0);
-        }
+        /* The instance starts with the starter: wait for it up to 20 s. */
+        err = names_lookup(MEM_NAME, 20000, &service);
         home_service = service;
         if (err || (err = service_connect_wait(service, &home, 2000)))
             return err;

@@ -113,6 +113,7 @@ errval_t names_call(errval_t (*call)(struct idl_chan *ch, void *arg), void *arg)
 struct lookup_args {
     const char *name;
     errval_t rerr;
+    const char *iface;
     uint64_t service;
 };
 
@@ -120,9 +121,8 @@ static errval_t lookup_call(struct idl_chan *ch, void *arg)
 {
     static uint8_t buf[nameservice_size_max];
     struct lookup_args *a = arg;
-    const char *iface;
     a->rerr = ERR_OK;
-    return nameservice_lookup_rpc(ch, a->name, &a->rerr, &iface, &a->service, buf, sizeof buf);
+    return nameservice_lookup_rpc(ch, a->name, &a->rerr, &a->iface, &a->service, buf, sizeof buf);
 }
 
 /* A lookup changes nothing: repeating it is always safe. A name missing
@@ -130,13 +130,15 @@ static errval_t lookup_call(struct idl_chan *ch, void *arg)
  * registrants re-join within NAMES_REJOIN_MS; a group's instances only
  * after the starter made the group again): a lookup that may wait waits
  * at least until that window ends. */
-errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service)
+errval_t names_lookup_iface(const char *name, uint64_t wait_ms, const char **iface, uint64_t *service)
 {
     uint64_t start = now_ns();
     for (;;) {
         struct lookup_args a = { .name = name };
         errval_t err = names_call(lookup_call, &a);
         if (!err && !a.rerr) {
+            if (iface)
+                *iface = a.iface;
             *service = a.service;
             return ERR_OK;
         }
@@ -145,6 +147,11 @@ errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service)
             return err ? err : a.rerr;
         sys_notify_wait(sys_notify_gen(), 10000, 0);   /* 10 ms: a restarted instance joins soon */
     }
+}
+
+errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service)
+{
+    return names_lookup_iface(name, wait_ms, 0, service);
 }
 
 /* What this domain registered, to register again after a restart. */

@@ -3,26 +3,16 @@
 #include <atoll/monitor_client.h>
 #include <atoll/recover.h>
 #include <atoll/topo.h>
-#include <if/nameservice_if.h>
 #include <if/topology_if.h>
 
 /* ---- reaching the service ----------------------------------------------------------
  * Look "topology" up with the name server (the nearest instance) and
  * connect through our monitor (<atoll/monitor_client.h>). */
 
-#define WAIT_FOR_SERVICE_NS 20000000000ull   /* it starts with the system */
+#define WAIT_FOR_SERVICE_MS 20000   /* it starts with the system */
 
 static struct service_chan chan;
 static bool connected;
-
-struct lookup { errval_t rerr; const char *iface; uint64_t service; };
-
-static errval_t lookup_call(struct idl_chan *ns, void *arg)
-{
-    static uint8_t buf[nameservice_size_max];
-    struct lookup *l = arg;
-    return nameservice_lookup_rpc(ns, "topology", &l->rerr, &l->iface, &l->service, buf, sizeof buf);
-}
 
 static errval_t topology_chan(struct idl_chan **out)
 {
@@ -30,22 +20,12 @@ static errval_t topology_chan(struct idl_chan **out)
         *out = &chan.idl;
         return ERR_OK;
     }
-    errval_t err = ERR_OK, rerr = ERR_NOT_FOUND;
+    /* Through the domain's one channel to the name server (<atoll/recover.h>). */
     const char *iface = "";
     uint64_t service = 0;
-    uint64_t start = urpc_os_now_ns();
-    while (rerr == ERR_NOT_FOUND && urpc_os_now_ns() - start < WAIT_FOR_SERVICE_NS) {
-        /* The domain's one channel to the name server, remade if it was restarted. */
-        struct lookup l = { .rerr = ERR_OK, .iface = "" };
-        err = names_call(lookup_call, &l);
-        rerr = l.rerr, iface = l.iface, service = l.service;
-        if (err)
-            return err;
-        if (rerr == ERR_NOT_FOUND)
-            sys_notify_wait(sys_notify_gen(), 1000, 0);   /* sleep: it may need this very core to start */
-    }
-    if (rerr)
-        return rerr;
+    errval_t err = names_lookup_iface("topology", WAIT_FOR_SERVICE_MS, &iface, &service);
+    if (err)
+        return err;
     if (strcmp(iface, "topo"))
         return ERR_MSG_UNKNOWN;   /* a "topology" of another program: not ours to talk to */
     err = service_connect(service, &chan);

@@ -760,8 +760,9 @@ class AtollSystem(System):
         benchmarks = self._groups(benchmarks)[0] if benchmarks else benchmarks
         if benchmarks and self._services(benchmarks[0]):
             extra += ["--services", self._services(benchmarks[0], options)]
-        if self.kernel_words(machine):
-            extra += ["--cmdline", self.kernel_words(machine)]
+        words = self.kernel_words(machine)
+        if words:
+            extra += ["--cmdline", words]
         return (["tools/run"] + run_options(machine) + extra + ["--"]
                 + self.commands(machine, benchmarks, options))
 
@@ -845,7 +846,7 @@ def timescale_for(word, cpus):
     if w == "cpus":
         return max(1, min(int(cpus), TIMESCALE_MAX))
     if w.isdigit() and 1 <= int(w) <= TIMESCALE_MAX:
-        return min(int(w), TIMESCALE_MAX)
+        return int(w)
     raise ConfigError(f"--timescale {word!r}: a whole number from 1 to {TIMESCALE_MAX}, or 'cpus'")
 
 

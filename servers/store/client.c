@@ -68,8 +68,9 @@ static errval_t conn_open(struct conn *c)
     c->open = true;
     c->local_core = SERVICE_CORE(service);
     err = store_leader_rpc(&c->local.idl, &rerr, &leader_core, &leader, &term);
-    if (err == ERR_CHAN_CLOSED && urpc_peer_closed(&c->local.ch))
-        err = urpc_peer_closed(&c->local.ch);   /* the replica's reason: ERR_TOO_MANY, ERR_QUOTA */
+    errval_t why = err == ERR_CHAN_CLOSED ? urpc_peer_closed(&c->local.ch) : ERR_OK;
+    if (why)
+        err = why;   /* the replica's reason: ERR_TOO_MANY, ERR_QUOTA */
     c->no_leader = !err && rerr == ERR_NO_LEADER;
     if (!err && !(err = rerr) && leader != service && !(err = service_connect(leader, &c->leader)))
         c->leader_open = true;

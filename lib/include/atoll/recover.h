@@ -39,6 +39,9 @@ errval_t names_call(errval_t (*call)(struct idl_chan *ns, void *arg), void *arg)
  * window (NAMES_REJOIN_MS after this domain reached the name server again
  * after a restart): a name missing then may be on its way back. */
 errval_t names_lookup(const char *name, uint64_t wait_ms, uint64_t *service);
+/* The same, and the interface the name was registered with (*iface: valid
+ * until the next lookup). */
+errval_t names_lookup_iface(const char *name, uint64_t wait_ms, const char **iface, uint64_t *service);
 /* Register, join or make a group now, and again after each restart of the
  * name server (at most NAMES_KEPT of them). A join waits for its group up
  * to NAMES_JOIN_WAIT_MS (the group may not be made again yet after a
