@@ -709,7 +709,7 @@ def test_atoll_system_keeps_every_boots_cost_regions(monkeypatch, tmp_path):
     m = Machine(smp=2, accel="tcg").validate()
     out = str(tmp_path / "point" / "costmodel.raw.jsonl")
     cost = atoll_costmodel.CostModel(out=out)
-    ab.AtollSystem().run(m, ["boot", "lookup", "store"], {"lookup": {"rounds": 2}, "store": {"ops": 2}}, 60,
+    ab.AtollSystem().run(m, ["boot", "lookup", "store"], {"lookup": {"rounds": 2}, "store": {"ops": 2, "placements": "kvn"}}, 60,
                          str(tmp_path / "log"), cost=cost)
     assert len(boots) == 2 and boots[0] == out and boots[1] != out
     got = atoll_costmodel.load(out)
@@ -768,8 +768,39 @@ def test_a_store_point_boots_only_the_placements_it_measures():
         ab.store_manifest(base, {"placements": "kvn,nope"})
     m = Machine(smp=4, accel="tcg").validate()
     cmd = ab.AtollSystem().command(m, ["store"], {"store": {"placements": "kvn,kv1"}})
-    assert cmd[cmd.index("--services") + 1] == path
-    assert not any("kvc" in c for c in cmd if c.startswith("run "))
+    assert cmd[cmd.index("--services") + 1] == ab.store_manifest(base, {"placements": "kvn"})
+    assert any(" kvn " in c for c in cmd) and not any(" kv1 " in c or " kvc " in c for c in cmd)
+
+
+def test_each_store_placement_boots_alone(monkeypatch, tmp_path):
+    """Each placement's rounds run in a boot of their own, with only that
+    store's replicas (at 64 CPUs the idle stores' replicas were judged silent
+    while the measured store's clients kept every core busy, and the next
+    placement's group had lost its leader); the other benchmarks boot as
+    before, and the rounds of every boot are adapted."""
+    boots = []
+
+    def fake_boot(machine, timeout=None, log=None, echo=False, shell_commands=None, cost=None, **kw):
+        names = sorted({c.split()[4] for c in shell_commands if c.startswith("run ") and " store bench " in c})
+        manifest = [ln.split()[0] for ln in open(machine.modules[-1].path) if ln.split() and ln[0] != "#"] \
+            if names else []
+        boots.append((names, [w for w in manifest if w in ab.STORE_PLACEMENTS], shell_commands))
+        events = [{"event": "store_bench", "name": names[0], "round": 1, "n": 1, "ops": 10, "errors": 0,
+                   "t0": 0, "t1": 1000, "lat_med_ns": 50, "read_pct": 95, "fresh": 1}] if names else []
+        return atoll_run.BootResult(status=0, console="", events=events, wall_s=1.0, timed_out=False)
+
+    monkeypatch.setattr(atoll_run, "boot", fake_boot)
+    m = Machine(smp=2, accel="tcg").validate()
+    r = ab.AtollSystem().run(m, ["lookup", "store"], {"lookup": {"rounds": 2},
+                                                     "store": {"ops": 2, "reads": "95", "n": "1"}},
+                             60, str(tmp_path / "log"))
+    assert [b[0] for b in boots] == [[], ["kvn"], ["kvc"], ["kv1"]], [b[0] for b in boots]
+    assert [b[1] for b in boots[1:]] == [["kvn"], ["kvc"], ["kv1"]]
+    assert any("echo" in c for c in boots[0][2]) and not any("store" in c for c in boots[0][2])
+    got = [json.loads(ln[len(rep.BENCH_PREFIX):]) for ln in r.console.splitlines()
+           if ln.startswith(rep.BENCH_PREFIX)]
+    assert sorted(g["params"]["placement"] for g in got if g.get("metric") == "throughput") == \
+        ["central", "per-core", "per-node"]
 
 
 def test_run_options_describe_the_same_machine():

@@ -83,6 +83,9 @@ class Half:
     # Atoll: (services, options) -> the manifest for these options (a path
     # from the repo's root), when they leave some of its services unused.
     manifest: Optional[Callable[[str, Dict[str, object]], str]] = None
+    # Atoll: options -> the options of each boot the half needs, when its
+    # runs must not share a machine (the store: a boot per placement).
+    boots: Optional[Callable[[Dict[str, object]], List[Dict[str, object]]]] = None
 
 
 @dataclasses.dataclass
@@ -427,6 +430,16 @@ def store_manifest(services, options):
     return path
 
 
+def store_boots(options):
+    """A boot per placement: in one boot the stores not being measured sat
+    idle beside 64 busy clients at 64 CPUs until the restart service judged
+    their replicas silent, and their group lost its leader (docs/costmodel.md);
+    alone, each placement's replicas are the only servers the clients load,
+    and its rounds do not share the machine with another store's."""
+    chosen = [p for p in str(options.get("placements", ",".join(STORE_PLACEMENTS))).split(",") if p]
+    return [dict(options, placements=p) for p in chosen] or [options]
+
+
 _store_rounds: Dict[tuple, list] = {}
 
 
@@ -583,7 +596,7 @@ BENCHMARKS: Dict[str, Benchmark] = {
                            "atoll": Half("store", lambda m, a: {"ops": 200, "keys": 64}, {"ops": 20, "reads": "95"},
                                          cost=COST_STORE_ATOLL, commands=atoll_store_commands, adapt=atoll_store_adapt,
                                          services=os.path.join("servers", "store", "bench.services"),
-                                         manifest=store_manifest)}),
+                                         manifest=store_manifest, boots=store_boots)}),
     "local": Benchmark("local", "same-core round trip between two address spaces (Atoll: "
                        "LMP between two domains; Linux: pipe, eventfd, futex between two "
                        "processes)", {
@@ -727,13 +740,20 @@ class AtollSystem(System):
             return h.services
         return h.manifest(h.services, options.get(b, {}))
 
-    def _groups(self, benchmarks):
-        """The benchmarks by the boot manifest they need, in order: each
-        group is a boot of its own (a manifest's services would disturb
-        the other benchmarks' measurements)."""
+    def _boots(self, benchmarks, options):
+        """[(benchmarks, options)], one per boot, in order: the benchmarks by
+        the manifest they need (a manifest's services would disturb the
+        other benchmarks' measurements), and a half that splits its options
+        (Half.boots) once for each part, with that part's options."""
         groups = {}
         for b in benchmarks:
-            groups.setdefault(self._services(b), []).append(b)
+            h = BENCHMARKS[b].halves.get("atoll")
+            parts = h.boots(options.get(b, {})) if h and h.boots else [options.get(b, {})]
+            for i, part in enumerate(parts):
+                key = self._services(b) if len(parts) == 1 else (b, i)
+                bs, opts = groups.setdefault(key, ([], dict(options)))
+                bs.append(b)
+                opts[b] = part
         return list(groups.values())
 
     def _machine(self, machine, benchmarks=(), options=None):
@@ -755,9 +775,10 @@ class AtollSystem(System):
         """The tools/run command that reproduces the point (the shell
         commands are typed at the prompts)."""
         extra = ["--cost-model", "--cost-out", cost.out] if cost else []
-        # Benchmarks needing another manifest boot apart (_groups): this is
-        # the first boot's command.
-        benchmarks = self._groups(benchmarks)[0] if benchmarks else benchmarks
+        # Benchmarks needing another manifest or a machine to themselves
+        # boot apart (_boots): this is the first boot's command.
+        if benchmarks:
+            benchmarks, options = self._boots(benchmarks, options)[0]
         if benchmarks and self._services(benchmarks[0]):
             extra += ["--services", self._services(benchmarks[0], options)]
         words = self.kernel_words(machine)
@@ -767,16 +788,16 @@ class AtollSystem(System):
                 + self.commands(machine, benchmarks, options))
 
     def run(self, machine, benchmarks, options, timeout, log, echo=False, cost=None):
-        groups = self._groups(benchmarks)
-        if len(groups) > 1:   # one boot per manifest, their consoles one after another
+        groups = self._boots(benchmarks, options)
+        if len(groups) > 1:   # one boot per manifest or part, their consoles one after another
             # Each boot's plugin writes a file of its own (it starts its file
             # afresh: with one file only the last boot's regions were left,
             # and a sweep drew Atoll's boot and store alone), then they are
             # put together in cost.out.
             costs = [cost if cost is None or i == 0 else dataclasses.replace(cost, out=f"{cost.out}.{i}")
                      for i in range(len(groups))]
-            rs = [self.run(machine, g, options, timeout, log if i == 0 else f"{log}.{i}", echo, costs[i])
-                  for i, g in enumerate(groups)]
+            rs = [self.run(machine, g, opts, timeout, log if i == 0 else f"{log}.{i}", echo, costs[i])
+                  for i, (g, opts) in enumerate(groups)]
             if cost is not None:
                 merge_cost_files(cost.out, [c.out for c in costs[1:]])
             bad = [r for r in rs if r.status != 0] or rs
