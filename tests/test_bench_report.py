@@ -1076,7 +1076,7 @@ import atoll_bench_cost as abc  # noqa: E402
 import atoll_costmodel  # noqa: E402
 
 
-def region(name, ops, transfers, ipis=0, weighted=None, unclosed=False, **args):
+def region(name, ops, transfers, ipis=0, weighted=None, unclosed=False, chain=None, **args):
     r = {"type": "region", "region": name, "seq": 1, "cpu": 0, "args": dict(args, ops=ops),
          "transfers": transfers, "transfers_weighted": weighted if weighted is not None else transfers,
          "by_distance": {"10": transfers}, "invalidations": transfers, "ipis": ipis,
@@ -1086,6 +1086,8 @@ def region(name, ops, transfers, ipis=0, weighted=None, unclosed=False, **args):
         r["unclosed"] = True
     else:
         r["end_cpu"] = 0
+    if chain is not None:
+        r["chain"], r["chain_weighted"] = chain, r["transfers_weighted"]
     return r
 
 
@@ -1098,18 +1100,21 @@ def cost_record(system, shape, smp, nodes, reg):
 COST_RECORDS = [
     # Atoll: 2.0 per round trip everywhere; one region per pair.
     cost_record("atoll", "2cpu", 2, 0, region("pingpong", 40, 80, protocol="urpc", src=0, dst=1)),
-    cost_record("atoll", "4cpu-2node", 4, 2, region("pingpong", 40, 80, protocol="urpc", src=0, dst=1)),
+    cost_record("atoll", "4cpu-2node", 4, 2, region("pingpong", 40, 80, protocol="urpc", src=0, dst=1,
+                                                    chain=80)),
     cost_record("atoll", "4cpu-2node", 4, 2, region("pingpong", 40, 80, weighted=160,
-                                                    protocol="urpc", src=0, dst=2)),
+                                                    protocol="urpc", src=0, dst=2, chain=80)),
     cost_record("atoll", "4cpu-2node", 4, 2, region("pingpong", 40, 80, weighted=160,
-                                                    protocol="urpc", src=0, dst=3)),
+                                                    protocol="urpc", src=0, dst=3, chain=80)),
     # Linux: five samples of 8, one caught a timer tick.
     *[cost_record("linux", "2cpu", 2, 0, region("pingpong", 8, t, protocol="cacheline",
                                                   src=0, dst=1)) for t in (16, 16, 17, 16, 130)],
     # Linux unmap at N = 1, 2: the median keeps the odd call out.
+    # The chain of every N = 1 call, of only two of N = 2's (a region began inside the third).
     *[cost_record("linux", "4cpu-2node", 4, 2, region("unmap", 1, t, ipis=i, protocol="munmap",
-                                                        cores=n))
-      for n, t, i in ((1, 0, 0), (1, 0, 0), (1, 40, 0), (2, 7, 1), (2, 7, 1), (2, 8, 1))],
+                                                        cores=n, chain=c))
+      for n, t, i, c in ((1, 0, 0, 0), (1, 0, 0, 0), (1, 40, 0, 9), (2, 7, 1, 3), (2, 7, 1, 3),
+                         (2, 8, 1, None))],
     # Linux's store at N = 1 and 2: a row per N, not one median over both.
     cost_record("linux", "2cpu", 2, 0, region("store", 100, 0, protocol="rwlock", cores=1)),
     cost_record("linux", "2cpu", 2, 0, region("store", 200, 300, protocol="rwlock", cores=2)),
@@ -1136,12 +1141,14 @@ def test_cost_rows_are_medians_per_operation():
             for r in abc.rows(COST_RECORDS)}
     a = rows[("atoll", "4cpu-2node", "pingpong", "urpc", 4)]
     assert (a["transfers"], a["transfers_weighted"], a["regions"], a["ops"]) == (2.0, 4.0, 3, 120)
-    assert a["nodes"] == 2
+    assert a["nodes"] == 2 and (a["chain"], a["chain_weighted"]) == (2.0, 4.0)
     lc = rows[("linux", "2cpu", "pingpong", "cacheline", 2)]
     assert lc["transfers"] == 2.0 and lc["transfers_range"] == (2.0, 130 / 8)
-    assert rows[("linux", "4cpu-2node", "unmap", "munmap", 1)]["transfers"] == 0
+    u1 = rows[("linux", "4cpu-2node", "unmap", "munmap", 1)]
+    assert u1["transfers"] == 0 and u1["chain"] == 0
     u2 = rows[("linux", "4cpu-2node", "unmap", "munmap", 2)]
-    assert (u2["transfers"], u2["ipis"]) == (7, 1)
+    assert (u2["transfers"], u2["ipis"], u2["chain"]) == (7, 1, None)   # not every region has one
+    assert lc["chain"] is None
     boot = rows[("atoll", "2cpu", "boot", "", 2)]
     assert (boot["transfers"], boot["ipis"]) == (66, 3)
     assert not any(k[0] == "linux" and k[2] == "boot" for k in rows)   # unclosed: left out
@@ -1179,7 +1186,10 @@ def test_cost_report_section_and_charts(tmp_path):
         assert f"cost_{b}.png" in names and (out / "plots" / f"cost_{b}.png").stat().st_size > 5000
     text = rep.render_report(data, plots)
     assert "## Cost model: what moves between cores" in text
-    assert "| pingpong | atoll | urpc | 4cpu-2node | 2.00 | - | 4.00 | 2.00 | 0.00 | 100 | 3 / 120 |" in text
+    assert "| pingpong | atoll | urpc | 4cpu-2node | 2.00 | - | 4.00 | 2.00 | 0.00 | 100 | 2.00 (4.00) | 3 / 120 |" \
+        in text
+    assert "| unmap | linux | munmap | 4cpu-2node, N=1 | 0.00 | 0.00-40.0 | 0.00 | 0.00 | 0.00 | 100 | 0.00 (0.00) |" \
+        in text
     assert "| pingpong | linux | cacheline | 2cpu | 2.00 | 2.00-16.2 |" in text
     assert "| unmap | linux | munmap | 4cpu-2node, N=2 | 7.00 | 7.00-8.00 |" in text
     assert "| store | linux | rwlock | 2cpu, N=2 | 1.50 |" in text

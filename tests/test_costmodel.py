@@ -69,17 +69,22 @@ def test_selftest_known_counts(tmp_path):
     assert far["by_distance"] == {"20": 2 * ROUNDS}
     assert far["transfers_weighted"] == 2 * 2 * ROUNDS
     assert atoll_costmodel.per_op(far)["transfers"] == 2.0
+    # The chain (the critical path in hops): each transfer of a ping-pong
+    # waits for the one before, so all of them, at 2.0 each when far.
+    assert (near["chain"], near["chain_weighted"]) == (2 * ROUNDS, 2 * ROUNDS)
+    assert (far["chain"], far["chain_weighted"]) == (2 * ROUNDS, 2 * 2 * ROUNDS)
+    assert atoll_costmodel.per_op(far)["chain"] == 2.0
 
     # A core writing only its own data: nothing but the command that starts
     # it and the answer that ends it, however much it writes.
     once, many = pattern(c, "own_data", src=1)
     assert once["args"]["ops"] == 1 and many["args"]["ops"] == 64
     for r in (once, many):
-        assert (r["transfers"], r["invalidations"]) == (2, 2), r
+        assert (r["transfers"], r["invalidations"], r["chain"]) == (2, 2, 2), r
     assert many["per_cpu"]["instructions"][1] > 30 * once["per_cpu"]["instructions"][1]
     itself, = pattern(c, "own_data", src=0)
     assert (itself["transfers"], itself["invalidations"], itself["ipis"]) == (0, 0, 0)
-    assert itself["reads"] == 0 and itself["writes"] >= 64 * 64
+    assert itself["reads"] == 0 and itself["writes"] >= 64 * 64 and itself["chain"] == 0
 
     # One writer, three readers answering on their own lines: 6 transfers a
     # round, the reader on node 0 at distance 10, the two on node 1 at 20.
@@ -89,11 +94,15 @@ def test_selftest_known_counts(tmp_path):
     assert (rd["transfers"], rd["invalidations"]) == (6 * n, 6 * n)
     assert rd["by_distance"] == {"10": 2 * n, "20": 4 * n}
     assert rd["transfers_weighted"] == (2 * 10 + 4 * 20) * n / 10
+    # The readers read at once (one hop each), the answers are read one
+    # after another: 4 hops a round; weighted, CPU 1's answer at 1.0 after
+    # its read at 1.0, then 2.0 for each of CPUs 2 and 3: 6.
+    assert (rd["chain"], rd["chain_weighted"]) == (4 * n, 6 * n)
 
     # Five IPIs: five writes to the ICR, counted once each, on the sender.
     ipi, = pattern(c, "ipi")
     assert ipi["ipis"] == 5 and ipi["per_cpu"]["ipis"] == [5, 0, 0, 0]
-    assert ipi["transfers"] == 0
+    assert ipi["transfers"] == 0 and ipi["chain"] == 0   # an interrupt is no hop of its own
 
     # mov, 1000 x (dec, jnz), and the END marker.
     ins, = pattern(c, "count_insns")
@@ -102,6 +111,7 @@ def test_selftest_known_counts(tmp_path):
     # The guest never ends the boot region: it spans the whole run.
     boot, = c.named("boot")
     assert boot.get("unclosed") and boot["transfers"] == c.total["transfers"]
+    assert "chain" not in boot                  # unclosed, and other regions began inside
     assert c.total["bad_markers"] == 0
 
 

@@ -16,6 +16,9 @@ import atoll_jsonl
 
 COST_FILE = "costmodel.jsonl"
 COUNTS = ("transfers", "transfers_weighted", "invalidations", "ipis", "instructions")
+# The critical path in hops, when every region of a row has one (a region
+# another began inside has none): the latency stand-in (docs/costmodel.md).
+CHAIN = ("chain", "chain_weighted")
 # Where the x axis comes from: the machine's CPU count, or an argument of
 # the region: (unmap) the cores the call had to reach, (store) the cores
 # whose threads or clients ran the operations.
@@ -34,7 +37,10 @@ NOTE = ("Counted by the cost model (docs/costmodel.md): a plugin follows every g
         "single-threaded TCG. *transfers*: a core got a line's data from another core's cache "
         "(a read of a line another core wrote last, or a write to a line only others held); "
         "*weighted*: each transfer times the SLIT distance between the two cores' nodes / 10; "
-        "*IPIs*: writes to a local APIC's interrupt command register; all per operation of the "
+        "*IPIs*: writes to a local APIC's interrupt command register; *chain*: the critical "
+        "path, the longest run of transfers each of which needed the one before (a read miss "
+        "one hop after the later of the write it reads and the reader's own clock; writes "
+        "buffered, an interrupt no hop of its own), the stand-in for latency; all per operation of the "
         "benchmark (a round trip, an unmap call, a core brought up), the median over the "
         "regions measured (every pair, every sample, every call; `range` gives the lowest and "
         "highest region). No timing, no cache "
@@ -107,11 +113,12 @@ def rows(records):
                          [f"{k}={args[k]}" for k in SPLIT_BY.get(bench, ()) if k in args]).strip()
         key = (r["system"], r["shape"], r.get("accel", "tcg"), bench, proto, x)
         g = groups.setdefault(key, {"regions": 0, "ops": 0, "smp": _smp(r), "nodes": _nodes(r),
-                                    "per_op": {k: [] for k in COUNTS}})
+                                    "per_op": {k: [] for k in COUNTS + CHAIN}})
         g["regions"] += 1
         g["ops"] += _ops(r)
-        for k in COUNTS:
-            g["per_op"][k].append(r[k] / _ops(r))
+        for k in COUNTS + CHAIN:
+            if _num(r.get(k)):
+                g["per_op"][k].append(r[k] / _ops(r))
     out = []
     for (system, shape, accel, bench, proto, x), g in groups.items():
         row = {"system": system, "shape": shape, "accel": accel, "benchmark": bench,
@@ -120,6 +127,9 @@ def rows(records):
         for k in COUNTS:
             row[k] = statistics.median(g["per_op"][k])
             row[k + "_range"] = (min(g["per_op"][k]), max(g["per_op"][k]))
+        for k in CHAIN:   # None unless every region has one
+            whole = len(g["per_op"][k]) == g["regions"]
+            row[k] = statistics.median(g["per_op"][k]) if whole else None
         out.append(row)
     out.sort(key=lambda r: (r["benchmark"], r["system"] != "atoll", r["system"], r["protocol"],
                             r["x"] if isinstance(r["x"], int) else -1, r["nodes"], r["shape"]))
@@ -147,10 +157,12 @@ def section(records, md_table):
         body.append([r["benchmark"], r["system"], r["protocol"] or "-", where,
                      _f(r["transfers"]), f"{_f(lo)}-{_f(hi)}" if lo != hi else "-",
                      _f(r["transfers_weighted"]), _f(r["invalidations"]),
-                     _f(r["ipis"]), _f(r["instructions"]), f"{r['regions']} / {r['ops']:g}"])
+                     _f(r["ipis"]), _f(r["instructions"]),
+                     "-" if r["chain"] is None else f"{_f(r['chain'])} ({_f(r['chain_weighted'])})",
+                     f"{r['regions']} / {r['ops']:g}"])
     out.append(md_table(["benchmark", "system", "protocol", "machine", "transfers/op", "range",
                          "weighted/op", "invalidations/op", "IPIs/op", "instructions/op",
-                         "regions / ops"], body))
+                         "chain/op (weighted)", "regions / ops"], body))
     unclosed = sum(1 for r in records if r.get("unclosed"))
     out.append("")
     if unclosed:
@@ -161,7 +173,8 @@ def section(records, md_table):
 
 def plot(plt, records, plot_dir, footer, commit):
     """One chart per benchmark: transfers per operation (solid) and
-    distance-weighted transfers (dashed) against cores on the left, IPIs
+    distance-weighted transfers (dashed) against cores on the left, the
+    chain (the critical path, solid; weighted, dashed) in the middle, IPIs
     per operation on the right; a line per system and protocol (and NUMA
     layout). Returns [(title, file name)]."""
     rs = rows(records)
@@ -178,7 +191,7 @@ def plot(plt, records, plot_dir, footer, commit):
                 label = f"{r['system']} {r['protocol']}".strip() + (
                     f" ({r['nodes']} nodes)" if r["nodes"] > 1 else "")
             series.setdefault(label, []).append(r)
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5.5))
+        fig, (ax, axc, ax2) = plt.subplots(1, 3, figsize=(17, 5.5))
         cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
         # Linux first, so Atoll's lines are drawn on top where they coincide.
         for i, (label, pts) in enumerate(sorted(series.items(), key=lambda kv: (
@@ -191,21 +204,29 @@ def plot(plt, records, plot_dir, footer, commit):
             ax.plot(xs, [r["transfers_weighted"] for r in pts], linestyle="--", color=color,
                     alpha=0.7)
             ax2.plot(xs, [r["ipis"] for r in pts], marker=marker, color=color, label=label)
+            chained = [r for r in pts if r["chain"] is not None]
+            if chained:
+                axc.plot([r["x"] for r in chained], [r["chain"] for r in chained], marker=marker,
+                         color=color, label=label)
+                axc.plot([r["x"] for r in chained], [r["chain_weighted"] for r in chained],
+                         linestyle="--", color=color, alpha=0.7)
         xlabel = X_LABEL.get(bench, "virtual CPUs in the machine")
         for a, what, key in ((ax, "cache-line transfers per operation\n(dashed: weighted by "
                                   "SLIT distance / 10)", "transfers_weighted"),
+                             (axc, "chain: critical path in transfers per operation\n(dashed: "
+                                   "weighted by SLIT distance / 10)", "chain_weighted"),
                              (ax2, "IPIs (ICR writes) per operation", "ipis")):
             a.set_xscale("log", base=2)
             a.set_xlabel(xlabel)
             a.set_ylabel(what)
             a.grid(True, which="both", alpha=0.3)
-            top = max((r[key] for r in mine), default=0)
+            top = max((r[key] or 0 for r in mine), default=0)
             low = min((r[k] for r in mine for k in ("transfers", "ipis") if r[k] > 0), default=1)
             if top > 50 * low and top > 10:
                 a.set_yscale("symlog", linthresh=1)   # Linux's hundreds beside Atoll's few
             a.set_ylim(bottom=0)
         ax.legend(fontsize=7)
-        title = f"Cost model: {bench}, transfers and IPIs per operation (Atoll and Linux)"
+        title = f"Cost model: {bench}, transfers, critical path and IPIs per operation (Atoll and Linux)"
         fig.suptitle(title)
         fig.text(0.01, 0.005, f"{footer}; single-threaded TCG with the cost model plugin; "
                               f"commit {commit}", fontsize=7, color="0.35", ha="left",

@@ -23,6 +23,9 @@ DEFAULT_OUT = os.path.join("build", "costmodel", "run.jsonl")
 # the host scheduler's (docs/costmodel.md, Determinism).
 ACCEL = "tcg,thread=single"
 COUNTS = ("transfers", "transfers_weighted", "invalidations", "ipis", "instructions")
+# The critical path in hops (docs/costmodel.md, The chain): only in a
+# closed region no other region began inside.
+CHAIN = ("chain", "chain_weighted")
 
 
 class CostModelError(ValueError):
@@ -132,10 +135,13 @@ def load(path):
 
 
 def per_op(region):
-    """The region's counts divided by its `ops` argument (1 when absent)."""
+    """The region's counts divided by its `ops` argument (1 when absent),
+    and its chain so divided when it has one."""
     ops = region.get("args", {}).get("ops")
     ops = ops if isinstance(ops, (int, float)) and ops > 0 else 1
-    return {k: region.get(k, 0) / ops for k in COUNTS}
+    out = {k: region.get(k, 0) / ops for k in COUNTS}
+    out.update({k: region[k] / ops for k in CHAIN if k in region})
+    return out
 
 
 def describe(region):
@@ -146,12 +152,13 @@ def describe(region):
 
 def summary(counts):
     """A short table of the regions for a terminal."""
-    lines = [f"{'transfers':>10} {'weighted':>10} {'inval':>10} {'IPIs':>8} {'insns':>10}  "
+    lines = [f"{'transfers':>10} {'weighted':>10} {'inval':>10} {'IPIs':>8} {'insns':>10} {'chain':>8}  "
              "per op, region"]
     for r in counts.regions:
         p = per_op(r)
+        chain = f"{p['chain']:8.3f}" if "chain" in p else f"{'-':>8}"
         lines.append(f"{p['transfers']:10.3f} {p['transfers_weighted']:10.3f} "
-                     f"{p['invalidations']:10.3f} {p['ipis']:8.3f} {p['instructions']:10.0f}  "
+                     f"{p['invalidations']:10.3f} {p['ipis']:8.3f} {p['instructions']:10.0f} {chain}  "
                      f"{describe(r)}")
     if counts.total:
         t = counts.total

@@ -268,7 +268,7 @@ static void test_regions(void)
     struct cm_log log = { ev, 0, 64, false };
     cm_dir_set_log(r.d, &log);
     struct cm_regions g;
-    CHECK(!cm_regions_init(&g, &r.m, &r.c, f, true, 2, &log, "\"extra\":1"));
+    CHECK(!cm_regions_init(&g, &r.m, &r.c, r.d, f, true, 2, &log, "\"extra\":1"));
 
     /* The boot region runs from reset to the first END of boot. */
     WR(&r, 0, 0x100);
@@ -316,6 +316,7 @@ static void test_regions(void)
     HAS(boot, "\"region\":\"boot\",\"seq\":0,\"cpu\":0,\"end_cpu\":2,\"args\":{\"cores\":4}");
     HAS(boot, "\"transfers\":1,");
     HAS(boot, "\"instructions\":1000,");
+    HAS(boot, "\"chain\":0,");   /* CPU 2, which ended it, read nothing */
 
     const char *pp = line_of(text, 2);
     HAS(pp, "\"region\":\"pingpong\",\"seq\":1,\"cpu\":0,\"end_cpu\":0,");
@@ -329,9 +330,12 @@ static void test_regions(void)
     HAS(pp, "\"per_cpu\":{\"instructions\":[109,0,0,0],\"ipis\":[0,0,0,2]}");
     HAS(pp, "\"pairs\":[[0,3,5,5],[3,0,5,4]]");
     HAS(pp, "\"hot_lines\":[[\"0x200\",10,9]]");
+    /* Each transfer needed the one before: the chain is all ten, at 2.0 each. */
+    HAS(pp, "\"chain\":10,\"chain_weighted\":20.0");
 
     const char *open = line_of(text, 3);
     HAS(open, "\"region\":\"local\",\"seq\":2,\"cpu\":1,\"unclosed\":true");
+    CHECK(!strstr(open, "chain"));
     HAS(open, "\"transfers\":1,");
 
     const char *total = line_of(text, 4);
@@ -351,7 +355,7 @@ static void test_region_args(void)
     rig_init(&r, 2, 1);
     FILE *f = tmpfile();
     struct cm_regions g;
-    CHECK(!cm_regions_init(&g, &r.m, &r.c, f, false, 0, NULL, NULL));
+    CHECK(!cm_regions_init(&g, &r.m, &r.c, NULL, f, false, 0, NULL, NULL));
     cm_regions_marker(&g, 0, CM_OP_END, CM_TAG_boot, 0);
     spell(&g, 0, CM_KEY_ops, 3);
     cm_regions_marker(&g, 0, CM_OP_BEGIN, CM_TAG_unmap, 0);
@@ -367,6 +371,7 @@ static void test_region_args(void)
     HAS(u, "\"region\":\"unmap\",\"seq\":2,\"cpu\":0,\"end_cpu\":1,\"args\":{}");
     HAS(u, "\"transfers\":0,");
     CHECK(!strstr(u, "pairs"));
+    CHECK(!strstr(u, "chain"));     /* no directory given */
     CHECK(!strstr(u, "hot_lines"));
     /* Only CPU 0's spelling went to its BEGIN; CPU 0's second spelling was
      * never used (CPU 1 ended the region). */
@@ -374,6 +379,107 @@ static void test_region_args(void)
     CHECK_STREQ(cm_key_name(CM_KEY_dst), "dst");
     CHECK_STREQ(cm_word_name(CM_WORD_urpc_wake), "urpc_wake");
     CHECK(cm_tag_name(200) == NULL);
+    cm_regions_free(&g);
+    fclose(f);
+    rig_free(&r);
+}
+
+/* The chain (directory.h): the longest run of transfers each needing the
+ * one before, whoever polls how often. */
+static uint64_t chain(const struct rig *r, unsigned cpu, uint64_t *w10)
+{
+    uint64_t h, w;
+    cm_dir_chain_of(r->d, cpu, &h, &w);
+    if (w10)
+        *w10 = w;
+    return h;
+}
+
+static void test_chain(void)
+{
+    struct rig r;
+    rig_init(&r, 4, 2);         /* CPUs 0, 1 on node 0; 2, 3 on node 1; distance 20 */
+    uint64_t w;
+    /* A ping-pong: one hop each way, however many times each side polls. */
+    WR(&r, 0, 0x1000);
+    cm_dir_chain_restart(r.d);  /* what came before the restart is free */
+    CHECK_EQ(chain(&r, 0, NULL), 0);
+    for (int k = 0; k < 10; k++) {
+        WR(&r, 0, 0x1000);
+        for (int i = 0; i < 3; i++)
+            RD(&r, 1, 0x1000);
+        WR(&r, 1, 0x1000);
+        RD(&r, 0, 0x1000);
+        RD(&r, 0, 0x1000);
+    }
+    CHECK_EQ(chain(&r, 0, &w), 20);
+    CHECK_EQ(w, 200);
+    CHECK_EQ(chain(&r, 1, NULL), 19);
+
+    /* Fan out and in: CPU 0 writes a line for each of 1..3 (writes cost
+     * their writer nothing), each reads its own and answers on a line of
+     * its own; CPU 0 reads the answers one after another: each waits for
+     * the one before. Weighted: CPU 1 is 1.0 away, 2 and 3 2.0. */
+    cm_dir_chain_restart(r.d);
+    for (unsigned c = 1; c < 4; c++)
+        WR(&r, 0, 0x2000 + 64 * c);
+    CHECK_EQ(chain(&r, 0, NULL), 0);
+    for (unsigned c = 1; c < 4; c++) {
+        RD(&r, c, 0x2000 + 64 * c);
+        CHECK_EQ(chain(&r, c, NULL), 1);
+        WR(&r, c, 0x3000 + 64 * c);
+    }
+    for (unsigned c = 1; c < 4; c++)
+        RD(&r, 0, 0x3000 + 64 * c);
+    CHECK_EQ(chain(&r, 0, &w), 4);
+    CHECK_EQ(w, 10 + 10 + 20 + 20);    /* 1.0 out and back to CPU 1, then 2.0 for each of 2, 3 */
+    /* A chain through a third CPU: 0 -> 2 -> 3 -> 0. */
+    cm_dir_chain_restart(r.d);
+    WR(&r, 0, 0x4000);
+    RD(&r, 2, 0x4000);
+    WR(&r, 2, 0x4040);
+    RD(&r, 3, 0x4040);
+    WR(&r, 3, 0x4080);
+    RD(&r, 0, 0x4080);
+    CHECK_EQ(chain(&r, 0, &w), 3);
+    CHECK_EQ(w, 20 + 10 + 20);
+    /* An atomic read-modify-write stalls on its read; a plain write to a
+     * line another holds costs nothing; a CPU's own lines cost nothing. */
+    cm_dir_chain_restart(r.d);
+    WR(&r, 1, 0x5000);
+    RD(&r, 0, 0x5000);          /* the read of a cmpxchg */
+    WR(&r, 0, 0x5000);
+    CHECK_EQ(chain(&r, 0, NULL), 1);
+    RD(&r, 2, 0x5040);
+    WR(&r, 0, 0x5040);          /* read-for-ownership, buffered */
+    for (int i = 0; i < 100; i++)
+        WR(&r, 0, 0x6000 + 64 * (uint64_t)(i % 8));
+    CHECK_EQ(chain(&r, 0, NULL), 1);
+    RD(&r, 2, 0x5040);          /* 2 gets 0's write: 0's clock then, plus one */
+    CHECK_EQ(chain(&r, 2, NULL), 2);
+    rig_free(&r);
+
+    /* In regions: a region another began inside has no chain of its own. */
+    rig_init(&r, 2, 1);
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    struct cm_regions g;
+    CHECK(!cm_regions_init(&g, &r.m, &r.c, r.d, f, false, 0, NULL, NULL));
+    cm_regions_marker(&g, 0, CM_OP_END, CM_TAG_boot, 0);
+    cm_regions_marker(&g, 0, CM_OP_BEGIN, CM_TAG_unmap, 0);
+    WR(&r, 0, 0x40);
+    RD(&r, 1, 0x40);
+    WR(&r, 1, 0x80);
+    cm_regions_marker(&g, 1, CM_OP_BEGIN, CM_TAG_local, 0);
+    RD(&r, 0, 0x80);            /* stamped before local began: one hop */
+    cm_regions_marker(&g, 0, CM_OP_END, CM_TAG_local, 0);
+    cm_regions_marker(&g, 0, CM_OP_END, CM_TAG_unmap, 0);
+    cm_regions_finish(&g, 0);
+    const char *text = read_all(f);
+    HAS(line_of(text, 2), "\"region\":\"local\"");
+    HAS(line_of(text, 2), "\"chain\":1,\"chain_weighted\":1.0");
+    HAS(line_of(text, 3), "\"region\":\"unmap\"");
+    CHECK(!strstr(line_of(text, 3), "chain"));
     cm_regions_free(&g);
     fclose(f);
     rig_free(&r);
@@ -489,6 +595,7 @@ int main(void)
     test_log();
     test_regions();
     test_region_args();
+    test_chain();
     test_args();
     test_qemu_checks();
     test_marker_encoding();

@@ -14,7 +14,16 @@
 struct page {
     uint64_t pageno;
     uint16_t writer[LINES_PER_PAGE];    /* last writer + 1; 0: never written */
+    /* The chain (directory.h): the clock of the line's last write, valid
+     * when written in the present epoch (0 before any). */
+    uint32_t epoch[LINES_PER_PAGE];
+    uint32_t hops[LINES_PER_PAGE], weighted10[LINES_PER_PAGE];
     uint64_t holders[];                 /* LINES_PER_PAGE * words bitmaps */
+};
+
+struct clock {
+    uint32_t epoch;
+    uint64_t hops, weighted10;
 };
 
 struct cm_dir {
@@ -27,6 +36,8 @@ struct cm_dir {
     uint64_t used;
     struct cm_log *log;
     struct page *last[CM_MAX_CPUS];
+    uint32_t epoch;             /* starts at 1: a fresh line's 0 is older */
+    struct clock clock[CM_MAX_CPUS];
 };
 
 static uint64_t slot_of(uint64_t pageno, uint64_t cap)
@@ -45,6 +56,7 @@ struct cm_dir *cm_dir_new(const struct cm_machine *m, struct cm_counts *c)
     d->c = c;
     d->n = m->ncpus;
     d->words = (m->ncpus + 63) / 64;
+    d->epoch = 1;
     d->cap = 1u << 16;
     d->table = calloc(d->cap, sizeof *d->table);
     if (!d->table) {
@@ -65,6 +77,52 @@ void cm_dir_free(struct cm_dir *d)
 }
 
 uint64_t cm_dir_pages(const struct cm_dir *d) { return d->used; }
+
+void cm_dir_chain_restart(struct cm_dir *d)
+{
+    if (++d->epoch == 0)
+        d->epoch = 1;   /* after 2^32 regions a 0 stamp would pass for fresh */
+}
+
+uint32_t cm_dir_chain_epoch(const struct cm_dir *d) { return d->epoch; }
+
+static struct clock clock_of(const struct cm_dir *d, unsigned cpu)
+{
+    struct clock c = d->clock[cpu];
+    return c.epoch == d->epoch ? c : (struct clock){ d->epoch, 0, 0 };
+}
+
+void cm_dir_chain_of(const struct cm_dir *d, unsigned cpu, uint64_t *hops, uint64_t *weighted10)
+{
+    struct clock c = cpu < d->n ? clock_of(d, cpu) : (struct clock){ 0 };
+    *hops = c.hops;
+    *weighted10 = c.weighted10;
+}
+
+static uint64_t max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+/* A read miss: the line's data reaches `cpu` from `src`'s cache one hop
+ * after it was written there, or after cpu asked, whichever is later. */
+static void hop(struct cm_dir *d, struct page *p, unsigned idx, unsigned src, unsigned cpu)
+{
+    struct clock c = clock_of(d, cpu);
+    if (p->epoch[idx] == d->epoch) {
+        c.hops = max64(c.hops, p->hops[idx]);
+        c.weighted10 = max64(c.weighted10, p->weighted10[idx]);
+    }
+    c.hops += 1;
+    c.weighted10 += cm_cpu_dist(d->m, src, cpu);
+    d->clock[cpu] = c;
+}
+
+/* A write: the line's data is as new as its writer's clock. */
+static void stamp(struct cm_dir *d, struct page *p, unsigned idx, unsigned cpu)
+{
+    struct clock c = clock_of(d, cpu);
+    p->epoch[idx] = d->epoch;
+    p->hops[idx] = c.hops > UINT32_MAX ? UINT32_MAX : (uint32_t)c.hops;
+    p->weighted10[idx] = c.weighted10 > UINT32_MAX ? UINT32_MAX : (uint32_t)c.weighted10;
+}
 
 void cm_dir_set_log(struct cm_dir *d, struct cm_log *log) { d->log = log; }
 
@@ -167,6 +225,7 @@ static void access_line(struct cm_dir *d, struct page *p, uint64_t line, unsigne
         if (p->writer[idx]) {
             d->c->xfer[(size_t)(p->writer[idx] - 1) * n + cpu]++;
             note(d, line, p->writer[idx] - 1u, cpu, CM_EV_TRANSFER);
+            hop(d, p, idx, p->writer[idx] - 1u, cpu);
         }
         h[wi] |= bit;
         return;
@@ -197,6 +256,7 @@ static void access_line(struct cm_dir *d, struct page *p, uint64_t line, unsigne
     }
     h[wi] = bit;
     p->writer[idx] = (uint16_t)(cpu + 1);
+    stamp(d, p, idx, cpu);
 }
 
 bool cm_dir_access(struct cm_dir *d, unsigned cpu, uint64_t phys, unsigned size, bool write)

@@ -24,6 +24,21 @@
  * So a line bouncing between two CPUs that each read then write it costs
  * one transfer and one invalidation per move. Accesses that straddle two
  * lines touch both.
+ *
+ * The chain: the longest sequence of transfers each of which needed the one
+ * before, a critical path that stands in for latency (no timing is kept).
+ * Each CPU has a clock in hops, and each line the clock of its last write.
+ * A read that misses takes one hop: the reader's clock becomes one more
+ * than the later of its own and the line's (the data leaves the writer
+ * when written, or the reader when it asks). A write costs its writer
+ * nothing (a store buffer hides it) and stamps the line with the writer's
+ * clock; an atomic read-modify-write, which QEMU reports as a read then a
+ * write, stalls on its read. Work on a CPU's own lines costs nothing, and
+ * an interrupt is no hop of its own: the handler's reads of the data it
+ * was sent for carry the dependence. The weighted chain adds each hop's
+ * SLIT distance / 10 instead of 1. Clocks start again at 0 whenever
+ * cm_dir_chain_restart is called (at each region's start), so what came
+ * before the region does not count.
  */
 #ifndef COSTMODEL_DIRECTORY_H
 #define COSTMODEL_DIRECTORY_H
@@ -64,6 +79,14 @@ void cm_dir_set_log(struct cm_dir *d, struct cm_log *log);
  * `phys` by CPU `cpu` (< ncpus). Returns false only when out of memory (the
  * access is then not recorded). */
 bool cm_dir_access(struct cm_dir *d, unsigned cpu, uint64_t phys, unsigned size, bool write);
+
+/* Start every clock at 0 again (every line's stamp too). */
+void cm_dir_chain_restart(struct cm_dir *d);
+/* Restarts so far: a region is whole when no other began inside it. */
+uint32_t cm_dir_chain_epoch(const struct cm_dir *d);
+/* CPU cpu's clock since the last restart: hops, and hops weighted by
+ * distance in tenths (10 per hop between CPUs of one node). */
+void cm_dir_chain_of(const struct cm_dir *d, unsigned cpu, uint64_t *hops, uint64_t *weighted10);
 
 /* How many 4 KiB pages have directory entries (for the report and tests). */
 uint64_t cm_dir_pages(const struct cm_dir *d);

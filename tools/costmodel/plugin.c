@@ -195,7 +195,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     }
     if (cm_counts_init(&cm.now, (unsigned)ncpus) ||
         !(cm.dir = cm_dir_new(&cm.cfg.m, &cm.now)) || (cm.cfg.hot && !cm.log.ev) ||
-        cm_regions_init(&cm.regions, &cm.cfg.m, &cm.now, cm.out, cm.cfg.pairs, cm.cfg.hot,
+        cm_regions_init(&cm.regions, &cm.cfg.m, &cm.now, cm.dir, cm.out, cm.cfg.pairs, cm.cfg.hot,
                         cm.cfg.hot ? &cm.log : NULL, extra)) {
         say("costmodel: %s\n", "out of memory");
         return -1;

@@ -281,6 +281,12 @@ static void emit_region(struct cm_regions *r, struct cm_region *g, int end_cpu, 
         put(&b, ",\"unclosed\":true");
     put_args(&b, args, nargs);
     put_counts(r, &b, &r->scratch);
+    if (end_cpu >= 0 && r->dir && g->chain_epoch == cm_dir_chain_epoch(r->dir)) {
+        uint64_t hops, w10;
+        cm_dir_chain_of(r->dir, (unsigned)end_cpu, &hops, &w10);
+        put(&b, ",\"chain\":%llu,\"chain_weighted\":%llu.%llu", (unsigned long long)hops,
+            (unsigned long long)(w10 / CM_LOCAL_DISTANCE), (unsigned long long)(w10 % CM_LOCAL_DISTANCE));
+    }
     if (r->hot && r->log)
         put_hot(r, &b, g->log_start, r->log->truncated);
     put(&b, "}");
@@ -321,18 +327,23 @@ static void begin(struct cm_regions *r, unsigned tag, unsigned cpu, unsigned aft
     if (sp)
         memcpy(g->args, sp->args, sizeof g->args);
     cm_counts_copy(&g->start, r->now);
+    if (r->dir) {
+        cm_dir_chain_restart(r->dir);
+        g->chain_epoch = cm_dir_chain_epoch(r->dir);
+    }
     g->log_start = r->log ? r->log->len : 0;
     if (g->start.insns[cpu] >= after)
         g->start.insns[cpu] -= after;   /* the rest of BEGIN's block is inside */
 }
 
 int cm_regions_init(struct cm_regions *r, const struct cm_machine *m, const struct cm_counts *now,
-                    FILE *out, bool pairs, unsigned hot, struct cm_log *log,
+                    struct cm_dir *dir, FILE *out, bool pairs, unsigned hot, struct cm_log *log,
                     const char *extra_config_json)
 {
     memset(r, 0, sizeof *r);
     r->m = m;
     r->now = now;
+    r->dir = dir;
     r->out = out;
     r->pairs = pairs;
     r->hot = hot;

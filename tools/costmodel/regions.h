@@ -34,6 +34,7 @@ struct cm_region {
     struct cm_arg args[CM_MAX_ARGS];
     struct cm_counts start;
     size_t log_start;           /* its first event in the log */
+    uint32_t chain_epoch;       /* the directory's chain restarted at its BEGIN */
 };
 
 /* What a CPU has spelled so far with markers. */
@@ -47,6 +48,7 @@ struct cm_spell {
 struct cm_regions {
     const struct cm_machine *m;
     const struct cm_counts *now;
+    struct cm_dir *dir;         /* for the chain; NULL: no chain in the lines */
     FILE *out;
     bool pairs;                 /* write per-pair counts */
     unsigned hot;               /* write the region's N hottest lines (needs log) */
@@ -59,12 +61,14 @@ struct cm_regions {
 };
 
 /* Start counting for machine m whose totals are `now`, writing to out. The
- * config line is written, and a `boot` region opened at reset. hot > 0:
+ * config line is written, and a `boot` region opened at reset. dir (or
+ * NULL): each region's BEGIN restarts its chain, and a region no other
+ * began inside reports its END CPU's chain (directory.h). hot > 0:
  * each region names its `hot` lines with the most transfers, from `log`
  * (which the directory fills; emptied whenever no region is open). 0, or
  * -1 when out of memory. */
 int cm_regions_init(struct cm_regions *r, const struct cm_machine *m, const struct cm_counts *now,
-                    FILE *out, bool pairs, unsigned hot, struct cm_log *log,
+                    struct cm_dir *dir, FILE *out, bool pairs, unsigned hot, struct cm_log *log,
                     const char *extra_config_json);
 void cm_regions_free(struct cm_regions *r);
 
