@@ -20,7 +20,10 @@
  *             all, multicast one leader (the lowest) with the rest as `fwd`;
  *             numa-multicast (two nodes, {0} and {1, 2}: mcast_plan.c)
  *             the other node's leader with the rest of that node as `fwd`
- *             first, then the cores of the home's node directly.
+ *             first, then the cores of the home's node directly. (A node
+ *             here never has more than MCAST_FANOUT cores to reach, so no
+ *             subtree leader arises: one is a leader like a node's, by the
+ *             same code, answering when its part has.)
  *   Call      tlb_on_call: SYS_TLB_INVALIDATE first (this core forgets),
  *             then as a leader forward to `fwd`, else answer at once.
  *   Reply     tlb_on_reply: the core leaves `waiting`; unicast asks the

@@ -24,6 +24,28 @@ static uint64_t node_estimate(const struct mcast_in *in, uint32_t n)
     return worst;
 }
 
+uint32_t mcast_split(const uint64_t set[4], uint32_t fanout, struct mcast_send *out, uint32_t max)
+{
+    uint32_t cores[MCAST_MAX_CORES], n = 0;
+    for (uint32_t c = 0; c < MCAST_MAX_CORES; c++)
+        if (HAS(set, c))
+            cores[n++] = c;
+    if (!fanout)
+        fanout = 1;
+    uint32_t groups = n < fanout ? n : fanout, sends = 0, at = 0;
+    for (uint32_t g = 0; g < groups && sends < max; g++) {
+        uint32_t size = n / groups + (g < n % groups);   /* the first n % groups one larger */
+        struct mcast_send *s = &out[sends++];
+        *s = (struct mcast_send){ .core = cores[at] };
+        for (uint32_t i = 1; i < size; i++)
+            SET(s->fwd, cores[at + i]);
+        if (size > 1)
+            s->fanout = fanout;
+        at += size;
+    }
+    return sends;
+}
+
 uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t max, bool *by_cost)
 {
     uint32_t nnodes = in->nnodes ? in->nnodes : 1;
@@ -73,14 +95,18 @@ uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t 
                 leader = (int)c;
         }
         struct mcast_send *s = &out[sends++];
-        *s = (struct mcast_send){ .core = (uint32_t)leader };
+        *s = (struct mcast_send){ .core = (uint32_t)leader, .fanout = MCAST_FANOUT };
         for (uint32_t c = 0; c < ncores; c++)
             if (HAS(in->targets, c) && c != in->home && c != (uint32_t)leader && in->core_node[c] == n)
                 SET(s->fwd, c);
     }
-    /* The home's own node last, each core directly. */
-    for (uint32_t c = 0; c < ncores && sends < max; c++)
+    /* The home's own node last, each core directly, or in subtrees when
+     * there are more than MCAST_FANOUT. */
+    uint64_t own[4] = { 0 };
+    for (uint32_t c = 0; c < ncores; c++)
         if (HAS(in->targets, c) && c != in->home && (nnodes == 1 || in->core_node[c] == home_node))
-            out[sends++] = (struct mcast_send){ .core = c };
+            SET(own, c);
+    if (sends < max)
+        sends += mcast_split(own, MCAST_FANOUT, out + sends, max - sends);
     return sends;
 }

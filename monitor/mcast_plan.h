@@ -13,6 +13,15 @@
  * nodes (the first shootdowns), measured costs breaking ties. A node's
  * leader is its core with the cheapest measured round trip (the lowest
  * core when none is measured).
+ *
+ * Within a node the tree goes deeper: a core that must ask more than
+ * MCAST_FANOUT others (a leader, or the home for its own node) asks
+ * MCAST_FANOUT subtree leaders instead, each of which asks the rest of its
+ * subtree (splitting again when that is still too many). A core's sends
+ * and its reads of the answers are one after another, so a flat node of k
+ * cores costs the asker about 3k transfers on its critical path, a tree
+ * about 3 * MCAST_FANOUT per level (docs/spanning.md, measured by the cost
+ * model's chain).
  */
 #ifndef ATOLL_MCAST_PLAN_H
 #define ATOLL_MCAST_PLAN_H
@@ -22,6 +31,7 @@
 
 #define MCAST_MAX_CORES 256
 #define MCAST_MAX_NODES 16
+#define MCAST_FANOUT 4     /* subtrees a core asks at most, within a node */
 
 struct mcast_in {
     uint32_t ncores, nnodes, home;
@@ -34,12 +44,21 @@ struct mcast_in {
 
 struct mcast_send {
     uint32_t core;
-    uint64_t fwd[4];   /* what it forwards to (a node leader) */
+    uint64_t fwd[4];   /* what it forwards to (a node or subtree leader) */
+    uint32_t fanout;   /* how it forwards: 0 asks each core of fwd; else
+                          at most this many subtrees (mcast_split) */
 };
 
 /* The sends in order into out[0..max); returns how many. *by_cost: the
  * nodes were ordered by measured costs (not by distances). */
 uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t max, bool *by_cost);
+
+/* `set` (a bit per core) in at most `fanout` (>= 1) subtrees of cores next
+ * to each other, as even as they divide: out[i].core leads one, out[i].fwd
+ * is the rest of it, to be split again by the same rule (out[i].fanout =
+ * fanout). A set of at most `fanout` cores is asked core by core (each
+ * out[i] a leaf). Returns how many, at most max. */
+uint32_t mcast_split(const uint64_t set[4], uint32_t fanout, struct mcast_send *out, uint32_t max);
 
 /* A new round trip into a running measure (an average weighted 1/8 to the
  * newest; the first one as it is). */

@@ -245,15 +245,16 @@ static int bits_next(const uint64_t b[4], int after)
 
 static int bits_first(const uint64_t b[4]) { return bits_next(b, -1); }
 
-/* Ask `core` (and, as leader, the cores in `fwd`). A leaf's call carries
- * no forwarding set (fwd NULL: none sent), so that it fits one slot of the
- * channel: with the set's 32 bytes it took two, one more line moved for
- * every core reached. */
-static errval_t shoot_send(struct shoot *s, uint32_t core, const uint64_t fwd[4])
+/* Ask `core` (and, as leader, the cores in `fwd`, in at most `fanout`
+ * subtrees, or each itself for 0). A leaf's call carries no forwarding set
+ * (fwd NULL: none sent), so that it fits one slot of the channel: with the
+ * set's 32 bytes it took two, one more line moved for every core reached. */
+static errval_t shoot_send(struct shoot *s, uint32_t core, const uint64_t fwd[4], uint32_t fanout)
 {
     struct idl_chan *via = route(core);
     errval_t err = via ? monitor_tlb_call_send(via, (uint16_t)core, (uint16_t)my_core, s->tag, s->domain, s->vaddr,
-                                               s->pages, (uint16_t)s->home, (const uint8_t *)fwd, fwd ? 32 : 0)
+                                               s->pages, (uint16_t)s->home, fwd ? (uint8_t)fanout : 0,
+                                               (const uint8_t *)fwd, fwd ? 32 : 0)
                        : ERR_NO_ROUTE;
     BITS_CLR(s->to_send, core);
     if (!err) {
@@ -300,7 +301,7 @@ static errval_t shoot_multicast(struct shoot *s)
         for (uint32_t i = 0; i < n && !err; i++) {
             for (int c = bits_first(plan[i].fwd); c >= 0; c = bits_next(plan[i].fwd, c))
                 BITS_CLR(s->to_send, c);
-            err = shoot_send(s, plan[i].core, bits_empty(plan[i].fwd) ? 0 : plan[i].fwd);
+            err = shoot_send(s, plan[i].core, bits_empty(plan[i].fwd) ? 0 : plan[i].fwd, plan[i].fanout);
         }
         return err;
     }
@@ -319,7 +320,7 @@ static errval_t shoot_multicast(struct shoot *s)
         if (leader >= 0) {
             for (int c = bits_first(fwd); c >= 0; c = bits_next(fwd, c))
                 BITS_CLR(s->to_send, c);
-            err = shoot_send(s, (uint32_t)leader, bits_empty(fwd) ? 0 : fwd);
+            err = shoot_send(s, (uint32_t)leader, bits_empty(fwd) ? 0 : fwd, 0);
         }
     }
     return err;
@@ -360,10 +361,10 @@ void tlb_request(int handle, uint64_t domain, uint64_t vaddr, uint32_t pages, ui
     errval_t err = ERR_OK;
     if (protocol == TLB_BROADCAST) {
         for (int c; !err && (c = bits_first(s->to_send)) >= 0;)
-            err = shoot_send(s, (uint32_t)c, 0);
+            err = shoot_send(s, (uint32_t)c, 0, 0);
     } else if (protocol == TLB_UNICAST) {
         if (!bits_empty(s->to_send))
-            err = shoot_send(s, (uint32_t)bits_first(s->to_send), 0);
+            err = shoot_send(s, (uint32_t)bits_first(s->to_send), 0, 0);
     } else {
         err = shoot_multicast(s);
     }
@@ -396,7 +397,7 @@ errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a)
         if (a->err && !s->err)
             s->err = a->err;
         if (!s->err && s->protocol == TLB_UNICAST && !bits_empty(s->to_send))
-            s->err = shoot_send(s, (uint32_t)bits_first(s->to_send), 0);
+            s->err = shoot_send(s, (uint32_t)bits_first(s->to_send), 0, 0);
         if (bits_empty(s->waiting))
             shoot_done(s, s->err);
         return ERR_OK;
@@ -412,6 +413,8 @@ errval_t tlb_on_call(const struct monitor_tlb_call_args *a)
         memcpy(fwd, a->fwd, sizeof fwd);
     BITS_CLR(fwd, my_core);
     BITS_CLR(fwd, a->src);
+    if (!err && a->fanout > MCAST_FANOUT)
+        err = ERR_INVALID_ARG;   /* no subtree of ours asks more */
     struct shoot *s = 0;
     if (!err && !bits_empty(fwd)) {
         for (unsigned i = MON_MAX_CLIENTS; i < ARRAY_SIZE(shoots) && !s; i++)
@@ -426,9 +429,19 @@ errval_t tlb_on_call(const struct monitor_tlb_call_args *a)
                              .domain = a->domain, .vaddr = a->vaddr, .pages = a->pages, .protocol = TLB_BROADCAST,
                              .found = (uint32_t)found, .covered = 1, .tag = new_tag(),
                              .deadline = now_ns() + TLB_WAIT_NS / 2 };
-        for (int c = bits_first(fwd); c >= 0 && !s->err; c = bits_next(fwd, c)) {
-            s->err = shoot_send(s, (uint32_t)c, 0);
-            tst.forwarded++;
+        if (a->fanout) {
+            /* numa-multicast within a node: a subtree leader for each part. */
+            struct mcast_send sub[MCAST_FANOUT];
+            uint32_t n = mcast_split(fwd, a->fanout, sub, MCAST_FANOUT);
+            for (uint32_t i = 0; i < n && !s->err; i++) {
+                s->err = shoot_send(s, sub[i].core, bits_empty(sub[i].fwd) ? 0 : sub[i].fwd, sub[i].fanout);
+                tst.forwarded++;
+            }
+        } else {
+            for (int c = bits_first(fwd); c >= 0 && !s->err; c = bits_next(fwd, c)) {
+                s->err = shoot_send(s, (uint32_t)c, 0, 0);
+                tst.forwarded++;
+            }
         }
         if (s->err || bits_empty(s->waiting))
             shoot_done(s, s->err);

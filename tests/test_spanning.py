@@ -183,6 +183,26 @@ def test_shootdown_on_eight_cores_two_nodes(protocol):
     assert stats[5]["tree_by_distance"] == (protocol == "numa-multicast") and stats[5]["tree_by_cost"] == 0
 
 
+@pytest.mark.parametrize("protocol", ["multicast", "numa-multicast"])
+def test_shootdown_on_sixteen_cores_two_nodes_in_subtrees(protocol):
+    """16 cores on two nodes (0-7, 8-15), home core 1. multicast: one
+    message per node, each leader (0, 8) forwarding to the rest of its
+    node, 6 and 7. numa-multicast goes deeper where a core would ask more
+    than MCAST_FANOUT (4): node 1's leader 8 asks 4 subtree leaders (9, 11,
+    13, 15) instead of 7 cores, and the home asks its node in 4 subtrees
+    (0, 3, 5, 7) after node 1: 5 messages; each subtree leader of two asks
+    its other core. Every core still forgets before the unmap returns."""
+    r = run_shell([f"run 1 threads unmap {protocol}", "wait", "stats"], smp=16, numa=2)
+    check_shootdown(r, "unmap", protocol, 1, 16)
+    stats = {e["core"]: e["span"] for e in r.events_named("monitor_stats")}
+    assert stats[1]["tlb_msgs"] == {"multicast": 2, "numa-multicast": 5}[protocol], stats[1]
+    forwarded = {c: s["forwarded"] for c, s in stats.items() if c != 1 and s["forwarded"]}
+    want = {"multicast": {0: 6, 8: 7},
+            "numa-multicast": {8: 4, 0: 1, 3: 1, 5: 1, 9: 1, 11: 1, 13: 1}}[protocol]
+    assert forwarded == want, stats
+    assert all(s["tlb_timeouts"] == 0 for s in stats.values()), stats
+
+
 def test_numa_multicast_tree_from_measured_costs():
     """`threads bench` on 8 cores over two nodes, numa-multicast only, 6
     unmaps and 6 protects: the first tree is ordered by distance; every

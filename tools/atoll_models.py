@@ -924,12 +924,19 @@ SHOOTDOWN_RULES = [
     ("the home's unmap clears the entry and flushes this core first (vspace_unmap)",
      "    cap->mapped = 0;\n    flush_tlb();"),
     ("numa-multicast sends its plan in order, a leader with its fwd (shoot_multicast)",
-     "err = shoot_send(s, plan[i].core, bits_empty(plan[i].fwd) ? 0 : plan[i].fwd);"),
+     "err = shoot_send(s, plan[i].core, bits_empty(plan[i].fwd) ? 0 : plan[i].fwd, plan[i].fanout);"),
     ("numa-multicast: another node's leader forwards to the rest of its node (mcast_plan)",
      "if (HAS(in->targets, c) && c != in->home && c != (uint32_t)leader && in->core_node[c] == n)"),
-    ("numa-multicast: the home's own node last, each core directly (mcast_plan)",
+    ("numa-multicast: the home's own node last (mcast_plan)",
      "if (HAS(in->targets, c) && c != in->home && (nnodes == 1 || in->core_node[c] == home_node))\n"
-     "            out[sends++] = (struct mcast_send){ .core = c };"),
+     "            SET(own, c);"),
+    # The model's nodes hold at most 2 cores, never more than MCAST_FANOUT:
+    # there each core is asked directly, and a subtree leader (more cores)
+    # is a leader like a node's, answering only when its part has.
+    ("numa-multicast: at most MCAST_FANOUT cores are asked each directly (mcast_split)",
+     "uint32_t groups = n < fanout ? n : fanout, sends = 0, at = 0;"),
+    ("a subtree leader asks its part as a node leader does, and answers the same way (tlb_on_call)",
+     "s->err = shoot_send(s, sub[i].core, bits_empty(sub[i].fwd) ? 0 : sub[i].fwd, sub[i].fanout);"),
 ]
 
 

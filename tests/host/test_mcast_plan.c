@@ -133,16 +133,72 @@ static void test_only_cores_that_ran_the_domain(void)
     /* Nothing to reach but the home itself. */
     targets[0] = 1;
     CHECK_EQ(mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost), 0);
-    /* One node: every core directly (a broadcast). */
+    /* One node, 4 cores to reach: each directly (a broadcast). */
     in.nnodes = 1;
-    targets[0] = 0xff;
     for (uint32_t c = 0; c < 16; c++)
         core_node[c] = 0;
+    targets[0] = 0x1f;
     n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
-    CHECK_EQ(n, 7);
+    CHECK_EQ(n, 4);
+    for (uint32_t i = 0; i < n; i++)
+        CHECK(count_bits(out[i].fwd) == 0 && out[i].fanout == 0);
+    check_covers(n, 0);
+    /* 7: more than MCAST_FANOUT, so 4 subtrees of cores next to each other
+     * (1-2, 3-4, 5-6, 7), each leader asking the rest of its own. */
+    targets[0] = 0xff;
+    n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
+    CHECK_EQ(n, 4);
+    CHECK(out[0].core == 1 && HAS(out[0].fwd, 2) && count_bits(out[0].fwd) == 1 && out[0].fanout == MCAST_FANOUT);
+    CHECK(out[2].core == 5 && HAS(out[2].fwd, 6));
+    CHECK(out[3].core == 7 && count_bits(out[3].fwd) == 0 && out[3].fanout == 0);
     check_covers(n, 0);
     /* max bounds the plan. */
     CHECK_EQ(mcast_plan(&in, out, 3, &by_cost), 3);
+}
+
+/* Every core of `set` reached once through the tree mcast_split makes,
+ * splitting each subtree again as a leader would; returns its depth. */
+static uint32_t walk(const uint64_t set[4], uint32_t fanout, uint64_t seen[4])
+{
+    struct mcast_send sub[MCAST_FANOUT + 1];
+    uint32_t n = mcast_split(set, fanout, sub, MCAST_FANOUT + 1), depth = 0;
+    CHECK(n <= fanout);
+    for (uint32_t i = 0; i < n; i++) {
+        CHECK(HAS(set, sub[i].core) && !HAS(seen, sub[i].core) && !HAS(sub[i].fwd, sub[i].core));
+        seen[sub[i].core / 64] |= 1ull << (sub[i].core % 64);
+        uint32_t d = count_bits(sub[i].fwd) ? walk(sub[i].fwd, sub[i].fanout, seen) : 0;
+        CHECK((sub[i].fanout != 0) == (count_bits(sub[i].fwd) != 0));
+        if (d > depth)
+            depth = d;
+    }
+    return depth + 1;
+}
+
+static void test_subtrees(void)
+{
+    uint64_t set[4] = { 0 }, seen[4] = { 0 };
+    struct mcast_send sub[8];
+    CHECK_EQ(mcast_split(set, 4, sub, 8), 0);
+    /* 15 cores (1-15): subtrees of 4, 4, 4 and 3, in order. */
+    set[0] = 0xfffe;
+    CHECK_EQ(mcast_split(set, 4, sub, 8), 4);
+    CHECK(sub[0].core == 1 && count_bits(sub[0].fwd) == 3 && HAS(sub[0].fwd, 4));
+    CHECK(sub[1].core == 5 && sub[2].core == 9 && sub[3].core == 13 && count_bits(sub[3].fwd) == 2);
+    CHECK_EQ(walk(set, 4, seen), 2);
+    CHECK(!memcmp(seen, set, sizeof set));
+    /* Every core of the largest machine: log4(255) levels, each once. */
+    memset(set, 0xff, sizeof set);
+    set[3] &= ~(1ull << 63);
+    memset(seen, 0, sizeof seen);
+    CHECK_EQ(walk(set, 4, seen), 4);
+    CHECK(!memcmp(seen, set, sizeof set));
+    /* A fanout of 1 is a chain; 0 is taken as 1; max bounds the answer. */
+    set[0] = 0xe;
+    set[1] = set[2] = set[3] = 0;
+    memset(seen, 0, sizeof seen);
+    CHECK_EQ(walk(set, 1, seen), 3);
+    CHECK_EQ(mcast_split(set, 0, sub, 8), 1);
+    CHECK_EQ(mcast_split(set, 4, sub, 2), 2);
 }
 
 static void test_cost_update(void)
@@ -157,6 +213,7 @@ int main(void)
     test_by_distance_then_home_node_directly();
     test_measured_costs_order_nodes_and_pick_leaders();
     test_only_cores_that_ran_the_domain();
+    test_subtrees();
     test_cost_update();
     return check_done();
 }
