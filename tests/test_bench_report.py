@@ -1118,6 +1118,10 @@ COST_RECORDS = [
     # Linux's store at N = 1 and 2: a row per N, not one median over both.
     cost_record("linux", "2cpu", 2, 0, region("store", 100, 0, protocol="rwlock", cores=1)),
     cost_record("linux", "2cpu", 2, 0, region("store", 200, 300, protocol="rwlock", cores=2)),
+    # Atoll's store: a row per placement (replicas) and read fraction, a chart per read fraction.
+    *[cost_record("atoll", "4cpu-2node", 4, 2, region("store", 10, t, protocol="store_fresh", cores=4,
+                                                        replicas=rep, reads=rd))
+      for rep, rd, t in ((2, 95, 300), (4, 95, 500), (1, 95, 100), (2, 50, 700))],
     # Atoll's caps: a revoke and a delete, with 1 and 2 holders, kept apart.
     *[cost_record("atoll", "4cpu", 4, 0, region("caps", 1, t, protocol="holders_only", op=op, holders=h,
                                                   cores=4))
@@ -1164,6 +1168,9 @@ def test_cost_rows_are_medians_per_operation():
                             "name_lookup relation=same_node"], look
     assert look["name_lookup relation=same_node"]["transfers"] == 30
     mem = {(k[0], k[3]): r["transfers"] for k, r in rows.items() if k[2] == "mem"}
+    store = {k[3]: r["transfers"] for k, r in rows.items() if k[0] == "atoll" and k[2] == "store"}
+    assert store == {"store_fresh replicas=2 reads=95": 30, "store_fresh replicas=4 reads=95": 50,
+                     "store_fresh replicas=1 reads=95": 10, "store_fresh replicas=2 reads=50": 70}, store
     assert mem == {("atoll", "per_node pages=1"): 10, ("atoll", "per_node pages=512"): 100,
                    ("linux", "mmap_local pages=1"): 2, ("linux", "mmap_local pages=512"): 400}, mem
 
@@ -1182,7 +1189,7 @@ def test_cost_report_section_and_charts(tmp_path):
     plots, problem = rep.plot_all(data, str(out / "plots"))
     assert problem is None
     names = [p[1] for p in plots]
-    for b in ("pingpong", "unmap", "boot", "store", "caps", "lookup", "mem"):
+    for b in ("pingpong", "unmap", "boot", "store", "caps", "lookup", "mem", "store_reads95", "store_reads50"):
         assert f"cost_{b}.png" in names and (out / "plots" / f"cost_{b}.png").stat().st_size > 5000
     text = rep.render_report(data, plots)
     assert "## Cost model: what moves between cores" in text

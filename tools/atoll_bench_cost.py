@@ -28,9 +28,14 @@ X_LABEL = {"unmap": "cores the call reaches (N)", "store": "cores taking part (N
 # must not share a median: a caps region is one revoke or one delete of an
 # object held on H cores; a lookup region is a lookup, a connect or a call
 # to an instance on the client's core, node or another node; a mem region
-# is one block size's rounds (pages per block). They join the
-# protocol's label (a row and a line each).
-SPLIT_BY = {"caps": ("op", "holders"), "unmap": ("op",), "lookup": ("relation",), "mem": ("pages",)}
+# is one block size's rounds (pages per block); a store region is one
+# placement (its replicas: the machine's nodes, its cores, or 1) at one
+# read fraction. They join the protocol's label (a row and a line each).
+SPLIT_BY = {"caps": ("op", "holders"), "unmap": ("op",), "lookup": ("relation",), "mem": ("pages",),
+            "store": ("replicas", "reads")}
+# Benchmarks drawn as one chart per value of an argument (a store chart per
+# read fraction: its placements on every shape were too many lines for one).
+CHART_BY = {"store": "reads"}
 
 NOTE = ("Counted by the cost model (docs/costmodel.md): a plugin follows every guest memory "
         "access by physical address through a coherence directory of 64-byte lines under "
@@ -113,6 +118,7 @@ def rows(records):
                          [f"{k}={args[k]}" for k in SPLIT_BY.get(bench, ()) if k in args]).strip()
         key = (r["system"], r["shape"], r.get("accel", "tcg"), bench, proto, x)
         g = groups.setdefault(key, {"regions": 0, "ops": 0, "smp": _smp(r), "nodes": _nodes(r),
+                                    "args": {k: args[k] for k in SPLIT_BY.get(bench, ()) if k in args},
                                     "per_op": {k: [] for k in COUNTS + CHAIN}})
         g["regions"] += 1
         g["ops"] += _ops(r)
@@ -123,7 +129,7 @@ def rows(records):
     for (system, shape, accel, bench, proto, x), g in groups.items():
         row = {"system": system, "shape": shape, "accel": accel, "benchmark": bench,
                "protocol": proto, "x": x, "smp": g["smp"], "nodes": g["nodes"],
-               "regions": g["regions"], "ops": g["ops"]}
+               "regions": g["regions"], "ops": g["ops"], "args": g["args"]}
         for k in COUNTS:
             row[k] = statistics.median(g["per_op"][k])
             row[k + "_range"] = (min(g["per_op"][k]), max(g["per_op"][k]))
@@ -179,8 +185,15 @@ def plot(plt, records, plot_dir, footer, commit):
     layout). Returns [(title, file name)]."""
     rs = rows(records)
     plots = []
+    charts = []   # (benchmark, the chart's argument value or None, its rows)
     for bench in sorted({r["benchmark"] for r in rs}):
         mine = [r for r in rs if r["benchmark"] == bench and isinstance(r["x"], (int, float))]
+        by = CHART_BY.get(bench)
+        values = sorted({r["args"].get(by) for r in mine}, key=str) if by else [None]
+        for v in values:
+            charts.append((bench, (by, v) if by and v is not None else None,
+                           [r for r in mine if not by or r["args"].get(by) == v]))
+    for bench, split, mine in charts:
         if not mine:
             continue
         series = {}
@@ -191,7 +204,12 @@ def plot(plt, records, plot_dir, footer, commit):
                 label = f"{r['system']} {r['protocol']}".strip() + (
                     f" ({r['nodes']} nodes)" if r["nodes"] > 1 else "")
             series.setdefault(label, []).append(r)
-        fig, (ax, axc, ax2) = plt.subplots(1, 3, figsize=(17, 5.5))
+        # The legend goes below the three panels, three labels a row: with
+        # every shape's placements it was taller than a panel.
+        legend_rows = (len(series) + 2) // 3
+        legend_in = 0.16 * legend_rows + 0.3
+        height = 5.5 + legend_in
+        fig, (ax, axc, ax2) = plt.subplots(1, 3, figsize=(17, height))
         cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
         # Linux first, so Atoll's lines are drawn on top where they coincide.
         for i, (label, pts) in enumerate(sorted(series.items(), key=lambda kv: (
@@ -225,14 +243,17 @@ def plot(plt, records, plot_dir, footer, commit):
             if top > 50 * low and top > 10:
                 a.set_yscale("symlog", linthresh=1)   # Linux's hundreds beside Atoll's few
             a.set_ylim(bottom=0)
-        ax.legend(fontsize=7)
-        title = f"Cost model: {bench}, transfers, critical path and IPIs per operation (Atoll and Linux)"
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7,
+                   bbox_to_anchor=(0.5, 0.3 / height), frameon=False)
+        what = f" ({split[0]}={split[1]})" if split else ""
+        title = f"Cost model: {bench}{what}, transfers, critical path and IPIs per operation (Atoll and Linux)"
         fig.suptitle(title)
         fig.text(0.01, 0.005, f"{footer}; single-threaded TCG with the cost model plugin; "
                               f"commit {commit}", fontsize=7, color="0.35", ha="left",
                  va="bottom", wrap=True)
-        fig.tight_layout(rect=(0, 0.04, 1, 0.95))
-        name = f"cost_{bench}.png"
+        fig.tight_layout(rect=(0, (legend_in + 0.3) / height, 1, 1 - 0.35 / height))
+        name = f"cost_{bench}.png" if not split else f"cost_{bench}_{split[0]}{split[1]}.png"
         fig.savefig(os.path.join(plot_dir, name), dpi=110)
         plt.close(fig)
         plots.append((title, name))
