@@ -26,7 +26,7 @@
 #include <atoll/urpc.h>
 #include "fuzz.h"
 
-#define FRAME 1024              /* 7 slots per side: laps come quickly */
+#define FRAME 1024              /* 6 slots per side: laps come quickly */
 #define GUARD 256
 #define HALF (FRAME / 2)
 #define MAXQ 64

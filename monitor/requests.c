@@ -16,7 +16,7 @@
 #include "monitor.h"
 #include <if/monclient_if.h>
 
-_Static_assert(monclient_size_max <= (MON_CHANNEL_BYTES / 2 / URPC_LINE - 1) * URPC_PAYLOAD,
+_Static_assert(monclient_size_max <= URPC_RING_SLOTS(MON_CHANNEL_BYTES) * URPC_PAYLOAD,
                "every monclient message fits in the channel's ring");
 _Static_assert(monclient_size_max <= 3100, "a reply fits an answer (if/monitor.if)");
 

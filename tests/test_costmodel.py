@@ -200,18 +200,19 @@ def _urpc_run(tmp_path, name, command="bench urpc 40 2"):
 BENCH_FRAME = 4096                  # a bench channel: one frame, two halves
 HALF_WRITTEN = 3                    # slot reads of a sender's half-written line (check_urpc_design)
 HALF = BENCH_FRAME // 2
+CTRL_LINES = 2                      # a half's control lines (URPC_CTRL_LINES, <atoll/urpc.h>)
 
 
 def lines_moved(region, frame=None):
-    """(transfers on the two control lines, transfers on ring slots): a
-    half starts at a multiple of 2 KiB, with its control line. With
+    """(transfers on the control lines, transfers on ring slots): a half
+    starts at a multiple of 2 KiB, with its two control lines. With
     `frame` (its number, address // BENCH_FRAME), only that frame's lines."""
     assert not region.get("hot_lines_truncated"), region
     hot = region["hot_lines"]
     assert sum(h[1] for h in hot) == region["transfers"], region     # every line named
     if frame is not None:
         hot = [h for h in hot if int(h[0], 16) // BENCH_FRAME == frame]
-    ctrl = sum(h[1] for h in hot if int(h[0], 16) % HALF == 0)
+    ctrl = sum(h[1] for h in hot if int(h[0], 16) % HALF < CTRL_LINES * 64)
     return ctrl, sum(h[1] for h in hot) - ctrl
 
 

@@ -107,7 +107,7 @@ def urpc_constants():
     ack_bits = h["URPC_HDR_SEQ_SHIFT"] - h["URPC_HDR_ACK_SHIFT"]
     facts = {
         "ack_bits": ack_bits,
-        "min_slots": h["URPC_MIN_FRAME"] // 2 // h["URPC_LINE"] - 1,
+        "min_slots": h["URPC_MIN_FRAME"] // 2 // h["URPC_LINE"] - h["URPC_CTRL_LINES"],
         "max_slots": c["MAX_SLOTS"],
         "ack_span": c["ACK_SPAN"],
     }
@@ -548,7 +548,7 @@ def store_constants():
         problems.append("if/store.if has no `append` message")
     if problems:
         raise ModelMismatch("models/store.pml no longer matches servers/store: " + "; ".join(problems))
-    slots = int(frame.group(1)) // 2 // h["URPC_LINE"] - 1
+    slots = int(frame.group(1)) // 2 // h["URPC_LINE"] - h["URPC_CTRL_LINES"]
     per_append = -(-append.size_max() // h["URPC_PAYLOAD"])
     return {"ring_slots": slots, "append_slots": per_append, "ring_appends": slots // per_append}
 

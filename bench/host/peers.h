@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 /* Bytes of buffer per direction for every queue in the benchmark: half of
- * URPC's 4 KiB frame (its control line and 31 slots). */
+ * URPC's 4 KiB frame (its two control lines and 30 slots). */
 #define PEER_RING_BYTES 2048
 
 /* A zeroed queue of 8-, 56- or 512-byte messages with PEER_RING_BYTES of

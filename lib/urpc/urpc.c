@@ -114,8 +114,9 @@ errval_t urpc_init(struct urpc_chan *c, void *frame, size_t bytes, int side)
     if (!c || !frame || (side != 0 && side != 1) || (uintptr_t)frame % URPC_LINE ||
         bytes < URPC_MIN_FRAME)
         return ERR_INVALID_ARG;
-    size_t lines = bytes / 2 / URPC_LINE;          /* per half, control line first */
-    uint32_t nslots = lines - 1 > MAX_SLOTS ? MAX_SLOTS : (uint32_t)(lines - 1);
+    size_t lines = bytes / 2 / URPC_LINE;          /* per half, control lines first */
+    size_t ring = URPC_RING_SLOTS(bytes);
+    uint32_t nslots = ring > MAX_SLOTS ? MAX_SLOTS : (uint32_t)ring;
     struct urpc_ctrl *half[2] = {
         (struct urpc_ctrl *)frame,
         (struct urpc_ctrl *)((char *)frame + lines * URPC_LINE),

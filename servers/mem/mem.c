@@ -141,13 +141,15 @@ static uint64_t self_at_quota;
  * workers may wait on one peer at once) and the peer answers them in
  * order, so each answer goes to the oldest waiter (`head`). At most
  * PEER_INFLIGHT calls are out at once each way, and a worker past that
- * waits for an answer first: a direction of the channel (31 slots of a
+ * waits for an answer first: a direction of the channel (30 slots of a
  * 4 KiB frame) then holds at most 6 calls and 6 answers unread, and at
  * most 15 slots read but not yet acknowledged (acknowledgements go back a
- * half ring at a time, lib/urpc): 27 < 31, so a send never waits for
+ * half ring at a time, lib/urpc): 27 < 30, so a send never waits for
  * room. (It must not: a send that waits blocks our whole event loop, the
  * one that reads the peer's messages, while the peer may wait on us.) */
 #define PEER_INFLIGHT 6
+_Static_assert(2 * PEER_INFLIGHT + URPC_RING_SLOTS(4096) / 2 < URPC_RING_SLOTS(4096),
+               "calls, answers and a half ring unacknowledged fit one direction");
 struct peer_wait {
     struct peer_wait *next;
     bool ready;

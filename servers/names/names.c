@@ -33,7 +33,7 @@
 #define NAMESERVICE_LIST_TEXT 1500   /* string<1500> in if/nameservice.if */
 #define NAMES_PER_CLIENT 16
 
-_Static_assert(nameservice_size_max <= (4096 / 2 / URPC_LINE - 1) * URPC_PAYLOAD,
+_Static_assert(nameservice_size_max <= URPC_RING_SLOTS(4096) * URPC_PAYLOAD,
                "every name-service message fits in one ring: replies never wait");
 
 struct client {

@@ -14,7 +14,7 @@
 
 #define MAX_CLIENTS 64
 
-_Static_assert(topology_size_max <= (4096 / 2 / URPC_LINE - 1) * URPC_PAYLOAD,
+_Static_assert(topology_size_max <= URPC_RING_SLOTS(4096) * URPC_PAYLOAD,
                "every topology message fits in one ring: replies never wait");
 
 static struct waitset ws;

@@ -17,6 +17,9 @@
 #include "check.h"
 
 #define GUARD 4096
+/* A frame whose rings have 31 slots each (a page's have 30: two control
+ * lines head each half). */
+#define F31 (2 * (31 + URPC_CTRL_LINES) * URPC_LINE)
 #define CANARY 0xa5
 
 /* One frame with canary guards on both sides. */
@@ -58,7 +61,7 @@ static size_t half_bytes(const struct frame *f) { return f->bytes / 2 / URPC_LIN
 static struct urpc_ctrl *ctrl_of(const struct frame *f, int s) { return (struct urpc_ctrl *)half(f, s); }
 static struct urpc_slot *slot_of(const struct frame *f, int s, uint32_t i)
 {
-    return (struct urpc_slot *)(half(f, s) + URPC_LINE * (1 + (size_t)i));
+    return (struct urpc_slot *)(half(f, s) + URPC_LINE * (URPC_CTRL_LINES + (size_t)i));
 }
 
 static uint64_t hdr(uint32_t seq, uint16_t ack, uint32_t len, uint32_t frag, bool last)
@@ -108,30 +111,34 @@ static struct urpc_chan a, b;
 
 static void test_init(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     memset(f.base, 0x3c, f.bytes);
-    CHECK_ERR(urpc_init(&a, f.base, 4096, 2), ERR_INVALID_ARG);
-    CHECK_ERR(urpc_init(&a, f.base, 4096, -1), ERR_INVALID_ARG);
-    CHECK_ERR(urpc_init(&a, NULL, 4096, 0), ERR_INVALID_ARG);
-    CHECK_ERR(urpc_init(NULL, f.base, 4096, 0), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(&a, f.base, F31, 2), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(&a, f.base, F31, -1), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(&a, NULL, F31, 0), ERR_INVALID_ARG);
+    CHECK_ERR(urpc_init(NULL, f.base, F31, 0), ERR_INVALID_ARG);
     CHECK_ERR(urpc_init(&a, f.base + 8, 4000, 0), ERR_INVALID_ARG);
     CHECK_ERR(urpc_init(&a, f.base, URPC_MIN_FRAME - 1, 0), ERR_INVALID_ARG);
     CHECK_ERR(urpc_init(&a, f.base, URPC_MIN_FRAME, 0), ERR_OK);
     CHECK_EQ(a.nslots, 2);
-    CHECK_ERR(urpc_init(&a, f.base, 4096, 1), ERR_OK);
+    CHECK_ERR(urpc_init(&a, f.base, F31, 1), ERR_OK);
     CHECK_EQ(a.nslots, 31);
     CHECK_EQ(a.side, 1);
-    CHECK((void *)a.my_ctrl == f.base + 2048);
-    CHECK((void *)a.tx == f.base + 2048 + 64);
+    CHECK((void *)a.my_ctrl == f.base + F31 / 2);
+    CHECK((void *)a.tx == f.base + F31 / 2 + 128);
     CHECK((const void *)a.peer_ctrl == f.base);
-    CHECK((const void *)a.rx == f.base + 64);
+    CHECK((const void *)a.rx == f.base + 128);
+    /* `sleeping` on a line of its own, apart from what a receive reads. */
+    CHECK(offsetof(struct urpc_ctrl, sleeping) / URPC_LINE != offsetof(struct urpc_ctrl, waiting) / URPC_LINE);
+    CHECK(offsetof(struct urpc_ctrl, waiting) / URPC_LINE == offsetof(struct urpc_ctrl, consumed) / URPC_LINE);
+    CHECK(URPC_RING_SLOTS(4096) == 30 && URPC_RING_SLOTS(F31) == 31);
     CHECK_EQ(a.spin_ns, 20000);
     CHECK_EQ(a.timeout_ns, 0);
     CHECK_ERR(a.broken, ERR_OK);
     /* An odd size: both sides agree on the halves, the tail is unused. */
-    CHECK_ERR(urpc_init(&a, f.base, 4096 - 64, 1), ERR_OK);
+    CHECK_ERR(urpc_init(&a, f.base, F31 - 64, 1), ERR_OK);
     CHECK_EQ(a.nslots, 30);
-    CHECK((void *)a.my_ctrl == f.base + 31 * 64);
+    CHECK((void *)a.my_ctrl == f.base + 32 * 64);
     /* urpc_init writes nothing to the frame. */
     bool untouched = true;
     for (size_t i = 0; i < f.bytes; i++)
@@ -143,7 +150,7 @@ static void test_init(void)
 
 static void test_one_slot(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got = 99;
     CHECK(!urpc_pending(&b));
@@ -181,7 +188,7 @@ static void test_fragments(void)
 {
     static const size_t sizes[] = {0, 1, 55, 56, 57, 111, 112, 113, 1000, 31 * 56,
                                    31 * 56 + 1, URPC_MSG_MAX - 1, URPC_MSG_MAX};
-    struct frame f = frame_new(16384);      /* 127 slots: every message fits */
+    struct frame f = frame_new(16384);      /* 126 slots: every message fits */
     pair(&f, &a, &b);
     uint64_t slots = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -225,7 +232,7 @@ static void test_fragments(void)
 /* A message longer than the caller's buffer is consumed and dropped. */
 static void test_small_buffer(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got = 77;
     fill(out, 40, 1);
@@ -272,7 +279,7 @@ static void test_wrap(size_t bytes)
  * control line otherwise only when the peer waits for room. */
 static void test_acks(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got;
     for (uint32_t i = 0; i < 31; i++)
@@ -351,7 +358,7 @@ static void test_acks(void)
  * that wrapped: never taken for corruption, never for more than the truth. */
 static void test_stale_acks(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got;
     CHECK_ERR(urpc_send(&b, out, 8, 0), ERR_OK);        /* carries ack 0 */
@@ -384,7 +391,7 @@ static void test_stale_acks(void)
  * non-blocking sends; test_urpc_threads blocks a sender on a live peer. */
 static void test_idle_flush_after_reply(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got;
     CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
@@ -436,7 +443,7 @@ static void test_idle_flush_after_reply(void)
  * however many laps (the cost model's two lines a round trip). */
 static void test_roundtrip_quiet(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got;
     for (uint32_t i = 0; i < 1000; i++) {
@@ -462,7 +469,7 @@ static void test_roundtrip_quiet(void)
  * one, so a's widening stays exact; request/response then goes on. */
 static void test_ack_wrap_then_replies(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got;
     for (uint32_t i = 0; i < 70000; i++) {
@@ -497,7 +504,7 @@ static void test_ack_wrap_then_replies(void)
  * acks need no ring space, so everything still gets through. */
 static void test_full_rings(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     struct urpc_chan *side[2] = {&a, &b};
     uint32_t next_tx[2] = {0, 0}, next_rx[2] = {0, 0};
@@ -539,7 +546,7 @@ static void test_full_rings(void)
 /* A non-blocking send of k slots with fewer free sends nothing. */
 static void test_all_or_nothing(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     for (uint32_t i = 0; i < 29; i++)
         CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
@@ -560,7 +567,7 @@ static void test_all_or_nothing(void)
 /* A peer that never acknowledges or never sends: every wait is bounded. */
 static void test_silent_peer(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got;
     a.timeout_ns = 2000000;
@@ -616,7 +623,7 @@ static void batch_rooms(struct urpc_in *m, size_t n, size_t size)
 
 static void test_batch(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     struct urpc_out o[64];
     struct urpc_in r[64];
@@ -890,7 +897,7 @@ static void bad_slot(const char *what, uint64_t h)
 {
     struct faulty t;
     size_t got;
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     peer_slot(&t, 0, h);
     faulty_snapshot(&t);
     CHECK(urpc_pending(&a));
@@ -933,7 +940,7 @@ static void test_faulty_peer(void)
             {"packed, len 57", packed_hdr(1, 57), two, 8},
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-            faulty_start(&t, 4096);
+            faulty_start(&t, F31);
             peer_packed(&t, 0, bad[i].h, bad[i].p, bad[i].n);
             faulty_snapshot(&t);
             memset(in, 0xee, 64);
@@ -944,13 +951,13 @@ static void test_faulty_peer(void)
         }
 
         /* A packed slot in the middle of a message of fragments. */
-        faulty_start(&t, 4096);
+        faulty_start(&t, F31);
         peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
         peer_packed(&t, 1, hdr(2, 0, 8, 1, true) | URPC_HDR_PACKED, two, 8);
         faulty_snapshot(&t);
         CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_URPC_CORRUPT);
         faulty_end(&t, "packed slot as fragment 1");
-        faulty_start(&t, 4096);
+        faulty_start(&t, F31);
         peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
         peer_packed(&t, 1, packed_hdr(2, 8), two, 8);
         faulty_snapshot(&t);
@@ -959,7 +966,7 @@ static void test_faulty_peer(void)
 
         /* Legal: "abc", "", "xy". What the peer writes to the slot after
          * it was taken changes nothing: the records were copied out. */
-        faulty_start(&t, 4096);
+        faulty_start(&t, F31);
         peer_packed(&t, 0, packed_hdr(1, 8), two, 8);
         CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_OK);
         CHECK(got == 3 && memcmp(in, "abc", 3) == 0);
@@ -977,7 +984,7 @@ static void test_faulty_peer(void)
     }
 
     /* Fragment gap: 0 then 2. The first is taken, the second breaks. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
     peer_slot(&t, 1, hdr(2, 0, 56, 2, true));
     faulty_snapshot(&t);
@@ -986,7 +993,7 @@ static void test_faulty_peer(void)
     faulty_end(&t, "fragment gap");
 
     /* A repeated fragment number. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
     peer_slot(&t, 1, hdr(2, 0, 56, 0, true));
     faulty_snapshot(&t);
@@ -994,7 +1001,7 @@ static void test_faulty_peer(void)
     faulty_end(&t, "fragment repeated");
 
     /* A new message that starts before the last one ended. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
     faulty_snapshot(&t);
     CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
@@ -1006,7 +1013,7 @@ static void test_faulty_peer(void)
 
     /* Legal, by hand: a message whose fragments come in separate polls
      * waits in rbuf; an empty last fragment is fine. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     peer_slot(&t, 0, hdr(1, 0, 56, 0, false));
     CHECK_ERR(urpc_recv(&a, in, sizeof in, &got, URPC_NONBLOCK), ERR_WOULD_BLOCK);
     peer_slot(&t, 1, hdr(2, 0, 56, 1, false));
@@ -1040,7 +1047,7 @@ static void test_faulty_peer(void)
     faulty_end(&t, "slot zeroed after a lap");
 
     /* Acks: a piggy-backed ack for one more slot than was sent. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     for (int i = 0; i < 3; i++)
         CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
     peer_slot(&t, 0, hdr(1, 3, 8, 0, true));
@@ -1052,7 +1059,7 @@ static void test_faulty_peer(void)
     faulty_end(&t, "ack past sent");
 
     /* Control line: consumed beyond what was sent. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     for (int i = 0; i < 31; i++)
         CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
     ctrl_of(&t.f, 1)->consumed = 32;
@@ -1062,7 +1069,7 @@ static void test_faulty_peer(void)
     faulty_end(&t, "consumed > sent");
 
     /* Control line: consumed going backwards. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     for (int i = 0; i < 31; i++)
         CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
     ctrl_of(&t.f, 1)->consumed = 20;
@@ -1074,7 +1081,7 @@ static void test_faulty_peer(void)
     faulty_end(&t, "consumed backwards");
 
     /* ... while blocked: the blocking send sees it in its wait loop. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     for (int i = 0; i < 31; i++)
         CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
     ctrl_of(&t.f, 1)->consumed = 1u << 20;
@@ -1084,7 +1091,7 @@ static void test_faulty_peer(void)
 
     /* A control line behind a piggy-backed ack is legal (it is batched),
      * as long as it never goes backwards itself. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     for (int i = 0; i < 31; i++)
         CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
     peer_slot(&t, 0, hdr(1, 20, 8, 0, true));
@@ -1100,7 +1107,7 @@ static void test_faulty_peer(void)
 
     /* The receiver never writes the peer's half, even while a peer fills
      * every byte of it with a pattern and the receiver keeps polling. */
-    faulty_start(&t, 4096);
+    faulty_start(&t, F31);
     memset(half(&t.f, 1), 0x5a, half_bytes(&t.f));
     faulty_snapshot(&t);
     CHECK(urpc_pending(&a));
@@ -1114,14 +1121,14 @@ static void test_faulty_peer(void)
  * only the closer's own control line. */
 static void test_close(void)
 {
-    struct frame f = frame_new(4096);
+    struct frame f = frame_new(F31);
     pair(&f, &a, &b);
     size_t got;
     CHECK_ERR(urpc_peer_closed(&b), ERR_OK);
     fill(out, 100, 7);
     CHECK_ERR(urpc_send(&a, out, 100, 0), ERR_OK);
     CHECK_ERR(urpc_send(&a, out, 8, 0), ERR_OK);
-    uint8_t before[4096];
+    uint8_t before[F31];
     memcpy(before, f.base, f.bytes);
     urpc_close(&a, ERR_DOMAIN_ENDED);
     /* Only the closed word of a's control line (and its acks) changed. */
@@ -1145,7 +1152,7 @@ static void test_close(void)
     free(f.mem);
 
     /* A sender whose ring is full, the peer gone: no wait, no timeout. */
-    f = frame_new(4096);
+    f = frame_new(F31);
     pair(&f, &a, &b);
     for (int i = 0; i < 31; i++)
         CHECK_ERR(urpc_send(&a, out, 8, URPC_NONBLOCK), ERR_OK);
@@ -1157,10 +1164,10 @@ static void test_close(void)
     free(f.mem);
 
     /* A monitor hangs up for a dead side by attaching as that side. */
-    f = frame_new(4096);
+    f = frame_new(F31);
     pair(&f, &a, &b);
     struct urpc_chan proxy;
-    CHECK_ERR(urpc_init(&proxy, f.base, 4096, 0), ERR_OK);
+    CHECK_ERR(urpc_init(&proxy, f.base, F31, 0), ERR_OK);
     urpc_close(&proxy, ERR_DOMAIN_ENDED);
     CHECK_ERR(urpc_recv(&b, in, sizeof in, &got, URPC_NONBLOCK), ERR_CHAN_CLOSED);
     /* Whatever a faulty peer writes there reads as a hang-up, never as an

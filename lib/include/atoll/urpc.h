@@ -60,7 +60,10 @@
 #define URPC_PAYLOAD 56                       /* bytes of message per slot */
 #define URPC_MAX_FRAGS 64
 #define URPC_MSG_MAX (URPC_PAYLOAD * URPC_MAX_FRAGS)   /* 3584 bytes */
-#define URPC_MIN_FRAME (2 * 3 * URPC_LINE)    /* two halves of control + 2 slots */
+#define URPC_CTRL_LINES 2                     /* a half's control block (struct urpc_ctrl) */
+#define URPC_MIN_FRAME (2 * (URPC_CTRL_LINES + 2) * URPC_LINE)   /* two halves of control + 2 slots */
+/* The slots of each ring of a frame of `bytes` (at most 32767, urpc.c). */
+#define URPC_RING_SLOTS(bytes) ((bytes) / 2 / URPC_LINE - URPC_CTRL_LINES)
 
 /* Header word: | seq:32 | ack:16 | len:6 | frag:6 | last:1 | packed:1 | reserved:2 | */
 #define URPC_HDR_SEQ_SHIFT 32
@@ -79,19 +82,25 @@ struct urpc_slot {
     uint64_t header;          /* written last, release */
 } __attribute__((aligned(URPC_LINE)));
 
-/* Written only by the side owning the half it heads. */
+/* Written only by the side owning the half it heads. Two lines: `sleeping`
+ * changes at every sleep and wake-up and the peer reads it at every send,
+ * while the peer reads `consumed` and `waiting` whenever it takes messages
+ * it has not told of; on one line, each of a sleeper's wake-ups took the
+ * line back from its peer, one more transfer on every round trip's
+ * critical path (docs/urpc.md, found by the cost model's chain). */
 struct urpc_ctrl {
     uint64_t consumed;        /* slots of the peer's ring this side has taken */
-    uint64_t sleeping;        /* 1: this side waits to be woken */
-    uint32_t doorbell;        /* host: futex word this side bumps to wake the peer */
-    uint32_t pad0;
     uint64_t closed;          /* nonzero: this side hung up, for this reason (an errval) */
     uint64_t waiting;         /* 1: this side waits for room: publish `consumed` when idle */
-    uint64_t pad[3];
+    uint64_t pad[5];
+    uint64_t sleeping __attribute__((aligned(URPC_LINE)));   /* 1: this side waits to be woken */
+    uint32_t doorbell;        /* host: futex word this side bumps to wake the peer */
+    uint32_t pad0;
+    uint64_t pad1[6];
 } __attribute__((aligned(URPC_LINE)));
 
 _Static_assert(sizeof(struct urpc_slot) == URPC_LINE, "a slot is one cache line");
-_Static_assert(sizeof(struct urpc_ctrl) == URPC_LINE, "the control block is one cache line");
+_Static_assert(sizeof(struct urpc_ctrl) == URPC_CTRL_LINES * URPC_LINE, "the control block is its lines");
 
 struct urpc_stats {
     uint64_t msgs_sent, msgs_received;
