@@ -24,6 +24,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +131,17 @@ static uint64_t run(const int *cpus, int n)
     }
     while (__atomic_load_n(&ready, __ATOMIC_ACQUIRE) < n)
         cpu_relax();
+    /* The region's arguments are spelled by markers on the CPU that runs
+     * them, and BEGIN takes that CPU's spelling: this thread, which no
+     * worker pins, stays where it is from the first marker to BEGIN (a
+     * migration in between left a sweep's region without arguments), and
+     * may move again once the region has ended. */
+    cpu_set_t anywhere;
+    bool pinned = sched_getaffinity(0, sizeof anywhere, &anywhere) == 0 && pin_self(sched_getcpu()) == 0;
+    cm_arg(protocol, use_rwlock ? CM_WORD_rwlock : CM_WORD_mutex);
+    cm_arg(cores, n);
+    cm_arg(reads, (uint64_t)read_pct);
+    cm_arg(ops, (uint64_t)ops_per_thread * (uint64_t)n);
     uint64_t t0 = now_ns();
     cm_begin(store);
     __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
@@ -142,6 +155,8 @@ static uint64_t run(const int *cpus, int n)
     }
     cm_end(store);
     uint64_t t1 = now_ns();
+    if (pinned)
+        sched_setaffinity(0, sizeof anywhere, &anywhere);
     return failed ? 0 : (t1 > t0 ? t1 - t0 : 1);
 }
 
@@ -195,10 +210,6 @@ int main(int argc, char **argv)
                 int n = ns_list[j];
                 if (n > ncpu)
                     continue;
-                cm_arg(protocol, use_rwlock ? CM_WORD_rwlock : CM_WORD_mutex);
-                cm_arg(cores, n);
-                cm_arg(reads, (uint64_t)read_pct);
-                cm_arg(ops, (uint64_t)ops_per_thread * (uint64_t)n);
                 for (int s = 0; s < samples; s++) {
                     uint64_t ns = run(cpus, n);
                     if (!ns)
