@@ -33,6 +33,8 @@ uint32_t mcast_split(const uint64_t set[4], uint32_t fanout, struct mcast_send *
     if (!fanout)
         fanout = 1;
     uint32_t groups = n < fanout ? n : fanout, sends = 0, at = 0;
+    if (groups > max)
+        groups = max;   /* fewer, larger subtrees: no core left out */
     for (uint32_t g = 0; g < groups && sends < max; g++) {
         uint32_t size = n / groups + (g < n % groups);   /* the first n % groups one larger */
         struct mcast_send *s = &out[sends++];

@@ -19,8 +19,8 @@
  * MCAST_FANOUT subtree leaders instead, each of which asks the rest of its
  * subtree (splitting again when that is still too many). A core's sends
  * and its reads of the answers are one after another, so a flat node of k
- * cores costs the asker about 3k transfers on its critical path, a tree
- * about 3 * MCAST_FANOUT per level (docs/spanning.md, measured by the cost
+ * cores costs the asker about 2k transfers on its critical path, a tree
+ * about 2 * MCAST_FANOUT per level (docs/spanning.md, measured by the cost
  * model's chain).
  */
 #ifndef ATOLL_MCAST_PLAN_H
@@ -57,7 +57,8 @@ uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t 
  * to each other, as even as they divide: out[i].core leads one, out[i].fwd
  * is the rest of it, to be split again by the same rule (out[i].fanout =
  * fanout). A set of at most `fanout` cores is asked core by core (each
- * out[i] a leaf). Returns how many, at most max. */
+ * out[i] a leaf). Returns how many: at most max, in fewer and larger
+ * subtrees when max is below fanout (every core is in one). */
 uint32_t mcast_split(const uint64_t set[4], uint32_t fanout, struct mcast_send *out, uint32_t max);
 
 /* A new round trip into a running measure (an average weighted 1/8 to the

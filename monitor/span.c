@@ -405,6 +405,16 @@ errval_t tlb_on_reply(const struct monitor_tlb_reply_args *a)
     return ERR_OK;   /* late: that shootdown timed out */
 }
 
+/* How long a leader waits for its part: less than whoever asked it, so that
+ * a core that does not answer is reported by the nearest leader, with what
+ * the rest of its part covered. A node's leader (asked by the home) has
+ * half the home's wait; a subtree leader (asked by another leader) a
+ * quarter, the deeper levels of a big node sharing it. */
+static uint64_t leader_wait_ns(const struct monitor_tlb_call_args *a)
+{
+    return a->src == a->home ? TLB_WAIT_NS / 2 : TLB_WAIT_NS / 4;
+}
+
 errval_t tlb_on_call(const struct monitor_tlb_call_args *a)
 {
     uint64_t found = 0, fwd[4] = { 0 };
@@ -428,7 +438,7 @@ errval_t tlb_on_call(const struct monitor_tlb_call_args *a)
         *s = (struct shoot){ .used = true, .handle = -1, .from = a->src, .from_tag = a->tag, .home = a->home,
                              .domain = a->domain, .vaddr = a->vaddr, .pages = a->pages, .protocol = TLB_BROADCAST,
                              .found = (uint32_t)found, .covered = 1, .tag = new_tag(),
-                             .deadline = now_ns() + TLB_WAIT_NS / 2 };
+                             .deadline = now_ns() + leader_wait_ns(a) };
         if (a->fanout) {
             /* numa-multicast within a node: a subtree leader for each part. */
             struct mcast_send sub[MCAST_FANOUT];

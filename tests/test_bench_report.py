@@ -1120,8 +1120,8 @@ COST_RECORDS = [
     cost_record("linux", "2cpu", 2, 0, region("store", 200, 300, protocol="rwlock", cores=2)),
     # Atoll's store: a row per placement (replicas) and read fraction, a chart per read fraction.
     *[cost_record("atoll", "4cpu-2node", 4, 2, region("store", 10, t, protocol="store_fresh", cores=4,
-                                                        replicas=rep, reads=rd))
-      for rep, rd, t in ((2, 95, 300), (4, 95, 500), (1, 95, 100), (2, 50, 700))],
+                                                        replicas=rep, reads=rd, chain=c))
+      for rep, rd, t, c in ((2, 95, 300, 40), (4, 95, 500, 60), (1, 95, 100, 20), (2, 50, 700, 80))],
     # Atoll's caps: a revoke and a delete, with 1 and 2 holders, kept apart.
     *[cost_record("atoll", "4cpu", 4, 0, region("caps", 1, t, protocol="holders_only", op=op, holders=h,
                                                   cores=4))
@@ -1168,6 +1168,8 @@ def test_cost_rows_are_medians_per_operation():
                             "name_lookup relation=same_node"], look
     assert look["name_lookup relation=same_node"]["transfers"] == 30
     mem = {(k[0], k[3]): r["transfers"] for k, r in rows.items() if k[2] == "mem"}
+    # The chain of 4 clients at once runs through one client's 10 / 4 operations.
+    assert rows[("atoll", "4cpu-2node", "store", "store_fresh replicas=2 reads=95", 4)]["chain"] == 40 / 2.5
     store = {k[3]: r["transfers"] for k, r in rows.items() if k[0] == "atoll" and k[2] == "store"}
     assert store == {"store_fresh replicas=2 reads=95": 30, "store_fresh replicas=4 reads=95": 50,
                      "store_fresh replicas=1 reads=95": 10, "store_fresh replicas=2 reads=50": 70}, store

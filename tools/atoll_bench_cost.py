@@ -19,6 +19,10 @@ COUNTS = ("transfers", "transfers_weighted", "invalidations", "ipis", "instructi
 # The critical path in hops, when every region of a row has one (a region
 # another began inside has none): the latency stand-in (docs/costmodel.md).
 CHAIN = ("chain", "chain_weighted")
+# Benchmarks whose region's `ops` are every one of `cores` clients' at once:
+# their critical path runs through one client's operations, so the chain
+# is divided by ops / cores (a client's), not by ops.
+PARALLEL_OPS = {"store"}
 # Where the x axis comes from: the machine's CPU count, or an argument of
 # the region: (unmap) the cores the call had to reach, (store) the cores
 # whose threads or clients ran the operations.
@@ -45,7 +49,8 @@ NOTE = ("Counted by the cost model (docs/costmodel.md): a plugin follows every g
         "*IPIs*: writes to a local APIC's interrupt command register; *chain*: the critical "
         "path, the longest run of transfers each of which needed the one before (a read miss "
         "one hop after the later of the write it reads and the reader's own clock; writes "
-        "buffered, an interrupt no hop of its own), the stand-in for latency; all per operation of the "
+        "buffered, an interrupt no hop of its own), the stand-in for latency (for the store, whose N "
+        "clients run at once, per operation of one client); all per operation of the "
         "benchmark (a round trip, an unmap call, a core brought up), the median over the "
         "regions measured (every pair, every sample, every call; `range` gives the lowest and "
         "highest region). No timing, no cache "
@@ -100,6 +105,15 @@ def _ops(r):
     return ops if _num(ops) and ops > 0 else 1
 
 
+def _chain_ops(r):
+    """What a region's chain is divided by: its operations, or one
+    client's where `cores` clients ran them at once (PARALLEL_OPS)."""
+    cores = r.get("args", {}).get("cores")
+    if r.get("region") in PARALLEL_OPS and _num(cores) and cores >= 1:
+        return max(_ops(r) / cores, 1)
+    return _ops(r)
+
+
 def rows(records):
     """Per (system, shape, benchmark, protocol[, cores the call reached]):
     each closed region's counts divided by its operations, and the median
@@ -122,9 +136,11 @@ def rows(records):
                                     "per_op": {k: [] for k in COUNTS + CHAIN}})
         g["regions"] += 1
         g["ops"] += _ops(r)
-        for k in COUNTS + CHAIN:
+        for k in COUNTS:
+            g["per_op"][k].append(r[k] / _ops(r))
+        for k in CHAIN:
             if _num(r.get(k)):
-                g["per_op"][k].append(r[k] / _ops(r))
+                g["per_op"][k].append(r[k] / _chain_ops(r))
     out = []
     for (system, shape, accel, bench, proto, x), g in groups.items():
         row = {"system": system, "shape": shape, "accel": accel, "benchmark": bench,

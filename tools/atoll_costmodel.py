@@ -136,7 +136,9 @@ def load(path):
 
 def per_op(region):
     """The region's counts divided by its `ops` argument (1 when absent),
-    and its chain so divided when it has one."""
+    and its chain so divided when it has one (where several CPUs ran the
+    ops at once, the chain is one's path: tools/bench's report divides it
+    by one CPU's share for the store)."""
     ops = region.get("args", {}).get("ops")
     ops = ops if isinstance(ops, (int, float)) and ops > 0 else 1
     out = {k: region.get(k, 0) / ops for k in COUNTS}

@@ -733,9 +733,10 @@ void urpc_close(struct urpc_chan *c, errval_t reason)
 void urpc_set_sleeping(struct urpc_chan *c, bool sleeping)
 {
     /* A flag that already says so is not written again: the peer reads
-     * this line at every dry poll (the hang-up), so each store would move
-     * it to us and back, and an idle core that wakes for its timers would
-     * cost every peer a line transfer per wake-up. A flag raised before
+     * this line at every send (to know whether to wake us), so each store
+     * would move it to us and back, and an idle core that wakes for its
+     * timers would cost every peer that sends to it a line transfer per
+     * wake-up. A flag raised before
      * was fenced then; the checks after it are still ordered behind it. */
     if (__atomic_load_n(&c->my_ctrl->sleeping, __ATOMIC_RELAXED) == (sleeping ? 1u : 0u))
         return;

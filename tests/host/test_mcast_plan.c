@@ -198,7 +198,10 @@ static void test_subtrees(void)
     memset(seen, 0, sizeof seen);
     CHECK_EQ(walk(set, 1, seen), 3);
     CHECK_EQ(mcast_split(set, 0, sub, 8), 1);
+    /* max below fanout: fewer, larger subtrees, no core left out. */
+    set[0] = 0xfffe;
     CHECK_EQ(mcast_split(set, 4, sub, 2), 2);
+    CHECK(sub[0].core == 1 && count_bits(sub[0].fwd) == 7 && sub[1].core == 9 && count_bits(sub[1].fwd) == 6);
 }
 
 static void test_cost_update(void)

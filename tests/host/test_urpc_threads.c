@@ -162,7 +162,7 @@ static void duplex(struct side *s)
 }
 
 /* Side 0 sends blocking, side 1 receives blocking: messages up to
- * URPC_MSG_MAX, so up to 64 slots through a ring of 31. */
+ * URPC_MSG_MAX, so up to 64 slots through a ring of 30. */
 static void long_messages(struct side *s)
 {
     struct urpc_chan *c = &s->c;

@@ -8,7 +8,7 @@
  * cut in two halves; side 0 writes only the first half and side 1 only the
  * second, so every cache line moves one way:
  *
- *   half = [ control line ][ slot 0 ][ slot 1 ] ... [ slot n-1 ]
+ *   half = [ control ][ sleeping ][ slot 0 ][ slot 1 ] ... [ slot n-1 ]
  *
  * A slot is seven payload words and, last, a header word published with
  * release order (and read with acquire order). The header holds the slot's
