@@ -96,8 +96,9 @@ static bool parse_nodes(const char *s, const struct machine_shape *m, uint64_t *
 static bool parse_placement(struct manifest_service *s, const struct machine_shape *m, char *why, size_t size)
 {
     const char *p = s->placement;
-    if (!strcmp(p, "per-node")) {
+    if (!strcmp(p, "per-node") || !strcmp(p, "per-node:last")) {
         s->kind = PLACE_PER_NODE;
+        s->last = p[8] != 0;
         return true;
     }
     if (!strcmp(p, "per-core")) {
@@ -120,7 +121,7 @@ static bool parse_placement(struct manifest_service *s, const struct machine_sha
         s->kind = PLACE_NODES;
         return parse_nodes(p + 6, m, &s->nodes, why, size);
     }
-    snprintf(why, size, "unknown placement '%s' (core:K, per-node, per-core, nodes:LIST)", p);
+    snprintf(why, size, "unknown placement '%s' (core:K, per-node, per-node:last, per-core, nodes:LIST)", p);
     return false;
 }
 
@@ -342,6 +343,15 @@ void manifest_parse(const char *text, size_t len, const struct machine_shape *m,
     order(out);
 }
 
+/* Whether no core after c shares its node. */
+static bool last_of_node(const struct machine_shape *m, uint32_t c)
+{
+    for (uint32_t d = c + 1; d < m->ncores && d < MANIFEST_MAX_CORES; d++)
+        if (m->core_node[d] == m->core_node[c])
+            return false;
+    return true;
+}
+
 unsigned manifest_cores(const struct manifest_service *s, const struct machine_shape *m, uint32_t *cores,
                         unsigned max)
 {
@@ -353,7 +363,9 @@ unsigned manifest_cores(const struct manifest_service *s, const struct machine_s
         switch (s->kind) {
         case PLACE_CORE: take = c == s->core; break;
         case PLACE_PER_CORE: take = true; break;
-        case PLACE_PER_NODE: take = node < sizeof seen && !seen[node]; break;
+        case PLACE_PER_NODE:
+            take = node < sizeof seen && !seen[node] && (!s->last || last_of_node(m, c));
+            break;
         case PLACE_NODES: take = node < 64 && (s->nodes >> node & 1) && node < sizeof seen && !seen[node]; break;
         }
         if (take) {

@@ -6,8 +6,9 @@
  *     NAME PROGRAM PLACEMENT [after=DEP,DEP...] [restart=N] [backoff=MS] [heartbeat=yes|no] [ARGS...]
  *
  * PLACEMENT is core:K, per-node (one instance on the first core of every
- * NUMA node that has cores), per-core, or nodes:LIST (the first core of
- * each listed node: "0,2" or "1-3"). ARGS go to every instance, with $name
+ * NUMA node that has cores), per-node:last (on the last core of every node:
+ * away from core 0, which runs the boot core's own servers), per-core, or
+ * nodes:LIST (the first core of each listed node: "0,2" or "1-3"). ARGS go to every instance, with $name
  * (the service's name), $key (its group's key), $core (the instance's
  * core) and $cores (all the placement's cores, "0,4" or "0-7") filled in. '#' starts a comment.
  *
@@ -59,6 +60,7 @@ struct manifest_service {
     char args[MANIFEST_ARGS_MAX];
     enum placement_kind kind;
     uint32_t core;                     /* PLACE_CORE */
+    bool last;                         /* PLACE_PER_NODE: a node's last core, not its first */
     uint64_t nodes;                    /* PLACE_NODES: a bit per node */
     char placement[MANIFEST_NAME_MAX]; /* as written */
     char deps[MANIFEST_MAX_DEPS][MANIFEST_NAME_MAX];

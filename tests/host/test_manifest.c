@@ -41,9 +41,19 @@ static void test_placements(void)
           "every  hello per-core\n"
           "some   hello nodes:0,2-2   hi from $core\n"
           "st     store per-node serve $name $key $cores $life\n"
-          "st.c   store per-core serve $cores\n");
-    CHECK_EQ(mf.n, 6);
-    CHECK_EQ(mf.refused, 0);
+          "st.c   store per-core serve $cores\n"
+          "late   mem   per-node:last serve $name $key $cores\n"
+          "bad    mem   per-node:first\n");
+    CHECK_EQ(mf.n, 8);
+    CHECK(svc("bad")->refused && strstr(svc("bad")->why, "per-node:last"));
+    /* per-node:last: the last core of every node with cores (node 2's is 15). */
+    uint32_t lasts[32];
+    unsigned nl = manifest_cores(svc("late"), &m16, lasts, 32);
+    CHECK(nl == 3 && lasts[0] == 3 && lasts[1] == 7 && lasts[2] == 15);
+    char late[160];
+    CHECK_ERR(manifest_command(svc("late"), &m16, 7, 0x1, 0, late, sizeof late), ERR_OK);
+    CHECK(!strcmp(late, "mem serve late 1 3,7,15"));
+    CHECK_EQ(mf.refused, 1);   /* "bad" */
     uint32_t cores[32];
     CHECK_EQ(manifest_cores(svc("topo"), &m16, cores, 32), 1);
     CHECK_EQ(cores[0], 0);
@@ -63,7 +73,7 @@ static void test_placements(void)
             at_echo = i;
     }
     CHECK(at_topo < at_echo);
-    CHECK_EQ(mf.norder, 6);
+    CHECK_EQ(mf.norder, 7);
     char cmd[160];
     CHECK_ERR(manifest_command(svc("echo.n"), &m16, 4, 0xabc, 0, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "echo serve echo.n 0 key=abc"));
