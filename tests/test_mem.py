@@ -112,8 +112,15 @@ def test_memory_by_node(design, tmp_path):
     got = [e["got_node"] for e in big if e["err"] == "ERR_OK"]
     order = by_distance(3)
     assert order == [3, 0, 2, 1]
-    seen = [n for i, n in enumerate(got) if i == 0 or got[i - 1] != n]
+    # Each node is first reached in that order. A node may serve again
+    # later: under central, a batch node 0's instance borrowed and kept goes
+    # back to its lender once unused for 100 ms (KEEP_IDLE_NS), which a
+    # loaded host lets happen between two requests ([3, 0, 3, 0, 2, 1]).
+    seen = list(dict.fromkeys(got))
     assert seen == order[:len(seen)] and len(seen) >= 3, (got, seen)
+    if design != "central":
+        runs = [n for i, n in enumerate(got) if i == 0 or got[i - 1] != n]
+        assert runs == seen, (got, runs)   # nothing lent back in between: one run per node
     for e in big:
         assert not e["cached"], e
         if e["err"] == "ERR_OK":
