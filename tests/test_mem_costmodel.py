@@ -59,8 +59,13 @@ def test_commands_measure_idle_first_and_sleep_before_each_wait(monkeypatch):
 
     monkeypatch.setattr(mc.subprocess, "run", fake_run)
     args = types.SimpleNamespace(smp=2, numa=1, mem="512", rounds=3, bytes=[4096], designs=["central"], idle=20,
-                                 settle=40, timeout=10)
+                                 settle=40, timeout=10, services=None)
     mc.boot(args, "/tmp/x.jsonl")
+    assert "--services" not in seen["cmd"]
     cmds = seen["cmd"][seen["cmd"].index("--") + 1:]
     assert cmds[:3] == [f"run {mc.IDLE_CORES[0]} mem idle 20", "sleep 70", "wait 600000"]
     assert cmds[-3:] == ["run 1 mem bench central 4096 3 1", "sleep 40", "wait 600000"]
+    # Another manifest (say the instances per-node:last) goes to tools/run.
+    mc.boot(types.SimpleNamespace(**dict(vars(args), services="m.services")), "/tmp/x.jsonl")
+    i = seen["cmd"].index("--services")
+    assert seen["cmd"][i + 1] == "m.services" and i < seen["cmd"].index("--")
