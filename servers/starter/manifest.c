@@ -98,7 +98,7 @@ static bool parse_placement(struct manifest_service *s, const struct machine_sha
     const char *p = s->placement;
     if (!strcmp(p, "per-node") || !strcmp(p, "per-node:last")) {
         s->kind = PLACE_PER_NODE;
-        s->last = p[8] != 0;
+        s->last = !strcmp(p, "per-node:last");
         return true;
     }
     if (!strcmp(p, "per-core")) {

@@ -100,6 +100,14 @@ static void put_u64_list(struct sbuf *b, const char *name, const uint64_t *v, un
     put(b, "]");
 }
 
+/* A count kept in tenths of a local transfer (distance-weighted), as a
+ * decimal: ,"name":12.5 */
+static void put_tenths(struct sbuf *b, const char *name, uint64_t tenths)
+{
+    put(b, ",\"%s\":%llu.%llu", name, (unsigned long long)(tenths / CM_LOCAL_DISTANCE),
+        (unsigned long long)(tenths % CM_LOCAL_DISTANCE));
+}
+
 /* The count fields of a difference `d` (a region or the whole run). */
 static void put_counts(struct cm_regions *r, struct sbuf *b, const struct cm_counts *d)
 {
@@ -121,9 +129,9 @@ static void put_counts(struct cm_regions *r, struct sbuf *b, const struct cm_cou
         reads += d->reads[i];
         writes += d->writes[i];
     }
-    put(b, ",\"transfers\":%llu,\"transfers_weighted\":%llu.%llu,\"by_distance\":{",
-        (unsigned long long)xfer, (unsigned long long)(weighted10 / CM_LOCAL_DISTANCE),
-        (unsigned long long)(weighted10 % CM_LOCAL_DISTANCE));
+    put(b, ",\"transfers\":%llu", (unsigned long long)xfer);
+    put_tenths(b, "transfers_weighted", weighted10);
+    put(b, ",\"by_distance\":{");
     bool first = true;
     for (unsigned k = 0; k < 256; k++)
         if (by_dist[k]) {
@@ -284,8 +292,8 @@ static void emit_region(struct cm_regions *r, struct cm_region *g, int end_cpu, 
     if (end_cpu >= 0 && r->dir && g->chain_epoch == cm_dir_chain_epoch(r->dir)) {
         uint64_t hops, w10;
         cm_dir_chain_of(r->dir, (unsigned)end_cpu, &hops, &w10);
-        put(&b, ",\"chain\":%llu,\"chain_weighted\":%llu.%llu", (unsigned long long)hops,
-            (unsigned long long)(w10 / CM_LOCAL_DISTANCE), (unsigned long long)(w10 % CM_LOCAL_DISTANCE));
+        put(&b, ",\"chain\":%llu", (unsigned long long)hops);
+        put_tenths(&b, "chain_weighted", w10);
     }
     if (r->hot && r->log)
         put_hot(r, &b, g->log_start, r->log->truncated);
