@@ -548,7 +548,7 @@ def test_operations_caught_at_the_fence_end_there_and_leave_nothing_behind():
     from atoll_run import Machine
     m = Machine(smp=4, numa=2, mem=1 << 30, accel="tcg", cmdline="selftest=die:2@6000",
                 modules=atoll_run.user_modules(extra=("capholder",)))
-    r = atoll_run.boot(m, timeout=300, shell_commands=["stats 0", "stats 1", "run 0 capholder caught 2 1",
+    r = atoll_run.boot(m, timeout=300, shell_commands=["sleep 500", "stats 0", "stats 1", "run 0 capholder caught 2 1",
                                                        "wait 6000", "sleep 300", "stats 0", "stats 1"])
     assert not r.timed_out and not r.malformed, r.console[-3000:]
     [panic] = r.events_named("panic")
