@@ -96,9 +96,10 @@ static bool parse_nodes(const char *s, const struct machine_shape *m, uint64_t *
 static bool parse_placement(struct manifest_service *s, const struct machine_shape *m, char *why, size_t size)
 {
     const char *p = s->placement;
-    if (!strcmp(p, "per-node") || !strcmp(p, "per-node:last")) {
+    if (!strcmp(p, "per-node") || !strcmp(p, "per-node:last") || !strcmp(p, "per-node:spare")) {
         s->kind = PLACE_PER_NODE;
         s->last = !strcmp(p, "per-node:last");
+        s->spare = !strcmp(p, "per-node:spare");
         return true;
     }
     if (!strcmp(p, "per-core")) {
@@ -121,7 +122,7 @@ static bool parse_placement(struct manifest_service *s, const struct machine_sha
         s->kind = PLACE_NODES;
         return parse_nodes(p + 6, m, &s->nodes, why, size);
     }
-    snprintf(why, size, "unknown placement '%s' (core:K, per-node, per-node:last, per-core, nodes:LIST)", p);
+    snprintf(why, size, "unknown placement '%s' (core:K, per-node, per-node:last, per-node:spare, per-core, nodes:LIST)", p);
     return false;
 }
 
@@ -352,6 +353,20 @@ static bool last_of_node(const struct machine_shape *m, uint32_t c)
     return true;
 }
 
+static uint32_t cores_of_node(const struct machine_shape *m, uint32_t node)
+{
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < m->ncores && c < MANIFEST_MAX_CORES; c++)
+        n += m->core_node[c] == node;
+    return n;
+}
+
+/* Whether a per-node instance of s goes on its node's last core. */
+static bool on_last_core(const struct manifest_service *s, const struct machine_shape *m, uint32_t node)
+{
+    return s->last || (s->spare && cores_of_node(m, node) >= MANIFEST_SPARE_CORES);
+}
+
 unsigned manifest_cores(const struct manifest_service *s, const struct machine_shape *m, uint32_t *cores,
                         unsigned max)
 {
@@ -364,7 +379,7 @@ unsigned manifest_cores(const struct manifest_service *s, const struct machine_s
         case PLACE_CORE: take = c == s->core; break;
         case PLACE_PER_CORE: take = true; break;
         case PLACE_PER_NODE:
-            take = node < sizeof seen && !seen[node] && (!s->last || last_of_node(m, c));
+            take = node < sizeof seen && !seen[node] && (!on_last_core(s, m, node) || last_of_node(m, c));
             break;
         case PLACE_NODES: take = node < 64 && (s->nodes >> node & 1) && node < sizeof seen && !seen[node]; break;
         }

@@ -7,7 +7,9 @@
  *
  * PLACEMENT is core:K, per-node (one instance on the first core of every
  * NUMA node that has cores), per-node:last (on the last core of every node:
- * away from core 0, which runs the boot core's own servers), per-core, or
+ * away from core 0, which runs the boot core's own servers), per-node:spare
+ * (the last core of a node of MANIFEST_SPARE_CORES or more, the first of a
+ * smaller one: off core 0 only where the node has cores to spare), per-core, or
  * nodes:LIST (the first core of each listed node: "0,2" or "1-3"). ARGS go to every instance, with $name
  * (the service's name), $key (its group's key), $core (the instance's
  * core) and $cores (all the placement's cores, "0,4" or "0-7") filled in. '#' starts a comment.
@@ -38,6 +40,10 @@
 #define MANIFEST_WHY_MAX 120
 #define MANIFEST_MAX_CORES 512
 #define MANIFEST_MAX_NODES 16
+/* per-node:spare: a node of this many cores has one to spare for a service
+ * (4 cores a node is the memory benchmark's 16-core machine); on a smaller
+ * one, the last core is the one a benchmark or a test uses beside core 0. */
+#define MANIFEST_SPARE_CORES 4
 /* Restart policy (docs/restart.md): an instance that ends is started again
  * after backoff= ms, doubled after each failed start in a row (one that
  * ends before it joined its group), until restart= failed starts in a row. */
@@ -61,6 +67,7 @@ struct manifest_service {
     enum placement_kind kind;
     uint32_t core;                     /* PLACE_CORE */
     bool last;                         /* PLACE_PER_NODE: a node's last core, not its first */
+    bool spare;                        /* PLACE_PER_NODE: its last core if it has MANIFEST_SPARE_CORES */
     uint64_t nodes;                    /* PLACE_NODES: a bit per node */
     char placement[MANIFEST_NAME_MAX]; /* as written */
     char deps[MANIFEST_MAX_DEPS][MANIFEST_NAME_MAX];

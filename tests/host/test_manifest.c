@@ -43,8 +43,9 @@ static void test_placements(void)
           "st     store per-node serve $name $key $cores $life\n"
           "st.c   store per-core serve $cores\n"
           "late   mem   per-node:last serve $name $key $cores\n"
+          "spare  mem   per-node:spare serve $cores\n"
           "bad    mem   per-node:first\n");
-    CHECK_EQ(mf.n, 8);
+    CHECK_EQ(mf.n, 9);
     CHECK(svc("bad")->refused && strstr(svc("bad")->why, "per-node:last"));
     /* per-node:last: the last core of every node with cores (node 2's is 15). */
     uint32_t lasts[32];
@@ -53,6 +54,16 @@ static void test_placements(void)
     char late[160];
     CHECK_ERR(manifest_command(svc("late"), &m16, 7, 0x1, 0, late, sizeof late), ERR_OK);
     CHECK(!strcmp(late, "mem serve late 1 3,7,15"));
+    /* per-node:spare: every node of m16 has 4 cores or more, so its last... */
+    nl = manifest_cores(svc("spare"), &m16, lasts, 32);
+    CHECK(nl == 3 && lasts[0] == 3 && lasts[1] == 7 && lasts[2] == 15);
+    /* ...but on 5 cores, node 0 of 2 and node 1 of 3 keep their first core. */
+    struct machine_shape m5 = { .ncores = 5, .nnodes = 2, .core_node = { 0, 0, 1, 1, 1 } };
+    nl = manifest_cores(svc("spare"), &m5, lasts, 32);
+    CHECK(nl == 2 && lasts[0] == 0 && lasts[1] == 2);
+    m5.core_node[4] = 0;   /* now node 0 has cores 0, 1 and 4: still 3 */
+    nl = manifest_cores(svc("spare"), &m5, lasts, 32);
+    CHECK(nl == 2 && lasts[0] == 0 && lasts[1] == 2);
     CHECK_EQ(mf.refused, 1);   /* "bad" */
     uint32_t cores[32];
     CHECK_EQ(manifest_cores(svc("topo"), &m16, cores, 32), 1);
@@ -73,7 +84,7 @@ static void test_placements(void)
             at_echo = i;
     }
     CHECK(at_topo < at_echo);
-    CHECK_EQ(mf.norder, 7);
+    CHECK_EQ(mf.norder, 8);
     char cmd[160];
     CHECK_ERR(manifest_command(svc("echo.n"), &m16, 4, 0xabc, 0, cmd, sizeof cmd), ERR_OK);
     CHECK(!strcmp(cmd, "echo serve echo.n 0 key=abc"));
