@@ -48,6 +48,67 @@ uint32_t mcast_split(const uint64_t set[4], uint32_t fanout, struct mcast_send *
     return sends;
 }
 
+/* The cluster a core is in: its leader's number (all one cluster without a mesh plan). */
+static uint32_t cluster_of(const uint16_t *cluster_leader, uint32_t ncores, uint32_t c)
+{
+    if (!cluster_leader)
+        return 0;
+    return c < ncores ? cluster_leader[c] : c;
+}
+
+uint32_t mcast_split_linked(const uint64_t set[4], uint32_t fanout, uint32_t asker, const uint16_t *cluster_leader,
+                            uint32_t ncores, struct mcast_send *out, uint32_t max)
+{
+    if (!fanout)
+        fanout = 1;
+    uint32_t slots = max < fanout ? max : fanout;
+    uint32_t mine = cluster_of(cluster_leader, ncores, asker);
+    uint64_t own[4] = { 0 }, seen[MCAST_MAX_CORES / 64 * 2] = { 0 };
+    uint32_t clusters[MCAST_MAX_CORES], nclusters = 0;
+    bool has_own = false;
+    for (uint32_t c = 0; c < MCAST_MAX_CORES; c++) {
+        if (!HAS(set, c))
+            continue;
+        uint32_t k = cluster_of(cluster_leader, ncores, c);
+        if (k == mine) {
+            SET(own, c);
+            has_own = true;
+        } else if (k < MCAST_MAX_CORES * 2 && !HAS(seen, k)) {
+            SET(seen, k);
+            clusters[nclusters++] = k;
+        }
+    }
+    if (!nclusters || slots < 2)
+        return mcast_split(set, fanout, out, max);   /* one cluster, or one subtree for all */
+    uint32_t m = nclusters < slots - has_own ? nclusters : slots - has_own, sends = 0, at = 0;
+    for (uint32_t g = 0; g < m; g++) {
+        uint32_t size = nclusters / m + (g < nclusters % m);   /* clusters in this subtree */
+        struct mcast_send *s = &out[sends++];
+        *s = (struct mcast_send){ 0 };
+        for (uint32_t c = 0; c < MCAST_MAX_CORES; c++)
+            for (uint32_t i = at; i < at + size; i++)
+                if (HAS(set, c) && cluster_of(cluster_leader, ncores, c) == clusters[i])
+                    SET(s->fwd, c);
+        /* Led by its first cluster's leader, or (that one not asked) its first core. */
+        uint32_t lead = clusters[at];
+        if (lead >= MCAST_MAX_CORES || !HAS(s->fwd, lead))
+            for (lead = 0; !HAS(s->fwd, lead); lead++)
+                ;
+        s->core = lead;
+        s->fwd[lead / 64] &= ~(1ull << (lead % 64));
+        s->fanout = (s->fwd[0] | s->fwd[1] | s->fwd[2] | s->fwd[3]) ? fanout : 0;
+        at += size;
+    }
+    if (has_own) {
+        uint32_t n = mcast_split(own, slots - m, out + sends, slots - m);
+        for (uint32_t i = sends; i < sends + n; i++)
+            if (out[i].fanout)
+                out[i].fanout = fanout;   /* its own subtrees as wide as ours */
+        sends += n;
+    }
+    return sends;
+}
+
 uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t max, bool *by_cost)
 {
     uint32_t nnodes = in->nnodes ? in->nnodes : 1;
@@ -109,6 +170,7 @@ uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t 
         if (HAS(in->targets, c) && c != in->home && (nnodes == 1 || in->core_node[c] == home_node))
             SET(own, c);
     if (sends < max)
-        sends += mcast_split(own, MCAST_FANOUT, out + sends, max - sends);
+        sends += mcast_split_linked(own, MCAST_FANOUT, in->home, in->cluster_leader, ncores, out + sends,
+                                    max - sends);
     return sends;
 }

@@ -40,6 +40,7 @@ struct mcast_in {
     const uint64_t *core_cost;                        /* [ncores] ns, 0: not measured */
     const uint64_t *node_cost;                        /* [nnodes] ns, 0: not measured */
     const uint64_t *targets;                          /* a bit per core, [4] */
+    const uint16_t *cluster_leader;                   /* [ncores] the mesh's (mesh_plan.h); NULL: all linked */
 };
 
 struct mcast_send {
@@ -60,6 +61,19 @@ uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t 
  * out[i] a leaf). Returns how many: at most max, in fewer and larger
  * subtrees when max is below fanout (every core is in one). */
 uint32_t mcast_split(const uint64_t set[4], uint32_t fanout, struct mcast_send *out, uint32_t max);
+
+/* mcast_split for an `asker` on a mesh of clusters (cluster_leader[c],
+ * mesh_plan.h; NULL: every pair linked, as mcast_split): every send of the
+ * tree goes over a direct channel where the mesh has one. The asker's own
+ * cluster (all linked to it) is split as mcast_split does; each other
+ * cluster in the set is reached through its leader (linked to every other
+ * leader), which asks the rest of it; when there are more such clusters
+ * than subtrees to spare, a subtree leader takes several and asks the
+ * other clusters' leaders in turn. Without this, a subtree of cores next
+ * to each other across two clusters cost every message to the far one two
+ * or three mesh hops (a forward through each cluster leader on the way). */
+uint32_t mcast_split_linked(const uint64_t set[4], uint32_t fanout, uint32_t asker, const uint16_t *cluster_leader,
+                            uint32_t ncores, struct mcast_send *out, uint32_t max);
 
 /* A new round trip into a running measure (an average weighted 1/8 to the
  * newest; the first one as it is). */

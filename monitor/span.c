@@ -283,6 +283,13 @@ static void shoot_done(struct shoot *s, errval_t err)
  * numa-multicast builds its tree from the distances and the measured
  * costs (mcast_plan.h): the farthest node first, the home's node last and
  * directly. */
+/* The mesh's clusters, for trees whose every send has a direct channel
+ * (mcast_split_linked); NULL when every pair is linked or no plan is known. */
+static const uint16_t *mesh_clusters(void)
+{
+    return plan_known && plan.kind == MESH_CLUSTER ? plan.leader : 0;
+}
+
 static errval_t shoot_multicast(struct shoot *s)
 {
     uint32_t nnodes = machine.nnodes ? machine.nnodes : 1;
@@ -290,7 +297,8 @@ static errval_t shoot_multicast(struct shoot *s)
         static struct mcast_send plan[MCAST_MAX_CORES];
         struct mcast_in in = { .ncores = ncores < 256 ? ncores : 256, .nnodes = nnodes, .home = my_core,
                                .core_node = machine.core_node, .distance = machine.node_distance,
-                               .core_cost = core_cost, .node_cost = node_cost, .targets = s->to_send };
+                               .core_cost = core_cost, .node_cost = node_cost, .targets = s->to_send,
+                               .cluster_leader = mesh_clusters() };
         bool by_cost = false;
         uint32_t n = mcast_plan(&in, plan, MCAST_MAX_CORES, &by_cost);
         if (by_cost)
@@ -442,7 +450,7 @@ errval_t tlb_on_call(const struct monitor_tlb_call_args *a)
         if (a->fanout) {
             /* numa-multicast within a node: a subtree leader for each part. */
             struct mcast_send sub[MCAST_FANOUT];
-            uint32_t n = mcast_split(fwd, a->fanout, sub, MCAST_FANOUT);
+            uint32_t n = mcast_split_linked(fwd, a->fanout, my_core, mesh_clusters(), ncores, sub, MCAST_FANOUT);
             for (uint32_t i = 0; i < n && !s->err; i++) {
                 s->err = shoot_send(s, sub[i].core, bits_empty(sub[i].fwd) ? 0 : sub[i].fwd, sub[i].fanout);
                 tst.forwarded++;

@@ -204,6 +204,70 @@ static void test_subtrees(void)
     CHECK(sub[0].core == 1 && count_bits(sub[0].fwd) == 7 && sub[1].core == 9 && count_bits(sub[1].fwd) == 6);
 }
 
+/* 64 cores in 4 nodes of 16, in clusters of 8 (the mesh's default:
+ * leaders 0, 8, 16, ...). */
+static uint16_t cluster_leader[MCAST_MAX_CORES];
+
+static bool linked(uint32_t a, uint32_t b)
+{
+    return a == 0 || b == 0 || cluster_leader[a] == cluster_leader[b] || (cluster_leader[a] == a && cluster_leader[b] == b);
+}
+
+/* As walk, for mcast_split_linked: every send over a direct channel. */
+static uint32_t walk_linked(uint32_t asker, const uint64_t set[4], uint32_t fanout, uint64_t seen[4])
+{
+    struct mcast_send sub[MCAST_FANOUT];
+    uint32_t n = mcast_split_linked(set, fanout, asker, cluster_leader, 64, sub, MCAST_FANOUT), depth = 0;
+    CHECK(n <= fanout);
+    for (uint32_t i = 0; i < n; i++) {
+        CHECK(HAS(set, sub[i].core) && !HAS(seen, sub[i].core) && !HAS(sub[i].fwd, sub[i].core));
+        CHECK(linked(asker, sub[i].core));
+        seen[sub[i].core / 64] |= 1ull << (sub[i].core % 64);
+        uint32_t d = count_bits(sub[i].fwd) ? walk_linked(sub[i].core, sub[i].fwd, sub[i].fanout, seen) : 0;
+        CHECK((sub[i].fanout != 0) == (count_bits(sub[i].fwd) != 0));
+        if (d > depth)
+            depth = d;
+    }
+    return depth + 1;
+}
+
+static void test_subtrees_on_the_mesh(void)
+{
+    for (uint32_t c = 0; c < 64; c++)
+        cluster_leader[c] = (uint16_t)(c - c % 8);
+    uint64_t set[4] = { 0 }, seen[4] = { 0 };
+    struct mcast_send sub[MCAST_FANOUT];
+    /* Node 1's leader 16 asks 17-31: the other cluster through its leader
+     * 24 first, its own cluster in the 3 subtrees left. */
+    set[0] = 0xfffeull << 16;
+    CHECK_EQ(mcast_split_linked(set, 4, 16, cluster_leader, 64, sub, MCAST_FANOUT), 4);
+    CHECK(sub[0].core == 24 && count_bits(sub[0].fwd) == 7 && sub[0].fanout == 4);
+    CHECK(sub[1].core == 17 && count_bits(sub[1].fwd) == 2 && sub[1].fanout == 4);
+    CHECK(sub[2].core == 20 && sub[3].core == 22 && count_bits(sub[3].fwd) == 1);
+    CHECK_EQ(walk_linked(16, set, 4, seen), 3);
+    CHECK(!memcmp(seen, set, sizeof set));
+    /* Without clusters, as mcast_split. */
+    CHECK_EQ(mcast_split_linked(set, 4, 16, 0, 64, sub, MCAST_FANOUT), 4);
+    CHECK(sub[0].core == 17 && sub[1].core == 21 && sub[2].core == 25 && sub[3].core == 29);
+    /* One node of 64 from core 0: seven other clusters, three subtrees of
+     * them (3, 2 and 2 clusters), core 0's own cluster in the fourth. */
+    memset(set, 0xff, 8);
+    set[0] &= ~1ull;
+    memset(seen, 0, sizeof seen);
+    CHECK_EQ(mcast_split_linked(set, 4, 0, cluster_leader, 64, sub, MCAST_FANOUT), 4);
+    CHECK(sub[0].core == 8 && count_bits(sub[0].fwd) == 23 && sub[1].core == 32 && sub[2].core == 48);
+    CHECK(sub[3].core == 1 && count_bits(sub[3].fwd) == 6);
+    CHECK_EQ(walk_linked(0, set, 4, seen), 4);
+    CHECK(!memcmp(seen, set, sizeof set));
+    /* A cluster whose leader is not asked: led by its first core asked. */
+    set[0] = (0xfeull << 8) | 0x6;   /* 9-15 and 1-2, asked by 0 */
+    CHECK_EQ(mcast_split_linked(set, 4, 0, cluster_leader, 64, sub, MCAST_FANOUT), 3);
+    CHECK(sub[0].core == 9 && count_bits(sub[0].fwd) == 6 && sub[1].core == 1 && sub[2].core == 2);
+    /* One subtree only: everything under the first core. */
+    CHECK_EQ(mcast_split_linked(set, 4, 0, cluster_leader, 64, sub, 1), 1);
+    CHECK(sub[0].core == 1 && count_bits(sub[0].fwd) == 8);
+}
+
 static void test_cost_update(void)
 {
     CHECK_EQ(mcast_cost_update(0, 800), 800);
@@ -217,6 +281,7 @@ int main(void)
     test_measured_costs_order_nodes_and_pick_leaders();
     test_only_cores_that_ran_the_domain();
     test_subtrees();
+    test_subtrees_on_the_mesh();
     test_cost_update();
     return check_done();
 }
