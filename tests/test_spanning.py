@@ -203,6 +203,26 @@ def test_shootdown_on_sixteen_cores_two_nodes_in_subtrees(protocol):
     assert all(s["tlb_timeouts"] == 0 for s in stats.values()), stats
 
 
+def test_numa_multicast_tree_follows_the_mesh_on_thirty_two_cores():
+    """32 cores on two nodes of 16, each node two of the mesh's clusters of
+    8 (0-7, 8-15, 16-23, 24-31; a cluster's cores are linked to each other,
+    its leader to the other leaders). Home 1. Every tlb_call goes where a
+    direct channel does: node 1's leader 16 reaches the other cluster of its
+    node through that cluster's leader 24 (which asks 25-31 in 4 subtrees),
+    and its own cluster in the 3 subtrees left (17, 20, 22); the home asks
+    16, then cluster 8-15 through 8, then its own cluster in 3 subtrees
+    (0, 4, 6): 5 messages. Subtrees of cores next to each other (9-12 led
+    by 9, asked by 8's node leader 16, say) would cross clusters."""
+    r = run_shell(["run 1 threads unmap numa-multicast", "wait", "stats"], smp=32, numa=2, timeout=600)
+    check_shootdown(r, "unmap", "numa-multicast", 1, 32)
+    stats = {e["core"]: e["span"] for e in r.events_named("monitor_stats")}
+    assert stats[1]["tlb_msgs"] == 5, stats[1]
+    forwarded = {c: s["forwarded"] for c, s in stats.items() if c != 1 and s["forwarded"]}
+    assert forwarded == {16: 4, 24: 4, 25: 1, 27: 1, 29: 1, 17: 2, 20: 1, 22: 1,
+                         8: 4, 9: 1, 11: 1, 13: 1, 0: 2, 4: 1, 6: 1}, forwarded
+    assert all(s["tlb_timeouts"] == 0 for s in stats.values()), stats
+
+
 def test_numa_multicast_tree_from_measured_costs():
     """`threads bench` on 8 cores over two nodes, numa-multicast only, 6
     unmaps and 6 protects: the first tree is ordered by distance; every
