@@ -17,7 +17,10 @@
  * Within a node the tree goes deeper: a core that must ask more than
  * MCAST_FANOUT others (a leader, or the home for its own node) asks
  * MCAST_FANOUT subtree leaders instead, each of which asks the rest of its
- * subtree (splitting again when that is still too many). A core's sends
+ * subtree (splitting again when that is still too many), along the
+ * monitors' mesh (mesh_plan.h): another cluster of the node is reached
+ * through its leader, so that every send has a direct channel
+ * (mcast_split_linked). A core's sends
  * and its reads of the answers are one after another, so a flat node of k
  * cores costs the asker about 2k transfers on its critical path, a tree
  * about 2 * MCAST_FANOUT per level (docs/spanning.md, measured by the cost
