@@ -148,15 +148,21 @@ uint32_t mcast_plan(const struct mcast_in *in, struct mcast_send *out, uint32_t 
     uint32_t sends = 0;
     for (uint32_t i = 0; i < n_order && sends < max; i++) {
         uint32_t n = order[i];
+        /* The cheapest of the node's cluster leaders (linked to the other
+         * clusters' leaders, so that what it forwards goes direct), or of
+         * all its cores when no cluster leader is to be asked. */
         int leader = -1;
-        for (uint32_t c = 0; c < ncores; c++) {
-            if (!HAS(in->targets, c) || c == in->home || in->core_node[c] != n)
-                continue;
-            bool cheaper = leader >= 0 && in->core_cost[c] &&
-                           (!in->core_cost[leader] || in->core_cost[c] < in->core_cost[leader]);
-            if (leader < 0 || cheaper)
-                leader = (int)c;
-        }
+        for (int leaders_only = 1; leaders_only >= 0 && leader < 0; leaders_only--)
+            for (uint32_t c = 0; c < ncores; c++) {
+                if (!HAS(in->targets, c) || c == in->home || in->core_node[c] != n)
+                    continue;
+                if (leaders_only && in->cluster_leader && in->cluster_leader[c] != c)
+                    continue;
+                bool cheaper = leader >= 0 && in->core_cost[c] &&
+                               (!in->core_cost[leader] || in->core_cost[c] < in->core_cost[leader]);
+                if (leader < 0 || cheaper)
+                    leader = (int)c;
+            }
         struct mcast_send *s = &out[sends++];
         *s = (struct mcast_send){ .core = (uint32_t)leader, .fanout = MCAST_FANOUT };
         for (uint32_t c = 0; c < ncores; c++)

@@ -12,7 +12,8 @@
  * Until every node to reach has a measure the SLIT distances order the
  * nodes (the first shootdowns), measured costs breaking ties. A node's
  * leader is its core with the cheapest measured round trip (the lowest
- * core when none is measured).
+ * core when none is measured) among those that lead a cluster of the
+ * mesh, when one of them is to be asked.
  *
  * Within a node the tree goes deeper: a core that must ask more than
  * MCAST_FANOUT others (a leader, or the home for its own node) asks

@@ -268,6 +268,36 @@ static void test_subtrees_on_the_mesh(void)
     CHECK(sub[0].core == 1 && count_bits(sub[0].fwd) == 8);
 }
 
+/* A node's leader is one of its cluster leaders, the cheapest measured,
+ * even when another of its cores measured cheaper. */
+static void test_node_leaders_are_cluster_leaders(void)
+{
+    machine4();
+    targets[0] = 0xffff;
+    uint16_t leaders[16];
+    for (uint32_t c = 0; c < 16; c++)
+        leaders[c] = (uint16_t)(c - c % 2);   /* clusters of 2 */
+    core_cost[5] = 10;
+    core_cost[4] = 50;
+    core_cost[6] = 40;
+    struct mcast_in in = in_for(0);
+    bool by_cost;
+    uint32_t n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
+    bool node1 = false;
+    for (uint32_t i = 0; i < n; i++)
+        node1 |= out[i].core == 5;
+    CHECK(node1);   /* without clusters, the cheapest core */
+    in.cluster_leader = leaders;
+    n = mcast_plan(&in, out, MCAST_MAX_CORES, &by_cost);
+    node1 = false;
+    for (uint32_t i = 0; i < n; i++) {
+        CHECK(out[i].core != 5);
+        if (out[i].core == 6)
+            node1 = HAS(out[i].fwd, 4) && HAS(out[i].fwd, 5) && HAS(out[i].fwd, 7);
+    }
+    CHECK(node1);
+}
+
 static void test_cost_update(void)
 {
     CHECK_EQ(mcast_cost_update(0, 800), 800);
@@ -282,6 +312,7 @@ int main(void)
     test_only_cores_that_ran_the_domain();
     test_subtrees();
     test_subtrees_on_the_mesh();
+    test_node_leaders_are_cluster_leaders();
     test_cost_update();
     return check_done();
 }
