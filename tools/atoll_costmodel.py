@@ -12,6 +12,7 @@ tools (atoll_run imports this).
 """
 import dataclasses
 import json
+import statistics
 import os
 from typing import List, Optional
 
@@ -168,3 +169,47 @@ def summary(counts):
                      f"{t['invalidations']} invalidations, {t['ipis']} IPIs, "
                      f"{t['instructions']} instructions")
     return lines
+
+
+# -- throughput by the busiest CPU (tools/mem-costmodel, tools/store-costmodel) -----------------
+
+def background(idle_regions, smp):
+    """Each CPU's instructions in idle regions as a multiple of the median
+    CPU's (1.0 for a CPU that does what most do; more for core 0, which
+    runs the name server, the starter, the shell and the fence's
+    decisions). No idle region: 1.0 for every CPU."""
+    if not idle_regions:
+        return [1.0] * smp
+    ratios = [[] for _ in range(smp)]
+    for r in idle_regions:
+        x = r["per_cpu"]["instructions"]
+        base = statistics.median(x) or 1
+        for k in range(smp):
+            ratios[k].append(x[k] / base)
+    return [statistics.median(v) for v in ratios]
+
+
+def work_per_op(region, bg):
+    """A region's instructions per operation on each CPU above its
+    background: bg[k] times the region's median CPU (the CPUs the operation
+    does not touch, whose ticks and polling grow with the region's length,
+    not with the work)."""
+    ops = region["args"]["ops"]
+    per = [x / ops for x in region["per_cpu"]["instructions"]]
+    base = statistics.median(per)
+    return [max(0.0, x - bg[k] * base) for k, x in enumerate(per)]
+
+
+def busiest(regions, bg):
+    """N clients at once, one region of each measured alone: CPU k's load
+    is the sum of its work per operation over the regions; returns (load,
+    the busiest CPU, its load). The modelled throughput is N operations per
+    that load (the busiest CPU bounds it; latency is not modelled)."""
+    load = None
+    for r in regions:
+        w = work_per_op(r, bg)
+        load = w if load is None else [a + b for a, b in zip(load, w)]
+    if not load:
+        return [], None, 0.0
+    top = max(load)
+    return load, load.index(top), top
