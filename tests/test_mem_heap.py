@@ -107,6 +107,8 @@ def test_heap_without_a_memory_service_and_a_bad_word(tmp_path):
 
     r = run(machine(cmdline="mem=bogus"), ["run 5 mem malloc local 100000", WAIT])
     up = r.events_named("mem_up")
+    # The manifest's word, the design the cost model shows best (docs/memory.md).
+    assert manifest_design() == "cache"
     assert len(up) == 4 and all(x["design"] == manifest_design() and x["design_from"] == "manifest" for x in up), up
     assert "unknown design mem=bogus on the kernel command line" in r.console
     [e] = r.events_named("mem_malloc")

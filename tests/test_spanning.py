@@ -206,8 +206,10 @@ def test_shootdown_on_sixteen_cores_two_nodes_in_subtrees(protocol):
 def test_numa_multicast_tree_follows_the_mesh_on_thirty_two_cores():
     """32 cores on two nodes of 16, each node two of the mesh's clusters of
     8 (0-7, 8-15, 16-23, 24-31; a cluster's cores are linked to each other,
-    its leader to the other leaders). Home 1. Every tlb_call goes where a
-    direct channel does: node 1's leader 16 reaches the other cluster of its
+    its leader to the other leaders). Home 1. Every tlb_call the tree's
+    leaders send goes where a direct channel does (the home's own, from a
+    core that leads no cluster, are relayed by its leader 0 as the mesh
+    does): node 1's leader 16 reaches the other cluster of its
     node through that cluster's leader 24 (which asks 25-31 in 4 subtrees),
     and its own cluster in the 3 subtrees left (17, 20, 22); the home asks
     16, then cluster 8-15 through 8, then its own cluster in 3 subtrees

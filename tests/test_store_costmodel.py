@@ -65,7 +65,8 @@ def test_rows_are_split_by_reads_and_freshness_and_skip_other_regions():
                region([100, 1100], 1, reads=100, protocol="store_stale"),
                dict(region([100, 1100], 1), args={"protocol": "store_fresh", "cores": 2, "replicas": 1,
                                                   "reads": 100, "ops": 10})]
-    rows = sc.model(regions, 2, 1)
+    rows = sc.model(regions, 2, 1, ["kv1"])
+    assert {r["store"] for r in rows} == {"kv1"}, rows
     assert [(r["reads"], r["reads_fresh"], r["clients"]) for r in rows] == [(100, True, 1), (100, False, 1),
                                                                              (95, True, 1)], rows
 
@@ -87,3 +88,14 @@ def test_commands_idle_first_one_client_at_a_time_and_a_manifest_of_the_stores_m
     sc.boot(args, str(tmp_path / "x.jsonl"))
     i = seen["cmd"].index("--services")
     assert seen["cmd"][i + 1].endswith("store-kv1.services") and "--cost-model" in seen["cmd"]
+
+
+def test_counts_of_another_machine_are_refused():
+    """A replica count no placement has on this machine: a clear exit, not a row named None."""
+    sc = tool()
+    try:
+        sc.model([region([100, 1100], 3)], 2, 1)
+    except SystemExit as e:
+        assert "3 replicas" in str(e), e
+    else:
+        raise AssertionError("a region of 3 replicas on 2 CPUs was taken")

@@ -194,7 +194,7 @@ def work_per_op(region, bg):
     background: bg[k] times the region's median CPU (the CPUs the operation
     does not touch, whose ticks and polling grow with the region's length,
     not with the work)."""
-    ops = region["args"]["ops"]
+    ops = region["args"].get("ops") or 1   # (a region without ops: counted as one)
     per = [x / ops for x in region["per_cpu"]["instructions"]]
     base = statistics.median(per)
     return [max(0.0, x - bg[k] * base) for k, x in enumerate(per)]

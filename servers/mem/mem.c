@@ -27,10 +27,11 @@
  *                                  (NEAREST) as DESIGN's client, one of CORES
  *                                  cores doing so at once: a mem_bench event
  *
- * DESIGN is `per-node` (the default), `central` (clients of every core go
+ * DESIGN is `per-node` (what an instance serves without a word), `central` (clients of every core go
  * to the instance on node 0, which has each node's instance carve for
  * them) or `cache` (per-node, and the client library keeps a small cache
- * of 4 KiB frames per domain, refilled and drained in batches). The word
+ * of 4 KiB frames per domain, refilled and drained in batches: the default
+ * manifest's word). The word
  * only changes what `info` answers: the client library acts on it.
  *
  * An allocation is carved from the pool (a RAM capability whose original
