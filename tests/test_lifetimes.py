@@ -93,7 +93,7 @@ def test_zombie_domains_are_reclaimed():
     fault. The kernel can only stop them, but their monitor, told at once,
     takes them back: each is gone from `ps`, `wait` returns, spawning goes
     on past 64, and the monitor's children and RAM are back."""
-    r = run_shell(["stats 1", "run 1 xattack zombies 70", "wait", "ps 1", "stats 1", "run 1 hello after", "wait"],
+    r = run_shell(["sleep 300", "stats 1", "run 1 xattack zombies 70", "wait", "ps 1", "stats 1", "run 1 hello after", "wait"],
                   smp=2, timeout=600)
     assert r.status == 0, r.console[-3000:]
     e = one(r, "zombies")
