@@ -48,12 +48,14 @@ uint32_t mcast_split(const uint64_t set[4], uint32_t fanout, struct mcast_send *
     return sends;
 }
 
-/* The cluster a core is in: its leader's number (all one cluster without a mesh plan). */
+/* The cluster a core is in: its leader's number (all one cluster without a
+ * mesh plan; a core alone if the plan names no core there could be). */
 static uint32_t cluster_of(const uint16_t *cluster_leader, uint32_t ncores, uint32_t c)
 {
     if (!cluster_leader)
         return 0;
-    return c < ncores ? cluster_leader[c] : c;
+    uint32_t k = c < ncores ? cluster_leader[c] : c;
+    return k < MCAST_MAX_CORES * 2 ? k : c;
 }
 
 uint32_t mcast_split_linked(const uint64_t set[4], uint32_t fanout, uint32_t asker, const uint16_t *cluster_leader,
@@ -73,31 +75,36 @@ uint32_t mcast_split_linked(const uint64_t set[4], uint32_t fanout, uint32_t ask
         if (k == mine) {
             SET(own, c);
             has_own = true;
-        } else if (k < MCAST_MAX_CORES * 2 && !HAS(seen, k)) {
+        } else if (!HAS(seen, k)) {
             SET(seen, k);
             clusters[nclusters++] = k;
         }
     }
     if (!nclusters || slots < 2)
         return mcast_split(set, fanout, out, max);   /* one cluster, or one subtree for all */
-    uint32_t m = nclusters < slots - has_own ? nclusters : slots - has_own, sends = 0, at = 0;
-    for (uint32_t g = 0; g < m; g++) {
-        uint32_t size = nclusters / m + (g < nclusters % m);   /* clusters in this subtree */
-        struct mcast_send *s = &out[sends++];
-        *s = (struct mcast_send){ 0 };
-        for (uint32_t c = 0; c < MCAST_MAX_CORES; c++)
-            for (uint32_t i = at; i < at + size; i++)
-                if (HAS(set, c) && cluster_of(cluster_leader, ncores, c) == clusters[i])
-                    SET(s->fwd, c);
-        /* Led by its first cluster's leader, or (that one not asked) its first core. */
-        uint32_t lead = clusters[at];
-        if (lead >= MCAST_MAX_CORES || !HAS(s->fwd, lead))
-            for (lead = 0; !HAS(s->fwd, lead); lead++)
-                ;
-        s->core = lead;
-        s->fwd[lead / 64] &= ~(1ull << (lead % 64));
-        s->fanout = (s->fwd[0] | s->fwd[1] | s->fwd[2] | s->fwd[3]) ? fanout : 0;
+    /* m subtrees of whole clusters, as even as they divide, each led by
+     * its first cluster's leader (or, that one not asked, its first core). */
+    uint32_t m = nclusters < slots - has_own ? nclusters : slots - has_own, sends = m;
+    uint8_t subtree_of[MCAST_MAX_CORES * 2];   /* by cluster, for the clusters in the set */
+    for (uint32_t g = 0, at = 0; g < m; g++) {
+        uint32_t size = nclusters / m + (g < nclusters % m);
+        for (uint32_t i = at; i < at + size; i++)
+            subtree_of[clusters[i]] = (uint8_t)g;
+        out[g] = (struct mcast_send){ .core = clusters[at] };
         at += size;
+    }
+    for (uint32_t c = 0; c < MCAST_MAX_CORES; c++) {
+        uint32_t k = cluster_of(cluster_leader, ncores, c);
+        if (HAS(set, c) && k != mine)
+            SET(out[subtree_of[k]].fwd, c);
+    }
+    for (uint32_t g = 0; g < m; g++) {
+        struct mcast_send *s = &out[g];
+        if (s->core >= MCAST_MAX_CORES || !HAS(s->fwd, s->core))
+            for (s->core = 0; !HAS(s->fwd, s->core); s->core++)
+                ;
+        s->fwd[s->core / 64] &= ~(1ull << (s->core % 64));
+        s->fanout = (s->fwd[0] | s->fwd[1] | s->fwd[2] | s->fwd[3]) ? fanout : 0;
     }
     if (has_own) {
         uint32_t n = mcast_split(own, slots - m, out + sends, slots - m);

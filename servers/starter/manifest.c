@@ -96,12 +96,14 @@ static bool parse_nodes(const char *s, const struct machine_shape *m, uint64_t *
 static bool parse_placement(struct manifest_service *s, const struct machine_shape *m, char *why, size_t size)
 {
     const char *p = s->placement;
-    if (!strcmp(p, "per-node") || !strcmp(p, "per-node:last") || !strcmp(p, "per-node:spare")) {
-        s->kind = PLACE_PER_NODE;
-        s->last = !strcmp(p, "per-node:last");
-        s->spare = !strcmp(p, "per-node:spare");
-        return true;
-    }
+    static const char *const node_cores[] = { [NODE_FIRST] = "per-node", [NODE_LAST] = "per-node:last",
+                                              [NODE_SPARE] = "per-node:spare" };
+    for (unsigned i = 0; i < sizeof node_cores / sizeof node_cores[0]; i++)
+        if (!strcmp(p, node_cores[i])) {
+            s->kind = PLACE_PER_NODE;
+            s->node_core = (enum node_core)i;
+            return true;
+        }
     if (!strcmp(p, "per-core")) {
         s->kind = PLACE_PER_CORE;
         return true;
@@ -364,7 +366,8 @@ static uint32_t cores_of_node(const struct machine_shape *m, uint32_t node)
 /* Whether a per-node instance of s goes on its node's last core. */
 static bool on_last_core(const struct manifest_service *s, const struct machine_shape *m, uint32_t node)
 {
-    return s->last || (s->spare && cores_of_node(m, node) >= MANIFEST_SPARE_CORES);
+    return s->node_core == NODE_LAST ||
+           (s->node_core == NODE_SPARE && cores_of_node(m, node) >= MANIFEST_SPARE_CORES);
 }
 
 unsigned manifest_cores(const struct manifest_service *s, const struct machine_shape *m, uint32_t *cores,

@@ -53,6 +53,8 @@
 #define MANIFEST_BACKOFF_MAX_MS 60000
 
 enum placement_kind { PLACE_CORE = 1, PLACE_PER_NODE, PLACE_PER_CORE, PLACE_NODES };
+/* Which core of a node a PLACE_PER_NODE instance takes. */
+enum node_core { NODE_FIRST, NODE_LAST, NODE_SPARE /* last if the node has MANIFEST_SPARE_CORES */ };
 
 /* What the manifest needs to know of the machine. */
 struct machine_shape {
@@ -66,8 +68,7 @@ struct manifest_service {
     char args[MANIFEST_ARGS_MAX];
     enum placement_kind kind;
     uint32_t core;                     /* PLACE_CORE */
-    bool last;                         /* PLACE_PER_NODE: a node's last core, not its first */
-    bool spare;                        /* PLACE_PER_NODE: its last core if it has MANIFEST_SPARE_CORES */
+    enum node_core node_core;          /* PLACE_PER_NODE */
     uint64_t nodes;                    /* PLACE_NODES: a bit per node */
     char placement[MANIFEST_NAME_MAX]; /* as written */
     char deps[MANIFEST_MAX_DEPS][MANIFEST_NAME_MAX];
