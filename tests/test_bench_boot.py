@@ -2,18 +2,13 @@
 really start every core (else the ratio compares with a machine doing less),
 and the benchmark must find every mark of both boots. Nothing is timed here:
 the numbers are `make bench-boot`'s (docs/bench.md, "Boot time")."""
-import importlib.machinery
-import importlib.util
 import json
-import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_loader = importlib.machinery.SourceFileLoader("bench_boot", os.path.join(ROOT, "tools", "bench-boot"))
-_spec = importlib.util.spec_from_loader("bench_boot", _loader)
-bench_boot = importlib.util.module_from_spec(_spec)
-_loader.exec_module(bench_boot)
+from load_tool import load_tool
+
+bench_boot = load_tool("bench-boot")
 
 
 @pytest.mark.parametrize("cpus", [1, 6])

@@ -17,6 +17,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import atoll_pyfuzz  # noqa: E402
+from load_tool import load_tool  # noqa: E402
 
 FUZZ_TOOL = os.path.join(ROOT, "tools", "fuzz")
 PY_EXECS = 5000         # Python targets: 1 to 3 s each on an idle machine
@@ -25,13 +26,7 @@ HAVE_AFL = shutil.which("afl-fuzz") and shutil.which("afl-clang-fast")
 
 
 def _load_tool():
-    import importlib.machinery
-    import importlib.util
-    loader = importlib.machinery.SourceFileLoader("atoll_fuzz_tool", FUZZ_TOOL)
-    spec = importlib.util.spec_from_loader("atoll_fuzz_tool", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
+    return load_tool(FUZZ_TOOL, "atoll_fuzz_tool")
 
 
 fuzz_tool = _load_tool()

@@ -2,15 +2,11 @@
 docs/kvm.md). Under TCG, QEMU's reference interpreter, the guest must walk
 through every step: otherwise a stop under KVM would say nothing about the
 host. KVM itself is not run here (make test never depends on /dev/kvm)."""
-import importlib.machinery
-import importlib.util
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_loader = importlib.machinery.SourceFileLoader("kvm_repro", os.path.join(ROOT, "tools", "kvm-repro"))
-_spec = importlib.util.spec_from_loader("kvm_repro", _loader)
-kvm_repro = importlib.util.module_from_spec(_spec)
-_loader.exec_module(kvm_repro)
+from load_tool import load_tool
+
+kvm_repro = load_tool("kvm-repro")
 
 # What this host's /dev/kvm printed (kvm_pvm, QEMU 7.2), trimmed: the run
 # stops at the reproducer's first stac.

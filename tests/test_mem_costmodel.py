@@ -2,20 +2,13 @@
 the cost model"): each CPU's background measured in idle regions and taken
 off the design regions as a multiple of their median CPU, the busiest CPU's
 load bounding the modelled throughput, and the commands it types."""
-import importlib.machinery
-import importlib.util
-import os
 import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from load_tool import load_tool
 
 
 def tool():
-    path = os.path.join(ROOT, "tools", "mem-costmodel")
-    loader = importlib.machinery.SourceFileLoader("mem_costmodel", path)
-    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("mem_costmodel", loader))
-    loader.exec_module(mod)
-    return mod
+    return load_tool("mem-costmodel")
 
 
 def region(protocol, src, insns, ops=10, pages=1, transfers=100):

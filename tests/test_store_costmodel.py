@@ -3,20 +3,13 @@ by the cost model"): lone clients' regions summed into N at once, the
 busiest CPU bounding the throughput, one client's throughput from its own
 region, placements told apart by their replica counts, and the commands it
 types."""
-import importlib.machinery
-import importlib.util
-import os
 import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from load_tool import load_tool
 
 
 def tool():
-    path = os.path.join(ROOT, "tools", "store-costmodel")
-    loader = importlib.machinery.SourceFileLoader("store_costmodel", path)
-    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("store_costmodel", loader))
-    loader.exec_module(mod)
-    return mod
+    return load_tool("store-costmodel")
 
 
 def region(insns, replicas, reads=100, ops=10, protocol="store_fresh"):
