@@ -283,6 +283,7 @@ errval_t domain_spawn(const struct spawn_args *a, struct dispatcher **out, struc
     event_str(&e, "name", d->name);
     event_u64(&e, "cycles", rdtsc() - t0);
     event_u64(&e, "ram_bytes", d->ram_bytes);
+    event_u64(&e, "ram_base", a->ram->cap.base);
     event_end(&e);
     if (out)
         *out = d;

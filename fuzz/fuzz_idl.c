@@ -96,7 +96,7 @@ int fuzz_make_corpus(const char *dir)
          monitor_connect_call_encode(b, sizeof b, &n, 6, 2, 13, 6ull << 48 | 3ull << 16 | 1, &frame, 4, 0x20003));
     static uint8_t call[64];
     size_t call_len = 0;
-    FUZZ_ASSERT(monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0, true) == ERR_OK);
+    FUZZ_ASSERT(monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0, true, 0) == ERR_OK);
     save(dir, "monitor-ask", 0, b, n, monitor_ask_encode(b, sizeof b, &n, 1, 0, 15, call, call_len));
     save(dir, "monitor-answer", 0, b, n, monitor_answer_encode(b, sizeof b, &n, 0, 1, 15, call, call_len));
     save(dir, "ns-register-call", 1, b, n,

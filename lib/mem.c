@@ -11,6 +11,7 @@
 #include <atoll/recover.h>
 #include <atoll/topo.h>
 #include <if/mem_if.h>
+#include <if/monclient_if.h>
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
 
@@ -339,6 +340,52 @@ errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
                              &s->batches_held, &s->batches_ever, &s->deferred, &s->workers_max)))
         return err;
     return rerr;
+}
+
+errval_t mem_spawn_ram(uint32_t core, uint64_t bytes, uint64_t *base, uint64_t *size, uint32_t *node)
+{
+    errval_t err = mem_connect(0), rerr = ERR_OK;
+    if (err)
+        return err;
+    if (core >= machine.ncores)
+        return ERR_INVALID_ARG;
+    uint32_t n = machine.core_node[core];
+    if (n >= CORE_INFO_MAX_NODES)
+        return ERR_NO_SUCH_NODE;
+    if (!per_node_up[n] && !(err = instance_of_node(n, &per_node[n], 0)))
+        per_node_up[n] = true;
+    if (!err)
+        err = mem_spawn_ram_rpc(&per_node[n].idl, core, bytes, &rerr, base, size, node);
+    if (err && per_node_up[n]) {
+        /* The instance went (restarted): the next call connects again. */
+        service_chan_close(&per_node[n], ERR_OK);
+        per_node_up[n] = false;
+    }
+    return err ? err : rerr;
+}
+
+errval_t mem_spawn(uint32_t core, const char *cmd, uint64_t *id, struct mem_spawned *how)
+{
+    errval_t err, rerr = ERR_OK;
+    *how = (struct mem_spawned){ 0 };
+    /* One lookup, no waiting, while no instance answered yet. */
+    errval_t why = mem_present();
+    if (!why)
+        why = mem_spawn_ram(core, 0, &how->base, &how->size, &how->node);
+    if (!why) {
+        err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, how->base, &rerr, id);
+        why = err ? err : rerr;
+        /* A monitor that did not take it gives it back (at once, or after
+         * 30 s if the request never reached it). */
+    }
+    if (!why) {
+        how->from_service = true;
+        return ERR_OK;
+    }
+    *how = (struct mem_spawned){ .why = why };
+    rerr = ERR_OK;
+    err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, 0, &rerr, id);
+    return err ? err : rerr;
 }
 
 errval_t mem_table(struct mem_node_stats *s, uint64_t *borrowed, uint32_t *nnodes)

@@ -171,8 +171,18 @@ struct mail {
     uint16_t from_core;
     uint32_t rights;          /* the copy's: minted from the root at take */
     uint64_t domain, from;
+    uint64_t since;           /* when it came: the monitor's own (MONITOR_MAIL) expire */
 };
 static struct mail mailbox[MAX_MAIL];
+
+/* RAM the memory service lent to a monitor (capops_ram_lend) that came
+ * back: no core holds a copy any more. Its instance reads them
+ * (capops_ram_returned) and puts the range back in its pool. */
+#define MAX_RETURNED 64
+struct returned {
+    uint64_t domain, base;    /* domain 0: free */
+};
+static struct returned returned[MAX_RETURNED];
 
 struct envelope {
     capslot_t slot;           /* 0: free */
@@ -180,6 +190,16 @@ struct envelope {
     uint64_t domain;          /* whose retype (its quota) */
 };
 static struct envelope envelopes[MAX_ENVELOPES];
+
+/* A retype's answer: to the client, or (handle OWN_RETYPE) to spawn.c. */
+#define OWN_RETYPE (-1)
+static void retype_answer(int handle, errval_t err)
+{
+    if (handle == OWN_RETYPE)
+        spawn_lent_retyped(err);
+    else
+        client_cap_reply(handle, CAPREQ_RETYPE, err);
+}
 
 /* A retype waiting for its owner's agreement (one per client at a time). */
 struct retype_wait {
@@ -217,7 +237,7 @@ static struct ask_wait asks[MON_MAX_CLIENTS];
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
         refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on, dead_holders,
-        moved_out, moved_in, rehomed, siblings_kept, owner_revoked, owner_kept;
+        moved_out, moved_in, rehomed, siblings_kept, owner_revoked, owner_kept, lent, returned, returned_lost;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -400,6 +420,8 @@ static void obj_forget(struct object *o)
  * and the object lives on only in what this core holds. */
 static void obj_drop_anchor(struct object *o)
 {
+    if (o->domain & LENT_BIT)
+        capops_ram_came_back(o->domain & ~LENT_BIT, o->base);
     struct capops_call c = { .clear = CAP_REL_REMOTE | CAP_REL_WATCH | CAP_REL_ORPHAN };
     capops(CAPOPS_RELATE, 0, o->anchor, &c);
     sys_cap_revoke(o->anchor);
@@ -670,8 +692,10 @@ static errval_t give_owned(capslot_t cap, const struct cap_wire *w, const struct
         *g = (struct grant_count){ 0 };
     if (!was_holder)
         coreset_del(&pool, &o->holders, core);
-    if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0)
+    if (coreset_count(&o->holders) == 0 && grants_unanswered(obj_number(o)) == 0) {
+        o->domain &= ~LENT_BIT;   /* its lender hears the error, not a return */
         obj_drop_anchor(o);
+    }
     return err;
 }
 
@@ -694,12 +718,21 @@ static errval_t give_here(capslot_t cap, uint64_t to, uint64_t giver)
     if (!m)
         return ERR_TOO_MANY;
     *m = (struct mail){ .used = true, .untracked = true, .root = cap, .from_core = (uint16_t)my_core,
-                        .domain = to, .from = giver };
+                        .domain = to, .from = giver, .since = now_ns() };
     st.given++;
     return ERR_OK;
 }
 
+static errval_t give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t domain, uint64_t payer);
+
 errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t domain)
+{
+    return give_to(cap, core, to, domain, domain);
+}
+
+/* `payer`: whose quotas the object's record counts against (LENT_BY for a
+ * lend, else the giver). */
+static errval_t give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t domain, uint64_t payer)
 {
     struct cap_identity id;
     struct capops_call lin = { 0 };
@@ -738,7 +771,7 @@ errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t doma
         else if (lin.root != CAPOPS_NO_SLOT && lin.root != cap && !moved_here(&lin))
             err = ERR_NOT_PERMITTED;
         else
-            err = give_owned(cap, &w, &lin, core, to, domain, my_core, domain);
+            err = give_owned(cap, &w, &lin, core, to, domain, my_core, payer);
     }
     cap_free(cap);   /* our copy: the anchor stands for the object now */
     if (err)
@@ -1306,7 +1339,7 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
     capslot_t root = 0;
     capslot_t disp;
     /* A span's page tables go to the monitor itself (span.c takes them). */
-    errval_t err = SPAN_MAIL_IS(a->domain) ? ERR_OK : child_dispatcher(a->domain, &disp);
+    errval_t err = SPAN_MAIL_IS(a->domain) || a->domain == MONITOR_MAIL ? ERR_OK : child_dispatcher(a->domain, &disp);
     uint32_t per_domain = 0;
     struct mail *m = 0;
     for (uint32_t i = 0; i < MAX_MAIL; i++) {
@@ -1355,13 +1388,16 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
         st.refused++;
     } else {
         *m = (struct mail){ .used = true, .untracked = !a->obj, .held = h ? held_index(h) : 0, .root = root,
-                            .from_core = a->giver_core, .rights = a->rights, .domain = a->domain, .from = a->giver };
+                            .from_core = a->giver_core, .rights = a->rights, .domain = a->domain, .from = a->giver,
+                            .since = now_ns() };
         if (h)
             h->mail++;
     }
     struct idl_chan *back = route(a->src);
     if (back)
         monitor_cap_grant_reply_send(back, a->src, (uint16_t)my_core, a->tag, err, a->obj);
+    if (!err && a->domain == MONITOR_MAIL)
+        spawn_lent_arrived();   /* a spawn may wait for it */
     /* Refused with nothing of the object kept here: a release, or the
      * owner would record this core for ever (the model's BUG_REFUSE_SILENT). */
     if (err && a->obj && !held_find(a->src, a->obj) && back)
@@ -1369,12 +1405,30 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
     return ERR_OK;
 }
 
+static errval_t take_mail(struct mail *m, capslot_t *cap, uint32_t *from_core, uint64_t *from);
+
 errval_t capops_take(uint64_t domain, capslot_t *cap, uint32_t *from_core, uint64_t *from)
 {
-    for (uint32_t i = 0; i < MAX_MAIL; i++) {
-        struct mail *m = &mailbox[i];
-        if (!m->used || m->domain != domain)
-            continue;
+    for (uint32_t i = 0; i < MAX_MAIL; i++)
+        if (mailbox[i].used && mailbox[i].domain == domain)
+            return take_mail(&mailbox[i], cap, from_core, from);
+    return ERR_WOULD_BLOCK;
+}
+
+/* The RAM lent to us whose object starts at `base` (spawn.c). */
+errval_t capops_take_lent(uint64_t base, capslot_t *cap, uint32_t *from_core, uint64_t *from)
+{
+    struct cap_identity id;
+    for (uint32_t i = 0; i < MAX_MAIL; i++)
+        if (mailbox[i].used && mailbox[i].domain == MONITOR_MAIL && !sys_cap_identify(mailbox[i].root, &id) &&
+            id.type == CAP_RAM && id.base == base)
+            return take_mail(&mailbox[i], cap, from_core, from);
+    return ERR_NOT_FOUND;
+}
+
+static errval_t take_mail(struct mail *m, capslot_t *cap, uint32_t *from_core, uint64_t *from)
+{
+    {
         errval_t err = ERR_OK;
         if (m->untracked) {
             *cap = m->root;   /* the capability itself moves */
@@ -1395,31 +1449,97 @@ errval_t capops_take(uint64_t domain, capslot_t *cap, uint32_t *from_core, uint6
         }
         return ERR_OK;
     }
-    return ERR_WOULD_BLOCK;
 }
 
 /* After a take whose reply could not go, or a domain that ended. */
+static void mail_drop(struct mail *m)
+{
+    if (m->untracked) {
+        /* RAM its instance lent us on this core comes back as it goes. */
+        struct cap_identity id;
+        if (m->domain == MONITOR_MAIL && !sys_cap_identify(m->root, &id))
+            capops_ram_came_back(m->from, id.base);
+        cap_free(m->root);
+        *m = (struct mail){ 0 };
+        return;
+    }
+    struct held *h = &held[m->held];
+    *m = (struct mail){ 0 };
+    h->mail--;
+    maybe_release(h);
+}
+
 static void mail_drop_domain(uint64_t domain)
 {
-    for (uint32_t i = 0; i < MAX_MAIL; i++) {
-        struct mail *m = &mailbox[i];
-        if (!m->used || m->domain != domain)
-            continue;
-        if (m->untracked) {
-            cap_free(m->root);
-            *m = (struct mail){ 0 };
-            continue;
-        }
-        struct held *h = &held[m->held];
-        *m = (struct mail){ 0 };
-        h->mail--;
-        maybe_release(h);
+    for (uint32_t i = 0; i < MAX_MAIL; i++)
+        if (mailbox[i].used && mailbox[i].domain == domain)
+            mail_drop(&mailbox[i]);
+}
+
+/* RAM lent to us for a spawn that never asked for it (the spawner gave up
+ * or died before its spawn request): back to its lender. */
+#define LENT_MAIL_WAIT_NS 30000000000ull
+static void lent_mail_expire(uint64_t now)
+{
+    for (uint32_t i = 0; i < MAX_MAIL; i++)
+        if (mailbox[i].used && mailbox[i].domain == MONITOR_MAIL && now - mailbox[i].since > LENT_MAIL_WAIT_NS)
+            mail_drop(&mailbox[i]);
+}
+
+/* -- RAM the memory service lends monitors for the domains they spawn ------------- */
+
+errval_t capops_ram_lend(uint64_t domain, capslot_t cap, uint32_t core)
+{
+    struct cap_identity id;
+    errval_t err = sys_cap_identify(cap, &id);
+    if (!err && !spawn_is_mem(domain))
+        err = ERR_NOT_PERMITTED;
+    else if (!err && id.type != CAP_RAM)
+        err = ERR_CAP_TYPE;
+    else if (!err && core == my_core)
+        err = give_here(cap, MONITOR_MAIL, domain);   /* ours at once, as it is */
+    else if (!err) {
+        err = give_to(cap, core, MONITOR_MAIL, domain, LENT_BY(domain));   /* frees cap */
+        st.lent += !err;
+        return err;
     }
+    if (err)
+        cap_free(cap);
+    else
+        st.lent++;
+    return err;
+}
+
+void capops_ram_came_back(uint64_t domain, uint64_t base)
+{
+    if (!spawn_is_mem(domain))
+        return;   /* its instance ended: its pool went with it */
+    for (uint32_t i = 0; i < MAX_RETURNED; i++)
+        if (!returned[i].domain) {
+            returned[i] = (struct returned){ .domain = domain, .base = base };
+            st.returned++;
+            return;
+        }
+    st.returned_lost++;   /* the instance reads them every 100 ms: 64 at once means it no longer does */
+}
+
+errval_t capops_ram_returned(uint64_t domain, uint64_t *base)
+{
+    for (uint32_t i = 0; i < MAX_RETURNED; i++)
+        if (returned[i].domain == domain) {
+            *base = returned[i].base;
+            returned[i] = (struct returned){ 0 };
+            return ERR_OK;
+        }
+    return ERR_WOULD_BLOCK;
 }
 
 void capops_domain_ended(uint64_t domain)
 {
     mail_drop_domain(domain);
+    for (uint32_t i = 0; i < MAX_RETURNED; i++)
+        if (returned[i].domain == domain)
+            returned[i] = (struct returned){ 0 };
     for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++) {
         if (retypes[i].used && retypes[i].domain == domain)
             retypes[i] = (struct retype_wait){ 0 };
@@ -1510,7 +1630,9 @@ errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a)
         err = ERR_CAP_FOREIGN;
     else if (!err && h->revoking)
         err = ERR_CAP_LOCKED;
-    if (!err)
+    if (!err && w.domain == MONITOR_MAIL)
+        disp = 0;   /* our own retype (capops_retype_own) */
+    else if (!err)
         err = child_dispatcher(w.domain, &disp);
     if (!err && !(err = slot_alloc(&env))) {
         /* The kernel carves only in the agreed original and pages: the
@@ -1523,7 +1645,7 @@ errval_t capops_on_retype_reply(const struct monitor_cap_retype_reply_args *a)
         else
             *e = (struct envelope){ .slot = env, .held = w.held, .domain = w.domain };
     }
-    client_cap_reply(w.handle, CAPREQ_RETYPE, err);
+    retype_answer(w.handle, err);
     return ERR_OK;
 }
 
@@ -1554,7 +1676,7 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
     if (!err && !to)
         err = no_route_to(h->owner);
     if (err) {
-        client_cap_reply(handle, CAPREQ_RETYPE, err);
+        retype_answer(handle, err);
         return;
     }
     *r = (struct retype_wait){ .used = true, .handle = handle, .domain = domain, .a = *a, .held = held_index(h),
@@ -1563,8 +1685,16 @@ static void retype_request(int handle, uint64_t domain, capslot_t disp, const st
     err = monitor_cap_retype_call_send(to, h->owner, (uint16_t)my_core, r->tag, h->obj, c.base, c.bytes);
     if (err) {
         *r = (struct retype_wait){ 0 };
-        client_cap_reply(handle, CAPREQ_RETYPE, err);
+        retype_answer(handle, err);
     }
+}
+
+/* The monitor's own retype of a FOREIGN RAM it holds (lent to it for a
+ * spawn): agreed with the owner as a client's; answered by
+ * spawn_lent_retyped. One at a time, as for a client. */
+void capops_retype_own(const struct capreq_args *a)
+{
+    retype_request(OWN_RETYPE, MONITOR_MAIL, 0, a);
 }
 
 /* The copies on every other holder core are gone: a client's revoke of its
@@ -1892,6 +2022,8 @@ void capops_expire(void)
 {
     uint64_t now = now_ns();
     grant_expire(now);
+    lent_mail_expire(now);
+    spawn_lent_expire();
     for (uint32_t i = 0; i < MAX_OBJECTS; i++) {
         struct object *o = &objects[i];
         if (o->state == O_REVOKING && now > o->deadline)
@@ -1907,7 +2039,7 @@ void capops_expire(void)
         if (retypes[i].used && now > retypes[i].deadline) {
             int handle = retypes[i].handle;
             retypes[i] = (struct retype_wait){ 0 };
-            client_cap_reply(handle, CAPREQ_RETYPE, ERR_TIMEOUT);
+            retype_answer(handle, ERR_TIMEOUT);
         }
     for (uint32_t i = 0; i < MON_MAX_CLIENTS; i++)
         if (asks[i].used && now > asks[i].deadline) {
@@ -1957,7 +2089,7 @@ uint32_t capops_core_dead(uint32_t core)
         if (retypes[i].used && retypes[i].owner == core) {
             int handle = retypes[i].handle;
             retypes[i] = (struct retype_wait){ 0 };
-            client_cap_reply(handle, CAPREQ_RETYPE, ERR_CORE_DOWN);
+            retype_answer(handle, ERR_CORE_DOWN);
         }
     }
     /* Moves: one to a dead core is given up (the object stays here); a

@@ -299,6 +299,20 @@ static errval_t on_ram_donate(struct idl_chan *ch, const struct monlmp_ram_donat
     return cap_sent(monlmp_ram_donate_reply_send(ch, err, err ? 0 : out), err ? 0 : out);
 }
 
+/* Its RAM for a domain a monitor spawns, and what came back (capops.c). */
+static errval_t on_ram_lend(struct idl_chan *ch, const struct monlmp_ram_lend_call_args *a)
+{
+    return monlmp_ram_lend_reply_send(ch, capops_ram_lend(client_of_chan(ch)->badge, a->ram, a->core));
+}
+
+static errval_t on_ram_returned(struct idl_chan *ch, const struct monlmp_ram_returned_call_args *a)
+{
+    (void)a;
+    uint64_t base = 0;
+    errval_t err = capops_ram_returned(client_of_chan(ch)->badge, &base);
+    return monlmp_ram_returned_reply_send(ch, err, base);
+}
+
 /* Capabilities across cores (capops.c): answered by client_cap_reply. */
 static errval_t on_cap_give(struct idl_chan *ch, const struct monlmp_cap_give_call_args *a)
 {
@@ -392,7 +406,8 @@ static const struct monlmp_handlers handlers = {
     .poweroff_call = on_poweroff, .spawn_peer_call = on_spawn_peer, .mesh_wait_call = on_mesh_wait,
     .cap_give_call = on_cap_give, .cap_take_call = on_cap_take, .cap_revoke_call = on_cap_revoke,
     .cap_delete_call = on_cap_delete, .cap_retype_call = on_cap_retype, .span_call = on_span,
-    .tlb_shootdown_call = on_tlb_shootdown, .ram_donate_call = on_ram_donate,
+    .tlb_shootdown_call = on_tlb_shootdown, .ram_donate_call = on_ram_donate, .ram_lend_call = on_ram_lend,
+    .ram_returned_call = on_ram_returned,
 };
 
 /* -- local messages in ---------------------------------------------------------------------- */

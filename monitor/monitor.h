@@ -148,6 +148,15 @@ size_t captransfer_describe(char *out, size_t size);
 
 /* -- spawn.c: domains of this core -------------------------------------------- */
 errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_t *disp);
+/* Spawn from the memory service's RAM lent to us with object base `base`:
+ * answered to `who` (a monclient spawn reply) when the domain is made, or
+ * the error returned at once (nothing answered then). */
+struct asker;
+errval_t spawn_lent(const char *cmd, bool service, uint64_t base, const struct asker *who);
+/* Lent RAM arrived in our mailbox (capops.c); and now and then, for a
+ * spawn whose RAM never came (ERR_NOT_FOUND after 5 s). */
+void spawn_lent_arrived(void);
+void spawn_lent_expire(void);
 /* End our child with this domain id (kill). */
 errval_t kill_local(uint64_t id);
 /* A child ended: take its RAM back, free its entry. */
@@ -219,6 +228,24 @@ void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint
 errval_t capops_give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t domain);
 /* The next capability given to `domain` (moved to *cap: ours until sent). */
 errval_t capops_take(uint64_t domain, capslot_t *cap, uint32_t *from_core, uint64_t *from);
+/* The memory service's RAM for the domains a monitor spawns (docs/memory.md,
+ * "A spawned domain's memory"): an instance (`domain`) lends RAM `cap`
+ * (freed here) to `core`'s monitor, which takes it by its base
+ * (capops_take_lent) for a spawn, retypes it with the owner's agreement
+ * (capops_retype_own, answered by spawn_lent_retyped), and lets go of it
+ * when the domain ends; its instance then hears (capops_ram_returned). The
+ * object's record counts against the instance's quotas as LENT_BY(domain),
+ * apart from what it gives its clients. */
+#define MONITOR_MAIL (1ull << 62)   /* the monitor itself as the recipient of a give */
+#define LENT_BIT (1ull << 62)
+#define LENT_BY(domain) ((domain) | LENT_BIT)
+errval_t capops_ram_lend(uint64_t domain, capslot_t cap, uint32_t core);
+errval_t capops_take_lent(uint64_t base, capslot_t *cap, uint32_t *from_core, uint64_t *from);
+void capops_retype_own(const struct capreq_args *a);
+void spawn_lent_retyped(errval_t err);
+/* A lent RAM that no core holds any more (or that never reached a spawn). */
+void capops_ram_came_back(uint64_t domain, uint64_t base);
+errval_t capops_ram_returned(uint64_t domain, uint64_t *base);
 /* Revoke, delete or retype for a client, with the cores that hold copies. */
 void capops_request(int handle, uint64_t domain, enum capreq req, const struct capreq_args *a);
 /* A domain's RAM that could not be revoked (ERR_CAP_REMOTE): revoke the

@@ -69,6 +69,11 @@ static errval_t on_ps(struct idl_chan *ch, const struct monclient_ps_call_args *
 static errval_t on_spawn(struct idl_chan *ch, const struct monclient_spawn_call_args *a)
 {
     uint64_t id = 0;
+    if (a->ram_base) {
+        /* RAM the memory service lent us: answered when the domain is made. */
+        errval_t err = spawn_lent(a->cmd, a->service, a->ram_base, ch->user);
+        return err ? monclient_spawn_reply_send(ch, err, 0) : ERR_OK;
+    }
     errval_t err = spawn_child(a->cmd, a->ram_bytes, a->service, &id);
     return monclient_spawn_reply_send(ch, err, id);
 }

@@ -4,6 +4,7 @@
  */
 #include "monitor.h"
 #include <atoll/lmpchan.h>
+#include <if/monclient_if.h>
 
 #define DEFAULT_DOMAIN_RAM (4ull << 20)
 #define MAX_CHILDREN MON_MAX_CHILDREN
@@ -14,6 +15,12 @@
  * hid its root CNode) and freed, and the entry is free again. */
 struct child {
     capslot_t ram, disp;
+    /* RAM lent by the memory service for this domain (spawn_lent): our
+     * copy, deleted after `ram` (carved from it) when the domain ends, so
+     * that its instance hears the RAM came back; and for RAM lent on this
+     * core (no copy crossed, nobody else to tell), the instance and base. */
+    capslot_t lent;
+    uint64_t lent_from, lent_base;
     capslot_t pool;  /* the memory service's instance: the RAM handed to it (spawn_donate), or 0 */
     uint64_t id;    /* its domain id: the badge of its messages to us */
     bool used;
@@ -78,6 +85,10 @@ static void free_child(struct child *c)
     /* Objects of its RAM with copies on other cores (an anchor among the
      * descendants): capops revokes those copies first, then the RAM. */
     free_ram(c->ram);
+    if (c->lent)
+        cap_free(c->lent);
+    if (c->lent_from)
+        capops_ram_came_back(c->lent_from, c->lent_base);
     cap_free(c->disp);
     *c = (struct child){ 0 };
     reclaimed++;
@@ -115,14 +126,10 @@ errval_t child_add_span(capslot_t ram, capslot_t disp, uint64_t id)
     return ERR_TOO_MANY;
 }
 
-/* Spawn "program args" on this core with `ram_bytes` of RAM; *disp (if
- * asked) names the child's dispatcher capability, kept by the monitor. */
-errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_t *disp)
+/* A free entry, with room left for every child's RAM to wait in
+ * capops_reclaim (copies on other cores to go) when it ends. */
+static struct child *child_free_entry(void)
 {
-    if (!ram_bytes)
-        ram_bytes = DEFAULT_DOMAIN_RAM;
-    if (!spawning_system && system_program(cmd))
-        return ERR_NOT_PERMITTED;
     struct child *c = 0;
     uint32_t live = 0;
     for (int i = 0; i < MAX_CHILDREN; i++) {
@@ -130,14 +137,14 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
         if (!children[i].used && !c)
             c = &children[i];
     }
-    /* Every child may end with RAM that waits for copies on other cores to
-     * go (capops_reclaim): there must be room for it there too. */
-    if (!c || live + capops_reclaim_pending() >= MAX_CHILDREN)
-        return ERR_TOO_MANY;
-    errval_t err = ram_alloc(ram_bytes, &c->ram);
-    if (err)
-        return err;
-    err = slot_alloc(&c->disp);
+    return c && live + capops_reclaim_pending() < MAX_CHILDREN ? c : 0;
+}
+
+/* The domain from RAM `ram` (ours now: the child's, or freed on error). */
+static errval_t spawn_from(struct child *c, const char *cmd, capslot_t ram, uint64_t *id)
+{
+    c->ram = ram;
+    errval_t err = slot_alloc(&c->disp);
     if (!err)
         err = sys_spawn(SLOT_KERNEL, cmd, strlen(cmd), c->ram, c->disp, id);
     if (err) {
@@ -153,9 +160,167 @@ errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_
     c->mem = spawning_service && mem_program(cmd);
     c->id = *id;
     spawned++;
-    if (disp)
-        *disp = c->disp;
     return ERR_OK;
+}
+
+/* Spawn "program args" on this core with `ram_bytes` of our RAM; *disp (if
+ * asked) names the child's dispatcher capability, kept by the monitor. */
+errval_t spawn_local(const char *cmd, uint64_t ram_bytes, uint64_t *id, capslot_t *disp)
+{
+    if (!ram_bytes)
+        ram_bytes = DEFAULT_DOMAIN_RAM;
+    if (!spawning_system && system_program(cmd))
+        return ERR_NOT_PERMITTED;
+    struct child *c = child_free_entry();
+    if (!c)
+        return ERR_TOO_MANY;
+    capslot_t ram;
+    errval_t err = ram_alloc(ram_bytes, &ram);
+    if (!err)
+        err = spawn_from(c, cmd, ram, id);
+    if (!err && disp)
+        *disp = c->disp;
+    return err;
+}
+
+/* -- a domain from the memory service's RAM ------------------------------------------ */
+/* The spawner asked the service of the core's node for RAM lent to us
+ * (mem.if spawn_ram, monlmp ram_lend) and names it by its base. RAM from
+ * another core is FOREIGN here: we carve it once, with its owner core's
+ * agreement, into one RAM object of this core (capops_retype_own), as a
+ * borrowing instance carves a batch, and the domain is made from that.
+ * One such spawn at a time: the agreement is a message to another core,
+ * and the request is answered when the domain is made. */
+/* The RAM's grant from the instance's core may come after the spawn
+ * request (another route): waited for this long. */
+#define LENT_ARRIVAL_NS 5000000000ull
+static struct lent_spawn {
+    bool active;
+    bool retyping;        /* the owner core was asked to agree */
+    struct asker who;
+    char cmd[240];
+    bool service;
+    uint64_t base, deadline;
+    capslot_t lent, ram;
+} lent_spawn;
+
+static void lent_spawn_answer(errval_t err, uint64_t id)
+{
+    struct idl_chan ch;
+    reply_chan(&ch, &lent_spawn.who);
+    monclient_spawn_reply_send(&ch, err, id);
+    lent_spawn.active = false;
+}
+
+static void lent_spawn_finish(errval_t err)
+{
+    uint64_t id = 0;
+    /* The entry is chosen now: others may have been taken meanwhile. */
+    struct child *c = err ? 0 : child_free_entry();
+    if (!err && !c) {
+        err = ERR_TOO_MANY;
+        cap_free(lent_spawn.ram);
+    } else if (!err) {
+        spawning_service = lent_spawn.service;
+        err = spawn_from(c, lent_spawn.cmd, lent_spawn.ram, &id);
+        spawning_service = false;
+        if (!err)
+            c->lent = lent_spawn.lent;
+    } else if (lent_spawn.ram != lent_spawn.lent) {
+        slot_free(lent_spawn.ram);   /* the retype put nothing there */
+    }
+    if (err)
+        cap_free(lent_spawn.lent);   /* back to the instance */
+    lent_spawn_answer(err, id);
+}
+
+void spawn_lent_retyped(errval_t err)
+{
+    if (lent_spawn.active)
+        lent_spawn_finish(err);
+}
+
+/* The lent RAM, once it is in our mailbox: the domain from it. */
+static void lent_spawn_take(void)
+{
+    capslot_t lent;
+    uint32_t from_core;
+    uint64_t from, base = lent_spawn.base;
+    struct cap_identity id;
+    struct child *c = 0;
+    errval_t err = capops_take_lent(base, &lent, &from_core, &from);
+    if (err == ERR_NOT_FOUND && now_ns() < lent_spawn.deadline)
+        return;   /* its grant is still on its way (lent_spawn_arrived) */
+    if (err) {
+        lent_spawn_answer(err, 0);
+        return;
+    }
+    /* Refused: the RAM goes back to its instance at once (the spawner
+     * uses ours, or gives up). */
+    if (system_program(lent_spawn.cmd))
+        err = ERR_NOT_PERMITTED;
+    else if (!(c = child_free_entry()))
+        err = ERR_TOO_MANY;
+    else
+        err = sys_cap_identify(lent, &id);
+    if (err) {
+        cap_free(lent);
+        if (from_core == my_core)
+            capops_ram_came_back(from, base);
+        lent_spawn_answer(err, 0);
+        return;
+    }
+    lent_spawn.lent = lent;
+    if (from_core == my_core) {
+        /* Lent on this core: its original is local, the kernel builds from
+         * it as it is; the instance is told when the domain ends. */
+        uint64_t spawned_id = 0;
+        spawning_service = lent_spawn.service;
+        err = spawn_from(c, lent_spawn.cmd, lent, &spawned_id);
+        spawning_service = false;
+        if (!err) {
+            c->lent_from = from;
+            c->lent_base = base;
+        } else {
+            capops_ram_came_back(from, base);   /* spawn_from freed our copy */
+        }
+        lent_spawn_answer(err, spawned_id);
+        return;
+    }
+    if ((err = slot_alloc(&lent_spawn.ram))) {
+        lent_spawn.ram = lent;
+        lent_spawn_finish(err);
+        return;
+    }
+    lent_spawn.retyping = true;
+    struct capreq_args a = { .slot = lent, .type = CAP_RAM, .size = id.bytes, .offset = 0, .count = 1,
+                             .first = lent_spawn.ram };
+    capops_retype_own(&a);   /* answered by spawn_lent_retyped, perhaps at once */
+}
+
+errval_t spawn_lent(const char *cmd, bool service, uint64_t base, const struct asker *who)
+{
+    if (lent_spawn.active)
+        return ERR_WOULD_BLOCK;   /* (its RAM goes back after LENT_MAIL_WAIT_NS, capops.c) */
+    lent_spawn = (struct lent_spawn){ .active = true, .who = *who, .service = service, .base = base,
+                                 .deadline = now_ns() + LENT_ARRIVAL_NS };
+    snprintf(lent_spawn.cmd, sizeof lent_spawn.cmd, "%s", cmd);
+    lent_spawn_take();
+    return ERR_OK;
+}
+
+/* RAM lent to us arrived (capops_on_grant): the spawn that waits for it. */
+void spawn_lent_arrived(void)
+{
+    if (lent_spawn.active && !lent_spawn.retyping)
+        lent_spawn_take();
+}
+
+/* Now and then: a spawn whose RAM never came ends with ERR_NOT_FOUND. */
+void spawn_lent_expire(void)
+{
+    if (lent_spawn.active && !lent_spawn.retyping && now_ns() >= lent_spawn.deadline)
+        lent_spawn_take();
 }
 
 bool spawn_is_mem(uint64_t domain)

@@ -205,3 +205,46 @@ def test_memory_by_node(design, tmp_path):
         assert end[0]["deferred"] >= len(BENCH_CORES) * 86 and end[0]["workers_max"] >= 2, end[0]
     else:
         assert end[3]["deferred"] > 0, end[3]   # node 3's borrowing
+
+
+def test_run_takes_a_domains_ram_from_its_nodes_service(tmp_path):
+    # `run` on every core: the domain is made from RAM its node's instance
+    # lent that core's monitor (docs/memory.md, "A spawned domain's
+    # memory"); a domain that faults, a refused program and one that does
+    # not exist give it back too; at the end every pool is whole again.
+    cmds = ["mem"] + [f"run {c} hello" for c in range(16)] + [WAIT]
+    cmds += ["run 6 mem life 4", "run 9 shell", "run 14 no-such-program", WAIT, "sleep 100", "mem"]
+    r = boot("per-node", cmds, tmp_path)
+    trouble = r.events_named("service_ended") + r.events_named("service_restarted")
+    assert not trouble, (trouble, r.console[-6000:])
+    pools = {e["node"]: (e["base"], e["end"]) for e in r.events_named("mem_up")}
+    assert sorted(pools) == [0, 1, 2, 3], pools
+
+    runs = {e["domain"] * 100 + e["core"]: e for e in r.events_named("run_ram")}
+    spawns = {e["domain"] * 100 + e["core"]: e for e in r.events_named("domain_spawn")}
+    hellos = [e for e in runs.values() if spawns[e["domain"] * 100 + e["core"]]["name"] == "hello"]
+    assert sorted(e["core"] for e in hellos) == list(range(16)), hellos
+    for e in runs.values():
+        node = NODE_OF[e["core"]]
+        # From the service of its own core's node, inside that instance's pool and the node's SRAT range.
+        assert e["from"] == "service" and e["node"] == node and e["size"] == 4 * MiB, e
+        lo, hi = pools[node]
+        assert lo <= e["base"] and e["base"] + e["size"] <= hi, (e, pools[node])
+        assert SRAT[node][0] <= e["base"] < SRAT[node][1], e
+        # The kernel made the domain from exactly that RAM.
+        s = spawns[e["domain"] * 100 + e["core"]]
+        assert (s["ram_base"], s["ram_bytes"]) == (e["base"], e["size"]), (s, e)
+    assert [f["core"] for f in r.events_named("domain_fault") if f["name"] == "mem"] == [6]
+
+    # Every block lent came back once: the ended domains', the faulting
+    # one's, and those of the two runs that were refused.
+    lent = [e for e in r.events_named("mem_spawn_ram") if e["what"] == "lent"]
+    back = [e for e in r.events_named("mem_spawn_ram") if e["what"] == "returned"]
+    assert len(lent) == 19 and len(back) == 19, (lent, back)
+    assert sorted((e["node"], e["core"]) for e in lent) == sorted((e["node"], e["core"]) for e in back)
+    assert all(e["node"] == NODE_OF[e["core"]] for e in lent), lent
+    assert "run: ERR_NOT_PERMITTED" in r.console and "run: ERR_NOT_FOUND" in r.console, r.console[-3000:]
+
+    start, end = stats_rounds(r)
+    for node in range(4):
+        assert start[node]["free"] == start[node]["total"] == end[node]["free"] == end[node]["total"], (start, end)

@@ -12,8 +12,8 @@
  *                     exits holding them all (every fifth ends by a fault):
  *                     its channel's end gives them back
  *
- * A spawned domain's own RAM (SLOT_RAM) is its monitor's share of the core's
- * node; what it asks for while it runs is the service's.
+ * A life's own RAM (SLOT_RAM) is the service's too (mem_spawn, as the
+ * shell's `run`): lent to its core's monitor, back when the life ends.
  */
 #include <atoll/lib.h>
 #include <atoll/mem.h>
@@ -136,7 +136,7 @@ int lives_run(uint32_t lives, uint32_t par)
     ncores = m.ncores < MAX_CORES ? m.ncores : MAX_CORES;
     mon = monitor_chan();
     uint64_t base = 0, id, t0 = 0, nodes = 0, cores = 0;
-    uint32_t failed = 0;
+    uint32_t failed = 0, from_service = 0;
     errval_t err = busy_total(&base);
     /* A warm-up of two lives per core first: the channels between the
      * instances (central's to every node's, opened at the first lend) are
@@ -162,10 +162,14 @@ int lives_run(uint32_t lives, uint32_t par)
             sys_notify_wait(sys_notify_gen(), 1000, 0);
         char cmd[32];
         snprintf(cmd, sizeof cmd, "mem life %u", i);
-        errval_t rerr = ERR_OK;
-        if (!err && !(err = monclient_spawn_rpc(mon, i % ncores, cmd, 0, false, &rerr, &id)) && rerr) {
+        /* Its RAM from the service, as the shell's `run` does. */
+        struct mem_spawned how;
+        errval_t e = err ? err : mem_spawn(i % ncores, cmd, &id, &how);
+        if (!err && e) {
             failed++;
-            printf("mem lives: life %u on core %u: %s\n", i, i % ncores, err_name(rerr));
+            printf("mem lives: life %u on core %u: %s\n", i, i % ncores, err_name(e));
+        } else if (!err) {
+            from_service += how.from_service;
         }
     }
     for (uint64_t busy; !err && !(err = busy_total(&busy)) && busy > base;)
@@ -183,10 +187,10 @@ int lives_run(uint32_t lives, uint32_t par)
     uint64_t free_before = 0, free_after = 0;
     for (uint32_t n = 0; n < before.nnodes; n++)
         free_before += before.pool[n].free, free_after += after.pool[n].free;
-    printf("@atoll {\"event\":\"mem_lives\",\"lives\":%u,\"warm\":%u,\"failed\":%u,\"ok\":%s,\"err\":\"%s\",\"ms\":%llu,"
+    printf("@atoll {\"event\":\"mem_lives\",\"lives\":%u,\"warm\":%u,\"failed\":%u,\"ram_from_service\":%u,\"ok\":%s,\"err\":\"%s\",\"ms\":%llu,"
            "\"settle_ms\":%llu,\"nodes_differ\":%llu,\"cores_differ\":%llu,\"pool_free_before\":%llu,"
            "\"pool_free_after\":%llu,\"monitor_heap_grew\":%u,\"ram_free_before\":[%s],\"ram_free_after\":[%s]}\n",
-           lives, warm, failed, !err && !failed && !nodes && !cores ? "true" : "false", err_name(err),
+           lives, warm, failed, from_service, !err && !failed && !nodes && !cores ? "true" : "false", err_name(err),
            (unsigned long long)took, (unsigned long long)(ms() - settle0), (unsigned long long)nodes,
            (unsigned long long)cores, (unsigned long long)free_before, (unsigned long long)free_after, heap_grew, rams(&before, ab, sizeof ab),
            rams(&after, aa, sizeof aa));

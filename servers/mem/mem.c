@@ -1042,9 +1042,12 @@ static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
     return mem_free_reply_send(ch, err);
 }
 
+static void spawn_returns(void);
+
 static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *q)
 {
     struct client *c = client_of(ch);
+    spawn_returns();   /* what came back, in the pool before it is counted */
     uint64_t lent = 0;
     for (uint32_t n = 0; n < machine.nnodes; n++)
         if (n != my_node)
@@ -1069,9 +1072,124 @@ static errval_t on_info(struct idl_chan *ch, const struct mem_info_call_args *q)
     return mem_info_reply_send(ch, ERR_OK, my_node, my_core, design, machine.nnodes);
 }
 
+/* -- RAM for the domains the monitors of our node spawn --------------------------- */
+/* The shell's `run` asks the instance of the core's node for the domain's
+ * RAM, lent to that core's monitor (monlmp ram_lend), which makes the
+ * domain from it. It is not the asker's: it comes back when that core has
+ * let go of every copy (the domain ended, or its spawn never came), which
+ * our monitor says (ram_returned, read every SPAWN_POLL_NS while any is
+ * out, and before every stats answer), and the range goes back to the pool. */
+#define SPAWN_POLL_NS 100000000ull
+static struct spawn_block {
+    capslot_t slot;       /* our original; 0: unused */
+    uint64_t base, size;
+    uint32_t core;
+} spawn_blocks[MEM_SPAWN_MAX];
+static struct ws_timer spawn_timer;
+
+static uint32_t spawn_blocks_out(void)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MEM_SPAWN_MAX; i++)
+        n += spawn_blocks[i].slot != 0;
+    return n;
+}
+
+static void spawn_block_event(const char *what, const struct spawn_block *b)
+{
+    printf("@atoll {\"event\":\"mem_spawn_ram\",\"what\":\"%s\",\"node\":%u,\"core\":%u,\"base\":%llu,"
+           "\"size\":%llu,\"out\":%u,\"free\":%llu}\n",
+           what, my_node, b->core, (unsigned long long)b->base, (unsigned long long)b->size, spawn_blocks_out(),
+           (unsigned long long)pool.free_bytes);
+}
+
+/* What our monitor says came back: our original goes, the range is free. */
+static void spawn_returns(void)
+{
+    uint64_t base;
+    errval_t rerr = ERR_OK;
+    while (!monlmp_ram_returned_rpc(monitor_lmp(), &rerr, &base) && !rerr) {
+        for (uint32_t i = 0; i < MEM_SPAWN_MAX; i++) {
+            struct spawn_block *b = &spawn_blocks[i];
+            if (!b->slot || b->base != base)
+                continue;
+            errval_t e = ERR_OK, err = monlmp_cap_revoke_rpc(monitor_lmp(), b->slot, 0, &e);
+            if (!err && !(err = e) && !(err = monlmp_cap_delete_rpc(monitor_lmp(), b->slot, 0, &e)))
+                err = e;
+            if (err && err != ERR_CAP_EMPTY) {
+                st.stuck++;   /* a copy lives on: the range is never used again */
+            } else {
+                slot_free(b->slot);
+                pool_put(&pool, b->base, b->size);
+            }
+            b->slot = 0;
+            spawn_block_event("returned", b);
+        }
+    }
+}
+
+static void spawn_timer_fire(struct ws_timer *t)
+{
+    spawn_returns();
+    if (spawn_blocks_out())
+        waitset_timer_arm(t->ws, t, now_ns() + SPAWN_POLL_NS);
+}
+
+static errval_t on_spawn_ram(struct idl_chan *ch, const struct mem_spawn_ram_call_args *q)
+{
+    uint64_t bytes = q->bytes ? q->bytes : MEM_SPAWN_DEFAULT_BYTES, align = 0, at = 0;
+    struct spawn_block *b = 0;
+    errval_t err = client_of(ch) ? check_request(CAP_RAM, bytes, &align, my_node) : ERR_NOT_FOUND;
+    if (!err && (q->core >= machine.ncores || machine.core_node[q->core] != my_node))
+        err = ERR_INVALID_ARG;
+    spawn_returns();   /* room for it, perhaps */
+    for (uint32_t i = 0; !err && i < MEM_SPAWN_MAX && !b; i++)
+        if (!spawn_blocks[i].slot)
+            b = &spawn_blocks[i];
+    if (!err && !b)
+        err = ERR_QUOTA;
+    if (!err && !pool_slot)
+        err = ERR_NO_MEMORY;
+    if (!err && (err = pool_take(&pool, bytes, POOL_PAGE, &at)) == ERR_TOO_MANY)
+        err = ERR_NO_MEMORY;
+    capslot_t s = 0, lent = 0;
+    if (!err && (err = slot_alloc(&s)))
+        pool_put(&pool, at, bytes);
+    else if (!err && (err = sys_cap_retype(pool_slot, CAP_RAM, bytes, at - pool.base, 1, s))) {
+        slot_free(s);
+        pool_put(&pool, at, bytes);
+    } else if (!err) {
+        /* To another core a copy without CAP_RIGHT_GRANT, as to a client
+         * (give_lent): what is done there never reaches our original. */
+        errval_t rerr = ERR_OK;
+        if (q->core == my_core)
+            lent = s;
+        else if (!(err = slot_alloc(&lent)) && (err = sys_cap_mint(s, lent, CAP_RIGHTS_ALL & ~CAP_RIGHT_GRANT, 0, 0, 0)))
+            slot_free(lent);
+        if (!err && !(err = monlmp_ram_lend_rpc(monitor_lmp(), lent, q->core, &rerr)))
+            err = rerr;
+        if (lent && lent != s) {
+            sys_cap_delete(lent);   /* the copy lent lives on there (our monitor anchored the original) */
+            slot_free(lent);
+        }
+        if (err) {
+            sys_cap_delete(s);
+            slot_free(s);
+            pool_put(&pool, at, bytes);
+        }
+    }
+    if (err)
+        return mem_spawn_ram_reply_send(ch, err, 0, 0, 0);
+    *b = (struct spawn_block){ .slot = s, .base = at, .size = bytes, .core = q->core };
+    spawn_block_event("lent", b);
+    if (!spawn_timer.armed)
+        waitset_timer_arm(&ws, &spawn_timer, now_ns() + SPAWN_POLL_NS);
+    return mem_spawn_ram_reply_send(ch, ERR_OK, at, bytes, my_node);
+}
+
 static const struct mem_handlers handlers = {
     .info_call = on_info, .alloc_call = on_alloc, .free_call = on_free, .stats_call = on_stats,
-    .lend_call = on_lend, .lend_batch_call = on_lend_batch,
+    .lend_call = on_lend, .lend_batch_call = on_lend_batch, .spawn_ram_call = on_spawn_ram,
 };
 
 /* -- clients ---------------------------------------------------------------------- */
@@ -1225,6 +1343,7 @@ static int serve(const char *name, const char *key, const char *word)
      * counts us up, what we hold stays as it is while we are idle. */
     waitset_init(&ws);
     keep_timer.fire = keep_timer_fire;
+    spawn_timer.fire = spawn_timer_fire;
     service_acceptor_init(&acceptor, accepted, 0);
     waitset_add(&ws, &acceptor.src);
     names_watch(&ws);

@@ -152,11 +152,18 @@ static int run_on(uint64_t core, int argc, char **argv)
         len += (size_t)snprintf(cmd + len, sizeof cmd - len, "%s%s", i > 2 ? " " : "", argv[i]);
     if (len >= sizeof cmd)
         return printf("run: command line too long\n"), 1;
-    errval_t err, rerr = ERR_OK;
-    err = monclient_spawn_rpc(mon, (uint32_t)core, cmd, 0, false, &rerr, &id);
-    if (err || rerr)
-        return fail("run", err ? err : rerr);
+    /* Its RAM from the memory service of the core's node, else the
+     * core's monitor's (docs/memory.md, "A spawned domain's memory"). */
+    struct mem_spawned how;
+    errval_t err = mem_spawn((uint32_t)core, cmd, &id, &how);
+    if (err)
+        return fail("run", err);
     printf("started %s as domain %llu on core %llu\n", argv[2], (unsigned long long)id, (unsigned long long)core);
+    printf("@atoll {\"event\":\"run_ram\",\"core\":%llu,\"domain\":%llu,\"from\":\"%s\",\"why\":\"%s\","
+           "\"node\":%u,\"base\":%llu,\"size\":%llu}\n",
+           (unsigned long long)core, (unsigned long long)id, how.from_service ? "service" : "monitor",
+           how.from_service ? "" : err_name(how.why), how.node, (unsigned long long)how.base,
+           (unsigned long long)how.size);
     return 0;
 }
 
@@ -233,7 +240,7 @@ static errval_t bench_user_pair(uint64_t from, uint64_t to, uint64_t rounds, cha
     uint64_t id;
     snprintf(cmd, sizeof cmd, "urpcbench %llu %llu report=%llx", (unsigned long long)to,
              (unsigned long long)rounds, (unsigned long long)report);
-    err = monclient_spawn_rpc(mon, (uint32_t)from, cmd, 0, false, &rerr, &id);
+    err = monclient_spawn_rpc(mon, (uint32_t)from, cmd, 0, false, 0, &rerr, &id);
     if (err || rerr)
         return err ? err : rerr;
     static struct service_chan sc;

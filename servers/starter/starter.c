@@ -341,7 +341,7 @@ static void instance_ended(struct instance *x, const char *why);
 static errval_t spawn_near(struct instance *x, const char *cmd, uint64_t *domain)
 {
     uint64_t t0 = now_ns();
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), x->core, cmd, 0, true, &rerr, domain);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), x->core, cmd, 0, true, 0, &rerr, domain);
     prof.spawns++;
     prof.spawn_ns += now_ns() - t0;
     if (!err)
@@ -360,7 +360,7 @@ static errval_t spawn_near(struct instance *x, const char *cmd, uint64_t *domain
         if (best == ~0u)
             break;
         last = best;
-        err = monclient_spawn_rpc(monitor_chan(), best_core, cmd, 0, true, &rerr, domain);
+        err = monclient_spawn_rpc(monitor_chan(), best_core, cmd, 0, true, 0, &rerr, domain);
         if (!err && !(err = rerr)) {
             printf("starter: core %u is down; %s moves to core %u\n", x->core, mf.svc[x->service].name, best_core);
             printf("@atoll {\"event\":\"service_moved\",\"name\":\"%s\",\"from\":%u,\"to\":%u,\"domain\":%llu}\n",
@@ -862,7 +862,7 @@ static void update_step(uint64_t now)
                                 .polled_ns = now, .updating = true };
         uint64_t domain = 0;
         errval_t rerr = ERR_OK, err = instance_command(x, upd.program, true, cmd, sizeof cmd);
-        if (!err && !(err = monclient_spawn_rpc(monitor_chan(), x->core, cmd, 0, true, &rerr, &domain)))
+        if (!err && !(err = monclient_spawn_rpc(monitor_chan(), x->core, cmd, 0, true, 0, &rerr, &domain)))
             err = rerr;
         if (err) {
             update_roll_back(err);   /* not a program, not an image, no room: the old one goes on */

@@ -61,7 +61,7 @@ static void build_corpus(void)
     add(MON, err, b, n);
     static uint8_t call[64];
     size_t call_len = 0;
-    err = monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0, true);
+    err = monclient_spawn_call_encode(call, sizeof call, &call_len, 3, "echo serve x", 0, true, 0);
     add(MONC, err, call, call_len);
     err = monitor_ask_encode(b, sizeof b, &n, 1, 0, 15, call, call_len);
     add(MON, err, b, n);

@@ -186,7 +186,7 @@ static int giver(uint32_t core)
     struct idl_chan *mon = monitor_chan();
     capslot_t ram = 0, frame = 0;
     uint64_t peer = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer take", 0, false, &rerr, &peer);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer take", 0, false, 0, &rerr, &peer);
     if (!err)
         err = rerr;
     if (!err)
@@ -320,7 +320,7 @@ static int bench(uint32_t rounds, uint32_t maxh)
         maxh = n - 1;
     struct idl_chan *mon = monitor_chan();
     for (uint32_t c = 1; c < n; c++) {
-        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c, "capxfer sink keep", 0, false, &rerr, &sinks[c]);
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, c, "capxfer sink keep", 0, false, 0, &rerr, &sinks[c]);
         if (err || rerr) {
             printf("capxfer bench: no sink on core %u: %s\n", c, err_name(err ? err : rerr));
             return 1;
@@ -421,7 +421,7 @@ static int orphan(uint32_t core, bool fault)
     capslot_t ram = 0, back = 0;
     uint32_t bcore = 0;
     uint64_t peer = 0, bfrom = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer keep", 0, false, &rerr, &peer);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer keep", 0, false, 0, &rerr, &peer);
     if (!err)
         err = rerr;
     if (!err)
@@ -483,7 +483,7 @@ static int rights(uint32_t core)
     struct idl_chan *mon = monitor_chan();
     capslot_t f[2] = { 0, 0 };
     uint64_t peer = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer rights-take", 0, false, &rerr, &peer);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer rights-take", 0, false, 0, &rerr, &peer);
     if (!err)
         err = rerr;
     for (uint32_t i = 0; !err && i < 2; i++)
@@ -599,7 +599,7 @@ static int quota_hog(uint32_t core)
     static capslot_t rams[QUOTA_MAX];
     struct idl_chan *mon = monitor_chan();
     uint64_t peer = 0, other = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer hoard", 0, false, &rerr, &peer);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer hoard", 0, false, 0, &rerr, &peer);
     if (!err)
         err = rerr;
     uint32_t given = 0, answers = 0;
@@ -623,7 +623,7 @@ static int quota_hog(uint32_t core)
     /* Another domain of this core works as usual meanwhile. */
     char cmd[96];
     snprintf(cmd, sizeof cmd, "capxfer quota-other %u %llu", core, (unsigned long long)peer);
-    errval_t other_err = err ? err : monclient_spawn_rpc(mon, si_core(), cmd, 0, false, &rerr, &other);
+    errval_t other_err = err ? err : monclient_spawn_rpc(mon, si_core(), cmd, 0, false, 0, &rerr, &other);
     if (!other_err)
         other_err = rerr;
     errval_t other_done = other_err ? other_err : wait_alone();
@@ -703,7 +703,7 @@ static int handover(uint32_t core)
     struct idl_chan *mon = monitor_chan();
     capslot_t ram = 0, f = 0, f2 = 0, go = 0;
     uint64_t peer = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer handover-take", 0, false, &rerr, &peer);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer handover-take", 0, false, 0, &rerr, &peer);
     if (!err)
         err = rerr;
     if (!err)
@@ -1062,7 +1062,7 @@ static int chaos(uint32_t rounds, uint32_t workers, uint32_t seed)
         char cmd[96];
         cores[w] = w + 1;
         snprintf(cmd, sizeof cmd, "capxfer chaos-worker %u %u %u", rounds, seed + w, si->domain_id);
-        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, cores[w], cmd, 0, false, &rerr, &ids[w]);
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, cores[w], cmd, 0, false, 0, &rerr, &ids[w]);
         if (err || rerr) {
             printf("capxfer chaos: no worker on core %u: %s\n", cores[w], err_name(err ? err : rerr));
             return 1;
@@ -1153,7 +1153,7 @@ static int cycles(uint32_t n, uint32_t core)
     static capslot_t ram[CYCLES_IN_FLIGHT];
     struct idl_chan *mon = monitor_chan();
     uint64_t peer = 0;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer sink", 0, false, &rerr, &peer);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, core, "capxfer sink", 0, false, 0, &rerr, &peer);
     if (!err)
         err = rerr;
     uint32_t given = 0, done = 0, refused = 0;

@@ -246,7 +246,7 @@ static int sibling_revoke(void)
 /* Start a part of ours (`capholder ...` in `args`) on `core`; its domain id in *id. */
 static errval_t start_part(uint32_t core, const char *args, uint64_t *id)
 {
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), core, args, 0, false, &rerr, id);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), core, args, 0, false, 0, &rerr, id);
     return err ? err : rerr;
 }
 

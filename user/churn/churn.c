@@ -177,7 +177,7 @@ static errval_t run_lives(uint32_t first, uint32_t count, uint32_t par, uint64_t
         char cmd[64];
         snprintf(cmd, sizeof cmd, "echo life %s churn.echo", i % 4 == 3 ? "fault" : "exit");
         uint64_t id;
-        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, i % ncores, cmd, 0, false, &rerr, &id);
+        errval_t rerr = ERR_OK, err = monclient_spawn_rpc(mon, i % ncores, cmd, 0, false, 0, &rerr, &id);
         if (err)
             return err;
         if (rerr) {
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     /* The service every life calls. */
     uint64_t id, service = 0;
     const char *iface;
-    err = monclient_spawn_rpc(mon, ncores > 1 ? 1 : 0, "echo serve churn.echo", 0, false, &rerr, &id);
+    err = monclient_spawn_rpc(mon, ncores > 1 ? 1 : 0, "echo serve churn.echo", 0, false, 0, &rerr, &id);
     for (int tries = 0; !err && !rerr && tries < 2000; tries++) {
         err = nameservice_lookup_rpc(&names.idl, "churn.echo", &rerr, &iface, &service, replybuf, sizeof replybuf);
         if (rerr != ERR_NOT_FOUND)

@@ -294,7 +294,7 @@ static int measuring(uint32_t peer, uint32_t rounds, uint64_t report)
         err = service_connect(report, &shell);
     if (!err) {
         snprintf(cmd, sizeof cmd, "urpcbench echo %llx", (unsigned long long)me);
-        err = monclient_spawn_rpc(monitor_chan(), peer, cmd, 0, false, &rerr, &id);
+        err = monclient_spawn_rpc(monitor_chan(), peer, cmd, 0, false, 0, &rerr, &id);
     }
     if (!err)
         err = rerr;

@@ -394,7 +394,7 @@ static bool wait_alone(uint64_t ms)
 static errval_t spawn_here(const char *cmd)
 {
     uint64_t id;
-    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), my_core, cmd, 0, false, &rerr, &id);
+    errval_t rerr = ERR_OK, err = monclient_spawn_rpc(monitor_chan(), my_core, cmd, 0, false, 0, &rerr, &id);
     return err ? err : rerr;
 }
 
@@ -510,13 +510,13 @@ static int attack_pslist(uint32_t core, uint32_t nsleepers, uint32_t rounds, uin
     snprintf(cmd, sizeof cmd, "xattack sleep %u", ms);
     uint64_t t0 = now_ms();
     for (; !err && made < nsleepers; made++)
-        if (!(err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, &rerr, &sleepers[made])))
+        if (!(err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, 0, &rerr, &sleepers[made])))
             err = rerr;
     /* Stop well before the sleepers end: each listing must hold them all. */
     for (; !err && r < rounds && now_ms() - t0 < ms * 3 / 4; r++) {
         uint64_t id;
         for (int k = 0; k < 2; k++)
-            if (!monclient_spawn_rpc(monitor_chan(), core, "xattack quick", 0, false, &rerr, &id) && !rerr)
+            if (!monclient_spawn_rpc(monitor_chan(), core, "xattack quick", 0, false, 0, &rerr, &id) && !rerr)
                 quick++;
         const char *text;
         errval_t perr = monclient_ps_rpc(monitor_chan(), core, &rerr, &text, buf, sizeof buf);
@@ -637,7 +637,7 @@ static int victim(void)
     uint64_t id;
     /* A request whose text says SECRET: it sits in our request channel. */
     if (!err)
-        monclient_spawn_rpc(monitor_chan(), my_core, "SECRET-no-such-program", 0, false, &rerr, &id);
+        monclient_spawn_rpc(monitor_chan(), my_core, "SECRET-no-such-program", 0, false, 0, &rerr, &id);
     report("victim", !err && rerr == ERR_NOT_FOUND, "\"error\":\"%s\",\"spawn\":\"%s\"", err_name(err),
            err_name(rerr));
     pause_ms(3000);
@@ -735,7 +735,7 @@ static int late_accept(uint32_t core)
     if (!err) {
         snprintf(cmd, sizeof cmd, "xattack oneshot %u %u %u", SERVICE_CORE(me), SERVICE_DOMAIN(me),
                  (uint32_t)(uint16_t)me);
-        if (!(err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, &rerr, &id)))
+        if (!(err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, 0, &rerr, &id)))
             err = rerr;
     }
     /* Until it has ended (and its monitor has heard): `busy` is back. */

@@ -28,6 +28,11 @@
 /* Per client channel (docs/limits.md): past either, ERR_QUOTA. */
 #define MEM_QUOTA_ALLOCS 64   /* = MON_CAPS_HELD_PER_DOMAIN: what a domain may hold from other cores */
 #define MEM_QUOTA_BYTES  (256ull << 20)
+/* RAM an instance has lent to monitors for the domains they spawn, at
+ * once (mem.if spawn_ram): = MON_CAPS_OBJECTS_PER_DOMAIN, the monitor's
+ * bound on its lends. */
+#define MEM_SPAWN_MAX 32
+#define MEM_SPAWN_DEFAULT_BYTES (4ull << 20)
 /* The `cache` design: 4 KiB Frames come from RAM blocks of this many pages. */
 #define MEM_CACHE_PAGES 16
 
@@ -90,6 +95,22 @@ void mem_table_print(const struct mem_node_stats *s, const uint64_t *borrowed, u
 errval_t mem_home(uint64_t *service);
 /* Is there a memory service (one lookup, no waiting)? */
 errval_t mem_present(void);
+/* A domain's RAM for a spawn on `core`, from the instance of that core's
+ * node, lent to that core's monitor (mem.if spawn_ram): pass *base as
+ * monclient spawn's ram_base. `bytes` 0: 4 MiB. */
+errval_t mem_spawn_ram(uint32_t core, uint64_t bytes, uint64_t *base, uint64_t *size, uint32_t *node);
+/* Spawn "program args" on `core` with its RAM from the memory service
+ * (mem_spawn_ram, then monclient spawn), or, when the service cannot give
+ * it (none, no block, its limit), from the core's monitor as before.
+ * *id: the domain; *how: where its RAM came from. The error is the
+ * spawn's (the service's only says why the monitor's RAM was used). */
+struct mem_spawned {
+    bool from_service;
+    errval_t why;         /* from the monitor: why not the service's */
+    uint64_t base, size;  /* from the service: the RAM */
+    uint32_t node;
+};
+errval_t mem_spawn(uint32_t core, const char *cmd, uint64_t *id, struct mem_spawned *how);
 
 /* A number in decimal or 0x hex from *s, which moves past it (and past
  * spaces and newlines after it). */
