@@ -1152,26 +1152,20 @@ static errval_t on_spawn_ram(struct idl_chan *ch, const struct mem_spawn_ram_cal
         err = ERR_NO_MEMORY;
     if (!err && (err = pool_take(&pool, bytes, POOL_PAGE, &at)) == ERR_TOO_MANY)
         err = ERR_NO_MEMORY;
-    capslot_t s = 0, lent = 0;
+    capslot_t s = 0;
     if (!err && (err = slot_alloc(&s)))
         pool_put(&pool, at, bytes);
     else if (!err && (err = sys_cap_retype(pool_slot, CAP_RAM, bytes, at - pool.base, 1, s))) {
         slot_free(s);
         pool_put(&pool, at, bytes);
     } else if (!err) {
-        /* To another core a copy without CAP_RIGHT_GRANT, as to a client
-         * (give_lent): what is done there never reaches our original. */
+        /* With every right (unlike a client's copy, give_lent): the domain's
+         * CNode and dispatcher are made from it, and its monitor mints
+         * from those what the domain passes capabilities through. The
+         * monitor revokes nothing of ours: it only carves and deletes. */
         errval_t rerr = ERR_OK;
-        if (q->core == my_core)
-            lent = s;
-        else if (!(err = slot_alloc(&lent)) && (err = sys_cap_mint(s, lent, CAP_RIGHTS_ALL & ~CAP_RIGHT_GRANT, 0, 0, 0)))
-            slot_free(lent);
-        if (!err && !(err = monlmp_ram_lend_rpc(monitor_lmp(), lent, q->core, &rerr)))
+        if (!(err = monlmp_ram_lend_rpc(monitor_lmp(), s, q->core, &rerr)))
             err = rerr;
-        if (lent && lent != s) {
-            sys_cap_delete(lent);   /* the copy lent lives on there (our monitor anchored the original) */
-            slot_free(lent);
-        }
         if (err) {
             sys_cap_delete(s);
             slot_free(s);
