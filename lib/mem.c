@@ -337,7 +337,8 @@ errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
     uint64_t held_bytes;
     if ((err = mem_stats_rpc(&per_node[node].idl, to, &rerr, &s->total, &s->free, &s->lent, &s->borrowed, &s->base,
                              &s->end, &s->allocs, &s->lent_to, &held, &held_bytes, &s->batches_lent,
-                             &s->batches_held, &s->batches_ever, &s->deferred, &s->workers_max)))
+                             &s->batches_held, &s->batches_ever, &s->deferred, &s->workers_max, &s->spawned,
+                             &s->spawned_ever)))
         return err;
     return rerr;
 }
@@ -408,18 +409,20 @@ errval_t mem_table(struct mem_node_stats *s, uint64_t *borrowed, uint32_t *nnode
 
 void mem_table_print(const struct mem_node_stats *s, const uint64_t *borrowed, uint32_t nnodes)
 {
-    printf("node  pool KiB   free KiB   lent KiB   borrowed KiB\n");
+    printf("node  pool KiB   free KiB   lent KiB   borrowed KiB   domains KiB\n");
     for (uint32_t n = 0; n < nnodes; n++) {
-        printf("%4u %9llu %10llu %10llu %14llu\n", n, (unsigned long long)(s[n].total >> 10),
+        printf("%4u %9llu %10llu %10llu %14llu %13llu\n", n, (unsigned long long)(s[n].total >> 10),
                (unsigned long long)(s[n].free >> 10), (unsigned long long)(s[n].lent >> 10),
-               (unsigned long long)(borrowed[n] >> 10));
+               (unsigned long long)(borrowed[n] >> 10), (unsigned long long)(s[n].spawned >> 10));
         printf("@atoll {\"event\":\"mem_stats\",\"node\":%u,\"total\":%llu,\"free\":%llu,\"lent\":%llu,"
                "\"borrowed\":%llu,\"base\":%llu,\"end\":%llu,\"batches_lent\":%u,\"batches_held\":%u,"
-               "\"batches_ever\":%llu,\"deferred\":%llu,\"workers_max\":%u}\n",
+               "\"batches_ever\":%llu,\"deferred\":%llu,\"workers_max\":%u,\"spawned\":%llu,"
+               "\"spawned_ever\":%llu}\n",
                n, (unsigned long long)s[n].total, (unsigned long long)s[n].free, (unsigned long long)s[n].lent,
                (unsigned long long)borrowed[n], (unsigned long long)s[n].base, (unsigned long long)s[n].end,
                s[n].batches_lent, s[n].batches_held, (unsigned long long)s[n].batches_ever,
-               (unsigned long long)s[n].deferred, s[n].workers_max);
+               (unsigned long long)s[n].deferred, s[n].workers_max, (unsigned long long)s[n].spawned,
+               (unsigned long long)s[n].spawned_ever);
     }
 }
 

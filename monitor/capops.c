@@ -149,6 +149,12 @@ struct reserved {
 static struct reserved reserved[MAX_RESERVED];
 
 static capslot_t reclaim[MAX_RECLAIM];
+/* What goes when reclaim[i] has gone (capops_reclaim_lent): the slot of
+ * RAM carved from it, and a lent RAM's return to tell its instance. */
+static struct reclaim_then {
+    capslot_t also;
+    uint64_t back_domain, back_base;
+} reclaim_then[MAX_RECLAIM];
 
 /* -- the holder's records ------------------------------------------------------ */
 
@@ -1428,27 +1434,24 @@ errval_t capops_take_lent(uint64_t base, capslot_t *cap, uint32_t *from_core, ui
 
 static errval_t take_mail(struct mail *m, capslot_t *cap, uint32_t *from_core, uint64_t *from)
 {
-    {
-        errval_t err = ERR_OK;
-        if (m->untracked) {
-            *cap = m->root;   /* the capability itself moves */
-        } else if (!(err = slot_alloc(cap)) && (err = sys_cap_mint(m->root, *cap, m->rights, 0, 0, 0))) {
-            slot_free(*cap);
-        }
-        if (err)
-            return err;
-        *from_core = m->from_core;
-        *from = m->from;
-        struct held *h = m->untracked ? 0 : &held[m->held];
-        *m = (struct mail){ 0 };
-        st.taken++;
-        if (h) {
-            h->mail--;
-            /* The copy is a child of the root from now on: released when
-             * the domain lets go (or if the reply cannot go, at once). */
-        }
-        return ERR_OK;
+    errval_t err = ERR_OK;
+    if (m->untracked) {
+        *cap = m->root;   /* the capability itself moves */
+    } else if (!(err = slot_alloc(cap)) && (err = sys_cap_mint(m->root, *cap, m->rights, 0, 0, 0))) {
+        slot_free(*cap);
     }
+    if (err)
+        return err;
+    *from_core = m->from_core;
+    *from = m->from;
+    struct held *h = m->untracked ? 0 : &held[m->held];
+    *m = (struct mail){ 0 };
+    st.taken++;
+    /* The copy is a child of the root from now on: released when the
+     * domain lets go (or if the reply cannot go, at once). */
+    if (h)
+        h->mail--;
+    return ERR_OK;
 }
 
 /* After a take whose reply could not go, or a domain that ended. */
@@ -1913,10 +1916,16 @@ static void reclaim_scan(void)
             continue;
         struct capops_call c = { .count = 1 };
         if (capops(CAPOPS_FIND_REMOTE, 0, reclaim[i], &c) == ERR_NOT_FOUND) {
+            struct reclaim_then t = reclaim_then[i];
             sys_cap_revoke(reclaim[i]);
             cap_free(reclaim[i]);
             reclaim[i] = 0;
+            reclaim_then[i] = (struct reclaim_then){ 0 };
             st.reclaimed++;
+            if (t.also)
+                cap_free(t.also);   /* emptied by the revoke: its slot */
+            if (t.back_domain)
+                capops_ram_came_back(t.back_domain, t.back_base);
             continue;
         }
         struct object *o = obj_by_anchor(c.anchor);
@@ -1944,9 +1953,15 @@ uint32_t capops_reclaim_pending(void)
  * full but by a bug. */
 void capops_reclaim(capslot_t ram)
 {
+    capops_reclaim_lent(ram, 0, 0, 0);
+}
+
+void capops_reclaim_lent(capslot_t ram, capslot_t also, uint64_t back_domain, uint64_t back_base)
+{
     for (uint32_t i = 0; i < MAX_RECLAIM; i++)
         if (!reclaim[i]) {
             reclaim[i] = ram;
+            reclaim_then[i] = (struct reclaim_then){ .also = also, .back_domain = back_domain, .back_base = back_base };
             reclaim_kick();
             return;
         }

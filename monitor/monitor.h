@@ -251,6 +251,11 @@ void capops_request(int handle, uint64_t domain, enum capreq req, const struct c
 /* A domain's RAM that could not be revoked (ERR_CAP_REMOTE): revoke the
  * copies elsewhere first, then it, then free the slot. */
 void capops_reclaim(capslot_t ram);
+/* The same for RAM lent to us (spawn.c): `ram` and everything carved from
+ * it go (at once when no copy of any of it is on another core); then the
+ * slot `also` (carved from it) is freed, and if `back_domain`, that
+ * instance hears RAM `back_base` came back. */
+void capops_reclaim_lent(capslot_t ram, capslot_t also, uint64_t back_domain, uint64_t back_base);
 /* RAM of ended domains waiting in capops_reclaim (spawn.c keeps room). */
 uint32_t capops_reclaim_pending(void);
 void capops_domain_ended(uint64_t domain);

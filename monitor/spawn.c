@@ -84,11 +84,16 @@ static void free_child(struct child *c)
         free_ram(c->pool);
     /* Objects of its RAM with copies on other cores (an anchor among the
      * descendants): capops revokes those copies first, then the RAM. */
-    free_ram(c->ram);
+    /* RAM lent by the memory service goes whole (what the domain gave to
+     * other cores first), and only then back to its instance: our copy
+     * of another core's, with the RAM carved from it; or on the lender's
+     * core, its copy itself. */
     if (c->lent)
-        cap_free(c->lent);
-    if (c->lent_from)
-        capops_ram_came_back(c->lent_from, c->lent_base);
+        capops_reclaim_lent(c->lent, c->ram, 0, 0);
+    else if (c->lent_from)
+        capops_reclaim_lent(c->ram, 0, c->lent_from, c->lent_base);
+    else
+        free_ram(c->ram);
     cap_free(c->disp);
     *c = (struct child){ 0 };
     reclaimed++;

@@ -102,7 +102,8 @@ static void differ(const struct picture *a, const struct picture *b, bool leaks_
     *nodes = *cores = 0;
     for (uint32_t n = 0; n < a->nnodes; n++)
         if (a->pool[n].free != b->pool[n].free || a->pool[n].lent != b->pool[n].lent ||
-            a->borrowed[n] != b->borrowed[n] || b->pool[n].free != b->pool[n].total)
+            a->borrowed[n] != b->borrowed[n] || a->pool[n].spawned != b->pool[n].spawned ||
+            b->pool[n].free + b->pool[n].spawned != b->pool[n].total)
             *nodes |= 1ull << n;
     for (uint32_t c = 0; c < ncores; c++) {
         if (a->ram_free[c] == b->ram_free[c] || (leaks_only && b->ram_free[c] > a->ram_free[c]))

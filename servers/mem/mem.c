@@ -191,7 +191,7 @@ struct job {
 
 static struct {
     uint64_t allocs, frees, refused, lent_to[CORE_INFO_MAX_NODES], borrowed, borrows, stuck, batches_lent;
-    uint64_t deferred, workers_now, workers_max, worker_refused;
+    uint64_t deferred, workers_now, workers_max, worker_refused, spawned_ever;
 } st;
 
 static uint64_t id_of(const struct alloc *a) { return (uint64_t)a->gen << 32 | ((uint64_t)(a - allocs) + 1); }
@@ -800,7 +800,8 @@ static int job_run(void *arg)
         /* Checked here, not when started: a block may have been carved since. */
         for (uint32_t i = 0; i < MEM_LOANS; i++) {
             struct loan *l = &loans.l[i];
-            if (l->used && loan_caps[i].keep && l->live == 0 && now_ns() - loan_caps[i].idle_since >= KEEP_IDLE_NS)
+            if (l->used && l->live == 0 &&
+                (loan_caps[i].keep ? now_ns() - loan_caps[i].idle_since >= KEEP_IDLE_NS : loan_goes_back(l)))
                 loan_return(l);
         }
         free(j);
@@ -1043,6 +1044,7 @@ static errval_t on_free(struct idl_chan *ch, const struct mem_free_call_args *q)
 }
 
 static void spawn_returns(void);
+static uint64_t spawn_bytes_out(void);
 
 static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *q)
 {
@@ -1053,7 +1055,7 @@ static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *
         if (n != my_node)
             lent += st.lent_to[n];
     if (q->node >= machine.nnodes)
-        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+        return mem_stats_reply_send(ch, ERR_NO_SUCH_NODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     /* total, free, lent and the range are our pool's; `borrowed` what our
      * clients hold of other pools; held: this channel's. `allocs`:
      * records held for node q->node's domains (of our pool). */
@@ -1063,7 +1065,7 @@ static errval_t on_stats(struct idl_chan *ch, const struct mem_stats_call_args *
     return mem_stats_reply_send(ch, ERR_OK, pool.end - pool.base, pool.free_bytes, lent, st.borrowed, pool.base,
                                 pool.end, st.allocs, st.lent_to[q->node], c ? c->allocs : 0, c ? c->bytes : 0,
                                 lent_batches, loans_count(&loans), loans.batches, st.deferred,
-                                (uint32_t)st.workers_max);
+                                (uint32_t)st.workers_max, spawn_bytes_out(), st.spawned_ever);
 }
 
 static errval_t on_info(struct idl_chan *ch, const struct mem_info_call_args *q)
@@ -1095,6 +1097,14 @@ static uint32_t spawn_blocks_out(void)
     return n;
 }
 
+static uint64_t spawn_bytes_out(void)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < MEM_SPAWN_MAX; i++)
+        n += spawn_blocks[i].slot ? spawn_blocks[i].size : 0;
+    return n;
+}
+
 static void spawn_block_event(const char *what, const struct spawn_block *b)
 {
     printf("@atoll {\"event\":\"mem_spawn_ram\",\"what\":\"%s\",\"node\":%u,\"core\":%u,\"base\":%llu,"
@@ -1102,6 +1112,8 @@ static void spawn_block_event(const char *what, const struct spawn_block *b)
            what, my_node, b->core, (unsigned long long)b->base, (unsigned long long)b->size, spawn_blocks_out(),
            (unsigned long long)pool.free_bytes);
 }
+
+static void idle_loans_check(void);
 
 /* What our monitor says came back: our original goes, the range is free. */
 static void spawn_returns(void)
@@ -1125,7 +1137,21 @@ static void spawn_returns(void)
             b->slot = 0;
             spawn_block_event("returned", b);
         }
+        idle_loans_check();
     }
+}
+
+/* A borrowed batch with no block out stays while our own pool is short
+ * (loan_goes_back); a domain's RAM that came back may end that: it goes
+ * back then, from a worker (it waits for its lender). */
+static void idle_loans_check(void)
+{
+    for (uint32_t i = 0; i < MEM_LOANS; i++)
+        if (loans.l[i].used && loans.l[i].live == 0 && !loan_caps[i].keep && loan_goes_back(&loans.l[i])) {
+            struct job j = { .kind = JOB_IDLE_LOANS };
+            job_start(&j);   /* (no worker now: the next return tries again) */
+            return;
+        }
 }
 
 static void spawn_timer_fire(struct ws_timer *t)
@@ -1175,6 +1201,7 @@ static errval_t on_spawn_ram(struct idl_chan *ch, const struct mem_spawn_ram_cal
     if (err)
         return mem_spawn_ram_reply_send(ch, err, 0, 0, 0);
     *b = (struct spawn_block){ .slot = s, .base = at, .size = bytes, .core = q->core };
+    st.spawned_ever++;
     spawn_block_event("lent", b);
     if (!spawn_timer.armed)
         waitset_timer_arm(&ws, &spawn_timer, now_ns() + SPAWN_POLL_NS);

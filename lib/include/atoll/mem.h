@@ -83,6 +83,8 @@ struct mem_node_stats {
     uint64_t batches_ever;                 /* batches borrowed by this instance, ever */
     uint64_t deferred;                     /* requests answered once another node's instance had */
     uint32_t workers_max;                  /* the most of those in flight at once */
+    uint64_t spawned;                      /* domains' RAM lent to monitors (spawn_ram), live now */
+    uint64_t spawned_ever;                 /* such blocks lent, ever */
 };
 /* Node `node`'s instance's view: its pool; lent_to = what it lent to `to`. */
 errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *out);
