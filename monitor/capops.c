@@ -243,7 +243,7 @@ static struct ask_wait asks[MON_MAX_CLIENTS];
 static struct {
     uint64_t given, taken, released, revokes, revoke_msgs, revoke_timeouts, retypes_agreed, retypes_refused,
         refused, forged, reclaimed, quota, grants_lost, handed_over, asked, asks_served, given_on, dead_holders,
-        moved_out, moved_in, rehomed, siblings_kept, owner_revoked, owner_kept, lent, returned, returned_lost;
+        moved_out, moved_in, rehomed, siblings_kept, owner_revoked, owner_kept, lent, returned_lost;
 } st;
 
 /* -- small helpers --------------------------------------------------------------- */
@@ -1520,7 +1520,6 @@ void capops_ram_came_back(uint64_t domain, uint64_t base)
     for (uint32_t i = 0; i < MAX_RETURNED; i++)
         if (!returned[i].domain) {
             returned[i] = (struct returned){ .domain = domain, .base = base };
-            st.returned++;
             return;
         }
     st.returned_lost++;   /* the instance reads them every 100 ms: 64 at once means it no longer does */
@@ -2155,7 +2154,7 @@ size_t capops_describe(char *out, size_t size)
                             "\"reclaimed\":%llu,\"quota\":%llu,\"grants_lost\":%llu,\"reclaim_waiting\":%u,\"handed_over\":%llu,"
                             "\"asked\":%llu,\"asks_served\":%llu,\"given_on\":%llu,\"dead_holders\":%llu,"
                             "\"moved_out\":%llu,\"moved_in\":%llu,\"rehomed\":%llu,\"siblings_kept\":%llu,"
-                            "\"owner_revoked\":%llu,\"owner_kept\":%llu}",
+                            "\"owner_revoked\":%llu,\"owner_kept\":%llu,\"lent\":%llu,\"lent_lost\":%llu}",
                             owned, holding, waiting, (unsigned long long)st.given, (unsigned long long)st.taken,
                             (unsigned long long)st.released, (unsigned long long)st.revokes,
                             (unsigned long long)st.revoke_msgs, (unsigned long long)st.revoke_timeouts,
@@ -2168,7 +2167,8 @@ size_t capops_describe(char *out, size_t size)
                             (unsigned long long)st.dead_holders, (unsigned long long)st.moved_out,
                             (unsigned long long)st.moved_in, (unsigned long long)st.rehomed,
                             (unsigned long long)st.siblings_kept, (unsigned long long)st.owner_revoked,
-                            (unsigned long long)st.owner_kept);
+                            (unsigned long long)st.owner_kept, (unsigned long long)st.lent,
+                            (unsigned long long)st.returned_lost);
 }
 
 /* A validator's view (monclient caps): every object owned with its holder
