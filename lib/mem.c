@@ -365,6 +365,17 @@ errval_t mem_spawn_ram(uint32_t core, uint64_t bytes, uint64_t *base, uint64_t *
     return err ? err : rerr;
 }
 
+errval_t mem_spawn_ready(void)
+{
+    errval_t err = mem_present();
+    if (!err)
+        err = mem_connect(0);
+    for (uint32_t n = 0; !err && n < machine.nnodes && n < CORE_INFO_MAX_NODES; n++)
+        if (!per_node_up[n] && !(err = instance_of_node(n, &per_node[n], 0)))
+            per_node_up[n] = true;
+    return err;
+}
+
 errval_t mem_spawn(uint32_t core, const char *cmd, uint64_t *id, struct mem_spawned *how)
 {
     errval_t err, rerr = ERR_OK;
@@ -376,8 +387,8 @@ errval_t mem_spawn(uint32_t core, const char *cmd, uint64_t *id, struct mem_spaw
     if (!why) {
         err = monclient_spawn_rpc(monitor_chan(), core, cmd, 0, false, how->base, &rerr, id);
         why = err ? err : rerr;
-        /* A monitor that did not take it gives it back (at once, or after
-         * 30 s if the request never reached it). */
+        /* A monitor that did not use it gives it back: at once, or after
+         * 30 s if it had not arrived when the monitor said no. */
     }
     if (!why) {
         how->from_service = true;

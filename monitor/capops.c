@@ -842,6 +842,13 @@ void capops_give(int handle, uint64_t domain, capslot_t cap, uint32_t core, uint
 {
     struct cap_identity id;
     struct capops_call lin = { 0 };
+    if (to >= MONITOR_MAIL) {
+        /* The monitors' own mailboxes (a span's page tables, RAM lent for
+         * a spawn) take only what the monitors put there. */
+        cap_free(cap);
+        client_cap_reply(handle, CAPREQ_GIVE, ERR_INVALID_ARG);
+        return;
+    }
     if (!sys_cap_identify(cap, &id) && cap_crosses(id.type) && id.type != CAP_NOTIFY &&
         !capops(CAPOPS_LINEAGE, 0, cap, &lin) && (lin.root_flags & CAP_ID_FOREIGN)) {
         give_on(handle, domain, cap, &id, &lin, core, to);
@@ -1363,6 +1370,10 @@ errval_t capops_on_grant(struct idl_chan *ch, const struct monitor_cap_grant_arg
     struct cap_wire w = { .type = a->type, .rights = a->obj ? a->root_rights : a->rights, .base = a->base,
                           .bytes = a->bytes };
     struct held *h = 0;
+    if (!err && a->domain == MONITOR_MAIL && (!a->obj || a->type != CAP_RAM)) {
+        err = ERR_INVALID_ARG;   /* only RAM an instance lent, recorded by its owner */
+        st.forged++;
+    }
     if (!err && !a->obj && a->type != CAP_NOTIFY) {
         err = ERR_INVALID_ARG;   /* only a Notify goes untracked */
         st.forged++;
@@ -1460,7 +1471,7 @@ static void mail_drop(struct mail *m)
     if (m->untracked) {
         /* RAM its instance lent us on this core comes back as it goes. */
         struct cap_identity id;
-        if (m->domain == MONITOR_MAIL && !sys_cap_identify(m->root, &id))
+        if (m->domain == MONITOR_MAIL && m->from_core == my_core && !sys_cap_identify(m->root, &id))
             capops_ram_came_back(m->from, id.base);
         cap_free(m->root);
         *m = (struct mail){ 0 };
@@ -1914,7 +1925,10 @@ static void reclaim_scan(void)
         if (!reclaim[i])
             continue;
         struct capops_call c = { .count = 1 };
-        if (capops(CAPOPS_FIND_REMOTE, 0, reclaim[i], &c) == ERR_NOT_FOUND) {
+        /* Done when nothing below has copies elsewhere, or when the slot
+         * is empty already (a revoke from the owner's core took it: the
+         * memory service's instance ended with its block lent to us). */
+        if (capops(CAPOPS_FIND_REMOTE, 0, reclaim[i], &c) != ERR_OK) {
             struct reclaim_then t = reclaim_then[i];
             sys_cap_revoke(reclaim[i]);
             cap_free(reclaim[i]);

@@ -237,7 +237,7 @@ errval_t capops_take(uint64_t domain, capslot_t *cap, uint32_t *from_core, uint6
  * object's record counts against the instance's quotas as LENT_BY(domain),
  * apart from what it gives its clients. */
 #define MONITOR_MAIL (1ull << 62)   /* the monitor itself as the recipient of a give */
-#define LENT_BIT (1ull << 62)
+#define LENT_BIT (1ull << 61)
 #define LENT_BY(domain) ((domain) | LENT_BIT)
 errval_t capops_ram_lend(uint64_t domain, capslot_t cap, uint32_t core);
 errval_t capops_take_lent(uint64_t base, capslot_t *cap, uint32_t *from_core, uint64_t *from);

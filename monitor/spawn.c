@@ -78,6 +78,9 @@ static void free_ram(capslot_t ram)
 
 static void free_child(struct child *c)
 {
+    /* An instance's lent RAM that comes back as its pool goes is nobody's
+     * to hear of (capops_ram_came_back asks spawn_is_mem). */
+    c->mem = false;
     /* The pool handed to a memory-service instance: every Frame it carved
      * and gave away (on any core) goes with it. */
     if (c->pool)
@@ -305,8 +308,19 @@ static void lent_spawn_take(void)
 
 errval_t spawn_lent(const char *cmd, bool service, uint64_t base, const struct asker *who)
 {
-    if (lent_spawn.active)
-        return ERR_WOULD_BLOCK;   /* (its RAM goes back after LENT_MAIL_WAIT_NS, capops.c) */
+    if (lent_spawn.active) {
+        /* Its RAM goes back now if it is here (else when it has waited
+         * LENT_MAIL_WAIT_NS, capops.c): the spawner uses ours. */
+        capslot_t lent;
+        uint32_t from_core;
+        uint64_t from;
+        if (!capops_take_lent(base, &lent, &from_core, &from)) {
+            cap_free(lent);
+            if (from_core == my_core)
+                capops_ram_came_back(from, base);
+        }
+        return ERR_WOULD_BLOCK;
+    }
     lent_spawn = (struct lent_spawn){ .active = true, .who = *who, .service = service, .base = base,
                                  .deadline = now_ns() + LENT_ARRIVAL_NS };
     snprintf(lent_spawn.cmd, sizeof lent_spawn.cmd, "%s", cmd);

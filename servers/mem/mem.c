@@ -1086,6 +1086,7 @@ static struct spawn_block {
     capslot_t slot;       /* our original; 0: unused */
     uint64_t base, size;
     uint32_t core;
+    struct client *asker; /* who asked (its share: MEM_SPAWN_PER_CLIENT); it may be gone */
 } spawn_blocks[MEM_SPAWN_MAX];
 static struct ws_timer spawn_timer;
 
@@ -1103,6 +1104,13 @@ static uint64_t spawn_bytes_out(void)
     for (uint32_t i = 0; i < MEM_SPAWN_MAX; i++)
         n += spawn_blocks[i].slot ? spawn_blocks[i].size : 0;
     return n;
+}
+
+static void spawn_blocks_forget(const struct client *c)
+{
+    for (uint32_t i = 0; i < MEM_SPAWN_MAX; i++)
+        if (spawn_blocks[i].asker == c)
+            spawn_blocks[i].asker = 0;
 }
 
 static void spawn_block_event(const char *what, const struct spawn_block *b)
@@ -1169,12 +1177,17 @@ static errval_t on_spawn_ram(struct idl_chan *ch, const struct mem_spawn_ram_cal
     if (!err && (q->core >= machine.ncores || machine.core_node[q->core] != my_node))
         err = ERR_INVALID_ARG;
     spawn_returns();   /* room for it, perhaps */
-    for (uint32_t i = 0; !err && i < MEM_SPAWN_MAX && !b; i++)
-        if (!spawn_blocks[i].slot)
+    uint32_t mine = 0;
+    for (uint32_t i = 0; !err && i < MEM_SPAWN_MAX; i++) {
+        mine += spawn_blocks[i].slot && spawn_blocks[i].asker == client_of(ch);
+        if (!spawn_blocks[i].slot && !b)
             b = &spawn_blocks[i];
-    if (!err && !b)
+    }
+    if (!err && (!b || mine >= MEM_SPAWN_PER_CLIENT))
         err = ERR_QUOTA;
-    if (!err && !pool_slot)
+    /* The pool is for allocations first: a domain's RAM only while half
+     * of it stays free (else the monitor's own, which the spawner uses). */
+    if (!err && (!pool_slot || pool.free_bytes < bytes || pool.free_bytes - bytes < (pool.end - pool.base) / 2))
         err = ERR_NO_MEMORY;
     if (!err && (err = pool_take(&pool, bytes, POOL_PAGE, &at)) == ERR_TOO_MANY)
         err = ERR_NO_MEMORY;
@@ -1200,7 +1213,7 @@ static errval_t on_spawn_ram(struct idl_chan *ch, const struct mem_spawn_ram_cal
     }
     if (err)
         return mem_spawn_ram_reply_send(ch, err, 0, 0, 0);
-    *b = (struct spawn_block){ .slot = s, .base = at, .size = bytes, .core = q->core };
+    *b = (struct spawn_block){ .slot = s, .base = at, .size = bytes, .core = q->core, .asker = client_of(ch) };
     st.spawned_ever++;
     spawn_block_event("lent", b);
     if (!spawn_timer.armed)
@@ -1215,9 +1228,12 @@ static const struct mem_handlers handlers = {
 
 /* -- clients ---------------------------------------------------------------------- */
 
+static void spawn_blocks_forget(const struct client *c);
+
 /* A client that hung up (or ended): everything it holds comes back. */
 static void client_end(struct client *c)
 {
+    spawn_blocks_forget(c);   /* the domains' RAM it asked for stays theirs */
     /* Blocks first, then the batches they were carved from. */
     for (int pass = 0; pass < 2; pass++)
         for (uint32_t i = 0; i < MAX_ALLOCS; i++)

@@ -999,6 +999,10 @@ int main(int argc, char **argv)
     err = wait_for_services(&services, &refused);
     if (err)
         printf("shell: the services are not all up: %s\n", err_name(err));
+    /* `run` takes a domain's RAM from the memory service of its core's
+     * node: its channels now, not in the middle of what a test counts. */
+    if ((err = mem_spawn_ready()) && err != ERR_NOT_FOUND)
+        printf("shell: the memory service does not answer: %s (run uses the monitors' RAM)\n", err_name(err));
     printf("Atoll shell on core %u: %u cores, %llu channels between their monitors, %u services%s. Type help.\n",
            si->core_id, si->ncores, (unsigned long long)channels, services, refused ? " (some refused: svc)" : "");
     /* The serial line interrupts nobody (no IRQ reaches user space yet):

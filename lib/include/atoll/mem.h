@@ -32,6 +32,7 @@
  * once (mem.if spawn_ram): = MON_CAPS_OBJECTS_PER_DOMAIN, the monitor's
  * bound on its lends. */
 #define MEM_SPAWN_MAX 32
+#define MEM_SPAWN_PER_CLIENT 16   /* of those, asked by one client channel */
 #define MEM_SPAWN_DEFAULT_BYTES (4ull << 20)
 /* The `cache` design: 4 KiB Frames come from RAM blocks of this many pages. */
 #define MEM_CACHE_PAGES 16
@@ -113,6 +114,10 @@ struct mem_spawned {
     uint32_t node;
 };
 errval_t mem_spawn(uint32_t core, const char *cmd, uint64_t *id, struct mem_spawned *how);
+/* Open now the channels mem_spawn uses (to every node's instance), so that
+ * a spawner's footprint is the same before its first spawn as after
+ * (the shell does it at start). ERR_NOT_FOUND: no memory service. */
+errval_t mem_spawn_ready(void);
 
 /* A number in decimal or 0x hex from *s, which moves past it (and past
  * spaces and newlines after it). */
