@@ -725,7 +725,7 @@ static errval_t give_here(capslot_t cap, uint64_t to, uint64_t giver)
         return ERR_TOO_MANY;
     *m = (struct mail){ .used = true, .untracked = true, .root = cap, .from_core = (uint16_t)my_core,
                         .domain = to, .from = giver, .since = now_ns() };
-    st.given++;
+    st.given += to != MONITOR_MAIL;   /* (a lend is counted apart: lent) */
     return ERR_OK;
 }
 
@@ -783,7 +783,7 @@ static errval_t give_to(capslot_t cap, uint32_t core, uint64_t to, uint64_t doma
     if (err)
         st.refused += err == ERR_CAP_NOT_TRANSFERABLE;
     else
-        st.given++;
+        st.given += to != MONITOR_MAIL;
     return err;
 }
 
@@ -913,7 +913,7 @@ errval_t capops_on_released(const struct monitor_cap_released_args *a)
         st.forged++;   /* not a holder: refused and counted */
         return ERR_INVALID_ARG;
     }
-    st.released++;
+    st.released += !(o->domain & LENT_BIT);
     if ((o->move == M_ASKED || o->move == M_TELLING) && a->src != o->peer) {
         move_gone(o, a->src);   /* released before it heard of the move: the new owner forgets it */
         return ERR_OK;
@@ -1002,7 +1002,10 @@ errval_t capops_on_retype_call(const struct monitor_cap_retype_call_args *a)
             *r = (struct reserved){ .obj = a->obj, .core = a->src, .domain = o->domain, .base = a->base,
                                     .bytes = a->bytes, .slot = s };
     }
-    if (err)
+    /* (A monitor's own carve of RAM lent to it is not a client's retype.) */
+    if (o && (o->domain & LENT_BIT))
+        ;
+    else if (err)
         st.retypes_refused++;
     else
         st.retypes_agreed++;
@@ -1456,8 +1459,8 @@ static errval_t take_mail(struct mail *m, capslot_t *cap, uint32_t *from_core, u
     *from_core = m->from_core;
     *from = m->from;
     struct held *h = m->untracked ? 0 : &held[m->held];
+    st.taken += m->domain != MONITOR_MAIL;
     *m = (struct mail){ 0 };
-    st.taken++;
     /* The copy is a child of the root from now on: released when the
      * domain lets go (or if the reply cannot go, at once). */
     if (h)
@@ -1934,7 +1937,7 @@ static void reclaim_scan(void)
             cap_free(reclaim[i]);
             reclaim[i] = 0;
             reclaim_then[i] = (struct reclaim_then){ 0 };
-            st.reclaimed++;
+            st.reclaimed += !t.also && !t.back_domain;   /* (a lent RAM's is not an ended domain's to count) */
             if (t.also)
                 cap_free(t.also);   /* emptied by the revoke: its slot */
             if (t.back_domain)
