@@ -353,12 +353,15 @@ errval_t mem_spawn_ram(uint32_t core, uint64_t bytes, uint64_t *base, uint64_t *
     uint32_t n = machine.core_node[core];
     if (n >= CORE_INFO_MAX_NODES)
         return ERR_NO_SUCH_NODE;
-    if (!per_node_up[n] && !(err = instance_of_node(n, &per_node[n], 0)))
-        per_node_up[n] = true;
-    if (!err)
-        err = mem_spawn_ram_rpc(&per_node[n].idl, core, bytes, &rerr, base, size, node);
-    if (err && per_node_up[n]) {
-        /* The instance went (restarted): the next call connects again. */
+    /* A channel that broke (its instance ended, and was started again)
+     * is made again, once. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!per_node_up[n] && !(err = instance_of_node(n, &per_node[n], 0)))
+            per_node_up[n] = true;
+        if (!err)
+            err = mem_spawn_ram_rpc(&per_node[n].idl, core, bytes, &rerr, base, size, node);
+        if (!err || !per_node_up[n])
+            break;
         service_chan_close(&per_node[n], ERR_OK);
         per_node_up[n] = false;
     }

@@ -248,3 +248,28 @@ def test_run_takes_a_domains_ram_from_its_nodes_service(tmp_path):
     start, end = stats_rounds(r)
     for node in range(4):
         assert start[node]["free"] == start[node]["total"] == end[node]["free"] == end[node]["total"], (start, end)
+
+
+def test_a_domain_made_from_an_ended_instances_ram_is_said_ended_and_nothing_stays():
+    # The default manifest on 4 cores (one node): the instance runs on core 3
+    # (per-node:spare), domain 2 there. A domain on core 1 made from its RAM
+    # goes when the instance is killed (its pool, with every block lent, is
+    # revoked): the kernel says so, its monitor keeps nothing for it, and
+    # the next `run` gets RAM from the instance the restart service started.
+    from test_userspace import run_shell
+    r = run_shell(["sleep 300", "run 1 mem idle 3000", "sleep 100", "kill 3 2", "sleep 300", "stats 1",
+                   "run 1 hello", "wait 3000", "sleep 100", "mem"], smp=4, timeout=300)
+    first, again = r.events_named("run_ram")
+    assert first["core"] == 1 and first["from"] == "service", first
+    ends = {(e["core"], e["domain"]): e for e in r.events_named("domain_exit")}
+    assert ends[(3, 2)]["name"] == "mem" and ends[(3, 2)]["why"] == "killed by its monitor", ends
+    idle = ends[(1, first["domain"])]
+    assert idle["name"] == "mem" and idle["why"] in ("its address space was deleted", "its CSpace was deleted",
+                                                     "its memory was revoked"), idle
+    [restarted] = r.events_named("service_restarted")
+    assert restarted["name"] == "mem" and restarted["core"] == 3, restarted
+    [after] = [e for e in r.events_named("monitor_stats") if e["core"] == 1]
+    assert after["children"] == 0 and after["caps"]["reclaim_waiting"] == 0 and after["caps"]["held"] == 0, after
+    assert again["from"] == "service" and ends[(1, again["domain"])]["why"] == "exit status 0", (again, ends)
+    [pool] = r.events_named("mem_stats")
+    assert pool["free"] == pool["total"] and pool["spawned"] == 0, pool
