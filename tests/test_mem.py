@@ -170,7 +170,9 @@ def test_memory_by_node(design, tmp_path):
     assert b == {"event": "mem_bad", "core": 5, "zero": "ERR_BAD_LENGTH", "huge": "ERR_BAD_LENGTH",
                  "odd": "ERR_BAD_ALIGNMENT", "align": "ERR_BAD_ALIGNMENT", "overflow": "ERR_RETYPE_OVERFLOW",
                  "node": "ERR_NO_SUCH_NODE", "type": "ERR_CAP_TYPE", "ok": "ERR_OK", "freed": "ERR_OK",
-                 "twice": "ERR_NOT_FOUND", "never": "ERR_NOT_FOUND", "foreign": "ERR_NOT_PERMITTED"}, b
+                 "twice": "ERR_NOT_FOUND", "never": "ERR_NOT_FOUND", "foreign": "ERR_NOT_PERMITTED",
+                 "spawn_core": "ERR_INVALID_ARG", "spawn_huge": "ERR_BAD_LENGTH", "spawn_odd": "ERR_BAD_ALIGNMENT",
+                 "spawn_base": "ERR_NOT_FOUND"}, b
 
     # 4. The churn ran, RAM on a named node came from it, libnuma style works.
     for e in allocs:

@@ -58,6 +58,7 @@
 #include <atoll/topo.h>
 #include <atoll/waitset.h>
 #include <if/mem_if.h>
+#include <if/monclient_if.h>
 #include <if/monlmp_if.h>
 #include <if/nameservice_if.h>
 #include "lives.h"
@@ -1490,14 +1491,36 @@ static int bad_run(void)
         if (!foreign && !(foreign = rerr))
             foreign = mem_free_id(other.id);
     }
+    /* A domain's RAM (spawn_ram) asked of that instance badly: for a core
+     * of another node, too big, not whole pages; and a spawn naming RAM
+     * nobody lent (its monitor waits 5 s for it). */
+    errval_t spawn_core = ERR_NOT_FOUND, spawn_huge = ERR_NOT_FOUND, spawn_odd = ERR_NOT_FOUND, spawn_base;
+    if (second_up) {
+        uint32_t home_node = machine.core_node[SERVICE_CORE(service)], other = 0, n;
+        while (other < machine.ncores && machine.core_node[other] == home_node)
+            other++;
+        uint64_t base, size;
+        if (other < machine.ncores && !(spawn_core = mem_spawn_ram_rpc(&second.idl, other, 0, &rerr, &base, &size, &n)))
+            spawn_core = rerr;
+        if (!(spawn_huge = mem_spawn_ram_rpc(&second.idl, SERVICE_CORE(service), 4ull << 30, &rerr, &base, &size, &n)))
+            spawn_huge = rerr;
+        if (!(spawn_odd = mem_spawn_ram_rpc(&second.idl, SERVICE_CORE(service), 4096 + 100, &rerr, &base, &size, &n)))
+            spawn_odd = rerr;
+    }
+    uint64_t id;
+    errval_t serr = ERR_OK;
+    if (!(spawn_base = monclient_spawn_rpc(monitor_chan(), my_core, "hello", 0, false, 0x7777000ull, &serr, &id)))
+        spawn_base = serr;
     /* Its capability waits for us in the mailbox: the second channel's end gives it all back. */
     if (second_up)
         service_chan_close(&second, ERR_OK);
     printf("@atoll {\"event\":\"mem_bad\",\"core\":%u,\"zero\":\"%s\",\"huge\":\"%s\",\"odd\":\"%s\",\"align\":\"%s\","
            "\"overflow\":\"%s\",\"node\":\"%s\",\"type\":\"%s\",\"ok\":\"%s\",\"freed\":\"%s\",\"twice\":\"%s\","
-           "\"never\":\"%s\",\"foreign\":\"%s\"}\n",
+           "\"never\":\"%s\",\"foreign\":\"%s\",\"spawn_core\":\"%s\",\"spawn_huge\":\"%s\",\"spawn_odd\":\"%s\","
+           "\"spawn_base\":\"%s\"}\n",
            my_core, err_name(zero), err_name(huge), err_name(odd), err_name(align), err_name(overflow), err_name(node),
-           err_name(type), err_name(ok), err_name(freed), err_name(twice), err_name(never), err_name(foreign));
+           err_name(type), err_name(ok), err_name(freed), err_name(twice), err_name(never), err_name(foreign),
+           err_name(spawn_core), err_name(spawn_huge), err_name(spawn_odd), err_name(spawn_base));
     return 0;
 }
 
