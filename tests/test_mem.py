@@ -214,7 +214,9 @@ def test_run_takes_a_domains_ram_from_its_nodes_service(tmp_path):
     # lent that core's monitor (docs/memory.md, "A spawned domain's
     # memory"); a domain that faults, a refused program and one that does
     # not exist give it back too; at the end every pool is whole again.
-    cmds = ["mem"] + [f"run {c} hello" for c in range(16)] + [WAIT]
+    # (Node 3's pool, 24 MiB, lends while half stays free: three blocks at
+    # once; its last two runs wait for the rest, however slow the host.)
+    cmds = ["mem"] + [f"run {c} hello" for c in range(14)] + [WAIT, "run 14 hello", "run 15 hello", WAIT]
     cmds += ["run 6 mem life 4", "run 9 shell", "run 14 no-such-program", WAIT, "sleep 100", "mem"]
     r = boot("per-node", cmds, tmp_path)
     trouble = r.events_named("service_ended") + r.events_named("service_restarted")
