@@ -42,7 +42,7 @@ static void orphan_dispatchers(const struct capability *cap)
             d->pml4 = cap->type == CAP_VNODE_PML4 ? 0 : d->pml4;
             notify_forget(d);
             d->state = DOMAIN_STOPPED;
-            dispatcher_ended_under(d, cap->type == CAP_CNODE ? "its CSpace was deleted" : "its address space was deleted");
+            domain_ended_under(d, cap->type == CAP_CNODE ? "its CSpace was deleted" : "its address space was deleted");
             obituary_record(d);   /* it can never run again */
         }
     }

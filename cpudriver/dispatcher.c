@@ -8,7 +8,6 @@
 #include "core.h"
 #include "notify.h"
 #include "obituary.h"
-#include "report.h"
 #include "lib.h"
 #include "x86_64/cpu.h"
 #include "x86_64/gdt.h"
@@ -69,27 +68,10 @@ bool dispatcher_can_make(const struct dispatcher *maker, uint64_t count)
     return count <= DISPATCHERS_PER_DOMAIN && maker->nmade + count <= DISPATCHERS_PER_DOMAIN;
 }
 
-void dispatcher_ended_under(struct dispatcher *d, const char *why)
-{
-    /* Not an exit, a fault or a kill (those are said by domain_kill): what
-     * it was made of went under it (the memory service's instance that
-     * lent its RAM ended, say). Said as any end is. */
-    if (d->end_reported || d->end_reason || d->is_monitor)
-        return;
-    struct event e;
-    event_begin(&e, "domain_exit");
-    event_u64(&e, "core", core.core_id);
-    event_u64(&e, "domain", d->id);
-    event_str(&e, "name", d->name);
-    event_str(&e, "why", why);
-    event_bool(&e, "reclaimed", true);
-    event_end(&e);
-}
-
 void dispatcher_destroyed(struct dispatcher *d)
 {
     if (d->live) {
-        dispatcher_ended_under(d, "its memory was revoked");
+        domain_ended_under(d, "its memory was revoked");
         obituary_record(d);
         if (d->prev)
             d->prev->next = d->next;

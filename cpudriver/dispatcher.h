@@ -95,9 +95,6 @@ void dispatcher_init_inert(struct dispatcher *d, struct dispatcher *maker);
 bool dispatcher_can_make(const struct dispatcher *maker, uint64_t count);
 /* The object is dying: leave the scheduler for good. */
 void dispatcher_destroyed(struct dispatcher *d);
-/* An end nobody asked for (no exit, fault or kill): a domain_exit event
- * saying `why`, once, before its obituary. */
-void dispatcher_ended_under(struct dispatcher *d, const char *why);
 
 void dispatcher_make_runnable(struct dispatcher *d);
 void dispatcher_block(struct dispatcher *d);

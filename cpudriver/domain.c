@@ -411,14 +411,33 @@ void domain_span_home_lost(const struct cte *c)
     }
 }
 
+/* Every end's event: who, and why (the caller adds `reclaimed`). */
+static void exit_event_begin(struct event *e, const struct dispatcher *d, const char *why)
+{
+    event_begin(e, "domain_exit");
+    event_u64(e, "core", core.core_id);
+    event_u64(e, "domain", d->id);
+    event_str(e, "name", d->name);
+    event_str(e, "why", why);
+}
+
+void domain_ended_under(struct dispatcher *d, const char *why)
+{
+    /* Exits, faults and kills are said by domain_kill (their reason is
+     * noted first); the memory service's instance that lent a domain its
+     * RAM ending is one of these. */
+    if (d->end_reported || d->end_reason || d->is_monitor)
+        return;
+    struct event e;
+    exit_event_begin(&e, d, why);
+    event_bool(&e, "reclaimed", true);
+    event_end(&e);
+}
+
 void domain_kill(struct dispatcher *d, const char *why)
 {
     struct event e;
-    event_begin(&e, "domain_exit");
-    event_u64(&e, "core", core.core_id);
-    event_u64(&e, "domain", d->id);
-    event_str(&e, "name", d->name);
-    event_str(&e, "why", why);
+    exit_event_begin(&e, d, why);
     /* The root CNode's original capability normally sits in the CNode
      * itself; deleting it deletes all the domain holds, the dispatcher too. */
     struct capability cn = { .type = CAP_CNODE, .bits = d->cnode_bits, .base = d->cnode_base };

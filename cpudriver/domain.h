@@ -44,6 +44,10 @@ void domain_span_home_lost(const struct cte *c);
 /* End a domain: stop it, delete its root CNode (and with it everything the
  * domain holds) and print why. */
 void domain_kill(struct dispatcher *d, const char *why);
+/* An end nobody asked for (no exit, fault or kill: what it was made of
+ * went under it): the same domain_exit event, saying `why`, once, before
+ * its obituary. */
+void domain_ended_under(struct dispatcher *d, const char *why);
 
 /* A user-mode exception: one report line, then domain_kill. */
 void domain_fault(struct dispatcher *d, const struct trap_frame *f);

@@ -321,6 +321,15 @@ errval_t mem_home(uint64_t *service)
     return err;
 }
 
+/* Our channel to node n's instance, connected the first time. */
+static errval_t node_chan(uint32_t n)
+{
+    errval_t err = ERR_OK;
+    if (!per_node_up[n] && !(err = instance_of_node(n, &per_node[n], 0)))
+        per_node_up[n] = true;
+    return err;
+}
+
 errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
 {
     errval_t err = mem_connect(0);
@@ -328,9 +337,7 @@ errval_t mem_stats(uint32_t node, uint32_t to, struct mem_node_stats *s)
         return err;
     if (node >= machine.nnodes || node >= CORE_INFO_MAX_NODES)
         return ERR_NO_SUCH_NODE;
-    if (!per_node_up[node] && !(err = instance_of_node(node, &per_node[node], 0)))
-        per_node_up[node] = true;
-    if (err)
+    if ((err = node_chan(node)))
         return err;
     errval_t rerr = ERR_OK;
     uint32_t held;
@@ -356,9 +363,7 @@ errval_t mem_spawn_ram(uint32_t core, uint64_t bytes, uint64_t *base, uint64_t *
     /* A channel that broke (its instance ended, and was started again)
      * is made again, once. */
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (!per_node_up[n] && !(err = instance_of_node(n, &per_node[n], 0)))
-            per_node_up[n] = true;
-        if (!err)
+        if (!(err = node_chan(n)))
             err = mem_spawn_ram_rpc(&per_node[n].idl, core, bytes, &rerr, base, size, node);
         if (!err || !per_node_up[n])
             break;
@@ -374,8 +379,7 @@ errval_t mem_spawn_ready(void)
     if (!err)
         err = mem_connect(0);
     for (uint32_t n = 0; !err && n < machine.nnodes && n < CORE_INFO_MAX_NODES; n++)
-        if (!per_node_up[n] && !(err = instance_of_node(n, &per_node[n], 0)))
-            per_node_up[n] = true;
+        err = node_chan(n);
     return err;
 }
 

@@ -1505,6 +1505,12 @@ static void lent_mail_expire(uint64_t now)
 
 /* -- RAM the memory service lends monitors for the domains they spawn ------------- */
 
+static errval_t count_lent(errval_t err)
+{
+    st.lent += !err;
+    return err;
+}
+
 errval_t capops_ram_lend(uint64_t domain, capslot_t cap, uint32_t core)
 {
     struct cap_identity id;
@@ -1513,18 +1519,13 @@ errval_t capops_ram_lend(uint64_t domain, capslot_t cap, uint32_t core)
         err = ERR_NOT_PERMITTED;
     else if (!err && id.type != CAP_RAM)
         err = ERR_CAP_TYPE;
-    else if (!err && core == my_core)
+    else if (!err && core != my_core)
+        return count_lent(give_to(cap, core, MONITOR_MAIL, domain, LENT_BY(domain)));   /* frees cap */
+    else if (!err)
         err = give_here(cap, MONITOR_MAIL, domain);   /* ours at once, as it is */
-    else if (!err) {
-        err = give_to(cap, core, MONITOR_MAIL, domain, LENT_BY(domain));   /* frees cap */
-        st.lent += !err;
-        return err;
-    }
     if (err)
         cap_free(cap);
-    else
-        st.lent++;
-    return err;
+    return count_lent(err);
 }
 
 void capops_ram_came_back(uint64_t domain, uint64_t base)

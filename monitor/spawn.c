@@ -86,11 +86,10 @@ static void free_child(struct child *c)
     if (c->pool)
         free_ram(c->pool);
     /* Objects of its RAM with copies on other cores (an anchor among the
-     * descendants): capops revokes those copies first, then the RAM. */
-    /* RAM lent by the memory service goes whole (what the domain gave to
-     * other cores first), and only then back to its instance: our copy
-     * of another core's, with the RAM carved from it; or on the lender's
-     * core, its copy itself. */
+     * descendants): capops revokes those copies first, then the RAM. RAM
+     * lent by the memory service goes the same way, whole, and only then
+     * back to its instance: our copy of another core's, with the RAM
+     * carved from it; or on the lender's core, its copy itself. */
     if (c->lent)
         capops_reclaim_lent(c->lent, c->ram, 0, 0);
     else if (c->lent_from)
@@ -212,6 +211,16 @@ static struct lent_spawn {
     capslot_t lent, ram;
 } lent_spawn;
 
+/* Lent RAM we will not use (or whose domain could not be made from it)
+ * goes back to its instance: our copy of another core's RAM is released to
+ * its owner as it goes; RAM lent on this core we say came back ourselves. */
+static void lent_give_back(capslot_t lent, uint32_t from_core, uint64_t from, uint64_t base)
+{
+    cap_free(lent);
+    if (from_core == my_core)
+        capops_ram_came_back(from, base);
+}
+
 static void lent_spawn_answer(errval_t err, uint64_t id)
 {
     struct idl_chan ch;
@@ -272,9 +281,7 @@ static void lent_spawn_take(void)
     else
         err = sys_cap_identify(lent, &id);
     if (err) {
-        cap_free(lent);
-        if (from_core == my_core)
-            capops_ram_came_back(from, base);
+        lent_give_back(lent, from_core, from, base);
         lent_spawn_answer(err, 0);
         return;
     }
@@ -314,11 +321,8 @@ errval_t spawn_lent(const char *cmd, bool service, uint64_t base, const struct a
         capslot_t lent;
         uint32_t from_core;
         uint64_t from;
-        if (!capops_take_lent(base, &lent, &from_core, &from)) {
-            cap_free(lent);
-            if (from_core == my_core)
-                capops_ram_came_back(from, base);
-        }
+        if (!capops_take_lent(base, &lent, &from_core, &from))
+            lent_give_back(lent, from_core, from, base);
         return ERR_WOULD_BLOCK;
     }
     lent_spawn = (struct lent_spawn){ .active = true, .who = *who, .service = service, .base = base,

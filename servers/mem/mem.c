@@ -296,21 +296,30 @@ static errval_t carve_and_give(struct pool *from, uint32_t type, uint64_t bytes,
     return carve_and_give_from(pool_slot, from, type, bytes, align, core, domain, a);
 }
 
-/* Our original goes, with its copies on every core; then the range. */
-static errval_t uncarve(struct alloc *a)
+/* Our original `slot` goes, with its copies on every core, and the slot
+ * is free. Revoke first: every copy, on every core, goes (a delete of an
+ * original with copies elsewhere would hand the object over instead). */
+static errval_t original_go(capslot_t slot)
 {
-    /* Revoke first: every copy, on every core, goes (a delete of an
-     * original with copies elsewhere would hand the object over instead). */
-    errval_t rerr = ERR_OK, err = monlmp_cap_revoke_rpc(monitor_lmp(), a->slot, 0, &rerr);
+    errval_t rerr = ERR_OK, err = monlmp_cap_revoke_rpc(monitor_lmp(), slot, 0, &rerr);
     if (!err && !(err = rerr))
-        err = monlmp_cap_delete_rpc(monitor_lmp(), a->slot, 0, &rerr);
+        err = monlmp_cap_delete_rpc(monitor_lmp(), slot, 0, &rerr);
     if (!err)
         err = rerr;
     if (err && err != ERR_CAP_EMPTY) {
         st.stuck++;   /* a copy may live on: the range is never used again */
         return err;
     }
-    slot_free(a->slot);
+    slot_free(slot);
+    return ERR_OK;
+}
+
+/* Our original goes, with its copies on every core; then the range. */
+static errval_t uncarve(struct alloc *a)
+{
+    errval_t err = original_go(a->slot);
+    if (err)
+        return err;
     self_at_quota = 0;
     return pool_put(a->loan ? &caps_of(a->loan)->pool : &pool, a->base, a->size);
 }
@@ -1134,15 +1143,8 @@ static void spawn_returns(void)
             struct spawn_block *b = &spawn_blocks[i];
             if (!b->slot || b->base != base)
                 continue;
-            errval_t e = ERR_OK, err = monlmp_cap_revoke_rpc(monitor_lmp(), b->slot, 0, &e);
-            if (!err && !(err = e) && !(err = monlmp_cap_delete_rpc(monitor_lmp(), b->slot, 0, &e)))
-                err = e;
-            if (err && err != ERR_CAP_EMPTY) {
-                st.stuck++;   /* a copy lives on: the range is never used again */
-            } else {
-                slot_free(b->slot);
-                pool_put(&pool, b->base, b->size);
-            }
+            if (!original_go(b->slot))
+                pool_put(&pool, b->base, b->size);   /* (else stuck: never used again) */
             b->slot = 0;
             spawn_block_event("returned", b);
         }
