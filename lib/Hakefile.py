@@ -18,6 +18,7 @@ user_library(
         "malloc.c",
         "topo.c",
         "mem.c",
+        "names_place.c",
         "urpc/urpc.c",
         "urpc/urpc_os_atoll.c",
         "waitset/waitset.c",

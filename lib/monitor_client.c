@@ -141,16 +141,18 @@ errval_t service_accept(struct service_chan *sc)
 {
     capslot_t frame = 0;
     uint32_t core = 0;
-    uint64_t client = 0;
+    uint64_t client = 0, service = 0;
     errval_t err = monitor_connect(), rerr = ERR_OK;
     if (!err)
-        err = monlmp_accept_rpc(&lmp.idl, &rerr, &frame, &core, &client);
+        err = monlmp_accept_rpc(&lmp.idl, &rerr, &frame, &core, &client, &service);
     if (err || rerr)
         return err ? err : rerr;
     memset(sc, 0, sizeof *sc);
     err = attach(sc, frame, 4096, 1, core);
-    if (!err)
+    if (!err) {
         sc->peer = client;
+        sc->service = service;
+    }
     return err;
 }
 
@@ -171,9 +173,46 @@ void service_chan_source(struct service_chan *sc, bool (*ready)(struct ws_source
     sc->src.name = "service channel";
 }
 
+/* How far core `to` is from core `from`, for the nearest replica. */
+static uint32_t core_distance(const struct core_info *m, uint32_t from, uint32_t to)
+{
+    uint32_t a = m->core_node[from], b = m->core_node[to];
+    if (from == to)
+        return 0;
+    if (a == b)
+        return 1;
+    return a < CORE_INFO_MAX_NODES && b < CORE_INFO_MAX_NODES ? 10u + m->node_distance[a][b] : ~0u;
+}
+
 errval_t names_connect_wait(struct service_chan *sc, uint64_t wait_ms)
 {
-    return service_connect_wait(NAMES_SERVICE, sc, wait_ms);
+    static struct core_info m;
+    static uint32_t order[CORE_INFO_MAX_NODES], n;
+    if (!n) {
+        if (sys_core_info(&m) || !(n = names_cores(&m, order, CORE_INFO_MAX_NODES))) {
+            order[0] = 0;   /* no topology: core 0's, as ever */
+            n = 1;
+        }
+        uint32_t me = m.core_id < CORE_INFO_MAX_CORES ? m.core_id : 0;
+        for (uint32_t i = 1; i < n; i++)   /* nearest first; a handful of nodes */
+            for (uint32_t j = i; j > 0 && core_distance(&m, me, order[j]) < core_distance(&m, me, order[j - 1]); j--) {
+                uint32_t t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+    }
+    uint64_t start = urpc_os_now_ns();
+    for (;;) {
+        errval_t err = ERR_NOT_FOUND;
+        for (uint32_t i = 0; i < n; i++)
+            if (!(err = service_connect(NAMES_AT(order[i]), sc)))
+                return ERR_OK;
+            else if (err != ERR_NOT_FOUND && err != ERR_WOULD_BLOCK)
+                return err;
+        if (urpc_os_now_ns() - start >= wait_ms * 1000000ull)
+            return err;
+        sys_notify_wait(sys_notify_gen(), 2000, 0);   /* none is up yet (boot, or all restarting) */
+    }
 }
 
 errval_t names_connect(struct service_chan *sc)

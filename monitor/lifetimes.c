@@ -27,7 +27,7 @@ static void domain_ended(uint64_t id, uint32_t reason)
 {
     seen++;
     /* Asked before its services go: had the name server started? */
-    bool names = my_core == 0 && id == names_id;
+    bool names = id == names_id;
     bool names_started = names && (reason == DOMAIN_END_KILLED || services_offered_by(id));
     conns_domain_ended(id);
     services_domain_ended(id);

@@ -28,7 +28,7 @@ struct core_info machine;
 /* RAM for the name server (about 4 KiB per client, docs/limits.md) and the
  * shell. Small: at 255 cores on 2 GiB core 0 has about 5 MiB of user RAM,
  * and its monitor keeps a channel to every core. */
-#define NAMES_RAM (2ull << 20)
+#define NAMES_RAM (4ull << 20)
 #define STARTER_RAM (1ull << 20)
 #define SHELL_RAM (1ull << 20)
 
@@ -50,13 +50,33 @@ static void cannot_go_on(const char *what, errval_t err)
     sys_poweroff(SLOT_KERNEL, 1);
 }
 
+/* Is this core one of the name server's (the first of its node)? */
+static bool names_core(void)
+{
+    uint32_t cores[CORE_INFO_MAX_NODES];
+    uint32_t n = names_cores(&machine, cores, CORE_INFO_MAX_NODES);
+    for (uint32_t i = 0; i < n; i++)
+        if (cores[i] == my_core)
+            return true;
+    return my_core == 0;
+}
+
+/* The name server's replica on this core; `life` 0 at boot (it may lead
+ * the first term), 1 after (it has lost what it held: it catches up). */
+static errval_t start_names(int life, uint64_t *id)
+{
+    return spawn_system(life ? "names 1" : "names 0", NAMES_RAM, id);
+}
+
 static void start_servers(void)
 {
     uint64_t id;
-    errval_t err = spawn_system("names", NAMES_RAM, &id);
+    errval_t err = start_names(0, &id);
     if (err)
         cannot_go_on("the name server", err);
     names_id = id;
+    if (my_core != 0)
+        return;
     /* The services of the boot manifest (servers/starter), then the shell. */
     err = spawn_system("starter", STARTER_RAM, &id);
     if (err)
@@ -68,7 +88,7 @@ static void start_servers(void)
     shell_id = id;
 }
 
-/* The name server ended (core 0): start it again at once. Everything else,
+/* The name server's replica here ended: start it again at once. Everything else,
  * the restart service among them, finds services through it, so its own
  * monitor restarts it rather than the starter (docs/restart.md). Its
  * clients' channels were hung up with it; the client library reconnects
@@ -89,13 +109,13 @@ void names_ended(bool started)
     failed = started ? 0 : failed + 1;
     if (failed >= NAMES_FAILED_MAX)
         cannot_go_on("the name server again (it ended before serving 5 times in a row)", ERR_TOO_MANY);
-    errval_t err = spawn_system("names", NAMES_RAM, &id);
+    errval_t err = start_names(1, &id);
     if (err)
         cannot_go_on("the name server again", err);
     names_id = id;
     restarts++;
-    printf("@atoll {\"event\":\"service_restarted\",\"name\":\"names\",\"core\":0,\"old\":%llu,"
-           "\"domain\":%llu,\"why\":\"ended\",\"restarts\":%llu,\"by\":\"monitor\"}\n",
+    printf("@atoll {\"event\":\"service_restarted\",\"name\":\"names\",\"core\":%u,\"old\":%llu,"
+           "\"domain\":%llu,\"why\":\"ended\",\"restarts\":%llu,\"by\":\"monitor\"}\n", my_core,
            (unsigned long long)old, (unsigned long long)id, (unsigned long long)restarts);
 }
 
@@ -152,7 +172,7 @@ int main(int argc, char **argv)
     waitset_timer_arm(&monitor_ws, &expiry, now_ns() + EXPIRE_NS);
     fence_start(&monitor_ws);
     mesh_start();
-    if (my_core == 0)
+    if (names_core())
         start_servers();
     waitset_run(&monitor_ws);
     return 0;

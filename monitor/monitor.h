@@ -25,7 +25,7 @@
 extern const struct startup_info *si;
 extern uint32_t my_core, ncores;
 extern struct core_info machine;
-extern uint64_t names_id;   /* core 0: the name server's domain id */
+extern uint64_t names_id;   /* the name server's replica on this core (if any): its domain id */
 /* Core 0: the name server ended; start it again (main.c). */
 void names_ended(bool started);
 uint32_t new_tag(void);
@@ -368,7 +368,8 @@ errval_t service_owner(uint64_t service, uint64_t *owner);
 errval_t service_enqueue(uint64_t service, uint32_t conn);
 void service_unqueue(uint32_t conn);
 /* The next connection for a service `owner` registered: a copy of its frame. */
-errval_t service_accept(uint64_t owner, capslot_t *frame, uint32_t *client_core, uint64_t *client);
+/* The next connection to one of `owner`'s services; *service: which. */
+errval_t service_accept(uint64_t owner, capslot_t *frame, uint32_t *client_core, uint64_t *client, uint64_t *service);
 void services_domain_ended(uint64_t domain);
 /* Does it offer a service here (asked before its end drops them)? */
 bool services_offered_by(uint64_t owner);

@@ -18,22 +18,36 @@ struct service {
     bool used;
     uint64_t owner;     /* the domain's id (its badge) */
     uint64_t id;        /* SERVICE_ID(my_core, owner, seq) */
+    uint64_t order;     /* registrations on this core so far (seq wraps) */
     uint32_t q[QUEUE];  /* connection numbers (conns.c) */
     uint32_t head, count;
 };
 static struct service services[MAX_SERVICES];
 static uint16_t next_seq;
+static uint64_t registered;
 
 static struct service *by_id(uint64_t service)
 {
-    if (service == NAMES_SERVICE && my_core == 0) {
-        for (uint32_t i = 0; i < MAX_SERVICES; i++)
-            if (services[i].used && services[i].owner == names_id)
-                return &services[i];
-        return 0;
-    }
     if (SERVICE_CORE(service) != my_core)
         return 0;
+    if (NAMES_WELL_KNOWN(service)) {
+        /* The name server's replica here: its first service is for the
+         * other replicas, its second for clients (registered once it holds
+         * the names: until then clients go to another replica). */
+        struct service *pick[2] = { 0, 0 };
+        for (uint32_t i = 0; i < MAX_SERVICES; i++) {
+            struct service *s = &services[i];
+            if (!s->used || s->owner != names_id)
+                continue;
+            if (!pick[0] || s->order < pick[0]->order) {
+                pick[1] = pick[0];
+                pick[0] = s;
+            } else if (!pick[1] || s->order < pick[1]->order) {
+                pick[1] = s;
+            }
+        }
+        return pick[service == NAMES_PEER_AT(my_core) ? 0 : 1];
+    }
     for (uint32_t i = 0; i < MAX_SERVICES; i++)
         if (services[i].used && services[i].id == service)
             return &services[i];
@@ -61,7 +75,8 @@ errval_t service_register(uint64_t owner, uint64_t *service)
         return ERR_QUOTA;
     if (!free_entry)
         return ERR_TOO_MANY;
-    *free_entry = (struct service){ .used = true, .owner = owner, .id = SERVICE_ID(my_core, owner, ++next_seq) };
+    *free_entry = (struct service){ .used = true, .owner = owner, .id = SERVICE_ID(my_core, owner, ++next_seq),
+                                   .order = ++registered };
     *service = free_entry->id;
     return ERR_OK;
 }
@@ -106,7 +121,7 @@ void service_unqueue(uint32_t conn)
     }
 }
 
-errval_t service_accept(uint64_t owner, capslot_t *frame, uint32_t *client_core, uint64_t *client)
+errval_t service_accept(uint64_t owner, capslot_t *frame, uint32_t *client_core, uint64_t *client, uint64_t *service)
 {
     bool any = false;
     for (uint32_t i = 0; i < MAX_SERVICES; i++) {
@@ -119,8 +134,10 @@ errval_t service_accept(uint64_t owner, capslot_t *frame, uint32_t *client_core,
             s->head = (s->head + 1) % QUEUE;
             s->count--;
             /* A connection whose client left meanwhile is skipped. */
-            if (conn_hand_to_service(conn, frame, client_core, client) == ERR_OK)
+            if (conn_hand_to_service(conn, frame, client_core, client) == ERR_OK) {
+                *service = s->id;
                 return ERR_OK;
+            }
         }
     }
     return any ? ERR_WOULD_BLOCK : ERR_NOT_FOUND;

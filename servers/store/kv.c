@@ -103,6 +103,8 @@ errval_t kv_apply(struct kv *t, uint64_t index, const struct kv_write *w)
     case KV_DEL:
         if (!e)
             return ERR_NOT_FOUND;
+        if (w->present && (e->value_len != w->expect_len || (w->expect_len && memcmp(e->value, w->expect, w->expect_len))))
+            return ERR_CAS_FAILED;   /* a delete of a value that changed meanwhile */
         free(e);
         memmove(&t->e[i], &t->e[i + 1], (t->n - i - 1) * sizeof t->e[0]);
         t->n--;

@@ -34,7 +34,8 @@ struct kv {
 struct kv_write {
     enum kv_op op;
     const char *key;
-    bool present;                 /* KV_CAS: expect the key present with `expect` */
+    bool present;                 /* KV_CAS: expect the key present with `expect`;
+                                     KV_DEL: delete only if its value is `expect` */
     const uint8_t *expect;
     size_t expect_len;
     const uint8_t *value;

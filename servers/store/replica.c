@@ -58,6 +58,7 @@
 #include <if/nameservice_if.h>
 #include <if/store_if.h>
 #include "kv.h"
+#include "replica.h"
 #include "store.h"
 
 /* Every core of the largest machine (255) may have a client writing to the
@@ -112,9 +113,13 @@ struct entry {
     char key[STORE_KEY_MAX + 1];
     uint8_t expect[STORE_VALUE_MAX], value[STORE_VALUE_MAX];
     struct client *origin;   /* leader: whom to answer (NULL: gone) */
+    /* leader: a write of the program's own (replica_write): told its result */
+    void (*done)(void *arg, errval_t res, uint64_t index);
+    void *done_arg;
 };
 
 static const char *name;
+static struct replica_config cfg;
 static uint32_t me, members[MAX_MEMBERS], nmembers, majority;
 static bool leading;
 static uint64_t term;          /* the highest term this replica knows (led, followed or voted in) */
@@ -129,7 +134,7 @@ static uint64_t applied_term;            /* the term of entry `applied` */
 static struct client *clients[MAX_CLIENTS];
 static uint32_t nclients;
 static uint64_t ops;
-static struct waitset ws;
+static struct waitset *ws;   /* the program's loop (replica_attach) */
 static uint64_t my_service;
 
 /* The follower's side: its channel to the leader. */
@@ -252,6 +257,11 @@ static void apply_committed(void)
             notify(e->key, e->index, e->op == KV_DEL);
         struct client *c = e->origin;
         e->origin = NULL;
+        if (e->done) {
+            void (*done)(void *, errval_t, uint64_t) = e->done;
+            e->done = NULL;
+            done(e->done_arg, res, e->index);
+        }
         if (c && c->pending == P_WRITE && c->wait_index == e->index) {
             c->pending = P_NONE;
             errval_t err = e->op == KV_PUT ? store_put_reply_send(&c->ch->idl, res, e->index)
@@ -369,7 +379,8 @@ static void advance_commit(void)
     pump_all(NULL);   /* the followers learn the commit index */
 }
 
-static errval_t leader_write(struct client *c, const struct kv_write *w)
+/* Sequence write `w` as the next entry (the leader's). */
+static errval_t append_write(const struct kv_write *w, struct entry **out)
 {
     errval_t err = kv_check_write(w);
     if (err)
@@ -378,15 +389,20 @@ static errval_t leader_write(struct client *c, const struct kv_write *w)
         return ERR_WOULD_BLOCK;   /* only right after an election (an old term's tail): MAX_CLIENTS < LOG_CAP */
     struct entry *e = at(last + 1);
     *e = (struct entry){ .index = last + 1, .term = term, .op = (uint8_t)w->op, .present = w->present,
-                         .expect_len = (uint16_t)w->expect_len, .value_len = (uint16_t)w->value_len, .origin = c };
+                         .expect_len = (uint16_t)w->expect_len, .value_len = (uint16_t)w->value_len };
     memcpy(e->key, w->key, strlen(w->key) + 1);
     if (w->expect_len)
         memcpy(e->expect, w->expect, w->expect_len);
     if (w->value_len)
         memcpy(e->value, w->value, w->value_len);
     last++;
-    c->pending = P_WRITE;
-    c->wait_index = e->index;
+    *out = e;
+    return ERR_OK;
+}
+
+/* Send the new entry to the followers; commit it at once if alone. */
+static void replicate(void)
+{
     for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
         struct client *p = clients[i];
         if (p && p->peer && !p->gone && p->next + LOG_CAP <= last)
@@ -395,7 +411,38 @@ static errval_t leader_write(struct client *c, const struct kv_write *w)
             pump(p);
     }
     advance_commit();   /* a single replica commits at once */
+}
+
+static errval_t leader_write(struct client *c, const struct kv_write *w)
+{
+    struct entry *e;
+    errval_t err = append_write(w, &e);
+    if (err)
+        return err;
+    e->origin = c;
+    c->pending = P_WRITE;
+    c->wait_index = e->index;
+    replicate();
     return ERR_OK;
+}
+
+errval_t replica_write(const struct kv_write *w, void (*done)(void *arg, errval_t res, uint64_t index), void *arg)
+{
+    struct entry *e;
+    errval_t err = leading ? append_write(w, &e) : ERR_NOT_LEADER;
+    if (err)
+        return err;
+    e->done = done;
+    e->done_arg = arg;
+    replicate();
+    return ERR_OK;
+}
+
+void replica_forget(void *arg)
+{
+    for (uint64_t i = applied + 1; i <= last; i++)
+        if (at(i)->done && at(i)->done_arg == arg)
+            at(i)->done = NULL;
 }
 
 /* A follower (re)joins: its state is ours at `applied`, then the tail. */
@@ -463,8 +510,8 @@ static bool told_holds;
 static void tell_holds(void)
 {
     bool h = leading || (caught_up && up.up && !up.snapping);
-    if (h != told_holds)
-        heartbeat_recovered(h, last);
+    if (h != told_holds && cfg.holds)
+        cfg.holds(h, last);
     told_holds = h;
 }
 
@@ -775,7 +822,7 @@ static errval_t on_vote_call(struct idl_chan *ch, const struct store_vote_call_a
         try_term = term + 1;   /* if it does not win, the next term's candidate */
         try_since = now_ns();
         if (!ticker.armed)
-            waitset_timer_arm(&ws, &ticker, now_ns() + TICK_NS);
+            waitset_timer_arm(ws, &ticker, now_ns() + TICK_NS);
     }
     printf("@atoll {\"event\":\"store_vote\",\"core\":%u,\"term\":%llu,\"candidate\":%u,\"granted\":%s}\n", me,
            (unsigned long long)a->term, a->core, granted ? "true" : "false");
@@ -844,7 +891,7 @@ static void accepted(struct service_acceptor *a, struct service_chan *sc)
     nclients++;
     c->ch->idl.user = c;
     service_chan_source(c->ch, serve_client, c);
-    waitset_add(&ws, &c->ch->src);
+    waitset_add(ws, &c->ch->src);
 }
 
 /* -- the follower's channel to the leader -------------------------------------------------- */
@@ -873,7 +920,7 @@ static void lost_leader(void)
                 c->gone = true;
         }
     }
-    waitset_timer_arm(&ws, &ticker, now_ns() + TICK_NS);
+    waitset_timer_arm(ws, &ticker, now_ns() + TICK_NS);
 }
 
 static bool serve_leader(struct ws_source *s)
@@ -909,8 +956,10 @@ static bool ask_leader(uint32_t core, uint64_t service, void *arg)
     if (!store_leader_rpc(&ch.idl, &rerr, &lcore, &lservice, &lterm)) {
         if (lterm > k->seen)
             k->seen = lterm;
-        /* Only a replica that says it leads itself: another's word may be old. */
-        if (!rerr && lcore == core && lservice == service && lterm >= term) {
+        /* Only a replica that says it leads itself: another's word may be
+         * old. (The name server's replicas are reached by a well-known id
+         * of their core, not by the id they registered.) */
+        if (!rerr && lcore == core && (lservice == service || NAMES_WELL_KNOWN(service)) && lterm >= term) {
             k->service = service;
             k->core = core;
             k->term = lterm;
@@ -938,7 +987,7 @@ static void follow(const struct seek *k)
     up.up = true;
     up.snapping = true;   /* until the snapshot ends */
     service_chan_source(&up.ch, serve_leader, NULL);
-    waitset_add(&ws, &up.ch.src);
+    waitset_add(ws, &up.ch.src);
 }
 
 /* -- elections: the candidate's side ----------------------------------------------------------- */
@@ -1013,7 +1062,7 @@ static void campaign(uint64_t t)
     ballot.deadline = now_ns() + ELECT_WAIT_NS;
     printf("@atoll {\"event\":\"store_campaign\",\"core\":%u,\"term\":%llu,\"last_term\":%llu,\"last\":%llu}\n",
            me, (unsigned long long)t, (unsigned long long)last_term(), (unsigned long long)last);
-    group_instances(name, ask_vote, NULL);
+    cfg.peers(name, ask_vote, NULL);
     if (ballot.granted >= majority)
         become_leader();
 }
@@ -1064,7 +1113,7 @@ static void tick(struct ws_timer *t)
     }
     if (!up.up && !ballot.on) {
         struct seek k = { .only_hint = has_hint && ticks++ % 5 != 0 };
-        group_instances(name, ask_leader, &k);
+        cfg.peers(name, ask_leader, &k);
         if (k.service) {
             follow(&k);
         } else if (may_stand()) {
@@ -1081,7 +1130,7 @@ static void tick(struct ws_timer *t)
         }
     }
     if (!leading)
-        waitset_timer_arm(&ws, t, now_ns() + TICK_NS);
+        waitset_timer_arm(ws, t, now_ns() + TICK_NS);
 }
 
 /* A leader that learns of a later term (a candidate asked for its vote):
@@ -1092,8 +1141,15 @@ static void tick(struct ws_timer *t)
 static void step_down(void)
 {
     leading = false;
-    for (uint64_t i = applied + 1; i <= last; i++)
-        at(i)->origin = NULL;
+    for (uint64_t i = applied + 1; i <= last; i++) {
+        struct entry *e = at(i);
+        e->origin = NULL;
+        if (e->done) {   /* its outcome is unknown, as a client's is */
+            void (*done)(void *, errval_t, uint64_t) = e->done;
+            e->done = NULL;
+            done(e->done_arg, ERR_NO_LEADER, 0);
+        }
+    }
     for (uint32_t i = 0; i < MAX_CLIENTS; i++) {
         struct client *c = clients[i];
         if (c && (c->peer || c->pending == P_WRITE))
@@ -1107,7 +1163,7 @@ static void step_down(void)
     has_hint = false;
     printf("@atoll {\"event\":\"store_stepped_down\",\"core\":%u,\"term\":%llu}\n", me, (unsigned long long)term);
     tell_holds();
-    waitset_timer_arm(&ws, &ticker, now_ns() + TICK_NS);
+    waitset_timer_arm(ws, &ticker, now_ns() + TICK_NS);
 }
 
 /* "0,4" or "0-7,9": the members, in core order. */
@@ -1142,24 +1198,23 @@ static errval_t parse_members(const char *s)
     return nmembers ? ERR_OK : ERR_INVALID_ARG;
 }
 
-int replica_main(const char *group, uint64_t key, const char *cores, int life)
+errval_t replica_init(const struct replica_config *config)
 {
-    static struct service_acceptor acceptor;
-    static struct ws_source flusher = { .poll = flush, .name = "store flush" };
-    static struct ws_source pumper = { .poll = outbox, .name = "store outbox" };
-    static struct ws_source voter = { .poll = count_votes, .name = "store ballot" };
-    name = group;
+    cfg = *config;
+    if (!cfg.peers)
+        cfg.peers = group_instances;
+    name = cfg.name;
     me = startup()->core_id;
-    errval_t err = parse_members(cores);
+    errval_t err = parse_members(cfg.cores);
     if (err)
-        return printf("store: bad member list '%s': %s\n", cores, err_name(err)), 2;
+        return printf("store: bad member list '%s': %s\n", cfg.cores, err_name(err)), err;
     bool member = false;
     for (uint32_t i = 0; i < nmembers; i++)
         member |= members[i] == me;
     if (!member)
-        return printf("store: core %u is not one of %s\n", me, cores), 2;
+        return printf("store: core %u is not one of %s\n", me, cfg.cores), ERR_INVALID_ARG;
     majority = nmembers / 2 + 1;
-    first_life = life == 0;   /* unknown (-1): as if started before, the safe side */
+    first_life = cfg.life == 0;   /* unknown (-1): as if started before, the safe side */
     kv_init(&table);
     /* Boot or a new life? Before it is registered (so no replica can be
      * waiting for it), ask the others: if any knows a term, the group has
@@ -1167,41 +1222,97 @@ int replica_main(const char *group, uint64_t key, const char *cores, int life)
      * whoever leads (and, until it caught up, neither votes nor stands).
      * Else this is the boot, and the first member leads term 1. */
     struct seek k = { 0 };
-    group_instances(name, ask_leader, &k);
+    cfg.peers(name, ask_leader, &k);
     term = k.seen;
     leading = members[0] == me && k.seen == 0;
     if (leading) {
         term = 1;
         caught_up = true;   /* an empty log at boot is the whole log */
-        tell_holds();
     }
     hint_core = k.service ? k.core : members[0];
     has_hint = true;
-    err = service_register_self(&my_service);
-    waitset_init(&ws);
+    return ERR_OK;
+}
+
+void replica_attach(struct waitset *loop, uint64_t service)
+{
+    static struct ws_source flusher = { .poll = flush, .name = "store flush" };
+    static struct ws_source pumper = { .poll = outbox, .name = "store outbox" };
+    static struct ws_source voter = { .poll = count_votes, .name = "store ballot" };
+    ws = loop;
+    my_service = service;
+    printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
+           "\"majority\":%u,\"term\":%llu,\"first_life\":%s}\n", name, me, leading ? "true" : "false", nmembers,
+           majority, (unsigned long long)term, first_life ? "true" : "false");
+    waitset_add(ws, &pumper);
+    waitset_add(ws, &flusher);
+    waitset_add(ws, &voter);
+    tell_holds();
+    if (!leading)
+        waitset_timer_arm(ws, &ticker, now_ns());
+}
+
+void replica_accepted(struct service_chan *sc) { accepted(NULL, sc); }
+
+const struct kv *replica_table(void) { return &table; }
+uint64_t replica_applied(void) { return applied; }
+
+bool replica_leader(uint32_t *core)
+{
+    if (leading)
+        *core = me;
+    else if (up.up && !up.snapping)
+        *core = up.core;
+    return leading || (up.up && !up.snapping);
+}
+
+bool replica_is_peer(uint32_t core, uint64_t domain)
+{
+    for (uint32_t i = 0; leading && i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->peer && !clients[i]->gone && clients[i]->peer_core == core &&
+            clients[i]->ch->peer == domain)
+            return true;
+    return false;
+}
+
+/* The store program's replica: a group of the manifest's, found and
+ * joined through the name server, beating to the restart service. */
+static void holds_to_restart_service(bool holds, uint64_t index) { heartbeat_recovered(holds, index); }
+
+static void store_accepted(struct service_acceptor *a, struct service_chan *sc)
+{
+    (void)a;
+    accepted(NULL, sc);
+}
+
+int replica_main(const char *group, uint64_t key, const char *cores, int life)
+{
+    static struct service_acceptor acceptor;
+    static struct waitset loop;
+    struct replica_config config = { .name = group, .cores = cores, .life = life,
+                                     .holds = key ? holds_to_restart_service : NULL };
+    errval_t err = replica_init(&config);
+    if (err)
+        return 2;
+    uint64_t service = 0;
+    err = service_register_self(&service);
+    waitset_init(&loop);
     /* Beats to the restart service (docs/restart.md), started by it: a
      * group key. From the start: a join that waits for its group (after a
      * restart of the name server) is not a hang. It says when it holds
      * its state (tell_holds()). */
-    errval_t hb = key ? heartbeat_start(&ws) : ERR_OK;
+    errval_t hb = key ? heartbeat_start(&loop) : ERR_OK;
     if (hb)
         printf("store: no heartbeats: %s\n", err_name(hb));
     /* Kept: joined again after a restart of the name server. */
     if (!err)
-        err = names_keep_join(name, key, my_service);
+        err = names_keep_join(name, key, service);
     if (err)
         return printf("store: cannot serve %s: %s\n", name, err_name(err)), 1;
-    printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
-           "\"majority\":%u,\"term\":%llu,\"first_life\":%s}\n", name, me, leading ? "true" : "false", nmembers,
-           majority, (unsigned long long)term, first_life ? "true" : "false");
-    service_acceptor_init(&acceptor, accepted, 0);
-    waitset_add(&ws, &acceptor.src);
-    waitset_add(&ws, &pumper);
-    waitset_add(&ws, &flusher);
-    waitset_add(&ws, &voter);
-    names_watch(&ws);
-    if (!leading)
-        waitset_timer_arm(&ws, &ticker, now_ns());
-    waitset_run(&ws);
+    replica_attach(&loop, service);
+    service_acceptor_init(&acceptor, store_accepted, 0);
+    waitset_add(&loop, &acceptor.src);
+    names_watch(&loop);
+    waitset_run(&loop);
     return 0;
 }

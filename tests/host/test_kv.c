@@ -57,6 +57,24 @@ static void test_writes(void)
     CHECK_EQ(t.n, 0);
 }
 
+/* A delete that names the value it expects (the name server's: a record
+ * deleted only if nobody took it over meanwhile). */
+static void test_conditional_delete(void)
+{
+    static struct kv t;
+    kv_init(&t);
+    struct kv_write w = put("a", "1");
+    CHECK_ERR(kv_apply(&t, 1, &w), ERR_OK);
+    w = (struct kv_write){ .op = KV_DEL, .key = "a", .present = true, .expect = (const uint8_t *)"2", .expect_len = 1 };
+    CHECK_ERR(kv_apply(&t, 2, &w), ERR_CAS_FAILED);
+    CHECK(holds(&t, "a", "1") && kv_get(&t, "a")->version == 1);
+    w.expect = (const uint8_t *)"1";
+    CHECK_ERR(kv_apply(&t, 3, &w), ERR_OK);
+    CHECK(holds(&t, "a", NULL));
+    CHECK_ERR(kv_apply(&t, 4, &w), ERR_NOT_FOUND);
+    kv_clear(&t);
+}
+
 static void test_bounds(void)
 {
     static struct kv t;
@@ -157,6 +175,7 @@ static void test_replicas_agree(void)
 int main(void)
 {
     test_writes();
+    test_conditional_delete();
     test_bounds();
     test_order_and_prefix();
     test_replicas_agree();

@@ -46,6 +46,7 @@ struct service_chan {
     struct idl_chan idl;
     uint32_t peer_core;
     uint64_t peer;          /* service side: the client's domain id */
+    uint64_t service;       /* service side: which of ours it connected to */
     capslot_t frame;        /* our copy of the channel's frame, mapped at `map` */
     void *map;
     struct ws_source src;   /* for a waitset (service_chan_source) */
@@ -66,8 +67,9 @@ void service_chan_close(struct service_chan *sc, errval_t reason);
  * learns that the peer hung up); sc->src.arg = arg. */
 void service_chan_source(struct service_chan *sc, bool (*ready)(struct ws_source *s), void *arg);
 
-/* Connect to the name server (NAMES_SERVICE), waiting while it starts
- * (up to NAMES_CONNECT_WAIT_MS; names_connect_wait: up to wait_ms). */
+/* Connect to the nearest replica of the name server that is up (NAMES_AT
+ * of its core: this node's first, then by SLIT distance), waiting while
+ * none is (up to NAMES_CONNECT_WAIT_MS; names_connect_wait: up to wait_ms). */
 #define NAMES_CONNECT_WAIT_MS 60000
 errval_t names_connect(struct service_chan *sc);
 errval_t names_connect_wait(struct service_chan *sc, uint64_t wait_ms);

@@ -26,8 +26,22 @@
     (((uint64_t)(core) << 48) | ((uint64_t)(uint32_t)(domain) << 16) | (uint64_t)(uint16_t)(seq))
 #define SERVICE_CORE(id) ((uint32_t)((uint64_t)(id) >> 48))
 #define SERVICE_DOMAIN(id) ((uint32_t)((uint64_t)(id) >> 16))
-/* The name server, wherever it is: core 0's monitor knows its real id. */
-#define NAMES_SERVICE 0ull
+/* The name server is a group of replicas, one on the first core of each
+ * NUMA node (names_cores(), lib/monitor_client.c; docs/names.md). Each is
+ * reached without a name: the monitor of core K answers NAMES_PEER_AT(K)
+ * with the replica on K (the service it registered first, for the other
+ * replicas) and NAMES_AT(K) with its end for clients (its second,
+ * registered once it holds the names): domain 0 is never a real domain,
+ * so these ids never name another service.
+ * NAMES_SERVICE is core 0's. */
+#define NAMES_AT(core) SERVICE_ID(core, 0, 0)
+#define NAMES_PEER_AT(core) SERVICE_ID(core, 0, 1)
+#define NAMES_SERVICE NAMES_AT(0)
+#define NAMES_WELL_KNOWN(id) (SERVICE_DOMAIN(id) == 0 && (uint16_t)(id) <= 1)
+/* The cores of the name server's replicas, in core order: the first core
+ * of each NUMA node. Returns how many (at most `max`). lib/names_place.c. */
+struct core_info;
+uint32_t names_cores(const struct core_info *m, uint32_t *cores, uint32_t max);
 
 /* Limits per domain and per monitor (docs/limits.md). Past one, the request
  * fails at once with ERR_QUOTA (a domain's own limit) or ERR_TOO_MANY (a
