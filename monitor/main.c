@@ -28,7 +28,7 @@ struct core_info machine;
 /* RAM for the name server (about 4 KiB per client, docs/limits.md) and the
  * shell. Small: at 255 cores on 2 GiB core 0 has about 5 MiB of user RAM,
  * and its monitor keeps a channel to every core. */
-#define NAMES_RAM (4ull << 20)
+#define NAMES_RAM (3ull << 20)
 #define STARTER_RAM (1ull << 20)
 #define SHELL_RAM (1ull << 20)
 

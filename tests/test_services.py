@@ -40,9 +40,9 @@ def test_per_node_service_nearest_instance(tmp_path):
     manifest = "# one echo per node\necho.pn echo per-node restart=0 serve $name 0 key=$key\n"
     first = [f"run {c} echo call echo.pn 1" for c in range(16)] + ["wait"]
     # Stop node 1's and node 3's instances (cores 4 and 12, the first of
-    # their nodes, domain 2 there), then ask again from those nodes, twice
+    # their nodes, domain 3 there: the name server's replica is 2), then ask again from those nodes, twice
     # from node 3 to see the tie taken in turn.
-    then = ["svc", "kill 4 2", "kill 12 2", "sleep 200"]   # the name server drops their names
+    then = ["svc", "kill 4 3", "kill 12 3", "sleep 200"]   # the name server drops their names
     then += [f"run {c} echo call echo.pn 1" for c in (4, 5, 6, 7, 12, 13, 14, 15)] + ["wait", "svc"]
     r = boot(manifest, first + then, tmp_path)
     up = r.events_named("service_up")
@@ -62,18 +62,18 @@ def test_per_node_service_nearest_instance(tmp_path):
     for e in after:
         if NODE_OF[e["core"]] == 3:
             assert NODE_OF[e["server_core"]] == 2, e
-    assert "killed domain 2 on core 4" in r.console and "killed domain 2 on core 12" in r.console
+    assert "killed domain 3 on core 4" in r.console and "killed domain 3 on core 12" in r.console
     # svc says so (the second listing): two instances gone, two running.
-    assert r.console.count("echo.pn per-node 4 2 gone") == 1
-    assert r.console.count("echo.pn per-node 12 2 gone") == 1
-    assert r.console.count("echo.pn per-node 8 2 running") == 2
+    assert r.console.count("echo.pn per-node 4 3 gone") == 1
+    assert r.console.count("echo.pn per-node 12 3 gone") == 1
+    assert r.console.count("echo.pn per-node 8 3 running") == 2
 
 
 def test_ties_are_taken_in_turn(tmp_path):
     """Node 3's instance stopped: nodes 1 and 2 are both 30 away, so node
     3's lookups alternate between them."""
     manifest = "echo.pn echo per-node restart=0 serve $name 0 key=$key\n"
-    cmds = ["kill 12 2", "sleep 200"] + [f"run {12 + i % 4} echo call echo.pn 1" for i in range(6)] + ["wait"]
+    cmds = ["kill 12 3", "sleep 200"] + [f"run {12 + i % 4} echo call echo.pn 1" for i in range(6)] + ["wait"]
     r = boot(manifest, cmds, tmp_path)
     nodes = collections.Counter(NODE_OF[e["server_core"]] for e in r.events_named("echo_call"))
     assert sum(nodes.values()) == 6 and set(nodes) == {1, 2} and nodes[1] == nodes[2] == 3, nodes

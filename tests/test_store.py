@@ -291,7 +291,7 @@ def test_sixteen_cores_four_nodes_a_replica_per_node(tmp_path):
     manifest = "kv store per-node restart=0 serve $name $key $cores $life\n"
     writers = (1, 5, 13, 14, 9)   # node 2's (core 9) last: still running when core 8's replica is killed
     cmds = ["svc", "run 2 store put kv warm up", "wait"] + [f"run {c} store hist kv {c} 100 3" for c in writers]
-    cmds += ["sleep 2", "kill 8 2", "sleep 20", "svc restart kv 8", "wait"]
+    cmds += ["sleep 2", "kill 8 3", "sleep 20", "svc restart kv 8", "wait"]
     cmds += [f"run {c} store hist kv {100 + c} 2 3 reads" for c in range(16)] + ["wait", "run 1 store state kv", "wait"]
     r = boot(manifest, cmds, tmp_path, smp=16, numa=4)
     nodes = {e["node"]: e["cpus"] for e in r.events_named("numa_node")}
@@ -303,7 +303,7 @@ def test_sixteen_cores_four_nodes_a_replica_per_node(tmp_path):
     assert sorted({e["core"] for e in reps}) == firsts, reps
     assert all(e["members"] == 4 and e["majority"] == 3 for e in reps), reps
     assert [e["core"] for e in reps if e["leader"]] == [0], reps
-    assert "kv per-node 8 2 running" in r.console and "killed domain 2 on core 8" in r.console
+    assert "kv per-node 8 3 running" in r.console and "killed domain 3 on core 8" in r.console
     rejoined = {e["core"] for e in r.events_named("store_leader_lost")}   # fell behind, joined again
     lost = {e["peer_core"] for e in r.events_named("store_peer_lost")}
     assert 8 in lost and lost <= {8} | rejoined, (lost, rejoined)

@@ -33,10 +33,12 @@
  *
  * Lifetimes. A name belongs to the channel it was registered on: when that
  * channel closes, the replica it was on has the leader delete its names.
- * A replica that ends takes nobody's names with it; when its monitor
- * starts it again, the new replica has the leader delete the names still
- * owned by its core's former lives (what their registrants did not
- * register again). Limits: NAMES_PER_CLIENT per channel, MAX_GROUPS,
+ * A replica that ends takes nobody's names with it: its clients reconnect
+ * to another replica and register again what they keep (which makes the
+ * records theirs there); the leader, auditing every second, deletes the
+ * records still owned by a replica that ended (another life of it
+ * follows, or none is on its core: the core is dead, or not restarted
+ * yet). Limits: NAMES_PER_CLIENT per channel, MAX_GROUPS,
  * STORE_KEYS_MAX keys in all, MAX_CLIENTS channels per replica (one more
  * is hung up at once with ERR_TOO_MANY); docs/limits.md.
  */
@@ -48,7 +50,8 @@
 #include "../store/replica.h"
 
 /* A client costs about 4 KiB of the replica's own RAM (its channel state);
- * it has 4 MiB (monitor/main.c), a third of it the store's log and table. */
+ * it has 3 MiB (monitor/main.c), of which its image (the store's log the most)
+ * takes 0.8 and a full table 0.2. */
 #define MAX_CLIENTS 256
 #define NAMESERVICE_LIST_TEXT 1500   /* string<1500> in if/nameservice.if */
 #define NAMES_PER_CLIENT 16
@@ -90,7 +93,7 @@ struct op {
     char name[64], iface[32];
     uint64_t service;        /* REGISTER, JOIN */
     uint64_t key;            /* GROUP, JOIN: the group's key */
-    struct owner owner;      /* the record's (REAP: the core and its live domain) */
+    struct owner owner;      /* the record's (REAP: a dead replica's core and domain) */
     uint32_t caller_core;
     uint64_t caller;
     struct client *c;        /* whom to answer (NULL: nobody) */
@@ -108,7 +111,8 @@ struct op {
 struct client {
     struct service_chan *sc;
     uint32_t chan;           /* its number on this replica (the owner of its names) */
-    uint32_t names;          /* registered through this channel */
+    uint32_t names;          /* registered (or joined) through this channel */
+    bool wrote;              /* it made a record (a name, a group, an instance) */
     struct op *op;           /* its one write in flight */
 };
 
@@ -122,6 +126,7 @@ static struct service_acceptor acceptor;
 static uint64_t peer_service, client_service;
 static uint32_t members[CORE_INFO_MAX_NODES], nmembers;
 static int life;
+static bool reaping;           /* the leader is deleting an ended replica's records */
 
 static void finish(struct op *o);
 static void forward_queue(struct op *o);
@@ -365,6 +370,8 @@ static void answer(struct op *o)
                                              : ERR_OK;
     if (!o->forwarded && !o->result && (o->kind == OP_REGISTER || o->kind == OP_JOIN))
         c->names++;
+    if (!o->forwarded && !o->result && o->kind != OP_UNREGISTER)
+        c->wrote = true;
     if (!o->forwarded && !o->result && o->kind == OP_UNREGISTER && c->names)
         c->names--;
     if (err)
@@ -403,7 +410,7 @@ static errval_t delete_round(struct op *o)
         const struct name_rec *r = e->key[0] == 'n' ? name_of(e) : 0;
         const struct owner *w = in ? &in->owner : r ? &r->owner : 0;
         bool mine = w && (o->kind == OP_DROP ? same_owner(w, &o->owner)
-                                             : w->core == o->owner.core && w->domain != o->owner.domain);
+                                             : w->core == o->owner.core && w->domain == o->owner.domain);
         if (!mine)
             continue;
         memcpy(keys[n], e->key, e->key_len + 1u);
@@ -499,7 +506,7 @@ static void run_op(struct op *o)
         }
     }
     o->running = false;
-    if ((err == ERR_NOT_LEADER || err == ERR_NO_LEADER) && !o->outstanding) {
+    if ((err == ERR_NOT_LEADER || err == ERR_NO_LEADER) && !o->outstanding && o->kind != OP_REAP) {
         forward_queue(o);   /* it stepped down: the new leader does it */
         return;
     }
@@ -527,7 +534,7 @@ static void op_done(void *arg, errval_t res, uint64_t index)
 /* Every write of o's is applied. */
 static void op_complete(struct op *o)
 {
-    if (o->result == ERR_NO_LEADER) {   /* every write of it is idempotent: the next leader does it again */
+    if (o->result == ERR_NO_LEADER && o->kind != OP_REAP) {   /* every write of it is idempotent: the next leader does it again */
         o->result = ERR_OK;
         forward_queue(o);
         return;
@@ -686,6 +693,8 @@ static void finish(struct op *o)
     struct client *c = o->c;
     if (c && c->op == o)
         c->op = 0;
+    if (o->kind == OP_REAP)
+        reaping = false;
     if (o->drop_after) {
         o->drop_after = false;
         o->kind = OP_DROP;
@@ -810,7 +819,7 @@ static errval_t on_forward(struct idl_chan *ch, const struct nameservice_forward
         err = ERR_NOT_PERMITTED;
     else if (!replica_is_peer(c->sc->peer_core, c->sc->peer))
         err = ERR_NO_LEADER;   /* its hello is on its way, or it is being caught up: again soon */
-    else if (a->op < OP_REGISTER || a->op > OP_REAP)
+    else if (a->op < OP_REGISTER || a->op > OP_DROP)
         err = ERR_INVALID_ARG;
     if (!err) {
         struct owner w = { a->owner_core, a->owner_domain, a->owner_chan };
@@ -851,7 +860,7 @@ static void drop_names_of(struct client *c)
         c->op->drop_after = !c->op->forwarded;
         return;
     }
-    if (!c->names)
+    if (!c->wrote)
         return;   /* nothing of its (a channel that only read, or a replica forwarding) */
     struct op *o = calloc(1, sizeof *o);
     if (!o) {
@@ -946,8 +955,7 @@ static errval_t peers(const char *group, bool (*each)(uint32_t core, uint64_t se
 }
 
 /* It holds the names (it leads, or has its leader's whole log): clients
- * may come. Once per life; a replica started again first has the leader
- * delete what its core's former lives still own. */
+ * may come. */
 static void holds(bool now, uint64_t index)
 {
     (void)index;
@@ -960,17 +968,69 @@ static void holds(bool now, uint64_t index)
     }
     printf("@atoll {\"event\":\"names_up\",\"core\":%u,\"replicas\":%u,\"life\":%d,\"names\":%u}\n", me, nmembers,
            life, name_count());
-    if (life) {
+}
+
+/* -- names of replicas that ended ------------------------------------------------------------ */
+
+/* Does the replica (core, domain), which took the channels of some records,
+ * still live? Yes if it is this one or follows this leader; no if another
+ * life of it follows (a core runs one replica at a time: its monitor's
+ * names_id), or none is there any more (its core is dead, or its monitor
+ * has not started the next yet). Else (one is there, not following yet)
+ * not known: asked again at the next audit. */
+static bool replica_gone(uint32_t core, uint32_t domain)
+{
+    if (core == me)
+        return domain != my_domain;
+    if (replica_is_peer(core, domain))
+        return false;
+    if (replica_has_peer_on(core))
+        return true;   /* a newer life follows: the old one is gone */
+    struct service_chan ch;
+    errval_t err = service_connect(NAMES_PEER_AT(core), &ch);
+    if (!err)
+        service_chan_close(&ch, ERR_OK);
+    return err == ERR_NOT_FOUND || err == ERR_CORE_DOWN;
+}
+
+/* Every AUDIT_NS, at the leader: the records whose replica (the one their
+ * channel was on) ended are deleted (a REAP, one replica's at a time).
+ * Its clients that live on have reconnected to another replica and
+ * registered again what they keep, which changed those records' owner. */
+#define AUDIT_NS 1000000000ull
+
+static void audit(struct ws_timer *t)
+{
+    waitset_timer_arm(&ws, t, now_ns() + AUDIT_NS);
+    uint32_t leader;
+    if (reaping || !replica_leader(&leader) || leader != me)
+        return;
+    const struct kv *tb = replica_table();
+    struct owner checked[8];
+    uint32_t nchecked = 0;
+    for (uint32_t i = 0; i < tb->n; i++) {
+        const struct inst_rec *in = inst_of(tb->e[i]);
+        const struct name_rec *r = tb->e[i]->key[0] == 'n' ? name_of(tb->e[i]) : 0;
+        const struct owner *w = in ? &in->owner : r ? &r->owner : 0;
+        bool seen = !w;
+        for (uint32_t k = 0; k < nchecked && !seen; k++)
+            seen = checked[k].core == w->core && checked[k].domain == w->domain;
+        if (seen)
+            continue;
+        if (nchecked < 8)
+            checked[nchecked++] = *w;
+        if (!replica_gone(w->core, w->domain))
+            continue;
         struct op *o = calloc(1, sizeof *o);
         if (!o)
             return;
         o->kind = OP_REAP;
-        o->owner = (struct owner){ me, my_domain, 0 };
-        uint32_t leader;
-        if (replica_leader(&leader) && leader == me)
-            run_op(o);
-        else
-            forward_queue(o);
+        o->owner = (struct owner){ w->core, w->domain, 0 };
+        reaping = true;
+        printf("@atoll {\"event\":\"names_reap\",\"core\":%u,\"replica_core\":%u,\"replica\":%u}\n", me,
+               w->core, w->domain);
+        run_op(o);
+        return;
     }
 }
 
@@ -989,7 +1049,7 @@ int main(int argc, char **argv)
     size_t len = 0;
     for (uint32_t i = 0; i < nmembers; i++)
         len += (size_t)snprintf(cores + len, sizeof cores - len, i ? ",%u" : "%u", members[i]);
-    struct replica_config config = { .name = "names", .cores = cores, .life = life, .peers = peers, .holds = holds };
+    struct replica_config config = { .name = "names", .events = "names", .cores = cores, .life = life, .peers = peers, .holds = holds };
     errval_t err = replica_init(&config);
     if (!err)
         err = service_register_self(&peer_service);
@@ -1003,6 +1063,8 @@ int main(int argc, char **argv)
     waitset_add(&ws, &acceptor.src);
     waitset_add(&ws, &forwarder);
     replica_attach(&ws, peer_service);
+    static struct ws_timer auditor = { .fire = audit };
+    waitset_timer_arm(&ws, &auditor, now_ns() + AUDIT_NS);
     waitset_run(&ws);
     return 0;
 }

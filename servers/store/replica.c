@@ -469,7 +469,7 @@ static errval_t on_hello(struct idl_chan *ch, const struct store_hello_args *a)
     c->commit_sent = applied;
     if (!err)
         pump(c);
-    printf("@atoll {\"event\":\"store_peer\",\"core\":%u,\"peer_core\":%u,\"keys\":%u,\"index\":%llu}\n", me,
+    printf("@atoll {\"event\":\"%s_peer\",\"core\":%u,\"peer_core\":%u,\"keys\":%u,\"index\":%llu}\n", cfg.events, me,
            a->core, table.n, (unsigned long long)applied);
     return err;
 }
@@ -597,8 +597,8 @@ static errval_t on_snap_end(struct idl_chan *ch, const struct store_snap_end_arg
     tell_holds();
     up.ack_sent = 0;
     notify_all_watched();
-    printf("@atoll {\"event\":\"store_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu,\"term\":%llu,"
-           "\"leader\":%u}\n", me, table.n, (unsigned long long)a->index, (unsigned long long)term, up.core);
+    printf("@atoll {\"event\":\"%s_caught_up\",\"core\":%u,\"keys\":%u,\"index\":%llu,\"term\":%llu,"
+           "\"leader\":%u}\n", cfg.events, me, table.n, (unsigned long long)a->index, (unsigned long long)term, up.core);
     serve_waiting_reads();
     return ERR_OK;
 }
@@ -824,7 +824,7 @@ static errval_t on_vote_call(struct idl_chan *ch, const struct store_vote_call_a
         if (!ticker.armed)
             waitset_timer_arm(ws, &ticker, now_ns() + TICK_NS);
     }
-    printf("@atoll {\"event\":\"store_vote\",\"core\":%u,\"term\":%llu,\"candidate\":%u,\"granted\":%s}\n", me,
+    printf("@atoll {\"event\":\"%s_vote\",\"core\":%u,\"term\":%llu,\"candidate\":%u,\"granted\":%s}\n", cfg.events, me,
            (unsigned long long)a->term, a->core, granted ? "true" : "false");
     return store_vote_reply_send(ch, term, granted);
 }
@@ -846,7 +846,7 @@ static void drop_client(struct client *c)
     nclients--;
     bool was_peer = c->peer;
     if (was_peer)
-        printf("@atoll {\"event\":\"store_peer_lost\",\"core\":%u,\"peer_core\":%u}\n", me, c->peer_core);
+        printf("@atoll {\"event\":\"%s_peer_lost\",\"core\":%u,\"peer_core\":%u}\n", cfg.events, me, c->peer_core);
     service_chan_close(c->ch, ERR_OK);
     free(c->ch);
     free(c);
@@ -909,7 +909,7 @@ static void lost_leader(void)
     has_hint = true;
     try_term = term + 1;
     try_since = now_ns();
-    printf("@atoll {\"event\":\"store_leader_lost\",\"core\":%u,\"leader\":%u,\"term\":%llu}\n", me, up.core,
+    printf("@atoll {\"event\":\"%s_leader_lost\",\"core\":%u,\"leader\":%u,\"term\":%llu}\n", cfg.events, me, up.core,
            (unsigned long long)term);
     tell_holds();
     for (uint32_t i = 0; i < MAX_CLIENTS; i++) {   /* fresh reads cannot be answered */
@@ -1025,8 +1025,8 @@ static void become_leader(void)
     *e = (struct entry){ .index = last + 1, .term = term, .op = KV_NOP };
     last++;
     term_start = last;
-    printf("@atoll {\"event\":\"store_elected\",\"name\":\"%s\",\"core\":%u,\"term\":%llu,\"index\":%llu,"
-           "\"commit\":%llu,\"votes\":%u}\n", name, me, (unsigned long long)term, (unsigned long long)last,
+    printf("@atoll {\"event\":\"%s_elected\",\"name\":\"%s\",\"core\":%u,\"term\":%llu,\"index\":%llu,"
+           "\"commit\":%llu,\"votes\":%u}\n", cfg.events, name, me, (unsigned long long)term, (unsigned long long)last,
            (unsigned long long)commit, ballot.granted);
     waitset_timer_cancel(&ticker);
     advance_commit();   /* a single replica commits at once */
@@ -1060,7 +1060,7 @@ static void campaign(uint64_t t)
     ballot.granted = 1;
     ballot.n = 0;
     ballot.deadline = now_ns() + ELECT_WAIT_NS;
-    printf("@atoll {\"event\":\"store_campaign\",\"core\":%u,\"term\":%llu,\"last_term\":%llu,\"last\":%llu}\n",
+    printf("@atoll {\"event\":\"%s_campaign\",\"core\":%u,\"term\":%llu,\"last_term\":%llu,\"last\":%llu}\n", cfg.events,
            me, (unsigned long long)t, (unsigned long long)last_term(), (unsigned long long)last);
     cfg.peers(name, ask_vote, NULL);
     if (ballot.granted >= majority)
@@ -1161,7 +1161,7 @@ static void step_down(void)
         }
     }
     has_hint = false;
-    printf("@atoll {\"event\":\"store_stepped_down\",\"core\":%u,\"term\":%llu}\n", me, (unsigned long long)term);
+    printf("@atoll {\"event\":\"%s_stepped_down\",\"core\":%u,\"term\":%llu}\n", cfg.events, me, (unsigned long long)term);
     tell_holds();
     waitset_timer_arm(ws, &ticker, now_ns() + TICK_NS);
 }
@@ -1203,6 +1203,8 @@ errval_t replica_init(const struct replica_config *config)
     cfg = *config;
     if (!cfg.peers)
         cfg.peers = group_instances;
+    if (!cfg.events)
+        cfg.events = "store";
     name = cfg.name;
     me = startup()->core_id;
     errval_t err = parse_members(cfg.cores);
@@ -1214,7 +1216,8 @@ errval_t replica_init(const struct replica_config *config)
     if (!member)
         return printf("store: core %u is not one of %s\n", me, cfg.cores), ERR_INVALID_ARG;
     majority = nmembers / 2 + 1;
-    first_life = cfg.life == 0;   /* unknown (-1): as if started before, the safe side */
+    int life = cfg.life;
+    first_life = life == 0;   /* unknown (-1): as if started before, the safe side */
     kv_init(&table);
     /* Boot or a new life? Before it is registered (so no replica can be
      * waiting for it), ask the others: if any knows a term, the group has
@@ -1241,8 +1244,8 @@ void replica_attach(struct waitset *loop, uint64_t service)
     static struct ws_source voter = { .poll = count_votes, .name = "store ballot" };
     ws = loop;
     my_service = service;
-    printf("@atoll {\"event\":\"store_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
-           "\"majority\":%u,\"term\":%llu,\"first_life\":%s}\n", name, me, leading ? "true" : "false", nmembers,
+    printf("@atoll {\"event\":\"%s_replica\",\"name\":\"%s\",\"core\":%u,\"leader\":%s,\"members\":%u,"
+           "\"majority\":%u,\"term\":%llu,\"first_life\":%s}\n", cfg.events, name, me, leading ? "true" : "false", nmembers,
            majority, (unsigned long long)term, first_life ? "true" : "false");
     waitset_add(ws, &pumper);
     waitset_add(ws, &flusher);
@@ -1264,6 +1267,14 @@ bool replica_leader(uint32_t *core)
     else if (up.up && !up.snapping)
         *core = up.core;
     return leading || (up.up && !up.snapping);
+}
+
+bool replica_has_peer_on(uint32_t core)
+{
+    for (uint32_t i = 0; leading && i < MAX_CLIENTS; i++)
+        if (clients[i] && clients[i]->peer && !clients[i]->gone && clients[i]->peer_core == core)
+            return true;
+    return false;
 }
 
 bool replica_is_peer(uint32_t core, uint64_t domain)

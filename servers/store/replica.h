@@ -15,6 +15,7 @@
 
 struct replica_config {
     const char *name;    /* the group's (events, and group_instances) */
+    const char *events;  /* its events' prefix: "store" (NULL) makes store_peer, store_elected, ... */
     const char *cores;   /* the members: "0,4" or "0-7" */
     int life;            /* 0: never started before; 1: started again; -1: unknown */
     /* The other replicas: each(core, service id, arg) until it returns
@@ -38,7 +39,9 @@ const struct kv *replica_table(void);
 uint64_t replica_applied(void);
 /* Where the leader is: true and *core if this replica leads or follows one. */
 bool replica_leader(uint32_t *core);
-/* At the leader: is `domain` on `core` a follower of ours? */
+/* At the leader: is `domain` on `core` a follower of ours? Is any domain
+ * on `core` one? */
+bool replica_has_peer_on(uint32_t core);
 bool replica_is_peer(uint32_t core, uint64_t domain);
 /* At the leader: sequence write `w`; done(arg, result, index) once it is
  * committed and applied (the kv_apply result), or with ERR_NO_LEADER if

@@ -53,3 +53,5 @@ host_test("test_thread", srcs=["test_thread.c", "../../lib/thread/thread.c", "..
 host_test("test_coreset", srcs=["test_coreset.c", "../../monitor/coreset.c"], includes=["../../monitor"])
 # numa-multicast's shootdown tree from distances and measured costs (monitor/mcast_plan.c).
 host_test("test_mcast_plan", srcs=["test_mcast_plan.c", "../../monitor/mcast_plan.c"], includes=["../../monitor"])
+# Where the name server's replicas go (lib/names_place.c, docs/names.md).
+host_test("test_names_place", srcs=["test_names_place.c", "../../lib/names_place.c"], includes=["../../lib/include"])

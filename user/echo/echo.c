@@ -340,7 +340,8 @@ static int call(const char *name, uint32_t rounds, uint32_t nlookups)
      * nearest are taken in turn): the first answer is the one used. */
     uint32_t relation = cm_relation(SERVICE_CORE(service));
     for (uint32_t i = 1; i < nlookups && !err && !reply_err; i++) {
-        cm_lookup_begin(CM_WORD_name_lookup, 0, relation);   /* the name server is on core 0 */
+        /* At the name server's replica this domain is connected to (its node's). */
+        cm_lookup_begin(CM_WORD_name_lookup, ((struct service_chan *)names->state)->peer_core, relation);
         uint64_t t = urpc_os_now_ns(), again = 0;
         err = nameservice_lookup_rpc(names, name, &reply_err, &iface, &again, replybuf, sizeof replybuf);
         lookups[i] = urpc_os_now_ns() - t;

@@ -39,7 +39,8 @@
 #define NAMES_SERVICE NAMES_AT(0)
 #define NAMES_WELL_KNOWN(id) (SERVICE_DOMAIN(id) == 0 && (uint16_t)(id) <= 1)
 /* The cores of the name server's replicas, in core order: the first core
- * of each NUMA node. Returns how many (at most `max`). lib/names_place.c. */
+ * of each NUMA node (with two nodes, a third: lib/names_place.c says
+ * where and why). Returns how many (at most `max`). lib/names_place.c. */
 struct core_info;
 uint32_t names_cores(const struct core_info *m, uint32_t *cores, uint32_t max);
 
