@@ -575,7 +575,10 @@ def test_operations_caught_at_the_fence_end_there_and_leave_nothing_behind():
     for core in (0, 1):
         b, a = s[core][0], s[core][-1]
         assert (a["caps"]["owned"], a["caps"]["held"], a["caps"]["waiting"], a["caps"]["timeouts"]) == (0, 0, 0, 0), a
-        assert a["slots_free"] == b["slots_free"], (core, b, a)
+        # Not fewer free: the fence also gave back the copies core 0 held of
+        # the channels core 2's domains had opened to its services (the name
+        # server's replica on core 2 followed core 0's: one or two).
+        assert a["slots_free"] >= b["slots_free"], (core, b, a)
     assert s[0][-1]["caps"]["dead_holders"] == 1 and s[0][-1]["caps"]["revokes"] == 1, s[0][-1]
     assert s[1][-1]["caps"]["asked"] >= 1, s[1][-1]
 

@@ -421,7 +421,7 @@ static errval_t delete_round(struct op *o)
     o->deleted = 0;
     errval_t err = ERR_OK;
     for (uint32_t i = 0; i < n && !err; i++)
-        err = write_rec(o, KV_CAS, keys[i], true, values[i], lens[i], 0, 0);
+        err = write_rec(o, KV_DEL, keys[i], true, values[i], lens[i], 0, 0);   /* only if unchanged */
     if (n)
         o->deleted = n;
     return err;
