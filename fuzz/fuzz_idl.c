@@ -119,7 +119,7 @@ int fuzz_make_corpus(const char *dir)
          test_text_encode(b, sizeof b, &n, "a string", "short", data, sizeof data, tiny, sizeof tiny));
     save(dir, "test-empty", 4, b, n, test_empty_encode(b, sizeof b, &n));
     save(dir, "monlmp-connect-call", 5, b, n, monlmp_connect_call_encode(b, sizeof b, &n, 5ull << 48 | 9ull << 16 | 1));
-    save(dir, "monlmp-accept-reply", 5, b, n, monlmp_accept_reply_encode(b, sizeof b, &n, ERR_OK, &frame, 3, 7, 5ull << 48 | 9ull << 16 | 1));
+    save(dir, "monlmp-accept-reply", 5, b, n, monlmp_accept_reply_encode(b, sizeof b, &n, ERR_OK, &frame, 3, 7, 1));
     save(dir, "monlmp-spawn-peer-call", 5, b, n, monlmp_spawn_peer_call_encode(b, sizeof b, &n, "lmpbench server"));
     save(dir, "ns-join-call", 1, b, n, nameservice_join_call_encode(b, sizeof b, &n, "echo.pn", 0x1234567890abcdefull,
                                                                    5ull << 48 | 9ull << 16 | 1));

@@ -141,17 +141,18 @@ errval_t service_accept(struct service_chan *sc)
 {
     capslot_t frame = 0;
     uint32_t core = 0;
-    uint64_t client = 0, service = 0;
+    uint64_t client = 0;
+    uint16_t seq = 0;
     errval_t err = monitor_connect(), rerr = ERR_OK;
     if (!err)
-        err = monlmp_accept_rpc(&lmp.idl, &rerr, &frame, &core, &client, &service);
+        err = monlmp_accept_rpc(&lmp.idl, &rerr, &frame, &core, &client, &seq);
     if (err || rerr)
         return err ? err : rerr;
     memset(sc, 0, sizeof *sc);
     err = attach(sc, frame, 4096, 1, core);
     if (!err) {
         sc->peer = client;
-        sc->service = service;
+        sc->service = SERVICE_ID(startup()->core_id, startup()->domain_id, seq);
     }
     return err;
 }
@@ -204,11 +205,9 @@ errval_t names_connect_wait(struct service_chan *sc, uint64_t wait_ms)
     uint64_t start = urpc_os_now_ns();
     for (;;) {
         errval_t err = ERR_NOT_FOUND;
-        for (uint32_t i = 0; i < n; i++)
+        for (uint32_t i = 0; i < n; i++)   /* any error (not up yet, core down): the next */
             if (!(err = service_connect(NAMES_AT(order[i]), sc)))
                 return ERR_OK;
-            else if (err != ERR_NOT_FOUND && err != ERR_WOULD_BLOCK)
-                return err;
         if (urpc_os_now_ns() - start >= wait_ms * 1000000ull)
             return err;
         sys_notify_wait(sys_notify_gen(), 2000, 0);   /* none is up yet (boot, or all restarting) */

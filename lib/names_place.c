@@ -25,7 +25,14 @@ static uint32_t node_of(const struct core_info *m, uint32_t core)
 uint32_t names_cores(const struct core_info *m, uint32_t *cores, uint32_t max)
 {
     uint32_t n = 0, extra = 0;
-    bool seen[CORE_INFO_MAX_NODES] = { false };
+    bool seen[CORE_INFO_MAX_NODES] = { false }, any_memory = false;
+    /* A node without memory of its own (SRAT) gets no replica: its cores
+     * use the nearest (a replica there would live on another node's RAM,
+     * and its monitor has little to spare). Core 0's node always has one. */
+    for (uint32_t k = 0; k < CORE_INFO_MAX_NODES; k++)
+        any_memory |= m->node_mem_bytes[k] != 0;
+    for (uint32_t k = 0; any_memory && k < CORE_INFO_MAX_NODES; k++)
+        seen[k] = m->node_mem_bytes[k] == 0 && (m->ncores == 0 || k != node_of(m, 0));
     for (uint32_t c = 0; c < m->ncores && c < CORE_INFO_MAX_CORES && n < max; c++)
         if (!seen[node_of(m, c)]) {
             seen[node_of(m, c)] = true;

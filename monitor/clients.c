@@ -234,7 +234,8 @@ static errval_t on_accept(struct idl_chan *ch, const struct monlmp_accept_call_a
     uint32_t core = 0;
     uint64_t client = 0, service = 0;
     errval_t err = service_accept(client_of_chan(ch)->badge, &frame, &core, &client, &service);
-    return cap_sent(monlmp_accept_reply_send(ch, err, err ? 0 : frame, core, client, service), err ? 0 : frame);
+    return cap_sent(monlmp_accept_reply_send(ch, err, err ? 0 : frame, core, client, (uint16_t)service),
+                    err ? 0 : frame);
 }
 
 static errval_t on_notify_cap(struct idl_chan *ch, const struct monlmp_notify_cap_call_args *a)

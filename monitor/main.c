@@ -107,6 +107,13 @@ void names_ended(bool started)
     static unsigned failed;
     uint64_t id, old = names_id;
     failed = started ? 0 : failed + 1;
+    if (failed >= NAMES_FAILED_MAX && my_core != 0) {
+        /* Another node's replica: the group goes on without it (its
+         * clients use the nearest); only core 0's is the machine's. */
+        printf("@atoll {\"event\":\"names_given_up\",\"core\":%u,\"failed\":%u}\n", my_core, failed);
+        names_id = ~0ull;
+        return;
+    }
     if (failed >= NAMES_FAILED_MAX)
         cannot_go_on("the name server again (it ended before serving 5 times in a row)", ERR_TOO_MANY);
     errval_t err = start_names(1, &id);

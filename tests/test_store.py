@@ -130,12 +130,12 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     # The group forms while the shell starts: give core 5's replica 8 s (800 ticks) to
     # join the leader before it is killed (killed before it had joined, it
     # was never the leader's peer, and a full run saw no store_peer_lost).
-    cmds = ["svc", "sleep 800"] + clients + ["sleep 5", "kill 5 2", "sleep 10", "svc restart kv 5", "wait"]
+    cmds = ["svc", "sleep 800"] + clients + ["sleep 5", "kill 5 3", "sleep 10", "svc restart kv 5", "wait"]
     cmds += [f"run {c} store hist kv {10 + c} 3 3 reads" for c in range(8)] + ["wait", "run 1 store state kv", "wait",
                                                                                "svc"]
     r = boot(manifest, cmds, tmp_path)
-    assert "kv per-core 5 2 running" in r.console   # the domain killed was the replica
-    assert "killed domain 2 on core 5" in r.console
+    assert "kv per-core 5 3 running" in r.console   # the domain killed was the replica (the name server's is 2 there)
+    assert "killed domain 3 on core 5" in r.console
     # Core 5 lost; another only if it fell behind and rejoined (the leader
     # drops a follower a log behind, a vCPU descheduled on a loaded host).
     rejoined = {e["core"] for e in r.events_named("store_leader_lost")}
@@ -157,7 +157,7 @@ def test_replica_killed_and_restarted_loses_nothing(tmp_path):
     # Writes went on while it was dead and after it came back.
     assert 0 < caught[1]["index"] < states[0]["applied"], (caught, states[0])
     # The restarted replica serves: the last svc lists it running.
-    assert r.console.count("kv per-core 5 4 running") == 1, r.console[-800:]
+    assert r.console.count("kv per-core 5 5 running") == 1, r.console[-800:]
     # Every core's final reads were served by a replica of its own core.
     finals = [e for e in r.events_named("store_op") if e["c"] >= 10]
     assert collections.Counter(e["c"] for e in finals) == {10 + c: 3 for c in range(8)}

@@ -936,7 +936,7 @@ static void client_accepted(struct service_chan *sc)
 static void accepted_one(struct service_acceptor *a, struct service_chan *sc)
 {
     (void)a;
-    if (sc->service == peer_service)
+    if ((uint16_t)sc->service == (uint16_t)peer_service)   /* the monitor says which by its number */
         replica_accepted(sc);
     else
         client_accepted(sc);

@@ -73,7 +73,7 @@ static void build_corpus(void)
     add(MONC, err, b, n);
     err = monlmp_connect_call_encode(b, sizeof b, &n, 5ull << 48 | 9ull << 16 | 1);
     add(MLMP, err, b, n);
-    err = monlmp_accept_reply_encode(b, sizeof b, &n, ERR_OK, &frame, 3, 7, 5ull << 48 | 9ull << 16 | 1);
+    err = monlmp_accept_reply_encode(b, sizeof b, &n, ERR_OK, &frame, 3, 7, 1);
     add(MLMP, err, b, n);
     err = monlmp_spawn_peer_call_encode(b, sizeof b, &n, "lmpbench server");
     add(MLMP, err, b, n);

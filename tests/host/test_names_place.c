@@ -16,6 +16,7 @@ static struct core_info machine(const uint16_t *nodes, uint32_t ncores)
         m.core_node[c] = nodes[c];
         if (nodes[c] + 1u > m.nnodes)
             m.nnodes = nodes[c] + 1u;
+        m.node_mem_bytes[nodes[c]] = 1u << 28;
     }
     return m;
 }
@@ -48,6 +49,18 @@ int main(void)
     expect((const uint16_t[]){ 0, 1 }, 2, (const uint32_t[]){ 0, 1 }, 2);
     /* Three nodes, uneven: no extra. */
     expect((const uint16_t[]){ 0, 1, 1, 2, 2, 2 }, 6, (const uint32_t[]){ 0, 1, 3 }, 3);
+    /* A node with CPUs but no memory has no replica; core 0's always does. */
+    struct core_info u = machine((const uint16_t[]){ 0, 0, 1, 1, 2, 2, 3, 3 }, 8);
+    u.node_mem_bytes[2] = 0;
+    uint32_t got[CORE_INFO_MAX_NODES];
+    CHECK_EQ(names_cores(&u, got, CORE_INFO_MAX_NODES), 3u);
+    CHECK(got[0] == 0 && got[1] == 2 && got[2] == 6);
+    u.node_mem_bytes[0] = 0;
+    CHECK_EQ(names_cores(&u, got, CORE_INFO_MAX_NODES), 3u);
+    /* No SRAT (no memory known anywhere): every node counts. */
+    struct core_info z = machine((const uint16_t[]){ 0, 1, 2 }, 3);
+    memset(z.node_mem_bytes, 0, sizeof z.node_mem_bytes);
+    CHECK_EQ(names_cores(&z, got, CORE_INFO_MAX_NODES), 3u);
     /* At most `max`. */
     struct core_info m = machine((const uint16_t[]){ 0, 1, 2, 3 }, 4);
     uint32_t two[2];

@@ -46,7 +46,8 @@ struct service_chan {
     struct idl_chan idl;
     uint32_t peer_core;
     uint64_t peer;          /* service side: the client's domain id */
-    uint64_t service;       /* service side: which of ours it connected to */
+    uint64_t service;       /* service side: which of ours it connected to (its id; monlmp
+                               accept carries the last 16 bits, the rest are ours) */
     capslot_t frame;        /* our copy of the channel's frame, mapped at `map` */
     void *map;
     struct ws_source src;   /* for a waitset (service_chan_source) */
