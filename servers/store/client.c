@@ -560,6 +560,13 @@ static errval_t barrier(struct conn *c, char prefix, uint32_t round, uint32_t n,
         uint64_t version;
         errval_t rerr = ERR_OK, err = store_get_rpc(&c->local.idl, key, true, &rerr, &out, &outlen, &version, buf,
                                                     sizeof buf);
+        /* Right after boot the local replica may not follow its leader yet
+         * (it joins once the group's instances are in the name server):
+         * the first barrier waits for it, up to 5 s, 10 ms a try. */
+        if (!err && rerr == ERR_NO_LEADER && !joined && tries < 500) {
+            sys_notify_wait(sys_notify_gen(), 10000, 0);
+            continue;
+        }
         if (err || (rerr && rerr != ERR_NOT_FOUND))
             return err ? err : rerr;
         uint32_t count = 0;
