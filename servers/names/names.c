@@ -120,7 +120,7 @@ static struct core_info machine;
 static uint32_t me, my_domain;
 static struct client *clients[MAX_CLIENTS];
 static uint32_t nclients, next_chan;
-static uint64_t served, accepted, dropped, refused, forwarded;
+static uint64_t served, accepted, dropped, refused;
 static struct waitset ws;
 static struct service_acceptor acceptor;
 static uint64_t peer_service, client_service;
@@ -427,7 +427,7 @@ static errval_t delete_round(struct op *o)
     return err;
 }
 
-/* Delete, only if unchanged, record `e` (a copy: the table moves). */
+/* Delete record `key`, only if its value is still `value`. */
 static errval_t delete_rec(struct op *o, const char *key, const void *value, size_t len)
 {
     return write_rec(o, KV_DEL, key, true, value, len, 0, 0);
@@ -482,20 +482,20 @@ static void run_op(struct op *o)
                 err = write_rec(o, KV_PUT, ikey, false, 0, 0, &rec, sizeof rec);
             }
         } else {   /* OP_UNREGISTER: a name, or an instance, of the caller's channel */
-            struct owner_find { const struct owner *w; const struct inst_rec *found; } f = { &o->owner, 0 };
+            const struct inst_rec *found = 0;
             const struct kv *t = replica_table();
             char ikey[STORE_KEY_MAX + 1];
             uint32_t count, first;
             inst_prefix(ikey, o->name);
             first = kv_prefix(t, ikey, &count);
-            for (uint32_t i = 0; i < count && !f.found; i++) {
+            for (uint32_t i = 0; i < count && !found; i++) {
                 const struct inst_rec *in = inst_of(t->e[first + i]);
                 if (in && !strcmp(in->name, o->name) && same_owner(&in->owner, &o->owner)) {
-                    f.found = in;
+                    found = in;
                     e = t->e[first + i];
                 }
             }
-            if (f.found)
+            if (found)
                 err = delete_rec(o, e->key, e->value, e->value_len);
             else if (!r || r->kind != REC_NAME)
                 err = ERR_NOT_FOUND;
@@ -653,7 +653,6 @@ static bool forward_poll(struct ws_source *s)
             return did;
         }
         fw.waiting = true;
-        forwarded++;
         did = true;
     }
     uint8_t buf[nameservice_size_max];
